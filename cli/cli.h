@@ -1,0 +1,23 @@
+/* cli.h - the command table shared by the keygate CLI's command groups. */
+#ifndef KG_CLI_H
+#define KG_CLI_H
+
+/* Exit codes, the same for every command (STYLE.md, CLI). */
+#define KG_EXIT_OK 0
+#define KG_EXIT_FAILED 1 /* a check failed or an operation did not succeed */
+#define KG_EXIT_USAGE 2  /* the command line was wrong */
+
+typedef struct kg_cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+    const char *summary;
+} kg_cli_command;
+
+/* Each command group defines one entry point; listed in main.c's table. */
+int kg_cmd_kdf(int argc, char **argv);
+
+/* Prints "keygate: <message chain>" for the current error on stderr and returns
+ * KG_EXIT_FAILED, or KG_EXIT_USAGE when the error is a usage error. */
+int kg_cli_fail(void);
+
+#endif

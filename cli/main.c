@@ -1,0 +1,52 @@
+/* main.c - keygate CLI entry: the command table, usage and dispatch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "keygate/result.h"
+
+static const kg_cli_command commands[] = {
+    {"kdf", kg_cmd_kdf, "Derive app keys from root keys (debugging the SPEC.md section 5 KDF)"},
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: keygate <command> [options]\n\n"
+                 "keygate releases TEE app keys only to code its on-chain governance allows.\n\n"
+                 "Commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nRun 'keygate <command> --help' for a command's options.\n"
+                 "Exit status: 0 ok, 1 failed, 2 usage error.\n");
+}
+
+int kg_cli_fail(void)
+{
+    fprintf(stderr, "keygate: %s\n", kg_error_message());
+    return kg_error_code() == KG_ERR_USAGE ? KG_EXIT_USAGE : KG_EXIT_FAILED;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return KG_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return KG_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("keygate %s\n", KG_VERSION);
+        return KG_EXIT_OK;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "keygate: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return KG_EXIT_USAGE;
+}
