@@ -6,6 +6,7 @@
 #include "keygate/result.h"
 
 static const kg_cli_command commands[] = {
+    {"audit", kg_cmd_audit, "Inspect the KMS decision log (keygate audit list --db FILE)"},
     {"kdf", kg_cmd_kdf, "Derive app keys from root keys (debugging the SPEC.md section 5 KDF)"},
 };
 

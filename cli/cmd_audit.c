@@ -1,0 +1,122 @@
+/* cmd_audit.c - `keygate audit list`: reads the KMS decision log (SQLite) for operators. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "keygate/audit.h"
+
+static void audit_usage(FILE *out)
+{
+    fprintf(out, "Usage: keygate audit list --db FILE [--json] [--limit N]\n\n"
+                 "Lists the KMS's key-release decisions, oldest first (the newest N with "
+                 "--limit).\n"
+                 "  --db FILE    the KMS audit database (config key 'audit_db')\n"
+                 "  --json       one JSON array with every field (for scripts)\n"
+                 "  --limit N    only the newest N decisions\n");
+}
+
+static const char *str_or(const json_t *row, const char *key, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(row, key));
+    return s ? s : dflt;
+}
+
+static void print_table(const json_t *rows)
+{
+    printf("%-6s %-24s %-14s %-8s %-42s %-66s %-10s %s\n", "ID", "TIME (UTC)", "METHOD", "DECISION",
+           "APP", "COMPOSE HASH", "BLOCK", "REASON");
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows, i, row) {
+        json_int_t ms = json_integer_value(json_object_get(row, "time_ms"));
+        time_t secs = (time_t)(ms / 1000);
+        struct tm tm;
+        char when[32] = "?";
+        if (gmtime_r(&secs, &tm) != NULL)
+            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        const json_t *block = json_object_get(row, "block_number");
+        char blockbuf[24] = "-";
+        if (json_is_integer(block))
+            snprintf(blockbuf, sizeof(blockbuf), "%lld", (long long)json_integer_value(block));
+        printf("%-6lld %-24s %-14s %-8s %-42s %-66s %-10s %s\n",
+               (long long)json_integer_value(json_object_get(row, "id")), when,
+               str_or(row, "method", "?"), str_or(row, "decision", "?"),
+               str_or(row, "app_id", "-"), str_or(row, "compose_hash", "-"), blockbuf,
+               str_or(row, "reason", ""));
+    }
+}
+
+int kg_cmd_audit(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        audit_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? KG_EXIT_USAGE : KG_EXIT_OK;
+    }
+    if (strcmp(argv[1], "list") != 0) {
+        fprintf(stderr, "keygate audit: unknown subcommand '%s'\n", argv[1]);
+        audit_usage(stderr);
+        return KG_EXIT_USAGE;
+    }
+    const char *db = NULL;
+    bool as_json = false;
+    unsigned long limit = 0;
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"limit", required_argument, NULL, 'n'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            db = optarg;
+            break;
+        case 'j':
+            as_json = true;
+            break;
+        case 'n': {
+            char *end = NULL;
+            errno = 0;
+            limit = strtoul(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0' || limit > UINT32_MAX) {
+                fprintf(stderr, "keygate audit: --limit '%s' is not a count\n", optarg);
+                return KG_EXIT_USAGE;
+            }
+            break;
+        }
+        case 'h':
+            audit_usage(stdout);
+            return KG_EXIT_OK;
+        default:
+            audit_usage(stderr);
+            return KG_EXIT_USAGE;
+        }
+    }
+    if (db == NULL || optind != argc - 1) {
+        fprintf(stderr, "keygate audit list: --db FILE is required\n");
+        return KG_EXIT_USAGE;
+    }
+    kg_audit *audit = NULL;
+    json_t *rows = NULL;
+    if (kg_failed(kg_audit_open(&audit, db, true)) ||
+        kg_failed(kg_audit_list(&rows, audit, (uint32_t)limit))) {
+        kg_audit_free(audit);
+        return kg_cli_fail();
+    }
+    kg_audit_free(audit);
+    if (as_json) {
+        char *text = json_dumps(rows, JSON_COMPACT);
+        if (text != NULL)
+            printf("%s\n", text);
+        free(text);
+    } else {
+        print_table(rows);
+    }
+    json_decref(rows);
+    return KG_EXIT_OK;
+}

@@ -1,0 +1,124 @@
+/* audit_test.c - the SQLite decision log: durable appends, concurrent group commit, listing,
+ * file mode, and refusal when the log cannot be written. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "keygate/audit.h"
+#include "test_util.h"
+
+static void temp_path(char *out, size_t n, const char *name)
+{
+    snprintf(out, n, "/tmp/kg-audit-test-%d-%s.db", (int)getpid(), name);
+    char side[600];
+    unlink(out);
+    snprintf(side, sizeof(side), "%s-wal", out);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", out);
+    unlink(side);
+}
+
+static void test_append_and_list(void **state)
+{
+    char path[256];
+    temp_path(path, sizeof(path), "list");
+    kg_audit *a = NULL;
+    KG_ASSERT_OK(kg_audit_open(&a, path, false));
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    kg_audit_record allow = {.method = "GetAppKey", .allowed = true, .reason = "allowed",
+                             .app_id = "aa", .compose_hash = "cc", .block_number = 42,
+                             .block_hash = "0xbb", .released = "{\"k256_pubkey\":\"02ff\"}"};
+    kg_audit_record deny = {.method = "GetAppKey", .allowed = false,
+                            .reason = "compose hash not allowed", .block_number = -1};
+    int64_t id1 = 0, id2 = 0;
+    KG_ASSERT_OK(kg_audit_append(a, &allow, &id1));
+    KG_ASSERT_OK(kg_audit_append(a, &deny, &id2));
+    assert_true(id2 > id1);
+    kg_audit_free(a);
+
+    /* Reopened read-only (as `keygate audit list` does): both records, in order. */
+    KG_ASSERT_OK(kg_audit_open(&a, path, true));
+    json_t *rows = NULL;
+    KG_ASSERT_OK(kg_audit_list(&rows, a, 0));
+    assert_int_equal(json_array_size(rows), 2);
+    json_t *r0 = json_array_get(rows, 0), *r1 = json_array_get(rows, 1);
+    assert_string_equal(json_string_value(json_object_get(r0, "decision")), "allow");
+    assert_int_equal(json_integer_value(json_object_get(r0, "block_number")), 42);
+    assert_string_equal(json_string_value(json_object_get(r0, "released")),
+                        "{\"k256_pubkey\":\"02ff\"}");
+    assert_string_equal(json_string_value(json_object_get(r1, "decision")), "deny");
+    assert_string_equal(json_string_value(json_object_get(r1, "reason")),
+                        "compose hash not allowed");
+    assert_true(json_is_null(json_object_get(r1, "block_number")));
+    json_decref(rows);
+    KG_ASSERT_OK(kg_audit_list(&rows, a, 1));
+    assert_int_equal(json_array_size(rows), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "decision")),
+                        "deny");
+    json_decref(rows);
+    /* A read-only handle cannot append. */
+    KG_ASSERT_ERR(kg_audit_append(a, &deny, NULL), KG_ERR_USAGE, "not open for writing");
+    kg_audit_free(a);
+    unlink(path);
+}
+
+#define N_THREADS 8
+#define N_PER_THREAD 50
+
+static void *appender(void *arg)
+{
+    kg_audit *a = arg;
+    for (int i = 0; i < N_PER_THREAD; i++) {
+        kg_audit_record r = {.method = "GetAppKey", .allowed = (i % 2) == 0, .reason = "x",
+                             .block_number = i};
+        if (kg_failed(kg_audit_append(a, &r, NULL)))
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_concurrent_group_commit(void **state)
+{
+    char path[256];
+    temp_path(path, sizeof(path), "conc");
+    kg_audit *a = NULL;
+    KG_ASSERT_OK(kg_audit_open(&a, path, false));
+    pthread_t t[N_THREADS];
+    for (int i = 0; i < N_THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, appender, a), 0);
+    for (int i = 0; i < N_THREADS; i++) {
+        void *ret = NULL;
+        pthread_join(t[i], &ret);
+        assert_null(ret);
+    }
+    json_t *rows = NULL;
+    KG_ASSERT_OK(kg_audit_list(&rows, a, 0));
+    assert_int_equal(json_array_size(rows), N_THREADS * N_PER_THREAD);
+    json_decref(rows);
+    kg_audit_free(a);
+    unlink(path);
+}
+
+static void test_unwritable(void **state)
+{
+    kg_audit *a = NULL;
+    KG_ASSERT_ERR(kg_audit_open(&a, "/nonexistent-dir/audit.db", false), KG_ERR_IO,
+                  "cannot open '/nonexistent-dir/audit.db'");
+    assert_null(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_append_and_list),
+        cmocka_unit_test(test_concurrent_group_commit),
+        cmocka_unit_test(test_unwritable),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,128 @@
+/* kms_config_test.c - the strict KMS config parser: defaults, every section, and exact errors. */
+#include <stdio.h>
+#include <string.h>
+
+#include "keygate/kms_config.h"
+#include "test_util.h"
+
+#define MINIMAL                                                                                    \
+    "{\"state_dir\":\"/tmp/s\",\"pccs_url\":\"http://p\",\"policy\":{\"rpc_url\":\"http://r\","    \
+    "\"kms_contract\":\"0x5FbDB2315678afecb367f032d93F642f64180aa3\",\"chain_id\":31337}"
+
+static kg_result parse(kg_kms_config *c, const char *text)
+{
+    return kg_kms_config_parse(c, text, strlen(text));
+}
+
+static void test_minimal_defaults(void **state)
+{
+    kg_kms_config c;
+    KG_ASSERT_OK(parse(&c, MINIMAL "}"));
+    assert_string_equal(c.listen_address, "127.0.0.1");
+    assert_int_equal(c.listen_port, 8000);
+    assert_string_equal(c.audit_db, "/tmp/s/audit.db");
+    assert_int_equal(c.policy, KG_KMS_POLICY_ETH);
+    assert_int_equal(c.chain_id, 31337);
+    assert_int_equal(c.kms_contract[0], 0x5f);
+    assert_int_equal(c.kms_contract[19], 0xa3);
+    assert_int_equal(c.trust_root, KG_KMS_TRUST_INTEL);
+    assert_int_equal(c.tee, KG_KMS_TEE_TDX);
+    assert_int_equal(c.workers, 2);
+    assert_int_equal(c.max_body_bytes, 65536);
+    assert_int_equal(c.self_check_interval_s, 60);
+    assert_false(c.is_dev);
+}
+
+static void test_example_file_parses(void **state)
+{
+    kg_kms_config c;
+    KG_ASSERT_OK(kg_kms_config_load(&c, KG_VECTORS_DIR "/../../kms/kms.example.json"));
+    assert_string_equal(c.listen_address, "0.0.0.0");
+    assert_string_equal(c.rpc_url, "http://127.0.0.1:8545");
+}
+
+static void test_full_sim(void **state)
+{
+    kg_kms_config c;
+    KG_ASSERT_OK(parse(&c, MINIMAL ",\"listen\":{\"port\":0},\"trust_root\":{\"kind\":\"sim\","
+                               "\"sim_ca_file\":\"/x/ca.pem\"},\"tee\":{\"backend\":\"sim\","
+                               "\"sim_dir\":\"/x\"},\"limits\":{\"workers\":4,\"max_queue\":7},"
+                               "\"is_dev\":true,\"self_check_interval_s\":0}"));
+    assert_int_equal(c.listen_port, 0);
+    assert_int_equal(c.trust_root, KG_KMS_TRUST_SIM);
+    assert_string_equal(c.sim_root_ca, "/x/ca.pem");
+    assert_int_equal(c.tee, KG_KMS_TEE_SIM);
+    assert_string_equal(c.sim_dir, "/x");
+    assert_int_equal(c.workers, 4);
+    assert_int_equal(c.max_queue, 7);
+    assert_true(c.is_dev);
+    assert_int_equal(c.self_check_interval_s, 0);
+}
+
+static void test_webhook(void **state)
+{
+    kg_kms_config c;
+    KG_ASSERT_OK(parse(&c, "{\"state_dir\":\"/s\",\"pccs_url\":\"http://p\",\"policy\":{"
+                           "\"backend\":\"webhook\",\"url\":\"http://auth:8000\"}}"));
+    assert_int_equal(c.policy, KG_KMS_POLICY_WEBHOOK);
+    assert_string_equal(c.webhook_url, "http://auth:8000");
+    KG_ASSERT_ERR(parse(&c, "{\"state_dir\":\"/s\",\"pccs_url\":\"http://p\",\"policy\":{"
+                            "\"backend\":\"webhook\",\"url\":\"http://a\",\"chain_id\":1}}"),
+                  KG_ERR_INPUT, "'policy.chain_id' is for backend 'eth'");
+}
+
+static void test_errors(void **state)
+{
+    kg_kms_config c;
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"wrokers\":2}"), KG_ERR_INPUT, "unknown key 'wrokers'");
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"limits\":{\"wrokers\":2}}"), KG_ERR_INPUT,
+                  "unknown key 'limits.wrokers'");
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"limits\":{\"workers\":0}}"), KG_ERR_INPUT,
+                  "'limits.workers' = 0 is out of range [1, 256]");
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"listen\":{\"port\":70000}}"), KG_ERR_INPUT,
+                  "'listen.port' = 70000 is out of range");
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"listen\":{\"port\":\"80\"}}"), KG_ERR_INPUT,
+                  "'listen.port' must be an integer");
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"tee\":{\"backend\":\"sgx\"}}"), KG_ERR_INPUT,
+                  "'tee.backend' = 'sgx' is not one of 'tdx', 'sim'");
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"tee\":{\"backend\":\"sim\"}}"), KG_ERR_INPUT,
+                  "missing required key 'tee.sim_dir'");
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"is_dev\":1}"), KG_ERR_INPUT, "'is_dev' must be true");
+    KG_ASSERT_ERR(parse(&c, "{\"pccs_url\":\"x\"}"), KG_ERR_INPUT,
+                  "missing required key 'state_dir'");
+    KG_ASSERT_ERR(parse(&c, "{\"state_dir\":\"/s\",\"pccs_url\":\"x\"}"), KG_ERR_INPUT,
+                  "missing required key 'policy'");
+    KG_ASSERT_ERR(parse(&c, "{\"state_dir\":\"/s\",\"pccs_url\":\"x\",\"policy\":{\"rpc_url\":"
+                            "\"http://r\",\"kms_contract\":\"0x12\",\"chain_id\":1}}"),
+                  KG_ERR_INPUT, "'policy.kms_contract' = '0x12' is not a 20-byte hex address");
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"state_dir\":\"/t\"}"), KG_ERR_INPUT,
+                  "invalid JSON"); /* duplicate keys are rejected */
+    KG_ASSERT_ERR(parse(&c, "[1]"), KG_ERR_INPUT, "top level must be a JSON object");
+    KG_ASSERT_ERR(parse(&c, "{"), KG_ERR_INPUT, "invalid JSON at line 1");
+    /* zeroed on failure */
+    assert_int_equal(c.listen_port, 0);
+    assert_string_equal(c.state_dir, "");
+    KG_ASSERT_ERR(kg_kms_config_load(&c, "/nonexistent/kms.json"), KG_ERR_IO,
+                  "cannot open '/nonexistent/kms.json'");
+}
+
+static void test_too_large(void **state)
+{
+    static char big[KG_KMS_CONFIG_MAX_BYTES + 2];
+    memset(big, ' ', sizeof(big) - 1);
+    big[0] = '{';
+    big[sizeof(big) - 2] = '}';
+    kg_kms_config c;
+    KG_ASSERT_ERR(kg_kms_config_parse(&c, big, sizeof(big) - 1), KG_ERR_TOO_LARGE,
+                  "exceeds the maximum of 65536");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_minimal_defaults), cmocka_unit_test(test_example_file_parses),
+        cmocka_unit_test(test_full_sim),         cmocka_unit_test(test_webhook),
+        cmocka_unit_test(test_errors),           cmocka_unit_test(test_too_large),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
