@@ -7,6 +7,7 @@
 
 static const kg_cli_command commands[] = {
     {"audit", kg_cmd_audit, "Inspect the KMS decision log (keygate audit list --db FILE)"},
+    {"quote", kg_cmd_quote, "Verify or inspect Intel DCAP quotes (TDX, SGX) against collateral"},
     {"kdf", kg_cmd_kdf, "Derive app keys from root keys (debugging the SPEC.md section 5 KDF)"},
 };
 

@@ -1,0 +1,204 @@
+/* quote.h - Intel DCAP quotes: parsing (TDX v4/v5, SGX v3) and full verification against PCCS
+ * collateral at a caller-given time (SPEC.md section 4). */
+#ifndef KEYGATE_QUOTE_H
+#define KEYGATE_QUOTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keygate/result.h"
+
+/* ---- limits (named maxima every length read from a quote or collateral is checked against) --- */
+
+#define KG_MAX_QUOTE_LEN (64u * 1024u)          /* real quotes are ~5 KB (the PCK chain dominates) */
+#define KG_MAX_QUOTE_SIG_DATA_LEN (60u * 1024u) /* signature data inside a quote */
+#define KG_MAX_QE_AUTH_DATA_LEN 4096u           /* Intel's QE puts 32 bytes here */
+#define KG_MAX_PCK_CHAIN_LEN (32u * 1024u)      /* PEM text of the PCK chain (3 certificates) */
+#define KG_MAX_COLLATERAL_LEN (1024u * 1024u)   /* the whole collateral JSON document */
+#define KG_MAX_ADVISORY_IDS 64u
+#define KG_ADVISORY_ID_MAX 32u /* "INTEL-SA-00615" and room to spare, incl. NUL */
+#define KG_TCB_STATUS_MAX 48u  /* longest status string incl. NUL */
+
+/* ---- constants from Intel's quote format ------------------------------------------------------ */
+
+#define KG_TEE_TYPE_SGX 0x00000000u
+#define KG_TEE_TYPE_TDX 0x00000081u
+#define KG_ATT_KEY_TYPE_ECDSA_P256 2u
+#define KG_CERT_TYPE_PCK_CHAIN 5u       /* PEM chain: PCK leaf, intermediate CA, root CA */
+#define KG_CERT_TYPE_QE_REPORT 6u       /* QE report certification data (wraps type 5) */
+#define KG_QUOTE_HEADER_LEN 48u
+#define KG_SGX_REPORT_LEN 384u
+#define KG_TD10_REPORT_LEN 584u
+#define KG_TD15_REPORT_LEN 648u
+#define KG_QUOTE_REPORTDATA_LEN 64u
+
+typedef enum kg_quote_body_type {
+    KG_BODY_SGX = 1,  /* SGX enclave report (quote v3, or v5 body type 1) */
+    KG_BODY_TD10 = 2, /* TDX 1.0 TD report (quote v4, or v5 body type 2) */
+    KG_BODY_TD15 = 3, /* TDX 1.5 TD report (quote v5 body type 3) */
+} kg_quote_body_type;
+
+/* Quote header, 48 bytes, little-endian integers. */
+typedef struct kg_quote_header {
+    uint16_t version;      /* 3 (SGX), 4 or 5 (TDX) */
+    uint16_t att_key_type; /* 2 = ECDSA-256 with P-256 */
+    uint32_t tee_type;     /* KG_TEE_TYPE_SGX / KG_TEE_TYPE_TDX */
+    uint16_t qe_svn;       /* "reserved" in v4/v5 */
+    uint16_t pce_svn;      /* "reserved" in v4/v5 */
+    uint8_t qe_vendor_id[16];
+    uint8_t user_data[20];
+} kg_quote_header;
+
+/* SGX enclave report body, 384 bytes; both an SGX quote's body and the QE report. */
+typedef struct kg_sgx_report {
+    uint8_t cpu_svn[16];
+    uint32_t misc_select;
+    uint8_t reserved1[12];
+    uint8_t isv_ext_prod_id[16];
+    uint8_t attributes[16]; /* attributes[0] bit 1 = DEBUG */
+    uint8_t mr_enclave[32];
+    uint8_t reserved2[32];
+    uint8_t mr_signer[32];
+    uint8_t reserved3[32];
+    uint8_t config_id[64];
+    uint16_t isv_prod_id;
+    uint16_t isv_svn;
+    uint16_t config_svn;
+    uint8_t reserved4[42];
+    uint8_t isv_family_id[16];
+    uint8_t report_data[64];
+} kg_sgx_report;
+
+/* TD report body: 584 bytes (TDX 1.0); TDX 1.5 appends tee_tcb_svn2 and mr_service_td. */
+typedef struct kg_td_report {
+    uint8_t tee_tcb_svn[16]; /* [0] TDX module ISVSVN, [1] TDX module major version */
+    uint8_t mr_seam[48];
+    uint8_t mr_signer_seam[48];
+    uint8_t seam_attributes[8];
+    uint8_t td_attributes[8]; /* td_attributes[0] bit 0 = DEBUG (TUD) */
+    uint8_t xfam[8];
+    uint8_t mrtd[48];
+    uint8_t mr_config_id[48];
+    uint8_t mr_owner[48];
+    uint8_t mr_owner_config[48];
+    uint8_t rtmr[4][48]; /* rtmr[0..3] */
+    uint8_t report_data[64];
+    uint8_t tee_tcb_svn2[16];  /* TDX 1.5 only, else zero */
+    uint8_t mr_service_td[48]; /* TDX 1.5 only, else zero */
+} kg_td_report;
+
+/*
+ * A parsed quote. Fixed-size fields are copied; the byte ranges marked "borrowed" point into
+ * the buffer given to kg_quote_parse, which must outlive this struct.
+ */
+typedef struct kg_quote {
+    kg_quote_header header;
+    kg_quote_body_type body_type;
+    kg_sgx_report sgx; /* valid when body_type == KG_BODY_SGX */
+    kg_td_report td;   /* valid when body_type is KG_BODY_TD10 or KG_BODY_TD15 */
+    const uint8_t *signed_data; /* borrowed: header (+ v5 body descriptor) + body */
+    size_t signed_len;
+    /* Signature data (ECDSA-256 quote signature data structure) */
+    uint8_t signature[64];       /* r || s over signed_data, by the attestation key */
+    uint8_t attestation_key[64]; /* raw P-256 point x || y */
+    kg_sgx_report qe_report;
+    const uint8_t *qe_report_raw; /* borrowed, KG_SGX_REPORT_LEN bytes (what the PCK signed) */
+    uint8_t qe_report_signature[64];
+    const uint8_t *qe_auth_data; /* borrowed */
+    size_t qe_auth_data_len;
+    const uint8_t *pck_chain; /* borrowed: PEM text, leaf first (certification data type 5) */
+    size_t pck_chain_len;
+} kg_quote;
+
+/*
+ * Parses a TDX v4/v5 or SGX v3 quote. Pure: no policy, no crypto, no allocation. Requires the
+ * ECDSA-P256 attestation key type, certification data type 6 wrapping type 5, each length
+ * within what remains and its named maximum, and every byte consumed. On failure *out is zeroed.
+ * `out` borrows from `quote` (see kg_quote).
+ */
+KG_RESULT kg_quote_parse(kg_quote *out, const uint8_t *quote, size_t quote_len);
+
+/* Decodes a quote given either as raw bytes or as hex text (optional 0x, surrounding
+ * whitespace) into out (caller-owned, at most out_cap bytes). */
+KG_RESULT kg_quote_decode_input(uint8_t *out, size_t out_cap, size_t *out_len, const uint8_t *in,
+                                size_t in_len);
+
+/* ---- DCAP verification ------------------------------------------------------------------------ */
+
+/* The pinned Intel SGX Root CA certificate (DER), SHA-256 fingerprint
+ * 44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3. Borrowed, static. */
+extern const uint8_t kg_intel_sgx_root_ca_der[];
+extern const size_t kg_intel_sgx_root_ca_der_len;
+
+/* A verifier: one trust root, and caches of verified collateral and PCK chains. Thread-safe. */
+typedef struct kg_dcap_verifier kg_dcap_verifier;
+
+/*
+ * Creates a verifier. root_ca_der == NULL means the pinned Intel SGX Root CA (production).
+ * Passing another DER certificate makes THAT the only trust root: this is the explicit option
+ * the TDX simulator uses for its own test PKI; never pass untrusted bytes here.
+ * Caller frees with kg_dcap_verifier_free.
+ */
+KG_RESULT kg_dcap_verifier_new(kg_dcap_verifier **out, const uint8_t *root_ca_der,
+                               size_t root_ca_der_len);
+void kg_dcap_verifier_free(kg_dcap_verifier *v); /* NULL-safe */
+
+/* Caches are on by default. Off means every chain, CRL and signature is re-verified on every
+ * call (the benchmark's "cold" mode). Caching never weakens a check: entries are keyed by the
+ * exact bytes verified and only used inside the validity window computed when verifying them. */
+void kg_dcap_verifier_set_cache(kg_dcap_verifier *v, bool enabled);
+
+/* The result of a successful verification. */
+typedef struct kg_dcap_report {
+    char status[KG_TCB_STATUS_MAX]; /* "UpToDate", "SWHardeningNeeded", "ConfigurationNeeded",
+                                       "ConfigurationAndSWHardeningNeeded", "OutOfDate",
+                                       "OutOfDateConfigurationNeeded" */
+    size_t n_advisory_ids;
+    char advisory_ids[KG_MAX_ADVISORY_IDS][KG_ADVISORY_ID_MAX];
+    uint8_t fmspc[6];       /* from the PCK certificate's SGX extensions */
+    uint8_t pce_id[2];
+    uint8_t ppid[16];       /* PPID extension; device_id = SHA-256(ppid) (SPEC.md section 2) */
+    bool has_ppid;
+    uint8_t cpu_svn[16];
+    uint16_t pce_svn;
+    uint64_t valid_until; /* earliest expiry among everything the verdict relied on */
+    kg_quote quote;       /* borrows from the quote buffer passed to kg_dcap_verify */
+} kg_dcap_report;
+
+/*
+ * Verifies a quote against collateral in the PCCS JSON shape (keys pck_crl_issuer_chain,
+ * root_ca_crl, pck_crl, tcb_info_issuer_chain, tcb_info, tcb_info_signature,
+ * qe_identity_issuer_chain, qe_identity, qe_identity_signature; see tests/vectors/dcap/README.md)
+ * at unix time `now`, following Intel's quote verification logic (Intel QVL 4.1.2.4): PCK chain to
+ * the verifier's root with both CRLs, collateral chains and signatures over the exact signed
+ * text, validity windows, QE report signature, attestation key binding, quote signature,
+ * FMSPC/PCE-ID, TDX module identity, QE identity, TCB level and combined status. Debug TDs and
+ * debug enclaves are rejected; so is a Revoked or unsupported TCB.
+ *
+ * On failure the error (KG_ERR_VERIFY, KG_ERR_EXPIRED, KG_ERR_DENIED, KG_ERR_INPUT, ...) names
+ * the precise cause, and *out is zeroed. out->quote borrows from `quote`.
+ *
+ * Requirements on collateral made by a non-Intel root (the simulator): the PCK leaf's subject CN
+ * contains "SGX PCK Certificate" and carries the SGX extensions (OID 1.2.840.113741.1.13.1 with
+ * PPID, TCB, PCE-ID, FMSPC); every chain ends in the root certificate itself; the PCK CRL is
+ * issued by the PCK leaf's issuer; TD attributes have SEPT_VE_DISABLE set and no reserved bits.
+ */
+KG_RESULT kg_dcap_verify(kg_dcap_verifier *v, kg_dcap_report *out, const uint8_t *quote,
+                         size_t quote_len, const char *collateral_json, size_t collateral_len,
+                         uint64_t now);
+
+/* ---- PCCS client (Intel PCS/PCCS v4 API) ------------------------------------------------------ */
+
+/*
+ * Fetches the collateral for `quote` (its FMSPC and CA type come from the quote's PCK
+ * certificate) from a PCCS at base_url (e.g. "https://localhost:8081/sgx/certification/v4" is
+ * derived from "https://localhost:8081"), and writes it to *out_json (caller frees with free())
+ * in the same JSON shape kg_dcap_verify takes. Responses are cached in memory and, when
+ * cache_dir is not NULL, on disk, until their nextUpdate.
+ */
+KG_RESULT kg_pccs_get_collateral(char **out_json, size_t *out_len, const char *base_url,
+                                 const uint8_t *quote, size_t quote_len, const char *cache_dir,
+                                 uint64_t now);
+
+#endif

