@@ -10,6 +10,7 @@
 
 #include "keygate/bytes.h"
 #include "keygate/crypto.h"
+#include "keygate/kdf.h"
 #include "keygate/result.h"
 
 #define KG_AGENT_DEFAULT_SOCKET "/var/run/dstack.sock"
@@ -22,23 +23,21 @@
 #define KG_AGENT_MAX_EVENT_PAYLOAD 4096u
 #define KG_AGENT_MAX_SIGN_DATA (16u * 1024u)
 #define KG_AGENT_MAX_CHAIN 4u              /* certificates in a GetTlsKey chain */
-#define KG_APP_ID_LEN 20
-#define KG_INSTANCE_ID_LEN 20
-#define KG_REPORT_DATA_LEN 64
+#define KG_REPORT_DATA_LEN 64u /* same token as tee.h */
 #define KG_MR_LEN 48
 
-/* What the KMS released by GetAppKey (SPEC.md section 5). Secrets: wipe with kg_app_keys_wipe. */
-typedef struct kg_app_keys {
+/* What the KMS released by GetAppKey (SPEC.md section 5). Secrets: wipe with kg_agent_keys_wipe. */
+typedef struct kg_agent_keys {
     uint8_t k256_key[KG_K256_SCALAR_LEN];        /* app secp256k1 key */
     uint8_t k256_signature[KG_K256_RECSIG_LEN];  /* KMS root over the app public key */
     uint8_t disk_key[32];
     uint8_t env_key[KG_X25519_LEN];
     char *ca_cert;        /* owned PEM: the KMS root CA certificate, or NULL */
     char *gateway_app_id; /* owned, or NULL */
-} kg_app_keys;
+} kg_agent_keys;
 
 /* Wipes the secrets and frees the strings; the struct is all-zero afterwards. NULL-safe. */
-void kg_app_keys_wipe(kg_app_keys *keys);
+void kg_agent_keys_wipe(kg_agent_keys *keys);
 
 /* The app's identity as measured at boot (SPEC.md section 2); all fields borrowed by
  * kg_agent_new, which copies them. Strings may be NULL (treated as ""). */
@@ -97,7 +96,7 @@ typedef struct kg_agent kg_agent;
 
 /* Creates the API state; copies keys, identity and platform (the platform's ctx stays
  * borrowed and must outlive the agent). Caller frees with kg_agent_free. */
-KG_RESULT kg_agent_new(kg_agent **out, const kg_app_keys *keys, const kg_agent_identity *id,
+KG_RESULT kg_agent_new(kg_agent **out, const kg_agent_keys *keys, const kg_agent_identity *id,
                        const kg_agent_platform *platform);
 void kg_agent_free(kg_agent *agent); /* wipes the keys; NULL-safe */
 

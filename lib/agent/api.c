@@ -19,7 +19,7 @@
 #define MAX_EVENT_LOG (1024u * 1024u)
 
 struct kg_agent {
-    kg_app_keys keys;
+    kg_agent_keys keys;
     uint8_t app_id[KG_APP_ID_LEN];
     uint8_t instance_id[KG_INSTANCE_ID_LEN];
     size_t instance_id_len;
@@ -35,7 +35,7 @@ struct kg_agent {
 
 /* ---- state ----------------------------------------------------------------------------------- */
 
-void kg_app_keys_wipe(kg_app_keys *keys)
+void kg_agent_keys_wipe(kg_agent_keys *keys)
 {
     if (keys == NULL)
         return;
@@ -70,7 +70,7 @@ static kg_result compose_name(char **out, const char *compose)
     return rc;
 }
 
-kg_result kg_agent_new(kg_agent **out, const kg_app_keys *keys, const kg_agent_identity *id,
+kg_result kg_agent_new(kg_agent **out, const kg_agent_keys *keys, const kg_agent_identity *id,
                        const kg_agent_platform *platform)
 {
     kg_result rc = KG_ERROR;
@@ -111,7 +111,7 @@ void kg_agent_free(kg_agent *a)
 {
     if (a == NULL)
         return;
-    kg_app_keys_wipe(&a->keys);
+    kg_agent_keys_wipe(&a->keys);
     free(a->app_compose);
     free(a->app_name);
     free(a->key_provider_info);
@@ -238,8 +238,8 @@ static kg_result do_get_key(kg_agent *a, json_t *req, kg_buf *out)
     uint8_t key[32], pub[KG_K256_PUB_LEN], sig[KG_K256_RECSIG_LEN];
     size_t pub_len;
     kg_jw w;
-    KG_GUARD(get_str(&path, req, "path", KG_AGENT_MAX_STRING));
-    KG_GUARD(get_str(&purpose, req, "purpose", KG_AGENT_MAX_STRING));
+    KG_GUARD(get_str(&path, req, "path", KG_KDF_MAX_PATH_LEN));
+    KG_GUARD(get_str(&purpose, req, "purpose", KG_KDF_MAX_PURPOSE_LEN));
     KG_GUARD(get_str(&algorithm, req, "algorithm", 32));
     KG_GUARD(kg_agent_get_key(key, pub, &pub_len, sig, a->keys.k256_key, path, purpose,
                               algorithm));

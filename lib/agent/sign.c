@@ -9,8 +9,7 @@
 #include <secp256k1.h>
 
 #include "keygate/hash.h"
-
-static const char kdf_salt[] = "RATLS";
+#include "keygate/kdf.h"
 
 kg_alg kg_alg_parse(const char *name)
 {
@@ -45,35 +44,44 @@ kg_result kg_agent_get_key(uint8_t key[32], uint8_t *pub, size_t *pub_len,
                            const char *purpose, const char *algorithm)
 {
     kg_result rc = KG_ERROR;
+    kg_get_key gk;
     kg_buf msg;
-    kg_buf_init(&msg, 2 * KG_AGENT_MAX_STRING + 2 * KG_K256_PUB_LEN + 2);
-    char pub_hex[2 * KG_K256_PUB_LEN + 1];
+    char pub_hex[2 * 32 + 1];
     uint8_t digest[KG_KECCAK256_LEN];
+    static const uint8_t no_sig[KG_K256_RECSIG_LEN];
     kg_alg alg = kg_alg_parse(algorithm);
+    memset(&gk, 0, sizeof(gk));
+    kg_buf_init(&msg, KG_KDF_MAX_PURPOSE_LEN + sizeof(pub_hex) + 1);
     *pub_len = 0;
 
     KG_ENSURE_C(alg == KG_ALG_SECP256K1 || alg == KG_ALG_ED25519, KG_ERR_INPUT,
                 "unsupported algorithm '%s'", algorithm);
-    KG_GUARD_C(kg_hkdf_sha256(key, 32, app_k256_key, KG_K256_SCALAR_LEN, kdf_salt,
-                              sizeof(kdf_salt) - 1, path, strlen(path)));
+    KG_ENSURE_C(strlen(path) <= KG_KDF_MAX_PATH_LEN && strlen(purpose) <= KG_KDF_MAX_PURPOSE_LEN,
+                KG_ERR_TOO_LARGE, "GetKey path or purpose too long");
     if (alg == KG_ALG_SECP256K1) {
-        /* HKDF output is >= n with probability ~2^-128; fail rather than reduce. */
-        KG_GUARD_CTX_C(kg_k256_check_scalar(key), "derived secp256k1 key");
-        KG_GUARD_C(kg_k256_public(pub, key));
+        /* The one implementation of SPEC.md section 6, shared with the KMS tests. */
+        KG_GUARD_C(kg_kdf_get_key(&gk, app_k256_key, no_sig, path, strlen(path), purpose,
+                                  strlen(purpose)));
+        memcpy(key, gk.key, 32);
+        memcpy(pub, gk.pub, KG_K256_PUB_LEN);
         *pub_len = KG_K256_PUB_LEN;
+        memcpy(sig, gk.signature_chain[0], KG_K256_RECSIG_LEN);
     } else {
+        /* dstack: the same HKDF output, used as an Ed25519 seed; link 0 over its 32-byte key. */
+        KG_GUARD_C(kg_hkdf_sha256(key, 32, app_k256_key, KG_K256_SCALAR_LEN, KG_KDF_SALT,
+                                  sizeof(KG_KDF_SALT) - 1, path, strlen(path)));
         KG_GUARD_C(ed25519_public(pub, key));
         *pub_len = 32;
+        KG_GUARD_C(kg_hex_encode(pub_hex, sizeof(pub_hex), pub, *pub_len));
+        KG_GUARD_C(kg_buf_append_str(&msg, purpose));
+        KG_GUARD_C(kg_buf_append_u8(&msg, ':'));
+        KG_GUARD_C(kg_buf_append_str(&msg, pub_hex));
+        kg_keccak256(digest, msg.data, msg.len);
+        KG_GUARD_C(kg_k256_sign_recoverable(sig, app_k256_key, digest));
     }
-    /* Link 0 of the chain: the app key vouches for this key and its purpose. */
-    KG_GUARD_C(kg_hex_encode(pub_hex, sizeof(pub_hex), pub, *pub_len));
-    KG_GUARD_C(kg_buf_append_str(&msg, purpose));
-    KG_GUARD_C(kg_buf_append_u8(&msg, ':'));
-    KG_GUARD_C(kg_buf_append_str(&msg, pub_hex));
-    kg_keccak256(digest, msg.data, msg.len);
-    KG_GUARD_C(kg_k256_sign_recoverable(sig, app_k256_key, digest));
     rc = KG_OK;
 cleanup:
+    kg_kdf_get_key_wipe(&gk);
     kg_buf_free(&msg);
     if (kg_failed(rc)) {
         kg_memzero(key, 32);
