@@ -48,6 +48,7 @@ typedef struct kg_kms_config {
 
     kg_kms_tee_backend tee;           /* "tee.backend", default "tdx" */
     char sim_dir[KG_KMS_PATH_MAX];    /* "tee.sim_dir" (backend "sim") */
+    char sim_vm[64];                  /* "tee.sim_vm": the simulated VM's name, default "kms" */
 
     uint32_t max_body_bytes;       /* "limits.max_body_bytes", default 65536 */
     uint32_t request_timeout_ms;   /* "limits.request_timeout_ms", default 10000 */

@@ -192,7 +192,7 @@ static kg_result parse_trust_root(kg_kms_config *c, const json_t *root)
 
 static kg_result parse_tee(kg_kms_config *c, const json_t *root)
 {
-    static const char *const keys[] = {"backend", "sim_dir", NULL};
+    static const char *const keys[] = {"backend", "sim_dir", "sim_vm", NULL};
     static const char *const backends[] = {"tdx", "sim", NULL};
     const json_t *o;
     KG_GUARD(get_object(&o, root, "tee"));
@@ -202,11 +202,19 @@ static kg_result parse_tee(kg_kms_config *c, const json_t *root)
     int backend = KG_KMS_TEE_TDX;
     KG_GUARD(get_enum(&backend, o, "tee", "backend", backends, "'tdx', 'sim'"));
     c->tee = (kg_kms_tee_backend)backend;
-    if (c->tee == KG_KMS_TEE_SIM)
+    if (c->tee == KG_KMS_TEE_SIM) {
         KG_GUARD(get_string(c->sim_dir, sizeof(c->sim_dir), o, "tee", "sim_dir", true));
-    else
-        KG_ENSURE(json_object_get(o, "sim_dir") == NULL, KG_ERR_INPUT,
-                  "config: 'tee.sim_dir' is only for backend 'sim'");
+        KG_GUARD(get_string(c->sim_vm, sizeof(c->sim_vm), o, "tee", "sim_vm", false));
+        for (const char *p = c->sim_vm; *p; p++)
+            KG_ENSURE((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                          (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-',
+                      KG_ERR_INPUT, "config: 'tee.sim_vm' = '%s' may only use [A-Za-z0-9._-]",
+                      c->sim_vm);
+    } else {
+        KG_ENSURE(json_object_get(o, "sim_dir") == NULL && json_object_get(o, "sim_vm") == NULL,
+                  KG_ERR_INPUT, "config: 'tee.sim_dir' and 'tee.sim_vm' are only for backend "
+                                "'sim'");
+    }
     return KG_OK;
 }
 
@@ -231,6 +239,7 @@ static void set_defaults(kg_kms_config *c)
 {
     memset(c, 0, sizeof(*c));
     memcpy(c->listen_address, "127.0.0.1", sizeof("127.0.0.1"));
+    memcpy(c->sim_vm, "kms", sizeof("kms"));
     c->listen_port = 8000;
     c->policy = KG_KMS_POLICY_ETH;
     c->policy_timeout_ms = 5000;
