@@ -186,12 +186,10 @@ contract KeygateKms is Initializable, Ownable2StepUpgradeable, UUPSUpgradeable, 
      *      app's keys are derived from its own id.
      *      Requirements: `appId` non-zero and not yet registered. Emits {AppRegistered} and {PolicyChanged}.
      */
-    function registerApp(address appId) public {
+    function registerApp(address appId) external {
         if (appId == address(0)) revert KmsInvalidAppId();
         if (_registeredApps[appId]) revert KmsAppAlreadyRegistered(appId);
-        _registeredApps[appId] = true;
-        emit AppRegistered(appId);
-        _emitPolicy(_POLICY_REGISTERED_APP, _addressToBytes32(appId), true);
+        _registerApp(appId);
     }
 
     /// @notice Whether `appId` is registered.
@@ -215,8 +213,9 @@ contract KeygateKms is Initializable, Ownable2StepUpgradeable, UUPSUpgradeable, 
 
     /**
      * @notice Deploy an app proxy and register it in one transaction (dstack's six-argument form).
-     * @dev The app id is the new proxy's address. Requirements: implementation set; `initialOwner` non-zero.
-     *      Emits the app's initialization events, {AppRegistered}, {AppDeployedViaFactory}, {PolicyChanged}.
+     * @dev The app id is the new proxy's address. Anyone may call it. Requirements: implementation
+     *      set; `initialOwner` non-zero. Emits the app's initialization events, {AppRegistered} and
+     *      {PolicyChanged} (unless the address was registered beforehand), {AppDeployedViaFactory}.
      * @return appId The new app's id (proxy address).
      */
     function deployAndRegisterApp(
@@ -293,7 +292,9 @@ contract KeygateKms is Initializable, Ownable2StepUpgradeable, UUPSUpgradeable, 
         // The proxy constructor runs the implementation's initializer; the implementation is the
         // owner's choice, so this external call is trusted as much as the owner is.
         appId = address(new ERC1967Proxy(implementation, init));
-        registerApp(appId);
+        // Anyone may register any address, including the factory's next CREATE address. Such a
+        // pre-registration must not block the factory, so an existing entry is simply kept.
+        if (!_registeredApps[appId]) _registerApp(appId);
         emit AppDeployedViaFactory(appId, msg.sender);
     }
 
@@ -419,6 +420,12 @@ contract KeygateKms is Initializable, Ownable2StepUpgradeable, UUPSUpgradeable, 
     }
 
     // ------------------------------------------------------------------ internals
+
+    function _registerApp(address appId) private {
+        _registeredApps[appId] = true;
+        emit AppRegistered(appId);
+        _emitPolicy(_POLICY_REGISTERED_APP, _addressToBytes32(appId), true);
+    }
 
     function _setAppImplementation(address implementation) private {
         if (implementation.code.length == 0) revert KmsInvalidImplementation(implementation);

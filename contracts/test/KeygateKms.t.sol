@@ -315,6 +315,20 @@ contract KeygateKmsTest is Fixture {
         return address(uint160(uint256(keccak256(abi.encodePacked(hex"d694", deployer, uint8(nonce))))));
     }
 
+    function test_factory_notBlockedByPreRegistration() public {
+        // An attacker registers the factory's next CREATE address before the deployment.
+        address predicted = _predictCreate(address(kms), 1);
+        vm.prank(STRANGER);
+        kms.registerApp(predicted);
+        vm.expectEmit(address(kms));
+        emit KeygateKms.AppDeployedViaFactory(predicted, OWNER);
+        vm.prank(OWNER);
+        address appId = kms.deployAndRegisterApp(OWNER, false, false, true, bytes32(0), H1);
+        assertEq(appId, predicted, "deployed at the pre-registered address");
+        assertTrue(kms.registeredApps(appId), "registered");
+        assertEq(KeygateApp(appId).owner(), OWNER, "the real app is there");
+    }
+
     function test_factory_dstackFiveArgumentForm() public {
         address appId = kms.deployAndRegisterApp(OWNER, true, true, DEV1, H1);
         KeygateApp app = KeygateApp(appId);

@@ -49,6 +49,22 @@ done
 [ -n "$ANVIL_PID" ] || { cat "$WORK/anvil.log" >&2; fail "anvil did not start"; }
 echo "anvil on $RPC (pid $ANVIL_PID)"
 
+# 0. Usage errors exit 2, bad inputs exit 1, and nothing reaches stdout.
+expect_exit() {
+  local want="$1"
+  shift
+  set +e
+  out="$("$@" 2>/dev/null)"
+  rc=$?
+  set -e
+  [ "$rc" -eq "$want" ] && [ -z "$out" ] || fail "'$*' exited $rc (want $want), stdout '$out'"
+}
+expect_exit 2 env -u KEYGATE_DEPLOYER_KEY "$ROOT/scripts/deploy-contracts"
+expect_exit 2 env -u KEYGATE_DEPLOYER_KEY "$ROOT/scripts/deploy-contracts" --rpc-url "$RPC"
+expect_exit 2 "$ROOT/scripts/deploy-contracts" --rpc-url "$RPC" --private-key "$DEV_KEY" --bogus
+expect_exit 1 "$ROOT/scripts/deploy-contracts" --rpc-url "$RPC" --private-key 0xnothex
+expect_exit 1 "$ROOT/scripts/deploy-contracts" --rpc-url "$RPC" --private-key "$DEV_KEY" --owner 0x1234
+
 # 1. Deploy the set; the script prints one JSON object.
 KEYGATE_DEPLOYER_KEY="$DEV_KEY" "$ROOT/scripts/deploy-contracts" --rpc-url "$RPC" >"$WORK/deploy.json"
 cat "$WORK/deploy.json"
