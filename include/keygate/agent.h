@@ -39,6 +39,15 @@ typedef struct kg_agent_keys {
 /* Wipes the secrets and frees the strings; the struct is all-zero afterwards. NULL-safe. */
 void kg_agent_keys_wipe(kg_agent_keys *keys);
 
+/* Parses a GetAppKey reply (SPEC.md section 5; also the keys file format). A reply carrying
+ * "error" fails with KG_ERR_DENIED and the KMS's reason. out is wiped on failure; caller wipes
+ * it with kg_agent_keys_wipe. */
+KG_RESULT kg_agent_keys_parse(kg_agent_keys *out, const char *json, size_t len);
+/* Loads a keys file; refuses one readable or writable by group or others (KG_ERR_DENIED). */
+KG_RESULT kg_agent_keys_load(kg_agent_keys *out, const char *path);
+/* Writes a secret atomically to path with mode 0600 (temp file + rename). */
+KG_RESULT kg_agent_write_secret_file(const char *path, const void *data, size_t len);
+
 /* The app's identity as measured at boot (SPEC.md section 2); all fields borrowed by
  * kg_agent_new, which copies them. Strings may be NULL (treated as ""). */
 typedef struct kg_agent_identity {

@@ -1,0 +1,151 @@
+/* keys.c - the app keys the agent holds: parsed from the KMS's GetAppKey reply (SPEC.md section 5),
+ * which is also the format of the keys file the boot flow hands to the API server (mode 0600). */
+#include "keygate/agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#define MAX_KEYS_JSON (256u * 1024u)
+#define MAX_PEM (64u * 1024u)
+
+static kg_result hex_field(uint8_t *out, size_t n, json_t *obj, const char *name)
+{
+    const char *s = json_string_value(json_object_get(obj, name));
+    KG_ENSURE(s != NULL, KG_ERR_INPUT, "GetAppKey reply: '%s' missing or not a string", name);
+    KG_GUARD_CTX(kg_hex_decode_exact(out, n, s), "GetAppKey reply: '%s'", name);
+    return KG_OK;
+}
+
+static kg_result str_field(char **out, json_t *obj, const char *name, bool required)
+{
+    json_t *v = json_object_get(obj, name);
+    *out = NULL;
+    if (v == NULL && !required)
+        return KG_OK;
+    KG_ENSURE(json_is_string(v), KG_ERR_INPUT, "GetAppKey reply: '%s' missing or not a string",
+              name);
+    KG_ENSURE(json_string_length(v) <= MAX_PEM &&
+                  strlen(json_string_value(v)) == json_string_length(v),
+              KG_ERR_INPUT, "GetAppKey reply: '%s' too long or contains NUL", name);
+    *out = strdup(json_string_value(v));
+    KG_ENSURE(*out != NULL, KG_ERR_NOMEM, "out of memory");
+    return KG_OK;
+}
+
+kg_result kg_agent_keys_parse(kg_agent_keys *out, const char *json, size_t len)
+{
+    kg_result rc = KG_ERROR;
+    json_error_t jerr;
+    json_t *root = NULL;
+    memset(out, 0, sizeof(*out));
+    KG_ENSURE(len <= MAX_KEYS_JSON, KG_ERR_TOO_LARGE, "GetAppKey reply is %zu bytes, more than %u",
+              len, MAX_KEYS_JSON);
+    root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    KG_ENSURE(root != NULL, KG_ERR_INPUT, "GetAppKey reply is not JSON: %s", jerr.text);
+    if (json_object_get(root, "error") != NULL) {
+        const char *why = json_string_value(json_object_get(root, "error"));
+        (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__, "KMS refused: %s",
+                           why ? why : "(no reason given)");
+        goto cleanup;
+    }
+    KG_ENSURE_C(json_is_object(root), KG_ERR_INPUT, "GetAppKey reply is not a JSON object");
+    KG_GUARD_C(hex_field(out->k256_key, sizeof(out->k256_key), root, "k256_key"));
+    KG_GUARD_C(hex_field(out->k256_signature, sizeof(out->k256_signature), root,
+                         "k256_signature"));
+    KG_GUARD_C(hex_field(out->disk_key, sizeof(out->disk_key), root, "disk_crypt_key"));
+    KG_GUARD_C(hex_field(out->env_key, sizeof(out->env_key), root, "env_crypt_key"));
+    KG_GUARD_C(kg_k256_check_scalar(out->k256_key));
+    KG_GUARD_C(str_field(&out->ca_cert, root, "ca_cert", true));
+    KG_GUARD_C(str_field(&out->gateway_app_id, root, "gateway_app_id", false));
+    rc = KG_OK;
+cleanup:
+    if (root != NULL) {
+        /* jansson copied the hex of the keys; wipe its strings before freeing them. */
+        const char *names[] = {"k256_key", "disk_crypt_key", "env_crypt_key"};
+        for (size_t i = 0; i < 3; i++) {
+            json_t *v = json_object_get(root, names[i]);
+            if (json_is_string(v))
+                kg_memzero((void *)json_string_value(v), json_string_length(v));
+        }
+        json_decref(root);
+    }
+    if (kg_failed(rc))
+        kg_agent_keys_wipe(out);
+    return rc;
+}
+
+kg_result kg_agent_keys_load(kg_agent_keys *out, const char *path)
+{
+    kg_result rc = KG_ERROR;
+    kg_buf b;
+    struct stat st;
+    kg_buf_init(&b, MAX_KEYS_JSON);
+    memset(out, 0, sizeof(*out));
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    KG_ENSURE(fd >= 0, KG_ERR_IO, "keys file '%s': %s", path, strerror(errno));
+    KG_ENSURE_C(fstat(fd, &st) == 0 && S_ISREG(st.st_mode), KG_ERR_IO,
+                "keys file '%s' is not a regular file", path);
+    /* Keys readable by others are keys already leaked: refuse rather than serve them. */
+    KG_ENSURE_C((st.st_mode & 077) == 0, KG_ERR_DENIED,
+                "keys file '%s' has mode %04o; it must not be accessible to group or others",
+                path, (unsigned)(st.st_mode & 0777));
+    for (;;) {
+        KG_GUARD_C(kg_buf_reserve(&b, 4096));
+        ssize_t n = read(fd, b.data + b.len, 4096);
+        KG_ENSURE_C(n >= 0, KG_ERR_IO, "reading '%s': %s", path, strerror(errno));
+        if (n == 0)
+            break;
+        b.len += (size_t)n;
+    }
+    KG_GUARD_CTX_C(kg_agent_keys_parse(out, (const char *)b.data, b.len), "keys file '%s'",
+                   path);
+    rc = KG_OK;
+cleanup:
+    close(fd);
+    kg_buf_free(&b);
+    return rc;
+}
+
+/* Writes data to path atomically with mode 0600 (temp file in the same directory, rename). */
+kg_result kg_agent_write_secret_file(const char *path, const void *data, size_t len)
+{
+    kg_buf tmp;
+    kg_buf_init(&tmp, 4096);
+    KG_GUARD(kg_buf_printf(&tmp, "%s.tmp.%d", path, (int)getpid()));
+    KG_GUARD(kg_buf_terminate(&tmp));
+    const char *tpath = (const char *)tmp.data;
+    kg_result rc = KG_ERROR;
+    bool created = false;
+    int fd = open(tpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    KG_ENSURE_C(fd >= 0, KG_ERR_IO, "creating '%s': %s", tpath, strerror(errno));
+    created = true;
+    const uint8_t *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        KG_ENSURE_C(n > 0, KG_ERR_IO, "writing '%s': %s", tpath, strerror(errno));
+        p += n;
+        left -= (size_t)n;
+    }
+    KG_ENSURE_C(fsync(fd) == 0, KG_ERR_IO, "fsync '%s': %s", tpath, strerror(errno));
+    KG_ENSURE_C(close(fd) == 0, KG_ERR_IO, "closing '%s': %s", tpath, strerror(errno));
+    fd = -1;
+    KG_ENSURE_C(rename(tpath, path) == 0, KG_ERR_IO, "renaming to '%s': %s", path,
+                strerror(errno));
+    rc = KG_OK;
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    if (kg_failed(rc) && created)
+        unlink(tpath);
+    kg_buf_free(&tmp);
+    return rc;
+}

@@ -1,0 +1,36 @@
+/* kms_client.h - RA-TLS client certificates and authenticated JSON calls to the KMS; internal to
+ * lib/agent. */
+#ifndef KG_AGENT_KMS_CLIENT_H
+#define KG_AGENT_KMS_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keygate/bytes.h"
+#include "keygate/crypto.h"
+#include "keygate/result.h"
+
+typedef struct kg_agent_kms_endpoint {
+    const char *url;         /* https://host:port */
+    const char *root_ca_pem; /* pinned KMS root CA (required) */
+    long timeout_ms;         /* 0 = 30 s */
+} kg_agent_kms_endpoint;
+
+/* REPORTDATA binding a key into an RA-TLS certificate: SHA-512("ratls-cert:" || SPKI DER). */
+KG_RESULT kg_agent_ratls_report_data(uint8_t rd[64], const kg_p256_key *key);
+
+/* An RA-TLS client certificate for key, issued by the given CA (the KMS's temporary CA), with
+ * the quote, event log, optional app id and usage extensions (SPEC.md section 4). PEM appended
+ * to cert_pem (NUL-terminated). */
+KG_RESULT kg_agent_ratls_client_cert(kg_buf *cert_pem, const kg_p256_key *key, const char *ca_cert_pem,
+                               const char *ca_key_pem, const uint8_t *quote, size_t quote_len,
+                               const char *event_log, const uint8_t *app_id, const char *usage);
+
+/* POST <url>/prpc/<method>?json with body over TLS 1.3, accepting only a server certificate
+ * chaining to ep->root_ca_pem with usage "kms:rpc"; optional client cert and key (PEM).
+ * Appends the reply body to *reply (NUL-terminated) and sets *status. Transport failures are
+ * KG_ERR_NETWORK; HTTP errors are left to the caller (status and body). */
+KG_RESULT kg_agent_kms_call(kg_buf *reply, long *status, const kg_agent_kms_endpoint *ep, const char *method,
+                      const char *body, const char *cert_pem, const char *key_pem);
+
+#endif
