@@ -35,6 +35,8 @@
 typedef struct kg_p256_key kg_p256_key;
 
 KG_RESULT kg_p256_generate(kg_p256_key **out);
+/* KG_ERR_INPUT "P-256 scalar out of range" unless 0 < scalar < n (constant time, no key made). */
+KG_RESULT kg_p256_check_scalar(const uint8_t scalar[KG_P256_SCALAR_LEN]);
 /* Key from a 32-byte big-endian scalar; fails unless 0 < scalar < n. */
 KG_RESULT kg_p256_from_scalar(kg_p256_key **out, const uint8_t scalar[KG_P256_SCALAR_LEN]);
 /* Public-only key from an uncompressed point (65 bytes) or a raw X||Y (64 bytes). */

@@ -128,6 +128,13 @@ cleanup:
     return rc;
 }
 
+kg_result kg_p256_check_scalar(const uint8_t scalar[KG_P256_SCALAR_LEN])
+{
+    KG_ENSURE(kg_crypto_scalar_in_range(scalar, P256_ORDER), KG_ERR_INPUT,
+              "P-256 scalar out of range (need 0 < scalar < n)");
+    return KG_OK;
+}
+
 kg_result kg_p256_from_scalar(kg_p256_key **out, const uint8_t scalar[KG_P256_SCALAR_LEN])
 {
     kg_result rc = KG_ERROR;
@@ -139,8 +146,7 @@ kg_result kg_p256_from_scalar(kg_p256_key **out, const uint8_t scalar[KG_P256_SC
     uint8_t pub[KG_P256_PUB_LEN];
 
     *out = NULL;
-    KG_ENSURE(kg_crypto_scalar_in_range(scalar, P256_ORDER), KG_ERR_INPUT,
-              "P-256 scalar out of range (need 0 < scalar < n)");
+    KG_GUARD(kg_p256_check_scalar(scalar));
     group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
     KG_ENSURE_OSSL_C(group != NULL, KG_ERR_CRYPTO, "P-256 group");
     point = EC_POINT_new(group);

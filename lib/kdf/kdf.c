@@ -24,9 +24,7 @@ void kg_kdf_get_key_wipe(kg_get_key *gk) { kg_memzero(gk, sizeof(*gk)); }
 
 kg_result kg_kdf_root_keys_check(const kg_root_keys *root)
 {
-    kg_p256_key *ca = NULL;
-    KG_GUARD_CTX(kg_p256_from_scalar(&ca, root->ca_scalar), "root CA key");
-    kg_p256_free(ca);
+    KG_GUARD_CTX(kg_p256_check_scalar(root->ca_scalar), "root CA key");
     KG_GUARD_CTX(kg_k256_check_scalar(root->k256_scalar), "root secp256k1 key");
     return KG_OK;
 }
@@ -89,18 +87,16 @@ kg_result kg_kdf_p256_scalar(uint8_t out[KG_P256_SCALAR_LEN],
 {
     kg_result rc = KG_ERROR;
     kg_buf info;
-    kg_p256_key *check = NULL;
     kg_buf_init(&info, KG_KDF_MAX_CONTEXT_LEN);
     for (size_t i = 0; i < count; i++)
         KG_GUARD_CTX_C(kg_buf_append(&info, contexts[i], lens[i]), "KDF context");
     KG_GUARD_C(kg_hkdf_sha256(out, KG_P256_SCALAR_LEN, root_scalar, KG_P256_SCALAR_LEN,
                               KG_KDF_SALT, sizeof(KG_KDF_SALT) - 1, info.data, info.len));
     /* dstack builds a p256 SecretKey from these bytes, which fails outside 0 < s < n. */
-    if (kg_failed(kg_p256_from_scalar(&check, out)))
+    if (kg_failed(kg_p256_check_scalar(out)))
         KG_BAIL_C(KG_ERR_CRYPTO, "derived P-256 scalar out of range for this context");
     rc = KG_OK;
 cleanup:
-    kg_p256_free(check);
     kg_buf_free(&info);
     if (kg_failed(rc))
         kg_memzero(out, KG_P256_SCALAR_LEN);

@@ -64,8 +64,23 @@ static void p256_scalar_range(void **state)
     memset(s, 0, 32);
     KG_ASSERT_ERR(kg_p256_from_scalar(&k, s), KG_ERR_INPUT, "P-256 scalar out of range");
     assert_null(k);
+    KG_ASSERT_ERR(kg_p256_check_scalar(s), KG_ERR_INPUT, "P-256 scalar out of range");
     hex32(s, P256_N);
     KG_ASSERT_ERR(kg_p256_from_scalar(&k, s), KG_ERR_INPUT, "P-256 scalar out of range");
+    KG_ASSERT_ERR(kg_p256_check_scalar(s), KG_ERR_INPUT, "P-256 scalar out of range");
+    s[31] -= 1;
+    KG_ASSERT_OK(kg_p256_check_scalar(s));
+    /* n + 1 differs from n only in the last byte; a bigger top half must fail too. */
+    hex32(s, P256_N);
+    s[31] += 1;
+    KG_ASSERT_ERR(kg_p256_check_scalar(s), KG_ERR_INPUT, "P-256 scalar out of range");
+    hex32(s, P256_N);
+    s[4] = 0x01; /* above n from byte 4 on, though equal before: invalid */
+    KG_ASSERT_ERR(kg_p256_check_scalar(s), KG_ERR_INPUT, "P-256 scalar out of range");
+    hex32(s, P256_N);
+    s[3] = 0xfe; /* below n in byte 3 though greater in the last byte: valid */
+    s[31] = 0xff;
+    KG_ASSERT_OK(kg_p256_check_scalar(s));
     memset(s, 0xff, 32);
     KG_ASSERT_ERR(kg_p256_from_scalar(&k, s), KG_ERR_INPUT, "P-256 scalar out of range");
     /* n - 1 and 1 are the extreme valid scalars. */
