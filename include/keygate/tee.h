@@ -28,6 +28,9 @@ typedef struct kg_tee_linux_config {
     /* Where the runtime event log is persisted (the kernel keeps only the register)
      * default "/run/keygate/eventlog.json" */
     const char *eventlog_path;
+    /* A report entry under tsm_report_dir that already exists and is reused (not removed).
+     * default NULL: each quote makes and removes its own entry (mkdir/rmdir) */
+    const char *report_entry;
 } kg_tee_linux_config;
 
 /*

@@ -1,0 +1,40 @@
+/* tee_internal.h - the backend table behind kg_tee and the file helpers the backends share. */
+#ifndef KG_TEE_INTERNAL_H
+#define KG_TEE_INTERNAL_H
+
+#include <stdint.h>
+
+#include "keygate/bytes.h"
+#include "keygate/result.h"
+#include "keygate/tee.h"
+
+/* What a backend provides; the generic layer (tee.c) does locking and the event journal. */
+typedef struct kg_tee_ops {
+    const char *name;
+    kg_result (*quote)(kg_tee *tee, kg_buf *out, const uint8_t report_data[64]);
+    kg_result (*read_rtmr3)(kg_tee *tee, uint8_t out[48]);
+    kg_result (*extend_rtmr3)(kg_tee *tee, const uint8_t digest[48]);
+    void (*free)(kg_tee *tee);
+} kg_tee_ops;
+
+struct kg_tee {
+    const kg_tee_ops *ops;
+    char *eventlog_path; /* owned: the persisted runtime event log (JSON array) */
+    char *lock_path;     /* owned: eventlog_path + ".lock" */
+    void *impl;          /* backend state, owned, released by ops->free */
+};
+
+/* Allocates a kg_tee with the given ops and event log path. */
+kg_result kg_tee_alloc(kg_tee **out, const kg_tee_ops *ops, const char *eventlog_path);
+
+/* Reads a whole file (at most max bytes) into out. A missing file is KG_ERR_NOT_FOUND. */
+kg_result kg_file_read(kg_buf *out, const char *path, size_t max);
+/* Writes a file atomically: <path>.tmp with the mode, fsync, rename over path. */
+kg_result kg_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
+/* Creates dir (and missing parents) with mode 0700. */
+kg_result kg_mkdir_p(const char *dir);
+/* Joins dir and name into out (capped at 4096 bytes, NUL-terminated). */
+kg_result kg_path_join(kg_buf *out, const char *dir, const char *name);
+
+
+#endif
