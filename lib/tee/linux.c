@@ -204,6 +204,18 @@ kg_result kg_tee_open_linux(kg_tee **out, const kg_tee_linux_config *cfg)
               "mounted)",
               tsm);
     const char *log = cfg->eventlog_path ? cfg->eventlog_path : DEFAULT_EVENTLOG;
+    {
+        /* the log's directory (e.g. /run/keygate) may not exist after boot */
+        char parent[4096];
+        const char *slash = strrchr(log, '/');
+        size_t n = slash ? (size_t)(slash - log) : 0;
+        KG_ENSURE(n < sizeof(parent), KG_ERR_USAGE, "event log path too long");
+        if (n > 0) {
+            memcpy(parent, log, n);
+            parent[n] = '\0';
+            KG_GUARD(kg_mkdir_p(parent));
+        }
+    }
     kg_tee *t = NULL;
     KG_GUARD(kg_tee_alloc(&t, &linux_ops, log));
     linux_impl *li = calloc(1, sizeof(*li));
