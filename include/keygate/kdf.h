@@ -9,8 +9,8 @@
 #include "keygate/crypto.h"
 #include "keygate/result.h"
 
-#define KG_APP_ID_LEN 20
-#define KG_INSTANCE_ID_LEN 20 /* instance_id is 20 bytes or empty (SPEC.md section 2) */
+#define KG_APP_ID_LEN 20u
+#define KG_INSTANCE_ID_LEN 20u /* instance_id is 20 bytes or empty (SPEC.md section 2) */
 #define KG_KDF_SALT "RATLS"   /* HKDF-SHA256 salt of every derivation (SPEC.md section 5) */
 #define KG_KDF_MAX_CONTEXT_LEN 1024 /* cap on the concatenated HKDF info of one derivation */
 #define KG_KDF_MAX_PATH_LEN 512     /* cap on a GetKey path */

@@ -1,0 +1,329 @@
+/* attest.c - the KMS's view of attestation: verifying a caller's RA-TLS certificate into a boot
+ * info (SPEC.md sections 2 and 4), and producing its own quotes (bootstrap, server cert,
+ * self-check) through the TEE layer.
+ *
+ * Verification order, each step fail-closed:
+ *   1. the certificate carries a quote (1.3.6.1.4.1.62397.1.1) and an event log (.1.2);
+ *   2. REPORTDATA == SHA-512("ratls-cert:" || the certificate's SubjectPublicKeyInfo DER), so
+ *      the quote vouches for the very key that just completed the TLS handshake;
+ *   3. full DCAP verification of the quote (collateral from the PCCS, cached) at the current
+ *      time, under the configured trust root; TDX quotes only;
+ *   4. the event log replays to RTMR3 of the verified quote;
+ *   5. identity from the replayed events before system-ready; measurements from the quote. */
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "keygate/hash.h"
+#include "keygate/kms_x509.h"
+#include "kms.h"
+
+/* The TEE layer (tee.h, eventlog.h) is built by another part of the project; until it is
+ * present the KMS builds but refuses to attest anything (fail closed). */
+#if __has_include("keygate/tee.h") && __has_include("keygate/eventlog.h")
+#define KMS_HAVE_TEE 1
+#include "keygate/eventlog.h"
+#include "keygate/tee.h"
+#else
+#define KMS_HAVE_TEE 0
+#define KG_MAX_EVENTLOG_JSON_LEN (2u * 1024u * 1024u)
+#endif
+#include "keygate/quote.h"
+
+#define RATLS_DOMAIN "ratls-cert:"
+
+#if KMS_HAVE_TEE
+
+static kg_dcap_verifier *g_verifier;
+static kg_tee *g_tee;
+static pthread_mutex_t g_tee_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The payload of an RA-TLS extension: the extension value is a DER OCTET STRING wrapping it.
+ * Borrowed pointers into cert (valid while cert lives) are not possible through the DER
+ * decode, so the payload is copied into out. */
+static kg_result ratls_ext(kg_buf *out, X509 *cert, const char *oid, const char *what)
+{
+    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+    KG_ENSURE_OSSL(obj != NULL, KG_ERR_INTERNAL, "bad OID %s", oid);
+    int idx = X509_get_ext_by_OBJ(cert, obj, -1);
+    int dup = idx >= 0 ? X509_get_ext_by_OBJ(cert, obj, idx) : -1;
+    ASN1_OBJECT_free(obj);
+    KG_ENSURE(idx >= 0, KG_ERR_VERIFY, "client certificate has no RA-TLS %s extension (%s)",
+              what, oid);
+    KG_ENSURE(dup < 0, KG_ERR_VERIFY, "client certificate has two RA-TLS %s extensions", what);
+    ASN1_OCTET_STRING *outer = X509_EXTENSION_get_data(X509_get_ext(cert, idx));
+    const unsigned char *p = ASN1_STRING_get0_data(outer);
+    long n = ASN1_STRING_length(outer);
+    const unsigned char *end = p + n;
+    ASN1_OCTET_STRING *inner = d2i_ASN1_OCTET_STRING(NULL, &p, n);
+    KG_ENSURE_OSSL(inner != NULL && p == end, KG_ERR_VERIFY,
+                   "RA-TLS %s extension is not one DER OCTET STRING", what);
+    kg_result rc = kg_buf_append(out, ASN1_STRING_get0_data(inner),
+                                 (size_t)ASN1_STRING_length(inner));
+    ASN1_OCTET_STRING_free(inner);
+    return rc;
+}
+
+static kg_result spki_der(kg_buf *out, X509 *cert)
+{
+    unsigned char *der = NULL;
+    int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+    KG_ENSURE_OSSL(n > 0, KG_ERR_INPUT, "client certificate public key");
+    kg_result rc = kg_buf_append(out, der, (size_t)n);
+    OPENSSL_free(der);
+    return rc;
+}
+
+/* Verifies a quote with collateral from the configured PCCS; *rep borrows from quote. */
+static kg_result verify_quote(kg_dcap_report *rep, const kms *k, const uint8_t *quote,
+                              size_t len)
+{
+    uint64_t now = (uint64_t)time(NULL);
+    char *coll = NULL;
+    size_t coll_len = 0;
+    KG_GUARD_CTX(kg_pccs_get_collateral(&coll, &coll_len, k->cfg.pccs_url, quote, len, NULL, now),
+                 "fetching collateral");
+    kg_result rc = kg_dcap_verify(g_verifier, rep, quote, len, coll, coll_len, now);
+    free(coll);
+    KG_GUARD_CTX(rc, "quote");
+    KG_ENSURE(rep->quote.body_type == KG_BODY_TD10 || rep->quote.body_type == KG_BODY_TD15,
+              KG_ERR_DENIED, "quote is not a TDX quote");
+    return KG_OK;
+}
+
+/* Measurements and platform facts of a verified quote into bi (identity left to the caller). */
+static kg_result measured(kms_boot_info *bi, const kg_dcap_report *rep,
+                          const kg_boot_events *ev)
+{
+    const kg_td_report *td = &rep->quote.td;
+    KG_GUARD(kg_measure_os_image_hash(bi->os_image_hash, td->mrtd, td->rtmr));
+    KG_GUARD(kg_measure_mr_system(bi->mr_system, td->mrtd, td->rtmr,
+                                  ev->has_key_provider ? ev->key_provider : NULL,
+                                  ev->has_key_provider ? ev->key_provider_len : 0));
+    KG_GUARD(kg_measure_mr_aggregated(bi->mr_aggregated, td->mrtd, td->rtmr, td->mr_config_id,
+                                      td->mr_owner, td->mr_owner_config));
+    KG_ENSURE(rep->has_ppid, KG_ERR_VERIFY, "PCK certificate carries no PPID (no device id)");
+    KG_GUARD(kg_sha256(bi->device_id, rep->ppid, sizeof(rep->ppid)));
+    snprintf(bi->tcb_status, sizeof(bi->tcb_status), "%s", rep->status);
+    bi->n_advisories = rep->n_advisory_ids < KMS_MAX_ADVISORIES ? rep->n_advisory_ids
+                                                                : KMS_MAX_ADVISORIES;
+    for (size_t i = 0; i < bi->n_advisories; i++)
+        snprintf(bi->advisory_ids[i], KMS_MAX_ADVISORY_LEN, "%s", rep->advisory_ids[i]);
+    return KG_OK;
+}
+
+kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) *chain)
+{
+    memset(out, 0, sizeof(*out));
+    kg_result rc = KG_ERROR;
+    kg_buf quote, evjson, spki;
+    kg_buf_init(&quote, KG_MAX_QUOTE_LEN);
+    kg_buf_init(&evjson, KG_MAX_EVENTLOG_JSON_LEN);
+    kg_buf_init(&spki, 4096);
+    kg_eventlog log;
+    kg_eventlog_init(&log);
+    kg_dcap_report *rep = calloc(1, sizeof(*rep));
+    kg_boot_events *ev = calloc(1, sizeof(*ev));
+    KG_ENSURE_C(rep && ev, KG_ERR_NOMEM, "out of memory");
+
+    KG_GUARD_C(ratls_ext(&quote, cert, KG_OID_RATLS_QUOTE, "quote"));
+    KG_GUARD_C(ratls_ext(&evjson, cert, KG_OID_RATLS_EVENTLOG, "event log"));
+    KG_GUARD_C(spki_der(&spki, cert));
+
+    /* Cheap binding check before the expensive verification: a cert whose key is not the one
+     * the quote vouches for is rejected without touching the PCCS. */
+    kg_quote parsed;
+    KG_GUARD_CTX_C(kg_quote_parse(&parsed, quote.data, quote.len), "quote");
+    KG_ENSURE_C(parsed.body_type == KG_BODY_TD10 || parsed.body_type == KG_BODY_TD15,
+                KG_ERR_DENIED, "quote is not a TDX quote");
+    uint8_t want[64];
+    const void *parts[2] = {RATLS_DOMAIN, spki.data};
+    size_t lens[2] = {strlen(RATLS_DOMAIN), spki.len};
+    kg_buf both;
+    kg_buf_init(&both, 8192);
+    kg_result hr = kg_buf_append(&both, parts[0], lens[0]);
+    if (kg_ok(hr))
+        hr = kg_buf_append(&both, parts[1], lens[1]);
+    if (kg_ok(hr))
+        hr = kg_sha512(want, both.data, both.len);
+    kg_buf_free(&both);
+    KG_GUARD_C(hr);
+    KG_ENSURE_C(kg_ct_equal(want, parsed.td.report_data, 64), KG_ERR_VERIFY,
+                "REPORTDATA is not bound to the certificate key "
+                "(want sha512(\"ratls-cert:\" || SPKI))");
+
+    KG_GUARD_C(verify_quote(rep, k, quote.data, quote.len));
+    KG_GUARD_CTX_C(kg_eventlog_parse(&log, (const char *)evjson.data, evjson.len), "event log");
+    KG_GUARD_CTX_C(kg_eventlog_check_rtmr3(&log, rep->quote.td.rtmr[3]), "event log");
+    KG_GUARD_CTX_C(kg_eventlog_extract(ev, &log), "event log");
+    KG_ENSURE_C(ev->has_app_id, KG_ERR_VERIFY, "event log has no app-id event");
+    KG_ENSURE_C(ev->has_compose_hash, KG_ERR_VERIFY, "event log has no compose-hash event");
+    KG_ENSURE_C(ev->boot_mr_done, KG_ERR_VERIFY, "event log has no boot-mr-done event");
+    memcpy(out->app_id, ev->app_id, 20);
+    memcpy(out->compose_hash, ev->compose_hash, 32);
+    if (ev->has_instance_id && ev->instance_id_len == 20) {
+        memcpy(out->instance_id, ev->instance_id, 20);
+        out->has_instance_id = true;
+    }
+    KG_GUARD_C(measured(out, rep, ev));
+    rc = KG_OK;
+cleanup:
+    if (kg_failed(rc))
+        memset(out, 0, sizeof(*out));
+    free(ev);
+    free(rep);
+    kg_eventlog_free(&log);
+    kg_buf_free(&quote);
+    kg_buf_free(&evjson);
+    kg_buf_free(&spki);
+    return rc;
+}
+
+kg_result kms_attest_quote(kg_buf *quote, kg_buf *eventlog, const kms *k,
+                           const uint8_t report_data[64])
+{
+    KG_ENSURE(g_tee != NULL, KG_ERR_USAGE, "TEE not opened");
+    kg_eventlog log;
+    kg_eventlog_init(&log);
+    pthread_mutex_lock(&g_tee_lock);
+    kg_result rc = kg_tee_get_quote(g_tee, quote, report_data);
+    if (kg_ok(rc))
+        rc = kg_tee_read_eventlog(g_tee, &log);
+    pthread_mutex_unlock(&g_tee_lock);
+    if (kg_ok(rc))
+        rc = kg_eventlog_to_json(eventlog, &log);
+    kg_eventlog_free(&log);
+    return rc;
+}
+
+kg_result kms_attest_self(kms_boot_info *out, const kms *k)
+{
+    memset(out, 0, sizeof(*out));
+    uint8_t rd[64];
+    static const char domain[] = "keygate-kms-self-check";
+    KG_GUARD(kg_sha512(rd, domain, sizeof(domain) - 1));
+    kg_result rc = KG_ERROR;
+    kg_buf quote, evjson;
+    kg_buf_init(&quote, KG_MAX_QUOTE_LEN);
+    kg_buf_init(&evjson, KG_MAX_EVENTLOG_JSON_LEN);
+    kg_eventlog log;
+    kg_eventlog_init(&log);
+    kg_dcap_report *rep = calloc(1, sizeof(*rep));
+    kg_boot_events *ev = calloc(1, sizeof(*ev));
+    KG_ENSURE_C(rep && ev, KG_ERR_NOMEM, "out of memory");
+    KG_GUARD_C(kms_attest_quote(&quote, &evjson, k, rd));
+    KG_GUARD_CTX_C(verify_quote(rep, k, quote.data, quote.len), "own quote");
+    KG_GUARD_C(kg_eventlog_parse(&log, (const char *)evjson.data, evjson.len));
+    KG_GUARD_CTX_C(kg_eventlog_check_rtmr3(&log, rep->quote.td.rtmr[3]), "own event log");
+    KG_GUARD_C(kg_eventlog_extract(ev, &log));
+    /* A KMS VM may not be a dstack app: identity events are optional here; zeros otherwise. */
+    if (ev->has_app_id)
+        memcpy(out->app_id, ev->app_id, 20);
+    if (ev->has_compose_hash)
+        memcpy(out->compose_hash, ev->compose_hash, 32);
+    if (ev->has_instance_id && ev->instance_id_len == 20) {
+        memcpy(out->instance_id, ev->instance_id, 20);
+        out->has_instance_id = true;
+    }
+    KG_GUARD_C(measured(out, rep, ev));
+    rc = KG_OK;
+cleanup:
+    free(ev);
+    free(rep);
+    kg_eventlog_free(&log);
+    kg_buf_free(&quote);
+    kg_buf_free(&evjson);
+    return rc;
+}
+
+/* Opens the TEE and the DCAP verifier named by the config. */
+kg_result kms_attest_init(kms *k)
+{
+    if (k->cfg.tee == KG_KMS_TEE_SIM)
+        KG_GUARD_CTX(kg_tee_open_sim(&g_tee, k->cfg.sim_dir, k->cfg.sim_vm), "opening the TEE");
+    else
+        KG_GUARD_CTX(kg_tee_open_linux(&g_tee, NULL), "opening the TEE");
+    if (k->cfg.trust_root == KG_KMS_TRUST_INTEL) {
+        KG_GUARD(kg_dcap_verifier_new(&g_verifier, NULL, 0));
+        return KG_OK;
+    }
+    /* The simulator's test root: only ever from the operator's config file. */
+    FILE *f = fopen(k->cfg.sim_root_ca, "r");
+    KG_ENSURE(f != NULL, KG_ERR_IO, "cannot open trust_root.sim_ca_file '%s'", k->cfg.sim_root_ca);
+    X509 *root = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    KG_ENSURE_OSSL(root != NULL, KG_ERR_INPUT, "'%s' is not a PEM certificate",
+                   k->cfg.sim_root_ca);
+    unsigned char *der = NULL;
+    int n = i2d_X509(root, &der);
+    X509_free(root);
+    KG_ENSURE_OSSL(n > 0, KG_ERR_INPUT, "'%s': encoding", k->cfg.sim_root_ca);
+    kg_result rc = kg_dcap_verifier_new(&g_verifier, der, (size_t)n);
+    OPENSSL_free(der);
+    return rc;
+}
+
+void kms_attest_free(void)
+{
+    kg_dcap_verifier_free(g_verifier);
+    kg_tee_free(g_tee);
+    g_verifier = NULL;
+    g_tee = NULL;
+}
+
+#else /* !KMS_HAVE_TEE */
+
+kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) *chain)
+{
+    memset(out, 0, sizeof(*out));
+    KG_BAIL(KG_ERR_INTERNAL, "this build has no TEE layer: cannot verify attestations");
+}
+kg_result kms_attest_quote(kg_buf *quote, kg_buf *eventlog, const kms *k,
+                           const uint8_t report_data[64])
+{
+    KG_BAIL(KG_ERR_INTERNAL, "this build has no TEE layer: cannot produce quotes");
+}
+kg_result kms_attest_self(kms_boot_info *out, const kms *k)
+{
+    memset(out, 0, sizeof(*out));
+    KG_BAIL(KG_ERR_INTERNAL, "this build has no TEE layer");
+}
+kg_result kms_attest_init(kms *k) { KG_BAIL(KG_ERR_INTERNAL, "this build has no TEE layer"); }
+void kms_attest_free(void) {}
+
+#endif /* KMS_HAVE_TEE */
+
+/* This run's server certificate: a fresh P-256 key, certified by the root CA, with usage
+ * "kms:rpc" and the KMS's own RA-TLS attestation binding that key (SPEC.md section 4). */
+kg_result kms_attest_server_cert(kms *k)
+{
+    kg_result rc = KG_ERROR;
+    kg_buf spki, both, quote, evjson;
+    kg_buf_init(&spki, 4096);
+    kg_buf_init(&both, 8192);
+    kg_buf_init(&quote, KG_MAX_QUOTE_LEN);
+    kg_buf_init(&evjson, KG_MAX_EVENTLOG_JSON_LEN);
+    uint8_t rd[64];
+    KG_GUARD_C(kg_p256_generate(&k->tls_key));
+    KG_GUARD_C(kg_p256_spki_der(&spki, k->tls_key));
+    KG_GUARD_C(kg_buf_append_str(&both, RATLS_DOMAIN));
+    KG_GUARD_C(kg_buf_append(&both, spki.data, spki.len));
+    KG_GUARD_C(kg_sha512(rd, both.data, both.len));
+    KG_GUARD_CTX_C(kms_attest_quote(&quote, &evjson, k, rd), "server certificate attestation");
+    kg_kms_cert_spec spec = {.common_name = "keygate KMS", .server_auth = true, .days = 365,
+                          .dns_name = "kms.keygate", .usage = "kms:rpc",
+                          .quote = quote.data, .quote_len = quote.len,
+                          .eventlog = evjson.data, .eventlog_len = evjson.len};
+    KG_GUARD_C(kg_kms_x509_issue(&k->tls_cert, kg_p256_evp(k->tls_key), &spec,
+                              kg_p256_evp(k->root_ca_key), k->root_ca_cert));
+    rc = KG_OK;
+cleanup:
+    kg_buf_free(&spki);
+    kg_buf_free(&both);
+    kg_buf_free(&quote);
+    kg_buf_free(&evjson);
+    return rc;
+}

@@ -1,0 +1,390 @@
+/* keys.c - the KMS root keys: generated once inside the TEE (bootstrap), kept in state_dir with
+ * mode 0600, and the certificates derived from them (root CA, temporary CA, server TLS).
+ *
+ * state_dir layout:
+ *   root-ca.key     PKCS#8 PEM of the root CA P-256 key (RCA)          0600, secret
+ *   root-k256.key   hex of the root secp256k1 scalar (RK)              0600, secret
+ *   root-ca.pem     the self-signed root CA certificate                0644
+ *   temp-ca.key     the temporary CA key (mints RA-TLS client certs)   0600, not secret
+ *   temp-ca.pem     its certificate, issued by the root CA             0644
+ *   bootstrap.json  the bootstrap info to publish on chain             0644 */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "keygate/hash.h"
+#include "kms.h"
+#include "keygate/kms_x509.h"
+
+#define KMS_MAX_STATE_FILE (64u * 1024u)
+#define KMS_BOOTSTRAP_DOMAIN "kms-root-pubkey:"
+
+int64_t kms_now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static kg_result state_path(char *out, size_t n, const kms *k, const char *name)
+{
+    int w = snprintf(out, n, "%s/%s", k->cfg.state_dir, name);
+    KG_ENSURE(w > 0 && (size_t)w < n, KG_ERR_INPUT, "state path too long for '%s'", name);
+    return KG_OK;
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Reads a whole state file. Secret files must be owned by us and not accessible to group or
+ * others: a key file that others could read may already be copied, so we refuse to use it. */
+static kg_result read_state(kg_buf *out, const char *path, bool secret)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    KG_ENSURE(fd >= 0, KG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    kg_result rc = KG_ERROR;
+    struct stat st;
+    KG_ENSURE_C(fstat(fd, &st) == 0, KG_ERR_IO, "cannot stat '%s': %s", path, strerror(errno));
+    KG_ENSURE_C(S_ISREG(st.st_mode), KG_ERR_IO, "'%s' is not a regular file", path);
+    if (secret) {
+        KG_ENSURE_C((st.st_mode & 077) == 0, KG_ERR_DENIED,
+                    "key file '%s' is accessible to group or others (mode %04o); refusing to "
+                    "use it (chmod 600 only if you are sure it was never exposed)",
+                    path, (unsigned)(st.st_mode & 07777));
+        KG_ENSURE_C(st.st_uid == geteuid(), KG_ERR_DENIED,
+                    "key file '%s' is owned by uid %u, not by this process (uid %u)", path,
+                    (unsigned)st.st_uid, (unsigned)geteuid());
+    }
+    KG_ENSURE_C(st.st_size >= 0 && (uint64_t)st.st_size <= KMS_MAX_STATE_FILE, KG_ERR_TOO_LARGE,
+                "'%s' is too large", path);
+    uint8_t chunk[4096];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+        KG_GUARD_C(kg_buf_append(out, chunk, (size_t)n));
+    kg_memzero(chunk, sizeof(chunk));
+    KG_ENSURE_C(n == 0, KG_ERR_IO, "reading '%s': %s", path, strerror(errno));
+    KG_GUARD_C(kg_buf_terminate(out));
+    rc = KG_OK;
+cleanup:
+    close(fd);
+    return rc;
+}
+
+/* Creates a new file (never overwrites) with the given mode and fsyncs it and its directory,
+ * so a key that was used is never lost to a crash. */
+static kg_result write_state(const kms *k, const char *path, const void *data, size_t n,
+                             mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    KG_ENSURE(fd >= 0, KG_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
+    kg_result rc = KG_ERROR;
+    const uint8_t *p = data;
+    size_t left = n;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        KG_ENSURE_C(w > 0, KG_ERR_IO, "writing '%s': %s", path, strerror(errno));
+        p += w;
+        left -= (size_t)w;
+    }
+    KG_ENSURE_C(fchmod(fd, mode) == 0, KG_ERR_IO, "chmod '%s': %s", path, strerror(errno));
+    KG_ENSURE_C(fsync(fd) == 0, KG_ERR_IO, "fsync '%s': %s", path, strerror(errno));
+    rc = KG_OK;
+cleanup:
+    close(fd);
+    if (kg_ok(rc)) {
+        int dfd = open(k->cfg.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+    }
+    return rc;
+}
+
+static kg_result load_p256(kg_p256_key **out, const char *path)
+{
+    kg_buf pem;
+    kg_buf_init(&pem, KMS_MAX_STATE_FILE + 1);
+    kg_result rc = read_state(&pem, path, true);
+    if (kg_ok(rc))
+        rc = kg_p256_from_pem(out, (const char *)pem.data, pem.len);
+    kg_buf_free(&pem);
+    if (kg_failed(rc))
+        return kg_error_context("loading '%s'", path);
+    return KG_OK;
+}
+
+static kg_result save_p256(const kms *k, const char *path, const kg_p256_key *key)
+{
+    kg_buf pem;
+    kg_buf_init(&pem, KMS_MAX_STATE_FILE);
+    kg_result rc = kg_p256_private_pem(&pem, key);
+    if (kg_ok(rc))
+        rc = write_state(k, path, pem.data, pem.len, 0600);
+    kg_buf_free(&pem);
+    return rc;
+}
+
+static kg_result load_cert(X509 **out, const char *path)
+{
+    kg_buf pem;
+    kg_buf_init(&pem, KMS_MAX_STATE_FILE + 1);
+    kg_result rc = read_state(&pem, path, false);
+    if (kg_ok(rc))
+        rc = kg_kms_x509_from_pem(out, (const char *)pem.data, pem.len);
+    kg_buf_free(&pem);
+    if (kg_failed(rc))
+        return kg_error_context("loading '%s'", path);
+    return KG_OK;
+}
+
+static kg_result save_cert(const kms *k, const char *path, X509 *cert)
+{
+    kg_buf pem;
+    kg_buf_init(&pem, KMS_MAX_STATE_FILE);
+    kg_result rc = kg_kms_x509_pem(&pem, cert);
+    if (kg_ok(rc))
+        rc = write_state(k, path, pem.data, pem.len, 0644);
+    kg_buf_free(&pem);
+    return rc;
+}
+
+static kg_result cert_pem_string(char **out, X509 *cert)
+{
+    kg_buf pem;
+    kg_buf_init(&pem, KMS_MAX_STATE_FILE);
+    kg_result rc = kg_kms_x509_pem(&pem, cert);
+    if (kg_ok(rc)) {
+        *out = strdup((const char *)pem.data);
+        if (*out == NULL)
+            rc = kg_error_set(KG_ERR_NOMEM, __FILE__, __LINE__, "out of memory");
+    }
+    kg_buf_free(&pem);
+    return rc;
+}
+
+kg_result kms_bootstrap_report_data(uint8_t out[64], const kms *k)
+{
+    kg_buf spki;
+    kg_buf_init(&spki, 4096);
+    kg_result rc = kg_p256_spki_der(&spki, k->root_ca_key);
+    if (kg_ok(rc)) {
+        const void *parts[3] = {KMS_BOOTSTRAP_DOMAIN, spki.data, k->root_k256_pub};
+        size_t lens[3] = {strlen(KMS_BOOTSTRAP_DOMAIN), spki.len, KG_K256_PUB_LEN};
+        kg_buf all;
+        kg_buf_init(&all, 8192);
+        for (size_t i = 0; kg_ok(rc) && i < 3; i++)
+            rc = kg_buf_append(&all, parts[i], lens[i]);
+        if (kg_ok(rc))
+            rc = kg_sha512(out, all.data, all.len);
+        kg_buf_free(&all);
+    }
+    kg_buf_free(&spki);
+    return rc;
+}
+
+/* The bootstrap info of dstack's BootstrapResponse: {ca_pubkey, k256_pubkey, quote, eventlog},
+ * hex, plus the binding so a reader need not guess how REPORTDATA was formed. */
+static kg_result make_bootstrap_info(json_t **out, const kms *k)
+{
+    kg_result rc = KG_ERROR;
+    kg_buf spki, quote, eventlog;
+    kg_buf_init(&spki, 4096);
+    kg_buf_init(&quote, 64 * 1024);
+    kg_buf_init(&eventlog, 1u << 20);
+    char *spki_hex = NULL, *quote_hex = NULL, *ev_hex = NULL;
+    char k256_hex[2 * KG_K256_PUB_LEN + 1], rd_hex[129];
+    uint8_t rd[64];
+    KG_GUARD_C(kg_p256_spki_der(&spki, k->root_ca_key));
+    KG_GUARD_C(kms_bootstrap_report_data(rd, k));
+    KG_GUARD_CTX_C(kms_attest_quote(&quote, &eventlog, k, rd), "bootstrap attestation");
+    spki_hex = malloc(2 * spki.len + 1);
+    quote_hex = malloc(2 * quote.len + 1);
+    ev_hex = malloc(2 * eventlog.len + 1);
+    KG_ENSURE_C(spki_hex && quote_hex && ev_hex, KG_ERR_NOMEM, "out of memory");
+    KG_GUARD_C(kg_hex_encode(spki_hex, 2 * spki.len + 1, spki.data, spki.len));
+    KG_GUARD_C(kg_hex_encode(quote_hex, 2 * quote.len + 1, quote.data, quote.len));
+    KG_GUARD_C(kg_hex_encode(ev_hex, 2 * eventlog.len + 1, eventlog.data, eventlog.len));
+    KG_GUARD_C(kg_hex_encode(k256_hex, sizeof(k256_hex), k->root_k256_pub, KG_K256_PUB_LEN));
+    KG_GUARD_C(kg_hex_encode(rd_hex, sizeof(rd_hex), rd, sizeof(rd)));
+    *out = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "ca_pubkey", spki_hex, "k256_pubkey", k256_hex,
+                     "quote", quote_hex, "eventlog", ev_hex, "report_data", rd_hex,
+                     "report_data_binding",
+                     "sha512(\"" KMS_BOOTSTRAP_DOMAIN "\" || ca_pubkey || k256_pubkey)");
+    KG_ENSURE_C(*out != NULL, KG_ERR_NOMEM, "out of memory");
+    rc = KG_OK;
+cleanup:
+    free(spki_hex);
+    free(quote_hex);
+    free(ev_hex);
+    kg_buf_free(&spki);
+    kg_buf_free(&quote);
+    kg_buf_free(&eventlog);
+    return rc;
+}
+
+/* First start: both root keys are generated here, inside the TEE, and never seen outside. */
+static kg_result generate_root(kms *k, const char *ca_key_path, const char *k256_path)
+{
+    kg_result rc = KG_ERROR;
+    char hex[2 * KG_K256_SCALAR_LEN + 2];
+    KG_GUARD_CTX_C(kg_p256_generate(&k->root_ca_key), "generating the root CA key");
+    KG_GUARD_CTX_C(kg_k256_generate(k->root.k256_scalar), "generating the root k256 key");
+    KG_GUARD_C(kg_hex_encode(hex, sizeof(hex), k->root.k256_scalar, KG_K256_SCALAR_LEN));
+    hex[2 * KG_K256_SCALAR_LEN] = '\n';
+    /* k256 first: a crash between the two leaves an incomplete state that the next start
+     * reports instead of silently pairing a new CA key with an old k256 key. */
+    KG_GUARD_C(write_state(k, k256_path, hex, sizeof(hex) - 1, 0600));
+    KG_GUARD_C(save_p256(k, ca_key_path, k->root_ca_key));
+    fprintf(stderr, "keygate-kms: generated new root keys in %s\n", k->cfg.state_dir);
+    rc = KG_OK;
+cleanup:
+    kg_memzero(hex, sizeof(hex));
+    return rc;
+}
+
+static kg_result load_root(kms *k, const char *ca_key_path, const char *k256_path)
+{
+    kg_result rc = KG_ERROR;
+    kg_buf hex;
+    kg_buf_init(&hex, 256);
+    KG_GUARD_C(load_p256(&k->root_ca_key, ca_key_path));
+    KG_GUARD_CTX_C(read_state(&hex, k256_path, true), "loading the root k256 key");
+    size_t n = hex.len;
+    while (n > 0 && (hex.data[n - 1] == '\n' || hex.data[n - 1] == '\r'))
+        n--;
+    hex.data[n] = 0;
+    KG_GUARD_CTX_C(kg_hex_decode_exact(k->root.k256_scalar, KG_K256_SCALAR_LEN, (const char *)hex.data),
+                   "'%s'", k256_path);
+    KG_GUARD_CTX_C(kg_k256_check_scalar(k->root.k256_scalar), "'%s'", k256_path);
+    rc = KG_OK;
+cleanup:
+    kg_buf_free(&hex);
+    return rc;
+}
+
+/* Loads a stored certificate if present and matching key, else issues and stores one. */
+static kg_result load_or_issue(X509 **out, const kms *k, const char *path, kg_p256_key *key,
+                               const kg_kms_cert_spec *spec, EVP_PKEY *issuer_key, X509 *issuer)
+{
+    if (file_exists(path)) {
+        KG_GUARD(load_cert(out, path));
+        KG_ENSURE(X509_check_private_key(*out, kg_p256_evp(key)) == 1, KG_ERR_VERIFY,
+                  "certificate '%s' does not match its key", path);
+        return KG_OK;
+    }
+    KG_GUARD(kg_kms_x509_issue(out, kg_p256_evp(key), spec, issuer_key, issuer));
+    return save_cert(k, path, *out);
+}
+
+kg_result kms_keys_init(kms *k)
+{
+    char ca_key[KG_KMS_PATH_MAX + 32], k256[KG_KMS_PATH_MAX + 32], ca_pem[KG_KMS_PATH_MAX + 32];
+    char tmp_key[KG_KMS_PATH_MAX + 32], tmp_pem[KG_KMS_PATH_MAX + 32];
+    char boot[KG_KMS_PATH_MAX + 32];
+    KG_GUARD(state_path(ca_key, sizeof(ca_key), k, "root-ca.key"));
+    KG_GUARD(state_path(k256, sizeof(k256), k, "root-k256.key"));
+    KG_GUARD(state_path(ca_pem, sizeof(ca_pem), k, "root-ca.pem"));
+    KG_GUARD(state_path(tmp_key, sizeof(tmp_key), k, "temp-ca.key"));
+    KG_GUARD(state_path(tmp_pem, sizeof(tmp_pem), k, "temp-ca.pem"));
+    KG_GUARD(state_path(boot, sizeof(boot), k, "bootstrap.json"));
+
+    if (mkdir(k->cfg.state_dir, 0700) != 0 && errno != EEXIST)
+        KG_BAIL(KG_ERR_IO, "cannot create state_dir '%s': %s", k->cfg.state_dir,
+                strerror(errno));
+
+    bool have_ca = file_exists(ca_key), have_k256 = file_exists(k256);
+    bool fresh = !have_ca && !have_k256;
+    if (fresh) {
+        KG_GUARD(generate_root(k, ca_key, k256));
+    } else {
+        KG_ENSURE(have_ca && have_k256, KG_ERR_IO,
+                  "state_dir '%s' is incomplete: '%s' exists but '%s' does not; restore it "
+                  "from backup (starting with new keys would orphan every app's keys)",
+                  k->cfg.state_dir, have_ca ? ca_key : k256, have_ca ? k256 : ca_key);
+        KG_GUARD(load_root(k, ca_key, k256));
+    }
+    KG_GUARD(kg_k256_public(k->root_k256_pub, k->root.k256_scalar));
+    KG_GUARD(kg_p256_scalar(k->root.ca_scalar, k->root_ca_key));
+
+    kg_kms_cert_spec root_spec = {.common_name = "keygate KMS root CA", .is_ca = true,
+                               .days = 365 * 20};
+    KG_GUARD(load_or_issue(&k->root_ca_cert, k, ca_pem, k->root_ca_key, &root_spec, NULL, NULL));
+    KG_GUARD(cert_pem_string(&k->root_ca_pem, k->root_ca_cert));
+
+    /* Temporary CA: its key is handed to anyone (GetTempCaCert); trust in client certs comes
+     * from the attestation inside them, never from this CA. */
+    if (file_exists(tmp_key)) {
+        KG_GUARD(load_p256(&k->temp_ca_key, tmp_key));
+    } else {
+        KG_GUARD(kg_p256_generate(&k->temp_ca_key));
+        KG_GUARD(save_p256(k, tmp_key, k->temp_ca_key));
+    }
+    kg_kms_cert_spec temp_spec = {.common_name = "keygate KMS temporary CA", .is_ca = true,
+                               .days = 365 * 20};
+    KG_GUARD(load_or_issue(&k->temp_ca_cert, k, tmp_pem, k->temp_ca_key, &temp_spec,
+                           kg_p256_evp(k->root_ca_key), k->root_ca_cert));
+    KG_GUARD(cert_pem_string(&k->temp_ca_pem, k->temp_ca_cert));
+    kg_buf kp;
+    kg_buf_init(&kp, KMS_MAX_STATE_FILE);
+    kg_result rc = kg_p256_private_pem(&kp, k->temp_ca_key);
+    if (kg_ok(rc)) {
+        k->temp_ca_key_pem = strdup((const char *)kp.data);
+        if (k->temp_ca_key_pem == NULL)
+            rc = kg_error_set(KG_ERR_NOMEM, __FILE__, __LINE__, "out of memory");
+    }
+    kg_buf_free(&kp);
+    KG_GUARD(rc);
+
+    /* Bootstrap info: created once with the keys; later starts read it back. */
+    if (file_exists(boot)) {
+        kg_buf text;
+        kg_buf_init(&text, KMS_MAX_STATE_FILE + 1);
+        rc = read_state(&text, boot, false);
+        if (kg_ok(rc)) {
+            json_error_t jerr;
+            k->bootstrap_info = json_loadb((const char *)text.data, text.len, 0, &jerr);
+            if (k->bootstrap_info == NULL)
+                rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__, "'%s': %s", boot, jerr.text);
+        }
+        kg_buf_free(&text);
+        KG_GUARD(rc);
+    } else {
+        KG_GUARD(make_bootstrap_info(&k->bootstrap_info, k));
+        char *text = json_dumps(k->bootstrap_info, JSON_INDENT(2));
+        KG_ENSURE(text != NULL, KG_ERR_NOMEM, "out of memory");
+        rc = write_state(k, boot, text, strlen(text), 0644);
+        free(text);
+        KG_GUARD(rc);
+    }
+    return KG_OK;
+}
+
+void kms_keys_free(kms *k)
+{
+    kg_kdf_root_keys_wipe(&k->root);
+    kg_p256_free(k->root_ca_key);
+    kg_p256_free(k->tls_key);
+    kg_p256_free(k->temp_ca_key);
+    X509_free(k->root_ca_cert);
+    X509_free(k->tls_cert);
+    X509_free(k->temp_ca_cert);
+    free(k->root_ca_pem);
+    free(k->temp_ca_pem);
+    free(k->temp_ca_key_pem);
+    json_decref(k->bootstrap_info);
+    k->root_ca_key = k->tls_key = k->temp_ca_key = NULL;
+    k->root_ca_cert = k->tls_cert = k->temp_ca_cert = NULL;
+    k->root_ca_pem = k->temp_ca_pem = k->temp_ca_key_pem = NULL;
+    k->bootstrap_info = NULL;
+}

@@ -1,0 +1,133 @@
+/* main.c - keygate-kms entry: flags, start-up order (config, TEE, root keys, audit log, chain,
+ * server certificate, self-check) and the bootstrap print. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kms.h"
+#include "server.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: keygate-kms --config FILE [--bootstrap] [--port-file FILE]\n\n"
+            "The keygate key management service: releases an app's keys only to TEE instances\n"
+            "running code its on-chain governance allows (see kms/README.md).\n\n"
+            "  --config FILE     strict JSON config (kms/kms.example.json documents every key)\n"
+            "  --bootstrap       generate the root keys if needed, print the bootstrap info\n"
+            "                    JSON (publish it on chain) and this KMS's measured boot info,\n"
+            "                    then exit\n"
+            "  --port-file FILE  write the listening port there once bound (for port 0)\n"
+            "  --version         print the version\n");
+}
+
+static void boot_info_json(json_t *o, const kms_boot_info *bi)
+{
+    char h[65];
+    struct {
+        const char *name;
+        const uint8_t *b;
+        size_t n;
+    } f[] = {{"app_id", bi->app_id, 20},           {"compose_hash", bi->compose_hash, 32},
+             {"device_id", bi->device_id, 32},     {"mr_aggregated", bi->mr_aggregated, 32},
+             {"mr_system", bi->mr_system, 32},     {"os_image_hash", bi->os_image_hash, 32}};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        if (kg_ok(kg_hex_encode(h, sizeof(h), f[i].b, f[i].n)))
+            json_object_set_new(o, f[i].name, json_string(h));
+    json_object_set_new(o, "tcb_status", json_string(bi->tcb_status));
+}
+
+static int print_bootstrap(kms *k)
+{
+    json_t *out = json_deep_copy(k->bootstrap_info);
+    kms_boot_info self;
+    if (out == NULL)
+        return 1;
+    if (kg_ok(kms_attest_self(&self, k))) {
+        json_t *s = json_object();
+        boot_info_json(s, &self);
+        json_object_set_new(out, "kms_boot_info", s);
+    } else {
+        fprintf(stderr, "keygate-kms: warning: own boot info unavailable: %s\n",
+                kg_error_message());
+    }
+    char *text = json_dumps(out, JSON_INDENT(2));
+    json_decref(out);
+    if (text == NULL)
+        return 1;
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL, *port_file = NULL;
+    bool bootstrap = false;
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"bootstrap", no_argument, NULL, 'b'},
+                                         {"port-file", required_argument, NULL, 'p'},
+                                         {"version", no_argument, NULL, 'v'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'b':
+            bootstrap = true;
+            break;
+        case 'p':
+            port_file = optarg;
+            break;
+        case 'v':
+            printf("keygate-kms %s\n", KG_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (config == NULL || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    static kms k; /* large; zero-initialised */
+    pthread_mutex_init(&k.self_check_lock, NULL);
+    int status = 1;
+    if (kg_failed(kg_kms_config_load(&k.cfg, config)))
+        goto fail;
+    if (kg_failed(kms_attest_init(&k)) || kg_failed(kms_keys_init(&k)))
+        goto fail;
+    if (bootstrap) {
+        status = print_bootstrap(&k);
+        goto done;
+    }
+    if (kg_failed(kg_audit_open(&k.audit, k.cfg.audit_db, false)))
+        goto fail;
+    if (kg_failed(kms_policy_init(&k)))
+        goto fail;
+    if (kg_failed(kms_attest_server_cert(&k)))
+        goto fail;
+    snprintf(k.self_check_reason, sizeof(k.self_check_reason), "not run yet");
+    kms_self_check(&k);
+    if (kg_failed(kms_server_run(&k, port_file)))
+        goto fail;
+    status = 0;
+    goto done;
+fail:
+    fprintf(stderr, "keygate-kms: %s\n", kg_error_message());
+done:
+    kms_policy_free();
+    kg_audit_free(k.audit);
+    kms_keys_free(&k);
+    kms_attest_free();
+    return status;
+}

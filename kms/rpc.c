@@ -1,0 +1,451 @@
+/* rpc.c - the KMS methods of SPEC.md section 5, each a pure function of (KMS state, verified
+ * caller identity, request body) to one JSON reply. Runs on worker threads.
+ *
+ * Key release (GetAppKey, SignCert) is one fixed sequence, every step fail-closed:
+ *   request parsed -> RA-TLS client certificate present -> attestation verified into boot
+ *   info -> this KMS's self-check passed -> governance asked at a block resolved now -> keys
+ *   derived -> decision committed to the audit log -> reply.
+ * Every outcome, denial included, is audited; if the audit commit fails nothing is released. */
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "keygate/hash.h"
+#include "keygate/kms_request.h"
+#include "kms.h"
+#include "keygate/kms_x509.h"
+
+#define KMS_MAX_RESPONSE (1u << 20)
+
+/* Hex renderings of a boot info, for the audit record. */
+typedef struct boot_hex {
+    char app_id[41], compose_hash[65], instance_id[41], device_id[65];
+    char mr_aggregated[65], mr_system[65], os_image_hash[65];
+    char advisories[KMS_MAX_ADVISORIES * (KMS_MAX_ADVISORY_LEN + 4) + 4];
+} boot_hex;
+
+static void hex_or_empty(char *out, size_t n, const uint8_t *b, size_t len)
+{
+    if (kg_failed(kg_hex_encode(out, n, b, len)))
+        out[0] = 0;
+}
+
+static void boot_to_hex(boot_hex *h, const kms_boot_info *bi)
+{
+    hex_or_empty(h->app_id, sizeof(h->app_id), bi->app_id, 20);
+    hex_or_empty(h->compose_hash, sizeof(h->compose_hash), bi->compose_hash, 32);
+    if (bi->has_instance_id)
+        hex_or_empty(h->instance_id, sizeof(h->instance_id), bi->instance_id, 20);
+    else
+        h->instance_id[0] = 0;
+    hex_or_empty(h->device_id, sizeof(h->device_id), bi->device_id, 32);
+    hex_or_empty(h->mr_aggregated, sizeof(h->mr_aggregated), bi->mr_aggregated, 32);
+    hex_or_empty(h->mr_system, sizeof(h->mr_system), bi->mr_system, 32);
+    hex_or_empty(h->os_image_hash, sizeof(h->os_image_hash), bi->os_image_hash, 32);
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < bi->n_advisories; i++)
+        json_array_append_new(arr, json_string(bi->advisory_ids[i]));
+    char *t = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    snprintf(h->advisories, sizeof(h->advisories), "%s", t ? t : "[]");
+    free(t);
+    json_decref(arr);
+}
+
+static void fill_record(kg_audit_record *r, const kms_call *c, const char *method,
+                        const kms_boot_info *bi, boot_hex *h, const kms_decision *d)
+{
+    memset(r, 0, sizeof(*r));
+    r->method = method;
+    r->peer = c->peer_addr;
+    r->block_number = -1;
+    if (bi != NULL) {
+        boot_to_hex(h, bi);
+        r->app_id = h->app_id;
+        r->compose_hash = h->compose_hash;
+        r->instance_id = h->instance_id;
+        r->device_id = h->device_id;
+        r->mr_aggregated = h->mr_aggregated;
+        r->mr_system = h->mr_system;
+        r->os_image_hash = h->os_image_hash;
+        r->tcb_status = bi->tcb_status;
+        r->advisory_ids = h->advisories;
+    }
+    if (d != NULL) {
+        r->block_number = d->block_number;
+        r->block_hash = d->block_hash[0] ? d->block_hash : NULL;
+    }
+}
+
+/* Records a denial and fails with "<method> denied: <reason>". The denial stands even if it
+ * cannot be recorded (then the message says so). */
+static kg_result deny(kms *k, const kms_call *c, const char *method, const kms_boot_info *bi,
+                      const kms_decision *d, const char *reason)
+{
+    kg_audit_record r;
+    boot_hex h;
+    fill_record(&r, c, method, bi, &h, d);
+    r.allowed = false;
+    r.reason = reason;
+    atomic_fetch_add(&k->metrics.denied, 1);
+    char msg[1024];
+    snprintf(msg, sizeof(msg), "%s", reason);
+    if (kg_failed(kg_audit_append(k->audit, &r, NULL))) {
+        atomic_fetch_add(&k->metrics.audit_failures, 1);
+        KG_BAIL(KG_ERR_DENIED, "%s denied: %s (and the audit log could not record it)", method,
+                msg);
+    }
+    KG_BAIL(KG_ERR_DENIED, "%s denied: %s", method, msg);
+}
+
+/* The authorization every key release shares. On success *bi and *d describe an allowed
+ * caller; on failure the denial is recorded and the error set. */
+static kg_result authorize(kms_boot_info *bi, kms_decision *d, kms *k, const kms_call *c,
+                           const char *method)
+{
+    memset(bi, 0, sizeof(*bi));
+    memset(d, 0, sizeof(*d));
+    d->block_number = -1;
+    char reason[900];
+    if (c->peer_cert == NULL)
+        return deny(k, c, method, NULL, NULL,
+                    "no client certificate: an RA-TLS client certificate is required");
+    if (kg_failed(kms_attest_peer(bi, k, c->peer_cert, c->peer_chain))) {
+        snprintf(reason, sizeof(reason), "attestation: %s", kg_error_message());
+        return deny(k, c, method, NULL, NULL, reason);
+    }
+    /* Who is asking is established first (so every denial names the caller); then whether
+     * this KMS may serve at all; then governance. */
+    if (!atomic_load(&k->kms_allowed)) {
+        pthread_mutex_lock(&k->self_check_lock);
+        snprintf(reason, sizeof(reason), "this KMS is not allowed by governance (self-check: %s)",
+                 k->self_check_reason);
+        pthread_mutex_unlock(&k->self_check_lock);
+        return deny(k, c, method, bi, NULL, reason);
+    }
+    if (kg_failed(kms_policy_app(d, k, bi))) {
+        snprintf(reason, sizeof(reason), "governance unavailable: %s", kg_error_message());
+        return deny(k, c, method, bi, d, reason);
+    }
+    if (!d->allowed) {
+        snprintf(reason, sizeof(reason), "not allowed by governance: %s",
+                 d->reason[0] ? d->reason : "(no reason given)");
+        return deny(k, c, method, bi, d, reason);
+    }
+    return KG_OK;
+}
+
+static kg_result audit_release(kms *k, const kms_call *c, const char *method,
+                               const kms_boot_info *bi, const kms_decision *d,
+                               const char *released)
+{
+    kg_audit_record r;
+    boot_hex h;
+    fill_record(&r, c, method, bi, &h, d);
+    r.allowed = true;
+    r.reason = d->reason[0] ? d->reason : "allowed";
+    r.released = released;
+    if (kg_failed(kg_audit_append(k->audit, &r, NULL))) {
+        atomic_fetch_add(&k->metrics.audit_failures, 1);
+        return kg_error_context("%s: audit log unavailable, no key released", method);
+    }
+    atomic_fetch_add(&k->metrics.keys_released, 1);
+    return KG_OK;
+}
+
+/* Appends "<key>":<JSON string of s> with a leading comma unless first. */
+static kg_result put_json_string(kg_buf *out, const char *key, const char *s, bool first)
+{
+    json_t *v = json_string(s);
+    KG_ENSURE(v != NULL, KG_ERR_INPUT, "'%s' is not valid UTF-8", key);
+    char *t = json_dumps(v, JSON_ENCODE_ANY);
+    json_decref(v);
+    KG_ENSURE(t != NULL, KG_ERR_NOMEM, "out of memory");
+    kg_result rc = kg_buf_printf(out, "%s\"%s\":%s", first ? "" : ",", key, t);
+    free(t);
+    return rc;
+}
+
+static kg_result put_hex(kg_buf *out, const char *key, const uint8_t *b, size_t n)
+{
+    char hex[2 * 65 + 1];
+    KG_ENSURE(n <= 65, KG_ERR_INTERNAL, "put_hex: field too long");
+    KG_GUARD(kg_hex_encode(hex, sizeof(hex), b, n));
+    kg_result rc = kg_buf_printf(out, ",\"%s\":\"%s\"", key, hex);
+    kg_memzero(hex, sizeof(hex));
+    return rc;
+}
+
+/* ---- GetAppKey ------------------------------------------------------------------------------ */
+
+static kg_result get_app_key(kms *k, kms_call *c)
+{
+    kg_kms_get_app_key_req *req = calloc(1, sizeof(*req));
+    KG_ENSURE(req != NULL, KG_ERR_NOMEM, "out of memory");
+    kg_result rc = KG_ERROR;
+    kms_boot_info bi;
+    kms_decision d;
+    kg_app_keys keys;
+    memset(&keys, 0, sizeof(keys));
+    if (kg_failed(kg_kms_parse_get_app_key(req, c->body, c->body_len))) {
+        char reason[600];
+        snprintf(reason, sizeof(reason), "bad request: %s", kg_error_message());
+        rc = deny(k, c, "GetAppKey", NULL, NULL, reason);
+        goto cleanup;
+    }
+    KG_GUARD_C(authorize(&bi, &d, k, c, "GetAppKey"));
+    KG_GUARD_CTX_C(kg_kdf_app_keys(&keys, &k->root, bi.app_id,
+                                   bi.has_instance_id ? bi.instance_id : NULL,
+                                   bi.has_instance_id ? 20 : 0),
+                   "GetAppKey: deriving keys");
+
+    /* Only public keys are recorded, as fingerprints of what was released. */
+    char k256_hex[2 * KG_K256_PUB_LEN + 1], env_hex[2 * KG_X25519_LEN + 1];
+    char ca_fp_hex[65], released[400];
+    uint8_t ca_fp[32];
+    KG_GUARD_C(kg_sha256(ca_fp, keys.ca_pub, sizeof(keys.ca_pub)));
+    KG_GUARD_C(kg_hex_encode(ca_fp_hex, sizeof(ca_fp_hex), ca_fp, sizeof(ca_fp)));
+    KG_GUARD_C(kg_hex_encode(k256_hex, sizeof(k256_hex), keys.k256_pub, sizeof(keys.k256_pub)));
+    KG_GUARD_C(kg_hex_encode(env_hex, sizeof(env_hex), keys.env_pub, sizeof(keys.env_pub)));
+    snprintf(released, sizeof(released),
+             "{\"k256_pubkey\":\"%s\",\"env_pubkey\":\"%s\",\"app_ca_pubkey_sha256\":\"%s\","
+             "\"disk_key\":true}",
+             k256_hex, env_hex, ca_fp_hex);
+    KG_GUARD_C(audit_release(k, c, "GetAppKey", &bi, &d, released));
+
+    const char *gateway = d.gateway_app_id[0] ? d.gateway_app_id : k->cfg.gateway_app_id;
+    KG_GUARD_C(kg_buf_append_str(&c->response, "{"));
+    KG_GUARD_C(put_json_string(&c->response, "ca_cert", k->root_ca_pem, true));
+    KG_GUARD_C(put_hex(&c->response, "disk_crypt_key", keys.disk_key, sizeof(keys.disk_key)));
+    KG_GUARD_C(put_hex(&c->response, "env_crypt_key", keys.env_key, sizeof(keys.env_key)));
+    KG_GUARD_C(put_hex(&c->response, "k256_key", keys.k256_scalar, sizeof(keys.k256_scalar)));
+    KG_GUARD_C(put_hex(&c->response, "k256_signature", keys.k256_signature,
+                       sizeof(keys.k256_signature)));
+    KG_GUARD_C(put_json_string(&c->response, "gateway_app_id", gateway, false));
+    KG_GUARD_C(put_hex(&c->response, "os_image_hash", bi.os_image_hash, 32));
+    KG_GUARD_C(kg_buf_append_str(&c->response, "}"));
+    rc = KG_OK;
+cleanup:
+    kg_kdf_app_keys_wipe(&keys);
+    kg_memzero(req, sizeof(*req));
+    free(req);
+    return rc;
+}
+
+/* ---- GetAppEnvEncryptPubKey ------------------------------------------------------------------ */
+
+static kg_result get_env_pubkey(kms *k, kms_call *c)
+{
+    kg_kms_app_id_req req;
+    KG_GUARD(kg_kms_parse_app_id(&req, c->body, c->body_len));
+    uint8_t secret[32], pub[KG_X25519_LEN], sig[KG_K256_RECSIG_LEN], sig1[KG_K256_RECSIG_LEN];
+    const void *ctx[2] = {req.app_id, "env-encrypt-key"};
+    size_t lens[2] = {20, strlen("env-encrypt-key")};
+    kg_result rc = KG_ERROR;
+    uint64_t ts = (uint64_t)time(NULL);
+    KG_GUARD_C(kg_kdf_dh_secret(secret, k->root.ca_scalar, ctx, lens, 2));
+    KG_GUARD_C(kg_x25519_public(pub, secret));
+    KG_GUARD_C(kg_kdf_env_pubkey_signature(sig, k->root.k256_scalar, req.app_id, pub));
+    KG_GUARD_C(kg_kdf_env_pubkey_signature_v1(sig1, k->root.k256_scalar, req.app_id, ts, pub));
+    KG_GUARD_C(kg_buf_printf(&c->response, "{\"timestamp\":%llu", (unsigned long long)ts));
+    KG_GUARD_C(put_hex(&c->response, "public_key", pub, sizeof(pub)));
+    KG_GUARD_C(put_hex(&c->response, "signature", sig, sizeof(sig)));
+    KG_GUARD_C(put_hex(&c->response, "signature_v1", sig1, sizeof(sig1)));
+    KG_GUARD_C(kg_buf_append_str(&c->response, "}"));
+    rc = KG_OK;
+cleanup:
+    kg_memzero(secret, sizeof(secret));
+    return rc;
+}
+
+/* ---- GetMeta, GetTempCaCert ------------------------------------------------------------------ */
+
+static kg_result send_json_obj(kms_call *c, json_t *o)
+{
+    KG_ENSURE(o != NULL, KG_ERR_NOMEM, "out of memory");
+    char *t = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    KG_ENSURE(t != NULL, KG_ERR_NOMEM, "out of memory");
+    kg_result rc = kg_buf_append_str(&c->response, t);
+    free(t);
+    return rc;
+}
+
+static kg_result get_meta(kms *k, kms_call *c)
+{
+    char k256[2 * KG_K256_PUB_LEN + 1];
+    KG_GUARD(kg_hex_encode(k256, sizeof(k256), k->root_k256_pub, KG_K256_PUB_LEN));
+    json_t *o = json_pack("{s:s,s:b,s:s,s:O,s:b,s:s}", "ca_cert", k->root_ca_pem,
+                          "allow_any_upgrade", 0, "k256_pubkey", k256, "bootstrap_info",
+                          k->bootstrap_info, "is_dev", k->cfg.is_dev, "gateway_app_id",
+                          k->cfg.gateway_app_id);
+    if (o != NULL && k->cfg.policy == KG_KMS_POLICY_ETH) {
+        char addr[43] = "0x";
+        KG_GUARD(kg_hex_encode(addr + 2, sizeof(addr) - 2, k->cfg.kms_contract, 20));
+        json_object_set_new(o, "kms_contract_address", json_string(addr));
+        json_object_set_new(o, "chain_id", json_integer((json_int_t)k->cfg.chain_id));
+    }
+    return send_json_obj(c, o);
+}
+
+static kg_result get_temp_ca_cert(kms *k, kms_call *c)
+{
+    return send_json_obj(c, json_pack("{s:s,s:s,s:s}", "temp_ca_cert", k->temp_ca_pem,
+                                      "temp_ca_key", k->temp_ca_key_pem, "ca_cert",
+                                      k->root_ca_pem));
+}
+
+/* ---- SignCert ------------------------------------------------------------------------------- */
+
+/* The app CA (SPEC.md section 5: scalar HKDF(RCA, app_id || "app-ca")), certified by the root. */
+static kg_result app_ca(kg_p256_key **key, X509 **cert, const kms *k, const uint8_t app_id[20])
+{
+    uint8_t scalar[32];
+    const void *ctx[2] = {app_id, "app-ca"};
+    size_t lens[2] = {20, 6};
+    kg_result rc = KG_ERROR;
+    char name[80] = "keygate app CA ";
+    KG_GUARD_C(kg_kdf_p256_scalar(scalar, k->root.ca_scalar, ctx, lens, 2));
+    KG_GUARD_C(kg_p256_from_scalar(key, scalar));
+    KG_GUARD_C(kg_hex_encode(name + strlen(name), sizeof(name) - strlen(name), app_id, 20));
+    kg_kms_cert_spec spec = {.common_name = name, .is_ca = true, .days = 365 * 5, .app_id = app_id,
+                          .usage = "app:ca"};
+    KG_GUARD_C(kg_kms_x509_issue(cert, kg_p256_evp(*key), &spec, kg_p256_evp(k->root_ca_key),
+                              k->root_ca_cert));
+    rc = KG_OK;
+cleanup:
+    kg_memzero(scalar, sizeof(scalar));
+    return rc;
+}
+
+static kg_result sign_cert(kms *k, kms_call *c)
+{
+    kg_kms_sign_cert_req *req = calloc(1, sizeof(*req));
+    KG_ENSURE(req != NULL, KG_ERR_NOMEM, "out of memory");
+    kg_result rc = KG_ERROR;
+    X509_REQ *csr = NULL;
+    EVP_PKEY *csr_key = NULL;
+    kg_p256_key *ca_key = NULL;
+    X509 *ca_cert = NULL, *leaf = NULL;
+    kg_buf pem;
+    kg_buf_init(&pem, 64 * 1024);
+    kms_boot_info bi;
+    kms_decision d;
+    if (kg_failed(kg_kms_parse_sign_cert(req, c->body, c->body_len))) {
+        char reason[600];
+        snprintf(reason, sizeof(reason), "bad request: %s", kg_error_message());
+        rc = deny(k, c, "SignCert", NULL, NULL, reason);
+        goto cleanup;
+    }
+    KG_GUARD_C(authorize(&bi, &d, k, c, "SignCert"));
+
+    const unsigned char *p = req->csr;
+    csr = d2i_X509_REQ(NULL, &p, (long)req->csr_len);
+    KG_ENSURE_OSSL_C(csr != NULL && p == req->csr + req->csr_len, KG_ERR_INPUT,
+                     "SignCert: 'csr' is not one DER certificate request");
+    csr_key = X509_REQ_get_pubkey(csr);
+    KG_ENSURE_OSSL_C(csr_key != NULL, KG_ERR_INPUT, "SignCert: CSR has no usable public key");
+    KG_ENSURE_OSSL_C(X509_REQ_verify(csr, csr_key) == 1, KG_ERR_VERIFY,
+                     "SignCert: CSR self-signature does not verify");
+    /* The TLS key must be the attested one's: it is the caller's, proven in this handshake. */
+    KG_ENSURE_C(EVP_PKEY_eq(csr_key, X509_get0_pubkey(c->peer_cert)) == 1, KG_ERR_DENIED,
+                "SignCert: the CSR key is not the key of the attested client certificate");
+
+    KG_GUARD_C(app_ca(&ca_key, &ca_cert, k, bi.app_id));
+    const char *cn = "app";
+    char cn_buf[256];
+    X509_NAME *subj = X509_REQ_get_subject_name(csr);
+    int len = X509_NAME_get_text_by_NID(subj, NID_commonName, cn_buf, sizeof(cn_buf));
+    if (len > 0)
+        cn = cn_buf;
+    kg_kms_cert_spec spec = {.common_name = cn, .server_auth = true, .client_auth = true,
+                          .days = 365, .app_id = bi.app_id, .usage = "app:custom"};
+    KG_GUARD_C(kg_kms_x509_issue(&leaf, csr_key, &spec, kg_p256_evp(ca_key), ca_cert));
+
+    char fp_hex[65], released[160];
+    uint8_t fp[32];
+    unsigned int fp_len = 0;
+    KG_ENSURE_OSSL_C(X509_digest(leaf, EVP_sha256(), fp, &fp_len) == 1, KG_ERR_CRYPTO,
+                     "SignCert: digest");
+    KG_GUARD_C(kg_hex_encode(fp_hex, sizeof(fp_hex), fp, 32));
+    snprintf(released, sizeof(released), "{\"certificate_sha256\":\"%s\"}", fp_hex);
+    KG_GUARD_C(audit_release(k, c, "SignCert", &bi, &d, released));
+
+    KG_GUARD_C(kg_buf_append_str(&c->response, "{\"certificate_chain\":["));
+    X509 *chain[3] = {leaf, ca_cert, k->root_ca_cert};
+    for (size_t i = 0; i < 3; i++) {
+        kg_buf_reset(&pem);
+        pem.len = 0;
+        KG_GUARD_C(kg_kms_x509_pem(&pem, chain[i]));
+        json_t *s = json_string((const char *)pem.data);
+        char *t = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+        json_decref(s);
+        KG_ENSURE_C(t != NULL, KG_ERR_NOMEM, "out of memory");
+        kg_result ar = kg_buf_printf(&c->response, "%s%s", i ? "," : "", t);
+        free(t);
+        KG_GUARD_C(ar);
+    }
+    KG_GUARD_C(kg_buf_append_str(&c->response, "]}"));
+    rc = KG_OK;
+cleanup:
+    X509_free(leaf);
+    X509_free(ca_cert);
+    kg_p256_free(ca_key);
+    EVP_PKEY_free(csr_key);
+    X509_REQ_free(csr);
+    kg_buf_free(&pem);
+    free(req);
+    return rc;
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------- */
+
+typedef kg_result (*kms_method_fn)(kms *k, kms_call *c);
+
+static const struct {
+    const char *name;
+    kms_method_fn fn;
+} k_methods[] = {
+    {"GetAppKey", get_app_key},         {"GetAppEnvEncryptPubKey", get_env_pubkey},
+    {"GetMeta", get_meta},              {"GetTempCaCert", get_temp_ca_cert},
+    {"SignCert", sign_cert},
+};
+
+bool kms_rpc_known(const char *method)
+{
+    for (size_t i = 0; i < sizeof(k_methods) / sizeof(k_methods[0]); i++)
+        if (strcmp(method, k_methods[i].name) == 0)
+            return true;
+    return false;
+}
+
+void kms_rpc_handle(kms *k, kms_call *c)
+{
+    kms_method_fn fn = NULL;
+    for (size_t i = 0; i < sizeof(k_methods) / sizeof(k_methods[0]); i++)
+        if (strcmp(c->method, k_methods[i].name) == 0)
+            fn = k_methods[i].fn;
+    kg_error_clear();
+    kg_result rc = fn ? fn(k, c) : kg_error_set(KG_ERR_NOT_FOUND, __FILE__, __LINE__,
+                                                 "unknown method '%s'", c->method);
+    if (kg_ok(rc)) {
+        c->status = 200;
+        return;
+    }
+    /* Whatever was half-built may hold keys: wipe it and answer only the error. */
+    kg_buf_reset(&c->response);
+    c->response.len = 0;
+    c->status = 400;
+    json_t *o = json_pack("{s:s}", "error", kg_error_message());
+    char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (t == NULL || kg_failed(kg_buf_append_str(&c->response, t))) {
+        c->status = 500;
+        c->response.len = 0;
+        if (kg_failed(kg_buf_append_str(&c->response, "{\"error\":\"internal error\"}")))
+            kg_error_clear(); /* the server answers 500 with an empty body */
+    }
+    free(t);
+    json_decref(o);
+}

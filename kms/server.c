@@ -1,0 +1,664 @@
+/* server.c - the HTTPS front of keygate-kms: libevent evhttp over OpenSSL (TLS 1.3 only), a
+ * bounded queue in front of a worker pool, and the /health and /metrics endpoints.
+ *
+ * Map:
+ *   TLS context ..... TLS 1.3, server cert = this run's RA-TLS cert, client cert requested but
+ *                     not required at the TLS level (GetAppKey/SignCert verify it themselves).
+ *   connections ..... counted through SSL ex_data; at max_connections the listener pauses.
+ *   requests ........ parsed and routed on the event loop (cheap), then queued; attestation,
+ *                     chain calls, derivation and the audit commit run on worker threads, so a
+ *                     slow chain never stalls other connections.
+ *   replies ......... workers hand finished jobs back through a locked list and an event; the
+ *                     loop sends them. Response bytes are referenced, not copied, and wiped when
+ *                     libevent lets go of them (they may hold keys). */
+#include "server.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <time.h>
+
+#define KMS_MAX_HEADERS_BYTES 8192
+#define KMS_MAX_METHOD_LEN 48
+
+typedef struct job {
+    struct evhttp_request *req; /* touched only on the loop thread */
+    struct job *next;
+    char method[KMS_MAX_METHOD_LEN + 1];
+    char peer_addr[64];
+    uint8_t *body;
+    size_t body_len;
+    X509 *peer_cert; /* owned reference */
+    int64_t start_us;
+    kms_call call;
+} job;
+
+typedef struct server {
+    kms *k;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    SSL_CTX *ssl_ctx;
+    int ex_index;
+    bool listener_paused;
+
+    pthread_t *threads;
+    uint32_t n_threads;
+    pthread_mutex_t lock;
+    pthread_cond_t work;
+    job *q_head, *q_tail;
+    uint32_t q_len;
+    job *done_head, *done_tail;
+    struct event *done_ev;
+    bool stopping;
+
+    pthread_t self_check_thread;
+    bool self_check_started;
+    pthread_cond_t stop_cv;
+
+    struct event *sig_int, *sig_term;
+} server;
+
+static server *g_server; /* for the SSL ex_data free callback, which has no user argument */
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- connections ---------------------------------------------------------------------------- */
+
+static void update_listener(server *s)
+{
+    if (s->bound == NULL)
+        return;
+    struct evconnlistener *l = evhttp_bound_socket_get_listener(s->bound);
+    bool full = atomic_load(&s->k->metrics.connections) >= s->k->cfg.max_connections;
+    if (full && !s->listener_paused) {
+        evconnlistener_disable(l);
+        s->listener_paused = true;
+    } else if (!full && s->listener_paused) {
+        evconnlistener_enable(l);
+        s->listener_paused = false;
+    }
+}
+
+/* Called by OpenSSL whenever an SSL is freed, i.e. when libevent closes a connection. */
+static void ssl_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                        void *argp)
+{
+    if (ptr == NULL || g_server == NULL)
+        return;
+    atomic_fetch_sub(&g_server->k->metrics.connections, 1);
+    update_listener(g_server);
+}
+
+/* Every accepted connection gets a TLS bufferevent. If one cannot be made, evhttp would fall
+ * back to plain text; on_request refuses any connection without TLS, so that fails closed. */
+static struct bufferevent *make_bev(struct event_base *base, void *arg)
+{
+    server *s = arg;
+    SSL *ssl = SSL_new(s->ssl_ctx);
+    if (ssl == NULL)
+        return NULL;
+    SSL_set_ex_data(ssl, s->ex_index, s);
+    atomic_fetch_add(&s->k->metrics.connections, 1);
+    atomic_fetch_add(&s->k->metrics.connections_total, 1);
+    update_listener(s);
+    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+}
+
+/* The client certificate is requested so RA-TLS callers can present it, but accepted at the
+ * TLS level whatever it is: TLS proves possession of its key, and the RPC layer verifies the
+ * attestation inside it (SPEC.md section 4). Methods that need it fail without it. */
+static int accept_any_client_cert(int preverify_ok, X509_STORE_CTX *ctx) { return 1; }
+
+static kg_result make_ssl_ctx(server *s)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    KG_ENSURE_OSSL(ctx != NULL, KG_ERR_CRYPTO, "TLS: SSL_CTX_new");
+    s->ssl_ctx = ctx;
+    KG_GUARD_OSSL(SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION), KG_ERR_CRYPTO,
+                  "TLS: requiring TLS 1.3");
+    KG_GUARD_OSSL(SSL_CTX_use_certificate(ctx, s->k->tls_cert), KG_ERR_CRYPTO,
+                  "TLS: server certificate");
+    KG_GUARD_OSSL(SSL_CTX_use_PrivateKey(ctx, kg_p256_evp(s->k->tls_key)), KG_ERR_CRYPTO,
+                  "TLS: server key");
+    KG_GUARD_OSSL(SSL_CTX_check_private_key(ctx), KG_ERR_CRYPTO, "TLS: key/cert mismatch");
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_client_cert);
+    /* Every connection is a full handshake, so each request proves possession of the
+     * attested key afresh; no resumption state to protect. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx, 0);
+    s->ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, ssl_ex_free);
+    KG_ENSURE(s->ex_index >= 0, KG_ERR_INTERNAL, "TLS: no ex_data index");
+    return KG_OK;
+}
+
+/* ---- replies -------------------------------------------------------------------------------- */
+
+static void wipe_response(const void *data, size_t len, void *arg)
+{
+    kg_buf *b = arg;
+    kg_buf_free(b);
+    free(b);
+}
+
+/* Sends body (moved into libevent by reference; wiped once written) with a JSON type. */
+static void send_json(server *s, struct evhttp_request *req, int status, kg_buf *body)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    struct evbuffer *out = evbuffer_new();
+    kg_buf *owned = malloc(sizeof(*owned));
+    if (out == NULL || owned == NULL) {
+        free(owned);
+        if (out)
+            evbuffer_free(out);
+        kg_buf_free(body);
+        evhttp_send_error(req, 500, "Internal Server Error");
+        return;
+    }
+    *owned = *body;
+    memset(body, 0, sizeof(*body));
+    if (evbuffer_add_reference(out, owned->data, owned->len, wipe_response, owned) != 0) {
+        wipe_response(NULL, 0, owned);
+        evbuffer_free(out);
+        evhttp_send_error(req, 500, "Internal Server Error");
+        return;
+    }
+    atomic_fetch_add(&s->k->metrics.requests, 1);
+    if (status >= 400)
+        atomic_fetch_add(&s->k->metrics.errors, 1);
+    evhttp_send_reply(req, status, status == 200 ? "OK" : "Error", out);
+    evbuffer_free(out);
+}
+
+/* {"error": msg} with the given status. */
+static void send_error(server *s, struct evhttp_request *req, int status, const char *msg)
+{
+    kg_buf body;
+    kg_buf_init(&body, 4096);
+    json_t *o = json_pack("{s:s}", "error", msg);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (text == NULL || kg_failed(kg_buf_append_str(&body, text))) {
+        evhttp_send_error(req, 500, "Internal Server Error");
+    } else {
+        send_json(s, req, status, &body);
+    }
+    free(text);
+    json_decref(o);
+    kg_buf_free(&body);
+}
+
+static void record_latency(server *s, int64_t start_us)
+{
+    static const int64_t bounds_ms[7] = {1, 2, 5, 10, 25, 50, 100};
+    int64_t us = now_us() - start_us;
+    atomic_fetch_add(&s->k->metrics.latency_us_sum, (uint64_t)(us > 0 ? us : 0));
+    size_t b = 7;
+    for (size_t i = 0; i < 7; i++) {
+        if (us <= bounds_ms[i] * 1000) {
+            b = i;
+            break;
+        }
+    }
+    atomic_fetch_add(&s->k->metrics.latency_bucket[b], 1);
+}
+
+static void free_job(job *j)
+{
+    if (j == NULL)
+        return;
+    X509_free(j->peer_cert);
+    if (j->body != NULL) {
+        kg_memzero(j->body, j->body_len);
+        free(j->body);
+    }
+    kg_buf_free(&j->call.response);
+    free(j);
+}
+
+/* Loop thread: sends every finished job's reply. */
+static void on_jobs_done(evutil_socket_t fd, short what, void *arg)
+{
+    server *s = arg;
+    pthread_mutex_lock(&s->lock);
+    job *list = s->done_head;
+    s->done_head = s->done_tail = NULL;
+    pthread_mutex_unlock(&s->lock);
+    while (list != NULL) {
+        job *j = list;
+        list = j->next;
+        send_json(s, j->req, j->call.status, &j->call.response);
+        record_latency(s, j->start_us);
+        free_job(j);
+    }
+}
+
+/* ---- workers -------------------------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    server *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        while (s->q_head == NULL && !s->stopping)
+            pthread_cond_wait(&s->work, &s->lock);
+        if (s->q_head == NULL) {
+            pthread_mutex_unlock(&s->lock);
+            return NULL;
+        }
+        job *j = s->q_head;
+        s->q_head = j->next;
+        if (s->q_head == NULL)
+            s->q_tail = NULL;
+        s->q_len--;
+        pthread_mutex_unlock(&s->lock);
+
+        j->next = NULL;
+        j->call.method = j->method;
+        j->call.body = j->body;
+        j->call.body_len = j->body_len;
+        j->call.peer_cert = j->peer_cert;
+        j->call.peer_chain = NULL;
+        j->call.peer_addr = j->peer_addr;
+        kms_rpc_handle(s->k, &j->call);
+        kg_error_clear();
+
+        pthread_mutex_lock(&s->lock);
+        if (s->done_tail != NULL)
+            s->done_tail->next = j;
+        else
+            s->done_head = j;
+        s->done_tail = j;
+        pthread_mutex_unlock(&s->lock);
+        event_active(s->done_ev, EV_READ, 0);
+    }
+}
+
+/* ---- routes --------------------------------------------------------------------------------- */
+
+static void send_text(server *s, struct evhttp_request *req, int status, kg_buf *body,
+                      const char *type)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", type);
+    struct evbuffer *out = evbuffer_new();
+    if (out == NULL) {
+        evhttp_send_error(req, 500, "Internal Server Error");
+        return;
+    }
+    evbuffer_add(out, body->data ? body->data : (const uint8_t *)"", body->len);
+    atomic_fetch_add(&s->k->metrics.requests, 1);
+    evhttp_send_reply(req, status, status == 200 ? "OK" : "Service Unavailable", out);
+    evbuffer_free(out);
+}
+
+static void handle_health(server *s, struct evhttp_request *req)
+{
+    kms *k = s->k;
+    bool allowed = atomic_load(&k->kms_allowed);
+    pthread_mutex_lock(&k->self_check_lock);
+    json_t *o = json_pack("{s:s,s:b,s:s,s:I,s:I}", "status", allowed ? "ok" : "refusing",
+                          "kms_allowed", allowed, "self_check_reason", k->self_check_reason,
+                          "last_self_check_ms", (json_int_t)k->last_self_check_ms,
+                          "connections", (json_int_t)atomic_load(&k->metrics.connections));
+    pthread_mutex_unlock(&k->self_check_lock);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    kg_buf body;
+    kg_buf_init(&body, 4096);
+    if (text == NULL || kg_failed(kg_buf_append_str(&body, text)))
+        evhttp_send_error(req, 500, "Internal Server Error");
+    else
+        send_text(s, req, allowed ? 200 : 503, &body, "application/json");
+    kg_buf_free(&body);
+    free(text);
+    json_decref(o);
+}
+
+static long peak_rss_kb(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return ru.ru_maxrss;
+}
+
+static void handle_metrics(server *s, struct evhttp_request *req)
+{
+    kms_metrics *m = &s->k->metrics;
+    kg_buf b;
+    kg_buf_init(&b, 16384);
+    static const char *const le[8] = {"0.001", "0.002", "0.005", "0.01", "0.025", "0.05", "0.1",
+                                      "+Inf"};
+    uint64_t cum = 0, total = 0;
+    for (size_t i = 0; i < 8; i++)
+        total += atomic_load(&m->latency_bucket[i]);
+    kg_result rc = kg_buf_printf(
+        &b,
+        "# HELP keygate_kms_requests_total HTTP requests answered.\n"
+        "# TYPE keygate_kms_requests_total counter\nkeygate_kms_requests_total %llu\n"
+        "# HELP keygate_kms_request_errors_total Requests answered with an error status.\n"
+        "# TYPE keygate_kms_request_errors_total counter\nkeygate_kms_request_errors_total %llu\n"
+        "# HELP keygate_kms_keys_released_total Key releases (GetAppKey, SignCert).\n"
+        "# TYPE keygate_kms_keys_released_total counter\nkeygate_kms_keys_released_total %llu\n"
+        "# HELP keygate_kms_denied_total Requests denied by attestation or governance.\n"
+        "# TYPE keygate_kms_denied_total counter\nkeygate_kms_denied_total %llu\n"
+        "# HELP keygate_kms_overloaded_total Requests refused because the queue was full.\n"
+        "# TYPE keygate_kms_overloaded_total counter\nkeygate_kms_overloaded_total %llu\n"
+        "# HELP keygate_kms_audit_failures_total Decisions that could not be recorded.\n"
+        "# TYPE keygate_kms_audit_failures_total counter\nkeygate_kms_audit_failures_total %llu\n"
+        "# HELP keygate_kms_self_check_failures_total Self-checks that did not pass.\n"
+        "# TYPE keygate_kms_self_check_failures_total counter\n"
+        "keygate_kms_self_check_failures_total %llu\n"
+        "# HELP keygate_kms_connections Open client connections.\n"
+        "# TYPE keygate_kms_connections gauge\nkeygate_kms_connections %llu\n"
+        "# HELP keygate_kms_connections_total Accepted client connections.\n"
+        "# TYPE keygate_kms_connections_total counter\nkeygate_kms_connections_total %llu\n"
+        "# HELP keygate_kms_allowed Whether the last self-check allowed this KMS (1) or not.\n"
+        "# TYPE keygate_kms_allowed gauge\nkeygate_kms_allowed %d\n"
+        "# HELP keygate_kms_peak_rss_bytes Peak resident set size.\n"
+        "# TYPE keygate_kms_peak_rss_bytes gauge\nkeygate_kms_peak_rss_bytes %ld\n"
+        "# HELP keygate_kms_rpc_duration_seconds Time from request to reply for RPC calls.\n"
+        "# TYPE keygate_kms_rpc_duration_seconds histogram\n",
+        (unsigned long long)atomic_load(&m->requests), (unsigned long long)atomic_load(&m->errors),
+        (unsigned long long)atomic_load(&m->keys_released),
+        (unsigned long long)atomic_load(&m->denied),
+        (unsigned long long)atomic_load(&m->overloaded),
+        (unsigned long long)atomic_load(&m->audit_failures),
+        (unsigned long long)atomic_load(&m->self_checks_failed),
+        (unsigned long long)atomic_load(&m->connections),
+        (unsigned long long)atomic_load(&m->connections_total),
+        atomic_load(&s->k->kms_allowed) ? 1 : 0, peak_rss_kb() * 1024);
+    for (size_t i = 0; kg_ok(rc) && i < 8; i++) {
+        cum += atomic_load(&m->latency_bucket[i]);
+        rc = kg_buf_printf(&b, "keygate_kms_rpc_duration_seconds_bucket{le=\"%s\"} %llu\n", le[i],
+                           (unsigned long long)cum);
+    }
+    if (kg_ok(rc))
+        rc = kg_buf_printf(&b,
+                           "keygate_kms_rpc_duration_seconds_sum %.6f\n"
+                           "keygate_kms_rpc_duration_seconds_count %llu\n",
+                           (double)atomic_load(&m->latency_us_sum) / 1e6,
+                           (unsigned long long)total);
+    if (kg_failed(rc))
+        evhttp_send_error(req, 500, "Internal Server Error");
+    else
+        send_text(s, req, 200, &b, "text/plain; version=0.0.4");
+    kg_buf_free(&b);
+}
+
+/* Enqueues a job for the workers; false when the queue is full (the caller answers 503). */
+static bool enqueue(server *s, job *j)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->q_len >= s->k->cfg.max_queue || s->stopping) {
+        pthread_mutex_unlock(&s->lock);
+        return false;
+    }
+    if (s->q_tail != NULL)
+        s->q_tail->next = j;
+    else
+        s->q_head = j;
+    s->q_tail = j;
+    s->q_len++;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->lock);
+    return true;
+}
+
+static void handle_rpc(server *s, struct evhttp_request *req, SSL *ssl, const char *method,
+                       int64_t start)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_GET) {
+        send_error(s, req, 405, "method not allowed: use POST");
+        return;
+    }
+    if (strncmp(method, "KMS.", 4) == 0)
+        method += 4;
+    if (strlen(method) > KMS_MAX_METHOD_LEN || !kms_rpc_known(method)) {
+        send_error(s, req, 404, "unknown method");
+        return;
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    if (len > s->k->cfg.max_body_bytes) { /* evhttp enforces this too; belt and braces */
+        send_error(s, req, 413, "request body too large");
+        return;
+    }
+    job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        send_error(s, req, 500, "out of memory");
+        return;
+    }
+    j->req = req;
+    j->start_us = start;
+    snprintf(j->method, sizeof(j->method), "%s", method);
+    kg_buf_init(&j->call.response, 1u << 20);
+    j->body_len = len;
+    j->body = malloc(len + 1);
+    if (j->body == NULL) {
+        free_job(j);
+        send_error(s, req, 500, "out of memory");
+        return;
+    }
+    if (evbuffer_remove(in, j->body, len) != (int)len) {
+        free_job(j);
+        send_error(s, req, 400, "could not read request body");
+        return;
+    }
+    j->body[len] = 0;
+    j->peer_cert = SSL_get1_peer_certificate(ssl);
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr, &port);
+    snprintf(j->peer_addr, sizeof(j->peer_addr), "%s:%u", addr ? addr : "?", (unsigned)port);
+    if (!enqueue(s, j)) {
+        atomic_fetch_add(&s->k->metrics.overloaded, 1);
+        free_job(j);
+        send_error(s, req, 503, "overloaded: try again later");
+    }
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    server *s = arg;
+    int64_t start = now_us();
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    if (ssl == NULL) {
+        /* Never serve anything over a connection that is not TLS (see make_bev). */
+        evhttp_send_error(req, 400, "Bad Request");
+        return;
+    }
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (path == NULL) {
+        send_error(s, req, 400, "bad request URI");
+        return;
+    }
+    if (strcmp(path, "/health") == 0) {
+        handle_health(s, req);
+    } else if (strcmp(path, "/metrics") == 0) {
+        handle_metrics(s, req);
+    } else if (strncmp(path, "/prpc/", 6) == 0) {
+        handle_rpc(s, req, ssl, path + 6, start);
+    } else {
+        send_error(s, req, 404, "not found");
+    }
+}
+
+/* ---- self-check thread ---------------------------------------------------------------------- */
+
+static void *self_check_main(void *arg)
+{
+    server *s = arg;
+    uint32_t interval = s->k->cfg.self_check_interval_s;
+    pthread_mutex_lock(&s->lock);
+    while (!s->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += interval;
+        int rc = 0;
+        while (!s->stopping && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&s->stop_cv, &s->lock, &until);
+        if (s->stopping)
+            break;
+        pthread_mutex_unlock(&s->lock);
+        kms_self_check(s->k);
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    server *s = arg;
+    fprintf(stderr, "keygate-kms: signal %d, shutting down\n", (int)sig);
+    event_base_loopexit(s->base, NULL);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+static void server_free(server *s)
+{
+    if (s->threads != NULL) {
+        pthread_mutex_lock(&s->lock);
+        s->stopping = true;
+        pthread_cond_broadcast(&s->work);
+        pthread_cond_broadcast(&s->stop_cv);
+        pthread_mutex_unlock(&s->lock);
+        for (uint32_t i = 0; i < s->n_threads; i++)
+            pthread_join(s->threads[i], NULL);
+        free(s->threads);
+    }
+    if (s->self_check_started)
+        pthread_join(s->self_check_thread, NULL);
+    /* Jobs still queued or done are dropped; their requests die with the connections. */
+    for (job *j = s->q_head, *n; j != NULL; j = n) {
+        n = j->next;
+        free_job(j);
+    }
+    for (job *j = s->done_head, *n; j != NULL; j = n) {
+        n = j->next;
+        free_job(j);
+    }
+    if (s->http)
+        evhttp_free(s->http);
+    if (s->done_ev)
+        event_free(s->done_ev);
+    if (s->sig_int)
+        event_free(s->sig_int);
+    if (s->sig_term)
+        event_free(s->sig_term);
+    if (s->base)
+        event_base_free(s->base);
+    g_server = NULL;
+    SSL_CTX_free(s->ssl_ctx);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->work);
+    pthread_cond_destroy(&s->stop_cv);
+}
+
+kg_result kms_server_run(kms *k, const char *port_file)
+{
+    server s = {.k = k};
+    kg_result rc = KG_ERROR;
+    pthread_mutex_init(&s.lock, NULL);
+    pthread_cond_init(&s.work, NULL);
+    pthread_cond_init(&s.stop_cv, NULL);
+    g_server = &s;
+    signal(SIGPIPE, SIG_IGN);
+
+    KG_ENSURE_C(evthread_use_pthreads() == 0, KG_ERR_INTERNAL, "libevent: no pthreads support");
+    KG_GUARD_C(make_ssl_ctx(&s));
+    s.base = event_base_new();
+    KG_ENSURE_C(s.base != NULL, KG_ERR_INTERNAL, "libevent: event_base_new failed");
+    s.http = evhttp_new(s.base);
+    KG_ENSURE_C(s.http != NULL, KG_ERR_INTERNAL, "libevent: evhttp_new failed");
+    evhttp_set_bevcb(s.http, make_bev, &s);
+    evhttp_set_gencb(s.http, on_request, &s);
+    evhttp_set_max_body_size(s.http, k->cfg.max_body_bytes);
+    evhttp_set_max_headers_size(s.http, KMS_MAX_HEADERS_BYTES);
+    evhttp_set_allowed_methods(s.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+    struct timeval tmo = {.tv_sec = k->cfg.request_timeout_ms / 1000,
+                          .tv_usec = (k->cfg.request_timeout_ms % 1000) * 1000};
+    evhttp_set_timeout_tv(s.http, &tmo);
+    s.bound = evhttp_bind_socket_with_handle(s.http, k->cfg.listen_address, k->cfg.listen_port);
+    KG_ENSURE_C(s.bound != NULL, KG_ERR_IO, "cannot listen on %s:%u: %s", k->cfg.listen_address,
+                (unsigned)k->cfg.listen_port, strerror(errno));
+
+    s.done_ev = event_new(s.base, -1, EV_READ | EV_PERSIST, on_jobs_done, &s);
+    s.sig_int = evsignal_new(s.base, SIGINT, on_signal, &s);
+    s.sig_term = evsignal_new(s.base, SIGTERM, on_signal, &s);
+    KG_ENSURE_C(s.done_ev && s.sig_int && s.sig_term, KG_ERR_NOMEM, "libevent: out of memory");
+    KG_ENSURE_C(event_add(s.done_ev, NULL) == 0 && event_add(s.sig_int, NULL) == 0 &&
+                    event_add(s.sig_term, NULL) == 0,
+                KG_ERR_INTERNAL, "libevent: event_add failed");
+
+    s.threads = calloc(k->cfg.workers, sizeof(*s.threads));
+    KG_ENSURE_C(s.threads != NULL, KG_ERR_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < k->cfg.workers; i++) {
+        KG_ENSURE_C(pthread_create(&s.threads[i], NULL, worker_main, &s) == 0, KG_ERR_INTERNAL,
+                    "cannot start worker thread");
+        s.n_threads++;
+    }
+    if (k->cfg.self_check_interval_s > 0) {
+        KG_ENSURE_C(pthread_create(&s.self_check_thread, NULL, self_check_main, &s) == 0,
+                    KG_ERR_INTERNAL, "cannot start self-check thread");
+        s.self_check_started = true;
+    }
+
+    /* The real port (the config may ask for 0 = any free port, as tests do). */
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    unsigned port = k->cfg.listen_port;
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(s.bound);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    fprintf(stderr, "keygate-kms: listening on https://%s:%u (%u workers)\n",
+            k->cfg.listen_address, port, k->cfg.workers);
+    if (port_file != NULL) {
+        char tmp[KG_KMS_PATH_MAX + 8];
+        snprintf(tmp, sizeof(tmp), "%s.tmp", port_file);
+        FILE *f = fopen(tmp, "w");
+        KG_ENSURE_C(f != NULL, KG_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+        fprintf(f, "%u\n", port);
+        fclose(f);
+        KG_ENSURE_C(rename(tmp, port_file) == 0, KG_ERR_IO, "cannot write '%s': %s", port_file,
+                    strerror(errno));
+    }
+
+    event_base_dispatch(s.base);
+    rc = KG_OK;
+cleanup:
+    server_free(&s);
+    return rc;
+}

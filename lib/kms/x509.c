@@ -1,0 +1,146 @@
+/* x509.c - issuing certificates with OpenSSL: the KMS root CA, temporary CA, server TLS cert
+ * (RA-TLS usage "kms:rpc"), app CAs and leaves, and RA-TLS client certs for tests. */
+#include "keygate/kms_x509.h"
+
+#include <openssl/asn1.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <string.h>
+
+static kg_result add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, issuer ? issuer : cert, cert, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    KG_ENSURE_OSSL(ext != NULL, KG_ERR_CRYPTO, "x509: extension %s = %s", OBJ_nid2sn(nid), value);
+    int ok = X509_add_ext(cert, ext, -1);
+    X509_EXTENSION_free(ext);
+    KG_ENSURE_OSSL(ok == 1, KG_ERR_CRYPTO, "x509: adding extension %s", OBJ_nid2sn(nid));
+    return KG_OK;
+}
+
+kg_result kg_kms_x509_add_octet_ext(X509 *cert, const char *oid, const uint8_t *payload, size_t n)
+{
+    kg_result rc = KG_ERROR;
+    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+    ASN1_OCTET_STRING *inner = ASN1_OCTET_STRING_new();
+    ASN1_OCTET_STRING *outer = ASN1_OCTET_STRING_new();
+    unsigned char *der = NULL;
+    X509_EXTENSION *ext = NULL;
+    KG_ENSURE_OSSL_C(obj && inner && outer, KG_ERR_CRYPTO, "x509: extension %s", oid);
+    KG_GUARD_OSSL_C(ASN1_OCTET_STRING_set(inner, payload, (int)n), KG_ERR_CRYPTO,
+                    "x509: extension %s payload", oid);
+    /* SPEC.md section 4: the extension value is a DER OCTET STRING wrapping the payload. */
+    int der_len = i2d_ASN1_OCTET_STRING(inner, &der);
+    KG_ENSURE_OSSL_C(der_len > 0, KG_ERR_CRYPTO, "x509: encoding extension %s", oid);
+    KG_GUARD_OSSL_C(ASN1_OCTET_STRING_set(outer, der, der_len), KG_ERR_CRYPTO,
+                    "x509: extension %s", oid);
+    ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, outer);
+    KG_ENSURE_OSSL_C(ext != NULL, KG_ERR_CRYPTO, "x509: extension %s", oid);
+    KG_GUARD_OSSL_C(X509_add_ext(cert, ext, -1), KG_ERR_CRYPTO, "x509: adding extension %s",
+                    oid);
+    rc = KG_OK;
+cleanup:
+    X509_EXTENSION_free(ext);
+    OPENSSL_free(der);
+    ASN1_OCTET_STRING_free(outer);
+    ASN1_OCTET_STRING_free(inner);
+    ASN1_OBJECT_free(obj);
+    return rc;
+}
+
+kg_result kg_kms_x509_issue(X509 **out, EVP_PKEY *subject_key, const kg_kms_cert_spec *spec,
+                         EVP_PKEY *issuer_key, X509 *issuer)
+{
+    *out = NULL;
+    kg_result rc = KG_ERROR;
+    X509 *cert = X509_new();
+    BIGNUM *serial = BN_new();
+    KG_ENSURE_OSSL_C(cert && serial, KG_ERR_NOMEM, "x509: out of memory");
+    KG_GUARD_OSSL_C(X509_set_version(cert, 2), KG_ERR_CRYPTO, "x509: version");
+    KG_GUARD_OSSL_C(BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY), KG_ERR_CRYPTO,
+                    "x509: serial");
+    KG_ENSURE_OSSL_C(BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(cert)) != NULL,
+                     KG_ERR_CRYPTO, "x509: serial");
+    KG_ENSURE_OSSL_C(X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL, KG_ERR_CRYPTO,
+                     "x509: notBefore");
+    KG_ENSURE_OSSL_C(X509_time_adj_ex(X509_getm_notAfter(cert), (int)spec->days, 0, NULL) != NULL,
+                     KG_ERR_CRYPTO, "x509: notAfter");
+    X509_NAME *name = X509_get_subject_name(cert);
+    KG_GUARD_OSSL_C(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                               (const unsigned char *)spec->common_name, -1, -1,
+                                               0),
+                    KG_ERR_CRYPTO, "x509: subject");
+    KG_GUARD_OSSL_C(X509_set_issuer_name(cert, issuer ? X509_get_subject_name(issuer) : name),
+                    KG_ERR_CRYPTO, "x509: issuer");
+    KG_GUARD_OSSL_C(X509_set_pubkey(cert, subject_key), KG_ERR_CRYPTO, "x509: public key");
+
+    KG_GUARD_C(add_ext(cert, issuer, NID_subject_key_identifier, "hash"));
+    KG_GUARD_C(add_ext(cert, issuer ? issuer : cert, NID_authority_key_identifier, "keyid"));
+    if (spec->is_ca) {
+        KG_GUARD_C(add_ext(cert, issuer, NID_basic_constraints, "critical,CA:TRUE"));
+        KG_GUARD_C(add_ext(cert, issuer, NID_key_usage, "critical,keyCertSign,cRLSign"));
+    } else {
+        KG_GUARD_C(add_ext(cert, issuer, NID_basic_constraints, "critical,CA:FALSE"));
+        KG_GUARD_C(add_ext(cert, issuer, NID_key_usage, "critical,digitalSignature"));
+    }
+    if (spec->server_auth || spec->client_auth)
+        KG_GUARD_C(add_ext(cert, issuer, NID_ext_key_usage,
+                           spec->server_auth && spec->client_auth ? "serverAuth,clientAuth"
+                           : spec->server_auth                    ? "serverAuth"
+                                                                  : "clientAuth"));
+    if (spec->dns_name != NULL) {
+        char san[300];
+        snprintf(san, sizeof(san), "DNS:%s", spec->dns_name);
+        KG_GUARD_C(add_ext(cert, issuer, NID_subject_alt_name, san));
+    }
+    if (spec->usage != NULL)
+        KG_GUARD_C(kg_kms_x509_add_octet_ext(cert, KG_OID_RATLS_USAGE,
+                                          (const uint8_t *)spec->usage, strlen(spec->usage)));
+    if (spec->app_id != NULL)
+        KG_GUARD_C(kg_kms_x509_add_octet_ext(cert, KG_OID_RATLS_APP_ID, spec->app_id, 20));
+    if (spec->quote != NULL)
+        KG_GUARD_C(kg_kms_x509_add_octet_ext(cert, KG_OID_RATLS_QUOTE, spec->quote,
+                                          spec->quote_len));
+    if (spec->eventlog != NULL)
+        KG_GUARD_C(kg_kms_x509_add_octet_ext(cert, KG_OID_RATLS_EVENTLOG, spec->eventlog,
+                                          spec->eventlog_len));
+    KG_ENSURE_OSSL_C(X509_sign(cert, issuer_key ? issuer_key : subject_key, EVP_sha256()) > 0,
+                     KG_ERR_CRYPTO, "x509: signing '%s'", spec->common_name);
+    *out = cert;
+    cert = NULL;
+    rc = KG_OK;
+cleanup:
+    BN_free(serial);
+    X509_free(cert);
+    return rc;
+}
+
+kg_result kg_kms_x509_pem(kg_buf *out, X509 *cert)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    KG_ENSURE_OSSL(bio != NULL, KG_ERR_NOMEM, "x509: out of memory");
+    kg_result rc = KG_ERROR;
+    char *data = NULL;
+    KG_GUARD_OSSL_C(PEM_write_bio_X509(bio, cert), KG_ERR_CRYPTO, "x509: PEM");
+    long n = BIO_get_mem_data(bio, &data);
+    KG_ENSURE_C(n > 0, KG_ERR_CRYPTO, "x509: empty PEM");
+    KG_GUARD_C(kg_buf_append(out, data, (size_t)n));
+    KG_GUARD_C(kg_buf_terminate(out));
+    rc = KG_OK;
+cleanup:
+    BIO_free(bio);
+    return rc;
+}
+
+kg_result kg_kms_x509_from_pem(X509 **out, const char *pem, size_t len)
+{
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    KG_ENSURE_OSSL(bio != NULL, KG_ERR_NOMEM, "x509: out of memory");
+    *out = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    KG_ENSURE_OSSL(*out != NULL, KG_ERR_INPUT, "x509: not a PEM certificate");
+    return KG_OK;
+}

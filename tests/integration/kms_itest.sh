@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# kms_itest.sh - keygate-kms end to end (SPEC.md section 7, flows 1-5): a real anvil with the
+# governance contracts deployed, the simulated TDX platform and its PCCS, the KMS as a process,
+# and simulated app VMs presenting RA-TLS certificates. Every denial must carry its specific
+# reason, be in the audit log, and return no key bytes.
+# Usage: kms_itest.sh BUILD_DIR
+set -euo pipefail
+
+BUILD="$(cd "${1:?usage: kms_itest.sh BUILD_DIR}" && pwd)"
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+ANVIL="$SRC/tools/node_modules/.bin/anvil"
+CAST="$SRC/tools/node_modules/.bin/cast"
+KMS="$BUILD/bin/keygate-kms"
+CLI="$BUILD/bin/keygate"
+CLIENT="$BUILD/tests/kms-itest-client"
+SIM="$BUILD/tests/kms-itest-sim"
+for tool in "$ANVIL" "$CAST" "$KMS" "$CLI" "$CLIENT" "$SIM"; do
+  [ -x "$tool" ] || { echo "kms_itest: missing $tool (run scripts/setup and make build)" >&2; exit 1; }
+done
+
+TMP="$(mktemp -d /tmp/kg-kms-itest.XXXXXX)"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kms_itest: kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+PASS=0
+ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
+die() {
+  echo "not ok - $*" >&2
+  [ -f "$TMP/kms.log" ] && { echo "--- kms.log (tail)" >&2; tail -20 "$TMP/kms.log" >&2; }
+  exit 1
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_file() { for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done; die "timed out waiting for $1"; }
+
+# ---- chain: anvil + contracts ------------------------------------------------------------------
+APORT="$(free_port)"
+RPC="http://127.0.0.1:$APORT"
+"$ANVIL" --port "$APORT" --silent >/dev/null 2>&1 &
+ANVIL_PID=$!
+PIDS+=("$ANVIL_PID")
+for _ in $(seq 1 100); do "$CAST" block-number --rpc-url "$RPC" >/dev/null 2>&1 && break; sleep 0.1; done
+# anvil's well-known first dev account (a public test key, not a secret)
+export KEYGATE_DEPLOYER_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+OWNER=0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
+DEPLOY="$("$SRC/scripts/deploy-contracts" --rpc-url "$RPC" 2>"$TMP/deploy.log")" || { cat "$TMP/deploy.log" >&2; die "deploy-contracts"; }
+KMSC="$(jq -r .kms <<<"$DEPLOY")"
+ok "contracts deployed (KMS contract $KMSC)"
+send() { "$CAST" send --rpc-url "$RPC" --private-key "$KEYGATE_DEPLOYER_KEY" --json "$@" >"$TMP/tx.json" || die "cast send $*"; }
+block_of_last_tx() { printf '%d' "$(jq -r .blockNumber "$TMP/tx.json")"; }
+
+# ---- simulated TDX platform + PCCS -------------------------------------------------------------
+"$SIM" init "$TMP/sim" || die "sim init"
+"$SIM" root-ca "$TMP/sim" "$TMP/sim-root.pem" || die "sim root-ca"
+PPORT="$(free_port)"
+start_pccs() {
+  rm -f "$TMP/pccs.port"
+  "$SIM" pccs "$TMP/sim" "$PPORT" "$TMP/pccs.port" &
+  PCCS_PID=$!
+  PIDS+=("$PCCS_PID")
+  wait_file "$TMP/pccs.port"
+}
+start_pccs
+
+# ---- KMS: config, bootstrap, registration on chain ---------------------------------------------
+cat >"$TMP/kms.json" <<JSON
+{
+  "listen": {"address": "127.0.0.1", "port": 0},
+  "state_dir": "$TMP/state",
+  "policy": {"backend": "eth", "rpc_url": "$RPC", "kms_contract": "$KMSC", "chain_id": 31337,
+             "timeout_ms": 2000},
+  "pccs_url": "http://127.0.0.1:$PPORT",
+  "trust_root": {"kind": "sim", "sim_ca_file": "$TMP/sim-root.pem"},
+  "tee": {"backend": "sim", "sim_dir": "$TMP/sim", "sim_vm": "kms"},
+  "limits": {"workers": 2, "request_timeout_ms": 5000},
+  "self_check_interval_s": 0
+}
+JSON
+"$KMS" --config "$TMP/kms.json" --bootstrap >"$TMP/bootstrap.json" 2>"$TMP/bootstrap.log" || { cat "$TMP/bootstrap.log" >&2; die "bootstrap"; }
+for f in root-ca.key root-k256.key; do
+  [ "$(stat -c %a "$TMP/state/$f")" = 600 ] || die "$f is not mode 0600"
+done
+K256="$(jq -r .k256_pubkey "$TMP/bootstrap.json")"
+OSH="$(jq -r .kms_boot_info.os_image_hash "$TMP/bootstrap.json")"
+MRA="$(jq -r .kms_boot_info.mr_aggregated "$TMP/bootstrap.json")"
+DEV="$(jq -r .kms_boot_info.device_id "$TMP/bootstrap.json")"
+[ "${#K256}" = 66 ] && [ "${#OSH}" = 64 ] || die "bootstrap info incomplete: $(cat "$TMP/bootstrap.json")"
+ok "bootstrap: root keys generated (0600), bootstrap info printed"
+send "$KMSC" "addOsImageHash(bytes32)" "0x$OSH"
+send "$KMSC" "addKmsAggregatedMr(bytes32)" "0x$MRA"
+send "$KMSC" "addKmsDevice(bytes32)" "0x$DEV"
+send "$KMSC" "setKmsInfo((bytes,bytes,bytes,bytes))" \
+  "(0x$K256,0x$(jq -r .ca_pubkey "$TMP/bootstrap.json"),0x$(jq -r .quote "$TMP/bootstrap.json"),0x$(jq -r .eventlog "$TMP/bootstrap.json"))"
+ok "KMS registered on chain (OS image, aggregated MR, device, KMS info)"
+
+start_kms() {
+  rm -f "$TMP/kms.port"
+  "$KMS" --config "$TMP/kms.json" --port-file "$TMP/kms.port" 2>>"$TMP/kms.log" &
+  KMS_PID=$!
+  PIDS+=("$KMS_PID")
+  wait_file "$TMP/kms.port"
+  KPORT="$(cat "$TMP/kms.port")"
+}
+stop_kms() { kill "$KMS_PID"; wait "$KMS_PID" 2>/dev/null || true; }
+start_kms
+grep -q "self-check" "$TMP/kms.log" && die "self-check failed at start: $(grep self-check "$TMP/kms.log")"
+
+# call NAME ARGS... : runs the client; stdout in $TMP/out.json, status in $RC
+call() { set +e; "$CLIENT" --kms "127.0.0.1:$KPORT" "$@" >"$TMP/out.json" 2>"$TMP/err.txt"; RC=$?; set -e; }
+app() { # app VM APP_ID COMPOSE [extra...]
+  local vm="$1" appid="$2" compose="$3"; shift 3
+  call --method GetAppKey --body '{"api_version":1}' --sim "$TMP/sim" --vm "$vm" --app-id "$appid" \
+    --compose-hash "$compose" --instance-id "$INST" "$@"
+}
+expect_denied() { # expect_denied REASON_SUBSTRING WHAT
+  [ "$RC" = 1 ] || die "$2: expected a denial, got rc=$RC $(cat "$TMP/out.json" "$TMP/err.txt")"
+  jq -e 'keys == ["error"]' "$TMP/out.json" >/dev/null || die "$2: reply has more than an error: $(cat "$TMP/out.json")"
+  grep -q -- "$1" "$TMP/out.json" || die "$2: reason '$1' not in $(cat "$TMP/out.json")"
+  ok "$2 denied: $(jq -r .error "$TMP/out.json")"
+}
+
+# ---- public methods ----------------------------------------------------------------------------
+call --method GetMeta --cert none
+[ "$RC" = 0 ] || die "GetMeta: $(cat "$TMP/out.json")"
+[ "$(jq -r .k256_pubkey "$TMP/out.json")" = "$K256" ] || die "GetMeta k256_pubkey"
+[ "$(jq -r .chain_id "$TMP/out.json")" = 31337 ] || die "GetMeta chain_id"
+jq -e '.ca_cert | startswith("-----BEGIN CERTIFICATE-----")' "$TMP/out.json" >/dev/null || die "GetMeta ca_cert"
+CA_CERT="$(jq -r .ca_cert "$TMP/out.json")"
+ok "GetMeta: root CA, k256 pubkey, chain id, bootstrap info"
+call --method KMS.GetTempCaCert --cert none
+[ "$RC" = 0 ] && jq -e '.temp_ca_key | startswith("-----BEGIN PRIVATE KEY-----")' "$TMP/out.json" >/dev/null || die "GetTempCaCert"
+ok "GetTempCaCert (KMS. prefix accepted)"
+call --method GetAppEnvEncryptPubKey --cert none --body '{"app_id":"5fbdb2315678afecb367f032d93f642f64180aa3"}'
+[ "$RC" = 0 ] && [ "$(jq -r '.public_key | length' "$TMP/out.json")" = 64 ] && [ "$(jq -r '.signature_v1 | length' "$TMP/out.json")" = 130 ] || die "GetAppEnvEncryptPubKey $(cat "$TMP/out.json")"
+ok "GetAppEnvEncryptPubKey: public key, signature, signature_v1"
+
+# ---- key release -------------------------------------------------------------------------------
+INST=00112233445566778899aabbccddeeff00112233
+H1=$(printf 'app-compose v1' | sha256sum | cut -c1-64)
+H2=$(printf 'app-compose v2' | sha256sum | cut -c1-64)
+call --method GetAppKey --cert none
+expect_denied "no client certificate" "GetAppKey without a client certificate"
+call --method GetAppKey --cert plain
+expect_denied "attestation: client certificate has no RA-TLS quote extension" "GetAppKey with a non-RA-TLS certificate"
+app unreg 1111111111111111111111111111111111111111 "$H1"
+expect_denied "not allowed by governance: app not registered" "unregistered app"
+
+send "$KMSC" "deployAndRegisterApp(address,bool,bool,bool,bytes32,bytes32)" "$OWNER" false false true \
+  0x0000000000000000000000000000000000000000000000000000000000000000 "0x$H1"
+APP="$(jq -r '.logs[] | select(.topics[0]=="0xfd86d7f6962eba3b7a3bf9129c06c0b2f885e1c61ef2c9f0dbb856be0deefdee") | .topics[1]' "$TMP/tx.json" | cut -c27-66)"
+[ "${#APP}" = 40 ] || die "no app id from the factory"
+ok "app deployed and registered via the factory: 0x$APP"
+
+app v1 "$APP" "$H1" --check-keys "$TMP/state"
+[ "$RC" = 0 ] || die "approved app v1: $(cat "$TMP/out.json" "$TMP/err.txt")"
+grep -q "keys match the derivation" "$TMP/err.txt" || die "v1 keys not checked"
+[ "$(jq -r .ca_cert "$TMP/out.json")" = "$CA_CERT" ] || die "GetAppKey ca_cert is not the root CA"
+[ "$(jq -r .os_image_hash "$TMP/out.json")" = "$OSH" ] || die "GetAppKey os_image_hash"
+V1_K256="$(jq -r .k256_key "$TMP/out.json")"
+V1_DISK="$(jq -r .disk_crypt_key "$TMP/out.json")"
+ok "approved app v1 gets keys matching the SPEC.md section 5 derivation"
+
+app v1-tampered "$APP" "$H1" --cert tampered
+expect_denied "attestation: quote" "tampered quote in the certificate"
+app v1-unbound "$APP" "$H1" --cert unbound
+expect_denied "REPORTDATA is not bound to the certificate key" "certificate whose key REPORTDATA does not bind"
+
+app v2 "$APP" "$H2"
+expect_denied "not allowed by governance: compose hash not allowed" "unapproved upgrade v2"
+send "$APP" "addComposeHash(bytes32)" "0x$H2"
+app v2 "$APP" "$H2" --check-keys "$TMP/state"
+[ "$RC" = 0 ] || die "approved v2: $(cat "$TMP/out.json")"
+[ "$(jq -r .k256_key "$TMP/out.json")" = "$V1_K256" ] && [ "$(jq -r .disk_crypt_key "$TMP/out.json")" = "$V1_DISK" ] || die "v2 keys differ from v1"
+ok "approved upgrade v2 gets the same keys as v1 (continuity)"
+
+send "$APP" "removeComposeHash(bytes32)" "0x$H1"
+REVOKE_BLOCK="$(block_of_last_tx)"
+app v1 "$APP" "$H1"
+expect_denied "not allowed by governance: compose hash not allowed" "revoked v1"
+
+send "$KMSC" "removeOsImageHash(bytes32)" "0x$OSH"
+app v2 "$APP" "$H2"
+expect_denied "not allowed by governance: os image not allowed" "disallowed OS image"
+send "$KMSC" "addOsImageHash(bytes32)" "0x$OSH"
+app v2 "$APP" "$H2"
+[ "$RC" = 0 ] || die "v2 after the OS image is allowed again: $(cat "$TMP/out.json")"
+ok "OS image allowed again: v2 released"
+
+# ---- audit log -----------------------------------------------------------------------------------
+"$CLI" audit list --db "$TMP/state/audit.db" --json >"$TMP/audit.json" || die "keygate audit list"
+N_ALLOW="$(jq '[.[] | select(.decision=="allow")] | length' "$TMP/audit.json")"
+N_DENY="$(jq '[.[] | select(.decision=="deny")] | length' "$TMP/audit.json")"
+[ "$N_ALLOW" -ge 3 ] && [ "$N_DENY" -ge 8 ] || die "audit log: $N_ALLOW allowed, $N_DENY denied"
+jq -e --arg app "$APP" --argjson rb "$REVOKE_BLOCK" --arg h1 "$H1" \
+  '[.[] | select(.decision=="deny" and .app_id==$app and .compose_hash==$h1 and .block_number >= $rb and (.reason|test("compose hash not allowed")))] | length == 1' \
+  "$TMP/audit.json" >/dev/null || die "revocation denial not audited at a block >= $REVOKE_BLOCK"
+jq -e '[.[] | select(.decision=="allow")][0] | (.block_hash|length)==66 and (.released|fromjson|.k256_pubkey|length)==66' "$TMP/audit.json" >/dev/null || die "allow record lacks block hash or fingerprints"
+jq -e '[.[] | select(.reason|test("no client certificate"))] | length >= 1' "$TMP/audit.json" >/dev/null || die "missing-cert denial not audited"
+if grep -rqa -e "$V1_K256" -e "$V1_DISK" "$TMP/state/"audit.db*; then die "key bytes found in the audit log"; fi
+"$CLI" audit list --db "$TMP/state/audit.db" --limit 3 | grep -q "GetAppKey" || die "audit list table"
+ok "audit log: $N_ALLOW releases and $N_DENY denials with boot info, block and reasons; no key bytes"
+
+# ---- health and metrics --------------------------------------------------------------------------
+curl -sk "https://127.0.0.1:$KPORT/health" | jq -e '.status=="ok" and .kms_allowed==true' >/dev/null || die "/health"
+curl -sk "https://127.0.0.1:$KPORT/metrics" | grep -q "^keygate_kms_keys_released_total [1-9]" || die "/metrics"
+[ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$KPORT/prpc/Nope?json")" = 404 ] || die "unknown method"
+[ "$(curl -sk -o /dev/null -w '%{http_code}' -X POST --data-binary @/dev/zero --max-filesize 1 -H 'Content-Length: 10000000' "https://127.0.0.1:$KPORT/prpc/GetMeta?json" || true)" != 200 ] || die "oversized body accepted"
+ok "/health, /metrics, unknown method 404, oversized body refused"
+
+# ---- restart: same keys, audit history kept ------------------------------------------------------
+stop_kms
+start_kms
+app v2 "$APP" "$H2" --check-keys "$TMP/state"
+[ "$RC" = 0 ] && [ "$(jq -r .k256_key "$TMP/out.json")" = "$V1_K256" ] || die "keys changed across a restart"
+call --method GetMeta --cert none
+[ "$(jq -r .k256_pubkey "$TMP/out.json")" = "$K256" ] || die "root key changed across a restart"
+"$CLI" audit list --db "$TMP/state/audit.db" --json >"$TMP/audit2.json"
+[ "$(jq length "$TMP/audit2.json")" -gt "$(jq length "$TMP/audit.json")" ] || die "audit history lost"
+ok "restart keeps the root keys, app keys and the audit history"
+
+# ---- key files readable by others: refuse to start -----------------------------------------------
+stop_kms
+chmod 640 "$TMP/state/root-k256.key"
+set +e; "$KMS" --config "$TMP/kms.json" --bootstrap >/dev/null 2>"$TMP/perm.txt"; RC=$?; set -e
+[ "$RC" != 0 ] && grep -q "accessible to group or others" "$TMP/perm.txt" || die "group-readable key file accepted"
+chmod 600 "$TMP/state/root-k256.key"
+ok "a group-readable key file makes the KMS refuse to start"
+
+# ---- expired collateral --------------------------------------------------------------------------
+kill "$PCCS_PID"; wait "$PCCS_PID" 2>/dev/null || true
+"$SIM" refresh "$TMP/sim" --expired || die "sim refresh --expired"
+start_pccs
+start_kms
+app v2 "$APP" "$H2"
+expect_denied "attestation: quote" "expired collateral"
+grep -q "expired\|Expired\|nextUpdate" "$TMP/out.json" || die "expired collateral: reason does not say expired: $(cat "$TMP/out.json")"
+stop_kms
+kill "$PCCS_PID"; wait "$PCCS_PID" 2>/dev/null || true
+"$SIM" refresh "$TMP/sim" || die "sim refresh"
+start_pccs
+start_kms
+
+# ---- chain node down -----------------------------------------------------------------------------
+app v2 "$APP" "$H2"
+[ "$RC" = 0 ] || die "v2 before the chain goes down: $(cat "$TMP/out.json")"
+kill "$ANVIL_PID"; wait "$ANVIL_PID" 2>/dev/null || true
+app v2 "$APP" "$H2"
+expect_denied "governance unavailable: chain node" "chain node down"
+"$CLI" audit list --db "$TMP/state/audit.db" --json | jq -e '.[-1].decision=="deny" and (.[-1].reason|test("governance unavailable"))' >/dev/null || die "chain-down denial not audited"
+ok "chain-down denial recorded"
+
+echo "kms_itest: $PASS checks passed"
