@@ -88,6 +88,10 @@ K256="$(jq -r .k256_pubkey "$TMP/bootstrap.json")"
 OSH="$(jq -r .kms_boot_info.os_image_hash "$TMP/bootstrap.json")"
 MRA="$(jq -r .kms_boot_info.mr_aggregated "$TMP/bootstrap.json")"
 DEV="$(jq -r .kms_boot_info.device_id "$TMP/bootstrap.json")"
+if [ "${#OSH}" != 64 ] && grep -q "PCCS client not available" "$TMP/bootstrap.log"; then
+  echo "kms_itest: SKIP: the DCAP library's PCCS client is not built yet" >&2
+  exit 77
+fi
 [ "${#K256}" = 66 ] && [ "${#OSH}" = 64 ] || die "bootstrap info incomplete: $(cat "$TMP/bootstrap.json")"
 ok "bootstrap: root keys generated (0600), bootstrap info printed"
 send "$KMSC" "addOsImageHash(bytes32)" "0x$OSH"
