@@ -1,0 +1,248 @@
+/* ratls_verify.c - verifying an RA-TLS certificate into a boot identity, its JSON form, and the
+ * OpenSSL TLS contexts that check a peer's RA-TLS certificate after the handshake. */
+#include "keygate/ratls.h"
+
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "keygate/hash.h"
+
+static kg_result fetch_collateral(char **owned, const char **json, size_t *len,
+                                  const kg_ratls_policy *pol, const kg_buf *quote, uint64_t now)
+{
+    *owned = NULL;
+    if (pol->collateral_json != NULL) {
+        *json = pol->collateral_json;
+        *len = pol->collateral_len;
+        return KG_OK;
+    }
+    KG_ENSURE(pol->pccs_url != NULL, KG_ERR_USAGE,
+              "RA-TLS policy has neither collateral nor a PCCS URL");
+    KG_GUARD_CTX(kg_pccs_get_collateral(owned, len, pol->pccs_url, quote->data, quote->len,
+                                        pol->pccs_cache_dir, now),
+                 "fetching collateral from '%s'", pol->pccs_url);
+    *json = *owned;
+    return KG_OK;
+}
+
+kg_result kg_ratls_verify_cert(kg_ratls_identity *out, const uint8_t *der, size_t der_len,
+                               const kg_ratls_policy *pol)
+{
+    kg_result rc = KG_ERROR;
+    kg_ratls_evidence ev;
+    kg_eventlog log;
+    kg_boot_events be;
+    kg_dcap_report *rep = NULL;
+    char *owned_coll = NULL;
+    const char *coll = NULL;
+    size_t coll_len = 0;
+    uint8_t want_rd[64];
+    memset(out, 0, sizeof(*out));
+    kg_eventlog_init(&log);
+    KG_ENSURE(pol != NULL && pol->verifier != NULL, KG_ERR_USAGE, "RA-TLS policy needs a verifier");
+    uint64_t now = pol->now ? pol->now : (uint64_t)time(NULL);
+
+    KG_GUARD_CTX_C(kg_ratls_parse_cert(&ev, der, der_len), "RA-TLS certificate");
+    KG_ENSURE_C(now >= ev.not_before && now <= ev.not_after, KG_ERR_EXPIRED,
+                "RA-TLS certificate is outside its validity window");
+    KG_ENSURE_C(ev.eventlog.len > 0, KG_ERR_INPUT, "RA-TLS certificate has no event log");
+
+    /* 1. binding: the quote must be over this very key (cheap, so first) */
+    rep = calloc(1, sizeof(*rep));
+    KG_ENSURE_C(rep != NULL, KG_ERR_NOMEM, "out of memory");
+    KG_GUARD_CTX_C(kg_quote_parse(&rep->quote, ev.quote.data, ev.quote.len), "RA-TLS quote");
+    KG_ENSURE_C(rep->quote.body_type == KG_BODY_TD10 || rep->quote.body_type == KG_BODY_TD15,
+                KG_ERR_DENIED, "RA-TLS quote is not a TDX quote");
+    KG_GUARD_C(kg_ratls_report_data(want_rd, ev.spki.data, ev.spki.len));
+    KG_ENSURE_C(kg_ct_equal(rep->quote.td.report_data, want_rd, 64), KG_ERR_VERIFY,
+                "RA-TLS certificate key is not bound to the quote (REPORTDATA mismatch)");
+
+    /* 2. the quote, fully (DCAP) */
+    KG_GUARD_C(fetch_collateral(&owned_coll, &coll, &coll_len, pol, &ev.quote, now));
+    KG_GUARD_CTX_C(kg_dcap_verify(pol->verifier, rep, ev.quote.data, ev.quote.len, coll,
+                                  coll_len, now),
+                   "RA-TLS quote");
+    /* the verified report must say the same (it parsed the same bytes) */
+    KG_ENSURE_C(kg_ct_equal(rep->quote.td.report_data, want_rd, 64), KG_ERR_INTERNAL,
+                "verified quote differs from the parsed one");
+
+    /* 3. the event log must replay to RTMR3; identity only from before system-ready */
+    KG_GUARD_CTX_C(kg_eventlog_parse(&log, (char *)ev.eventlog.data, ev.eventlog.len),
+                   "RA-TLS event log");
+    KG_GUARD_C(kg_eventlog_check_rtmr3(&log, rep->quote.td.rtmr[3]));
+    KG_GUARD_C(kg_eventlog_extract(&be, &log));
+    if (ev.has_app_id) {
+        KG_ENSURE_C(be.has_app_id, KG_ERR_VERIFY,
+                    "RA-TLS certificate names an app id the event log does not measure");
+        KG_ENSURE_C(memcmp(be.app_id, ev.app_id, KG_APP_ID_LEN) == 0, KG_ERR_VERIFY,
+                    "RA-TLS certificate app id differs from the measured app id");
+    }
+
+    /* 4. the identity */
+    const kg_td_report *td = &rep->quote.td;
+    out->has_app_id = be.has_app_id;
+    memcpy(out->app_id, be.app_id, KG_APP_ID_LEN);
+    out->has_compose_hash = be.has_compose_hash;
+    memcpy(out->compose_hash, be.compose_hash, KG_COMPOSE_HASH_LEN);
+    out->instance_id_len = be.instance_id_len;
+    memcpy(out->instance_id, be.instance_id, KG_INSTANCE_ID_LEN);
+    out->has_key_provider = be.has_key_provider;
+    out->key_provider_len = be.key_provider_len;
+    memcpy(out->key_provider, be.key_provider, be.key_provider_len);
+    out->system_ready = be.system_ready;
+    if (rep->has_ppid) {
+        KG_GUARD_C(kg_sha256(out->device_id, rep->ppid, sizeof(rep->ppid)));
+        out->has_device_id = true;
+    }
+    memcpy(out->mrtd, td->mrtd, KG_RTMR_LEN);
+    memcpy(out->rtmr, td->rtmr, sizeof(out->rtmr));
+    memcpy(out->report_data, td->report_data, 64);
+    KG_GUARD_C(kg_measure_os_image_hash(out->os_image_hash, td->mrtd, td->rtmr));
+    KG_GUARD_C(kg_measure_mr_system(out->mr_system, td->mrtd, td->rtmr,
+                                    be.has_key_provider ? be.key_provider : NULL,
+                                    be.key_provider_len));
+    KG_GUARD_C(kg_measure_mr_aggregated(out->mr_aggregated, td->mrtd, td->rtmr,
+                                        td->mr_config_id, td->mr_owner, td->mr_owner_config));
+    memcpy(out->tcb_status, rep->status, sizeof(out->tcb_status));
+    out->n_advisory_ids = rep->n_advisory_ids;
+    memcpy(out->advisory_ids, rep->advisory_ids, sizeof(out->advisory_ids));
+    out->has_usage = ev.has_usage;
+    memcpy(out->usage, ev.usage, sizeof(out->usage));
+    out->valid_until = rep->valid_until < ev.not_after ? rep->valid_until : ev.not_after;
+    rc = KG_OK;
+cleanup:
+    if (kg_failed(rc))
+        memset(out, 0, sizeof(*out));
+    free(owned_coll);
+    free(rep);
+    kg_eventlog_free(&log);
+    kg_ratls_evidence_free(&ev);
+    return rc;
+}
+
+static kg_result put_hex(kg_buf *b, const char *key, const uint8_t *v, size_t n)
+{
+    KG_GUARD(kg_buf_printf(b, ",\"%s\":\"", key));
+    KG_GUARD(kg_buf_reserve(b, 2 * n + 1));
+    KG_GUARD(kg_hex_encode((char *)b->data + b->len, 2 * n + 1, v, n));
+    b->len += 2 * n;
+    return kg_buf_append_str(b, "\"");
+}
+
+kg_result kg_ratls_identity_to_json(kg_buf *out, const kg_ratls_identity *id)
+{
+    KG_GUARD(kg_buf_printf(out, "{\"verified\":true"));
+    if (id->has_app_id)
+        KG_GUARD(put_hex(out, "app_id", id->app_id, KG_APP_ID_LEN));
+    if (id->has_compose_hash)
+        KG_GUARD(put_hex(out, "compose_hash", id->compose_hash, KG_COMPOSE_HASH_LEN));
+    KG_GUARD(put_hex(out, "instance_id", id->instance_id, id->instance_id_len));
+    if (id->has_device_id)
+        KG_GUARD(put_hex(out, "device_id", id->device_id, 32));
+    KG_GUARD(put_hex(out, "mr_aggregated", id->mr_aggregated, 32));
+    KG_GUARD(put_hex(out, "mr_system", id->mr_system, 32));
+    KG_GUARD(put_hex(out, "os_image_hash", id->os_image_hash, 32));
+    KG_GUARD(put_hex(out, "mrtd", id->mrtd, 48));
+    for (int i = 0; i < 4; i++) {
+        char k[8];
+        snprintf(k, sizeof(k), "rtmr%d", i);
+        KG_GUARD(put_hex(out, k, id->rtmr[i], 48));
+    }
+    KG_GUARD(put_hex(out, "report_data", id->report_data, 64));
+    if (id->has_key_provider) {
+        /* the payload is JSON text from the measured log; embed it as a string */
+        json_t *s = json_stringn((const char *)id->key_provider, id->key_provider_len);
+        char *enc = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+        json_decref(s);
+        KG_ENSURE(enc != NULL, KG_ERR_INPUT, "key provider payload is not UTF-8");
+        kg_result r = kg_buf_printf(out, ",\"key_provider\":%s", enc);
+        free(enc);
+        KG_GUARD(r);
+    }
+    KG_GUARD(kg_buf_printf(out, ",\"system_ready\":%s", id->system_ready ? "true" : "false"));
+    if (id->has_usage)
+        KG_GUARD(kg_buf_printf(out, ",\"usage\":\"%s\"", id->usage)); /* printable, no quotes */
+    KG_GUARD(kg_buf_printf(out, ",\"tcb_status\":\"%s\",\"advisory_ids\":[", id->tcb_status));
+    for (size_t i = 0; i < id->n_advisory_ids; i++)
+        KG_GUARD(kg_buf_printf(out, "%s\"%s\"", i ? "," : "", id->advisory_ids[i]));
+    KG_GUARD(kg_buf_printf(out, "],\"valid_until\":%llu}", (unsigned long long)id->valid_until));
+    return kg_buf_terminate(out);
+}
+
+/* ---- TLS ------------------------------------------------------------------------------------ */
+
+/* Accepts any chain at the TLS layer: the certificate is judged by its attestation after the
+ * handshake (kg_ratls_peer_identity), never by a CA. */
+static int accept_any(int preverify_ok, X509_STORE_CTX *ctx)
+{
+    (void)preverify_ok;
+    (void)ctx;
+    return 1;
+}
+
+kg_result kg_ratls_ssl_ctx_new(SSL_CTX **out, bool server, const kg_p256_key *key,
+                               const uint8_t *cert_der, size_t cert_len, const char *chain_pem,
+                               bool require_peer_cert)
+{
+    kg_result rc = KG_ERROR;
+    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    X509 *leaf = NULL;
+    BIO *bio = NULL;
+    KG_ENSURE_OSSL_C(ctx != NULL, KG_ERR_NOMEM, "SSL_CTX_new");
+    KG_GUARD_OSSL_C(SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION), KG_ERR_CRYPTO,
+                    "TLS 1.3 only");
+    const uint8_t *p = cert_der;
+    leaf = d2i_X509(NULL, &p, (long)cert_len);
+    KG_ENSURE_OSSL_C(leaf != NULL, KG_ERR_INPUT, "RA-TLS certificate is not DER X.509");
+    KG_ENSURE_C(X509_check_private_key(leaf, kg_p256_evp(key)) == 1, KG_ERR_USAGE,
+                "key does not match the RA-TLS certificate");
+    ERR_clear_error();
+    KG_GUARD_OSSL_C(SSL_CTX_use_certificate(ctx, leaf), KG_ERR_CRYPTO, "using certificate");
+    KG_GUARD_OSSL_C(SSL_CTX_use_PrivateKey(ctx, kg_p256_evp(key)), KG_ERR_CRYPTO, "using key");
+    if (chain_pem != NULL) {
+        bio = BIO_new_mem_buf(chain_pem, -1);
+        KG_ENSURE_OSSL_C(bio != NULL, KG_ERR_NOMEM, "BIO");
+        X509 *ca;
+        while ((ca = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+            if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+                X509_free(ca);
+                KG_BAIL_C(KG_ERR_CRYPTO, "adding chain certificate");
+            }
+        }
+        ERR_clear_error(); /* the loop ends on "no start line" */
+    }
+    int mode = SSL_VERIFY_PEER;
+    if (server && require_peer_cert)
+        mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(ctx, mode, accept_any);
+    *out = ctx;
+    ctx = NULL;
+    rc = KG_OK;
+cleanup:
+    BIO_free(bio);
+    X509_free(leaf);
+    SSL_CTX_free(ctx);
+    return rc;
+}
+
+kg_result kg_ratls_peer_identity(kg_ratls_identity *out, SSL *ssl, const kg_ratls_policy *pol)
+{
+    memset(out, 0, sizeof(*out));
+    X509 *peer = SSL_get1_peer_certificate(ssl);
+    KG_ENSURE(peer != NULL, KG_ERR_DENIED, "peer presented no certificate");
+    uint8_t *der = NULL;
+    int n = i2d_X509(peer, &der);
+    X509_free(peer);
+    KG_ENSURE_OSSL(n > 0, KG_ERR_CRYPTO, "encoding peer certificate");
+    kg_result r = kg_ratls_verify_cert(out, der, (size_t)n, pol);
+    OPENSSL_free(der);
+    if (kg_failed(r))
+        return kg_error_context("peer RA-TLS certificate");
+    return KG_OK;
+}

@@ -1,0 +1,369 @@
+/* ratls_test.c - RA-TLS certificates from simulated VMs: verified identity, key/REPORTDATA
+ * binding, event log and app id checks, CA-issued leaves, validity, trust root, and a mutual
+ * TLS 1.3 handshake on loopback where each side extracts the other's verified identity. */
+#include "test_util.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "keygate/crypto.h"
+#include "keygate/hash.h"
+#include "keygate/ratls.h"
+#include "keygate/sim.h"
+#include "keygate/tee.h"
+#include "ratls/ratls_internal.h"
+
+static char g_dir[64], g_plat[128];
+static kg_buf g_coll;
+static kg_dcap_verifier *g_ver;
+static kg_tee *g_kms, *g_app;
+static uint8_t g_kms_app_id[20], g_app_app_id[20], g_compose[32];
+
+static void boot(kg_tee *t, const uint8_t app_id[20])
+{
+    uint8_t inst[20];
+    memset(inst, 0x1d, 20);
+    KG_ASSERT_OK(kg_tee_extend(t, KG_EVENT_SYSTEM_PREPARING, NULL, 0));
+    KG_ASSERT_OK(kg_tee_extend(t, KG_EVENT_APP_ID, app_id, 20));
+    KG_ASSERT_OK(kg_tee_extend(t, KG_EVENT_COMPOSE_HASH, g_compose, 32));
+    KG_ASSERT_OK(kg_tee_extend(t, KG_EVENT_INSTANCE_ID, inst, 20));
+    KG_ASSERT_OK(kg_tee_extend(t, KG_EVENT_BOOT_MR_DONE, NULL, 0));
+    KG_ASSERT_OK(kg_tee_extend(t, KG_EVENT_SYSTEM_READY, NULL, 0));
+}
+
+static int setup(void **state)
+{
+    snprintf(g_dir, sizeof(g_dir), "/tmp/kg-ratls-test-XXXXXX");
+    if (mkdtemp(g_dir) == NULL)
+        return -1;
+    snprintf(g_plat, sizeof(g_plat), "%s/platform", g_dir);
+    if (kg_failed(kg_sim_init(g_plat, NULL)))
+        return -1;
+    kg_buf root;
+    kg_buf_init(&root, 65536);
+    kg_buf_init(&g_coll, KG_MAX_COLLATERAL_LEN);
+    if (kg_failed(kg_sim_root_ca_der(&root, g_plat)) ||
+        kg_failed(kg_dcap_verifier_new(&g_ver, root.data, root.len)) ||
+        kg_failed(kg_sim_collateral(&g_coll, g_plat)))
+        return -1;
+    kg_buf_free(&root);
+    memset(g_kms_app_id, 0xaa, 20);
+    memset(g_app_app_id, 0xbb, 20);
+    memset(g_compose, 0xcc, 32);
+    if (kg_failed(kg_tee_open_sim(&g_kms, g_plat, "kms")) ||
+        kg_failed(kg_tee_open_sim(&g_app, g_plat, "app")))
+        return -1;
+    boot(g_kms, g_kms_app_id);
+    boot(g_app, g_app_app_id);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    kg_tee_free(g_kms);
+    kg_tee_free(g_app);
+    kg_dcap_verifier_free(g_ver);
+    kg_buf_free(&g_coll);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static kg_ratls_policy policy(void)
+{
+    kg_ratls_policy p = {g_ver, (char *)g_coll.data, g_coll.len, NULL, NULL, 0};
+    return p;
+}
+
+static void make_cert(kg_buf *der, kg_p256_key **key, kg_tee *t, const char *usage,
+                      const uint8_t *app_id)
+{
+    KG_ASSERT_OK(kg_p256_generate(key));
+    kg_ratls_cert_opts o = {0};
+    o.usage = usage;
+    o.app_id = app_id;
+    kg_buf_init(der, KG_MAX_RATLS_CERT_LEN);
+    KG_ASSERT_OK(kg_ratls_cert_new(der, t, *key, &o));
+}
+
+static void cert_verifies_into_identity(void **state)
+{
+    kg_buf der;
+    kg_p256_key *key = NULL;
+    make_cert(&der, &key, g_kms, KG_RATLS_USAGE_KMS_RPC, g_kms_app_id);
+    kg_ratls_policy pol = policy();
+    kg_ratls_identity id;
+    KG_ASSERT_OK(kg_ratls_verify_cert(&id, der.data, der.len, &pol));
+    assert_true(id.has_app_id && id.has_compose_hash && id.has_device_id && id.system_ready);
+    assert_memory_equal(id.app_id, g_kms_app_id, 20);
+    assert_memory_equal(id.compose_hash, g_compose, 32);
+    assert_int_equal(id.instance_id_len, 20);
+    assert_string_equal(id.usage, "kms:rpc");
+    assert_string_equal(id.tcb_status, "UpToDate");
+
+    /* measured values: os_image_hash from the profile; RTMR3 from this VM's register */
+    kg_sim_profile prof;
+    KG_ASSERT_OK(kg_sim_profile_load(&prof, g_plat));
+    assert_memory_equal(id.os_image_hash, prof.os_image_hash, 32);
+    uint8_t reg[48], agg[32], cat[5 * 48];
+    KG_ASSERT_OK(kg_tee_read_rtmr3(g_kms, reg));
+    assert_memory_equal(id.rtmr[3], reg, 48);
+    memcpy(cat, prof.mrtd, 48);
+    memcpy(cat + 48, prof.rtmr, 3 * 48);
+    memcpy(cat + 4 * 48, reg, 48);
+    KG_ASSERT_OK(kg_sha256(agg, cat, sizeof(cat)));
+    assert_memory_equal(id.mr_aggregated, agg, 32);
+
+    /* device id = SHA-256(simulated PPID) */
+    json_error_t e;
+    char path[256];
+    snprintf(path, sizeof(path), "%s/platform.json", g_plat);
+    json_t *pf = json_load_file(path, 0, &e);
+    uint8_t ppid[16], dev[32];
+    KG_ASSERT_OK(kg_hex_decode_exact(ppid, 16, json_string_value(json_object_get(pf, "ppid"))));
+    json_decref(pf);
+    KG_ASSERT_OK(kg_sha256(dev, ppid, 16));
+    assert_memory_equal(id.device_id, dev, 32);
+
+    kg_buf js;
+    kg_buf_init(&js, 1 << 20);
+    KG_ASSERT_OK(kg_ratls_identity_to_json(&js, &id));
+    assert_non_null(strstr((char *)js.data, "\"app_id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\""));
+    assert_non_null(strstr((char *)js.data, "\"tcb_status\":\"UpToDate\""));
+    kg_buf_free(&js);
+
+    /* the pinned Intel root refuses the simulator's quotes */
+    kg_dcap_verifier *intel = NULL;
+    KG_ASSERT_OK(kg_dcap_verifier_new(&intel, NULL, 0));
+    pol.verifier = intel;
+    kg_error_clear();
+    assert_true(kg_failed(kg_ratls_verify_cert(&id, der.data, der.len, &pol)));
+    assert_int_equal(kg_error_code(), KG_ERR_VERIFY);
+    assert_non_null(strstr(kg_error_message(), "RA-TLS quote"));
+    kg_dcap_verifier_free(intel);
+    kg_buf_free(&der);
+    kg_p256_free(key);
+}
+
+static void key_not_matching_report_data_rejected(void **state)
+{
+    kg_p256_key *a = NULL, *b = NULL;
+    kg_buf quote, evlog, der;
+    kg_buf_init(&quote, KG_MAX_TEE_QUOTE_LEN);
+    kg_buf_init(&evlog, KG_MAX_EVENTLOG_JSON_LEN);
+    kg_buf_init(&der, KG_MAX_RATLS_CERT_LEN);
+    KG_ASSERT_OK(kg_p256_generate(&a));
+    KG_ASSERT_OK(kg_p256_generate(&b));
+    /* a genuine quote for key a, put in a certificate for key b */
+    KG_ASSERT_OK(kg_ratls_attest_key(&quote, &evlog, g_app, a));
+    KG_ASSERT_OK(kg_ratls_cert_build(&der, b, NULL, quote.data, quote.len, (char *)evlog.data,
+                                     evlog.len));
+    kg_ratls_policy pol = policy();
+    kg_ratls_identity id;
+    KG_ASSERT_ERR(kg_ratls_verify_cert(&id, der.data, der.len, &pol), KG_ERR_VERIFY,
+                  "key is not bound to the quote");
+
+    /* the same evidence for key a verifies */
+    kg_buf_reset(&der);
+    der.len = 0;
+    KG_ASSERT_OK(kg_ratls_cert_build(&der, a, NULL, quote.data, quote.len, (char *)evlog.data,
+                                     evlog.len));
+    KG_ASSERT_OK(kg_ratls_verify_cert(&id, der.data, der.len, &pol));
+
+    /* an event log from another VM does not replay to this quote's RTMR3 */
+    kg_eventlog other;
+    kg_buf other_js;
+    kg_buf_init(&other_js, KG_MAX_EVENTLOG_JSON_LEN);
+    KG_ASSERT_OK(kg_tee_read_eventlog(g_kms, &other));
+    KG_ASSERT_OK(kg_eventlog_to_json(&other_js, &other));
+    kg_eventlog_free(&other);
+    kg_buf_reset(&der);
+    der.len = 0;
+    KG_ASSERT_OK(kg_ratls_cert_build(&der, a, NULL, quote.data, quote.len, (char *)other_js.data,
+                                     other_js.len));
+    KG_ASSERT_ERR(kg_ratls_verify_cert(&id, der.data, der.len, &pol), KG_ERR_VERIFY,
+                  "event log replay does not match RTMR3");
+
+    /* an app id extension that differs from the measured one */
+    kg_ratls_cert_opts o = {0};
+    o.app_id = g_kms_app_id;
+    kg_buf_reset(&der);
+    der.len = 0;
+    KG_ASSERT_OK(kg_ratls_cert_build(&der, a, &o, quote.data, quote.len, (char *)evlog.data,
+                                     evlog.len));
+    KG_ASSERT_ERR(kg_ratls_verify_cert(&id, der.data, der.len, &pol), KG_ERR_VERIFY,
+                  "app id differs from the measured app id");
+
+    /* a certificate without a quote is not RA-TLS */
+    kg_ratls_evidence ev;
+    KG_ASSERT_ERR(kg_ratls_parse_cert(&ev, quote.data, quote.len), KG_ERR_INPUT,
+                  "not a DER X.509 certificate");
+    kg_ratls_evidence_free(&ev);
+
+    kg_buf_free(&other_js);
+    kg_buf_free(&quote);
+    kg_buf_free(&evlog);
+    kg_buf_free(&der);
+    kg_p256_free(a);
+    kg_p256_free(b);
+}
+
+static void ca_issued_and_expired(void **state)
+{
+    /* a CA (like the KMS temp CA) issues the leaf; the binding is on the leaf's key */
+    kg_p256_key *ca_key = NULL, *leaf_key = NULL;
+    kg_buf ca_der, der;
+    make_cert(&ca_der, &ca_key, g_kms, NULL, NULL);
+    KG_ASSERT_OK(kg_p256_generate(&leaf_key));
+    kg_ratls_cert_opts o = {0};
+    o.usage = KG_RATLS_USAGE_APP_CUSTOM;
+    o.issuer_key = ca_key;
+    o.issuer_cert_der = ca_der.data;
+    o.issuer_cert_der_len = ca_der.len;
+    kg_buf_init(&der, KG_MAX_RATLS_CERT_LEN);
+    KG_ASSERT_OK(kg_ratls_cert_new(&der, g_app, leaf_key, &o));
+    kg_ratls_policy pol = policy();
+    kg_ratls_identity id;
+    KG_ASSERT_OK(kg_ratls_verify_cert(&id, der.data, der.len, &pol));
+    assert_memory_equal(id.app_id, g_app_app_id, 20);
+    assert_string_equal(id.usage, "app:custom");
+
+    /* validity window of the certificate itself */
+    pol.now = (uint64_t)time(NULL) + 400u * 86400u;
+    KG_ASSERT_ERR(kg_ratls_verify_cert(&id, der.data, der.len, &pol), KG_ERR_EXPIRED,
+                  "outside its validity window");
+    kg_buf_free(&ca_der);
+    kg_buf_free(&der);
+    kg_p256_free(ca_key);
+    kg_p256_free(leaf_key);
+}
+
+/* ---- mutual handshake ----------------------------------------------------------------------- */
+
+typedef struct side {
+    SSL_CTX *ctx;
+    int fd;
+    bool server;
+    kg_ratls_identity peer;
+    int ok;
+    char err[512];
+} side;
+
+static void *run_side(void *arg)
+{
+    side *s = arg;
+    SSL *ssl = SSL_new(s->ctx);
+    SSL_set_fd(ssl, s->fd);
+    int r = s->server ? SSL_accept(ssl) : SSL_connect(ssl);
+    if (r == 1) {
+        kg_ratls_policy pol = policy();
+        if (kg_ok(kg_ratls_peer_identity(&s->peer, ssl, &pol))) {
+            const char msg[] = "hi";
+            char buf[4] = {0};
+            if (s->server) {
+                s->ok = SSL_read(ssl, buf, 2) == 2 && SSL_write(ssl, msg, 2) == 2;
+            } else {
+                s->ok = SSL_write(ssl, msg, 2) == 2 && SSL_read(ssl, buf, 2) == 2;
+            }
+        } else {
+            snprintf(s->err, sizeof(s->err), "%s", kg_error_message());
+        }
+        SSL_shutdown(ssl);
+    } else {
+        snprintf(s->err, sizeof(s->err), "handshake failed");
+    }
+    SSL_free(ssl);
+    close(s->fd);
+    return NULL;
+}
+
+static void mutual_handshake_loopback(void **state)
+{
+    kg_buf kms_der, app_der;
+    kg_p256_key *kms_key = NULL, *app_key = NULL;
+    make_cert(&kms_der, &kms_key, g_kms, KG_RATLS_USAGE_KMS_RPC, g_kms_app_id);
+    make_cert(&app_der, &app_key, g_app, KG_RATLS_USAGE_APP_CUSTOM, g_app_app_id);
+    int fds[2];
+    signal(SIGPIPE, SIG_IGN);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    side srv = {0}, cli = {0};
+    srv.server = true;
+    srv.fd = fds[0];
+    cli.fd = fds[1];
+    KG_ASSERT_OK(kg_ratls_ssl_ctx_new(&srv.ctx, true, kms_key, kms_der.data, kms_der.len, NULL, true));
+    KG_ASSERT_OK(kg_ratls_ssl_ctx_new(&cli.ctx, false, app_key, app_der.data, app_der.len, NULL, true));
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_side, &srv), 0);
+    run_side(&cli);
+    pthread_join(th, NULL);
+    if (!srv.ok || !cli.ok)
+        fail_msg("server: '%s', client: '%s'", srv.err, cli.err);
+    /* each side sees the other's measured identity */
+    assert_memory_equal(srv.peer.app_id, g_app_app_id, 20);
+    assert_string_equal(srv.peer.usage, "app:custom");
+    assert_memory_equal(cli.peer.app_id, g_kms_app_id, 20);
+    assert_string_equal(cli.peer.usage, "kms:rpc");
+    assert_memory_not_equal(srv.peer.mr_aggregated, cli.peer.mr_aggregated, 32);
+    SSL_CTX_free(srv.ctx);
+    SSL_CTX_free(cli.ctx);
+
+    /* a key that is not the certificate's is refused up front */
+    KG_ASSERT_ERR(kg_ratls_ssl_ctx_new(&cli.ctx, false, kms_key, app_der.data, app_der.len, NULL,
+                                       true),
+                  KG_ERR_USAGE, "key does not match");
+    kg_buf_free(&kms_der);
+    kg_buf_free(&app_der);
+    kg_p256_free(kms_key);
+    kg_p256_free(app_key);
+}
+
+/* A plain self-signed certificate (valid X.509, no quote) is not RA-TLS. */
+static void plain_cert_rejected(void **state)
+{
+    kg_p256_key *k = NULL;
+    KG_ASSERT_OK(kg_p256_generate(&k));
+    X509 *c = X509_new();
+    X509_set_version(c, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(c), 1);
+    X509_gmtime_adj(X509_getm_notBefore(c), -60);
+    X509_gmtime_adj(X509_getm_notAfter(c), 3600);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(c), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"plain", -1, -1, 0);
+    X509_set_issuer_name(c, X509_get_subject_name(c));
+    X509_set_pubkey(c, kg_p256_evp(k));
+    assert_true(X509_sign(c, kg_p256_evp(k), EVP_sha256()) > 0);
+    uint8_t *der = NULL;
+    int n = i2d_X509(c, &der);
+    assert_true(n > 0);
+    kg_ratls_policy pol = policy();
+    kg_ratls_identity id;
+    KG_ASSERT_ERR(kg_ratls_verify_cert(&id, der, (size_t)n, &pol), KG_ERR_INPUT,
+                  "certificate has no RA-TLS quote extension");
+    OPENSSL_free(der);
+    X509_free(c);
+    kg_p256_free(k);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(cert_verifies_into_identity),
+        cmocka_unit_test(key_not_matching_report_data_rejected),
+        cmocka_unit_test(ca_issued_and_expired),
+        cmocka_unit_test(mutual_handshake_loopback),
+        cmocka_unit_test(plain_cert_rejected),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
