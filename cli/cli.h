@@ -18,6 +18,7 @@ int kg_cmd_audit(int argc, char **argv);
 int kg_cmd_kdf(int argc, char **argv);
 int kg_cmd_quote(int argc, char **argv);
 int kg_cmd_sim(int argc, char **argv);
+int kg_cmd_ratls(int argc, char **argv);
 
 /* Prints "keygate: <message chain>" for the current error on stderr and returns
  * KG_EXIT_FAILED, or KG_EXIT_USAGE when the error is a usage error. */

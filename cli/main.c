@@ -8,6 +8,7 @@
 static const kg_cli_command commands[] = {
     {"audit", kg_cmd_audit, "Inspect the KMS decision log (keygate audit list --db FILE)"},
     {"quote", kg_cmd_quote, "Verify or inspect Intel DCAP quotes (TDX, SGX) against collateral"},
+    {"ratls", kg_cmd_ratls, "Inspect (verify) or create RA-TLS certificates"},
     {"sim", kg_cmd_sim, "Simulated TDX platform: init, quote, extend, eventlog, pccs"},
     {"kdf", kg_cmd_kdf, "Derive app keys from root keys (debugging the SPEC.md section 5 KDF)"},
 };

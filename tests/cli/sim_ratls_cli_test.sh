@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# sim_ratls_cli_test.sh - `keygate sim` and `keygate ratls` end to end: a simulated platform's
+# quotes verify under its root and not Intel's, key files are 0600, an RA-TLS certificate made
+# from a simulated VM inspects to the measured identity, and the PCCS answers Intel's v4 API.
+set -euo pipefail
+keygate=$1
+tmp=$(mktemp -d)
+pccs_pid=
+trap '[ -n "$pccs_pid" ] && kill "$pccs_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+expect_rc() { local want=$1; shift; set +e; "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?; set -e
+  [ "$rc" = "$want" ] || { cat "$tmp/out" "$tmp/err" >&2; fail "exit $rc, want $want: $*"; }; }
+
+p=$tmp/plat
+"$keygate" sim init "$p" > "$tmp/info.json" 2>/dev/null
+for k in root_ca platform_ca pck tcb_signing attestation; do
+  [ "$(stat -c %a "$p/$k.key")" = 600 ] || fail "$k.key is not mode 0600"
+done
+expect_rc 2 "$keygate" sim init "$p"
+grep -q "already holds a simulated platform" "$tmp/err" || fail "second init message"
+
+# quotes: verified under the simulator root only
+rd=$(printf 'ab%.0s' $(seq 64))
+"$keygate" sim quote --dir "$p" --report-data "$rd" > "$tmp/q.hex"
+expect_rc 0 "$keygate" quote verify "$tmp/q.hex" --collateral "$p/collateral.json" --root-ca "$p/root_ca.pem"
+grep -q '"verified":true' "$tmp/out" || fail "sim quote did not verify"
+grep -q "\"report_data\":\"$rd\"" "$tmp/out" || fail "report data not in quote"
+expect_rc 1 "$keygate" quote verify "$tmp/q.hex" --collateral "$p/collateral.json"
+expect_rc 2 "$keygate" sim quote --dir "$p" --report-data zz
+
+# runtime events and the event log
+app=1111111111111111111111111111111111111111
+"$keygate" sim extend --dir "$p" --vm kms --event app-id --payload "$app"
+"$keygate" sim eventlog --dir "$p" --vm kms > "$tmp/log.json"
+grep -q "\"event\":\"app-id\",\"event_payload\":\"$app\"" "$tmp/log.json" || fail "event log"
+expect_rc 1 "$keygate" sim extend --dir "$p" --vm kms --event "a:b"
+
+# RA-TLS certificate from the VM, inspected against the simulator root
+"$keygate" ratls new --tee "sim:$p:kms" --cert "$tmp/c.pem" --key "$tmp/k.pem" --usage kms:rpc --app-id "$app"
+[ "$(stat -c %a "$tmp/k.pem")" = 600 ] || fail "RA-TLS key is not mode 0600"
+expect_rc 0 "$keygate" ratls inspect "$tmp/c.pem" --collateral "$p/collateral.json" --root-ca "$p/root_ca.pem"
+osh=$(sed -n 's/.*"os_image_hash":"\([0-9a-f]*\)".*/\1/p' "$tmp/info.json")
+grep -q "\"os_image_hash\":\"$osh\"" "$tmp/out" || fail "os_image_hash differs from the profile"
+grep -q "\"app_id\":\"$app\"" "$tmp/out" || fail "app id"
+grep -q '"usage":"kms:rpc"' "$tmp/out" || fail "usage"
+expect_rc 1 "$keygate" ratls inspect "$tmp/c.pem" --collateral "$p/collateral.json"
+grep -q '"verified":false' "$tmp/out" || fail "Intel root must refuse"
+expect_rc 1 "$keygate" ratls inspect "$tmp/c.pem" --collateral "$p/collateral.json" --root-ca "$p/root_ca.pem" --at $(( $(date +%s) + 40*86400 ))
+grep -q '"kind":"expired"' "$tmp/out" || fail "expired collateral must be refused"
+expect_rc 2 "$keygate" ratls inspect "$tmp/c.pem"
+
+# PCCS over Intel's v4 API
+"$keygate" sim pccs --dir "$p" --listen 127.0.0.1:0 2> "$tmp/pccs.log" &
+pccs_pid=$!
+for _ in $(seq 50); do grep -q "serving" "$tmp/pccs.log" 2>/dev/null && break; sleep 0.1; done
+port=$(sed -n 's/.*http:\/\/127.0.0.1:\([0-9]*\)\/.*/\1/p' "$tmp/pccs.log")
+[ -n "$port" ] || fail "PCCS did not start"
+fmspc=$(sed -n 's/.*\\"fmspc\\":\\"\([0-9A-F]*\)\\".*/\1/p' "$p/collateral.json")
+curl -sf -D "$tmp/h" "http://127.0.0.1:$port/tdx/certification/v4/tcb?fmspc=$fmspc" > "$tmp/tcb.json" || fail "tcb"
+grep -qi '^TCB-Info-Issuer-Chain: -----BEGIN%20CERTIFICATE' "$tmp/h" || fail "tcb issuer chain header"
+grep -q '^{"tcbInfo":{"id":"TDX","version":3' "$tmp/tcb.json" || fail "tcb body"
+curl -sf "http://127.0.0.1:$port/sgx/certification/v4/rootcacrl" | grep -qE '^[0-9a-f]+$' || fail "rootcacrl"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/tdx/certification/v4/tcb?fmspc=000000000000")
+[ "$code" = 404 ] || fail "unknown fmspc answered $code"
+echo "sim_ratls_cli_test: ok"
