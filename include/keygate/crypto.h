@@ -42,7 +42,8 @@ KG_RESULT kg_p256_from_scalar(kg_p256_key **out, const uint8_t scalar[KG_P256_SC
 /* Public-only key from an uncompressed point (65 bytes) or a raw X||Y (64 bytes). */
 KG_RESULT kg_p256_from_public(kg_p256_key **out, const uint8_t *pub, size_t pub_len);
 /* Key from a PEM or DER (PKCS#8 / SEC1 / SPKI) encoding of at most KG_P256_MAX_ENCODED_LEN
- * bytes; pem need not be NUL-terminated. Non-EC keys and other curves are rejected. */
+ * bytes; pem need not be NUL-terminated. Non-EC keys, other curves, and anything but
+ * whitespace after the one key (a second key, trailing bytes) are rejected (KG_ERR_INPUT). */
 KG_RESULT kg_p256_from_pem(kg_p256_key **out, const char *pem, size_t pem_len);
 void kg_p256_free(kg_p256_key *key);
 /* Whether the key carries a private scalar (false for keys from a point or an SPKI). */

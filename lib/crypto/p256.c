@@ -221,6 +221,15 @@ static kg_result check_p256(EVP_PKEY *pkey, bool *has_private)
     return KG_OK;
 }
 
+/* Whitespace may follow a PEM block (files end in a newline); nothing else may. */
+static bool only_space(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+            return false;
+    return true;
+}
+
 kg_result kg_p256_from_pem(kg_p256_key **out, const char *pem, size_t pem_len)
 {
     kg_result rc = KG_ERROR;
@@ -241,6 +250,12 @@ kg_result kg_p256_from_pem(kg_p256_key **out, const char *pem, size_t pem_len)
         if (OSSL_DECODER_from_data(dctx, &p, &left) != 1) {
             EVP_PKEY_free(pkey);
             pkey = NULL;
+        } else if (!only_space(p, left)) {
+            /* Full consumption: a second key or trailing bytes make the input ambiguous. */
+            EVP_PKEY_free(pkey);
+            OSSL_DECODER_CTX_free(dctx);
+            ERR_clear_error();
+            KG_BAIL(KG_ERR_INPUT, "P-256 key encoding has %zu trailing bytes", left);
         }
         OSSL_DECODER_CTX_free(dctx);
         dctx = NULL;

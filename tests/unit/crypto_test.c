@@ -174,6 +174,24 @@ static void p256_pem_der_round_trips(void **state)
     assert_memory_equal(p1, p2, 65);
     kg_p256_free(k2);
 
+    /* Full consumption: trailing whitespace after PEM is fine, anything else is not. */
+    size_t pem_len = priv.len;
+    KG_ASSERT_OK(kg_buf_append_str(&priv, "\n \r\n"));
+    KG_ASSERT_OK(kg_p256_from_pem(&k2, (const char *)priv.data, priv.len));
+    kg_p256_free(k2);
+    KG_ASSERT_OK(kg_buf_append_str(&priv, "x"));
+    KG_ASSERT_ERR(kg_p256_from_pem(&k2, (const char *)priv.data, priv.len), KG_ERR_INPUT,
+                  "trailing bytes");
+    priv.len = pem_len;
+    KG_ASSERT_OK(kg_buf_append(&priv, pub.data, pub.len)); /* two keys: ambiguous */
+    KG_ASSERT_ERR(kg_p256_from_pem(&k2, (const char *)priv.data, priv.len), KG_ERR_INPUT,
+                  "trailing bytes");
+    priv.len = pem_len;
+    KG_ASSERT_OK(kg_buf_append_u8(&spki, 0));
+    KG_ASSERT_ERR(kg_p256_from_pem(&k2, (const char *)spki.data, spki.len), KG_ERR_INPUT,
+                  "has 1 trailing bytes");
+    assert_null(k2);
+
     KG_ASSERT_ERR(kg_p256_from_pem(&k2, "not a key", 9), KG_ERR_INPUT, "not a PEM or DER");
     KG_ASSERT_ERR(kg_p256_from_pem(&k2, "", 0), KG_ERR_INPUT, "out of range");
     /* A truncated PEM must not decode. */
