@@ -148,6 +148,9 @@ void kg_dcap_verifier_free(kg_dcap_verifier *v); /* NULL-safe */
  * call (the benchmark's "cold" mode). Caching never weakens a check: entries are keyed by the
  * exact bytes verified and only used inside the validity window computed when verifying them. */
 void kg_dcap_verifier_set_cache(kg_dcap_verifier *v, bool enabled);
+/* Parsed certificates and CRLs are reused when their exact DER repeats (parsing is pure; every
+ * check still runs). On by default, also in "cold" mode; off only to measure parsing cost. */
+void kg_dcap_verifier_set_parse_cache(kg_dcap_verifier *v, bool enabled);
 
 /* The result of a successful verification. */
 typedef struct kg_dcap_report {

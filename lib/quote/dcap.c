@@ -1,5 +1,4 @@
 /* dcap.c - DCAP quote verification against PCCS collateral (Intel QVL 4.1.2.4), with caches. */
-#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +21,7 @@
  *   3. PCK chain            from the quote: chain, PCK CRL, SGX extensions, public key
  *   4. TCB evaluation       QE identity, TCB level selection, TDX module, status convergence
  *   5. kg_dcap_verify       the steps in Intel's order, then the debug checks
- *   6. caches               verified collateral and PCK chains, keyed by SHA-256 of the exact
+ *   6. caches               verified collateral and PCK chains, keyed by a copy of the exact
  *                           bytes verified, used only inside the window computed at verification
  *
  * Every collateral validity window that a verdict relies on is intersected into [not_before,
@@ -39,7 +38,9 @@
 
 typedef struct coll_entry {
     int refs; /* guarded by the verifier's mutex */
-    uint8_t key[KG_SHA256_LEN];
+    uint64_t id;  /* unique per verifier: PCK entries name the collateral they relied on */
+    char *text;   /* the key: an exact copy of the collateral JSON verified */
+    size_t text_len;
     int64_t not_before, not_after;
     kg_tcb_info *tcb;
     kg_qe_identity *qe;
@@ -50,11 +51,22 @@ typedef struct coll_entry {
 
 typedef struct pck_entry {
     int refs;
-    uint8_t key[KG_SHA256_LEN]; /* SHA-256(collateral key || PCK chain bytes) */
+    uint64_t coll_id; /* the key: the collateral entry it was verified against ... */
+    uint8_t *chain;   /* ... and an exact copy of the PCK chain bytes */
+    size_t chain_len;
     int64_t not_before, not_after;
     EVP_PKEY *pub;
     kg_pck_ext ext;
 } pck_entry;
+
+/* Parsed signed JSON documents by exact text (parsing is pure; signatures are checked on the
+ * text every time before the parse is used). */
+#define DOC_CACHE_SLOTS 4
+typedef struct doc_entry {
+    char *text;
+    size_t len;
+    void *doc; /* kg_tcb_info or kg_qe_identity */
+} doc_entry;
 
 typedef struct ak_entry {
     uint8_t xy[64];
@@ -64,6 +76,9 @@ typedef struct ak_entry {
 struct kg_dcap_verifier {
     X509 *root;
     bool cache;
+    bool parse_cache;
+    kg_der_cache *parsed; /* parsed certificates and CRLs by exact DER */
+    uint64_t next_coll_id;
     pthread_mutex_t mu;
     coll_entry *coll[COLL_CACHE_SLOTS];
     size_t coll_next;
@@ -71,12 +86,15 @@ struct kg_dcap_verifier {
     size_t pck_next;
     ak_entry ak[AK_CACHE_SLOTS];
     size_t ak_next;
+    doc_entry tcb_docs[DOC_CACHE_SLOTS], qe_docs[DOC_CACHE_SLOTS];
+    size_t tcb_next, qe_next;
 };
 
 /* Per-call state: certificate signatures already checked in this call (the TCB Info and QE
- * Identity chains share their leaf; the PCK chain shares the PCK CRL's issuer). */
+ * Identity chains share their leaf; the PCK chain shares the PCK CRL's issuer). The memo owns a
+ * reference to each certificate it names. */
 typedef struct verify_ctx {
-    const kg_dcap_verifier *v;
+    kg_dcap_verifier *v;
     int64_t now;
     int64_t not_before, not_after;
     X509 *memo_cert[MEMO_SLOTS], *memo_issuer[MEMO_SLOTS];
@@ -117,22 +135,16 @@ static void name_text(char *out, size_t n, const X509_NAME *name)
         snprintf(out, n, "(no CN)");
 }
 
-static kg_result decode_crl(X509_CRL **out, const char *hex, const char *what)
+static kg_result decode_crl(kg_der_cache *cache, X509_CRL **out, const char *hex,
+                            const char *what)
 {
     kg_result rc = KG_ERROR;
     kg_buf der;
     kg_buf_init(&der, MAX_CRL_DER);
     *out = NULL;
     KG_GUARD_CTX_C(kg_hex_decode_buf(&der, hex, strlen(hex)), "%s", what);
-    const uint8_t *p = der.data;
     KG_ENSURE_C(der.len > 0, KG_ERR_INPUT, "%s: empty", what);
-    *out = d2i_X509_CRL(NULL, &p, (long)der.len);
-    KG_ENSURE_OSSL_C(*out != NULL, KG_ERR_INPUT, "%s: malformed CRL", what);
-    if (p != der.data + der.len) {
-        X509_CRL_free(*out);
-        *out = NULL;
-        KG_BAIL_C(KG_ERR_INPUT, "%s: trailing bytes after the CRL", what);
-    }
+    KG_GUARD_C(kg_der_cache_crl(cache, out, der.data, der.len, what));
     rc = KG_OK;
 cleanup:
     kg_buf_free(&der);
@@ -206,10 +218,15 @@ static kg_result verify_chain(verify_ctx *c, STACK_OF(X509) *chain, X509_CRL *ro
             int ok = X509_verify(cert, X509_get0_pubkey(issuer));
             ERR_clear_error();
             KG_ENSURE(ok == 1, KG_ERR_VERIFY, "%s: signature does not verify", label);
-            if (c->n_memo < MEMO_SLOTS) {
-                c->memo_cert[c->n_memo] = cert;
-                c->memo_issuer[c->n_memo] = issuer;
-                c->n_memo++;
+            /* the memo holds references: the chain it came from may be freed before reuse */
+            if (c->n_memo < MEMO_SLOTS && X509_up_ref(cert) == 1) {
+                if (X509_up_ref(issuer) == 1) {
+                    c->memo_cert[c->n_memo] = cert;
+                    c->memo_issuer[c->n_memo] = issuer;
+                    c->n_memo++;
+                } else {
+                    X509_free(cert);
+                }
             }
         }
         if (X509_cmp(issuer, c->v->root) == 0) {
@@ -236,83 +253,129 @@ static void coll_free(coll_entry *e)
     X509_CRL_free(e->root_crl);
     X509_CRL_free(e->pck_crl);
     X509_free(e->pck_ca);
+    free(e->text);
     free(e);
 }
 
-static kg_result get_field(const json_t *o, const char *key, const char **out, size_t *len)
+/* Parses a signed document through the verifier's document cache: *out is a new copy (caller
+ * frees). `size` is the parsed struct's size. */
+static kg_result parse_doc_cached(kg_dcap_verifier *v, doc_entry *slots, size_t *next,
+                                  const char *text, size_t len, size_t size,
+                                  kg_result (*parse)(void *, const char *, size_t), void **out)
 {
-    const json_t *v = json_object_get(o, key);
-    KG_ENSURE(json_is_string(v), KG_ERR_INPUT, "'%s' missing or not a string", key);
-    *out = json_string_value(v);
-    *len = json_string_length(v);
-    KG_ENSURE(strlen(*out) == *len, KG_ERR_INPUT, "'%s' contains a NUL character", key);
+    *out = malloc(size);
+    KG_ENSURE(*out != NULL, KG_ERR_NOMEM, "allocating");
+    bool hit = false;
+    if (v->parse_cache) {
+        pthread_mutex_lock(&v->mu);
+        for (size_t i = 0; i < DOC_CACHE_SLOTS && !hit; i++) {
+            if (slots[i].doc && slots[i].len == len && memcmp(slots[i].text, text, len) == 0) {
+                memcpy(*out, slots[i].doc, size);
+                hit = true;
+            }
+        }
+        pthread_mutex_unlock(&v->mu);
+        if (hit)
+            return KG_OK;
+    }
+    if (kg_failed(parse(*out, text, len))) {
+        free(*out);
+        *out = NULL;
+        return KG_ERROR;
+    }
+    if (!v->parse_cache)
+        return KG_OK;
+    char *t = malloc(len);
+    void *copy = malloc(size);
+    if (!t || !copy) {
+        free(t);
+        free(copy);
+        return KG_OK;
+    }
+    memcpy(t, text, len);
+    memcpy(copy, *out, size);
+    pthread_mutex_lock(&v->mu);
+    doc_entry old = slots[*next];
+    slots[*next] = (doc_entry){.text = t, .len = len, .doc = copy};
+    *next = (*next + 1) % DOC_CACHE_SLOTS;
+    pthread_mutex_unlock(&v->mu);
+    free(old.text);
+    free(old.doc);
     return KG_OK;
 }
 
+static kg_result parse_tcb_any(void *out, const char *t, size_t n)
+{
+    return kg_tcb_info_parse(out, t, n);
+}
+
+static kg_result parse_qe_any(void *out, const char *t, size_t n)
+{
+    return kg_qe_identity_parse(out, t, n);
+}
+
 /* Verifies an issuer chain + a raw r||s signature over the exact text it covers. */
-static kg_result verify_signed_text(verify_ctx *c, const json_t *o, const char *chain_key,
-                                    const char *text_key, const char *sig_key, X509_CRL *root_crl,
-                                    const char **text, size_t *text_len)
+static kg_result verify_signed_text(verify_ctx *c, const kg_collateral_doc *d,
+                                    kg_coll_field chain_f, kg_coll_field text_f,
+                                    kg_coll_field sig_f, X509_CRL *root_crl)
 {
     kg_result rc = KG_ERROR;
     STACK_OF(X509) *chain = NULL;
-    const char *pem, *sig_hex;
-    size_t pem_len, sig_len;
     uint8_t sig[64];
-    KG_GUARD_C(get_field(o, chain_key, &pem, &pem_len));
-    KG_GUARD_C(get_field(o, text_key, text, text_len));
-    KG_GUARD_C(get_field(o, sig_key, &sig_hex, &sig_len));
-    KG_GUARD_C(kg_dcap_pem_chain(&chain, (const uint8_t *)pem, pem_len, MAX_CHAIN_CERTS,
-                                 chain_key));
+    const char *chain_key = kg_collateral_key(chain_f);
+    KG_GUARD_C(kg_dcap_pem_chain(&chain, (const uint8_t *)d->v[chain_f], d->len[chain_f],
+                                 MAX_CHAIN_CERTS, chain_key, c->v->parsed));
     KG_GUARD_C(verify_chain(c, chain, root_crl, NULL, NULL, chain_key));
-    KG_GUARD_CTX_C(kg_hex_decode_exact(sig, sizeof(sig), sig_hex), "'%s'", sig_key);
+    KG_GUARD_CTX_C(kg_hex_decode_exact(sig, sizeof(sig), d->v[sig_f]), "'%s'",
+                   kg_collateral_key(sig_f));
     KG_GUARD_C(kg_dcap_ecdsa_verify(X509_get0_pubkey(sk_X509_value(chain, 0)), sig,
-                                    (const uint8_t *)*text, *text_len, text_key));
+                                    (const uint8_t *)d->v[text_f], d->len[text_f],
+                                    kg_collateral_key(text_f)));
     rc = KG_OK;
 cleanup:
     sk_X509_pop_free(chain, X509_free);
     return rc;
 }
 
-static kg_result verify_collateral_doc(verify_ctx *c, const json_t *o, coll_entry *e)
+static kg_result verify_collateral_doc(verify_ctx *c, const kg_collateral_doc *d, coll_entry *e)
 {
     kg_result rc = KG_ERROR;
     STACK_OF(X509) *ca_chain = NULL;
-    const char *s, *text;
-    size_t len, text_len;
-    KG_ENSURE(json_is_object(o), KG_ERR_INPUT, "not a JSON object");
 
     /* root CA CRL: signed by the root; also the root itself must not be on it */
-    KG_GUARD(get_field(o, "root_ca_crl", &s, &len));
-    KG_GUARD(decode_crl(&e->root_crl, s, "root_ca_crl"));
+    KG_GUARD(decode_crl(c->v->parsed, &e->root_crl, d->v[KG_COLL_ROOT_CA_CRL], "root_ca_crl"));
     KG_GUARD(check_crl(c, e->root_crl, c->v->root, "root_ca_crl"));
     KG_GUARD(check_not_revoked(e->root_crl, c->v->root, "root_ca_crl"));
 
     /* PCK CRL and the chain of the CA that issued it (Platform or Processor CA) */
-    KG_GUARD(get_field(o, "pck_crl_issuer_chain", &s, &len));
-    KG_GUARD(kg_dcap_pem_chain(&ca_chain, (const uint8_t *)s, len, MAX_CHAIN_CERTS,
-                               "pck_crl_issuer_chain"));
+    KG_GUARD(kg_dcap_pem_chain(&ca_chain, (const uint8_t *)d->v[KG_COLL_PCK_CRL_ISSUER_CHAIN],
+                               d->len[KG_COLL_PCK_CRL_ISSUER_CHAIN], MAX_CHAIN_CERTS,
+                               "pck_crl_issuer_chain", c->v->parsed));
     KG_GUARD_C(verify_chain(c, ca_chain, e->root_crl, NULL, NULL, "pck_crl_issuer_chain"));
-    e->pck_ca = X509_dup(sk_X509_value(ca_chain, 0));
-    KG_ENSURE_OSSL_C(e->pck_ca != NULL, KG_ERR_NOMEM, "pck_crl_issuer_chain: copying");
-    KG_GUARD_C(get_field(o, "pck_crl", &s, &len));
-    KG_GUARD_C(decode_crl(&e->pck_crl, s, "pck_crl"));
+    e->pck_ca = sk_X509_value(ca_chain, 0);
+    KG_ENSURE_OSSL_C(X509_up_ref(e->pck_ca) == 1, KG_ERR_INTERNAL, "pck_crl_issuer_chain");
+    KG_GUARD_C(decode_crl(c->v->parsed, &e->pck_crl, d->v[KG_COLL_PCK_CRL], "pck_crl"));
     KG_GUARD_C(check_crl(c, e->pck_crl, e->pck_ca, "pck_crl"));
 
     /* TCB Info: chain, signature over the exact text, then its own validity window */
-    KG_GUARD_C(verify_signed_text(c, o, "tcb_info_issuer_chain", "tcb_info", "tcb_info_signature",
-                                  e->root_crl, &text, &text_len));
-    e->tcb = calloc(1, sizeof(*e->tcb));
-    KG_ENSURE_C(e->tcb != NULL, KG_ERR_NOMEM, "tcb_info: allocating");
-    KG_GUARD_C(kg_tcb_info_parse(e->tcb, text, text_len));
+    KG_GUARD_C(verify_signed_text(c, d, KG_COLL_TCB_INFO_ISSUER_CHAIN, KG_COLL_TCB_INFO,
+                                  KG_COLL_TCB_INFO_SIGNATURE, e->root_crl));
+    void *doc = NULL;
+    KG_GUARD_C(parse_doc_cached(c->v, (c->v)->tcb_docs,
+                                &(c->v)->tcb_next, d->v[KG_COLL_TCB_INFO],
+                                d->len[KG_COLL_TCB_INFO], sizeof(kg_tcb_info), parse_tcb_any,
+                                &doc));
+    e->tcb = doc;
     KG_GUARD_C(check_window(c, e->tcb->issue_date, e->tcb->next_update, "tcb_info"));
 
     /* QE Identity: the same */
-    KG_GUARD_C(verify_signed_text(c, o, "qe_identity_issuer_chain", "qe_identity",
-                                  "qe_identity_signature", e->root_crl, &text, &text_len));
-    e->qe = calloc(1, sizeof(*e->qe));
-    KG_ENSURE_C(e->qe != NULL, KG_ERR_NOMEM, "qe_identity: allocating");
-    KG_GUARD_C(kg_qe_identity_parse(e->qe, text, text_len));
+    KG_GUARD_C(verify_signed_text(c, d, KG_COLL_QE_IDENTITY_ISSUER_CHAIN, KG_COLL_QE_IDENTITY,
+                                  KG_COLL_QE_IDENTITY_SIGNATURE, e->root_crl));
+    KG_GUARD_C(parse_doc_cached(c->v, (c->v)->qe_docs,
+                                &(c->v)->qe_next, d->v[KG_COLL_QE_IDENTITY],
+                                d->len[KG_COLL_QE_IDENTITY], sizeof(kg_qe_identity), parse_qe_any,
+                                &doc));
+    e->qe = doc;
     KG_GUARD_C(check_window(c, e->qe->issue_date, e->qe->next_update, "qe_identity"));
     rc = KG_OK;
 cleanup:
@@ -321,27 +384,32 @@ cleanup:
 }
 
 static kg_result verify_collateral(verify_ctx *c, const char *json, size_t len,
-                                   const uint8_t key[KG_SHA256_LEN], coll_entry **out)
+                                   coll_entry **out)
 {
     *out = NULL;
-    json_error_t err;
-    json_t *o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
-    KG_ENSURE(o != NULL, KG_ERR_INPUT, "invalid JSON: %s (line %d)", err.text, err.line);
+    kg_collateral_doc d;
+    KG_GUARD(kg_collateral_doc_parse(&d, json, len));
     coll_entry *e = calloc(1, sizeof(*e));
     if (!e) {
-        json_decref(o);
+        kg_collateral_doc_free(&d);
         KG_BAIL(KG_ERR_NOMEM, "allocating");
     }
     int64_t saved_nb = c->not_before, saved_na = c->not_after;
     c->not_before = INT64_MIN;
     c->not_after = INT64_MAX;
-    kg_result rc = verify_collateral_doc(c, o, e);
-    json_decref(o);
+    kg_result rc = verify_collateral_doc(c, &d, e);
+    kg_collateral_doc_free(&d);
     if (kg_failed(rc)) {
         coll_free(e);
         return rc;
     }
-    memcpy(e->key, key, KG_SHA256_LEN);
+    e->text = malloc(len);
+    if (!e->text) {
+        coll_free(e);
+        KG_BAIL(KG_ERR_NOMEM, "allocating");
+    }
+    memcpy(e->text, json, len);
+    e->text_len = len;
     e->not_before = c->not_before;
     e->not_after = c->not_after;
     e->refs = 1;
@@ -358,6 +426,7 @@ static void pck_free(pck_entry *e)
     if (!e)
         return;
     EVP_PKEY_free(e->pub);
+    free(e->chain);
     free(e);
 }
 
@@ -382,7 +451,7 @@ static kg_result verify_pck_chain(verify_ctx *c, const coll_entry *coll, const k
     kg_result rc = KG_ERROR;
     STACK_OF(X509) *chain = NULL;
     KG_GUARD_C(kg_dcap_pem_chain(&chain, q->pck_chain, q->pck_chain_len, MAX_CHAIN_CERTS,
-                                 "PCK certificate chain"));
+                                 "PCK certificate chain", c->v->parsed));
     X509 *leaf = sk_X509_value(chain, 0);
     /* 4.1.2.4.4: the leaf is a PCK certificate */
     char cn[256];
@@ -656,13 +725,14 @@ static void pck_release(kg_dcap_verifier *v, pck_entry *e)
         pck_free(e);
 }
 
-static coll_entry *coll_lookup(kg_dcap_verifier *v, const uint8_t key[32], int64_t now)
+static coll_entry *coll_lookup(kg_dcap_verifier *v, const char *text, size_t len, int64_t now)
 {
     coll_entry *hit = NULL;
     pthread_mutex_lock(&v->mu);
     for (size_t i = 0; i < COLL_CACHE_SLOTS && !hit; i++) {
         coll_entry *e = v->coll[i];
-        if (e && memcmp(e->key, key, 32) == 0 && now >= e->not_before && now <= e->not_after) {
+        if (e && e->text_len == len && memcmp(e->text, text, len) == 0 &&
+            now >= e->not_before && now <= e->not_after) {
             e->refs++;
             hit = e;
         }
@@ -676,6 +746,7 @@ static void coll_insert(kg_dcap_verifier *v, coll_entry *e)
     coll_entry *old;
     pthread_mutex_lock(&v->mu);
     e->refs++;
+    e->id = ++v->next_coll_id;
     old = v->coll[v->coll_next];
     v->coll[v->coll_next] = e;
     v->coll_next = (v->coll_next + 1) % COLL_CACHE_SLOTS;
@@ -683,13 +754,15 @@ static void coll_insert(kg_dcap_verifier *v, coll_entry *e)
     coll_release(v, old);
 }
 
-static pck_entry *pck_lookup(kg_dcap_verifier *v, const uint8_t key[32], int64_t now)
+static pck_entry *pck_lookup(kg_dcap_verifier *v, uint64_t coll_id, const uint8_t *chain,
+                             size_t len, int64_t now)
 {
     pck_entry *hit = NULL;
     pthread_mutex_lock(&v->mu);
     for (size_t i = 0; i < PCK_CACHE_SLOTS && !hit; i++) {
         pck_entry *e = v->pck[i];
-        if (e && memcmp(e->key, key, 32) == 0 && now >= e->not_before && now <= e->not_after) {
+        if (e && e->coll_id == coll_id && e->chain_len == len &&
+            memcmp(e->chain, chain, len) == 0 && now >= e->not_before && now <= e->not_after) {
             e->refs++;
             hit = e;
         }
@@ -710,11 +783,13 @@ static void pck_insert(kg_dcap_verifier *v, pck_entry *e)
     pck_release(v, old);
 }
 
-/* The attestation key as an EVP_PKEY: cached by its exact 64 bytes (a pure function of them). */
+/* The attestation key as an EVP_PKEY: a parse (with the on-curve check) that is a pure function
+ * of its exact 64 bytes, so it is cached with the parsed objects, also in cold mode. */
 static kg_result attestation_key(kg_dcap_verifier *v, const uint8_t xy[64], EVP_PKEY **out)
 {
     *out = NULL;
-    if (v->cache) {
+    bool use = v->parse_cache;
+    if (use) {
         pthread_mutex_lock(&v->mu);
         for (size_t i = 0; i < AK_CACHE_SLOTS && !*out; i++)
             if (v->ak[i].pub && memcmp(v->ak[i].xy, xy, 64) == 0 &&
@@ -725,7 +800,7 @@ static kg_result attestation_key(kg_dcap_verifier *v, const uint8_t xy[64], EVP_
             return KG_OK;
     }
     KG_GUARD(kg_dcap_p256_key(out, xy));
-    if (v->cache && EVP_PKEY_up_ref(*out) == 1) {
+    if (use && EVP_PKEY_up_ref(*out) == 1) {
         pthread_mutex_lock(&v->mu);
         ak_entry *slot = &v->ak[v->ak_next];
         EVP_PKEY *old = slot->pub;
@@ -743,13 +818,11 @@ static kg_result attestation_key(kg_dcap_verifier *v, const uint8_t xy[64], EVP_
 static kg_result get_collateral(verify_ctx *c, kg_dcap_verifier *v, const char *json, size_t len,
                                 coll_entry **out)
 {
-    uint8_t key[KG_SHA256_LEN];
     KG_ENSURE(json != NULL && len > 0, KG_ERR_USAGE, "no collateral");
     KG_ENSURE(len <= KG_MAX_COLLATERAL_LEN, KG_ERR_TOO_LARGE,
               "collateral of %zu bytes exceeds KG_MAX_COLLATERAL_LEN", len);
-    KG_GUARD(kg_sha256(key, json, len));
     if (v->cache) {
-        *out = coll_lookup(v, key, c->now);
+        *out = coll_lookup(v, json, len, c->now);
         if (*out) {
             if ((*out)->not_before > c->not_before)
                 c->not_before = (*out)->not_before;
@@ -758,7 +831,7 @@ static kg_result get_collateral(verify_ctx *c, kg_dcap_verifier *v, const char *
             return KG_OK;
         }
     }
-    KG_GUARD_CTX(verify_collateral(c, json, len, key, out), "collateral");
+    KG_GUARD_CTX(verify_collateral(c, json, len, out), "collateral");
     if (v->cache)
         coll_insert(v, *out);
     return KG_OK;
@@ -767,12 +840,9 @@ static kg_result get_collateral(verify_ctx *c, kg_dcap_verifier *v, const char *
 static kg_result get_pck(verify_ctx *c, kg_dcap_verifier *v, const coll_entry *coll,
                          const kg_quote *q, pck_entry **out)
 {
-    uint8_t key[KG_SHA256_LEN];
-    const void *parts[] = {coll->key, q->pck_chain};
-    const size_t lens[] = {KG_SHA256_LEN, q->pck_chain_len};
-    KG_GUARD(kg_sha256_parts(key, parts, lens, 2));
-    if (v->cache) {
-        *out = pck_lookup(v, key, c->now);
+    /* a collateral entry not in the cache has id 0 and matches no PCK entry */
+    if (v->cache && coll->id != 0) {
+        *out = pck_lookup(v, coll->id, q->pck_chain, q->pck_chain_len, c->now);
         if (*out) {
             if ((*out)->not_before > c->not_before)
                 c->not_before = (*out)->not_before;
@@ -787,12 +857,19 @@ static kg_result get_pck(verify_ctx *c, kg_dcap_verifier *v, const coll_entry *c
         pck_free(e);
         return KG_ERROR;
     }
-    memcpy(e->key, key, KG_SHA256_LEN);
+    e->coll_id = coll->id;
+    e->chain = malloc(q->pck_chain_len);
+    if (!e->chain) {
+        pck_free(e);
+        KG_BAIL(KG_ERR_NOMEM, "allocating");
+    }
+    memcpy(e->chain, q->pck_chain, q->pck_chain_len);
+    e->chain_len = q->pck_chain_len;
     /* the chain's verdict relies on the collateral's CRLs too: keep the combined window */
     e->not_before = c->not_before;
     e->not_after = c->not_after;
     e->refs = 1;
-    if (v->cache)
+    if (v->cache && coll->id != 0)
         pck_insert(v, e);
     *out = e;
     return KG_OK;
@@ -881,11 +958,14 @@ kg_result kg_dcap_verify(kg_dcap_verifier *v, kg_dcap_report *out, const uint8_t
     KG_GUARD(kg_quote_parse(&out->quote, quote, quote_len));
     verify_ctx c = {.v = v, .now = (int64_t)now, .not_before = INT64_MIN,
                     .not_after = INT64_MAX};
-    if (kg_failed(verify_quote(v, &c, out, collateral_json, collateral_len))) {
-        memset(out, 0, sizeof(*out));
-        return KG_ERROR;
+    kg_result rc = verify_quote(v, &c, out, collateral_json, collateral_len);
+    for (size_t i = 0; i < c.n_memo; i++) {
+        X509_free(c.memo_cert[i]);
+        X509_free(c.memo_issuer[i]);
     }
-    return KG_OK;
+    if (kg_failed(rc))
+        memset(out, 0, sizeof(*out));
+    return rc;
 }
 
 kg_result kg_dcap_verifier_new(kg_dcap_verifier **out, const uint8_t *root_ca_der,
@@ -916,8 +996,14 @@ kg_result kg_dcap_verifier_new(kg_dcap_verifier **out, const uint8_t *root_ca_de
         free(v);
         KG_BAIL(KG_ERR_INPUT, "root CA is not a self-signed certificate");
     }
+    if (kg_failed(kg_der_cache_new(&v->parsed))) {
+        X509_free(v->root);
+        free(v);
+        return KG_ERROR;
+    }
     pthread_mutex_init(&v->mu, NULL);
     v->cache = true;
+    v->parse_cache = true;
     *out = v;
     return KG_OK;
 }
@@ -926,6 +1012,14 @@ void kg_dcap_verifier_set_cache(kg_dcap_verifier *v, bool enabled)
 {
     if (v)
         v->cache = enabled;
+}
+
+void kg_dcap_verifier_set_parse_cache(kg_dcap_verifier *v, bool enabled)
+{
+    if (v) {
+        v->parse_cache = enabled;
+        kg_der_cache_set_enabled(v->parsed, enabled);
+    }
 }
 
 void kg_dcap_verifier_free(kg_dcap_verifier *v)
@@ -938,7 +1032,14 @@ void kg_dcap_verifier_free(kg_dcap_verifier *v)
         pck_free(v->pck[i]);
     for (size_t i = 0; i < AK_CACHE_SLOTS; i++)
         EVP_PKEY_free(v->ak[i].pub);
+    for (size_t i = 0; i < DOC_CACHE_SLOTS; i++) {
+        free(v->tcb_docs[i].text);
+        free(v->tcb_docs[i].doc);
+        free(v->qe_docs[i].text);
+        free(v->qe_docs[i].doc);
+    }
     X509_free(v->root);
+    kg_der_cache_free(v->parsed);
     pthread_mutex_destroy(&v->mu);
     free(v);
 }

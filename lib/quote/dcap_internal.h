@@ -32,7 +32,7 @@ KG_RESULT kg_pck_ext_parse(kg_pck_ext *out, const uint8_t *der, size_t der_len);
 
 #define KG_MAX_TCB_LEVELS 128u
 #define KG_MAX_TDX_MODULE_IDS 16u
-#define KG_MAX_QE_TCB_LEVELS 64u
+#define KG_MAX_QE_TCB_LEVELS 32u
 
 /* Intel's TCB statuses (tcbStatus strings), ordered as in the QVL. */
 typedef enum kg_tcb_status {
@@ -48,7 +48,7 @@ typedef enum kg_tcb_status {
 const char *kg_tcb_status_name(kg_tcb_status s);
 
 /* Advisory ids of one TCB level: a range in its document's pool (ids are shared text). */
-#define KG_MAX_ADVISORY_POOL 4096u
+#define KG_MAX_ADVISORY_POOL 1024u
 typedef struct kg_advisories {
     uint16_t first;
     uint16_t n;
@@ -119,6 +119,31 @@ KG_RESULT kg_qe_identity_parse(kg_qe_identity *out, const char *json, size_t len
 /* "YYYY-MM-DDTHH:MM:SSZ" (optionally with fractional seconds) to unix seconds. */
 KG_RESULT kg_parse_iso8601(int64_t *out, const char *s);
 
+/* ---- the collateral document (envelope.c) ---------------------------------------------------- */
+
+typedef enum kg_coll_field {
+    KG_COLL_PCK_CRL_ISSUER_CHAIN,
+    KG_COLL_ROOT_CA_CRL,
+    KG_COLL_PCK_CRL,
+    KG_COLL_TCB_INFO_ISSUER_CHAIN,
+    KG_COLL_TCB_INFO,
+    KG_COLL_TCB_INFO_SIGNATURE,
+    KG_COLL_QE_IDENTITY_ISSUER_CHAIN,
+    KG_COLL_QE_IDENTITY,
+    KG_COLL_QE_IDENTITY_SIGNATURE,
+    KG_COLL_N
+} kg_coll_field;
+
+typedef struct kg_collateral_doc {
+    char *v[KG_COLL_N]; /* owned, NUL-terminated (no NUL inside), decoded JSON strings */
+    size_t len[KG_COLL_N];
+} kg_collateral_doc;
+
+/* Parses the collateral JSON; all KG_COLL_N keys required. Free with kg_collateral_doc_free. */
+KG_RESULT kg_collateral_doc_parse(kg_collateral_doc *d, const char *json, size_t len);
+void kg_collateral_doc_free(kg_collateral_doc *d);
+const char *kg_collateral_key(kg_coll_field f);
+
 /* ---- X.509 and ECDSA helpers, x509.c --------------------------------------------------------- */
 
 /* Verifies a raw r||s P-256 ECDSA signature over SHA-256(data). */
@@ -126,9 +151,25 @@ KG_RESULT kg_dcap_ecdsa_verify(EVP_PKEY *key, const uint8_t sig[64], const uint8
                                size_t len, const char *what);
 /* Builds a P-256 public key from a raw x||y point (checked to be on the curve). */
 KG_RESULT kg_dcap_p256_key(EVP_PKEY **out, const uint8_t xy[64]);
-/* Parses a PEM chain (leaf first) into a new stack; at most `max` certificates. */
-KG_RESULT kg_dcap_pem_chain(STACK_OF(X509) **out, const uint8_t *pem, size_t len, size_t max,
+/*
+ * A cache of parsed certificates and CRLs keyed by their exact DER bytes. Parsing is pure, so
+ * reusing the object for identical bytes changes no verdict; every signature, validity and
+ * revocation check still runs on it. (OpenSSL 3 spends ~100 us decoding one certificate's key.)
+ * Thread-safe; objects handed out are up-referenced (caller frees).
+ */
+typedef struct kg_der_cache kg_der_cache;
+KG_RESULT kg_der_cache_new(kg_der_cache **out);
+void kg_der_cache_free(kg_der_cache *c);
+void kg_der_cache_set_enabled(kg_der_cache *c, bool enabled);
+/* Parses (or finds) exactly `len` bytes of DER; trailing bytes are an error. */
+KG_RESULT kg_der_cache_x509(kg_der_cache *c, X509 **out, const uint8_t *der, size_t len,
                             const char *what);
+KG_RESULT kg_der_cache_crl(kg_der_cache *c, X509_CRL **out, const uint8_t *der, size_t len,
+                           const char *what);
+
+/* Parses a strict PEM chain (leaf first) into a new stack; at most `max` certificates. */
+KG_RESULT kg_dcap_pem_chain(STACK_OF(X509) **out, const uint8_t *pem, size_t len, size_t max,
+                            const char *what, kg_der_cache *cache);
 /* ASN1_TIME to unix seconds. */
 KG_RESULT kg_dcap_asn1_time(int64_t *out, const ASN1_TIME *t);
 

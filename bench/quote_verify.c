@@ -1,0 +1,172 @@
+/* quote_verify.c - `keygate-bench quote-verify`: DCAP verifications per second (warm caches or
+ * cold), with the npm peers @phala/dcap-qvl (JS) and @phala/dcap-qvl-web (WASM) on the same quote. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "keygate/bytes.h"
+#include "keygate/quote.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: keygate-bench quote-verify --quote Q --collateral C --at UNIX_TIME\n"
+                 "                                  [--cold] [--seconds S] [--no-peers]\n"
+                 "                                  [--no-parse-cache]\n"
+                 "  warm (default): caches on, as the KMS runs; --cold: every chain, CRL and\n"
+                 "  signature re-verified on every call (parsed certificates and CRLs are still\n"
+                 "  reused for identical DER unless --no-parse-cache). Peers run as long.\n");
+}
+
+static kg_result read_all(kg_buf *out, const char *path, size_t max)
+{
+    FILE *f = fopen(path, "rb");
+    KG_ENSURE(f != NULL, KG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    kg_buf_init(out, max);
+    uint8_t chunk[8192];
+    size_t n;
+    kg_result rc = KG_OK;
+    while (kg_ok(rc) && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        rc = kg_buf_append(out, chunk, n);
+    fclose(f);
+    return rc;
+}
+
+/* Runs bench/peers.mjs on the same (binary) quote; returns its JSON or NULL. */
+static json_t *run_peers(const uint8_t *quote, size_t quote_len, const char *coll_path,
+                         unsigned long long at, double seconds)
+{
+    char tmp[] = "/tmp/keygate-bench-quote-XXXXXX";
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return NULL;
+    bool ok = write(fd, quote, quote_len) == (ssize_t)quote_len;
+    close(fd);
+    json_t *out = NULL;
+    if (ok) {
+        char cmd[2048];
+        int n = snprintf(cmd, sizeof(cmd), "node '%s/peers.mjs' '%s' '%s' '%s' %llu %.3f",
+                         KG_BENCH_DIR, KG_TOOLS_DIR, tmp, coll_path, at, seconds);
+        FILE *p = (n > 0 && (size_t)n < sizeof(cmd) && !strchr(coll_path, '\''))
+                      ? popen(cmd, "r")
+                      : NULL;
+        if (p) {
+            char line[4096];
+            if (fgets(line, sizeof(line), p))
+                out = json_loads(line, 0, NULL);
+            pclose(p);
+        }
+    }
+    unlink(tmp);
+    return out;
+}
+
+int kg_bench_quote_verify(int argc, char **argv)
+{
+    const char *quote_path = NULL, *coll_path = NULL;
+    unsigned long long at = 0;
+    double seconds = 3.0;
+    bool cold = false, peers = true, have_at = false, parse_cache = true;
+    for (int i = 1; i < argc; i++) {
+        bool v = i + 1 < argc;
+        if (strcmp(argv[i], "--quote") == 0 && v) {
+            quote_path = argv[++i];
+        } else if (strcmp(argv[i], "--collateral") == 0 && v) {
+            coll_path = argv[++i];
+        } else if (strcmp(argv[i], "--at") == 0 && v) {
+            char *end;
+            at = strtoull(argv[++i], &end, 10);
+            have_at = *end == 0;
+        } else if (strcmp(argv[i], "--seconds") == 0 && v) {
+            char *end;
+            seconds = strtod(argv[++i], &end);
+            if (*end || seconds <= 0 || seconds > 3600) {
+                usage(stderr);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--cold") == 0) {
+            cold = true;
+        } else if (strcmp(argv[i], "--no-peers") == 0) {
+            peers = false;
+        } else if (strcmp(argv[i], "--no-parse-cache") == 0) {
+            parse_cache = false;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!quote_path || !coll_path || !have_at) {
+        usage(stderr);
+        return 2;
+    }
+
+    int rc = 1;
+    kg_buf raw = {0}, coll = {0};
+    uint8_t *quote = malloc(KG_MAX_QUOTE_LEN);
+    size_t quote_len = 0;
+    kg_dcap_verifier *v = NULL;
+    kg_dcap_report *r = calloc(1, sizeof(*r));
+    if (!quote || !r || kg_failed(read_all(&raw, quote_path, 2u * KG_MAX_QUOTE_LEN + 64)) ||
+        kg_failed(kg_quote_decode_input(quote, KG_MAX_QUOTE_LEN, &quote_len, raw.data,
+                                        raw.len)) ||
+        kg_failed(read_all(&coll, coll_path, KG_MAX_COLLATERAL_LEN)) ||
+        kg_failed(kg_dcap_verifier_new(&v, NULL, 0))) {
+        fprintf(stderr, "keygate-bench: %s\n", kg_error_message());
+        goto cleanup;
+    }
+    kg_dcap_verifier_set_cache(v, !cold);
+    kg_dcap_verifier_set_parse_cache(v, parse_cache);
+    /* one verification first: it must pass, and warms the caches in warm mode */
+    if (kg_failed(kg_dcap_verify(v, r, quote, quote_len, (const char *)coll.data, coll.len, at))) {
+        fprintf(stderr, "keygate-bench: quote does not verify: %s\n", kg_error_message());
+        goto cleanup;
+    }
+    unsigned long long n = 0;
+    double start = kg_bench_now(), cpu_start = kg_bench_cpu(), elapsed;
+    do {
+        for (int k = 0; k < 16; k++) {
+            if (kg_failed(kg_dcap_verify(v, r, quote, quote_len, (const char *)coll.data,
+                                         coll.len, at))) {
+                fprintf(stderr, "keygate-bench: %s\n", kg_error_message());
+                goto cleanup;
+            }
+        }
+        n += 16;
+        elapsed = kg_bench_cpu() - cpu_start;
+    } while (elapsed < seconds);
+    double wall = kg_bench_now() - start;
+
+    json_t *o = json_object();
+    json_object_set_new(o, "bench", json_string("quote-verify"));
+    json_object_set_new(o, "mode", json_string(cold ? "cold" : "warm"));
+    json_object_set_new(o, "parse_cache", json_boolean(parse_cache));
+    json_object_set_new(o, "ops_per_sec", json_real((double)n / elapsed));
+    json_object_set_new(o, "us_per_op", json_real(elapsed * 1e6 / (double)n));
+    json_object_set_new(o, "iterations", json_integer((json_int_t)n));
+    json_object_set_new(o, "cpu_seconds", json_real(elapsed));
+    json_object_set_new(o, "wall_ops_per_sec", json_real((double)n / wall));
+    json_object_set_new(o, "status", json_string(r->status));
+    json_object_set_new(o, "threads", json_integer(1));
+    json_object_set_new(o, "clock", json_string("thread CPU time"));
+    if (peers) {
+        json_t *p = run_peers(quote, quote_len, coll_path, at, seconds);
+        json_object_set_new(o, "peers", p ? p : json_null());
+    }
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    json_decref(o);
+    if (s) {
+        printf("%s\n", s);
+        free(s);
+        rc = 0;
+    }
+cleanup:
+    kg_dcap_verifier_free(v);
+    free(r);
+    free(quote);
+    kg_buf_free(&raw);
+    kg_buf_free(&coll);
+    return rc;
+}
