@@ -99,7 +99,8 @@ static kg_result der_sub_oid(kg_reader *r, const uint8_t *prefix, size_t prefix_
     *arc = -1;
     if (n == sizeof(SGX_EXT_OID) + prefix_len + 1 &&
         memcmp(p, SGX_EXT_OID, sizeof(SGX_EXT_OID)) == 0 &&
-        memcmp(p + sizeof(SGX_EXT_OID), prefix, prefix_len) == 0 && p[n - 1] < 0x80)
+        (prefix_len == 0 || memcmp(p + sizeof(SGX_EXT_OID), prefix, prefix_len) == 0) &&
+        p[n - 1] < 0x80) /* memcmp with a NULL prefix is undefined even for length 0 */
         *arc = p[n - 1];
     return KG_OK;
 }
