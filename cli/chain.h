@@ -1,0 +1,65 @@
+/* chain.h - the CLI's view of the governance chain: read calls, signed writes that wait for
+ * their receipt and explain reverts, event logs (on top of keygate/eth.h). */
+#ifndef KG_CLI_CHAIN_H
+#define KG_CLI_CHAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "devnet.h"
+#include "keygate/eth.h"
+
+#define KG_CHAIN_TIMEOUT_MS 10000
+#define KG_CHAIN_RECEIPT_WAIT_MS 30000
+#define KG_CHAIN_MAX_LOGS 100000 /* events returned by one eth_getLogs */
+
+typedef struct kg_chain {
+    char rpc_url[KG_DEVNET_URL_MAX];
+    uint64_t chain_id; /* as the node reported it */
+} kg_chain;
+
+/* Connects (eth_chainId). expected_chain_id 0 accepts any; otherwise a different chain fails
+ * with KG_ERR_VERIFY, so a write never lands on the wrong network. */
+KG_RESULT kg_chain_open(kg_chain *c, const char *rpc_url, uint64_t expected_chain_id);
+
+/* One JSON-RPC call; *result is the caller's to json_decref. params is borrowed. A JSON-RPC
+ * error fails with KG_ERR_NETWORK and its message (revert data, if any, in *error_data, which
+ * may be NULL; the caller json_decrefs it). */
+KG_RESULT kg_chain_rpc(const kg_chain *c, json_t **result, json_t **error_data, const char *method,
+                       json_t *params);
+
+/* eth_call at `block` ("latest" if NULL); the return data is appended to ret. A revert fails
+ * with KG_ERR_DENIED and the decoded reason. */
+KG_RESULT kg_chain_call(const kg_chain *c, kg_buf *ret, const uint8_t to[20], const kg_buf *data,
+                        const char *block);
+
+/* Signs with key and sends a transaction calling `to` (creation when to is NULL), waits for
+ * its receipt and fails with KG_ERR_DENIED and the decoded revert reason if it reverted (the
+ * call is simulated first, so a doomed transaction is never sent: state does not change).
+ * *receipt (may be NULL) receives the receipt object (caller json_decrefs). */
+KG_RESULT kg_chain_send(const kg_chain *c, json_t **receipt, const uint8_t key[32],
+                        const uint8_t *to, const kg_buf *data);
+
+/* eth_getLogs of address from block 0 to latest, optionally filtered by topic0 (NULL: all).
+ * *logs is a JSON array the caller json_decrefs. */
+KG_RESULT kg_chain_logs(const kg_chain *c, json_t **logs, const uint8_t address[20],
+                        const uint8_t *topic0);
+
+/* Whether there is contract code at address. */
+KG_RESULT kg_chain_has_code(const kg_chain *c, bool *has, const uint8_t address[20]);
+
+/* Current block number. */
+KG_RESULT kg_chain_block_number(const kg_chain *c, uint64_t *out);
+
+/* Parses a JSON-RPC quantity ("0x1a") into *out. */
+KG_RESULT kg_chain_quantity(uint64_t *out, const json_t *v);
+
+/* Encodes and sends/calls helpers: calldata = selector(sig) || encode(args). */
+KG_RESULT kg_chain_calldata(kg_buf *out, const char *sig, const kg_abi_value *args, size_t n);
+
+/* "0x" + hex of data into a fresh json string. */
+json_t *kg_chain_hex_json(const uint8_t *data, size_t len);
+
+#endif

@@ -1,0 +1,650 @@
+/* cmd_devnet.c - `keygate devnet up|status|down`: a complete local deployment in one command
+ * (SPEC.md section 7 flow 1): anvil with the governance contracts, the simulated TDX platform
+ * and its PCCS, and a bootstrapped KMS registered on chain, left running in the background. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chain.h"
+#include "cli.h"
+#include "devnet.h"
+
+#define DEVNET_CHAIN_ID 31337
+#define DEVNET_WAIT_MS 20000
+#define DEVNET_STOP_MS 10000
+
+static void devnet_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: keygate devnet <up|status|down> [--state DIR]\n\n"
+            "A local keygate deployment for development and demos (SPEC.md section 7):\n"
+            "  up       start anvil (chain state kept in DIR), deploy the governance contracts,\n"
+            "           create the simulated TDX platform and start its PCCS, bootstrap a KMS,\n"
+            "           publish its keys and allow its OS image, MR and device on chain, start it;\n"
+            "           waits until everything answers, then prints one JSON object\n"
+            "           {rpc_url, chain_id, kms_url, kms_contract, state_dir, ...}. Services keep\n"
+            "           running in the background (pids in DIR/run, logs in DIR/logs). Running\n"
+            "           'up' again on a stopped devnet resumes it with the same chain and keys.\n"
+            "  status   which services run and answer (JSON); exit 1 if any does not\n"
+            "  down     stop every service 'up' started (only processes it started)\n\n"
+            "  --state DIR   the devnet's directory (default ./%s); DIR/devnet.json (mode 0600)\n"
+            "                records endpoints, addresses and the devnet's funded key\n\n"
+            "Exit status: 0 ok, 1 failed, 2 usage error.\n",
+            KG_DEVNET_DEFAULT_DIR);
+}
+
+/* Services in start order; stopped in reverse. */
+static const char *const services[] = {"anvil", "pccs", "kms"};
+#define N_SERVICES (sizeof(services) / sizeof(services[0]))
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static kg_result set_str(json_t *doc, const char *key, const char *val)
+{
+    KG_ENSURE(json_object_set_new(doc, key, json_string(val)) == 0, KG_ERR_NOMEM, "devnet.json");
+    return KG_OK;
+}
+
+static kg_result set_int(json_t *doc, const char *key, uint64_t v)
+{
+    KG_ENSURE(json_object_set_new(doc, key, json_integer((json_int_t)v)) == 0, KG_ERR_NOMEM,
+              "devnet.json");
+    return KG_OK;
+}
+
+/* Log file DIR/logs/<name>.log. */
+static kg_result log_path(char out[PATH_MAX], const char *dir, const char *name)
+{
+    char logs[PATH_MAX], file[128];
+    KG_GUARD(kg_cli_path(logs, dir, "logs"));
+    snprintf(file, sizeof(file), "%s.log", name);
+    return kg_cli_path(out, logs, file);
+}
+
+/* Stops every service recorded in DIR/run (ours first in reverse start order, then any other
+ * pid file a devnet command left there, e.g. simulated app VMs). */
+static kg_result stop_all(const char *dir, json_t *stopped)
+{
+    kg_result rc = KG_OK;
+    char run[PATH_MAX];
+    KG_GUARD(kg_cli_path(run, dir, "run"));
+    DIR *d = opendir(run);
+    if (d != NULL) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            size_t n = strlen(e->d_name);
+            if (n <= 4 || strcmp(e->d_name + n - 4, ".pid") != 0 || n - 4 >= 128)
+                continue;
+            char name[128];
+            memcpy(name, e->d_name, n - 4);
+            name[n - 4] = '\0';
+            bool ours = false;
+            for (size_t i = 0; i < N_SERVICES; i++)
+                ours = ours || strcmp(name, services[i]) == 0;
+            if (ours)
+                continue;
+            bool was = false;
+            kg_result r = kg_proc_stop(dir, name, DEVNET_STOP_MS, &was);
+            if (kg_failed(r)) {
+                fprintf(stderr, "keygate devnet: %s\n", kg_error_message());
+                rc = r;
+            } else if (was && stopped != NULL) {
+                json_array_append_new(stopped, json_string(name));
+            }
+        }
+        closedir(d);
+    }
+    for (size_t i = N_SERVICES; i-- > 0;) {
+        bool was = false;
+        kg_result r = kg_proc_stop(dir, services[i], DEVNET_STOP_MS, &was);
+        if (kg_failed(r)) {
+            fprintf(stderr, "keygate devnet: %s\n", kg_error_message());
+            rc = r;
+        } else if (was && stopped != NULL) {
+            json_array_append_new(stopped, json_string(services[i]));
+        }
+    }
+    return rc;
+}
+
+/* Starts `name` unless it already runs; the program is argv[0]. */
+static kg_result start_service(const char *dir, const char *name, char *const argv[])
+{
+    char log[PATH_MAX];
+    kg_proc p;
+    KG_GUARD(log_path(log, dir, name));
+    KG_GUARD_CTX(kg_proc_spawn(&p, dir, name, argv, log), "starting %s", name);
+    fprintf(stderr, "keygate devnet: started %s (pid %ld, log %s)\n", name, (long)p.pid, log);
+    return KG_OK;
+}
+
+/* Fails if the service died (with the tail of its log in mind: the path is named). */
+static kg_result check_running(const char *dir, const char *name)
+{
+    char log[PATH_MAX];
+    KG_GUARD(log_path(log, dir, name));
+    KG_ENSURE(kg_proc_alive(NULL, dir, name), KG_ERR_IO, "%s exited; see %s", name, log);
+    return KG_OK;
+}
+
+static kg_result wait_chain(kg_chain *c, const char *dir, const char *rpc_url)
+{
+    for (long waited = 0;; waited += 100) {
+        if (kg_ok(kg_chain_open(c, rpc_url, DEVNET_CHAIN_ID)))
+            return KG_OK;
+        kg_error_clear();
+        KG_GUARD(check_running(dir, "anvil"));
+        KG_ENSURE(waited < DEVNET_WAIT_MS, KG_ERR_NETWORK, "anvil did not answer on %s", rpc_url);
+        sleep_ms(100);
+    }
+}
+
+/* Waits until GET url answers with `want` (0 = any HTTP status). */
+static kg_result wait_http(const char *dir, const char *name, const char *url, long want)
+{
+    kg_buf resp;
+    kg_buf_init(&resp, KG_CLI_MAX_HTTP_RESPONSE);
+    for (long waited = 0;; waited += 100) {
+        long status = 0;
+        kg_buf_reset(&resp);
+        resp.len = 0;
+        if (kg_ok(kg_cli_http(&resp, &status, url, NULL, true, 2000)) &&
+            (want == 0 || status == want)) {
+            kg_buf_free(&resp);
+            return KG_OK;
+        }
+        kg_error_clear();
+        if (kg_failed(check_running(dir, name)) || waited >= DEVNET_WAIT_MS) {
+            if (waited >= DEVNET_WAIT_MS)
+                (void)kg_error_set(KG_ERR_NETWORK, __FILE__, __LINE__,
+                                   "%s did not answer %s (last HTTP status %ld: %.200s)", name,
+                                   url, status, resp.data ? (const char *)resp.data : "");
+            kg_buf_free(&resp);
+            return KG_ERROR;
+        }
+        sleep_ms(100);
+    }
+}
+
+static kg_result self_exe(char out[PATH_MAX])
+{
+    char bin[PATH_MAX];
+    KG_GUARD(kg_cli_bin_dir(bin));
+    return kg_cli_path(out, bin, "keygate");
+}
+
+static kg_result json_member_hex(const json_t *o, const char *key, uint8_t *out, size_t n,
+                                 const char *what)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    KG_ENSURE(s != NULL, KG_ERR_INPUT, "%s: '%s' missing", what, key);
+    if (kg_failed(kg_hex_decode_exact(out, n, s)))
+        return kg_error_context("%s: '%s'", what, key);
+    return KG_OK;
+}
+
+/* Deploys the contracts with scripts/deploy-contracts (forge compiles them) and records the
+ * addresses in doc. */
+static kg_result deploy_contracts(json_t *doc, const char *dir, const char *rpc_url)
+{
+    char src[PATH_MAX], script[PATH_MAX], log[PATH_MAX];
+    char env_key[128];
+    kg_buf out;
+    json_t *d = NULL;
+    kg_result rc = KG_ERROR;
+    kg_buf_init(&out, KG_DEVNET_MAX_FILE);
+    KG_GUARD(kg_cli_source_dir(src));
+    KG_GUARD(kg_cli_path(script, src, "scripts/deploy-contracts"));
+    KG_GUARD(log_path(log, dir, "deploy"));
+    /* The key goes through the environment, not argv (visible in ps). It is anvil's public
+     * development key anyway. */
+    snprintf(env_key, sizeof(env_key), "KEYGATE_DEPLOYER_KEY=%s", KG_DEVNET_DEV_KEY);
+    char *argv[] = {script, "--rpc-url", (char *)rpc_url, NULL};
+    char *env[] = {env_key, NULL};
+    fprintf(stderr, "keygate devnet: deploying the governance contracts (compiling, ~30 s)\n");
+    KG_GUARD_CTX_C(kg_proc_run(&out, argv, log, env), "deploying contracts");
+    json_error_t jerr;
+    d = json_loadb((const char *)out.data, out.len, 0, &jerr);
+    KG_ENSURE_C(json_is_object(d), KG_ERR_INPUT, "deploy-contracts printed no JSON: %s",
+                jerr.text);
+    const char *kms = json_string_value(json_object_get(d, "kms"));
+    const char *app = json_string_value(json_object_get(d, "appImplementation"));
+    const char *kimpl = json_string_value(json_object_get(d, "kmsImplementation"));
+    const char *deployer = json_string_value(json_object_get(d, "deployer"));
+    KG_ENSURE_C(kms && app && kimpl && deployer, KG_ERR_INPUT,
+                "deploy-contracts output lacks addresses");
+    KG_GUARD_C(set_str(doc, "kms_contract", kms));
+    KG_GUARD_C(set_str(doc, "app_implementation", app));
+    KG_GUARD_C(set_str(doc, "kms_implementation", kimpl));
+    KG_GUARD_C(set_str(doc, "deployer", deployer));
+    rc = KG_OK;
+cleanup:
+    json_decref(d);
+    kg_buf_free(&out);
+    return rc;
+}
+
+/* Writes the KMS config for this devnet (kms/kms.example.json documents the keys). */
+static kg_result write_kms_config(const char *path, const json_t *doc, const char *kms_state,
+                                  uint16_t port)
+{
+    json_t *cfg = json_pack(
+        "{s:{s:s,s:i},s:s,s:{s:s,s:s,s:s,s:I,s:i},s:s,s:{s:s,s:s},s:{s:s,s:s,s:s},s:{s:i,s:i},"
+        "s:i,s:b}",
+        "listen", "address", "127.0.0.1", "port", (int)port, "state_dir", kms_state, "policy",
+        "backend", "eth", "rpc_url", kg_devnet_str(doc, "rpc_url"), "kms_contract",
+        kg_devnet_str(doc, "kms_contract"), "chain_id", (json_int_t)DEVNET_CHAIN_ID,
+        "timeout_ms", 5000, "pccs_url", kg_devnet_str(doc, "pccs_url"), "trust_root", "kind",
+        "sim", "sim_ca_file", kg_devnet_str(doc, "sim_root_ca"), "tee", "backend", "sim",
+        "sim_dir", kg_devnet_str(doc, "sim_dir"), "sim_vm", "kms", "limits", "workers", 2,
+        "request_timeout_ms", 10000, "self_check_interval_s", 30, "is_dev", 1);
+    KG_ENSURE(cfg != NULL, KG_ERR_INTERNAL, "KMS config: incomplete devnet state");
+    char *text = json_dumps(cfg, JSON_INDENT(2));
+    json_decref(cfg);
+    KG_ENSURE(text != NULL, KG_ERR_NOMEM, "KMS config");
+    kg_result rc = kg_cli_write_file(path, text, strlen(text), 0600);
+    free(text);
+    return rc;
+}
+
+/* Publishes the KMS bootstrap info and allows its OS image, aggregated MR and device
+ * (contracts/README.md). Idempotent enough to retry: adding an allowed value again is a no-op. */
+static kg_result register_kms(json_t *doc, const kg_chain *c, const json_t *boot)
+{
+    kg_result rc = KG_ERROR;
+    uint8_t key[32], kms[20], os[32], mra[32], dev[32];
+    kg_buf k256, ca, quote, evlog, data;
+    kg_buf_init(&k256, 64);
+    kg_buf_init(&ca, 4096);
+    kg_buf_init(&quote, 64 * 1024);
+    kg_buf_init(&evlog, 256 * 1024);
+    kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
+    const json_t *bi = json_object_get(boot, "kms_boot_info");
+    const char *s;
+
+    KG_GUARD_C(kg_cli_signing_key(key, NULL, doc));
+    KG_GUARD_C(kg_eth_address_parse(kms, kg_devnet_str(doc, "kms_contract")));
+    KG_GUARD_C(json_member_hex(bi, "os_image_hash", os, 32, "KMS boot info"));
+    KG_GUARD_C(json_member_hex(bi, "mr_aggregated", mra, 32, "KMS boot info"));
+    KG_GUARD_C(json_member_hex(bi, "device_id", dev, 32, "KMS boot info"));
+    const char *names[] = {"k256_pubkey", "ca_pubkey", "quote", "eventlog"};
+    kg_buf *bufs[] = {&k256, &ca, &quote, &evlog};
+    for (size_t i = 0; i < 4; i++) {
+        s = json_string_value(json_object_get(boot, names[i]));
+        KG_ENSURE_C(s != NULL, KG_ERR_INPUT, "KMS bootstrap info: '%s' missing", names[i]);
+        KG_GUARD_CTX_C(kg_hex_decode_buf(bufs[i], s, strlen(s)), "KMS bootstrap info '%s'",
+                       names[i]);
+    }
+    struct {
+        const char *sig;
+        const uint8_t *v;
+    } adds[] = {{"addOsImageHash(bytes32)", os},
+                {"addKmsAggregatedMr(bytes32)", mra},
+                {"addKmsDevice(bytes32)", dev}};
+    for (size_t i = 0; i < 3; i++) {
+        kg_abi_value a = kg_abi_bytes32(adds[i].v);
+        data.len = 0;
+        KG_GUARD_C(kg_chain_calldata(&data, adds[i].sig, &a, 1));
+        KG_GUARD_CTX_C(kg_chain_send(c, NULL, key, kms, &data), "%s", adds[i].sig);
+    }
+    kg_abi_value members[4] = {kg_abi_bytes(k256.data, k256.len), kg_abi_bytes(ca.data, ca.len),
+                               kg_abi_bytes(quote.data, quote.len),
+                               kg_abi_bytes(evlog.data, evlog.len)};
+    kg_abi_value info = kg_abi_tuple(members, 4);
+    data.len = 0;
+    KG_GUARD_C(kg_chain_calldata(&data, "setKmsInfo((bytes,bytes,bytes,bytes))", &info, 1));
+    KG_GUARD_CTX_C(kg_chain_send(c, NULL, key, kms, &data), "setKmsInfo");
+
+    KG_GUARD_C(set_str(doc, "os_image_hash", json_string_value(json_object_get(bi, "os_image_hash"))));
+    KG_GUARD_C(set_str(doc, "kms_mr_aggregated",
+                       json_string_value(json_object_get(bi, "mr_aggregated"))));
+    KG_GUARD_C(set_str(doc, "kms_device_id", json_string_value(json_object_get(bi, "device_id"))));
+    KG_GUARD_C(set_str(doc, "k256_pubkey", json_string_value(json_object_get(boot, "k256_pubkey"))));
+    KG_ENSURE_C(json_object_set_new(doc, "kms_registered", json_true()) == 0, KG_ERR_NOMEM,
+                "devnet.json");
+    rc = KG_OK;
+cleanup:
+    kg_memzero(key, sizeof(key));
+    kg_buf_free(&k256);
+    kg_buf_free(&ca);
+    kg_buf_free(&quote);
+    kg_buf_free(&evlog);
+    kg_buf_free(&data);
+    return rc;
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* The whole of `devnet up` after the directory exists; on failure the caller stops what ran. */
+static kg_result devnet_up(json_t *doc, const char *dir)
+{
+    char p_chain[PATH_MAX], p_state[PATH_MAX], p_sim[PATH_MAX], p_simroot[PATH_MAX],
+        p_simplat[PATH_MAX], p_kms[PATH_MAX], p_kmsstate[PATH_MAX], p_kmscfg[PATH_MAX],
+        p_boot[PATH_MAX], p_portfile[PATH_MAX], p_audit[PATH_MAX], p_cacert[PATH_MAX],
+        self[PATH_MAX], bin[PATH_MAX], kmsbin[PATH_MAX], src[PATH_MAX], anvil[PATH_MAX],
+        sub[PATH_MAX], url[KG_DEVNET_URL_MAX], listen[64], port_s[16];
+    kg_chain chain;
+    uint16_t aport, pport, kport;
+
+    KG_GUARD(kg_cli_path(p_chain, dir, "chain"));
+    KG_GUARD(kg_cli_path(p_state, p_chain, "anvil-state.json"));
+    KG_GUARD(kg_cli_path(p_sim, dir, "sim"));
+    KG_GUARD(kg_cli_path(p_simroot, p_sim, "root_ca.pem"));
+    KG_GUARD(kg_cli_path(p_simplat, p_sim, "platform.json"));
+    KG_GUARD(kg_cli_path(p_kms, dir, "kms"));
+    KG_GUARD(kg_cli_path(p_kmsstate, p_kms, "state"));
+    KG_GUARD(kg_cli_path(p_kmscfg, p_kms, "kms.json"));
+    KG_GUARD(kg_cli_path(p_boot, p_kms, "bootstrap.json"));
+    KG_GUARD(kg_cli_path(p_audit, p_kmsstate, "audit.db"));
+    KG_GUARD(kg_cli_path(p_cacert, p_kmsstate, "root-ca.pem"));
+    KG_GUARD(kg_cli_path(sub, dir, "run"));
+    KG_GUARD(kg_cli_path(p_portfile, sub, "kms.port"));
+    KG_GUARD(kg_cli_mkdirs(p_chain, 0700));
+    KG_GUARD(kg_cli_path(sub, dir, "logs"));
+    KG_GUARD(kg_cli_mkdirs(sub, 0700));
+    KG_GUARD(kg_cli_path(sub, dir, "apps"));
+    KG_GUARD(kg_cli_mkdirs(sub, 0700));
+    KG_GUARD(kg_cli_mkdirs(p_kms, 0700));
+    KG_GUARD(self_exe(self));
+    KG_GUARD(kg_cli_bin_dir(bin));
+    KG_GUARD(kg_cli_path(kmsbin, bin, "keygate-kms"));
+    KG_GUARD(kg_cli_source_dir(src));
+    KG_GUARD(kg_cli_path(anvil, src, "tools/node_modules/.bin/anvil"));
+    KG_ENSURE(access(anvil, X_OK) == 0, KG_ERR_IO, "anvil not found at '%s': run scripts/setup",
+              anvil);
+    KG_ENSURE(access(kmsbin, X_OK) == 0, KG_ERR_IO, "keygate-kms not found at '%s': run make build",
+              kmsbin);
+
+    KG_GUARD(set_int(doc, "version", 1));
+    KG_GUARD(set_str(doc, "state_dir", dir));
+    KG_GUARD(set_str(doc, "private_key", KG_DEVNET_DEV_KEY));
+    KG_GUARD(set_int(doc, "chain_id", DEVNET_CHAIN_ID));
+    KG_GUARD(set_str(doc, "sim_dir", p_sim));
+    KG_GUARD(set_str(doc, "sim_root_ca", p_simroot));
+    KG_GUARD(set_str(doc, "kms_config", p_kmscfg));
+    KG_GUARD(set_str(doc, "kms_state_dir", p_kmsstate));
+    KG_GUARD(set_str(doc, "kms_ca_cert", p_cacert));
+    KG_GUARD(set_str(doc, "audit_db", p_audit));
+
+    /* 1. chain */
+    KG_GUARD(kg_cli_free_port(&aport));
+    snprintf(port_s, sizeof(port_s), "%u", aport);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", aport);
+    KG_GUARD(set_str(doc, "rpc_url", url));
+    {
+        char *argv[] = {anvil, "--host", "127.0.0.1", "--port", port_s, "--chain-id", "31337",
+                        "--state", p_state, "--state-interval", "5", NULL};
+        KG_GUARD(start_service(dir, "anvil", argv));
+    }
+    KG_GUARD(wait_chain(&chain, dir, url));
+    bool deployed = false;
+    const char *kc = kg_devnet_str(doc, "kms_contract");
+    if (kc != NULL) {
+        uint8_t a[20];
+        KG_GUARD(kg_eth_address_parse(a, kc));
+        KG_GUARD(kg_chain_has_code(&chain, &deployed, a));
+        if (!deployed)
+            fprintf(stderr, "keygate devnet: chain state lost (no code at %s): redeploying\n", kc);
+    }
+    if (!deployed) {
+        KG_GUARD(deploy_contracts(doc, dir, url));
+        json_object_set_new(doc, "kms_registered", json_false());
+    }
+    KG_GUARD(kg_devnet_save(dir, doc));
+
+    /* 2. simulated platform and its PCCS */
+    if (!file_exists(p_simplat)) {
+        char log[PATH_MAX];
+        KG_GUARD(log_path(log, dir, "sim"));
+        char *argv[] = {self, "sim", "init", p_sim, NULL};
+        KG_GUARD_CTX(kg_proc_run(NULL, argv, log, NULL), "creating the simulated platform");
+    } else {
+        /* Collateral expires (30 days): re-issue it so a resumed devnet verifies. */
+        char log[PATH_MAX];
+        KG_GUARD(log_path(log, dir, "sim"));
+        char *argv[] = {self, "sim", "refresh", "--dir", p_sim, NULL};
+        KG_GUARD_CTX(kg_proc_run(NULL, argv, log, NULL), "refreshing the simulated collateral");
+    }
+    KG_GUARD(kg_cli_free_port(&pport));
+    snprintf(listen, sizeof(listen), "127.0.0.1:%u", pport);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", pport);
+    KG_GUARD(set_str(doc, "pccs_url", url));
+    {
+        char *argv[] = {self, "sim", "pccs", "--dir", p_sim, "--listen", listen, NULL};
+        KG_GUARD(start_service(dir, "pccs", argv));
+    }
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/sgx/certification/v4/rootcacrl", pport);
+    KG_GUARD(wait_http(dir, "pccs", url, 200));
+
+    /* 3. KMS: config, bootstrap (root keys generated inside the simulated TEE), registration */
+    KG_GUARD(kg_cli_free_port(&kport));
+    KG_GUARD(write_kms_config(p_kmscfg, doc, p_kmsstate, kport));
+    if (!file_exists(p_boot)) {
+        char log[PATH_MAX];
+        kg_buf out;
+        KG_GUARD(log_path(log, dir, "kms-bootstrap"));
+        kg_buf_init(&out, KG_DEVNET_MAX_FILE);
+        char *argv[] = {kmsbin, "--config", p_kmscfg, "--bootstrap", NULL};
+        kg_result rc = kg_proc_run(&out, argv, log, NULL);
+        if (kg_ok(rc))
+            rc = kg_cli_write_file(p_boot, out.data, out.len, 0644);
+        kg_buf_free(&out);
+        KG_GUARD_CTX(rc, "bootstrapping the KMS");
+        json_object_set_new(doc, "kms_registered", json_false());
+    }
+    if (!json_is_true(json_object_get(doc, "kms_registered"))) {
+        kg_buf text;
+        kg_buf_init(&text, KG_DEVNET_MAX_FILE + 1);
+        kg_result rc = kg_cli_read_file(&text, p_boot, KG_DEVNET_MAX_FILE);
+        json_t *boot = NULL;
+        if (kg_ok(rc)) {
+            boot = json_loadb((const char *)text.data, text.len, 0, NULL);
+            if (!json_is_object(boot))
+                rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__, "'%s' is not JSON", p_boot);
+        }
+        kg_buf_free(&text);
+        if (kg_ok(rc)) {
+            fprintf(stderr, "keygate devnet: publishing the KMS keys and allowing its OS image, "
+                            "MR and device on chain\n");
+            rc = register_kms(doc, &chain, boot);
+        }
+        json_decref(boot);
+        KG_GUARD_CTX(rc, "registering the KMS on chain");
+        KG_GUARD(kg_devnet_save(dir, doc));
+    }
+    unlink(p_portfile);
+    {
+        char *argv[] = {kmsbin, "--config", p_kmscfg, "--port-file", p_portfile, NULL};
+        KG_GUARD(start_service(dir, "kms", argv));
+    }
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u", kport);
+    KG_GUARD(set_str(doc, "kms_url", url));
+    KG_GUARD(set_int(doc, "kms_port", kport));
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/health", kport);
+    KG_GUARD(wait_http(dir, "kms", url, 200));
+    KG_GUARD(kg_devnet_save(dir, doc));
+    return KG_OK;
+}
+
+/* What `up` and `status` print: endpoints and addresses, never the key. */
+static json_t *summary(const json_t *doc)
+{
+    static const char *const keys[] = {"rpc_url",      "chain_id",          "kms_url",
+                                       "kms_contract", "state_dir",         "pccs_url",
+                                       "deployer",     "app_implementation", "sim_dir",
+                                       "kms_ca_cert",  "audit_db",          "os_image_hash",
+                                       "k256_pubkey"};
+    json_t *o = json_object();
+    for (size_t i = 0; o != NULL && i < sizeof(keys) / sizeof(keys[0]); i++) {
+        json_t *v = json_object_get(doc, keys[i]);
+        if (v != NULL)
+            json_object_set(o, keys[i], v);
+    }
+    return o;
+}
+
+static int cmd_up(const char *dir)
+{
+    json_t *doc = NULL;
+    bool any = false;
+    for (size_t i = 0; i < N_SERVICES; i++)
+        any = any || kg_proc_alive(NULL, dir, services[i]);
+    if (any) {
+        fprintf(stderr,
+                "keygate devnet: a devnet is already running in '%s' (keygate devnet status "
+                "--state %s; keygate devnet down --state %s)\n",
+                dir, dir, dir);
+        return KG_EXIT_FAILED;
+    }
+    if (kg_failed(kg_cli_mkdirs(dir, 0700)))
+        return kg_cli_fail();
+    if (kg_failed(kg_devnet_load(&doc, dir))) {
+        if (kg_error_code() != KG_ERR_NOT_FOUND)
+            return kg_cli_fail();
+        kg_error_clear();
+        doc = json_object();
+    }
+    if (kg_failed(devnet_up(doc, dir))) {
+        int status = kg_cli_fail();
+        fprintf(stderr, "keygate devnet: stopping what was started (logs in %s/logs)\n", dir);
+        (void)stop_all(dir, NULL);
+        json_decref(doc);
+        return status;
+    }
+    json_t *s = summary(doc);
+    kg_cli_print_json(s, false);
+    json_decref(s);
+    json_decref(doc);
+    return KG_EXIT_OK;
+}
+
+static int cmd_status(const char *dir)
+{
+    json_t *doc = NULL;
+    if (kg_failed(kg_devnet_load(&doc, dir)))
+        return kg_cli_fail();
+    json_t *out = summary(doc);
+    json_t *svc = json_object();
+    bool all = true;
+    for (size_t i = 0; i < N_SERVICES; i++) {
+        kg_proc p;
+        bool alive = kg_proc_alive(&p, dir, services[i]);
+        json_t *o = json_pack("{s:b}", "running", alive);
+        if (alive)
+            json_object_set_new(o, "pid", json_integer(p.pid));
+        json_object_set_new(svc, services[i], o);
+        all = all && alive;
+    }
+    /* Answering, not just alive. */
+    kg_chain chain;
+    const char *rpc = kg_devnet_str(doc, "rpc_url");
+    uint64_t block = 0;
+    if (rpc != NULL && kg_ok(kg_chain_open(&chain, rpc, DEVNET_CHAIN_ID)) &&
+        kg_ok(kg_chain_block_number(&chain, &block))) {
+        json_object_set_new(out, "block_number", json_integer((json_int_t)block));
+    } else {
+        kg_error_clear();
+        json_object_set_new(json_object_get(svc, "anvil"), "answering", json_false());
+        all = false;
+    }
+    const char *kms = kg_devnet_str(doc, "kms_url");
+    if (kms != NULL) {
+        char url[KG_DEVNET_URL_MAX + 16];
+        kg_buf resp;
+        long st = 0;
+        kg_buf_init(&resp, 65536);
+        snprintf(url, sizeof(url), "%s/health", kms);
+        bool healthy = kg_ok(kg_cli_http(&resp, &st, url, NULL, true, 3000)) && st == 200;
+        kg_error_clear();
+        json_object_set_new(json_object_get(svc, "kms"), "healthy", json_boolean(healthy));
+        all = all && healthy;
+        kg_buf_free(&resp);
+    }
+    json_object_set_new(out, "services", svc);
+    json_object_set_new(out, "running", json_boolean(all));
+    kg_cli_print_json(out, false);
+    json_decref(out);
+    json_decref(doc);
+    return all ? KG_EXIT_OK : KG_EXIT_FAILED;
+}
+
+static int cmd_down(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        fprintf(stderr, "keygate devnet down: no devnet state in '%s'\n", dir);
+        return KG_EXIT_FAILED;
+    }
+    json_t *stopped = json_array();
+    kg_result rc = stop_all(dir, stopped);
+    json_t *out = json_pack("{s:s,s:o}", "state_dir", dir, "stopped", stopped);
+    kg_cli_print_json(out, true);
+    json_decref(out);
+    return kg_ok(rc) ? KG_EXIT_OK : KG_EXIT_FAILED;
+}
+
+int kg_cmd_devnet(int argc, char **argv)
+{
+    static const struct option opts[] = {{"state", required_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *state = NULL;
+    if (argc < 2) {
+        devnet_usage(stderr);
+        return KG_EXIT_USAGE;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+        devnet_usage(stdout);
+        return KG_EXIT_OK;
+    }
+    int c;
+    optind = 2;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            state = optarg;
+            break;
+        case 'h':
+            devnet_usage(stdout);
+            return KG_EXIT_OK;
+        default:
+            fprintf(stderr, "keygate devnet: unknown or incomplete option '%s'\n",
+                    argv[optind - 1]);
+            devnet_usage(stderr);
+            return KG_EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "keygate devnet: unexpected argument '%s'\n", argv[optind]);
+        return KG_EXIT_USAGE;
+    }
+    char dir[PATH_MAX];
+    if (kg_failed(kg_devnet_dir(dir, state)))
+        return kg_cli_fail();
+    if (strcmp(sub, "up") == 0)
+        return cmd_up(dir);
+    if (strcmp(sub, "status") == 0)
+        return cmd_status(dir);
+    if (strcmp(sub, "down") == 0)
+        return cmd_down(dir);
+    fprintf(stderr, "keygate devnet: unknown subcommand '%s'\n\n", sub);
+    devnet_usage(stderr);
+    return KG_EXIT_USAGE;
+}
