@@ -332,3 +332,71 @@ KG_RESULT kg_chain_logs(const kg_chain *c, json_t **logs, const uint8_t address[
     }
     return KG_OK;
 }
+
+KG_RESULT kg_cli_target_open(kg_cli_target *t, const char *state, const char *rpc_url,
+                             const char *kms_contract)
+{
+    memset(t, 0, sizeof(*t));
+    KG_GUARD(kg_devnet_dir(t->dir, state));
+    if (kg_failed(kg_devnet_load(&t->state, t->dir))) {
+        /* Without a devnet, --rpc-url is enough; an explicit --state must exist. */
+        if (kg_error_code() != KG_ERR_NOT_FOUND || rpc_url == NULL || state != NULL)
+            return KG_ERROR;
+        kg_error_clear();
+    }
+    const char *url = rpc_url != NULL ? rpc_url : kg_devnet_str(t->state, "rpc_url");
+    KG_ENSURE(url != NULL, KG_ERR_USAGE, "no chain: give --state DIR or --rpc-url URL");
+    const char *kms = kms_contract != NULL ? kms_contract : kg_devnet_str(t->state, "kms_contract");
+    if (kms != NULL) {
+        KG_GUARD(kg_cli_parse_address(t->kms, "--kms-contract", kms));
+        t->has_kms = true;
+    }
+    json_int_t want = json_integer_value(json_object_get(t->state, "chain_id"));
+    return kg_chain_open(&t->chain, url, rpc_url == NULL && want > 0 ? (uint64_t)want : 0);
+}
+
+void kg_cli_target_close(kg_cli_target *t)
+{
+    json_decref(t->state);
+    t->state = NULL;
+}
+
+KG_RESULT kg_chain_view(const kg_chain *c, kg_abi_decoded *out, const kg_abi_type *types,
+                        size_t n, kg_buf *ret, const uint8_t to[20], const char *sig,
+                        const kg_abi_value *args, size_t nargs)
+{
+    kg_buf data;
+    kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
+    kg_result rc = kg_chain_calldata(&data, sig, args, nargs);
+    if (kg_ok(rc)) {
+        ret->len = 0;
+        rc = call_from(c, ret, NULL, to, &data, "latest", sig);
+    }
+    kg_buf_free(&data);
+    KG_GUARD(rc);
+    if (kg_failed(kg_abi_decode(out, types, n, ret->data, ret->len, KG_ETH_MAX_ABI_LEN)))
+        return kg_error_context("%s at 0x%02x%02x..: unexpected answer (is it the right contract?)",
+                                sig, to[0], to[1]);
+    return KG_OK;
+}
+
+KG_RESULT kg_cli_parse_hash(uint8_t out[32], const char *opt, const char *text)
+{
+    if (kg_failed(kg_hex_decode_exact(out, 32, text))) {
+        kg_error_clear();
+        KG_BAIL(KG_ERR_USAGE, "%s '%s' is not a 32-byte hash (64 hex digits)", opt, text);
+    }
+    return KG_OK;
+}
+
+KG_RESULT kg_cli_parse_address(uint8_t out[20], const char *opt, const char *text)
+{
+    if (kg_failed(kg_eth_address_parse(out, text))) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", kg_error_message());
+        kg_error_clear();
+        KG_BAIL(KG_ERR_USAGE, "%s '%s' is not an address (0x + 40 hex digits): %s", opt, text,
+                why);
+    }
+    return KG_OK;
+}

@@ -62,4 +62,30 @@ KG_RESULT kg_chain_calldata(kg_buf *out, const char *sig, const kg_abi_value *ar
 /* "0x" + hex of data into a fresh json string. */
 json_t *kg_chain_hex_json(const uint8_t *data, size_t len);
 
+/* ---- the governance target of a command ----------------------------------------------------
+ * Where a governance command acts: the chain (--rpc-url or devnet.json), the KMS contract
+ * (--kms-contract or devnet.json) and, for writes, the signing key (kg_cli_signing_key). */
+typedef struct kg_cli_target {
+    char dir[PATH_MAX];
+    json_t *state; /* devnet.json, or NULL when none and --rpc-url was given */
+    kg_chain chain;
+    uint8_t kms[20];
+    bool has_kms;
+} kg_cli_target;
+
+/* Opens the target; every pointer may be NULL. Caller closes with kg_cli_target_close. */
+KG_RESULT kg_cli_target_open(kg_cli_target *t, const char *state, const char *rpc_url,
+                             const char *kms_contract);
+void kg_cli_target_close(kg_cli_target *t);
+
+/* A view call returning static words: calldata = sig(args), decoded as types into out. */
+KG_RESULT kg_chain_view(const kg_chain *c, kg_abi_decoded *out, const kg_abi_type *types,
+                        size_t n, kg_buf *ret, const uint8_t to[20], const char *sig,
+                        const kg_abi_value *args, size_t nargs);
+
+/* Parses a --hash/--compose-hash argument: 64 hex digits, optional 0x (KG_ERR_USAGE quoting it). */
+KG_RESULT kg_cli_parse_hash(uint8_t out[32], const char *opt, const char *text);
+/* Parses an address argument (KG_ERR_USAGE quoting it). */
+KG_RESULT kg_cli_parse_address(uint8_t out[20], const char *opt, const char *text);
+
 #endif

@@ -14,7 +14,11 @@ typedef struct kg_cli_command {
 } kg_cli_command;
 
 /* Each command group defines one entry point; listed in main.c's table. */
+int kg_cmd_app(int argc, char **argv);
 int kg_cmd_audit(int argc, char **argv);
+int kg_cmd_devnet(int argc, char **argv);
+int kg_cmd_env(int argc, char **argv);
+int kg_cmd_kms(int argc, char **argv);
 int kg_cmd_kdf(int argc, char **argv);
 int kg_cmd_quote(int argc, char **argv);
 int kg_cmd_sim(int argc, char **argv);

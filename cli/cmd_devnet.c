@@ -441,6 +441,16 @@ static kg_result devnet_up(json_t *doc, const char *dir)
         kg_buf_init(&out, KG_DEVNET_MAX_FILE);
         char *argv[] = {kmsbin, "--config", p_kmscfg, "--bootstrap", NULL};
         kg_result rc = kg_proc_run(&out, argv, log, NULL);
+        if (kg_ok(rc)) {
+            /* Only a complete bootstrap is kept: without the KMS's own measured boot info
+             * there is nothing to allow on chain. */
+            json_t *b = json_loadb((const char *)out.data, out.len, 0, NULL);
+            if (!json_is_object(json_object_get(b, "kms_boot_info")))
+                rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__,
+                                  "keygate-kms --bootstrap printed no kms_boot_info; see %s",
+                                  log);
+            json_decref(b);
+        }
         if (kg_ok(rc))
             rc = kg_cli_write_file(p_boot, out.data, out.len, 0644);
         kg_buf_free(&out);

@@ -261,7 +261,7 @@ static unsigned long long proc_start_time(pid_t pid)
     if (p == NULL)
         return 0;
     p++;
-    for (int field = 3; field < 22 && *p != '\0'; p++)
+    for (int field = 2; field < 22 && *p != '\0'; p++)
         if (*p == ' ')
             field++;
     /* p now points just past the space before field 22 */
@@ -285,6 +285,16 @@ static bool proc_is_zombie(pid_t pid)
     return p == NULL || p[1] == '\0' || p[2] == 'Z' || p[2] == 'X';
 }
 
+/* pipe() with both ends close-on-exec (pipe2 is not POSIX). */
+static int cloexec_pipe(int fds[2])
+{
+    if (pipe(fds) != 0)
+        return -1;
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
 static kg_result pid_path(char out[PATH_MAX], const char *dir, const char *name)
 {
     char run[PATH_MAX], file[128];
@@ -303,7 +313,7 @@ KG_RESULT kg_proc_spawn(kg_proc *out, const char *dir, const char *name, char *c
     int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     KG_ENSURE(logfd >= 0, KG_ERR_IO, "cannot open log '%s': %s", log_path, strerror(errno));
     int errpipe[2];
-    if (pipe2(errpipe, O_CLOEXEC) != 0) {
+    if (cloexec_pipe(errpipe) != 0) {
         close(logfd);
         KG_BAIL(KG_ERR_IO, "pipe: %s", strerror(errno));
     }
@@ -414,7 +424,7 @@ KG_RESULT kg_proc_run(kg_buf *out, char *const argv[], const char *log_path,
         logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         KG_ENSURE(logfd >= 0, KG_ERR_IO, "cannot open log '%s': %s", log_path, strerror(errno));
     }
-    if (pipe2(outpipe, O_CLOEXEC) != 0) {
+    if (cloexec_pipe(outpipe) != 0) {
         if (logfd >= 0)
             close(logfd);
         KG_BAIL(KG_ERR_IO, "pipe: %s", strerror(errno));

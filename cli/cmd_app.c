@@ -1,0 +1,769 @@
+/* cmd_app.c - `keygate app`: an app's on-chain governance (SPEC.md section 3): compose hashes,
+ * deployment through the KMS factory, allow/revoke, time-locked proposals and guardian vetoes,
+ * and the app's status and history read back from the chain. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "chain.h"
+#include "cli.h"
+#include "devnet.h"
+#include "keygate/hash.h"
+
+#define APP_MAX_COMPOSE (1u << 20) /* an app-compose.json larger than 1 MiB is refused */
+#define APP_MAX_NOTICE (365ull * 24 * 3600)
+
+static void app_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: keygate app <subcommand> [options]\n\n"
+            "  compose-hash FILE            SHA-256 of the raw bytes of an app-compose.json\n"
+            "  deploy --compose FILE [--owner ADDR] [--timelock SECONDS --guardian ADDR]\n"
+            "         [--device HEX] [--require-tcb-up-to-date]\n"
+            "                               deploy and register an app contract (KMS factory);\n"
+            "                               prints {\"app_id\":\"0x..\",\"compose_hash\":\"..\"}\n"
+            "  allow  --app ID (--compose FILE | --hash HEX)   allow a compose hash (at once)\n"
+            "  revoke --app ID (--compose FILE | --hash HEX)   remove it (takes effect at once)\n"
+            "  propose --app ID (--compose FILE | --hash HEX)  time-locked apps: propose it; it\n"
+            "                               becomes allowed after the notice period\n"
+            "  veto   --app ID (--compose FILE | --hash HEX)   guardian: veto a pending proposal\n"
+            "  status --app ID [--json]     owner, settings, allowed and pending hashes, history\n\n"
+            "Where (every subcommand but compose-hash):\n"
+            "  --state DIR          devnet state directory (default ./%s): chain, KMS contract\n"
+            "                       and, on a devnet, the default signing key\n"
+            "  --rpc-url URL        chain node (instead of the devnet's)\n"
+            "  --kms-contract ADDR  KMS contract (instead of the devnet's)\n"
+            "Signing (writes): --private-key-file FILE (0x-hex, mode 0600), or $%s,\n"
+            "  or the devnet key of DIR/devnet.json.\n\n"
+            "Exit status: 0 ok, 1 failed (nothing changed on chain), 2 usage error.\n",
+            KG_DEVNET_DEFAULT_DIR, KG_CLI_KEY_ENV);
+}
+
+typedef struct app_args {
+    const char *state, *rpc_url, *kms_contract, *key_file;
+    const char *app, *compose, *hash, *owner, *guardian, *device;
+    const char *timelock;
+    bool require_tcb, json;
+    const char *positional;
+} app_args;
+
+enum { O_STATE = 256, O_RPC, O_KMSC, O_KEYFILE, O_APP, O_COMPOSE, O_HASH, O_OWNER, O_TIMELOCK,
+       O_GUARDIAN, O_DEVICE, O_TCB, O_JSON, O_HELP };
+
+static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state", required_argument, NULL, O_STATE},
+        {"rpc-url", required_argument, NULL, O_RPC},
+        {"kms-contract", required_argument, NULL, O_KMSC},
+        {"private-key-file", required_argument, NULL, O_KEYFILE},
+        {"app", required_argument, NULL, O_APP},
+        {"compose", required_argument, NULL, O_COMPOSE},
+        {"hash", required_argument, NULL, O_HASH},
+        {"owner", required_argument, NULL, O_OWNER},
+        {"timelock", required_argument, NULL, O_TIMELOCK},
+        {"guardian", required_argument, NULL, O_GUARDIAN},
+        {"device", required_argument, NULL, O_DEVICE},
+        {"require-tcb-up-to-date", no_argument, NULL, O_TCB},
+        {"json", no_argument, NULL, O_JSON},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    memset(a, 0, sizeof(*a));
+    optind = 2;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case O_STATE: a->state = optarg; break;
+        case O_RPC: a->rpc_url = optarg; break;
+        case O_KMSC: a->kms_contract = optarg; break;
+        case O_KEYFILE: a->key_file = optarg; break;
+        case O_APP: a->app = optarg; break;
+        case O_COMPOSE: a->compose = optarg; break;
+        case O_HASH: a->hash = optarg; break;
+        case O_OWNER: a->owner = optarg; break;
+        case O_TIMELOCK: a->timelock = optarg; break;
+        case O_GUARDIAN: a->guardian = optarg; break;
+        case O_DEVICE: a->device = optarg; break;
+        case O_TCB: a->require_tcb = true; break;
+        case O_JSON: a->json = true; break;
+        case O_HELP: *help = true; return KG_OK;
+        default:
+            KG_BAIL(KG_ERR_USAGE, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        a->positional = argv[optind++];
+    KG_ENSURE(optind == argc, KG_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
+    return KG_OK;
+}
+
+/* compose_hash = SHA-256 of the file's raw bytes (SPEC.md section 2; never re-serialized). */
+static kg_result compose_hash_file(uint8_t out[32], const char *path)
+{
+    kg_buf text;
+    kg_buf_init(&text, APP_MAX_COMPOSE + 1);
+    kg_result rc = kg_cli_read_file(&text, path, APP_MAX_COMPOSE);
+    if (kg_ok(rc))
+        rc = kg_sha256(out, text.data, text.len);
+    kg_buf_free(&text);
+    if (kg_failed(rc))
+        return kg_error_context("compose file");
+    return KG_OK;
+}
+
+/* The hash a subcommand acts on: --compose FILE or --hash HEX, exactly one. */
+static kg_result target_hash(uint8_t out[32], const app_args *a)
+{
+    KG_ENSURE((a->compose != NULL) != (a->hash != NULL), KG_ERR_USAGE,
+              "give exactly one of --compose FILE and --hash HEX");
+    if (a->compose != NULL)
+        return compose_hash_file(out, a->compose);
+    return kg_cli_parse_hash(out, "--hash", a->hash);
+}
+
+static const char *str_or_empty(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s != NULL ? s : "";
+}
+
+static void hex32(char out[65], const uint8_t h[32])
+{
+    if (kg_failed(kg_hex_encode(out, 65, h, 32))) {
+        kg_error_clear();
+        out[0] = '\0';
+    }
+}
+
+static void addr_text(char out[43], const uint8_t a[20])
+{
+    kg_eth_address_checksum(out, a);
+}
+
+/* ---- reading an app -------------------------------------------------------------------------- */
+
+typedef struct app_info {
+    uint8_t owner[20];
+    uint64_t notice_period;
+    uint8_t guardian[20];
+    bool allow_any_device, require_tcb, upgrades_disabled, registered;
+} app_info;
+
+static kg_result view_word(const kg_chain *c, kg_abi_decoded *out, kg_abi_type type,
+                           const uint8_t to[20], const char *sig, kg_buf *ret)
+{
+    return kg_chain_view(c, out, &type, 1, ret, to, sig, NULL, 0);
+}
+
+/* Reads the app's settings; "unknown app" (no contract, not registered) fails clearly. */
+static kg_result app_read(app_info *info, const kg_cli_target *t, const uint8_t app[20],
+                          const char *app_text)
+{
+    kg_result rc = KG_ERROR;
+    bool has_code = false;
+    kg_buf ret;
+    kg_abi_decoded d[2];
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    memset(info, 0, sizeof(*info));
+    KG_GUARD_C(kg_chain_has_code(&t->chain, &has_code, app));
+    KG_ENSURE_C(has_code, KG_ERR_NOT_FOUND, "unknown app '%s': no contract at that address",
+                app_text);
+    if (t->has_kms) {
+        kg_abi_value arg = kg_abi_address(app);
+        kg_abi_type ty = KG_ABI_T_BOOL;
+        KG_GUARD_C(kg_chain_view(&t->chain, d, &ty, 1, &ret, t->kms, "registeredApps(address)",
+                                 &arg, 1));
+        info->registered = kg_abi_get_bool(&d[0]);
+        KG_ENSURE_C(info->registered, KG_ERR_NOT_FOUND,
+                    "unknown app '%s': not registered with the KMS contract", app_text);
+    }
+    if (kg_failed(view_word(&t->chain, d, KG_ABI_T_ADDRESS, app, "owner()", &ret))) {
+        (void)kg_error_context("'%s' is not a keygate app contract", app_text);
+        goto cleanup;
+    }
+    kg_abi_get_address(info->owner, &d[0]);
+    kg_abi_type nt[2] = {KG_ABI_T_UINT64, KG_ABI_T_ADDRESS};
+    KG_GUARD_C(kg_chain_view(&t->chain, d, nt, 2, &ret, app, "upgradeNotice()", NULL, 0));
+    info->notice_period = kg_abi_get_u64(&d[0]);
+    kg_abi_get_address(info->guardian, &d[1]);
+    KG_GUARD_C(view_word(&t->chain, d, KG_ABI_T_BOOL, app, "allowAnyDevice()", &ret));
+    info->allow_any_device = kg_abi_get_bool(&d[0]);
+    KG_GUARD_C(view_word(&t->chain, d, KG_ABI_T_BOOL, app, "requireTcbUpToDate()", &ret));
+    info->require_tcb = kg_abi_get_bool(&d[0]);
+    KG_GUARD_C(view_word(&t->chain, d, KG_ABI_T_BOOL, app, "upgradesDisabled()", &ret));
+    info->upgrades_disabled = kg_abi_get_bool(&d[0]);
+    rc = KG_OK;
+cleanup:
+    kg_buf_free(&ret);
+    return rc;
+}
+
+/* composeHashState(h): 0 none, 1 pending, 2 allowed; *activates for pending ones. */
+static kg_result hash_state(const kg_chain *c, uint64_t *state, uint64_t *activates,
+                            const uint8_t app[20], const uint8_t h[32])
+{
+    kg_buf ret;
+    kg_abi_decoded d;
+    kg_abi_value arg = kg_abi_bytes32(h);
+    kg_abi_type ty = KG_ABI_T_UINT8;
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    kg_result rc = kg_chain_view(c, &d, &ty, 1, &ret, app, "composeHashState(bytes32)", &arg, 1);
+    if (kg_ok(rc)) {
+        *state = kg_abi_get_u64(&d);
+        ty = KG_ABI_T_UINT64;
+        rc = kg_chain_view(c, &d, &ty, 1, &ret, app, "composeHashActivatesAt(bytes32)", &arg, 1);
+        if (kg_ok(rc))
+            *activates = kg_abi_get_u64(&d);
+    }
+    kg_buf_free(&ret);
+    return rc;
+}
+
+/* ---- subcommands --------------------------------------------------------------------------- */
+
+static int cmd_compose_hash(const app_args *a)
+{
+    uint8_t h[32];
+    char hex[65];
+    if (a->positional == NULL && a->compose == NULL) {
+        fprintf(stderr, "keygate app compose-hash: FILE is required\n");
+        return KG_EXIT_USAGE;
+    }
+    if (kg_failed(compose_hash_file(h, a->positional ? a->positional : a->compose)))
+        return kg_cli_fail();
+    hex32(hex, h);
+    if (a->json)
+        printf("{\"compose_hash\":\"%s\"}\n", hex);
+    else
+        printf("%s\n", hex);
+    return KG_EXIT_OK;
+}
+
+static kg_result uint_arg(uint64_t *out, const char *opt, const char *text, uint64_t max)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    KG_ENSURE(errno == 0 && end != text && *end == '\0' && text[0] != '-' && v <= max,
+              KG_ERR_USAGE, "%s '%s' is not a number of seconds (0..%" PRIu64 ")", opt, text,
+              max);
+    *out = v;
+    return KG_OK;
+}
+
+/* topics[1] of the factory's AppDeployedViaFactory log = the new app id (contracts/README.md). */
+static kg_result app_id_from_receipt(uint8_t app[20], const json_t *receipt, const uint8_t kms[20])
+{
+    uint8_t topic0[32];
+    const char *sig = "AppDeployedViaFactory(address,address)";
+    kg_keccak256(topic0, sig, strlen(sig));
+    json_t *logs = json_object_get(receipt, "logs");
+    size_t i;
+    json_t *log;
+    json_array_foreach(logs, i, log)
+    {
+        uint8_t addr[20], t0[32], t1[32];
+        const char *la = json_string_value(json_object_get(log, "address"));
+        json_t *topics = json_object_get(log, "topics");
+        if (la == NULL || json_array_size(topics) < 2 ||
+            kg_failed(kg_hex_decode_exact(addr, 20, la)) ||
+            kg_failed(kg_hex_decode_exact(t0, 32,
+                                          str_or_empty(json_array_get(topics, 0)))) ||
+            kg_failed(kg_hex_decode_exact(t1, 32,
+                                          str_or_empty(json_array_get(topics, 1))))) {
+            kg_error_clear();
+            continue;
+        }
+        if (memcmp(addr, kms, 20) == 0 && memcmp(t0, topic0, 32) == 0) {
+            memcpy(app, t1 + 12, 20);
+            return KG_OK;
+        }
+    }
+    KG_BAIL(KG_ERR_INPUT, "deployment receipt has no AppDeployedViaFactory event");
+}
+
+static json_t *tx_fields(json_t *o, const json_t *receipt)
+{
+    uint64_t block = 0;
+    if (kg_ok(kg_chain_quantity(&block, json_object_get(receipt, "blockNumber"))))
+        json_object_set_new(o, "block", json_integer((json_int_t)block));
+    else
+        kg_error_clear();
+    json_t *h = json_object_get(receipt, "transactionHash");
+    if (h != NULL)
+        json_object_set(o, "tx", h);
+    return o;
+}
+
+static int cmd_deploy(const app_args *a)
+{
+    kg_cli_target t;
+    uint8_t key[32], owner[20], guardian[20], h[32], device[32], app[20];
+    uint64_t notice = 0;
+    json_t *receipt = NULL;
+    kg_buf data;
+    int status = KG_EXIT_FAILED;
+    memset(&t, 0, sizeof(t));
+    memset(guardian, 0, sizeof(guardian));
+    memset(device, 0, sizeof(device));
+    kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
+
+    /* usage first: nothing touches the chain before the arguments are known to be good */
+    if (a->compose == NULL) {
+        (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__, "--compose FILE is required");
+        goto fail;
+    }
+    if ((a->timelock != NULL) != (a->guardian != NULL)) {
+        (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
+                           "--timelock SECONDS and --guardian ADDR go together");
+        goto fail;
+    }
+    if (a->hash != NULL || a->app != NULL) {
+        (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
+                           "deploy takes --compose FILE (the app id is assigned by the chain)");
+        goto fail;
+    }
+    if ((a->timelock && (kg_failed(uint_arg(&notice, "--timelock", a->timelock, APP_MAX_NOTICE)) ||
+                         kg_failed(kg_cli_parse_address(guardian, "--guardian", a->guardian)))) ||
+        (a->owner && kg_failed(kg_cli_parse_address(owner, "--owner", a->owner))) ||
+        (a->device && kg_failed(kg_cli_parse_hash(device, "--device", a->device))) ||
+        kg_failed(compose_hash_file(h, a->compose)))
+        goto fail;
+    if (kg_failed(kg_cli_target_open(&t, a->state, a->rpc_url, a->kms_contract)))
+        goto fail;
+    if (!t.has_kms) {
+        (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
+                           "no KMS contract: give --kms-contract ADDR or a devnet --state");
+        goto fail;
+    }
+    if (kg_failed(kg_cli_signing_key(key, a->key_file, t.state)))
+        goto fail;
+    if (a->owner == NULL && kg_failed(kg_eth_address_of_key(owner, key)))
+        goto fail;
+    bool any_device = a->device == NULL; /* without a device list, any device may run it */
+    kg_abi_value args[8] = {kg_abi_address(owner),     kg_abi_bool(false),
+                            kg_abi_bool(a->require_tcb), kg_abi_bool(any_device),
+                            kg_abi_bytes32(device),    kg_abi_bytes32(h),
+                            kg_abi_uint64(notice),     kg_abi_address(guardian)};
+    kg_result rc =
+        a->timelock != NULL
+            ? kg_chain_calldata(&data,
+                                "deployAndRegisterAppWithNotice(address,bool,bool,bool,bytes32,"
+                                "bytes32,uint64,address)",
+                                args, 8)
+            : kg_chain_calldata(&data,
+                                "deployAndRegisterApp(address,bool,bool,bool,bytes32,bytes32)",
+                                args, 6);
+    if (kg_failed(rc) || kg_failed(kg_chain_send(&t.chain, &receipt, key, t.kms, &data)) ||
+        kg_failed(app_id_from_receipt(app, receipt, t.kms))) {
+        (void)kg_error_context("deploying the app");
+        goto fail;
+    }
+    char app_s[43], owner_s[43], hex[65];
+    addr_text(app_s, app);
+    addr_text(owner_s, owner);
+    hex32(hex, h);
+    json_t *out = json_pack("{s:s,s:s,s:s}", "app_id", app_s, "compose_hash", hex, "owner",
+                            owner_s);
+    if (a->timelock != NULL) {
+        char g[43];
+        addr_text(g, guardian);
+        json_object_set_new(out, "notice_period", json_integer((json_int_t)notice));
+        json_object_set_new(out, "guardian", json_string(g));
+    }
+    kg_cli_print_json(tx_fields(out, receipt), true);
+    json_decref(out);
+    status = KG_EXIT_OK;
+    goto done;
+fail:
+    status = kg_cli_fail();
+done:
+    kg_memzero(key, sizeof(key));
+    json_decref(receipt);
+    kg_buf_free(&data);
+    kg_cli_target_close(&t);
+    return status;
+}
+
+typedef enum { ACT_ALLOW, ACT_REVOKE, ACT_PROPOSE, ACT_VETO } app_action;
+
+/* allow / revoke / propose / veto: checks that make the contract's answer predictable, so a
+ * mistake is reported clearly and nothing is sent. */
+static int cmd_change(const app_args *a, app_action act)
+{
+    static const char *const names[] = {"allow", "revoke", "propose", "veto"};
+    static const char *const sigs[] = {"addComposeHash(bytes32)", "removeComposeHash(bytes32)",
+                                       "proposeComposeHash(bytes32)", "vetoComposeHash(bytes32)"};
+    kg_cli_target t;
+    app_info info;
+    uint8_t key[32], app[20], h[32], signer[20];
+    uint64_t st = 0, activates = 0;
+    json_t *receipt = NULL;
+    kg_buf data;
+    int status = KG_EXIT_FAILED;
+    char app_s[43], hex[65], who[43], need[43];
+    memset(&t, 0, sizeof(t));
+    kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
+
+    if (a->app == NULL) {
+        (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__, "--app ID is required");
+        goto fail;
+    }
+    if (kg_failed(kg_cli_parse_address(app, "--app", a->app)) || kg_failed(target_hash(h, a)))
+        goto fail;
+    if (kg_failed(kg_cli_target_open(&t, a->state, a->rpc_url, a->kms_contract)) ||
+        kg_failed(kg_cli_signing_key(key, a->key_file, t.state)) ||
+        kg_failed(kg_eth_address_of_key(signer, key)) ||
+        kg_failed(app_read(&info, &t, app, a->app)) ||
+        kg_failed(hash_state(&t.chain, &st, &activates, app, h)))
+        goto fail;
+    addr_text(app_s, app);
+    addr_text(who, signer);
+    hex32(hex, h);
+    if (act == ACT_VETO) {
+        addr_text(need, info.guardian);
+        if (memcmp(signer, info.guardian, 20) != 0) {
+            (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                               "signer %s is not the guardian (%s) of app %s", who, need, app_s);
+            goto fail;
+        }
+    } else if (memcmp(signer, info.owner, 20) != 0) {
+        addr_text(need, info.owner);
+        (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                           "signer %s is not the owner (%s) of app %s", who, need, app_s);
+        goto fail;
+    }
+    bool unchanged = false;
+    switch (act) {
+    case ACT_ALLOW:
+        if (info.notice_period > 0) {
+            (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                               "app %s has a %" PRIu64 " s upgrade notice: use 'keygate app "
+                               "propose' (the hash becomes allowed after the notice period)",
+                               app_s, info.notice_period);
+            goto fail;
+        }
+        unchanged = st == 2;
+        break;
+    case ACT_REVOKE:
+        unchanged = st == 0;
+        break;
+    case ACT_PROPOSE:
+        if (info.notice_period == 0) {
+            (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
+                               "app %s has no upgrade notice: use 'keygate app allow'", app_s);
+            goto fail;
+        }
+        if (st != 0) {
+            (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                               "compose hash %s is already %s for app %s", hex,
+                               st == 2 ? "allowed" : "pending", app_s);
+            goto fail;
+        }
+        break;
+    case ACT_VETO:
+        if (st != 1 || activates <= (uint64_t)time(NULL)) {
+            (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                               "compose hash %s is not a pending proposal of app %s (%s)", hex,
+                               app_s,
+                               st == 0   ? "never proposed or vetoed"
+                               : st == 2 ? "already allowed"
+                                         : "notice period over");
+            goto fail;
+        }
+        break;
+    }
+    json_t *out = json_pack("{s:s,s:s,s:s}", "app_id", app_s, "compose_hash", hex, "action",
+                            names[act]);
+    if (unchanged) {
+        json_object_set_new(out, "unchanged", json_true());
+        json_object_set_new(out, "state", json_string(st == 2 ? "allowed" : "none"));
+        kg_cli_print_json(out, true);
+        json_decref(out);
+        status = KG_EXIT_OK;
+        goto done;
+    }
+    kg_abi_value arg = kg_abi_bytes32(h);
+    if (kg_failed(kg_chain_calldata(&data, sigs[act], &arg, 1)) ||
+        kg_failed(kg_chain_send(&t.chain, &receipt, key, app, &data))) {
+        json_decref(out);
+        (void)kg_error_context("%s %s", names[act], hex);
+        goto fail;
+    }
+    if (kg_ok(hash_state(&t.chain, &st, &activates, app, h))) {
+        json_object_set_new(out, "state",
+                            json_string(st == 2 ? "allowed" : st == 1 ? "pending" : "none"));
+        if (st == 1)
+            json_object_set_new(out, "activates_at", json_integer((json_int_t)activates));
+    } else {
+        kg_error_clear();
+    }
+    kg_cli_print_json(tx_fields(out, receipt), true);
+    json_decref(out);
+    status = KG_EXIT_OK;
+    goto done;
+fail:
+    status = kg_cli_fail();
+done:
+    kg_memzero(key, sizeof(key));
+    json_decref(receipt);
+    kg_buf_free(&data);
+    kg_cli_target_close(&t);
+    return status;
+}
+
+/* Events an app contract emits (contracts/README.md), decoded for the history. */
+typedef struct app_event {
+    const char *sig;
+    const char *name;
+    int arg; /* 0 none, 1 bytes32 in topic1, 2 bytes32 in data, 3 bool in data, 4 addr topic1 */
+} app_event;
+
+static const app_event app_events[] = {
+    {"ComposeHashAdded(bytes32)", "ComposeHashAdded", 2},
+    {"ComposeHashRemoved(bytes32)", "ComposeHashRemoved", 2},
+    {"ComposeHashProposed(bytes32,uint64)", "ComposeHashProposed", 1},
+    {"ComposeHashVetoed(bytes32,address)", "ComposeHashVetoed", 1},
+    {"DeviceAdded(bytes32)", "DeviceAdded", 2},
+    {"DeviceRemoved(bytes32)", "DeviceRemoved", 2},
+    {"AllowAnyDeviceSet(bool)", "AllowAnyDeviceSet", 3},
+    {"RequireTcbUpToDateSet(bool)", "RequireTcbUpToDateSet", 3},
+    {"UpgradesDisabled()", "UpgradesDisabled", 0},
+    {"UpgradeNoticeChanged(uint64,address)", "UpgradeNoticeChanged", 4},
+    {"UpgradeProposed(address,uint64)", "UpgradeProposed", 4},
+    {"UpgradeVetoed(address,address)", "UpgradeVetoed", 4},
+    {"Upgraded(address)", "Upgraded", 4},
+    {"OwnershipTransferred(address,address)", "OwnershipTransferred", 5},
+};
+#define N_APP_EVENTS (sizeof(app_events) / sizeof(app_events[0]))
+
+/* Decodes the app's logs into history entries; collects every compose hash seen in hashes. */
+static kg_result app_history(json_t **history, json_t *hashes, const kg_chain *c,
+                             const uint8_t app[20])
+{
+    json_t *logs = NULL;
+    uint8_t topics[N_APP_EVENTS][32];
+    for (size_t i = 0; i < N_APP_EVENTS; i++)
+        kg_keccak256(topics[i], app_events[i].sig, strlen(app_events[i].sig));
+    KG_GUARD(kg_chain_logs(c, &logs, app, NULL));
+    json_t *out = json_array();
+    size_t i;
+    json_t *log;
+    json_array_foreach(logs, i, log)
+    {
+        json_t *tp = json_object_get(log, "topics");
+        uint8_t t0[32], t1[32];
+        const char *data = json_string_value(json_object_get(log, "data"));
+        if (json_array_size(tp) < 1 ||
+            kg_failed(kg_hex_decode_exact(t0, 32, str_or_empty(json_array_get(tp, 0))))) {
+            kg_error_clear();
+            continue;
+        }
+        const app_event *ev = NULL;
+        for (size_t k = 0; k < N_APP_EVENTS; k++)
+            if (memcmp(t0, topics[k], 32) == 0)
+                ev = &app_events[k];
+        if (ev == NULL)
+            continue; /* PolicyChanged, Initialized, ... */
+        json_t *e = json_pack("{s:s}", "event", ev->name);
+        uint64_t block = 0;
+        if (kg_ok(kg_chain_quantity(&block, json_object_get(log, "blockNumber"))))
+            json_object_set_new(e, "block", json_integer((json_int_t)block));
+        kg_error_clear();
+        json_object_set(e, "tx", json_object_get(log, "transactionHash"));
+        bool have_t1 = json_array_size(tp) >= 2 &&
+                       kg_ok(kg_hex_decode_exact(t1, 32, str_or_empty(json_array_get(tp, 1))));
+        kg_error_clear();
+        char hex[65];
+        uint8_t word[32];
+        bool have_word = data != NULL && strlen(data) >= 66 &&
+                         kg_ok(kg_hex_decode(word, 32, &(size_t){0}, data + 2, 64));
+        kg_error_clear();
+        switch (ev->arg) {
+        case 1:
+        case 2: {
+            const uint8_t *v = ev->arg == 1 ? (have_t1 ? t1 : NULL) : (have_word ? word : NULL);
+            if (v != NULL) {
+                hex32(hex, v);
+                json_object_set_new(e, "value", json_string(hex));
+                if (strncmp(ev->name, "ComposeHash", 11) == 0 && hashes != NULL)
+                    json_object_set_new(hashes, hex, json_true());
+            }
+            if (ev->arg == 1 && have_word && strcmp(ev->name, "ComposeHashProposed") == 0) {
+                uint64_t at = 0;
+                for (int b = 24; b < 32; b++)
+                    at = (at << 8) | word[b];
+                json_object_set_new(e, "activates_at", json_integer((json_int_t)at));
+            }
+            break;
+        }
+        case 3:
+            if (have_word)
+                json_object_set_new(e, "value", json_boolean(word[31] != 0));
+            break;
+        case 4:
+            if (have_t1) {
+                char a[43];
+                kg_eth_address_checksum(a, t1 + 12);
+                json_object_set_new(e, "address", json_string(a));
+            }
+            break;
+        case 5:
+            if (json_array_size(tp) >= 3) {
+                uint8_t t2[32];
+                if (kg_ok(kg_hex_decode_exact(t2, 32, str_or_empty(json_array_get(tp, 2))))) {
+                    char a[43];
+                    kg_eth_address_checksum(a, t2 + 12);
+                    json_object_set_new(e, "new_owner", json_string(a));
+                }
+                kg_error_clear();
+            }
+            break;
+        default:
+            break;
+        }
+        json_array_append_new(out, e);
+    }
+    json_decref(logs);
+    *history = out;
+    return KG_OK;
+}
+
+static int cmd_status(const app_args *a)
+{
+    kg_cli_target t;
+    app_info info;
+    uint8_t app[20];
+    json_t *history = NULL, *hashes = json_object();
+    int status = KG_EXIT_FAILED;
+    memset(&t, 0, sizeof(t));
+    if (a->app == NULL) {
+        (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__, "--app ID is required");
+        goto fail;
+    }
+    if (kg_failed(kg_cli_parse_address(app, "--app", a->app)) ||
+        kg_failed(kg_cli_target_open(&t, a->state, a->rpc_url, a->kms_contract)) ||
+        kg_failed(app_read(&info, &t, app, a->app)) ||
+        kg_failed(app_history(&history, hashes, &t.chain, app)))
+        goto fail;
+    char app_s[43], owner_s[43], guard_s[43];
+    addr_text(app_s, app);
+    addr_text(owner_s, info.owner);
+    addr_text(guard_s, info.guardian);
+    json_t *allowed = json_array(), *pending = json_array();
+    const char *hk;
+    json_t *hv;
+    json_object_foreach(hashes, hk, hv)
+    {
+        uint8_t h[32];
+        uint64_t st = 0, at = 0;
+        if (kg_failed(kg_hex_decode_exact(h, 32, hk)) ||
+            kg_failed(hash_state(&t.chain, &st, &at, app, h))) {
+            json_decref(allowed);
+            json_decref(pending);
+            goto fail;
+        }
+        if (st == 2)
+            json_array_append_new(allowed, json_string(hk));
+        else if (st == 1)
+            json_array_append_new(pending, json_pack("{s:s,s:I}", "compose_hash", hk,
+                                                     "activates_at", (json_int_t)at));
+    }
+    json_t *out = json_pack(
+        "{s:s,s:s,s:b,s:{s:b,s:b,s:b,s:I,s:s},s:o,s:o,s:o}", "app_id", app_s, "owner", owner_s,
+        "registered", info.registered || !t.has_kms, "settings", "allow_any_device",
+        info.allow_any_device, "require_tcb_up_to_date", info.require_tcb, "upgrades_disabled",
+        info.upgrades_disabled, "notice_period", (json_int_t)info.notice_period, "guardian",
+        guard_s, "allowed_compose_hashes", allowed, "pending_compose_hashes", pending, "history",
+        history);
+    history = NULL;
+    if (a->json) {
+        kg_cli_print_json(out, false);
+    } else {
+        printf("app %s\n  owner                  %s\n  registered with KMS    %s\n", app_s,
+               owner_s, info.registered ? "yes" : (t.has_kms ? "no" : "unknown"));
+        printf("  upgrade notice         %" PRIu64 " s (guardian %s)\n", info.notice_period,
+               guard_s);
+        printf("  any device / TCB up to date / upgrades disabled   %s / %s / %s\n",
+               info.allow_any_device ? "yes" : "no", info.require_tcb ? "required" : "not required",
+               info.upgrades_disabled ? "yes" : "no");
+        printf("  allowed compose hashes:\n");
+        size_t i;
+        json_t *v;
+        json_array_foreach(allowed, i, v) printf("    %s\n", json_string_value(v));
+        if (json_array_size(allowed) == 0)
+            printf("    (none)\n");
+        json_array_foreach(pending, i, v)
+            printf("  pending %s (allowed from %" JSON_INTEGER_FORMAT ")\n",
+                   json_string_value(json_object_get(v, "compose_hash")),
+                   json_integer_value(json_object_get(v, "activates_at")));
+        printf("  history:\n");
+        json_array_foreach(json_object_get(out, "history"), i, v)
+        {
+            const char *val = json_string_value(json_object_get(v, "value"));
+            const char *ad = json_string_value(json_object_get(v, "address"));
+            printf("    block %-6" JSON_INTEGER_FORMAT " %-22s %s\n",
+                   json_integer_value(json_object_get(v, "block")),
+                   json_string_value(json_object_get(v, "event")),
+                   val ? val : ad ? ad : json_is_boolean(json_object_get(v, "value")) ? (json_is_true(json_object_get(v, "value")) ? "true" : "false") : "");
+        }
+    }
+    json_decref(out);
+    status = KG_EXIT_OK;
+    goto done;
+fail:
+    status = kg_cli_fail();
+done:
+    json_decref(history);
+    json_decref(hashes);
+    kg_cli_target_close(&t);
+    return status;
+}
+
+int kg_cmd_app(int argc, char **argv)
+{
+    app_args a;
+    bool help = false;
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        app_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? KG_EXIT_USAGE : KG_EXIT_OK;
+    }
+    const char *sub = argv[1];
+    if (kg_failed(parse_args(&a, &help, argc, argv))) {
+        int st = kg_cli_fail();
+        fprintf(stderr, "Run 'keygate app --help' for usage.\n");
+        return st;
+    }
+    if (help) {
+        app_usage(stdout);
+        return KG_EXIT_OK;
+    }
+    if (strcmp(sub, "compose-hash") == 0)
+        return cmd_compose_hash(&a);
+    if (a.positional != NULL) {
+        fprintf(stderr, "keygate app %s: unexpected argument '%s'\n", sub, a.positional);
+        return KG_EXIT_USAGE;
+    }
+    if (strcmp(sub, "deploy") == 0)
+        return cmd_deploy(&a);
+    if (strcmp(sub, "allow") == 0)
+        return cmd_change(&a, ACT_ALLOW);
+    if (strcmp(sub, "revoke") == 0)
+        return cmd_change(&a, ACT_REVOKE);
+    if (strcmp(sub, "propose") == 0)
+        return cmd_change(&a, ACT_PROPOSE);
+    if (strcmp(sub, "veto") == 0)
+        return cmd_change(&a, ACT_VETO);
+    if (strcmp(sub, "status") == 0)
+        return cmd_status(&a);
+    fprintf(stderr, "keygate app: unknown subcommand '%s'\n\n", sub);
+    app_usage(stderr);
+    return KG_EXIT_USAGE;
+}

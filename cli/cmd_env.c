@@ -1,0 +1,253 @@
+/* cmd_env.c - `keygate env encrypt`: seals an app's environment (a .env file) to the app's env
+ * public key, which the KMS hands out signed by its root secp256k1 key; the signature is
+ * checked against the root key recorded on chain, so a man in the middle (or a rogue KMS
+ * endpoint) cannot substitute its own key (SPEC.md section 5). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "chain.h"
+#include "cli.h"
+#include "devnet.h"
+#include "keygate/envcrypt.h"
+#include "keygate/kdf.h"
+
+#define ENV_MAX_FILE (256u * 1024u)
+#define ENV_MAX_SIG_AGE_S (24 * 3600) /* a signature_v1 older than this is refused */
+
+static void env_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: keygate env encrypt --app ID [--state DIR] [--out FILE] FILE.env\n\n"
+            "Encrypts FILE.env (KEY=VALUE lines; '#' comments; values may be quoted) to the\n"
+            "app's env public key. The key comes from the KMS (GetAppEnvEncryptPubKey) and is\n"
+            "accepted only if its signature_v1 recovers to the KMS root key published on chain\n"
+            "(kmsInfo of the KMS contract). Prints the hex ciphertext (or writes it to --out).\n\n"
+            "  --state DIR          devnet state (default ./%s): KMS URL, chain, KMS contract\n"
+            "  --kms-url URL        the KMS (instead of the devnet's)\n"
+            "  --rpc-url URL, --kms-contract ADDR   the chain (instead of the devnet's)\n\n"
+            "Exit status: 0 ok, 1 failed (e.g. signature does not verify), 2 usage error.\n",
+            KG_DEVNET_DEFAULT_DIR);
+}
+
+/* Parses dotenv text into list: KEY=VALUE per line, optional "export ", '#' comments, blank
+ * lines, values optionally in matching single or double quotes (taken literally). Names must
+ * be valid environment variable names; errors name the line. */
+static kg_result parse_dotenv(kg_env_list *list, const char *text, size_t len, const char *path)
+{
+    size_t pos = 0;
+    unsigned line = 0;
+    while (pos < len) {
+        size_t end = pos;
+        while (end < len && text[end] != '\n')
+            end++;
+        line++;
+        const char *s = text + pos;
+        size_t n = end - pos;
+        pos = end + 1;
+        if (n > 0 && s[n - 1] == '\r')
+            n--;
+        while (n > 0 && (*s == ' ' || *s == '\t')) {
+            s++;
+            n--;
+        }
+        if (n == 0 || *s == '#')
+            continue;
+        if (n > 7 && strncmp(s, "export ", 7) == 0) {
+            s += 7;
+            n -= 7;
+        }
+        const char *eq = memchr(s, '=', n);
+        KG_ENSURE(eq != NULL, KG_ERR_INPUT, "%s:%u: expected KEY=VALUE", path, line);
+        size_t klen = (size_t)(eq - s);
+        while (klen > 0 && (s[klen - 1] == ' ' || s[klen - 1] == '\t'))
+            klen--;
+        char name[KG_ENV_MAX_NAME_LEN + 1];
+        KG_ENSURE(klen > 0 && klen <= KG_ENV_MAX_NAME_LEN, KG_ERR_INPUT,
+                  "%s:%u: bad variable name", path, line);
+        memcpy(name, s, klen);
+        name[klen] = '\0';
+        if (kg_failed(kg_env_check_name(name)))
+            return kg_error_context("%s:%u", path, line);
+        const char *v = eq + 1;
+        size_t vlen = n - (size_t)(v - s);
+        while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+            v++;
+            vlen--;
+        }
+        if (vlen >= 2 && (v[0] == '"' || v[0] == '\'') && v[vlen - 1] == v[0]) {
+            v++;
+            vlen -= 2;
+        }
+        KG_ENSURE(memchr(v, '\0', vlen) == NULL, KG_ERR_INPUT, "%s:%u: NUL in value", path,
+                  line);
+        KG_GUARD(kg_env_list_add(list, name, klen, v, vlen));
+    }
+    return kg_env_verify_names(list);
+}
+
+/* The KMS root secp256k1 key from the chain: kmsInfo().k256Pubkey (33 bytes compressed). */
+static kg_result chain_root_key(uint8_t out[KG_K256_PUB_LEN], const kg_cli_target *t)
+{
+    kg_buf ret;
+    kg_abi_decoded d[4];
+    kg_abi_type ty[4] = {KG_ABI_T_BYTES, KG_ABI_T_BYTES, KG_ABI_T_BYTES, KG_ABI_T_BYTES};
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    kg_result rc = kg_chain_view(&t->chain, d, ty, 4, &ret, t->kms, "kmsInfo()", NULL, 0);
+    if (kg_ok(rc)) {
+        if (d[0].len == 0)
+            rc = kg_error_set(KG_ERR_NOT_FOUND, __FILE__, __LINE__,
+                              "the KMS contract has no published root key (setKmsInfo)");
+        else
+            rc = kg_k256_pub_compress(out, d[0].data, d[0].len);
+    }
+    kg_buf_free(&ret);
+    return rc;
+}
+
+/* Asks the KMS for the app's env public key and verifies it against root. */
+static kg_result fetch_env_pubkey(uint8_t pub[KG_X25519_LEN], const char *kms_url,
+                                  const uint8_t app[20], const uint8_t root[KG_K256_PUB_LEN])
+{
+    char url[KG_DEVNET_URL_MAX + 64], app_hex[41], body[96];
+    kg_buf resp;
+    long status = 0;
+    json_t *j = NULL;
+    kg_result rc = KG_ERROR;
+    kg_buf_init(&resp, 65536);
+    KG_GUARD(kg_hex_encode(app_hex, sizeof(app_hex), app, 20));
+    snprintf(url, sizeof(url), "%s/prpc/GetAppEnvEncryptPubKey?json", kms_url);
+    snprintf(body, sizeof(body), "{\"app_id\":\"%s\"}", app_hex);
+    /* TLS unauthenticated on purpose: what we trust is the root key's signature below. */
+    KG_GUARD_CTX_C(kg_cli_http(&resp, &status, url, body, true, 10000), "KMS");
+    j = json_loadb((const char *)resp.data, resp.len, 0, NULL);
+    if (status != 200) {
+        const char *e = json_string_value(json_object_get(j, "error"));
+        KG_BAIL_C(KG_ERR_NETWORK, "KMS %s: HTTP %ld: %s", kms_url, status, e ? e : "no error text");
+    }
+    const char *pk = json_string_value(json_object_get(j, "public_key"));
+    const char *sig = json_string_value(json_object_get(j, "signature_v1"));
+    json_t *ts = json_object_get(j, "timestamp");
+    uint8_t s[KG_K256_RECSIG_LEN];
+    KG_ENSURE_C(pk != NULL && sig != NULL && json_is_integer(ts) && json_integer_value(ts) >= 0,
+                KG_ERR_INPUT, "KMS answer lacks public_key, signature_v1 or timestamp");
+    KG_GUARD_CTX_C(kg_hex_decode_exact(pub, KG_X25519_LEN, pk), "KMS public_key");
+    KG_GUARD_CTX_C(kg_hex_decode_exact(s, sizeof(s), sig), "KMS signature_v1");
+    uint64_t t = (uint64_t)json_integer_value(ts);
+    uint64_t now = (uint64_t)time(NULL);
+    KG_ENSURE_C(t <= now + 300 && now - t <= ENV_MAX_SIG_AGE_S, KG_ERR_EXPIRED,
+                "KMS signature timestamp %" PRIu64 " is not recent (now %" PRIu64 ")", t, now);
+    if (kg_failed(kg_kdf_env_pubkey_verify_v1(root, app, t, pub, s)))
+        KG_BAIL_C(KG_ERR_VERIFY,
+                  "the env public key from %s is NOT signed by the KMS root key on chain: "
+                  "refusing to encrypt",
+                  kms_url);
+    rc = KG_OK;
+cleanup:
+    json_decref(j);
+    kg_buf_free(&resp);
+    return rc;
+}
+
+int kg_cmd_env(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state", required_argument, NULL, 's'},  {"app", required_argument, NULL, 'a'},
+        {"kms-url", required_argument, NULL, 'u'}, {"rpc-url", required_argument, NULL, 'r'},
+        {"kms-contract", required_argument, NULL, 'k'}, {"out", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    const char *state = NULL, *app_s = NULL, *kms_url = NULL, *rpc = NULL, *kmsc = NULL,
+               *out_path = NULL;
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        env_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? KG_EXIT_USAGE : KG_EXIT_OK;
+    }
+    if (strcmp(argv[1], "encrypt") != 0) {
+        fprintf(stderr, "keygate env: unknown subcommand '%s'\n", argv[1]);
+        env_usage(stderr);
+        return KG_EXIT_USAGE;
+    }
+    int c;
+    optind = 2;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': state = optarg; break;
+        case 'a': app_s = optarg; break;
+        case 'u': kms_url = optarg; break;
+        case 'r': rpc = optarg; break;
+        case 'k': kmsc = optarg; break;
+        case 'o': out_path = optarg; break;
+        case 'h': env_usage(stdout); return KG_EXIT_OK;
+        default:
+            fprintf(stderr, "keygate env: unknown or incomplete option '%s'\n", argv[optind - 1]);
+            return KG_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1 || app_s == NULL) {
+        fprintf(stderr, "keygate env encrypt: --app ID and one FILE.env are required\n");
+        return KG_EXIT_USAGE;
+    }
+    const char *path = argv[optind];
+    uint8_t app[20], root[KG_K256_PUB_LEN], pub[KG_X25519_LEN];
+    kg_buf text, plain, ct;
+    kg_env_list list;
+    kg_cli_target t;
+    int status = KG_EXIT_FAILED;
+    memset(&t, 0, sizeof(t));
+    kg_buf_init(&text, ENV_MAX_FILE + 1);
+    kg_buf_init(&plain, KG_ENV_MAX_PLAINTEXT_LEN);
+    kg_buf_init(&ct, KG_ENV_MAX_CIPHERTEXT_LEN);
+    kg_env_list_init(&list);
+    if (kg_failed(kg_cli_parse_address(app, "--app", app_s)) ||
+        kg_failed(kg_cli_read_file(&text, path, ENV_MAX_FILE)) ||
+        kg_failed(parse_dotenv(&list, (const char *)text.data, text.len, path)) ||
+        kg_failed(kg_env_serialize(&plain, &list)))
+        goto fail;
+    if (kg_failed(kg_cli_target_open(&t, state, rpc, kmsc)))
+        goto fail;
+    if (kms_url == NULL)
+        kms_url = kg_devnet_str(t.state, "kms_url");
+    if (kms_url == NULL || !t.has_kms) {
+        (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
+                           "no KMS: give --kms-url URL and --kms-contract ADDR, or --state DIR");
+        goto fail;
+    }
+    if (kg_failed(chain_root_key(root, &t)) ||
+        kg_failed(fetch_env_pubkey(pub, kms_url, app, root)) ||
+        kg_failed(kg_env_encrypt(&ct, pub, plain.data, plain.len)))
+        goto fail;
+    char *hex = malloc(2 * ct.len + 2);
+    if (hex == NULL || kg_failed(kg_hex_encode(hex, 2 * ct.len + 1, ct.data, ct.len))) {
+        free(hex);
+        goto fail;
+    }
+    if (out_path != NULL) {
+        size_t n = strlen(hex);
+        hex[n] = '\n';
+        kg_result w = kg_cli_write_file(out_path, hex, n + 1, 0644);
+        free(hex);
+        if (kg_failed(w))
+            goto fail;
+        fprintf(stderr, "keygate env: %zu variables encrypted to %s\n", list.count, out_path);
+    } else {
+        printf("%s\n", hex);
+        free(hex);
+    }
+    status = KG_EXIT_OK;
+    goto done;
+fail:
+    status = kg_cli_fail();
+done:
+    kg_buf_free(&text);
+    kg_buf_free(&plain);
+    kg_buf_free(&ct);
+    kg_env_list_free(&list);
+    kg_cli_target_close(&t);
+    return status;
+}
