@@ -7,16 +7,21 @@
 #include <time.h>
 
 #include "cli.h"
+#include "devnet.h"
 #include "keygate/audit.h"
 
 static void audit_usage(FILE *out)
 {
-    fprintf(out, "Usage: keygate audit list --db FILE [--json] [--limit N]\n\n"
+    fprintf(out, "Usage: keygate audit list [--state DIR | --db FILE] [--app ID] [--json] "
+                 "[--limit N]\n\n"
                  "Lists the KMS's key-release decisions, oldest first (the newest N with "
                  "--limit).\n"
+                 "  --state DIR  a devnet's state directory (default ./%s): its KMS's log\n"
                  "  --db FILE    the KMS audit database (config key 'audit_db')\n"
+                 "  --app ID     only decisions about this app (0x-address)\n"
                  "  --json       one JSON array with every field (for scripts)\n"
-                 "  --limit N    only the newest N decisions\n");
+                 "  --limit N    only the newest N decisions\n",
+            KG_DEVNET_DEFAULT_DIR);
 }
 
 static const char *str_or(const json_t *row, const char *key, const char *dflt)
@@ -61,10 +66,12 @@ int kg_cmd_audit(int argc, char **argv)
         audit_usage(stderr);
         return KG_EXIT_USAGE;
     }
-    const char *db = NULL;
+    const char *db = NULL, *state = NULL, *app = NULL;
     bool as_json = false;
     unsigned long limit = 0;
     static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"state", required_argument, NULL, 's'},
+                                         {"app", required_argument, NULL, 'a'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"limit", required_argument, NULL, 'n'},
                                          {"help", no_argument, NULL, 'h'},
@@ -75,6 +82,12 @@ int kg_cmd_audit(int argc, char **argv)
         switch (c) {
         case 'd':
             db = optarg;
+            break;
+        case 's':
+            state = optarg;
+            break;
+        case 'a':
+            app = optarg;
             break;
         case 'j':
             as_json = true;
@@ -97,16 +110,55 @@ int kg_cmd_audit(int argc, char **argv)
             return KG_EXIT_USAGE;
         }
     }
-    if (db == NULL || optind != argc - 1) {
-        fprintf(stderr, "keygate audit list: --db FILE is required\n");
+    if (optind != argc - 1 || (db != NULL && state != NULL)) {
+        fprintf(stderr, "keygate audit list: give --db FILE or --state DIR (not both)\n");
         return KG_EXIT_USAGE;
+    }
+    /* --app: the log stores app ids as 40 lowercase hex digits without 0x */
+    char app_hex[41] = "";
+    if (app != NULL) {
+        uint8_t a[20];
+        if (kg_failed(kg_hex_decode_exact(a, 20, app)) ||
+            kg_failed(kg_hex_encode(app_hex, sizeof(app_hex), a, 20))) {
+            fprintf(stderr, "keygate audit list: --app '%s' is not an app id (20-byte hex)\n",
+                    app);
+            return KG_EXIT_USAGE;
+        }
+    }
+    char dir[PATH_MAX];
+    json_t *doc = NULL;
+    if (db == NULL) {
+        if (kg_failed(kg_devnet_dir(dir, state)) || kg_failed(kg_devnet_load(&doc, dir)))
+            return kg_cli_fail();
+        db = kg_devnet_str(doc, "audit_db");
+        if (db == NULL) {
+            json_decref(doc);
+            fprintf(stderr, "keygate audit list: devnet in '%s' has no KMS audit log yet\n", dir);
+            return KG_EXIT_FAILED;
+        }
     }
     kg_audit *audit = NULL;
     json_t *rows = NULL;
     if (kg_failed(kg_audit_open(&audit, db, true)) ||
-        kg_failed(kg_audit_list(&rows, audit, (uint32_t)limit))) {
+        kg_failed(kg_audit_list(&rows, audit, app != NULL ? 0 : (uint32_t)limit))) {
         kg_audit_free(audit);
+        json_decref(doc);
         return kg_cli_fail();
+    }
+    json_decref(doc);
+    if (app != NULL) {
+        json_t *kept = json_array();
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row) {
+            const char *id = json_string_value(json_object_get(row, "app_id"));
+            if (id != NULL && strcmp(id, app_hex) == 0)
+                json_array_append(kept, row);
+        }
+        while (limit > 0 && json_array_size(kept) > limit)
+            json_array_remove(kept, 0);
+        json_decref(rows);
+        rows = kept;
     }
     kg_audit_free(audit);
     if (as_json) {

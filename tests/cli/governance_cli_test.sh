@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# governance_cli_test.sh - `keygate app` and `keygate kms` against a private anvil with the
+# contracts deployed: deploy, allow, revoke, status/history, time-locked propose and guardian
+# veto, KMS allow-lists; and every error (unknown app, bad hash, wrong key, chain down, usage)
+# is clear, exits with the documented status and changes nothing on chain.
+# Usage: governance_cli_test.sh KEYGATE_BINARY SOURCE_DIR
+set -euo pipefail
+KG="${1:?usage: governance_cli_test.sh KEYGATE SOURCE_DIR}"
+SRC="${2:?usage: governance_cli_test.sh KEYGATE SOURCE_DIR}"
+ANVIL="$SRC/tools/node_modules/.bin/anvil"
+[ -x "$ANVIL" ] || { echo "SKIP: anvil not installed (scripts/setup)"; exit 77; }
+
+TMP="$(mktemp -d /tmp/kg-gov-test.XXXXXX)"
+ANVIL_PID=""
+cleanup() {
+  [ -n "$ANVIL_PID" ] && kill "$ANVIL_PID" 2>/dev/null && wait "$ANVIL_PID" 2>/dev/null
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+PASS=0
+ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
+die() { echo "not ok - $*" >&2; exit 1; }
+
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+RPC="http://127.0.0.1:$PORT"
+"$ANVIL" --host 127.0.0.1 --port "$PORT" --silent >/dev/null 2>&1 &
+ANVIL_PID=$!
+for _ in $(seq 1 100); do curl -sf -X POST -H 'Content-Type: application/json' \
+  --data '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' "$RPC" >/dev/null && break; sleep 0.1; done
+# anvil's well-known dev accounts 0 (owner) and 1 (guardian / stranger): public test keys
+OWNER_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+OTHER_KEY=0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
+OTHER=0x70997970C51812dc3A010C7d01b50e0d17dc79C8
+DEPLOY="$(KEYGATE_DEPLOYER_KEY=$OWNER_KEY "$SRC/scripts/deploy-contracts" --rpc-url "$RPC" 2>"$TMP/deploy.log")" ||
+  { cat "$TMP/deploy.log" >&2; die "deploy-contracts"; }
+KMSC="$(jq -r .kms <<<"$DEPLOY")"
+# A chain-only state directory, as `devnet up` writes it (devnet.json, mode 0600).
+mkdir -p "$TMP/state"
+jq -n --arg rpc "$RPC" --arg kms "$KMSC" --arg key "$OWNER_KEY" \
+  '{version:1, rpc_url:$rpc, chain_id:31337, kms_contract:$kms, private_key:$key}' >"$TMP/state/devnet.json"
+chmod 600 "$TMP/state/devnet.json"
+S=(--state "$TMP/state")
+block() { curl -s -X POST -H 'Content-Type: application/json' \
+  --data '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}' "$RPC" | jq -r .result; }
+
+# run EXPECTED_RC MESSAGE_SUBSTRING CMD...: exit status and stderr text must both match
+run() {
+  local want_rc="$1" want_msg="$2"; shift 2
+  set +e; "$@" >"$TMP/out" 2>"$TMP/err"; local rc=$?; set -e
+  [ "$rc" = "$want_rc" ] || die "'$*': exit $rc, expected $want_rc; stderr: $(cat "$TMP/err")"
+  [ -z "$want_msg" ] || grep -qF -- "$want_msg" "$TMP/err" || die "'$*': stderr lacks '$want_msg': $(cat "$TMP/err")"
+}
+
+# ---- compose hash ---------------------------------------------------------------------------
+printf '{"services":{"app":{"image":"demo:1"}}}\n' >"$TMP/v1.json"
+printf '{"services":{"app":{"image":"demo:2"}}}\n' >"$TMP/v2.json"
+H1="$(sha256sum "$TMP/v1.json" | cut -c1-64)"
+H2="$(sha256sum "$TMP/v2.json" | cut -c1-64)"
+[ "$("$KG" app compose-hash "$TMP/v1.json")" = "$H1" ] || die "compose-hash is not SHA-256 of the raw bytes"
+[ "$("$KG" app compose-hash --json "$TMP/v2.json" | jq -r .compose_hash)" = "$H2" ] || die "compose-hash --json"
+run 1 "cannot open '$TMP/missing.json'" "$KG" app compose-hash "$TMP/missing.json"
+ok "compose-hash = SHA-256 of the file's bytes"
+
+# ---- deploy, allow, revoke, status ------------------------------------------------------------
+"$KG" app deploy "${S[@]}" --compose "$TMP/v1.json" >"$TMP/deploy.json" || die "app deploy"
+APP="$(jq -r .app_id "$TMP/deploy.json")"
+[ "$(jq -r .compose_hash "$TMP/deploy.json")" = "$H1" ] && [[ "$APP" =~ ^0x[0-9a-fA-F]{40}$ ]] || die "deploy output: $(cat "$TMP/deploy.json")"
+ok "app deploy -> app id $APP"
+"$KG" app allow "${S[@]}" --app "$APP" --compose "$TMP/v2.json" | jq -e '.state=="allowed"' >/dev/null || die "allow v2"
+B="$(block)"
+"$KG" app allow "${S[@]}" --app "$APP" --hash "$H2" | jq -e '.unchanged==true' >/dev/null || die "allow twice"
+[ "$(block)" = "$B" ] || die "allowing an allowed hash sent a transaction"
+"$KG" app revoke "${S[@]}" --app "$APP" --hash "0x$H1" | jq -e '.state=="none"' >/dev/null || die "revoke v1"
+"$KG" app status "${S[@]}" --app "$APP" --json >"$TMP/status.json" || die "status"
+jq -e --arg h2 "$H2" '.allowed_compose_hashes == [$h2] and .registered and .owner=="0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"' "$TMP/status.json" >/dev/null || die "status: $(cat "$TMP/status.json")"
+jq -e --arg h1 "$H1" --arg h2 "$H2" '[.history[] | select(.event|startswith("ComposeHash")) | [.event,.value]] ==
+  [["ComposeHashAdded",$h1],["ComposeHashAdded",$h2],["ComposeHashRemoved",$h1]]' "$TMP/status.json" >/dev/null ||
+  die "history: $(jq -c .history "$TMP/status.json")"
+"$KG" app status "${S[@]}" --app "$APP" | grep -q "ComposeHashRemoved *$H1" || die "status table"
+ok "allow (idempotent), revoke, status with allowed hashes and event history"
+
+# ---- errors change nothing ------------------------------------------------------------------
+B="$(block)"
+cp "$TMP/status.json" "$TMP/before.json"
+run 2 "--hash 'abc' is not a 32-byte hash" "$KG" app allow "${S[@]}" --app "$APP" --hash abc
+run 2 "give exactly one of --compose FILE and --hash HEX" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H1" --compose "$TMP/v1.json"
+run 2 "--app ID is required" "$KG" app revoke "${S[@]}" --hash "$H1"
+run 2 "--app 'xyz' is not an address" "$KG" app allow "${S[@]}" --app xyz --hash "$H1"
+run 2 "unknown or incomplete option '--bogus'" "$KG" app allow "${S[@]}" --bogus
+run 1 "unknown app '0x1111111111111111111111111111111111111111': no contract at that address" \
+  "$KG" app allow "${S[@]}" --app 0x1111111111111111111111111111111111111111 --hash "$H1"
+run 1 "unknown app '$KMSC': not registered with the KMS contract" "$KG" app allow "${S[@]}" --app "$KMSC" --hash "$H1"
+run 1 "signer $OTHER is not the owner (0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266) of app" \
+  env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app revoke "${S[@]}" --app "$APP" --hash "$H2"
+(umask 077; echo "$OTHER_KEY" >"$TMP/other.key")
+run 1 "is not the owner" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H1" --private-key-file "$TMP/other.key"
+chmod 644 "$TMP/other.key"
+run 1 "is accessible to group or others (mode 644)" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H1" --private-key-file "$TMP/other.key"
+run 1 "\$KEYGATE_PRIVATE_KEY is not a 32-byte hex private key" env KEYGATE_PRIVATE_KEY=0x1234 "$KG" app allow "${S[@]}" --app "$APP" --hash "$H1"
+grep -q 1234 "$TMP/err" && die "a bad key was echoed in an error"
+run 1 "chain unreachable: chain node http://127.0.0.1:1 (eth_chainId)" "$KG" app status --rpc-url http://127.0.0.1:1 --app "$APP"
+run 1 "no devnet in '$TMP/nope'" "$KG" app status --state "$TMP/nope" --app "$APP"
+run 2 "has no upgrade notice: use 'keygate app allow'" "$KG" app propose "${S[@]}" --app "$APP" --hash "$H1"
+[ "$(block)" = "$B" ] || die "a failed command changed the chain (block $B -> $(block))"
+"$KG" app status "${S[@]}" --app "$APP" --json >"$TMP/after.json"
+cmp -s "$TMP/before.json" "$TMP/after.json" || die "a failed command changed the app's state"
+ok "errors: bad hash, usage, unknown app, wrong key (env and file), key file mode, chain down - exact messages, no transaction"
+
+# ---- time-locked app: propose, veto --------------------------------------------------------------
+"$KG" app deploy "${S[@]}" --compose "$TMP/v1.json" --timelock 3600 --guardian "$OTHER" >"$TMP/tl.json" || die "deploy --timelock"
+TAPP="$(jq -r .app_id "$TMP/tl.json")"
+jq -e '.notice_period==3600' "$TMP/tl.json" >/dev/null || die "timelock deploy output"
+run 2 "--timelock SECONDS and --guardian ADDR go together" "$KG" app deploy "${S[@]}" --compose "$TMP/v1.json" --timelock 60
+run 1 "has a 3600 s upgrade notice: use 'keygate app propose'" "$KG" app allow "${S[@]}" --app "$TAPP" --hash "$H2"
+"$KG" app propose "${S[@]}" --app "$TAPP" --hash "$H2" >"$TMP/p.json" || die "propose"
+jq -e '.state=="pending" and .activates_at > now' "$TMP/p.json" >/dev/null || die "propose output $(cat "$TMP/p.json")"
+"$KG" app status "${S[@]}" --app "$TAPP" --json | jq -e --arg h "$H2" '.pending_compose_hashes[0].compose_hash==$h and (.allowed_compose_hashes|length)==1' >/dev/null || die "pending not shown"
+run 1 "is not the guardian ($OTHER) of app" "$KG" app veto "${S[@]}" --app "$TAPP" --hash "$H2"
+KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app veto "${S[@]}" --app "$TAPP" --hash "$H2" | jq -e '.state=="none"' >/dev/null || die "veto"
+run 1 "is not a pending proposal" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app veto "${S[@]}" --app "$TAPP" --hash "$H2"
+"$KG" app status "${S[@]}" --app "$TAPP" --json | jq -e '[.history[].event] | index("ComposeHashVetoed") != null and (.|length) > 0' >/dev/null || die "veto not in history"
+ok "time-locked app: allow refused, propose -> pending, only the guardian vetoes"
+
+# ---- KMS allow-lists ---------------------------------------------------------------------------
+MR="$(printf 'kms mr' | sha256sum | cut -c1-64)"
+"$KG" kms allow "${S[@]}" --mr "$MR" | jq -e '.action=="allow" and .tx' >/dev/null || die "kms allow --mr"
+"$KG" kms allow "${S[@]}" --os-image "$H1" >/dev/null || die "kms allow --os-image"
+"$KG" kms status "${S[@]}" --json | jq -e --arg mr "$MR" --arg os "$H1" '.allowed_mr==[$mr] and .allowed_os_image==[$os]' >/dev/null || die "kms status"
+"$KG" kms revoke "${S[@]}" --mr "$MR" >/dev/null || die "kms revoke"
+"$KG" kms status "${S[@]}" --json | jq -e '.allowed_mr==[]' >/dev/null || die "kms revoke not effective"
+B="$(block)"
+run 2 "give exactly one of --mr, --device, --os-image" "$KG" kms allow "${S[@]}" --mr "$MR" --device "$MR"
+run 1 "is not the owner" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms allow "${S[@]}" --device "$MR"
+[ "$(block)" = "$B" ] || die "a failed kms command changed the chain"
+ok "kms allow/revoke/status of MRs and OS images; non-owner refused"
+
+echo "governance_cli_test: $PASS checks passed"
