@@ -17,7 +17,8 @@ static void sim_usage(FILE *out)
 {
     fprintf(out,
             "Usage: keygate sim <subcommand> [options]\n\n"
-            "  init DIR [--image NAME] [--days N]   create a simulated TDX platform in DIR\n"
+            "  init DIR [--image NAME] [--days N] [--tcb UpToDate|OutOfDate]\n"
+            "                                       create a simulated TDX platform in DIR\n"
             "  quote --dir DIR --report-data HEX [--vm NAME]\n"
             "                                       print a quote (hex) for 64 bytes of report data\n"
             "  extend --dir DIR --vm NAME --event NAME [--payload HEX]\n"
@@ -30,7 +31,7 @@ static void sim_usage(FILE *out)
 }
 
 typedef struct sim_args {
-    const char *dir, *vm, *report_data, *event, *payload, *listen, *image;
+    const char *dir, *vm, *report_data, *event, *payload, *listen, *image, *tcb;
     unsigned long days;
 } sim_args;
 
@@ -55,6 +56,8 @@ static int parse_args(sim_args *a, int argc, char **argv, int first)
             slot = &a->listen;
         else if (strcmp(k, "--image") == 0)
             slot = &a->image;
+        else if (strcmp(k, "--tcb") == 0)
+            slot = &a->tcb;
         else if (strcmp(k, "--days") == 0 && i + 1 < argc) {
             char *end = NULL;
             errno = 0;
@@ -237,7 +240,7 @@ int kg_cmd_sim(int argc, char **argv)
         return KG_EXIT_USAGE;
     }
     if (strcmp(sub, "init") == 0) {
-        kg_sim_init_opts o = {a.image, 0, (uint32_t)a.days};
+        kg_sim_init_opts o = {a.image, 0, (uint32_t)a.days, a.tcb};
         if (kg_failed(kg_sim_init(a.dir, &o)))
             return kg_cli_fail();
         fprintf(stderr, "keygate sim: platform created in %s\n", a.dir);

@@ -75,6 +75,8 @@ typedef struct kg_ratls_evidence {
     char usage[KG_RATLS_MAX_USAGE_LEN + 1];
     kg_buf spki; /* the leaf's SubjectPublicKeyInfo DER */
     uint64_t not_before, not_after;
+    bool self_issued;       /* issuer name == subject name, no foreign authority key id */
+    bool self_signature_ok; /* self-issued and its signature verifies with its own key */
 } kg_ratls_evidence;
 
 /*
@@ -128,8 +130,8 @@ typedef struct kg_ratls_identity {
 /*
  * Verifies a DER certificate: RA-TLS extensions, the certificate's validity at `now`, the key
  * binding (REPORTDATA == SHA-512("ratls-cert:" || leaf SPKI)), full DCAP verification of the
- * quote (TDX only), the event log replay against RTMR3 and, if the certificate names an app
- * id, that it equals the event log's. Fills *out (zeroed on failure). Errors: KG_ERR_VERIFY
+ * quote (TDX only), the event log replay against RTMR3, if the certificate names an app
+ * id, that it equals the event log's, and a self-issued certificate's own signature. Fills *out (zeroed on failure). Errors: KG_ERR_VERIFY
  * ("key is not bound to the quote", "event log replay does not match RTMR3", DCAP causes),
  * KG_ERR_EXPIRED, KG_ERR_INPUT (malformed), KG_ERR_NETWORK (collateral fetch).
  */

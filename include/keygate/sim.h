@@ -34,6 +34,10 @@ typedef struct kg_sim_init_opts {
     const char *image;      /* default KG_SIM_DEFAULT_IMAGE */
     uint64_t now;           /* issue time of collateral and certificates; 0 = current time */
     uint32_t validity_days; /* collateral nextUpdate = now + days; 0 = 30 */
+    /* The TCB status the collateral gives this platform: NULL or "UpToDate" (default), or
+     * "OutOfDate" (its PCESVN is below the newest TCB level; advisories INTEL-SA-00106,
+     * INTEL-SA-00115), to exercise TCB policy (requireTcbUpToDate, isKmsAllowed). */
+    const char *tcb_status;
 } kg_sim_init_opts;
 
 /*

@@ -52,6 +52,8 @@ kg_result kg_ratls_verify_cert(kg_ratls_identity *out, const uint8_t *der, size_
     KG_ENSURE_C(now >= ev.not_before && now <= ev.not_after, KG_ERR_EXPIRED,
                 "RA-TLS certificate is outside its validity window");
     KG_ENSURE_C(ev.eventlog.len > 0, KG_ERR_INPUT, "RA-TLS certificate has no event log");
+    KG_ENSURE_C(!ev.self_issued || ev.self_signature_ok, KG_ERR_VERIFY,
+                "RA-TLS certificate's self-signature does not verify");
 
     /* 1. binding: the quote must be over this very key (cheap, so first) */
     rep = calloc(1, sizeof(*rep));

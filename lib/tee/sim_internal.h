@@ -19,6 +19,7 @@ typedef struct sim_platform {
     uint8_t ppid[16];
     uint8_t cpu_svn[16]; /* = the 16 SGX TCB component SVNs */
     uint16_t pce_svn;
+    uint16_t newest_pce_svn; /* PCESVN of the UpToDate TCB level (> pce_svn: OutOfDate) */
     uint8_t tee_tcb_svn[16];
     uint8_t mr_seam[48];
     uint8_t td_attributes[8];

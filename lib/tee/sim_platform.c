@@ -489,6 +489,11 @@ kg_result sim_platform_load(sim_platform *out, const char *dir)
                     json_integer_value(svn) <= 0xffff,
                 KG_ERR_INPUT, "platform.json: bad 'pce_svn'");
     out->pce_svn = (uint16_t)json_integer_value(svn);
+    json_t *newest = json_object_get(p, "newest_pce_svn");
+    KG_ENSURE_C(json_is_integer(newest) && json_integer_value(newest) >= out->pce_svn &&
+                    json_integer_value(newest) <= 0xffff,
+                KG_ERR_INPUT, "platform.json: bad 'newest_pce_svn'");
+    out->newest_pce_svn = (uint16_t)json_integer_value(newest);
     KG_GUARD_C(hex_field(p, "fmspc", out->fmspc, 6));
     KG_GUARD_C(hex_field(p, "pce_id", out->pce_id, 2));
     KG_GUARD_C(hex_field(p, "ppid", out->ppid, 16));
@@ -512,7 +517,9 @@ static kg_result save_platform(const char *dir, const sim_platform *pf)
 {
     kg_result rc = KG_ERROR;
     json_t *p = json_object();
-    KG_ENSURE_C(p != NULL && json_object_set_new(p, "pce_svn", json_integer(pf->pce_svn)) == 0,
+    KG_ENSURE_C(p != NULL && json_object_set_new(p, "pce_svn", json_integer(pf->pce_svn)) == 0 &&
+                    json_object_set_new(p, "newest_pce_svn",
+                                        json_integer(pf->newest_pce_svn)) == 0,
                 KG_ERR_NOMEM, "json");
     KG_GUARD_C(put_hex(p, "fmspc", pf->fmspc, 6));
     KG_GUARD_C(put_hex(p, "pce_id", pf->pce_id, 2));
@@ -614,7 +621,7 @@ static kg_result tcb_info_json(kg_buf *b, const sim_platform *pf, const char *is
         "\"tcbStatus\":\"OutOfDate\"}]}],\"tcbLevels\":[{\"tcb\":{",
         issue, next, fmspc, pceid, zeros96, pf->tee_tcb_svn[1], zeros96, pf->tee_tcb_svn[0]));
     KG_GUARD(svn_components(b, "sgxtcbcomponents", pf->cpu_svn));
-    KG_GUARD(kg_buf_printf(b, ",\"pcesvn\":%u,", pf->pce_svn));
+    KG_GUARD(kg_buf_printf(b, ",\"pcesvn\":%u,", pf->newest_pce_svn));
     KG_GUARD(svn_components(b, "tdxtcbcomponents", pf->tee_tcb_svn));
     KG_GUARD(kg_buf_append_str(
         b, "},\"tcbDate\":\"2024-03-13T00:00:00Z\",\"tcbStatus\":\"UpToDate\"},{\"tcb\":{"));
@@ -755,6 +762,12 @@ kg_result kg_sim_init(const char *dir, const kg_sim_init_opts *opts)
     memcpy(pf.pce_id, SIM_PCE_ID, 2);
     memcpy(pf.cpu_svn, SIM_CPU_SVN, 16);
     pf.pce_svn = SIM_PCE_SVN;
+    pf.newest_pce_svn = SIM_PCE_SVN;
+    if (o.tcb_status != NULL && strcmp(o.tcb_status, "OutOfDate") == 0)
+        pf.newest_pce_svn = SIM_PCE_SVN + 1; /* a newer TCB exists: this one matches the old level */
+    else
+        KG_ENSURE_C(o.tcb_status == NULL || strcmp(o.tcb_status, "UpToDate") == 0, KG_ERR_USAGE,
+                    "simulated TCB status '%s' is not UpToDate or OutOfDate", o.tcb_status);
     memcpy(pf.tee_tcb_svn, SIM_TEE_TCB_SVN, 16);
     memcpy(pf.td_attributes, SIM_TD_ATTR, 8);
     memcpy(pf.xfam, SIM_XFAM, 8);

@@ -144,6 +144,18 @@ static void cert_verifies_into_identity(void **state)
     assert_non_null(strstr((char *)js.data, "\"tcb_status\":\"UpToDate\""));
     kg_buf_free(&js);
 
+    /* a self-signed certificate's unbound fields cannot be edited: change the usage */
+    uint8_t *u = NULL;
+    for (size_t i = 0; i + 7 <= der.len && u == NULL; i++)
+        if (memcmp(der.data + i, "kms:rpc", 7) == 0)
+            u = der.data + i;
+    assert_non_null(u);
+    u[6] = 'x';
+    KG_ASSERT_ERR(kg_ratls_verify_cert(&id, der.data, der.len, &pol), KG_ERR_VERIFY,
+                  "self-signature does not verify");
+    u[6] = 'c';
+    KG_ASSERT_OK(kg_ratls_verify_cert(&id, der.data, der.len, &pol));
+
     /* the pinned Intel root refuses the simulator's quotes */
     kg_dcap_verifier *intel = NULL;
     KG_ASSERT_OK(kg_dcap_verifier_new(&intel, NULL, 0));

@@ -31,7 +31,7 @@ static int setup(void **state)
         return -1;
     snprintf(g_plat, sizeof(g_plat), "%s/platform", g_dir);
     g_now = (uint64_t)time(NULL);
-    kg_sim_init_opts o = {NULL, g_now, 30};
+    kg_sim_init_opts o = {NULL, g_now, 30, NULL};
     return kg_ok(kg_sim_init(g_plat, &o)) ? 0 : -1;
 }
 
@@ -162,7 +162,7 @@ static void refresh_extends_validity(void **state)
 {
     char dir2[160];
     snprintf(dir2, sizeof(dir2), "%s/refresh", g_dir);
-    kg_sim_init_opts o = {"other-image", g_now - 40u * 86400u, 30};
+    kg_sim_init_opts o = {"other-image", g_now - 40u * 86400u, 30, NULL};
     KG_ASSERT_OK(kg_sim_init(dir2, &o));
     kg_tee *t = NULL;
     kg_buf q, coll;
@@ -186,6 +186,40 @@ static void refresh_extends_validity(void **state)
     coll.len = 0;
     KG_ASSERT_OK(kg_sim_collateral(&coll, dir2));
     KG_ASSERT_OK(kg_dcap_verify(v, &rep, q.data, q.len, (char *)coll.data, coll.len, g_now));
+    kg_dcap_verifier_free(v);
+    kg_buf_free(&root);
+    kg_buf_free(&q);
+    kg_buf_free(&coll);
+    kg_tee_free(t);
+}
+
+/* A platform made OutOfDate verifies with that status and the older level's advisories. */
+static void out_of_date_platform(void **state)
+{
+    char dir2[160];
+    snprintf(dir2, sizeof(dir2), "%s/old", g_dir);
+    kg_sim_init_opts o = {NULL, g_now, 30, "OutOfDate"};
+    KG_ASSERT_OK(kg_sim_init(dir2, &o));
+    kg_tee *t = NULL;
+    kg_buf q, coll, root;
+    uint8_t rd[64] = {0};
+    kg_buf_init(&q, KG_MAX_TEE_QUOTE_LEN);
+    kg_buf_init(&coll, KG_MAX_COLLATERAL_LEN);
+    kg_buf_init(&root, 65536);
+    KG_ASSERT_OK(kg_tee_open_sim(&t, dir2, "x"));
+    KG_ASSERT_OK(kg_tee_get_quote(t, &q, rd));
+    KG_ASSERT_OK(kg_sim_root_ca_der(&root, dir2));
+    KG_ASSERT_OK(kg_sim_collateral(&coll, dir2));
+    kg_dcap_verifier *v = NULL;
+    KG_ASSERT_OK(kg_dcap_verifier_new(&v, root.data, root.len));
+    kg_dcap_report rep;
+    KG_ASSERT_OK(kg_dcap_verify(v, &rep, q.data, q.len, (char *)coll.data, coll.len, g_now));
+    assert_string_equal(rep.status, "OutOfDate");
+    assert_int_equal(rep.n_advisory_ids, 2);
+    assert_string_equal(rep.advisory_ids[0], "INTEL-SA-00106");
+    kg_sim_init_opts bad = {NULL, g_now, 30, "Revoked"};
+    snprintf(dir2, sizeof(dir2), "%s/bad", g_dir);
+    KG_ASSERT_ERR(kg_sim_init(dir2, &bad), KG_ERR_USAGE, "is not UpToDate or OutOfDate");
     kg_dcap_verifier_free(v);
     kg_buf_free(&root);
     kg_buf_free(&q);
@@ -325,6 +359,7 @@ int main(void)
         cmocka_unit_test(verifies_under_sim_root_only),
         cmocka_unit_test(any_changed_byte_fails),
         cmocka_unit_test(refresh_extends_validity),
+        cmocka_unit_test(out_of_date_platform),
         cmocka_unit_test(pccs_serves_v4_api),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
