@@ -8,6 +8,8 @@
 static const kg_bench_command commands[] = {
     {"quote-verify", kg_bench_quote_verify,
      "DCAP quote verifications per second, warm or --cold, beside the npm peers"},
+    {"ratls", kg_bench_ratls,
+     "Simulated quotes, RA-TLS certificate creation/verification, mutual handshakes per second"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

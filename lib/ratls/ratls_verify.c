@@ -219,6 +219,9 @@ kg_result kg_ratls_ssl_ctx_new(SSL_CTX **out, bool server, const kg_p256_key *ke
         }
         ERR_clear_error(); /* the loop ends on "no start line" */
     }
+    /* No resumption: every connection presents (and has checked) its attested certificate. */
+    KG_GUARD_OSSL_C(SSL_CTX_set_num_tickets(ctx, 0), KG_ERR_CRYPTO, "disabling tickets");
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     int mode = SSL_VERIFY_PEER;
     if (server && require_peer_cert)
         mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
