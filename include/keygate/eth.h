@@ -189,4 +189,163 @@ void kg_eth_address_checksum(char out[43], const uint8_t addr[KG_ETH_ADDRESS_LEN
  * checksum, KG_ERR_INPUT otherwise). */
 KG_RESULT kg_eth_address_parse(uint8_t addr[KG_ETH_ADDRESS_LEN], const char *text);
 
+/* ==== JSON-RPC client ===========================================================================
+ *
+ * A kg_eth_client is created once per node URL and shared: it is safe to use from any number
+ * of threads at once. It keeps a small pool of libcurl handles (keep-alive connections) under
+ * a mutex that is held only to take or return a handle, never during I/O, so concurrent calls
+ * run in parallel (the KMS calls it from its worker threads). Errors are per thread (result.h).
+ *
+ * Every reply is untrusted: bounded by KG_ETH_MAX_RPC_REPLY, parsed strictly (JSON-RPC 2.0,
+ * our request id, exactly one of result/error, duplicate keys rejected, quantities and data as
+ * 0x-hex within named maxima). Error kinds:
+ *   KG_ERR_NETWORK  the node could not be reached, timed out, answered HTTP != 200, sent a
+ *                   malformed reply, or returned a JSON-RPC error that is not a revert
+ *                   ("node rejected eth_sendRawTransaction: nonce too low (code -32003)");
+ *   KG_ERR_TOO_LARGE  the reply exceeded KG_ETH_MAX_RPC_REPLY (or a list its maximum);
+ *   KG_ERR_DENIED   the EVM reverted (eth_call / eth_estimateGas error carrying "execution
+ *                   reverted", or a mined transaction with status 0): the chain said no. The
+ *                   message carries the decoded reason; callers that take a kg_eth_revert get
+ *                   it structured;
+ *   KG_ERR_NOT_FOUND  a block/receipt the node does not have (where noted).
+ */
+#define KG_ETH_MAX_RPC_REPLY (8u << 20)   /* bytes of one HTTP reply body */
+#define KG_ETH_MAX_URL_LEN 2048
+#define KG_ETH_MAX_LOGS 10000             /* logs in one eth_getLogs answer or receipt */
+#define KG_ETH_MAX_TOPICS 4
+#define KG_ETH_DEFAULT_TIMEOUT_MS 10000u  /* per HTTP request */
+#define KG_ETH_CLIENT_POOL_MAX 16         /* idle connections kept per client */
+
+typedef struct kg_eth_client kg_eth_client;
+
+/* Creates a client for `url` (http:// or https://, at most KG_ETH_MAX_URL_LEN; copied) with a
+ * per-request timeout (0 = KG_ETH_DEFAULT_TIMEOUT_MS), covering connect and transfer. No I/O
+ * happens here. The caller owns *out and frees it with kg_eth_client_free (NULL-safe), after
+ * every thread is done with it. */
+KG_RESULT kg_eth_client_new(kg_eth_client **out, const char *url, uint32_t timeout_ms);
+void kg_eth_client_free(kg_eth_client *c);
+const char *kg_eth_client_url(const kg_eth_client *c); /* borrowed */
+
+/* A block as this module uses it: enough to pin a query to it and to record it. */
+typedef struct kg_eth_block {
+    uint64_t number;
+    uint8_t hash[KG_ETH_HASH_LEN];
+    uint64_t timestamp;
+    bool has_base_fee;          /* London and later */
+    uint64_t base_fee_per_gas;  /* wei */
+} kg_eth_block;
+
+/* eth_chainId (cached in the client after the first answer). */
+KG_RESULT kg_eth_chain_id(kg_eth_client *c, uint64_t *out);
+/* eth_blockNumber */
+KG_RESULT kg_eth_block_number(kg_eth_client *c, uint64_t *out);
+/* eth_getBlockByNumber(tag, false) with tag "latest", "safe", "finalized" or "earliest";
+ * KG_ERR_NOT_FOUND if the node answers null. */
+KG_RESULT kg_eth_get_block(kg_eth_client *c, kg_eth_block *out, const char *tag);
+KG_RESULT kg_eth_get_block_by_number(kg_eth_client *c, kg_eth_block *out, uint64_t number);
+
+/* eth_call of `data` on `to` (from: optional sender) at block `at` (NULL = "latest"). A block
+ * is referred to by its hash (EIP-1898 {"blockHash":...}), so the answer is exactly as of that
+ * block even if the chain moves on or reorganizes. Return data is appended to out. A revert is
+ * KG_ERR_DENIED; if revert is not NULL it receives the decoded revert (kind EMPTY when absent or
+ * malformed). */
+KG_RESULT kg_eth_call(kg_eth_client *c, kg_buf *out, kg_eth_revert *revert,
+                      const uint8_t *from, const uint8_t to[KG_ETH_ADDRESS_LEN],
+                      const uint8_t *data, size_t data_len, const kg_eth_block *at);
+/* eth_getCode at `at` (NULL = latest), appended to out (empty: no contract). */
+KG_RESULT kg_eth_get_code(kg_eth_client *c, kg_buf *out, const uint8_t addr[KG_ETH_ADDRESS_LEN],
+                          const kg_eth_block *at);
+/* eth_getTransactionCount(addr, "pending"): the next nonce to use. */
+KG_RESULT kg_eth_get_nonce(kg_eth_client *c, uint64_t *out, const uint8_t addr[KG_ETH_ADDRESS_LEN]);
+/* eth_gasPrice and eth_maxPriorityFeePerGas, in wei. */
+KG_RESULT kg_eth_gas_price(kg_eth_client *c, uint64_t *out);
+KG_RESULT kg_eth_max_priority_fee(kg_eth_client *c, uint64_t *out);
+/* eth_estimateGas for a call (to != NULL) or a creation (to == NULL) from `from`, with an
+ * optional value (NULL = 0). A revert is KG_ERR_DENIED (revert filled as for kg_eth_call). */
+KG_RESULT kg_eth_estimate_gas(kg_eth_client *c, uint64_t *out, kg_eth_revert *revert,
+                              const uint8_t from[KG_ETH_ADDRESS_LEN], const uint8_t *to,
+                              const uint8_t *value, const uint8_t *data, size_t data_len);
+/* eth_sendRawTransaction; tx_hash receives the hash the node reports (checked against
+ * keccak256(raw)). */
+KG_RESULT kg_eth_send_raw(kg_eth_client *c, uint8_t tx_hash[KG_ETH_HASH_LEN], const uint8_t *raw,
+                          size_t raw_len);
+
+typedef struct kg_eth_log {
+    uint8_t address[KG_ETH_ADDRESS_LEN];
+    uint8_t topics[KG_ETH_MAX_TOPICS][KG_ETH_HASH_LEN];
+    size_t n_topics;
+    uint8_t *data; /* owned (NULL when data_len == 0) */
+    size_t data_len;
+    uint64_t block_number;
+    uint8_t block_hash[KG_ETH_HASH_LEN];
+    uint8_t tx_hash[KG_ETH_HASH_LEN];
+    uint64_t log_index;
+} kg_eth_log;
+
+typedef struct kg_eth_logs {
+    kg_eth_log *items; /* owned */
+    size_t count;
+} kg_eth_logs;
+
+void kg_eth_logs_free(kg_eth_logs *logs); /* NULL-safe; leaves it empty */
+
+typedef struct kg_eth_receipt {
+    uint8_t tx_hash[KG_ETH_HASH_LEN];
+    uint8_t block_hash[KG_ETH_HASH_LEN];
+    uint64_t block_number;
+    bool status; /* true: executed successfully (status 0x1) */
+    uint64_t gas_used;
+    bool has_contract_address; /* creation transactions */
+    uint8_t contract_address[KG_ETH_ADDRESS_LEN];
+    kg_eth_logs logs; /* owned */
+} kg_eth_receipt;
+
+void kg_eth_receipt_free(kg_eth_receipt *r); /* NULL-safe; frees the logs */
+
+/* eth_getTransactionReceipt once: *found = false (and KG_OK) while not mined. The caller frees
+ * *out with kg_eth_receipt_free when found. */
+KG_RESULT kg_eth_get_receipt(kg_eth_client *c, kg_eth_receipt *out, bool *found,
+                             const uint8_t tx_hash[KG_ETH_HASH_LEN]);
+/* Polls for the receipt until timeout_ms; KG_ERR_NETWORK "not mined within ..." then. Does not
+ * look at the status. */
+KG_RESULT kg_eth_wait_receipt(kg_eth_client *c, kg_eth_receipt *out,
+                              const uint8_t tx_hash[KG_ETH_HASH_LEN], uint32_t timeout_ms);
+
+/* eth_getLogs of `address` from from_block to to_block (UINT64_MAX = "latest"), optionally only
+ * logs whose first topic is topic0. The caller frees *out with kg_eth_logs_free. */
+KG_RESULT kg_eth_get_logs(kg_eth_client *c, kg_eth_logs *out,
+                          const uint8_t address[KG_ETH_ADDRESS_LEN], const uint8_t *topic0,
+                          uint64_t from_block, uint64_t to_block);
+
+/* Sends a transaction signed with `key` and waits for it (timeout_ms, 0 = 60 s):
+ * chain id from the node, nonce = the sender's pending count, gas = eth_estimateGas + 20%,
+ * max fee = 2 x base fee + eth_maxPriorityFeePerGas. to == NULL creates a contract (data = init
+ * code); value NULL = 0. The call is simulated first (estimateGas), so a transaction that would
+ * revert is never sent: KG_ERR_DENIED with the decoded reason. A mined transaction with status 0
+ * is also KG_ERR_DENIED, its reason recovered by replaying it with eth_call. On success the
+ * caller frees *out (kg_eth_receipt_free); on failure *out is empty. Nonces are not coordinated
+ * across processes: one sender key should be used by one writer at a time. */
+KG_RESULT kg_eth_send_and_wait(kg_eth_client *c, kg_eth_receipt *out, const uint8_t key[32],
+                               const uint8_t *to, const uint8_t *value, const uint8_t *data,
+                               size_t data_len, uint32_t timeout_ms);
+
+/* Low level: one JSON-RPC call with params (a JSON array, borrowed); *result receives a new
+ * reference to the reply's "result" (may be JSON null; caller json_decref()s). */
+struct json_t;
+KG_RESULT kg_eth_rpc(kg_eth_client *c, struct json_t **result, kg_eth_revert *revert,
+                     const char *method, struct json_t *params);
+
+/* The pure reply parser behind kg_eth_rpc (exposed for the fuzz harness and tests): checks the
+ * envelope of body[0..len) for a call of `method` with request id `id` and returns "result" as
+ * above, or the error kinds listed for the client. */
+KG_RESULT kg_eth_rpc_parse_reply(struct json_t **result, kg_eth_revert *revert, const char *method,
+                                 uint64_t id, const uint8_t *body, size_t len);
+
+/* Strict parsers of reply members (pure; exposed for the fuzz harness and tests). */
+KG_RESULT kg_eth_parse_quantity(uint64_t *out, const struct json_t *v, const char *what);
+KG_RESULT kg_eth_parse_data(kg_buf *out, const struct json_t *v, const char *what);
+KG_RESULT kg_eth_parse_block(kg_eth_block *out, const struct json_t *v);
+KG_RESULT kg_eth_parse_receipt(kg_eth_receipt *out, const struct json_t *v);
+KG_RESULT kg_eth_parse_logs(kg_eth_logs *out, const struct json_t *v);
+
 #endif

@@ -2,6 +2,7 @@
  * and revert data (see eth.h; layout per the Solidity "Contract ABI Specification"). */
 #include "keygate/eth.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -450,6 +451,18 @@ static const char *const KNOWN_ERRORS[] = {
     "UUPSUnsupportedProxiableUUID(bytes32)",
 };
 
+#define N_KNOWN_ERRORS (sizeof(KNOWN_ERRORS) / sizeof(KNOWN_ERRORS[0]))
+
+/* Their selectors, hashed once (not per revert). */
+static uint8_t g_known_selectors[N_KNOWN_ERRORS][KG_ETH_SELECTOR_LEN];
+static pthread_once_t g_known_once = PTHREAD_ONCE_INIT;
+
+static void hash_known_errors(void)
+{
+    for (size_t i = 0; i < N_KNOWN_ERRORS; i++)
+        kg_abi_selector(g_known_selectors[i], KNOWN_ERRORS[i]);
+}
+
 static const uint8_t SEL_ERROR[4] = {0x08, 0xc3, 0x79, 0xa0}; /* Error(string) */
 static const uint8_t SEL_PANIC[4] = {0x4e, 0x48, 0x7b, 0x71}; /* Panic(uint256) */
 
@@ -482,10 +495,10 @@ kg_result kg_abi_decode_revert(kg_eth_revert *out, const uint8_t *data, size_t l
     }
     out->kind = KG_ETH_REVERT_CUSTOM;
     memcpy(out->selector, sel, 4);
-    for (size_t i = 0; i < sizeof(KNOWN_ERRORS) / sizeof(KNOWN_ERRORS[0]); i++) {
-        uint8_t s[4];
-        kg_abi_selector(s, KNOWN_ERRORS[i]);
-        if (memcmp(s, sel, 4) == 0) {
+    if (pthread_once(&g_known_once, hash_known_errors) != 0)
+        return KG_OK; /* only the name is missing */
+    for (size_t i = 0; i < N_KNOWN_ERRORS; i++) {
+        if (memcmp(g_known_selectors[i], sel, 4) == 0) {
             out->custom_name = KNOWN_ERRORS[i];
             break;
         }
