@@ -23,6 +23,8 @@ int kg_cmd_kdf(int argc, char **argv);
 int kg_cmd_quote(int argc, char **argv);
 int kg_cmd_sim(int argc, char **argv);
 int kg_cmd_ratls(int argc, char **argv);
+/* `keygate sim run` (cmd_sim_run.c), dispatched from kg_cmd_sim; argv[0] is "run". */
+int kg_cmd_sim_run(int argc, char **argv);
 
 /* Prints "keygate: <message chain>" for the current error on stderr and returns
  * KG_EXIT_FAILED, or KG_EXIT_USAGE when the error is a usage error. */

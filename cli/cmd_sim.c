@@ -26,7 +26,10 @@ static void sim_usage(FILE *out)
             "  eventlog --dir DIR [--vm NAME]       print the VM's runtime event log (JSON)\n"
             "  info --dir DIR                       print the measurement profile (JSON)\n"
             "  refresh --dir DIR [--days N]         re-issue the collateral from now\n"
-            "  pccs --dir DIR --listen HOST:PORT    serve the collateral (Intel PCCS v4 API)\n\n"
+            "  pccs --dir DIR --listen HOST:PORT    serve the collateral (Intel PCCS v4 API)\n"
+            "  run --state DIR --app ID --compose FILE ... -- CMD\n"
+            "                                       boot an app VM against the KMS and run CMD\n"
+            "                                       beside the dstack API ('sim run --help')\n\n"
             "VM defaults to 'default'. Exit status: 0 ok, 1 failed, 2 usage error.\n");
 }
 
@@ -235,6 +238,8 @@ int kg_cmd_sim(int argc, char **argv)
         return argc < 2 ? KG_EXIT_USAGE : KG_EXIT_OK;
     }
     const char *sub = argv[1];
+    if (strcmp(sub, "run") == 0) /* cmd_sim_run.c: boot an app VM against the KMS */
+        return kg_cmd_sim_run(argc - 1, argv + 1);
     if (parse_args(&a, argc, argv, 2) != 0) {
         sim_usage(stderr);
         return KG_EXIT_USAGE;

@@ -59,6 +59,11 @@ KG_RESULT kg_sim_root_ca_der(kg_buf *out, const char *dir);
  * (NUL-terminated). */
 KG_RESULT kg_sim_collateral(kg_buf *out, const char *dir);
 
+/* The boot-time events of the platform's VMs (RTMR0..2: firmware, kernel, command line and
+ * initrd components of the profile), as a JSON array in the SPEC.md section 2 element format,
+ * appended to out (NUL-terminated). Checked to replay to the profile's registers. */
+KG_RESULT kg_sim_boot_eventlog_json(kg_buf *out, const char *platform_dir);
+
 /* The platform's measurement profile (from dir/profile.json). */
 KG_RESULT kg_sim_profile_load(kg_sim_profile *out, const char *dir);
 

@@ -1,0 +1,229 @@
+/* main.c - keygate-agent: `boot` measures the app, gets its keys from the KMS and serves the
+ * dstack app API (optionally running the app); `serve` serves the API over an existing keys file
+ * (the boot/serve split of a real VM image, where boot runs before the app's services). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keygate/agent_boot.h"
+#include "keygate/agent_launch.h"
+#include "keygate/hash.h"
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage:\n"
+            "  keygate-agent boot --tee SPEC --app-id HEX --compose FILE --state DIR\n"
+            "                     --kms URL [--kms URL ...] --kms-ca PEM [--env-file FILE]\n"
+            "                     [--disk-key-out FILE] [--socket PATH] [--socket-mode 0660|0600]\n"
+            "                     [--vm-config TEXT] [-- CMD [ARGS...]]\n"
+            "  keygate-agent serve --tee SPEC --keys FILE --app-id HEX --compose FILE\n"
+            "                     [--instance-id HEX] [--os-image-hash HEX]\n"
+            "                     [--kms URL --kms-ca PEM] [--socket PATH] [-- CMD [ARGS...]]\n"
+            "\n"
+            "SPEC is 'tdx' or 'sim:<platform_dir>:<vm>'. The API socket defaults to %s.\n"
+            "boot extends RTMR3 (system-preparing .. system-ready), fetches the app keys over\n"
+            "RA-TLS from the first KMS that answers (a refusal stops the boot), decrypts the\n"
+            "environment and serves the API; with CMD it runs CMD with the environment and\n"
+            "DSTACK_SIMULATOR_ENDPOINT and exits with its status.\n"
+            "Exit status: CMD's status, 0 after SIGTERM, 1 failed or refused, 2 usage.\n",
+            KG_AGENT_DEFAULT_SOCKET);
+}
+
+typedef struct args {
+    kg_launch_opts o;
+    const char *keys_path;
+    const char *instance_id_hex;
+    const char *os_image_hash_hex;
+} args;
+
+static int parse_mode(mode_t *out, const char *s)
+{
+    char *end = NULL;
+    unsigned long v = strtoul(s, &end, 8);
+    if (end == s || *end != '\0' || v > 0777)
+        return -1;
+    *out = (mode_t)v;
+    return 0;
+}
+
+/* Returns 0, or EXIT_USAGE after printing what was wrong. */
+static int parse(args *a, int argc, char **argv)
+{
+    memset(a, 0, sizeof(*a));
+    a->o.prog = "keygate-agent";
+    a->o.socket_path = KG_AGENT_DEFAULT_SOCKET;
+    for (int i = 2; i < argc; i++) {
+        const char *f = argv[i];
+        if (strcmp(f, "--") == 0) {
+            a->o.argv = &argv[i + 1];
+            break;
+        }
+        if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "keygate-agent: option '%s' needs a value\n", f);
+            return EXIT_USAGE;
+        }
+        const char *v = argv[++i];
+        if (strcmp(f, "--tee") == 0)
+            a->o.tee_spec = v;
+        else if (strcmp(f, "--app-id") == 0)
+            a->o.app_id_hex = v;
+        else if (strcmp(f, "--compose") == 0)
+            a->o.compose_path = v;
+        else if (strcmp(f, "--state") == 0)
+            a->o.state_dir = v;
+        else if (strcmp(f, "--kms") == 0) {
+            if (a->o.n_kms_urls >= KG_LAUNCH_MAX_KMS) {
+                fprintf(stderr, "keygate-agent: at most %d --kms URLs\n", KG_LAUNCH_MAX_KMS);
+                return EXIT_USAGE;
+            }
+            a->o.kms_urls[a->o.n_kms_urls++] = v;
+        } else if (strcmp(f, "--kms-ca") == 0)
+            a->o.kms_ca_path = v;
+        else if (strcmp(f, "--env-file") == 0)
+            a->o.env_path = v;
+        else if (strcmp(f, "--disk-key-out") == 0)
+            a->o.disk_key_path = v;
+        else if (strcmp(f, "--socket") == 0)
+            a->o.socket_path = v;
+        else if (strcmp(f, "--vm-config") == 0)
+            a->o.vm_config = v;
+        else if (strcmp(f, "--keys") == 0)
+            a->keys_path = v;
+        else if (strcmp(f, "--instance-id") == 0)
+            a->instance_id_hex = v;
+        else if (strcmp(f, "--os-image-hash") == 0)
+            a->os_image_hash_hex = v;
+        else if (strcmp(f, "--socket-mode") == 0) {
+            if (parse_mode(&a->o.socket_mode, v) != 0) {
+                fprintf(stderr, "keygate-agent: bad --socket-mode '%s' (octal, e.g. 0660)\n", v);
+                return EXIT_USAGE;
+            }
+        } else {
+            fprintf(stderr, "keygate-agent: unknown option '%s'\n", f);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+static int need(const char *value, const char *flag)
+{
+    if (value == NULL) {
+        fprintf(stderr, "keygate-agent: %s is required\n", flag);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_boot(args *a)
+{
+    int missing = need(a->o.tee_spec, "--tee") + need(a->o.app_id_hex, "--app-id") +
+                  need(a->o.compose_path, "--compose") + need(a->o.state_dir, "--state") +
+                  need(a->o.kms_ca_path, "--kms-ca") +
+                  need(a->o.n_kms_urls ? "" : NULL, "--kms");
+    if (missing)
+        return EXIT_USAGE;
+    return kg_agent_launch(&a->o);
+}
+
+/* Serves over a keys file (a GetAppKey reply, mode 0600) for an app booted earlier. */
+static int cmd_serve(args *a)
+{
+    int missing = need(a->o.tee_spec, "--tee") + need(a->keys_path, "--keys") +
+                  need(a->o.app_id_hex, "--app-id") + need(a->o.compose_path, "--compose");
+    if (missing)
+        return EXIT_USAGE;
+    int exit_code = 1;
+    kg_tee *tee = NULL;
+    kg_agent *agent = NULL;
+    kg_agent_keys keys = {0};
+    kg_agent_identity id = {0};
+    kg_buf compose, ca, bootlog;
+    kg_buf_init(&bootlog, KG_MAX_EVENTLOG_JSON_LEN);
+    kg_buf_init(&compose, 1u << 20);
+    kg_buf_init(&ca, 64u * 1024u);
+    kg_agent_tee_ctx tctx = {.kms_urls = a->o.kms_urls, .n_kms_urls = a->o.n_kms_urls};
+    kg_result rc = kg_hex_decode_exact(id.app_id, 20, a->o.app_id_hex);
+    if (kg_ok(rc) && a->instance_id_hex != NULL) {
+        rc = kg_hex_decode_exact(id.instance_id, 20, a->instance_id_hex);
+        id.instance_id_len = 20;
+    }
+    if (kg_ok(rc) && a->os_image_hash_hex != NULL)
+        rc = kg_hex_decode_exact(id.os_image_hash, 32, a->os_image_hash_hex);
+    if (kg_ok(rc))
+        rc = kg_agent_keys_load(&keys, a->keys_path);
+    if (kg_ok(rc))
+        rc = kg_agent_read_file(&compose, a->o.compose_path, "compose file");
+    if (kg_ok(rc) && a->o.kms_ca_path != NULL) {
+        rc = kg_agent_read_file(&ca, a->o.kms_ca_path, "KMS root CA");
+        tctx.kms_root_ca_pem = (const char *)ca.data;
+    }
+    if (kg_ok(rc))
+        rc = kg_sha256(id.compose_hash, compose.data, compose.len);
+    if (kg_ok(rc))
+        rc = kg_tee_open(&tee, a->o.tee_spec);
+    if (kg_ok(rc))
+        rc = kg_agent_boot_eventlog(&bootlog, a->o.tee_spec);
+    tctx.boot_eventlog_json = (const char *)bootlog.data;
+    if (kg_ok(rc)) {
+        kg_agent_platform plat;
+        tctx.tee = tee;
+        memcpy(tctx.app_id, id.app_id, 20);
+        kg_agent_platform_tee(&plat, &tctx);
+        id.app_compose = (const char *)compose.data;
+        id.vm_config = a->o.vm_config;
+        rc = kg_agent_new(&agent, &keys, &id, &plat);
+    }
+    if (kg_ok(rc) && a->o.argv != NULL && a->o.argv[0] != NULL)
+        rc = kg_agent_serve_and_run(&exit_code, agent, a->o.socket_path, a->o.socket_mode, NULL,
+                                    a->o.argv);
+    else if (kg_ok(rc)) {
+        rc = kg_agent_serve_until_signal(agent, a->o.socket_path, a->o.socket_mode);
+        exit_code = 0;
+    }
+    if (kg_failed(rc)) {
+        fprintf(stderr, "keygate-agent: %s\n", kg_error_message());
+        exit_code = 1;
+    }
+    kg_agent_free(agent);
+    kg_agent_keys_wipe(&keys);
+    kg_tee_free(tee);
+    kg_buf_free(&compose);
+    kg_buf_free(&ca);
+    kg_buf_free(&bootlog);
+    return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("keygate-agent %s\n", KG_VERSION);
+        return 0;
+    }
+    args a;
+    int u = parse(&a, argc, argv);
+    if (u != 0)
+        return u;
+    if (strcmp(argv[1], "boot") == 0)
+        return cmd_boot(&a);
+    if (strcmp(argv[1], "serve") == 0)
+        return cmd_serve(&a);
+    fprintf(stderr, "keygate-agent: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,124 @@
+/* cmd_sim_run.c - `keygate sim run`: boots a simulated app VM (a fresh simulated TD with its own
+ * RTMR3) against the KMS and, if the keys are released, runs a command beside the dstack API. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "keygate/agent.h"
+#include "keygate/agent_launch.h"
+
+static void run_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: keygate sim run --state DIR --app APP_ID --compose FILE [--env-file FILE]\n"
+            "                       --platform SIMDIR --kms URL [--kms URL ...] --kms-ca PEM\n"
+            "                       [--socket PATH] [--disk-key-out FILE] -- CMD [ARGS...]\n"
+            "\n"
+            "Boots a fresh simulated VM of the simulated platform SIMDIR as app APP_ID (20-byte\n"
+            "hex) with app-compose FILE, asks the KMS for its keys over RA-TLS, and if they are\n"
+            "released serves the dstack API on a fresh socket and runs CMD with the decrypted\n"
+            "environment and DSTACK_SIMULATOR_ENDPOINT set. Exits with CMD's status; if the KMS\n"
+            "refuses, exits 1 with its reason and does not run CMD. DIR keeps the app's\n"
+            "instance seed, so reruns are the same instance.\n");
+}
+
+int kg_cmd_sim_run(int argc, char **argv)
+{
+    kg_launch_opts o = {.prog = "keygate sim run"};
+    const char *state = NULL, *platform = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        if (strcmp(f, "--") == 0) {
+            o.argv = &argv[i + 1];
+            break;
+        }
+        if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0) {
+            run_usage(stdout);
+            return KG_EXIT_OK;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "keygate sim run: option '%s' needs a value\n", f);
+            return KG_EXIT_USAGE;
+        }
+        const char *v = argv[++i];
+        if (strcmp(f, "--state") == 0)
+            state = v;
+        else if (strcmp(f, "--app") == 0)
+            o.app_id_hex = v;
+        else if (strcmp(f, "--compose") == 0)
+            o.compose_path = v;
+        else if (strcmp(f, "--env-file") == 0)
+            o.env_path = v;
+        else if (strcmp(f, "--platform") == 0)
+            platform = v;
+        else if (strcmp(f, "--kms") == 0 && o.n_kms_urls < KG_LAUNCH_MAX_KMS)
+            o.kms_urls[o.n_kms_urls++] = v;
+        else if (strcmp(f, "--kms-ca") == 0)
+            o.kms_ca_path = v;
+        else if (strcmp(f, "--socket") == 0)
+            o.socket_path = v;
+        else if (strcmp(f, "--disk-key-out") == 0)
+            o.disk_key_path = v;
+        else {
+            fprintf(stderr, "keygate sim run: unknown or repeated option '%s'\n", f);
+            return KG_EXIT_USAGE;
+        }
+    }
+    const char *missing = !state              ? "--state"
+                          : !o.app_id_hex     ? "--app"
+                          : !o.compose_path   ? "--compose"
+                          : !platform         ? "--platform"
+                          : !o.n_kms_urls     ? "--kms"
+                          : !o.kms_ca_path    ? "--kms-ca"
+                          : !o.argv || !o.argv[0] ? "-- CMD"
+                                              : NULL;
+    if (missing != NULL) {
+        fprintf(stderr, "keygate sim run: %s is required\n\n", missing);
+        run_usage(stderr);
+        return KG_EXIT_USAGE;
+    }
+    if (strlen(o.app_id_hex) != 40 && !(strlen(o.app_id_hex) == 42 && o.app_id_hex[0] == '0')) {
+        fprintf(stderr, "keygate sim run: --app '%s' is not a 20-byte hex app id\n",
+                o.app_id_hex);
+        return KG_EXIT_USAGE;
+    }
+    const char *app_hex = strlen(o.app_id_hex) == 42 ? o.app_id_hex + 2 : o.app_id_hex;
+    if (strchr(platform, ':') != NULL) {
+        fprintf(stderr, "keygate sim run: --platform '%s' must not contain ':'\n", platform);
+        return KG_EXIT_USAGE;
+    }
+
+    /* Per-app state under DIR, and a fresh VM (RTMR3 from zero, as after a reboot). */
+    char app_dir[4096], tee_spec[4400], sock_dir[] = "/tmp/keygate-sim-XXXXXX", sock[64];
+    snprintf(app_dir, sizeof(app_dir), "%s/apps", state);
+    if ((mkdir(state, 0700) != 0 && errno != EEXIST) ||
+        (mkdir(app_dir, 0700) != 0 && errno != EEXIST)) {
+        fprintf(stderr, "keygate sim run: state directory '%s': %s\n", app_dir, strerror(errno));
+        return KG_EXIT_FAILED;
+    }
+    snprintf(app_dir, sizeof(app_dir), "%s/apps/%.40s", state, app_hex);
+    snprintf(tee_spec, sizeof(tee_spec), "sim:%s:app-%.8s-%ld-%ld", platform, app_hex,
+             (long)getpid(), (long)time(NULL));
+    o.state_dir = app_dir;
+    o.tee_spec = tee_spec;
+    bool own_socket = o.socket_path == NULL;
+    if (own_socket) {
+        if (mkdtemp(sock_dir) == NULL) {
+            fprintf(stderr, "keygate sim run: mkdtemp: %s\n", strerror(errno));
+            return KG_EXIT_FAILED;
+        }
+        snprintf(sock, sizeof(sock), "%s/dstack.sock", sock_dir);
+        o.socket_path = sock;
+    }
+    int rc = kg_agent_launch(&o);
+    if (own_socket) {
+        unlink(sock);
+        rmdir(sock_dir);
+    }
+    return rc;
+}

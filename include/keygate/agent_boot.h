@@ -1,0 +1,77 @@
+/* agent_boot.h - keygate-agent's boot flow (SPEC.md sections 2 and 5) and the binding of the app
+ * API to a TEE and a KMS. Separate from agent.h because it needs the TEE layer. */
+#ifndef KEYGATE_AGENT_BOOT_H
+#define KEYGATE_AGENT_BOOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keygate/agent.h"
+#include "keygate/envcrypt.h"
+#include "keygate/eventlog.h"
+#include "keygate/tee.h"
+
+typedef struct kg_boot_config {
+    kg_tee *tee;                     /* borrowed: the VM's TEE (RTMR3 starts at this boot) */
+    uint8_t app_id[20];
+    const char *compose;             /* raw app-compose.json bytes (hashed as they are) */
+    size_t compose_len;
+    const char *state_dir;           /* persistent: holds the instance seed (mode 0600) */
+    const char *const *kms_urls;     /* tried in order; a refusal stops, unreachable does not */
+    size_t n_kms_urls;
+    const char *kms_root_ca_pem;     /* pinned KMS root CA (required) */
+    const uint8_t *env_ct;           /* optional encrypted environment (SPEC.md section 5) */
+    size_t env_ct_len;
+    const char *vm_config;           /* passed to GetAppKey, informational */
+    void (*log)(void *ctx, const char *msg); /* optional progress/failover messages */
+    void *log_ctx;
+} kg_boot_config;
+
+typedef struct kg_boot_result {
+    kg_agent_keys keys;              /* secrets */
+    uint8_t app_id[20];
+    uint8_t compose_hash[32];
+    uint8_t instance_id[20];
+    size_t instance_id_len;
+    uint8_t os_image_hash[32];
+    char *key_provider_info;         /* owned: the key-provider event payload */
+    kg_env_list env;                 /* decrypted environment (secrets) */
+} kg_boot_result;
+
+/* Runs the boot flow. On failure *out holds no keys and no environment (only app_id), the
+ * error names the step, and a KMS refusal is KG_ERR_DENIED with the KMS's reason. Caller
+ * frees with kg_boot_result_free (wipes). */
+KG_RESULT kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg);
+void kg_boot_result_free(kg_boot_result *r);
+
+/* One attested KMS call: GetTempCaCert, an RA-TLS client certificate for `key` (quote from
+ * tee), then `method` with body. A non-200 answer is an error (4xx KG_ERR_DENIED, else
+ * KG_ERR_NETWORK) carrying the KMS's reason. Reply body appended to *reply. */
+KG_RESULT kg_agent_kms_rpc_attested(kg_buf *reply, kg_tee *tee, const char *url,
+                              const char *root_ca_pem, const kg_p256_key *key,
+                              const uint8_t app_id[20], const char *method, const char *body);
+
+/* The app API over a TEE and a KMS: quotes and events from tee, GetTlsKey through SignCert at
+ * the first reachable KMS URL. All fields borrowed; must outlive the agent. */
+typedef struct kg_agent_tee_ctx {
+    kg_tee *tee;
+    uint8_t app_id[20];
+    const char *const *kms_urls;
+    size_t n_kms_urls;
+    const char *kms_root_ca_pem;
+    const char *boot_eventlog_json; /* imr 0..2 events (kg_agent_boot_eventlog), or NULL */
+} kg_agent_tee_ctx;
+
+/* The boot-time (RTMR0..2) events of the TEE named by tee_spec, as a JSON array appended to out:
+ * the simulated platform's components for "sim:..."; "[]" on real TDX (CCEL not parsed yet). */
+KG_RESULT kg_agent_boot_eventlog(kg_buf *out, const char *tee_spec);
+
+void kg_agent_platform_tee(kg_agent_platform *out, kg_agent_tee_ctx *ctx);
+
+/* Serves `agent` on socket_path (mode as kg_agent_server_new) and runs argv with the decrypted
+ * environment (may be NULL) and DSTACK_SIMULATOR_ENDPOINT=socket_path; returns when the command
+ * exits, its exit status (128+signal if killed) in *exit_status. The socket is removed after. */
+KG_RESULT kg_agent_serve_and_run(int *exit_status, kg_agent *agent, const char *socket_path,
+                                 mode_t mode, const kg_env_list *env, char *const argv[]);
+
+#endif

@@ -1,0 +1,42 @@
+/* agent_launch.h - one app VM's agent from inputs to a running app: the flow behind
+ * `keygate-agent boot` and `keygate sim run` (issue 7). */
+#ifndef KEYGATE_AGENT_LAUNCH_H
+#define KEYGATE_AGENT_LAUNCH_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "keygate/agent.h"
+#include "keygate/bytes.h"
+
+#define KG_LAUNCH_MAX_KMS 8
+
+typedef struct kg_launch_opts {
+    const char *prog;          /* for messages */
+    const char *tee_spec;      /* "tdx" or "sim:<platform_dir>:<vm>" (tee.h) */
+    const char *app_id_hex;    /* 20 bytes */
+    const char *compose_path;  /* app-compose.json */
+    const char *state_dir;     /* instance seed lives here */
+    const char *kms_urls[KG_LAUNCH_MAX_KMS];
+    size_t n_kms_urls;
+    const char *kms_ca_path;   /* pinned KMS root CA (PEM) */
+    const char *env_path;      /* optional: encrypted environment (hex from encryptEnvVars) */
+    const char *disk_key_path; /* optional: where to write the disk key (mode 0600) */
+    const char *vm_config;     /* optional */
+    const char *socket_path;   /* API socket */
+    mode_t socket_mode;        /* 0 = 0660 */
+    char *const *argv;         /* optional app command; NULL = serve until SIGTERM */
+} kg_launch_opts;
+
+/* Boots, serves, runs. Returns the process exit code: the app command's status, 0 after a
+ * clean SIGTERM when serving only, or 1 with the reason on stderr when the boot failed or the
+ * KMS refused (no key, no environment and no command in that case). */
+int kg_agent_launch(const kg_launch_opts *o);
+
+/* Reads a whole file into out (appended, NUL-terminated; out's cap bounds the size). */
+KG_RESULT kg_agent_read_file(kg_buf *out, const char *path, const char *what);
+
+/* Serves agent on path until SIGTERM or SIGINT. */
+KG_RESULT kg_agent_serve_until_signal(kg_agent *agent, const char *path, mode_t mode);
+
+#endif

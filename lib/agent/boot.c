@@ -1,0 +1,289 @@
+/* boot.c - the in-VM boot flow of keygate-agent (SPEC.md sections 2 and 5): measure the app's
+ * identity into RTMR3, obtain its keys from a KMS over RA-TLS, measure the key provider, decrypt
+ * the environment. Nothing reaches the app unless every step succeeded.
+ *
+ *   system-preparing, app-id, compose-hash, instance-id, boot-mr-done      (identity)
+ *   for each KMS URL: GetTempCaCert -> RA-TLS client cert -> GetAppKey     (keys)
+ *   os-image-hash, key-provider, system-ready                              (after release)
+ */
+#include "keygate/agent_boot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "keygate/hash.h"
+#include "keygate/quote.h"
+#include "kms_client.h"
+
+#define SEED_LEN 20
+#define MAX_REPLY (1u << 20)
+
+void kg_boot_result_free(kg_boot_result *r)
+{
+    if (r == NULL)
+        return;
+    kg_agent_keys_wipe(&r->keys);
+    kg_env_list_free(&r->env);
+    free(r->key_provider_info);
+    memset(r, 0, sizeof(*r));
+}
+
+/* The instance seed: 20 random bytes made once per app state directory and kept (mode 0600),
+ * so an instance keeps its id (and disk key) across reboots (SPEC.md section 2). */
+static kg_result instance_seed(uint8_t seed[SEED_LEN], const char *state_dir)
+{
+    char path[4096];
+    int n = snprintf(path, sizeof(path), "%s/instance-seed", state_dir);
+    KG_ENSURE(n > 0 && (size_t)n < sizeof(path), KG_ERR_USAGE, "state directory path too long");
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0) {
+        ssize_t got = read(fd, seed, SEED_LEN);
+        uint8_t extra;
+        ssize_t more = read(fd, &extra, 1);
+        close(fd);
+        KG_ENSURE(got == SEED_LEN && more == 0, KG_ERR_INPUT,
+                  "instance seed '%s' is not exactly %d bytes", path, SEED_LEN);
+        return KG_OK;
+    }
+    KG_ENSURE(errno == ENOENT, KG_ERR_IO, "instance seed '%s': %s", path, strerror(errno));
+    KG_ENSURE(mkdir(state_dir, 0700) == 0 || errno == EEXIST, KG_ERR_IO,
+              "state directory '%s': %s", state_dir, strerror(errno));
+    KG_GUARD(kg_random(seed, SEED_LEN));
+    KG_GUARD(kg_agent_write_secret_file(path, seed, SEED_LEN));
+    return KG_OK;
+}
+
+/* Apps may opt out of an instance id with "no_instance_id": true in app-compose.json (dstack). */
+static bool compose_opts_out(const char *compose, size_t len)
+{
+    json_t *root = json_loadb(compose, len, 0, NULL);
+    bool out = json_is_true(json_object_get(root, "no_instance_id"));
+    json_decref(root);
+    return out;
+}
+
+static kg_result extend(kg_tee *tee, const char *name, const void *payload, size_t len)
+{
+    KG_GUARD_CTX(kg_tee_extend(tee, name, payload, len), "extending RTMR3 with '%s'", name);
+    return KG_OK;
+}
+
+/* {"name":"kms","id":"<hex of the KMS root CA SubjectPublicKeyInfo>"} (SPEC.md section 2). */
+static kg_result key_provider_info(char **out, const char *root_ca_pem)
+{
+    kg_result rc = KG_ERROR;
+    BIO *bio = BIO_new_mem_buf(root_ca_pem, -1);
+    X509 *ca = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    unsigned char *der = NULL;
+    kg_buf b;
+    kg_buf_init(&b, 4096);
+    KG_ENSURE_OSSL_C(ca != NULL, KG_ERR_INPUT, "KMS root CA is not a PEM certificate");
+    int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(ca), &der);
+    KG_ENSURE_OSSL_C(n > 0 && n <= 512, KG_ERR_INPUT, "KMS root CA public key");
+    char hex[1025];
+    KG_GUARD_C(kg_hex_encode(hex, sizeof(hex), der, (size_t)n));
+    KG_GUARD_C(kg_buf_printf(&b, "{\"name\":\"kms\",\"id\":\"%s\"}", hex));
+    KG_GUARD_C(kg_buf_terminate(&b));
+    *out = strdup((const char *)b.data);
+    KG_ENSURE_C(*out != NULL, KG_ERR_NOMEM, "out of memory");
+    rc = KG_OK;
+cleanup:
+    OPENSSL_free(der);
+    X509_free(ca);
+    BIO_free(bio);
+    kg_buf_free(&b);
+    return rc;
+}
+
+/* A quote binding `key` plus the event log so far, as the RA-TLS client certificate needs. */
+static kg_result attested_cert(kg_buf *cert, kg_tee *tee, const kg_p256_key *key,
+                               const char *ca_pem, const char *ca_key_pem,
+                               const uint8_t app_id[20])
+{
+    kg_result rc = KG_ERROR;
+    uint8_t rd[64];
+    kg_buf quote, log_json;
+    kg_eventlog log;
+    kg_eventlog_init(&log);
+    kg_buf_init(&quote, KG_MAX_TEE_QUOTE_LEN);
+    kg_buf_init(&log_json, KG_MAX_EVENTLOG_JSON_LEN);
+    KG_GUARD_C(kg_agent_ratls_report_data(rd, key));
+    KG_GUARD_CTX_C(kg_tee_get_quote(tee, &quote, rd), "quote");
+    KG_GUARD_CTX_C(kg_tee_read_eventlog(tee, &log), "event log");
+    KG_GUARD_C(kg_eventlog_to_json(&log_json, &log));
+    KG_GUARD_C(kg_agent_ratls_client_cert(cert, key, ca_pem, ca_key_pem, quote.data, quote.len,
+                                    (const char *)log_json.data, app_id, NULL));
+    rc = KG_OK;
+cleanup:
+    kg_eventlog_free(&log);
+    kg_buf_free(&quote);
+    kg_buf_free(&log_json);
+    return rc;
+}
+
+/* Reads a reply's {"error": ...} as the KMS's reason. */
+static const char *reply_error(json_t *root)
+{
+    const char *e = json_string_value(json_object_get(root, "error"));
+    return e ? e : "(no reason given)";
+}
+
+kg_result kg_agent_kms_rpc_attested(kg_buf *reply, kg_tee *tee, const char *url,
+                              const char *root_ca_pem, const kg_p256_key *key,
+                              const uint8_t app_id[20], const char *method, const char *body)
+{
+    kg_result rc = KG_ERROR;
+    kg_agent_kms_endpoint ep = {.url = url, .root_ca_pem = root_ca_pem};
+    kg_buf tmp, cert, key_pem;
+    json_t *temp = NULL;
+    long status = 0;
+    kg_buf_init(&tmp, MAX_REPLY);
+    kg_buf_init(&cert, 128 * 1024);
+    kg_buf_init(&key_pem, 4096);
+
+    /* The temporary CA only mints client certificates; trust comes from the quote inside. */
+    KG_GUARD_C(kg_agent_kms_call(&tmp, &status, &ep, "GetTempCaCert", "{}", NULL, NULL));
+    temp = json_loadb((const char *)tmp.data, tmp.len, JSON_REJECT_DUPLICATES, NULL);
+    KG_ENSURE_C(status == 200 && json_is_object(temp), KG_ERR_NETWORK,
+                "KMS GetTempCaCert at %s answered %ld: %s", url, status,
+                temp ? reply_error(temp) : "not JSON");
+    const char *ca = json_string_value(json_object_get(temp, "temp_ca_cert"));
+    const char *ca_key = json_string_value(json_object_get(temp, "temp_ca_key"));
+    KG_ENSURE_C(ca != NULL && ca_key != NULL, KG_ERR_NETWORK,
+                "KMS GetTempCaCert at %s: reply lacks temp_ca_cert or temp_ca_key", url);
+    KG_GUARD_C(attested_cert(&cert, tee, key, ca, ca_key, app_id));
+    KG_GUARD_C(kg_p256_private_pem(&key_pem, key));
+    KG_GUARD_C(kg_agent_kms_call(reply, &status, &ep, method, body, (const char *)cert.data,
+                           (const char *)key_pem.data));
+    if (status != 200) {
+        json_t *e = json_loadb((const char *)reply->data, reply->len, 0, NULL);
+        /* 4xx: the KMS looked at us and said no. 5xx: it could not decide; try another. */
+        (void)kg_error_set(status >= 400 && status < 500 ? KG_ERR_DENIED : KG_ERR_NETWORK,
+                           __FILE__, __LINE__, "KMS %s at %s: %s (HTTP %ld)", method, url,
+                           e ? reply_error(e) : "no JSON reply", status);
+        json_decref(e);
+        kg_buf_reset(reply);
+        reply->len = 0;
+        goto cleanup;
+    }
+    rc = KG_OK;
+cleanup:
+    json_decref(temp);
+    kg_buf_free(&tmp);
+    kg_buf_free(&cert);
+    kg_buf_free(&key_pem);
+    return rc;
+}
+
+static kg_result measured_os_image(uint8_t out[32], kg_tee *tee)
+{
+    static const uint8_t zero[64];
+    kg_buf quote;
+    kg_quote q;
+    kg_buf_init(&quote, KG_MAX_TEE_QUOTE_LEN);
+    kg_result rc = kg_tee_get_quote(tee, &quote, zero);
+    if (kg_ok(rc))
+        rc = kg_quote_parse(&q, quote.data, quote.len);
+    if (kg_ok(rc))
+        rc = kg_measure_os_image_hash(out, q.td.mrtd, q.td.rtmr);
+    kg_buf_free(&quote);
+    return rc;
+}
+
+/* One KMS: keys into *keys or an error (KG_ERR_DENIED = the KMS refused). */
+static kg_result keys_from(kg_agent_keys *keys, const kg_boot_config *cfg, const char *url)
+{
+    kg_result rc = KG_ERROR;
+    kg_p256_key *key = NULL;
+    kg_buf reply;
+    kg_buf_init(&reply, MAX_REPLY);
+    json_t *body = json_pack("{s:i,s:s}", "api_version", 1, "vm_config",
+                             cfg->vm_config ? cfg->vm_config : "");
+    char *body_text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    KG_ENSURE_C(body_text != NULL, KG_ERR_NOMEM, "out of memory");
+    KG_GUARD_C(kg_p256_generate(&key));
+    KG_GUARD_C(kg_agent_kms_rpc_attested(&reply, cfg->tee, url, cfg->kms_root_ca_pem, key,
+                                   cfg->app_id, "GetAppKey", body_text));
+    KG_GUARD_CTX_C(kg_agent_keys_parse(keys, (const char *)reply.data, reply.len),
+                   "KMS %s", url);
+    rc = KG_OK;
+cleanup:
+    free(body_text);
+    json_decref(body);
+    kg_p256_free(key);
+    kg_buf_free(&reply);
+    return rc;
+}
+
+kg_result kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg)
+{
+    kg_result rc = KG_ERROR;
+    uint8_t seed[SEED_LEN], digest[32];
+    memset(out, 0, sizeof(*out));
+    kg_env_list_init(&out->env);
+    KG_ENSURE(cfg->n_kms_urls > 0, KG_ERR_USAGE, "no KMS URL given");
+    KG_ENSURE(cfg->kms_root_ca_pem != NULL, KG_ERR_USAGE, "no pinned KMS root CA given");
+
+    /* Identity (SPEC.md section 2). */
+    KG_GUARD_C(kg_sha256(out->compose_hash, cfg->compose, cfg->compose_len));
+    memcpy(out->app_id, cfg->app_id, 20);
+    if (!compose_opts_out(cfg->compose, cfg->compose_len)) {
+        KG_GUARD_C(instance_seed(seed, cfg->state_dir));
+        const void *parts[2] = {seed, cfg->app_id};
+        size_t lens[2] = {SEED_LEN, 20};
+        KG_GUARD_C(kg_sha256_parts(digest, parts, lens, 2));
+        memcpy(out->instance_id, digest, 20);
+        out->instance_id_len = 20;
+    }
+    KG_GUARD_C(extend(cfg->tee, KG_EVENT_SYSTEM_PREPARING, NULL, 0));
+    KG_GUARD_C(extend(cfg->tee, KG_EVENT_APP_ID, cfg->app_id, 20));
+    KG_GUARD_C(extend(cfg->tee, KG_EVENT_COMPOSE_HASH, out->compose_hash, 32));
+    KG_GUARD_C(extend(cfg->tee, KG_EVENT_INSTANCE_ID, out->instance_id, out->instance_id_len));
+    KG_GUARD_C(extend(cfg->tee, KG_EVENT_BOOT_MR_DONE, NULL, 0));
+
+    /* Keys: KMS nodes in order; a refusal ends the boot, an unreachable node does not. */
+    kg_result got = KG_ERROR;
+    for (size_t i = 0; i < cfg->n_kms_urls; i++) {
+        got = keys_from(&out->keys, cfg, cfg->kms_urls[i]);
+        if (kg_ok(got) || kg_error_code() == KG_ERR_DENIED)
+            break;
+        if (cfg->log != NULL)
+            cfg->log(cfg->log_ctx, kg_error_message());
+    }
+    KG_GUARD_C(got);
+
+    /* The measured OS image (SPEC.md section 2), from our own quote; the KMS computed the same
+     * from the quote it verified. */
+    KG_GUARD_C(measured_os_image(out->os_image_hash, cfg->tee));
+    KG_GUARD_C(key_provider_info(&out->key_provider_info, cfg->kms_root_ca_pem));
+    KG_GUARD_C(extend(cfg->tee, KG_EVENT_OS_IMAGE_HASH, out->os_image_hash, 32));
+    KG_GUARD_C(extend(cfg->tee, KG_EVENT_KEY_PROVIDER, out->key_provider_info,
+                      strlen(out->key_provider_info)));
+    KG_GUARD_C(extend(cfg->tee, KG_EVENT_SYSTEM_READY, NULL, 0));
+
+    if (cfg->env_ct != NULL) {
+        KG_GUARD_CTX_C(kg_env_decrypt_vars(&out->env, out->keys.env_key, cfg->env_ct,
+                                           cfg->env_ct_len),
+                       "decrypting the app environment");
+        KG_GUARD_CTX_C(kg_env_verify_names(&out->env), "app environment");
+    }
+    rc = KG_OK;
+cleanup:
+    kg_memzero(seed, sizeof(seed));
+    if (kg_failed(rc)) {
+        uint8_t app_id[20];
+        memcpy(app_id, out->app_id, 20);
+        kg_boot_result_free(out); /* no partial keys */
+        memcpy(out->app_id, app_id, 20);
+    }
+    return rc;
+}

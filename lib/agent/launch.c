@@ -1,0 +1,181 @@
+/* launch.c - the whole life of an app VM's agent, shared by `keygate-agent boot` and
+ * `keygate sim run`: read inputs, boot (boot.c), hand out the disk key, serve the API, run the
+ * app command. Errors go to stderr with the step that failed; nothing is released on failure. */
+#include "keygate/agent_launch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "keygate/agent_boot.h"
+#include "keygate/bytes.h"
+
+#define MAX_COMPOSE (1u << 20)
+#define MAX_CA_PEM (64u * 1024u)
+
+kg_result kg_agent_read_file(kg_buf *out, const char *path, const char *what)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    KG_ENSURE(fd >= 0, KG_ERR_IO, "%s '%s': %s", what, path, strerror(errno));
+    kg_result rc = KG_OK;
+    for (;;) {
+        rc = kg_buf_reserve(out, 4096);
+        if (kg_failed(rc))
+            break;
+        ssize_t n = read(fd, out->data + out->len, 4096);
+        if (n < 0) {
+            rc = kg_error_set(KG_ERR_IO, __FILE__, __LINE__, "reading %s '%s': %s", what, path,
+                              strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        out->len += (size_t)n;
+    }
+    close(fd);
+    KG_GUARD_CTX(rc, "%s '%s'", what, path);
+    return kg_buf_terminate(out);
+}
+
+/* The encrypted environment file holds what the SDK's encryptEnvVars() returns: hex text
+ * (whitespace around it ignored). Raw binary envelopes are accepted too. */
+static kg_result read_env_file(kg_buf *out, const char *path)
+{
+    kg_buf raw;
+    kg_buf_init(&raw, 2 * KG_ENV_MAX_CIPHERTEXT_LEN + 64);
+    KG_GUARD(kg_agent_read_file(&raw, path, "environment file"));
+    size_t b = 0, e = raw.len;
+    while (b < e && (raw.data[b] == ' ' || raw.data[b] == '\n' || raw.data[b] == '\r' ||
+                     raw.data[b] == '\t'))
+        b++;
+    while (e > b && (raw.data[e - 1] == ' ' || raw.data[e - 1] == '\n' ||
+                     raw.data[e - 1] == '\r' || raw.data[e - 1] == '\t'))
+        e--;
+    kg_result rc = kg_hex_decode_buf(out, (const char *)raw.data + b, e - b);
+    if (kg_failed(rc)) {
+        kg_error_clear();
+        out->len = 0;
+        rc = kg_buf_append(out, raw.data, raw.len);
+    }
+    kg_buf_free(&raw);
+    return rc;
+}
+
+static void log_stderr(void *ctx, const char *msg)
+{
+    fprintf(stderr, "%s: %s; trying the next KMS\n", (const char *)ctx, msg);
+}
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) { g_stop = sig; }
+
+static void *serve_thread(void *arg)
+{
+    if (kg_failed(kg_agent_server_run(arg)))
+        fprintf(stderr, "keygate-agent: API server stopped: %s\n", kg_error_message());
+    return NULL;
+}
+
+kg_result kg_agent_serve_until_signal(kg_agent *agent, const char *path, mode_t mode)
+{
+    kg_agent_server *srv = NULL;
+    pthread_t th;
+    KG_GUARD(kg_agent_server_new(&srv, agent, path, mode));
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    if (pthread_create(&th, NULL, serve_thread, srv) != 0) {
+        kg_agent_server_free(srv);
+        KG_BAIL(KG_ERR_IO, "starting the API thread");
+    }
+    while (!g_stop)
+        pause();
+    kg_agent_server_stop(srv);
+    pthread_join(th, NULL);
+    kg_agent_server_free(srv);
+    return KG_OK;
+}
+
+int kg_agent_launch(const kg_launch_opts *o)
+{
+    int exit_code = 1;
+    bool ok = false;
+    kg_tee *tee = NULL;
+    kg_agent *agent = NULL;
+    kg_boot_result br;
+    kg_buf compose, ca, env_ct, bootlog;
+    kg_buf_init(&bootlog, KG_MAX_EVENTLOG_JSON_LEN);
+    kg_buf_init(&compose, MAX_COMPOSE);
+    kg_buf_init(&ca, MAX_CA_PEM);
+    kg_buf_init(&env_ct, KG_ENV_MAX_CIPHERTEXT_LEN);
+    memset(&br, 0, sizeof(br));
+    kg_env_list_init(&br.env);
+    const char *prog = o->prog ? o->prog : "keygate-agent";
+    kg_boot_config cfg = {.state_dir = o->state_dir, .kms_urls = o->kms_urls,
+                          .n_kms_urls = o->n_kms_urls, .vm_config = o->vm_config,
+                          .log = log_stderr, .log_ctx = (void *)prog};
+
+    KG_GUARD_C(kg_hex_decode_exact(cfg.app_id, 20, o->app_id_hex));
+    KG_GUARD_C(kg_agent_read_file(&compose, o->compose_path, "compose file"));
+    cfg.compose = (const char *)compose.data;
+    cfg.compose_len = compose.len;
+    KG_GUARD_C(kg_agent_read_file(&ca, o->kms_ca_path, "KMS root CA"));
+    cfg.kms_root_ca_pem = (const char *)ca.data;
+    if (o->env_path != NULL) {
+        KG_GUARD_C(read_env_file(&env_ct, o->env_path));
+        cfg.env_ct = env_ct.data;
+        cfg.env_ct_len = env_ct.len;
+    }
+    KG_GUARD_CTX_C(kg_tee_open(&tee, o->tee_spec), "opening the TEE '%s'", o->tee_spec);
+    cfg.tee = tee;
+
+    KG_GUARD_C(kg_agent_boot(&br, &cfg));
+    if (o->disk_key_path != NULL)
+        KG_GUARD_CTX_C(kg_agent_write_secret_file(o->disk_key_path, br.keys.disk_key,
+                                                  sizeof(br.keys.disk_key)),
+                       "disk key");
+
+    KG_GUARD_C(kg_agent_boot_eventlog(&bootlog, o->tee_spec));
+    kg_agent_tee_ctx tctx = {.tee = tee, .kms_urls = o->kms_urls, .n_kms_urls = o->n_kms_urls,
+                             .kms_root_ca_pem = cfg.kms_root_ca_pem,
+                             .boot_eventlog_json = (const char *)bootlog.data};
+    memcpy(tctx.app_id, cfg.app_id, 20);
+    kg_agent_platform plat;
+    kg_agent_platform_tee(&plat, &tctx);
+    kg_agent_identity id = {.instance_id_len = br.instance_id_len,
+                            .app_compose = cfg.compose, .key_provider_info = br.key_provider_info,
+                            .vm_config = o->vm_config};
+    memcpy(id.app_id, br.app_id, 20);
+    memcpy(id.instance_id, br.instance_id, 20);
+    memcpy(id.compose_hash, br.compose_hash, 32);
+    memcpy(id.os_image_hash, br.os_image_hash, 32);
+    KG_GUARD_C(kg_agent_new(&agent, &br.keys, &id, &plat));
+
+    if (o->argv != NULL && o->argv[0] != NULL) {
+        int status = 1;
+        KG_GUARD_C(kg_agent_serve_and_run(&status, agent, o->socket_path, o->socket_mode,
+                                          &br.env, o->argv));
+        exit_code = status;
+    } else {
+        KG_GUARD_C(kg_agent_serve_until_signal(agent, o->socket_path, o->socket_mode));
+        exit_code = 0;
+    }
+    ok = true;
+cleanup:
+    if (!ok)
+        fprintf(stderr, "%s: %s\n", prog, kg_error_message());
+    kg_agent_free(agent);
+    kg_boot_result_free(&br);
+    kg_tee_free(tee);
+    kg_buf_free(&compose);
+    kg_buf_free(&ca);
+    kg_buf_free(&env_ct);
+    kg_buf_free(&bootlog);
+    return exit_code;
+}
