@@ -167,7 +167,9 @@ contract KeygateApp is
         bytes32 initialDeviceId,
         bytes32 initialComposeHash
     ) external initializer {
-        _initialize(initialOwner, disableUpgrades_, false, allowAnyDevice_, initialDeviceId, initialComposeHash, 0, address(0));
+        _initialize(
+            initialOwner, disableUpgrades_, false, allowAnyDevice_, initialDeviceId, initialComposeHash, 0, address(0)
+        );
     }
 
     /**
@@ -183,7 +185,14 @@ contract KeygateApp is
         bytes32 initialComposeHash
     ) external initializer {
         _initialize(
-            initialOwner, disableUpgrades_, requireTcbUpToDate_, allowAnyDevice_, initialDeviceId, initialComposeHash, 0, address(0)
+            initialOwner,
+            disableUpgrades_,
+            requireTcbUpToDate_,
+            allowAnyDevice_,
+            initialDeviceId,
+            initialComposeHash,
+            0,
+            address(0)
         );
     }
 

@@ -250,7 +250,9 @@ contract KeygateKms is Initializable, Ownable2StepUpgradeable, UUPSUpgradeable, 
         bytes32 initialDeviceId,
         bytes32 initialComposeHash
     ) external returns (address appId) {
-        return deployAndRegisterApp(initialOwner, disableUpgrades, false, allowAnyDevice, initialDeviceId, initialComposeHash);
+        return deployAndRegisterApp(
+            initialOwner, disableUpgrades, false, allowAnyDevice, initialDeviceId, initialComposeHash
+        );
     }
 
     /**

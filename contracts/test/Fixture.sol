@@ -25,7 +25,7 @@ abstract contract Fixture is Test {
     bytes32 internal constant IMPLEMENTATION_SLOT = 0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc;
 
     uint64 internal constant NOTICE = 7 days;
-    uint256 internal constant T0 = 1_700_000_000;
+    uint64 internal constant T0 = 1_700_000_000;
 
     KeygateApp internal appImpl;
 
@@ -39,15 +39,22 @@ abstract contract Fixture is Test {
     {
         if (address(appImpl) == address(0)) appImpl = new KeygateApp();
         bytes memory init = abi.encodeWithSignature(
-            "initialize(address,bool,bool,bool,bytes32,bytes32)", OWNER, false, requireTcb, anyDevice, device, composeHash
+            "initialize(address,bool,bool,bool,bytes32,bytes32)",
+            OWNER,
+            false,
+            requireTcb,
+            anyDevice,
+            device,
+            composeHash
         );
         return KeygateApp(address(new ERC1967Proxy(address(appImpl), init)));
     }
 
     function _newNoticeApp(uint64 period, address guardian) internal returns (KeygateApp) {
         if (address(appImpl) == address(0)) appImpl = new KeygateApp();
-        bytes memory init =
-            abi.encodeCall(KeygateApp.initializeWithNotice, (OWNER, false, false, true, bytes32(0), H1, period, guardian));
+        bytes memory init = abi.encodeCall(
+            KeygateApp.initializeWithNotice, (OWNER, false, false, true, bytes32(0), H1, period, guardian)
+        );
         return KeygateApp(address(new ERC1967Proxy(address(appImpl), init)));
     }
 

@@ -58,7 +58,8 @@ contract AllowListFuzzTest is Fixture {
         }
         for (uint256 i = 0; i < SLOTS; i++) {
             for (uint256 j = 0; j < SLOTS; j++) {
-                (bool ok, string memory why) = app.isAppAllowed(_boot(address(app), _hash(salt, i), _device(salt, j), "UpToDate"));
+                (bool ok, string memory why) =
+                    app.isAppAllowed(_boot(address(app), _hash(salt, i), _device(salt, j), "UpToDate"));
                 if (!hashes[i]) _expectDecision(ok, why, false, "compose hash not allowed", "hash denied");
                 else if (!devices[j]) _expectDecision(ok, why, false, "device not allowed", "device denied");
                 else _expectDecision(ok, why, true, "", "allowed");

@@ -49,9 +49,8 @@ contract KeygateAppTest is Fixture {
     }
 
     function test_initialize_dstackFiveArgumentForm() public {
-        bytes memory init = abi.encodeWithSignature(
-            "initialize(address,bool,bool,bytes32,bytes32)", OWNER, true, true, bytes32(0), H2
-        );
+        bytes memory init =
+            abi.encodeWithSignature("initialize(address,bool,bool,bytes32,bytes32)", OWNER, true, true, bytes32(0), H2);
         KeygateApp a = KeygateApp(address(new ERC1967Proxy(address(appImpl), init)));
         assertTrue(a.upgradesDisabled(), "upgrades disabled");
         assertTrue(a.allowAnyDevice(), "any device");
@@ -372,7 +371,9 @@ contract KeygateAppTest is Fixture {
     function test_upgrade_emitsPolicyChanged() public {
         KeygateAppV2 v2 = new KeygateAppV2();
         vm.expectEmit(address(app));
-        emit KeygateApp.PolicyChanged(OWNER, _policy("implementation-upgrade"), bytes32(uint256(uint160(address(v2)))), true);
+        emit KeygateApp.PolicyChanged(
+            OWNER, _policy("implementation-upgrade"), bytes32(uint256(uint160(address(v2)))), true
+        );
         vm.prank(OWNER);
         app.upgradeToAndCall(address(v2), "");
     }

@@ -310,9 +310,10 @@ contract KeygateKmsTest is Fixture {
         return kms.deployAndRegisterApp(OWNER, false, false, true, bytes32(0), H1);
     }
 
-    /// @dev CREATE address for `deployer` at `nonce` (nonce < 0x80).
-    function _predictCreate(address deployer, uint256 nonce) internal pure returns (address) {
-        return address(uint160(uint256(keccak256(abi.encodePacked(hex"d694", deployer, uint8(nonce))))));
+    /// @dev CREATE address for `deployer` at `nonce`: keccak256(rlp([deployer, nonce])), for 1 <= nonce < 0x80.
+    function _predictCreate(address deployer, uint8 nonce) internal pure returns (address) {
+        require(nonce >= 1 && nonce < 0x80, "single-byte RLP nonce only");
+        return address(uint160(uint256(keccak256(abi.encodePacked(hex"d694", deployer, nonce)))));
     }
 
     function test_factory_notBlockedByPreRegistration() public {
@@ -447,7 +448,9 @@ contract KeygateKmsTest is Fixture {
 
         KeygateKmsV2 v2 = new KeygateKmsV2();
         vm.expectEmit(address(kms));
-        emit KeygateKms.PolicyChanged(OWNER, _policy("implementation-upgrade"), bytes32(uint256(uint160(address(v2)))), true);
+        emit KeygateKms.PolicyChanged(
+            OWNER, _policy("implementation-upgrade"), bytes32(uint256(uint160(address(v2)))), true
+        );
         vm.prank(OWNER);
         kms.upgradeToAndCall(address(v2), "");
 

@@ -17,7 +17,7 @@ contract UpgradeNoticeTest is Fixture {
         app = _newNoticeApp(NOTICE, GUARDIAN);
         vm.prank(OWNER);
         app.proposeComposeHash(H2);
-        activatesAt = uint64(T0) + NOTICE;
+        activatesAt = T0 + NOTICE;
     }
 
     function _stateOf(bytes32 h) internal view returns (uint256) {
@@ -50,7 +50,7 @@ contract UpgradeNoticeTest is Fixture {
     function test_propose_emits() public {
         bytes32 h3 = keccak256("v3");
         vm.expectEmit(address(app));
-        emit KeygateApp.ComposeHashProposed(h3, uint64(T0) + NOTICE);
+        emit KeygateApp.ComposeHashProposed(h3, T0 + NOTICE);
         vm.expectEmit(address(app));
         emit KeygateApp.PolicyChanged(OWNER, _policy("compose-hash-proposal"), h3, true);
         vm.prank(OWNER);
@@ -171,7 +171,7 @@ contract UpgradeNoticeTest is Fixture {
     // ------------------------------------------------------------ notice changes cannot skip the delay
 
     function test_shortenNotice_waitsForCurrentNotice() public {
-        uint64 at = uint64(T0) + NOTICE;
+        uint64 at = T0 + NOTICE;
         vm.expectEmit(address(app));
         emit KeygateApp.UpgradeNoticeChangeProposed(0, GUARDIAN, at);
         vm.prank(OWNER);
@@ -192,7 +192,7 @@ contract UpgradeNoticeTest is Fixture {
         vm.warp(at);
         (p,) = app.upgradeNotice();
         assertEq(uint256(p), 0, "new notice at activation");
-        (, , pat) = app.pendingUpgradeNotice();
+        (,, pat) = app.pendingUpgradeNotice();
         assertEq(uint256(pat), 0, "nothing pending any more");
         vm.prank(OWNER);
         app.addComposeHash(keccak256("v3"));
@@ -200,7 +200,7 @@ contract UpgradeNoticeTest is Fixture {
     }
 
     function test_noticeChange_vetoOneSecondBefore() public {
-        uint64 at = uint64(T0) + NOTICE;
+        uint64 at = T0 + NOTICE;
         vm.prank(OWNER);
         app.setUpgradeNotice(0, OWNER); // owner tries to drop the delay and become its own guardian
         vm.warp(at - 1);
@@ -256,7 +256,7 @@ contract UpgradeNoticeTest is Fixture {
         vm.warp(T0 + NOTICE);
         // The first change is in force, so the next one waits the new (shorter) period.
         vm.expectEmit(address(app));
-        emit KeygateApp.UpgradeNoticeChangeProposed(2 days, GUARDIAN, uint64(T0 + NOTICE + 1 days));
+        emit KeygateApp.UpgradeNoticeChangeProposed(2 days, GUARDIAN, T0 + NOTICE + 1 days);
         vm.prank(OWNER);
         app.setUpgradeNotice(2 days, GUARDIAN);
     }
@@ -304,7 +304,7 @@ contract UpgradeNoticeTest is Fixture {
 
     function test_upgrade_boundaries() public {
         KeygateAppV2 v2 = new KeygateAppV2();
-        uint64 at = uint64(T0) + NOTICE;
+        uint64 at = T0 + NOTICE;
         vm.expectEmit(address(app));
         emit KeygateApp.UpgradeProposed(address(v2), at);
         vm.expectEmit(address(app));
