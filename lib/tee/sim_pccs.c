@@ -88,8 +88,15 @@ static void handle(struct evhttp_request *req, void *arg)
     c = json_loadb((char *)raw.data, raw.len, 0, &jerr);
     kg_buf_free(&raw);
     body = evbuffer_new();
-    if (c == NULL || body == NULL) {
-        reply_error(req, 500, "Internal Server Error");
+    static const char *const keys[] = {"pck_crl_issuer_chain", "root_ca_crl", "pck_crl",
+                                       "tcb_info_issuer_chain", "tcb_info", "tcb_info_signature",
+                                       "qe_identity_issuer_chain", "qe_identity",
+                                       "qe_identity_signature"};
+    bool complete = c != NULL && body != NULL;
+    for (size_t i = 0; complete && i < sizeof(keys) / sizeof(keys[0]); i++)
+        complete = json_is_string(json_object_get(c, keys[i]));
+    if (!complete) {
+        reply_error(req, 500, "Internal Server Error"); /* collateral.json damaged */
         goto done;
     }
 #define S(k) json_string_value(json_object_get(c, k))
