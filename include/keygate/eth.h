@@ -348,4 +348,63 @@ KG_RESULT kg_eth_parse_block(kg_eth_block *out, const struct json_t *v);
 KG_RESULT kg_eth_parse_receipt(kg_eth_receipt *out, const struct json_t *v);
 KG_RESULT kg_eth_parse_logs(kg_eth_logs *out, const struct json_t *v);
 
+/* ==== Governance policy (SPEC.md section 3, contracts/README.md) ================================
+ *
+ * The KMS asks the chain whether a boot may get keys: isAppAllowed(AppBootInfo) (an app) or
+ * isKmsAllowed(AppBootInfo) (a KMS peer, or the KMS itself) on the KMS contract, by eth_call
+ * at one resolved block, recorded with the decision. Fail closed: every failure to obtain a
+ * well-formed answer is an error and a "not allowed" decision, never "allowed".
+ */
+#define KG_ETH_MAX_TCB_STATUS 48u    /* bytes incl. NUL (= KG_TCB_STATUS_MAX of quote.h) */
+#define KG_ETH_MAX_ADVISORIES 64u    /* (= KG_MAX_ADVISORY_IDS) */
+#define KG_ETH_MAX_ADVISORY_LEN 32u  /* bytes incl. NUL (= KG_ADVISORY_ID_MAX) */
+
+/* The AppBootInfo struct of SPEC.md section 3, built by the KMS from a verified attestation. */
+typedef struct kg_app_boot_info {
+    uint8_t app_id[KG_ETH_ADDRESS_LEN];
+    uint8_t compose_hash[32];
+    bool has_instance_id; /* false: apps that opt out; sent as the zero address */
+    uint8_t instance_id[KG_ETH_ADDRESS_LEN];
+    uint8_t device_id[32];
+    uint8_t mr_aggregated[32];
+    uint8_t mr_system[32];
+    uint8_t os_image_hash[32];
+    char tcb_status[KG_ETH_MAX_TCB_STATUS]; /* NUL-terminated, e.g. "UpToDate" */
+    size_t n_advisory_ids;
+    char advisory_ids[KG_ETH_MAX_ADVISORIES][KG_ETH_MAX_ADVISORY_LEN]; /* NUL-terminated */
+} kg_app_boot_info;
+
+typedef enum kg_eth_policy_kind {
+    KG_ETH_POLICY_APP = 1, /* isAppAllowed: may this app instance get its keys? */
+    KG_ETH_POLICY_KMS,     /* isKmsAllowed: may this KMS node serve / receive root keys? */
+} kg_eth_policy_kind;
+
+/* One decision, as recorded in the audit log. */
+typedef struct kg_eth_decision {
+    bool allowed;
+    char reason[KG_ETH_MAX_REASON_LEN + 1]; /* the contract's reason, or why we failed closed */
+    bool has_block;                          /* false if no block could be resolved */
+    uint64_t block_number;
+    uint8_t block_hash[KG_ETH_HASH_LEN];
+} kg_eth_decision;
+
+/* Appends the calldata of isAppAllowed / isKmsAllowed(bi) to out (selectors 0x1e079198 /
+ * 0xe067ec9d). KG_ERR_INPUT for a boot info whose strings are not NUL-terminated in their
+ * arrays or with more than KG_ETH_MAX_ADVISORIES advisories. */
+KG_RESULT kg_eth_policy_calldata(kg_buf *out, kg_eth_policy_kind kind, const kg_app_boot_info *bi);
+
+/* Asks the KMS contract at `kms_contract` about `bi` at block `at` (NULL: the node's latest
+ * block, resolved here), by eth_call pinned to that block's hash.
+ *   KG_OK: the contract answered; out->allowed and out->reason are its (bool, string) answer
+ *     ("denied by the contract without a reason" when it gave none), with the block.
+ *   Error: out->allowed = false, out->reason = the error message, the block if it was
+ *     resolved. KG_ERR_NETWORK (node down/bad reply), KG_ERR_DENIED (the call reverted),
+ *     KG_ERR_NOT_FOUND (no contract at kms_contract at that block), KG_ERR_INPUT /
+ *     KG_ERR_TRUNCATED / KG_ERR_TOO_LARGE (the answer is not a canonical (bool, string)).
+ * Thread-safe like the client. Borrowed arguments; out is the caller's. */
+KG_RESULT kg_eth_policy_check(kg_eth_decision *out, kg_eth_client *c,
+                              const uint8_t kms_contract[KG_ETH_ADDRESS_LEN],
+                              kg_eth_policy_kind kind, const kg_app_boot_info *bi,
+                              const kg_eth_block *at);
+
 #endif

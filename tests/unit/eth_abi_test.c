@@ -105,6 +105,54 @@ static void encodes_is_app_allowed_like_cast(void **state)
     kg_buf_free(&b);
 }
 
+/* The policy helper's calldata from a kg_app_boot_info equals the hand-built tuple's. */
+static void policy_calldata_from_boot_info(void **state)
+{
+    (void)state;
+    kg_app_boot_info bi;
+    memset(&bi, 0, sizeof(bi));
+    fill(bi.app_id, 0x11, 20);
+    fill(bi.compose_hash, 0x22, 32);
+    bi.has_instance_id = false; /* sent as the zero address */
+    fill(bi.instance_id, 0x33, 20);
+    fill(bi.device_id, 0x44, 32);
+    fill(bi.mr_aggregated, 0x55, 32);
+    fill(bi.mr_system, 0x66, 32);
+    fill(bi.os_image_hash, 0x77, 32);
+    memcpy(bi.tcb_status, "UpToDate", 9);
+    bi.n_advisory_ids = 2;
+    memcpy(bi.advisory_ids[0], "INTEL-SA-00001", 15);
+    memcpy(bi.advisory_ids[1], "INTEL-SA-00002", 15);
+    kg_buf b;
+    kg_buf_init(&b, KG_ETH_MAX_ABI_LEN);
+    KG_ASSERT_OK(kg_eth_policy_calldata(&b, KG_ETH_POLICY_APP, &bi));
+    assert_buf_hex(&b, IS_APP_ALLOWED_HEX);
+    kg_buf_reset(&b);
+
+    memset(&bi, 0, sizeof(bi));
+    fill(bi.app_id, 0xaa, 20);
+    fill(bi.compose_hash, 1, 32);
+    bi.has_instance_id = true;
+    fill(bi.device_id, 2, 32);
+    fill(bi.mr_aggregated, 3, 32);
+    fill(bi.mr_system, 4, 32);
+    fill(bi.os_image_hash, 5, 32);
+    memcpy(bi.tcb_status, "OutOfDate", 10);
+    KG_ASSERT_OK(kg_eth_policy_calldata(&b, KG_ETH_POLICY_KMS, &bi));
+    assert_buf_hex(&b, IS_KMS_ALLOWED_HEX);
+
+    bi.n_advisory_ids = KG_ETH_MAX_ADVISORIES + 1;
+    KG_ASSERT_ERR(kg_eth_policy_calldata(&b, KG_ETH_POLICY_KMS, &bi), KG_ERR_INPUT,
+                  "65 advisory ids exceed 64");
+    bi.n_advisory_ids = 1;
+    memset(bi.advisory_ids[0], 'X', sizeof(bi.advisory_ids[0]));
+    KG_ASSERT_ERR(kg_eth_policy_calldata(&b, KG_ETH_POLICY_KMS, &bi), KG_ERR_INPUT,
+                  "advisory id is not NUL-terminated");
+    KG_ASSERT_ERR(kg_eth_policy_calldata(&b, (kg_eth_policy_kind)0, &bi), KG_ERR_USAGE,
+                  "unknown policy kind");
+    kg_buf_free(&b);
+}
+
 static void encodes_is_kms_allowed_with_empty_list(void **state)
 {
     (void)state;
@@ -455,6 +503,7 @@ int main(void)
         cmocka_unit_test(selectors_computed_from_signatures),
         cmocka_unit_test(encodes_is_app_allowed_like_cast),
         cmocka_unit_test(encodes_is_kms_allowed_with_empty_list),
+        cmocka_unit_test(policy_calldata_from_boot_info),
         cmocka_unit_test(encodes_cli_calls_like_cast),
         cmocka_unit_test(encoder_rejects_bad_trees_and_caps),
         cmocka_unit_test(decodes_bool_string),
