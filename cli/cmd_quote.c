@@ -22,12 +22,14 @@ static void usage(FILE *out)
     fprintf(out,
             "Usage:\n"
             "  keygate quote verify QUOTE --collateral FILE [--at UNIX_TIME] [--root-ca FILE]\n"
-            "  keygate quote verify QUOTE --pccs URL [--at UNIX_TIME] [--root-ca FILE]\n"
+            "  keygate quote verify QUOTE --pccs URL [--cache-dir DIR] [--at UNIX_TIME]\n"
+            "                                      [--root-ca FILE]\n"
             "  keygate quote parse QUOTE\n\n"
             "QUOTE is a file with the quote as binary or hex text ('-' for stdin). verify checks\n"
             "it fully against the collateral (PCCS JSON shape) at the given time (default: now)\n"
             "and the pinned Intel SGX Root CA (or --root-ca, PEM or DER). Prints one JSON object;\n"
-            "exit 0 verified, 1 not verified, 2 usage error.\n");
+            "exit 0 verified, 1 not verified, 2 usage error. --pccs fetches the collateral over\n"
+            "Intel's v4 API (cached until nextUpdate, on disk too with --cache-dir).\n");
 }
 
 static kg_result read_file(kg_buf *out, const char *path, size_t max)
@@ -189,6 +191,7 @@ static bool parse_time(const char *s, uint64_t *out)
 static int cmd_verify(int argc, char **argv)
 {
     const char *quote_path = NULL, *coll_path = NULL, *pccs = NULL, *root_path = NULL;
+    const char *cache_dir = NULL;
     uint64_t now = (uint64_t)time(NULL);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -197,6 +200,8 @@ static int cmd_verify(int argc, char **argv)
             coll_path = argv[++i];
         } else if (strcmp(a, "--pccs") == 0 && has_val) {
             pccs = argv[++i];
+        } else if (strcmp(a, "--cache-dir") == 0 && has_val) {
+            cache_dir = argv[++i];
         } else if (strcmp(a, "--root-ca") == 0 && has_val) {
             root_path = argv[++i];
         } else if (strcmp(a, "--at") == 0 && has_val) {
@@ -246,7 +251,7 @@ static int cmd_verify(int argc, char **argv)
             goto cleanup;
         }
     } else if (kg_failed(kg_pccs_get_collateral(&fetched, &fetched_len, pccs, quote.data,
-                                                quote.len, NULL, now))) {
+                                                quote.len, cache_dir, now))) {
         (void)kg_error_context("PCCS '%s'", pccs);
         rc = fail_json();
         goto cleanup;

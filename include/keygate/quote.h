@@ -203,5 +203,7 @@ KG_RESULT kg_dcap_verify(kg_dcap_verifier *v, kg_dcap_report *out, const uint8_t
 KG_RESULT kg_pccs_get_collateral(char **out_json, size_t *out_len, const char *base_url,
                                  const uint8_t *quote, size_t quote_len, const char *cache_dir,
                                  uint64_t now);
+/* Forgets the in-memory PCCS cache (the disk cache stays). */
+void kg_pccs_clear_memory_cache(void);
 
 #endif

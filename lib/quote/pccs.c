@@ -1,12 +1,584 @@
-/* pccs.c - PCCS client (Intel PCS v4 API): collateral for a quote, cached until nextUpdate. */
-#include "keygate/quote.h"
+/* pccs.c - PCCS client (Intel PCS/PCCS v4 API): collateral for a quote, cached until nextUpdate. */
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "dcap_internal.h"
+#include "keygate/bytes.h"
+#include "keygate/hash.h"
+
+/*
+ * Requests (Intel "PCK Certificate and Certificate Revocation List Profile" / PCS API v4):
+ *   GET {base}/{tdx|sgx}/certification/v4/tcb?fmspc={FMSPC}     body {"tcbInfo":{..},"signature":".."}
+ *                                  header TCB-Info-Issuer-Chain (SGX-TCB-Info-Issuer-Chain on sgx)
+ *   GET {base}/{tdx|sgx}/certification/v4/qe/identity     body {"enclaveIdentity":{..},"signature":".."}
+ *                                  header SGX-Enclave-Identity-Issuer-Chain
+ *   GET {base}/sgx/certification/v4/pckcrl?ca={platform|processor}&encoding=der
+ *                                  body the CRL (DER, PEM or hex), header SGX-PCK-CRL-Issuer-Chain
+ *   GET {base}/sgx/certification/v4/rootcacrl              body the root CA CRL (DER, PEM or hex)
+ * Issuer chains arrive URL-encoded PEM. The signed texts are taken byte for byte from the bodies
+ * (the raw JSON value of "tcbInfo" / "enclaveIdentity"), never re-serialized.
+ *
+ * The assembled collateral (the JSON shape kg_dcap_verify takes) is cached per (base URL, TEE,
+ * FMSPC, CA) in memory and, with a cache_dir, in a file, until the earliest nextUpdate of its
+ * parts. Caching here saves only network round trips: kg_dcap_verify checks everything it gets.
+ */
+
+#define PCCS_MAX_BODY (2u * 1024u * 1024u)
+#define PCCS_MAX_HEADER (64u * 1024u)
+#define PCCS_URL_MAX 2048u
+#define PCCS_MEM_SLOTS 16
+#define PCCS_TIMEOUT_S 15L
+
+/* ---- HTTP ------------------------------------------------------------------------------------ */
+
+typedef struct http_resp {
+    kg_buf body;
+    char chain_header[64];
+    kg_buf chain; /* raw (URL-encoded) value of chain_header */
+    bool overflow;
+} http_resp;
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    http_resp *r = ud;
+    if (kg_failed(kg_buf_append(&r->body, p, size * n))) {
+        kg_error_clear();
+        r->overflow = true;
+        return 0;
+    }
+    return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    http_resp *r = ud;
+    size_t len = size * n, name_len = strlen(r->chain_header);
+    if (r->chain_header[0] && len > name_len + 1 && strncasecmp(p, r->chain_header, name_len) == 0 &&
+        p[name_len] == ':') {
+        const char *v = p + name_len + 1;
+        size_t vl = len - name_len - 1;
+        while (vl > 0 && (*v == ' ' || *v == '\t'))
+            v++, vl--;
+        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
+        kg_buf_reset(&r->chain);
+        r->chain.len = 0;
+        if (kg_failed(kg_buf_append(&r->chain, v, vl))) {
+            kg_error_clear();
+            r->overflow = true;
+            return 0;
+        }
+    }
+    return len;
+}
+
+static void resp_free(http_resp *r)
+{
+    kg_buf_free(&r->body);
+    kg_buf_free(&r->chain);
+}
+
+/* GETs url; a 200 answer's body (and the named header, if any) land in *r. */
+static kg_result http_get(http_resp *r, const char *url, const char *chain_header)
+{
+    memset(r, 0, sizeof(*r));
+    kg_buf_init(&r->body, PCCS_MAX_BODY);
+    kg_buf_init(&r->chain, PCCS_MAX_HEADER);
+    if (chain_header)
+        snprintf(r->chain_header, sizeof(r->chain_header), "%s", chain_header);
+    CURL *c = curl_easy_init();
+    KG_ENSURE(c != NULL, KG_ERR_NOMEM, "curl init");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, PCCS_TIMEOUT_S);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+#endif
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    CURLcode cc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    if (r->overflow) {
+        resp_free(r);
+        KG_BAIL(KG_ERR_TOO_LARGE, "GET %s: answer too large", url);
+    }
+    if (cc != CURLE_OK) {
+        resp_free(r);
+        KG_BAIL(KG_ERR_NETWORK, "GET %s: %s", url, curl_easy_strerror(cc));
+    }
+    if (status != 200) {
+        resp_free(r);
+        KG_BAIL(KG_ERR_NETWORK, "GET %s: HTTP %ld", url, status);
+    }
+    if (chain_header && r->chain.len == 0) {
+        resp_free(r);
+        KG_BAIL(KG_ERR_NETWORK, "GET %s: no %s header", url, chain_header);
+    }
+    return KG_OK;
+}
+
+/* URL-decoded issuer chain header as a new string (caller frees). */
+static kg_result chain_text(char **out, const http_resp *r, const char *what)
+{
+    int n = 0;
+    char *dec = curl_easy_unescape(NULL, (const char *)r->chain.data, (int)r->chain.len, &n);
+    KG_ENSURE(dec != NULL && n > 0, KG_ERR_INPUT, "%s: bad issuer chain header", what);
+    *out = malloc((size_t)n + 1);
+    if (!*out) {
+        curl_free(dec);
+        KG_BAIL(KG_ERR_NOMEM, "allocating");
+    }
+    memcpy(*out, dec, (size_t)n);
+    (*out)[n] = 0;
+    curl_free(dec);
+    KG_ENSURE(strlen(*out) == (size_t)n, KG_ERR_INPUT, "%s: NUL in issuer chain", what);
+    return KG_OK;
+}
+
+/* A CRL body in any of the forms PCS and PCCS use (DER, PEM, hex text) as lowercase hex DER. */
+static kg_result crl_hex(char **out, const kg_buf *body, const char *what)
+{
+    kg_result rc = KG_ERROR;
+    X509_CRL *crl = NULL;
+    uint8_t *der = NULL;
+    *out = NULL;
+    const uint8_t *p = body->data;
+    size_t n = body->len;
+    while (n > 0 && isspace(p[n - 1]))
+        n--;
+    bool hex = n > 0 && n % 2 == 0;
+    for (size_t i = 0; i < n && hex; i++)
+        hex = isxdigit(p[i]);
+    if (hex) {
+        *out = malloc(n + 1);
+        KG_ENSURE(*out != NULL, KG_ERR_NOMEM, "allocating");
+        for (size_t i = 0; i < n; i++)
+            (*out)[i] = (char)tolower(p[i]);
+        (*out)[n] = 0;
+        return KG_OK;
+    }
+    if (n > 10 && memcmp(p, "-----BEGIN", 10) == 0) {
+        BIO *bio = BIO_new_mem_buf(p, (int)n);
+        crl = bio ? PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL) : NULL;
+        BIO_free(bio);
+    } else {
+        const uint8_t *q = p;
+        crl = d2i_X509_CRL(NULL, &q, (long)n);
+        if (crl && q != p + n) {
+            X509_CRL_free(crl);
+            crl = NULL;
+        }
+    }
+    KG_ENSURE_OSSL_C(crl != NULL, KG_ERR_INPUT, "%s: not a CRL", what);
+    int dl = i2d_X509_CRL(crl, &der);
+    KG_ENSURE_OSSL_C(dl > 0, KG_ERR_INPUT, "%s: encoding", what);
+    *out = malloc(2 * (size_t)dl + 1);
+    KG_ENSURE_C(*out != NULL, KG_ERR_NOMEM, "allocating");
+    KG_GUARD_C(kg_hex_encode(*out, 2 * (size_t)dl + 1, der, (size_t)dl));
+    rc = KG_OK;
+cleanup:
+    if (kg_failed(rc)) {
+        free(*out);
+        *out = NULL;
+    }
+    OPENSSL_free(der);
+    X509_CRL_free(crl);
+    return rc;
+}
+
+/* The exact text of the value of top-level `key` in a PCS body {"key":{...},"signature":"hex"}
+ * and the signature. Scans the raw bytes so the signed text is kept byte for byte. */
+static kg_result signed_body(char **text, char **sig, const kg_buf *body, const char *key)
+{
+    kg_result rc = KG_ERROR;
+    json_t *o = NULL;
+    *text = *sig = NULL;
+    json_error_t err;
+    o = json_loadb((const char *)body->data, body->len, JSON_REJECT_DUPLICATES, &err);
+    KG_ENSURE_C(json_is_object(o), KG_ERR_INPUT, "%s: invalid JSON body: %s", key, err.text);
+    const json_t *s = json_object_get(o, "signature");
+    KG_ENSURE_C(json_is_string(s) && json_is_object(json_object_get(o, key)), KG_ERR_INPUT,
+                "%s: body lacks '%s' or 'signature'", key, key);
+    /* locate "key": then the balanced object that follows (strings may hold braces) */
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s\"", key);
+    const char *b = (const char *)body->data, *end = b + body->len;
+    const char *at = NULL;
+    for (const char *p = b; p + strlen(pat) <= end && !at; p++)
+        if (memcmp(p, pat, strlen(pat)) == 0)
+            at = p + strlen(pat);
+    KG_ENSURE_C(at != NULL, KG_ERR_INPUT, "%s: not found", key);
+    while (at < end && (isspace((unsigned char)*at) || *at == ':'))
+        at++;
+    KG_ENSURE_C(at < end && *at == '{', KG_ERR_INPUT, "%s: not an object", key);
+    int depth = 0;
+    bool in_str = false;
+    const char *p = at;
+    for (; p < end; p++) {
+        if (in_str) {
+            if (*p == '\\')
+                p++;
+            else if (*p == '"')
+                in_str = false;
+        } else if (*p == '"') {
+            in_str = true;
+        } else if (*p == '{') {
+            depth++;
+        } else if (*p == '}' && --depth == 0) {
+            break;
+        }
+    }
+    KG_ENSURE_C(p < end, KG_ERR_INPUT, "%s: unterminated object", key);
+    size_t n = (size_t)(p + 1 - at);
+    *text = malloc(n + 1);
+    *sig = strdup(json_string_value(s));
+    KG_ENSURE_C(*text && *sig, KG_ERR_NOMEM, "allocating");
+    memcpy(*text, at, n);
+    (*text)[n] = 0;
+    rc = KG_OK;
+cleanup:
+    if (kg_failed(rc)) {
+        free(*text);
+        free(*sig);
+        *text = *sig = NULL;
+    }
+    json_decref(o);
+    return rc;
+}
+
+/* ---- the quote's platform: TEE, FMSPC and PCK CA from its PCK certificate ---------------------- */
+
+typedef struct platform {
+    bool tdx;
+    char fmspc[13];
+    const char *ca; /* "platform" or "processor" */
+} platform;
+
+static kg_result quote_platform(platform *pf, const uint8_t *quote, size_t quote_len)
+{
+    kg_result rc = KG_ERROR;
+    STACK_OF(X509) *chain = NULL;
+    kg_quote q;
+    kg_pck_ext ext;
+    KG_GUARD(kg_quote_parse(&q, quote, quote_len));
+    pf->tdx = q.header.tee_type == KG_TEE_TYPE_TDX;
+    KG_GUARD_C(kg_dcap_pem_chain(&chain, q.pck_chain, q.pck_chain_len, 8,
+                                 "PCK certificate chain", NULL));
+    X509 *leaf = sk_X509_value(chain, 0);
+    ASN1_OBJECT *oid = OBJ_txt2obj("1.2.840.113741.1.13.1", 1);
+    int idx = oid ? X509_get_ext_by_OBJ(leaf, oid, -1) : -1;
+    ASN1_OBJECT_free(oid);
+    KG_ENSURE_C(idx >= 0, KG_ERR_INPUT, "PCK certificate has no SGX extension");
+    const ASN1_OCTET_STRING *v = X509_EXTENSION_get_data(X509_get_ext(leaf, idx));
+    KG_GUARD_C(kg_pck_ext_parse(&ext, ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v)));
+    KG_GUARD_C(kg_hex_encode(pf->fmspc, sizeof(pf->fmspc), ext.fmspc, 6));
+    for (char *c = pf->fmspc; *c; c++)
+        *c = (char)toupper((unsigned char)*c);
+    char cn[256] = "";
+    X509_NAME_get_text_by_NID(X509_get_issuer_name(leaf), NID_commonName, cn, sizeof(cn));
+    pf->ca = strstr(cn, "Processor") ? "processor" : "platform";
+    rc = KG_OK;
+cleanup:
+    sk_X509_pop_free(chain, X509_free);
+    return rc;
+}
+
+/* ---- fetch and assemble ---------------------------------------------------------------------- */
+
+/* Strips a trailing "/", "/sgx/certification/v4" or "/tdx/certification/v4" from the URL. */
+static kg_result base_of(char *out, size_t n, const char *url)
+{
+    size_t len = strlen(url);
+    KG_ENSURE(len > 0 && len + 1 < n, KG_ERR_USAGE, "PCCS URL of %zu characters", len);
+    KG_ENSURE(strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0, KG_ERR_USAGE,
+              "PCCS URL '%.80s' is not http(s)", url);
+    memcpy(out, url, len + 1);
+    while (len > 0 && out[len - 1] == '/')
+        out[--len] = 0;
+    const char *suffixes[] = {"/sgx/certification/v4", "/tdx/certification/v4"};
+    for (size_t i = 0; i < 2; i++) {
+        size_t sl = strlen(suffixes[i]);
+        if (len >= sl && strcmp(out + len - sl, suffixes[i]) == 0)
+            out[len - sl] = 0;
+    }
+    return KG_OK;
+}
+
+/* Earliest nextUpdate among the parts (they are re-fetched after it). */
+static kg_result expiry_of(int64_t *out, const char *tcb, const char *qe, const char *pck_crl_hex,
+                           const char *root_crl_hex)
+{
+    kg_result rc = KG_ERROR;
+    kg_tcb_info *ti = malloc(sizeof(*ti));
+    kg_qe_identity *qi = malloc(sizeof(*qi));
+    kg_buf der;
+    kg_buf_init(&der, PCCS_MAX_BODY);
+    KG_ENSURE_C(ti && qi, KG_ERR_NOMEM, "allocating");
+    KG_GUARD_C(kg_tcb_info_parse(ti, tcb, strlen(tcb)));
+    KG_GUARD_C(kg_qe_identity_parse(qi, qe, strlen(qe)));
+    int64_t e = ti->next_update < qi->next_update ? ti->next_update : qi->next_update;
+    const char *crls[] = {pck_crl_hex, root_crl_hex};
+    for (size_t i = 0; i < 2; i++) {
+        kg_buf_reset(&der);
+        der.len = 0;
+        KG_GUARD_C(kg_hex_decode_buf(&der, crls[i], strlen(crls[i])));
+        const uint8_t *p = der.data;
+        X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)der.len);
+        KG_ENSURE_OSSL_C(crl != NULL, KG_ERR_INPUT, "CRL from the PCCS is malformed");
+        int64_t nu = 0;
+        kg_result r = X509_CRL_get0_nextUpdate(crl)
+                          ? kg_dcap_asn1_time(&nu, X509_CRL_get0_nextUpdate(crl))
+                          : kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__, "CRL without nextUpdate");
+        X509_CRL_free(crl);
+        KG_GUARD_C(r);
+        if (nu < e)
+            e = nu;
+    }
+    *out = e;
+    rc = KG_OK;
+cleanup:
+    free(ti);
+    free(qi);
+    kg_buf_free(&der);
+    return rc;
+}
+
+static kg_result fetch(char **out_json, int64_t *expiry, const char *base, const platform *pf)
+{
+    kg_result rc = KG_ERROR;
+    http_resp tcb = {0}, qe = {0}, pck = {0}, root = {0};
+    char url[PCCS_URL_MAX];
+    char *tcb_text = NULL, *tcb_sig = NULL, *qe_text = NULL, *qe_sig = NULL;
+    char *tcb_chain = NULL, *qe_chain = NULL, *pck_chain = NULL, *pck_hex = NULL, *root_hex = NULL;
+    json_t *o = NULL;
+    const char *tee = pf->tdx ? "tdx" : "sgx";
+    *out_json = NULL;
+
+    snprintf(url, sizeof(url), "%s/%s/certification/v4/tcb?fmspc=%s", base, tee, pf->fmspc);
+    KG_GUARD_C(http_get(&tcb, url, pf->tdx ? "TCB-Info-Issuer-Chain" : "SGX-TCB-Info-Issuer-Chain"));
+    KG_GUARD_C(signed_body(&tcb_text, &tcb_sig, &tcb.body, "tcbInfo"));
+    KG_GUARD_C(chain_text(&tcb_chain, &tcb, "tcb"));
+
+    snprintf(url, sizeof(url), "%s/%s/certification/v4/qe/identity", base, tee);
+    KG_GUARD_C(http_get(&qe, url, "SGX-Enclave-Identity-Issuer-Chain"));
+    KG_GUARD_C(signed_body(&qe_text, &qe_sig, &qe.body, "enclaveIdentity"));
+    KG_GUARD_C(chain_text(&qe_chain, &qe, "qe/identity"));
+
+    snprintf(url, sizeof(url), "%s/sgx/certification/v4/pckcrl?ca=%s&encoding=der", base, pf->ca);
+    KG_GUARD_C(http_get(&pck, url, "SGX-PCK-CRL-Issuer-Chain"));
+    KG_GUARD_C(crl_hex(&pck_hex, &pck.body, "pckcrl"));
+    KG_GUARD_C(chain_text(&pck_chain, &pck, "pckcrl"));
+
+    snprintf(url, sizeof(url), "%s/sgx/certification/v4/rootcacrl", base);
+    KG_GUARD_C(http_get(&root, url, NULL));
+    KG_GUARD_C(crl_hex(&root_hex, &root.body, "rootcacrl"));
+
+    KG_GUARD_CTX_C(expiry_of(expiry, tcb_text, qe_text, pck_hex, root_hex), "PCCS collateral");
+
+    o = json_object();
+    KG_ENSURE_C(o != NULL, KG_ERR_NOMEM, "allocating");
+    json_object_set_new(o, "pck_crl_issuer_chain", json_string(pck_chain));
+    json_object_set_new(o, "root_ca_crl", json_string(root_hex));
+    json_object_set_new(o, "pck_crl", json_string(pck_hex));
+    json_object_set_new(o, "tcb_info_issuer_chain", json_string(tcb_chain));
+    json_object_set_new(o, "tcb_info", json_string(tcb_text));
+    json_object_set_new(o, "tcb_info_signature", json_string(tcb_sig));
+    json_object_set_new(o, "qe_identity_issuer_chain", json_string(qe_chain));
+    json_object_set_new(o, "qe_identity", json_string(qe_text));
+    json_object_set_new(o, "qe_identity_signature", json_string(qe_sig));
+    KG_ENSURE_C(json_object_size(o) == KG_COLL_N, KG_ERR_INPUT,
+                "PCCS answer is not valid UTF-8 text");
+    *out_json = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    KG_ENSURE_C(*out_json != NULL, KG_ERR_NOMEM, "serializing collateral");
+    rc = KG_OK;
+cleanup:
+    json_decref(o);
+    resp_free(&tcb);
+    resp_free(&qe);
+    resp_free(&pck);
+    resp_free(&root);
+    free(tcb_text);
+    free(tcb_sig);
+    free(qe_text);
+    free(qe_sig);
+    free(tcb_chain);
+    free(qe_chain);
+    free(pck_chain);
+    free(pck_hex);
+    free(root_hex);
+    return rc;
+}
+
+/* ---- caches ---------------------------------------------------------------------------------- */
+
+typedef struct mem_entry {
+    char key[PCCS_URL_MAX + 64];
+    char *json;
+    int64_t expiry;
+} mem_entry;
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void) { (void)curl_global_init(CURL_GLOBAL_DEFAULT); }
+static mem_entry g_mem[PCCS_MEM_SLOTS];
+static size_t g_next;
+
+static char *mem_get(const char *key, int64_t now)
+{
+    char *hit = NULL;
+    pthread_mutex_lock(&g_mu);
+    for (size_t i = 0; i < PCCS_MEM_SLOTS && !hit; i++)
+        if (g_mem[i].json && strcmp(g_mem[i].key, key) == 0 && now <= g_mem[i].expiry)
+            hit = strdup(g_mem[i].json);
+    pthread_mutex_unlock(&g_mu);
+    return hit;
+}
+
+static void mem_put(const char *key, const char *json, int64_t expiry)
+{
+    char *copy = strdup(json);
+    if (!copy)
+        return;
+    pthread_mutex_lock(&g_mu);
+    size_t slot = g_next;
+    for (size_t i = 0; i < PCCS_MEM_SLOTS; i++)
+        if (g_mem[i].json && strcmp(g_mem[i].key, key) == 0)
+            slot = i;
+    char *old = g_mem[slot].json;
+    snprintf(g_mem[slot].key, sizeof(g_mem[slot].key), "%s", key);
+    g_mem[slot].json = copy;
+    g_mem[slot].expiry = expiry;
+    if (slot == g_next)
+        g_next = (g_next + 1) % PCCS_MEM_SLOTS;
+    pthread_mutex_unlock(&g_mu);
+    free(old);
+}
+
+void kg_pccs_clear_memory_cache(void)
+{
+    pthread_mutex_lock(&g_mu);
+    for (size_t i = 0; i < PCCS_MEM_SLOTS; i++) {
+        free(g_mem[i].json);
+        g_mem[i].json = NULL;
+        g_mem[i].key[0] = 0;
+    }
+    g_next = 0;
+    pthread_mutex_unlock(&g_mu);
+}
+
+/* Disk cache: <dir>/pccs-<sha256(key)>.json holding {"expiry":"<unix>","collateral":"<json>"}. */
+static kg_result disk_path(char *out, size_t n, const char *dir, const char *key)
+{
+    uint8_t h[KG_SHA256_LEN];
+    char hex[2 * KG_SHA256_LEN + 1];
+    KG_GUARD(kg_sha256(h, key, strlen(key)));
+    KG_GUARD(kg_hex_encode(hex, sizeof(hex), h, sizeof(h)));
+    int w = snprintf(out, n, "%s/pccs-%s.json", dir, hex);
+    KG_ENSURE(w > 0 && (size_t)w < n, KG_ERR_USAGE, "cache dir path too long");
+    return KG_OK;
+}
+
+static char *disk_get(const char *dir, const char *key, int64_t now, int64_t *expiry)
+{
+    char path[4096];
+    if (kg_failed(disk_path(path, sizeof(path), dir, key))) {
+        kg_error_clear();
+        return NULL;
+    }
+    json_error_t err;
+    json_t *o = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+    if (!o)
+        return NULL;
+    char *hit = NULL;
+    const char *exp = json_string_value(json_object_get(o, "expiry"));
+    const char *coll = json_string_value(json_object_get(o, "collateral"));
+    char *end = NULL;
+    long long e = exp ? strtoll(exp, &end, 10) : 0;
+    if (coll && end && *end == 0 && now <= e) {
+        hit = strdup(coll);
+        *expiry = e;
+    }
+    json_decref(o);
+    return hit;
+}
+
+static void disk_put(const char *dir, const char *key, const char *json, int64_t expiry)
+{
+    char path[4096], tmp[4200], exp[32];
+    if (kg_failed(disk_path(path, sizeof(path), dir, key))) {
+        kg_error_clear();
+        return;
+    }
+    snprintf(exp, sizeof(exp), "%lld", (long long)expiry);
+    json_t *o = json_pack("{s:s,s:s}", "expiry", exp, "collateral", json);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+    int fd = text ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+    if (fd >= 0) {
+        size_t len = strlen(text);
+        bool ok = write(fd, text, len) == (ssize_t)len;
+        ok = close(fd) == 0 && ok;
+        if (!ok || rename(tmp, path) != 0)
+            unlink(tmp);
+    }
+    free(text);
+}
 
 kg_result kg_pccs_get_collateral(char **out_json, size_t *out_len, const char *base_url,
                                  const uint8_t *quote, size_t quote_len, const char *cache_dir,
                                  uint64_t now)
 {
-    KG_ENSURE(out_json && out_len, KG_ERR_USAGE, "kg_pccs_get_collateral: NULL out");
+    KG_ENSURE(out_json && out_len && base_url && quote, KG_ERR_USAGE,
+              "kg_pccs_get_collateral: NULL argument");
     *out_json = NULL;
     *out_len = 0;
-    KG_BAIL(KG_ERR_INTERNAL, "PCCS client not available yet (use --collateral)");
+    char base[PCCS_URL_MAX];
+    platform pf;
+    KG_GUARD(base_of(base, sizeof(base), base_url));
+    KG_GUARD_CTX(quote_platform(&pf, quote, quote_len), "PCCS request");
+    char key[PCCS_URL_MAX + 64];
+    snprintf(key, sizeof(key), "%s|%s|%s|%s", base, pf.tdx ? "tdx" : "sgx", pf.fmspc, pf.ca);
+    int64_t t = (int64_t)now, expiry = 0;
+
+    char *json = mem_get(key, t);
+    if (!json && cache_dir) {
+        json = disk_get(cache_dir, key, t, &expiry);
+        if (json)
+            mem_put(key, json, expiry);
+    }
+    if (!json) {
+        pthread_once(&g_curl_once, curl_init_once);
+        KG_GUARD_CTX(fetch(&json, &expiry, base, &pf), "PCCS %s", base);
+        /* stale answers are passed on (verification names the expired part) but not kept */
+        if (t <= expiry) {
+            mem_put(key, json, expiry);
+            if (cache_dir)
+                disk_put(cache_dir, key, json, expiry);
+        }
+    }
+    *out_json = json;
+    *out_len = strlen(json);
+    return KG_OK;
 }

@@ -1,0 +1,148 @@
+/* pccs_test.c - the PCCS client against a local v4-API server holding Intel's real collateral:
+ * fetched collateral verifies, signed texts survive byte for byte, caches in memory and on disk. */
+#include "test_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "keygate/quote.h"
+#include "keygate/sim.h"
+
+#define AT 1751328000ull
+
+/* A directory with the vector's collateral as the local PCCS serves it. */
+static void make_dir(char *dir, size_t n, const char *name)
+{
+    snprintf(dir, n, "/tmp/kg-pccs-test-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    kg_buf c;
+    char rel[64], path[512];
+    snprintf(rel, sizeof(rel), "dcap/%s_quote_collateral.json", name);
+    kg_test_read_vector(&c, rel);
+    snprintf(path, sizeof(path), "%s/collateral.json", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(c.data, 1, c.len, f), c.len);
+    fclose(f);
+    kg_buf_free(&c);
+}
+
+static void rm_dir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void fetched_collateral_verifies_and_is_cached(void **state)
+{
+    char dir[64], cache[64], url[128];
+    make_dir(dir, sizeof(dir), "tdx");
+    snprintf(cache, sizeof(cache), "/tmp/kg-pccs-cache-XXXXXX");
+    assert_non_null(mkdtemp(cache));
+    kg_sim_pccs *srv = NULL;
+    KG_ASSERT_OK(kg_sim_pccs_start(&srv, dir, "127.0.0.1", 0));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/sgx/certification/v4/", kg_sim_pccs_port(srv));
+
+    kg_buf quote, orig;
+    kg_test_read_vector(&quote, "dcap/tdx_quote");
+    kg_test_read_vector(&orig, "dcap/tdx_quote_collateral.json");
+    char *coll = NULL;
+    size_t len = 0;
+    KG_ASSERT_OK(kg_pccs_get_collateral(&coll, &len, url, quote.data, quote.len, cache, AT));
+
+    /* the signed texts arrive byte for byte: the same strings as the vector's */
+    json_t *got = json_loadb(coll, len, 0, NULL), *want = json_loadb((char *)orig.data, orig.len,
+                                                                      0, NULL);
+    assert_non_null(got);
+    const char *keys[] = {"tcb_info", "tcb_info_signature", "qe_identity", "qe_identity_signature",
+                          "pck_crl", "root_ca_crl", "tcb_info_issuer_chain",
+                          "qe_identity_issuer_chain", "pck_crl_issuer_chain"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        assert_string_equal(json_string_value(json_object_get(got, keys[i])),
+                            json_string_value(json_object_get(want, keys[i])));
+    json_decref(got);
+    json_decref(want);
+
+    kg_dcap_verifier *v = NULL;
+    KG_ASSERT_OK(kg_dcap_verifier_new(&v, NULL, 0));
+    kg_dcap_report *r = calloc(1, sizeof(*r));
+    KG_ASSERT_OK(kg_dcap_verify(v, r, quote.data, quote.len, coll, len, AT));
+    assert_string_equal(r->status, "UpToDate");
+    free(coll);
+
+    /* the server is gone: the memory cache answers until nextUpdate ... */
+    kg_sim_pccs_free(srv);
+    KG_ASSERT_OK(kg_pccs_get_collateral(&coll, &len, url, quote.data, quote.len, NULL, AT));
+    free(coll);
+    /* ... and after it the PCCS is asked again (and is unreachable) */
+    KG_ASSERT_ERR(kg_pccs_get_collateral(&coll, &len, url, quote.data, quote.len, NULL,
+                                         AT + 40ull * 86400),
+                  KG_ERR_NETWORK, "PCCS http://127.0.0.1:");
+    /* the disk cache kept it too: with memory forgotten it still answers, without it nothing */
+    kg_pccs_clear_memory_cache();
+    KG_ASSERT_OK(kg_pccs_get_collateral(&coll, &len, url, quote.data, quote.len, cache, AT));
+    KG_ASSERT_OK(kg_dcap_verify(v, r, quote.data, quote.len, coll, len, AT));
+    free(coll);
+    kg_pccs_clear_memory_cache();
+    KG_ASSERT_ERR(kg_pccs_get_collateral(&coll, &len, url, quote.data, quote.len, NULL, AT),
+                  KG_ERR_NETWORK, "GET http://127.0.0.1:");
+
+    free(r);
+    kg_dcap_verifier_free(v);
+    kg_buf_free(&quote);
+    kg_buf_free(&orig);
+    rm_dir(dir);
+    rm_dir(cache);
+}
+
+static void unreachable_and_bad_urls_fail(void **state)
+{
+    kg_buf quote;
+    kg_test_read_vector(&quote, "dcap/sgx_quote");
+    char *coll = NULL;
+    size_t len = 0;
+    KG_ASSERT_ERR(kg_pccs_get_collateral(&coll, &len, "ftp://x", quote.data, quote.len, NULL, AT),
+                  KG_ERR_USAGE, "is not http(s)");
+    /* port 9 on loopback: nothing listens */
+    KG_ASSERT_ERR(kg_pccs_get_collateral(&coll, &len, "http://127.0.0.1:9", quote.data, quote.len,
+                                         NULL, AT),
+                  KG_ERR_NETWORK, "GET http://127.0.0.1:9/sgx/certification/v4/tcb?fmspc=00A067110000");
+    assert_null(coll);
+    KG_ASSERT_ERR(kg_pccs_get_collateral(&coll, &len, "http://127.0.0.1:9", quote.data, 100, NULL,
+                                         AT),
+                  KG_ERR_TRUNCATED, "PCCS request: quote");
+    kg_buf_free(&quote);
+}
+
+/* A local PCCS that holds TDX collateral answers 404 for the SGX platform's FMSPC. */
+static void wrong_platform_is_not_found(void **state)
+{
+    char dir[64], url[128];
+    make_dir(dir, sizeof(dir), "tdx");
+    kg_sim_pccs *srv = NULL;
+    KG_ASSERT_OK(kg_sim_pccs_start(&srv, dir, "127.0.0.1", 0));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", kg_sim_pccs_port(srv));
+    kg_buf quote;
+    kg_test_read_vector(&quote, "dcap/sgx_quote");
+    char *coll = NULL;
+    size_t len = 0;
+    KG_ASSERT_ERR(kg_pccs_get_collateral(&coll, &len, url, quote.data, quote.len, NULL, AT),
+                  KG_ERR_NETWORK, "HTTP 404");
+    kg_sim_pccs_free(srv);
+    kg_buf_free(&quote);
+    rm_dir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fetched_collateral_verifies_and_is_cached),
+        cmocka_unit_test(unreachable_and_bad_urls_fail),
+        cmocka_unit_test(wrong_platform_is_not_found),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
