@@ -256,7 +256,7 @@ kg_result kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg)
         got = keys_from(&out->keys, cfg, cfg->kms_urls[i]);
         if (kg_ok(got) || kg_error_code() == KG_ERR_DENIED)
             break;
-        if (cfg->log != NULL)
+        if (cfg->log != NULL && i + 1 < cfg->n_kms_urls)
             cfg->log(cfg->log_ctx, kg_error_message());
     }
     KG_GUARD_C(got);

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# agent_sdk_test.sh - keygate-agent end to end with the real npm @phala/dstack-sdk (issue 7):
+# a devnet (anvil + governance contracts, the simulated TDX platform and its PCCS, keygate-kms),
+# then simulated app VMs booted by `keygate sim run` whose app is agent_app.cjs, an SDK client.
+# Checks: getKey chain to the KMS root, getQuote + replayRtmrs, info, emitEvent, sign/verify,
+# getTlsKey verified by `openssl verify`, encryptEnvVars decrypted at boot,
+# verifyEnvEncryptPublicKey on GetAppEnvEncryptPubKey; same app twice -> same keys, another
+# app -> other keys; an unapproved compose hash and a dead KMS -> exit 1, no command, no keys.
+# Usage: agent_sdk_test.sh BUILD_DIR
+set -euo pipefail
+
+BUILD="$(cd "${1:?usage: agent_sdk_test.sh BUILD_DIR}" && pwd)"
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HERE="$SRC/tests/interop"
+ANVIL="$SRC/tools/node_modules/.bin/anvil"
+CAST="$SRC/tools/node_modules/.bin/cast"
+KMS="$BUILD/bin/keygate-kms"
+CLI="$BUILD/bin/keygate"
+SIM="$BUILD/tests/kms-itest-sim"
+export NODE_PATH="$SRC/tools/node_modules"
+for tool in "$ANVIL" "$CAST" "$KMS" "$CLI" "$SIM"; do
+  [ -x "$tool" ] || { echo "agent_sdk_test: missing $tool (run scripts/setup and make build)" >&2; exit 1; }
+done
+
+TMP="$(mktemp -d /tmp/kg-agent-sdk.XXXXXX)"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "agent_sdk_test: kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+PASS=0
+ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
+die() {
+  echo "not ok - $*" >&2
+  [ -f "$TMP/kms.log" ] && { echo "--- kms.log (tail)" >&2; tail -20 "$TMP/kms.log" >&2; }
+  exit 1
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_file() { for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done; die "timed out waiting for $1"; }
+
+# ---- devnet: chain, simulated platform + PCCS, KMS ---------------------------------------------
+APORT="$(free_port)"
+RPC="http://127.0.0.1:$APORT"
+"$ANVIL" --port "$APORT" --silent >/dev/null 2>&1 &
+PIDS+=("$!")
+for _ in $(seq 1 100); do "$CAST" block-number --rpc-url "$RPC" >/dev/null 2>&1 && break; sleep 0.1; done
+# anvil's well-known first dev account (a public test key, not a secret)
+export KEYGATE_DEPLOYER_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+OWNER=0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
+DEPLOY="$("$SRC/scripts/deploy-contracts" --rpc-url "$RPC" 2>"$TMP/deploy.log")" || { cat "$TMP/deploy.log" >&2; die "deploy-contracts"; }
+KMSC="$(jq -r .kms <<<"$DEPLOY")"
+send() { "$CAST" send --rpc-url "$RPC" --private-key "$KEYGATE_DEPLOYER_KEY" --json "$@" >"$TMP/tx.json" || die "cast send $*"; }
+
+"$SIM" init "$TMP/sim" || die "sim init"
+"$SIM" root-ca "$TMP/sim" "$TMP/sim-root.pem" || die "sim root-ca"
+PPORT="$(free_port)"
+"$SIM" pccs "$TMP/sim" "$PPORT" "$TMP/pccs.port" &
+PIDS+=("$!")
+wait_file "$TMP/pccs.port"
+
+cat >"$TMP/kms.json" <<JSON
+{
+  "listen": {"address": "127.0.0.1", "port": 0},
+  "state_dir": "$TMP/state",
+  "policy": {"backend": "eth", "rpc_url": "$RPC", "kms_contract": "$KMSC", "chain_id": 31337,
+             "timeout_ms": 2000},
+  "pccs_url": "http://127.0.0.1:$PPORT",
+  "trust_root": {"kind": "sim", "sim_ca_file": "$TMP/sim-root.pem"},
+  "tee": {"backend": "sim", "sim_dir": "$TMP/sim", "sim_vm": "kms"},
+  "limits": {"workers": 2, "request_timeout_ms": 5000},
+  "self_check_interval_s": 0
+}
+JSON
+"$KMS" --config "$TMP/kms.json" --bootstrap >"$TMP/bootstrap.json" 2>"$TMP/bootstrap.log" || { cat "$TMP/bootstrap.log" >&2; die "bootstrap"; }
+K256="$(jq -r .k256_pubkey "$TMP/bootstrap.json")"
+if [ "$(jq -r .kms_boot_info.os_image_hash "$TMP/bootstrap.json" | wc -c)" != 65 ] &&
+  grep -q "PCCS client not available" "$TMP/bootstrap.log"; then
+  echo "agent_sdk_test: SKIP: the DCAP library's PCCS client is not built yet" >&2
+  exit 77
+fi
+send "$KMSC" "addOsImageHash(bytes32)" "0x$(jq -r .kms_boot_info.os_image_hash "$TMP/bootstrap.json")"
+send "$KMSC" "addKmsAggregatedMr(bytes32)" "0x$(jq -r .kms_boot_info.mr_aggregated "$TMP/bootstrap.json")"
+send "$KMSC" "addKmsDevice(bytes32)" "0x$(jq -r .kms_boot_info.device_id "$TMP/bootstrap.json")"
+send "$KMSC" "setKmsInfo((bytes,bytes,bytes,bytes))" \
+  "(0x$K256,0x$(jq -r .ca_pubkey "$TMP/bootstrap.json"),0x$(jq -r .quote "$TMP/bootstrap.json"),0x$(jq -r .eventlog "$TMP/bootstrap.json"))"
+start_kms() {
+  rm -f "$TMP/kms.port"
+  "$KMS" --config "$TMP/kms.json" --port-file "$TMP/kms.port" 2>>"$TMP/kms.log" &
+  KMS_PID=$!
+  PIDS+=("$KMS_PID")
+  wait_file "$TMP/kms.port"
+  KURL="https://127.0.0.1:$(cat "$TMP/kms.port")"
+}
+start_kms
+cp "$TMP/state/root-ca.pem" "$TMP/kms-ca.pem" 2>/dev/null ||
+  curl -sk -X POST "$KURL/prpc/GetMeta?json" -d '{}' | jq -r .ca_cert >"$TMP/kms-ca.pem"
+grep -q "BEGIN CERTIFICATE" "$TMP/kms-ca.pem" || die "no KMS root CA"
+ok "devnet up: contracts, simulated platform + PCCS, KMS at $KURL"
+
+# ---- apps on chain -----------------------------------------------------------------------------
+printf '{"manifest_version":2,"name":"sdk-interop","runner":"docker-compose","docker_compose_file":"services: {}"}' >"$TMP/compose-v1.json"
+printf '{"manifest_version":2,"name":"sdk-interop","runner":"docker-compose","docker_compose_file":"services: {x: {}}"}' >"$TMP/compose-v2.json"
+H1="$(sha256sum "$TMP/compose-v1.json" | cut -c1-64)"
+register_app() { # prints the new app id
+  send "$KMSC" "deployAndRegisterApp(address,bool,bool,bool,bytes32,bytes32)" "$OWNER" false false true \
+    0x0000000000000000000000000000000000000000000000000000000000000000 "0x$1"
+  jq -r '.logs[] | select(.topics[0]=="0xfd86d7f6962eba3b7a3bf9129c06c0b2f885e1c61ef2c9f0dbb856be0deefdee") | .topics[1]' "$TMP/tx.json" | cut -c27-66
+}
+APP="$(register_app "$H1")"
+APP2="$(register_app "$H1")"
+[ "${#APP}" = 40 ] && [ "${#APP2}" = 40 ] && [ "$APP" != "$APP2" ] || die "factory app ids: '$APP' '$APP2'"
+ok "two apps registered with compose hash $H1"
+
+# ---- encrypted environment through the SDK ------------------------------------------------------
+SECRET="s3cret-$RANDOM-$RANDOM"
+KG_SECRET_NAME=KG_TEST_SECRET KG_SECRET_VALUE="$SECRET" \
+  node "$HERE/agent_env.cjs" "$KURL" "$TMP/kms-ca.pem" "$APP" "$K256" "$TMP/env.hex" || die "agent_env"
+ok "verifyEnvEncryptPublicKey recovers the KMS root key; encryptEnvVars wrote the env file"
+
+# ---- boot app VMs with keygate sim run ----------------------------------------------------------
+ENV_CHECK=1 # run_app checks the decrypted variable unless ENV_CHECK is empty
+run_app() { # run_app OUTDIR APP COMPOSE [extra sim-run flags...]; sets RC
+  local outdir="$1" app="$2" compose="$3"; shift 3
+  mkdir -p "$outdir"
+  set +e
+  KG_OUT="$outdir" KG_EXPECT_ROOT_K256="$K256" KG_EXPECT_APP_ID="$app" \
+  KG_EXPECT_COMPOSE_HASH="$(sha256sum "$compose" | cut -c1-64)" KG_WITH_TLS=1 \
+  KG_SECRET_NAME="${ENV_CHECK:+KG_TEST_SECRET}" KG_EXPECT_SECRET_SHA256="$(printf '%s' "$SECRET" | sha256sum | cut -c1-64)" \
+    "$CLI" sim run --state "$TMP/vmstate" --app "$app" --compose "$compose" --platform "$TMP/sim" \
+      --kms-ca "$TMP/kms-ca.pem" "$@" -- node "$HERE/agent_app.cjs" >"$outdir/stdout" 2>"$outdir/stderr"
+  RC=$?
+  set -e
+}
+
+run_app "$TMP/run1" "$APP" "$TMP/compose-v1.json" --kms "$KURL" --env-file "$TMP/env.hex" \
+  --disk-key-out "$TMP/run1/disk.key"
+[ "$RC" = 0 ] || die "app v1 run: rc=$RC $(cat "$TMP/run1/stderr")"
+grep -q "all SDK checks passed" "$TMP/run1/stdout" || die "agent_app did not finish"
+ok "SDK: getKey chain -> KMS root, getQuote + replayRtmrs, info, emitEvent, sign/verify, getTlsKey, env decrypted"
+[ "$(stat -c %a "$TMP/run1/disk.key")" = 600 ] && [ "$(stat -c %s "$TMP/run1/disk.key")" = 32 ] || die "disk key file"
+ok "disk key handed out as a 32-byte file with mode 0600"
+
+openssl verify -CAfile "$TMP/kms-ca.pem" -untrusted "$TMP/run1/tls-app-ca.pem" "$TMP/run1/tls-leaf.pem" >/dev/null ||
+  die "getTlsKey chain does not verify to the KMS root CA"
+cmp -s <(openssl x509 -in "$TMP/run1/tls-root.pem" -outform der) <(openssl x509 -in "$TMP/kms-ca.pem" -outform der) ||
+  die "getTlsKey chain does not end in the KMS root CA"
+ok "getTlsKey chain verifies with openssl verify to the KMS root CA"
+
+"$CLI" quote verify "$TMP/run1/quote.hex" --root-ca "$TMP/sim-root.pem" \
+  --pccs "http://127.0.0.1:$PPORT" >"$TMP/qv.txt" 2>&1 || die "quote from getQuote does not verify: $(cat "$TMP/qv.txt")"
+ok "quote from getQuote verifies (full DCAP under the simulator root): $(jq -r .status "$TMP/qv.txt" 2>/dev/null)"
+
+run_app "$TMP/run2" "$APP" "$TMP/compose-v1.json" --kms "$KURL" --env-file "$TMP/env.hex" \
+  --disk-key-out "$TMP/run2/disk.key"
+[ "$RC" = 0 ] || die "app v1 second boot: $(cat "$TMP/run2/stderr")"
+[ "$(jq -r .get_key "$TMP/run1/result.json")" = "$(jq -r .get_key "$TMP/run2/result.json")" ] || die "second boot: different GetKey"
+[ "$(jq -r .instance_id "$TMP/run1/result.json")" = "$(jq -r .instance_id "$TMP/run2/result.json")" ] || die "second boot: different instance id"
+cmp -s "$TMP/run1/disk.key" "$TMP/run2/disk.key" || die "second boot: different disk key"
+ok "same app, same compose hash, second boot: same keys, same instance id, same disk key"
+
+ENV_CHECK=
+run_app "$TMP/run3" "$APP2" "$TMP/compose-v1.json" --kms "$KURL"
+[ "$RC" = 0 ] || die "second app: $(cat "$TMP/run3/stderr")"
+[ "$(jq -r .get_key "$TMP/run1/result.json")" != "$(jq -r .get_key "$TMP/run3/result.json")" ] || die "another app got the same key"
+[ "$(jq -r .app_pubkey "$TMP/run1/result.json")" != "$(jq -r .app_pubkey "$TMP/run3/result.json")" ] || die "another app got the same app key"
+ok "another app: different keys"
+
+# ---- refusals and failures: exit 1, reason on stderr, the command never runs ---------------------
+set +e
+"$CLI" sim run --state "$TMP/vmstate" --app "$APP" --compose "$TMP/compose-v2.json" --platform "$TMP/sim" \
+  --kms "$KURL" --kms-ca "$TMP/kms-ca.pem" --disk-key-out "$TMP/v2.key" -- touch "$TMP/v2-ran" 2>"$TMP/v2.err"
+RC=$?
+set -e
+[ "$RC" = 1 ] || die "unapproved compose: rc=$RC"
+grep -q "compose hash not allowed" "$TMP/v2.err" || die "unapproved compose: reason missing: $(cat "$TMP/v2.err")"
+[ ! -e "$TMP/v2-ran" ] && [ ! -e "$TMP/v2.key" ] || die "unapproved compose: command ran or disk key written"
+ok "unapproved compose hash: denied with the KMS's reason, no command, no disk key"
+
+DEAD="https://127.0.0.1:$(free_port)"
+run_app "$TMP/run4" "$APP" "$TMP/compose-v1.json" --kms "$DEAD" --kms "$KURL"
+[ "$RC" = 0 ] || die "failover: $(cat "$TMP/run4/stderr")"
+grep -q "trying the next KMS" "$TMP/run4/stderr" || die "failover not reported"
+ok "an unreachable first KMS: the next KMS URL is tried"
+
+kill -9 "$KMS_PID"; wait "$KMS_PID" 2>/dev/null || true
+set +e
+"$CLI" sim run --state "$TMP/vmstate" --app "$APP" --compose "$TMP/compose-v1.json" --platform "$TMP/sim" \
+  --kms "$KURL" --kms-ca "$TMP/kms-ca.pem" --disk-key-out "$TMP/dead.key" -- touch "$TMP/dead-ran" 2>"$TMP/dead.err"
+RC=$?
+set -e
+[ "$RC" = 1 ] || die "killed KMS: rc=$RC"
+grep -q "KMS GetTempCaCert at $KURL" "$TMP/dead.err" || die "killed KMS: reason missing: $(cat "$TMP/dead.err")"
+[ ! -e "$TMP/dead-ran" ] && [ ! -e "$TMP/dead.key" ] || die "killed KMS: command ran or key written"
+ok "killed KMS: clean failure after the identity events, no command, no partial keys"
+
+echo "agent_sdk_test: $PASS passed"
