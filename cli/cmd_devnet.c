@@ -596,12 +596,15 @@ static int cmd_status(const char *dir)
 static int cmd_down(const char *dir)
 {
     struct stat st;
+    char portfile[PATH_MAX];
     if (stat(dir, &st) != 0) {
         fprintf(stderr, "keygate devnet down: no devnet state in '%s'\n", dir);
         return KG_EXIT_FAILED;
     }
     json_t *stopped = json_array();
     kg_result rc = stop_all(dir, stopped);
+    if (kg_ok(kg_cli_path(portfile, dir, "run/kms.port")))
+        unlink(portfile);
     json_t *out = json_pack("{s:s,s:o}", "state_dir", dir, "stopped", stopped);
     kg_cli_print_json(out, true);
     json_decref(out);
