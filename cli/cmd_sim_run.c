@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "devnet.h"
 #include "keygate/agent.h"
 #include "keygate/agent_launch.h"
 
@@ -17,6 +18,7 @@ static void run_usage(FILE *out)
     fprintf(out,
             "Usage: keygate sim run --state DIR --app APP_ID --compose FILE [--env-file FILE]\n"
             "                       --platform SIMDIR --kms URL [--kms URL ...] --kms-ca PEM\n"
+            "                       (all three default to the devnet's when DIR holds one)\n"
             "                       [--socket PATH] [--disk-key-out FILE] -- CMD [ARGS...]\n"
             "\n"
             "Boots a fresh simulated VM of the simulated platform SIMDIR as app APP_ID (20-byte\n"
@@ -69,6 +71,19 @@ int kg_cmd_sim_run(int argc, char **argv)
             return KG_EXIT_USAGE;
         }
     }
+    /* A devnet state directory (keygate devnet up) supplies what was not given explicitly:
+     * its simulated platform, its KMS and the KMS root CA to pin (cli/devnet.h). */
+    json_t *devnet = NULL;
+    if (state != NULL && (platform == NULL || o.n_kms_urls == 0 || o.kms_ca_path == NULL) &&
+        kg_ok(kg_devnet_load(&devnet, state))) {
+        if (platform == NULL)
+            platform = kg_devnet_str(devnet, "sim_dir");
+        if (o.n_kms_urls == 0 && kg_devnet_str(devnet, "kms_url") != NULL)
+            o.kms_urls[o.n_kms_urls++] = kg_devnet_str(devnet, "kms_url");
+        if (o.kms_ca_path == NULL)
+            o.kms_ca_path = kg_devnet_str(devnet, "kms_ca_cert");
+    }
+    kg_error_clear();
     const char *missing = !state              ? "--state"
                           : !o.app_id_hex     ? "--app"
                           : !o.compose_path   ? "--compose"
@@ -80,16 +95,19 @@ int kg_cmd_sim_run(int argc, char **argv)
     if (missing != NULL) {
         fprintf(stderr, "keygate sim run: %s is required\n\n", missing);
         run_usage(stderr);
+        json_decref(devnet);
         return KG_EXIT_USAGE;
     }
     if (strlen(o.app_id_hex) != 40 && !(strlen(o.app_id_hex) == 42 && o.app_id_hex[0] == '0')) {
         fprintf(stderr, "keygate sim run: --app '%s' is not a 20-byte hex app id\n",
                 o.app_id_hex);
+        json_decref(devnet);
         return KG_EXIT_USAGE;
     }
     const char *app_hex = strlen(o.app_id_hex) == 42 ? o.app_id_hex + 2 : o.app_id_hex;
     if (strchr(platform, ':') != NULL) {
         fprintf(stderr, "keygate sim run: --platform '%s' must not contain ':'\n", platform);
+        json_decref(devnet);
         return KG_EXIT_USAGE;
     }
 
@@ -99,6 +117,7 @@ int kg_cmd_sim_run(int argc, char **argv)
     if ((mkdir(state, 0700) != 0 && errno != EEXIST) ||
         (mkdir(app_dir, 0700) != 0 && errno != EEXIST)) {
         fprintf(stderr, "keygate sim run: state directory '%s': %s\n", app_dir, strerror(errno));
+        json_decref(devnet);
         return KG_EXIT_FAILED;
     }
     snprintf(app_dir, sizeof(app_dir), "%s/apps/%.40s", state, app_hex);
@@ -110,6 +129,7 @@ int kg_cmd_sim_run(int argc, char **argv)
     if (own_socket) {
         if (mkdtemp(sock_dir) == NULL) {
             fprintf(stderr, "keygate sim run: mkdtemp: %s\n", strerror(errno));
+            json_decref(devnet);
             return KG_EXIT_FAILED;
         }
         snprintf(sock, sizeof(sock), "%s/dstack.sock", sock_dir);
@@ -120,5 +140,6 @@ int kg_cmd_sim_run(int argc, char **argv)
         unlink(sock);
         rmdir(sock_dir);
     }
+    json_decref(devnet);
     return rc;
 }
