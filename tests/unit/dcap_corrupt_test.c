@@ -1,0 +1,199 @@
+/* dcap_corrupt_test.c - systematic corruption of the real vectors: a single-byte change at every
+ * offset of each quote, and across every collateral part, and every truncation, must fail. */
+#include "test_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "keygate/quote.h"
+
+#define AT 1751328000ull
+
+typedef struct vec {
+    kg_buf quote, coll;
+} vec;
+
+static void load(vec *v, const char *name)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "dcap/%s_quote", name);
+    kg_test_read_vector(&v->quote, path);
+    snprintf(path, sizeof(path), "dcap/%s_quote_collateral.json", name);
+    kg_test_read_vector(&v->coll, path);
+}
+
+/* Verifies and reports whether it passed; a pass must carry a full verdict, a failure a zeroed
+ * report and a recorded error. */
+static bool passes(kg_dcap_verifier *dv, kg_dcap_report *r, const uint8_t *q, size_t ql,
+                   const char *c, size_t cl)
+{
+    kg_error_clear();
+    if (kg_ok(kg_dcap_verify(dv, r, q, ql, c, cl, AT))) {
+        assert_true(r->status[0] != 0);
+        return true;
+    }
+    assert_int_equal(r->status[0], 0);
+    assert_int_equal(r->quote.header.version, 0);
+    assert_true(kg_error_message()[0] != 0);
+    assert_true(kg_error_code() != KG_ERR_USAGE && kg_error_code() != KG_ERR_INTERNAL);
+    return false;
+}
+
+/* Every byte of the quote (header, body, signature, attestation key, QE report and its
+ * signature, auth data, certification data and PEM chain, padding) changed by XOR 0x01 and by
+ * XOR 0xff: each alone must make verification fail. */
+static void quote_flips(const char *name)
+{
+    vec v;
+    load(&v, name);
+    kg_dcap_verifier *dv = NULL;
+    KG_ASSERT_OK(kg_dcap_verifier_new(&dv, NULL, 0));
+    kg_dcap_report *r = calloc(1, sizeof(*r));
+    assert_true(passes(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len));
+    const uint8_t masks[] = {0x01, 0xff};
+    size_t checked = 0;
+    for (size_t m = 0; m < sizeof(masks); m++) {
+        for (size_t i = 0; i < v.quote.len; i++) {
+            v.quote.data[i] ^= masks[m];
+            if (passes(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len))
+                fail_msg("%s: quote byte %zu ^ 0x%02x still verifies", name, i, masks[m]);
+            v.quote.data[i] ^= masks[m];
+            checked++;
+        }
+    }
+    assert_int_equal(checked, 2 * v.quote.len);
+    /* and the untouched quote still passes: the failures were the flips' */
+    assert_true(passes(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len));
+    free(r);
+    kg_dcap_verifier_free(dv);
+    kg_buf_free(&v.quote);
+    kg_buf_free(&v.coll);
+}
+
+static void tdx_quote_every_byte(void **state) { quote_flips("tdx"); }
+static void sgx_quote_every_byte(void **state) { quote_flips("sgx"); }
+
+/* The span of a string value in the raw collateral JSON ("key": "<span>"). */
+static void value_span(const vec *v, const char *key, size_t *start, size_t *end)
+{
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s\"", key);
+    const char *text = (const char *)v->coll.data;
+    const char *k = strstr(text, pat);
+    assert_non_null(k);
+    const char *q = strchr(k + strlen(pat), '"');
+    assert_non_null(q);
+    *start = (size_t)(q + 1 - text);
+    size_t i = *start;
+    while (text[i] != '"') {
+        if (text[i] == '\\')
+            i++;
+        i++;
+    }
+    *end = i;
+}
+
+/* A flip at every byte of the signed texts and signatures, and at a stride across the CRLs and
+ * issuer chains (each a few KB; the stride is prime so every position class is hit). */
+static void collateral_flips(const char *name)
+{
+    vec v;
+    load(&v, name);
+    kg_dcap_verifier *dv = NULL;
+    KG_ASSERT_OK(kg_dcap_verifier_new(&dv, NULL, 0));
+    kg_dcap_report *r = calloc(1, sizeof(*r));
+    struct {
+        const char *key;
+        size_t stride;
+    } parts[] = {
+        {"tcb_info", 1},          {"tcb_info_signature", 1},       {"qe_identity", 1},
+        {"qe_identity_signature", 1}, {"root_ca_crl", 1},          {"pck_crl", 7},
+        {"pck_crl_issuer_chain", 5},  {"tcb_info_issuer_chain", 5}, {"qe_identity_issuer_chain", 5},
+    };
+    for (size_t p = 0; p < sizeof(parts) / sizeof(parts[0]); p++) {
+        size_t start, end, n = 0;
+        value_span(&v, parts[p].key, &start, &end);
+        assert_true(end > start + 60);
+        for (size_t i = start; i < end; i += parts[p].stride, n++) {
+            v.coll.data[i] ^= 0x01;
+            if (passes(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len))
+                fail_msg("%s: collateral '%s' byte %zu ^ 0x01 still verifies", name,
+                         parts[p].key, i - start);
+            v.coll.data[i] ^= 0x01;
+        }
+        assert_true(n >= (end - start) / parts[p].stride);
+    }
+    /* the structure around the values too: every byte outside them */
+    for (size_t i = 0; i < v.coll.len; i++) {
+        const char *t = (const char *)v.coll.data;
+        if (t[i] != '{' && t[i] != '}' && t[i] != ':' && t[i] != ',' && t[i] != '"')
+            continue;
+        v.coll.data[i] ^= 0x01;
+        if (passes(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len))
+            fail_msg("%s: collateral JSON structure byte %zu ^ 0x01 still verifies", name, i);
+        v.coll.data[i] ^= 0x01;
+    }
+    assert_true(passes(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len));
+    free(r);
+    kg_dcap_verifier_free(dv);
+    kg_buf_free(&v.quote);
+    kg_buf_free(&v.coll);
+}
+
+static void tdx_collateral_flips(void **state) { collateral_flips("tdx"); }
+static void sgx_collateral_flips(void **state) { collateral_flips("sgx"); }
+
+/* Every proper prefix of the collateral document, and of the quote with intact collateral. */
+static void truncations_fail(void **state)
+{
+    vec v;
+    load(&v, "tdx");
+    kg_dcap_verifier *dv = NULL;
+    KG_ASSERT_OK(kg_dcap_verifier_new(&dv, NULL, 0));
+    kg_dcap_report *r = calloc(1, sizeof(*r));
+    for (size_t n = 1; n < v.coll.len; n += 3)
+        if (passes(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, n))
+            fail_msg("collateral prefix of %zu bytes verifies", n);
+    /* a quote cut anywhere up to the end of its signature data (the rest is zero padding) */
+    size_t sig_end = 636 + ((size_t)v.quote.data[632] | (size_t)v.quote.data[633] << 8);
+    for (size_t n = 0; n < sig_end; n++)
+        if (passes(dv, r, v.quote.data, n, (char *)v.coll.data, v.coll.len))
+            fail_msg("quote prefix of %zu bytes verifies", n);
+    free(r);
+    kg_dcap_verifier_free(dv);
+    kg_buf_free(&v.quote);
+    kg_buf_free(&v.coll);
+}
+
+/* The collateral of one platform does not verify another's quote. */
+static void swapped_collateral_fails(void **state)
+{
+    vec tdx, sgx;
+    load(&tdx, "tdx");
+    load(&sgx, "sgx");
+    kg_dcap_verifier *dv = NULL;
+    KG_ASSERT_OK(kg_dcap_verifier_new(&dv, NULL, 0));
+    kg_dcap_report *r = calloc(1, sizeof(*r));
+    KG_ASSERT_ERR(kg_dcap_verify(dv, r, tdx.quote.data, tdx.quote.len, (char *)sgx.coll.data,
+                                 sgx.coll.len, AT),
+                  KG_ERR_VERIFY, "PCK CRL issuer 'Intel SGX PCK Processor CA' does not match");
+    KG_ASSERT_ERR(kg_dcap_verify(dv, r, sgx.quote.data, sgx.quote.len, (char *)tdx.coll.data,
+                                 tdx.coll.len, AT),
+                  KG_ERR_VERIFY, "PCK CRL issuer 'Intel SGX PCK Platform CA' does not match");
+    free(r);
+    kg_dcap_verifier_free(dv);
+    kg_buf_free(&tdx.quote);
+    kg_buf_free(&tdx.coll);
+    kg_buf_free(&sgx.quote);
+    kg_buf_free(&sgx.coll);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(tdx_quote_every_byte),   cmocka_unit_test(sgx_quote_every_byte),
+        cmocka_unit_test(tdx_collateral_flips),   cmocka_unit_test(sgx_collateral_flips),
+        cmocka_unit_test(truncations_fail),       cmocka_unit_test(swapped_collateral_fails),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
