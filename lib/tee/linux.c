@@ -90,6 +90,7 @@ static kg_result quote_in_entry(const char *entry_dir, kg_buf *out, const uint8_
     kg_buf inblob, outblob;
     char provider[64];
     unsigned long long g0, g1;
+    size_t before = out->len;
     kg_buf_init(&inblob, 0);
     kg_buf_init(&outblob, 0);
     kg_result pr = read_text(provider, sizeof(provider), entry_dir, "provider");
@@ -105,7 +106,6 @@ static kg_result quote_in_entry(const char *entry_dir, kg_buf *out, const uint8_
     KG_GUARD_C(kg_path_join(&inblob, entry_dir, "inblob"));
     KG_GUARD_C(kg_path_join(&outblob, entry_dir, "outblob"));
     KG_GUARD_C(write_file((char *)inblob.data, rd, 64));
-    size_t before = out->len;
     KG_GUARD_C(kg_file_read(out, (char *)outblob.data, KG_MAX_TEE_QUOTE_LEN));
     KG_ENSURE_C(out->len > before, KG_ERR_IO, "configfs-tsm outblob is empty");
     KG_GUARD_C(read_generation(&g1, entry_dir));
@@ -114,6 +114,11 @@ static kg_result quote_in_entry(const char *entry_dir, kg_buf *out, const uint8_
                 g1);
     rc = KG_OK;
 cleanup:
+    if (kg_failed(rc) && out->len > before) {
+        /* never hand back a quote that failed the race check */
+        kg_memzero(out->data + before, out->len - before);
+        out->len = before;
+    }
     kg_buf_free(&inblob);
     kg_buf_free(&outblob);
     return rc;
