@@ -17,7 +17,8 @@ static void usage(FILE *out)
             "Usage:\n"
             "  keygate-agent boot --tee SPEC --app-id HEX --compose FILE --state DIR\n"
             "                     --kms URL [--kms URL ...] --kms-ca PEM [--env-file FILE]\n"
-            "                     [--disk-key-out FILE] [--socket PATH] [--socket-mode 0660|0600]\n"
+            "                     [--pccs URL [--tee-root-ca PEM]] [--disk-key-out FILE]\n"
+            "                     [--socket PATH] [--socket-mode 0660|0600]\n"
             "                     [--vm-config TEXT] [-- CMD [ARGS...]]\n"
             "  keygate-agent serve --tee SPEC --keys FILE --app-id HEX --compose FILE\n"
             "                     [--instance-id HEX] [--os-image-hash HEX]\n"
@@ -27,7 +28,9 @@ static void usage(FILE *out)
             "boot extends RTMR3 (system-preparing .. system-ready), fetches the app keys over\n"
             "RA-TLS from the first KMS that answers (a refusal stops the boot), decrypts the\n"
             "environment and serves the API; with CMD it runs CMD with the environment and\n"
-            "DSTACK_SIMULATOR_ENDPOINT and exits with its status.\n"
+            "DSTACK_SIMULATOR_ENDPOINT and exits with its status. A KMS must present a\n"
+            "certificate under --kms-ca with usage kms:rpc; with --pccs its RA-TLS attestation is\n"
+            "verified too (DCAP under Intel's root, or --tee-root-ca for a simulated KMS).\n"
             "Exit status: CMD's status, 0 after SIGTERM, 1 failed or refused, 2 usage.\n",
             KG_AGENT_DEFAULT_SOCKET);
 }

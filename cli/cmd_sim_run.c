@@ -18,7 +18,8 @@ static void run_usage(FILE *out)
     fprintf(out,
             "Usage: keygate sim run --state DIR --app APP_ID --compose FILE [--env-file FILE]\n"
             "                       --platform SIMDIR --kms URL [--kms URL ...] --kms-ca PEM\n"
-            "                       (all three default to the devnet's when DIR holds one)\n"
+            "                       [--pccs URL [--tee-root-ca PEM]]  (verify the KMS's quote)\n"
+            "                       (all these default to the devnet's when DIR holds one)\n"
             "                       [--socket PATH] [--disk-key-out FILE] -- CMD [ARGS...]\n"
             "\n"
             "Boots a fresh simulated VM of the simulated platform SIMDIR as app APP_ID (20-byte\n"
@@ -62,6 +63,10 @@ int kg_cmd_sim_run(int argc, char **argv)
             o.kms_urls[o.n_kms_urls++] = v;
         else if (strcmp(f, "--kms-ca") == 0)
             o.kms_ca_path = v;
+        else if (strcmp(f, "--pccs") == 0)
+            o.pccs_url = v;
+        else if (strcmp(f, "--tee-root-ca") == 0)
+            o.tee_root_ca_path = v;
         else if (strcmp(f, "--socket") == 0)
             o.socket_path = v;
         else if (strcmp(f, "--disk-key-out") == 0)
@@ -82,6 +87,11 @@ int kg_cmd_sim_run(int argc, char **argv)
             o.kms_urls[o.n_kms_urls++] = kg_devnet_str(devnet, "kms_url");
         if (o.kms_ca_path == NULL)
             o.kms_ca_path = kg_devnet_str(devnet, "kms_ca_cert");
+        /* The devnet's KMS is simulated: verify its attestation under the simulator's root. */
+        if (o.pccs_url == NULL && o.tee_root_ca_path == NULL) {
+            o.pccs_url = kg_devnet_str(devnet, "pccs_url");
+            o.tee_root_ca_path = kg_devnet_str(devnet, "sim_root_ca");
+        }
     }
     kg_error_clear();
     const char *missing = !state              ? "--state"

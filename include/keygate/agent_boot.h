@@ -9,6 +9,7 @@
 #include "keygate/agent.h"
 #include "keygate/envcrypt.h"
 #include "keygate/eventlog.h"
+#include "keygate/ratls.h"
 #include "keygate/tee.h"
 
 typedef struct kg_boot_config {
@@ -20,6 +21,8 @@ typedef struct kg_boot_config {
     const char *const *kms_urls;     /* tried in order; a refusal stops, unreachable does not */
     size_t n_kms_urls;
     const char *kms_root_ca_pem;     /* pinned KMS root CA (required) */
+    const kg_ratls_policy *kms_attestation; /* when set, each KMS's RA-TLS server certificate
+                                               must verify (DCAP) before it is trusted */
     const uint8_t *env_ct;           /* optional encrypted environment (SPEC.md section 5) */
     size_t env_ct_len;
     const char *vm_config;           /* passed to GetAppKey, informational */
@@ -48,8 +51,9 @@ void kg_boot_result_free(kg_boot_result *r);
  * tee), then `method` with body. A non-200 answer is an error (4xx KG_ERR_DENIED, else
  * KG_ERR_NETWORK) carrying the KMS's reason. Reply body appended to *reply. */
 KG_RESULT kg_agent_kms_rpc_attested(kg_buf *reply, kg_tee *tee, const char *url,
-                              const char *root_ca_pem, const kg_p256_key *key,
-                              const uint8_t app_id[20], const char *method, const char *body);
+                                    const char *root_ca_pem, const kg_ratls_policy *attestation,
+                                    const kg_p256_key *key, const uint8_t app_id[20],
+                                    const char *method, const char *body);
 
 /* The app API over a TEE and a KMS: quotes and events from tee, GetTlsKey through SignCert at
  * the first reachable KMS URL. All fields borrowed; must outlive the agent. */
@@ -59,6 +63,7 @@ typedef struct kg_agent_tee_ctx {
     const char *const *kms_urls;
     size_t n_kms_urls;
     const char *kms_root_ca_pem;
+    const kg_ratls_policy *kms_attestation; /* as in kg_boot_config */
     const char *boot_eventlog_json; /* imr 0..2 events (kg_agent_boot_eventlog), or NULL */
 } kg_agent_tee_ctx;
 

@@ -20,6 +20,9 @@ typedef struct kg_launch_opts {
     const char *kms_urls[KG_LAUNCH_MAX_KMS];
     size_t n_kms_urls;
     const char *kms_ca_path;   /* pinned KMS root CA (PEM) */
+    const char *pccs_url;      /* optional: verify each KMS's attestation with this PCCS */
+    const char *tee_root_ca_path; /* optional: quote trust root (PEM/DER) instead of Intel's;
+                                     the simulator's root CA for simulated KMS nodes */
     const char *env_path;      /* optional: encrypted environment (hex from encryptEnvVars) */
     const char *disk_key_path; /* optional: where to write the disk key (mode 0600) */
     const char *vm_config;     /* optional */

@@ -138,11 +138,13 @@ static const char *reply_error(json_t *root)
 }
 
 kg_result kg_agent_kms_rpc_attested(kg_buf *reply, kg_tee *tee, const char *url,
-                              const char *root_ca_pem, const kg_p256_key *key,
-                              const uint8_t app_id[20], const char *method, const char *body)
+                                    const char *root_ca_pem, const kg_ratls_policy *attestation,
+                                    const kg_p256_key *key, const uint8_t app_id[20],
+                                    const char *method, const char *body)
 {
     kg_result rc = KG_ERROR;
-    kg_agent_kms_endpoint ep = {.url = url, .root_ca_pem = root_ca_pem};
+    kg_agent_kms_endpoint ep = {.url = url, .root_ca_pem = root_ca_pem,
+                                .attestation = attestation};
     kg_buf tmp, cert, key_pem;
     json_t *temp = NULL;
     long status = 0;
@@ -211,8 +213,9 @@ static kg_result keys_from(kg_agent_keys *keys, const kg_boot_config *cfg, const
     char *body_text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     KG_ENSURE_C(body_text != NULL, KG_ERR_NOMEM, "out of memory");
     KG_GUARD_C(kg_p256_generate(&key));
-    KG_GUARD_C(kg_agent_kms_rpc_attested(&reply, cfg->tee, url, cfg->kms_root_ca_pem, key,
-                                   cfg->app_id, "GetAppKey", body_text));
+    KG_GUARD_C(kg_agent_kms_rpc_attested(&reply, cfg->tee, url, cfg->kms_root_ca_pem,
+                                         cfg->kms_attestation, key, cfg->app_id, "GetAppKey",
+                                         body_text));
     KG_GUARD_CTX_C(kg_agent_keys_parse(keys, (const char *)reply.data, reply.len),
                    "KMS %s", url);
     rc = KG_OK;

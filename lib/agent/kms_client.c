@@ -168,8 +168,21 @@ static int verify_kms_leaf(int preverify_ok, X509_STORE_CTX *ctx)
         return 0;
     if (X509_STORE_CTX_get_error_depth(ctx) != 0)
         return 1;
-    if (!has_usage(X509_STORE_CTX_get_current_cert(ctx), "kms:rpc")) {
+    X509 *leaf = X509_STORE_CTX_get_current_cert(ctx);
+    if (!has_usage(leaf, "kms:rpc")) {
         X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+        return 0;
+    }
+    /* Keep the leaf for the attestation check after the handshake. */
+    SSL *ssl = X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+    kg_buf *keep = ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
+    unsigned char *der = NULL;
+    int n = i2d_X509(leaf, &der);
+    bool kept = keep != NULL && n > 0 && kg_ok(kg_buf_append(keep, der, (size_t)n));
+    OPENSSL_free(der);
+    if (!kept) {
+        kg_error_clear();
+        X509_STORE_CTX_set_error(ctx, X509_V_ERR_OUT_OF_MEM);
         return 0;
     }
     return 1;
@@ -177,8 +190,23 @@ static int verify_kms_leaf(int preverify_ok, X509_STORE_CTX *ctx)
 
 static CURLcode on_ssl_ctx(CURL *curl, void *sslctx, void *parm)
 {
+    SSL_CTX_set_app_data((SSL_CTX *)sslctx, parm);
     SSL_CTX_set_verify((SSL_CTX *)sslctx, SSL_VERIFY_PEER, verify_kms_leaf);
     return CURLE_OK;
+}
+
+/* The KMS's attestation: its RA-TLS certificate verified as a KMS RPC endpoint. */
+static kg_result verify_kms_attestation(const kg_buf *leaf, const kg_agent_kms_endpoint *ep)
+{
+    kg_ratls_identity *id = calloc(1, sizeof(*id));
+    KG_ENSURE(id != NULL, KG_ERR_NOMEM, "out of memory");
+    kg_result rc = kg_ratls_verify_cert(id, leaf->data, leaf->len, ep->attestation);
+    if (kg_ok(rc) && !(id->has_usage && strcmp(id->usage, KG_RATLS_USAGE_KMS_RPC) == 0))
+        rc = kg_error_set(KG_ERR_VERIFY, __FILE__, __LINE__,
+                          "attested certificate is not a KMS RPC certificate");
+    free(id);
+    KG_GUARD_CTX(rc, "KMS at %s: attestation", ep->url);
+    return KG_OK;
 }
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -196,9 +224,10 @@ kg_result kg_agent_kms_call(kg_buf *reply, long *status, const kg_agent_kms_endp
     kg_result rc = KG_ERROR;
     CURL *c = curl_easy_init();
     struct curl_slist *hdr = NULL;
-    kg_buf url;
+    kg_buf url, leaf;
     char err[CURL_ERROR_SIZE] = "";
     kg_buf_init(&url, 4096);
+    kg_buf_init(&leaf, KG_MAX_RATLS_CERT_LEN);
     *status = 0;
     KG_ENSURE_C(c != NULL, KG_ERR_NOMEM, "curl_easy_init failed");
     KG_ENSURE_C(ep->root_ca_pem != NULL, KG_ERR_USAGE,
@@ -232,6 +261,8 @@ kg_result kg_agent_kms_call(kg_buf *reply, long *status, const kg_agent_kms_endp
      * nodes are reached by address and their certificates name "kms.keygate". */
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+    curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &leaf);
+    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L); /* every call re-verifies its server */
     if (cert_pem != NULL) {
         struct curl_blob cb = {.data = (void *)cert_pem, .len = strlen(cert_pem),
                                .flags = CURL_BLOB_COPY};
@@ -246,6 +277,11 @@ kg_result kg_agent_kms_call(kg_buf *reply, long *status, const kg_agent_kms_endp
     CURLcode cr = curl_easy_perform(c);
     KG_ENSURE_C(cr == CURLE_OK, KG_ERR_NETWORK, "KMS %s at %s: %s", method, ep->url,
                 err[0] ? err : curl_easy_strerror(cr));
+    if (ep->attestation != NULL) {
+        KG_ENSURE_C(leaf.len > 0, KG_ERR_VERIFY, "KMS at %s: no server certificate seen",
+                    ep->url);
+        KG_GUARD_C(verify_kms_attestation(&leaf, ep));
+    }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     KG_GUARD_C(kg_buf_terminate(reply));
     rc = KG_OK;
@@ -254,5 +290,10 @@ cleanup:
     if (c)
         curl_easy_cleanup(c);
     kg_buf_free(&url);
+    kg_buf_free(&leaf);
+    if (kg_failed(rc) && reply != NULL) {
+        kg_buf_reset(reply); /* nothing from an unverified server is kept */
+        reply->len = 0;
+    }
     return rc;
 }

@@ -8,12 +8,16 @@
 
 #include "keygate/bytes.h"
 #include "keygate/crypto.h"
+#include "keygate/ratls.h"
 #include "keygate/result.h"
 
 typedef struct kg_agent_kms_endpoint {
     const char *url;         /* https://host:port */
     const char *root_ca_pem; /* pinned KMS root CA (required) */
     long timeout_ms;         /* 0 = 30 s */
+    /* When set, the KMS's own RA-TLS server certificate must verify under this policy (quote
+     * binding the TLS key, full DCAP, event log replay) and carry usage "kms:rpc". Borrowed. */
+    const kg_ratls_policy *attestation;
 } kg_agent_kms_endpoint;
 
 /* REPORTDATA binding a key into an RA-TLS certificate: SHA-512("ratls-cert:" || SPKI DER). */

@@ -13,7 +13,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
 #include "keygate/agent_boot.h"
+#include "keygate/quote.h"
+#include "keygate/ratls.h"
 #include "keygate/bytes.h"
 
 #define MAX_COMPOSE (1u << 20)
@@ -102,11 +107,40 @@ kg_result kg_agent_serve_until_signal(kg_agent *agent, const char *path, mode_t 
     return KG_OK;
 }
 
+/* The verifier for KMS attestations: Intel's pinned root unless a root CA file is given. */
+static kg_result make_verifier(kg_dcap_verifier **out, const char *root_path)
+{
+    if (root_path == NULL)
+        return kg_dcap_verifier_new(out, NULL, 0);
+    kg_buf pem;
+    kg_buf_init(&pem, MAX_CA_PEM);
+    kg_result rc = kg_agent_read_file(&pem, root_path, "TEE root CA");
+    BIO *bio = kg_ok(rc) ? BIO_new_mem_buf(pem.data, (int)pem.len) : NULL;
+    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    unsigned char *der = NULL;
+    int n = x ? i2d_X509(x, &der) : -1;
+    if (kg_ok(rc) && n <= 0) {
+        /* not PEM: take the file as DER */
+        rc = kg_dcap_verifier_new(out, pem.data, pem.len);
+    } else if (kg_ok(rc)) {
+        rc = kg_dcap_verifier_new(out, der, (size_t)n);
+    }
+    OPENSSL_free(der);
+    X509_free(x);
+    BIO_free(bio);
+    ERR_clear_error();
+    kg_buf_free(&pem);
+    KG_GUARD_CTX(rc, "TEE root CA '%s'", root_path);
+    return KG_OK;
+}
+
 int kg_agent_launch(const kg_launch_opts *o)
 {
     int exit_code = 1;
     bool ok = false;
     kg_tee *tee = NULL;
+    kg_dcap_verifier *verifier = NULL;
+    kg_ratls_policy policy = {0};
     kg_agent *agent = NULL;
     kg_boot_result br;
     kg_buf compose, ca, env_ct, bootlog;
@@ -134,6 +168,12 @@ int kg_agent_launch(const kg_launch_opts *o)
     }
     KG_GUARD_CTX_C(kg_tee_open(&tee, o->tee_spec), "opening the TEE '%s'", o->tee_spec);
     cfg.tee = tee;
+    if (o->pccs_url != NULL) {
+        KG_GUARD_C(make_verifier(&verifier, o->tee_root_ca_path));
+        policy.verifier = verifier;
+        policy.pccs_url = o->pccs_url;
+        cfg.kms_attestation = &policy;
+    }
 
     KG_GUARD_C(kg_agent_boot(&br, &cfg));
     if (o->disk_key_path != NULL)
@@ -144,6 +184,7 @@ int kg_agent_launch(const kg_launch_opts *o)
     KG_GUARD_C(kg_agent_boot_eventlog(&bootlog, o->tee_spec));
     kg_agent_tee_ctx tctx = {.tee = tee, .kms_urls = o->kms_urls, .n_kms_urls = o->n_kms_urls,
                              .kms_root_ca_pem = cfg.kms_root_ca_pem,
+                             .kms_attestation = cfg.kms_attestation,
                              .boot_eventlog_json = (const char *)bootlog.data};
     memcpy(tctx.app_id, cfg.app_id, 20);
     kg_agent_platform plat;
@@ -173,6 +214,7 @@ cleanup:
     kg_agent_free(agent);
     kg_boot_result_free(&br);
     kg_tee_free(tee);
+    kg_dcap_verifier_free(verifier);
     kg_buf_free(&compose);
     kg_buf_free(&ca);
     kg_buf_free(&env_ct);

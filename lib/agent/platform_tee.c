@@ -168,8 +168,9 @@ static kg_result kms_sign_cert(void *ctx, const kg_p256_key *key, const kg_agent
         reply.len = 0;
         /* The key being certified is also the RA-TLS client key: the KMS requires the CSR key
          * to be the attested one. */
-        got = kg_agent_kms_rpc_attested(&reply, t->tee, t->kms_urls[i], t->kms_root_ca_pem, key,
-                                  t->app_id, "SignCert", (const char *)body.data);
+        got = kg_agent_kms_rpc_attested(&reply, t->tee, t->kms_urls[i], t->kms_root_ca_pem,
+                                        t->kms_attestation, key, t->app_id, "SignCert",
+                                        (const char *)body.data);
         if (kg_ok(got) || kg_error_code() == KG_ERR_DENIED)
             break;
     }

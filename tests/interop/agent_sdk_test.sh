@@ -130,7 +130,8 @@ run_app() { # run_app OUTDIR APP COMPOSE [extra sim-run flags...]; sets RC
   KG_EXPECT_COMPOSE_HASH="$(sha256sum "$compose" | cut -c1-64)" KG_WITH_TLS=1 \
   KG_SECRET_NAME="${ENV_CHECK:+KG_TEST_SECRET}" KG_EXPECT_SECRET_SHA256="$(printf '%s' "$SECRET" | sha256sum | cut -c1-64)" \
     "$CLI" sim run --state "$TMP/vmstate" --app "$app" --compose "$compose" --platform "$TMP/sim" \
-      --kms-ca "$TMP/kms-ca.pem" "$@" -- node "$HERE/agent_app.cjs" >"$outdir/stdout" 2>"$outdir/stderr"
+      --kms-ca "$TMP/kms-ca.pem" --pccs "http://127.0.0.1:$PPORT" --tee-root-ca "$TMP/sim-root.pem" \
+      "$@" -- node "$HERE/agent_app.cjs" >"$outdir/stdout" 2>"$outdir/stderr"
   RC=$?
   set -e
 }
@@ -139,6 +140,7 @@ run_app "$TMP/run1" "$APP" "$TMP/compose-v1.json" --kms "$KURL" --env-file "$TMP
   --disk-key-out "$TMP/run1/disk.key"
 [ "$RC" = 0 ] || die "app v1 run: rc=$RC $(cat "$TMP/run1/stderr")"
 grep -q "all SDK checks passed" "$TMP/run1/stdout" || die "agent_app did not finish"
+ok "KMS attestation verified by the agent (RA-TLS server certificate, DCAP under the simulator root)"
 ok "SDK: getKey chain -> KMS root, getQuote + replayRtmrs, info, emitEvent, sign/verify, getTlsKey, env decrypted"
 [ "$(stat -c %a "$TMP/run1/disk.key")" = 600 ] && [ "$(stat -c %s "$TMP/run1/disk.key")" = 32 ] || die "disk key file"
 ok "disk key handed out as a 32-byte file with mode 0600"
@@ -178,6 +180,18 @@ set -e
 grep -q "compose hash not allowed" "$TMP/v2.err" || die "unapproved compose: reason missing: $(cat "$TMP/v2.err")"
 [ ! -e "$TMP/v2-ran" ] && [ ! -e "$TMP/v2.key" ] || die "unapproved compose: command ran or disk key written"
 ok "unapproved compose hash: denied with the KMS's reason, no command, no disk key"
+
+# A KMS whose quote does not verify under the trust root is not trusted, whatever it answers.
+set +e
+"$CLI" sim run --state "$TMP/vmstate" --app "$APP" --compose "$TMP/compose-v1.json" --platform "$TMP/sim" \
+  --kms "$KURL" --kms-ca "$TMP/kms-ca.pem" --pccs "http://127.0.0.1:$PPORT" --tee-root-ca "$TMP/kms-ca.pem" \
+  --disk-key-out "$TMP/unattested.key" -- touch "$TMP/unattested-ran" 2>"$TMP/unattested.err"
+RC=$?
+set -e
+[ "$RC" = 1 ] || die "unattested KMS: rc=$RC"
+grep -q "KMS at $KURL: attestation" "$TMP/unattested.err" || die "unattested KMS: reason missing: $(cat "$TMP/unattested.err")"
+[ ! -e "$TMP/unattested-ran" ] && [ ! -e "$TMP/unattested.key" ] || die "unattested KMS: command ran or key written"
+ok "a KMS whose attestation does not verify under the trust root is refused: $(head -c 160 "$TMP/unattested.err")"
 
 DEAD="https://127.0.0.1:$(free_port)"
 run_app "$TMP/run4" "$APP" "$TMP/compose-v1.json" --kms "$DEAD" --kms "$KURL"
