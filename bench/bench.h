@@ -19,5 +19,6 @@ double kg_bench_cpu(void);
 /* Subcommands (one source file each), listed in main.c's table. */
 int kg_bench_quote_verify(int argc, char **argv);
 int kg_bench_ratls(int argc, char **argv);
+int kg_bench_eth(int argc, char **argv);
 
 #endif

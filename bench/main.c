@@ -6,6 +6,8 @@
 #include "bench.h"
 
 static const kg_bench_command commands[] = {
+    {"eth", kg_bench_eth,
+     "ABI encode/decode and tx signing rates; eth_call or policy checks/s with --rpc-url"},
     {"quote-verify", kg_bench_quote_verify,
      "DCAP quote verifications per second, warm or --cold, beside the npm peers"},
     {"ratls", kg_bench_ratls,

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,6 +334,45 @@ static void calldata_matches_cast(void **state)
     }
 }
 
+typedef struct caller {
+    int ok;
+    int id;
+} caller;
+
+/* Each thread sends its own payload through the shared client and must get exactly it back. */
+static void *call_many(void *arg)
+{
+    caller *k = arg;
+    uint8_t payload[64];
+    memset(payload, k->id + 1, sizeof(payload));
+    kg_buf out;
+    kg_buf_init(&out, 1024);
+    for (int i = 0; i < 50; i++) {
+        kg_buf_reset(&out);
+        if (kg_ok(kg_eth_call(g.c, &out, NULL, NULL, g.echo, payload, sizeof(payload), NULL)) &&
+            out.len == sizeof(payload) && memcmp(out.data, payload, sizeof(payload)) == 0)
+            k->ok++;
+    }
+    kg_buf_free(&out);
+    return NULL;
+}
+
+static void concurrent_calls_share_one_client(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    pthread_t th[N];
+    caller k[N];
+    for (int i = 0; i < N; i++) {
+        k[i] = (caller){.ok = 0, .id = i};
+        assert_int_equal(pthread_create(&th[i], NULL, call_many, &k[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(k[i].ok, 50);
+    }
+}
+
 /* A TCP listener that accepts nothing: connections hang until the client's timeout. */
 static void silent_node_times_out(void **state)
 {
@@ -386,6 +426,7 @@ int main(void)
         cmocka_unit_test(reverts_decode_to_their_reason),
         cmocka_unit_test(refuses_to_send_what_would_revert),
         cmocka_unit_test(calldata_matches_cast),
+        cmocka_unit_test(concurrent_calls_share_one_client),
         cmocka_unit_test(silent_node_times_out),
         cmocka_unit_test(node_down_is_a_network_error),
     };
