@@ -397,6 +397,91 @@ static void silent_node_times_out(void **state)
     close(fd);
 }
 
+/* A fake node: answers one HTTP request with a canned reply, then closes. */
+typedef struct fake_node {
+    int fd;
+    const char *status_line; /* e.g. "HTTP/1.1 200 OK" */
+    const char *body;        /* NULL: a body of body_len bytes of JSON whitespace */
+    size_t body_len;
+} fake_node;
+
+static void *serve_once(void *arg)
+{
+    fake_node *f = arg;
+    int c = accept(f->fd, NULL, NULL);
+    if (c < 0)
+        return NULL;
+    char req[65536];
+    ssize_t n = read(c, req, sizeof(req)); /* the request fits one read on loopback */
+    (void)n;
+    size_t len = f->body ? strlen(f->body) : f->body_len;
+    char head[256];
+    int h = snprintf(head, sizeof(head), "%s\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n", f->status_line, len);
+    if (send(c, head, (size_t)h, MSG_NOSIGNAL) == h) {
+        if (f->body) {
+            if (send(c, f->body, len, MSG_NOSIGNAL) < 0)
+                len = 0;
+        } else {
+            static char spaces[65536];
+            memset(spaces, ' ', sizeof(spaces));
+            for (size_t sent = 0; sent < len;) {
+                size_t k = len - sent < sizeof(spaces) ? len - sent : sizeof(spaces);
+                ssize_t w = send(c, spaces, k, MSG_NOSIGNAL); /* the client may hang up */
+                if (w <= 0)
+                    break;
+                sent += (size_t)w;
+            }
+        }
+    }
+    close(c);
+    return NULL;
+}
+
+/* Runs one kg_eth_block_number against a fake node and checks the error. */
+static void expect_fake(const char *status, const char *body, size_t body_len, kg_err code,
+                        const char *needle)
+{
+    fake_node f = {.status_line = status, .body = body, .body_len = body_len};
+    f.fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    assert_int_equal(bind(f.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(f.fd, 1), 0);
+    assert_int_equal(getsockname(f.fd, (struct sockaddr *)&sa, &len), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, serve_once, &f), 0);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", ntohs(sa.sin_port));
+    kg_eth_client *c;
+    KG_ASSERT_OK(kg_eth_client_new(&c, url, 5000));
+    uint64_t n;
+    KG_ASSERT_ERR(kg_eth_block_number(c, &n), code, needle);
+    kg_eth_client_free(c);
+    pthread_join(th, NULL);
+    close(f.fd);
+}
+
+/* Malformed or hostile answers from a node are errors, never values. */
+static void bad_nodes_are_errors(void **state)
+{
+    (void)state;
+    expect_fake("HTTP/1.1 500 Internal Server Error", "{}", 0, KG_ERR_NETWORK,
+                "eth_blockNumber answered HTTP 500");
+    expect_fake("HTTP/1.1 200 OK", "<html>hello</html>", 0, KG_ERR_NETWORK,
+                "eth_blockNumber reply is not JSON");
+    /* Our first request id is 1: an answer to another request is refused. */
+    expect_fake("HTTP/1.1 200 OK", "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":\"0x1\"}", 0,
+                KG_ERR_NETWORK, "wrong id (want 1)");
+    expect_fake("HTTP/1.1 200 OK", "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"1\"}", 0,
+                KG_ERR_NETWORK, "eth_blockNumber is not a 0x quantity");
+    expect_fake("HTTP/1.1 200 OK", NULL, KG_ETH_MAX_RPC_REPLY + 1, KG_ERR_TOO_LARGE,
+                "reply exceeds 8388608 bytes");
+}
+
 /* Last: with the node stopped, every call is a clear network error. */
 static void node_down_is_a_network_error(void **state)
 {
@@ -428,6 +513,7 @@ int main(void)
         cmocka_unit_test(calldata_matches_cast),
         cmocka_unit_test(concurrent_calls_share_one_client),
         cmocka_unit_test(silent_node_times_out),
+        cmocka_unit_test(bad_nodes_are_errors),
         cmocka_unit_test(node_down_is_a_network_error),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
