@@ -512,6 +512,19 @@ static void hex_of(char *out, size_t out_size, const uint8_t *p, size_t n)
     }
 }
 
+/* The level an ISVSVN reaches: the one with the highest isvsvn not above it (Intel keeps these
+ * levels in a set ordered by descending isvsvn and takes the first one reached, so the order of
+ * the JSON array does not matter). NULL when it is below all. */
+static const kg_module_tcb_level *isv_level(const kg_module_tcb_level *levels, size_t n,
+                                            uint16_t isv_svn)
+{
+    const kg_module_tcb_level *best = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (isv_svn >= levels[i].isv_svn && (!best || levels[i].isv_svn > best->isv_svn))
+            best = &levels[i];
+    return best;
+}
+
 /* 4.1.2.4.15 (EnclaveReportVerifier): the QE report against the QE Identity; returns the QE TCB
  * level matched by ISVSVN. */
 static kg_result check_qe_identity(const kg_qe_identity *id, const kg_sgx_report *qe,
@@ -534,12 +547,9 @@ static kg_result check_qe_identity(const kg_qe_identity *id, const kg_sgx_report
     KG_ENSURE(qe->isv_prod_id == id->isv_prod_id, KG_ERR_VERIFY,
               "QE identity mismatch: ISVPRODID %u (want %u)", qe->isv_prod_id, id->isv_prod_id);
     KG_ENSURE(!(qe->attributes[0] & 0x02), KG_ERR_DENIED, "QE is a debug enclave");
-    for (size_t i = 0; i < id->n_levels; i++) {
-        if (qe->isv_svn >= id->levels[i].isv_svn) {
-            *level = &id->levels[i];
-            return KG_OK;
-        }
-    }
+    *level = isv_level(id->levels, id->n_levels, qe->isv_svn);
+    if (*level)
+        return KG_OK;
     KG_BAIL(KG_ERR_DENIED, "QE TCB not supported: ISVSVN %u is below every QE Identity level",
             qe->isv_svn);
 }
@@ -554,7 +564,8 @@ static bool svn_ge(const uint8_t *have, const uint8_t *want, size_t from, size_t
 
 /* 4.1.2.4.17 (matchTcbLevels): the first level the PCK TCB reaches is the SGX level; for TDX the
  * first such level whose TDX components the TD's TEE_TCB_SVN also reaches is the TDX level
- * (components 0 and 1 are the module's own SVN and version when the version is non-zero). */
+ * (components 0 and 1 are the module's own SVN and version when the version is non-zero).
+ * Levels are taken in the order of the signed JSON, which Intel publishes newest first. */
 static void match_tcb_levels(const kg_tcb_info *ti, const kg_pck_ext *pck, const uint8_t *tee_svn,
                              const kg_tcb_level **sgx, const kg_tcb_level **tdx)
 {
@@ -653,10 +664,7 @@ static kg_result evaluate_tcb(kg_dcap_report *out, const kg_tcb_info *ti,
         if (!(q->header.version > 3 && version == 0)) {
             /* checkTdxModuleTcbStatus: the module identity's levels by ISVSVN */
             KG_ENSURE(module != NULL, KG_ERR_VERIFY, "TDX module mismatch: no module identity");
-            const kg_module_tcb_level *ml = NULL;
-            for (size_t i = 0; i < module->n_levels && !ml; i++)
-                if (isvsvn >= module->levels[i].isv_svn)
-                    ml = &module->levels[i];
+            const kg_module_tcb_level *ml = isv_level(module->levels, module->n_levels, isvsvn);
             KG_ENSURE(ml != NULL, KG_ERR_DENIED,
                       "TCB not supported: TDX module ISVSVN %u is below every level of %s",
                       isvsvn, module->id);
