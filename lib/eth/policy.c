@@ -88,7 +88,7 @@ static kg_result ask(kg_eth_decision *out, kg_eth_client *c,
 
     KG_GUARD_C(kg_eth_policy_calldata(&call, kind, bi));
     if (at == NULL) {
-        KG_GUARD_CTX_C(kg_eth_get_block(c, &blk, "latest"), "resolving the policy block");
+        KG_GUARD_C(kg_eth_get_block(c, &blk, "latest"));
         at = &blk;
     }
     out->has_block = true;
