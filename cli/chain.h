@@ -13,38 +13,33 @@
 
 #define KG_CHAIN_TIMEOUT_MS 10000
 #define KG_CHAIN_RECEIPT_WAIT_MS 30000
-#define KG_CHAIN_MAX_LOGS 100000 /* events returned by one eth_getLogs */
 
+/* A connection to the chain: the eth.h JSON-RPC client (strict, bounded reply parsing). */
 typedef struct kg_chain {
-    char rpc_url[KG_DEVNET_URL_MAX];
-    uint64_t chain_id; /* as the node reported it */
+    kg_eth_client *eth; /* owned */
+    uint64_t chain_id;  /* as the node reported it */
 } kg_chain;
 
 /* Connects (eth_chainId). expected_chain_id 0 accepts any; otherwise a different chain fails
- * with KG_ERR_VERIFY, so a write never lands on the wrong network. */
+ * with KG_ERR_VERIFY, so a write never lands on the wrong network. Close with kg_chain_close
+ * (also after a failed open). */
 KG_RESULT kg_chain_open(kg_chain *c, const char *rpc_url, uint64_t expected_chain_id);
+void kg_chain_close(kg_chain *c);
 
-/* One JSON-RPC call; *result is the caller's to json_decref. params is borrowed. A JSON-RPC
- * error fails with KG_ERR_NETWORK and its message (revert data, if any, in *error_data, which
- * may be NULL; the caller json_decrefs it). */
-KG_RESULT kg_chain_rpc(const kg_chain *c, json_t **result, json_t **error_data, const char *method,
-                       json_t *params);
-
-/* eth_call at `block` ("latest" if NULL); the return data is appended to ret. A revert fails
- * with KG_ERR_DENIED and the decoded reason. */
-KG_RESULT kg_chain_call(const kg_chain *c, kg_buf *ret, const uint8_t to[20], const kg_buf *data,
-                        const char *block);
+/* eth_call at the latest block; the return data is appended to ret. A revert fails with
+ * KG_ERR_DENIED and the decoded reason. */
+KG_RESULT kg_chain_call(const kg_chain *c, kg_buf *ret, const uint8_t to[20], const kg_buf *data);
 
 /* Signs with key and sends a transaction calling `to` (creation when to is NULL), waits for
- * its receipt and fails with KG_ERR_DENIED and the decoded revert reason if it reverted (the
- * call is simulated first, so a doomed transaction is never sent: state does not change).
- * *receipt (may be NULL) receives the receipt object (caller json_decrefs). */
-KG_RESULT kg_chain_send(const kg_chain *c, json_t **receipt, const uint8_t key[32],
+ * its receipt; a transaction that would revert is never sent (it is simulated first) and
+ * fails with KG_ERR_DENIED and the contract's reason, so state does not change. receipt may
+ * be NULL; otherwise the caller frees it with kg_eth_receipt_free. */
+KG_RESULT kg_chain_send(const kg_chain *c, kg_eth_receipt *receipt, const uint8_t key[32],
                         const uint8_t *to, const kg_buf *data);
 
-/* eth_getLogs of address from block 0 to latest, optionally filtered by topic0 (NULL: all).
- * *logs is a JSON array the caller json_decrefs. */
-KG_RESULT kg_chain_logs(const kg_chain *c, json_t **logs, const uint8_t address[20],
+/* Every log of address (optionally only those with first topic topic0) from block 0 to the
+ * latest. The caller frees *logs with kg_eth_logs_free. */
+KG_RESULT kg_chain_logs(const kg_chain *c, kg_eth_logs *logs, const uint8_t address[20],
                         const uint8_t *topic0);
 
 /* Whether there is contract code at address. */
@@ -53,13 +48,10 @@ KG_RESULT kg_chain_has_code(const kg_chain *c, bool *has, const uint8_t address[
 /* Current block number. */
 KG_RESULT kg_chain_block_number(const kg_chain *c, uint64_t *out);
 
-/* Parses a JSON-RPC quantity ("0x1a") into *out. */
-KG_RESULT kg_chain_quantity(uint64_t *out, const json_t *v);
-
-/* Encodes and sends/calls helpers: calldata = selector(sig) || encode(args). */
+/* Encodes a call: calldata = selector(sig) || encode(args). */
 KG_RESULT kg_chain_calldata(kg_buf *out, const char *sig, const kg_abi_value *args, size_t n);
 
-/* "0x" + hex of data into a fresh json string. */
+/* "0x" + hex of data as a fresh JSON string (NULL on allocation failure). */
 json_t *kg_chain_hex_json(const uint8_t *data, size_t len);
 
 /* ---- the governance target of a command ----------------------------------------------------

@@ -127,12 +127,6 @@ static kg_result target_hash(uint8_t out[32], const app_args *a)
     return kg_cli_parse_hash(out, "--hash", a->hash);
 }
 
-static const char *str_or_empty(const json_t *v)
-{
-    const char *s = json_string_value(v);
-    return s != NULL ? s : "";
-}
-
 static void hex32(char out[65], const uint8_t h[32])
 {
     if (kg_failed(kg_hex_encode(out, 65, h, 32))) {
@@ -258,46 +252,27 @@ static kg_result uint_arg(uint64_t *out, const char *opt, const char *text, uint
 }
 
 /* topics[1] of the factory's AppDeployedViaFactory log = the new app id (contracts/README.md). */
-static kg_result app_id_from_receipt(uint8_t app[20], const json_t *receipt, const uint8_t kms[20])
+static kg_result app_id_from_receipt(uint8_t app[20], const kg_eth_receipt *receipt,
+                                     const uint8_t kms[20])
 {
     uint8_t topic0[32];
     const char *sig = "AppDeployedViaFactory(address,address)";
     kg_keccak256(topic0, sig, strlen(sig));
-    json_t *logs = json_object_get(receipt, "logs");
-    size_t i;
-    json_t *log;
-    json_array_foreach(logs, i, log)
-    {
-        uint8_t addr[20], t0[32], t1[32];
-        const char *la = json_string_value(json_object_get(log, "address"));
-        json_t *topics = json_object_get(log, "topics");
-        if (la == NULL || json_array_size(topics) < 2 ||
-            kg_failed(kg_hex_decode_exact(addr, 20, la)) ||
-            kg_failed(kg_hex_decode_exact(t0, 32,
-                                          str_or_empty(json_array_get(topics, 0)))) ||
-            kg_failed(kg_hex_decode_exact(t1, 32,
-                                          str_or_empty(json_array_get(topics, 1))))) {
-            kg_error_clear();
-            continue;
-        }
-        if (memcmp(addr, kms, 20) == 0 && memcmp(t0, topic0, 32) == 0) {
-            memcpy(app, t1 + 12, 20);
+    for (size_t i = 0; i < receipt->logs.count; i++) {
+        const kg_eth_log *l = &receipt->logs.items[i];
+        if (l->n_topics >= 2 && memcmp(l->address, kms, 20) == 0 &&
+            memcmp(l->topics[0], topic0, 32) == 0) {
+            memcpy(app, l->topics[1] + 12, 20);
             return KG_OK;
         }
     }
     KG_BAIL(KG_ERR_INPUT, "deployment receipt has no AppDeployedViaFactory event");
 }
 
-static json_t *tx_fields(json_t *o, const json_t *receipt)
+static json_t *tx_fields(json_t *o, const kg_eth_receipt *receipt)
 {
-    uint64_t block = 0;
-    if (kg_ok(kg_chain_quantity(&block, json_object_get(receipt, "blockNumber"))))
-        json_object_set_new(o, "block", json_integer((json_int_t)block));
-    else
-        kg_error_clear();
-    json_t *h = json_object_get(receipt, "transactionHash");
-    if (h != NULL)
-        json_object_set(o, "tx", h);
+    json_object_set_new(o, "block", json_integer((json_int_t)receipt->block_number));
+    json_object_set_new(o, "tx", kg_chain_hex_json(receipt->tx_hash, 32));
     return o;
 }
 
@@ -306,10 +281,11 @@ static int cmd_deploy(const app_args *a)
     kg_cli_target t;
     uint8_t key[32], owner[20], guardian[20], h[32], device[32], app[20];
     uint64_t notice = 0;
-    json_t *receipt = NULL;
+    kg_eth_receipt receipt;
     kg_buf data;
     int status = KG_EXIT_FAILED;
     memset(&t, 0, sizeof(t));
+    memset(&receipt, 0, sizeof(receipt));
     memset(guardian, 0, sizeof(guardian));
     memset(device, 0, sizeof(device));
     kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
@@ -361,7 +337,7 @@ static int cmd_deploy(const app_args *a)
                                 "deployAndRegisterApp(address,bool,bool,bool,bytes32,bytes32)",
                                 args, 6);
     if (kg_failed(rc) || kg_failed(kg_chain_send(&t.chain, &receipt, key, t.kms, &data)) ||
-        kg_failed(app_id_from_receipt(app, receipt, t.kms))) {
+        kg_failed(app_id_from_receipt(app, &receipt, t.kms))) {
         (void)kg_error_context("deploying the app");
         goto fail;
     }
@@ -377,7 +353,7 @@ static int cmd_deploy(const app_args *a)
         json_object_set_new(out, "notice_period", json_integer((json_int_t)notice));
         json_object_set_new(out, "guardian", json_string(g));
     }
-    kg_cli_print_json(tx_fields(out, receipt), true);
+    kg_cli_print_json(tx_fields(out, &receipt), true);
     json_decref(out);
     status = KG_EXIT_OK;
     goto done;
@@ -385,7 +361,7 @@ fail:
     status = kg_cli_fail();
 done:
     kg_memzero(key, sizeof(key));
-    json_decref(receipt);
+    kg_eth_receipt_free(&receipt);
     kg_buf_free(&data);
     kg_cli_target_close(&t);
     return status;
@@ -404,11 +380,12 @@ static int cmd_change(const app_args *a, app_action act)
     app_info info;
     uint8_t key[32], app[20], h[32], signer[20];
     uint64_t st = 0, activates = 0;
-    json_t *receipt = NULL;
+    kg_eth_receipt receipt;
     kg_buf data;
     int status = KG_EXIT_FAILED;
     char app_s[43], hex[65], who[43], need[43];
     memset(&t, 0, sizeof(t));
+    memset(&receipt, 0, sizeof(receipt));
     kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
 
     if (a->app == NULL) {
@@ -504,7 +481,7 @@ static int cmd_change(const app_args *a, app_action act)
     } else {
         kg_error_clear();
     }
-    kg_cli_print_json(tx_fields(out, receipt), true);
+    kg_cli_print_json(tx_fields(out, &receipt), true);
     json_decref(out);
     status = KG_EXIT_OK;
     goto done;
@@ -512,7 +489,7 @@ fail:
     status = kg_cli_fail();
 done:
     kg_memzero(key, sizeof(key));
-    json_decref(receipt);
+    kg_eth_receipt_free(&receipt);
     kg_buf_free(&data);
     kg_cli_target_close(&t);
     return status;
@@ -547,55 +524,39 @@ static const app_event app_events[] = {
 static kg_result app_history(json_t **history, json_t *hashes, const kg_chain *c,
                              const uint8_t app[20])
 {
-    json_t *logs = NULL;
+    kg_eth_logs logs;
     uint8_t topics[N_APP_EVENTS][32];
+    memset(&logs, 0, sizeof(logs));
     for (size_t i = 0; i < N_APP_EVENTS; i++)
         kg_keccak256(topics[i], app_events[i].sig, strlen(app_events[i].sig));
     KG_GUARD(kg_chain_logs(c, &logs, app, NULL));
     json_t *out = json_array();
-    size_t i;
-    json_t *log;
-    json_array_foreach(logs, i, log)
-    {
-        json_t *tp = json_object_get(log, "topics");
-        uint8_t t0[32], t1[32];
-        const char *data = json_string_value(json_object_get(log, "data"));
-        if (json_array_size(tp) < 1 ||
-            kg_failed(kg_hex_decode_exact(t0, 32, str_or_empty(json_array_get(tp, 0))))) {
-            kg_error_clear();
+    for (size_t i = 0; i < logs.count; i++) {
+        const kg_eth_log *l = &logs.items[i];
+        if (l->n_topics < 1)
             continue;
-        }
         const app_event *ev = NULL;
         for (size_t k = 0; k < N_APP_EVENTS; k++)
-            if (memcmp(t0, topics[k], 32) == 0)
+            if (memcmp(l->topics[0], topics[k], 32) == 0)
                 ev = &app_events[k];
         if (ev == NULL)
             continue; /* PolicyChanged, Initialized, ... */
-        json_t *e = json_pack("{s:s}", "event", ev->name);
-        uint64_t block = 0;
-        if (kg_ok(kg_chain_quantity(&block, json_object_get(log, "blockNumber"))))
-            json_object_set_new(e, "block", json_integer((json_int_t)block));
-        kg_error_clear();
-        json_object_set(e, "tx", json_object_get(log, "transactionHash"));
-        bool have_t1 = json_array_size(tp) >= 2 &&
-                       kg_ok(kg_hex_decode_exact(t1, 32, str_or_empty(json_array_get(tp, 1))));
-        kg_error_clear();
+        json_t *e = json_pack("{s:s,s:I,s:o}", "event", ev->name, "block",
+                              (json_int_t)l->block_number, "tx", kg_chain_hex_json(l->tx_hash, 32));
+        const uint8_t *t1 = l->n_topics >= 2 ? l->topics[1] : NULL;
+        const uint8_t *word = l->data_len >= 32 ? l->data : NULL; /* first data word */
         char hex[65];
-        uint8_t word[32];
-        bool have_word = data != NULL && strlen(data) >= 66 &&
-                         kg_ok(kg_hex_decode(word, 32, &(size_t){0}, data + 2, 64));
-        kg_error_clear();
         switch (ev->arg) {
         case 1:
         case 2: {
-            const uint8_t *v = ev->arg == 1 ? (have_t1 ? t1 : NULL) : (have_word ? word : NULL);
+            const uint8_t *v = ev->arg == 1 ? t1 : word;
             if (v != NULL) {
                 hex32(hex, v);
                 json_object_set_new(e, "value", json_string(hex));
                 if (strncmp(ev->name, "ComposeHash", 11) == 0 && hashes != NULL)
                     json_object_set_new(hashes, hex, json_true());
             }
-            if (ev->arg == 1 && have_word && strcmp(ev->name, "ComposeHashProposed") == 0) {
+            if (ev->arg == 1 && word != NULL && strcmp(ev->name, "ComposeHashProposed") == 0) {
                 uint64_t at = 0;
                 for (int b = 24; b < 32; b++)
                     at = (at << 8) | word[b];
@@ -604,25 +565,21 @@ static kg_result app_history(json_t **history, json_t *hashes, const kg_chain *c
             break;
         }
         case 3:
-            if (have_word)
+            if (word != NULL)
                 json_object_set_new(e, "value", json_boolean(word[31] != 0));
             break;
         case 4:
-            if (have_t1) {
+            if (t1 != NULL) {
                 char a[43];
                 kg_eth_address_checksum(a, t1 + 12);
                 json_object_set_new(e, "address", json_string(a));
             }
             break;
         case 5:
-            if (json_array_size(tp) >= 3) {
-                uint8_t t2[32];
-                if (kg_ok(kg_hex_decode_exact(t2, 32, str_or_empty(json_array_get(tp, 2))))) {
-                    char a[43];
-                    kg_eth_address_checksum(a, t2 + 12);
-                    json_object_set_new(e, "new_owner", json_string(a));
-                }
-                kg_error_clear();
+            if (l->n_topics >= 3) {
+                char a[43];
+                kg_eth_address_checksum(a, l->topics[2] + 12);
+                json_object_set_new(e, "new_owner", json_string(a));
             }
             break;
         default:
@@ -630,7 +587,7 @@ static kg_result app_history(json_t **history, json_t *hashes, const kg_chain *c
         }
         json_array_append_new(out, e);
     }
-    json_decref(logs);
+    kg_eth_logs_free(&logs);
     *history = out;
     return KG_OK;
 }

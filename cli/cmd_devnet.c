@@ -17,7 +17,7 @@
 #include "devnet.h"
 
 #define DEVNET_CHAIN_ID 31337
-#define DEVNET_WAIT_MS 20000
+#define DEVNET_WAIT_MS 60000
 #define DEVNET_STOP_MS 10000
 
 static void devnet_usage(FILE *out)
@@ -143,6 +143,7 @@ static kg_result wait_chain(kg_chain *c, const char *dir, const char *rpc_url)
     for (long waited = 0;; waited += 100) {
         if (kg_ok(kg_chain_open(c, rpc_url, DEVNET_CHAIN_ID)))
             return KG_OK;
+        kg_chain_close(c);
         kg_error_clear();
         KG_GUARD(check_running(dir, "anvil"));
         KG_ENSURE(waited < DEVNET_WAIT_MS, KG_ERR_NETWORK, "anvil did not answer on %s", rpc_url);
@@ -175,6 +176,22 @@ static kg_result wait_http(const char *dir, const char *name, const char *url, l
         }
         sleep_ms(100);
     }
+}
+
+/* After a failed start: true (error cleared) if the service already exited and another attempt
+ * is left. The usual cause is a lost race for the free port we picked (another process bound
+ * it between our probe and the service's bind), so the caller retries on a fresh port. */
+static bool retry_start(const char *dir, const char *name, int attempt)
+{
+    bool was = false;
+    if (attempt >= 2 || kg_proc_alive(NULL, dir, name))
+        return false;
+    fprintf(stderr, "keygate devnet: %s did not start (%s); retrying on another port\n", name,
+            kg_error_message());
+    kg_error_clear();
+    if (kg_failed(kg_proc_stop(dir, name, DEVNET_STOP_MS, &was)))
+        kg_error_clear();
+    return true;
 }
 
 static kg_result self_exe(char out[PATH_MAX])
@@ -330,15 +347,15 @@ static bool file_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* The whole of `devnet up` after the directory exists; on failure the caller stops what ran. */
-static kg_result devnet_up(json_t *doc, const char *dir)
+/* The whole of `devnet up` after the directory exists; on failure the caller stops what ran.
+ * chain is opened here; the caller closes it. */
+static kg_result devnet_up_steps(json_t *doc, const char *dir, kg_chain *chain)
 {
     char p_chain[PATH_MAX], p_state[PATH_MAX], p_sim[PATH_MAX], p_simroot[PATH_MAX],
         p_simplat[PATH_MAX], p_kms[PATH_MAX], p_kmsstate[PATH_MAX], p_kmscfg[PATH_MAX],
         p_boot[PATH_MAX], p_portfile[PATH_MAX], p_audit[PATH_MAX], p_cacert[PATH_MAX],
         self[PATH_MAX], bin[PATH_MAX], kmsbin[PATH_MAX], src[PATH_MAX], anvil[PATH_MAX],
         sub[PATH_MAX], url[KG_DEVNET_URL_MAX], listen[64], port_s[16];
-    kg_chain chain;
     uint16_t aport, pport, kport;
 
     KG_GUARD(kg_cli_path(p_chain, dir, "chain"));
@@ -382,22 +399,26 @@ static kg_result devnet_up(json_t *doc, const char *dir)
     KG_GUARD(set_str(doc, "audit_db", p_audit));
 
     /* 1. chain */
-    KG_GUARD(kg_cli_free_port(&aport));
-    snprintf(port_s, sizeof(port_s), "%u", aport);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u", aport);
-    KG_GUARD(set_str(doc, "rpc_url", url));
-    {
+    for (int attempt = 0;; attempt++) {
+        KG_GUARD(kg_cli_free_port(&aport));
+        snprintf(port_s, sizeof(port_s), "%u", aport);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u", aport);
+        KG_GUARD(set_str(doc, "rpc_url", url));
         char *argv[] = {anvil, "--host", "127.0.0.1", "--port", port_s, "--chain-id", "31337",
                         "--state", p_state, "--state-interval", "5", NULL};
         KG_GUARD(start_service(dir, "anvil", argv));
+        kg_chain_close(chain);
+        if (kg_ok(wait_chain(chain, dir, url)))
+            break;
+        if (!retry_start(dir, "anvil", attempt))
+            return KG_ERROR;
     }
-    KG_GUARD(wait_chain(&chain, dir, url));
     bool deployed = false;
     const char *kc = kg_devnet_str(doc, "kms_contract");
     if (kc != NULL) {
         uint8_t a[20];
         KG_GUARD(kg_eth_address_parse(a, kc));
-        KG_GUARD(kg_chain_has_code(&chain, &deployed, a));
+        KG_GUARD(kg_chain_has_code(chain, &deployed, a));
         if (!deployed)
             fprintf(stderr, "keygate devnet: chain state lost (no code at %s): redeploying\n", kc);
     }
@@ -420,16 +441,19 @@ static kg_result devnet_up(json_t *doc, const char *dir)
         char *argv[] = {self, "sim", "refresh", "--dir", p_sim, NULL};
         KG_GUARD_CTX(kg_proc_run(NULL, argv, log, NULL), "refreshing the simulated collateral");
     }
-    KG_GUARD(kg_cli_free_port(&pport));
-    snprintf(listen, sizeof(listen), "127.0.0.1:%u", pport);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u", pport);
-    KG_GUARD(set_str(doc, "pccs_url", url));
-    {
+    for (int attempt = 0;; attempt++) {
+        KG_GUARD(kg_cli_free_port(&pport));
+        snprintf(listen, sizeof(listen), "127.0.0.1:%u", pport);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u", pport);
+        KG_GUARD(set_str(doc, "pccs_url", url));
         char *argv[] = {self, "sim", "pccs", "--dir", p_sim, "--listen", listen, NULL};
         KG_GUARD(start_service(dir, "pccs", argv));
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/sgx/certification/v4/rootcacrl", pport);
+        if (kg_ok(wait_http(dir, "pccs", url, 200)))
+            break;
+        if (!retry_start(dir, "pccs", attempt))
+            return KG_ERROR;
     }
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/sgx/certification/v4/rootcacrl", pport);
-    KG_GUARD(wait_http(dir, "pccs", url, 200));
 
     /* 3. KMS: config, bootstrap (root keys generated inside the simulated TEE), registration */
     KG_GUARD(kg_cli_free_port(&kport));
@@ -471,24 +495,40 @@ static kg_result devnet_up(json_t *doc, const char *dir)
         if (kg_ok(rc)) {
             fprintf(stderr, "keygate devnet: publishing the KMS keys and allowing its OS image, "
                             "MR and device on chain\n");
-            rc = register_kms(doc, &chain, boot);
+            rc = register_kms(doc, chain, boot);
         }
         json_decref(boot);
         KG_GUARD_CTX(rc, "registering the KMS on chain");
         KG_GUARD(kg_devnet_save(dir, doc));
     }
-    unlink(p_portfile);
-    {
+    for (int attempt = 0;; attempt++) {
+        if (attempt > 0) {
+            KG_GUARD(kg_cli_free_port(&kport));
+            KG_GUARD(write_kms_config(p_kmscfg, doc, p_kmsstate, kport));
+        }
+        unlink(p_portfile);
         char *argv[] = {kmsbin, "--config", p_kmscfg, "--port-file", p_portfile, NULL};
         KG_GUARD(start_service(dir, "kms", argv));
+        snprintf(url, sizeof(url), "https://127.0.0.1:%u", kport);
+        KG_GUARD(set_str(doc, "kms_url", url));
+        KG_GUARD(set_int(doc, "kms_port", kport));
+        snprintf(url, sizeof(url), "https://127.0.0.1:%u/health", kport);
+        if (kg_ok(wait_http(dir, "kms", url, 200)))
+            break;
+        if (!retry_start(dir, "kms", attempt))
+            return KG_ERROR;
     }
-    snprintf(url, sizeof(url), "https://127.0.0.1:%u", kport);
-    KG_GUARD(set_str(doc, "kms_url", url));
-    KG_GUARD(set_int(doc, "kms_port", kport));
-    snprintf(url, sizeof(url), "https://127.0.0.1:%u/health", kport);
-    KG_GUARD(wait_http(dir, "kms", url, 200));
     KG_GUARD(kg_devnet_save(dir, doc));
     return KG_OK;
+}
+
+static kg_result devnet_up(json_t *doc, const char *dir)
+{
+    kg_chain chain;
+    memset(&chain, 0, sizeof(chain));
+    kg_result rc = devnet_up_steps(doc, dir, &chain);
+    kg_chain_close(&chain);
+    return rc;
 }
 
 /* What `up` and `status` print: endpoints and addresses, never the key. */
@@ -562,6 +602,7 @@ static int cmd_status(const char *dir)
     }
     /* Answering, not just alive. */
     kg_chain chain;
+    memset(&chain, 0, sizeof(chain));
     const char *rpc = kg_devnet_str(doc, "rpc_url");
     uint64_t block = 0;
     if (rpc != NULL && kg_ok(kg_chain_open(&chain, rpc, DEVNET_CHAIN_ID)) &&
@@ -572,6 +613,7 @@ static int cmd_status(const char *dir)
         json_object_set_new(json_object_get(svc, "anvil"), "answering", json_false());
         all = false;
     }
+    kg_chain_close(&chain);
     const char *kms = kg_devnet_str(doc, "kms_url");
     if (kms != NULL) {
         char url[KG_DEVNET_URL_MAX + 16];

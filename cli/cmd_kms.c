@@ -63,8 +63,9 @@ static int cmd_change(const kg_cli_target *t, const char *key_file, const kms_li
 {
     uint8_t v[32], key[32], signer[20], owner[20];
     kg_buf data, ret;
-    json_t *receipt = NULL;
+    kg_eth_receipt receipt;
     int status = KG_EXIT_FAILED;
+    memset(&receipt, 0, sizeof(receipt));
     bool now = false;
     char opt[32];
     kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
@@ -104,7 +105,7 @@ static int cmd_change(const kg_cli_target *t, const char *key_file, const kms_li
             (void)kg_error_context("%s %s %s", allow ? "allowing" : "revoking", l->what, hex);
             goto fail;
         }
-        json_object_set(out, "tx", json_object_get(receipt, "transactionHash"));
+        json_object_set_new(out, "tx", kg_chain_hex_json(receipt.tx_hash, 32));
     }
     kg_cli_print_json(out, true);
     json_decref(out);
@@ -114,7 +115,7 @@ fail:
     status = kg_cli_fail();
 done:
     kg_memzero(key, sizeof(key));
-    json_decref(receipt);
+    kg_eth_receipt_free(&receipt);
     kg_buf_free(&data);
     kg_buf_free(&ret);
     return status;
@@ -123,31 +124,27 @@ done:
 /* Replays a list's Added/Removed events, then asks the contract about each value seen. */
 static kg_result list_values(json_t **out, const kg_cli_target *t, const kms_list *l)
 {
-    json_t *logs = NULL, *seen = json_object();
+    kg_eth_logs logs;
+    json_t *seen = json_object();
     uint8_t add[32], rem[32];
+    memset(&logs, 0, sizeof(logs));
     kg_keccak256(add, l->ev_added, strlen(l->ev_added));
     kg_keccak256(rem, l->ev_removed, strlen(l->ev_removed));
-    KG_GUARD(kg_chain_logs(&t->chain, &logs, t->kms, NULL));
-    size_t i;
-    json_t *log;
-    json_array_foreach(logs, i, log)
-    {
-        uint8_t t0[32];
-        const char *t0s = json_string_value(json_array_get(json_object_get(log, "topics"), 0));
-        const char *data = json_string_value(json_object_get(log, "data"));
-        if (t0s == NULL || data == NULL || strlen(data) < 66 ||
-            kg_failed(kg_hex_decode_exact(t0, 32, t0s))) {
-            kg_error_clear();
+    if (kg_failed(kg_chain_logs(&t->chain, &logs, t->kms, NULL))) {
+        json_decref(seen);
+        return KG_ERROR;
+    }
+    for (size_t i = 0; i < logs.count; i++) {
+        const kg_eth_log *lg = &logs.items[i];
+        if (lg->n_topics < 1 || lg->data_len < 32)
             continue;
-        }
-        if (memcmp(t0, add, 32) == 0 || memcmp(t0, rem, 32) == 0) {
+        if (memcmp(lg->topics[0], add, 32) == 0 || memcmp(lg->topics[0], rem, 32) == 0) {
             char hex[65];
-            memcpy(hex, data + 2, 64);
-            hex[64] = '\0';
-            json_object_set_new(seen, hex, json_true());
+            if (kg_ok(kg_hex_encode(hex, sizeof(hex), lg->data, 32)))
+                json_object_set_new(seen, hex, json_true());
         }
     }
-    json_decref(logs);
+    kg_eth_logs_free(&logs);
     json_t *arr = json_array();
     const char *k;
     json_t *v;
