@@ -101,22 +101,32 @@ static kg_result read_string(kg_reader *r, char **out, size_t *out_len)
 {
     *out = NULL;
     KG_GUARD(expect(r, '"'));
+    /* the closing quote is the first '"' preceded by an even number of backslashes */
     size_t start = r->pos, end = start;
-    while (end < r->len && r->data[end] != '"') {
-        if (r->data[end] == '\\')
-            end++;
+    for (;;) {
+        const uint8_t *q = memchr(r->data + end, '"', r->len - end);
+        KG_ENSURE(q != NULL, KG_ERR_TRUNCATED, "invalid JSON: unterminated string");
+        end = (size_t)(q - r->data);
+        size_t bs = 0;
+        while (end - bs > start && r->data[end - bs - 1] == '\\')
+            bs++;
+        if (bs % 2 == 0)
+            break;
         end++;
     }
-    KG_ENSURE(end < r->len, KG_ERR_TRUNCATED, "invalid JSON: unterminated string");
     char *s = malloc(end - start + 1);
     KG_ENSURE(s != NULL, KG_ERR_NOMEM, "allocating");
     size_t n = 0;
     kg_result rc = KG_OK;
     while (r->pos < end && kg_ok(rc)) {
         /* fast path: copy the run up to the next escape or control character at once */
-        size_t run = r->pos;
-        while (run < end && r->data[run] != '\\' && r->data[run] >= 0x20)
-            run++;
+        const uint8_t *bsl = memchr(r->data + r->pos, '\\', end - r->pos);
+        size_t run = bsl ? (size_t)(bsl - r->data) : end;
+        uint8_t ctl = 0; /* a branch-free scan the compiler vectorizes */
+        for (size_t i = r->pos; i < run; i++)
+            ctl |= (uint8_t)(r->data[i] < 0x20);
+        if (ctl)
+            run = r->pos; /* take the slow path, which names the offending offset */
         if (run > r->pos) {
             memcpy(s + n, r->data + r->pos, run - r->pos);
             n += run - r->pos;
