@@ -18,10 +18,11 @@ static void usage(FILE *out)
             "  keygate-agent boot --tee SPEC --app-id HEX --compose FILE --state DIR\n"
             "                     --kms URL [--kms URL ...] --kms-ca PEM [--env-file FILE]\n"
             "                     [--pccs URL [--tee-root-ca PEM]] [--disk-key-out FILE]\n"
+            "                     [--keys-out FILE] [--env-out FILE]\n"
             "                     [--socket PATH] [--socket-mode 0660|0600]\n"
             "                     [--vm-config TEXT] [-- CMD [ARGS...]]\n"
             "  keygate-agent serve --tee SPEC --keys FILE --app-id HEX --compose FILE\n"
-            "                     [--instance-id HEX] [--os-image-hash HEX]\n"
+            "                     [--instance-id HEX] [--os-image-hash HEX] [--vm-config TEXT]\n"
             "                     [--kms URL --kms-ca PEM] [--socket PATH] [-- CMD [ARGS...]]\n"
             "\n"
             "SPEC is 'tdx' or 'sim:<platform_dir>:<vm>'. The API socket defaults to %s.\n"
@@ -31,6 +32,8 @@ static void usage(FILE *out)
             "DSTACK_SIMULATOR_ENDPOINT and exits with its status. A KMS must present a\n"
             "certificate under --kms-ca with usage kms:rpc; with --pccs its RA-TLS attestation is\n"
             "verified too (DCAP under Intel's root, or --tee-root-ca for a simulated KMS).\n"
+            "Secrets leave the agent only as files with mode 0600: --disk-key-out (32 bytes, for\n"
+            "cryptsetup), --keys-out (for serve), --env-out (KEY=VALUE lines).\n"
             "Exit status: CMD's status, 0 after SIGTERM, 1 failed or refused, 2 usage.\n",
             KG_AGENT_DEFAULT_SOCKET);
 }
@@ -93,6 +96,10 @@ static int parse(args *a, int argc, char **argv)
             a->o.env_path = v;
         else if (strcmp(f, "--disk-key-out") == 0)
             a->o.disk_key_path = v;
+        else if (strcmp(f, "--keys-out") == 0)
+            a->o.keys_out_path = v;
+        else if (strcmp(f, "--env-out") == 0)
+            a->o.env_out_path = v;
         else if (strcmp(f, "--socket") == 0)
             a->o.socket_path = v;
         else if (strcmp(f, "--vm-config") == 0)

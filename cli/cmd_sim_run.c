@@ -20,7 +20,8 @@ static void run_usage(FILE *out)
             "                       --platform SIMDIR --kms URL [--kms URL ...] --kms-ca PEM\n"
             "                       [--pccs URL [--tee-root-ca PEM]]  (verify the KMS's quote)\n"
             "                       (all these default to the devnet's when DIR holds one)\n"
-            "                       [--socket PATH] [--disk-key-out FILE] -- CMD [ARGS...]\n"
+            "                       [--socket PATH] [--disk-key-out FILE] [--keys-out FILE]\n"
+            "                       [--env-out FILE] -- CMD [ARGS...]\n"
             "\n"
             "Boots a fresh simulated VM of the simulated platform SIMDIR as app APP_ID (20-byte\n"
             "hex) with app-compose FILE, asks the KMS for its keys over RA-TLS, and if they are\n"
@@ -71,6 +72,10 @@ int kg_cmd_sim_run(int argc, char **argv)
             o.socket_path = v;
         else if (strcmp(f, "--disk-key-out") == 0)
             o.disk_key_path = v;
+        else if (strcmp(f, "--keys-out") == 0)
+            o.keys_out_path = v;
+        else if (strcmp(f, "--env-out") == 0)
+            o.env_out_path = v;
         else {
             fprintf(stderr, "keygate sim run: unknown or repeated option '%s'\n", f);
             return KG_EXIT_USAGE;

@@ -25,6 +25,10 @@ typedef struct kg_launch_opts {
                                      the simulator's root CA for simulated KMS nodes */
     const char *env_path;      /* optional: encrypted environment (hex from encryptEnvVars) */
     const char *disk_key_path; /* optional: where to write the disk key (mode 0600) */
+    const char *keys_out_path; /* optional: the app keys as a keys file (mode 0600) for a
+                                  separate `keygate-agent serve` */
+    const char *env_out_path;  /* optional: the decrypted environment as KEY=VALUE lines
+                                  (mode 0600) for services started outside the agent */
     const char *vm_config;     /* optional */
     const char *socket_path;   /* API socket */
     mode_t socket_mode;        /* 0 = 0660 */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -20,6 +21,8 @@
 #include "keygate/quote.h"
 #include "keygate/ratls.h"
 #include "keygate/bytes.h"
+#include "keygate/hash.h"
+#include "json_out.h"
 
 #define MAX_COMPOSE (1u << 20)
 #define MAX_CA_PEM (64u * 1024u)
@@ -134,6 +137,84 @@ static kg_result make_verifier(kg_dcap_verifier **out, const char *root_path)
     return KG_OK;
 }
 
+/* KEY=VALUE lines (docker --env-file format). Values with a newline cannot be represented
+ * there and are refused rather than cut. */
+static kg_result write_env_file(const char *path, const kg_env_list *env)
+{
+    kg_buf b;
+    kg_buf_init(&b, 2 * KG_ENV_MAX_CIPHERTEXT_LEN);
+    kg_result rc = KG_OK;
+    for (size_t i = 0; kg_ok(rc) && i < env->count; i++) {
+        if (strchr(env->vars[i].value, '\n') != NULL)
+            rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__,
+                              "environment variable '%s' has a newline; it cannot be written as "
+                              "KEY=VALUE",
+                              env->vars[i].key);
+        else
+            rc = kg_buf_printf(&b, "%s=%s\n", env->vars[i].key, env->vars[i].value);
+    }
+    if (kg_ok(rc))
+        rc = kg_agent_write_secret_file(path, b.data ? (const void *)b.data : "", b.len);
+    kg_buf_free(&b);
+    KG_GUARD_CTX(rc, "environment file '%s'", path);
+    return KG_OK;
+}
+
+/* The keys file (kg_agent_keys_load reads it): the GetAppKey reply's fields. */
+static kg_result write_keys_file(const char *path, const kg_agent_keys *k)
+{
+    kg_buf b;
+    kg_jw w;
+    kg_buf_init(&b, 256 * 1024);
+    kg_result rc = kg_jw_begin(&w, &b);
+    if (kg_ok(rc))
+        rc = kg_jw_str(&w, "ca_cert", k->ca_cert);
+    if (kg_ok(rc))
+        rc = kg_jw_hex(&w, "disk_crypt_key", k->disk_key, sizeof(k->disk_key));
+    if (kg_ok(rc))
+        rc = kg_jw_hex(&w, "env_crypt_key", k->env_key, sizeof(k->env_key));
+    if (kg_ok(rc))
+        rc = kg_jw_hex(&w, "k256_key", k->k256_key, sizeof(k->k256_key));
+    if (kg_ok(rc))
+        rc = kg_jw_hex(&w, "k256_signature", k->k256_signature, sizeof(k->k256_signature));
+    if (kg_ok(rc))
+        rc = kg_jw_str(&w, "gateway_app_id", k->gateway_app_id);
+    if (kg_ok(rc))
+        rc = kg_jw_end(&w);
+    if (kg_ok(rc))
+        rc = kg_agent_write_secret_file(path, b.data, b.len);
+    kg_buf_free(&b);
+    KG_GUARD_CTX(rc, "keys file '%s'", path);
+    return KG_OK;
+}
+
+/* device_id = SHA-256(PPID) (SPEC.md section 2), from this VM's own quote verified like any
+ * other: the PPID is only believed from a PCK certificate that chains to the trust root. */
+static kg_result own_device_id(uint8_t out[32], kg_tee *tee, const kg_ratls_policy *policy)
+{
+    static const uint8_t zero[64];
+    kg_result rc = KG_ERROR;
+    kg_buf quote;
+    char *coll = NULL;
+    size_t coll_len = 0;
+    kg_dcap_report *rep = calloc(1, sizeof(*rep));
+    kg_buf_init(&quote, KG_MAX_TEE_QUOTE_LEN);
+    KG_ENSURE_C(rep != NULL, KG_ERR_NOMEM, "out of memory");
+    KG_GUARD_C(kg_tee_get_quote(tee, &quote, zero));
+    KG_GUARD_C(kg_pccs_get_collateral(&coll, &coll_len, policy->pccs_url, quote.data, quote.len,
+                                      NULL, (uint64_t)time(NULL)));
+    KG_GUARD_C(kg_dcap_verify(policy->verifier, rep, quote.data, quote.len, coll, coll_len,
+                              (uint64_t)time(NULL)));
+    KG_ENSURE_C(rep->has_ppid, KG_ERR_VERIFY, "PCK certificate carries no PPID");
+    KG_GUARD_C(kg_sha256(out, rep->ppid, sizeof(rep->ppid)));
+    rc = KG_OK;
+cleanup:
+    free(coll);
+    free(rep);
+    kg_buf_free(&quote);
+    return rc;
+}
+
 int kg_agent_launch(const kg_launch_opts *o)
 {
     int exit_code = 1;
@@ -141,6 +222,8 @@ int kg_agent_launch(const kg_launch_opts *o)
     kg_tee *tee = NULL;
     kg_dcap_verifier *verifier = NULL;
     kg_ratls_policy policy = {0};
+    const char *written[3];
+    size_t n_written = 0;
     kg_agent *agent = NULL;
     kg_boot_result br;
     kg_buf compose, ca, env_ct, bootlog;
@@ -176,10 +259,20 @@ int kg_agent_launch(const kg_launch_opts *o)
     }
 
     KG_GUARD_C(kg_agent_boot(&br, &cfg));
-    if (o->disk_key_path != NULL)
+    if (o->disk_key_path != NULL) {
         KG_GUARD_CTX_C(kg_agent_write_secret_file(o->disk_key_path, br.keys.disk_key,
                                                   sizeof(br.keys.disk_key)),
                        "disk key");
+        written[n_written++] = o->disk_key_path;
+    }
+    if (o->keys_out_path != NULL) {
+        KG_GUARD_C(write_keys_file(o->keys_out_path, &br.keys));
+        written[n_written++] = o->keys_out_path;
+    }
+    if (o->env_out_path != NULL) {
+        KG_GUARD_C(write_env_file(o->env_out_path, &br.env));
+        written[n_written++] = o->env_out_path;
+    }
 
     KG_GUARD_C(kg_agent_boot_eventlog(&bootlog, o->tee_spec));
     kg_agent_tee_ctx tctx = {.tee = tee, .kms_urls = o->kms_urls, .n_kms_urls = o->n_kms_urls,
@@ -196,6 +289,8 @@ int kg_agent_launch(const kg_launch_opts *o)
     memcpy(id.instance_id, br.instance_id, 20);
     memcpy(id.compose_hash, br.compose_hash, 32);
     memcpy(id.os_image_hash, br.os_image_hash, 32);
+    if (cfg.kms_attestation != NULL)
+        KG_GUARD_CTX_C(own_device_id(id.device_id, tee, cfg.kms_attestation), "device id");
     KG_GUARD_C(kg_agent_new(&agent, &br.keys, &id, &plat));
 
     if (o->argv != NULL && o->argv[0] != NULL) {
@@ -209,8 +304,13 @@ int kg_agent_launch(const kg_launch_opts *o)
     }
     ok = true;
 cleanup:
-    if (!ok)
+    if (!ok) {
         fprintf(stderr, "%s: %s\n", prog, kg_error_message());
+        /* A failed boot leaves no key material behind, not even part of it. */
+        if (exit_code == 1)
+            for (size_t i = 0; i < n_written; i++)
+                unlink(written[i]);
+    }
     kg_agent_free(agent);
     kg_boot_result_free(&br);
     kg_tee_free(tee);

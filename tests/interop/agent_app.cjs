@@ -83,6 +83,10 @@ async function main() {
   assert.strictEqual(info.tcb_info.compose_hash, process.env.KG_EXPECT_COMPOSE_HASH);
   assert.strictEqual(JSON.parse(info.key_provider_info).name, 'kms');
   assert.strictEqual(info.os_image_hash.length, 64);
+  // device_id = SHA-256(PPID) from the VM's own verified PCK certificate.
+  assert.match(info.device_id, /^[0-9a-f]{64}$/);
+  assert.notStrictEqual(info.device_id, '0'.repeat(64));
+  assert.strictEqual(info.tcb_info.device_id, info.device_id);
   result.instance_id = info.instance_id;
   result.os_image_hash = info.os_image_hash;
 

@@ -136,14 +136,33 @@ run_app() { # run_app OUTDIR APP COMPOSE [extra sim-run flags...]; sets RC
   set -e
 }
 
+mkdir -p "$TMP/run1"
 run_app "$TMP/run1" "$APP" "$TMP/compose-v1.json" --kms "$KURL" --env-file "$TMP/env.hex" \
-  --disk-key-out "$TMP/run1/disk.key"
+  --disk-key-out "$TMP/run1/disk.key" --keys-out "$TMP/run1/keys.json" --env-out "$TMP/run1/app.env"
 [ "$RC" = 0 ] || die "app v1 run: rc=$RC $(cat "$TMP/run1/stderr")"
 grep -q "all SDK checks passed" "$TMP/run1/stdout" || die "agent_app did not finish"
 ok "KMS attestation verified by the agent (RA-TLS server certificate, DCAP under the simulator root)"
 ok "SDK: getKey chain -> KMS root, getQuote + replayRtmrs, info, emitEvent, sign/verify, getTlsKey, env decrypted"
 [ "$(stat -c %a "$TMP/run1/disk.key")" = 600 ] && [ "$(stat -c %s "$TMP/run1/disk.key")" = 32 ] || die "disk key file"
 ok "disk key handed out as a 32-byte file with mode 0600"
+[ "$(stat -c %a "$TMP/run1/keys.json")" = 600 ] && [ "$(stat -c %a "$TMP/run1/app.env")" = 600 ] || die "keys/env files not 0600"
+grep -qx "KG_TEST_SECRET=$SECRET" "$TMP/run1/app.env" || die "env file lacks the decrypted variable"
+ok "--keys-out and --env-out: mode 0600, the decrypted variable as KEY=VALUE"
+
+# The boot/serve split of a VM image: keygate-agent serve over the keys file boot wrote.
+set +e
+KG_OUT="$TMP/run1" "$BUILD/bin/keygate-agent" serve --tee "sim:$TMP/sim:serve-vm" --keys "$TMP/run1/keys.json" \
+  --app-id "$APP" --compose "$TMP/compose-v1.json" --socket "$TMP/serve.sock" -- node -e '
+const { DstackClient } = require("@phala/dstack-sdk");
+new DstackClient().getKey("wallet/eth", "ethereum").then((k) => {
+  require("fs").writeFileSync(process.env.KG_OUT + "/serve-key", Buffer.from(k.key).toString("hex"));
+});' >"$TMP/serve.out" 2>&1
+RC=$?
+set -e
+[ "$RC" = 0 ] || die "keygate-agent serve: rc=$RC $(cat "$TMP/serve.out")"
+[ "$(cat "$TMP/run1/serve-key")" = "$(jq -r .get_key "$TMP/run1/result.json")" ] || die "serve: different GetKey"
+[ ! -e "$TMP/serve.sock" ] || die "serve left its socket behind"
+ok "keygate-agent serve over the keys file answers getKey identically, removes its socket"
 
 openssl verify -CAfile "$TMP/kms-ca.pem" -untrusted "$TMP/run1/tls-app-ca.pem" "$TMP/run1/tls-leaf.pem" >/dev/null ||
   die "getTlsKey chain does not verify to the KMS root CA"
