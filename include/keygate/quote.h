@@ -156,7 +156,8 @@ void kg_dcap_verifier_set_parse_cache(kg_dcap_verifier *v, bool enabled);
 typedef struct kg_dcap_report {
     char status[KG_TCB_STATUS_MAX]; /* "UpToDate", "SWHardeningNeeded", "ConfigurationNeeded",
                                        "ConfigurationAndSWHardeningNeeded", "OutOfDate",
-                                       "OutOfDateConfigurationNeeded" */
+                                       "OutOfDateConfigurationNeeded", and for TDX 1.5
+                                       "TDRelaunchAdvised[ConfigurationNeeded]" */
     size_t n_advisory_ids;
     char advisory_ids[KG_MAX_ADVISORY_IDS][KG_ADVISORY_ID_MAX];
     uint8_t fmspc[6];       /* from the PCK certificate's SGX extensions */

@@ -32,6 +32,8 @@ static const char *const STATUS_NAMES[] = {
     [KG_TCB_OUT_OF_DATE] = "OutOfDate",
     [KG_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED] = "OutOfDateConfigurationNeeded",
     [KG_TCB_REVOKED] = "Revoked",
+    [KG_TCB_TD_RELAUNCH_ADVISED] = "TDRelaunchAdvised",
+    [KG_TCB_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED] = "TDRelaunchAdvisedConfigurationNeeded",
 };
 
 const char *kg_tcb_status_name(kg_tcb_status s)

@@ -636,6 +636,52 @@ static kg_result check_tdx_module(const kg_tcb_info *ti, const kg_quote *q,
     return KG_OK;
 }
 
+static bool config_needed(kg_tcb_status s)
+{
+    return s == KG_TCB_CONFIGURATION_NEEDED || s == KG_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED ||
+           s == KG_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED ||
+           s == KG_TCB_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED;
+}
+
+/* 4.1.2.4.17.4.3 (checkForRelaunch), TD report 1.5 only: an OutOfDate TDX TCB caused by an
+ * OutOfDate TDX module, on a platform whose latest level the TD's TEE_TCB_SVN2 (the module it
+ * would get after a relaunch) reaches, becomes TDRelaunchAdvised. */
+static kg_result relaunch_status(kg_tcb_status *status, const kg_tcb_info *ti,
+                                 const uint8_t svn2[16], kg_tcb_status sgx_status,
+                                 kg_tcb_status module_status, kg_tcb_status qe_status)
+{
+    if (qe_status == KG_TCB_OUT_OF_DATE || qe_status == KG_TCB_REVOKED)
+        return KG_OK;
+    if (sgx_status != KG_TCB_UP_TO_DATE && sgx_status != KG_TCB_SW_HARDENING_NEEDED &&
+        sgx_status != KG_TCB_CONFIGURATION_NEEDED &&
+        sgx_status != KG_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED)
+        return KG_OK;
+    if (*status != KG_TCB_OUT_OF_DATE && *status != KG_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED)
+        return KG_OK;
+    if (module_status != KG_TCB_OUT_OF_DATE)
+        return KG_OK;
+    const kg_tcb_level *latest = &ti->levels[0];
+    uint16_t want_isvsvn = latest->tdx_svn[0];
+    if (svn2[1] != 0) {
+        char want[16];
+        snprintf(want, sizeof(want), "TDX_%02X", svn2[1]);
+        const kg_tdx_module_identity *m2 = NULL;
+        for (size_t i = 0; i < ti->n_module_ids && !m2; i++)
+            if (strcmp(ti->module_ids[i].id, want) == 0)
+                m2 = &ti->module_ids[i];
+        KG_ENSURE(m2 != NULL, KG_ERR_VERIFY,
+                  "TDX module mismatch: no TDX module identity %s for TEE_TCB_SVN2", want);
+        const kg_module_tcb_level *top = isv_level(m2->levels, m2->n_levels, UINT16_MAX);
+        KG_ENSURE(top != NULL, KG_ERR_DENIED, "TCB not supported: %s has no TCB level", want);
+        want_isvsvn = top->isv_svn;
+    }
+    if (svn2[0] >= want_isvsvn && svn2[2] >= latest->tdx_svn[2])
+        *status = config_needed(sgx_status) || config_needed(*status)
+                      ? KG_TCB_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED
+                      : KG_TCB_TD_RELAUNCH_ADVISED;
+    return KG_OK;
+}
+
 /* 4.1.2.4.17: TCB level, TDX module TCB (checkTdxModuleTcbStatus), QE TCB; combined status. */
 static kg_result evaluate_tcb(kg_dcap_report *out, const kg_tcb_info *ti,
                               const kg_tdx_module_identity *module, const kg_qe_identity *qe_id,
@@ -661,6 +707,7 @@ static kg_result evaluate_tcb(kg_dcap_report *out, const kg_tcb_info *ti,
         platform = tdx_level;
         status = tdx_level->status;
         uint8_t version = q->td.tee_tcb_svn[1], isvsvn = q->td.tee_tcb_svn[0];
+        kg_tcb_status module_status = KG_TCB_UP_TO_DATE;
         if (!(q->header.version > 3 && version == 0)) {
             /* checkTdxModuleTcbStatus: the module identity's levels by ISVSVN */
             KG_ENSURE(module != NULL, KG_ERR_VERIFY, "TDX module mismatch: no module identity");
@@ -669,9 +716,13 @@ static kg_result evaluate_tcb(kg_dcap_report *out, const kg_tcb_info *ti,
                       "TCB not supported: TDX module ISVSVN %u is below every level of %s",
                       isvsvn, module->id);
             status = converge(status, ml->status);
+            module_status = ml->status;
             module_adv = ml->advisories;
         }
         KG_ENSURE(status != KG_TCB_REVOKED, KG_ERR_DENIED, "TDX TCB status is Revoked");
+        if (q->body_type == KG_BODY_TD15)
+            KG_GUARD(relaunch_status(&status, ti, q->td.tee_tcb_svn2, sgx_level->status,
+                                     module_status, qe_level->status));
     }
     status = converge(status, qe_level->status);
     KG_ENSURE(status != KG_TCB_REVOKED, KG_ERR_DENIED, "TCB status is Revoked");

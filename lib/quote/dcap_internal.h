@@ -43,6 +43,8 @@ typedef enum kg_tcb_status {
     KG_TCB_OUT_OF_DATE,
     KG_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED,
     KG_TCB_REVOKED,
+    KG_TCB_TD_RELAUNCH_ADVISED, /* TDX 1.5: the platform is updated, the TD should relaunch */
+    KG_TCB_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED,
 } kg_tcb_status;
 
 const char *kg_tcb_status_name(kg_tcb_status s);

@@ -310,6 +310,242 @@ static void validity_window_is_the_earliest_expiry(void **state)
     plat_free(&p);
 }
 
+/* The collateral with a signed JSON document (tcb_info or qe_identity) edited by `edit` and
+ * re-signed with the platform's TCB signing key, as the simulator's Intel would. */
+static void resigned(kg_buf *out, const plat *p, const char *field, void (*edit)(json_t *))
+{
+    json_t *c = json_loadb((const char *)p->coll.data, p->coll.len, 0, NULL);
+    assert_non_null(c);
+    json_t *doc = json_loads(json_string_value(json_object_get(c, field)), 0, NULL);
+    assert_non_null(doc);
+    edit(doc);
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    EVP_PKEY *k = load_key(p, "tcb_signing");
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint8_t der[80], rs[64];
+    size_t der_len = sizeof(der);
+    assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, k), 1);
+    assert_int_equal(EVP_DigestSign(md, der, &der_len, (const uint8_t *)text, strlen(text)), 1);
+    const uint8_t *dp = der;
+    ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &dp, (long)der_len);
+    BN_bn2binpad(ECDSA_SIG_get0_r(sig), rs, 32);
+    BN_bn2binpad(ECDSA_SIG_get0_s(sig), rs + 32, 32);
+    char hex[129];
+    KG_ASSERT_OK(kg_hex_encode(hex, sizeof(hex), rs, 64));
+    char sig_key[64];
+    snprintf(sig_key, sizeof(sig_key), "%s_signature", field);
+    json_object_set_new(c, field, json_string(text));
+    json_object_set_new(c, sig_key, json_string(hex));
+    char *all = json_dumps(c, JSON_COMPACT);
+    kg_buf_init(out, KG_MAX_COLLATERAL_LEN);
+    KG_ASSERT_OK(kg_buf_append(out, all, strlen(all)));
+    free(all);
+    free(text);
+    ECDSA_SIG_free(sig);
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(k);
+    json_decref(doc);
+    json_decref(c);
+}
+
+static json_t *module_levels(json_t *tcb_info)
+{
+    json_t *ids = json_object_get(tcb_info, "tdxModuleIdentities");
+    return json_object_get(json_array_get(ids, 0), "tcbLevels");
+}
+
+static json_t *level(int isvsvn, const char *status, const char *advisory)
+{
+    json_t *l = json_pack("{s:{s:i},s:s,s:s}", "tcb", "isvsvn", isvsvn, "tcbDate",
+                          "2024-03-13T00:00:00Z", "tcbStatus", status);
+    if (advisory)
+        json_object_set_new(l, "advisoryIDs", json_pack("[s]", advisory));
+    return l;
+}
+
+/* the simulated TD runs TDX module 1.x with ISVSVN 6 (TEE_TCB_SVN 06 01 03 ..) */
+static void module_out_of_date(json_t *t)
+{
+    json_t *l = module_levels(t);
+    json_array_clear(l);
+    json_array_append_new(l, level(7, "UpToDate", NULL));
+    json_array_append_new(l, level(5, "OutOfDate", "INTEL-SA-00999"));
+}
+static void module_too_old(json_t *t)
+{
+    json_t *l = module_levels(t);
+    json_array_clear(l);
+    json_array_append_new(l, level(7, "UpToDate", NULL));
+}
+static void module_revoked(json_t *t)
+{
+    json_t *l = module_levels(t);
+    json_array_clear(l);
+    json_array_append_new(l, level(0, "Revoked", NULL));
+}
+static void module_identity_renamed(json_t *t)
+{
+    json_object_set_new(json_array_get(json_object_get(t, "tdxModuleIdentities"), 0), "id",
+                        json_string("TDX_02"));
+}
+static void platform_configuration_needed(json_t *t)
+{
+    json_object_set_new(json_array_get(json_object_get(t, "tcbLevels"), 0), "tcbStatus",
+                        json_string("ConfigurationNeeded"));
+}
+static void other_fmspc(json_t *t) { json_object_set_new(t, "fmspc", json_string("00906EA10000")); }
+static void qe_out_of_date(json_t *q)
+{
+    json_t *l = json_object_get(q, "tcbLevels");
+    json_array_clear(l);
+    json_array_append_new(l, level(9, "UpToDate", NULL));
+    json_array_append_new(l, level(1, "OutOfDate", "INTEL-SA-00998"));
+}
+static void qe_too_old(json_t *q)
+{
+    json_t *l = json_object_get(q, "tcbLevels");
+    json_array_clear(l);
+    json_array_append_new(l, level(9, "UpToDate", NULL));
+}
+static void qe_other_signer(json_t *q)
+{
+    json_object_set_new(q, "mrsigner",
+                        json_string("0000000000000000000000000000000000000000000000000000000000000000"));
+}
+
+/* Intel's TCB evaluation on collateral the test signs: TDX module identity and levels, QE
+ * identity and levels, and how their statuses converge with the platform's. */
+static void tcb_evaluation_follows_intel(void **state)
+{
+    plat p;
+    plat_new(&p, NULL);
+    kg_dcap_report *r = calloc(1, sizeof(*r));
+    kg_buf c;
+
+    resigned(&c, &p, "tcb_info", module_out_of_date);
+    KG_ASSERT_OK(verify(&p, r, &c, &p.quote, p.now + 60));
+    assert_string_equal(r->status, "OutOfDate");
+    assert_int_equal(r->n_advisory_ids, 1);
+    assert_string_equal(r->advisory_ids[0], "INTEL-SA-00999");
+    kg_buf_free(&c);
+
+    resigned(&c, &p, "tcb_info", module_too_old);
+    KG_ASSERT_ERR(verify(&p, r, &c, &p.quote, p.now + 60), KG_ERR_DENIED,
+                  "TCB not supported: TDX module ISVSVN 6 is below every level of TDX_01");
+    kg_buf_free(&c);
+    resigned(&c, &p, "tcb_info", module_revoked);
+    KG_ASSERT_ERR(verify(&p, r, &c, &p.quote, p.now + 60), KG_ERR_DENIED,
+                  "TDX TCB status is Revoked");
+    kg_buf_free(&c);
+    resigned(&c, &p, "tcb_info", module_identity_renamed);
+    KG_ASSERT_ERR(verify(&p, r, &c, &p.quote, p.now + 60), KG_ERR_VERIFY,
+                  "TDX module mismatch: no TDX module identity TDX_01 in TCB info");
+    kg_buf_free(&c);
+    resigned(&c, &p, "tcb_info", other_fmspc);
+    KG_ASSERT_ERR(verify(&p, r, &c, &p.quote, p.now + 60), KG_ERR_VERIFY,
+                  "TCB info mismatch: FMSPC 90c06f000000 in the PCK certificate, 00906ea10000");
+    kg_buf_free(&c);
+
+    resigned(&c, &p, "qe_identity", qe_out_of_date);
+    KG_ASSERT_OK(verify(&p, r, &c, &p.quote, p.now + 60));
+    assert_string_equal(r->status, "OutOfDate");
+    assert_string_equal(r->advisory_ids[0], "INTEL-SA-00998");
+    kg_buf_free(&c);
+    resigned(&c, &p, "qe_identity", qe_too_old);
+    KG_ASSERT_ERR(verify(&p, r, &c, &p.quote, p.now + 60), KG_ERR_DENIED,
+                  "QE TCB not supported: ISVSVN");
+    kg_buf_free(&c);
+    resigned(&c, &p, "qe_identity", qe_other_signer);
+    KG_ASSERT_ERR(verify(&p, r, &c, &p.quote, p.now + 60), KG_ERR_VERIFY,
+                  "QE identity mismatch: MRSIGNER");
+    kg_buf_free(&c);
+
+    /* ConfigurationNeeded platform with an OutOfDate QE: OutOfDateConfigurationNeeded */
+    kg_buf c2;
+    resigned(&c, &p, "tcb_info", platform_configuration_needed);
+    plat q = p;
+    q.coll = c;
+    resigned(&c2, &q, "qe_identity", qe_out_of_date);
+    KG_ASSERT_OK(verify(&p, r, &c2, &p.quote, p.now + 60));
+    assert_string_equal(r->status, "OutOfDateConfigurationNeeded");
+    kg_buf_free(&c);
+    kg_buf_free(&c2);
+
+    free(r);
+    plat_free(&p);
+}
+
+static void set_le32(uint8_t *d, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        d[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The simulator's v4 quote rebuilt as v5 with a TD 1.5 body carrying tee_tcb_svn2, re-signed. */
+static void td15_quote(kg_buf *out, const plat *p, const uint8_t svn2[16])
+{
+    const uint8_t *q = p->quote.data;
+    uint32_t sig_len = (uint32_t)q[632] | (uint32_t)q[633] << 8 | (uint32_t)q[634] << 16 |
+                       (uint32_t)q[635] << 24;
+    kg_buf_init(out, KG_MAX_QUOTE_LEN);
+    KG_ASSERT_OK(kg_buf_append(out, q, 48));
+    out->data[0] = 5;
+    uint8_t desc[6] = {3, 0};
+    set_le32(desc + 2, 648);
+    KG_ASSERT_OK(kg_buf_append(out, desc, 6));
+    KG_ASSERT_OK(kg_buf_append(out, q + 48, 584));
+    KG_ASSERT_OK(kg_buf_append(out, svn2, 16));
+    uint8_t zero[48] = {0};
+    KG_ASSERT_OK(kg_buf_append(out, zero, 48));
+    KG_ASSERT_OK(kg_buf_append(out, q + 632, 4 + sig_len));
+    /* sign header + descriptor + body (702 bytes); the signature sits right after sig_len */
+    EVP_PKEY *ak = load_key(p, "attestation");
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint8_t der[80];
+    size_t der_len = sizeof(der);
+    assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, ak), 1);
+    assert_int_equal(EVP_DigestSign(md, der, &der_len, out->data, 702), 1);
+    const uint8_t *dp = der;
+    ECDSA_SIG *s = d2i_ECDSA_SIG(NULL, &dp, (long)der_len);
+    BN_bn2binpad(ECDSA_SIG_get0_r(s), out->data + 706, 32);
+    BN_bn2binpad(ECDSA_SIG_get0_s(s), out->data + 738, 32);
+    ECDSA_SIG_free(s);
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(ak);
+}
+
+/* TDX 1.5 (quote v5): an OutOfDate module that a relaunch would replace by the latest one
+ * (TEE_TCB_SVN2) is reported as TDRelaunchAdvised (Intel QVL checkForRelaunch). */
+static void td15_relaunch_advised(void **state)
+{
+    plat p;
+    plat_new(&p, NULL);
+    kg_dcap_report *r = calloc(1, sizeof(*r));
+    kg_buf c, q;
+    uint8_t svn2[16] = {6, 1, 3};
+    td15_quote(&q, &p, svn2);
+    KG_ASSERT_OK(verify(&p, r, &p.coll, &q, p.now + 60));
+    assert_string_equal(r->status, "UpToDate");
+    assert_int_equal(r->quote.body_type, KG_BODY_TD15);
+    resigned(&c, &p, "tcb_info", module_out_of_date);
+    KG_ASSERT_OK(verify(&p, r, &c, &q, p.now + 60));
+    assert_string_equal(r->status, "OutOfDate"); /* SVN2 6 < the latest module level 7 */
+    kg_buf_free(&q);
+    svn2[0] = 7;
+    td15_quote(&q, &p, svn2);
+    KG_ASSERT_OK(verify(&p, r, &c, &q, p.now + 60));
+    assert_string_equal(r->status, "TDRelaunchAdvised");
+    kg_buf_free(&q);
+    svn2[1] = 2; /* a module version the TCB info does not know */
+    td15_quote(&q, &p, svn2);
+    KG_ASSERT_ERR(verify(&p, r, &c, &q, p.now + 60), KG_ERR_VERIFY,
+                  "no TDX module identity TDX_02 for TEE_TCB_SVN2");
+    kg_buf_free(&q);
+    kg_buf_free(&c);
+    free(r);
+    plat_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +554,8 @@ int main(void)
         cmocka_unit_test(revoked_and_tampered_crls),
         cmocka_unit_test(debug_and_misconfigured_tds_are_denied),
         cmocka_unit_test(validity_window_is_the_earliest_expiry),
+        cmocka_unit_test(tcb_evaluation_follows_intel),
+        cmocka_unit_test(td15_relaunch_advised),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
