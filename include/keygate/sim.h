@@ -26,7 +26,7 @@ typedef struct kg_sim_profile {
     uint8_t os_image_hash[32];    /* SHA-256(MRTD || RTMR0 || RTMR1 || RTMR2) */
 } kg_sim_profile;
 
-/* Deterministic profile of a named image: firmware, ACPI tables, kernel, command line and
+/* Deterministic profile of a named image ([A-Za-z0-9._-], 1..64 characters): firmware, ACPI tables, kernel, command line and
  * initrd digests derived from the name, extended as a TDX guest boot would. */
 KG_RESULT kg_sim_profile_compute(kg_sim_profile *out, const char *image);
 

@@ -137,6 +137,18 @@ static kg_result put_hex(kg_buf *b, const char *key, const uint8_t *v, size_t n)
     return kg_buf_append_str(b, "\"");
 }
 
+/* Appends s as a JSON string literal (quoted and escaped by jansson). */
+static kg_result put_str(kg_buf *b, const char *prefix, const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n);
+    char *enc = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    KG_ENSURE(enc != NULL, KG_ERR_INPUT, "string is not UTF-8");
+    kg_result r = kg_buf_printf(b, "%s%s", prefix, enc);
+    free(enc);
+    return r;
+}
+
 kg_result kg_ratls_identity_to_json(kg_buf *out, const kg_ratls_identity *id)
 {
     KG_GUARD(kg_buf_printf(out, "{\"verified\":true"));
@@ -157,22 +169,16 @@ kg_result kg_ratls_identity_to_json(kg_buf *out, const kg_ratls_identity *id)
         KG_GUARD(put_hex(out, k, id->rtmr[i], 48));
     }
     KG_GUARD(put_hex(out, "report_data", id->report_data, 64));
-    if (id->has_key_provider) {
-        /* the payload is JSON text from the measured log; embed it as a string */
-        json_t *s = json_stringn((const char *)id->key_provider, id->key_provider_len);
-        char *enc = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
-        json_decref(s);
-        KG_ENSURE(enc != NULL, KG_ERR_INPUT, "key provider payload is not UTF-8");
-        kg_result r = kg_buf_printf(out, ",\"key_provider\":%s", enc);
-        free(enc);
-        KG_GUARD(r);
-    }
+    if (id->has_key_provider) /* JSON text from the measured log, embedded as a string */
+        KG_GUARD(put_str(out, ",\"key_provider\":", (const char *)id->key_provider,
+                         id->key_provider_len));
     KG_GUARD(kg_buf_printf(out, ",\"system_ready\":%s", id->system_ready ? "true" : "false"));
     if (id->has_usage)
-        KG_GUARD(kg_buf_printf(out, ",\"usage\":\"%s\"", id->usage)); /* printable, no quotes */
-    KG_GUARD(kg_buf_printf(out, ",\"tcb_status\":\"%s\",\"advisory_ids\":[", id->tcb_status));
+        KG_GUARD(put_str(out, ",\"usage\":", id->usage, strlen(id->usage)));
+    KG_GUARD(put_str(out, ",\"tcb_status\":", id->tcb_status, strlen(id->tcb_status)));
+    KG_GUARD(kg_buf_append_str(out, ",\"advisory_ids\":["));
     for (size_t i = 0; i < id->n_advisory_ids; i++)
-        KG_GUARD(kg_buf_printf(out, "%s\"%s\"", i ? "," : "", id->advisory_ids[i]));
+        KG_GUARD(put_str(out, i ? "," : "", id->advisory_ids[i], strlen(id->advisory_ids[i])));
     KG_GUARD(kg_buf_printf(out, "],\"valid_until\":%llu}", (unsigned long long)id->valid_until));
     return kg_buf_terminate(out);
 }

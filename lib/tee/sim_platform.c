@@ -381,6 +381,12 @@ kg_result kg_sim_profile_compute(kg_sim_profile *out, const char *image)
     memset(out, 0, sizeof(*out));
     KG_ENSURE(n > 0 && n <= KG_SIM_MAX_IMAGE_NAME, KG_ERR_USAGE,
               "image name must be 1..%u characters", KG_SIM_MAX_IMAGE_NAME);
+    for (size_t i = 0; i < n; i++) {
+        char c = image[i];
+        KG_ENSURE((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '_' || c == '-',
+                  KG_ERR_USAGE, "image name '%s' may only use [A-Za-z0-9._-]", image);
+    }
     memcpy(out->image, image, n);
     KG_GUARD(component(out->mrtd, image, "tdvf")); /* MRTD: the firmware's initial pages */
     for (int r = 0; r < 3; r++) {

@@ -142,6 +142,17 @@ static void cert_verifies_into_identity(void **state)
     KG_ASSERT_OK(kg_ratls_identity_to_json(&js, &id));
     assert_non_null(strstr((char *)js.data, "\"app_id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\""));
     assert_non_null(strstr((char *)js.data, "\"tcb_status\":\"UpToDate\""));
+    /* the JSON is well-formed even for hostile strings (usage is any printable ASCII) */
+    kg_ratls_identity odd = id;
+    snprintf(odd.usage, sizeof(odd.usage), "a\"b\\c");
+    kg_buf_reset(&js);
+    js.len = 0;
+    KG_ASSERT_OK(kg_ratls_identity_to_json(&js, &odd));
+    json_error_t je;
+    json_t *parsed = json_loads((char *)js.data, 0, &je);
+    assert_non_null(parsed);
+    assert_string_equal(json_string_value(json_object_get(parsed, "usage")), "a\"b\\c");
+    json_decref(parsed);
     kg_buf_free(&js);
 
     /* a self-signed certificate's unbound fields cannot be edited: change the usage */

@@ -74,6 +74,8 @@ static void platform_files_and_modes(void **state)
     assert_memory_equal(&again, &prof, sizeof(prof));
     KG_ASSERT_OK(kg_sim_profile_compute(&again, "another-image"));
     assert_memory_not_equal(again.os_image_hash, prof.os_image_hash, 32);
+    KG_ASSERT_ERR(kg_sim_profile_compute(&again, "bad\"name"), KG_ERR_USAGE,
+                  "may only use [A-Za-z0-9._-]");
 }
 
 static void sim_extend_replay_and_quote(void **state)
