@@ -134,4 +134,19 @@ run 1 "is not the owner" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms allow "${S
 [ "$(block)" = "$B" ] || die "a failed kms command changed the chain"
 ok "kms allow/revoke/status of MRs and OS images; non-owner refused"
 
+# ---- usage and state errors of the other devnet-aware commands ---------------------------------
+run 2 "unknown subcommand 'sideways'" "$KG" devnet sideways --state "$TMP/state"
+run 2 "unexpected argument 'extra'" "$KG" devnet status --state "$TMP/state" extra
+run 1 "no devnet state in '$TMP/nope'" "$KG" devnet down --state "$TMP/nope"
+run 1 "no devnet in '$TMP/nope'" "$KG" devnet status --state "$TMP/nope"
+run 2 "--app 'xyz' is not an app id" "$KG" audit list --state "$TMP/state" --app xyz
+run 2 "give --db FILE or --state DIR (not both)" "$KG" audit list --state "$TMP/state" --db "$TMP/x.db"
+run 1 "has no KMS audit log yet" "$KG" audit list --state "$TMP/state"
+run 2 "--app ID and one FILE.env are required" "$KG" env encrypt --state "$TMP/state" "$TMP/v1.json"
+printf 'GOOD=1\nnot a line\n' >"$TMP/bad.env"
+run 1 "bad.env:2: expected KEY=VALUE" "$KG" env encrypt --state "$TMP/state" --app "$APP" "$TMP/bad.env"
+printf 'A=1\n' >"$TMP/ok.env"
+run 2 "no KMS: give --kms-url URL and --kms-contract ADDR, or --state DIR" "$KG" env encrypt --state "$TMP/state" --app "$APP" "$TMP/ok.env"
+ok "devnet, audit and env: usage errors exit 2, missing state and bad input exit 1 with the value quoted"
+
 echo "governance_cli_test: $PASS checks passed"
