@@ -172,6 +172,7 @@ static int fail_json(void)
     json_t *o = json_object();
     json_object_set_new(o, "verified", json_false());
     json_object_set_new(o, "error", json_string(kg_error_message()));
+    json_object_set_new(o, "kind", json_string(kg_err_name(kg_error_code())));
     (void)print_json(o);
     fprintf(stderr, "keygate quote: %s\n", kg_error_message());
     return kg_error_code() == KG_ERR_USAGE ? KG_EXIT_USAGE : KG_EXIT_FAILED;

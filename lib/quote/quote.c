@@ -247,17 +247,20 @@ kg_result kg_quote_decode_input(uint8_t *out, size_t out_cap, size_t *out_len, c
     KG_ENSURE(out && out_len && (in || in_len == 0), KG_ERR_USAGE,
               "kg_quote_decode_input: NULL argument");
     *out_len = 0;
-    /* Hex text iff every byte is a hex digit or whitespace (a binary quote starts with its
-     * version, 0x03..0x05, never a printable digit). */
-    size_t start = 0, end = in_len;
-    while (start < end && isspace(in[start]))
+    /* Hex text iff every byte is a hex digit or whitespace (an optional "0x" first): a binary
+     * quote starts with its version, 0x03..0x05, which is neither. Whitespace may wrap lines. */
+    size_t start = 0;
+    while (start < in_len && isspace(in[start]))
         start++;
-    while (end > start && isspace(in[end - 1]))
-        end--;
-    bool hex = end > start;
-    for (size_t i = start; i < end && hex; i++)
-        hex = isxdigit(in[i]) || (i == start + 1 && (in[i] == 'x' || in[i] == 'X') && in[start] == '0');
-    if (!hex) {
+    if (start + 1 < in_len && in[start] == '0' && (in[start + 1] == 'x' || in[start + 1] == 'X'))
+        start += 2;
+    size_t digits = 0;
+    bool hex = start < in_len;
+    for (size_t i = start; i < in_len && hex; i++) {
+        hex = isxdigit(in[i]) || isspace(in[i]);
+        digits += isxdigit(in[i]) ? 1 : 0;
+    }
+    if (!hex || digits == 0) {
         KG_ENSURE(in_len <= out_cap, KG_ERR_TOO_LARGE, "quote of %zu bytes exceeds %zu", in_len,
                   out_cap);
         if (in_len > 0)
@@ -265,7 +268,22 @@ kg_result kg_quote_decode_input(uint8_t *out, size_t out_cap, size_t *out_len, c
         *out_len = in_len;
         return KG_OK;
     }
-    KG_GUARD_CTX(kg_hex_decode(out, out_cap, out_len, (const char *)in + start, end - start),
-                 "quote hex");
+    KG_ENSURE(digits % 2 == 0, KG_ERR_INPUT, "quote hex: odd number of digits (%zu)", digits);
+    KG_ENSURE(digits / 2 <= out_cap, KG_ERR_TOO_LARGE, "quote of %zu bytes exceeds %zu",
+              digits / 2, out_cap);
+    size_t n = 0;
+    int hi = -1;
+    for (size_t i = start; i < in_len; i++) {
+        if (isspace(in[i]))
+            continue;
+        int v = isdigit(in[i]) ? in[i] - '0' : (tolower(in[i]) - 'a' + 10);
+        if (hi < 0) {
+            hi = v;
+        } else {
+            out[n++] = (uint8_t)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    *out_len = n;
     return KG_OK;
 }

@@ -208,7 +208,13 @@ static void decode_input_rejects_bad_hex(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(out[1], 0x0b);
     KG_ASSERT_ERR(kg_quote_decode_input(out, sizeof(out), &n, (const uint8_t *)"abc", 3),
-                  KG_ERR_INPUT, "quote hex");
+                  KG_ERR_INPUT, "quote hex: odd number of digits (3)");
+    /* line-wrapped hex (xxd -p) */
+    KG_ASSERT_OK(kg_quote_decode_input(out, sizeof(out), &n, (const uint8_t *)"0a0b\n0c\r\n", 8));
+    assert_int_equal(n, 3);
+    assert_int_equal(out[2], 0x0c);
+    KG_ASSERT_ERR(kg_quote_decode_input(out, 2, &n, (const uint8_t *)"0a0b0c", 6),
+                  KG_ERR_TOO_LARGE, "quote of 3 bytes exceeds 2");
     /* binary (not all hex digits) is taken as is */
     KG_ASSERT_OK(kg_quote_decode_input(out, sizeof(out), &n, (const uint8_t *)"\x04\x00zz", 4));
     assert_int_equal(n, 4);
