@@ -62,4 +62,9 @@ grep -q '^{"tcbInfo":{"id":"TDX","version":3' "$tmp/tcb.json" || fail "tcb body"
 curl -sf "http://127.0.0.1:$port/sgx/certification/v4/rootcacrl" | grep -qE '^[0-9a-f]+$' || fail "rootcacrl"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/tdx/certification/v4/tcb?fmspc=000000000000")
 [ "$code" = 404 ] || fail "unknown fmspc answered $code"
+# the DCAP PCCS client and RA-TLS inspection fetch their collateral from it
+expect_rc 0 "$keygate" quote verify "$tmp/q.hex" --pccs "http://127.0.0.1:$port" --root-ca "$p/root_ca.pem"
+grep -q '"verified":true' "$tmp/out" || fail "quote verify --pccs"
+expect_rc 0 "$keygate" ratls inspect "$tmp/c.pem" --pccs "http://127.0.0.1:$port" --root-ca "$p/root_ca.pem"
+grep -q "\"app_id\":\"$app\"" "$tmp/out" || fail "ratls inspect --pccs"
 echo "sim_ratls_cli_test: ok"

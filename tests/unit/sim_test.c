@@ -347,6 +347,28 @@ static void pccs_serves_v4_api(void **state)
 
     assert_int_equal(get(&f, port, "/nope", NULL), 404);
     fetched_free(&f);
+
+    /* the DCAP PCCS client fetches from it exactly as from Intel's, and the quote verifies
+     * with what it fetched (an RA-TLS policy with a PCCS URL takes the same path) */
+    char base[64], *fetched_json = NULL;
+    size_t fetched_len = 0;
+    snprintf(base, sizeof(base), "http://127.0.0.1:%u", port);
+    kg_tee *t = NULL;
+    kg_buf q;
+    uint8_t rd[64] = {9};
+    kg_buf_init(&q, KG_MAX_TEE_QUOTE_LEN);
+    KG_ASSERT_OK(kg_tee_open_sim(&t, g_plat, "pccs"));
+    KG_ASSERT_OK(kg_tee_get_quote(t, &q, rd));
+    KG_ASSERT_OK(kg_pccs_get_collateral(&fetched_json, &fetched_len, base, q.data, q.len, NULL,
+                                        g_now));
+    kg_dcap_verifier *v = sim_verifier();
+    kg_dcap_report rep;
+    KG_ASSERT_OK(kg_dcap_verify(v, &rep, q.data, q.len, fetched_json, fetched_len, g_now));
+    assert_string_equal(rep.status, "UpToDate");
+    kg_dcap_verifier_free(v);
+    free(fetched_json);
+    kg_buf_free(&q);
+    kg_tee_free(t);
 #undef S
     kg_sim_pccs_free(p);
     json_decref(c);
