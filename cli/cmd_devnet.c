@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,23 @@ static void devnet_usage(FILE *out)
 /* Services in start order; stopped in reverse. */
 static const char *const services[] = {"anvil", "pccs", "kms"};
 #define N_SERVICES (sizeof(services) / sizeof(services[0]))
+
+/* Set by SIGINT/SIGTERM during `up`: the waits give up, and the failure path stops every
+ * service started so far (they run in their own sessions, so the terminal's signal does not
+ * reach them). */
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static kg_result check_interrupted(void)
+{
+    KG_ENSURE(!interrupted, KG_ERR_IO, "interrupted");
+    return KG_OK;
+}
 
 static void sleep_ms(long ms)
 {
@@ -145,6 +163,7 @@ static kg_result wait_chain(kg_chain *c, const char *dir, const char *rpc_url)
             return KG_OK;
         kg_chain_close(c);
         kg_error_clear();
+        KG_GUARD(check_interrupted());
         KG_GUARD(check_running(dir, "anvil"));
         KG_ENSURE(waited < DEVNET_WAIT_MS, KG_ERR_NETWORK, "anvil did not answer on %s", rpc_url);
         sleep_ms(100);
@@ -166,7 +185,8 @@ static kg_result wait_http(const char *dir, const char *name, const char *url, l
             return KG_OK;
         }
         kg_error_clear();
-        if (kg_failed(check_running(dir, name)) || waited >= DEVNET_WAIT_MS) {
+        if (kg_failed(check_interrupted()) || kg_failed(check_running(dir, name)) ||
+            waited >= DEVNET_WAIT_MS) {
             if (waited >= DEVNET_WAIT_MS)
                 (void)kg_error_set(KG_ERR_NETWORK, __FILE__, __LINE__,
                                    "%s did not answer %s (last HTTP status %ld: %.200s)", name,
@@ -184,7 +204,7 @@ static kg_result wait_http(const char *dir, const char *name, const char *url, l
 static bool retry_start(const char *dir, const char *name, int attempt)
 {
     bool was = false;
-    if (attempt >= 2 || kg_proc_alive(NULL, dir, name))
+    if (attempt >= 2 || interrupted || kg_proc_alive(NULL, dir, name))
         return false;
     fprintf(stderr, "keygate devnet: %s did not start (%s); retrying on another port\n", name,
             kg_error_message());
@@ -429,6 +449,7 @@ static kg_result devnet_up_steps(json_t *doc, const char *dir, kg_chain *chain)
     KG_GUARD(kg_devnet_save(dir, doc));
 
     /* 2. simulated platform and its PCCS */
+    KG_GUARD(check_interrupted());
     if (!file_exists(p_simplat)) {
         char log[PATH_MAX];
         KG_GUARD(log_path(log, dir, "sim"));
@@ -455,6 +476,7 @@ static kg_result devnet_up_steps(json_t *doc, const char *dir, kg_chain *chain)
             return KG_ERROR;
     }
 
+    KG_GUARD(check_interrupted());
     /* 3. KMS: config, bootstrap (root keys generated inside the simulated TEE), registration */
     KG_GUARD(kg_cli_free_port(&kport));
     KG_GUARD(write_kms_config(p_kmscfg, doc, p_kmsstate, kport));
@@ -569,7 +591,17 @@ static int cmd_up(const char *dir)
         kg_error_clear();
         doc = json_object();
     }
-    if (kg_failed(devnet_up(doc, dir))) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    kg_result up = devnet_up(doc, dir);
+    if (kg_ok(up) && interrupted)
+        up = kg_error_set(KG_ERR_IO, __FILE__, __LINE__, "interrupted");
+    if (kg_failed(up)) {
         int status = kg_cli_fail();
         fprintf(stderr, "keygate devnet: stopping what was started (logs in %s/logs)\n", dir);
         (void)stop_all(dir, NULL);
