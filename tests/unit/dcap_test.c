@@ -2,6 +2,7 @@
  * windows, wrong roots, tampered collateral, and single-byte corruption of every region. */
 #include "test_util.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,6 +183,53 @@ static void wrong_root_fails(void **state)
     unload(&v);
 }
 
+typedef struct worker {
+    kg_dcap_verifier *dv;
+    vec *v;
+    const char *status;
+    int failures;
+} worker;
+
+static void *verify_loop(void *arg)
+{
+    worker *w = arg;
+    kg_dcap_report *r = calloc(1, sizeof(*r));
+    for (int i = 0; i < 40 && r; i++) {
+        /* every fourth round at a time outside the window: failures and successes interleave */
+        uint64_t at = i % 4 == 3 ? AT + 90ull * 86400 : AT;
+        kg_result rc = kg_dcap_verify(w->dv, r, w->v->quote.data, w->v->quote.len,
+                                      (char *)w->v->coll.data, w->v->coll.len, at);
+        bool ok = kg_ok(rc) && strcmp(r->status, w->status) == 0;
+        if (ok != (i % 4 != 3))
+            w->failures++;
+    }
+    free(r);
+    return NULL;
+}
+
+/* One verifier shared by threads verifying both vectors (the KMS's worker pool). */
+static void shared_verifier_is_thread_safe(void **state)
+{
+    vec tdx, sgx;
+    load(&tdx, "tdx");
+    load(&sgx, "sgx");
+    kg_dcap_verifier *dv = intel(true);
+    worker w[4] = {{dv, &tdx, "UpToDate", 0},
+                   {dv, &sgx, "ConfigurationAndSWHardeningNeeded", 0},
+                   {dv, &tdx, "UpToDate", 0},
+                   {dv, &sgx, "ConfigurationAndSWHardeningNeeded", 0}};
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, verify_loop, &w[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(w[i].failures, 0);
+    }
+    kg_dcap_verifier_free(dv);
+    unload(&tdx);
+    unload(&sgx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +238,7 @@ int main(void)
         cmocka_unit_test(sgx_vector_configuration_and_sw_hardening),
         cmocka_unit_test(wrong_times_fail),
         cmocka_unit_test(wrong_root_fails),
+        cmocka_unit_test(shared_verifier_is_thread_safe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
