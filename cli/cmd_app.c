@@ -665,6 +665,8 @@ static int cmd_status(const app_args *a)
         {
             const char *val = json_string_value(json_object_get(v, "value"));
             const char *ad = json_string_value(json_object_get(v, "address"));
+            if (ad == NULL)
+                ad = json_string_value(json_object_get(v, "new_owner"));
             printf("    block %-6" JSON_INTEGER_FORMAT " %-22s %s\n",
                    json_integer_value(json_object_get(v, "block")),
                    json_string_value(json_object_get(v, "event")),
