@@ -7,6 +7,7 @@
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #endif
 
+#include <openssl/objects.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <pthread.h>
@@ -379,6 +380,145 @@ static void plain_cert_rejected(void **state)
     kg_p256_free(k);
 }
 
+/* A self-signed certificate with the given extensions (OID, critical, raw extnValue bytes). */
+typedef struct raw_ext {
+    const char *oid;
+    int critical;
+    const uint8_t *val;
+    size_t len;
+} raw_ext;
+
+static void raw_cert(kg_buf *der, const raw_ext *exts, size_t n)
+{
+    kg_p256_key *k = NULL;
+    KG_ASSERT_OK(kg_p256_generate(&k));
+    X509 *c = X509_new();
+    X509_set_version(c, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(c), 7);
+    X509_gmtime_adj(X509_getm_notBefore(c), -60);
+    X509_gmtime_adj(X509_getm_notAfter(c), 3600);
+    X509_set_issuer_name(c, X509_get_subject_name(c));
+    X509_set_pubkey(c, kg_p256_evp(k));
+    for (size_t i = 0; i < n; i++) {
+        ASN1_OBJECT *o = OBJ_txt2obj(exts[i].oid, 1);
+        ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+        ASN1_OCTET_STRING_set(os, exts[i].val, (int)exts[i].len);
+        X509_EXTENSION *e = X509_EXTENSION_create_by_OBJ(NULL, o, exts[i].critical, os);
+        assert_int_equal(X509_add_ext(c, e, -1), 1);
+        X509_EXTENSION_free(e);
+        ASN1_OCTET_STRING_free(os);
+        ASN1_OBJECT_free(o);
+    }
+    assert_true(X509_sign(c, kg_p256_evp(k), EVP_sha256()) > 0);
+    uint8_t *d = NULL;
+    int len = i2d_X509(c, &d);
+    kg_buf_init(der, KG_MAX_RATLS_CERT_LEN);
+    KG_ASSERT_OK(kg_buf_append(der, d, (size_t)len));
+    OPENSSL_free(d);
+    X509_free(c);
+    kg_p256_free(k);
+}
+
+static void parse_rejects_bad_extensions(void **state)
+{
+    static const uint8_t quote[] = {0x04, 0x02, 0x04, 0x00};
+    static const uint8_t app19[] = {0x04, 19, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+                                    15, 16, 17, 18, 19};
+    static const uint8_t usage_sp[] = {0x04, 0x03, 'a', ' ', 'b'};
+    static const uint8_t usage_ok[] = {0x04, 0x07, 'k', 'm', 's', ':', 'r', 'p', 'c'};
+    static const uint8_t not_octets[] = {0x0c, 0x02, 'h', 'i'};
+    kg_buf der;
+    kg_ratls_evidence ev;
+    struct {
+        raw_ext ext[2];
+        size_t n;
+        kg_err code;
+        const char *msg;
+    } cases[] = {
+        {{{KG_OID_RATLS_USAGE, 0, usage_ok, sizeof(usage_ok)}}, 1, KG_ERR_INPUT,
+         "no RA-TLS quote extension"},
+        {{{KG_OID_RATLS_QUOTE, 1, quote, sizeof(quote)}}, 1, KG_ERR_INPUT, "must not be critical"},
+        {{{KG_OID_RATLS_QUOTE, 0, quote, sizeof(quote)}, {KG_OID_RATLS_QUOTE, 0, quote, sizeof(quote)}},
+         2, KG_ERR_INPUT, "appears twice"},
+        {{{KG_OID_RATLS_QUOTE, 0, quote, sizeof(quote)}, {KG_OID_RATLS_APP_ID, 0, app19, sizeof(app19)}},
+         2, KG_ERR_INPUT, "app id extension is 19 bytes, want 20"},
+        {{{KG_OID_RATLS_QUOTE, 0, quote, sizeof(quote)}, {KG_OID_RATLS_USAGE, 0, usage_sp, sizeof(usage_sp)}},
+         2, KG_ERR_INPUT, "usage extension is not printable ASCII"},
+        {{{KG_OID_RATLS_QUOTE, 0, not_octets, sizeof(not_octets)}}, 1, KG_ERR_INPUT,
+         "not a DER OCTET STRING"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        raw_cert(&der, cases[i].ext, cases[i].n);
+        KG_ASSERT_ERR(kg_ratls_parse_cert(&ev, der.data, der.len), cases[i].code, cases[i].msg);
+        kg_ratls_evidence_free(&ev);
+        kg_buf_free(&der);
+    }
+    /* a well-formed minimal one parses (verification is a separate step) */
+    raw_ext good[2] = {{KG_OID_RATLS_QUOTE, 0, quote, sizeof(quote)},
+                       {KG_OID_RATLS_USAGE, 0, usage_ok, sizeof(usage_ok)}};
+    raw_cert(&der, good, 2);
+    KG_ASSERT_OK(kg_ratls_parse_cert(&ev, der.data, der.len));
+    assert_int_equal(ev.quote.len, 2);
+    assert_string_equal(ev.usage, "kms:rpc");
+    assert_int_equal(ev.eventlog.len, 0);
+    kg_ratls_evidence_free(&ev);
+    kg_ratls_policy pol = policy();
+    kg_ratls_identity id;
+    KG_ASSERT_ERR(kg_ratls_verify_cert(&id, der.data, der.len, &pol), KG_ERR_INPUT,
+                  "RA-TLS certificate has no event log");
+    /* trailing bytes after the certificate */
+    KG_ASSERT_OK(kg_buf_append_u8(&der, 0));
+    KG_ASSERT_ERR(kg_ratls_parse_cert(&ev, der.data, der.len), KG_ERR_INPUT, "trailing bytes");
+    kg_ratls_evidence_free(&ev);
+    kg_buf_free(&der);
+}
+
+/* The OCTET STRING wrapping of every RA-TLS extension payload: exact, minimal DER only. */
+static void unwrap_octets_strict(void **state)
+{
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    static const uint8_t ok_short[] = {0x04, 0x02, 0xaa, 0xbb};
+    KG_ASSERT_OK(kg_ratls_unwrap_octets(&p, &n, ok_short, sizeof(ok_short), "x"));
+    assert_int_equal(n, 2);
+    assert_ptr_equal(p, ok_short + 2);
+    uint8_t ok_long[3 + 200] = {0x04, 0x81, 200};
+    KG_ASSERT_OK(kg_ratls_unwrap_octets(&p, &n, ok_long, sizeof(ok_long), "x"));
+    assert_int_equal(n, 200);
+    static const uint8_t empty[] = {0x04, 0x00};
+    KG_ASSERT_OK(kg_ratls_unwrap_octets(&p, &n, empty, sizeof(empty), "x"));
+    assert_int_equal(n, 0);
+
+    static const uint8_t tag[] = {0x0c, 0x01, 0x41};
+    KG_ASSERT_ERR(kg_ratls_unwrap_octets(&p, &n, tag, sizeof(tag), "x"), KG_ERR_INPUT,
+                  "not a DER OCTET STRING (tag 0x0c)");
+    KG_ASSERT_ERR(kg_ratls_unwrap_octets(&p, &n, tag, 0, "x"), KG_ERR_TRUNCATED, "x");
+    static const uint8_t nolen[] = {0x04};
+    KG_ASSERT_ERR(kg_ratls_unwrap_octets(&p, &n, nolen, sizeof(nolen), "x"), KG_ERR_TRUNCATED,
+                  "length");
+    static const uint8_t shorter[] = {0x04, 0x03, 0xaa, 0xbb};
+    KG_ASSERT_ERR(kg_ratls_unwrap_octets(&p, &n, shorter, sizeof(shorter), "x"), KG_ERR_INPUT,
+                  "length 3 does not span the extension (2 left)");
+    static const uint8_t longer[] = {0x04, 0x01, 0xaa, 0xbb};
+    KG_ASSERT_ERR(kg_ratls_unwrap_octets(&p, &n, longer, sizeof(longer), "x"), KG_ERR_INPUT,
+                  "length 1 does not span the extension (2 left)");
+    static const uint8_t nonmin1[] = {0x04, 0x81, 0x01, 0xaa};
+    KG_ASSERT_ERR(kg_ratls_unwrap_octets(&p, &n, nonmin1, sizeof(nonmin1), "x"), KG_ERR_INPUT,
+                  "non-minimal DER length");
+    static const uint8_t nonmin2[] = {0x04, 0x82, 0x00, 0x81};
+    KG_ASSERT_ERR(kg_ratls_unwrap_octets(&p, &n, nonmin2, sizeof(nonmin2), "x"), KG_ERR_INPUT,
+                  "non-minimal DER length");
+    static const uint8_t indefinite[] = {0x04, 0x80, 0x00, 0x00};
+    KG_ASSERT_ERR(kg_ratls_unwrap_octets(&p, &n, indefinite, sizeof(indefinite), "x"),
+                  KG_ERR_INPUT, "unsupported DER length form 0x80");
+    static const uint8_t huge[] = {0x04, 0x84, 0x01, 0x00, 0x00, 0x00};
+    KG_ASSERT_ERR(kg_ratls_unwrap_octets(&p, &n, huge, sizeof(huge), "x"), KG_ERR_INPUT,
+                  "unsupported DER length form 0x84");
+    static const uint8_t cut[] = {0x04, 0x82, 0x01};
+    KG_ASSERT_ERR(kg_ratls_unwrap_octets(&p, &n, cut, sizeof(cut), "x"), KG_ERR_TRUNCATED,
+                  "length");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +527,8 @@ int main(void)
         cmocka_unit_test(ca_issued_and_expired),
         cmocka_unit_test(mutual_handshake_loopback),
         cmocka_unit_test(plain_cert_rejected),
+        cmocka_unit_test(unwrap_octets_strict),
+        cmocka_unit_test(parse_rejects_bad_extensions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
