@@ -38,6 +38,7 @@
 #if KMS_HAVE_TEE
 
 static kg_dcap_verifier *g_verifier;
+static kg_buf g_collateral; /* fixed collateral from cfg.collateral_file, or empty */
 static kg_tee *g_tee;
 static pthread_mutex_t g_tee_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -82,12 +83,19 @@ static kg_result verify_quote(kg_dcap_report *rep, const kms *k, const uint8_t *
                               size_t len)
 {
     uint64_t now = (uint64_t)time(NULL);
-    char *coll = NULL;
-    size_t coll_len = 0;
-    KG_GUARD_CTX(kg_pccs_get_collateral(&coll, &coll_len, k->cfg.pccs_url, quote, len, NULL, now),
-                 "fetching collateral");
-    kg_result rc = kg_dcap_verify(g_verifier, rep, quote, len, coll, coll_len, now);
-    free(coll);
+    kg_result rc;
+    if (g_collateral.len > 0) {
+        rc = kg_dcap_verify(g_verifier, rep, quote, len, (const char *)g_collateral.data,
+                            g_collateral.len, now);
+    } else {
+        char *coll = NULL;
+        size_t coll_len = 0;
+        KG_GUARD_CTX(kg_pccs_get_collateral(&coll, &coll_len, k->cfg.pccs_url, quote, len, NULL,
+                                            now),
+                     "fetching collateral");
+        rc = kg_dcap_verify(g_verifier, rep, quote, len, coll, coll_len, now);
+        free(coll);
+    }
     KG_GUARD_CTX(rc, "quote");
     KG_ENSURE(rep->quote.body_type == KG_BODY_TD10 || rep->quote.body_type == KG_BODY_TD15,
               KG_ERR_DENIED, "quote is not a TDX quote");
@@ -242,6 +250,19 @@ cleanup:
 /* Opens the TEE and the DCAP verifier named by the config. */
 kg_result kms_attest_init(kms *k)
 {
+    kg_buf_init(&g_collateral, KG_MAX_COLLATERAL_LEN + 1);
+    if (k->cfg.collateral_file[0] != '\0') {
+        FILE *cf = fopen(k->cfg.collateral_file, "rb");
+        KG_ENSURE(cf != NULL, KG_ERR_IO, "cannot open collateral_file '%s'",
+                  k->cfg.collateral_file);
+        uint8_t chunk[4096];
+        size_t n;
+        kg_result rr = KG_OK;
+        while (kg_ok(rr) && (n = fread(chunk, 1, sizeof(chunk), cf)) > 0)
+            rr = kg_buf_append(&g_collateral, chunk, n);
+        fclose(cf);
+        KG_GUARD_CTX(rr, "collateral_file '%s'", k->cfg.collateral_file);
+    }
     if (k->cfg.tee == KG_KMS_TEE_SIM)
         KG_GUARD_CTX(kg_tee_open_sim(&g_tee, k->cfg.sim_dir, k->cfg.sim_vm), "opening the TEE");
     else
@@ -268,6 +289,7 @@ kg_result kms_attest_init(kms *k)
 
 void kms_attest_free(void)
 {
+    kg_buf_free(&g_collateral);
     kg_dcap_verifier_free(g_verifier);
     kg_tee_free(g_tee);
     g_verifier = NULL;

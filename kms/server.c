@@ -545,6 +545,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static void server_free(server *s)
 {
+    /* Connections freed below call ssl_ex_free; the listener goes with evhttp. */
+    g_server = NULL;
+    s->bound = NULL;
     if (s->threads != NULL) {
         pthread_mutex_lock(&s->lock);
         s->stopping = true;
@@ -576,7 +579,6 @@ static void server_free(server *s)
         event_free(s->sig_term);
     if (s->base)
         event_base_free(s->base);
-    g_server = NULL;
     SSL_CTX_free(s->ssl_ctx);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->work);

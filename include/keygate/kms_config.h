@@ -42,7 +42,9 @@ typedef struct kg_kms_config {
     uint32_t policy_timeout_ms;         /* "policy.timeout_ms", default 5000 */
     char gateway_app_id[64];            /* "policy.gateway_app_id", reported to apps, default "" */
 
-    char pccs_url[KG_KMS_URL_MAX];       /* "pccs_url" (required) */
+    char pccs_url[KG_KMS_URL_MAX];       /* "pccs_url" (required unless collateral_file) */
+    char collateral_file[KG_KMS_PATH_MAX]; /* "collateral_file": fixed collateral (PCCS JSON
+                                              shape) read at start, for air-gapped setups */
     kg_kms_trust_root trust_root;        /* "trust_root.kind", default "intel" */
     char sim_root_ca[KG_KMS_PATH_MAX];   /* "trust_root.sim_ca_file" (kind "sim") */
 

@@ -257,7 +257,7 @@ static kg_result parse_root(kg_kms_config *c, const json_t *root)
 {
     static const char *const keys[] = {"listen",     "state_dir", "audit_db", "policy",
                                        "pccs_url",   "trust_root", "tee",     "limits",
-                                       "self_check_interval_s", "is_dev", NULL};
+                                       "self_check_interval_s", "is_dev", "collateral_file", NULL};
     KG_ENSURE(json_is_object(root), KG_ERR_INPUT, "config: the top level must be a JSON object");
     KG_GUARD(check_keys(root, "", keys));
     KG_GUARD(parse_listen(c, root));
@@ -269,7 +269,10 @@ static kg_result parse_root(kg_kms_config *c, const json_t *root)
                   "config: 'state_dir' is too long to hold 'audit.db'");
     }
     KG_GUARD(parse_policy(c, root));
-    KG_GUARD(get_string(c->pccs_url, sizeof(c->pccs_url), root, "", "pccs_url", true));
+    KG_GUARD(get_string(c->collateral_file, sizeof(c->collateral_file), root, "",
+                        "collateral_file", false));
+    KG_GUARD(get_string(c->pccs_url, sizeof(c->pccs_url), root, "", "pccs_url",
+                        c->collateral_file[0] == '\0'));
     KG_GUARD(parse_trust_root(c, root));
     KG_GUARD(parse_tee(c, root));
     KG_GUARD(parse_limits(c, root));

@@ -24,7 +24,7 @@ static int fail(void)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: kms-itest-sim init DIR | root-ca DIR OUT.pem | refresh DIR "
+        fprintf(stderr, "usage: kms-itest-sim init DIR | root-ca DIR OUT.pem | collateral DIR OUT.json | refresh DIR "
                         "[--expired] | pccs DIR PORT PORTFILE\n");
         return 2;
     }
@@ -36,6 +36,18 @@ int main(int argc, char **argv)
         /* Expired: issued 40 days ago, valid for 30, so nextUpdate passed 10 days ago. */
         uint64_t now = (uint64_t)time(NULL) - (expired ? 40u * 86400u : 0u);
         return kg_ok(kg_sim_refresh_collateral(dir, now, 30)) ? 0 : fail();
+    }
+    if (strcmp(cmd, "collateral") == 0 && argc == 4) {
+        kg_buf c;
+        kg_buf_init(&c, 4u << 20);
+        if (kg_failed(kg_sim_collateral(&c, dir)))
+            return fail();
+        FILE *f = fopen(argv[3], "w");
+        int ok = f && fwrite(c.data, 1, c.len, f) == c.len;
+        if (f)
+            fclose(f);
+        kg_buf_free(&c);
+        return ok ? 0 : 1;
     }
     if (strcmp(cmd, "root-ca") == 0 && argc == 4) {
         kg_buf der;
