@@ -20,5 +20,6 @@ double kg_bench_cpu(void);
 int kg_bench_quote_verify(int argc, char **argv);
 int kg_bench_ratls(int argc, char **argv);
 int kg_bench_eth(int argc, char **argv);
+int kg_bench_kms(int argc, char **argv);
 
 #endif

@@ -12,6 +12,8 @@ static const kg_bench_command commands[] = {
      "DCAP quote verifications per second, warm or --cold, beside the npm peers"},
     {"ratls", kg_bench_ratls,
      "Simulated quotes, RA-TLS certificate creation/verification, mutual handshakes per second"},
+    {"kms", kg_bench_kms,
+     "keygate-kms key releases/s: N clients, fresh RA-TLS connection + GetAppKey on anvil"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
