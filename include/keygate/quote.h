@@ -184,7 +184,8 @@ typedef struct kg_dcap_report {
  * the precise cause, and *out is zeroed. out->quote borrows from `quote`.
  *
  * Requirements on collateral made by a non-Intel root (the simulator): the PCK leaf's subject CN
- * contains "SGX PCK Certificate" and carries the SGX extensions (OID 1.2.840.113741.1.13.1 with
+ * contains "SGX PCK Certificate", its CA's "SGX PCK Platform CA" (or "Processor CA"), the TCB
+ * Info / QE Identity signer's "SGX TCB Signing"; the PCK leaf carries the SGX extensions (OID 1.2.840.113741.1.13.1 with
  * PPID, TCB, PCE-ID, FMSPC); every chain ends in the root certificate itself; the PCK CRL is
  * issued by the PCK leaf's issuer; TD attributes have SEPT_VE_DISABLE set and no reserved bits.
  */

@@ -326,6 +326,12 @@ static kg_result verify_signed_text(verify_ctx *c, const kg_collateral_doc *d,
     KG_GUARD_C(kg_dcap_pem_chain(&chain, (const uint8_t *)d->v[chain_f], d->len[chain_f],
                                  MAX_CHAIN_CERTS, chain_key, c->v->parsed));
     KG_GUARD_C(verify_chain(c, chain, root_crl, NULL, NULL, chain_key));
+    /* the signer is Intel's TCB signing certificate, not any other key the root certified
+     * (Intel QVL checks the TCB signing certificate's subject) */
+    char cn[256];
+    name_text(cn, sizeof(cn), X509_get_subject_name(sk_X509_value(chain, 0)));
+    KG_ENSURE_C(strstr(cn, "SGX TCB Signing") != NULL, KG_ERR_VERIFY,
+                "%s: signer '%s' is not an SGX TCB Signing certificate", chain_key, cn);
     KG_GUARD_CTX_C(kg_hex_decode_exact(sig, sizeof(sig), d->v[sig_f]), "'%s'",
                    kg_collateral_key(sig_f));
     KG_GUARD_C(kg_dcap_ecdsa_verify(X509_get0_pubkey(sk_X509_value(chain, 0)), sig,
@@ -353,6 +359,12 @@ static kg_result verify_collateral_doc(verify_ctx *c, const kg_collateral_doc *d
                                "pck_crl_issuer_chain", c->v->parsed));
     KG_GUARD_C(verify_chain(c, ca_chain, e->root_crl, NULL, NULL, "pck_crl_issuer_chain"));
     e->pck_ca = sk_X509_value(ca_chain, 0);
+    /* 4.1.2.4.6: the PCK CRL comes from a PCK CA (Platform or Processor) */
+    char ca_cn[256];
+    name_text(ca_cn, sizeof(ca_cn), X509_get_subject_name(e->pck_ca));
+    KG_ENSURE_C(strstr(ca_cn, "SGX PCK Platform CA") != NULL ||
+                    strstr(ca_cn, "SGX PCK Processor CA") != NULL,
+                KG_ERR_VERIFY, "pck_crl_issuer_chain: '%s' is not an SGX PCK CA", ca_cn);
     KG_ENSURE_OSSL_C(X509_up_ref(e->pck_ca) == 1, KG_ERR_INTERNAL, "pck_crl_issuer_chain");
     KG_GUARD_C(decode_crl(c->v->parsed, &e->pck_crl, d->v[KG_COLL_PCK_CRL], "pck_crl"));
     KG_GUARD_C(check_crl(c, e->pck_crl, e->pck_ca, "pck_crl"));

@@ -22,7 +22,7 @@
 /*
  * Requests (Intel "PCK Certificate and Certificate Revocation List Profile" / PCS API v4):
  *   GET {base}/{tdx|sgx}/certification/v4/tcb?fmspc={FMSPC}     body {"tcbInfo":{..},"signature":".."}
- *                                  header TCB-Info-Issuer-Chain (SGX-TCB-Info-Issuer-Chain on sgx)
+ *                                  header TCB-Info-Issuer-Chain (or SGX-TCB-Info-Issuer-Chain)
  *   GET {base}/{tdx|sgx}/certification/v4/qe/identity     body {"enclaveIdentity":{..},"signature":".."}
  *                                  header SGX-Enclave-Identity-Issuer-Chain
  *   GET {base}/sgx/certification/v4/pckcrl?ca={platform|processor}&encoding=der
@@ -47,6 +47,7 @@
 typedef struct http_resp {
     kg_buf body;
     char chain_header[64];
+    char alt_header[64]; /* a second accepted name (PCS v3 vs v4 spelling) */
     kg_buf chain; /* raw (URL-encoded) value of chain_header */
     bool overflow;
 } http_resp;
@@ -62,12 +63,20 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+static bool header_is(const char *p, size_t len, const char *name)
+{
+    size_t nl = strlen(name);
+    return nl > 0 && len > nl + 1 && strncasecmp(p, name, nl) == 0 && p[nl] == ':';
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
     http_resp *r = ud;
-    size_t len = size * n, name_len = strlen(r->chain_header);
-    if (r->chain_header[0] && len > name_len + 1 && strncasecmp(p, r->chain_header, name_len) == 0 &&
-        p[name_len] == ':') {
+    size_t len = size * n;
+    size_t name_len = header_is(p, len, r->chain_header) ? strlen(r->chain_header)
+                      : header_is(p, len, r->alt_header) ? strlen(r->alt_header)
+                                                         : 0;
+    if (name_len > 0) {
         const char *v = p + name_len + 1;
         size_t vl = len - name_len - 1;
         while (vl > 0 && (*v == ' ' || *v == '\t'))
@@ -92,13 +101,16 @@ static void resp_free(http_resp *r)
 }
 
 /* GETs url; a 200 answer's body (and the named header, if any) land in *r. */
-static kg_result http_get(http_resp *r, const char *url, const char *chain_header)
+static kg_result http_get(http_resp *r, const char *url, const char *chain_header,
+                          const char *alt_header)
 {
     memset(r, 0, sizeof(*r));
     kg_buf_init(&r->body, PCCS_MAX_BODY);
     kg_buf_init(&r->chain, PCCS_MAX_HEADER);
     if (chain_header)
         snprintf(r->chain_header, sizeof(r->chain_header), "%s", chain_header);
+    if (alt_header)
+        snprintf(r->alt_header, sizeof(r->alt_header), "%s", alt_header);
     CURL *c = curl_easy_init();
     KG_ENSURE(c != NULL, KG_ERR_NOMEM, "curl init");
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -375,22 +387,22 @@ static kg_result fetch(char **out_json, int64_t *expiry, const char *base, const
     *out_json = NULL;
 
     snprintf(url, sizeof(url), "%s/%s/certification/v4/tcb?fmspc=%s", base, tee, pf->fmspc);
-    KG_GUARD_C(http_get(&tcb, url, pf->tdx ? "TCB-Info-Issuer-Chain" : "SGX-TCB-Info-Issuer-Chain"));
+    KG_GUARD_C(http_get(&tcb, url, "TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain"));
     KG_GUARD_C(signed_body(&tcb_text, &tcb_sig, &tcb.body, "tcbInfo"));
     KG_GUARD_C(chain_text(&tcb_chain, &tcb, "tcb"));
 
     snprintf(url, sizeof(url), "%s/%s/certification/v4/qe/identity", base, tee);
-    KG_GUARD_C(http_get(&qe, url, "SGX-Enclave-Identity-Issuer-Chain"));
+    KG_GUARD_C(http_get(&qe, url, "SGX-Enclave-Identity-Issuer-Chain", "Enclave-Identity-Issuer-Chain"));
     KG_GUARD_C(signed_body(&qe_text, &qe_sig, &qe.body, "enclaveIdentity"));
     KG_GUARD_C(chain_text(&qe_chain, &qe, "qe/identity"));
 
     snprintf(url, sizeof(url), "%s/sgx/certification/v4/pckcrl?ca=%s&encoding=der", base, pf->ca);
-    KG_GUARD_C(http_get(&pck, url, "SGX-PCK-CRL-Issuer-Chain"));
+    KG_GUARD_C(http_get(&pck, url, "SGX-PCK-CRL-Issuer-Chain", NULL));
     KG_GUARD_C(crl_hex(&pck_hex, &pck.body, "pckcrl"));
     KG_GUARD_C(chain_text(&pck_chain, &pck, "pckcrl"));
 
     snprintf(url, sizeof(url), "%s/sgx/certification/v4/rootcacrl", base);
-    KG_GUARD_C(http_get(&root, url, NULL));
+    KG_GUARD_C(http_get(&root, url, NULL, NULL));
     KG_GUARD_C(crl_hex(&root_hex, &root.body, "rootcacrl"));
 
     KG_GUARD_CTX_C(expiry_of(expiry, tcb_text, qe_text, pck_hex, root_hex), "PCCS collateral");

@@ -312,7 +312,15 @@ static void validity_window_is_the_earliest_expiry(void **state)
 
 /* The collateral with a signed JSON document (tcb_info or qe_identity) edited by `edit` and
  * re-signed with the platform's TCB signing key, as the simulator's Intel would. */
+static void resigned_by(kg_buf *out, const plat *p, const char *field, void (*edit)(json_t *),
+                        const char *key_name);
 static void resigned(kg_buf *out, const plat *p, const char *field, void (*edit)(json_t *))
+{
+    resigned_by(out, p, field, edit, "tcb_signing");
+}
+
+static void resigned_by(kg_buf *out, const plat *p, const char *field, void (*edit)(json_t *),
+                        const char *key_name)
 {
     json_t *c = json_loadb((const char *)p->coll.data, p->coll.len, 0, NULL);
     assert_non_null(c);
@@ -320,7 +328,7 @@ static void resigned(kg_buf *out, const plat *p, const char *field, void (*edit)
     assert_non_null(doc);
     edit(doc);
     char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    EVP_PKEY *k = load_key(p, "tcb_signing");
+    EVP_PKEY *k = load_key(p, key_name);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     uint8_t der[80], rs[64];
     size_t der_len = sizeof(der);
@@ -393,6 +401,7 @@ static void platform_configuration_needed(json_t *t)
     json_object_set_new(json_array_get(json_object_get(t, "tcbLevels"), 0), "tcbStatus",
                         json_string("ConfigurationNeeded"));
 }
+static void no_edit(json_t *t) { (void)t; }
 static void other_fmspc(json_t *t) { json_object_set_new(t, "fmspc", json_string("00906EA10000")); }
 static void qe_out_of_date(json_t *q)
 {
@@ -459,6 +468,40 @@ static void tcb_evaluation_follows_intel(void **state)
     KG_ASSERT_ERR(verify(&p, r, &c, &p.quote, p.now + 60), KG_ERR_VERIFY,
                   "QE identity mismatch: MRSIGNER");
     kg_buf_free(&c);
+
+    /* TCB info signed by the Platform CA (certified by the same root, but not a TCB signer) */
+    {
+        char path[160];
+        snprintf(path, sizeof(path), "%s/p/platform_ca.pem", p.dir);
+        kg_buf pem, root_pem;
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        kg_buf_init(&pem, 65536);
+        uint8_t chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+            KG_ASSERT_OK(kg_buf_append(&pem, chunk, n));
+        fclose(f);
+        snprintf(path, sizeof(path), "%s/p/root_ca.pem", p.dir);
+        f = fopen(path, "rb");
+        assert_non_null(f);
+        kg_buf_init(&root_pem, 65536);
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+            KG_ASSERT_OK(kg_buf_append(&root_pem, chunk, n));
+        fclose(f);
+        KG_ASSERT_OK(kg_buf_append(&pem, root_pem.data, root_pem.len));
+        KG_ASSERT_OK(kg_buf_terminate(&pem));
+        kg_buf c1;
+        resigned_by(&c1, &p, "tcb_info", no_edit, "platform_ca");
+        with_field(&c, &c1, "tcb_info_issuer_chain", (const char *)pem.data);
+        KG_ASSERT_ERR(verify(&p, r, &c, &p.quote, p.now + 60), KG_ERR_VERIFY,
+                      "tcb_info_issuer_chain: signer 'keygate Simulated SGX PCK Platform CA' is "
+                      "not an SGX TCB Signing certificate");
+        kg_buf_free(&c);
+        kg_buf_free(&c1);
+        kg_buf_free(&pem);
+        kg_buf_free(&root_pem);
+    }
 
     /* ConfigurationNeeded platform with an OutOfDate QE: OutOfDateConfigurationNeeded */
     kg_buf c2;
