@@ -35,8 +35,9 @@ typedef struct kg_tee_linux_config {
 
 /*
  * Opens the Linux TDX backend. cfg may be NULL (all defaults); its strings are copied.
- * Checks that the report directory exists and the provider (when the kernel names one) is
- * "tdx_guest". Caller frees with kg_tee_free.
+ * Checks that the report directory exists (KG_ERR_NOT_FOUND otherwise) and creates the event
+ * log's directory; each quote then refuses a provider other than "tdx_guest" (when the kernel
+ * names one) and a report that raced with another writer. Caller frees with kg_tee_free.
  */
 KG_RESULT kg_tee_open_linux(kg_tee **out, const kg_tee_linux_config *cfg);
 
