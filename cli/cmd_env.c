@@ -13,10 +13,11 @@
 #include "chain.h"
 #include "cli.h"
 #include "devnet.h"
+#include "keygate/dotenv.h"
 #include "keygate/envcrypt.h"
 #include "keygate/kdf.h"
 
-#define ENV_MAX_FILE (256u * 1024u)
+#define ENV_MAX_FILE KG_DOTENV_MAX_LEN
 #define ENV_MAX_SIG_AGE_S (24 * 3600) /* a signature_v1 older than this is refused */
 
 static void env_usage(FILE *out)
@@ -32,62 +33,6 @@ static void env_usage(FILE *out)
             "  --rpc-url URL, --kms-contract ADDR   the chain (instead of the devnet's)\n\n"
             "Exit status: 0 ok, 1 failed (e.g. signature does not verify), 2 usage error.\n",
             KG_DEVNET_DEFAULT_DIR);
-}
-
-/* Parses dotenv text into list: KEY=VALUE per line, optional "export ", '#' comments, blank
- * lines, values optionally in matching single or double quotes (taken literally). Names must
- * be valid environment variable names; errors name the line. */
-static kg_result parse_dotenv(kg_env_list *list, const char *text, size_t len, const char *path)
-{
-    size_t pos = 0;
-    unsigned line = 0;
-    while (pos < len) {
-        size_t end = pos;
-        while (end < len && text[end] != '\n')
-            end++;
-        line++;
-        const char *s = text + pos;
-        size_t n = end - pos;
-        pos = end + 1;
-        if (n > 0 && s[n - 1] == '\r')
-            n--;
-        while (n > 0 && (*s == ' ' || *s == '\t')) {
-            s++;
-            n--;
-        }
-        if (n == 0 || *s == '#')
-            continue;
-        if (n > 7 && strncmp(s, "export ", 7) == 0) {
-            s += 7;
-            n -= 7;
-        }
-        const char *eq = memchr(s, '=', n);
-        KG_ENSURE(eq != NULL, KG_ERR_INPUT, "%s:%u: expected KEY=VALUE", path, line);
-        size_t klen = (size_t)(eq - s);
-        while (klen > 0 && (s[klen - 1] == ' ' || s[klen - 1] == '\t'))
-            klen--;
-        char name[KG_ENV_MAX_NAME_LEN + 1];
-        KG_ENSURE(klen > 0 && klen <= KG_ENV_MAX_NAME_LEN, KG_ERR_INPUT,
-                  "%s:%u: bad variable name", path, line);
-        memcpy(name, s, klen);
-        name[klen] = '\0';
-        if (kg_failed(kg_env_check_name(name)))
-            return kg_error_context("%s:%u", path, line);
-        const char *v = eq + 1;
-        size_t vlen = n - (size_t)(v - s);
-        while (vlen > 0 && (*v == ' ' || *v == '\t')) {
-            v++;
-            vlen--;
-        }
-        if (vlen >= 2 && (v[0] == '"' || v[0] == '\'') && v[vlen - 1] == v[0]) {
-            v++;
-            vlen -= 2;
-        }
-        KG_ENSURE(memchr(v, '\0', vlen) == NULL, KG_ERR_INPUT, "%s:%u: NUL in value", path,
-                  line);
-        KG_GUARD(kg_env_list_add(list, name, klen, v, vlen));
-    }
-    return kg_env_verify_names(list);
 }
 
 /* The KMS root secp256k1 key from the chain: kmsInfo().k256Pubkey (33 bytes compressed). */
@@ -206,7 +151,7 @@ int kg_cmd_env(int argc, char **argv)
     kg_env_list_init(&list);
     if (kg_failed(kg_cli_parse_address(app, "--app", app_s)) ||
         kg_failed(kg_cli_read_file(&text, path, ENV_MAX_FILE)) ||
-        kg_failed(parse_dotenv(&list, (const char *)text.data, text.len, path)) ||
+        kg_failed(kg_dotenv_parse(&list, (const char *)text.data, text.len, path)) ||
         kg_failed(kg_env_serialize(&plain, &list)))
         goto fail;
     if (kg_failed(kg_cli_target_open(&t, state, rpc, kmsc)))
