@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "keygate/agent_boot.h"
 #include "keygate/agent_launch.h"
 #include "keygate/hash.h"
@@ -15,7 +17,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage:\n"
-            "  keygate-agent boot --tee SPEC --app-id HEX --compose FILE --state DIR\n"
+            "  keygate-agent boot [--config FILE] --tee SPEC --app-id HEX --compose FILE --state DIR\n"
             "                     --kms URL [--kms URL ...] --kms-ca PEM [--env-file FILE]\n"
             "                     [--pccs URL [--tee-root-ca PEM]] [--disk-key-out FILE]\n"
             "                     [--keys-out FILE] [--env-out FILE]\n"
@@ -25,6 +27,8 @@ static void usage(FILE *out)
             "                     [--instance-id HEX] [--os-image-hash HEX] [--vm-config TEXT]\n"
             "                     [--kms URL --kms-ca PEM] [--socket PATH] [-- CMD [ARGS...]]\n"
             "\n"
+            "--config FILE: a JSON object of the same options without '--' (\"kms\" may be an\n"
+            "array); command-line flags override it.\n"
             "SPEC is 'tdx' or 'sim:<platform_dir>:<vm>'. The API socket defaults to %s.\n"
             "boot extends RTMR3 (system-preparing .. system-ready), fetches the app keys over\n"
             "RA-TLS from the first KMS that answers (a refusal stops the boot), decrypts the\n"
@@ -55,12 +59,128 @@ static int parse_mode(mode_t *out, const char *s)
     return 0;
 }
 
+/* Sets one option. Returns 0, or EXIT_USAGE after printing what was wrong. */
+static int apply(args *a, const char *f, const char *v, bool *kms_from_config, bool from_config)
+{
+    if (strcmp(f, "--tee") == 0)
+        a->o.tee_spec = v;
+    else if (strcmp(f, "--app-id") == 0)
+        a->o.app_id_hex = v;
+    else if (strcmp(f, "--compose") == 0)
+        a->o.compose_path = v;
+    else if (strcmp(f, "--state") == 0)
+        a->o.state_dir = v;
+    else if (strcmp(f, "--kms") == 0) {
+        if (*kms_from_config && !from_config) { /* flags replace the config's list */
+            a->o.n_kms_urls = 0;
+            *kms_from_config = false;
+        }
+        if (a->o.n_kms_urls >= KG_LAUNCH_MAX_KMS) {
+            fprintf(stderr, "keygate-agent: at most %d KMS URLs\n", KG_LAUNCH_MAX_KMS);
+            return EXIT_USAGE;
+        }
+        a->o.kms_urls[a->o.n_kms_urls++] = v;
+        if (from_config)
+            *kms_from_config = true;
+    } else if (strcmp(f, "--kms-ca") == 0)
+        a->o.kms_ca_path = v;
+    else if (strcmp(f, "--pccs") == 0)
+        a->o.pccs_url = v;
+    else if (strcmp(f, "--tee-root-ca") == 0)
+        a->o.tee_root_ca_path = v;
+    else if (strcmp(f, "--env-file") == 0)
+        a->o.env_path = v;
+    else if (strcmp(f, "--disk-key-out") == 0)
+        a->o.disk_key_path = v;
+    else if (strcmp(f, "--keys-out") == 0)
+        a->o.keys_out_path = v;
+    else if (strcmp(f, "--env-out") == 0)
+        a->o.env_out_path = v;
+    else if (strcmp(f, "--socket") == 0)
+        a->o.socket_path = v;
+    else if (strcmp(f, "--vm-config") == 0)
+        a->o.vm_config = v;
+    else if (strcmp(f, "--keys") == 0)
+        a->keys_path = v;
+    else if (strcmp(f, "--instance-id") == 0)
+        a->instance_id_hex = v;
+    else if (strcmp(f, "--os-image-hash") == 0)
+        a->os_image_hash_hex = v;
+    else if (strcmp(f, "--socket-mode") == 0) {
+        if (parse_mode(&a->o.socket_mode, v) != 0) {
+            fprintf(stderr, "keygate-agent: bad socket mode '%s' (octal, e.g. 0660)\n", v);
+            return EXIT_USAGE;
+        }
+    } else {
+        fprintf(stderr, "keygate-agent: unknown %s '%s'\n", from_config ? "config key" : "option",
+                from_config ? f + 2 : f);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* --config FILE: a JSON object whose keys are the option names without "--" ("app-id" or
+ * "app_id"), values strings, "kms" also an array of strings. Unknown keys are errors, so a
+ * typo cannot silently drop a setting. Flags given on the command line override it. */
+static json_t *g_config; /* kept for the process lifetime: options borrow its strings */
+
+static int load_config(args *a, const char *path, bool *kms_from_config)
+{
+    json_error_t jerr;
+    g_config = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(g_config)) {
+        fprintf(stderr, "keygate-agent: config '%s': %s\n", path,
+                g_config ? "not a JSON object" : jerr.text);
+        return EXIT_USAGE;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(g_config, key, val)
+    {
+        char flag[64];
+        int n = snprintf(flag, sizeof(flag), "--%s", key);
+        if (n <= 0 || (size_t)n >= sizeof(flag)) {
+            fprintf(stderr, "keygate-agent: config key '%s' too long\n", key);
+            return EXIT_USAGE;
+        }
+        for (char *c = flag + 2; *c; c++)
+            if (*c == '_')
+                *c = '-';
+        if (strcmp(flag, "--kms") == 0 && json_is_array(val)) {
+            size_t i;
+            json_t *u;
+            json_array_foreach(val, i, u)
+            {
+                if (!json_is_string(u)) {
+                    fprintf(stderr, "keygate-agent: config 'kms'[%zu] is not a string\n", i);
+                    return EXIT_USAGE;
+                }
+                if (apply(a, flag, json_string_value(u), kms_from_config, true) != 0)
+                    return EXIT_USAGE;
+            }
+            continue;
+        }
+        if (!json_is_string(val)) {
+            fprintf(stderr, "keygate-agent: config '%s' must be a string\n", key);
+            return EXIT_USAGE;
+        }
+        if (apply(a, flag, json_string_value(val), kms_from_config, true) != 0)
+            return EXIT_USAGE;
+    }
+    return 0;
+}
+
 /* Returns 0, or EXIT_USAGE after printing what was wrong. */
 static int parse(args *a, int argc, char **argv)
 {
+    bool kms_from_config = false;
     memset(a, 0, sizeof(*a));
     a->o.prog = "keygate-agent";
     a->o.socket_path = KG_AGENT_DEFAULT_SOCKET;
+    for (int i = 2; i + 1 < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--config") == 0 &&
+            load_config(a, argv[i + 1], &kms_from_config) != 0)
+            return EXIT_USAGE;
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i];
         if (strcmp(f, "--") == 0) {
@@ -76,49 +196,10 @@ static int parse(args *a, int argc, char **argv)
             return EXIT_USAGE;
         }
         const char *v = argv[++i];
-        if (strcmp(f, "--tee") == 0)
-            a->o.tee_spec = v;
-        else if (strcmp(f, "--app-id") == 0)
-            a->o.app_id_hex = v;
-        else if (strcmp(f, "--compose") == 0)
-            a->o.compose_path = v;
-        else if (strcmp(f, "--state") == 0)
-            a->o.state_dir = v;
-        else if (strcmp(f, "--kms") == 0) {
-            if (a->o.n_kms_urls >= KG_LAUNCH_MAX_KMS) {
-                fprintf(stderr, "keygate-agent: at most %d --kms URLs\n", KG_LAUNCH_MAX_KMS);
-                return EXIT_USAGE;
-            }
-            a->o.kms_urls[a->o.n_kms_urls++] = v;
-        } else if (strcmp(f, "--kms-ca") == 0)
-            a->o.kms_ca_path = v;
-        else if (strcmp(f, "--env-file") == 0)
-            a->o.env_path = v;
-        else if (strcmp(f, "--disk-key-out") == 0)
-            a->o.disk_key_path = v;
-        else if (strcmp(f, "--keys-out") == 0)
-            a->o.keys_out_path = v;
-        else if (strcmp(f, "--env-out") == 0)
-            a->o.env_out_path = v;
-        else if (strcmp(f, "--socket") == 0)
-            a->o.socket_path = v;
-        else if (strcmp(f, "--vm-config") == 0)
-            a->o.vm_config = v;
-        else if (strcmp(f, "--keys") == 0)
-            a->keys_path = v;
-        else if (strcmp(f, "--instance-id") == 0)
-            a->instance_id_hex = v;
-        else if (strcmp(f, "--os-image-hash") == 0)
-            a->os_image_hash_hex = v;
-        else if (strcmp(f, "--socket-mode") == 0) {
-            if (parse_mode(&a->o.socket_mode, v) != 0) {
-                fprintf(stderr, "keygate-agent: bad --socket-mode '%s' (octal, e.g. 0660)\n", v);
-                return EXIT_USAGE;
-            }
-        } else {
-            fprintf(stderr, "keygate-agent: unknown option '%s'\n", f);
+        if (strcmp(f, "--config") == 0)
+            continue; /* loaded above */
+        if (apply(a, f, v, &kms_from_config, false) != 0)
             return EXIT_USAGE;
-        }
     }
     return 0;
 }
@@ -211,12 +292,21 @@ static int cmd_serve(args *a)
     return exit_code;
 }
 
+static int run(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
     }
+    int rc = run(argc, argv);
+    json_decref(g_config);
+    return rc;
+}
+
+static int run(int argc, char **argv)
+{
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(stdout);
         return 0;

@@ -81,6 +81,8 @@ if [ "$(jq -r .kms_boot_info.os_image_hash "$TMP/bootstrap.json" | wc -c)" != 65
   echo "agent_sdk_test: SKIP: the DCAP library's PCCS client is not built yet" >&2
   exit 77
 fi
+[ "$(jq -r .kms_boot_info.os_image_hash "$TMP/bootstrap.json" | wc -c)" = 65 ] ||
+  { cat "$TMP/bootstrap.log" >&2; die "KMS bootstrap info incomplete: $(cat "$TMP/bootstrap.json")"; }
 send "$KMSC" "addOsImageHash(bytes32)" "0x$(jq -r .kms_boot_info.os_image_hash "$TMP/bootstrap.json")"
 send "$KMSC" "addKmsAggregatedMr(bytes32)" "0x$(jq -r .kms_boot_info.mr_aggregated "$TMP/bootstrap.json")"
 send "$KMSC" "addKmsDevice(bytes32)" "0x$(jq -r .kms_boot_info.device_id "$TMP/bootstrap.json")"
@@ -151,8 +153,10 @@ ok "--keys-out and --env-out: mode 0600, the decrypted variable as KEY=VALUE"
 
 # The boot/serve split of a VM image: keygate-agent serve over the keys file boot wrote.
 set +e
-KG_OUT="$TMP/run1" "$BUILD/bin/keygate-agent" serve --tee "sim:$TMP/sim:serve-vm" --keys "$TMP/run1/keys.json" \
-  --app-id "$APP" --compose "$TMP/compose-v1.json" --socket "$TMP/serve.sock" -- node -e '
+jq -n --arg tee "sim:$TMP/sim:serve-vm" --arg keys "$TMP/run1/keys.json" --arg app "$APP" \
+  --arg compose "$TMP/compose-v1.json" --arg sock "$TMP/serve.sock" \
+  '{tee: $tee, keys: $keys, app_id: $app, compose: $compose, socket: $sock}' >"$TMP/serve.json"
+KG_OUT="$TMP/run1" "$BUILD/bin/keygate-agent" serve --config "$TMP/serve.json" -- node -e '
 const { DstackClient } = require("@phala/dstack-sdk");
 new DstackClient().getKey("wallet/eth", "ethereum").then((k) => {
   require("fs").writeFileSync(process.env.KG_OUT + "/serve-key", Buffer.from(k.key).toString("hex"));
@@ -162,7 +166,7 @@ set -e
 [ "$RC" = 0 ] || die "keygate-agent serve: rc=$RC $(cat "$TMP/serve.out")"
 [ "$(cat "$TMP/run1/serve-key")" = "$(jq -r .get_key "$TMP/run1/result.json")" ] || die "serve: different GetKey"
 [ ! -e "$TMP/serve.sock" ] || die "serve left its socket behind"
-ok "keygate-agent serve over the keys file answers getKey identically, removes its socket"
+ok "keygate-agent serve --config over the keys file answers getKey identically, removes its socket"
 
 openssl verify -CAfile "$TMP/kms-ca.pem" -untrusted "$TMP/run1/tls-app-ca.pem" "$TMP/run1/tls-leaf.pem" >/dev/null ||
   die "getTlsKey chain does not verify to the KMS root CA"
