@@ -119,7 +119,14 @@ run 1 "is not the guardian ($OTHER) of app" "$KG" app veto "${S[@]}" --app "$TAP
 KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app veto "${S[@]}" --app "$TAPP" --hash "$H2" | jq -e '.state=="none"' >/dev/null || die "veto"
 run 1 "is not a pending proposal" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app veto "${S[@]}" --app "$TAPP" --hash "$H2"
 "$KG" app status "${S[@]}" --app "$TAPP" --json | jq -e '[.history[].event] | index("ComposeHashVetoed") != null and (.|length) > 0' >/dev/null || die "veto not in history"
-ok "time-locked app: allow refused, propose -> pending, only the guardian vetoes"
+# a proposal nobody vetoes becomes allowed once the notice period is over
+"$KG" app propose "${S[@]}" --app "$TAPP" --compose "$TMP/v2.json" | jq -e '.state=="pending"' >/dev/null || die "re-propose"
+rpc() { curl -s -X POST -H 'Content-Type: application/json' --data "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":$2}" "$RPC" >/dev/null; }
+rpc evm_increaseTime '[3601]'
+rpc evm_mine '[]'
+"$KG" app status "${S[@]}" --app "$TAPP" --json | jq -e --arg h1 "$H1" --arg h2 "$H2" \
+  '(.allowed_compose_hashes|sort)==([$h1,$h2]|sort) and .pending_compose_hashes==[]' >/dev/null || die "proposal not allowed after the notice period"
+ok "time-locked app: allow refused, propose -> pending, only the guardian vetoes, allowed after the notice period"
 
 # ---- KMS allow-lists ---------------------------------------------------------------------------
 MR="$(printf 'kms mr' | sha256sum | cut -c1-64)"
