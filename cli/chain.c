@@ -85,9 +85,9 @@ KG_RESULT kg_chain_send(const kg_chain *c, kg_eth_receipt *receipt, const uint8_
 }
 
 KG_RESULT kg_chain_logs(const kg_chain *c, kg_eth_logs *logs, const uint8_t address[20],
-                        const uint8_t *topic0)
+                        const uint8_t *topic0, uint64_t from_block)
 {
-    return kg_eth_get_logs(c->eth, logs, address, topic0, 0, UINT64_MAX);
+    return kg_eth_get_logs(c->eth, logs, address, topic0, from_block, UINT64_MAX);
 }
 
 KG_RESULT kg_cli_target_open(kg_cli_target *t, const char *state, const char *rpc_url,

@@ -37,10 +37,11 @@ KG_RESULT kg_chain_call(const kg_chain *c, kg_buf *ret, const uint8_t to[20], co
 KG_RESULT kg_chain_send(const kg_chain *c, kg_eth_receipt *receipt, const uint8_t key[32],
                         const uint8_t *to, const kg_buf *data);
 
-/* Every log of address (optionally only those with first topic topic0) from block 0 to the
- * latest. The caller frees *logs with kg_eth_logs_free. */
+/* Every log of address (optionally only those with first topic topic0) from from_block to the
+ * latest (public nodes may limit the range: start at the contracts' deployment block). The
+ * caller frees *logs with kg_eth_logs_free. */
 KG_RESULT kg_chain_logs(const kg_chain *c, kg_eth_logs *logs, const uint8_t address[20],
-                        const uint8_t *topic0);
+                        const uint8_t *topic0, uint64_t from_block);
 
 /* Whether there is contract code at address. */
 KG_RESULT kg_chain_has_code(const kg_chain *c, bool *has, const uint8_t address[20]);

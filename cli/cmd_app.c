@@ -31,7 +31,10 @@ static void app_usage(FILE *out)
             "  propose --app ID (--compose FILE | --hash HEX)  time-locked apps: propose it; it\n"
             "                               becomes allowed after the notice period\n"
             "  veto   --app ID (--compose FILE | --hash HEX)   guardian: veto a pending proposal\n"
-            "  status --app ID [--json]     owner, settings, allowed and pending hashes, history\n\n"
+            "  status --app ID [--json] [--from-block N]\n"
+            "                               owner, settings, allowed and pending hashes, and the\n"
+            "                               history from the app's events (from block N; default 0;\n"
+            "                               only hashes named in that range are listed)\n\n"
             "Where (every subcommand but compose-hash):\n"
             "  --state DIR          devnet state directory (default ./%s): chain, KMS contract\n"
             "                       and, on a devnet, the default signing key\n"
@@ -47,12 +50,13 @@ typedef struct app_args {
     const char *state, *rpc_url, *kms_contract, *key_file;
     const char *app, *compose, *hash, *owner, *guardian, *device;
     const char *timelock;
+    uint64_t from_block; /* --from-block: history starts there */
     bool require_tcb, json;
     const char *positional;
 } app_args;
 
 enum { O_STATE = 256, O_RPC, O_KMSC, O_KEYFILE, O_APP, O_COMPOSE, O_HASH, O_OWNER, O_TIMELOCK,
-       O_GUARDIAN, O_DEVICE, O_TCB, O_JSON, O_HELP };
+       O_GUARDIAN, O_DEVICE, O_TCB, O_JSON, O_FROM, O_HELP };
 
 static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
 {
@@ -70,6 +74,7 @@ static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
         {"device", required_argument, NULL, O_DEVICE},
         {"require-tcb-up-to-date", no_argument, NULL, O_TCB},
         {"json", no_argument, NULL, O_JSON},
+        {"from-block", required_argument, NULL, O_FROM},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -92,6 +97,15 @@ static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
         case O_DEVICE: a->device = optarg; break;
         case O_TCB: a->require_tcb = true; break;
         case O_JSON: a->json = true; break;
+        case O_FROM: {
+            char *end = NULL;
+            errno = 0;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            KG_ENSURE(errno == 0 && end != optarg && *end == '\0' && optarg[0] != '-',
+                      KG_ERR_USAGE, "--from-block '%s' is not a block number", optarg);
+            a->from_block = v;
+            break;
+        }
         case O_HELP: *help = true; return KG_OK;
         default:
             KG_BAIL(KG_ERR_USAGE, "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -522,14 +536,14 @@ static const app_event app_events[] = {
 
 /* Decodes the app's logs into history entries; collects every compose hash seen in hashes. */
 static kg_result app_history(json_t **history, json_t *hashes, const kg_chain *c,
-                             const uint8_t app[20])
+                             const uint8_t app[20], uint64_t from_block)
 {
     kg_eth_logs logs;
     uint8_t topics[N_APP_EVENTS][32];
     memset(&logs, 0, sizeof(logs));
     for (size_t i = 0; i < N_APP_EVENTS; i++)
         kg_keccak256(topics[i], app_events[i].sig, strlen(app_events[i].sig));
-    KG_GUARD(kg_chain_logs(c, &logs, app, NULL));
+    KG_GUARD(kg_chain_logs(c, &logs, app, NULL, from_block));
     json_t *out = json_array();
     for (size_t i = 0; i < logs.count; i++) {
         const kg_eth_log *l = &logs.items[i];
@@ -607,7 +621,7 @@ static int cmd_status(const app_args *a)
     if (kg_failed(kg_cli_parse_address(app, "--app", a->app)) ||
         kg_failed(kg_cli_target_open(&t, a->state, a->rpc_url, a->kms_contract)) ||
         kg_failed(app_read(&info, &t, app, a->app)) ||
-        kg_failed(app_history(&history, hashes, &t.chain, app)))
+        kg_failed(app_history(&history, hashes, &t.chain, app, a->from_block)))
         goto fail;
     char app_s[43], owner_s[43], guard_s[43];
     addr_text(app_s, app);
@@ -640,6 +654,8 @@ static int cmd_status(const app_args *a)
         guard_s, "allowed_compose_hashes", allowed, "pending_compose_hashes", pending, "history",
         history);
     history = NULL;
+    /* allowed/pending hashes are looked up among those the history mentions */
+    json_object_set_new(out, "history_from_block", json_integer((json_int_t)a->from_block));
     if (a->json) {
         kg_cli_print_json(out, false);
     } else {
@@ -650,6 +666,8 @@ static int cmd_status(const app_args *a)
         printf("  any device / TCB up to date / upgrades disabled   %s / %s / %s\n",
                info.allow_any_device ? "yes" : "no", info.require_tcb ? "required" : "not required",
                info.upgrades_disabled ? "yes" : "no");
+        if (a->from_block > 0)
+            printf("  (compose hashes and history since block %" PRIu64 ")\n", a->from_block);
         printf("  allowed compose hashes:\n");
         size_t i;
         json_t *v;

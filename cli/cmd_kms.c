@@ -1,6 +1,8 @@
 /* cmd_kms.c - `keygate kms`: the KMS contract's platform policy (SPEC.md section 3): which KMS
  * aggregated MRs, KMS devices and OS images are allowed, and what the KMS published. */
+#include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,8 +19,8 @@ static void kms_usage(FILE *out)
             "                               KMS device id or an OS image hash (owner of the KMS\n"
             "                               contract)\n"
             "  revoke (--mr HEX | --device HEX | --os-image HEX)   remove one (at once)\n"
-            "  status [--json]              KMS contract owner, published root key, and the\n"
-            "                               allow-lists reconstructed from its events\n\n"
+            "  status [--json] [--from-block N]   KMS contract owner, published root key, and\n"
+            "                               the allow-lists reconstructed from its events\n\n"
             "  --state DIR / --rpc-url URL / --kms-contract ADDR / --private-key-file FILE as for\n"
             "  'keygate app' (signing: --private-key-file, $%s, or the devnet key).\n\n"
             "Exit status: 0 ok, 1 failed (nothing changed on chain), 2 usage error.\n",
@@ -122,7 +124,8 @@ done:
 }
 
 /* Replays a list's Added/Removed events, then asks the contract about each value seen. */
-static kg_result list_values(json_t **out, const kg_cli_target *t, const kms_list *l)
+static kg_result list_values(json_t **out, const kg_cli_target *t, const kms_list *l,
+                             uint64_t from_block)
 {
     kg_eth_logs logs;
     json_t *seen = json_object();
@@ -130,7 +133,7 @@ static kg_result list_values(json_t **out, const kg_cli_target *t, const kms_lis
     memset(&logs, 0, sizeof(logs));
     kg_keccak256(add, l->ev_added, strlen(l->ev_added));
     kg_keccak256(rem, l->ev_removed, strlen(l->ev_removed));
-    if (kg_failed(kg_chain_logs(&t->chain, &logs, t->kms, NULL))) {
+    if (kg_failed(kg_chain_logs(&t->chain, &logs, t->kms, NULL, from_block))) {
         json_decref(seen);
         return KG_ERROR;
     }
@@ -166,7 +169,7 @@ static kg_result list_values(json_t **out, const kg_cli_target *t, const kms_lis
     return KG_OK;
 }
 
-static int cmd_status(const kg_cli_target *t, bool as_json)
+static int cmd_status(const kg_cli_target *t, bool as_json, uint64_t from_block)
 {
     kg_buf ret;
     kg_abi_decoded d[4];
@@ -192,7 +195,7 @@ static int cmd_status(const kg_cli_target *t, bool as_json)
     json_object_set_new(out, "eventlog_len", json_integer((json_int_t)d[3].len));
     for (size_t i = 0; i < N_LISTS; i++) {
         json_t *vals = NULL;
-        if (kg_failed(list_values(&vals, t, &lists[i])))
+        if (kg_failed(list_values(&vals, t, &lists[i], from_block)))
             goto fail;
         char key[48];
         snprintf(key, sizeof(key), "allowed_%s", lists[i].opt);
@@ -233,12 +236,14 @@ int kg_cmd_kms(int argc, char **argv)
         {"private-key-file", required_argument, NULL, 'f'},
         {"mr", required_argument, NULL, 'm'},      {"device", required_argument, NULL, 'd'},
         {"os-image", required_argument, NULL, 'o'}, {"json", no_argument, NULL, 'j'},
+        {"from-block", required_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     const char *state = NULL, *rpc = NULL, *kmsc = NULL, *key_file = NULL, *value = NULL;
     const kms_list *list = NULL;
     int n_values = 0;
     bool as_json = false;
+    uint64_t from_block = 0;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         kms_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? KG_EXIT_USAGE : KG_EXIT_OK;
@@ -257,6 +262,17 @@ int kg_cmd_kms(int argc, char **argv)
         case 'd': list = &lists[1]; value = optarg; n_values++; break;
         case 'o': list = &lists[2]; value = optarg; n_values++; break;
         case 'j': as_json = true; break;
+        case 'b': {
+            char *end = NULL;
+            errno = 0;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0' || optarg[0] == '-') {
+                fprintf(stderr, "keygate kms: --from-block '%s' is not a block number\n", optarg);
+                return KG_EXIT_USAGE;
+            }
+            from_block = v;
+            break;
+        }
         case 'h': kms_usage(stdout); return KG_EXIT_OK;
         default:
             fprintf(stderr, "keygate kms: unknown or incomplete option '%s'\n", argv[optind - 1]);
@@ -289,7 +305,7 @@ int kg_cmd_kms(int argc, char **argv)
     } else if (change) {
         status = cmd_change(&t, key_file, list, value, strcmp(sub, "allow") == 0);
     } else {
-        status = cmd_status(&t, as_json);
+        status = cmd_status(&t, as_json, from_block);
     }
     kg_cli_target_close(&t);
     return status;

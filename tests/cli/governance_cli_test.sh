@@ -77,6 +77,9 @@ jq -e --arg h1 "$H1" --arg h2 "$H2" '[.history[] | select(.event|startswith("Com
   [["ComposeHashAdded",$h1],["ComposeHashAdded",$h2],["ComposeHashRemoved",$h1]]' "$TMP/status.json" >/dev/null ||
   die "history: $(jq -c .history "$TMP/status.json")"
 "$KG" app status "${S[@]}" --app "$APP" | grep -q "ComposeHashRemoved *$H1" || die "status table"
+LAST="$(jq '[.history[].block] | max' "$TMP/status.json")"
+"$KG" app status "${S[@]}" --app "$APP" --json --from-block "$LAST" | jq -e '[.history[].event] == ["ComposeHashRemoved"]' >/dev/null ||
+  die "--from-block does not limit the history"
 ok "allow (idempotent), revoke, status with allowed hashes and event history"
 
 # ---- errors change nothing ------------------------------------------------------------------
