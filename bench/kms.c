@@ -93,7 +93,9 @@ static int build_dir(char *out, size_t n)
 int kg_bench_kms(int argc, char **argv)
 {
     unsigned long clients = 32, seconds = 10, workers = 8;
-    static const struct option opts[] = {{"clients", required_argument, NULL, 'c'},
+    const char *env_file = NULL;
+    static const struct option opts[] = {{"env", required_argument, NULL, 'e'},
+                                         {"clients", required_argument, NULL, 'c'},
                                          {"duration", required_argument, NULL, 'd'},
                                          {"workers", required_argument, NULL, 'w'},
                                          {"help", no_argument, NULL, 'h'},
@@ -101,14 +103,19 @@ int kg_bench_kms(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'e') {
+            env_file = optarg;
+            continue;
+        }
         unsigned long *dst = c == 'c' ? &clients : c == 'd' ? &seconds : c == 'w' ? &workers : NULL;
         if (dst == NULL) {
             fprintf(c == 'h' ? stdout : stderr,
                     "Usage: keygate-bench kms [--clients N (32)] [--duration S (10)] "
-                    "[--workers W (8, KMS worker threads)]\n"
+                    "[--workers W (8, KMS worker threads)] [--env FILE]\n"
                     "Starts anvil + contracts, the simulated TDX platform and PCCS, and a "
                     "keygate-kms (bench/kms_env.sh),\nthen N clients each loop: fresh RA-TLS "
-                    "connection + GetAppKey. Prints one JSON line.\n");
+                    "connection + GetAppKey. Prints one JSON line.\n--env FILE: use a running "
+                    "environment (the JSON line kms_env.sh printed) instead.\n");
             return c == 'h' ? 0 : 2;
         }
         char *end = NULL;
@@ -121,27 +128,32 @@ int kg_bench_kms(int argc, char **argv)
     }
 
     char build[PATH_MAX], script[PATH_MAX + 32], wbuf[16];
-    if (build_dir(build, sizeof(build)) != 0)
-        return 1;
-    snprintf(script, sizeof(script), "%s/kms_env.sh", KG_BENCH_DIR);
-    snprintf(wbuf, sizeof(wbuf), "%lu", workers);
-    int pipefd[2];
-    if (pipe(pipefd) != 0)
-        return 1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&fa, pipefd[0]);
-    char *args[] = {script, build, wbuf, NULL};
-    pid_t env_pid;
-    if (posix_spawn(&env_pid, script, &fa, NULL, args, environ) != 0) {
-        fprintf(stderr, "keygate-bench kms: cannot run %s\n", script);
-        return 1;
-    }
-    posix_spawn_file_actions_destroy(&fa);
-    close(pipefd[1]);
-    FILE *in = fdopen(pipefd[0], "r");
     char line[4096];
+    pid_t env_pid = -1;
+    FILE *in = NULL;
+    if (env_file != NULL) {
+        in = fopen(env_file, "r");
+    } else {
+        if (build_dir(build, sizeof(build)) != 0)
+            return 1;
+        snprintf(script, sizeof(script), "%s/kms_env.sh", KG_BENCH_DIR);
+        snprintf(wbuf, sizeof(wbuf), "%lu", workers);
+        int pipefd[2];
+        if (pipe(pipefd) != 0)
+            return 1;
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
+        posix_spawn_file_actions_addclose(&fa, pipefd[0]);
+        char *args[] = {script, build, wbuf, NULL};
+        if (posix_spawn(&env_pid, script, &fa, NULL, args, environ) != 0) {
+            fprintf(stderr, "keygate-bench kms: cannot run %s\n", script);
+            return 1;
+        }
+        posix_spawn_file_actions_destroy(&fa);
+        close(pipefd[1]);
+        in = fdopen(pipefd[0], "r");
+    }
     int status_code = 1;
     json_t *env = NULL;
     SSL_CTX *ctx = NULL;
@@ -231,9 +243,11 @@ done:
     SSL_CTX_free(ctx);
     kg_kms_client_identity_free(&id);
     json_decref(env);
-    kill(env_pid, SIGTERM);
+    if (env_pid > 0)
+        kill(env_pid, SIGTERM);
     if (in != NULL)
         fclose(in);
-    waitpid(env_pid, NULL, 0);
+    if (env_pid > 0)
+        waitpid(env_pid, NULL, 0);
     return status_code;
 }

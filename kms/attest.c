@@ -78,6 +78,77 @@ static kg_result spki_der(kg_buf *out, X509 *cert)
     return rc;
 }
 
+/* Collateral per platform, cached here by the exact PCK chain bytes of the quote: the DCAP
+ * library's PCCS client would otherwise re-parse the chain on every request to find the FMSPC
+ * (a quarter of the KMS's CPU under load). An entry is used only until the earliest expiry the
+ * last successful verification relied on, and at most KMS_COLLATERAL_TTL_S, so revocations
+ * published in a new CRL are picked up within that time. */
+#define KMS_COLLATERAL_CACHE 8u
+#define KMS_COLLATERAL_TTL_S 300u
+typedef struct coll_entry {
+    uint8_t chain_hash[32];
+    char *json; /* owned */
+    size_t len;
+    uint64_t use_until;
+} coll_entry;
+static coll_entry g_coll_cache[KMS_COLLATERAL_CACHE];
+static pthread_mutex_t g_coll_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A private copy of the cached collateral for this chain, or NULL. Caller frees. */
+static char *coll_lookup(const uint8_t hash[32], uint64_t now, size_t *len)
+{
+    char *copy = NULL;
+    pthread_mutex_lock(&g_coll_lock);
+    for (size_t i = 0; i < KMS_COLLATERAL_CACHE; i++) {
+        coll_entry *e = &g_coll_cache[i];
+        if (e->json != NULL && now < e->use_until && memcmp(e->chain_hash, hash, 32) == 0) {
+            copy = malloc(e->len + 1);
+            if (copy != NULL) {
+                memcpy(copy, e->json, e->len + 1);
+                *len = e->len;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_coll_lock);
+    return copy;
+}
+
+static void coll_store(const uint8_t hash[32], const char *json, size_t len, uint64_t until)
+{
+    char *copy = malloc(len + 1);
+    if (copy == NULL)
+        return;
+    memcpy(copy, json, len);
+    copy[len] = 0;
+    pthread_mutex_lock(&g_coll_lock);
+    size_t slot = 0; /* same chain, else an empty or the soonest-expiring slot */
+    for (size_t i = 0; i < KMS_COLLATERAL_CACHE; i++) {
+        if (memcmp(g_coll_cache[i].chain_hash, hash, 32) == 0 || g_coll_cache[i].json == NULL) {
+            slot = i;
+            break;
+        }
+        if (g_coll_cache[i].use_until < g_coll_cache[slot].use_until)
+            slot = i;
+    }
+    free(g_coll_cache[slot].json);
+    memcpy(g_coll_cache[slot].chain_hash, hash, 32);
+    g_coll_cache[slot].json = copy;
+    g_coll_cache[slot].len = len;
+    g_coll_cache[slot].use_until = until;
+    pthread_mutex_unlock(&g_coll_lock);
+}
+
+static void coll_cache_clear(void)
+{
+    pthread_mutex_lock(&g_coll_lock);
+    for (size_t i = 0; i < KMS_COLLATERAL_CACHE; i++) {
+        free(g_coll_cache[i].json);
+        memset(&g_coll_cache[i], 0, sizeof(g_coll_cache[i]));
+    }
+    pthread_mutex_unlock(&g_coll_lock);
+}
+
 /* Verifies a quote with collateral from the configured PCCS; *rep borrows from quote. */
 static kg_result verify_quote(kg_dcap_report *rep, const kms *k, const uint8_t *quote,
                               size_t len)
@@ -88,12 +159,24 @@ static kg_result verify_quote(kg_dcap_report *rep, const kms *k, const uint8_t *
         rc = kg_dcap_verify(g_verifier, rep, quote, len, (const char *)g_collateral.data,
                             g_collateral.len, now);
     } else {
-        char *coll = NULL;
+        kg_quote parsed;
+        uint8_t chain_hash[32];
+        KG_GUARD_CTX(kg_quote_parse(&parsed, quote, len), "quote");
+        KG_GUARD(kg_sha256(chain_hash, parsed.pck_chain, parsed.pck_chain_len));
         size_t coll_len = 0;
-        KG_GUARD_CTX(kg_pccs_get_collateral(&coll, &coll_len, k->cfg.pccs_url, quote, len, NULL,
-                                            now),
-                     "fetching collateral");
+        char *coll = coll_lookup(chain_hash, now, &coll_len);
+        bool cached = coll != NULL;
+        if (!cached)
+            KG_GUARD_CTX(kg_pccs_get_collateral(&coll, &coll_len, k->cfg.pccs_url, quote, len,
+                                                NULL, now),
+                         "fetching collateral");
         rc = kg_dcap_verify(g_verifier, rep, quote, len, coll, coll_len, now);
+        if (kg_ok(rc) && !cached) {
+            uint64_t until = now + KMS_COLLATERAL_TTL_S;
+            if (rep->valid_until != 0 && rep->valid_until < until)
+                until = rep->valid_until;
+            coll_store(chain_hash, coll, coll_len, until);
+        }
         free(coll);
     }
     KG_GUARD_CTX(rc, "quote");
@@ -289,6 +372,7 @@ kg_result kms_attest_init(kms *k)
 
 void kms_attest_free(void)
 {
+    coll_cache_clear();
     kg_buf_free(&g_collateral);
     kg_dcap_verifier_free(g_verifier);
     kg_tee_free(g_tee);
