@@ -122,6 +122,14 @@ async function main() {
   const ed = await client.sign('ed25519', msg);
   assert.strictEqual((await client.verify('ed25519', msg, ed.signature, ed.public_key)).valid, true);
 
+  // attest: an opaque hex blob to the SDK; keygate's is JSON {version, quote, event_log, vm_config}.
+  const att = await client.attest('att');
+  const blob = JSON.parse(Buffer.from(att.attestation, 'hex').toString());
+  assert.strictEqual(blob.version, 1);
+  assert.deepStrictEqual(quoteRegs(unhex(blob.quote)).reportData,
+                         Buffer.concat([Buffer.from('att'), Buffer.alloc(61)]));
+  assert.ok(Array.isArray(blob.event_log) && blob.event_log.length >= 9);
+
   const ver = await client.version();
   assert.ok(ver.version.length > 0);
   assert.ok(await client.isReachable());
