@@ -160,9 +160,7 @@ static kg_result check_crl(verify_ctx *c, X509_CRL *crl, X509 *issuer, const cha
     name_text(got, sizeof(got), X509_CRL_get_issuer(crl));
     KG_ENSURE(X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) == 0,
               KG_ERR_VERIFY, "%s: issued by '%s', expected '%s'", what, got, want);
-    int ok = X509_CRL_verify(crl, X509_get0_pubkey(issuer));
-    ERR_clear_error();
-    KG_ENSURE(ok == 1, KG_ERR_VERIFY, "%s: signature does not verify with '%s'", what, want);
+    KG_GUARD(kg_dcap_verify_crl_sig(crl, X509_get0_pubkey(issuer), what));
     int64_t this_update, next_update;
     KG_GUARD_CTX(kg_dcap_asn1_time(&this_update, X509_CRL_get0_lastUpdate(crl)), "%s", what);
     KG_ENSURE(X509_CRL_get0_nextUpdate(crl) != NULL, KG_ERR_INPUT, "%s: no nextUpdate", what);
@@ -215,9 +213,7 @@ static kg_result verify_chain(verify_ctx *c, STACK_OF(X509) *chain, X509_CRL *ro
             memo = X509_cmp(c->memo_cert[k], cert) == 0 &&
                    X509_cmp(c->memo_issuer[k], issuer) == 0;
         if (!memo) {
-            int ok = X509_verify(cert, X509_get0_pubkey(issuer));
-            ERR_clear_error();
-            KG_ENSURE(ok == 1, KG_ERR_VERIFY, "%s: signature does not verify", label);
+            KG_GUARD(kg_dcap_verify_cert_sig(cert, X509_get0_pubkey(issuer), label));
             /* the memo holds references: the chain it came from may be freed before reuse */
             if (c->n_memo < MEMO_SLOTS && X509_up_ref(cert) == 1) {
                 if (X509_up_ref(issuer) == 1) {

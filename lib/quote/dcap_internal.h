@@ -151,6 +151,10 @@ const char *kg_collateral_key(kg_coll_field f);
 /* Verifies a raw r||s P-256 ECDSA signature over SHA-256(data). */
 KG_RESULT kg_dcap_ecdsa_verify(EVP_PKEY *key, const uint8_t sig[64], const uint8_t *data,
                                size_t len, const char *what);
+/* The signature of a certificate or CRL by issuer_key (ecdsa-with-SHA256 only), over its tbs
+ * bytes as received. */
+KG_RESULT kg_dcap_verify_cert_sig(X509 *cert, EVP_PKEY *issuer_key, const char *what);
+KG_RESULT kg_dcap_verify_crl_sig(X509_CRL *crl, EVP_PKEY *issuer_key, const char *what);
 /* Builds a P-256 public key from a raw x||y point (checked to be on the curve). */
 KG_RESULT kg_dcap_p256_key(EVP_PKEY **out, const uint8_t xy[64]);
 /*
