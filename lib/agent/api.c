@@ -365,7 +365,11 @@ static kg_result do_info(kg_agent *a, json_t *req, kg_buf *out)
     KG_GUARD_C(hex_str(tcb, "mr_aggregated", mra, sizeof(mra)));
     KG_GUARD_C(hex_str(tcb, "os_image_hash", a->os_image_hash, 32));
     KG_GUARD_C(hex_str(tcb, "compose_hash", a->compose_hash, 32));
-    KG_GUARD_C(hex_str(tcb, "device_id", a->device_id, 32));
+    /* device_id is unknown (all zero) when the PCK certificate was not verified at boot:
+     * say so with "" rather than a plausible-looking value. */
+    static const uint8_t no_device[32];
+    size_t dev_len = memcmp(a->device_id, no_device, 32) == 0 ? 0 : 32;
+    KG_GUARD_C(hex_str(tcb, "device_id", a->device_id, dev_len));
     KG_ENSURE_C(json_object_set(tcb, "event_log", events) == 0 &&
                     json_object_set_new(tcb, "app_compose", json_string(a->app_compose)) == 0,
                 KG_ERR_NOMEM, "out of memory");
@@ -379,7 +383,7 @@ static kg_result do_info(kg_agent *a, json_t *req, kg_buf *out)
     KG_GUARD_C(kg_jw_str(&w, "app_cert", ""));
     KG_GUARD_C(kg_jw_str(&w, "tcb_info", tcb_text));
     KG_GUARD_C(kg_jw_str(&w, "app_name", a->app_name));
-    KG_GUARD_C(kg_jw_hex(&w, "device_id", a->device_id, sizeof(a->device_id)));
+    KG_GUARD_C(kg_jw_hex(&w, "device_id", a->device_id, dev_len));
     KG_GUARD_C(kg_jw_hex(&w, "mr_aggregated", mra, sizeof(mra)));
     KG_GUARD_C(kg_jw_hex(&w, "os_image_hash", a->os_image_hash, sizeof(a->os_image_hash)));
     KG_GUARD_C(kg_jw_str(&w, "key_provider_info", a->key_provider_info));
