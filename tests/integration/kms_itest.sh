@@ -186,6 +186,16 @@ V1_K256="$(jq -r .k256_key "$TMP/out.json")"
 V1_DISK="$(jq -r .disk_crypt_key "$TMP/out.json")"
 ok "approved app v1 gets keys matching the SPEC.md section 5 derivation"
 
+call --method SignCert --sim "$TMP/sim" --vm v1 --app-id "$APP" --compose-hash "$H1" --instance-id "$INST" --csr
+[ "$RC" = 0 ] && [ "$(jq '.certificate_chain | length' "$TMP/out.json")" = 3 ] || die "SignCert: $(cat "$TMP/out.json" "$TMP/err.txt")"
+for i in 0 1 2; do jq -r ".certificate_chain[$i]" "$TMP/out.json" >"$TMP/chain$i.pem"; done
+openssl verify -CAfile "$TMP/chain2.pem" -untrusted "$TMP/chain1.pem" "$TMP/chain0.pem" >/dev/null 2>&1 || die "SignCert chain does not verify to the root CA"
+[ "$(cat "$TMP/chain2.pem")" = "$CA_CERT" ] || die "SignCert chain does not end in the KMS root CA"
+openssl x509 -in "$TMP/chain0.pem" -noout -subject | grep -q "app.keygate.test" || die "SignCert leaf subject"
+ok "SignCert: leaf for the attested key under the app CA under the root CA (openssl verify)"
+call --method SignCert --cert plain --csr
+expect_denied "attestation: client certificate has no RA-TLS quote extension" "SignCert without attestation"
+
 app v1-tampered "$APP" "$H1" --cert tampered
 expect_denied "attestation: quote" "tampered quote in the certificate"
 app v1-unbound "$APP" "$H1" --cert unbound

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/x509.h>
+
 #include "keygate/kdf.h"
 #include "keygate/kms_client.h"
 
@@ -74,17 +76,54 @@ cleanup:
     return rc;
 }
 
+/* {"api_version":1,"csr":"<hex DER>"} for a CSR of the identity's own key (SignCert). */
+static kg_result csr_body(char **out, const kg_kms_client_identity *id)
+{
+    X509_REQ *req = X509_REQ_new();
+    KG_ENSURE(req != NULL, KG_ERR_NOMEM, "out of memory");
+    kg_result rc = KG_ERROR;
+    unsigned char *der = NULL;
+    char *hex = NULL;
+    X509_NAME *name = X509_REQ_get_subject_name(req);
+    KG_ENSURE_C(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                           (const unsigned char *)"app.keygate.test", -1, -1,
+                                           0) == 1 &&
+                    X509_REQ_set_pubkey(req, kg_p256_evp(id->key)) == 1 &&
+                    X509_REQ_sign(req, kg_p256_evp(id->key), EVP_sha256()) > 0,
+                KG_ERR_CRYPTO, "making the CSR");
+    int n = i2d_X509_REQ(req, &der);
+    KG_ENSURE_C(n > 0, KG_ERR_CRYPTO, "encoding the CSR");
+    hex = malloc(2 * (size_t)n + 64);
+    KG_ENSURE_C(hex != NULL, KG_ERR_NOMEM, "out of memory");
+    static const char prefix[] = "{\"api_version\":1,\"csr\":\"";
+    size_t p = sizeof(prefix) - 1;
+    memcpy(hex, prefix, p);
+    KG_GUARD_C(kg_hex_encode(hex + p, 2 * (size_t)n + 1, der, (size_t)n));
+    memcpy(hex + p + 2 * (size_t)n, "\"}", 3);
+    *out = hex;
+    hex = NULL;
+    rc = KG_OK;
+cleanup:
+    free(hex);
+    OPENSSL_free(der);
+    X509_REQ_free(req);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *kms = NULL, *method = NULL, *body = "", *sim = NULL, *vm = NULL;
     const char *app_hex = NULL, *compose_hex = NULL, *inst_hex = NULL, *cert_mode = "ratls";
     const char *state_dir = NULL;
+    bool want_csr = false;
+    char *csr = NULL;
     static const struct option opts[] = {
         {"kms", required_argument, NULL, 'k'},          {"method", required_argument, NULL, 'm'},
         {"body", required_argument, NULL, 'b'},         {"sim", required_argument, NULL, 's'},
         {"vm", required_argument, NULL, 'v'},           {"app-id", required_argument, NULL, 'a'},
         {"compose-hash", required_argument, NULL, 'c'}, {"instance-id", required_argument, NULL, 'i'},
         {"cert", required_argument, NULL, 'C'},         {"check-keys", required_argument, NULL, 'K'},
+        {"csr", no_argument, NULL, 'R'},
         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -99,6 +138,7 @@ int main(int argc, char **argv)
         case 'i': inst_hex = optarg; break;
         case 'C': cert_mode = optarg; break;
         case 'K': state_dir = optarg; break;
+        case 'R': want_csr = true; break;
         default: return 2;
         }
     }
@@ -144,6 +184,11 @@ int main(int argc, char **argv)
                                               inst_hex ? inst : NULL, mode)))
             goto fail;
     }
+    if (want_csr) {
+        if (id.key == NULL || kg_failed(csr_body(&csr, &id)))
+            goto fail;
+        body = csr;
+    }
     if (kg_failed(kg_kms_client_ctx_new(&ctx, id.cert ? &id : NULL)) ||
         kg_failed(kg_kms_client_call(ctx, host, port, method, body, &status, &resp)))
         goto fail;
@@ -161,6 +206,7 @@ fail:
     fprintf(stderr, "kms-itest-client: %s\n", kg_error_message());
     exit_code = 3;
 done:
+    free(csr);
     SSL_CTX_free(ctx);
     kg_kms_client_identity_free(&id);
     kg_buf_free(&resp);
