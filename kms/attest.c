@@ -26,6 +26,7 @@
 #if __has_include("keygate/tee.h") && __has_include("keygate/eventlog.h")
 #define KMS_HAVE_TEE 1
 #include "keygate/eventlog.h"
+#include "keygate/ratls.h"
 #include "keygate/tee.h"
 #else
 #define KMS_HAVE_TEE 0
@@ -41,42 +42,6 @@ static kg_dcap_verifier *g_verifier;
 static kg_buf g_collateral; /* fixed collateral from cfg.collateral_file, or empty */
 static kg_tee *g_tee;
 static pthread_mutex_t g_tee_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* The payload of an RA-TLS extension: the extension value is a DER OCTET STRING wrapping it.
- * Borrowed pointers into cert (valid while cert lives) are not possible through the DER
- * decode, so the payload is copied into out. */
-static kg_result ratls_ext(kg_buf *out, X509 *cert, const char *oid, const char *what)
-{
-    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
-    KG_ENSURE_OSSL(obj != NULL, KG_ERR_INTERNAL, "bad OID %s", oid);
-    int idx = X509_get_ext_by_OBJ(cert, obj, -1);
-    int dup = idx >= 0 ? X509_get_ext_by_OBJ(cert, obj, idx) : -1;
-    ASN1_OBJECT_free(obj);
-    KG_ENSURE(idx >= 0, KG_ERR_VERIFY, "client certificate has no RA-TLS %s extension (%s)",
-              what, oid);
-    KG_ENSURE(dup < 0, KG_ERR_VERIFY, "client certificate has two RA-TLS %s extensions", what);
-    ASN1_OCTET_STRING *outer = X509_EXTENSION_get_data(X509_get_ext(cert, idx));
-    const unsigned char *p = ASN1_STRING_get0_data(outer);
-    long n = ASN1_STRING_length(outer);
-    const unsigned char *end = p + n;
-    ASN1_OCTET_STRING *inner = d2i_ASN1_OCTET_STRING(NULL, &p, n);
-    KG_ENSURE_OSSL(inner != NULL && p == end, KG_ERR_VERIFY,
-                   "RA-TLS %s extension is not one DER OCTET STRING", what);
-    kg_result rc = kg_buf_append(out, ASN1_STRING_get0_data(inner),
-                                 (size_t)ASN1_STRING_length(inner));
-    ASN1_OCTET_STRING_free(inner);
-    return rc;
-}
-
-static kg_result spki_der(kg_buf *out, X509 *cert)
-{
-    unsigned char *der = NULL;
-    int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
-    KG_ENSURE_OSSL(n > 0, KG_ERR_INPUT, "client certificate public key");
-    kg_result rc = kg_buf_append(out, der, (size_t)n);
-    OPENSSL_free(der);
-    return rc;
-}
 
 /* Collateral per platform, cached here by the exact PCK chain bytes of the quote: the DCAP
  * library's PCCS client would otherwise re-parse the chain on every request to find the FMSPC
@@ -206,70 +171,93 @@ static kg_result measured(kms_boot_info *bi, const kg_dcap_report *rep,
     return KG_OK;
 }
 
+/* The collateral for the quote inside an RA-TLS certificate: from the fixed file, the cache,
+ * or the PCCS. *owned (caller frees) is set when it is a private copy; *fetched says it came
+ * from the PCCS (so it goes into the cache, keyed by chain_hash, once it verified). */
+static kg_result peer_collateral(const char **json, size_t *len, char **owned, bool *fetched,
+                                 uint8_t chain_hash[32], const kms *k, const uint8_t *der,
+                                 size_t der_len, uint64_t now)
+{
+    *owned = NULL;
+    *fetched = false;
+    if (g_collateral.len > 0) {
+        *json = (const char *)g_collateral.data;
+        *len = g_collateral.len;
+        return KG_OK;
+    }
+    kg_ratls_evidence ev;
+    kg_quote parsed;
+    kg_result rc = kg_ratls_parse_cert(&ev, der, der_len);
+    if (kg_ok(rc))
+        rc = kg_quote_parse(&parsed, ev.quote.data, ev.quote.len);
+    if (kg_ok(rc))
+        rc = kg_sha256(chain_hash, parsed.pck_chain, parsed.pck_chain_len);
+    if (kg_ok(rc))
+        *owned = coll_lookup(chain_hash, now, len);
+    if (kg_ok(rc) && *owned == NULL) {
+        rc = kg_pccs_get_collateral(owned, len, k->cfg.pccs_url, ev.quote.data, ev.quote.len,
+                                    NULL, now);
+        if (kg_failed(rc))
+            (void)kg_error_context("fetching collateral");
+        *fetched = kg_ok(rc);
+    }
+    kg_ratls_evidence_free(&ev);
+    KG_GUARD_CTX(rc, "RA-TLS certificate");
+    *json = *owned;
+    return KG_OK;
+}
+
 kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) *chain)
 {
     memset(out, 0, sizeof(*out));
     kg_result rc = KG_ERROR;
-    kg_buf quote, evjson, spki;
-    kg_buf_init(&quote, KG_MAX_QUOTE_LEN);
-    kg_buf_init(&evjson, KG_MAX_EVENTLOG_JSON_LEN);
-    kg_buf_init(&spki, 4096);
-    kg_eventlog log;
-    kg_eventlog_init(&log);
-    kg_dcap_report *rep = calloc(1, sizeof(*rep));
-    kg_boot_events *ev = calloc(1, sizeof(*ev));
-    KG_ENSURE_C(rep && ev, KG_ERR_NOMEM, "out of memory");
-
-    KG_GUARD_C(ratls_ext(&quote, cert, KG_OID_RATLS_QUOTE, "quote"));
-    KG_GUARD_C(ratls_ext(&evjson, cert, KG_OID_RATLS_EVENTLOG, "event log"));
-    KG_GUARD_C(spki_der(&spki, cert));
-
-    /* Cheap binding check before the expensive verification: a cert whose key is not the one
-     * the quote vouches for is rejected without touching the PCCS. */
-    kg_quote parsed;
-    KG_GUARD_CTX_C(kg_quote_parse(&parsed, quote.data, quote.len), "quote");
-    KG_ENSURE_C(parsed.body_type == KG_BODY_TD10 || parsed.body_type == KG_BODY_TD15,
-                KG_ERR_DENIED, "quote is not a TDX quote");
-    uint8_t want[64];
-    const void *parts[2] = {RATLS_DOMAIN, spki.data};
-    size_t lens[2] = {strlen(RATLS_DOMAIN), spki.len};
-    kg_buf both;
-    kg_buf_init(&both, 8192);
-    kg_result hr = kg_buf_append(&both, parts[0], lens[0]);
-    if (kg_ok(hr))
-        hr = kg_buf_append(&both, parts[1], lens[1]);
-    if (kg_ok(hr))
-        hr = kg_sha512(want, both.data, both.len);
-    kg_buf_free(&both);
-    KG_GUARD_C(hr);
-    KG_ENSURE_C(kg_ct_equal(want, parsed.td.report_data, 64), KG_ERR_VERIFY,
-                "REPORTDATA is not bound to the certificate key "
-                "(want sha512(\"ratls-cert:\" || SPKI))");
-
-    KG_GUARD_C(verify_quote(rep, k, quote.data, quote.len));
-    KG_GUARD_CTX_C(kg_eventlog_parse(&log, (const char *)evjson.data, evjson.len), "event log");
-    KG_GUARD_CTX_C(kg_eventlog_check_rtmr3(&log, rep->quote.td.rtmr[3]), "event log");
-    KG_GUARD_CTX_C(kg_eventlog_extract(ev, &log), "event log");
-    KG_ENSURE_C(ev->has_app_id, KG_ERR_VERIFY, "event log has no app-id event");
-    KG_ENSURE_C(ev->has_compose_hash, KG_ERR_VERIFY, "event log has no compose-hash event");
-    KG_ENSURE_C(ev->boot_mr_done, KG_ERR_VERIFY, "event log has no boot-mr-done event");
-    memcpy(out->app_id, ev->app_id, 20);
-    memcpy(out->compose_hash, ev->compose_hash, 32);
-    if (ev->has_instance_id && ev->instance_id_len == 20) {
-        memcpy(out->instance_id, ev->instance_id, 20);
+    unsigned char *der = NULL;
+    char *owned = NULL;
+    kg_ratls_identity *id = calloc(1, sizeof(*id));
+    KG_ENSURE(id != NULL, KG_ERR_NOMEM, "out of memory");
+    int der_len = i2d_X509(cert, &der);
+    KG_ENSURE_OSSL_C(der_len > 0, KG_ERR_INPUT, "client certificate");
+    uint64_t now = (uint64_t)time(NULL);
+    const char *coll = NULL;
+    size_t coll_len = 0;
+    uint8_t chain_hash[32] = {0};
+    bool fetched = false;
+    KG_GUARD_C(peer_collateral(&coll, &coll_len, &owned, &fetched, chain_hash, k, der,
+                               (size_t)der_len, now));
+    /* One implementation of RA-TLS verification for the project (ratls.h): binding, validity,
+     * full DCAP, event log replay, app id consistency, identity and measurements. */
+    kg_ratls_policy pol = {.verifier = g_verifier, .collateral_json = coll,
+                           .collateral_len = coll_len, .now = now};
+    KG_GUARD_C(kg_ratls_verify_cert(id, der, (size_t)der_len, &pol));
+    if (fetched)
+        coll_store(chain_hash, coll, coll_len, id->valid_until < now + KMS_COLLATERAL_TTL_S
+                                                   ? id->valid_until
+                                                   : now + KMS_COLLATERAL_TTL_S);
+    KG_ENSURE_C(id->has_app_id, KG_ERR_VERIFY, "event log has no app-id event");
+    KG_ENSURE_C(id->has_compose_hash, KG_ERR_VERIFY, "event log has no compose-hash event");
+    KG_ENSURE_C(id->has_device_id, KG_ERR_VERIFY, "PCK certificate carries no PPID (no device id)");
+    memcpy(out->app_id, id->app_id, 20);
+    memcpy(out->compose_hash, id->compose_hash, 32);
+    if (id->instance_id_len == 20) {
+        memcpy(out->instance_id, id->instance_id, 20);
         out->has_instance_id = true;
     }
-    KG_GUARD_C(measured(out, rep, ev));
+    memcpy(out->device_id, id->device_id, 32);
+    memcpy(out->mr_aggregated, id->mr_aggregated, 32);
+    memcpy(out->mr_system, id->mr_system, 32);
+    memcpy(out->os_image_hash, id->os_image_hash, 32);
+    snprintf(out->tcb_status, sizeof(out->tcb_status), "%s", id->tcb_status);
+    out->n_advisories = id->n_advisory_ids < KMS_MAX_ADVISORIES ? id->n_advisory_ids
+                                                                : KMS_MAX_ADVISORIES;
+    for (size_t i = 0; i < out->n_advisories; i++)
+        snprintf(out->advisory_ids[i], KMS_MAX_ADVISORY_LEN, "%s", id->advisory_ids[i]);
     rc = KG_OK;
 cleanup:
     if (kg_failed(rc))
         memset(out, 0, sizeof(*out));
-    free(ev);
-    free(rep);
-    kg_eventlog_free(&log);
-    kg_buf_free(&quote);
-    kg_buf_free(&evjson);
-    kg_buf_free(&spki);
+    free(owned);
+    OPENSSL_free(der);
+    free(id);
     return rc;
 }
 

@@ -167,7 +167,7 @@ H2=$(printf 'app-compose v2' | sha256sum | cut -c1-64)
 call --method GetAppKey --cert none
 expect_denied "no client certificate" "GetAppKey without a client certificate"
 call --method GetAppKey --cert plain
-expect_denied "attestation: client certificate has no RA-TLS quote extension" "GetAppKey with a non-RA-TLS certificate"
+expect_denied "attestation: RA-TLS certificate: certificate has no RA-TLS quote extension" "GetAppKey with a non-RA-TLS certificate"
 app unreg 1111111111111111111111111111111111111111 "$H1"
 expect_denied "not allowed by governance: app not registered" "unregistered app"
 
@@ -194,12 +194,12 @@ openssl verify -CAfile "$TMP/chain2.pem" -untrusted "$TMP/chain1.pem" "$TMP/chai
 openssl x509 -in "$TMP/chain0.pem" -noout -subject | grep -q "app.keygate.test" || die "SignCert leaf subject"
 ok "SignCert: leaf for the attested key under the app CA under the root CA (openssl verify)"
 call --method SignCert --cert plain --csr
-expect_denied "attestation: client certificate has no RA-TLS quote extension" "SignCert without attestation"
+expect_denied "attestation: RA-TLS certificate: certificate has no RA-TLS quote extension" "SignCert without attestation"
 
 app v1-tampered "$APP" "$H1" --cert tampered
-expect_denied "attestation: quote" "tampered quote in the certificate"
+expect_denied "attestation: RA-TLS quote" "tampered quote in the certificate"
 app v1-unbound "$APP" "$H1" --cert unbound
-expect_denied "REPORTDATA is not bound to the certificate key" "certificate whose key REPORTDATA does not bind"
+expect_denied "key is not bound to the quote (REPORTDATA mismatch)" "certificate whose key REPORTDATA does not bind"
 
 app v2 "$APP" "$H2"
 expect_denied "not allowed by governance: compose hash not allowed" "unapproved upgrade v2"
@@ -270,7 +270,7 @@ ok "a group-readable key file makes the KMS refuse to start"
 write_config
 start_kms
 app v2 "$APP" "$H2"
-expect_denied "attestation: quote" "expired collateral"
+expect_denied "attestation: RA-TLS quote" "expired collateral"
 grep -q "expired\|Expired\|nextUpdate" "$TMP/out.json" || die "expired collateral: reason does not say expired: $(cat "$TMP/out.json")"
 stop_kms
 "$SIM" refresh "$TMP/sim" || die "sim refresh"
