@@ -277,6 +277,27 @@ stop_kms
 write_config
 start_kms
 
+# ---- webhook policy backend (dstack's POST /bootAuth/app) ----------------------------------------
+stop_kms
+printf '%s\n' "$H2" >"$TMP/webhook-allowed.txt"
+python3 "$SRC/tests/integration/kms_webhook_auth.py" "$TMP/webhook.port" "$TMP/webhook-allowed.txt" &
+PIDS+=($!)
+wait_file "$TMP/webhook.port"
+cp "$TMP/kms.json" "$TMP/kms-eth.json"
+jq --arg url "http://127.0.0.1:$(cat "$TMP/webhook.port")" '.policy = {"backend": "webhook", "url": $url}' \
+  "$TMP/kms-eth.json" >"$TMP/kms.json"
+start_kms
+grep -q "self-check: allowed" "$TMP/kms.log" || die "webhook self-check"
+app v2 "$APP" "$H2" --check-keys "$TMP/state"
+[ "$RC" = 0 ] && [ "$(jq -r .gateway_app_id "$TMP/out.json")" = gw-from-webhook ] || die "webhook allow: $(cat "$TMP/out.json")"
+app v1 "$APP" "$H1"
+expect_denied "not allowed by governance: webhook: compose hash not listed" "webhook backend: unlisted compose hash"
+"$CLI" audit list --db "$TMP/state/audit.db" --json | jq -e '.[-2].decision=="allow" and .[-2].block_number==null' >/dev/null || die "webhook decisions audited without a block"
+ok "webhook backend: allow (same keys, gatewayAppId passed through) and deny, audited"
+stop_kms
+cp "$TMP/kms-eth.json" "$TMP/kms.json"
+start_kms
+
 # ---- chain node down -----------------------------------------------------------------------------
 app v2 "$APP" "$H2"
 [ "$RC" = 0 ] || die "v2 before the chain goes down: $(cat "$TMP/out.json")"
