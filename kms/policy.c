@@ -221,16 +221,22 @@ void kms_self_check(kms *k)
 {
     kms_boot_info self;
     kms_decision d;
+    memset(&d, 0, sizeof(d));
+    d.block_number = -1;
     char reason[sizeof(k->self_check_reason)];
-    bool allowed = false;
+    bool allowed = false, attested = false;
     if (kg_failed(kms_attest_self(&self, k))) {
         snprintf(reason, sizeof(reason), "own attestation: %.200s", kg_error_message());
-    } else if (kg_failed(kms_policy_kms(&d, k, &self))) {
-        snprintf(reason, sizeof(reason), "governance unavailable: %.200s", kg_error_message());
     } else {
-        allowed = d.allowed;
-        snprintf(reason, sizeof(reason), "%s%.200s", allowed ? "allowed" : "not allowed: ",
-                 allowed ? "" : (d.reason[0] ? d.reason : "(no reason given)"));
+        attested = true;
+        if (kg_failed(kms_policy_kms(&d, k, &self))) {
+            snprintf(reason, sizeof(reason), "governance unavailable: %.200s",
+                     kg_error_message());
+        } else {
+            allowed = d.allowed;
+            snprintf(reason, sizeof(reason), "%s%.200s", allowed ? "allowed" : "not allowed: ",
+                     allowed ? "" : (d.reason[0] ? d.reason : "(no reason given)"));
+        }
     }
     kg_error_clear();
     pthread_mutex_lock(&k->self_check_lock);
@@ -243,4 +249,23 @@ void kms_self_check(kms *k)
         atomic_fetch_add(&k->metrics.self_checks_failed, 1);
     if (was != allowed || !allowed)
         fprintf(stderr, "keygate-kms: self-check: %s\n", reason);
+
+    /* The self-check is a decision too (it gates every release): audited like the others. */
+    char os[65] = "", mra[65] = "", dev[65] = "";
+    if (attested && (kg_failed(kg_hex_encode(os, sizeof(os), self.os_image_hash, 32)) ||
+                     kg_failed(kg_hex_encode(mra, sizeof(mra), self.mr_aggregated, 32)) ||
+                     kg_failed(kg_hex_encode(dev, sizeof(dev), self.device_id, 32))))
+        kg_error_clear();
+    kg_audit_record r = {.method = "self-check", .allowed = allowed, .reason = reason,
+                         .os_image_hash = attested ? os : NULL,
+                         .mr_aggregated = attested ? mra : NULL,
+                         .device_id = attested ? dev : NULL,
+                         .tcb_status = attested ? self.tcb_status : NULL,
+                         .block_number = d.block_number,
+                         .block_hash = d.block_hash[0] ? d.block_hash : NULL};
+    if (k->audit != NULL && kg_failed(kg_audit_append(k->audit, &r, NULL))) {
+        atomic_fetch_add(&k->metrics.audit_failures, 1);
+        fprintf(stderr, "keygate-kms: self-check: not audited: %s\n", kg_error_message());
+        kg_error_clear();
+    }
 }

@@ -224,13 +224,13 @@ ok "OS image allowed again: v2 released"
 
 # ---- audit log -----------------------------------------------------------------------------------
 "$CLI" audit list --db "$TMP/state/audit.db" --json >"$TMP/audit.json" || die "keygate audit list"
-N_ALLOW="$(jq '[.[] | select(.decision=="allow")] | length' "$TMP/audit.json")"
+N_ALLOW="$(jq '[.[] | select(.decision=="allow" and .method!="self-check")] | length' "$TMP/audit.json")"
 N_DENY="$(jq '[.[] | select(.decision=="deny")] | length' "$TMP/audit.json")"
 [ "$N_ALLOW" -ge 3 ] && [ "$N_DENY" -ge 8 ] || die "audit log: $N_ALLOW allowed, $N_DENY denied"
 jq -e --arg app "$APP" --argjson rb "$REVOKE_BLOCK" --arg h1 "$H1" \
   '[.[] | select(.decision=="deny" and .app_id==$app and .compose_hash==$h1 and .block_number >= $rb and (.reason|test("compose hash not allowed")))] | length == 1' \
   "$TMP/audit.json" >/dev/null || die "revocation denial not audited at a block >= $REVOKE_BLOCK"
-jq -e '[.[] | select(.decision=="allow")][0] | (.block_hash|length)==66 and (.released|fromjson|.k256_pubkey|length)==66' "$TMP/audit.json" >/dev/null || die "allow record lacks block hash or fingerprints"
+jq -e '[.[] | select(.decision=="allow" and .method=="GetAppKey")][0] | (.block_hash|length)==66 and (.released|fromjson|.k256_pubkey|length)==66' "$TMP/audit.json" >/dev/null || die "allow record lacks block hash or fingerprints"
 jq -e '[.[] | select(.reason|test("no client certificate"))] | length >= 1' "$TMP/audit.json" >/dev/null || die "missing-cert denial not audited"
 if grep -rqa -e "$V1_K256" -e "$V1_DISK" "$TMP/state/"audit.db*; then die "key bytes found in the audit log"; fi
 "$CLI" audit list --db "$TMP/state/audit.db" --limit 3 | grep -q "GetAppKey" || die "audit list table"
@@ -276,6 +276,26 @@ stop_kms
 "$SIM" refresh "$TMP/sim" || die "sim refresh"
 write_config
 start_kms
+
+# ---- periodic self-check: a KMS governance no longer allows refuses keys ------------------------
+stop_kms
+cp "$TMP/kms.json" "$TMP/kms-base.json"
+jq '.self_check_interval_s = 1' "$TMP/kms-base.json" >"$TMP/kms.json"
+start_kms
+app v2 "$APP" "$H2"
+[ "$RC" = 0 ] || die "v2 before the KMS is disallowed: $(cat "$TMP/out.json")"
+send "$KMSC" "removeKmsDevice(bytes32)" "0x$DEV"
+sleep 2.5
+app v2 "$APP" "$H2"
+expect_denied "this KMS is not allowed by governance (self-check: not allowed: kms device not allowed)" "KMS whose device governance removed"
+[ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$KPORT/health")" = 503 ] || die "/health not 503 while refusing"
+send "$KMSC" "addKmsDevice(bytes32)" "0x$DEV"
+sleep 2.5
+app v2 "$APP" "$H2"
+[ "$RC" = 0 ] || die "v2 after the KMS device is allowed again: $(cat "$TMP/out.json")"
+"$CLI" audit list --db "$TMP/state/audit.db" --json | jq -e '[.[] | select(.method=="self-check" and .decision=="deny" and (.reason|test("kms device not allowed")))] | length >= 1' >/dev/null || die "self-check denial not audited"
+ok "periodic self-check: refuses keys (and /health 503) while governance disallows this KMS, recovers when allowed"
+cp "$TMP/kms-base.json" "$TMP/kms.json"
 
 # ---- webhook policy backend (dstack's POST /bootAuth/app) ----------------------------------------
 stop_kms
