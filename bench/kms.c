@@ -74,6 +74,39 @@ static long vm_hwm_kb(pid_t pid)
     return kb;
 }
 
+/* The machine's 1-minute load average: the figures are only comparable at similar load. */
+static double load1(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
+/* CPU seconds (user + system) the process has used so far. */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    char buf[2048];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the command name may contain spaces */
+    unsigned long long ut = 0, st = 0;
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* The build directory: this program lives in <build>/bin. */
 static int build_dir(char *out, size_t n)
 {
@@ -197,6 +230,7 @@ int kg_bench_kms(int argc, char **argv)
     th = calloc(clients, sizeof(*th));
     if (ca == NULL || th == NULL)
         goto done;
+    double cpu0 = cpu_seconds(kms_pid);
     double start = kg_bench_now();
     for (unsigned long i = 0; i < clients; i++) {
         ca[i] = (client_arg){.ctx = ctx, .port = port, .deadline = start + (double)seconds,
@@ -212,6 +246,7 @@ int kg_bench_kms(int argc, char **argv)
         errors += ca[i].errors;
     }
     double elapsed = kg_bench_now() - start;
+    double kms_cpu = cpu_seconds(kms_pid) - cpu0;
     double *all = malloc((total ? total : 1) * sizeof(double));
     if (all == NULL)
         goto done;
@@ -225,9 +260,10 @@ int kg_bench_kms(int argc, char **argv)
     long rss = vm_hwm_kb(kms_pid);
     printf("{\"bench\":\"kms\",\"clients\":%lu,\"kms_workers\":%lu,\"seconds\":%.2f,"
            "\"releases\":%zu,\"errors\":%zu,\"releases_per_s\":%.1f,\"p50_ms\":%.2f,"
-           "\"p99_ms\":%.2f,\"kms_peak_rss_mb\":%.1f}\n",
+           "\"p99_ms\":%.2f,\"kms_peak_rss_mb\":%.1f,\"kms_cpu_ms_per_release\":%.2f,"
+           "\"load_avg_1m\":%.2f}\n",
            clients, workers, elapsed, total, errors, (double)total / elapsed, p50 * 1e3,
-           p99 * 1e3, rss / 1024.0);
+           p99 * 1e3, rss / 1024.0, total ? kms_cpu * 1e3 / (double)total : 0.0, load1());
     for (unsigned long i = 0; i < clients; i++)
         if (ca[i].errors) {
             fprintf(stderr, "keygate-bench kms: first error: %s\n", ca[i].first_error);

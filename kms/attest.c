@@ -171,12 +171,34 @@ static kg_result measured(kms_boot_info *bi, const kg_dcap_report *rep,
     return KG_OK;
 }
 
+/* The quote payload of an already-parsed certificate (the extension value is a DER OCTET
+ * STRING wrapping it), without decoding the certificate again: only to key the collateral
+ * cache. kg_ratls_verify_cert does the strict parse and every check. */
+static kg_result quote_of(kg_buf *out, X509 *cert)
+{
+    ASN1_OBJECT *obj = OBJ_txt2obj(KG_OID_RATLS_QUOTE, 1);
+    KG_ENSURE_OSSL(obj != NULL, KG_ERR_INTERNAL, "bad OID");
+    int idx = X509_get_ext_by_OBJ(cert, obj, -1);
+    ASN1_OBJECT_free(obj);
+    KG_ENSURE(idx >= 0, KG_ERR_VERIFY, "certificate has no RA-TLS quote extension");
+    ASN1_OCTET_STRING *outer = X509_EXTENSION_get_data(X509_get_ext(cert, idx));
+    const unsigned char *p = ASN1_STRING_get0_data(outer);
+    long n = ASN1_STRING_length(outer);
+    const unsigned char *end = p + n;
+    ASN1_OCTET_STRING *inner = d2i_ASN1_OCTET_STRING(NULL, &p, n);
+    KG_ENSURE_OSSL(inner != NULL && p == end, KG_ERR_VERIFY,
+                   "RA-TLS quote extension is not one DER OCTET STRING");
+    kg_result rc = kg_buf_append(out, ASN1_STRING_get0_data(inner),
+                                 (size_t)ASN1_STRING_length(inner));
+    ASN1_OCTET_STRING_free(inner);
+    return rc;
+}
+
 /* The collateral for the quote inside an RA-TLS certificate: from the fixed file, the cache,
  * or the PCCS. *owned (caller frees) is set when it is a private copy; *fetched says it came
  * from the PCCS (so it goes into the cache, keyed by chain_hash, once it verified). */
 static kg_result peer_collateral(const char **json, size_t *len, char **owned, bool *fetched,
-                                 uint8_t chain_hash[32], const kms *k, const uint8_t *der,
-                                 size_t der_len, uint64_t now)
+                                 uint8_t chain_hash[32], const kms *k, X509 *cert, uint64_t now)
 {
     *owned = NULL;
     *fetched = false;
@@ -185,23 +207,24 @@ static kg_result peer_collateral(const char **json, size_t *len, char **owned, b
         *len = g_collateral.len;
         return KG_OK;
     }
-    kg_ratls_evidence ev;
+    kg_buf quote;
+    kg_buf_init(&quote, KG_MAX_QUOTE_LEN);
     kg_quote parsed;
-    kg_result rc = kg_ratls_parse_cert(&ev, der, der_len);
+    kg_result rc = quote_of(&quote, cert);
     if (kg_ok(rc))
-        rc = kg_quote_parse(&parsed, ev.quote.data, ev.quote.len);
+        rc = kg_quote_parse(&parsed, quote.data, quote.len);
     if (kg_ok(rc))
         rc = kg_sha256(chain_hash, parsed.pck_chain, parsed.pck_chain_len);
     if (kg_ok(rc))
         *owned = coll_lookup(chain_hash, now, len);
     if (kg_ok(rc) && *owned == NULL) {
-        rc = kg_pccs_get_collateral(owned, len, k->cfg.pccs_url, ev.quote.data, ev.quote.len,
-                                    NULL, now);
+        rc = kg_pccs_get_collateral(owned, len, k->cfg.pccs_url, quote.data, quote.len, NULL,
+                                    now);
         if (kg_failed(rc))
             (void)kg_error_context("fetching collateral");
         *fetched = kg_ok(rc);
     }
-    kg_ratls_evidence_free(&ev);
+    kg_buf_free(&quote);
     KG_GUARD_CTX(rc, "RA-TLS certificate");
     *json = *owned;
     return KG_OK;
@@ -222,8 +245,7 @@ kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF
     size_t coll_len = 0;
     uint8_t chain_hash[32] = {0};
     bool fetched = false;
-    KG_GUARD_C(peer_collateral(&coll, &coll_len, &owned, &fetched, chain_hash, k, der,
-                               (size_t)der_len, now));
+    KG_GUARD_C(peer_collateral(&coll, &coll_len, &owned, &fetched, chain_hash, k, cert, now));
     /* One implementation of RA-TLS verification for the project (ratls.h): binding, validity,
      * full DCAP, event log replay, app id consistency, identity and measurements. */
     kg_ratls_policy pol = {.verifier = g_verifier, .collateral_json = coll,

@@ -85,13 +85,79 @@ static kg_result to_eth_boot_info(kg_app_boot_info *o, const kms_boot_info *bi)
     return KG_OK;
 }
 
+/* Answers already obtained at a block, by the exact calldata asked. The chain state at a block
+ * hash never changes and isAppAllowed/isKmsAllowed are views, so an answer at (block hash,
+ * calldata) is the answer; only the eth_call is saved, never the per-request resolution of the
+ * latest block, so a policy change still applies from the next block on. */
+#define KMS_DECISION_CACHE 64u
+typedef struct decision_entry {
+    bool used;
+    uint8_t block_hash[KG_ETH_HASH_LEN];
+    uint8_t call_hash[32];
+    bool allowed;
+    char reason[KG_ETH_MAX_REASON_LEN + 1];
+} decision_entry;
+static decision_entry g_decisions[KMS_DECISION_CACHE];
+static size_t g_decisions_next;
+static pthread_mutex_t g_decisions_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool decision_lookup(kg_eth_decision *d, const uint8_t block[KG_ETH_HASH_LEN],
+                            const uint8_t call[32])
+{
+    bool hit = false;
+    pthread_mutex_lock(&g_decisions_lock);
+    for (size_t i = 0; i < KMS_DECISION_CACHE && !hit; i++) {
+        decision_entry *e = &g_decisions[i];
+        if (e->used && memcmp(e->block_hash, block, KG_ETH_HASH_LEN) == 0 &&
+            memcmp(e->call_hash, call, 32) == 0) {
+            d->allowed = e->allowed;
+            memcpy(d->reason, e->reason, sizeof(d->reason));
+            hit = true;
+        }
+    }
+    pthread_mutex_unlock(&g_decisions_lock);
+    return hit;
+}
+
+static void decision_store(const kg_eth_decision *d, const uint8_t call[32])
+{
+    pthread_mutex_lock(&g_decisions_lock);
+    decision_entry *e = &g_decisions[g_decisions_next];
+    g_decisions_next = (g_decisions_next + 1) % KMS_DECISION_CACHE;
+    e->used = true;
+    memcpy(e->block_hash, d->block_hash, KG_ETH_HASH_LEN);
+    memcpy(e->call_hash, call, 32);
+    e->allowed = d->allowed;
+    memcpy(e->reason, d->reason, sizeof(e->reason));
+    pthread_mutex_unlock(&g_decisions_lock);
+}
+
 static kg_result eth_ask(kms_decision *out, const kms *k, bool app, const kms_boot_info *bi)
 {
     kg_app_boot_info ebi;
     kg_eth_decision d;
+    kg_eth_block blk;
+    uint8_t call_hash[32];
+    kg_eth_policy_kind kind = app ? KG_ETH_POLICY_APP : KG_ETH_POLICY_KMS;
+    memset(&d, 0, sizeof(d));
     KG_GUARD(to_eth_boot_info(&ebi, bi));
-    kg_result rc = kg_eth_policy_check(&d, g_eth, k->cfg.kms_contract,
-                                       app ? KG_ETH_POLICY_APP : KG_ETH_POLICY_KMS, &ebi, NULL);
+    kg_buf call;
+    kg_buf_init(&call, 16384);
+    kg_result rc = kg_eth_policy_calldata(&call, kind, &ebi);
+    if (kg_ok(rc))
+        rc = kg_sha256(call_hash, call.data, call.len);
+    kg_buf_free(&call);
+    KG_GUARD(rc);
+    /* The block this decision is made at: resolved now, for every request. */
+    KG_GUARD(kg_eth_get_block(g_eth, &blk, "latest"));
+    d.has_block = true;
+    d.block_number = blk.number;
+    memcpy(d.block_hash, blk.hash, sizeof(d.block_hash));
+    if (!decision_lookup(&d, blk.hash, call_hash)) {
+        rc = kg_eth_policy_check(&d, g_eth, k->cfg.kms_contract, kind, &ebi, &blk);
+        if (kg_ok(rc))
+            decision_store(&d, call_hash);
+    }
     if (d.has_block) { /* recorded even when the call itself failed */
         out->block_number = (int64_t)d.block_number;
         out->block_hash[0] = '0';
