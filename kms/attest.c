@@ -230,7 +230,8 @@ static kg_result peer_collateral(const char **json, size_t *len, char **owned, b
     return KG_OK;
 }
 
-kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) *chain)
+kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) *chain,
+                          bool require_app)
 {
     memset(out, 0, sizeof(*out));
     kg_result rc = KG_ERROR;
@@ -255,8 +256,11 @@ kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF
         coll_store(chain_hash, coll, coll_len, id->valid_until < now + KMS_COLLATERAL_TTL_S
                                                    ? id->valid_until
                                                    : now + KMS_COLLATERAL_TTL_S);
-    KG_ENSURE_C(id->has_app_id, KG_ERR_VERIFY, "event log has no app-id event");
-    KG_ENSURE_C(id->has_compose_hash, KG_ERR_VERIFY, "event log has no compose-hash event");
+    KG_ENSURE_C(id->has_app_id || !require_app, KG_ERR_VERIFY, "event log has no app-id event");
+    KG_ENSURE_C(id->has_compose_hash || !require_app, KG_ERR_VERIFY,
+                "event log has no compose-hash event");
+    if (id->has_usage)
+        snprintf(out->usage, sizeof(out->usage), "%s", id->usage);
     KG_ENSURE_C(id->has_device_id, KG_ERR_VERIFY, "PCK certificate carries no PPID (no device id)");
     memcpy(out->app_id, id->app_id, 20);
     memcpy(out->compose_hash, id->compose_hash, 32);
@@ -390,12 +394,46 @@ void kms_attest_free(void)
     g_tee = NULL;
 }
 
+kg_result kms_attest_client_cert(kg_p256_key **key, X509 **cert, const kms *k)
+{
+    *key = NULL;
+    *cert = NULL;
+    KG_ENSURE(g_tee != NULL, KG_ERR_USAGE, "TEE not opened");
+    kg_buf der;
+    kg_buf_init(&der, KG_MAX_RATLS_CERT_LEN);
+    kg_result rc = KG_ERROR;
+    KG_GUARD_C(kg_p256_generate(key));
+    kg_ratls_cert_opts opts = {.common_name = "keygate KMS (onboarding)",
+                               .usage = KG_RATLS_USAGE_KMS_RPC};
+    pthread_mutex_lock(&g_tee_lock);
+    rc = kg_ratls_cert_new(&der, g_tee, *key, &opts);
+    pthread_mutex_unlock(&g_tee_lock);
+    KG_GUARD_C(rc);
+    rc = KG_ERROR;
+    const unsigned char *p = der.data;
+    *cert = d2i_X509(NULL, &p, (long)der.len);
+    KG_ENSURE_OSSL_C(*cert != NULL, KG_ERR_CRYPTO, "RA-TLS certificate");
+    rc = KG_OK;
+cleanup:
+    if (kg_failed(rc)) {
+        kg_p256_free(*key);
+        *key = NULL;
+    }
+    kg_buf_free(&der);
+    return rc;
+}
+
 #else /* !KMS_HAVE_TEE */
 
-kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) *chain)
+kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) *chain,
+                          bool require_app)
 {
     memset(out, 0, sizeof(*out));
     KG_BAIL(KG_ERR_INTERNAL, "this build has no TEE layer: cannot verify attestations");
+}
+kg_result kms_attest_client_cert(kg_p256_key **key, X509 **cert, const kms *k)
+{
+    KG_BAIL(KG_ERR_INTERNAL, "this build has no TEE layer");
 }
 kg_result kms_attest_quote(kg_buf *quote, kg_buf *eventlog, const kms *k,
                            const uint8_t report_data[64])

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "keygate/hash.h"
+#include "keygate/kms_client.h"
 #include "kms.h"
 #include "keygate/kms_x509.h"
 
@@ -387,4 +388,97 @@ void kms_keys_free(kms *k)
     k->root_ca_cert = k->tls_cert = k->temp_ca_cert = NULL;
     k->root_ca_pem = k->temp_ca_pem = k->temp_ca_key_pem = NULL;
     k->bootstrap_info = NULL;
+}
+
+/* A PEM certificate that must certify exactly `key`. */
+static kg_result kms_x509_from_pem_checked(X509 **out, const char *pem, EVP_PKEY *key)
+{
+    KG_GUARD(kg_kms_x509_from_pem(out, pem, strlen(pem)));
+    KG_ENSURE(X509_check_private_key(*out, key) == 1, KG_ERR_VERIFY,
+              "certificate does not match the root CA key");
+    return KG_OK;
+}
+
+/* Parses "host:port" (IPv4 literal). */
+static kg_result parse_source(char *host, size_t host_size, uint16_t *port, const char *source)
+{
+    const char *colon = strrchr(source, ':');
+    KG_ENSURE(colon != NULL && (size_t)(colon - source) < host_size && colon[1] != '\0',
+              KG_ERR_USAGE, "--onboard '%s' is not HOST:PORT", source);
+    char *end = NULL;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    KG_ENSURE(*end == '\0' && p > 0 && p < 65536, KG_ERR_USAGE, "--onboard '%s': bad port",
+              source);
+    memcpy(host, source, (size_t)(colon - source));
+    host[colon - source] = '\0';
+    *port = (uint16_t)p;
+    return KG_OK;
+}
+
+kg_result kms_keys_onboard(kms *k, const char *source)
+{
+    char ca_key[KG_KMS_PATH_MAX + 32], k256[KG_KMS_PATH_MAX + 32], host[64];
+    uint16_t port = 0;
+    KG_GUARD(state_path(ca_key, sizeof(ca_key), k, "root-ca.key"));
+    KG_GUARD(state_path(k256, sizeof(k256), k, "root-k256.key"));
+    KG_GUARD(parse_source(host, sizeof(host), &port, source));
+    if (file_exists(ca_key) || file_exists(k256)) {
+        fprintf(stderr, "keygate-kms: state_dir already holds root keys; not onboarding\n");
+        return KG_OK;
+    }
+    if (mkdir(k->cfg.state_dir, 0700) != 0 && errno != EEXIST)
+        KG_BAIL(KG_ERR_IO, "cannot create state_dir '%s': %s", k->cfg.state_dir,
+                strerror(errno));
+    kg_result rc = KG_ERROR;
+    kg_kms_client_identity id = {0};
+    SSL_CTX *ctx = NULL;
+    kg_buf resp;
+    kg_buf_init(&resp, 1u << 20);
+    json_t *doc = NULL;
+    kg_p256_key *ca = NULL;
+    uint8_t scalar[KG_K256_SCALAR_LEN];
+    char hex[2 * KG_K256_SCALAR_LEN + 2];
+    char ca_cert_path[KG_KMS_PATH_MAX + 32];
+    X509 *cert = NULL;
+    int status = 0;
+    KG_GUARD_CTX_C(kms_attest_client_cert(&id.key, &id.cert, k), "onboarding certificate");
+    KG_GUARD_C(kg_kms_client_ctx_new(&ctx, &id));
+    KG_GUARD_CTX_C(kg_kms_client_call(ctx, host, port, "GetKmsKey", "{}", &status, &resp),
+                   "GetKmsKey from %s", source);
+    KG_ENSURE_C(status == 200, KG_ERR_DENIED, "GetKmsKey from %s: HTTP %d: %.300s", source,
+                status, resp.data ? (const char *)resp.data : "");
+    json_error_t jerr;
+    doc = json_loadb((const char *)resp.data, resp.len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *entry = json_array_get(json_object_get(doc, "keys"), 0);
+    const char *pem = json_string_value(json_object_get(entry, "ca_key"));
+    const char *khex = json_string_value(json_object_get(entry, "k256_key"));
+    KG_ENSURE_C(pem != NULL && khex != NULL, KG_ERR_INPUT,
+                "GetKmsKey from %s: reply has no keys[0].ca_key / k256_key", source);
+    KG_GUARD_CTX_C(kg_p256_from_pem(&ca, pem, strlen(pem)), "GetKmsKey: ca_key");
+    KG_GUARD_CTX_C(kg_hex_decode_exact(scalar, sizeof(scalar), khex), "GetKmsKey: k256_key");
+    KG_GUARD_CTX_C(kg_k256_check_scalar(scalar), "GetKmsKey: k256_key");
+    KG_GUARD_C(kg_hex_encode(hex, sizeof(hex), scalar, sizeof(scalar)));
+    hex[2 * KG_K256_SCALAR_LEN] = '\n';
+    const char *ca_pem = json_string_value(json_object_get(doc, "ca_cert"));
+    if (ca_pem != NULL) { /* keep the very same root CA certificate as the source node */
+        KG_GUARD_CTX_C(kms_x509_from_pem_checked(&cert, ca_pem, kg_p256_evp(ca)),
+                       "GetKmsKey: ca_cert");
+        KG_GUARD_C(state_path(ca_cert_path, sizeof(ca_cert_path), k, "root-ca.pem"));
+        if (!file_exists(ca_cert_path))
+            KG_GUARD_C(save_cert(k, ca_cert_path, cert));
+    }
+    KG_GUARD_C(write_state(k, k256, hex, sizeof(hex) - 1, 0600));
+    KG_GUARD_C(save_p256(k, ca_key, ca));
+    fprintf(stderr, "keygate-kms: onboarded root keys from %s\n", source);
+    rc = KG_OK;
+cleanup:
+    kg_memzero(scalar, sizeof(scalar));
+    kg_memzero(hex, sizeof(hex));
+    X509_free(cert);
+    kg_p256_free(ca);
+    json_decref(doc); /* jansson does not wipe: the key text lived in its heap briefly */
+    kg_buf_free(&resp);
+    SSL_CTX_free(ctx);
+    kg_kms_client_identity_free(&id);
+    return rc;
 }

@@ -31,6 +31,7 @@ typedef struct kms_boot_info {
     uint8_t mr_system[32];
     uint8_t os_image_hash[32];
     char tcb_status[48];
+    char usage[68];       /* the certificate's RA-TLS usage ("kms:rpc", ...), "" if none */
     size_t n_advisories;
     char advisory_ids[KMS_MAX_ADVISORIES][KMS_MAX_ADVISORY_LEN];
 } kms_boot_info;
@@ -91,6 +92,10 @@ typedef struct kms {
 KG_RESULT kms_keys_init(kms *k);
 void kms_keys_free(kms *k);
 
+/* Replication (SPEC.md section 7 flow 6): when state_dir holds no root keys, obtains them from
+ * the KMS at host:port with GetKmsKey over mutually attested TLS and stores them (0600). */
+KG_RESULT kms_keys_onboard(kms *k, const char *source);
+
 /* The exact REPORTDATA of the bootstrap attestation (documented in kms/README.md):
  * SHA-512("kms-root-pubkey:" || root CA SubjectPublicKeyInfo DER || root k256 compressed). */
 KG_RESULT kms_bootstrap_report_data(uint8_t out[64], const kms *k);
@@ -129,7 +134,12 @@ void kms_self_check(kms *k);
 /* ---- attest.c ------------------------------------------------------------------------------- */
 
 /* Verifies a peer's RA-TLS certificate (SPEC.md section 4) into a boot info. */
-KG_RESULT kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) *chain);
+/* require_app: the event log must name an app (app-id, compose-hash); KMS peers need not. */
+KG_RESULT kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) *chain,
+                          bool require_app);
+/* A fresh key and an RA-TLS certificate for it with usage "kms:rpc" from this KMS's TEE, to
+ * authenticate to a peer KMS (onboarding). Caller frees both. */
+KG_RESULT kms_attest_client_cert(kg_p256_key **key, X509 **cert, const kms *k);
 /* This KMS's own boot info (for the self-check) and quote for the bootstrap info. */
 KG_RESULT kms_attest_self(kms_boot_info *out, const kms *k);
 KG_RESULT kms_attest_quote(kg_buf *quote, kg_buf *eventlog, const kms *k,

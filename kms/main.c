@@ -11,13 +11,17 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: keygate-kms --config FILE [--bootstrap] [--port-file FILE]\n\n"
+            "Usage: keygate-kms --config FILE [--bootstrap] [--onboard HOST:PORT] [--port-file "
+            "FILE]\n\n"
             "The keygate key management service: releases an app's keys only to TEE instances\n"
             "running code its on-chain governance allows (see kms/README.md).\n\n"
             "  --config FILE     strict JSON config (kms/kms.example.json documents every key)\n"
             "  --bootstrap       generate the root keys if needed, print the bootstrap info\n"
             "                    JSON (publish it on chain) and this KMS's measured boot info,\n"
             "                    then exit\n"
+            "  --onboard HOST:PORT  when state_dir has no root keys, obtain them from that KMS\n"
+            "                    (GetKmsKey over mutually attested TLS; this node must be\n"
+            "                    allowed by isKmsAllowed) instead of generating new ones\n"
             "  --port-file FILE  write the listening port there once bound (for port 0)\n"
             "  --version         print the version\n");
 }
@@ -63,11 +67,12 @@ static int print_bootstrap(kms *k)
 
 int main(int argc, char **argv)
 {
-    const char *config = NULL, *port_file = NULL;
+    const char *config = NULL, *port_file = NULL, *onboard = NULL;
     bool bootstrap = false;
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"bootstrap", no_argument, NULL, 'b'},
                                          {"port-file", required_argument, NULL, 'p'},
+                                         {"onboard", required_argument, NULL, 'o'},
                                          {"version", no_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -82,6 +87,9 @@ int main(int argc, char **argv)
             break;
         case 'p':
             port_file = optarg;
+            break;
+        case 'o':
+            onboard = optarg;
             break;
         case 'v':
             printf("keygate-kms %s\n", KG_VERSION);
@@ -104,7 +112,11 @@ int main(int argc, char **argv)
     int status = 1;
     if (kg_failed(kg_kms_config_load(&k.cfg, config)))
         goto fail;
-    if (kg_failed(kms_attest_init(&k)) || kg_failed(kms_keys_init(&k)))
+    if (kg_failed(kms_attest_init(&k)))
+        goto fail;
+    if (onboard != NULL && kg_failed(kms_keys_onboard(&k, onboard)))
+        goto fail;
+    if (kg_failed(kms_keys_init(&k)))
         goto fail;
     if (bootstrap) {
         status = print_bootstrap(&k);

@@ -112,7 +112,7 @@ static kg_result authorize(kms_boot_info *bi, kms_decision *d, kms *k, const kms
     if (c->peer_cert == NULL)
         return deny(k, c, method, NULL, NULL,
                     "no client certificate: an RA-TLS client certificate is required");
-    if (kg_failed(kms_attest_peer(bi, k, c->peer_cert, c->peer_chain))) {
+    if (kg_failed(kms_attest_peer(bi, k, c->peer_cert, c->peer_chain, true))) {
         snprintf(reason, sizeof(reason), "attestation: %s", kg_error_message());
         return deny(k, c, method, NULL, NULL, reason);
     }
@@ -400,6 +400,79 @@ cleanup:
     return rc;
 }
 
+/* ---- GetKmsKey (replication) ------------------------------------------------------------------ */
+
+/* Hands the root keys to another KMS node: only over a verified RA-TLS client certificate with
+ * usage "kms:rpc" whose boot info governance allows as a KMS (isKmsAllowed), and only while this
+ * node is itself allowed. The decision is audited before the keys leave (SPEC.md section 7,
+ * flow 6). Reply in dstack's KmsKeyResponse shape: {temp_ca_key, keys: [{ca_key, k256_key}]}. */
+static kg_result get_kms_key(kms *k, kms_call *c)
+{
+    static const char method[] = "GetKmsKey";
+    kms_boot_info bi;
+    kms_decision d;
+    char reason[900];
+    kg_buf pem;
+    kg_buf_init(&pem, 16384);
+    kg_result rc = KG_ERROR;
+    memset(&d, 0, sizeof(d));
+    d.block_number = -1;
+    if (c->peer_cert == NULL) {
+        rc = deny(k, c, method, NULL, NULL,
+                  "no client certificate: an RA-TLS client certificate is required");
+        goto cleanup;
+    }
+    if (kg_failed(kms_attest_peer(&bi, k, c->peer_cert, c->peer_chain, false))) {
+        snprintf(reason, sizeof(reason), "attestation: %s", kg_error_message());
+        rc = deny(k, c, method, NULL, NULL, reason);
+        goto cleanup;
+    }
+    if (strcmp(bi.usage, "kms:rpc") != 0) {
+        snprintf(reason, sizeof(reason), "client certificate usage is '%s', not 'kms:rpc'",
+                 bi.usage);
+        rc = deny(k, c, method, &bi, NULL, reason);
+        goto cleanup;
+    }
+    if (!atomic_load(&k->kms_allowed)) {
+        rc = deny(k, c, method, &bi, NULL, "this KMS is not allowed by governance (self-check)");
+        goto cleanup;
+    }
+    if (kg_failed(kms_policy_kms(&d, k, &bi))) {
+        snprintf(reason, sizeof(reason), "governance unavailable: %s", kg_error_message());
+        rc = deny(k, c, method, &bi, &d, reason);
+        goto cleanup;
+    }
+    if (!d.allowed) {
+        snprintf(reason, sizeof(reason), "peer KMS not allowed by governance: %s",
+                 d.reason[0] ? d.reason : "(no reason given)");
+        rc = deny(k, c, method, &bi, &d, reason);
+        goto cleanup;
+    }
+    char k256_hex[2 * KG_K256_PUB_LEN + 1], released[200];
+    KG_GUARD_C(kg_hex_encode(k256_hex, sizeof(k256_hex), k->root_k256_pub, KG_K256_PUB_LEN));
+    snprintf(released, sizeof(released), "{\"root_k256_pubkey\":\"%s\",\"root_ca_key\":true}",
+             k256_hex);
+    KG_GUARD_C(audit_release(k, c, method, &bi, &d, released));
+    KG_GUARD_C(kg_p256_private_pem(&pem, k->root_ca_key));
+    KG_GUARD_C(kg_buf_append_str(&c->response, "{"));
+    KG_GUARD_C(put_json_string(&c->response, "temp_ca_key", k->temp_ca_key_pem, true));
+    /* beyond dstack: the root CA certificate itself, so every node serves the same ca_cert */
+    KG_GUARD_C(put_json_string(&c->response, "ca_cert", k->root_ca_pem, false));
+    KG_GUARD_C(kg_buf_append_str(&c->response, ",\"keys\":[{"));
+    /* The PEM is a secret: escaped by hand into the (wiped) response, not through jansson. */
+    KG_GUARD_C(kg_buf_append_str(&c->response, "\"ca_key\":\""));
+    for (size_t i = 0; i < pem.len; i++)
+        KG_GUARD_C(pem.data[i] == '\n' ? kg_buf_append_str(&c->response, "\\n")
+                                        : kg_buf_append(&c->response, &pem.data[i], 1));
+    KG_GUARD_C(kg_buf_append_str(&c->response, "\""));
+    KG_GUARD_C(put_hex(&c->response, "k256_key", k->root.k256_scalar, KG_K256_SCALAR_LEN));
+    KG_GUARD_C(kg_buf_append_str(&c->response, "}]}"));
+    rc = KG_OK;
+cleanup:
+    kg_buf_free(&pem);
+    return rc;
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------- */
 
 typedef kg_result (*kms_method_fn)(kms *k, kms_call *c);
@@ -410,7 +483,7 @@ static const struct {
 } k_methods[] = {
     {"GetAppKey", get_app_key},         {"GetAppEnvEncryptPubKey", get_env_pubkey},
     {"GetMeta", get_meta},              {"GetTempCaCert", get_temp_ca_cert},
-    {"SignCert", sign_cert},
+    {"SignCert", sign_cert},           {"GetKmsKey", get_kms_key},
 };
 
 bool kms_rpc_known(const char *method)

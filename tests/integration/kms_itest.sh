@@ -255,6 +255,27 @@ call --method GetMeta --cert none
 [ "$(jq length "$TMP/audit2.json")" -gt "$(jq length "$TMP/audit.json")" ] || die "audit history lost"
 ok "restart keeps the root keys, app keys and the audit history"
 
+# ---- replication: a second KMS node obtains the root keys (GetKmsKey) -----------------------------
+app v2 "$APP" "$H2" --method GetKmsKey
+expect_denied "client certificate usage is 'app:custom', not 'kms:rpc'" "GetKmsKey from an app (not a KMS)"
+jq --arg d "$TMP/state2" '.state_dir = $d | .tee.sim_vm = "kms2"' "$TMP/kms.json" >"$TMP/kms2.json"
+"$KMS" --config "$TMP/kms2.json" --onboard "127.0.0.1:$KPORT" --port-file "$TMP/kms2.port" 2>"$TMP/kms2.log" &
+KMS2_PID=$!
+PIDS+=("$KMS2_PID")
+for _ in $(seq 1 200); do [ -s "$TMP/kms2.port" ] && break; kill -0 "$KMS2_PID" 2>/dev/null || break; sleep 0.05; done
+[ -s "$TMP/kms2.port" ] || die "second KMS did not start: $(cat "$TMP/kms2.log")"
+grep -q "onboarded root keys from" "$TMP/kms2.log" || die "second KMS did not onboard"
+[ "$(stat -c %a "$TMP/state2/root-ca.key")" = 600 ] || die "onboarded key not 0600"
+KPORT1="$KPORT"; KPORT="$(cat "$TMP/kms2.port")"
+call --method GetMeta --cert none
+[ "$(jq -r .k256_pubkey "$TMP/out.json")" = "$K256" ] && [ "$(jq -r .ca_cert "$TMP/out.json")" = "$CA_CERT" ] || die "second KMS has other root keys"
+app v2 "$APP" "$H2" --check-keys "$TMP/state"
+[ "$RC" = 0 ] && [ "$(jq -r .k256_key "$TMP/out.json")" = "$V1_K256" ] || die "second KMS derives other app keys: $(cat "$TMP/out.json")"
+KPORT="$KPORT1"
+kill "$KMS2_PID"; wait "$KMS2_PID" 2>/dev/null || true
+"$CLI" audit list --db "$TMP/state/audit.db" --json | jq -e '[.[] | select(.method=="GetKmsKey" and .decision=="allow")] | length == 1' >/dev/null || die "GetKmsKey release not audited"
+ok "replication: a second attested, allowed KMS onboards the same root keys and derives the same app keys"
+
 # ---- key files readable by others: refuse to start -----------------------------------------------
 stop_kms
 chmod 640 "$TMP/state/root-k256.key"
