@@ -36,7 +36,9 @@ typedef struct kg_audit_record {
 } kg_audit_record;
 
 /* Opens (creating if needed, mode 0600) the log at path in WAL mode with synchronous=FULL.
- * read_only opens an existing log for inspection. Caller frees with kg_audit_free. */
+ * read_only opens an existing log for inspection. Caller frees with kg_audit_free.
+ * Fault injection (tests of the fail-closed path): if the environment names a file in
+ * KEYGATE_AUDIT_FAULT_FILE, every commit fails while that file exists. */
 KG_RESULT kg_audit_open(kg_audit **out, const char *path, bool read_only);
 void kg_audit_free(kg_audit *audit);
 

@@ -34,6 +34,7 @@ struct kg_audit {
     audit_job *pending_head; /* FIFO of jobs not yet taken by a leader */
     audit_job *pending_tail;
     bool leader_active; /* a thread is writing a batch */
+    char *fault_file;   /* fault injection: while this file exists, commits fail (tests) */
 };
 
 static const char k_schema[] =
@@ -94,6 +95,12 @@ kg_result kg_audit_open(kg_audit **out, const char *path, bool read_only)
         goto cleanup;
     }
     sqlite3_busy_timeout(a->db, 5000);
+    /* Fault injection for tests of the fail-closed path (only ever makes commits fail). */
+    const char *fault = getenv("KEYGATE_AUDIT_FAULT_FILE");
+    if (fault != NULL && fault[0] != '\0') {
+        a->fault_file = strdup(fault);
+        KG_ENSURE_C(a->fault_file != NULL, KG_ERR_NOMEM, "audit: out of memory");
+    }
     if (!read_only) {
         /* WAL: readers (keygate audit list) never block the KMS; synchronous=FULL: a commit
          * is on stable storage when sqlite3_step returns, which is the whole point. */
@@ -122,6 +129,7 @@ void kg_audit_free(kg_audit *a)
         return;
     sqlite3_finalize(a->insert);
     sqlite3_close(a->db);
+    free(a->fault_file);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->committed);
     free(a);
@@ -172,6 +180,8 @@ static kg_result insert_one(kg_audit *a, const kg_audit_record *r, int64_t *id)
  * back and every job in the batch fails, so no caller believes an unwritten record exists. */
 static kg_result write_batch(kg_audit *a, audit_job *batch)
 {
+    if (a->fault_file != NULL && access(a->fault_file, F_OK) == 0)
+        KG_BAIL(KG_ERR_IO, "audit: commit failed (fault injected by '%s')", a->fault_file);
     SQL_GUARD(a->db, sqlite3_exec(a->db, "BEGIN IMMEDIATE;", NULL, NULL, NULL), "begin");
     for (audit_job *j = batch; j != NULL; j = j->next) {
         if (kg_failed(insert_one(a, j->rec, &j->id))) {

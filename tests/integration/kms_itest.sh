@@ -120,7 +120,7 @@ ok "KMS registered on chain (OS image, aggregated MR, device, KMS info)"
 
 start_kms() {
   rm -f "$TMP/kms.port"
-  "$KMS" --config "$TMP/kms.json" --port-file "$TMP/kms.port" 2>>"$TMP/kms.log" &
+  KEYGATE_AUDIT_FAULT_FILE="$TMP/audit-fault" "$KMS" --config "$TMP/kms.json" --port-file "$TMP/kms.port" 2>>"$TMP/kms.log" &
   KMS_PID=$!
   PIDS+=("$KMS_PID")
   wait_file "$TMP/kms.port"
@@ -235,6 +235,16 @@ jq -e '[.[] | select(.reason|test("no client certificate"))] | length >= 1' "$TM
 if grep -rqa -e "$V1_K256" -e "$V1_DISK" "$TMP/state/"audit.db*; then die "key bytes found in the audit log"; fi
 "$CLI" audit list --db "$TMP/state/audit.db" --limit 3 | grep -q "GetAppKey" || die "audit list table"
 ok "audit log: $N_ALLOW releases and $N_DENY denials with boot info, block and reasons; no key bytes"
+
+# ---- the audit log cannot be written: no key leaves ---------------------------------------------
+touch "$TMP/audit-fault"
+app v2 "$APP" "$H2"
+expect_denied "audit log unavailable, no key released" "release whose audit commit fails"
+rm -f "$TMP/audit-fault"
+app v2 "$APP" "$H2"
+[ "$RC" = 0 ] || die "v2 after the audit log recovers: $(cat "$TMP/out.json")"
+curl -sk "https://127.0.0.1:$KPORT/metrics" | grep -q "^keygate_kms_audit_failures_total [1-9]" || die "audit failure not counted"
+ok "audit commit failure: the key is not released (error only), counted in /metrics; released again once it recovers"
 
 # ---- health and metrics --------------------------------------------------------------------------
 curl -sk "https://127.0.0.1:$KPORT/health" | jq -e '.status=="ok" and .kms_allowed==true' >/dev/null || die "/health"

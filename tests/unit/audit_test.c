@@ -105,6 +105,34 @@ static void test_concurrent_group_commit(void **state)
     unlink(path);
 }
 
+/* A failed commit fails every append of the batch, and nothing is stored. */
+static void test_commit_failure(void **state)
+{
+    char path[256], fault[300];
+    temp_path(path, sizeof(path), "fault");
+    snprintf(fault, sizeof(fault), "%s.fault", path);
+    setenv("KEYGATE_AUDIT_FAULT_FILE", fault, 1);
+    kg_audit *a = NULL;
+    KG_ASSERT_OK(kg_audit_open(&a, path, false));
+    unsetenv("KEYGATE_AUDIT_FAULT_FILE");
+    kg_audit_record r = {.method = "GetAppKey", .allowed = true, .block_number = 1};
+    FILE *f = fopen(fault, "w");
+    assert_non_null(f);
+    fclose(f);
+    KG_ASSERT_ERR(kg_audit_append(a, &r, NULL), KG_ERR_IO, "audit: commit failed");
+    unlink(fault);
+    json_t *rows = NULL;
+    KG_ASSERT_OK(kg_audit_list(&rows, a, 0));
+    assert_int_equal(json_array_size(rows), 0);
+    json_decref(rows);
+    KG_ASSERT_OK(kg_audit_append(a, &r, NULL));
+    KG_ASSERT_OK(kg_audit_list(&rows, a, 0));
+    assert_int_equal(json_array_size(rows), 1);
+    json_decref(rows);
+    kg_audit_free(a);
+    unlink(path);
+}
+
 static void test_unwritable(void **state)
 {
     kg_audit *a = NULL;
@@ -118,6 +146,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_and_list),
         cmocka_unit_test(test_concurrent_group_commit),
+        cmocka_unit_test(test_commit_failure),
         cmocka_unit_test(test_unwritable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
