@@ -175,6 +175,9 @@ static kg_result crl_hex(char **out, const kg_buf *body, const char *what)
     uint8_t *der = NULL;
     *out = NULL;
     const uint8_t *p = body->data;
+    /* Trailing whitespace is trimmed only from the text forms: a DER CRL's last byte is the
+     * end of its signature and is 0x09-0x0d or 0x20 for about 1 CRL in 43, so trimming the
+     * binary form truncated it ("too long"). */
     size_t n = body->len;
     while (n > 0 && isspace(p[n - 1]))
         n--;
@@ -195,6 +198,7 @@ static kg_result crl_hex(char **out, const kg_buf *body, const char *what)
         BIO_free(bio);
     } else {
         const uint8_t *q = p;
+        n = body->len;
         crl = d2i_X509_CRL(NULL, &q, (long)n);
         if (crl && q != p + n) {
             X509_CRL_free(crl);
