@@ -109,7 +109,7 @@ if [ "${#OSH}" != 64 ] && grep -q "PCCS client not available" "$TMP/bootstrap.lo
   MRA="$(jq -r .kms_boot_info.mr_aggregated "$TMP/bootstrap.json")"
   DEV="$(jq -r .kms_boot_info.device_id "$TMP/bootstrap.json")"
 fi
-[ "${#K256}" = 66 ] && [ "${#OSH}" = 64 ] || die "bootstrap info incomplete: $(cat "$TMP/bootstrap.json")"
+[ "${#K256}" = 66 ] && [ "${#OSH}" = 64 ] || { cat "$TMP/bootstrap.log" >&2; die "bootstrap info incomplete: $(cat "$TMP/bootstrap.json")"; }
 ok "bootstrap: root keys generated (0600), bootstrap info printed"
 send "$KMSC" "addOsImageHash(bytes32)" "0x$OSH"
 send "$KMSC" "addKmsAggregatedMr(bytes32)" "0x$MRA"
