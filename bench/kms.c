@@ -127,12 +127,10 @@ int kg_bench_kms(int argc, char **argv)
 {
     unsigned long clients = 32, seconds = 10, workers = 8;
     const char *env_file = NULL;
-    static const struct option opts[] = {{"env", required_argument, NULL, 'e'},
-                                         {"clients", required_argument, NULL, 'c'},
-                                         {"duration", required_argument, NULL, 'd'},
-                                         {"workers", required_argument, NULL, 'w'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"env", required_argument, NULL, 'e'},      {"clients", required_argument, NULL, 'c'},
+        {"duration", required_argument, NULL, 'd'}, {"workers", required_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -201,14 +199,15 @@ int kg_bench_kms(int argc, char **argv)
     uint16_t port = (uint16_t)json_integer_value(json_object_get(env, "kms_port"));
     pid_t kms_pid = (pid_t)json_integer_value(json_object_get(env, "kms_pid"));
     uint8_t app_id[20], compose[32], inst[20];
-    if (kg_failed(kg_hex_decode_exact(app_id, 20, json_string_value(json_object_get(env, "app_id")))) ||
+    if (kg_failed(
+            kg_hex_decode_exact(app_id, 20, json_string_value(json_object_get(env, "app_id")))) ||
         kg_failed(kg_hex_decode_exact(compose, 32,
                                       json_string_value(json_object_get(env, "compose_hash")))) ||
         kg_failed(kg_hex_decode_exact(inst, 20,
                                       json_string_value(json_object_get(env, "instance_id")))) ||
-        kg_failed(kg_kms_client_identity_new(&id, json_string_value(json_object_get(env, "sim_dir")),
-                                             "bench-app", app_id, compose, inst,
-                                             KG_KMS_CERT_RATLS)) ||
+        kg_failed(
+            kg_kms_client_identity_new(&id, json_string_value(json_object_get(env, "sim_dir")),
+                                       "bench-app", app_id, compose, inst, KG_KMS_CERT_RATLS)) ||
         kg_failed(kg_kms_client_ctx_new(&ctx, &id))) {
         fprintf(stderr, "keygate-bench kms: %s\n", kg_error_message());
         goto done;
@@ -233,8 +232,8 @@ int kg_bench_kms(int argc, char **argv)
     double cpu0 = cpu_seconds(kms_pid);
     double start = kg_bench_now();
     for (unsigned long i = 0; i < clients; i++) {
-        ca[i] = (client_arg){.ctx = ctx, .port = port, .deadline = start + (double)seconds,
-                             .cap = 200000};
+        ca[i] = (client_arg){
+            .ctx = ctx, .port = port, .deadline = start + (double)seconds, .cap = 200000};
         ca[i].lat = malloc(ca[i].cap * sizeof(double));
         if (ca[i].lat == NULL || pthread_create(&th[i], NULL, client_main, &ca[i]) != 0)
             goto done;
@@ -262,8 +261,8 @@ int kg_bench_kms(int argc, char **argv)
            "\"releases\":%zu,\"errors\":%zu,\"releases_per_s\":%.1f,\"p50_ms\":%.2f,"
            "\"p99_ms\":%.2f,\"kms_peak_rss_mb\":%.1f,\"kms_cpu_ms_per_release\":%.2f,"
            "\"load_avg_1m\":%.2f}\n",
-           clients, workers, elapsed, total, errors, (double)total / elapsed, p50 * 1e3,
-           p99 * 1e3, rss / 1024.0, total ? kms_cpu * 1e3 / (double)total : 0.0, load1());
+           clients, workers, elapsed, total, errors, (double)total / elapsed, p50 * 1e3, p99 * 1e3,
+           rss / 1024.0, total ? kms_cpu * 1e3 / (double)total : 0.0, load1());
     for (unsigned long i = 0; i < clients; i++)
         if (ca[i].errors) {
             fprintf(stderr, "keygate-bench kms: first error: %s\n", ca[i].first_error);

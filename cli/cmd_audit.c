@@ -12,15 +12,16 @@
 
 static void audit_usage(FILE *out)
 {
-    fprintf(out, "Usage: keygate audit list [--state DIR | --db FILE] [--app ID] [--json] "
-                 "[--limit N]\n\n"
-                 "Lists the KMS's key-release decisions, oldest first (the newest N with "
-                 "--limit).\n"
-                 "  --state DIR  a devnet's state directory (default ./%s): its KMS's log\n"
-                 "  --db FILE    the KMS audit database (config key 'audit_db')\n"
-                 "  --app ID     only decisions about this app (0x-address)\n"
-                 "  --json       one JSON array with every field (for scripts)\n"
-                 "  --limit N    only the newest N decisions\n",
+    fprintf(out,
+            "Usage: keygate audit list [--state DIR | --db FILE] [--app ID] [--json] "
+            "[--limit N]\n\n"
+            "Lists the KMS's key-release decisions, oldest first (the newest N with "
+            "--limit).\n"
+            "  --state DIR  a devnet's state directory (default ./%s): its KMS's log\n"
+            "  --db FILE    the KMS audit database (config key 'audit_db')\n"
+            "  --app ID     only decisions about this app (0x-address)\n"
+            "  --json       one JSON array with every field (for scripts)\n"
+            "  --limit N    only the newest N decisions\n",
             KG_DEVNET_DEFAULT_DIR);
 }
 
@@ -36,7 +37,8 @@ static void print_table(const json_t *rows)
            "APP", "COMPOSE HASH", "BLOCK", "REASON");
     size_t i;
     const json_t *row;
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         json_int_t ms = json_integer_value(json_object_get(row, "time_ms"));
         time_t secs = (time_t)(ms / 1000);
         struct tm tm;
@@ -49,9 +51,8 @@ static void print_table(const json_t *rows)
             snprintf(blockbuf, sizeof(blockbuf), "%lld", (long long)json_integer_value(block));
         printf("%-6lld %-24s %-14s %-8s %-42s %-66s %-10s %s\n",
                (long long)json_integer_value(json_object_get(row, "id")), when,
-               str_or(row, "method", "?"), str_or(row, "decision", "?"),
-               str_or(row, "app_id", "-"), str_or(row, "compose_hash", "-"), blockbuf,
-               str_or(row, "reason", ""));
+               str_or(row, "method", "?"), str_or(row, "decision", "?"), str_or(row, "app_id", "-"),
+               str_or(row, "compose_hash", "-"), blockbuf, str_or(row, "reason", ""));
     }
 }
 
@@ -80,18 +81,10 @@ int kg_cmd_audit(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'd':
-            db = optarg;
-            break;
-        case 's':
-            state = optarg;
-            break;
-        case 'a':
-            app = optarg;
-            break;
-        case 'j':
-            as_json = true;
-            break;
+        case 'd': db = optarg; break;
+        case 's': state = optarg; break;
+        case 'a': app = optarg; break;
+        case 'j': as_json = true; break;
         case 'n': {
             char *end = NULL;
             errno = 0;
@@ -102,12 +95,8 @@ int kg_cmd_audit(int argc, char **argv)
             }
             break;
         }
-        case 'h':
-            audit_usage(stdout);
-            return KG_EXIT_OK;
-        default:
-            audit_usage(stderr);
-            return KG_EXIT_USAGE;
+        case 'h': audit_usage(stdout); return KG_EXIT_OK;
+        default: audit_usage(stderr); return KG_EXIT_USAGE;
         }
     }
     if (optind != argc - 1 || (db != NULL && state != NULL)) {
@@ -120,8 +109,7 @@ int kg_cmd_audit(int argc, char **argv)
         uint8_t a[20];
         if (kg_failed(kg_hex_decode_exact(a, 20, app)) ||
             kg_failed(kg_hex_encode(app_hex, sizeof(app_hex), a, 20))) {
-            fprintf(stderr, "keygate audit list: --app '%s' is not an app id (20-byte hex)\n",
-                    app);
+            fprintf(stderr, "keygate audit list: --app '%s' is not an app id (20-byte hex)\n", app);
             return KG_EXIT_USAGE;
         }
     }
@@ -150,7 +138,8 @@ int kg_cmd_audit(int argc, char **argv)
         json_t *kept = json_array();
         size_t i;
         json_t *row;
-        json_array_foreach(rows, i, row) {
+        json_array_foreach(rows, i, row)
+        {
             const char *id = json_string_value(json_object_get(row, "app_id"));
             if (id != NULL && strcmp(id, app_hex) == 0)
                 json_array_append(kept, row);

@@ -115,8 +115,7 @@ static void coll_cache_clear(void)
 }
 
 /* Verifies a quote with collateral from the configured PCCS; *rep borrows from quote. */
-static kg_result verify_quote(kg_dcap_report *rep, const kms *k, const uint8_t *quote,
-                              size_t len)
+static kg_result verify_quote(kg_dcap_report *rep, const kms *k, const uint8_t *quote, size_t len)
 {
     uint64_t now = (uint64_t)time(NULL);
     kg_result rc;
@@ -132,9 +131,9 @@ static kg_result verify_quote(kg_dcap_report *rep, const kms *k, const uint8_t *
         char *coll = coll_lookup(chain_hash, now, &coll_len);
         bool cached = coll != NULL;
         if (!cached)
-            KG_GUARD_CTX(kg_pccs_get_collateral(&coll, &coll_len, k->cfg.pccs_url, quote, len,
-                                                NULL, now),
-                         "fetching collateral");
+            KG_GUARD_CTX(
+                kg_pccs_get_collateral(&coll, &coll_len, k->cfg.pccs_url, quote, len, NULL, now),
+                "fetching collateral");
         rc = kg_dcap_verify(g_verifier, rep, quote, len, coll, coll_len, now);
         if (kg_ok(rc) && !cached) {
             uint64_t until = now + KMS_COLLATERAL_TTL_S;
@@ -151,8 +150,7 @@ static kg_result verify_quote(kg_dcap_report *rep, const kms *k, const uint8_t *
 }
 
 /* Measurements and platform facts of a verified quote into bi (identity left to the caller). */
-static kg_result measured(kms_boot_info *bi, const kg_dcap_report *rep,
-                          const kg_boot_events *ev)
+static kg_result measured(kms_boot_info *bi, const kg_dcap_report *rep, const kg_boot_events *ev)
 {
     const kg_td_report *td = &rep->quote.td;
     KG_GUARD(kg_measure_os_image_hash(bi->os_image_hash, td->mrtd, td->rtmr));
@@ -164,8 +162,8 @@ static kg_result measured(kms_boot_info *bi, const kg_dcap_report *rep,
     KG_ENSURE(rep->has_ppid, KG_ERR_VERIFY, "PCK certificate carries no PPID (no device id)");
     KG_GUARD(kg_sha256(bi->device_id, rep->ppid, sizeof(rep->ppid)));
     snprintf(bi->tcb_status, sizeof(bi->tcb_status), "%s", rep->status);
-    bi->n_advisories = rep->n_advisory_ids < KMS_MAX_ADVISORIES ? rep->n_advisory_ids
-                                                                : KMS_MAX_ADVISORIES;
+    bi->n_advisories =
+        rep->n_advisory_ids < KMS_MAX_ADVISORIES ? rep->n_advisory_ids : KMS_MAX_ADVISORIES;
     for (size_t i = 0; i < bi->n_advisories; i++)
         snprintf(bi->advisory_ids[i], KMS_MAX_ADVISORY_LEN, "%s", rep->advisory_ids[i]);
     return KG_OK;
@@ -188,8 +186,8 @@ static kg_result quote_of(kg_buf *out, X509 *cert)
     ASN1_OCTET_STRING *inner = d2i_ASN1_OCTET_STRING(NULL, &p, n);
     KG_ENSURE_OSSL(inner != NULL && p == end, KG_ERR_VERIFY,
                    "RA-TLS quote extension is not one DER OCTET STRING");
-    kg_result rc = kg_buf_append(out, ASN1_STRING_get0_data(inner),
-                                 (size_t)ASN1_STRING_length(inner));
+    kg_result rc =
+        kg_buf_append(out, ASN1_STRING_get0_data(inner), (size_t)ASN1_STRING_length(inner));
     ASN1_OCTET_STRING_free(inner);
     return rc;
 }
@@ -218,8 +216,7 @@ static kg_result peer_collateral(const char **json, size_t *len, char **owned, b
     if (kg_ok(rc))
         *owned = coll_lookup(chain_hash, now, len);
     if (kg_ok(rc) && *owned == NULL) {
-        rc = kg_pccs_get_collateral(owned, len, k->cfg.pccs_url, quote.data, quote.len, NULL,
-                                    now);
+        rc = kg_pccs_get_collateral(owned, len, k->cfg.pccs_url, quote.data, quote.len, NULL, now);
         if (kg_failed(rc))
             (void)kg_error_context("fetching collateral");
         *fetched = kg_ok(rc);
@@ -230,7 +227,7 @@ static kg_result peer_collateral(const char **json, size_t *len, char **owned, b
     return KG_OK;
 }
 
-kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) *chain,
+kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) * chain,
                           bool require_app)
 {
     memset(out, 0, sizeof(*out));
@@ -249,13 +246,13 @@ kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF
     KG_GUARD_C(peer_collateral(&coll, &coll_len, &owned, &fetched, chain_hash, k, cert, now));
     /* One implementation of RA-TLS verification for the project (ratls.h): binding, validity,
      * full DCAP, event log replay, app id consistency, identity and measurements. */
-    kg_ratls_policy pol = {.verifier = g_verifier, .collateral_json = coll,
-                           .collateral_len = coll_len, .now = now};
+    kg_ratls_policy pol = {
+        .verifier = g_verifier, .collateral_json = coll, .collateral_len = coll_len, .now = now};
     KG_GUARD_C(kg_ratls_verify_cert(id, der, (size_t)der_len, &pol));
     if (fetched)
-        coll_store(chain_hash, coll, coll_len, id->valid_until < now + KMS_COLLATERAL_TTL_S
-                                                   ? id->valid_until
-                                                   : now + KMS_COLLATERAL_TTL_S);
+        coll_store(chain_hash, coll, coll_len,
+                   id->valid_until < now + KMS_COLLATERAL_TTL_S ? id->valid_until
+                                                                : now + KMS_COLLATERAL_TTL_S);
     KG_ENSURE_C(id->has_app_id || !require_app, KG_ERR_VERIFY, "event log has no app-id event");
     KG_ENSURE_C(id->has_compose_hash || !require_app, KG_ERR_VERIFY,
                 "event log has no compose-hash event");
@@ -273,8 +270,8 @@ kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF
     memcpy(out->mr_system, id->mr_system, 32);
     memcpy(out->os_image_hash, id->os_image_hash, 32);
     snprintf(out->tcb_status, sizeof(out->tcb_status), "%s", id->tcb_status);
-    out->n_advisories = id->n_advisory_ids < KMS_MAX_ADVISORIES ? id->n_advisory_ids
-                                                                : KMS_MAX_ADVISORIES;
+    out->n_advisories =
+        id->n_advisory_ids < KMS_MAX_ADVISORIES ? id->n_advisory_ids : KMS_MAX_ADVISORIES;
     for (size_t i = 0; i < out->n_advisories; i++)
         snprintf(out->advisory_ids[i], KMS_MAX_ADVISORY_LEN, "%s", id->advisory_ids[i]);
     rc = KG_OK;
@@ -373,8 +370,7 @@ kg_result kms_attest_init(kms *k)
     KG_ENSURE(f != NULL, KG_ERR_IO, "cannot open trust_root.sim_ca_file '%s'", k->cfg.sim_root_ca);
     X509 *root = PEM_read_X509(f, NULL, NULL, NULL);
     fclose(f);
-    KG_ENSURE_OSSL(root != NULL, KG_ERR_INPUT, "'%s' is not a PEM certificate",
-                   k->cfg.sim_root_ca);
+    KG_ENSURE_OSSL(root != NULL, KG_ERR_INPUT, "'%s' is not a PEM certificate", k->cfg.sim_root_ca);
     unsigned char *der = NULL;
     int n = i2d_X509(root, &der);
     X509_free(root);
@@ -425,7 +421,7 @@ cleanup:
 
 #else /* !KMS_HAVE_TEE */
 
-kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) *chain,
+kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) * chain,
                           bool require_app)
 {
     memset(out, 0, sizeof(*out));
@@ -445,7 +441,10 @@ kg_result kms_attest_self(kms_boot_info *out, const kms *k)
     memset(out, 0, sizeof(*out));
     KG_BAIL(KG_ERR_INTERNAL, "this build has no TEE layer");
 }
-kg_result kms_attest_init(kms *k) { KG_BAIL(KG_ERR_INTERNAL, "this build has no TEE layer"); }
+kg_result kms_attest_init(kms *k)
+{
+    KG_BAIL(KG_ERR_INTERNAL, "this build has no TEE layer");
+}
 void kms_attest_free(void) {}
 
 #endif /* KMS_HAVE_TEE */
@@ -467,12 +466,17 @@ kg_result kms_attest_server_cert(kms *k)
     KG_GUARD_C(kg_buf_append(&both, spki.data, spki.len));
     KG_GUARD_C(kg_sha512(rd, both.data, both.len));
     KG_GUARD_CTX_C(kms_attest_quote(&quote, &evjson, k, rd), "server certificate attestation");
-    kg_kms_cert_spec spec = {.common_name = "keygate KMS", .server_auth = true, .days = 365,
-                          .dns_name = "kms.keygate", .usage = "kms:rpc",
-                          .quote = quote.data, .quote_len = quote.len,
-                          .eventlog = evjson.data, .eventlog_len = evjson.len};
+    kg_kms_cert_spec spec = {.common_name = "keygate KMS",
+                             .server_auth = true,
+                             .days = 365,
+                             .dns_name = "kms.keygate",
+                             .usage = "kms:rpc",
+                             .quote = quote.data,
+                             .quote_len = quote.len,
+                             .eventlog = evjson.data,
+                             .eventlog_len = evjson.len};
     KG_GUARD_C(kg_kms_x509_issue(&k->tls_cert, kg_p256_evp(k->tls_key), &spec,
-                              kg_p256_evp(k->root_ca_key), k->root_ca_cert));
+                                 kg_p256_evp(k->root_ca_key), k->root_ca_cert));
     rc = KG_OK;
 cleanup:
     kg_buf_free(&spki);

@@ -265,8 +265,9 @@ static kg_result load_root(kms *k, const char *ca_key_path, const char *k256_pat
     while (n > 0 && (hex.data[n - 1] == '\n' || hex.data[n - 1] == '\r'))
         n--;
     hex.data[n] = 0;
-    KG_GUARD_CTX_C(kg_hex_decode_exact(k->root.k256_scalar, KG_K256_SCALAR_LEN, (const char *)hex.data),
-                   "'%s'", k256_path);
+    KG_GUARD_CTX_C(
+        kg_hex_decode_exact(k->root.k256_scalar, KG_K256_SCALAR_LEN, (const char *)hex.data),
+        "'%s'", k256_path);
     KG_GUARD_CTX_C(kg_k256_check_scalar(k->root.k256_scalar), "'%s'", k256_path);
     rc = KG_OK;
 cleanup:
@@ -301,8 +302,7 @@ kg_result kms_keys_init(kms *k)
     KG_GUARD(state_path(boot, sizeof(boot), k, "bootstrap.json"));
 
     if (mkdir(k->cfg.state_dir, 0700) != 0 && errno != EEXIST)
-        KG_BAIL(KG_ERR_IO, "cannot create state_dir '%s': %s", k->cfg.state_dir,
-                strerror(errno));
+        KG_BAIL(KG_ERR_IO, "cannot create state_dir '%s': %s", k->cfg.state_dir, strerror(errno));
 
     bool have_ca = file_exists(ca_key), have_k256 = file_exists(k256);
     bool fresh = !have_ca && !have_k256;
@@ -318,8 +318,8 @@ kg_result kms_keys_init(kms *k)
     KG_GUARD(kg_k256_public(k->root_k256_pub, k->root.k256_scalar));
     KG_GUARD(kg_p256_scalar(k->root.ca_scalar, k->root_ca_key));
 
-    kg_kms_cert_spec root_spec = {.common_name = "keygate KMS root CA", .is_ca = true,
-                               .days = 365 * 20};
+    kg_kms_cert_spec root_spec = {
+        .common_name = "keygate KMS root CA", .is_ca = true, .days = 365 * 20};
     KG_GUARD(load_or_issue(&k->root_ca_cert, k, ca_pem, k->root_ca_key, &root_spec, NULL, NULL));
     KG_GUARD(cert_pem_string(&k->root_ca_pem, k->root_ca_cert));
 
@@ -331,8 +331,8 @@ kg_result kms_keys_init(kms *k)
         KG_GUARD(kg_p256_generate(&k->temp_ca_key));
         KG_GUARD(save_p256(k, tmp_key, k->temp_ca_key));
     }
-    kg_kms_cert_spec temp_spec = {.common_name = "keygate KMS temporary CA", .is_ca = true,
-                               .days = 365 * 20};
+    kg_kms_cert_spec temp_spec = {
+        .common_name = "keygate KMS temporary CA", .is_ca = true, .days = 365 * 20};
     KG_GUARD(load_or_issue(&k->temp_ca_cert, k, tmp_pem, k->temp_ca_key, &temp_spec,
                            kg_p256_evp(k->root_ca_key), k->root_ca_cert));
     KG_GUARD(cert_pem_string(&k->temp_ca_pem, k->temp_ca_cert));
@@ -407,8 +407,7 @@ static kg_result parse_source(char *host, size_t host_size, uint16_t *port, cons
               KG_ERR_USAGE, "--onboard '%s' is not HOST:PORT", source);
     char *end = NULL;
     unsigned long p = strtoul(colon + 1, &end, 10);
-    KG_ENSURE(*end == '\0' && p > 0 && p < 65536, KG_ERR_USAGE, "--onboard '%s': bad port",
-              source);
+    KG_ENSURE(*end == '\0' && p > 0 && p < 65536, KG_ERR_USAGE, "--onboard '%s': bad port", source);
     memcpy(host, source, (size_t)(colon - source));
     host[colon - source] = '\0';
     *port = (uint16_t)p;
@@ -427,8 +426,7 @@ kg_result kms_keys_onboard(kms *k, const char *source)
         return KG_OK;
     }
     if (mkdir(k->cfg.state_dir, 0700) != 0 && errno != EEXIST)
-        KG_BAIL(KG_ERR_IO, "cannot create state_dir '%s': %s", k->cfg.state_dir,
-                strerror(errno));
+        KG_BAIL(KG_ERR_IO, "cannot create state_dir '%s': %s", k->cfg.state_dir, strerror(errno));
     kg_result rc = KG_ERROR;
     kg_kms_client_identity id = {0};
     SSL_CTX *ctx = NULL;
@@ -445,8 +443,8 @@ kg_result kms_keys_onboard(kms *k, const char *source)
     KG_GUARD_C(kg_kms_client_ctx_new(&ctx, &id));
     KG_GUARD_CTX_C(kg_kms_client_call(ctx, host, port, "GetKmsKey", "{}", &status, &resp),
                    "GetKmsKey from %s", source);
-    KG_ENSURE_C(status == 200, KG_ERR_DENIED, "GetKmsKey from %s: HTTP %d: %.300s", source,
-                status, resp.data ? (const char *)resp.data : "");
+    KG_ENSURE_C(status == 200, KG_ERR_DENIED, "GetKmsKey from %s: HTTP %d: %.300s", source, status,
+                resp.data ? (const char *)resp.data : "");
     json_error_t jerr;
     doc = json_loadb((const char *)resp.data, resp.len, JSON_REJECT_DUPLICATES, &jerr);
     json_t *entry = json_array_get(json_object_get(doc, "keys"), 0);

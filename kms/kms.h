@@ -31,7 +31,7 @@ typedef struct kms_boot_info {
     uint8_t mr_system[32];
     uint8_t os_image_hash[32];
     char tcb_status[48];
-    char usage[68];       /* the certificate's RA-TLS usage ("kms:rpc", ...), "" if none */
+    char usage[68]; /* the certificate's RA-TLS usage ("kms:rpc", ...), "" if none */
     size_t n_advisories;
     char advisory_ids[KMS_MAX_ADVISORIES][KMS_MAX_ADVISORY_LEN];
 } kms_boot_info;
@@ -47,12 +47,12 @@ typedef struct kms_decision {
 
 /* Counters exported on /metrics. Updated from any thread. */
 typedef struct kms_metrics {
-    atomic_uint_fast64_t requests;        /* every HTTP request answered */
-    atomic_uint_fast64_t errors;          /* answered with 4xx/5xx */
-    atomic_uint_fast64_t keys_released;   /* GetAppKey/SignCert successes */
-    atomic_uint_fast64_t denied;          /* policy or attestation denials */
-    atomic_uint_fast64_t overloaded;      /* rejected with 503 because the queue was full */
-    atomic_uint_fast64_t connections;     /* currently open */
+    atomic_uint_fast64_t requests;      /* every HTTP request answered */
+    atomic_uint_fast64_t errors;        /* answered with 4xx/5xx */
+    atomic_uint_fast64_t keys_released; /* GetAppKey/SignCert successes */
+    atomic_uint_fast64_t denied;        /* policy or attestation denials */
+    atomic_uint_fast64_t overloaded;    /* rejected with 503 because the queue was full */
+    atomic_uint_fast64_t connections;   /* currently open */
     atomic_uint_fast64_t connections_total;
     atomic_uint_fast64_t audit_failures;
     atomic_uint_fast64_t self_checks_failed;
@@ -64,15 +64,15 @@ typedef struct kms_metrics {
  * governance-allowed peer. */
 typedef struct kms {
     kg_kms_config cfg;
-    kg_root_keys root;                         /* RCA and RK scalars (secret) */
+    kg_root_keys root; /* RCA and RK scalars (secret) */
     uint8_t root_k256_pub[KG_K256_PUB_LEN];
-    kg_p256_key *root_ca_key;                  /* RCA as a key object (secret) */
+    kg_p256_key *root_ca_key; /* RCA as a key object (secret) */
     X509 *root_ca_cert;
-    char *root_ca_pem;                         /* owned, NUL-terminated */
-    json_t *bootstrap_info;                    /* {ca_pubkey, k256_pubkey, quote, eventlog} */
-    kg_p256_key *tls_key;                      /* this run's server TLS key */
+    char *root_ca_pem;      /* owned, NUL-terminated */
+    json_t *bootstrap_info; /* {ca_pubkey, k256_pubkey, quote, eventlog} */
+    kg_p256_key *tls_key;   /* this run's server TLS key */
     X509 *tls_cert;
-    kg_p256_key *temp_ca_key;                  /* mints RA-TLS client certs; not secret */
+    kg_p256_key *temp_ca_key; /* mints RA-TLS client certs; not secret */
     X509 *temp_ca_cert;
     char *temp_ca_pem;
     char *temp_ca_key_pem;
@@ -103,15 +103,15 @@ KG_RESULT kms_bootstrap_report_data(uint8_t out[64], const kms *k);
 /* ---- rpc.c: one request in, one JSON answer out (runs on a worker thread) ------------------ */
 
 typedef struct kms_call {
-    const char *method;      /* without the "KMS." prefix */
-    const uint8_t *body;     /* borrowed request body */
+    const char *method;  /* without the "KMS." prefix */
+    const uint8_t *body; /* borrowed request body */
     size_t body_len;
-    X509 *peer_cert;         /* borrowed; NULL when the client presented none */
-    STACK_OF(X509) *peer_chain; /* borrowed; may be NULL */
+    X509 *peer_cert;             /* borrowed; NULL when the client presented none */
+    STACK_OF(X509) * peer_chain; /* borrowed; may be NULL */
     const char *peer_addr;
     /* out */
-    int status;              /* HTTP status */
-    kg_buf response;         /* JSON text; may hold secrets (wiped on free) */
+    int status;      /* HTTP status */
+    kg_buf response; /* JSON text; may hold secrets (wiped on free) */
 } kms_call;
 
 /* Handles one call. Always produces a response (an error object on failure). */
@@ -135,7 +135,7 @@ void kms_self_check(kms *k);
 
 /* Verifies a peer's RA-TLS certificate (SPEC.md section 4) into a boot info. */
 /* require_app: the event log must name an app (app-id, compose-hash); KMS peers need not. */
-KG_RESULT kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) *chain,
+KG_RESULT kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) * chain,
                           bool require_app);
 /* A fresh key and an RA-TLS certificate for it with usage "kms:rpc" from this KMS's TEE, to
  * authenticate to a peer KMS (onboarding). Caller frees both. */

@@ -33,9 +33,9 @@ static void boot_info_json(json_t *o, const kms_boot_info *bi)
         const char *name;
         const uint8_t *b;
         size_t n;
-    } f[] = {{"app_id", bi->app_id, 20},           {"compose_hash", bi->compose_hash, 32},
-             {"device_id", bi->device_id, 32},     {"mr_aggregated", bi->mr_aggregated, 32},
-             {"mr_system", bi->mr_system, 32},     {"os_image_hash", bi->os_image_hash, 32}};
+    } f[] = {{"app_id", bi->app_id, 20},       {"compose_hash", bi->compose_hash, 32},
+             {"device_id", bi->device_id, 32}, {"mr_aggregated", bi->mr_aggregated, 32},
+             {"mr_system", bi->mr_system, 32}, {"os_image_hash", bi->os_image_hash, 32}};
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
         if (kg_ok(kg_hex_encode(h, sizeof(h), f[i].b, f[i].n)))
             json_object_set_new(o, f[i].name, json_string(h));
@@ -79,27 +79,13 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'b':
-            bootstrap = true;
-            break;
-        case 'p':
-            port_file = optarg;
-            break;
-        case 'o':
-            onboard = optarg;
-            break;
-        case 'v':
-            printf("keygate-kms %s\n", KG_VERSION);
-            return 0;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        case 'c': config = optarg; break;
+        case 'b': bootstrap = true; break;
+        case 'p': port_file = optarg; break;
+        case 'o': onboard = optarg; break;
+        case 'v': printf("keygate-kms %s\n", KG_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
         }
     }
     if (config == NULL || optind != argc) {

@@ -193,10 +193,10 @@ static kg_result webhook_ask(kms_decision *out, const kms *k, const char *path,
     json_t *adv = json_array();
     for (size_t i = 0; adv && i < bi->n_advisories; i++)
         json_array_append_new(adv, json_string(bi->advisory_ids[i]));
-    json_t *o = json_pack("{s:s,s:o,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "tcbStatus", bi->tcb_status,
-                          "advisoryIds", adv, "mrAggregated", mra, "mrSystem", mrs,
-                          "osImageHash", os, "appId", app, "composeHash", compose, "instanceId",
-                          inst, "deviceId", dev);
+    json_t *o =
+        json_pack("{s:s,s:o,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "tcbStatus", bi->tcb_status,
+                  "advisoryIds", adv, "mrAggregated", mra, "mrSystem", mrs, "osImageHash", os,
+                  "appId", app, "composeHash", compose, "instanceId", inst, "deviceId", dev);
     char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     KG_ENSURE(body != NULL, KG_ERR_NOMEM, "out of memory");
@@ -296,8 +296,7 @@ void kms_self_check(kms *k)
     } else {
         attested = true;
         if (kg_failed(kms_policy_kms(&d, k, &self))) {
-            snprintf(reason, sizeof(reason), "governance unavailable: %.200s",
-                     kg_error_message());
+            snprintf(reason, sizeof(reason), "governance unavailable: %.200s", kg_error_message());
         } else {
             allowed = d.allowed;
             snprintf(reason, sizeof(reason), "%s%.200s", allowed ? "allowed" : "not allowed: ",
@@ -322,7 +321,9 @@ void kms_self_check(kms *k)
                      kg_failed(kg_hex_encode(mra, sizeof(mra), self.mr_aggregated, 32)) ||
                      kg_failed(kg_hex_encode(dev, sizeof(dev), self.device_id, 32))))
         kg_error_clear();
-    kg_audit_record r = {.method = "self-check", .allowed = allowed, .reason = reason,
+    kg_audit_record r = {.method = "self-check",
+                         .allowed = allowed,
+                         .reason = reason,
                          .os_image_hash = attested ? os : NULL,
                          .mr_aggregated = attested ? mra : NULL,
                          .device_id = attested ? dev : NULL,

@@ -138,8 +138,7 @@ static kg_result authorize(kms_boot_info *bi, kms_decision *d, kms *k, const kms
 }
 
 static kg_result audit_release(kms *k, const kms_call *c, const char *method,
-                               const kms_boot_info *bi, const kms_decision *d,
-                               const char *released)
+                               const kms_boot_info *bi, const kms_decision *d, const char *released)
 {
     kg_audit_record r;
     boot_hex h;
@@ -221,8 +220,8 @@ static kg_result get_app_key(kms *k, kms_call *c)
     KG_GUARD_C(put_hex(&c->response, "disk_crypt_key", keys.disk_key, sizeof(keys.disk_key)));
     KG_GUARD_C(put_hex(&c->response, "env_crypt_key", keys.env_key, sizeof(keys.env_key)));
     KG_GUARD_C(put_hex(&c->response, "k256_key", keys.k256_scalar, sizeof(keys.k256_scalar)));
-    KG_GUARD_C(put_hex(&c->response, "k256_signature", keys.k256_signature,
-                       sizeof(keys.k256_signature)));
+    KG_GUARD_C(
+        put_hex(&c->response, "k256_signature", keys.k256_signature, sizeof(keys.k256_signature)));
     KG_GUARD_C(put_json_string(&c->response, "gateway_app_id", gateway, false));
     KG_GUARD_C(put_hex(&c->response, "os_image_hash", bi.os_image_hash, 32));
     KG_GUARD_C(kg_buf_append_str(&c->response, "}"));
@@ -277,10 +276,10 @@ static kg_result get_meta(kms *k, kms_call *c)
 {
     char k256[2 * KG_K256_PUB_LEN + 1];
     KG_GUARD(kg_hex_encode(k256, sizeof(k256), k->root_k256_pub, KG_K256_PUB_LEN));
-    json_t *o = json_pack("{s:s,s:b,s:s,s:O,s:b,s:s}", "ca_cert", k->root_ca_pem,
-                          "allow_any_upgrade", 0, "k256_pubkey", k256, "bootstrap_info",
-                          k->bootstrap_info, "is_dev", k->cfg.is_dev, "gateway_app_id",
-                          k->cfg.gateway_app_id);
+    json_t *o =
+        json_pack("{s:s,s:b,s:s,s:O,s:b,s:s}", "ca_cert", k->root_ca_pem, "allow_any_upgrade", 0,
+                  "k256_pubkey", k256, "bootstrap_info", k->bootstrap_info, "is_dev", k->cfg.is_dev,
+                  "gateway_app_id", k->cfg.gateway_app_id);
     if (o != NULL && k->cfg.policy == KG_KMS_POLICY_ETH) {
         char addr[43] = "0x";
         KG_GUARD(kg_hex_encode(addr + 2, sizeof(addr) - 2, k->cfg.kms_contract, 20));
@@ -292,9 +291,9 @@ static kg_result get_meta(kms *k, kms_call *c)
 
 static kg_result get_temp_ca_cert(kms *k, kms_call *c)
 {
-    return send_json_obj(c, json_pack("{s:s,s:s,s:s}", "temp_ca_cert", k->temp_ca_pem,
-                                      "temp_ca_key", k->temp_ca_key_pem, "ca_cert",
-                                      k->root_ca_pem));
+    return send_json_obj(c,
+                         json_pack("{s:s,s:s,s:s}", "temp_ca_cert", k->temp_ca_pem, "temp_ca_key",
+                                   k->temp_ca_key_pem, "ca_cert", k->root_ca_pem));
 }
 
 /* ---- SignCert ------------------------------------------------------------------------------- */
@@ -310,10 +309,10 @@ static kg_result app_ca(kg_p256_key **key, X509 **cert, const kms *k, const uint
     KG_GUARD_C(kg_kdf_p256_scalar(scalar, k->root.ca_scalar, ctx, lens, 2));
     KG_GUARD_C(kg_p256_from_scalar(key, scalar));
     KG_GUARD_C(kg_hex_encode(name + strlen(name), sizeof(name) - strlen(name), app_id, 20));
-    kg_kms_cert_spec spec = {.common_name = name, .is_ca = true, .days = 365 * 5, .app_id = app_id,
-                          .usage = "app:ca"};
+    kg_kms_cert_spec spec = {
+        .common_name = name, .is_ca = true, .days = 365 * 5, .app_id = app_id, .usage = "app:ca"};
     KG_GUARD_C(kg_kms_x509_issue(cert, kg_p256_evp(*key), &spec, kg_p256_evp(k->root_ca_key),
-                              k->root_ca_cert));
+                                 k->root_ca_cert));
     rc = KG_OK;
 cleanup:
     kg_memzero(scalar, sizeof(scalar));
@@ -360,8 +359,12 @@ static kg_result sign_cert(kms *k, kms_call *c)
     int len = X509_NAME_get_text_by_NID(subj, NID_commonName, cn_buf, sizeof(cn_buf));
     if (len > 0)
         cn = cn_buf;
-    kg_kms_cert_spec spec = {.common_name = cn, .server_auth = true, .client_auth = true,
-                          .days = 365, .app_id = bi.app_id, .usage = "app:custom"};
+    kg_kms_cert_spec spec = {.common_name = cn,
+                             .server_auth = true,
+                             .client_auth = true,
+                             .days = 365,
+                             .app_id = bi.app_id,
+                             .usage = "app:custom"};
     KG_GUARD_C(kg_kms_x509_issue(&leaf, csr_key, &spec, kg_p256_evp(ca_key), ca_cert));
 
     char fp_hex[65], released[160];
@@ -400,7 +403,8 @@ cleanup:
     return rc;
 }
 
-/* ---- GetKmsKey (replication) ------------------------------------------------------------------ */
+/* ---- GetKmsKey (replication) ------------------------------------------------------------------
+ */
 
 /* Hands the root keys to another KMS node: only over a verified RA-TLS client certificate with
  * usage "kms:rpc" whose boot info governance allows as a KMS (isKmsAllowed), and only while this
@@ -463,7 +467,7 @@ static kg_result get_kms_key(kms *k, kms_call *c)
     KG_GUARD_C(kg_buf_append_str(&c->response, "\"ca_key\":\""));
     for (size_t i = 0; i < pem.len; i++)
         KG_GUARD_C(pem.data[i] == '\n' ? kg_buf_append_str(&c->response, "\\n")
-                                        : kg_buf_append(&c->response, &pem.data[i], 1));
+                                       : kg_buf_append(&c->response, &pem.data[i], 1));
     KG_GUARD_C(kg_buf_append_str(&c->response, "\""));
     KG_GUARD_C(put_hex(&c->response, "k256_key", k->root.k256_scalar, KG_K256_SCALAR_LEN));
     KG_GUARD_C(kg_buf_append_str(&c->response, "}]}"));
@@ -481,9 +485,9 @@ static const struct {
     const char *name;
     kms_method_fn fn;
 } k_methods[] = {
-    {"GetAppKey", get_app_key},         {"GetAppEnvEncryptPubKey", get_env_pubkey},
-    {"GetMeta", get_meta},              {"GetTempCaCert", get_temp_ca_cert},
-    {"SignCert", sign_cert},           {"GetKmsKey", get_kms_key},
+    {"GetAppKey", get_app_key}, {"GetAppEnvEncryptPubKey", get_env_pubkey},
+    {"GetMeta", get_meta},      {"GetTempCaCert", get_temp_ca_cert},
+    {"SignCert", sign_cert},    {"GetKmsKey", get_kms_key},
 };
 
 bool kms_rpc_known(const char *method)
@@ -501,8 +505,9 @@ void kms_rpc_handle(kms *k, kms_call *c)
         if (strcmp(c->method, k_methods[i].name) == 0)
             fn = k_methods[i].fn;
     kg_error_clear();
-    kg_result rc = fn ? fn(k, c) : kg_error_set(KG_ERR_NOT_FOUND, __FILE__, __LINE__,
-                                                 "unknown method '%s'", c->method);
+    kg_result rc =
+        fn ? fn(k, c)
+           : kg_error_set(KG_ERR_NOT_FOUND, __FILE__, __LINE__, "unknown method '%s'", c->method);
     if (kg_ok(rc)) {
         c->status = 200;
         return;

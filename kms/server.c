@@ -100,8 +100,7 @@ static void update_listener(server *s)
 }
 
 /* Called by OpenSSL whenever an SSL is freed, i.e. when libevent closes a connection. */
-static void ssl_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-                        void *argp)
+static void ssl_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
     if (ptr == NULL || g_server == NULL)
         return;
@@ -128,10 +127,16 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
 /* The client certificate is requested so RA-TLS callers can present it, but accepted at the
  * TLS level whatever it is: TLS proves possession of its key, and the RPC layer verifies the
  * attestation inside it (SPEC.md section 4). Methods that need it fail without it. */
-static int accept_any_client_cert(int preverify_ok, X509_STORE_CTX *ctx) { return 1; }
+static int accept_any_client_cert(int preverify_ok, X509_STORE_CTX *ctx)
+{
+    return 1;
+}
 /* Same decision without building a chain OpenSSL would only throw away (saves CPU per
  * handshake): RA-TLS client certificates are self-issued or issued by the public temp CA. */
-static int skip_chain_build(X509_STORE_CTX *ctx, void *arg) { return 1; }
+static int skip_chain_build(X509_STORE_CTX *ctx, void *arg)
+{
+    return 1;
+}
 
 static kg_result make_ssl_ctx(server *s)
 {
@@ -325,8 +330,8 @@ static void handle_health(server *s, struct evhttp_request *req)
     pthread_mutex_lock(&k->self_check_lock);
     json_t *o = json_pack("{s:s,s:b,s:s,s:I,s:I}", "status", allowed ? "ok" : "refusing",
                           "kms_allowed", allowed, "self_check_reason", k->self_check_reason,
-                          "last_self_check_ms", (json_int_t)k->last_self_check_ms,
-                          "connections", (json_int_t)atomic_load(&k->metrics.connections));
+                          "last_self_check_ms", (json_int_t)k->last_self_check_ms, "connections",
+                          (json_int_t)atomic_load(&k->metrics.connections));
     pthread_mutex_unlock(&k->self_check_lock);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     kg_buf body;
@@ -353,8 +358,8 @@ static void handle_metrics(server *s, struct evhttp_request *req)
     kms_metrics *m = &s->k->metrics;
     kg_buf b;
     kg_buf_init(&b, 16384);
-    static const char *const le[8] = {"0.001", "0.002", "0.005", "0.01", "0.025", "0.05", "0.1",
-                                      "+Inf"};
+    static const char *const le[8] = {"0.001", "0.002", "0.005", "0.01",
+                                      "0.025", "0.05",  "0.1",   "+Inf"};
     uint64_t cum = 0, total = 0;
     for (size_t i = 0; i < 8; i++)
         total += atomic_load(&m->latency_bucket[i]);
@@ -400,11 +405,11 @@ static void handle_metrics(server *s, struct evhttp_request *req)
                            (unsigned long long)cum);
     }
     if (kg_ok(rc))
-        rc = kg_buf_printf(&b,
-                           "keygate_kms_rpc_duration_seconds_sum %.6f\n"
-                           "keygate_kms_rpc_duration_seconds_count %llu\n",
-                           (double)atomic_load(&m->latency_us_sum) / 1e6,
-                           (unsigned long long)total);
+        rc =
+            kg_buf_printf(&b,
+                          "keygate_kms_rpc_duration_seconds_sum %.6f\n"
+                          "keygate_kms_rpc_duration_seconds_count %llu\n",
+                          (double)atomic_load(&m->latency_us_sum) / 1e6, (unsigned long long)total);
     if (kg_failed(rc))
         evhttp_send_error(req, 500, "Internal Server Error");
     else
@@ -649,8 +654,8 @@ kg_result kms_server_run(kms *k, const char *port_file)
         else if (ss.ss_family == AF_INET6)
             port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     }
-    fprintf(stderr, "keygate-kms: listening on https://%s:%u (%u workers)\n",
-            k->cfg.listen_address, port, k->cfg.workers);
+    fprintf(stderr, "keygate-kms: listening on https://%s:%u (%u workers)\n", k->cfg.listen_address,
+            port, k->cfg.workers);
     if (port_file != NULL) {
         char tmp[KG_KMS_PATH_MAX + 8];
         snprintf(tmp, sizeof(tmp), "%s.tmp", port_file);

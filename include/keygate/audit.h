@@ -16,12 +16,12 @@ typedef struct kg_audit kg_audit;
 /* One decision. Every pointer is borrowed and may be NULL (stored as NULL); byte values are
  * lowercase hex. Never put secrets here: released keys appear only as public fingerprints. */
 typedef struct kg_audit_record {
-    int64_t time_ms;          /* Unix time in milliseconds; 0 = now */
-    const char *method;       /* "GetAppKey", "SignCert", "self-check", ... */
-    const char *peer;         /* remote address of the caller */
-    bool allowed;             /* the decision */
-    const char *reason;       /* why (the governance reason or the failing check's message) */
-    const char *app_id;       /* boot info (SPEC.md section 3 AppBootInfo), hex */
+    int64_t time_ms;    /* Unix time in milliseconds; 0 = now */
+    const char *method; /* "GetAppKey", "SignCert", "self-check", ... */
+    const char *peer;   /* remote address of the caller */
+    bool allowed;       /* the decision */
+    const char *reason; /* why (the governance reason or the failing check's message) */
+    const char *app_id; /* boot info (SPEC.md section 3 AppBootInfo), hex */
     const char *compose_hash;
     const char *instance_id;
     const char *device_id;
@@ -32,7 +32,7 @@ typedef struct kg_audit_record {
     const char *advisory_ids; /* JSON array text */
     int64_t block_number;     /* block the policy was read at; -1 = none */
     const char *block_hash;
-    const char *released;     /* JSON object {"k256_pubkey": "...", ...} of public fingerprints */
+    const char *released; /* JSON object {"k256_pubkey": "...", ...} of public fingerprints */
 } kg_audit_record;
 
 /* Opens (creating if needed, mode 0600) the log at path in WAL mode with synchronous=FULL.

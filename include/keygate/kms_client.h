@@ -14,11 +14,11 @@
 
 /* How the client's certificate is made: honestly, or broken in one chosen way. */
 typedef enum kg_kms_client_cert_mode {
-    KG_KMS_CERT_RATLS = 0,   /* key bound by REPORTDATA, quote and event log attached */
-    KG_KMS_CERT_NONE,        /* present no client certificate */
-    KG_KMS_CERT_TAMPERED,    /* one byte of the quote's signature flipped */
-    KG_KMS_CERT_UNBOUND,     /* REPORTDATA binds a different key than the certificate's */
-    KG_KMS_CERT_PLAIN,       /* a certificate without any attestation */
+    KG_KMS_CERT_RATLS = 0, /* key bound by REPORTDATA, quote and event log attached */
+    KG_KMS_CERT_NONE,      /* present no client certificate */
+    KG_KMS_CERT_TAMPERED,  /* one byte of the quote's signature flipped */
+    KG_KMS_CERT_UNBOUND,   /* REPORTDATA binds a different key than the certificate's */
+    KG_KMS_CERT_PLAIN,     /* a certificate without any attestation */
 } kg_kms_client_cert_mode;
 
 typedef struct kg_kms_client_identity {
@@ -28,9 +28,10 @@ typedef struct kg_kms_client_identity {
 
 /* Boots simulated VM `vm` of the platform in sim_dir as an app (RTMR3 events system-preparing,
  * app-id, compose-hash, instance-id, boot-mr-done, once per VM) and makes its certificate. */
-KG_RESULT kg_kms_client_identity_new(kg_kms_client_identity *out, const char *sim_dir, const char *vm,
-                                  const uint8_t app_id[20], const uint8_t compose_hash[32],
-                                  const uint8_t *instance_id, kg_kms_client_cert_mode mode);
+KG_RESULT kg_kms_client_identity_new(kg_kms_client_identity *out, const char *sim_dir,
+                                     const char *vm, const uint8_t app_id[20],
+                                     const uint8_t compose_hash[32], const uint8_t *instance_id,
+                                     kg_kms_client_cert_mode mode);
 void kg_kms_client_identity_free(kg_kms_client_identity *id);
 
 /* A client TLS context presenting id (borrowed; may be NULL for none). Caller SSL_CTX_free()s. */
@@ -39,6 +40,6 @@ KG_RESULT kg_kms_client_ctx_new(SSL_CTX **out, const kg_kms_client_identity *id)
 /* One request over a fresh TLS connection: POST /prpc/<method>?json with body. *status gets
  * the HTTP status; the response body is appended to resp. */
 KG_RESULT kg_kms_client_call(SSL_CTX *ctx, const char *host, uint16_t port, const char *method,
-                          const char *body, int *status, kg_buf *resp);
+                             const char *body, int *status, kg_buf *resp);
 
 #endif

@@ -1,4 +1,5 @@
-/* kms_config.h - the strict JSON configuration of keygate-kms (kms/kms.example.json documents it). */
+/* kms_config.h - the strict JSON configuration of keygate-kms (kms/kms.example.json documents it).
+ */
 #ifndef KEYGATE_KMS_CONFIG_H
 #define KEYGATE_KMS_CONFIG_H
 
@@ -34,29 +35,29 @@ typedef struct kg_kms_config {
     char state_dir[KG_KMS_PATH_MAX]; /* "state_dir": root keys and certificates (required) */
     char audit_db[KG_KMS_PATH_MAX];  /* "audit_db", default "<state_dir>/audit.db" */
 
-    kg_kms_policy_backend policy;       /* "policy.backend", default "eth" */
-    char rpc_url[KG_KMS_URL_MAX];       /* "policy.rpc_url" (eth) */
-    uint8_t kms_contract[20];           /* "policy.kms_contract" (eth) */
-    uint64_t chain_id;                  /* "policy.chain_id" (eth) */
-    char webhook_url[KG_KMS_URL_MAX];   /* "policy.url" (webhook) */
-    uint32_t policy_timeout_ms;         /* "policy.timeout_ms", default 5000 */
-    char gateway_app_id[64];            /* "policy.gateway_app_id", reported to apps, default "" */
+    kg_kms_policy_backend policy;     /* "policy.backend", default "eth" */
+    char rpc_url[KG_KMS_URL_MAX];     /* "policy.rpc_url" (eth) */
+    uint8_t kms_contract[20];         /* "policy.kms_contract" (eth) */
+    uint64_t chain_id;                /* "policy.chain_id" (eth) */
+    char webhook_url[KG_KMS_URL_MAX]; /* "policy.url" (webhook) */
+    uint32_t policy_timeout_ms;       /* "policy.timeout_ms", default 5000 */
+    char gateway_app_id[64];          /* "policy.gateway_app_id", reported to apps, default "" */
 
-    char pccs_url[KG_KMS_URL_MAX];       /* "pccs_url" (required unless collateral_file) */
+    char pccs_url[KG_KMS_URL_MAX];         /* "pccs_url" (required unless collateral_file) */
     char collateral_file[KG_KMS_PATH_MAX]; /* "collateral_file": fixed collateral (PCCS JSON
                                               shape) read at start, for air-gapped setups */
-    kg_kms_trust_root trust_root;        /* "trust_root.kind", default "intel" */
-    char sim_root_ca[KG_KMS_PATH_MAX];   /* "trust_root.sim_ca_file" (kind "sim") */
+    kg_kms_trust_root trust_root;          /* "trust_root.kind", default "intel" */
+    char sim_root_ca[KG_KMS_PATH_MAX];     /* "trust_root.sim_ca_file" (kind "sim") */
 
-    kg_kms_tee_backend tee;           /* "tee.backend", default "tdx" */
-    char sim_dir[KG_KMS_PATH_MAX];    /* "tee.sim_dir" (backend "sim") */
-    char sim_vm[64];                  /* "tee.sim_vm": the simulated VM's name, default "kms" */
+    kg_kms_tee_backend tee;        /* "tee.backend", default "tdx" */
+    char sim_dir[KG_KMS_PATH_MAX]; /* "tee.sim_dir" (backend "sim") */
+    char sim_vm[64];               /* "tee.sim_vm": the simulated VM's name, default "kms" */
 
-    uint32_t max_body_bytes;       /* "limits.max_body_bytes", default 65536 */
-    uint32_t request_timeout_ms;   /* "limits.request_timeout_ms", default 10000 */
-    uint32_t workers;              /* "limits.workers", default 2 */
-    uint32_t max_connections;      /* "limits.max_connections", default 512 */
-    uint32_t max_queue;            /* "limits.max_queue": pending jobs before 503, default 1024 */
+    uint32_t max_body_bytes;     /* "limits.max_body_bytes", default 65536 */
+    uint32_t request_timeout_ms; /* "limits.request_timeout_ms", default 10000 */
+    uint32_t workers;            /* "limits.workers", default 2 */
+    uint32_t max_connections;    /* "limits.max_connections", default 512 */
+    uint32_t max_queue;          /* "limits.max_queue": pending jobs before 503, default 1024 */
 
     uint32_t self_check_interval_s; /* "self_check_interval_s", default 60; 0 = only at start */
     bool is_dev;                    /* "is_dev", default false; reported by GetMeta */

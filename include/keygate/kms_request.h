@@ -8,10 +8,10 @@
 
 #include "keygate/result.h"
 
-#define KG_KMS_MAX_BODY (1u << 20)        /* no request body is ever larger */
-#define KG_KMS_MAX_VM_CONFIG 16384u       /* bytes of vm_config text */
-#define KG_KMS_MAX_CSR 8192u              /* bytes of a DER CSR */
-#define KG_KMS_MAX_CSR_SIGNATURE 512u     /* bytes of the CSR signature */
+#define KG_KMS_MAX_BODY (1u << 20)    /* no request body is ever larger */
+#define KG_KMS_MAX_VM_CONFIG 16384u   /* bytes of vm_config text */
+#define KG_KMS_MAX_CSR 8192u          /* bytes of a DER CSR */
+#define KG_KMS_MAX_CSR_SIGNATURE 512u /* bytes of the CSR signature */
 
 /* GetAppKey{api_version, vm_config}: both optional; vm_config is recorded, never trusted
  * (keygate measures the OS image from the quote, SPEC.md section 2). */

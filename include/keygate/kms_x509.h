@@ -33,7 +33,7 @@ typedef struct kg_kms_cert_spec {
 /* Issues a certificate for subject_key signed by issuer_key; issuer NULL = self-signed.
  * Caller X509_free()s *out. */
 KG_RESULT kg_kms_x509_issue(X509 **out, EVP_PKEY *subject_key, const kg_kms_cert_spec *spec,
-                         EVP_PKEY *issuer_key, X509 *issuer);
+                            EVP_PKEY *issuer_key, X509 *issuer);
 KG_RESULT kg_kms_x509_pem(kg_buf *out, X509 *cert);
 KG_RESULT kg_kms_x509_from_pem(X509 **out, const char *pem, size_t len);
 /* Adds a non-critical extension whose value is a DER OCTET STRING wrapping payload. */

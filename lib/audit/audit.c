@@ -63,7 +63,7 @@ static kg_result sqlite_fail(sqlite3 *db, const char *file, int line, const char
 #define SQL_GUARD(db, expr, what)                                                                  \
     do {                                                                                           \
         if ((expr) != SQLITE_OK)                                                                   \
-            return sqlite_fail((db), __FILE__, __LINE__, (what));                                 \
+            return sqlite_fail((db), __FILE__, __LINE__, (what));                                  \
     } while (0)
 
 static int64_t now_ms(void)
@@ -254,13 +254,11 @@ kg_result kg_audit_append(kg_audit *a, const kg_audit_record *rec, int64_t *id_o
 static json_t *column_json(sqlite3_stmt *st, int col)
 {
     switch (sqlite3_column_type(st, col)) {
-    case SQLITE_INTEGER:
-        return json_integer(sqlite3_column_int64(st, col));
+    case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(st, col));
     case SQLITE_TEXT:
         return json_stringn((const char *)sqlite3_column_text(st, col),
                             (size_t)sqlite3_column_bytes(st, col));
-    default:
-        return json_null();
+    default: return json_null();
     }
 }
 

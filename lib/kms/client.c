@@ -52,9 +52,10 @@ static kg_result ratls_report_data(uint8_t rd[64], const kg_p256_key *key)
     return rc;
 }
 
-kg_result kg_kms_client_identity_new(kg_kms_client_identity *out, const char *sim_dir, const char *vm,
-                                  const uint8_t app_id[20], const uint8_t compose_hash[32],
-                                  const uint8_t *instance_id, kg_kms_client_cert_mode mode)
+kg_result kg_kms_client_identity_new(kg_kms_client_identity *out, const char *sim_dir,
+                                     const char *vm, const uint8_t app_id[20],
+                                     const uint8_t compose_hash[32], const uint8_t *instance_id,
+                                     kg_kms_client_cert_mode mode)
 {
     memset(out, 0, sizeof(*out));
     kg_result rc = KG_ERROR;
@@ -71,8 +72,11 @@ kg_result kg_kms_client_identity_new(kg_kms_client_identity *out, const char *si
         rc = KG_OK;
         goto cleanup;
     }
-    kg_kms_cert_spec spec = {.common_name = "keygate app", .client_auth = true, .days = 30,
-                          .usage = "app:custom", .app_id = app_id};
+    kg_kms_cert_spec spec = {.common_name = "keygate app",
+                             .client_auth = true,
+                             .days = 30,
+                             .usage = "app:custom",
+                             .app_id = app_id};
     if (mode != KG_KMS_CERT_PLAIN) {
         KG_GUARD_C(kg_tee_open_sim(&tee, sim_dir, vm));
         KG_GUARD_C(boot_app(tee, app_id, compose_hash, instance_id));
@@ -164,7 +168,7 @@ static kg_result connect_tcp(int *fd, const char *host, uint16_t port)
 }
 
 kg_result kg_kms_client_call(SSL_CTX *ctx, const char *host, uint16_t port, const char *method,
-                          const char *body, int *status, kg_buf *resp)
+                             const char *body, int *status, kg_buf *resp)
 {
     int fd = -1;
     *status = 0;

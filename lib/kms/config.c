@@ -15,7 +15,8 @@ static kg_result check_keys(const json_t *obj, const char *section, const char *
 {
     const char *key;
     json_t *val;
-    json_object_foreach((json_t *)obj, key, val) {
+    json_object_foreach((json_t *)obj, key, val)
+    {
         bool known = false;
         for (size_t i = 0; allowed[i] != NULL; i++)
             if (strcmp(key, allowed[i]) == 0)
@@ -55,8 +56,8 @@ static kg_result get_string(char *out, size_t out_size, const json_t *obj, const
               section, dot, key, n, out_size - 1);
     KG_ENSURE(memchr(s, '\0', n) == NULL, KG_ERR_INPUT, "config: '%s%s%s' contains a NUL byte",
               section, dot, key);
-    KG_ENSURE(!required || n > 0, KG_ERR_INPUT, "config: '%s%s%s' must not be empty", section,
-              dot, key);
+    KG_ENSURE(!required || n > 0, KG_ERR_INPUT, "config: '%s%s%s' must not be empty", section, dot,
+              key);
     memcpy(out, s, n);
     out[n] = '\0';
     return KG_OK;
@@ -72,8 +73,8 @@ static kg_result get_uint(uint64_t *out, const json_t *obj, const char *section,
                   key);
         return KG_OK;
     }
-    KG_ENSURE(json_is_integer(v), KG_ERR_INPUT, "config: '%s%s%s' must be an integer", section,
-              dot, key);
+    KG_ENSURE(json_is_integer(v), KG_ERR_INPUT, "config: '%s%s%s' must be an integer", section, dot,
+              key);
     json_int_t i = json_integer_value(v);
     KG_ENSURE(i >= 0 && (uint64_t)i >= min && (uint64_t)i <= max, KG_ERR_INPUT,
               "config: '%s%s%s' = %lld is out of range [%llu, %llu]", section, dot, key,
@@ -126,8 +127,8 @@ static kg_result parse_listen(kg_kms_config *c, const json_t *root)
     if (o == NULL)
         return KG_OK;
     KG_GUARD(check_keys(o, "listen", keys));
-    KG_GUARD(get_string(c->listen_address, sizeof(c->listen_address), o, "listen", "address",
-                        false));
+    KG_GUARD(
+        get_string(c->listen_address, sizeof(c->listen_address), o, "listen", "address", false));
     uint64_t port = c->listen_port;
     KG_GUARD(get_uint(&port, o, "listen", "port", 0, 65535, false));
     c->listen_port = (uint16_t)port;
@@ -136,8 +137,8 @@ static kg_result parse_listen(kg_kms_config *c, const json_t *root)
 
 static kg_result parse_policy(kg_kms_config *c, const json_t *root)
 {
-    static const char *const keys[] = {"backend",    "rpc_url",        "kms_contract", "chain_id",
-                                       "url",        "timeout_ms",     "gateway_app_id", NULL};
+    static const char *const keys[] = {"backend", "rpc_url",    "kms_contract",   "chain_id",
+                                       "url",     "timeout_ms", "gateway_app_id", NULL};
     static const char *const backends[] = {"eth", "webhook", NULL};
     const json_t *o;
     KG_GUARD(get_object(&o, root, "policy"));
@@ -147,8 +148,8 @@ static kg_result parse_policy(kg_kms_config *c, const json_t *root)
     KG_GUARD(get_enum(&backend, o, "policy", "backend", backends, "'eth', 'webhook'"));
     c->policy = (kg_kms_policy_backend)backend;
     KG_GUARD(get_u32(&c->policy_timeout_ms, o, "policy", "timeout_ms", 100, 600000));
-    KG_GUARD(get_string(c->gateway_app_id, sizeof(c->gateway_app_id), o, "policy",
-                        "gateway_app_id", false));
+    KG_GUARD(get_string(c->gateway_app_id, sizeof(c->gateway_app_id), o, "policy", "gateway_app_id",
+                        false));
     if (c->policy == KG_KMS_POLICY_ETH) {
         KG_ENSURE(json_object_get(o, "url") == NULL, KG_ERR_INPUT,
                   "config: 'policy.url' is for backend 'webhook', not 'eth'");
@@ -156,8 +157,10 @@ static kg_result parse_policy(kg_kms_config *c, const json_t *root)
         char addr[64] = {0};
         KG_GUARD(get_string(addr, sizeof(addr), o, "policy", "kms_contract", true));
         if (kg_failed(kg_hex_decode_exact(c->kms_contract, sizeof(c->kms_contract), addr)))
-            KG_BAIL(KG_ERR_INPUT, "config: 'policy.kms_contract' = '%s' is not a 20-byte hex "
-                                  "address", addr);
+            KG_BAIL(KG_ERR_INPUT,
+                    "config: 'policy.kms_contract' = '%s' is not a 20-byte hex "
+                    "address",
+                    addr);
         KG_GUARD(get_uint(&c->chain_id, o, "policy", "chain_id", 1, UINT64_MAX >> 1, true));
     } else {
         static const char *const eth_only[] = {"rpc_url", "kms_contract", "chain_id", NULL};
@@ -182,8 +185,8 @@ static kg_result parse_trust_root(kg_kms_config *c, const json_t *root)
     KG_GUARD(get_enum(&kind, o, "trust_root", "kind", kinds, "'intel', 'sim'"));
     c->trust_root = (kg_kms_trust_root)kind;
     if (c->trust_root == KG_KMS_TRUST_SIM)
-        KG_GUARD(get_string(c->sim_root_ca, sizeof(c->sim_root_ca), o, "trust_root",
-                            "sim_ca_file", true));
+        KG_GUARD(get_string(c->sim_root_ca, sizeof(c->sim_root_ca), o, "trust_root", "sim_ca_file",
+                            true));
     else
         KG_ENSURE(json_object_get(o, "sim_ca_file") == NULL, KG_ERR_INPUT,
                   "config: 'trust_root.sim_ca_file' is only for kind 'sim'");
@@ -212,16 +215,17 @@ static kg_result parse_tee(kg_kms_config *c, const json_t *root)
                       c->sim_vm);
     } else {
         KG_ENSURE(json_object_get(o, "sim_dir") == NULL && json_object_get(o, "sim_vm") == NULL,
-                  KG_ERR_INPUT, "config: 'tee.sim_dir' and 'tee.sim_vm' are only for backend "
-                                "'sim'");
+                  KG_ERR_INPUT,
+                  "config: 'tee.sim_dir' and 'tee.sim_vm' are only for backend "
+                  "'sim'");
     }
     return KG_OK;
 }
 
 static kg_result parse_limits(kg_kms_config *c, const json_t *root)
 {
-    static const char *const keys[] = {"max_body_bytes", "request_timeout_ms", "workers",
-                                       "max_connections", "max_queue", NULL};
+    static const char *const keys[] = {"max_body_bytes",  "request_timeout_ms", "workers",
+                                       "max_connections", "max_queue",          NULL};
     const json_t *o;
     KG_GUARD(get_object(&o, root, "limits"));
     if (o == NULL)
@@ -255,9 +259,10 @@ static void set_defaults(kg_kms_config *c)
 
 static kg_result parse_root(kg_kms_config *c, const json_t *root)
 {
-    static const char *const keys[] = {"listen",     "state_dir", "audit_db", "policy",
-                                       "pccs_url",   "trust_root", "tee",     "limits",
-                                       "self_check_interval_s", "is_dev", "collateral_file", NULL};
+    static const char *const keys[] = {"listen", "state_dir",       "audit_db",
+                                       "policy", "pccs_url",        "trust_root",
+                                       "tee",    "limits",          "self_check_interval_s",
+                                       "is_dev", "collateral_file", NULL};
     KG_ENSURE(json_is_object(root), KG_ERR_INPUT, "config: the top level must be a JSON object");
     KG_GUARD(check_keys(root, "", keys));
     KG_GUARD(parse_listen(c, root));
@@ -269,8 +274,8 @@ static kg_result parse_root(kg_kms_config *c, const json_t *root)
                   "config: 'state_dir' is too long to hold 'audit.db'");
     }
     KG_GUARD(parse_policy(c, root));
-    KG_GUARD(get_string(c->collateral_file, sizeof(c->collateral_file), root, "",
-                        "collateral_file", false));
+    KG_GUARD(get_string(c->collateral_file, sizeof(c->collateral_file), root, "", "collateral_file",
+                        false));
     KG_GUARD(get_string(c->pccs_url, sizeof(c->pccs_url), root, "", "pccs_url",
                         c->collateral_file[0] == '\0'));
     KG_GUARD(parse_trust_root(c, root));

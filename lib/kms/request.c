@@ -9,8 +9,8 @@
 static kg_result load_object(json_t **out, const uint8_t *body, size_t len)
 {
     *out = NULL;
-    KG_ENSURE(len <= KG_KMS_MAX_BODY, KG_ERR_TOO_LARGE, "request body of %zu bytes exceeds %u",
-              len, KG_KMS_MAX_BODY);
+    KG_ENSURE(len <= KG_KMS_MAX_BODY, KG_ERR_TOO_LARGE, "request body of %zu bytes exceeds %u", len,
+              KG_KMS_MAX_BODY);
     if (len == 0) {
         *out = json_object();
         KG_ENSURE(*out != NULL, KG_ERR_NOMEM, "out of memory");
@@ -53,8 +53,8 @@ static kg_result get_hex(uint8_t *out, size_t cap, size_t *out_len, const json_t
     }
     KG_ENSURE(json_is_string(v), KG_ERR_INPUT, "'%s' must be a hex string", key);
     size_t n = json_string_length(v);
-    KG_ENSURE(n <= 2 * cap + 2, KG_ERR_TOO_LARGE, "'%s' is too long (%zu hex chars, max %zu)",
-              key, n, 2 * cap);
+    KG_ENSURE(n <= 2 * cap + 2, KG_ERR_TOO_LARGE, "'%s' is too long (%zu hex chars, max %zu)", key,
+              n, 2 * cap);
     KG_GUARD_CTX(kg_hex_decode(out, cap, out_len, json_string_value(v), n), "'%s'", key);
     return KG_OK;
 }
@@ -108,12 +108,11 @@ kg_result kg_kms_parse_sign_cert(kg_kms_sign_cert_req *out, const uint8_t *body,
     KG_GUARD_CTX(load_object(&o, body, len), "SignCert");
     kg_result rc = KG_ERROR;
     KG_GUARD_CTX_C(get_u32(&out->api_version, o, "api_version"), "SignCert");
-    KG_GUARD_CTX_C(get_hex(out->csr, sizeof(out->csr), &out->csr_len, o, "csr", true),
-                   "SignCert");
+    KG_GUARD_CTX_C(get_hex(out->csr, sizeof(out->csr), &out->csr_len, o, "csr", true), "SignCert");
     KG_ENSURE_C(out->csr_len > 0, KG_ERR_INPUT, "SignCert: 'csr' is empty");
-    KG_GUARD_CTX_C(get_hex(out->signature, sizeof(out->signature), &out->signature_len, o,
-                           "signature", false),
-                   "SignCert");
+    KG_GUARD_CTX_C(
+        get_hex(out->signature, sizeof(out->signature), &out->signature_len, o, "signature", false),
+        "SignCert");
     const json_t *vm = json_object_get(o, "vm_config");
     KG_ENSURE_C(vm == NULL || json_is_null(vm) || json_is_string(vm), KG_ERR_INPUT,
                 "SignCert: 'vm_config' must be a string");

@@ -35,12 +35,11 @@ kg_result kg_kms_x509_add_octet_ext(X509 *cert, const char *oid, const uint8_t *
     /* SPEC.md section 4: the extension value is a DER OCTET STRING wrapping the payload. */
     int der_len = i2d_ASN1_OCTET_STRING(inner, &der);
     KG_ENSURE_OSSL_C(der_len > 0, KG_ERR_CRYPTO, "x509: encoding extension %s", oid);
-    KG_GUARD_OSSL_C(ASN1_OCTET_STRING_set(outer, der, der_len), KG_ERR_CRYPTO,
-                    "x509: extension %s", oid);
+    KG_GUARD_OSSL_C(ASN1_OCTET_STRING_set(outer, der, der_len), KG_ERR_CRYPTO, "x509: extension %s",
+                    oid);
     ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, outer);
     KG_ENSURE_OSSL_C(ext != NULL, KG_ERR_CRYPTO, "x509: extension %s", oid);
-    KG_GUARD_OSSL_C(X509_add_ext(cert, ext, -1), KG_ERR_CRYPTO, "x509: adding extension %s",
-                    oid);
+    KG_GUARD_OSSL_C(X509_add_ext(cert, ext, -1), KG_ERR_CRYPTO, "x509: adding extension %s", oid);
     rc = KG_OK;
 cleanup:
     X509_EXTENSION_free(ext);
@@ -52,7 +51,7 @@ cleanup:
 }
 
 kg_result kg_kms_x509_issue(X509 **out, EVP_PKEY *subject_key, const kg_kms_cert_spec *spec,
-                         EVP_PKEY *issuer_key, X509 *issuer)
+                            EVP_PKEY *issuer_key, X509 *issuer)
 {
     *out = NULL;
     kg_result rc = KG_ERROR;
@@ -62,16 +61,15 @@ kg_result kg_kms_x509_issue(X509 **out, EVP_PKEY *subject_key, const kg_kms_cert
     KG_GUARD_OSSL_C(X509_set_version(cert, 2), KG_ERR_CRYPTO, "x509: version");
     KG_GUARD_OSSL_C(BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY), KG_ERR_CRYPTO,
                     "x509: serial");
-    KG_ENSURE_OSSL_C(BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(cert)) != NULL,
-                     KG_ERR_CRYPTO, "x509: serial");
+    KG_ENSURE_OSSL_C(BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(cert)) != NULL, KG_ERR_CRYPTO,
+                     "x509: serial");
     KG_ENSURE_OSSL_C(X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL, KG_ERR_CRYPTO,
                      "x509: notBefore");
     KG_ENSURE_OSSL_C(X509_time_adj_ex(X509_getm_notAfter(cert), (int)spec->days, 0, NULL) != NULL,
                      KG_ERR_CRYPTO, "x509: notAfter");
     X509_NAME *name = X509_get_subject_name(cert);
     KG_GUARD_OSSL_C(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                                               (const unsigned char *)spec->common_name, -1, -1,
-                                               0),
+                                               (const unsigned char *)spec->common_name, -1, -1, 0),
                     KG_ERR_CRYPTO, "x509: subject");
     KG_GUARD_OSSL_C(X509_set_issuer_name(cert, issuer ? X509_get_subject_name(issuer) : name),
                     KG_ERR_CRYPTO, "x509: issuer");
@@ -97,16 +95,16 @@ kg_result kg_kms_x509_issue(X509 **out, EVP_PKEY *subject_key, const kg_kms_cert
         KG_GUARD_C(add_ext(cert, issuer, NID_subject_alt_name, san));
     }
     if (spec->usage != NULL)
-        KG_GUARD_C(kg_kms_x509_add_octet_ext(cert, KG_OID_RATLS_USAGE,
-                                          (const uint8_t *)spec->usage, strlen(spec->usage)));
+        KG_GUARD_C(kg_kms_x509_add_octet_ext(cert, KG_OID_RATLS_USAGE, (const uint8_t *)spec->usage,
+                                             strlen(spec->usage)));
     if (spec->app_id != NULL)
         KG_GUARD_C(kg_kms_x509_add_octet_ext(cert, KG_OID_RATLS_APP_ID, spec->app_id, 20));
     if (spec->quote != NULL)
-        KG_GUARD_C(kg_kms_x509_add_octet_ext(cert, KG_OID_RATLS_QUOTE, spec->quote,
-                                          spec->quote_len));
+        KG_GUARD_C(
+            kg_kms_x509_add_octet_ext(cert, KG_OID_RATLS_QUOTE, spec->quote, spec->quote_len));
     if (spec->eventlog != NULL)
         KG_GUARD_C(kg_kms_x509_add_octet_ext(cert, KG_OID_RATLS_EVENTLOG, spec->eventlog,
-                                          spec->eventlog_len));
+                                             spec->eventlog_len));
     KG_ENSURE_OSSL_C(X509_sign(cert, issuer_key ? issuer_key : subject_key, EVP_sha256()) > 0,
                      KG_ERR_CRYPTO, "x509: signing '%s'", spec->common_name);
     *out = cert;

@@ -117,14 +117,18 @@ int main(int argc, char **argv)
     const char *state_dir = NULL;
     bool want_csr = false;
     char *csr = NULL;
-    static const struct option opts[] = {
-        {"kms", required_argument, NULL, 'k'},          {"method", required_argument, NULL, 'm'},
-        {"body", required_argument, NULL, 'b'},         {"sim", required_argument, NULL, 's'},
-        {"vm", required_argument, NULL, 'v'},           {"app-id", required_argument, NULL, 'a'},
-        {"compose-hash", required_argument, NULL, 'c'}, {"instance-id", required_argument, NULL, 'i'},
-        {"cert", required_argument, NULL, 'C'},         {"check-keys", required_argument, NULL, 'K'},
-        {"csr", no_argument, NULL, 'R'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"kms", required_argument, NULL, 'k'},
+                                         {"method", required_argument, NULL, 'm'},
+                                         {"body", required_argument, NULL, 'b'},
+                                         {"sim", required_argument, NULL, 's'},
+                                         {"vm", required_argument, NULL, 'v'},
+                                         {"app-id", required_argument, NULL, 'a'},
+                                         {"compose-hash", required_argument, NULL, 'c'},
+                                         {"instance-id", required_argument, NULL, 'i'},
+                                         {"cert", required_argument, NULL, 'C'},
+                                         {"check-keys", required_argument, NULL, 'K'},
+                                         {"csr", no_argument, NULL, 'R'},
+                                         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -143,9 +147,10 @@ int main(int argc, char **argv)
         }
     }
     if (kms == NULL || method == NULL) {
-        fprintf(stderr, "usage: kms-itest-client --kms HOST:PORT --method M [--body JSON] [--sim DIR "
-                        "--vm NAME --app-id HEX --compose-hash HEX [--instance-id HEX]] [--cert "
-                        "ratls|none|tampered|unbound|plain] [--check-keys STATE_DIR]\n");
+        fprintf(stderr,
+                "usage: kms-itest-client --kms HOST:PORT --method M [--body JSON] [--sim DIR "
+                "--vm NAME --app-id HEX --compose-hash HEX [--instance-id HEX]] [--cert "
+                "ratls|none|tampered|unbound|plain] [--check-keys STATE_DIR]\n");
         return 2;
     }
     char host[64];
@@ -181,7 +186,7 @@ int main(int argc, char **argv)
     int status = 0, exit_code = 1;
     if (have_identity || mode == KG_KMS_CERT_PLAIN || mode == KG_KMS_CERT_NONE) {
         if (kg_failed(kg_kms_client_identity_new(&id, sim, vm, app_id, compose,
-                                              inst_hex ? inst : NULL, mode)))
+                                                 inst_hex ? inst : NULL, mode)))
             goto fail;
     }
     if (want_csr) {
@@ -196,8 +201,8 @@ int main(int argc, char **argv)
     printf("%s\n", resp.data ? (const char *)resp.data : "");
     exit_code = status == 200 ? 0 : 1;
     if (status == 200 && state_dir != NULL) {
-        if (kg_failed(check_keys(state_dir, (const char *)resp.data, app_id,
-                                 inst_hex ? inst : NULL)))
+        if (kg_failed(
+                check_keys(state_dir, (const char *)resp.data, app_id, inst_hex ? inst : NULL)))
             goto fail;
         fprintf(stderr, "keys match the derivation\n");
     }

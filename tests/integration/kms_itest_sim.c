@@ -13,7 +13,10 @@
 #include "keygate/sim.h"
 
 static volatile sig_atomic_t g_stop;
-static void on_term(int sig) { g_stop = 1; }
+static void on_term(int sig)
+{
+    g_stop = 1;
+}
 
 static int fail(void)
 {
@@ -24,7 +27,8 @@ static int fail(void)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: kms-itest-sim init DIR | root-ca DIR OUT.pem | collateral DIR OUT.json | refresh DIR "
+        fprintf(stderr, "usage: kms-itest-sim init DIR | root-ca DIR OUT.pem | collateral DIR "
+                        "OUT.json | refresh DIR "
                         "[--expired] | pccs DIR PORT PORTFILE\n");
         return 2;
     }
@@ -66,7 +70,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "pccs") == 0 && argc == 5) {
         kg_sim_pccs *p = NULL;
-        if (kg_failed(kg_sim_pccs_start(&p, dir, "127.0.0.1", (uint16_t)strtoul(argv[3], NULL, 10))))
+        if (kg_failed(
+                kg_sim_pccs_start(&p, dir, "127.0.0.1", (uint16_t)strtoul(argv[3], NULL, 10))))
             return fail();
         char tmp[4096];
         snprintf(tmp, sizeof(tmp), "%s.tmp", argv[4]);

@@ -31,11 +31,18 @@ static void test_append_and_list(void **state)
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
 
-    kg_audit_record allow = {.method = "GetAppKey", .allowed = true, .reason = "allowed",
-                             .app_id = "aa", .compose_hash = "cc", .block_number = 42,
-                             .block_hash = "0xbb", .released = "{\"k256_pubkey\":\"02ff\"}"};
-    kg_audit_record deny = {.method = "GetAppKey", .allowed = false,
-                            .reason = "compose hash not allowed", .block_number = -1};
+    kg_audit_record allow = {.method = "GetAppKey",
+                             .allowed = true,
+                             .reason = "allowed",
+                             .app_id = "aa",
+                             .compose_hash = "cc",
+                             .block_number = 42,
+                             .block_hash = "0xbb",
+                             .released = "{\"k256_pubkey\":\"02ff\"}"};
+    kg_audit_record deny = {.method = "GetAppKey",
+                            .allowed = false,
+                            .reason = "compose hash not allowed",
+                            .block_number = -1};
     int64_t id1 = 0, id2 = 0;
     KG_ASSERT_OK(kg_audit_append(a, &allow, &id1));
     KG_ASSERT_OK(kg_audit_append(a, &deny, &id2));
@@ -75,8 +82,8 @@ static void *appender(void *arg)
 {
     kg_audit *a = arg;
     for (int i = 0; i < N_PER_THREAD; i++) {
-        kg_audit_record r = {.method = "GetAppKey", .allowed = (i % 2) == 0, .reason = "x",
-                             .block_number = i};
+        kg_audit_record r = {
+            .method = "GetAppKey", .allowed = (i % 2) == 0, .reason = "x", .block_number = i};
         if (kg_failed(kg_audit_append(a, &r, NULL)))
             return (void *)1;
     }

@@ -45,9 +45,9 @@ static void test_full_sim(void **state)
 {
     kg_kms_config c;
     KG_ASSERT_OK(parse(&c, MINIMAL ",\"listen\":{\"port\":0},\"trust_root\":{\"kind\":\"sim\","
-                               "\"sim_ca_file\":\"/x/ca.pem\"},\"tee\":{\"backend\":\"sim\","
-                               "\"sim_dir\":\"/x\"},\"limits\":{\"workers\":4,\"max_queue\":7},"
-                               "\"is_dev\":true,\"self_check_interval_s\":0}"));
+                                   "\"sim_ca_file\":\"/x/ca.pem\"},\"tee\":{\"backend\":\"sim\","
+                                   "\"sim_dir\":\"/x\"},\"limits\":{\"workers\":4,\"max_queue\":7},"
+                                   "\"is_dev\":true,\"self_check_interval_s\":0}"));
     assert_int_equal(c.listen_port, 0);
     assert_int_equal(c.trust_root, KG_KMS_TRUST_SIM);
     assert_string_equal(c.sim_root_ca, "/x/ca.pem");

@@ -16,7 +16,7 @@ static void test_get_app_key(void **state)
     assert_int_equal(r->api_version, 0);
     assert_int_equal(r->vm_config_len, 0);
     KG_ASSERT_OK(kg_kms_parse_get_app_key(r, B("{\"api_version\":1,\"vm_config\":\"{}\","
-                                              "\"future_field\":true}")));
+                                               "\"future_field\":true}")));
     assert_int_equal(r->api_version, 1);
     assert_string_equal(r->vm_config, "{}");
     KG_ASSERT_ERR(kg_kms_parse_get_app_key(r, B("{\"api_version\":\"1\"}")), KG_ERR_INPUT,
@@ -47,17 +47,20 @@ static void test_get_app_key(void **state)
 static void test_app_id(void **state)
 {
     kg_kms_app_id_req r;
-    KG_ASSERT_OK(kg_kms_parse_app_id(&r, B("{\"app_id\":\"5fbdb2315678afecb367f032d93f642f64180aa3\"}")));
+    KG_ASSERT_OK(
+        kg_kms_parse_app_id(&r, B("{\"app_id\":\"5fbdb2315678afecb367f032d93f642f64180aa3\"}")));
     assert_int_equal(r.app_id[0], 0x5f);
     assert_int_equal(r.app_id[19], 0xa3);
-    KG_ASSERT_OK(kg_kms_parse_app_id(&r, B("{\"app_id\":\"0x5FBDB2315678afecb367f032d93f642f64180aa3\"}")));
+    KG_ASSERT_OK(
+        kg_kms_parse_app_id(&r, B("{\"app_id\":\"0x5FBDB2315678afecb367f032d93f642f64180aa3\"}")));
     KG_ASSERT_ERR(kg_kms_parse_app_id(&r, B("{}")), KG_ERR_INPUT, "missing 'app_id'");
     KG_ASSERT_ERR(kg_kms_parse_app_id(&r, B("")), KG_ERR_INPUT, "missing 'app_id'");
     KG_ASSERT_ERR(kg_kms_parse_app_id(&r, B("{\"app_id\":\"5fbd\"}")), KG_ERR_INPUT,
                   "'app_id' must be 20 bytes, got 2");
     KG_ASSERT_ERR(kg_kms_parse_app_id(&r, B("{\"app_id\":\"zz\"}")), KG_ERR_INPUT, "'app_id'");
-    KG_ASSERT_ERR(kg_kms_parse_app_id(&r, B("{\"app_id\":\"5fbdb2315678afecb367f032d93f642f64180aa3ff\"}")),
-                  KG_ERR_INPUT, "must be 20 bytes, got 21");
+    KG_ASSERT_ERR(
+        kg_kms_parse_app_id(&r, B("{\"app_id\":\"5fbdb2315678afecb367f032d93f642f64180aa3ff\"}")),
+        KG_ERR_INPUT, "must be 20 bytes, got 21");
     KG_ASSERT_ERR(kg_kms_parse_app_id(&r, B("{\"app_id\":7}")), KG_ERR_INPUT,
                   "'app_id' must be a hex string");
 }
@@ -70,8 +73,7 @@ static void test_sign_cert(void **state)
     assert_int_equal(r->csr_len, 3);
     assert_int_equal(r->signature_len, 2);
     KG_ASSERT_ERR(kg_kms_parse_sign_cert(r, B("{}")), KG_ERR_INPUT, "SignCert: missing 'csr'");
-    KG_ASSERT_ERR(kg_kms_parse_sign_cert(r, B("{\"csr\":\"\"}")), KG_ERR_INPUT,
-                  "'csr' is empty");
+    KG_ASSERT_ERR(kg_kms_parse_sign_cert(r, B("{\"csr\":\"\"}")), KG_ERR_INPUT, "'csr' is empty");
     KG_ASSERT_ERR(kg_kms_parse_sign_cert(r, B("{\"csr\":\"30\",\"vm_config\":1}")), KG_ERR_INPUT,
                   "'vm_config' must be a string");
     free(r);
