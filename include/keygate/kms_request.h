@@ -13,8 +13,8 @@
 #define KG_KMS_MAX_CSR 8192u          /* bytes of a DER CSR */
 #define KG_KMS_MAX_CSR_SIGNATURE 512u /* bytes of the CSR signature */
 
-/* GetAppKey{api_version, vm_config}: both optional; vm_config is recorded, never trusted
- * (keygate measures the OS image from the quote, SPEC.md section 2). */
+/* GetAppKey{api_version, vm_config}: both optional; vm_config is bounded and otherwise ignored,
+ * never trusted (keygate measures the OS image from the quote, SPEC.md section 2). */
 typedef struct kg_kms_get_app_key_req {
     uint32_t api_version;
     size_t vm_config_len;

@@ -252,7 +252,15 @@ curl -sk "https://127.0.0.1:$KPORT/metrics" | grep -q "^keygate_kms_keys_release
 [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$KPORT/prpc/Nope?json")" = 404 ] || die "unknown method"
 head -c 200000 /dev/zero | tr '\0' 'a' >"$TMP/big.txt"
 [ "$(curl -sk -o /dev/null -w '%{http_code}' -X POST --data-binary @"$TMP/big.txt" "https://127.0.0.1:$KPORT/prpc/GetMeta?json" || true)" = 413 ] || die "oversized body not refused with 413"
-ok "/health, /metrics, unknown method 404, oversized body refused"
+IDLE="$(python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(30)
+t = time.time()
+s.recv(1)
+print(round(time.time() - t))' "$KPORT")"
+[ "$IDLE" -ge 4 ] && [ "$IDLE" -le 8 ] || die "an idle connection was closed after ${IDLE}s, want request_timeout_ms (5 s)"
+ok "/health, /metrics, unknown method 404, oversized body refused (413), idle connection closed after ${IDLE}s"
 
 # ---- restart: same keys, audit history kept ------------------------------------------------------
 stop_kms
