@@ -26,27 +26,10 @@ fail() {
   exit 1
 }
 
-free_port() {
-  node -e 'const s = require("net").createServer();
-    s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-# Start anvil; retry with another port if one was taken between probing and binding.
-for attempt in 1 2 3; do
-  PORT="$(free_port)"
-  RPC="http://127.0.0.1:$PORT"
-  "$BIN/anvil" --host 127.0.0.1 --port "$PORT" --silent >"$WORK/anvil.log" 2>&1 &
-  ANVIL_PID=$!
-  for _ in $(seq 1 50); do
-    if "$CAST" chain-id --rpc-url "$RPC" >/dev/null 2>&1; then break 2; fi
-    kill -0 "$ANVIL_PID" 2>/dev/null || break
-    sleep 0.2
-  done
-  kill "$ANVIL_PID" 2>/dev/null || true
-  wait "$ANVIL_PID" 2>/dev/null || true
-  ANVIL_PID=""
-done
-[ -n "$ANVIL_PID" ] || { cat "$WORK/anvil.log" >&2; fail "anvil did not start"; }
+# anvil on a port of its own (port 0: no probe-then-bind race), waited for with a deadline
+die() { fail "$@"; }
+. "$ROOT/tests/integration/itest_services.sh"
+kg_start_anvil "$BIN/anvil" "$WORK/anvil.log"
 echo "anvil on $RPC (pid $ANVIL_PID)"
 
 # 0. Usage errors exit 2, bad inputs exit 1, and nothing reaches stdout.

@@ -21,12 +21,9 @@ PASS=0
 ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
 die() { echo "not ok - $*" >&2; exit 1; }
 
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-RPC="http://127.0.0.1:$PORT"
-"$ANVIL" --host 127.0.0.1 --port "$PORT" --silent >/dev/null 2>&1 &
-ANVIL_PID=$!
-for _ in $(seq 1 100); do curl -sf -X POST -H 'Content-Type: application/json' \
-  --data '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' "$RPC" >/dev/null && break; sleep 0.1; done
+# anvil on a port of its own (port 0: no probe-then-bind race), waited for with a deadline
+. "$SRC/tests/integration/itest_services.sh"
+kg_start_anvil "$ANVIL" "$TMP/anvil.log"
 # anvil's well-known dev accounts 0 (owner) and 1 (guardian / stranger): public test keys
 OWNER_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
 OTHER_KEY=0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d

@@ -35,15 +35,13 @@ die() {
   exit 1
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_file() { for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done; die "timed out waiting for $1"; }
+# services bind port 0 and report the port they got; waits end early if the process exits
+. "$SRC/tests/integration/itest_services.sh"
+wait_file() { kg_wait_file "$1" "${2:-$!}"; } # wait_file FILE [PID, default: the last started]
 
 # ---- chain: anvil + contracts ------------------------------------------------------------------
-APORT="$(free_port)"
-RPC="http://127.0.0.1:$APORT"
-"$ANVIL" --port "$APORT" --silent >/dev/null 2>&1 &
-ANVIL_PID=$!
+kg_start_anvil "$ANVIL" "$TMP/anvil.log"
 PIDS+=("$ANVIL_PID")
-for _ in $(seq 1 100); do "$CAST" block-number --rpc-url "$RPC" >/dev/null 2>&1 && break; sleep 0.1; done
 # anvil's well-known first dev account (a public test key, not a secret)
 export KEYGATE_DEPLOYER_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
 OWNER=0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
@@ -56,13 +54,14 @@ block_of_last_tx() { printf '%d' "$(jq -r .blockNumber "$TMP/tx.json")"; }
 # ---- simulated TDX platform + PCCS -------------------------------------------------------------
 "$SIM" init "$TMP/sim" || die "sim init"
 "$SIM" root-ca "$TMP/sim" "$TMP/sim-root.pem" || die "sim root-ca"
-PPORT="$(free_port)"
+PPORT=0 # the PCCS binds a port of its own and writes it to pccs.port
 start_pccs() {
   rm -f "$TMP/pccs.port"
   "$SIM" pccs "$TMP/sim" "$PPORT" "$TMP/pccs.port" &
   PCCS_PID=$!
   PIDS+=("$PCCS_PID")
   wait_file "$TMP/pccs.port"
+  PPORT="$(cat "$TMP/pccs.port")" # restarts keep it
 }
 start_pccs
 
@@ -280,7 +279,7 @@ jq --arg d "$TMP/state2" '.state_dir = $d | .tee.sim_vm = "kms2"' "$TMP/kms.json
 "$KMS" --config "$TMP/kms2.json" --onboard "127.0.0.1:$KPORT" --port-file "$TMP/kms2.port" 2>"$TMP/kms2.log" &
 KMS2_PID=$!
 PIDS+=("$KMS2_PID")
-for _ in $(seq 1 200); do [ -s "$TMP/kms2.port" ] && break; kill -0 "$KMS2_PID" 2>/dev/null || break; sleep 0.05; done
+for ((i = 0; i < KG_ITEST_START_S * 20; i++)); do [ -s "$TMP/kms2.port" ] && break; kill -0 "$KMS2_PID" 2>/dev/null || break; sleep 0.05; done
 [ -s "$TMP/kms2.port" ] || die "second KMS did not start: $(cat "$TMP/kms2.log")"
 grep -q "onboarded root keys from" "$TMP/kms2.log" || die "second KMS did not onboard"
 [ "$(stat -c %a "$TMP/state2/root-ca.key")" = 600 ] || die "onboarded key not 0600"
@@ -324,13 +323,13 @@ start_kms
 app v2 "$APP" "$H2"
 [ "$RC" = 0 ] || die "v2 before the KMS is disallowed: $(cat "$TMP/out.json")"
 send "$KMSC" "removeKmsDevice(bytes32)" "0x$DEV"
-sleep 2.5
-app v2 "$APP" "$H2"
+# The self-check runs every second; under load a round can take longer, so wait for its
+# verdict (bounded) instead of sleeping a fixed time.
+for ((i = 0; i < 60; i++)); do sleep 0.5; app v2 "$APP" "$H2"; [ "$RC" != 0 ] && break; done
 expect_denied "this KMS is not allowed by governance (self-check: not allowed: kms device not allowed)" "KMS whose device governance removed"
 [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$KPORT/health")" = 503 ] || die "/health not 503 while refusing"
 send "$KMSC" "addKmsDevice(bytes32)" "0x$DEV"
-sleep 2.5
-app v2 "$APP" "$H2"
+for ((i = 0; i < 60; i++)); do sleep 0.5; app v2 "$APP" "$H2"; [ "$RC" = 0 ] && break; done
 [ "$RC" = 0 ] || die "v2 after the KMS device is allowed again: $(cat "$TMP/out.json")"
 "$CLI" audit list --db "$TMP/state/audit.db" --json | jq -e '[.[] | select(.method=="self-check" and .decision=="deny" and (.reason|test("kms device not allowed")))] | length >= 1' >/dev/null || die "self-check denial not audited"
 ok "periodic self-check: refuses keys (and /health 503) while governance disallows this KMS, recovers when allowed"

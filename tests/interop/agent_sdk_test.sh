@@ -39,14 +39,13 @@ die() {
   exit 1
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_file() { for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done; die "timed out waiting for $1"; }
+# services bind port 0 and report the port they got; waits end early if the process exits
+. "$SRC/tests/integration/itest_services.sh"
+wait_file() { kg_wait_file "$1" "${2:-$!}"; } # wait_file FILE [PID, default: the last started]
 
 # ---- devnet: chain, simulated platform + PCCS, KMS ---------------------------------------------
-APORT="$(free_port)"
-RPC="http://127.0.0.1:$APORT"
-"$ANVIL" --port "$APORT" --silent >/dev/null 2>&1 &
-PIDS+=("$!")
-for _ in $(seq 1 100); do "$CAST" block-number --rpc-url "$RPC" >/dev/null 2>&1 && break; sleep 0.1; done
+kg_start_anvil "$ANVIL" "$TMP/anvil.log"
+PIDS+=("$ANVIL_PID")
 # anvil's well-known first dev account (a public test key, not a secret)
 export KEYGATE_DEPLOYER_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
 OWNER=0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
@@ -56,10 +55,11 @@ send() { "$CAST" send --rpc-url "$RPC" --private-key "$KEYGATE_DEPLOYER_KEY" --j
 
 "$SIM" init "$TMP/sim" || die "sim init"
 "$SIM" root-ca "$TMP/sim" "$TMP/sim-root.pem" || die "sim root-ca"
-PPORT="$(free_port)"
+PPORT=0 # the PCCS binds a port of its own and writes it to pccs.port
 "$SIM" pccs "$TMP/sim" "$PPORT" "$TMP/pccs.port" &
 PIDS+=("$!")
 wait_file "$TMP/pccs.port"
+PPORT="$(cat "$TMP/pccs.port")"
 
 cat >"$TMP/kms.json" <<JSON
 {

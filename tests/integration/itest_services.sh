@@ -1,0 +1,45 @@
+# itest_services.sh - sourced by the shell integration/interop tests: start services on ports the
+# kernel assigns (port 0) and wait for them with deadlines that hold on a loaded machine.
+#
+# Why: picking a "free" port first and binding it later races with every other process on the
+# host (ctest -j2, other test runs): the port can be taken in between, and a test then talks to
+# someone else's anvil. With port 0 the service binds once and reports the port it got.
+# The caller defines die MESSAGE (prints and exits non-zero).
+
+# Seconds a service gets to come up; generous because a loaded 2-core machine can be slow, and
+# a wait ends as soon as the service is ready or its process has exited.
+KG_ITEST_START_S="${KG_ITEST_START_S:-90}"
+
+# kg_wait_file FILE PID [WHAT]: waits until FILE is non-empty; dies early if PID exits.
+kg_wait_file() {
+  local file="$1" pid="$2" what="${3:-$1}" i
+  for ((i = 0; i < KG_ITEST_START_S * 20; i++)); do
+    [ -s "$file" ] && return 0
+    kill -0 "$pid" 2>/dev/null || { [ -s "$file" ] && return 0; die "$what: process $pid exited before writing $file"; }
+    sleep 0.05
+  done
+  die "$what: timed out after ${KG_ITEST_START_S}s waiting for $file"
+}
+
+# kg_start_anvil ANVIL LOG [extra anvil args...]: starts anvil on 127.0.0.1, port 0; sets
+# ANVIL_PID, APORT and RPC once it listens (anvil prints "Listening on HOST:PORT" after binding
+# and serves from then on). The caller kills ANVIL_PID (add it to its cleanup list).
+kg_start_anvil() {
+  local anvil="$1" log="$2" i line
+  shift 2
+  "$anvil" --host 127.0.0.1 --port 0 "$@" >"$log" 2>&1 &
+  ANVIL_PID=$!
+  APORT=
+  for ((i = 0; i < KG_ITEST_START_S * 20; i++)); do
+    line="$(grep -m1 -o 'Listening on 127\.0\.0\.1:[0-9]*' "$log" 2>/dev/null || true)"
+    if [ -n "$line" ]; then APORT="${line##*:}"; break; fi
+    kill -0 "$ANVIL_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  if [ -z "$APORT" ]; then
+    kill "$ANVIL_PID" 2>/dev/null || true
+    tail -20 "$log" >&2
+    die "anvil did not start (log above)"
+  fi
+  RPC="http://127.0.0.1:$APORT"
+}
