@@ -10,15 +10,21 @@
 #include "keygate/audit.h"
 #include "test_util.h"
 
+/* Removes a database and its WAL sidecars (a read-only handle leaves them behind on close). */
+static void remove_db(const char *path)
+{
+    char side[600];
+    unlink(path);
+    snprintf(side, sizeof(side), "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    unlink(side);
+}
+
 static void temp_path(char *out, size_t n, const char *name)
 {
     snprintf(out, n, "/tmp/kg-audit-test-%d-%s.db", (int)getpid(), name);
-    char side[600];
-    unlink(out);
-    snprintf(side, sizeof(side), "%s-wal", out);
-    unlink(side);
-    snprintf(side, sizeof(side), "%s-shm", out);
-    unlink(side);
+    remove_db(out);
 }
 
 static void test_append_and_list(void **state)
@@ -72,7 +78,7 @@ static void test_append_and_list(void **state)
     /* A read-only handle cannot append. */
     KG_ASSERT_ERR(kg_audit_append(a, &deny, NULL), KG_ERR_USAGE, "not open for writing");
     kg_audit_free(a);
-    unlink(path);
+    remove_db(path);
 }
 
 #define N_THREADS 8
@@ -109,7 +115,7 @@ static void test_concurrent_group_commit(void **state)
     assert_int_equal(json_array_size(rows), N_THREADS * N_PER_THREAD);
     json_decref(rows);
     kg_audit_free(a);
-    unlink(path);
+    remove_db(path);
 }
 
 /* A failed commit fails every append of the batch, and nothing is stored. */
@@ -137,7 +143,7 @@ static void test_commit_failure(void **state)
     assert_int_equal(json_array_size(rows), 1);
     json_decref(rows);
     kg_audit_free(a);
-    unlink(path);
+    remove_db(path);
 }
 
 static void test_unwritable(void **state)
