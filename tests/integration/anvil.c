@@ -22,7 +22,9 @@
 #endif
 
 #define ANVIL_MAX_ARGS 32
-#define ANVIL_READY_MS 30000
+/* Generous: on a loaded 2-core machine anvil can take many seconds to start; the waits end as
+ * soon as it is ready or has exited. */
+#define ANVIL_READY_MS 90000
 
 const char *kg_test_tool(const char *name)
 {
@@ -57,10 +59,10 @@ static void sleep_ms(long ms)
 
 static int spawn(kg_test_anvil *a, const char *const *extra)
 {
-    char port[16];
-    snprintf(port, sizeof(port), "%u", a->port);
+    /* Port 0: anvil binds a port of its own and prints it ("Listening on 127.0.0.1:PORT"), so
+     * no other process can take it between a probe and the bind. */
     const char *argv[ANVIL_MAX_ARGS] = {kg_test_tool("anvil"), "--host", "127.0.0.1", "--port",
-                                        port};
+                                        "0"};
     size_t argc = 5;
     for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
         if (argc + 1 >= ANVIL_MAX_ARGS) {
@@ -70,37 +72,69 @@ static int spawn(kg_test_anvil *a, const char *const *extra)
         argv[argc++] = extra[i];
     }
     argv[argc] = NULL;
-    snprintf(a->log, sizeof(a->log), "/tmp/kg-anvil-%u.log", a->port);
+    snprintf(a->log, sizeof(a->log), "/tmp/kg-anvil-XXXXXX");
+    int logfd = mkstemp(a->log);
+    if (logfd < 0)
+        return -1;
     pid_t parent = getpid();
     pid_t pid = fork();
-    if (pid < 0)
-        return -1;
     if (pid == 0) {
         /* Die with the test, even if it crashes before kg_test_anvil_stop. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(127);
-        int fd = open(a->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-            close(fd);
-        }
+        dup2(logfd, STDOUT_FILENO);
+        dup2(logfd, STDERR_FILENO);
+        close(logfd);
         execv(argv[0], (char *const *)argv);
         _exit(127);
+    }
+    close(logfd);
+    if (pid < 0) {
+        unlink(a->log);
+        return -1;
     }
     a->pid = pid;
     return 0;
 }
 
+/* Reads the port anvil bound from its log; 0 while it has not said yet. */
+static uint16_t logged_port(const kg_test_anvil *a)
+{
+    static const char tag[] = "Listening on 127.0.0.1:";
+    FILE *f = fopen(a->log, "r");
+    if (f == NULL)
+        return 0;
+    char line[512];
+    unsigned long port = 0;
+    while (port == 0 && fgets(line, sizeof(line), f) != NULL) {
+        const char *p = strstr(line, tag);
+        if (p != NULL)
+            port = strtoul(p + sizeof(tag) - 1, NULL, 10);
+    }
+    fclose(f);
+    return port > 0 && port <= 65535 ? (uint16_t)port : 0;
+}
+
 /* Polls eth_chainId until anvil answers, it exits, or the deadline passes. */
 static int wait_ready(kg_test_anvil *a)
 {
+    long waited = 0;
+    for (; waited < ANVIL_READY_MS && (a->port = logged_port(a)) == 0; waited += 50) {
+        if (waitpid(a->pid, NULL, WNOHANG) == a->pid) {
+            a->pid = 0;
+            return -1;
+        }
+        sleep_ms(50);
+    }
+    if (a->port == 0)
+        return -1;
+    snprintf(a->url, sizeof(a->url), "http://127.0.0.1:%u", a->port);
     kg_eth_client *c = NULL;
     if (kg_failed(kg_eth_client_new(&c, a->url, 1000)))
         return -1;
     int rc = -1;
-    for (long waited = 0; waited < ANVIL_READY_MS; waited += 50) {
+    for (; waited < ANVIL_READY_MS; waited += 50) {
         int status;
         if (waitpid(a->pid, &status, WNOHANG) == a->pid) {
             a->pid = 0;
@@ -138,19 +172,15 @@ int kg_test_anvil_start(kg_test_anvil *a, const char *const *extra)
         fprintf(stderr, "anvil: %s not found (run scripts/setup)\n", kg_test_tool("anvil"));
         return 77;
     }
-    /* The free port may be taken between probe and bind: try a few. */
-    for (int attempt = 0; attempt < 3; attempt++) {
-        a->port = kg_test_free_port();
-        if (a->port == 0)
-            continue;
-        snprintf(a->url, sizeof(a->url), "http://127.0.0.1:%u", a->port);
-        if (spawn(a, extra) != 0)
-            return -1;
-        if (wait_ready(a) == 0)
-            return 0;
-        dump_log(a);
-        kg_test_anvil_stop(a);
+    if (spawn(a, extra) != 0) {
+        fprintf(stderr, "anvil: cannot start: %s\n", strerror(errno));
+        return -1;
     }
+    if (wait_ready(a) == 0)
+        return 0;
+    dump_log(a);
+    kg_test_anvil_stop(a);
+    unlink(a->log);
     fprintf(stderr, "anvil: did not start\n");
     return -1;
 }

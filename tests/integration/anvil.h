@@ -23,8 +23,10 @@ typedef struct kg_test_anvil {
 /* Path of a tool in tools/node_modules/.bin (KG_TOOLS_DIR), e.g. "anvil", "cast". Static. */
 const char *kg_test_tool(const char *name);
 
-/* Starts anvil on a free 127.0.0.1 port with `extra` arguments (NULL-terminated, may be NULL)
- * and waits (up to 30 s) until it answers eth_chainId. The child dies with the test process
+/* Starts anvil on 127.0.0.1 with `extra` arguments (NULL-terminated, may be NULL; not
+ * --silent: the bound port is read from its "Listening on" line), on a port it binds itself
+ * (port 0, so no race with other processes), and waits (up to 90 s) until it answers
+ * eth_chainId. The child dies with the test process
  * (PR_SET_PDEATHSIG), so a crashed test leaves nothing running. Returns 0 on success, 77 if
  * anvil is not installed (scripts/setup not run: callers skip), -1 on failure (message on
  * stderr). */
