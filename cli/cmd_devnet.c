@@ -198,20 +198,67 @@ static kg_result wait_http(const char *dir, const char *name, const char *url, l
     }
 }
 
-/* After a failed start: true (error cleared) if the service already exited and another attempt
- * is left. The usual cause is a lost race for the free port we picked (another process bound
- * it between our probe and the service's bind), so the caller retries on a fresh port. */
-static bool retry_start(const char *dir, const char *name, int attempt)
+/* Size of a file (0 if it does not exist): where a service's output of this start begins in
+ * its log, which is appended to across starts. */
+static off_t file_size(const char *path)
 {
-    bool was = false;
-    if (attempt >= 2 || interrupted || kg_proc_alive(NULL, dir, name))
-        return false;
-    fprintf(stderr, "keygate devnet: %s did not start (%s); retrying on another port\n", name,
-            kg_error_message());
-    kg_error_clear();
-    if (kg_failed(kg_proc_stop(dir, name, DEVNET_STOP_MS, &was)))
-        kg_error_clear();
-    return true;
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/* Services bind port 0 and say which port they got, so no other process can take the port
+ * between a probe and the bind (a lost race made the devnet talk to another test's anvil).
+ * Waits until the service's log, from byte `from` on, contains `tag` followed by the port. */
+static kg_result wait_logged_port(uint16_t *port, const char *dir, const char *name, off_t from,
+                                  const char *tag)
+{
+    char log[PATH_MAX];
+    KG_GUARD(log_path(log, dir, name));
+    for (long waited = 0;; waited += 100) {
+        FILE *f = fopen(log, "r");
+        if (f != NULL && fseeko(f, from, SEEK_SET) == 0) {
+            char line[1024];
+            unsigned long p = 0;
+            while (p == 0 && fgets(line, sizeof(line), f) != NULL) {
+                const char *t = strstr(line, tag);
+                if (t != NULL)
+                    p = strtoul(t + strlen(tag), NULL, 10);
+            }
+            fclose(f);
+            if (p > 0 && p <= 65535) {
+                *port = (uint16_t)p;
+                return KG_OK;
+            }
+        } else if (f != NULL) {
+            fclose(f);
+        }
+        KG_GUARD(check_interrupted());
+        KG_GUARD(check_running(dir, name));
+        KG_ENSURE(waited < DEVNET_WAIT_MS, KG_ERR_NETWORK, "%s did not report its port; see %s",
+                  name, log);
+        sleep_ms(100);
+    }
+}
+
+/* The KMS writes its bound port to --port-file once listening. */
+static kg_result wait_port_file(uint16_t *port, const char *dir, const char *path)
+{
+    for (long waited = 0;; waited += 100) {
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            unsigned p = 0;
+            int got = fscanf(f, "%u", &p);
+            fclose(f);
+            if (got == 1 && p > 0 && p <= 65535) {
+                *port = (uint16_t)p;
+                return KG_OK;
+            }
+        }
+        KG_GUARD(check_interrupted());
+        KG_GUARD(check_running(dir, "kms"));
+        KG_ENSURE(waited < DEVNET_WAIT_MS, KG_ERR_NETWORK, "the KMS did not write '%s'", path);
+        sleep_ms(100);
+    }
 }
 
 static kg_result self_exe(char out[PATH_MAX])
@@ -375,8 +422,8 @@ static kg_result devnet_up_steps(json_t *doc, const char *dir, kg_chain *chain)
         p_simplat[PATH_MAX], p_kms[PATH_MAX], p_kmsstate[PATH_MAX], p_kmscfg[PATH_MAX],
         p_boot[PATH_MAX], p_portfile[PATH_MAX], p_audit[PATH_MAX], p_cacert[PATH_MAX],
         self[PATH_MAX], bin[PATH_MAX], kmsbin[PATH_MAX], src[PATH_MAX], anvil[PATH_MAX],
-        sub[PATH_MAX], url[KG_DEVNET_URL_MAX], listen[64], port_s[16];
-    uint16_t aport, pport, kport;
+        sub[PATH_MAX], url[KG_DEVNET_URL_MAX];
+    uint16_t aport = 0, pport = 0, kport = 0;
 
     KG_GUARD(kg_cli_path(p_chain, dir, "chain"));
     KG_GUARD(kg_cli_path(p_state, p_chain, "anvil-state.json"));
@@ -419,19 +466,18 @@ static kg_result devnet_up_steps(json_t *doc, const char *dir, kg_chain *chain)
     KG_GUARD(set_str(doc, "audit_db", p_audit));
 
     /* 1. chain */
-    for (int attempt = 0;; attempt++) {
-        KG_GUARD(kg_cli_free_port(&aport));
-        snprintf(port_s, sizeof(port_s), "%u", aport);
-        snprintf(url, sizeof(url), "http://127.0.0.1:%u", aport);
-        KG_GUARD(set_str(doc, "rpc_url", url));
-        char *argv[] = {anvil, "--host", "127.0.0.1", "--port", port_s, "--chain-id", "31337",
+    {
+        char log[PATH_MAX];
+        KG_GUARD(log_path(log, dir, "anvil"));
+        off_t from = file_size(log);
+        char *argv[] = {anvil, "--host", "127.0.0.1", "--port", "0", "--chain-id", "31337",
                         "--state", p_state, "--state-interval", "5", NULL};
         KG_GUARD(start_service(dir, "anvil", argv));
+        KG_GUARD(wait_logged_port(&aport, dir, "anvil", from, "Listening on 127.0.0.1:"));
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u", aport);
+        KG_GUARD(set_str(doc, "rpc_url", url));
         kg_chain_close(chain);
-        if (kg_ok(wait_chain(chain, dir, url)))
-            break;
-        if (!retry_start(dir, "anvil", attempt))
-            return KG_ERROR;
+        KG_GUARD(wait_chain(chain, dir, url));
     }
     bool deployed = false;
     const char *kc = kg_devnet_str(doc, "kms_contract");
@@ -462,24 +508,23 @@ static kg_result devnet_up_steps(json_t *doc, const char *dir, kg_chain *chain)
         char *argv[] = {self, "sim", "refresh", "--dir", p_sim, NULL};
         KG_GUARD_CTX(kg_proc_run(NULL, argv, log, NULL), "refreshing the simulated collateral");
     }
-    for (int attempt = 0;; attempt++) {
-        KG_GUARD(kg_cli_free_port(&pport));
-        snprintf(listen, sizeof(listen), "127.0.0.1:%u", pport);
+    {
+        char log[PATH_MAX];
+        KG_GUARD(log_path(log, dir, "pccs"));
+        off_t from = file_size(log);
+        char *argv[] = {self, "sim", "pccs", "--dir", p_sim, "--listen", "127.0.0.1:0", NULL};
+        KG_GUARD(start_service(dir, "pccs", argv));
+        KG_GUARD(wait_logged_port(&pport, dir, "pccs", from, " on http://127.0.0.1:"));
         snprintf(url, sizeof(url), "http://127.0.0.1:%u", pport);
         KG_GUARD(set_str(doc, "pccs_url", url));
-        char *argv[] = {self, "sim", "pccs", "--dir", p_sim, "--listen", listen, NULL};
-        KG_GUARD(start_service(dir, "pccs", argv));
         snprintf(url, sizeof(url), "http://127.0.0.1:%u/sgx/certification/v4/rootcacrl", pport);
-        if (kg_ok(wait_http(dir, "pccs", url, 200)))
-            break;
-        if (!retry_start(dir, "pccs", attempt))
-            return KG_ERROR;
+        KG_GUARD(wait_http(dir, "pccs", url, 200));
     }
 
     KG_GUARD(check_interrupted());
     /* 3. KMS: config, bootstrap (root keys generated inside the simulated TEE), registration */
-    KG_GUARD(kg_cli_free_port(&kport));
-    KG_GUARD(write_kms_config(p_kmscfg, doc, p_kmsstate, kport));
+    /* port 0: the KMS binds a port of its own and writes it to --port-file */
+    KG_GUARD(write_kms_config(p_kmscfg, doc, p_kmsstate, 0));
     if (!file_exists(p_boot)) {
         char log[PATH_MAX];
         kg_buf out;
@@ -523,22 +568,16 @@ static kg_result devnet_up_steps(json_t *doc, const char *dir, kg_chain *chain)
         KG_GUARD_CTX(rc, "registering the KMS on chain");
         KG_GUARD(kg_devnet_save(dir, doc));
     }
-    for (int attempt = 0;; attempt++) {
-        if (attempt > 0) {
-            KG_GUARD(kg_cli_free_port(&kport));
-            KG_GUARD(write_kms_config(p_kmscfg, doc, p_kmsstate, kport));
-        }
+    {
         unlink(p_portfile);
         char *argv[] = {kmsbin, "--config", p_kmscfg, "--port-file", p_portfile, NULL};
         KG_GUARD(start_service(dir, "kms", argv));
+        KG_GUARD(wait_port_file(&kport, dir, p_portfile));
         snprintf(url, sizeof(url), "https://127.0.0.1:%u", kport);
         KG_GUARD(set_str(doc, "kms_url", url));
         KG_GUARD(set_int(doc, "kms_port", kport));
         snprintf(url, sizeof(url), "https://127.0.0.1:%u/health", kport);
-        if (kg_ok(wait_http(dir, "kms", url, 200)))
-            break;
-        if (!retry_start(dir, "kms", attempt))
-            return KG_ERROR;
+        KG_GUARD(wait_http(dir, "kms", url, 200));
     }
     KG_GUARD(kg_devnet_save(dir, doc));
     return KG_OK;

@@ -93,9 +93,6 @@ KG_RESULT kg_proc_stop(const char *dir, const char *name, unsigned timeout_ms, b
 KG_RESULT kg_proc_run(kg_buf *out, char *const argv[], const char *log_path,
                       char *const extra_env[]);
 
-/* A TCP port on 127.0.0.1 free right now (bind to port 0). */
-KG_RESULT kg_cli_free_port(uint16_t *port);
-
 /* ---- HTTP (libcurl) --------------------------------------------------------------------------
  * POST (body != NULL) or GET url; *status receives the HTTP status, the body is appended to
  * resp. insecure skips TLS certificate checks: only for peers whose answers are verified

@@ -478,26 +478,6 @@ KG_RESULT kg_proc_run(kg_buf *out, char *const argv[], const char *log_path,
     return KG_OK;
 }
 
-KG_RESULT kg_cli_free_port(uint16_t *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    KG_ENSURE(fd >= 0, KG_ERR_IO, "socket: %s", strerror(errno));
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        int e = errno;
-        close(fd);
-        KG_BAIL(KG_ERR_IO, "cannot find a free port: %s", strerror(e));
-    }
-    close(fd);
-    *port = ntohs(a.sin_port);
-    return KG_OK;
-}
-
 /* ---- HTTP ----------------------------------------------------------------------------------- */
 
 typedef struct http_sink {

@@ -22,7 +22,7 @@ cleanup() {
 trap cleanup EXIT
 PASS=0
 ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
-die() { echo "not ok - $*" >&2; for f in "$STATE"/logs/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -5 "$f" >&2; }; done; exit 1; }
+die() { echo "not ok - $*" >&2; for f in "$STATE"/logs/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -30 "$f" >&2; }; done; exit 1; }
 
 # ---- the demo (steps 1-5) ----------------------------------------------------------------------
 set +e
