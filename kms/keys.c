@@ -414,34 +414,87 @@ static kg_result parse_source(char *host, size_t host_size, uint16_t *port, cons
     return KG_OK;
 }
 
+/* The source KMS must prove, after the handshake and before we send anything, that it is a
+ * genuine KMS that governance allows: its server certificate is verified like any peer's
+ * (RA-TLS, full DCAP with the configured trust root and collateral, event log), must carry
+ * usage "kms:rpc", and isKmsAllowed must say yes for its boot identity. */
+static kg_result check_source(void *arg, X509 *peer, STACK_OF(X509) * chain)
+{
+    const kms *k = arg;
+    kms_boot_info bi;
+    kms_decision d;
+    KG_GUARD_CTX(kms_attest_peer(&bi, k, peer, chain, false),
+                 "source KMS: its RA-TLS certificate does not verify");
+    KG_ENSURE(strcmp(bi.usage, "kms:rpc") == 0, KG_ERR_DENIED,
+              "source KMS: certificate usage is '%s', not 'kms:rpc'", bi.usage);
+    KG_GUARD_CTX(kms_policy_kms(&d, k, &bi), "source KMS: governance unavailable");
+    KG_ENSURE(d.allowed, KG_ERR_DENIED, "source KMS not allowed by governance: %s",
+              d.reason[0] ? d.reason : "(no reason given)");
+    return KG_OK;
+}
+
+/* The received keys must be the ones published on chain (kmsInfo): otherwise an allowed but
+ * independently bootstrapped KMS could hand us root keys no app's published keys chain to. */
+static kg_result check_keys_on_chain(const uint8_t chain_k256[KG_K256_PUB_LEN],
+                                     const kg_buf *chain_spki, const uint8_t scalar[32],
+                                     const kg_p256_key *ca, const char *source)
+{
+    uint8_t pub[KG_K256_PUB_LEN];
+    kg_buf spki;
+    kg_buf_init(&spki, 4096);
+    kg_result rc = kg_k256_public(pub, scalar);
+    if (kg_ok(rc))
+        rc = kg_p256_spki_der(&spki, ca);
+    if (kg_ok(rc)) {
+        bool k256_ok = memcmp(pub, chain_k256, KG_K256_PUB_LEN) == 0;
+        bool ca_ok =
+            spki.len == chain_spki->len && memcmp(spki.data, chain_spki->data, spki.len) == 0;
+        if (!k256_ok || !ca_ok)
+            rc = kg_error_set(KG_ERR_VERIFY, __FILE__, __LINE__,
+                              "the root keys received from %s do not match the KMS info on chain "
+                              "(root k256 key %s, root CA key %s); refusing to onboard",
+                              source, k256_ok ? "matches" : "differs",
+                              ca_ok ? "matches" : "differs");
+    }
+    kg_buf_free(&spki);
+    return rc;
+}
+
 kg_result kms_keys_onboard(kms *k, const char *source)
 {
     char ca_key[KG_KMS_PATH_MAX + 32], k256[KG_KMS_PATH_MAX + 32], host[64];
+    char ca_cert_path[KG_KMS_PATH_MAX + 32];
     uint16_t port = 0;
     KG_GUARD(state_path(ca_key, sizeof(ca_key), k, "root-ca.key"));
     KG_GUARD(state_path(k256, sizeof(k256), k, "root-k256.key"));
+    KG_GUARD(state_path(ca_cert_path, sizeof(ca_cert_path), k, "root-ca.pem"));
     KG_GUARD(parse_source(host, sizeof(host), &port, source));
     if (file_exists(ca_key) || file_exists(k256)) {
         fprintf(stderr, "keygate-kms: state_dir already holds root keys; not onboarding\n");
         return KG_OK;
     }
-    if (mkdir(k->cfg.state_dir, 0700) != 0 && errno != EEXIST)
-        KG_BAIL(KG_ERR_IO, "cannot create state_dir '%s': %s", k->cfg.state_dir, strerror(errno));
+    KG_ENSURE(k->cfg.policy == KG_KMS_POLICY_ETH, KG_ERR_USAGE,
+              "--onboard needs policy.backend 'eth': the received root keys are checked against "
+              "the KMS info on chain");
     kg_result rc = KG_ERROR;
     kg_kms_client_identity id = {0};
     SSL_CTX *ctx = NULL;
-    kg_buf resp;
+    kg_buf resp, chain_spki;
     kg_buf_init(&resp, 1u << 20);
+    kg_buf_init(&chain_spki, 4096);
     json_t *doc = NULL;
     kg_p256_key *ca = NULL;
-    uint8_t scalar[KG_K256_SCALAR_LEN];
+    uint8_t scalar[KG_K256_SCALAR_LEN], chain_k256[KG_K256_PUB_LEN];
     char hex[2 * KG_K256_SCALAR_LEN + 2];
-    char ca_cert_path[KG_KMS_PATH_MAX + 32];
     X509 *cert = NULL;
     int status = 0;
+    bool wrote = false;
+    /* What the keys must be, read before we ask for them. */
+    KG_GUARD_CTX_C(kms_policy_kms_info(chain_k256, &chain_spki, k), "onboarding");
     KG_GUARD_CTX_C(kms_attest_client_cert(&id.key, &id.cert, k), "onboarding certificate");
     KG_GUARD_C(kg_kms_client_ctx_new(&ctx, &id));
-    KG_GUARD_CTX_C(kg_kms_client_call(ctx, host, port, "GetKmsKey", "{}", &status, &resp),
+    KG_GUARD_CTX_C(kg_kms_client_call_checked(ctx, host, port, "GetKmsKey", "{}", check_source, k,
+                                              &status, &resp),
                    "GetKmsKey from %s", source);
     KG_ENSURE_C(status == 200, KG_ERR_DENIED, "GetKmsKey from %s: HTTP %d: %.300s", source, status,
                 resp.data ? (const char *)resp.data : "");
@@ -455,27 +508,36 @@ kg_result kms_keys_onboard(kms *k, const char *source)
     KG_GUARD_CTX_C(kg_p256_from_pem(&ca, pem, strlen(pem)), "GetKmsKey: ca_key");
     KG_GUARD_CTX_C(kg_hex_decode_exact(scalar, sizeof(scalar), khex), "GetKmsKey: k256_key");
     KG_GUARD_CTX_C(kg_k256_check_scalar(scalar), "GetKmsKey: k256_key");
-    KG_GUARD_C(kg_hex_encode(hex, sizeof(hex), scalar, sizeof(scalar)));
-    hex[2 * KG_K256_SCALAR_LEN] = '\n';
+    KG_GUARD_C(check_keys_on_chain(chain_k256, &chain_spki, scalar, ca, source));
     const char *ca_pem = json_string_value(json_object_get(doc, "ca_cert"));
-    if (ca_pem != NULL) { /* keep the very same root CA certificate as the source node */
+    if (ca_pem != NULL) /* keep the very same root CA certificate as the source node */
         KG_GUARD_CTX_C(kms_x509_from_pem_checked(&cert, ca_pem, kg_p256_evp(ca)),
                        "GetKmsKey: ca_cert");
-        KG_GUARD_C(state_path(ca_cert_path, sizeof(ca_cert_path), k, "root-ca.pem"));
-        if (!file_exists(ca_cert_path))
-            KG_GUARD_C(save_cert(k, ca_cert_path, cert));
-    }
+    KG_GUARD_C(kg_hex_encode(hex, sizeof(hex), scalar, sizeof(scalar)));
+    hex[2 * KG_K256_SCALAR_LEN] = '\n';
+    /* Every check passed: only now does anything reach the disk. */
+    if (mkdir(k->cfg.state_dir, 0700) != 0 && errno != EEXIST)
+        KG_BAIL_C(KG_ERR_IO, "cannot create state_dir '%s': %s", k->cfg.state_dir, strerror(errno));
+    wrote = true;
+    if (cert != NULL && !file_exists(ca_cert_path))
+        KG_GUARD_C(save_cert(k, ca_cert_path, cert));
     KG_GUARD_C(write_state(k, k256, hex, sizeof(hex) - 1, 0600));
     KG_GUARD_C(save_p256(k, ca_key, ca));
-    fprintf(stderr, "keygate-kms: onboarded root keys from %s\n", source);
+    fprintf(stderr, "keygate-kms: onboarded root keys from %s (they match the KMS info on chain)\n",
+            source);
     rc = KG_OK;
 cleanup:
+    if (kg_failed(rc) && wrote) { /* a half-written state would be taken for a complete one */
+        (void)unlink(ca_key);
+        (void)unlink(k256);
+    }
     kg_memzero(scalar, sizeof(scalar));
     kg_memzero(hex, sizeof(hex));
     X509_free(cert);
     kg_p256_free(ca);
     json_decref(doc); /* jansson does not wipe: the key text lived in its heap briefly */
     kg_buf_free(&resp);
+    kg_buf_free(&chain_spki);
     SSL_CTX_free(ctx);
     kg_kms_client_identity_free(&id);
     return rc;

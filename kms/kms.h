@@ -93,7 +93,10 @@ KG_RESULT kms_keys_init(kms *k);
 void kms_keys_free(kms *k);
 
 /* Replication (SPEC.md section 7 flow 6): when state_dir holds no root keys, obtains them from
- * the KMS at host:port with GetKmsKey over mutually attested TLS and stores them (0600). */
+ * the KMS at host:port with GetKmsKey over mutually attested TLS and stores them (0600). The
+ * source must verify as an RA-TLS "kms:rpc" peer that isKmsAllowed accepts (checked before the
+ * request is sent), and the keys must equal kmsInfo on chain; otherwise nothing is written.
+ * Needs kms_policy_init (eth backend) first. */
 KG_RESULT kms_keys_onboard(kms *k, const char *source);
 
 /* The exact REPORTDATA of the bootstrap attestation (documented in kms/README.md):
@@ -128,6 +131,10 @@ void kms_policy_free(void);
 KG_RESULT kms_policy_app(kms_decision *out, const kms *k, const kms_boot_info *bi);
 /* Asks whether this KMS itself is allowed (isKmsAllowed). */
 KG_RESULT kms_policy_kms(kms_decision *out, const kms *k, const kms_boot_info *bi);
+/* The root public keys published on chain (kmsInfo() of the KMS contract, contracts/README.md):
+ * the compressed root k256 key and the root CA SubjectPublicKeyInfo DER (appended to ca_spki).
+ * eth backend only; nothing published is KG_ERR_NOT_FOUND. */
+KG_RESULT kms_policy_kms_info(uint8_t k256_pub[KG_K256_PUB_LEN], kg_buf *ca_spki, const kms *k);
 /* Runs the self-check now and records its verdict in k->kms_allowed. */
 void kms_self_check(kms *k);
 

@@ -96,12 +96,19 @@ int main(int argc, char **argv)
     static kms k; /* large; zero-initialised */
     pthread_mutex_init(&k.self_check_lock, NULL);
     int status = 1;
+    bool policy_ready = false;
     if (kg_failed(kg_kms_config_load(&k.cfg, config)))
         goto fail;
     if (kg_failed(kms_attest_init(&k)))
         goto fail;
-    if (onboard != NULL && kg_failed(kms_keys_onboard(&k, onboard)))
-        goto fail;
+    /* A replica checks the source and the received keys against the chain: governance first. */
+    if (onboard != NULL) {
+        if (kg_failed(kms_policy_init(&k)))
+            goto fail;
+        policy_ready = true;
+        if (kg_failed(kms_keys_onboard(&k, onboard)))
+            goto fail;
+    }
     if (kg_failed(kms_keys_init(&k)))
         goto fail;
     if (bootstrap) {
@@ -110,7 +117,7 @@ int main(int argc, char **argv)
     }
     if (kg_failed(kg_audit_open(&k.audit, k.cfg.audit_db, false)))
         goto fail;
-    if (kg_failed(kms_policy_init(&k)))
+    if (!policy_ready && kg_failed(kms_policy_init(&k)))
         goto fail;
     if (kg_failed(kms_attest_server_cert(&k)))
         goto fail;

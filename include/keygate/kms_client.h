@@ -42,4 +42,15 @@ KG_RESULT kg_kms_client_ctx_new(SSL_CTX **out, const kg_kms_client_identity *id)
 KG_RESULT kg_kms_client_call(SSL_CTX *ctx, const char *host, uint16_t port, const char *method,
                              const char *body, int *status, kg_buf *resp);
 
+/* Checks the server's certificate (borrowed: peer, chain) right after the TLS handshake. A
+ * failure aborts the call before any request byte is sent. */
+typedef kg_result (*kg_kms_peer_check_fn)(void *arg, X509 *peer, STACK_OF(X509) * chain);
+
+/* kg_kms_client_call, but the request is only sent once check(arg, ...) accepted the server's
+ * certificate (a server without one is refused: KG_ERR_VERIFY). check NULL = no check. */
+KG_RESULT kg_kms_client_call_checked(SSL_CTX *ctx, const char *host, uint16_t port,
+                                     const char *method, const char *body,
+                                     kg_kms_peer_check_fn check, void *arg, int *status,
+                                     kg_buf *resp);
+
 #endif

@@ -170,6 +170,14 @@ static kg_result connect_tcp(int *fd, const char *host, uint16_t port)
 kg_result kg_kms_client_call(SSL_CTX *ctx, const char *host, uint16_t port, const char *method,
                              const char *body, int *status, kg_buf *resp)
 {
+    return kg_kms_client_call_checked(ctx, host, port, method, body, NULL, NULL, status, resp);
+}
+
+kg_result kg_kms_client_call_checked(SSL_CTX *ctx, const char *host, uint16_t port,
+                                     const char *method, const char *body,
+                                     kg_kms_peer_check_fn check, void *arg, int *status,
+                                     kg_buf *resp)
+{
     int fd = -1;
     *status = 0;
     KG_GUARD(connect_tcp(&fd, host, port));
@@ -181,6 +189,13 @@ kg_result kg_kms_client_call(SSL_CTX *ctx, const char *host, uint16_t port, cons
     KG_ENSURE_OSSL_C(ssl != NULL, KG_ERR_CRYPTO, "SSL_new");
     SSL_set_fd(ssl, fd);
     KG_GUARD_OSSL_C(SSL_connect(ssl), KG_ERR_NETWORK, "TLS handshake");
+    if (check != NULL) { /* before anything is sent: the caller decides who it talks to */
+        X509 *peer = SSL_get1_peer_certificate(ssl);
+        KG_ENSURE_C(peer != NULL, KG_ERR_VERIFY, "the server presented no certificate");
+        kg_result vrc = check(arg, peer, SSL_get_peer_cert_chain(ssl));
+        X509_free(peer);
+        KG_GUARD_C(vrc);
+    }
     size_t blen = body ? strlen(body) : 0;
     KG_GUARD_C(kg_buf_printf(&req,
                              "POST /prpc/%s?json HTTP/1.1\r\nHost: %s\r\nContent-Type: "

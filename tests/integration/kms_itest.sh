@@ -281,8 +281,10 @@ KMS2_PID=$!
 PIDS+=("$KMS2_PID")
 for ((i = 0; i < KG_ITEST_START_S * 20; i++)); do [ -s "$TMP/kms2.port" ] && break; kill -0 "$KMS2_PID" 2>/dev/null || break; sleep 0.05; done
 [ -s "$TMP/kms2.port" ] || die "second KMS did not start: $(cat "$TMP/kms2.log")"
-grep -q "onboarded root keys from" "$TMP/kms2.log" || die "second KMS did not onboard"
-[ "$(stat -c %a "$TMP/state2/root-ca.key")" = 600 ] || die "onboarded key not 0600"
+grep -q "onboarded root keys from .* (they match the KMS info on chain)" "$TMP/kms2.log" || die "second KMS did not onboard"
+for f in root-ca.key root-k256.key; do
+  [ "$(stat -c %a "$TMP/state2/$f")" = 600 ] || die "onboarded $f not 0600"
+done
 KPORT1="$KPORT"; KPORT="$(cat "$TMP/kms2.port")"
 call --method GetMeta --cert none
 [ "$(jq -r .k256_pubkey "$TMP/out.json")" = "$K256" ] && [ "$(jq -r .ca_cert "$TMP/out.json")" = "$CA_CERT" ] || die "second KMS has other root keys"
@@ -292,6 +294,41 @@ KPORT="$KPORT1"
 kill "$KMS2_PID"; wait "$KMS2_PID" 2>/dev/null || true
 "$CLI" audit list --db "$TMP/state/audit.db" --json | jq -e '[.[] | select(.method=="GetKmsKey" and .decision=="allow")] | length == 1' >/dev/null || die "GetKmsKey release not audited"
 ok "replication: a second attested, allowed KMS onboards the same root keys and derives the same app keys"
+
+# onboard_fails NAME SOURCE_PORT REASON WHAT: a replica in state NAME must refuse, exit non-zero
+# with REASON, and leave no key file behind
+onboard_fails() {
+  jq --arg d "$TMP/$1" --arg vm "$1" '.state_dir = $d | .tee.sim_vm = $vm' "$TMP/kms.json" >"$TMP/$1.json"
+  set +e; timeout 120 "$KMS" --config "$TMP/$1.json" --onboard "127.0.0.1:$2" --port-file "$TMP/$1.port" 2>"$TMP/$1.log"; RC=$?; set -e
+  [ "$RC" != 0 ] || die "$4: the replica onboarded: $(cat "$TMP/$1.log")"
+  grep -q -- "$3" "$TMP/$1.log" || die "$4: reason '$3' not in: $(cat "$TMP/$1.log")"
+  for f in root-ca.key root-k256.key root-ca.pem temp-ca.key; do
+    [ ! -e "$TMP/$1/$f" ] || die "$4: $f was written"
+  done
+  [ ! -s "$TMP/$1.port" ] || die "$4: the replica started serving"
+  ok "$4: refused ($(grep -o 'keygate-kms: .*' "$TMP/$1.log" | tail -1 | cut -c1-160)...), no key file written"
+}
+
+# The replica verifies the source before sending anything: a source governance does not allow
+# as a KMS gets no request at all (its audit log shows no new GetKmsKey).
+N_KMSKEY="$("$CLI" audit list --db "$TMP/state/audit.db" --json | jq '[.[] | select(.method=="GetKmsKey")] | length')"
+send "$KMSC" "removeKmsDevice(bytes32)" "0x$DEV"
+onboard_fails state-r1 "$KPORT" "source KMS not allowed by governance: kms device not allowed" "replica onboarding from a source governance does not allow"
+send "$KMSC" "addKmsDevice(bytes32)" "0x$DEV"
+[ "$("$CLI" audit list --db "$TMP/state/audit.db" --json | jq '[.[] | select(.method=="GetKmsKey")] | length')" = "$N_KMSKEY" ] || die "the replica sent GetKmsKey to a source it had not verified"
+
+# A second, independently bootstrapped KMS: attested and allowed by governance (same image,
+# device and measurements), but its root keys are not the ones published in kmsInfo.
+jq --arg d "$TMP/state-rogue" '.state_dir = $d | .tee.sim_vm = "kms-rogue"' "$TMP/kms.json" >"$TMP/kms-rogue.json"
+"$KMS" --config "$TMP/kms-rogue.json" --port-file "$TMP/kms-rogue.port" 2>"$TMP/kms-rogue.log" &
+ROGUE_PID=$!
+PIDS+=("$ROGUE_PID")
+wait_file "$TMP/kms-rogue.port" "$ROGUE_PID"
+grep -q "self-check: allowed" "$TMP/kms-rogue.log" || die "rogue KMS self-check: $(cat "$TMP/kms-rogue.log")"
+onboard_fails state-r2 "$(cat "$TMP/kms-rogue.port")" "do not match the KMS info on chain (root k256 key differs, root CA key differs); refusing to onboard" "replica onboarding from an allowed KMS whose root keys are not the published ones"
+kill "$ROGUE_PID"; wait "$ROGUE_PID" 2>/dev/null || true
+"$CLI" audit list --db "$TMP/state-rogue/audit.db" --json | jq -e '[.[] | select(.method=="GetKmsKey" and .decision=="allow")] | length == 1' >/dev/null || die "the rogue KMS did not release its keys (the chain comparison was not what refused)"
+ok "the rogue KMS did release its keys; the replica's comparison with kmsInfo is what refused them"
 
 # ---- key files readable by others: refuse to start -----------------------------------------------
 stop_kms
