@@ -126,6 +126,9 @@ bool kms_rpc_known(const char *method);
 
 KG_RESULT kms_policy_init(kms *k);
 void kms_policy_free(void);
+/* Releases the calling thread's webhook connection; every thread that asked the policy calls
+ * it before exiting (the handle is thread-local, so kms_policy_free cannot reach it). */
+void kms_policy_thread_done(void);
 /* Asks governance whether an app instance may have its keys. A failure to get an answer is an
  * error (never "allowed"); a "no" is a success with out->allowed = false. */
 KG_RESULT kms_policy_app(kms_decision *out, const kms *k, const kms_boot_info *bi);

@@ -300,13 +300,18 @@ kg_result kms_policy_init(kms *k)
     return KG_OK;
 }
 
+void kms_policy_thread_done(void)
+{
+    if (t_curl != NULL)
+        curl_easy_cleanup(t_curl);
+    t_curl = NULL;
+}
+
 void kms_policy_free(void)
 {
     kg_eth_client_free(g_eth);
     g_eth = NULL;
-    if (t_curl != NULL)
-        curl_easy_cleanup(t_curl);
-    t_curl = NULL;
+    kms_policy_thread_done();
     curl_global_cleanup();
 }
 

@@ -275,6 +275,7 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&s->work, &s->lock);
         if (s->q_head == NULL) {
             pthread_mutex_unlock(&s->lock);
+            kms_policy_thread_done();
             return NULL;
         }
         job *j = s->q_head;
@@ -540,6 +541,7 @@ static void *self_check_main(void *arg)
         pthread_mutex_lock(&s->lock);
     }
     pthread_mutex_unlock(&s->lock);
+    kms_policy_thread_done();
     return NULL;
 }
 
