@@ -52,9 +52,10 @@ expect_rc 2 "$keygate" ratls inspect "$tmp/c.pem"
 # PCCS over Intel's v4 API
 "$keygate" sim pccs --dir "$p" --listen 127.0.0.1:0 2> "$tmp/pccs.log" &
 pccs_pid=$!
-for _ in $(seq 50); do grep -q "serving" "$tmp/pccs.log" 2>/dev/null && break; sleep 0.1; done
+# up to 90 s (a loaded machine can be slow to start it), ending early if it exited
+for _ in $(seq 1800); do grep -q "serving" "$tmp/pccs.log" 2>/dev/null && break; kill -0 "$pccs_pid" 2>/dev/null || break; sleep 0.05; done
 port=$(sed -n 's/.*http:\/\/127.0.0.1:\([0-9]*\)\/.*/\1/p' "$tmp/pccs.log")
-[ -n "$port" ] || fail "PCCS did not start"
+[ -n "$port" ] || fail "PCCS did not start: $(cat "$tmp/pccs.log")"
 fmspc=$(sed -n 's/.*\\"fmspc\\":\\"\([0-9A-F]*\)\\".*/\1/p' "$p/collateral.json")
 curl -sf -D "$tmp/h" "http://127.0.0.1:$port/tdx/certification/v4/tcb?fmspc=$fmspc" > "$tmp/tcb.json" || fail "tcb"
 grep -qi '^TCB-Info-Issuer-Chain: -----BEGIN%20CERTIFICATE' "$tmp/h" || fail "tcb issuer chain header"
