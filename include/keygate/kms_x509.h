@@ -8,12 +8,8 @@
 #include <stdbool.h>
 
 #include "keygate/bytes.h"
+#include "keygate/ratls.h" /* KG_OID_RATLS_*, kg_ratls_add_ext */
 #include "keygate/result.h"
-
-#define KG_OID_RATLS_QUOTE "1.3.6.1.4.1.62397.1.1"
-#define KG_OID_RATLS_EVENTLOG "1.3.6.1.4.1.62397.1.2"
-#define KG_OID_RATLS_APP_ID "1.3.6.1.4.1.62397.1.3"
-#define KG_OID_RATLS_USAGE "1.3.6.1.4.1.62397.1.4"
 
 typedef struct kg_kms_cert_spec {
     const char *common_name;
@@ -36,7 +32,5 @@ KG_RESULT kg_kms_x509_issue(X509 **out, EVP_PKEY *subject_key, const kg_kms_cert
                             EVP_PKEY *issuer_key, X509 *issuer);
 KG_RESULT kg_kms_x509_pem(kg_buf *out, X509 *cert);
 KG_RESULT kg_kms_x509_from_pem(X509 **out, const char *pem, size_t len);
-/* Adds a non-critical extension whose value is a DER OCTET STRING wrapping payload. */
-KG_RESULT kg_kms_x509_add_octet_ext(X509 *cert, const char *oid, const uint8_t *payload, size_t n);
 
 #endif

@@ -30,6 +30,14 @@
 
 /* REPORTDATA = SHA-512("ratls-cert:" || SubjectPublicKeyInfo DER). */
 KG_RESULT kg_ratls_report_data(uint8_t out[64], const uint8_t *spki_der, size_t spki_len);
+/* The same, for a key (borrowed): the REPORTDATA a quote must carry to bind `key`. */
+KG_RESULT kg_ratls_key_report_data(uint8_t out[64], const kg_p256_key *key);
+
+/* Adds one non-critical RA-TLS extension to cert (an OpenSSL X509, borrowed): the extnValue is
+ * a DER OCTET STRING wrapping payload (SPEC.md section 4). For code that builds its own
+ * certificates (the KMS's issued certificates, the agent's client certificate). */
+struct x509_st;
+KG_RESULT kg_ratls_add_ext(struct x509_st *cert, const char *oid, const void *payload, size_t n);
 
 /* ---- creating ---------------------------------------------------------------------------------- */
 

@@ -116,7 +116,7 @@ static kg_result attested_cert(kg_buf *cert, kg_tee *tee, const kg_p256_key *key
     kg_eventlog_init(&log);
     kg_buf_init(&quote, KG_MAX_TEE_QUOTE_LEN);
     kg_buf_init(&log_json, KG_MAX_EVENTLOG_JSON_LEN);
-    KG_GUARD_C(kg_agent_ratls_report_data(rd, key));
+    KG_GUARD_C(kg_ratls_key_report_data(rd, key));
     KG_GUARD_CTX_C(kg_tee_get_quote(tee, &quote, rd), "quote");
     KG_GUARD_CTX_C(kg_tee_read_eventlog(tee, &log), "event log");
     KG_GUARD_C(kg_eventlog_to_json(&log_json, &log));

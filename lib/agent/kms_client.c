@@ -14,55 +14,9 @@
 
 #include "keygate/hash.h"
 
-#define OID_RATLS_QUOTE "1.3.6.1.4.1.62397.1.1"
-#define OID_RATLS_EVENTLOG "1.3.6.1.4.1.62397.1.2"
-#define OID_RATLS_APP_ID "1.3.6.1.4.1.62397.1.3"
-#define OID_RATLS_USAGE "1.3.6.1.4.1.62397.1.4"
-#define RATLS_DOMAIN "ratls-cert:"
 #define MAX_REPLY (1u << 20)
 
 /* ---- RA-TLS client certificate --------------------------------------------------------------- */
-
-kg_result kg_agent_ratls_report_data(uint8_t rd[64], const kg_p256_key *key)
-{
-    kg_buf b;
-    kg_buf_init(&b, 4096);
-    kg_result rc = kg_buf_append_str(&b, RATLS_DOMAIN);
-    if (kg_ok(rc))
-        rc = kg_p256_spki_der(&b, key);
-    if (kg_ok(rc))
-        rc = kg_sha512(rd, b.data, b.len);
-    kg_buf_free(&b);
-    return rc;
-}
-
-/* Adds a non-critical extension whose value is a DER OCTET STRING wrapping payload. */
-static kg_result add_ratls_ext(X509 *x, const char *oid, const void *payload, size_t len)
-{
-    kg_result rc = KG_ERROR;
-    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
-    ASN1_OCTET_STRING *inner = ASN1_OCTET_STRING_new();
-    ASN1_OCTET_STRING *outer = ASN1_OCTET_STRING_new();
-    X509_EXTENSION *ext = NULL;
-    unsigned char *der = NULL;
-    KG_ENSURE_OSSL_C(obj && inner && outer, KG_ERR_NOMEM, "RA-TLS extension");
-    KG_GUARD_OSSL_C(ASN1_OCTET_STRING_set(inner, payload, (int)len), KG_ERR_NOMEM,
-                    "RA-TLS extension");
-    int n = i2d_ASN1_OCTET_STRING(inner, &der);
-    KG_ENSURE_OSSL_C(n > 0, KG_ERR_CRYPTO, "RA-TLS extension");
-    KG_GUARD_OSSL_C(ASN1_OCTET_STRING_set(outer, der, n), KG_ERR_NOMEM, "RA-TLS extension");
-    ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, outer);
-    KG_ENSURE_OSSL_C(ext != NULL, KG_ERR_CRYPTO, "RA-TLS extension");
-    KG_GUARD_OSSL_C(X509_add_ext(x, ext, -1), KG_ERR_CRYPTO, "RA-TLS extension");
-    rc = KG_OK;
-cleanup:
-    OPENSSL_free(der);
-    X509_EXTENSION_free(ext);
-    ASN1_OCTET_STRING_free(outer);
-    ASN1_OCTET_STRING_free(inner);
-    ASN1_OBJECT_free(obj);
-    return rc;
-}
 
 static kg_result add_v3(X509 *x, X509 *issuer, int nid, const char *value)
 {
@@ -114,12 +68,12 @@ kg_result kg_agent_ratls_client_cert(kg_buf *cert_pem, const kg_p256_key *key, c
     KG_GUARD_C(add_v3(x, ca, NID_basic_constraints, "critical,CA:FALSE"));
     KG_GUARD_C(add_v3(x, ca, NID_key_usage, "critical,digitalSignature"));
     KG_GUARD_C(add_v3(x, ca, NID_ext_key_usage, "clientAuth"));
-    KG_GUARD_C(add_ratls_ext(x, OID_RATLS_QUOTE, quote, quote_len));
-    KG_GUARD_C(add_ratls_ext(x, OID_RATLS_EVENTLOG, event_log, strlen(event_log)));
+    KG_GUARD_C(kg_ratls_add_ext(x, KG_OID_RATLS_QUOTE, quote, quote_len));
+    KG_GUARD_C(kg_ratls_add_ext(x, KG_OID_RATLS_EVENTLOG, event_log, strlen(event_log)));
     if (app_id != NULL)
-        KG_GUARD_C(add_ratls_ext(x, OID_RATLS_APP_ID, app_id, 20));
+        KG_GUARD_C(kg_ratls_add_ext(x, KG_OID_RATLS_APP_ID, app_id, 20));
     if (usage != NULL)
-        KG_GUARD_C(add_ratls_ext(x, OID_RATLS_USAGE, usage, strlen(usage)));
+        KG_GUARD_C(kg_ratls_add_ext(x, KG_OID_RATLS_USAGE, usage, strlen(usage)));
     KG_ENSURE_OSSL_C(X509_sign(x, kg_p256_evp(ca_key), EVP_sha256()) > 0, KG_ERR_CRYPTO,
                      "signing the RA-TLS certificate");
     BIO_free(bio);
@@ -143,7 +97,7 @@ cleanup:
 /* The usage extension of a certificate, compared with want. */
 static bool has_usage(X509 *cert, const char *want)
 {
-    ASN1_OBJECT *obj = OBJ_txt2obj(OID_RATLS_USAGE, 1);
+    ASN1_OBJECT *obj = OBJ_txt2obj(KG_OID_RATLS_USAGE, 1);
     int idx = obj ? X509_get_ext_by_OBJ(cert, obj, -1) : -1;
     ASN1_OBJECT_free(obj);
     if (idx < 0)

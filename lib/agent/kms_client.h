@@ -20,9 +20,6 @@ typedef struct kg_agent_kms_endpoint {
     const kg_ratls_policy *attestation;
 } kg_agent_kms_endpoint;
 
-/* REPORTDATA binding a key into an RA-TLS certificate: SHA-512("ratls-cert:" || SPKI DER). */
-KG_RESULT kg_agent_ratls_report_data(uint8_t rd[64], const kg_p256_key *key);
-
 /* An RA-TLS client certificate for key, issued by the given CA (the KMS's temporary CA), with
  * the quote, event log, optional app id and usage extensions (SPEC.md section 4). PEM appended
  * to cert_pem (NUL-terminated). */

@@ -39,19 +39,6 @@ static kg_result boot_app(kg_tee *tee, const uint8_t app_id[20], const uint8_t c
     return KG_OK;
 }
 
-static kg_result ratls_report_data(uint8_t rd[64], const kg_p256_key *key)
-{
-    kg_buf b;
-    kg_buf_init(&b, 8192);
-    kg_result rc = kg_buf_append_str(&b, "ratls-cert:");
-    if (kg_ok(rc))
-        rc = kg_p256_spki_der(&b, key);
-    if (kg_ok(rc))
-        rc = kg_sha512(rd, b.data, b.len);
-    kg_buf_free(&b);
-    return rc;
-}
-
 kg_result kg_kms_client_identity_new(kg_kms_client_identity *out, const char *sim_dir,
                                      const char *vm, const uint8_t app_id[20],
                                      const uint8_t compose_hash[32], const uint8_t *instance_id,
@@ -82,9 +69,9 @@ kg_result kg_kms_client_identity_new(kg_kms_client_identity *out, const char *si
         KG_GUARD_C(boot_app(tee, app_id, compose_hash, instance_id));
         if (mode == KG_KMS_CERT_UNBOUND) {
             KG_GUARD_C(kg_p256_generate(&other));
-            KG_GUARD_C(ratls_report_data(rd, other));
+            KG_GUARD_C(kg_ratls_key_report_data(rd, other));
         } else {
-            KG_GUARD_C(ratls_report_data(rd, out->key));
+            KG_GUARD_C(kg_ratls_key_report_data(rd, out->key));
         }
         KG_GUARD_C(kg_tee_get_quote(tee, &quote, rd));
         KG_GUARD_C(kg_tee_read_eventlog(tee, &log));

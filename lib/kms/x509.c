@@ -21,35 +21,6 @@ static kg_result add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
     return KG_OK;
 }
 
-kg_result kg_kms_x509_add_octet_ext(X509 *cert, const char *oid, const uint8_t *payload, size_t n)
-{
-    kg_result rc = KG_ERROR;
-    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
-    ASN1_OCTET_STRING *inner = ASN1_OCTET_STRING_new();
-    ASN1_OCTET_STRING *outer = ASN1_OCTET_STRING_new();
-    unsigned char *der = NULL;
-    X509_EXTENSION *ext = NULL;
-    KG_ENSURE_OSSL_C(obj && inner && outer, KG_ERR_CRYPTO, "x509: extension %s", oid);
-    KG_GUARD_OSSL_C(ASN1_OCTET_STRING_set(inner, payload, (int)n), KG_ERR_CRYPTO,
-                    "x509: extension %s payload", oid);
-    /* SPEC.md section 4: the extension value is a DER OCTET STRING wrapping the payload. */
-    int der_len = i2d_ASN1_OCTET_STRING(inner, &der);
-    KG_ENSURE_OSSL_C(der_len > 0, KG_ERR_CRYPTO, "x509: encoding extension %s", oid);
-    KG_GUARD_OSSL_C(ASN1_OCTET_STRING_set(outer, der, der_len), KG_ERR_CRYPTO, "x509: extension %s",
-                    oid);
-    ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, outer);
-    KG_ENSURE_OSSL_C(ext != NULL, KG_ERR_CRYPTO, "x509: extension %s", oid);
-    KG_GUARD_OSSL_C(X509_add_ext(cert, ext, -1), KG_ERR_CRYPTO, "x509: adding extension %s", oid);
-    rc = KG_OK;
-cleanup:
-    X509_EXTENSION_free(ext);
-    OPENSSL_free(der);
-    ASN1_OCTET_STRING_free(outer);
-    ASN1_OCTET_STRING_free(inner);
-    ASN1_OBJECT_free(obj);
-    return rc;
-}
-
 kg_result kg_kms_x509_issue(X509 **out, EVP_PKEY *subject_key, const kg_kms_cert_spec *spec,
                             EVP_PKEY *issuer_key, X509 *issuer)
 {
@@ -95,15 +66,15 @@ kg_result kg_kms_x509_issue(X509 **out, EVP_PKEY *subject_key, const kg_kms_cert
         KG_GUARD_C(add_ext(cert, issuer, NID_subject_alt_name, san));
     }
     if (spec->usage != NULL)
-        KG_GUARD_C(kg_kms_x509_add_octet_ext(cert, KG_OID_RATLS_USAGE, (const uint8_t *)spec->usage,
+        KG_GUARD_C(kg_ratls_add_ext(cert, KG_OID_RATLS_USAGE, (const uint8_t *)spec->usage,
                                              strlen(spec->usage)));
     if (spec->app_id != NULL)
-        KG_GUARD_C(kg_kms_x509_add_octet_ext(cert, KG_OID_RATLS_APP_ID, spec->app_id, 20));
+        KG_GUARD_C(kg_ratls_add_ext(cert, KG_OID_RATLS_APP_ID, spec->app_id, 20));
     if (spec->quote != NULL)
         KG_GUARD_C(
-            kg_kms_x509_add_octet_ext(cert, KG_OID_RATLS_QUOTE, spec->quote, spec->quote_len));
+            kg_ratls_add_ext(cert, KG_OID_RATLS_QUOTE, spec->quote, spec->quote_len));
     if (spec->eventlog != NULL)
-        KG_GUARD_C(kg_kms_x509_add_octet_ext(cert, KG_OID_RATLS_EVENTLOG, spec->eventlog,
+        KG_GUARD_C(kg_ratls_add_ext(cert, KG_OID_RATLS_EVENTLOG, spec->eventlog,
                                              spec->eventlog_len));
     KG_ENSURE_OSSL_C(X509_sign(cert, issuer_key ? issuer_key : subject_key, EVP_sha256()) > 0,
                      KG_ERR_CRYPTO, "x509: signing '%s'", spec->common_name);

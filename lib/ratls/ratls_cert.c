@@ -6,6 +6,7 @@
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <limits.h>
 #include <string.h>
 #include <time.h>
 
@@ -20,6 +21,47 @@ kg_result kg_ratls_report_data(uint8_t out[64], const uint8_t *spki_der, size_t 
     memcpy(buf, "ratls-cert:", 11);
     memcpy(buf + 11, spki_der, spki_len);
     return kg_sha512(out, buf, 11 + spki_len);
+}
+
+kg_result kg_ratls_key_report_data(uint8_t out[64], const kg_p256_key *key)
+{
+    kg_buf spki;
+    kg_buf_init(&spki, 1024);
+    kg_result rc = kg_p256_spki_der(&spki, key);
+    if (kg_ok(rc))
+        rc = kg_ratls_report_data(out, spki.data, spki.len);
+    kg_buf_free(&spki);
+    return rc;
+}
+
+kg_result kg_ratls_add_ext(X509 *cert, const char *oid, const void *payload, size_t n)
+{
+    kg_result rc = KG_ERROR;
+    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+    ASN1_OCTET_STRING *inner = ASN1_OCTET_STRING_new();
+    ASN1_OCTET_STRING *outer = ASN1_OCTET_STRING_new();
+    unsigned char *der = NULL;
+    X509_EXTENSION *ext = NULL;
+    KG_ENSURE_C(n <= INT_MAX, KG_ERR_TOO_LARGE, "x509: extension %s payload of %zu bytes", oid, n);
+    KG_ENSURE_OSSL_C(obj && inner && outer, KG_ERR_CRYPTO, "x509: extension %s", oid);
+    KG_GUARD_OSSL_C(ASN1_OCTET_STRING_set(inner, payload, (int)n), KG_ERR_CRYPTO,
+                    "x509: extension %s payload", oid);
+    /* SPEC.md section 4: the extension value is a DER OCTET STRING wrapping the payload. */
+    int der_len = i2d_ASN1_OCTET_STRING(inner, &der);
+    KG_ENSURE_OSSL_C(der_len > 0, KG_ERR_CRYPTO, "x509: encoding extension %s", oid);
+    KG_GUARD_OSSL_C(ASN1_OCTET_STRING_set(outer, der, der_len), KG_ERR_CRYPTO, "x509: extension %s",
+                    oid);
+    ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, outer);
+    KG_ENSURE_OSSL_C(ext != NULL, KG_ERR_CRYPTO, "x509: extension %s", oid);
+    KG_GUARD_OSSL_C(X509_add_ext(cert, ext, -1), KG_ERR_CRYPTO, "x509: adding extension %s", oid);
+    rc = KG_OK;
+cleanup:
+    X509_EXTENSION_free(ext);
+    OPENSSL_free(der);
+    ASN1_OCTET_STRING_free(outer);
+    ASN1_OCTET_STRING_free(inner);
+    ASN1_OBJECT_free(obj);
+    return rc;
 }
 
 /* ---- DER OCTET STRING wrapping (extnValue payloads) ---------------------------------------- */

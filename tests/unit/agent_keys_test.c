@@ -114,7 +114,7 @@ static void ratls_client_cert(void **state)
 
     uint8_t rd[64], want[64], quote[100];
     memset(quote, 0x5a, sizeof(quote));
-    KG_ASSERT_OK(kg_agent_ratls_report_data(rd, key));
+    KG_ASSERT_OK(kg_ratls_key_report_data(rd, key));
     KG_ASSERT_OK(kg_buf_append_str(&spki, "ratls-cert:"));
     KG_ASSERT_OK(kg_p256_spki_der(&spki, key));
     KG_ASSERT_OK(kg_sha512(want, spki.data, spki.len));
