@@ -21,22 +21,10 @@
 #include "keygate/kms_x509.h"
 #include "kms.h"
 
-/* The TEE layer (tee.h, eventlog.h) is built by another part of the project; until it is
- * present the KMS builds but refuses to attest anything (fail closed). */
-#if __has_include("keygate/tee.h") && __has_include("keygate/eventlog.h")
-#define KMS_HAVE_TEE 1
 #include "keygate/eventlog.h"
+#include "keygate/quote.h"
 #include "keygate/ratls.h"
 #include "keygate/tee.h"
-#else
-#define KMS_HAVE_TEE 0
-#define KG_MAX_EVENTLOG_JSON_LEN (2u * 1024u * 1024u)
-#endif
-#include "keygate/quote.h"
-
-#define RATLS_DOMAIN "ratls-cert:"
-
-#if KMS_HAVE_TEE
 
 static kg_dcap_verifier *g_verifier;
 static kg_buf g_collateral; /* fixed collateral from cfg.collateral_file, or empty */
@@ -419,52 +407,18 @@ cleanup:
     return rc;
 }
 
-#else /* !KMS_HAVE_TEE */
-
-kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) * chain,
-                          bool require_app)
-{
-    memset(out, 0, sizeof(*out));
-    KG_BAIL(KG_ERR_INTERNAL, "this build has no TEE layer: cannot verify attestations");
-}
-kg_result kms_attest_client_cert(kg_p256_key **key, X509 **cert, const kms *k)
-{
-    KG_BAIL(KG_ERR_INTERNAL, "this build has no TEE layer");
-}
-kg_result kms_attest_quote(kg_buf *quote, kg_buf *eventlog, const kms *k,
-                           const uint8_t report_data[64])
-{
-    KG_BAIL(KG_ERR_INTERNAL, "this build has no TEE layer: cannot produce quotes");
-}
-kg_result kms_attest_self(kms_boot_info *out, const kms *k)
-{
-    memset(out, 0, sizeof(*out));
-    KG_BAIL(KG_ERR_INTERNAL, "this build has no TEE layer");
-}
-kg_result kms_attest_init(kms *k)
-{
-    KG_BAIL(KG_ERR_INTERNAL, "this build has no TEE layer");
-}
-void kms_attest_free(void) {}
-
-#endif /* KMS_HAVE_TEE */
 
 /* This run's server certificate: a fresh P-256 key, certified by the root CA, with usage
  * "kms:rpc" and the KMS's own RA-TLS attestation binding that key (SPEC.md section 4). */
 kg_result kms_attest_server_cert(kms *k)
 {
     kg_result rc = KG_ERROR;
-    kg_buf spki, both, quote, evjson;
-    kg_buf_init(&spki, 4096);
-    kg_buf_init(&both, 8192);
+    kg_buf quote, evjson;
     kg_buf_init(&quote, KG_MAX_QUOTE_LEN);
     kg_buf_init(&evjson, KG_MAX_EVENTLOG_JSON_LEN);
     uint8_t rd[64];
     KG_GUARD_C(kg_p256_generate(&k->tls_key));
-    KG_GUARD_C(kg_p256_spki_der(&spki, k->tls_key));
-    KG_GUARD_C(kg_buf_append_str(&both, RATLS_DOMAIN));
-    KG_GUARD_C(kg_buf_append(&both, spki.data, spki.len));
-    KG_GUARD_C(kg_sha512(rd, both.data, both.len));
+    KG_GUARD_C(kg_ratls_key_report_data(rd, k->tls_key));
     KG_GUARD_CTX_C(kms_attest_quote(&quote, &evjson, k, rd), "server certificate attestation");
     kg_kms_cert_spec spec = {.common_name = "keygate KMS",
                              .server_auth = true,
@@ -479,8 +433,6 @@ kg_result kms_attest_server_cert(kms *k)
                                  kg_p256_evp(k->root_ca_key), k->root_ca_cert));
     rc = KG_OK;
 cleanup:
-    kg_buf_free(&spki);
-    kg_buf_free(&both);
     kg_buf_free(&quote);
     kg_buf_free(&evjson);
     return rc;

@@ -17,8 +17,8 @@
 #include "keygate/hash.h"
 #include "keygate/kms_x509.h"
 
-#if __has_include("keygate/tee.h") && __has_include("keygate/eventlog.h")
 #include "keygate/eventlog.h"
+#include "keygate/ratls.h"
 #include "keygate/tee.h"
 
 static kg_result boot_app(kg_tee *tee, const uint8_t app_id[20], const uint8_t compose[32],
@@ -100,16 +100,6 @@ cleanup:
     return rc;
 }
 
-#else /* no TEE layer in this build: only unattested identities */
-kg_result kg_kms_client_identity_new(kg_kms_client_identity *out, const char *sim_dir,
-                                     const char *vm, const uint8_t app_id[20],
-                                     const uint8_t compose_hash[32], const uint8_t *instance_id,
-                                     kg_kms_client_cert_mode mode)
-{
-    memset(out, 0, sizeof(*out));
-    KG_BAIL(KG_ERR_INTERNAL, "this build has no TEE layer: cannot make RA-TLS identities");
-}
-#endif
 
 void kg_kms_client_identity_free(kg_kms_client_identity *id)
 {
