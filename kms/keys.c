@@ -6,7 +6,7 @@
  *   root-k256.key   hex of the root secp256k1 scalar (RK)              0600, secret
  *   root-ca.pem     the self-signed root CA certificate                0644
  *   temp-ca.key     the temporary CA key (mints RA-TLS client certs)   0600, not secret
- *   temp-ca.pem     its certificate, issued by the root CA             0644
+ *   temp-ca.pem     its certificate, self-signed: outside the root     0644
  *   bootstrap.json  the bootstrap info to publish on chain             0644 */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+#include <openssl/x509v3.h>
 
 #include "keygate/hash.h"
 #include "keygate/kms_client.h"
@@ -289,6 +291,28 @@ static kg_result load_or_issue(X509 **out, const kms *k, const char *path, kg_p2
     return save_cert(k, path, *out);
 }
 
+/* Before keygate 0.3 the temporary CA was issued by the root CA, so anyone holding its public
+ * key could mint certificates under the root. Such a certificate is removed (it is re-issued
+ * self-signed); agents accept only a server leaf issued directly by the root, which already
+ * excludes certificates minted under the old temporary CA. */
+static kg_result retire_root_issued_temp_ca(const char *path)
+{
+    if (!file_exists(path))
+        return KG_OK;
+    X509 *old = NULL;
+    KG_GUARD(load_cert(&old, path));
+    bool self_issued = X509_check_issued(old, old) == X509_V_OK;
+    X509_free(old);
+    if (self_issued)
+        return KG_OK;
+    KG_ENSURE(unlink(path) == 0, KG_ERR_IO, "cannot remove the root-issued temporary CA '%s': %s",
+              path, strerror(errno));
+    fprintf(stderr, "keygate-kms: replaced the root-issued temporary CA certificate '%s' by a "
+                    "self-signed one\n",
+            path);
+    return KG_OK;
+}
+
 kg_result kms_keys_init(kms *k)
 {
     char ca_key[KG_KMS_PATH_MAX + 32], k256[KG_KMS_PATH_MAX + 32], ca_pem[KG_KMS_PATH_MAX + 32];
@@ -318,23 +342,26 @@ kg_result kms_keys_init(kms *k)
     KG_GUARD(kg_k256_public(k->root_k256_pub, k->root.k256_scalar));
     KG_GUARD(kg_p256_scalar(k->root.ca_scalar, k->root_ca_key));
 
+    /* The root issues exactly two kinds of certificates: this run's server leaf and app CAs
+     * (which issue leaves), so its path length is 1. */
     kg_kms_cert_spec root_spec = {
-        .common_name = "keygate KMS root CA", .is_ca = true, .days = 365 * 20};
+        .common_name = "keygate KMS root CA", .is_ca = true, .path_len = 1, .days = 365 * 20};
     KG_GUARD(load_or_issue(&k->root_ca_cert, k, ca_pem, k->root_ca_key, &root_spec, NULL, NULL));
     KG_GUARD(cert_pem_string(&k->root_ca_pem, k->root_ca_cert));
 
-    /* Temporary CA: its key is handed to anyone (GetTempCaCert); trust in client certs comes
-     * from the attestation inside them, never from this CA. */
+    /* Temporary CA: its key is handed to anyone (GetTempCaCert), so it is self-signed and
+     * nothing it signs chains to the root; trust in client certs comes from the attestation
+     * inside them, never from this CA. */
     if (file_exists(tmp_key)) {
         KG_GUARD(load_p256(&k->temp_ca_key, tmp_key));
     } else {
         KG_GUARD(kg_p256_generate(&k->temp_ca_key));
         KG_GUARD(save_p256(k, tmp_key, k->temp_ca_key));
     }
+    KG_GUARD(retire_root_issued_temp_ca(tmp_pem));
     kg_kms_cert_spec temp_spec = {
         .common_name = "keygate KMS temporary CA", .is_ca = true, .days = 365 * 20};
-    KG_GUARD(load_or_issue(&k->temp_ca_cert, k, tmp_pem, k->temp_ca_key, &temp_spec,
-                           kg_p256_evp(k->root_ca_key), k->root_ca_cert));
+    KG_GUARD(load_or_issue(&k->temp_ca_cert, k, tmp_pem, k->temp_ca_key, &temp_spec, NULL, NULL));
     KG_GUARD(cert_pem_string(&k->temp_ca_pem, k->temp_ca_cert));
     kg_buf kp;
     kg_buf_init(&kp, KMS_MAX_STATE_FILE);

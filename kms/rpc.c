@@ -310,7 +310,8 @@ static kg_result app_ca(kg_p256_key **key, X509 **cert, const kms *k, const uint
     KG_GUARD_C(kg_p256_from_scalar(key, scalar));
     KG_GUARD_C(kg_hex_encode(name + strlen(name), sizeof(name) - strlen(name), app_id, 20));
     kg_kms_cert_spec spec = {
-        .common_name = name, .is_ca = true, .days = 365 * 5, .app_id = app_id, .usage = "app:ca"};
+        .common_name = name, .is_ca = true, .path_len = 0, .days = 365 * 5, .app_id = app_id,
+        .usage = "app:ca"};
     KG_GUARD_C(kg_kms_x509_issue(cert, kg_p256_evp(*key), &spec, kg_p256_evp(k->root_ca_key),
                                  k->root_ca_cert));
     rc = KG_OK;

@@ -50,6 +50,10 @@ typedef struct kg_eventlog {
     size_t cap;
 } kg_eventlog;
 
+/* Whether `name` is one of the boot flow's reserved event names (KG_EVENT_*): only the agent's
+ * boot flow and the KMS's own start may extend them, never an app. */
+bool kg_event_name_reserved(const char *name);
+
 /* dstack v1 digest: SHA-384(u32_le(0x08000001) || ":" || name || ":" || payload). */
 KG_RESULT kg_event_digest(uint8_t out[KG_RTMR_LEN], const char *name, const uint8_t *payload,
                           size_t payload_len);
@@ -78,9 +82,9 @@ KG_RESULT kg_eventlog_to_json(kg_buf *out, const kg_eventlog *log);
 KG_RESULT kg_eventlog_parse(kg_eventlog *out, const char *json, size_t json_len);
 
 /*
- * Replays the imr-3 events from 48 zero bytes into rtmr3. Every dstack-type (0x08000001) event's
- * stated digest must equal the digest recomputed from its name and payload (KG_ERR_VERIFY
- * otherwise); events of other types are extended with their stated digest and carry no identity.
+ * Replays the imr-3 events from 48 zero bytes into rtmr3. Every imr-3 event must be of the dstack
+ * type (0x08000001) and its stated digest must equal the digest recomputed from its name and
+ * payload; anything else is KG_ERR_VERIFY (an unchecked digest could hide a relabelled event).
  */
 KG_RESULT kg_eventlog_replay(uint8_t rtmr3[KG_RTMR_LEN], const kg_eventlog *log);
 
@@ -115,8 +119,10 @@ typedef struct kg_boot_events {
 
 /*
  * Extracts the boot identity. Call only on a log whose replay was checked against the quote.
- * Fails closed (KG_ERR_INPUT) on an identity event of the wrong size or a repeated identity
- * event before system-ready.
+ * Fails closed on any log that could be read two ways: a reserved event (the names above)
+ * repeated, a reserved event after system-ready, app-id/compose-hash/instance-id after
+ * boot-mr-done, an identity payload of the wrong size (KG_ERR_INPUT), or an imr-3 event that is
+ * not a dstack event (KG_ERR_VERIFY).
  */
 KG_RESULT kg_eventlog_extract(kg_boot_events *out, const kg_eventlog *log);
 

@@ -80,6 +80,13 @@ KG_RESULT kg_kdf_k256_signature(uint8_t sig[KG_K256_RECSIG_LEN],
                                 const uint8_t app_id[KG_APP_ID_LEN],
                                 const uint8_t app_k256_pub[KG_K256_PUB_LEN]);
 
+/* Client side: sig is RK's signature (low-S) over this app's public key, RK being the KMS root
+ * key root_k256_pub (compressed) the client trusts. KG_ERR_VERIFY if not. */
+KG_RESULT kg_kdf_k256_signature_verify(const uint8_t root_k256_pub[KG_K256_PUB_LEN],
+                                       const uint8_t app_id[KG_APP_ID_LEN],
+                                       const uint8_t app_k256_pub[KG_K256_PUB_LEN],
+                                       const uint8_t sig[KG_K256_RECSIG_LEN]);
+
 /* The digests the env public-key signatures sign (GetAppEnvEncryptPubKey, SPEC.md section 5):
  * legacy  keccak256("dstack-env-encrypt-pubkey:" || app_id || env_pub)
  * v1      keccak256("dstack-env-encrypt-pubkey:" || app_id || u64_be(timestamp) || env_pub) */

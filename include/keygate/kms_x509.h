@@ -13,7 +13,8 @@
 
 typedef struct kg_kms_cert_spec {
     const char *common_name;
-    bool is_ca;
+    bool is_ca;        /* basicConstraints CA:TRUE with pathlen:path_len; else CA:FALSE */
+    unsigned path_len; /* CAs always carry a path length: 0 (the default) = issues leaves only */
     bool server_auth; /* extendedKeyUsage serverAuth (+ clientAuth when client_auth) */
     bool client_auth;
     long days;             /* validity from one hour ago */

@@ -130,3 +130,28 @@ kg_result kg_eth_policy_check(kg_eth_decision *out, kg_eth_client *c,
     }
     return rc;
 }
+
+kg_result kg_eth_kms_info(uint8_t k256_pub[KG_K256_PUB_LEN], kg_buf *ca_spki, kg_eth_client *c,
+                          const uint8_t kms_contract[KG_ETH_ADDRESS_LEN])
+{
+    kg_result rc = KG_ERROR;
+    kg_buf call, ret;
+    kg_buf_init(&call, 64);
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    kg_abi_decoded d[4];
+    const kg_abi_type ty[4] = {KG_ABI_T_BYTES, KG_ABI_T_BYTES, KG_ABI_T_BYTES, KG_ABI_T_BYTES};
+    KG_GUARD_C(kg_abi_encode_call(&call, "kmsInfo()", NULL, 0));
+    KG_GUARD_CTX_C(kg_eth_call(c, &ret, NULL, NULL, kms_contract, call.data, call.len, NULL),
+                   "kmsInfo() on the KMS contract");
+    KG_GUARD_CTX_C(kg_abi_decode(d, ty, 4, ret.data, ret.len, KG_ETH_MAX_ABI_LEN),
+                   "kmsInfo(): unexpected answer (is the address the KMS contract?)");
+    KG_ENSURE_C(d[0].len > 0 && d[1].len > 0, KG_ERR_NOT_FOUND,
+                "the KMS contract has no published KMS info (setKmsInfo)");
+    KG_GUARD_CTX_C(kg_k256_pub_compress(k256_pub, d[0].data, d[0].len), "kmsInfo().k256Pubkey");
+    KG_GUARD_C(kg_buf_append(ca_spki, d[1].data, d[1].len));
+    rc = KG_OK;
+cleanup:
+    kg_buf_free(&call);
+    kg_buf_free(&ret);
+    return rc;
+}

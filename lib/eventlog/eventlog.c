@@ -249,13 +249,18 @@ kg_result kg_eventlog_replay(uint8_t rtmr3[KG_RTMR_LEN], const kg_eventlog *log)
         const kg_event *ev = &log->events[i];
         if (ev->imr != KG_EVENT_IMR_RUNTIME)
             continue;
-        if (ev->event_type == KG_EVENT_TYPE_DSTACK) {
-            uint8_t d[KG_RTMR_LEN];
-            KG_GUARD(kg_event_digest(d, ev->name, ev->payload, ev->payload_len));
-            KG_ENSURE(memcmp(d, ev->digest, KG_RTMR_LEN) == 0, KG_ERR_VERIFY,
-                      "event %zu ('%s'): digest does not match its name and payload", i,
-                      ev->name);
-        }
+        /* Every RTMR3 event must be a dstack event whose digest is recomputed from its name and
+         * payload. An event of another type would be extended with a digest nobody checked,
+         * under a label nobody checked: a VM could relabel its real identity events (so they
+         * are skipped) and extend someone else's (docs/design.md, "Event log rules"). */
+        KG_ENSURE(ev->event_type == KG_EVENT_TYPE_DSTACK, KG_ERR_VERIFY,
+                  "event %zu ('%s'): RTMR3 event of type 0x%08x; only dstack runtime events "
+                  "(0x%08x) are accepted in RTMR3",
+                  i, ev->name, ev->event_type, KG_EVENT_TYPE_DSTACK);
+        uint8_t d[KG_RTMR_LEN];
+        KG_GUARD(kg_event_digest(d, ev->name, ev->payload, ev->payload_len));
+        KG_ENSURE(memcmp(d, ev->digest, KG_RTMR_LEN) == 0, KG_ERR_VERIFY,
+                  "event %zu ('%s'): digest does not match its name and payload", i, ev->name);
         KG_GUARD(kg_rtmr_extend(reg, ev->digest));
     }
     memcpy(rtmr3, reg, KG_RTMR_LEN);
@@ -271,37 +276,80 @@ kg_result kg_eventlog_check_rtmr3(const kg_eventlog *log, const uint8_t rtmr3[KG
     return KG_OK;
 }
 
-/* Copies a fixed-size identity payload, refusing a second occurrence before system-ready. */
-static kg_result take_fixed(bool *seen, uint8_t *dst, size_t want, const kg_event *ev)
+/* The names the boot flow reserves (docs/design.md, "Event log rules"). */
+static const char *const k_reserved[] = {
+    KG_EVENT_SYSTEM_PREPARING, KG_EVENT_APP_ID,       KG_EVENT_COMPOSE_HASH,
+    KG_EVENT_INSTANCE_ID,      KG_EVENT_BOOT_MR_DONE, KG_EVENT_OS_IMAGE_HASH,
+    KG_EVENT_KEY_PROVIDER,     KG_EVENT_SYSTEM_READY,
+};
+#define N_RESERVED (sizeof(k_reserved) / sizeof(k_reserved[0]))
+
+bool kg_event_name_reserved(const char *name)
 {
-    KG_ENSURE(!*seen, KG_ERR_INPUT, "event '%s' appears twice before system-ready", ev->name);
+    for (size_t i = 0; i < N_RESERVED; i++)
+        if (strcmp(name, k_reserved[i]) == 0)
+            return true;
+    return false;
+}
+
+static size_t reserved_index(const char *name)
+{
+    for (size_t i = 0; i < N_RESERVED; i++)
+        if (strcmp(name, k_reserved[i]) == 0)
+            return i;
+    return N_RESERVED;
+}
+
+/* Copies a fixed-size identity payload. */
+static kg_result take_fixed(uint8_t *dst, size_t want, const kg_event *ev)
+{
     KG_ENSURE(ev->payload_len == want, KG_ERR_INPUT, "event '%s' payload is %zu bytes, want %zu",
               ev->name, ev->payload_len, want);
     memcpy(dst, ev->payload, want);
-    *seen = true;
     return KG_OK;
 }
 
+/*
+ * The rules, each one closing a way to make a log say two things:
+ *   - only RTMR3 events count (replay already required them all to be verified dstack events);
+ *   - each reserved event appears at most once in the whole log;
+ *   - no reserved event follows system-ready (the app runs after it; what it emits is never
+ *     identity, and a reserved name there could only be an attempt to look like a boot);
+ *   - app-id, compose-hash and instance-id precede boot-mr-done when it is present.
+ */
 kg_result kg_eventlog_extract(kg_boot_events *out, const kg_eventlog *log)
 {
     kg_result rc = KG_ERROR;
+    bool seen[N_RESERVED] = {false};
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < log->count; i++) {
         const kg_event *ev = &log->events[i];
-        if (ev->imr != KG_EVENT_IMR_RUNTIME || ev->event_type != KG_EVENT_TYPE_DSTACK)
+        if (ev->imr != KG_EVENT_IMR_RUNTIME)
             continue;
+        KG_ENSURE_C(ev->event_type == KG_EVENT_TYPE_DSTACK, KG_ERR_VERIFY,
+                    "event %zu ('%s'): RTMR3 event of type 0x%08x is not a dstack event", i,
+                    ev->name, ev->event_type);
+        size_t r = reserved_index(ev->name);
+        if (r == N_RESERVED)
+            continue; /* an ordinary event: extended, carries no identity */
+        KG_ENSURE_C(!out->system_ready, KG_ERR_INPUT,
+                    "event %zu: reserved event '%s' after system-ready", i, ev->name);
+        KG_ENSURE_C(!seen[r], KG_ERR_INPUT, "event '%s' appears twice", ev->name);
+        seen[r] = true;
+        bool identity = strcmp(ev->name, KG_EVENT_APP_ID) == 0 ||
+                        strcmp(ev->name, KG_EVENT_COMPOSE_HASH) == 0 ||
+                        strcmp(ev->name, KG_EVENT_INSTANCE_ID) == 0;
+        KG_ENSURE_C(!identity || !out->boot_mr_done, KG_ERR_INPUT,
+                    "event %zu: identity event '%s' after boot-mr-done", i, ev->name);
         if (strcmp(ev->name, KG_EVENT_SYSTEM_READY) == 0) {
             out->system_ready = true;
-            break; /* SPEC.md section 2: identity only from events before system-ready */
-        }
-        if (strcmp(ev->name, KG_EVENT_APP_ID) == 0) {
-            KG_GUARD_C(take_fixed(&out->has_app_id, out->app_id, KG_APP_ID_LEN, ev));
+        } else if (strcmp(ev->name, KG_EVENT_APP_ID) == 0) {
+            KG_GUARD_C(take_fixed(out->app_id, KG_APP_ID_LEN, ev));
+            out->has_app_id = true;
         } else if (strcmp(ev->name, KG_EVENT_COMPOSE_HASH) == 0) {
-            KG_GUARD_C(
-                take_fixed(&out->has_compose_hash, out->compose_hash, KG_COMPOSE_HASH_LEN, ev));
+            KG_GUARD_C(take_fixed(out->compose_hash, KG_COMPOSE_HASH_LEN, ev));
+            out->has_compose_hash = true;
         } else if (strcmp(ev->name, KG_EVENT_INSTANCE_ID) == 0) {
-            KG_ENSURE_C(!out->has_instance_id, KG_ERR_INPUT,
-                        "event 'instance-id' appears twice before system-ready");
             KG_ENSURE_C(ev->payload_len == 0 || ev->payload_len == KG_INSTANCE_ID_LEN,
                         KG_ERR_INPUT, "event 'instance-id' payload is %zu bytes, want 0 or 20",
                         ev->payload_len);
@@ -310,10 +358,9 @@ kg_result kg_eventlog_extract(kg_boot_events *out, const kg_eventlog *log)
             out->instance_id_len = ev->payload_len;
             out->has_instance_id = true;
         } else if (strcmp(ev->name, KG_EVENT_OS_IMAGE_HASH) == 0) {
-            KG_GUARD_C(take_fixed(&out->has_os_image_hash, out->os_image_hash, 32, ev));
+            KG_GUARD_C(take_fixed(out->os_image_hash, 32, ev));
+            out->has_os_image_hash = true;
         } else if (strcmp(ev->name, KG_EVENT_KEY_PROVIDER) == 0) {
-            KG_ENSURE_C(!out->has_key_provider, KG_ERR_INPUT,
-                        "event 'key-provider' appears twice before system-ready");
             KG_ENSURE_C(ev->payload_len <= KG_MAX_KEY_PROVIDER_LEN, KG_ERR_TOO_LARGE,
                         "event 'key-provider' payload is %zu bytes, max %u", ev->payload_len,
                         KG_MAX_KEY_PROVIDER_LEN);

@@ -166,6 +166,20 @@ kg_result kg_kdf_k256_signature(uint8_t sig[KG_K256_RECSIG_LEN],
     return kg_k256_sign_recoverable(sig, root_k256_scalar, digest);
 }
 
+kg_result kg_kdf_k256_signature_verify(const uint8_t root_k256_pub[KG_K256_PUB_LEN],
+                                       const uint8_t app_id[KG_APP_ID_LEN],
+                                       const uint8_t app_k256_pub[KG_K256_PUB_LEN],
+                                       const uint8_t sig[KG_K256_RECSIG_LEN])
+{
+    uint8_t digest[32];
+    const void *parts[] = {MSG_KMS_ISSUED, app_id, app_k256_pub};
+    const size_t lens[] = {sizeof(MSG_KMS_ISSUED) - 1, KG_APP_ID_LEN, KG_K256_PUB_LEN};
+    KG_GUARD(keccak_parts(digest, parts, lens, 3));
+    KG_GUARD_CTX(kg_k256_verify_recoverable(root_k256_pub, sig, digest),
+                 "k256_signature is not the KMS root key's signature over this app's key");
+    return KG_OK;
+}
+
 void kg_kdf_env_pubkey_digest(uint8_t digest[32], const uint8_t app_id[KG_APP_ID_LEN],
                               const uint8_t env_pub[KG_X25519_LEN])
 {

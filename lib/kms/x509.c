@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <string.h>
+#include <stdio.h>
 
 static kg_result add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 {
@@ -49,7 +50,12 @@ kg_result kg_kms_x509_issue(X509 **out, EVP_PKEY *subject_key, const kg_kms_cert
     KG_GUARD_C(add_ext(cert, issuer, NID_subject_key_identifier, "hash"));
     KG_GUARD_C(add_ext(cert, issuer ? issuer : cert, NID_authority_key_identifier, "keyid"));
     if (spec->is_ca) {
-        KG_GUARD_C(add_ext(cert, issuer, NID_basic_constraints, "critical,CA:TRUE"));
+        /* Every CA is path-length constrained: the root issues app CAs and server leaves
+         * (pathlen 1), an app CA or the temporary CA issue leaves only (pathlen 0). */
+        char bc[64];
+        KG_ENSURE_C(spec->path_len <= 8, KG_ERR_USAGE, "x509: path length %u", spec->path_len);
+        snprintf(bc, sizeof(bc), "critical,CA:TRUE,pathlen:%u", spec->path_len);
+        KG_GUARD_C(add_ext(cert, issuer, NID_basic_constraints, bc));
         KG_GUARD_C(add_ext(cert, issuer, NID_key_usage, "critical,keyCertSign,cRLSign"));
     } else {
         KG_GUARD_C(add_ext(cert, issuer, NID_basic_constraints, "critical,CA:FALSE"));

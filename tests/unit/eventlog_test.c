@@ -27,7 +27,7 @@ static void digest_vectors(void **state)
     json_decref(v);
 }
 
-/* A boot in SPEC.md section 2 order, then an app event after system-ready. */
+/* A boot in the boot flow's order, then an app event after system-ready. */
 static void build_boot_log(kg_eventlog *log)
 {
     uint8_t app_id[20], compose[32], inst[20], osh[32];
@@ -45,10 +45,8 @@ static void build_boot_log(kg_eventlog *log)
     KG_ASSERT_OK(kg_eventlog_append(log, KG_EVENT_OS_IMAGE_HASH, osh, 32));
     KG_ASSERT_OK(kg_eventlog_append(log, KG_EVENT_KEY_PROVIDER, (const uint8_t *)kp, strlen(kp)));
     KG_ASSERT_OK(kg_eventlog_append(log, KG_EVENT_SYSTEM_READY, NULL, 0));
-    /* Emitted by the app after boot: must not override the identity. */
-    uint8_t evil[20];
-    memset(evil, 0xee, sizeof(evil));
-    KG_ASSERT_OK(kg_eventlog_append(log, KG_EVENT_APP_ID, evil, 20));
+    /* Emitted by the app after boot: an ordinary event, no identity. */
+    KG_ASSERT_OK(kg_eventlog_append(log, "app-started", (const uint8_t *)"v1", 2));
 }
 
 static void replay_matches_manual_extension(void **state)
@@ -110,25 +108,86 @@ static void extract_only_before_system_ready(void **state)
     KG_ASSERT_OK(kg_eventlog_extract(&be, &log));
     assert_true(be.has_app_id && be.has_compose_hash && be.has_instance_id);
     assert_true(be.system_ready && be.boot_mr_done && be.has_key_provider);
-    assert_int_equal(be.app_id[0], 0x11); /* not the 0xee emitted after system-ready */
+    assert_int_equal(be.app_id[0], 0x11);
     assert_int_equal(be.compose_hash[31], 0x22);
     assert_int_equal(be.instance_id_len, 20);
     assert_int_equal(be.key_provider_len, strlen("{\"name\":\"kms\",\"id\":\"abcd\"}"));
+
+    /* An app that extends a victim's app id after system-ready: the log is refused outright,
+     * not merely read up to system-ready. */
+    uint8_t victim[20];
+    memset(victim, 0xee, sizeof(victim));
+    KG_ASSERT_OK(kg_eventlog_append(&log, KG_EVENT_APP_ID, victim, 20));
+    KG_ASSERT_ERR(kg_eventlog_extract(&be, &log), KG_ERR_INPUT,
+                  "event 9: reserved event 'app-id' after system-ready");
+    assert_false(be.has_app_id);
     kg_eventlog_free(&log);
 
-    /* Without system-ready, a second app-id is ambiguous: rejected. */
+    /* Every reserved name is refused after system-ready, system-ready included. */
+    const char *names[] = {KG_EVENT_SYSTEM_PREPARING, KG_EVENT_BOOT_MR_DONE,
+                           KG_EVENT_SYSTEM_READY, KG_EVENT_KEY_PROVIDER};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        build_boot_log(&log);
+        KG_ASSERT_OK(kg_eventlog_append(&log, names[i], NULL, 0));
+        KG_ASSERT_ERR(kg_eventlog_extract(&be, &log), KG_ERR_INPUT, "after system-ready");
+        kg_eventlog_free(&log);
+    }
+
+    /* A second app-id is ambiguous: rejected. */
     uint8_t id[20] = {0};
     kg_eventlog_init(&log);
     KG_ASSERT_OK(kg_eventlog_append(&log, KG_EVENT_APP_ID, id, 20));
     KG_ASSERT_OK(kg_eventlog_append(&log, KG_EVENT_APP_ID, id, 20));
     KG_ASSERT_ERR(kg_eventlog_extract(&be, &log), KG_ERR_INPUT,
-                  "event 'app-id' appears twice before system-ready");
+                  "event 'app-id' appears twice");
+    kg_eventlog_free(&log);
+
+    /* Identity after boot-mr-done is refused (the KMS is asked right after boot-mr-done). */
+    kg_eventlog_init(&log);
+    KG_ASSERT_OK(kg_eventlog_append(&log, KG_EVENT_BOOT_MR_DONE, NULL, 0));
+    KG_ASSERT_OK(kg_eventlog_append(&log, KG_EVENT_COMPOSE_HASH, victim, 20));
+    KG_ASSERT_ERR(kg_eventlog_extract(&be, &log), KG_ERR_INPUT,
+                  "event 1: identity event 'compose-hash' after boot-mr-done");
     kg_eventlog_free(&log);
 
     kg_eventlog_init(&log);
     KG_ASSERT_OK(kg_eventlog_append(&log, KG_EVENT_COMPOSE_HASH, id, 20));
     KG_ASSERT_ERR(kg_eventlog_extract(&be, &log), KG_ERR_INPUT,
                   "event 'compose-hash' payload is 20 bytes, want 32");
+    kg_eventlog_free(&log);
+    assert_true(kg_event_name_reserved("key-provider"));
+    assert_false(kg_event_name_reserved("app-started"));
+}
+
+/* The relabelling attack: the real identity events are given another event type (so a lax
+ * verifier skips them and extends their digests unchecked) and the victim's identity follows
+ * under the dstack type. The log replays to the true RTMR3, and must still be refused. */
+static void relabelled_events_are_refused(void **state)
+{
+    kg_eventlog log;
+    build_boot_log(&log);
+    uint8_t rtmr3[KG_RTMR_LEN];
+    /* The true register: what the real boot extended. */
+    kg_eventlog truth;
+    kg_eventlog_init(&truth);
+    for (size_t i = 0; i < 5; i++) /* system-preparing .. boot-mr-done of the attacker's boot */
+        KG_ASSERT_OK(kg_eventlog_append(&truth, log.events[i].name, log.events[i].payload,
+                                        log.events[i].payload_len));
+    uint8_t victim[20], victim_compose[32];
+    memset(victim, 0xee, sizeof(victim));
+    memset(victim_compose, 0xdd, sizeof(victim_compose));
+    KG_ASSERT_OK(kg_eventlog_append(&truth, KG_EVENT_APP_ID, victim, 20));
+    KG_ASSERT_OK(kg_eventlog_append(&truth, KG_EVENT_COMPOSE_HASH, victim_compose, 32));
+    KG_ASSERT_OK(kg_eventlog_replay(rtmr3, &truth));
+    /* The forged presentation: the attacker's own identity events relabelled. */
+    for (size_t i = 0; i < 5; i++)
+        truth.events[i].event_type = 0x0000000d; /* EV_IPL, say: not a dstack event */
+    KG_ASSERT_ERR(kg_eventlog_check_rtmr3(&truth, rtmr3), KG_ERR_VERIFY,
+                  "event 0 ('system-preparing'): RTMR3 event of type 0x0000000d");
+    kg_boot_events be;
+    KG_ASSERT_ERR(kg_eventlog_extract(&be, &truth), KG_ERR_VERIFY,
+                  "is not a dstack event");
+    kg_eventlog_free(&truth);
     kg_eventlog_free(&log);
 }
 
@@ -227,6 +286,7 @@ int main(void)
         cmocka_unit_test(replay_matches_manual_extension),
         cmocka_unit_test(json_round_trip_and_tamper),
         cmocka_unit_test(extract_only_before_system_ready),
+        cmocka_unit_test(relabelled_events_are_refused),
         cmocka_unit_test(parse_rejects_malformed),
         cmocka_unit_test(derived_measurements),
     };
