@@ -9,6 +9,7 @@
 
 #include "keygate/agent_boot.h"
 #include "keygate/agent_launch.h"
+#include "keygate/harden.h"
 #include "keygate/hash.h"
 
 #define EXIT_USAGE 2
@@ -234,14 +235,17 @@ static int cmd_serve(args *a)
     int exit_code = 1;
     kg_tee *tee = NULL;
     kg_agent *agent = NULL;
-    kg_agent_keys keys = {0};
+    kg_agent_keys *keys = kg_secure_zalloc(sizeof(*keys)); /* secure heap (harden.h) */
     kg_agent_identity id = {0};
     kg_buf compose, ca, bootlog;
     kg_buf_init(&bootlog, KG_MAX_EVENTLOG_JSON_LEN);
     kg_buf_init(&compose, 1u << 20);
     kg_buf_init(&ca, 64u * 1024u);
     kg_agent_tee_ctx tctx = {.kms_urls = a->o.kms_urls, .n_kms_urls = a->o.n_kms_urls};
-    kg_result rc = kg_hex_decode_exact(id.app_id, 20, a->o.app_id_hex);
+    kg_result rc = keys != NULL ? KG_OK
+                                : kg_error_set(KG_ERR_NOMEM, __FILE__, __LINE__, "out of memory");
+    if (kg_ok(rc))
+        rc = kg_hex_decode_exact(id.app_id, 20, a->o.app_id_hex);
     if (kg_ok(rc) && a->instance_id_hex != NULL) {
         rc = kg_hex_decode_exact(id.instance_id, 20, a->instance_id_hex);
         id.instance_id_len = 20;
@@ -249,7 +253,7 @@ static int cmd_serve(args *a)
     if (kg_ok(rc) && a->os_image_hash_hex != NULL)
         rc = kg_hex_decode_exact(id.os_image_hash, 32, a->os_image_hash_hex);
     if (kg_ok(rc))
-        rc = kg_agent_keys_load(&keys, a->keys_path);
+        rc = kg_agent_keys_load(keys, a->keys_path);
     if (kg_ok(rc))
         rc = kg_agent_read_file(&compose, a->o.compose_path, "compose file");
     if (kg_ok(rc) && a->o.kms_ca_path != NULL) {
@@ -270,7 +274,7 @@ static int cmd_serve(args *a)
         kg_agent_platform_tee(&plat, &tctx);
         id.app_compose = (const char *)compose.data;
         id.vm_config = a->o.vm_config;
-        rc = kg_agent_new(&agent, &keys, &id, &plat);
+        rc = kg_agent_new(&agent, keys, &id, &plat);
     }
     if (kg_ok(rc) && a->o.argv != NULL && a->o.argv[0] != NULL)
         rc = kg_agent_serve_and_run(&exit_code, agent, a->o.socket_path, a->o.socket_mode, NULL,
@@ -284,7 +288,8 @@ static int cmd_serve(args *a)
         exit_code = 1;
     }
     kg_agent_free(agent);
-    kg_agent_keys_wipe(&keys);
+    kg_agent_keys_wipe(keys);
+    kg_secure_free(keys, sizeof(*keys));
     kg_tee_free(tee);
     kg_buf_free(&compose);
     kg_buf_free(&ca);
@@ -296,6 +301,12 @@ static int run(int argc, char **argv);
 
 int main(int argc, char **argv)
 {
+    /* Before anything else, and before any key is read: no core dumps, no same-uid
+     * /proc/<pid>/mem or ptrace, a secure heap for key material (harden.h). */
+    if (kg_failed(kg_process_harden("keygate-agent"))) {
+        fprintf(stderr, "keygate-agent: %s\n", kg_error_message());
+        return 1;
+    }
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

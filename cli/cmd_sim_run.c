@@ -12,6 +12,7 @@
 #include "devnet.h"
 #include "keygate/agent.h"
 #include "keygate/agent_launch.h"
+#include "keygate/harden.h"
 
 static void run_usage(FILE *out)
 {
@@ -33,6 +34,12 @@ static void run_usage(FILE *out)
 
 int kg_cmd_sim_run(int argc, char **argv)
 {
+    /* This process becomes the app VM's agent and holds its keys: harden it like
+     * keygate-agent (no core dumps, no same-uid /proc/<pid>/mem, secure heap). */
+    if (kg_failed(kg_process_harden("keygate sim run"))) {
+        fprintf(stderr, "keygate sim run: %s\n", kg_error_message());
+        return KG_EXIT_FAILED;
+    }
     kg_launch_opts o = {.prog = "keygate sim run"};
     const char *state = NULL, *platform = NULL;
     for (int i = 1; i < argc; i++) {

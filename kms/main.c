@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keygate/harden.h"
 #include "kms.h"
 #include "server.h"
 
@@ -67,6 +68,12 @@ static int print_bootstrap(kms *k)
 
 int main(int argc, char **argv)
 {
+    /* Before anything else, and before any key is loaded: no core dumps, no same-uid
+     * /proc/<pid>/mem or ptrace, a secure heap for key material. */
+    if (kg_failed(kg_process_harden("keygate-kms"))) {
+        fprintf(stderr, "keygate-kms: %s\n", kg_error_message());
+        return 1;
+    }
     const char *config = NULL, *port_file = NULL, *onboard = NULL;
     bool bootstrap = false;
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -93,37 +100,42 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    static kms k; /* large; zero-initialised */
-    pthread_mutex_init(&k.self_check_lock, NULL);
+    /* The root keys live in this struct: in the secure heap (mlocked, never in a core dump). */
+    kms *k = kg_secure_zalloc(sizeof(*k));
+    if (k == NULL) {
+        fprintf(stderr, "keygate-kms: out of memory\n");
+        return 1;
+    }
+    pthread_mutex_init(&k->self_check_lock, NULL);
     int status = 1;
     bool policy_ready = false;
-    if (kg_failed(kg_kms_config_load(&k.cfg, config)))
+    if (kg_failed(kg_kms_config_load(&k->cfg, config)))
         goto fail;
-    if (kg_failed(kms_attest_init(&k)))
+    if (kg_failed(kms_attest_init(k)))
         goto fail;
     /* A replica checks the source and the received keys against the chain: governance first. */
     if (onboard != NULL) {
-        if (kg_failed(kms_policy_init(&k)))
+        if (kg_failed(kms_policy_init(k)))
             goto fail;
         policy_ready = true;
-        if (kg_failed(kms_keys_onboard(&k, onboard)))
+        if (kg_failed(kms_keys_onboard(k, onboard)))
             goto fail;
     }
-    if (kg_failed(kms_keys_init(&k)))
+    if (kg_failed(kms_keys_init(k)))
         goto fail;
     if (bootstrap) {
-        status = print_bootstrap(&k);
+        status = print_bootstrap(k);
         goto done;
     }
-    if (kg_failed(kg_audit_open(&k.audit, k.cfg.audit_db, false)))
+    if (kg_failed(kg_audit_open(&k->audit, k->cfg.audit_db, false)))
         goto fail;
-    if (!policy_ready && kg_failed(kms_policy_init(&k)))
+    if (!policy_ready && kg_failed(kms_policy_init(k)))
         goto fail;
-    if (kg_failed(kms_attest_server_cert(&k)))
+    if (kg_failed(kms_attest_server_cert(k)))
         goto fail;
-    snprintf(k.self_check_reason, sizeof(k.self_check_reason), "not run yet");
-    kms_self_check(&k);
-    if (kg_failed(kms_server_run(&k, port_file)))
+    snprintf(k->self_check_reason, sizeof(k->self_check_reason), "not run yet");
+    kms_self_check(k);
+    if (kg_failed(kms_server_run(k, port_file)))
         goto fail;
     status = 0;
     goto done;
@@ -131,8 +143,10 @@ fail:
     fprintf(stderr, "keygate-kms: %s\n", kg_error_message());
 done:
     kms_policy_free();
-    kg_audit_free(k.audit);
-    kms_keys_free(&k);
+    kg_audit_free(k->audit);
+    kms_keys_free(k);
     kms_attest_free();
+    pthread_mutex_destroy(&k->self_check_lock);
+    kg_secure_free(k, sizeof(*k));
     return status;
 }

@@ -21,6 +21,7 @@
 #include "keygate/quote.h"
 #include "keygate/ratls.h"
 #include "keygate/bytes.h"
+#include "keygate/harden.h"
 #include "keygate/hash.h"
 #include "json_out.h"
 
@@ -225,14 +226,19 @@ int kg_agent_launch(const kg_launch_opts *o)
     const char *written[3];
     size_t n_written = 0;
     kg_agent *agent = NULL;
-    kg_boot_result br;
+    /* The boot result holds the app keys and the decrypted environment until the app exits:
+     * in the secure heap (harden.h), never in a core dump. */
+    kg_boot_result *brp = kg_secure_zalloc(sizeof(*brp));
+    if (brp == NULL) {
+        fprintf(stderr, "%s: out of memory\n", o->prog ? o->prog : "keygate-agent");
+        return 1;
+    }
     kg_buf compose, ca, env_ct, bootlog;
     kg_buf_init(&bootlog, KG_MAX_EVENTLOG_JSON_LEN);
     kg_buf_init(&compose, MAX_COMPOSE);
     kg_buf_init(&ca, MAX_CA_PEM);
     kg_buf_init(&env_ct, KG_ENV_MAX_CIPHERTEXT_LEN);
-    memset(&br, 0, sizeof(br));
-    kg_env_list_init(&br.env);
+    kg_env_list_init(&brp->env);
     const char *prog = o->prog ? o->prog : "keygate-agent";
     kg_boot_config cfg = {.state_dir = o->state_dir, .kms_urls = o->kms_urls,
                           .n_kms_urls = o->n_kms_urls, .vm_config = o->vm_config,
@@ -258,19 +264,19 @@ int kg_agent_launch(const kg_launch_opts *o)
         cfg.kms_attestation = &policy;
     }
 
-    KG_GUARD_C(kg_agent_boot(&br, &cfg));
+    KG_GUARD_C(kg_agent_boot(brp, &cfg));
     if (o->disk_key_path != NULL) {
-        KG_GUARD_CTX_C(kg_agent_write_secret_file(o->disk_key_path, br.keys.disk_key,
-                                                  sizeof(br.keys.disk_key)),
+        KG_GUARD_CTX_C(kg_agent_write_secret_file(o->disk_key_path, brp->keys.disk_key,
+                                                  sizeof(brp->keys.disk_key)),
                        "disk key");
         written[n_written++] = o->disk_key_path;
     }
     if (o->keys_out_path != NULL) {
-        KG_GUARD_C(write_keys_file(o->keys_out_path, &br.keys));
+        KG_GUARD_C(write_keys_file(o->keys_out_path, &brp->keys));
         written[n_written++] = o->keys_out_path;
     }
     if (o->env_out_path != NULL) {
-        KG_GUARD_C(write_env_file(o->env_out_path, &br.env));
+        KG_GUARD_C(write_env_file(o->env_out_path, &brp->env));
         written[n_written++] = o->env_out_path;
     }
 
@@ -282,21 +288,21 @@ int kg_agent_launch(const kg_launch_opts *o)
     memcpy(tctx.app_id, cfg.app_id, 20);
     kg_agent_platform plat;
     kg_agent_platform_tee(&plat, &tctx);
-    kg_agent_identity id = {.instance_id_len = br.instance_id_len,
-                            .app_compose = cfg.compose, .key_provider_info = br.key_provider_info,
+    kg_agent_identity id = {.instance_id_len = brp->instance_id_len,
+                            .app_compose = cfg.compose, .key_provider_info = brp->key_provider_info,
                             .vm_config = o->vm_config};
-    memcpy(id.app_id, br.app_id, 20);
-    memcpy(id.instance_id, br.instance_id, 20);
-    memcpy(id.compose_hash, br.compose_hash, 32);
-    memcpy(id.os_image_hash, br.os_image_hash, 32);
+    memcpy(id.app_id, brp->app_id, 20);
+    memcpy(id.instance_id, brp->instance_id, 20);
+    memcpy(id.compose_hash, brp->compose_hash, 32);
+    memcpy(id.os_image_hash, brp->os_image_hash, 32);
     if (cfg.kms_attestation != NULL)
         KG_GUARD_CTX_C(own_device_id(id.device_id, tee, cfg.kms_attestation), "device id");
-    KG_GUARD_C(kg_agent_new(&agent, &br.keys, &id, &plat));
+    KG_GUARD_C(kg_agent_new(&agent, &brp->keys, &id, &plat));
 
     if (o->argv != NULL && o->argv[0] != NULL) {
         int status = 1;
         KG_GUARD_C(kg_agent_serve_and_run(&status, agent, o->socket_path, o->socket_mode,
-                                          &br.env, o->argv));
+                                          &brp->env, o->argv));
         exit_code = status;
     } else {
         KG_GUARD_C(kg_agent_serve_until_signal(agent, o->socket_path, o->socket_mode));
@@ -312,7 +318,8 @@ cleanup:
                 unlink(written[i]);
     }
     kg_agent_free(agent);
-    kg_boot_result_free(&br);
+    kg_boot_result_free(brp);
+    kg_secure_free(brp, sizeof(*brp));
     kg_tee_free(tee);
     kg_dcap_verifier_free(verifier);
     kg_buf_free(&compose);
