@@ -19,6 +19,7 @@ static void run_usage(FILE *out)
     fprintf(out,
             "Usage: keygate sim run --state DIR --app APP_ID --compose FILE [--env-file FILE]\n"
             "                       --platform SIMDIR --kms URL [--kms URL ...] --kms-ca PEM\n"
+            "                       (--kms-k256 HEX | --rpc-url URL --kms-contract ADDR)\n"
             "                       [--pccs URL [--tee-root-ca PEM]]  (verify the KMS's quote)\n"
             "                       (all these default to the devnet's when DIR holds one)\n"
             "                       [--socket PATH] [--disk-key-out FILE] [--keys-out FILE]\n"
@@ -29,7 +30,9 @@ static void run_usage(FILE *out)
             "released serves the dstack API on a fresh socket and runs CMD with the decrypted\n"
             "environment and DSTACK_SIMULATOR_ENDPOINT set. Exits with CMD's status; if the KMS\n"
             "refuses, exits 1 with its reason and does not run CMD. DIR keeps the app's\n"
-            "instance seed, so reruns are the same instance.\n");
+            "instance seed, so reruns are the same instance.\n"
+            "The KMS is authenticated as keygate-agent boot does (keygate-agent --help): root CA,\n"
+            "root secp256k1 key and, on a devnet always, its attestation allowed on chain.\n");
 }
 
 int kg_cmd_sim_run(int argc, char **argv)
@@ -71,6 +74,12 @@ int kg_cmd_sim_run(int argc, char **argv)
             o.kms_urls[o.n_kms_urls++] = v;
         else if (strcmp(f, "--kms-ca") == 0)
             o.kms_ca_path = v;
+        else if (strcmp(f, "--kms-k256") == 0)
+            o.kms_k256_hex = v;
+        else if (strcmp(f, "--rpc-url") == 0)
+            o.rpc_url = v;
+        else if (strcmp(f, "--kms-contract") == 0)
+            o.kms_contract = v;
         else if (strcmp(f, "--pccs") == 0)
             o.pccs_url = v;
         else if (strcmp(f, "--tee-root-ca") == 0)
@@ -89,16 +98,20 @@ int kg_cmd_sim_run(int argc, char **argv)
         }
     }
     /* A devnet state directory (keygate devnet up) supplies what was not given explicitly:
-     * its simulated platform, its KMS and the KMS root CA to pin (cli/devnet.h). */
+     * its simulated platform, its KMS, the KMS root CA to pin, and the chain the KMS's root
+     * key and attestation are checked against (cli/devnet.h). */
     json_t *devnet = NULL;
-    if (state != NULL && (platform == NULL || o.n_kms_urls == 0 || o.kms_ca_path == NULL) &&
-        kg_ok(kg_devnet_load(&devnet, state))) {
+    if (state != NULL && kg_ok(kg_devnet_load(&devnet, state))) {
         if (platform == NULL)
             platform = kg_devnet_str(devnet, "sim_dir");
         if (o.n_kms_urls == 0 && kg_devnet_str(devnet, "kms_url") != NULL)
             o.kms_urls[o.n_kms_urls++] = kg_devnet_str(devnet, "kms_url");
         if (o.kms_ca_path == NULL)
             o.kms_ca_path = kg_devnet_str(devnet, "kms_ca_cert");
+        if (o.rpc_url == NULL && o.kms_contract == NULL) {
+            o.rpc_url = kg_devnet_str(devnet, "rpc_url");
+            o.kms_contract = kg_devnet_str(devnet, "kms_contract");
+        }
         /* The devnet's KMS is simulated: verify its attestation under the simulator's root. */
         if (o.pccs_url == NULL && o.tee_root_ca_path == NULL) {
             o.pccs_url = kg_devnet_str(devnet, "pccs_url");

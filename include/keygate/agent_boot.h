@@ -8,9 +8,34 @@
 
 #include "keygate/agent.h"
 #include "keygate/envcrypt.h"
+#include "keygate/eth.h"
 #include "keygate/eventlog.h"
 #include "keygate/ratls.h"
 #include "keygate/tee.h"
+
+/*
+ * What the agent authenticates a KMS by: a key release depends on it, since whoever answers
+ * GetAppKey chooses the app's disk, env and wallet keys (docs/design.md, "Authenticating the
+ * KMS"). Every KMS reply is accepted only when
+ *   - its TLS server certificate is issued directly by the pinned root CA (no intermediate:
+ *     nothing under the public temporary CA or an app CA passes) with usage "kms:rpc";
+ *   - GetAppKey's ca_cert is the pinned root and its k256_signature is the root secp256k1
+ *     key's signature over the app key; the env key is the one the root key signed;
+ *   - with `attestation` set: the server certificate's RA-TLS attestation verifies (binding,
+ *     DCAP, event log) and governance allows that KMS (isKmsAllowed at the node's latest
+ *     block on `governance`).
+ */
+typedef struct kg_kms_trust {
+    const char *root_ca_pem;                  /* pinned KMS root CA (required) */
+    uint8_t root_k256_pub[KG_K256_PUB_LEN];   /* the KMS root secp256k1 key (required) */
+    const kg_ratls_policy *attestation;       /* optional; requires governance */
+    kg_eth_client *governance;                /* chain node for isKmsAllowed; borrowed */
+    uint8_t kms_contract[KG_ETH_ADDRESS_LEN]; /* the KMS contract on that chain */
+} kg_kms_trust;
+
+/* Checks a trust is complete: a root CA, a valid root k256 key, and governance whenever
+ * attestation is on. */
+KG_RESULT kg_kms_trust_check(const kg_kms_trust *t);
 
 typedef struct kg_boot_config {
     kg_tee *tee;                     /* borrowed: the VM's TEE (RTMR3 starts at this boot) */
@@ -20,9 +45,7 @@ typedef struct kg_boot_config {
     const char *state_dir;           /* persistent: holds the instance seed (mode 0600) */
     const char *const *kms_urls;     /* tried in order; a refusal stops, unreachable does not */
     size_t n_kms_urls;
-    const char *kms_root_ca_pem;     /* pinned KMS root CA (required) */
-    const kg_ratls_policy *kms_attestation; /* when set, each KMS's RA-TLS server certificate
-                                               must verify (DCAP) before it is trusted */
+    const kg_kms_trust *kms;         /* how every KMS is authenticated (required); borrowed */
     const uint8_t *env_ct;           /* optional encrypted environment (SPEC.md section 5) */
     size_t env_ct_len;
     const char *vm_config;           /* passed to GetAppKey, informational */
@@ -48,12 +71,13 @@ KG_RESULT kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg);
 void kg_boot_result_free(kg_boot_result *r);
 
 /* One attested KMS call: GetTempCaCert, an RA-TLS client certificate for `key` (quote from
- * tee), then `method` with body. A non-200 answer is an error (4xx KG_ERR_DENIED, else
- * KG_ERR_NETWORK) carrying the KMS's reason. Reply body appended to *reply. */
+ * tee), then `method` with body, each to a server authenticated by `trust`. A non-200 answer
+ * is an error (4xx KG_ERR_DENIED, else KG_ERR_NETWORK) carrying the KMS's reason. Reply body
+ * appended to *reply. */
 KG_RESULT kg_agent_kms_rpc_attested(kg_buf *reply, kg_tee *tee, const char *url,
-                                    const char *root_ca_pem, const kg_ratls_policy *attestation,
-                                    const kg_p256_key *key, const uint8_t app_id[20],
-                                    const char *method, const char *body);
+                                    const kg_kms_trust *trust, const kg_p256_key *key,
+                                    const uint8_t app_id[20], const char *method,
+                                    const char *body);
 
 /* The app API over a TEE and a KMS: quotes and events from tee, GetTlsKey through SignCert at
  * the first reachable KMS URL. All fields borrowed; must outlive the agent. */
@@ -62,8 +86,7 @@ typedef struct kg_agent_tee_ctx {
     uint8_t app_id[20];
     const char *const *kms_urls;
     size_t n_kms_urls;
-    const char *kms_root_ca_pem;
-    const kg_ratls_policy *kms_attestation; /* as in kg_boot_config */
+    const kg_kms_trust *kms;        /* as in kg_boot_config; NULL: no GetTlsKey */
     const char *boot_eventlog_json; /* imr 0..2 events (kg_agent_boot_eventlog), or NULL */
 } kg_agent_tee_ctx;
 

@@ -146,6 +146,11 @@ typedef struct kg_ratls_identity {
 KG_RESULT kg_ratls_verify_cert(kg_ratls_identity *out, const uint8_t *der, size_t der_len,
                                const kg_ratls_policy *policy);
 
+/* The verified identity as the AppBootInfo governance is asked about (isAppAllowed /
+ * isKmsAllowed). KG_ERR_VERIFY without a device id (a PCK certificate with no PPID). */
+struct kg_app_boot_info;
+KG_RESULT kg_ratls_boot_info(struct kg_app_boot_info *out, const kg_ratls_identity *id);
+
 /* The identity as one JSON object (hex byte fields), appended to out (NUL-terminated). */
 KG_RESULT kg_ratls_identity_to_json(kg_buf *out, const kg_ratls_identity *id);
 

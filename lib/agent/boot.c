@@ -17,10 +17,12 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "keygate/hash.h"
+#include "keygate/kdf.h"
 #include "keygate/quote.h"
 #include "kms_client.h"
 
@@ -137,14 +139,28 @@ static const char *reply_error(json_t *root)
     return e ? e : "(no reason given)";
 }
 
+kg_result kg_kms_trust_check(const kg_kms_trust *t)
+{
+    static const uint8_t zero[KG_K256_PUB_LEN];
+    KG_ENSURE(t != NULL && t->root_ca_pem != NULL, KG_ERR_USAGE, "no pinned KMS root CA given");
+    KG_ENSURE(memcmp(t->root_k256_pub, zero, sizeof(zero)) != 0, KG_ERR_USAGE,
+              "no KMS root secp256k1 key given: the agent checks the KMS's signatures with it");
+    uint8_t full[KG_K256_PUB_UNCOMPRESSED_LEN];
+    KG_GUARD_CTX(kg_k256_pub_decompress(full, t->root_k256_pub, KG_K256_PUB_LEN),
+                 "KMS root secp256k1 key");
+    KG_ENSURE(t->attestation == NULL || t->governance != NULL, KG_ERR_USAGE,
+              "verifying the KMS's attestation needs the chain: a genuine TD is not enough, "
+              "governance must allow it as a KMS (isKmsAllowed)");
+    return KG_OK;
+}
+
 kg_result kg_agent_kms_rpc_attested(kg_buf *reply, kg_tee *tee, const char *url,
-                                    const char *root_ca_pem, const kg_ratls_policy *attestation,
-                                    const kg_p256_key *key, const uint8_t app_id[20],
-                                    const char *method, const char *body)
+                                    const kg_kms_trust *trust, const kg_p256_key *key,
+                                    const uint8_t app_id[20], const char *method,
+                                    const char *body)
 {
     kg_result rc = KG_ERROR;
-    kg_agent_kms_endpoint ep = {.url = url, .root_ca_pem = root_ca_pem,
-                                .attestation = attestation};
+    kg_agent_kms_endpoint ep = {.url = url, .trust = trust};
     kg_buf tmp, cert, key_pem;
     json_t *temp = NULL;
     long status = 0;
@@ -201,6 +217,79 @@ static kg_result measured_os_image(uint8_t out[32], kg_tee *tee)
     return rc;
 }
 
+/* The pinned root CA and a PEM certificate are the same certificate (DER equal). */
+static kg_result same_cert(const char *pinned_pem, const char *got_pem)
+{
+    kg_result rc = KG_ERROR;
+    BIO *a = BIO_new_mem_buf(pinned_pem, -1), *b = BIO_new_mem_buf(got_pem, -1);
+    X509 *xa = a ? PEM_read_bio_X509(a, NULL, NULL, NULL) : NULL;
+    X509 *xb = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    KG_ENSURE_OSSL_C(xa != NULL, KG_ERR_INPUT, "pinned KMS root CA is not a PEM certificate");
+    KG_ENSURE_OSSL_C(xb != NULL, KG_ERR_VERIFY, "ca_cert is not a PEM certificate");
+    KG_ENSURE_C(X509_cmp(xa, xb) == 0, KG_ERR_VERIFY, "ca_cert is not the pinned KMS root CA");
+    rc = KG_OK;
+cleanup:
+    X509_free(xa);
+    X509_free(xb);
+    BIO_free(a);
+    BIO_free(b);
+    return rc;
+}
+
+/* The env key the KMS sent is the one its root key signed for this app (GetAppEnvEncryptPubKey,
+ * signature_v1): an environment sealed by `keygate env encrypt` (which checks that signature)
+ * can only be opened by a key the real KMS released. */
+static kg_result check_env_key(const kg_agent_keys *keys, const kg_boot_config *cfg,
+                               const char *url)
+{
+    kg_result rc = KG_ERROR;
+    kg_agent_kms_endpoint ep = {.url = url, .trust = cfg->kms};
+    kg_buf reply;
+    kg_buf_init(&reply, MAX_REPLY);
+    json_t *doc = NULL;
+    long status = 0;
+    char body[64], app_hex[41];
+    uint8_t pub[KG_X25519_LEN], got[KG_X25519_LEN], sig[KG_K256_RECSIG_LEN];
+    KG_GUARD_C(kg_hex_encode(app_hex, sizeof(app_hex), cfg->app_id, 20));
+    snprintf(body, sizeof(body), "{\"app_id\":\"%s\"}", app_hex);
+    KG_GUARD_C(kg_agent_kms_call(&reply, &status, &ep, "GetAppEnvEncryptPubKey", body, NULL, NULL));
+    doc = json_loadb((const char *)reply.data, reply.len, JSON_REJECT_DUPLICATES, NULL);
+    KG_ENSURE_C(status == 200 && json_is_object(doc), KG_ERR_NETWORK,
+                "KMS GetAppEnvEncryptPubKey at %s answered %ld", url, status);
+    const char *pub_hex = json_string_value(json_object_get(doc, "public_key"));
+    const char *sig_hex = json_string_value(json_object_get(doc, "signature_v1"));
+    json_t *ts = json_object_get(doc, "timestamp");
+    KG_ENSURE_C(pub_hex && sig_hex && json_is_integer(ts) && json_integer_value(ts) >= 0,
+                KG_ERR_VERIFY, "GetAppEnvEncryptPubKey reply lacks public_key, signature_v1 or "
+                               "timestamp");
+    KG_GUARD_CTX_C(kg_hex_decode_exact(got, sizeof(got), pub_hex), "env public key");
+    KG_GUARD_CTX_C(kg_hex_decode_exact(sig, sizeof(sig), sig_hex), "env public key signature");
+    KG_GUARD_C(kg_kdf_env_pubkey_verify_v1(cfg->kms->root_k256_pub, cfg->app_id,
+                                           (uint64_t)json_integer_value(ts), got, sig));
+    KG_GUARD_C(kg_x25519_public(pub, keys->env_key));
+    KG_ENSURE_C(CRYPTO_memcmp(pub, got, sizeof(pub)) == 0, KG_ERR_VERIFY,
+                "env_crypt_key is not the env key the KMS root key signed for this app");
+    rc = KG_OK;
+cleanup:
+    json_decref(doc);
+    kg_buf_free(&reply);
+    return rc;
+}
+
+/* What a GetAppKey reply must prove before any key in it is used: it comes from the holder of
+ * the pinned root keys (kg_kms_trust). */
+static kg_result check_keys(const kg_agent_keys *keys, const kg_boot_config *cfg, const char *url)
+{
+    uint8_t app_pub[KG_K256_PUB_LEN];
+    KG_ENSURE(keys->ca_cert != NULL, KG_ERR_VERIFY, "GetAppKey reply has no ca_cert");
+    KG_GUARD(same_cert(cfg->kms->root_ca_pem, keys->ca_cert));
+    KG_GUARD(kg_k256_public(app_pub, keys->k256_key));
+    KG_GUARD(kg_kdf_k256_signature_verify(cfg->kms->root_k256_pub, cfg->app_id, app_pub,
+                                          keys->k256_signature));
+    KG_GUARD(check_env_key(keys, cfg, url));
+    return KG_OK;
+}
+
 /* One KMS: keys into *keys or an error (KG_ERR_DENIED = the KMS refused). */
 static kg_result keys_from(kg_agent_keys *keys, const kg_boot_config *cfg, const char *url)
 {
@@ -213,13 +302,17 @@ static kg_result keys_from(kg_agent_keys *keys, const kg_boot_config *cfg, const
     char *body_text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     KG_ENSURE_C(body_text != NULL, KG_ERR_NOMEM, "out of memory");
     KG_GUARD_C(kg_p256_generate(&key));
-    KG_GUARD_C(kg_agent_kms_rpc_attested(&reply, cfg->tee, url, cfg->kms_root_ca_pem,
-                                         cfg->kms_attestation, key, cfg->app_id, "GetAppKey",
-                                         body_text));
+    KG_GUARD_C(kg_agent_kms_rpc_attested(&reply, cfg->tee, url, cfg->kms, key, cfg->app_id,
+                                         "GetAppKey", body_text));
     KG_GUARD_CTX_C(kg_agent_keys_parse(keys, (const char *)reply.data, reply.len),
                    "KMS %s", url);
+    /* A reply that fails these is an impostor's, not a refusal: it is an error, not DENIED,
+     * so a bad answer from one URL does not stop the next KMS from being asked. */
+    KG_GUARD_CTX_C(check_keys(keys, cfg, url), "KMS %s: keys not issued by the pinned KMS", url);
     rc = KG_OK;
 cleanup:
+    if (kg_failed(rc))
+        kg_agent_keys_wipe(keys);
     free(body_text);
     json_decref(body);
     kg_p256_free(key);
@@ -234,7 +327,7 @@ kg_result kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg)
     memset(out, 0, sizeof(*out));
     kg_env_list_init(&out->env);
     KG_ENSURE(cfg->n_kms_urls > 0, KG_ERR_USAGE, "no KMS URL given");
-    KG_ENSURE(cfg->kms_root_ca_pem != NULL, KG_ERR_USAGE, "no pinned KMS root CA given");
+    KG_GUARD(kg_kms_trust_check(cfg->kms));
 
     /* Identity (SPEC.md section 2). */
     KG_GUARD_C(kg_sha256(out->compose_hash, cfg->compose, cfg->compose_len));
@@ -267,7 +360,7 @@ kg_result kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg)
     /* The measured OS image (SPEC.md section 2), from our own quote; the KMS computed the same
      * from the quote it verified. */
     KG_GUARD_C(measured_os_image(out->os_image_hash, cfg->tee));
-    KG_GUARD_C(key_provider_info(&out->key_provider_info, cfg->kms_root_ca_pem));
+    KG_GUARD_C(key_provider_info(&out->key_provider_info, cfg->kms->root_ca_pem));
     KG_GUARD_C(extend(cfg->tee, KG_EVENT_OS_IMAGE_HASH, out->os_image_hash, 32));
     KG_GUARD_C(extend(cfg->tee, KG_EVENT_KEY_PROVIDER, out->key_provider_info,
                       strlen(out->key_provider_info)));

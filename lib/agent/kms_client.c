@@ -114,8 +114,11 @@ static bool has_usage(X509 *cert, const char *want)
     return ok;
 }
 
-/* Chain verification is OpenSSL's (against the pinned root only); on top, the leaf must say it
- * is a KMS RPC endpoint, so an app certificate issued under the same root cannot pose as one. */
+/* Chain verification is OpenSSL's, against the pinned root only. On top, the leaf must be issued
+ * directly by that root (a chain of exactly two): the root also certifies app CAs, and older
+ * KMS versions certified the temporary CA whose key is public, so anything longer could have
+ * been minted by someone else. And it must say it is a KMS RPC endpoint, so an app CA's leaf
+ * cannot pose as one. */
 static int verify_kms_leaf(int preverify_ok, X509_STORE_CTX *ctx)
 {
     if (!preverify_ok)
@@ -123,7 +126,12 @@ static int verify_kms_leaf(int preverify_ok, X509_STORE_CTX *ctx)
     if (X509_STORE_CTX_get_error_depth(ctx) != 0)
         return 1;
     X509 *leaf = X509_STORE_CTX_get_current_cert(ctx);
-    if (!has_usage(leaf, "kms:rpc")) {
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+    if (chain == NULL || sk_X509_num(chain) != 2 || X509_check_ca(leaf) != 0) {
+        X509_STORE_CTX_set_error(ctx, X509_V_ERR_PATH_LENGTH_EXCEEDED);
+        return 0;
+    }
+    if (!has_usage(leaf, KG_RATLS_USAGE_KMS_RPC)) {
         X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }
@@ -144,21 +152,36 @@ static int verify_kms_leaf(int preverify_ok, X509_STORE_CTX *ctx)
 
 static CURLcode on_ssl_ctx(CURL *curl, void *sslctx, void *parm)
 {
+    (void)curl;
     SSL_CTX_set_app_data((SSL_CTX *)sslctx, parm);
     SSL_CTX_set_verify((SSL_CTX *)sslctx, SSL_VERIFY_PEER, verify_kms_leaf);
     return CURLE_OK;
 }
 
-/* The KMS's attestation: its RA-TLS certificate verified as a KMS RPC endpoint. */
+/* The KMS's attestation: its RA-TLS certificate verified as a KMS RPC endpoint, and its
+ * measured identity allowed as a KMS by governance (isKmsAllowed): a genuine TD is not enough,
+ * it must run the KMS the chain allows. */
 static kg_result verify_kms_attestation(const kg_buf *leaf, const kg_agent_kms_endpoint *ep)
 {
+    const kg_kms_trust *t = ep->trust;
     kg_ratls_identity *id = calloc(1, sizeof(*id));
-    KG_ENSURE(id != NULL, KG_ERR_NOMEM, "out of memory");
-    kg_result rc = kg_ratls_verify_cert(id, leaf->data, leaf->len, ep->attestation);
-    if (kg_ok(rc) && !(id->has_usage && strcmp(id->usage, KG_RATLS_USAGE_KMS_RPC) == 0))
-        rc = kg_error_set(KG_ERR_VERIFY, __FILE__, __LINE__,
-                          "attested certificate is not a KMS RPC certificate");
+    kg_app_boot_info *bi = calloc(1, sizeof(*bi));
+    kg_eth_decision *d = calloc(1, sizeof(*d));
+    kg_result rc = KG_ERROR;
+    KG_ENSURE_C(id && bi && d, KG_ERR_NOMEM, "out of memory");
+    KG_GUARD_C(kg_ratls_verify_cert(id, leaf->data, leaf->len, t->attestation));
+    KG_ENSURE_C(id->has_usage && strcmp(id->usage, KG_RATLS_USAGE_KMS_RPC) == 0, KG_ERR_VERIFY,
+                "attested certificate is not a KMS RPC certificate");
+    KG_GUARD_C(kg_ratls_boot_info(bi, id));
+    KG_GUARD_CTX_C(kg_eth_policy_check(d, t->governance, t->kms_contract, KG_ETH_POLICY_KMS, bi,
+                                       NULL),
+                   "asking governance (isKmsAllowed)");
+    KG_ENSURE_C(d->allowed, KG_ERR_VERIFY, "not a KMS governance allows: %s", d->reason);
+    rc = KG_OK;
+cleanup:
     free(id);
+    free(bi);
+    free(d);
     KG_GUARD_CTX(rc, "KMS at %s: attestation", ep->url);
     return KG_OK;
 }
@@ -184,7 +207,7 @@ kg_result kg_agent_kms_call(kg_buf *reply, long *status, const kg_agent_kms_endp
     kg_buf_init(&leaf, KG_MAX_RATLS_CERT_LEN);
     *status = 0;
     KG_ENSURE_C(c != NULL, KG_ERR_NOMEM, "curl_easy_init failed");
-    KG_ENSURE_C(ep->root_ca_pem != NULL, KG_ERR_USAGE,
+    KG_ENSURE_C(ep->trust != NULL && ep->trust->root_ca_pem != NULL, KG_ERR_USAGE,
                 "no pinned KMS root CA: refusing to talk to an unauthenticated KMS");
     KG_ENSURE_C(strncmp(ep->url, "https://", 8) == 0, KG_ERR_USAGE,
                 "KMS URL '%s' is not https://", ep->url);
@@ -193,7 +216,8 @@ kg_result kg_agent_kms_call(kg_buf *reply, long *status, const kg_agent_kms_endp
         ulen--;
     KG_GUARD_C(kg_buf_printf(&url, "%.*s/prpc/%s?json", (int)ulen, ep->url, method));
     KG_GUARD_C(kg_buf_terminate(&url));
-    struct curl_blob ca = {.data = (void *)ep->root_ca_pem, .len = strlen(ep->root_ca_pem),
+    struct curl_blob ca = {.data = (void *)ep->trust->root_ca_pem,
+                           .len = strlen(ep->trust->root_ca_pem),
                            .flags = CURL_BLOB_COPY};
     hdr = curl_slist_append(hdr, "Content-Type: application/json");
     curl_easy_setopt(c, CURLOPT_URL, (const char *)url.data);
@@ -211,8 +235,9 @@ kg_result kg_agent_kms_call(kg_buf *reply, long *status, const kg_agent_kms_endp
     curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
     curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    /* The KMS is identified by its root CA and the kms:rpc usage, not by a host name: KMS
-     * nodes are reached by address and their certificates name "kms.keygate". */
+    /* The KMS is identified by its root CA (leaf issued directly by it), the kms:rpc usage and,
+     * with attestation, its measured identity; not by a host name: KMS nodes are reached by
+     * address and their certificates name "kms.keygate". */
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
     curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &leaf);
@@ -231,7 +256,7 @@ kg_result kg_agent_kms_call(kg_buf *reply, long *status, const kg_agent_kms_endp
     CURLcode cr = curl_easy_perform(c);
     KG_ENSURE_C(cr == CURLE_OK, KG_ERR_NETWORK, "KMS %s at %s: %s", method, ep->url,
                 err[0] ? err : curl_easy_strerror(cr));
-    if (ep->attestation != NULL) {
+    if (ep->trust->attestation != NULL) {
         KG_ENSURE_C(leaf.len > 0, KG_ERR_VERIFY, "KMS at %s: no server certificate seen",
                     ep->url);
         KG_GUARD_C(verify_kms_attestation(&leaf, ep));

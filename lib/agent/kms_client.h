@@ -6,18 +6,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keygate/agent_boot.h"
 #include "keygate/bytes.h"
 #include "keygate/crypto.h"
 #include "keygate/ratls.h"
 #include "keygate/result.h"
 
 typedef struct kg_agent_kms_endpoint {
-    const char *url;         /* https://host:port */
-    const char *root_ca_pem; /* pinned KMS root CA (required) */
-    long timeout_ms;         /* 0 = 30 s */
-    /* When set, the KMS's own RA-TLS server certificate must verify under this policy (quote
-     * binding the TLS key, full DCAP, event log replay) and carry usage "kms:rpc". Borrowed. */
-    const kg_ratls_policy *attestation;
+    const char *url;            /* https://host:port */
+    const kg_kms_trust *trust;  /* how the server is authenticated (required); borrowed */
+    long timeout_ms;            /* 0 = 30 s */
 } kg_agent_kms_endpoint;
 
 /* An RA-TLS client certificate for key, issued by the given CA (the KMS's temporary CA), with
@@ -28,7 +26,8 @@ KG_RESULT kg_agent_ratls_client_cert(kg_buf *cert_pem, const kg_p256_key *key, c
                                const char *event_log, const uint8_t *app_id, const char *usage);
 
 /* POST <url>/prpc/<method>?json with body over TLS 1.3, accepting only a server certificate
- * chaining to ep->root_ca_pem with usage "kms:rpc"; optional client cert and key (PEM).
+ * issued directly by the pinned root CA with usage "kms:rpc", attested and allowed by
+ * governance when the trust says so (kg_kms_trust); optional client cert and key (PEM).
  * Appends the reply body to *reply (NUL-terminated) and sets *status. Transport failures are
  * KG_ERR_NETWORK; HTTP errors are left to the caller (status and body). */
 KG_RESULT kg_agent_kms_call(kg_buf *reply, long *status, const kg_agent_kms_endpoint *ep, const char *method,

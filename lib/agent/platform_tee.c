@@ -168,9 +168,8 @@ static kg_result kms_sign_cert(void *ctx, const kg_p256_key *key, const kg_agent
         reply.len = 0;
         /* The key being certified is also the RA-TLS client key: the KMS requires the CSR key
          * to be the attested one. */
-        got = kg_agent_kms_rpc_attested(&reply, t->tee, t->kms_urls[i], t->kms_root_ca_pem,
-                                        t->kms_attestation, key, t->app_id, "SignCert",
-                                        (const char *)body.data);
+        got = kg_agent_kms_rpc_attested(&reply, t->tee, t->kms_urls[i], t->kms, key, t->app_id,
+                                        "SignCert", (const char *)body.data);
         if (kg_ok(got) || kg_error_code() == KG_ERR_DENIED)
             break;
     }
@@ -190,6 +189,6 @@ void kg_agent_platform_tee(kg_agent_platform *out, kg_agent_tee_ctx *ctx)
     out->ctx = ctx;
     out->quote = tee_quote;
     out->emit_event = tee_event;
-    if (ctx->n_kms_urls > 0 && ctx->kms_root_ca_pem != NULL)
+    if (ctx->n_kms_urls > 0 && ctx->kms != NULL && ctx->kms->root_ca_pem != NULL)
         out->sign_cert = kms_sign_cert;
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "keygate/hash.h"
+#include "keygate/eth.h"
 
 static kg_result fetch_collateral(char **owned, const char **json, size_t *len,
                                   const kg_ratls_policy *pol, const kg_buf *quote, uint64_t now)
@@ -126,6 +127,26 @@ cleanup:
     kg_eventlog_free(&log);
     kg_ratls_evidence_free(&ev);
     return rc;
+}
+
+kg_result kg_ratls_boot_info(kg_app_boot_info *out, const kg_ratls_identity *id)
+{
+    _Static_assert(sizeof(out->tcb_status) == sizeof(id->tcb_status), "tcb status size");
+    _Static_assert(sizeof(out->advisory_ids) == sizeof(id->advisory_ids), "advisory ids size");
+    memset(out, 0, sizeof(*out));
+    KG_ENSURE(id->has_device_id, KG_ERR_VERIFY, "PCK certificate carries no PPID (no device id)");
+    memcpy(out->app_id, id->app_id, sizeof(out->app_id));
+    memcpy(out->compose_hash, id->compose_hash, sizeof(out->compose_hash));
+    out->has_instance_id = id->instance_id_len == KG_INSTANCE_ID_LEN;
+    memcpy(out->instance_id, id->instance_id, sizeof(out->instance_id));
+    memcpy(out->device_id, id->device_id, sizeof(out->device_id));
+    memcpy(out->mr_aggregated, id->mr_aggregated, sizeof(out->mr_aggregated));
+    memcpy(out->mr_system, id->mr_system, sizeof(out->mr_system));
+    memcpy(out->os_image_hash, id->os_image_hash, sizeof(out->os_image_hash));
+    memcpy(out->tcb_status, id->tcb_status, sizeof(out->tcb_status));
+    out->n_advisory_ids = id->n_advisory_ids;
+    memcpy(out->advisory_ids, id->advisory_ids, sizeof(out->advisory_ids));
+    return KG_OK;
 }
 
 static kg_result put_hex(kg_buf *b, const char *key, const uint8_t *v, size_t n)

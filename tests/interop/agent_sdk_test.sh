@@ -133,6 +133,7 @@ run_app() { # run_app OUTDIR APP COMPOSE [extra sim-run flags...]; sets RC
   KG_SECRET_NAME="${ENV_CHECK:+KG_TEST_SECRET}" KG_EXPECT_SECRET_SHA256="$(printf '%s' "$SECRET" | sha256sum | cut -c1-64)" \
     "$CLI" sim run --state "$TMP/vmstate" --app "$app" --compose "$compose" --platform "$TMP/sim" \
       --kms-ca "$TMP/kms-ca.pem" --pccs "http://127.0.0.1:$PPORT" --tee-root-ca "$TMP/sim-root.pem" \
+      --rpc-url "$RPC" --kms-contract "$KMSC" \
       "$@" -- node "$HERE/agent_app.cjs" >"$outdir/stdout" 2>"$outdir/stderr"
   RC=$?
   set -e
@@ -196,7 +197,7 @@ ok "another app: different keys"
 # ---- refusals and failures: exit 1, reason on stderr, the command never runs ---------------------
 set +e
 "$CLI" sim run --state "$TMP/vmstate" --app "$APP" --compose "$TMP/compose-v2.json" --platform "$TMP/sim" \
-  --kms "$KURL" --kms-ca "$TMP/kms-ca.pem" --disk-key-out "$TMP/v2.key" -- touch "$TMP/v2-ran" 2>"$TMP/v2.err"
+  --kms "$KURL" --kms-ca "$TMP/kms-ca.pem" --kms-k256 "$K256" --disk-key-out "$TMP/v2.key" -- touch "$TMP/v2-ran" 2>"$TMP/v2.err"
 RC=$?
 set -e
 [ "$RC" = 1 ] || die "unapproved compose: rc=$RC"
@@ -208,6 +209,7 @@ ok "unapproved compose hash: denied with the KMS's reason, no command, no disk k
 set +e
 "$CLI" sim run --state "$TMP/vmstate" --app "$APP" --compose "$TMP/compose-v1.json" --platform "$TMP/sim" \
   --kms "$KURL" --kms-ca "$TMP/kms-ca.pem" --pccs "http://127.0.0.1:$PPORT" --tee-root-ca "$TMP/kms-ca.pem" \
+  --rpc-url "$RPC" --kms-contract "$KMSC" \
   --disk-key-out "$TMP/unattested.key" -- touch "$TMP/unattested-ran" 2>"$TMP/unattested.err"
 RC=$?
 set -e
@@ -225,7 +227,7 @@ ok "an unreachable first KMS: the next KMS URL is tried"
 kill -9 "$KMS_PID"; wait "$KMS_PID" 2>/dev/null || true
 set +e
 "$CLI" sim run --state "$TMP/vmstate" --app "$APP" --compose "$TMP/compose-v1.json" --platform "$TMP/sim" \
-  --kms "$KURL" --kms-ca "$TMP/kms-ca.pem" --disk-key-out "$TMP/dead.key" -- touch "$TMP/dead-ran" 2>"$TMP/dead.err"
+  --kms "$KURL" --kms-ca "$TMP/kms-ca.pem" --kms-k256 "$K256" --disk-key-out "$TMP/dead.key" -- touch "$TMP/dead-ran" 2>"$TMP/dead.err"
 RC=$?
 set -e
 [ "$RC" = 1 ] || die "killed KMS: rc=$RC"

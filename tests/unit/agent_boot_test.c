@@ -165,12 +165,24 @@ static void boot_without_kms_fails_cleanly(void **state)
     const char *urls[] = {"https://127.0.0.1:1", "https://127.0.0.1:2"};
     const char *compose = "{\"name\":\"demo\"}";
     int lines = 0;
+    kg_kms_trust trust = {.root_ca_pem = "-----BEGIN CERTIFICATE-----\n"};
     kg_boot_config cfg = {.tee = f->tee, .compose = compose, .compose_len = strlen(compose),
                           .state_dir = state_dir, .kms_urls = urls, .n_kms_urls = 2,
-                          .kms_root_ca_pem = "-----BEGIN CERTIFICATE-----\n", .log = log_line,
-                          .log_ctx = &lines};
-    memset(cfg.app_id, 0xab, 20);
+                          .kms = &trust, .log = log_line, .log_ctx = &lines};
     kg_boot_result r;
+    /* The root secp256k1 key is required: without it no KMS signature could be checked. */
+    KG_ASSERT_ERR(kg_agent_boot(&r, &cfg), KG_ERR_USAGE, "no KMS root secp256k1 key given");
+    kg_boot_result_free(&r);
+    /* secp256k1's generator, compressed: a valid point to pin. */
+    KG_ASSERT_OK(kg_hex_decode_exact(
+        trust.root_k256_pub, KG_K256_PUB_LEN,
+        "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"));
+    kg_ratls_policy pol = {0};
+    trust.attestation = &pol;
+    KG_ASSERT_ERR(kg_agent_boot(&r, &cfg), KG_ERR_USAGE, "needs the chain");
+    kg_boot_result_free(&r);
+    trust.attestation = NULL;
+    memset(cfg.app_id, 0xab, 20);
     KG_ASSERT_ERR(kg_agent_boot(&r, &cfg), KG_ERR_NETWORK,
                   "KMS GetTempCaCert at https://127.0.0.1:2");
     assert_int_equal(lines, 1); /* the first failure is reported as a failover, the last returned */

@@ -170,7 +170,8 @@ static void kms_call_requires_pin_and_https(void **state)
     KG_ASSERT_ERR(kg_agent_kms_call(&reply, &status, &ep, "GetMeta", "{}", NULL, NULL),
                   KG_ERR_USAGE, "no pinned KMS root CA");
     ep.url = "http://127.0.0.1:1";
-    ep.root_ca_pem = "x";
+    kg_kms_trust trust = {.root_ca_pem = "x"};
+    ep.trust = &trust;
     KG_ASSERT_ERR(kg_agent_kms_call(&reply, &status, &ep, "GetMeta", "{}", NULL, NULL),
                   KG_ERR_USAGE, "is not https://");
     ep.url = "https://127.0.0.1:1";
