@@ -19,14 +19,17 @@ static void usage(FILE *out)
     fprintf(out,
             "Usage:\n"
             "  keygate-agent boot [--config FILE] --tee SPEC --app-id HEX --compose FILE --state DIR\n"
-            "                     --kms URL [--kms URL ...] --kms-ca PEM [--env-file FILE]\n"
-            "                     [--pccs URL [--tee-root-ca PEM]] [--disk-key-out FILE]\n"
+            "                     --kms URL [--kms URL ...] --kms-ca PEM\n"
+            "                     (--kms-k256 HEX | --rpc-url URL --kms-contract ADDR)\n"
+            "                     [--pccs URL [--tee-root-ca PEM]] [--env-file FILE]\n"
+            "                     [--disk-key-out FILE]\n"
             "                     [--keys-out FILE] [--env-out FILE]\n"
             "                     [--socket PATH] [--socket-mode 0660|0600]\n"
             "                     [--vm-config TEXT] [-- CMD [ARGS...]]\n"
             "  keygate-agent serve --tee SPEC --keys FILE --app-id HEX --compose FILE\n"
             "                     [--instance-id HEX] [--os-image-hash HEX] [--vm-config TEXT]\n"
-            "                     [--kms URL --kms-ca PEM] [--socket PATH] [-- CMD [ARGS...]]\n"
+            "                     [--kms URL --kms-ca PEM (--kms-k256 HEX | --rpc-url URL\n"
+            "                     --kms-contract ADDR)] [--socket PATH] [-- CMD [ARGS...]]\n"
             "\n"
             "--config FILE: a JSON object of the same options without '--' (\"kms\" may be an\n"
             "array); command-line flags override it.\n"
@@ -34,9 +37,13 @@ static void usage(FILE *out)
             "boot extends RTMR3 (system-preparing .. system-ready), fetches the app keys over\n"
             "RA-TLS from the first KMS that answers (a refusal stops the boot), decrypts the\n"
             "environment and serves the API; with CMD it runs CMD with the environment and\n"
-            "DSTACK_SIMULATOR_ENDPOINT and exits with its status. A KMS must present a\n"
-            "certificate under --kms-ca with usage kms:rpc; with --pccs its RA-TLS attestation is\n"
-            "verified too (DCAP under Intel's root, or --tee-root-ca for a simulated KMS).\n"
+            "DSTACK_SIMULATOR_ENDPOINT and exits with its status.\n"
+            "A KMS is believed only when its TLS certificate is issued directly by --kms-ca with\n"
+            "usage kms:rpc, and the keys it sends carry signatures of the KMS root secp256k1 key\n"
+            "(--kms-k256, or kmsInfo of --kms-contract on --rpc-url; both must agree, and the\n"
+            "chain's root CA must be --kms-ca's). With --pccs its RA-TLS attestation is verified\n"
+            "too (DCAP under Intel's root, or --tee-root-ca for a simulated KMS) and the chain\n"
+            "must allow it as a KMS (isKmsAllowed); --pccs needs --rpc-url and --kms-contract.\n"
             "Secrets leave the agent only as files with mode 0600: --disk-key-out (32 bytes, for\n"
             "cryptsetup), --keys-out (for serve), --env-out (KEY=VALUE lines).\n"
             "Exit status: CMD's status, 0 after SIGTERM, 1 failed or refused, 2 usage.\n",
@@ -85,6 +92,12 @@ static int apply(args *a, const char *f, const char *v, bool *kms_from_config, b
             *kms_from_config = true;
     } else if (strcmp(f, "--kms-ca") == 0)
         a->o.kms_ca_path = v;
+    else if (strcmp(f, "--kms-k256") == 0)
+        a->o.kms_k256_hex = v;
+    else if (strcmp(f, "--rpc-url") == 0)
+        a->o.rpc_url = v;
+    else if (strcmp(f, "--kms-contract") == 0)
+        a->o.kms_contract = v;
     else if (strcmp(f, "--pccs") == 0)
         a->o.pccs_url = v;
     else if (strcmp(f, "--tee-root-ca") == 0)
@@ -242,6 +255,8 @@ static int cmd_serve(args *a)
     kg_buf_init(&compose, 1u << 20);
     kg_buf_init(&ca, 64u * 1024u);
     kg_agent_tee_ctx tctx = {.kms_urls = a->o.kms_urls, .n_kms_urls = a->o.n_kms_urls};
+    kg_kms_trust trust = {0};
+    kg_eth_client *eth = NULL;
     kg_result rc = keys != NULL ? KG_OK
                                 : kg_error_set(KG_ERR_NOMEM, __FILE__, __LINE__, "out of memory");
     if (kg_ok(rc))
@@ -258,7 +273,11 @@ static int cmd_serve(args *a)
         rc = kg_agent_read_file(&compose, a->o.compose_path, "compose file");
     if (kg_ok(rc) && a->o.kms_ca_path != NULL) {
         rc = kg_agent_read_file(&ca, a->o.kms_ca_path, "KMS root CA");
-        tctx.kms_root_ca_pem = (const char *)ca.data;
+        if (kg_ok(rc))
+            rc = kg_agent_trust_init(&trust, &eth, &a->o, (const char *)ca.data, NULL);
+        if (kg_ok(rc))
+            rc = kg_kms_trust_check(&trust);
+        tctx.kms = &trust;
     }
     if (kg_ok(rc))
         rc = kg_sha256(id.compose_hash, compose.data, compose.len);
@@ -291,6 +310,7 @@ static int cmd_serve(args *a)
     kg_agent_keys_wipe(keys);
     kg_secure_free(keys, sizeof(*keys));
     kg_tee_free(tee);
+    kg_eth_client_free(eth);
     kg_buf_free(&compose);
     kg_buf_free(&ca);
     kg_buf_free(&bootlog);

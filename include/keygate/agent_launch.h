@@ -20,7 +20,12 @@ typedef struct kg_launch_opts {
     const char *kms_urls[KG_LAUNCH_MAX_KMS];
     size_t n_kms_urls;
     const char *kms_ca_path;   /* pinned KMS root CA (PEM) */
-    const char *pccs_url;      /* optional: verify each KMS's attestation with this PCCS */
+    const char *kms_k256_hex;  /* the KMS root secp256k1 key (33 bytes compressed, hex); or
+                                  read from kmsInfo with rpc_url + kms_contract */
+    const char *rpc_url;       /* chain node: kmsInfo and isKmsAllowed (with pccs_url) */
+    const char *kms_contract;  /* the KMS contract address (0x...) */
+    const char *pccs_url;      /* optional: verify each KMS's attestation with this PCCS, and
+                                  that governance allows it (needs rpc_url + kms_contract) */
     const char *tee_root_ca_path; /* optional: quote trust root (PEM/DER) instead of Intel's;
                                      the simulator's root CA for simulated KMS nodes */
     const char *env_path;      /* optional: encrypted environment (hex from encryptEnvVars) */
@@ -39,6 +44,17 @@ typedef struct kg_launch_opts {
  * clean SIGTERM when serving only, or 1 with the reason on stderr when the boot failed or the
  * KMS refused (no key, no environment and no command in that case). */
 int kg_agent_launch(const kg_launch_opts *o);
+
+/* The KMS trust (agent_boot.h) the options name: root CA (ca_pem, borrowed), root secp256k1 key
+ * from kms_k256_hex and/or kmsInfo on chain (which must agree, and whose root CA must be
+ * ca_pem's), attestation (borrowed) only with a chain. *eth is the chain client when one is
+ * named (caller frees with kg_eth_client_free after the last use of t). */
+struct kg_kms_trust;
+struct kg_ratls_policy;
+struct kg_eth_client;
+KG_RESULT kg_agent_trust_init(struct kg_kms_trust *t, struct kg_eth_client **eth,
+                              const kg_launch_opts *o, const char *ca_pem,
+                              const struct kg_ratls_policy *attestation);
 
 /* Reads a whole file into out (appended, NUL-terminated; out's cap bounds the size). */
 KG_RESULT kg_agent_read_file(kg_buf *out, const char *path, const char *what);

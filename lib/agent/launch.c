@@ -216,6 +216,62 @@ cleanup:
     return rc;
 }
 
+/* How this agent authenticates its KMS (kg_kms_trust): the pinned root CA, the root
+ * secp256k1 key (--kms-k256, or kmsInfo on chain, or both and then they must agree), and with
+ * --pccs the KMS's attestation, which governance must allow (isKmsAllowed): so the chain is
+ * required then. The root CA pinned here must be the one published on chain, too. */
+kg_result kg_agent_trust_init(kg_kms_trust *t, kg_eth_client **eth, const kg_launch_opts *o,
+                              const char *ca_pem, const kg_ratls_policy *attestation)
+{
+    memset(t, 0, sizeof(*t));
+    t->root_ca_pem = ca_pem;
+    t->attestation = attestation;
+    bool pinned = o->kms_k256_hex != NULL;
+    if (pinned)
+        KG_GUARD_CTX(kg_hex_decode_exact(t->root_k256_pub, KG_K256_PUB_LEN, o->kms_k256_hex),
+                     "--kms-k256 '%s'", o->kms_k256_hex);
+    KG_ENSURE((o->rpc_url == NULL) == (o->kms_contract == NULL), KG_ERR_USAGE,
+              "--rpc-url and --kms-contract go together");
+    if (o->rpc_url == NULL) {
+        KG_ENSURE(attestation == NULL, KG_ERR_USAGE,
+                  "--pccs (verify the KMS's attestation) needs --rpc-url and --kms-contract: the "
+                  "attested KMS must be one governance allows");
+        KG_ENSURE(pinned, KG_ERR_USAGE,
+                  "the KMS root secp256k1 key is needed to check the KMS's signatures: give "
+                  "--kms-k256 HEX, or --rpc-url and --kms-contract to read it from the chain");
+        return KG_OK;
+    }
+    KG_GUARD_CTX(kg_eth_address_parse(t->kms_contract, o->kms_contract), "--kms-contract '%s'",
+                 o->kms_contract);
+    KG_GUARD_CTX(kg_eth_client_new(eth, o->rpc_url, 0), "--rpc-url '%s'", o->rpc_url);
+    t->governance = *eth;
+    uint8_t chain_k256[KG_K256_PUB_LEN];
+    kg_buf spki;
+    kg_buf_init(&spki, 4096);
+    kg_result rc = kg_eth_kms_info(chain_k256, &spki, *eth, t->kms_contract);
+    BIO *bio = kg_ok(rc) ? BIO_new_mem_buf(ca_pem, -1) : NULL;
+    X509 *ca = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    unsigned char *der = NULL;
+    int n = ca ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(ca), &der) : -1;
+    if (kg_ok(rc) && n <= 0)
+        rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__, "KMS root CA is not a certificate");
+    else if (kg_ok(rc) && ((size_t)n != spki.len || memcmp(der, spki.data, spki.len) != 0))
+        rc = kg_error_set(KG_ERR_VERIFY, __FILE__, __LINE__,
+                          "the pinned KMS root CA is not the one published on chain (kmsInfo)");
+    else if (kg_ok(rc) && pinned && memcmp(chain_k256, t->root_k256_pub, KG_K256_PUB_LEN) != 0)
+        rc = kg_error_set(KG_ERR_VERIFY, __FILE__, __LINE__,
+                          "--kms-k256 differs from the KMS root key published on chain (kmsInfo)");
+    if (kg_ok(rc))
+        memcpy(t->root_k256_pub, chain_k256, KG_K256_PUB_LEN);
+    OPENSSL_free(der);
+    X509_free(ca);
+    BIO_free(bio);
+    ERR_clear_error();
+    kg_buf_free(&spki);
+    KG_GUARD_CTX(rc, "KMS contract %s", o->kms_contract);
+    return KG_OK;
+}
+
 int kg_agent_launch(const kg_launch_opts *o)
 {
     int exit_code = 1;
@@ -223,6 +279,8 @@ int kg_agent_launch(const kg_launch_opts *o)
     kg_tee *tee = NULL;
     kg_dcap_verifier *verifier = NULL;
     kg_ratls_policy policy = {0};
+    kg_kms_trust trust = {0};
+    kg_eth_client *eth = NULL;
     const char *written[3];
     size_t n_written = 0;
     kg_agent *agent = NULL;
@@ -249,7 +307,6 @@ int kg_agent_launch(const kg_launch_opts *o)
     cfg.compose = (const char *)compose.data;
     cfg.compose_len = compose.len;
     KG_GUARD_C(kg_agent_read_file(&ca, o->kms_ca_path, "KMS root CA"));
-    cfg.kms_root_ca_pem = (const char *)ca.data;
     if (o->env_path != NULL) {
         KG_GUARD_C(read_env_file(&env_ct, o->env_path));
         cfg.env_ct = env_ct.data;
@@ -261,8 +318,10 @@ int kg_agent_launch(const kg_launch_opts *o)
         KG_GUARD_C(make_verifier(&verifier, o->tee_root_ca_path));
         policy.verifier = verifier;
         policy.pccs_url = o->pccs_url;
-        cfg.kms_attestation = &policy;
     }
+    KG_GUARD_C(kg_agent_trust_init(&trust, &eth, o, (const char *)ca.data,
+                                   o->pccs_url != NULL ? &policy : NULL));
+    cfg.kms = &trust;
 
     KG_GUARD_C(kg_agent_boot(brp, &cfg));
     if (o->disk_key_path != NULL) {
@@ -282,8 +341,7 @@ int kg_agent_launch(const kg_launch_opts *o)
 
     KG_GUARD_C(kg_agent_boot_eventlog(&bootlog, o->tee_spec));
     kg_agent_tee_ctx tctx = {.tee = tee, .kms_urls = o->kms_urls, .n_kms_urls = o->n_kms_urls,
-                             .kms_root_ca_pem = cfg.kms_root_ca_pem,
-                             .kms_attestation = cfg.kms_attestation,
+                             .kms = &trust,
                              .boot_eventlog_json = (const char *)bootlog.data};
     memcpy(tctx.app_id, cfg.app_id, 20);
     kg_agent_platform plat;
@@ -295,8 +353,8 @@ int kg_agent_launch(const kg_launch_opts *o)
     memcpy(id.instance_id, brp->instance_id, 20);
     memcpy(id.compose_hash, brp->compose_hash, 32);
     memcpy(id.os_image_hash, brp->os_image_hash, 32);
-    if (cfg.kms_attestation != NULL)
-        KG_GUARD_CTX_C(own_device_id(id.device_id, tee, cfg.kms_attestation), "device id");
+    if (trust.attestation != NULL)
+        KG_GUARD_CTX_C(own_device_id(id.device_id, tee, trust.attestation), "device id");
     KG_GUARD_C(kg_agent_new(&agent, &brp->keys, &id, &plat));
 
     if (o->argv != NULL && o->argv[0] != NULL) {
@@ -322,6 +380,7 @@ cleanup:
     kg_secure_free(brp, sizeof(*brp));
     kg_tee_free(tee);
     kg_dcap_verifier_free(verifier);
+    kg_eth_client_free(eth);
     kg_buf_free(&compose);
     kg_buf_free(&ca);
     kg_buf_free(&env_ct);
