@@ -8,6 +8,7 @@ import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/U
 import {ERC165Upgradeable} from "@openzeppelin/contracts-upgradeable/utils/introspection/ERC165Upgradeable.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 import {ERC1967Proxy} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol";
+import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 
 import {IAppAuth} from "./IAppAuth.sol";
 import {KeygateApp} from "./KeygateApp.sol";
@@ -19,6 +20,34 @@ import {KeygateApp} from "./KeygateApp.sol";
  *         may receive app keys ({isAppAllowed}, which delegates to the app's own contract).
  * @dev UUPS implementation behind an ERC1967 proxy; ABI-compatible with dstack's DstackKms.
  *      Upgrades and policy are the owner's; make the owner a multisig or timelock in production.
+ *
+ *      Governance notice (beyond dstack). The owner of this contract decides which OS images,
+ *      KMS code (aggregated MRs) and KMS devices are trusted, and which code answers
+ *      {isAppAllowed}: without a delay it could make any compose hash of any app effectively
+ *      allowed in one block (allow a KMS build or upgrade to an implementation that ignores the
+ *      app), defeating the apps' own notice periods. So, like {KeygateApp}, this contract has a
+ *      notice period (seconds, by block timestamp) and a guardian. While the notice period is
+ *      non-zero:
+ *        - an OS image, KMS aggregated MR or KMS device is only proposed ({proposeOsImageHash},
+ *          {proposeKmsAggregatedMr}, {proposeKmsDevice}); it becomes allowed at
+ *          `proposal time + notice period` (inclusive) unless the guardian vetoes it before then,
+ *          and the one-call `add*` functions revert with {KmsNoticePeriodActive};
+ *        - an implementation upgrade must be proposed ({proposeUpgrade}) and can only be
+ *          executed from `proposal time + notice period` on, unless vetoed;
+ *        - a shorter notice period or another guardian waits for the current notice period and
+ *          can be vetoed; a longer one with the same guardian applies at once.
+ *      Removals (`remove*`) always take effect at once: revocation must never wait. With a zero
+ *      notice period (the default) everything behaves as in dstack.
+ *
+ *      KMS governance cannot outrun an app: {isAppAllowed} denies an app that declares a notice
+ *      period (KeygateApp's `upgradeNotice()`) longer than the notice this contract guarantees
+ *      ({guaranteedNotice}). This check is enforced by the current implementation only, and a
+ *      malicious implementation could drop it; what makes it sound is that replacing the
+ *      implementation is itself time-locked by the current one: with a guaranteed notice of at
+ *      least the app's, an upgrade (like any OS image / MR / device addition) is public for at
+ *      least the app's notice period and the guardian can veto it, and lowering the notice is
+ *      itself announced with the current notice. While the guarantee is shorter, the app is
+ *      denied (fails closed) rather than served under weaker governance than it asked for.
  */
 contract KeygateKms is Initializable, Ownable2StepUpgradeable, UUPSUpgradeable, ERC165Upgradeable, IAppAuth {
     /**
@@ -46,8 +75,22 @@ contract KeygateKms is Initializable, Ownable2StepUpgradeable, UUPSUpgradeable, 
     bytes32 private constant _POLICY_KMS_DEVICE = keccak256("kms-device");
     bytes32 private constant _POLICY_OS_IMAGE = keccak256("os-image");
     bytes32 private constant _POLICY_IMPLEMENTATION = keccak256("implementation-upgrade");
+    bytes32 private constant _POLICY_KMS_MR_PROPOSAL = keccak256("kms-aggregated-mr-proposal");
+    bytes32 private constant _POLICY_KMS_DEVICE_PROPOSAL = keccak256("kms-device-proposal");
+    bytes32 private constant _POLICY_OS_IMAGE_PROPOSAL = keccak256("os-image-proposal");
+    bytes32 private constant _POLICY_UPGRADE_PROPOSAL = keccak256("upgrade-proposal");
+    bytes32 private constant _POLICY_GOVERNANCE_NOTICE = keccak256("governance-notice");
 
     bytes32 private constant _TCB_UP_TO_DATE = keccak256("UpToDate");
+
+    /// @notice Upper bound of the notice period (the same as {KeygateApp-MAX_NOTICE_PERIOD}).
+    uint64 public constant MAX_NOTICE_PERIOD = 365 days;
+
+    /// @dev Notice period and guardian, packed in one slot.
+    struct GovernanceNotice {
+        uint64 period;
+        address guardian;
+    }
 
     KmsInfo private _kmsInfo;
     string private _gatewayAppId;
@@ -56,9 +99,25 @@ contract KeygateKms is Initializable, Ownable2StepUpgradeable, UUPSUpgradeable, 
     mapping(bytes32 => bool) private _kmsAllowedDeviceIds;
     mapping(bytes32 => bool) private _allowedOsImages;
     address private _appImplementation;
+    // Version 1 ends here (slots 0-9). Governance notice state, appended (slots 10-16); the gap
+    // shrank by the same 7 slots, so the contract still spans 53 slots.
+    GovernanceNotice private _notice;
+    GovernanceNotice private _pendingNotice;
+    uint64 private _pendingNoticeActivatesAt; // 0 = no pending notice change
+    address private _pendingImplementation; // address(0) = no pending upgrade
+    uint64 private _pendingImplementationActivatesAt;
+    /// @dev Shortest notice given to a proposal that may still be pending, and the latest
+    ///      activation time among those proposals (see {guaranteedNotice}).
+    uint64 private _shortestPendingLead;
+    uint64 private _shortestPendingLeadUntil;
+    /// @dev Value => first timestamp at which a proposed value is allowed; 0 = not proposed.
+    ///      Values allowed with the one-call `add*` functions live in the version-1 mappings.
+    mapping(bytes32 => uint64) private _osImageActivatesAt;
+    mapping(bytes32 => uint64) private _kmsAggregatedMrActivatesAt;
+    mapping(bytes32 => uint64) private _kmsDeviceActivatesAt;
 
     /// @dev Reserved slots so later versions can append state without shifting it.
-    uint256[43] private __gap;
+    uint256[36] private __gap;
 
     /// @notice Emitted when `appId` was registered (unindexed, as in dstack, for log-indexer compatibility).
     event AppRegistered(address appId);
@@ -86,6 +145,28 @@ contract KeygateKms is Initializable, Ownable2StepUpgradeable, UUPSUpgradeable, 
     event AppImplementationSet(address implementation);
     /// @notice Emitted when the factory deployed and registered `appId` for `deployer`.
     event AppDeployedViaFactory(address indexed appId, address indexed deployer);
+    /// @notice Emitted when `osImageHash` was proposed; it is allowed from `activatesAt` on unless vetoed or removed.
+    event OsImageHashProposed(bytes32 indexed osImageHash, uint64 activatesAt);
+    /// @notice Emitted when `guardian` vetoed the pending `osImageHash`.
+    event OsImageHashVetoed(bytes32 indexed osImageHash, address indexed guardian);
+    /// @notice Emitted when `mrAggregated` was proposed; it is allowed from `activatesAt` on unless vetoed or removed.
+    event KmsAggregatedMrProposed(bytes32 indexed mrAggregated, uint64 activatesAt);
+    /// @notice Emitted when `guardian` vetoed the pending `mrAggregated`.
+    event KmsAggregatedMrVetoed(bytes32 indexed mrAggregated, address indexed guardian);
+    /// @notice Emitted when `deviceId` was proposed; it is allowed from `activatesAt` on unless vetoed or removed.
+    event KmsDeviceProposed(bytes32 indexed deviceId, uint64 activatesAt);
+    /// @notice Emitted when `guardian` vetoed the pending `deviceId`.
+    event KmsDeviceVetoed(bytes32 indexed deviceId, address indexed guardian);
+    /// @notice Emitted when an upgrade to `implementation` was proposed, executable from `activatesAt` on.
+    event UpgradeProposed(address indexed implementation, uint64 activatesAt);
+    /// @notice Emitted when `guardian` vetoed the pending upgrade to `implementation`.
+    event UpgradeVetoed(address indexed implementation, address indexed guardian);
+    /// @notice Emitted when the notice period and guardian changed with immediate effect.
+    event GovernanceNoticeChanged(uint64 noticePeriod, address indexed guardian);
+    /// @notice Emitted when a notice change was proposed; it takes effect at `activatesAt` unless vetoed.
+    event GovernanceNoticeChangeProposed(uint64 noticePeriod, address indexed guardian, uint64 activatesAt);
+    /// @notice Emitted when `vetoedBy` vetoed the pending notice change.
+    event GovernanceNoticeChangeVetoed(uint64 noticePeriod, address indexed guardian, address indexed vetoedBy);
     /// @notice Audit event emitted with every policy change (same shape as dstack's).
     event PolicyChanged(address indexed actor, bytes32 indexed policy, bytes32 indexed value, bool enabled);
 
@@ -99,6 +180,36 @@ contract KeygateKms is Initializable, Ownable2StepUpgradeable, UUPSUpgradeable, 
     error KmsAppImplementationNotSet();
     /// @notice The zero address was given as the app's owner.
     error KmsInvalidAppOwner();
+    /// @notice A one-call `add*` was used while a notice period is in force: use the matching
+    ///         `propose*` function ({proposeOsImageHash}, {proposeKmsAggregatedMr}, {proposeKmsDevice}).
+    error KmsNoticePeriodActive(uint64 noticePeriod);
+    /// @notice The operation is only meaningful while a notice period is in force (use the `add*` function).
+    error KmsNoNoticePeriod();
+    /// @notice `period` exceeds {MAX_NOTICE_PERIOD}.
+    error KmsNoticePeriodTooLong(uint64 period);
+    /// @notice `value` is already allowed in the list it was proposed for.
+    error KmsAlreadyAllowed(bytes32 value);
+    /// @notice `value` is already pending until `activatesAt` in the list it was proposed for.
+    error KmsAlreadyPending(bytes32 value, uint64 activatesAt);
+    /// @notice `value` is not pending (never proposed, removed, vetoed, or already active).
+    error KmsNotPending(bytes32 value);
+    /// @notice `caller` is not the guardian (or no guardian is set).
+    error KmsUnauthorizedGuardian(address caller);
+    /// @notice The upgrade to `implementation` was not proposed.
+    error KmsUpgradeNotProposed(address implementation);
+    /// @notice The upgrade to `implementation` is not executable before `activatesAt`.
+    error KmsUpgradeNotReady(address implementation, uint64 activatesAt);
+    /// @notice No upgrade is pending within its notice period.
+    error KmsNoPendingUpgrade();
+    /// @notice No notice change is pending within its notice period.
+    error KmsNoPendingNoticeChange();
+
+    /// @dev Restricts to the guardian in force; a zero guardian means nobody can veto.
+    modifier onlyGuardian() {
+        address g = _effectiveNotice().guardian;
+        if (g == address(0) || msg.sender != g) revert KmsUnauthorizedGuardian(msg.sender);
+        _;
+    }
 
     /// @custom:oz-upgrades-unsafe-allow constructor
     constructor() {
@@ -302,85 +413,320 @@ contract KeygateKms is Initializable, Ownable2StepUpgradeable, UUPSUpgradeable, 
 
     // ------------------------------------------------------------------ KMS and OS allow-lists
 
-    /// @notice Allow KMS nodes with `mrAggregated`. Requirements: owner. Emits {KmsAggregatedMrAdded}, {PolicyChanged}.
+    /**
+     * @notice Allow KMS nodes with `mrAggregated` at once.
+     * @dev Requirements: caller is the owner; no notice period in force (use {proposeKmsAggregatedMr}).
+     *      Emits {KmsAggregatedMrAdded} and {PolicyChanged}.
+     */
     function addKmsAggregatedMr(bytes32 mrAggregated) external onlyOwner {
+        _requireNoNotice();
         _kmsAllowedAggregatedMrs[mrAggregated] = true;
         emit KmsAggregatedMrAdded(mrAggregated);
         _emitPolicy(_POLICY_KMS_MR, mrAggregated, true);
     }
 
-    /// @notice Disallow `mrAggregated`. Requirements: owner. Emits {KmsAggregatedMrRemoved}, {PolicyChanged}.
+    /**
+     * @notice Propose `mrAggregated`; KMS nodes with it are allowed once the notice period has passed.
+     * @dev Requirements: caller is the owner; a notice period is in force; the MR is neither
+     *      allowed nor pending. Emits {KmsAggregatedMrProposed} and {PolicyChanged}.
+     */
+    function proposeKmsAggregatedMr(bytes32 mrAggregated) external onlyOwner {
+        uint64 activatesAt = _propose(_kmsAllowedAggregatedMrs, _kmsAggregatedMrActivatesAt, mrAggregated);
+        emit KmsAggregatedMrProposed(mrAggregated, activatesAt);
+        _emitPolicy(_POLICY_KMS_MR_PROPOSAL, mrAggregated, true);
+    }
+
+    /**
+     * @notice Veto the pending `mrAggregated` before it activates.
+     * @dev Requirements: caller is the guardian; the MR is pending (block.timestamp < activation).
+     *      Emits {KmsAggregatedMrVetoed} and {PolicyChanged}.
+     */
+    function vetoKmsAggregatedMr(bytes32 mrAggregated) external onlyGuardian {
+        _veto(_kmsAggregatedMrActivatesAt, mrAggregated);
+        emit KmsAggregatedMrVetoed(mrAggregated, msg.sender);
+        _emitPolicy(_POLICY_KMS_MR_PROPOSAL, mrAggregated, false);
+    }
+
+    /**
+     * @notice Disallow `mrAggregated` (allowed or pending) with immediate effect.
+     * @dev Requirements: caller is the owner. Never delayed. Emits {KmsAggregatedMrRemoved} and {PolicyChanged}.
+     */
     function removeKmsAggregatedMr(bytes32 mrAggregated) external onlyOwner {
         _kmsAllowedAggregatedMrs[mrAggregated] = false;
+        delete _kmsAggregatedMrActivatesAt[mrAggregated];
         emit KmsAggregatedMrRemoved(mrAggregated);
         _emitPolicy(_POLICY_KMS_MR, mrAggregated, false);
     }
 
-    /// @notice Whether KMS nodes with `mrAggregated` are allowed.
-    function kmsAllowedAggregatedMrs(bytes32 mrAggregated) external view returns (bool) {
-        return _kmsAllowedAggregatedMrs[mrAggregated];
+    /// @notice Whether KMS nodes with `mrAggregated` are allowed at the current block.
+    function kmsAllowedAggregatedMrs(bytes32 mrAggregated) public view returns (bool) {
+        return _isAllowed(_kmsAllowedAggregatedMrs, _kmsAggregatedMrActivatesAt, mrAggregated);
     }
 
-    /// @notice Allow KMS nodes on `deviceId`. Requirements: owner. Emits {KmsDeviceAdded}, {PolicyChanged}.
+    /// @notice Activation time of a proposed `mrAggregated`; 0 if not proposed (or vetoed, removed, added at once).
+    function kmsAggregatedMrActivatesAt(bytes32 mrAggregated) external view returns (uint64) {
+        return _kmsAggregatedMrActivatesAt[mrAggregated];
+    }
+
+    /**
+     * @notice Allow KMS nodes on `deviceId` at once.
+     * @dev Requirements: caller is the owner; no notice period in force (use {proposeKmsDevice}).
+     *      Emits {KmsDeviceAdded} and {PolicyChanged}.
+     */
     function addKmsDevice(bytes32 deviceId) external onlyOwner {
+        _requireNoNotice();
         _kmsAllowedDeviceIds[deviceId] = true;
         emit KmsDeviceAdded(deviceId);
         _emitPolicy(_POLICY_KMS_DEVICE, deviceId, true);
     }
 
-    /// @notice Disallow KMS nodes on `deviceId`. Requirements: owner. Emits {KmsDeviceRemoved}, {PolicyChanged}.
+    /**
+     * @notice Propose `deviceId`; KMS nodes on it are allowed once the notice period has passed.
+     * @dev Requirements: caller is the owner; a notice period is in force; the device is neither
+     *      allowed nor pending. Emits {KmsDeviceProposed} and {PolicyChanged}.
+     */
+    function proposeKmsDevice(bytes32 deviceId) external onlyOwner {
+        uint64 activatesAt = _propose(_kmsAllowedDeviceIds, _kmsDeviceActivatesAt, deviceId);
+        emit KmsDeviceProposed(deviceId, activatesAt);
+        _emitPolicy(_POLICY_KMS_DEVICE_PROPOSAL, deviceId, true);
+    }
+
+    /**
+     * @notice Veto the pending `deviceId` before it activates.
+     * @dev Requirements: caller is the guardian; the device is pending. Emits {KmsDeviceVetoed} and {PolicyChanged}.
+     */
+    function vetoKmsDevice(bytes32 deviceId) external onlyGuardian {
+        _veto(_kmsDeviceActivatesAt, deviceId);
+        emit KmsDeviceVetoed(deviceId, msg.sender);
+        _emitPolicy(_POLICY_KMS_DEVICE_PROPOSAL, deviceId, false);
+    }
+
+    /**
+     * @notice Disallow KMS nodes on `deviceId` (allowed or pending) with immediate effect.
+     * @dev Requirements: caller is the owner. Never delayed. Emits {KmsDeviceRemoved} and {PolicyChanged}.
+     */
     function removeKmsDevice(bytes32 deviceId) external onlyOwner {
         _kmsAllowedDeviceIds[deviceId] = false;
+        delete _kmsDeviceActivatesAt[deviceId];
         emit KmsDeviceRemoved(deviceId);
         _emitPolicy(_POLICY_KMS_DEVICE, deviceId, false);
     }
 
-    /// @notice Whether KMS nodes on `deviceId` are allowed.
-    function kmsAllowedDeviceIds(bytes32 deviceId) external view returns (bool) {
-        return _kmsAllowedDeviceIds[deviceId];
+    /// @notice Whether KMS nodes on `deviceId` are allowed at the current block.
+    function kmsAllowedDeviceIds(bytes32 deviceId) public view returns (bool) {
+        return _isAllowed(_kmsAllowedDeviceIds, _kmsDeviceActivatesAt, deviceId);
     }
 
-    /// @notice Allow OS image `osImageHash` (for KMS nodes and apps). Requirements: owner. Emits {OsImageHashAdded}, {PolicyChanged}.
+    /// @notice Activation time of a proposed `deviceId`; 0 if not proposed (or vetoed, removed, added at once).
+    function kmsDeviceActivatesAt(bytes32 deviceId) external view returns (uint64) {
+        return _kmsDeviceActivatesAt[deviceId];
+    }
+
+    /**
+     * @notice Allow OS image `osImageHash` (for KMS nodes and apps) at once.
+     * @dev Requirements: caller is the owner; no notice period in force (use {proposeOsImageHash}).
+     *      Emits {OsImageHashAdded} and {PolicyChanged}.
+     */
     function addOsImageHash(bytes32 osImageHash) external onlyOwner {
+        _requireNoNotice();
         _allowedOsImages[osImageHash] = true;
         emit OsImageHashAdded(osImageHash);
         _emitPolicy(_POLICY_OS_IMAGE, osImageHash, true);
     }
 
-    /// @notice Disallow OS image `osImageHash`. Requirements: owner. Emits {OsImageHashRemoved}, {PolicyChanged}.
+    /**
+     * @notice Propose OS image `osImageHash`; it is allowed once the notice period has passed.
+     * @dev Requirements: caller is the owner; a notice period is in force; the image is neither
+     *      allowed nor pending. Emits {OsImageHashProposed} and {PolicyChanged}.
+     */
+    function proposeOsImageHash(bytes32 osImageHash) external onlyOwner {
+        uint64 activatesAt = _propose(_allowedOsImages, _osImageActivatesAt, osImageHash);
+        emit OsImageHashProposed(osImageHash, activatesAt);
+        _emitPolicy(_POLICY_OS_IMAGE_PROPOSAL, osImageHash, true);
+    }
+
+    /**
+     * @notice Veto the pending OS image `osImageHash` before it activates.
+     * @dev Requirements: caller is the guardian; the image is pending. Emits {OsImageHashVetoed} and {PolicyChanged}.
+     */
+    function vetoOsImageHash(bytes32 osImageHash) external onlyGuardian {
+        _veto(_osImageActivatesAt, osImageHash);
+        emit OsImageHashVetoed(osImageHash, msg.sender);
+        _emitPolicy(_POLICY_OS_IMAGE_PROPOSAL, osImageHash, false);
+    }
+
+    /**
+     * @notice Disallow OS image `osImageHash` (allowed or pending) with immediate effect.
+     * @dev Requirements: caller is the owner. Never delayed. Emits {OsImageHashRemoved} and {PolicyChanged}.
+     */
     function removeOsImageHash(bytes32 osImageHash) external onlyOwner {
         _allowedOsImages[osImageHash] = false;
+        delete _osImageActivatesAt[osImageHash];
         emit OsImageHashRemoved(osImageHash);
         _emitPolicy(_POLICY_OS_IMAGE, osImageHash, false);
     }
 
-    /// @notice Whether OS image `osImageHash` is allowed.
-    function allowedOsImages(bytes32 osImageHash) external view returns (bool) {
-        return _allowedOsImages[osImageHash];
+    /// @notice Whether OS image `osImageHash` is allowed at the current block.
+    function allowedOsImages(bytes32 osImageHash) public view returns (bool) {
+        return _isAllowed(_allowedOsImages, _osImageActivatesAt, osImageHash);
+    }
+
+    /// @notice Activation time of a proposed `osImageHash`; 0 if not proposed (or vetoed, removed, added at once).
+    function osImageHashActivatesAt(bytes32 osImageHash) external view returns (uint64) {
+        return _osImageActivatesAt[osImageHash];
+    }
+
+    // ------------------------------------------------------------------ governance notice
+
+    /**
+     * @notice Set the notice period (seconds) and guardian of this contract's own governance.
+     * @dev Applies at once when no notice period is in force, or when the period does not
+     *      decrease and the guardian stays the same (waiting longer never hurts anyone; a
+     *      pending change is dropped). Otherwise it becomes a pending change effective after
+     *      the current notice period, vetoable by the current guardian; a newer proposal
+     *      replaces (and restarts) a pending one.
+     *      Requirements: caller is the owner; `noticePeriod` <= {MAX_NOTICE_PERIOD}.
+     *      Emits {GovernanceNoticeChanged} or {GovernanceNoticeChangeProposed}, and {PolicyChanged}.
+     */
+    function setGovernanceNotice(uint64 noticePeriod, address guardian_) external onlyOwner {
+        if (noticePeriod > MAX_NOTICE_PERIOD) revert KmsNoticePeriodTooLong(noticePeriod);
+        _settleNotice();
+        GovernanceNotice memory current = _notice;
+        if (current.period == 0 || (noticePeriod >= current.period && guardian_ == current.guardian)) {
+            delete _pendingNotice;
+            delete _pendingNoticeActivatesAt;
+            _setNotice(noticePeriod, guardian_);
+            return;
+        }
+        uint64 activatesAt = uint64(block.timestamp) + current.period;
+        _pendingNotice = GovernanceNotice(noticePeriod, guardian_);
+        _pendingNoticeActivatesAt = activatesAt;
+        emit GovernanceNoticeChangeProposed(noticePeriod, guardian_, activatesAt);
+        _emitPolicy(_POLICY_GOVERNANCE_NOTICE, bytes32(uint256(noticePeriod)), true);
+    }
+
+    /**
+     * @notice Veto the pending notice change before it takes effect.
+     * @dev Requirements: caller is the guardian; a notice change is pending and not yet effective.
+     *      Emits {GovernanceNoticeChangeVetoed} and {PolicyChanged}.
+     */
+    function vetoGovernanceNoticeChange() external onlyGuardian {
+        _settleNotice();
+        if (_pendingNoticeActivatesAt == 0) revert KmsNoPendingNoticeChange();
+        GovernanceNotice memory vetoed = _pendingNotice;
+        delete _pendingNotice;
+        delete _pendingNoticeActivatesAt;
+        emit GovernanceNoticeChangeVetoed(vetoed.period, vetoed.guardian, msg.sender);
+        _emitPolicy(_POLICY_GOVERNANCE_NOTICE, bytes32(uint256(vetoed.period)), false);
+    }
+
+    /// @notice The notice period (seconds) and guardian in force at the current block.
+    function governanceNotice() external view returns (uint64 noticePeriod, address guardian_) {
+        GovernanceNotice memory n = _effectiveNotice();
+        return (n.period, n.guardian);
+    }
+
+    /// @notice The notice change waiting for its activation time; all zero if none.
+    function pendingGovernanceNotice()
+        external
+        view
+        returns (uint64 noticePeriod, address guardian_, uint64 activatesAt)
+    {
+        if (_pendingNoticeActivatesAt == 0 || block.timestamp >= _pendingNoticeActivatesAt) {
+            return (0, address(0), 0);
+        }
+        return (_pendingNotice.period, _pendingNotice.guardian, _pendingNoticeActivatesAt);
+    }
+
+    /**
+     * @notice The shortest notice, in seconds, that any change of this contract's allow-lists
+     *         or implementation gets from now on: pending ones and those proposed later.
+     * @dev The notice period in force, or less while a proposal made under a shorter period may
+     *      still be pending (after an increase, until the last proposal made before it has
+     *      activated). Raising the period at once therefore cannot hide a proposal that was
+     *      announced with a shorter notice. {isAppAllowed} compares this with the app's notice.
+     */
+    function guaranteedNotice() public view returns (uint64) {
+        uint64 period = _effectiveNotice().period;
+        if (block.timestamp < _shortestPendingLeadUntil && _shortestPendingLead < period) return _shortestPendingLead;
+        return period;
+    }
+
+    // ------------------------------------------------------------------ implementation upgrades
+
+    /**
+     * @notice Propose an upgrade to `implementation`, executable once the notice period has passed.
+     * @dev Requirements: caller is the owner; a notice period is in force; `implementation` has
+     *      code. A newer proposal replaces (and restarts) a pending one.
+     *      Emits {UpgradeProposed} and {PolicyChanged}.
+     */
+    function proposeUpgrade(address implementation) external onlyOwner {
+        uint64 period = _effectiveNotice().period;
+        if (period == 0) revert KmsNoNoticePeriod();
+        if (implementation.code.length == 0) revert KmsInvalidImplementation(implementation);
+        uint64 activatesAt = uint64(block.timestamp) + period;
+        _pendingImplementation = implementation;
+        _pendingImplementationActivatesAt = activatesAt;
+        _recordLead(period, activatesAt);
+        emit UpgradeProposed(implementation, activatesAt);
+        _emitPolicy(_POLICY_UPGRADE_PROPOSAL, _addressToBytes32(implementation), true);
+    }
+
+    /**
+     * @notice Veto the pending upgrade before it becomes executable.
+     * @dev Requirements: caller is the guardian; an upgrade is pending and block.timestamp < its activation.
+     *      Emits {UpgradeVetoed} and {PolicyChanged}.
+     */
+    function vetoUpgrade() external onlyGuardian {
+        address implementation = _pendingImplementation;
+        if (implementation == address(0) || block.timestamp >= _pendingImplementationActivatesAt) {
+            revert KmsNoPendingUpgrade();
+        }
+        delete _pendingImplementation;
+        delete _pendingImplementationActivatesAt;
+        emit UpgradeVetoed(implementation, msg.sender);
+        _emitPolicy(_POLICY_UPGRADE_PROPOSAL, _addressToBytes32(implementation), false);
+    }
+
+    /// @notice The proposed implementation and the time from which it can be executed; zero if none.
+    function pendingUpgrade() external view returns (address implementation, uint64 activatesAt) {
+        return (_pendingImplementation, _pendingImplementationActivatesAt);
     }
 
     // ------------------------------------------------------------------ authorization
 
     /**
      * @notice Whether a KMS node booted as `bootInfo` may hold the root keys.
-     * @dev Checks, in order: TCB status "UpToDate", OS image, aggregated MR, device.
-     *      Reasons: "tcb status not up to date", "os image not allowed", "aggregated mr not allowed",
+     * @dev Checks, in order: TCB status "UpToDate", OS image, aggregated MR, device (proposed
+     *      values count from their activation time on). Reasons: "tcb status not up to date", "os image not allowed", "aggregated mr not allowed",
      *      "kms device not allowed".
      */
     function isKmsAllowed(AppBootInfo calldata bootInfo) external view returns (bool isAllowed, string memory reason) {
         if (keccak256(bytes(bootInfo.tcbStatus)) != _TCB_UP_TO_DATE) return (false, "tcb status not up to date");
-        if (!_allowedOsImages[bootInfo.osImageHash]) return (false, "os image not allowed");
-        if (!_kmsAllowedAggregatedMrs[bootInfo.mrAggregated]) return (false, "aggregated mr not allowed");
-        if (!_kmsAllowedDeviceIds[bootInfo.deviceId]) return (false, "kms device not allowed");
+        if (!allowedOsImages(bootInfo.osImageHash)) return (false, "os image not allowed");
+        if (!kmsAllowedAggregatedMrs(bootInfo.mrAggregated)) return (false, "aggregated mr not allowed");
+        if (!kmsAllowedDeviceIds(bootInfo.deviceId)) return (false, "kms device not allowed");
         return (true, "");
     }
 
     /**
      * @inheritdoc IAppAuth
-     * @dev Checks, in order: app registered, OS image allowed, app has code, then the app's own
-     *      {IAppAuth-isAppAllowed}. Fails closed: a reverting app answers "app contract call failed",
-     *      and a denial without a reason becomes "denied by app contract".
-     *      Reasons: "app not registered", "os image not allowed", "app has no code", plus the app's.
+     * @dev Checks, in order: app registered, OS image allowed, app has code, the KMS governance
+     *      notice is not shorter than the app's, then the app's own {IAppAuth-isAppAllowed}.
+     *      Fails closed: a reverting app answers "app contract call failed", and a denial without
+     *      a reason becomes "denied by app contract".
+     *      Reasons: "app not registered", "os image not allowed", "app has no code",
+     *      "KMS governance notice (N s) is shorter than the app's notice (M s)", plus the app's.
+     *
+     *      The notice check: an app that answers `upgradeNotice()` (KeygateApp) with a period M
+     *      is denied while {guaranteedNotice} N < M, because the owner of this contract could
+     *      otherwise allow an OS image or KMS build, or upgrade this contract to code that
+     *      ignores the app, faster than the app's own notice lets its users react. Apps without
+     *      that getter (dstack's DstackApp, other IAppAuth contracts) are not affected. The check
+     *      binds only this implementation; what keeps a malicious successor from skipping it is
+     *      that the upgrade to it is itself time-locked here: with N >= M it is public (and
+     *      vetoable) for at least M seconds, and N can only drop below M with a notice of the
+     *      current period, after which this check denies the app until the upgrade could land.
      */
     function isAppAllowed(AppBootInfo calldata bootInfo)
         external
@@ -390,8 +736,22 @@ contract KeygateKms is Initializable, Ownable2StepUpgradeable, UUPSUpgradeable, 
     {
         address appId = bootInfo.appId;
         if (!_registeredApps[appId]) return (false, "app not registered");
-        if (!_allowedOsImages[bootInfo.osImageHash]) return (false, "os image not allowed");
+        if (!allowedOsImages(bootInfo.osImageHash)) return (false, "os image not allowed");
         if (appId.code.length == 0) return (false, "app has no code");
+        (bool hasNotice, uint256 appNotice) = _appNoticePeriod(appId);
+        uint64 kmsNotice = guaranteedNotice();
+        if (hasNotice && appNotice > kmsNotice) {
+            return (
+                false,
+                string.concat(
+                    "KMS governance notice (",
+                    Strings.toString(kmsNotice),
+                    " s) is shorter than the app's notice (",
+                    Strings.toString(appNotice),
+                    " s)"
+                )
+            );
+        }
         try IAppAuth(appId).isAppAllowed(bootInfo) returns (bool allowed, string memory why) {
             if (!allowed && bytes(why).length == 0) return (false, "denied by app contract");
             return (allowed, why);
@@ -416,8 +776,22 @@ contract KeygateKms is Initializable, Ownable2StepUpgradeable, UUPSUpgradeable, 
         return interfaceId == type(IAppAuth).interfaceId || super.supportsInterface(interfaceId);
     }
 
-    /// @dev UUPS hook. Requirements: caller is the owner. Emits {PolicyChanged}.
+    /**
+     * @dev UUPS hook. Requirements: caller is the owner; with a notice period in force,
+     *      `newImplementation` is the proposed one and its activation time has come.
+     *      Emits {PolicyChanged} (the proxy emits {IERC1967-Upgraded}).
+     */
     function _authorizeUpgrade(address newImplementation) internal override onlyOwner {
+        if (_effectiveNotice().period != 0) {
+            if (_pendingImplementation == address(0) || newImplementation != _pendingImplementation) {
+                revert KmsUpgradeNotProposed(newImplementation);
+            }
+            if (block.timestamp < _pendingImplementationActivatesAt) {
+                revert KmsUpgradeNotReady(newImplementation, _pendingImplementationActivatesAt);
+            }
+        }
+        delete _pendingImplementation;
+        delete _pendingImplementationActivatesAt;
         _emitPolicy(_POLICY_IMPLEMENTATION, _addressToBytes32(newImplementation), true);
     }
 
@@ -434,6 +808,89 @@ contract KeygateKms is Initializable, Ownable2StepUpgradeable, UUPSUpgradeable, 
         _appImplementation = implementation;
         emit AppImplementationSet(implementation);
         _emitPolicy(_POLICY_APP_IMPLEMENTATION, _addressToBytes32(implementation), true);
+    }
+
+    /// @dev Reverts when a notice period is in force: the one-call `add*` functions are then closed.
+    function _requireNoNotice() private view {
+        uint64 period = _effectiveNotice().period;
+        if (period != 0) revert KmsNoticePeriodActive(period);
+    }
+
+    function _isAllowed(
+        mapping(bytes32 => bool) storage added,
+        mapping(bytes32 => uint64) storage activatesAt,
+        bytes32 v
+    ) private view returns (bool) {
+        if (added[v]) return true;
+        uint64 at = activatesAt[v];
+        return at != 0 && block.timestamp >= at;
+    }
+
+    /// @dev Records a proposal of `v` in `activatesAt`; returns its activation time. See {proposeOsImageHash}.
+    function _propose(mapping(bytes32 => bool) storage added, mapping(bytes32 => uint64) storage activatesAt, bytes32 v)
+        private
+        returns (uint64 at)
+    {
+        uint64 period = _effectiveNotice().period;
+        if (period == 0) revert KmsNoNoticePeriod();
+        if (_isAllowed(added, activatesAt, v)) revert KmsAlreadyAllowed(v);
+        at = activatesAt[v];
+        if (at != 0) revert KmsAlreadyPending(v, at);
+        at = uint64(block.timestamp) + period;
+        activatesAt[v] = at;
+        _recordLead(period, at);
+    }
+
+    /// @dev Drops the pending proposal of `v`. See {vetoOsImageHash}.
+    function _veto(mapping(bytes32 => uint64) storage activatesAt, bytes32 v) private {
+        uint64 at = activatesAt[v];
+        if (at == 0 || block.timestamp >= at) revert KmsNotPending(v);
+        delete activatesAt[v];
+    }
+
+    /// @dev Keeps the shortest notice among proposals that may still be pending (see {guaranteedNotice}).
+    ///      A veto does not shorten the window: that only errs on the side of a shorter guarantee.
+    function _recordLead(uint64 lead, uint64 activatesAt) private {
+        if (block.timestamp >= _shortestPendingLeadUntil) {
+            _shortestPendingLead = lead;
+            _shortestPendingLeadUntil = activatesAt;
+            return;
+        }
+        if (lead < _shortestPendingLead) _shortestPendingLead = lead;
+        if (activatesAt > _shortestPendingLeadUntil) _shortestPendingLeadUntil = activatesAt;
+    }
+
+    /// @dev The app's notice period, if it answers KeygateApp's `upgradeNotice()` with at least
+    ///      two words. A low-level staticcall (not try/catch on a typed call) so that an app
+    ///      without the getter, or with a fallback returning nothing, counts as "no notice"
+    ///      instead of making this view revert.
+    function _appNoticePeriod(address appId) private view returns (bool, uint256) {
+        (bool ok, bytes memory ret) = appId.staticcall(abi.encodeCall(KeygateApp.upgradeNotice, ()));
+        if (!ok || ret.length < 64) return (false, 0);
+        return (true, abi.decode(ret, (uint256)));
+    }
+
+    function _setNotice(uint64 noticePeriod, address guardian_) private {
+        _notice = GovernanceNotice(noticePeriod, guardian_);
+        emit GovernanceNoticeChanged(noticePeriod, guardian_);
+        _emitPolicy(_POLICY_GOVERNANCE_NOTICE, bytes32(uint256(noticePeriod)), true);
+    }
+
+    /// @dev The notice in force now: the pending change once its activation time has come.
+    function _effectiveNotice() private view returns (GovernanceNotice memory) {
+        uint64 at = _pendingNoticeActivatesAt;
+        if (at != 0 && block.timestamp >= at) return _pendingNotice;
+        return _notice;
+    }
+
+    /// @dev Folds a matured pending notice change into the current one (no event: it was announced).
+    function _settleNotice() private {
+        uint64 at = _pendingNoticeActivatesAt;
+        if (at != 0 && block.timestamp >= at) {
+            _notice = _pendingNotice;
+            delete _pendingNotice;
+            delete _pendingNoticeActivatesAt;
+        }
     }
 
     function _emitPolicy(bytes32 policy, bytes32 value, bool enabled) private {

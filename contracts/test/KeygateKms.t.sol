@@ -421,8 +421,10 @@ contract KeygateKmsTest is Fixture {
     }
 
     function test_isAppAllowed_noticeAppThroughKms() public {
-        vm.prank(OWNER);
+        vm.startPrank(OWNER);
         kms.addOsImageHash(OS1);
+        kms.setGovernanceNotice(NOTICE, GUARDIAN); // a time-locked app needs a KMS notice at least as long
+        vm.stopPrank();
         KeygateApp app =
             KeygateApp(kms.deployAndRegisterAppWithNotice(OWNER, false, false, true, bytes32(0), H1, NOTICE, GUARDIAN));
         vm.prank(OWNER);

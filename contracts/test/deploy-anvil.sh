@@ -110,6 +110,14 @@ APP="$(node -e '
   fail "no AppDeployedViaFactory event for the notice app"
 send "$KMS" "addOsImageHash(bytes32)" "$OS" >/dev/null
 send "$APP" "proposeComposeHash(bytes32)" "$HASH" >/dev/null
+# The KMS's own governance notice (0 so far) is shorter than the app's: the app is denied.
+got="$(decision)"
+[ "$got" = "false \"KMS governance notice (0 s) is shorter than the app's notice (3600 s)\"" ] ||
+  fail "notice app under a zero KMS notice: $got"
+# Raising the KMS notice is immediate; the one-call additions are closed from then on.
+send "$KMS" "setGovernanceNotice(uint64,address)" 3600 "$DEV_ADDR" >/dev/null
+[ "$("$CAST" call --rpc-url "$RPC" "$KMS" "guaranteedNotice()(uint64)")" = 3600 ] || fail "KMS notice not raised"
+if send "$KMS" "addOsImageHash(bytes32)" "$OS" >/dev/null 2>&1; then fail "addOsImageHash accepted under a KMS notice"; fi
 got="$(decision)"
 [ "$got" = 'false "compose hash pending: notice period not over"' ] || fail "notice app, pending: $got"
 "$CAST" rpc --rpc-url "$RPC" evm_increaseTime 3600 >/dev/null
@@ -122,4 +130,12 @@ send "$KMS" "removeOsImageHash(bytes32)" "$OS" >/dev/null
 got="$(decision)"
 [ "$got" = 'false "os image not allowed"' ] || fail "after os image removal: $got"
 
-echo "PASS: deploy, factory registration, allow, revoke, historical query, notice period via isAppAllowed"
+# A KMS OS image under the KMS notice: proposed, allowed once the chain's clock passed it.
+OS2=0x$(printf 'os-image 2' | sha256sum | cut -c1-64)
+send "$KMS" "proposeOsImageHash(bytes32)" "$OS2" >/dev/null
+[ "$("$CAST" call --rpc-url "$RPC" "$KMS" "allowedOsImages(bytes32)(bool)" "$OS2")" = false ] || fail "proposed OS image allowed at once"
+"$CAST" rpc --rpc-url "$RPC" evm_increaseTime 3600 >/dev/null
+"$CAST" rpc --rpc-url "$RPC" evm_mine >/dev/null
+[ "$("$CAST" call --rpc-url "$RPC" "$KMS" "allowedOsImages(bytes32)(bool)" "$OS2")" = true ] || fail "proposed OS image not allowed after the notice"
+
+echo "PASS: deploy, factory registration, allow, revoke, historical query, notice period via isAppAllowed, KMS governance notice"
