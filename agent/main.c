@@ -25,11 +25,13 @@ static void usage(FILE *out)
             "                     [--disk-key-out FILE]\n"
             "                     [--keys-out FILE] [--env-out FILE]\n"
             "                     [--socket PATH] [--socket-mode 0660|0600]\n"
-            "                     [--vm-config TEXT] [-- CMD [ARGS...]]\n"
+            "                     [--vm-config TEXT] [--app-user USER|UID[:GID]]\n"
+            "                     [-- CMD [ARGS...]]\n"
             "  keygate-agent serve --tee SPEC --keys FILE --app-id HEX --compose FILE\n"
             "                     [--instance-id HEX] [--os-image-hash HEX] [--vm-config TEXT]\n"
             "                     [--kms URL --kms-ca PEM (--kms-k256 HEX | --rpc-url URL\n"
-            "                     --kms-contract ADDR)] [--socket PATH] [-- CMD [ARGS...]]\n"
+            "                     --kms-contract ADDR)] [--socket PATH]\n"
+            "                     [--app-user USER|UID[:GID]] [-- CMD [ARGS...]]\n"
             "\n"
             "--config FILE: a JSON object of the same options without '--' (\"kms\" may be an\n"
             "array); command-line flags override it.\n"
@@ -44,6 +46,11 @@ static void usage(FILE *out)
             "chain's root CA must be --kms-ca's). With --pccs its RA-TLS attestation is verified\n"
             "too (DCAP under Intel's root, or --tee-root-ca for a simulated KMS) and the chain\n"
             "must allow it as a KMS (isKmsAllowed); --pccs needs --rpc-url and --kms-contract.\n"
+            "CMD never runs with the agent's privileges: an agent running as root starts it as\n"
+            "--app-user, by default the user keygate-app if it exists, else nobody (65534), with\n"
+            "no fd but 0-2, no way back to root and no_new_privs; the API socket is given to that\n"
+            "user's group. '--app-user root' keeps root, with a warning: the app can then forge\n"
+            "its measurements. A non-root agent runs CMD as itself (it cannot switch users).\n"
             "Secrets leave the agent only as files with mode 0600: --disk-key-out (32 bytes, for\n"
             "cryptsetup), --keys-out (for serve), --env-out (KEY=VALUE lines).\n"
             "Exit status: CMD's status, 0 after SIGTERM, 1 failed or refused, 2 usage.\n",
@@ -112,6 +119,8 @@ static int apply(args *a, const char *f, const char *v, bool *kms_from_config, b
         a->o.env_out_path = v;
     else if (strcmp(f, "--socket") == 0)
         a->o.socket_path = v;
+    else if (strcmp(f, "--app-user") == 0)
+        a->o.app_user = v;
     else if (strcmp(f, "--vm-config") == 0)
         a->o.vm_config = v;
     else if (strcmp(f, "--keys") == 0)
@@ -259,6 +268,11 @@ static int cmd_serve(args *a)
     kg_eth_client *eth = NULL;
     kg_result rc = keys != NULL ? KG_OK
                                 : kg_error_set(KG_ERR_NOMEM, __FILE__, __LINE__, "out of memory");
+    /* Who runs CMD, settled before the keys are read: a bad --app-user stops here. */
+    kg_app_user app_user;
+    bool run_app = a->o.argv != NULL && a->o.argv[0] != NULL;
+    if (kg_ok(rc) && run_app)
+        rc = kg_app_user_resolve(&app_user, a->o.app_user, "keygate-agent");
     if (kg_ok(rc))
         rc = kg_hex_decode_exact(id.app_id, 20, a->o.app_id_hex);
     if (kg_ok(rc) && a->instance_id_hex != NULL) {
@@ -295,9 +309,9 @@ static int cmd_serve(args *a)
         id.vm_config = a->o.vm_config;
         rc = kg_agent_new(&agent, keys, &id, &plat);
     }
-    if (kg_ok(rc) && a->o.argv != NULL && a->o.argv[0] != NULL)
-        rc = kg_agent_serve_and_run(&exit_code, agent, a->o.socket_path, a->o.socket_mode, NULL,
-                                    a->o.argv);
+    if (kg_ok(rc) && run_app)
+        rc = kg_agent_serve_and_run_as(&exit_code, agent, a->o.socket_path, a->o.socket_mode,
+                                       NULL, a->o.argv, &app_user);
     else if (kg_ok(rc)) {
         rc = kg_agent_serve_until_signal(agent, a->o.socket_path, a->o.socket_mode);
         exit_code = 0;

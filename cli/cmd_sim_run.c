@@ -23,7 +23,7 @@ static void run_usage(FILE *out)
             "                       [--pccs URL [--tee-root-ca PEM]]  (verify the KMS's quote)\n"
             "                       (all these default to the devnet's when DIR holds one)\n"
             "                       [--socket PATH] [--disk-key-out FILE] [--keys-out FILE]\n"
-            "                       [--env-out FILE] -- CMD [ARGS...]\n"
+            "                       [--env-out FILE] [--app-user USER|UID[:GID]] -- CMD [ARGS...]\n"
             "\n"
             "Boots a fresh simulated VM of the simulated platform SIMDIR as app APP_ID (20-byte\n"
             "hex) with app-compose FILE, asks the KMS for its keys over RA-TLS, and if they are\n"
@@ -32,7 +32,10 @@ static void run_usage(FILE *out)
             "refuses, exits 1 with its reason and does not run CMD. DIR keeps the app's\n"
             "instance seed, so reruns are the same instance.\n"
             "The KMS is authenticated as keygate-agent boot does (keygate-agent --help): root CA,\n"
-            "root secp256k1 key and, on a devnet always, its attestation allowed on chain.\n");
+            "root secp256k1 key and, on a devnet always, its attestation allowed on chain.\n"
+            "Run as root, CMD runs as --app-user (default: keygate-app if that user exists, else\n"
+            "nobody), never as root unless '--app-user root' is given (the app could then forge\n"
+            "its measurements); that user needs read access to CMD's files and working directory.\n");
 }
 
 int kg_cmd_sim_run(int argc, char **argv)
@@ -92,6 +95,8 @@ int kg_cmd_sim_run(int argc, char **argv)
             o.keys_out_path = v;
         else if (strcmp(f, "--env-out") == 0)
             o.env_out_path = v;
+        else if (strcmp(f, "--app-user") == 0)
+            o.app_user = v;
         else {
             fprintf(stderr, "keygate sim run: unknown or repeated option '%s'\n", f);
             return KG_EXIT_USAGE;
@@ -164,6 +169,14 @@ int kg_cmd_sim_run(int argc, char **argv)
     if (own_socket) {
         if (mkdtemp(sock_dir) == NULL) {
             fprintf(stderr, "keygate sim run: mkdtemp: %s\n", strerror(errno));
+            json_decref(devnet);
+            return KG_EXIT_FAILED;
+        }
+        /* The app user reaches the socket through this directory: traversable (not listable)
+         * by all, while the socket itself is 0660 and group-owned by the app's group. */
+        if (geteuid() == 0 && chmod(sock_dir, 0711) != 0) {
+            fprintf(stderr, "keygate sim run: chmod '%s': %s\n", sock_dir, strerror(errno));
+            rmdir(sock_dir);
             json_decref(devnet);
             return KG_EXIT_FAILED;
         }

@@ -302,6 +302,11 @@ int kg_agent_launch(const kg_launch_opts *o)
                           .n_kms_urls = o->n_kms_urls, .vm_config = o->vm_config,
                           .log = log_stderr, .log_ctx = (void *)prog};
 
+    /* Who runs the app, settled before any key is fetched: a bad --app-user stops here. */
+    kg_app_user app_user;
+    bool run_app = o->argv != NULL && o->argv[0] != NULL;
+    if (run_app)
+        KG_GUARD_C(kg_app_user_resolve(&app_user, o->app_user, prog));
     KG_GUARD_C(kg_hex_decode_exact(cfg.app_id, 20, o->app_id_hex));
     KG_GUARD_C(kg_agent_read_file(&compose, o->compose_path, "compose file"));
     cfg.compose = (const char *)compose.data;
@@ -357,10 +362,10 @@ int kg_agent_launch(const kg_launch_opts *o)
         KG_GUARD_CTX_C(own_device_id(id.device_id, tee, trust.attestation), "device id");
     KG_GUARD_C(kg_agent_new(&agent, &brp->keys, &id, &plat));
 
-    if (o->argv != NULL && o->argv[0] != NULL) {
+    if (run_app) {
         int status = 1;
-        KG_GUARD_C(kg_agent_serve_and_run(&status, agent, o->socket_path, o->socket_mode,
-                                          &brp->env, o->argv));
+        KG_GUARD_C(kg_agent_serve_and_run_as(&status, agent, o->socket_path, o->socket_mode,
+                                             &brp->env, o->argv, &app_user));
         exit_code = status;
     } else {
         KG_GUARD_C(kg_agent_serve_until_signal(agent, o->socket_path, o->socket_mode));

@@ -23,6 +23,9 @@ for tool in "$ANVIL" "$CAST" "$KMS" "$CLI" "$SIM"; do
 done
 
 TMP="$(mktemp -d /tmp/kg-agent-sdk.XXXXXX)"
+# Run as root, the agent starts the app as an unprivileged user (keygate-app or nobody, see
+# agent/README.md): it must traverse TMP (not list it) to reach its output directories.
+[ "$(id -u)" != 0 ] || chmod 0711 "$TMP"
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -127,6 +130,7 @@ ENV_CHECK=1 # run_app checks the decrypted variable unless ENV_CHECK is empty
 run_app() { # run_app OUTDIR APP COMPOSE [extra sim-run flags...]; sets RC
   local outdir="$1" app="$2" compose="$3"; shift 3
   mkdir -p "$outdir"
+  [ "$(id -u)" != 0 ] || chmod 0777 "$outdir" # the unprivileged app writes its results here
   set +e
   KG_OUT="$outdir" KG_EXPECT_ROOT_K256="$K256" KG_EXPECT_APP_ID="$app" \
   KG_EXPECT_COMPOSE_HASH="$(sha256sum "$compose" | cut -c1-64)" KG_WITH_TLS=1 \
