@@ -233,6 +233,63 @@ static kg_result hash_state(const kg_chain *c, uint64_t *state, uint64_t *activa
     return rc;
 }
 
+/* The KMS contract's guaranteed governance notice (KeygateKms.guaranteedNotice(), seconds). A
+ * KMS contract without it (an older keygate or a dstack KMS) reverts: *has = false. */
+static kg_result kms_notice(bool *has, uint64_t *notice, const kg_cli_target *t)
+{
+    kg_buf ret;
+    kg_abi_decoded d;
+    kg_abi_type ty = KG_ABI_T_UINT64;
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    *has = false;
+    *notice = 0;
+    kg_result rc = kg_chain_view(&t->chain, &d, &ty, 1, &ret, t->kms, "guaranteedNotice()", NULL, 0);
+    if (kg_ok(rc)) {
+        *has = true;
+        *notice = kg_abi_get_u64(&d);
+    } else if (kg_error_code() == KG_ERR_DENIED) {
+        kg_error_clear();
+        rc = KG_OK;
+    }
+    kg_buf_free(&ret);
+    return rc;
+}
+
+/* A warning (NULL if none) when the KMS governance can act faster than the app's notice: the
+ * KMS then denies the app (contracts/README.md), and its owner could change the OS images,
+ * KMS code or KMS contract sooner than the app's users expect. Caller frees it. */
+static char *kms_notice_warning(const kg_cli_target *t, uint64_t app_notice, json_t *out)
+{
+    bool has = false;
+    uint64_t kn = 0;
+    if (!t->has_kms || app_notice == 0)
+        return NULL;
+    if (kg_failed(kms_notice(&has, &kn, t))) {
+        kg_error_clear();
+        return NULL;
+    }
+    if (out != NULL)
+        json_object_set_new(out, "kms_governance_notice",
+                            has ? json_integer((json_int_t)kn) : json_null());
+    if (has && kn >= app_notice)
+        return NULL;
+    char *w = malloc(512);
+    if (w == NULL)
+        return NULL;
+    if (has)
+        snprintf(w, 512,
+                 "the KMS contract's governance notice (%" PRIu64 " s) is shorter than this app's "
+                 "notice (%" PRIu64 " s): the KMS denies the app until its owner raises it "
+                 "('keygate kms notice --period %" PRIu64 " --guardian ADDR')",
+                 kn, app_notice, app_notice);
+    else
+        snprintf(w, 512,
+                 "the KMS contract has no governance notice: its owner can change OS images, KMS "
+                 "code or the KMS contract at once, faster than this app's notice (%" PRIu64 " s)",
+                 app_notice);
+    return w;
+}
+
 /* ---- subcommands --------------------------------------------------------------------------- */
 
 static int cmd_compose_hash(const app_args *a)
@@ -366,6 +423,12 @@ static int cmd_deploy(const app_args *a)
         addr_text(g, guardian);
         json_object_set_new(out, "notice_period", json_integer((json_int_t)notice));
         json_object_set_new(out, "guardian", json_string(g));
+    }
+    char *warn = kms_notice_warning(&t, notice, NULL);
+    if (warn != NULL) {
+        json_object_set_new(out, "warnings", json_pack("[s]", warn));
+        fprintf(stderr, "keygate: warning: %s\n", warn);
+        free(warn);
     }
     kg_cli_print_json(tx_fields(out, &receipt), true);
     json_decref(out);
@@ -656,6 +719,10 @@ static int cmd_status(const app_args *a)
     history = NULL;
     /* allowed/pending hashes are looked up among those the history mentions */
     json_object_set_new(out, "history_from_block", json_integer((json_int_t)a->from_block));
+    char *warn = kms_notice_warning(&t, info.notice_period, out);
+    json_object_set_new(out, "warnings", warn ? json_pack("[s]", warn) : json_array());
+    if (warn != NULL)
+        fprintf(stderr, "keygate: warning: %s\n", warn);
     if (a->json) {
         kg_cli_print_json(out, false);
     } else {
@@ -663,6 +730,8 @@ static int cmd_status(const app_args *a)
                owner_s, info.registered ? "yes" : (t.has_kms ? "no" : "unknown"));
         printf("  upgrade notice         %" PRIu64 " s (guardian %s)\n", info.notice_period,
                guard_s);
+        if (warn != NULL)
+            printf("  WARNING: %s\n", warn);
         printf("  any device / TCB up to date / upgrades disabled   %s / %s / %s\n",
                info.allow_any_device ? "yes" : "no", info.require_tcb ? "required" : "not required",
                info.upgrades_disabled ? "yes" : "no");
@@ -692,6 +761,7 @@ static int cmd_status(const app_args *a)
         }
     }
     json_decref(out);
+    free(warn);
     status = KG_EXIT_OK;
     goto done;
 fail:

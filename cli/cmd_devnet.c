@@ -342,12 +342,48 @@ static kg_result write_kms_config(const char *path, const json_t *doc, const cha
     return rc;
 }
 
-/* Publishes the KMS bootstrap info and allows its OS image, aggregated MR and device
- * (contracts/README.md). Idempotent enough to retry: adding an allowed value again is a no-op. */
+/* The devnet's KMS governance notice (contracts/README.md, "KMS governance notice"): set once
+ * the KMS is registered, so that apps with a notice up to this long (`app deploy --timelock`)
+ * are served. Later OS image / MR / device additions on a devnet are proposed and wait for it
+ * (`keygate kms propose`; advance anvil's clock with evm_increaseTime + evm_mine). */
+#define DEVNET_KMS_NOTICE (30ull * 24 * 3600)
+
+/* Raises the KMS contract's governance notice to DEVNET_KMS_NOTICE, guardian = the devnet key's
+ * address (an increase with the same guardian, or from 0, applies at once); no-op if it is
+ * already that long. */
+static kg_result raise_kms_notice(const kg_chain *c, const uint8_t key[32], const uint8_t kms[20],
+                                  kg_buf *data)
+{
+    uint8_t me[20];
+    kg_buf ret;
+    kg_abi_decoded d[2];
+    kg_abi_type nt[2] = {KG_ABI_T_UINT64, KG_ABI_T_ADDRESS};
+    kg_result rc = KG_ERROR;
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    KG_GUARD_C(kg_eth_address_of_key(me, key));
+    KG_GUARD_CTX_C(kg_chain_view(c, d, nt, 2, &ret, kms, "governanceNotice()", NULL, 0),
+                   "reading the KMS governance notice");
+    if (kg_abi_get_u64(&d[0]) < DEVNET_KMS_NOTICE) {
+        kg_abi_value args[2] = {kg_abi_uint64(DEVNET_KMS_NOTICE), kg_abi_address(me)};
+        data->len = 0;
+        KG_GUARD_C(kg_chain_calldata(data, "setGovernanceNotice(uint64,address)", args, 2));
+        KG_GUARD_CTX_C(kg_chain_send(c, NULL, key, kms, data), "setGovernanceNotice");
+    }
+    rc = KG_OK;
+cleanup:
+    kg_buf_free(&ret);
+    return rc;
+}
+
+/* Publishes the KMS bootstrap info, allows its OS image, aggregated MR and device (at notice
+ * 0), then raises the KMS governance notice (contracts/README.md). Idempotent enough to
+ * retry: values already allowed are skipped, so a retry after the notice was raised works. */
 static kg_result register_kms(json_t *doc, const kg_chain *c, const json_t *boot)
 {
     kg_result rc = KG_ERROR;
     uint8_t key[32], kms[20], os[32], mra[32], dev[32];
+    kg_buf ret;
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
     kg_buf k256, ca, quote, evlog, data;
     kg_buf_init(&k256, 64);
     kg_buf_init(&ca, 4096);
@@ -371,13 +407,19 @@ static kg_result register_kms(json_t *doc, const kg_chain *c, const json_t *boot
                        names[i]);
     }
     struct {
-        const char *sig;
+        const char *sig, *query;
         const uint8_t *v;
-    } adds[] = {{"addOsImageHash(bytes32)", os},
-                {"addKmsAggregatedMr(bytes32)", mra},
-                {"addKmsDevice(bytes32)", dev}};
+    } adds[] = {{"addOsImageHash(bytes32)", "allowedOsImages(bytes32)", os},
+                {"addKmsAggregatedMr(bytes32)", "kmsAllowedAggregatedMrs(bytes32)", mra},
+                {"addKmsDevice(bytes32)", "kmsAllowedDeviceIds(bytes32)", dev}};
     for (size_t i = 0; i < 3; i++) {
         kg_abi_value a = kg_abi_bytes32(adds[i].v);
+        kg_abi_decoded allowed;
+        kg_abi_type bt = KG_ABI_T_BOOL;
+        KG_GUARD_CTX_C(kg_chain_view(c, &allowed, &bt, 1, &ret, kms, adds[i].query, &a, 1), "%s",
+                       adds[i].query);
+        if (kg_abi_get_bool(&allowed))
+            continue;
         data.len = 0;
         KG_GUARD_C(kg_chain_calldata(&data, adds[i].sig, &a, 1));
         KG_GUARD_CTX_C(kg_chain_send(c, NULL, key, kms, &data), "%s", adds[i].sig);
@@ -389,6 +431,7 @@ static kg_result register_kms(json_t *doc, const kg_chain *c, const json_t *boot
     data.len = 0;
     KG_GUARD_C(kg_chain_calldata(&data, "setKmsInfo((bytes,bytes,bytes,bytes))", &info, 1));
     KG_GUARD_CTX_C(kg_chain_send(c, NULL, key, kms, &data), "setKmsInfo");
+    KG_GUARD_C(raise_kms_notice(c, key, kms, &data));
 
     KG_GUARD_C(set_str(doc, "os_image_hash", json_string_value(json_object_get(bi, "os_image_hash"))));
     KG_GUARD_C(set_str(doc, "kms_mr_aggregated",
@@ -400,6 +443,7 @@ static kg_result register_kms(json_t *doc, const kg_chain *c, const json_t *boot
     rc = KG_OK;
 cleanup:
     kg_memzero(key, sizeof(key));
+    kg_buf_free(&ret);
     kg_buf_free(&k256);
     kg_buf_free(&ca);
     kg_buf_free(&quote);

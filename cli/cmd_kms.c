@@ -2,6 +2,7 @@
  * aggregated MRs, KMS devices and OS images are allowed, and what the KMS published. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,18 +12,33 @@
 #include "devnet.h"
 #include "keygate/hash.h"
 
+#define KMS_MAX_NOTICE (365ull * 24 * 3600) /* KeygateKms.MAX_NOTICE_PERIOD */
+
 static void kms_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: keygate kms <allow|revoke|status> [options]\n\n"
+            "Usage: keygate kms <subcommand> [options]\n\n"
             "  allow  (--mr HEX | --device HEX | --os-image HEX)   allow a KMS aggregated MR, a\n"
-            "                               KMS device id or an OS image hash (owner of the KMS\n"
-            "                               contract)\n"
-            "  revoke (--mr HEX | --device HEX | --os-image HEX)   remove one (at once)\n"
-            "  status [--json] [--from-block N]   KMS contract owner, published root key, and\n"
-            "                               the allow-lists reconstructed from its events\n\n"
+            "                               KMS device id or an OS image hash at once (owner of\n"
+            "                               the KMS contract; only while its notice is 0)\n"
+            "  revoke (--mr HEX | --device HEX | --os-image HEX)   remove one (at once, always)\n"
+            "  propose (--mr HEX | --device HEX | --os-image HEX)  with a governance notice:\n"
+            "                               propose one; it is allowed after the notice period\n"
+            "  propose --upgrade ADDR       with a notice: propose a KMS contract upgrade to the\n"
+            "                               implementation ADDR (executable after the notice)\n"
+            "  veto   (--mr HEX | --device HEX | --os-image HEX | --upgrade ADDR |\n"
+            "          --notice-change)     guardian: veto a pending proposal\n"
+            "  notice [--period SECONDS --guardian ADDR]   show the KMS contract's governance\n"
+            "                               notice, or set it (owner): a longer period with the\n"
+            "                               same guardian applies at once, anything else waits\n"
+            "                               for the current notice and can be vetoed\n"
+            "  status [--json] [--from-block N]   KMS contract owner, published root key,\n"
+            "                               governance notice, and the allow-lists (allowed and\n"
+            "                               pending) reconstructed from its events\n\n"
             "  --state DIR / --rpc-url URL / --kms-contract ADDR / --private-key-file FILE as for\n"
             "  'keygate app' (signing: --private-key-file, $%s, or the devnet key).\n\n"
+            "Time-locked apps are only served while the KMS notice is at least the app's notice\n"
+            "(the KMS owner could otherwise change what runs faster than the app's notice).\n\n"
             "Exit status: 0 ok, 1 failed (nothing changed on chain), 2 usage error.\n",
             KG_CLI_KEY_ENV);
 }
@@ -30,84 +46,223 @@ static void kms_usage(FILE *out)
 typedef struct kms_list {
     const char *opt;      /* --mr */
     const char *what;     /* "KMS aggregated MR" */
-    const char *add, *remove, *query;
-    const char *ev_added, *ev_removed;
+    const char *add, *remove, *query, *propose, *veto, *activates;
+    const char *ev_added, *ev_removed, *ev_proposed, *ev_vetoed;
 } kms_list;
 
 static const kms_list lists[] = {
     {"mr", "KMS aggregated MR", "addKmsAggregatedMr(bytes32)", "removeKmsAggregatedMr(bytes32)",
-     "kmsAllowedAggregatedMrs(bytes32)", "KmsAggregatedMrAdded(bytes32)",
-     "KmsAggregatedMrRemoved(bytes32)"},
+     "kmsAllowedAggregatedMrs(bytes32)", "proposeKmsAggregatedMr(bytes32)",
+     "vetoKmsAggregatedMr(bytes32)", "kmsAggregatedMrActivatesAt(bytes32)",
+     "KmsAggregatedMrAdded(bytes32)", "KmsAggregatedMrRemoved(bytes32)",
+     "KmsAggregatedMrProposed(bytes32,uint64)", "KmsAggregatedMrVetoed(bytes32,address)"},
     {"device", "KMS device", "addKmsDevice(bytes32)", "removeKmsDevice(bytes32)",
-     "kmsAllowedDeviceIds(bytes32)", "KmsDeviceAdded(bytes32)", "KmsDeviceRemoved(bytes32)"},
+     "kmsAllowedDeviceIds(bytes32)", "proposeKmsDevice(bytes32)", "vetoKmsDevice(bytes32)",
+     "kmsDeviceActivatesAt(bytes32)", "KmsDeviceAdded(bytes32)", "KmsDeviceRemoved(bytes32)",
+     "KmsDeviceProposed(bytes32,uint64)", "KmsDeviceVetoed(bytes32,address)"},
     {"os-image", "OS image", "addOsImageHash(bytes32)", "removeOsImageHash(bytes32)",
-     "allowedOsImages(bytes32)", "OsImageHashAdded(bytes32)", "OsImageHashRemoved(bytes32)"},
+     "allowedOsImages(bytes32)", "proposeOsImageHash(bytes32)", "vetoOsImageHash(bytes32)",
+     "osImageHashActivatesAt(bytes32)", "OsImageHashAdded(bytes32)", "OsImageHashRemoved(bytes32)",
+     "OsImageHashProposed(bytes32,uint64)", "OsImageHashVetoed(bytes32,address)"},
 };
 #define N_LISTS (sizeof(lists) / sizeof(lists[0]))
 
-static kg_result is_allowed(bool *out, const kg_chain *c, const uint8_t kms[20],
-                            const kms_list *l, const uint8_t v[32])
+/* The KMS contract's governance notice (contracts/README.md). A KMS contract without the
+ * notice functions (an older keygate or a dstack KMS) reads as notice 0, no guardian. */
+typedef struct kms_gov {
+    uint8_t owner[20];
+    uint64_t period, guaranteed;
+    uint8_t guardian[20];
+    uint64_t pending_period, pending_at; /* pending_at 0: no pending notice change */
+    uint8_t pending_guardian[20];
+    uint8_t upgrade[20]; /* proposed implementation, zero if none */
+    uint64_t upgrade_at;
+    bool has_notice;
+} kms_gov;
+
+static kg_result gov_read(kms_gov *g, const kg_chain *c, const uint8_t kms[20])
+{
+    kg_result rc = KG_ERROR;
+    kg_buf ret;
+    kg_abi_decoded d[3];
+    kg_abi_type ty = KG_ABI_T_ADDRESS;
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    memset(g, 0, sizeof(*g));
+    KG_GUARD_C(kg_chain_view(c, d, &ty, 1, &ret, kms, "owner()", NULL, 0));
+    kg_abi_get_address(g->owner, &d[0]);
+    kg_abi_type nt[3] = {KG_ABI_T_UINT64, KG_ABI_T_ADDRESS, KG_ABI_T_UINT64};
+    if (kg_failed(kg_chain_view(c, d, nt, 2, &ret, kms, "governanceNotice()", NULL, 0))) {
+        if (kg_error_code() != KG_ERR_DENIED)
+            goto cleanup;
+        kg_error_clear(); /* reverted: no governance notice in this KMS contract */
+        rc = KG_OK;
+        goto cleanup;
+    }
+    g->has_notice = true;
+    g->period = kg_abi_get_u64(&d[0]);
+    kg_abi_get_address(g->guardian, &d[1]);
+    ty = KG_ABI_T_UINT64;
+    KG_GUARD_C(kg_chain_view(c, d, &ty, 1, &ret, kms, "guaranteedNotice()", NULL, 0));
+    g->guaranteed = kg_abi_get_u64(&d[0]);
+    KG_GUARD_C(kg_chain_view(c, d, nt, 3, &ret, kms, "pendingGovernanceNotice()", NULL, 0));
+    g->pending_period = kg_abi_get_u64(&d[0]);
+    kg_abi_get_address(g->pending_guardian, &d[1]);
+    g->pending_at = kg_abi_get_u64(&d[2]);
+    kg_abi_type ut[2] = {KG_ABI_T_ADDRESS, KG_ABI_T_UINT64};
+    KG_GUARD_C(kg_chain_view(c, d, ut, 2, &ret, kms, "pendingUpgrade()", NULL, 0));
+    kg_abi_get_address(g->upgrade, &d[0]);
+    g->upgrade_at = kg_abi_get_u64(&d[1]);
+    rc = KG_OK;
+cleanup:
+    kg_buf_free(&ret);
+    return rc;
+}
+
+static bool is_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
+}
+
+/* Whether v is allowed now, and (with a notice) when a proposal of it activates (0: none). */
+static kg_result list_state(bool *allowed, uint64_t *activates, const kg_chain *c,
+                            const uint8_t kms[20], const kms_list *l, const uint8_t v[32],
+                            bool has_notice)
 {
     kg_buf ret;
     kg_abi_decoded d;
     kg_abi_type ty = KG_ABI_T_BOOL;
     kg_abi_value arg = kg_abi_bytes32(v);
     kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    *activates = 0;
     kg_result rc = kg_chain_view(c, &d, &ty, 1, &ret, kms, l->query, &arg, 1);
-    if (kg_ok(rc))
-        *out = kg_abi_get_bool(&d);
+    if (kg_ok(rc)) {
+        *allowed = kg_abi_get_bool(&d);
+        ty = KG_ABI_T_UINT64;
+        if (has_notice) {
+            rc = kg_chain_view(c, &d, &ty, 1, &ret, kms, l->activates, &arg, 1);
+            if (kg_ok(rc))
+                *activates = kg_abi_get_u64(&d);
+        }
+    }
     kg_buf_free(&ret);
     return rc;
 }
 
-static int cmd_change(const kg_cli_target *t, const char *key_file, const kms_list *l,
-                      const char *value, bool allow)
+typedef enum { KACT_ALLOW, KACT_REVOKE, KACT_PROPOSE, KACT_VETO } kms_action;
+
+static kg_result require_signer(const uint8_t signer[20], const uint8_t need[20], const char *role)
 {
-    uint8_t v[32], key[32], signer[20], owner[20];
-    kg_buf data, ret;
+    if (memcmp(signer, need, 20) == 0)
+        return KG_OK;
+    char s[43], o[43];
+    kg_eth_address_checksum(s, signer);
+    kg_eth_address_checksum(o, need);
+    KG_BAIL(KG_ERR_DENIED, "signer %s is not the %s (%s) of the KMS contract", s, role, o);
+}
+
+/* Signing key and its address, the governance state; the signer must hold `role`. */
+static kg_result prepare(uint8_t key[32], kms_gov *g, const kg_cli_target *t,
+                         const char *key_file, bool guardian)
+{
+    uint8_t signer[20];
+    KG_GUARD(kg_cli_signing_key(key, key_file, t->state));
+    KG_GUARD(kg_eth_address_of_key(signer, key));
+    KG_GUARD(gov_read(g, &t->chain, t->kms));
+    if (guardian) {
+        KG_ENSURE(g->has_notice && !is_zero(g->guardian, 20), KG_ERR_DENIED,
+                  "the KMS contract has no guardian: nothing can be vetoed");
+        return require_signer(signer, g->guardian, "guardian");
+    }
+    return require_signer(signer, g->owner, "owner");
+}
+
+static int cmd_change(const kg_cli_target *t, const char *key_file, const kms_list *l,
+                      const char *value, kms_action act)
+{
+    static const char *const names[] = {"allow", "revoke", "propose", "veto"};
+    uint8_t v[32], key[32];
+    kg_buf data;
     kg_eth_receipt receipt;
+    kms_gov g;
     int status = KG_EXIT_FAILED;
     memset(&receipt, 0, sizeof(receipt));
     bool now = false;
-    char opt[32];
+    uint64_t at = 0;
+    char opt[32], hex[65];
     kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
-    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
     snprintf(opt, sizeof(opt), "--%s", l->opt);
     if (kg_failed(kg_cli_parse_hash(v, opt, value)) ||
-        kg_failed(kg_cli_signing_key(key, key_file, t->state)) ||
-        kg_failed(kg_eth_address_of_key(signer, key)))
+        kg_failed(prepare(key, &g, t, key_file, act == KACT_VETO)) ||
+        kg_failed(list_state(&now, &at, &t->chain, t->kms, l, v, g.has_notice)) ||
+        kg_failed(kg_hex_encode(hex, sizeof(hex), v, 32)))
         goto fail;
-    kg_abi_decoded d;
-    kg_abi_type ty = KG_ABI_T_ADDRESS;
-    if (kg_failed(kg_chain_view(&t->chain, &d, &ty, 1, &ret, t->kms, "owner()", NULL, 0)))
-        goto fail;
-    kg_abi_get_address(owner, &d);
-    if (memcmp(owner, signer, 20) != 0) {
-        char s[43], o[43];
-        kg_eth_address_checksum(s, signer);
-        kg_eth_address_checksum(o, owner);
-        (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
-                           "signer %s is not the owner (%s) of the KMS contract", s, o);
-        goto fail;
+    bool pending = !now && at != 0;
+    bool unchanged = false;
+    const char *sig = l->add;
+    switch (act) {
+    case KACT_ALLOW:
+        unchanged = now;
+        if (!unchanged && g.period > 0) {
+            (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                               "the KMS contract has a %" PRIu64 " s governance notice: use "
+                               "'keygate kms propose --%s' (allowed after the notice period)",
+                               g.period, l->opt);
+            goto fail;
+        }
+        break;
+    case KACT_REVOKE:
+        unchanged = !now && !pending;
+        sig = l->remove;
+        break;
+    case KACT_PROPOSE:
+        if (g.period == 0) {
+            (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
+                               "the KMS contract has no governance notice: use 'keygate kms "
+                               "allow --%s'",
+                               l->opt);
+            goto fail;
+        }
+        if (now || pending) {
+            (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__, "%s %s is already %s", l->what,
+                               hex, now ? "allowed" : "pending");
+            goto fail;
+        }
+        sig = l->propose;
+        break;
+    case KACT_VETO:
+        if (!pending) {
+            (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                               "%s %s is not a pending proposal (%s)", l->what, hex,
+                               now ? "already allowed" : "never proposed, vetoed or removed");
+            goto fail;
+        }
+        sig = l->veto;
+        break;
     }
-    if (kg_failed(is_allowed(&now, &t->chain, t->kms, l, v)))
-        goto fail;
-    char hex[65];
-    if (kg_failed(kg_hex_encode(hex, sizeof(hex), v, 32)))
-        goto fail;
-    json_t *out = json_pack("{s:s,s:s,s:s}", "list", l->opt, "value", hex, "action",
-                            allow ? "allow" : "revoke");
-    if (now == allow) {
+    json_t *out = json_pack("{s:s,s:s,s:s}", "list", l->opt, "value", hex, "action", names[act]);
+    if (unchanged) {
         json_object_set_new(out, "unchanged", json_true());
     } else {
         kg_abi_value arg = kg_abi_bytes32(v);
-        if (kg_failed(kg_chain_calldata(&data, allow ? l->add : l->remove, &arg, 1)) ||
+        if (kg_failed(kg_chain_calldata(&data, sig, &arg, 1)) ||
             kg_failed(kg_chain_send(&t->chain, &receipt, key, t->kms, &data))) {
             json_decref(out);
-            (void)kg_error_context("%s %s %s", allow ? "allowing" : "revoking", l->what, hex);
+            (void)kg_error_context("%s %s %s", names[act], l->what, hex);
             goto fail;
         }
         json_object_set_new(out, "tx", kg_chain_hex_json(receipt.tx_hash, 32));
+    }
+    if (kg_ok(list_state(&now, &at, &t->chain, t->kms, l, v, g.has_notice))) {
+        pending = !now && at != 0;
+        json_object_set_new(out, "state",
+                            json_string(now ? "allowed" : pending ? "pending" : "none"));
+        if (pending)
+            json_object_set_new(out, "activates_at", json_integer((json_int_t)at));
+    } else {
+        kg_error_clear();
     }
     kg_cli_print_json(out, true);
     json_decref(out);
@@ -119,53 +274,225 @@ done:
     kg_memzero(key, sizeof(key));
     kg_eth_receipt_free(&receipt);
     kg_buf_free(&data);
-    kg_buf_free(&ret);
     return status;
 }
 
-/* Replays a list's Added/Removed events, then asks the contract about each value seen. */
-static kg_result list_values(json_t **out, const kg_cli_target *t, const kms_list *l,
-                             uint64_t from_block)
+/* propose --upgrade ADDR (owner) / veto --upgrade ADDR (guardian). */
+static int cmd_upgrade(const kg_cli_target *t, const char *key_file, const char *impl_text,
+                       bool veto)
+{
+    uint8_t impl[20], key[32];
+    kg_buf data;
+    kg_eth_receipt receipt;
+    kms_gov g;
+    char impl_s[43];
+    int status = KG_EXIT_FAILED;
+    memset(&receipt, 0, sizeof(receipt));
+    kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
+    if (kg_failed(kg_cli_parse_address(impl, "--upgrade", impl_text)) ||
+        kg_failed(prepare(key, &g, t, key_file, veto)))
+        goto fail;
+    kg_eth_address_checksum(impl_s, impl);
+    if (veto) {
+        if (is_zero(g.upgrade, 20) || memcmp(g.upgrade, impl, 20) != 0) {
+            (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                               "no pending upgrade of the KMS contract to %s", impl_s);
+            goto fail;
+        }
+    } else {
+        bool has_code = false;
+        if (g.period == 0) {
+            (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
+                               "the KMS contract has no governance notice: its owner upgrades "
+                               "it at once with upgradeToAndCall");
+            goto fail;
+        }
+        if (kg_failed(kg_chain_has_code(&t->chain, &has_code, impl)))
+            goto fail;
+        if (!has_code) {
+            (void)kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__,
+                               "--upgrade '%s': no contract at that address", impl_text);
+            goto fail;
+        }
+    }
+    kg_abi_value arg = kg_abi_address(impl);
+    if (kg_failed(veto ? kg_chain_calldata(&data, "vetoUpgrade()", NULL, 0)
+                       : kg_chain_calldata(&data, "proposeUpgrade(address)", &arg, 1)) ||
+        kg_failed(kg_chain_send(&t->chain, &receipt, key, t->kms, &data))) {
+        (void)kg_error_context("%s the upgrade to %s", veto ? "vetoing" : "proposing", impl_s);
+        goto fail;
+    }
+    json_t *out = json_pack("{s:s,s:s,s:o}", "upgrade", impl_s, "action",
+                            veto ? "veto" : "propose", "tx",
+                            kg_chain_hex_json(receipt.tx_hash, 32));
+    if (!veto && kg_ok(gov_read(&g, &t->chain, t->kms)))
+        json_object_set_new(out, "activates_at", json_integer((json_int_t)g.upgrade_at));
+    kg_error_clear();
+    kg_cli_print_json(out, true);
+    json_decref(out);
+    status = KG_EXIT_OK;
+    goto done;
+fail:
+    status = kg_cli_fail();
+done:
+    kg_memzero(key, sizeof(key));
+    kg_eth_receipt_free(&receipt);
+    kg_buf_free(&data);
+    return status;
+}
+
+static json_t *gov_json(const kms_gov *g)
+{
+    char a[43];
+    kg_eth_address_checksum(a, g->guardian);
+    json_t *o = json_pack("{s:I,s:s,s:I}", "period", (json_int_t)g->period, "guardian", a,
+                          "guaranteed", (json_int_t)g->guaranteed);
+    if (g->pending_at != 0) {
+        kg_eth_address_checksum(a, g->pending_guardian);
+        json_object_set_new(o, "pending",
+                            json_pack("{s:I,s:s,s:I}", "period", (json_int_t)g->pending_period,
+                                      "guardian", a, "activates_at",
+                                      (json_int_t)g->pending_at));
+    }
+    if (!is_zero(g->upgrade, 20)) {
+        kg_eth_address_checksum(a, g->upgrade);
+        json_object_set_new(o, "pending_upgrade",
+                            json_pack("{s:s,s:I}", "implementation", a, "activates_at",
+                                      (json_int_t)g->upgrade_at));
+    }
+    return o;
+}
+
+/* notice: show it; notice --period S --guardian ADDR: set it (owner); veto --notice-change. */
+static int cmd_notice(const kg_cli_target *t, const char *key_file, const char *period_text,
+                      const char *guardian_text, bool veto)
+{
+    uint8_t key[32], guardian[20];
+    uint64_t period = 0;
+    kg_buf data;
+    kg_eth_receipt receipt;
+    kms_gov g;
+    int status = KG_EXIT_FAILED;
+    bool set = period_text != NULL || veto;
+    memset(&receipt, 0, sizeof(receipt));
+    kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
+    if (period_text != NULL) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(period_text, &end, 10);
+        if (errno != 0 || end == period_text || *end != '\0' || period_text[0] == '-' ||
+            v > KMS_MAX_NOTICE) {
+            (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
+                               "--period '%s' is not a number of seconds (0..%llu)", period_text,
+                               (unsigned long long)KMS_MAX_NOTICE);
+            goto fail;
+        }
+        period = v;
+        if (kg_failed(kg_cli_parse_address(guardian, "--guardian", guardian_text)))
+            goto fail;
+    }
+    if (set ? kg_failed(prepare(key, &g, t, key_file, veto))
+            : kg_failed(gov_read(&g, &t->chain, t->kms)))
+        goto fail;
+    if (set && !g.has_notice) {
+        (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                           "this KMS contract has no governance notice (an older or dstack "
+                           "implementation)");
+        goto fail;
+    }
+    if (veto && g.pending_at == 0) {
+        (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                           "no pending change of the KMS governance notice");
+        goto fail;
+    }
+    json_t *out;
+    if (set) {
+        kg_abi_value args[2] = {kg_abi_uint64(period), kg_abi_address(guardian)};
+        if (kg_failed(veto ? kg_chain_calldata(&data, "vetoGovernanceNoticeChange()", NULL, 0)
+                           : kg_chain_calldata(&data, "setGovernanceNotice(uint64,address)", args,
+                                               2)) ||
+            kg_failed(kg_chain_send(&t->chain, &receipt, key, t->kms, &data))) {
+            (void)kg_error_context(veto ? "vetoing the notice change"
+                                        : "setting the KMS governance notice");
+            goto fail;
+        }
+        if (kg_failed(gov_read(&g, &t->chain, t->kms)))
+            goto fail;
+        out = gov_json(&g);
+        json_object_set_new(out, "action", json_string(veto ? "veto" : "set"));
+        json_object_set_new(out, "tx", kg_chain_hex_json(receipt.tx_hash, 32));
+    } else {
+        out = gov_json(&g);
+    }
+    kg_cli_print_json(out, true);
+    json_decref(out);
+    status = KG_EXIT_OK;
+    goto done;
+fail:
+    status = kg_cli_fail();
+done:
+    kg_memzero(key, sizeof(key));
+    kg_eth_receipt_free(&receipt);
+    kg_buf_free(&data);
+    return status;
+}
+
+/* Replays a list's Added/Removed/Proposed/Vetoed events, then asks the contract about each
+ * value seen: *allowed_out lists those allowed now, *pending_out those proposed and pending. */
+static kg_result list_values(json_t **allowed_out, json_t **pending_out, const kg_cli_target *t,
+                             const kms_list *l, uint64_t from_block, bool has_notice)
 {
     kg_eth_logs logs;
     json_t *seen = json_object();
-    uint8_t add[32], rem[32];
+    uint8_t ev[4][32];
+    const char *sigs[4] = {l->ev_added, l->ev_removed, l->ev_proposed, l->ev_vetoed};
     memset(&logs, 0, sizeof(logs));
-    kg_keccak256(add, l->ev_added, strlen(l->ev_added));
-    kg_keccak256(rem, l->ev_removed, strlen(l->ev_removed));
+    for (size_t i = 0; i < 4; i++)
+        kg_keccak256(ev[i], sigs[i], strlen(sigs[i]));
     if (kg_failed(kg_chain_logs(&t->chain, &logs, t->kms, NULL, from_block))) {
         json_decref(seen);
         return KG_ERROR;
     }
     for (size_t i = 0; i < logs.count; i++) {
         const kg_eth_log *lg = &logs.items[i];
-        if (lg->n_topics < 1 || lg->data_len < 32)
+        const uint8_t *v = NULL;
+        if (lg->n_topics < 1)
             continue;
-        if (memcmp(lg->topics[0], add, 32) == 0 || memcmp(lg->topics[0], rem, 32) == 0) {
-            char hex[65];
-            if (kg_ok(kg_hex_encode(hex, sizeof(hex), lg->data, 32)))
-                json_object_set_new(seen, hex, json_true());
-        }
+        if ((memcmp(lg->topics[0], ev[0], 32) == 0 || memcmp(lg->topics[0], ev[1], 32) == 0) &&
+            lg->data_len >= 32)
+            v = lg->data; /* unindexed, as in dstack */
+        else if ((memcmp(lg->topics[0], ev[2], 32) == 0 || memcmp(lg->topics[0], ev[3], 32) == 0) &&
+                 lg->n_topics >= 2)
+            v = lg->topics[1];
+        char hex[65];
+        if (v != NULL && kg_ok(kg_hex_encode(hex, sizeof(hex), v, 32)))
+            json_object_set_new(seen, hex, json_true());
     }
     kg_eth_logs_free(&logs);
-    json_t *arr = json_array();
+    json_t *arr = json_array(), *pend = json_array();
     const char *k;
-    json_t *v;
-    json_object_foreach(seen, k, v)
+    json_t *jv;
+    json_object_foreach(seen, k, jv)
     {
         uint8_t val[32];
         bool allowed = false;
+        uint64_t at = 0;
         if (kg_failed(kg_hex_decode_exact(val, 32, k)) ||
-            kg_failed(is_allowed(&allowed, &t->chain, t->kms, l, val))) {
+            kg_failed(list_state(&allowed, &at, &t->chain, t->kms, l, val, has_notice))) {
             json_decref(arr);
+            json_decref(pend);
             json_decref(seen);
             return KG_ERROR;
         }
         if (allowed)
             json_array_append_new(arr, json_string(k));
+        else if (at != 0)
+            json_array_append_new(pend, json_pack("{s:s,s:I}", "value", k, "activates_at",
+                                                  (json_int_t)at));
     }
     json_decref(seen);
-    *out = arr;
+    *allowed_out = arr;
+    *pending_out = pend;
     return KG_OK;
 }
 
@@ -173,16 +500,14 @@ static int cmd_status(const kg_cli_target *t, bool as_json, uint64_t from_block)
 {
     kg_buf ret;
     kg_abi_decoded d[4];
-    uint8_t owner[20];
+    kms_gov g;
     char owner_s[43], kms_s[43];
     json_t *out = NULL;
     int status = KG_EXIT_FAILED;
     kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
-    kg_abi_type ty = KG_ABI_T_ADDRESS;
-    if (kg_failed(kg_chain_view(&t->chain, d, &ty, 1, &ret, t->kms, "owner()", NULL, 0)))
+    if (kg_failed(gov_read(&g, &t->chain, t->kms)))
         goto fail;
-    kg_abi_get_address(owner, &d[0]);
-    kg_eth_address_checksum(owner_s, owner);
+    kg_eth_address_checksum(owner_s, g.owner);
     kg_eth_address_checksum(kms_s, t->kms);
     out = json_pack("{s:s,s:s}", "kms_contract", kms_s, "owner", owner_s);
     kg_abi_type info_t[4] = {KG_ABI_T_BYTES, KG_ABI_T_BYTES, KG_ABI_T_BYTES, KG_ABI_T_BYTES};
@@ -193,9 +518,10 @@ static int cmd_status(const kg_cli_target *t, bool as_json, uint64_t from_block)
         json_object_set_new(out, "k256_pubkey", json_string(hex));
     json_object_set_new(out, "quote_len", json_integer((json_int_t)d[2].len));
     json_object_set_new(out, "eventlog_len", json_integer((json_int_t)d[3].len));
+    json_object_set_new(out, "governance_notice", gov_json(&g));
     for (size_t i = 0; i < N_LISTS; i++) {
-        json_t *vals = NULL;
-        if (kg_failed(list_values(&vals, t, &lists[i], from_block)))
+        json_t *vals = NULL, *pend = NULL;
+        if (kg_failed(list_values(&vals, &pend, t, &lists[i], from_block, g.has_notice)))
             goto fail;
         char key[48];
         snprintf(key, sizeof(key), "allowed_%s", lists[i].opt);
@@ -203,19 +529,39 @@ static int cmd_status(const kg_cli_target *t, bool as_json, uint64_t from_block)
             if (*p == '-')
                 *p = '_';
         json_object_set_new(out, key, vals);
+        memcpy(key, "pending", 7); /* "allowed_x" -> "pending_x" */
+        json_object_set_new(out, key, pend);
     }
     if (as_json) {
         kg_cli_print_json(out, false);
     } else {
         printf("KMS contract %s\n  owner        %s\n  root k256    %s\n", kms_s, owner_s,
                json_object_get(out, "k256_pubkey") ? json_string_value(json_object_get(out, "k256_pubkey")) : "(not published)");
+        char ga[43];
+        kg_eth_address_checksum(ga, g.guardian);
+        printf("  notice       %" PRIu64 " s (guardian %s; guaranteed %" PRIu64 " s)\n", g.period,
+               ga, g.guaranteed);
+        if (g.pending_at != 0) {
+            kg_eth_address_checksum(ga, g.pending_guardian);
+            printf("  pending notice change: %" PRIu64 " s, guardian %s, from %" PRIu64 "\n",
+                   g.pending_period, ga, g.pending_at);
+        }
+        if (!is_zero(g.upgrade, 20)) {
+            kg_eth_address_checksum(ga, g.upgrade);
+            printf("  pending upgrade: %s, executable from %" PRIu64 "\n", ga, g.upgrade_at);
+        }
         const char *keys[] = {"allowed_mr", "allowed_device", "allowed_os_image"};
+        const char *pkeys[] = {"pending_mr", "pending_device", "pending_os_image"};
         for (size_t i = 0; i < 3; i++) {
             printf("  %s:\n", keys[i]);
             size_t j;
             json_t *v;
             json_array_foreach(json_object_get(out, keys[i]), j, v)
                 printf("    %s\n", json_string_value(v));
+            json_array_foreach(json_object_get(out, pkeys[i]), j, v)
+                printf("    %s (pending, allowed from %" JSON_INTEGER_FORMAT ")\n",
+                       json_string_value(json_object_get(v, "value")),
+                       json_integer_value(json_object_get(v, "activates_at")));
         }
     }
     status = KG_EXIT_OK;
@@ -237,12 +583,15 @@ int kg_cmd_kms(int argc, char **argv)
         {"mr", required_argument, NULL, 'm'},      {"device", required_argument, NULL, 'd'},
         {"os-image", required_argument, NULL, 'o'}, {"json", no_argument, NULL, 'j'},
         {"from-block", required_argument, NULL, 'b'},
+        {"upgrade", required_argument, NULL, 'u'}, {"notice-change", no_argument, NULL, 'n'},
+        {"period", required_argument, NULL, 'p'},  {"guardian", required_argument, NULL, 'g'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     const char *state = NULL, *rpc = NULL, *kmsc = NULL, *key_file = NULL, *value = NULL;
+    const char *upgrade = NULL, *period = NULL, *guardian = NULL;
     const kms_list *list = NULL;
     int n_values = 0;
-    bool as_json = false;
+    bool as_json = false, notice_change = false;
     uint64_t from_block = 0;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         kms_usage(argc < 2 ? stderr : stdout);
@@ -261,6 +610,10 @@ int kg_cmd_kms(int argc, char **argv)
         case 'm': list = &lists[0]; value = optarg; n_values++; break;
         case 'd': list = &lists[1]; value = optarg; n_values++; break;
         case 'o': list = &lists[2]; value = optarg; n_values++; break;
+        case 'u': upgrade = optarg; n_values++; break;
+        case 'n': notice_change = true; n_values++; break;
+        case 'p': period = optarg; break;
+        case 'g': guardian = optarg; break;
         case 'j': as_json = true; break;
         case 'b': {
             char *end = NULL;
@@ -283,14 +636,39 @@ int kg_cmd_kms(int argc, char **argv)
         fprintf(stderr, "keygate kms: unexpected argument '%s'\n", argv[optind]);
         return KG_EXIT_USAGE;
     }
-    bool change = strcmp(sub, "allow") == 0 || strcmp(sub, "revoke") == 0;
-    if (!change && strcmp(sub, "status") != 0) {
+    static const char *const subs[] = {"allow", "revoke", "propose", "veto"};
+    int act = -1;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(sub, subs[i]) == 0)
+            act = i;
+    bool is_notice = strcmp(sub, "notice") == 0;
+    if (act < 0 && !is_notice && strcmp(sub, "status") != 0) {
         fprintf(stderr, "keygate kms: unknown subcommand '%s'\n\n", sub);
         kms_usage(stderr);
         return KG_EXIT_USAGE;
     }
-    if (change && n_values != 1) {
-        fprintf(stderr, "keygate kms %s: give exactly one of --mr, --device, --os-image\n", sub);
+    if (act >= 0) {
+        const char *which = act == KACT_PROPOSE ? "--mr, --device, --os-image, --upgrade"
+                            : act == KACT_VETO  ? "--mr, --device, --os-image, --upgrade, "
+                                                  "--notice-change"
+                                                : "--mr, --device, --os-image";
+        bool bad = n_values != 1 || (upgrade != NULL && act < KACT_PROPOSE) ||
+                   (notice_change && act != KACT_VETO);
+        if (bad) {
+            fprintf(stderr, "keygate kms %s: give exactly one of %s\n", sub, which);
+            return KG_EXIT_USAGE;
+        }
+    }
+    if ((period != NULL || guardian != NULL) &&
+        (!is_notice || (period == NULL) != (guardian == NULL))) {
+        fprintf(stderr, "keygate kms: --period SECONDS and --guardian ADDR go together, with "
+                        "'keygate kms notice'\n");
+        return KG_EXIT_USAGE;
+    }
+    if ((is_notice || act < 0) && n_values != 0) {
+        fprintf(stderr, "keygate kms %s: takes no --mr, --device, --os-image, --upgrade or "
+                        "--notice-change\n",
+                sub);
         return KG_EXIT_USAGE;
     }
     kg_cli_target t;
@@ -302,8 +680,14 @@ int kg_cmd_kms(int argc, char **argv)
     if (!t.has_kms) {
         fprintf(stderr, "keygate kms: no KMS contract: give --kms-contract ADDR or --state\n");
         status = KG_EXIT_USAGE;
-    } else if (change) {
-        status = cmd_change(&t, key_file, list, value, strcmp(sub, "allow") == 0);
+    } else if (is_notice) {
+        status = cmd_notice(&t, key_file, period, guardian, false);
+    } else if (act == KACT_VETO && notice_change) {
+        status = cmd_notice(&t, key_file, NULL, NULL, true);
+    } else if (upgrade != NULL) {
+        status = cmd_upgrade(&t, key_file, upgrade, act == KACT_VETO);
+    } else if (act >= 0) {
+        status = cmd_change(&t, key_file, list, value, (kms_action)act);
     } else {
         status = cmd_status(&t, as_json, from_block);
     }

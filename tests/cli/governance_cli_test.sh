@@ -109,7 +109,7 @@ ok "errors: bad hash, usage, unknown app, wrong key (env and file), key file mod
 # ---- time-locked app: propose, veto --------------------------------------------------------------
 "$KG" app deploy "${S[@]}" --compose "$TMP/v1.json" --timelock 3600 --guardian "$OTHER" >"$TMP/tl.json" || die "deploy --timelock"
 TAPP="$(jq -r .app_id "$TMP/tl.json")"
-jq -e '.notice_period==3600' "$TMP/tl.json" >/dev/null || die "timelock deploy output"
+jq -e '.notice_period==3600 and (.warnings|length)==1' "$TMP/tl.json" >/dev/null || die "timelock deploy output (with the KMS notice warning)"
 run 2 "--timelock SECONDS and --guardian ADDR go together" "$KG" app deploy "${S[@]}" --compose "$TMP/v1.json" --timelock 60
 run 1 "has a 3600 s upgrade notice: use 'keygate app propose'" "$KG" app allow "${S[@]}" --app "$TAPP" --hash "$H2"
 "$KG" app propose "${S[@]}" --app "$TAPP" --hash "$H2" >"$TMP/p.json" || die "propose"
@@ -140,6 +140,53 @@ run 2 "give exactly one of --mr, --device, --os-image" "$KG" kms allow "${S[@]}"
 run 1 "is not the owner" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms allow "${S[@]}" --device "$MR"
 [ "$(block)" = "$B" ] || die "a failed kms command changed the chain"
 ok "kms allow/revoke/status of MRs and OS images; non-owner refused"
+
+# ---- KMS governance notice -------------------------------------------------------------------
+KIMPL="$(jq -r .kmsImplementation <<<"$DEPLOY")"
+"$KG" kms notice "${S[@]}" | jq -e '.period==0 and .guaranteed==0' >/dev/null || die "kms notice (default 0)"
+"$KG" app status "${S[@]}" --app "$TAPP" --json 2>"$TMP/err" >"$TMP/st.json" || die "status of the time-locked app"
+jq -e '.kms_governance_notice==0 and (.warnings|length)==1' "$TMP/st.json" >/dev/null || die "no KMS notice warning: $(cat "$TMP/st.json")"
+grep -qF "governance notice (0 s) is shorter than this app's notice (3600 s)" "$TMP/err" || die "warning text: $(cat "$TMP/err")"
+"$KG" app status "${S[@]}" --app "$TAPP" 2>/dev/null | grep -q "WARNING: the KMS contract's governance notice" || die "status table lacks the warning"
+"$KG" app status "${S[@]}" --app "$APP" --json 2>"$TMP/err" | jq -e '.warnings==[]' >/dev/null || die "warning for an app without notice"
+[ -s "$TMP/err" ] && die "warning on stderr for an app without notice: $(cat "$TMP/err")"
+B="$(block)"
+run 2 "--period SECONDS and --guardian ADDR go together" "$KG" kms notice "${S[@]}" --period 60
+run 2 "--period '99999999999' is not a number of seconds" "$KG" kms notice "${S[@]}" --period 99999999999 --guardian "$OTHER"
+run 2 "has no governance notice: use 'keygate kms allow --os-image'" "$KG" kms propose "${S[@]}" --os-image "$H2"
+run 2 "give exactly one of --mr, --device, --os-image" "$KG" kms allow "${S[@]}" --upgrade "$KIMPL"
+run 1 "is not the owner" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms notice "${S[@]}" --period 3600 --guardian "$OTHER"
+[ "$(block)" = "$B" ] || die "a failed kms notice command changed the chain"
+# raising the notice applies at once; the time-locked app is no longer warned about
+"$KG" kms notice "${S[@]}" --period 3600 --guardian "$OTHER" | jq -e --arg g "$OTHER" '.period==3600 and .guardian==$g and .guaranteed==3600 and .action=="set"' >/dev/null || die "kms notice --period"
+"$KG" app status "${S[@]}" --app "$TAPP" --json 2>"$TMP/err" | jq -e '.kms_governance_notice==3600 and .warnings==[]' >/dev/null || die "warning after the KMS notice was raised"
+ok "kms notice: default 0, app status warns while it is shorter than the app's notice, an increase applies at once"
+
+B="$(block)"
+run 1 "has a 3600 s governance notice: use 'keygate kms propose --os-image'" "$KG" kms allow "${S[@]}" --os-image "$H2"
+run 1 "is not a pending proposal" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --os-image "$H2"
+[ "$(block)" = "$B" ] || die "a refused kms allow/veto changed the chain"
+"$KG" kms propose "${S[@]}" --os-image "$H2" | jq -e '.state=="pending" and .activates_at > 0' >/dev/null || die "kms propose --os-image"
+"$KG" kms status "${S[@]}" --json | jq -e --arg h "$H2" '.pending_os_image[0].value==$h and (.allowed_os_image|index($h))==null' >/dev/null || die "pending OS image not in kms status"
+run 1 "is already pending" "$KG" kms propose "${S[@]}" --os-image "$H2"
+run 1 "is not the guardian ($OTHER) of the KMS contract" "$KG" kms veto "${S[@]}" --os-image "$H2"
+KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --os-image "$H2" | jq -e '.state=="none"' >/dev/null || die "kms veto --os-image"
+"$KG" kms propose "${S[@]}" --mr "$MR" | jq -e '.state=="pending"' >/dev/null || die "kms propose --mr"
+rpc evm_increaseTime '[3601]'
+rpc evm_mine '[]'
+"$KG" kms status "${S[@]}" --json | jq -e --arg mr "$MR" '.allowed_mr==[$mr] and .pending_mr==[]' >/dev/null || die "proposed MR not allowed after the notice"
+"$KG" kms revoke "${S[@]}" --mr "$MR" | jq -e '.state=="none"' >/dev/null || die "kms revoke under a notice is not immediate"
+ok "kms propose/veto of OS images and MRs: allow refused under a notice, guardian-only veto, allowed after the notice, revoke immediate"
+
+"$KG" kms notice "${S[@]}" --period 0 --guardian "$OTHER" | jq -e '.period==3600 and .pending.period==0' >/dev/null || die "a notice decrease did not wait"
+KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --notice-change | jq -e '.period==3600 and .pending==null' >/dev/null || die "veto --notice-change"
+run 1 "no pending change of the KMS governance notice" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --notice-change
+"$KG" kms propose "${S[@]}" --upgrade "$KIMPL" | jq -e '.action=="propose" and .activates_at > 0' >/dev/null || die "kms propose --upgrade"
+"$KG" kms status "${S[@]}" --json | jq -e --arg i "$KIMPL" '.governance_notice.pending_upgrade.implementation==$i' >/dev/null || die "pending upgrade not in kms status"
+run 1 "no pending upgrade of the KMS contract to" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --upgrade "$APP"
+KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --upgrade "$KIMPL" | jq -e '.action=="veto"' >/dev/null || die "kms veto --upgrade"
+"$KG" kms notice "${S[@]}" | jq -e '.pending_upgrade==null' >/dev/null || die "vetoed upgrade still pending"
+ok "kms notice decrease waits and is vetoed; kms upgrade proposal shown and vetoed"
 
 # ---- usage and state errors of the other devnet-aware commands ---------------------------------
 run 2 "unknown subcommand 'sideways'" "$KG" devnet sideways --state "$TMP/state"
