@@ -57,7 +57,6 @@ try() {
 # its VM: vms/app-<app id[0:8]>-<agent pid>-<agent start time>; the app knows all but the
 # second, so it tries the last two minutes (a wrong guess would say "No such file")
 now=$(date +%s)
-vmdir=
 t=$((now - 120))
 while [ "$t" -le "$now" ]; do
   d="$KG_SIM/vms/app-$(echo "$KG_APP_HEX" | cut -c1-8)-$PPID-$t"
