@@ -653,4 +653,45 @@ contract KmsGovernanceNoticeTest is Fixture {
         bytes32 mrSlot = keccak256(abi.encode(MR1, uint256(6)));
         assertEq(uint256(vm.load(address(kms), mrSlot)), 1, "slot 6 mapping: MR1 allowed");
     }
+
+    // ------------------------------------------------------------ property: the guarantee is never overstated
+
+    /// @dev Each op word: bits 0-1 kind (set notice, propose, wait, upgrade proposal), bits 8-9 an
+    ///      argument. After every op, every proposal still pending was announced with at least
+    ///      guaranteedNotice() seconds of notice, and so is any proposal made now.
+    function testFuzz_guaranteedNoticeNeverOverstated(uint256[] calldata ops) public {
+        uint64[4] memory periods = [uint64(0), 1 hours, 1 days, NOTICE];
+        KeygateKms k = _newKms(address(appImpl));
+        KeygateKmsV2 v2 = new KeygateKmsV2();
+        uint256 n = ops.length > 32 ? 32 : ops.length;
+        uint64[] memory leads = new uint64[](n);
+        uint64[] memory ends = new uint64[](n);
+        uint256 count;
+        for (uint256 j = 0; j < n; j++) {
+            uint256 kind = ops[j] & 3;
+            uint256 arg = (ops[j] >> 8) & 3;
+            (uint64 period,) = k.governanceNotice();
+            vm.startPrank(OWNER);
+            if (kind == 0) {
+                k.setGovernanceNotice(periods[arg], GUARDIAN);
+            } else if (kind == 1 && period != 0) {
+                k.proposeOsImageHash(keccak256(abi.encode(j)));
+                (leads[count], ends[count]) = (period, uint64(block.timestamp) + period);
+                count++;
+            } else if (kind == 2) {
+                vm.warp(block.timestamp + uint256(periods[arg]) / 2 + 1);
+            } else if (kind == 3 && period != 0) {
+                k.proposeUpgrade(address(v2));
+                (leads[count], ends[count]) = (period, uint64(block.timestamp) + period);
+                count++;
+            }
+            vm.stopPrank();
+            uint64 g = k.guaranteedNotice();
+            (period,) = k.governanceNotice();
+            assertTrue(g <= period, "guarantee above the period new proposals get");
+            for (uint256 q = 0; q < count; q++) {
+                if (block.timestamp < ends[q]) assertTrue(leads[q] >= g, "pending proposal with a shorter notice");
+            }
+        }
+    }
 }
