@@ -215,6 +215,24 @@ static kg_result peer_collateral(const char **json, size_t *len, char **owned, b
     return KG_OK;
 }
 
+void kms_attest_claimed(kms_boot_info *out, X509 *cert)
+{
+    memset(out, 0, sizeof(*out));
+    ASN1_OBJECT *obj = OBJ_txt2obj(KG_OID_RATLS_APP_ID, 1);
+    int idx = obj ? X509_get_ext_by_OBJ(cert, obj, -1) : -1;
+    ASN1_OBJECT_free(obj);
+    if (idx < 0)
+        return;
+    ASN1_OCTET_STRING *outer = X509_EXTENSION_get_data(X509_get_ext(cert, idx));
+    const unsigned char *p = ASN1_STRING_get0_data(outer);
+    long n = ASN1_STRING_length(outer);
+    const unsigned char *end = p + n;
+    ASN1_OCTET_STRING *inner = d2i_ASN1_OCTET_STRING(NULL, &p, n);
+    if (inner != NULL && p == end && ASN1_STRING_length(inner) == (int)sizeof(out->app_id))
+        memcpy(out->app_id, ASN1_STRING_get0_data(inner), sizeof(out->app_id));
+    ASN1_OCTET_STRING_free(inner);
+}
+
 kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) * chain,
                           bool require_app)
 {
@@ -349,6 +367,8 @@ kg_result kms_attest_init(kms *k)
         KG_GUARD_CTX(kg_tee_open_sim(&g_tee, k->cfg.sim_dir, k->cfg.sim_vm), "opening the TEE");
     else
         KG_GUARD_CTX(kg_tee_open_linux(&g_tee, NULL), "opening the TEE");
+    /* Before any quote: every quote this KMS makes carries its identity (identity.c). */
+    KG_GUARD_CTX(kms_identity_measure(k, g_tee), "KMS identity");
     if (k->cfg.trust_root == KG_KMS_TRUST_INTEL) {
         KG_GUARD(kg_dcap_verifier_new(&g_verifier, NULL, 0));
         return KG_OK;

@@ -443,17 +443,17 @@ static kg_result parse_source(char *host, size_t host_size, uint16_t *port, cons
 
 /* The source KMS must prove, after the handshake and before we send anything, that it is a
  * genuine KMS that governance allows: its server certificate is verified like any peer's
- * (RA-TLS, full DCAP with the configured trust root and collateral, event log), must carry
- * usage "kms:rpc", and isKmsAllowed must say yes for its boot identity. */
+ * (RA-TLS, full DCAP with the configured trust root and collateral, event log), its measured
+ * identity must be a KMS of this deployment (identity.c), and isKmsAllowed must say yes. */
 static kg_result check_source(void *arg, X509 *peer, STACK_OF(X509) * chain)
 {
     const kms *k = arg;
     kms_boot_info bi;
     kms_decision d;
-    KG_GUARD_CTX(kms_attest_peer(&bi, k, peer, chain, false),
+    KG_GUARD_CTX(kms_attest_peer(&bi, k, peer, chain, true),
                  "source KMS: its RA-TLS certificate does not verify");
-    KG_ENSURE(strcmp(bi.usage, "kms:rpc") == 0, KG_ERR_DENIED,
-              "source KMS: certificate usage is '%s', not 'kms:rpc'", bi.usage);
+    KG_ENSURE(kms_is_kms_identity(k, &bi), KG_ERR_DENIED,
+              "source KMS: its measured identity is not a KMS of this deployment");
     KG_GUARD_CTX(kms_policy_kms(&d, k, &bi), "source KMS: governance unavailable");
     KG_ENSURE(d.allowed, KG_ERR_DENIED, "source KMS not allowed by governance: %s",
               d.reason[0] ? d.reason : "(no reason given)");

@@ -147,6 +147,9 @@ void kms_self_check(kms *k);
 /* require_app: the event log must name an app (app-id, compose-hash); KMS peers need not. */
 KG_RESULT kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) * chain,
                           bool require_app);
+/* The identity a certificate that failed verification claims, for the audit record only: the
+ * app id of its RA-TLS app-id extension (zero when it has none). Never used to decide. */
+void kms_attest_claimed(kms_boot_info *out, X509 *cert);
 /* A fresh key and an RA-TLS certificate for it with usage "kms:rpc" from this KMS's TEE, to
  * authenticate to a peer KMS (onboarding). Caller frees both. */
 KG_RESULT kms_attest_client_cert(kg_p256_key **key, X509 **cert, const kms *k);
@@ -160,6 +163,19 @@ KG_RESULT kms_attest_init(kms *k);
 void kms_attest_free(void);
 /* Issues this run's RA-TLS server certificate (usage "kms:rpc") into k->tls_key/tls_cert. */
 KG_RESULT kms_attest_server_cert(kms *k);
+
+/* ---- identity.c ----------------------------------------------------------------------------- */
+
+struct kg_tee;
+/* The KMS compose document (canonical JSON of the settings that decide who gets keys; its
+ * SHA-256 is the compose-hash this KMS measures), appended to out and NUL-terminated. */
+KG_RESULT kms_identity_compose(kg_buf *out, const kms *k);
+/* Extends this KMS's identity into a fresh VM's RTMR3, or checks that RTMR3 already holds
+ * exactly it (a restart in the same VM); KG_ERR_DENIED when RTMR3 holds anything else. */
+KG_RESULT kms_identity_measure(const kms *k, struct kg_tee *tee);
+/* Whether a verified peer measured a KMS identity of this deployment (its app-id event is the
+ * KMS contract). Call with a boot info from kms_attest_peer(require_app = true). */
+bool kms_is_kms_identity(const kms *k, const kms_boot_info *bi);
 
 /* ---- util ----------------------------------------------------------------------------------- */
 int64_t kms_now_ms(void);

@@ -53,6 +53,12 @@ static int print_bootstrap(kms *k)
         json_t *s = json_object();
         boot_info_json(s, &self);
         json_object_set_new(out, "kms_boot_info", s);
+        /* what the measured compose-hash stands for (kms/identity.c) */
+        kg_buf doc;
+        kg_buf_init(&doc, 8192);
+        if (kg_ok(kms_identity_compose(&doc, k)))
+            json_object_set_new(out, "kms_compose", json_string((const char *)doc.data));
+        kg_buf_free(&doc);
     } else {
         fprintf(stderr, "keygate-kms: warning: own boot info unavailable: %s\n",
                 kg_error_message());

@@ -79,25 +79,50 @@ static void fill_record(kg_audit_record *r, const kms_call *c, const char *metho
     }
 }
 
-/* Records a denial and fails with "<method> denied: <reason>". The denial stands even if it
- * cannot be recorded (then the message says so). */
+/* Records a denial (r, filled by the caller) and fails with "<method> denied: <reason>". The
+ * denial stands even if it cannot be recorded (then the message says so). */
+static kg_result deny_record(kms *k, const char *method, kg_audit_record *r, const char *reason)
+{
+    r->allowed = false;
+    r->reason = reason;
+    atomic_fetch_add(&k->metrics.denied, 1);
+    char msg[1024];
+    snprintf(msg, sizeof(msg), "%s", reason);
+    if (kg_failed(kg_audit_append(k->audit, r, NULL))) {
+        atomic_fetch_add(&k->metrics.audit_failures, 1);
+        KG_BAIL(KG_ERR_DENIED, "%s denied: %s (and the audit log could not record it)", method,
+                msg);
+    }
+    KG_BAIL(KG_ERR_DENIED, "%s denied: %s", method, msg);
+}
+
 static kg_result deny(kms *k, const kms_call *c, const char *method, const kms_boot_info *bi,
                       const kms_decision *d, const char *reason)
 {
     kg_audit_record r;
     boot_hex h;
     fill_record(&r, c, method, bi, &h, d);
-    r.allowed = false;
-    r.reason = reason;
-    atomic_fetch_add(&k->metrics.denied, 1);
-    char msg[1024];
-    snprintf(msg, sizeof(msg), "%s", reason);
-    if (kg_failed(kg_audit_append(k->audit, &r, NULL))) {
-        atomic_fetch_add(&k->metrics.audit_failures, 1);
-        KG_BAIL(KG_ERR_DENIED, "%s denied: %s (and the audit log could not record it)", method,
-                msg);
-    }
-    KG_BAIL(KG_ERR_DENIED, "%s denied: %s", method, msg);
+    return deny_record(k, method, &r, reason);
+}
+
+/* A denial of a caller whose attestation did not verify, recorded under the app id its
+ * certificate claims (nothing else of it is believed), so an app's owner finds the attempts
+ * made in its name. The reason says the identity is unverified. */
+static kg_result deny_unverified(kms *k, const kms_call *c, const char *method)
+{
+    char reason[900], app_hex[41] = "";
+    static const uint8_t zero[20];
+    snprintf(reason, sizeof(reason), "attestation (claimed identity, unverified): %s",
+             kg_error_message());
+    kms_boot_info claimed;
+    kms_attest_claimed(&claimed, c->peer_cert);
+    if (memcmp(claimed.app_id, zero, sizeof(zero)) != 0)
+        hex_or_empty(app_hex, sizeof(app_hex), claimed.app_id, sizeof(claimed.app_id));
+    kg_audit_record r;
+    boot_hex h;
+    fill_record(&r, c, method, NULL, &h, NULL);
+    r.app_id = app_hex[0] ? app_hex : NULL;
+    return deny_record(k, method, &r, reason);
 }
 
 /* The authorization every key release shares. On success *bi and *d describe an allowed
@@ -113,8 +138,8 @@ static kg_result authorize(kms_boot_info *bi, kms_decision *d, kms *k, const kms
         return deny(k, c, method, NULL, NULL,
                     "no client certificate: an RA-TLS client certificate is required");
     if (kg_failed(kms_attest_peer(bi, k, c->peer_cert, c->peer_chain, true))) {
-        snprintf(reason, sizeof(reason), "attestation: %s", kg_error_message());
-        return deny(k, c, method, NULL, NULL, reason);
+        memset(bi, 0, sizeof(*bi));
+        return deny_unverified(k, c, method);
     }
     /* Who is asking is established first (so every denial names the caller); then whether
      * this KMS may serve at all; then governance. */
@@ -280,6 +305,18 @@ static kg_result get_meta(kms *k, kms_call *c)
         json_pack("{s:s,s:b,s:s,s:O,s:b,s:s}", "ca_cert", k->root_ca_pem, "allow_any_upgrade", 0,
                   "k256_pubkey", k256, "bootstrap_info", k->bootstrap_info, "is_dev", k->cfg.is_dev,
                   "gateway_app_id", k->cfg.gateway_app_id);
+    /* beyond dstack: the document whose SHA-256 is this KMS's measured compose-hash, so anyone
+     * can check what the attested identity stands for */
+    kg_buf compose;
+    kg_buf_init(&compose, 8192);
+    kg_result crc = o != NULL ? kms_identity_compose(&compose, k) : KG_OK;
+    if (o != NULL && kg_ok(crc))
+        json_object_set_new(o, "kms_compose", json_string((const char *)compose.data));
+    kg_buf_free(&compose);
+    if (kg_failed(crc)) {
+        json_decref(o);
+        return crc;
+    }
     if (o != NULL && k->cfg.policy == KG_KMS_POLICY_ETH) {
         char addr[43] = "0x";
         KG_GUARD(kg_hex_encode(addr + 2, sizeof(addr) - 2, k->cfg.kms_contract, 20));
@@ -427,15 +464,17 @@ static kg_result get_kms_key(kms *k, kms_call *c)
                   "no client certificate: an RA-TLS client certificate is required");
         goto cleanup;
     }
-    if (kg_failed(kms_attest_peer(&bi, k, c->peer_cert, c->peer_chain, false))) {
-        snprintf(reason, sizeof(reason), "attestation: %s", kg_error_message());
-        rc = deny(k, c, method, NULL, NULL, reason);
+    if (kg_failed(kms_attest_peer(&bi, k, c->peer_cert, c->peer_chain, true))) {
+        rc = deny_unverified(k, c, method);
         goto cleanup;
     }
-    if (strcmp(bi.usage, "kms:rpc") != 0) {
-        snprintf(reason, sizeof(reason), "client certificate usage is '%s', not 'kms:rpc'",
-                 bi.usage);
-        rc = deny(k, c, method, &bi, NULL, reason);
+    /* Who the peer is comes from its measurements, never from a usage string it wrote into
+     * its own certificate: it must have measured a KMS identity for this KMS contract (a blank
+     * VM has none), and governance must allow its aggregated MR, which covers that identity. */
+    if (!kms_is_kms_identity(k, &bi)) {
+        rc = deny(k, c, method, &bi, NULL,
+                  "the peer's measured identity is not a KMS of this deployment (its app-id "
+                  "event is not the KMS contract)");
         goto cleanup;
     }
     if (!atomic_load(&k->kms_allowed)) {

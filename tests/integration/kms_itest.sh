@@ -166,7 +166,7 @@ H2=$(printf 'app-compose v2' | sha256sum | cut -c1-64)
 call --method GetAppKey --cert none
 expect_denied "no client certificate" "GetAppKey without a client certificate"
 call --method GetAppKey --cert plain
-expect_denied "attestation: RA-TLS certificate: certificate has no RA-TLS quote extension" "GetAppKey with a non-RA-TLS certificate"
+expect_denied "unverified): RA-TLS certificate: certificate has no RA-TLS quote extension" "GetAppKey with a non-RA-TLS certificate"
 app unreg 1111111111111111111111111111111111111111 "$H1"
 expect_denied "not allowed by governance: app not registered" "unregistered app"
 
@@ -193,10 +193,10 @@ openssl verify -CAfile "$TMP/chain2.pem" -untrusted "$TMP/chain1.pem" "$TMP/chai
 openssl x509 -in "$TMP/chain0.pem" -noout -subject | grep -q "app.keygate.test" || die "SignCert leaf subject"
 ok "SignCert: leaf for the attested key under the app CA under the root CA (openssl verify)"
 call --method SignCert --cert plain --csr
-expect_denied "attestation: RA-TLS certificate: certificate has no RA-TLS quote extension" "SignCert without attestation"
+expect_denied "unverified): RA-TLS certificate: certificate has no RA-TLS quote extension" "SignCert without attestation"
 
 app v1-tampered "$APP" "$H1" --cert tampered
-expect_denied "attestation: RA-TLS quote" "tampered quote in the certificate"
+expect_denied "unverified): RA-TLS quote" "tampered quote in the certificate"
 app v1-unbound "$APP" "$H1" --cert unbound
 expect_denied "key is not bound to the quote (REPORTDATA mismatch)" "certificate whose key REPORTDATA does not bind"
 
@@ -274,7 +274,7 @@ ok "restart keeps the root keys, app keys and the audit history"
 
 # ---- replication: a second KMS node obtains the root keys (GetKmsKey) -----------------------------
 app v2 "$APP" "$H2" --method GetKmsKey
-expect_denied "client certificate usage is 'app:custom', not 'kms:rpc'" "GetKmsKey from an app (not a KMS)"
+expect_denied "the peer's measured identity is not a KMS of this deployment" "GetKmsKey from an app (not a KMS)"
 jq --arg d "$TMP/state2" '.state_dir = $d | .tee.sim_vm = "kms2"' "$TMP/kms.json" >"$TMP/kms2.json"
 "$KMS" --config "$TMP/kms2.json" --onboard "127.0.0.1:$KPORT" --port-file "$TMP/kms2.port" 2>"$TMP/kms2.log" &
 KMS2_PID=$!
@@ -345,7 +345,7 @@ ok "a group-readable key file makes the KMS refuse to start"
 write_config
 start_kms
 app v2 "$APP" "$H2"
-expect_denied "attestation: RA-TLS quote" "expired collateral"
+expect_denied "unverified): RA-TLS quote" "expired collateral"
 grep -q "expired\|Expired\|nextUpdate" "$TMP/out.json" || die "expired collateral: reason does not say expired: $(cat "$TMP/out.json")"
 stop_kms
 "$SIM" refresh "$TMP/sim" || die "sim refresh"
@@ -379,7 +379,9 @@ python3 "$SRC/tests/integration/kms_webhook_auth.py" "$TMP/webhook.port" "$TMP/w
 PIDS+=($!)
 wait_file "$TMP/webhook.port"
 cp "$TMP/kms.json" "$TMP/kms-eth.json"
-jq --arg url "http://127.0.0.1:$(cat "$TMP/webhook.port")" '.policy = {"backend": "webhook", "url": $url}' \
+# another policy is another KMS identity (kms/identity.c): it starts in a fresh VM
+jq --arg url "http://127.0.0.1:$(cat "$TMP/webhook.port")" \
+  '.policy = {"backend": "webhook", "url": $url} | .tee.sim_vm = "kms-webhook"' \
   "$TMP/kms-eth.json" >"$TMP/kms.json"
 start_kms
 grep -q "self-check: allowed" "$TMP/kms.log" || die "webhook self-check"
@@ -390,6 +392,16 @@ expect_denied "not allowed by governance: webhook: compose hash not listed" "web
 "$CLI" audit list --db "$TMP/state/audit.db" --json | jq -e '.[-2].decision=="allow" and .[-2].block_number==null' >/dev/null || die "webhook decisions audited without a block"
 ok "webhook backend: allow (same keys, gatewayAppId passed through) and deny, audited"
 stop_kms
+# The KMS measured its identity into its VM's RTMR3 (kms/identity.c); another identity cannot
+# start in that VM, whose RTMR3 can only grow.
+jq '.tee.sim_vm = "kms"' "$TMP/kms.json" >"$TMP/kms-samevm.json"
+set +e
+timeout 60 "$KMS" --config "$TMP/kms-samevm.json" --port-file "$TMP/samevm.port" 2>"$TMP/samevm.err"
+RC=$?
+set -e
+[ "$RC" != 0 ] && [ ! -s "$TMP/samevm.port" ] && grep -q "RTMR3 already holds 6 events that are not this KMS's identity" "$TMP/samevm.err" ||
+  die "a KMS of another identity started in a measured VM: rc=$RC $(cat "$TMP/samevm.err")"
+ok "a KMS with another configuration refuses to start in a VM that measured another KMS identity"
 cp "$TMP/kms-eth.json" "$TMP/kms.json"
 start_kms
 
