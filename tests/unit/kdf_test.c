@@ -104,6 +104,22 @@ static void app_keys_match_vectors(void **state)
     memcpy(msg + 38, k.k256_pub, 33);
     kg_keccak256(digest, msg, sizeof(msg));
     KG_ASSERT_OK(kg_k256_verify_recoverable(root_pub, k.k256_signature, digest));
+
+    /* The agent's check of a GetAppKey reply: the same signature, through the kdf API; any
+     * other root key, app id or app key, or a flipped bit, is refused. */
+    KG_ASSERT_OK(kg_kdf_k256_signature_verify(root_pub, f->app_id, k.k256_pub, k.k256_signature));
+    uint8_t other_app[20];
+    memcpy(other_app, f->app_id, 20);
+    other_app[0] ^= 1;
+    KG_ASSERT_ERR(kg_kdf_k256_signature_verify(root_pub, other_app, k.k256_pub, k.k256_signature),
+                  KG_ERR_VERIFY, "k256_signature is not the KMS root key's signature");
+    KG_ASSERT_ERR(kg_kdf_k256_signature_verify(k.k256_pub, f->app_id, k.k256_pub, k.k256_signature),
+                  KG_ERR_VERIFY, "k256_signature is not the KMS root key's signature");
+    uint8_t bad[65];
+    memcpy(bad, k.k256_signature, 65);
+    bad[10] ^= 1;
+    assert_true(kg_failed(kg_kdf_k256_signature_verify(root_pub, f->app_id, k.k256_pub, bad)));
+    kg_error_clear();
     kg_kdf_app_keys_wipe(&k);
 }
 
