@@ -291,7 +291,7 @@ static kg_result load_or_issue(X509 **out, const kms *k, const char *path, kg_p2
     return save_cert(k, path, *out);
 }
 
-/* Before keygate 0.3 the temporary CA was issued by the root CA, so anyone holding its public
+/* Before keygate 0.2 the temporary CA was issued by the root CA, so anyone holding its public
  * key could mint certificates under the root. Such a certificate is removed (it is re-issued
  * self-signed); agents accept only a server leaf issued directly by the root, which already
  * excludes certificates minted under the old temporary CA. */
