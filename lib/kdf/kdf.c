@@ -154,15 +154,22 @@ static kg_result keccak_parts(uint8_t digest[32], const void *const *parts, cons
     return KG_OK;
 }
 
+/* keccak256("dstack-kms-issued:" || app_id || app_k256_pub): what k256_signature signs. */
+static kg_result kms_issued_digest(uint8_t digest[32], const uint8_t app_id[KG_APP_ID_LEN],
+                                   const uint8_t app_k256_pub[KG_K256_PUB_LEN])
+{
+    const void *parts[] = {MSG_KMS_ISSUED, app_id, app_k256_pub};
+    const size_t lens[] = {sizeof(MSG_KMS_ISSUED) - 1, KG_APP_ID_LEN, KG_K256_PUB_LEN};
+    return keccak_parts(digest, parts, lens, 3);
+}
+
 kg_result kg_kdf_k256_signature(uint8_t sig[KG_K256_RECSIG_LEN],
                                 const uint8_t root_k256_scalar[KG_K256_SCALAR_LEN],
                                 const uint8_t app_id[KG_APP_ID_LEN],
                                 const uint8_t app_k256_pub[KG_K256_PUB_LEN])
 {
     uint8_t digest[32];
-    const void *parts[] = {MSG_KMS_ISSUED, app_id, app_k256_pub};
-    const size_t lens[] = {sizeof(MSG_KMS_ISSUED) - 1, KG_APP_ID_LEN, KG_K256_PUB_LEN};
-    KG_GUARD(keccak_parts(digest, parts, lens, 3));
+    KG_GUARD(kms_issued_digest(digest, app_id, app_k256_pub));
     return kg_k256_sign_recoverable(sig, root_k256_scalar, digest);
 }
 
@@ -172,9 +179,7 @@ kg_result kg_kdf_k256_signature_verify(const uint8_t root_k256_pub[KG_K256_PUB_L
                                        const uint8_t sig[KG_K256_RECSIG_LEN])
 {
     uint8_t digest[32];
-    const void *parts[] = {MSG_KMS_ISSUED, app_id, app_k256_pub};
-    const size_t lens[] = {sizeof(MSG_KMS_ISSUED) - 1, KG_APP_ID_LEN, KG_K256_PUB_LEN};
-    KG_GUARD(keccak_parts(digest, parts, lens, 3));
+    KG_GUARD(kms_issued_digest(digest, app_id, app_k256_pub));
     KG_GUARD_CTX(kg_k256_verify_recoverable(root_k256_pub, sig, digest),
                  "k256_signature is not the KMS root key's signature over this app's key");
     return KG_OK;
