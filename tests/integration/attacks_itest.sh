@@ -6,8 +6,9 @@
 #      never starts, no key file is written;
 #   2. certificates forged under the KMS root with the temporary CA: `openssl verify` refuses;
 #      every CA the KMS issues is path-length constrained;
-#   3. the relabelled event log from an app VM that extended a victim's identity after boot,
-#      and the same identity appended plainly: refused, audited with the claimed app id;
+#   3. the relabelled event log from an app VM that extended a victim's identity after boot
+#      (mounted directly, and by a real app process the agent ran as root), and the same
+#      identity appended plainly: refused, audited with the claimed app id;
 #   4. a blank VM asking GetKmsKey for the root keys: refused.
 # Usage: attacks_itest.sh BUILD_DIR
 set -euo pipefail
@@ -181,10 +182,28 @@ run_attack append --attack append --vm "attacker-append-$$" --app-id "$ATTACKER"
 [ "$RC" = 1 ] || die "append attack: exit $RC: $(cat "$W/append.out")"
 grep -q "reserved event 'app-id' after system-ready" "$W/append.out" || die "append attack: unexpected refusal: $(cat "$W/append.out")"
 ok "victim identity appended after system-ready: refused (a log that says two things)"
+# Through a real app process: the attacker's app, booted by the agent and given root in its VM
+# (--app-user root: what an app had before the agent dropped privileges), relabels the agent's
+# whole boot log, extends the victim's identity and asks the KMS itself.
+cat >"$W/inapp.sh" <<SH
+#!/bin/sh
+vm="\$(ls -t "$SIM/vms" | grep '^app-$(echo "$ATTACKER" | cut -c1-8)-' | head -1)"
+exec "$ATTACK" --kms "$KMS_ADDR" --sim "$SIM" --attack inapp --vm "\$vm" \
+  --victim-app-id "$VICTIM" --victim-compose-hash "$HV" >"$W/inapp.out" 2>&1
+SH
+set +e
+"$KG" sim run --state "$STATE" --app "$ATTACKER" --compose "$W/attacker.json" --app-user root \
+  -- sh "$W/inapp.sh" 2>"$W/inapp.err"
+RC=$?
+set -e
+[ "$RC" = 1 ] || die "in-app relabel attack: exit $RC: $(cat "$W/inapp.out" "$W/inapp.err")"
+grep -q "HTTP 400" "$W/inapp.out" && grep -q "RTMR3 event of type 0x0000000d" "$W/inapp.out" ||
+  die "in-app relabel attack: unexpected answer: $(cat "$W/inapp.out")"
+ok "a real app process (root in its VM) relabelling the agent's boot log and extending the victim's identity: refused"
 "$KG" audit list --state "$STATE" --json >"$W/audit.json" || die "audit list"
-jq -e --arg v "$VICTIM" '[.[] | select(.decision=="deny" and (.app_id|ascii_downcase|ltrimstr("0x"))==$v and (.reason|test("claimed")))] | length >= 2' \
+jq -e --arg v "$VICTIM" '[.[] | select(.decision=="deny" and (.app_id|ascii_downcase|ltrimstr("0x"))==$v and (.reason|test("claimed")))] | length >= 3' \
   "$W/audit.json" >/dev/null || die "the refusals are not audited with the claimed app id: $(jq -c '.[-3:]' "$W/audit.json")"
-ok "both refusals are in the audit log under the claimed (victim's) app id, marked unverified"
+ok "the three refusals are in the audit log under the claimed (victim's) app id, marked unverified"
 
 # ---- 4. a blank VM asks for the root keys ----------------------------------------------------------
 run_attack blank --attack blank --vm "blank-$$"
