@@ -61,8 +61,13 @@ contract KeygateApp is
     bytes32 private constant _POLICY_COMPOSE_HASH_PROPOSAL = keccak256("compose-hash-proposal");
     bytes32 private constant _POLICY_UPGRADE_PROPOSAL = keccak256("upgrade-proposal");
     bytes32 private constant _POLICY_UPGRADE_NOTICE = keccak256("upgrade-notice");
+    bytes32 private constant _POLICY_ADVISORY_DENY = keccak256("advisory-deny");
+    bytes32 private constant _POLICY_ADVISORY_ALLOW = keccak256("advisory-allow");
+    bytes32 private constant _POLICY_TCB_GRACE = keccak256("tcb-out-of-date-grace");
 
     bytes32 private constant _TCB_UP_TO_DATE = keccak256("UpToDate");
+    bytes32 private constant _TCB_OUT_OF_DATE = keccak256("OutOfDate");
+    bytes32 private constant _TCB_REVOKED = keccak256("Revoked");
 
     /// @dev Notice period and guardian, packed in one slot.
     struct UpgradeNotice {
@@ -81,9 +86,17 @@ contract KeygateApp is
     uint64 private _pendingNoticeActivatesAt; // 0 = no pending notice change
     address private _pendingImplementation; // address(0) = no pending upgrade
     uint64 private _pendingImplementationActivatesAt;
+    // Version 1 ends here (slots 0-6 of this contract). TCB policy, appended (slots 7-9); the gap
+    // shrank by the same 3 slots.
+    /// @dev keccak256(advisory id) => true when a platform reporting it is refused.
+    mapping(bytes32 => bool) private _deniedAdvisories;
+    /// @dev keccak256(advisory id) => true when it is known harmless to this app (see {isAppAllowed}).
+    mapping(bytes32 => bool) private _allowedAdvisories;
+    /// @dev "OutOfDate" platforms are tolerated while block.timestamp < this (0: no grace).
+    uint64 private _outOfDateGraceUntil;
 
     /// @dev Reserved slots so later versions can append state without shifting it.
-    uint256[42] private __gap;
+    uint256[39] private __gap;
 
     /// @notice Emitted when upgrades were disabled for good.
     event UpgradesDisabled();
@@ -105,6 +118,12 @@ contract KeygateApp is
     event UpgradeNoticeChangeProposed(uint64 noticePeriod, address indexed guardian, uint64 activatesAt);
     /// @notice Emitted when `vetoedBy` vetoed the pending notice change.
     event UpgradeNoticeChangeVetoed(uint64 noticePeriod, address indexed guardian, address indexed vetoedBy);
+    /// @notice Emitted when advisory `advisoryId` was put on (true) or taken off (false) the deny-list.
+    event AdvisoryDenySet(string advisoryId, bool denied);
+    /// @notice Emitted when advisory `advisoryId` was put on (true) or taken off (false) the allow-list.
+    event AdvisoryAllowSet(string advisoryId, bool allowed);
+    /// @notice Emitted when the "OutOfDate" grace period was set: such platforms are tolerated until `graceUntil` (0: none).
+    event OutOfDateGraceSet(uint64 gracePeriod, uint64 graceUntil);
     /**
      * @notice Audit event emitted with every policy change (same shape as dstack's).
      * @param actor The caller that made the change.
@@ -140,6 +159,10 @@ contract KeygateApp is
     error AppNoPendingUpgrade();
     /// @notice No notice change is pending within its notice period.
     error AppNoPendingNoticeChange();
+    /// @notice `period` exceeds {MAX_NOTICE_PERIOD} (the bound of the "OutOfDate" grace period too).
+    error AppGracePeriodTooLong(uint64 period);
+    /// @notice An empty advisory id was given.
+    error AppInvalidAdvisoryId();
 
     /// @dev Restricts to the guardian in force; a zero guardian means nobody can veto.
     modifier onlyGuardian() {
@@ -252,10 +275,12 @@ contract KeygateApp is
 
     /**
      * @inheritdoc IAppAuth
-     * @dev Checks, in order: the boot names this app; TCB status when required; the compose hash
-     *      is allowed (and not merely pending); the device is allowed unless any device is.
-     *      Reasons: "app id mismatch", "tcb status not up to date", "compose hash not allowed",
-     *      "compose hash pending: notice period not over", "device not allowed".
+     * @dev Checks, in order: the boot names this app; no advisory of the platform is on the
+     *      deny-list; the TCB status when required (see {tcbTolerated}); the compose hash is
+     *      allowed (and not merely pending); the device is allowed unless any device is.
+     *      Reasons: "app id mismatch", "advisory denied: <id>", "tcb status not up to date",
+     *      "compose hash not allowed", "compose hash pending: notice period not over",
+     *      "device not allowed".
      */
     function isAppAllowed(AppBootInfo calldata bootInfo)
         external
@@ -264,7 +289,13 @@ contract KeygateApp is
         returns (bool isAllowed, string memory reason)
     {
         if (bootInfo.appId != address(this)) return (false, "app id mismatch");
-        if (_requireTcbUpToDate && keccak256(bytes(bootInfo.tcbStatus)) != _TCB_UP_TO_DATE) {
+        uint256 n = bootInfo.advisoryIds.length;
+        for (uint256 i = 0; i < n; ++i) {
+            if (_deniedAdvisories[keccak256(bytes(bootInfo.advisoryIds[i]))]) {
+                return (false, string.concat("advisory denied: ", bootInfo.advisoryIds[i]));
+            }
+        }
+        if (_requireTcbUpToDate && !tcbTolerated(bootInfo.tcbStatus, bootInfo.advisoryIds)) {
             return (false, "tcb status not up to date");
         }
         ComposeHashState state = composeHashState(bootInfo.composeHash);
@@ -398,6 +429,86 @@ contract KeygateApp is
     /// @notice Whether boots must report TCB status "UpToDate".
     function requireTcbUpToDate() external view returns (bool) {
         return _requireTcbUpToDate;
+    }
+
+    // ------------------------------------------------------------------ TCB policy
+
+    /**
+     * @notice Whether a platform with `tcbStatus` and `advisoryIds` passes this app's TCB
+     *         requirement when {requireTcbUpToDate} is on (the deny-list is checked separately).
+     * @dev "UpToDate" always passes; "OutOfDate" passes while the grace period set with
+     *      {setOutOfDateGracePeriod} runs; any other status but "Revoked" passes when the platform
+     *      names at least one advisory and every advisory it names is on the allow-list.
+     */
+    function tcbTolerated(string calldata tcbStatus, string[] calldata advisoryIds) public view returns (bool) {
+        bytes32 status = keccak256(bytes(tcbStatus));
+        if (status == _TCB_UP_TO_DATE) return true;
+        if (status == _TCB_REVOKED) return false;
+        if (status == _TCB_OUT_OF_DATE && block.timestamp < _outOfDateGraceUntil) return true;
+        uint256 n = advisoryIds.length;
+        if (n == 0) return false;
+        for (uint256 i = 0; i < n; ++i) {
+            if (!_allowedAdvisories[keccak256(bytes(advisoryIds[i]))]) return false;
+        }
+        return true;
+    }
+
+    /**
+     * @notice Refuse (true) or stop refusing (false) platforms that report advisory `advisoryId`
+     *         (e.g. "INTEL-SA-00837"), whatever their TCB status.
+     * @dev Requirements: caller is the owner; `advisoryId` non-empty. Applies at once (platform
+     *      policy, like devices). Emits {AdvisoryDenySet} and {PolicyChanged}.
+     */
+    function setAdvisoryDenied(string calldata advisoryId, bool denied) external onlyOwner {
+        if (bytes(advisoryId).length == 0) revert AppInvalidAdvisoryId();
+        bytes32 id = keccak256(bytes(advisoryId));
+        _deniedAdvisories[id] = denied;
+        emit AdvisoryDenySet(advisoryId, denied);
+        _emitPolicy(_POLICY_ADVISORY_DENY, id, denied);
+    }
+
+    /**
+     * @notice Mark advisory `advisoryId` as harmless to this app (true) or not (false): with
+     *         {requireTcbUpToDate}, a platform whose every advisory is allow-listed is accepted.
+     * @dev Requirements: caller is the owner; `advisoryId` non-empty. Applies at once.
+     *      Emits {AdvisoryAllowSet} and {PolicyChanged}.
+     */
+    function setAdvisoryAllowed(string calldata advisoryId, bool allowed) external onlyOwner {
+        if (bytes(advisoryId).length == 0) revert AppInvalidAdvisoryId();
+        bytes32 id = keccak256(bytes(advisoryId));
+        _allowedAdvisories[id] = allowed;
+        emit AdvisoryAllowSet(advisoryId, allowed);
+        _emitPolicy(_POLICY_ADVISORY_ALLOW, id, allowed);
+    }
+
+    /// @notice Whether platforms reporting `advisoryId` are refused.
+    function advisoryDenied(string calldata advisoryId) external view returns (bool) {
+        return _deniedAdvisories[keccak256(bytes(advisoryId))];
+    }
+
+    /// @notice Whether `advisoryId` is on the allow-list.
+    function advisoryAllowed(string calldata advisoryId) external view returns (bool) {
+        return _allowedAdvisories[keccak256(bytes(advisoryId))];
+    }
+
+    /**
+     * @notice Keep "OutOfDate" platforms allowed for `gracePeriod` seconds from now (0 ends a
+     *         running grace period at once), so a TCB recovery does not cut an app off before
+     *         its hosts have updated.
+     * @dev Requirements: caller is the owner; `gracePeriod` <= {MAX_NOTICE_PERIOD}. Only matters
+     *      with {requireTcbUpToDate}. Emits {OutOfDateGraceSet} and {PolicyChanged}.
+     */
+    function setOutOfDateGracePeriod(uint64 gracePeriod) external onlyOwner {
+        if (gracePeriod > MAX_NOTICE_PERIOD) revert AppGracePeriodTooLong(gracePeriod);
+        uint64 until = gracePeriod == 0 ? 0 : uint64(block.timestamp) + gracePeriod;
+        _outOfDateGraceUntil = until;
+        emit OutOfDateGraceSet(gracePeriod, until);
+        _emitPolicy(_POLICY_TCB_GRACE, bytes32(uint256(until)), gracePeriod != 0);
+    }
+
+    /// @notice Until when (exclusive) "OutOfDate" platforms are tolerated; 0 or past: no grace.
+    function outOfDateGraceUntil() external view returns (uint64) {
+        return _outOfDateGraceUntil;
     }
 
     // ------------------------------------------------------------------ upgrade notice

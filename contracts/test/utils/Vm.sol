@@ -28,4 +28,8 @@ interface Vm {
     function label(address account, string calldata newLabel) external;
     function recordLogs() external;
     function getRecordedLogs() external returns (Log[] memory logs);
+    function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
+    function readFile(string calldata path) external view returns (string memory data);
+    function parseJsonBytes(string calldata json, string calldata key) external pure returns (bytes memory);
+    function etch(address target, bytes calldata newRuntimeBytecode) external;
 }
