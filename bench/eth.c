@@ -25,11 +25,11 @@ static const char ANVIL_KEY0[] = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5e
 static const char ECHO_INIT[] = "601e80600b6000396000f336600060003760005160f81c60ff14601657366000"
                                 "f35b600136036001fd";
 
-static kg_app_boot_info sample_boot_info(void)
+static kg_boot_identity sample_boot_info(void)
 {
-    kg_app_boot_info bi;
+    kg_boot_identity bi;
     memset(&bi, 0x5a, sizeof(bi));
-    bi.has_instance_id = true;
+    bi.instance_id_len = KG_INSTANCE_ID_LEN;
     snprintf(bi.tcb_status, sizeof(bi.tcb_status), "UpToDate");
     bi.n_advisory_ids = 2;
     snprintf(bi.advisory_ids[0], sizeof(bi.advisory_ids[0]), "INTEL-SA-00615");
@@ -49,7 +49,7 @@ typedef struct worker {
 static void *work(void *arg)
 {
     worker *w = arg;
-    kg_app_boot_info bi = sample_boot_info();
+    kg_boot_identity bi = sample_boot_info();
     kg_buf call, out;
     kg_buf_init(&call, KG_ETH_MAX_ABI_LEN);
     kg_buf_init(&out, KG_ETH_MAX_ABI_LEN);
@@ -114,7 +114,7 @@ int kg_bench_eth(int argc, char **argv)
     }
 
     /* 1. CPU: calldata encoding, (bool,string) decoding, transaction signing. */
-    kg_app_boot_info bi = sample_boot_info();
+    kg_boot_identity bi = sample_boot_info();
     kg_buf b;
     kg_buf_init(&b, KG_ETH_MAX_ABI_LEN);
     unsigned long n_enc = 200000;

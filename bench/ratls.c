@@ -83,7 +83,8 @@ int kg_bench_ratls(int argc, char **argv)
     if (kg_failed(kg_tee_extend(a, KG_EVENT_APP_ID, app, 20)) ||
         kg_failed(kg_tee_extend(b, KG_EVENT_APP_ID, app, 20)))
         DIE("extend");
-    kg_ratls_policy pol = {v, (char *)coll.data, coll.len, NULL, NULL, 0};
+    kg_ratls_policy pol = {
+        .verifier = v, .collateral_json = (char *)coll.data, .collateral_len = coll.len};
 
     /* 1. simulated quotes (reads platform files, signs with the attestation key) */
     uint8_t rd[64] = {0};

@@ -165,7 +165,11 @@ static int do_inspect(int argc, char **argv)
         rc = fail_json();
         goto cleanup;
     }
-    kg_ratls_policy pol = {v, coll_path ? (char *)coll.data : NULL, coll.len, pccs, NULL, now};
+    kg_ratls_policy pol = {.verifier = v,
+                           .collateral_json = coll_path ? (char *)coll.data : NULL,
+                           .collateral_len = coll.len,
+                           .pccs_url = pccs,
+                           .now = now};
     if (kg_failed(kg_ratls_verify_cert(id, der.data, der.len, &pol)) ||
         kg_failed(kg_ratls_identity_to_json(&js, id))) {
         rc = fail_json();

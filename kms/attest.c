@@ -102,8 +102,60 @@ static void coll_cache_clear(void)
     pthread_mutex_unlock(&g_coll_lock);
 }
 
-/* Verifies a quote with collateral from the configured PCCS; *rep borrows from quote. */
-static kg_result verify_quote(kg_dcap_report *rep, const kms *k, const uint8_t *quote, size_t len)
+/* Measurements and platform facts of this KMS's own verified quote into id (its identity
+ * events are the caller's). */
+static kg_result measured(kg_boot_identity *id, const kg_dcap_report *rep, const kg_boot_events *ev)
+{
+    const kg_td_report *td = &rep->quote.td;
+    KG_GUARD(kg_measure_os_image_hash(id->os_image_hash, td->mrtd, td->rtmr));
+    KG_GUARD(kg_measure_mr_system(id->mr_system, td->mrtd, td->rtmr,
+                                  ev->has_key_provider ? ev->key_provider : NULL,
+                                  ev->has_key_provider ? ev->key_provider_len : 0));
+    KG_GUARD(kg_measure_mr_aggregated(id->mr_aggregated, td->mrtd, td->rtmr, td->mr_config_id,
+                                      td->mr_owner, td->mr_owner_config));
+    KG_ENSURE(rep->has_ppid, KG_ERR_VERIFY, "PCK certificate carries no PPID (no device id)");
+    KG_GUARD(kg_sha256(id->device_id, rep->ppid, sizeof(rep->ppid)));
+    id->has_device_id = true;
+    _Static_assert(sizeof(id->tcb_status) == sizeof(rep->status), "one cap for the TCB status");
+    _Static_assert(sizeof(id->advisory_ids) == sizeof(rep->advisory_ids), "one cap for advisories");
+    memcpy(id->tcb_status, rep->status, sizeof(id->tcb_status));
+    id->n_advisory_ids = rep->n_advisory_ids;
+    memcpy(id->advisory_ids, rep->advisory_ids, sizeof(id->advisory_ids));
+    return KG_OK;
+}
+
+/* The KMS's collateral source for callers' quotes (kg_ratls_collateral_source): the
+ * per-platform cache, keyed by the exact PCK chain bytes of the already-parsed quote, else the
+ * PCCS. A fetched copy enters the cache only once a quote verified with it. */
+static kg_result cached_collateral(void *ctx, char **json, size_t *len, const kg_quote *q,
+                                   const uint8_t *raw, size_t raw_len, uint64_t now)
+{
+    const kms *k = ctx;
+    uint8_t chain_hash[32];
+    KG_GUARD(kg_sha256(chain_hash, q->pck_chain, q->pck_chain_len));
+    *json = coll_lookup(chain_hash, now, len);
+    if (*json != NULL)
+        return KG_OK;
+    KG_GUARD_CTX(kg_pccs_get_collateral(json, len, k->cfg.pccs_url, raw, raw_len, NULL, now),
+                 "fetching collateral");
+    return KG_OK;
+}
+
+static void collateral_verified(void *ctx, const kg_quote *q, const char *json, size_t len,
+                                uint64_t valid_until)
+{
+    (void)ctx;
+    uint8_t chain_hash[32];
+    uint64_t now = (uint64_t)time(NULL), until = now + KMS_COLLATERAL_TTL_S;
+    if (valid_until != 0 && valid_until < until)
+        until = valid_until;
+    if (kg_ok(kg_sha256(chain_hash, q->pck_chain, q->pck_chain_len)))
+        coll_store(chain_hash, json, len, until);
+    kg_error_clear();
+}
+
+/* Verifies this KMS's own quote with the same collateral source as callers' quotes. */
+static kg_result verify_quote(kg_dcap_report *rep, kms *k, const uint8_t *quote, size_t len)
 {
     uint64_t now = (uint64_t)time(NULL);
     kg_result rc;
@@ -112,23 +164,13 @@ static kg_result verify_quote(kg_dcap_report *rep, const kms *k, const uint8_t *
                             g_collateral.len, now);
     } else {
         kg_quote parsed;
-        uint8_t chain_hash[32];
-        KG_GUARD_CTX(kg_quote_parse(&parsed, quote, len), "quote");
-        KG_GUARD(kg_sha256(chain_hash, parsed.pck_chain, parsed.pck_chain_len));
+        char *coll = NULL;
         size_t coll_len = 0;
-        char *coll = coll_lookup(chain_hash, now, &coll_len);
-        bool cached = coll != NULL;
-        if (!cached)
-            KG_GUARD_CTX(
-                kg_pccs_get_collateral(&coll, &coll_len, k->cfg.pccs_url, quote, len, NULL, now),
-                "fetching collateral");
+        KG_GUARD_CTX(kg_quote_parse(&parsed, quote, len), "quote");
+        KG_GUARD(cached_collateral(k, &coll, &coll_len, &parsed, quote, len, now));
         rc = kg_dcap_verify(g_verifier, rep, quote, len, coll, coll_len, now);
-        if (kg_ok(rc) && !cached) {
-            uint64_t until = now + KMS_COLLATERAL_TTL_S;
-            if (rep->valid_until != 0 && rep->valid_until < until)
-                until = rep->valid_until;
-            coll_store(chain_hash, coll, coll_len, until);
-        }
+        if (kg_ok(rc))
+            collateral_verified(k, &parsed, coll, coll_len, rep->valid_until);
         free(coll);
     }
     KG_GUARD_CTX(rc, "quote");
@@ -137,157 +179,21 @@ static kg_result verify_quote(kg_dcap_report *rep, const kms *k, const uint8_t *
     return KG_OK;
 }
 
-/* Measurements and platform facts of a verified quote into bi (identity left to the caller). */
-static kg_result measured(kms_boot_info *bi, const kg_dcap_report *rep, const kg_boot_events *ev)
+kg_result kms_attest_peer(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t der_len)
 {
-    const kg_td_report *td = &rep->quote.td;
-    KG_GUARD(kg_measure_os_image_hash(bi->os_image_hash, td->mrtd, td->rtmr));
-    KG_GUARD(kg_measure_mr_system(bi->mr_system, td->mrtd, td->rtmr,
-                                  ev->has_key_provider ? ev->key_provider : NULL,
-                                  ev->has_key_provider ? ev->key_provider_len : 0));
-    KG_GUARD(kg_measure_mr_aggregated(bi->mr_aggregated, td->mrtd, td->rtmr, td->mr_config_id,
-                                      td->mr_owner, td->mr_owner_config));
-    KG_ENSURE(rep->has_ppid, KG_ERR_VERIFY, "PCK certificate carries no PPID (no device id)");
-    KG_GUARD(kg_sha256(bi->device_id, rep->ppid, sizeof(rep->ppid)));
-    snprintf(bi->tcb_status, sizeof(bi->tcb_status), "%s", rep->status);
-    bi->n_advisories =
-        rep->n_advisory_ids < KMS_MAX_ADVISORIES ? rep->n_advisory_ids : KMS_MAX_ADVISORIES;
-    for (size_t i = 0; i < bi->n_advisories; i++)
-        snprintf(bi->advisory_ids[i], KMS_MAX_ADVISORY_LEN, "%s", rep->advisory_ids[i]);
-    return KG_OK;
-}
-
-/* The quote payload of an already-parsed certificate (the extension value is a DER OCTET
- * STRING wrapping it), without decoding the certificate again: only to key the collateral
- * cache. kg_ratls_verify_cert does the strict parse and every check. */
-static kg_result quote_of(kg_buf *out, X509 *cert)
-{
-    ASN1_OBJECT *obj = OBJ_txt2obj(KG_OID_RATLS_QUOTE, 1);
-    KG_ENSURE_OSSL(obj != NULL, KG_ERR_INTERNAL, "bad OID");
-    int idx = X509_get_ext_by_OBJ(cert, obj, -1);
-    ASN1_OBJECT_free(obj);
-    KG_ENSURE(idx >= 0, KG_ERR_VERIFY, "certificate has no RA-TLS quote extension");
-    ASN1_OCTET_STRING *outer = X509_EXTENSION_get_data(X509_get_ext(cert, idx));
-    const unsigned char *p = ASN1_STRING_get0_data(outer);
-    long n = ASN1_STRING_length(outer);
-    const unsigned char *end = p + n;
-    ASN1_OCTET_STRING *inner = d2i_ASN1_OCTET_STRING(NULL, &p, n);
-    KG_ENSURE_OSSL(inner != NULL && p == end, KG_ERR_VERIFY,
-                   "RA-TLS quote extension is not one DER OCTET STRING");
-    kg_result rc =
-        kg_buf_append(out, ASN1_STRING_get0_data(inner), (size_t)ASN1_STRING_length(inner));
-    ASN1_OCTET_STRING_free(inner);
-    return rc;
-}
-
-/* The collateral for the quote inside an RA-TLS certificate: from the fixed file, the cache,
- * or the PCCS. *owned (caller frees) is set when it is a private copy; *fetched says it came
- * from the PCCS (so it goes into the cache, keyed by chain_hash, once it verified). */
-static kg_result peer_collateral(const char **json, size_t *len, char **owned, bool *fetched,
-                                 uint8_t chain_hash[32], const kms *k, X509 *cert, uint64_t now)
-{
-    *owned = NULL;
-    *fetched = false;
-    if (g_collateral.len > 0) {
-        *json = (const char *)g_collateral.data;
-        *len = g_collateral.len;
-        return KG_OK;
-    }
-    kg_buf quote;
-    kg_buf_init(&quote, KG_MAX_QUOTE_LEN);
-    kg_quote parsed;
-    kg_result rc = quote_of(&quote, cert);
-    if (kg_ok(rc))
-        rc = kg_quote_parse(&parsed, quote.data, quote.len);
-    if (kg_ok(rc))
-        rc = kg_sha256(chain_hash, parsed.pck_chain, parsed.pck_chain_len);
-    if (kg_ok(rc))
-        *owned = coll_lookup(chain_hash, now, len);
-    if (kg_ok(rc) && *owned == NULL) {
-        rc = kg_pccs_get_collateral(owned, len, k->cfg.pccs_url, quote.data, quote.len, NULL, now);
-        if (kg_failed(rc))
-            (void)kg_error_context("fetching collateral");
-        *fetched = kg_ok(rc);
-    }
-    kg_buf_free(&quote);
-    KG_GUARD_CTX(rc, "RA-TLS certificate");
-    *json = *owned;
-    return KG_OK;
-}
-
-void kms_attest_claimed(kms_boot_info *out, X509 *cert)
-{
-    memset(out, 0, sizeof(*out));
-    ASN1_OBJECT *obj = OBJ_txt2obj(KG_OID_RATLS_APP_ID, 1);
-    int idx = obj ? X509_get_ext_by_OBJ(cert, obj, -1) : -1;
-    ASN1_OBJECT_free(obj);
-    if (idx < 0)
-        return;
-    ASN1_OCTET_STRING *outer = X509_EXTENSION_get_data(X509_get_ext(cert, idx));
-    const unsigned char *p = ASN1_STRING_get0_data(outer);
-    long n = ASN1_STRING_length(outer);
-    const unsigned char *end = p + n;
-    ASN1_OCTET_STRING *inner = d2i_ASN1_OCTET_STRING(NULL, &p, n);
-    if (inner != NULL && p == end && ASN1_STRING_length(inner) == (int)sizeof(out->app_id))
-        memcpy(out->app_id, ASN1_STRING_get0_data(inner), sizeof(out->app_id));
-    ASN1_OCTET_STRING_free(inner);
-}
-
-kg_result kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) * chain,
-                          bool require_app)
-{
-    memset(out, 0, sizeof(*out));
-    kg_result rc = KG_ERROR;
-    unsigned char *der = NULL;
-    char *owned = NULL;
-    kg_ratls_identity *id = calloc(1, sizeof(*id));
-    KG_ENSURE(id != NULL, KG_ERR_NOMEM, "out of memory");
-    int der_len = i2d_X509(cert, &der);
-    KG_ENSURE_OSSL_C(der_len > 0, KG_ERR_INPUT, "client certificate");
-    uint64_t now = (uint64_t)time(NULL);
-    const char *coll = NULL;
-    size_t coll_len = 0;
-    uint8_t chain_hash[32] = {0};
-    bool fetched = false;
-    KG_GUARD_C(peer_collateral(&coll, &coll_len, &owned, &fetched, chain_hash, k, cert, now));
+    kms *k = ctx;
+    kg_ratls_collateral_source source = {
+        .ctx = k, .get = cached_collateral, .verified = collateral_verified};
     /* One implementation of RA-TLS verification for the project (ratls.h): binding, validity,
      * full DCAP, event log replay, app id consistency, identity and measurements. */
-    kg_ratls_policy pol = {
-        .verifier = g_verifier, .collateral_json = coll, .collateral_len = coll_len, .now = now};
-    KG_GUARD_C(kg_ratls_verify_cert(id, der, (size_t)der_len, &pol));
-    if (fetched)
-        coll_store(chain_hash, coll, coll_len,
-                   id->valid_until < now + KMS_COLLATERAL_TTL_S ? id->valid_until
-                                                                : now + KMS_COLLATERAL_TTL_S);
-    KG_ENSURE_C(id->has_app_id || !require_app, KG_ERR_VERIFY, "event log has no app-id event");
-    KG_ENSURE_C(id->has_compose_hash || !require_app, KG_ERR_VERIFY,
-                "event log has no compose-hash event");
-    if (id->has_usage)
-        snprintf(out->usage, sizeof(out->usage), "%s", id->usage);
-    KG_ENSURE_C(id->has_device_id, KG_ERR_VERIFY, "PCK certificate carries no PPID (no device id)");
-    memcpy(out->app_id, id->app_id, 20);
-    memcpy(out->compose_hash, id->compose_hash, 32);
-    if (id->instance_id_len == 20) {
-        memcpy(out->instance_id, id->instance_id, 20);
-        out->has_instance_id = true;
+    kg_ratls_policy pol = {.verifier = g_verifier, .now = (uint64_t)time(NULL)};
+    if (g_collateral.len > 0) {
+        pol.collateral_json = (const char *)g_collateral.data;
+        pol.collateral_len = g_collateral.len;
+    } else {
+        pol.collateral = &source;
     }
-    memcpy(out->device_id, id->device_id, 32);
-    memcpy(out->mr_aggregated, id->mr_aggregated, 32);
-    memcpy(out->mr_system, id->mr_system, 32);
-    memcpy(out->os_image_hash, id->os_image_hash, 32);
-    snprintf(out->tcb_status, sizeof(out->tcb_status), "%s", id->tcb_status);
-    out->n_advisories =
-        id->n_advisory_ids < KMS_MAX_ADVISORIES ? id->n_advisory_ids : KMS_MAX_ADVISORIES;
-    for (size_t i = 0; i < out->n_advisories; i++)
-        snprintf(out->advisory_ids[i], KMS_MAX_ADVISORY_LEN, "%s", id->advisory_ids[i]);
-    rc = KG_OK;
-cleanup:
-    if (kg_failed(rc))
-        memset(out, 0, sizeof(*out));
-    free(owned);
-    OPENSSL_free(der);
-    free(id);
-    return rc;
+    return kg_ratls_verify_cert(out, der, der_len, &pol);
 }
 
 kg_result kms_attest_quote(kg_buf *quote, kg_buf *eventlog, const kms *k,
@@ -307,7 +213,7 @@ kg_result kms_attest_quote(kg_buf *quote, kg_buf *eventlog, const kms *k,
     return rc;
 }
 
-kg_result kms_attest_self(kms_boot_info *out, const kms *k)
+kg_result kms_attest_self(kg_boot_identity *out, kms *k)
 {
     memset(out, 0, sizeof(*out));
     uint8_t rd[64];
@@ -327,15 +233,13 @@ kg_result kms_attest_self(kms_boot_info *out, const kms *k)
     KG_GUARD_C(kg_eventlog_parse(&log, (const char *)evjson.data, evjson.len));
     KG_GUARD_CTX_C(kg_eventlog_check_rtmr3(&log, rep->quote.td.rtmr[3]), "own event log");
     KG_GUARD_C(kg_eventlog_extract(ev, &log));
-    /* A KMS VM may not be a dstack app: identity events are optional here; zeros otherwise. */
-    if (ev->has_app_id)
-        memcpy(out->app_id, ev->app_id, 20);
-    if (ev->has_compose_hash)
-        memcpy(out->compose_hash, ev->compose_hash, 32);
-    if (ev->has_instance_id && ev->instance_id_len == 20) {
-        memcpy(out->instance_id, ev->instance_id, 20);
-        out->has_instance_id = true;
-    }
+    /* The KMS measured its identity before any quote (identity.c). */
+    out->has_app_id = ev->has_app_id;
+    memcpy(out->app_id, ev->app_id, KG_APP_ID_LEN);
+    out->has_compose_hash = ev->has_compose_hash;
+    memcpy(out->compose_hash, ev->compose_hash, KG_COMPOSE_HASH_LEN);
+    out->instance_id_len = ev->instance_id_len;
+    memcpy(out->instance_id, ev->instance_id, KG_INSTANCE_ID_LEN);
     KG_GUARD_C(measured(out, rep, ev));
     rc = KG_OK;
 cleanup:

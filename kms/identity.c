@@ -87,7 +87,6 @@ cleanup:
 /* The events of this KMS's identity, in order, into *want (initialised here). */
 static kg_result identity_events(kg_eventlog *want, const kms *k)
 {
-    static const uint8_t none[20];
     uint8_t compose_hash[32];
     kg_buf doc;
     kg_buf_init(&doc, KMS_MAX_COMPOSE);
@@ -97,7 +96,7 @@ static kg_result identity_events(kg_eventlog *want, const kms *k)
         rc = kg_sha256(compose_hash, doc.data, doc.len);
     kg_buf_free(&doc);
     KG_GUARD(rc);
-    const uint8_t *app_id = k->cfg.policy == KG_KMS_POLICY_ETH ? k->cfg.kms_contract : none;
+    const uint8_t *app_id = kms_identity_app_id(k);
     if (kg_ok(rc))
         rc = kg_eventlog_append(want, KG_EVENT_SYSTEM_PREPARING, NULL, 0);
     if (kg_ok(rc))
@@ -159,9 +158,8 @@ cleanup:
     return rc;
 }
 
-bool kms_is_kms_identity(const kms *k, const kms_boot_info *bi)
+const uint8_t *kms_identity_app_id(const kms *k)
 {
-    static const uint8_t none[20];
-    const uint8_t *want = k->cfg.policy == KG_KMS_POLICY_ETH ? k->cfg.kms_contract : none;
-    return memcmp(bi->app_id, want, sizeof(bi->app_id)) == 0;
+    static const uint8_t none[KG_APP_ID_LEN];
+    return k->cfg.policy == KG_KMS_POLICY_ETH ? k->cfg.kms_contract : none;
 }

@@ -447,17 +447,30 @@ static kg_result parse_source(char *host, size_t host_size, uint16_t *port, cons
  * identity must be a KMS of this deployment (identity.c), and isKmsAllowed must say yes. */
 static kg_result check_source(void *arg, X509 *peer, STACK_OF(X509) * chain)
 {
-    const kms *k = arg;
-    kms_boot_info bi;
-    kms_decision d;
-    KG_GUARD_CTX(kms_attest_peer(&bi, k, peer, chain, true),
-                 "source KMS: its RA-TLS certificate does not verify");
-    KG_ENSURE(kms_is_kms_identity(k, &bi), KG_ERR_DENIED,
-              "source KMS: its measured identity is not a KMS of this deployment");
-    KG_GUARD_CTX(kms_policy_kms(&d, k, &bi), "source KMS: governance unavailable");
-    KG_ENSURE(d.allowed, KG_ERR_DENIED, "source KMS not allowed by governance: %s",
-              d.reason[0] ? d.reason : "(no reason given)");
-    return KG_OK;
+    (void)chain;
+    kms *k = arg;
+    kg_result rc = KG_ERROR;
+    unsigned char *der = NULL;
+    kg_ratls_identity *id = calloc(1, sizeof(*id));
+    kg_kms_verdict *v = calloc(1, sizeof(*v));
+    KG_ENSURE_C(id != NULL && v != NULL, KG_ERR_NOMEM, "out of memory");
+    int n = i2d_X509(peer, &der);
+    KG_ENSURE_OSSL_C(n > 0, KG_ERR_INPUT, "source KMS: its certificate does not encode");
+    KG_GUARD_CTX_C(kms_attest_peer(k, id, der, (size_t)n),
+                   "source KMS: its RA-TLS certificate does not verify");
+    KG_ENSURE_C(id->boot.has_app_id &&
+                    memcmp(id->boot.app_id, kms_identity_app_id(k), KG_APP_ID_LEN) == 0,
+                KG_ERR_DENIED, "source KMS: its measured identity is not a KMS of this deployment");
+    KG_GUARD_CTX_C(kms_policy_ask(k, v, KG_KMS_CALLER_KMS, &id->boot),
+                   "source KMS: governance unavailable");
+    KG_ENSURE_C(v->allowed, KG_ERR_DENIED, "source KMS not allowed by governance: %s",
+                v->reason[0] ? v->reason : "(no reason given)");
+    rc = KG_OK;
+cleanup:
+    OPENSSL_free(der);
+    free(id);
+    free(v);
+    return rc;
 }
 
 /* The received keys must be the ones published on chain (kmsInfo): otherwise an allowed but

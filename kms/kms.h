@@ -14,36 +14,8 @@
 #include "keygate/crypto.h"
 #include "keygate/kdf.h"
 #include "keygate/kms_config.h"
+#include "keygate/kms_decision.h"
 #include "keygate/result.h"
-
-#define KMS_MAX_ADVISORIES 32u
-#define KMS_MAX_ADVISORY_LEN 64u
-
-/* The caller's identity, built only from a verified attestation (SPEC.md section 2/3
- * AppBootInfo). Never from fields the caller merely claims. */
-typedef struct kms_boot_info {
-    uint8_t app_id[20];
-    uint8_t compose_hash[32];
-    uint8_t instance_id[20];
-    bool has_instance_id; /* apps may opt out of instance ids (empty) */
-    uint8_t device_id[32];
-    uint8_t mr_aggregated[32];
-    uint8_t mr_system[32];
-    uint8_t os_image_hash[32];
-    char tcb_status[48];
-    char usage[68]; /* the certificate's RA-TLS usage ("kms:rpc", ...), "" if none */
-    size_t n_advisories;
-    char advisory_ids[KMS_MAX_ADVISORIES][KMS_MAX_ADVISORY_LEN];
-} kms_boot_info;
-
-/* The answer of governance for one boot info. */
-typedef struct kms_decision {
-    bool allowed;
-    char reason[512];
-    int64_t block_number; /* -1 when the backend has no block (webhook) */
-    char block_hash[67];  /* "0x" + 64 hex, or "" */
-    char gateway_app_id[64];
-} kms_decision;
 
 /* Counters exported on /metrics. Updated from any thread. */
 typedef struct kms_metrics {
@@ -109,8 +81,9 @@ typedef struct kms_call {
     const char *method;  /* without the "KMS." prefix */
     const uint8_t *body; /* borrowed request body */
     size_t body_len;
-    X509 *peer_cert;             /* borrowed; NULL when the client presented none */
-    STACK_OF(X509) * peer_chain; /* borrowed; may be NULL */
+    X509 *peer_cert;              /* borrowed; NULL when the client presented none */
+    const uint8_t *peer_cert_der; /* the same certificate, DER (borrowed); NULL when none */
+    size_t peer_cert_der_len;
     const char *peer_addr;
     /* out */
     int status;      /* HTTP status */
@@ -129,11 +102,11 @@ void kms_policy_free(void);
 /* Releases the calling thread's webhook connection; every thread that asked the policy calls
  * it before exiting (the handle is thread-local, so kms_policy_free cannot reach it). */
 void kms_policy_thread_done(void);
-/* Asks governance whether an app instance may have its keys. A failure to get an answer is an
- * error (never "allowed"); a "no" is a success with out->allowed = false. */
-KG_RESULT kms_policy_app(kms_decision *out, const kms *k, const kms_boot_info *bi);
-/* Asks whether this KMS itself is allowed (isKmsAllowed). */
-KG_RESULT kms_policy_kms(kms_decision *out, const kms *k, const kms_boot_info *bi);
+/* Asks governance about a verified identity: isAppAllowed for an app, isKmsAllowed for a KMS
+ * (the govern operation of kms_decision.h; ctx is the kms). A failure to get a well-formed
+ * answer is an error (never "allowed"); a "no" is a success with out->allowed = false. */
+KG_RESULT kms_policy_ask(void *ctx, kg_kms_verdict *out, kg_kms_caller caller,
+                         const kg_boot_identity *id);
 /* The root public keys published on chain (kmsInfo() of the KMS contract, contracts/README.md):
  * the compressed root k256 key and the root CA SubjectPublicKeyInfo DER (appended to ca_spki).
  * eth backend only; nothing published is KG_ERR_NOT_FOUND. */
@@ -143,18 +116,14 @@ void kms_self_check(kms *k);
 
 /* ---- attest.c ------------------------------------------------------------------------------- */
 
-/* Verifies a peer's RA-TLS certificate (SPEC.md section 4) into a boot info. */
-/* require_app: the event log must name an app (app-id, compose-hash); KMS peers need not. */
-KG_RESULT kms_attest_peer(kms_boot_info *out, const kms *k, X509 *cert, STACK_OF(X509) * chain,
-                          bool require_app);
-/* The identity a certificate that failed verification claims, for the audit record only: the
- * app id of its RA-TLS app-id extension (zero when it has none). Never used to decide. */
-void kms_attest_claimed(kms_boot_info *out, X509 *cert);
+/* Verifies a peer's RA-TLS certificate (DER) into its identity: the attest operation of
+ * kms_decision.h (ctx is the kms), with this KMS's trust root and collateral cache. */
+KG_RESULT kms_attest_peer(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t der_len);
 /* A fresh key and an RA-TLS certificate for it with usage "kms:rpc" from this KMS's TEE, to
  * authenticate to a peer KMS (onboarding). Caller frees both. */
 KG_RESULT kms_attest_client_cert(kg_p256_key **key, X509 **cert, const kms *k);
-/* This KMS's own boot info (for the self-check) and quote for the bootstrap info. */
-KG_RESULT kms_attest_self(kms_boot_info *out, const kms *k);
+/* This KMS's own identity (for the self-check) and quote for the bootstrap info. */
+KG_RESULT kms_attest_self(kg_boot_identity *out, kms *k);
 KG_RESULT kms_attest_quote(kg_buf *quote, kg_buf *eventlog, const kms *k,
                            const uint8_t report_data[64]);
 
@@ -173,9 +142,11 @@ KG_RESULT kms_identity_compose(kg_buf *out, const kms *k);
 /* Extends this KMS's identity into a fresh VM's RTMR3, or checks that RTMR3 already holds
  * exactly it (a restart in the same VM); KG_ERR_DENIED when RTMR3 holds anything else. */
 KG_RESULT kms_identity_measure(const kms *k, struct kg_tee *tee);
-/* Whether a verified peer measured a KMS identity of this deployment (its app-id event is the
- * KMS contract). Call with a boot info from kms_attest_peer(require_app = true). */
-bool kms_is_kms_identity(const kms *k, const kms_boot_info *bi);
+/* The app id a KMS of this deployment measures: the KMS contract (zeros for the webhook
+ * backend). Borrowed from k. */
+const uint8_t *kms_identity_app_id(const kms *k);
+/* The operations table of the decision core over this KMS (attest, govern, record, standing). */
+void kms_decision_ops(kg_kms_ops *out, kms *k);
 
 /* ---- util ----------------------------------------------------------------------------------- */
 int64_t kms_now_ms(void);

@@ -27,16 +27,19 @@ static void usage(FILE *out)
             "  --version         print the version\n");
 }
 
-static void boot_info_json(json_t *o, const kms_boot_info *bi)
+static void boot_info_json(json_t *o, const kg_boot_identity *bi)
 {
     char h[65];
     struct {
         const char *name;
         const uint8_t *b;
         size_t n;
-    } f[] = {{"app_id", bi->app_id, 20},       {"compose_hash", bi->compose_hash, 32},
-             {"device_id", bi->device_id, 32}, {"mr_aggregated", bi->mr_aggregated, 32},
-             {"mr_system", bi->mr_system, 32}, {"os_image_hash", bi->os_image_hash, 32}};
+    } f[] = {{"app_id", bi->app_id, KG_APP_ID_LEN},
+             {"compose_hash", bi->compose_hash, KG_COMPOSE_HASH_LEN},
+             {"device_id", bi->device_id, KG_DEVICE_ID_LEN},
+             {"mr_aggregated", bi->mr_aggregated, KG_MEASUREMENT_LEN},
+             {"mr_system", bi->mr_system, KG_MEASUREMENT_LEN},
+             {"os_image_hash", bi->os_image_hash, KG_MEASUREMENT_LEN}};
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
         if (kg_ok(kg_hex_encode(h, sizeof(h), f[i].b, f[i].n)))
             json_object_set_new(o, f[i].name, json_string(h));
@@ -46,7 +49,7 @@ static void boot_info_json(json_t *o, const kms_boot_info *bi)
 static int print_bootstrap(kms *k)
 {
     json_t *out = json_deep_copy(k->bootstrap_info);
-    kms_boot_info self;
+    kg_boot_identity self;
     if (out == NULL)
         return 1;
     if (kg_ok(kms_attest_self(&self, k))) {

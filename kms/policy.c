@@ -59,32 +59,6 @@ static kg_result http_post_json(kg_buf *out, const kms *k, const char *url, cons
 
 static kg_eth_client *g_eth; /* one client for every worker thread (it is thread-safe) */
 
-/* The boot info in lib/eth's form; an identity that does not fit is refused (fail closed). */
-static kg_result to_eth_boot_info(kg_app_boot_info *o, const kms_boot_info *bi)
-{
-    memset(o, 0, sizeof(*o));
-    memcpy(o->app_id, bi->app_id, 20);
-    memcpy(o->compose_hash, bi->compose_hash, 32);
-    o->has_instance_id = bi->has_instance_id;
-    memcpy(o->instance_id, bi->instance_id, 20);
-    memcpy(o->device_id, bi->device_id, 32);
-    memcpy(o->mr_aggregated, bi->mr_aggregated, 32);
-    memcpy(o->mr_system, bi->mr_system, 32);
-    memcpy(o->os_image_hash, bi->os_image_hash, 32);
-    size_t n = strnlen(bi->tcb_status, sizeof(bi->tcb_status));
-    KG_ENSURE(n < sizeof(o->tcb_status), KG_ERR_INPUT, "boot info: tcb status too long");
-    memcpy(o->tcb_status, bi->tcb_status, n);
-    KG_ENSURE(bi->n_advisories <= KG_ETH_MAX_ADVISORIES, KG_ERR_INPUT,
-              "boot info: %zu advisory ids", bi->n_advisories);
-    for (size_t i = 0; i < bi->n_advisories; i++) {
-        n = strnlen(bi->advisory_ids[i], sizeof(bi->advisory_ids[i]));
-        KG_ENSURE(n < KG_ETH_MAX_ADVISORY_LEN, KG_ERR_INPUT, "boot info: advisory id too long");
-        memcpy(o->advisory_ids[i], bi->advisory_ids[i], n);
-    }
-    o->n_advisory_ids = bi->n_advisories;
-    return KG_OK;
-}
-
 /* Answers already obtained at a block, by the exact calldata asked. The chain state at a block
  * hash never changes and isAppAllowed/isKmsAllowed are views, so an answer at (block hash,
  * calldata) is the answer; only the eth_call is saved, never the per-request resolution of the
@@ -132,18 +106,16 @@ static void decision_store(const kg_eth_decision *d, const uint8_t call[32])
     pthread_mutex_unlock(&g_decisions_lock);
 }
 
-static kg_result eth_ask(kms_decision *out, const kms *k, bool app, const kms_boot_info *bi)
+static kg_result eth_ask(kg_kms_verdict *out, const kms *k, bool app, const kg_boot_identity *bi)
 {
-    kg_app_boot_info ebi;
     kg_eth_decision d;
     kg_eth_block blk;
     uint8_t call_hash[32];
     kg_eth_policy_kind kind = app ? KG_ETH_POLICY_APP : KG_ETH_POLICY_KMS;
     memset(&d, 0, sizeof(d));
-    KG_GUARD(to_eth_boot_info(&ebi, bi));
     kg_buf call;
     kg_buf_init(&call, 16384);
-    kg_result rc = kg_eth_policy_calldata(&call, kind, &ebi);
+    kg_result rc = kg_eth_policy_calldata(&call, kind, bi);
     if (kg_ok(rc))
         rc = kg_sha256(call_hash, call.data, call.len);
     kg_buf_free(&call);
@@ -154,7 +126,7 @@ static kg_result eth_ask(kms_decision *out, const kms *k, bool app, const kms_bo
     d.block_number = blk.number;
     memcpy(d.block_hash, blk.hash, sizeof(d.block_hash));
     if (!decision_lookup(&d, blk.hash, call_hash)) {
-        rc = kg_eth_policy_check(&d, g_eth, k->cfg.kms_contract, kind, &ebi, &blk);
+        rc = kg_eth_policy_check(&d, g_eth, k->cfg.kms_contract, kind, bi, &blk);
         if (kg_ok(rc))
             decision_store(&d, call_hash);
     }
@@ -178,20 +150,20 @@ static kg_result eth_ask(kms_decision *out, const kms *k, bool app, const kms_bo
 
 /* ---- webhook -------------------------------------------------------------------------------- */
 
-static kg_result webhook_ask(kms_decision *out, const kms *k, const char *path,
-                             const kms_boot_info *bi)
+static kg_result webhook_ask(kg_kms_verdict *out, const kms *k, const char *path,
+                             const kg_boot_identity *bi)
 {
     char app[41], compose[65], inst[41] = "", dev[65], mra[65], mrs[65], os[65];
     KG_GUARD(kg_hex_encode(app, sizeof(app), bi->app_id, 20));
     KG_GUARD(kg_hex_encode(compose, sizeof(compose), bi->compose_hash, 32));
-    if (bi->has_instance_id)
-        KG_GUARD(kg_hex_encode(inst, sizeof(inst), bi->instance_id, 20));
+    if (bi->instance_id_len == KG_INSTANCE_ID_LEN)
+        KG_GUARD(kg_hex_encode(inst, sizeof(inst), bi->instance_id, KG_INSTANCE_ID_LEN));
     KG_GUARD(kg_hex_encode(dev, sizeof(dev), bi->device_id, 32));
     KG_GUARD(kg_hex_encode(mra, sizeof(mra), bi->mr_aggregated, 32));
     KG_GUARD(kg_hex_encode(mrs, sizeof(mrs), bi->mr_system, 32));
     KG_GUARD(kg_hex_encode(os, sizeof(os), bi->os_image_hash, 32));
     json_t *adv = json_array();
-    for (size_t i = 0; adv && i < bi->n_advisories; i++)
+    for (size_t i = 0; adv && i < bi->n_advisory_ids; i++)
         json_array_append_new(adv, json_string(bi->advisory_ids[i]));
     json_t *o =
         json_pack("{s:s,s:o,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "tcbStatus", bi->tcb_status,
@@ -229,30 +201,23 @@ static kg_result webhook_ask(kms_decision *out, const kms *k, const char *path,
 
 /* ---- public --------------------------------------------------------------------------------- */
 
-static kg_result ask(kms_decision *out, const kms *k, bool app, const kms_boot_info *bi)
+kg_result kms_policy_ask(void *ctx, kg_kms_verdict *out, kg_kms_caller caller,
+                         const kg_boot_identity *id)
 {
+    const kms *k = ctx;
+    bool app = caller == KG_KMS_CALLER_APP;
     memset(out, 0, sizeof(*out));
     out->block_number = -1;
     kg_result rc;
     if (k->cfg.policy == KG_KMS_POLICY_ETH)
-        rc = eth_ask(out, k, app, bi);
+        rc = eth_ask(out, k, app, id);
     else
-        rc = webhook_ask(out, k, app ? "/bootAuth/app" : "/bootAuth/kms", bi);
+        rc = webhook_ask(out, k, app ? "/bootAuth/app" : "/bootAuth/kms", id);
     if (kg_failed(rc)) {
         out->allowed = false; /* fail closed whatever was half-read */
         return rc;
     }
     return KG_OK;
-}
-
-kg_result kms_policy_app(kms_decision *out, const kms *k, const kms_boot_info *bi)
-{
-    return ask(out, k, true, bi);
-}
-
-kg_result kms_policy_kms(kms_decision *out, const kms *k, const kms_boot_info *bi)
-{
-    return ask(out, k, false, bi);
 }
 
 kg_result kms_policy_kms_info(uint8_t k256_pub[KG_K256_PUB_LEN], kg_buf *ca_spki, const kms *k)
@@ -297,8 +262,8 @@ void kms_policy_free(void)
 
 void kms_self_check(kms *k)
 {
-    kms_boot_info self;
-    kms_decision d;
+    kg_boot_identity self;
+    kg_kms_verdict d;
     memset(&d, 0, sizeof(d));
     d.block_number = -1;
     char reason[sizeof(k->self_check_reason)];
@@ -307,7 +272,7 @@ void kms_self_check(kms *k)
         snprintf(reason, sizeof(reason), "own attestation: %.200s", kg_error_message());
     } else {
         attested = true;
-        if (kg_failed(kms_policy_kms(&d, k, &self))) {
+        if (kg_failed(kms_policy_ask(k, &d, KG_KMS_CALLER_KMS, &self))) {
             snprintf(reason, sizeof(reason), "governance unavailable: %.200s", kg_error_message());
         } else {
             allowed = d.allowed;
@@ -328,18 +293,10 @@ void kms_self_check(kms *k)
         fprintf(stderr, "keygate-kms: self-check: %s\n", reason);
 
     /* The self-check is a decision too (it gates every release): audited like the others. */
-    char os[65] = "", mra[65] = "", dev[65] = "";
-    if (attested && (kg_failed(kg_hex_encode(os, sizeof(os), self.os_image_hash, 32)) ||
-                     kg_failed(kg_hex_encode(mra, sizeof(mra), self.mr_aggregated, 32)) ||
-                     kg_failed(kg_hex_encode(dev, sizeof(dev), self.device_id, 32))))
-        kg_error_clear();
     kg_audit_record r = {.method = "self-check",
                          .allowed = allowed,
                          .reason = reason,
-                         .os_image_hash = attested ? os : NULL,
-                         .mr_aggregated = attested ? mra : NULL,
-                         .device_id = attested ? dev : NULL,
-                         .tcb_status = attested ? self.tcb_status : NULL,
+                         .identity = attested ? &self : NULL,
                          .block_number = d.block_number,
                          .block_hash = d.block_hash[0] ? d.block_hash : NULL};
     if (k->audit != NULL && kg_failed(kg_audit_append(k->audit, &r, NULL))) {

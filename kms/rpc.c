@@ -1,11 +1,8 @@
-/* rpc.c - the KMS methods of SPEC.md section 5, each a pure function of (KMS state, verified
- * caller identity, request body) to one JSON reply. Runs on worker threads.
- *
- * Key release (GetAppKey, SignCert) is one fixed sequence, every step fail-closed:
- *   request parsed -> RA-TLS client certificate present -> attestation verified into boot
- *   info -> this KMS's self-check passed -> governance asked at a block resolved now -> keys
- *   derived -> decision committed to the audit log -> reply.
- * Every outcome, denial included, is audited; if the audit commit fails nothing is released. */
+/* rpc.c - the KMS methods of the KMS API (kms/README.md), each one request in, one JSON answer
+ * out, on a worker thread. Who may have what is decided by the decision core
+ * (lib/kms/decision.c, kms_decision.h): GetAppKey, SignCert and GetKmsKey ask it, derive what
+ * they release, have the release recorded, then answer. This file is the glue between that core
+ * and this KMS's state (keys, attestation, policy, audit log) plus the wire formats. */
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -20,161 +17,57 @@
 
 #define KMS_MAX_RESPONSE (1u << 20)
 
-/* Hex renderings of a boot info, for the audit record. */
-typedef struct boot_hex {
-    char app_id[41], compose_hash[65], instance_id[41], device_id[65];
-    char mr_aggregated[65], mr_system[65], os_image_hash[65];
-    char advisories[KMS_MAX_ADVISORIES * (KMS_MAX_ADVISORY_LEN + 4) + 4];
-} boot_hex;
+/* ---- the decision core over this KMS -------------------------------------------------------- */
 
-static void hex_or_empty(char *out, size_t n, const uint8_t *b, size_t len)
+static kg_result record_in_audit(void *ctx, const kg_audit_record *rec)
 {
-    if (kg_failed(kg_hex_encode(out, n, b, len)))
-        out[0] = 0;
-}
-
-static void boot_to_hex(boot_hex *h, const kms_boot_info *bi)
-{
-    hex_or_empty(h->app_id, sizeof(h->app_id), bi->app_id, 20);
-    hex_or_empty(h->compose_hash, sizeof(h->compose_hash), bi->compose_hash, 32);
-    if (bi->has_instance_id)
-        hex_or_empty(h->instance_id, sizeof(h->instance_id), bi->instance_id, 20);
-    else
-        h->instance_id[0] = 0;
-    hex_or_empty(h->device_id, sizeof(h->device_id), bi->device_id, 32);
-    hex_or_empty(h->mr_aggregated, sizeof(h->mr_aggregated), bi->mr_aggregated, 32);
-    hex_or_empty(h->mr_system, sizeof(h->mr_system), bi->mr_system, 32);
-    hex_or_empty(h->os_image_hash, sizeof(h->os_image_hash), bi->os_image_hash, 32);
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < bi->n_advisories; i++)
-        json_array_append_new(arr, json_string(bi->advisory_ids[i]));
-    char *t = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
-    snprintf(h->advisories, sizeof(h->advisories), "%s", t ? t : "[]");
-    free(t);
-    json_decref(arr);
-}
-
-static void fill_record(kg_audit_record *r, const kms_call *c, const char *method,
-                        const kms_boot_info *bi, boot_hex *h, const kms_decision *d)
-{
-    memset(r, 0, sizeof(*r));
-    r->method = method;
-    r->peer = c->peer_addr;
-    r->block_number = -1;
-    if (bi != NULL) {
-        boot_to_hex(h, bi);
-        r->app_id = h->app_id;
-        r->compose_hash = h->compose_hash;
-        r->instance_id = h->instance_id;
-        r->device_id = h->device_id;
-        r->mr_aggregated = h->mr_aggregated;
-        r->mr_system = h->mr_system;
-        r->os_image_hash = h->os_image_hash;
-        r->tcb_status = bi->tcb_status;
-        r->advisory_ids = h->advisories;
-    }
-    if (d != NULL) {
-        r->block_number = d->block_number;
-        r->block_hash = d->block_hash[0] ? d->block_hash : NULL;
-    }
-}
-
-/* Records a denial (r, filled by the caller) and fails with "<method> denied: <reason>". The
- * denial stands even if it cannot be recorded (then the message says so). */
-static kg_result deny_record(kms *k, const char *method, kg_audit_record *r, const char *reason)
-{
-    r->allowed = false;
-    r->reason = reason;
-    atomic_fetch_add(&k->metrics.denied, 1);
-    char msg[1024];
-    snprintf(msg, sizeof(msg), "%s", reason);
-    if (kg_failed(kg_audit_append(k->audit, r, NULL))) {
+    kms *k = ctx;
+    kg_result rc = kg_audit_append(k->audit, rec, NULL);
+    if (kg_failed(rc))
         atomic_fetch_add(&k->metrics.audit_failures, 1);
-        KG_BAIL(KG_ERR_DENIED, "%s denied: %s (and the audit log could not record it)", method,
-                msg);
-    }
-    KG_BAIL(KG_ERR_DENIED, "%s denied: %s", method, msg);
+    else if (!rec->allowed)
+        atomic_fetch_add(&k->metrics.denied, 1);
+    return rc;
 }
 
-static kg_result deny(kms *k, const kms_call *c, const char *method, const kms_boot_info *bi,
-                      const kms_decision *d, const char *reason)
+static bool self_allowed(void *ctx, char *reason, size_t n)
 {
-    kg_audit_record r;
-    boot_hex h;
-    fill_record(&r, c, method, bi, &h, d);
-    return deny_record(k, method, &r, reason);
+    kms *k = ctx;
+    if (atomic_load(&k->kms_allowed))
+        return true;
+    pthread_mutex_lock(&k->self_check_lock);
+    snprintf(reason, n, "%s", k->self_check_reason);
+    pthread_mutex_unlock(&k->self_check_lock);
+    return false;
 }
 
-/* A denial of a caller whose attestation did not verify, recorded under the app id its
- * certificate claims (nothing else of it is believed), so an app's owner finds the attempts
- * made in its name. The reason says the identity is unverified. */
-static kg_result deny_unverified(kms *k, const kms_call *c, const char *method)
+void kms_decision_ops(kg_kms_ops *out, kms *k)
 {
-    char reason[900], app_hex[41] = "";
-    static const uint8_t zero[20];
-    snprintf(reason, sizeof(reason), "attestation (claimed identity, unverified): %s",
-             kg_error_message());
-    kms_boot_info claimed;
-    kms_attest_claimed(&claimed, c->peer_cert);
-    if (memcmp(claimed.app_id, zero, sizeof(zero)) != 0)
-        hex_or_empty(app_hex, sizeof(app_hex), claimed.app_id, sizeof(claimed.app_id));
-    kg_audit_record r;
-    boot_hex h;
-    fill_record(&r, c, method, NULL, &h, NULL);
-    r.app_id = app_hex[0] ? app_hex : NULL;
-    return deny_record(k, method, &r, reason);
+    *out = (kg_kms_ops){.ctx = k,
+                        .attest = kms_attest_peer,
+                        .govern = kms_policy_ask,
+                        .record = record_in_audit,
+                        .self_allowed = self_allowed};
 }
 
-/* The authorization every key release shares. On success *bi and *d describe an allowed
- * caller; on failure the denial is recorded and the error set. */
-static kg_result authorize(kms_boot_info *bi, kms_decision *d, kms *k, const kms_call *c,
-                           const char *method)
+static kg_kms_request request_of(const kms *k, const kms_call *c, kg_kms_caller caller)
 {
-    memset(bi, 0, sizeof(*bi));
-    memset(d, 0, sizeof(*d));
-    d->block_number = -1;
-    char reason[900];
-    if (c->peer_cert == NULL)
-        return deny(k, c, method, NULL, NULL,
-                    "no client certificate: an RA-TLS client certificate is required");
-    if (kg_failed(kms_attest_peer(bi, k, c->peer_cert, c->peer_chain, true))) {
-        memset(bi, 0, sizeof(*bi));
-        return deny_unverified(k, c, method);
-    }
-    /* Who is asking is established first (so every denial names the caller); then whether
-     * this KMS may serve at all; then governance. */
-    if (!atomic_load(&k->kms_allowed)) {
-        pthread_mutex_lock(&k->self_check_lock);
-        snprintf(reason, sizeof(reason), "this KMS is not allowed by governance (self-check: %s)",
-                 k->self_check_reason);
-        pthread_mutex_unlock(&k->self_check_lock);
-        return deny(k, c, method, bi, NULL, reason);
-    }
-    if (kg_failed(kms_policy_app(d, k, bi))) {
-        snprintf(reason, sizeof(reason), "governance unavailable: %s", kg_error_message());
-        return deny(k, c, method, bi, d, reason);
-    }
-    if (!d->allowed) {
-        snprintf(reason, sizeof(reason), "not allowed by governance: %s",
-                 d->reason[0] ? d->reason : "(no reason given)");
-        return deny(k, c, method, bi, d, reason);
-    }
-    return KG_OK;
+    return (kg_kms_request){.method = c->method,
+                            .peer = c->peer_addr,
+                            .cert_der = c->peer_cert_der,
+                            .cert_len = c->peer_cert_der_len,
+                            .caller = caller,
+                            .kms_app_id = kms_identity_app_id(k)};
 }
 
-static kg_result audit_release(kms *k, const kms_call *c, const char *method,
-                               const kms_boot_info *bi, const kms_decision *d, const char *released)
+/* The released keys' public fingerprints, recorded (and then the release answered) only when
+ * the record committed. */
+static kg_result release(kms *k, const kg_kms_request *req, const kg_kms_decision *d,
+                         const char *released)
 {
-    kg_audit_record r;
-    boot_hex h;
-    fill_record(&r, c, method, bi, &h, d);
-    r.allowed = true;
-    r.reason = d->reason[0] ? d->reason : "allowed";
-    r.released = released;
-    if (kg_failed(kg_audit_append(k->audit, &r, NULL))) {
-        atomic_fetch_add(&k->metrics.audit_failures, 1);
-        return kg_error_context("%s: audit log unavailable, no key released", method);
-    }
+    kg_kms_ops ops;
+    kms_decision_ops(&ops, k);
+    KG_GUARD(kg_kms_record_release(&ops, req, d, released));
     atomic_fetch_add(&k->metrics.keys_released, 1);
     return KG_OK;
 }
@@ -206,23 +99,24 @@ static kg_result put_hex(kg_buf *out, const char *key, const uint8_t *b, size_t 
 
 static kg_result get_app_key(kms *k, kms_call *c)
 {
+    kg_kms_ops ops;
+    kms_decision_ops(&ops, k);
+    kg_kms_request rq = request_of(k, c, KG_KMS_CALLER_APP);
     kg_kms_get_app_key_req *req = calloc(1, sizeof(*req));
-    KG_ENSURE(req != NULL, KG_ERR_NOMEM, "out of memory");
+    kg_kms_decision *d = calloc(1, sizeof(*d));
     kg_result rc = KG_ERROR;
-    kms_boot_info bi;
-    kms_decision d;
     kg_app_keys keys;
     memset(&keys, 0, sizeof(keys));
+    KG_ENSURE_C(req != NULL && d != NULL, KG_ERR_NOMEM, "out of memory");
     if (kg_failed(kg_kms_parse_get_app_key(req, c->body, c->body_len))) {
-        char reason[600];
-        snprintf(reason, sizeof(reason), "bad request: %s", kg_error_message());
-        rc = deny(k, c, "GetAppKey", NULL, NULL, reason);
+        rc = kg_kms_reject_request(&ops, &rq, kg_error_message());
         goto cleanup;
     }
-    KG_GUARD_C(authorize(&bi, &d, k, c, "GetAppKey"));
-    KG_GUARD_CTX_C(kg_kdf_app_keys(&keys, &k->root, bi.app_id,
-                                   bi.has_instance_id ? bi.instance_id : NULL,
-                                   bi.has_instance_id ? 20 : 0),
+    KG_GUARD_C(kg_kms_decide(d, &ops, &rq));
+    const kg_boot_identity *id = &d->peer.boot;
+    KG_GUARD_CTX_C(kg_kdf_app_keys(&keys, &k->root, id->app_id,
+                                   id->instance_id_len ? id->instance_id : NULL,
+                                   id->instance_id_len),
                    "GetAppKey: deriving keys");
 
     /* Only public keys are recorded, as fingerprints of what was released. */
@@ -237,9 +131,10 @@ static kg_result get_app_key(kms *k, kms_call *c)
              "{\"k256_pubkey\":\"%s\",\"env_pubkey\":\"%s\",\"app_ca_pubkey_sha256\":\"%s\","
              "\"disk_key\":true}",
              k256_hex, env_hex, ca_fp_hex);
-    KG_GUARD_C(audit_release(k, c, "GetAppKey", &bi, &d, released));
+    KG_GUARD_C(release(k, &rq, d, released));
 
-    const char *gateway = d.gateway_app_id[0] ? d.gateway_app_id : k->cfg.gateway_app_id;
+    const char *gateway =
+        d->verdict.gateway_app_id[0] ? d->verdict.gateway_app_id : k->cfg.gateway_app_id;
     KG_GUARD_C(kg_buf_append_str(&c->response, "{"));
     KG_GUARD_C(put_json_string(&c->response, "ca_cert", k->root_ca_pem, true));
     KG_GUARD_C(put_hex(&c->response, "disk_crypt_key", keys.disk_key, sizeof(keys.disk_key)));
@@ -248,13 +143,15 @@ static kg_result get_app_key(kms *k, kms_call *c)
     KG_GUARD_C(
         put_hex(&c->response, "k256_signature", keys.k256_signature, sizeof(keys.k256_signature)));
     KG_GUARD_C(put_json_string(&c->response, "gateway_app_id", gateway, false));
-    KG_GUARD_C(put_hex(&c->response, "os_image_hash", bi.os_image_hash, 32));
+    KG_GUARD_C(put_hex(&c->response, "os_image_hash", id->os_image_hash, KG_MEASUREMENT_LEN));
     KG_GUARD_C(kg_buf_append_str(&c->response, "}"));
     rc = KG_OK;
 cleanup:
     kg_kdf_app_keys_wipe(&keys);
-    kg_memzero(req, sizeof(*req));
+    if (req != NULL)
+        kg_memzero(req, sizeof(*req));
     free(req);
+    free(d);
     return rc;
 }
 
@@ -359,8 +256,11 @@ cleanup:
 
 static kg_result sign_cert(kms *k, kms_call *c)
 {
+    kg_kms_ops ops;
+    kms_decision_ops(&ops, k);
+    kg_kms_request rq = request_of(k, c, KG_KMS_CALLER_APP);
     kg_kms_sign_cert_req *req = calloc(1, sizeof(*req));
-    KG_ENSURE(req != NULL, KG_ERR_NOMEM, "out of memory");
+    kg_kms_decision *d = calloc(1, sizeof(*d));
     kg_result rc = KG_ERROR;
     X509_REQ *csr = NULL;
     EVP_PKEY *csr_key = NULL;
@@ -368,15 +268,13 @@ static kg_result sign_cert(kms *k, kms_call *c)
     X509 *ca_cert = NULL, *leaf = NULL;
     kg_buf pem;
     kg_buf_init(&pem, 64 * 1024);
-    kms_boot_info bi;
-    kms_decision d;
+    KG_ENSURE_C(req != NULL && d != NULL, KG_ERR_NOMEM, "out of memory");
     if (kg_failed(kg_kms_parse_sign_cert(req, c->body, c->body_len))) {
-        char reason[600];
-        snprintf(reason, sizeof(reason), "bad request: %s", kg_error_message());
-        rc = deny(k, c, "SignCert", NULL, NULL, reason);
+        rc = kg_kms_reject_request(&ops, &rq, kg_error_message());
         goto cleanup;
     }
-    KG_GUARD_C(authorize(&bi, &d, k, c, "SignCert"));
+    KG_GUARD_C(kg_kms_decide(d, &ops, &rq));
+    const uint8_t *app_id = d->peer.boot.app_id;
 
     const unsigned char *p = req->csr;
     csr = d2i_X509_REQ(NULL, &p, (long)req->csr_len);
@@ -390,7 +288,7 @@ static kg_result sign_cert(kms *k, kms_call *c)
     KG_ENSURE_C(EVP_PKEY_eq(csr_key, X509_get0_pubkey(c->peer_cert)) == 1, KG_ERR_DENIED,
                 "SignCert: the CSR key is not the key of the attested client certificate");
 
-    KG_GUARD_C(app_ca(&ca_key, &ca_cert, k, bi.app_id));
+    KG_GUARD_C(app_ca(&ca_key, &ca_cert, k, app_id));
     const char *cn = "app";
     char cn_buf[256];
     X509_NAME *subj = X509_REQ_get_subject_name(csr);
@@ -401,7 +299,7 @@ static kg_result sign_cert(kms *k, kms_call *c)
                              .server_auth = true,
                              .client_auth = true,
                              .days = 365,
-                             .app_id = bi.app_id,
+                             .app_id = app_id,
                              .usage = "app:custom"};
     KG_GUARD_C(kg_kms_x509_issue(&leaf, csr_key, &spec, kg_p256_evp(ca_key), ca_cert));
 
@@ -412,7 +310,7 @@ static kg_result sign_cert(kms *k, kms_call *c)
                      "SignCert: digest");
     KG_GUARD_C(kg_hex_encode(fp_hex, sizeof(fp_hex), fp, 32));
     snprintf(released, sizeof(released), "{\"certificate_sha256\":\"%s\"}", fp_hex);
-    KG_GUARD_C(audit_release(k, c, "SignCert", &bi, &d, released));
+    KG_GUARD_C(release(k, &rq, d, released));
 
     KG_GUARD_C(kg_buf_append_str(&c->response, "{\"certificate_chain\":["));
     X509 *chain[3] = {leaf, ca_cert, k->root_ca_cert};
@@ -438,6 +336,7 @@ cleanup:
     X509_REQ_free(csr);
     kg_buf_free(&pem);
     free(req);
+    free(d);
     return rc;
 }
 
@@ -450,53 +349,20 @@ cleanup:
  * flow 6). Reply in dstack's KmsKeyResponse shape: {temp_ca_key, keys: [{ca_key, k256_key}]}. */
 static kg_result get_kms_key(kms *k, kms_call *c)
 {
-    static const char method[] = "GetKmsKey";
-    kms_boot_info bi;
-    kms_decision d;
-    char reason[900];
+    kg_kms_ops ops;
+    kms_decision_ops(&ops, k);
+    kg_kms_request rq = request_of(k, c, KG_KMS_CALLER_KMS);
+    kg_kms_decision *d = calloc(1, sizeof(*d));
     kg_buf pem;
     kg_buf_init(&pem, 16384);
     kg_result rc = KG_ERROR;
-    memset(&d, 0, sizeof(d));
-    d.block_number = -1;
-    if (c->peer_cert == NULL) {
-        rc = deny(k, c, method, NULL, NULL,
-                  "no client certificate: an RA-TLS client certificate is required");
-        goto cleanup;
-    }
-    if (kg_failed(kms_attest_peer(&bi, k, c->peer_cert, c->peer_chain, true))) {
-        rc = deny_unverified(k, c, method);
-        goto cleanup;
-    }
-    /* Who the peer is comes from its measurements, never from a usage string it wrote into
-     * its own certificate: it must have measured a KMS identity for this KMS contract (a blank
-     * VM has none), and governance must allow its aggregated MR, which covers that identity. */
-    if (!kms_is_kms_identity(k, &bi)) {
-        rc = deny(k, c, method, &bi, NULL,
-                  "the peer's measured identity is not a KMS of this deployment (its app-id "
-                  "event is not the KMS contract)");
-        goto cleanup;
-    }
-    if (!atomic_load(&k->kms_allowed)) {
-        rc = deny(k, c, method, &bi, NULL, "this KMS is not allowed by governance (self-check)");
-        goto cleanup;
-    }
-    if (kg_failed(kms_policy_kms(&d, k, &bi))) {
-        snprintf(reason, sizeof(reason), "governance unavailable: %s", kg_error_message());
-        rc = deny(k, c, method, &bi, &d, reason);
-        goto cleanup;
-    }
-    if (!d.allowed) {
-        snprintf(reason, sizeof(reason), "peer KMS not allowed by governance: %s",
-                 d.reason[0] ? d.reason : "(no reason given)");
-        rc = deny(k, c, method, &bi, &d, reason);
-        goto cleanup;
-    }
+    KG_ENSURE_C(d != NULL, KG_ERR_NOMEM, "out of memory");
+    KG_GUARD_C(kg_kms_decide(d, &ops, &rq));
     char k256_hex[2 * KG_K256_PUB_LEN + 1], released[200];
     KG_GUARD_C(kg_hex_encode(k256_hex, sizeof(k256_hex), k->root_k256_pub, KG_K256_PUB_LEN));
     snprintf(released, sizeof(released), "{\"root_k256_pubkey\":\"%s\",\"root_ca_key\":true}",
              k256_hex);
-    KG_GUARD_C(audit_release(k, c, method, &bi, &d, released));
+    KG_GUARD_C(release(k, &rq, d, released));
     KG_GUARD_C(kg_p256_private_pem(&pem, k->root_ca_key));
     KG_GUARD_C(kg_buf_append_str(&c->response, "{"));
     KG_GUARD_C(put_json_string(&c->response, "temp_ca_key", k->temp_ca_key_pem, true));
@@ -514,6 +380,7 @@ static kg_result get_kms_key(kms *k, kms_call *c)
     rc = KG_OK;
 cleanup:
     kg_buf_free(&pem);
+    free(d);
     return rc;
 }
 
@@ -552,10 +419,11 @@ void kms_rpc_handle(kms *k, kms_call *c)
         c->status = 200;
         return;
     }
-    /* Whatever was half-built may hold keys: wipe it and answer only the error. */
+    /* Whatever was half-built may hold keys: wipe it and answer only the error, with the
+     * status the one table gives (403 refused, 503 could not decide, 400 bad request). */
     kg_buf_reset(&c->response);
     c->response.len = 0;
-    c->status = 400;
+    c->status = kg_err_http_status(kg_error_code());
     json_t *o = json_pack("{s:s}", "error", kg_error_message());
     char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (t == NULL || kg_failed(kg_buf_append_str(&c->response, t))) {

@@ -290,9 +290,16 @@ static void *worker_main(void *arg)
         j->call.body = j->body;
         j->call.body_len = j->body_len;
         j->call.peer_cert = j->peer_cert;
-        j->call.peer_chain = NULL;
+        /* the certificate as the client sent it, encoded once for the decision core */
+        unsigned char *der = NULL;
+        int der_len = j->peer_cert != NULL ? i2d_X509(j->peer_cert, &der) : 0;
+        j->call.peer_cert_der = der_len > 0 ? der : NULL;
+        j->call.peer_cert_der_len = der_len > 0 ? (size_t)der_len : 0;
         j->call.peer_addr = j->peer_addr;
         kms_rpc_handle(s->k, &j->call);
+        OPENSSL_free(der);
+        j->call.peer_cert_der = NULL;
+        j->call.peer_cert_der_len = 0;
         kg_error_clear();
 
         pthread_mutex_lock(&s->lock);

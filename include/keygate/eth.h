@@ -10,6 +10,7 @@
 
 #include "keygate/bytes.h"
 #include "keygate/crypto.h"
+#include "keygate/identity.h"
 #include "keygate/result.h"
 
 #define KG_ETH_WORD_LEN 32            /* one ABI word */
@@ -356,24 +357,7 @@ KG_RESULT kg_eth_parse_logs(kg_eth_logs *out, const struct json_t *v);
  * at one resolved block, recorded with the decision. Fail closed: every failure to obtain a
  * well-formed answer is an error and a "not allowed" decision, never "allowed".
  */
-#define KG_ETH_MAX_TCB_STATUS 48u    /* bytes incl. NUL (= KG_TCB_STATUS_MAX of quote.h) */
-#define KG_ETH_MAX_ADVISORIES 64u    /* (= KG_MAX_ADVISORY_IDS) */
-#define KG_ETH_MAX_ADVISORY_LEN 32u  /* bytes incl. NUL (= KG_ADVISORY_ID_MAX) */
-
-/* The AppBootInfo struct of SPEC.md section 3, built by the KMS from a verified attestation. */
-typedef struct kg_app_boot_info {
-    uint8_t app_id[KG_ETH_ADDRESS_LEN];
-    uint8_t compose_hash[32];
-    bool has_instance_id; /* false: apps that opt out; sent as the zero address */
-    uint8_t instance_id[KG_ETH_ADDRESS_LEN];
-    uint8_t device_id[32];
-    uint8_t mr_aggregated[32];
-    uint8_t mr_system[32];
-    uint8_t os_image_hash[32];
-    char tcb_status[KG_ETH_MAX_TCB_STATUS]; /* NUL-terminated, e.g. "UpToDate" */
-    size_t n_advisory_ids;
-    char advisory_ids[KG_ETH_MAX_ADVISORIES][KG_ETH_MAX_ADVISORY_LEN]; /* NUL-terminated */
-} kg_app_boot_info;
+/* The boot info is identity.h's kg_boot_identity: one shape from the attestation to the chain. */
 
 typedef enum kg_eth_policy_kind {
     KG_ETH_POLICY_APP = 1, /* isAppAllowed: may this app instance get its keys? */
@@ -391,8 +375,9 @@ typedef struct kg_eth_decision {
 
 /* Appends the calldata of isAppAllowed / isKmsAllowed(bi) to out (selectors 0x1e079198 /
  * 0xe067ec9d). KG_ERR_INPUT for a boot info whose strings are not NUL-terminated in their
- * arrays or with more than KG_ETH_MAX_ADVISORIES advisories. */
-KG_RESULT kg_eth_policy_calldata(kg_buf *out, kg_eth_policy_kind kind, const kg_app_boot_info *bi);
+ * arrays, with more than KG_MAX_ADVISORY_IDS advisories, or an instance id length other than 0
+ * or 20. */
+KG_RESULT kg_eth_policy_calldata(kg_buf *out, kg_eth_policy_kind kind, const kg_boot_identity *bi);
 
 /* Asks the KMS contract at `kms_contract` about `bi` at block `at` (NULL: the node's latest
  * block, resolved here), by eth_call pinned to that block's hash.
@@ -405,7 +390,7 @@ KG_RESULT kg_eth_policy_calldata(kg_buf *out, kg_eth_policy_kind kind, const kg_
  * Thread-safe like the client. Borrowed arguments; out is the caller's. */
 KG_RESULT kg_eth_policy_check(kg_eth_decision *out, kg_eth_client *c,
                               const uint8_t kms_contract[KG_ETH_ADDRESS_LEN],
-                              kg_eth_policy_kind kind, const kg_app_boot_info *bi,
+                              kg_eth_policy_kind kind, const kg_boot_identity *bi,
                               const kg_eth_block *at);
 
 /* The KMS root public keys published on chain: kmsInfo() of the KMS contract at the node's

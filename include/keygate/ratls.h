@@ -11,6 +11,7 @@
 #include "keygate/bytes.h"
 #include "keygate/crypto.h"
 #include "keygate/eventlog.h"
+#include "keygate/identity.h"
 #include "keygate/quote.h"
 #include "keygate/result.h"
 #include "keygate/tee.h"
@@ -20,6 +21,7 @@
 #define KG_OID_RATLS_EVENTLOG "1.3.6.1.4.1.62397.1.2" /* event log JSON */
 #define KG_OID_RATLS_APP_ID "1.3.6.1.4.1.62397.1.3"   /* app id (20 bytes) */
 #define KG_OID_RATLS_USAGE "1.3.6.1.4.1.62397.1.4"    /* usage string */
+#define KG_OID_RATLS_ATTESTATION "1.3.6.1.4.1.62397.1.8" /* dstack VersionedAttestation bytes */
 
 #define KG_RATLS_USAGE_KMS_RPC "kms:rpc"
 #define KG_RATLS_USAGE_APP_CA "app:ca"
@@ -39,7 +41,73 @@ KG_RESULT kg_ratls_key_report_data(uint8_t out[64], const kg_p256_key *key);
 struct x509_st;
 KG_RESULT kg_ratls_add_ext(struct x509_st *cert, const char *oid, const void *payload, size_t n);
 
+/* ---- dstack's versioned attestation (extension .8, and inside a v2 CSR) ----------------------- *
+ *
+ * dstack guests since v0.5.10 carry their evidence as VersionedAttestation::to_bytes()
+ * (dstack/dstack-attest/src/attestation.rs at 312dc605), told apart by the first byte:
+ *   0x00            V0: SCALE  0x00 (variant V0) | AttestationQuote | Vec<RuntimeEvent> |
+ *                              [u8; 64] report_data | String config
+ *                   AttestationQuote: one index byte, 0 = DstackTdx(TdxQuote { Vec<u8> quote,
+ *                   Vec<TdxEvent { u32 imr, u32 event_type, Vec<u8> digest, String event,
+ *                   Vec<u8> event_payload }> }); RuntimeEvent { String event, Vec<u8> payload }
+ *                   (V0 carries event-log V1 events only: the version is not encoded)
+ *   0x80-0x8f, 0xde, 0xdf
+ *                   V1: msgpack map (dstack-attest/src/v1.rs, rmp-serde named fields)
+ *                   {"version":1, "platform":{"kind":"tdx","data":{"quote":bytes,
+ *                    "event_log":[{"imr","event_type","digest"?,"event","event_payload",
+ *                    "version"?,"preimage"?}]}},
+ *                    "stack":{"kind":"dstack","data":{"report_data":bytes(64),
+ *                    "runtime_events":[{"event","payload","version"?}],"config":str}}}
+ *                   where "version" 2 marks an event-log V2 event (kg_event_digest_v2).
+ * Only TDX evidence of the plain dstack stack is read: GCP-TDX, Nitro, SEV-SNP quotes and the
+ * dstack-pod stack are refused (KG_ERR_DENIED, naming the variant). The runtime events are what
+ * RTMR3 replays, as dstack verifies them; the TDX event log alongside is checked for
+ * consistency (an RTMR3 entry's stated digest, a V2 preimage) but identity never comes from it.
+ */
+#define KG_RATLS_MAX_ATTESTATION_LEN KG_MAX_RATLS_CERT_LEN
+#define KG_RATLS_MAX_ATTESTATION_CONFIG_LEN (64u * 1024u) /* the vm config string */
+#define KG_RATLS_MAX_PLATFORM_EVENT_NAME_LEN 1024u        /* TDX boot event labels */
+
+typedef enum kg_ratls_attestation_wire {
+    KG_RATLS_ATTESTATION_V0 = 0, /* SCALE */
+    KG_RATLS_ATTESTATION_V1 = 1, /* msgpack */
+} kg_ratls_attestation_wire;
+
+/* A decoded VersionedAttestation (owned; free with kg_ratls_attestation_free). */
+typedef struct kg_ratls_attestation {
+    kg_ratls_attestation_wire wire;
+    kg_buf quote;               /* the TDX quote */
+    kg_eventlog runtime_events; /* the stack's runtime events, as imr-3 dstack events whose
+                                   digests were computed here (V1, or V2 where marked) */
+    size_t n_platform_events;   /* entries of the TDX event log carried alongside */
+    uint8_t report_data[64];    /* what the attestation says the quote's REPORTDATA is */
+    kg_buf config;              /* the vm config string (NUL-terminated; may be empty) */
+} kg_ratls_attestation;
+
+/* Parses VersionedAttestation bytes into *out (initialised here; free with
+ * kg_ratls_attestation_free, also on failure). Pure: nothing is verified against the quote.
+ * Every length is checked against what remains and the named maxima; trailing bytes are an
+ * error. */
+KG_RESULT kg_ratls_attestation_parse(kg_ratls_attestation *out, const uint8_t *data, size_t len);
+void kg_ratls_attestation_free(kg_ratls_attestation *a); /* NULL-safe */
+
+/* Encodes a TDX VersionedAttestation (appended to out): the quote, the imr-3 events of `log`
+ * as runtime events (and again, with digests, as the TDX event log), report_data and config
+ * (NULL = ""). V0 cannot carry an event-log V2 event (KG_ERR_USAGE). All borrowed. */
+KG_RESULT kg_ratls_attestation_encode(kg_buf *out, kg_ratls_attestation_wire wire,
+                                      const uint8_t *quote, size_t quote_len,
+                                      const kg_eventlog *log, const uint8_t report_data[64],
+                                      const char *config);
+
 /* ---- creating ---------------------------------------------------------------------------------- */
+
+/* Where a certificate carries its evidence. */
+typedef enum kg_ratls_format {
+    KG_RATLS_FORMAT_LEGACY = 0, /* .1 quote + .2 event log JSON (dstack guests up to v0.5.8) */
+    KG_RATLS_FORMAT_V8,         /* .8: V0 SCALE, or V1 msgpack when an event is event-log V2
+                                   (the choice dstack's into_versioned makes) */
+    KG_RATLS_FORMAT_V8_MSGPACK, /* .8 as V1 msgpack whatever the events */
+} kg_ratls_format;
 
 typedef struct kg_ratls_cert_opts {
     const char *common_name;         /* subject CN; NULL = "keygate RA-TLS" */
@@ -54,6 +122,7 @@ typedef struct kg_ratls_cert_opts {
     const kg_p256_key *issuer_key;
     const uint8_t *issuer_cert_der;
     size_t issuer_cert_der_len;
+    kg_ratls_format format;          /* 0 = legacy .1/.2 */
 } kg_ratls_cert_opts;
 
 /*
@@ -75,8 +144,12 @@ KG_RESULT kg_ratls_cert_new(kg_buf *out_der, kg_tee *tee, const kg_p256_key *key
 
 /* The RA-TLS payloads of a certificate, copied out (owned). Pure parse: nothing verified. */
 typedef struct kg_ratls_evidence {
-    kg_buf quote;    /* extension .1 payload */
-    kg_buf eventlog; /* extension .2 payload (NUL-terminated); len 0 when absent */
+    kg_buf quote;    /* extension .1 payload, or the quote inside .8 */
+    kg_buf eventlog; /* extension .2 payload, or .8's runtime events as event log JSON
+                        (NUL-terminated); len 0 when absent */
+    bool has_attestation; /* the evidence came from .8 (then .1 and .2 are absent) */
+    kg_ratls_attestation_wire attestation_wire;
+    uint8_t attestation_report_data[64]; /* .8's report_data: must equal the quote's */
     bool has_app_id;
     uint8_t app_id[KG_APP_ID_LEN];
     bool has_usage;
@@ -89,12 +162,25 @@ typedef struct kg_ratls_evidence {
 
 /*
  * Parses a DER certificate's RA-TLS extensions into *out (initialised here; free with
- * kg_ratls_evidence_free, also on failure). Fails on a missing quote extension, a duplicated or
+ * kg_ratls_evidence_free, also on failure). The evidence is either .1/.2 or .8, never both.
+ * Fails on a missing quote or attestation extension, a duplicated or
  * critical RA-TLS extension, a payload that is not exactly one DER OCTET STRING, an app id that
  * is not 20 bytes, a usage that is not printable ASCII, or a size over the named maxima.
  */
 KG_RESULT kg_ratls_parse_cert(kg_ratls_evidence *out, const uint8_t *der, size_t der_len);
 void kg_ratls_evidence_free(kg_ratls_evidence *ev); /* NULL-safe */
+
+/* A collateral source that keeps its own cache (the KMS keeps one per platform): get returns
+ * the collateral for a parsed quote (a malloc'd copy the verifier frees; KG_ERR_NETWORK when it
+ * cannot be had); verified, when set, learns that the quote verified with it and until when the
+ * verdict relied on it, so it may be reused until then. */
+typedef struct kg_ratls_collateral_source {
+    void *ctx;
+    kg_result (*get)(void *ctx, char **json, size_t *len, const kg_quote *quote,
+                     const uint8_t *raw, size_t raw_len, uint64_t now);
+    void (*verified)(void *ctx, const kg_quote *quote, const char *json, size_t len,
+                     uint64_t valid_until);
+} kg_ratls_collateral_source;
 
 /* Where verification takes its trust root, collateral and time from. All borrowed. */
 typedef struct kg_ratls_policy {
@@ -103,32 +189,21 @@ typedef struct kg_ratls_policy {
     size_t collateral_len;
     const char *pccs_url;        /* PCCS base URL used when collateral_json is NULL */
     const char *pccs_cache_dir;  /* optional on-disk collateral cache */
+    const kg_ratls_collateral_source *collateral; /* used when collateral_json is NULL; takes
+                                                      precedence over pccs_url */
     uint64_t now;                /* verification time; 0 = current time */
 } kg_ratls_policy;
 
-/* A verified boot identity (SPEC.md sections 2-4): everything here was checked against the
- * quote (binding, DCAP, event log replay == RTMR3). */
+/* A verified RA-TLS peer: its boot identity (identity.h; everything there was checked against
+ * the quote: binding, DCAP, event log replay == RTMR3) and the evidence around it. */
 typedef struct kg_ratls_identity {
-    bool has_app_id;
-    uint8_t app_id[KG_APP_ID_LEN];
-    bool has_compose_hash;
-    uint8_t compose_hash[KG_COMPOSE_HASH_LEN];
-    size_t instance_id_len; /* 0 (absent or opted out) or 20 */
-    uint8_t instance_id[KG_INSTANCE_ID_LEN];
-    bool has_device_id;
-    uint8_t device_id[32];     /* SHA-256(PPID) */
-    uint8_t mr_aggregated[32];
-    uint8_t mr_system[32];
-    uint8_t os_image_hash[32]; /* SHA-256(MRTD || RTMR0 || RTMR1 || RTMR2), measured */
+    kg_boot_identity boot;
     bool has_key_provider;
     size_t key_provider_len;
     uint8_t key_provider[KG_MAX_KEY_PROVIDER_LEN];
     bool system_ready;
-    bool has_usage;
+    bool has_usage; /* the usage the certificate's holder wrote: informative, decides nothing */
     char usage[KG_RATLS_MAX_USAGE_LEN + 1];
-    char tcb_status[KG_TCB_STATUS_MAX];
-    size_t n_advisory_ids;
-    char advisory_ids[KG_MAX_ADVISORY_IDS][KG_ADVISORY_ID_MAX];
     uint8_t mrtd[KG_RTMR_LEN];
     uint8_t rtmr[4][KG_RTMR_LEN];
     uint8_t report_data[64];
@@ -145,11 +220,6 @@ typedef struct kg_ratls_identity {
  */
 KG_RESULT kg_ratls_verify_cert(kg_ratls_identity *out, const uint8_t *der, size_t der_len,
                                const kg_ratls_policy *policy);
-
-/* The verified identity as the AppBootInfo governance is asked about (isAppAllowed /
- * isKmsAllowed). KG_ERR_VERIFY without a device id (a PCK certificate with no PPID). */
-struct kg_app_boot_info;
-KG_RESULT kg_ratls_boot_info(struct kg_app_boot_info *out, const kg_ratls_identity *id);
 
 /* The identity as one JSON object (hex byte fields), appended to out (NUL-terminated). */
 KG_RESULT kg_ratls_identity_to_json(kg_buf *out, const kg_ratls_identity *id);

@@ -43,6 +43,8 @@ typedef enum kg_err {
     KG_ERR_NETWORK,   /* remote endpoint unreachable, timed out or answered badly */
     KG_ERR_NOMEM,     /* allocation failed */
     KG_ERR_INTERNAL,  /* a bug: an invariant did not hold */
+    KG_ERR_UNAVAILABLE, /* cannot decide now (chain, PCCS or record store down, this node not
+                           serving, overloaded): another node, or later, may answer */
 } kg_err;
 
 typedef struct kg_result {
@@ -56,6 +58,10 @@ typedef struct kg_result {
 
 static inline bool kg_ok(kg_result r) { return r.failed_ == 0; }
 static inline bool kg_failed(kg_result r) { return r.failed_ != 0; }
+
+/* The one status table of the project's HTTP servers (the KMS and the agent): a refusal is
+ * final (403), an outage is not (503: a client tries its next server), bad input is 400. */
+int kg_err_http_status(kg_err code);
 
 /* Records a new error (replacing any earlier one). Always returns KG_ERROR. */
 kg_result kg_error_set(kg_err code, const char *file, int line, const char *fmt, ...)

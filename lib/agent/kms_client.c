@@ -165,22 +165,21 @@ static kg_result verify_kms_attestation(const kg_buf *leaf, const kg_agent_kms_e
 {
     const kg_kms_trust *t = ep->trust;
     kg_ratls_identity *id = calloc(1, sizeof(*id));
-    kg_app_boot_info *bi = calloc(1, sizeof(*bi));
     kg_eth_decision *d = calloc(1, sizeof(*d));
     kg_result rc = KG_ERROR;
-    KG_ENSURE_C(id && bi && d, KG_ERR_NOMEM, "out of memory");
+    KG_ENSURE_C(id && d, KG_ERR_NOMEM, "out of memory");
     KG_GUARD_C(kg_ratls_verify_cert(id, leaf->data, leaf->len, t->attestation));
     KG_ENSURE_C(id->has_usage && strcmp(id->usage, KG_RATLS_USAGE_KMS_RPC) == 0, KG_ERR_VERIFY,
                 "attested certificate is not a KMS RPC certificate");
-    KG_GUARD_C(kg_ratls_boot_info(bi, id));
-    KG_GUARD_CTX_C(kg_eth_policy_check(d, t->governance, t->kms_contract, KG_ETH_POLICY_KMS, bi,
-                                       NULL),
+    KG_ENSURE_C(id->boot.has_device_id, KG_ERR_VERIFY,
+                "PCK certificate carries no PPID (no device id)");
+    KG_GUARD_CTX_C(kg_eth_policy_check(d, t->governance, t->kms_contract, KG_ETH_POLICY_KMS,
+                                       &id->boot, NULL),
                    "asking governance (isKmsAllowed)");
     KG_ENSURE_C(d->allowed, KG_ERR_VERIFY, "not a KMS governance allows: %s", d->reason);
     rc = KG_OK;
 cleanup:
     free(id);
-    free(bi);
     free(d);
     KG_GUARD_CTX(rc, "KMS at %s: attestation", ep->url);
     return KG_OK;

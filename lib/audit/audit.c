@@ -3,6 +3,8 @@
  * before its response leaves. */
 #include "keygate/audit.h"
 
+#include "keygate/bytes.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -34,7 +36,6 @@ struct kg_audit {
     audit_job *pending_head; /* FIFO of jobs not yet taken by a leader */
     audit_job *pending_tail;
     bool leader_active; /* a thread is writing a batch */
-    char *fault_file;   /* fault injection: while this file exists, commits fail (tests) */
 };
 
 static const char k_schema[] =
@@ -95,12 +96,6 @@ kg_result kg_audit_open(kg_audit **out, const char *path, bool read_only)
         goto cleanup;
     }
     sqlite3_busy_timeout(a->db, 5000);
-    /* Fault injection for tests of the fail-closed path (only ever makes commits fail). */
-    const char *fault = getenv("KEYGATE_AUDIT_FAULT_FILE");
-    if (fault != NULL && fault[0] != '\0') {
-        a->fault_file = strdup(fault);
-        KG_ENSURE_C(a->fault_file != NULL, KG_ERR_NOMEM, "audit: out of memory");
-    }
     if (!read_only) {
         /* WAL: readers (keygate audit list) never block the KMS; synchronous=FULL: a commit
          * is on stable storage when sqlite3_step returns, which is the whole point. */
@@ -129,7 +124,6 @@ void kg_audit_free(kg_audit *a)
         return;
     sqlite3_finalize(a->insert);
     sqlite3_close(a->db);
-    free(a->fault_file);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->committed);
     free(a);
@@ -145,10 +139,56 @@ static int bind_text(sqlite3_stmt *st, int idx, const char *s)
     return sqlite3_bind_text(st, idx, s, (int)n, SQLITE_TRANSIENT);
 }
 
+/* Lowercase hex of n bytes into out (room for 2n + 1), "" when n is 0. */
+static void hex_field(char *out, const uint8_t *b, size_t n)
+{
+    if (kg_failed(kg_hex_encode(out, 2 * n + 1, b, n)))
+        out[0] = 0; /* cannot happen: every caller sizes out for n */
+}
+
+/* The identity's columns as text (hex, the status, the advisory ids as a JSON array). */
+typedef struct identity_text {
+    char app_id[2 * KG_APP_ID_LEN + 1], compose_hash[2 * KG_COMPOSE_HASH_LEN + 1];
+    char instance_id[2 * KG_INSTANCE_ID_LEN + 1], device_id[2 * KG_DEVICE_ID_LEN + 1];
+    char mr_aggregated[2 * KG_MEASUREMENT_LEN + 1], mr_system[2 * KG_MEASUREMENT_LEN + 1];
+    char os_image_hash[2 * KG_MEASUREMENT_LEN + 1];
+    char *advisory_ids; /* owned (jansson) */
+} identity_text;
+
+static kg_result identity_to_text(identity_text *t, const kg_boot_identity *id)
+{
+    hex_field(t->app_id, id->app_id, id->has_app_id ? KG_APP_ID_LEN : 0);
+    hex_field(t->compose_hash, id->compose_hash, id->has_compose_hash ? KG_COMPOSE_HASH_LEN : 0);
+    hex_field(t->instance_id, id->instance_id, id->instance_id_len);
+    hex_field(t->device_id, id->device_id, id->has_device_id ? KG_DEVICE_ID_LEN : 0);
+    hex_field(t->mr_aggregated, id->mr_aggregated, KG_MEASUREMENT_LEN);
+    hex_field(t->mr_system, id->mr_system, KG_MEASUREMENT_LEN);
+    hex_field(t->os_image_hash, id->os_image_hash, KG_MEASUREMENT_LEN);
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < id->n_advisory_ids; i++)
+        if (json_array_append_new(arr, json_stringn(id->advisory_ids[i],
+                                                    strnlen(id->advisory_ids[i],
+                                                            KG_ADVISORY_ID_MAX))) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    t->advisory_ids = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    KG_ENSURE(t->advisory_ids != NULL, KG_ERR_NOMEM, "audit: out of memory");
+    return KG_OK;
+}
+
 static kg_result insert_one(kg_audit *a, const kg_audit_record *r, int64_t *id)
 {
     sqlite3_stmt *st = a->insert;
     int rc = SQLITE_OK;
+    identity_text t = {.advisory_ids = NULL};
+    char claimed[2 * KG_APP_ID_LEN + 1];
+    const kg_boot_identity *who = r->identity;
+    if (who != NULL)
+        KG_GUARD(identity_to_text(&t, who));
+    if (r->claimed_app_id != NULL)
+        hex_field(claimed, r->claimed_app_id, KG_APP_ID_LEN);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     rc |= sqlite3_bind_int64(st, 1, r->time_ms ? r->time_ms : now_ms());
@@ -156,19 +196,20 @@ static kg_result insert_one(kg_audit *a, const kg_audit_record *r, int64_t *id)
     rc |= bind_text(st, 3, r->peer);
     rc |= bind_text(st, 4, r->allowed ? "allow" : "deny");
     rc |= bind_text(st, 5, r->reason);
-    rc |= bind_text(st, 6, r->app_id);
-    rc |= bind_text(st, 7, r->compose_hash);
-    rc |= bind_text(st, 8, r->instance_id);
-    rc |= bind_text(st, 9, r->device_id);
-    rc |= bind_text(st, 10, r->mr_aggregated);
-    rc |= bind_text(st, 11, r->mr_system);
-    rc |= bind_text(st, 12, r->os_image_hash);
-    rc |= bind_text(st, 13, r->tcb_status);
-    rc |= bind_text(st, 14, r->advisory_ids);
+    rc |= bind_text(st, 6, who && who->has_app_id ? t.app_id : r->claimed_app_id ? claimed : NULL);
+    rc |= bind_text(st, 7, who && who->has_compose_hash ? t.compose_hash : NULL);
+    rc |= bind_text(st, 8, who ? t.instance_id : NULL);
+    rc |= bind_text(st, 9, who && who->has_device_id ? t.device_id : NULL);
+    rc |= bind_text(st, 10, who ? t.mr_aggregated : NULL);
+    rc |= bind_text(st, 11, who ? t.mr_system : NULL);
+    rc |= bind_text(st, 12, who ? t.os_image_hash : NULL);
+    rc |= bind_text(st, 13, who ? who->tcb_status : NULL);
+    rc |= bind_text(st, 14, who ? t.advisory_ids : NULL);
     rc |= r->block_number >= 0 ? sqlite3_bind_int64(st, 15, r->block_number)
                                : sqlite3_bind_null(st, 15);
     rc |= bind_text(st, 16, r->block_hash);
     rc |= bind_text(st, 17, r->released);
+    free(t.advisory_ids);
     SQL_GUARD(a->db, rc, "binding record");
     if (sqlite3_step(st) != SQLITE_DONE)
         return sqlite_fail(a->db, __FILE__, __LINE__, "insert");
@@ -180,8 +221,6 @@ static kg_result insert_one(kg_audit *a, const kg_audit_record *r, int64_t *id)
  * back and every job in the batch fails, so no caller believes an unwritten record exists. */
 static kg_result write_batch(kg_audit *a, audit_job *batch)
 {
-    if (a->fault_file != NULL && access(a->fault_file, F_OK) == 0)
-        KG_BAIL(KG_ERR_IO, "audit: commit failed (fault injected by '%s')", a->fault_file);
     SQL_GUARD(a->db, sqlite3_exec(a->db, "BEGIN IMMEDIATE;", NULL, NULL, NULL), "begin");
     for (audit_job *j = batch; j != NULL; j = j->next) {
         if (kg_failed(insert_one(a, j->rec, &j->id))) {
@@ -202,6 +241,15 @@ static kg_result write_batch(kg_audit *a, audit_job *batch)
 kg_result kg_audit_append(kg_audit *a, const kg_audit_record *rec, int64_t *id_out)
 {
     KG_ENSURE(a != NULL && a->insert != NULL, KG_ERR_USAGE, "audit: log not open for writing");
+    /* Checked here, on the caller's thread: a record the batch could not write would fail the
+     * whole batch (every other decision in it) for one caller's mistake. */
+    KG_ENSURE(rec->identity == NULL || rec->claimed_app_id == NULL, KG_ERR_USAGE,
+              "audit: a record has a verified or a claimed identity, not both");
+    const kg_boot_identity *who = rec->identity;
+    KG_ENSURE(who == NULL || (who->n_advisory_ids <= KG_MAX_ADVISORY_IDS &&
+                              (who->instance_id_len == 0 ||
+                               who->instance_id_len == KG_INSTANCE_ID_LEN)),
+              KG_ERR_INPUT, "audit: identity out of its caps");
     audit_job me = {.rec = rec};
 
     pthread_mutex_lock(&a->lock);

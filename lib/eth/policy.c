@@ -7,10 +7,6 @@
 
 #include "keygate/quote.h"
 
-/* The boot info limits are the DCAP verifier's, so a verified identity always fits. */
-_Static_assert(KG_ETH_MAX_TCB_STATUS == KG_TCB_STATUS_MAX, "tcb status size");
-_Static_assert(KG_ETH_MAX_ADVISORIES == KG_MAX_ADVISORY_IDS, "advisory count");
-_Static_assert(KG_ETH_MAX_ADVISORY_LEN == KG_ADVISORY_ID_MAX, "advisory id size");
 
 #define BOOT_INFO_TUPLE                                                                            \
     "(address,bytes32,address,bytes32,bytes32,bytes32,bytes32,string,string[])"
@@ -27,14 +23,16 @@ static kg_result check_string(const char *s, size_t size, const char *what)
     return KG_OK;
 }
 
-kg_result kg_eth_policy_calldata(kg_buf *out, kg_eth_policy_kind kind, const kg_app_boot_info *bi)
+kg_result kg_eth_policy_calldata(kg_buf *out, kg_eth_policy_kind kind, const kg_boot_identity *bi)
 {
     KG_ENSURE(kind == KG_ETH_POLICY_APP || kind == KG_ETH_POLICY_KMS, KG_ERR_USAGE,
               "unknown policy kind %d", (int)kind);
     KG_GUARD(check_string(bi->tcb_status, sizeof(bi->tcb_status), "tcb_status"));
-    KG_ENSURE(bi->n_advisory_ids <= KG_ETH_MAX_ADVISORIES, KG_ERR_INPUT,
-              "boot info: %zu advisory ids exceed %u", bi->n_advisory_ids, KG_ETH_MAX_ADVISORIES);
-    kg_abi_value adv[KG_ETH_MAX_ADVISORIES];
+    KG_ENSURE(bi->n_advisory_ids <= KG_MAX_ADVISORY_IDS, KG_ERR_INPUT,
+              "boot info: %zu advisory ids exceed %u", bi->n_advisory_ids, KG_MAX_ADVISORY_IDS);
+    KG_ENSURE(bi->instance_id_len == 0 || bi->instance_id_len == KG_INSTANCE_ID_LEN, KG_ERR_INPUT,
+              "boot info: instance id of %zu bytes", bi->instance_id_len);
+    kg_abi_value adv[KG_MAX_ADVISORY_IDS];
     for (size_t i = 0; i < bi->n_advisory_ids; i++) {
         KG_GUARD(check_string(bi->advisory_ids[i], sizeof(bi->advisory_ids[i]), "advisory id"));
         adv[i] = kg_abi_string(bi->advisory_ids[i]);
@@ -44,7 +42,7 @@ kg_result kg_eth_policy_calldata(kg_buf *out, kg_eth_policy_kind kind, const kg_
     kg_abi_value m[9] = {
         kg_abi_address(bi->app_id),
         kg_abi_bytes32(bi->compose_hash),
-        kg_abi_address(bi->has_instance_id ? bi->instance_id : no_instance),
+        kg_abi_address(bi->instance_id_len ? bi->instance_id : no_instance),
         kg_abi_bytes32(bi->device_id),
         kg_abi_bytes32(bi->mr_aggregated),
         kg_abi_bytes32(bi->mr_system),
@@ -76,7 +74,7 @@ static kg_result explain_empty(kg_eth_client *c, const uint8_t contract[KG_ETH_A
 
 static kg_result ask(kg_eth_decision *out, kg_eth_client *c,
                      const uint8_t contract[KG_ETH_ADDRESS_LEN], kg_eth_policy_kind kind,
-                     const kg_app_boot_info *bi, const kg_eth_block *at)
+                     const kg_boot_identity *bi, const kg_eth_block *at)
 {
     kg_result rc = KG_ERROR;
     kg_buf call, ret;
@@ -118,7 +116,7 @@ cleanup:
 
 kg_result kg_eth_policy_check(kg_eth_decision *out, kg_eth_client *c,
                               const uint8_t kms_contract[KG_ETH_ADDRESS_LEN],
-                              kg_eth_policy_kind kind, const kg_app_boot_info *bi,
+                              kg_eth_policy_kind kind, const kg_boot_identity *bi,
                               const kg_eth_block *at)
 {
     memset(out, 0, sizeof(*out));

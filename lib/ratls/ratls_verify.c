@@ -12,15 +12,21 @@
 #include <time.h>
 
 #include "keygate/hash.h"
-#include "keygate/eth.h"
 
 static kg_result fetch_collateral(char **owned, const char **json, size_t *len,
-                                  const kg_ratls_policy *pol, const kg_buf *quote, uint64_t now)
+                                  const kg_ratls_policy *pol, const kg_buf *quote,
+                                  const kg_quote *parsed, uint64_t now)
 {
     *owned = NULL;
     if (pol->collateral_json != NULL) {
         *json = pol->collateral_json;
         *len = pol->collateral_len;
+        return KG_OK;
+    }
+    if (pol->collateral != NULL) {
+        KG_GUARD(pol->collateral->get(pol->collateral->ctx, owned, len, parsed, quote->data,
+                                      quote->len, now));
+        *json = *owned;
         return KG_OK;
     }
     KG_ENSURE(pol->pccs_url != NULL, KG_ERR_USAGE,
@@ -67,13 +73,17 @@ kg_result kg_ratls_verify_cert(kg_ratls_identity *out, const uint8_t *der, size_
                 "RA-TLS certificate key is not bound to the quote (REPORTDATA mismatch)");
 
     /* 2. the quote, fully (DCAP) */
-    KG_GUARD_C(fetch_collateral(&owned_coll, &coll, &coll_len, pol, &ev.quote, now));
+    KG_GUARD_C(fetch_collateral(&owned_coll, &coll, &coll_len, pol, &ev.quote, &rep->quote, now));
     KG_GUARD_CTX_C(kg_dcap_verify(pol->verifier, rep, ev.quote.data, ev.quote.len, coll,
                                   coll_len, now),
                    "RA-TLS quote");
     /* the verified report must say the same (it parsed the same bytes) */
     KG_ENSURE_C(kg_ct_equal(rep->quote.td.report_data, want_rd, 64), KG_ERR_INTERNAL,
                 "verified quote differs from the parsed one");
+    if (pol->collateral_json == NULL && pol->collateral != NULL &&
+        pol->collateral->verified != NULL)
+        pol->collateral->verified(pol->collateral->ctx, &rep->quote, coll, coll_len,
+                                  rep->valid_until);
 
     /* 3. the event log must replay to RTMR3; identity only from before system-ready */
     KG_GUARD_CTX_C(kg_eventlog_parse(&log, (char *)ev.eventlog.data, ev.eventlog.len),
@@ -89,32 +99,32 @@ kg_result kg_ratls_verify_cert(kg_ratls_identity *out, const uint8_t *der, size_
 
     /* 4. the identity */
     const kg_td_report *td = &rep->quote.td;
-    out->has_app_id = be.has_app_id;
-    memcpy(out->app_id, be.app_id, KG_APP_ID_LEN);
-    out->has_compose_hash = be.has_compose_hash;
-    memcpy(out->compose_hash, be.compose_hash, KG_COMPOSE_HASH_LEN);
-    out->instance_id_len = be.instance_id_len;
-    memcpy(out->instance_id, be.instance_id, KG_INSTANCE_ID_LEN);
+    out->boot.has_app_id = be.has_app_id;
+    memcpy(out->boot.app_id, be.app_id, KG_APP_ID_LEN);
+    out->boot.has_compose_hash = be.has_compose_hash;
+    memcpy(out->boot.compose_hash, be.compose_hash, KG_COMPOSE_HASH_LEN);
+    out->boot.instance_id_len = be.instance_id_len;
+    memcpy(out->boot.instance_id, be.instance_id, KG_INSTANCE_ID_LEN);
     out->has_key_provider = be.has_key_provider;
     out->key_provider_len = be.key_provider_len;
     memcpy(out->key_provider, be.key_provider, be.key_provider_len);
     out->system_ready = be.system_ready;
     if (rep->has_ppid) {
-        KG_GUARD_C(kg_sha256(out->device_id, rep->ppid, sizeof(rep->ppid)));
-        out->has_device_id = true;
+        KG_GUARD_C(kg_sha256(out->boot.device_id, rep->ppid, sizeof(rep->ppid)));
+        out->boot.has_device_id = true;
     }
     memcpy(out->mrtd, td->mrtd, KG_RTMR_LEN);
     memcpy(out->rtmr, td->rtmr, sizeof(out->rtmr));
     memcpy(out->report_data, td->report_data, 64);
-    KG_GUARD_C(kg_measure_os_image_hash(out->os_image_hash, td->mrtd, td->rtmr));
-    KG_GUARD_C(kg_measure_mr_system(out->mr_system, td->mrtd, td->rtmr,
+    KG_GUARD_C(kg_measure_os_image_hash(out->boot.os_image_hash, td->mrtd, td->rtmr));
+    KG_GUARD_C(kg_measure_mr_system(out->boot.mr_system, td->mrtd, td->rtmr,
                                     be.has_key_provider ? be.key_provider : NULL,
                                     be.key_provider_len));
-    KG_GUARD_C(kg_measure_mr_aggregated(out->mr_aggregated, td->mrtd, td->rtmr,
+    KG_GUARD_C(kg_measure_mr_aggregated(out->boot.mr_aggregated, td->mrtd, td->rtmr,
                                         td->mr_config_id, td->mr_owner, td->mr_owner_config));
-    memcpy(out->tcb_status, rep->status, sizeof(out->tcb_status));
-    out->n_advisory_ids = rep->n_advisory_ids;
-    memcpy(out->advisory_ids, rep->advisory_ids, sizeof(out->advisory_ids));
+    memcpy(out->boot.tcb_status, rep->status, sizeof(out->boot.tcb_status));
+    out->boot.n_advisory_ids = rep->n_advisory_ids;
+    memcpy(out->boot.advisory_ids, rep->advisory_ids, sizeof(out->boot.advisory_ids));
     out->has_usage = ev.has_usage;
     memcpy(out->usage, ev.usage, sizeof(out->usage));
     out->valid_until = rep->valid_until < ev.not_after ? rep->valid_until : ev.not_after;
@@ -127,26 +137,6 @@ cleanup:
     kg_eventlog_free(&log);
     kg_ratls_evidence_free(&ev);
     return rc;
-}
-
-kg_result kg_ratls_boot_info(kg_app_boot_info *out, const kg_ratls_identity *id)
-{
-    _Static_assert(sizeof(out->tcb_status) == sizeof(id->tcb_status), "tcb status size");
-    _Static_assert(sizeof(out->advisory_ids) == sizeof(id->advisory_ids), "advisory ids size");
-    memset(out, 0, sizeof(*out));
-    KG_ENSURE(id->has_device_id, KG_ERR_VERIFY, "PCK certificate carries no PPID (no device id)");
-    memcpy(out->app_id, id->app_id, sizeof(out->app_id));
-    memcpy(out->compose_hash, id->compose_hash, sizeof(out->compose_hash));
-    out->has_instance_id = id->instance_id_len == KG_INSTANCE_ID_LEN;
-    memcpy(out->instance_id, id->instance_id, sizeof(out->instance_id));
-    memcpy(out->device_id, id->device_id, sizeof(out->device_id));
-    memcpy(out->mr_aggregated, id->mr_aggregated, sizeof(out->mr_aggregated));
-    memcpy(out->mr_system, id->mr_system, sizeof(out->mr_system));
-    memcpy(out->os_image_hash, id->os_image_hash, sizeof(out->os_image_hash));
-    memcpy(out->tcb_status, id->tcb_status, sizeof(out->tcb_status));
-    out->n_advisory_ids = id->n_advisory_ids;
-    memcpy(out->advisory_ids, id->advisory_ids, sizeof(out->advisory_ids));
-    return KG_OK;
 }
 
 static kg_result put_hex(kg_buf *b, const char *key, const uint8_t *v, size_t n)
@@ -173,16 +163,16 @@ static kg_result put_str(kg_buf *b, const char *prefix, const char *s, size_t n)
 kg_result kg_ratls_identity_to_json(kg_buf *out, const kg_ratls_identity *id)
 {
     KG_GUARD(kg_buf_printf(out, "{\"verified\":true"));
-    if (id->has_app_id)
-        KG_GUARD(put_hex(out, "app_id", id->app_id, KG_APP_ID_LEN));
-    if (id->has_compose_hash)
-        KG_GUARD(put_hex(out, "compose_hash", id->compose_hash, KG_COMPOSE_HASH_LEN));
-    KG_GUARD(put_hex(out, "instance_id", id->instance_id, id->instance_id_len));
-    if (id->has_device_id)
-        KG_GUARD(put_hex(out, "device_id", id->device_id, 32));
-    KG_GUARD(put_hex(out, "mr_aggregated", id->mr_aggregated, 32));
-    KG_GUARD(put_hex(out, "mr_system", id->mr_system, 32));
-    KG_GUARD(put_hex(out, "os_image_hash", id->os_image_hash, 32));
+    if (id->boot.has_app_id)
+        KG_GUARD(put_hex(out, "app_id", id->boot.app_id, KG_APP_ID_LEN));
+    if (id->boot.has_compose_hash)
+        KG_GUARD(put_hex(out, "compose_hash", id->boot.compose_hash, KG_COMPOSE_HASH_LEN));
+    KG_GUARD(put_hex(out, "instance_id", id->boot.instance_id, id->boot.instance_id_len));
+    if (id->boot.has_device_id)
+        KG_GUARD(put_hex(out, "device_id", id->boot.device_id, 32));
+    KG_GUARD(put_hex(out, "mr_aggregated", id->boot.mr_aggregated, 32));
+    KG_GUARD(put_hex(out, "mr_system", id->boot.mr_system, 32));
+    KG_GUARD(put_hex(out, "os_image_hash", id->boot.os_image_hash, 32));
     KG_GUARD(put_hex(out, "mrtd", id->mrtd, 48));
     for (int i = 0; i < 4; i++) {
         char k[8];
@@ -196,10 +186,10 @@ kg_result kg_ratls_identity_to_json(kg_buf *out, const kg_ratls_identity *id)
     KG_GUARD(kg_buf_printf(out, ",\"system_ready\":%s", id->system_ready ? "true" : "false"));
     if (id->has_usage)
         KG_GUARD(put_str(out, ",\"usage\":", id->usage, strlen(id->usage)));
-    KG_GUARD(put_str(out, ",\"tcb_status\":", id->tcb_status, strlen(id->tcb_status)));
+    KG_GUARD(put_str(out, ",\"tcb_status\":", id->boot.tcb_status, strlen(id->boot.tcb_status)));
     KG_GUARD(kg_buf_append_str(out, ",\"advisory_ids\":["));
-    for (size_t i = 0; i < id->n_advisory_ids; i++)
-        KG_GUARD(put_str(out, i ? "," : "", id->advisory_ids[i], strlen(id->advisory_ids[i])));
+    for (size_t i = 0; i < id->boot.n_advisory_ids; i++)
+        KG_GUARD(put_str(out, i ? "," : "", id->boot.advisory_ids[i], strlen(id->boot.advisory_ids[i])));
     KG_GUARD(kg_buf_printf(out, "],\"valid_until\":%llu}", (unsigned long long)id->valid_until));
     return kg_buf_terminate(out);
 }

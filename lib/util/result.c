@@ -26,9 +26,14 @@ static const char *base_name(const char *path)
 __attribute__((format(printf, 4, 0))) static void record(kg_err code, const char *file, int line,
                                                       const char *fmt, va_list ap)
 {
+    /* Formatted aside first: the arguments may include kg_error_message() itself (a failure
+     * described in terms of the error that caused it), which vsnprintf must not overwrite
+     * while reading it. */
+    char msg[KG_ERROR_MSG_MAX];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     g_err.code = code;
     snprintf(g_err.site, sizeof(g_err.site), "%s:%d", base_name(file), line);
-    vsnprintf(g_err.message, sizeof(g_err.message), fmt, ap);
+    memcpy(g_err.message, msg, sizeof(msg));
 }
 
 kg_result kg_error_set(kg_err code, const char *file, int line, const char *fmt, ...)
@@ -113,6 +118,29 @@ const char *kg_err_name(kg_err code)
     case KG_ERR_NETWORK: return "network";
     case KG_ERR_NOMEM: return "nomem";
     case KG_ERR_INTERNAL: return "internal";
+    case KG_ERR_UNAVAILABLE: return "unavailable";
     }
     return "unknown";
+}
+
+int kg_err_http_status(kg_err code)
+{
+    switch (code) {
+    case KG_ERR_NONE: return 200;
+    case KG_ERR_INPUT:
+    case KG_ERR_TRUNCATED:
+    case KG_ERR_TOO_LARGE:
+    case KG_ERR_USAGE: return 400;
+    case KG_ERR_VERIFY:
+    case KG_ERR_EXPIRED:
+    case KG_ERR_DENIED: return 403; /* the request was looked at and refused: do not retry */
+    case KG_ERR_NOT_FOUND: return 404;
+    case KG_ERR_IO:
+    case KG_ERR_NETWORK:
+    case KG_ERR_UNAVAILABLE: return 503; /* could not decide: another server may */
+    case KG_ERR_CRYPTO:
+    case KG_ERR_NOMEM:
+    case KG_ERR_INTERNAL: return 500;
+    }
+    return 500;
 }

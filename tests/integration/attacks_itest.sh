@@ -197,7 +197,7 @@ set +e
 RC=$?
 set -e
 [ "$RC" = 1 ] || die "in-app relabel attack: exit $RC: $(cat "$W/inapp.out" "$W/inapp.err")"
-grep -q "HTTP 400" "$W/inapp.out" && grep -q "RTMR3 event of type 0x0000000d" "$W/inapp.out" ||
+grep -q "HTTP 403" "$W/inapp.out" && grep -q "RTMR3 event of type 0x0000000d" "$W/inapp.out" ||
   die "in-app relabel attack: unexpected answer: $(cat "$W/inapp.out")"
 ok "a real app process (root in its VM) relabelling the agent's boot log and extending the victim's identity: refused"
 "$KG" audit list --state "$STATE" --json >"$W/audit.json" || die "audit list"

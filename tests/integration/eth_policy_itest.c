@@ -135,13 +135,13 @@ static int teardown(void **state)
     return 0;
 }
 
-static kg_app_boot_info boot(uint8_t compose)
+static kg_boot_identity boot(uint8_t compose)
 {
-    kg_app_boot_info bi;
+    kg_boot_identity bi;
     memset(&bi, 0, sizeof(bi));
     memcpy(bi.app_id, g.app, 20);
     word(bi.compose_hash, compose);
-    bi.has_instance_id = true;
+    bi.instance_id_len = KG_INSTANCE_ID_LEN;
     memset(bi.instance_id, 0x11, 20);
     word(bi.device_id, DEV);
     word(bi.mr_aggregated, MRA);
@@ -156,7 +156,7 @@ static void app_allowed_and_denied_with_reasons(void **state)
     (void)state;
     kg_eth_decision d;
     kg_eth_block latest;
-    kg_app_boot_info bi = boot(V1);
+    kg_boot_identity bi = boot(V1);
     KG_ASSERT_OK(kg_eth_policy_check(&d, g.c, g.kms, KG_ETH_POLICY_APP, &bi, NULL));
     assert_true(d.allowed);
     assert_string_equal(d.reason, "");
@@ -166,7 +166,7 @@ static void app_allowed_and_denied_with_reasons(void **state)
     assert_memory_equal(d.block_hash, latest.hash, 32);
 
     /* Advisories and no instance id do not change an app's answer. */
-    bi.has_instance_id = false;
+    bi.instance_id_len = 0;
     bi.n_advisory_ids = 2;
     snprintf(bi.advisory_ids[0], sizeof(bi.advisory_ids[0]), "INTEL-SA-00615");
     snprintf(bi.advisory_ids[1], sizeof(bi.advisory_ids[1]), "INTEL-SA-00837");
@@ -195,7 +195,7 @@ static void kms_allowed_and_denied(void **state)
 {
     (void)state;
     kg_eth_decision d;
-    kg_app_boot_info bi = boot(V1);
+    kg_boot_identity bi = boot(V1);
     KG_ASSERT_OK(kg_eth_policy_check(&d, g.c, g.kms, KG_ETH_POLICY_KMS, &bi, NULL));
     assert_true(d.allowed);
     snprintf(bi.tcb_status, sizeof(bi.tcb_status), "OutOfDate");
@@ -232,7 +232,7 @@ static void answers_follow_governance_block_by_block(void **state)
     KG_ASSERT_OK(kg_eth_get_block(g.c, &after, "latest"));
     assert_int_equal(after.number, before.number + 2);
 
-    kg_app_boot_info v1 = boot(V1), v2 = boot(V2);
+    kg_boot_identity v1 = boot(V1), v2 = boot(V2);
     KG_ASSERT_OK(kg_eth_policy_check(&d, g.c, g.kms, KG_ETH_POLICY_APP, &v2, NULL));
     assert_true(d.allowed);
     assert_int_equal(d.block_number, after.number);
@@ -283,7 +283,7 @@ static void fails_closed(void **state)
 {
     (void)state;
     kg_eth_decision d;
-    kg_app_boot_info bi = boot(V1);
+    kg_boot_identity bi = boot(V1);
     /* No contract at that address. */
     uint8_t nowhere[20];
     memset(nowhere, 0x77, 20);
@@ -303,7 +303,7 @@ static void fails_closed(void **state)
     assert_false(d.allowed);
     assert_false(d.has_block);
     bi = boot(V1);
-    bi.n_advisory_ids = KG_ETH_MAX_ADVISORIES + 1;
+    bi.n_advisory_ids = KG_MAX_ADVISORY_IDS + 1;
     KG_ASSERT_ERR(kg_eth_policy_check(&d, g.c, g.kms, KG_ETH_POLICY_APP, &bi, NULL),
                   KG_ERR_INPUT, "65 advisory ids exceed 64");
     /* Node down. */

@@ -119,7 +119,7 @@ ok "KMS registered on chain (OS image, aggregated MR, device, KMS info)"
 
 start_kms() {
   rm -f "$TMP/kms.port"
-  KEYGATE_AUDIT_FAULT_FILE="$TMP/audit-fault" "$KMS" --config "$TMP/kms.json" --port-file "$TMP/kms.port" 2>>"$TMP/kms.log" &
+  "$KMS" --config "$TMP/kms.json" --port-file "$TMP/kms.port" 2>>"$TMP/kms.log" &
   KMS_PID=$!
   PIDS+=("$KMS_PID")
   wait_file "$TMP/kms.port"
@@ -236,14 +236,26 @@ if grep -rqa -e "$V1_K256" -e "$V1_DISK" "$TMP/state/"audit.db*; then die "key b
 ok "audit log: $N_ALLOW releases and $N_DENY denials with boot info, block and reasons; no key bytes"
 
 # ---- the audit log cannot be written: no key leaves ---------------------------------------------
-touch "$TMP/audit-fault"
+# A real fault, no hook in the KMS: another process holds the database's write lock longer than
+# the KMS's busy timeout (5 s), so the commit of the release fails.
+rm -f "$TMP/lock.ready"
+python3 - "$TMP/state/audit.db" "$TMP/lock.ready" <<'PY' &
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+open(sys.argv[2], "w").write("locked")
+time.sleep(8)
+db.execute("ROLLBACK")
+PY
+LOCK_PID=$!
+wait_file "$TMP/lock.ready" "$LOCK_PID"
 app v2 "$APP" "$H2"
-expect_denied "audit log unavailable, no key released" "release whose audit commit fails"
-rm -f "$TMP/audit-fault"
+expect_denied "record store: audit: begin: database is locked; nothing released" "release whose audit commit fails"
+wait "$LOCK_PID"
 app v2 "$APP" "$H2"
 [ "$RC" = 0 ] || die "v2 after the audit log recovers: $(cat "$TMP/out.json")"
 curl -sk "https://127.0.0.1:$KPORT/metrics" | grep -q "^keygate_kms_audit_failures_total [1-9]" || die "audit failure not counted"
-ok "audit commit failure: the key is not released (error only), counted in /metrics; released again once it recovers"
+ok "audit commit failure (database locked by another writer): the key is not released (503, error only), counted in /metrics; released again once it recovers"
 
 # ---- health and metrics --------------------------------------------------------------------------
 curl -sk "https://127.0.0.1:$KPORT/health" | jq -e '.status=="ok" and .kms_allowed==true' >/dev/null || die "/health"

@@ -96,6 +96,18 @@ static void error_chain_reads_outside_in(void **state)
     assert_non_null(strstr(kg_error_site(), "bytes_test.c:"));
     kg_error_clear();
     assert_string_equal(kg_error_message(), "");
+
+    /* A new error may be described with the one it replaces (the record is formatted aside:
+     * this once produced "outer: outer: ..." garbage in a KMS reply). */
+    (void)kg_error_set(KG_ERR_IO, __FILE__, __LINE__, "database is locked");
+    (void)kg_error_set(KG_ERR_UNAVAILABLE, __FILE__, __LINE__, "record store: %s; nothing",
+                       kg_error_message());
+    assert_string_equal(kg_error_message(), "record store: database is locked; nothing");
+    assert_int_equal(kg_error_code(), KG_ERR_UNAVAILABLE);
+    assert_int_equal(kg_err_http_status(KG_ERR_UNAVAILABLE), 503);
+    assert_int_equal(kg_err_http_status(KG_ERR_DENIED), 403);
+    assert_int_equal(kg_err_http_status(KG_ERR_INPUT), 400);
+    kg_error_clear();
 }
 
 static void ct_equal_and_memzero(void **state)

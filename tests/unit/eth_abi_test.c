@@ -105,15 +105,15 @@ static void encodes_is_app_allowed_like_cast(void **state)
     kg_buf_free(&b);
 }
 
-/* The policy helper's calldata from a kg_app_boot_info equals the hand-built tuple's. */
+/* The policy helper's calldata from a kg_boot_identity equals the hand-built tuple's. */
 static void policy_calldata_from_boot_info(void **state)
 {
     (void)state;
-    kg_app_boot_info bi;
+    kg_boot_identity bi;
     memset(&bi, 0, sizeof(bi));
     fill(bi.app_id, 0x11, 20);
     fill(bi.compose_hash, 0x22, 32);
-    bi.has_instance_id = false; /* sent as the zero address */
+    bi.instance_id_len = 0; /* sent as the zero address */
     fill(bi.instance_id, 0x33, 20);
     fill(bi.device_id, 0x44, 32);
     fill(bi.mr_aggregated, 0x55, 32);
@@ -132,7 +132,7 @@ static void policy_calldata_from_boot_info(void **state)
     memset(&bi, 0, sizeof(bi));
     fill(bi.app_id, 0xaa, 20);
     fill(bi.compose_hash, 1, 32);
-    bi.has_instance_id = true;
+    bi.instance_id_len = KG_INSTANCE_ID_LEN;
     fill(bi.device_id, 2, 32);
     fill(bi.mr_aggregated, 3, 32);
     fill(bi.mr_system, 4, 32);
@@ -141,7 +141,7 @@ static void policy_calldata_from_boot_info(void **state)
     KG_ASSERT_OK(kg_eth_policy_calldata(&b, KG_ETH_POLICY_KMS, &bi));
     assert_buf_hex(&b, IS_KMS_ALLOWED_HEX);
 
-    bi.n_advisory_ids = KG_ETH_MAX_ADVISORIES + 1;
+    bi.n_advisory_ids = KG_MAX_ADVISORY_IDS + 1;
     KG_ASSERT_ERR(kg_eth_policy_calldata(&b, KG_ETH_POLICY_KMS, &bi), KG_ERR_INPUT,
                   "65 advisory ids exceed 64");
     bi.n_advisory_ids = 1;

@@ -84,7 +84,8 @@ static int teardown(void **state)
 
 static kg_ratls_policy policy(void)
 {
-    kg_ratls_policy p = {g_ver, (char *)g_coll.data, g_coll.len, NULL, NULL, 0};
+    kg_ratls_policy p = {
+        .verifier = g_ver, .collateral_json = (char *)g_coll.data, .collateral_len = g_coll.len};
     return p;
 }
 
@@ -107,17 +108,17 @@ static void cert_verifies_into_identity(void **state)
     kg_ratls_policy pol = policy();
     kg_ratls_identity id;
     KG_ASSERT_OK(kg_ratls_verify_cert(&id, der.data, der.len, &pol));
-    assert_true(id.has_app_id && id.has_compose_hash && id.has_device_id && id.system_ready);
-    assert_memory_equal(id.app_id, g_kms_app_id, 20);
-    assert_memory_equal(id.compose_hash, g_compose, 32);
-    assert_int_equal(id.instance_id_len, 20);
+    assert_true(id.boot.has_app_id && id.boot.has_compose_hash && id.boot.has_device_id && id.system_ready);
+    assert_memory_equal(id.boot.app_id, g_kms_app_id, 20);
+    assert_memory_equal(id.boot.compose_hash, g_compose, 32);
+    assert_int_equal(id.boot.instance_id_len, 20);
     assert_string_equal(id.usage, "kms:rpc");
-    assert_string_equal(id.tcb_status, "UpToDate");
+    assert_string_equal(id.boot.tcb_status, "UpToDate");
 
     /* measured values: os_image_hash from the profile; RTMR3 from this VM's register */
     kg_sim_profile prof;
     KG_ASSERT_OK(kg_sim_profile_load(&prof, g_plat));
-    assert_memory_equal(id.os_image_hash, prof.os_image_hash, 32);
+    assert_memory_equal(id.boot.os_image_hash, prof.os_image_hash, 32);
     uint8_t reg[48], agg[32], cat[5 * 48];
     KG_ASSERT_OK(kg_tee_read_rtmr3(g_kms, reg));
     assert_memory_equal(id.rtmr[3], reg, 48);
@@ -125,7 +126,7 @@ static void cert_verifies_into_identity(void **state)
     memcpy(cat + 48, prof.rtmr, 3 * 48);
     memcpy(cat + 4 * 48, reg, 48);
     KG_ASSERT_OK(kg_sha256(agg, cat, sizeof(cat)));
-    assert_memory_equal(id.mr_aggregated, agg, 32);
+    assert_memory_equal(id.boot.mr_aggregated, agg, 32);
 
     /* device id = SHA-256(simulated PPID) */
     json_error_t e;
@@ -136,7 +137,7 @@ static void cert_verifies_into_identity(void **state)
     KG_ASSERT_OK(kg_hex_decode_exact(ppid, 16, json_string_value(json_object_get(pf, "ppid"))));
     json_decref(pf);
     KG_ASSERT_OK(kg_sha256(dev, ppid, 16));
-    assert_memory_equal(id.device_id, dev, 32);
+    assert_memory_equal(id.boot.device_id, dev, 32);
 
     kg_buf js;
     kg_buf_init(&js, 1 << 20);
@@ -261,7 +262,7 @@ static void ca_issued_and_expired(void **state)
     kg_ratls_policy pol = policy();
     kg_ratls_identity id;
     KG_ASSERT_OK(kg_ratls_verify_cert(&id, der.data, der.len, &pol));
-    assert_memory_equal(id.app_id, g_app_app_id, 20);
+    assert_memory_equal(id.boot.app_id, g_app_app_id, 20);
     assert_string_equal(id.usage, "app:custom");
 
     /* validity window of the certificate itself */
@@ -335,11 +336,11 @@ static void mutual_handshake_loopback(void **state)
     if (!srv.ok || !cli.ok)
         fail_msg("server: '%s', client: '%s'", srv.err, cli.err);
     /* each side sees the other's measured identity */
-    assert_memory_equal(srv.peer.app_id, g_app_app_id, 20);
+    assert_memory_equal(srv.peer.boot.app_id, g_app_app_id, 20);
     assert_string_equal(srv.peer.usage, "app:custom");
-    assert_memory_equal(cli.peer.app_id, g_kms_app_id, 20);
+    assert_memory_equal(cli.peer.boot.app_id, g_kms_app_id, 20);
     assert_string_equal(cli.peer.usage, "kms:rpc");
-    assert_memory_not_equal(srv.peer.mr_aggregated, cli.peer.mr_aggregated, 32);
+    assert_memory_not_equal(srv.peer.boot.mr_aggregated, cli.peer.boot.mr_aggregated, 32);
     SSL_CTX_free(srv.ctx);
     SSL_CTX_free(cli.ctx);
 

@@ -1,0 +1,98 @@
+/* kms_decision.h - the KMS's key-release decision as one module: attestation -> this KMS's own
+ * standing -> governance -> durable record, before anything is released (docs/design.md, "The
+ * decision path"). The parts that touch the world (attestation with its collateral, the chain,
+ * the record store, the self-check, the clock) come in through a table of functions, so tests
+ * replace them with in-process fakes, as SQLite's VFS lets its tests inject faults.
+ *
+ * Outcomes, as the error code of a failed decision (kg_err_http_status maps them):
+ *   KG_ERR_DENIED       attestation or governance said no: final (HTTP 403)
+ *   KG_ERR_UNAVAILABLE  no decision could be made: the chain, the PCCS or the record store is
+ *                       down, or this KMS may not serve now; another KMS may answer (HTTP 503)
+ *   KG_ERR_INPUT        the request itself is malformed (HTTP 400)
+ * Every outcome, refusals and outages included, is recorded (or the error says it could not
+ * be). */
+#ifndef KEYGATE_KMS_DECISION_H
+#define KEYGATE_KMS_DECISION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keygate/audit.h"
+#include "keygate/identity.h"
+#include "keygate/ratls.h"
+#include "keygate/result.h"
+
+#define KG_KMS_MAX_REASON 900u     /* a decision's reason, as recorded and answered */
+#define KG_KMS_MAX_GATEWAY_ID 64u  /* gateway app id, incl. NUL */
+#define KG_KMS_BLOCK_HASH_LEN 67u  /* "0x" + 64 hex + NUL */
+
+/* Who is asking: an app for its keys, or a KMS node for the root keys (replication). */
+typedef enum kg_kms_caller {
+    KG_KMS_CALLER_APP = 1, /* isAppAllowed */
+    KG_KMS_CALLER_KMS,     /* isKmsAllowed, and the caller must have measured a KMS identity */
+} kg_kms_caller;
+
+/* Governance's answer for one identity, at one block. */
+typedef struct kg_kms_verdict {
+    bool allowed;
+    char reason[KG_KMS_MAX_REASON];
+    int64_t block_number;                        /* -1: no block (webhook backend) */
+    char block_hash[KG_KMS_BLOCK_HASH_LEN];      /* "" when none */
+    char gateway_app_id[KG_KMS_MAX_GATEWAY_ID];  /* from the webhook, or "" */
+} kg_kms_verdict;
+
+/* The world, as the decision sees it. Every function is required; ctx is passed back. */
+typedef struct kg_kms_ops {
+    void *ctx;
+    /* Verifies an RA-TLS client certificate (DER) into *out. A failure to obtain collateral is
+     * KG_ERR_NETWORK (an outage); any other failure means the attestation is bad. */
+    kg_result (*attest)(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t der_len);
+    /* Asks governance. An error means no answer (an outage), never "allowed". */
+    kg_result (*govern)(void *ctx, kg_kms_verdict *out, kg_kms_caller caller,
+                        const kg_boot_identity *id);
+    /* Records durably; on error nothing may be released. */
+    kg_result (*record)(void *ctx, const kg_audit_record *rec);
+    /* This KMS's own standing (the last self-check): false, with a reason, when it must not
+     * serve keys. */
+    bool (*self_allowed)(void *ctx, char *reason, size_t reason_size);
+} kg_kms_ops;
+
+typedef struct kg_kms_request {
+    const char *method;       /* "GetAppKey", "SignCert", "GetKmsKey" */
+    const char *peer;         /* remote address, for the record; may be NULL */
+    const uint8_t *cert_der;  /* the caller's TLS client certificate; NULL when none */
+    size_t cert_len;
+    kg_kms_caller caller;
+    /* For KMS callers: the app id a KMS of this deployment measures (the KMS contract). */
+    const uint8_t *kms_app_id;
+} kg_kms_request;
+
+/* A decision in progress. After kg_kms_decide succeeded: the verified caller and the verdict
+ * the release must be recorded with. */
+typedef struct kg_kms_decision {
+    kg_ratls_identity peer;
+    kg_kms_verdict verdict;
+} kg_kms_decision;
+
+/*
+ * Decides whether the caller may have what it asks for: its certificate is verified into an
+ * identity, this KMS's standing is checked, governance is asked. On KG_OK the caller is allowed
+ * and *out holds its identity and the verdict; the release is not yet recorded (do that with
+ * kg_kms_record_release, with the fingerprints of what will leave, before it leaves). On error
+ * the refusal or outage has been recorded (the message says when even that failed) and the
+ * error is "<method> denied: <reason>" (KG_ERR_DENIED) or "<method> unavailable: <reason>"
+ * (KG_ERR_UNAVAILABLE). out is caller-provided (it is large: allocate it).
+ */
+KG_RESULT kg_kms_decide(kg_kms_decision *out, const kg_kms_ops *ops, const kg_kms_request *req);
+
+/* Records an allowed release with the public fingerprints of what leaves (JSON object text).
+ * KG_ERR_UNAVAILABLE ("<method>: record store unavailable, nothing released") on failure. */
+KG_RESULT kg_kms_record_release(const kg_kms_ops *ops, const kg_kms_request *req,
+                                const kg_kms_decision *d, const char *released_json);
+
+/* Records and returns a refusal of a request that could not even be read (KG_ERR_INPUT). */
+KG_RESULT kg_kms_reject_request(const kg_kms_ops *ops, const kg_kms_request *req,
+                                const char *why);
+
+#endif

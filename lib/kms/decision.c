@@ -1,0 +1,144 @@
+/* decision.c - the KMS's key-release decision (kms_decision.h): one fixed sequence, every step
+ * fail-closed, every outcome recorded.
+ *
+ *   certificate present -> attestation verified into an identity -> (KMS callers) the identity
+ *   is a KMS of this deployment -> this KMS may serve -> governance allows, at one block ->
+ *   [caller derives what it releases] -> the release recorded -> [reply]
+ *
+ * Who is asking is established first, so every refusal names the caller; then whether this KMS
+ * may serve at all; then governance. A refusal is final for the caller (KG_ERR_DENIED); an
+ * outage is not (KG_ERR_UNAVAILABLE), so a client moves on to its next KMS. */
+#include "keygate/kms_decision.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Records a refusal or an outage and returns it as code "<method> <what>: <reason>". */
+static kg_result refuse(const kg_kms_ops *ops, const kg_kms_request *req, kg_err code,
+                        const kg_audit_record *base, const char *reason)
+{
+    kg_audit_record r = *base;
+    r.method = req->method;
+    r.peer = req->peer;
+    r.allowed = false;
+    r.reason = reason;
+    const char *what = code == KG_ERR_UNAVAILABLE ? "unavailable" : code == KG_ERR_INPUT
+                                                                        ? "rejected"
+                                                                        : "denied";
+    char msg[KG_KMS_MAX_REASON + 64];
+    snprintf(msg, sizeof(msg), "%s", reason); /* reason may point at the error buffer */
+    if (kg_failed(ops->record(ops->ctx, &r)))
+        KG_BAIL(code, "%s %s: %s (and the record store could not record it)", req->method, what,
+                msg);
+    KG_BAIL(code, "%s %s: %s", req->method, what, msg);
+}
+
+static void block_of(kg_audit_record *r, const kg_kms_verdict *v)
+{
+    r->block_number = v->block_number;
+    r->block_hash = v->block_hash[0] ? v->block_hash : NULL;
+}
+
+kg_result kg_kms_record_release(const kg_kms_ops *ops, const kg_kms_request *req,
+                                const kg_kms_decision *d, const char *released_json)
+{
+    kg_audit_record r = {.method = req->method,
+                         .peer = req->peer,
+                         .allowed = true,
+                         .reason = d->verdict.reason[0] ? d->verdict.reason : "allowed",
+                         .identity = &d->peer.boot,
+                         .released = released_json};
+    block_of(&r, &d->verdict);
+    if (kg_failed(ops->record(ops->ctx, &r)))
+        KG_BAIL(KG_ERR_UNAVAILABLE, "%s unavailable: record store: %s; nothing released",
+                req->method, kg_error_message());
+    return KG_OK;
+}
+
+kg_result kg_kms_reject_request(const kg_kms_ops *ops, const kg_kms_request *req,
+                                const char *why)
+{
+    kg_audit_record base = {.block_number = -1};
+    char reason[KG_KMS_MAX_REASON];
+    snprintf(reason, sizeof(reason), "bad request: %s", why);
+    return refuse(ops, req, KG_ERR_INPUT, &base, reason);
+}
+
+/* The app id a certificate that failed verification claims: recorded (marked unverified) so an
+ * app's owner finds the attempts made in its name. Never used to decide. */
+static bool claimed_app_id(uint8_t out[KG_APP_ID_LEN], const kg_kms_request *req)
+{
+    kg_ratls_evidence ev;
+    bool got = kg_ok(kg_ratls_parse_cert(&ev, req->cert_der, req->cert_len)) && ev.has_app_id;
+    if (got)
+        memcpy(out, ev.app_id, KG_APP_ID_LEN);
+    kg_ratls_evidence_free(&ev);
+    kg_error_clear();
+    return got;
+}
+
+kg_result kg_kms_decide(kg_kms_decision *out, const kg_kms_ops *ops, const kg_kms_request *req)
+{
+    char reason[KG_KMS_MAX_REASON];
+    kg_audit_record base = {.block_number = -1};
+    memset(out, 0, sizeof(*out));
+    out->verdict.block_number = -1;
+
+    /* 1. who is asking: only a verified attestation says */
+    if (req->cert_der == NULL || req->cert_len == 0)
+        return refuse(ops, req, KG_ERR_DENIED, &base,
+                      "no client certificate: an RA-TLS client certificate is required");
+    if (kg_failed(ops->attest(ops->ctx, &out->peer, req->cert_der, req->cert_len))) {
+        /* Collateral that cannot be fetched says nothing about the caller: an outage. */
+        kg_err code = kg_error_code() == KG_ERR_NETWORK ? KG_ERR_UNAVAILABLE : KG_ERR_DENIED;
+        snprintf(reason, sizeof(reason), "attestation (claimed identity, unverified): %s",
+                 kg_error_message());
+        uint8_t claimed[KG_APP_ID_LEN];
+        if (claimed_app_id(claimed, req))
+            base.claimed_app_id = claimed;
+        memset(out, 0, sizeof(*out));
+        return refuse(ops, req, code, &base, reason);
+    }
+    const kg_boot_identity *id = &out->peer.boot;
+    base.identity = id;
+    if (!id->has_app_id || !id->has_compose_hash)
+        return refuse(ops, req, KG_ERR_DENIED, &base,
+                      !id->has_app_id ? "attestation: event log has no app-id event"
+                                      : "attestation: event log has no compose-hash event");
+    if (!id->has_device_id)
+        return refuse(ops, req, KG_ERR_DENIED, &base,
+                      "attestation: PCK certificate carries no PPID (no device id)");
+    /* A KMS caller is known by what it measured, never by a usage string it wrote into its own
+     * certificate: a KMS of this deployment measures the KMS contract as its app id (a blank VM
+     * measures nothing), and governance then allows its aggregated MR, which covers that. */
+    if (req->caller == KG_KMS_CALLER_KMS &&
+        (req->kms_app_id == NULL || memcmp(id->app_id, req->kms_app_id, KG_APP_ID_LEN) != 0))
+        return refuse(ops, req, KG_ERR_DENIED, &base,
+                      "the peer's measured identity is not a KMS of this deployment (its app-id "
+                      "event is not the KMS contract)");
+
+    /* 2. may this KMS serve at all */
+    char standing[256] = "";
+    if (!ops->self_allowed(ops->ctx, standing, sizeof(standing))) {
+        snprintf(reason, sizeof(reason),
+                 "this KMS is not allowed by governance (self-check: %s); ask another KMS",
+                 standing[0] ? standing : "not run yet");
+        return refuse(ops, req, KG_ERR_UNAVAILABLE, &base, reason);
+    }
+
+    /* 3. governance, at one block */
+    kg_result asked = ops->govern(ops->ctx, &out->verdict, req->caller, id);
+    block_of(&base, &out->verdict);
+    if (kg_failed(asked)) {
+        snprintf(reason, sizeof(reason), "governance unavailable: %s", kg_error_message());
+        return refuse(ops, req, KG_ERR_UNAVAILABLE, &base, reason);
+    }
+    if (!out->verdict.allowed) {
+        /* the verdict's reason is bounded by its own cap; keep room for the prefix */
+        snprintf(reason, sizeof(reason), "%s not allowed by governance: %.800s",
+                 req->caller == KG_KMS_CALLER_KMS ? "peer KMS" : "app",
+                 out->verdict.reason[0] ? out->verdict.reason : "(no reason given)");
+        return refuse(ops, req, KG_ERR_DENIED, &base, reason);
+    }
+    return KG_OK;
+}
