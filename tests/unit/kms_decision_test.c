@@ -1,0 +1,324 @@
+/* kms_decision_test.c - the KMS's key-release decision (lib/kms/decision.c) with in-process
+ * fakes for attestation, governance, the record store and the self-check: every outcome and
+ * every fault, each with its status, its reason and what was recorded. */
+#include "test_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "keygate/kms_decision.h"
+#include "keygate/kms_x509.h"
+
+#define MAX_RECORDS 8
+
+/* One world the decision runs in; each test sets what it needs. */
+typedef struct world {
+    kg_err attest_fails;   /* KG_ERR_NONE: attestation verifies into `peer` */
+    kg_boot_identity peer; /* what a verified attestation yields */
+    kg_err govern_fails;
+    bool govern_allows;
+    const char *govern_reason;
+    int govern_calls;
+    kg_kms_caller govern_asked;
+    bool record_fails;
+    bool self_allowed;
+    size_t n;
+    struct {
+        bool allowed;
+        char reason[KG_KMS_MAX_REASON];
+        bool has_identity;
+        uint8_t app_id[KG_APP_ID_LEN];
+        bool has_claimed;
+        uint8_t claimed[KG_APP_ID_LEN];
+        int64_t block;
+        char released[128];
+    } rec[MAX_RECORDS];
+} world;
+
+static kg_result fake_attest(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t len)
+{
+    world *w = ctx;
+    (void)der;
+    (void)len;
+    memset(out, 0, sizeof(*out));
+    if (w->attest_fails != KG_ERR_NONE)
+        KG_BAIL(w->attest_fails, w->attest_fails == KG_ERR_NETWORK
+                                     ? "fetching collateral: PCCS unreachable"
+                                     : "RA-TLS quote: signature does not verify");
+    out->boot = w->peer;
+    return KG_OK;
+}
+
+static kg_result fake_govern(void *ctx, kg_kms_verdict *out, kg_kms_caller caller,
+                             const kg_boot_identity *id)
+{
+    world *w = ctx;
+    (void)id;
+    w->govern_calls++;
+    w->govern_asked = caller;
+    memset(out, 0, sizeof(*out));
+    out->block_number = 77;
+    snprintf(out->block_hash, sizeof(out->block_hash), "0x%064d", 7);
+    if (w->govern_fails != KG_ERR_NONE)
+        KG_BAIL(w->govern_fails, "chain node: connection refused");
+    out->allowed = w->govern_allows;
+    snprintf(out->reason, sizeof(out->reason), "%s", w->govern_reason ? w->govern_reason : "");
+    return KG_OK;
+}
+
+static kg_result fake_record(void *ctx, const kg_audit_record *r)
+{
+    world *w = ctx;
+    KG_ENSURE(!w->record_fails, KG_ERR_IO, "audit: commit: disk I/O error");
+    assert_true(w->n < MAX_RECORDS);
+    assert_false(r->identity != NULL && r->claimed_app_id != NULL);
+    w->rec[w->n].allowed = r->allowed;
+    snprintf(w->rec[w->n].reason, sizeof(w->rec[w->n].reason), "%s", r->reason ? r->reason : "");
+    w->rec[w->n].has_identity = r->identity != NULL;
+    if (r->identity)
+        memcpy(w->rec[w->n].app_id, r->identity->app_id, KG_APP_ID_LEN);
+    w->rec[w->n].has_claimed = r->claimed_app_id != NULL;
+    if (r->claimed_app_id)
+        memcpy(w->rec[w->n].claimed, r->claimed_app_id, KG_APP_ID_LEN);
+    w->rec[w->n].block = r->block_number;
+    snprintf(w->rec[w->n].released, sizeof(w->rec[w->n].released), "%s",
+             r->released ? r->released : "");
+    w->n++;
+    return KG_OK;
+}
+
+static bool fake_self(void *ctx, char *reason, size_t n)
+{
+    world *w = ctx;
+    if (!w->self_allowed)
+        snprintf(reason, n, "kms aggregated MR not allowed");
+    return w->self_allowed;
+}
+
+static const uint8_t g_cert[] = {0x30, 0x03, 0x02, 0x01, 0x00}; /* any bytes: the fake verifies */
+static const uint8_t g_kms_app[KG_APP_ID_LEN] = {0x4b};
+
+static void setup_world(world *w, kg_kms_ops *ops, kg_kms_request *rq, kg_kms_caller caller)
+{
+    memset(w, 0, sizeof(*w));
+    w->self_allowed = true;
+    w->govern_allows = true;
+    w->govern_reason = "";
+    w->peer.has_app_id = w->peer.has_compose_hash = w->peer.has_device_id = true;
+    memset(w->peer.app_id, caller == KG_KMS_CALLER_KMS ? 0x4b : 0xa1, KG_APP_ID_LEN);
+    if (caller == KG_KMS_CALLER_KMS)
+        memcpy(w->peer.app_id, g_kms_app, KG_APP_ID_LEN);
+    snprintf(w->peer.tcb_status, sizeof(w->peer.tcb_status), "UpToDate");
+    *ops = (kg_kms_ops){.ctx = w,
+                        .attest = fake_attest,
+                        .govern = fake_govern,
+                        .record = fake_record,
+                        .self_allowed = fake_self};
+    *rq = (kg_kms_request){.method = "GetAppKey",
+                           .peer = "127.0.0.1",
+                           .cert_der = g_cert,
+                           .cert_len = sizeof(g_cert),
+                           .caller = caller,
+                           .kms_app_id = g_kms_app};
+}
+
+static void allowed_then_recorded_before_release(void **state)
+{
+    (void)state;
+    world w;
+    kg_kms_ops ops;
+    kg_kms_request rq;
+    kg_kms_decision *d = calloc(1, sizeof(*d));
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
+    KG_ASSERT_OK(kg_kms_decide(d, &ops, &rq));
+    assert_int_equal(w.govern_calls, 1);
+    assert_int_equal(w.govern_asked, KG_KMS_CALLER_APP);
+    assert_int_equal(w.n, 0); /* nothing recorded until the release is */
+    assert_memory_equal(d->peer.boot.app_id, w.peer.app_id, KG_APP_ID_LEN);
+    assert_int_equal(d->verdict.block_number, 77);
+    KG_ASSERT_OK(kg_kms_record_release(&ops, &rq, d, "{\"k256_pubkey\":\"02aa\"}"));
+    assert_int_equal(w.n, 1);
+    assert_true(w.rec[0].allowed && w.rec[0].has_identity);
+    assert_int_equal(w.rec[0].block, 77);
+    assert_string_equal(w.rec[0].released, "{\"k256_pubkey\":\"02aa\"}");
+    assert_string_equal(w.rec[0].reason, "allowed");
+
+    /* The store fails at the release: unavailable, nothing may leave. */
+    w.record_fails = true;
+    KG_ASSERT_ERR(kg_kms_record_release(&ops, &rq, d, "{}"), KG_ERR_UNAVAILABLE,
+                  "GetAppKey unavailable: record store: audit: commit: disk I/O error; nothing "
+                  "released");
+    assert_int_equal(kg_err_http_status(KG_ERR_UNAVAILABLE), 503);
+    free(d);
+}
+
+static void refusals_are_final_and_recorded(void **state)
+{
+    (void)state;
+    world w;
+    kg_kms_ops ops;
+    kg_kms_request rq;
+    kg_kms_decision *d = calloc(1, sizeof(*d));
+
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
+    rq.cert_der = NULL;
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED,
+                  "GetAppKey denied: no client certificate");
+    assert_int_equal(w.n, 1);
+    assert_false(w.rec[0].allowed || w.rec[0].has_identity);
+
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
+    w.attest_fails = KG_ERR_VERIFY;
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED,
+                  "GetAppKey denied: attestation (claimed identity, unverified): RA-TLS quote");
+    assert_int_equal(w.govern_calls, 0);
+    assert_false(w.rec[0].has_identity); /* nothing of an unverified caller is believed */
+
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
+    w.govern_allows = false;
+    w.govern_reason = "compose hash not allowed";
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED,
+                  "GetAppKey denied: app not allowed by governance: compose hash not allowed");
+    assert_true(w.rec[0].has_identity && !w.rec[0].allowed);
+    assert_int_equal(w.rec[0].block, 77); /* the block the "no" was read at */
+    assert_int_equal(kg_err_http_status(KG_ERR_DENIED), 403);
+
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
+    w.peer.has_device_id = false;
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED, "no PPID");
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
+    w.peer.has_compose_hash = false;
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED, "no compose-hash event");
+    assert_int_equal(w.govern_calls, 0);
+
+    /* A refusal stands even when the store cannot record it, and says so. */
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
+    w.govern_allows = false;
+    w.record_fails = true;
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED,
+                  "(and the record store could not record it)");
+    free(d);
+}
+
+static void outages_are_unavailable(void **state)
+{
+    (void)state;
+    world w;
+    kg_kms_ops ops;
+    kg_kms_request rq;
+    kg_kms_decision *d = calloc(1, sizeof(*d));
+
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
+    w.govern_fails = KG_ERR_NETWORK;
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_UNAVAILABLE,
+                  "GetAppKey unavailable: governance unavailable: chain node: connection refused");
+    assert_int_equal(w.rec[0].block, 77); /* recorded even though the call failed */
+
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
+    w.attest_fails = KG_ERR_NETWORK; /* collateral cannot be fetched: says nothing of the VM */
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_UNAVAILABLE, "PCCS unreachable");
+
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
+    w.self_allowed = false;
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_UNAVAILABLE,
+                  "this KMS is not allowed by governance (self-check: kms aggregated MR not "
+                  "allowed); ask another KMS");
+    assert_int_equal(w.govern_calls, 0);
+    assert_true(w.rec[0].has_identity); /* the caller was verified: the record names it */
+    free(d);
+}
+
+static void kms_callers_are_known_by_measurement(void **state)
+{
+    (void)state;
+    world w;
+    kg_kms_ops ops;
+    kg_kms_request rq;
+    kg_kms_decision *d = calloc(1, sizeof(*d));
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_KMS);
+    rq.method = "GetKmsKey";
+    KG_ASSERT_OK(kg_kms_decide(d, &ops, &rq));
+    assert_int_equal(w.govern_asked, KG_KMS_CALLER_KMS);
+
+    /* An app (or a blank VM) is not a KMS, whatever its certificate's usage says. */
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_KMS);
+    rq.method = "GetKmsKey";
+    w.peer.app_id[0] ^= 1;
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED,
+                  "GetKmsKey denied: the peer's measured identity is not a KMS of this deployment");
+    assert_int_equal(w.govern_calls, 0);
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_KMS);
+    rq.kms_app_id = NULL;
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED, "not a KMS of this deployment");
+
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_KMS);
+    w.govern_allows = false;
+    w.govern_reason = "kms device not allowed";
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED,
+                  "peer KMS not allowed by governance: kms device not allowed");
+    free(d);
+}
+
+/* A certificate that does not verify is recorded under the app id it claims, and only that. */
+static void unverified_callers_recorded_by_claim(void **state)
+{
+    (void)state;
+    world w;
+    kg_kms_ops ops;
+    kg_kms_request rq;
+    kg_kms_decision *d = calloc(1, sizeof(*d));
+    kg_p256_key *key = NULL;
+    X509 *cert = NULL;
+    unsigned char *der = NULL;
+    uint8_t victim[KG_APP_ID_LEN];
+    memset(victim, 0xee, sizeof(victim));
+    static const uint8_t quote[] = "not a quote";
+    KG_ASSERT_OK(kg_p256_generate(&key));
+    kg_kms_cert_spec spec = {.common_name = "x",
+                             .client_auth = true,
+                             .days = 1,
+                             .app_id = victim,
+                             .quote = quote,
+                             .quote_len = sizeof(quote)};
+    KG_ASSERT_OK(kg_kms_x509_issue(&cert, kg_p256_evp(key), &spec, NULL, NULL));
+    int n = i2d_X509(cert, &der);
+    assert_true(n > 0);
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
+    w.attest_fails = KG_ERR_VERIFY;
+    rq.cert_der = der;
+    rq.cert_len = (size_t)n;
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED, "claimed identity, unverified");
+    assert_true(w.rec[0].has_claimed && !w.rec[0].has_identity);
+    assert_memory_equal(w.rec[0].claimed, victim, KG_APP_ID_LEN);
+    OPENSSL_free(der);
+    X509_free(cert);
+    kg_p256_free(key);
+    free(d);
+}
+
+static void bad_requests_are_rejected_and_recorded(void **state)
+{
+    (void)state;
+    world w;
+    kg_kms_ops ops;
+    kg_kms_request rq;
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
+    KG_ASSERT_ERR(kg_kms_reject_request(&ops, &rq, "'vm_config' is not a string"), KG_ERR_INPUT,
+                  "GetAppKey rejected: bad request: 'vm_config' is not a string");
+    assert_int_equal(w.n, 1);
+    assert_string_equal(w.rec[0].reason, "bad request: 'vm_config' is not a string");
+    assert_int_equal(kg_err_http_status(KG_ERR_INPUT), 400);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(allowed_then_recorded_before_release),
+        cmocka_unit_test(refusals_are_final_and_recorded),
+        cmocka_unit_test(outages_are_unavailable),
+        cmocka_unit_test(kms_callers_are_known_by_measurement),
+        cmocka_unit_test(unverified_callers_recorded_by_claim),
+        cmocka_unit_test(bad_requests_are_rejected_and_recorded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
