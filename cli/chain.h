@@ -10,6 +10,7 @@
 
 #include "devnet.h"
 #include "keygate/eth.h"
+#include "keygate/eth_safe.h"
 
 #define KG_CHAIN_TIMEOUT_MS 10000
 #define KG_CHAIN_RECEIPT_WAIT_MS 30000
@@ -75,6 +76,102 @@ void kg_cli_target_close(kg_cli_target *t);
 KG_RESULT kg_chain_view(const kg_chain *c, kg_abi_decoded *out, const kg_abi_type *types,
                         size_t n, kg_buf *ret, const uint8_t to[20], const char *sig,
                         const kg_abi_value *args, size_t nargs);
+
+/* eth_call at the latest block as `from` (the address the call is simulated for). */
+KG_RESULT kg_chain_call_from(const kg_chain *c, kg_buf *ret, const uint8_t from[20],
+                             const uint8_t to[20], const kg_buf *data);
+
+/* ---- who writes: the signer of a governance command -----------------------------------------
+ * A write reaches the chain one of four ways (README "Governance by a multisig or a DAO"):
+ *   key       signed with the signing key (kg_cli_signing_key) and sent; msg.sender = its address
+ *   Safe      --via-safe SAFE: owners' signatures over the Safe transaction hash (EIP-712), from
+ *             --signer-key-file FILE (repeatable) and --safe-signature HEX (collected from owners
+ *             elsewhere), executed by the signing key (or the first signer) once the Safe's
+ *             threshold is met; msg.sender = the Safe
+ *   Governor  --via-governor GOV: proposed to an OpenZeppelin Governor by the signing key
+ *             (`keygate governor vote|queue|execute` carry it on); msg.sender = its timelock
+ *   calldata  --calldata: nothing is sent; {to, data, value} is printed for an external wallet
+ * Keys are never taken from the command line. */
+#define KG_CLI_MAX_SIGNERS 16
+
+typedef enum kg_cli_signer_kind {
+    KG_SIGNER_KEY = 0,
+    KG_SIGNER_SAFE,
+    KG_SIGNER_GOVERNOR,
+    KG_SIGNER_CALLDATA,
+} kg_cli_signer_kind;
+
+/* The options every governance write takes (parsed by each command group). */
+typedef struct kg_cli_signer_opts {
+    const char *key_file;     /* --private-key-file */
+    const char *via_safe;     /* --via-safe ADDR */
+    const char *via_governor; /* --via-governor ADDR */
+    const char *description;  /* --description TEXT (governor proposals) */
+    const char *signer_files[KG_CLI_MAX_SIGNERS]; /* --signer-key-file FILE */
+    size_t n_signer_files;
+    const char *signatures[KG_CLI_MAX_SIGNERS]; /* --safe-signature HEX */
+    size_t n_signatures;
+    bool calldata; /* --calldata */
+} kg_cli_signer_opts;
+
+/* Handles the signer options of getopt_long code `c` (KG_CLI_SIGNER_OPTION_CODES); returns
+ * true when it was one of them (KG_ERR_USAGE set in *rc on a bad one). */
+#define KG_CLI_OPT_VIA_SAFE 1001
+#define KG_CLI_OPT_VIA_GOVERNOR 1002
+#define KG_CLI_OPT_SIGNER_KEY_FILE 1003
+#define KG_CLI_OPT_SAFE_SIGNATURE 1004
+#define KG_CLI_OPT_CALLDATA 1005
+#define KG_CLI_OPT_DESCRIPTION 1006
+#define KG_CLI_SIGNER_LONG_OPTIONS                                                                     {"via-safe", required_argument, NULL, KG_CLI_OPT_VIA_SAFE},                                            {"via-governor", required_argument, NULL, KG_CLI_OPT_VIA_GOVERNOR},                                {"signer-key-file", required_argument, NULL, KG_CLI_OPT_SIGNER_KEY_FILE},                          {"safe-signature", required_argument, NULL, KG_CLI_OPT_SAFE_SIGNATURE},                            {"calldata", no_argument, NULL, KG_CLI_OPT_CALLDATA},                                              {"description", required_argument, NULL, KG_CLI_OPT_DESCRIPTION}
+bool kg_cli_signer_option(kg_cli_signer_opts *o, int c, const char *arg, kg_result *rc);
+
+/* The usage text of those options (for each group's --help). */
+#define KG_CLI_SIGNER_USAGE                                                                        \
+    "How writes are signed (every write):\n"                                                      \
+    "  --private-key-file FILE   sign and send with this key (0x-hex, mode 0600); else\n"        \
+    "                            $" KG_CLI_KEY_ENV ", else the devnet key of DIR/devnet.json\n"  \
+    "  --via-safe SAFE           act as the Safe multisig SAFE: owners sign the Safe\n"          \
+    "                            transaction hash (EIP-712) with --signer-key-file FILE (one\n"  \
+    "                            per owner); --safe-signature HEX adds an owner's signature\n"   \
+    "                            made elsewhere; executed once the threshold is met, else the\n" \
+    "                            collected signatures are printed (exit 1)\n"                    \
+    "  --via-governor GOV        propose it to the OpenZeppelin Governor GOV (its timelock\n"    \
+    "                            acts; --description TEXT), then 'keygate governor vote|\n"      \
+    "                            queue|execute --governor GOV --proposal ID'\n"                  \
+    "  --calldata                send nothing: print {to, data, value} for another wallet\n"
+
+typedef struct kg_cli_signer {
+    kg_cli_signer_kind kind;
+    uint8_t key[32]; /* the sending key (KEY, SAFE executor, GOVERNOR proposer); secret */
+    bool has_key;
+    uint8_t sender[20]; /* its address */
+    uint8_t via[20];    /* the Safe or the Governor */
+    uint8_t acting[20]; /* msg.sender at the target: the key's address, the Safe, the timelock */
+    bool acting_known;  /* false with --calldata */
+    const kg_cli_signer_opts *opts;
+} kg_cli_signer;
+
+/* Resolves the options against the target (loads the sending key, reads a Governor's timelock);
+ * KG_ERR_USAGE for contradictory options. Close with kg_cli_signer_close (wipes the key). */
+KG_RESULT kg_cli_signer_open(kg_cli_signer *s, const kg_cli_target *t, const kg_cli_signer_opts *o);
+void kg_cli_signer_close(kg_cli_signer *s);
+
+/* "signer 0x.. is not the <role> (0x..) of <what>" unless the acting address is `need` (skipped
+ * with --calldata). */
+KG_RESULT kg_cli_signer_require(const kg_cli_signer *s, const uint8_t need[20], const char *role,
+                                const char *what);
+
+/* Writes `data` to `to` as the signer: simulated first as the acting address (a revert fails
+ * with KG_ERR_DENIED and the contract's reason; nothing is sent), then sent, executed through
+ * the Safe, proposed to the Governor, or printed. Adds to out what happened: "tx"/"block" (key,
+ * Safe), "via_safe"/"safe_tx_hash"/"signers", "via_governor"/"proposal_id"/"description", or
+ * "calldata": {to, data, value}. *done (may be NULL) is true when the change is on chain now. */
+KG_RESULT kg_cli_write(const kg_cli_target *t, const kg_cli_signer *s, const uint8_t to[20],
+                       const kg_buf *data, json_t *out, bool *done);
+
+/* A uint256 (big-endian) as decimal text, and back (decimal or 0x-hex; KG_ERR_USAGE quoting it). */
+KG_RESULT kg_cli_u256_dec(char *out, size_t out_size, const uint8_t be[32]);
+KG_RESULT kg_cli_u256_parse(uint8_t be[32], const char *opt, const char *text);
 
 /* Parses a --hash/--compose-hash argument: 64 hex digits, optional 0x (KG_ERR_USAGE quoting it). */
 KG_RESULT kg_cli_parse_hash(uint8_t out[32], const char *opt, const char *text);

@@ -31,6 +31,21 @@ static void app_usage(FILE *out)
             "  propose --app ID (--compose FILE | --hash HEX)  time-locked apps: propose it; it\n"
             "                               becomes allowed after the notice period\n"
             "  veto   --app ID (--compose FILE | --hash HEX)   guardian: veto a pending proposal\n"
+            "  veto   --app ID --notice-change   guardian: veto a pending notice/guardian change\n"
+            "  device --app ID (--add HEX | --remove HEX | --any-device on|off)   device list\n"
+            "  tcb    --app ID (--require-up-to-date on|off | --deny-advisory ID |\n"
+            "         --undeny-advisory ID | --allow-advisory ID | --unallow-advisory ID |\n"
+            "         --out-of-date-grace SECONDS)   TCB policy: a platform reporting a denied\n"
+            "                               advisory is refused; with up-to-date required, one\n"
+            "                               whose advisories are all allow-listed is accepted,\n"
+            "                               and OutOfDate ones during the grace period\n"
+            "  notice --app ID [--period SECONDS --guardian ADDR]   show or set the upgrade\n"
+            "                               notice (under a notice the change itself waits)\n"
+            "  owner  --app ID (--transfer ADDR | --accept)   two-step ownership transfer\n"
+            "  upgrade --app ID (--propose IMPL | --execute IMPL | --veto)   UUPS upgrade of\n"
+            "                               the app contract (under a notice: propose, wait,\n"
+            "                               execute; the guardian may veto)\n"
+            "  disable-upgrades --app ID --yes   no upgrade ever again (irreversible)\n"
             "  status --app ID [--json] [--from-block N]\n"
             "                               owner, settings, allowed and pending hashes, and the\n"
             "                               history from the app's events (from block N; default 0;\n"
@@ -40,10 +55,9 @@ static void app_usage(FILE *out)
             "                       and, on a devnet, the default signing key\n"
             "  --rpc-url URL        chain node (instead of the devnet's)\n"
             "  --kms-contract ADDR  KMS contract (instead of the devnet's)\n"
-            "Signing (writes): --private-key-file FILE (0x-hex, mode 0600), or $%s,\n"
-            "  or the devnet key of DIR/devnet.json.\n\n"
+            "\n" KG_CLI_SIGNER_USAGE "\n"
             "Exit status: 0 ok, 1 failed (nothing changed on chain), 2 usage error.\n",
-            KG_DEVNET_DEFAULT_DIR, KG_CLI_KEY_ENV);
+            KG_DEVNET_DEFAULT_DIR);
 }
 
 typedef struct app_args {
@@ -53,10 +67,19 @@ typedef struct app_args {
     uint64_t from_block; /* --from-block: history starts there */
     bool require_tcb, json;
     const char *positional;
+    kg_cli_signer_opts signer; /* --via-safe, --via-governor, --calldata, ... */
+    /* settings subcommands (device, tcb, notice, owner, upgrade, disable-upgrades) */
+    const char *add, *remove, *any_device, *require_up_to_date, *deny_advisory,
+        *undeny_advisory, *allow_advisory, *unallow_advisory, *grace, *period, *transfer,
+        *propose_impl, *execute_impl;
+    bool notice_change, accept, veto, yes;
+    int n_settings; /* how many of those were given */
 } app_args;
 
 enum { O_STATE = 256, O_RPC, O_KMSC, O_KEYFILE, O_APP, O_COMPOSE, O_HASH, O_OWNER, O_TIMELOCK,
-       O_GUARDIAN, O_DEVICE, O_TCB, O_JSON, O_FROM, O_HELP };
+       O_GUARDIAN, O_DEVICE, O_TCB, O_JSON, O_FROM, O_HELP, O_ADD, O_REMOVE, O_ANY, O_REQ_UTD,
+       O_DENY_ADV, O_UNDENY_ADV, O_ALLOW_ADV, O_UNALLOW_ADV, O_GRACE, O_PERIOD, O_NOTICE_CHANGE,
+       O_TRANSFER, O_ACCEPT, O_PROPOSE, O_EXECUTE, O_VETO, O_YES };
 
 static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
 {
@@ -76,6 +99,24 @@ static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
         {"json", no_argument, NULL, O_JSON},
         {"from-block", required_argument, NULL, O_FROM},
         {"help", no_argument, NULL, O_HELP},
+        {"add", required_argument, NULL, O_ADD},
+        {"remove", required_argument, NULL, O_REMOVE},
+        {"any-device", required_argument, NULL, O_ANY},
+        {"require-up-to-date", required_argument, NULL, O_REQ_UTD},
+        {"deny-advisory", required_argument, NULL, O_DENY_ADV},
+        {"undeny-advisory", required_argument, NULL, O_UNDENY_ADV},
+        {"allow-advisory", required_argument, NULL, O_ALLOW_ADV},
+        {"unallow-advisory", required_argument, NULL, O_UNALLOW_ADV},
+        {"out-of-date-grace", required_argument, NULL, O_GRACE},
+        {"period", required_argument, NULL, O_PERIOD},
+        {"notice-change", no_argument, NULL, O_NOTICE_CHANGE},
+        {"transfer", required_argument, NULL, O_TRANSFER},
+        {"accept", no_argument, NULL, O_ACCEPT},
+        {"propose", required_argument, NULL, O_PROPOSE},
+        {"execute", required_argument, NULL, O_EXECUTE},
+        {"veto", no_argument, NULL, O_VETO},
+        {"yes", no_argument, NULL, O_YES},
+        KG_CLI_SIGNER_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -107,10 +148,34 @@ static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
             break;
         }
         case O_HELP: *help = true; return KG_OK;
-        default:
+        case O_ADD: a->add = optarg; a->n_settings++; break;
+        case O_REMOVE: a->remove = optarg; a->n_settings++; break;
+        case O_ANY: a->any_device = optarg; a->n_settings++; break;
+        case O_REQ_UTD: a->require_up_to_date = optarg; a->n_settings++; break;
+        case O_DENY_ADV: a->deny_advisory = optarg; a->n_settings++; break;
+        case O_UNDENY_ADV: a->undeny_advisory = optarg; a->n_settings++; break;
+        case O_ALLOW_ADV: a->allow_advisory = optarg; a->n_settings++; break;
+        case O_UNALLOW_ADV: a->unallow_advisory = optarg; a->n_settings++; break;
+        case O_GRACE: a->grace = optarg; a->n_settings++; break;
+        case O_PERIOD: a->period = optarg; break;
+        case O_NOTICE_CHANGE: a->notice_change = true; break;
+        case O_TRANSFER: a->transfer = optarg; a->n_settings++; break;
+        case O_ACCEPT: a->accept = true; a->n_settings++; break;
+        case O_PROPOSE: a->propose_impl = optarg; a->n_settings++; break;
+        case O_EXECUTE: a->execute_impl = optarg; a->n_settings++; break;
+        case O_VETO: a->veto = true; a->n_settings++; break;
+        case O_YES: a->yes = true; break;
+        default: {
+            kg_result rc;
+            if (kg_cli_signer_option(&a->signer, c, optarg, &rc)) {
+                KG_GUARD(rc);
+                break;
+            }
             KG_BAIL(KG_ERR_USAGE, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
+        }
     }
+    a->signer.key_file = a->key_file;
     if (optind < argc)
         a->positional = argv[optind++];
     KG_ENSURE(optind == argc, KG_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
@@ -350,12 +415,14 @@ static json_t *tx_fields(json_t *o, const kg_eth_receipt *receipt)
 static int cmd_deploy(const app_args *a)
 {
     kg_cli_target t;
-    uint8_t key[32], owner[20], guardian[20], h[32], device[32], app[20];
+    kg_cli_signer sg;
+    uint8_t owner[20], guardian[20], h[32], device[32], app[20];
     uint64_t notice = 0;
     kg_eth_receipt receipt;
     kg_buf data;
     int status = KG_EXIT_FAILED;
     memset(&t, 0, sizeof(t));
+    memset(&sg, 0, sizeof(sg));
     memset(&receipt, 0, sizeof(receipt));
     memset(guardian, 0, sizeof(guardian));
     memset(device, 0, sizeof(device));
@@ -389,10 +456,16 @@ static int cmd_deploy(const app_args *a)
                            "no KMS contract: give --kms-contract ADDR or a devnet --state");
         goto fail;
     }
-    if (kg_failed(kg_cli_signing_key(key, a->key_file, t.state)))
+    if (kg_failed(kg_cli_signer_open(&sg, &t, &a->signer)))
         goto fail;
-    if (a->owner == NULL && kg_failed(kg_eth_address_of_key(owner, key)))
-        goto fail;
+    if (a->owner == NULL) {
+        if (!sg.acting_known) {
+            (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
+                               "--calldata: give the app's --owner ADDR");
+            goto fail;
+        }
+        memcpy(owner, sg.acting, 20); /* the signer, the Safe or the Governor's timelock */
+    }
     bool any_device = a->device == NULL; /* without a device list, any device may run it */
     kg_abi_value args[8] = {kg_abi_address(owner),     kg_abi_bool(false),
                             kg_abi_bool(a->require_tcb), kg_abi_bool(any_device),
@@ -407,17 +480,58 @@ static int cmd_deploy(const app_args *a)
             : kg_chain_calldata(&data,
                                 "deployAndRegisterApp(address,bool,bool,bool,bytes32,bytes32)",
                                 args, 6);
-    if (kg_failed(rc) || kg_failed(kg_chain_send(&t.chain, &receipt, key, t.kms, &data)) ||
-        kg_failed(app_id_from_receipt(app, &receipt, t.kms))) {
-        (void)kg_error_context("deploying the app");
+    json_t *out = json_object();
+    bool predicted = sg.kind != KG_SIGNER_KEY;
+    if (kg_failed(rc))
         goto fail;
+    if (!predicted) {
+        if (kg_failed(kg_chain_send(&t.chain, &receipt, sg.key, t.kms, &data)) ||
+            kg_failed(app_id_from_receipt(app, &receipt, t.kms))) {
+            json_decref(out);
+            (void)kg_error_context("deploying the app");
+            goto fail;
+        }
+        tx_fields(out, &receipt);
+    } else {
+        /* The factory returns the new app id: simulate as the acting address to learn it. */
+        kg_buf ret;
+        kg_abi_decoded d;
+        kg_abi_type ty = KG_ABI_T_ADDRESS;
+        bool done = false;
+        kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+        rc = kg_chain_call_from(&t.chain, &ret, sg.acting_known ? sg.acting : owner, t.kms, &data);
+        if (kg_ok(rc))
+            rc = kg_abi_decode(&d, &ty, 1, ret.data, ret.len, 64);
+        kg_buf_free(&ret);
+        if (kg_ok(rc)) {
+            kg_abi_get_address(app, &d);
+            rc = kg_cli_write(&t, &sg, t.kms, &data, out, &done);
+        }
+        if (kg_failed(rc)) {
+            json_decref(out);
+            (void)kg_error_context("deploying the app");
+            goto fail;
+        }
+        /* on chain now (Safe): the prediction held only if the app has code and is registered */
+        json_object_set_new(out, "app_id_predicted", json_boolean(!done));
+        if (done) {
+            app_info chk;
+            char at[43];
+            addr_text(at, app);
+            if (kg_failed(app_read(&chk, &t, app, at))) {
+                json_decref(out);
+                (void)kg_error_context("the deployed app is not where the simulation put it");
+                goto fail;
+            }
+        }
     }
     char app_s[43], owner_s[43], hex[65];
     addr_text(app_s, app);
     addr_text(owner_s, owner);
     hex32(hex, h);
-    json_t *out = json_pack("{s:s,s:s,s:s}", "app_id", app_s, "compose_hash", hex, "owner",
-                            owner_s);
+    json_object_set_new(out, "app_id", json_string(app_s));
+    json_object_set_new(out, "compose_hash", json_string(hex));
+    json_object_set_new(out, "owner", json_string(owner_s));
     if (a->timelock != NULL) {
         char g[43];
         addr_text(g, guardian);
@@ -430,14 +544,14 @@ static int cmd_deploy(const app_args *a)
         fprintf(stderr, "keygate: warning: %s\n", warn);
         free(warn);
     }
-    kg_cli_print_json(tx_fields(out, &receipt), true);
+    kg_cli_print_json(out, true);
     json_decref(out);
     status = KG_EXIT_OK;
     goto done;
 fail:
     status = kg_cli_fail();
 done:
-    kg_memzero(key, sizeof(key));
+    kg_cli_signer_close(&sg);
     kg_eth_receipt_free(&receipt);
     kg_buf_free(&data);
     kg_cli_target_close(&t);
@@ -454,15 +568,15 @@ static int cmd_change(const app_args *a, app_action act)
     static const char *const sigs[] = {"addComposeHash(bytes32)", "removeComposeHash(bytes32)",
                                        "proposeComposeHash(bytes32)", "vetoComposeHash(bytes32)"};
     kg_cli_target t;
+    kg_cli_signer sg;
     app_info info;
-    uint8_t key[32], app[20], h[32], signer[20];
+    uint8_t app[20], h[32];
     uint64_t st = 0, activates = 0;
-    kg_eth_receipt receipt;
     kg_buf data;
     int status = KG_EXIT_FAILED;
-    char app_s[43], hex[65], who[43], need[43];
+    char app_s[43], hex[65], what[64];
     memset(&t, 0, sizeof(t));
-    memset(&receipt, 0, sizeof(receipt));
+    memset(&sg, 0, sizeof(sg));
     kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
 
     if (a->app == NULL) {
@@ -472,27 +586,16 @@ static int cmd_change(const app_args *a, app_action act)
     if (kg_failed(kg_cli_parse_address(app, "--app", a->app)) || kg_failed(target_hash(h, a)))
         goto fail;
     if (kg_failed(kg_cli_target_open(&t, a->state, a->rpc_url, a->kms_contract)) ||
-        kg_failed(kg_cli_signing_key(key, a->key_file, t.state)) ||
-        kg_failed(kg_eth_address_of_key(signer, key)) ||
+        kg_failed(kg_cli_signer_open(&sg, &t, &a->signer)) ||
         kg_failed(app_read(&info, &t, app, a->app)) ||
         kg_failed(hash_state(&t.chain, &st, &activates, app, h)))
         goto fail;
     addr_text(app_s, app);
-    addr_text(who, signer);
     hex32(hex, h);
-    if (act == ACT_VETO) {
-        addr_text(need, info.guardian);
-        if (memcmp(signer, info.guardian, 20) != 0) {
-            (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
-                               "signer %s is not the guardian (%s) of app %s", who, need, app_s);
-            goto fail;
-        }
-    } else if (memcmp(signer, info.owner, 20) != 0) {
-        addr_text(need, info.owner);
-        (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
-                           "signer %s is not the owner (%s) of app %s", who, need, app_s);
+    snprintf(what, sizeof(what), "app %s", app_s);
+    if (kg_failed(kg_cli_signer_require(&sg, act == ACT_VETO ? info.guardian : info.owner,
+                                        act == ACT_VETO ? "guardian" : "owner", what)))
         goto fail;
-    }
     bool unchanged = false;
     switch (act) {
     case ACT_ALLOW:
@@ -545,7 +648,7 @@ static int cmd_change(const app_args *a, app_action act)
     }
     kg_abi_value arg = kg_abi_bytes32(h);
     if (kg_failed(kg_chain_calldata(&data, sigs[act], &arg, 1)) ||
-        kg_failed(kg_chain_send(&t.chain, &receipt, key, app, &data))) {
+        kg_failed(kg_cli_write(&t, &sg, app, &data, out, NULL))) {
         json_decref(out);
         (void)kg_error_context("%s %s", names[act], hex);
         goto fail;
@@ -558,18 +661,277 @@ static int cmd_change(const app_args *a, app_action act)
     } else {
         kg_error_clear();
     }
-    kg_cli_print_json(tx_fields(out, &receipt), true);
+    kg_cli_print_json(out, true);
     json_decref(out);
     status = KG_EXIT_OK;
     goto done;
 fail:
     status = kg_cli_fail();
 done:
-    kg_memzero(key, sizeof(key));
-    kg_eth_receipt_free(&receipt);
+    kg_cli_signer_close(&sg);
     kg_buf_free(&data);
     kg_cli_target_close(&t);
     return status;
+}
+
+/* ---- settings: devices, TCB policy, notice, ownership, upgrades ---------------------------- */
+
+typedef enum { ROLE_OWNER, ROLE_GUARDIAN, ROLE_PENDING_OWNER } app_role;
+
+static kg_result on_off(bool *out, const char *opt, const char *text)
+{
+    if (strcmp(text, "on") == 0 || strcmp(text, "true") == 0) {
+        *out = true;
+        return KG_OK;
+    }
+    if (strcmp(text, "off") == 0 || strcmp(text, "false") == 0) {
+        *out = false;
+        return KG_OK;
+    }
+    KG_BAIL(KG_ERR_USAGE, "%s '%s': say on or off", opt, text);
+}
+
+/* One write to the app `a->app` by `role`: checks the role, simulates, writes through the
+ * signer, prints {app_id, action, ...what kg_cli_write added}. */
+static int app_write(const app_args *a, const char *action, app_role role, const char *sig,
+                     const kg_abi_value *args, size_t n, json_t *extra)
+{
+    kg_cli_target t;
+    kg_cli_signer sg;
+    app_info info;
+    uint8_t app[20], need[20];
+    kg_buf data, ret;
+    char app_s[43], what[64];
+    int status = KG_EXIT_FAILED;
+    memset(&t, 0, sizeof(t));
+    memset(&sg, 0, sizeof(sg));
+    kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    json_t *out = extra != NULL ? extra : json_object();
+    if (a->app == NULL) {
+        (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__, "--app ID is required");
+        goto fail;
+    }
+    if (kg_failed(kg_cli_parse_address(app, "--app", a->app)) ||
+        kg_failed(kg_cli_target_open(&t, a->state, a->rpc_url, a->kms_contract)) ||
+        kg_failed(kg_cli_signer_open(&sg, &t, &a->signer)) ||
+        kg_failed(app_read(&info, &t, app, a->app)))
+        goto fail;
+    addr_text(app_s, app);
+    snprintf(what, sizeof(what), "app %s", app_s);
+    memcpy(need, role == ROLE_GUARDIAN ? info.guardian : info.owner, 20);
+    if (role == ROLE_PENDING_OWNER) {
+        kg_abi_decoded d;
+        if (kg_failed(view_word(&t.chain, &d, KG_ABI_T_ADDRESS, app, "pendingOwner()", &ret)))
+            goto fail;
+        kg_abi_get_address(need, &d);
+        static const uint8_t zero[20];
+        if (memcmp(need, zero, 20) == 0) {
+            (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                               "no ownership transfer of %s is pending", what);
+            goto fail;
+        }
+    }
+    if (kg_failed(kg_cli_signer_require(&sg, need,
+                                        role == ROLE_GUARDIAN        ? "guardian"
+                                        : role == ROLE_PENDING_OWNER ? "pending owner"
+                                                                     : "owner",
+                                        what)))
+        goto fail;
+    json_object_set_new(out, "app_id", json_string(app_s));
+    json_object_set_new(out, "action", json_string(action));
+    if (kg_failed(kg_chain_calldata(&data, sig, args, n)) ||
+        kg_failed(kg_cli_write(&t, &sg, app, &data, out, NULL))) {
+        (void)kg_error_context("%s", action);
+        goto fail;
+    }
+    kg_cli_print_json(out, true);
+    status = KG_EXIT_OK;
+    goto done;
+fail:
+    status = kg_cli_fail();
+done:
+    json_decref(out);
+    kg_cli_signer_close(&sg);
+    kg_buf_free(&ret);
+    kg_buf_free(&data);
+    kg_cli_target_close(&t);
+    return status;
+}
+
+static int usage_fail(const char *msg, const char *sub)
+{
+    fprintf(stderr, "keygate app %s: %s\n", sub, msg);
+    return KG_EXIT_USAGE;
+}
+
+/* device --add HEX | --remove HEX | --any-device on|off */
+static int cmd_device(const app_args *a)
+{
+    uint8_t dev[32];
+    bool on = false;
+    if (a->n_settings != 1 || (a->add == NULL && a->remove == NULL && a->any_device == NULL))
+        return usage_fail("give exactly one of --add HEX, --remove HEX, --any-device on|off",
+                          "device");
+    if (a->any_device != NULL) {
+        if (kg_failed(on_off(&on, "--any-device", a->any_device)))
+            return kg_cli_fail();
+        kg_abi_value v = kg_abi_bool(on);
+        return app_write(a, on ? "any-device on" : "any-device off", ROLE_OWNER,
+                         "setAllowAnyDevice(bool)", &v, 1, NULL);
+    }
+    const char *hex = a->add != NULL ? a->add : a->remove;
+    if (kg_failed(kg_cli_parse_hash(dev, a->add != NULL ? "--add" : "--remove", hex)))
+        return kg_cli_fail();
+    kg_abi_value v = kg_abi_bytes32(dev);
+    return app_write(a, a->add != NULL ? "device add" : "device remove", ROLE_OWNER,
+                     a->add != NULL ? "addDevice(bytes32)" : "removeDevice(bytes32)", &v, 1,
+                     json_pack("{s:s}", "device", hex));
+}
+
+/* tcb: one TCB-policy change */
+static int cmd_tcb(const app_args *a)
+{
+    if (a->n_settings != 1 ||
+        (a->require_up_to_date == NULL && a->deny_advisory == NULL && a->undeny_advisory == NULL &&
+         a->allow_advisory == NULL && a->unallow_advisory == NULL && a->grace == NULL))
+        return usage_fail("give exactly one of --require-up-to-date on|off, --deny-advisory ID, "
+                          "--undeny-advisory ID, --allow-advisory ID, --unallow-advisory ID, "
+                          "--out-of-date-grace SECONDS",
+                          "tcb");
+    if (a->require_up_to_date != NULL) {
+        bool on = false;
+        if (kg_failed(on_off(&on, "--require-up-to-date", a->require_up_to_date)))
+            return kg_cli_fail();
+        kg_abi_value v = kg_abi_bool(on);
+        return app_write(a, on ? "require-up-to-date on" : "require-up-to-date off", ROLE_OWNER,
+                         "setRequireTcbUpToDate(bool)", &v, 1, NULL);
+    }
+    if (a->grace != NULL) {
+        uint64_t g = 0;
+        if (kg_failed(uint_arg(&g, "--out-of-date-grace", a->grace, APP_MAX_NOTICE)))
+            return kg_cli_fail();
+        kg_abi_value v = kg_abi_uint64(g);
+        return app_write(a, "out-of-date-grace", ROLE_OWNER, "setOutOfDateGracePeriod(uint64)", &v,
+                         1, json_pack("{s:I}", "grace_period", (json_int_t)g));
+    }
+    const char *id = a->deny_advisory     ? a->deny_advisory
+                     : a->undeny_advisory ? a->undeny_advisory
+                     : a->allow_advisory  ? a->allow_advisory
+                                          : a->unallow_advisory;
+    bool deny = a->deny_advisory != NULL || a->undeny_advisory != NULL;
+    bool set = a->deny_advisory != NULL || a->allow_advisory != NULL;
+    if (id[0] == '\0' || strlen(id) > 128) {
+        fprintf(stderr, "keygate app tcb: advisory id '%s' must be 1..128 characters\n", id);
+        return KG_EXIT_USAGE;
+    }
+    kg_abi_value v[2] = {kg_abi_string(id), kg_abi_bool(set)};
+    return app_write(a,
+                     deny ? (set ? "deny-advisory" : "undeny-advisory")
+                          : (set ? "allow-advisory" : "unallow-advisory"),
+                     ROLE_OWNER,
+                     deny ? "setAdvisoryDenied(string,bool)" : "setAdvisoryAllowed(string,bool)",
+                     v, 2, json_pack("{s:s}", "advisory", id));
+}
+
+/* notice: show; --period S --guardian ADDR: set (owner); veto --notice-change (guardian) */
+static int cmd_notice(const app_args *a)
+{
+    if (a->period == NULL && a->guardian == NULL) {
+        kg_cli_target t;
+        app_info info;
+        uint8_t app[20];
+        kg_buf ret;
+        kg_abi_decoded d[3];
+        kg_abi_type nt[3] = {KG_ABI_T_UINT64, KG_ABI_T_ADDRESS, KG_ABI_T_UINT64};
+        int status = KG_EXIT_FAILED;
+        memset(&t, 0, sizeof(t));
+        kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+        if (a->app == NULL) {
+            (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__, "--app ID is required");
+        } else if (kg_ok(kg_cli_parse_address(app, "--app", a->app)) &&
+                   kg_ok(kg_cli_target_open(&t, a->state, a->rpc_url, a->kms_contract)) &&
+                   kg_ok(app_read(&info, &t, app, a->app)) &&
+                   kg_ok(kg_chain_view(&t.chain, d, nt, 3, &ret, app, "pendingUpgradeNotice()",
+                                       NULL, 0))) {
+            char g[43], pg[43];
+            addr_text(g, info.guardian);
+            json_t *out = json_pack("{s:I,s:s}", "period", (json_int_t)info.notice_period,
+                                    "guardian", g);
+            if (kg_abi_get_u64(&d[2]) != 0) {
+                uint8_t pa[20];
+                kg_abi_get_address(pa, &d[1]);
+                addr_text(pg, pa);
+                json_object_set_new(out, "pending",
+                                    json_pack("{s:I,s:s,s:I}", "period",
+                                              (json_int_t)kg_abi_get_u64(&d[0]), "guardian", pg,
+                                              "activates_at", (json_int_t)kg_abi_get_u64(&d[2])));
+            }
+            kg_cli_print_json(out, true);
+            json_decref(out);
+            status = KG_EXIT_OK;
+        }
+        if (status != KG_EXIT_OK)
+            status = kg_cli_fail();
+        kg_buf_free(&ret);
+        kg_cli_target_close(&t);
+        return status;
+    }
+    uint64_t period = 0;
+    uint8_t guardian[20];
+    if (a->period == NULL || a->guardian == NULL)
+        return usage_fail("--period SECONDS and --guardian ADDR go together", "notice");
+    if (kg_failed(uint_arg(&period, "--period", a->period, APP_MAX_NOTICE)) ||
+        kg_failed(kg_cli_parse_address(guardian, "--guardian", a->guardian)))
+        return kg_cli_fail();
+    kg_abi_value v[2] = {kg_abi_uint64(period), kg_abi_address(guardian)};
+    return app_write(a, "notice", ROLE_OWNER, "setUpgradeNotice(uint64,address)", v, 2,
+                     json_pack("{s:I,s:s}", "period", (json_int_t)period, "guardian",
+                               a->guardian));
+}
+
+/* owner --transfer ADDR (owner) | --accept (the pending owner) */
+static int cmd_owner(const app_args *a)
+{
+    uint8_t to[20];
+    if (a->n_settings != 1 || (a->transfer == NULL && !a->accept))
+        return usage_fail("give exactly one of --transfer ADDR and --accept", "owner");
+    if (a->accept)
+        return app_write(a, "accept-ownership", ROLE_PENDING_OWNER, "acceptOwnership()", NULL, 0,
+                         NULL);
+    if (kg_failed(kg_cli_parse_address(to, "--transfer", a->transfer)))
+        return kg_cli_fail();
+    kg_abi_value v = kg_abi_address(to);
+    return app_write(a, "transfer-ownership", ROLE_OWNER, "transferOwnership(address)", &v, 1,
+                     json_pack("{s:s}", "pending_owner", a->transfer));
+}
+
+/* upgrade --propose IMPL | --execute IMPL (owner) | --veto (guardian) */
+static int cmd_upgrade(const app_args *a)
+{
+    uint8_t impl[20];
+    if (a->n_settings != 1 || (a->propose_impl == NULL && a->execute_impl == NULL && !a->veto))
+        return usage_fail("give exactly one of --propose IMPL, --execute IMPL and --veto",
+                          "upgrade");
+    if (a->veto)
+        return app_write(a, "veto-upgrade", ROLE_GUARDIAN, "vetoUpgrade()", NULL, 0, NULL);
+    const char *text = a->propose_impl != NULL ? a->propose_impl : a->execute_impl;
+    if (kg_failed(kg_cli_parse_address(impl, a->propose_impl ? "--propose" : "--execute", text)))
+        return kg_cli_fail();
+    kg_abi_value v[2] = {kg_abi_address(impl), kg_abi_bytes(NULL, 0)};
+    if (a->propose_impl != NULL)
+        return app_write(a, "propose-upgrade", ROLE_OWNER, "proposeUpgrade(address)", v, 1,
+                         json_pack("{s:s}", "implementation", text));
+    return app_write(a, "upgrade", ROLE_OWNER, "upgradeToAndCall(address,bytes)", v, 2,
+                     json_pack("{s:s}", "implementation", text));
+}
+
+static int cmd_disable_upgrades(const app_args *a)
+{
+    if (!a->yes)
+        return usage_fail("irreversible: the app's code can never be upgraded again; add --yes",
+                          "disable-upgrades");
+    return app_write(a, "disable-upgrades", ROLE_OWNER, "disableUpgrades()", NULL, 0, NULL);
 }
 
 /* Events an app contract emits (contracts/README.md), decoded for the history. */
@@ -806,8 +1168,23 @@ int kg_cmd_app(int argc, char **argv)
         return cmd_change(&a, ACT_REVOKE);
     if (strcmp(sub, "propose") == 0)
         return cmd_change(&a, ACT_PROPOSE);
+    if (strcmp(sub, "veto") == 0 && a.notice_change)
+        return app_write(&a, "veto-notice-change", ROLE_GUARDIAN, "vetoUpgradeNoticeChange()",
+                         NULL, 0, NULL);
     if (strcmp(sub, "veto") == 0)
         return cmd_change(&a, ACT_VETO);
+    if (strcmp(sub, "device") == 0)
+        return cmd_device(&a);
+    if (strcmp(sub, "tcb") == 0)
+        return cmd_tcb(&a);
+    if (strcmp(sub, "notice") == 0)
+        return cmd_notice(&a);
+    if (strcmp(sub, "owner") == 0)
+        return cmd_owner(&a);
+    if (strcmp(sub, "upgrade") == 0)
+        return cmd_upgrade(&a);
+    if (strcmp(sub, "disable-upgrades") == 0)
+        return cmd_disable_upgrades(&a);
     if (strcmp(sub, "status") == 0)
         return cmd_status(&a);
     fprintf(stderr, "keygate app: unknown subcommand '%s'\n\n", sub);
