@@ -423,6 +423,7 @@ app v2 "$APP" "$H2"
 kill "$ANVIL_PID"; wait "$ANVIL_PID" 2>/dev/null || true
 app v2 "$APP" "$H2"
 expect_denied "governance unavailable: chain node" "chain node down"
+grep -q "HTTP 503" "$TMP/err.txt" || die "chain node down: not answered 503 (unavailable): $(cat "$TMP/err.txt")"
 "$CLI" audit list --db "$TMP/state/audit.db" --json | jq -e '.[-1].decision=="deny" and (.[-1].reason|test("governance unavailable"))' >/dev/null || die "chain-down denial not audited"
 ok "chain-down denial recorded"
 

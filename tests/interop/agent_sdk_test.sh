@@ -228,6 +228,29 @@ run_app "$TMP/run4" "$APP" "$TMP/compose-v1.json" --kms "$DEAD" --kms "$KURL"
 grep -q "trying the next KMS" "$TMP/run4/stderr" || die "failover not reported"
 ok "an unreachable first KMS: the next KMS URL is tried"
 
+# A KMS that cannot decide answers 503 and the agent moves on; a refusal (403) would stop it.
+# KMS B holds the same root keys but runs another configuration in a fresh VM: its measured
+# identity is not allowed on chain, so its self-check fails and it serves no keys.
+cp -r "$TMP/state" "$TMP/state-b"
+jq --arg d "$TMP/state-b" '.state_dir = $d | .tee.sim_vm = "kms-b" | .is_dev = true' \
+  "$TMP/kms.json" >"$TMP/kms-b.json"
+"$KMS" --config "$TMP/kms-b.json" --port-file "$TMP/kms-b.port" 2>"$TMP/kms-b.log" &
+PIDS+=("$!")
+wait_file "$TMP/kms-b.port"
+KURL_B="https://127.0.0.1:$(cat "$TMP/kms-b.port")"
+set +e
+"$CLI" sim run --state "$TMP/vmstate" --app "$APP" --compose "$TMP/compose-v1.json" --platform "$TMP/sim" \
+  --kms "$KURL_B" --kms-ca "$TMP/kms-ca.pem" --kms-k256 "$K256" -- true 2>"$TMP/b-only.err"
+RC=$?
+set -e
+[ "$RC" = 1 ] && grep -q "GetAppKey unavailable: this KMS is not allowed by governance" "$TMP/b-only.err" &&
+  grep -q "HTTP 503" "$TMP/b-only.err" || die "KMS B alone: rc=$RC $(cat "$TMP/b-only.err")"
+ENV_CHECK= run_app "$TMP/run5" "$APP" "$TMP/compose-v1.json" --kms "$KURL_B" --kms "$KURL"
+[ "$RC" = 0 ] || die "failover from an unavailable KMS: $(cat "$TMP/run5/stderr")"
+grep -q "not a KMS governance allows: aggregated mr not allowed; trying the next KMS" "$TMP/run5/stderr" ||
+  die "failover from a disallowed KMS not reported: $(cat "$TMP/run5/stderr")"
+ok "a KMS that cannot decide answers 503 (self-check failed) and, with attestation on, is refused before any request (isKmsAllowed): the next KMS releases the keys"
+
 kill -9 "$KMS_PID"; wait "$KMS_PID" 2>/dev/null || true
 set +e
 "$CLI" sim run --state "$TMP/vmstate" --app "$APP" --compose "$TMP/compose-v1.json" --platform "$TMP/sim" \
