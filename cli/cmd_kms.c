@@ -11,6 +11,11 @@
 #include "cli.h"
 #include "devnet.h"
 #include "keygate/hash.h"
+#include "keygate/quote.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #define KMS_MAX_NOTICE (365ull * 24 * 3600) /* KeygateKms.MAX_NOTICE_PERIOD */
 
@@ -32,15 +37,21 @@ static void kms_usage(FILE *out)
             "                               notice, or set it (owner): a longer period with the\n"
             "                               same guardian applies at once, anything else waits\n"
             "                               for the current notice and can be vetoed\n"
+            "  publish --bootstrap FILE [--pccs URL] [--tee-root-ca FILE]   publish the KMS's\n"
+            "                               root keys (setKmsInfo) from keygate-kms --bootstrap's\n"
+            "                               output, after verifying its quote and that its\n"
+            "                               REPORTDATA binds these keys (devnet: its PCCS and CA)\n"
+            "  owner  (--transfer ADDR | --accept)   two-step ownership transfer\n"
+            "  upgrade --execute IMPL       UUPS upgrade of the KMS contract (at notice 0 at once;\n"
+            "                               under a notice the proposed one, after the notice)\n"
             "  status [--json] [--from-block N]   KMS contract owner, published root key,\n"
             "                               governance notice, and the allow-lists (allowed and\n"
             "                               pending) reconstructed from its events\n\n"
-            "  --state DIR / --rpc-url URL / --kms-contract ADDR / --private-key-file FILE as for\n"
-            "  'keygate app' (signing: --private-key-file, $%s, or the devnet key).\n\n"
+            "  --state DIR / --rpc-url URL / --kms-contract ADDR as for 'keygate app'.\n\n"
+            KG_CLI_SIGNER_USAGE "\n"
             "Time-locked apps are only served while the KMS notice is at least the app's notice\n"
             "(the KMS owner could otherwise change what runs faster than the app's notice).\n\n"
-            "Exit status: 0 ok, 1 failed (nothing changed on chain), 2 usage error.\n",
-            KG_CLI_KEY_ENV);
+            "Exit status: 0 ok, 1 failed (nothing changed on chain), 2 usage error.\n");
 }
 
 typedef struct kms_list {
@@ -153,49 +164,39 @@ static kg_result list_state(bool *allowed, uint64_t *activates, const kg_chain *
 
 typedef enum { KACT_ALLOW, KACT_REVOKE, KACT_PROPOSE, KACT_VETO } kms_action;
 
-static kg_result require_signer(const uint8_t signer[20], const uint8_t need[20], const char *role)
-{
-    if (memcmp(signer, need, 20) == 0)
-        return KG_OK;
-    char s[43], o[43];
-    kg_eth_address_checksum(s, signer);
-    kg_eth_address_checksum(o, need);
-    KG_BAIL(KG_ERR_DENIED, "signer %s is not the %s (%s) of the KMS contract", s, role, o);
-}
+/* The signer options of this invocation (kg_cmd_kms fills them). */
+static kg_cli_signer_opts signer_opts;
 
-/* Signing key and its address, the governance state; the signer must hold `role`. */
-static kg_result prepare(uint8_t key[32], kms_gov *g, const kg_cli_target *t,
-                         const char *key_file, bool guardian)
+/* The signer, the governance state; the acting address must hold `role`. */
+static kg_result prepare(kg_cli_signer *sg, kms_gov *g, const kg_cli_target *t, bool guardian)
 {
-    uint8_t signer[20];
-    KG_GUARD(kg_cli_signing_key(key, key_file, t->state));
-    KG_GUARD(kg_eth_address_of_key(signer, key));
+    KG_GUARD(kg_cli_signer_open(sg, t, &signer_opts));
     KG_GUARD(gov_read(g, &t->chain, t->kms));
     if (guardian) {
         KG_ENSURE(g->has_notice && !is_zero(g->guardian, 20), KG_ERR_DENIED,
                   "the KMS contract has no guardian: nothing can be vetoed");
-        return require_signer(signer, g->guardian, "guardian");
+        return kg_cli_signer_require(sg, g->guardian, "guardian", "the KMS contract");
     }
-    return require_signer(signer, g->owner, "owner");
+    return kg_cli_signer_require(sg, g->owner, "owner", "the KMS contract");
 }
 
-static int cmd_change(const kg_cli_target *t, const char *key_file, const kms_list *l,
+static int cmd_change(const kg_cli_target *t, const kms_list *l,
                       const char *value, kms_action act)
 {
     static const char *const names[] = {"allow", "revoke", "propose", "veto"};
-    uint8_t v[32], key[32];
+    uint8_t v[32];
     kg_buf data;
-    kg_eth_receipt receipt;
+    kg_cli_signer sg;
     kms_gov g;
     int status = KG_EXIT_FAILED;
-    memset(&receipt, 0, sizeof(receipt));
+    memset(&sg, 0, sizeof(sg));
     bool now = false;
     uint64_t at = 0;
     char opt[32], hex[65];
     kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
     snprintf(opt, sizeof(opt), "--%s", l->opt);
     if (kg_failed(kg_cli_parse_hash(v, opt, value)) ||
-        kg_failed(prepare(key, &g, t, key_file, act == KACT_VETO)) ||
+        kg_failed(prepare(&sg, &g, t, act == KACT_VETO)) ||
         kg_failed(list_state(&now, &at, &t->chain, t->kms, l, v, g.has_notice)) ||
         kg_failed(kg_hex_encode(hex, sizeof(hex), v, 32)))
         goto fail;
@@ -248,12 +249,11 @@ static int cmd_change(const kg_cli_target *t, const char *key_file, const kms_li
     } else {
         kg_abi_value arg = kg_abi_bytes32(v);
         if (kg_failed(kg_chain_calldata(&data, sig, &arg, 1)) ||
-            kg_failed(kg_chain_send(&t->chain, &receipt, key, t->kms, &data))) {
+            kg_failed(kg_cli_write(t, &sg, t->kms, &data, out, NULL))) {
             json_decref(out);
             (void)kg_error_context("%s %s %s", names[act], l->what, hex);
             goto fail;
         }
-        json_object_set_new(out, "tx", kg_chain_hex_json(receipt.tx_hash, 32));
     }
     if (kg_ok(list_state(&now, &at, &t->chain, t->kms, l, v, g.has_notice))) {
         pending = !now && at != 0;
@@ -271,26 +271,24 @@ static int cmd_change(const kg_cli_target *t, const char *key_file, const kms_li
 fail:
     status = kg_cli_fail();
 done:
-    kg_memzero(key, sizeof(key));
-    kg_eth_receipt_free(&receipt);
+    kg_cli_signer_close(&sg);
     kg_buf_free(&data);
     return status;
 }
 
 /* propose --upgrade ADDR (owner) / veto --upgrade ADDR (guardian). */
-static int cmd_upgrade(const kg_cli_target *t, const char *key_file, const char *impl_text,
-                       bool veto)
+static int cmd_upgrade(const kg_cli_target *t, const char *impl_text, bool veto, bool execute)
 {
-    uint8_t impl[20], key[32];
+    uint8_t impl[20];
     kg_buf data;
-    kg_eth_receipt receipt;
+    kg_cli_signer sg;
     kms_gov g;
     char impl_s[43];
     int status = KG_EXIT_FAILED;
-    memset(&receipt, 0, sizeof(receipt));
+    memset(&sg, 0, sizeof(sg));
     kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
-    if (kg_failed(kg_cli_parse_address(impl, "--upgrade", impl_text)) ||
-        kg_failed(prepare(key, &g, t, key_file, veto)))
+    if (kg_failed(kg_cli_parse_address(impl, execute ? "--execute" : "--upgrade", impl_text)) ||
+        kg_failed(prepare(&sg, &g, t, veto)))
         goto fail;
     kg_eth_address_checksum(impl_s, impl);
     if (veto) {
@@ -299,7 +297,7 @@ static int cmd_upgrade(const kg_cli_target *t, const char *key_file, const char 
                                "no pending upgrade of the KMS contract to %s", impl_s);
             goto fail;
         }
-    } else {
+    } else if (!execute) {
         bool has_code = false;
         if (g.period == 0) {
             (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
@@ -315,17 +313,19 @@ static int cmd_upgrade(const kg_cli_target *t, const char *key_file, const char 
             goto fail;
         }
     }
-    kg_abi_value arg = kg_abi_address(impl);
-    if (kg_failed(veto ? kg_chain_calldata(&data, "vetoUpgrade()", NULL, 0)
-                       : kg_chain_calldata(&data, "proposeUpgrade(address)", &arg, 1)) ||
-        kg_failed(kg_chain_send(&t->chain, &receipt, key, t->kms, &data))) {
-        (void)kg_error_context("%s the upgrade to %s", veto ? "vetoing" : "proposing", impl_s);
+    kg_abi_value args[2] = {kg_abi_address(impl), kg_abi_bytes(NULL, 0)};
+    json_t *out = json_pack("{s:s,s:s}", "upgrade", impl_s, "action",
+                            veto ? "veto" : execute ? "execute" : "propose");
+    if (kg_failed(veto      ? kg_chain_calldata(&data, "vetoUpgrade()", NULL, 0)
+                  : execute ? kg_chain_calldata(&data, "upgradeToAndCall(address,bytes)", args, 2)
+                            : kg_chain_calldata(&data, "proposeUpgrade(address)", args, 1)) ||
+        kg_failed(kg_cli_write(t, &sg, t->kms, &data, out, NULL))) {
+        json_decref(out);
+        (void)kg_error_context("%s the upgrade to %s",
+                               veto ? "vetoing" : execute ? "executing" : "proposing", impl_s);
         goto fail;
     }
-    json_t *out = json_pack("{s:s,s:s,s:o}", "upgrade", impl_s, "action",
-                            veto ? "veto" : "propose", "tx",
-                            kg_chain_hex_json(receipt.tx_hash, 32));
-    if (!veto && kg_ok(gov_read(&g, &t->chain, t->kms)))
+    if (!veto && !execute && kg_ok(gov_read(&g, &t->chain, t->kms)))
         json_object_set_new(out, "activates_at", json_integer((json_int_t)g.upgrade_at));
     kg_error_clear();
     kg_cli_print_json(out, true);
@@ -335,8 +335,7 @@ static int cmd_upgrade(const kg_cli_target *t, const char *key_file, const char 
 fail:
     status = kg_cli_fail();
 done:
-    kg_memzero(key, sizeof(key));
-    kg_eth_receipt_free(&receipt);
+    kg_cli_signer_close(&sg);
     kg_buf_free(&data);
     return status;
 }
@@ -364,17 +363,17 @@ static json_t *gov_json(const kms_gov *g)
 }
 
 /* notice: show it; notice --period S --guardian ADDR: set it (owner); veto --notice-change. */
-static int cmd_notice(const kg_cli_target *t, const char *key_file, const char *period_text,
-                      const char *guardian_text, bool veto)
+static int cmd_notice(const kg_cli_target *t, const char *period_text, const char *guardian_text,
+                      bool veto)
 {
-    uint8_t key[32], guardian[20];
+    uint8_t guardian[20];
     uint64_t period = 0;
     kg_buf data;
-    kg_eth_receipt receipt;
+    kg_cli_signer sg;
     kms_gov g;
     int status = KG_EXIT_FAILED;
     bool set = period_text != NULL || veto;
-    memset(&receipt, 0, sizeof(receipt));
+    memset(&sg, 0, sizeof(sg));
     kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
     if (period_text != NULL) {
         char *end = NULL;
@@ -391,7 +390,7 @@ static int cmd_notice(const kg_cli_target *t, const char *key_file, const char *
         if (kg_failed(kg_cli_parse_address(guardian, "--guardian", guardian_text)))
             goto fail;
     }
-    if (set ? kg_failed(prepare(key, &g, t, key_file, veto))
+    if (set ? kg_failed(prepare(&sg, &g, t, veto))
             : kg_failed(gov_read(&g, &t->chain, t->kms)))
         goto fail;
     if (set && !g.has_notice) {
@@ -408,19 +407,24 @@ static int cmd_notice(const kg_cli_target *t, const char *key_file, const char *
     json_t *out;
     if (set) {
         kg_abi_value args[2] = {kg_abi_uint64(period), kg_abi_address(guardian)};
+        json_t *w = json_object();
         if (kg_failed(veto ? kg_chain_calldata(&data, "vetoGovernanceNoticeChange()", NULL, 0)
                            : kg_chain_calldata(&data, "setGovernanceNotice(uint64,address)", args,
                                                2)) ||
-            kg_failed(kg_chain_send(&t->chain, &receipt, key, t->kms, &data))) {
+            kg_failed(kg_cli_write(t, &sg, t->kms, &data, w, NULL))) {
+            json_decref(w);
             (void)kg_error_context(veto ? "vetoing the notice change"
                                         : "setting the KMS governance notice");
             goto fail;
         }
-        if (kg_failed(gov_read(&g, &t->chain, t->kms)))
+        if (kg_failed(gov_read(&g, &t->chain, t->kms))) {
+            json_decref(w);
             goto fail;
+        }
         out = gov_json(&g);
         json_object_set_new(out, "action", json_string(veto ? "veto" : "set"));
-        json_object_set_new(out, "tx", kg_chain_hex_json(receipt.tx_hash, 32));
+        json_object_update(out, w);
+        json_decref(w);
     } else {
         out = gov_json(&g);
     }
@@ -431,9 +435,222 @@ static int cmd_notice(const kg_cli_target *t, const char *key_file, const char *
 fail:
     status = kg_cli_fail();
 done:
-    kg_memzero(key, sizeof(key));
-    kg_eth_receipt_free(&receipt);
+    kg_cli_signer_close(&sg);
     kg_buf_free(&data);
+    return status;
+}
+
+/* owner --transfer ADDR (owner) | --accept (the pending owner) */
+static int cmd_owner(const kg_cli_target *t, const char *transfer, bool accept)
+{
+    uint8_t to[20], pending[20];
+    kg_buf data, ret;
+    kg_cli_signer sg;
+    kms_gov g;
+    int status = KG_EXIT_FAILED;
+    memset(&sg, 0, sizeof(sg));
+    kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    json_t *out = json_object();
+    if (transfer != NULL && kg_failed(kg_cli_parse_address(to, "--transfer", transfer)))
+        goto fail;
+    if (accept) {
+        kg_abi_decoded d;
+        kg_abi_type ty = KG_ABI_T_ADDRESS;
+        if (kg_failed(kg_cli_signer_open(&sg, t, &signer_opts)) ||
+            kg_failed(kg_chain_view(&t->chain, &d, &ty, 1, &ret, t->kms, "pendingOwner()", NULL,
+                                    0)))
+            goto fail;
+        kg_abi_get_address(pending, &d);
+        if (is_zero(pending, 20)) {
+            (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                               "no ownership transfer of the KMS contract is pending");
+            goto fail;
+        }
+        if (kg_failed(kg_cli_signer_require(&sg, pending, "pending owner", "the KMS contract")))
+            goto fail;
+    } else if (kg_failed(prepare(&sg, &g, t, false))) {
+        goto fail;
+    }
+    kg_abi_value arg = kg_abi_address(to);
+    json_object_set_new(out, "action",
+                        json_string(accept ? "accept-ownership" : "transfer-ownership"));
+    if (!accept)
+        json_object_set_new(out, "pending_owner", json_string(transfer));
+    if (kg_failed(accept ? kg_chain_calldata(&data, "acceptOwnership()", NULL, 0)
+                         : kg_chain_calldata(&data, "transferOwnership(address)", &arg, 1)) ||
+        kg_failed(kg_cli_write(t, &sg, t->kms, &data, out, NULL))) {
+        (void)kg_error_context("%s", accept ? "accepting ownership" : "transferring ownership");
+        goto fail;
+    }
+    kg_cli_print_json(out, true);
+    status = KG_EXIT_OK;
+    goto done;
+fail:
+    status = kg_cli_fail();
+done:
+    json_decref(out);
+    kg_cli_signer_close(&sg);
+    kg_buf_free(&ret);
+    kg_buf_free(&data);
+    return status;
+}
+
+/* The TEE root CA for verifying the bootstrap quote: --tee-root-ca FILE (PEM or DER), the
+ * devnet's simulator CA, or (NULL) Intel's pinned root. */
+static kg_result publish_verifier(kg_dcap_verifier **v, const char *path)
+{
+    if (path == NULL)
+        return kg_dcap_verifier_new(v, NULL, 0);
+    kg_buf pem;
+    kg_buf_init(&pem, 64 * 1024);
+    kg_result rc = kg_cli_read_file(&pem, path, 64 * 1024);
+    BIO *bio = kg_ok(rc) ? BIO_new_mem_buf(pem.data, (int)pem.len) : NULL;
+    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    unsigned char *der = NULL;
+    int n = x ? i2d_X509(x, &der) : -1;
+    if (kg_ok(rc))
+        rc = n > 0 ? kg_dcap_verifier_new(v, der, (size_t)n)
+                   : kg_dcap_verifier_new(v, pem.data, pem.len);
+    OPENSSL_free(der);
+    X509_free(x);
+    BIO_free(bio);
+    ERR_clear_error();
+    kg_buf_free(&pem);
+    KG_GUARD_CTX(rc, "--tee-root-ca '%s'", path);
+    return KG_OK;
+}
+
+/* publish --bootstrap FILE: setKmsInfo from keygate-kms --bootstrap's output, after verifying
+ * its quote (DCAP, collateral from the PCCS) and that its REPORTDATA is
+ * SHA-512("kms-root-pubkey:" || ca_pubkey || k256_pubkey), i.e. that these root keys were made
+ * inside that TD. */
+static int cmd_publish(const kg_cli_target *t, const char *boot_path, const char *pccs,
+                       const char *root_ca)
+{
+    kg_buf text, k256, ca, quote, evlog, data, all;
+    kg_cli_signer sg;
+    kms_gov g;
+    kg_dcap_verifier *v = NULL;
+    kg_dcap_report *rep = calloc(1, sizeof(*rep));
+    char *coll = NULL;
+    size_t coll_len = 0;
+    json_t *boot = NULL, *out = json_object();
+    int status = KG_EXIT_FAILED;
+    memset(&sg, 0, sizeof(sg));
+    kg_buf_init(&text, KG_DEVNET_MAX_FILE);
+    kg_buf_init(&k256, 64);
+    kg_buf_init(&ca, 4096);
+    kg_buf_init(&quote, 64 * 1024);
+    kg_buf_init(&evlog, 256 * 1024);
+    kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
+    kg_buf_init(&all, 8192);
+    if (pccs == NULL)
+        pccs = kg_devnet_str(t->state, "pccs_url");
+    if (root_ca == NULL)
+        root_ca = kg_devnet_str(t->state, "sim_root_ca");
+    if (rep == NULL) {
+        (void)kg_error_set(KG_ERR_NOMEM, __FILE__, __LINE__, "out of memory");
+        goto fail;
+    }
+    if (pccs == NULL) {
+        (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
+                           "give --pccs URL: the bootstrap quote is verified before publishing");
+        goto fail;
+    }
+    if (kg_failed(kg_cli_read_file(&text, boot_path, KG_DEVNET_MAX_FILE)))
+        goto fail;
+    json_error_t jerr;
+    boot = json_loadb((const char *)text.data, text.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (boot == NULL) {
+        (void)kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__, "--bootstrap '%s' is not JSON: %s",
+                           boot_path, jerr.text);
+        goto fail;
+    }
+    const char *names[] = {"k256_pubkey", "ca_pubkey", "quote", "eventlog"};
+    kg_buf *bufs[] = {&k256, &ca, &quote, &evlog};
+    for (size_t i = 0; i < 4; i++) {
+        const char *hx = json_string_value(json_object_get(boot, names[i]));
+        if (hx == NULL) {
+            (void)kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__, "--bootstrap '%s': '%s' missing",
+                               boot_path, names[i]);
+            goto fail;
+        }
+        if (kg_failed(kg_hex_decode_buf(bufs[i], hx, strlen(hx)))) {
+            (void)kg_error_context("--bootstrap '%s': '%s'", boot_path, names[i]);
+            goto fail;
+        }
+    }
+    if (k256.len != KG_K256_PUB_LEN) {
+        (void)kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__,
+                           "--bootstrap '%s': k256_pubkey is %zu bytes, not a compressed key",
+                           boot_path, k256.len);
+        goto fail;
+    }
+    uint8_t want[64];
+    if (kg_failed(kg_buf_append(&all, "kms-root-pubkey:", 16)) ||
+        kg_failed(kg_buf_append(&all, ca.data, ca.len)) ||
+        kg_failed(kg_buf_append(&all, k256.data, k256.len)) ||
+        kg_failed(kg_sha512(want, all.data, all.len)))
+        goto fail;
+    if (kg_failed(kg_pccs_get_collateral(&coll, &coll_len, pccs, quote.data, quote.len, NULL,
+                                         (uint64_t)time(NULL)))) {
+        (void)kg_error_context("PCCS '%s'", pccs);
+        goto fail;
+    }
+    if (kg_failed(publish_verifier(&v, root_ca)) ||
+        kg_failed(kg_dcap_verify(v, rep, quote.data, quote.len, coll, coll_len,
+                                 (uint64_t)time(NULL)))) {
+        (void)kg_error_context("--bootstrap '%s': the quote does not verify", boot_path);
+        goto fail;
+    }
+    const uint8_t *rd = rep->quote.body_type == KG_BODY_SGX ? rep->quote.sgx.report_data
+                                                            : rep->quote.td.report_data;
+    if (memcmp(rd, want, 64) != 0) {
+        (void)kg_error_set(KG_ERR_VERIFY, __FILE__, __LINE__,
+                           "--bootstrap '%s': the quote's REPORTDATA is not SHA-512(\"kms-root-"
+                           "pubkey:\" || ca_pubkey || k256_pubkey): these keys were not made in "
+                           "that TD",
+                           boot_path);
+        goto fail;
+    }
+    if (kg_failed(prepare(&sg, &g, t, false)))
+        goto fail;
+    kg_abi_value members[4] = {kg_abi_bytes(k256.data, k256.len), kg_abi_bytes(ca.data, ca.len),
+                               kg_abi_bytes(quote.data, quote.len),
+                               kg_abi_bytes(evlog.data, evlog.len)};
+    kg_abi_value info = kg_abi_tuple(members, 4);
+    char k256_hex[67];
+    if (kg_failed(kg_hex_encode(k256_hex, sizeof(k256_hex), k256.data, k256.len)))
+        goto fail;
+    json_object_set_new(out, "action", json_string("publish"));
+    json_object_set_new(out, "k256_pubkey", json_string(k256_hex));
+    json_object_set_new(out, "tcb_status", json_string(rep->status));
+    json_object_set_new(out, "report_data_bound", json_true());
+    if (kg_failed(kg_chain_calldata(&data, "setKmsInfo((bytes,bytes,bytes,bytes))", &info, 1)) ||
+        kg_failed(kg_cli_write(t, &sg, t->kms, &data, out, NULL))) {
+        (void)kg_error_context("setKmsInfo");
+        goto fail;
+    }
+    kg_cli_print_json(out, true);
+    status = KG_EXIT_OK;
+    goto done;
+fail:
+    status = kg_cli_fail();
+done:
+    json_decref(out);
+    json_decref(boot);
+    free(coll);
+    free(rep);
+    kg_dcap_verifier_free(v);
+    kg_cli_signer_close(&sg);
+    kg_buf_free(&all);
+    kg_buf_free(&data);
+    kg_buf_free(&evlog);
+    kg_buf_free(&quote);
+    kg_buf_free(&ca);
+    kg_buf_free(&k256);
+    kg_buf_free(&text);
     return status;
 }
 
@@ -585,8 +802,16 @@ int kg_cmd_kms(int argc, char **argv)
         {"from-block", required_argument, NULL, 'b'},
         {"upgrade", required_argument, NULL, 'u'}, {"notice-change", no_argument, NULL, 'n'},
         {"period", required_argument, NULL, 'p'},  {"guardian", required_argument, NULL, 'g'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},          {"transfer", required_argument, NULL, 'T'},
+        {"accept", no_argument, NULL, 'A'},        {"execute", required_argument, NULL, 'E'},
+        {"bootstrap", required_argument, NULL, 'B'}, {"pccs", required_argument, NULL, 'P'},
+        {"tee-root-ca", required_argument, NULL, 'R'},
+        KG_CLI_SIGNER_LONG_OPTIONS,                {NULL, 0, NULL, 0},
     };
+    const char *transfer = NULL, *execute = NULL, *bootstrap = NULL, *pccs = NULL,
+               *tee_root = NULL;
+    bool accept = false;
+    memset(&signer_opts, 0, sizeof(signer_opts));
     const char *state = NULL, *rpc = NULL, *kmsc = NULL, *key_file = NULL, *value = NULL;
     const char *upgrade = NULL, *period = NULL, *guardian = NULL;
     const kms_list *list = NULL;
@@ -627,10 +852,54 @@ int kg_cmd_kms(int argc, char **argv)
             break;
         }
         case 'h': kms_usage(stdout); return KG_EXIT_OK;
-        default:
+        case 'T': transfer = optarg; break;
+        case 'A': accept = true; break;
+        case 'E': execute = optarg; break;
+        case 'B': bootstrap = optarg; break;
+        case 'P': pccs = optarg; break;
+        case 'R': tee_root = optarg; break;
+        default: {
+            kg_result orc;
+            if (kg_cli_signer_option(&signer_opts, c, optarg, &orc)) {
+                if (kg_failed(orc))
+                    return kg_cli_fail();
+                break;
+            }
             fprintf(stderr, "keygate kms: unknown or incomplete option '%s'\n", argv[optind - 1]);
             return KG_EXIT_USAGE;
         }
+        }
+    }
+    signer_opts.key_file = key_file;
+    bool is_owner = strcmp(sub, "owner") == 0, is_publish = strcmp(sub, "publish") == 0,
+         is_upgrade = strcmp(sub, "upgrade") == 0;
+    if (is_owner || is_publish || is_upgrade) {
+        if ((is_owner && (transfer != NULL) == accept) || (is_publish && bootstrap == NULL) ||
+            (is_upgrade && execute == NULL) || n_values != 0) {
+            fprintf(stderr, "keygate kms %s: give %s\n", sub,
+                    is_owner     ? "exactly one of --transfer ADDR and --accept"
+                    : is_publish ? "--bootstrap FILE"
+                                 : "--execute IMPL");
+            return KG_EXIT_USAGE;
+        }
+        kg_cli_target ot;
+        if (kg_failed(kg_cli_target_open(&ot, state, rpc, kmsc))) {
+            kg_cli_target_close(&ot);
+            return kg_cli_fail();
+        }
+        int st;
+        if (!ot.has_kms) {
+            fprintf(stderr, "keygate kms: no KMS contract: give --kms-contract ADDR or --state\n");
+            st = KG_EXIT_USAGE;
+        } else if (is_owner) {
+            st = cmd_owner(&ot, transfer, accept);
+        } else if (is_publish) {
+            st = cmd_publish(&ot, bootstrap, pccs, tee_root);
+        } else {
+            st = cmd_upgrade(&ot, execute, false, true);
+        }
+        kg_cli_target_close(&ot);
+        return st;
     }
     if (optind != argc) {
         fprintf(stderr, "keygate kms: unexpected argument '%s'\n", argv[optind]);
@@ -681,13 +950,13 @@ int kg_cmd_kms(int argc, char **argv)
         fprintf(stderr, "keygate kms: no KMS contract: give --kms-contract ADDR or --state\n");
         status = KG_EXIT_USAGE;
     } else if (is_notice) {
-        status = cmd_notice(&t, key_file, period, guardian, false);
+        status = cmd_notice(&t, period, guardian, false);
     } else if (act == KACT_VETO && notice_change) {
-        status = cmd_notice(&t, key_file, NULL, NULL, true);
+        status = cmd_notice(&t, NULL, NULL, true);
     } else if (upgrade != NULL) {
-        status = cmd_upgrade(&t, key_file, upgrade, act == KACT_VETO);
+        status = cmd_upgrade(&t, upgrade, act == KACT_VETO, false);
     } else if (act >= 0) {
-        status = cmd_change(&t, key_file, list, value, (kms_action)act);
+        status = cmd_change(&t, list, value, (kms_action)act);
     } else {
         status = cmd_status(&t, as_json, from_block);
     }
