@@ -32,7 +32,8 @@
 #define KG_EVENT_SYSTEM_READY "system-ready"
 
 /* One event log element: {"imr":3,"event_type":134217729,"digest":"<hex>","event":"app-id",
- * "event_payload":"<hex>"}. The name is printable ASCII without ':' (so the digest input
+ * "event_payload":"<hex>"}, plus "version":2 for an event-log V2 event (dstack's JSON field,
+ * absent for V1). The name is printable ASCII without ':' (so the V1 digest input
  * "name:payload" is unambiguous). */
 typedef struct kg_event {
     uint32_t imr;
@@ -41,6 +42,7 @@ typedef struct kg_event {
     char name[KG_MAX_EVENT_NAME_LEN + 1];
     uint8_t *payload; /* owned by the log (malloc); NULL when payload_len == 0 */
     size_t payload_len;
+    bool v2; /* dstack event-log V2: digest over canonical JSON (kg_event_digest_v2); else V1 */
 } kg_event;
 
 /* An ordered event log. Start zeroed (or kg_eventlog_init); kg_eventlog_free releases. */
@@ -58,6 +60,12 @@ bool kg_event_name_reserved(const char *name);
 KG_RESULT kg_event_digest(uint8_t out[KG_RTMR_LEN], const char *name, const uint8_t *payload,
                           size_t payload_len);
 
+/* dstack event-log V2 digest: SHA-384 of the RFC 8785 (JCS) canonical JSON
+ * {"name":<name>,"payload":"<lowercase hex of payload>","type":134217729}
+ * (dstack/cc-eventlog/src/runtime_events.rs, canonical_event_json_v2). */
+KG_RESULT kg_event_digest_v2(uint8_t out[KG_RTMR_LEN], const char *name, const uint8_t *payload,
+                             size_t payload_len);
+
 /* RTMR extension: rtmr = SHA-384(rtmr || digest). */
 KG_RESULT kg_rtmr_extend(uint8_t rtmr[KG_RTMR_LEN], const uint8_t digest[KG_RTMR_LEN]);
 
@@ -68,6 +76,10 @@ void kg_eventlog_free(kg_eventlog *log); /* NULL-safe; leaves *log zeroed */
  * Fails on a bad name, an oversized payload or a full log. */
 KG_RESULT kg_eventlog_append(kg_eventlog *log, const char *name, const uint8_t *payload,
                              size_t payload_len);
+
+/* The same for an event-log V2 event (v2 true) or V1 (v2 false). */
+KG_RESULT kg_eventlog_append_version(kg_eventlog *log, bool v2, const char *name,
+                                     const uint8_t *payload, size_t payload_len);
 
 /* Deep copy of src into *dst (which must be zeroed/initialised; freed and reset on failure). */
 KG_RESULT kg_eventlog_copy(kg_eventlog *dst, const kg_eventlog *src);
@@ -84,7 +96,8 @@ KG_RESULT kg_eventlog_parse(kg_eventlog *out, const char *json, size_t json_len)
 /*
  * Replays the imr-3 events from 48 zero bytes into rtmr3. Every imr-3 event must be of the dstack
  * type (0x08000001) and its stated digest must equal the digest recomputed from its name and
- * payload; anything else is KG_ERR_VERIFY (an unchecked digest could hide a relabelled event).
+ * payload (V1, or V2 when the event says so); anything else is KG_ERR_VERIFY (an unchecked
+ * digest could hide a relabelled event).
  */
 KG_RESULT kg_eventlog_replay(uint8_t rtmr3[KG_RTMR_LEN], const kg_eventlog *log);
 

@@ -224,6 +224,84 @@ KG_RESULT kg_ratls_verify_cert(kg_ratls_identity *out, const uint8_t *der, size_
 /* The identity as one JSON object (hex byte fields), appended to out (NUL-terminated). */
 KG_RESULT kg_ratls_identity_to_json(kg_buf *out, const kg_ratls_identity *id);
 
+/* ---- dstack's SignCert v2 request (CertSigningRequestV2) ------------------------------------- *
+ *
+ * SCALE (dstack/ra-tls/src/cert.rs at 312dc605), the bytes a guest sends hex-encoded as "csr"
+ * with api_version 2:
+ *   String confirm ("please sign cert:") | Vec<u8> pubkey (SubjectPublicKeyInfo DER) |
+ *   CertConfigV2 { Option<String> org_name | String subject | Vec<String> subject_alt_names |
+ *                  bool usage_server_auth | bool usage_client_auth | bool ext_quote |
+ *                  bool ext_app_info | Option<u64> not_before | Option<u64> not_after } |
+ *   VersionedAttestation (all remaining bytes, kg_ratls_attestation_parse)
+ * "signature" is a DER ECDSA-P256-SHA256 signature over exactly those bytes by pubkey.
+ */
+#define KG_CSR_V2_CONFIRM "please sign cert:"
+#define KG_CSR_V2_MAX_LEN (KG_RATLS_MAX_ATTESTATION_LEN + 64u * 1024u)
+#define KG_CSR_V2_MAX_PUBKEY_LEN 1024u
+#define KG_CSR_V2_MAX_NAME_LEN 255u /* confirm, org name, subject, each alt name */
+#define KG_CSR_V2_MAX_SANS 32u
+#define KG_CSR_V2_MAX_SIG_LEN 128u
+
+/* A decoded CertSigningRequestV2 (owned; free with kg_csr_v2_free). Strings are NUL-terminated
+ * and contain no NUL. Large: allocate it. */
+typedef struct kg_csr_v2 {
+    char confirm[KG_CSR_V2_MAX_NAME_LEN + 1];
+    uint8_t pubkey[KG_CSR_V2_MAX_PUBKEY_LEN]; /* SubjectPublicKeyInfo DER */
+    size_t pubkey_len;
+    bool has_org_name;
+    char org_name[KG_CSR_V2_MAX_NAME_LEN + 1];
+    char subject[KG_CSR_V2_MAX_NAME_LEN + 1];
+    size_t n_sans;
+    char sans[KG_CSR_V2_MAX_SANS][KG_CSR_V2_MAX_NAME_LEN + 1];
+    bool usage_server_auth, usage_client_auth, ext_quote, ext_app_info;
+    bool has_not_before, has_not_after;
+    uint64_t not_before, not_after; /* seconds since the epoch */
+    kg_ratls_attestation attestation;
+} kg_csr_v2;
+
+/* Parses the SCALE bytes into *out (initialised here; free with kg_csr_v2_free, also on
+ * failure). Pure: neither the signature nor the attestation is checked. */
+KG_RESULT kg_csr_v2_parse(kg_csr_v2 *out, const uint8_t *scale, size_t len);
+void kg_csr_v2_free(kg_csr_v2 *csr); /* NULL-safe */
+
+/*
+ * Verifies a SignCert v2 request: parses it into *csr (the requested subject, SANs, usage and
+ * validity: claims of the key holder), requires the confirm word, requires `sig_der` to be a
+ * DER ECDSA-P256-SHA256 signature over `scale` by the CSR's key, then verifies the embedded
+ * attestation as kg_ratls_verify_cert verifies a certificate's (the quote's REPORTDATA and the
+ * attestation's report_data are SHA-512("ratls-cert:" || the CSR's pubkey), full DCAP, runtime
+ * events replayed to RTMR3 under the event log rules) into *id. Both outputs are the caller's;
+ * *csr must be freed with kg_csr_v2_free whatever the result, *id is zeroed on failure.
+ * Errors: KG_ERR_VERIFY (signature by another key, binding, replay), KG_ERR_INPUT/TRUNCATED/
+ * TOO_LARGE (malformed), KG_ERR_DENIED (a non-TDX attestation), KG_ERR_NETWORK (collateral).
+ */
+KG_RESULT kg_csr_v2_verify(kg_csr_v2 *csr, kg_ratls_identity *id, const uint8_t *scale,
+                           size_t len, const uint8_t *sig_der, size_t sig_len,
+                           const kg_ratls_policy *policy);
+
+/* The request fields a client asks for (borrowed strings; NULL org_name = None). */
+typedef struct kg_csr_v2_request {
+    const char *org_name;
+    const char *subject;
+    const char *const *sans;
+    size_t n_sans;
+    bool usage_server_auth, usage_client_auth, ext_quote, ext_app_info;
+    bool has_not_before, has_not_after;
+    uint64_t not_before, not_after;
+} kg_csr_v2_request;
+
+/* Encodes a CertSigningRequestV2 for `key` with the given VersionedAttestation bytes (appended
+ * verbatim) into scale_out, and its DER signature by key into sig_out. All borrowed. */
+KG_RESULT kg_csr_v2_build(kg_buf *scale_out, kg_buf *sig_out, const kg_p256_key *key,
+                          const kg_csr_v2_request *req, const uint8_t *attestation,
+                          size_t attestation_len);
+
+/* As a guest makes one: attests `key` with the TEE (quote over its SPKI, the event log) and
+ * builds the request with that attestation, V0 unless an event is event-log V2 or `wire` asks
+ * for V1. */
+KG_RESULT kg_csr_v2_new(kg_buf *scale_out, kg_buf *sig_out, kg_tee *tee, const kg_p256_key *key,
+                        const kg_csr_v2_request *req, kg_ratls_attestation_wire wire);
+
 /* ---- TLS --------------------------------------------------------------------------------------- */
 
 struct ssl_ctx_st;

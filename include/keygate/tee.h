@@ -71,6 +71,9 @@ KG_RESULT kg_tee_get_quote(kg_tee *tee, kg_buf *out,
  */
 KG_RESULT kg_tee_extend(kg_tee *tee, const char *name, const uint8_t *payload,
                         size_t payload_len);
+/* The same with the digest of dstack's event-log V2 (v2 true: kg_event_digest_v2) or V1. */
+KG_RESULT kg_tee_extend_version(kg_tee *tee, bool v2, const char *name, const uint8_t *payload,
+                                size_t payload_len);
 
 /* Reads the runtime event log (imr-3 events) into *out (zeroed first; caller frees with
  * kg_eventlog_free). Fails with KG_ERR_VERIFY if the log does not replay to RTMR3. */

@@ -21,6 +21,63 @@ kg_result kg_event_digest(uint8_t out[KG_RTMR_LEN], const char *name, const uint
     return kg_sha384_parts(out, parts, lens, payload_len > 0 ? 5 : 4);
 }
 
+/* Appends s as an RFC 8785 (JCS) JSON string: '"' and '\\' escaped, the short escapes for
+ * \b \f \n \r \t, \u00xx (lowercase) for other control characters, everything else as is. */
+static kg_result jcs_string(kg_buf *b, const char *s)
+{
+    KG_GUARD(kg_buf_append_u8(b, '"'));
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': KG_GUARD(kg_buf_append_str(b, "\\\"")); break;
+        case '\\': KG_GUARD(kg_buf_append_str(b, "\\\\")); break;
+        case '\b': KG_GUARD(kg_buf_append_str(b, "\\b")); break;
+        case '\f': KG_GUARD(kg_buf_append_str(b, "\\f")); break;
+        case '\n': KG_GUARD(kg_buf_append_str(b, "\\n")); break;
+        case '\r': KG_GUARD(kg_buf_append_str(b, "\\r")); break;
+        case '\t': KG_GUARD(kg_buf_append_str(b, "\\t")); break;
+        default:
+            if (*p < 0x20)
+                KG_GUARD(kg_buf_printf(b, "\\u%04x", *p));
+            else
+                KG_GUARD(kg_buf_append_u8(b, *p));
+        }
+    }
+    return kg_buf_append_u8(b, '"');
+}
+
+kg_result kg_event_digest_v2(uint8_t out[KG_RTMR_LEN], const char *name, const uint8_t *payload,
+                             size_t payload_len)
+{
+    /* dstack event-log V2: SHA-384(JCS({"name":..,"payload":"<hex>","type":134217729})); JCS
+     * sorts the keys, so the order is name, payload, type. */
+    kg_result rc = KG_ERROR;
+    kg_buf j;
+    kg_buf_init(&j, 2u * KG_MAX_EVENT_PAYLOAD_LEN + 8u * KG_MAX_EVENT_NAME_LEN + 64u);
+    KG_ENSURE_C(payload != NULL || payload_len == 0, KG_ERR_USAGE, "event payload is NULL");
+    KG_ENSURE_C(payload_len <= KG_MAX_EVENT_PAYLOAD_LEN, KG_ERR_TOO_LARGE,
+                "event payload is %zu bytes, max %u", payload_len, KG_MAX_EVENT_PAYLOAD_LEN);
+    KG_GUARD_C(kg_buf_append_str(&j, "{\"name\":"));
+    KG_GUARD_C(jcs_string(&j, name));
+    KG_GUARD_C(kg_buf_append_str(&j, ",\"payload\":\""));
+    KG_GUARD_C(kg_buf_reserve(&j, 2 * payload_len + 1));
+    KG_GUARD_C(kg_hex_encode((char *)j.data + j.len, 2 * payload_len + 1, payload, payload_len));
+    j.len += 2 * payload_len;
+    KG_GUARD_C(kg_buf_printf(&j, "\",\"type\":%u}", KG_EVENT_TYPE_DSTACK));
+    KG_GUARD_C(kg_sha384(out, j.data, j.len));
+    rc = KG_OK;
+cleanup:
+    kg_buf_free(&j);
+    return rc;
+}
+
+/* The digest an event's version prescribes. */
+static kg_result event_digest(uint8_t out[KG_RTMR_LEN], const kg_event *ev)
+{
+    if (ev->v2)
+        return kg_event_digest_v2(out, ev->name, ev->payload, ev->payload_len);
+    return kg_event_digest(out, ev->name, ev->payload, ev->payload_len);
+}
+
 kg_result kg_rtmr_extend(uint8_t rtmr[KG_RTMR_LEN], const uint8_t digest[KG_RTMR_LEN])
 {
     const void *parts[] = {rtmr, digest};
@@ -95,6 +152,12 @@ static kg_result dup_payload(kg_event *ev, const uint8_t *payload, size_t len)
 kg_result kg_eventlog_append(kg_eventlog *log, const char *name, const uint8_t *payload,
                              size_t payload_len)
 {
+    return kg_eventlog_append_version(log, false, name, payload, payload_len);
+}
+
+kg_result kg_eventlog_append_version(kg_eventlog *log, bool v2, const char *name,
+                                     const uint8_t *payload, size_t payload_len)
+{
     kg_event *ev = NULL;
     KG_GUARD(check_name(name));
     KG_ENSURE(payload_len <= KG_MAX_EVENT_PAYLOAD_LEN, KG_ERR_TOO_LARGE,
@@ -103,8 +166,13 @@ kg_result kg_eventlog_append(kg_eventlog *log, const char *name, const uint8_t *
     ev->imr = KG_EVENT_IMR_RUNTIME;
     ev->event_type = KG_EVENT_TYPE_DSTACK;
     memcpy(ev->name, name, strlen(name) + 1);
-    KG_GUARD(kg_event_digest(ev->digest, name, payload, payload_len));
+    ev->v2 = v2;
     KG_GUARD(dup_payload(ev, payload, payload_len));
+    if (kg_failed(event_digest(ev->digest, ev))) {
+        free(ev->payload);
+        ev->payload = NULL;
+        return KG_ERROR;
+    }
     log->count++;
     return KG_OK;
 }
@@ -143,8 +211,9 @@ kg_result kg_eventlog_to_json(kg_buf *out, const kg_eventlog *log)
         json_decref(name);
         KG_ENSURE(name_json != NULL, KG_ERR_NOMEM, "out of memory encoding an event name");
         kg_result r = kg_buf_printf(out, "%s{\"imr\":%u,\"event_type\":%u,\"digest\":\"%s\","
-                                         "\"event\":%s,\"event_payload\":\"",
-                                    i ? "," : "", ev->imr, ev->event_type, digest_hex, name_json);
+                                         "\"event\":%s,%s\"event_payload\":\"",
+                                    i ? "," : "", ev->imr, ev->event_type, digest_hex, name_json,
+                                    ev->v2 ? "\"version\":2," : "");
         free(name_json);
         KG_GUARD(r);
         KG_GUARD(kg_buf_reserve(out, 2 * ev->payload_len + 1));
@@ -200,6 +269,14 @@ static kg_result parse_event(kg_event *ev, json_t *el, size_t idx)
     ev->name[len] = '\0';
     if (len > 0)
         KG_GUARD_CTX(check_name(ev->name), "event %zu", idx);
+    /* dstack writes "version":2 for an event-log V2 event and omits it for V1 */
+    json_t *ver = json_object_get(el, "version");
+    if (ver != NULL) {
+        KG_ENSURE(json_is_integer(ver) &&
+                      (json_integer_value(ver) == 1 || json_integer_value(ver) == 2),
+                  KG_ERR_INPUT, "event %zu: 'version' must be 1 or 2", idx);
+        ev->v2 = json_integer_value(ver) == 2;
+    }
     KG_GUARD(get_str(el, "event_payload", &s, &len, idx));
     KG_ENSURE(len / 2 <= KG_MAX_EVENT_PAYLOAD_LEN, KG_ERR_TOO_LARGE,
               "event %zu: payload is %zu bytes, max %u", idx, len / 2, KG_MAX_EVENT_PAYLOAD_LEN);
@@ -258,9 +335,10 @@ kg_result kg_eventlog_replay(uint8_t rtmr3[KG_RTMR_LEN], const kg_eventlog *log)
                   "(0x%08x) are accepted in RTMR3",
                   i, ev->name, ev->event_type, KG_EVENT_TYPE_DSTACK);
         uint8_t d[KG_RTMR_LEN];
-        KG_GUARD(kg_event_digest(d, ev->name, ev->payload, ev->payload_len));
+        KG_GUARD(event_digest(d, ev));
         KG_ENSURE(memcmp(d, ev->digest, KG_RTMR_LEN) == 0, KG_ERR_VERIFY,
-                  "event %zu ('%s'): digest does not match its name and payload", i, ev->name);
+                  "event %zu ('%s'): digest does not match its name and payload (event-log %s)",
+                  i, ev->name, ev->v2 ? "V2" : "V1");
         KG_GUARD(kg_rtmr_extend(reg, ev->digest));
     }
     memcpy(rtmr3, reg, KG_RTMR_LEN);

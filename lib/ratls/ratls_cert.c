@@ -148,6 +148,44 @@ cleanup:
     return rc;
 }
 
+kg_result kg_ratls_add_evidence_exts(X509 *c, kg_ratls_format format, const kg_p256_key *key,
+                                     const uint8_t *quote, size_t quote_len,
+                                     const char *eventlog_json, size_t eventlog_len,
+                                     const char *config)
+{
+    if (format == KG_RATLS_FORMAT_LEGACY) {
+        KG_GUARD(add_custom_ext(c, KG_OID_RATLS_QUOTE, quote, quote_len));
+        return add_custom_ext(c, KG_OID_RATLS_EVENTLOG, (const uint8_t *)eventlog_json,
+                              eventlog_len);
+    }
+    KG_ENSURE(format == KG_RATLS_FORMAT_V8 || format == KG_RATLS_FORMAT_V8_MSGPACK, KG_ERR_USAGE,
+              "unknown RA-TLS certificate format %d", (int)format);
+    /* .8: dstack's VersionedAttestation of the same evidence; its report_data is what the
+     * quote must carry for this key (SHA-512("ratls-cert:" || SPKI)) */
+    kg_result rc = KG_ERROR;
+    kg_eventlog log;
+    kg_buf att;
+    uint8_t rd[64];
+    kg_eventlog_init(&log);
+    kg_buf_init(&att, KG_RATLS_MAX_ATTESTATION_LEN);
+    KG_GUARD_CTX_C(kg_eventlog_parse(&log, eventlog_json, eventlog_len), "RA-TLS event log");
+    bool any_v2 = false;
+    for (size_t i = 0; i < log.count; i++)
+        any_v2 |= log.events[i].imr == KG_EVENT_IMR_RUNTIME && log.events[i].v2;
+    KG_GUARD_C(kg_ratls_key_report_data(rd, key));
+    KG_GUARD_C(kg_ratls_attestation_encode(
+        &att,
+        format == KG_RATLS_FORMAT_V8_MSGPACK || any_v2 ? KG_RATLS_ATTESTATION_V1
+                                                       : KG_RATLS_ATTESTATION_V0,
+        quote, quote_len, &log, rd, config));
+    KG_GUARD_C(add_custom_ext(c, KG_OID_RATLS_ATTESTATION, att.data, att.len));
+    rc = KG_OK;
+cleanup:
+    kg_buf_free(&att);
+    kg_eventlog_free(&log);
+    return rc;
+}
+
 static kg_result add_std_ext(X509 *c, X509 *issuer, int nid, const char *value)
 {
     X509V3_CTX ctx;
@@ -267,9 +305,8 @@ kg_result kg_ratls_cert_build(kg_buf *out_der, const kg_p256_key *key,
         KG_GUARD_C(kg_buf_terminate(&san));
         KG_GUARD_C(add_std_ext(c, iss, NID_subject_alt_name, (char *)san.data));
     }
-    KG_GUARD_C(add_custom_ext(c, KG_OID_RATLS_QUOTE, quote, quote_len));
-    KG_GUARD_C(add_custom_ext(c, KG_OID_RATLS_EVENTLOG, (const uint8_t *)eventlog_json,
-                              eventlog_len));
+    KG_GUARD_C(kg_ratls_add_evidence_exts(c, o.format, key, quote, quote_len, eventlog_json,
+                                          eventlog_len, NULL));
     if (o.app_id != NULL)
         KG_GUARD_C(add_custom_ext(c, KG_OID_RATLS_APP_ID, o.app_id, KG_APP_ID_LEN));
     if (o.usage != NULL)
@@ -339,6 +376,36 @@ cleanup:
     return rc;
 }
 
+void kg_ratls_evidence_init(kg_ratls_evidence *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    kg_buf_init(&ev->quote, KG_MAX_TEE_QUOTE_LEN);
+    kg_buf_init(&ev->eventlog, KG_MAX_EVENTLOG_JSON_LEN);
+    kg_buf_init(&ev->spki, 4096);
+}
+
+kg_result kg_ratls_evidence_from_attestation(kg_ratls_evidence *out,
+                                             const kg_ratls_attestation *a)
+{
+    KG_GUARD(kg_buf_append(&out->quote, a->quote.data, a->quote.len));
+    /* the runtime events are what RTMR3 replays; verification reads them as an event log */
+    KG_GUARD(kg_eventlog_to_json(&out->eventlog, &a->runtime_events));
+    out->has_attestation = true;
+    out->attestation_wire = a->wire;
+    memcpy(out->attestation_report_data, a->report_data, 64);
+    return KG_OK;
+}
+
+static kg_result evidence_from_attestation(kg_ratls_evidence *out, const uint8_t *p, size_t n)
+{
+    kg_ratls_attestation a;
+    kg_result rc = kg_ratls_attestation_parse(&a, p, n);
+    if (kg_ok(rc))
+        rc = kg_ratls_evidence_from_attestation(out, &a);
+    kg_ratls_attestation_free(&a);
+    return rc;
+}
+
 kg_result kg_ratls_parse_cert(kg_ratls_evidence *out, const uint8_t *der, size_t der_len)
 {
     kg_result rc = KG_ERROR;
@@ -346,10 +413,7 @@ kg_result kg_ratls_parse_cert(kg_ratls_evidence *out, const uint8_t *der, size_t
     uint8_t *spki = NULL;
     const uint8_t *p;
     size_t n;
-    memset(out, 0, sizeof(*out));
-    kg_buf_init(&out->quote, KG_MAX_TEE_QUOTE_LEN);
-    kg_buf_init(&out->eventlog, KG_MAX_EVENTLOG_JSON_LEN);
-    kg_buf_init(&out->spki, 4096);
+    kg_ratls_evidence_init(out);
     KG_ENSURE_C(der_len <= KG_MAX_RATLS_CERT_LEN && der_len <= 0x7fffffff, KG_ERR_TOO_LARGE,
                 "certificate is %zu bytes, max %u", der_len, KG_MAX_RATLS_CERT_LEN);
     p = der;
@@ -357,16 +421,33 @@ kg_result kg_ratls_parse_cert(kg_ratls_evidence *out, const uint8_t *der, size_t
     KG_ENSURE_OSSL_C(c != NULL, KG_ERR_INPUT, "not a DER X.509 certificate");
     KG_ENSURE_C(p == der + der_len, KG_ERR_INPUT, "trailing bytes after the certificate");
 
+    const uint8_t *att;
+    size_t att_len;
+    KG_GUARD_C(find_ext(&att, &att_len, c, KG_OID_RATLS_ATTESTATION));
     KG_GUARD_C(find_ext(&p, &n, c, KG_OID_RATLS_QUOTE));
-    KG_ENSURE_C(p != NULL, KG_ERR_INPUT, "certificate has no RA-TLS quote extension");
-    KG_ENSURE_C(n <= KG_MAX_TEE_QUOTE_LEN, KG_ERR_TOO_LARGE, "quote extension is %zu bytes", n);
-    KG_GUARD_C(kg_buf_append(&out->quote, p, n));
+    if (att != NULL) {
+        /* dstack's .8 replaces .1/.2: a certificate carrying both could be read two ways */
+        const uint8_t *el;
+        size_t el_len;
+        KG_GUARD_C(find_ext(&el, &el_len, c, KG_OID_RATLS_EVENTLOG));
+        KG_ENSURE_C(p == NULL && el == NULL, KG_ERR_INPUT,
+                    "certificate carries both the attestation extension (.8) and the legacy "
+                    "quote or event log extension (.1/.2)");
+        KG_GUARD_CTX_C(evidence_from_attestation(out, att, att_len),
+                       "RA-TLS attestation extension");
+    } else {
+        KG_ENSURE_C(p != NULL, KG_ERR_INPUT,
+                    "certificate has no RA-TLS quote extension (.1) or attestation (.8)");
+        KG_ENSURE_C(n <= KG_MAX_TEE_QUOTE_LEN, KG_ERR_TOO_LARGE, "quote extension is %zu bytes",
+                    n);
+        KG_GUARD_C(kg_buf_append(&out->quote, p, n));
 
-    KG_GUARD_C(find_ext(&p, &n, c, KG_OID_RATLS_EVENTLOG));
-    if (p != NULL) {
-        KG_ENSURE_C(n <= KG_MAX_EVENTLOG_JSON_LEN, KG_ERR_TOO_LARGE,
-                    "event log extension is %zu bytes", n);
-        KG_GUARD_C(kg_buf_append(&out->eventlog, p, n));
+        KG_GUARD_C(find_ext(&p, &n, c, KG_OID_RATLS_EVENTLOG));
+        if (p != NULL) {
+            KG_ENSURE_C(n <= KG_MAX_EVENTLOG_JSON_LEN, KG_ERR_TOO_LARGE,
+                        "event log extension is %zu bytes", n);
+            KG_GUARD_C(kg_buf_append(&out->eventlog, p, n));
+        }
     }
     KG_GUARD_C(kg_buf_terminate(&out->eventlog));
 

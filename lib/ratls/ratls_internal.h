@@ -14,6 +14,29 @@ kg_result kg_ratls_cert_build(kg_buf *out_der, const kg_p256_key *key,
                               const kg_ratls_cert_opts *opts, const uint8_t *quote,
                               size_t quote_len, const char *eventlog_json, size_t eventlog_len);
 
+/* Adds the evidence extensions to c for `format`: .1 quote + .2 event log JSON, or .8 (dstack's
+ * VersionedAttestation of the same quote and event log, report_data bound to key's SPKI, config
+ * NULL = ""). All borrowed. */
+struct x509_st;
+kg_result kg_ratls_add_evidence_exts(struct x509_st *c, kg_ratls_format format,
+                                     const kg_p256_key *key, const uint8_t *quote,
+                                     size_t quote_len, const char *eventlog_json,
+                                     size_t eventlog_len, const char *config);
+
+/* Fills the quote, event log JSON (the runtime events) and attestation fields of an evidence
+ * (already initialised, e.g. by kg_ratls_evidence_init) from a parsed attestation. */
+kg_result kg_ratls_evidence_from_attestation(kg_ratls_evidence *out,
+                                             const kg_ratls_attestation *a);
+
+/* Zeroes *ev and initialises its buffers with their caps. */
+void kg_ratls_evidence_init(kg_ratls_evidence *ev);
+
+/* Verifies parsed evidence (binding to ev->spki, DCAP, event log, identity) at time `now`: the
+ * body of kg_ratls_verify_cert after the certificate-only checks; also how a v2 CSR's embedded
+ * attestation is verified. Fills *out (zeroed on failure). */
+kg_result kg_ratls_verify_evidence(kg_ratls_identity *out, const kg_ratls_evidence *ev,
+                                   const kg_ratls_policy *pol, uint64_t now);
+
 /* Reads exactly one DER OCTET STRING spanning data; borrows the payload. */
 kg_result kg_ratls_unwrap_octets(const uint8_t **payload, size_t *payload_len,
                                  const uint8_t *data, size_t len, const char *what);

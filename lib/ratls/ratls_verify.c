@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "keygate/hash.h"
+#include "ratls/ratls_internal.h"
 
 static kg_result fetch_collateral(char **owned, const char **json, size_t *len,
                                   const kg_ratls_policy *pol, const kg_buf *quote,
@@ -43,6 +44,28 @@ kg_result kg_ratls_verify_cert(kg_ratls_identity *out, const uint8_t *der, size_
 {
     kg_result rc = KG_ERROR;
     kg_ratls_evidence ev;
+    memset(out, 0, sizeof(*out));
+    KG_ENSURE(pol != NULL && pol->verifier != NULL, KG_ERR_USAGE, "RA-TLS policy needs a verifier");
+    uint64_t now = pol->now ? pol->now : (uint64_t)time(NULL);
+
+    KG_GUARD_CTX_C(kg_ratls_parse_cert(&ev, der, der_len), "RA-TLS certificate");
+    KG_ENSURE_C(now >= ev.not_before && now <= ev.not_after, KG_ERR_EXPIRED,
+                "RA-TLS certificate is outside its validity window");
+    KG_ENSURE_C(!ev.self_issued || ev.self_signature_ok, KG_ERR_VERIFY,
+                "RA-TLS certificate's self-signature does not verify");
+    KG_GUARD_C(kg_ratls_verify_evidence(out, &ev, pol, now));
+    rc = KG_OK;
+cleanup:
+    if (kg_failed(rc))
+        memset(out, 0, sizeof(*out));
+    kg_ratls_evidence_free(&ev);
+    return rc;
+}
+
+kg_result kg_ratls_verify_evidence(kg_ratls_identity *out, const kg_ratls_evidence *ev,
+                                   const kg_ratls_policy *pol, uint64_t now)
+{
+    kg_result rc = KG_ERROR;
     kg_eventlog log;
     kg_boot_events be;
     kg_dcap_report *rep = NULL;
@@ -53,28 +76,24 @@ kg_result kg_ratls_verify_cert(kg_ratls_identity *out, const uint8_t *der, size_
     memset(out, 0, sizeof(*out));
     kg_eventlog_init(&log);
     KG_ENSURE(pol != NULL && pol->verifier != NULL, KG_ERR_USAGE, "RA-TLS policy needs a verifier");
-    uint64_t now = pol->now ? pol->now : (uint64_t)time(NULL);
-
-    KG_GUARD_CTX_C(kg_ratls_parse_cert(&ev, der, der_len), "RA-TLS certificate");
-    KG_ENSURE_C(now >= ev.not_before && now <= ev.not_after, KG_ERR_EXPIRED,
-                "RA-TLS certificate is outside its validity window");
-    KG_ENSURE_C(ev.eventlog.len > 0, KG_ERR_INPUT, "RA-TLS certificate has no event log");
-    KG_ENSURE_C(!ev.self_issued || ev.self_signature_ok, KG_ERR_VERIFY,
-                "RA-TLS certificate's self-signature does not verify");
+    KG_ENSURE_C(ev->eventlog.len > 0, KG_ERR_INPUT, "RA-TLS certificate has no event log");
 
     /* 1. binding: the quote must be over this very key (cheap, so first) */
     rep = calloc(1, sizeof(*rep));
     KG_ENSURE_C(rep != NULL, KG_ERR_NOMEM, "out of memory");
-    KG_GUARD_CTX_C(kg_quote_parse(&rep->quote, ev.quote.data, ev.quote.len), "RA-TLS quote");
+    KG_GUARD_CTX_C(kg_quote_parse(&rep->quote, ev->quote.data, ev->quote.len), "RA-TLS quote");
     KG_ENSURE_C(rep->quote.body_type == KG_BODY_TD10 || rep->quote.body_type == KG_BODY_TD15,
                 KG_ERR_DENIED, "RA-TLS quote is not a TDX quote");
-    KG_GUARD_C(kg_ratls_report_data(want_rd, ev.spki.data, ev.spki.len));
+    KG_GUARD_C(kg_ratls_report_data(want_rd, ev->spki.data, ev->spki.len));
     KG_ENSURE_C(kg_ct_equal(rep->quote.td.report_data, want_rd, 64), KG_ERR_VERIFY,
                 "RA-TLS certificate key is not bound to the quote (REPORTDATA mismatch)");
+    /* .8 states the report_data too; dstack requires it to be the quote's */
+    KG_ENSURE_C(!ev->has_attestation || kg_ct_equal(ev->attestation_report_data, want_rd, 64),
+                KG_ERR_VERIFY, "RA-TLS attestation's report_data differs from the quote's");
 
     /* 2. the quote, fully (DCAP) */
-    KG_GUARD_C(fetch_collateral(&owned_coll, &coll, &coll_len, pol, &ev.quote, &rep->quote, now));
-    KG_GUARD_CTX_C(kg_dcap_verify(pol->verifier, rep, ev.quote.data, ev.quote.len, coll,
+    KG_GUARD_C(fetch_collateral(&owned_coll, &coll, &coll_len, pol, &ev->quote, &rep->quote, now));
+    KG_GUARD_CTX_C(kg_dcap_verify(pol->verifier, rep, ev->quote.data, ev->quote.len, coll,
                                   coll_len, now),
                    "RA-TLS quote");
     /* the verified report must say the same (it parsed the same bytes) */
@@ -86,14 +105,14 @@ kg_result kg_ratls_verify_cert(kg_ratls_identity *out, const uint8_t *der, size_
                                   rep->valid_until);
 
     /* 3. the event log must replay to RTMR3; identity only from before system-ready */
-    KG_GUARD_CTX_C(kg_eventlog_parse(&log, (char *)ev.eventlog.data, ev.eventlog.len),
+    KG_GUARD_CTX_C(kg_eventlog_parse(&log, (char *)ev->eventlog.data, ev->eventlog.len),
                    "RA-TLS event log");
     KG_GUARD_C(kg_eventlog_check_rtmr3(&log, rep->quote.td.rtmr[3]));
     KG_GUARD_C(kg_eventlog_extract(&be, &log));
-    if (ev.has_app_id) {
+    if (ev->has_app_id) {
         KG_ENSURE_C(be.has_app_id, KG_ERR_VERIFY,
                     "RA-TLS certificate names an app id the event log does not measure");
-        KG_ENSURE_C(memcmp(be.app_id, ev.app_id, KG_APP_ID_LEN) == 0, KG_ERR_VERIFY,
+        KG_ENSURE_C(memcmp(be.app_id, ev->app_id, KG_APP_ID_LEN) == 0, KG_ERR_VERIFY,
                     "RA-TLS certificate app id differs from the measured app id");
     }
 
@@ -125,9 +144,9 @@ kg_result kg_ratls_verify_cert(kg_ratls_identity *out, const uint8_t *der, size_
     memcpy(out->boot.tcb_status, rep->status, sizeof(out->boot.tcb_status));
     out->boot.n_advisory_ids = rep->n_advisory_ids;
     memcpy(out->boot.advisory_ids, rep->advisory_ids, sizeof(out->boot.advisory_ids));
-    out->has_usage = ev.has_usage;
-    memcpy(out->usage, ev.usage, sizeof(out->usage));
-    out->valid_until = rep->valid_until < ev.not_after ? rep->valid_until : ev.not_after;
+    out->has_usage = ev->has_usage;
+    memcpy(out->usage, ev->usage, sizeof(out->usage));
+    out->valid_until = rep->valid_until < ev->not_after ? rep->valid_until : ev->not_after;
     rc = KG_OK;
 cleanup:
     if (kg_failed(rc))
@@ -135,7 +154,6 @@ cleanup:
     free(owned_coll);
     free(rep);
     kg_eventlog_free(&log);
-    kg_ratls_evidence_free(&ev);
     return rc;
 }
 

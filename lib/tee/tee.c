@@ -162,6 +162,12 @@ static kg_result load_reconciled(kg_tee *tee, kg_eventlog *log, uint8_t rtmr3[KG
 
 kg_result kg_tee_extend(kg_tee *tee, const char *name, const uint8_t *payload, size_t payload_len)
 {
+    return kg_tee_extend_version(tee, false, name, payload, payload_len);
+}
+
+kg_result kg_tee_extend_version(kg_tee *tee, bool v2, const char *name, const uint8_t *payload,
+                                size_t payload_len)
+{
     kg_result rc = KG_ERROR;
     int lock = -1;
     kg_eventlog log;
@@ -169,7 +175,7 @@ kg_result kg_tee_extend(kg_tee *tee, const char *name, const uint8_t *payload, s
     kg_eventlog_init(&log);
     KG_GUARD_C(lock_journal(tee, &lock));
     KG_GUARD_C(load_reconciled(tee, &log, rtmr3));
-    KG_GUARD_C(kg_eventlog_append(&log, name, payload, payload_len));
+    KG_GUARD_C(kg_eventlog_append_version(&log, v2, name, payload, payload_len));
     KG_GUARD_CTX_C(save_log(tee, &log), "journaling event '%s'", name);
     kg_result r = tee->ops->extend_rtmr3(tee, log.events[log.count - 1].digest);
     if (kg_failed(r)) {
