@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "keygate/kms_client.h"
+#include "kms_test_client.h"
 
 extern char **environ;
 

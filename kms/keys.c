@@ -20,7 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include "keygate/hash.h"
-#include "keygate/kms_client.h"
+#include "keygate/https.h"
 #include "kms.h"
 #include "keygate/kms_x509.h"
 
@@ -426,18 +426,21 @@ static kg_result kms_x509_from_pem_checked(X509 **out, const char *pem, EVP_PKEY
     return KG_OK;
 }
 
-/* Parses "host:port" (IPv4 literal). */
-static kg_result parse_source(char *host, size_t host_size, uint16_t *port, const char *source)
+/* The GetKmsKey URL of --onboard SOURCE: "HOST:PORT" (a name or an address) or an https://
+ * URL. */
+static kg_result source_url(char *out, size_t n, const char *source)
 {
-    const char *colon = strrchr(source, ':');
-    KG_ENSURE(colon != NULL && (size_t)(colon - source) < host_size && colon[1] != '\0',
-              KG_ERR_USAGE, "--onboard '%s' is not HOST:PORT", source);
-    char *end = NULL;
-    unsigned long p = strtoul(colon + 1, &end, 10);
-    KG_ENSURE(*end == '\0' && p > 0 && p < 65536, KG_ERR_USAGE, "--onboard '%s': bad port", source);
-    memcpy(host, source, (size_t)(colon - source));
-    host[colon - source] = '\0';
-    *port = (uint16_t)p;
+    bool is_url = strncmp(source, "https://", 8) == 0;
+    const char *hostport = is_url ? source + 8 : source;
+    size_t len = strlen(hostport);
+    while (len > 0 && hostport[len - 1] == '/')
+        len--;
+    const char *colon = memchr(hostport, ':', len);
+    KG_ENSURE(len > 0 && memchr(hostport, '/', len) == NULL && strpbrk(hostport, " ?#@") == NULL &&
+                  (is_url || (colon != NULL && colon != hostport && colon[1] != '\0')),
+              KG_ERR_USAGE, "--onboard '%s' is not HOST:PORT or https://HOST:PORT", source);
+    int w = snprintf(out, n, "https://%.*s/prpc/GetKmsKey?json", (int)len, hostport);
+    KG_ENSURE(w > 0 && (size_t)w < n, KG_ERR_USAGE, "--onboard '%.100s' is too long", source);
     return KG_OK;
 }
 
@@ -447,7 +450,7 @@ static kg_result parse_source(char *host, size_t host_size, uint16_t *port, cons
  * identity must be a KMS of this deployment (identity.c), and isKmsAllowed must say yes. */
 static kg_result check_source(void *arg, X509 *peer, STACK_OF(X509) * chain)
 {
-    (void)chain;
+    (void)chain; /* no chain: the source is known by its attestation (https.h, no anchor) */
     kms *k = arg;
     kg_result rc = KG_ERROR;
     unsigned char *der = NULL;
@@ -502,13 +505,12 @@ static kg_result check_keys_on_chain(const uint8_t chain_k256[KG_K256_PUB_LEN],
 
 kg_result kms_keys_onboard(kms *k, const char *source)
 {
-    char ca_key[KG_KMS_PATH_MAX + 32], k256[KG_KMS_PATH_MAX + 32], host[64];
+    char ca_key[KG_KMS_PATH_MAX + 32], k256[KG_KMS_PATH_MAX + 32], url[KG_HTTPS_MAX_URL];
     char ca_cert_path[KG_KMS_PATH_MAX + 32];
-    uint16_t port = 0;
     KG_GUARD(state_path(ca_key, sizeof(ca_key), k, "root-ca.key"));
     KG_GUARD(state_path(k256, sizeof(k256), k, "root-k256.key"));
     KG_GUARD(state_path(ca_cert_path, sizeof(ca_cert_path), k, "root-ca.pem"));
-    KG_GUARD(parse_source(host, sizeof(host), &port, source));
+    KG_GUARD(source_url(url, sizeof(url), source));
     if (file_exists(ca_key) || file_exists(k256)) {
         fprintf(stderr, "keygate-kms: state_dir already holds root keys; not onboarding\n");
         return KG_OK;
@@ -517,9 +519,11 @@ kg_result kms_keys_onboard(kms *k, const char *source)
               "--onboard needs policy.backend 'eth': the received root keys are checked against "
               "the KMS info on chain");
     kg_result rc = KG_ERROR;
-    kg_kms_client_identity id = {0};
-    SSL_CTX *ctx = NULL;
-    kg_buf resp, chain_spki;
+    kg_p256_key *id_key = NULL;
+    X509 *id_cert = NULL;
+    kg_buf resp, chain_spki, id_cert_pem, id_key_pem;
+    kg_buf_init(&id_cert_pem, 64u * 1024u);
+    kg_buf_init(&id_key_pem, 4096);
     kg_buf_init(&resp, 1u << 20);
     kg_buf_init(&chain_spki, 4096);
     json_t *doc = NULL;
@@ -527,17 +531,24 @@ kg_result kms_keys_onboard(kms *k, const char *source)
     uint8_t scalar[KG_K256_SCALAR_LEN], chain_k256[KG_K256_PUB_LEN];
     char hex[2 * KG_K256_SCALAR_LEN + 2];
     X509 *cert = NULL;
-    int status = 0;
+    long status = 0;
     bool wrote = false;
     /* What the keys must be, read before we ask for them. */
     KG_GUARD_CTX_C(kms_policy_kms_info(chain_k256, &chain_spki, k), "onboarding");
-    KG_GUARD_CTX_C(kms_attest_client_cert(&id.key, &id.cert, k), "onboarding certificate");
-    KG_GUARD_C(kg_kms_client_ctx_new(&ctx, &id));
-    KG_GUARD_CTX_C(kg_kms_client_call_checked(ctx, host, port, "GetKmsKey", "{}", check_source, k,
-                                              &status, &resp),
-                   "GetKmsKey from %s", source);
-    KG_ENSURE_C(status == 200, KG_ERR_DENIED, "GetKmsKey from %s: HTTP %d: %.300s", source, status,
-                resp.data ? (const char *)resp.data : "");
+    KG_GUARD_CTX_C(kms_attest_client_cert(&id_key, &id_cert, k), "onboarding certificate");
+    KG_GUARD_C(kg_kms_x509_pem(&id_cert_pem, id_cert));
+    KG_GUARD_C(kg_p256_private_pem(&id_key_pem, id_key));
+    /* The source is judged during the handshake, before the request is sent (check_source). */
+    kg_https_request rq = {.url = url,
+                           .body = "{}",
+                           .timeout_ms = (long)k->cfg.policy_timeout_ms * 4,
+                           .cert_pem = (const char *)id_cert_pem.data,
+                           .key_pem = (const char *)id_key_pem.data,
+                           .verify_server = check_source,
+                           .verify_ctx = k};
+    KG_GUARD_CTX_C(kg_https_post(&resp, &status, &rq), "GetKmsKey from %s", source);
+    KG_ENSURE_C(status == 200, KG_ERR_DENIED, "GetKmsKey from %s: HTTP %ld: %.300s", source,
+                status, resp.data ? (const char *)resp.data : "");
     json_error_t jerr;
     doc = json_loadb((const char *)resp.data, resp.len, JSON_REJECT_DUPLICATES, &jerr);
     json_t *entry = json_array_get(json_object_get(doc, "keys"), 0);
@@ -578,7 +589,9 @@ cleanup:
     json_decref(doc); /* jansson does not wipe: the key text lived in its heap briefly */
     kg_buf_free(&resp);
     kg_buf_free(&chain_spki);
-    SSL_CTX_free(ctx);
-    kg_kms_client_identity_free(&id);
+    kg_buf_free(&id_cert_pem);
+    kg_buf_free(&id_key_pem); /* wipes */
+    X509_free(id_cert);
+    kg_p256_free(id_key);
     return rc;
 }

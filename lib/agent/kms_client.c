@@ -7,14 +7,13 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "keygate/hash.h"
+#include "keygate/https.h"
 
-#define MAX_REPLY (1u << 20)
 
 /* ---- RA-TLS client certificate --------------------------------------------------------------- */
 
@@ -114,61 +113,19 @@ static bool has_usage(X509 *cert, const char *want)
     return ok;
 }
 
-/* Chain verification is OpenSSL's, against the pinned root only. On top, the leaf must be issued
- * directly by that root (a chain of exactly two): the root also certifies app CAs, and older
- * KMS versions certified the temporary CA whose key is public, so anything longer could have
- * been minted by someone else. And it must say it is a KMS RPC endpoint, so an app CA's leaf
- * cannot pose as one. */
-static int verify_kms_leaf(int preverify_ok, X509_STORE_CTX *ctx)
-{
-    if (!preverify_ok)
-        return 0;
-    if (X509_STORE_CTX_get_error_depth(ctx) != 0)
-        return 1;
-    X509 *leaf = X509_STORE_CTX_get_current_cert(ctx);
-    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
-    if (chain == NULL || sk_X509_num(chain) != 2 || X509_check_ca(leaf) != 0) {
-        X509_STORE_CTX_set_error(ctx, X509_V_ERR_PATH_LENGTH_EXCEEDED);
-        return 0;
-    }
-    if (!has_usage(leaf, KG_RATLS_USAGE_KMS_RPC)) {
-        X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
-        return 0;
-    }
-    /* Keep the leaf for the attestation check after the handshake. */
-    SSL *ssl = X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
-    kg_buf *keep = ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
-    unsigned char *der = NULL;
-    int n = i2d_X509(leaf, &der);
-    bool kept = keep != NULL && n > 0 && kg_ok(kg_buf_append(keep, der, (size_t)n));
-    OPENSSL_free(der);
-    if (!kept) {
-        kg_error_clear();
-        X509_STORE_CTX_set_error(ctx, X509_V_ERR_OUT_OF_MEM);
-        return 0;
-    }
-    return 1;
-}
-
-static CURLcode on_ssl_ctx(CURL *curl, void *sslctx, void *parm)
-{
-    (void)curl;
-    SSL_CTX_set_app_data((SSL_CTX *)sslctx, parm);
-    SSL_CTX_set_verify((SSL_CTX *)sslctx, SSL_VERIFY_PEER, verify_kms_leaf);
-    return CURLE_OK;
-}
-
 /* The KMS's attestation: its RA-TLS certificate verified as a KMS RPC endpoint, and its
  * measured identity allowed as a KMS by governance (isKmsAllowed): a genuine TD is not enough,
  * it must run the KMS the chain allows. */
-static kg_result verify_kms_attestation(const kg_buf *leaf, const kg_agent_kms_endpoint *ep)
+static kg_result verify_kms_attestation(X509 *leaf, const kg_kms_trust *t)
 {
-    const kg_kms_trust *t = ep->trust;
+    unsigned char *der = NULL;
     kg_ratls_identity *id = calloc(1, sizeof(*id));
     kg_eth_decision *d = calloc(1, sizeof(*d));
     kg_result rc = KG_ERROR;
     KG_ENSURE_C(id && d, KG_ERR_NOMEM, "out of memory");
-    KG_GUARD_C(kg_ratls_verify_cert(id, leaf->data, leaf->len, t->attestation));
+    int n = i2d_X509(leaf, &der);
+    KG_ENSURE_OSSL_C(n > 0, KG_ERR_INPUT, "server certificate does not encode");
+    KG_GUARD_C(kg_ratls_verify_cert(id, der, (size_t)n, t->attestation));
     KG_ENSURE_C(id->has_usage && strcmp(id->usage, KG_RATLS_USAGE_KMS_RPC) == 0, KG_ERR_VERIFY,
                 "attested certificate is not a KMS RPC certificate");
     KG_ENSURE_C(id->boot.has_device_id, KG_ERR_VERIFY,
@@ -179,99 +136,57 @@ static kg_result verify_kms_attestation(const kg_buf *leaf, const kg_agent_kms_e
     KG_ENSURE_C(d->allowed, KG_ERR_VERIFY, "not a KMS governance allows: %s", d->reason);
     rc = KG_OK;
 cleanup:
+    OPENSSL_free(der);
     free(id);
     free(d);
-    KG_GUARD_CTX(rc, "KMS at %s: attestation", ep->url);
+    KG_GUARD_CTX(rc, "attestation");
     return KG_OK;
 }
 
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+/* Judged during the handshake, before the request is sent: the leaf is issued directly by the
+ * pinned root (a chain of exactly two: the root also certifies app CAs, and older KMS versions
+ * certified the temporary CA whose key is public, so anything longer could have been minted by
+ * someone else), is not a CA, says it is a KMS RPC endpoint (an app CA's leaf cannot pose as
+ * one), and, with attestation on, is an attested KMS that governance allows. */
+static kg_result verify_kms_server(void *ctx, X509 *leaf, STACK_OF(X509) * chain)
 {
-    kg_buf *b = ud;
-    size_t n = size * nmemb;
-    if (kg_failed(kg_buf_append(b, ptr, n)))
-        return 0; /* over the cap: curl aborts with CURLE_WRITE_ERROR */
-    return n;
+    const kg_kms_trust *t = ctx;
+    KG_ENSURE(chain != NULL && sk_X509_num(chain) == 2 && X509_check_ca(leaf) == 0,
+              KG_ERR_VERIFY,
+              "server certificate is not issued directly by the pinned KMS root CA (chain of "
+              "%d)",
+              chain ? sk_X509_num(chain) : 0);
+    KG_ENSURE(has_usage(leaf, KG_RATLS_USAGE_KMS_RPC), KG_ERR_VERIFY,
+              "server certificate does not carry usage kms:rpc");
+    if (t->attestation != NULL)
+        KG_GUARD(verify_kms_attestation(leaf, t));
+    return KG_OK;
 }
 
-kg_result kg_agent_kms_call(kg_buf *reply, long *status, const kg_agent_kms_endpoint *ep, const char *method,
-                      const char *body, const char *cert_pem, const char *key_pem)
+kg_result kg_agent_kms_call(kg_buf *reply, long *status, const kg_agent_kms_endpoint *ep,
+                            const char *method, const char *body, const char *cert_pem,
+                            const char *key_pem)
 {
-    kg_result rc = KG_ERROR;
-    CURL *c = curl_easy_init();
-    struct curl_slist *hdr = NULL;
-    kg_buf url, leaf;
-    char err[CURL_ERROR_SIZE] = "";
-    kg_buf_init(&url, 4096);
-    kg_buf_init(&leaf, KG_MAX_RATLS_CERT_LEN);
     *status = 0;
-    KG_ENSURE_C(c != NULL, KG_ERR_NOMEM, "curl_easy_init failed");
-    KG_ENSURE_C(ep->trust != NULL && ep->trust->root_ca_pem != NULL, KG_ERR_USAGE,
-                "no pinned KMS root CA: refusing to talk to an unauthenticated KMS");
-    KG_ENSURE_C(strncmp(ep->url, "https://", 8) == 0, KG_ERR_USAGE,
-                "KMS URL '%s' is not https://", ep->url);
+    KG_ENSURE(ep->trust != NULL && ep->trust->root_ca_pem != NULL, KG_ERR_USAGE,
+              "no pinned KMS root CA: refusing to talk to an unauthenticated KMS");
+    KG_ENSURE(strncmp(ep->url, "https://", 8) == 0, KG_ERR_USAGE, "KMS URL '%s' is not https://",
+              ep->url);
+    char url[KG_HTTPS_MAX_URL];
     size_t ulen = strlen(ep->url);
     while (ulen > 0 && ep->url[ulen - 1] == '/')
         ulen--;
-    KG_GUARD_C(kg_buf_printf(&url, "%.*s/prpc/%s?json", (int)ulen, ep->url, method));
-    KG_GUARD_C(kg_buf_terminate(&url));
-    struct curl_blob ca = {.data = (void *)ep->trust->root_ca_pem,
-                           .len = strlen(ep->trust->root_ca_pem),
-                           .flags = CURL_BLOB_COPY};
-    hdr = curl_slist_append(hdr, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, (const char *)url.data);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, reply);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ep->timeout_ms > 0 ? ep->timeout_ms : 30000L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
-    curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
-    curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    /* The KMS is identified by its root CA (leaf issued directly by it), the kms:rpc usage and,
-     * with attestation, its measured identity; not by a host name: KMS nodes are reached by
-     * address and their certificates name "kms.keygate". */
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
-    curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &leaf);
-    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L); /* every call re-verifies its server */
-    if (cert_pem != NULL) {
-        struct curl_blob cb = {.data = (void *)cert_pem, .len = strlen(cert_pem),
-                               .flags = CURL_BLOB_COPY};
-        /* NOCOPY: the key stays in the caller's wiped buffer, not in a curl copy. */
-        struct curl_blob kb = {.data = (void *)key_pem, .len = strlen(key_pem),
-                               .flags = CURL_BLOB_NOCOPY};
-        curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cb);
-        curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
-        curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &kb);
-        curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
-    }
-    CURLcode cr = curl_easy_perform(c);
-    KG_ENSURE_C(cr == CURLE_OK, KG_ERR_NETWORK, "KMS %s at %s: %s", method, ep->url,
-                err[0] ? err : curl_easy_strerror(cr));
-    if (ep->trust->attestation != NULL) {
-        KG_ENSURE_C(leaf.len > 0, KG_ERR_VERIFY, "KMS at %s: no server certificate seen",
-                    ep->url);
-        KG_GUARD_C(verify_kms_attestation(&leaf, ep));
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    KG_GUARD_C(kg_buf_terminate(reply));
-    rc = KG_OK;
-cleanup:
-    curl_slist_free_all(hdr);
-    if (c)
-        curl_easy_cleanup(c);
-    kg_buf_free(&url);
-    kg_buf_free(&leaf);
-    if (kg_failed(rc) && reply != NULL) {
-        kg_buf_reset(reply); /* nothing from an unverified server is kept */
-        reply->len = 0;
-    }
-    return rc;
+    int w = snprintf(url, sizeof(url), "%.*s/prpc/%s?json", (int)ulen, ep->url, method);
+    KG_ENSURE(w > 0 && (size_t)w < sizeof(url), KG_ERR_USAGE, "KMS URL '%.100s' too long",
+              ep->url);
+    kg_https_request r = {.url = url,
+                          .body = body,
+                          .timeout_ms = ep->timeout_ms,
+                          .ca_pem = ep->trust->root_ca_pem,
+                          .cert_pem = cert_pem,
+                          .key_pem = key_pem,
+                          .verify_server = verify_kms_server,
+                          .verify_ctx = (void *)ep->trust};
+    KG_GUARD_CTX(kg_https_post(reply, status, &r), "KMS %s at %s", method, ep->url);
+    return KG_OK;
 }

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "keygate/eventlog.h"
-#include "keygate/kms_client.h"
+#include "kms_test_client.h"
 #include "keygate/kms_x509.h"
 #include "keygate/ratls.h"
 #include "keygate/tee.h"

@@ -148,7 +148,8 @@ openssl verify -CAfile "$ROOT_CA" -untrusted "$W/oldtemp.pem" "$W/impostor2.pem"
   die "the old-style chain should verify with openssl (that was the break)"
 cat "$W/impostor2.pem" "$W/oldtemp.pem" >"$W/impostor2-chain.pem"
 impostor impostor2 "$W/impostor2-chain.pem" "$W/impostor2.key"
-grep -q "SSL certificate problem" "$W/impostor2.err" || die "impostor2: not refused at the handshake: $(cat "$W/impostor2.err")"
+grep -q "server certificate is not issued directly by the pinned KMS root CA (chain of 3)" "$W/impostor2.err" ||
+  die "impostor2: not refused at the handshake: $(cat "$W/impostor2.err")"
 ok "impostor KMS under a root-issued intermediate (a pre-fix temporary CA): refused, the leaf must be issued by the root itself"
 
 # ---- 2. forged certificates under the root -------------------------------------------------------

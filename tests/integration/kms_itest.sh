@@ -288,7 +288,7 @@ ok "restart keeps the root keys, app keys and the audit history"
 app v2 "$APP" "$H2" --method GetKmsKey
 expect_denied "the peer's measured identity is not a KMS of this deployment" "GetKmsKey from an app (not a KMS)"
 jq --arg d "$TMP/state2" '.state_dir = $d | .tee.sim_vm = "kms2"' "$TMP/kms.json" >"$TMP/kms2.json"
-"$KMS" --config "$TMP/kms2.json" --onboard "127.0.0.1:$KPORT" --port-file "$TMP/kms2.port" 2>"$TMP/kms2.log" &
+"$KMS" --config "$TMP/kms2.json" --onboard "localhost:$KPORT" --port-file "$TMP/kms2.port" 2>"$TMP/kms2.log" &
 KMS2_PID=$!
 PIDS+=("$KMS2_PID")
 for ((i = 0; i < KG_ITEST_START_S * 20; i++)); do [ -s "$TMP/kms2.port" ] && break; kill -0 "$KMS2_PID" 2>/dev/null || break; sleep 0.05; done

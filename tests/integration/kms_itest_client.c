@@ -10,7 +10,7 @@
 #include <openssl/x509.h>
 
 #include "keygate/kdf.h"
-#include "keygate/kms_client.h"
+#include "kms_test_client.h"
 
 static kg_result read_file(kg_buf *out, const char *path)
 {

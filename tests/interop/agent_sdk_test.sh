@@ -218,7 +218,7 @@ set +e
 RC=$?
 set -e
 [ "$RC" = 1 ] || die "unattested KMS: rc=$RC"
-grep -q "KMS at $KURL: attestation" "$TMP/unattested.err" || die "unattested KMS: reason missing: $(cat "$TMP/unattested.err")"
+grep -q "at $KURL: attestation" "$TMP/unattested.err" || die "unattested KMS: reason missing: $(cat "$TMP/unattested.err")"
 [ ! -e "$TMP/unattested-ran" ] && [ ! -e "$TMP/unattested.key" ] || die "unattested KMS: command ran or key written"
 ok "a KMS whose attestation does not verify under the trust root is refused: $(head -c 160 "$TMP/unattested.err")"
 

@@ -1,6 +1,8 @@
-/* client.c - RA-TLS client side of keygate-kms for tests and benchmarks: a simulated app
- * identity and one HTTP/1.1 request per fresh TLS 1.3 connection. */
-#include "keygate/kms_client.h"
+/* kms_test_client.c - an RA-TLS client of keygate-kms for tests and benchmarks only (never in a
+ * shipped program): a simulated app identity, certificates broken on purpose, and one HTTP/1.1
+ * request per fresh TLS 1.3 connection with the server certificate unchecked. Programs talk to a
+ * KMS through keygate/https.h. */
+#include "kms_test_client.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,7 +1,8 @@
-/* kms_client.h - a minimal RA-TLS client of keygate-kms (integration tests, benchmark): a
- * simulated app VM identity, its RA-TLS certificate, and one HTTPS call per fresh connection. */
-#ifndef KEYGATE_KMS_CLIENT_H
-#define KEYGATE_KMS_CLIENT_H
+/* kms_test_client.h - a minimal RA-TLS client of keygate-kms for integration tests and the
+ * benchmark (not part of the library): a simulated app VM identity, its RA-TLS certificate
+ * (honest or broken on purpose), and one HTTPS call per fresh connection. */
+#ifndef KEYGATE_KMS_TEST_CLIENT_H
+#define KEYGATE_KMS_TEST_CLIENT_H
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
