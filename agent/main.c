@@ -26,7 +26,7 @@ static void usage(FILE *out)
             "                     [--keys-out FILE] [--env-out FILE]\n"
             "                     [--socket PATH] [--socket-mode 0660|0600]\n"
             "                     [--vm-config TEXT] [--app-user USER|UID[:GID]]\n"
-            "                     [-- CMD [ARGS...]]\n"
+            "                     [--ratls-format legacy|v8] [-- CMD [ARGS...]]\n"
             "  keygate-agent serve --tee SPEC --keys FILE --app-id HEX --compose FILE\n"
             "                     [--instance-id HEX] [--os-image-hash HEX] [--vm-config TEXT]\n"
             "                     [--kms URL --kms-ca PEM (--kms-k256 HEX | --rpc-url URL\n"
@@ -123,6 +123,17 @@ static int apply(args *a, const char *f, const char *v, bool *kms_from_config, b
         a->o.app_user = v;
     else if (strcmp(f, "--vm-config") == 0)
         a->o.vm_config = v;
+    else if (strcmp(f, "--ratls-format") == 0) {
+        /* legacy: quote and event log in .1/.2; v8: dstack's attestation .8 (guests >= 0.5.10) */
+        if (strcmp(v, "legacy") == 0)
+            a->o.ratls_format = KG_RATLS_FORMAT_LEGACY;
+        else if (strcmp(v, "v8") == 0)
+            a->o.ratls_format = KG_RATLS_FORMAT_V8;
+        else {
+            fprintf(stderr, "keygate-agent: bad --ratls-format '%s' (legacy or v8)\n", v);
+            return EXIT_USAGE;
+        }
+    }
     else if (strcmp(f, "--keys") == 0)
         a->keys_path = v;
     else if (strcmp(f, "--instance-id") == 0)

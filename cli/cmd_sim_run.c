@@ -23,7 +23,8 @@ static void run_usage(FILE *out)
             "                       [--pccs URL [--tee-root-ca PEM]]  (verify the KMS's quote)\n"
             "                       (all these default to the devnet's when DIR holds one)\n"
             "                       [--socket PATH] [--disk-key-out FILE] [--keys-out FILE]\n"
-            "                       [--env-out FILE] [--app-user USER|UID[:GID]] -- CMD [ARGS...]\n"
+            "                       [--env-out FILE] [--app-user USER|UID[:GID]]\n"
+            "                       [--ratls-format legacy|v8] -- CMD [ARGS...]\n"
             "\n"
             "Boots a fresh simulated VM of the simulated platform SIMDIR as app APP_ID (20-byte\n"
             "hex) with app-compose FILE, asks the KMS for its keys over RA-TLS, and if they are\n"
@@ -97,6 +98,10 @@ int kg_cmd_sim_run(int argc, char **argv)
             o.env_out_path = v;
         else if (strcmp(f, "--app-user") == 0)
             o.app_user = v;
+        else if (strcmp(f, "--ratls-format") == 0 && strcmp(v, "legacy") == 0)
+            o.ratls_format = KG_RATLS_FORMAT_LEGACY;
+        else if (strcmp(f, "--ratls-format") == 0 && strcmp(v, "v8") == 0)
+            o.ratls_format = KG_RATLS_FORMAT_V8; /* dstack's .8, as guests >= 0.5.10 send */
         else {
             fprintf(stderr, "keygate sim run: unknown or repeated option '%s'\n", f);
             return KG_EXIT_USAGE;

@@ -49,6 +49,8 @@ typedef struct kg_boot_config {
     const uint8_t *env_ct;           /* optional encrypted environment (SPEC.md section 5) */
     size_t env_ct_len;
     const char *vm_config;           /* passed to GetAppKey, informational */
+    kg_ratls_format ratls_format;    /* the RA-TLS client certificate's evidence: legacy .1/.2
+                                        (0) or dstack's .8, as guests since v0.5.10 send it */
     void (*log)(void *ctx, const char *msg); /* optional progress/failover messages */
     void *log_ctx;
 } kg_boot_config;
@@ -71,13 +73,14 @@ KG_RESULT kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg);
 void kg_boot_result_free(kg_boot_result *r);
 
 /* One attested KMS call: GetTempCaCert, an RA-TLS client certificate for `key` (quote from
- * tee), then `method` with body, each to a server authenticated by `trust`. A non-200 answer
+ * tee; evidence as `format` says), then `method` with body, each to a server authenticated by
+ * `trust`. A non-200 answer
  * is an error (4xx KG_ERR_DENIED, else KG_ERR_NETWORK) carrying the KMS's reason. Reply body
  * appended to *reply. */
 KG_RESULT kg_agent_kms_rpc_attested(kg_buf *reply, kg_tee *tee, const char *url,
                                     const kg_kms_trust *trust, const kg_p256_key *key,
                                     const uint8_t app_id[20], const char *method,
-                                    const char *body);
+                                    const char *body, kg_ratls_format format);
 
 /* The app API over a TEE and a KMS: quotes and events from tee, GetTlsKey through SignCert at
  * the first reachable KMS URL. All fields borrowed; must outlive the agent. */

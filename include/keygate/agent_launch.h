@@ -10,6 +10,7 @@
 #include "keygate/agent.h"
 #include "keygate/bytes.h"
 #include "keygate/envcrypt.h"
+#include "keygate/ratls.h"
 
 #define KG_LAUNCH_MAX_KMS 8
 
@@ -37,6 +38,7 @@ typedef struct kg_launch_opts {
     const char *env_out_path;  /* optional: the decrypted environment as KEY=VALUE lines
                                   (mode 0600) for services started outside the agent */
     const char *vm_config;     /* optional */
+    kg_ratls_format ratls_format; /* RA-TLS client certificate evidence: 0 = legacy .1/.2 */
     const char *socket_path;   /* API socket */
     mode_t socket_mode;        /* 0 = 0660 */
     char *const *argv;         /* optional app command; NULL = serve until SIGTERM */

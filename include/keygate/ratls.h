@@ -109,6 +109,14 @@ typedef enum kg_ratls_format {
     KG_RATLS_FORMAT_V8_MSGPACK, /* .8 as V1 msgpack whatever the events */
 } kg_ratls_format;
 
+/* Adds the evidence extensions to cert for `format`: .1 quote + .2 event log JSON, or .8
+ * (dstack's VersionedAttestation of the same quote and event log, its report_data that of
+ * key's SPKI, config NULL = ""). For code that builds its own certificates. All borrowed. */
+KG_RESULT kg_ratls_add_evidence_exts(struct x509_st *cert, kg_ratls_format format,
+                                     const kg_p256_key *key, const uint8_t *quote,
+                                     size_t quote_len, const char *eventlog_json,
+                                     size_t eventlog_len, const char *config);
+
 typedef struct kg_ratls_cert_opts {
     const char *common_name;         /* subject CN; NULL = "keygate RA-TLS" */
     const char *usage;               /* NULL = no usage extension */

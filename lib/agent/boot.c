@@ -109,7 +109,7 @@ cleanup:
 /* A quote binding `key` plus the event log so far, as the RA-TLS client certificate needs. */
 static kg_result attested_cert(kg_buf *cert, kg_tee *tee, const kg_p256_key *key,
                                const char *ca_pem, const char *ca_key_pem,
-                               const uint8_t app_id[20])
+                               const uint8_t app_id[20], kg_ratls_format format)
 {
     kg_result rc = KG_ERROR;
     uint8_t rd[64];
@@ -123,7 +123,7 @@ static kg_result attested_cert(kg_buf *cert, kg_tee *tee, const kg_p256_key *key
     KG_GUARD_CTX_C(kg_tee_read_eventlog(tee, &log), "event log");
     KG_GUARD_C(kg_eventlog_to_json(&log_json, &log));
     KG_GUARD_C(kg_agent_ratls_client_cert(cert, key, ca_pem, ca_key_pem, quote.data, quote.len,
-                                    (const char *)log_json.data, app_id, NULL));
+                                    (const char *)log_json.data, app_id, NULL, format));
     rc = KG_OK;
 cleanup:
     kg_eventlog_free(&log);
@@ -157,7 +157,7 @@ kg_result kg_kms_trust_check(const kg_kms_trust *t)
 kg_result kg_agent_kms_rpc_attested(kg_buf *reply, kg_tee *tee, const char *url,
                                     const kg_kms_trust *trust, const kg_p256_key *key,
                                     const uint8_t app_id[20], const char *method,
-                                    const char *body)
+                                    const char *body, kg_ratls_format format)
 {
     kg_result rc = KG_ERROR;
     kg_agent_kms_endpoint ep = {.url = url, .trust = trust};
@@ -178,7 +178,7 @@ kg_result kg_agent_kms_rpc_attested(kg_buf *reply, kg_tee *tee, const char *url,
     const char *ca_key = json_string_value(json_object_get(temp, "temp_ca_key"));
     KG_ENSURE_C(ca != NULL && ca_key != NULL, KG_ERR_NETWORK,
                 "KMS GetTempCaCert at %s: reply lacks temp_ca_cert or temp_ca_key", url);
-    KG_GUARD_C(attested_cert(&cert, tee, key, ca, ca_key, app_id));
+    KG_GUARD_C(attested_cert(&cert, tee, key, ca, ca_key, app_id, format));
     KG_GUARD_C(kg_p256_private_pem(&key_pem, key));
     KG_GUARD_C(kg_agent_kms_call(reply, &status, &ep, method, body, (const char *)cert.data,
                            (const char *)key_pem.data));
@@ -303,7 +303,7 @@ static kg_result keys_from(kg_agent_keys *keys, const kg_boot_config *cfg, const
     KG_ENSURE_C(body_text != NULL, KG_ERR_NOMEM, "out of memory");
     KG_GUARD_C(kg_p256_generate(&key));
     KG_GUARD_C(kg_agent_kms_rpc_attested(&reply, cfg->tee, url, cfg->kms, key, cfg->app_id,
-                                         "GetAppKey", body_text));
+                                         "GetAppKey", body_text, cfg->ratls_format));
     KG_GUARD_CTX_C(kg_agent_keys_parse(keys, (const char *)reply.data, reply.len),
                    "KMS %s", url);
     /* A reply that fails these is an impostor's, not a refusal: it is an error, not DENIED,

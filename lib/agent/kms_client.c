@@ -31,7 +31,8 @@ static kg_result add_v3(X509 *x, X509 *issuer, int nid, const char *value)
 
 kg_result kg_agent_ratls_client_cert(kg_buf *cert_pem, const kg_p256_key *key, const char *ca_cert_pem,
                                const char *ca_key_pem, const uint8_t *quote, size_t quote_len,
-                               const char *event_log, const uint8_t *app_id, const char *usage)
+                               const char *event_log, const uint8_t *app_id, const char *usage,
+                               kg_ratls_format format)
 {
     kg_result rc = KG_ERROR;
     BIO *bio = NULL;
@@ -67,8 +68,8 @@ kg_result kg_agent_ratls_client_cert(kg_buf *cert_pem, const kg_p256_key *key, c
     KG_GUARD_C(add_v3(x, ca, NID_basic_constraints, "critical,CA:FALSE"));
     KG_GUARD_C(add_v3(x, ca, NID_key_usage, "critical,digitalSignature"));
     KG_GUARD_C(add_v3(x, ca, NID_ext_key_usage, "clientAuth"));
-    KG_GUARD_C(kg_ratls_add_ext(x, KG_OID_RATLS_QUOTE, quote, quote_len));
-    KG_GUARD_C(kg_ratls_add_ext(x, KG_OID_RATLS_EVENTLOG, event_log, strlen(event_log)));
+    KG_GUARD_C(kg_ratls_add_evidence_exts(x, format, key, quote, quote_len, event_log,
+                                          strlen(event_log), NULL));
     if (app_id != NULL)
         KG_GUARD_C(kg_ratls_add_ext(x, KG_OID_RATLS_APP_ID, app_id, 20));
     if (usage != NULL)

@@ -300,6 +300,7 @@ int kg_agent_launch(const kg_launch_opts *o)
     const char *prog = o->prog ? o->prog : "keygate-agent";
     kg_boot_config cfg = {.state_dir = o->state_dir, .kms_urls = o->kms_urls,
                           .n_kms_urls = o->n_kms_urls, .vm_config = o->vm_config,
+                          .ratls_format = o->ratls_format,
                           .log = log_stderr, .log_ctx = (void *)prog};
 
     /* Who runs the app, settled before any key is fetched: a bad --app-user stops here. */

@@ -169,7 +169,8 @@ static kg_result kms_sign_cert(void *ctx, const kg_p256_key *key, const kg_agent
         /* The key being certified is also the RA-TLS client key: the KMS requires the CSR key
          * to be the attested one. */
         got = kg_agent_kms_rpc_attested(&reply, t->tee, t->kms_urls[i], t->kms, key, t->app_id,
-                                        "SignCert", (const char *)body.data);
+                                        "SignCert", (const char *)body.data,
+                                        KG_RATLS_FORMAT_LEGACY);
         if (kg_ok(got) || kg_error_code() == KG_ERR_DENIED)
             break;
     }

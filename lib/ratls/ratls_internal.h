@@ -14,15 +14,6 @@ kg_result kg_ratls_cert_build(kg_buf *out_der, const kg_p256_key *key,
                               const kg_ratls_cert_opts *opts, const uint8_t *quote,
                               size_t quote_len, const char *eventlog_json, size_t eventlog_len);
 
-/* Adds the evidence extensions to c for `format`: .1 quote + .2 event log JSON, or .8 (dstack's
- * VersionedAttestation of the same quote and event log, report_data bound to key's SPKI, config
- * NULL = ""). All borrowed. */
-struct x509_st;
-kg_result kg_ratls_add_evidence_exts(struct x509_st *c, kg_ratls_format format,
-                                     const kg_p256_key *key, const uint8_t *quote,
-                                     size_t quote_len, const char *eventlog_json,
-                                     size_t eventlog_len, const char *config);
-
 /* Fills the quote, event log JSON (the runtime events) and attestation fields of an evidence
  * (already initialised, e.g. by kg_ratls_evidence_init) from a parsed attestation. */
 kg_result kg_ratls_evidence_from_attestation(kg_ratls_evidence *out,

@@ -124,7 +124,7 @@ static void ratls_client_cert(void **state)
     memset(app_id, 0xaa, 20);
     KG_ASSERT_OK(kg_agent_ratls_client_cert(&cert_pem, key, ca_pem,
                                             (const char *)ca_key_pem.data, quote, sizeof(quote),
-                                            "[]", app_id, NULL));
+                                            "[]", app_id, NULL, KG_RATLS_FORMAT_LEGACY));
     b = BIO_new_mem_buf(cert_pem.data, (int)cert_pem.len);
     X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
     BIO_free(b);
@@ -147,7 +147,7 @@ static void ratls_client_cert(void **state)
     kg_buf junk;
     kg_buf_init(&junk, 65536);
     KG_ASSERT_ERR(kg_agent_ratls_client_cert(&junk, key, ca_pem, "nope", quote, 1, "[]", NULL,
-                                             NULL),
+                                             NULL, KG_RATLS_FORMAT_LEGACY),
                   KG_ERR_INPUT, "temporary CA key");
     kg_buf_free(&junk);
 
