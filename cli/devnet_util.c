@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keygate/fileio.h"
 #include "devnet.h"
 
 #ifndef KG_SOURCE_DIR
@@ -70,66 +71,13 @@ KG_RESULT kg_devnet_dir(char out[PATH_MAX], const char *state)
 
 KG_RESULT kg_cli_read_file(kg_buf *out, const char *path, size_t max)
 {
-    FILE *f = fopen(path, "rb");
-    KG_ENSURE(f != NULL, errno == ENOENT ? KG_ERR_NOT_FOUND : KG_ERR_IO, "cannot open '%s': %s",
-              path, strerror(errno));
-    uint8_t chunk[4096];
-    size_t n;
-    kg_result rc = KG_OK;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (out->len + n > max) {
-            rc = kg_error_set(KG_ERR_TOO_LARGE, __FILE__, __LINE__,
-                              "'%s' is larger than %zu bytes", path, max);
-            break;
-        }
-        rc = kg_buf_append(out, chunk, n);
-        if (kg_failed(rc))
-            break;
-    }
-    bool err = ferror(f) != 0;
-    fclose(f);
-    kg_memzero(chunk, sizeof(chunk));
-    KG_GUARD(rc);
-    KG_ENSURE(!err, KG_ERR_IO, "error reading '%s'", path);
+    KG_GUARD(kg_file_read(out, path, max));
     return kg_buf_terminate(out);
 }
 
 KG_RESULT kg_cli_write_file(const char *path, const void *data, size_t len, mode_t mode)
 {
-    char tmp[PATH_MAX];
-    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-    KG_ENSURE(n > 0 && (size_t)n < sizeof(tmp), KG_ERR_TOO_LARGE, "path too long: '%s'", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-    KG_ENSURE(fd >= 0, KG_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
-    const uint8_t *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            KG_BAIL(KG_ERR_IO, "writing '%s': %s", tmp, strerror(e));
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    /* fchmod: the umask may have narrowed or (for 0644) the file may pre-exist. */
-    if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        KG_BAIL(KG_ERR_IO, "writing '%s': %s", tmp, strerror(e));
-    }
-    close(fd);
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        KG_BAIL(KG_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
-    }
-    return KG_OK;
+    return kg_file_write_atomic(path, data, len, (unsigned)mode);
 }
 
 KG_RESULT kg_devnet_load(json_t **out, const char *dir)

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "keygate/fileio.h"
 #include "keygate/hash.h"
 #include "keygate/kms_x509.h"
 #include "kms.h"
@@ -256,16 +257,8 @@ kg_result kms_attest_init(kms *k)
 {
     kg_buf_init(&g_collateral, KG_MAX_COLLATERAL_LEN + 1);
     if (k->cfg.collateral_file[0] != '\0') {
-        FILE *cf = fopen(k->cfg.collateral_file, "rb");
-        KG_ENSURE(cf != NULL, KG_ERR_IO, "cannot open collateral_file '%s'",
-                  k->cfg.collateral_file);
-        uint8_t chunk[4096];
-        size_t n;
-        kg_result rr = KG_OK;
-        while (kg_ok(rr) && (n = fread(chunk, 1, sizeof(chunk), cf)) > 0)
-            rr = kg_buf_append(&g_collateral, chunk, n);
-        fclose(cf);
-        KG_GUARD_CTX(rr, "collateral_file '%s'", k->cfg.collateral_file);
+        KG_GUARD_CTX(kg_file_read(&g_collateral, k->cfg.collateral_file, KG_MAX_COLLATERAL_LEN),
+                     "collateral_file");
     }
     if (k->cfg.tee == KG_KMS_TEE_SIM)
         KG_GUARD_CTX(kg_tee_open_sim(&g_tee, k->cfg.sim_dir, k->cfg.sim_vm), "opening the TEE");

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "keygate/eventlog.h"
+#include "keygate/fileio.h"
 #include "keygate/hash.h"
 #include "keygate/tee.h"
 #include "kms.h"
@@ -25,16 +26,10 @@
  * share an identity. */
 static kg_result sim_root_hash(char out[65], const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    KG_ENSURE(f != NULL, KG_ERR_IO, "cannot open trust_root.sim_ca_file '%s'", path);
     kg_buf b;
     kg_buf_init(&b, 64u * 1024u);
-    uint8_t chunk[4096], h[32];
-    size_t n;
-    kg_result rc = KG_OK;
-    while (kg_ok(rc) && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        rc = kg_buf_append(&b, chunk, n);
-    fclose(f);
+    uint8_t h[32];
+    kg_result rc = kg_file_read(&b, path, 64u * 1024u);
     if (kg_ok(rc))
         rc = kg_sha256(h, b.data, b.len);
     if (kg_ok(rc))

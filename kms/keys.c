@@ -19,6 +19,7 @@
 
 #include <openssl/x509v3.h>
 
+#include "keygate/fileio.h"
 #include "keygate/hash.h"
 #include "keygate/https.h"
 #include "kms.h"
@@ -47,71 +48,22 @@ static bool file_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* Reads a whole state file. Secret files must be owned by us and not accessible to group or
- * others: a key file that others could read may already be copied, so we refuse to use it. */
+/* Reads a whole state file (fileio.h). Secret files must be owned by us and not accessible to
+ * group or others: a key file that others could read may already be copied, so it is refused. */
 static kg_result read_state(kg_buf *out, const char *path, bool secret)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    KG_ENSURE(fd >= 0, KG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    kg_result rc = KG_ERROR;
-    struct stat st;
-    KG_ENSURE_C(fstat(fd, &st) == 0, KG_ERR_IO, "cannot stat '%s': %s", path, strerror(errno));
-    KG_ENSURE_C(S_ISREG(st.st_mode), KG_ERR_IO, "'%s' is not a regular file", path);
-    if (secret) {
-        KG_ENSURE_C((st.st_mode & 077) == 0, KG_ERR_DENIED,
-                    "key file '%s' is accessible to group or others (mode %04o); refusing to "
-                    "use it (chmod 600 only if you are sure it was never exposed)",
-                    path, (unsigned)(st.st_mode & 07777));
-        KG_ENSURE_C(st.st_uid == geteuid(), KG_ERR_DENIED,
-                    "key file '%s' is owned by uid %u, not by this process (uid %u)", path,
-                    (unsigned)st.st_uid, (unsigned)geteuid());
-    }
-    KG_ENSURE_C(st.st_size >= 0 && (uint64_t)st.st_size <= KMS_MAX_STATE_FILE, KG_ERR_TOO_LARGE,
-                "'%s' is too large", path);
-    uint8_t chunk[4096];
-    ssize_t n;
-    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-        KG_GUARD_C(kg_buf_append(out, chunk, (size_t)n));
-    kg_memzero(chunk, sizeof(chunk));
-    KG_ENSURE_C(n == 0, KG_ERR_IO, "reading '%s': %s", path, strerror(errno));
-    KG_GUARD_C(kg_buf_terminate(out));
-    rc = KG_OK;
-cleanup:
-    close(fd);
-    return rc;
+    KG_GUARD(secret ? kg_file_read_secret(out, path, KMS_MAX_STATE_FILE)
+                    : kg_file_read(out, path, KMS_MAX_STATE_FILE));
+    return kg_buf_terminate(out);
 }
 
-/* Creates a new file (never overwrites) with the given mode and fsyncs it and its directory,
- * so a key that was used is never lost to a crash. */
+/* Creates a new state file (never overwrites) with the given mode, fsync'd with its directory,
+ * so a key that was used is never lost to a crash (fileio.h). */
 static kg_result write_state(const kms *k, const char *path, const void *data, size_t n,
                              mode_t mode)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-    KG_ENSURE(fd >= 0, KG_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
-    kg_result rc = KG_ERROR;
-    const uint8_t *p = data;
-    size_t left = n;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        KG_ENSURE_C(w > 0, KG_ERR_IO, "writing '%s': %s", path, strerror(errno));
-        p += w;
-        left -= (size_t)w;
-    }
-    KG_ENSURE_C(fchmod(fd, mode) == 0, KG_ERR_IO, "chmod '%s': %s", path, strerror(errno));
-    KG_ENSURE_C(fsync(fd) == 0, KG_ERR_IO, "fsync '%s': %s", path, strerror(errno));
-    rc = KG_OK;
-cleanup:
-    close(fd);
-    if (kg_ok(rc)) {
-        int dfd = open(k->cfg.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-    }
-    return rc;
+    (void)k;
+    return kg_file_create(path, data, n, (unsigned)mode);
 }
 
 static kg_result load_p256(kg_p256_key **out, const char *path)

@@ -1,6 +1,7 @@
 /* keys.c - the app keys the agent holds: parsed from the KMS's GetAppKey reply (SPEC.md section 5),
  * which is also the format of the keys file the boot flow hands to the API server (mode 0600). */
 #include "keygate/agent.h"
+#include "keygate/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -82,70 +83,20 @@ cleanup:
 
 kg_result kg_agent_keys_load(kg_agent_keys *out, const char *path)
 {
-    kg_result rc = KG_ERROR;
     kg_buf b;
-    struct stat st;
     kg_buf_init(&b, MAX_KEYS_JSON);
     memset(out, 0, sizeof(*out));
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    KG_ENSURE(fd >= 0, KG_ERR_IO, "keys file '%s': %s", path, strerror(errno));
-    KG_ENSURE_C(fstat(fd, &st) == 0 && S_ISREG(st.st_mode), KG_ERR_IO,
-                "keys file '%s' is not a regular file", path);
     /* Keys readable by others are keys already leaked: refuse rather than serve them. */
-    KG_ENSURE_C((st.st_mode & 077) == 0, KG_ERR_DENIED,
-                "keys file '%s' has mode %04o; it must not be accessible to group or others",
-                path, (unsigned)(st.st_mode & 0777));
-    for (;;) {
-        KG_GUARD_C(kg_buf_reserve(&b, 4096));
-        ssize_t n = read(fd, b.data + b.len, 4096);
-        KG_ENSURE_C(n >= 0, KG_ERR_IO, "reading '%s': %s", path, strerror(errno));
-        if (n == 0)
-            break;
-        b.len += (size_t)n;
-    }
-    KG_GUARD_CTX_C(kg_agent_keys_parse(out, (const char *)b.data, b.len), "keys file '%s'",
-                   path);
-    rc = KG_OK;
-cleanup:
-    close(fd);
+    kg_result rc = kg_file_read_secret(&b, path, MAX_KEYS_JSON);
+    if (kg_ok(rc))
+        rc = kg_agent_keys_parse(out, (const char *)b.data, b.len);
     kg_buf_free(&b);
-    return rc;
+    KG_GUARD_CTX(rc, "keys file '%s'", path);
+    return KG_OK;
 }
 
-/* Writes data to path atomically with mode 0600 (temp file in the same directory, rename). */
+/* Writes data to path atomically with mode 0600 (fileio.h). */
 kg_result kg_agent_write_secret_file(const char *path, const void *data, size_t len)
 {
-    kg_buf tmp;
-    kg_buf_init(&tmp, 4096);
-    KG_GUARD(kg_buf_printf(&tmp, "%s.tmp.%d", path, (int)getpid()));
-    KG_GUARD(kg_buf_terminate(&tmp));
-    const char *tpath = (const char *)tmp.data;
-    kg_result rc = KG_ERROR;
-    bool created = false;
-    int fd = open(tpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    KG_ENSURE_C(fd >= 0, KG_ERR_IO, "creating '%s': %s", tpath, strerror(errno));
-    created = true;
-    const uint8_t *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        KG_ENSURE_C(n > 0, KG_ERR_IO, "writing '%s': %s", tpath, strerror(errno));
-        p += n;
-        left -= (size_t)n;
-    }
-    KG_ENSURE_C(fsync(fd) == 0, KG_ERR_IO, "fsync '%s': %s", tpath, strerror(errno));
-    KG_ENSURE_C(close(fd) == 0, KG_ERR_IO, "closing '%s': %s", tpath, strerror(errno));
-    fd = -1;
-    KG_ENSURE_C(rename(tpath, path) == 0, KG_ERR_IO, "renaming to '%s': %s", path,
-                strerror(errno));
-    rc = KG_OK;
-cleanup:
-    if (fd >= 0)
-        close(fd);
-    if (kg_failed(rc) && created)
-        unlink(tpath);
-    kg_buf_free(&tmp);
-    return rc;
+    return kg_file_write_atomic(path, data, len, 0600);
 }

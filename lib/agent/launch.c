@@ -21,6 +21,7 @@
 #include "keygate/quote.h"
 #include "keygate/ratls.h"
 #include "keygate/bytes.h"
+#include "keygate/fileio.h"
 #include "keygate/harden.h"
 #include "keygate/hash.h"
 #include "json_out.h"
@@ -30,25 +31,7 @@
 
 kg_result kg_agent_read_file(kg_buf *out, const char *path, const char *what)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    KG_ENSURE(fd >= 0, KG_ERR_IO, "%s '%s': %s", what, path, strerror(errno));
-    kg_result rc = KG_OK;
-    for (;;) {
-        rc = kg_buf_reserve(out, 4096);
-        if (kg_failed(rc))
-            break;
-        ssize_t n = read(fd, out->data + out->len, 4096);
-        if (n < 0) {
-            rc = kg_error_set(KG_ERR_IO, __FILE__, __LINE__, "reading %s '%s': %s", what, path,
-                              strerror(errno));
-            break;
-        }
-        if (n == 0)
-            break;
-        out->len += (size_t)n;
-    }
-    close(fd);
-    KG_GUARD_CTX(rc, "%s '%s'", what, path);
+    KG_GUARD_CTX(kg_file_read(out, path, out->max > 0 ? out->max - 1 : 0), "%s '%s'", what, path);
     return kg_buf_terminate(out);
 }
 

@@ -27,14 +27,7 @@ struct kg_tee {
 /* Allocates a kg_tee with the given ops and event log path. */
 kg_result kg_tee_alloc(kg_tee **out, const kg_tee_ops *ops, const char *eventlog_path);
 
-/* Reads a whole file (at most max bytes) into out. A missing file is KG_ERR_NOT_FOUND. */
-kg_result kg_file_read(kg_buf *out, const char *path, size_t max);
-/* Writes a file atomically: <path>.tmp with the mode, fsync, rename over path. */
-kg_result kg_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
-/* Creates dir (and missing parents) with mode 0700. */
-kg_result kg_mkdir_p(const char *dir);
-/* Joins dir and name into out (capped at 4096 bytes, NUL-terminated). */
-kg_result kg_path_join(kg_buf *out, const char *dir, const char *name);
+#include "keygate/fileio.h" /* kg_file_read, kg_file_write_atomic, kg_mkdir_p, kg_path_join */
 
 
 #endif

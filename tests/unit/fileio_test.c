@@ -1,0 +1,98 @@
+/* fileio_test.c - the one set of file helpers: bounded reads, secret reads that refuse exposed or
+ * foreign files and symlinks, atomic writes with the exact mode, create-once writes. */
+#include "test_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "keygate/fileio.h"
+
+static void temp_dir(char *out, size_t n)
+{
+    snprintf(out, n, "/tmp/kg-fileio-XXXXXX");
+    assert_non_null(mkdtemp(out));
+}
+
+static void reads_are_bounded(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    temp_dir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/f", dir);
+    KG_ASSERT_OK(kg_file_write_atomic(path, "0123456789", 10, 0644));
+    kg_buf b;
+    kg_buf_init(&b, 1024);
+    KG_ASSERT_OK(kg_file_read(&b, path, 10));
+    assert_int_equal(b.len, 10);
+    kg_buf_reset(&b);
+    b.len = 0;
+    KG_ASSERT_ERR(kg_file_read(&b, path, 9), KG_ERR_TOO_LARGE, "is larger than 9 bytes");
+    KG_ASSERT_ERR(kg_file_read(&b, "/nonexistent/f", 9), KG_ERR_NOT_FOUND, "does not exist");
+    kg_buf_free(&b);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void secrets_refuse_exposed_files(void **state)
+{
+    (void)state;
+    char dir[64], path[128], link[128];
+    temp_dir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/key", dir);
+    snprintf(link, sizeof(link), "%s/link", dir);
+    mode_t old = umask(0); /* the mode asked for is the mode given, whatever the umask */
+    KG_ASSERT_OK(kg_file_write_atomic(path, "secret", 6, 0600));
+    umask(old);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    kg_buf b;
+    kg_buf_init(&b, 1024);
+    KG_ASSERT_OK(kg_file_read_secret(&b, path, 64));
+    assert_int_equal(chmod(path, 0640), 0);
+    KG_ASSERT_ERR(kg_file_read_secret(&b, path, 64), KG_ERR_DENIED,
+                  "is accessible to group or others (mode 0640)");
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(symlink(path, link), 0);
+    KG_ASSERT_ERR(kg_file_read_secret(&b, link, 64), KG_ERR_IO, "cannot open");
+    kg_buf_free(&b);
+    unlink(link);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void create_never_overwrites(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    temp_dir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/root.key", dir);
+    KG_ASSERT_OK(kg_file_create(path, "first", 5, 0600));
+    KG_ASSERT_ERR(kg_file_create(path, "second", 6, 0600), KG_ERR_IO, "cannot create");
+    kg_buf b;
+    kg_buf_init(&b, 64);
+    KG_ASSERT_OK(kg_file_read(&b, path, 64));
+    assert_int_equal(b.len, 5);
+    assert_memory_equal(b.data, "first", 5);
+    /* an atomic write replaces, and leaves no temporary file behind */
+    KG_ASSERT_OK(kg_file_write_atomic(path, "third", 5, 0600));
+    char listing[256];
+    snprintf(listing, sizeof(listing), "ls -A %s | wc -l | grep -qx 1", dir);
+    assert_int_equal(system(listing), 0);
+    kg_buf_free(&b);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(reads_are_bounded),
+        cmocka_unit_test(secrets_refuse_exposed_files),
+        cmocka_unit_test(create_never_overwrites),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
