@@ -40,7 +40,7 @@ static pthread_mutex_t g_tee_lock = PTHREAD_MUTEX_INITIALIZER;
 #define KMS_COLLATERAL_CACHE 8u
 #define KMS_COLLATERAL_TTL_S 300u
 typedef struct coll_entry {
-    uint8_t chain_hash[32];
+    uint8_t chain_hash[KG_SHA256_LEN];
     char *json; /* owned */
     size_t len;
     uint64_t use_until;
@@ -49,13 +49,13 @@ static coll_entry g_coll_cache[KMS_COLLATERAL_CACHE];
 static pthread_mutex_t g_coll_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* A private copy of the cached collateral for this chain, or NULL. Caller frees. */
-static char *coll_lookup(const uint8_t hash[32], uint64_t now, size_t *len)
+static char *coll_lookup(const uint8_t hash[KG_SHA256_LEN], uint64_t now, size_t *len)
 {
     char *copy = NULL;
     pthread_mutex_lock(&g_coll_lock);
     for (size_t i = 0; i < KMS_COLLATERAL_CACHE; i++) {
         coll_entry *e = &g_coll_cache[i];
-        if (e->json != NULL && now < e->use_until && memcmp(e->chain_hash, hash, 32) == 0) {
+        if (e->json != NULL && now < e->use_until && memcmp(e->chain_hash, hash, KG_SHA256_LEN) == 0) {
             copy = malloc(e->len + 1);
             if (copy != NULL) {
                 memcpy(copy, e->json, e->len + 1);
@@ -68,7 +68,7 @@ static char *coll_lookup(const uint8_t hash[32], uint64_t now, size_t *len)
     return copy;
 }
 
-static void coll_store(const uint8_t hash[32], const char *json, size_t len, uint64_t until)
+static void coll_store(const uint8_t hash[KG_SHA256_LEN], const char *json, size_t len, uint64_t until)
 {
     char *copy = malloc(len + 1);
     if (copy == NULL)
@@ -78,7 +78,7 @@ static void coll_store(const uint8_t hash[32], const char *json, size_t len, uin
     pthread_mutex_lock(&g_coll_lock);
     size_t slot = 0; /* same chain, else an empty or the soonest-expiring slot */
     for (size_t i = 0; i < KMS_COLLATERAL_CACHE; i++) {
-        if (memcmp(g_coll_cache[i].chain_hash, hash, 32) == 0 || g_coll_cache[i].json == NULL) {
+        if (memcmp(g_coll_cache[i].chain_hash, hash, KG_SHA256_LEN) == 0 || g_coll_cache[i].json == NULL) {
             slot = i;
             break;
         }
@@ -86,7 +86,7 @@ static void coll_store(const uint8_t hash[32], const char *json, size_t len, uin
             slot = i;
     }
     free(g_coll_cache[slot].json);
-    memcpy(g_coll_cache[slot].chain_hash, hash, 32);
+    memcpy(g_coll_cache[slot].chain_hash, hash, KG_SHA256_LEN);
     g_coll_cache[slot].json = copy;
     g_coll_cache[slot].len = len;
     g_coll_cache[slot].use_until = until;
@@ -132,7 +132,7 @@ static kg_result cached_collateral(void *ctx, char **json, size_t *len, const kg
                                    const uint8_t *raw, size_t raw_len, uint64_t now)
 {
     const kms *k = ctx;
-    uint8_t chain_hash[32];
+    uint8_t chain_hash[KG_SHA256_LEN];
     KG_GUARD(kg_sha256(chain_hash, q->pck_chain, q->pck_chain_len));
     *json = coll_lookup(chain_hash, now, len);
     if (*json != NULL)
@@ -146,7 +146,7 @@ static void collateral_verified(void *ctx, const kg_quote *q, const char *json, 
                                 uint64_t valid_until)
 {
     (void)ctx;
-    uint8_t chain_hash[32];
+    uint8_t chain_hash[KG_SHA256_LEN];
     uint64_t now = (uint64_t)time(NULL), until = now + KMS_COLLATERAL_TTL_S;
     if (valid_until != 0 && valid_until < until)
         until = valid_until;

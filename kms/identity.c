@@ -28,7 +28,7 @@ static kg_result sim_root_hash(char out[65], const char *path)
 {
     kg_buf b;
     kg_buf_init(&b, 64u * 1024u);
-    uint8_t h[32];
+    uint8_t h[KG_SHA256_LEN];
     kg_result rc = kg_file_read(&b, path, 64u * 1024u);
     if (kg_ok(rc))
         rc = kg_sha256(h, b.data, b.len);
@@ -82,7 +82,7 @@ cleanup:
 /* The events of this KMS's identity, in order, into *want (initialised here). */
 static kg_result identity_events(kg_eventlog *want, const kms *k)
 {
-    uint8_t compose_hash[32];
+    uint8_t compose_hash[KG_SHA256_LEN];
     kg_buf doc;
     kg_buf_init(&doc, KMS_MAX_COMPOSE);
     kg_eventlog_init(want);

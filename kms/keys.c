@@ -431,7 +431,7 @@ cleanup:
 /* The received keys must be the ones published on chain (kmsInfo): otherwise an allowed but
  * independently bootstrapped KMS could hand us root keys no app's published keys chain to. */
 static kg_result check_keys_on_chain(const uint8_t chain_k256[KG_K256_PUB_LEN],
-                                     const kg_buf *chain_spki, const uint8_t scalar[32],
+                                     const kg_buf *chain_spki, const uint8_t scalar[KG_K256_SCALAR_LEN],
                                      const kg_p256_key *ca, const char *source)
 {
     uint8_t pub[KG_K256_PUB_LEN];

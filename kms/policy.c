@@ -67,7 +67,7 @@ static kg_eth_client *g_eth; /* one client for every worker thread (it is thread
 typedef struct decision_entry {
     bool used;
     uint8_t block_hash[KG_ETH_HASH_LEN];
-    uint8_t call_hash[32];
+    uint8_t call_hash[KG_SHA256_LEN];
     bool allowed;
     char reason[KG_ETH_MAX_REASON_LEN + 1];
 } decision_entry;
@@ -76,14 +76,14 @@ static size_t g_decisions_next;
 static pthread_mutex_t g_decisions_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static bool decision_lookup(kg_eth_decision *d, const uint8_t block[KG_ETH_HASH_LEN],
-                            const uint8_t call[32])
+                            const uint8_t call[KG_SHA256_LEN])
 {
     bool hit = false;
     pthread_mutex_lock(&g_decisions_lock);
     for (size_t i = 0; i < KMS_DECISION_CACHE && !hit; i++) {
         decision_entry *e = &g_decisions[i];
         if (e->used && memcmp(e->block_hash, block, KG_ETH_HASH_LEN) == 0 &&
-            memcmp(e->call_hash, call, 32) == 0) {
+            memcmp(e->call_hash, call, KG_SHA256_LEN) == 0) {
             d->allowed = e->allowed;
             memcpy(d->reason, e->reason, sizeof(d->reason));
             hit = true;
@@ -93,14 +93,14 @@ static bool decision_lookup(kg_eth_decision *d, const uint8_t block[KG_ETH_HASH_
     return hit;
 }
 
-static void decision_store(const kg_eth_decision *d, const uint8_t call[32])
+static void decision_store(const kg_eth_decision *d, const uint8_t call[KG_SHA256_LEN])
 {
     pthread_mutex_lock(&g_decisions_lock);
     decision_entry *e = &g_decisions[g_decisions_next];
     g_decisions_next = (g_decisions_next + 1) % KMS_DECISION_CACHE;
     e->used = true;
     memcpy(e->block_hash, d->block_hash, KG_ETH_HASH_LEN);
-    memcpy(e->call_hash, call, 32);
+    memcpy(e->call_hash, call, KG_SHA256_LEN);
     e->allowed = d->allowed;
     memcpy(e->reason, d->reason, sizeof(e->reason));
     pthread_mutex_unlock(&g_decisions_lock);
@@ -110,7 +110,7 @@ static kg_result eth_ask(kg_kms_verdict *out, const kms *k, bool app, const kg_b
 {
     kg_eth_decision d;
     kg_eth_block blk;
-    uint8_t call_hash[32];
+    uint8_t call_hash[KG_SHA256_LEN];
     kg_eth_policy_kind kind = app ? KG_ETH_POLICY_APP : KG_ETH_POLICY_KMS;
     memset(&d, 0, sizeof(d));
     kg_buf call;

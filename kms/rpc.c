@@ -122,7 +122,7 @@ static kg_result get_app_key(kms *k, kms_call *c)
     /* Only public keys are recorded, as fingerprints of what was released. */
     char k256_hex[2 * KG_K256_PUB_LEN + 1], env_hex[2 * KG_X25519_LEN + 1];
     char ca_fp_hex[65], released[400];
-    uint8_t ca_fp[32];
+    uint8_t ca_fp[KG_SHA256_LEN];
     KG_GUARD_C(kg_sha256(ca_fp, keys.ca_pub, sizeof(keys.ca_pub)));
     KG_GUARD_C(kg_hex_encode(ca_fp_hex, sizeof(ca_fp_hex), ca_fp, sizeof(ca_fp)));
     KG_GUARD_C(kg_hex_encode(k256_hex, sizeof(k256_hex), keys.k256_pub, sizeof(keys.k256_pub)));
@@ -163,7 +163,7 @@ static kg_result get_env_pubkey(kms *k, kms_call *c)
     KG_GUARD(kg_kms_parse_app_id(&req, c->body, c->body_len));
     uint8_t secret[32], pub[KG_X25519_LEN], sig[KG_K256_RECSIG_LEN], sig1[KG_K256_RECSIG_LEN];
     const void *ctx[2] = {req.app_id, "env-encrypt-key"};
-    size_t lens[2] = {20, strlen("env-encrypt-key")};
+    size_t lens[2] = {KG_APP_ID_LEN, strlen("env-encrypt-key")};
     kg_result rc = KG_ERROR;
     uint64_t ts = (uint64_t)time(NULL);
     KG_GUARD_C(kg_kdf_dh_secret(secret, k->root.ca_scalar, ctx, lens, 2));
@@ -233,11 +233,11 @@ static kg_result get_temp_ca_cert(kms *k, kms_call *c)
 /* ---- SignCert ------------------------------------------------------------------------------- */
 
 /* The app CA (SPEC.md section 5: scalar HKDF(RCA, app_id || "app-ca")), certified by the root. */
-static kg_result app_ca(kg_p256_key **key, X509 **cert, const kms *k, const uint8_t app_id[20])
+static kg_result app_ca(kg_p256_key **key, X509 **cert, const kms *k, const uint8_t app_id[KG_APP_ID_LEN])
 {
-    uint8_t scalar[32];
+    uint8_t scalar[KG_P256_SCALAR_LEN];
     const void *ctx[2] = {app_id, "app-ca"};
-    size_t lens[2] = {20, 6};
+    size_t lens[2] = {KG_APP_ID_LEN, 6};
     kg_result rc = KG_ERROR;
     char name[80] = "keygate app CA ";
     KG_GUARD_C(kg_kdf_p256_scalar(scalar, k->root.ca_scalar, ctx, lens, 2));
@@ -304,11 +304,11 @@ static kg_result sign_cert(kms *k, kms_call *c)
     KG_GUARD_C(kg_kms_x509_issue(&leaf, csr_key, &spec, kg_p256_evp(ca_key), ca_cert));
 
     char fp_hex[65], released[160];
-    uint8_t fp[32];
+    uint8_t fp[KG_SHA256_LEN];
     unsigned int fp_len = 0;
     KG_ENSURE_OSSL_C(X509_digest(leaf, EVP_sha256(), fp, &fp_len) == 1, KG_ERR_CRYPTO,
                      "SignCert: digest");
-    KG_GUARD_C(kg_hex_encode(fp_hex, sizeof(fp_hex), fp, 32));
+    KG_GUARD_C(kg_hex_encode(fp_hex, sizeof(fp_hex), fp, sizeof(fp)));
     snprintf(released, sizeof(released), "{\"certificate_sha256\":\"%s\"}", fp_hex);
     KG_GUARD_C(release(k, &rq, d, released));
 

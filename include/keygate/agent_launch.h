@@ -1,5 +1,5 @@
 /* agent_launch.h - one app VM's agent from inputs to a running app: the flow behind
- * `keygate-agent boot` and `keygate sim run` (issue 7). */
+ * `keygate-agent boot` and `keygate sim run`. */
 #ifndef KEYGATE_AGENT_LAUNCH_H
 #define KEYGATE_AGENT_LAUNCH_H
 

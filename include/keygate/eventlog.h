@@ -1,6 +1,6 @@
 /* eventlog.h - RTMR3 runtime events (dstack v1 digests), the event log JSON, replay, boot
  * identity extraction and the derived measurements mr_system / mr_aggregated / os_image_hash
- * (SPEC.md section 2). Owner: the "tee" helper (issue 5). */
+ * (SPEC.md section 2). */
 #ifndef KEYGATE_EVENTLOG_H
 #define KEYGATE_EVENTLOG_H
 

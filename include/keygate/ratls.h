@@ -1,6 +1,6 @@
 /* ratls.h - RA-TLS: X.509 certificates whose key is bound to a TDX quote, their verification
  * into a verified boot identity, and OpenSSL TLS contexts that check a peer's RA-TLS
- * certificate after the handshake (SPEC.md section 4). Owner: the "tee" helper (issue 5). */
+ * certificate after the handshake (SPEC.md section 4). */
 #ifndef KEYGATE_RATLS_H
 #define KEYGATE_RATLS_H
 

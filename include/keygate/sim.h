@@ -1,6 +1,6 @@
 /* sim.h - the simulated TDX platform: its own test PKI (root CA, platform CA, PCK with Intel's
  * SGX extensions, TCB signing), QE and attestation keys, signed collateral, OS measurement
- * profiles, quotes, and a PCCS (Intel v4 API) serving the collateral. Owner: "tee" helper.
+ * profiles, quotes, and a PCCS (Intel v4 API) serving the collateral.
  *
  * Quotes made here pass full DCAP verification ONLY under the simulator's root CA (given
  * explicitly to kg_dcap_verifier_new); the pinned Intel root rejects them. */

@@ -1,6 +1,6 @@
 /* tee.h - one interface over the TEE: quotes for 64 bytes of report data, RTMR3 runtime events
  * (digest and log entry together) and the event log; backends Linux TDX (configfs-tsm) and the
- * simulator (SPEC.md sections 1, 2, 4). Owner: the "tee" helper (issue 5). */
+ * simulator (SPEC.md sections 1, 2, 4). */
 #ifndef KEYGATE_TEE_H
 #define KEYGATE_TEE_H
 
