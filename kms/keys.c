@@ -265,7 +265,7 @@ static kg_result retire_root_issued_temp_ca(const char *path)
     return KG_OK;
 }
 
-kg_result kms_keys_init(kms *k)
+kg_result kms_keys_init(kms *k, bool may_generate)
 {
     char ca_key[KG_KMS_PATH_MAX + 32], k256[KG_KMS_PATH_MAX + 32], ca_pem[KG_KMS_PATH_MAX + 32];
     char tmp_key[KG_KMS_PATH_MAX + 32], tmp_pem[KG_KMS_PATH_MAX + 32];
@@ -283,6 +283,14 @@ kg_result kms_keys_init(kms *k)
     bool have_ca = file_exists(ca_key), have_k256 = file_exists(k256);
     bool fresh = !have_ca && !have_k256;
     if (fresh) {
+        /* New root keys only when asked for: an empty state_dir is far more often a typo or an
+         * unmounted volume than a new deployment, and new keys would silently give every app
+         * other keys than the ones published on chain. */
+        KG_ENSURE(may_generate, KG_ERR_NOT_FOUND,
+                  "state_dir '%s' holds no root keys ('%s' and '%s' are missing): restore it, "
+                  "mount the right volume, run once with --bootstrap for a new deployment, or "
+                  "--onboard from a running KMS",
+                  k->cfg.state_dir, ca_key, k256);
         KG_GUARD(generate_root(k, ca_key, k256));
     } else {
         KG_ENSURE(have_ca && have_k256, KG_ERR_IO,

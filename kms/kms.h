@@ -28,6 +28,7 @@ typedef struct kms_metrics {
     atomic_uint_fast64_t connections_total;
     atomic_uint_fast64_t audit_failures;
     atomic_uint_fast64_t self_checks_failed;
+    atomic_uint_fast64_t chain_disagreements; /* decisions refused: chain nodes disagreed */
     atomic_uint_fast64_t latency_us_sum;
     atomic_uint_fast64_t latency_bucket[8]; /* <=1,2,5,10,25,50,100,+Inf ms (cumulative later) */
 } kms_metrics;
@@ -51,6 +52,8 @@ typedef struct kms {
     kg_audit *audit;
     atomic_bool kms_allowed; /* the last self-check's verdict; keys are refused when false */
     char self_check_reason[256];
+    kg_boot_identity self_identity; /* this KMS's attested identity at the last self-check */
+    bool has_self_identity;
     pthread_mutex_t self_check_lock;
     int64_t last_self_check_ms;
     kms_metrics metrics;
@@ -58,10 +61,10 @@ typedef struct kms {
 
 /* ---- keys.c ---------------------------------------------------------------------------------- */
 
-/* Loads the root keys from cfg.state_dir, or generates them on first start (bootstrap), and
- * issues this run's TLS and temporary CA certificates. Refuses key files readable by group or
- * others. */
-KG_RESULT kms_keys_init(kms *k);
+/* Loads the root keys from cfg.state_dir, or generates them when may_generate (--bootstrap) and
+ * the directory holds none (else that is KG_ERR_NOT_FOUND naming the path), and issues the
+ * temporary CA. Refuses key files readable by group or others. */
+KG_RESULT kms_keys_init(kms *k, bool may_generate);
 void kms_keys_free(kms *k);
 
 /* Replication (SPEC.md section 7 flow 6): when state_dir holds no root keys, obtains them from
@@ -110,7 +113,7 @@ KG_RESULT kms_policy_ask(void *ctx, kg_kms_verdict *out, kg_kms_caller caller,
 /* The root public keys published on chain (kmsInfo() of the KMS contract, contracts/README.md):
  * the compressed root k256 key and the root CA SubjectPublicKeyInfo DER (appended to ca_spki).
  * eth backend only; nothing published is KG_ERR_NOT_FOUND. */
-KG_RESULT kms_policy_kms_info(uint8_t k256_pub[KG_K256_PUB_LEN], kg_buf *ca_spki, const kms *k);
+KG_RESULT kms_policy_kms_info(uint8_t k256_pub[KG_K256_PUB_LEN], kg_buf *ca_spki, kms *k);
 /* Runs the self-check now and records its verdict in k->kms_allowed. */
 void kms_self_check(kms *k);
 
@@ -132,6 +135,26 @@ KG_RESULT kms_attest_init(kms *k);
 void kms_attest_free(void);
 /* Issues this run's RA-TLS server certificate (usage "kms:rpc") into k->tls_key/tls_cert. */
 KG_RESULT kms_attest_server_cert(kms *k);
+
+/* ---- chain.c: the quorum's view of the chain ------------------------------------------------ */
+
+struct kg_eth_block;
+struct kg_eth_decision;
+struct kg_eth_client;
+/* Opens a client per policy.rpc_urls node and checks each is on policy.chain_id. */
+KG_RESULT kms_chain_init(const kms *k);
+void kms_chain_free(void);
+/* The block a decision is made at: the highest block a quorum has reached minus confirmations,
+ * the same hash at every node that answers, fresh, not going backwards (chain.c). */
+KG_RESULT kms_chain_block(struct kg_eth_block *out, kms *k);
+/* isAppAllowed / isKmsAllowed at `at`, the same answer from every node that answers. */
+KG_RESULT kms_chain_policy(struct kg_eth_decision *out, kms *k, int kind,
+                           const kg_boot_identity *id, const struct kg_eth_block *at);
+/* kmsInfo() at `at`: root k256 key and SHA-256 of the root CA SPKI, agreed by the quorum. */
+KG_RESULT kms_chain_kms_info(uint8_t k256[KG_K256_PUB_LEN], uint8_t spki_hash[32], kms *k,
+                             const struct kg_eth_block *at);
+/* The first node's client (for reads whose result the quorum then confirms). */
+struct kg_eth_client *kms_chain_first(void);
 
 /* ---- identity.c ----------------------------------------------------------------------------- */
 

@@ -130,7 +130,7 @@ int main(int argc, char **argv)
         if (kg_failed(kms_keys_onboard(k, onboard)))
             goto fail;
     }
-    if (kg_failed(kms_keys_init(k)))
+    if (kg_failed(kms_keys_init(k, bootstrap)))
         goto fail;
     if (bootstrap) {
         status = print_bootstrap(k);

@@ -57,7 +57,6 @@ static kg_result http_post_json(kg_buf *out, const kms *k, const char *url, cons
 
 /* ---- eth ------------------------------------------------------------------------------------ */
 
-static kg_eth_client *g_eth; /* one client for every worker thread (it is thread-safe) */
 
 /* Answers already obtained at a block, by the exact calldata asked. The chain state at a block
  * hash never changes and isAppAllowed/isKmsAllowed are views, so an answer at (block hash,
@@ -106,7 +105,53 @@ static void decision_store(const kg_eth_decision *d, const uint8_t call[KG_SHA25
     pthread_mutex_unlock(&g_decisions_lock);
 }
 
-static kg_result eth_ask(kg_kms_verdict *out, const kms *k, bool app, const kg_boot_identity *bi)
+/* This KMS's own standing at the decision block, asked at most once per block (cached by block
+ * hash, as dstack does): governance still allows it as a KMS, and the root keys published on
+ * chain are its own. Uses the identity of the last self-check. */
+static pthread_mutex_t g_standing_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t g_standing_block[KG_ETH_HASH_LEN];
+static bool g_standing_known, g_standing_ok;
+static char g_standing_reason[KG_KMS_MAX_REASON];
+
+static kg_result kms_key_check(kms *k, const kg_eth_block *at, char *why, size_t why_size,
+                               bool *match);
+
+static kg_result standing_at(kms *k, const kg_eth_block *at)
+{
+    pthread_mutex_lock(&g_standing_lock);
+    bool known = g_standing_known && memcmp(g_standing_block, at->hash, KG_ETH_HASH_LEN) == 0;
+    bool ok = g_standing_ok;
+    char reason[KG_KMS_MAX_REASON];
+    snprintf(reason, sizeof(reason), "%s", g_standing_reason);
+    pthread_mutex_unlock(&g_standing_lock);
+    if (!known) {
+        kg_boot_identity self;
+        pthread_mutex_lock(&k->self_check_lock);
+        bool have = k->has_self_identity;
+        self = k->self_identity;
+        pthread_mutex_unlock(&k->self_check_lock);
+        KG_ENSURE(have, KG_ERR_UNAVAILABLE, "this KMS has no attested identity yet (self-check)");
+        kg_eth_decision d;
+        memset(&d, 0, sizeof(d));
+        KG_GUARD(kms_chain_policy(&d, k, KG_ETH_POLICY_KMS, &self, at));
+        bool match = false;
+        char why[256] = "";
+        KG_GUARD(kms_key_check(k, at, why, sizeof(why), &match));
+        ok = d.allowed && match;
+        snprintf(reason, sizeof(reason), "%.800s", !d.allowed ? d.reason : why);
+        pthread_mutex_lock(&g_standing_lock);
+        memcpy(g_standing_block, at->hash, KG_ETH_HASH_LEN);
+        g_standing_known = true;
+        g_standing_ok = ok;
+        snprintf(g_standing_reason, sizeof(g_standing_reason), "%s", reason);
+        pthread_mutex_unlock(&g_standing_lock);
+    }
+    KG_ENSURE(ok, KG_ERR_UNAVAILABLE, "this KMS is not allowed at block %llu: %s; ask another KMS",
+              (unsigned long long)at->number, reason);
+    return KG_OK;
+}
+
+static kg_result eth_ask(kg_kms_verdict *out, kms *k, bool app, const kg_boot_identity *bi)
 {
     kg_eth_decision d;
     kg_eth_block blk;
@@ -120,24 +165,20 @@ static kg_result eth_ask(kg_kms_verdict *out, const kms *k, bool app, const kg_b
         rc = kg_sha256(call_hash, call.data, call.len);
     kg_buf_free(&call);
     KG_GUARD(rc);
-    /* The block this decision is made at: resolved now, for every request. */
-    KG_GUARD(kg_eth_get_block(g_eth, &blk, "latest"));
-    d.has_block = true;
-    d.block_number = blk.number;
-    memcpy(d.block_hash, blk.hash, sizeof(d.block_hash));
+    /* The block this decision is made at: resolved now, for every request, by the quorum. */
+    KG_GUARD(kms_chain_block(&blk, k));
+    out->block_number = (int64_t)blk.number;
+    out->block_hash[0] = '0';
+    out->block_hash[1] = 'x';
+    KG_GUARD(kg_hex_encode(out->block_hash + 2, sizeof(out->block_hash) - 2, blk.hash,
+                           sizeof(blk.hash)));
+    if (app) /* a release also needs this KMS to stand at that very block */
+        KG_GUARD(standing_at(k, &blk));
     if (!decision_lookup(&d, blk.hash, call_hash)) {
-        rc = kg_eth_policy_check(&d, g_eth, k->cfg.kms_contract, kind, bi, &blk);
-        if (kg_ok(rc))
-            decision_store(&d, call_hash);
+        KG_GUARD(kms_chain_policy(&d, k, kind, bi, &blk));
+        memcpy(d.block_hash, blk.hash, sizeof(d.block_hash));
+        decision_store(&d, call_hash);
     }
-    if (d.has_block) { /* recorded even when the call itself failed */
-        out->block_number = (int64_t)d.block_number;
-        out->block_hash[0] = '0';
-        out->block_hash[1] = 'x';
-        KG_GUARD(kg_hex_encode(out->block_hash + 2, sizeof(out->block_hash) - 2, d.block_hash,
-                               sizeof(d.block_hash)));
-    }
-    KG_GUARD(rc);
     size_t keep = strlen(d.reason);
     if (keep > sizeof(out->reason) - 1)
         keep = sizeof(out->reason) - 1;
@@ -204,7 +245,7 @@ static kg_result webhook_ask(kg_kms_verdict *out, const kms *k, const char *path
 kg_result kms_policy_ask(void *ctx, kg_kms_verdict *out, kg_kms_caller caller,
                          const kg_boot_identity *id)
 {
-    const kms *k = ctx;
+    kms *k = ctx;
     bool app = caller == KG_KMS_CALLER_APP;
     memset(out, 0, sizeof(*out));
     out->block_number = -1;
@@ -220,11 +261,47 @@ kg_result kms_policy_ask(void *ctx, kg_kms_verdict *out, kg_kms_caller caller,
     return KG_OK;
 }
 
-kg_result kms_policy_kms_info(uint8_t k256_pub[KG_K256_PUB_LEN], kg_buf *ca_spki, const kms *k)
+kg_result kms_policy_kms_info(uint8_t k256_pub[KG_K256_PUB_LEN], kg_buf *ca_spki, kms *k)
 {
-    KG_ENSURE(k->cfg.policy == KG_KMS_POLICY_ETH && g_eth != NULL, KG_ERR_USAGE,
+    KG_ENSURE(k->cfg.policy == KG_KMS_POLICY_ETH && kms_chain_first() != NULL, KG_ERR_USAGE,
               "the KMS info is on chain: policy.backend must be 'eth'");
-    return kg_eth_kms_info(k256_pub, ca_spki, g_eth, k->cfg.kms_contract);
+    kg_eth_block blk;
+    uint8_t agreed_hash[KG_SHA256_LEN], hash[KG_SHA256_LEN];
+    KG_GUARD(kms_chain_block(&blk, k));
+    KG_GUARD(kms_chain_kms_info(k256_pub, agreed_hash, k, &blk));
+    /* the bytes themselves from one node, checked against what the quorum agreed on */
+    uint8_t k256[KG_K256_PUB_LEN];
+    KG_GUARD(kg_eth_kms_info(k256, ca_spki, kms_chain_first(), k->cfg.kms_contract, &blk));
+    KG_GUARD(kg_sha256(hash, ca_spki->data, ca_spki->len));
+    KG_ENSURE(memcmp(hash, agreed_hash, sizeof(hash)) == 0 &&
+                  memcmp(k256, k256_pub, KG_K256_PUB_LEN) == 0,
+              KG_ERR_DENIED, "chain nodes disagree: kmsInfo changed between two reads");
+    return KG_OK;
+}
+
+/* Whether the root keys published on chain at `at` are this node's (*match), with the
+ * difference in why. An error: no quorum answer. */
+static kg_result kms_key_check(kms *k, const kg_eth_block *at, char *why, size_t why_size,
+                               bool *match)
+{
+    uint8_t k256[KG_K256_PUB_LEN], agreed[KG_SHA256_LEN], mine[KG_SHA256_LEN];
+    kg_buf spki;
+    kg_buf_init(&spki, 4096);
+    kg_result rc = kms_chain_kms_info(k256, agreed, k, at);
+    if (kg_ok(rc))
+        rc = kg_p256_spki_der(&spki, k->root_ca_key);
+    if (kg_ok(rc))
+        rc = kg_sha256(mine, spki.data, spki.len);
+    kg_buf_free(&spki);
+    KG_GUARD(rc);
+    bool k256_ok = memcmp(k256, k->root_k256_pub, KG_K256_PUB_LEN) == 0;
+    bool ca_ok = memcmp(agreed, mine, sizeof(mine)) == 0;
+    *match = k256_ok && ca_ok;
+    snprintf(why, why_size,
+             "root keys differ from the KMS info on chain (root k256 key %s, root CA key %s): "
+             "wrong state_dir, or kmsInfo changed",
+             k256_ok ? "matches" : "differs", ca_ok ? "matches" : "differs");
+    return KG_OK;
 }
 
 kg_result kms_policy_init(kms *k)
@@ -233,16 +310,7 @@ kg_result kms_policy_init(kms *k)
               "curl_global_init failed");
     if (k->cfg.policy != KG_KMS_POLICY_ETH)
         return KG_OK;
-    KG_GUARD_CTX(kg_eth_client_new(&g_eth, k->cfg.rpc_url, k->cfg.policy_timeout_ms),
-                 "policy.rpc_url");
-    /* A KMS pointed at the wrong chain must not start: the same contract address on another
-     * chain is another governance. */
-    uint64_t id = 0;
-    KG_GUARD_CTX(kg_eth_chain_id(g_eth, &id), "checking chain_id");
-    KG_ENSURE(id == k->cfg.chain_id, KG_ERR_DENIED,
-              "chain node at '%s' is chain %llu, config says %llu", k->cfg.rpc_url,
-              (unsigned long long)id, (unsigned long long)k->cfg.chain_id);
-    return KG_OK;
+    return kms_chain_init(k);
 }
 
 void kms_policy_thread_done(void)
@@ -254,8 +322,7 @@ void kms_policy_thread_done(void)
 
 void kms_policy_free(void)
 {
-    kg_eth_client_free(g_eth);
-    g_eth = NULL;
+    kms_chain_free();
     kms_policy_thread_done();
     curl_global_cleanup();
 }
@@ -272,12 +339,31 @@ void kms_self_check(kms *k)
         snprintf(reason, sizeof(reason), "own attestation: %.200s", kg_error_message());
     } else {
         attested = true;
+        pthread_mutex_lock(&k->self_check_lock);
+        k->self_identity = self; /* what each release's per-block standing check asks about */
+        k->has_self_identity = true;
+        pthread_mutex_unlock(&k->self_check_lock);
         if (kg_failed(kms_policy_ask(k, &d, KG_KMS_CALLER_KMS, &self))) {
             snprintf(reason, sizeof(reason), "governance unavailable: %.200s", kg_error_message());
         } else {
             allowed = d.allowed;
             snprintf(reason, sizeof(reason), "%s%.200s", allowed ? "allowed" : "not allowed: ",
                      allowed ? "" : (d.reason[0] ? d.reason : "(no reason given)"));
+        }
+        /* Identity continuity: the keys this node serves must be the ones published on chain
+         * (a wrong or empty state_dir would serve other keys than every app expects). */
+        kg_eth_block blk;
+        bool match = true;
+        char why[256];
+        if (allowed && k->cfg.policy == KG_KMS_POLICY_ETH &&
+            (kg_failed(kms_chain_block(&blk, k)) ||
+             kg_failed(kms_key_check(k, &blk, why, sizeof(why), &match)))) {
+            allowed = false;
+            snprintf(reason, sizeof(reason), "checking kmsInfo on chain: %.200s",
+                     kg_error_message());
+        } else if (allowed && !match) {
+            allowed = false;
+            snprintf(reason, sizeof(reason), "%s", why);
         }
     }
     kg_error_clear();

@@ -388,6 +388,10 @@ static void handle_metrics(server *s, struct evhttp_request *req)
         "# HELP keygate_kms_self_check_failures_total Self-checks that did not pass.\n"
         "# TYPE keygate_kms_self_check_failures_total counter\n"
         "keygate_kms_self_check_failures_total %llu\n"
+        "# HELP keygate_kms_chain_disagreements_total Decisions refused because chain nodes "
+        "disagreed.\n"
+        "# TYPE keygate_kms_chain_disagreements_total counter\n"
+        "keygate_kms_chain_disagreements_total %llu\n"
         "# HELP keygate_kms_connections Open client connections.\n"
         "# TYPE keygate_kms_connections gauge\nkeygate_kms_connections %llu\n"
         "# HELP keygate_kms_connections_total Accepted client connections.\n"
@@ -404,6 +408,7 @@ static void handle_metrics(server *s, struct evhttp_request *req)
         (unsigned long long)atomic_load(&m->overloaded),
         (unsigned long long)atomic_load(&m->audit_failures),
         (unsigned long long)atomic_load(&m->self_checks_failed),
+        (unsigned long long)atomic_load(&m->chain_disagreements),
         (unsigned long long)atomic_load(&m->connections),
         (unsigned long long)atomic_load(&m->connections_total),
         atomic_load(&s->k->kms_allowed) ? 1 : 0, peak_rss_kb() * 1024);

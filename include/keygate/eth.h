@@ -393,11 +393,12 @@ KG_RESULT kg_eth_policy_check(kg_eth_decision *out, kg_eth_client *c,
                               kg_eth_policy_kind kind, const kg_boot_identity *bi,
                               const kg_eth_block *at);
 
-/* The KMS root public keys published on chain: kmsInfo() of the KMS contract at the node's
- * latest block (contracts/README.md): the compressed root secp256k1 key and the root CA
+/* The KMS root public keys published on chain: kmsInfo() of the KMS contract at block `at`
+ * (NULL: the node's latest block; contracts/README.md): the compressed root secp256k1 key and the root CA
  * SubjectPublicKeyInfo DER (appended to ca_spki). Nothing published is KG_ERR_NOT_FOUND; an
  * answer that does not decode says the address is probably not a KMS contract. */
 KG_RESULT kg_eth_kms_info(uint8_t k256_pub[KG_K256_PUB_LEN], kg_buf *ca_spki, kg_eth_client *c,
-                          const uint8_t kms_contract[KG_ETH_ADDRESS_LEN]);
+                          const uint8_t kms_contract[KG_ETH_ADDRESS_LEN],
+                          const kg_eth_block *at);
 
 #endif

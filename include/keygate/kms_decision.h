@@ -48,7 +48,8 @@ typedef struct kg_kms_ops {
     /* Verifies an RA-TLS client certificate (DER) into *out. A failure to obtain collateral is
      * KG_ERR_NETWORK (an outage); any other failure means the attestation is bad. */
     kg_result (*attest)(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t der_len);
-    /* Asks governance. An error means no answer (an outage), never "allowed". */
+    /* Asks governance. An error is never "allowed": KG_ERR_DENIED when the answers contradict
+     * each other (a refusal), any other code when there is no answer (an outage). */
     kg_result (*govern)(void *ctx, kg_kms_verdict *out, kg_kms_caller caller,
                         const kg_boot_identity *id);
     /* Records durably; on error nothing may be released. */

@@ -231,7 +231,7 @@ kg_result kg_agent_trust_init(kg_kms_trust *t, kg_eth_client **eth, const kg_lau
     uint8_t chain_k256[KG_K256_PUB_LEN];
     kg_buf spki;
     kg_buf_init(&spki, 4096);
-    kg_result rc = kg_eth_kms_info(chain_k256, &spki, *eth, t->kms_contract);
+    kg_result rc = kg_eth_kms_info(chain_k256, &spki, *eth, t->kms_contract, NULL);
     BIO *bio = kg_ok(rc) ? BIO_new_mem_buf(ca_pem, -1) : NULL;
     X509 *ca = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
     unsigned char *der = NULL;

@@ -130,7 +130,7 @@ kg_result kg_eth_policy_check(kg_eth_decision *out, kg_eth_client *c,
 }
 
 kg_result kg_eth_kms_info(uint8_t k256_pub[KG_K256_PUB_LEN], kg_buf *ca_spki, kg_eth_client *c,
-                          const uint8_t kms_contract[KG_ETH_ADDRESS_LEN])
+                          const uint8_t kms_contract[KG_ETH_ADDRESS_LEN], const kg_eth_block *at)
 {
     kg_result rc = KG_ERROR;
     kg_buf call, ret;
@@ -139,7 +139,7 @@ kg_result kg_eth_kms_info(uint8_t k256_pub[KG_K256_PUB_LEN], kg_buf *ca_spki, kg
     kg_abi_decoded d[4];
     const kg_abi_type ty[4] = {KG_ABI_T_BYTES, KG_ABI_T_BYTES, KG_ABI_T_BYTES, KG_ABI_T_BYTES};
     KG_GUARD_C(kg_abi_encode_call(&call, "kmsInfo()", NULL, 0));
-    KG_GUARD_CTX_C(kg_eth_call(c, &ret, NULL, NULL, kms_contract, call.data, call.len, NULL),
+    KG_GUARD_CTX_C(kg_eth_call(c, &ret, NULL, NULL, kms_contract, call.data, call.len, at),
                    "kmsInfo() on the KMS contract");
     KG_GUARD_CTX_C(kg_abi_decode(d, ty, 4, ret.data, ret.len, KG_ETH_MAX_ABI_LEN),
                    "kmsInfo(): unexpected answer (is the address the KMS contract?)");

@@ -135,10 +135,61 @@ static kg_result parse_listen(kg_kms_config *c, const json_t *root)
     return KG_OK;
 }
 
+/* "https://..." anywhere, "http://" only to loopback unless explicitly allowed. */
+static kg_result check_transport(const kg_kms_config *c, const char *url, const char *key)
+{
+    if (strncmp(url, "https://", 8) == 0)
+        return KG_OK;
+    KG_ENSURE(strncmp(url, "http://", 7) == 0, KG_ERR_INPUT,
+              "config: '%s' = '%s' is not an http(s) URL", key, url);
+    const char *host = url + 7;
+    size_t n = strcspn(host, ":/");
+    bool loopback = (n == 9 && strncmp(host, "localhost", 9) == 0) ||
+                    (n >= 4 && strncmp(host, "127.", 4) == 0) || strncmp(host, "[::1]", 5) == 0;
+    KG_ENSURE(loopback || c->allow_insecure_http, KG_ERR_INPUT,
+              "config: '%s' = '%s' is plain http to another host: anyone on the path could "
+              "answer for it; use https:// (or set policy.allow_insecure_http on a test network)",
+              key, url);
+    return KG_OK;
+}
+
+/* "rpc_urls": a list of 1..KG_KMS_MAX_RPC_NODES distinct URLs, or "rpc_url": one. */
+static kg_result parse_rpc_urls(kg_kms_config *c, const json_t *o)
+{
+    const json_t *list = json_object_get(o, "rpc_urls");
+    const json_t *one = json_object_get(o, "rpc_url");
+    KG_ENSURE(list == NULL || one == NULL, KG_ERR_INPUT,
+              "config: give 'policy.rpc_urls' or 'policy.rpc_url', not both");
+    if (list == NULL) {
+        KG_GUARD(get_string(c->rpc_urls[0], sizeof(c->rpc_urls[0]), o, "policy", "rpc_url", true));
+        c->n_rpc_urls = 1;
+    } else {
+        KG_ENSURE(json_is_array(list) && json_array_size(list) >= 1 &&
+                      json_array_size(list) <= KG_KMS_MAX_RPC_NODES,
+                  KG_ERR_INPUT, "config: 'policy.rpc_urls' must be a list of 1 to %u URLs",
+                  KG_KMS_MAX_RPC_NODES);
+        for (size_t i = 0; i < json_array_size(list); i++) {
+            const char *u = json_string_value(json_array_get(list, i));
+            KG_ENSURE(u != NULL && u[0] != '\0' && strlen(u) < KG_KMS_URL_MAX, KG_ERR_INPUT,
+                      "config: 'policy.rpc_urls'[%zu] is not a URL string", i);
+            for (size_t j = 0; j < i; j++)
+                KG_ENSURE(strcmp(c->rpc_urls[j], u) != 0, KG_ERR_INPUT,
+                          "config: 'policy.rpc_urls' names '%s' twice (a quorum of one node)", u);
+            memcpy(c->rpc_urls[i], u, strlen(u) + 1);
+        }
+        c->n_rpc_urls = (uint32_t)json_array_size(list);
+    }
+    memcpy(c->rpc_url, c->rpc_urls[0], sizeof(c->rpc_url));
+    return KG_OK;
+}
+
 static kg_result parse_policy(kg_kms_config *c, const json_t *root)
 {
-    static const char *const keys[] = {"backend", "rpc_url",    "kms_contract",   "chain_id",
-                                       "url",     "timeout_ms", "gateway_app_id", NULL};
+    static const char *const keys[] = {"backend",         "rpc_url",         "rpc_urls",
+                                       "quorum",          "confirmations",   "max_block_age_s",
+                                       "reorg_allowance", "kms_contract",    "chain_id",
+                                       "url",             "timeout_ms",      "gateway_app_id",
+                                       "allow_insecure_http", NULL};
     static const char *const backends[] = {"eth", "webhook", NULL};
     const json_t *o;
     KG_GUARD(get_object(&o, root, "policy"));
@@ -153,7 +204,13 @@ static kg_result parse_policy(kg_kms_config *c, const json_t *root)
     if (c->policy == KG_KMS_POLICY_ETH) {
         KG_ENSURE(json_object_get(o, "url") == NULL, KG_ERR_INPUT,
                   "config: 'policy.url' is for backend 'webhook', not 'eth'");
-        KG_GUARD(get_string(c->rpc_url, sizeof(c->rpc_url), o, "policy", "rpc_url", true));
+        KG_GUARD(parse_rpc_urls(c, o));
+        uint32_t quorum = c->n_rpc_urls;
+        KG_GUARD(get_u32(&quorum, o, "policy", "quorum", 1, c->n_rpc_urls));
+        c->quorum = quorum;
+        KG_GUARD(get_u32(&c->confirmations, o, "policy", "confirmations", 0, 10000));
+        KG_GUARD(get_u32(&c->max_block_age_s, o, "policy", "max_block_age_s", 0, 86400 * 30));
+        KG_GUARD(get_u32(&c->reorg_allowance, o, "policy", "reorg_allowance", 0, 1000000));
         char addr[64] = {0};
         KG_GUARD(get_string(addr, sizeof(addr), o, "policy", "kms_contract", true));
         if (kg_failed(kg_hex_decode_exact(c->kms_contract, sizeof(c->kms_contract), addr)))
@@ -163,12 +220,21 @@ static kg_result parse_policy(kg_kms_config *c, const json_t *root)
                     addr);
         KG_GUARD(get_uint(&c->chain_id, o, "policy", "chain_id", 1, UINT64_MAX >> 1, true));
     } else {
-        static const char *const eth_only[] = {"rpc_url", "kms_contract", "chain_id", NULL};
+        static const char *const eth_only[] = {"rpc_url",         "rpc_urls",      "quorum",
+                                               "confirmations",   "max_block_age_s", "kms_contract",
+                                               "reorg_allowance", "chain_id",      NULL};
         for (size_t i = 0; eth_only[i] != NULL; i++)
             KG_ENSURE(json_object_get(o, eth_only[i]) == NULL, KG_ERR_INPUT,
                       "config: 'policy.%s' is for backend 'eth', not 'webhook'", eth_only[i]);
         KG_GUARD(get_string(c->webhook_url, sizeof(c->webhook_url), o, "policy", "url", true));
     }
+    KG_GUARD(get_bool(&c->allow_insecure_http, o, "allow_insecure_http"));
+    /* A plain-http chain node or webhook on another host puts anyone on the path in the seat
+     * of a lying node. */
+    for (uint32_t i = 0; c->policy == KG_KMS_POLICY_ETH && i < c->n_rpc_urls; i++)
+        KG_GUARD(check_transport(c, c->rpc_urls[i], "policy.rpc_urls"));
+    if (c->policy == KG_KMS_POLICY_WEBHOOK)
+        KG_GUARD(check_transport(c, c->webhook_url, "policy.url"));
     return KG_OK;
 }
 
@@ -247,6 +313,8 @@ static void set_defaults(kg_kms_config *c)
     c->listen_port = 8000;
     c->policy = KG_KMS_POLICY_ETH;
     c->policy_timeout_ms = 5000;
+    c->max_block_age_s = 300;
+    c->reorg_allowance = 64;
     c->trust_root = KG_KMS_TRUST_INTEL;
     c->tee = KG_KMS_TEE_TDX;
     c->max_body_bytes = 65536;

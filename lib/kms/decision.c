@@ -130,8 +130,12 @@ kg_result kg_kms_decide(kg_kms_decision *out, const kg_kms_ops *ops, const kg_km
     kg_result asked = ops->govern(ops->ctx, &out->verdict, req->caller, id);
     block_of(&base, &out->verdict);
     if (kg_failed(asked)) {
-        snprintf(reason, sizeof(reason), "governance unavailable: %s", kg_error_message());
-        return refuse(ops, req, KG_ERR_UNAVAILABLE, &base, reason);
+        /* A chain view that contradicts itself (nodes disagreeing, the chain going backwards)
+         * is a refusal; no answer at all is an outage. */
+        bool refused = kg_error_code() == KG_ERR_DENIED;
+        snprintf(reason, sizeof(reason), "governance %s: %s", refused ? "refused" : "unavailable",
+                 kg_error_message());
+        return refuse(ops, req, refused ? KG_ERR_DENIED : KG_ERR_UNAVAILABLE, &base, reason);
     }
     if (!out->verdict.allowed) {
         /* the verdict's reason is bounded by its own cap; keep room for the prefix */

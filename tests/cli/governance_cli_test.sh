@@ -55,7 +55,7 @@ H1="$(sha256sum "$TMP/v1.json" | cut -c1-64)"
 H2="$(sha256sum "$TMP/v2.json" | cut -c1-64)"
 [ "$("$KG" app compose-hash "$TMP/v1.json")" = "$H1" ] || die "compose-hash is not SHA-256 of the raw bytes"
 [ "$("$KG" app compose-hash --json "$TMP/v2.json" | jq -r .compose_hash)" = "$H2" ] || die "compose-hash --json"
-run 1 "cannot open '$TMP/missing.json'" "$KG" app compose-hash "$TMP/missing.json"
+run 1 "'$TMP/missing.json' does not exist" "$KG" app compose-hash "$TMP/missing.json"
 ok "compose-hash = SHA-256 of the file's bytes"
 
 # ---- deploy, allow, revoke, status ------------------------------------------------------------

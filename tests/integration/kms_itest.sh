@@ -213,9 +213,12 @@ REVOKE_BLOCK="$(block_of_last_tx)"
 app v1 "$APP" "$H1"
 expect_denied "not allowed by governance: compose hash not allowed" "revoked v1"
 
+# The KMS runs the same (simulated) OS image as the app: removing it disallows the KMS itself,
+# which every release re-checks at its decision block, so this KMS cannot decide (503).
 send "$KMSC" "removeOsImageHash(bytes32)" "0x$OSH"
 app v2 "$APP" "$H2"
-expect_denied "not allowed by governance: os image not allowed" "disallowed OS image"
+expect_denied "this KMS is not allowed at block [0-9]*: os image not allowed; ask another KMS" "disallowed OS image"
+grep -q "HTTP 503" "$TMP/err.txt" || die "disallowed OS image of the KMS: not 503: $(cat "$TMP/err.txt")"
 send "$KMSC" "addOsImageHash(bytes32)" "0x$OSH"
 app v2 "$APP" "$H2"
 [ "$RC" = 0 ] || die "v2 after the OS image is allowed again: $(cat "$TMP/out.json")"
@@ -330,17 +333,30 @@ send "$KMSC" "addKmsDevice(bytes32)" "0x$DEV"
 [ "$("$CLI" audit list --db "$TMP/state/audit.db" --json | jq '[.[] | select(.method=="GetKmsKey")] | length')" = "$N_KMSKEY" ] || die "the replica sent GetKmsKey to a source it had not verified"
 
 # A second, independently bootstrapped KMS: attested and allowed by governance (same image,
-# device and measurements), but its root keys are not the ones published in kmsInfo.
-jq --arg d "$TMP/state-rogue" '.state_dir = $d | .tee.sim_vm = "kms-rogue"' "$TMP/kms.json" >"$TMP/kms-rogue.json"
+# device and measurements), but its root keys are not the ones published in kmsInfo. Started
+# without --bootstrap on its empty state_dir it refuses to make keys; bootstrapped, its own
+# self-check finds its keys are not the published ones and it serves none, so a replica's
+# onboarding fails at the source.
+jq --arg d "$TMP/state-rogue" '.state_dir = $d | .tee.sim_vm = "kms-rogue" | .self_check_interval_s = 0' \
+  "$TMP/kms.json" >"$TMP/kms-rogue.json"
+set +e; "$KMS" --config "$TMP/kms-rogue.json" 2>"$TMP/kms-rogue-empty.log"; RC=$?; set -e
+[ "$RC" != 0 ] && grep -q "state_dir '$TMP/state-rogue' holds no root keys" "$TMP/kms-rogue-empty.log" ||
+  die "an empty state_dir without --bootstrap: rc=$RC $(cat "$TMP/kms-rogue-empty.log")"
+ok "an empty state_dir without --bootstrap: the KMS refuses to start and names the path (no new keys)"
+"$KMS" --config "$TMP/kms-rogue.json" --bootstrap >/dev/null 2>"$TMP/kms-rogue-boot.log" ||
+  die "rogue bootstrap: $(cat "$TMP/kms-rogue-boot.log")"
 "$KMS" --config "$TMP/kms-rogue.json" --port-file "$TMP/kms-rogue.port" 2>"$TMP/kms-rogue.log" &
 ROGUE_PID=$!
 PIDS+=("$ROGUE_PID")
 wait_file "$TMP/kms-rogue.port" "$ROGUE_PID"
-grep -q "self-check: allowed" "$TMP/kms-rogue.log" || die "rogue KMS self-check: $(cat "$TMP/kms-rogue.log")"
-onboard_fails state-r2 "$(cat "$TMP/kms-rogue.port")" "do not match the KMS info on chain (root k256 key differs, root CA key differs); refusing to onboard" "replica onboarding from an allowed KMS whose root keys are not the published ones"
+grep -q "self-check: root keys differ from the KMS info on chain (root k256 key differs, root CA key differs)" "$TMP/kms-rogue.log" ||
+  die "rogue KMS self-check: $(cat "$TMP/kms-rogue.log")"
+curl -sk -o "$TMP/rogue-health.json" -w '%{http_code}' "https://127.0.0.1:$(cat "$TMP/kms-rogue.port")/health" | grep -qx 503 ||
+  die "rogue /health is not 503: $(cat "$TMP/rogue-health.json")"
+ok "a KMS whose root keys are not the published ones: /health 503 with the reason, no key released"
+onboard_fails state-r2 "$(cat "$TMP/kms-rogue.port")" "HTTP 503.*root keys differ from the KMS info on chain" "replica onboarding from an allowed KMS whose root keys are not the published ones"
 kill "$ROGUE_PID"; wait "$ROGUE_PID" 2>/dev/null || true
-"$CLI" audit list --db "$TMP/state-rogue/audit.db" --json | jq -e '[.[] | select(.method=="GetKmsKey" and .decision=="allow")] | length == 1' >/dev/null || die "the rogue KMS did not release its keys (the chain comparison was not what refused)"
-ok "the rogue KMS did release its keys; the replica's comparison with kmsInfo is what refused them"
+"$CLI" audit list --db "$TMP/state-rogue/audit.db" --json | jq -e '[.[] | select(.method=="GetKmsKey" and .decision=="allow")] | length == 0' >/dev/null || die "the rogue KMS released its keys"
 
 # ---- key files readable by others: refuse to start -----------------------------------------------
 stop_kms
@@ -375,7 +391,12 @@ send "$KMSC" "removeKmsDevice(bytes32)" "0x$DEV"
 # The self-check runs every second; under load a round can take longer, so wait for its
 # verdict (bounded) instead of sleeping a fixed time.
 for ((i = 0; i < 60; i++)); do sleep 0.5; app v2 "$APP" "$H2"; [ "$RC" != 0 ] && break; done
-expect_denied "this KMS is not allowed by governance (self-check: not allowed: kms device not allowed)" "KMS whose device governance removed"
+# Refused from the next block on by the per-block standing check, before the periodic
+# self-check turns /health to 503.
+expect_denied "this KMS is not allowed .*kms device not allowed" "KMS whose device governance removed"
+for ((i = 0; i < 60; i++)); do
+  [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$KPORT/health")" = 503 ] && break; sleep 0.5
+done
 [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$KPORT/health")" = 503 ] || die "/health not 503 while refusing"
 send "$KMSC" "addKmsDevice(bytes32)" "0x$DEV"
 for ((i = 0; i < 60; i++)); do sleep 0.5; app v2 "$APP" "$H2"; [ "$RC" = 0 ] && break; done
@@ -422,7 +443,7 @@ app v2 "$APP" "$H2"
 [ "$RC" = 0 ] || die "v2 before the chain goes down: $(cat "$TMP/out.json")"
 kill "$ANVIL_PID"; wait "$ANVIL_PID" 2>/dev/null || true
 app v2 "$APP" "$H2"
-expect_denied "governance unavailable: chain node" "chain node down"
+expect_denied "governance unavailable: chain view unavailable: 0 of 1 nodes answered their head" "chain node down"
 grep -q "HTTP 503" "$TMP/err.txt" || die "chain node down: not answered 503 (unavailable): $(cat "$TMP/err.txt")"
 "$CLI" audit list --db "$TMP/state/audit.db" --json | jq -e '.[-1].decision=="deny" and (.[-1].reason|test("governance unavailable"))' >/dev/null || die "chain-down denial not audited"
 ok "chain-down denial recorded"

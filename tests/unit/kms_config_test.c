@@ -6,7 +6,7 @@
 #include "test_util.h"
 
 #define MINIMAL                                                                                    \
-    "{\"state_dir\":\"/tmp/s\",\"pccs_url\":\"http://p\",\"policy\":{\"rpc_url\":\"http://r\","    \
+    "{\"state_dir\":\"/tmp/s\",\"pccs_url\":\"http://p\",\"policy\":{\"rpc_url\":\"https://r\","    \
     "\"kms_contract\":\"0x5FbDB2315678afecb367f032d93F642f64180aa3\",\"chain_id\":31337}"
 
 static kg_result parse(kg_kms_config *c, const char *text)
@@ -63,9 +63,9 @@ static void test_webhook(void **state)
 {
     kg_kms_config c;
     KG_ASSERT_OK(parse(&c, "{\"state_dir\":\"/s\",\"pccs_url\":\"http://p\",\"policy\":{"
-                           "\"backend\":\"webhook\",\"url\":\"http://auth:8000\"}}"));
+                           "\"backend\":\"webhook\",\"url\":\"https://auth:8000\"}}"));
     assert_int_equal(c.policy, KG_KMS_POLICY_WEBHOOK);
-    assert_string_equal(c.webhook_url, "http://auth:8000");
+    assert_string_equal(c.webhook_url, "https://auth:8000");
     KG_ASSERT_ERR(parse(&c, "{\"state_dir\":\"/s\",\"pccs_url\":\"http://p\",\"policy\":{"
                             "\"backend\":\"webhook\",\"url\":\"http://a\",\"chain_id\":1}}"),
                   KG_ERR_INPUT, "'policy.chain_id' is for backend 'eth'");
@@ -117,12 +117,55 @@ static void test_too_large(void **state)
                   "exceeds the maximum of 65536");
 }
 
+#define POLICY_HEAD                                                                                \
+    "{\"state_dir\":\"/s\",\"pccs_url\":\"http://p\",\"policy\":{\"kms_contract\":"                 \
+    "\"0x5FbDB2315678afecb367f032d93F642f64180aa3\",\"chain_id\":1,"
+
+static void test_chain_quorum(void **state)
+{
+    (void)state;
+    kg_kms_config c;
+    KG_ASSERT_OK(parse(&c, POLICY_HEAD "\"rpc_urls\":[\"https://a\",\"https://b\","
+                                       "\"http://127.0.0.1:8545\"],\"quorum\":2,"
+                                       "\"confirmations\":3,\"max_block_age_s\":60}}"));
+    assert_int_equal(c.n_rpc_urls, 3);
+    assert_string_equal(c.rpc_urls[2], "http://127.0.0.1:8545");
+    assert_string_equal(c.rpc_url, "https://a");
+    assert_int_equal(c.quorum, 2);
+    assert_int_equal(c.confirmations, 3);
+    assert_int_equal(c.max_block_age_s, 60);
+    assert_int_equal(c.reorg_allowance, 64);
+    /* default quorum: every node; default freshness 5 minutes */
+    KG_ASSERT_OK(parse(&c, POLICY_HEAD "\"rpc_urls\":[\"https://a\",\"https://b\"]}}"));
+    assert_int_equal(c.quorum, 2);
+    assert_int_equal(c.max_block_age_s, 300);
+    KG_ASSERT_OK(parse(&c, POLICY_HEAD "\"rpc_url\":\"https://a\"}}"));
+    assert_int_equal(c.n_rpc_urls, 1);
+    assert_int_equal(c.quorum, 1);
+    KG_ASSERT_ERR(parse(&c, POLICY_HEAD "\"rpc_urls\":[\"https://a\"],\"quorum\":2}}"),
+                  KG_ERR_INPUT, "'policy.quorum'");
+    KG_ASSERT_ERR(parse(&c, POLICY_HEAD "\"rpc_urls\":[\"https://a\",\"https://a\"]}}"),
+                  KG_ERR_INPUT, "names 'https://a' twice");
+    KG_ASSERT_ERR(parse(&c, POLICY_HEAD "\"rpc_urls\":[]}}"), KG_ERR_INPUT,
+                  "must be a list of 1 to 8 URLs");
+    KG_ASSERT_ERR(parse(&c, POLICY_HEAD "\"rpc_url\":\"https://a\",\"rpc_urls\":[\"https://b\"]}}"),
+                  KG_ERR_INPUT, "not both");
+    /* plain http to another host: refused unless explicitly allowed */
+    KG_ASSERT_ERR(parse(&c, POLICY_HEAD "\"rpc_url\":\"http://node.example:8545\"}}"),
+                  KG_ERR_INPUT, "is plain http to another host");
+    KG_ASSERT_OK(parse(&c, POLICY_HEAD "\"rpc_url\":\"http://node.example:8545\","
+                                       "\"allow_insecure_http\":true}}"));
+    assert_true(c.allow_insecure_http);
+    KG_ASSERT_OK(parse(&c, POLICY_HEAD "\"rpc_url\":\"http://localhost:8545\"}}"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_minimal_defaults), cmocka_unit_test(test_example_file_parses),
         cmocka_unit_test(test_full_sim),         cmocka_unit_test(test_webhook),
         cmocka_unit_test(test_errors),           cmocka_unit_test(test_too_large),
+        cmocka_unit_test(test_chain_quorum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

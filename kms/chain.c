@@ -1,0 +1,320 @@
+/* chain.c - the KMS's view of the chain: a quorum of independent JSON-RPC nodes agreeing on one
+ * block and on every answer read at it (docs/design.md, "Trusting the chain").
+ *
+ * A decision block is resolved per request:
+ *   1. every node is asked for its head, in parallel;
+ *   2. the target is the highest block `quorum` nodes have reached, minus `confirmations`;
+ *   3. every node that answered is asked for the target's hash; all that answer must agree,
+ *      and at least `quorum` must answer;
+ *   4. the block must be fresh (timestamp within max_block_age_s) and not below the highest
+ *      block decided at minus reorg_allowance.
+ * Every answer at that block (isAppAllowed, isKmsAllowed, kmsInfo) is asked of the same nodes,
+ * pinned to the block hash; all that answer must agree and `quorum` must answer. Disagreement is
+ * a refusal (KG_ERR_DENIED, counted), never an allow; too few answers, or a stale view, is
+ * KG_ERR_UNAVAILABLE. With one node and quorum 1 this is the single-node KMS of before. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "keygate/eth.h"
+#include "keygate/hash.h"
+#include "kms.h"
+
+static kg_eth_client *g_nodes[KG_KMS_MAX_RPC_NODES];
+static size_t g_n_nodes;
+static _Atomic uint64_t g_highest_decided;
+
+/* One node's part of a parallel step. */
+typedef struct node_job {
+    const kms *k;
+    size_t i;
+    bool ok;
+    kg_err code;
+    char error[256];
+    /* inputs */
+    uint64_t number;           /* block_at */
+    const kg_eth_block *at;    /* answers */
+    kg_eth_policy_kind kind;
+    const kg_boot_identity *id;
+    /* outputs */
+    kg_eth_block block;
+    kg_eth_decision decision;
+    uint8_t k256[KG_K256_PUB_LEN];
+    uint8_t spki_hash[32];
+} node_job;
+
+static void capture(node_job *j, kg_result rc)
+{
+    j->ok = kg_ok(rc);
+    if (!j->ok) {
+        j->code = kg_error_code();
+        snprintf(j->error, sizeof(j->error), "%s", kg_error_message());
+        kg_error_clear();
+    }
+}
+
+/* Runs fn on every job, node 0 on this thread and the others on their own, and waits. */
+static void each_node(void *(*fn)(void *), node_job *jobs, size_t n)
+{
+    pthread_t th[KG_KMS_MAX_RPC_NODES];
+    bool started[KG_KMS_MAX_RPC_NODES] = {false};
+    for (size_t i = 1; i < n; i++)
+        started[i] = pthread_create(&th[i], NULL, fn, &jobs[i]) == 0;
+    fn(&jobs[0]);
+    for (size_t i = 1; i < n; i++) {
+        if (started[i])
+            pthread_join(th[i], NULL);
+        else
+            fn(&jobs[i]); /* no thread to be had: ask this node here, in turn */
+    }
+}
+
+static void *job_head(void *arg)
+{
+    node_job *j = arg;
+    capture(j, kg_eth_get_block(g_nodes[j->i], &j->block, "latest"));
+    return NULL;
+}
+
+static void *job_block_at(void *arg)
+{
+    node_job *j = arg;
+    capture(j, kg_eth_get_block_by_number(g_nodes[j->i], &j->block, j->number));
+    return NULL;
+}
+
+static void *job_policy(void *arg)
+{
+    node_job *j = arg;
+    capture(j, kg_eth_policy_check(&j->decision, g_nodes[j->i], j->k->cfg.kms_contract, j->kind,
+                                   j->id, j->at));
+    return NULL;
+}
+
+static void *job_kms_info(void *arg)
+{
+    node_job *j = arg;
+    kg_buf spki;
+    kg_buf_init(&spki, 4096);
+    kg_result rc = kg_eth_kms_info(j->k256, &spki, g_nodes[j->i], j->k->cfg.kms_contract, j->at);
+    if (kg_ok(rc))
+        rc = kg_sha256(j->spki_hash, spki.data, spki.len);
+    kg_buf_free(&spki);
+    capture(j, rc);
+    return NULL;
+}
+
+static void init_jobs(node_job *jobs, const kms *k)
+{
+    memset(jobs, 0, sizeof(node_job) * g_n_nodes);
+    for (size_t i = 0; i < g_n_nodes; i++) {
+        jobs[i].k = k;
+        jobs[i].i = i;
+    }
+}
+
+/* Fails with "chain view unavailable" when fewer than quorum jobs succeeded. */
+static kg_result need_quorum(const kms *k, const node_job *jobs, const char *what)
+{
+    size_t ok = 0, first_bad = g_n_nodes;
+    for (size_t i = 0; i < g_n_nodes; i++) {
+        if (jobs[i].ok)
+            ok++;
+        else if (first_bad == g_n_nodes)
+            first_bad = i;
+    }
+    bool bad = first_bad < g_n_nodes;
+    KG_ENSURE(ok >= k->cfg.quorum, KG_ERR_UNAVAILABLE,
+              "chain view unavailable: %zu of %zu nodes answered %s (quorum %u)%s%s%s%.200s", ok,
+              g_n_nodes, what, k->cfg.quorum, bad ? "; '" : "",
+              bad ? k->cfg.rpc_urls[first_bad] : "", bad ? "': " : "",
+              bad ? jobs[first_bad].error : "");
+    return KG_OK;
+}
+
+/* Counts a disagreement and fails with "chain nodes disagree: '<a>' and '<b>' <what>". */
+static kg_result disagree(kms *k, const char *a, const char *b, const char *what)
+{
+    atomic_fetch_add(&k->metrics.chain_disagreements, 1);
+    KG_BAIL(KG_ERR_DENIED, "chain nodes disagree: '%s' and '%s' %s", a, b, what);
+}
+
+static int by_number_desc(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? 1 : a > b ? -1 : 0;
+}
+
+kg_result kms_chain_block(kg_eth_block *out, kms *k)
+{
+    node_job jobs[KG_KMS_MAX_RPC_NODES];
+    uint64_t heads[KG_KMS_MAX_RPC_NODES];
+    size_t n_heads = 0;
+    KG_ENSURE(g_n_nodes > 0, KG_ERR_USAGE, "no chain nodes configured");
+    init_jobs(jobs, k);
+    each_node(job_head, jobs, g_n_nodes);
+    KG_GUARD(need_quorum(k, jobs, "their head"));
+    for (size_t i = 0; i < g_n_nodes; i++)
+        if (jobs[i].ok)
+            heads[n_heads++] = jobs[i].block.number;
+    qsort(heads, n_heads, sizeof(heads[0]), by_number_desc);
+    uint64_t reached = heads[k->cfg.quorum - 1]; /* the highest block a quorum has */
+    KG_ENSURE(reached >= k->cfg.confirmations, KG_ERR_UNAVAILABLE,
+              "chain view unavailable: head %llu is below policy.confirmations %u",
+              (unsigned long long)reached, k->cfg.confirmations);
+    uint64_t target = reached - k->cfg.confirmations;
+
+    /* The heads themselves serve when every node that answered is at the target. */
+    bool same = true;
+    for (size_t i = 0; i < g_n_nodes; i++)
+        if (jobs[i].ok && jobs[i].block.number != target)
+            same = false;
+    if (!same) {
+        /* every node is asked again, those whose head failed too: a node that answers now
+         * is a voice like any other */
+        for (size_t i = 0; i < g_n_nodes; i++) {
+            jobs[i].number = target;
+            jobs[i].ok = false;
+        }
+        each_node(job_block_at, jobs, g_n_nodes);
+        char what[64];
+        snprintf(what, sizeof(what), "block %llu", (unsigned long long)target);
+        KG_GUARD(need_quorum(k, jobs, what));
+    }
+    size_t ref = g_n_nodes;
+    for (size_t i = 0; i < g_n_nodes; i++) {
+        if (!jobs[i].ok)
+            continue;
+        if (ref == g_n_nodes) {
+            ref = i;
+            continue;
+        }
+        if (memcmp(jobs[i].block.hash, jobs[ref].block.hash, KG_ETH_HASH_LEN) != 0) {
+            char detail[200], h1[67] = "0x", h2[67] = "0x";
+            if (kg_failed(kg_hex_encode(h1 + 2, 65, jobs[ref].block.hash, 32)) ||
+                kg_failed(kg_hex_encode(h2 + 2, 65, jobs[i].block.hash, 32)))
+                kg_error_clear();
+            snprintf(detail, sizeof(detail),
+                     "report different blocks: block %llu is %.18s... at one, %.18s... at the other",
+                     (unsigned long long)target, h1, h2);
+            return disagree(k, k->cfg.rpc_urls[ref], k->cfg.rpc_urls[i], detail);
+        }
+    }
+    *out = jobs[ref].block;
+
+    uint64_t now = (uint64_t)time(NULL);
+    KG_ENSURE(k->cfg.max_block_age_s == 0 || out->timestamp + k->cfg.max_block_age_s >= now,
+              KG_ERR_UNAVAILABLE,
+              "chain view is stale: block %llu is %llu s old (policy.max_block_age_s = %u)",
+              (unsigned long long)out->number, (unsigned long long)(now - out->timestamp),
+              k->cfg.max_block_age_s);
+    uint64_t highest = atomic_load(&g_highest_decided);
+    KG_ENSURE(out->number + k->cfg.reorg_allowance >= highest, KG_ERR_DENIED,
+              "chain went backwards: block %llu is below the highest block decided at (%llu) "
+              "by more than policy.reorg_allowance (%u)",
+              (unsigned long long)out->number, (unsigned long long)highest,
+              k->cfg.reorg_allowance);
+    while (out->number > highest &&
+           !atomic_compare_exchange_weak(&g_highest_decided, &highest, out->number))
+        ;
+    return KG_OK;
+}
+
+kg_result kms_chain_policy(kg_eth_decision *out, kms *k, int kind,
+                           const kg_boot_identity *id, const kg_eth_block *at)
+{
+    node_job jobs[KG_KMS_MAX_RPC_NODES];
+    init_jobs(jobs, k);
+    for (size_t i = 0; i < g_n_nodes; i++) {
+        jobs[i].kind = (kg_eth_policy_kind)kind;
+        jobs[i].id = id;
+        jobs[i].at = at;
+    }
+    each_node(job_policy, jobs, g_n_nodes);
+    /* A node that reverted or answered nonsense is not "an answer": it counts as absent. */
+    char what[64];
+    snprintf(what, sizeof(what), "the policy at block %llu", (unsigned long long)at->number);
+    KG_GUARD(need_quorum(k, jobs, what));
+    size_t ref = g_n_nodes;
+    for (size_t i = 0; i < g_n_nodes; i++) {
+        if (!jobs[i].ok)
+            continue;
+        if (ref == g_n_nodes) {
+            ref = i;
+            continue;
+        }
+        const kg_eth_decision *a = &jobs[ref].decision, *b = &jobs[i].decision;
+        if (a->allowed != b->allowed || strcmp(a->reason, b->reason) != 0) {
+            char detail[300];
+            snprintf(detail, sizeof(detail),
+                     "answer differently at block %llu: one says %s (%.80s), the other %s (%.80s)",
+                     (unsigned long long)at->number, a->allowed ? "allowed" : "denied", a->reason,
+                     b->allowed ? "allowed" : "denied", b->reason);
+            return disagree(k, k->cfg.rpc_urls[ref], k->cfg.rpc_urls[i], detail);
+        }
+    }
+    *out = jobs[ref].decision;
+    return KG_OK;
+}
+
+kg_result kms_chain_kms_info(uint8_t k256[KG_K256_PUB_LEN], uint8_t spki_hash[32], kms *k,
+                             const kg_eth_block *at)
+{
+    node_job jobs[KG_KMS_MAX_RPC_NODES];
+    init_jobs(jobs, k);
+    for (size_t i = 0; i < g_n_nodes; i++)
+        jobs[i].at = at;
+    each_node(job_kms_info, jobs, g_n_nodes);
+    KG_GUARD(need_quorum(k, jobs, "kmsInfo()"));
+    size_t ref = g_n_nodes;
+    for (size_t i = 0; i < g_n_nodes; i++) {
+        if (!jobs[i].ok)
+            continue;
+        if (ref == g_n_nodes) {
+            ref = i;
+            continue;
+        }
+        if (memcmp(jobs[i].k256, jobs[ref].k256, KG_K256_PUB_LEN) != 0 ||
+            memcmp(jobs[i].spki_hash, jobs[ref].spki_hash, 32) != 0)
+            return disagree(k, k->cfg.rpc_urls[ref], k->cfg.rpc_urls[i],
+                            "report different kmsInfo");
+    }
+    memcpy(k256, jobs[ref].k256, KG_K256_PUB_LEN);
+    memcpy(spki_hash, jobs[ref].spki_hash, 32);
+    return KG_OK;
+}
+
+kg_eth_client *kms_chain_first(void) { return g_n_nodes > 0 ? g_nodes[0] : NULL; }
+
+kg_result kms_chain_init(const kms *k)
+{
+    for (uint32_t i = 0; i < k->cfg.n_rpc_urls; i++) {
+        const char *url = k->cfg.rpc_urls[i];
+        if (strncmp(url, "http://", 7) == 0 && k->cfg.allow_insecure_http)
+            fprintf(stderr, "keygate-kms: WARNING: chain node '%s' is plain http and "
+                            "policy.allow_insecure_http is set: anyone on the path can answer "
+                            "for it (test networks only)\n",
+                    url);
+        KG_GUARD_CTX(kg_eth_client_new(&g_nodes[i], url, k->cfg.policy_timeout_ms),
+                     "policy.rpc_urls[%u] '%s'", i, url);
+        g_n_nodes = i + 1;
+        /* A node on another chain is another governance: the KMS does not start. */
+        uint64_t id = 0;
+        KG_GUARD_CTX(kg_eth_chain_id(g_nodes[i], &id), "checking chain_id of '%s'", url);
+        KG_ENSURE(id == k->cfg.chain_id, KG_ERR_DENIED,
+                  "chain node at '%s' is chain %llu, config says %llu", url,
+                  (unsigned long long)id, (unsigned long long)k->cfg.chain_id);
+    }
+    return KG_OK;
+}
+
+void kms_chain_free(void)
+{
+    for (size_t i = 0; i < g_n_nodes; i++)
+        kg_eth_client_free(g_nodes[i]);
+    memset(g_nodes, 0, sizeof(g_nodes));
+    g_n_nodes = 0;
+}
