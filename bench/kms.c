@@ -125,12 +125,13 @@ static int build_dir(char *out, size_t n)
 
 int kg_bench_kms(int argc, char **argv)
 {
-    unsigned long clients = 32, seconds = 10, workers = 8;
+    unsigned long clients = 32, seconds = 10, workers = 8, rpc_nodes = 1;
     const char *env_file = NULL;
     static const struct option opts[] = {
         {"env", required_argument, NULL, 'e'},      {"clients", required_argument, NULL, 'c'},
         {"duration", required_argument, NULL, 'd'}, {"workers", required_argument, NULL, 'w'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+        {"rpc-nodes", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -138,11 +139,16 @@ int kg_bench_kms(int argc, char **argv)
             env_file = optarg;
             continue;
         }
-        unsigned long *dst = c == 'c' ? &clients : c == 'd' ? &seconds : c == 'w' ? &workers : NULL;
+        unsigned long *dst = c == 'c'   ? &clients
+                             : c == 'd' ? &seconds
+                             : c == 'w' ? &workers
+                             : c == 'r' ? &rpc_nodes
+                                        : NULL;
         if (dst == NULL) {
             fprintf(c == 'h' ? stdout : stderr,
                     "Usage: keygate-bench kms [--clients N (32)] [--duration S (10)] "
-                    "[--workers W (8, KMS worker threads)] [--env FILE]\n"
+                    "[--workers W (8, KMS worker threads)] [--rpc-nodes 1|2 (chain nodes, "
+                    "quorum of all)] [--env FILE]\n"
                     "Starts anvil + contracts, the simulated TDX platform and PCCS, and a "
                     "keygate-kms (bench/kms_env.sh),\nthen N clients each loop: fresh RA-TLS "
                     "connection + GetAppKey. Prints one JSON line.\n--env FILE: use a running "
@@ -169,6 +175,8 @@ int kg_bench_kms(int argc, char **argv)
             return 1;
         snprintf(script, sizeof(script), "%s/kms_env.sh", KG_BENCH_DIR);
         snprintf(wbuf, sizeof(wbuf), "%lu", workers);
+        char nbuf[16];
+        snprintf(nbuf, sizeof(nbuf), "%lu", rpc_nodes);
         int pipefd[2];
         if (pipe(pipefd) != 0)
             return 1;
@@ -176,7 +184,7 @@ int kg_bench_kms(int argc, char **argv)
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
         posix_spawn_file_actions_addclose(&fa, pipefd[0]);
-        char *args[] = {script, build, wbuf, NULL};
+        char *args[] = {script, build, wbuf, nbuf, NULL};
         if (posix_spawn(&env_pid, script, &fa, NULL, args, environ) != 0) {
             fprintf(stderr, "keygate-bench kms: cannot run %s\n", script);
             return 1;
@@ -257,11 +265,12 @@ int kg_bench_kms(int argc, char **argv)
     double p50 = total ? all[total / 2] : 0, p99 = total ? all[(total * 99) / 100] : 0;
     free(all);
     long rss = vm_hwm_kb(kms_pid);
-    printf("{\"bench\":\"kms\",\"clients\":%lu,\"kms_workers\":%lu,\"seconds\":%.2f,"
+    printf("{\"bench\":\"kms\",\"clients\":%lu,\"kms_workers\":%lu,\"rpc_nodes\":%lu,"
+           "\"seconds\":%.2f,"
            "\"releases\":%zu,\"errors\":%zu,\"releases_per_s\":%.1f,\"p50_ms\":%.2f,"
            "\"p99_ms\":%.2f,\"kms_peak_rss_mb\":%.1f,\"kms_cpu_ms_per_release\":%.2f,"
            "\"load_avg_1m\":%.2f}\n",
-           clients, workers, elapsed, total, errors, (double)total / elapsed, p50 * 1e3, p99 * 1e3,
+           clients, workers, env_file ? 0ul : rpc_nodes, elapsed, total, errors, (double)total / elapsed, p50 * 1e3, p99 * 1e3,
            rss / 1024.0, total ? kms_cpu * 1e3 / (double)total : 0.0, load1());
     for (unsigned long i = 0; i < clients; i++)
         if (ca[i].errors) {

@@ -3,10 +3,13 @@
 # simulated TDX platform and PCCS, a bootstrapped keygate-kms registered on chain, and one app
 # allowed to get its keys. Prints one JSON line {kms_port, kms_pid, sim_dir, app_id,
 # compose_hash, instance_id, state_dir}, then stays until SIGTERM and tears everything down.
-# Usage: kms_env.sh BUILD_DIR [WORKERS]
+# Usage: kms_env.sh BUILD_DIR [WORKERS] [RPC_NODES]
+# RPC_NODES (1 or 2): chain nodes the KMS asks per decision, with a quorum of all of them; 2 are
+# two routes (127.0.0.1 and localhost) to the one anvil, which measures the quorum path's cost.
 set -euo pipefail
 BUILD="$(cd "$1" && pwd)"
 WORKERS="${2:-8}"
+RPC_NODES="${3:-1}"
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ANVIL="$SRC/tools/node_modules/.bin/anvil"
 CAST="$SRC/tools/node_modules/.bin/cast"
@@ -34,9 +37,14 @@ send() { "$CAST" send --rpc-url "$RPC" --private-key "$KEYGATE_DEPLOYER_KEY" --j
 PPORT="$(free_port)"
 "$SIM" pccs "$TMP/sim" "$PPORT" "$TMP/pccs.port" & PIDS+=($!)
 wait_file "$TMP/pccs.port"
+case "$RPC_NODES" in
+  1) RPC_URLS="[\"$RPC\"]" ;;
+  2) RPC_URLS="[\"$RPC\", \"http://localhost:$APORT\"]" ;;
+  *) echo "kms_env: RPC_NODES must be 1 or 2" >&2; exit 2 ;;
+esac
 cat >"$TMP/kms.json" <<JSON
 {"listen": {"address": "127.0.0.1", "port": 0}, "state_dir": "$TMP/state",
- "policy": {"backend": "eth", "rpc_url": "$RPC", "kms_contract": "$KMSC", "chain_id": 31337},
+ "policy": {"backend": "eth", "rpc_urls": $RPC_URLS, "kms_contract": "$KMSC", "chain_id": 31337},
  "pccs_url": "http://127.0.0.1:$PPORT",
  "trust_root": {"kind": "sim", "sim_ca_file": "$TMP/sim-root.pem"},
  "tee": {"backend": "sim", "sim_dir": "$TMP/sim"},
@@ -46,6 +54,9 @@ JSON
 send "$KMSC" "addOsImageHash(bytes32)" "0x$(jq -r .kms_boot_info.os_image_hash "$TMP/bootstrap.json")"
 send "$KMSC" "addKmsAggregatedMr(bytes32)" "0x$(jq -r .kms_boot_info.mr_aggregated "$TMP/bootstrap.json")"
 send "$KMSC" "addKmsDevice(bytes32)" "0x$(jq -r .kms_boot_info.device_id "$TMP/bootstrap.json")"
+# the root keys published on chain: a KMS serves nothing unless kmsInfo holds its own keys
+send "$KMSC" "setKmsInfo((bytes,bytes,bytes,bytes))" \
+  "(0x$(jq -r .k256_pubkey "$TMP/bootstrap.json"),0x$(jq -r .ca_pubkey "$TMP/bootstrap.json"),0x$(jq -r .quote "$TMP/bootstrap.json"),0x$(jq -r .eventlog "$TMP/bootstrap.json"))"
 H1=$(printf 'bench app' | sha256sum | cut -c1-64)
 send "$KMSC" "deployAndRegisterApp(address,bool,bool,bool,bytes32,bytes32)" "$OWNER" false false true \
   0x0000000000000000000000000000000000000000000000000000000000000000 "0x$H1"
