@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "devnet.h"
 #include "keygate/hash.h"
+#include "keygate/kms_config.h"
 #include "keygate/quote.h"
 
 #include <openssl/err.h>
@@ -713,6 +714,41 @@ static kg_result list_values(json_t **allowed_out, json_t **pending_out, const k
     return KG_OK;
 }
 
+/* The chain view a KMS decides with, and the revocation latency it implies: the KMS config's
+ * policy (nodes, quorum, confirmations) when the devnet names one, and the chain's recent block
+ * time. A revocation in block B applies to every decision made at B or later; a KMS deciding at
+ * head - N sees it N blocks after B. */
+static json_t *chain_view_json(const kg_cli_target *t)
+{
+    kg_eth_block head, back;
+    if (kg_failed(kg_eth_get_block(t->chain.eth, &head, "latest"))) {
+        kg_error_clear();
+        return NULL;
+    }
+    uint64_t span = head.number < 10 ? head.number : 10;
+    double block_time = 0;
+    if (span > 0 && kg_ok(kg_eth_get_block_by_number(t->chain.eth, &back, head.number - span)) &&
+        head.timestamp >= back.timestamp)
+        block_time = (double)(head.timestamp - back.timestamp) / (double)span;
+    kg_error_clear();
+    json_t *o = json_pack("{s:I,s:f}", "head", (json_int_t)head.number, "block_time_s", block_time);
+    const char *cfg_path = t->state ? kg_devnet_str(t->state, "kms_config") : NULL;
+    kg_kms_config *cfg = cfg_path ? calloc(1, sizeof(*cfg)) : NULL;
+    if (o != NULL && cfg != NULL && kg_ok(kg_kms_config_load(cfg, cfg_path)) &&
+        cfg->policy == KG_KMS_POLICY_ETH) {
+        json_object_set_new(o, "nodes", json_integer(cfg->n_rpc_urls));
+        json_object_set_new(o, "quorum", json_integer(cfg->quorum));
+        json_object_set_new(o, "confirmations", json_integer(cfg->confirmations));
+        json_object_set_new(o, "max_block_age_s", json_integer(cfg->max_block_age_s));
+        json_object_set_new(o, "revocation_latency_blocks", json_integer(cfg->confirmations));
+        json_object_set_new(o, "revocation_latency_s",
+                            json_real(block_time * (double)cfg->confirmations));
+    }
+    kg_error_clear();
+    free(cfg);
+    return o;
+}
+
 static int cmd_status(const kg_cli_target *t, bool as_json, uint64_t from_block)
 {
     kg_buf ret;
@@ -736,6 +772,9 @@ static int cmd_status(const kg_cli_target *t, bool as_json, uint64_t from_block)
     json_object_set_new(out, "quote_len", json_integer((json_int_t)d[2].len));
     json_object_set_new(out, "eventlog_len", json_integer((json_int_t)d[3].len));
     json_object_set_new(out, "governance_notice", gov_json(&g));
+    json_t *view = chain_view_json(t);
+    if (view != NULL)
+        json_object_set_new(out, "chain_view", view);
     for (size_t i = 0; i < N_LISTS; i++) {
         json_t *vals = NULL, *pend = NULL;
         if (kg_failed(list_values(&vals, &pend, t, &lists[i], from_block, g.has_notice)))
@@ -767,6 +806,18 @@ static int cmd_status(const kg_cli_target *t, bool as_json, uint64_t from_block)
             kg_eth_address_checksum(ga, g.upgrade);
             printf("  pending upgrade: %s, executable from %" PRIu64 "\n", ga, g.upgrade_at);
         }
+        json_t *cv = json_object_get(out, "chain_view");
+        if (json_object_get(cv, "confirmations") != NULL)
+            printf("  chain view   %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT
+                   " nodes agree at head - %" JSON_INTEGER_FORMAT
+                   "; a revocation applies after %" JSON_INTEGER_FORMAT
+                   " blocks (~%.0f s at %.1f s/block)\n",
+                   json_integer_value(json_object_get(cv, "quorum")),
+                   json_integer_value(json_object_get(cv, "nodes")),
+                   json_integer_value(json_object_get(cv, "confirmations")),
+                   json_integer_value(json_object_get(cv, "revocation_latency_blocks")),
+                   json_real_value(json_object_get(cv, "revocation_latency_s")),
+                   json_real_value(json_object_get(cv, "block_time_s")));
         const char *keys[] = {"allowed_mr", "allowed_device", "allowed_os_image"};
         const char *pkeys[] = {"pending_mr", "pending_device", "pending_os_image"};
         for (size_t i = 0; i < 3; i++) {
