@@ -25,10 +25,17 @@ static void audit_usage(FILE *out)
             KG_DEVNET_DEFAULT_DIR);
 }
 
+/* A column as printable text: rows written by older versions (or by hand) may hold anything. */
 static const char *str_or(const json_t *row, const char *key, const char *dflt)
 {
+    static _Thread_local char buf[8][KG_AUDIT_MAX_FIELD + 1];
+    static _Thread_local unsigned next;
     const char *s = json_string_value(json_object_get(row, key));
-    return s ? s : dflt;
+    if (s == NULL)
+        return dflt;
+    char *out = buf[next++ % 8];
+    (void)kg_text_escape(out, sizeof(buf[0]), s, json_string_length(json_object_get(row, key)));
+    return out;
 }
 
 static void print_table(const json_t *rows)

@@ -89,4 +89,9 @@ void kg_memzero(void *p, size_t n);
 /* Constant-time equality of two n-byte regions; for secrets and MACs, not for ordering. */
 bool kg_ct_equal(const void *a, const void *b, size_t n);
 
+/* Copies untrusted text into out (NUL-terminated, cut to out_size) with every control
+ * character (C0, DEL, C1) and every byte that is not part of valid UTF-8 written as "\xNN":
+ * safe to store, log and print on a terminal. Returns the length written. */
+size_t kg_text_escape(char *out, size_t out_size, const char *in, size_t in_len);
+
 #endif

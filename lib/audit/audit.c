@@ -133,10 +133,11 @@ static int bind_text(sqlite3_stmt *st, int idx, const char *s)
 {
     if (s == NULL)
         return sqlite3_bind_null(st, idx);
-    size_t n = strnlen(s, KG_AUDIT_MAX_FIELD + 1);
-    if (n > KG_AUDIT_MAX_FIELD)
-        n = KG_AUDIT_MAX_FIELD; /* a reason is evidence, not payload: keep the head */
-    return sqlite3_bind_text(st, idx, s, (int)n, SQLITE_TRANSIENT);
+    /* Reasons quote what callers and contracts said: stored escaped (no terminal control,
+     * valid UTF-8), and cut to the column's cap: a reason is evidence, not payload. */
+    char safe[KG_AUDIT_MAX_FIELD + 1];
+    size_t n = kg_text_escape(safe, sizeof(safe), s, strnlen(s, KG_AUDIT_MAX_FIELD));
+    return sqlite3_bind_text(st, idx, safe, (int)n, SQLITE_TRANSIENT);
 }
 
 /* Lowercase hex of n bytes into out (room for 2n + 1), "" when n is 0. */

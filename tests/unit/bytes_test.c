@@ -110,6 +110,23 @@ static void error_chain_reads_outside_in(void **state)
     kg_error_clear();
 }
 
+/* Hostile text: terminal escapes, newlines, C1 controls and broken UTF-8 become visible escapes;
+ * valid UTF-8 is kept as it is. */
+static void text_escape_makes_hostile_text_inert(void **state)
+{
+    (void)state;
+    char out[128];
+    const char evil[] = "ok\x1b[2J\nforged line\x7f \xc2\x9b \xff\xfe \xc3\xa9t\xc3\xa9 \xed\xa0\x80";
+    kg_text_escape(out, sizeof(out), evil, sizeof(evil) - 1);
+    assert_string_equal(out, "ok\\x1b[2J\\x0aforged line\\x7f \\xc2\\x9b \\xff\\xfe "
+                             "\xc3\xa9t\xc3\xa9 \\xed\\xa0\\x80");
+    /* never past the buffer, always terminated, never half an escape */
+    char tiny[6];
+    assert_int_equal(kg_text_escape(tiny, sizeof(tiny), "ab\x01" "cd", 5), 2);
+    assert_string_equal(tiny, "ab");
+    assert_int_equal(kg_text_escape(tiny, sizeof(tiny), "\xc3\xa9\xc3\xa9\xc3\xa9", 6), 4);
+}
+
 static void ct_equal_and_memzero(void **state)
 {
     uint8_t a[16], b[16];
@@ -128,6 +145,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reader_reads_little_and_big_endian),
+        cmocka_unit_test(text_escape_makes_hostile_text_inert),
         cmocka_unit_test(reader_truncation_names_field_and_keeps_position),
         cmocka_unit_test(reader_sub_is_confined),
         cmocka_unit_test(buf_respects_cap),
