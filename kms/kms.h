@@ -29,6 +29,8 @@ typedef struct kms_metrics {
     atomic_uint_fast64_t audit_failures;
     atomic_uint_fast64_t self_checks_failed;
     atomic_uint_fast64_t chain_disagreements; /* decisions refused: chain nodes disagreed */
+    atomic_uint_fast64_t unverified_not_recorded; /* refusals of unverified callers over the
+                                                     audit rate limit: counted, not written */
     atomic_uint_fast64_t latency_us_sum;
     atomic_uint_fast64_t latency_bucket[8]; /* <=1,2,5,10,25,50,100,+Inf ms (cumulative later) */
 } kms_metrics;

@@ -19,9 +19,41 @@
 
 /* ---- the decision core over this KMS -------------------------------------------------------- */
 
+/* Refusals of callers nobody could verify (no certificate, a certificate that does not attest)
+ * cost an attacker nothing to send; one fsync'd row each would let anyone drown the real
+ * decisions and fill the disk. They are written at most KMS_UNVERIFIED_PER_S per second (bursts
+ * of KMS_UNVERIFIED_BURST) and otherwise only counted. Decisions about a verified identity are
+ * always written, and a release never leaves unless its row is. */
+#define KMS_UNVERIFIED_PER_S 20.0
+#define KMS_UNVERIFIED_BURST 200.0
+static pthread_mutex_t g_bucket_lock = PTHREAD_MUTEX_INITIALIZER;
+static double g_bucket = KMS_UNVERIFIED_BURST;
+static int64_t g_bucket_ms;
+
+static bool unverified_row_allowed(void)
+{
+    int64_t now = kms_now_ms();
+    pthread_mutex_lock(&g_bucket_lock);
+    if (g_bucket_ms != 0)
+        g_bucket += (double)(now - g_bucket_ms) / 1000.0 * KMS_UNVERIFIED_PER_S;
+    if (g_bucket > KMS_UNVERIFIED_BURST)
+        g_bucket = KMS_UNVERIFIED_BURST;
+    g_bucket_ms = now;
+    bool take = g_bucket >= 1.0;
+    if (take)
+        g_bucket -= 1.0;
+    pthread_mutex_unlock(&g_bucket_lock);
+    return take;
+}
+
 static kg_result record_in_audit(void *ctx, const kg_audit_record *rec)
 {
     kms *k = ctx;
+    if (!rec->allowed && rec->identity == NULL && !unverified_row_allowed()) {
+        atomic_fetch_add(&k->metrics.denied, 1);
+        atomic_fetch_add(&k->metrics.unverified_not_recorded, 1);
+        return KG_OK; /* refused all the same; counted, not written */
+    }
     kg_result rc = kg_audit_append(k->audit, rec, NULL);
     if (kg_failed(rc))
         atomic_fetch_add(&k->metrics.audit_failures, 1);

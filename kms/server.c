@@ -392,6 +392,10 @@ static void handle_metrics(server *s, struct evhttp_request *req)
         "disagreed.\n"
         "# TYPE keygate_kms_chain_disagreements_total counter\n"
         "keygate_kms_chain_disagreements_total %llu\n"
+        "# HELP keygate_kms_unverified_denials_not_recorded_total Refusals of unverified callers "
+        "over the audit rate limit.\n"
+        "# TYPE keygate_kms_unverified_denials_not_recorded_total counter\n"
+        "keygate_kms_unverified_denials_not_recorded_total %llu\n"
         "# HELP keygate_kms_connections Open client connections.\n"
         "# TYPE keygate_kms_connections gauge\nkeygate_kms_connections %llu\n"
         "# HELP keygate_kms_connections_total Accepted client connections.\n"
@@ -409,6 +413,7 @@ static void handle_metrics(server *s, struct evhttp_request *req)
         (unsigned long long)atomic_load(&m->audit_failures),
         (unsigned long long)atomic_load(&m->self_checks_failed),
         (unsigned long long)atomic_load(&m->chain_disagreements),
+        (unsigned long long)atomic_load(&m->unverified_not_recorded),
         (unsigned long long)atomic_load(&m->connections),
         (unsigned long long)atomic_load(&m->connections_total),
         atomic_load(&s->k->kms_allowed) ? 1 : 0, peak_rss_kb() * 1024);

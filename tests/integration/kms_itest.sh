@@ -260,6 +260,23 @@ app v2 "$APP" "$H2"
 curl -sk "https://127.0.0.1:$KPORT/metrics" | grep -q "^keygate_kms_audit_failures_total [1-9]" || die "audit failure not counted"
 ok "audit commit failure (database locked by another writer): the key is not released (503, error only), counted in /metrics; released again once it recovers"
 
+# ---- an anonymous flood does not drown the log ----------------------------------------------------
+ROWS0="$("$CLI" audit list --db "$TMP/state/audit.db" --json | jq length)"
+START_S=$SECONDS
+seq 500 | xargs -P 16 -I{} curl -sk -o /dev/null -X POST "https://127.0.0.1:$KPORT/prpc/GetAppKey?json" -d '{}'
+ELAPSED=$((SECONDS - START_S + 1))
+ROWS1="$("$CLI" audit list --db "$TMP/state/audit.db" --json | jq length)"
+DROPPED="$(curl -sk "https://127.0.0.1:$KPORT/metrics" | awk '/^keygate_kms_unverified_denials_not_recorded_total/ {print $2}')"
+# rows bounded by the rate (burst 200, 20/s); every refusal either written or counted
+[ "$((ROWS1 - ROWS0))" -le "$((200 + 20 * ELAPSED))" ] && [ "${DROPPED:-0}" -gt 0 ] &&
+  [ "$((ROWS1 - ROWS0 + DROPPED))" -ge 500 ] ||
+  die "anonymous flood: $((ROWS1 - ROWS0)) rows written in ${ELAPSED}s, $DROPPED counted only"
+app v2 "$APP" "$H2"
+[ "$RC" = 0 ] || die "v2 after the flood: $(cat "$TMP/out.json")"
+"$CLI" audit list --db "$TMP/state/audit.db" --json | jq -e '.[-1].method=="GetAppKey" and .[-1].decision=="allow"' >/dev/null ||
+  die "the real decision after the flood is not the newest row"
+ok "500 anonymous requests in ${ELAPSED}s: $((ROWS1 - ROWS0)) rows written (rate-limited), $DROPPED refusals counted only; the next real release is recorded"
+
 # ---- health and metrics --------------------------------------------------------------------------
 curl -sk "https://127.0.0.1:$KPORT/health" | jq -e '.status=="ok" and .kms_allowed==true' >/dev/null || die "/health"
 curl -sk "https://127.0.0.1:$KPORT/metrics" | grep -q "^keygate_kms_keys_released_total [1-9]" || die "/metrics"
