@@ -22,7 +22,7 @@ static void usage(FILE *out)
             "                     --kms URL [--kms URL ...] --kms-ca PEM\n"
             "                     (--kms-k256 HEX | --rpc-url URL --kms-contract ADDR)\n"
             "                     [--pccs URL [--tee-root-ca PEM]] [--env-file FILE]\n"
-            "                     [--disk-key-out FILE]\n"
+            "                     [--disk-key-out FILE] [--kms-retry-s N (60)]\n"
             "                     [--keys-out FILE] [--env-out FILE]\n"
             "                     [--socket PATH] [--socket-mode 0660|0600]\n"
             "                     [--vm-config TEXT] [--app-user USER|UID[:GID]]\n"
@@ -46,6 +46,8 @@ static void usage(FILE *out)
             "chain's root CA must be --kms-ca's). With --pccs its RA-TLS attestation is verified\n"
             "too (DCAP under Intel's root, or --tee-root-ca for a simulated KMS) and the chain\n"
             "must allow it as a KMS (isKmsAllowed); --pccs needs --rpc-url and --kms-contract.\n"
+            "A KMS that cannot decide (unreachable, 503) is skipped for the next; rounds over\n"
+            "every URL repeat with backoff for --kms-retry-s seconds; a refusal ends the boot.\n"
             "CMD never runs with the agent's privileges: an agent running as root starts it as\n"
             "--app-user, by default the user keygate-app if it exists, else nobody (65534), with\n"
             "no fd but 0-2, no way back to root and no_new_privs; the API socket is given to that\n"
@@ -99,7 +101,15 @@ static int apply(args *a, const char *f, const char *v, bool *kms_from_config, b
             *kms_from_config = true;
     } else if (strcmp(f, "--kms-ca") == 0)
         a->o.kms_ca_path = v;
-    else if (strcmp(f, "--kms-k256") == 0)
+    else if (strcmp(f, "--kms-retry-s") == 0) {
+        char *end = NULL;
+        unsigned long secs = strtoul(v, &end, 10);
+        if (end == v || *end != '\0' || secs > 3600) {
+            fprintf(stderr, "keygate-agent: --kms-retry-s '%s' is not 0..3600 seconds\n", v);
+            return EXIT_USAGE;
+        }
+        a->o.kms_retry_ms = (long)secs * 1000;
+    } else if (strcmp(f, "--kms-k256") == 0)
         a->o.kms_k256_hex = v;
     else if (strcmp(f, "--rpc-url") == 0)
         a->o.rpc_url = v;
@@ -210,6 +220,7 @@ static int parse(args *a, int argc, char **argv)
     bool kms_from_config = false;
     memset(a, 0, sizeof(*a));
     a->o.prog = "keygate-agent";
+    a->o.kms_retry_ms = 60000; /* a booting VM waits out a KMS restart or a brief overload */
     a->o.socket_path = KG_AGENT_DEFAULT_SOCKET;
     for (int i = 2; i + 1 < argc && strcmp(argv[i], "--") != 0; i++)
         if (strcmp(argv[i], "--config") == 0 &&

@@ -20,6 +20,7 @@ static void run_usage(FILE *out)
             "Usage: keygate sim run --state DIR --app APP_ID --compose FILE [--env-file FILE]\n"
             "                       --platform SIMDIR --kms URL [--kms URL ...] --kms-ca PEM\n"
             "                       (--kms-k256 HEX | --rpc-url URL --kms-contract ADDR)\n"
+            "                       [--kms-retry-s N (0: one round over the KMS URLs)]\n"
             "                       [--pccs URL [--tee-root-ca PEM]]  (verify the KMS's quote)\n"
             "                       (all these default to the devnet's when DIR holds one)\n"
             "                       [--socket PATH] [--disk-key-out FILE] [--keys-out FILE]\n"
@@ -78,7 +79,15 @@ int kg_cmd_sim_run(int argc, char **argv)
             o.kms_urls[o.n_kms_urls++] = v;
         else if (strcmp(f, "--kms-ca") == 0)
             o.kms_ca_path = v;
-        else if (strcmp(f, "--kms-k256") == 0)
+        else if (strcmp(f, "--kms-retry-s") == 0) {
+            char *end = NULL;
+            unsigned long secs = strtoul(v, &end, 10);
+            if (end == v || *end != '\0' || secs > 3600) {
+                fprintf(stderr, "keygate sim run: --kms-retry-s '%s' is not 0..3600\n", v);
+                return KG_EXIT_USAGE;
+            }
+            o.kms_retry_ms = (long)secs * 1000;
+        } else if (strcmp(f, "--kms-k256") == 0)
             o.kms_k256_hex = v;
         else if (strcmp(f, "--rpc-url") == 0)
             o.rpc_url = v;

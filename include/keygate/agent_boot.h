@@ -49,6 +49,8 @@ typedef struct kg_boot_config {
     const uint8_t *env_ct;           /* optional encrypted environment (SPEC.md section 5) */
     size_t env_ct_len;
     const char *vm_config;           /* passed to GetAppKey, informational */
+    long retry_for_ms;               /* 0: one round over the KMS URLs; else rounds with
+                                        backoff until this much time has passed */
     kg_ratls_format ratls_format;    /* the RA-TLS client certificate's evidence: legacy .1/.2
                                         (0) or dstack's .8, as guests since v0.5.10 send it */
     void (*log)(void *ctx, const char *msg); /* optional progress/failover messages */

@@ -38,6 +38,7 @@ typedef struct kg_launch_opts {
     const char *env_out_path;  /* optional: the decrypted environment as KEY=VALUE lines
                                   (mode 0600) for services started outside the agent */
     const char *vm_config;     /* optional */
+    long kms_retry_ms;         /* retry window over the KMS URLs (0: one round) */
     kg_ratls_format ratls_format; /* RA-TLS client certificate evidence: 0 = legacy .1/.2 */
     const char *socket_path;   /* API socket */
     mode_t socket_mode;        /* 0 = 0660 */

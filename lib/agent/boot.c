@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -346,14 +347,36 @@ kg_result kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg)
     KG_GUARD_C(extend(cfg->tee, KG_EVENT_INSTANCE_ID, out->instance_id, out->instance_id_len));
     KG_GUARD_C(extend(cfg->tee, KG_EVENT_BOOT_MR_DONE, NULL, 0));
 
-    /* Keys: KMS nodes in order; a refusal ends the boot, an unreachable node does not. */
+    /* Keys: KMS nodes in order; a refusal (or a certificate the KMS refused) ends the boot, an
+     * unreachable or undecided node does not. With a retry window, rounds over every URL repeat
+     * with exponential backoff (0.5 s doubling to 8 s) until it closes: a KMS that is briefly
+     * overloaded or restarting, or a host delaying our connections, does not fail the boot. */
     kg_result got = KG_ERROR;
-    for (size_t i = 0; i < cfg->n_kms_urls; i++) {
-        got = keys_from(&out->keys, cfg, cfg->kms_urls[i]);
-        if (kg_ok(got) || kg_error_code() == KG_ERR_DENIED)
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long backoff_ms = 500;
+    for (unsigned round = 0;; round++) {
+        bool final = false;
+        for (size_t i = 0; i < cfg->n_kms_urls; i++) {
+            got = keys_from(&out->keys, cfg, cfg->kms_urls[i]);
+            final = kg_ok(got) || kg_error_code() == KG_ERR_DENIED;
+            if (final)
+                break;
+            if (cfg->log != NULL && (i + 1 < cfg->n_kms_urls || cfg->retry_for_ms > 0))
+                cfg->log(cfg->log_ctx, kg_error_message());
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long spent = (long)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+        if (final || spent + backoff_ms > cfg->retry_for_ms)
             break;
-        if (cfg->log != NULL && i + 1 < cfg->n_kms_urls)
-            cfg->log(cfg->log_ctx, kg_error_message());
+        char msg[96];
+        snprintf(msg, sizeof(msg), "no KMS could decide (round %u); retrying in %ld ms",
+                 round + 1, backoff_ms);
+        if (cfg->log != NULL)
+            cfg->log(cfg->log_ctx, msg);
+        struct timespec d = {.tv_sec = backoff_ms / 1000, .tv_nsec = (backoff_ms % 1000) * 1000000};
+        nanosleep(&d, NULL);
+        backoff_ms = backoff_ms >= 4000 ? 8000 : backoff_ms * 2;
     }
     KG_GUARD_C(got);
 

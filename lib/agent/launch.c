@@ -283,6 +283,7 @@ int kg_agent_launch(const kg_launch_opts *o)
     const char *prog = o->prog ? o->prog : "keygate-agent";
     kg_boot_config cfg = {.state_dir = o->state_dir, .kms_urls = o->kms_urls,
                           .n_kms_urls = o->n_kms_urls, .vm_config = o->vm_config,
+                          .retry_for_ms = o->kms_retry_ms,
                           .ratls_format = o->ratls_format,
                           .log = log_stderr, .log_ctx = (void *)prog};
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -186,6 +187,23 @@ static void boot_without_kms_fails_cleanly(void **state)
     KG_ASSERT_ERR(kg_agent_boot(&r, &cfg), KG_ERR_NETWORK,
                   "KMS GetTempCaCert at https://127.0.0.1:2");
     assert_int_equal(lines, 1); /* the first failure is reported as a failover, the last returned */
+
+    /* With a retry window the rounds repeat with backoff, then the last error is returned. */
+    kg_tee_free(f->tee);
+    f->tee = NULL;
+    KG_ASSERT_OK(kg_tee_open_sim(&f->tee, f->dir, "vm-retry"));
+    cfg.tee = f->tee;
+    cfg.retry_for_ms = 700;
+    lines = 0;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    KG_ASSERT_ERR(kg_agent_boot(&r, &cfg), KG_ERR_NETWORK, "KMS GetTempCaCert at https://127.0.0.1:2");
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double waited = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    assert_true(waited >= 0.5 && waited < 5.0); /* one 0.5 s backoff, then the window closed */
+    assert_true(lines >= 4); /* every failure and the retry were reported */
+    cfg.retry_for_ms = 0;
+    kg_boot_result_free(&r);
     uint8_t zero[32] = {0};
     assert_memory_equal(r.keys.k256_key, zero, 32);
     assert_memory_equal(r.keys.disk_key, zero, 32);
