@@ -27,6 +27,7 @@ typedef struct kms_metrics {
     atomic_uint_fast64_t connections;   /* currently open */
     atomic_uint_fast64_t connections_total;
     atomic_uint_fast64_t audit_failures;
+    atomic_uint_fast64_t self_checks;        /* every self-check run */
     atomic_uint_fast64_t self_checks_failed;
     atomic_uint_fast64_t chain_disagreements; /* decisions refused: chain nodes disagreed */
     atomic_uint_fast64_t unverified_not_recorded; /* refusals of unverified callers over the

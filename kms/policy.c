@@ -369,16 +369,23 @@ void kms_self_check(kms *k)
     kg_error_clear();
     pthread_mutex_lock(&k->self_check_lock);
     bool was = atomic_load(&k->kms_allowed);
+    bool first = k->last_self_check_ms == 0;
+    bool changed = first || was != allowed || strcmp(k->self_check_reason, reason) != 0;
     atomic_store(&k->kms_allowed, allowed);
     snprintf(k->self_check_reason, sizeof(k->self_check_reason), "%s", reason);
     k->last_self_check_ms = kms_now_ms();
     pthread_mutex_unlock(&k->self_check_lock);
+    atomic_fetch_add(&k->metrics.self_checks, 1);
     if (!allowed)
         atomic_fetch_add(&k->metrics.self_checks_failed, 1);
     if (was != allowed || !allowed)
         fprintf(stderr, "keygate-kms: self-check: %s\n", reason);
 
-    /* The self-check is a decision too (it gates every release): audited like the others. */
+    /* The self-check is a decision too (it gates every release): audited when its verdict or
+     * reason changes (and at start), counted otherwise, so a row a minute does not bury the
+     * decisions an auditor looks for. */
+    if (!changed)
+        return;
     kg_audit_record r = {.method = "self-check",
                          .allowed = allowed,
                          .reason = reason,

@@ -385,6 +385,9 @@ static void handle_metrics(server *s, struct evhttp_request *req)
         "# TYPE keygate_kms_overloaded_total counter\nkeygate_kms_overloaded_total %llu\n"
         "# HELP keygate_kms_audit_failures_total Decisions that could not be recorded.\n"
         "# TYPE keygate_kms_audit_failures_total counter\nkeygate_kms_audit_failures_total %llu\n"
+        "# HELP keygate_kms_self_checks_total Self-checks run (audited only when the verdict "
+        "changes).\n"
+        "# TYPE keygate_kms_self_checks_total counter\nkeygate_kms_self_checks_total %llu\n"
         "# HELP keygate_kms_self_check_failures_total Self-checks that did not pass.\n"
         "# TYPE keygate_kms_self_check_failures_total counter\n"
         "keygate_kms_self_check_failures_total %llu\n"
@@ -411,6 +414,7 @@ static void handle_metrics(server *s, struct evhttp_request *req)
         (unsigned long long)atomic_load(&m->denied),
         (unsigned long long)atomic_load(&m->overloaded),
         (unsigned long long)atomic_load(&m->audit_failures),
+        (unsigned long long)atomic_load(&m->self_checks),
         (unsigned long long)atomic_load(&m->self_checks_failed),
         (unsigned long long)atomic_load(&m->chain_disagreements),
         (unsigned long long)atomic_load(&m->unverified_not_recorded),
