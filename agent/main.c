@@ -46,6 +46,8 @@ static void usage(FILE *out)
             "chain's root CA must be --kms-ca's). With --pccs its RA-TLS attestation is verified\n"
             "too (DCAP under Intel's root, or --tee-root-ca for a simulated KMS) and the chain\n"
             "must allow it as a KMS (isKmsAllowed); --pccs needs --rpc-url and --kms-contract.\n"
+            "On real TDX with --rpc-url, the attestation is checked by default with Intel's PCS\n"
+            "(%s); --pccs none turns it off.\n"
             "A KMS that cannot decide (unreachable, 503) is skipped for the next; rounds over\n"
             "every URL repeat with backoff for --kms-retry-s seconds; a refusal ends the boot.\n"
             "CMD never runs with the agent's privileges: an agent running as root starts it as\n"
@@ -56,7 +58,7 @@ static void usage(FILE *out)
             "Secrets leave the agent only as files with mode 0600: --disk-key-out (32 bytes, for\n"
             "cryptsetup), --keys-out (for serve), --env-out (KEY=VALUE lines).\n"
             "Exit status: CMD's status, 0 after SIGTERM, 1 failed or refused, 2 usage.\n",
-            KG_AGENT_DEFAULT_SOCKET);
+            KG_AGENT_DEFAULT_SOCKET, KG_INTEL_PCS_URL);
 }
 
 typedef struct args {

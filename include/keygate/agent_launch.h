@@ -13,6 +13,9 @@
 #include "keygate/ratls.h"
 
 #define KG_LAUNCH_MAX_KMS 8
+/* Intel's Provisioning Certification Service (v4 API): collateral for genuine TDX platforms,
+ * used to verify the KMS's attestation when no PCCS is named on real TDX. */
+#define KG_INTEL_PCS_URL "https://api.trustedservices.intel.com"
 
 typedef struct kg_launch_opts {
     const char *prog;          /* for messages */
@@ -27,8 +30,9 @@ typedef struct kg_launch_opts {
                                   read from kmsInfo with rpc_url + kms_contract */
     const char *rpc_url;       /* chain node: kmsInfo and isKmsAllowed (with pccs_url) */
     const char *kms_contract;  /* the KMS contract address (0x...) */
-    const char *pccs_url;      /* optional: verify each KMS's attestation with this PCCS, and
-                                  that governance allows it (needs rpc_url + kms_contract) */
+    const char *pccs_url;      /* verify each KMS's attestation with this PCCS, and that
+                                  governance allows it (needs rpc_url + kms_contract); NULL:
+                                  Intel's PCS on real TDX when rpc_url is given; "none": off */
     const char *tee_root_ca_path; /* optional: quote trust root (PEM/DER) instead of Intel's;
                                      the simulator's root CA for simulated KMS nodes */
     const char *env_path;      /* optional: encrypted environment (hex from encryptEnvVars) */

@@ -304,13 +304,21 @@ int kg_agent_launch(const kg_launch_opts *o)
     }
     KG_GUARD_CTX_C(kg_tee_open(&tee, o->tee_spec), "opening the TEE '%s'", o->tee_spec);
     cfg.tee = tee;
-    if (o->pccs_url != NULL) {
+    /* The KMS's attestation is checked wherever the agent has what it needs: a PCCS, or on real
+     * TDX with the chain given, Intel's PCS (collateral for genuine platforms). Only an explicit
+     * --pccs none turns it off. */
+    const char *pccs = o->pccs_url;
+    if (pccs == NULL && o->rpc_url != NULL && strcmp(kg_tee_backend(tee), "tdx") == 0)
+        pccs = KG_INTEL_PCS_URL;
+    if (pccs != NULL && strcmp(pccs, "none") == 0)
+        pccs = NULL;
+    if (pccs != NULL) {
         KG_GUARD_C(make_verifier(&verifier, o->tee_root_ca_path));
         policy.verifier = verifier;
-        policy.pccs_url = o->pccs_url;
+        policy.pccs_url = pccs;
     }
     KG_GUARD_C(kg_agent_trust_init(&trust, &eth, o, (const char *)ca.data,
-                                   o->pccs_url != NULL ? &policy : NULL));
+                                   pccs != NULL ? &policy : NULL));
     cfg.kms = &trust;
 
     KG_GUARD_C(kg_agent_boot(brp, &cfg));
