@@ -160,15 +160,44 @@ static void test_commit_failure(void **state)
     assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE;", NULL, NULL, NULL), SQLITE_OK);
     KG_ASSERT_ERR(kg_audit_append(a, &r, NULL), KG_ERR_IO, "audit: begin");
     assert_int_equal(sqlite3_exec(other, "ROLLBACK;", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(other);
     json_t *rows = NULL;
     KG_ASSERT_OK(kg_audit_list(&rows, a, 0));
     assert_int_equal(json_array_size(rows), 0);
     json_decref(rows);
+    /* neither the row nor its leaf: the log is as empty as the table */
+    uint64_t size = 1;
+    uint8_t root[32];
+    KG_ASSERT_OK(kg_audit_log_size(a, &size));
+    assert_int_equal(size, 0);
+    KG_ASSERT_OK(kg_audit_log_head(a, &size, root));
+    assert_int_equal(size, 0);
     KG_ASSERT_OK(kg_audit_append(a, &r, NULL));
     KG_ASSERT_OK(kg_audit_list(&rows, a, 0));
     assert_int_equal(json_array_size(rows), 1);
     json_decref(rows);
+    /* A batch that fails after its row was written (here the leaf insert, on a conflicting
+     * leaf planted at the next index) rolls back the row too. */
+    assert_int_equal(sqlite3_exec(other, "INSERT INTO log_entries (idx, decision_id, entry)"
+                                         " VALUES (1, 999, X'00');", NULL, NULL, NULL),
+                     SQLITE_OK);
+    KG_ASSERT_ERR(kg_audit_append(a, &r, NULL), KG_ERR_IO, "log entry insert");
+    assert_int_equal(sqlite3_exec(other, "DELETE FROM log_entries WHERE idx = 1;", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    sqlite3_close(other);
+    KG_ASSERT_OK(kg_audit_list(&rows, a, 0));
+    assert_int_equal(json_array_size(rows), 1); /* the row of the failed batch is gone too */
+    json_decref(rows);
+    KG_ASSERT_OK(kg_audit_log_size(a, &size));
+    assert_int_equal(size, 1);
+    KG_ASSERT_OK(kg_audit_log_head(a, &size, root));
+    assert_int_equal(size, 1);
+    uint8_t from_store[32];
+    KG_ASSERT_OK(kg_tlog_tree_hash(from_store, 1, kg_audit_log_hash, a));
+    assert_memory_equal(root, from_store, 32);
+    KG_ASSERT_OK(kg_audit_append(a, &r, NULL)); /* and the log goes on at index 1 */
+    KG_ASSERT_OK(kg_audit_log_size(a, &size));
+    assert_int_equal(size, 2);
     /* A record never has both a verified and a claimed identity. */
     kg_boot_identity id;
     memset(&id, 0, sizeof(id));
