@@ -146,6 +146,21 @@ KG_RESULT kg_collateral_doc_parse(kg_collateral_doc *d, const char *json, size_t
 void kg_collateral_doc_free(kg_collateral_doc *d);
 const char *kg_collateral_key(kg_coll_field f);
 
+/* ---- PCCS replies (pccs.c): untrusted bytes from the network, read through kg_reader --------- */
+
+/* The trimmed value of header `name` (case-insensitive) in one raw header line; false when the
+ * line is another header. *value points into line. */
+bool kg_pccs_header_value(const uint8_t *line, size_t len, const char *name, const uint8_t **value,
+                          size_t *value_len);
+/* A percent-encoded issuer chain header value, decoded to a new string (caller frees). */
+KG_RESULT kg_pccs_issuer_chain(char **out, const uint8_t *value, size_t len, const char *what);
+/* A CRL body (DER, PEM or hex text) as a new lowercase hex string of its DER (caller frees). */
+KG_RESULT kg_pccs_crl_hex(char **out, const uint8_t *body, size_t len, const char *what);
+/* From a PCS body {"<key>":{...},"signature":"<hex>"}: the value of top-level `key` byte for
+ * byte and the signature, as new strings (caller frees both). */
+KG_RESULT kg_pccs_signed_body(char **text, char **sig, const uint8_t *body, size_t len,
+                              const char *key);
+
 /* ---- X.509 and ECDSA helpers, x509.c --------------------------------------------------------- */
 
 /* Verifies a raw r||s P-256 ECDSA signature over SHA-256(data). */

@@ -63,26 +63,43 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-static bool header_is(const char *p, size_t len, const char *name)
+/* The value of header `name` in one raw header line ("Name: value\r\n"), trimmed; false when
+ * the line is another header. Reads the line through kg_reader. */
+bool kg_pccs_header_value(const uint8_t *line, size_t len, const char *name, const uint8_t **value,
+                          size_t *value_len)
 {
     size_t nl = strlen(name);
-    return nl > 0 && len > nl + 1 && strncasecmp(p, name, nl) == 0 && p[nl] == ':';
+    kg_reader r;
+    const uint8_t *p;
+    uint8_t colon;
+    kg_reader_init(&r, line, len);
+    if (nl == 0 || kg_failed(kg_reader_ptr(&r, &p, nl, "header name")) ||
+        strncasecmp((const char *)p, name, nl) != 0 ||
+        kg_failed(kg_reader_u8(&r, &colon, "header colon")) || colon != ':') {
+        kg_error_clear();
+        return false;
+    }
+    size_t vl = kg_reader_remaining(&r);
+    const uint8_t *v = r.data + r.pos;
+    while (vl > 0 && (*v == ' ' || *v == '\t'))
+        v++, vl--;
+    while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+        vl--;
+    *value = v;
+    *value_len = vl;
+    return true;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
     http_resp *r = ud;
     size_t len = size * n;
-    size_t name_len = header_is(p, len, r->chain_header) ? strlen(r->chain_header)
-                      : header_is(p, len, r->alt_header) ? strlen(r->alt_header)
-                                                         : 0;
-    if (name_len > 0) {
-        const char *v = p + name_len + 1;
-        size_t vl = len - name_len - 1;
-        while (vl > 0 && (*v == ' ' || *v == '\t'))
-            v++, vl--;
-        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-            vl--;
+    const uint8_t *v = NULL;
+    size_t vl = 0;
+    if ((r->chain_header[0] &&
+         kg_pccs_header_value((const uint8_t *)p, len, r->chain_header, &v, &vl)) ||
+        (r->alt_header[0] &&
+         kg_pccs_header_value((const uint8_t *)p, len, r->alt_header, &v, &vl))) {
         kg_buf_reset(&r->chain);
         r->chain.len = 0;
         if (kg_failed(kg_buf_append(&r->chain, v, vl))) {
@@ -149,36 +166,77 @@ static kg_result http_get(http_resp *r, const char *url, const char *chain_heade
     return KG_OK;
 }
 
-/* URL-decoded issuer chain header as a new string (caller frees). */
-static kg_result chain_text(char **out, const http_resp *r, const char *what)
+static int hex_nibble(uint8_t c)
 {
-    int n = 0;
-    char *dec = curl_easy_unescape(NULL, (const char *)r->chain.data, (int)r->chain.len, &n);
-    KG_ENSURE(dec != NULL && n > 0, KG_ERR_INPUT, "%s: bad issuer chain header", what);
-    *out = malloc((size_t)n + 1);
-    if (!*out) {
-        curl_free(dec);
-        KG_BAIL(KG_ERR_NOMEM, "allocating");
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The URL-decoded (percent-decoded; '+' stays '+', as in base64) issuer chain header value as a
+ * new NUL-terminated string (caller frees). A malformed escape, a decoded NUL or an empty value
+ * is an error. */
+kg_result kg_pccs_issuer_chain(char **out, const uint8_t *value, size_t len, const char *what)
+{
+    *out = NULL;
+    KG_ENSURE(len > 0, KG_ERR_INPUT, "%s: bad issuer chain header", what);
+    char *dec = malloc(len + 1);
+    KG_ENSURE(dec != NULL, KG_ERR_NOMEM, "allocating");
+    kg_reader r;
+    kg_reader_init(&r, value, len);
+    size_t n = 0;
+    while (kg_reader_remaining(&r) > 0) {
+        uint8_t c;
+        const uint8_t *h;
+        if (kg_failed(kg_reader_u8(&r, &c, "issuer chain"))) {
+            free(dec);
+            return KG_ERROR;
+        }
+        if (c == '%') {
+            int hi = -1, lo = -1;
+            if (kg_ok(kg_reader_ptr(&r, &h, 2, "issuer chain escape"))) {
+                hi = hex_nibble(h[0]);
+                lo = hex_nibble(h[1]);
+            }
+            if (hi < 0 || lo < 0) {
+                free(dec);
+                kg_error_clear();
+                KG_BAIL(KG_ERR_INPUT, "%s: bad escape in issuer chain header", what);
+            }
+            c = (uint8_t)(hi << 4 | lo);
+        }
+        if (c == 0) {
+            free(dec);
+            KG_BAIL(KG_ERR_INPUT, "%s: NUL in issuer chain", what);
+        }
+        dec[n++] = (char)c;
     }
-    memcpy(*out, dec, (size_t)n);
-    (*out)[n] = 0;
-    curl_free(dec);
-    KG_ENSURE(strlen(*out) == (size_t)n, KG_ERR_INPUT, "%s: NUL in issuer chain", what);
+    dec[n] = 0;
+    *out = dec;
     return KG_OK;
 }
 
+static kg_result chain_text(char **out, const http_resp *r, const char *what)
+{
+    return kg_pccs_issuer_chain(out, r->chain.data, r->chain.len, what);
+}
+
 /* A CRL body in any of the forms PCS and PCCS use (DER, PEM, hex text) as lowercase hex DER. */
-static kg_result crl_hex(char **out, const kg_buf *body, const char *what)
+kg_result kg_pccs_crl_hex(char **out, const uint8_t *body, size_t len, const char *what)
 {
     kg_result rc = KG_ERROR;
     X509_CRL *crl = NULL;
     uint8_t *der = NULL;
     *out = NULL;
-    const uint8_t *p = body->data;
+    const uint8_t *p = body;
     /* Trailing whitespace is trimmed only from the text forms: a DER CRL's last byte is the
      * end of its signature and is 0x09-0x0d or 0x20 for about 1 CRL in 43, so trimming the
      * binary form truncated it ("too long"). */
-    size_t n = body->len;
+    size_t n = len;
     while (n > 0 && isspace(p[n - 1]))
         n--;
     bool hex = n > 0 && n % 2 == 0;
@@ -192,13 +250,14 @@ static kg_result crl_hex(char **out, const kg_buf *body, const char *what)
         (*out)[n] = 0;
         return KG_OK;
     }
+    KG_ENSURE(len <= PCCS_MAX_BODY, KG_ERR_TOO_LARGE, "%s: CRL of %zu bytes", what, len);
     if (n > 10 && memcmp(p, "-----BEGIN", 10) == 0) {
         BIO *bio = BIO_new_mem_buf(p, (int)n);
         crl = bio ? PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL) : NULL;
         BIO_free(bio);
-    } else {
+    } else if (len > 0) {
         const uint8_t *q = p;
-        n = body->len;
+        n = len;
         crl = d2i_X509_CRL(NULL, &q, (long)n);
         if (crl && q != p + n) {
             X509_CRL_free(crl);
@@ -222,50 +281,121 @@ cleanup:
     return rc;
 }
 
+/* ---- a skim of the PCS body's top level through kg_reader ----------------------------------- */
+
+static void skim_ws(kg_reader *r)
+{
+    while (r->pos < r->len && (r->data[r->pos] == ' ' || r->data[r->pos] == '\t' ||
+                               r->data[r->pos] == '\n' || r->data[r->pos] == '\r'))
+        r->pos++;
+}
+
+static kg_result skim_byte(kg_reader *r, uint8_t want, const char *what)
+{
+    uint8_t c;
+    KG_GUARD(kg_reader_u8(r, &c, what));
+    KG_ENSURE(c == want, KG_ERR_INPUT, "%s: '%c' expected at offset %zu", what, want, r->pos - 1);
+    return KG_OK;
+}
+
+/* A JSON string (the reader on its opening quote): its raw bytes between the quotes. */
+static kg_result skim_string(kg_reader *r, const uint8_t **s, size_t *n)
+{
+    KG_GUARD(skim_byte(r, '"', "PCS body string"));
+    size_t start = r->pos;
+    for (;;) {
+        uint8_t c;
+        KG_GUARD(kg_reader_u8(r, &c, "PCS body string"));
+        if (c == '"')
+            break;
+        if (c == '\\')
+            KG_GUARD(kg_reader_skip(r, 1, "PCS body string escape"));
+    }
+    *s = r->data + start;
+    *n = r->pos - 1 - start;
+    return KG_OK;
+}
+
+/* Any JSON value (already validated by jansson): strings whole, objects and arrays balanced,
+ * literals and numbers up to the next delimiter. */
+static kg_result skim_value(kg_reader *r)
+{
+    const uint8_t *s;
+    size_t n, depth = 0;
+    do {
+        uint8_t c;
+        KG_ENSURE(r->pos < r->len, KG_ERR_TRUNCATED, "PCS body: truncated value");
+        c = r->data[r->pos];
+        if (c == '"') {
+            KG_GUARD(skim_string(r, &s, &n));
+        } else if (c == '{' || c == '[') {
+            r->pos++;
+            depth++;
+        } else if (c == '}' || c == ']') {
+            KG_ENSURE(depth > 0, KG_ERR_INPUT, "PCS body: unbalanced '%c'", c);
+            r->pos++;
+            depth--;
+        } else if (depth > 0) {
+            r->pos++; /* ',' ':' whitespace, digits, letters inside a container */
+        } else {
+            while (r->pos < r->len && r->data[r->pos] != ',' && r->data[r->pos] != '}' &&
+                   r->data[r->pos] != ']' && r->data[r->pos] != ' ' && r->data[r->pos] != '\t' &&
+                   r->data[r->pos] != '\n' && r->data[r->pos] != '\r')
+                r->pos++;
+        }
+    } while (depth > 0);
+    return KG_OK;
+}
+
 /* The exact text of the value of top-level `key` in a PCS body {"key":{...},"signature":"hex"}
- * and the signature. Scans the raw bytes so the signed text is kept byte for byte. */
-static kg_result signed_body(char **text, char **sig, const kg_buf *body, const char *key)
+ * and the signature. The body is validated by jansson (duplicate keys refused), then its top
+ * level is walked through kg_reader so the signed text is kept byte for byte. */
+kg_result kg_pccs_signed_body(char **text, char **sig, const uint8_t *body, size_t len,
+                              const char *key)
 {
     kg_result rc = KG_ERROR;
     json_t *o = NULL;
     *text = *sig = NULL;
     json_error_t err;
-    o = json_loadb((const char *)body->data, body->len, JSON_REJECT_DUPLICATES, &err);
+    o = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &err);
     KG_ENSURE_C(json_is_object(o), KG_ERR_INPUT, "%s: invalid JSON body: %s", key, err.text);
     const json_t *s = json_object_get(o, "signature");
     KG_ENSURE_C(json_is_string(s) && json_is_object(json_object_get(o, key)), KG_ERR_INPUT,
                 "%s: body lacks '%s' or 'signature'", key, key);
-    /* locate "key": then the balanced object that follows (strings may hold braces) */
-    char pat[64];
-    snprintf(pat, sizeof(pat), "\"%s\"", key);
-    const char *b = (const char *)body->data, *end = b + body->len;
-    const char *at = NULL;
-    for (const char *p = b; p + strlen(pat) <= end && !at; p++)
-        if (memcmp(p, pat, strlen(pat)) == 0)
-            at = p + strlen(pat);
-    KG_ENSURE_C(at != NULL, KG_ERR_INPUT, "%s: not found", key);
-    while (at < end && (isspace((unsigned char)*at) || *at == ':'))
-        at++;
-    KG_ENSURE_C(at < end && *at == '{', KG_ERR_INPUT, "%s: not an object", key);
-    int depth = 0;
-    bool in_str = false;
-    const char *p = at;
-    for (; p < end; p++) {
-        if (in_str) {
-            if (*p == '\\')
-                p++;
-            else if (*p == '"')
-                in_str = false;
-        } else if (*p == '"') {
-            in_str = true;
-        } else if (*p == '{') {
-            depth++;
-        } else if (*p == '}' && --depth == 0) {
-            break;
+    kg_reader r;
+    kg_reader_init(&r, body, len);
+    const uint8_t *at = NULL;
+    size_t n = 0, klen = strlen(key);
+    skim_ws(&r);
+    KG_GUARD_C(skim_byte(&r, '{', "PCS body"));
+    skim_ws(&r);
+    if (r.pos < r.len && r.data[r.pos] == '}')
+        r.pos++;
+    else
+        for (;;) {
+            const uint8_t *k;
+            size_t kn;
+            skim_ws(&r);
+            KG_GUARD_C(skim_string(&r, &k, &kn));
+            skim_ws(&r);
+            KG_GUARD_C(skim_byte(&r, ':', "PCS body"));
+            skim_ws(&r);
+            size_t start = r.pos;
+            KG_GUARD_C(skim_value(&r));
+            /* a key spelt with escapes does not match: the member is not found (fail closed) */
+            if (kn == klen && memcmp(k, key, klen) == 0 && r.data[start] == '{') {
+                at = r.data + start;
+                n = r.pos - start;
+            }
+            skim_ws(&r);
+            uint8_t c;
+            KG_GUARD_C(kg_reader_u8(&r, &c, "PCS body"));
+            if (c == '}')
+                break;
+            KG_ENSURE_C(c == ',', KG_ERR_INPUT, "PCS body: ',' or '}' expected at offset %zu",
+                        r.pos - 1);
         }
-    }
-    KG_ENSURE_C(p < end, KG_ERR_INPUT, "%s: unterminated object", key);
-    size_t n = (size_t)(p + 1 - at);
+    KG_ENSURE_C(at != NULL, KG_ERR_INPUT, "%s: not found", key);
     *text = malloc(n + 1);
     *sig = strdup(json_string_value(s));
     KG_ENSURE_C(*text && *sig, KG_ERR_NOMEM, "allocating");
@@ -392,22 +522,24 @@ static kg_result fetch(char **out_json, int64_t *expiry, const char *base, const
 
     snprintf(url, sizeof(url), "%s/%s/certification/v4/tcb?fmspc=%s", base, tee, pf->fmspc);
     KG_GUARD_C(http_get(&tcb, url, "TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain"));
-    KG_GUARD_C(signed_body(&tcb_text, &tcb_sig, &tcb.body, "tcbInfo"));
+    KG_GUARD_C(kg_pccs_signed_body(&tcb_text, &tcb_sig, tcb.body.data, tcb.body.len, "tcbInfo"));
     KG_GUARD_C(chain_text(&tcb_chain, &tcb, "tcb"));
 
     snprintf(url, sizeof(url), "%s/%s/certification/v4/qe/identity", base, tee);
-    KG_GUARD_C(http_get(&qe, url, "SGX-Enclave-Identity-Issuer-Chain", "Enclave-Identity-Issuer-Chain"));
-    KG_GUARD_C(signed_body(&qe_text, &qe_sig, &qe.body, "enclaveIdentity"));
+    KG_GUARD_C(
+        http_get(&qe, url, "SGX-Enclave-Identity-Issuer-Chain", "Enclave-Identity-Issuer-Chain"));
+    KG_GUARD_C(
+        kg_pccs_signed_body(&qe_text, &qe_sig, qe.body.data, qe.body.len, "enclaveIdentity"));
     KG_GUARD_C(chain_text(&qe_chain, &qe, "qe/identity"));
 
     snprintf(url, sizeof(url), "%s/sgx/certification/v4/pckcrl?ca=%s&encoding=der", base, pf->ca);
     KG_GUARD_C(http_get(&pck, url, "SGX-PCK-CRL-Issuer-Chain", NULL));
-    KG_GUARD_C(crl_hex(&pck_hex, &pck.body, "pckcrl"));
+    KG_GUARD_C(kg_pccs_crl_hex(&pck_hex, pck.body.data, pck.body.len, "pckcrl"));
     KG_GUARD_C(chain_text(&pck_chain, &pck, "pckcrl"));
 
     snprintf(url, sizeof(url), "%s/sgx/certification/v4/rootcacrl", base);
     KG_GUARD_C(http_get(&root, url, NULL, NULL));
-    KG_GUARD_C(crl_hex(&root_hex, &root.body, "rootcacrl"));
+    KG_GUARD_C(kg_pccs_crl_hex(&root_hex, root.body.data, root.body.len, "rootcacrl"));
 
     KG_GUARD_CTX_C(expiry_of(expiry, tcb_text, qe_text, pck_hex, root_hex), "PCCS collateral");
 

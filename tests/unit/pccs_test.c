@@ -10,6 +10,7 @@
 
 #include "keygate/quote.h"
 #include "keygate/sim.h"
+#include "quote/dcap_internal.h"
 
 #define AT 1751328000ull
 
@@ -182,6 +183,67 @@ static void wrong_platform_is_not_found(void **state)
     rm_dir(dir);
 }
 
+/* The reply parsers on their own (pccs.c reads replies through kg_reader): the signed text is
+ * the top-level member, never a nested one of the same name, and kept byte for byte. */
+static void reply_parsers_take_the_top_level_member(void **state)
+{
+    char *text = NULL, *sig = NULL;
+    static const char nested[] =
+        "{ \"x\" : {\"tcbInfo\":{\"fake\":\"}{\"}, \"y\":[1,{\"a\":\"\\\"\"}]},"
+        "\"tcbInfo\" :\n {\"id\": \"TDX\" , \"s\":\"\\\\\"},\"signature\":\"ab\"}";
+    KG_ASSERT_OK(
+        kg_pccs_signed_body(&text, &sig, (const uint8_t *)nested, strlen(nested), "tcbInfo"));
+    assert_string_equal(text, "{\"id\": \"TDX\" , \"s\":\"\\\\\"}");
+    assert_string_equal(sig, "ab");
+    free(text);
+    free(sig);
+    /* a nested member of that name first: the top-level one is taken */
+    static const char only_nested[] =
+        "{\"x\":{\"tcbInfo\":{\"n\":1}},\"tcbInfo\":{},\"signature\":\"\"}";
+    KG_ASSERT_OK(kg_pccs_signed_body(&text, &sig, (const uint8_t *)only_nested, strlen(only_nested),
+                                     "tcbInfo"));
+    assert_string_equal(text, "{}");
+    free(text);
+    free(sig);
+    static const char escaped_key[] = "{\"tcb\\u0049nfo\":{},\"signature\":\"\"}";
+    KG_ASSERT_ERR(kg_pccs_signed_body(&text, &sig, (const uint8_t *)escaped_key,
+                                      strlen(escaped_key), "tcbInfo"),
+                  KG_ERR_INPUT, "tcbInfo: not found");
+    assert_null(text);
+    assert_null(sig);
+    KG_ASSERT_ERR(
+        kg_pccs_signed_body(&text, &sig, (const uint8_t *)"{\"tcbInfo\":{}", 13, "tcbInfo"),
+        KG_ERR_INPUT, "invalid JSON body");
+
+    /* issuer chain headers: percent escapes decoded, '+' kept, bad escapes and NULs refused */
+    char *chain = NULL;
+    KG_ASSERT_OK(kg_pccs_issuer_chain(&chain, (const uint8_t *)"a%2Bb+c%0A", 10, "t"));
+    assert_string_equal(chain, "a+b+c\n");
+    free(chain);
+    KG_ASSERT_ERR(kg_pccs_issuer_chain(&chain, (const uint8_t *)"ab%4", 4, "t"), KG_ERR_INPUT,
+                  "bad escape");
+    KG_ASSERT_ERR(kg_pccs_issuer_chain(&chain, (const uint8_t *)"ab%zz", 5, "t"), KG_ERR_INPUT,
+                  "bad escape");
+    KG_ASSERT_ERR(kg_pccs_issuer_chain(&chain, (const uint8_t *)"a%00", 4, "t"), KG_ERR_INPUT,
+                  "NUL in issuer chain");
+    KG_ASSERT_ERR(kg_pccs_issuer_chain(&chain, (const uint8_t *)"", 0, "t"), KG_ERR_INPUT,
+                  "bad issuer chain header");
+    assert_null(chain);
+
+    /* header lines */
+    const uint8_t *v = NULL;
+    size_t vl = 0;
+    static const char line[] = "sgx-pck-crl-issuer-chain: \t abc%20 \r\n";
+    assert_true(kg_pccs_header_value((const uint8_t *)line, strlen(line),
+                                     "SGX-PCK-CRL-Issuer-Chain", &v, &vl));
+    assert_int_equal(vl, 6);
+    assert_memory_equal(v, "abc%20", 6);
+    assert_false(kg_pccs_header_value((const uint8_t *)"SGX-PCK-CRL-Issuer", 18,
+                                      "SGX-PCK-CRL-Issuer-Chain", &v, &vl));
+    assert_false(kg_pccs_header_value((const uint8_t *)"SGX-PCK-CRL-Issuer-Chainx: 1", 28,
+                                      "SGX-PCK-CRL-Issuer-Chain", &v, &vl));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +251,7 @@ int main(void)
         cmocka_unit_test(unreachable_and_bad_urls_fail),
         cmocka_unit_test(wrong_platform_is_not_found),
         cmocka_unit_test(der_crl_ending_in_whitespace_arrives_intact),
+        cmocka_unit_test(reply_parsers_take_the_top_level_member),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
