@@ -498,10 +498,32 @@ static kg_result write_via_governor(const kg_cli_target *t, const kg_cli_signer 
     if (kg_ok(rc))
         rc = kg_chain_send(&t->chain, &receipt, s->key, s->via, &cd);
     if (kg_ok(rc)) {
-        char id[80];
-        kg_abi_decoded idd = d;
-        if (kg_ok(kg_cli_u256_dec(id, sizeof(id), idd.word)))
+        /* The id is the Governor's own: its ProposalCreated event in the receipt, which must
+         * agree with hashProposal (a Governor that numbers proposals otherwise is named). */
+        uint8_t topic0[32], idw[32];
+        bool seen = false;
+        kg_keccak256(topic0, KG_GOV_PROPOSAL_CREATED, strlen(KG_GOV_PROPOSAL_CREATED));
+        memcpy(idw, d.word, 32);
+        for (size_t i = 0; i < receipt.logs.count && !seen; i++) {
+            const kg_eth_log *l = &receipt.logs.items[i];
+            if (memcmp(l->address, s->via, 20) == 0 && l->n_topics >= 1 &&
+                memcmp(l->topics[0], topic0, 32) == 0 && l->data_len >= 32) {
+                seen = true;
+                if (memcmp(l->data, idw, 32) != 0) {
+                    memcpy(idw, l->data, 32);
+                    json_object_set_new(out, "proposal_id_differs_from_hash", json_true());
+                }
+            }
+        }
+        char id[80], gov[43];
+        kg_eth_address_checksum(gov, s->via);
+        if (kg_ok(kg_cli_u256_dec(id, sizeof(id), idw))) {
             json_object_set_new(out, "proposal_id", json_string(id));
+            fprintf(stderr,
+                    "keygate: proposal %s%s on Governor %s; next: keygate governor status|vote|"
+                    "queue|execute --governor %s --proposal %s\n",
+                    id, seen ? "" : " (no ProposalCreated event seen)", gov, gov, id);
+        }
         addr_json_set(out, "via_governor", s->via);
         addr_json_set(out, "executor", s->acting);
         json_object_set_new(out, "description", json_string(desc));
@@ -607,5 +629,40 @@ KG_RESULT kg_cli_u256_parse(uint8_t be[32], const char *opt, const char *text)
         }
         KG_ENSURE(carry == 0, KG_ERR_USAGE, "%s '%s' does not fit 256 bits", opt, text);
     }
+    return KG_OK;
+}
+
+/* ---- PolicyChanged tags, latest block ------------------------------------------------------ */
+
+const char *kg_chain_policy_name(const uint8_t policy[32])
+{
+    /* KeygateApp and KeygateKms (contracts/README.md); the first six are dstack's names too */
+    static const char *const names[] = {
+        "compose-hash", "device", "allow-any-device", "require-tcb-up-to-date",
+        "upgrades-disabled", "implementation-upgrade", "compose-hash-proposal",
+        "upgrade-proposal", "upgrade-notice", "advisory-deny", "advisory-allow",
+        "tcb-out-of-date-grace", "kms-info", "kms-quote", "kms-eventlog", "gateway-app-id",
+        "registered-app", "app-implementation", "kms-aggregated-mr", "kms-device", "os-image",
+        "kms-aggregated-mr-proposal", "kms-device-proposal", "os-image-proposal",
+        "governance-notice",
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        uint8_t h[32];
+        kg_keccak256(h, names[i], strlen(names[i]));
+        if (memcmp(h, policy, 32) == 0)
+            return names[i];
+    }
+    return NULL;
+}
+
+KG_RESULT kg_chain_latest(const kg_chain *c, uint64_t *number, uint64_t *timestamp)
+{
+    kg_eth_block b;
+    memset(&b, 0, sizeof(b));
+    KG_GUARD_CTX(kg_eth_get_block(c->eth, &b, "latest"), "latest block");
+    if (number != NULL)
+        *number = b.number;
+    if (timestamp != NULL)
+        *timestamp = b.timestamp;
     return KG_OK;
 }

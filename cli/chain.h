@@ -169,6 +169,19 @@ KG_RESULT kg_cli_signer_require(const kg_cli_signer *s, const uint8_t need[20], 
 KG_RESULT kg_cli_write(const kg_cli_target *t, const kg_cli_signer *s, const uint8_t to[20],
                        const kg_buf *data, json_t *out, bool *done);
 
+/* The name of a PolicyChanged tag (keccak256 of "compose-hash", "device", ... as the keygate and
+ * dstack contracts use them, contracts/README.md), or NULL for a tag keygate does not know. */
+const char *kg_chain_policy_name(const uint8_t policy[32]);
+
+/* The latest block's number and timestamp. */
+KG_RESULT kg_chain_latest(const kg_chain *c, uint64_t *number, uint64_t *timestamp);
+
+/* OpenZeppelin Governor's ProposalCreated(uint256 proposalId, address proposer, address[]
+ * targets, uint256[] values, string[] signatures, bytes[] calldatas, uint256 voteStart, uint256
+ * voteEnd, string description): the event keygate reads a proposal's actions back from. */
+#define KG_GOV_PROPOSAL_CREATED                                                                    \
+    "ProposalCreated(uint256,address,address[],uint256[],string[],bytes[],uint256,uint256,string)"
+
 /* A uint256 (big-endian) as decimal text, and back (decimal or 0x-hex; KG_ERR_USAGE quoting it). */
 KG_RESULT kg_cli_u256_dec(char *out, size_t out_size, const uint8_t be[32]);
 KG_RESULT kg_cli_u256_parse(uint8_t be[32], const char *opt, const char *text);
