@@ -18,6 +18,7 @@ int kg_cmd_app(int argc, char **argv);
 int kg_cmd_audit(int argc, char **argv);
 int kg_cmd_devnet(int argc, char **argv);
 int kg_cmd_env(int argc, char **argv);
+int kg_cmd_governor(int argc, char **argv);
 int kg_cmd_kms(int argc, char **argv);
 int kg_cmd_kdf(int argc, char **argv);
 int kg_cmd_quote(int argc, char **argv);

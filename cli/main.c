@@ -9,6 +9,7 @@ static const kg_cli_command commands[] = {
     {"devnet", kg_cmd_devnet, "Local devnet: anvil, contracts, simulated TDX, KMS (up|status|down)"},
     {"app", kg_cmd_app, "Govern apps on chain: compose-hash, deploy, allow, revoke, propose, veto, status"},
     {"kms", kg_cmd_kms, "Govern the KMS on chain: allow/revoke KMS MRs, devices, OS images"},
+    {"governor", kg_cmd_governor, "Carry a Governor proposal on: status, vote, queue, execute, delegate"},
     {"env", kg_cmd_env, "Encrypt an app's environment to its KMS-signed public key"},
     {"audit", kg_cmd_audit, "Inspect the KMS decision log (audit list --state DIR or --db FILE)"},
     {"quote", kg_cmd_quote, "Verify or inspect Intel DCAP quotes (TDX, SGX) against collateral"},
