@@ -1,4 +1,5 @@
-/* cmd_audit.c - `keygate audit list`: reads the KMS decision log (SQLite) for operators. */
+/* cmd_audit.c - `keygate audit list`: reads the KMS decision log (SQLite) for operators;
+ * `keygate audit verify` (cmd_audit_verify.c) checks it as an auditor. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -6,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit_verify.h"
 #include "cli.h"
 #include "devnet.h"
 #include "keygate/audit.h"
@@ -21,7 +23,9 @@ static void audit_usage(FILE *out)
             "  --db FILE    the KMS audit database (config key 'audit_db')\n"
             "  --app ID     only decisions about this app (0x-address)\n"
             "  --json       one JSON array with every field (for scripts)\n"
-            "  --limit N    only the newest N decisions\n",
+            "  --limit N    only the newest N decisions\n\n"
+            "       keygate audit verify [...]  checks the verifiable log (see 'keygate audit "
+            "verify --help')\n",
             KG_DEVNET_DEFAULT_DIR);
 }
 
@@ -69,6 +73,8 @@ int kg_cmd_audit(int argc, char **argv)
         audit_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? KG_EXIT_USAGE : KG_EXIT_OK;
     }
+    if (strcmp(argv[1], "verify") == 0)
+        return kg_cmd_audit_verify(argc - 1, argv + 1);
     if (strcmp(argv[1], "list") != 0) {
         fprintf(stderr, "keygate audit: unknown subcommand '%s'\n", argv[1]);
         audit_usage(stderr);

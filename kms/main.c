@@ -7,6 +7,7 @@
 
 #include "keygate/harden.h"
 #include "kms.h"
+#include "log.h"
 #include "server.h"
 
 static void usage(FILE *out)
@@ -138,6 +139,8 @@ int main(int argc, char **argv)
     }
     if (kg_failed(kg_audit_open(&k->audit, k->cfg.audit_db, false)))
         goto fail;
+    if (kg_failed(kms_log_start(k))) /* the decision log's key, checkpoints (kms/log.c) */
+        goto fail;
     if (!policy_ready && kg_failed(kms_policy_init(k)))
         goto fail;
     if (kg_failed(kms_attest_server_cert(k)))
@@ -152,6 +155,7 @@ fail:
     fprintf(stderr, "keygate-kms: %s\n", kg_error_message());
 done:
     kms_policy_free();
+    kms_log_stop();
     kg_audit_free(k->audit);
     kms_keys_free(k);
     kms_attest_free();

@@ -13,6 +13,8 @@
  *                     libevent lets go of them (they may hold keys). */
 #include "server.h"
 
+#include "log.h"
+
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -536,6 +538,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         handle_metrics(s, req);
     } else if (strncmp(path, "/prpc/", 6) == 0) {
         handle_rpc(s, req, ssl, path + 6, start);
+    } else if (kms_log_route(req, path)) { /* the public decision log (kms/log.c) */
     } else {
         send_error(s, req, 404, "not found");
     }

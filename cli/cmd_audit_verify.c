@@ -1,0 +1,407 @@
+/* cmd_audit_verify.c - `keygate audit verify`: what an auditor runs over a KMS's decision log
+ * (docs/design.md, "The decision log"). The log key's certificate is checked against the KMS
+ * root secp256k1 key published on chain (kmsInfo), every checkpoint against that key, the tree
+ * recomputed from the entries against every checkpoint, the audit rows against the entries,
+ * and each allow entry's governance at its recorded block (historical eth_call). */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "audit_verify.h"
+#include "cli.h"
+#include "devnet.h"
+#include "keygate/audit.h"
+#include "keygate/crypto.h"
+#include "keygate/eth.h"
+#include "keygate/tlog.h"
+
+#define MAX_KEY_JSON 16384u
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: keygate audit verify [--state DIR | --db FILE] [--kms URL]\n"
+            "                            [--log-key-cert FILE] [--rpc-url URL --kms-contract ADDR]\n"
+            "                            [--root-k256 HEX] [--no-replay]\n\n"
+            "Verifies a KMS decision log; exit 1 listing each violation with its entry index.\n"
+            "  --state DIR         a devnet (default ./%s): its audit db, chain and KMS contract\n"
+            "  --db FILE           a KMS audit database (a copy is fine)\n"
+            "  --kms URL           the KMS's public log (GET /log-key, /checkpoint, /tile/...):\n"
+            "                      checkpoint, entry bundles and hash tiles; with a db, the db\n"
+            "                      must hold the same tree\n"
+            "  --log-key-cert FILE the node's log-key.json (name, pubkey, cert) instead of the\n"
+            "                      copy in the database\n"
+            "  --rpc-url, --kms-contract  the chain: the root key from kmsInfo() and governance\n"
+            "                      replay (isAppAllowed / isKmsAllowed at each allow's block)\n"
+            "  --root-k256 HEX     the root key directly (compressed), when no chain is given\n"
+            "  --no-replay         skip the governance replay\n",
+            KG_DEVNET_DEFAULT_DIR);
+}
+
+typedef struct vctx {
+    kg_eth_client *eth;
+    uint8_t kms[KG_ETH_ADDRESS_LEN];
+    bool have_block;
+    kg_eth_block block; /* the last block looked up */
+    uint64_t violations;
+    uint64_t skipped; /* allow entries without identity or block: not replayable */
+} vctx;
+
+static void report(void *ctx, uint64_t index, const char *msg)
+{
+    vctx *v = ctx;
+    v->violations++;
+    if (index == UINT64_MAX)
+        printf("VIOLATION: %s\n", msg);
+    else
+        printf("VIOLATION [entry %" PRIu64 "]: %s\n", index, msg);
+}
+
+static kg_result replay(void *ctx, const kg_log_entry *e)
+{
+    vctx *v = ctx;
+    if (e->who != KG_LOG_WHO_VERIFIED || !e->has_block) {
+        v->skipped++;
+        return KG_OK;
+    }
+    if (!v->have_block || v->block.number != e->block_number) {
+        KG_GUARD_CTX(kg_eth_get_block_by_number(v->eth, &v->block, e->block_number),
+                     "block %" PRIu64, e->block_number);
+        v->have_block = true;
+    }
+    /* the recorded block hash must be this chain's block at that height */
+    char hash[2 + 2 * KG_ETH_HASH_LEN + 1] = "0x";
+    KG_GUARD(kg_hex_encode(hash + 2, sizeof(hash) - 2, v->block.hash, KG_ETH_HASH_LEN));
+    KG_ENSURE(e->block_hash.present && e->block_hash.len == strlen(hash) &&
+                  strncasecmp(e->block_hash.p, hash, e->block_hash.len) == 0,
+              KG_ERR_DENIED, "recorded block hash %.*s is not block %" PRIu64 " (%s) of this chain",
+              (int)(e->block_hash.present ? e->block_hash.len : 0), e->block_hash.p ? e->block_hash.p : "",
+              e->block_number, hash);
+    bool kms = e->method.present && ((e->method.len == 9 && memcmp(e->method.p, "GetKmsKey", 9) == 0) ||
+                                     (e->method.len == 10 && memcmp(e->method.p, "self-check", 10) == 0));
+    kg_eth_decision d;
+    memset(&d, 0, sizeof(d));
+    KG_GUARD(kg_eth_policy_check(&d, v->eth, v->kms, kms ? KG_ETH_POLICY_KMS : KG_ETH_POLICY_APP,
+                                 &e->identity, &v->block));
+    KG_ENSURE(d.allowed, KG_ERR_DENIED, "%s said: %s", kms ? "isKmsAllowed" : "isAppAllowed",
+              d.reason);
+    return KG_OK;
+}
+
+/* The log key: name, public key and the root's certificate over them. */
+typedef struct log_key {
+    char name[KG_NOTE_MAX_NAME];
+    uint8_t pub[KG_ED25519_PUB_LEN];
+    bool has_cert;
+    uint8_t cert[KG_K256_RECSIG_LEN];
+} log_key;
+
+static kg_result key_from_json(log_key *k, const char *text, size_t len)
+{
+    json_error_t err;
+    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+    KG_ENSURE(o != NULL, KG_ERR_INPUT, "log key: not JSON: %s", err.text);
+    const char *name = json_string_value(json_object_get(o, "name"));
+    const char *pub = json_string_value(json_object_get(o, "pubkey"));
+    const char *cert = json_string_value(json_object_get(o, "cert"));
+    kg_result rc = KG_OK;
+    if (name == NULL || pub == NULL || cert == NULL || !kg_note_name_ok(name))
+        rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__, "log key: needs name, pubkey, cert");
+    if (kg_ok(rc)) {
+        snprintf(k->name, sizeof(k->name), "%s", name);
+        rc = kg_hex_decode_exact(k->pub, sizeof(k->pub), pub);
+    }
+    if (kg_ok(rc))
+        rc = kg_hex_decode_exact(k->cert, sizeof(k->cert), cert);
+    k->has_cert = kg_ok(rc);
+    json_decref(o);
+    return rc;
+}
+
+static kg_result key_from_db(log_key *k, kg_audit *a)
+{
+    kg_buf b;
+    kg_buf_init(&b, 1024);
+    kg_result rc = kg_audit_get_meta(a, "log_name", &b);
+    if (kg_ok(rc) && !kg_note_name_ok((const char *)b.data))
+        rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__, "log key: bad name in the database");
+    if (kg_ok(rc))
+        snprintf(k->name, sizeof(k->name), "%s", (const char *)b.data);
+    b.len = 0;
+    if (kg_ok(rc))
+        rc = kg_audit_get_meta(a, "log_pubkey", &b);
+    if (kg_ok(rc))
+        rc = kg_hex_decode_exact(k->pub, sizeof(k->pub), (const char *)b.data);
+    b.len = 0;
+    if (kg_ok(rc) && kg_ok(kg_audit_get_meta(a, "log_key_cert", &b)))
+        k->has_cert = kg_ok(kg_hex_decode_exact(k->cert, sizeof(k->cert), (const char *)b.data));
+    kg_error_clear();
+    kg_buf_free(&b);
+    return rc;
+}
+
+static kg_result http_get(kg_buf *out, const char *base, const char *path)
+{
+    char url[2048];
+    snprintf(url, sizeof(url), "%s%s", base, path);
+    long status = 0;
+    /* insecure TLS: everything fetched is checked against signatures rooted on chain */
+    KG_GUARD_CTX(kg_cli_http(out, &status, url, NULL, true, 30000), "GET %s", url);
+    KG_ENSURE(status == 200, KG_ERR_NETWORK, "GET %s: HTTP %ld", url, status);
+    return KG_OK;
+}
+
+/* --kms: the served log. Checks the served checkpoint, rebuilds the tree from the entry
+ * bundles (compared with the served hash tiles), and with a db, that the db holds that tree. */
+static kg_result verify_remote(vctx *v, const char *base, const log_key *key, kg_audit *local,
+                               bool do_replay, uint64_t *entries)
+{
+    kg_buf note, tile, bundle;
+    kg_buf_init(&note, KG_NOTE_MAX);
+    kg_buf_init(&tile, KG_TLOG_TILE_WIDTH * KG_TLOG_HASH_LEN);
+    kg_buf_init(&bundle, KG_TLOG_TILE_WIDTH * (KG_LOG_MAX_ENTRY + 2u));
+    kg_result rc = KG_ERROR;
+    kg_log_entry *e = malloc(sizeof(*e));
+    KG_ENSURE_C(e != NULL, KG_ERR_NOMEM, "out of memory");
+    KG_GUARD_C(http_get(&note, base, "/checkpoint"));
+    size_t tl;
+    kg_checkpoint c;
+    if (kg_failed(kg_note_open(&tl, note.data, note.len, key->name, key->pub)) ||
+        kg_failed(kg_checkpoint_parse(&c, note.data, tl))) {
+        report(v, UINT64_MAX, kg_error_message());
+        rc = KG_OK;
+        goto cleanup;
+    }
+    printf("served checkpoint: %s, size %" PRIu64 "\n", c.origin, c.size);
+    /* rebuild the tree from the bundles */
+    uint64_t size = 0;
+    uint8_t edge[KG_TLOG_MAX_LEVELS][KG_TLOG_HASH_LEN];
+    for (uint64_t t = 0; t * KG_TLOG_TILE_WIDTH < c.size; t++) {
+        kg_tlog_tile tt = {.entries = true, .index = t,
+                           .width = kg_tlog_tile_width(0, t, c.size)};
+        char p[KG_TLOG_MAX_PATH + 2] = "/";
+        KG_GUARD_C(kg_tlog_tile_path(p + 1, sizeof(p) - 1, &tt));
+        bundle.len = 0;
+        tile.len = 0;
+        KG_GUARD_C(http_get(&bundle, base, p));
+        tt.entries = false;
+        KG_GUARD_C(kg_tlog_tile_path(p + 1, sizeof(p) - 1, &tt));
+        KG_GUARD_C(http_get(&tile, base, p));
+        KG_ENSURE_C(tile.len == (size_t)tt.width * KG_TLOG_HASH_LEN, KG_ERR_INPUT,
+                    "%s: %zu bytes", p, tile.len);
+        kg_reader r;
+        kg_reader_init(&r, bundle.data, bundle.len);
+        for (uint32_t i = 0; i < tt.width; i++) {
+            uint16_t n;
+            const uint8_t *d;
+            KG_GUARD_C(kg_reader_u16be(&r, &n, "bundle entry length"));
+            KG_GUARD_C(kg_reader_ptr(&r, &d, n, "bundle entry"));
+            uint8_t h[KG_TLOG_HASH_LEN];
+            KG_GUARD_C(kg_tlog_leaf_hash(h, d, n));
+            if (memcmp(h, tile.data + (size_t)i * KG_TLOG_HASH_LEN, KG_TLOG_HASH_LEN) != 0)
+                report(v, size, "served hash tile differs from the served entry");
+            if (kg_failed(kg_log_entry_parse(e, d, n)))
+                report(v, size, kg_error_message());
+            else if (do_replay && e->allowed && kg_failed(replay(v, e)))
+                report(v, size, kg_error_message());
+            uint32_t level = 0;
+            for (uint64_t j = size; j & 1; j >>= 1, level++)
+                KG_GUARD_C(kg_tlog_node_hash(h, edge[level], h));
+            memcpy(edge[level], h, KG_TLOG_HASH_LEN);
+            size++;
+        }
+        KG_GUARD_C(kg_reader_expect_end(&r, "entry bundle"));
+    }
+    uint8_t root[KG_TLOG_HASH_LEN];
+    if (size == 0) {
+        KG_GUARD_C(kg_tlog_tree_hash(root, 0, NULL, NULL));
+    } else {
+        bool have = false;
+        for (uint32_t l = 0; l < KG_TLOG_MAX_LEVELS && (size >> l) != 0; l++) {
+            if (!((size >> l) & 1))
+                continue;
+            if (!have)
+                memcpy(root, edge[l], KG_TLOG_HASH_LEN);
+            else
+                KG_GUARD_C(kg_tlog_node_hash(root, edge[l], root));
+            have = true;
+        }
+    }
+    if (memcmp(root, c.root, KG_TLOG_HASH_LEN) != 0)
+        report(v, UINT64_MAX, "the served entries do not make the served checkpoint's tree");
+    *entries = size;
+    if (local != NULL) {
+        uint64_t have_n = 0;
+        uint8_t lroot[KG_TLOG_HASH_LEN];
+        KG_GUARD_C(kg_audit_log_size(local, &have_n));
+        if (have_n < c.size)
+            report(v, UINT64_MAX, "the database holds fewer entries than the served checkpoint");
+        else if (kg_failed(kg_tlog_tree_hash(lroot, c.size, kg_audit_log_hash, local)) ||
+                 memcmp(lroot, c.root, KG_TLOG_HASH_LEN) != 0)
+            report(v, UINT64_MAX, "the database and the served log are different trees (a fork)");
+    }
+    rc = KG_OK;
+cleanup:
+    free(e);
+    kg_buf_free(&note);
+    kg_buf_free(&tile);
+    kg_buf_free(&bundle);
+    return rc;
+}
+
+int kg_cmd_audit_verify(int argc, char **argv)
+{
+    const char *db = NULL, *state = NULL, *kms_url = NULL, *key_file = NULL, *rpc = NULL,
+               *contract = NULL, *root_hex = NULL;
+    bool no_replay = false;
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"state", required_argument, NULL, 's'},
+                                         {"kms", required_argument, NULL, 'k'},
+                                         {"log-key-cert", required_argument, NULL, 'c'},
+                                         {"rpc-url", required_argument, NULL, 'r'},
+                                         {"kms-contract", required_argument, NULL, 'm'},
+                                         {"root-k256", required_argument, NULL, 'R'},
+                                         {"no-replay", no_argument, NULL, 'n'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd': db = optarg; break;
+        case 's': state = optarg; break;
+        case 'k': kms_url = optarg; break;
+        case 'c': key_file = optarg; break;
+        case 'r': rpc = optarg; break;
+        case 'm': contract = optarg; break;
+        case 'R': root_hex = optarg; break;
+        case 'n': no_replay = true; break;
+        case 'h': usage(stdout); return KG_EXIT_OK;
+        default: usage(stderr); return KG_EXIT_USAGE;
+        }
+    }
+    if (optind != argc || (db != NULL && state != NULL)) {
+        usage(stderr);
+        return KG_EXIT_USAGE;
+    }
+    int status = KG_EXIT_FAILED;
+    json_t *doc = NULL;
+    kg_audit *audit = NULL;
+    vctx v = {.eth = NULL};
+    log_key key;
+    memset(&key, 0, sizeof(key));
+    char dir[PATH_MAX];
+    if (db == NULL && (kms_url == NULL || state != NULL)) {
+        if (kg_failed(kg_devnet_dir(dir, state)) || kg_failed(kg_devnet_load(&doc, dir)))
+            goto fail;
+        db = kg_devnet_str(doc, "audit_db");
+        if (rpc == NULL)
+            rpc = kg_devnet_str(doc, "rpc_url");
+        if (contract == NULL)
+            contract = kg_devnet_str(doc, "kms_contract");
+        if (kms_url == NULL && db == NULL)
+            kms_url = kg_devnet_str(doc, "kms_url");
+    }
+    if (db != NULL && kg_failed(kg_audit_open(&audit, db, true)))
+        goto fail;
+    /* the log key: from the file given, else the database's copy, else the KMS */
+    kg_buf kb;
+    kg_buf_init(&kb, MAX_KEY_JSON);
+    kg_result kr = key_file != NULL ? kg_cli_read_file(&kb, key_file, MAX_KEY_JSON)
+                   : audit != NULL ? KG_OK
+                                   : http_get(&kb, kms_url, "/log-key");
+    if (kg_ok(kr))
+        kr = kb.len > 0 ? key_from_json(&key, (const char *)kb.data, kb.len) : key_from_db(&key, audit);
+    kg_buf_free(&kb);
+    if (kg_failed(kr))
+        goto fail;
+    printf("log: %s\nlog key: ", key.name);
+    for (size_t i = 0; i < sizeof(key.pub); i++)
+        printf("%02x", key.pub[i]);
+    printf("\n");
+
+    /* the root key: kmsInfo on chain, or given */
+    uint8_t root[KG_K256_PUB_LEN];
+    bool have_root = false;
+    if (rpc != NULL && contract != NULL) {
+        kg_buf spki;
+        kg_buf_init(&spki, 4096);
+        kg_result r = kg_eth_client_new(&v.eth, rpc, 30000);
+        if (kg_ok(r))
+            r = kg_eth_address_parse(v.kms, contract);
+        if (kg_ok(r))
+            r = kg_eth_kms_info(root, &spki, v.eth, v.kms, NULL);
+        kg_buf_free(&spki);
+        if (kg_failed(r))
+            goto fail;
+        have_root = true;
+        printf("root key: kmsInfo() of %s at %s\n", contract, rpc);
+    } else if (root_hex != NULL) {
+        if (kg_failed(kg_hex_decode_exact(root, sizeof(root), root_hex)))
+            goto fail;
+        have_root = true;
+    }
+    if (have_root) {
+        if (!key.has_cert)
+            report(&v, UINT64_MAX, "the log key has no certificate by the KMS root key");
+        else if (kg_failed(kg_log_key_cert_verify(root, key.name, key.pub, key.cert)))
+            report(&v, UINT64_MAX, kg_error_message());
+        else
+            printf("log key certified by the KMS root key: ok\n");
+    } else {
+        printf("WARNING: log key certification not checked (give --state, --rpc-url and "
+               "--kms-contract, or --root-k256)\n");
+    }
+    bool do_replay = v.eth != NULL && !no_replay;
+    if (!do_replay)
+        printf("WARNING: governance not replayed (%s)\n",
+               no_replay ? "--no-replay" : "no chain given");
+
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    kg_audit_verify_result res;
+    memset(&res, 0, sizeof(res));
+    if (audit != NULL) {
+        kg_audit_verify_opts o = {.log_name = key.name,
+                                  .log_pub = key.pub,
+                                  .policy = do_replay ? replay : NULL,
+                                  .policy_ctx = &v,
+                                  .report = report,
+                                  .report_ctx = &v};
+        uint64_t before = v.violations;
+        if (kg_failed(kg_audit_verify(audit, &o, &res)))
+            goto fail;
+        (void)before;
+        printf("database: %" PRIu64 " entries, %" PRIu64 " checkpoints (largest %" PRIu64
+               "), %" PRIu64 " audit rows (%" PRIu64 " from before the log), %" PRIu64
+               " allows replayed\n",
+               res.entries, res.checkpoints, res.signed_size, res.rows, res.rows_before_log,
+               res.allows_replayed - v.skipped);
+    }
+    if (kms_url != NULL) {
+        uint64_t n = 0;
+        if (kg_failed(verify_remote(&v, kms_url, &key, audit, do_replay && audit == NULL, &n)))
+            goto fail;
+        printf("served log: %" PRIu64 " entries rebuilt from the tiles\n", n);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (v.violations == 0) {
+        printf("verdict: OK (%.2f s)\n", secs);
+        status = KG_EXIT_OK;
+    } else {
+        printf("verdict: FAILED, %" PRIu64 " violation(s) (%.2f s)\n", v.violations, secs);
+        status = KG_EXIT_FAILED;
+    }
+    goto done;
+fail:
+    status = kg_cli_fail();
+done:
+    kg_eth_client_free(v.eth);
+    kg_audit_free(audit);
+    json_decref(doc);
+    return status;
+}
