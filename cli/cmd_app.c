@@ -49,7 +49,9 @@ static void app_usage(FILE *out)
             "  status --app ID [--json] [--from-block N]\n"
             "                               owner, settings, allowed and pending hashes, and the\n"
             "                               history from the app's events (from block N; default 0;\n"
-            "                               only hashes named in that range are listed)\n\n"
+            "                               only hashes named in that range are listed), with the\n"
+            "                               PolicyChanged events (dstack's tags: policy, value, on/\n"
+            "                               off, actor)\n\n"
             "Where (every subcommand but compose-hash):\n"
             "  --state DIR          devnet state directory (default ./%s): chain, KMS contract\n"
             "                       and, on a devnet, the default signing key\n"
@@ -959,27 +961,75 @@ static const app_event app_events[] = {
 };
 #define N_APP_EVENTS (sizeof(app_events) / sizeof(app_events[0]))
 
+/* PolicyChanged(address indexed actor, bytes32 indexed policy, bytes32 indexed value, bool
+ * enabled), which the contracts emit with every change (dstack's event and tags, and keygate's
+ * own tags; contracts/README.md): a history entry {event, block, tx, policy (the tag, or the
+ * 0x-hex id of an unknown one), value (hex), enabled, actor}, plus the value decoded as
+ * "address" or "number" for the tags whose value is one. */
+#define APP_POLICY_CHANGED "PolicyChanged(address,bytes32,bytes32,bool)"
+
+static json_t *policy_entry(const kg_eth_log *l)
+{
+    char hex[65], actor[43];
+    const char *name = kg_chain_policy_name(l->topics[2]);
+    json_t *e = json_pack("{s:s,s:I,s:o}", "event", "PolicyChanged", "block",
+                          (json_int_t)l->block_number, "tx", kg_chain_hex_json(l->tx_hash, 32));
+    if (name != NULL)
+        json_object_set_new(e, "policy", json_string(name));
+    else
+        json_object_set_new(e, "policy", kg_chain_hex_json(l->topics[2], 32));
+    hex32(hex, l->topics[3]);
+    json_object_set_new(e, "value", json_string(hex));
+    json_object_set_new(e, "enabled", json_boolean(l->data_len >= 32 && l->data[31] != 0));
+    kg_eth_address_checksum(actor, l->topics[1] + 12);
+    json_object_set_new(e, "actor", json_string(actor));
+    static const char *const addr_tags[] = {"implementation-upgrade", "upgrade-proposal",
+                                            "registered-app", "app-implementation"};
+    static const char *const num_tags[] = {"upgrade-notice", "tcb-out-of-date-grace",
+                                           "governance-notice"};
+    for (size_t i = 0; name != NULL && i < sizeof(addr_tags) / sizeof(addr_tags[0]); i++)
+        if (strcmp(name, addr_tags[i]) == 0) {
+            char a[43];
+            kg_eth_address_checksum(a, l->topics[3] + 12);
+            json_object_set_new(e, "address", json_string(a));
+        }
+    for (size_t i = 0; name != NULL && i < sizeof(num_tags) / sizeof(num_tags[0]); i++)
+        if (strcmp(name, num_tags[i]) == 0) {
+            uint64_t v = 0;
+            for (int b = 24; b < 32; b++)
+                v = (v << 8) | l->topics[3][b];
+            json_object_set_new(e, "number", json_integer((json_int_t)v));
+        }
+    return e;
+}
+
 /* Decodes the app's logs into history entries; collects every compose hash seen in hashes. */
 static kg_result app_history(json_t **history, json_t *hashes, const kg_chain *c,
                              const uint8_t app[20], uint64_t from_block)
 {
     kg_eth_logs logs;
-    uint8_t topics[N_APP_EVENTS][32];
+    uint8_t topics[N_APP_EVENTS][32], policy_topic[32];
     memset(&logs, 0, sizeof(logs));
     for (size_t i = 0; i < N_APP_EVENTS; i++)
         kg_keccak256(topics[i], app_events[i].sig, strlen(app_events[i].sig));
+    kg_keccak256(policy_topic, APP_POLICY_CHANGED, strlen(APP_POLICY_CHANGED));
     KG_GUARD(kg_chain_logs(c, &logs, app, NULL, from_block));
     json_t *out = json_array();
     for (size_t i = 0; i < logs.count; i++) {
         const kg_eth_log *l = &logs.items[i];
         if (l->n_topics < 1)
             continue;
+        if (memcmp(l->topics[0], policy_topic, 32) == 0) {
+            if (l->n_topics == 4)
+                json_array_append_new(out, policy_entry(l));
+            continue;
+        }
         const app_event *ev = NULL;
         for (size_t k = 0; k < N_APP_EVENTS; k++)
             if (memcmp(l->topics[0], topics[k], 32) == 0)
                 ev = &app_events[k];
         if (ev == NULL)
-            continue; /* PolicyChanged, Initialized, ... */
+            continue; /* Initialized, ... */
         json_t *e = json_pack("{s:s,s:I,s:o}", "event", ev->name, "block",
                               (json_int_t)l->block_number, "tx", kg_chain_hex_json(l->tx_hash, 32));
         const uint8_t *t1 = l->n_topics >= 2 ? l->topics[1] : NULL;
@@ -1112,6 +1162,25 @@ static int cmd_status(const app_args *a)
         printf("  history:\n");
         json_array_foreach(json_object_get(out, "history"), i, v)
         {
+            if (json_object_get(v, "policy") != NULL) { /* PolicyChanged */
+                const char *shown = json_string_value(json_object_get(v, "address"));
+                char num[32] = "";
+                if (json_is_integer(json_object_get(v, "number"))) {
+                    snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+                             json_integer_value(json_object_get(v, "number")));
+                    shown = num;
+                }
+                if (shown == NULL)
+                    shown = json_string_value(json_object_get(v, "value"));
+                if (shown == NULL || strspn(shown, "0") == 64)
+                    shown = ""; /* the on/off switches carry no value */
+                printf("    block %-6" JSON_INTEGER_FORMAT " %-22s %s %s%s%s by %s\n",
+                       json_integer_value(json_object_get(v, "block")), "PolicyChanged",
+                       json_string_value(json_object_get(v, "policy")),
+                       json_is_true(json_object_get(v, "enabled")) ? "on" : "off",
+                       shown[0] ? " " : "", shown, json_string_value(json_object_get(v, "actor")));
+                continue;
+            }
             const char *val = json_string_value(json_object_get(v, "value"));
             const char *ad = json_string_value(json_object_get(v, "address"));
             if (ad == NULL)

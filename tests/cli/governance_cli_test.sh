@@ -75,9 +75,32 @@ jq -e --arg h1 "$H1" --arg h2 "$H2" '[.history[] | select(.event|startswith("Com
   die "history: $(jq -c .history "$TMP/status.json")"
 "$KG" app status "${S[@]}" --app "$APP" | grep -q "ComposeHashRemoved *$H1" || die "status table"
 LAST="$(jq '[.history[].block] | max' "$TMP/status.json")"
-"$KG" app status "${S[@]}" --app "$APP" --json --from-block "$LAST" | jq -e '[.history[].event] == ["ComposeHashRemoved"]' >/dev/null ||
+"$KG" app status "${S[@]}" --app "$APP" --json --from-block "$LAST" | jq -e '[.history[].event] == ["ComposeHashRemoved","PolicyChanged"]' >/dev/null ||
   die "--from-block does not limit the history"
 ok "allow (idempotent), revoke, status with allowed hashes and event history"
+
+# PolicyChanged (dstack's event and tags, keygate's own tags): in the history next to keygate's
+# events, with the tag name, value, on/off and the actor; the table shows them too
+OWNER=0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
+jq -e --arg h1 "$H1" --arg h2 "$H2" --arg o "$OWNER" --arg k "$KMSC" '[.history[] | select(.event=="PolicyChanged" and .policy=="compose-hash") |
+  [.value,.enabled,.actor]] == [[$h1,true,$k],[$h2,true,$o],[$h1,false,$o]]' "$TMP/status.json" >/dev/null ||
+  die "PolicyChanged compose-hash history: $(jq -c '[.history[] | select(.event=="PolicyChanged")]' "$TMP/status.json")"
+jq -e '[.history[] | select(.event=="PolicyChanged") | .policy] | index("allow-any-device") != null' "$TMP/status.json" >/dev/null ||
+  die "initial allow-any-device PolicyChanged missing"
+"$KG" app status "${S[@]}" --app "$APP" | grep -q "PolicyChanged *compose-hash off $H1 by $OWNER" || die "status table lacks PolicyChanged"
+"$KG" app tcb "${S[@]}" --app "$APP" --deny-advisory INTEL-SA-00837 >/dev/null || die "tcb --deny-advisory"
+"$KG" app tcb "${S[@]}" --app "$APP" --out-of-date-grace 86400 >/dev/null || die "tcb --out-of-date-grace"
+"$KG" app status "${S[@]}" --app "$APP" --json >"$TMP/pc.json" || die "status"
+ADV="$(printf 'INTEL-SA-00837' | "$SRC/tools/node_modules/.bin/cast" keccak | cut -c3-)"
+UNTIL="$("$SRC/tools/node_modules/.bin/cast" call --rpc-url "$RPC" "$APP" 'outOfDateGraceUntil()(uint64)' | cut -d' ' -f1)"
+jq -e --arg adv "$ADV" --argjson until "$UNTIL" '[.history[] | select(.event=="PolicyChanged")] as $p |
+  ($p | map(select(.policy=="advisory-deny" and .value==$adv and .enabled)) | length)==1 and
+  ($p | map(select(.policy=="tcb-out-of-date-grace" and .number==$until and .enabled)) | length)==1' "$TMP/pc.json" >/dev/null ||
+  die "advisory-deny / tcb-out-of-date-grace PolicyChanged: $(jq -c '[.history[] | select(.event=="PolicyChanged")]' "$TMP/pc.json")"
+"$KG" app tcb "${S[@]}" --app "$APP" --undeny-advisory INTEL-SA-00837 >/dev/null || die "tcb --undeny-advisory"
+"$KG" app tcb "${S[@]}" --app "$APP" --out-of-date-grace 0 >/dev/null || die "tcb --out-of-date-grace 0"
+"$KG" app status "${S[@]}" --app "$APP" --json >"$TMP/status.json" || die "status"
+ok "app status: PolicyChanged events with their tags (compose-hash, allow-any-device, advisory-deny, tcb-out-of-date-grace), value, on/off and actor, in --json and the table"
 
 # ---- errors change nothing ------------------------------------------------------------------
 B="$(block)"
@@ -201,6 +224,10 @@ printf 'GOOD=1\nnot a line\n' >"$TMP/bad.env"
 run 1 "bad.env:2: expected KEY=VALUE" "$KG" env encrypt --state "$TMP/state" --app "$APP" "$TMP/bad.env"
 printf 'A=1\n' >"$TMP/ok.env"
 run 2 "no KMS: give --kms-url URL and --kms-contract ADDR, or --state DIR" "$KG" env encrypt --state "$TMP/state" --app "$APP" "$TMP/ok.env"
-ok "devnet, audit and env: usage errors exit 2, missing state and bad input exit 1 with the value quoted"
+run 2 "--governor GOV is required" "$KG" governor status "${S[@]}" --proposal 1
+run 2 "--proposal 'x1' is not a number" "$KG" governor queue "${S[@]}" --governor "$KMSC" --proposal x1
+run 2 "unknown subcommand 'propose'" "$KG" governor propose "${S[@]}"
+run 1 "--governor $KMSC is not a Governor" "$KG" governor status "${S[@]}" --governor "$KMSC" --proposal 1
+ok "devnet, audit, env and governor: usage errors exit 2, missing state and bad input exit 1 with the value quoted"
 
 echo "governance_cli_test: $PASS checks passed"
