@@ -1,0 +1,28 @@
+/* agent_keys_fuzz.c - libFuzzer harness for the agent's parser of the KMS's GetAppKey reply
+ * (kg_agent_keys_parse; the reply arrives over RA-TLS from a KMS the agent has not yet checked
+ * the keys of): a failure leaves the keys wiped, a success NUL-terminated strings. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keygate/agent.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const kg_agent_keys zero;
+    kg_agent_keys k;
+    memset(&k, 0x5a, sizeof(k));
+    if (kg_ok(kg_agent_keys_parse(&k, (const char *)data, size))) {
+        if ((k.ca_cert && strlen(k.ca_cert) > size) ||
+            (k.gateway_app_id && strlen(k.gateway_app_id) > size))
+            abort();
+    } else if (memcmp(&k, &zero, sizeof(k)) != 0) {
+        abort(); /* wiped on failure */
+    }
+    kg_agent_keys_wipe(&k);
+    kg_error_clear();
+    return 0;
+}
