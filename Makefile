@@ -4,8 +4,10 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
 
-.PHONY: all build setup test asan fuzz demo bench clean
+.PHONY: all build setup test asan fuzz fuzz-long demo bench clean
 
 all: build
 
@@ -32,6 +34,13 @@ fuzz: setup
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKG_FUZZ=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	@echo "fuzzers are in $(FUZZ_BUILD)/fuzz/; run e.g. $(FUZZ_BUILD)/fuzz/quote_fuzz fuzz/corpus/quote"
+
+# A campaign (fuzz/README.md): every target (or FUZZ_TARGETS) in turn for FUZZ_SECONDS each,
+# niced, under ASan and UBSan; new inputs merged into fuzz/corpus/<name> (minimized).
+fuzz-long: fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_BIN=$(CURDIR)/$(FUZZ_BUILD)/fuzz \
+	  FUZZ_ARTIFACTS=$(CURDIR)/$(FUZZ_BUILD)/artifacts FUZZ_FIGURES=$(CURDIR)/$(FUZZ_BUILD)/fuzz-long.tsv \
+	  FUZZ_WORK=$(CURDIR)/$(FUZZ_BUILD)/fuzz-long-work scripts/fuzz-long $(FUZZ_TARGETS)
 
 demo: setup
 	@$(MAKE) --no-print-directory build
