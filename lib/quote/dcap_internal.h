@@ -25,7 +25,8 @@ typedef struct kg_pck_ext {
     uint8_t fmspc[6];
 } kg_pck_ext;
 
-/* Parses the DER value of the SGX extension. Pure; all fields required. */
+/* Parses the DER value of the SGX extension. Pure; all fields required; *out is zeroed on
+ * failure. */
 KG_RESULT kg_pck_ext_parse(kg_pck_ext *out, const uint8_t *der, size_t der_len);
 
 /* ---- collateral JSON (TCB Info v3, QE Identity v2), collateral.c ---------------------------- */

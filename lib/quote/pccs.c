@@ -357,6 +357,10 @@ kg_result kg_pccs_signed_body(char **text, char **sig, const uint8_t *body, size
     json_t *o = NULL;
     *text = *sig = NULL;
     json_error_t err;
+    /* jansson accepts a raw NUL byte between tokens, and the signed text goes on as a C string
+     * (cut at the NUL): refuse one outright */
+    KG_ENSURE(len == 0 || memchr(body, 0, len) == NULL, KG_ERR_INPUT, "%s: NUL byte in the body",
+              key);
     o = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &err);
     KG_ENSURE_C(json_is_object(o), KG_ERR_INPUT, "%s: invalid JSON body: %s", key, err.text);
     const json_t *s = json_object_get(o, "signature");

@@ -133,9 +133,8 @@ static kg_result parse_tcb(kg_reader *r, kg_pck_ext *out)
     return KG_OK;
 }
 
-kg_result kg_pck_ext_parse(kg_pck_ext *out, const uint8_t *der, size_t der_len)
+static kg_result parse_ext(kg_pck_ext *out, const uint8_t *der, size_t der_len)
 {
-    memset(out, 0, sizeof(*out));
     KG_ENSURE(der_len <= KG_SGX_EXT_MAX_LEN, KG_ERR_TOO_LARGE,
               "SGX extension of %zu bytes exceeds KG_SGX_EXT_MAX_LEN", der_len);
     kg_reader top, seq;
@@ -168,5 +167,15 @@ kg_result kg_pck_ext_parse(kg_pck_ext *out, const uint8_t *der, size_t der_len)
     }
     KG_ENSURE((seen & 0x1e) == 0x1e, KG_ERR_INPUT,
               "SGX extension lacks PPID, TCB, PCE-ID or FMSPC (mask 0x%02x)", seen);
+    return KG_OK;
+}
+
+kg_result kg_pck_ext_parse(kg_pck_ext *out, const uint8_t *der, size_t der_len)
+{
+    memset(out, 0, sizeof(*out));
+    if (kg_failed(parse_ext(out, der, der_len))) {
+        memset(out, 0, sizeof(*out)); /* no half-parsed fields on failure */
+        return KG_ERROR;
+    }
     return KG_OK;
 }

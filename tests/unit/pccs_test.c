@@ -215,6 +215,13 @@ static void reply_parsers_take_the_top_level_member(void **state)
         kg_pccs_signed_body(&text, &sig, (const uint8_t *)"{\"tcbInfo\":{}", 13, "tcbInfo"),
         KG_ERR_INPUT, "invalid JSON body");
 
+    /* jansson takes a raw NUL between tokens; the text would be cut at it (found by fuzzing) */
+    static const char nul[] = "{\"tcbInfo\":{\"a\":3\0},\"signature\":\"\"}";
+    KG_ASSERT_ERR(kg_pccs_signed_body(&text, &sig, (const uint8_t *)nul, sizeof(nul) - 1,
+                                      "tcbInfo"),
+                  KG_ERR_INPUT, "NUL byte in the body");
+    assert_null(text);
+
     /* issuer chain headers: percent escapes decoded, '+' kept, bad escapes and NULs refused */
     char *chain = NULL;
     KG_ASSERT_OK(kg_pccs_issuer_chain(&chain, (const uint8_t *)"a%2Bb+c%0A", 10, "t"));
