@@ -6,16 +6,26 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?=
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+CMAKE_ARGS ?=
+TARGETS    ?=
 
-.PHONY: all build setup test asan fuzz fuzz-long demo bench clean
+.PHONY: all build install setup test asan fuzz fuzz-long demo bench clean
 
 all: build
 
 $(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
 
+# TARGETS="keygate-cli keygate-kms keygate-agent" builds only the programs (the container recipe).
 build: $(BUILD)/CMakeCache.txt
-	cmake --build $(BUILD) -j $(JOBS)
+	cmake --build $(BUILD) -j $(JOBS) $(if $(TARGETS),--target $(TARGETS))
+
+# keygate, keygate-kms, keygate-agent into PREFIX/bin, docs into PREFIX/share/doc/keygate,
+# systemd units into PREFIX/lib/systemd/system (README.md, "Installing"); DESTDIR stages it.
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 setup:
 	@scripts/setup

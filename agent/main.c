@@ -11,6 +11,7 @@
 #include "keygate/agent_launch.h"
 #include "keygate/harden.h"
 #include "keygate/hash.h"
+#include "keygate/version.h"
 
 #define EXIT_USAGE 2
 
@@ -381,7 +382,7 @@ static int run(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("keygate-agent %s\n", KG_VERSION);
+        printf("%s\n", KG_VERSION_LINE("keygate-agent"));
         return 0;
     }
     args a;

@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "keygate/result.h"
+#include "keygate/version.h"
 
 static const kg_cli_command commands[] = {
     {"devnet", kg_cmd_devnet, "Local devnet: anvil, contracts, simulated TDX, KMS (up|status|down)"},
@@ -27,7 +28,8 @@ static void usage(FILE *out)
                  "Commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nRun 'keygate <command> --help' for a command's options.\n"
+    fprintf(out, "\nRun 'keygate <command> --help' for a command's options; 'keygate --version'\n"
+                 "prints the version and the git commit of the build.\n"
                  "Exit status: 0 ok, 1 failed, 2 usage error.\n");
 }
 
@@ -49,7 +51,7 @@ int main(int argc, char **argv)
         return KG_EXIT_OK;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        printf("keygate %s\n", KG_VERSION);
+        printf("%s\n", KG_VERSION_LINE("keygate"));
         return KG_EXIT_OK;
     }
     for (size_t i = 0; i < N_COMMANDS; i++)

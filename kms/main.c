@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "keygate/harden.h"
+#include "keygate/version.h"
 #include "kms.h"
 #include "log.h"
 #include "server.h"
@@ -25,7 +26,7 @@ static void usage(FILE *out)
             "                    (GetKmsKey over mutually attested TLS; this node must be\n"
             "                    allowed by isKmsAllowed) instead of generating new ones\n"
             "  --port-file FILE  write the listening port there once bound (for port 0)\n"
-            "  --version         print the version\n");
+            "  --version         print the version and git commit\n");
 }
 
 static void boot_info_json(json_t *o, const kg_boot_identity *bi)
@@ -100,7 +101,7 @@ int main(int argc, char **argv)
         case 'b': bootstrap = true; break;
         case 'p': port_file = optarg; break;
         case 'o': onboard = optarg; break;
-        case 'v': printf("keygate-kms %s\n", KG_VERSION); return 0;
+        case 'v': printf("%s\n", KG_VERSION_LINE("keygate-kms")); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -125,8 +125,13 @@ static kg_result read_string(kg_reader *r, char **out, size_t *out_len)
         uint8_t ctl = 0; /* a branch-free scan the compiler vectorizes */
         for (size_t i = r->pos; i < run; i++)
             ctl |= (uint8_t)(r->data[i] < 0x20);
-        if (ctl)
-            run = r->pos; /* take the slow path, which names the offending offset */
+        if (ctl) {
+            /* copy up to the first control character, which the slow path names (taking the
+             * slow path from r->pos rescanned the run for every byte: quadratic) */
+            run = r->pos;
+            while (r->data[run] >= 0x20)
+                run++;
+        }
         if (run > r->pos) {
             memcpy(s + n, r->data + r->pos, run - r->pos);
             n += run - r->pos;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "keygate/quote.h"
+#include "quote/dcap_internal.h"
 
 #define AT 1751328000ull
 
@@ -188,12 +189,30 @@ static void swapped_collateral_fails(void **state)
     kg_buf_free(&sgx.coll);
 }
 
+/* A collateral string of the maximum size with one control character at its end fails at once
+ * (the envelope rescanned the rest of the string for each byte it took: quadratic, minutes of
+ * CPU for 1 MB; found by fuzzing). */
+static void long_string_with_control_character_fails_fast(void **state)
+{
+    size_t len = KG_MAX_COLLATERAL_LEN;
+    char *doc = malloc(len);
+    assert_non_null(doc);
+    memset(doc, 'a', len);
+    memcpy(doc, "{\"pck_crl\":\"", 12);
+    memcpy(doc + len - 3, "\x01\"}", 3);
+    kg_collateral_doc d;
+    KG_ASSERT_ERR(kg_collateral_doc_parse(&d, doc, len), KG_ERR_INPUT,
+                  "control character in string at offset 1048573");
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tdx_quote_every_byte),   cmocka_unit_test(sgx_quote_every_byte),
         cmocka_unit_test(tdx_collateral_flips),   cmocka_unit_test(sgx_collateral_flips),
         cmocka_unit_test(truncations_fail),       cmocka_unit_test(swapped_collateral_fails),
+        cmocka_unit_test(long_string_with_control_character_fails_fast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
