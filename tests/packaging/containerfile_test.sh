@@ -59,14 +59,13 @@ while read -r _ args; do
     if [ -d "$SRC/$s" ]; then mkdir -p "$CTX/$s" && cp -a "$SRC/$s/." "$CTX/$s/"; else cp -a "$SRC/$s" "$CTX/$s"; fi
   done
 done < <(stage 1 | grep '^COPY ' | grep -v -- '--from=')
-cmake -S "$CTX" -B "$TMP/ctx-build" -DKG_GIT_COMMIT=unknown >"$TMP/configure.log" 2>&1 ||
+# Configured as the build step does, without the commit argument: no .git, so "unknown".
+cmake -S "$CTX" -B "$TMP/ctx-build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$TMP/configure.log" 2>&1 ||
   die "the recipe's context does not configure: $(tail -20 "$TMP/configure.log")"
 targets="$(cmake --build "$TMP/ctx-build" --target help)"
 for t in keygate-cli keygate-kms keygate-agent; do grep -q "$t" <<<"$targets" || die "context lacks target $t"; done
-grep -qx '#define KG_GIT_COMMIT "unknown"' "$TMP/ctx-build/generated/keygate/version.h" || die "context build: commit not 'unknown'"
-cmake -S "$CTX" -B "$TMP/ctx-build2" >/dev/null 2>&1 || die "context configure without KG_GIT_COMMIT"
-grep -qx '#define KG_GIT_COMMIT "unknown"' "$TMP/ctx-build2/generated/keygate/version.h" ||
-  die "a context without .git (inside this checkout) does not say 'unknown'"
+grep -qx '#define KG_GIT_COMMIT "unknown"' "$TMP/ctx-build/generated/keygate/version.h" ||
+  die "a context without .git does not say 'unknown'"
 ok "the copied context (COPY lines only) configures and defines the three programs; commit 'unknown' without .git"
 
 if [ "${KG_CONTAINERFILE_FULL:-0}" = 1 ]; then

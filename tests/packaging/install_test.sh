@@ -54,15 +54,20 @@ grep -q "^Documentation=file:///opt/keygate/share/doc/keygate/agent.md$" \
 [ -x "$TMP/stage2/opt/keygate/bin/keygate-agent" ] || die "--prefix /opt/keygate: no bin/keygate-agent"
 ok "--prefix /opt/keygate: ExecStart and Documentation rewritten to it"
 
-# --version: "<prog> <version> (commit <12 hex | unknown>)", the commit configured into the build.
+# --version: "<prog> <version> (commit <12 hex | unknown>)", the same commit in all three.
 version="$(sed -n 's/^project(keygate VERSION \([0-9.]*\).*/\1/p' "$SRC/CMakeLists.txt")"
-commit="$(sed -n 's/^#define KG_GIT_COMMIT "\(.*\)"$/\1/p' "$BUILD/generated/keygate/version.h")"
-[[ "$commit" =~ ^([0-9a-f]{12}|unknown)$ ]] || die "configured commit '$commit'"
+commit="$("$STAGE/usr/bin/keygate" --version | sed -n 's/.*(commit \(.*\))$/\1/p')"
+[[ "$commit" =~ ^([0-9a-f]{12}|unknown)$ ]] || die "keygate --version: commit '$commit'"
 for p in keygate keygate-kms keygate-agent; do
   out="$("$STAGE/usr/bin/$p" --version)" || die "$p --version failed"
   [ "$out" = "$p $version (commit $commit)" ] || die "$p --version: '$out', want '$p $version (commit $commit)'"
 done
 ok "keygate, keygate-kms, keygate-agent --version: '$version (commit $commit)'"
+# It is the commit CMake configured (a reconfiguration without a rebuild, e.g. `cmake -S . -B
+# build` after a commit, makes them differ until the next build: noted, not failed).
+configured="$(sed -n 's/^#define KG_GIT_COMMIT "\(.*\)"$/\1/p' "$BUILD/generated/keygate/version.h")"
+[ "$configured" = "$commit" ] ||
+  echo "# note: build configured for commit $configured but its programs say $commit: rebuild (make build)"
 
 # The commit lookup itself: a checkout's top -> its HEAD; anything else -> unknown.
 cat >"$TMP/probe.cmake" <<PROBE
