@@ -17,6 +17,7 @@
 #include "keygate/audit.h"
 #include "keygate/crypto.h"
 #include "keygate/fileio.h"
+#include "keygate/harden.h"
 #include "keygate/hash.h"
 #include "keygate/tlog.h"
 #include "kms.h"
@@ -33,7 +34,7 @@ static struct {
     bool started, stopping;
     kms *k;
     kg_audit *reader; /* read-only connection for the HTTP routes (event loop only) */
-    uint8_t seed[KG_ED25519_SEED_LEN]; /* secret */
+    uint8_t *seed; /* KG_ED25519_SEED_LEN, secret: in the secure heap like the root keys */
     char name[KG_NOTE_MAX_NAME];
     kg_buf note;       /* the latest signed checkpoint (under lock) */
     uint64_t note_size;
@@ -55,9 +56,9 @@ static kg_result load_or_make_seed(const kms *k)
     if (kg_failed(rc) && kg_error_code() == KG_ERR_NOT_FOUND) {
         kg_error_clear();
         char text[2 * KG_ED25519_SEED_LEN + 2];
-        rc = kg_random(g_log.seed, sizeof(g_log.seed));
+        rc = kg_random(g_log.seed, KG_ED25519_SEED_LEN);
         if (kg_ok(rc))
-            rc = kg_hex_encode(text, sizeof(text), g_log.seed, sizeof(g_log.seed));
+            rc = kg_hex_encode(text, sizeof(text), g_log.seed, KG_ED25519_SEED_LEN);
         if (kg_ok(rc)) {
             text[2 * KG_ED25519_SEED_LEN] = '\n';
             rc = kg_file_create((const char *)path.data, text, 2 * KG_ED25519_SEED_LEN + 1, 0600);
@@ -70,7 +71,7 @@ static kg_result load_or_make_seed(const kms *k)
             hex.len--;
         rc = kg_buf_terminate(&hex);
         if (kg_ok(rc))
-            rc = kg_hex_decode_exact(g_log.seed, sizeof(g_log.seed), (const char *)hex.data);
+            rc = kg_hex_decode_exact(g_log.seed, KG_ED25519_SEED_LEN, (const char *)hex.data);
     }
     kg_buf_free(&hex);
     kg_buf_free(&path);
@@ -179,6 +180,8 @@ kg_result kms_log_start(kms *k)
 {
     g_log.k = k;
     kg_buf_init(&g_log.note, KG_NOTE_MAX);
+    g_log.seed = kg_secure_zalloc(KG_ED25519_SEED_LEN);
+    KG_ENSURE(g_log.seed != NULL, KG_ERR_NOMEM, "log key: out of memory");
     KG_GUARD(load_or_make_seed(k));
     KG_GUARD_CTX(certify(k), "log key");
     KG_GUARD_CTX(kg_audit_open(&g_log.reader, k->cfg.audit_db, true), "log reader");
@@ -205,7 +208,8 @@ void kms_log_stop(void)
     kg_buf_free(&g_log.note);
     free(g_log.key_json);
     g_log.key_json = NULL;
-    kg_memzero(g_log.seed, sizeof(g_log.seed));
+    kg_secure_free(g_log.seed, KG_ED25519_SEED_LEN);
+    g_log.seed = NULL;
 }
 
 /* ---- the public read API (C2SP tlog-tiles) -------------------------------------------------- */

@@ -7,7 +7,9 @@
 #   2. the public read API (GET /checkpoint, /log-key, /tile/...) serves the same tree, and
 #      `--kms URL` rebuilds it from the entry bundles;
 #   3. tampered copies fail, each with its violation: an edited audit row, deleted last
-#      entries, a row added by hand, a forged allow whose recorded block is not the chain's.
+#      entries, a row added by hand, a checkpoint altered after signing, and an allow forged
+#      with the node's own log key (so every signature holds) at a block before the app was
+#      deployed: only the governance replay (historical eth_call) catches that one.
 # Usage: decision_log_itest.sh BUILD_DIR     (exit 77: skipped)
 set -euo pipefail
 BUILD="$(cd "${1:?usage: decision_log_itest.sh BUILD_DIR}" && pwd)"
@@ -73,6 +75,21 @@ tamper() { # name, sql, expected violation text
 tamper edited-row "UPDATE decisions SET compose_hash = '00' || substr(compose_hash, 3) WHERE id = (SELECT MAX(id) FROM decisions WHERE decision = 'allow');" "differs from the log in 'compose_hash'"
 tamper deleted-last "DELETE FROM decisions WHERE id IN (SELECT decision_id FROM log_entries WHERE idx = (SELECT MAX(idx) FROM log_entries)); DELETE FROM log_entries WHERE idx = (SELECT MAX(idx) FROM log_entries);" "entries deleted"
 tamper added-row "INSERT INTO decisions (time_ms, method, decision, reason) VALUES (1, 'GetAppKey', 'deny', 'never happened');" "is in no log entry"
-tamper rewritten-block "UPDATE log_entries SET entry = entry WHERE 0; UPDATE log_meta SET value = value WHERE 0; UPDATE log_checkpoints SET note = replace(note, 'keygate', 'keygatf') WHERE id = (SELECT MAX(id) FROM log_checkpoints);" "checkpoint #"
+tamper altered-checkpoint "UPDATE log_checkpoints SET note = replace(note, 'keygate', 'keygatf') WHERE id = (SELECT MAX(id) FROM log_checkpoints);" "checkpoint #"
+
+# An allow the KMS never made, signed with the real log key, at the block before the app's
+# deployment (governance did not allow its compose hash there).
+FORGE="$BUILD/tests/kg-log-forge"
+DEPLOY_BLOCK="$(jq -r .block "$STATE/t/deploy.json")"
+[ "$DEPLOY_BLOCK" -gt 1 ] || die "deploy block '$DEPLOY_BLOCK'"
+sqlite3 "$DB" ".backup '$STATE/t/forged.db'"
+"$FORGE" "$STATE/t/forged.db" "$STATE/kms/state/log-ed25519.key" "$RPC" "$((DEPLOY_BLOCK - 1))" >/dev/null || die "kg-log-forge"
+"$KG" audit verify --db "$STATE/t/forged.db" --rpc-url "$RPC" --kms-contract "$KC" --no-replay >/dev/null 2>&1 ||
+  die "the forged log should verify without the governance replay (all signatures hold)"
+if "$KG" audit verify --db "$STATE/t/forged.db" --rpc-url "$RPC" --kms-contract "$KC" >"$STATE/t/forged.out" 2>&1; then
+  cat "$STATE/t/forged.out" >&2; die "a forged allow at block $((DEPLOY_BLOCK - 1)) verified"
+fi
+grep -q "governance did not allow it there" "$STATE/t/forged.out" || { cat "$STATE/t/forged.out" >&2; die "forged allow: no governance violation"; }
+ok "an allow forged with the real log key at block $((DEPLOY_BLOCK - 1)) fails the governance replay ($(grep -m1 VIOLATION "$STATE/t/forged.out"))"
 
 echo "decision_log_itest: $PASS checks passed"
