@@ -181,8 +181,7 @@ bool kg_cli_signer_option(kg_cli_signer_opts *o, int c, const char *arg, kg_resu
     case KG_CLI_OPT_SIGNER_KEY_FILE:
         if (o->n_signer_files >= KG_CLI_MAX_SIGNERS)
             *rc = kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
-                               "--signer-key-file '%s': at most %d signers", arg,
-                               KG_CLI_MAX_SIGNERS);
+                               "--signer-key-file: at most %d signers", KG_CLI_MAX_SIGNERS);
         else
             o->signer_files[o->n_signer_files++] = arg;
         return true;

@@ -22,6 +22,7 @@ static void app_usage(FILE *out)
     fprintf(out,
             "Usage: keygate app <subcommand> [options]\n\n"
             "  compose-hash FILE            SHA-256 of the raw bytes of an app-compose.json\n"
+            "                               (refused, exit 2, unless the file is a JSON object)\n"
             "  deploy --compose FILE [--owner ADDR] [--timelock SECONDS --guardian ADDR]\n"
             "         [--device HEX] [--require-tcb-up-to-date]\n"
             "                               deploy and register an app contract (KMS factory);\n"
@@ -198,6 +199,38 @@ static kg_result compose_hash_file(uint8_t out[32], const char *path)
     return KG_OK;
 }
 
+/* The compose hash of a file that is an app-compose.json: `compose-hash` and `deploy` refuse a
+ * file that is not one JSON object (KG_ERR_USAGE: the wrong file was given; nothing is sent),
+ * since no agent could boot it. The hash itself stays dstack's: SHA-256 of the raw bytes, as
+ * read, never re-serialized (`sha256sum FILE` gives it for any file). */
+static kg_result compose_hash_json_file(uint8_t out[32], const char *path)
+{
+    kg_buf text;
+    json_error_t jerr;
+    kg_buf_init(&text, APP_MAX_COMPOSE + 1);
+    kg_result rc = kg_cli_read_file(&text, path, APP_MAX_COMPOSE);
+    if (kg_ok(rc)) {
+        json_t *j = json_loadb((const char *)text.data, text.len, JSON_REJECT_DUPLICATES, &jerr);
+        if (j == NULL)
+            rc = kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
+                              "compose file '%s' is not JSON (line %d, column %d: %s): an "
+                              "app-compose.json is one JSON object",
+                              path, jerr.line, jerr.column, jerr.text);
+        else if (!json_is_object(j))
+            rc = kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
+                              "compose file '%s' is JSON but not an object: an app-compose.json "
+                              "is one JSON object",
+                              path);
+        json_decref(j);
+    }
+    if (kg_ok(rc))
+        rc = kg_sha256(out, text.data, text.len);
+    kg_buf_free(&text);
+    if (kg_failed(rc) && kg_error_code() != KG_ERR_USAGE)
+        return kg_error_context("compose file");
+    return rc;
+}
+
 /* The hash a subcommand acts on: --compose FILE or --hash HEX, exactly one. */
 static kg_result target_hash(uint8_t out[32], const app_args *a)
 {
@@ -367,7 +400,7 @@ static int cmd_compose_hash(const app_args *a)
         fprintf(stderr, "keygate app compose-hash: FILE is required\n");
         return KG_EXIT_USAGE;
     }
-    if (kg_failed(compose_hash_file(h, a->positional ? a->positional : a->compose)))
+    if (kg_failed(compose_hash_json_file(h, a->positional ? a->positional : a->compose)))
         return kg_cli_fail();
     hex32(hex, h);
     if (a->json)
@@ -449,7 +482,7 @@ static int cmd_deploy(const app_args *a)
                          kg_failed(kg_cli_parse_address(guardian, "--guardian", a->guardian)))) ||
         (a->owner && kg_failed(kg_cli_parse_address(owner, "--owner", a->owner))) ||
         (a->device && kg_failed(kg_cli_parse_hash(device, "--device", a->device))) ||
-        kg_failed(compose_hash_file(h, a->compose)))
+        kg_failed(compose_hash_json_file(h, a->compose)))
         goto fail;
     if (kg_failed(kg_cli_target_open(&t, a->state, a->rpc_url, a->kms_contract)))
         goto fail;

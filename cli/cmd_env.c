@@ -24,10 +24,12 @@ static void env_usage(FILE *out)
 {
     fprintf(out,
             "Usage: keygate env encrypt --app ID [--state DIR] [--out FILE] FILE.env\n\n"
-            "Encrypts FILE.env (KEY=VALUE lines; '#' comments; values may be quoted) to the\n"
+            "Encrypts FILE.env (Docker Compose's env-file syntax: KEY=VALUE lines, '#' comments,\n"
+            "quotes and escapes; interpolation and bare KEYs are refused) to the\n"
             "app's env public key. The key comes from the KMS (GetAppEnvEncryptPubKey) and is\n"
             "accepted only if its signature_v1 recovers to the KMS root key published on chain\n"
-            "(kmsInfo of the KMS contract). Prints the hex ciphertext (or writes it to --out).\n\n"
+            "(kmsInfo of the KMS contract), and only for an app registered with that contract\n"
+            "(registeredApps). Prints the hex ciphertext (or writes it to --out).\n\n"
             "  --state DIR          devnet state (default ./%s): KMS URL, chain, KMS contract\n"
             "  --kms-url URL        the KMS (instead of the devnet's)\n"
             "  --rpc-url URL, --kms-contract ADDR   the chain (instead of the devnet's)\n\n"
@@ -50,6 +52,27 @@ static kg_result chain_root_key(uint8_t out[KG_K256_PUB_LEN], const kg_cli_targe
         else
             rc = kg_k256_pub_compress(out, d[0].data, d[0].len);
     }
+    kg_buf_free(&ret);
+    return rc;
+}
+
+/* The app must be registered with the KMS contract (registeredApps): the KMS signs an env key
+ * for any 20 bytes, so without this check a typo in --app would seal the environment to a key
+ * no app VM will ever get. */
+static kg_result check_registered(const kg_cli_target *t, const uint8_t app[20], const char *app_s)
+{
+    kg_buf ret;
+    kg_abi_decoded d[1];
+    kg_abi_type ty = KG_ABI_T_BOOL;
+    kg_abi_value arg = kg_abi_address(app);
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    kg_result rc = kg_chain_view(&t->chain, d, &ty, 1, &ret, t->kms, "registeredApps(address)",
+                                 &arg, 1);
+    if (kg_ok(rc) && !kg_abi_get_bool(&d[0]))
+        rc = kg_error_set(KG_ERR_NOT_FOUND, __FILE__, __LINE__,
+                          "--app '%s' is not an app registered with the KMS contract "
+                          "(registeredApps is false): nothing encrypted",
+                          app_s);
     kg_buf_free(&ret);
     return rc;
 }
@@ -163,7 +186,7 @@ int kg_cmd_env(int argc, char **argv)
                            "no KMS: give --kms-url URL and --kms-contract ADDR, or --state DIR");
         goto fail;
     }
-    if (kg_failed(chain_root_key(root, &t)) ||
+    if (kg_failed(check_registered(&t, app, app_s)) || kg_failed(chain_root_key(root, &t)) ||
         kg_failed(fetch_env_pubkey(pub, kms_url, app, root)) ||
         kg_failed(kg_env_encrypt(&ct, pub, plain.data, plain.len)))
         goto fail;

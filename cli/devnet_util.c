@@ -161,9 +161,25 @@ static kg_result parse_key_text(uint8_t key[32], const char *text, size_t len, c
     return KG_OK;
 }
 
+/* Whether a --private-key-file / --signer-key-file argument is a key rather than a path
+ * (64 hex digits, with or without 0x, and no such file): it must then not be echoed. */
+static bool looks_like_key(const char *arg)
+{
+    const char *h = (arg[0] == '0' && (arg[1] == 'x' || arg[1] == 'X')) ? arg + 2 : arg;
+    if (strlen(h) != 64 || strspn(h, "0123456789abcdefABCDEF") != 64)
+        return false;
+    struct stat st;
+    return stat(arg, &st) != 0;
+}
+
 KG_RESULT kg_cli_signing_key(uint8_t key[32], const char *key_file, const json_t *state)
 {
     if (key_file != NULL) {
+        KG_ENSURE(!looks_like_key(key_file), KG_ERR_USAGE,
+                  "the key file option was given what looks like a private key, not a file: it "
+                  "was not used nor printed; put the key in a file with mode 0600 and give its "
+                  "path (or set $%s)",
+                  KG_CLI_KEY_ENV);
         struct stat st;
         KG_ENSURE(stat(key_file, &st) == 0, KG_ERR_IO, "cannot read key file '%s': %s", key_file,
                   strerror(errno));
