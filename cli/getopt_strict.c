@@ -63,7 +63,7 @@ int kg_cli_getopt_long(int argc, char *const argv[], const char *optstring,
                 prefix_of = o->name;
                 break;
             }
-        fprintf(stderr, "keygate: unknown option '--%.*s'", n, name);
+        fprintf(stderr, "keygate: unknown or incomplete option '--%.*s'", n, name);
         if (prefix_of != NULL)
             fprintf(stderr, " (options are not abbreviated: did you mean '--%s'?)", prefix_of);
         fputc('\n', stderr);

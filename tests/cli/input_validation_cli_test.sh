@@ -84,16 +84,16 @@ ok "env encrypt: a .env Compose would interpolate is refused by line before anyt
 # ---- keys on the command line -----------------------------------------------------------------
 APP=0x2222222222222222222222222222222222222222
 no_key() { ! grep -qi "${OWNER_KEY#0x}" "$TMP/out" "$TMP/err" || die "'$1' printed the private key: $(cat "$TMP/err")"; }
-run 2 "unknown option '--private-key' (options are not abbreviated: did you mean '--private-key-file'?)" \
+run 2 "unknown or incomplete option '--private-key' (options are not abbreviated: did you mean '--private-key-file'?)" \
   "$KG" app allow "${S[@]}" --app "$APP" --hash "$(printf '%064d' 0)" --private-key "$OWNER_KEY"
 no_key "--private-key KEY"
 grep -qF 'keys are never taken on the command line' "$TMP/err" || die "--private-key: no advice"
-run 2 "unknown option '--private-key'" \
+run 2 "unknown or incomplete option '--private-key'" \
   "$KG" app allow "${S[@]}" --app "$APP" --hash "$(printf '%064d' 0)" --private-key="$OWNER_KEY"
 no_key "--private-key=KEY"
-run 2 "unknown option '--priv'" "$KG" kms allow "${S[@]}" --os-image "$(printf '%064d' 0)" --priv "$OWNER_KEY"
+run 2 "unknown or incomplete option '--priv'" "$KG" kms allow "${S[@]}" --os-image "$(printf '%064d' 0)" --priv "$OWNER_KEY"
 no_key "--priv KEY"
-run 2 "unknown option '--private-key'" "$KG" governor status --governor "$APP" --proposal 1 --private-key "$OWNER_KEY"
+run 2 "unknown or incomplete option '--private-key'" "$KG" governor status --governor "$APP" --proposal 1 --private-key "$OWNER_KEY"
 no_key "governor --private-key KEY"
 run 2 "looks like a private key, not a file" \
   "$KG" app allow "${S[@]}" --app "$APP" --hash "$(printf '%064d' 0)" --private-key-file "$OWNER_KEY"
@@ -103,8 +103,8 @@ run 2 "looks like a private key, not a file" \
 no_key "--private-key-file KEY (no 0x)"
 [ "$(chain_state)" = "$BEFORE" ] || die "a refused command changed the chain"
 ok "--private-key KEY / =KEY / --priv: exit 2, not read as --private-key-file; a key given as the file: exit 2; never printed"
-run 2 "unknown option '--stat' (options are not abbreviated: did you mean '--state'?)" \
+run 2 "unknown or incomplete option '--stat' (options are not abbreviated: did you mean '--state'?)" \
   "$KG" app status --stat "$TMP/state" --app "$APP"
-run 2 "unknown option '--ap'" "$KG" env encrypt --ap "$APP" "$TMP/app.env"
+run 2 "unknown or incomplete option '--ap'" "$KG" env encrypt --ap "$APP" "$TMP/app.env"
 ok "abbreviated long options are refused everywhere (exit 2, the full name suggested)"
 echo "1..$PASS"
