@@ -56,6 +56,9 @@ static void usage(FILE *out)
             "no fd but 0-2, no way back to root and no_new_privs; the API socket is given to that\n"
             "user's group. '--app-user root' keeps root, with a warning: the app can then forge\n"
             "its measurements. A non-root agent runs CMD as itself (it cannot switch users).\n"
+            "serve answers only for --app-id: keys released to another app (the keys file's\n"
+            "app_id), a VM whose RTMR3 measured another app id or compose hash, and (with the KMS\n"
+            "root key) keys signed for another app are refused (exit 2; 1 for the signature).\n"
             "Secrets leave the agent only as files with mode 0600: --disk-key-out (32 bytes, for\n"
             "cryptsetup), --keys-out (for serve), --env-out (KEY=VALUE lines).\n"
             "Exit status: CMD's status, 0 after SIGTERM, 1 failed or refused, 2 usage.\n",
@@ -272,6 +275,69 @@ static int cmd_boot(args *a)
     return kg_agent_launch(&a->o);
 }
 
+static void hex_of(char *out, size_t cap, const uint8_t *b, size_t n)
+{
+    if (kg_failed(kg_hex_encode(out, cap, b, n)))
+        snprintf(out, cap, "?");
+}
+
+/* serve answers for one app, the one --app-id names: it refuses (KG_ERR_USAGE, before any
+ * socket exists) keys released to another app (the keys file's "app_id", written by boot
+ * --keys-out) and a VM whose boot measured another identity into RTMR3 (the app-id and
+ * compose-hash events of this TEE's runtime event log, checked against RTMR3, and instance-id
+ * when --instance-id is given). A VM with no boot events (nothing measured yet) has nothing to
+ * compare; the keys file's signature is then what ties the keys to the app, checked with the
+ * KMS root key when --kms-ca (and --kms-k256 or the chain) are given. */
+static kg_result check_serve_identity(kg_tee *tee, const kg_agent_identity *id,
+                                      const kg_agent_keys *keys, const kg_kms_trust *trust,
+                                      bool have_instance_id)
+{
+    char want[41], got[65];
+    hex_of(want, sizeof(want), id->app_id, 20);
+    if (keys->has_app_id && memcmp(keys->app_id, id->app_id, 20) != 0) {
+        hex_of(got, sizeof(got), keys->app_id, 20);
+        KG_BAIL(KG_ERR_USAGE,
+                "--app-id %s is not the app the keys file was released to (%s): serve the keys "
+                "of app %s only under --app-id %s",
+                want, got, got, got);
+    }
+    kg_eventlog log;
+    kg_boot_events ev;
+    kg_eventlog_init(&log);
+    kg_result rc = kg_tee_read_eventlog(tee, &log);
+    if (kg_ok(rc))
+        rc = kg_eventlog_extract(&ev, &log);
+    kg_eventlog_free(&log);
+    KG_GUARD_CTX(rc, "this VM's boot measurements (RTMR3 event log)");
+    if (ev.has_app_id && memcmp(ev.app_id, id->app_id, 20) != 0) {
+        hex_of(got, sizeof(got), ev.app_id, 20);
+        KG_BAIL(KG_ERR_USAGE, "--app-id %s is not the app this VM booted: RTMR3 measured app-id %s",
+                want, got);
+    }
+    if (ev.has_compose_hash && memcmp(ev.compose_hash, id->compose_hash, 32) != 0) {
+        hex_of(got, sizeof(got), ev.compose_hash, 32);
+        KG_BAIL(KG_ERR_USAGE,
+                "--compose is not the compose file this VM booted: RTMR3 measured compose-hash "
+                "%s",
+                got);
+    }
+    if (have_instance_id && ev.has_instance_id &&
+        (ev.instance_id_len != id->instance_id_len ||
+         memcmp(ev.instance_id, id->instance_id, ev.instance_id_len) != 0))
+        KG_BAIL(KG_ERR_USAGE,
+                "--instance-id is not the instance id this VM booted with (RTMR3 instance-id)");
+    if (trust != NULL) {
+        uint8_t app_pub[KG_K256_PUB_LEN];
+        KG_GUARD(kg_k256_public(app_pub, keys->k256_key));
+        KG_GUARD_CTX(kg_kdf_k256_signature_verify(trust->root_k256_pub, id->app_id, app_pub,
+                                                  keys->k256_signature),
+                     "keys file: k256_signature is not the KMS root key's signature for app %s "
+                     "(keys of another app, or not from this KMS)",
+                     want);
+    }
+    return KG_OK;
+}
+
 /* Serves over a keys file (a GetAppKey reply, mode 0600) for an app booted earlier. */
 static int cmd_serve(args *a)
 {
@@ -323,6 +389,8 @@ static int cmd_serve(args *a)
     if (kg_ok(rc))
         rc = kg_tee_open(&tee, a->o.tee_spec);
     if (kg_ok(rc))
+        rc = check_serve_identity(tee, &id, keys, tctx.kms, a->instance_id_hex != NULL);
+    if (kg_ok(rc))
         rc = kg_agent_boot_eventlog(&bootlog, a->o.tee_spec);
     tctx.boot_eventlog_json = (const char *)bootlog.data;
     if (kg_ok(rc)) {
@@ -343,7 +411,7 @@ static int cmd_serve(args *a)
     }
     if (kg_failed(rc)) {
         fprintf(stderr, "keygate-agent: %s\n", kg_error_message());
-        exit_code = 1;
+        exit_code = kg_error_code() == KG_ERR_USAGE ? EXIT_USAGE : 1;
     }
     kg_agent_free(agent);
     kg_agent_keys_wipe(keys);

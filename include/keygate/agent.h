@@ -34,6 +34,10 @@ typedef struct kg_agent_keys {
     uint8_t env_key[KG_X25519_LEN];
     char *ca_cert;        /* owned PEM: the KMS root CA certificate, or NULL */
     char *gateway_app_id; /* owned, or NULL */
+    /* The app the keys were released to: "app_id" of a keys file written by `boot --keys-out`
+     * (absent from a KMS reply and from older keys files: has_app_id false). */
+    bool has_app_id;
+    uint8_t app_id[20];
 } kg_agent_keys;
 
 /* Wipes the secrets and frees the strings; the struct is all-zero afterwards. NULL-safe. */

@@ -64,6 +64,10 @@ kg_result kg_agent_keys_parse(kg_agent_keys *out, const char *json, size_t len)
     KG_GUARD_C(kg_k256_check_scalar(out->k256_key));
     KG_GUARD_C(str_field(&out->ca_cert, root, "ca_cert", true));
     KG_GUARD_C(str_field(&out->gateway_app_id, root, "gateway_app_id", false));
+    if (json_object_get(root, "app_id") != NULL) {
+        KG_GUARD_C(hex_field(out->app_id, sizeof(out->app_id), root, "app_id"));
+        out->has_app_id = true;
+    }
     rc = KG_OK;
 cleanup:
     if (root != NULL) {

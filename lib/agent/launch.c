@@ -144,8 +144,9 @@ static kg_result write_env_file(const char *path, const kg_env_list *env)
     return KG_OK;
 }
 
-/* The keys file (kg_agent_keys_load reads it): the GetAppKey reply's fields. */
-static kg_result write_keys_file(const char *path, const kg_agent_keys *k)
+/* The keys file (kg_agent_keys_load reads it): the GetAppKey reply's fields and the app id they
+ * were released to (`serve` refuses to serve them under another). */
+static kg_result write_keys_file(const char *path, const kg_agent_keys *k, const uint8_t app_id[20])
 {
     kg_buf b;
     kg_jw w;
@@ -163,6 +164,8 @@ static kg_result write_keys_file(const char *path, const kg_agent_keys *k)
         rc = kg_jw_hex(&w, "k256_signature", k->k256_signature, sizeof(k->k256_signature));
     if (kg_ok(rc))
         rc = kg_jw_str(&w, "gateway_app_id", k->gateway_app_id);
+    if (kg_ok(rc))
+        rc = kg_jw_hex(&w, "app_id", app_id, 20);
     if (kg_ok(rc))
         rc = kg_jw_end(&w);
     if (kg_ok(rc))
@@ -329,7 +332,7 @@ int kg_agent_launch(const kg_launch_opts *o)
         written[n_written++] = o->disk_key_path;
     }
     if (o->keys_out_path != NULL) {
-        KG_GUARD_C(write_keys_file(o->keys_out_path, &brp->keys));
+        KG_GUARD_C(write_keys_file(o->keys_out_path, &brp->keys, brp->app_id));
         written[n_written++] = o->keys_out_path;
     }
     if (o->env_out_path != NULL) {
