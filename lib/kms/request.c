@@ -19,8 +19,16 @@ static kg_result load_object(json_t **out, const uint8_t *body, size_t len)
     json_error_t jerr;
     /* JSON_REJECT_DUPLICATES: two values for one field must not let parts of the KMS see
      * different requests. */
-    json_t *root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* JSON_DECODE_ANY: a bare `null` is what dstack's client sends for a method without
+     * arguments (serde's unit), and what dstack's server reads as "no fields": the same as {}. */
+    json_t *root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+                              &jerr);
     KG_ENSURE(root != NULL, KG_ERR_INPUT, "request is not valid JSON: %s", jerr.text);
+    if (json_is_null(root)) {
+        json_decref(root);
+        root = json_object();
+        KG_ENSURE(root != NULL, KG_ERR_NOMEM, "out of memory");
+    }
     if (!json_is_object(root)) {
         json_decref(root);
         KG_BAIL(KG_ERR_INPUT, "request must be a JSON object");
@@ -113,6 +121,8 @@ kg_result kg_kms_parse_sign_cert(kg_kms_sign_cert_req *out, const uint8_t *body,
     KG_GUARD_CTX_C(
         get_hex(out->signature, sizeof(out->signature), &out->signature_len, o, "signature", false),
         "SignCert");
+    KG_ENSURE_C(out->api_version != 2 || out->signature_len > 0, KG_ERR_INPUT,
+                "SignCert: api_version 2 needs a 'signature' over the CSR");
     const json_t *vm = json_object_get(o, "vm_config");
     KG_ENSURE_C(vm == NULL || json_is_null(vm) || json_is_string(vm), KG_ERR_INPUT,
                 "SignCert: 'vm_config' must be a string");

@@ -79,6 +79,66 @@ static void test_sign_cert(void **state)
     free(r);
 }
 
+/* dstack's guest sends `null` for a method without arguments (GetTempCaCert, GetMeta) and
+ * its server reads `null`, {} and nothing alike; keygate takes all three as {} */
+static void test_dstack_bodies(void **state)
+{
+    kg_kms_get_app_key_req *r = malloc(sizeof(*r));
+    KG_ASSERT_OK(kg_kms_parse_get_app_key(r, B("null")));
+    assert_int_equal(r->api_version, 0);
+    KG_ASSERT_OK(kg_kms_parse_get_app_key(r, B(" null\n")));
+    KG_ASSERT_OK(kg_kms_parse_get_app_key(r, B("{}")));
+    KG_ASSERT_OK(kg_kms_parse_get_app_key(r, B("")));
+    /* the guest's exact GetAppKey */
+    KG_ASSERT_OK(kg_kms_parse_get_app_key(
+        r, B("{\"api_version\":1,\"vm_config\":\"{\\\"os_image_hash\\\":\\\"ab\\\"}\"}")));
+    assert_int_equal(r->api_version, 1);
+    assert_string_equal(r->vm_config, "{\"os_image_hash\":\"ab\"}");
+    /* other non-objects stay refused */
+    KG_ASSERT_ERR(kg_kms_parse_get_app_key(r, B("true")), KG_ERR_INPUT,
+                  "request must be a JSON object");
+    KG_ASSERT_ERR(kg_kms_parse_get_app_key(r, B("\"x\"")), KG_ERR_INPUT,
+                  "request must be a JSON object");
+    KG_ASSERT_ERR(kg_kms_parse_get_app_key(r, B("null null")), KG_ERR_INPUT, "not valid JSON");
+    free(r);
+    kg_kms_app_id_req a;
+    KG_ASSERT_ERR(kg_kms_parse_app_id(&a, B("null")), KG_ERR_INPUT, "missing 'app_id'");
+    kg_kms_sign_cert_req *s = malloc(sizeof(*s));
+    KG_ASSERT_ERR(kg_kms_parse_sign_cert(s, B("null")), KG_ERR_INPUT, "SignCert: missing 'csr'");
+    free(s);
+}
+
+/* api_version 2: a SCALE CertSigningRequestV2 (it embeds a quote and an event log: far larger
+ * than a PKCS#10) and the signature over it, which v2 requires */
+static void test_sign_cert_v2(void **state)
+{
+    kg_kms_sign_cert_req *r = malloc(sizeof(*r));
+    KG_ASSERT_OK(kg_kms_parse_sign_cert(
+        r, B("{\"api_version\":2,\"csr\":\"1170\",\"signature\":\"3045\",\"vm_config\":\"{}\"}")));
+    assert_int_equal(r->api_version, 2);
+    assert_int_equal(r->csr_len, 2);
+    assert_int_equal(r->signature_len, 2);
+    KG_ASSERT_ERR(kg_kms_parse_sign_cert(r, B("{\"api_version\":2,\"csr\":\"1170\"}")),
+                  KG_ERR_INPUT, "SignCert: api_version 2 needs a 'signature' over the CSR");
+    KG_ASSERT_ERR(
+        kg_kms_parse_sign_cert(r, B("{\"api_version\":2,\"csr\":\"1170\",\"signature\":\"\"}")),
+        KG_ERR_INPUT, "needs a 'signature'");
+    assert_int_equal(r->csr_len, 0); /* zeroed on failure */
+    /* 200 KiB of CSR: what a guest with a long event log sends */
+    size_t n = 200u * 1024u;
+    const char *head = "{\"api_version\":2,\"signature\":\"30\",\"csr\":\"";
+    size_t hl = strlen(head);
+    char *body = malloc(hl + 2 * n + 3);
+    memcpy(body, head, hl);
+    memset(body + hl, 'a', 2 * n);
+    memcpy(body + hl + 2 * n, "\"}", 3);
+    KG_ASSERT_OK(kg_kms_parse_sign_cert(r, (const uint8_t *)body, strlen(body)));
+    assert_int_equal(r->csr_len, n);
+    assert_int_equal(r->csr[n - 1], 0xaa);
+    free(body);
+    free(r);
+}
+
 static void test_body_cap(void **state)
 {
     kg_kms_app_id_req r;
@@ -93,6 +153,8 @@ int main(void)
         cmocka_unit_test(test_get_app_key),
         cmocka_unit_test(test_app_id),
         cmocka_unit_test(test_sign_cert),
+        cmocka_unit_test(test_dstack_bodies),
+        cmocka_unit_test(test_sign_cert_v2),
         cmocka_unit_test(test_body_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
