@@ -48,6 +48,12 @@ typedef struct kg_kms_ops {
     /* Verifies an RA-TLS client certificate (DER) into *out. A failure to obtain collateral is
      * KG_ERR_NETWORK (an outage); any other failure means the attestation is bad. */
     kg_result (*attest)(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t der_len);
+    /* Verifies a SignCert v2 request into *out: `csr` is a SCALE CertSigningRequestV2, `sig`
+     * its DER ECDSA-P256 signature by the CSR's key, and the attestation embedded in the CSR
+     * binds that key (kg_csr_v2_verify). Errors as for attest. Required only for requests that
+     * carry a CSR (kg_kms_request.csr); may be NULL otherwise. */
+    kg_result (*attest_csr)(void *ctx, kg_ratls_identity *out, const uint8_t *csr,
+                            size_t csr_len, const uint8_t *sig, size_t sig_len);
     /* Asks governance. An error is never "allowed": KG_ERR_DENIED when the answers contradict
      * each other (a refusal), any other code when there is no answer (an outage). */
     kg_result (*govern)(void *ctx, kg_kms_verdict *out, kg_kms_caller caller,
@@ -67,6 +73,14 @@ typedef struct kg_kms_request {
     kg_kms_caller caller;
     /* For KMS callers: the app id a KMS of this deployment measures (the KMS contract). */
     const uint8_t *kms_app_id;
+    /* SignCert v2: the key to be certified is a CSR's, attested by the evidence the CSR
+     * embeds, not the TLS client's. When csr is set the caller is verified from it (and its
+     * signature) with ops->attest_csr, and cert_der is not used; the rest of the decision is
+     * the same. */
+    const uint8_t *csr;
+    size_t csr_len;
+    const uint8_t *csr_sig;
+    size_t csr_sig_len;
 } kg_kms_request;
 
 /* A decision in progress. After kg_kms_decide succeeded: the verified caller and the verdict
@@ -77,8 +91,8 @@ typedef struct kg_kms_decision {
 } kg_kms_decision;
 
 /*
- * Decides whether the caller may have what it asks for: its certificate is verified into an
- * identity, this KMS's standing is checked, governance is asked. On KG_OK the caller is allowed
+ * Decides whether the caller may have what it asks for: its certificate (or, for a request
+ * carrying a SignCert v2 CSR, the CSR) is verified into an identity, this KMS's standing is checked, governance is asked. On KG_OK the caller is allowed
  * and *out holds its identity and the verdict; the release is not yet recorded (do that with
  * kg_kms_record_release, with the fingerprints of what will leave, before it leaves). On error
  * the refusal or outage has been recorded (the message says when even that failed) and the

@@ -1,7 +1,7 @@
 /* decision.c - the KMS's key-release decision (kms_decision.h): one fixed sequence, every step
  * fail-closed, every outcome recorded.
  *
- *   certificate present -> attestation verified into an identity -> (KMS callers) the identity
+ *   certificate (or SignCert v2 CSR) present -> attestation verified into an identity -> (KMS callers) the identity
  *   is a KMS of this deployment -> this KMS may serve -> governance allows, at one block ->
  *   [caller derives what it releases] -> the release recorded -> [reply]
  *
@@ -11,6 +11,7 @@
 #include "keygate/kms_decision.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Records a refusal or an outage and returns it as code "<method> <what>: <reason>". */
@@ -68,6 +69,23 @@ kg_result kg_kms_reject_request(const kg_kms_ops *ops, const kg_kms_request *req
  * app's owner finds the attempts made in its name. Never used to decide. */
 static bool claimed_app_id(uint8_t out[KG_APP_ID_LEN], const kg_kms_request *req)
 {
+    if (req->csr != NULL) { /* the app-id runtime event of the CSR's attestation */
+        kg_csr_v2 *csr = malloc(sizeof(*csr));
+        bool got = false;
+        if (csr != NULL && kg_ok(kg_csr_v2_parse(csr, req->csr, req->csr_len))) {
+            const kg_eventlog *log = &csr->attestation.runtime_events;
+            for (size_t i = 0; i < log->count && !got; i++)
+                if (strcmp(log->events[i].name, KG_EVENT_APP_ID) == 0 &&
+                    log->events[i].payload_len == KG_APP_ID_LEN) {
+                    memcpy(out, log->events[i].payload, KG_APP_ID_LEN);
+                    got = true;
+                }
+        }
+        kg_csr_v2_free(csr);
+        free(csr);
+        kg_error_clear();
+        return got;
+    }
     kg_ratls_evidence ev;
     bool got = kg_ok(kg_ratls_parse_cert(&ev, req->cert_der, req->cert_len)) && ev.has_app_id;
     if (got)
@@ -84,11 +102,23 @@ kg_result kg_kms_decide(kg_kms_decision *out, const kg_kms_ops *ops, const kg_km
     memset(out, 0, sizeof(*out));
     out->verdict.block_number = -1;
 
-    /* 1. who is asking: only a verified attestation says */
-    if (req->cert_der == NULL || req->cert_len == 0)
-        return refuse(ops, req, KG_ERR_DENIED, &base,
-                      "no client certificate: an RA-TLS client certificate is required");
-    if (kg_failed(ops->attest(ops->ctx, &out->peer, req->cert_der, req->cert_len))) {
+    /* 1. who is asking: only a verified attestation says (the CSR's, when one is certified) */
+    kg_result attested;
+    if (req->csr != NULL) {
+        KG_ENSURE(ops->attest_csr != NULL, KG_ERR_USAGE,
+                  "%s: a CSR to verify, but no attest_csr operation", req->method);
+        if (req->csr_len == 0 || req->csr_sig == NULL || req->csr_sig_len == 0)
+            return refuse(ops, req, KG_ERR_DENIED, &base,
+                          "no CSR signature: a v2 CSR must be signed by its key");
+        attested = ops->attest_csr(ops->ctx, &out->peer, req->csr, req->csr_len, req->csr_sig,
+                                   req->csr_sig_len);
+    } else {
+        if (req->cert_der == NULL || req->cert_len == 0)
+            return refuse(ops, req, KG_ERR_DENIED, &base,
+                          "no client certificate: an RA-TLS client certificate is required");
+        attested = ops->attest(ops->ctx, &out->peer, req->cert_der, req->cert_len);
+    }
+    if (kg_failed(attested)) {
         /* Collateral that cannot be fetched says nothing about the caller: an outage. */
         kg_err code = kg_error_code() == KG_ERR_NETWORK ? KG_ERR_UNAVAILABLE : KG_ERR_DENIED;
         snprintf(reason, sizeof(reason), "attestation (claimed identity, unverified): %s",

@@ -15,6 +15,9 @@
 typedef struct world {
     kg_err attest_fails;   /* KG_ERR_NONE: attestation verifies into `peer` */
     kg_boot_identity peer; /* what a verified attestation yields */
+    kg_err csr_fails;          /* KG_ERR_NONE: a SignCert v2 CSR verifies into `csr_peer` */
+    kg_boot_identity csr_peer; /* what a verified CSR yields */
+    int attest_calls, csr_calls;
     kg_err govern_fails;
     bool govern_allows;
     const char *govern_reason;
@@ -40,12 +43,31 @@ static kg_result fake_attest(void *ctx, kg_ratls_identity *out, const uint8_t *d
     world *w = ctx;
     (void)der;
     (void)len;
+    w->attest_calls++;
     memset(out, 0, sizeof(*out));
     if (w->attest_fails != KG_ERR_NONE)
         KG_BAIL(w->attest_fails, w->attest_fails == KG_ERR_NETWORK
                                      ? "fetching collateral: PCCS unreachable"
                                      : "RA-TLS quote: signature does not verify");
     out->boot = w->peer;
+    return KG_OK;
+}
+
+static kg_result fake_attest_csr(void *ctx, kg_ratls_identity *out, const uint8_t *csr,
+                                 size_t csr_len, const uint8_t *sig, size_t sig_len)
+{
+    world *w = ctx;
+    (void)csr;
+    (void)csr_len;
+    (void)sig;
+    (void)sig_len;
+    w->csr_calls++;
+    memset(out, 0, sizeof(*out));
+    if (w->csr_fails != KG_ERR_NONE)
+        KG_BAIL(w->csr_fails, w->csr_fails == KG_ERR_NETWORK
+                                  ? "fetching collateral: PCCS unreachable"
+                                  : "CSR v2: CSR signature does not verify with the CSR's pubkey");
+    out->boot = w->csr_peer;
     return KG_OK;
 }
 
@@ -109,8 +131,11 @@ static void setup_world(world *w, kg_kms_ops *ops, kg_kms_request *rq, kg_kms_ca
     if (caller == KG_KMS_CALLER_KMS)
         memcpy(w->peer.app_id, g_kms_app, KG_APP_ID_LEN);
     snprintf(w->peer.tcb_status, sizeof(w->peer.tcb_status), "UpToDate");
+    w->csr_peer = w->peer;
+    memset(w->csr_peer.app_id, 0xc5, KG_APP_ID_LEN); /* tells the two identities apart */
     *ops = (kg_kms_ops){.ctx = w,
                         .attest = fake_attest,
+                        .attest_csr = fake_attest_csr,
                         .govern = fake_govern,
                         .record = fake_record,
                         .self_allowed = fake_self};
@@ -296,6 +321,128 @@ static void unverified_callers_recorded_by_claim(void **state)
     free(d);
 }
 
+/* SignCert v2: the identity is the one the CSR's attestation verifies into (the key to be
+ * certified is the CSR's), never the TLS client certificate's; the rest of the decision is the
+ * same, and so are its refusals, outages and records. */
+static const uint8_t g_csr[] = {0x44, 0x70, 0x6c};
+static const uint8_t g_sig[] = {0x30, 0x06};
+
+static void csr_identities_are_decided_alike(void **state)
+{
+    (void)state;
+    world w;
+    kg_kms_ops ops;
+    kg_kms_request rq;
+    kg_kms_decision *d = calloc(1, sizeof(*d));
+    uint8_t csr_app[KG_APP_ID_LEN];
+    memset(csr_app, 0xc5, sizeof(csr_app));
+
+    /* allowed: the CSR's identity, whatever certificate (or none) the TLS client showed */
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
+    rq.method = "SignCert";
+    rq.csr = g_csr;
+    rq.csr_len = sizeof(g_csr);
+    rq.csr_sig = g_sig;
+    rq.csr_sig_len = sizeof(g_sig);
+    KG_ASSERT_OK(kg_kms_decide(d, &ops, &rq));
+    assert_int_equal(w.csr_calls, 1);
+    assert_int_equal(w.attest_calls, 0);
+    assert_memory_equal(d->peer.boot.app_id, csr_app, KG_APP_ID_LEN);
+    assert_int_equal(w.govern_calls, 1);
+    KG_ASSERT_OK(kg_kms_record_release(&ops, &rq, d, "{\"certificate_sha256\":\"ab\"}"));
+    assert_true(w.rec[0].allowed && w.rec[0].has_identity);
+    assert_memory_equal(w.rec[0].app_id, csr_app, KG_APP_ID_LEN);
+
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
+    rq.method = "SignCert";
+    rq.cert_der = NULL; /* no client certificate at all: the CSR is enough */
+    rq.csr = g_csr;
+    rq.csr_len = sizeof(g_csr);
+    rq.csr_sig = g_sig;
+    rq.csr_sig_len = sizeof(g_sig);
+    KG_ASSERT_OK(kg_kms_decide(d, &ops, &rq));
+
+    /* a CSR that does not verify (signature by another key, key not bound): denied, recorded
+     * without an identity, governance never asked */
+    w.csr_fails = KG_ERR_VERIFY;
+    w.govern_calls = 0;
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED,
+                  "SignCert denied: attestation (claimed identity, unverified): CSR v2: CSR "
+                  "signature does not verify");
+    assert_int_equal(w.govern_calls, 0);
+    assert_true(w.n == 1 && !w.rec[0].allowed && !w.rec[0].has_identity);
+
+    /* collateral out of reach: an outage */
+    w.csr_fails = KG_ERR_NETWORK;
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_UNAVAILABLE,
+                  "SignCert unavailable: attestation");
+
+    /* no signature: refused before anything is verified */
+    w.csr_fails = KG_ERR_NONE;
+    w.csr_calls = 0;
+    rq.csr_sig_len = 0;
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED,
+                  "SignCert denied: no CSR signature");
+    assert_int_equal(w.csr_calls, 0);
+    rq.csr_sig_len = sizeof(g_sig);
+
+    /* governance says no to the CSR's identity */
+    w.govern_allows = false;
+    w.govern_reason = "compose hash not allowed";
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED,
+                  "SignCert denied: app not allowed by governance: compose hash not allowed");
+    assert_true(w.rec[w.n - 1].has_identity);
+    assert_memory_equal(w.rec[w.n - 1].app_id, csr_app, KG_APP_ID_LEN);
+
+    /* a table without attest_csr cannot decide on a CSR: a usage error, nothing decided */
+    ops.attest_csr = NULL;
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_USAGE, "no attest_csr operation");
+    free(d);
+}
+
+/* A CSR whose attestation does not verify is recorded under the app id its runtime events
+ * claim, as an unverified certificate's is. */
+static void unverified_csrs_recorded_by_claim(void **state)
+{
+    (void)state;
+    world w;
+    kg_kms_ops ops;
+    kg_kms_request rq;
+    kg_kms_decision *d = calloc(1, sizeof(*d));
+    kg_p256_key *key = NULL;
+    kg_eventlog log;
+    kg_buf att, scale, sig;
+    uint8_t victim[KG_APP_ID_LEN], rd[64] = {0};
+    static const uint8_t quote[] = "not a quote";
+    memset(victim, 0xee, sizeof(victim));
+    kg_eventlog_init(&log);
+    kg_buf_init(&att, 1u << 20);
+    kg_buf_init(&scale, 1u << 20);
+    kg_buf_init(&sig, 1024);
+    KG_ASSERT_OK(kg_p256_generate(&key));
+    KG_ASSERT_OK(kg_eventlog_append(&log, KG_EVENT_APP_ID, victim, sizeof(victim)));
+    KG_ASSERT_OK(kg_ratls_attestation_encode(&att, KG_RATLS_ATTESTATION_V0, quote, sizeof(quote),
+                                             &log, rd, NULL));
+    kg_csr_v2_request req = {.subject = "x", .usage_client_auth = true};
+    KG_ASSERT_OK(kg_csr_v2_build(&scale, &sig, key, &req, att.data, att.len));
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
+    w.csr_fails = KG_ERR_VERIFY;
+    rq.method = "SignCert";
+    rq.csr = scale.data;
+    rq.csr_len = scale.len;
+    rq.csr_sig = sig.data;
+    rq.csr_sig_len = sig.len;
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED, "claimed identity, unverified");
+    assert_true(w.rec[0].has_claimed && !w.rec[0].has_identity);
+    assert_memory_equal(w.rec[0].claimed, victim, KG_APP_ID_LEN);
+    kg_eventlog_free(&log);
+    kg_buf_free(&att);
+    kg_buf_free(&scale);
+    kg_buf_free(&sig);
+    kg_p256_free(key);
+    free(d);
+}
+
 static void bad_requests_are_rejected_and_recorded(void **state)
 {
     (void)state;
@@ -319,6 +466,8 @@ int main(void)
         cmocka_unit_test(kms_callers_are_known_by_measurement),
         cmocka_unit_test(unverified_callers_recorded_by_claim),
         cmocka_unit_test(bad_requests_are_rejected_and_recorded),
+        cmocka_unit_test(csr_identities_are_decided_alike),
+        cmocka_unit_test(unverified_csrs_recorded_by_claim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
