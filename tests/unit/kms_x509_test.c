@@ -100,11 +100,73 @@ static void path_length_is_bounded(void **state)
     kg_p256_free(k);
 }
 
+/* SignCert v2 leaves: requested names (IP-looking ones as IP SANs), organization, validity
+ * and the .8 attestation; names that are neither an address nor a DNS name are refused (a ','
+ * never smuggles in a second entry). */
+static void leaf_names_validity_and_attestation(void **state)
+{
+    (void)state;
+    kg_p256_key *key = NULL;
+    KG_ASSERT_OK(kg_p256_generate(&key));
+    const char *names[] = {"app.example", "*.w.example", "203.0.113.10", "2001:db8::1"};
+    static const uint8_t att[] = {0x00, 0x00, 0x01};
+    kg_kms_cert_spec spec = {.common_name = "dstack-guest-agent",
+                             .org_name = "Org",
+                             .client_auth = true,
+                             .alt_names = names,
+                             .n_alt_names = 4,
+                             .not_before = 1700000000,
+                             .not_after = 1800000000,
+                             .attestation = att,
+                             .attestation_len = sizeof(att)};
+    X509 *c = issue(key, &spec, NULL, NULL);
+    GENERAL_NAMES *gens = X509_get_ext_d2i(c, NID_subject_alt_name, NULL, NULL);
+    assert_non_null(gens);
+    assert_int_equal(sk_GENERAL_NAME_num(gens), 4);
+    assert_int_equal(sk_GENERAL_NAME_value(gens, 0)->type, GEN_DNS);
+    assert_int_equal(sk_GENERAL_NAME_value(gens, 1)->type, GEN_DNS);
+    assert_int_equal(sk_GENERAL_NAME_value(gens, 2)->type, GEN_IPADD);
+    assert_int_equal(ASN1_STRING_length(sk_GENERAL_NAME_value(gens, 2)->d.ip), 4);
+    assert_int_equal(sk_GENERAL_NAME_value(gens, 3)->type, GEN_IPADD);
+    assert_int_equal(ASN1_STRING_length(sk_GENERAL_NAME_value(gens, 3)->d.ip), 16);
+    GENERAL_NAMES_free(gens);
+    char org[16];
+    assert_int_equal(X509_NAME_get_text_by_NID(X509_get_subject_name(c), NID_organizationName,
+                                               org, sizeof(org)),
+                     3);
+    assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notBefore(c), 1700000000), 0);
+    assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notAfter(c), 1800000000), 0);
+    ASN1_OBJECT *oid = OBJ_txt2obj(KG_OID_RATLS_ATTESTATION, 1);
+    assert_true(X509_get_ext_by_OBJ(c, oid, -1) >= 0);
+    ASN1_OBJECT_free(oid);
+    assert_int_equal(X509_get_extended_key_usage(c), XKU_SSL_CLIENT);
+    X509_free(c);
+
+    bool ip;
+    assert_false(kg_kms_x509_san_ok("a.example,DNS:evil.example", &ip));
+    assert_false(kg_kms_x509_san_ok("", &ip));
+    assert_false(kg_kms_x509_san_ok("a..example", &ip));
+    assert_false(kg_kms_x509_san_ok("-a.example", &ip));
+    assert_false(kg_kms_x509_san_ok("a.*.example", &ip));
+    assert_false(kg_kms_x509_san_ok("a b", &ip));
+    assert_true(kg_kms_x509_san_ok("localhost", &ip) && !ip);
+    assert_true(kg_kms_x509_san_ok("::1", &ip) && ip);
+    const char *bad[] = {"ok.example", "x y"};
+    spec.alt_names = bad;
+    spec.n_alt_names = 2;
+    X509 *none = NULL;
+    KG_ASSERT_ERR(kg_kms_x509_issue(&none, kg_p256_evp(key), &spec, NULL, NULL), KG_ERR_INPUT,
+                  "'x y' is neither an IP address nor a DNS name");
+    assert_null(none);
+    kg_p256_free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_ca_is_path_length_constrained),
         cmocka_unit_test(path_length_is_bounded),
+        cmocka_unit_test(leaf_names_validity_and_attestation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
