@@ -337,10 +337,16 @@ kg_result kms_attest_server_cert(kms *k)
     KG_GUARD_C(kg_p256_generate(&k->tls_key));
     KG_GUARD_C(kg_ratls_key_report_data(rd, k->tls_key));
     KG_GUARD_CTX_C(kms_attest_quote(&quote, &evjson, k, rd), "server certificate attestation");
+    /* the names a client may have been given for this KMS (tls.server_names), so one that
+     * checks the host name of https://<name>:<port> (dstack's guest does) accepts it */
+    const char *names[KG_KMS_MAX_SERVER_NAMES];
+    for (uint32_t i = 0; i < k->cfg.n_server_names; i++)
+        names[i] = k->cfg.server_names[i];
     kg_kms_cert_spec spec = {.common_name = "keygate KMS",
                              .server_auth = true,
                              .days = 365,
-                             .dns_name = "kms.keygate",
+                             .alt_names = names,
+                             .n_alt_names = k->cfg.n_server_names,
                              .usage = "kms:rpc",
                              .quote = quote.data,
                              .quote_len = quote.len,

@@ -12,6 +12,8 @@
 #define KG_KMS_PATH_MAX 1024u
 #define KG_KMS_URL_MAX 1024u
 #define KG_KMS_MAX_RPC_NODES 8u /* chain nodes asked for one decision */
+#define KG_KMS_MAX_SERVER_NAMES 16u
+#define KG_KMS_MAX_SERVER_NAME 253u /* a DNS name */
 
 typedef enum kg_kms_policy_backend {
     KG_KMS_POLICY_ETH = 0, /* eth_call isAppAllowed on the KMS contract (SPEC.md section 3) */
@@ -67,7 +69,14 @@ typedef struct kg_kms_config {
     char sim_dir[KG_KMS_PATH_MAX]; /* "tee.sim_dir" (backend "sim") */
     char sim_vm[64];               /* "tee.sim_vm": the simulated VM's name, default "kms" */
 
-    uint32_t max_body_bytes;     /* "limits.max_body_bytes", default 65536 */
+    /* "tls.server_names": the names (DNS names or IP addresses) in the KMS's server
+     * certificate, so a client that checks the host name of the URL it was given (dstack's
+     * guest: https://<name>:<port>) accepts it; default ["kms.keygate"] */
+    char server_names[KG_KMS_MAX_SERVER_NAMES][KG_KMS_MAX_SERVER_NAME + 1];
+    uint32_t n_server_names;
+
+    uint32_t max_body_bytes;     /* "limits.max_body_bytes", default 262144 (a dstack guest's
+                                    SignCert v2 carries its quote and event log as hex) */
     uint32_t request_timeout_ms; /* "limits.request_timeout_ms", default 10000 */
     uint32_t workers;            /* "limits.workers", default 2 */
     uint32_t max_connections;    /* "limits.max_connections", default 512 */

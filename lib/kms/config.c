@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "keygate/bytes.h"
+#include "keygate/kms_x509.h"
 
 /* Fails on any key of obj not in the NULL-terminated list; the message names it with its
  * section so an operator finds a typo at once. */
@@ -288,6 +289,38 @@ static kg_result parse_tee(kg_kms_config *c, const json_t *root)
     return KG_OK;
 }
 
+static kg_result parse_tls(kg_kms_config *c, const json_t *root)
+{
+    static const char *const keys[] = {"server_names", NULL};
+    const json_t *o;
+    KG_GUARD(get_object(&o, root, "tls"));
+    if (o == NULL)
+        return KG_OK;
+    KG_GUARD(check_keys(o, "tls", keys));
+    const json_t *list = json_object_get(o, "server_names");
+    if (list == NULL)
+        return KG_OK;
+    KG_ENSURE(json_is_array(list) && json_array_size(list) >= 1 &&
+                  json_array_size(list) <= KG_KMS_MAX_SERVER_NAMES,
+              KG_ERR_INPUT, "config: 'tls.server_names' must be a list of 1 to %u names",
+              KG_KMS_MAX_SERVER_NAMES);
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const json_t *v = json_array_get(list, i);
+        const char *name = json_string_value(v);
+        bool ip = false;
+        KG_ENSURE(name != NULL && json_string_length(v) == strlen(name) &&
+                      strlen(name) <= KG_KMS_MAX_SERVER_NAME && kg_kms_x509_san_ok(name, &ip),
+                  KG_ERR_INPUT,
+                  "config: 'tls.server_names'[%zu] is not a DNS name or an IP address", i);
+        for (size_t j = 0; j < i; j++)
+            KG_ENSURE(strcmp(c->server_names[j], name) != 0, KG_ERR_INPUT,
+                      "config: 'tls.server_names' names '%s' twice", name);
+        memcpy(c->server_names[i], name, strlen(name) + 1);
+    }
+    c->n_server_names = (uint32_t)json_array_size(list);
+    return KG_OK;
+}
+
 static kg_result parse_limits(kg_kms_config *c, const json_t *root)
 {
     static const char *const keys[] = {"max_body_bytes",  "request_timeout_ms", "workers",
@@ -317,7 +350,9 @@ static void set_defaults(kg_kms_config *c)
     c->reorg_allowance = 64;
     c->trust_root = KG_KMS_TRUST_INTEL;
     c->tee = KG_KMS_TEE_TDX;
-    c->max_body_bytes = 65536;
+    memcpy(c->server_names[0], "kms.keygate", sizeof("kms.keygate"));
+    c->n_server_names = 1;
+    c->max_body_bytes = 262144;
     c->request_timeout_ms = 10000;
     c->workers = 2;
     c->max_connections = 512;
@@ -330,7 +365,8 @@ static kg_result parse_root(kg_kms_config *c, const json_t *root)
     static const char *const keys[] = {"listen", "state_dir",       "audit_db",
                                        "policy", "pccs_url",        "trust_root",
                                        "tee",    "limits",          "self_check_interval_s",
-                                       "is_dev", "collateral_file", NULL};
+                                       "is_dev", "collateral_file", "tls",
+                                       NULL};
     KG_ENSURE(json_is_object(root), KG_ERR_INPUT, "config: the top level must be a JSON object");
     KG_GUARD(check_keys(root, "", keys));
     KG_GUARD(parse_listen(c, root));
@@ -348,6 +384,7 @@ static kg_result parse_root(kg_kms_config *c, const json_t *root)
                         c->collateral_file[0] == '\0'));
     KG_GUARD(parse_trust_root(c, root));
     KG_GUARD(parse_tee(c, root));
+    KG_GUARD(parse_tls(c, root));
     KG_GUARD(parse_limits(c, root));
     KG_GUARD(get_u32(&c->self_check_interval_s, root, "", "self_check_interval_s", 0, 86400));
     KG_GUARD(get_bool(&c->is_dev, root, "is_dev"));

@@ -281,7 +281,7 @@ ok "500 anonymous requests in ${ELAPSED}s: $((ROWS1 - ROWS0)) rows written (rate
 curl -sk "https://127.0.0.1:$KPORT/health" | jq -e '.status=="ok" and .kms_allowed==true' >/dev/null || die "/health"
 curl -sk "https://127.0.0.1:$KPORT/metrics" | grep -q "^keygate_kms_keys_released_total [1-9]" || die "/metrics"
 [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$KPORT/prpc/Nope?json")" = 404 ] || die "unknown method"
-head -c 200000 /dev/zero | tr '\0' 'a' >"$TMP/big.txt"
+head -c 400000 /dev/zero | tr '\0' 'a' >"$TMP/big.txt"
 [ "$(curl -sk -o /dev/null -w '%{http_code}' -X POST --data-binary @"$TMP/big.txt" "https://127.0.0.1:$KPORT/prpc/GetMeta?json" || true)" = 413 ] || die "oversized body not refused with 413"
 IDLE="$(python3 -c '
 import socket, sys, time

@@ -28,7 +28,9 @@ static void test_minimal_defaults(void **state)
     assert_int_equal(c.trust_root, KG_KMS_TRUST_INTEL);
     assert_int_equal(c.tee, KG_KMS_TEE_TDX);
     assert_int_equal(c.workers, 2);
-    assert_int_equal(c.max_body_bytes, 65536);
+    assert_int_equal(c.max_body_bytes, 262144);
+    assert_int_equal(c.n_server_names, 1);
+    assert_string_equal(c.server_names[0], "kms.keygate");
     assert_int_equal(c.self_check_interval_s, 60);
     assert_false(c.is_dev);
 }
@@ -159,9 +161,31 @@ static void test_chain_quorum(void **state)
     KG_ASSERT_OK(parse(&c, POLICY_HEAD "\"rpc_url\":\"http://localhost:8545\"}}"));
 }
 
+/* tls.server_names: the names a guest's https://<name>:<port> may use */
+static void test_server_names(void **state)
+{
+    kg_kms_config c;
+    KG_ASSERT_OK(parse(&c, MINIMAL ",\"tls\":{\"server_names\":[\"kms.example.com\",\"10.0.2.2\","
+                                   "\"localhost\"]}}"));
+    assert_int_equal(c.n_server_names, 3);
+    assert_string_equal(c.server_names[0], "kms.example.com");
+    assert_string_equal(c.server_names[1], "10.0.2.2");
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"tls\":{\"server_names\":[]}}"), KG_ERR_INPUT,
+                  "'tls.server_names' must be a list of 1 to 16 names");
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"tls\":{\"server_names\":\"kms.example.com\"}}"),
+                  KG_ERR_INPUT, "'tls.server_names' must be a list");
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"tls\":{\"server_names\":[\"a,DNS:b\"]}}"), KG_ERR_INPUT,
+                  "'tls.server_names'[0] is not a DNS name or an IP address");
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"tls\":{\"server_names\":[\"a\",\"a\"]}}"), KG_ERR_INPUT,
+                  "names 'a' twice");
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"tls\":{\"sever_names\":[\"a\"]}}"), KG_ERR_INPUT,
+                  "unknown key 'tls.sever_names'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_server_names),
         cmocka_unit_test(test_minimal_defaults), cmocka_unit_test(test_example_file_parses),
         cmocka_unit_test(test_full_sim),         cmocka_unit_test(test_webhook),
         cmocka_unit_test(test_errors),           cmocka_unit_test(test_too_large),
