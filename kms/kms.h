@@ -113,6 +113,18 @@ void kms_policy_thread_done(void);
  * answer is an error (never "allowed"); a "no" is a success with out->allowed = false. */
 KG_RESULT kms_policy_ask(void *ctx, kg_kms_verdict *out, kg_kms_caller caller,
                          const kg_boot_identity *id);
+/* What the webhook's auth server says about the deployment on its GET / (dstack's
+ * AuthApiInfoResponse), for GetMeta as dstack's KMS fills it. Strings are "" when absent. */
+typedef struct kms_webhook_info {
+    char kms_contract[64];           /* kmsContractAddr */
+    bool has_chain_id;
+    uint64_t chain_id;               /* chainId */
+    char gateway_app_id[KG_KMS_MAX_GATEWAY_ID]; /* gatewayAppId */
+    char app_implementation[64];     /* appImplementation */
+} kms_webhook_info;
+/* GET <policy.url>/ of the webhook backend into *out (zeroed on failure; KG_ERR_NETWORK when
+ * the server cannot be asked or answers something else). */
+KG_RESULT kms_policy_webhook_info(kms_webhook_info *out, kms *k);
 /* The root public keys published on chain (kmsInfo() of the KMS contract, contracts/README.md):
  * the compressed root k256 key and the root CA SubjectPublicKeyInfo DER (appended to ca_spki).
  * eth backend only; nothing published is KG_ERR_NOT_FOUND. */
@@ -125,6 +137,11 @@ void kms_self_check(kms *k);
 /* Verifies a peer's RA-TLS certificate (DER) into its identity: the attest operation of
  * kms_decision.h (ctx is the kms), with this KMS's trust root and collateral cache. */
 KG_RESULT kms_attest_peer(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t der_len);
+/* Verifies a SignCert v2 CSR and its signature into the identity its embedded attestation
+ * proves (the attest_csr operation of kms_decision.h; ctx is the kms), same trust root and
+ * collateral as kms_attest_peer. */
+KG_RESULT kms_attest_csr(void *ctx, kg_ratls_identity *out, const uint8_t *csr, size_t csr_len,
+                         const uint8_t *sig, size_t sig_len);
 /* A fresh key and an RA-TLS certificate for it with usage "kms:rpc" from this KMS's TEE, to
  * authenticate to a peer KMS (onboarding). Caller frees both. */
 KG_RESULT kms_attest_client_cert(kg_p256_key **key, X509 **cert, const kms *k);

@@ -191,6 +191,104 @@ static kg_result eth_ask(kg_kms_verdict *out, kms *k, bool app, const kg_boot_id
 
 /* ---- webhook -------------------------------------------------------------------------------- */
 
+/* The webhook's base URL joined with path ("/bootAuth/app", "/"): one slash between them
+ * whether or not the configured URL ends in one (dstack's url_join). */
+static void webhook_url(char *out, size_t n, const kms *k, const char *path)
+{
+    const char *base = k->cfg.webhook_url;
+    size_t len = strlen(base);
+    while (len > 0 && base[len - 1] == '/')
+        len--;
+    snprintf(out, n, "%.*s/%s", (int)len, base, path[0] == '/' ? path + 1 : path);
+}
+
+static kg_result http_get(kg_buf *out, const kms *k, const char *url)
+{
+    if (t_curl == NULL) {
+        t_curl = curl_easy_init();
+        KG_ENSURE(t_curl != NULL, KG_ERR_NOMEM, "curl_easy_init failed");
+    }
+    CURL *c = t_curl;
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)k->cfg.policy_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)k->cfg.policy_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    CURLcode cc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    KG_ENSURE(cc == CURLE_OK, KG_ERR_NETWORK, "%s: %s", url, curl_easy_strerror(cc));
+    KG_ENSURE(status == 200, KG_ERR_NETWORK, "%s answered HTTP %ld", url, status);
+    KG_GUARD(kg_buf_terminate(out));
+    return KG_OK;
+}
+
+/* Copies a string field of the auth server's answer: printable ASCII only (it is served to
+ * anyone by GetMeta), "" when absent. */
+static kg_result info_string(char *out, size_t n, const json_t *doc, const char *key)
+{
+    const json_t *v = json_object_get(doc, key);
+    out[0] = 0;
+    if (v == NULL || json_is_null(v))
+        return KG_OK;
+    const char *s = json_string_value(v);
+    KG_ENSURE(s != NULL, KG_ERR_NETWORK, "auth webhook info: '%s' is not a string", key);
+    size_t len = json_string_length(v);
+    KG_ENSURE(len < n, KG_ERR_NETWORK, "auth webhook info: '%s' is too long", key);
+    for (size_t i = 0; i < len; i++)
+        KG_ENSURE(s[i] >= 0x20 && s[i] < 0x7f, KG_ERR_NETWORK,
+                  "auth webhook info: '%s' is not printable ASCII", key);
+    memcpy(out, s, len + 1);
+    return KG_OK;
+}
+
+kg_result kms_policy_webhook_info(kms_webhook_info *out, kms *k)
+{
+    memset(out, 0, sizeof(*out));
+    KG_ENSURE(k->cfg.policy == KG_KMS_POLICY_WEBHOOK, KG_ERR_USAGE,
+              "the auth server's info is for policy.backend 'webhook'");
+    char url[KG_KMS_URL_MAX + 8];
+    webhook_url(url, sizeof(url), k, "/");
+    kg_buf resp;
+    kg_buf_init(&resp, KMS_MAX_RPC_RESPONSE);
+    kg_result rc = http_get(&resp, k, url);
+    json_t *doc = NULL;
+    if (kg_ok(rc)) {
+        json_error_t jerr;
+        doc = json_loadb((const char *)resp.data, resp.len, 0, &jerr);
+        if (!json_is_object(doc))
+            rc = kg_error_set(KG_ERR_NETWORK, __FILE__, __LINE__,
+                              "auth webhook info: %s is not a JSON object", url);
+    }
+    if (kg_ok(rc))
+        rc = info_string(out->kms_contract, sizeof(out->kms_contract), doc, "kmsContractAddr");
+    if (kg_ok(rc))
+        rc = info_string(out->gateway_app_id, sizeof(out->gateway_app_id), doc, "gatewayAppId");
+    if (kg_ok(rc))
+        rc = info_string(out->app_implementation, sizeof(out->app_implementation), doc,
+                         "appImplementation");
+    if (kg_ok(rc)) {
+        const json_t *id = json_object_get(doc, "chainId");
+        if (json_is_integer(id) && json_integer_value(id) >= 0) {
+            out->has_chain_id = true;
+            out->chain_id = (uint64_t)json_integer_value(id);
+        } else if (id != NULL && !json_is_null(id)) {
+            rc = kg_error_set(KG_ERR_NETWORK, __FILE__, __LINE__,
+                              "auth webhook info: 'chainId' is not a non-negative integer");
+        }
+    }
+    json_decref(doc);
+    kg_buf_free(&resp);
+    if (kg_failed(rc))
+        memset(out, 0, sizeof(*out));
+    return rc;
+}
+
 static kg_result webhook_ask(kg_kms_verdict *out, const kms *k, const char *path,
                              const kg_boot_identity *bi)
 {
@@ -214,7 +312,7 @@ static kg_result webhook_ask(kg_kms_verdict *out, const kms *k, const char *path
     json_decref(o);
     KG_ENSURE(body != NULL, KG_ERR_NOMEM, "out of memory");
     char url[KG_KMS_URL_MAX + 32];
-    snprintf(url, sizeof(url), "%s%s", k->cfg.webhook_url, path);
+    webhook_url(url, sizeof(url), k, path);
     kg_buf resp;
     kg_buf_init(&resp, KMS_MAX_RPC_RESPONSE);
     kg_result rc = http_post_json(&resp, k, url, body);
