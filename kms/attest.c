@@ -180,21 +180,45 @@ static kg_result verify_quote(kg_dcap_report *rep, kms *k, const uint8_t *quote,
     return KG_OK;
 }
 
+/* The verification policy for callers' evidence: this KMS's trust root, fixed collateral or the
+ * cache in front of the PCCS (source is filled and must outlive pol), now. */
+static void caller_policy(kg_ratls_policy *pol, kg_ratls_collateral_source *source, kms *k)
+{
+    *source = (kg_ratls_collateral_source){
+        .ctx = k, .get = cached_collateral, .verified = collateral_verified};
+    *pol = (kg_ratls_policy){.verifier = g_verifier, .now = (uint64_t)time(NULL)};
+    if (g_collateral.len > 0) {
+        pol->collateral_json = (const char *)g_collateral.data;
+        pol->collateral_len = g_collateral.len;
+    } else {
+        pol->collateral = source;
+    }
+}
+
 kg_result kms_attest_peer(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t der_len)
 {
-    kms *k = ctx;
-    kg_ratls_collateral_source source = {
-        .ctx = k, .get = cached_collateral, .verified = collateral_verified};
+    kg_ratls_collateral_source source;
+    kg_ratls_policy pol;
+    caller_policy(&pol, &source, ctx);
     /* One implementation of RA-TLS verification for the project (ratls.h): binding, validity,
      * full DCAP, event log replay, app id consistency, identity and measurements. */
-    kg_ratls_policy pol = {.verifier = g_verifier, .now = (uint64_t)time(NULL)};
-    if (g_collateral.len > 0) {
-        pol.collateral_json = (const char *)g_collateral.data;
-        pol.collateral_len = g_collateral.len;
-    } else {
-        pol.collateral = &source;
-    }
     return kg_ratls_verify_cert(out, der, der_len, &pol);
+}
+
+kg_result kms_attest_csr(void *ctx, kg_ratls_identity *out, const uint8_t *csr, size_t csr_len,
+                         const uint8_t *sig, size_t sig_len)
+{
+    kg_ratls_collateral_source source;
+    kg_ratls_policy pol;
+    caller_policy(&pol, &source, ctx);
+    kg_csr_v2 *parsed = malloc(sizeof(*parsed));
+    KG_ENSURE(parsed != NULL, KG_ERR_NOMEM, "out of memory");
+    /* the CSR's key signed it, the embedded attestation binds that key, then as a certificate's
+     * evidence: full DCAP, runtime events replayed to RTMR3, identity and measurements */
+    kg_result rc = kg_csr_v2_verify(parsed, out, csr, csr_len, sig, sig_len, &pol);
+    kg_csr_v2_free(parsed);
+    free(parsed);
+    return rc;
 }
 
 kg_result kms_attest_quote(kg_buf *quote, kg_buf *eventlog, const kms *k,

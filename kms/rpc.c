@@ -77,6 +77,7 @@ void kms_decision_ops(kg_kms_ops *out, kms *k)
 {
     *out = (kg_kms_ops){.ctx = k,
                         .attest = kms_attest_peer,
+                        .attest_csr = kms_attest_csr,
                         .govern = kms_policy_ask,
                         .record = record_in_audit,
                         .self_allowed = self_allowed};
@@ -165,6 +166,8 @@ static kg_result get_app_key(kms *k, kms_call *c)
              k256_hex, env_hex, ca_fp_hex);
     KG_GUARD_C(release(k, &rq, d, released));
 
+    /* the governance answer's (the webhook's gatewayAppId, as dstack's KMS passes it on), else
+     * the configured one: what GetMeta reports too */
     const char *gateway =
         d->verdict.gateway_app_id[0] ? d->verdict.gateway_app_id : k->cfg.gateway_app_id;
     KG_GUARD_C(kg_buf_append_str(&c->response, "{"));
@@ -175,6 +178,8 @@ static kg_result get_app_key(kms *k, kms_call *c)
     KG_GUARD_C(
         put_hex(&c->response, "k256_signature", keys.k256_signature, sizeof(keys.k256_signature)));
     KG_GUARD_C(put_json_string(&c->response, "gateway_app_id", gateway, false));
+    /* dstack's deprecated name for the same value, which older guests read */
+    KG_GUARD_C(put_json_string(&c->response, "tproxy_app_id", gateway, false));
     KG_GUARD_C(put_hex(&c->response, "os_image_hash", id->os_image_hash, KG_MEASUREMENT_LEN));
     KG_GUARD_C(kg_buf_append_str(&c->response, "}"));
     rc = KG_OK;
@@ -251,6 +256,22 @@ static kg_result get_meta(kms *k, kms_call *c)
         KG_GUARD(kg_hex_encode(addr + 2, sizeof(addr) - 2, k->cfg.kms_contract, 20));
         json_object_set_new(o, "kms_contract_address", json_string(addr));
         json_object_set_new(o, "chain_id", json_integer((json_int_t)k->cfg.chain_id));
+    } else if (o != NULL) {
+        /* webhook: the deployment as the auth server describes it on its GET /, as dstack's KMS
+         * fills these fields (null when it cannot be asked: GetMeta stays available) */
+        kms_webhook_info info;
+        if (kg_ok(kms_policy_webhook_info(&info, k))) {
+            json_object_set_new(o, "kms_contract_address", json_string(info.kms_contract));
+            if (info.has_chain_id)
+                json_object_set_new(o, "chain_id", json_integer((json_int_t)info.chain_id));
+            json_object_set_new(o, "app_auth_implementation",
+                                json_string(info.app_implementation));
+            if (info.gateway_app_id[0])
+                json_object_set_new(o, "gateway_app_id", json_string(info.gateway_app_id));
+        } else {
+            fprintf(stderr, "keygate-kms: GetMeta: %s\n", kg_error_message());
+            kg_error_clear();
+        }
     }
     return send_json_obj(c, o);
 }
@@ -286,6 +307,102 @@ cleanup:
     return rc;
 }
 
+/* Bounds of an issued leaf: not valid before an hour ago (clock skew, no backdating beyond),
+ * at most a year by default and never beyond its app CA (app_ca: five years). */
+#define LEAF_SKEW_S 3600u
+#define LEAF_DEFAULT_S (365u * 86400u)
+#define LEAF_MAX_S ((365u * 5u - 1u) * 86400u)
+#define LEAF_MAX_NAME 64u /* X.520 upper bound of a CN or O */
+
+/* What a SignCert v2 request may have, from its CSR's config (claims of the key holder):
+ * subject and organization (at most 64 bytes each), SANs (each an IP address or a DNS name),
+ * server/client auth as asked, validity clamped to [now - 1 h, now + 5 y - 1 d] (default a
+ * year), the .8 attestation when ext_quote. The app id and usage "app:custom" are the KMS's.
+ * KG_ERR_INPUT naming what cannot be issued. ext_app_info is not honoured (no .9 extension). */
+static kg_result v2_spec(kg_kms_cert_spec *spec, const char **sans, const kg_csr_v2 *csr,
+                         const uint8_t *scale, size_t scale_len, uint64_t now)
+{
+    KG_ENSURE(strlen(csr->subject) <= LEAF_MAX_NAME, KG_ERR_INPUT,
+              "SignCert: subject is longer than %u bytes", LEAF_MAX_NAME);
+    KG_ENSURE(!csr->has_org_name || strlen(csr->org_name) <= LEAF_MAX_NAME, KG_ERR_INPUT,
+              "SignCert: org_name is longer than %u bytes", LEAF_MAX_NAME);
+    for (size_t i = 0; i < csr->n_sans; i++) {
+        bool ip;
+        KG_ENSURE(kg_kms_x509_san_ok(csr->sans[i], &ip), KG_ERR_INPUT,
+                  "SignCert: subject alternative name %zu is neither an IP address nor a DNS "
+                  "name",
+                  i);
+        sans[i] = csr->sans[i];
+    }
+    uint64_t floor = now - LEAF_SKEW_S, cap = now + LEAF_MAX_S;
+    uint64_t nb = csr->has_not_before ? csr->not_before : floor;
+    uint64_t na = csr->has_not_after ? csr->not_after : now + LEAF_DEFAULT_S;
+    if (nb < floor)
+        nb = floor;
+    if (na > cap)
+        na = cap;
+    KG_ENSURE(na > nb && na > now, KG_ERR_INPUT,
+              "SignCert: the requested validity (not_after %llu) ends before it begins or "
+              "before now",
+              (unsigned long long)na);
+    *spec = (kg_kms_cert_spec){.common_name = csr->subject[0] ? csr->subject : "app",
+                               .org_name = csr->has_org_name ? csr->org_name : NULL,
+                               .server_auth = csr->usage_server_auth,
+                               .client_auth = csr->usage_client_auth,
+                               .not_before = nb,
+                               .not_after = na,
+                               .alt_names = sans,
+                               .n_alt_names = csr->n_sans,
+                               .usage = KG_RATLS_USAGE_APP_CUSTOM};
+    if (csr->ext_quote) {
+        spec->attestation = scale + csr->attestation_offset;
+        spec->attestation_len = scale_len - csr->attestation_offset;
+    }
+    return KG_OK;
+}
+
+/* SignCert v1: a DER PKCS#10 whose key must be the attested TLS client's. */
+static kg_result v1_key(EVP_PKEY **out, kg_kms_cert_spec *spec, char *cn_buf, size_t cn_size,
+                        const kg_kms_sign_cert_req *req, const kms_call *c)
+{
+    kg_result rc = KG_ERROR;
+    const unsigned char *p = req->csr;
+    X509_REQ *csr = d2i_X509_REQ(NULL, &p, (long)req->csr_len);
+    *out = NULL;
+    KG_ENSURE_OSSL_C(csr != NULL && p == req->csr + req->csr_len, KG_ERR_INPUT,
+                     "SignCert: 'csr' is not one DER certificate request");
+    *out = X509_REQ_get_pubkey(csr);
+    KG_ENSURE_OSSL_C(*out != NULL, KG_ERR_INPUT, "SignCert: CSR has no usable public key");
+    KG_ENSURE_OSSL_C(X509_REQ_verify(csr, *out) == 1, KG_ERR_VERIFY,
+                     "SignCert: CSR self-signature does not verify");
+    /* The TLS key must be the attested one's: it is the caller's, proven in this handshake. */
+    KG_ENSURE_C(c->peer_cert != NULL && EVP_PKEY_eq(*out, X509_get0_pubkey(c->peer_cert)) == 1,
+                KG_ERR_DENIED,
+                "SignCert: the CSR key is not the key of the attested client certificate");
+    const char *cn = "app";
+    int len = X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(csr), NID_commonName, cn_buf,
+                                        (int)cn_size);
+    if (len > 0)
+        cn = cn_buf;
+    *spec = (kg_kms_cert_spec){.common_name = cn,
+                               .server_auth = true,
+                               .client_auth = true,
+                               .days = 365,
+                               .usage = KG_RATLS_USAGE_APP_CUSTOM};
+    rc = KG_OK;
+cleanup:
+    X509_REQ_free(csr);
+    if (kg_failed(rc)) {
+        EVP_PKEY_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* SignCert: v1 (api_version 0/1) certifies the attested TLS client's own key from a PKCS#10;
+ * v2 (dstack's guests since v0.5.10) a fresh key whose SCALE CertSigningRequestV2 embeds the
+ * attestation binding it, signed by that key (the TLS client certificate is not used). Either
+ * way the decision core decides on the verified identity; the chain is [leaf, app CA, root]. */
 static kg_result sign_cert(kms *k, kms_call *c)
 {
     kg_kms_ops ops;
@@ -293,46 +410,57 @@ static kg_result sign_cert(kms *k, kms_call *c)
     kg_kms_request rq = request_of(k, c, KG_KMS_CALLER_APP);
     kg_kms_sign_cert_req *req = calloc(1, sizeof(*req));
     kg_kms_decision *d = calloc(1, sizeof(*d));
+    kg_csr_v2 *csr2 = calloc(1, sizeof(*csr2));
     kg_result rc = KG_ERROR;
-    X509_REQ *csr = NULL;
     EVP_PKEY *csr_key = NULL;
     kg_p256_key *ca_key = NULL;
     X509 *ca_cert = NULL, *leaf = NULL;
     kg_buf pem;
     kg_buf_init(&pem, 64 * 1024);
-    KG_ENSURE_C(req != NULL && d != NULL, KG_ERR_NOMEM, "out of memory");
+    const char *sans[KG_CSR_V2_MAX_SANS];
+    kg_kms_cert_spec spec;
+    char cn_buf[256];
+    KG_ENSURE_C(req != NULL && d != NULL && csr2 != NULL, KG_ERR_NOMEM, "out of memory");
     if (kg_failed(kg_kms_parse_sign_cert(req, c->body, c->body_len))) {
         rc = kg_kms_reject_request(&ops, &rq, kg_error_message());
         goto cleanup;
     }
+    bool v2 = req->api_version == 2;
+    if (req->api_version > 2) {
+        char why[64];
+        snprintf(why, sizeof(why), "unsupported api_version %u", req->api_version);
+        rc = kg_kms_reject_request(&ops, &rq, why);
+        goto cleanup;
+    }
+    if (v2) {
+        /* what is asked for must be issuable before anything is decided (a refusal of the
+         * request is recorded as such) */
+        if (kg_failed(kg_csr_v2_parse(csr2, req->csr, req->csr_len)) ||
+            kg_failed(v2_spec(&spec, sans, csr2, req->csr, req->csr_len,
+                              (uint64_t)time(NULL)))) {
+            char why[KG_KMS_MAX_REASON];
+            snprintf(why, sizeof(why), "CSR v2: %s", kg_error_message());
+            rc = kg_kms_reject_request(&ops, &rq, why);
+            goto cleanup;
+        }
+        rq.csr = req->csr;
+        rq.csr_len = req->csr_len;
+        rq.csr_sig = req->signature;
+        rq.csr_sig_len = req->signature_len;
+    }
     KG_GUARD_C(kg_kms_decide(d, &ops, &rq));
     const uint8_t *app_id = d->peer.boot.app_id;
 
-    const unsigned char *p = req->csr;
-    csr = d2i_X509_REQ(NULL, &p, (long)req->csr_len);
-    KG_ENSURE_OSSL_C(csr != NULL && p == req->csr + req->csr_len, KG_ERR_INPUT,
-                     "SignCert: 'csr' is not one DER certificate request");
-    csr_key = X509_REQ_get_pubkey(csr);
-    KG_ENSURE_OSSL_C(csr_key != NULL, KG_ERR_INPUT, "SignCert: CSR has no usable public key");
-    KG_ENSURE_OSSL_C(X509_REQ_verify(csr, csr_key) == 1, KG_ERR_VERIFY,
-                     "SignCert: CSR self-signature does not verify");
-    /* The TLS key must be the attested one's: it is the caller's, proven in this handshake. */
-    KG_ENSURE_C(EVP_PKEY_eq(csr_key, X509_get0_pubkey(c->peer_cert)) == 1, KG_ERR_DENIED,
-                "SignCert: the CSR key is not the key of the attested client certificate");
+    if (v2) {
+        const unsigned char *p = csr2->pubkey;
+        csr_key = d2i_PUBKEY(NULL, &p, (long)csr2->pubkey_len);
+        KG_ENSURE_OSSL_C(csr_key != NULL, KG_ERR_INPUT, "SignCert: CSR pubkey");
+    } else {
+        KG_GUARD_C(v1_key(&csr_key, &spec, cn_buf, sizeof(cn_buf), req, c));
+    }
+    spec.app_id = app_id; /* the verified one, never a claim */
 
     KG_GUARD_C(app_ca(&ca_key, &ca_cert, k, app_id));
-    const char *cn = "app";
-    char cn_buf[256];
-    X509_NAME *subj = X509_REQ_get_subject_name(csr);
-    int len = X509_NAME_get_text_by_NID(subj, NID_commonName, cn_buf, sizeof(cn_buf));
-    if (len > 0)
-        cn = cn_buf;
-    kg_kms_cert_spec spec = {.common_name = cn,
-                             .server_auth = true,
-                             .client_auth = true,
-                             .days = 365,
-                             .app_id = app_id,
-                             .usage = "app:custom"};
     KG_GUARD_C(kg_kms_x509_issue(&leaf, csr_key, &spec, kg_p256_evp(ca_key), ca_cert));
 
     char fp_hex[65], released[160];
@@ -365,8 +493,9 @@ cleanup:
     X509_free(ca_cert);
     kg_p256_free(ca_key);
     EVP_PKEY_free(csr_key);
-    X509_REQ_free(csr);
     kg_buf_free(&pem);
+    kg_csr_v2_free(csr2);
+    free(csr2);
     free(req);
     free(d);
     return rc;

@@ -265,6 +265,8 @@ typedef struct kg_csr_v2 {
     bool has_not_before, has_not_after;
     uint64_t not_before, not_after; /* seconds since the epoch */
     kg_ratls_attestation attestation;
+    size_t attestation_offset; /* where the attestation's bytes start in the SCALE input (they
+                                  run to its end): what a certificate's .8 extension carries */
 } kg_csr_v2;
 
 /* Parses the SCALE bytes into *out (initialised here; free with kg_csr_v2_free, also on

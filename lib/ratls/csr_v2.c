@@ -73,6 +73,7 @@ kg_result kg_csr_v2_parse(kg_csr_v2 *out, const uint8_t *scale, size_t len)
     /* the attestation is the last field and takes every remaining byte (dstack's Decode) */
     KG_ENSURE_C(kg_reader_remaining(&r) > 0, KG_ERR_TRUNCATED,
                 "truncated reading 'attestation' (need 1, have 0)");
+    out->attestation_offset = r.pos;
     KG_GUARD_CTX_C(kg_ratls_attestation_parse(&out->attestation, scale + r.pos,
                                               kg_reader_remaining(&r)),
                    "CSR attestation");
