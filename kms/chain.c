@@ -142,6 +142,41 @@ static kg_result disagree(kms *k, const char *a, const char *b, const char *what
     KG_BAIL(KG_ERR_DENIED, "chain nodes disagree: '%s' and '%s' %s", a, b, what);
 }
 
+/* The first node that answered (*ref) and the first later one whose answer differs from it
+ * (*odd), by same(); *odd = g_n_nodes when every answer agrees. */
+static void find_odd(size_t *ref, size_t *odd, const node_job *jobs,
+                     bool (*same)(const node_job *, const node_job *))
+{
+    *ref = *odd = g_n_nodes;
+    for (size_t i = 0; i < g_n_nodes; i++) {
+        if (!jobs[i].ok)
+            continue;
+        if (*ref == g_n_nodes)
+            *ref = i;
+        else if (!same(&jobs[*ref], &jobs[i])) {
+            *odd = i;
+            return;
+        }
+    }
+}
+
+static bool same_block(const node_job *a, const node_job *b)
+{
+    return memcmp(a->block.hash, b->block.hash, KG_ETH_HASH_LEN) == 0;
+}
+
+static bool same_decision(const node_job *a, const node_job *b)
+{
+    return a->decision.allowed == b->decision.allowed &&
+           strcmp(a->decision.reason, b->decision.reason) == 0;
+}
+
+static bool same_kms_info(const node_job *a, const node_job *b)
+{
+    return memcmp(a->k256, b->k256, KG_K256_PUB_LEN) == 0 &&
+           memcmp(a->spki_hash, b->spki_hash, sizeof(a->spki_hash)) == 0;
+}
+
 static int by_number_desc(const void *x, const void *y)
 {
     uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
@@ -184,24 +219,17 @@ kg_result kms_chain_block(kg_eth_block *out, kms *k)
         snprintf(what, sizeof(what), "block %llu", (unsigned long long)target);
         KG_GUARD(need_quorum(k, jobs, what));
     }
-    size_t ref = g_n_nodes;
-    for (size_t i = 0; i < g_n_nodes; i++) {
-        if (!jobs[i].ok)
-            continue;
-        if (ref == g_n_nodes) {
-            ref = i;
-            continue;
-        }
-        if (memcmp(jobs[i].block.hash, jobs[ref].block.hash, KG_ETH_HASH_LEN) != 0) {
-            char detail[200], h1[67] = "0x", h2[67] = "0x";
-            if (kg_failed(kg_hex_encode(h1 + 2, 65, jobs[ref].block.hash, 32)) ||
-                kg_failed(kg_hex_encode(h2 + 2, 65, jobs[i].block.hash, 32)))
-                kg_error_clear();
-            snprintf(detail, sizeof(detail),
-                     "report different blocks: block %llu is %.18s... at one, %.18s... at the other",
-                     (unsigned long long)target, h1, h2);
-            return disagree(k, k->cfg.rpc_urls[ref], k->cfg.rpc_urls[i], detail);
-        }
+    size_t ref, odd;
+    find_odd(&ref, &odd, jobs, same_block);
+    if (odd < g_n_nodes) {
+        char detail[200], h1[67] = "0x", h2[67] = "0x";
+        if (kg_failed(kg_hex_encode(h1 + 2, 65, jobs[ref].block.hash, 32)) ||
+            kg_failed(kg_hex_encode(h2 + 2, 65, jobs[odd].block.hash, 32)))
+            kg_error_clear();
+        snprintf(detail, sizeof(detail),
+                 "report different blocks: block %llu is %.18s... at one, %.18s... at the other",
+                 (unsigned long long)target, h1, h2);
+        return disagree(k, k->cfg.rpc_urls[ref], k->cfg.rpc_urls[odd], detail);
     }
     *out = jobs[ref].block;
 
@@ -238,23 +266,16 @@ kg_result kms_chain_policy(kg_eth_decision *out, kms *k, int kind,
     char what[64];
     snprintf(what, sizeof(what), "the policy at block %llu", (unsigned long long)at->number);
     KG_GUARD(need_quorum(k, jobs, what));
-    size_t ref = g_n_nodes;
-    for (size_t i = 0; i < g_n_nodes; i++) {
-        if (!jobs[i].ok)
-            continue;
-        if (ref == g_n_nodes) {
-            ref = i;
-            continue;
-        }
-        const kg_eth_decision *a = &jobs[ref].decision, *b = &jobs[i].decision;
-        if (a->allowed != b->allowed || strcmp(a->reason, b->reason) != 0) {
-            char detail[300];
-            snprintf(detail, sizeof(detail),
-                     "answer differently at block %llu: one says %s (%.80s), the other %s (%.80s)",
-                     (unsigned long long)at->number, a->allowed ? "allowed" : "denied", a->reason,
-                     b->allowed ? "allowed" : "denied", b->reason);
-            return disagree(k, k->cfg.rpc_urls[ref], k->cfg.rpc_urls[i], detail);
-        }
+    size_t ref, odd;
+    find_odd(&ref, &odd, jobs, same_decision);
+    if (odd < g_n_nodes) {
+        const kg_eth_decision *a = &jobs[ref].decision, *b = &jobs[odd].decision;
+        char detail[300];
+        snprintf(detail, sizeof(detail),
+                 "answer differently at block %llu: one says %s (%.80s), the other %s (%.80s)",
+                 (unsigned long long)at->number, a->allowed ? "allowed" : "denied", a->reason,
+                 b->allowed ? "allowed" : "denied", b->reason);
+        return disagree(k, k->cfg.rpc_urls[ref], k->cfg.rpc_urls[odd], detail);
     }
     *out = jobs[ref].decision;
     return KG_OK;
@@ -269,19 +290,10 @@ kg_result kms_chain_kms_info(uint8_t k256[KG_K256_PUB_LEN], uint8_t spki_hash[32
         jobs[i].at = at;
     each_node(job_kms_info, jobs, g_n_nodes);
     KG_GUARD(need_quorum(k, jobs, "kmsInfo()"));
-    size_t ref = g_n_nodes;
-    for (size_t i = 0; i < g_n_nodes; i++) {
-        if (!jobs[i].ok)
-            continue;
-        if (ref == g_n_nodes) {
-            ref = i;
-            continue;
-        }
-        if (memcmp(jobs[i].k256, jobs[ref].k256, KG_K256_PUB_LEN) != 0 ||
-            memcmp(jobs[i].spki_hash, jobs[ref].spki_hash, 32) != 0)
-            return disagree(k, k->cfg.rpc_urls[ref], k->cfg.rpc_urls[i],
-                            "report different kmsInfo");
-    }
+    size_t ref, odd;
+    find_odd(&ref, &odd, jobs, same_kms_info);
+    if (odd < g_n_nodes)
+        return disagree(k, k->cfg.rpc_urls[ref], k->cfg.rpc_urls[odd], "report different kmsInfo");
     memcpy(k256, jobs[ref].k256, KG_K256_PUB_LEN);
     memcpy(spki_hash, jobs[ref].spki_hash, 32);
     return KG_OK;

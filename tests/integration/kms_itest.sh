@@ -268,8 +268,10 @@ ELAPSED=$((SECONDS - START_S + 1))
 ROWS1="$("$CLI" audit list --db "$TMP/state/audit.db" --json | jq length)"
 DROPPED="$(curl -sk "https://127.0.0.1:$KPORT/metrics" | awk '/^keygate_kms_unverified_denials_not_recorded_total/ {print $2}')"
 # rows bounded by the rate (burst 200, 20/s); every refusal either written or counted
-[ "$((ROWS1 - ROWS0))" -le "$((200 + 20 * ELAPSED))" ] && [ "${DROPPED:-0}" -gt 0 ] &&
-  [ "$((ROWS1 - ROWS0 + DROPPED))" -ge 500 ] ||
+# (on a machine so loaded that the flood is slower than the rate, nothing need be dropped)
+BOUND=$((200 + 20 * ELAPSED))
+[ "$((ROWS1 - ROWS0))" -le "$BOUND" ] && [ "$((ROWS1 - ROWS0 + ${DROPPED:-0}))" -ge 500 ] &&
+  { [ "$BOUND" -ge 500 ] || [ "${DROPPED:-0}" -gt 0 ]; } ||
   die "anonymous flood: $((ROWS1 - ROWS0)) rows written in ${ELAPSED}s, $DROPPED counted only"
 app v2 "$APP" "$H2"
 [ "$RC" = 0 ] || die "v2 after the flood: $(cat "$TMP/out.json")"
