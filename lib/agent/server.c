@@ -26,8 +26,18 @@ struct kg_agent_server {
     struct event_base *base;
     struct evhttp *http;
     struct evconnlistener *listener;
+    struct event *stop_ev; /* activated by kg_agent_server_stop; breaks the loop when it runs */
     char *path; /* owned; the socket file we created and remove */
 };
+
+/* A stop is an event, not a bare loopbreak: a loopbreak sent before the loop starts is
+ * forgotten (the app may exit before the server thread is scheduled), an active event is not. */
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    event_base_loopbreak(arg);
+}
 
 static void reply(struct evhttp_request *req, int status, const uint8_t *body, size_t len)
 {
@@ -152,6 +162,8 @@ kg_result kg_agent_server_new(kg_agent_server **out, kg_agent *agent, const char
     evthread_use_pthreads(); /* kg_agent_server_stop may come from another thread */
     s->base = event_base_new();
     KG_ENSURE_C(s->base != NULL, KG_ERR_NOMEM, "event_base_new failed");
+    s->stop_ev = event_new(s->base, -1, 0, on_stop, s->base);
+    KG_ENSURE_C(s->stop_ev != NULL, KG_ERR_NOMEM, "event_new failed");
     s->http = evhttp_new(s->base);
     KG_ENSURE_C(s->http != NULL, KG_ERR_NOMEM, "evhttp_new failed");
     evhttp_set_max_body_size(s->http, KG_AGENT_MAX_BODY);
@@ -187,8 +199,8 @@ kg_result kg_agent_server_run(kg_agent_server *srv)
 
 void kg_agent_server_stop(kg_agent_server *srv)
 {
-    if (srv != NULL && srv->base != NULL)
-        event_base_loopbreak(srv->base);
+    if (srv != NULL && srv->stop_ev != NULL)
+        event_active(srv->stop_ev, 0, 0);
 }
 
 void kg_agent_server_free(kg_agent_server *srv)
@@ -197,6 +209,8 @@ void kg_agent_server_free(kg_agent_server *srv)
         return;
     if (srv->http)
         evhttp_free(srv->http);
+    if (srv->stop_ev)
+        event_free(srv->stop_ev);
     if (srv->listener)
         evconnlistener_free(srv->listener);
     if (srv->base)
