@@ -26,6 +26,10 @@
 static kg_eth_client *g_nodes[KG_KMS_MAX_RPC_NODES];
 static size_t g_n_nodes;
 static _Atomic uint64_t g_highest_decided;
+/* Nodes that did not answer this decision's head request (one decision runs on one thread):
+ * they sit out its later steps, so one slow node costs a decision one timeout, not one per
+ * step. */
+static _Thread_local uint32_t t_absent;
 
 /* One node's part of a parallel step. */
 typedef struct node_job {
@@ -61,13 +65,20 @@ static void each_node(void *(*fn)(void *), node_job *jobs, size_t n)
 {
     pthread_t th[KG_KMS_MAX_RPC_NODES];
     bool started[KG_KMS_MAX_RPC_NODES] = {false};
+    for (size_t i = 0; i < n; i++)
+        if (t_absent & (1u << i)) {
+            jobs[i].ok = false;
+            snprintf(jobs[i].error, sizeof(jobs[i].error), "did not answer this decision's head");
+        }
     for (size_t i = 1; i < n; i++)
-        started[i] = pthread_create(&th[i], NULL, fn, &jobs[i]) == 0;
-    fn(&jobs[0]);
+        if (!(t_absent & (1u << i)))
+            started[i] = pthread_create(&th[i], NULL, fn, &jobs[i]) == 0;
+    if (!(t_absent & 1u))
+        fn(&jobs[0]);
     for (size_t i = 1; i < n; i++) {
         if (started[i])
             pthread_join(th[i], NULL);
-        else
+        else if (!(t_absent & (1u << i)))
             fn(&jobs[i]); /* no thread to be had: ask this node here, in turn */
     }
 }
@@ -190,7 +201,11 @@ kg_result kms_chain_block(kg_eth_block *out, kms *k)
     size_t n_heads = 0;
     KG_ENSURE(g_n_nodes > 0, KG_ERR_USAGE, "no chain nodes configured");
     init_jobs(jobs, k);
+    t_absent = 0; /* a new decision: every node is asked again */
     each_node(job_head, jobs, g_n_nodes);
+    for (size_t i = 0; i < g_n_nodes; i++)
+        if (!jobs[i].ok)
+            t_absent |= 1u << i;
     KG_GUARD(need_quorum(k, jobs, "their head"));
     for (size_t i = 0; i < g_n_nodes; i++)
         if (jobs[i].ok)

@@ -209,6 +209,13 @@ static kg_result parse_policy(kg_kms_config *c, const json_t *root)
         uint32_t quorum = c->n_rpc_urls;
         KG_GUARD(get_u32(&quorum, o, "policy", "quorum", 1, c->n_rpc_urls));
         c->quorum = quorum;
+        /* With several nodes and a quorum of one, any node names the decision block alone, and
+         * the others, which cannot answer for a block they do not have, count as absent: a
+         * liar would decide by itself (found by the SPIN model, docs/formal.md). */
+        KG_ENSURE(c->n_rpc_urls < 2 || quorum >= 2, KG_ERR_INPUT,
+                  "config: 'policy.quorum' 1 with %u nodes lets any one node decide alone; use "
+                  "2 or more (or list one node)",
+                  c->n_rpc_urls);
         KG_GUARD(get_u32(&c->confirmations, o, "policy", "confirmations", 0, 10000));
         KG_GUARD(get_u32(&c->max_block_age_s, o, "policy", "max_block_age_s", 0, 86400 * 30));
         KG_GUARD(get_u32(&c->reorg_allowance, o, "policy", "reorg_allowance", 0, 1000000));

@@ -146,6 +146,8 @@ static void test_chain_quorum(void **state)
     assert_int_equal(c.quorum, 1);
     KG_ASSERT_ERR(parse(&c, POLICY_HEAD "\"rpc_urls\":[\"https://a\"],\"quorum\":2}}"),
                   KG_ERR_INPUT, "'policy.quorum'");
+    KG_ASSERT_ERR(parse(&c, POLICY_HEAD "\"rpc_urls\":[\"https://a\",\"https://b\"],\"quorum\":1}}"),
+                  KG_ERR_INPUT, "lets any one node decide alone");
     KG_ASSERT_ERR(parse(&c, POLICY_HEAD "\"rpc_urls\":[\"https://a\",\"https://a\"]}}"),
                   KG_ERR_INPUT, "names 'https://a' twice");
     KG_ASSERT_ERR(parse(&c, POLICY_HEAD "\"rpc_urls\":[]}}"), KG_ERR_INPUT,
