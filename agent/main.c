@@ -17,52 +17,53 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage:\n"
-            "  keygate-agent boot [--config FILE] --tee SPEC --app-id HEX --compose FILE --state DIR\n"
-            "                     --kms URL [--kms URL ...] --kms-ca PEM\n"
-            "                     (--kms-k256 HEX | --rpc-url URL --kms-contract ADDR)\n"
-            "                     [--pccs URL [--tee-root-ca PEM]] [--env-file FILE]\n"
-            "                     [--disk-key-out FILE] [--kms-retry-s N (60)]\n"
-            "                     [--keys-out FILE] [--env-out FILE]\n"
-            "                     [--socket PATH] [--socket-mode 0660|0600]\n"
-            "                     [--vm-config TEXT] [--app-user USER|UID[:GID]]\n"
-            "                     [--ratls-format legacy|v8] [-- CMD [ARGS...]]\n"
-            "  keygate-agent serve --tee SPEC --keys FILE --app-id HEX --compose FILE\n"
-            "                     [--instance-id HEX] [--os-image-hash HEX] [--vm-config TEXT]\n"
-            "                     [--kms URL --kms-ca PEM (--kms-k256 HEX | --rpc-url URL\n"
-            "                     --kms-contract ADDR)] [--socket PATH]\n"
-            "                     [--app-user USER|UID[:GID]] [-- CMD [ARGS...]]\n"
-            "\n"
-            "--config FILE: a JSON object of the same options without '--' (\"kms\" may be an\n"
-            "array); command-line flags override it.\n"
-            "SPEC is 'tdx' or 'sim:<platform_dir>:<vm>'. The API socket defaults to %s.\n"
-            "boot extends RTMR3 (system-preparing .. system-ready), fetches the app keys over\n"
-            "RA-TLS from the first KMS that answers (a refusal stops the boot), decrypts the\n"
-            "environment and serves the API; with CMD it runs CMD with the environment and\n"
-            "DSTACK_SIMULATOR_ENDPOINT and exits with its status.\n"
-            "A KMS is believed only when its TLS certificate is issued directly by --kms-ca with\n"
-            "usage kms:rpc, and the keys it sends carry signatures of the KMS root secp256k1 key\n"
-            "(--kms-k256, or kmsInfo of --kms-contract on --rpc-url; both must agree, and the\n"
-            "chain's root CA must be --kms-ca's). With --pccs its RA-TLS attestation is verified\n"
-            "too (DCAP under Intel's root, or --tee-root-ca for a simulated KMS) and the chain\n"
-            "must allow it as a KMS (isKmsAllowed); --pccs needs --rpc-url and --kms-contract.\n"
-            "On real TDX with --rpc-url, the attestation is checked by default with Intel's PCS\n"
-            "(%s); --pccs none turns it off.\n"
-            "A KMS that cannot decide (unreachable, 503) is skipped for the next; rounds over\n"
-            "every URL repeat with backoff for --kms-retry-s seconds; a refusal ends the boot.\n"
-            "CMD never runs with the agent's privileges: an agent running as root starts it as\n"
-            "--app-user, by default the user keygate-app if it exists, else nobody (65534), with\n"
-            "no fd but 0-2, no way back to root and no_new_privs; the API socket is given to that\n"
-            "user's group. '--app-user root' keeps root, with a warning: the app can then forge\n"
-            "its measurements. A non-root agent runs CMD as itself (it cannot switch users).\n"
-            "serve answers only for --app-id: keys released to another app (the keys file's\n"
-            "app_id), a VM whose RTMR3 measured another app id or compose hash, and (with the KMS\n"
-            "root key) keys signed for another app are refused (exit 2; 1 for the signature).\n"
-            "Secrets leave the agent only as files with mode 0600: --disk-key-out (32 bytes, for\n"
-            "cryptsetup), --keys-out (for serve), --env-out (KEY=VALUE lines).\n"
-            "Exit status: CMD's status, 0 after SIGTERM, 1 failed or refused, 2 usage.\n",
-            KG_AGENT_DEFAULT_SOCKET, KG_INTEL_PCS_URL);
+    fprintf(
+        out,
+        "Usage:\n"
+        "  keygate-agent boot [--config FILE] --tee SPEC --app-id HEX --compose FILE --state DIR\n"
+        "                     --kms URL [--kms URL ...] --kms-ca PEM\n"
+        "                     (--kms-k256 HEX | --rpc-url URL --kms-contract ADDR)\n"
+        "                     [--pccs URL [--tee-root-ca PEM]] [--env-file FILE]\n"
+        "                     [--disk-key-out FILE] [--kms-retry-s N (60)]\n"
+        "                     [--keys-out FILE] [--env-out FILE]\n"
+        "                     [--socket PATH] [--socket-mode 0660|0600]\n"
+        "                     [--vm-config TEXT] [--app-user USER|UID[:GID]]\n"
+        "                     [--ratls-format legacy|v8] [-- CMD [ARGS...]]\n"
+        "  keygate-agent serve --tee SPEC --keys FILE --app-id HEX --compose FILE\n"
+        "                     [--instance-id HEX] [--os-image-hash HEX] [--vm-config TEXT]\n"
+        "                     [--kms URL --kms-ca PEM (--kms-k256 HEX | --rpc-url URL\n"
+        "                     --kms-contract ADDR)] [--socket PATH]\n"
+        "                     [--app-user USER|UID[:GID]] [-- CMD [ARGS...]]\n"
+        "\n"
+        "--config FILE: a JSON object of the same options without '--' (\"kms\" may be an\n"
+        "array); command-line flags override it.\n"
+        "SPEC is 'tdx' or 'sim:<platform_dir>:<vm>'. The API socket defaults to %s.\n"
+        "boot extends RTMR3 (system-preparing .. system-ready), fetches the app keys over\n"
+        "RA-TLS from the first KMS that answers (a refusal stops the boot), decrypts the\n"
+        "environment and serves the API; with CMD it runs CMD with the environment and\n"
+        "DSTACK_SIMULATOR_ENDPOINT and exits with its status.\n"
+        "A KMS is believed only when its TLS certificate is issued directly by --kms-ca with\n"
+        "usage kms:rpc, and the keys it sends carry signatures of the KMS root secp256k1 key\n"
+        "(--kms-k256, or kmsInfo of --kms-contract on --rpc-url; both must agree, and the\n"
+        "chain's root CA must be --kms-ca's). With --pccs its RA-TLS attestation is verified\n"
+        "too (DCAP under Intel's root, or --tee-root-ca for a simulated KMS) and the chain\n"
+        "must allow it as a KMS (isKmsAllowed); --pccs needs --rpc-url and --kms-contract.\n"
+        "On real TDX with --rpc-url, the attestation is checked by default with Intel's PCS\n"
+        "(%s); --pccs none turns it off.\n"
+        "A KMS that cannot decide (unreachable, 503) is skipped for the next; rounds over\n"
+        "every URL repeat with backoff for --kms-retry-s seconds; a refusal ends the boot.\n"
+        "CMD never runs with the agent's privileges: an agent running as root starts it as\n"
+        "--app-user, by default the user keygate-app if it exists, else nobody (65534), with\n"
+        "no fd but 0-2, no way back to root and no_new_privs; the API socket is given to that\n"
+        "user's group. '--app-user root' keeps root, with a warning: the app can then forge\n"
+        "its measurements. A non-root agent runs CMD as itself (it cannot switch users).\n"
+        "serve answers only for --app-id: keys released to another app (the keys file's\n"
+        "app_id), a VM whose RTMR3 measured another app id or compose hash, and (with the KMS\n"
+        "root key) keys signed for another app are refused (exit 2; 1 for the signature).\n"
+        "Secrets leave the agent only as files with mode 0600: --disk-key-out (32 bytes, for\n"
+        "cryptsetup), --keys-out (for serve), --env-out (KEY=VALUE lines).\n"
+        "Exit status: CMD's status, 0 after SIGTERM, 1 failed or refused, 2 usage.\n",
+        KG_AGENT_DEFAULT_SOCKET, KG_INTEL_PCS_URL);
 }
 
 typedef struct args {
@@ -149,8 +150,7 @@ static int apply(args *a, const char *f, const char *v, bool *kms_from_config, b
             fprintf(stderr, "keygate-agent: bad --ratls-format '%s' (legacy or v8)\n", v);
             return EXIT_USAGE;
         }
-    }
-    else if (strcmp(f, "--keys") == 0)
+    } else if (strcmp(f, "--keys") == 0)
         a->keys_path = v;
     else if (strcmp(f, "--instance-id") == 0)
         a->instance_id_hex = v;
@@ -229,8 +229,7 @@ static int parse(args *a, int argc, char **argv)
     a->o.kms_retry_ms = 60000; /* a booting VM waits out a KMS restart or a brief overload */
     a->o.socket_path = KG_AGENT_DEFAULT_SOCKET;
     for (int i = 2; i + 1 < argc && strcmp(argv[i], "--") != 0; i++)
-        if (strcmp(argv[i], "--config") == 0 &&
-            load_config(a, argv[i + 1], &kms_from_config) != 0)
+        if (strcmp(argv[i], "--config") == 0 && load_config(a, argv[i + 1], &kms_from_config) != 0)
             return EXIT_USAGE;
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i];
@@ -268,8 +267,7 @@ static int cmd_boot(args *a)
 {
     int missing = need(a->o.tee_spec, "--tee") + need(a->o.app_id_hex, "--app-id") +
                   need(a->o.compose_path, "--compose") + need(a->o.state_dir, "--state") +
-                  need(a->o.kms_ca_path, "--kms-ca") +
-                  need(a->o.n_kms_urls ? "" : NULL, "--kms");
+                  need(a->o.kms_ca_path, "--kms-ca") + need(a->o.n_kms_urls ? "" : NULL, "--kms");
     if (missing)
         return EXIT_USAGE;
     return kg_agent_launch(&a->o);
@@ -357,8 +355,8 @@ static int cmd_serve(args *a)
     kg_agent_tee_ctx tctx = {.kms_urls = a->o.kms_urls, .n_kms_urls = a->o.n_kms_urls};
     kg_kms_trust trust = {0};
     kg_eth_client *eth = NULL;
-    kg_result rc = keys != NULL ? KG_OK
-                                : kg_error_set(KG_ERR_NOMEM, __FILE__, __LINE__, "out of memory");
+    kg_result rc =
+        keys != NULL ? KG_OK : kg_error_set(KG_ERR_NOMEM, __FILE__, __LINE__, "out of memory");
     /* Who runs CMD, settled before the keys are read: a bad --app-user stops here. */
     kg_app_user app_user;
     bool run_app = a->o.argv != NULL && a->o.argv[0] != NULL;
@@ -403,8 +401,8 @@ static int cmd_serve(args *a)
         rc = kg_agent_new(&agent, keys, &id, &plat);
     }
     if (kg_ok(rc) && run_app)
-        rc = kg_agent_serve_and_run_as(&exit_code, agent, a->o.socket_path, a->o.socket_mode,
-                                       NULL, a->o.argv, &app_user);
+        rc = kg_agent_serve_and_run_as(&exit_code, agent, a->o.socket_path, a->o.socket_mode, NULL,
+                                       a->o.argv, &app_user);
     else if (kg_ok(rc)) {
         rc = kg_agent_serve_until_signal(agent, a->o.socket_path, a->o.socket_mode);
         exit_code = 0;

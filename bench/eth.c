@@ -80,7 +80,10 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static double rate(double count, double secs) { return secs > 0 ? count / secs : 0; }
+static double rate(double count, double secs)
+{
+    return secs > 0 ? count / secs : 0;
+}
 
 int kg_bench_eth(int argc, char **argv)
 {
@@ -143,8 +146,13 @@ int kg_bench_eth(int argc, char **argv)
     const char *key_hex = getenv("KEYGATE_BENCH_KEY");
     if (kg_failed(kg_hex_decode_exact(key, 32, key_hex ? key_hex : ANVIL_KEY0)))
         DIE("KEYGATE_BENCH_KEY");
-    kg_eth_tx tx = {.chain_id = 31337, .max_priority_fee_per_gas = 1, .max_fee_per_gas = 2,
-                    .gas_limit = 100000, .has_to = true, .data = b.data, .data_len = b.len};
+    kg_eth_tx tx = {.chain_id = 31337,
+                    .max_priority_fee_per_gas = 1,
+                    .max_fee_per_gas = 2,
+                    .gas_limit = 100000,
+                    .has_to = true,
+                    .data = b.data,
+                    .data_len = b.len};
     kg_buf raw;
     kg_buf_init(&raw, KG_ETH_MAX_TX_LEN);
     unsigned long n_sign = 5000;

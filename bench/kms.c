@@ -127,11 +127,13 @@ int kg_bench_kms(int argc, char **argv)
 {
     unsigned long clients = 32, seconds = 10, workers = 8, rpc_nodes = 1;
     const char *env_file = NULL;
-    static const struct option opts[] = {
-        {"env", required_argument, NULL, 'e'},      {"clients", required_argument, NULL, 'c'},
-        {"duration", required_argument, NULL, 'd'}, {"workers", required_argument, NULL, 'w'},
-        {"rpc-nodes", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"env", required_argument, NULL, 'e'},
+                                         {"clients", required_argument, NULL, 'c'},
+                                         {"duration", required_argument, NULL, 'd'},
+                                         {"workers", required_argument, NULL, 'w'},
+                                         {"rpc-nodes", required_argument, NULL, 'r'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -270,8 +272,9 @@ int kg_bench_kms(int argc, char **argv)
            "\"releases\":%zu,\"errors\":%zu,\"releases_per_s\":%.1f,\"p50_ms\":%.2f,"
            "\"p99_ms\":%.2f,\"kms_peak_rss_mb\":%.1f,\"kms_cpu_ms_per_release\":%.2f,"
            "\"load_avg_1m\":%.2f}\n",
-           clients, workers, env_file ? 0ul : rpc_nodes, elapsed, total, errors, (double)total / elapsed, p50 * 1e3, p99 * 1e3,
-           rss / 1024.0, total ? kms_cpu * 1e3 / (double)total : 0.0, load1());
+           clients, workers, env_file ? 0ul : rpc_nodes, elapsed, total, errors,
+           (double)total / elapsed, p50 * 1e3, p99 * 1e3, rss / 1024.0,
+           total ? kms_cpu * 1e3 / (double)total : 0.0, load1());
     for (unsigned long i = 0; i < clients; i++)
         if (ca[i].errors) {
             fprintf(stderr, "keygate-bench kms: first error: %s\n", ca[i].first_error);

@@ -1,5 +1,6 @@
 /* quote_verify.c - `keygate-bench quote-verify`: DCAP verifications per second (warm caches or
- * cold), with the npm peers @phala/dcap-qvl (JS) and @phala/dcap-qvl-web (WASM) on the same quote. */
+ * cold), with the npm peers @phala/dcap-qvl (JS) and @phala/dcap-qvl-web (WASM) on the same quote.
+ */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -50,9 +51,8 @@ static json_t *run_peers(const uint8_t *quote, size_t quote_len, const char *col
         char cmd[2048];
         int n = snprintf(cmd, sizeof(cmd), "node '%s/peers.mjs' '%s' '%s' '%s' %llu %.3f",
                          KG_BENCH_DIR, KG_TOOLS_DIR, tmp, coll_path, at, seconds);
-        FILE *p = (n > 0 && (size_t)n < sizeof(cmd) && !strchr(coll_path, '\''))
-                      ? popen(cmd, "r")
-                      : NULL;
+        FILE *p =
+            (n > 0 && (size_t)n < sizeof(cmd) && !strchr(coll_path, '\'')) ? popen(cmd, "r") : NULL;
         if (p) {
             char line[4096];
             if (fgets(line, sizeof(line), p))
@@ -110,8 +110,7 @@ int kg_bench_quote_verify(int argc, char **argv)
     kg_dcap_verifier *v = NULL;
     kg_dcap_report *r = calloc(1, sizeof(*r));
     if (!quote || !r || kg_failed(read_all(&raw, quote_path, 2u * KG_MAX_QUOTE_LEN + 64)) ||
-        kg_failed(kg_quote_decode_input(quote, KG_MAX_QUOTE_LEN, &quote_len, raw.data,
-                                        raw.len)) ||
+        kg_failed(kg_quote_decode_input(quote, KG_MAX_QUOTE_LEN, &quote_len, raw.data, raw.len)) ||
         kg_failed(read_all(&coll, coll_path, KG_MAX_COLLATERAL_LEN)) ||
         kg_failed(kg_dcap_verifier_new(&v, NULL, 0))) {
         fprintf(stderr, "keygate-bench: %s\n", kg_error_message());
@@ -128,8 +127,8 @@ int kg_bench_quote_verify(int argc, char **argv)
     double start = kg_bench_now(), cpu_start = kg_bench_cpu(), elapsed;
     do {
         for (int k = 0; k < 16; k++) {
-            if (kg_failed(kg_dcap_verify(v, r, quote, quote_len, (const char *)coll.data,
-                                         coll.len, at))) {
+            if (kg_failed(kg_dcap_verify(v, r, quote, quote_len, (const char *)coll.data, coll.len,
+                                         at))) {
                 fprintf(stderr, "keygate-bench: %s\n", kg_error_message());
                 goto cleanup;
             }

@@ -120,8 +120,8 @@ void kg_cli_target_close(kg_cli_target *t)
     t->state = NULL;
 }
 
-KG_RESULT kg_chain_view(const kg_chain *c, kg_abi_decoded *out, const kg_abi_type *types,
-                        size_t n, kg_buf *ret, const uint8_t to[20], const char *sig,
+KG_RESULT kg_chain_view(const kg_chain *c, kg_abi_decoded *out, const kg_abi_type *types, size_t n,
+                        kg_buf *ret, const uint8_t to[20], const char *sig,
                         const kg_abi_value *args, size_t nargs)
 {
     kg_buf data;
@@ -156,8 +156,7 @@ KG_RESULT kg_cli_parse_address(uint8_t out[20], const char *opt, const char *tex
         char why[256];
         snprintf(why, sizeof(why), "%s", kg_error_message());
         kg_error_clear();
-        KG_BAIL(KG_ERR_USAGE, "%s '%s' is not an address (0x + 40 hex digits): %s", opt, text,
-                why);
+        KG_BAIL(KG_ERR_USAGE, "%s '%s' is not an address (0x + 40 hex digits): %s", opt, text, why);
     }
     return KG_OK;
 }
@@ -211,8 +210,8 @@ KG_RESULT kg_cli_signer_open(kg_cli_signer *s, const kg_cli_target *t, const kg_
     int ways = (o->via_safe != NULL) + (o->via_governor != NULL) + (o->calldata ? 1 : 0);
     KG_ENSURE(ways <= 1, KG_ERR_USAGE,
               "give at most one of --via-safe, --via-governor and --calldata");
-    KG_ENSURE(o->via_safe != NULL || (o->n_signer_files == 0 && o->n_signatures == 0),
-              KG_ERR_USAGE, "--signer-key-file and --safe-signature go with --via-safe SAFE");
+    KG_ENSURE(o->via_safe != NULL || (o->n_signer_files == 0 && o->n_signatures == 0), KG_ERR_USAGE,
+              "--signer-key-file and --safe-signature go with --via-safe SAFE");
     KG_ENSURE(o->via_governor != NULL || o->description == NULL, KG_ERR_USAGE,
               "--description goes with --via-governor GOV");
     if (o->calldata) {
@@ -366,10 +365,11 @@ static kg_result write_via_safe(const kg_cli_target *t, const kg_cli_signer *s,
         kg_abi_decoded d;
         kg_abi_type ty = KG_ABI_T_BYTES32;
         static const uint8_t zero[20];
-        kg_abi_value args[10] = {kg_abi_address(to),   kg_abi_uint64(0),    kg_abi_bytes(data->data, data->len),
-                                 kg_abi_uint64(0),     kg_abi_uint64(0),    kg_abi_uint64(0),
-                                 kg_abi_uint64(0),     kg_abi_address(zero), kg_abi_address(zero),
-                                 kg_abi_uint64(st.nonce)};
+        kg_abi_value args[10] = {
+            kg_abi_address(to),     kg_abi_uint64(0),     kg_abi_bytes(data->data, data->len),
+            kg_abi_uint64(0),       kg_abi_uint64(0),     kg_abi_uint64(0),
+            kg_abi_uint64(0),       kg_abi_address(zero), kg_abi_address(zero),
+            kg_abi_uint64(st.nonce)};
         kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
         kg_result rc = kg_chain_view(&t->chain, &d, &ty, 1, &ret, s->via,
                                      "getTransactionHash(address,uint256,bytes,uint8,uint256,"
@@ -473,8 +473,8 @@ static kg_result write_via_governor(const kg_cli_target *t, const kg_cli_signer 
         snprintf(desc, sizeof(desc),
                  "keygate: call 0x%02x%02x%02x%02x on 0x%02x%02x%02x%02x.. (proposed at %lld)",
                  data->len > 0 ? data->data[0] : 0, data->len > 1 ? data->data[1] : 0,
-                 data->len > 2 ? data->data[2] : 0, data->len > 3 ? data->data[3] : 0, to[0],
-                 to[1], to[2], to[3], (long long)time(NULL));
+                 data->len > 2 ? data->data[2] : 0, data->len > 3 ? data->data[3] : 0, to[0], to[1],
+                 to[2], to[3], (long long)time(NULL));
     kg_abi_value target = kg_abi_address(to), value = kg_abi_uint64(0),
                  call = kg_abi_bytes(data->data, data->len);
     uint8_t dh[32];
@@ -637,12 +637,30 @@ const char *kg_chain_policy_name(const uint8_t policy[32])
 {
     /* KeygateApp and KeygateKms (contracts/README.md); the first six are dstack's names too */
     static const char *const names[] = {
-        "compose-hash", "device", "allow-any-device", "require-tcb-up-to-date",
-        "upgrades-disabled", "implementation-upgrade", "compose-hash-proposal",
-        "upgrade-proposal", "upgrade-notice", "advisory-deny", "advisory-allow",
-        "tcb-out-of-date-grace", "kms-info", "kms-quote", "kms-eventlog", "gateway-app-id",
-        "registered-app", "app-implementation", "kms-aggregated-mr", "kms-device", "os-image",
-        "kms-aggregated-mr-proposal", "kms-device-proposal", "os-image-proposal",
+        "compose-hash",
+        "device",
+        "allow-any-device",
+        "require-tcb-up-to-date",
+        "upgrades-disabled",
+        "implementation-upgrade",
+        "compose-hash-proposal",
+        "upgrade-proposal",
+        "upgrade-notice",
+        "advisory-deny",
+        "advisory-allow",
+        "tcb-out-of-date-grace",
+        "kms-info",
+        "kms-quote",
+        "kms-eventlog",
+        "gateway-app-id",
+        "registered-app",
+        "app-implementation",
+        "kms-aggregated-mr",
+        "kms-device",
+        "os-image",
+        "kms-aggregated-mr-proposal",
+        "kms-device-proposal",
+        "os-image-proposal",
         "governance-notice",
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

@@ -73,8 +73,8 @@ KG_RESULT kg_cli_target_open(kg_cli_target *t, const char *state, const char *rp
 void kg_cli_target_close(kg_cli_target *t);
 
 /* A view call returning static words: calldata = sig(args), decoded as types into out. */
-KG_RESULT kg_chain_view(const kg_chain *c, kg_abi_decoded *out, const kg_abi_type *types,
-                        size_t n, kg_buf *ret, const uint8_t to[20], const char *sig,
+KG_RESULT kg_chain_view(const kg_chain *c, kg_abi_decoded *out, const kg_abi_type *types, size_t n,
+                        kg_buf *ret, const uint8_t to[20], const char *sig,
                         const kg_abi_value *args, size_t nargs);
 
 /* eth_call at the latest block as `from` (the address the call is simulated for). */
@@ -103,10 +103,10 @@ typedef enum kg_cli_signer_kind {
 
 /* The options every governance write takes (parsed by each command group). */
 typedef struct kg_cli_signer_opts {
-    const char *key_file;     /* --private-key-file */
-    const char *via_safe;     /* --via-safe ADDR */
-    const char *via_governor; /* --via-governor ADDR */
-    const char *description;  /* --description TEXT (governor proposals) */
+    const char *key_file;                         /* --private-key-file */
+    const char *via_safe;                         /* --via-safe ADDR */
+    const char *via_governor;                     /* --via-governor ADDR */
+    const char *description;                      /* --description TEXT (governor proposals) */
     const char *signer_files[KG_CLI_MAX_SIGNERS]; /* --signer-key-file FILE */
     size_t n_signer_files;
     const char *signatures[KG_CLI_MAX_SIGNERS]; /* --safe-signature HEX */
@@ -122,22 +122,30 @@ typedef struct kg_cli_signer_opts {
 #define KG_CLI_OPT_SAFE_SIGNATURE 1004
 #define KG_CLI_OPT_CALLDATA 1005
 #define KG_CLI_OPT_DESCRIPTION 1006
-#define KG_CLI_SIGNER_LONG_OPTIONS                                                                     {"via-safe", required_argument, NULL, KG_CLI_OPT_VIA_SAFE},                                            {"via-governor", required_argument, NULL, KG_CLI_OPT_VIA_GOVERNOR},                                {"signer-key-file", required_argument, NULL, KG_CLI_OPT_SIGNER_KEY_FILE},                          {"safe-signature", required_argument, NULL, KG_CLI_OPT_SAFE_SIGNATURE},                            {"calldata", no_argument, NULL, KG_CLI_OPT_CALLDATA},                                              {"description", required_argument, NULL, KG_CLI_OPT_DESCRIPTION}
+#define KG_CLI_SIGNER_LONG_OPTIONS                                                                 \
+    {"via-safe", required_argument, NULL, KG_CLI_OPT_VIA_SAFE},                                    \
+        {"via-governor", required_argument, NULL, KG_CLI_OPT_VIA_GOVERNOR},                        \
+        {"signer-key-file", required_argument, NULL, KG_CLI_OPT_SIGNER_KEY_FILE},                  \
+        {"safe-signature", required_argument, NULL, KG_CLI_OPT_SAFE_SIGNATURE},                    \
+        {"calldata", no_argument, NULL, KG_CLI_OPT_CALLDATA},                                      \
+    {                                                                                              \
+        "description", required_argument, NULL, KG_CLI_OPT_DESCRIPTION                             \
+    }
 bool kg_cli_signer_option(kg_cli_signer_opts *o, int c, const char *arg, kg_result *rc);
 
 /* The usage text of those options (for each group's --help). */
 #define KG_CLI_SIGNER_USAGE                                                                        \
-    "How writes are signed (every write):\n"                                                      \
-    "  --private-key-file FILE   sign and send with this key (0x-hex, mode 0600); else\n"        \
-    "                            $" KG_CLI_KEY_ENV ", else the devnet key of DIR/devnet.json\n"  \
-    "  --via-safe SAFE           act as the Safe multisig SAFE: owners sign the Safe\n"          \
-    "                            transaction hash (EIP-712) with --signer-key-file FILE (one\n"  \
-    "                            per owner); --safe-signature HEX adds an owner's signature\n"   \
-    "                            made elsewhere; executed once the threshold is met, else the\n" \
-    "                            collected signatures are printed (exit 1)\n"                    \
-    "  --via-governor GOV        propose it to the OpenZeppelin Governor GOV (its timelock\n"    \
-    "                            acts; --description TEXT), then 'keygate governor vote|\n"      \
-    "                            queue|execute --governor GOV --proposal ID'\n"                  \
+    "How writes are signed (every write):\n"                                                       \
+    "  --private-key-file FILE   sign and send with this key (0x-hex, mode 0600); else\n"          \
+    "                            $" KG_CLI_KEY_ENV ", else the devnet key of DIR/devnet.json\n"    \
+    "  --via-safe SAFE           act as the Safe multisig SAFE: owners sign the Safe\n"            \
+    "                            transaction hash (EIP-712) with --signer-key-file FILE (one\n"    \
+    "                            per owner); --safe-signature HEX adds an owner's signature\n"     \
+    "                            made elsewhere; executed once the threshold is met, else the\n"   \
+    "                            collected signatures are printed (exit 1)\n"                      \
+    "  --via-governor GOV        propose it to the OpenZeppelin Governor GOV (its timelock\n"      \
+    "                            acts; --description TEXT), then 'keygate governor vote|\n"        \
+    "                            queue|execute --governor GOV --proposal ID'\n"                    \
     "  --calldata                send nothing: print {to, data, value} for another wallet\n"
 
 typedef struct kg_cli_signer {

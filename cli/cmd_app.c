@@ -1,6 +1,6 @@
-/* cmd_app.c - `keygate app`: an app's on-chain governance (SPEC.md section 3): compose hashes,
- * deployment through the KMS factory, allow/revoke, time-locked proposals and guardian vetoes,
- * and the app's status and history read back from the chain. */
+/* cmd_app.c - `keygate app`: an app's on-chain governance (docs/protocol.md section 3): compose
+ * hashes, deployment through the KMS factory, allow/revoke, time-locked proposals and guardian
+ * vetoes, and the app's status and history read back from the chain. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -19,48 +19,49 @@
 
 static void app_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: keygate app <subcommand> [options]\n\n"
-            "  compose-hash FILE            SHA-256 of the raw bytes of an app-compose.json\n"
-            "                               (refused, exit 2, unless the file is a JSON object)\n"
-            "  deploy --compose FILE [--owner ADDR] [--timelock SECONDS --guardian ADDR]\n"
-            "         [--device HEX] [--require-tcb-up-to-date]\n"
-            "                               deploy and register an app contract (KMS factory);\n"
-            "                               prints {\"app_id\":\"0x..\",\"compose_hash\":\"..\"}\n"
-            "  allow  --app ID (--compose FILE | --hash HEX)   allow a compose hash (at once)\n"
-            "  revoke --app ID (--compose FILE | --hash HEX)   remove it (takes effect at once)\n"
-            "  propose --app ID (--compose FILE | --hash HEX)  time-locked apps: propose it; it\n"
-            "                               becomes allowed after the notice period\n"
-            "  veto   --app ID (--compose FILE | --hash HEX)   guardian: veto a pending proposal\n"
-            "  veto   --app ID --notice-change   guardian: veto a pending notice/guardian change\n"
-            "  device --app ID (--add HEX | --remove HEX | --any-device on|off)   device list\n"
-            "  tcb    --app ID (--require-up-to-date on|off | --deny-advisory ID |\n"
-            "         --undeny-advisory ID | --allow-advisory ID | --unallow-advisory ID |\n"
-            "         --out-of-date-grace SECONDS)   TCB policy: a platform reporting a denied\n"
-            "                               advisory is refused; with up-to-date required, one\n"
-            "                               whose advisories are all allow-listed is accepted,\n"
-            "                               and OutOfDate ones during the grace period\n"
-            "  notice --app ID [--period SECONDS --guardian ADDR]   show or set the upgrade\n"
-            "                               notice (under a notice the change itself waits)\n"
-            "  owner  --app ID (--transfer ADDR | --accept)   two-step ownership transfer\n"
-            "  upgrade --app ID (--propose IMPL | --execute IMPL | --veto)   UUPS upgrade of\n"
-            "                               the app contract (under a notice: propose, wait,\n"
-            "                               execute; the guardian may veto)\n"
-            "  disable-upgrades --app ID --yes   no upgrade ever again (irreversible)\n"
-            "  status --app ID [--json] [--from-block N]\n"
-            "                               owner, settings, allowed and pending hashes, and the\n"
-            "                               history from the app's events (from block N; default 0;\n"
-            "                               only hashes named in that range are listed), with the\n"
-            "                               PolicyChanged events (dstack's tags: policy, value, on/\n"
-            "                               off, actor)\n\n"
-            "Where (every subcommand but compose-hash):\n"
-            "  --state DIR          devnet state directory (default ./%s): chain, KMS contract\n"
-            "                       and, on a devnet, the default signing key\n"
-            "  --rpc-url URL        chain node (instead of the devnet's)\n"
-            "  --kms-contract ADDR  KMS contract (instead of the devnet's)\n"
-            "\n" KG_CLI_SIGNER_USAGE "\n"
-            "Exit status: 0 ok, 1 failed (nothing changed on chain), 2 usage error.\n",
-            KG_DEVNET_DEFAULT_DIR);
+    fprintf(
+        out,
+        "Usage: keygate app <subcommand> [options]\n\n"
+        "  compose-hash FILE            SHA-256 of the raw bytes of an app-compose.json\n"
+        "                               (refused, exit 2, unless the file is a JSON object)\n"
+        "  deploy --compose FILE [--owner ADDR] [--timelock SECONDS --guardian ADDR]\n"
+        "         [--device HEX] [--require-tcb-up-to-date]\n"
+        "                               deploy and register an app contract (KMS factory);\n"
+        "                               prints {\"app_id\":\"0x..\",\"compose_hash\":\"..\"}\n"
+        "  allow  --app ID (--compose FILE | --hash HEX)   allow a compose hash (at once)\n"
+        "  revoke --app ID (--compose FILE | --hash HEX)   remove it (takes effect at once)\n"
+        "  propose --app ID (--compose FILE | --hash HEX)  time-locked apps: propose it; it\n"
+        "                               becomes allowed after the notice period\n"
+        "  veto   --app ID (--compose FILE | --hash HEX)   guardian: veto a pending proposal\n"
+        "  veto   --app ID --notice-change   guardian: veto a pending notice/guardian change\n"
+        "  device --app ID (--add HEX | --remove HEX | --any-device on|off)   device list\n"
+        "  tcb    --app ID (--require-up-to-date on|off | --deny-advisory ID |\n"
+        "         --undeny-advisory ID | --allow-advisory ID | --unallow-advisory ID |\n"
+        "         --out-of-date-grace SECONDS)   TCB policy: a platform reporting a denied\n"
+        "                               advisory is refused; with up-to-date required, one\n"
+        "                               whose advisories are all allow-listed is accepted,\n"
+        "                               and OutOfDate ones during the grace period\n"
+        "  notice --app ID [--period SECONDS --guardian ADDR]   show or set the upgrade\n"
+        "                               notice (under a notice the change itself waits)\n"
+        "  owner  --app ID (--transfer ADDR | --accept)   two-step ownership transfer\n"
+        "  upgrade --app ID (--propose IMPL | --execute IMPL | --veto)   UUPS upgrade of\n"
+        "                               the app contract (under a notice: propose, wait,\n"
+        "                               execute; the guardian may veto)\n"
+        "  disable-upgrades --app ID --yes   no upgrade ever again (irreversible)\n"
+        "  status --app ID [--json] [--from-block N]\n"
+        "                               owner, settings, allowed and pending hashes, and the\n"
+        "                               history from the app's events (from block N; default 0;\n"
+        "                               only hashes named in that range are listed), with the\n"
+        "                               PolicyChanged events (dstack's tags: policy, value, on/\n"
+        "                               off, actor)\n\n"
+        "Where (every subcommand but compose-hash):\n"
+        "  --state DIR          devnet state directory (default ./%s): chain, KMS contract\n"
+        "                       and, on a devnet, the default signing key\n"
+        "  --rpc-url URL        chain node (instead of the devnet's)\n"
+        "  --kms-contract ADDR  KMS contract (instead of the devnet's)\n"
+        "\n" KG_CLI_SIGNER_USAGE "\n"
+        "Exit status: 0 ok, 1 failed (nothing changed on chain), 2 usage error.\n",
+        KG_DEVNET_DEFAULT_DIR);
 }
 
 typedef struct app_args {
@@ -72,17 +73,47 @@ typedef struct app_args {
     const char *positional;
     kg_cli_signer_opts signer; /* --via-safe, --via-governor, --calldata, ... */
     /* settings subcommands (device, tcb, notice, owner, upgrade, disable-upgrades) */
-    const char *add, *remove, *any_device, *require_up_to_date, *deny_advisory,
-        *undeny_advisory, *allow_advisory, *unallow_advisory, *grace, *period, *transfer,
-        *propose_impl, *execute_impl;
+    const char *add, *remove, *any_device, *require_up_to_date, *deny_advisory, *undeny_advisory,
+        *allow_advisory, *unallow_advisory, *grace, *period, *transfer, *propose_impl,
+        *execute_impl;
     bool notice_change, accept, veto, yes;
     int n_settings; /* how many of those were given */
 } app_args;
 
-enum { O_STATE = 256, O_RPC, O_KMSC, O_KEYFILE, O_APP, O_COMPOSE, O_HASH, O_OWNER, O_TIMELOCK,
-       O_GUARDIAN, O_DEVICE, O_TCB, O_JSON, O_FROM, O_HELP, O_ADD, O_REMOVE, O_ANY, O_REQ_UTD,
-       O_DENY_ADV, O_UNDENY_ADV, O_ALLOW_ADV, O_UNALLOW_ADV, O_GRACE, O_PERIOD, O_NOTICE_CHANGE,
-       O_TRANSFER, O_ACCEPT, O_PROPOSE, O_EXECUTE, O_VETO, O_YES };
+enum {
+    O_STATE = 256,
+    O_RPC,
+    O_KMSC,
+    O_KEYFILE,
+    O_APP,
+    O_COMPOSE,
+    O_HASH,
+    O_OWNER,
+    O_TIMELOCK,
+    O_GUARDIAN,
+    O_DEVICE,
+    O_TCB,
+    O_JSON,
+    O_FROM,
+    O_HELP,
+    O_ADD,
+    O_REMOVE,
+    O_ANY,
+    O_REQ_UTD,
+    O_DENY_ADV,
+    O_UNDENY_ADV,
+    O_ALLOW_ADV,
+    O_UNALLOW_ADV,
+    O_GRACE,
+    O_PERIOD,
+    O_NOTICE_CHANGE,
+    O_TRANSFER,
+    O_ACCEPT,
+    O_PROPOSE,
+    O_EXECUTE,
+    O_VETO,
+    O_YES
+};
 
 static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
 {
@@ -145,28 +176,70 @@ static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
             char *end = NULL;
             errno = 0;
             unsigned long long v = strtoull(optarg, &end, 10);
-            KG_ENSURE(errno == 0 && end != optarg && *end == '\0' && optarg[0] != '-',
-                      KG_ERR_USAGE, "--from-block '%s' is not a block number", optarg);
+            KG_ENSURE(errno == 0 && end != optarg && *end == '\0' && optarg[0] != '-', KG_ERR_USAGE,
+                      "--from-block '%s' is not a block number", optarg);
             a->from_block = v;
             break;
         }
         case O_HELP: *help = true; return KG_OK;
-        case O_ADD: a->add = optarg; a->n_settings++; break;
-        case O_REMOVE: a->remove = optarg; a->n_settings++; break;
-        case O_ANY: a->any_device = optarg; a->n_settings++; break;
-        case O_REQ_UTD: a->require_up_to_date = optarg; a->n_settings++; break;
-        case O_DENY_ADV: a->deny_advisory = optarg; a->n_settings++; break;
-        case O_UNDENY_ADV: a->undeny_advisory = optarg; a->n_settings++; break;
-        case O_ALLOW_ADV: a->allow_advisory = optarg; a->n_settings++; break;
-        case O_UNALLOW_ADV: a->unallow_advisory = optarg; a->n_settings++; break;
-        case O_GRACE: a->grace = optarg; a->n_settings++; break;
+        case O_ADD:
+            a->add = optarg;
+            a->n_settings++;
+            break;
+        case O_REMOVE:
+            a->remove = optarg;
+            a->n_settings++;
+            break;
+        case O_ANY:
+            a->any_device = optarg;
+            a->n_settings++;
+            break;
+        case O_REQ_UTD:
+            a->require_up_to_date = optarg;
+            a->n_settings++;
+            break;
+        case O_DENY_ADV:
+            a->deny_advisory = optarg;
+            a->n_settings++;
+            break;
+        case O_UNDENY_ADV:
+            a->undeny_advisory = optarg;
+            a->n_settings++;
+            break;
+        case O_ALLOW_ADV:
+            a->allow_advisory = optarg;
+            a->n_settings++;
+            break;
+        case O_UNALLOW_ADV:
+            a->unallow_advisory = optarg;
+            a->n_settings++;
+            break;
+        case O_GRACE:
+            a->grace = optarg;
+            a->n_settings++;
+            break;
         case O_PERIOD: a->period = optarg; break;
         case O_NOTICE_CHANGE: a->notice_change = true; break;
-        case O_TRANSFER: a->transfer = optarg; a->n_settings++; break;
-        case O_ACCEPT: a->accept = true; a->n_settings++; break;
-        case O_PROPOSE: a->propose_impl = optarg; a->n_settings++; break;
-        case O_EXECUTE: a->execute_impl = optarg; a->n_settings++; break;
-        case O_VETO: a->veto = true; a->n_settings++; break;
+        case O_TRANSFER:
+            a->transfer = optarg;
+            a->n_settings++;
+            break;
+        case O_ACCEPT:
+            a->accept = true;
+            a->n_settings++;
+            break;
+        case O_PROPOSE:
+            a->propose_impl = optarg;
+            a->n_settings++;
+            break;
+        case O_EXECUTE:
+            a->execute_impl = optarg;
+            a->n_settings++;
+            break;
+        case O_VETO:
+            a->veto = true;
+            a->n_settings++;
+            break;
         case O_YES: a->yes = true; break;
         default: {
             kg_result rc;
@@ -185,7 +258,8 @@ static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
     return KG_OK;
 }
 
-/* compose_hash = SHA-256 of the file's raw bytes (SPEC.md section 2; never re-serialized). */
+/* compose_hash = SHA-256 of the file's raw bytes (docs/protocol.md section 2; never
+ * re-serialized). */
 static kg_result compose_hash_file(uint8_t out[32], const char *path)
 {
     kg_buf text;
@@ -285,8 +359,8 @@ static kg_result app_read(app_info *info, const kg_cli_target *t, const uint8_t 
     if (t->has_kms) {
         kg_abi_value arg = kg_abi_address(app);
         kg_abi_type ty = KG_ABI_T_BOOL;
-        KG_GUARD_C(kg_chain_view(&t->chain, d, &ty, 1, &ret, t->kms, "registeredApps(address)",
-                                 &arg, 1));
+        KG_GUARD_C(
+            kg_chain_view(&t->chain, d, &ty, 1, &ret, t->kms, "registeredApps(address)", &arg, 1));
         info->registered = kg_abi_get_bool(&d[0]);
         KG_ENSURE_C(info->registered, KG_ERR_NOT_FOUND,
                     "unknown app '%s': not registered with the KMS contract", app_text);
@@ -343,7 +417,8 @@ static kg_result kms_notice(bool *has, uint64_t *notice, const kg_cli_target *t)
     kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
     *has = false;
     *notice = 0;
-    kg_result rc = kg_chain_view(&t->chain, &d, &ty, 1, &ret, t->kms, "guaranteedNotice()", NULL, 0);
+    kg_result rc =
+        kg_chain_view(&t->chain, &d, &ty, 1, &ret, t->kms, "guaranteedNotice()", NULL, 0);
     if (kg_ok(rc)) {
         *has = true;
         *notice = kg_abi_get_u64(&d);
@@ -415,9 +490,8 @@ static kg_result uint_arg(uint64_t *out, const char *opt, const char *text, uint
     char *end = NULL;
     errno = 0;
     unsigned long long v = strtoull(text, &end, 10);
-    KG_ENSURE(errno == 0 && end != text && *end == '\0' && text[0] != '-' && v <= max,
-              KG_ERR_USAGE, "%s '%s' is not a number of seconds (0..%" PRIu64 ")", opt, text,
-              max);
+    KG_ENSURE(errno == 0 && end != text && *end == '\0' && text[0] != '-' && v <= max, KG_ERR_USAGE,
+              "%s '%s' is not a number of seconds (0..%" PRIu64 ")", opt, text, max);
     *out = v;
     return KG_OK;
 }
@@ -502,19 +576,18 @@ static int cmd_deploy(const app_args *a)
         memcpy(owner, sg.acting, 20); /* the signer, the Safe or the Governor's timelock */
     }
     bool any_device = a->device == NULL; /* without a device list, any device may run it */
-    kg_abi_value args[8] = {kg_abi_address(owner),     kg_abi_bool(false),
+    kg_abi_value args[8] = {kg_abi_address(owner),       kg_abi_bool(false),
                             kg_abi_bool(a->require_tcb), kg_abi_bool(any_device),
-                            kg_abi_bytes32(device),    kg_abi_bytes32(h),
-                            kg_abi_uint64(notice),     kg_abi_address(guardian)};
+                            kg_abi_bytes32(device),      kg_abi_bytes32(h),
+                            kg_abi_uint64(notice),       kg_abi_address(guardian)};
     kg_result rc =
         a->timelock != NULL
             ? kg_chain_calldata(&data,
                                 "deployAndRegisterAppWithNotice(address,bool,bool,bool,bytes32,"
                                 "bytes32,uint64,address)",
                                 args, 8)
-            : kg_chain_calldata(&data,
-                                "deployAndRegisterApp(address,bool,bool,bool,bytes32,bytes32)",
-                                args, 6);
+            : kg_chain_calldata(
+                  &data, "deployAndRegisterApp(address,bool,bool,bool,bytes32,bytes32)", args, 6);
     json_t *out = json_object();
     bool predicted = sg.kind != KG_SIGNER_KEY;
     if (kg_failed(rc))
@@ -643,9 +716,7 @@ static int cmd_change(const app_args *a, app_action act)
         }
         unchanged = st == 2;
         break;
-    case ACT_REVOKE:
-        unchanged = st == 0;
-        break;
+    case ACT_REVOKE: unchanged = st == 0; break;
     case ACT_PROPOSE:
         if (info.notice_period == 0) {
             (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
@@ -671,8 +742,8 @@ static int cmd_change(const app_args *a, app_action act)
         }
         break;
     }
-    json_t *out = json_pack("{s:s,s:s,s:s}", "app_id", app_s, "compose_hash", hex, "action",
-                            names[act]);
+    json_t *out =
+        json_pack("{s:s,s:s,s:s}", "app_id", app_s, "compose_hash", hex, "action", names[act]);
     if (unchanged) {
         json_object_set_new(out, "unchanged", json_true());
         json_object_set_new(out, "state", json_string(st == 2 ? "allowed" : "none"));
@@ -690,7 +761,9 @@ static int cmd_change(const app_args *a, app_action act)
     }
     if (kg_ok(hash_state(&t.chain, &st, &activates, app, h))) {
         json_object_set_new(out, "state",
-                            json_string(st == 2 ? "allowed" : st == 1 ? "pending" : "none"));
+                            json_string(st == 2   ? "allowed"
+                                        : st == 1 ? "pending"
+                                                  : "none"));
         if (st == 1)
             json_object_set_new(out, "activates_at", json_integer((json_int_t)activates));
     } else {
@@ -865,8 +938,8 @@ static int cmd_tcb(const app_args *a)
                      deny ? (set ? "deny-advisory" : "undeny-advisory")
                           : (set ? "allow-advisory" : "unallow-advisory"),
                      ROLE_OWNER,
-                     deny ? "setAdvisoryDenied(string,bool)" : "setAdvisoryAllowed(string,bool)",
-                     v, 2, json_pack("{s:s}", "advisory", id));
+                     deny ? "setAdvisoryDenied(string,bool)" : "setAdvisoryAllowed(string,bool)", v,
+                     2, json_pack("{s:s}", "advisory", id));
 }
 
 /* notice: show; --period S --guardian ADDR: set (owner); veto --notice-change (guardian) */
@@ -891,8 +964,8 @@ static int cmd_notice(const app_args *a)
                                        NULL, 0))) {
             char g[43], pg[43];
             addr_text(g, info.guardian);
-            json_t *out = json_pack("{s:I,s:s}", "period", (json_int_t)info.notice_period,
-                                    "guardian", g);
+            json_t *out =
+                json_pack("{s:I,s:s}", "period", (json_int_t)info.notice_period, "guardian", g);
             if (kg_abi_get_u64(&d[2]) != 0) {
                 uint8_t pa[20];
                 kg_abi_get_address(pa, &d[1]);
@@ -921,8 +994,7 @@ static int cmd_notice(const app_args *a)
         return kg_cli_fail();
     kg_abi_value v[2] = {kg_abi_uint64(period), kg_abi_address(guardian)};
     return app_write(a, "notice", ROLE_OWNER, "setUpgradeNotice(uint64,address)", v, 2,
-                     json_pack("{s:I,s:s}", "period", (json_int_t)period, "guardian",
-                               a->guardian));
+                     json_pack("{s:I,s:s}", "period", (json_int_t)period, "guardian", a->guardian));
 }
 
 /* owner --transfer ADDR (owner) | --accept (the pending owner) */
@@ -1104,8 +1176,7 @@ static kg_result app_history(json_t **history, json_t *hashes, const kg_chain *c
                 json_object_set_new(e, "new_owner", json_string(a));
             }
             break;
-        default:
-            break;
+        default: break;
         }
         json_array_append_new(out, e);
     }
@@ -1154,13 +1225,13 @@ static int cmd_status(const app_args *a)
             json_array_append_new(pending, json_pack("{s:s,s:I}", "compose_hash", hk,
                                                      "activates_at", (json_int_t)at));
     }
-    json_t *out = json_pack(
-        "{s:s,s:s,s:b,s:{s:b,s:b,s:b,s:I,s:s},s:o,s:o,s:o}", "app_id", app_s, "owner", owner_s,
-        "registered", info.registered || !t.has_kms, "settings", "allow_any_device",
-        info.allow_any_device, "require_tcb_up_to_date", info.require_tcb, "upgrades_disabled",
-        info.upgrades_disabled, "notice_period", (json_int_t)info.notice_period, "guardian",
-        guard_s, "allowed_compose_hashes", allowed, "pending_compose_hashes", pending, "history",
-        history);
+    json_t *out =
+        json_pack("{s:s,s:s,s:b,s:{s:b,s:b,s:b,s:I,s:s},s:o,s:o,s:o}", "app_id", app_s, "owner",
+                  owner_s, "registered", info.registered || !t.has_kms, "settings",
+                  "allow_any_device", info.allow_any_device, "require_tcb_up_to_date",
+                  info.require_tcb, "upgrades_disabled", info.upgrades_disabled, "notice_period",
+                  (json_int_t)info.notice_period, "guardian", guard_s, "allowed_compose_hashes",
+                  allowed, "pending_compose_hashes", pending, "history", history);
     history = NULL;
     /* allowed/pending hashes are looked up among those the history mentions */
     json_object_set_new(out, "history_from_block", json_integer((json_int_t)a->from_block));
@@ -1171,8 +1242,8 @@ static int cmd_status(const app_args *a)
     if (a->json) {
         kg_cli_print_json(out, false);
     } else {
-        printf("app %s\n  owner                  %s\n  registered with KMS    %s\n", app_s,
-               owner_s, info.registered ? "yes" : (t.has_kms ? "no" : "unknown"));
+        printf("app %s\n  owner                  %s\n  registered with KMS    %s\n", app_s, owner_s,
+               info.registered ? "yes" : (t.has_kms ? "no" : "unknown"));
         printf("  upgrade notice         %" PRIu64 " s (guardian %s)\n", info.notice_period,
                guard_s);
         if (warn != NULL)
@@ -1221,7 +1292,11 @@ static int cmd_status(const app_args *a)
             printf("    block %-6" JSON_INTEGER_FORMAT " %-22s %s\n",
                    json_integer_value(json_object_get(v, "block")),
                    json_string_value(json_object_get(v, "event")),
-                   val ? val : ad ? ad : json_is_boolean(json_object_get(v, "value")) ? (json_is_true(json_object_get(v, "value")) ? "true" : "false") : "");
+                   val  ? val
+                   : ad ? ad
+                   : json_is_boolean(json_object_get(v, "value"))
+                       ? (json_is_true(json_object_get(v, "value")) ? "true" : "false")
+                       : "");
         }
     }
     json_decref(out);
@@ -1271,8 +1346,8 @@ int kg_cmd_app(int argc, char **argv)
     if (strcmp(sub, "propose") == 0)
         return cmd_change(&a, ACT_PROPOSE);
     if (strcmp(sub, "veto") == 0 && a.notice_change)
-        return app_write(&a, "veto-notice-change", ROLE_GUARDIAN, "vetoUpgradeNoticeChange()",
-                         NULL, 0, NULL);
+        return app_write(&a, "veto-notice-change", ROLE_GUARDIAN, "vetoUpgradeNoticeChange()", NULL,
+                         0, NULL);
     if (strcmp(sub, "veto") == 0)
         return cmd_change(&a, ACT_VETO);
     if (strcmp(sub, "device") == 0)

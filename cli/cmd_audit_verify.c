@@ -22,23 +22,24 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: keygate audit verify [--state DIR | --db FILE] [--kms URL]\n"
-            "                            [--log-key-cert FILE] [--rpc-url URL --kms-contract ADDR]\n"
-            "                            [--root-k256 HEX] [--no-replay]\n\n"
-            "Verifies a KMS decision log; exit 1 listing each violation with its entry index.\n"
-            "  --state DIR         a devnet (default ./%s): its audit db, chain and KMS contract\n"
-            "  --db FILE           a KMS audit database (a copy is fine)\n"
-            "  --kms URL           the KMS's public log (GET /log-key, /checkpoint, /tile/...):\n"
-            "                      checkpoint, entry bundles and hash tiles; with a db, the db\n"
-            "                      must hold the same tree\n"
-            "  --log-key-cert FILE the node's log-key.json (name, pubkey, cert) instead of the\n"
-            "                      copy in the database\n"
-            "  --rpc-url, --kms-contract  the chain: the root key from kmsInfo() and governance\n"
-            "                      replay (isAppAllowed / isKmsAllowed at each allow's block)\n"
-            "  --root-k256 HEX     the root key directly (compressed), when no chain is given\n"
-            "  --no-replay         skip the governance replay\n",
-            KG_DEVNET_DEFAULT_DIR);
+    fprintf(
+        out,
+        "Usage: keygate audit verify [--state DIR | --db FILE] [--kms URL]\n"
+        "                            [--log-key-cert FILE] [--rpc-url URL --kms-contract ADDR]\n"
+        "                            [--root-k256 HEX] [--no-replay]\n\n"
+        "Verifies a KMS decision log; exit 1 listing each violation with its entry index.\n"
+        "  --state DIR         a devnet (default ./%s): its audit db, chain and KMS contract\n"
+        "  --db FILE           a KMS audit database (a copy is fine)\n"
+        "  --kms URL           the KMS's public log (GET /log-key, /checkpoint, /tile/...):\n"
+        "                      checkpoint, entry bundles and hash tiles; with a db, the db\n"
+        "                      must hold the same tree\n"
+        "  --log-key-cert FILE the node's log-key.json (name, pubkey, cert) instead of the\n"
+        "                      copy in the database\n"
+        "  --rpc-url, --kms-contract  the chain: the root key from kmsInfo() and governance\n"
+        "                      replay (isAppAllowed / isKmsAllowed at each allow's block)\n"
+        "  --root-k256 HEX     the root key directly (compressed), when no chain is given\n"
+        "  --no-replay         skip the governance replay\n",
+        KG_DEVNET_DEFAULT_DIR);
 }
 
 typedef struct vctx {
@@ -78,10 +79,11 @@ static kg_result replay(void *ctx, const kg_log_entry *e)
     KG_ENSURE(e->block_hash.present && e->block_hash.len == strlen(hash) &&
                   strncasecmp(e->block_hash.p, hash, e->block_hash.len) == 0,
               KG_ERR_DENIED, "recorded block hash %.*s is not block %" PRIu64 " (%s) of this chain",
-              (int)(e->block_hash.present ? e->block_hash.len : 0), e->block_hash.p ? e->block_hash.p : "",
-              e->block_number, hash);
-    bool kms = e->method.present && ((e->method.len == 9 && memcmp(e->method.p, "GetKmsKey", 9) == 0) ||
-                                     (e->method.len == 10 && memcmp(e->method.p, "self-check", 10) == 0));
+              (int)(e->block_hash.present ? e->block_hash.len : 0),
+              e->block_hash.p ? e->block_hash.p : "", e->block_number, hash);
+    bool kms =
+        e->method.present && ((e->method.len == 9 && memcmp(e->method.p, "GetKmsKey", 9) == 0) ||
+                              (e->method.len == 10 && memcmp(e->method.p, "self-check", 10) == 0));
     kg_eth_decision d;
     memset(&d, 0, sizeof(d));
     KG_GUARD(kg_eth_policy_check(&d, v->eth, v->kms, kms ? KG_ETH_POLICY_KMS : KG_ETH_POLICY_APP,
@@ -180,8 +182,7 @@ static kg_result verify_remote(vctx *v, const char *base, const log_key *key, kg
     uint64_t size = 0;
     uint8_t edge[KG_TLOG_MAX_LEVELS][KG_TLOG_HASH_LEN];
     for (uint64_t t = 0; t * KG_TLOG_TILE_WIDTH < c.size; t++) {
-        kg_tlog_tile tt = {.entries = true, .index = t,
-                           .width = kg_tlog_tile_width(0, t, c.size)};
+        kg_tlog_tile tt = {.entries = true, .index = t, .width = kg_tlog_tile_width(0, t, c.size)};
         char p[KG_TLOG_MAX_PATH + 2] = "/";
         KG_GUARD_C(kg_tlog_tile_path(p + 1, sizeof(p) - 1, &tt));
         bundle.len = 0;
@@ -190,8 +191,8 @@ static kg_result verify_remote(vctx *v, const char *base, const log_key *key, kg
         tt.entries = false;
         KG_GUARD_C(kg_tlog_tile_path(p + 1, sizeof(p) - 1, &tt));
         KG_GUARD_C(http_get(&tile, base, p));
-        KG_ENSURE_C(tile.len == (size_t)tt.width * KG_TLOG_HASH_LEN, KG_ERR_INPUT,
-                    "%s: %zu bytes", p, tile.len);
+        KG_ENSURE_C(tile.len == (size_t)tt.width * KG_TLOG_HASH_LEN, KG_ERR_INPUT, "%s: %zu bytes",
+                    p, tile.len);
         kg_reader r;
         kg_reader_init(&r, bundle.data, bundle.len);
         for (uint32_t i = 0; i < tt.width; i++) {
@@ -311,10 +312,11 @@ int kg_cmd_audit_verify(int argc, char **argv)
     kg_buf kb;
     kg_buf_init(&kb, MAX_KEY_JSON);
     kg_result kr = key_file != NULL ? kg_cli_read_file(&kb, key_file, MAX_KEY_JSON)
-                   : audit != NULL ? KG_OK
-                                   : http_get(&kb, kms_url, "/log-key");
+                   : audit != NULL  ? KG_OK
+                                    : http_get(&kb, kms_url, "/log-key");
     if (kg_ok(kr))
-        kr = kb.len > 0 ? key_from_json(&key, (const char *)kb.data, kb.len) : key_from_db(&key, audit);
+        kr = kb.len > 0 ? key_from_json(&key, (const char *)kb.data, kb.len)
+                        : key_from_db(&key, audit);
     kg_buf_free(&kb);
     if (kg_failed(kr))
         goto fail;

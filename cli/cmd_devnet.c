@@ -1,6 +1,7 @@
 /* cmd_devnet.c - `keygate devnet up|status|down`: a complete local deployment in one command
- * (SPEC.md section 7 flow 1): anvil with the governance contracts, the simulated TDX platform
- * and its PCCS, and a bootstrapped KMS registered on chain, left running in the background. */
+ * (docs/protocol.md section 7 flow 1): anvil with the governance contracts, the simulated TDX
+ * platform and its PCCS, and a bootstrapped KMS registered on chain, left running in the
+ * background. */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -23,22 +24,23 @@
 
 static void devnet_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: keygate devnet <up|status|down> [--state DIR]\n\n"
-            "A local keygate deployment for development and demos (SPEC.md section 7):\n"
-            "  up       start anvil (chain state kept in DIR), deploy the governance contracts,\n"
-            "           create the simulated TDX platform and start its PCCS, bootstrap a KMS,\n"
-            "           publish its keys and allow its OS image, MR and device on chain, start it;\n"
-            "           waits until everything answers, then prints one JSON object\n"
-            "           {rpc_url, chain_id, kms_url, kms_contract, state_dir, ...}. Services keep\n"
-            "           running in the background (pids in DIR/run, logs in DIR/logs). Running\n"
-            "           'up' again on a stopped devnet resumes it with the same chain and keys.\n"
-            "  status   which services run and answer (JSON); exit 1 if any does not\n"
-            "  down     stop every service 'up' started (only processes it started)\n\n"
-            "  --state DIR   the devnet's directory (default ./%s); DIR/devnet.json (mode 0600)\n"
-            "                records endpoints, addresses and the devnet's funded key\n\n"
-            "Exit status: 0 ok, 1 failed, 2 usage error.\n",
-            KG_DEVNET_DEFAULT_DIR);
+    fprintf(
+        out,
+        "Usage: keygate devnet <up|status|down> [--state DIR]\n\n"
+        "A local keygate deployment for development and demos (docs/protocol.md section 7):\n"
+        "  up       start anvil (chain state kept in DIR), deploy the governance contracts,\n"
+        "           create the simulated TDX platform and start its PCCS, bootstrap a KMS,\n"
+        "           publish its keys and allow its OS image, MR and device on chain, start it;\n"
+        "           waits until everything answers, then prints one JSON object\n"
+        "           {rpc_url, chain_id, kms_url, kms_contract, state_dir, ...}. Services keep\n"
+        "           running in the background (pids in DIR/run, logs in DIR/logs). Running\n"
+        "           'up' again on a stopped devnet resumes it with the same chain and keys.\n"
+        "  status   which services run and answer (JSON); exit 1 if any does not\n"
+        "  down     stop every service 'up' started (only processes it started)\n\n"
+        "  --state DIR   the devnet's directory (default ./%s); DIR/devnet.json (mode 0600)\n"
+        "                records endpoints, addresses and the devnet's funded key\n\n"
+        "Exit status: 0 ok, 1 failed, 2 usage error.\n",
+        KG_DEVNET_DEFAULT_DIR);
 }
 
 /* Services in start order; stopped in reverse. */
@@ -189,8 +191,8 @@ static kg_result wait_http(const char *dir, const char *name, const char *url, l
             waited >= DEVNET_WAIT_MS) {
             if (waited >= DEVNET_WAIT_MS)
                 (void)kg_error_set(KG_ERR_NETWORK, __FILE__, __LINE__,
-                                   "%s did not answer %s (last HTTP status %ld: %.200s)", name,
-                                   url, status, resp.data ? (const char *)resp.data : "");
+                                   "%s did not answer %s (last HTTP status %ld: %.200s)", name, url,
+                                   status, resp.data ? (const char *)resp.data : "");
             kg_buf_free(&resp);
             return KG_ERROR;
         }
@@ -300,8 +302,7 @@ static kg_result deploy_contracts(json_t *doc, const char *dir, const char *rpc_
     KG_GUARD_CTX_C(kg_proc_run(&out, argv, log, env), "deploying contracts");
     json_error_t jerr;
     d = json_loadb((const char *)out.data, out.len, 0, &jerr);
-    KG_ENSURE_C(json_is_object(d), KG_ERR_INPUT, "deploy-contracts printed no JSON: %s",
-                jerr.text);
+    KG_ENSURE_C(json_is_object(d), KG_ERR_INPUT, "deploy-contracts printed no JSON: %s", jerr.text);
     const char *kms = json_string_value(json_object_get(d, "kms"));
     const char *app = json_string_value(json_object_get(d, "appImplementation"));
     const char *kimpl = json_string_value(json_object_get(d, "kmsImplementation"));
@@ -337,11 +338,10 @@ static kg_result write_kms_config(const char *path, const json_t *doc, const cha
         "s:{s:i,s:i},s:i,s:b}",
         "listen", "address", "127.0.0.1", "port", (int)port, "state_dir", kms_state, "policy",
         "backend", "eth", "rpc_urls", urls, "quorum", rpc2[0] ? 2 : 1, "max_block_age_s", 0,
-        "kms_contract", kg_devnet_str(doc, "kms_contract"), "chain_id",
-        (json_int_t)DEVNET_CHAIN_ID, "timeout_ms", 5000, "pccs_url",
-        kg_devnet_str(doc, "pccs_url"), "trust_root", "kind",
-        "sim", "sim_ca_file", kg_devnet_str(doc, "sim_root_ca"), "tee", "backend", "sim",
-        "sim_dir", kg_devnet_str(doc, "sim_dir"), "sim_vm", "kms", "limits", "workers", 2,
+        "kms_contract", kg_devnet_str(doc, "kms_contract"), "chain_id", (json_int_t)DEVNET_CHAIN_ID,
+        "timeout_ms", 5000, "pccs_url", kg_devnet_str(doc, "pccs_url"), "trust_root", "kind", "sim",
+        "sim_ca_file", kg_devnet_str(doc, "sim_root_ca"), "tee", "backend", "sim", "sim_dir",
+        kg_devnet_str(doc, "sim_dir"), "sim_vm", "kms", "limits", "workers", 2,
         "request_timeout_ms", 10000, "self_check_interval_s", 30, "is_dev", 1);
     KG_ENSURE(cfg != NULL, KG_ERR_INTERNAL, "KMS config: incomplete devnet state");
     char *text = json_dumps(cfg, JSON_INDENT(2));
@@ -443,11 +443,13 @@ static kg_result register_kms(json_t *doc, const kg_chain *c, const json_t *boot
     KG_GUARD_CTX_C(kg_chain_send(c, NULL, key, kms, &data), "setKmsInfo");
     KG_GUARD_C(raise_kms_notice(c, key, kms, &data));
 
-    KG_GUARD_C(set_str(doc, "os_image_hash", json_string_value(json_object_get(bi, "os_image_hash"))));
-    KG_GUARD_C(set_str(doc, "kms_mr_aggregated",
-                       json_string_value(json_object_get(bi, "mr_aggregated"))));
+    KG_GUARD_C(
+        set_str(doc, "os_image_hash", json_string_value(json_object_get(bi, "os_image_hash"))));
+    KG_GUARD_C(
+        set_str(doc, "kms_mr_aggregated", json_string_value(json_object_get(bi, "mr_aggregated"))));
     KG_GUARD_C(set_str(doc, "kms_device_id", json_string_value(json_object_get(bi, "device_id"))));
-    KG_GUARD_C(set_str(doc, "k256_pubkey", json_string_value(json_object_get(boot, "k256_pubkey"))));
+    KG_GUARD_C(
+        set_str(doc, "k256_pubkey", json_string_value(json_object_get(boot, "k256_pubkey"))));
     KG_ENSURE_C(json_object_set_new(doc, "kms_registered", json_true()) == 0, KG_ERR_NOMEM,
                 "devnet.json");
     rc = KG_OK;
@@ -524,8 +526,8 @@ static kg_result devnet_up_steps(json_t *doc, const char *dir, kg_chain *chain)
         char log[PATH_MAX];
         KG_GUARD(log_path(log, dir, "anvil"));
         off_t from = file_size(log);
-        char *argv[] = {anvil, "--host", "127.0.0.1", "--port", "0", "--chain-id", "31337",
-                        "--state", p_state, "--state-interval", "5", NULL};
+        char *argv[] = {anvil,   "--host",  "127.0.0.1", "--port",           "0", "--chain-id",
+                        "31337", "--state", p_state,     "--state-interval", "5", NULL};
         KG_GUARD(start_service(dir, "anvil", argv));
         KG_GUARD(wait_logged_port(&aport, dir, "anvil", from, "Listening on 127.0.0.1:"));
         snprintf(url, sizeof(url), "http://127.0.0.1:%u", aport);
@@ -592,8 +594,7 @@ static kg_result devnet_up_steps(json_t *doc, const char *dir, kg_chain *chain)
             json_t *b = json_loadb((const char *)out.data, out.len, 0, NULL);
             if (!json_is_object(json_object_get(b, "kms_boot_info")))
                 rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__,
-                                  "keygate-kms --bootstrap printed no kms_boot_info; see %s",
-                                  log);
+                                  "keygate-kms --bootstrap printed no kms_boot_info; see %s", log);
             json_decref(b);
         }
         if (kg_ok(rc))
@@ -649,11 +650,10 @@ static kg_result devnet_up(json_t *doc, const char *dir)
 /* What `up` and `status` print: endpoints and addresses, never the key. */
 static json_t *summary(const json_t *doc)
 {
-    static const char *const keys[] = {"rpc_url",      "chain_id",          "kms_url",
-                                       "kms_contract", "state_dir",         "pccs_url",
-                                       "deployer",     "app_implementation", "sim_dir",
-                                       "kms_ca_cert",  "audit_db",          "os_image_hash",
-                                       "k256_pubkey"};
+    static const char *const keys[] = {
+        "rpc_url",    "chain_id",           "kms_url", "kms_contract", "state_dir", "pccs_url",
+        "deployer",   "app_implementation", "sim_dir", "kms_ca_cert",  "audit_db",  "os_image_hash",
+        "k256_pubkey"};
     json_t *o = json_object();
     for (size_t i = 0; o != NULL && i < sizeof(keys) / sizeof(keys[0]); i++) {
         json_t *v = json_object_get(doc, keys[i]);
@@ -798,12 +798,8 @@ int kg_cmd_devnet(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 's':
-            state = optarg;
-            break;
-        case 'h':
-            devnet_usage(stdout);
-            return KG_EXIT_OK;
+        case 's': state = optarg; break;
+        case 'h': devnet_usage(stdout); return KG_EXIT_OK;
         default:
             fprintf(stderr, "keygate devnet: unknown or incomplete option '%s'\n",
                     argv[optind - 1]);

@@ -1,7 +1,7 @@
 /* cmd_env.c - `keygate env encrypt`: seals an app's environment (a .env file) to the app's env
  * public key, which the KMS hands out signed by its root secp256k1 key; the signature is
  * checked against the root key recorded on chain, so a man in the middle (or a rogue KMS
- * endpoint) cannot substitute its own key (SPEC.md section 5). */
+ * endpoint) cannot substitute its own key (docs/protocol.md section 5). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -66,8 +66,8 @@ static kg_result check_registered(const kg_cli_target *t, const uint8_t app[20],
     kg_abi_type ty = KG_ABI_T_BOOL;
     kg_abi_value arg = kg_abi_address(app);
     kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
-    kg_result rc = kg_chain_view(&t->chain, d, &ty, 1, &ret, t->kms, "registeredApps(address)",
-                                 &arg, 1);
+    kg_result rc =
+        kg_chain_view(&t->chain, d, &ty, 1, &ret, t->kms, "registeredApps(address)", &arg, 1);
     if (kg_ok(rc) && !kg_abi_get_bool(&d[0]))
         rc = kg_error_set(KG_ERR_NOT_FOUND, __FILE__, __LINE__,
                           "--app '%s' is not an app registered with the KMS contract "
@@ -124,10 +124,14 @@ cleanup:
 int kg_cmd_env(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"state", required_argument, NULL, 's'},  {"app", required_argument, NULL, 'a'},
-        {"kms-url", required_argument, NULL, 'u'}, {"rpc-url", required_argument, NULL, 'r'},
-        {"kms-contract", required_argument, NULL, 'k'}, {"out", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"state", required_argument, NULL, 's'},
+        {"app", required_argument, NULL, 'a'},
+        {"kms-url", required_argument, NULL, 'u'},
+        {"rpc-url", required_argument, NULL, 'r'},
+        {"kms-contract", required_argument, NULL, 'k'},
+        {"out", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *state = NULL, *app_s = NULL, *kms_url = NULL, *rpc = NULL, *kmsc = NULL,
                *out_path = NULL;

@@ -15,16 +15,25 @@
 #include "devnet.h"
 #include "keygate/hash.h"
 
-#define GOV_MAX_ACTIONS 64                    /* calls in one proposal keygate reads back */
-#define GOV_MAX_CALL (64u * 1024u)            /* calldata of one call */
-#define GOV_MAX_DESCRIPTION (64u * 1024u)     /* a proposal's description */
-#define GOV_MAX_REASON 1024u                  /* --reason TEXT of a vote */
+#define GOV_MAX_ACTIONS 64                /* calls in one proposal keygate reads back */
+#define GOV_MAX_CALL (64u * 1024u)        /* calldata of one call */
+#define GOV_MAX_DESCRIPTION (64u * 1024u) /* a proposal's description */
+#define GOV_MAX_REASON 1024u              /* --reason TEXT of a vote */
 
 /* IGovernor.ProposalState */
-enum { ST_PENDING, ST_ACTIVE, ST_CANCELED, ST_DEFEATED, ST_SUCCEEDED, ST_QUEUED, ST_EXPIRED,
-       ST_EXECUTED, ST_COUNT };
-static const char *const state_names[ST_COUNT] = {
-    "Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed"};
+enum {
+    ST_PENDING,
+    ST_ACTIVE,
+    ST_CANCELED,
+    ST_DEFEATED,
+    ST_SUCCEEDED,
+    ST_QUEUED,
+    ST_EXPIRED,
+    ST_EXECUTED,
+    ST_COUNT
+};
+static const char *const state_names[ST_COUNT] = {"Pending",   "Active", "Canceled", "Defeated",
+                                                  "Succeeded", "Queued", "Expired",  "Executed"};
 
 static void gov_usage(FILE *out)
 {
@@ -63,8 +72,19 @@ typedef struct gov_args {
     kg_cli_signer_opts signer;
 } gov_args;
 
-enum { O_STATE = 256, O_RPC, O_KEYFILE, O_GOV, O_PROPOSAL, O_SUPPORT, O_REASON, O_TO, O_FROM,
-       O_JSON, O_HELP };
+enum {
+    O_STATE = 256,
+    O_RPC,
+    O_KEYFILE,
+    O_GOV,
+    O_PROPOSAL,
+    O_SUPPORT,
+    O_REASON,
+    O_TO,
+    O_FROM,
+    O_JSON,
+    O_HELP
+};
 
 static kg_result parse_args(gov_args *a, bool *help, int argc, char **argv)
 {
@@ -102,8 +122,8 @@ static kg_result parse_args(gov_args *a, bool *help, int argc, char **argv)
             char *end = NULL;
             errno = 0;
             unsigned long long v = strtoull(optarg, &end, 10);
-            KG_ENSURE(errno == 0 && end != optarg && *end == '\0' && optarg[0] != '-',
-                      KG_ERR_USAGE, "--from-block '%s' is not a block number", optarg);
+            KG_ENSURE(errno == 0 && end != optarg && *end == '\0' && optarg[0] != '-', KG_ERR_USAGE,
+                      "--from-block '%s' is not a block number", optarg);
             a->from_block = v;
             a->has_from = true;
             break;
@@ -160,8 +180,7 @@ typedef struct gov_proposal {
 
 /* A view call with static results; a revert keeps KG_ERR_DENIED (the caller may tolerate it). */
 static kg_result view(const gov_ctx *g, kg_abi_decoded *out, const kg_abi_type *types, size_t n,
-                      const uint8_t to[20], const char *sig, const kg_abi_value *args,
-                      size_t nargs)
+                      const uint8_t to[20], const char *sig, const kg_abi_value *args, size_t nargs)
 {
     kg_buf ret;
     kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
@@ -310,7 +329,7 @@ static json_t *addr_json(const uint8_t a[20])
     return json_string(s);
 }
 
-/* ---- the proposal's actions, from its ProposalCreated event ----------------------------------- */
+/* ---- the proposal's actions, from its ProposalCreated event ---------------------------------- */
 
 typedef struct gov_actions {
     uint8_t *raw; /* owned copy of the event's data; calls point into it */
@@ -403,8 +422,8 @@ static kg_result actions_decode(gov_actions *x, const uint8_t *d, size_t len)
         const uint8_t *sig;
         size_t sig_len;
         KG_GUARD(ev_dyn_elem(d, len, at_s, i, GOV_MAX_CALL, &sig, &sig_len, "signature"));
-        KG_GUARD(ev_dyn_elem(d, len, at_c, i, GOV_MAX_CALL, &x->calls[i], &x->call_len[i],
-                             "calldata"));
+        KG_GUARD(
+            ev_dyn_elem(d, len, at_c, i, GOV_MAX_CALL, &x->calls[i], &x->call_len[i], "calldata"));
     }
     KG_GUARD(ev_size(d, len, 8 * 32, len, &at_d, "description"));
     KG_GUARD(ev_size(d, len, at_d, GOV_MAX_DESCRIPTION, &dlen, "description"));
@@ -497,8 +516,8 @@ static kg_result actions_verify(const gov_actions *x, const gov_ctx *g, const go
     kg_abi_type ty = KG_ABI_T_UINT256;
     actions_abi(x, items, args);
     args[3] = kg_abi_bytes32(x->description_hash);
-    KG_GUARD(view(g, &d, &ty, 1, g->gov, "hashProposal(address[],uint256[],bytes[],bytes32)",
-                  args, 4));
+    KG_GUARD(
+        view(g, &d, &ty, 1, g->gov, "hashProposal(address[],uint256[],bytes[],bytes32)", args, 4));
     KG_ENSURE(memcmp(d.word, p->id, 32) == 0, KG_ERR_VERIFY,
               "the ProposalCreated event read for proposal %s does not hash to it on Governor %s",
               p->id_s, g->gov_s);
@@ -509,15 +528,29 @@ static kg_result actions_verify(const gov_actions *x, const gov_ctx *g, const go
 static const char *known_function(const uint8_t *call, size_t len)
 {
     static const char *const sigs[] = {
-        "proposeComposeHash(bytes32)", "addComposeHash(bytes32)", "removeComposeHash(bytes32)",
-        "vetoComposeHash(bytes32)", "proposeUpgrade(address)", "upgradeToAndCall(address,bytes)",
-        "setUpgradeNotice(uint64,address)", "transferOwnership(address)", "acceptOwnership()",
-        "disableUpgrades()", "addDevice(bytes32)", "removeDevice(bytes32)",
-        "setAllowAnyDevice(bool)", "setRequireTcbUpToDate(bool)",
-        "setAdvisoryDenied(string,bool)", "setAdvisoryAllowed(string,bool)",
-        "setOutOfDateGracePeriod(uint64)", "proposeOsImageHash(bytes32)",
-        "addOsImageHash(bytes32)", "removeOsImageHash(bytes32)", "proposeKmsAggregatedMr(bytes32)",
-        "addKmsAggregatedMr(bytes32)", "removeKmsAggregatedMr(bytes32)",
+        "proposeComposeHash(bytes32)",
+        "addComposeHash(bytes32)",
+        "removeComposeHash(bytes32)",
+        "vetoComposeHash(bytes32)",
+        "proposeUpgrade(address)",
+        "upgradeToAndCall(address,bytes)",
+        "setUpgradeNotice(uint64,address)",
+        "transferOwnership(address)",
+        "acceptOwnership()",
+        "disableUpgrades()",
+        "addDevice(bytes32)",
+        "removeDevice(bytes32)",
+        "setAllowAnyDevice(bool)",
+        "setRequireTcbUpToDate(bool)",
+        "setAdvisoryDenied(string,bool)",
+        "setAdvisoryAllowed(string,bool)",
+        "setOutOfDateGracePeriod(uint64)",
+        "proposeOsImageHash(bytes32)",
+        "addOsImageHash(bytes32)",
+        "removeOsImageHash(bytes32)",
+        "proposeKmsAggregatedMr(bytes32)",
+        "addKmsAggregatedMr(bytes32)",
+        "removeKmsAggregatedMr(bytes32)",
         "setGovernanceNotice(uint64,address)",
     };
     if (len < 4)
@@ -576,8 +609,8 @@ static kg_result not_now(const gov_ctx *g, const gov_proposal *p, const char *wh
                 "); %s after it succeeds",
                 p->id_s, clock_unit(g), p->deadline, g->clock, what);
     default:
-        KG_BAIL(KG_ERR_DENIED, "proposal %s is %s: it cannot be %s", p->id_s,
-                state_names[p->state], what);
+        KG_BAIL(KG_ERR_DENIED, "proposal %s is %s: it cannot be %s", p->id_s, state_names[p->state],
+                what);
     }
 }
 
@@ -597,12 +630,12 @@ static json_t *votes_json(const gov_proposal *p)
 
 static json_t *proposal_json(const gov_ctx *g, const gov_proposal *p)
 {
-    json_t *o = json_pack("{s:s,s:s,s:s,s:o,s:s,s:I,s:I,s:I,s:o}", "governor", g->gov_s,
-                          "proposal_id", p->id_s, "state", state_names[p->state], "proposer",
-                          addr_json(p->proposer), "clock_mode",
-                          g->timestamp_clock ? "timestamp" : "blocknumber", "clock",
-                          (json_int_t)g->clock, "vote_start", (json_int_t)p->snapshot,
-                          "vote_end", (json_int_t)p->deadline, "votes", votes_json(p));
+    json_t *o =
+        json_pack("{s:s,s:s,s:s,s:o,s:s,s:I,s:I,s:I,s:o}", "governor", g->gov_s, "proposal_id",
+                  p->id_s, "state", state_names[p->state], "proposer", addr_json(p->proposer),
+                  "clock_mode", g->timestamp_clock ? "timestamp" : "blocknumber", "clock",
+                  (json_int_t)g->clock, "vote_start", (json_int_t)p->snapshot, "vote_end",
+                  (json_int_t)p->deadline, "votes", votes_json(p));
     json_object_set_new(o, "quorum", p->has_quorum ? u256_json(p->quorum) : json_null());
     json_object_set_new(o, "needs_queuing", json_boolean(p->needs_queuing));
     if (g->has_timelock)
@@ -623,7 +656,8 @@ static int cmd_status(const gov_args *a)
     memset(&g, 0, sizeof(g));
     memset(&x, 0, sizeof(x));
     if (kg_failed(parse_proposal(id, a)) || kg_failed(gov_open(&g, a)) ||
-        kg_failed(proposal_read(&p, &g, id)) || kg_failed(kg_chain_latest(&g.t.chain, NULL, &now_ts)))
+        kg_failed(proposal_read(&p, &g, id)) ||
+        kg_failed(kg_chain_latest(&g.t.chain, NULL, &now_ts)))
         goto fail;
     out = proposal_json(&g, &p);
     json_object_set_new(out, "governor_name", json_string(g.name));
@@ -682,13 +716,14 @@ static int cmd_status(const gov_args *a)
             json_t *dj = json_object_get(out, "description");
             printf("  description  %s\n", json_string_value(dj) ? json_string_value(dj) : "");
         }
-        const char *next = p.state == ST_PENDING                         ? "wait for the vote to open"
-                           : p.state == ST_ACTIVE                        ? "keygate governor vote"
+        const char *next = p.state == ST_PENDING  ? "wait for the vote to open"
+                           : p.state == ST_ACTIVE ? "keygate governor vote"
                            : p.state == ST_SUCCEEDED && p.needs_queuing ? "keygate governor queue"
-                           : p.state == ST_SUCCEEDED                     ? "keygate governor execute"
-                           : p.state == ST_QUEUED && p.eta > now_ts     ? "wait for the eta, then keygate governor execute"
-                           : p.state == ST_QUEUED                        ? "keygate governor execute"
-                                                                         : NULL;
+                           : p.state == ST_SUCCEEDED                    ? "keygate governor execute"
+                           : p.state == ST_QUEUED && p.eta > now_ts
+                               ? "wait for the eta, then keygate governor execute"
+                           : p.state == ST_QUEUED ? "keygate governor execute"
+                                                  : NULL;
         if (next != NULL)
             printf("  next         %s\n", next);
     }
@@ -843,8 +878,8 @@ static int cmd_queue_execute(const gov_args *a, bool execute)
         }
         if (!p.needs_queuing) {
             (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
-                               "proposal %s needs no queuing on Governor %s: execute it",
-                               p.id_s, g.gov_s);
+                               "proposal %s needs no queuing on Governor %s: execute it", p.id_s,
+                               g.gov_s);
             goto fail;
         }
     } else if (p.state == ST_SUCCEEDED && p.needs_queuing) {
@@ -890,8 +925,7 @@ static int cmd_queue_execute(const gov_args *a, bool execute)
                     execute ? "execute" : "queue");
     json_object_set_new(out, "actions", actions_json(&x));
     if (kg_failed(kg_cli_write(&g.t, &sg, g.gov, &data, out, NULL))) {
-        (void)kg_error_context("%s proposal %s",
-                               execute ? "executing" : "queuing", p.id_s);
+        (void)kg_error_context("%s proposal %s", execute ? "executing" : "queuing", p.id_s);
         goto fail;
     }
     if (kg_ok(proposal_read(&p, &g, id))) {

@@ -1,5 +1,5 @@
-/* cmd_kdf.c - `keygate kdf`: runs the SPEC.md section 5/6 derivation from given root keys and
- * prints the results as JSON, to check keygate against dstack (a debugging tool). */
+/* cmd_kdf.c - `keygate kdf`: runs the docs/protocol.md section 5/6 derivation from given root keys
+ * and prints the results as JSON, to check keygate against dstack (a debugging tool). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -21,7 +21,8 @@ static void kdf_usage(FILE *out)
 {
     fprintf(out,
             "Usage: keygate kdf --root-keys FILE --app-id HEX [options]\n\n"
-            "Derives an app's keys from KMS root keys exactly as dstack does (SPEC.md sections 5\n"
+            "Derives an app's keys from KMS root keys exactly as dstack does (docs/protocol.md "
+            "sections 5\n"
             "and 6) and prints them as JSON, named as in tests/vectors/kdf.json. For checking\n"
             "compatibility; a KMS never needs it.\n\n"
             "Root keys (one source):\n"
@@ -36,7 +37,7 @@ static void kdf_usage(FILE *out)
             "  --app-id HEX        20-byte app id (the app contract address)\n"
             "  --instance-id HEX   20-byte instance id (omit for apps without one)\n"
             "  --timestamp SECS    timestamp of the env public key signature_v1 (default: now)\n"
-            "  --path P            also run GetKey for this path (SPEC.md section 6)\n"
+            "  --path P            also run GetKey for this path (docs/protocol.md section 6)\n"
             "  --purpose P         GetKey purpose (default: empty)\n"
             "  --secrets           include the derived secret keys in the output\n\n"
             "Exit status: 0 ok, 1 derivation failed, 2 usage error.\n",
@@ -50,8 +51,9 @@ static kg_result read_root_file(kg_buf *out, const char *path)
     KG_ENSURE(f != NULL, KG_ERR_IO, "cannot open root keys '%s': %s", path, strerror(errno));
     struct stat st;
     if (f != stdin && fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0)
-        fprintf(stderr, "keygate kdf: warning: root keys file '%s' is readable by others "
-                        "(mode %03o); use chmod 600\n",
+        fprintf(stderr,
+                "keygate kdf: warning: root keys file '%s' is readable by others "
+                "(mode %03o); use chmod 600\n",
                 path, (unsigned)(st.st_mode & 0777));
     uint8_t chunk[4096];
     size_t n;
@@ -127,8 +129,8 @@ static kg_result derive(json_t **out, const kdf_args *a)
     KG_GUARD_C(kg_p256_public(root_ca_pub, root_ca));
     KG_GUARD_C(kg_k256_public(root_k256_pub, a->root.k256_scalar));
     KG_GUARD_C(kg_kdf_env_pubkey_signature(sig, a->root.k256_scalar, a->app_id, k.env_pub));
-    KG_GUARD_C(kg_kdf_env_pubkey_signature_v1(sig_v1, a->root.k256_scalar, a->app_id,
-                                              a->timestamp, k.env_pub));
+    KG_GUARD_C(kg_kdf_env_pubkey_signature_v1(sig_v1, a->root.k256_scalar, a->app_id, a->timestamp,
+                                              k.env_pub));
 
     KG_GUARD_C(set_hex(o, "app_id", a->app_id, KG_APP_ID_LEN));
     KG_GUARD_C(set_hex(o, "instance_id", a->instance_id, a->instance_id_len));
@@ -139,9 +141,9 @@ static kg_result derive(json_t **out, const kdf_args *a)
     KG_GUARD_C(set_hex(o, "k256_pubkey_compressed", k.k256_pub, sizeof(k.k256_pub)));
     KG_GUARD_C(set_hex(o, "k256_signature", k.k256_signature, sizeof(k.k256_signature)));
     KG_GUARD_C(set_hex(o, "env_pubkey_signature_legacy", sig, sizeof(sig)));
-    KG_ENSURE_C(json_object_set_new(o, "env_pubkey_timestamp",
-                                    json_integer((json_int_t)a->timestamp)) == 0,
-                KG_ERR_NOMEM, "JSON output");
+    KG_ENSURE_C(
+        json_object_set_new(o, "env_pubkey_timestamp", json_integer((json_int_t)a->timestamp)) == 0,
+        KG_ERR_NOMEM, "JSON output");
     KG_GUARD_C(set_hex(o, "env_pubkey_signature_v1", sig_v1, sizeof(sig_v1)));
     if (a->secrets) {
         KG_GUARD_C(set_hex(o, "app_ca_scalar", k.ca_scalar, sizeof(k.ca_scalar)));
@@ -150,8 +152,8 @@ static kg_result derive(json_t **out, const kdf_args *a)
         KG_GUARD_C(set_hex(o, "k256_key", k.k256_scalar, sizeof(k.k256_scalar)));
     }
     if (a->path != NULL) {
-        KG_GUARD_C(kg_kdf_get_key(&gk, k.k256_scalar, k.k256_signature, a->path,
-                                  strlen(a->path), a->purpose, strlen(a->purpose)));
+        KG_GUARD_C(kg_kdf_get_key(&gk, k.k256_scalar, k.k256_signature, a->path, strlen(a->path),
+                                  a->purpose, strlen(a->purpose)));
         KG_ENSURE_C(json_object_set_new(o, "get_key_path", json_string(a->path)) == 0 &&
                         json_object_set_new(o, "get_key_purpose", json_string(a->purpose)) == 0,
                     KG_ERR_INPUT, "--path and --purpose must be UTF-8");
@@ -179,8 +181,18 @@ cleanup:
     return rc;
 }
 
-enum { OPT_ROOT_KEYS = 256, OPT_ROOT_CA, OPT_ROOT_K256, OPT_APP_ID, OPT_INSTANCE_ID,
-       OPT_TIMESTAMP, OPT_PATH, OPT_PURPOSE, OPT_SECRETS, OPT_HELP };
+enum {
+    OPT_ROOT_KEYS = 256,
+    OPT_ROOT_CA,
+    OPT_ROOT_K256,
+    OPT_APP_ID,
+    OPT_INSTANCE_ID,
+    OPT_TIMESTAMP,
+    OPT_PATH,
+    OPT_PURPOSE,
+    OPT_SECRETS,
+    OPT_HELP
+};
 
 /* Parses argv into a; fills the root keys from exactly one source. */
 static kg_result parse_args(kdf_args *a, bool *help, int argc, char **argv)
@@ -244,7 +256,8 @@ static kg_result parse_args(kdf_args *a, bool *help, int argc, char **argv)
                     optind > 0 && optind <= argc ? argv[optind - 1] : "?");
         }
     }
-    KG_ENSURE(optind == argc, KG_ERR_USAGE, "unexpected argument '%s'", argv[optind < argc ? optind : 0]);
+    KG_ENSURE(optind == argc, KG_ERR_USAGE, "unexpected argument '%s'",
+              argv[optind < argc ? optind : 0]);
     KG_ENSURE(have_app, KG_ERR_USAGE, "--app-id is required");
     KG_ENSURE(have_ca == have_k256, KG_ERR_USAGE,
               "--root-ca-scalar and --root-k256-scalar go together");
@@ -257,8 +270,8 @@ static kg_result parse_args(kdf_args *a, bool *help, int argc, char **argv)
     if (root_file != NULL || !have_ca) {
         kg_buf text;
         kg_buf_init(&text, KDF_MAX_ROOT_KEYS_FILE);
-        kg_result rc = root_file != NULL ? read_root_file(&text, root_file)
-                                         : kg_buf_append_str(&text, env);
+        kg_result rc =
+            root_file != NULL ? read_root_file(&text, root_file) : kg_buf_append_str(&text, env);
         if (kg_ok(rc)) {
             rc = kg_kdf_root_keys_parse_json(&a->root, (const char *)text.data, text.len);
             if (kg_failed(rc))

@@ -1,5 +1,5 @@
-/* cmd_kms.c - `keygate kms`: the KMS contract's platform policy (SPEC.md section 3): which KMS
- * aggregated MRs, KMS devices and OS images are allowed, and what the KMS published. */
+/* cmd_kms.c - `keygate kms`: the KMS contract's platform policy (docs/protocol.md section 3): which
+ * KMS aggregated MRs, KMS devices and OS images are allowed, and what the KMS published. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -22,42 +22,43 @@
 
 static void kms_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: keygate kms <subcommand> [options]\n\n"
-            "  allow  (--mr HEX | --device HEX | --os-image HEX)   allow a KMS aggregated MR, a\n"
-            "                               KMS device id or an OS image hash at once (owner of\n"
-            "                               the KMS contract; only while its notice is 0)\n"
-            "  revoke (--mr HEX | --device HEX | --os-image HEX)   remove one (at once, always)\n"
-            "  propose (--mr HEX | --device HEX | --os-image HEX)  with a governance notice:\n"
-            "                               propose one; it is allowed after the notice period\n"
-            "  propose --upgrade ADDR       with a notice: propose a KMS contract upgrade to the\n"
-            "                               implementation ADDR (executable after the notice)\n"
-            "  veto   (--mr HEX | --device HEX | --os-image HEX | --upgrade ADDR |\n"
-            "          --notice-change)     guardian: veto a pending proposal\n"
-            "  notice [--period SECONDS --guardian ADDR]   show the KMS contract's governance\n"
-            "                               notice, or set it (owner): a longer period with the\n"
-            "                               same guardian applies at once, anything else waits\n"
-            "                               for the current notice and can be vetoed\n"
-            "  publish --bootstrap FILE [--pccs URL] [--tee-root-ca FILE]   publish the KMS's\n"
-            "                               root keys (setKmsInfo) from keygate-kms --bootstrap's\n"
-            "                               output, after verifying its quote and that its\n"
-            "                               REPORTDATA binds these keys (devnet: its PCCS and CA)\n"
-            "  owner  (--transfer ADDR | --accept)   two-step ownership transfer\n"
-            "  upgrade --execute IMPL       UUPS upgrade of the KMS contract (at notice 0 at once;\n"
-            "                               under a notice the proposed one, after the notice)\n"
-            "  status [--json] [--from-block N]   KMS contract owner, published root key,\n"
-            "                               governance notice, and the allow-lists (allowed and\n"
-            "                               pending) reconstructed from its events\n\n"
-            "  --state DIR / --rpc-url URL / --kms-contract ADDR as for 'keygate app'.\n\n"
-            KG_CLI_SIGNER_USAGE "\n"
-            "Time-locked apps are only served while the KMS notice is at least the app's notice\n"
-            "(the KMS owner could otherwise change what runs faster than the app's notice).\n\n"
-            "Exit status: 0 ok, 1 failed (nothing changed on chain), 2 usage error.\n");
+    fprintf(
+        out,
+        "Usage: keygate kms <subcommand> [options]\n\n"
+        "  allow  (--mr HEX | --device HEX | --os-image HEX)   allow a KMS aggregated MR, a\n"
+        "                               KMS device id or an OS image hash at once (owner of\n"
+        "                               the KMS contract; only while its notice is 0)\n"
+        "  revoke (--mr HEX | --device HEX | --os-image HEX)   remove one (at once, always)\n"
+        "  propose (--mr HEX | --device HEX | --os-image HEX)  with a governance notice:\n"
+        "                               propose one; it is allowed after the notice period\n"
+        "  propose --upgrade ADDR       with a notice: propose a KMS contract upgrade to the\n"
+        "                               implementation ADDR (executable after the notice)\n"
+        "  veto   (--mr HEX | --device HEX | --os-image HEX | --upgrade ADDR |\n"
+        "          --notice-change)     guardian: veto a pending proposal\n"
+        "  notice [--period SECONDS --guardian ADDR]   show the KMS contract's governance\n"
+        "                               notice, or set it (owner): a longer period with the\n"
+        "                               same guardian applies at once, anything else waits\n"
+        "                               for the current notice and can be vetoed\n"
+        "  publish --bootstrap FILE [--pccs URL] [--tee-root-ca FILE]   publish the KMS's\n"
+        "                               root keys (setKmsInfo) from keygate-kms --bootstrap's\n"
+        "                               output, after verifying its quote and that its\n"
+        "                               REPORTDATA binds these keys (devnet: its PCCS and CA)\n"
+        "  owner  (--transfer ADDR | --accept)   two-step ownership transfer\n"
+        "  upgrade --execute IMPL       UUPS upgrade of the KMS contract (at notice 0 at once;\n"
+        "                               under a notice the proposed one, after the notice)\n"
+        "  status [--json] [--from-block N]   KMS contract owner, published root key,\n"
+        "                               governance notice, and the allow-lists (allowed and\n"
+        "                               pending) reconstructed from its events\n\n"
+        "  --state DIR / --rpc-url URL / --kms-contract ADDR as for 'keygate "
+        "app'.\n\n" KG_CLI_SIGNER_USAGE "\n"
+        "Time-locked apps are only served while the KMS notice is at least the app's notice\n"
+        "(the KMS owner could otherwise change what runs faster than the app's notice).\n\n"
+        "Exit status: 0 ok, 1 failed (nothing changed on chain), 2 usage error.\n");
 }
 
 typedef struct kms_list {
-    const char *opt;      /* --mr */
-    const char *what;     /* "KMS aggregated MR" */
+    const char *opt;  /* --mr */
+    const char *what; /* "KMS aggregated MR" */
     const char *add, *remove, *query, *propose, *veto, *activates;
     const char *ev_added, *ev_removed, *ev_proposed, *ev_vetoed;
 } kms_list;
@@ -181,8 +182,7 @@ static kg_result prepare(kg_cli_signer *sg, kms_gov *g, const kg_cli_target *t, 
     return kg_cli_signer_require(sg, g->owner, "owner", "the KMS contract");
 }
 
-static int cmd_change(const kg_cli_target *t, const kms_list *l,
-                      const char *value, kms_action act)
+static int cmd_change(const kg_cli_target *t, const kms_list *l, const char *value, kms_action act)
 {
     static const char *const names[] = {"allow", "revoke", "propose", "veto"};
     uint8_t v[32];
@@ -259,7 +259,9 @@ static int cmd_change(const kg_cli_target *t, const kms_list *l,
     if (kg_ok(list_state(&now, &at, &t->chain, t->kms, l, v, g.has_notice))) {
         pending = !now && at != 0;
         json_object_set_new(out, "state",
-                            json_string(now ? "allowed" : pending ? "pending" : "none"));
+                            json_string(now       ? "allowed"
+                                        : pending ? "pending"
+                                                  : "none"));
         if (pending)
             json_object_set_new(out, "activates_at", json_integer((json_int_t)at));
     } else {
@@ -316,14 +318,19 @@ static int cmd_upgrade(const kg_cli_target *t, const char *impl_text, bool veto,
     }
     kg_abi_value args[2] = {kg_abi_address(impl), kg_abi_bytes(NULL, 0)};
     json_t *out = json_pack("{s:s,s:s}", "upgrade", impl_s, "action",
-                            veto ? "veto" : execute ? "execute" : "propose");
+                            veto      ? "veto"
+                            : execute ? "execute"
+                                      : "propose");
     if (kg_failed(veto      ? kg_chain_calldata(&data, "vetoUpgrade()", NULL, 0)
                   : execute ? kg_chain_calldata(&data, "upgradeToAndCall(address,bytes)", args, 2)
                             : kg_chain_calldata(&data, "proposeUpgrade(address)", args, 1)) ||
         kg_failed(kg_cli_write(t, &sg, t->kms, &data, out, NULL))) {
         json_decref(out);
         (void)kg_error_context("%s the upgrade to %s",
-                               veto ? "vetoing" : execute ? "executing" : "proposing", impl_s);
+                               veto      ? "vetoing"
+                               : execute ? "executing"
+                                         : "proposing",
+                               impl_s);
         goto fail;
     }
     if (!veto && !execute && kg_ok(gov_read(&g, &t->chain, t->kms)))
@@ -351,14 +358,13 @@ static json_t *gov_json(const kms_gov *g)
         kg_eth_address_checksum(a, g->pending_guardian);
         json_object_set_new(o, "pending",
                             json_pack("{s:I,s:s,s:I}", "period", (json_int_t)g->pending_period,
-                                      "guardian", a, "activates_at",
-                                      (json_int_t)g->pending_at));
+                                      "guardian", a, "activates_at", (json_int_t)g->pending_at));
     }
     if (!is_zero(g->upgrade, 20)) {
         kg_eth_address_checksum(a, g->upgrade);
-        json_object_set_new(o, "pending_upgrade",
-                            json_pack("{s:s,s:I}", "implementation", a, "activates_at",
-                                      (json_int_t)g->upgrade_at));
+        json_object_set_new(
+            o, "pending_upgrade",
+            json_pack("{s:s,s:I}", "implementation", a, "activates_at", (json_int_t)g->upgrade_at));
     }
     return o;
 }
@@ -391,8 +397,7 @@ static int cmd_notice(const kg_cli_target *t, const char *period_text, const cha
         if (kg_failed(kg_cli_parse_address(guardian, "--guardian", guardian_text)))
             goto fail;
     }
-    if (set ? kg_failed(prepare(&sg, &g, t, veto))
-            : kg_failed(gov_read(&g, &t->chain, t->kms)))
+    if (set ? kg_failed(prepare(&sg, &g, t, veto)) : kg_failed(gov_read(&g, &t->chain, t->kms)))
         goto fail;
     if (set && !g.has_notice) {
         (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
@@ -409,9 +414,9 @@ static int cmd_notice(const kg_cli_target *t, const char *period_text, const cha
     if (set) {
         kg_abi_value args[2] = {kg_abi_uint64(period), kg_abi_address(guardian)};
         json_t *w = json_object();
-        if (kg_failed(veto ? kg_chain_calldata(&data, "vetoGovernanceNoticeChange()", NULL, 0)
-                           : kg_chain_calldata(&data, "setGovernanceNotice(uint64,address)", args,
-                                               2)) ||
+        if (kg_failed(
+                veto ? kg_chain_calldata(&data, "vetoGovernanceNoticeChange()", NULL, 0)
+                     : kg_chain_calldata(&data, "setGovernanceNotice(uint64,address)", args, 2)) ||
             kg_failed(kg_cli_write(t, &sg, t->kms, &data, w, NULL))) {
             json_decref(w);
             (void)kg_error_context(veto ? "vetoing the notice change"
@@ -459,8 +464,8 @@ static int cmd_owner(const kg_cli_target *t, const char *transfer, bool accept)
         kg_abi_decoded d;
         kg_abi_type ty = KG_ABI_T_ADDRESS;
         if (kg_failed(kg_cli_signer_open(&sg, t, &signer_opts)) ||
-            kg_failed(kg_chain_view(&t->chain, &d, &ty, 1, &ret, t->kms, "pendingOwner()", NULL,
-                                    0)))
+            kg_failed(
+                kg_chain_view(&t->chain, &d, &ty, 1, &ret, t->kms, "pendingOwner()", NULL, 0)))
             goto fail;
         kg_abi_get_address(pending, &d);
         if (is_zero(pending, 20)) {
@@ -600,8 +605,8 @@ static int cmd_publish(const kg_cli_target *t, const char *boot_path, const char
         goto fail;
     }
     if (kg_failed(publish_verifier(&v, root_ca)) ||
-        kg_failed(kg_dcap_verify(v, rep, quote.data, quote.len, coll, coll_len,
-                                 (uint64_t)time(NULL)))) {
+        kg_failed(
+            kg_dcap_verify(v, rep, quote.data, quote.len, coll, coll_len, (uint64_t)time(NULL)))) {
         (void)kg_error_context("--bootstrap '%s': the quote does not verify", boot_path);
         goto fail;
     }
@@ -705,8 +710,8 @@ static kg_result list_values(json_t **allowed_out, json_t **pending_out, const k
         if (allowed)
             json_array_append_new(arr, json_string(k));
         else if (at != 0)
-            json_array_append_new(pend, json_pack("{s:s,s:I}", "value", k, "activates_at",
-                                                  (json_int_t)at));
+            json_array_append_new(
+                pend, json_pack("{s:s,s:I}", "value", k, "activates_at", (json_int_t)at));
     }
     json_decref(seen);
     *allowed_out = arr;
@@ -792,7 +797,9 @@ static int cmd_status(const kg_cli_target *t, bool as_json, uint64_t from_block)
         kg_cli_print_json(out, false);
     } else {
         printf("KMS contract %s\n  owner        %s\n  root k256    %s\n", kms_s, owner_s,
-               json_object_get(out, "k256_pubkey") ? json_string_value(json_object_get(out, "k256_pubkey")) : "(not published)");
+               json_object_get(out, "k256_pubkey")
+                   ? json_string_value(json_object_get(out, "k256_pubkey"))
+                   : "(not published)");
         char ga[43];
         kg_eth_address_checksum(ga, g.guardian);
         printf("  notice       %" PRIu64 " s (guardian %s; guaranteed %" PRIu64 " s)\n", g.period,
@@ -845,22 +852,30 @@ done:
 int kg_cmd_kms(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"state", required_argument, NULL, 's'},   {"rpc-url", required_argument, NULL, 'r'},
+        {"state", required_argument, NULL, 's'},
+        {"rpc-url", required_argument, NULL, 'r'},
         {"kms-contract", required_argument, NULL, 'k'},
         {"private-key-file", required_argument, NULL, 'f'},
-        {"mr", required_argument, NULL, 'm'},      {"device", required_argument, NULL, 'd'},
-        {"os-image", required_argument, NULL, 'o'}, {"json", no_argument, NULL, 'j'},
+        {"mr", required_argument, NULL, 'm'},
+        {"device", required_argument, NULL, 'd'},
+        {"os-image", required_argument, NULL, 'o'},
+        {"json", no_argument, NULL, 'j'},
         {"from-block", required_argument, NULL, 'b'},
-        {"upgrade", required_argument, NULL, 'u'}, {"notice-change", no_argument, NULL, 'n'},
-        {"period", required_argument, NULL, 'p'},  {"guardian", required_argument, NULL, 'g'},
-        {"help", no_argument, NULL, 'h'},          {"transfer", required_argument, NULL, 'T'},
-        {"accept", no_argument, NULL, 'A'},        {"execute", required_argument, NULL, 'E'},
-        {"bootstrap", required_argument, NULL, 'B'}, {"pccs", required_argument, NULL, 'P'},
+        {"upgrade", required_argument, NULL, 'u'},
+        {"notice-change", no_argument, NULL, 'n'},
+        {"period", required_argument, NULL, 'p'},
+        {"guardian", required_argument, NULL, 'g'},
+        {"help", no_argument, NULL, 'h'},
+        {"transfer", required_argument, NULL, 'T'},
+        {"accept", no_argument, NULL, 'A'},
+        {"execute", required_argument, NULL, 'E'},
+        {"bootstrap", required_argument, NULL, 'B'},
+        {"pccs", required_argument, NULL, 'P'},
         {"tee-root-ca", required_argument, NULL, 'R'},
-        KG_CLI_SIGNER_LONG_OPTIONS,                {NULL, 0, NULL, 0},
+        KG_CLI_SIGNER_LONG_OPTIONS,
+        {NULL, 0, NULL, 0},
     };
-    const char *transfer = NULL, *execute = NULL, *bootstrap = NULL, *pccs = NULL,
-               *tee_root = NULL;
+    const char *transfer = NULL, *execute = NULL, *bootstrap = NULL, *pccs = NULL, *tee_root = NULL;
     bool accept = false;
     memset(&signer_opts, 0, sizeof(signer_opts));
     const char *state = NULL, *rpc = NULL, *kmsc = NULL, *key_file = NULL, *value = NULL;
@@ -883,11 +898,29 @@ int kg_cmd_kms(int argc, char **argv)
         case 'r': rpc = optarg; break;
         case 'k': kmsc = optarg; break;
         case 'f': key_file = optarg; break;
-        case 'm': list = &lists[0]; value = optarg; n_values++; break;
-        case 'd': list = &lists[1]; value = optarg; n_values++; break;
-        case 'o': list = &lists[2]; value = optarg; n_values++; break;
-        case 'u': upgrade = optarg; n_values++; break;
-        case 'n': notice_change = true; n_values++; break;
+        case 'm':
+            list = &lists[0];
+            value = optarg;
+            n_values++;
+            break;
+        case 'd':
+            list = &lists[1];
+            value = optarg;
+            n_values++;
+            break;
+        case 'o':
+            list = &lists[2];
+            value = optarg;
+            n_values++;
+            break;
+        case 'u':
+            upgrade = optarg;
+            n_values++;
+            break;
+        case 'n':
+            notice_change = true;
+            n_values++;
+            break;
         case 'p': period = optarg; break;
         case 'g': guardian = optarg; break;
         case 'j': as_json = true; break;
@@ -986,8 +1019,9 @@ int kg_cmd_kms(int argc, char **argv)
         return KG_EXIT_USAGE;
     }
     if ((is_notice || act < 0) && n_values != 0) {
-        fprintf(stderr, "keygate kms %s: takes no --mr, --device, --os-image, --upgrade or "
-                        "--notice-change\n",
+        fprintf(stderr,
+                "keygate kms %s: takes no --mr, --device, --os-image, --upgrade or "
+                "--notice-change\n",
                 sub);
         return KG_EXIT_USAGE;
     }

@@ -91,8 +91,7 @@ static kg_result load_root(kg_buf *der, const char *path)
         if (n > 0)
             rc = kg_buf_append(der, p, (size_t)n);
         else
-            rc = kg_error_set_ossl(KG_ERR_INPUT, __FILE__, __LINE__, "root CA '%s': bad PEM",
-                                   path);
+            rc = kg_error_set_ossl(KG_ERR_INPUT, __FILE__, __LINE__, "root CA '%s': bad PEM", path);
         OPENSSL_free(p);
         X509_free(x);
         BIO_free(bio);
@@ -117,9 +116,10 @@ static void put_quote_fields(json_t *o, const kg_quote *q)
     bool tdx = q->header.tee_type == KG_TEE_TYPE_TDX;
     json_object_set_new(o, "tee", json_string(tdx ? "tdx" : "sgx"));
     json_object_set_new(o, "quote_version", json_integer(q->header.version));
-    json_object_set_new(o, "body_type", json_string(q->body_type == KG_BODY_SGX    ? "sgx"
-                                                    : q->body_type == KG_BODY_TD10 ? "td1.0"
-                                                                                   : "td1.5"));
+    json_object_set_new(o, "body_type",
+                        json_string(q->body_type == KG_BODY_SGX    ? "sgx"
+                                    : q->body_type == KG_BODY_TD10 ? "td1.0"
+                                                                   : "td1.5"));
     put_hex(o, "qe_vendor_id", q->header.qe_vendor_id, 16);
     if (tdx) {
         const kg_td_report *t = &q->td;
@@ -251,8 +251,8 @@ static int cmd_verify(int argc, char **argv)
             rc = fail_json();
             goto cleanup;
         }
-    } else if (kg_failed(kg_pccs_get_collateral(&fetched, &fetched_len, pccs, quote.data,
-                                                quote.len, cache_dir, now))) {
+    } else if (kg_failed(kg_pccs_get_collateral(&fetched, &fetched_len, pccs, quote.data, quote.len,
+                                                cache_dir, now))) {
         (void)kg_error_context("PCCS '%s'", pccs);
         rc = fail_json();
         goto cleanup;
@@ -281,7 +281,7 @@ static int cmd_verify(int argc, char **argv)
         uint8_t dev[KG_SHA256_LEN];
         put_hex(o, "ppid", rep->ppid, 16);
         if (kg_ok(kg_sha256(dev, rep->ppid, 16)))
-            put_hex(o, "device_id", dev, sizeof(dev)); /* SPEC.md section 2 */
+            put_hex(o, "device_id", dev, sizeof(dev)); /* docs/protocol.md section 2 */
     }
     json_object_set_new(o, "valid_until", json_integer((json_int_t)rep->valid_until));
     json_object_set_new(o, "verified_at", json_integer((json_int_t)now));

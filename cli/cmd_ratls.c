@@ -23,19 +23,18 @@
 
 static void ratls_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage:\n"
-            "  keygate ratls inspect CERT [--collateral FILE | --pccs URL] [--root-ca FILE]\n"
-            "                             [--at UNIX_TIME]\n"
-            "  keygate ratls new --tee SPEC --cert OUT.pem --key OUT.pem [--usage U]\n"
-            "                    [--app-id HEX] [--cn NAME]\n\n"
-            "inspect verifies CERT (PEM or DER) as RA-TLS: key bound to the quote, full DCAP\n"
-            "verification against the collateral (or a PCCS) at the given time (default now)\n"
-            "and the pinned Intel SGX Root CA (or --root-ca, PEM or DER), event log replayed\n"
-            "against RTMR3. Prints the verified identity as one JSON object.\n"
-            "new asks the TEE ('tdx' or 'sim:<platform_dir>:<vm>') for a quote over a fresh\n"
-            "P-256 key; the key file is written with mode 0600.\n"
-            "Exit status: 0 verified/ok, 1 failed, 2 usage error.\n");
+    fprintf(out, "Usage:\n"
+                 "  keygate ratls inspect CERT [--collateral FILE | --pccs URL] [--root-ca FILE]\n"
+                 "                             [--at UNIX_TIME]\n"
+                 "  keygate ratls new --tee SPEC --cert OUT.pem --key OUT.pem [--usage U]\n"
+                 "                    [--app-id HEX] [--cn NAME]\n\n"
+                 "inspect verifies CERT (PEM or DER) as RA-TLS: key bound to the quote, full DCAP\n"
+                 "verification against the collateral (or a PCCS) at the given time (default now)\n"
+                 "and the pinned Intel SGX Root CA (or --root-ca, PEM or DER), event log replayed\n"
+                 "against RTMR3. Prints the verified identity as one JSON object.\n"
+                 "new asks the TEE ('tdx' or 'sim:<platform_dir>:<vm>') for a quote over a fresh\n"
+                 "P-256 key; the key file is written with mode 0600.\n"
+                 "Exit status: 0 verified/ok, 1 failed, 2 usage error.\n");
 }
 
 /* Reads a whole file of at most max bytes. */
@@ -48,8 +47,8 @@ static kg_result read_file(kg_buf *out, const char *path, size_t max)
     kg_result rc = KG_OK;
     while (kg_ok(rc) && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
         if (out->len + n > max)
-            rc = kg_error_set(KG_ERR_TOO_LARGE, __FILE__, __LINE__,
-                              "'%s' is larger than %zu bytes", path, max);
+            rc = kg_error_set(KG_ERR_TOO_LARGE, __FILE__, __LINE__, "'%s' is larger than %zu bytes",
+                              path, max);
         else
             rc = kg_buf_append(out, chunk, n);
     }
@@ -103,8 +102,8 @@ static kg_result load_cert_der(kg_buf *der, const char *path, size_t max)
 
 static int fail_json(void)
 {
-    json_t *o = json_pack("{s:b, s:s, s:s}", "verified", 0, "error", kg_error_message(),
-                          "kind", kg_err_name(kg_error_code()));
+    json_t *o = json_pack("{s:b, s:s, s:s}", "verified", 0, "error", kg_error_message(), "kind",
+                          kg_err_name(kg_error_code()));
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (s != NULL)
         printf("%s\n", s);

@@ -15,22 +15,23 @@
 
 static void sim_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: keygate sim <subcommand> [options]\n\n"
-            "  init DIR [--image NAME] [--days N] [--tcb UpToDate|OutOfDate]\n"
-            "                                       create a simulated TDX platform in DIR\n"
-            "  quote --dir DIR --report-data HEX [--vm NAME]\n"
-            "                                       print a quote (hex) for 64 bytes of report data\n"
-            "  extend --dir DIR --vm NAME --event NAME [--payload HEX]\n"
-            "                                       extend the VM's RTMR3 with a runtime event\n"
-            "  eventlog --dir DIR [--vm NAME]       print the VM's runtime event log (JSON)\n"
-            "  info --dir DIR                       print the measurement profile (JSON)\n"
-            "  refresh --dir DIR [--days N]         re-issue the collateral from now\n"
-            "  pccs --dir DIR --listen HOST:PORT    serve the collateral (Intel PCCS v4 API)\n"
-            "  run --state DIR --app ID --compose FILE ... -- CMD\n"
-            "                                       boot an app VM against the KMS and run CMD\n"
-            "                                       beside the dstack API ('sim run --help')\n\n"
-            "VM defaults to 'default'. Exit status: 0 ok, 1 failed, 2 usage error.\n");
+    fprintf(
+        out,
+        "Usage: keygate sim <subcommand> [options]\n\n"
+        "  init DIR [--image NAME] [--days N] [--tcb UpToDate|OutOfDate]\n"
+        "                                       create a simulated TDX platform in DIR\n"
+        "  quote --dir DIR --report-data HEX [--vm NAME]\n"
+        "                                       print a quote (hex) for 64 bytes of report data\n"
+        "  extend --dir DIR --vm NAME --event NAME [--payload HEX]\n"
+        "                                       extend the VM's RTMR3 with a runtime event\n"
+        "  eventlog --dir DIR [--vm NAME]       print the VM's runtime event log (JSON)\n"
+        "  info --dir DIR                       print the measurement profile (JSON)\n"
+        "  refresh --dir DIR [--days N]         re-issue the collateral from now\n"
+        "  pccs --dir DIR --listen HOST:PORT    serve the collateral (Intel PCCS v4 API)\n"
+        "  run --state DIR --app ID --compose FILE ... -- CMD\n"
+        "                                       boot an app VM against the KMS and run CMD\n"
+        "                                       beside the dstack API ('sim run --help')\n\n"
+        "VM defaults to 'default'. Exit status: 0 ok, 1 failed, 2 usage error.\n");
 }
 
 typedef struct sim_args {
@@ -136,8 +137,7 @@ static int do_extend(const sim_args *a)
     kg_buf_init(&payload, 64 * 1024);
     if (a->payload != NULL &&
         kg_failed(kg_hex_decode_buf(&payload, a->payload, strlen(a->payload)))) {
-        fprintf(stderr, "keygate sim extend: --payload '%s': %s\n", a->payload,
-                kg_error_message());
+        fprintf(stderr, "keygate sim extend: --payload '%s': %s\n", a->payload, kg_error_message());
         kg_buf_free(&payload);
         return KG_EXIT_USAGE;
     }
@@ -220,8 +220,8 @@ static int do_pccs(const sim_args *a)
     kg_sim_pccs *p = NULL;
     if (kg_failed(kg_sim_pccs_start(&p, a->dir, host, (uint16_t)port)))
         return kg_cli_fail();
-    fprintf(stderr, "keygate sim pccs: serving %s on http://%s:%u/ (Ctrl-C stops)\n", a->dir,
-            host, kg_sim_pccs_port(p));
+    fprintf(stderr, "keygate sim pccs: serving %s on http://%s:%u/ (Ctrl-C stops)\n", a->dir, host,
+            kg_sim_pccs_port(p));
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     while (!stop_flag)

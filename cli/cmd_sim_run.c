@@ -16,28 +16,29 @@
 
 static void run_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: keygate sim run --state DIR --app APP_ID --compose FILE [--env-file FILE]\n"
-            "                       --platform SIMDIR --kms URL [--kms URL ...] --kms-ca PEM\n"
-            "                       (--kms-k256 HEX | --rpc-url URL --kms-contract ADDR)\n"
-            "                       [--kms-retry-s N (0: one round over the KMS URLs)]\n"
-            "                       [--pccs URL [--tee-root-ca PEM]]  (verify the KMS's quote)\n"
-            "                       (all these default to the devnet's when DIR holds one)\n"
-            "                       [--socket PATH] [--disk-key-out FILE] [--keys-out FILE]\n"
-            "                       [--env-out FILE] [--app-user USER|UID[:GID]]\n"
-            "                       [--ratls-format legacy|v8] -- CMD [ARGS...]\n"
-            "\n"
-            "Boots a fresh simulated VM of the simulated platform SIMDIR as app APP_ID (20-byte\n"
-            "hex) with app-compose FILE, asks the KMS for its keys over RA-TLS, and if they are\n"
-            "released serves the dstack API on a fresh socket and runs CMD with the decrypted\n"
-            "environment and DSTACK_SIMULATOR_ENDPOINT set. Exits with CMD's status; if the KMS\n"
-            "refuses, exits 1 with its reason and does not run CMD. DIR keeps the app's\n"
-            "instance seed, so reruns are the same instance.\n"
-            "The KMS is authenticated as keygate-agent boot does (keygate-agent --help): root CA,\n"
-            "root secp256k1 key and, on a devnet always, its attestation allowed on chain.\n"
-            "Run as root, CMD runs as --app-user (default: keygate-app if that user exists, else\n"
-            "nobody), never as root unless '--app-user root' is given (the app could then forge\n"
-            "its measurements); that user needs read access to CMD's files and working directory.\n");
+    fprintf(
+        out,
+        "Usage: keygate sim run --state DIR --app APP_ID --compose FILE [--env-file FILE]\n"
+        "                       --platform SIMDIR --kms URL [--kms URL ...] --kms-ca PEM\n"
+        "                       (--kms-k256 HEX | --rpc-url URL --kms-contract ADDR)\n"
+        "                       [--kms-retry-s N (0: one round over the KMS URLs)]\n"
+        "                       [--pccs URL [--tee-root-ca PEM]]  (verify the KMS's quote)\n"
+        "                       (all these default to the devnet's when DIR holds one)\n"
+        "                       [--socket PATH] [--disk-key-out FILE] [--keys-out FILE]\n"
+        "                       [--env-out FILE] [--app-user USER|UID[:GID]]\n"
+        "                       [--ratls-format legacy|v8] -- CMD [ARGS...]\n"
+        "\n"
+        "Boots a fresh simulated VM of the simulated platform SIMDIR as app APP_ID (20-byte\n"
+        "hex) with app-compose FILE, asks the KMS for its keys over RA-TLS, and if they are\n"
+        "released serves the dstack API on a fresh socket and runs CMD with the decrypted\n"
+        "environment and DSTACK_SIMULATOR_ENDPOINT set. Exits with CMD's status; if the KMS\n"
+        "refuses, exits 1 with its reason and does not run CMD. DIR keeps the app's\n"
+        "instance seed, so reruns are the same instance.\n"
+        "The KMS is authenticated as keygate-agent boot does (keygate-agent --help): root CA,\n"
+        "root secp256k1 key and, on a devnet always, its attestation allowed on chain.\n"
+        "Run as root, CMD runs as --app-user (default: keygate-app if that user exists, else\n"
+        "nobody), never as root unless '--app-user root' is given (the app could then forge\n"
+        "its measurements); that user needs read access to CMD's files and working directory.\n");
 }
 
 int kg_cmd_sim_run(int argc, char **argv)
@@ -138,14 +139,14 @@ int kg_cmd_sim_run(int argc, char **argv)
         }
     }
     kg_error_clear();
-    const char *missing = !state              ? "--state"
-                          : !o.app_id_hex     ? "--app"
-                          : !o.compose_path   ? "--compose"
-                          : !platform         ? "--platform"
-                          : !o.n_kms_urls     ? "--kms"
-                          : !o.kms_ca_path    ? "--kms-ca"
+    const char *missing = !state                  ? "--state"
+                          : !o.app_id_hex         ? "--app"
+                          : !o.compose_path       ? "--compose"
+                          : !platform             ? "--platform"
+                          : !o.n_kms_urls         ? "--kms"
+                          : !o.kms_ca_path        ? "--kms-ca"
                           : !o.argv || !o.argv[0] ? "-- CMD"
-                                              : NULL;
+                                                  : NULL;
     if (missing != NULL) {
         fprintf(stderr, "keygate sim run: %s is required\n\n", missing);
         run_usage(stderr);
@@ -153,8 +154,7 @@ int kg_cmd_sim_run(int argc, char **argv)
         return KG_EXIT_USAGE;
     }
     if (strlen(o.app_id_hex) != 40 && !(strlen(o.app_id_hex) == 42 && o.app_id_hex[0] == '0')) {
-        fprintf(stderr, "keygate sim run: --app '%s' is not a 20-byte hex app id\n",
-                o.app_id_hex);
+        fprintf(stderr, "keygate sim run: --app '%s' is not a 20-byte hex app id\n", o.app_id_hex);
         json_decref(devnet);
         return KG_EXIT_USAGE;
     }

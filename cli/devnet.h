@@ -97,8 +97,8 @@ KG_RESULT kg_proc_run(kg_buf *out, char *const argv[], const char *log_path,
  * POST (body != NULL) or GET url; *status receives the HTTP status, the body is appended to
  * resp. insecure skips TLS certificate checks: only for peers whose answers are verified
  * otherwise (KMS replies signed by the root key recorded on chain) or for liveness probes. */
-KG_RESULT kg_cli_http(kg_buf *resp, long *status, const char *url, const char *body,
-                      bool insecure, long timeout_ms);
+KG_RESULT kg_cli_http(kg_buf *resp, long *status, const char *url, const char *body, bool insecure,
+                      long timeout_ms);
 
 /* Prints a JSON value on stdout (indented, or compact when compact). */
 void kg_cli_print_json(const json_t *v, bool compact);

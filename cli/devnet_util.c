@@ -461,8 +461,8 @@ static size_t http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-KG_RESULT kg_cli_http(kg_buf *resp, long *status, const char *url, const char *body,
-                      bool insecure, long timeout_ms)
+KG_RESULT kg_cli_http(kg_buf *resp, long *status, const char *url, const char *body, bool insecure,
+                      long timeout_ms)
 {
     CURL *c = curl_easy_init();
     KG_ENSURE(c != NULL, KG_ERR_NOMEM, "curl_easy_init failed");

@@ -39,7 +39,8 @@ static int first_unknown(int argc, char *const argv[], int from, const struct op
         const char *name = a + 2;
         size_t n = strcspn(name, "=");
         const struct option *o = longopts;
-        while (o != NULL && o->name != NULL && !(strlen(o->name) == n && memcmp(o->name, name, n) == 0))
+        while (o != NULL && o->name != NULL &&
+               !(strlen(o->name) == n && memcmp(o->name, name, n) == 0))
             o++;
         if (o == NULL || o->name == NULL)
             return i;

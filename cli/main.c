@@ -7,16 +7,20 @@
 #include "keygate/version.h"
 
 static const kg_cli_command commands[] = {
-    {"devnet", kg_cmd_devnet, "Local devnet: anvil, contracts, simulated TDX, KMS (up|status|down)"},
-    {"app", kg_cmd_app, "Govern apps on chain: compose-hash, deploy, allow, revoke, propose, veto, status"},
+    {"devnet", kg_cmd_devnet,
+     "Local devnet: anvil, contracts, simulated TDX, KMS (up|status|down)"},
+    {"app", kg_cmd_app,
+     "Govern apps on chain: compose-hash, deploy, allow, revoke, propose, veto, status"},
     {"kms", kg_cmd_kms, "Govern the KMS on chain: allow/revoke KMS MRs, devices, OS images"},
-    {"governor", kg_cmd_governor, "Carry a Governor proposal on: status, vote, queue, execute, delegate"},
+    {"governor", kg_cmd_governor,
+     "Carry a Governor proposal on: status, vote, queue, execute, delegate"},
     {"env", kg_cmd_env, "Encrypt an app's environment to its KMS-signed public key"},
     {"audit", kg_cmd_audit, "Inspect the KMS decision log (audit list --state DIR or --db FILE)"},
     {"quote", kg_cmd_quote, "Verify or inspect Intel DCAP quotes (TDX, SGX) against collateral"},
     {"ratls", kg_cmd_ratls, "Inspect (verify) or create RA-TLS certificates"},
     {"sim", kg_cmd_sim, "Simulated TDX platform: init, quote, extend, eventlog, pccs"},
-    {"kdf", kg_cmd_kdf, "Derive app keys from root keys (debugging the SPEC.md section 5 KDF)"},
+    {"kdf", kg_cmd_kdf,
+     "Derive app keys from root keys (debugging the docs/protocol.md section 5 KDF)"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

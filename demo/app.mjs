@@ -14,7 +14,7 @@ const hex = (b) => Buffer.from(b).toString('hex');
 
 const client = new DstackClient(); // DSTACK_SIMULATOR_ENDPOINT, set by `keygate sim run`
 const info = await client.info();
-// An app-level key: HKDF of the app key the KMS released (SPEC.md section 6). Same app id,
+// An app-level key: HKDF of the app key the KMS released (docs/protocol.md section 6). Same app id,
 // same key -- whatever code version asks, as long as governance allows it.
 const wallet = await client.getKey('demo/wallet', 'ethereum');
 const pub = secp256k1.getPublicKey(wallet.key, false);

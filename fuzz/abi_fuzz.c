@@ -11,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Type lists tried on every input: the policy answer, CLI getters, and a mixed tuple. */
 static const kg_abi_type T_BOOL_STRING[] = {KG_ABI_T_BOOL, KG_ABI_T_STRING};
 static const kg_abi_type T_ARRAY[] = {KG_ABI_T_BYTES32_ARRAY};
-static const kg_abi_type T_MIXED[] = {KG_ABI_T_BYTES, KG_ABI_T_UINT64, KG_ABI_T_STRING,
+static const kg_abi_type T_MIXED[] = {KG_ABI_T_BYTES,   KG_ABI_T_UINT64,        KG_ABI_T_STRING,
                                       KG_ABI_T_ADDRESS, KG_ABI_T_BYTES32_ARRAY, KG_ABI_T_UINT8};
 
 static const struct {
@@ -27,9 +27,7 @@ static void round_trip(const kg_abi_decoded *v, size_t n, const uint8_t *data, s
     size_t used = 0;
     for (size_t i = 0; i < n; i++) {
         switch (v[i].type) {
-        case KG_ABI_T_BYTES:
-            vals[i] = kg_abi_bytes(v[i].data, v[i].len);
-            break;
+        case KG_ABI_T_BYTES: vals[i] = kg_abi_bytes(v[i].data, v[i].len); break;
         case KG_ABI_T_STRING:
             vals[i] = kg_abi_bytes(v[i].data, v[i].len);
             vals[i].kind = KG_ABI_STRING;
@@ -42,9 +40,7 @@ static void round_trip(const kg_abi_decoded *v, size_t n, const uint8_t *data, s
             vals[i] = kg_abi_array(elems + used, v[i].len);
             used += v[i].len;
             break;
-        default:
-            vals[i] = kg_abi_bytes32(v[i].word);
-            break;
+        default: vals[i] = kg_abi_bytes32(v[i].word); break;
         }
     }
     kg_buf b;

@@ -38,8 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kg_quote q;
     if (kg_ok(kg_quote_parse(&q, data, size))) {
         /* parse is pure and deterministic: the fields must lie inside the input */
-        if (q.signed_data != data || q.signed_len > size ||
-            q.pck_chain < data || q.pck_chain + q.pck_chain_len > data + size)
+        if (q.signed_data != data || q.signed_len > size || q.pck_chain < data ||
+            q.pck_chain + q.pck_chain_len > data + size)
             abort();
     }
     static kg_dcap_report report;

@@ -1,5 +1,5 @@
 /* attest.c - the KMS's view of attestation: verifying a caller's RA-TLS certificate into a boot
- * info (SPEC.md sections 2 and 4), and producing its own quotes (bootstrap, server cert,
+ * info (docs/protocol.md sections 2 and 4), and producing its own quotes (bootstrap, server cert,
  * self-check) through the TEE layer.
  *
  * Verification order, each step fail-closed:
@@ -55,7 +55,8 @@ static char *coll_lookup(const uint8_t hash[KG_SHA256_LEN], uint64_t now, size_t
     pthread_mutex_lock(&g_coll_lock);
     for (size_t i = 0; i < KMS_COLLATERAL_CACHE; i++) {
         coll_entry *e = &g_coll_cache[i];
-        if (e->json != NULL && now < e->use_until && memcmp(e->chain_hash, hash, KG_SHA256_LEN) == 0) {
+        if (e->json != NULL && now < e->use_until &&
+            memcmp(e->chain_hash, hash, KG_SHA256_LEN) == 0) {
             copy = malloc(e->len + 1);
             if (copy != NULL) {
                 memcpy(copy, e->json, e->len + 1);
@@ -68,7 +69,8 @@ static char *coll_lookup(const uint8_t hash[KG_SHA256_LEN], uint64_t now, size_t
     return copy;
 }
 
-static void coll_store(const uint8_t hash[KG_SHA256_LEN], const char *json, size_t len, uint64_t until)
+static void coll_store(const uint8_t hash[KG_SHA256_LEN], const char *json, size_t len,
+                       uint64_t until)
 {
     char *copy = malloc(len + 1);
     if (copy == NULL)
@@ -78,7 +80,8 @@ static void coll_store(const uint8_t hash[KG_SHA256_LEN], const char *json, size
     pthread_mutex_lock(&g_coll_lock);
     size_t slot = 0; /* same chain, else an empty or the soonest-expiring slot */
     for (size_t i = 0; i < KMS_COLLATERAL_CACHE; i++) {
-        if (memcmp(g_coll_cache[i].chain_hash, hash, KG_SHA256_LEN) == 0 || g_coll_cache[i].json == NULL) {
+        if (memcmp(g_coll_cache[i].chain_hash, hash, KG_SHA256_LEN) == 0 ||
+            g_coll_cache[i].json == NULL) {
             slot = i;
             break;
         }
@@ -348,9 +351,8 @@ cleanup:
     return rc;
 }
 
-
 /* This run's server certificate: a fresh P-256 key, certified by the root CA, with usage
- * "kms:rpc" and the KMS's own RA-TLS attestation binding that key (SPEC.md section 4). */
+ * "kms:rpc" and the KMS's own RA-TLS attestation binding that key (docs/protocol.md section 4). */
 kg_result kms_attest_server_cert(kms *k)
 {
     kg_result rc = KG_ERROR;

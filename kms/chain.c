@@ -39,8 +39,8 @@ typedef struct node_job {
     kg_err code;
     char error[256];
     /* inputs */
-    uint64_t number;           /* block_at */
-    const kg_eth_block *at;    /* answers */
+    uint64_t number;        /* block_at */
+    const kg_eth_block *at; /* answers */
     kg_eth_policy_kind kind;
     const kg_boot_identity *id;
     /* outputs */
@@ -258,16 +258,15 @@ kg_result kms_chain_block(kg_eth_block *out, kms *k)
     KG_ENSURE(out->number + k->cfg.reorg_allowance >= highest, KG_ERR_DENIED,
               "chain went backwards: block %llu is below the highest block decided at (%llu) "
               "by more than policy.reorg_allowance (%u)",
-              (unsigned long long)out->number, (unsigned long long)highest,
-              k->cfg.reorg_allowance);
+              (unsigned long long)out->number, (unsigned long long)highest, k->cfg.reorg_allowance);
     while (out->number > highest &&
            !atomic_compare_exchange_weak(&g_highest_decided, &highest, out->number))
         ;
     return KG_OK;
 }
 
-kg_result kms_chain_policy(kg_eth_decision *out, kms *k, int kind,
-                           const kg_boot_identity *id, const kg_eth_block *at)
+kg_result kms_chain_policy(kg_eth_decision *out, kms *k, int kind, const kg_boot_identity *id,
+                           const kg_eth_block *at)
 {
     node_job jobs[KG_KMS_MAX_RPC_NODES];
     init_jobs(jobs, k);
@@ -314,16 +313,20 @@ kg_result kms_chain_kms_info(uint8_t k256[KG_K256_PUB_LEN], uint8_t spki_hash[32
     return KG_OK;
 }
 
-kg_eth_client *kms_chain_first(void) { return g_n_nodes > 0 ? g_nodes[0] : NULL; }
+kg_eth_client *kms_chain_first(void)
+{
+    return g_n_nodes > 0 ? g_nodes[0] : NULL;
+}
 
 kg_result kms_chain_init(const kms *k)
 {
     for (uint32_t i = 0; i < k->cfg.n_rpc_urls; i++) {
         const char *url = k->cfg.rpc_urls[i];
         if (strncmp(url, "http://", 7) == 0 && k->cfg.allow_insecure_http)
-            fprintf(stderr, "keygate-kms: WARNING: chain node '%s' is plain http and "
-                            "policy.allow_insecure_http is set: anyone on the path can answer "
-                            "for it (test networks only)\n",
+            fprintf(stderr,
+                    "keygate-kms: WARNING: chain node '%s' is plain http and "
+                    "policy.allow_insecure_http is set: anyone on the path can answer "
+                    "for it (test networks only)\n",
                     url);
         KG_GUARD_CTX(kg_eth_client_new(&g_nodes[i], url, k->cfg.policy_timeout_ms),
                      "policy.rpc_urls[%u] '%s'", i, url);
@@ -332,8 +335,8 @@ kg_result kms_chain_init(const kms *k)
         uint64_t id = 0;
         KG_GUARD_CTX(kg_eth_chain_id(g_nodes[i], &id), "checking chain_id of '%s'", url);
         KG_ENSURE(id == k->cfg.chain_id, KG_ERR_DENIED,
-                  "chain node at '%s' is chain %llu, config says %llu", url,
-                  (unsigned long long)id, (unsigned long long)k->cfg.chain_id);
+                  "chain node at '%s' is chain %llu, config says %llu", url, (unsigned long long)id,
+                  (unsigned long long)k->cfg.chain_id);
     }
     return KG_OK;
 }

@@ -62,8 +62,8 @@ kg_result kms_identity_compose(kg_buf *out, const kms *k)
     }
     KG_ENSURE_C(trust != NULL, KG_ERR_NOMEM, "out of memory");
     doc = json_pack("{s:s,s:s,s:O,s:O,s:s,s:b}", "name", "keygate-kms", "version", KG_VERSION,
-                    "policy", policy, "trust_root", trust, "gateway_app_id",
-                    k->cfg.gateway_app_id, "is_dev", k->cfg.is_dev);
+                    "policy", policy, "trust_root", trust, "gateway_app_id", k->cfg.gateway_app_id,
+                    "is_dev", k->cfg.is_dev);
     KG_ENSURE_C(doc != NULL, KG_ERR_NOMEM, "out of memory");
     text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
     KG_ENSURE_C(text != NULL && strlen(text) < KMS_MAX_COMPOSE, KG_ERR_NOMEM,

@@ -259,8 +259,9 @@ static kg_result retire_root_issued_temp_ca(const char *path)
         return KG_OK;
     KG_ENSURE(unlink(path) == 0, KG_ERR_IO, "cannot remove the root-issued temporary CA '%s': %s",
               path, strerror(errno));
-    fprintf(stderr, "keygate-kms: replaced the root-issued temporary CA certificate '%s' by a "
-                    "self-signed one\n",
+    fprintf(stderr,
+            "keygate-kms: replaced the root-issued temporary CA certificate '%s' by a "
+            "self-signed one\n",
             path);
     return KG_OK;
 }
@@ -439,7 +440,8 @@ cleanup:
 /* The received keys must be the ones published on chain (kmsInfo): otherwise an allowed but
  * independently bootstrapped KMS could hand us root keys no app's published keys chain to. */
 static kg_result check_keys_on_chain(const uint8_t chain_k256[KG_K256_PUB_LEN],
-                                     const kg_buf *chain_spki, const uint8_t scalar[KG_K256_SCALAR_LEN],
+                                     const kg_buf *chain_spki,
+                                     const uint8_t scalar[KG_K256_SCALAR_LEN],
                                      const kg_p256_key *ca, const char *source)
 {
     uint8_t pub[KG_K256_PUB_LEN];
@@ -507,8 +509,8 @@ kg_result kms_keys_onboard(kms *k, const char *source)
                            .verify_server = check_source,
                            .verify_ctx = k};
     KG_GUARD_CTX_C(kg_https_post(&resp, &status, &rq), "GetKmsKey from %s", source);
-    KG_ENSURE_C(status == 200, KG_ERR_DENIED, "GetKmsKey from %s: HTTP %ld: %.300s", source,
-                status, resp.data ? (const char *)resp.data : "");
+    KG_ENSURE_C(status == 200, KG_ERR_DENIED, "GetKmsKey from %s: HTTP %ld: %.300s", source, status,
+                resp.data ? (const char *)resp.data : "");
     json_error_t jerr;
     doc = json_loadb((const char *)resp.data, resp.len, JSON_REJECT_DUPLICATES, &jerr);
     json_t *entry = json_array_get(json_object_get(doc, "keys"), 0);

@@ -27,9 +27,9 @@ typedef struct kms_metrics {
     atomic_uint_fast64_t connections;   /* currently open */
     atomic_uint_fast64_t connections_total;
     atomic_uint_fast64_t audit_failures;
-    atomic_uint_fast64_t self_checks;        /* every self-check run */
+    atomic_uint_fast64_t self_checks; /* every self-check run */
     atomic_uint_fast64_t self_checks_failed;
-    atomic_uint_fast64_t chain_disagreements; /* decisions refused: chain nodes disagreed */
+    atomic_uint_fast64_t chain_disagreements;     /* decisions refused: chain nodes disagreed */
     atomic_uint_fast64_t unverified_not_recorded; /* refusals of unverified callers over the
                                                      audit rate limit: counted, not written */
     atomic_uint_fast64_t latency_us_sum;
@@ -70,8 +70,8 @@ typedef struct kms {
 KG_RESULT kms_keys_init(kms *k, bool may_generate);
 void kms_keys_free(kms *k);
 
-/* Replication (SPEC.md section 7 flow 6): when state_dir holds no root keys, obtains them from
- * the KMS at host:port with GetKmsKey over mutually attested TLS and stores them (0600). The
+/* Replication (docs/protocol.md section 7 flow 6): when state_dir holds no root keys, obtains them
+ * from the KMS at host:port with GetKmsKey over mutually attested TLS and stores them (0600). The
  * source must verify as an RA-TLS "kms:rpc" peer that isKmsAllowed accepts (checked before the
  * request is sent), and the keys must equal kmsInfo on chain; otherwise nothing is written.
  * Needs kms_policy_init (eth backend) first. */
@@ -116,11 +116,11 @@ KG_RESULT kms_policy_ask(void *ctx, kg_kms_verdict *out, kg_kms_caller caller,
 /* What the webhook's auth server says about the deployment on its GET / (dstack's
  * AuthApiInfoResponse), for GetMeta as dstack's KMS fills it. Strings are "" when absent. */
 typedef struct kms_webhook_info {
-    char kms_contract[64];           /* kmsContractAddr */
+    char kms_contract[64]; /* kmsContractAddr */
     bool has_chain_id;
-    uint64_t chain_id;               /* chainId */
+    uint64_t chain_id;                          /* chainId */
     char gateway_app_id[KG_KMS_MAX_GATEWAY_ID]; /* gatewayAppId */
-    char app_implementation[64];     /* appImplementation */
+    char app_implementation[64];                /* appImplementation */
 } kms_webhook_info;
 /* GET <policy.url>/ of the webhook backend into *out (zeroed on failure; KG_ERR_NETWORK when
  * the server cannot be asked or answers something else). */

@@ -34,11 +34,11 @@ static struct {
     bool started, stopping;
     kms *k;
     kg_audit *reader; /* read-only connection for the HTTP routes (event loop only) */
-    uint8_t *seed; /* KG_ED25519_SEED_LEN, secret: in the secure heap like the root keys */
+    uint8_t *seed;    /* KG_ED25519_SEED_LEN, secret: in the secure heap like the root keys */
     char name[KG_NOTE_MAX_NAME];
-    kg_buf note;       /* the latest signed checkpoint (under lock) */
+    kg_buf note; /* the latest signed checkpoint (under lock) */
     uint64_t note_size;
-    char *key_json;    /* /log-key */
+    char *key_json; /* /log-key */
 } g_log = {.lock = PTHREAD_MUTEX_INITIALIZER, .stop_cv = PTHREAD_COND_INITIALIZER};
 
 static kg_result state_path(kg_buf *out, const kms *k, const char *name)
@@ -104,8 +104,7 @@ static kg_result certify(const kms *k)
         rc = kg_buf_terminate(&vkey);
     json_t *o = kg_ok(rc) ? json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "name", g_log.name, "pubkey",
                                       pub_hex, "node_id", node_full, "cert", cert_hex,
-                                      "root_k256_pubkey", root_hex, "vkey",
-                                      (const char *)vkey.data)
+                                      "root_k256_pubkey", root_hex, "vkey", (const char *)vkey.data)
                           : NULL;
     kg_buf_free(&vkey);
     KG_GUARD(rc);
@@ -114,8 +113,8 @@ static kg_result certify(const kms *k)
     KG_ENSURE(g_log.key_json != NULL, KG_ERR_NOMEM, "log key: out of memory");
     kg_buf path;
     KG_GUARD(state_path(&path, k, LOG_INFO_FILE));
-    rc = kg_file_write_atomic((const char *)path.data, g_log.key_json, strlen(g_log.key_json),
-                              0644);
+    rc =
+        kg_file_write_atomic((const char *)path.data, g_log.key_json, strlen(g_log.key_json), 0644);
     kg_buf_free(&path);
     KG_GUARD(rc);
     KG_GUARD(kg_audit_put_meta(k->audit, "log_name", g_log.name));

@@ -1,5 +1,5 @@
 /* policy.c - asking governance: the `eth` backend (eth_call of isAppAllowed / isKmsAllowed on
- * the KMS contract at a block resolved per request, SPEC.md section 3, through lib/eth's
+ * the KMS contract at a block resolved per request, docs/protocol.md section 3, through lib/eth's
  * kg_eth_policy_check) and the `webhook` backend (dstack's POST /bootAuth/app|kms JSON). Every
  * failure to get a well-formed answer is an error, never "allowed". */
 #include <curl/curl.h>
@@ -56,7 +56,6 @@ static kg_result http_post_json(kg_buf *out, const kms *k, const char *url, cons
 }
 
 /* ---- eth ------------------------------------------------------------------------------------ */
-
 
 /* Answers already obtained at a block, by the exact calldata asked. The chain state at a block
  * hash never changes and isAppAllowed/isKmsAllowed are views, so an answer at (block hash,

@@ -264,8 +264,7 @@ static kg_result get_meta(kms *k, kms_call *c)
             json_object_set_new(o, "kms_contract_address", json_string(info.kms_contract));
             if (info.has_chain_id)
                 json_object_set_new(o, "chain_id", json_integer((json_int_t)info.chain_id));
-            json_object_set_new(o, "app_auth_implementation",
-                                json_string(info.app_implementation));
+            json_object_set_new(o, "app_auth_implementation", json_string(info.app_implementation));
             if (info.gateway_app_id[0])
                 json_object_set_new(o, "gateway_app_id", json_string(info.gateway_app_id));
         } else {
@@ -285,8 +284,10 @@ static kg_result get_temp_ca_cert(kms *k, kms_call *c)
 
 /* ---- SignCert ------------------------------------------------------------------------------- */
 
-/* The app CA (SPEC.md section 5: scalar HKDF(RCA, app_id || "app-ca")), certified by the root. */
-static kg_result app_ca(kg_p256_key **key, X509 **cert, const kms *k, const uint8_t app_id[KG_APP_ID_LEN])
+/* The app CA (docs/protocol.md section 5: scalar HKDF(RCA, app_id || "app-ca")), certified by the
+ * root. */
+static kg_result app_ca(kg_p256_key **key, X509 **cert, const kms *k,
+                        const uint8_t app_id[KG_APP_ID_LEN])
 {
     uint8_t scalar[KG_P256_SCALAR_LEN];
     const void *ctx[2] = {app_id, "app-ca"};
@@ -296,9 +297,12 @@ static kg_result app_ca(kg_p256_key **key, X509 **cert, const kms *k, const uint
     KG_GUARD_C(kg_kdf_p256_scalar(scalar, k->root.ca_scalar, ctx, lens, 2));
     KG_GUARD_C(kg_p256_from_scalar(key, scalar));
     KG_GUARD_C(kg_hex_encode(name + strlen(name), sizeof(name) - strlen(name), app_id, 20));
-    kg_kms_cert_spec spec = {
-        .common_name = name, .is_ca = true, .path_len = 0, .days = 365 * 5, .app_id = app_id,
-        .usage = "app:ca"};
+    kg_kms_cert_spec spec = {.common_name = name,
+                             .is_ca = true,
+                             .path_len = 0,
+                             .days = 365 * 5,
+                             .app_id = app_id,
+                             .usage = "app:ca"};
     KG_GUARD_C(kg_kms_x509_issue(cert, kg_p256_evp(*key), &spec, kg_p256_evp(k->root_ca_key),
                                  k->root_ca_cert));
     rc = KG_OK;
@@ -436,8 +440,7 @@ static kg_result sign_cert(kms *k, kms_call *c)
         /* what is asked for must be issuable before anything is decided (a refusal of the
          * request is recorded as such) */
         if (kg_failed(kg_csr_v2_parse(csr2, req->csr, req->csr_len)) ||
-            kg_failed(v2_spec(&spec, sans, csr2, req->csr, req->csr_len,
-                              (uint64_t)time(NULL)))) {
+            kg_failed(v2_spec(&spec, sans, csr2, req->csr, req->csr_len, (uint64_t)time(NULL)))) {
             char why[KG_KMS_MAX_REASON];
             snprintf(why, sizeof(why), "CSR v2: %s", kg_error_message());
             rc = kg_kms_reject_request(&ops, &rq, why);
@@ -501,13 +504,12 @@ cleanup:
     return rc;
 }
 
-/* ---- GetKmsKey (replication) ------------------------------------------------------------------
- */
+/* ---- GetKmsKey (replication) ----------------------------------------------------------------- */
 
 /* Hands the root keys to another KMS node: only over a verified RA-TLS client certificate with
  * usage "kms:rpc" whose boot info governance allows as a KMS (isKmsAllowed), and only while this
- * node is itself allowed. The decision is audited before the keys leave (SPEC.md section 7,
- * flow 6). Reply in dstack's KmsKeyResponse shape: {temp_ca_key, keys: [{ca_key, k256_key}]}. */
+ * node is itself allowed. The decision is audited before the keys leave (docs/protocol.md section
+ * 7, flow 6). Reply in dstack's KmsKeyResponse shape: {temp_ca_key, keys: [{ca_key, k256_key}]}. */
 static kg_result get_kms_key(kms *k, kms_call *c)
 {
     kg_kms_ops ops;

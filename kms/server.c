@@ -128,7 +128,7 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
 
 /* The client certificate is requested so RA-TLS callers can present it, but accepted at the
  * TLS level whatever it is: TLS proves possession of its key, and the RPC layer verifies the
- * attestation inside it (SPEC.md section 4). Methods that need it fail without it. */
+ * attestation inside it (docs/protocol.md section 4). Methods that need it fail without it. */
 static int accept_any_client_cert(int preverify_ok, X509_STORE_CTX *ctx)
 {
     return 1;

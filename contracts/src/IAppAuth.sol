@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// IAppAuth - the authorization call a KMS makes before releasing an app's keys (SPEC.md section 3).
+// IAppAuth - the authorization call a KMS makes before releasing an app's keys (docs/protocol.md section 3).
 pragma solidity ^0.8.24;
 
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
@@ -7,14 +7,14 @@ import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 /**
  * @title IAppAuth
  * @notice The one question a KMS asks the chain: may this attested boot receive keys?
- * @dev ABI-compatible with dstack's IAppAuth. The struct layout is fixed by SPEC.md section 3;
+ * @dev ABI-compatible with dstack's IAppAuth. The struct layout is fixed by docs/protocol.md section 3;
  *      the selector of {isAppAllowed} and the ERC-165 interface id of this interface are both
  *      `0x1e079198` = bytes4(keccak256("isAppAllowed((address,bytes32,address,bytes32,bytes32,bytes32,bytes32,string,string[]))")).
  */
 interface IAppAuth is IERC165 {
     /**
      * @notice What the KMS learned from a verified quote and event log.
-     * @param appId The app's governance contract address (SPEC.md section 2).
+     * @param appId The app's governance contract address (docs/protocol.md section 2).
      * @param composeHash SHA-256 of the raw app-compose.json.
      * @param instanceId Per-instance id, or zero for apps that opt out.
      * @param deviceId SHA-256 of the platform's PPID.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// KeygateApp - one app's governance: which code and devices may receive its keys, and how changes wait (SPEC.md section 3).
+// KeygateApp - one app's governance: which code and devices may receive its keys, and how changes wait (docs/protocol.md section 3).
 pragma solidity ^0.8.24;
 
 import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Initializable.sol";
@@ -13,7 +13,7 @@ import {IAppAuthBasicManagement} from "./IAppAuthBasicManagement.sol";
 
 /**
  * @title KeygateApp
- * @notice The governance contract of one app. Its address is the app id (SPEC.md section 2); a KMS
+ * @notice The governance contract of one app. Its address is the app id (docs/protocol.md section 2); a KMS
  *         releases the app's keys only to boots that {isAppAllowed} accepts at the queried block.
  * @dev Deployed as a UUPS implementation behind an ERC1967 proxy (usually by {KeygateKms}'s factory).
  *      ABI-compatible with dstack's DstackApp (same functions, events and interface ids).

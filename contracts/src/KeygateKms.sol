@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// KeygateKms - a deployment's registry: KMS info, KMS/OS allow-lists, app registry and app factory (SPEC.md section 3).
+// KeygateKms - a deployment's registry: KMS info, KMS/OS allow-lists, app registry and app factory (docs/protocol.md section 3).
 pragma solidity ^0.8.24;
 
 import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Initializable.sol";

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// InterfaceId.t - the selector and ERC-165 ids that KMS implementations and tools hard-code (SPEC.md section 3).
+// InterfaceId.t - the selector and ERC-165 ids that KMS implementations and tools hard-code (docs/protocol.md section 3).
 pragma solidity ^0.8.24;
 
 import {Test} from "./utils/Test.sol";

@@ -1,5 +1,5 @@
-/* agent.h - keygate-agent: the app-facing dstack API (SPEC.md section 6, agent/API.md) served on
- * a unix socket, over the keys the KMS released and the TEE the app runs in. */
+/* agent.h - keygate-agent: the app-facing dstack API (docs/protocol.md section 6, agent/API.md)
+ * served on a unix socket, over the keys the KMS released and the TEE the app runs in. */
 #ifndef KEYGATE_AGENT_H
 #define KEYGATE_AGENT_H
 
@@ -14,22 +14,23 @@
 #include "keygate/result.h"
 
 #define KG_AGENT_DEFAULT_SOCKET "/var/run/dstack.sock"
-#define KG_AGENT_SOCKET_MODE 0660          /* default; stricter modes may be asked for */
-#define KG_AGENT_MAX_BODY (64u * 1024u)    /* request body cap; the SDK sends < 1 KiB */
+#define KG_AGENT_SOCKET_MODE 0660       /* default; stricter modes may be asked for */
+#define KG_AGENT_MAX_BODY (64u * 1024u) /* request body cap; the SDK sends < 1 KiB */
 #define KG_AGENT_MAX_RESPONSE (4u * 1024u * 1024u)
-#define KG_AGENT_MAX_STRING 1024u          /* GetKey path/purpose, TLS subject, one alt name */
+#define KG_AGENT_MAX_STRING 1024u /* GetKey path/purpose, TLS subject, one alt name */
 #define KG_AGENT_MAX_ALT_NAMES 32u
 #define KG_AGENT_MAX_EVENT_NAME 64u
 #define KG_AGENT_MAX_EVENT_PAYLOAD 4096u
 #define KG_AGENT_MAX_SIGN_DATA (16u * 1024u)
-#define KG_AGENT_MAX_CHAIN 4u              /* certificates in a GetTlsKey chain */
+#define KG_AGENT_MAX_CHAIN 4u  /* certificates in a GetTlsKey chain */
 #define KG_REPORT_DATA_LEN 64u /* same token as tee.h */
 #define KG_MR_LEN 48
 
-/* What the KMS released by GetAppKey (SPEC.md section 5). Secrets: wipe with kg_agent_keys_wipe. */
+/* What the KMS released by GetAppKey (docs/protocol.md section 5). Secrets: wipe with
+ * kg_agent_keys_wipe. */
 typedef struct kg_agent_keys {
-    uint8_t k256_key[KG_K256_SCALAR_LEN];        /* app secp256k1 key */
-    uint8_t k256_signature[KG_K256_RECSIG_LEN];  /* KMS root over the app public key */
+    uint8_t k256_key[KG_K256_SCALAR_LEN];       /* app secp256k1 key */
+    uint8_t k256_signature[KG_K256_RECSIG_LEN]; /* KMS root over the app public key */
     uint8_t disk_key[32];
     uint8_t env_key[KG_X25519_LEN];
     char *ca_cert;        /* owned PEM: the KMS root CA certificate, or NULL */
@@ -43,16 +44,16 @@ typedef struct kg_agent_keys {
 /* Wipes the secrets and frees the strings; the struct is all-zero afterwards. NULL-safe. */
 void kg_agent_keys_wipe(kg_agent_keys *keys);
 
-/* Parses a GetAppKey reply (SPEC.md section 5; also the keys file format). A reply carrying
- * "error" fails with KG_ERR_DENIED and the KMS's reason. out is wiped on failure; caller wipes
- * it with kg_agent_keys_wipe. */
+/* Parses a GetAppKey reply (docs/protocol.md section 5; also the keys file format). A reply
+ * carrying "error" fails with KG_ERR_DENIED and the KMS's reason. out is wiped on failure; caller
+ * wipes it with kg_agent_keys_wipe. */
 KG_RESULT kg_agent_keys_parse(kg_agent_keys *out, const char *json, size_t len);
 /* Loads a keys file; refuses one readable or writable by group or others (KG_ERR_DENIED). */
 KG_RESULT kg_agent_keys_load(kg_agent_keys *out, const char *path);
 /* Writes a secret atomically to path with mode 0600 (temp file + rename). */
 KG_RESULT kg_agent_write_secret_file(const char *path, const void *data, size_t len);
 
-/* The app's identity as measured at boot (SPEC.md section 2); all fields borrowed by
+/* The app's identity as measured at boot (docs/protocol.md section 2); all fields borrowed by
  * kg_agent_new, which copies them. Strings may be NULL (treated as ""). */
 typedef struct kg_agent_identity {
     uint8_t app_id[KG_APP_ID_LEN];
@@ -94,10 +95,10 @@ void kg_pem_chain_free(kg_pem_chain *chain); /* frees entries, zeroes; NULL-safe
 typedef struct kg_agent_platform {
     void *ctx;
     /* A quote over report_data; appends the raw quote to *quote and the event log (JSON array
-     * text, SPEC.md section 2, covering every RTMR the quote carries) to *event_log. */
+     * text, docs/protocol.md section 2, covering every RTMR the quote carries) to *event_log. */
     kg_result (*quote)(void *ctx, const uint8_t report_data[KG_REPORT_DATA_LEN], kg_buf *quote,
                        kg_buf *event_log);
-    /* Extends RTMR3 with a runtime event (SPEC.md section 2) and logs it. */
+    /* Extends RTMR3 with a runtime event (docs/protocol.md section 2) and logs it. */
     kg_result (*emit_event)(void *ctx, const char *name, const uint8_t *payload, size_t len);
     /* Has the KMS certify `key` under the app CA (SignCert); fills *chain (leaf, app CA, root
      * CA). NULL when no KMS is reachable: GetTlsKey then fails cleanly. */
@@ -120,10 +121,10 @@ void kg_agent_free(kg_agent *agent); /* wipes the keys; NULL-safe */
  * 200 with the result, or 4xx/5xx with {"error":"..."}. Fails only when no response at all
  * can be produced (out of memory).
  */
-KG_RESULT kg_agent_handle(kg_agent *agent, const char *method, const uint8_t *body,
-                          size_t body_len, int *status, kg_buf *response);
+KG_RESULT kg_agent_handle(kg_agent *agent, const char *method, const uint8_t *body, size_t body_len,
+                          int *status, kg_buf *response);
 
-/* GetKey's derivation (SPEC.md section 6): key = HKDF-SHA256(app key, "RATLS", path);
+/* GetKey's derivation (docs/protocol.md section 6): key = HKDF-SHA256(app key, "RATLS", path);
  * signature_chain[0] = app key over keccak256(purpose ":" hex(pubkey)). Outputs zeroed on
  * failure. algorithm: "secp256k1", "k256", "" or "ed25519". */
 KG_RESULT kg_agent_get_key(uint8_t key[32], uint8_t *pub, size_t *pub_len,

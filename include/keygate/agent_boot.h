@@ -1,5 +1,5 @@
-/* agent_boot.h - keygate-agent's boot flow (SPEC.md sections 2 and 5) and the binding of the app
- * API to a TEE and a KMS. Separate from agent.h because it needs the TEE layer. */
+/* agent_boot.h - keygate-agent's boot flow (docs/protocol.md sections 2 and 5) and the binding of
+ * the app API to a TEE and a KMS. Separate from agent.h because it needs the TEE layer. */
 #ifndef KEYGATE_AGENT_BOOT_H
 #define KEYGATE_AGENT_BOOT_H
 
@@ -38,34 +38,34 @@ typedef struct kg_kms_trust {
 KG_RESULT kg_kms_trust_check(const kg_kms_trust *t);
 
 typedef struct kg_boot_config {
-    kg_tee *tee;                     /* borrowed: the VM's TEE (RTMR3 starts at this boot) */
+    kg_tee *tee; /* borrowed: the VM's TEE (RTMR3 starts at this boot) */
     uint8_t app_id[20];
-    const char *compose;             /* raw app-compose.json bytes (hashed as they are) */
+    const char *compose; /* raw app-compose.json bytes (hashed as they are) */
     size_t compose_len;
-    const char *state_dir;           /* persistent: holds the instance seed (mode 0600) */
-    const char *const *kms_urls;     /* tried in order; a refusal stops, unreachable does not */
+    const char *state_dir;       /* persistent: holds the instance seed (mode 0600) */
+    const char *const *kms_urls; /* tried in order; a refusal stops, unreachable does not */
     size_t n_kms_urls;
-    const kg_kms_trust *kms;         /* how every KMS is authenticated (required); borrowed */
-    const uint8_t *env_ct;           /* optional encrypted environment (SPEC.md section 5) */
+    const kg_kms_trust *kms; /* how every KMS is authenticated (required); borrowed */
+    const uint8_t *env_ct;   /* optional encrypted environment (docs/protocol.md section 5) */
     size_t env_ct_len;
-    const char *vm_config;           /* passed to GetAppKey, informational */
-    long retry_for_ms;               /* 0: one round over the KMS URLs; else rounds with
-                                        backoff until this much time has passed */
-    kg_ratls_format ratls_format;    /* the RA-TLS client certificate's evidence: legacy .1/.2
-                                        (0) or dstack's .8, as guests since v0.5.10 send it */
+    const char *vm_config;        /* passed to GetAppKey, informational */
+    long retry_for_ms;            /* 0: one round over the KMS URLs; else rounds with
+                                     backoff until this much time has passed */
+    kg_ratls_format ratls_format; /* the RA-TLS client certificate's evidence: legacy .1/.2
+                                     (0) or dstack's .8, as guests since v0.5.10 send it */
     void (*log)(void *ctx, const char *msg); /* optional progress/failover messages */
     void *log_ctx;
 } kg_boot_config;
 
 typedef struct kg_boot_result {
-    kg_agent_keys keys;              /* secrets */
+    kg_agent_keys keys; /* secrets */
     uint8_t app_id[20];
     uint8_t compose_hash[32];
     uint8_t instance_id[20];
     size_t instance_id_len;
     uint8_t os_image_hash[32];
-    char *key_provider_info;         /* owned: the key-provider event payload */
-    kg_env_list env;                 /* decrypted environment (secrets) */
+    char *key_provider_info; /* owned: the key-provider event payload */
+    kg_env_list env;         /* decrypted environment (secrets) */
 } kg_boot_result;
 
 /* Runs the boot flow. On failure *out holds no keys and no environment (only app_id), the
@@ -81,8 +81,8 @@ void kg_boot_result_free(kg_boot_result *r);
  * appended to *reply. */
 KG_RESULT kg_agent_kms_rpc_attested(kg_buf *reply, kg_tee *tee, const char *url,
                                     const kg_kms_trust *trust, const kg_p256_key *key,
-                                    const uint8_t app_id[20], const char *method,
-                                    const char *body, kg_ratls_format format);
+                                    const uint8_t app_id[20], const char *method, const char *body,
+                                    kg_ratls_format format);
 
 /* The app API over a TEE and a KMS: quotes and events from tee, GetTlsKey through SignCert at
  * the first reachable KMS URL. All fields borrowed; must outlive the agent. */

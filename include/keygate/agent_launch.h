@@ -18,37 +18,37 @@
 #define KG_INTEL_PCS_URL "https://api.trustedservices.intel.com"
 
 typedef struct kg_launch_opts {
-    const char *prog;          /* for messages */
-    const char *tee_spec;      /* "tdx" or "sim:<platform_dir>:<vm>" (tee.h) */
-    const char *app_id_hex;    /* 20 bytes */
-    const char *compose_path;  /* app-compose.json */
-    const char *state_dir;     /* instance seed lives here */
+    const char *prog;         /* for messages */
+    const char *tee_spec;     /* "tdx" or "sim:<platform_dir>:<vm>" (tee.h) */
+    const char *app_id_hex;   /* 20 bytes */
+    const char *compose_path; /* app-compose.json */
+    const char *state_dir;    /* instance seed lives here */
     const char *kms_urls[KG_LAUNCH_MAX_KMS];
     size_t n_kms_urls;
-    const char *kms_ca_path;   /* pinned KMS root CA (PEM) */
-    const char *kms_k256_hex;  /* the KMS root secp256k1 key (33 bytes compressed, hex); or
-                                  read from kmsInfo with rpc_url + kms_contract */
-    const char *rpc_url;       /* chain node: kmsInfo and isKmsAllowed (with pccs_url) */
-    const char *kms_contract;  /* the KMS contract address (0x...) */
-    const char *pccs_url;      /* verify each KMS's attestation with this PCCS, and that
-                                  governance allows it (needs rpc_url + kms_contract); NULL:
-                                  Intel's PCS on real TDX when rpc_url is given; "none": off */
+    const char *kms_ca_path;      /* pinned KMS root CA (PEM) */
+    const char *kms_k256_hex;     /* the KMS root secp256k1 key (33 bytes compressed, hex); or
+                                     read from kmsInfo with rpc_url + kms_contract */
+    const char *rpc_url;          /* chain node: kmsInfo and isKmsAllowed (with pccs_url) */
+    const char *kms_contract;     /* the KMS contract address (0x...) */
+    const char *pccs_url;         /* verify each KMS's attestation with this PCCS, and that
+                                     governance allows it (needs rpc_url + kms_contract); NULL:
+                                     Intel's PCS on real TDX when rpc_url is given; "none": off */
     const char *tee_root_ca_path; /* optional: quote trust root (PEM/DER) instead of Intel's;
                                      the simulator's root CA for simulated KMS nodes */
-    const char *env_path;      /* optional: encrypted environment (hex from encryptEnvVars) */
-    const char *disk_key_path; /* optional: where to write the disk key (mode 0600) */
-    const char *keys_out_path; /* optional: the app keys as a keys file (mode 0600) for a
-                                  separate `keygate-agent serve` */
-    const char *env_out_path;  /* optional: the decrypted environment as KEY=VALUE lines
-                                  (mode 0600) for services started outside the agent */
-    const char *vm_config;     /* optional */
-    long kms_retry_ms;         /* retry window over the KMS URLs (0: one round) */
+    const char *env_path;         /* optional: encrypted environment (hex from encryptEnvVars) */
+    const char *disk_key_path;    /* optional: where to write the disk key (mode 0600) */
+    const char *keys_out_path;    /* optional: the app keys as a keys file (mode 0600) for a
+                                     separate `keygate-agent serve` */
+    const char *env_out_path;     /* optional: the decrypted environment as KEY=VALUE lines
+                                     (mode 0600) for services started outside the agent */
+    const char *vm_config;        /* optional */
+    long kms_retry_ms;            /* retry window over the KMS URLs (0: one round) */
     kg_ratls_format ratls_format; /* RA-TLS client certificate evidence: 0 = legacy .1/.2 */
-    const char *socket_path;   /* API socket */
-    mode_t socket_mode;        /* 0 = 0660 */
-    char *const *argv;         /* optional app command; NULL = serve until SIGTERM */
-    const char *app_user;      /* who runs argv: "USER|UID[:GROUP|GID]"; NULL = the default
-                                  (kg_app_user_resolve) */
+    const char *socket_path;      /* API socket */
+    mode_t socket_mode;           /* 0 = 0660 */
+    char *const *argv;            /* optional app command; NULL = serve until SIGTERM */
+    const char *app_user;         /* who runs argv: "USER|UID[:GROUP|GID]"; NULL = the default
+                                     (kg_app_user_resolve) */
 } kg_launch_opts;
 
 /* Boots, serves, runs. Returns the process exit code: the app command's status, 0 after a
@@ -87,7 +87,7 @@ KG_RESULT kg_agent_trust_init(struct kg_kms_trust *t, struct kg_eth_client **eth
 #define KG_APP_USER_MAX_GROUPS 64
 
 typedef struct kg_app_user {
-    bool drop;  /* false: the app keeps the agent's ids (agent not root, or root asked for) */
+    bool drop; /* false: the app keeps the agent's ids (agent not root, or root asked for) */
     uid_t uid;
     gid_t gid;
     gid_t groups[KG_APP_USER_MAX_GROUPS]; /* supplementary groups (setgroups) */

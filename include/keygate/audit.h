@@ -1,5 +1,5 @@
 /* audit.h - the KMS's durable decision log in SQLite: every key-release decision, allowed or
- * denied, committed (WAL, synchronous=FULL) before any key leaves (SPEC.md section 5). */
+ * denied, committed (WAL, synchronous=FULL) before any key leaves (docs/protocol.md section 5). */
 #ifndef KEYGATE_AUDIT_H
 #define KEYGATE_AUDIT_H
 
@@ -71,8 +71,7 @@ KG_RESULT kg_audit_log_entry(kg_audit *audit, uint64_t index, kg_buf *out, int64
 KG_RESULT kg_audit_log_tile(kg_audit *audit, kg_buf *out, const kg_tlog_tile *t,
                             uint64_t tree_size);
 /* Stores a signed checkpoint note (serialized with the appends). */
-KG_RESULT kg_audit_put_checkpoint(kg_audit *audit, uint64_t size, const uint8_t *note,
-                                  size_t len);
+KG_RESULT kg_audit_put_checkpoint(kg_audit *audit, uint64_t size, const uint8_t *note, size_t len);
 /* The newest stored checkpoint note, appended to note; KG_ERR_NOT_FOUND when none. */
 KG_RESULT kg_audit_latest_checkpoint(kg_audit *audit, kg_buf *note);
 /* Log metadata ("log_name", "log_pubkey", "log_key_cert", "first_decision"). get appends the
@@ -100,7 +99,7 @@ typedef struct kg_audit_verify_opts {
     /* The log key: when NULL, the one stored in log_meta (whose certification the caller
      * checks against the KMS root with kg_log_key_cert_check). */
     const char *log_name;
-    const uint8_t *log_pub; /* KG_ED25519_PUB_LEN */
+    const uint8_t *log_pub;    /* KG_ED25519_PUB_LEN */
     kg_audit_policy_fn policy; /* NULL: no governance replay */
     void *policy_ctx;
     kg_audit_report_fn report;

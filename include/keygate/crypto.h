@@ -11,17 +11,17 @@
 #include "keygate/result.h"
 
 #define KG_P256_SCALAR_LEN 32
-#define KG_P256_PUB_LEN 65        /* uncompressed point 04 || X || Y */
-#define KG_P256_SIG_LEN 64        /* raw r || s, as in DCAP quotes and collateral */
-#define KG_P256_PKCS8_LEN 138     /* the dstack PKCS#8 form of SPEC.md section 5 */
+#define KG_P256_PUB_LEN 65    /* uncompressed point 04 || X || Y */
+#define KG_P256_SIG_LEN 64    /* raw r || s, as in DCAP quotes and collateral */
+#define KG_P256_PKCS8_LEN 138 /* the dstack PKCS#8 form of docs/protocol.md section 5 */
 #define KG_X25519_LEN 32
 #define KG_AESGCM_KEY_LEN 32
 #define KG_AESGCM_IV_LEN 12
 #define KG_AESGCM_TAG_LEN 16
 #define KG_K256_SCALAR_LEN 32
-#define KG_K256_PUB_LEN 33        /* compressed */
+#define KG_K256_PUB_LEN 33 /* compressed */
 #define KG_K256_PUB_UNCOMPRESSED_LEN 65
-#define KG_K256_RECSIG_LEN 65     /* r || s || v, v in {0,1} */
+#define KG_K256_RECSIG_LEN 65 /* r || s || v, v in {0,1} */
 #define KG_ETH_ADDR_LEN 20
 #define KG_P256_MAX_ENCODED_LEN 16384 /* cap on a PEM/DER key text given to kg_p256_from_pem */
 #define KG_AESGCM_MAX_LEN (64u << 20) /* cap on one AES-GCM message (and its AAD) */
@@ -52,7 +52,8 @@ bool kg_p256_has_private(const kg_p256_key *key);
 /* Exports into caller-provided arrays; the key stays borrowed. The scalar is a secret: wipe it. */
 KG_RESULT kg_p256_scalar(uint8_t out[KG_P256_SCALAR_LEN], const kg_p256_key *key);
 KG_RESULT kg_p256_public(uint8_t out[KG_P256_PUB_LEN], const kg_p256_key *key);
-/* The 138-byte PKCS#8 DER of SPEC.md section 5 (no [0] parameters in the inner SEC1 key). */
+/* The 138-byte PKCS#8 DER of docs/protocol.md section 5 (no [0] parameters in the inner SEC1
+ * key). */
 KG_RESULT kg_p256_pkcs8_dstack(uint8_t out[KG_P256_PKCS8_LEN], const kg_p256_key *key);
 /* SubjectPublicKeyInfo DER, appended to out. */
 KG_RESULT kg_p256_spki_der(kg_buf *out, const kg_p256_key *key);

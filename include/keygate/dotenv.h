@@ -1,6 +1,6 @@
 /* dotenv.h - parses a .env file (Docker Compose's env-file syntax) into the variable list that
- * `keygate env encrypt` seals to an app (SPEC.md section 5). The file is the operator's, but it
- * is parsed as untrusted text: bounded, every name checked, errors naming the line. */
+ * `keygate env encrypt` seals to an app (docs/protocol.md section 5). The file is the operator's,
+ * but it is parsed as untrusted text: bounded, every name checked, errors naming the line. */
 #ifndef KEYGATE_DOTENV_H
 #define KEYGATE_DOTENV_H
 

@@ -1,4 +1,4 @@
-/* envcrypt.h - encrypted app environment (SPEC.md section 5): the X25519 + AES-256-GCM
+/* envcrypt.h - encrypted app environment (docs/protocol.md section 5): the X25519 + AES-256-GCM
  * envelope, and the JSON list of variables inside it. */
 #ifndef KEYGATE_ENVCRYPT_H
 #define KEYGATE_ENVCRYPT_H

@@ -1,6 +1,6 @@
 /* eth.h - talking to an EVM chain without an Ethereum library: Solidity ABI v2 encoding and
  * strict decoding, RLP, signed EIP-1559 transactions, a JSON-RPC client, and the governance
- * policy query of SPEC.md section 3. */
+ * policy query of docs/protocol.md section 3. */
 #ifndef KEYGATE_ETH_H
 #define KEYGATE_ETH_H
 
@@ -13,9 +13,9 @@
 #include "keygate/identity.h"
 #include "keygate/result.h"
 
-#define KG_ETH_WORD_LEN 32            /* one ABI word */
-#define KG_ETH_ADDRESS_LEN 20         /* same as KG_ETH_ADDR_LEN in crypto.h */
-#define KG_ETH_HASH_LEN 32            /* block / transaction hashes, bytes32 */
+#define KG_ETH_WORD_LEN 32    /* one ABI word */
+#define KG_ETH_ADDRESS_LEN 20 /* same as KG_ETH_ADDR_LEN in crypto.h */
+#define KG_ETH_HASH_LEN 32    /* block / transaction hashes, bytes32 */
 #define KG_ETH_SELECTOR_LEN 4
 #define KG_ETH_MAX_ABI_LEN (1u << 20) /* cap on calldata we build and return data we decode */
 #define KG_ETH_MAX_ABI_DEPTH 8        /* nesting of tuples/arrays the encoder accepts */
@@ -42,20 +42,20 @@ typedef enum kg_abi_kind {
 
 typedef struct kg_abi_value {
     kg_abi_kind kind;
-    uint8_t word[KG_ETH_WORD_LEN];     /* KG_ABI_WORD: the encoded word */
-    const uint8_t *data;               /* KG_ABI_BYTES/STRING: borrowed content */
-    size_t len;                        /* its length in bytes */
-    const struct kg_abi_value *items;  /* KG_ABI_ARRAY/TUPLE: borrowed members */
-    size_t count;                      /* their number */
+    uint8_t word[KG_ETH_WORD_LEN];    /* KG_ABI_WORD: the encoded word */
+    const uint8_t *data;              /* KG_ABI_BYTES/STRING: borrowed content */
+    size_t len;                       /* its length in bytes */
+    const struct kg_abi_value *items; /* KG_ABI_ARRAY/TUPLE: borrowed members */
+    size_t count;                     /* their number */
 } kg_abi_value;
 
 kg_abi_value kg_abi_address(const uint8_t addr[KG_ETH_ADDRESS_LEN]);
 kg_abi_value kg_abi_bytes32(const uint8_t b[KG_ETH_WORD_LEN]);
 kg_abi_value kg_abi_bool(bool b);
-kg_abi_value kg_abi_uint64(uint64_t v);                       /* any uintN with N >= 64 */
+kg_abi_value kg_abi_uint64(uint64_t v);                         /* any uintN with N >= 64 */
 kg_abi_value kg_abi_uint256(const uint8_t be[KG_ETH_WORD_LEN]); /* big-endian */
 kg_abi_value kg_abi_bytes(const uint8_t *data, size_t len);
-kg_abi_value kg_abi_string(const char *s);                    /* NUL-terminated, borrowed */
+kg_abi_value kg_abi_string(const char *s); /* NUL-terminated, borrowed */
 kg_abi_value kg_abi_array(const kg_abi_value *items, size_t count);
 kg_abi_value kg_abi_tuple(const kg_abi_value *items, size_t count);
 
@@ -102,8 +102,8 @@ typedef enum kg_abi_type {
 typedef struct kg_abi_decoded {
     kg_abi_type type;
     uint8_t word[KG_ETH_WORD_LEN]; /* static types: the (validated) word */
-    const uint8_t *data; /* BYTES/STRING: the content; BYTES32_ARRAY: the first element */
-    size_t len;          /* BYTES/STRING: length in bytes; BYTES32_ARRAY: element count */
+    const uint8_t *data;           /* BYTES/STRING: the content; BYTES32_ARRAY: the first element */
+    size_t len;                    /* BYTES/STRING: length in bytes; BYTES32_ARRAY: element count */
 } kg_abi_decoded;
 
 /* Decodes data[0..len) as the tuple (types[0], ..., types[n-1]) into out[0..n). Each dynamic
@@ -153,7 +153,7 @@ KG_RESULT kg_rlp_uint(kg_buf *out, uint64_t v); /* minimal big-endian; 0 is the 
 KG_RESULT kg_rlp_uint256(kg_buf *out, const uint8_t be[KG_ETH_WORD_LEN]);
 KG_RESULT kg_rlp_list(kg_buf *out, const uint8_t *payload, size_t payload_len);
 
-/* ==== EIP-1559 transactions ===================================================================== */
+/* ==== EIP-1559 transactions =================================================================== */
 
 #define KG_ETH_MAX_TX_LEN (KG_ETH_MAX_ABI_LEN + 1024) /* cap on a signed raw transaction */
 
@@ -163,10 +163,10 @@ typedef struct kg_eth_tx {
     uint64_t max_priority_fee_per_gas; /* wei */
     uint64_t max_fee_per_gas;          /* wei */
     uint64_t gas_limit;
-    bool has_to;                       /* false: contract creation (data = init code) */
+    bool has_to; /* false: contract creation (data = init code) */
     uint8_t to[KG_ETH_ADDRESS_LEN];
-    uint8_t value[KG_ETH_WORD_LEN];    /* wei, big-endian */
-    const uint8_t *data;               /* borrowed calldata / init code */
+    uint8_t value[KG_ETH_WORD_LEN]; /* wei, big-endian */
+    const uint8_t *data;            /* borrowed calldata / init code */
     size_t data_len;
 } kg_eth_tx;
 
@@ -211,12 +211,12 @@ KG_RESULT kg_eth_address_parse(uint8_t addr[KG_ETH_ADDRESS_LEN], const char *tex
  *                   it structured;
  *   KG_ERR_NOT_FOUND  a block/receipt the node does not have (where noted).
  */
-#define KG_ETH_MAX_RPC_REPLY (8u << 20)   /* bytes of one HTTP reply body */
+#define KG_ETH_MAX_RPC_REPLY (8u << 20) /* bytes of one HTTP reply body */
 #define KG_ETH_MAX_URL_LEN 2048
-#define KG_ETH_MAX_LOGS 10000             /* logs in one eth_getLogs answer or receipt */
+#define KG_ETH_MAX_LOGS 10000 /* logs in one eth_getLogs answer or receipt */
 #define KG_ETH_MAX_TOPICS 4
-#define KG_ETH_DEFAULT_TIMEOUT_MS 10000u  /* per HTTP request */
-#define KG_ETH_CLIENT_POOL_MAX 16         /* idle connections kept per client */
+#define KG_ETH_DEFAULT_TIMEOUT_MS 10000u /* per HTTP request */
+#define KG_ETH_CLIENT_POOL_MAX 16        /* idle connections kept per client */
 
 typedef struct kg_eth_client kg_eth_client;
 
@@ -233,8 +233,8 @@ typedef struct kg_eth_block {
     uint64_t number;
     uint8_t hash[KG_ETH_HASH_LEN];
     uint64_t timestamp;
-    bool has_base_fee;          /* London and later */
-    uint64_t base_fee_per_gas;  /* wei */
+    bool has_base_fee;         /* London and later */
+    uint64_t base_fee_per_gas; /* wei */
 } kg_eth_block;
 
 /* eth_chainId (cached in the client after the first answer). */
@@ -251,9 +251,9 @@ KG_RESULT kg_eth_get_block_by_number(kg_eth_client *c, kg_eth_block *out, uint64
  * block even if the chain moves on or reorganizes. Return data is appended to out. A revert is
  * KG_ERR_DENIED; if revert is not NULL it receives the decoded revert (kind EMPTY when absent or
  * malformed). */
-KG_RESULT kg_eth_call(kg_eth_client *c, kg_buf *out, kg_eth_revert *revert,
-                      const uint8_t *from, const uint8_t to[KG_ETH_ADDRESS_LEN],
-                      const uint8_t *data, size_t data_len, const kg_eth_block *at);
+KG_RESULT kg_eth_call(kg_eth_client *c, kg_buf *out, kg_eth_revert *revert, const uint8_t *from,
+                      const uint8_t to[KG_ETH_ADDRESS_LEN], const uint8_t *data, size_t data_len,
+                      const kg_eth_block *at);
 /* eth_getCode at `at` (NULL = latest), appended to out (empty: no contract). */
 KG_RESULT kg_eth_get_code(kg_eth_client *c, kg_buf *out, const uint8_t addr[KG_ETH_ADDRESS_LEN],
                           const kg_eth_block *at);
@@ -350,7 +350,8 @@ KG_RESULT kg_eth_parse_block(kg_eth_block *out, const struct json_t *v);
 KG_RESULT kg_eth_parse_receipt(kg_eth_receipt *out, const struct json_t *v);
 KG_RESULT kg_eth_parse_logs(kg_eth_logs *out, const struct json_t *v);
 
-/* ==== Governance policy (SPEC.md section 3, contracts/README.md) ================================
+/* ==== Governance policy (docs/protocol.md section 3, contracts/README.md)
+ * ================================
  *
  * The KMS asks the chain whether a boot may get keys: isAppAllowed(AppBootInfo) (an app) or
  * isKmsAllowed(AppBootInfo) (a KMS peer, or the KMS itself) on the KMS contract, by eth_call
@@ -368,7 +369,7 @@ typedef enum kg_eth_policy_kind {
 typedef struct kg_eth_decision {
     bool allowed;
     char reason[KG_ETH_MAX_REASON_LEN + 1]; /* the contract's reason, or why we failed closed */
-    bool has_block;                          /* false if no block could be resolved */
+    bool has_block;                         /* false if no block could be resolved */
     uint64_t block_number;
     uint8_t block_hash[KG_ETH_HASH_LEN];
 } kg_eth_decision;
@@ -394,11 +395,10 @@ KG_RESULT kg_eth_policy_check(kg_eth_decision *out, kg_eth_client *c,
                               const kg_eth_block *at);
 
 /* The KMS root public keys published on chain: kmsInfo() of the KMS contract at block `at`
- * (NULL: the node's latest block; contracts/README.md): the compressed root secp256k1 key and the root CA
- * SubjectPublicKeyInfo DER (appended to ca_spki). Nothing published is KG_ERR_NOT_FOUND; an
+ * (NULL: the node's latest block; contracts/README.md): the compressed root secp256k1 key and the
+ * root CA SubjectPublicKeyInfo DER (appended to ca_spki). Nothing published is KG_ERR_NOT_FOUND; an
  * answer that does not decode says the address is probably not a KMS contract. */
 KG_RESULT kg_eth_kms_info(uint8_t k256_pub[KG_K256_PUB_LEN], kg_buf *ca_spki, kg_eth_client *c,
-                          const uint8_t kms_contract[KG_ETH_ADDRESS_LEN],
-                          const kg_eth_block *at);
+                          const uint8_t kms_contract[KG_ETH_ADDRESS_LEN], const kg_eth_block *at);
 
 #endif

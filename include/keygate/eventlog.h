@@ -1,6 +1,6 @@
 /* eventlog.h - RTMR3 runtime events (dstack v1 digests), the event log JSON, replay, boot
  * identity extraction and the derived measurements mr_system / mr_aggregated / os_image_hash
- * (SPEC.md section 2). */
+ * (docs/protocol.md section 2). */
 #ifndef KEYGATE_EVENTLOG_H
 #define KEYGATE_EVENTLOG_H
 
@@ -21,7 +21,7 @@
 #define KG_MAX_EVENT_PAYLOAD_LEN (64u * 1024u) /* bytes (decoded) */
 #define KG_MAX_EVENTLOG_JSON_LEN (2u * 1024u * 1024u)
 
-/* Well-known runtime event names, in boot order (SPEC.md section 2). */
+/* Well-known runtime event names, in boot order (docs/protocol.md section 2). */
 #define KG_EVENT_SYSTEM_PREPARING "system-preparing"
 #define KG_EVENT_APP_ID "app-id"
 #define KG_EVENT_COMPOSE_HASH "compose-hash"
@@ -84,8 +84,8 @@ KG_RESULT kg_eventlog_append_version(kg_eventlog *log, bool v2, const char *name
 /* Deep copy of src into *dst (which must be zeroed/initialised; freed and reset on failure). */
 KG_RESULT kg_eventlog_copy(kg_eventlog *dst, const kg_eventlog *src);
 
-/* Serialises the log as a JSON array (SPEC.md section 2 element format), appended to out and
- * NUL-terminated. */
+/* Serialises the log as a JSON array (docs/protocol.md section 2 element format), appended to out
+ * and NUL-terminated. */
 KG_RESULT kg_eventlog_to_json(kg_buf *out, const kg_eventlog *log);
 
 /* Parses untrusted event log JSON (an array of elements) into *out (zeroed first; caller frees
@@ -111,22 +111,22 @@ KG_RESULT kg_eventlog_check_rtmr3(const kg_eventlog *log, const uint8_t rtmr3[KG
 #define KG_MAX_KEY_PROVIDER_LEN 1024u
 
 /* The identity claims of a boot, taken ONLY from dstack-type imr-3 events that precede the
- * first `system-ready` (SPEC.md section 2). Everything after system-ready is app-emitted and
- * ignored here. */
+ * first `system-ready` (docs/protocol.md section 2). Everything after system-ready is app-emitted
+ * and ignored here. */
 typedef struct kg_boot_events {
     bool has_app_id;
     uint8_t app_id[KG_APP_ID_LEN];
     bool has_compose_hash;
     uint8_t compose_hash[KG_COMPOSE_HASH_LEN];
-    bool has_instance_id;     /* event present (it may be empty: apps that opt out) */
-    size_t instance_id_len;   /* 0 or 20 */
+    bool has_instance_id;   /* event present (it may be empty: apps that opt out) */
+    size_t instance_id_len; /* 0 or 20 */
     uint8_t instance_id[KG_INSTANCE_ID_LEN];
-    bool has_os_image_hash;   /* the VM's own claim; the KMS uses the measured value instead */
+    bool has_os_image_hash; /* the VM's own claim; the KMS uses the measured value instead */
     uint8_t os_image_hash[32];
     bool has_key_provider;
     size_t key_provider_len;
     uint8_t key_provider[KG_MAX_KEY_PROVIDER_LEN]; /* JSON {"name":"kms","id":"<hex>"} */
-    bool system_ready;        /* a system-ready event was seen */
+    bool system_ready;                             /* a system-ready event was seen */
     bool boot_mr_done;
 } kg_boot_events;
 
@@ -139,7 +139,7 @@ typedef struct kg_boot_events {
  */
 KG_RESULT kg_eventlog_extract(kg_boot_events *out, const kg_eventlog *log);
 
-/* os_image_hash = SHA-256(MRTD || RTMR0 || RTMR1 || RTMR2) (SPEC.md section 2). */
+/* os_image_hash = SHA-256(MRTD || RTMR0 || RTMR1 || RTMR2) (docs/protocol.md section 2). */
 KG_RESULT kg_measure_os_image_hash(uint8_t out[32], const uint8_t mrtd[KG_RTMR_LEN],
                                    const uint8_t rtmr[4][KG_RTMR_LEN]);
 

@@ -18,10 +18,10 @@ KG_RESULT kg_sha384(uint8_t out[KG_SHA384_LEN], const void *data, size_t n);
 KG_RESULT kg_sha512(uint8_t out[KG_SHA512_LEN], const void *data, size_t n);
 
 /* Digest over several pieces, concatenated without separators: parts[i] of lens[i] bytes. */
-KG_RESULT kg_sha256_parts(uint8_t out[KG_SHA256_LEN], const void *const *parts,
-                          const size_t *lens, size_t count);
-KG_RESULT kg_sha384_parts(uint8_t out[KG_SHA384_LEN], const void *const *parts,
-                          const size_t *lens, size_t count);
+KG_RESULT kg_sha256_parts(uint8_t out[KG_SHA256_LEN], const void *const *parts, const size_t *lens,
+                          size_t count);
+KG_RESULT kg_sha384_parts(uint8_t out[KG_SHA384_LEN], const void *const *parts, const size_t *lens,
+                          size_t count);
 
 KG_RESULT kg_hmac_sha256(uint8_t out[KG_SHA256_LEN], const void *key, size_t key_len,
                          const void *data, size_t n);

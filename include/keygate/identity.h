@@ -12,8 +12,8 @@
 #include "keygate/eventlog.h" /* KG_APP_ID_LEN, KG_COMPOSE_HASH_LEN, KG_INSTANCE_ID_LEN */
 #include "keygate/quote.h"    /* KG_TCB_STATUS_MAX, KG_MAX_ADVISORY_IDS, KG_ADVISORY_ID_MAX */
 
-#define KG_DEVICE_ID_LEN 32u     /* SHA-256(PPID) */
-#define KG_MEASUREMENT_LEN 32u   /* mr_aggregated, mr_system, os_image_hash */
+#define KG_DEVICE_ID_LEN 32u   /* SHA-256(PPID) */
+#define KG_MEASUREMENT_LEN 32u /* mr_aggregated, mr_system, os_image_hash */
 
 /*
  * dstack's AppBootInfo (contracts/README.md), every field measured or verified, never claimed:

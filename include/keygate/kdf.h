@@ -1,5 +1,5 @@
-/* kdf.h - the dstack-compatible key derivation of SPEC.md sections 5 and 6: app keys from the
- * KMS root keys, the KMS's signatures over them, and the agent's GetKey derivation. */
+/* kdf.h - the dstack-compatible key derivation of docs/protocol.md sections 5 and 6: app keys from
+ * the KMS root keys, the KMS's signatures over them, and the agent's GetKey derivation. */
 #ifndef KEYGATE_KDF_H
 #define KEYGATE_KDF_H
 
@@ -10,8 +10,9 @@
 #include "keygate/result.h"
 
 #define KG_APP_ID_LEN 20u
-#define KG_INSTANCE_ID_LEN 20u /* instance_id is 20 bytes or empty (SPEC.md section 2) */
-#define KG_KDF_SALT "RATLS"   /* HKDF-SHA256 salt of every derivation (SPEC.md section 5) */
+#define KG_INSTANCE_ID_LEN 20u /* instance_id is 20 bytes or empty (docs/protocol.md section 2) */
+/* HKDF-SHA256 salt of every derivation (docs/protocol.md section 5) */
+#define KG_KDF_SALT "RATLS"
 #define KG_KDF_MAX_CONTEXT_LEN 1024 /* cap on the concatenated HKDF info of one derivation */
 #define KG_KDF_MAX_PATH_LEN 512     /* cap on a GetKey path */
 #define KG_KDF_MAX_PURPOSE_LEN 512  /* cap on a GetKey purpose */
@@ -22,24 +23,25 @@ typedef struct kg_root_keys {
     uint8_t k256_scalar[KG_K256_SCALAR_LEN]; /* root secp256k1 private scalar (RK) */
 } kg_root_keys;
 
-/* Everything GetAppKey releases for one app instance (SPEC.md section 5). Secrets and public
- * values side by side in fixed arrays; wipe with kg_kdf_app_keys_wipe. */
+/* Everything GetAppKey releases for one app instance (docs/protocol.md section 5). Secrets and
+ * public values side by side in fixed arrays; wipe with kg_kdf_app_keys_wipe. */
 typedef struct kg_app_keys {
-    uint8_t ca_scalar[KG_P256_SCALAR_LEN];     /* app CA key: HKDF(RCA, app_id||"app-ca") */
-    uint8_t ca_pub[KG_P256_PUB_LEN];           /* its public point, 04||X||Y */
-    uint8_t disk_key[32];                      /* disk encryption key */
-    uint8_t env_key[KG_X25519_LEN];            /* env decryption key (X25519 secret) */
-    uint8_t env_pub[KG_X25519_LEN];            /* X25519 public key of env_key */
-    uint8_t k256_scalar[KG_K256_SCALAR_LEN];   /* app secp256k1 key: HKDF(RK, app_id||"app-key") */
-    uint8_t k256_pub[KG_K256_PUB_LEN];         /* compressed */
+    uint8_t ca_scalar[KG_P256_SCALAR_LEN];      /* app CA key: HKDF(RCA, app_id||"app-ca") */
+    uint8_t ca_pub[KG_P256_PUB_LEN];            /* its public point, 04||X||Y */
+    uint8_t disk_key[32];                       /* disk encryption key */
+    uint8_t env_key[KG_X25519_LEN];             /* env decryption key (X25519 secret) */
+    uint8_t env_pub[KG_X25519_LEN];             /* X25519 public key of env_key */
+    uint8_t k256_scalar[KG_K256_SCALAR_LEN];    /* app secp256k1 key: HKDF(RK, app_id||"app-key") */
+    uint8_t k256_pub[KG_K256_PUB_LEN];          /* compressed */
     uint8_t k256_signature[KG_K256_RECSIG_LEN]; /* RK's signature over k256_pub, r||s||v */
 } kg_app_keys;
 
-/* The agent's GetKey answer (SPEC.md section 6). */
+/* The agent's GetKey answer (docs/protocol.md section 6). */
 typedef struct kg_get_key {
     uint8_t key[KG_K256_SCALAR_LEN];                /* HKDF(app k256 key, path): a secret */
     uint8_t pub[KG_K256_PUB_LEN];                   /* compressed public key of `key` */
-    uint8_t signature_chain[2][KG_K256_RECSIG_LEN]; /* [app key over purpose:hex(pub), k256_signature] */
+    uint8_t signature_chain[2][KG_K256_RECSIG_LEN]; /* [app key over purpose:hex(pub),
+                                                       k256_signature] */
 } kg_get_key;
 
 void kg_kdf_root_keys_wipe(kg_root_keys *root);
@@ -69,7 +71,7 @@ KG_RESULT kg_kdf_p256_scalar(uint8_t out[KG_P256_SCALAR_LEN],
                              const uint8_t root_scalar[KG_P256_SCALAR_LEN],
                              const void *const *contexts, const size_t *lens, size_t count);
 
-/* dstack's derive_dh_secret: SHA-256 of the 138-byte PKCS#8 DER (SPEC.md section 5) of the
+/* dstack's derive_dh_secret: SHA-256 of the 138-byte PKCS#8 DER (docs/protocol.md section 5) of the
  * P-256 key kg_kdf_p256_scalar derives. Used for the disk and env keys. out wiped on failure. */
 KG_RESULT kg_kdf_dh_secret(uint8_t out[32], const uint8_t root_scalar[KG_P256_SCALAR_LEN],
                            const void *const *contexts, const size_t *lens, size_t count);
@@ -87,9 +89,9 @@ KG_RESULT kg_kdf_k256_signature_verify(const uint8_t root_k256_pub[KG_K256_PUB_L
                                        const uint8_t app_k256_pub[KG_K256_PUB_LEN],
                                        const uint8_t sig[KG_K256_RECSIG_LEN]);
 
-/* The digests the env public-key signatures sign (GetAppEnvEncryptPubKey, SPEC.md section 5):
- * legacy  keccak256("dstack-env-encrypt-pubkey:" || app_id || env_pub)
- * v1      keccak256("dstack-env-encrypt-pubkey:" || app_id || u64_be(timestamp) || env_pub) */
+/* The digests the env public-key signatures sign (GetAppEnvEncryptPubKey, docs/protocol.md section
+ * 5): legacy  keccak256("dstack-env-encrypt-pubkey:" || app_id || env_pub) v1
+ * keccak256("dstack-env-encrypt-pubkey:" || app_id || u64_be(timestamp) || env_pub) */
 void kg_kdf_env_pubkey_digest(uint8_t digest[32], const uint8_t app_id[KG_APP_ID_LEN],
                               const uint8_t env_pub[KG_X25519_LEN]);
 void kg_kdf_env_pubkey_digest_v1(uint8_t digest[32], const uint8_t app_id[KG_APP_ID_LEN],
@@ -112,7 +114,7 @@ KG_RESULT kg_kdf_env_pubkey_verify_v1(const uint8_t root_k256_pub[KG_K256_PUB_LE
                                       const uint8_t env_pub[KG_X25519_LEN],
                                       const uint8_t sig[KG_K256_RECSIG_LEN]);
 
-/* The agent's GetKey (SPEC.md section 6): key = HKDF(app k256 scalar, salt "RATLS", info =
+/* The agent's GetKey (docs/protocol.md section 6): key = HKDF(app k256 scalar, salt "RATLS", info =
  * path), pub = its compressed key, signature_chain = [app key's signature over
  * keccak256(purpose || ":" || lowercase hex(pub)), app_k256_signature]. path and purpose are
  * bytes (UTF-8 from the SDK), up to KG_KDF_MAX_PATH_LEN / KG_KDF_MAX_PURPOSE_LEN; path may be

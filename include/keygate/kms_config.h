@@ -1,5 +1,5 @@
-/* kms_config.h - the strict JSON configuration of keygate-kms (kms/kms.example.json documents it).
- */
+/* kms_config.h - the strict JSON configuration of keygate-kms (kms/kms.example.json documents
+ * it). */
 #ifndef KEYGATE_KMS_CONFIG_H
 #define KEYGATE_KMS_CONFIG_H
 
@@ -16,7 +16,8 @@
 #define KG_KMS_MAX_SERVER_NAME 253u /* a DNS name */
 
 typedef enum kg_kms_policy_backend {
-    KG_KMS_POLICY_ETH = 0, /* eth_call isAppAllowed on the KMS contract (SPEC.md section 3) */
+    KG_KMS_POLICY_ETH =
+        0, /* eth_call isAppAllowed on the KMS contract (docs/protocol.md section 3) */
     KG_KMS_POLICY_WEBHOOK, /* dstack's POST /bootAuth/app auth server */
 } kg_kms_policy_backend;
 
@@ -38,23 +39,23 @@ typedef struct kg_kms_config {
     char state_dir[KG_KMS_PATH_MAX]; /* "state_dir": root keys and certificates (required) */
     char audit_db[KG_KMS_PATH_MAX];  /* "audit_db", default "<state_dir>/audit.db" */
 
-    kg_kms_policy_backend policy;     /* "policy.backend", default "eth" */
-    char rpc_url[KG_KMS_URL_MAX];     /* the first chain node (= rpc_urls[0]) */
+    kg_kms_policy_backend policy; /* "policy.backend", default "eth" */
+    char rpc_url[KG_KMS_URL_MAX]; /* the first chain node (= rpc_urls[0]) */
     /* "policy.rpc_urls" (a list) or "policy.rpc_url" (one): independent chain nodes; a decision
      * needs `quorum` of them to report the same block hash and the same answer, and any
      * disagreement among those that answer is a denial (docs/design.md, "Trusting the chain"). */
     char rpc_urls[KG_KMS_MAX_RPC_NODES][KG_KMS_URL_MAX];
     uint32_t n_rpc_urls;
-    uint32_t quorum;            /* "policy.quorum", default: every node */
-    uint32_t confirmations;     /* "policy.confirmations": decide at head - N, default 0 */
-    uint32_t max_block_age_s;   /* "policy.max_block_age_s": refuse an older block; 0 = off,
-                                   default 300 */
-    uint32_t reorg_allowance;   /* "policy.reorg_allowance": never decide below the highest
-                                   block decided at minus this, default 64 */
-    bool allow_insecure_http;   /* "policy.allow_insecure_http": plain http:// to a remote chain
-                                   node or webhook (test networks only; logged loudly) */
-    uint8_t kms_contract[20];         /* "policy.kms_contract" (eth) */
-    uint64_t chain_id;                /* "policy.chain_id" (eth) */
+    uint32_t quorum;          /* "policy.quorum", default: every node */
+    uint32_t confirmations;   /* "policy.confirmations": decide at head - N, default 0 */
+    uint32_t max_block_age_s; /* "policy.max_block_age_s": refuse an older block; 0 = off,
+                                 default 300 */
+    uint32_t reorg_allowance; /* "policy.reorg_allowance": never decide below the highest
+                                 block decided at minus this, default 64 */
+    bool allow_insecure_http; /* "policy.allow_insecure_http": plain http:// to a remote chain
+                                 node or webhook (test networks only; logged loudly) */
+    uint8_t kms_contract[20]; /* "policy.kms_contract" (eth) */
+    uint64_t chain_id;        /* "policy.chain_id" (eth) */
     char webhook_url[KG_KMS_URL_MAX]; /* "policy.url" (webhook) */
     uint32_t policy_timeout_ms;       /* "policy.timeout_ms", default 5000 */
     char gateway_app_id[64];          /* "policy.gateway_app_id", reported to apps, default "" */

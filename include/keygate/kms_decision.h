@@ -23,9 +23,9 @@
 #include "keygate/ratls.h"
 #include "keygate/result.h"
 
-#define KG_KMS_MAX_REASON 900u     /* a decision's reason, as recorded and answered */
-#define KG_KMS_MAX_GATEWAY_ID 64u  /* gateway app id, incl. NUL */
-#define KG_KMS_BLOCK_HASH_LEN 67u  /* "0x" + 64 hex + NUL */
+#define KG_KMS_MAX_REASON 900u    /* a decision's reason, as recorded and answered */
+#define KG_KMS_MAX_GATEWAY_ID 64u /* gateway app id, incl. NUL */
+#define KG_KMS_BLOCK_HASH_LEN 67u /* "0x" + 64 hex + NUL */
 
 /* Who is asking: an app for its keys, or a KMS node for the root keys (replication). */
 typedef enum kg_kms_caller {
@@ -37,9 +37,9 @@ typedef enum kg_kms_caller {
 typedef struct kg_kms_verdict {
     bool allowed;
     char reason[KG_KMS_MAX_REASON];
-    int64_t block_number;                        /* -1: no block (webhook backend) */
-    char block_hash[KG_KMS_BLOCK_HASH_LEN];      /* "" when none */
-    char gateway_app_id[KG_KMS_MAX_GATEWAY_ID];  /* from the webhook, or "" */
+    int64_t block_number;                       /* -1: no block (webhook backend) */
+    char block_hash[KG_KMS_BLOCK_HASH_LEN];     /* "" when none */
+    char gateway_app_id[KG_KMS_MAX_GATEWAY_ID]; /* from the webhook, or "" */
 } kg_kms_verdict;
 
 /* The world, as the decision sees it. Every function is required; ctx is passed back. */
@@ -52,8 +52,8 @@ typedef struct kg_kms_ops {
      * its DER ECDSA-P256 signature by the CSR's key, and the attestation embedded in the CSR
      * binds that key (kg_csr_v2_verify). Errors as for attest. Required only for requests that
      * carry a CSR (kg_kms_request.csr); may be NULL otherwise. */
-    kg_result (*attest_csr)(void *ctx, kg_ratls_identity *out, const uint8_t *csr,
-                            size_t csr_len, const uint8_t *sig, size_t sig_len);
+    kg_result (*attest_csr)(void *ctx, kg_ratls_identity *out, const uint8_t *csr, size_t csr_len,
+                            const uint8_t *sig, size_t sig_len);
     /* Asks governance. An error is never "allowed": KG_ERR_DENIED when the answers contradict
      * each other (a refusal), any other code when there is no answer (an outage). */
     kg_result (*govern)(void *ctx, kg_kms_verdict *out, kg_kms_caller caller,
@@ -66,9 +66,9 @@ typedef struct kg_kms_ops {
 } kg_kms_ops;
 
 typedef struct kg_kms_request {
-    const char *method;       /* "GetAppKey", "SignCert", "GetKmsKey" */
-    const char *peer;         /* remote address, for the record; may be NULL */
-    const uint8_t *cert_der;  /* the caller's TLS client certificate; NULL when none */
+    const char *method;      /* "GetAppKey", "SignCert", "GetKmsKey" */
+    const char *peer;        /* remote address, for the record; may be NULL */
+    const uint8_t *cert_der; /* the caller's TLS client certificate; NULL when none */
     size_t cert_len;
     kg_kms_caller caller;
     /* For KMS callers: the app id a KMS of this deployment measures (the KMS contract). */
@@ -92,12 +92,13 @@ typedef struct kg_kms_decision {
 
 /*
  * Decides whether the caller may have what it asks for: its certificate (or, for a request
- * carrying a SignCert v2 CSR, the CSR) is verified into an identity, this KMS's standing is checked, governance is asked. On KG_OK the caller is allowed
- * and *out holds its identity and the verdict; the release is not yet recorded (do that with
- * kg_kms_record_release, with the fingerprints of what will leave, before it leaves). On error
- * the refusal or outage has been recorded (the message says when even that failed) and the
- * error is "<method> denied: <reason>" (KG_ERR_DENIED) or "<method> unavailable: <reason>"
- * (KG_ERR_UNAVAILABLE). out is caller-provided (it is large: allocate it).
+ * carrying a SignCert v2 CSR, the CSR) is verified into an identity, this KMS's standing is
+ * checked, governance is asked. On KG_OK the caller is allowed and *out holds its identity and the
+ * verdict; the release is not yet recorded (do that with kg_kms_record_release, with the
+ * fingerprints of what will leave, before it leaves). On error the refusal or outage has been
+ * recorded (the message says when even that failed) and the error is "<method> denied: <reason>"
+ * (KG_ERR_DENIED) or "<method> unavailable: <reason>" (KG_ERR_UNAVAILABLE). out is caller-provided
+ * (it is large: allocate it).
  */
 KG_RESULT kg_kms_decide(kg_kms_decision *out, const kg_kms_ops *ops, const kg_kms_request *req);
 
@@ -107,7 +108,6 @@ KG_RESULT kg_kms_record_release(const kg_kms_ops *ops, const kg_kms_request *req
                                 const kg_kms_decision *d, const char *released_json);
 
 /* Records and returns a refusal of a request that could not even be read (KG_ERR_INPUT). */
-KG_RESULT kg_kms_reject_request(const kg_kms_ops *ops, const kg_kms_request *req,
-                                const char *why);
+KG_RESULT kg_kms_reject_request(const kg_kms_ops *ops, const kg_kms_request *req, const char *why);
 
 #endif

@@ -1,5 +1,5 @@
-/* kms_request.h - parsers of the KMS RPC request bodies (SPEC.md section 5): pure, bounded,
- * untrusted JSON in, fixed-size fields out. */
+/* kms_request.h - parsers of the KMS RPC request bodies (docs/protocol.md section 5): pure,
+ * bounded, untrusted JSON in, fixed-size fields out. */
 #ifndef KEYGATE_KMS_REQUEST_H
 #define KEYGATE_KMS_REQUEST_H
 
@@ -8,15 +8,15 @@
 
 #include "keygate/result.h"
 
-#define KG_KMS_MAX_BODY (1u << 20)    /* no request body is ever larger */
-#define KG_KMS_MAX_VM_CONFIG 16384u   /* bytes of vm_config text */
+#define KG_KMS_MAX_BODY (1u << 20)  /* no request body is ever larger */
+#define KG_KMS_MAX_VM_CONFIG 16384u /* bytes of vm_config text */
 /* bytes of a CSR: a DER PKCS#10 (api_version 1), or a SCALE CertSigningRequestV2 (api_version
  * 2), which embeds the guest's quote and event log: every byte a body can carry as hex */
 #define KG_KMS_MAX_CSR (KG_KMS_MAX_BODY / 2u)
 #define KG_KMS_MAX_CSR_SIGNATURE 512u /* bytes of the CSR signature */
 
 /* GetAppKey{api_version, vm_config}: both optional; vm_config is bounded and otherwise ignored,
- * never trusted (keygate measures the OS image from the quote, SPEC.md section 2). */
+ * never trusted (keygate measures the OS image from the quote, docs/protocol.md section 2). */
 typedef struct kg_kms_get_app_key_req {
     uint32_t api_version;
     size_t vm_config_len;

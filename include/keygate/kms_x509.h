@@ -1,5 +1,5 @@
 /* kms_x509.h - the X.509 operations of keygate-kms and its clients: issue certificates (with the
- * RA-TLS extensions of SPEC.md section 4), PEM in and out. */
+ * RA-TLS extensions of docs/protocol.md section 4), PEM in and out. */
 #ifndef KEYGATE_KMS_X509_H
 #define KEYGATE_KMS_X509_H
 
@@ -15,13 +15,13 @@ typedef struct kg_kms_cert_spec {
     const char *common_name;
     bool is_ca;        /* basicConstraints CA:TRUE with pathlen:path_len; else CA:FALSE */
     unsigned path_len; /* CAs always carry a path length: 0 (the default) = issues leaves only */
-    bool server_auth; /* extendedKeyUsage serverAuth (+ clientAuth when client_auth) */
+    bool server_auth;  /* extendedKeyUsage serverAuth (+ clientAuth when client_auth) */
     bool client_auth;
-    long days;             /* validity from one hour ago (unless not_after is set) */
+    long days;                      /* validity from one hour ago (unless not_after is set) */
     uint64_t not_before, not_after; /* absolute validity (seconds since the epoch); not_after 0
                                        = use days; not_before 0 = one hour ago */
-    const char *org_name;  /* subject O=, or NULL */
-    const char *dns_name;  /* subjectAltName DNS entry, or NULL */
+    const char *org_name;           /* subject O=, or NULL */
+    const char *dns_name;           /* subjectAltName DNS entry, or NULL */
     /* more subjectAltName entries: a name that parses as an IPv4/IPv6 address is an IP SAN,
      * anything else must be a DNS name (letters, digits, '-', '.', a leading "*." wildcard),
      * else KG_ERR_INPUT naming it */

@@ -1,5 +1,5 @@
 /* quote.h - Intel DCAP quotes: parsing (TDX v4/v5, SGX v3) and full verification against PCCS
- * collateral at a caller-given time (SPEC.md section 4). */
+ * collateral at a caller-given time (docs/protocol.md section 4). */
 #ifndef KEYGATE_QUOTE_H
 #define KEYGATE_QUOTE_H
 
@@ -11,7 +11,7 @@
 
 /* ---- limits (named maxima every length read from a quote or collateral is checked against) --- */
 
-#define KG_MAX_QUOTE_LEN (64u * 1024u)          /* real quotes are ~5 KB (the PCK chain dominates) */
+#define KG_MAX_QUOTE_LEN (64u * 1024u) /* real quotes are ~5 KB (the PCK chain dominates) */
 #define KG_MAX_QUOTE_SIG_DATA_LEN (60u * 1024u) /* signature data inside a quote */
 #define KG_MAX_QE_AUTH_DATA_LEN 4096u           /* Intel's QE puts 32 bytes here */
 #define KG_MAX_PCK_CHAIN_LEN (32u * 1024u)      /* PEM text of the PCK chain (3 certificates) */
@@ -20,13 +20,13 @@
 #define KG_ADVISORY_ID_MAX 32u /* "INTEL-SA-00615" and room to spare, incl. NUL */
 #define KG_TCB_STATUS_MAX 48u  /* longest status string incl. NUL */
 
-/* ---- constants from Intel's quote format ------------------------------------------------------ */
+/* ---- constants from Intel's quote format ----------------------------------------------------- */
 
 #define KG_TEE_TYPE_SGX 0x00000000u
 #define KG_TEE_TYPE_TDX 0x00000081u
 #define KG_ATT_KEY_TYPE_ECDSA_P256 2u
-#define KG_CERT_TYPE_PCK_CHAIN 5u       /* PEM chain: PCK leaf, intermediate CA, root CA */
-#define KG_CERT_TYPE_QE_REPORT 6u       /* QE report certification data (wraps type 5) */
+#define KG_CERT_TYPE_PCK_CHAIN 5u /* PEM chain: PCK leaf, intermediate CA, root CA */
+#define KG_CERT_TYPE_QE_REPORT 6u /* QE report certification data (wraps type 5) */
 #define KG_QUOTE_HEADER_LEN 48u
 #define KG_SGX_REPORT_LEN 384u
 #define KG_TD10_REPORT_LEN 584u
@@ -95,8 +95,8 @@ typedef struct kg_td_report {
 typedef struct kg_quote {
     kg_quote_header header;
     kg_quote_body_type body_type;
-    kg_sgx_report sgx; /* valid when body_type == KG_BODY_SGX */
-    kg_td_report td;   /* valid when body_type is KG_BODY_TD10 or KG_BODY_TD15 */
+    kg_sgx_report sgx;          /* valid when body_type == KG_BODY_SGX */
+    kg_td_report td;            /* valid when body_type is KG_BODY_TD10 or KG_BODY_TD15 */
     const uint8_t *signed_data; /* borrowed: header (+ v5 body descriptor) + body */
     size_t signed_len;
     /* Signature data (ECDSA-256 quote signature data structure) */
@@ -124,7 +124,7 @@ KG_RESULT kg_quote_parse(kg_quote *out, const uint8_t *quote, size_t quote_len);
 KG_RESULT kg_quote_decode_input(uint8_t *out, size_t out_cap, size_t *out_len, const uint8_t *in,
                                 size_t in_len);
 
-/* ---- DCAP verification ------------------------------------------------------------------------ */
+/* ---- DCAP verification ----------------------------------------------------------------------- */
 
 /* The pinned Intel SGX Root CA certificate (DER), SHA-256 fingerprint
  * 44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3. Borrowed, static. */
@@ -160,9 +160,9 @@ typedef struct kg_dcap_report {
                                        "TDRelaunchAdvised[ConfigurationNeeded]" */
     size_t n_advisory_ids;
     char advisory_ids[KG_MAX_ADVISORY_IDS][KG_ADVISORY_ID_MAX];
-    uint8_t fmspc[6];       /* from the PCK certificate's SGX extensions */
+    uint8_t fmspc[6]; /* from the PCK certificate's SGX extensions */
     uint8_t pce_id[2];
-    uint8_t ppid[16];       /* PPID extension; device_id = SHA-256(ppid) (SPEC.md section 2) */
+    uint8_t ppid[16]; /* PPID extension; device_id = SHA-256(ppid) (docs/protocol.md section 2) */
     bool has_ppid;
     uint8_t cpu_svn[16];
     uint16_t pce_svn;
@@ -185,15 +185,16 @@ typedef struct kg_dcap_report {
  *
  * Requirements on collateral made by a non-Intel root (the simulator): the PCK leaf's subject CN
  * contains "SGX PCK Certificate", its CA's "SGX PCK Platform CA" (or "Processor CA"), the TCB
- * Info / QE Identity signer's "SGX TCB Signing"; the PCK leaf carries the SGX extensions (OID 1.2.840.113741.1.13.1 with
- * PPID, TCB, PCE-ID, FMSPC); every chain ends in the root certificate itself; the PCK CRL is
- * issued by the PCK leaf's issuer; TD attributes have SEPT_VE_DISABLE set and no reserved bits.
+ * Info / QE Identity signer's "SGX TCB Signing"; the PCK leaf carries the SGX extensions
+ * (OID 1.2.840.113741.1.13.1 with PPID, TCB, PCE-ID, FMSPC); every chain ends in the root
+ * certificate itself; the PCK CRL is issued by the PCK leaf's issuer; TD attributes have
+ * SEPT_VE_DISABLE set and no reserved bits.
  */
 KG_RESULT kg_dcap_verify(kg_dcap_verifier *v, kg_dcap_report *out, const uint8_t *quote,
                          size_t quote_len, const char *collateral_json, size_t collateral_len,
                          uint64_t now);
 
-/* ---- PCCS client (Intel PCS/PCCS v4 API) ------------------------------------------------------ */
+/* ---- PCCS client (Intel PCS/PCCS v4 API) ----------------------------------------------------- */
 
 /*
  * Fetches the collateral for `quote` (its FMSPC and CA type come from the quote's PCK

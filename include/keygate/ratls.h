@@ -1,6 +1,6 @@
 /* ratls.h - RA-TLS: X.509 certificates whose key is bound to a TDX quote, their verification
  * into a verified boot identity, and OpenSSL TLS contexts that check a peer's RA-TLS
- * certificate after the handshake (SPEC.md section 4). */
+ * certificate after the handshake (docs/protocol.md section 4). */
 #ifndef KEYGATE_RATLS_H
 #define KEYGATE_RATLS_H
 
@@ -17,10 +17,10 @@
 #include "keygate/tee.h"
 
 /* Certificate extensions (non-critical; extnValue = DER OCTET STRING wrapping the payload). */
-#define KG_OID_RATLS_QUOTE "1.3.6.1.4.1.62397.1.1"    /* raw quote */
-#define KG_OID_RATLS_EVENTLOG "1.3.6.1.4.1.62397.1.2" /* event log JSON */
-#define KG_OID_RATLS_APP_ID "1.3.6.1.4.1.62397.1.3"   /* app id (20 bytes) */
-#define KG_OID_RATLS_USAGE "1.3.6.1.4.1.62397.1.4"    /* usage string */
+#define KG_OID_RATLS_QUOTE "1.3.6.1.4.1.62397.1.1"       /* raw quote */
+#define KG_OID_RATLS_EVENTLOG "1.3.6.1.4.1.62397.1.2"    /* event log JSON */
+#define KG_OID_RATLS_APP_ID "1.3.6.1.4.1.62397.1.3"      /* app id (20 bytes) */
+#define KG_OID_RATLS_USAGE "1.3.6.1.4.1.62397.1.4"       /* usage string */
 #define KG_OID_RATLS_ATTESTATION "1.3.6.1.4.1.62397.1.8" /* dstack VersionedAttestation bytes */
 
 #define KG_RATLS_USAGE_KMS_RPC "kms:rpc"
@@ -36,7 +36,7 @@ KG_RESULT kg_ratls_report_data(uint8_t out[64], const uint8_t *spki_der, size_t 
 KG_RESULT kg_ratls_key_report_data(uint8_t out[64], const kg_p256_key *key);
 
 /* Adds one non-critical RA-TLS extension to cert (an OpenSSL X509, borrowed): the extnValue is
- * a DER OCTET STRING wrapping payload (SPEC.md section 4). For code that builds its own
+ * a DER OCTET STRING wrapping payload (docs/protocol.md section 4). For code that builds its own
  * certificates (the KMS's issued certificates, the agent's client certificate). */
 struct x509_st;
 KG_RESULT kg_ratls_add_ext(struct x509_st *cert, const char *oid, const void *payload, size_t n);
@@ -99,7 +99,7 @@ KG_RESULT kg_ratls_attestation_encode(kg_buf *out, kg_ratls_attestation_wire wir
                                       const kg_eventlog *log, const uint8_t report_data[64],
                                       const char *config);
 
-/* ---- creating ---------------------------------------------------------------------------------- */
+/* ---- creating -------------------------------------------------------------------------------- */
 
 /* Where a certificate carries its evidence. */
 typedef enum kg_ratls_format {
@@ -113,24 +113,24 @@ typedef enum kg_ratls_format {
  * (dstack's VersionedAttestation of the same quote and event log, its report_data that of
  * key's SPKI, config NULL = ""). For code that builds its own certificates. All borrowed. */
 KG_RESULT kg_ratls_add_evidence_exts(struct x509_st *cert, kg_ratls_format format,
-                                     const kg_p256_key *key, const uint8_t *quote,
-                                     size_t quote_len, const char *eventlog_json,
-                                     size_t eventlog_len, const char *config);
+                                     const kg_p256_key *key, const uint8_t *quote, size_t quote_len,
+                                     const char *eventlog_json, size_t eventlog_len,
+                                     const char *config);
 
 typedef struct kg_ratls_cert_opts {
-    const char *common_name;         /* subject CN; NULL = "keygate RA-TLS" */
-    const char *usage;               /* NULL = no usage extension */
-    const uint8_t *app_id;           /* NULL or 20 bytes */
-    const char *const *dns_names;    /* subjectAltName DNS entries (may be NULL) */
+    const char *common_name;      /* subject CN; NULL = "keygate RA-TLS" */
+    const char *usage;            /* NULL = no usage extension */
+    const uint8_t *app_id;        /* NULL or 20 bytes */
+    const char *const *dns_names; /* subjectAltName DNS entries (may be NULL) */
     size_t n_dns_names;
-    uint64_t not_before, not_after;  /* 0 = now - 1 hour / not_before + 365 days */
-    bool is_ca;                      /* basicConstraints CA:TRUE (an app CA) */
+    uint64_t not_before, not_after; /* 0 = now - 1 hour / not_before + 365 days */
+    bool is_ca;                     /* basicConstraints CA:TRUE (an app CA) */
     /* Issuer: both NULL = self-signed by `key`; else the certificate is issued by this CA
      * (the KMS's temp CA or an app CA). Borrowed. */
     const kg_p256_key *issuer_key;
     const uint8_t *issuer_cert_der;
     size_t issuer_cert_der_len;
-    kg_ratls_format format;          /* 0 = legacy .1/.2 */
+    kg_ratls_format format; /* 0 = legacy .1/.2 */
 } kg_ratls_cert_opts;
 
 /*
@@ -148,13 +148,13 @@ KG_RESULT kg_ratls_attest_key(kg_buf *quote_out, kg_buf *eventlog_json_out, kg_t
 KG_RESULT kg_ratls_cert_new(kg_buf *out_der, kg_tee *tee, const kg_p256_key *key,
                             const kg_ratls_cert_opts *opts);
 
-/* ---- parsing and verifying ---------------------------------------------------------------------- */
+/* ---- parsing and verifying ------------------------------------------------------------------- */
 
 /* The RA-TLS payloads of a certificate, copied out (owned). Pure parse: nothing verified. */
 typedef struct kg_ratls_evidence {
-    kg_buf quote;    /* extension .1 payload, or the quote inside .8 */
-    kg_buf eventlog; /* extension .2 payload, or .8's runtime events as event log JSON
-                        (NUL-terminated); len 0 when absent */
+    kg_buf quote;         /* extension .1 payload, or the quote inside .8 */
+    kg_buf eventlog;      /* extension .2 payload, or .8's runtime events as event log JSON
+                             (NUL-terminated); len 0 when absent */
     bool has_attestation; /* the evidence came from .8 (then .1 and .2 are absent) */
     kg_ratls_attestation_wire attestation_wire;
     uint8_t attestation_report_data[64]; /* .8's report_data: must equal the quote's */
@@ -184,8 +184,8 @@ void kg_ratls_evidence_free(kg_ratls_evidence *ev); /* NULL-safe */
  * verdict relied on it, so it may be reused until then. */
 typedef struct kg_ratls_collateral_source {
     void *ctx;
-    kg_result (*get)(void *ctx, char **json, size_t *len, const kg_quote *quote,
-                     const uint8_t *raw, size_t raw_len, uint64_t now);
+    kg_result (*get)(void *ctx, char **json, size_t *len, const kg_quote *quote, const uint8_t *raw,
+                     size_t raw_len, uint64_t now);
     void (*verified)(void *ctx, const kg_quote *quote, const char *json, size_t len,
                      uint64_t valid_until);
 } kg_ratls_collateral_source;
@@ -195,11 +195,11 @@ typedef struct kg_ratls_policy {
     kg_dcap_verifier *verifier;  /* required: Intel root in production, sim root in tests */
     const char *collateral_json; /* fixed collateral (PCCS JSON shape), or NULL to fetch: */
     size_t collateral_len;
-    const char *pccs_url;        /* PCCS base URL used when collateral_json is NULL */
-    const char *pccs_cache_dir;  /* optional on-disk collateral cache */
+    const char *pccs_url;       /* PCCS base URL used when collateral_json is NULL */
+    const char *pccs_cache_dir; /* optional on-disk collateral cache */
     const kg_ratls_collateral_source *collateral; /* used when collateral_json is NULL; takes
                                                       precedence over pccs_url */
-    uint64_t now;                /* verification time; 0 = current time */
+    uint64_t now;                                 /* verification time; 0 = current time */
 } kg_ratls_policy;
 
 /* A verified RA-TLS peer: its boot identity (identity.h; everything there was checked against
@@ -222,7 +222,8 @@ typedef struct kg_ratls_identity {
  * Verifies a DER certificate: RA-TLS extensions, the certificate's validity at `now`, the key
  * binding (REPORTDATA == SHA-512("ratls-cert:" || leaf SPKI)), full DCAP verification of the
  * quote (TDX only), the event log replay against RTMR3, if the certificate names an app
- * id, that it equals the event log's, and a self-issued certificate's own signature. Fills *out (zeroed on failure). Errors: KG_ERR_VERIFY
+ * id, that it equals the event log's, and a self-issued certificate's own signature. Fills *out
+ * (zeroed on failure). Errors: KG_ERR_VERIFY
  * ("key is not bound to the quote", "event log replay does not match RTMR3", DCAP causes),
  * KG_ERR_EXPIRED, KG_ERR_INPUT (malformed), KG_ERR_NETWORK (collateral fetch).
  */
@@ -285,9 +286,8 @@ void kg_csr_v2_free(kg_csr_v2 *csr); /* NULL-safe */
  * Errors: KG_ERR_VERIFY (signature by another key, binding, replay), KG_ERR_INPUT/TRUNCATED/
  * TOO_LARGE (malformed), KG_ERR_DENIED (a non-TDX attestation), KG_ERR_NETWORK (collateral).
  */
-KG_RESULT kg_csr_v2_verify(kg_csr_v2 *csr, kg_ratls_identity *id, const uint8_t *scale,
-                           size_t len, const uint8_t *sig_der, size_t sig_len,
-                           const kg_ratls_policy *policy);
+KG_RESULT kg_csr_v2_verify(kg_csr_v2 *csr, kg_ratls_identity *id, const uint8_t *scale, size_t len,
+                           const uint8_t *sig_der, size_t sig_len, const kg_ratls_policy *policy);
 
 /* The request fields a client asks for (borrowed strings; NULL org_name = None). */
 typedef struct kg_csr_v2_request {
@@ -312,7 +312,7 @@ KG_RESULT kg_csr_v2_build(kg_buf *scale_out, kg_buf *sig_out, const kg_p256_key 
 KG_RESULT kg_csr_v2_new(kg_buf *scale_out, kg_buf *sig_out, kg_tee *tee, const kg_p256_key *key,
                         const kg_csr_v2_request *req, kg_ratls_attestation_wire wire);
 
-/* ---- TLS --------------------------------------------------------------------------------------- */
+/* ---- TLS ------------------------------------------------------------------------------------- */
 
 struct ssl_ctx_st;
 struct ssl_st;

@@ -30,19 +30,19 @@
 
 typedef enum kg_err {
     KG_ERR_NONE = 0,
-    KG_ERR_INPUT,     /* malformed or out-of-range input (bad hex, bad JSON, bad field) */
-    KG_ERR_TRUNCATED, /* input ended before a field it announced */
-    KG_ERR_TOO_LARGE, /* a length exceeds what remains or a named maximum */
-    KG_ERR_USAGE,     /* API or command misuse (wrong arguments) */
-    KG_ERR_CRYPTO,    /* a cryptographic operation failed to run */
-    KG_ERR_VERIFY,    /* a signature, hash, chain or binding does not verify */
-    KG_ERR_EXPIRED,   /* outside a validity window */
-    KG_ERR_DENIED,    /* policy said no (governance, TCB, debug TD, usage) */
-    KG_ERR_NOT_FOUND, /* a looked-up item does not exist */
-    KG_ERR_IO,        /* file, socket or process error */
-    KG_ERR_NETWORK,   /* remote endpoint unreachable, timed out or answered badly */
-    KG_ERR_NOMEM,     /* allocation failed */
-    KG_ERR_INTERNAL,  /* a bug: an invariant did not hold */
+    KG_ERR_INPUT,       /* malformed or out-of-range input (bad hex, bad JSON, bad field) */
+    KG_ERR_TRUNCATED,   /* input ended before a field it announced */
+    KG_ERR_TOO_LARGE,   /* a length exceeds what remains or a named maximum */
+    KG_ERR_USAGE,       /* API or command misuse (wrong arguments) */
+    KG_ERR_CRYPTO,      /* a cryptographic operation failed to run */
+    KG_ERR_VERIFY,      /* a signature, hash, chain or binding does not verify */
+    KG_ERR_EXPIRED,     /* outside a validity window */
+    KG_ERR_DENIED,      /* policy said no (governance, TCB, debug TD, usage) */
+    KG_ERR_NOT_FOUND,   /* a looked-up item does not exist */
+    KG_ERR_IO,          /* file, socket or process error */
+    KG_ERR_NETWORK,     /* remote endpoint unreachable, timed out or answered badly */
+    KG_ERR_NOMEM,       /* allocation failed */
+    KG_ERR_INTERNAL,    /* a bug: an invariant did not hold */
     KG_ERR_UNAVAILABLE, /* cannot decide now (chain, PCCS or record store down, this node not
                            serving, overloaded): another node, or later, may answer */
 } kg_err;
@@ -56,8 +56,14 @@ typedef struct kg_result {
 #define KG_OK ((kg_result){0})
 #define KG_ERROR ((kg_result){1})
 
-static inline bool kg_ok(kg_result r) { return r.failed_ == 0; }
-static inline bool kg_failed(kg_result r) { return r.failed_ != 0; }
+static inline bool kg_ok(kg_result r)
+{
+    return r.failed_ == 0;
+}
+static inline bool kg_failed(kg_result r)
+{
+    return r.failed_ != 0;
+}
 
 /* The one status table of the project's HTTP servers (the KMS and the agent): a refusal is
  * final (403), an outage is not (503: a client tries its next server), bad input is 400. */
@@ -91,7 +97,7 @@ const char *kg_err_name(kg_err code);
 #define KG_ENSURE(cond, code, ...)                                                                 \
     do {                                                                                           \
         if (!(cond))                                                                               \
-            return kg_error_set((code), __FILE__, __LINE__, __VA_ARGS__);                         \
+            return kg_error_set((code), __FILE__, __LINE__, __VA_ARGS__);                          \
     } while (0)
 
 #define KG_GUARD(expr)                                                                             \
@@ -110,19 +116,19 @@ const char *kg_err_name(kg_err code);
 #define KG_GUARD_OSSL(expr, code, ...)                                                             \
     do {                                                                                           \
         if ((expr) != 1)                                                                           \
-            return kg_error_set_ossl((code), __FILE__, __LINE__, __VA_ARGS__);                    \
+            return kg_error_set_ossl((code), __FILE__, __LINE__, __VA_ARGS__);                     \
     } while (0)
 
 #define KG_ENSURE_OSSL(cond, code, ...)                                                            \
     do {                                                                                           \
         if (!(cond))                                                                               \
-            return kg_error_set_ossl((code), __FILE__, __LINE__, __VA_ARGS__);                    \
+            return kg_error_set_ossl((code), __FILE__, __LINE__, __VA_ARGS__);                     \
     } while (0)
 
 /* The same guards, jumping to `cleanup:` instead of returning. */
 #define KG_BAIL_C(code, ...)                                                                       \
     do {                                                                                           \
-        (void)kg_error_set((code), __FILE__, __LINE__, __VA_ARGS__);                              \
+        (void)kg_error_set((code), __FILE__, __LINE__, __VA_ARGS__);                               \
         goto cleanup;                                                                              \
     } while (0)
 
@@ -149,7 +155,7 @@ const char *kg_err_name(kg_err code);
 #define KG_GUARD_OSSL_C(expr, code, ...)                                                           \
     do {                                                                                           \
         if ((expr) != 1) {                                                                         \
-            (void)kg_error_set_ossl((code), __FILE__, __LINE__, __VA_ARGS__);                     \
+            (void)kg_error_set_ossl((code), __FILE__, __LINE__, __VA_ARGS__);                      \
             goto cleanup;                                                                          \
         }                                                                                          \
     } while (0)
@@ -157,7 +163,7 @@ const char *kg_err_name(kg_err code);
 #define KG_ENSURE_OSSL_C(cond, code, ...)                                                          \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            (void)kg_error_set_ossl((code), __FILE__, __LINE__, __VA_ARGS__);                     \
+            (void)kg_error_set_ossl((code), __FILE__, __LINE__, __VA_ARGS__);                      \
             goto cleanup;                                                                          \
         }                                                                                          \
     } while (0)

@@ -26,8 +26,9 @@ typedef struct kg_sim_profile {
     uint8_t os_image_hash[32];    /* SHA-256(MRTD || RTMR0 || RTMR1 || RTMR2) */
 } kg_sim_profile;
 
-/* Deterministic profile of a named image ([A-Za-z0-9._-], 1..64 characters): firmware, ACPI tables, kernel, command line and
- * initrd digests derived from the name, extended as a TDX guest boot would. */
+/* Deterministic profile of a named image ([A-Za-z0-9._-], 1..64 characters): firmware, ACPI tables,
+ * kernel, command line and initrd digests derived from the name, extended as a TDX guest boot
+ * would. */
 KG_RESULT kg_sim_profile_compute(kg_sim_profile *out, const char *image);
 
 typedef struct kg_sim_init_opts {
@@ -60,8 +61,8 @@ KG_RESULT kg_sim_root_ca_der(kg_buf *out, const char *dir);
 KG_RESULT kg_sim_collateral(kg_buf *out, const char *dir);
 
 /* The boot-time events of the platform's VMs (RTMR0..2: firmware, kernel, command line and
- * initrd components of the profile), as a JSON array in the SPEC.md section 2 element format,
- * appended to out (NUL-terminated). Checked to replay to the profile's registers. */
+ * initrd components of the profile), as a JSON array in the docs/protocol.md section 2 element
+ * format, appended to out (NUL-terminated). Checked to replay to the profile's registers. */
 KG_RESULT kg_sim_boot_eventlog_json(kg_buf *out, const char *platform_dir);
 
 /* The platform's measurement profile (from dir/profile.json). */

@@ -1,6 +1,6 @@
 /* tee.h - one interface over the TEE: quotes for 64 bytes of report data, RTMR3 runtime events
  * (digest and log entry together) and the event log; backends Linux TDX (configfs-tsm) and the
- * simulator (SPEC.md sections 1, 2, 4). */
+ * simulator (docs/protocol.md sections 1, 2, 4). */
 #ifndef KEYGATE_TEE_H
 #define KEYGATE_TEE_H
 
@@ -60,8 +60,7 @@ void kg_tee_free(kg_tee *tee); /* NULL-safe */
 const char *kg_tee_backend(const kg_tee *tee);
 
 /* Produces a quote whose REPORTDATA is report_data, appended to out (cap KG_MAX_TEE_QUOTE_LEN). */
-KG_RESULT kg_tee_get_quote(kg_tee *tee, kg_buf *out,
-                           const uint8_t report_data[KG_REPORT_DATA_LEN]);
+KG_RESULT kg_tee_get_quote(kg_tee *tee, kg_buf *out, const uint8_t report_data[KG_REPORT_DATA_LEN]);
 
 /*
  * Extends RTMR3 with runtime event (name, payload) and appends it to the event log, so that the
@@ -69,8 +68,7 @@ KG_RESULT kg_tee_get_quote(kg_tee *tee, kg_buf *out,
  * made durable first, and a log entry whose extension did not happen (crash in between) is
  * dropped when the log is next read (replay(log without it) == RTMR3).
  */
-KG_RESULT kg_tee_extend(kg_tee *tee, const char *name, const uint8_t *payload,
-                        size_t payload_len);
+KG_RESULT kg_tee_extend(kg_tee *tee, const char *name, const uint8_t *payload, size_t payload_len);
 /* The same with the digest of dstack's event-log V2 (v2 true: kg_event_digest_v2) or V1. */
 KG_RESULT kg_tee_extend_version(kg_tee *tee, bool v2, const char *name, const uint8_t *payload,
                                 size_t payload_len);

@@ -18,15 +18,15 @@
 
 #define KG_TLOG_HASH_LEN 32u
 #define KG_TLOG_TILE_HEIGHT 8u
-#define KG_TLOG_TILE_WIDTH 256u      /* hashes (or entries) in a full tile */
-#define KG_TLOG_MAX_LEVELS 64u       /* stored-hash levels of a tree of < 2^63 leaves */
-#define KG_TLOG_MAX_PROOF 64u        /* hashes in a proof */
+#define KG_TLOG_TILE_WIDTH 256u              /* hashes (or entries) in a full tile */
+#define KG_TLOG_MAX_LEVELS 64u               /* stored-hash levels of a tree of < 2^63 leaves */
+#define KG_TLOG_MAX_PROOF 64u                /* hashes in a proof */
 #define KG_TLOG_MAX_SIZE ((uint64_t)1 << 62) /* largest tree size accepted from outside */
-#define KG_TLOG_MAX_PATH 128u        /* a tile path, as requested over HTTP */
+#define KG_TLOG_MAX_PATH 128u                /* a tile path, as requested over HTTP */
 
-#define KG_NOTE_MAX 16384u           /* a signed note (text + signatures) */
-#define KG_NOTE_MAX_SIGS 100u        /* signature lines in a note */
-#define KG_NOTE_MAX_NAME 128u        /* a key name, incl. NUL */
+#define KG_NOTE_MAX 16384u    /* a signed note (text + signatures) */
+#define KG_NOTE_MAX_SIGS 100u /* signature lines in a note */
+#define KG_NOTE_MAX_NAME 128u /* a key name, incl. NUL */
 #define KG_ED25519_PUB_LEN 32u
 #define KG_ED25519_SEED_LEN 32u
 #define KG_ED25519_SIG_LEN 64u
@@ -57,14 +57,14 @@ typedef struct kg_tlog_proof {
 } kg_tlog_proof;
 
 /* PATH(index, D[0:n]) of RFC 9162 2.1.3.1; index < n. */
-KG_RESULT kg_tlog_inclusion_proof(kg_tlog_proof *out, uint64_t index, uint64_t n,
-                                  kg_tlog_reader rd, void *ctx);
+KG_RESULT kg_tlog_inclusion_proof(kg_tlog_proof *out, uint64_t index, uint64_t n, kg_tlog_reader rd,
+                                  void *ctx);
 /* PROOF(m, D[0:n]) of RFC 9162 2.1.4.1; 0 < m <= n (m = n: the empty proof). */
-KG_RESULT kg_tlog_consistency_proof(kg_tlog_proof *out, uint64_t m, uint64_t n,
-                                    kg_tlog_reader rd, void *ctx);
+KG_RESULT kg_tlog_consistency_proof(kg_tlog_proof *out, uint64_t m, uint64_t n, kg_tlog_reader rd,
+                                    void *ctx);
 /* RFC 9162 2.1.3.2: KG_ERR_VERIFY unless leaf at index is in the tree of size n with root. */
-KG_RESULT kg_tlog_verify_inclusion(const uint8_t leaf[KG_TLOG_HASH_LEN], uint64_t index,
-                                   uint64_t n, const kg_tlog_proof *proof,
+KG_RESULT kg_tlog_verify_inclusion(const uint8_t leaf[KG_TLOG_HASH_LEN], uint64_t index, uint64_t n,
+                                   const kg_tlog_proof *proof,
                                    const uint8_t root[KG_TLOG_HASH_LEN]);
 /* RFC 9162 2.1.4.2: KG_ERR_VERIFY unless the tree (n, root_n) extends (m, root_m). */
 KG_RESULT kg_tlog_verify_consistency(uint64_t m, uint64_t n, const kg_tlog_proof *proof,
@@ -140,7 +140,7 @@ KG_RESULT kg_base64_decode(kg_buf *out, const char *in, size_t n);
 /* ---- the log entry (docs/design.md, "The decision log": canonical bytes) -------------------- */
 
 #define KG_LOG_ENTRY_VERSION 1u
-#define KG_LOG_MAX_STR 4096u   /* one string field (the audit log's column cap) */
+#define KG_LOG_MAX_STR 4096u    /* one string field (the audit log's column cap) */
 #define KG_LOG_MAX_ENTRY 65535u /* an entry (entry bundles carry uint16 lengths) */
 #define KG_LOG_NODE_ID_LEN 32u  /* SHA-256 of the node's log public key */
 
@@ -163,7 +163,7 @@ typedef struct kg_log_entry {
     bool allowed;
     kg_log_str method, peer, reason;
     kg_log_who who;
-    kg_boot_identity identity; /* who == VERIFIED */
+    kg_boot_identity identity;             /* who == VERIFIED */
     uint8_t claimed_app_id[KG_APP_ID_LEN]; /* who == CLAIMED */
     bool has_block;
     uint64_t block_number;

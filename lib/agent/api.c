@@ -77,9 +77,8 @@ kg_result kg_agent_new(kg_agent **out, const kg_agent_keys *keys, const kg_agent
 {
     kg_result rc = KG_ERROR;
     *out = NULL;
-    KG_ENSURE(id->instance_id_len == 0 || id->instance_id_len == KG_INSTANCE_ID_LEN,
-              KG_ERR_USAGE, "instance id must be empty or 20 bytes, not %zu",
-              id->instance_id_len);
+    KG_ENSURE(id->instance_id_len == 0 || id->instance_id_len == KG_INSTANCE_ID_LEN, KG_ERR_USAGE,
+              "instance id must be empty or 20 bytes, not %zu", id->instance_id_len);
     KG_ENSURE(platform->quote != NULL && platform->emit_event != NULL, KG_ERR_USAGE,
               "agent platform needs quote and emit_event");
     /* The app keys live here for the agent's lifetime: in the secure heap (harden.h). */
@@ -167,8 +166,7 @@ static kg_result get_u64(bool *present, uint64_t *out, json_t *req, const char *
 }
 
 /* Hex bytes field into out (at most cap bytes). */
-static kg_result get_hex(uint8_t *out, size_t cap, size_t *out_len, json_t *req,
-                         const char *name)
+static kg_result get_hex(uint8_t *out, size_t cap, size_t *out_len, json_t *req, const char *name)
 {
     const char *hex;
     *out_len = 0;
@@ -214,12 +212,12 @@ static kg_result parse_td_regs(td_regs *r, const uint8_t *quote, size_t len)
     return KG_OK;
 }
 
-/* mr_aggregated (SPEC.md section 2). */
+/* mr_aggregated (docs/protocol.md section 2). */
 static kg_result mr_aggregated(uint8_t out[32], const td_regs *r)
 {
     static const uint8_t zero[KG_MR_LEN];
-    const void *parts[8] = {r->mrtd, r->rtmr[0], r->rtmr[1], r->rtmr[2], r->rtmr[3],
-                            r->cfg[0], r->cfg[1], r->cfg[2]};
+    const void *parts[8] = {r->mrtd,    r->rtmr[0], r->rtmr[1], r->rtmr[2],
+                            r->rtmr[3], r->cfg[0],  r->cfg[1],  r->cfg[2]};
     size_t lens[8];
     for (int i = 0; i < 8; i++)
         lens[i] = KG_MR_LEN;
@@ -243,8 +241,7 @@ static kg_result do_get_key(kg_agent *a, json_t *req, kg_buf *out)
     KG_GUARD(get_str(&path, req, "path", KG_KDF_MAX_PATH_LEN));
     KG_GUARD(get_str(&purpose, req, "purpose", KG_KDF_MAX_PURPOSE_LEN));
     KG_GUARD(get_str(&algorithm, req, "algorithm", 32));
-    KG_GUARD(kg_agent_get_key(key, pub, &pub_len, sig, a->keys.k256_key, path, purpose,
-                              algorithm));
+    KG_GUARD(kg_agent_get_key(key, pub, &pub_len, sig, a->keys.k256_key, path, purpose, algorithm));
     KG_GUARD_C(kg_jw_begin(&w, out));
     KG_GUARD_C(kg_jw_hex(&w, "key", key, sizeof(key)));
     KG_GUARD_C(kg_jw_array_begin(&w, "signature_chain"));
@@ -335,8 +332,7 @@ static kg_result hex_str(json_t *obj, const char *name, const uint8_t *b, size_t
 {
     char hex[2 * KG_MR_LEN + 1];
     KG_GUARD(kg_hex_encode(hex, sizeof(hex), b, n));
-    KG_ENSURE(json_object_set_new(obj, name, json_string(hex)) == 0, KG_ERR_NOMEM,
-              "out of memory");
+    KG_ENSURE(json_object_set_new(obj, name, json_string(hex)) == 0, KG_ERR_NOMEM, "out of memory");
     return KG_OK;
 }
 
@@ -575,16 +571,11 @@ static int status_for(kg_err code)
     case KG_ERR_INPUT:
     case KG_ERR_TRUNCATED:
     case KG_ERR_TOO_LARGE:
-    case KG_ERR_USAGE:
-        return 400;
-    case KG_ERR_DENIED:
-        return 403;
-    case KG_ERR_NOT_FOUND:
-        return 404;
-    case KG_ERR_NETWORK:
-        return 502;
-    default:
-        return 500;
+    case KG_ERR_USAGE: return 400;
+    case KG_ERR_DENIED: return 403;
+    case KG_ERR_NOT_FOUND: return 404;
+    case KG_ERR_NETWORK: return 502;
+    default: return 500;
     }
 }
 
@@ -627,16 +618,16 @@ static kg_result parse_body(json_t **out, const uint8_t *body, size_t len)
 {
     json_error_t jerr;
     *out = NULL;
-    KG_ENSURE(len <= KG_AGENT_MAX_BODY, KG_ERR_TOO_LARGE,
-              "request body is %zu bytes, more than %u", len, KG_AGENT_MAX_BODY);
+    KG_ENSURE(len <= KG_AGENT_MAX_BODY, KG_ERR_TOO_LARGE, "request body is %zu bytes, more than %u",
+              len, KG_AGENT_MAX_BODY);
     if (len == 0) { /* some clients send no body for argument-less calls */
         *out = json_object();
         KG_ENSURE(*out != NULL, KG_ERR_NOMEM, "out of memory");
         return KG_OK;
     }
     *out = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
-    KG_ENSURE(*out != NULL, KG_ERR_INPUT, "request body is not valid JSON: %s (line %d)",
-              jerr.text, jerr.line);
+    KG_ENSURE(*out != NULL, KG_ERR_INPUT, "request body is not valid JSON: %s (line %d)", jerr.text,
+              jerr.line);
     if (!json_is_object(*out)) {
         json_decref(*out);
         *out = NULL;
@@ -645,8 +636,8 @@ static kg_result parse_body(json_t **out, const uint8_t *body, size_t len)
     return KG_OK;
 }
 
-kg_result kg_agent_handle(kg_agent *a, const char *method, const uint8_t *body,
-                          size_t body_len, int *status, kg_buf *response)
+kg_result kg_agent_handle(kg_agent *a, const char *method, const uint8_t *body, size_t body_len,
+                          int *status, kg_buf *response)
 {
     char name[64];
     json_t *req = NULL;

@@ -1,6 +1,6 @@
-/* boot.c - the in-VM boot flow of keygate-agent (SPEC.md sections 2 and 5): measure the app's
- * identity into RTMR3, obtain its keys from a KMS over RA-TLS, measure the key provider, decrypt
- * the environment. Nothing reaches the app unless every step succeeded.
+/* boot.c - the in-VM boot flow of keygate-agent (docs/protocol.md sections 2 and 5): measure the
+ * app's identity into RTMR3, obtain its keys from a KMS over RA-TLS, measure the key provider,
+ * decrypt the environment. Nothing reaches the app unless every step succeeded.
  *
  *   system-preparing, app-id, compose-hash, instance-id, boot-mr-done      (identity)
  *   for each KMS URL: GetTempCaCert -> RA-TLS client cert -> GetAppKey     (keys)
@@ -41,7 +41,7 @@ void kg_boot_result_free(kg_boot_result *r)
 }
 
 /* The instance seed: 20 random bytes made once per app state directory and kept (mode 0600),
- * so an instance keeps its id (and disk key) across reboots (SPEC.md section 2). */
+ * so an instance keeps its id (and disk key) across reboots (docs/protocol.md section 2). */
 static kg_result instance_seed(uint8_t seed[SEED_LEN], const char *state_dir)
 {
     char path[4096];
@@ -58,8 +58,8 @@ static kg_result instance_seed(uint8_t seed[SEED_LEN], const char *state_dir)
         return KG_OK;
     }
     KG_ENSURE(errno == ENOENT, KG_ERR_IO, "instance seed '%s': %s", path, strerror(errno));
-    KG_ENSURE(mkdir(state_dir, 0700) == 0 || errno == EEXIST, KG_ERR_IO,
-              "state directory '%s': %s", state_dir, strerror(errno));
+    KG_ENSURE(mkdir(state_dir, 0700) == 0 || errno == EEXIST, KG_ERR_IO, "state directory '%s': %s",
+              state_dir, strerror(errno));
     KG_GUARD(kg_random(seed, SEED_LEN));
     KG_GUARD(kg_agent_write_secret_file(path, seed, SEED_LEN));
     return KG_OK;
@@ -80,7 +80,8 @@ static kg_result extend(kg_tee *tee, const char *name, const void *payload, size
     return KG_OK;
 }
 
-/* {"name":"kms","id":"<hex of the KMS root CA SubjectPublicKeyInfo>"} (SPEC.md section 2). */
+/* {"name":"kms","id":"<hex of the KMS root CA SubjectPublicKeyInfo>"} (docs/protocol.md section
+ * 2). */
 static kg_result key_provider_info(char **out, const char *root_ca_pem)
 {
     kg_result rc = KG_ERROR;
@@ -109,8 +110,8 @@ cleanup:
 
 /* A quote binding `key` plus the event log so far, as the RA-TLS client certificate needs. */
 static kg_result attested_cert(kg_buf *cert, kg_tee *tee, const kg_p256_key *key,
-                               const char *ca_pem, const char *ca_key_pem,
-                               const uint8_t app_id[20], kg_ratls_format format)
+                               const char *ca_pem, const char *ca_key_pem, const uint8_t app_id[20],
+                               kg_ratls_format format)
 {
     kg_result rc = KG_ERROR;
     uint8_t rd[64];
@@ -124,7 +125,7 @@ static kg_result attested_cert(kg_buf *cert, kg_tee *tee, const kg_p256_key *key
     KG_GUARD_CTX_C(kg_tee_read_eventlog(tee, &log), "event log");
     KG_GUARD_C(kg_eventlog_to_json(&log_json, &log));
     KG_GUARD_C(kg_agent_ratls_client_cert(cert, key, ca_pem, ca_key_pem, quote.data, quote.len,
-                                    (const char *)log_json.data, app_id, NULL, format));
+                                          (const char *)log_json.data, app_id, NULL, format));
     rc = KG_OK;
 cleanup:
     kg_eventlog_free(&log);
@@ -157,8 +158,8 @@ kg_result kg_kms_trust_check(const kg_kms_trust *t)
 
 kg_result kg_agent_kms_rpc_attested(kg_buf *reply, kg_tee *tee, const char *url,
                                     const kg_kms_trust *trust, const kg_p256_key *key,
-                                    const uint8_t app_id[20], const char *method,
-                                    const char *body, kg_ratls_format format)
+                                    const uint8_t app_id[20], const char *method, const char *body,
+                                    kg_ratls_format format)
 {
     kg_result rc = KG_ERROR;
     kg_agent_kms_endpoint ep = {.url = url, .trust = trust};
@@ -182,12 +183,12 @@ kg_result kg_agent_kms_rpc_attested(kg_buf *reply, kg_tee *tee, const char *url,
     KG_GUARD_C(attested_cert(&cert, tee, key, ca, ca_key, app_id, format));
     KG_GUARD_C(kg_p256_private_pem(&key_pem, key));
     KG_GUARD_C(kg_agent_kms_call(reply, &status, &ep, method, body, (const char *)cert.data,
-                           (const char *)key_pem.data));
+                                 (const char *)key_pem.data));
     if (status != 200) {
         json_t *e = json_loadb((const char *)reply->data, reply->len, 0, NULL);
         /* 4xx: the KMS looked at us and said no. 5xx: it could not decide; try another. */
-        (void)kg_error_set(status >= 400 && status < 500 ? KG_ERR_DENIED : KG_ERR_NETWORK,
-                           __FILE__, __LINE__, "KMS %s at %s: %s (HTTP %ld)", method, url,
+        (void)kg_error_set(status >= 400 && status < 500 ? KG_ERR_DENIED : KG_ERR_NETWORK, __FILE__,
+                           __LINE__, "KMS %s at %s: %s (HTTP %ld)", method, url,
                            e ? reply_error(e) : "no JSON reply", status);
         json_decref(e);
         kg_buf_reset(reply);
@@ -261,8 +262,9 @@ static kg_result check_env_key(const kg_agent_keys *keys, const kg_boot_config *
     const char *sig_hex = json_string_value(json_object_get(doc, "signature_v1"));
     json_t *ts = json_object_get(doc, "timestamp");
     KG_ENSURE_C(pub_hex && sig_hex && json_is_integer(ts) && json_integer_value(ts) >= 0,
-                KG_ERR_VERIFY, "GetAppEnvEncryptPubKey reply lacks public_key, signature_v1 or "
-                               "timestamp");
+                KG_ERR_VERIFY,
+                "GetAppEnvEncryptPubKey reply lacks public_key, signature_v1 or "
+                "timestamp");
     KG_GUARD_CTX_C(kg_hex_decode_exact(got, sizeof(got), pub_hex), "env public key");
     KG_GUARD_CTX_C(kg_hex_decode_exact(sig, sizeof(sig), sig_hex), "env public key signature");
     KG_GUARD_C(kg_kdf_env_pubkey_verify_v1(cfg->kms->root_k256_pub, cfg->app_id,
@@ -298,15 +300,14 @@ static kg_result keys_from(kg_agent_keys *keys, const kg_boot_config *cfg, const
     kg_p256_key *key = NULL;
     kg_buf reply;
     kg_buf_init(&reply, MAX_REPLY);
-    json_t *body = json_pack("{s:i,s:s}", "api_version", 1, "vm_config",
-                             cfg->vm_config ? cfg->vm_config : "");
+    json_t *body =
+        json_pack("{s:i,s:s}", "api_version", 1, "vm_config", cfg->vm_config ? cfg->vm_config : "");
     char *body_text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     KG_ENSURE_C(body_text != NULL, KG_ERR_NOMEM, "out of memory");
     KG_GUARD_C(kg_p256_generate(&key));
     KG_GUARD_C(kg_agent_kms_rpc_attested(&reply, cfg->tee, url, cfg->kms, key, cfg->app_id,
                                          "GetAppKey", body_text, cfg->ratls_format));
-    KG_GUARD_CTX_C(kg_agent_keys_parse(keys, (const char *)reply.data, reply.len),
-                   "KMS %s", url);
+    KG_GUARD_CTX_C(kg_agent_keys_parse(keys, (const char *)reply.data, reply.len), "KMS %s", url);
     /* A reply that fails these is an impostor's, not a refusal: it is an error, not DENIED,
      * so a bad answer from one URL does not stop the next KMS from being asked. */
     KG_GUARD_CTX_C(check_keys(keys, cfg, url), "KMS %s: keys not issued by the pinned KMS", url);
@@ -330,7 +331,7 @@ kg_result kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg)
     KG_ENSURE(cfg->n_kms_urls > 0, KG_ERR_USAGE, "no KMS URL given");
     KG_GUARD(kg_kms_trust_check(cfg->kms));
 
-    /* Identity (SPEC.md section 2). */
+    /* Identity (docs/protocol.md section 2). */
     KG_GUARD_C(kg_sha256(out->compose_hash, cfg->compose, cfg->compose_len));
     memcpy(out->app_id, cfg->app_id, 20);
     if (!compose_opts_out(cfg->compose, cfg->compose_len)) {
@@ -370,8 +371,8 @@ kg_result kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg)
         if (final || spent + backoff_ms > cfg->retry_for_ms)
             break;
         char msg[96];
-        snprintf(msg, sizeof(msg), "no KMS could decide (round %u); retrying in %ld ms",
-                 round + 1, backoff_ms);
+        snprintf(msg, sizeof(msg), "no KMS could decide (round %u); retrying in %ld ms", round + 1,
+                 backoff_ms);
         if (cfg->log != NULL)
             cfg->log(cfg->log_ctx, msg);
         struct timespec d = {.tv_sec = backoff_ms / 1000, .tv_nsec = (backoff_ms % 1000) * 1000000};
@@ -380,8 +381,8 @@ kg_result kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg)
     }
     KG_GUARD_C(got);
 
-    /* The measured OS image (SPEC.md section 2), from our own quote; the KMS computed the same
-     * from the quote it verified. */
+    /* The measured OS image (docs/protocol.md section 2), from our own quote; the KMS computed the
+     * same from the quote it verified. */
     KG_GUARD_C(measured_os_image(out->os_image_hash, cfg->tee));
     KG_GUARD_C(key_provider_info(&out->key_provider_info, cfg->kms->root_ca_pem));
     KG_GUARD_C(extend(cfg->tee, KG_EVENT_OS_IMAGE_HASH, out->os_image_hash, 32));
@@ -390,9 +391,9 @@ kg_result kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg)
     KG_GUARD_C(extend(cfg->tee, KG_EVENT_SYSTEM_READY, NULL, 0));
 
     if (cfg->env_ct != NULL) {
-        KG_GUARD_CTX_C(kg_env_decrypt_vars(&out->env, out->keys.env_key, cfg->env_ct,
-                                           cfg->env_ct_len),
-                       "decrypting the app environment");
+        KG_GUARD_CTX_C(
+            kg_env_decrypt_vars(&out->env, out->keys.env_key, cfg->env_ct, cfg->env_ct_len),
+            "decrypting the app environment");
         KG_GUARD_CTX_C(kg_env_verify_names(&out->env), "app environment");
     }
     rc = KG_OK;

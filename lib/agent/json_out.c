@@ -49,7 +49,10 @@ kg_result kg_jw_begin(kg_jw *w, kg_buf *out)
     return kg_buf_append_u8(out, '{');
 }
 
-kg_result kg_jw_end(kg_jw *w) { return kg_buf_append_u8(w->out, '}'); }
+kg_result kg_jw_end(kg_jw *w)
+{
+    return kg_buf_append_u8(w->out, '}');
+}
 
 kg_result kg_jw_strn(kg_jw *w, const char *name, const char *value, size_t n)
 {

@@ -15,8 +15,8 @@ typedef struct kg_jw {
     bool first;  /* no member written yet at the current level */
 } kg_jw;
 
-KG_RESULT kg_jw_begin(kg_jw *w, kg_buf *out);                 /* "{" */
-KG_RESULT kg_jw_end(kg_jw *w);                                /* "}" */
+KG_RESULT kg_jw_begin(kg_jw *w, kg_buf *out); /* "{" */
+KG_RESULT kg_jw_end(kg_jw *w);                /* "}" */
 /* "name":"value"; value must be ASCII (hex, PEM, names): anything else is KG_ERR_INPUT. */
 KG_RESULT kg_jw_str(kg_jw *w, const char *name, const char *value);
 KG_RESULT kg_jw_strn(kg_jw *w, const char *name, const char *value, size_t n);

@@ -1,5 +1,6 @@
-/* keys.c - the app keys the agent holds: parsed from the KMS's GetAppKey reply (SPEC.md section 5),
- * which is also the format of the keys file the boot flow hands to the API server (mode 0600). */
+/* keys.c - the app keys the agent holds: parsed from the KMS's GetAppKey reply (docs/protocol.md
+ * section 5), which is also the format of the keys file the boot flow hands to the API server (mode
+ * 0600). */
 #include "keygate/agent.h"
 #include "keygate/fileio.h"
 
@@ -57,8 +58,7 @@ kg_result kg_agent_keys_parse(kg_agent_keys *out, const char *json, size_t len)
     }
     KG_ENSURE_C(json_is_object(root), KG_ERR_INPUT, "GetAppKey reply is not a JSON object");
     KG_GUARD_C(hex_field(out->k256_key, sizeof(out->k256_key), root, "k256_key"));
-    KG_GUARD_C(hex_field(out->k256_signature, sizeof(out->k256_signature), root,
-                         "k256_signature"));
+    KG_GUARD_C(hex_field(out->k256_signature, sizeof(out->k256_signature), root, "k256_signature"));
     KG_GUARD_C(hex_field(out->disk_key, sizeof(out->disk_key), root, "disk_crypt_key"));
     KG_GUARD_C(hex_field(out->env_key, sizeof(out->env_key), root, "env_crypt_key"));
     KG_GUARD_C(kg_k256_check_scalar(out->k256_key));

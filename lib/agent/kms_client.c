@@ -1,6 +1,6 @@
-/* kms_client.c - the agent's side of the KMS API (SPEC.md section 5): RA-TLS client certificates
- * (SPEC.md section 4) and JSON calls over TLS that accept only a KMS server certificate issued
- * under the pinned KMS root CA with usage "kms:rpc". */
+/* kms_client.c - the agent's side of the KMS API (docs/protocol.md section 5): RA-TLS client
+ * certificates (docs/protocol.md section 4) and JSON calls over TLS that accept only a KMS server
+ * certificate issued under the pinned KMS root CA with usage "kms:rpc". */
 #include "kms_client.h"
 
 #include <stdlib.h>
@@ -13,7 +13,6 @@
 
 #include "keygate/hash.h"
 #include "keygate/https.h"
-
 
 /* ---- RA-TLS client certificate --------------------------------------------------------------- */
 
@@ -29,10 +28,11 @@ static kg_result add_v3(X509 *x, X509 *issuer, int nid, const char *value)
     return KG_OK;
 }
 
-kg_result kg_agent_ratls_client_cert(kg_buf *cert_pem, const kg_p256_key *key, const char *ca_cert_pem,
-                               const char *ca_key_pem, const uint8_t *quote, size_t quote_len,
-                               const char *event_log, const uint8_t *app_id, const char *usage,
-                               kg_ratls_format format)
+kg_result kg_agent_ratls_client_cert(kg_buf *cert_pem, const kg_p256_key *key,
+                                     const char *ca_cert_pem, const char *ca_key_pem,
+                                     const uint8_t *quote, size_t quote_len, const char *event_log,
+                                     const uint8_t *app_id, const char *usage,
+                                     kg_ratls_format format)
 {
     kg_result rc = KG_ERROR;
     BIO *bio = NULL;
@@ -44,8 +44,7 @@ kg_result kg_agent_ratls_client_cert(kg_buf *cert_pem, const kg_p256_key *key, c
     KG_ENSURE_OSSL_C(bio != NULL, KG_ERR_NOMEM, "temporary CA");
     ca = PEM_read_bio_X509(bio, NULL, NULL, NULL);
     KG_ENSURE_OSSL_C(ca != NULL, KG_ERR_INPUT, "temporary CA certificate is not PEM");
-    KG_GUARD_CTX_C(kg_p256_from_pem(&ca_key, ca_key_pem, strlen(ca_key_pem)),
-                   "temporary CA key");
+    KG_GUARD_CTX_C(kg_p256_from_pem(&ca_key, ca_key_pem, strlen(ca_key_pem)), "temporary CA key");
     x = X509_new();
     KG_ENSURE_OSSL_C(x != NULL, KG_ERR_NOMEM, "certificate");
     KG_GUARD_OSSL_C(X509_set_version(x, 2), KG_ERR_CRYPTO, "certificate version");
@@ -107,8 +106,7 @@ static bool has_usage(X509 *cert, const char *want)
     long n = ASN1_STRING_length(outer);
     const unsigned char *end = p + n;
     ASN1_OCTET_STRING *inner = d2i_ASN1_OCTET_STRING(NULL, &p, n);
-    bool ok = inner != NULL && p == end &&
-              (size_t)ASN1_STRING_length(inner) == strlen(want) &&
+    bool ok = inner != NULL && p == end && (size_t)ASN1_STRING_length(inner) == strlen(want) &&
               memcmp(ASN1_STRING_get0_data(inner), want, strlen(want)) == 0;
     ASN1_OCTET_STRING_free(inner);
     return ok;
@@ -131,9 +129,9 @@ static kg_result verify_kms_attestation(X509 *leaf, const kg_kms_trust *t)
                 "attested certificate is not a KMS RPC certificate");
     KG_ENSURE_C(id->boot.has_device_id, KG_ERR_VERIFY,
                 "PCK certificate carries no PPID (no device id)");
-    KG_GUARD_CTX_C(kg_eth_policy_check(d, t->governance, t->kms_contract, KG_ETH_POLICY_KMS,
-                                       &id->boot, NULL),
-                   "asking governance (isKmsAllowed)");
+    KG_GUARD_CTX_C(
+        kg_eth_policy_check(d, t->governance, t->kms_contract, KG_ETH_POLICY_KMS, &id->boot, NULL),
+        "asking governance (isKmsAllowed)");
     KG_ENSURE_C(d->allowed, KG_ERR_VERIFY, "not a KMS governance allows: %s", d->reason);
     rc = KG_OK;
 cleanup:
@@ -152,8 +150,7 @@ cleanup:
 static kg_result verify_kms_server(void *ctx, X509 *leaf, STACK_OF(X509) * chain)
 {
     const kg_kms_trust *t = ctx;
-    KG_ENSURE(chain != NULL && sk_X509_num(chain) == 2 && X509_check_ca(leaf) == 0,
-              KG_ERR_VERIFY,
+    KG_ENSURE(chain != NULL && sk_X509_num(chain) == 2 && X509_check_ca(leaf) == 0, KG_ERR_VERIFY,
               "server certificate is not issued directly by the pinned KMS root CA (chain of "
               "%d)",
               chain ? sk_X509_num(chain) : 0);
@@ -178,8 +175,7 @@ kg_result kg_agent_kms_call(kg_buf *reply, long *status, const kg_agent_kms_endp
     while (ulen > 0 && ep->url[ulen - 1] == '/')
         ulen--;
     int w = snprintf(url, sizeof(url), "%.*s/prpc/%s?json", (int)ulen, ep->url, method);
-    KG_ENSURE(w > 0 && (size_t)w < sizeof(url), KG_ERR_USAGE, "KMS URL '%.100s' too long",
-              ep->url);
+    KG_ENSURE(w > 0 && (size_t)w < sizeof(url), KG_ERR_USAGE, "KMS URL '%.100s' too long", ep->url);
     kg_https_request r = {.url = url,
                           .body = body,
                           .timeout_ms = ep->timeout_ms,

@@ -13,25 +13,27 @@
 #include "keygate/result.h"
 
 typedef struct kg_agent_kms_endpoint {
-    const char *url;            /* https://host:port */
-    const kg_kms_trust *trust;  /* how the server is authenticated (required); borrowed */
-    long timeout_ms;            /* 0 = 30 s */
+    const char *url;           /* https://host:port */
+    const kg_kms_trust *trust; /* how the server is authenticated (required); borrowed */
+    long timeout_ms;           /* 0 = 30 s */
 } kg_agent_kms_endpoint;
 
 /* An RA-TLS client certificate for key, issued by the given CA (the KMS's temporary CA), with
  * the quote and event log (as .1/.2, or as dstack's .8 per `format`), optional app id and usage
- * extensions (SPEC.md section 4). PEM appended to cert_pem (NUL-terminated). */
-KG_RESULT kg_agent_ratls_client_cert(kg_buf *cert_pem, const kg_p256_key *key, const char *ca_cert_pem,
-                               const char *ca_key_pem, const uint8_t *quote, size_t quote_len,
-                               const char *event_log, const uint8_t *app_id, const char *usage,
-                               kg_ratls_format format);
+ * extensions (docs/protocol.md section 4). PEM appended to cert_pem (NUL-terminated). */
+KG_RESULT kg_agent_ratls_client_cert(kg_buf *cert_pem, const kg_p256_key *key,
+                                     const char *ca_cert_pem, const char *ca_key_pem,
+                                     const uint8_t *quote, size_t quote_len, const char *event_log,
+                                     const uint8_t *app_id, const char *usage,
+                                     kg_ratls_format format);
 
 /* POST <url>/prpc/<method>?json with body over TLS 1.3, accepting only a server certificate
  * issued directly by the pinned root CA with usage "kms:rpc", attested and allowed by
  * governance when the trust says so (kg_kms_trust); optional client cert and key (PEM).
  * Appends the reply body to *reply (NUL-terminated) and sets *status. Transport failures are
  * KG_ERR_NETWORK; HTTP errors are left to the caller (status and body). */
-KG_RESULT kg_agent_kms_call(kg_buf *reply, long *status, const kg_agent_kms_endpoint *ep, const char *method,
-                      const char *body, const char *cert_pem, const char *key_pem);
+KG_RESULT kg_agent_kms_call(kg_buf *reply, long *status, const kg_agent_kms_endpoint *ep,
+                            const char *method, const char *body, const char *cert_pem,
+                            const char *key_pem);
 
 #endif

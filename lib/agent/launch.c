@@ -46,8 +46,8 @@ static kg_result read_env_file(kg_buf *out, const char *path)
     while (b < e && (raw.data[b] == ' ' || raw.data[b] == '\n' || raw.data[b] == '\r' ||
                      raw.data[b] == '\t'))
         b++;
-    while (e > b && (raw.data[e - 1] == ' ' || raw.data[e - 1] == '\n' ||
-                     raw.data[e - 1] == '\r' || raw.data[e - 1] == '\t'))
+    while (e > b && (raw.data[e - 1] == ' ' || raw.data[e - 1] == '\n' || raw.data[e - 1] == '\r' ||
+                     raw.data[e - 1] == '\t'))
         e--;
     kg_result rc = kg_hex_decode_buf(out, (const char *)raw.data + b, e - b);
     if (kg_failed(rc)) {
@@ -65,7 +65,10 @@ static void log_stderr(void *ctx, const char *msg)
 }
 
 static volatile sig_atomic_t g_stop;
-static void on_signal(int sig) { g_stop = sig; }
+static void on_signal(int sig)
+{
+    g_stop = sig;
+}
 
 static void *serve_thread(void *arg)
 {
@@ -175,8 +178,8 @@ static kg_result write_keys_file(const char *path, const kg_agent_keys *k, const
     return KG_OK;
 }
 
-/* device_id = SHA-256(PPID) (SPEC.md section 2), from this VM's own quote verified like any
- * other: the PPID is only believed from a PCK certificate that chains to the trust root. */
+/* device_id = SHA-256(PPID) (docs/protocol.md section 2), from this VM's own quote verified like
+ * any other: the PPID is only believed from a PCK certificate that chains to the trust root. */
 static kg_result own_device_id(uint8_t out[32], kg_tee *tee, const kg_ratls_policy *policy)
 {
     static const uint8_t zero[64];
@@ -284,11 +287,14 @@ int kg_agent_launch(const kg_launch_opts *o)
     kg_buf_init(&env_ct, KG_ENV_MAX_CIPHERTEXT_LEN);
     kg_env_list_init(&brp->env);
     const char *prog = o->prog ? o->prog : "keygate-agent";
-    kg_boot_config cfg = {.state_dir = o->state_dir, .kms_urls = o->kms_urls,
-                          .n_kms_urls = o->n_kms_urls, .vm_config = o->vm_config,
+    kg_boot_config cfg = {.state_dir = o->state_dir,
+                          .kms_urls = o->kms_urls,
+                          .n_kms_urls = o->n_kms_urls,
+                          .vm_config = o->vm_config,
                           .retry_for_ms = o->kms_retry_ms,
                           .ratls_format = o->ratls_format,
-                          .log = log_stderr, .log_ctx = (void *)prog};
+                          .log = log_stderr,
+                          .log_ctx = (void *)prog};
 
     /* Who runs the app, settled before any key is fetched: a bad --app-user stops here. */
     kg_app_user app_user;
@@ -320,8 +326,8 @@ int kg_agent_launch(const kg_launch_opts *o)
         policy.verifier = verifier;
         policy.pccs_url = pccs;
     }
-    KG_GUARD_C(kg_agent_trust_init(&trust, &eth, o, (const char *)ca.data,
-                                   pccs != NULL ? &policy : NULL));
+    KG_GUARD_C(
+        kg_agent_trust_init(&trust, &eth, o, (const char *)ca.data, pccs != NULL ? &policy : NULL));
     cfg.kms = &trust;
 
     KG_GUARD_C(kg_agent_boot(brp, &cfg));
@@ -341,14 +347,17 @@ int kg_agent_launch(const kg_launch_opts *o)
     }
 
     KG_GUARD_C(kg_agent_boot_eventlog(&bootlog, o->tee_spec));
-    kg_agent_tee_ctx tctx = {.tee = tee, .kms_urls = o->kms_urls, .n_kms_urls = o->n_kms_urls,
+    kg_agent_tee_ctx tctx = {.tee = tee,
+                             .kms_urls = o->kms_urls,
+                             .n_kms_urls = o->n_kms_urls,
                              .kms = &trust,
                              .boot_eventlog_json = (const char *)bootlog.data};
     memcpy(tctx.app_id, cfg.app_id, 20);
     kg_agent_platform plat;
     kg_agent_platform_tee(&plat, &tctx);
     kg_agent_identity id = {.instance_id_len = brp->instance_id_len,
-                            .app_compose = cfg.compose, .key_provider_info = brp->key_provider_info,
+                            .app_compose = cfg.compose,
+                            .key_provider_info = brp->key_provider_info,
                             .vm_config = o->vm_config};
     memcpy(id.app_id, brp->app_id, 20);
     memcpy(id.instance_id, brp->instance_id, 20);

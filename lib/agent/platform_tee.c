@@ -88,9 +88,9 @@ static kg_result make_csr(kg_buf *out, const kg_p256_key *key, const kg_agent_ce
     KG_ENSURE_OSSL_C(csr != NULL, KG_ERR_NOMEM, "CSR");
     const char *cn = req->subject && req->subject[0] ? req->subject : "app";
     X509_NAME *name = X509_REQ_get_subject_name(csr);
-    KG_GUARD_OSSL_C(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                                               (const unsigned char *)cn, -1, -1, 0),
-                    KG_ERR_INPUT, "subject '%s'", cn);
+    KG_GUARD_OSSL_C(
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0),
+        KG_ERR_INPUT, "subject '%s'", cn);
     KG_GUARD_OSSL_C(X509_REQ_set_pubkey(csr, kg_p256_evp(key)), KG_ERR_CRYPTO, "CSR key");
     if (req->n_alt_names > 0) {
         gens = GENERAL_NAMES_new();
@@ -98,8 +98,8 @@ static kg_result make_csr(kg_buf *out, const kg_p256_key *key, const kg_agent_ce
         for (size_t i = 0; i < req->n_alt_names; i++) {
             GENERAL_NAME *g = GENERAL_NAME_new();
             ASN1_IA5STRING *s = ASN1_IA5STRING_new();
-            KG_ENSURE_OSSL_C(g && s && ASN1_STRING_set(s, req->alt_names[i], -1) == 1,
-                             KG_ERR_NOMEM, "alt name");
+            KG_ENSURE_OSSL_C(g && s && ASN1_STRING_set(s, req->alt_names[i], -1) == 1, KG_ERR_NOMEM,
+                             "alt name");
             GENERAL_NAME_set0_value(g, GEN_DNS, s);
             KG_ENSURE_OSSL_C(sk_GENERAL_NAME_push(gens, g) > 0, KG_ERR_NOMEM, "alt name");
         }
@@ -168,9 +168,9 @@ static kg_result kms_sign_cert(void *ctx, const kg_p256_key *key, const kg_agent
         reply.len = 0;
         /* The key being certified is also the RA-TLS client key: the KMS requires the CSR key
          * to be the attested one. */
-        got = kg_agent_kms_rpc_attested(&reply, t->tee, t->kms_urls[i], t->kms, key, t->app_id,
-                                        "SignCert", (const char *)body.data,
-                                        KG_RATLS_FORMAT_LEGACY);
+        got =
+            kg_agent_kms_rpc_attested(&reply, t->tee, t->kms_urls[i], t->kms, key, t->app_id,
+                                      "SignCert", (const char *)body.data, KG_RATLS_FORMAT_LEGACY);
         if (kg_ok(got) || kg_error_code() == KG_ERR_DENIED)
             break;
     }

@@ -178,8 +178,8 @@ static void become(const kg_app_user *u, const char *socket_path)
         child_fail("setresuid");
     uid_t r, e, s;
     gid_t gr, ge, gs;
-    if (getresuid(&r, &e, &s) != 0 || getresgid(&gr, &ge, &gs) != 0 || r != u->uid ||
-        e != u->uid || s != u->uid || gr != u->gid || ge != u->gid || gs != u->gid)
+    if (getresuid(&r, &e, &s) != 0 || getresgid(&gr, &ge, &gs) != 0 || r != u->uid || e != u->uid ||
+        s != u->uid || gr != u->gid || ge != u->gid || gs != u->gid)
         child_fail("user ids not switched");
     /* There must be no way back to root. */
     if (setuid(0) == 0 || seteuid(0) == 0 || setgid(0) == 0) {
@@ -190,7 +190,8 @@ static void become(const kg_app_user *u, const char *socket_path)
         child_fail("PR_SET_NO_NEW_PRIVS");
     if (u->home[0] != '\0' && setenv("HOME", u->home, 1) != 0)
         child_fail("setenv HOME");
-    if (u->name[0] != '\0' && (setenv("USER", u->name, 1) != 0 || setenv("LOGNAME", u->name, 1) != 0))
+    if (u->name[0] != '\0' &&
+        (setenv("USER", u->name, 1) != 0 || setenv("LOGNAME", u->name, 1) != 0))
         child_fail("setenv USER");
     if (access(socket_path, R_OK | W_OK) != 0) {
         fprintf(stderr,
@@ -205,7 +206,7 @@ static void become(const kg_app_user *u, const char *socket_path)
                 (unsigned long)u->uid, strerror(errno));
 }
 
-/* ---- serve and run ---------------------------------------------------------------------------- */
+/* ---- serve and run --------------------------------------------------------------------------- */
 
 kg_result kg_agent_serve_and_run(int *exit_status, kg_agent *agent, const char *socket_path,
                                  mode_t mode, const kg_env_list *env, char *const argv[])

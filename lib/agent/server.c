@@ -27,7 +27,7 @@ struct kg_agent_server {
     struct evhttp *http;
     struct evconnlistener *listener;
     struct event *stop_ev; /* activated by kg_agent_server_stop; breaks the loop when it runs */
-    char *path; /* owned; the socket file we created and remove */
+    char *path;            /* owned; the socket file we created and remove */
 };
 
 /* A stop is an event, not a bare loopbreak: a loopbreak sent before the loop starts is
@@ -137,8 +137,7 @@ static kg_result bind_socket(int *out_fd, const char *path, mode_t mode)
     return KG_OK;
 }
 
-kg_result kg_agent_server_new(kg_agent_server **out, kg_agent *agent, const char *path,
-                              mode_t mode)
+kg_result kg_agent_server_new(kg_agent_server **out, kg_agent *agent, const char *path, mode_t mode)
 {
     kg_result rc = KG_ERROR;
     int fd = -1;
@@ -150,8 +149,8 @@ kg_result kg_agent_server_new(kg_agent_server **out, kg_agent *agent, const char
               "socket path '%s' is longer than %zu bytes", path,
               sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
     /* Never wider than 0660: the socket hands out keys. */
-    KG_ENSURE((mode & ~(mode_t)0660) == 0, KG_ERR_USAGE,
-              "socket mode %04o is wider than 0660", (unsigned)mode);
+    KG_ENSURE((mode & ~(mode_t)0660) == 0, KG_ERR_USAGE, "socket mode %04o is wider than 0660",
+              (unsigned)mode);
     kg_agent_server *s = calloc(1, sizeof(*s));
     KG_ENSURE(s != NULL, KG_ERR_NOMEM, "out of memory");
     s->agent = agent;

@@ -1,4 +1,4 @@
-/* sign.c - the agent's key derivation and signatures: GetKey (SPEC.md section 6), Sign and
+/* sign.c - the agent's key derivation and signatures: GetKey (docs/protocol.md section 6), Sign and
  * Verify with secp256k1, pre-hashed secp256k1 and Ed25519, as dstack's guest agent does them. */
 #include "sign.h"
 
@@ -59,7 +59,7 @@ kg_result kg_agent_get_key(uint8_t key[32], uint8_t *pub, size_t *pub_len,
     KG_ENSURE_C(strlen(path) <= KG_KDF_MAX_PATH_LEN && strlen(purpose) <= KG_KDF_MAX_PURPOSE_LEN,
                 KG_ERR_TOO_LARGE, "GetKey path or purpose too long");
     if (alg == KG_ALG_SECP256K1) {
-        /* The one implementation of SPEC.md section 6, shared with the KMS tests. */
+        /* The one implementation of docs/protocol.md section 6, shared with the KMS tests. */
         KG_GUARD_C(kg_kdf_get_key(&gk, app_k256_key, no_sig, path, strlen(path), purpose,
                                   strlen(purpose)));
         memcpy(key, gk.key, 32);
@@ -100,8 +100,7 @@ static kg_result ed25519_sign(uint8_t sig[64], const uint8_t seed[32], const uin
     size_t sig_len = 64;
     KG_ENSURE_OSSL_C(pk != NULL && ctx != NULL, KG_ERR_CRYPTO, "ed25519 key");
     KG_GUARD_OSSL_C(EVP_DigestSignInit(ctx, NULL, NULL, NULL, pk), KG_ERR_CRYPTO, "ed25519 sign");
-    KG_GUARD_OSSL_C(EVP_DigestSign(ctx, sig, &sig_len, data, len), KG_ERR_CRYPTO,
-                    "ed25519 sign");
+    KG_GUARD_OSSL_C(EVP_DigestSign(ctx, sig, &sig_len, data, len), KG_ERR_CRYPTO, "ed25519 sign");
     rc = KG_OK;
 cleanup:
     EVP_MD_CTX_free(ctx);
@@ -119,8 +118,7 @@ kg_result kg_agent_sign(uint8_t sig[64], uint8_t *pub, size_t *pub_len, uint8_t 
 
     KG_ENSURE_C(alg != KG_ALG_UNKNOWN, KG_ERR_INPUT, "unsupported algorithm");
     /* dstack signs with GetKey(path "vms", purpose "signing") so the chain explains the key. */
-    KG_GUARD_C(kg_agent_get_key(key, pub, pub_len, link0, app_k256_key, "vms", "signing",
-                                key_alg));
+    KG_GUARD_C(kg_agent_get_key(key, pub, pub_len, link0, app_k256_key, "vms", "signing", key_alg));
     switch (alg) {
     case KG_ALG_SECP256K1:
         KG_GUARD_C(kg_sha256(digest, data, len));
@@ -133,11 +131,8 @@ kg_result kg_agent_sign(uint8_t sig[64], uint8_t *pub, size_t *pub_len, uint8_t 
         KG_GUARD_C(kg_k256_sign_recoverable(rec, key, data));
         memcpy(sig, rec, 64);
         break;
-    case KG_ALG_ED25519:
-        KG_GUARD_C(ed25519_sign(sig, key, data, len));
-        break;
-    default:
-        KG_BAIL_C(KG_ERR_INTERNAL, "unreachable algorithm");
+    case KG_ALG_ED25519: KG_GUARD_C(ed25519_sign(sig, key, data, len)); break;
+    default: KG_BAIL_C(KG_ERR_INTERNAL, "unreachable algorithm");
     }
     rc = KG_OK;
 cleanup:
@@ -148,9 +143,8 @@ cleanup:
     return rc;
 }
 
-static kg_result ed25519_verify(bool *valid, const uint8_t *data, size_t len,
-                                const uint8_t *sig, size_t sig_len, const uint8_t *pub,
-                                size_t pub_len)
+static kg_result ed25519_verify(bool *valid, const uint8_t *data, size_t len, const uint8_t *sig,
+                                size_t sig_len, const uint8_t *pub, size_t pub_len)
 {
     kg_result rc = KG_ERROR;
     EVP_PKEY *pk = NULL;
@@ -196,8 +190,7 @@ kg_result kg_agent_verify(bool *valid, kg_alg alg, const uint8_t *data, size_t l
               "invalid secp256k1 signature");
     if (alg == KG_ALG_SECP256K1_PREHASHED) {
         KG_ENSURE(len == 32, KG_ERR_INPUT,
-                  "pre-hashed verification requires a 32-byte digest, but received %zu bytes",
-                  len);
+                  "pre-hashed verification requires a 32-byte digest, but received %zu bytes", len);
         memcpy(digest, data, 32);
     } else {
         KG_GUARD(kg_sha256(digest, data, len));

@@ -1,4 +1,5 @@
-/* sign.h - the agent's derived keys and signatures (GetKey, Sign, Verify); internal to lib/agent. */
+/* sign.h - the agent's derived keys and signatures (GetKey, Sign, Verify); internal to
+ * lib/agent. */
 #ifndef KG_AGENT_SIGN_H
 #define KG_AGENT_SIGN_H
 

@@ -46,7 +46,7 @@ struct kg_audit {
     sqlite3_stmt *insert_entry; /* log_entries */
     sqlite3_stmt *insert_hash;  /* log_hashes */
     uint8_t node_id[KG_LOG_NODE_ID_LEN];
-    log_edge edge;      /* the leader's working copy (inside a batch) */
+    log_edge edge;           /* the leader's working copy (inside a batch) */
     log_edge edge_committed; /* as of the last commit; read under lock */
     pthread_mutex_t lock;
     pthread_cond_t committed;
@@ -144,7 +144,8 @@ static kg_result db_log_size(kg_audit *a, uint64_t *size)
     sqlite3_stmt *st = NULL;
     *size = 0;
     if (sqlite3_prepare_v2(a->db, "SELECT COALESCE(MAX(idx) + 1, 0), COUNT(*) FROM log_entries;",
-                           -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_finalize(st);
         return sqlite_fail(a->db, __FILE__, __LINE__, "reading the log size");
     }
@@ -157,7 +158,10 @@ static kg_result db_log_size(kg_audit *a, uint64_t *size)
     return KG_OK;
 }
 
-kg_result kg_audit_log_size(kg_audit *a, uint64_t *size) { return db_log_size(a, size); }
+kg_result kg_audit_log_size(kg_audit *a, uint64_t *size)
+{
+    return db_log_size(a, size);
+}
 
 /* Loads the right edge of the stored tree (writable logs, at open). */
 static kg_result load_edge(kg_audit *a)
@@ -298,9 +302,9 @@ static kg_result identity_to_text(identity_text *t, const kg_boot_identity *id)
     hex_field(t->os_image_hash, id->os_image_hash, KG_MEASUREMENT_LEN);
     json_t *arr = json_array();
     for (size_t i = 0; arr != NULL && i < id->n_advisory_ids; i++)
-        if (json_array_append_new(arr, json_stringn(id->advisory_ids[i],
-                                                    strnlen(id->advisory_ids[i],
-                                                            KG_ADVISORY_ID_MAX))) != 0) {
+        if (json_array_append_new(
+                arr, json_stringn(id->advisory_ids[i],
+                                  strnlen(id->advisory_ids[i], KG_ADVISORY_ID_MAX))) != 0) {
             json_decref(arr);
             arr = NULL;
         }
@@ -473,9 +477,9 @@ kg_result kg_audit_append(kg_audit *a, const kg_audit_record *rec, int64_t *id_o
     KG_ENSURE(rec->identity == NULL || rec->claimed_app_id == NULL, KG_ERR_USAGE,
               "audit: a record has a verified or a claimed identity, not both");
     const kg_boot_identity *who = rec->identity;
-    KG_ENSURE(who == NULL || (who->n_advisory_ids <= KG_MAX_ADVISORY_IDS &&
-                              (who->instance_id_len == 0 ||
-                               who->instance_id_len == KG_INSTANCE_ID_LEN)),
+    KG_ENSURE(who == NULL ||
+                  (who->n_advisory_ids <= KG_MAX_ADVISORY_IDS &&
+                   (who->instance_id_len == 0 || who->instance_id_len == KG_INSTANCE_ID_LEN)),
               KG_ERR_INPUT, "audit: identity out of its caps");
     audit_job me = {.rec = rec};
 
@@ -697,8 +701,8 @@ kg_result kg_audit_log_tile(kg_audit *a, kg_buf *out, const kg_tlog_tile *t, uin
         got++;
     }
     KG_ENSURE_C(step == SQLITE_DONE, KG_ERR_IO, "audit: reading a tile: %s", sqlite3_errmsg(a->db));
-    KG_ENSURE_C(got == t->width, KG_ERR_INPUT, "audit: tile has %u of its %u rows",
-                (unsigned)got, (unsigned)t->width);
+    KG_ENSURE_C(got == t->width, KG_ERR_INPUT, "audit: tile has %u of its %u rows", (unsigned)got,
+                (unsigned)t->width);
     rc = KG_OK;
 cleanup:
     sqlite3_finalize(st);
@@ -743,7 +747,8 @@ kg_result kg_audit_latest_checkpoint(kg_audit *a, kg_buf *note)
     int step = sqlite3_step(st);
     KG_ENSURE_C(step == SQLITE_ROW, step == SQLITE_DONE ? KG_ERR_NOT_FOUND : KG_ERR_IO,
                 "audit: no checkpoint yet");
-    KG_GUARD_C(kg_buf_append(note, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0)));
+    KG_GUARD_C(
+        kg_buf_append(note, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0)));
     rc = KG_OK;
 cleanup:
     sqlite3_finalize(st);
@@ -756,8 +761,8 @@ kg_result kg_audit_put_meta(kg_audit *a, const char *key, const char *value)
     sqlite3_stmt *st = NULL;
     kg_result rc = KG_ERROR;
     writer_enter(a);
-    if (sqlite3_prepare_v2(a->db, "INSERT OR REPLACE INTO log_meta (key, value) VALUES (?,?);",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(a->db, "INSERT OR REPLACE INTO log_meta (key, value) VALUES (?,?);", -1,
+                           &st, NULL) != SQLITE_OK) {
         (void)sqlite_fail(a->db, __FILE__, __LINE__, "storing log metadata");
         goto cleanup;
     }
@@ -795,12 +800,29 @@ cleanup:
     return rc;
 }
 
-sqlite3 *kg_audit_sqlite_(kg_audit *a) { return a->db; }
+sqlite3 *kg_audit_sqlite_(kg_audit *a)
+{
+    return a->db;
+}
 
-const char *const kg_audit_col_names_[KG_AUDIT_N_COLS + 1] = {
-    "", "time_ms", "method", "peer", "decision", "reason", "app_id", "compose_hash",
-    "instance_id", "device_id", "mr_aggregated", "mr_system", "os_image_hash", "tcb_status",
-    "advisory_ids", "block_number", "block_hash", "released"};
+const char *const kg_audit_col_names_[KG_AUDIT_N_COLS + 1] = {"",
+                                                              "time_ms",
+                                                              "method",
+                                                              "peer",
+                                                              "decision",
+                                                              "reason",
+                                                              "app_id",
+                                                              "compose_hash",
+                                                              "instance_id",
+                                                              "device_id",
+                                                              "mr_aggregated",
+                                                              "mr_system",
+                                                              "os_image_hash",
+                                                              "tcb_status",
+                                                              "advisory_ids",
+                                                              "block_number",
+                                                              "block_hash",
+                                                              "released"};
 
 static char *dup_n(const char *p, size_t n)
 {
@@ -812,7 +834,10 @@ static char *dup_n(const char *p, size_t n)
     return s;
 }
 
-static char *dup_str(const kg_log_str *s) { return s->present ? dup_n(s->p ? s->p : "", s->len) : NULL; }
+static char *dup_str(const kg_log_str *s)
+{
+    return s->present ? dup_n(s->p ? s->p : "", s->len) : NULL;
+}
 
 static char *dup_safe(const char *s)
 {

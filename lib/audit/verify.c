@@ -71,8 +71,7 @@ kg_result kg_log_key_cert_verify(const uint8_t root_k256[33], const char *name,
 }
 
 kg_result kg_audit_checkpoint(kg_audit *a, const char *name,
-                              const uint8_t seed[KG_ED25519_SEED_LEN], kg_buf *note,
-                              uint64_t *size)
+                              const uint8_t seed[KG_ED25519_SEED_LEN], kg_buf *note, uint64_t *size)
 {
     kg_checkpoint c;
     memset(&c, 0, sizeof(c));
@@ -171,8 +170,7 @@ static kg_result load_key(kg_audit *a, const kg_audit_verify_opts *o, char name[
 }
 
 /* Compares a stored decisions row (columns 1..17 of st from `first`) with the entry's row. */
-static void compare_row(vstate *v, uint64_t idx, sqlite3_stmt *st, int first,
-                        const kg_log_entry *e)
+static void compare_row(vstate *v, uint64_t idx, sqlite3_stmt *st, int first, const kg_log_entry *e)
 {
     kg_audit_row_text want;
     if (kg_failed(kg_audit_row_of_entry_(&want, e))) {
@@ -198,8 +196,8 @@ static void compare_row(vstate *v, uint64_t idx, sqlite3_stmt *st, int first,
         }
         if (differs) {
             violation(v, idx,
-                      "entry %" PRIu64 ": audit row %" PRIu64 " differs from the log in '%s'",
-                      idx, e->audit_id, kg_audit_col_names_[c]);
+                      "entry %" PRIu64 ": audit row %" PRIu64 " differs from the log in '%s'", idx,
+                      e->audit_id, kg_audit_col_names_[c]);
             break;
         }
     }
@@ -214,8 +212,10 @@ static kg_result prove_sample(vstate *v, kg_audit *a, const ckpt *top, uint64_t 
     if (kg_failed(kg_audit_log_hash(a, 0, idx, leaf)) ||
         kg_failed(kg_tlog_inclusion_proof(p, idx, top->size, kg_audit_log_hash, a)) ||
         kg_failed(kg_tlog_verify_inclusion(leaf, idx, top->size, p, top->root)))
-        violation(v, idx, "entry %" PRIu64 ": no inclusion proof in checkpoint of size %" PRIu64
-                          " from the stored hashes: %s", idx, top->size, kg_error_message());
+        violation(v, idx,
+                  "entry %" PRIu64 ": no inclusion proof in checkpoint of size %" PRIu64
+                  " from the stored hashes: %s",
+                  idx, top->size, kg_error_message());
     free(p);
     return KG_OK;
 }
@@ -341,8 +341,8 @@ kg_result kg_audit_verify(kg_audit *a, const kg_audit_verify_opts *o, kg_audit_v
             continue;
         }
         if (e->audit_id != (uint64_t)decision_id)
-            violation(&v, idx, "entry %" PRIu64 ": names row %" PRIu64 ", indexed as row %lld",
-                      idx, e->audit_id, (long long)decision_id);
+            violation(&v, idx, "entry %" PRIu64 ": names row %" PRIu64 ", indexed as row %lld", idx,
+                      e->audit_id, (long long)decision_id);
         if (sqlite3_column_type(st, 4) == SQLITE_NULL)
             violation(&v, idx, "entry %" PRIu64 ": its audit row %" PRIu64 " is gone", idx,
                       e->audit_id);
@@ -353,8 +353,9 @@ kg_result kg_audit_verify(kg_audit *a, const kg_audit_verify_opts *o, kg_audit_v
             kg_error_clear();
             if (kg_failed(o->policy(o->policy_ctx, e))) {
                 if (kg_error_code() == KG_ERR_DENIED)
-                    violation(&v, idx, "entry %" PRIu64 ": released at block %" PRIu64
-                                       " but governance did not allow it there: %s",
+                    violation(&v, idx,
+                              "entry %" PRIu64 ": released at block %" PRIu64
+                              " but governance did not allow it there: %s",
                               idx, e->block_number, kg_error_message());
                 else
                     violation(&v, idx, "entry %" PRIu64 ": governance could not be replayed: %s",
@@ -393,7 +394,8 @@ kg_result kg_audit_verify(kg_audit *a, const kg_audit_verify_opts *o, kg_audit_v
     uint64_t orphans = 0;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (++orphans <= MAX_ROW_REPORTS)
-            violation(&v, UINT64_MAX, "audit row %lld is in no log entry (added or altered by hand)",
+            violation(&v, UINT64_MAX,
+                      "audit row %lld is in no log entry (added or altered by hand)",
                       (long long)sqlite3_column_int64(st, 0));
     }
     if (orphans > MAX_ROW_REPORTS)
@@ -401,8 +403,9 @@ kg_result kg_audit_verify(kg_audit *a, const kg_audit_verify_opts *o, kg_audit_v
                   orphans - MAX_ROW_REPORTS);
     sqlite3_finalize(st);
     st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT (SELECT COUNT(*) FROM decisions),"
-                               " (SELECT COUNT(*) FROM decisions WHERE id < ?);",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT (SELECT COUNT(*) FROM decisions),"
+                           " (SELECT COUNT(*) FROM decisions WHERE id < ?);",
                            -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, first_decision);
         if (sqlite3_step(st) == SQLITE_ROW) {

@@ -106,12 +106,11 @@ kg_result kg_aesgcm_encrypt(kg_buf *out, const uint8_t key[KG_AESGCM_KEY_LEN],
     uint8_t *dst = out->data + start;
     KG_GUARD_OSSL_C(EVP_EncryptUpdate(ctx, dst, &n, pt, (int)pt_len), KG_ERR_CRYPTO,
                     "AES-256-GCM encrypt");
-    KG_GUARD_OSSL_C(EVP_EncryptFinal_ex(ctx, dst + n, &fin), KG_ERR_CRYPTO,
-                    "AES-256-GCM final");
+    KG_GUARD_OSSL_C(EVP_EncryptFinal_ex(ctx, dst + n, &fin), KG_ERR_CRYPTO, "AES-256-GCM final");
     KG_ENSURE_C((size_t)n + (size_t)fin == pt_len, KG_ERR_INTERNAL, "AES-GCM length mismatch");
-    KG_GUARD_OSSL_C(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, KG_AESGCM_TAG_LEN,
-                                        dst + pt_len),
-                    KG_ERR_CRYPTO, "AES-256-GCM tag");
+    KG_GUARD_OSSL_C(
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, KG_AESGCM_TAG_LEN, dst + pt_len),
+        KG_ERR_CRYPTO, "AES-256-GCM tag");
     out->len = start + pt_len + KG_AESGCM_TAG_LEN;
     rc = KG_OK;
 cleanup:

@@ -145,8 +145,8 @@ kg_result kg_k256_sign_recoverable(uint8_t sig[KG_K256_RECSIG_LEN],
     /* NULL nonce function = RFC 6979 (HMAC-SHA256); libsecp256k1 always emits low-S. */
     KG_ENSURE(secp256k1_ecdsa_sign_recoverable(ctx, &rs, digest, scalar, NULL, NULL) == 1,
               KG_ERR_INPUT, "secp256k1 scalar out of range (need 0 < scalar < n)");
-    KG_ENSURE(secp256k1_ecdsa_recoverable_signature_serialize_compact(secp256k1_context_static,
-                                                                      sig, &recid, &rs) == 1 &&
+    KG_ENSURE(secp256k1_ecdsa_recoverable_signature_serialize_compact(secp256k1_context_static, sig,
+                                                                      &recid, &rs) == 1 &&
                   recid >= 0 && recid <= 3,
               KG_ERR_CRYPTO, "secp256k1 signature serialization");
     sig[64] = (uint8_t)recid;
@@ -183,8 +183,7 @@ kg_result kg_k256_verify_recoverable(const uint8_t expected_pub[KG_K256_PUB_LEN]
         0xff, 0xff, 0xff, 0xff, 0xff, 0x5d, 0x57, 0x6e, 0x73, 0x57, 0xa4,
         0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0,
     };
-    KG_ENSURE(memcmp(sig + 32, half_n, 32) <= 0, KG_ERR_VERIFY,
-              "secp256k1 signature is not low-S");
+    KG_ENSURE(memcmp(sig + 32, half_n, 32) <= 0, KG_ERR_VERIFY, "secp256k1 signature is not low-S");
     KG_ENSURE(memcmp(got, expected_pub, KG_K256_PUB_LEN) == 0, KG_ERR_VERIFY,
               "secp256k1 signature was not made by the expected key");
     return KG_OK;

@@ -27,7 +27,10 @@ static const unsigned rho[24] = {1,  3,  6,  10, 15, 21, 28, 36, 45, 55, 2,  14,
 static const unsigned pi[24] = {10, 7,  11, 17, 18, 3, 5,  16, 8,  21, 24, 4,
                                 15, 23, 19, 13, 12, 2, 20, 14, 22, 9,  6,  1};
 
-static uint64_t rol(uint64_t x, unsigned s) { return (x << s) | (x >> (64 - s)); }
+static uint64_t rol(uint64_t x, unsigned s)
+{
+    return (x << s) | (x >> (64 - s));
+}
 
 static void keccak_f1600(uint64_t st[25])
 {

@@ -1,4 +1,5 @@
-/* p256.c - P-256 keys through OpenSSL 3 EVP/OSSL_PARAM: import, export, DER/PEM, ECDSA (see crypto.h). */
+/* p256.c - P-256 keys through OpenSSL 3 EVP/OSSL_PARAM: import, export, DER/PEM, ECDSA (see
+ * crypto.h). */
 #include "keygate/crypto.h"
 
 #include <limits.h>
@@ -28,7 +29,7 @@ static const uint8_t P256_ORDER[KG_P256_SCALAR_LEN] = {
     0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
 };
 
-/* Layout of the 138-byte dstack PKCS#8 (SPEC.md section 5):
+/* Layout of the 138-byte dstack PKCS#8 (docs/protocol.md section 5):
  *   30 81 87                          SEQUENCE (135)
  *     02 01 00                          INTEGER 0 (version)
  *     30 13                             SEQUENCE AlgorithmIdentifier
@@ -41,9 +42,9 @@ static const uint8_t P256_ORDER[KG_P256_SCALAR_LEN] = {
  *         a1 44 03 42 00 <04 X Y 65>        [1] BIT STRING publicKey (no [0] parameters)
  */
 static const uint8_t PKCS8_HEAD[] = {
-    0x30, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d,
-    0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x6d, 0x30,
-    0x6b, 0x02, 0x01, 0x01, 0x04, 0x20,
+    0x30, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86,
+    0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d,
+    0x03, 0x01, 0x07, 0x04, 0x6d, 0x30, 0x6b, 0x02, 0x01, 0x01, 0x04, 0x20,
 };
 static const uint8_t PKCS8_MID[] = {0xa1, 0x44, 0x03, 0x42, 0x00};
 
@@ -92,9 +93,9 @@ static kg_result pkey_from_parts(EVP_PKEY **out, const uint8_t *scalar,
 
     bld = OSSL_PARAM_BLD_new();
     KG_ENSURE_OSSL_C(bld != NULL, KG_ERR_NOMEM, "OSSL_PARAM_BLD_new");
-    KG_GUARD_OSSL_C(OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-                                                    P256_GROUP_NAME, 0),
-                    KG_ERR_CRYPTO, "P-256 params: group");
+    KG_GUARD_OSSL_C(
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, P256_GROUP_NAME, 0),
+        KG_ERR_CRYPTO, "P-256 params: group");
     KG_GUARD_OSSL_C(
         OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, KG_P256_PUB_LEN),
         KG_ERR_CRYPTO, "P-256 params: public key");
@@ -104,8 +105,8 @@ static kg_result pkey_from_parts(EVP_PKEY **out, const uint8_t *scalar,
         BN_set_flags(priv, BN_FLG_CONSTTIME);
         KG_ENSURE_OSSL_C(BN_bin2bn(scalar, KG_P256_SCALAR_LEN, priv) != NULL, KG_ERR_CRYPTO,
                          "P-256 scalar to BIGNUM");
-        KG_GUARD_OSSL_C(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv),
-                        KG_ERR_CRYPTO, "P-256 params: private key");
+        KG_GUARD_OSSL_C(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv), KG_ERR_CRYPTO,
+                        "P-256 params: private key");
     }
     params = OSSL_PARAM_BLD_to_param(bld);
     KG_ENSURE_OSSL_C(params != NULL, KG_ERR_NOMEM, "OSSL_PARAM_BLD_to_param");
@@ -210,8 +211,8 @@ static kg_result check_p256(EVP_PKEY *pkey, bool *has_private)
     char group[64];
     size_t glen = 0;
     KG_ENSURE(EVP_PKEY_is_a(pkey, "EC"), KG_ERR_INPUT, "key is not an EC key");
-    KG_ENSURE(EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group,
-                                             sizeof(group), &glen) == 1 &&
+    KG_ENSURE(EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                             &glen) == 1 &&
                   strcmp(group, P256_GROUP_NAME) == 0,
               KG_ERR_INPUT, "EC key is not on P-256");
     BIGNUM *priv = NULL;
@@ -281,9 +282,15 @@ void kg_p256_free(kg_p256_key *key)
     free(key);
 }
 
-bool kg_p256_has_private(const kg_p256_key *key) { return key->has_private; }
+bool kg_p256_has_private(const kg_p256_key *key)
+{
+    return key->has_private;
+}
 
-struct evp_pkey_st *kg_p256_evp(const kg_p256_key *key) { return key->pkey; }
+struct evp_pkey_st *kg_p256_evp(const kg_p256_key *key)
+{
+    return key->pkey;
+}
 
 kg_result kg_p256_scalar(uint8_t out[KG_P256_SCALAR_LEN], const kg_p256_key *key)
 {
@@ -394,8 +401,7 @@ kg_result kg_p256_sign(uint8_t sig[KG_P256_SIG_LEN], const kg_p256_key *key, con
     KG_ENSURE_OSSL_C(md != NULL, KG_ERR_NOMEM, "EVP_MD_CTX_new");
     KG_GUARD_OSSL_C(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key->pkey), KG_ERR_CRYPTO,
                     "ECDSA sign init");
-    KG_GUARD_OSSL_C(EVP_DigestSign(md, der, &der_len, msg, msg_len), KG_ERR_CRYPTO,
-                    "ECDSA sign");
+    KG_GUARD_OSSL_C(EVP_DigestSign(md, der, &der_len, msg, msg_len), KG_ERR_CRYPTO, "ECDSA sign");
     const unsigned char *p = der;
     es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
     KG_ENSURE_OSSL_C(es != NULL, KG_ERR_CRYPTO, "ECDSA signature decoding");
@@ -431,8 +437,8 @@ kg_result kg_p256_verify(const kg_p256_key *key, const void *msg, size_t msg_len
     KG_ENSURE_OSSL_C(der_len > 0, KG_ERR_CRYPTO, "ECDSA signature encoding");
     md = EVP_MD_CTX_new();
     KG_ENSURE_OSSL_C(md != NULL, KG_ERR_NOMEM, "EVP_MD_CTX_new");
-    KG_GUARD_OSSL_C(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key->pkey),
-                    KG_ERR_CRYPTO, "ECDSA verify init");
+    KG_GUARD_OSSL_C(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key->pkey), KG_ERR_CRYPTO,
+                    "ECDSA verify init");
     /* 1 = valid; 0 = invalid; negative = malformed (e.g. r or s zero or >= n): all reject. */
     if (EVP_DigestVerify(md, der, (size_t)der_len, msg, msg_len) != 1) {
         ERR_clear_error();

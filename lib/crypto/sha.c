@@ -23,14 +23,14 @@ cleanup:
     return rc;
 }
 
-kg_result kg_sha256_parts(uint8_t out[KG_SHA256_LEN], const void *const *parts,
-                          const size_t *lens, size_t count)
+kg_result kg_sha256_parts(uint8_t out[KG_SHA256_LEN], const void *const *parts, const size_t *lens,
+                          size_t count)
 {
     return digest_parts(EVP_sha256(), out, parts, lens, count);
 }
 
-kg_result kg_sha384_parts(uint8_t out[KG_SHA384_LEN], const void *const *parts,
-                          const size_t *lens, size_t count)
+kg_result kg_sha384_parts(uint8_t out[KG_SHA384_LEN], const void *const *parts, const size_t *lens,
+                          size_t count)
 {
     return digest_parts(EVP_sha384(), out, parts, lens, count);
 }

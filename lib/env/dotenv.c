@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool is_blank(char c) { return c == ' ' || c == '\t'; }
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 /* Strict UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF): values end
  * up in the JSON plaintext, which must be valid UTF-8. */
@@ -96,8 +99,8 @@ static kg_result quoted(dotenv_in *in, char *val, size_t *vl, const char *name)
     unsigned opened = in->line;
     for (;;) {
         KG_ENSURE(in->p < in->n, KG_ERR_INPUT,
-                  "%s:%u: value of %s: the %s quote opened on this line is never closed",
-                  in->what, opened, name, q == '"' ? "double" : "single");
+                  "%s:%u: value of %s: the %s quote opened on this line is never closed", in->what,
+                  opened, name, q == '"' ? "double" : "single");
         char c = in->t[in->p];
         if (c == q) {
             in->p++;
@@ -247,8 +250,8 @@ KG_RESULT kg_dotenv_parse(kg_env_list *list, const char *text, size_t len, const
 {
     KG_ENSURE(len <= KG_DOTENV_MAX_LEN, KG_ERR_TOO_LARGE, "%s: larger than %u bytes", what,
               KG_DOTENV_MAX_LEN);
-    KG_ENSURE(len == 0 || memchr(text, '\0', len) == NULL, KG_ERR_INPUT,
-              "%s: contains a NUL byte", what);
+    KG_ENSURE(len == 0 || memchr(text, '\0', len) == NULL, KG_ERR_INPUT, "%s: contains a NUL byte",
+              what);
     /* CRLF line ends become LF (as Compose does), everywhere; the value buffer holds any value. */
     char *t = malloc(len + 1), *val = malloc(len + 1);
     kg_result rc = KG_OK;

@@ -49,7 +49,10 @@ kg_abi_value kg_abi_uint64(uint64_t x)
     return v;
 }
 
-kg_abi_value kg_abi_uint256(const uint8_t be[KG_ETH_WORD_LEN]) { return kg_abi_bytes32(be); }
+kg_abi_value kg_abi_uint256(const uint8_t be[KG_ETH_WORD_LEN])
+{
+    return kg_abi_bytes32(be);
+}
 
 kg_abi_value kg_abi_bytes(const uint8_t *data, size_t len)
 {
@@ -97,7 +100,10 @@ void kg_abi_selector(uint8_t out[KG_ETH_SELECTOR_LEN], const char *signature)
  * (every sum checked against KG_ETH_MAX_ABI_LEN), then enc_write fills a zeroed region of
  * exactly that size, so padding is zero by construction. */
 
-static size_t pad32(size_t n) { return (n + WORD - 1) / WORD * WORD; }
+static size_t pad32(size_t n)
+{
+    return (n + WORD - 1) / WORD * WORD;
+}
 
 static kg_result add_size(size_t *acc, size_t n)
 {
@@ -142,9 +148,7 @@ static kg_result enc_size(size_t *out, const kg_abi_value *v, unsigned depth)
     KG_ENSURE(depth <= KG_ETH_MAX_ABI_DEPTH, KG_ERR_USAGE, "ABI value nested deeper than %u",
               KG_ETH_MAX_ABI_DEPTH);
     switch (v->kind) {
-    case KG_ABI_WORD:
-        *out = WORD;
-        return KG_OK;
+    case KG_ABI_WORD: *out = WORD; return KG_OK;
     case KG_ABI_BYTES:
     case KG_ABI_STRING:
         KG_ENSURE(v->len == 0 || v->data != NULL, KG_ERR_USAGE, "ABI bytes without data");
@@ -158,8 +162,7 @@ static kg_result enc_size(size_t *out, const kg_abi_value *v, unsigned depth)
         *out = WORD; /* the element count */
         return add_size(out, s);
     }
-    case KG_ABI_TUPLE:
-        return tuple_size(out, v->items, v->count, depth);
+    case KG_ABI_TUPLE: return tuple_size(out, v->items, v->count, depth);
     }
     KG_BAIL(KG_ERR_USAGE, "unknown ABI value kind %d", (int)v->kind);
 }
@@ -202,9 +205,7 @@ static void tuple_write(uint8_t *dst, const kg_abi_value *items, size_t n)
 static void enc_write(uint8_t *dst, const kg_abi_value *v)
 {
     switch (v->kind) {
-    case KG_ABI_WORD:
-        memcpy(dst, v->word, WORD);
-        break;
+    case KG_ABI_WORD: memcpy(dst, v->word, WORD); break;
     case KG_ABI_BYTES:
     case KG_ABI_STRING:
         put_u64(dst, v->len);
@@ -215,9 +216,7 @@ static void enc_write(uint8_t *dst, const kg_abi_value *v)
         put_u64(dst, v->count);
         tuple_write(dst + WORD, v->items, v->count);
         break;
-    case KG_ABI_TUPLE:
-        tuple_write(dst, v->items, v->count);
-        break;
+    case KG_ABI_TUPLE: tuple_write(dst, v->items, v->count); break;
     }
 }
 
@@ -235,8 +234,7 @@ kg_result kg_abi_encode(kg_buf *out, const kg_abi_value *args, size_t n)
     return KG_OK;
 }
 
-kg_result kg_abi_encode_call(kg_buf *out, const char *signature, const kg_abi_value *args,
-                             size_t n)
+kg_result kg_abi_encode_call(kg_buf *out, const char *signature, const kg_abi_value *args, size_t n)
 {
     uint8_t sel[KG_ETH_SELECTOR_LEN];
     size_t total;
@@ -304,21 +302,16 @@ static bool is_dyn_type(kg_abi_type t)
 static kg_result check_static(const uint8_t w[WORD], kg_abi_type t, size_t i)
 {
     switch (t) {
-    case KG_ABI_T_ADDRESS:
-        return check_narrow(w, KG_ETH_ADDRESS_LEN, i, t);
+    case KG_ABI_T_ADDRESS: return check_narrow(w, KG_ETH_ADDRESS_LEN, i, t);
     case KG_ABI_T_BOOL:
         KG_ENSURE(zero(w, WORD - 1) && w[WORD - 1] <= 1, KG_ERR_INPUT,
                   "ABI member %zu (bool): not 0 or 1", i);
         return KG_OK;
-    case KG_ABI_T_UINT8:
-        return check_narrow(w, 1, i, t);
-    case KG_ABI_T_UINT64:
-        return check_narrow(w, 8, i, t);
+    case KG_ABI_T_UINT8: return check_narrow(w, 1, i, t);
+    case KG_ABI_T_UINT64: return check_narrow(w, 8, i, t);
     case KG_ABI_T_UINT256:
-    case KG_ABI_T_BYTES32:
-        return KG_OK;
-    default:
-        break;
+    case KG_ABI_T_BYTES32: return KG_OK;
+    default: break;
     }
     KG_BAIL(KG_ERR_USAGE, "ABI member %zu: unknown type %d", i, (int)t);
 }
@@ -359,8 +352,8 @@ static kg_result decode(kg_abi_decoded *out, const kg_abi_type *types, size_t n,
                         const uint8_t *data, size_t len, size_t max_dyn_len)
 {
     KG_ENSURE(n <= KG_ETH_MAX_ABI_ITEMS, KG_ERR_USAGE, "ABI decode of %zu members", n);
-    KG_ENSURE(len <= KG_ETH_MAX_ABI_LEN, KG_ERR_TOO_LARGE, "ABI data of %zu bytes exceeds %u",
-              len, KG_ETH_MAX_ABI_LEN);
+    KG_ENSURE(len <= KG_ETH_MAX_ABI_LEN, KG_ERR_TOO_LARGE, "ABI data of %zu bytes exceeds %u", len,
+              KG_ETH_MAX_ABI_LEN);
     kg_reader r;
     kg_reader_init(&r, data, len);
     /* 1. The head: one word per member. */
@@ -394,9 +387,15 @@ kg_result kg_abi_decode(kg_abi_decoded *out, const kg_abi_type *types, size_t n,
     return rc;
 }
 
-bool kg_abi_get_bool(const kg_abi_decoded *v) { return v->word[WORD - 1] == 1; }
+bool kg_abi_get_bool(const kg_abi_decoded *v)
+{
+    return v->word[WORD - 1] == 1;
+}
 
-uint64_t kg_abi_get_u64(const kg_abi_decoded *v) { return word_u64(v->word); }
+uint64_t kg_abi_get_u64(const kg_abi_decoded *v)
+{
+    return word_u64(v->word);
+}
 
 void kg_abi_get_address(uint8_t out[KG_ETH_ADDRESS_LEN], const kg_abi_decoded *v)
 {
@@ -529,12 +528,8 @@ void kg_eth_revert_describe(char *out, size_t out_size, const kg_eth_revert *rv)
     if (out_size == 0)
         return;
     switch (rv->kind) {
-    case KG_ETH_REVERT_EMPTY:
-        snprintf(out, out_size, "no revert data");
-        break;
-    case KG_ETH_REVERT_ERROR:
-        snprintf(out, out_size, "Error(\"%s\")", rv->reason);
-        break;
+    case KG_ETH_REVERT_EMPTY: snprintf(out, out_size, "no revert data"); break;
+    case KG_ETH_REVERT_ERROR: snprintf(out, out_size, "Error(\"%s\")", rv->reason); break;
     case KG_ETH_REVERT_PANIC:
         snprintf(out, out_size, "Panic(0x%llx: %s)", (unsigned long long)rv->panic_code,
                  panic_name(rv->panic_code));
@@ -542,11 +537,8 @@ void kg_eth_revert_describe(char *out, size_t out_size, const kg_eth_revert *rv)
     case KG_ETH_REVERT_CUSTOM:
         snprintf(out, out_size, "custom error %s%s0x%02x%02x%02x%02x",
                  rv->custom_name ? rv->custom_name : "", rv->custom_name ? " " : "",
-                 rv->selector[0], rv->selector[1],
-                 rv->selector[2], rv->selector[3]);
+                 rv->selector[0], rv->selector[1], rv->selector[2], rv->selector[3]);
         break;
-    default:
-        snprintf(out, out_size, "unknown revert");
-        break;
+    default: snprintf(out, out_size, "unknown revert"); break;
     }
 }

@@ -69,8 +69,8 @@ static json_t *block_ref(const kg_eth_block *at)
 }
 
 /* Runs method(params) (params stolen) and hands back the result (caller decrefs). */
-static kg_result call_rpc(kg_eth_client *c, json_t **res, kg_eth_revert *revert,
-                          const char *method, json_t *params)
+static kg_result call_rpc(kg_eth_client *c, json_t **res, kg_eth_revert *revert, const char *method,
+                          json_t *params)
 {
     *res = NULL;
     KG_ENSURE(params != NULL, KG_ERR_NOMEM, "building %s parameters failed", method);
@@ -167,9 +167,9 @@ static kg_result call_impl(kg_eth_client *c, kg_buf *out, kg_eth_revert *revert,
     KG_ENSURE(data_len <= KG_ETH_MAX_ABI_LEN, KG_ERR_TOO_LARGE, "calldata exceeds %u bytes",
               KG_ETH_MAX_ABI_LEN);
     json_t *res;
-    KG_GUARD(call_rpc(c, &res, revert, "eth_call",
-                      json_pack("[o,o]", call_object(from, to, value, data, data_len),
-                                block_ref(at))));
+    KG_GUARD(
+        call_rpc(c, &res, revert, "eth_call",
+                 json_pack("[o,o]", call_object(from, to, value, data, data_len), block_ref(at))));
     kg_result rc = kg_eth_parse_data(out, res, "eth_call result");
     json_decref(res);
     return rc;
@@ -228,7 +228,8 @@ kg_result kg_eth_send_raw(kg_eth_client *c, uint8_t tx_hash[KG_ETH_HASH_LEN], co
     KG_ENSURE(raw_len > 0 && raw_len <= KG_ETH_MAX_TX_LEN, KG_ERR_USAGE,
               "raw transaction of %zu bytes", raw_len);
     json_t *res;
-    KG_GUARD(call_rpc(c, &res, NULL, "eth_sendRawTransaction", json_pack("[o]", hex_json(raw, raw_len))));
+    KG_GUARD(call_rpc(c, &res, NULL, "eth_sendRawTransaction",
+                      json_pack("[o]", hex_json(raw, raw_len))));
     uint8_t got[KG_ETH_HASH_LEN], want[KG_ETH_HASH_LEN];
     kg_buf b;
     kg_buf_init(&b, KG_ETH_HASH_LEN);
@@ -295,8 +296,8 @@ kg_result kg_eth_wait_receipt(kg_eth_client *c, kg_eth_receipt *out,
         KG_GUARD(kg_eth_get_receipt(c, out, &found, tx_hash));
         if (found)
             return KG_OK;
-        KG_ENSURE(now_ms() < deadline, KG_ERR_NETWORK,
-                  "transaction not mined within %u ms", timeout_ms);
+        KG_ENSURE(now_ms() < deadline, KG_ERR_NETWORK, "transaction not mined within %u ms",
+                  timeout_ms);
         sleep_ms(pause);
         pause = pause * 2 > 1000 ? 1000 : pause * 2;
     }
@@ -308,10 +309,10 @@ kg_result kg_eth_get_logs(kg_eth_client *c, kg_eth_logs *out,
 {
     out->items = NULL;
     out->count = 0;
-    json_t *filter = json_pack("{s:o, s:o, s:o}", "address", hex_json(address, KG_ETH_ADDRESS_LEN),
-                               "fromBlock", quantity_json(from_block), "toBlock",
-                               to_block == UINT64_MAX ? json_string("latest")
-                                                      : quantity_json(to_block));
+    json_t *filter =
+        json_pack("{s:o, s:o, s:o}", "address", hex_json(address, KG_ETH_ADDRESS_LEN), "fromBlock",
+                  quantity_json(from_block), "toBlock",
+                  to_block == UINT64_MAX ? json_string("latest") : quantity_json(to_block));
     if (filter != NULL && topic0 != NULL &&
         json_object_set_new(filter, "topics",
                             json_pack("[o]", hex_json(topic0, KG_ETH_HASH_LEN))) != 0) {

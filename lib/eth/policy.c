@@ -1,5 +1,5 @@
-/* policy.c - the governance question of SPEC.md section 3: isAppAllowed / isKmsAllowed of an
- * AppBootInfo on the KMS contract, by eth_call pinned to one block; fail closed. */
+/* policy.c - the governance question of docs/protocol.md section 3: isAppAllowed / isKmsAllowed of
+ * an AppBootInfo on the KMS contract, by eth_call pinned to one block; fail closed. */
 #include "keygate/eth.h"
 
 #include <stdio.h>
@@ -7,9 +7,7 @@
 
 #include "keygate/quote.h"
 
-
-#define BOOT_INFO_TUPLE                                                                            \
-    "(address,bytes32,address,bytes32,bytes32,bytes32,bytes32,string,string[])"
+#define BOOT_INFO_TUPLE "(address,bytes32,address,bytes32,bytes32,bytes32,bytes32,string,string[])"
 
 static const char *method_name(kg_eth_policy_kind kind)
 {
@@ -38,7 +36,7 @@ kg_result kg_eth_policy_calldata(kg_buf *out, kg_eth_policy_kind kind, const kg_
         adv[i] = kg_abi_string(bi->advisory_ids[i]);
     }
     static const uint8_t no_instance[KG_ETH_ADDRESS_LEN] = {0};
-    /* Member order of the AppBootInfo struct (SPEC.md section 3). */
+    /* Member order of the AppBootInfo struct (docs/protocol.md section 3). */
     kg_abi_value m[9] = {
         kg_abi_address(bi->app_id),
         kg_abi_bytes32(bi->compose_hash),

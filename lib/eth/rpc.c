@@ -15,8 +15,8 @@
 struct kg_eth_client {
     char url[KG_ETH_MAX_URL_LEN + 1];
     uint32_t timeout_ms;
-    pthread_mutex_t lock;                 /* guards everything below */
-    CURL *idle[KG_ETH_CLIENT_POOL_MAX];   /* handles not in use, each with a live connection */
+    pthread_mutex_t lock;               /* guards everything below */
+    CURL *idle[KG_ETH_CLIENT_POOL_MAX]; /* handles not in use, each with a live connection */
     size_t n_idle;
     uint64_t next_id;
     bool have_chain_id;
@@ -27,7 +27,10 @@ static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
 static bool g_curl_ok;
 
 /* curl_global_init is not thread-safe in every libcurl build: once, before any handle. */
-static void curl_init_once(void) { g_curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }
+static void curl_init_once(void)
+{
+    g_curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
 
 kg_result kg_eth_client_new(kg_eth_client **out, const char *url, uint32_t timeout_ms)
 {
@@ -62,7 +65,10 @@ void kg_eth_client_free(kg_eth_client *c)
     free(c);
 }
 
-const char *kg_eth_client_url(const kg_eth_client *c) { return c->url; }
+const char *kg_eth_client_url(const kg_eth_client *c)
+{
+    return c->url;
+}
 
 /* ---- HTTP ------------------------------------------------------------------------------------ */
 
@@ -114,8 +120,8 @@ static kg_result http_post(kg_eth_client *c, CURL *h, kg_buf *reply, const char 
               curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
               curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
               curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-              curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
-                               (curl_off_t)KG_ETH_MAX_RPC_REPLY) == CURLE_OK;
+              curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)KG_ETH_MAX_RPC_REPLY) ==
+                  CURLE_OK;
     KG_ENSURE_C(ok, KG_ERR_INTERNAL, "configuring libcurl failed");
     CURLcode cc = curl_easy_perform(h);
     KG_ENSURE_C(!(cc == CURLE_WRITE_ERROR || cc == CURLE_FILESIZE_EXCEEDED), KG_ERR_TOO_LARGE,
@@ -146,8 +152,8 @@ static kg_result rpc_error(kg_eth_revert *revert, const char *method, const json
 {
     json_t *jcode = json_object_get(err, "code");
     json_t *jmsg = json_object_get(err, "message");
-    KG_ENSURE(json_is_object(err) && json_is_integer(jcode) && json_is_string(jmsg),
-              KG_ERR_NETWORK, "chain node: %s: malformed JSON-RPC error object", method);
+    KG_ENSURE(json_is_object(err) && json_is_integer(jcode) && json_is_string(jmsg), KG_ERR_NETWORK,
+              "chain node: %s: malformed JSON-RPC error object", method);
     json_int_t code = json_integer_value(jcode);
     const char *msg = json_string_value(jmsg);
     size_t msg_len = strlen(msg);
@@ -184,8 +190,8 @@ kg_result kg_eth_rpc_parse_reply(json_t **result, kg_eth_revert *revert, const c
     *result = NULL;
     if (revert != NULL)
         memset(revert, 0, sizeof(*revert));
-    KG_ENSURE(len <= KG_ETH_MAX_RPC_REPLY, KG_ERR_TOO_LARGE, "chain node: %s reply exceeds %u bytes",
-              method, KG_ETH_MAX_RPC_REPLY);
+    KG_ENSURE(len <= KG_ETH_MAX_RPC_REPLY, KG_ERR_TOO_LARGE,
+              "chain node: %s reply exceeds %u bytes", method, KG_ETH_MAX_RPC_REPLY);
     /* NUL is allowed inside strings: anvil puts raw revert bytes into error messages. Hex
      * fields are read with their full length, so a NUL there still fails as non-hex. */
     json_error_t jerr;
@@ -320,7 +326,10 @@ static kg_result parse_fixed(uint8_t *out, size_t n, const json_t *v, const char
     return rc;
 }
 
-static const json_t *member(const json_t *obj, const char *key) { return json_object_get(obj, key); }
+static const json_t *member(const json_t *obj, const char *key)
+{
+    return json_object_get(obj, key);
+}
 
 kg_result kg_eth_parse_block(kg_eth_block *out, const json_t *v)
 {
@@ -353,12 +362,11 @@ static kg_result parse_log(kg_eth_log *l, const json_t *v)
     KG_ENSURE(json_is_object(v), KG_ERR_NETWORK, "chain node: log is not an object");
     KG_GUARD(parse_fixed(l->address, KG_ETH_ADDRESS_LEN, member(v, "address"), "log address"));
     const json_t *topics = member(v, "topics");
-    KG_ENSURE(json_is_array(topics) && json_array_size(topics) <= KG_ETH_MAX_TOPICS,
-              KG_ERR_NETWORK, "chain node: log topics is not an array of at most %d",
-              KG_ETH_MAX_TOPICS);
+    KG_ENSURE(json_is_array(topics) && json_array_size(topics) <= KG_ETH_MAX_TOPICS, KG_ERR_NETWORK,
+              "chain node: log topics is not an array of at most %d", KG_ETH_MAX_TOPICS);
     for (size_t i = 0; i < json_array_size(topics); i++)
-        KG_GUARD(parse_fixed(l->topics[i], KG_ETH_HASH_LEN, json_array_get(topics, i),
-                             "log topic"));
+        KG_GUARD(
+            parse_fixed(l->topics[i], KG_ETH_HASH_LEN, json_array_get(topics, i), "log topic"));
     l->n_topics = json_array_size(topics);
     kg_buf d;
     kg_buf_init(&d, KG_ETH_MAX_ABI_LEN);
@@ -424,10 +432,10 @@ kg_result kg_eth_parse_receipt(kg_eth_receipt *out, const json_t *v)
     KG_ENSURE(json_is_object(v), KG_ERR_NETWORK, "chain node: receipt is not an object");
     KG_GUARD(parse_fixed(out->tx_hash, KG_ETH_HASH_LEN, member(v, "transactionHash"),
                          "receipt transactionHash"));
-    KG_GUARD(parse_fixed(out->block_hash, KG_ETH_HASH_LEN, member(v, "blockHash"),
-                         "receipt blockHash"));
-    KG_GUARD(kg_eth_parse_quantity(&out->block_number, member(v, "blockNumber"),
-                                   "receipt blockNumber"));
+    KG_GUARD(
+        parse_fixed(out->block_hash, KG_ETH_HASH_LEN, member(v, "blockHash"), "receipt blockHash"));
+    KG_GUARD(
+        kg_eth_parse_quantity(&out->block_number, member(v, "blockNumber"), "receipt blockNumber"));
     uint64_t status;
     /* Pre-Byzantium receipts carry a state root instead: not supported (fail closed). */
     KG_GUARD(kg_eth_parse_quantity(&status, member(v, "status"), "receipt status"));
@@ -437,8 +445,8 @@ kg_result kg_eth_parse_receipt(kg_eth_receipt *out, const json_t *v)
     KG_GUARD(kg_eth_parse_quantity(&out->gas_used, member(v, "gasUsed"), "receipt gasUsed"));
     const json_t *ca = member(v, "contractAddress");
     if (ca != NULL && !json_is_null(ca)) {
-        KG_GUARD(parse_fixed(out->contract_address, KG_ETH_ADDRESS_LEN, ca,
-                             "receipt contractAddress"));
+        KG_GUARD(
+            parse_fixed(out->contract_address, KG_ETH_ADDRESS_LEN, ca, "receipt contractAddress"));
         out->has_contract_address = true;
     }
     KG_GUARD_CTX(kg_eth_parse_logs(&out->logs, member(v, "logs")), "receipt");

@@ -119,8 +119,7 @@ void kg_eth_address_checksum(char out[43], const uint8_t addr[KG_ETH_ADDRESS_LEN
 kg_result kg_eth_address_parse(uint8_t addr[KG_ETH_ADDRESS_LEN], const char *text)
 {
     KG_ENSURE(text != NULL && strlen(text) == 42 && text[0] == '0' && (text[1] == 'x'),
-              KG_ERR_INPUT, "address '%s' is not 0x followed by 40 hex digits",
-              text ? text : "");
+              KG_ERR_INPUT, "address '%s' is not 0x followed by 40 hex digits", text ? text : "");
     bool upper = false, lower = false;
     for (size_t i = 2; i < 42; i++) {
         upper |= isupper((unsigned char)text[i]) != 0;

@@ -1,5 +1,5 @@
 /* eventlog.c - RTMR3 runtime events: dstack v1 digests, the JSON log, replay and boot identity
- * extraction (SPEC.md section 2). */
+ * extraction (docs/protocol.md section 2). */
 #include "keygate/eventlog.h"
 
 #include <jansson.h>
@@ -13,7 +13,7 @@
 kg_result kg_event_digest(uint8_t out[KG_RTMR_LEN], const char *name, const uint8_t *payload,
                           size_t payload_len)
 {
-    /* SPEC.md section 2: SHA-384(u32_le(0x08000001) || ":" || name || ":" || payload) */
+    /* docs/protocol.md section 2: SHA-384(u32_le(0x08000001) || ":" || name || ":" || payload) */
     const uint8_t type_le[4] = {0x01, 0x00, 0x00, 0x08};
     const void *parts[] = {type_le, ":", name, ":", payload};
     const size_t lens[] = {4, 1, strlen(name), 1, payload_len};
@@ -90,7 +90,10 @@ kg_result kg_rtmr_extend(uint8_t rtmr[KG_RTMR_LEN], const uint8_t digest[KG_RTMR
 
 /* ---- the log ------------------------------------------------------------------------------- */
 
-void kg_eventlog_init(kg_eventlog *log) { memset(log, 0, sizeof(*log)); }
+void kg_eventlog_init(kg_eventlog *log)
+{
+    memset(log, 0, sizeof(*log));
+}
 
 void kg_eventlog_free(kg_eventlog *log)
 {
@@ -210,15 +213,16 @@ kg_result kg_eventlog_to_json(kg_buf *out, const kg_eventlog *log)
         char *name_json = json_dumps(name, JSON_ENCODE_ANY);
         json_decref(name);
         KG_ENSURE(name_json != NULL, KG_ERR_NOMEM, "out of memory encoding an event name");
-        kg_result r = kg_buf_printf(out, "%s{\"imr\":%u,\"event_type\":%u,\"digest\":\"%s\","
-                                         "\"event\":%s,%s\"event_payload\":\"",
+        kg_result r = kg_buf_printf(out,
+                                    "%s{\"imr\":%u,\"event_type\":%u,\"digest\":\"%s\","
+                                    "\"event\":%s,%s\"event_payload\":\"",
                                     i ? "," : "", ev->imr, ev->event_type, digest_hex, name_json,
                                     ev->v2 ? "\"version\":2," : "");
         free(name_json);
         KG_GUARD(r);
         KG_GUARD(kg_buf_reserve(out, 2 * ev->payload_len + 1));
-        KG_GUARD(kg_hex_encode((char *)out->data + out->len, 2 * ev->payload_len + 1,
-                               ev->payload, ev->payload_len));
+        KG_GUARD(kg_hex_encode((char *)out->data + out->len, 2 * ev->payload_len + 1, ev->payload,
+                               ev->payload_len));
         out->len += 2 * ev->payload_len;
         KG_GUARD(kg_buf_append_str(out, "\"}"));
     }
@@ -229,11 +233,10 @@ kg_result kg_eventlog_to_json(kg_buf *out, const kg_eventlog *log)
 static kg_result get_u32(json_t *obj, const char *key, uint32_t *out, size_t idx)
 {
     json_t *v = json_object_get(obj, key);
-    KG_ENSURE(json_is_integer(v), KG_ERR_INPUT, "event %zu: '%s' is missing or not an integer",
-              idx, key);
-    json_int_t x = json_integer_value(v);
-    KG_ENSURE(x >= 0 && x <= 0xffffffffLL, KG_ERR_INPUT, "event %zu: '%s' out of range", idx,
+    KG_ENSURE(json_is_integer(v), KG_ERR_INPUT, "event %zu: '%s' is missing or not an integer", idx,
               key);
+    json_int_t x = json_integer_value(v);
+    KG_ENSURE(x >= 0 && x <= 0xffffffffLL, KG_ERR_INPUT, "event %zu: '%s' out of range", idx, key);
     *out = (uint32_t)x;
     return KG_OK;
 }
@@ -241,8 +244,8 @@ static kg_result get_u32(json_t *obj, const char *key, uint32_t *out, size_t idx
 static kg_result get_str(json_t *obj, const char *key, const char **s, size_t *len, size_t idx)
 {
     json_t *v = json_object_get(obj, key);
-    KG_ENSURE(json_is_string(v), KG_ERR_INPUT, "event %zu: '%s' is missing or not a string",
-              idx, key);
+    KG_ENSURE(json_is_string(v), KG_ERR_INPUT, "event %zu: '%s' is missing or not a string", idx,
+              key);
     *s = json_string_value(v);
     *len = json_string_length(v);
     return KG_OK;
@@ -257,8 +260,8 @@ static kg_result parse_event(kg_event *ev, json_t *el, size_t idx)
     KG_ENSURE(ev->imr <= 3, KG_ERR_INPUT, "event %zu: imr %u out of range 0..3", idx, ev->imr);
     KG_GUARD(get_u32(el, "event_type", &ev->event_type, idx));
     KG_GUARD(get_str(el, "digest", &s, &len, idx));
-    KG_ENSURE(len == 2 * KG_RTMR_LEN, KG_ERR_INPUT, "event %zu: digest must be %u hex chars",
-              idx, 2 * KG_RTMR_LEN);
+    KG_ENSURE(len == 2 * KG_RTMR_LEN, KG_ERR_INPUT, "event %zu: digest must be %u hex chars", idx,
+              2 * KG_RTMR_LEN);
     KG_GUARD_CTX(kg_hex_decode(ev->digest, KG_RTMR_LEN, &got, s, len), "event %zu digest", idx);
     KG_ENSURE(got == KG_RTMR_LEN, KG_ERR_INPUT, "event %zu: digest must be %u bytes", idx,
               KG_RTMR_LEN);
@@ -337,8 +340,8 @@ kg_result kg_eventlog_replay(uint8_t rtmr3[KG_RTMR_LEN], const kg_eventlog *log)
         uint8_t d[KG_RTMR_LEN];
         KG_GUARD(event_digest(d, ev));
         KG_ENSURE(memcmp(d, ev->digest, KG_RTMR_LEN) == 0, KG_ERR_VERIFY,
-                  "event %zu ('%s'): digest does not match its name and payload (event-log %s)",
-                  i, ev->name, ev->v2 ? "V2" : "V1");
+                  "event %zu ('%s'): digest does not match its name and payload (event-log %s)", i,
+                  ev->name, ev->v2 ? "V2" : "V1");
         KG_GUARD(kg_rtmr_extend(reg, ev->digest));
     }
     memcpy(rtmr3, reg, KG_RTMR_LEN);
@@ -356,9 +359,8 @@ kg_result kg_eventlog_check_rtmr3(const kg_eventlog *log, const uint8_t rtmr3[KG
 
 /* The names the boot flow reserves (docs/design.md, "Event log rules"). */
 static const char *const k_reserved[] = {
-    KG_EVENT_SYSTEM_PREPARING, KG_EVENT_APP_ID,       KG_EVENT_COMPOSE_HASH,
-    KG_EVENT_INSTANCE_ID,      KG_EVENT_BOOT_MR_DONE, KG_EVENT_OS_IMAGE_HASH,
-    KG_EVENT_KEY_PROVIDER,     KG_EVENT_SYSTEM_READY,
+    KG_EVENT_SYSTEM_PREPARING, KG_EVENT_APP_ID,        KG_EVENT_COMPOSE_HASH, KG_EVENT_INSTANCE_ID,
+    KG_EVENT_BOOT_MR_DONE,     KG_EVENT_OS_IMAGE_HASH, KG_EVENT_KEY_PROVIDER, KG_EVENT_SYSTEM_READY,
 };
 #define N_RESERVED (sizeof(k_reserved) / sizeof(k_reserved[0]))
 
@@ -428,9 +430,8 @@ kg_result kg_eventlog_extract(kg_boot_events *out, const kg_eventlog *log)
             KG_GUARD_C(take_fixed(out->compose_hash, KG_COMPOSE_HASH_LEN, ev));
             out->has_compose_hash = true;
         } else if (strcmp(ev->name, KG_EVENT_INSTANCE_ID) == 0) {
-            KG_ENSURE_C(ev->payload_len == 0 || ev->payload_len == KG_INSTANCE_ID_LEN,
-                        KG_ERR_INPUT, "event 'instance-id' payload is %zu bytes, want 0 or 20",
-                        ev->payload_len);
+            KG_ENSURE_C(ev->payload_len == 0 || ev->payload_len == KG_INSTANCE_ID_LEN, KG_ERR_INPUT,
+                        "event 'instance-id' payload is %zu bytes, want 0 or 20", ev->payload_len);
             if (ev->payload_len)
                 memcpy(out->instance_id, ev->payload, ev->payload_len);
             out->instance_id_len = ev->payload_len;
@@ -493,8 +494,8 @@ kg_result kg_measure_mr_aggregated(uint8_t out[32], const uint8_t mrtd[KG_RTMR_L
                                    const uint8_t mr_owner[KG_RTMR_LEN],
                                    const uint8_t mr_owner_config[KG_RTMR_LEN])
 {
-    const void *parts[] = {mrtd,         rtmr[0],  rtmr[1],        rtmr[2],
-                           rtmr[3],      mr_config_id, mr_owner, mr_owner_config};
+    const void *parts[] = {mrtd,    rtmr[0],      rtmr[1],  rtmr[2],
+                           rtmr[3], mr_config_id, mr_owner, mr_owner_config};
     const size_t lens[] = {KG_RTMR_LEN, KG_RTMR_LEN, KG_RTMR_LEN, KG_RTMR_LEN,
                            KG_RTMR_LEN, KG_RTMR_LEN, KG_RTMR_LEN, KG_RTMR_LEN};
     bool extra = !all_zero(mr_config_id, KG_RTMR_LEN) || !all_zero(mr_owner, KG_RTMR_LEN) ||

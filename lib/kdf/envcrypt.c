@@ -49,8 +49,8 @@ static kg_result dup_str(char **out, const char *s, size_t n, const char *what)
 kg_result kg_env_list_add(kg_env_list *list, const char *key, size_t key_len, const char *value,
                           size_t value_len)
 {
-    KG_ENSURE(list->count < KG_ENV_MAX_VARS, KG_ERR_TOO_LARGE,
-              "env has more than %d variables", KG_ENV_MAX_VARS);
+    KG_ENSURE(list->count < KG_ENV_MAX_VARS, KG_ERR_TOO_LARGE, "env has more than %d variables",
+              KG_ENV_MAX_VARS);
     if (list->count == list->cap) {
         size_t cap = list->cap ? list->cap * 2 : 8;
         if (cap > KG_ENV_MAX_VARS)
@@ -103,10 +103,11 @@ kg_result kg_env_decrypt(kg_buf *out, const uint8_t env_key[KG_X25519_LEN], cons
     const uint8_t *body = NULL;
     size_t body_len = 0;
 
-    /* Layout (SPEC.md section 5), read in order:
+    /* Layout (docs/protocol.md section 5), read in order:
      *   eph_pub[32] || iv[12] || ciphertext[n] || tag[16]   (n >= 0)                     */
     KG_ENSURE(ct_len <= KG_ENV_MAX_CIPHERTEXT_LEN, KG_ERR_TOO_LARGE,
-              "env ciphertext of %zu bytes exceeds %u", ct_len, (unsigned)KG_ENV_MAX_CIPHERTEXT_LEN);
+              "env ciphertext of %zu bytes exceeds %u", ct_len,
+              (unsigned)KG_ENV_MAX_CIPHERTEXT_LEN);
     kg_reader_init(&r, ct, ct_len);
     KG_GUARD_CTX_C(kg_reader_read(&r, eph_pub, sizeof(eph_pub), "ephemeral public key"),
                    "env ciphertext");
@@ -176,8 +177,8 @@ kg_result kg_env_parse(kg_env_list *out, const void *json, size_t json_len)
               "env JSON of %zu bytes exceeds %u", json_len, (unsigned)KG_ENV_MAX_PLAINTEXT_LEN);
     /* Without JSON_DISABLE_EOF_CHECK jansson requires the whole input to be one value. */
     root = json_loadb(json, json_len, JSON_REJECT_DUPLICATES, &jerr);
-    KG_ENSURE_C(root != NULL, KG_ERR_INPUT, "env JSON invalid at line %d column %d: %s",
-                jerr.line, jerr.column, jerr.text);
+    KG_ENSURE_C(root != NULL, KG_ERR_INPUT, "env JSON invalid at line %d column %d: %s", jerr.line,
+                jerr.column, jerr.text);
     json_t *arr = root;
     if (json_is_object(root)) {
         arr = json_object_get(root, "env");
@@ -224,8 +225,8 @@ kg_result kg_env_serialize(kg_buf *out, const kg_env_list *list)
     KG_ENSURE_C(root != NULL && arr != NULL, KG_ERR_NOMEM, "out of memory building env JSON");
     KG_ENSURE_C(json_object_set(root, "env", arr) == 0, KG_ERR_NOMEM, "env JSON");
     for (size_t i = 0; i < list->count; i++) {
-        json_t *el = json_pack("{s:s, s:s}", "key", list->vars[i].key, "value",
-                               list->vars[i].value);
+        json_t *el =
+            json_pack("{s:s, s:s}", "key", list->vars[i].key, "value", list->vars[i].value);
         KG_ENSURE_C(el != NULL, KG_ERR_INPUT, "env[%zu]: not valid UTF-8", i);
         KG_ENSURE_C(json_array_append_new(arr, el) == 0, KG_ERR_NOMEM, "env JSON");
     }
@@ -244,8 +245,8 @@ kg_result kg_env_check_name(const char *name)
 {
     size_t n = strlen(name);
     KG_ENSURE(n > 0, KG_ERR_INPUT, "env variable name is empty");
-    KG_ENSURE(n <= KG_ENV_MAX_NAME_LEN, KG_ERR_INPUT,
-              "env variable name of %zu bytes exceeds %d", n, KG_ENV_MAX_NAME_LEN);
+    KG_ENSURE(n <= KG_ENV_MAX_NAME_LEN, KG_ERR_INPUT, "env variable name of %zu bytes exceeds %d",
+              n, KG_ENV_MAX_NAME_LEN);
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
         bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||

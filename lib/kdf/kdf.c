@@ -8,7 +8,7 @@
 #include "keygate/bytes.h"
 #include "keygate/hash.h"
 
-/* Context labels of SPEC.md section 5; changing one byte changes every app's keys. */
+/* Context labels of docs/protocol.md section 5; changing one byte changes every app's keys. */
 static const char CTX_APP_CA[] = "app-ca";
 static const char CTX_DISK[] = "app-disk-crypt-key";
 static const char CTX_ENV[] = "env-encrypt-key";
@@ -18,9 +18,18 @@ static const char MSG_ENV_PUBKEY[] = "dstack-env-encrypt-pubkey:";
 
 #define CTX(s) (s), (sizeof(s) - 1)
 
-void kg_kdf_root_keys_wipe(kg_root_keys *root) { kg_memzero(root, sizeof(*root)); }
-void kg_kdf_app_keys_wipe(kg_app_keys *keys) { kg_memzero(keys, sizeof(*keys)); }
-void kg_kdf_get_key_wipe(kg_get_key *gk) { kg_memzero(gk, sizeof(*gk)); }
+void kg_kdf_root_keys_wipe(kg_root_keys *root)
+{
+    kg_memzero(root, sizeof(*root));
+}
+void kg_kdf_app_keys_wipe(kg_app_keys *keys)
+{
+    kg_memzero(keys, sizeof(*keys));
+}
+void kg_kdf_get_key_wipe(kg_get_key *gk)
+{
+    kg_memzero(gk, sizeof(*gk));
+}
 
 kg_result kg_kdf_root_keys_check(const kg_root_keys *root)
 {
@@ -90,8 +99,8 @@ kg_result kg_kdf_p256_scalar(uint8_t out[KG_P256_SCALAR_LEN],
     kg_buf_init(&info, KG_KDF_MAX_CONTEXT_LEN);
     for (size_t i = 0; i < count; i++)
         KG_GUARD_CTX_C(kg_buf_append(&info, contexts[i], lens[i]), "KDF context");
-    KG_GUARD_C(kg_hkdf_sha256(out, KG_P256_SCALAR_LEN, root_scalar, KG_P256_SCALAR_LEN,
-                              KG_KDF_SALT, sizeof(KG_KDF_SALT) - 1, info.data, info.len));
+    KG_GUARD_C(kg_hkdf_sha256(out, KG_P256_SCALAR_LEN, root_scalar, KG_P256_SCALAR_LEN, KG_KDF_SALT,
+                              sizeof(KG_KDF_SALT) - 1, info.data, info.len));
     /* dstack builds a p256 SecretKey from these bytes, which fails outside 0 < s < n. */
     if (kg_failed(kg_p256_check_scalar(out)))
         KG_BAIL_C(KG_ERR_CRYPTO, "derived P-256 scalar out of range for this context");
@@ -128,8 +137,8 @@ cleanup:
 static kg_result derive_k256(uint8_t out[KG_K256_SCALAR_LEN], const uint8_t ikm[32],
                              const void *info, size_t info_len)
 {
-    KG_GUARD(kg_hkdf_sha256(out, KG_K256_SCALAR_LEN, ikm, 32, KG_KDF_SALT,
-                            sizeof(KG_KDF_SALT) - 1, info, info_len));
+    KG_GUARD(kg_hkdf_sha256(out, KG_K256_SCALAR_LEN, ikm, 32, KG_KDF_SALT, sizeof(KG_KDF_SALT) - 1,
+                            info, info_len));
     if (kg_failed(kg_k256_check_scalar(out))) {
         kg_memzero(out, KG_K256_SCALAR_LEN);
         KG_BAIL(KG_ERR_CRYPTO, "derived secp256k1 scalar out of range for this context");
@@ -277,8 +286,7 @@ kg_result kg_kdf_app_keys(kg_app_keys *out, const kg_root_keys *root,
     {
         const void *parts[] = {app_id, CTX_ENV};
         const size_t lens[] = {KG_APP_ID_LEN, sizeof(CTX_ENV) - 1};
-        KG_GUARD_CTX_C(kg_kdf_dh_secret(out->env_key, root->ca_scalar, parts, lens, 2),
-                       "env key");
+        KG_GUARD_CTX_C(kg_kdf_dh_secret(out->env_key, root->ca_scalar, parts, lens, 2), "env key");
         KG_GUARD_C(kg_x25519_public(out->env_pub, out->env_key));
     }
     memcpy(info, app_id, KG_APP_ID_LEN);
@@ -287,9 +295,9 @@ kg_result kg_kdf_app_keys(kg_app_keys *out, const kg_root_keys *root,
                                KG_APP_ID_LEN + sizeof(CTX_APP_KEY) - 1),
                    "app secp256k1 key");
     KG_GUARD_C(kg_k256_public(out->k256_pub, out->k256_scalar));
-    KG_GUARD_CTX_C(kg_kdf_k256_signature(out->k256_signature, root->k256_scalar, app_id,
-                                         out->k256_pub),
-                   "k256_signature");
+    KG_GUARD_CTX_C(
+        kg_kdf_k256_signature(out->k256_signature, root->k256_scalar, app_id, out->k256_pub),
+        "k256_signature");
     rc = KG_OK;
 cleanup:
     kg_p256_free(ca);

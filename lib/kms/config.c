@@ -186,11 +186,20 @@ static kg_result parse_rpc_urls(kg_kms_config *c, const json_t *o)
 
 static kg_result parse_policy(kg_kms_config *c, const json_t *root)
 {
-    static const char *const keys[] = {"backend",         "rpc_url",         "rpc_urls",
-                                       "quorum",          "confirmations",   "max_block_age_s",
-                                       "reorg_allowance", "kms_contract",    "chain_id",
-                                       "url",             "timeout_ms",      "gateway_app_id",
-                                       "allow_insecure_http", NULL};
+    static const char *const keys[] = {"backend",
+                                       "rpc_url",
+                                       "rpc_urls",
+                                       "quorum",
+                                       "confirmations",
+                                       "max_block_age_s",
+                                       "reorg_allowance",
+                                       "kms_contract",
+                                       "chain_id",
+                                       "url",
+                                       "timeout_ms",
+                                       "gateway_app_id",
+                                       "allow_insecure_http",
+                                       NULL};
     static const char *const backends[] = {"eth", "webhook", NULL};
     const json_t *o;
     KG_GUARD(get_object(&o, root, "policy"));
@@ -228,9 +237,9 @@ static kg_result parse_policy(kg_kms_config *c, const json_t *root)
                     addr);
         KG_GUARD(get_uint(&c->chain_id, o, "policy", "chain_id", 1, UINT64_MAX >> 1, true));
     } else {
-        static const char *const eth_only[] = {"rpc_url",         "rpc_urls",      "quorum",
+        static const char *const eth_only[] = {"rpc_url",         "rpc_urls",        "quorum",
                                                "confirmations",   "max_block_age_s", "kms_contract",
-                                               "reorg_allowance", "chain_id",      NULL};
+                                               "reorg_allowance", "chain_id",        NULL};
         for (size_t i = 0; eth_only[i] != NULL; i++)
             KG_ENSURE(json_object_get(o, eth_only[i]) == NULL, KG_ERR_INPUT,
                       "config: 'policy.%s' is for backend 'eth', not 'webhook'", eth_only[i]);

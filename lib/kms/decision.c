@@ -1,9 +1,9 @@
 /* decision.c - the KMS's key-release decision (kms_decision.h): one fixed sequence, every step
  * fail-closed, every outcome recorded.
  *
- *   certificate (or SignCert v2 CSR) present -> attestation verified into an identity -> (KMS callers) the identity
- *   is a KMS of this deployment -> this KMS may serve -> governance allows, at one block ->
- *   [caller derives what it releases] -> the release recorded -> [reply]
+ *   certificate (or SignCert v2 CSR) present -> attestation verified into an identity -> (KMS
+ * callers) the identity is a KMS of this deployment -> this KMS may serve -> governance allows, at
+ * one block -> [caller derives what it releases] -> the release recorded -> [reply]
  *
  * Who is asking is established first, so every refusal names the caller; then whether this KMS
  * may serve at all; then governance. A refusal is final for the caller (KG_ERR_DENIED); an
@@ -23,9 +23,9 @@ static kg_result refuse(const kg_kms_ops *ops, const kg_kms_request *req, kg_err
     r.peer = req->peer;
     r.allowed = false;
     r.reason = reason;
-    const char *what = code == KG_ERR_UNAVAILABLE ? "unavailable" : code == KG_ERR_INPUT
-                                                                        ? "rejected"
-                                                                        : "denied";
+    const char *what = code == KG_ERR_UNAVAILABLE ? "unavailable"
+                       : code == KG_ERR_INPUT     ? "rejected"
+                                                  : "denied";
     char msg[KG_KMS_MAX_REASON + 64];
     snprintf(msg, sizeof(msg), "%s", reason); /* reason may point at the error buffer */
     if (kg_failed(ops->record(ops->ctx, &r)))
@@ -56,8 +56,7 @@ kg_result kg_kms_record_release(const kg_kms_ops *ops, const kg_kms_request *req
     return KG_OK;
 }
 
-kg_result kg_kms_reject_request(const kg_kms_ops *ops, const kg_kms_request *req,
-                                const char *why)
+kg_result kg_kms_reject_request(const kg_kms_ops *ops, const kg_kms_request *req, const char *why)
 {
     kg_audit_record base = {.block_number = -1};
     char reason[KG_KMS_MAX_REASON];

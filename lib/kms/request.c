@@ -21,8 +21,8 @@ static kg_result load_object(json_t **out, const uint8_t *body, size_t len)
      * different requests. */
     /* JSON_DECODE_ANY: a bare `null` is what dstack's client sends for a method without
      * arguments (serde's unit), and what dstack's server reads as "no fields": the same as {}. */
-    json_t *root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-                              &jerr);
+    json_t *root =
+        json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     KG_ENSURE(root != NULL, KG_ERR_INPUT, "request is not valid JSON: %s", jerr.text);
     if (json_is_null(root)) {
         json_decref(root);

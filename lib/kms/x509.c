@@ -69,8 +69,8 @@ static kg_result add_sans(X509 *cert, const kg_kms_cert_spec *spec)
                     "x509: subject alternative name '%.64s' is neither an IP address nor a DNS "
                     "name",
                     name ? name : "(null)");
-        GENERAL_NAME *gn = ip ? a2i_GENERAL_NAME(NULL, NULL, NULL, GEN_IPADD, name, 0)
-                              : GENERAL_NAME_new();
+        GENERAL_NAME *gn =
+            ip ? a2i_GENERAL_NAME(NULL, NULL, NULL, GEN_IPADD, name, 0) : GENERAL_NAME_new();
         KG_ENSURE_OSSL_C(gn != NULL, KG_ERR_CRYPTO, "x509: name '%.64s'", name);
         if (!ip) {
             ASN1_IA5STRING *s = ASN1_IA5STRING_new();
@@ -108,12 +108,11 @@ kg_result kg_kms_x509_issue(X509 **out, EVP_PKEY *subject_key, const kg_kms_cert
     KG_ENSURE_OSSL_C(BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(cert)) != NULL, KG_ERR_CRYPTO,
                      "x509: serial");
     if (spec->not_before != 0)
-        KG_ENSURE_OSSL_C(ASN1_TIME_set(X509_getm_notBefore(cert), (time_t)spec->not_before) !=
-                             NULL,
+        KG_ENSURE_OSSL_C(ASN1_TIME_set(X509_getm_notBefore(cert), (time_t)spec->not_before) != NULL,
                          KG_ERR_CRYPTO, "x509: notBefore");
     else
-        KG_ENSURE_OSSL_C(X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL,
-                         KG_ERR_CRYPTO, "x509: notBefore");
+        KG_ENSURE_OSSL_C(X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL, KG_ERR_CRYPTO,
+                         "x509: notBefore");
     if (spec->not_after != 0)
         KG_ENSURE_OSSL_C(ASN1_TIME_set(X509_getm_notAfter(cert), (time_t)spec->not_after) != NULL,
                          KG_ERR_CRYPTO, "x509: notAfter");
@@ -156,15 +155,14 @@ kg_result kg_kms_x509_issue(X509 **out, EVP_PKEY *subject_key, const kg_kms_cert
     KG_GUARD_C(add_sans(cert, spec));
     if (spec->usage != NULL)
         KG_GUARD_C(kg_ratls_add_ext(cert, KG_OID_RATLS_USAGE, (const uint8_t *)spec->usage,
-                                             strlen(spec->usage)));
+                                    strlen(spec->usage)));
     if (spec->app_id != NULL)
         KG_GUARD_C(kg_ratls_add_ext(cert, KG_OID_RATLS_APP_ID, spec->app_id, 20));
     if (spec->quote != NULL)
-        KG_GUARD_C(
-            kg_ratls_add_ext(cert, KG_OID_RATLS_QUOTE, spec->quote, spec->quote_len));
+        KG_GUARD_C(kg_ratls_add_ext(cert, KG_OID_RATLS_QUOTE, spec->quote, spec->quote_len));
     if (spec->eventlog != NULL)
-        KG_GUARD_C(kg_ratls_add_ext(cert, KG_OID_RATLS_EVENTLOG, spec->eventlog,
-                                             spec->eventlog_len));
+        KG_GUARD_C(
+            kg_ratls_add_ext(cert, KG_OID_RATLS_EVENTLOG, spec->eventlog, spec->eventlog_len));
     if (spec->attestation != NULL)
         KG_GUARD_C(kg_ratls_add_ext(cert, KG_OID_RATLS_ATTESTATION, spec->attestation,
                                     spec->attestation_len));

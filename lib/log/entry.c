@@ -9,7 +9,10 @@
 #define F_COMPOSE 0x02u
 #define F_DEVICE 0x04u
 
-static kg_result put_u64(kg_buf *b, uint64_t v) { return kg_buf_append_u64be(b, v); }
+static kg_result put_u64(kg_buf *b, uint64_t v)
+{
+    return kg_buf_append_u64be(b, v);
+}
 
 static kg_result put_str(kg_buf *b, const kg_log_str *s)
 {
@@ -52,9 +55,9 @@ kg_result kg_log_entry_encode(kg_buf *out, const kg_log_entry *e)
         KG_ENSURE_C((id->instance_id_len == 0 || id->instance_id_len == KG_INSTANCE_ID_LEN) &&
                         id->n_advisory_ids <= KG_MAX_ADVISORY_IDS,
                     KG_ERR_INPUT, "log entry: identity out of its caps");
-        uint8_t flags = (uint8_t)((id->has_app_id ? F_APP_ID : 0) |
-                                  (id->has_compose_hash ? F_COMPOSE : 0) |
-                                  (id->has_device_id ? F_DEVICE : 0));
+        uint8_t flags =
+            (uint8_t)((id->has_app_id ? F_APP_ID : 0) | (id->has_compose_hash ? F_COMPOSE : 0) |
+                      (id->has_device_id ? F_DEVICE : 0));
         KG_GUARD_C(kg_buf_append_u8(out, flags));
         KG_GUARD_C(put_opt(out, id->has_app_id, id->app_id, KG_APP_ID_LEN));
         KG_GUARD_C(put_opt(out, id->has_compose_hash, id->compose_hash, KG_COMPOSE_HASH_LEN));
@@ -90,7 +93,7 @@ cleanup:
     return rc;
 }
 
-/* ---- parsing ---------------------------------------------------------------------------------- */
+/* ---- parsing --------------------------------------------------------------------------------- */
 
 static kg_result get_u64(kg_reader *r, uint64_t *v, const char *field)
 {

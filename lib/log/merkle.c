@@ -35,7 +35,10 @@ static uint64_t split_point(uint64_t n)
     return k;
 }
 
-static bool is_pow2(uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
+static bool is_pow2(uint64_t n)
+{
+    return n != 0 && (n & (n - 1)) == 0;
+}
 
 static uint32_t log2u(uint64_t n)
 {
@@ -63,8 +66,7 @@ static kg_result subtree_hash(uint8_t out[KG_TLOG_HASH_LEN], uint64_t lo, uint64
     return kg_tlog_node_hash(out, l, r);
 }
 
-kg_result kg_tlog_tree_hash(uint8_t out[KG_TLOG_HASH_LEN], uint64_t n, kg_tlog_reader rd,
-                            void *ctx)
+kg_result kg_tlog_tree_hash(uint8_t out[KG_TLOG_HASH_LEN], uint64_t n, kg_tlog_reader rd, void *ctx)
 {
     KG_ENSURE(n <= KG_TLOG_MAX_SIZE, KG_ERR_TOO_LARGE, "tlog: tree size %" PRIu64 " too large", n);
     if (n == 0)
@@ -99,8 +101,8 @@ static kg_result path(kg_tlog_proof *p, uint64_t m, uint64_t lo, uint64_t hi, kg
     return proof_push(p, h);
 }
 
-kg_result kg_tlog_inclusion_proof(kg_tlog_proof *out, uint64_t index, uint64_t n,
-                                  kg_tlog_reader rd, void *ctx)
+kg_result kg_tlog_inclusion_proof(kg_tlog_proof *out, uint64_t index, uint64_t n, kg_tlog_reader rd,
+                                  void *ctx)
 {
     out->n = 0;
     KG_ENSURE(index < n && n <= KG_TLOG_MAX_SIZE, KG_ERR_INPUT,
@@ -131,8 +133,8 @@ static kg_result subproof(kg_tlog_proof *p, uint64_t m, uint64_t lo, uint64_t hi
     return proof_push(p, h);
 }
 
-kg_result kg_tlog_consistency_proof(kg_tlog_proof *out, uint64_t m, uint64_t n,
-                                    kg_tlog_reader rd, void *ctx)
+kg_result kg_tlog_consistency_proof(kg_tlog_proof *out, uint64_t m, uint64_t n, kg_tlog_reader rd,
+                                    void *ctx)
 {
     out->n = 0;
     KG_ENSURE(m > 0 && m <= n && n <= KG_TLOG_MAX_SIZE, KG_ERR_INPUT,
@@ -142,9 +144,8 @@ kg_result kg_tlog_consistency_proof(kg_tlog_proof *out, uint64_t m, uint64_t n,
     return subproof(out, m, 0, n, true, rd, ctx);
 }
 
-kg_result kg_tlog_verify_inclusion(const uint8_t leaf[KG_TLOG_HASH_LEN], uint64_t index,
-                                   uint64_t n, const kg_tlog_proof *proof,
-                                   const uint8_t root[KG_TLOG_HASH_LEN])
+kg_result kg_tlog_verify_inclusion(const uint8_t leaf[KG_TLOG_HASH_LEN], uint64_t index, uint64_t n,
+                                   const kg_tlog_proof *proof, const uint8_t root[KG_TLOG_HASH_LEN])
 {
     KG_ENSURE(index < n, KG_ERR_VERIFY, "inclusion: leaf %" PRIu64 " beyond tree size %" PRIu64,
               index, n);
@@ -218,11 +219,10 @@ kg_result kg_tlog_verify_consistency(uint64_t m, uint64_t n, const kg_tlog_proof
         sn >>= 1;
     }
     KG_ENSURE(sn == 0, KG_ERR_VERIFY, "consistency: proof too short");
-    KG_ENSURE(memcmp(fr, root_m, KG_TLOG_HASH_LEN) == 0 &&
-                  memcmp(sr, root_n, KG_TLOG_HASH_LEN) == 0,
-              KG_ERR_VERIFY,
-              "consistency: the tree of size %" PRIu64 " does not extend the one of size %" PRIu64,
-              n, m);
+    KG_ENSURE(
+        memcmp(fr, root_m, KG_TLOG_HASH_LEN) == 0 && memcmp(sr, root_n, KG_TLOG_HASH_LEN) == 0,
+        KG_ERR_VERIFY,
+        "consistency: the tree of size %" PRIu64 " does not extend the one of size %" PRIu64, n, m);
     return KG_OK;
 }
 
@@ -256,8 +256,8 @@ kg_result kg_tlog_tile_path(char *out, size_t out_size, const kg_tlog_tile *t)
     char sep[96];
     size_t sp = 0;
     for (size_t i = ng; i-- > 0;)
-        sp += (size_t)snprintf(sep + sp, sizeof(sep) - sp, "%s%s%03" PRIu64,
-                               i + 1 < ng ? "/" : "", i > 0 ? "x" : "", groups[i]);
+        sp += (size_t)snprintf(sep + sp, sizeof(sep) - sp, "%s%s%03" PRIu64, i + 1 < ng ? "/" : "",
+                               i > 0 ? "x" : "", groups[i]);
     int w;
     if (t->entries)
         w = snprintf(out, out_size, "tile/entries/%s", sep);
@@ -272,7 +272,10 @@ kg_result kg_tlog_tile_path(char *out, size_t out_size, const kg_tlog_tile *t)
     return KG_OK;
 }
 
-static bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+static bool is_digit(uint8_t c)
+{
+    return c >= '0' && c <= '9';
+}
 
 /* Reads exactly 3 digits. */
 static kg_result read3(kg_reader *r, uint32_t *v, const char *field)

@@ -16,7 +16,7 @@ static const char k_dash[] = "\xe2\x80\x94 ";
 #define DASH_LEN 4u
 #define ED25519_ALG 0x01u
 
-/* ---- base64 ----------------------------------------------------------------------------------- */
+/* ---- base64 ---------------------------------------------------------------------------------- */
 
 kg_result kg_base64_encode(kg_buf *out, const uint8_t *in, size_t n)
 {
@@ -31,8 +31,8 @@ kg_result kg_base64_encode(kg_buf *out, const uint8_t *in, size_t n)
 
 static bool b64_char(uint8_t c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 kg_result kg_base64_decode(kg_buf *out, const char *in, size_t n)
@@ -59,9 +59,10 @@ kg_result kg_base64_decode(kg_buf *out, const char *in, size_t n)
     return KG_OK;
 }
 
-/* ---- Ed25519 ---------------------------------------------------------------------------------- */
+/* ---- Ed25519 --------------------------------------------------------------------------------- */
 
-kg_result kg_ed25519_public(uint8_t pub[KG_ED25519_PUB_LEN], const uint8_t seed[KG_ED25519_SEED_LEN])
+kg_result kg_ed25519_public(uint8_t pub[KG_ED25519_PUB_LEN],
+                            const uint8_t seed[KG_ED25519_SEED_LEN])
 {
     EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, KG_ED25519_SEED_LEN);
     KG_ENSURE_OSSL(k != NULL, KG_ERR_CRYPTO, "ed25519: bad private key");
@@ -101,8 +102,7 @@ kg_result kg_ed25519_verify(const uint8_t pub[KG_ED25519_PUB_LEN],
     KG_ENSURE_OSSL_C(k != NULL, KG_ERR_VERIFY, "ed25519: bad public key");
     md = EVP_MD_CTX_new();
     KG_ENSURE_OSSL_C(md != NULL, KG_ERR_NOMEM, "ed25519: out of memory");
-    KG_GUARD_OSSL_C(EVP_DigestVerifyInit(md, NULL, NULL, NULL, k), KG_ERR_CRYPTO,
-                    "ed25519: init");
+    KG_GUARD_OSSL_C(EVP_DigestVerifyInit(md, NULL, NULL, NULL, k), KG_ERR_CRYPTO, "ed25519: init");
     int ok = EVP_DigestVerify(md, sig, KG_ED25519_SIG_LEN, msg, len);
     KG_ENSURE_C(ok == 1, KG_ERR_VERIFY, "ed25519: signature does not verify");
     rc = KG_OK;
@@ -112,7 +112,7 @@ cleanup:
     return rc;
 }
 
-/* ---- signed-note ------------------------------------------------------------------------------ */
+/* ---- signed-note ----------------------------------------------------------------------------- */
 
 bool kg_note_name_ok(const char *name)
 {

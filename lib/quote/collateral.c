@@ -1,4 +1,5 @@
-/* collateral.c - parses Intel's signed collateral JSON: TCB Info v3 (SGX/TDX) and QE Identity v2. */
+/* collateral.c - parses Intel's signed collateral JSON: TCB Info v3 (SGX/TDX) and QE Identity
+ * v2. */
 #include <ctype.h>
 #include <jansson.h>
 #include <string.h>
@@ -68,9 +69,9 @@ kg_result kg_parse_iso8601(int64_t *out, const char *s)
 {
     unsigned y, mo, d, h, mi, se;
     size_t n = strlen(s);
-    bool ok = n >= 20 && digits(s, 4, &y) && s[4] == '-' && digits(s + 5, 2, &mo) &&
-              s[7] == '-' && digits(s + 8, 2, &d) && s[10] == 'T' && digits(s + 11, 2, &h) &&
-              s[13] == ':' && digits(s + 14, 2, &mi) && s[16] == ':' && digits(s + 17, 2, &se);
+    bool ok = n >= 20 && digits(s, 4, &y) && s[4] == '-' && digits(s + 5, 2, &mo) && s[7] == '-' &&
+              digits(s + 8, 2, &d) && s[10] == 'T' && digits(s + 11, 2, &h) && s[13] == ':' &&
+              digits(s + 14, 2, &mi) && s[16] == ':' && digits(s + 17, 2, &se);
     size_t i = 19;
     if (ok && s[i] == '.') { /* fractional seconds: digits, ignored (truncation is safe here:
                                  issue dates round down, so windows only shrink by < 1 s) */
@@ -200,8 +201,7 @@ static kg_result parse_isv_levels(const json_t *o, kg_module_tcb_level *levels, 
         KG_GUARD_CTX(get_uint(tcb, "isvsvn", 65535, &svn), "tcbLevels[%zu]", i);
         levels[i].isv_svn = (uint16_t)svn;
         KG_GUARD_CTX(parse_status(l, true, &levels[i].status), "tcbLevels[%zu]", i);
-        KG_GUARD_CTX(parse_advisories(l, pool, n_pool, &levels[i].advisories), "tcbLevels[%zu]",
-                     i);
+        KG_GUARD_CTX(parse_advisories(l, pool, n_pool, &levels[i].advisories), "tcbLevels[%zu]", i);
     }
     *n_levels = n;
     return KG_OK;
@@ -249,8 +249,7 @@ static kg_result parse_tcb_info(kg_tcb_info *info, const json_t *o)
               "unknown id '%.20s' (want TDX or SGX)", id);
     info->is_tdx = strcmp(id, "TDX") == 0;
     KG_GUARD(get_uint(o, "version", 1000, &info->version));
-    KG_ENSURE(info->version == 3, KG_ERR_INPUT, "unsupported version %u (want 3)",
-              info->version);
+    KG_ENSURE(info->version == 3, KG_ERR_INPUT, "unsupported version %u (want 3)", info->version);
     KG_GUARD(get_date(o, "issueDate", &info->issue_date));
     KG_GUARD(get_date(o, "nextUpdate", &info->next_update));
     KG_GUARD(get_hex(o, "fmspc", info->fmspc, 6));
@@ -272,9 +271,9 @@ static kg_result parse_tcb_info(kg_tcb_info *info, const json_t *o)
             KG_ENSURE(n <= KG_MAX_TDX_MODULE_IDS, KG_ERR_TOO_LARGE,
                       "%zu tdxModuleIdentities exceed the maximum", n);
             for (size_t i = 0; i < n; i++)
-                KG_GUARD_CTX(parse_module_identity(json_array_get(ids, i), &info->module_ids[i],
-                                                   info),
-                             "tdxModuleIdentities[%zu]", i);
+                KG_GUARD_CTX(
+                    parse_module_identity(json_array_get(ids, i), &info->module_ids[i], info),
+                    "tdxModuleIdentities[%zu]", i);
             info->n_module_ids = n;
             info->has_module_identities = true;
         }
@@ -332,8 +331,7 @@ static kg_result parse_qe_identity(kg_qe_identity *q, const json_t *o)
     KG_GUARD(get_hex(o, "mrsigner", q->mrsigner, 32));
     KG_GUARD(get_uint(o, "isvprodid", 65535, &u));
     q->isv_prod_id = (uint16_t)u;
-    return parse_isv_levels(o, q->levels, KG_MAX_QE_TCB_LEVELS, &q->n_levels, q->pool,
-                            &q->n_pool);
+    return parse_isv_levels(o, q->levels, KG_MAX_QE_TCB_LEVELS, &q->n_levels, q->pool, &q->n_pool);
 }
 
 kg_result kg_qe_identity_parse(kg_qe_identity *out, const char *json, size_t len)

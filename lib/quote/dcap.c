@@ -37,9 +37,9 @@
 #define MEMO_SLOTS 8
 
 typedef struct coll_entry {
-    int refs; /* guarded by the verifier's mutex */
-    uint64_t id;  /* unique per verifier: PCK entries name the collateral they relied on */
-    char *text;   /* the key: an exact copy of the collateral JSON verified */
+    int refs;    /* guarded by the verifier's mutex */
+    uint64_t id; /* unique per verifier: PCK entries name the collateral they relied on */
+    char *text;  /* the key: an exact copy of the collateral JSON verified */
     size_t text_len;
     int64_t not_before, not_after;
     kg_tcb_info *tcb;
@@ -135,8 +135,7 @@ static void name_text(char *out, size_t n, const X509_NAME *name)
         snprintf(out, n, "(no CN)");
 }
 
-static kg_result decode_crl(kg_der_cache *cache, X509_CRL **out, const char *hex,
-                            const char *what)
+static kg_result decode_crl(kg_der_cache *cache, X509_CRL **out, const char *hex, const char *what)
 {
     kg_result rc = KG_ERROR;
     kg_buf der;
@@ -185,7 +184,7 @@ static kg_result check_not_revoked(X509_CRL *crl, X509 *cert, const char *what)
  * revocation: a certificate issued by the root against root_crl, one issued by pck_ca's subject
  * against pck_crl (both already authenticated). Any other issuer has no CRL and is refused.
  */
-static kg_result verify_chain(verify_ctx *c, STACK_OF(X509) *chain, X509_CRL *root_crl,
+static kg_result verify_chain(verify_ctx *c, STACK_OF(X509) * chain, X509_CRL *root_crl,
                               X509_CRL *pck_crl, X509 *pck_ca, const char *what)
 {
     int n = sk_X509_num(chain);
@@ -210,8 +209,7 @@ static kg_result verify_chain(verify_ctx *c, STACK_OF(X509) *chain, X509_CRL *ro
         KG_ENSURE(X509_check_ca(issuer) >= 1, KG_ERR_VERIFY, "%s: issuer is not a CA", label);
         bool memo = false;
         for (size_t k = 0; k < c->n_memo && !memo; k++)
-            memo = X509_cmp(c->memo_cert[k], cert) == 0 &&
-                   X509_cmp(c->memo_issuer[k], issuer) == 0;
+            memo = X509_cmp(c->memo_cert[k], cert) == 0 && X509_cmp(c->memo_issuer[k], issuer) == 0;
         if (!memo) {
             KG_GUARD(kg_dcap_verify_cert_sig(cert, X509_get0_pubkey(issuer), label));
             /* the memo holds references: the chain it came from may be freed before reuse */
@@ -228,17 +226,17 @@ static kg_result verify_chain(verify_ctx *c, STACK_OF(X509) *chain, X509_CRL *ro
         if (X509_cmp(issuer, c->v->root) == 0) {
             KG_GUARD(check_not_revoked(root_crl, cert, what));
         } else {
-            KG_ENSURE(pck_crl && pck_ca &&
-                          X509_NAME_cmp(X509_get_issuer_name(cert),
-                                        X509_get_subject_name(pck_ca)) == 0,
-                      KG_ERR_VERIFY, "%s: no CRL from its issuer", label);
+            KG_ENSURE(
+                pck_crl && pck_ca &&
+                    X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(pck_ca)) == 0,
+                KG_ERR_VERIFY, "%s: no CRL from its issuer", label);
             KG_GUARD(check_not_revoked(pck_crl, cert, what));
         }
     }
     return KG_OK;
 }
 
-/* ---- 2. collateral ---------------------------------------------------------------------------- */
+/* ---- 2. collateral --------------------------------------------------------------------------- */
 
 static void coll_free(coll_entry *e)
 {
@@ -369,8 +367,7 @@ static kg_result verify_collateral_doc(verify_ctx *c, const kg_collateral_doc *d
     KG_GUARD_C(verify_signed_text(c, d, KG_COLL_TCB_INFO_ISSUER_CHAIN, KG_COLL_TCB_INFO,
                                   KG_COLL_TCB_INFO_SIGNATURE, e->root_crl));
     void *doc = NULL;
-    KG_GUARD_C(parse_doc_cached(c->v, (c->v)->tcb_docs,
-                                &(c->v)->tcb_next, d->v[KG_COLL_TCB_INFO],
+    KG_GUARD_C(parse_doc_cached(c->v, (c->v)->tcb_docs, &(c->v)->tcb_next, d->v[KG_COLL_TCB_INFO],
                                 d->len[KG_COLL_TCB_INFO], sizeof(kg_tcb_info), parse_tcb_any,
                                 &doc));
     e->tcb = doc;
@@ -379,8 +376,7 @@ static kg_result verify_collateral_doc(verify_ctx *c, const kg_collateral_doc *d
     /* QE Identity: the same */
     KG_GUARD_C(verify_signed_text(c, d, KG_COLL_QE_IDENTITY_ISSUER_CHAIN, KG_COLL_QE_IDENTITY,
                                   KG_COLL_QE_IDENTITY_SIGNATURE, e->root_crl));
-    KG_GUARD_C(parse_doc_cached(c->v, (c->v)->qe_docs,
-                                &(c->v)->qe_next, d->v[KG_COLL_QE_IDENTITY],
+    KG_GUARD_C(parse_doc_cached(c->v, (c->v)->qe_docs, &(c->v)->qe_next, d->v[KG_COLL_QE_IDENTITY],
                                 d->len[KG_COLL_QE_IDENTITY], sizeof(kg_qe_identity), parse_qe_any,
                                 &doc));
     e->qe = doc;
@@ -391,8 +387,7 @@ cleanup:
     return rc;
 }
 
-static kg_result verify_collateral(verify_ctx *c, const char *json, size_t len,
-                                   coll_entry **out)
+static kg_result verify_collateral(verify_ctx *c, const char *json, size_t len, coll_entry **out)
 {
     *out = NULL;
     kg_collateral_doc d;
@@ -427,7 +422,7 @@ static kg_result verify_collateral(verify_ctx *c, const char *json, size_t len,
     return KG_OK;
 }
 
-/* ---- 3. PCK chain ------------------------------------------------------------------------------ */
+/* ---- 3. PCK chain ---------------------------------------------------------------------------- */
 
 static void pck_free(pck_entry *e)
 {
@@ -470,14 +465,12 @@ static kg_result verify_pck_chain(verify_ctx *c, const coll_entry *coll, const k
     char crl_cn[256], iss_cn[256];
     name_text(crl_cn, sizeof(crl_cn), X509_CRL_get_issuer(coll->pck_crl));
     name_text(iss_cn, sizeof(iss_cn), X509_get_issuer_name(leaf));
-    KG_ENSURE_C(X509_NAME_cmp(X509_CRL_get_issuer(coll->pck_crl), X509_get_issuer_name(leaf)) ==
-                    0,
+    KG_ENSURE_C(X509_NAME_cmp(X509_CRL_get_issuer(coll->pck_crl), X509_get_issuer_name(leaf)) == 0,
                 KG_ERR_VERIFY, "PCK CRL issuer '%s' does not match the PCK certificate issuer '%s'",
                 crl_cn, iss_cn);
     /* and the key that signed the CRL is the key that issued the PCK certificate */
-    KG_ENSURE_C(sk_X509_num(chain) >= 2 &&
-                    EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(chain, 1)),
-                                X509_get0_pubkey(coll->pck_ca)) == 1,
+    KG_ENSURE_C(sk_X509_num(chain) >= 2 && EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(chain, 1)),
+                                                       X509_get0_pubkey(coll->pck_ca)) == 1,
                 KG_ERR_VERIFY, "PCK CRL was not signed by the PCK certificate's issuing CA");
     /* 4.1.2.4.5, 4.1.2.4.7: chain to the root, nothing revoked */
     KG_GUARD_C(verify_chain(c, chain, coll->root_crl, coll->pck_crl, coll->pck_ca,
@@ -721,8 +714,8 @@ static kg_result evaluate_tcb(kg_dcap_report *out, const kg_tcb_info *ti,
             KG_ENSURE(module != NULL, KG_ERR_VERIFY, "TDX module mismatch: no module identity");
             const kg_module_tcb_level *ml = isv_level(module->levels, module->n_levels, isvsvn);
             KG_ENSURE(ml != NULL, KG_ERR_DENIED,
-                      "TCB not supported: TDX module ISVSVN %u is below every level of %s",
-                      isvsvn, module->id);
+                      "TCB not supported: TDX module ISVSVN %u is below every level of %s", isvsvn,
+                      module->id);
             status = converge(status, ml->status);
             module_status = ml->status;
             module_adv = ml->advisories;
@@ -755,8 +748,8 @@ static kg_result check_debug(const kg_quote *q)
     const uint8_t *a = q->td.td_attributes;
     KG_ENSURE(!(a[0] & 0x01), KG_ERR_DENIED, "debug TD: TD_ATTRIBUTES.DEBUG is set");
     KG_ENSURE(a[0] == 0, KG_ERR_DENIED, "TD_ATTRIBUTES: reserved TUD bits set (0x%02x)", a[0]);
-    KG_ENSURE(a[1] == 0 && a[2] == 0 && (a[3] & 0x2f) == 0 && a[4] == 0 && a[5] == 0 &&
-                  a[6] == 0 && (a[7] & 0x7f) == 0,
+    KG_ENSURE(a[1] == 0 && a[2] == 0 && (a[3] & 0x2f) == 0 && a[4] == 0 && a[5] == 0 && a[6] == 0 &&
+                  (a[7] & 0x7f) == 0,
               KG_ERR_DENIED, "TD_ATTRIBUTES: reserved bits set");
     KG_ENSURE(a[3] & 0x10, KG_ERR_DENIED, "TD_ATTRIBUTES: SEPT_VE_DISABLE is not set");
     if (q->body_type == KG_BODY_TD15) {
@@ -798,8 +791,8 @@ static coll_entry *coll_lookup(kg_dcap_verifier *v, const char *text, size_t len
     pthread_mutex_lock(&v->mu);
     for (size_t i = 0; i < COLL_CACHE_SLOTS && !hit; i++) {
         coll_entry *e = v->coll[i];
-        if (e && e->text_len == len && memcmp(e->text, text, len) == 0 &&
-            now >= e->not_before && now <= e->not_after) {
+        if (e && e->text_len == len && memcmp(e->text, text, len) == 0 && now >= e->not_before &&
+            now <= e->not_after) {
             e->refs++;
             hit = e;
         }
@@ -880,7 +873,7 @@ static kg_result attestation_key(kg_dcap_verifier *v, const uint8_t xy[64], EVP_
     return KG_OK;
 }
 
-/* ---- 5. kg_dcap_verify ------------------------------------------------------------------------ */
+/* ---- 5. kg_dcap_verify ----------------------------------------------------------------------- */
 
 static kg_result get_collateral(verify_ctx *c, kg_dcap_verifier *v, const char *json, size_t len,
                                 coll_entry **out)
@@ -1023,8 +1016,7 @@ kg_result kg_dcap_verify(kg_dcap_verifier *v, kg_dcap_report *out, const uint8_t
     memset(out, 0, sizeof(*out));
     KG_ENSURE(now <= (uint64_t)INT64_MAX, KG_ERR_USAGE, "time out of range");
     KG_GUARD(kg_quote_parse(&out->quote, quote, quote_len));
-    verify_ctx c = {.v = v, .now = (int64_t)now, .not_before = INT64_MIN,
-                    .not_after = INT64_MAX};
+    verify_ctx c = {.v = v, .now = (int64_t)now, .not_before = INT64_MIN, .not_after = INT64_MAX};
     kg_result rc = verify_quote(v, &c, out, collateral_json, collateral_len);
     for (size_t i = 0; i < c.n_memo; i++) {
         X509_free(c.memo_cert[i]);
@@ -1044,8 +1036,8 @@ kg_result kg_dcap_verifier_new(kg_dcap_verifier **out, const uint8_t *root_ca_de
         root_ca_der = kg_intel_sgx_root_ca_der;
         root_ca_der_len = kg_intel_sgx_root_ca_der_len;
     }
-    KG_ENSURE(root_ca_der_len > 0 && root_ca_der_len < 65536, KG_ERR_USAGE,
-              "root CA of %zu bytes", root_ca_der_len);
+    KG_ENSURE(root_ca_der_len > 0 && root_ca_der_len < 65536, KG_ERR_USAGE, "root CA of %zu bytes",
+              root_ca_der_len);
     kg_dcap_verifier *v = calloc(1, sizeof(*v));
     KG_ENSURE(v != NULL, KG_ERR_NOMEM, "allocating verifier");
     const uint8_t *p = root_ca_der;

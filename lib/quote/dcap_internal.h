@@ -190,7 +190,7 @@ KG_RESULT kg_der_cache_crl(kg_der_cache *c, X509_CRL **out, const uint8_t *der, 
                            const char *what);
 
 /* Parses a strict PEM chain (leaf first) into a new stack; at most `max` certificates. */
-KG_RESULT kg_dcap_pem_chain(STACK_OF(X509) **out, const uint8_t *pem, size_t len, size_t max,
+KG_RESULT kg_dcap_pem_chain(STACK_OF(X509) * *out, const uint8_t *pem, size_t len, size_t max,
                             const char *what, kg_der_cache *cache);
 /* ASN1_TIME to unix seconds. */
 KG_RESULT kg_dcap_asn1_time(int64_t *out, const ASN1_TIME *t);

@@ -30,7 +30,10 @@ static const char *const KEYS[KG_COLL_N] = {
     [KG_COLL_QE_IDENTITY_SIGNATURE] = "qe_identity_signature",
 };
 
-const char *kg_collateral_key(kg_coll_field f) { return KEYS[f]; }
+const char *kg_collateral_key(kg_coll_field f)
+{
+    return KEYS[f];
+}
 
 static void skip_ws(kg_reader *r)
 {
@@ -140,9 +143,9 @@ static kg_result read_string(kg_reader *r, char **out, size_t *out_len)
         }
         uint8_t c = r->data[r->pos++];
         if (c < 0x20) {
-            rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__,
-                              "invalid JSON: control character in string at offset %zu",
-                              r->pos - 1);
+            rc =
+                kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__,
+                             "invalid JSON: control character in string at offset %zu", r->pos - 1);
         } else if (c != '\\') {
             s[n++] = (char)c;
         } else {
@@ -228,8 +231,8 @@ static kg_result parse_doc(kg_collateral_doc *d, kg_reader *r)
             if (kg_ok(rc)) {
                 skip_ws(r);
                 if (r->pos < r->len && r->data[r->pos] != '"')
-                    rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__,
-                                      "'%.40s' is not a string", key);
+                    rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__, "'%.40s' is not a string",
+                                      key);
             }
             if (kg_ok(rc))
                 rc = read_string(r, &val, &val_len);
@@ -240,8 +243,8 @@ static kg_result parse_doc(kg_collateral_doc *d, kg_reader *r)
             if (kg_ok(rc) && field >= 0 && d->v[field])
                 rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__, "duplicate key '%s'", key);
             if (kg_ok(rc) && field >= 0 && strlen(val) != val_len)
-                rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__,
-                                  "'%s' contains a NUL character", key);
+                rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__, "'%s' contains a NUL character",
+                                  key);
             if (kg_ok(rc) && field >= 0) {
                 d->v[field] = val;
                 d->len[field] = val_len;

@@ -21,9 +21,9 @@
 
 /*
  * Requests (Intel "PCK Certificate and Certificate Revocation List Profile" / PCS API v4):
- *   GET {base}/{tdx|sgx}/certification/v4/tcb?fmspc={FMSPC}     body {"tcbInfo":{..},"signature":".."}
- *                                  header TCB-Info-Issuer-Chain (or SGX-TCB-Info-Issuer-Chain)
- *   GET {base}/{tdx|sgx}/certification/v4/qe/identity     body {"enclaveIdentity":{..},"signature":".."}
+ *   GET {base}/{tdx|sgx}/certification/v4/tcb?fmspc={FMSPC}     body
+ * {"tcbInfo":{..},"signature":".."} header TCB-Info-Issuer-Chain (or SGX-TCB-Info-Issuer-Chain) GET
+ * {base}/{tdx|sgx}/certification/v4/qe/identity     body {"enclaveIdentity":{..},"signature":".."}
  *                                  header SGX-Enclave-Identity-Issuer-Chain
  *   GET {base}/sgx/certification/v4/pckcrl?ca={platform|processor}&encoding=der
  *                                  body the CRL (DER, PEM or hex), header SGX-PCK-CRL-Issuer-Chain
@@ -48,7 +48,7 @@ typedef struct http_resp {
     kg_buf body;
     char chain_header[64];
     char alt_header[64]; /* a second accepted name (PCS v3 vs v4 spelling) */
-    kg_buf chain; /* raw (URL-encoded) value of chain_header */
+    kg_buf chain;        /* raw (URL-encoded) value of chain_header */
     bool overflow;
 } http_resp;
 
@@ -416,7 +416,7 @@ cleanup:
     return rc;
 }
 
-/* ---- the quote's platform: TEE, FMSPC and PCK CA from its PCK certificate ---------------------- */
+/* ---- the quote's platform: TEE, FMSPC and PCK CA from its PCK certificate -------------------- */
 
 typedef struct platform {
     bool tdx;
@@ -432,8 +432,8 @@ static kg_result quote_platform(platform *pf, const uint8_t *quote, size_t quote
     kg_pck_ext ext;
     KG_GUARD(kg_quote_parse(&q, quote, quote_len));
     pf->tdx = q.header.tee_type == KG_TEE_TYPE_TDX;
-    KG_GUARD_C(kg_dcap_pem_chain(&chain, q.pck_chain, q.pck_chain_len, 8,
-                                 "PCK certificate chain", NULL));
+    KG_GUARD_C(
+        kg_dcap_pem_chain(&chain, q.pck_chain, q.pck_chain_len, 8, "PCK certificate chain", NULL));
     X509 *leaf = sk_X509_value(chain, 0);
     ASN1_OBJECT *oid = OBJ_txt2obj("1.2.840.113741.1.13.1", 1);
     int idx = oid ? X509_get_ext_by_OBJ(leaf, oid, -1) : -1;
@@ -496,9 +496,10 @@ static kg_result expiry_of(int64_t *out, const char *tcb, const char *qe, const 
         X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)der.len);
         KG_ENSURE_OSSL_C(crl != NULL, KG_ERR_INPUT, "CRL from the PCCS is malformed");
         int64_t nu = 0;
-        kg_result r = X509_CRL_get0_nextUpdate(crl)
-                          ? kg_dcap_asn1_time(&nu, X509_CRL_get0_nextUpdate(crl))
-                          : kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__, "CRL without nextUpdate");
+        kg_result r =
+            X509_CRL_get0_nextUpdate(crl)
+                ? kg_dcap_asn1_time(&nu, X509_CRL_get0_nextUpdate(crl))
+                : kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__, "CRL without nextUpdate");
         X509_CRL_free(crl);
         KG_GUARD_C(r);
         if (nu < e)
@@ -592,7 +593,10 @@ typedef struct mem_entry {
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
 
-static void curl_init_once(void) { (void)curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void curl_init_once(void)
+{
+    (void)curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 static mem_entry g_mem[PCCS_MEM_SLOTS];
 static size_t g_next;
 

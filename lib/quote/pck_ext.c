@@ -1,4 +1,5 @@
-/* pck_ext.c - pure DER parser of the PCK certificate's SGX extensions (OID 1.2.840.113741.1.13.1). */
+/* pck_ext.c - pure DER parser of the PCK certificate's SGX extensions (OID
+ * 1.2.840.113741.1.13.1). */
 #include <string.h>
 
 #include "dcap_internal.h"
@@ -149,8 +150,7 @@ static kg_result parse_ext(kg_pck_ext *out, const uint8_t *der, size_t der_len)
         KG_GUARD(der_expect(&seq, DER_SEQUENCE, &item, "SGX extension item"));
         KG_GUARD(der_sub_oid(&item, NULL, 0, &arc, "SGX extension item OID"));
         if (arc >= 1 && arc <= 5) {
-            KG_ENSURE(!(seen & (1u << arc)), KG_ERR_INPUT, "duplicate SGX extension item %d",
-                      arc);
+            KG_ENSURE(!(seen & (1u << arc)), KG_ERR_INPUT, "duplicate SGX extension item %d", arc);
             seen |= 1u << arc;
         }
         switch (arc) {

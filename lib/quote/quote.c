@@ -269,8 +269,8 @@ kg_result kg_quote_decode_input(uint8_t *out, size_t out_cap, size_t *out_len, c
         return KG_OK;
     }
     KG_ENSURE(digits % 2 == 0, KG_ERR_INPUT, "quote hex: odd number of digits (%zu)", digits);
-    KG_ENSURE(digits / 2 <= out_cap, KG_ERR_TOO_LARGE, "quote of %zu bytes exceeds %zu",
-              digits / 2, out_cap);
+    KG_ENSURE(digits / 2 <= out_cap, KG_ERR_TOO_LARGE, "quote of %zu bytes exceeds %zu", digits / 2,
+              out_cap);
     size_t n = 0;
     int hi = -1;
     for (size_t i = start; i < in_len; i++) {

@@ -63,8 +63,8 @@ cleanup:
  * fetches, which are a tenth of a cold verification. Only ecdsa-with-SHA256 is accepted (Intel's
  * PKI and the simulator's use nothing else).
  */
-static const uint8_t ECDSA_SHA256_ALG[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48,
-                                           0xce, 0x3d, 0x04, 0x03, 0x02};
+static const uint8_t ECDSA_SHA256_ALG[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                           0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
 
 /* One DER TLV: tag, definite length (up to 3 length bytes); *tlv spans header and value. */
 static kg_result der_tlv(kg_reader *r, uint8_t *tag, kg_reader *val, const uint8_t **tlv,
@@ -108,12 +108,11 @@ static kg_result verify_signed_der(EVP_PKEY *key, const uint8_t *der, size_t der
     KG_GUARD_C(der_tlv(&outer, &tag, &tbs_r, &tbs, &tbs_len, what));
     KG_ENSURE_C(tag == 0x30, KG_ERR_INPUT, "%s: no signed part", what);
     KG_GUARD_C(der_tlv(&outer, &tag, &alg_r, &alg, &alg_len, what));
-    KG_ENSURE_C(alg_len == sizeof(ECDSA_SHA256_ALG) &&
-                    memcmp(alg, ECDSA_SHA256_ALG, alg_len) == 0,
+    KG_ENSURE_C(alg_len == sizeof(ECDSA_SHA256_ALG) && memcmp(alg, ECDSA_SHA256_ALG, alg_len) == 0,
                 KG_ERR_VERIFY, "%s: signature algorithm is not ecdsa-with-SHA256", what);
     KG_GUARD_C(der_tlv(&outer, &tag, &bits_r, &bits, &bits_len, what));
-    KG_ENSURE_C(tag == 0x03 && kg_reader_remaining(&outer) == 0, KG_ERR_INPUT,
-                "%s: no signature", what);
+    KG_ENSURE_C(tag == 0x03 && kg_reader_remaining(&outer) == 0, KG_ERR_INPUT, "%s: no signature",
+                what);
     /* the algorithm inside the signed part must be the same (X509_verify checks it too) */
     bool found = false;
     while (kg_reader_remaining(&tbs_r) > 0 && !found) {
@@ -181,12 +180,12 @@ kg_result kg_dcap_p256_key(EVP_PKEY **out, const uint8_t xy[64])
     memcpy(point + 1, xy, 64);
     bld = OSSL_PARAM_BLD_new();
     KG_ENSURE_OSSL_C(bld != NULL, KG_ERR_NOMEM, "attestation key: params");
-    KG_GUARD_OSSL_C(OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-                                                    "prime256v1", 0),
-                    KG_ERR_CRYPTO, "attestation key: params");
-    KG_GUARD_OSSL_C(OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point,
-                                                     sizeof(point)),
-                    KG_ERR_CRYPTO, "attestation key: params");
+    KG_GUARD_OSSL_C(
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0),
+        KG_ERR_CRYPTO, "attestation key: params");
+    KG_GUARD_OSSL_C(
+        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point)),
+        KG_ERR_CRYPTO, "attestation key: params");
     params = OSSL_PARAM_BLD_to_param(bld);
     ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
     KG_ENSURE_OSSL_C(params && ctx, KG_ERR_NOMEM, "attestation key: context");
@@ -204,9 +203,10 @@ cleanup:
 }
 
 /* Strict PEM: only "-----BEGIN CERTIFICATE-----", base64 lines and "-----END CERTIFICATE-----",
- * each ended by one "\n", no blank lines, nothing else (what OpenSSL and Intel write). The base64 must be the canonical encoding of
- * the DER and the DER must be consumed whole, so no byte of the text can change unnoticed (the
- * PCK chain in a quote is covered by no signature as text, only certificate by certificate). */
+ * each ended by one "\n", no blank lines, nothing else (what OpenSSL and Intel write). The base64
+ * must be the canonical encoding of the DER and the DER must be consumed whole, so no byte of the
+ * text can change unnoticed (the PCK chain in a quote is covered by no signature as text, only
+ * certificate by certificate). */
 #define PEM_BEGIN "-----BEGIN CERTIFICATE-----"
 #define PEM_END "-----END CERTIFICATE-----"
 
@@ -221,8 +221,8 @@ static size_t line_end(const uint8_t *p, size_t len, size_t pos, size_t *next)
 
 static bool is_b64(uint8_t c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/' || c == '=';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/' || c == '=';
 }
 
 static kg_result pem_one(X509 **out, const uint8_t *p, size_t len, size_t *pos, const char *what,
@@ -249,8 +249,8 @@ static kg_result pem_one(X509 **out, const uint8_t *p, size_t len, size_t *pos, 
         }
         KG_ENSURE_C(e > *pos, KG_ERR_INPUT, "%s: empty line inside PEM", what);
         for (size_t i = *pos; i < e; i++) {
-            KG_ENSURE_C(is_b64(p[i]), KG_ERR_INPUT, "%s: bad base64 character at offset %zu",
-                        what, i);
+            KG_ENSURE_C(is_b64(p[i]), KG_ERR_INPUT, "%s: bad base64 character at offset %zu", what,
+                        i);
             b64[n++] = p[i];
         }
         *pos = next;
@@ -280,7 +280,7 @@ cleanup:
     return rc;
 }
 
-kg_result kg_dcap_pem_chain(STACK_OF(X509) **out, const uint8_t *pem, size_t len, size_t max,
+kg_result kg_dcap_pem_chain(STACK_OF(X509) * *out, const uint8_t *pem, size_t len, size_t max,
                             const char *what, kg_der_cache *cache)
 {
     kg_result rc = KG_ERROR;

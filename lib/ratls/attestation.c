@@ -41,13 +41,11 @@ static void attestation_init(kg_ratls_attestation *a)
 
 /* A runtime event: name as a C string (no NUL inside), appended with its digest computed. */
 static kg_result add_runtime_event(kg_ratls_attestation *a, const uint8_t *name, size_t name_len,
-                                   const uint8_t *payload, size_t payload_len, bool v2,
-                                   size_t idx)
+                                   const uint8_t *payload, size_t payload_len, bool v2, size_t idx)
 {
     char cname[KG_MAX_EVENT_NAME_LEN + 1];
     KG_ENSURE(name_len <= KG_MAX_EVENT_NAME_LEN, KG_ERR_TOO_LARGE,
-              "runtime event %zu: name is %zu bytes, max %u", idx, name_len,
-              KG_MAX_EVENT_NAME_LEN);
+              "runtime event %zu: name is %zu bytes, max %u", idx, name_len, KG_MAX_EVENT_NAME_LEN);
     KG_ENSURE(memchr(name, 0, name_len) == NULL, KG_ERR_INPUT,
               "runtime event %zu: name contains NUL", idx);
     memcpy(cname, name, name_len);
@@ -77,8 +75,7 @@ static kg_result check_platform_event(const platform_event *e, size_t idx)
 {
     KG_ENSURE(e->imr <= 3, KG_ERR_INPUT, "TDX event %zu: imr %u out of range 0..3", idx, e->imr);
     KG_ENSURE(e->digest_len == 0 || e->digest_len == KG_RTMR_LEN, KG_ERR_INPUT,
-              "TDX event %zu: digest is %zu bytes, want 0 or %u", idx, e->digest_len,
-              KG_RTMR_LEN);
+              "TDX event %zu: digest is %zu bytes, want 0 or %u", idx, e->digest_len, KG_RTMR_LEN);
     if (e->imr != KG_EVENT_IMR_RUNTIME || e->event_type != KG_EVENT_TYPE_DSTACK) {
         KG_ENSURE(!e->v2, KG_ERR_INPUT, "TDX event %zu: event-log version 2 on a non-dstack event",
                   idx);
@@ -89,9 +86,9 @@ static kg_result check_platform_event(const platform_event *e, size_t idx)
     kg_ratls_attestation tmp;
     uint8_t *pre = NULL;
     attestation_init(&tmp);
-    KG_GUARD_CTX_C(add_runtime_event(&tmp, e->name, e->name_len, e->payload, e->payload_len,
-                                     e->v2, idx),
-                   "TDX event log");
+    KG_GUARD_CTX_C(
+        add_runtime_event(&tmp, e->name, e->name_len, e->payload, e->payload_len, e->v2, idx),
+        "TDX event log");
     const uint8_t *want = tmp.runtime_events.events[0].digest;
     KG_ENSURE_C(e->digest_len == 0 || memcmp(e->digest, want, KG_RTMR_LEN) == 0, KG_ERR_VERIFY,
                 "TDX event %zu ('%s'): digest does not match its name and payload", idx,
@@ -186,8 +183,8 @@ static kg_result mp_key(kg_reader *r, size_t *idx, const char *const *keys, size
 }
 
 /* Every key whose bit is in `required` was seen. */
-static kg_result mp_required(uint32_t seen, uint32_t required, const char *const *keys,
-                             size_t n, const char *what)
+static kg_result mp_required(uint32_t seen, uint32_t required, const char *const *keys, size_t n,
+                             const char *what)
 {
     for (size_t i = 0; i < n; i++)
         KG_ENSURE(!(required & (1u << i)) || (seen & (1u << i)), KG_ERR_INPUT,
@@ -238,9 +235,7 @@ static kg_result mp_tdx_event(kg_reader *r, size_t idx, kg_buf *digest, kg_buf *
         switch (k) {
         case 0: KG_GUARD(mp_u32(r, &e.imr, "TdxEvent.imr")); break;
         case 1: KG_GUARD(mp_u32(r, &e.event_type, "TdxEvent.event_type")); break;
-        case 2:
-            KG_GUARD(mp_bytes_tmp(r, digest, MAX_DIGEST_LEN, "TdxEvent.digest"));
-            break;
+        case 2: KG_GUARD(mp_bytes_tmp(r, digest, MAX_DIGEST_LEN, "TdxEvent.digest")); break;
         case 3:
             KG_GUARD(kg_mp_str(r, &e.name, &e.name_len, KG_RATLS_MAX_PLATFORM_EVENT_NAME_LEN,
                                "TdxEvent.event"));
@@ -280,14 +275,14 @@ static kg_result mp_tagged(kg_reader *r, char kind[32], const char *what)
     /* serde writes the tag first; keygate reads it in that order only */
     KG_ENSURE(n == 2, KG_ERR_INPUT, "%s: want a map of kind and data, got %zu entries", what, n);
     KG_GUARD(kg_mp_str(r, &k, &klen, 64, what));
-    KG_ENSURE(klen == 4 && memcmp(k, "kind", 4) == 0, KG_ERR_INPUT,
-              "%s: first key must be 'kind'", what);
+    KG_ENSURE(klen == 4 && memcmp(k, "kind", 4) == 0, KG_ERR_INPUT, "%s: first key must be 'kind'",
+              what);
     KG_GUARD(kg_mp_str(r, &v, &vlen, 31, what));
     memcpy(kind, v, vlen);
     kind[vlen] = '\0';
     KG_GUARD(kg_mp_str(r, &k, &klen, 64, what));
-    KG_ENSURE(klen == 4 && memcmp(k, "data", 4) == 0, KG_ERR_INPUT,
-              "%s: second key must be 'data'", what);
+    KG_ENSURE(klen == 4 && memcmp(k, "data", 4) == 0, KG_ERR_INPUT, "%s: second key must be 'data'",
+              what);
     return KG_OK;
 }
 
@@ -579,8 +574,7 @@ kg_result kg_ratls_attestation_encode(kg_buf *out, kg_ratls_attestation_wire wir
     bool any_v2 = false;
     if (config == NULL)
         config = "";
-    KG_ENSURE(quote_len <= KG_MAX_TEE_QUOTE_LEN, KG_ERR_TOO_LARGE, "quote is %zu bytes",
-              quote_len);
+    KG_ENSURE(quote_len <= KG_MAX_TEE_QUOTE_LEN, KG_ERR_TOO_LARGE, "quote is %zu bytes", quote_len);
     KG_ENSURE(strlen(config) <= KG_RATLS_MAX_ATTESTATION_CONFIG_LEN, KG_ERR_TOO_LARGE,
               "attestation config is %zu bytes, max %u", strlen(config),
               KG_RATLS_MAX_ATTESTATION_CONFIG_LEN);

@@ -74,9 +74,9 @@ kg_result kg_csr_v2_parse(kg_csr_v2 *out, const uint8_t *scale, size_t len)
     KG_ENSURE_C(kg_reader_remaining(&r) > 0, KG_ERR_TRUNCATED,
                 "truncated reading 'attestation' (need 1, have 0)");
     out->attestation_offset = r.pos;
-    KG_GUARD_CTX_C(kg_ratls_attestation_parse(&out->attestation, scale + r.pos,
-                                              kg_reader_remaining(&r)),
-                   "CSR attestation");
+    KG_GUARD_CTX_C(
+        kg_ratls_attestation_parse(&out->attestation, scale + r.pos, kg_reader_remaining(&r)),
+        "CSR attestation");
     rc = KG_OK;
 cleanup:
     if (kg_failed(rc)) {
@@ -119,9 +119,8 @@ cleanup:
     return rc;
 }
 
-kg_result kg_csr_v2_verify(kg_csr_v2 *csr, kg_ratls_identity *id, const uint8_t *scale,
-                           size_t len, const uint8_t *sig_der, size_t sig_len,
-                           const kg_ratls_policy *pol)
+kg_result kg_csr_v2_verify(kg_csr_v2 *csr, kg_ratls_identity *id, const uint8_t *scale, size_t len,
+                           const uint8_t *sig_der, size_t sig_len, const kg_ratls_policy *pol)
 {
     kg_result rc = KG_ERROR;
     kg_ratls_evidence ev;
@@ -196,9 +195,9 @@ kg_result kg_csr_v2_build(kg_buf *scale_out, kg_buf *sig_out, const kg_p256_key 
     KG_ENSURE_OSSL_C(ctx != NULL, KG_ERR_NOMEM, "digest context");
     KG_GUARD_OSSL_C(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, kg_p256_evp(key)),
                     KG_ERR_CRYPTO, "CSR signature");
-    KG_GUARD_OSSL_C(EVP_DigestSign(ctx, der, &der_len, scale_out->data + start,
-                                   scale_out->len - start),
-                    KG_ERR_CRYPTO, "CSR signature");
+    KG_GUARD_OSSL_C(
+        EVP_DigestSign(ctx, der, &der_len, scale_out->data + start, scale_out->len - start),
+        KG_ERR_CRYPTO, "CSR signature");
     KG_GUARD_C(kg_buf_append(sig_out, der, der_len));
     rc = KG_OK;
 cleanup:

@@ -86,9 +86,16 @@ static kg_result header(kg_reader *r, kg_mp_type want, uint64_t *len, const char
     }
     size_t width = 0;
     switch (m) {
-    case 0xd9: case 0xc4: width = 1; break;
-    case 0xda: case 0xc5: case 0xdc: case 0xde: width = 2; break;
-    case 0xdb: case 0xc6: case 0xdd: case 0xdf: width = 4; break;
+    case 0xd9:
+    case 0xc4: width = 1; break;
+    case 0xda:
+    case 0xc5:
+    case 0xdc:
+    case 0xde: width = 2; break;
+    case 0xdb:
+    case 0xc6:
+    case 0xdd:
+    case 0xdf: width = 4; break;
     default: break;
     }
     if (width == 0) {
@@ -106,8 +113,8 @@ static kg_result header(kg_reader *r, kg_mp_type want, uint64_t *len, const char
 }
 
 /* A container count: at most max and at most what remains / min_size. */
-static kg_result container(kg_reader *r, kg_mp_type want, size_t *n, size_t max,
-                           size_t min_size, const char *field)
+static kg_result container(kg_reader *r, kg_mp_type want, size_t *n, size_t max, size_t min_size,
+                           const char *field)
 {
     size_t start = r->pos;
     uint64_t len;
@@ -274,7 +281,10 @@ static kg_result put_header(kg_buf *b, uint8_t fix, size_t fix_max, uint8_t m8, 
     return put_be(b, m32, n, 4);
 }
 
-kg_result kg_mp_put_map(kg_buf *b, size_t n) { return put_header(b, 0x80, 15, 0, 0xde, 0xdf, n); }
+kg_result kg_mp_put_map(kg_buf *b, size_t n)
+{
+    return put_header(b, 0x80, 15, 0, 0xde, 0xdf, n);
+}
 
 kg_result kg_mp_put_array(kg_buf *b, size_t n)
 {
@@ -289,7 +299,10 @@ kg_result kg_mp_put_str(kg_buf *b, const char *s, size_t n)
     return n ? kg_buf_append(b, s, n) : KG_OK;
 }
 
-kg_result kg_mp_put_cstr(kg_buf *b, const char *s) { return kg_mp_put_str(b, s, strlen(s)); }
+kg_result kg_mp_put_cstr(kg_buf *b, const char *s)
+{
+    return kg_mp_put_str(b, s, strlen(s));
+}
 
 kg_result kg_mp_put_bin(kg_buf *b, const void *p, size_t n)
 {

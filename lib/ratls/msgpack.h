@@ -28,7 +28,7 @@
 typedef enum kg_mp_type {
     KG_MP_NIL,
     KG_MP_BOOL,
-    KG_MP_UINT,  /* a non-negative integer (any integer marker) */
+    KG_MP_UINT, /* a non-negative integer (any integer marker) */
     KG_MP_NEGINT,
     KG_MP_STR,
     KG_MP_BIN,

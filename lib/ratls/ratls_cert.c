@@ -1,5 +1,5 @@
 /* ratls_cert.c - RA-TLS certificates: creation (quote + event log bound to the key) and the
- * pure parse of their extensions (SPEC.md section 4). */
+ * pure parse of their extensions (docs/protocol.md section 4). */
 #include "keygate/ratls.h"
 
 #include <openssl/err.h>
@@ -46,7 +46,8 @@ kg_result kg_ratls_add_ext(X509 *cert, const char *oid, const void *payload, siz
     KG_ENSURE_OSSL_C(obj && inner && outer, KG_ERR_CRYPTO, "x509: extension %s", oid);
     KG_GUARD_OSSL_C(ASN1_OCTET_STRING_set(inner, payload, (int)n), KG_ERR_CRYPTO,
                     "x509: extension %s payload", oid);
-    /* SPEC.md section 4: the extension value is a DER OCTET STRING wrapping the payload. */
+    /* docs/protocol.md section 4: the extension value is a DER OCTET STRING wrapping the
+     * payload. */
     int der_len = i2d_ASN1_OCTET_STRING(inner, &der);
     KG_ENSURE_OSSL_C(der_len > 0, KG_ERR_CRYPTO, "x509: encoding extension %s", oid);
     KG_GUARD_OSSL_C(ASN1_OCTET_STRING_set(outer, der, der_len), KG_ERR_CRYPTO, "x509: extension %s",
@@ -90,8 +91,8 @@ static kg_result wrap_octets(kg_buf *out, const uint8_t *p, size_t n)
  * Reads exactly one DER OCTET STRING (tag 04, minimal definite length of at most 3 bytes)
  * spanning all of `data`; borrows the payload.
  */
-kg_result kg_ratls_unwrap_octets(const uint8_t **payload, size_t *payload_len,
-                                 const uint8_t *data, size_t len, const char *what)
+kg_result kg_ratls_unwrap_octets(const uint8_t **payload, size_t *payload_len, const uint8_t *data,
+                                 size_t len, const char *what)
 {
     kg_reader r;
     uint8_t tag, l0;
@@ -173,11 +174,11 @@ kg_result kg_ratls_add_evidence_exts(X509 *c, kg_ratls_format format, const kg_p
     for (size_t i = 0; i < log.count; i++)
         any_v2 |= log.events[i].imr == KG_EVENT_IMR_RUNTIME && log.events[i].v2;
     KG_GUARD_C(kg_ratls_key_report_data(rd, key));
-    KG_GUARD_C(kg_ratls_attestation_encode(
-        &att,
-        format == KG_RATLS_FORMAT_V8_MSGPACK || any_v2 ? KG_RATLS_ATTESTATION_V1
-                                                       : KG_RATLS_ATTESTATION_V0,
-        quote, quote_len, &log, rd, config));
+    KG_GUARD_C(kg_ratls_attestation_encode(&att,
+                                           format == KG_RATLS_FORMAT_V8_MSGPACK || any_v2
+                                               ? KG_RATLS_ATTESTATION_V1
+                                               : KG_RATLS_ATTESTATION_V0,
+                                           quote, quote_len, &log, rd, config));
     KG_GUARD_C(add_custom_ext(c, KG_OID_RATLS_ATTESTATION, att.data, att.len));
     rc = KG_OK;
 cleanup:
@@ -284,8 +285,7 @@ kg_result kg_ratls_cert_build(kg_buf *out_der, const kg_p256_key *key,
         KG_GUARD_OSSL_C(X509_set_issuer_name(c, X509_get_subject_name(issuer)), KG_ERR_CRYPTO,
                         "issuer");
     } else {
-        KG_GUARD_OSSL_C(X509_set_issuer_name(c, X509_get_subject_name(c)), KG_ERR_CRYPTO,
-                        "issuer");
+        KG_GUARD_OSSL_C(X509_set_issuer_name(c, X509_get_subject_name(c)), KG_ERR_CRYPTO, "issuer");
     }
     KG_GUARD_OSSL_C(X509_set_pubkey(c, kg_p256_evp(key)), KG_ERR_CRYPTO, "public key");
     X509 *iss = issuer ? issuer : c;
@@ -310,8 +310,8 @@ kg_result kg_ratls_cert_build(kg_buf *out_der, const kg_p256_key *key,
     if (o.app_id != NULL)
         KG_GUARD_C(add_custom_ext(c, KG_OID_RATLS_APP_ID, o.app_id, KG_APP_ID_LEN));
     if (o.usage != NULL)
-        KG_GUARD_C(add_custom_ext(c, KG_OID_RATLS_USAGE, (const uint8_t *)o.usage,
-                                  strlen(o.usage)));
+        KG_GUARD_C(
+            add_custom_ext(c, KG_OID_RATLS_USAGE, (const uint8_t *)o.usage, strlen(o.usage)));
     const kg_p256_key *signer = o.issuer_key ? o.issuer_key : key;
     KG_ENSURE_OSSL_C(X509_sign(c, kg_p256_evp(signer), EVP_sha256()) > 0, KG_ERR_CRYPTO,
                      "signing RA-TLS certificate");
@@ -343,8 +343,7 @@ void kg_ratls_evidence_free(kg_ratls_evidence *ev)
 static kg_result asn1_time_unix(uint64_t *out, const ASN1_TIME *t, const char *what)
 {
     struct tm tm;
-    KG_ENSURE_OSSL(t != NULL && ASN1_TIME_to_tm(t, &tm) == 1, KG_ERR_INPUT, "certificate %s",
-                   what);
+    KG_ENSURE_OSSL(t != NULL && ASN1_TIME_to_tm(t, &tm) == 1, KG_ERR_INPUT, "certificate %s", what);
     time_t v = timegm(&tm);
     KG_ENSURE(v >= 0, KG_ERR_INPUT, "certificate %s before 1970", what);
     *out = (uint64_t)v;
@@ -384,8 +383,7 @@ void kg_ratls_evidence_init(kg_ratls_evidence *ev)
     kg_buf_init(&ev->spki, 4096);
 }
 
-kg_result kg_ratls_evidence_from_attestation(kg_ratls_evidence *out,
-                                             const kg_ratls_attestation *a)
+kg_result kg_ratls_evidence_from_attestation(kg_ratls_evidence *out, const kg_ratls_attestation *a)
 {
     KG_GUARD(kg_buf_append(&out->quote, a->quote.data, a->quote.len));
     /* the runtime events are what RTMR3 replays; verification reads them as an event log */
@@ -438,8 +436,7 @@ kg_result kg_ratls_parse_cert(kg_ratls_evidence *out, const uint8_t *der, size_t
     } else {
         KG_ENSURE_C(p != NULL, KG_ERR_INPUT,
                     "certificate has no RA-TLS quote extension (.1) or attestation (.8)");
-        KG_ENSURE_C(n <= KG_MAX_TEE_QUOTE_LEN, KG_ERR_TOO_LARGE, "quote extension is %zu bytes",
-                    n);
+        KG_ENSURE_C(n <= KG_MAX_TEE_QUOTE_LEN, KG_ERR_TOO_LARGE, "quote extension is %zu bytes", n);
         KG_GUARD_C(kg_buf_append(&out->quote, p, n));
 
         KG_GUARD_C(find_ext(&p, &n, c, KG_OID_RATLS_EVENTLOG));
@@ -453,8 +450,7 @@ kg_result kg_ratls_parse_cert(kg_ratls_evidence *out, const uint8_t *der, size_t
 
     KG_GUARD_C(find_ext(&p, &n, c, KG_OID_RATLS_APP_ID));
     if (p != NULL) {
-        KG_ENSURE_C(n == KG_APP_ID_LEN, KG_ERR_INPUT, "app id extension is %zu bytes, want 20",
-                    n);
+        KG_ENSURE_C(n == KG_APP_ID_LEN, KG_ERR_INPUT, "app id extension is %zu bytes, want 20", n);
         memcpy(out->app_id, p, KG_APP_ID_LEN);
         out->has_app_id = true;
     }
@@ -477,9 +473,8 @@ kg_result kg_ratls_parse_cert(kg_ratls_evidence *out, const uint8_t *der, size_t
      * holder; possession of the key is what TLS proves.) */
     const ASN1_OCTET_STRING *akid = X509_get0_authority_key_id(c);
     const ASN1_OCTET_STRING *skid = X509_get0_subject_key_id(c);
-    out->self_issued =
-        X509_NAME_cmp(X509_get_issuer_name(c), X509_get_subject_name(c)) == 0 &&
-        (akid == NULL || (skid != NULL && ASN1_OCTET_STRING_cmp(akid, skid) == 0));
+    out->self_issued = X509_NAME_cmp(X509_get_issuer_name(c), X509_get_subject_name(c)) == 0 &&
+                       (akid == NULL || (skid != NULL && ASN1_OCTET_STRING_cmp(akid, skid) == 0));
     if (out->self_issued) {
         EVP_PKEY *pk = X509_get0_pubkey(c);
         int ok = pk != NULL ? X509_verify(c, pk) : 0;

@@ -16,8 +16,7 @@ kg_result kg_ratls_cert_build(kg_buf *out_der, const kg_p256_key *key,
 
 /* Fills the quote, event log JSON (the runtime events) and attestation fields of an evidence
  * (already initialised, e.g. by kg_ratls_evidence_init) from a parsed attestation. */
-kg_result kg_ratls_evidence_from_attestation(kg_ratls_evidence *out,
-                                             const kg_ratls_attestation *a);
+kg_result kg_ratls_evidence_from_attestation(kg_ratls_evidence *out, const kg_ratls_attestation *a);
 
 /* Zeroes *ev and initialises its buffers with their caps. */
 void kg_ratls_evidence_init(kg_ratls_evidence *ev);
@@ -29,7 +28,7 @@ kg_result kg_ratls_verify_evidence(kg_ratls_identity *out, const kg_ratls_eviden
                                    const kg_ratls_policy *pol, uint64_t now);
 
 /* Reads exactly one DER OCTET STRING spanning data; borrows the payload. */
-kg_result kg_ratls_unwrap_octets(const uint8_t **payload, size_t *payload_len,
-                                 const uint8_t *data, size_t len, const char *what);
+kg_result kg_ratls_unwrap_octets(const uint8_t **payload, size_t *payload_len, const uint8_t *data,
+                                 size_t len, const char *what);
 
 #endif

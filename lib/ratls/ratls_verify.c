@@ -93,9 +93,9 @@ kg_result kg_ratls_verify_evidence(kg_ratls_identity *out, const kg_ratls_eviden
 
     /* 2. the quote, fully (DCAP) */
     KG_GUARD_C(fetch_collateral(&owned_coll, &coll, &coll_len, pol, &ev->quote, &rep->quote, now));
-    KG_GUARD_CTX_C(kg_dcap_verify(pol->verifier, rep, ev->quote.data, ev->quote.len, coll,
-                                  coll_len, now),
-                   "RA-TLS quote");
+    KG_GUARD_CTX_C(
+        kg_dcap_verify(pol->verifier, rep, ev->quote.data, ev->quote.len, coll, coll_len, now),
+        "RA-TLS quote");
     /* the verified report must say the same (it parsed the same bytes) */
     KG_ENSURE_C(kg_ct_equal(rep->quote.td.report_data, want_rd, 64), KG_ERR_INTERNAL,
                 "verified quote differs from the parsed one");
@@ -207,7 +207,8 @@ kg_result kg_ratls_identity_to_json(kg_buf *out, const kg_ratls_identity *id)
     KG_GUARD(put_str(out, ",\"tcb_status\":", id->boot.tcb_status, strlen(id->boot.tcb_status)));
     KG_GUARD(kg_buf_append_str(out, ",\"advisory_ids\":["));
     for (size_t i = 0; i < id->boot.n_advisory_ids; i++)
-        KG_GUARD(put_str(out, i ? "," : "", id->boot.advisory_ids[i], strlen(id->boot.advisory_ids[i])));
+        KG_GUARD(
+            put_str(out, i ? "," : "", id->boot.advisory_ids[i], strlen(id->boot.advisory_ids[i])));
     KG_GUARD(kg_buf_printf(out, "],\"valid_until\":%llu}", (unsigned long long)id->valid_until));
     return kg_buf_terminate(out);
 }

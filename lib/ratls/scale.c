@@ -11,9 +11,7 @@ kg_result kg_scale_compact(kg_reader *r, uint64_t *out, const char *field)
     uint8_t b0;
     KG_GUARD(kg_reader_u8(r, &b0, field));
     switch (b0 & 3u) {
-    case 0:
-        *out = b0 >> 2;
-        return KG_OK;
+    case 0: *out = b0 >> 2; return KG_OK;
     case 1: {
         uint8_t b1;
         if (kg_failed(kg_reader_u8(r, &b1, field))) {
@@ -40,8 +38,8 @@ kg_result kg_scale_compact(kg_reader *r, uint64_t *out, const char *field)
         uint64_t v = w >> 2;
         if (v < (1u << 14)) {
             r->pos = start;
-            KG_BAIL(KG_ERR_INPUT, "'%s': non-canonical compact integer %llu in four bytes",
-                    field, (unsigned long long)v);
+            KG_BAIL(KG_ERR_INPUT, "'%s': non-canonical compact integer %llu in four bytes", field,
+                    (unsigned long long)v);
         }
         *out = v;
         return KG_OK;
@@ -51,8 +49,8 @@ kg_result kg_scale_compact(kg_reader *r, uint64_t *out, const char *field)
         uint8_t le[8];
         if (n > 8) {
             r->pos = start;
-            KG_BAIL(KG_ERR_TOO_LARGE, "'%s': compact integer of %zu bytes exceeds 64 bits",
-                    field, n);
+            KG_BAIL(KG_ERR_TOO_LARGE, "'%s': compact integer of %zu bytes exceeds 64 bits", field,
+                    n);
         }
         if (kg_failed(kg_reader_read(r, le, n, field))) {
             r->pos = start;
@@ -64,8 +62,7 @@ kg_result kg_scale_compact(kg_reader *r, uint64_t *out, const char *field)
         /* canonical: at least 2^30, and no redundant high zero byte */
         if (v < (1u << 30) || le[n - 1] == 0) {
             r->pos = start;
-            KG_BAIL(KG_ERR_INPUT, "'%s': non-canonical compact integer in big-integer mode",
-                    field);
+            KG_BAIL(KG_ERR_INPUT, "'%s': non-canonical compact integer in big-integer mode", field);
         }
         *out = v;
         return KG_OK;
@@ -95,8 +92,7 @@ kg_result kg_scale_len(kg_reader *r, size_t *out, size_t max, size_t min_elem_si
     return KG_OK;
 }
 
-kg_result kg_scale_bytes(kg_reader *r, const uint8_t **p, size_t *n, size_t max,
-                         const char *field)
+kg_result kg_scale_bytes(kg_reader *r, const uint8_t **p, size_t *n, size_t max, const char *field)
 {
     size_t start = r->pos;
     size_t len;
@@ -146,8 +142,7 @@ bool kg_utf8_valid(const uint8_t *p, size_t n)
     return true;
 }
 
-kg_result kg_scale_str(kg_reader *r, const uint8_t **p, size_t *n, size_t max,
-                       const char *field)
+kg_result kg_scale_str(kg_reader *r, const uint8_t **p, size_t *n, size_t max, const char *field)
 {
     size_t start = r->pos;
     KG_GUARD(kg_scale_bytes(r, p, n, max, field));
@@ -176,8 +171,7 @@ kg_result kg_scale_option(kg_reader *r, bool *some, const char *field)
     KG_GUARD(kg_reader_u8(r, &b, field));
     if (b > 1) {
         r->pos--;
-        KG_BAIL(KG_ERR_INPUT, "'%s': Option tag 0x%02x is neither 0 (None) nor 1 (Some)", field,
-                b);
+        KG_BAIL(KG_ERR_INPUT, "'%s': Option tag 0x%02x is neither 0 (None) nor 1 (Some)", field, b);
     }
     *some = b == 1;
     return KG_OK;
@@ -228,8 +222,17 @@ kg_result kg_scale_put_str(kg_buf *b, const char *s, size_t n)
     return kg_scale_put_bytes(b, s, n);
 }
 
-kg_result kg_scale_put_bool(kg_buf *b, bool v) { return kg_buf_append_u8(b, v ? 1 : 0); }
+kg_result kg_scale_put_bool(kg_buf *b, bool v)
+{
+    return kg_buf_append_u8(b, v ? 1 : 0);
+}
 
-kg_result kg_scale_put_u32(kg_buf *b, uint32_t v) { return kg_buf_append_u32le(b, v); }
+kg_result kg_scale_put_u32(kg_buf *b, uint32_t v)
+{
+    return kg_buf_append_u32le(b, v);
+}
 
-kg_result kg_scale_put_u64(kg_buf *b, uint64_t v) { return kg_buf_append_u64le(b, v); }
+kg_result kg_scale_put_u64(kg_buf *b, uint64_t v)
+{
+    return kg_buf_append_u64le(b, v);
+}

@@ -42,12 +42,10 @@ KG_RESULT kg_scale_len(kg_reader *r, size_t *out, size_t max, size_t min_elem_si
                        const char *field);
 
 /* Vec<u8>: borrows the bytes (valid while the reader's data lives). */
-KG_RESULT kg_scale_bytes(kg_reader *r, const uint8_t **p, size_t *n, size_t max,
-                         const char *field);
+KG_RESULT kg_scale_bytes(kg_reader *r, const uint8_t **p, size_t *n, size_t max, const char *field);
 
 /* String: borrows the UTF-8 bytes (not NUL-terminated); KG_ERR_INPUT when not valid UTF-8. */
-KG_RESULT kg_scale_str(kg_reader *r, const uint8_t **p, size_t *n, size_t max,
-                       const char *field);
+KG_RESULT kg_scale_str(kg_reader *r, const uint8_t **p, size_t *n, size_t max, const char *field);
 
 KG_RESULT kg_scale_bool(kg_reader *r, bool *out, const char *field);
 /* Option tag: *some = false for 0x00, true for 0x01. */
@@ -61,8 +59,8 @@ bool kg_utf8_valid(const uint8_t *p, size_t n);
 /* ---- encoding (appending to a kg_buf, whose cap bounds the output) ----------------------- */
 
 KG_RESULT kg_scale_put_compact(kg_buf *b, uint64_t v);
-KG_RESULT kg_scale_put_bytes(kg_buf *b, const void *p, size_t n);      /* Vec<u8> */
-KG_RESULT kg_scale_put_str(kg_buf *b, const char *s, size_t n);        /* String */
+KG_RESULT kg_scale_put_bytes(kg_buf *b, const void *p, size_t n); /* Vec<u8> */
+KG_RESULT kg_scale_put_str(kg_buf *b, const char *s, size_t n);   /* String */
 KG_RESULT kg_scale_put_bool(kg_buf *b, bool v);
 KG_RESULT kg_scale_put_u32(kg_buf *b, uint32_t v);
 KG_RESULT kg_scale_put_u64(kg_buf *b, uint64_t v);

@@ -110,8 +110,7 @@ static kg_result quote_in_entry(const char *entry_dir, kg_buf *out, const uint8_
     KG_ENSURE_C(out->len > before, KG_ERR_IO, "configfs-tsm outblob is empty");
     KG_GUARD_C(read_generation(&g1, entry_dir));
     KG_ENSURE_C(g1 == g0 + 1, KG_ERR_IO,
-                "configfs-tsm report raced with another writer (generation %llu -> %llu)", g0,
-                g1);
+                "configfs-tsm report raced with another writer (generation %llu -> %llu)", g0, g1);
     rc = KG_OK;
 cleanup:
     if (kg_failed(rc) && out->len > before) {

@@ -35,10 +35,10 @@ kg_result sim_platform_load(sim_platform *out, const char *dir);
 
 /* PKI */
 kg_result sim_key_generate(EVP_PKEY **out);
-kg_result sim_key_save(const char *path, EVP_PKEY *key);  /* PEM PKCS#8, mode 0600 */
+kg_result sim_key_save(const char *path, EVP_PKEY *key); /* PEM PKCS#8, mode 0600 */
 kg_result sim_key_load(EVP_PKEY **out, const char *path);
 kg_result sim_cert_load(X509 **out, const char *path);
-kg_result sim_cert_pem(kg_buf *out, X509 *cert);            /* appends PEM text */
+kg_result sim_cert_pem(kg_buf *out, X509 *cert); /* appends PEM text */
 /* ECDSA-SHA256 over msg, raw r||s. */
 kg_result sim_sign_raw(uint8_t sig[64], EVP_PKEY *key, const void *msg, size_t len);
 /* Raw x||y of a P-256 public key. */

@@ -88,10 +88,10 @@ static void handle(struct evhttp_request *req, void *arg)
     c = json_loadb((char *)raw.data, raw.len, 0, &jerr);
     kg_buf_free(&raw);
     body = evbuffer_new();
-    static const char *const keys[] = {"pck_crl_issuer_chain", "root_ca_crl", "pck_crl",
-                                       "tcb_info_issuer_chain", "tcb_info", "tcb_info_signature",
-                                       "qe_identity_issuer_chain", "qe_identity",
-                                       "qe_identity_signature"};
+    static const char *const keys[] = {
+        "pck_crl_issuer_chain",     "root_ca_crl", "pck_crl",
+        "tcb_info_issuer_chain",    "tcb_info",    "tcb_info_signature",
+        "qe_identity_issuer_chain", "qe_identity", "qe_identity_signature"};
     bool complete = c != NULL && body != NULL;
     for (size_t i = 0; complete && i < sizeof(keys) / sizeof(keys[0]); i++)
         complete = json_is_string(json_object_get(c, keys[i]));
@@ -108,8 +108,8 @@ static void handle(struct evhttp_request *req, void *arg)
         /* a TDX platform: only its one FMSPC is known */
         json_t *ti = json_loads(S("tcb_info"), 0, &jerr);
         const char *want = ti ? json_string_value(json_object_get(ti, "fmspc")) : NULL;
-        bool match = want && query_param(req, "fmspc", param, sizeof(param)) &&
-                     strcasecmp(param, want) == 0;
+        bool match =
+            want && query_param(req, "fmspc", param, sizeof(param)) && strcasecmp(param, want) == 0;
         json_decref(ti);
         if (!match) {
             reply_error(req, 404, "Not Found");
@@ -120,11 +120,10 @@ static void handle(struct evhttp_request *req, void *arg)
         evbuffer_add_printf(body, "{\"tcbInfo\":%s,\"signature\":\"%s\"}", S("tcb_info"),
                             S("tcb_info_signature"));
     } else if (tdx && strcmp(rest, "qe/identity") == 0) {
-        add_chain_header(req, "SGX-Enclave-Identity-Issuer-Chain",
-                         S("qe_identity_issuer_chain"));
+        add_chain_header(req, "SGX-Enclave-Identity-Issuer-Chain", S("qe_identity_issuer_chain"));
         evhttp_add_header(h, "Content-Type", "application/json");
-        evbuffer_add_printf(body, "{\"enclaveIdentity\":%s,\"signature\":\"%s\"}",
-                            S("qe_identity"), S("qe_identity_signature"));
+        evbuffer_add_printf(body, "{\"enclaveIdentity\":%s,\"signature\":\"%s\"}", S("qe_identity"),
+                            S("qe_identity_signature"));
     } else if (sgx && strcmp(rest, "pckcrl") == 0) {
         if (!query_param(req, "ca", param, sizeof(param)) || strcmp(param, "platform") != 0) {
             reply_error(req, 404, "Not Found"); /* the simulator has no Processor CA */
@@ -171,7 +170,10 @@ static void *loop(void *arg)
 }
 
 static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
-static void init_threads(void) { (void)evthread_use_pthreads(); }
+static void init_threads(void)
+{
+    (void)evthread_use_pthreads();
+}
 
 kg_result kg_sim_pccs_start(kg_sim_pccs **out, const char *dir, const char *host, uint16_t port)
 {
@@ -207,7 +209,10 @@ cleanup:
     return rc;
 }
 
-uint16_t kg_sim_pccs_port(const kg_sim_pccs *p) { return p->port; }
+uint16_t kg_sim_pccs_port(const kg_sim_pccs *p)
+{
+    return p->port;
+}
 
 void kg_sim_pccs_free(kg_sim_pccs *p)
 {

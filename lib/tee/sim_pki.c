@@ -125,9 +125,9 @@ kg_result sim_pub_raw(uint8_t out[64], EVP_PKEY *key)
 {
     uint8_t pub[65];
     size_t n = 0;
-    KG_GUARD_OSSL(EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub),
-                                                  &n),
-                  KG_ERR_CRYPTO, "reading public key");
+    KG_GUARD_OSSL(
+        EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub), &n),
+        KG_ERR_CRYPTO, "reading public key");
     if (n != 65 || pub[0] != 0x04) {
         /* keys may carry a compressed encoding preference: ask for the point explicitly */
         KG_BAIL(KG_ERR_CRYPTO, "public key is not an uncompressed P-256 point (%zu bytes)", n);

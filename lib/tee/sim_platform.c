@@ -175,15 +175,15 @@ cleanup:
 
 static kg_result set_name(X509_NAME *name, const char *cn)
 {
-    KG_GUARD_OSSL(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const uint8_t *)cn, -1,
-                                             -1, 0),
-                  KG_ERR_CRYPTO, "name CN");
+    KG_GUARD_OSSL(
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const uint8_t *)cn, -1, -1, 0),
+        KG_ERR_CRYPTO, "name CN");
     KG_GUARD_OSSL(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
                                              (const uint8_t *)"keygate simulator", -1, -1, 0),
                   KG_ERR_CRYPTO, "name O");
-    KG_GUARD_OSSL(X509_NAME_add_entry_by_txt(name, "C", MBSTRING_ASC, (const uint8_t *)"US", -1,
-                                             -1, 0),
-                  KG_ERR_CRYPTO, "name C");
+    KG_GUARD_OSSL(
+        X509_NAME_add_entry_by_txt(name, "C", MBSTRING_ASC, (const uint8_t *)"US", -1, -1, 0),
+        KG_ERR_CRYPTO, "name C");
     return KG_OK;
 }
 
@@ -202,11 +202,11 @@ static kg_result add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 
 typedef struct cert_spec {
     const char *cn;
-    X509 *issuer;       /* NULL: self-signed */
+    X509 *issuer; /* NULL: self-signed */
     EVP_PKEY *issuer_key;
-    EVP_PKEY *key;      /* subject key */
-    const char *basic;  /* basicConstraints value */
-    const char *usage;  /* keyUsage value */
+    EVP_PKEY *key;     /* subject key */
+    const char *basic; /* basicConstraints value */
+    const char *usage; /* keyUsage value */
     uint64_t not_before, not_after;
     const kg_buf *sgx_ext; /* NULL or the DER of the SGX extension */
 } cert_spec;
@@ -281,8 +281,8 @@ static kg_result make_crl_hex(kg_buf *hex_out, X509 *issuer, EVP_PKEY *key, uint
     t = ASN1_TIME_new();
     KG_ENSURE_OSSL_C(t != NULL && ASN1_TIME_set(t, (time_t)now) != NULL, KG_ERR_CRYPTO, "time");
     KG_GUARD_OSSL_C(X509_CRL_set1_lastUpdate(crl, t), KG_ERR_CRYPTO, "lastUpdate");
-    KG_ENSURE_OSSL_C(ASN1_TIME_set(t, (time_t)(now + (uint64_t)days * DAY)) != NULL,
-                     KG_ERR_CRYPTO, "time");
+    KG_ENSURE_OSSL_C(ASN1_TIME_set(t, (time_t)(now + (uint64_t)days * DAY)) != NULL, KG_ERR_CRYPTO,
+                     "time");
     KG_GUARD_OSSL_C(X509_CRL_set1_nextUpdate(crl, t), KG_ERR_CRYPTO, "nextUpdate");
     num = ASN1_INTEGER_new();
     KG_ENSURE_OSSL_C(num != NULL && ASN1_INTEGER_set_int64(num, (int64_t)(now / 60)) == 1,
@@ -304,8 +304,8 @@ static kg_result make_crl_hex(kg_buf *hex_out, X509 *issuer, EVP_PKEY *key, uint
     int n = i2d_X509_CRL(crl, &der);
     KG_ENSURE_OSSL_C(n > 0, KG_ERR_CRYPTO, "encoding CRL");
     KG_GUARD_C(kg_buf_reserve(hex_out, 2 * (size_t)n + 1));
-    KG_GUARD_C(kg_hex_encode((char *)hex_out->data + hex_out->len, 2 * (size_t)n + 1, der,
-                             (size_t)n));
+    KG_GUARD_C(
+        kg_hex_encode((char *)hex_out->data + hex_out->len, 2 * (size_t)n + 1, der, (size_t)n));
     hex_out->len += 2 * (size_t)n;
     KG_GUARD_C(kg_buf_terminate(hex_out));
     rc = KG_OK;
@@ -524,8 +524,7 @@ static kg_result save_platform(const char *dir, const sim_platform *pf)
     kg_result rc = KG_ERROR;
     json_t *p = json_object();
     KG_ENSURE_C(p != NULL && json_object_set_new(p, "pce_svn", json_integer(pf->pce_svn)) == 0 &&
-                    json_object_set_new(p, "newest_pce_svn",
-                                        json_integer(pf->newest_pce_svn)) == 0,
+                    json_object_set_new(p, "newest_pce_svn", json_integer(pf->newest_pce_svn)) == 0,
                 KG_ERR_NOMEM, "json");
     KG_GUARD_C(put_hex(p, "fmspc", pf->fmspc, 6));
     KG_GUARD_C(put_hex(p, "pce_id", pf->pce_id, 2));
@@ -555,14 +554,14 @@ static kg_result make_qe_report(sim_platform *pf, EVP_PKEY *att_key, EVP_PKEY *p
     uint8_t *r = pf->qe_report;
     uint8_t att_pub[64];
     memset(r, 0, 384);
-    memcpy(r + 0, pf->cpu_svn, 16);             /* cpusvn */
+    memcpy(r + 0, pf->cpu_svn, 16); /* cpusvn */
     /* miscselect (16..20) = 0 */
-    memcpy(r + 48, SIM_QE_ATTR, 16);             /* attributes */
+    memcpy(r + 48, SIM_QE_ATTR, 16);                                /* attributes */
     KG_GUARD(kg_sha256(r + 64, "keygate-sim-td-qe-mrenclave", 27)); /* mrenclave */
-    memcpy(r + 128, qe_mrsigner, 32);            /* mrsigner */
-    r[256] = (uint8_t)SIM_QE_PRODID;             /* isvprodid (LE) */
+    memcpy(r + 128, qe_mrsigner, 32);                               /* mrsigner */
+    r[256] = (uint8_t)SIM_QE_PRODID;                                /* isvprodid (LE) */
     r[257] = (uint8_t)(SIM_QE_PRODID >> 8);
-    r[258] = (uint8_t)SIM_QE_SVN;                /* isvsvn (LE) */
+    r[258] = (uint8_t)SIM_QE_SVN; /* isvsvn (LE) */
     r[259] = (uint8_t)(SIM_QE_SVN >> 8);
     for (int i = 0; i < 32; i++)
         pf->qe_auth_data[i] = (uint8_t)i;
@@ -634,9 +633,9 @@ static kg_result tcb_info_json(kg_buf *b, const sim_platform *pf, const char *is
     KG_GUARD(svn_components(b, "sgxtcbcomponents", old_svn));
     KG_GUARD(kg_buf_append_str(b, ",\"pcesvn\":5,"));
     KG_GUARD(svn_components(b, "tdxtcbcomponents", old_tdx));
-    KG_GUARD(kg_buf_append_str(
-        b, "},\"tcbDate\":\"2018-01-04T00:00:00Z\",\"tcbStatus\":\"OutOfDate\","
-           "\"advisoryIDs\":[\"INTEL-SA-00106\",\"INTEL-SA-00115\"]}]}"));
+    KG_GUARD(kg_buf_append_str(b,
+                               "},\"tcbDate\":\"2018-01-04T00:00:00Z\",\"tcbStatus\":\"OutOfDate\","
+                               "\"advisoryIDs\":[\"INTEL-SA-00106\",\"INTEL-SA-00115\"]}]}"));
     return kg_buf_terminate(b);
 }
 
@@ -701,10 +700,10 @@ static kg_result write_collateral(const char *dir, uint64_t now, uint32_t days)
     KG_GUARD_C(sign_hex(qe_sig, tcb_key, &qeid));
     c = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "pck_crl_issuer_chain",
                   (char *)pck_chain.data, "root_ca_crl", (char *)root_crl.data, "pck_crl",
-                  (char *)pck_crl.data, "tcb_info_issuer_chain", (char *)tcb_chain.data,
-                  "tcb_info", (char *)tcbinfo.data, "tcb_info_signature", tcb_sig,
-                  "qe_identity_issuer_chain", (char *)tcb_chain.data, "qe_identity",
-                  (char *)qeid.data, "qe_identity_signature", qe_sig);
+                  (char *)pck_crl.data, "tcb_info_issuer_chain", (char *)tcb_chain.data, "tcb_info",
+                  (char *)tcbinfo.data, "tcb_info_signature", tcb_sig, "qe_identity_issuer_chain",
+                  (char *)tcb_chain.data, "qe_identity", (char *)qeid.data, "qe_identity_signature",
+                  qe_sig);
     KG_ENSURE_C(c != NULL, KG_ERR_NOMEM, "json");
     KG_GUARD_C(write_json(dir, "collateral.json", c, 0644));
     rc = KG_OK;
@@ -731,8 +730,7 @@ kg_result kg_sim_init(const char *dir, const kg_sim_init_opts *opts)
 {
     kg_result rc = KG_ERROR;
     kg_sim_init_opts o = {0};
-    EVP_PKEY *root_key = NULL, *pca_key = NULL, *pck_key = NULL, *tcb_key = NULL,
-             *att_key = NULL;
+    EVP_PKEY *root_key = NULL, *pca_key = NULL, *pck_key = NULL, *tcb_key = NULL, *att_key = NULL;
     X509 *root = NULL, *pca = NULL, *pck = NULL, *tcb = NULL;
     kg_buf ext, probe;
     sim_platform pf;
@@ -770,7 +768,8 @@ kg_result kg_sim_init(const char *dir, const kg_sim_init_opts *opts)
     pf.pce_svn = SIM_PCE_SVN;
     pf.newest_pce_svn = SIM_PCE_SVN;
     if (o.tcb_status != NULL && strcmp(o.tcb_status, "OutOfDate") == 0)
-        pf.newest_pce_svn = SIM_PCE_SVN + 1; /* a newer TCB exists: this one matches the old level */
+        pf.newest_pce_svn =
+            SIM_PCE_SVN + 1; /* a newer TCB exists: this one matches the old level */
     else
         KG_ENSURE_C(o.tcb_status == NULL || strcmp(o.tcb_status, "UpToDate") == 0, KG_ERR_USAGE,
                     "simulated TCB status '%s' is not UpToDate or OutOfDate", o.tcb_status);
@@ -787,22 +786,46 @@ kg_result kg_sim_init(const char *dir, const kg_sim_init_opts *opts)
     /* certificates: root (20 y), platform CA and TCB signing (15 y), PCK (10 y) */
     uint64_t nb = o.now - 3600; /* tolerate small clock differences */
     uint64_t year = 365u * DAY;
-    cert_spec rs = {"keygate Simulated SGX Root CA", NULL, root_key, root_key,
-                    "critical,CA:TRUE,pathlen:1", "critical,keyCertSign,cRLSign", nb,
-                    o.now + 20 * year, NULL};
+    cert_spec rs = {"keygate Simulated SGX Root CA",
+                    NULL,
+                    root_key,
+                    root_key,
+                    "critical,CA:TRUE,pathlen:1",
+                    "critical,keyCertSign,cRLSign",
+                    nb,
+                    o.now + 20 * year,
+                    NULL};
     KG_GUARD_C(make_cert(&root, &rs));
-    cert_spec ps = {"keygate Simulated SGX PCK Platform CA", root, root_key, pca_key,
-                    "critical,CA:TRUE,pathlen:0", "critical,keyCertSign,cRLSign", nb,
-                    o.now + 15 * year, NULL};
+    cert_spec ps = {"keygate Simulated SGX PCK Platform CA",
+                    root,
+                    root_key,
+                    pca_key,
+                    "critical,CA:TRUE,pathlen:0",
+                    "critical,keyCertSign,cRLSign",
+                    nb,
+                    o.now + 15 * year,
+                    NULL};
     KG_GUARD_C(make_cert(&pca, &ps));
-    cert_spec ts = {"keygate Simulated SGX TCB Signing", root, root_key, tcb_key,
-                    "critical,CA:FALSE", "critical,digitalSignature,nonRepudiation", nb,
-                    o.now + 15 * year, NULL};
+    cert_spec ts = {"keygate Simulated SGX TCB Signing",
+                    root,
+                    root_key,
+                    tcb_key,
+                    "critical,CA:FALSE",
+                    "critical,digitalSignature,nonRepudiation",
+                    nb,
+                    o.now + 15 * year,
+                    NULL};
     KG_GUARD_C(make_cert(&tcb, &ts));
     KG_GUARD_C(sgx_extension(&ext, pf.ppid, instance));
-    cert_spec ks = {"keygate Simulated SGX PCK Certificate", pca, pca_key, pck_key,
-                    "critical,CA:FALSE", "critical,digitalSignature,nonRepudiation", nb,
-                    o.now + SIM_CERT_YEARS * year, &ext};
+    cert_spec ks = {"keygate Simulated SGX PCK Certificate",
+                    pca,
+                    pca_key,
+                    pck_key,
+                    "critical,CA:FALSE",
+                    "critical,digitalSignature,nonRepudiation",
+                    nb,
+                    o.now + SIM_CERT_YEARS * year,
+                    &ext};
     KG_GUARD_C(make_cert(&pck, &ks));
 
     KG_GUARD_C(make_qe_report(&pf, att_key, pck_key, qe_mrsigner));

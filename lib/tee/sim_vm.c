@@ -104,8 +104,7 @@ kg_result kg_tee_open_sim(kg_tee **out, const char *platform_dir, const char *vm
     t->impl = vm;
     vm->platform_dir = strdup(platform_dir);
     vm->rtmr3_path = strdup((char *)reg.data);
-    KG_ENSURE_C(vm->platform_dir != NULL && vm->rtmr3_path != NULL, KG_ERR_NOMEM,
-                "out of memory");
+    KG_ENSURE_C(vm->platform_dir != NULL && vm->rtmr3_path != NULL, KG_ERR_NOMEM, "out of memory");
     *out = t;
     t = NULL;
     rc = KG_OK;

@@ -51,7 +51,10 @@ void kg_tee_free(kg_tee *tee)
     free(tee);
 }
 
-const char *kg_tee_backend(const kg_tee *tee) { return tee->ops->name; }
+const char *kg_tee_backend(const kg_tee *tee)
+{
+    return tee->ops->name;
+}
 
 kg_result kg_tee_get_quote(kg_tee *tee, kg_buf *out, const uint8_t report_data[KG_REPORT_DATA_LEN])
 {

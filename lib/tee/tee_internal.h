@@ -29,5 +29,4 @@ kg_result kg_tee_alloc(kg_tee **out, const kg_tee_ops *ops, const char *eventlog
 
 #include "keygate/fileio.h" /* kg_file_read, kg_file_write_atomic, kg_mkdir_p, kg_path_join */
 
-
 #endif

@@ -46,7 +46,10 @@ kg_result kg_buf_append(kg_buf *b, const void *data, size_t n)
     return KG_OK;
 }
 
-kg_result kg_buf_append_u8(kg_buf *b, uint8_t v) { return kg_buf_append(b, &v, 1); }
+kg_result kg_buf_append_u8(kg_buf *b, uint8_t v)
+{
+    return kg_buf_append(b, &v, 1);
+}
 
 static kg_result append_le(kg_buf *b, uint64_t v, size_t n)
 {
@@ -56,9 +59,18 @@ static kg_result append_le(kg_buf *b, uint64_t v, size_t n)
     return kg_buf_append(b, tmp, n);
 }
 
-kg_result kg_buf_append_u16le(kg_buf *b, uint16_t v) { return append_le(b, v, 2); }
-kg_result kg_buf_append_u32le(kg_buf *b, uint32_t v) { return append_le(b, v, 4); }
-kg_result kg_buf_append_u64le(kg_buf *b, uint64_t v) { return append_le(b, v, 8); }
+kg_result kg_buf_append_u16le(kg_buf *b, uint16_t v)
+{
+    return append_le(b, v, 2);
+}
+kg_result kg_buf_append_u32le(kg_buf *b, uint32_t v)
+{
+    return append_le(b, v, 4);
+}
+kg_result kg_buf_append_u64le(kg_buf *b, uint64_t v)
+{
+    return append_le(b, v, 8);
+}
 
 kg_result kg_buf_append_u64be(kg_buf *b, uint64_t v)
 {
@@ -68,7 +80,10 @@ kg_result kg_buf_append_u64be(kg_buf *b, uint64_t v)
     return kg_buf_append(b, tmp, 8);
 }
 
-kg_result kg_buf_append_str(kg_buf *b, const char *s) { return kg_buf_append(b, s, strlen(s)); }
+kg_result kg_buf_append_str(kg_buf *b, const char *s)
+{
+    return kg_buf_append(b, s, strlen(s));
+}
 
 kg_result kg_buf_printf(kg_buf *b, const char *fmt, ...)
 {

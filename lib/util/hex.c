@@ -64,8 +64,8 @@ kg_result kg_hex_decode_exact(uint8_t *out, size_t n, const char *hex)
 {
     size_t len = strlen(hex);
     strip_prefix(&hex, &len);
-    KG_ENSURE(len == 2 * n, KG_ERR_INPUT, "expected %zu hex characters (%zu bytes), got %zu",
-              2 * n, n, len);
+    KG_ENSURE(len == 2 * n, KG_ERR_INPUT, "expected %zu hex characters (%zu bytes), got %zu", 2 * n,
+              n, len);
     return decode_into(out, hex, len);
 }
 

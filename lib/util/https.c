@@ -111,10 +111,11 @@ kg_result kg_https_post(kg_buf *reply, long *status, const kg_https_request *r)
     curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &vs);
     curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L); /* every call judges its server again */
     if (r->cert_pem != NULL) {
-        struct curl_blob cb = {.data = (void *)r->cert_pem, .len = strlen(r->cert_pem),
-                               .flags = CURL_BLOB_COPY};
+        struct curl_blob cb = {
+            .data = (void *)r->cert_pem, .len = strlen(r->cert_pem), .flags = CURL_BLOB_COPY};
         /* NOCOPY: the key stays in the caller's wiped buffer, not in a curl copy. */
-        struct curl_blob kb = {.data = (void *)r->key_pem, .len = r->key_pem ? strlen(r->key_pem) : 0,
+        struct curl_blob kb = {.data = (void *)r->key_pem,
+                               .len = r->key_pem ? strlen(r->key_pem) : 0,
                                .flags = CURL_BLOB_NOCOPY};
         curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cb);
         curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");

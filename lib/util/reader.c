@@ -10,7 +10,10 @@ void kg_reader_init(kg_reader *r, const void *data, size_t len)
     r->pos = 0;
 }
 
-size_t kg_reader_remaining(const kg_reader *r) { return r->len - r->pos; }
+size_t kg_reader_remaining(const kg_reader *r)
+{
+    return r->len - r->pos;
+}
 
 /* The single place where a read length is checked against what is left. */
 static kg_result need(const kg_reader *r, size_t n, const char *field)

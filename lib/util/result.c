@@ -10,7 +10,7 @@
 
 typedef struct kg_error_record {
     kg_err code;
-    char site[96];                 /* "file:line" of the failing site */
+    char site[96];                  /* "file:line" of the failing site */
     char message[KG_ERROR_MSG_MAX]; /* "outer context: ...: site message" */
 } kg_error_record;
 
@@ -24,7 +24,7 @@ static const char *base_name(const char *path)
 }
 
 __attribute__((format(printf, 4, 0))) static void record(kg_err code, const char *file, int line,
-                                                      const char *fmt, va_list ap)
+                                                         const char *fmt, va_list ap)
 {
     /* Formatted aside first: the arguments may include kg_error_message() itself (a failure
      * described in terms of the error that caused it), which vsnprintf must not overwrite
@@ -90,9 +90,18 @@ kg_result kg_error_context(const char *fmt, ...)
     return KG_ERROR;
 }
 
-kg_err kg_error_code(void) { return g_err.code; }
-const char *kg_error_message(void) { return g_err.message; }
-const char *kg_error_site(void) { return g_err.site; }
+kg_err kg_error_code(void)
+{
+    return g_err.code;
+}
+const char *kg_error_message(void)
+{
+    return g_err.message;
+}
+const char *kg_error_site(void)
+{
+    return g_err.site;
+}
 
 void kg_error_clear(void)
 {

@@ -10,8 +10,11 @@
 static size_t utf8_len(const unsigned char *s, size_t left)
 {
     unsigned char c = s[0];
-    size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-                                                  : (c & 0xf8) == 0xf0 ? 4 : 0;
+    size_t n = c < 0x80             ? 1
+               : (c & 0xe0) == 0xc0 ? 2
+               : (c & 0xf0) == 0xe0 ? 3
+               : (c & 0xf8) == 0xf0 ? 4
+                                    : 0;
     if (n == 0 || n > left)
         return 0;
     for (size_t i = 1; i < n; i++)

@@ -17,13 +17,13 @@ expect_rc 0 "$keygate" quote verify "$vec/tdx_quote" --collateral "$vec/tdx_quot
 [ "$(field .tee)" = tdx ] && [ "$(field .quote_version)" = 4 ] || fail "tdx tee/version"
 [ "$(field .status)" = UpToDate ] && [ "$(field '.advisory_ids|length')" = 0 ] || fail "tdx status"
 [ "$(field .fmspc)" = b0c06f000000 ] || fail "tdx fmspc"
-# report_data is the 64 bytes at quote offset 568 (SPEC.md section 4); mrtd at 184
+# report_data is the 64 bytes at quote offset 568 (docs/protocol.md section 4); mrtd at 184
 [ "$(field .report_data)" = "$(xxd -p -s 568 -l 64 "$vec/tdx_quote" | tr -d '\n')" ] || fail "report_data"
 [ "$(field .mrtd)" = "$(xxd -p -s 184 -l 48 "$vec/tdx_quote" | tr -d '\n')" ] || fail "mrtd"
 for k in rtmr0 rtmr1 rtmr2 rtmr3 td_attributes xfam mr_config_id mr_owner mr_owner_config ppid device_id; do
   [ "$(field ".$k")" != null ] || fail "missing $k"
 done
-# device_id = SHA-256(PPID) (SPEC.md section 2)
+# device_id = SHA-256(PPID) (docs/protocol.md section 2)
 [ "$(field .device_id)" = "$(field .ppid | xxd -r -p | sha256sum | cut -d' ' -f1)" ] || fail "device_id"
 
 expect_rc 0 "$keygate" quote verify "$vec/sgx_quote" --collateral "$vec/sgx_quote_collateral.json" --at $AT

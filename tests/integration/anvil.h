@@ -14,10 +14,10 @@
 #define KG_TEST_ANVIL_CHAIN_ID 31337u
 
 typedef struct kg_test_anvil {
-    pid_t pid;         /* 0 when not running */
+    pid_t pid; /* 0 when not running */
     uint16_t port;
-    char url[64];      /* "http://127.0.0.1:<port>" */
-    char log[64];      /* anvil's stdout/stderr, kept for diagnosis */
+    char url[64]; /* "http://127.0.0.1:<port>" */
+    char log[64]; /* anvil's stdout/stderr, kept for diagnosis */
 } kg_test_anvil;
 
 /* Path of a tool in tools/node_modules/.bin (KG_TOOLS_DIR), e.g. "anvil", "cast". Static. */

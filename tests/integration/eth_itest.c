@@ -33,7 +33,7 @@ typedef struct fixture {
     kg_eth_client *c;
     uint8_t key[32];
     uint8_t sender[20];
-    uint8_t echo[20];     /* deployed echo contract */
+    uint8_t echo[20];      /* deployed echo contract */
     kg_eth_block deployed; /* the block it was created in */
 } fixture;
 
@@ -186,21 +186,26 @@ static void reverts_decode_to_their_reason(void **state)
     (void)state;
     kg_eth_revert rv;
     /* cast calldata 'Error(string)' 'app not registered' */
-    KG_ASSERT_ERR(revert_with(&rv, "08c379a0"
-                                   "0000000000000000000000000000000000000000000000000000000000000020"
-                                   "0000000000000000000000000000000000000000000000000000000000000012"
-                                   "617070206e6f7420726567697374657265640000000000000000000000000000"),
+    KG_ASSERT_ERR(revert_with(&rv,
+                              "08c379a0"
+                              "0000000000000000000000000000000000000000000000000000000000000020"
+                              "0000000000000000000000000000000000000000000000000000000000000012"
+                              "617070206e6f7420726567697374657265640000000000000000000000000000"),
                   KG_ERR_DENIED, "eth_call: execution reverted: Error(\"app not registered\")");
     assert_int_equal(rv.kind, KG_ETH_REVERT_ERROR);
     assert_string_equal(rv.reason, "app not registered");
 
-    KG_ASSERT_ERR(revert_with(&rv, "4e487b710000000000000000000000000000000000000000000000000000000000000001"),
-                  KG_ERR_DENIED, "execution reverted: Panic(0x1: assertion failed)");
+    KG_ASSERT_ERR(
+        revert_with(&rv,
+                    "4e487b710000000000000000000000000000000000000000000000000000000000000001"),
+        KG_ERR_DENIED, "execution reverted: Panic(0x1: assertion failed)");
     assert_int_equal(rv.kind, KG_ETH_REVERT_PANIC);
 
-    KG_ASSERT_ERR(revert_with(&rv, "118cdaa7000000000000000000000000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
-                  KG_ERR_DENIED,
-                  "execution reverted: custom error OwnableUnauthorizedAccount(address) 0x118cdaa7");
+    KG_ASSERT_ERR(
+        revert_with(&rv,
+                    "118cdaa7000000000000000000000000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+        KG_ERR_DENIED,
+        "execution reverted: custom error OwnableUnauthorizedAccount(address) 0x118cdaa7");
     assert_int_equal(rv.kind, KG_ETH_REVERT_CUSTOM);
 
     KG_ASSERT_ERR(revert_with(&rv, ""), KG_ERR_DENIED, "execution reverted: no revert data");
@@ -223,9 +228,10 @@ static void refuses_to_send_what_would_revert(void **state)
     uint64_t before, after;
     KG_ASSERT_OK(kg_eth_get_nonce(g.c, &before, g.sender));
     kg_eth_receipt r;
-    KG_ASSERT_ERR(kg_eth_send_and_wait(g.c, &r, g.key, g.echo, NULL, data.data, data.len, 5000),
-                  KG_ERR_DENIED,
-                  "simulating the transaction: eth_estimateGas: execution reverted: Error(\"nope\")");
+    KG_ASSERT_ERR(
+        kg_eth_send_and_wait(g.c, &r, g.key, g.echo, NULL, data.data, data.len, 5000),
+        KG_ERR_DENIED,
+        "simulating the transaction: eth_estimateGas: execution reverted: Error(\"nope\")");
     KG_ASSERT_OK(kg_eth_get_nonce(g.c, &after, g.sender));
     assert_int_equal(before, after); /* nothing was sent */
 
@@ -324,8 +330,9 @@ static void calldata_matches_cast(void **state)
         kg_buf b;
         kg_buf_init(&b, KG_ETH_MAX_ABI_LEN);
         KG_ASSERT_OK(kg_abi_encode_call(
-            &b, "isAppAllowed((address,bytes32,address,bytes32,bytes32,bytes32,bytes32,string,"
-                "string[]))",
+            &b,
+            "isAppAllowed((address,bytes32,address,bytes32,bytes32,bytes32,bytes32,string,"
+            "string[]))",
             &arg, 1));
         assert_true(strncmp(want, "0x", 2) == 0);
         kg_test_assert_hex(b.data, b.len, want + 2);
@@ -416,8 +423,10 @@ static void *serve_once(void *arg)
     (void)n;
     size_t len = f->body ? strlen(f->body) : f->body_len;
     char head[256];
-    int h = snprintf(head, sizeof(head), "%s\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n\r\n", f->status_line, len);
+    int h = snprintf(head, sizeof(head),
+                     "%s\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                     f->status_line, len);
     if (send(c, head, (size_t)h, MSG_NOSIGNAL) == h) {
         if (f->body) {
             if (send(c, f->body, len, MSG_NOSIGNAL) < 0)

@@ -24,7 +24,10 @@ static fixture g;
 
 static const uint8_t V1 = 0xc1, V2 = 0xc2, OS = 0x05, MRA = 0x0a, DEV = 0x0d;
 
-static void word(uint8_t out[32], uint8_t v) { memset(out, v, 32); }
+static void word(uint8_t out[32], uint8_t v)
+{
+    memset(out, v, 32);
+}
 
 /* Runs scripts/deploy-contracts and takes the KMS address from its JSON line. */
 static int deploy_contracts(void)
@@ -65,8 +68,7 @@ static kg_result send_call(kg_eth_receipt *r, const uint8_t key[32], const uint8
     return rc;
 }
 
-static void send_ok(const uint8_t to[20], const char *signature, const kg_abi_value *args,
-                    size_t n)
+static void send_ok(const uint8_t to[20], const char *signature, const kg_abi_value *args, size_t n)
 {
     kg_eth_receipt r;
     KG_ASSERT_OK(send_call(&r, g.owner_key, to, signature, args, n));
@@ -103,7 +105,7 @@ static int setup(void **state)
      * AppDeployedViaFactory (contracts/README.md). */
     uint8_t zero[32] = {0}, v1[32];
     word(v1, V1);
-    kg_abi_value d[6] = {kg_abi_address(g.owner), kg_abi_bool(false), kg_abi_bool(false),
+    kg_abi_value d[6] = {kg_abi_address(g.owner), kg_abi_bool(false),   kg_abi_bool(false),
                          kg_abi_bool(true),       kg_abi_bytes32(zero), kg_abi_bytes32(v1)};
     kg_eth_receipt r;
     KG_ASSERT_OK(send_call(&r, g.owner_key, g.kms,
@@ -293,24 +295,24 @@ static void fails_closed(void **state)
     assert_non_null(strstr(d.reason, "no contract at"));
     assert_true(d.has_block);
     /* A contract that is not a KMS (the app contract has no isKmsAllowed): reverts. */
-    KG_ASSERT_ERR(kg_eth_policy_check(&d, g.c, g.app, KG_ETH_POLICY_KMS, &bi, NULL),
-                  KG_ERR_DENIED, "isKmsAllowed on 0x");
+    KG_ASSERT_ERR(kg_eth_policy_check(&d, g.c, g.app, KG_ETH_POLICY_KMS, &bi, NULL), KG_ERR_DENIED,
+                  "isKmsAllowed on 0x");
     assert_false(d.allowed);
     /* An invalid boot info is refused before anything is asked. */
     memset(bi.tcb_status, 'A', sizeof(bi.tcb_status));
-    KG_ASSERT_ERR(kg_eth_policy_check(&d, g.c, g.kms, KG_ETH_POLICY_APP, &bi, NULL),
-                  KG_ERR_INPUT, "tcb_status is not NUL-terminated");
+    KG_ASSERT_ERR(kg_eth_policy_check(&d, g.c, g.kms, KG_ETH_POLICY_APP, &bi, NULL), KG_ERR_INPUT,
+                  "tcb_status is not NUL-terminated");
     assert_false(d.allowed);
     assert_false(d.has_block);
     bi = boot(V1);
     bi.n_advisory_ids = KG_MAX_ADVISORY_IDS + 1;
-    KG_ASSERT_ERR(kg_eth_policy_check(&d, g.c, g.kms, KG_ETH_POLICY_APP, &bi, NULL),
-                  KG_ERR_INPUT, "65 advisory ids exceed 64");
+    KG_ASSERT_ERR(kg_eth_policy_check(&d, g.c, g.kms, KG_ETH_POLICY_APP, &bi, NULL), KG_ERR_INPUT,
+                  "65 advisory ids exceed 64");
     /* Node down. */
     bi = boot(V1);
     kg_test_anvil_stop(&g.anvil);
-    KG_ASSERT_ERR(kg_eth_policy_check(&d, g.c, g.kms, KG_ETH_POLICY_APP, &bi, NULL),
-                  KG_ERR_NETWORK, "chain node http://127.0.0.1:");
+    KG_ASSERT_ERR(kg_eth_policy_check(&d, g.c, g.kms, KG_ETH_POLICY_APP, &bi, NULL), KG_ERR_NETWORK,
+                  "chain node http://127.0.0.1:");
     assert_false(d.allowed);
     assert_false(d.has_block);
     assert_non_null(strstr(d.reason, "Couldn't connect to server"));

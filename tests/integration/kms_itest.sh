@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kms_itest.sh - keygate-kms end to end (SPEC.md section 7, flows 1-5): a real anvil with the
+# kms_itest.sh - keygate-kms end to end (docs/protocol.md section 7, flows 1-5): a real anvil with the
 # governance contracts deployed, the simulated TDX platform and its PCCS, the KMS as a process,
 # and simulated app VMs presenting RA-TLS certificates. Every denial must carry its specific
 # reason, be in the audit log, and return no key bytes.
@@ -183,7 +183,7 @@ grep -q "keys match the derivation" "$TMP/err.txt" || die "v1 keys not checked"
 [ "$(jq -r .os_image_hash "$TMP/out.json")" = "$OSH" ] || die "GetAppKey os_image_hash"
 V1_K256="$(jq -r .k256_key "$TMP/out.json")"
 V1_DISK="$(jq -r .disk_crypt_key "$TMP/out.json")"
-ok "approved app v1 gets keys matching the SPEC.md section 5 derivation"
+ok "approved app v1 gets keys matching the docs/protocol.md section 5 derivation"
 
 call --method SignCert --sim "$TMP/sim" --vm v1 --app-id "$APP" --compose-hash "$H1" --instance-id "$INST" --csr
 [ "$RC" = 0 ] && [ "$(jq '.certificate_chain | length' "$TMP/out.json")" = 3 ] || die "SignCert: $(cat "$TMP/out.json" "$TMP/err.txt")"

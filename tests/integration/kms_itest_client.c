@@ -1,6 +1,7 @@
 /* kms_itest_client.c - command-line RA-TLS client of keygate-kms used by kms_itest.sh: boots a
  * simulated app VM, presents a (possibly broken) RA-TLS certificate, calls one method, and can
- * check released keys against the SPEC.md section 5 derivation from the KMS's root keys. */
+ * check released keys against the docs/protocol.md section 5 derivation from the KMS's root keys.
+ */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# lifecycle_itest.sh - the app lifecycle (SPEC.md section 7 steps 1-5) through the CLI: runs
+# lifecycle_itest.sh - the app lifecycle (docs/protocol.md section 7 steps 1-5) through the CLI: runs
 # scripts/demo (devnet up, app deploy, env encrypt, sim run of a @phala/dstack-sdk app, denial
 # before approval, approval, same keys, revocation, audit trail), then checks the devnet's own
 # contract: nothing left running after down, devnet.json mode 0600, a second `up` refused while

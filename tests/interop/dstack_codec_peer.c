@@ -74,7 +74,8 @@ int main(int argc, char **argv)
     kg_buf_init(&in, KG_CSR_V2_MAX_LEN);
     if (argc == 3 && strcmp(argv[1], "attestation") == 0) {
         kg_ratls_attestation a;
-        if (read_all(&in, argv[2]) != 0 || kg_failed(kg_ratls_attestation_parse(&a, in.data, in.len))) {
+        if (read_all(&in, argv[2]) != 0 ||
+            kg_failed(kg_ratls_attestation_parse(&a, in.data, in.len))) {
             fprintf(stderr, "attestation: %s\n", kg_error_message());
             return 1;
         }
@@ -85,7 +86,8 @@ int main(int argc, char **argv)
     }
     if (argc == 3 && strcmp(argv[1], "csr") == 0) {
         kg_csr_v2 *c = calloc(1, sizeof(*c));
-        if (c == NULL || read_all(&in, argv[2]) != 0 || kg_failed(kg_csr_v2_parse(c, in.data, in.len))) {
+        if (c == NULL || read_all(&in, argv[2]) != 0 ||
+            kg_failed(kg_csr_v2_parse(c, in.data, in.len))) {
             fprintf(stderr, "csr: %s\n", kg_error_message());
             return 1;
         }
@@ -134,11 +136,9 @@ int main(int argc, char **argv)
         kg_buf_init(&out, 1 << 20);
         bool v1 = strcmp(argv[2], "v1") == 0;
         if (kg_failed(fixture(&log)) ||
-            kg_failed(kg_ratls_attestation_encode(&out,
-                                                  v1 ? KG_RATLS_ATTESTATION_V1
-                                                     : KG_RATLS_ATTESTATION_V0,
-                                                  quote, sizeof(quote), &log, rd,
-                                                  "{\"vm\":\"cfg\"}"))) {
+            kg_failed(kg_ratls_attestation_encode(
+                &out, v1 ? KG_RATLS_ATTESTATION_V1 : KG_RATLS_ATTESTATION_V0, quote, sizeof(quote),
+                &log, rd, "{\"vm\":\"cfg\"}"))) {
             fprintf(stderr, "encode: %s\n", kg_error_message());
             return 1;
         }

@@ -213,8 +213,8 @@ static kg_result csr(const char *sim, const char *vm, bool ext_quote, const char
         KG_GUARD_C(kg_ratls_attest_key(&quote, &log_json, tee, other));
         KG_GUARD_C(kg_eventlog_parse(&log, (const char *)log_json.data, log_json.len));
         KG_GUARD_C(kg_ratls_key_report_data(rd, other));
-        KG_GUARD_C(kg_ratls_attestation_encode(&att, KG_RATLS_ATTESTATION_V0, quote.data,
-                                               quote.len, &log, rd, NULL));
+        KG_GUARD_C(kg_ratls_attestation_encode(&att, KG_RATLS_ATTESTATION_V0, quote.data, quote.len,
+                                               &log, rd, NULL));
         KG_GUARD_C(kg_csr_v2_build(&scale, &sig, key, &req, att.data, att.len));
     } else if (strcmp(mode, "variant") == 0) {
         /* VersionedAttestation V0 whose quote is AttestationQuote::DstackAmdSevSnp (index 3) */

@@ -102,7 +102,6 @@ cleanup:
     return rc;
 }
 
-
 void kg_kms_client_identity_free(kg_kms_client_identity *id)
 {
     kg_p256_free(id->key);

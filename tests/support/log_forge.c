@@ -61,9 +61,13 @@ int main(int argc, char **argv)
     char hash[67] = "0x";
     if (kg_failed(kg_hex_encode(hash + 2, sizeof(hash) - 2, b.hash, 32)))
         return fail("hash");
-    kg_audit_record r = {.method = "GetAppKey", .peer = "127.0.0.1", .allowed = true,
-                         .reason = "allowed", .identity = &e.identity,
-                         .block_number = (int64_t)b.number, .block_hash = hash,
+    kg_audit_record r = {.method = "GetAppKey",
+                         .peer = "127.0.0.1",
+                         .allowed = true,
+                         .reason = "allowed",
+                         .identity = &e.identity,
+                         .block_number = (int64_t)b.number,
+                         .block_hash = hash,
                          .released = "{\"k256_pubkey\":\"forged\"}"};
     int64_t row = 0;
     if (kg_failed(kg_audit_append(a, &r, &row)) ||

@@ -74,8 +74,8 @@ static json_t *call(fixture *f, const char *method, const char *body, int *statu
 {
     kg_buf out;
     kg_buf_init(&out, 1 << 20);
-    KG_ASSERT_OK(kg_agent_handle(f->agent, method, (const uint8_t *)body, strlen(body), status,
-                                 &out));
+    KG_ASSERT_OK(
+        kg_agent_handle(f->agent, method, (const uint8_t *)body, strlen(body), status, &out));
     json_error_t e;
     json_t *j = json_loadb((const char *)out.data, out.len, 0, &e);
     if (j == NULL)
@@ -169,8 +169,8 @@ static void get_key_ed25519(void **state)
 {
     fixture *f = *state;
     int status;
-    json_t *j = call(f, "GetKey", "{\"path\":\"p\",\"purpose\":\"x\",\"algorithm\":\"ed25519\"}",
-                     &status);
+    json_t *j =
+        call(f, "GetKey", "{\"path\":\"p\",\"purpose\":\"x\",\"algorithm\":\"ed25519\"}", &status);
     assert_int_equal(status, 200);
     /* Same seed as the secp256k1 derivation of the same path (dstack). */
     json_t *k = call(f, "GetKey", "{\"path\":\"p\",\"purpose\":\"x\"}", &status);
@@ -266,9 +266,10 @@ static void verify_rejects_high_s(void **state)
     }
     char sig_hex[129], body[512];
     KG_ASSERT_OK(kg_hex_encode(sig_hex, sizeof(sig_hex), sig, 64));
-    snprintf(body, sizeof(body),
-             "{\"algorithm\":\"secp256k1\",\"data\":\"00\",\"signature\":\"%s\",\"public_key\":\"%s\"}",
-             sig_hex, json_string_value(json_object_get(s, "public_key")));
+    snprintf(
+        body, sizeof(body),
+        "{\"algorithm\":\"secp256k1\",\"data\":\"00\",\"signature\":\"%s\",\"public_key\":\"%s\"}",
+        sig_hex, json_string_value(json_object_get(s, "public_key")));
     json_t *v = call(f, "Verify", body, &status);
     assert_int_equal(status, 200);
     assert_true(json_is_false(json_object_get(v, "valid")));
@@ -288,20 +289,25 @@ static void bad_requests(void **state)
     expect_error(f, "GetKey", "{\"algorithm\":\"rsa\"}", 400, "unsupported algorithm 'rsa'");
     expect_error(f, "Nope", "{}", 404, "no such method 'Nope'");
     expect_error(f, "", "{}", 404, "no such method");
-    expect_error(f, "Sign", "{\"algorithm\":\"secp256k1\",\"data\":\"abc\"}", 400,
-                 "field 'data'");
+    expect_error(f, "Sign", "{\"algorithm\":\"secp256k1\",\"data\":\"abc\"}", 400, "field 'data'");
     expect_error(f, "Sign", "{\"algorithm\":\"secp256k1_prehashed\",\"data\":\"00\"}", 400,
                  "pre-hashed signing requires a 32-byte digest, but received 1 bytes");
-    expect_error(f, "Verify", "{\"algorithm\":\"secp256k1\",\"data\":\"00\",\"signature\":\"00\","
-                 "\"public_key\":\"02\"}", 400, "invalid secp256k1 public key");
-    expect_error(f, "Verify", "{\"algorithm\":\"ed25519\",\"data\":\"00\",\"signature\":\"00\","
-                 "\"public_key\":\"00\"}", 400, "invalid ed25519 public key: 1 bytes, want 32");
-    expect_error(f, "GetQuote", "{\"report_data\":\"" /* 65 bytes */
+    expect_error(f, "Verify",
+                 "{\"algorithm\":\"secp256k1\",\"data\":\"00\",\"signature\":\"00\","
+                 "\"public_key\":\"02\"}",
+                 400, "invalid secp256k1 public key");
+    expect_error(f, "Verify",
+                 "{\"algorithm\":\"ed25519\",\"data\":\"00\",\"signature\":\"00\","
+                 "\"public_key\":\"00\"}",
+                 400, "invalid ed25519 public key: 1 bytes, want 32");
+    expect_error(f, "GetQuote",
+                 "{\"report_data\":\"" /* 65 bytes */
                  "0000000000000000000000000000000000000000000000000000000000000000"
                  "000000000000000000000000000000000000000000000000000000000000000000\"}",
                  400, "field 'report_data'");
     expect_error(f, "GetQuote", "{}", 404, "no TEE in this test");
-    expect_error(f, "GetTlsKey", "{\"alt_names\":\"x\"}", 400, "field 'alt_names' must be an array");
+    expect_error(f, "GetTlsKey", "{\"alt_names\":\"x\"}", 400,
+                 "field 'alt_names' must be an array");
     expect_error(f, "GetTlsKey", "{}", 404, "GetTlsKey needs a KMS");
     expect_error(f, "GetTlsKey", "{\"not_before\":5,\"not_after\":4}", 400,
                  "not_before must be earlier than not_after");
@@ -317,12 +323,14 @@ static void emit_event_names(void **state)
 {
     fixture *f = *state;
     expect_error(f, "EmitEvent", "{\"event\":\"\",\"payload\":\"00\"}", 400, "event name is empty");
-    expect_error(f, "EmitEvent", "{\"event\":\"a:b\",\"payload\":\"00\"}", 400, "without spaces or ':'");
+    expect_error(f, "EmitEvent", "{\"event\":\"a:b\",\"payload\":\"00\"}", 400,
+                 "without spaces or ':'");
     expect_error(f, "EmitEvent", "{\"event\":\"app-id\",\"payload\":\"00\"}", 403,
                  "event name 'app-id' is reserved for the boot flow");
     expect_error(f, "EmitEvent", "{\"event\":\"system-ready\"}", 403, "reserved");
     expect_error(f, "EmitEvent", "{\"event\":\"ok\",\"payload\":\"zz\"}", 400, "field 'payload'");
-    expect_error(f, "EmitEvent", "{\"event\":\"ok\",\"payload\":\"00\"}", 404, "no TEE in this test");
+    expect_error(f, "EmitEvent", "{\"event\":\"ok\",\"payload\":\"00\"}", 404,
+                 "no TEE in this test");
 }
 
 static void version(void **state)
@@ -448,8 +456,8 @@ static void socket_path_handling(void **state)
     longp[sizeof(longp) - 1] = 0;
     KG_ASSERT_ERR(kg_agent_server_new(&srv, f->agent, longp, 0), KG_ERR_USAGE,
                   "is longer than 107 bytes");
-    KG_ASSERT_ERR(kg_agent_server_new(&srv, f->agent, "/nonexistent-dir-kg/x.sock", 0),
-                  KG_ERR_IO, "binding '/nonexistent-dir-kg/x.sock'");
+    KG_ASSERT_ERR(kg_agent_server_new(&srv, f->agent, "/nonexistent-dir-kg/x.sock", 0), KG_ERR_IO,
+                  "binding '/nonexistent-dir-kg/x.sock'");
     assert_null(srv);
 }
 

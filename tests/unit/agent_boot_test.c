@@ -68,8 +68,8 @@ static json_t *call(fx *f, const char *method, const char *body)
     kg_buf out;
     int status = 0;
     kg_buf_init(&out, 1 << 22);
-    KG_ASSERT_OK(kg_agent_handle(f->agent, method, (const uint8_t *)body, strlen(body), &status,
-                                 &out));
+    KG_ASSERT_OK(
+        kg_agent_handle(f->agent, method, (const uint8_t *)body, strlen(body), &status, &out));
     if (status != 200)
         fail_msg("%s: %d %.*s", method, status, (int)out.len, out.data);
     json_t *j = json_loadb((const char *)out.data, out.len, 0, NULL);
@@ -167,17 +167,23 @@ static void boot_without_kms_fails_cleanly(void **state)
     const char *compose = "{\"name\":\"demo\"}";
     int lines = 0;
     kg_kms_trust trust = {.root_ca_pem = "-----BEGIN CERTIFICATE-----\n"};
-    kg_boot_config cfg = {.tee = f->tee, .compose = compose, .compose_len = strlen(compose),
-                          .state_dir = state_dir, .kms_urls = urls, .n_kms_urls = 2,
-                          .kms = &trust, .log = log_line, .log_ctx = &lines};
+    kg_boot_config cfg = {.tee = f->tee,
+                          .compose = compose,
+                          .compose_len = strlen(compose),
+                          .state_dir = state_dir,
+                          .kms_urls = urls,
+                          .n_kms_urls = 2,
+                          .kms = &trust,
+                          .log = log_line,
+                          .log_ctx = &lines};
     kg_boot_result r;
     /* The root secp256k1 key is required: without it no KMS signature could be checked. */
     KG_ASSERT_ERR(kg_agent_boot(&r, &cfg), KG_ERR_USAGE, "no KMS root secp256k1 key given");
     kg_boot_result_free(&r);
     /* secp256k1's generator, compressed: a valid point to pin. */
-    KG_ASSERT_OK(kg_hex_decode_exact(
-        trust.root_k256_pub, KG_K256_PUB_LEN,
-        "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"));
+    KG_ASSERT_OK(
+        kg_hex_decode_exact(trust.root_k256_pub, KG_K256_PUB_LEN,
+                            "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"));
     kg_ratls_policy pol = {0};
     trust.attestation = &pol;
     KG_ASSERT_ERR(kg_agent_boot(&r, &cfg), KG_ERR_USAGE, "needs the chain");
@@ -197,11 +203,12 @@ static void boot_without_kms_fails_cleanly(void **state)
     lines = 0;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    KG_ASSERT_ERR(kg_agent_boot(&r, &cfg), KG_ERR_NETWORK, "KMS GetTempCaCert at https://127.0.0.1:2");
+    KG_ASSERT_ERR(kg_agent_boot(&r, &cfg), KG_ERR_NETWORK,
+                  "KMS GetTempCaCert at https://127.0.0.1:2");
     clock_gettime(CLOCK_MONOTONIC, &b);
     double waited = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     assert_true(waited >= 0.5 && waited < 5.0); /* one 0.5 s backoff, then the window closed */
-    assert_true(lines >= 4); /* every failure and the retry were reported */
+    assert_true(lines >= 4);                    /* every failure and the retry were reported */
     cfg.retry_for_ms = 0;
     kg_boot_result_free(&r);
     uint8_t zero[32] = {0};

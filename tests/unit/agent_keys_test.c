@@ -122,9 +122,9 @@ static void ratls_client_cert(void **state)
 
     uint8_t app_id[20];
     memset(app_id, 0xaa, 20);
-    KG_ASSERT_OK(kg_agent_ratls_client_cert(&cert_pem, key, ca_pem,
-                                            (const char *)ca_key_pem.data, quote, sizeof(quote),
-                                            "[]", app_id, NULL, KG_RATLS_FORMAT_LEGACY));
+    KG_ASSERT_OK(kg_agent_ratls_client_cert(&cert_pem, key, ca_pem, (const char *)ca_key_pem.data,
+                                            quote, sizeof(quote), "[]", app_id, NULL,
+                                            KG_RATLS_FORMAT_LEGACY));
     b = BIO_new_mem_buf(cert_pem.data, (int)cert_pem.len);
     X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
     BIO_free(b);
@@ -146,8 +146,8 @@ static void ratls_client_cert(void **state)
     /* A CA key that is not PEM is an error naming it. */
     kg_buf junk;
     kg_buf_init(&junk, 65536);
-    KG_ASSERT_ERR(kg_agent_ratls_client_cert(&junk, key, ca_pem, "nope", quote, 1, "[]", NULL,
-                                             NULL, KG_RATLS_FORMAT_LEGACY),
+    KG_ASSERT_ERR(kg_agent_ratls_client_cert(&junk, key, ca_pem, "nope", quote, 1, "[]", NULL, NULL,
+                                             KG_RATLS_FORMAT_LEGACY),
                   KG_ERR_INPUT, "temporary CA key");
     kg_buf_free(&junk);
 
@@ -183,10 +183,8 @@ static void kms_call_requires_pin_and_https(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(parses_get_app_key_reply),
-        cmocka_unit_test(rejects_bad_replies),
-        cmocka_unit_test(keys_file_permissions),
-        cmocka_unit_test(ratls_client_cert),
+        cmocka_unit_test(parses_get_app_key_reply),        cmocka_unit_test(rejects_bad_replies),
+        cmocka_unit_test(keys_file_permissions),           cmocka_unit_test(ratls_client_cert),
         cmocka_unit_test(kms_call_requires_pin_and_https),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

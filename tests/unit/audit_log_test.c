@@ -17,7 +17,7 @@
 #define LOG_NAME "keygate.test/kms-node"
 #define N_RECORDS 300 /* more than one full tile */
 
-static const uint8_t k_seed[32] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6,
+static const uint8_t k_seed[32] = {9, 8, 7, 6,  5,  4,  3,  2,  1,  0,  1,  2,  3,  4,  5,  6,
                                    7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22};
 
 static void remove_db(const char *path)
@@ -204,8 +204,9 @@ static void test_deleted_last_entries(void **state)
     char path[256];
     temp_path(path, sizeof(path), "trunc");
     fill(path, N_RECORDS);
-    exec_sql(path, "DELETE FROM log_entries WHERE idx >= 297; DELETE FROM decisions WHERE id >= 298;"
-                   " DELETE FROM log_hashes WHERE (idx + 1) << level > 297;");
+    exec_sql(path,
+             "DELETE FROM log_entries WHERE idx >= 297; DELETE FROM decisions WHERE id >= 298;"
+             " DELETE FROM log_hashes WHERE (idx + 1) << level > 297;");
     expect_violation(path, "covers 300 entries but the log holds 297", NULL);
     remove_db(path);
 }
@@ -236,7 +237,8 @@ static void test_resigned_with_uncertified_key(void **state)
     char sql[256];
     snprintf(sql, sizeof(sql),
              "DELETE FROM log_checkpoints; UPDATE log_meta SET value = '%s' WHERE key ="
-             " 'log_pubkey';", hex);
+             " 'log_pubkey';",
+             hex);
     exec_sql(path, sql);
     kg_audit *a = NULL;
     KG_ASSERT_OK(kg_audit_open(&a, path, false));

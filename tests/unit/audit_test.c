@@ -177,13 +177,14 @@ static void test_commit_failure(void **state)
     json_decref(rows);
     /* A batch that fails after its row was written (here the leaf insert, on a conflicting
      * leaf planted at the next index) rolls back the row too. */
-    assert_int_equal(sqlite3_exec(other, "INSERT INTO log_entries (idx, decision_id, entry)"
-                                         " VALUES (1, 999, X'00');", NULL, NULL, NULL),
+    assert_int_equal(sqlite3_exec(other,
+                                  "INSERT INTO log_entries (idx, decision_id, entry)"
+                                  " VALUES (1, 999, X'00');",
+                                  NULL, NULL, NULL),
                      SQLITE_OK);
     KG_ASSERT_ERR(kg_audit_append(a, &r, NULL), KG_ERR_IO, "log entry insert");
-    assert_int_equal(sqlite3_exec(other, "DELETE FROM log_entries WHERE idx = 1;", NULL, NULL,
-                                  NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(other, "DELETE FROM log_entries WHERE idx = 1;", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(other);
     KG_ASSERT_OK(kg_audit_list(&rows, a, 0));
     assert_int_equal(json_array_size(rows), 1); /* the row of the failed batch is gone too */

@@ -83,7 +83,10 @@ static void hex_round_trip_and_rejects(void **state)
     KG_ASSERT_ERR(kg_hex_encode(small, sizeof(small), out, 2), KG_ERR_USAGE, "too small");
 }
 
-static kg_result inner(void) { KG_BAIL(KG_ERR_VERIFY, "signature mismatch"); }
+static kg_result inner(void)
+{
+    KG_BAIL(KG_ERR_VERIFY, "signature mismatch");
+}
 static kg_result outer(void)
 {
     KG_GUARD_CTX(inner(), "checking quote");
@@ -116,13 +119,18 @@ static void text_escape_makes_hostile_text_inert(void **state)
 {
     (void)state;
     char out[128];
-    const char evil[] = "ok\x1b[2J\nforged line\x7f \xc2\x9b \xff\xfe \xc3\xa9t\xc3\xa9 \xed\xa0\x80";
+    const char evil[] =
+        "ok\x1b[2J\nforged line\x7f \xc2\x9b \xff\xfe \xc3\xa9t\xc3\xa9 \xed\xa0\x80";
     kg_text_escape(out, sizeof(out), evil, sizeof(evil) - 1);
     assert_string_equal(out, "ok\\x1b[2J\\x0aforged line\\x7f \\xc2\\x9b \\xff\\xfe "
                              "\xc3\xa9t\xc3\xa9 \\xed\\xa0\\x80");
     /* never past the buffer, always terminated, never half an escape */
     char tiny[6];
-    assert_int_equal(kg_text_escape(tiny, sizeof(tiny), "ab\x01" "cd", 5), 2);
+    assert_int_equal(kg_text_escape(tiny, sizeof(tiny),
+                                    "ab\x01"
+                                    "cd",
+                                    5),
+                     2);
     assert_string_equal(tiny, "ab");
     assert_int_equal(kg_text_escape(tiny, sizeof(tiny), "\xc3\xa9\xc3\xa9\xc3\xa9", 6), 4);
 }

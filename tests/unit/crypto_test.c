@@ -14,7 +14,10 @@
 static const char *P256_N = "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551";
 static const char *K256_N = "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141";
 
-static void hex32(uint8_t out[32], const char *hex) { KG_ASSERT_OK(kg_hex_decode_exact(out, 32, hex)); }
+static void hex32(uint8_t out[32], const char *hex)
+{
+    KG_ASSERT_OK(kg_hex_decode_exact(out, 32, hex));
+}
 
 static const char *vec_str(json_t *root, const char *obj, const char *field)
 {
@@ -214,8 +217,7 @@ static void p256_rejects_other_curves(void **state)
     int n = i2d_PUBKEY(p384, &der);
     assert_true(n > 0);
     kg_p256_key *k = NULL;
-    KG_ASSERT_ERR(kg_p256_from_pem(&k, (const char *)der, (size_t)n), KG_ERR_INPUT,
-                  "not on P-256");
+    KG_ASSERT_ERR(kg_p256_from_pem(&k, (const char *)der, (size_t)n), KG_ERR_INPUT, "not on P-256");
     assert_null(k);
     OPENSSL_free(der);
     EVP_PKEY_free(p384);
@@ -264,9 +266,11 @@ static void x25519_rfc7748(void **state)
     hex32(a, "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
     hex32(b, "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb");
     KG_ASSERT_OK(kg_x25519_public(apub, a));
-    kg_test_assert_hex(apub, 32, "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+    kg_test_assert_hex(apub, 32,
+                       "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
     KG_ASSERT_OK(kg_x25519_public(bpub, b));
-    kg_test_assert_hex(bpub, 32, "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+    kg_test_assert_hex(bpub, 32,
+                       "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
     KG_ASSERT_OK(kg_x25519_shared(s1, a, bpub));
     KG_ASSERT_OK(kg_x25519_shared(s2, b, apub));
     assert_memory_equal(s1, s2, 32);

@@ -86,7 +86,8 @@ static void read_hex_vector(kg_buf *out, const char *rel)
 static void dstack_pinned_vectors(void **state)
 {
     (void)state;
-    static const char *const files[] = {"dstack/csr_v2_no_quote.hex", "dstack/csr_v2_tdx_quote.hex"};
+    static const char *const files[] = {"dstack/csr_v2_no_quote.hex",
+                                        "dstack/csr_v2_tdx_quote.hex"};
     kg_csr_v2 *c = calloc(1, sizeof(*c));
     assert_non_null(c);
     for (int i = 0; i < 2; i++) {
@@ -155,9 +156,15 @@ static void sim_request_verifies(void **state)
     (void)state;
     kg_ratls_policy pol = policy();
     static const char *const sans[] = {"app.example", "10.0.0.1"};
-    kg_csr_v2_request req = {.org_name = "Org", .subject = "app.example", .sans = sans,
-                             .n_sans = 2, .usage_server_auth = true, .usage_client_auth = true,
-                             .ext_quote = true, .has_not_after = true, .not_after = 4102444800u};
+    kg_csr_v2_request req = {.org_name = "Org",
+                             .subject = "app.example",
+                             .sans = sans,
+                             .n_sans = 2,
+                             .usage_server_auth = true,
+                             .usage_client_auth = true,
+                             .ext_quote = true,
+                             .has_not_after = true,
+                             .not_after = 4102444800u};
     kg_csr_v2 *c = calloc(1, sizeof(*c));
     assert_non_null(c);
     for (int w = 0; w < 2; w++) {
@@ -216,8 +223,8 @@ static void sim_request_verifies(void **state)
         assert_true(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, kg_p256_evp(key)) == 1);
         assert_true(EVP_DigestSign(ctx, der, &der_len, csr.data, csr.len) == 1);
         EVP_MD_CTX_free(ctx);
-        KG_ASSERT_ERR(kg_csr_v2_verify(c, &id, csr.data, csr.len, der, der_len, &pol),
-                      KG_ERR_INPUT, "confirm word is not \"please sign cert:\"");
+        KG_ASSERT_ERR(kg_csr_v2_verify(c, &id, csr.data, csr.len, der, der_len, &pol), KG_ERR_INPUT,
+                      "confirm word is not \"please sign cert:\"");
         kg_csr_v2_free(c);
 
         /* an attestation for `key`, in a request by `other` (signed by other): not bound */

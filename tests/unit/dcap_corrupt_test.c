@@ -71,8 +71,14 @@ static void quote_flips(const char *name)
     kg_buf_free(&v.coll);
 }
 
-static void tdx_quote_every_byte(void **state) { quote_flips("tdx"); }
-static void sgx_quote_every_byte(void **state) { quote_flips("sgx"); }
+static void tdx_quote_every_byte(void **state)
+{
+    quote_flips("tdx");
+}
+static void sgx_quote_every_byte(void **state)
+{
+    quote_flips("sgx");
+}
 
 /* The span of a string value in the raw collateral JSON ("key": "<span>"). */
 static void value_span(const vec *v, const char *key, size_t *start, size_t *end)
@@ -107,9 +113,15 @@ static void collateral_flips(const char *name)
         const char *key;
         size_t stride;
     } parts[] = {
-        {"tcb_info", 1},          {"tcb_info_signature", 1},       {"qe_identity", 1},
-        {"qe_identity_signature", 1}, {"root_ca_crl", 1},          {"pck_crl", 7},
-        {"pck_crl_issuer_chain", 5},  {"tcb_info_issuer_chain", 5}, {"qe_identity_issuer_chain", 5},
+        {"tcb_info", 1},
+        {"tcb_info_signature", 1},
+        {"qe_identity", 1},
+        {"qe_identity_signature", 1},
+        {"root_ca_crl", 1},
+        {"pck_crl", 7},
+        {"pck_crl_issuer_chain", 5},
+        {"tcb_info_issuer_chain", 5},
+        {"qe_identity_issuer_chain", 5},
     };
     for (size_t p = 0; p < sizeof(parts) / sizeof(parts[0]); p++) {
         size_t start, end, n = 0;
@@ -118,8 +130,8 @@ static void collateral_flips(const char *name)
         for (size_t i = start; i < end; i += parts[p].stride, n++) {
             v.coll.data[i] ^= 0x01;
             if (passes(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len))
-                fail_msg("%s: collateral '%s' byte %zu ^ 0x01 still verifies", name,
-                         parts[p].key, i - start);
+                fail_msg("%s: collateral '%s' byte %zu ^ 0x01 still verifies", name, parts[p].key,
+                         i - start);
             v.coll.data[i] ^= 0x01;
         }
         assert_true(n >= (end - start) / parts[p].stride);
@@ -141,8 +153,14 @@ static void collateral_flips(const char *name)
     kg_buf_free(&v.coll);
 }
 
-static void tdx_collateral_flips(void **state) { collateral_flips("tdx"); }
-static void sgx_collateral_flips(void **state) { collateral_flips("sgx"); }
+static void tdx_collateral_flips(void **state)
+{
+    collateral_flips("tdx");
+}
+static void sgx_collateral_flips(void **state)
+{
+    collateral_flips("sgx");
+}
 
 /* Every proper prefix of the collateral document, and of the quote with intact collateral. */
 static void truncations_fail(void **state)
@@ -209,9 +227,12 @@ static void long_string_with_control_character_fails_fast(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(tdx_quote_every_byte),   cmocka_unit_test(sgx_quote_every_byte),
-        cmocka_unit_test(tdx_collateral_flips),   cmocka_unit_test(sgx_collateral_flips),
-        cmocka_unit_test(truncations_fail),       cmocka_unit_test(swapped_collateral_fails),
+        cmocka_unit_test(tdx_quote_every_byte),
+        cmocka_unit_test(sgx_quote_every_byte),
+        cmocka_unit_test(tdx_collateral_flips),
+        cmocka_unit_test(sgx_collateral_flips),
+        cmocka_unit_test(truncations_fail),
+        cmocka_unit_test(swapped_collateral_fails),
         cmocka_unit_test(long_string_with_control_character_fails_fast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -80,8 +80,8 @@ static kg_result verify(const plat *p, kg_dcap_report *r, const kg_buf *coll, co
 {
     kg_dcap_verifier *v = NULL;
     KG_ASSERT_OK(kg_dcap_verifier_new(&v, p->root.data, p->root.len));
-    kg_result rc = kg_dcap_verify(v, r, quote->data, quote->len, (const char *)coll->data,
-                                  coll->len, at);
+    kg_result rc =
+        kg_dcap_verify(v, r, quote->data, quote->len, (const char *)coll->data, coll->len, at);
     kg_dcap_verifier_free(v);
     return rc;
 }
@@ -203,7 +203,8 @@ static void revoked_and_tampered_crls(void **state)
     /* the root itself on its CRL */
     hex = make_crl(root, root_key, root, -3600, 86400);
     with_field(&c, &p.coll, "root_ca_crl", hex);
-    KG_ASSERT_ERR(verify(&p, r, &c, &p.quote, p.now + 60), KG_ERR_VERIFY, "root_ca_crl: certificate");
+    KG_ASSERT_ERR(verify(&p, r, &c, &p.quote, p.now + 60), KG_ERR_VERIFY,
+                  "root_ca_crl: certificate");
     kg_buf_free(&c);
     free(hex);
     /* a PCK CRL with the right issuer name signed by another key */
@@ -228,8 +229,7 @@ static void revoked_and_tampered_crls(void **state)
     free(hex);
     hex = make_crl(pca, pca_key, NULL, 3600, 7200);
     with_field(&c, &p.coll, "pck_crl", hex);
-    KG_ASSERT_ERR(verify(&p, r, &c, &p.quote, p.now + 60), KG_ERR_EXPIRED,
-                  "pck_crl not yet valid");
+    KG_ASSERT_ERR(verify(&p, r, &c, &p.quote, p.now + 60), KG_ERR_EXPIRED, "pck_crl not yet valid");
     kg_buf_free(&c);
     free(hex);
     /* a PCK CRL issued by the root (wrong issuer for the PCK certificate) */
@@ -401,8 +401,14 @@ static void platform_configuration_needed(json_t *t)
     json_object_set_new(json_array_get(json_object_get(t, "tcbLevels"), 0), "tcbStatus",
                         json_string("ConfigurationNeeded"));
 }
-static void no_edit(json_t *t) { (void)t; }
-static void other_fmspc(json_t *t) { json_object_set_new(t, "fmspc", json_string("00906EA10000")); }
+static void no_edit(json_t *t)
+{
+    (void)t;
+}
+static void other_fmspc(json_t *t)
+{
+    json_object_set_new(t, "fmspc", json_string("00906EA10000"));
+}
 static void qe_out_of_date(json_t *q)
 {
     json_t *l = json_object_get(q, "tcbLevels");
@@ -418,8 +424,9 @@ static void qe_too_old(json_t *q)
 }
 static void qe_other_signer(json_t *q)
 {
-    json_object_set_new(q, "mrsigner",
-                        json_string("0000000000000000000000000000000000000000000000000000000000000000"));
+    json_object_set_new(
+        q, "mrsigner",
+        json_string("0000000000000000000000000000000000000000000000000000000000000000"));
 }
 
 /* Intel's TCB evaluation on collateral the test signs: TDX module identity and levels, QE
@@ -528,8 +535,8 @@ static void set_le32(uint8_t *d, uint32_t v)
 static void td15_quote(kg_buf *out, const plat *p, const uint8_t svn2[16])
 {
     const uint8_t *q = p->quote.data;
-    uint32_t sig_len = (uint32_t)q[632] | (uint32_t)q[633] << 8 | (uint32_t)q[634] << 16 |
-                       (uint32_t)q[635] << 24;
+    uint32_t sig_len =
+        (uint32_t)q[632] | (uint32_t)q[633] << 8 | (uint32_t)q[634] << 16 | (uint32_t)q[635] << 24;
     kg_buf_init(out, KG_MAX_QUOTE_LEN);
     KG_ASSERT_OK(kg_buf_append(out, q, 48));
     out->data[0] = 5;

@@ -65,8 +65,8 @@ static void tdx_vector_up_to_date(void **state)
         kg_dcap_verifier *dv = intel(cache);
         kg_dcap_report *r = calloc(1, sizeof(*r));
         for (int round = 0; round < 2; round++) { /* second round: warm caches */
-            KG_ASSERT_OK(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data,
-                                     v.coll.len, AT));
+            KG_ASSERT_OK(
+                verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len, AT));
             assert_string_equal(r->status, "UpToDate");
             assert_int_equal(r->n_advisory_ids, 0);
             assert_int_equal(r->quote.header.tee_type, KG_TEE_TYPE_TDX);
@@ -89,8 +89,8 @@ static void sgx_vector_configuration_and_sw_hardening(void **state)
         kg_dcap_verifier *dv = intel(cache);
         kg_dcap_report *r = calloc(1, sizeof(*r));
         for (int round = 0; round < 2; round++) {
-            KG_ASSERT_OK(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data,
-                                     v.coll.len, AT));
+            KG_ASSERT_OK(
+                verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len, AT));
             assert_string_equal(r->status, "ConfigurationAndSWHardeningNeeded");
             assert_int_equal(r->n_advisory_ids, 2);
             assert_string_equal(r->advisory_ids[0], "INTEL-SA-00289");
@@ -110,25 +110,24 @@ static void wrong_times_fail(void **state)
     load(&v, "tdx");
     kg_dcap_verifier *dv = intel(true);
     kg_dcap_report *r = calloc(1, sizeof(*r));
-    KG_ASSERT_OK(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len,
-                             AT));
+    KG_ASSERT_OK(
+        verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len, AT));
     uint64_t until = r->valid_until;
     /* the last second of validity passes (from cache), the next fails */
-    KG_ASSERT_OK(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len,
-                             until));
-    KG_ASSERT_ERR(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len,
-                              until + 1),
-                  KG_ERR_EXPIRED, "expired");
+    KG_ASSERT_OK(
+        verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len, until));
+    KG_ASSERT_ERR(
+        verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len, until + 1),
+        KG_ERR_EXPIRED, "expired");
     assert_int_equal(r->status[0], 0); /* zeroed on failure */
     /* 2025-06-19T10:00:00Z: before the PCK CRL's thisUpdate */
-    KG_ASSERT_ERR(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len,
-                              1750327200),
-                  KG_ERR_EXPIRED, "not yet valid");
-    KG_ASSERT_ERR(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len,
-                              2000000000),
-                  KG_ERR_EXPIRED, "collateral: ");
-    KG_ASSERT_ERR(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len,
-                              0),
+    KG_ASSERT_ERR(
+        verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len, 1750327200),
+        KG_ERR_EXPIRED, "not yet valid");
+    KG_ASSERT_ERR(
+        verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len, 2000000000),
+        KG_ERR_EXPIRED, "collateral: ");
+    KG_ASSERT_ERR(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len, 0),
                   KG_ERR_EXPIRED, "not yet valid");
     free(r);
     kg_dcap_verifier_free(dv);
@@ -147,8 +146,8 @@ static void make_root(kg_buf *der)
     X509_gmtime_adj(X509_getm_notBefore(x), -100L * 86400 * 365);
     X509_gmtime_adj(X509_getm_notAfter(x), 100L * 86400 * 365);
     X509_NAME *n = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"Not Intel Root",
-                               -1, -1, 0);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"Not Intel Root", -1,
+                               -1, 0);
     X509_set_issuer_name(x, n);
     X509_set_pubkey(x, k);
     assert_true(X509_sign(x, k, EVP_sha256()) > 0);
@@ -171,9 +170,9 @@ static void wrong_root_fails(void **state)
     kg_dcap_verifier *dv = NULL;
     KG_ASSERT_OK(kg_dcap_verifier_new(&dv, root.data, root.len));
     kg_dcap_report *r = calloc(1, sizeof(*r));
-    KG_ASSERT_ERR(verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len,
-                              AT),
-                  KG_ERR_VERIFY, "root_ca_crl: issued by 'Intel SGX Root CA', expected");
+    KG_ASSERT_ERR(
+        verify_with(dv, r, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len, AT),
+        KG_ERR_VERIFY, "root_ca_crl: issued by 'Intel SGX Root CA', expected");
     kg_dcap_verifier_free(dv);
     /* garbage and non-self-signed roots are refused up front */
     KG_ASSERT_ERR(kg_dcap_verifier_new(&dv, root.data, root.len - 1), KG_ERR_INPUT,

@@ -1,7 +1,8 @@
 /* dotenv_test.c - the .env parser of `keygate env encrypt`: Docker Compose's env-file rules as a
  * table of cases (each example of Compose's "env file syntax" documentation, plus edges), what
  * keygate refuses instead (interpolation, bare KEY, unknown escapes, unclosed quotes) with the
- * line and never the value, limits, and the SPEC.md section 5 plaintext it serializes to. */
+ * line and never the value, limits, and the docs/protocol.md section 5 plaintext it serializes to.
+ */
 #include "test_util.h"
 
 #include <stdlib.h>
@@ -19,8 +20,9 @@ static void forms(void **state)
 {
     (void)state;
     kg_env_list l;
-    parse_ok(&l, "# comment\n\nA=1\r\n  export B = two words \n"
-                 "C=\"quoted = kept\"\nD='single'\nE=\nF=\"multi\nline\"\nG=a=b=c\n   # indented\n");
+    parse_ok(&l,
+             "# comment\n\nA=1\r\n  export B = two words \n"
+             "C=\"quoted = kept\"\nD='single'\nE=\nF=\"multi\nline\"\nG=a=b=c\n   # indented\n");
     const char *want[][2] = {{"A", "1"},      {"B", "two words"}, {"C", "quoted = kept"},
                              {"D", "single"}, {"E", ""},          {"F", "multi\nline"},
                              {"G", "a=b=c"}};
@@ -144,7 +146,8 @@ static const struct {
     {"VAR=${SECRETVALUE:-x}\n", "t.env:1: value of VAR: variable interpolation"},
     {"VAR=\"SECRETVALUE $USER\"\n", "variable interpolation"},
     {"VAR=\"SECRETVALUE\\q\"\n", "t.env:1: value of VAR: unsupported escape"},
-    {"A=1\n\nVAR=\"SECRETVALUE\nB=2\n", "t.env:3: value of VAR: the double quote opened on this line is never closed"},
+    {"A=1\n\nVAR=\"SECRETVALUE\nB=2\n",
+     "t.env:3: value of VAR: the double quote opened on this line is never closed"},
     {"VAR='SECRETVALUE\n", "single quote opened on this line is never closed"},
     {"VAR=\"SECRETVALUE\" trailing\n", "t.env:1: value of VAR: text after the closing quote"},
     {"VAR='SECRETVALUE'x\n", "text after the closing quote"},
@@ -159,9 +162,9 @@ static void refused(void **state)
     for (size_t i = 0; i < sizeof(refused_cases) / sizeof(refused_cases[0]); i++) {
         kg_env_list l;
         kg_env_list_init(&l);
-        KG_ASSERT_ERR(kg_dotenv_parse(&l, refused_cases[i].text, strlen(refused_cases[i].text),
-                                      "t.env"),
-                      KG_ERR_INPUT, refused_cases[i].needle);
+        KG_ASSERT_ERR(
+            kg_dotenv_parse(&l, refused_cases[i].text, strlen(refused_cases[i].text), "t.env"),
+            KG_ERR_INPUT, refused_cases[i].needle);
         if (strstr(kg_error_message(), "SECRETVALUE") != NULL)
             fail_msg("case %zu: the message quotes the value: %s", i, kg_error_message());
         kg_env_list_free(&l);
@@ -216,11 +219,8 @@ static void limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(forms),
-        cmocka_unit_test(compose_table),
-        cmocka_unit_test(refused),
-        cmocka_unit_test(rejections),
-        cmocka_unit_test(limits),
+        cmocka_unit_test(forms),      cmocka_unit_test(compose_table), cmocka_unit_test(refused),
+        cmocka_unit_test(rejections), cmocka_unit_test(limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,7 +56,10 @@ static const char IS_KMS_ALLOWED_HEX[] =
     "4f75744f66446174650000000000000000000000000000000000000000000000"
     "0000000000000000000000000000000000000000000000000000000000000000";
 
-static void fill(uint8_t *p, uint8_t v, size_t n) { memset(p, v, n); }
+static void fill(uint8_t *p, uint8_t v, size_t n)
+{
+    memset(p, v, n);
+}
 
 static void assert_buf_hex(const kg_buf *b, const char *hex)
 {
@@ -92,11 +95,9 @@ static void encodes_is_app_allowed_like_cast(void **state)
     fill(mrs, 0x66, 32);
     fill(os, 0x77, 32);
     kg_abi_value adv[2] = {kg_abi_string("INTEL-SA-00001"), kg_abi_string("INTEL-SA-00002")};
-    kg_abi_value m[9] = {kg_abi_address(app),      kg_abi_bytes32(compose),
-                         kg_abi_address(instance), kg_abi_bytes32(dev),
-                         kg_abi_bytes32(mra),      kg_abi_bytes32(mrs),
-                         kg_abi_bytes32(os),       kg_abi_string("UpToDate"),
-                         kg_abi_array(adv, 2)};
+    kg_abi_value m[9] = {kg_abi_address(app), kg_abi_bytes32(compose),   kg_abi_address(instance),
+                         kg_abi_bytes32(dev), kg_abi_bytes32(mra),       kg_abi_bytes32(mrs),
+                         kg_abi_bytes32(os),  kg_abi_string("UpToDate"), kg_abi_array(adv, 2)};
     kg_abi_value arg = kg_abi_tuple(m, 9);
     kg_buf b;
     kg_buf_init(&b, KG_ETH_MAX_ABI_LEN);
@@ -160,8 +161,8 @@ static void encodes_is_kms_allowed_with_empty_list(void **state)
     fill(app, 0xaa, 20);
     for (int i = 0; i < 6; i++)
         fill(w[i], (uint8_t)i, 32);
-    kg_abi_value m[9] = {kg_abi_address(app), kg_abi_bytes32(w[1]), kg_abi_address(zero20),
-                         kg_abi_bytes32(w[2]), kg_abi_bytes32(w[3]), kg_abi_bytes32(w[4]),
+    kg_abi_value m[9] = {kg_abi_address(app),  kg_abi_bytes32(w[1]),       kg_abi_address(zero20),
+                         kg_abi_bytes32(w[2]), kg_abi_bytes32(w[3]),       kg_abi_bytes32(w[4]),
                          kg_abi_bytes32(w[5]), kg_abi_string("OutOfDate"), kg_abi_array(NULL, 0)};
     kg_abi_value arg = kg_abi_tuple(m, 9);
     kg_buf b;
@@ -392,8 +393,10 @@ static void rejects_bad_offsets_lengths_and_values(void **state)
     uint8_t w[32] = {0};
     w[11] = 1;
     const kg_abi_type ta = KG_ABI_T_ADDRESS, t64 = KG_ABI_T_UINT64, t8 = KG_ABI_T_UINT8;
-    KG_ASSERT_ERR(kg_abi_decode(v, &ta, 1, w, 32, 0), KG_ERR_INPUT, "(address): value out of range");
-    KG_ASSERT_ERR(kg_abi_decode(v, &t64, 1, w, 32, 0), KG_ERR_INPUT, "(uint64): value out of range");
+    KG_ASSERT_ERR(kg_abi_decode(v, &ta, 1, w, 32, 0), KG_ERR_INPUT,
+                  "(address): value out of range");
+    KG_ASSERT_ERR(kg_abi_decode(v, &t64, 1, w, 32, 0), KG_ERR_INPUT,
+                  "(uint64): value out of range");
     memset(w, 0, 32);
     w[30] = 1;
     KG_ASSERT_ERR(kg_abi_decode(v, &t8, 1, w, 32, 0), KG_ERR_INPUT, "(uint8): value out of range");

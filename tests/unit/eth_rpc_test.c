@@ -38,7 +38,8 @@ static void envelope(void **state)
         {"{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":1,\"error\":{\"code\":1,\"message\":\"x\"}}",
          "exactly one of result and error"},
         {"{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":1,\"result\":2}", "duplicate"},
-        {"{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"message\":\"x\"}}", "malformed JSON-RPC error"},
+        {"{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"message\":\"x\"}}",
+         "malformed JSON-RPC error"},
         {"{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":\"boom\"}", "malformed JSON-RPC error"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -82,8 +83,8 @@ static void reverts(void **state)
                   KG_ERR_DENIED, "Panic(0x12: division by zero)");
     assert_int_equal(rv.kind, KG_ETH_REVERT_PANIC);
     /* Bad revert data: still a revert (denied), but nothing structured taken from it. */
-    static const char *const bad_data[] = {"\"0x08c379a0\"", "\"0x0\"", "\"08c379a0\"",
-                                           "\"0xzz\"", "\"0x08c3\""};
+    static const char *const bad_data[] = {"\"0x08c379a0\"", "\"0x0\"", "\"08c379a0\"", "\"0xzz\"",
+                                           "\"0x08c3\""};
     for (size_t i = 0; i < sizeof(bad_data) / sizeof(bad_data[0]); i++) {
         char body[512];
         snprintf(body, sizeof(body),
@@ -171,7 +172,8 @@ static void blocks_receipts_logs(void **state)
     json_object_set_new(j, "hash", json_null()); /* a pending block: no hash */
     KG_ASSERT_ERR(kg_eth_parse_block(&blk, j), KG_ERR_NETWORK, "block hash is not a hex data");
     json_object_set_new(j, "hash", json_string("0x1111"));
-    KG_ASSERT_ERR(kg_eth_parse_block(&blk, j), KG_ERR_NETWORK, "block hash is 2 bytes, expected 32");
+    KG_ASSERT_ERR(kg_eth_parse_block(&blk, j), KG_ERR_NETWORK,
+                  "block hash is 2 bytes, expected 32");
     json_decref(j);
 
     j = load("{\"transactionHash\":\"" H32 "\",\"blockHash\":\"" H32 "\",\"blockNumber\":\"0x2\","

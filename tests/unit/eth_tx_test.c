@@ -65,8 +65,8 @@ static void rlp_reference_examples(void **state)
     kg_buf_init(&e, 16);
     kg_buf_init(&one, 16);
     kg_buf_init(&two, 16);
-    KG_ASSERT_OK(kg_rlp_list(&e, NULL, 0));                /* [] */
-    KG_ASSERT_OK(kg_rlp_list(&one, e.data, e.len));        /* [[]] */
+    KG_ASSERT_OK(kg_rlp_list(&e, NULL, 0));         /* [] */
+    KG_ASSERT_OK(kg_rlp_list(&one, e.data, e.len)); /* [[]] */
     KG_ASSERT_OK(kg_buf_append(&inner, e.data, e.len));
     KG_ASSERT_OK(kg_buf_append(&inner, one.data, one.len));
     KG_ASSERT_OK(kg_rlp_list(&two, inner.data, inner.len)); /* [ [], [[]] ] */
@@ -145,7 +145,8 @@ static void signs_call_transaction_like_cast(void **state)
                    "353535358203e8a4dfc77223010101010101010101010101010101010101010101010101010101"
                    "0101010101c001a03ed2f9a8799cded73418308c5acdacdb43969fbf2334d116d4234e68e8f9d9"
                    "cca07f75bd65191f41b65c761d2a440ed81e76ad5f18ae6721dfc6b113fe52aacc54");
-    kg_test_assert_hex(hash, 32, "ffd4a078d0cfd2caf18ebb51ea568f5d0c49781aaca7b71c25fc113026b93804");
+    kg_test_assert_hex(hash, 32,
+                       "ffd4a078d0cfd2caf18ebb51ea568f5d0c49781aaca7b71c25fc113026b93804");
 
     /* An out-of-range key (zero) is refused and leaves raw untouched. */
     uint8_t zero[32] = {0};
@@ -179,12 +180,12 @@ static void signs_creation_transaction_like_cast(void **state)
         .data_len = code.len,
     };
     KG_ASSERT_OK(kg_eth_tx_sign(&raw, hash, &tx, key));
-    assert_buf_hex(&raw,
-                   "02f8770180020a82ea608080a9601e80600b6000396000f33660006000376000516"
-                   "0f81c60ff14601657366000f35b600136036001fdc001a0511d35ec3ce1292008be"
-                   "3d4a1a6d327b704cd24d88372aa5f69d658212dfd1e0a04a0f10a77d3c4940c217bc"
-                   "f3020e2ecbdb025a42afae87efc45a8ec937079603");
-    kg_test_assert_hex(hash, 32, "7d07e1948c58a3765bfa07d17145c6f013474672ce41987879e88e464425fe4e");
+    assert_buf_hex(&raw, "02f8770180020a82ea608080a9601e80600b6000396000f33660006000376000516"
+                         "0f81c60ff14601657366000f35b600136036001fdc001a0511d35ec3ce1292008be"
+                         "3d4a1a6d327b704cd24d88372aa5f69d658212dfd1e0a04a0f10a77d3c4940c217bc"
+                         "f3020e2ecbdb025a42afae87efc45a8ec937079603");
+    kg_test_assert_hex(hash, 32,
+                       "7d07e1948c58a3765bfa07d17145c6f013474672ce41987879e88e464425fe4e");
     kg_buf_free(&code);
     kg_buf_free(&raw);
 }

@@ -77,8 +77,7 @@ static void json_round_trip_and_tamper(void **state)
     kg_buf js;
     kg_buf_init(&js, KG_MAX_EVENTLOG_JSON_LEN);
     KG_ASSERT_OK(kg_eventlog_to_json(&js, &log));
-    assert_non_null(strstr((char *)js.data,
-                           "{\"imr\":3,\"event_type\":134217729,\"digest\":\""));
+    assert_non_null(strstr((char *)js.data, "{\"imr\":3,\"event_type\":134217729,\"digest\":\""));
     assert_non_null(strstr((char *)js.data, "\"event\":\"app-id\",\"event_payload\":\"1111"));
     KG_ASSERT_OK(kg_eventlog_parse(&back, (char *)js.data, js.len));
     assert_int_equal(back.count, log.count);
@@ -124,8 +123,8 @@ static void extract_only_before_system_ready(void **state)
     kg_eventlog_free(&log);
 
     /* Every reserved name is refused after system-ready, system-ready included. */
-    const char *names[] = {KG_EVENT_SYSTEM_PREPARING, KG_EVENT_BOOT_MR_DONE,
-                           KG_EVENT_SYSTEM_READY, KG_EVENT_KEY_PROVIDER};
+    const char *names[] = {KG_EVENT_SYSTEM_PREPARING, KG_EVENT_BOOT_MR_DONE, KG_EVENT_SYSTEM_READY,
+                           KG_EVENT_KEY_PROVIDER};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         build_boot_log(&log);
         KG_ASSERT_OK(kg_eventlog_append(&log, names[i], NULL, 0));
@@ -138,8 +137,7 @@ static void extract_only_before_system_ready(void **state)
     kg_eventlog_init(&log);
     KG_ASSERT_OK(kg_eventlog_append(&log, KG_EVENT_APP_ID, id, 20));
     KG_ASSERT_OK(kg_eventlog_append(&log, KG_EVENT_APP_ID, id, 20));
-    KG_ASSERT_ERR(kg_eventlog_extract(&be, &log), KG_ERR_INPUT,
-                  "event 'app-id' appears twice");
+    KG_ASSERT_ERR(kg_eventlog_extract(&be, &log), KG_ERR_INPUT, "event 'app-id' appears twice");
     kg_eventlog_free(&log);
 
     /* Identity after boot-mr-done is refused (the KMS is asked right after boot-mr-done). */
@@ -185,8 +183,7 @@ static void relabelled_events_are_refused(void **state)
     KG_ASSERT_ERR(kg_eventlog_check_rtmr3(&truth, rtmr3), KG_ERR_VERIFY,
                   "event 0 ('system-preparing'): RTMR3 event of type 0x0000000d");
     kg_boot_events be;
-    KG_ASSERT_ERR(kg_eventlog_extract(&be, &truth), KG_ERR_VERIFY,
-                  "is not a dstack event");
+    KG_ASSERT_ERR(kg_eventlog_extract(&be, &truth), KG_ERR_VERIFY, "is not a dstack event");
     kg_eventlog_free(&truth);
     kg_eventlog_free(&log);
 }
@@ -201,26 +198,31 @@ static void parse_rejects_malformed(void **state)
     KG_ASSERT_ERR(kg_eventlog_parse(&log, "[1", 2), KG_ERR_INPUT, "not JSON");
     KG_ASSERT_ERR(kg_eventlog_parse(&log, "[{}]", 4), KG_ERR_INPUT,
                   "event 0: 'imr' is missing or not an integer");
-    snprintf(js, sizeof(js),
-             "[{\"imr\":4,\"event_type\":1,\"digest\":\"%s\",\"event\":\"\",\"event_payload\":\"\"}]",
-             d);
+    snprintf(
+        js, sizeof(js),
+        "[{\"imr\":4,\"event_type\":1,\"digest\":\"%s\",\"event\":\"\",\"event_payload\":\"\"}]",
+        d);
     KG_ASSERT_ERR(kg_eventlog_parse(&log, js, strlen(js)), KG_ERR_INPUT, "imr 4 out of range");
-    snprintf(js, sizeof(js),
-             "[{\"imr\":3,\"event_type\":1,\"digest\":\"%.94s\",\"event\":\"\",\"event_payload\":\"\"}]",
-             d);
+    snprintf(
+        js, sizeof(js),
+        "[{\"imr\":3,\"event_type\":1,\"digest\":\"%.94s\",\"event\":\"\",\"event_payload\":\"\"}]",
+        d);
     KG_ASSERT_ERR(kg_eventlog_parse(&log, js, strlen(js)), KG_ERR_INPUT,
                   "digest must be 96 hex chars");
-    snprintf(js, sizeof(js),
-             "[{\"imr\":3,\"event_type\":1,\"digest\":\"%s\",\"event\":\"a:b\",\"event_payload\":\"\"}]",
-             d);
+    snprintf(
+        js, sizeof(js),
+        "[{\"imr\":3,\"event_type\":1,\"digest\":\"%s\",\"event\":\"a:b\",\"event_payload\":\"\"}]",
+        d);
     KG_ASSERT_ERR(kg_eventlog_parse(&log, js, strlen(js)), KG_ERR_INPUT, "forbidden character");
     snprintf(js, sizeof(js),
-             "[{\"imr\":3,\"event_type\":1,\"digest\":\"%s\",\"event\":\"x\",\"event_payload\":\"abc\"}]",
+             "[{\"imr\":3,\"event_type\":1,\"digest\":\"%s\",\"event\":\"x\",\"event_payload\":"
+             "\"abc\"}]",
              d);
     KG_ASSERT_ERR(kg_eventlog_parse(&log, js, strlen(js)), KG_ERR_INPUT, "odd length");
-    snprintf(js, sizeof(js),
-             "[{\"imr\":3,\"event_type\":-1,\"digest\":\"%s\",\"event\":\"x\",\"event_payload\":\"\"}]",
-             d);
+    snprintf(
+        js, sizeof(js),
+        "[{\"imr\":3,\"event_type\":-1,\"digest\":\"%s\",\"event\":\"x\",\"event_payload\":\"\"}]",
+        d);
     KG_ASSERT_ERR(kg_eventlog_parse(&log, js, strlen(js)), KG_ERR_INPUT, "out of range");
 
     /* More than KG_MAX_EVENTS elements */
@@ -230,8 +232,7 @@ static void parse_rejects_malformed(void **state)
     for (unsigned i = 0; i <= KG_MAX_EVENTS; i++)
         KG_ASSERT_OK(kg_buf_printf(&big, "%s1", i ? "," : ""));
     KG_ASSERT_OK(kg_buf_append_str(&big, "]"));
-    KG_ASSERT_ERR(kg_eventlog_parse(&log, (char *)big.data, big.len), KG_ERR_TOO_LARGE,
-                  "max 1024");
+    KG_ASSERT_ERR(kg_eventlog_parse(&log, (char *)big.data, big.len), KG_ERR_TOO_LARGE, "max 1024");
     kg_buf_free(&big);
 
     /* Appending a name with ':' is refused (digest input would be ambiguous). */

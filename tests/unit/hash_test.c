@@ -9,7 +9,8 @@ static void sha2_known_answers(void **state)
 {
     uint8_t d256[32], d384[48], d512[64];
     KG_ASSERT_OK(kg_sha256(d256, "abc", 3));
-    kg_test_assert_hex(d256, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    kg_test_assert_hex(d256, 32,
+                       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     KG_ASSERT_OK(kg_sha384(d384, "abc", 3));
     kg_test_assert_hex(d384, 48,
                        "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed"
@@ -21,7 +22,8 @@ static void sha2_known_answers(void **state)
     const void *parts[] = {"a", "bc"};
     const size_t lens[] = {1, 2};
     KG_ASSERT_OK(kg_sha256_parts(d256, parts, lens, 2));
-    kg_test_assert_hex(d256, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    kg_test_assert_hex(d256, 32,
+                       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 static void hmac_rfc4231_case2(void **state)
@@ -40,8 +42,8 @@ static void hkdf_rfc5869_case1(void **state)
         salt[i] = (uint8_t)i;
     for (int i = 0; i < 10; i++)
         info[i] = (uint8_t)(0xf0 + i);
-    KG_ASSERT_OK(kg_hkdf_sha256(okm, sizeof(okm), ikm, sizeof(ikm), salt, sizeof(salt), info,
-                                sizeof(info)));
+    KG_ASSERT_OK(
+        kg_hkdf_sha256(okm, sizeof(okm), ikm, sizeof(ikm), salt, sizeof(salt), info, sizeof(info)));
     kg_test_assert_hex(okm, 42,
                        "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
                        "34007208d5b887185865");

@@ -29,7 +29,8 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     f->v = kg_test_load_json("kdf.json");
-    KG_ASSERT_OK(kg_hex_decode_exact(f->root.ca_scalar, 32, vstr(f->v, "inputs", "root_ca_scalar")));
+    KG_ASSERT_OK(
+        kg_hex_decode_exact(f->root.ca_scalar, 32, vstr(f->v, "inputs", "root_ca_scalar")));
     KG_ASSERT_OK(
         kg_hex_decode_exact(f->root.k256_scalar, 32, vstr(f->v, "inputs", "root_k256_scalar")));
     KG_ASSERT_OK(kg_hex_decode_exact(f->app_id, 20, vstr(f->v, "inputs", "app_id")));
@@ -97,7 +98,8 @@ static void app_keys_match_vectors(void **state)
 
     /* The k256_signature recovers to the published root secp256k1 key. */
     uint8_t root_pub[33];
-    KG_ASSERT_OK(kg_hex_decode_exact(root_pub, 33, vstr(f->v, "inputs", "root_k256_pubkey_compressed")));
+    KG_ASSERT_OK(
+        kg_hex_decode_exact(root_pub, 33, vstr(f->v, "inputs", "root_k256_pubkey_compressed")));
     uint8_t digest[32], msg[18 + 20 + 33];
     memcpy(msg, "dstack-kms-issued:", 18);
     memcpy(msg + 18, f->app_id, 20);
@@ -187,12 +189,14 @@ static void env_pubkey_signatures(void **state)
 {
     fixture *f = *state;
     uint8_t env_pub[32], sig[65], root_pub[33];
-    KG_ASSERT_OK(kg_hex_decode_exact(env_pub, 32, vstr(f->v, "expected", "env_crypt_pubkey_x25519")));
-    KG_ASSERT_OK(kg_hex_decode_exact(root_pub, 33, vstr(f->v, "inputs", "root_k256_pubkey_compressed")));
+    KG_ASSERT_OK(
+        kg_hex_decode_exact(env_pub, 32, vstr(f->v, "expected", "env_crypt_pubkey_x25519")));
+    KG_ASSERT_OK(
+        kg_hex_decode_exact(root_pub, 33, vstr(f->v, "inputs", "root_k256_pubkey_compressed")));
     KG_ASSERT_OK(kg_kdf_env_pubkey_signature(sig, f->root.k256_scalar, f->app_id, env_pub));
     kg_test_assert_hex(sig, 65, vstr(f->v, "expected", "env_pubkey_signature_legacy"));
-    KG_ASSERT_OK(kg_kdf_env_pubkey_signature_v1(sig, f->root.k256_scalar, f->app_id, f->timestamp,
-                                                env_pub));
+    KG_ASSERT_OK(
+        kg_kdf_env_pubkey_signature_v1(sig, f->root.k256_scalar, f->app_id, f->timestamp, env_pub));
     kg_test_assert_hex(sig, 65, vstr(f->v, "expected", "env_pubkey_signature_v1"));
 
     KG_ASSERT_OK(kg_kdf_env_pubkey_verify_v1(root_pub, f->app_id, f->timestamp, env_pub, sig));

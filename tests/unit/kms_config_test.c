@@ -6,7 +6,7 @@
 #include "test_util.h"
 
 #define MINIMAL                                                                                    \
-    "{\"state_dir\":\"/tmp/s\",\"pccs_url\":\"http://p\",\"policy\":{\"rpc_url\":\"https://r\","    \
+    "{\"state_dir\":\"/tmp/s\",\"pccs_url\":\"http://p\",\"policy\":{\"rpc_url\":\"https://r\","   \
     "\"kms_contract\":\"0x5FbDB2315678afecb367f032d93F642f64180aa3\",\"chain_id\":31337}"
 
 static kg_result parse(kg_kms_config *c, const char *text)
@@ -120,7 +120,7 @@ static void test_too_large(void **state)
 }
 
 #define POLICY_HEAD                                                                                \
-    "{\"state_dir\":\"/s\",\"pccs_url\":\"http://p\",\"policy\":{\"kms_contract\":"                 \
+    "{\"state_dir\":\"/s\",\"pccs_url\":\"http://p\",\"policy\":{\"kms_contract\":"                \
     "\"0x5FbDB2315678afecb367f032d93F642f64180aa3\",\"chain_id\":1,"
 
 static void test_chain_quorum(void **state)
@@ -146,8 +146,9 @@ static void test_chain_quorum(void **state)
     assert_int_equal(c.quorum, 1);
     KG_ASSERT_ERR(parse(&c, POLICY_HEAD "\"rpc_urls\":[\"https://a\"],\"quorum\":2}}"),
                   KG_ERR_INPUT, "'policy.quorum'");
-    KG_ASSERT_ERR(parse(&c, POLICY_HEAD "\"rpc_urls\":[\"https://a\",\"https://b\"],\"quorum\":1}}"),
-                  KG_ERR_INPUT, "lets any one node decide alone");
+    KG_ASSERT_ERR(
+        parse(&c, POLICY_HEAD "\"rpc_urls\":[\"https://a\",\"https://b\"],\"quorum\":1}}"),
+        KG_ERR_INPUT, "lets any one node decide alone");
     KG_ASSERT_ERR(parse(&c, POLICY_HEAD "\"rpc_urls\":[\"https://a\",\"https://a\"]}}"),
                   KG_ERR_INPUT, "names 'https://a' twice");
     KG_ASSERT_ERR(parse(&c, POLICY_HEAD "\"rpc_urls\":[]}}"), KG_ERR_INPUT,
@@ -155,8 +156,8 @@ static void test_chain_quorum(void **state)
     KG_ASSERT_ERR(parse(&c, POLICY_HEAD "\"rpc_url\":\"https://a\",\"rpc_urls\":[\"https://b\"]}}"),
                   KG_ERR_INPUT, "not both");
     /* plain http to another host: refused unless explicitly allowed */
-    KG_ASSERT_ERR(parse(&c, POLICY_HEAD "\"rpc_url\":\"http://node.example:8545\"}}"),
-                  KG_ERR_INPUT, "is plain http to another host");
+    KG_ASSERT_ERR(parse(&c, POLICY_HEAD "\"rpc_url\":\"http://node.example:8545\"}}"), KG_ERR_INPUT,
+                  "is plain http to another host");
     KG_ASSERT_OK(parse(&c, POLICY_HEAD "\"rpc_url\":\"http://node.example:8545\","
                                        "\"allow_insecure_http\":true}}"));
     assert_true(c.allow_insecure_http);
@@ -188,9 +189,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_server_names),
-        cmocka_unit_test(test_minimal_defaults), cmocka_unit_test(test_example_file_parses),
-        cmocka_unit_test(test_full_sim),         cmocka_unit_test(test_webhook),
-        cmocka_unit_test(test_errors),           cmocka_unit_test(test_too_large),
+        cmocka_unit_test(test_minimal_defaults),
+        cmocka_unit_test(test_example_file_parses),
+        cmocka_unit_test(test_full_sim),
+        cmocka_unit_test(test_webhook),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_chain_quorum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,8 +13,8 @@
 
 /* One world the decision runs in; each test sets what it needs. */
 typedef struct world {
-    kg_err attest_fails;   /* KG_ERR_NONE: attestation verifies into `peer` */
-    kg_boot_identity peer; /* what a verified attestation yields */
+    kg_err attest_fails;       /* KG_ERR_NONE: attestation verifies into `peer` */
+    kg_boot_identity peer;     /* what a verified attestation yields */
     kg_err csr_fails;          /* KG_ERR_NONE: a SignCert v2 CSR verifies into `csr_peer` */
     kg_boot_identity csr_peer; /* what a verified CSR yields */
     int attest_calls, csr_calls;
@@ -381,8 +381,7 @@ static void csr_identities_are_decided_alike(void **state)
     w.csr_fails = KG_ERR_NONE;
     w.csr_calls = 0;
     rq.csr_sig_len = 0;
-    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED,
-                  "SignCert denied: no CSR signature");
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED, "SignCert denied: no CSR signature");
     assert_int_equal(w.csr_calls, 0);
     rq.csr_sig_len = sizeof(g_sig);
 

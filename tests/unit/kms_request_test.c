@@ -150,12 +150,9 @@ static void test_body_cap(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get_app_key),
-        cmocka_unit_test(test_app_id),
-        cmocka_unit_test(test_sign_cert),
-        cmocka_unit_test(test_dstack_bodies),
-        cmocka_unit_test(test_sign_cert_v2),
-        cmocka_unit_test(test_body_cap),
+        cmocka_unit_test(test_get_app_key),  cmocka_unit_test(test_app_id),
+        cmocka_unit_test(test_sign_cert),    cmocka_unit_test(test_dstack_bodies),
+        cmocka_unit_test(test_sign_cert_v2), cmocka_unit_test(test_body_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

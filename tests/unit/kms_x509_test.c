@@ -33,8 +33,8 @@ static int verify_chain(X509 *root, X509 *leaf, X509 **mid, size_t n_mid)
 static X509 *issue(kg_p256_key *key, const kg_kms_cert_spec *spec, kg_p256_key *ikey, X509 *icert)
 {
     X509 *out = NULL;
-    KG_ASSERT_OK(kg_kms_x509_issue(&out, kg_p256_evp(key), spec, ikey ? kg_p256_evp(ikey) : NULL,
-                                   icert));
+    KG_ASSERT_OK(
+        kg_kms_x509_issue(&out, kg_p256_evp(key), spec, ikey ? kg_p256_evp(ikey) : NULL, icert));
     return out;
 }
 
@@ -131,9 +131,9 @@ static void leaf_names_validity_and_attestation(void **state)
     assert_int_equal(ASN1_STRING_length(sk_GENERAL_NAME_value(gens, 3)->d.ip), 16);
     GENERAL_NAMES_free(gens);
     char org[16];
-    assert_int_equal(X509_NAME_get_text_by_NID(X509_get_subject_name(c), NID_organizationName,
-                                               org, sizeof(org)),
-                     3);
+    assert_int_equal(
+        X509_NAME_get_text_by_NID(X509_get_subject_name(c), NID_organizationName, org, sizeof(org)),
+        3);
     assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notBefore(c), 1700000000), 0);
     assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notAfter(c), 1800000000), 0);
     ASN1_OBJECT *oid = OBJ_txt2obj(KG_OID_RATLS_ATTESTATION, 1);

@@ -21,9 +21,16 @@ static void integers(void **state)
         const char *hex;
         uint64_t v;
     } ok[] = {
-        {"00", 0},           {"7f", 127},          {"cc80", 128},      {"cdffff", 65535},
-        {"ce00010000", 65536}, {"cf0000000100000000", 1ull << 32}, {"d07f", 127},
-        {"d10100", 256},     {"d200000001", 1},    {"d30000000000000002", 2},
+        {"00", 0},
+        {"7f", 127},
+        {"cc80", 128},
+        {"cdffff", 65535},
+        {"ce00010000", 65536},
+        {"cf0000000100000000", 1ull << 32},
+        {"d07f", 127},
+        {"d10100", 256},
+        {"d200000001", 1},
+        {"d30000000000000002", 2},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         kg_buf b;
@@ -229,8 +236,8 @@ static void minimal_encodings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(integers),   cmocka_unit_test(strings_and_bins),
-        cmocka_unit_test(containers), cmocka_unit_test(bytes_either_form),
+        cmocka_unit_test(integers),          cmocka_unit_test(strings_and_bins),
+        cmocka_unit_test(containers),        cmocka_unit_test(bytes_either_form),
         cmocka_unit_test(minimal_encodings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

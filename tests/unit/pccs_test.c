@@ -56,12 +56,18 @@ static void fetched_collateral_verifies_and_is_cached(void **state)
     KG_ASSERT_OK(kg_pccs_get_collateral(&coll, &len, url, quote.data, quote.len, cache, AT));
 
     /* the signed texts arrive byte for byte: the same strings as the vector's */
-    json_t *got = json_loadb(coll, len, 0, NULL), *want = json_loadb((char *)orig.data, orig.len,
-                                                                      0, NULL);
+    json_t *got = json_loadb(coll, len, 0, NULL),
+           *want = json_loadb((char *)orig.data, orig.len, 0, NULL);
     assert_non_null(got);
-    const char *keys[] = {"tcb_info", "tcb_info_signature", "qe_identity", "qe_identity_signature",
-                          "pck_crl", "root_ca_crl", "tcb_info_issuer_chain",
-                          "qe_identity_issuer_chain", "pck_crl_issuer_chain"};
+    const char *keys[] = {"tcb_info",
+                          "tcb_info_signature",
+                          "qe_identity",
+                          "qe_identity_signature",
+                          "pck_crl",
+                          "root_ca_crl",
+                          "tcb_info_issuer_chain",
+                          "qe_identity_issuer_chain",
+                          "pck_crl_issuer_chain"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         assert_string_equal(json_string_value(json_object_get(got, keys[i])),
                             json_string_value(json_object_get(want, keys[i])));
@@ -80,9 +86,9 @@ static void fetched_collateral_verifies_and_is_cached(void **state)
     KG_ASSERT_OK(kg_pccs_get_collateral(&coll, &len, url, quote.data, quote.len, NULL, AT));
     free(coll);
     /* ... and after it the PCCS is asked again (and is unreachable) */
-    KG_ASSERT_ERR(kg_pccs_get_collateral(&coll, &len, url, quote.data, quote.len, NULL,
-                                         AT + 40ull * 86400),
-                  KG_ERR_NETWORK, "PCCS http://127.0.0.1:");
+    KG_ASSERT_ERR(
+        kg_pccs_get_collateral(&coll, &len, url, quote.data, quote.len, NULL, AT + 40ull * 86400),
+        KG_ERR_NETWORK, "PCCS http://127.0.0.1:");
     /* the disk cache kept it too: with memory forgotten it still answers, without it nothing */
     kg_pccs_clear_memory_cache();
     KG_ASSERT_OK(kg_pccs_get_collateral(&coll, &len, url, quote.data, quote.len, cache, AT));
@@ -109,13 +115,13 @@ static void unreachable_and_bad_urls_fail(void **state)
     KG_ASSERT_ERR(kg_pccs_get_collateral(&coll, &len, "ftp://x", quote.data, quote.len, NULL, AT),
                   KG_ERR_USAGE, "is not http(s)");
     /* port 9 on loopback: nothing listens */
-    KG_ASSERT_ERR(kg_pccs_get_collateral(&coll, &len, "http://127.0.0.1:9", quote.data, quote.len,
-                                         NULL, AT),
-                  KG_ERR_NETWORK, "GET http://127.0.0.1:9/sgx/certification/v4/tcb?fmspc=00A067110000");
+    KG_ASSERT_ERR(
+        kg_pccs_get_collateral(&coll, &len, "http://127.0.0.1:9", quote.data, quote.len, NULL, AT),
+        KG_ERR_NETWORK, "GET http://127.0.0.1:9/sgx/certification/v4/tcb?fmspc=00A067110000");
     assert_null(coll);
-    KG_ASSERT_ERR(kg_pccs_get_collateral(&coll, &len, "http://127.0.0.1:9", quote.data, 100, NULL,
-                                         AT),
-                  KG_ERR_TRUNCATED, "PCCS request: quote");
+    KG_ASSERT_ERR(
+        kg_pccs_get_collateral(&coll, &len, "http://127.0.0.1:9", quote.data, 100, NULL, AT),
+        KG_ERR_TRUNCATED, "PCCS request: quote");
     kg_buf_free(&quote);
 }
 
@@ -217,9 +223,9 @@ static void reply_parsers_take_the_top_level_member(void **state)
 
     /* jansson takes a raw NUL between tokens; the text would be cut at it (found by fuzzing) */
     static const char nul[] = "{\"tcbInfo\":{\"a\":3\0},\"signature\":\"\"}";
-    KG_ASSERT_ERR(kg_pccs_signed_body(&text, &sig, (const uint8_t *)nul, sizeof(nul) - 1,
-                                      "tcbInfo"),
-                  KG_ERR_INPUT, "NUL byte in the body");
+    KG_ASSERT_ERR(
+        kg_pccs_signed_body(&text, &sig, (const uint8_t *)nul, sizeof(nul) - 1, "tcbInfo"),
+        KG_ERR_INPUT, "NUL byte in the body");
     assert_null(text);
 
     /* issuer chain headers: percent escapes decoded, '+' kept, bad escapes and NULs refused */

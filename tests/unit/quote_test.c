@@ -21,7 +21,8 @@ static uint32_t le32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* TDX v4: the fields sit at the offsets of Intel's layout (REPORTDATA at 568, SPEC.md 4). */
+/* TDX v4: the fields sit at the offsets of Intel's layout (REPORTDATA at 568, docs/protocol.md
+ * 4). */
 static void tdx_v4_fields_at_intel_offsets(void **state)
 {
     kg_buf b;
@@ -213,8 +214,8 @@ static void decode_input_rejects_bad_hex(void **state)
     KG_ASSERT_OK(kg_quote_decode_input(out, sizeof(out), &n, (const uint8_t *)"0a0b\n0c\r\n", 8));
     assert_int_equal(n, 3);
     assert_int_equal(out[2], 0x0c);
-    KG_ASSERT_ERR(kg_quote_decode_input(out, 2, &n, (const uint8_t *)"0a0b0c", 6),
-                  KG_ERR_TOO_LARGE, "quote of 3 bytes exceeds 2");
+    KG_ASSERT_ERR(kg_quote_decode_input(out, 2, &n, (const uint8_t *)"0a0b0c", 6), KG_ERR_TOO_LARGE,
+                  "quote of 3 bytes exceeds 2");
     /* binary (not all hex digits) is taken as is */
     KG_ASSERT_OK(kg_quote_decode_input(out, sizeof(out), &n, (const uint8_t *)"\x04\x00zz", 4));
     assert_int_equal(n, 4);
@@ -223,12 +224,9 @@ static void decode_input_rejects_bad_hex(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(tdx_v4_fields_at_intel_offsets),
-        cmocka_unit_test(sgx_v3_fields),
-        cmocka_unit_test(hex_input_is_decoded),
-        cmocka_unit_test(every_truncation_fails),
-        cmocka_unit_test(bad_header_and_lengths),
-        cmocka_unit_test(v5_bodies),
+        cmocka_unit_test(tdx_v4_fields_at_intel_offsets), cmocka_unit_test(sgx_v3_fields),
+        cmocka_unit_test(hex_input_is_decoded),           cmocka_unit_test(every_truncation_fails),
+        cmocka_unit_test(bad_header_and_lengths),         cmocka_unit_test(v5_bodies),
         cmocka_unit_test(decode_input_rejects_bad_hex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

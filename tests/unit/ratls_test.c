@@ -108,7 +108,8 @@ static void cert_verifies_into_identity(void **state)
     kg_ratls_policy pol = policy();
     kg_ratls_identity id;
     KG_ASSERT_OK(kg_ratls_verify_cert(&id, der.data, der.len, &pol));
-    assert_true(id.boot.has_app_id && id.boot.has_compose_hash && id.boot.has_device_id && id.system_ready);
+    assert_true(id.boot.has_app_id && id.boot.has_compose_hash && id.boot.has_device_id &&
+                id.system_ready);
     assert_memory_equal(id.boot.app_id, g_kms_app_id, 20);
     assert_memory_equal(id.boot.compose_hash, g_compose, 32);
     assert_int_equal(id.boot.instance_id_len, 20);
@@ -142,7 +143,8 @@ static void cert_verifies_into_identity(void **state)
     kg_buf js;
     kg_buf_init(&js, 1 << 20);
     KG_ASSERT_OK(kg_ratls_identity_to_json(&js, &id));
-    assert_non_null(strstr((char *)js.data, "\"app_id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\""));
+    assert_non_null(
+        strstr((char *)js.data, "\"app_id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\""));
     assert_non_null(strstr((char *)js.data, "\"tcb_status\":\"UpToDate\""));
     /* the JSON is well-formed even for hostile strings (usage is any printable ASCII) */
     kg_ratls_identity odd = id;
@@ -193,8 +195,8 @@ static void key_not_matching_report_data_rejected(void **state)
     KG_ASSERT_OK(kg_p256_generate(&b));
     /* a genuine quote for key a, put in a certificate for key b */
     KG_ASSERT_OK(kg_ratls_attest_key(&quote, &evlog, g_app, a));
-    KG_ASSERT_OK(kg_ratls_cert_build(&der, b, NULL, quote.data, quote.len, (char *)evlog.data,
-                                     evlog.len));
+    KG_ASSERT_OK(
+        kg_ratls_cert_build(&der, b, NULL, quote.data, quote.len, (char *)evlog.data, evlog.len));
     kg_ratls_policy pol = policy();
     kg_ratls_identity id;
     KG_ASSERT_ERR(kg_ratls_verify_cert(&id, der.data, der.len, &pol), KG_ERR_VERIFY,
@@ -203,8 +205,8 @@ static void key_not_matching_report_data_rejected(void **state)
     /* the same evidence for key a verifies */
     kg_buf_reset(&der);
     der.len = 0;
-    KG_ASSERT_OK(kg_ratls_cert_build(&der, a, NULL, quote.data, quote.len, (char *)evlog.data,
-                                     evlog.len));
+    KG_ASSERT_OK(
+        kg_ratls_cert_build(&der, a, NULL, quote.data, quote.len, (char *)evlog.data, evlog.len));
     KG_ASSERT_OK(kg_ratls_verify_cert(&id, der.data, der.len, &pol));
 
     /* an event log from another VM does not replay to this quote's RTMR3 */
@@ -226,8 +228,8 @@ static void key_not_matching_report_data_rejected(void **state)
     o.app_id = g_kms_app_id;
     kg_buf_reset(&der);
     der.len = 0;
-    KG_ASSERT_OK(kg_ratls_cert_build(&der, a, &o, quote.data, quote.len, (char *)evlog.data,
-                                     evlog.len));
+    KG_ASSERT_OK(
+        kg_ratls_cert_build(&der, a, &o, quote.data, quote.len, (char *)evlog.data, evlog.len));
     KG_ASSERT_ERR(kg_ratls_verify_cert(&id, der.data, der.len, &pol), KG_ERR_VERIFY,
                   "app id differs from the measured app id");
 
@@ -327,8 +329,10 @@ static void mutual_handshake_loopback(void **state)
     srv.server = true;
     srv.fd = fds[0];
     cli.fd = fds[1];
-    KG_ASSERT_OK(kg_ratls_ssl_ctx_new(&srv.ctx, true, kms_key, kms_der.data, kms_der.len, NULL, true));
-    KG_ASSERT_OK(kg_ratls_ssl_ctx_new(&cli.ctx, false, app_key, app_der.data, app_der.len, NULL, true));
+    KG_ASSERT_OK(
+        kg_ratls_ssl_ctx_new(&srv.ctx, true, kms_key, kms_der.data, kms_der.len, NULL, true));
+    KG_ASSERT_OK(
+        kg_ratls_ssl_ctx_new(&cli.ctx, false, app_key, app_der.data, app_der.len, NULL, true));
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, run_side, &srv), 0);
     run_side(&cli);
@@ -345,9 +349,9 @@ static void mutual_handshake_loopback(void **state)
     SSL_CTX_free(cli.ctx);
 
     /* a key that is not the certificate's is refused up front */
-    KG_ASSERT_ERR(kg_ratls_ssl_ctx_new(&cli.ctx, false, kms_key, app_der.data, app_der.len, NULL,
-                                       true),
-                  KG_ERR_USAGE, "key does not match");
+    KG_ASSERT_ERR(
+        kg_ratls_ssl_ctx_new(&cli.ctx, false, kms_key, app_der.data, app_der.len, NULL, true),
+        KG_ERR_USAGE, "key does not match");
     kg_buf_free(&kms_der);
     kg_buf_free(&app_der);
     kg_p256_free(kms_key);
@@ -423,8 +427,8 @@ static void raw_cert(kg_buf *der, const raw_ext *exts, size_t n)
 static void parse_rejects_bad_extensions(void **state)
 {
     static const uint8_t quote[] = {0x04, 0x02, 0x04, 0x00};
-    static const uint8_t app19[] = {0x04, 19, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
-                                    15, 16, 17, 18, 19};
+    static const uint8_t app19[] = {0x04, 19, 1,  2,  3,  4,  5,  6,  7,  8, 9,
+                                    10,   11, 12, 13, 14, 15, 16, 17, 18, 19};
     static const uint8_t usage_sp[] = {0x04, 0x03, 'a', ' ', 'b'};
     static const uint8_t usage_ok[] = {0x04, 0x07, 'k', 'm', 's', ':', 'r', 'p', 'c'};
     static const uint8_t not_octets[] = {0x0c, 0x02, 'h', 'i'};
@@ -436,16 +440,29 @@ static void parse_rejects_bad_extensions(void **state)
         kg_err code;
         const char *msg;
     } cases[] = {
-        {{{KG_OID_RATLS_USAGE, 0, usage_ok, sizeof(usage_ok)}}, 1, KG_ERR_INPUT,
+        {{{KG_OID_RATLS_USAGE, 0, usage_ok, sizeof(usage_ok)}},
+         1,
+         KG_ERR_INPUT,
          "no RA-TLS quote extension"},
         {{{KG_OID_RATLS_QUOTE, 1, quote, sizeof(quote)}}, 1, KG_ERR_INPUT, "must not be critical"},
-        {{{KG_OID_RATLS_QUOTE, 0, quote, sizeof(quote)}, {KG_OID_RATLS_QUOTE, 0, quote, sizeof(quote)}},
-         2, KG_ERR_INPUT, "appears twice"},
-        {{{KG_OID_RATLS_QUOTE, 0, quote, sizeof(quote)}, {KG_OID_RATLS_APP_ID, 0, app19, sizeof(app19)}},
-         2, KG_ERR_INPUT, "app id extension is 19 bytes, want 20"},
-        {{{KG_OID_RATLS_QUOTE, 0, quote, sizeof(quote)}, {KG_OID_RATLS_USAGE, 0, usage_sp, sizeof(usage_sp)}},
-         2, KG_ERR_INPUT, "usage extension is not printable ASCII"},
-        {{{KG_OID_RATLS_QUOTE, 0, not_octets, sizeof(not_octets)}}, 1, KG_ERR_INPUT,
+        {{{KG_OID_RATLS_QUOTE, 0, quote, sizeof(quote)},
+          {KG_OID_RATLS_QUOTE, 0, quote, sizeof(quote)}},
+         2,
+         KG_ERR_INPUT,
+         "appears twice"},
+        {{{KG_OID_RATLS_QUOTE, 0, quote, sizeof(quote)},
+          {KG_OID_RATLS_APP_ID, 0, app19, sizeof(app19)}},
+         2,
+         KG_ERR_INPUT,
+         "app id extension is 19 bytes, want 20"},
+        {{{KG_OID_RATLS_QUOTE, 0, quote, sizeof(quote)},
+          {KG_OID_RATLS_USAGE, 0, usage_sp, sizeof(usage_sp)}},
+         2,
+         KG_ERR_INPUT,
+         "usage extension is not printable ASCII"},
+        {{{KG_OID_RATLS_QUOTE, 0, not_octets, sizeof(not_octets)}},
+         1,
+         KG_ERR_INPUT,
          "not a DER OCTET STRING"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -510,8 +527,8 @@ static void unwrap_octets_strict(void **state)
     KG_ASSERT_ERR(kg_ratls_unwrap_octets(&p, &n, nonmin2, sizeof(nonmin2), "x"), KG_ERR_INPUT,
                   "non-minimal DER length");
     static const uint8_t indefinite[] = {0x04, 0x80, 0x00, 0x00};
-    KG_ASSERT_ERR(kg_ratls_unwrap_octets(&p, &n, indefinite, sizeof(indefinite), "x"),
-                  KG_ERR_INPUT, "unsupported DER length form 0x80");
+    KG_ASSERT_ERR(kg_ratls_unwrap_octets(&p, &n, indefinite, sizeof(indefinite), "x"), KG_ERR_INPUT,
+                  "unsupported DER length form 0x80");
     static const uint8_t huge[] = {0x04, 0x84, 0x01, 0x00, 0x00, 0x00};
     KG_ASSERT_ERR(kg_ratls_unwrap_octets(&p, &n, huge, sizeof(huge), "x"), KG_ERR_INPUT,
                   "unsupported DER length form 0x84");

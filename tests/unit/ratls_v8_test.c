@@ -181,8 +181,7 @@ static void v2_events_replay(void **state)
     uint8_t rd[64] = {0};
     kg_buf_init(&out, 1 << 20);
     KG_ASSERT_OK(kg_tee_read_eventlog(g_v2, &log));
-    KG_ASSERT_ERR(kg_ratls_attestation_encode(&out, KG_RATLS_ATTESTATION_V0, rd, 1, &log, rd,
-                                              NULL),
+    KG_ASSERT_ERR(kg_ratls_attestation_encode(&out, KG_RATLS_ATTESTATION_V0, rd, 1, &log, rd, NULL),
                   KG_ERR_USAGE, "cannot carry event-log V2 events");
     kg_eventlog_free(&log);
     kg_buf_free(&out);
@@ -211,8 +210,8 @@ static void encode_log(kg_buf *out, kg_ratls_attestation_wire w, const kg_eventl
     uint8_t rd[64];
     memset(rd, 0x5a, 64);
     kg_buf_init(out, 1 << 20);
-    KG_ASSERT_OK(kg_ratls_attestation_encode(out, w, (const uint8_t *)"QUOTE", 5, log, rd,
-                                             "{\"vm\":1}"));
+    KG_ASSERT_OK(
+        kg_ratls_attestation_encode(out, w, (const uint8_t *)"QUOTE", 5, log, rd, "{\"vm\":1}"));
 }
 
 /* Round trip, then every prefix and a trailing byte are refused, for both wires. */
@@ -266,8 +265,7 @@ static void variants_refused(void **state)
     for (uint8_t q = 1; q <= 4; q++) {
         uint8_t b[] = {0x00, q, 0x00};
         char want[96];
-        snprintf(want, sizeof(want), "attestation quote variant %s is not supported",
-                 names[q - 1]);
+        snprintf(want, sizeof(want), "attestation quote variant %s is not supported", names[q - 1]);
         KG_ASSERT_ERR(kg_ratls_attestation_parse(&a, b, sizeof(b)), KG_ERR_DENIED, want);
         kg_ratls_attestation_free(&a);
     }
@@ -412,8 +410,8 @@ static void bad_bindings_refused(void **state)
     KG_ASSERT_OK(kg_ratls_key_report_data(rd, key));
 
     /* the good one, hand-built: verifies */
-    KG_ASSERT_OK(kg_ratls_attestation_encode(&att, KG_RATLS_ATTESTATION_V0, quote.data,
-                                             quote.len, &log, rd, NULL));
+    KG_ASSERT_OK(kg_ratls_attestation_encode(&att, KG_RATLS_ATTESTATION_V0, quote.data, quote.len,
+                                             &log, rd, NULL));
     build_cert(&der, key, KG_OID_RATLS_ATTESTATION, att.data, att.len, NULL, NULL, 0);
     KG_ASSERT_OK(kg_ratls_verify_cert(&id, der.data, der.len, &pol));
     kg_buf_free(&der);
@@ -428,8 +426,8 @@ static void bad_bindings_refused(void **state)
     memcpy(bad_rd, rd, 64);
     bad_rd[5] ^= 1;
     kg_buf_reset(&att);
-    KG_ASSERT_OK(kg_ratls_attestation_encode(&att, KG_RATLS_ATTESTATION_V1, quote.data,
-                                             quote.len, &log, bad_rd, NULL));
+    KG_ASSERT_OK(kg_ratls_attestation_encode(&att, KG_RATLS_ATTESTATION_V1, quote.data, quote.len,
+                                             &log, bad_rd, NULL));
     build_cert(&der, key, KG_OID_RATLS_ATTESTATION, att.data, att.len, NULL, NULL, 0);
     KG_ASSERT_ERR(kg_ratls_verify_cert(&id, der.data, der.len, &pol), KG_ERR_VERIFY,
                   "RA-TLS attestation's report_data differs from the quote's");
@@ -438,8 +436,8 @@ static void bad_bindings_refused(void **state)
     kg_p256_key *other = NULL;
     KG_ASSERT_OK(kg_p256_generate(&other));
     kg_buf_reset(&att);
-    KG_ASSERT_OK(kg_ratls_attestation_encode(&att, KG_RATLS_ATTESTATION_V0, quote.data,
-                                             quote.len, &log, rd, NULL));
+    KG_ASSERT_OK(kg_ratls_attestation_encode(&att, KG_RATLS_ATTESTATION_V0, quote.data, quote.len,
+                                             &log, rd, NULL));
     build_cert(&der, other, KG_OID_RATLS_ATTESTATION, att.data, att.len, NULL, NULL, 0);
     KG_ASSERT_ERR(kg_ratls_verify_cert(&id, der.data, der.len, &pol), KG_ERR_VERIFY,
                   "not bound to the quote");
@@ -448,8 +446,8 @@ static void bad_bindings_refused(void **state)
     log.count--;
     free(log.events[log.count].payload);
     kg_buf_reset(&att);
-    KG_ASSERT_OK(kg_ratls_attestation_encode(&att, KG_RATLS_ATTESTATION_V1, quote.data,
-                                             quote.len, &log, rd, NULL));
+    KG_ASSERT_OK(kg_ratls_attestation_encode(&att, KG_RATLS_ATTESTATION_V1, quote.data, quote.len,
+                                             &log, rd, NULL));
     build_cert(&der, key, KG_OID_RATLS_ATTESTATION, att.data, att.len, NULL, NULL, 0);
     KG_ASSERT_ERR(kg_ratls_verify_cert(&id, der.data, der.len, &pol), KG_ERR_VERIFY,
                   "event log replay does not match RTMR3");

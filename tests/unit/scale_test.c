@@ -15,9 +15,15 @@ static void compact_modes(void **state)
         const char *hex;
         uint64_t v;
     } ok[] = {
-        {"00", 0},          {"fc", 63},          {"0101", 64},        {"fdff", 16383},
-        {"02000100", 16384}, {"feffffff", 1073741823u}, {"0300000040", 1073741824u},
-        {"070000000001", 1ull << 32}, {"13ffffffffffffffff", UINT64_MAX},
+        {"00", 0},
+        {"fc", 63},
+        {"0101", 64},
+        {"fdff", 16383},
+        {"02000100", 16384},
+        {"feffffff", 1073741823u},
+        {"0300000040", 1073741824u},
+        {"070000000001", 1ull << 32},
+        {"13ffffffffffffffff", UINT64_MAX},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         kg_buf b, e;
@@ -131,7 +137,8 @@ static void strings_and_small_types(void **state)
     assert_false(b);
     KG_ASSERT_OK(kg_scale_bool(&r, &b, "b"));
     assert_true(b);
-    KG_ASSERT_ERR(kg_scale_bool(&r, &b, "b"), KG_ERR_INPUT, "'b': bool byte 0x02 is neither 0 nor 1");
+    KG_ASSERT_ERR(kg_scale_bool(&r, &b, "b"), KG_ERR_INPUT,
+                  "'b': bool byte 0x02 is neither 0 nor 1");
     assert_int_equal(r.pos, 2);
     kg_reader_init(&r, bools + 2, 1);
     KG_ASSERT_ERR(kg_scale_option(&r, &b, "o"), KG_ERR_INPUT,
@@ -167,7 +174,7 @@ static void encoders(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(compact_modes),  cmocka_unit_test(compact_refusals),
+        cmocka_unit_test(compact_modes),     cmocka_unit_test(compact_refusals),
         cmocka_unit_test(lengths_and_bytes), cmocka_unit_test(strings_and_small_types),
         cmocka_unit_test(encoders),
     };

@@ -101,23 +101,23 @@ static void verifies_under_sim_root_only(void **state)
     uint8_t osh[32];
     kg_sim_profile prof;
     KG_ASSERT_OK(kg_sim_profile_load(&prof, g_plat));
-    KG_ASSERT_OK(kg_measure_os_image_hash(osh, rep.quote.td.mrtd,
-                                          (const uint8_t(*)[48])rep.quote.td.rtmr));
+    KG_ASSERT_OK(
+        kg_measure_os_image_hash(osh, rep.quote.td.mrtd, (const uint8_t(*)[48])rep.quote.td.rtmr));
     assert_memory_equal(osh, prof.os_image_hash, 32);
 
     /* Intel's pinned root refuses the simulator's PKI */
     kg_dcap_verifier *intel = NULL;
     KG_ASSERT_OK(kg_dcap_verifier_new(&intel, NULL, 0));
     kg_error_clear();
-    assert_true(kg_failed(
-        kg_dcap_verify(intel, &rep, q.data, q.len, (char *)coll.data, coll.len, g_now)));
+    assert_true(
+        kg_failed(kg_dcap_verify(intel, &rep, q.data, q.len, (char *)coll.data, coll.len, g_now)));
     assert_int_equal(kg_error_code(), KG_ERR_VERIFY);
     kg_dcap_verifier_free(intel);
 
     /* collateral expires: 31 days on it is refused, and a refresh brings it back */
     kg_error_clear();
-    assert_true(kg_failed(kg_dcap_verify(v, &rep, q.data, q.len, (char *)coll.data, coll.len,
-                                         g_now + 31u * 86400u)));
+    assert_true(kg_failed(
+        kg_dcap_verify(v, &rep, q.data, q.len, (char *)coll.data, coll.len, g_now + 31u * 86400u)));
     assert_int_equal(kg_error_code(), KG_ERR_EXPIRED);
 
     kg_dcap_verifier_free(v);
@@ -179,7 +179,8 @@ static void refresh_extends_validity(void **state)
     kg_dcap_report rep;
     KG_ASSERT_OK(kg_sim_collateral(&coll, dir2));
     kg_error_clear();
-    assert_true(kg_failed(kg_dcap_verify(v, &rep, q.data, q.len, (char *)coll.data, coll.len, g_now)));
+    assert_true(
+        kg_failed(kg_dcap_verify(v, &rep, q.data, q.len, (char *)coll.data, coll.len, g_now)));
     assert_int_equal(kg_error_code(), KG_ERR_EXPIRED);
     KG_ASSERT_OK(kg_sim_refresh_collateral(dir2, g_now, 30));
     kg_buf_reset(&coll);
@@ -320,8 +321,8 @@ static void pccs_serves_v4_api(void **state)
     assert_int_equal(get(&f, port, "/tdx/certification/v4/qe/identity?update=standard",
                          "SGX-Enclave-Identity-Issuer-Chain"),
                      200);
-    snprintf(want, sizeof(want), "{\"enclaveIdentity\":%s,\"signature\":\"%s\"}",
-             S("qe_identity"), S("qe_identity_signature"));
+    snprintf(want, sizeof(want), "{\"enclaveIdentity\":%s,\"signature\":\"%s\"}", S("qe_identity"),
+             S("qe_identity_signature"));
     assert_string_equal((char *)f.body.data, want);
     assert_string_equal(f.chain, S("qe_identity_issuer_chain"));
     fetched_free(&f);
@@ -359,8 +360,8 @@ static void pccs_serves_v4_api(void **state)
     kg_buf_init(&q, KG_MAX_TEE_QUOTE_LEN);
     KG_ASSERT_OK(kg_tee_open_sim(&t, g_plat, "pccs"));
     KG_ASSERT_OK(kg_tee_get_quote(t, &q, rd));
-    KG_ASSERT_OK(kg_pccs_get_collateral(&fetched_json, &fetched_len, base, q.data, q.len, NULL,
-                                        g_now));
+    KG_ASSERT_OK(
+        kg_pccs_get_collateral(&fetched_json, &fetched_len, base, q.data, q.len, NULL, g_now));
     kg_dcap_verifier *v = sim_verifier();
     kg_dcap_report rep;
     KG_ASSERT_OK(kg_dcap_verify(v, &rep, q.data, q.len, fetched_json, fetched_len, g_now));
@@ -378,10 +379,8 @@ static void pccs_serves_v4_api(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(verifies_under_sim_root_only),
-        cmocka_unit_test(any_changed_byte_fails),
-        cmocka_unit_test(refresh_extends_validity),
-        cmocka_unit_test(out_of_date_platform),
+        cmocka_unit_test(verifies_under_sim_root_only), cmocka_unit_test(any_changed_byte_fails),
+        cmocka_unit_test(refresh_extends_validity),     cmocka_unit_test(out_of_date_platform),
         cmocka_unit_test(pccs_serves_v4_api),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

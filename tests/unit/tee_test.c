@@ -218,7 +218,8 @@ static void *kernel_thread(void *arg)
     write_text(p, gen);
     kg_buf q;
     kg_buf_init(&q, KG_MAX_TEE_QUOTE_LEN);
-    if (kg_failed(kg_sim_quote(&q, k->plat, rtmr3, rd)) || write(fd, q.data, q.len) != (ssize_t)q.len)
+    if (kg_failed(kg_sim_quote(&q, k->plat, rtmr3, rd)) ||
+        write(fd, q.data, q.len) != (ssize_t)q.len)
         k->fail = 1;
     kg_buf_free(&q);
     close(fd);

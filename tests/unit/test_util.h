@@ -26,7 +26,7 @@ void kg_test_assert_hex(const uint8_t *got, size_t n, const char *want_hex);
     do {                                                                                           \
         kg_result r_ = (expr);                                                                     \
         if (kg_failed(r_))                                                                         \
-            fail_msg("%s failed: %s (%s)", #expr, kg_error_message(), kg_error_site());           \
+            fail_msg("%s failed: %s (%s)", #expr, kg_error_message(), kg_error_site());            \
     } while (0)
 
 /* Asserts the call failed with the given kind and a message containing `needle`. */
@@ -35,10 +35,10 @@ void kg_test_assert_hex(const uint8_t *got, size_t n, const char *want_hex);
         kg_error_clear();                                                                          \
         kg_result r_ = (expr);                                                                     \
         if (kg_ok(r_))                                                                             \
-            fail_msg("%s succeeded, expected error containing '%s'", #expr, (needle));           \
-        if (kg_error_code() != (code) || strstr(kg_error_message(), (needle)) == NULL)            \
-            fail_msg("%s: got %s '%s', want %s containing '%s'", #expr,                          \
-                     kg_err_name(kg_error_code()), kg_error_message(), kg_err_name(code),        \
+            fail_msg("%s succeeded, expected error containing '%s'", #expr, (needle));             \
+        if (kg_error_code() != (code) || strstr(kg_error_message(), (needle)) == NULL)             \
+            fail_msg("%s: got %s '%s', want %s containing '%s'", #expr,                            \
+                     kg_err_name(kg_error_code()), kg_error_message(), kg_err_name(code),          \
                      (needle));                                                                    \
     } while (0)
 

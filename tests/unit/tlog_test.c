@@ -37,7 +37,12 @@ static void mem_append(mem_store *s, const void *data, size_t len)
     s->n++;
 }
 
-static const char *const k_ct_leaves[8] = {"", "00", "10", "2021", "3031", "40414243",
+static const char *const k_ct_leaves[8] = {"",
+                                           "00",
+                                           "10",
+                                           "2021",
+                                           "3031",
+                                           "40414243",
                                            "5051525354555657",
                                            "606162636465666768696a6b6c6d6e6f"};
 static const char *const k_ct_roots[8] = {
@@ -55,7 +60,8 @@ static void test_ct_vectors(void **state)
     mem_store *s = calloc(1, sizeof(*s));
     uint8_t root[32];
     KG_ASSERT_OK(kg_tlog_tree_hash(root, 0, mem_read, s));
-    kg_test_assert_hex(root, 32, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    kg_test_assert_hex(root, 32,
+                       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     for (int i = 0; i < 8; i++) {
         kg_buf d;
         kg_buf_init(&d, 64);
@@ -84,9 +90,9 @@ static void test_proofs_all_sizes(void **state)
             KG_ASSERT_OK(kg_tlog_inclusion_proof(p, i, n, mem_read, s));
             KG_ASSERT_OK(kg_tlog_verify_inclusion(s->h[0][i], i, n, p, roots[n]));
             /* the same proof does not prove another leaf, index or tree */
-            KG_ASSERT_ERR(kg_tlog_verify_inclusion(s->h[0][(i + 1) % MAX_LEAVES], i, n, p,
-                                                   roots[n]),
-                          KG_ERR_VERIFY, "inclusion");
+            KG_ASSERT_ERR(
+                kg_tlog_verify_inclusion(s->h[0][(i + 1) % MAX_LEAVES], i, n, p, roots[n]),
+                KG_ERR_VERIFY, "inclusion");
             if (n > 1)
                 KG_ASSERT_ERR(kg_tlog_verify_inclusion(s->h[0][i], i, n, p, roots[n - 1]),
                               KG_ERR_VERIFY, "inclusion");
@@ -104,8 +110,8 @@ static void test_proofs_all_sizes(void **state)
                 uint8_t forged[32];
                 memcpy(forged, roots[m], 32);
                 forged[5] ^= 0x40;
-                KG_ASSERT_ERR(kg_tlog_verify_consistency(m, n, p, forged, roots[n]),
-                              KG_ERR_VERIFY, "consistency");
+                KG_ASSERT_ERR(kg_tlog_verify_consistency(m, n, p, forged, roots[n]), KG_ERR_VERIFY,
+                              "consistency");
                 if (p->n > 0) {
                     p->hash[0][0] ^= 1;
                     KG_ASSERT_ERR(kg_tlog_verify_consistency(m, n, p, roots[m], roots[n]),
@@ -144,11 +150,13 @@ static void test_tile_paths(void **state)
         assert_true(got.entries == cases[i].t.entries && got.level == cases[i].t.level &&
                     got.index == cases[i].t.index && got.width == cases[i].t.width);
     }
-    static const char *const bad[] = {"tile/0/1",          "tile/8/000",   "tile/0/x000/001",
-                                      "tile/0/000.p/0",    "tile/0/000.p/256", "tile/0/000.p/07",
-                                      "tile/0/000/",       "tile//000",    "tile/entries/00a",
-                                      "tile/0/x001/x002/x003/x004/x005/x006/007",
-                                      "/tile/0/000",       "tile/0/000.p/"};
+    static const char *const bad[] = {
+        "tile/0/1",         "tile/8/000",
+        "tile/0/x000/001",  "tile/0/000.p/0",
+        "tile/0/000.p/256", "tile/0/000.p/07",
+        "tile/0/000/",      "tile//000",
+        "tile/entries/00a", "tile/0/x001/x002/x003/x004/x005/x006/007",
+        "/tile/0/000",      "tile/0/000.p/"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         kg_tlog_tile got;
         kg_error_clear();
@@ -162,7 +170,7 @@ static void test_tile_paths(void **state)
     assert_int_equal(kg_tlog_tile_width(1, 0, 255), 0);
 }
 
-static const uint8_t k_seed[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+static const uint8_t k_seed[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                    17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
 static void test_checkpoint_and_note(void **state)
@@ -181,10 +189,10 @@ static void test_checkpoint_and_note(void **state)
     assert_string_equal(back.origin, c.origin);
     assert_true(back.size == c.size && memcmp(back.root, c.root, 32) == 0);
     static const char *const bad[] = {
-        "o\n012\nq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=\n", /* leading zero */
-        "o\n12\nq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6t=\n",  /* non-canonical base64 */
-        "o\n12\nq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=",    /* no final newline */
-        "\n12\nq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=\n",   /* empty origin */
+        "o\n012\nq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=\n",  /* leading zero */
+        "o\n12\nq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6t=\n",   /* non-canonical base64 */
+        "o\n12\nq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=",     /* no final newline */
+        "\n12\nq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=\n",    /* empty origin */
         "o\n12\nq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=\n\n", /* empty extension line */
         "o\n-1\nq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -284,10 +292,8 @@ static void test_entry_roundtrip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ct_vectors),
-        cmocka_unit_test(test_proofs_all_sizes),
-        cmocka_unit_test(test_tile_paths),
-        cmocka_unit_test(test_checkpoint_and_note),
+        cmocka_unit_test(test_ct_vectors),      cmocka_unit_test(test_proofs_all_sizes),
+        cmocka_unit_test(test_tile_paths),      cmocka_unit_test(test_checkpoint_and_note),
         cmocka_unit_test(test_entry_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Vm - the few Foundry cheatcodes keygate's tests use (forge-std is not available offline; SPEC.md section 1).
+// Vm - the few Foundry cheatcodes keygate's tests use (forge-std is not available offline; docs/protocol.md section 1).
 pragma solidity ^0.8.24;
 
 /// @notice Cheatcodes served by forge at the fixed cheatcode address. Signatures match forge's.

@@ -71,8 +71,11 @@ int main(int argc, char **argv)
     uint64_t mid = n / 3 + 1;
     uint8_t root_mid[32];
     for (uint64_t i = 0; i < n; i++) {
-        kg_audit_record r = {.method = "GetAppKey", .allowed = i % 2 == 0, .reason = "interop",
-                             .identity = &id, .block_number = (int64_t)i};
+        kg_audit_record r = {.method = "GetAppKey",
+                             .allowed = i % 2 == 0,
+                             .reason = "interop",
+                             .identity = &id,
+                             .block_number = (int64_t)i};
         if (kg_failed(kg_audit_append(a, &r, NULL)))
             return fail("append");
         if (i + 1 == mid) {
