@@ -13,6 +13,8 @@
 
 #define KG_REPORT_DATA_LEN 64u
 #define KG_MAX_TEE_QUOTE_LEN (64u * 1024u)
+#define KG_TEE_SEAL_KEY_LEN 32u
+#define KG_TEE_MAX_SEAL_LABEL 64u
 
 typedef struct kg_tee kg_tee;
 
@@ -79,5 +81,15 @@ KG_RESULT kg_tee_read_eventlog(kg_tee *tee, kg_eventlog *out);
 
 /* Reads the current RTMR3 value. */
 KG_RESULT kg_tee_read_rtmr3(kg_tee *tee, uint8_t out[KG_RTMR_LEN]);
+
+/*
+ * A sealing key bound to this VM's measurements and to `label` (1..KG_TEE_MAX_SEAL_LABEL
+ * characters: one key per purpose), written to out (wiped on failure; the caller wipes it after
+ * use). On the simulator: HKDF-SHA256(the platform's seal secret, salt "keygate-sim-seal-v1",
+ * info = MRTD || RTMR0 || RTMR1 || RTMR2 || RTMR3 || label), so a VM that measured anything else,
+ * or the same VM on another platform, gets another key (docs/design.md, "Sealed root keys").
+ * TDX has no hardware sealing key: KG_ERR_UNAVAILABLE saying so; there is no fallback.
+ */
+KG_RESULT kg_tee_seal_key(kg_tee *tee, uint8_t out[KG_TEE_SEAL_KEY_LEN], const char *label);
 
 #endif

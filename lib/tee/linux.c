@@ -193,8 +193,9 @@ static void linux_free(kg_tee *tee)
     free(li);
 }
 
-static const kg_tee_ops linux_ops = {"tdx", linux_quote, linux_read_rtmr3, linux_extend_rtmr3,
-                                     linux_free};
+/* No seal_key: TDX has no hardware sealing key (kg_tee_seal_key says so). */
+static const kg_tee_ops linux_ops = {"tdx",      linux_quote, linux_read_rtmr3, linux_extend_rtmr3,
+                                     linux_free, NULL};
 
 kg_result kg_tee_open_linux(kg_tee **out, const kg_tee_linux_config *cfg)
 {

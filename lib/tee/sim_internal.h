@@ -33,6 +33,12 @@ typedef struct sim_platform {
 
 kg_result sim_platform_load(sim_platform *out, const char *dir);
 
+#define SIM_SEAL_SECRET_LEN 32u
+/* The platform's seal secret (dir/seal.secret, 0600): the stand-in for a CPU's fused key, from
+ * which a VM's sealing key derives (tee.h, kg_tee_seal_key). Created on first use on a platform
+ * made before it existed. A secret: the caller wipes out. */
+kg_result sim_seal_secret(uint8_t out[SIM_SEAL_SECRET_LEN], const char *dir);
+
 /* PKI */
 kg_result sim_key_generate(EVP_PKEY **out);
 kg_result sim_key_save(const char *path, EVP_PKEY *key); /* PEM PKCS#8, mode 0600 */

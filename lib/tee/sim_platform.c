@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keygate/crypto.h"
 #include "keygate/hash.h"
 #include "tee/sim_internal.h"
 #include "tee/tee_internal.h"
@@ -840,6 +841,13 @@ kg_result kg_sim_init(const char *dir, const kg_sim_init_opts *opts)
     KG_GUARD_C(save_cert(dir, "tcb_signing.pem", tcb));
     KG_GUARD_C(save_cert(dir, "pck.pem", pck));
     KG_GUARD_C(save_profile(dir, &prof));
+    {
+        uint8_t seal[SIM_SEAL_SECRET_LEN];
+        rc = sim_seal_secret(seal, dir); /* created here; a VM's sealing key derives from it */
+        kg_memzero(seal, sizeof(seal));
+        KG_GUARD_C(rc);
+        rc = KG_ERROR;
+    }
     KG_GUARD_C(save_platform(dir, &pf)); /* last-but-one: its presence marks a platform */
     KG_GUARD_C(write_collateral(dir, o.now, o.validity_days));
     rc = KG_OK;
@@ -856,6 +864,37 @@ cleanup:
     EVP_PKEY_free(pck_key);
     EVP_PKEY_free(tcb_key);
     EVP_PKEY_free(att_key);
+    return rc;
+}
+
+kg_result sim_seal_secret(uint8_t out[SIM_SEAL_SECRET_LEN], const char *dir)
+{
+    kg_result rc = KG_ERROR;
+    uint8_t fresh[SIM_SEAL_SECRET_LEN];
+    kg_buf path, raw;
+    kg_buf_init(&raw, SIM_SEAL_SECRET_LEN + 1);
+    KG_GUARD(kg_path_join(&path, dir, "seal.secret"));
+    kg_result r = kg_file_read_secret(&raw, (char *)path.data, SIM_SEAL_SECRET_LEN + 1);
+    if (kg_failed(r) && kg_error_code() == KG_ERR_NOT_FOUND) {
+        /* A platform from before sealing, or its secret deleted (the machine is gone): a new
+         * secret, so nothing sealed under the old one opens. Another VM may race us here:
+         * create-once, and whoever loses reads the winner's. */
+        kg_error_clear();
+        KG_GUARD_C(kg_random(fresh, sizeof(fresh)));
+        r = kg_file_create((char *)path.data, fresh, sizeof(fresh), 0600);
+        if (kg_failed(r))
+            kg_error_clear();
+        r = kg_file_read_secret(&raw, (char *)path.data, SIM_SEAL_SECRET_LEN + 1);
+    }
+    KG_GUARD_CTX_C(r, "simulated platform seal secret");
+    KG_ENSURE_C(raw.len == SIM_SEAL_SECRET_LEN, KG_ERR_INPUT, "'%s' holds %zu bytes, want %u",
+                (char *)path.data, raw.len, SIM_SEAL_SECRET_LEN);
+    memcpy(out, raw.data, SIM_SEAL_SECRET_LEN);
+    rc = KG_OK;
+cleanup:
+    kg_memzero(fresh, sizeof(fresh));
+    kg_buf_free(&raw);
+    kg_buf_free(&path);
     return rc;
 }
 

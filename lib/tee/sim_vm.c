@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keygate/crypto.h"
+#include "keygate/hash.h"
 #include "tee/sim_internal.h"
 #include "tee/tee_internal.h"
 
@@ -50,6 +52,30 @@ static kg_result sim_get_quote(kg_tee *tee, kg_buf *out, const uint8_t rd[64])
     return KG_OK;
 }
 
+/* kg_tee_seal_key on the simulator (tee.h): the platform's secret and this VM's measurements. */
+static kg_result sim_seal_key(kg_tee *tee, uint8_t out[KG_TEE_SEAL_KEY_LEN], const char *label)
+{
+    sim_vm *vm = tee->impl;
+    kg_result rc = KG_ERROR;
+    uint8_t secret[SIM_SEAL_SECRET_LEN];
+    uint8_t info[5 * KG_RTMR_LEN + KG_TEE_MAX_SEAL_LABEL];
+    kg_sim_profile prof;
+    size_t label_len = strlen(label);
+    KG_GUARD_C(kg_sim_profile_load(&prof, vm->platform_dir));
+    memcpy(info, prof.mrtd, KG_RTMR_LEN);
+    for (int i = 0; i < 3; i++)
+        memcpy(info + (size_t)(i + 1) * KG_RTMR_LEN, prof.rtmr[i], KG_RTMR_LEN);
+    KG_GUARD_C(sim_read_rtmr3(tee, info + 4 * KG_RTMR_LEN));
+    memcpy(info + 5 * KG_RTMR_LEN, label, label_len);
+    KG_GUARD_C(sim_seal_secret(secret, vm->platform_dir));
+    KG_GUARD_C(kg_hkdf_sha256(out, KG_TEE_SEAL_KEY_LEN, secret, sizeof(secret),
+                              "keygate-sim-seal-v1", 19, info, 5 * KG_RTMR_LEN + label_len));
+    rc = KG_OK;
+cleanup:
+    kg_memzero(secret, sizeof(secret));
+    return rc;
+}
+
 static void sim_free(kg_tee *tee)
 {
     sim_vm *vm = tee->impl;
@@ -60,8 +86,8 @@ static void sim_free(kg_tee *tee)
     free(vm);
 }
 
-static const kg_tee_ops sim_ops = {"sim", sim_get_quote, sim_read_rtmr3, sim_extend_rtmr3,
-                                   sim_free};
+static const kg_tee_ops sim_ops = {"sim",    sim_get_quote, sim_read_rtmr3, sim_extend_rtmr3,
+                                   sim_free, sim_seal_key};
 
 static kg_result check_vm_name(const char *vm)
 {

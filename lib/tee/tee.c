@@ -66,6 +66,23 @@ kg_result kg_tee_read_rtmr3(kg_tee *tee, uint8_t out[KG_RTMR_LEN])
     return tee->ops->read_rtmr3(tee, out);
 }
 
+kg_result kg_tee_seal_key(kg_tee *tee, uint8_t out[KG_TEE_SEAL_KEY_LEN], const char *label)
+{
+    kg_memzero(out, KG_TEE_SEAL_KEY_LEN);
+    size_t n = label != NULL ? strlen(label) : 0;
+    KG_ENSURE(n >= 1 && n <= KG_TEE_MAX_SEAL_LABEL, KG_ERR_USAGE,
+              "seal key label of %zu characters (want 1..%u)", n, KG_TEE_MAX_SEAL_LABEL);
+    KG_ENSURE(tee->ops->seal_key != NULL, KG_ERR_UNAVAILABLE,
+              "the %s TEE has no sealing key (TDX offers none): keys sealed for this VM cannot "
+              "be opened after a restart without help from outside it",
+              tee->ops->name);
+    if (kg_failed(tee->ops->seal_key(tee, out, label))) {
+        kg_memzero(out, KG_TEE_SEAL_KEY_LEN);
+        return KG_ERROR;
+    }
+    return KG_OK;
+}
+
 /* ---- the journal ----------------------------------------------------------------------------
  * Invariant kept under an exclusive flock on <eventlog>.lock: replay(log) == RTMR3.
  * extend: write log+event atomically (rename), then extend the register; if the extension

@@ -15,6 +15,8 @@ typedef struct kg_tee_ops {
     kg_result (*read_rtmr3)(kg_tee *tee, uint8_t out[48]);
     kg_result (*extend_rtmr3)(kg_tee *tee, const uint8_t digest[48]);
     void (*free)(kg_tee *tee);
+    /* NULL when the platform has no sealing key (TDX): kg_tee_seal_key then fails closed. */
+    kg_result (*seal_key)(kg_tee *tee, uint8_t out[KG_TEE_SEAL_KEY_LEN], const char *label);
 } kg_tee_ops;
 
 struct kg_tee {

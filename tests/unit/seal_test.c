@@ -1,0 +1,187 @@
+/* seal_test.c - the sealing primitives: the X25519 box (opens only for its recipient, label and
+ * AAD; every truncation and altered byte refused) and the simulator's sealing key (stable for
+ * one VM's measurements, different for any other measurement or platform secret; absent on
+ * TDX, which says so). */
+#include "test_util.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "keygate/crypto.h"
+#include "keygate/sealbox.h"
+#include "keygate/sim.h"
+#include "keygate/tee.h"
+
+static char g_dir[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof(g_dir), "/tmp/kg-seal-test-XXXXXX");
+    if (mkdtemp(g_dir) == NULL)
+        return -1;
+    char plat[128];
+    snprintf(plat, sizeof(plat), "%s/a", g_dir);
+    return kg_ok(kg_sim_init(plat, NULL)) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void box_round_trip_and_refusals(void **state)
+{
+    (void)state;
+    uint8_t sec[KG_X25519_LEN], pub[KG_X25519_LEN], sec2[KG_X25519_LEN], pub2[KG_X25519_LEN];
+    KG_ASSERT_OK(kg_x25519_generate(sec, pub));
+    KG_ASSERT_OK(kg_x25519_generate(sec2, pub2));
+    static const char msg[] = "share bytes";
+    kg_buf box, pt;
+    kg_buf_init(&box, 4096);
+    kg_buf_init(&pt, 4096);
+    KG_ASSERT_OK(kg_box_seal(&box, pub, KG_BOX_LABEL_HOLDER_SHARE, "aad", 3, msg, sizeof(msg)));
+    assert_int_equal(box.len, sizeof(msg) + KG_BOX_OVERHEAD);
+    KG_ASSERT_OK(kg_box_open(&pt, sec, KG_BOX_LABEL_HOLDER_SHARE, "aad", 3, box.data, box.len));
+    assert_int_equal(pt.len, sizeof(msg));
+    assert_memory_equal(pt.data, msg, sizeof(msg));
+    /* another recipient, label or AAD */
+    KG_ASSERT_ERR(kg_box_open(&pt, sec2, KG_BOX_LABEL_HOLDER_SHARE, "aad", 3, box.data, box.len),
+                  KG_ERR_VERIFY, "box does not open");
+    KG_ASSERT_ERR(kg_box_open(&pt, sec, KG_BOX_LABEL_NODE_SHARE, "aad", 3, box.data, box.len),
+                  KG_ERR_VERIFY, "box does not open");
+    KG_ASSERT_ERR(kg_box_open(&pt, sec, KG_BOX_LABEL_HOLDER_SHARE, "aae", 3, box.data, box.len),
+                  KG_ERR_VERIFY, "box does not open");
+    assert_int_equal(pt.len, sizeof(msg)); /* nothing appended by a failure */
+    /* every single altered byte */
+    for (size_t i = 0; i < box.len; i++) {
+        box.data[i] ^= 0x40;
+        kg_error_clear();
+        assert_true(kg_failed(
+            kg_box_open(&pt, sec, KG_BOX_LABEL_HOLDER_SHARE, "aad", 3, box.data, box.len)));
+        box.data[i] ^= 0x40;
+    }
+    /* every truncation */
+    for (size_t n = 0; n < KG_BOX_OVERHEAD; n++) {
+        kg_error_clear();
+        kg_result r = kg_box_open(&pt, sec, KG_BOX_LABEL_HOLDER_SHARE, "aad", 3, box.data, n);
+        assert_true(kg_failed(r));
+        assert_int_equal(kg_error_code(), KG_ERR_TRUNCATED);
+    }
+    KG_ASSERT_ERR(kg_box_seal(&box, pub, "", NULL, 0, msg, 1), KG_ERR_USAGE, "box label");
+    kg_buf_free(&box);
+    kg_buf_free(&pt);
+    kg_memzero(sec, sizeof(sec));
+    kg_memzero(sec2, sizeof(sec2));
+}
+
+static void open_vm(kg_tee **t, const char *plat, const char *vm)
+{
+    char p[128];
+    snprintf(p, sizeof(p), "%s/%s", g_dir, plat);
+    KG_ASSERT_OK(kg_tee_open_sim(t, p, vm));
+}
+
+static void sim_seal_key_is_bound_to_measurements(void **state)
+{
+    (void)state;
+    kg_tee *a = NULL, *a2 = NULL, *b = NULL;
+    uint8_t ka[32], ka2[32], kb[32], kl[32];
+    open_vm(&a, "a", "vm1");
+    open_vm(&b, "a", "vm2");
+    /* the same measurements (two fresh VMs of one image on one platform) give the same key */
+    KG_ASSERT_OK(kg_tee_seal_key(a, ka, "label"));
+    KG_ASSERT_OK(kg_tee_seal_key(b, kb, "label"));
+    assert_memory_equal(ka, kb, 32);
+    /* a reopened VM (a restart) keeps it; another label is another key */
+    open_vm(&a2, "a", "vm1");
+    KG_ASSERT_OK(kg_tee_seal_key(a2, ka2, "label"));
+    assert_memory_equal(ka, ka2, 32);
+    KG_ASSERT_OK(kg_tee_seal_key(a, kl, "other label"));
+    assert_memory_not_equal(ka, kl, 32);
+    /* a VM that measured something more into RTMR3 gets another key */
+    KG_ASSERT_OK(kg_tee_extend(b, "app-id", (const uint8_t *)"x", 1));
+    KG_ASSERT_OK(kg_tee_seal_key(b, kb, "label"));
+    assert_memory_not_equal(ka, kb, 32);
+    kg_tee_free(a);
+    kg_tee_free(a2);
+    kg_tee_free(b);
+}
+
+static void sim_seal_key_needs_the_platform_secret(void **state)
+{
+    (void)state;
+    char plat[128], p[192], q[192];
+    kg_tee *a = NULL, *c = NULL;
+    uint8_t ka[32], kc[32], ka_new[32];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s/a/seal.secret", g_dir);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    open_vm(&a, "a", "vm3");
+    KG_ASSERT_OK(kg_tee_seal_key(a, ka, "label"));
+    /* another OS image with the very same platform secret: other MRTD/RTMRs, other key */
+    snprintf(plat, sizeof(plat), "%s/c", g_dir);
+    kg_sim_init_opts o = {.image = "another-image"};
+    KG_ASSERT_OK(kg_sim_init(plat, &o));
+    snprintf(q, sizeof(q), "%s/c/seal.secret", g_dir);
+    assert_int_equal(unlink(q), 0);
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "cp -p '%s' '%s'", p, q);
+    assert_int_equal(system(cmd), 0);
+    open_vm(&c, "c", "vm3");
+    KG_ASSERT_OK(kg_tee_seal_key(c, kc, "label"));
+    assert_memory_not_equal(ka, kc, 32);
+    /* the machine's secret lost: a new one is made, and the old key is gone for good */
+    assert_int_equal(unlink(p), 0);
+    KG_ASSERT_OK(kg_tee_seal_key(a, ka_new, "label"));
+    assert_memory_not_equal(ka, ka_new, 32);
+    assert_int_equal(stat(p, &st), 0);
+    /* a secret others could read is refused */
+    assert_int_equal(chmod(p, 0644), 0);
+    KG_ASSERT_ERR(kg_tee_seal_key(a, ka_new, "label"), KG_ERR_DENIED, "seal secret");
+    assert_int_equal(chmod(p, 0600), 0);
+    kg_tee_free(a);
+    kg_tee_free(c);
+}
+
+static void tdx_has_no_seal_key(void **state)
+{
+    (void)state;
+    char tsm[128];
+    snprintf(tsm, sizeof(tsm), "%s/tsm", g_dir);
+    assert_int_equal(mkdir(tsm, 0700), 0);
+    char rtmr[160], log[160];
+    snprintf(rtmr, sizeof(rtmr), "%s/rtmr3", g_dir);
+    snprintf(log, sizeof(log), "%s/tdx-eventlog.json", g_dir);
+    kg_tee_linux_config cfg = {.tsm_report_dir = tsm, .rtmr3_path = rtmr, .eventlog_path = log};
+    kg_tee *t = NULL;
+    KG_ASSERT_OK(kg_tee_open_linux(&t, &cfg));
+    uint8_t k[32];
+    memset(k, 0xaa, sizeof(k));
+    KG_ASSERT_ERR(kg_tee_seal_key(t, k, "label"), KG_ERR_UNAVAILABLE, "has no sealing key");
+    uint8_t zero[32] = {0};
+    assert_memory_equal(k, zero, 32);
+    kg_tee_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(box_round_trip_and_refusals),
+        cmocka_unit_test(sim_seal_key_is_bound_to_measurements),
+        cmocka_unit_test(sim_seal_key_needs_the_platform_secret),
+        cmocka_unit_test(tdx_has_no_seal_key),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
