@@ -28,12 +28,13 @@ static void usage(FILE *out)
         "                     [--keys-out FILE] [--env-out FILE]\n"
         "                     [--socket PATH] [--socket-mode 0660|0600]\n"
         "                     [--vm-config TEXT] [--app-user USER|UID[:GID]]\n"
-        "                     [--ratls-format legacy|v8] [-- CMD [ARGS...]]\n"
+        "                     [--ratls-format legacy|dstack] [-- CMD [ARGS...]]\n"
         "  keygate-agent serve --tee SPEC --keys FILE --app-id HEX --compose FILE\n"
         "                     [--instance-id HEX] [--os-image-hash HEX] [--vm-config TEXT]\n"
         "                     [--kms URL --kms-ca PEM (--kms-k256 HEX | --rpc-url URL\n"
         "                     --kms-contract ADDR)] [--socket PATH]\n"
-        "                     [--app-user USER|UID[:GID]] [-- CMD [ARGS...]]\n"
+        "                     [--app-user USER|UID[:GID]] [--ratls-format legacy|dstack]\n"
+        "                     [-- CMD [ARGS...]]\n"
         "\n"
         "--config FILE: a JSON object of the same options without '--' (\"kms\" may be an\n"
         "array); command-line flags override it.\n"
@@ -57,6 +58,10 @@ static void usage(FILE *out)
         "no fd but 0-2, no way back to root and no_new_privs; the API socket is given to that\n"
         "user's group. '--app-user root' keeps root, with a warning: the app can then forge\n"
         "its measurements. A non-root agent runs CMD as itself (it cannot switch users).\n"
+        "--ratls-format: how this VM presents its attestation to the KMS: legacy (quote and\n"
+        "event log in extensions .1/.2, GetTlsKey through a PKCS#10 SignCert) or dstack (the\n"
+        "attestation extension .8 and GetTlsKey through SignCert api_version 2, as dstack\n"
+        "guests since v0.5.10; 'dstack-msgpack' always encodes .8 as msgpack). Default legacy.\n"
         "serve answers only for --app-id: keys released to another app (the keys file's\n"
         "app_id), a VM whose RTMR3 measured another app id or compose hash, and (with the KMS\n"
         "root key) keys signed for another app are refused (exit 2; 1 for the signature).\n"
@@ -141,13 +146,9 @@ static int apply(args *a, const char *f, const char *v, bool *kms_from_config, b
     else if (strcmp(f, "--vm-config") == 0)
         a->o.vm_config = v;
     else if (strcmp(f, "--ratls-format") == 0) {
-        /* legacy: quote and event log in .1/.2; v8: dstack's attestation .8 (guests >= 0.5.10) */
-        if (strcmp(v, "legacy") == 0)
-            a->o.ratls_format = KG_RATLS_FORMAT_LEGACY;
-        else if (strcmp(v, "v8") == 0)
-            a->o.ratls_format = KG_RATLS_FORMAT_V8;
-        else {
-            fprintf(stderr, "keygate-agent: bad --ratls-format '%s' (legacy or v8)\n", v);
+        /* legacy: .1/.2 certificates and PKCS#10 SignCert; dstack: .8 and SignCert v2 */
+        if (kg_failed(kg_ratls_format_from_name(&a->o.ratls_format, v))) {
+            fprintf(stderr, "keygate-agent: --ratls-format: %s\n", kg_error_message());
             return EXIT_USAGE;
         }
     } else if (strcmp(f, "--keys") == 0)
@@ -352,7 +353,9 @@ static int cmd_serve(args *a)
     kg_buf_init(&bootlog, KG_MAX_EVENTLOG_JSON_LEN);
     kg_buf_init(&compose, 1u << 20);
     kg_buf_init(&ca, 64u * 1024u);
-    kg_agent_tee_ctx tctx = {.kms_urls = a->o.kms_urls, .n_kms_urls = a->o.n_kms_urls};
+    kg_agent_tee_ctx tctx = {.kms_urls = a->o.kms_urls,
+                             .n_kms_urls = a->o.n_kms_urls,
+                             .ratls_format = a->o.ratls_format};
     kg_kms_trust trust = {0};
     kg_eth_client *eth = NULL;
     kg_result rc =

@@ -27,13 +27,17 @@ static void ratls_usage(FILE *out)
                  "  keygate ratls inspect CERT [--collateral FILE | --pccs URL] [--root-ca FILE]\n"
                  "                             [--at UNIX_TIME]\n"
                  "  keygate ratls new --tee SPEC --cert OUT.pem --key OUT.pem [--usage U]\n"
-                 "                    [--app-id HEX] [--cn NAME]\n\n"
+                 "                    [--app-id HEX] [--cn NAME]\n"
+                 "                    [--format legacy|dstack|dstack-msgpack]\n\n"
                  "inspect verifies CERT (PEM or DER) as RA-TLS: key bound to the quote, full DCAP\n"
                  "verification against the collateral (or a PCCS) at the given time (default now)\n"
                  "and the pinned Intel SGX Root CA (or --root-ca, PEM or DER), event log replayed\n"
                  "against RTMR3. Prints the verified identity as one JSON object.\n"
                  "new asks the TEE ('tdx' or 'sim:<platform_dir>:<vm>') for a quote over a fresh\n"
-                 "P-256 key; the key file is written with mode 0600.\n"
+                 "P-256 key; the key file is written with mode 0600. --format: the evidence as\n"
+                 "extensions .1 quote + .2 event log (legacy, the default) or as dstack's\n"
+                 "attestation .8 (dstack: V0 SCALE, or V1 msgpack when an event needs it;\n"
+                 "dstack-msgpack: always V1).\n"
                  "Exit status: 0 verified/ok, 1 failed, 2 usage error.\n");
 }
 
@@ -189,7 +193,7 @@ cleanup:
 static int do_new(int argc, char **argv)
 {
     const char *spec = NULL, *cert_out = NULL, *key_out = NULL, *usage = NULL, *app_hex = NULL,
-               *cn = NULL;
+               *cn = NULL, *format = NULL;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char **slot = NULL;
@@ -205,6 +209,8 @@ static int do_new(int argc, char **argv)
             slot = &app_hex;
         else if (strcmp(a, "--cn") == 0)
             slot = &cn;
+        else if (strcmp(a, "--format") == 0)
+            slot = &format;
         if (slot == NULL || i + 1 >= argc) {
             fprintf(stderr, "keygate ratls new: unexpected argument '%s'\n", a);
             ratls_usage(stderr);
@@ -221,6 +227,11 @@ static int do_new(int argc, char **argv)
         fprintf(stderr, "keygate ratls new: --app-id '%s' is not 20 bytes of hex\n", app_hex);
         return KG_EXIT_USAGE;
     }
+    kg_ratls_format fmt = KG_RATLS_FORMAT_LEGACY;
+    if (format != NULL && kg_failed(kg_ratls_format_from_name(&fmt, format))) {
+        fprintf(stderr, "keygate ratls new: --format: %s\n", kg_error_message());
+        return KG_EXIT_USAGE;
+    }
     int rc = KG_EXIT_FAILED;
     kg_tee *tee = NULL;
     kg_p256_key *key = NULL;
@@ -232,6 +243,7 @@ static int do_new(int argc, char **argv)
     o.common_name = cn;
     o.usage = usage;
     o.app_id = app_hex ? app_id : NULL;
+    o.format = fmt;
     BIO *bio = NULL;
     X509 *x = NULL;
     if (kg_failed(kg_tee_open(&tee, spec)) || kg_failed(kg_p256_generate(&key)) ||

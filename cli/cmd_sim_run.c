@@ -26,7 +26,7 @@ static void run_usage(FILE *out)
         "                       (all these default to the devnet's when DIR holds one)\n"
         "                       [--socket PATH] [--disk-key-out FILE] [--keys-out FILE]\n"
         "                       [--env-out FILE] [--app-user USER|UID[:GID]]\n"
-        "                       [--ratls-format legacy|v8] -- CMD [ARGS...]\n"
+        "                       [--ratls-format legacy|dstack] -- CMD [ARGS...]\n"
         "\n"
         "Boots a fresh simulated VM of the simulated platform SIMDIR as app APP_ID (20-byte\n"
         "hex) with app-compose FILE, asks the KMS for its keys over RA-TLS, and if they are\n"
@@ -108,11 +108,13 @@ int kg_cmd_sim_run(int argc, char **argv)
             o.env_out_path = v;
         else if (strcmp(f, "--app-user") == 0)
             o.app_user = v;
-        else if (strcmp(f, "--ratls-format") == 0 && strcmp(v, "legacy") == 0)
-            o.ratls_format = KG_RATLS_FORMAT_LEGACY;
-        else if (strcmp(f, "--ratls-format") == 0 && strcmp(v, "v8") == 0)
-            o.ratls_format = KG_RATLS_FORMAT_V8; /* dstack's .8, as guests >= 0.5.10 send */
-        else {
+        else if (strcmp(f, "--ratls-format") == 0) {
+            /* dstack: .8 and SignCert v2, as guests since v0.5.10 */
+            if (kg_failed(kg_ratls_format_from_name(&o.ratls_format, v))) {
+                fprintf(stderr, "keygate sim run: --ratls-format: %s\n", kg_error_message());
+                return KG_EXIT_USAGE;
+            }
+        } else {
             fprintf(stderr, "keygate sim run: unknown or repeated option '%s'\n", f);
             return KG_EXIT_USAGE;
         }

@@ -93,6 +93,9 @@ typedef struct kg_agent_tee_ctx {
     size_t n_kms_urls;
     const kg_kms_trust *kms;        /* as in kg_boot_config; NULL: no GetTlsKey */
     const char *boot_eventlog_json; /* imr 0..2 events (kg_agent_boot_eventlog), or NULL */
+    kg_ratls_format ratls_format;   /* legacy: GetTlsKey sends a PKCS#10 (SignCert v1) over a
+                                       .1/.2 client certificate; .8 formats: a SCALE
+                                       CertSigningRequestV2 (SignCert v2) over a .8 one */
 } kg_agent_tee_ctx;
 
 /* The boot-time (RTMR0..2) events of the TEE named by tee_spec, as a JSON array appended to out:

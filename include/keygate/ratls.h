@@ -109,6 +109,11 @@ typedef enum kg_ratls_format {
     KG_RATLS_FORMAT_V8_MSGPACK, /* .8 as V1 msgpack whatever the events */
 } kg_ratls_format;
 
+/* The format a name selects, for the programs' --ratls-format option: "legacy" (.1/.2, with
+ * SignCert v1 PKCS#10 requests), "dstack" (.8 and SignCert v2, as guests since v0.5.10; "v8" is
+ * the same), "dstack-msgpack" (.8 always as V1 msgpack). KG_ERR_USAGE naming the value else. */
+KG_RESULT kg_ratls_format_from_name(kg_ratls_format *out, const char *name);
+
 /* Adds the evidence extensions to cert for `format`: .1 quote + .2 event log JSON, or .8
  * (dstack's VersionedAttestation of the same quote and event log, its report_data that of
  * key's SPKI, config NULL = ""). For code that builds its own certificates. All borrowed. */

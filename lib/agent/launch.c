@@ -351,7 +351,8 @@ int kg_agent_launch(const kg_launch_opts *o)
                              .kms_urls = o->kms_urls,
                              .n_kms_urls = o->n_kms_urls,
                              .kms = &trust,
-                             .boot_eventlog_json = (const char *)bootlog.data};
+                             .boot_eventlog_json = (const char *)bootlog.data,
+                             .ratls_format = o->ratls_format};
     memcpy(tctx.app_id, cfg.app_id, 20);
     kg_agent_platform plat;
     kg_agent_platform_tee(&plat, &tctx);

@@ -147,30 +147,91 @@ cleanup:
     return rc;
 }
 
+/* Appends bytes as lowercase hex (the KMS API's encoding of binary fields). */
+static kg_result append_hex(kg_buf *out, const uint8_t *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        KG_GUARD(kg_buf_printf(out, "%02x", data[i]));
+    return KG_OK;
+}
+
+/* SignCert v1: {"api_version":1,"csr":"<hex DER PKCS#10>"}; the KMS certifies the key of the
+ * attested TLS client, which is this key. */
+static kg_result v1_body(kg_buf *body, const kg_p256_key *key, const kg_agent_cert_request *req)
+{
+    kg_buf csr;
+    kg_buf_init(&csr, 16 * 1024);
+    kg_result rc = make_csr(&csr, key, req);
+    if (kg_ok(rc))
+        rc = kg_buf_append_str(body, "{\"api_version\":1,\"csr\":\"");
+    if (kg_ok(rc))
+        rc = append_hex(body, csr.data, csr.len);
+    if (kg_ok(rc))
+        rc = kg_buf_append_str(body, "\"}");
+    kg_buf_free(&csr);
+    return rc;
+}
+
+/* SignCert v2, as a dstack guest since v0.5.10 asks (dstack/ra-tls/src/cert.rs at 312dc605):
+ * {"api_version":2,"csr":"<hex SCALE CertSigningRequestV2>","signature":"<hex DER ECDSA>"},
+ * the request's config from the app's GetTlsKey fields (usage_ra_tls = ext_quote), its
+ * attestation a fresh quote binding this key. */
+static kg_result v2_body(kg_buf *body, kg_tee *tee, const kg_p256_key *key,
+                         const kg_agent_cert_request *req, kg_ratls_format format)
+{
+    kg_result rc = KG_ERROR;
+    kg_buf scale, sig;
+    kg_buf_init(&scale, KG_CSR_V2_MAX_LEN);
+    kg_buf_init(&sig, KG_CSR_V2_MAX_SIG_LEN);
+    kg_csr_v2_request v2 = {.subject = req->subject ? req->subject : "",
+                            .sans = req->alt_names,
+                            .n_sans = req->n_alt_names,
+                            .usage_server_auth = req->usage_server_auth,
+                            .usage_client_auth = req->usage_client_auth,
+                            .ext_quote = req->usage_ra_tls,
+                            .ext_app_info = req->with_app_info,
+                            .has_not_before = req->has_not_before,
+                            .not_before = req->not_before,
+                            .has_not_after = req->has_not_after,
+                            .not_after = req->not_after};
+    KG_GUARD_CTX_C(kg_csr_v2_new(&scale, &sig, tee, key, &v2,
+                                 format == KG_RATLS_FORMAT_V8_MSGPACK ? KG_RATLS_ATTESTATION_V1
+                                                                      : KG_RATLS_ATTESTATION_V0),
+                   "SignCert v2 request");
+    KG_GUARD_C(kg_buf_append_str(body, "{\"api_version\":2,\"csr\":\""));
+    KG_GUARD_C(append_hex(body, scale.data, scale.len));
+    KG_GUARD_C(kg_buf_append_str(body, "\",\"signature\":\""));
+    KG_GUARD_C(append_hex(body, sig.data, sig.len));
+    KG_GUARD_C(kg_buf_append_str(body, "\"}"));
+    rc = KG_OK;
+cleanup:
+    kg_buf_free(&scale);
+    kg_buf_free(&sig);
+    return rc;
+}
+
 static kg_result kms_sign_cert(void *ctx, const kg_p256_key *key, const kg_agent_cert_request *req,
                                kg_pem_chain *chain)
 {
     kg_agent_tee_ctx *t = ctx;
     kg_result rc = KG_ERROR;
-    kg_buf csr, reply, body;
-    kg_buf_init(&csr, 16 * 1024);
+    kg_buf reply, body;
     kg_buf_init(&reply, MAX_REPLY);
-    kg_buf_init(&body, 64 * 1024);
-    KG_GUARD_C(make_csr(&csr, key, req));
-    KG_GUARD_C(kg_buf_append_str(&body, "{\"api_version\":1,\"csr\":\""));
-    for (size_t i = 0; i < csr.len; i++)
-        KG_GUARD_C(kg_buf_printf(&body, "%02x", csr.data[i]));
-    KG_GUARD_C(kg_buf_append_str(&body, "\"}"));
+    kg_buf_init(&body, 2 * KG_CSR_V2_MAX_LEN + 1024);
+    if (t->ratls_format == KG_RATLS_FORMAT_LEGACY)
+        KG_GUARD_C(v1_body(&body, key, req));
+    else
+        KG_GUARD_C(v2_body(&body, t->tee, key, req, t->ratls_format));
     KG_GUARD_C(kg_buf_terminate(&body));
     kg_result got = KG_ERROR;
     for (size_t i = 0; i < t->n_kms_urls; i++) {
         kg_buf_reset(&reply);
         reply.len = 0;
-        /* The key being certified is also the RA-TLS client key: the KMS requires the CSR key
-         * to be the attested one. */
-        got =
-            kg_agent_kms_rpc_attested(&reply, t->tee, t->kms_urls[i], t->kms, key, t->app_id,
-                                      "SignCert", (const char *)body.data, KG_RATLS_FORMAT_LEGACY);
+        /* The key being certified is also the RA-TLS client key (v1: the KMS requires the CSR
+         * key to be the attested one; v2: the CSR carries its own attestation, and the client
+         * certificate is in the same format, as a dstack guest's connection is). */
+        got = kg_agent_kms_rpc_attested(&reply, t->tee, t->kms_urls[i], t->kms, key, t->app_id,
+                                        "SignCert", (const char *)body.data, t->ratls_format);
         if (kg_ok(got) || kg_error_code() == KG_ERR_DENIED)
             break;
     }
@@ -178,7 +239,6 @@ static kg_result kms_sign_cert(void *ctx, const kg_p256_key *key, const kg_agent
     KG_GUARD_C(parse_chain(chain, &reply));
     rc = KG_OK;
 cleanup:
-    kg_buf_free(&csr);
     kg_buf_free(&reply);
     kg_buf_free(&body);
     return rc;

@@ -149,6 +149,19 @@ cleanup:
     return rc;
 }
 
+kg_result kg_ratls_format_from_name(kg_ratls_format *out, const char *name)
+{
+    if (strcmp(name, "legacy") == 0)
+        *out = KG_RATLS_FORMAT_LEGACY;
+    else if (strcmp(name, "dstack") == 0 || strcmp(name, "v8") == 0)
+        *out = KG_RATLS_FORMAT_V8;
+    else if (strcmp(name, "dstack-msgpack") == 0)
+        *out = KG_RATLS_FORMAT_V8_MSGPACK;
+    else
+        KG_BAIL(KG_ERR_USAGE, "RA-TLS format '%s' is none of legacy, dstack, dstack-msgpack", name);
+    return KG_OK;
+}
+
 kg_result kg_ratls_add_evidence_exts(X509 *c, kg_ratls_format format, const kg_p256_key *key,
                                      const uint8_t *quote, size_t quote_len,
                                      const char *eventlog_json, size_t eventlog_len,

@@ -49,6 +49,20 @@ expect_rc 1 "$keygate" ratls inspect "$tmp/c.pem" --collateral "$p/collateral.js
 grep -q '"kind":"expired"' "$tmp/out" || fail "expired collateral must be refused"
 expect_rc 2 "$keygate" ratls inspect "$tmp/c.pem"
 
+# the same VM's evidence as dstack's attestation extension .8 (V0 SCALE and V1 msgpack): no
+# .1/.2, and it inspects to the same identity
+for f in dstack dstack-msgpack; do
+  "$keygate" ratls new --tee "sim:$p:kms" --cert "$tmp/c8-$f.pem" --key "$tmp/k8-$f.pem" --format "$f"
+  openssl x509 -in "$tmp/c8-$f.pem" -noout -text > "$tmp/c8.txt"
+  grep -q '1.3.6.1.4.1.62397.1.8:' "$tmp/c8.txt" || fail "--format $f: no .8 extension"
+  ! grep -qE '1.3.6.1.4.1.62397.1.[12]:' "$tmp/c8.txt" || fail "--format $f: .1/.2 present"
+  expect_rc 0 "$keygate" ratls inspect "$tmp/c8-$f.pem" --collateral "$p/collateral.json" --root-ca "$p/root_ca.pem"
+  grep -q "\"os_image_hash\":\"$osh\"" "$tmp/out" && grep -q "\"app_id\":\"$app\"" "$tmp/out" ||
+    fail "--format $f: identity differs: $(cat "$tmp/out")"
+done
+expect_rc 2 "$keygate" ratls new --tee "sim:$p:kms" --cert "$tmp/x.pem" --key "$tmp/x.key" --format v9
+grep -q "RA-TLS format 'v9' is none of legacy, dstack, dstack-msgpack" "$tmp/err" || fail "--format v9 message"
+
 # PCCS over Intel's v4 API
 "$keygate" sim pccs --dir "$p" --listen 127.0.0.1:0 2> "$tmp/pccs.log" &
 pccs_pid=$!

@@ -136,7 +136,10 @@ async function main() {
 
   // getTlsKey: a fresh key certified by the KMS under the app CA; the driver runs openssl verify.
   if (process.env.KG_WITH_TLS === '1') {
-    const t = await client.getTlsKey({ subject: 'app.keygate.test', altNames: ['app.keygate.test'] });
+    // KG_TLS_RA_TLS=1: also ask for the quote in the leaf (usage_ra_tls)
+    const t = await client.getTlsKey({
+      subject: 'app.keygate.test', altNames: ['app.keygate.test'], usageRaTls: process.env.KG_TLS_RA_TLS === '1',
+    });
     assert.ok(t.key.includes('BEGIN PRIVATE KEY'));
     assert.ok(t.certificate_chain.length >= 3);
     assert.ok(t.asUint8Array().length > 32);

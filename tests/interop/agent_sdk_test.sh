@@ -4,8 +4,10 @@
 # then simulated app VMs booted by `keygate sim run` whose app is agent_app.cjs, an SDK client.
 # Checks: getKey chain to the KMS root, getQuote + replayRtmrs, info, emitEvent, sign/verify,
 # getTlsKey verified by `openssl verify`, encryptEnvVars decrypted at boot,
-# verifyEnvEncryptPublicKey on GetAppEnvEncryptPubKey; same app twice -> same keys, another
-# app -> other keys; an unapproved compose hash and a dead KMS -> exit 1, no command, no keys.
+# verifyEnvEncryptPublicKey on GetAppEnvEncryptPubKey; same app twice -> same keys, the second
+# boot in dstack's format (--ratls-format dstack: .8 client certificate, getTlsKey through
+# SignCert v2) included; another app -> other keys; an unapproved compose hash and a dead KMS ->
+# exit 1, no command, no keys.
 # Usage: agent_sdk_test.sh BUILD_DIR
 set -euo pipefail
 
@@ -183,13 +185,30 @@ ok "getTlsKey chain verifies with openssl verify to the KMS root CA"
   --pccs "http://127.0.0.1:$PPORT" >"$TMP/qv.txt" 2>&1 || die "quote from getQuote does not verify: $(cat "$TMP/qv.txt")"
 ok "quote from getQuote verifies (full DCAP under the simulator root): $(jq -r .status "$TMP/qv.txt" 2>/dev/null)"
 
-run_app "$TMP/run2" "$APP" "$TMP/compose-v1.json" --kms "$KURL" --env-file "$TMP/env.hex" \
-  --disk-key-out "$TMP/run2/disk.key"
-[ "$RC" = 0 ] || die "app v1 second boot: $(cat "$TMP/run2/stderr")"
+# The second boot speaks dstack's current format (guests since v0.5.10): the agent's client
+# certificate carries the attestation extension .8, and getTlsKey goes through SignCert
+# api_version 2 (a SCALE CertSigningRequestV2 embedding a quote that binds the TLS key).
+KG_TLS_RA_TLS=1 run_app "$TMP/run2" "$APP" "$TMP/compose-v1.json" --kms "$KURL" --env-file "$TMP/env.hex" \
+  --disk-key-out "$TMP/run2/disk.key" --ratls-format dstack
+[ "$RC" = 0 ] || die "app v1 second boot (dstack format): $(cat "$TMP/run2/stderr")"
 [ "$(jq -r .get_key "$TMP/run1/result.json")" = "$(jq -r .get_key "$TMP/run2/result.json")" ] || die "second boot: different GetKey"
+[ "$(jq -r .app_pubkey "$TMP/run1/result.json")" = "$(jq -r .app_pubkey "$TMP/run2/result.json")" ] || die "second boot: different app key"
 [ "$(jq -r .instance_id "$TMP/run1/result.json")" = "$(jq -r .instance_id "$TMP/run2/result.json")" ] || die "second boot: different instance id"
 cmp -s "$TMP/run1/disk.key" "$TMP/run2/disk.key" || die "second boot: different disk key"
-ok "same app, same compose hash, second boot: same keys, same instance id, same disk key"
+ok "same app, second boot with --ratls-format dstack (.8 client certificate): the legacy boot's keys, instance id and disk key"
+openssl verify -CAfile "$TMP/kms-ca.pem" -untrusted "$TMP/run2/tls-app-ca.pem" "$TMP/run2/tls-leaf.pem" >/dev/null ||
+  die "getTlsKey chain (dstack format) does not verify to the KMS root CA"
+openssl x509 -in "$TMP/run2/tls-leaf.pem" -noout -text >"$TMP/run2/leaf.txt"
+# only SignCert v2 carries what the app asked for: its DNS name and, with usage_ra_tls, the .8
+# attestation of the CSR (a v1 leaf has neither)
+grep -q 'DNS:app.keygate.test' "$TMP/run2/leaf.txt" && grep -q '1.3.6.1.4.1.62397.1.8:' "$TMP/run2/leaf.txt" ||
+  die "getTlsKey leaf (dstack format) lacks the requested name or the .8 attestation: $(grep -A1 -E 'Alternative|62397' "$TMP/run2/leaf.txt")"
+! grep -q 'DNS:app.keygate.test' <(openssl x509 -in "$TMP/run1/tls-leaf.pem" -noout -text) ||
+  die "the legacy getTlsKey leaf was expected from SignCert v1 (no names)"
+"$CLI" ratls inspect "$TMP/run2/tls-leaf.pem" --pccs "http://127.0.0.1:$PPORT" --root-ca "$TMP/sim-root.pem" >"$TMP/run2/inspect.json" ||
+  die "the getTlsKey leaf's .8 attestation does not verify: $(cat "$TMP/run2/inspect.json")"
+jq -e --arg app "$APP" '.app_id == $app' "$TMP/run2/inspect.json" >/dev/null || die "the getTlsKey leaf's attestation names another app"
+ok "getTlsKey through SignCert v2: openssl verify accepts [leaf, app CA, root]; the leaf has the asked name and a .8 attestation of this app that verifies"
 
 ENV_CHECK=
 run_app "$TMP/run3" "$APP2" "$TMP/compose-v1.json" --kms "$KURL"

@@ -460,13 +460,33 @@ static void bad_bindings_refused(void **state)
     kg_p256_free(key);
 }
 
+/* The programs' --ratls-format names: dstack (and its older name v8) is .8, legacy .1/.2; an
+ * unknown name is a usage error that quotes it and changes nothing. */
+static void format_names(void **state)
+{
+    (void)state;
+    kg_ratls_format f = KG_RATLS_FORMAT_V8_MSGPACK;
+    KG_ASSERT_OK(kg_ratls_format_from_name(&f, "legacy"));
+    assert_int_equal(f, KG_RATLS_FORMAT_LEGACY);
+    KG_ASSERT_OK(kg_ratls_format_from_name(&f, "dstack"));
+    assert_int_equal(f, KG_RATLS_FORMAT_V8);
+    f = KG_RATLS_FORMAT_LEGACY;
+    KG_ASSERT_OK(kg_ratls_format_from_name(&f, "v8"));
+    assert_int_equal(f, KG_RATLS_FORMAT_V8);
+    KG_ASSERT_OK(kg_ratls_format_from_name(&f, "dstack-msgpack"));
+    assert_int_equal(f, KG_RATLS_FORMAT_V8_MSGPACK);
+    KG_ASSERT_ERR(kg_ratls_format_from_name(&f, "Dstack"), KG_ERR_USAGE, "'Dstack' is none of");
+    KG_ASSERT_ERR(kg_ratls_format_from_name(&f, ""), KG_ERR_USAGE, "'' is none of");
+    assert_int_equal(f, KG_RATLS_FORMAT_V8_MSGPACK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(v8_same_identity_as_legacy), cmocka_unit_test(v2_events_replay),
         cmocka_unit_test(v2_digest_is_jcs),           cmocka_unit_test(truncations_and_trailing),
         cmocka_unit_test(variants_refused),           cmocka_unit_test(lying_platform_digest),
-        cmocka_unit_test(bad_bindings_refused),
+        cmocka_unit_test(bad_bindings_refused),       cmocka_unit_test(format_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
