@@ -6,7 +6,14 @@
 //   node dstack_codec.mjs encode OUTDIR   writes att_v0.bin, att_v1.bin, csr_v2.bin and the
 //                                         expected decodings (*.json, keygate's peer shape)
 //   node dstack_codec.mjs decode FILE     decodes VersionedAttestation bytes into that shape
-import { createHash } from 'node:crypto';
+//   node dstack_codec.mjs guest KEYGATE SIM VM OUTDIR
+//                                         what a guest sends, built here: a fresh P-256 key
+//                                         (key.pem), a quote of the simulated VM binding it
+//                                         (keygate sim quote: the TEE), its V0 attestation as the
+//                                         .8 extension's DER (ext8.hex, for openssl) and a
+//                                         SignCert v2 body (signcert.json) signed by node:crypto
+import { execFileSync } from 'node:child_process';
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -159,7 +166,35 @@ if (mode === 'encode') {
   }));
 } else if (mode === 'decode') {
   process.stdout.write(JSON.stringify(decodeAny(Uint8Array.from(readFileSync(arg)))) + '\n');
+} else if (mode === 'guest') {
+  const [kg, sim, vm, outdir] = process.argv.slice(3);
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  // dstack's ra-tls: report_data = SHA-512("ratls-cert:" || SubjectPublicKeyInfo DER)
+  const rd = createHash('sha512').update(Buffer.concat([Buffer.from('ratls-cert:'), spki])).digest();
+  const run = (...a) => execFileSync(kg, ['sim', ...a, '--dir', sim, '--vm', vm]).toString().trim();
+  const quote = u8(run('quote', '--report-data', hex(rd)));
+  const events = JSON.parse(run('eventlog')).filter((e) => e.imr === 3)
+    .map((e) => ({ event: e.event, payload: u8(e.event_payload), v2: false }));
+  const att = encodeV0(quote, events, rd, '');
+  // extnValue: DER OCTET STRING wrapping the attestation (dstack's ra-tls cert.rs)
+  const n = att.length;
+  const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : n < 0x10000 ? [0x82, n >> 8, n & 0xff] : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
+  writeFileSync(`${outdir}/ext8.hex`, hex(Buffer.concat([Buffer.from([0x04, ...len]), att])));
+  writeFileSync(`${outdir}/key.pem`, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  // SignCert v2 as dstack-util asks (subject dstack-guest-agent, client auth, ext_quote)
+  const csr = Buffer.concat([CsrHead.enc({
+    confirm: 'please sign cert:', pubkey: Uint8Array.from(spki),
+    config: {
+      org_name: undefined, subject: 'dstack-guest-agent', subject_alt_names: [], usage_server_auth: false,
+      usage_client_auth: true, ext_quote: true, ext_app_info: false, not_before: undefined, not_after: undefined,
+    },
+  }), att]);
+  const sig = sign('sha256', csr, privateKey); // DER ECDSA, as ring's ASN.1 form
+  writeFileSync(`${outdir}/signcert.json`, JSON.stringify({
+    api_version: 2, csr: hex(csr), signature: hex(sig), vm_config: '{"cpu_count":1,"memory_size":2147483648}',
+  }));
 } else {
-  console.error('usage: dstack_codec.mjs encode OUTDIR | decode FILE');
+  console.error('usage: dstack_codec.mjs encode OUTDIR | decode FILE | guest KEYGATE SIM VM OUTDIR');
   process.exit(2);
 }

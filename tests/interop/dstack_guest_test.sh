@@ -12,7 +12,9 @@
 #   that `openssl verify` accepts, the leaf for the CSR's key with what was asked (subject,
 #   client auth, .8 only with ext_quote; names, IP SANs, organization, server auth when asked);
 #   refused: a CSR signed by another key, one whose quote binds another key, a non-TDX variant.
-# The requests are made in a simulated app VM by kg-dstack-guest (dstack_guest_peer.c).
+# The requests are made in a simulated app VM by kg-dstack-guest (dstack_guest_peer.c), and once
+# more with the .8 attestation and the CSR v2 built by independent codecs (dstack_codec.mjs guest:
+# scale-ts, node:crypto; the certificate by openssl).
 # Usage: dstack_guest_test.sh BUILD_DIR
 set -euo pipefail
 
@@ -25,7 +27,7 @@ GUEST="$BUILD/tests/kg-dstack-guest"
 for tool in "$KMS" "$CLI" "$SIM" "$GUEST"; do
   [ -x "$tool" ] || { echo "dstack_guest_test: missing $tool (make build)" >&2; exit 77; }
 done
-for cmd in curl jq openssl python3; do
+for cmd in curl jq node openssl python3; do
   command -v "$cmd" >/dev/null || { echo "dstack_guest_test: $cmd missing" >&2; exit 77; }
 done
 
@@ -150,6 +152,31 @@ P='{disk_crypt_key,env_crypt_key,k256_key,k256_signature,gateway_app_id,os_image
   die "the .8 path and the legacy path give the same app different keys"
 ok "GetAppKey over a temp-CA .8 certificate: the legacy .1/.2 path's keys; tproxy_app_id = gateway_app_id = GetMeta's"
 
+# ---- 4b. the same guest, its payloads built by independent codecs --------------------------------
+# dstack_codec.mjs encodes the .8 attestation and the CertSigningRequestV2 with scale-ts from
+# dstack's type definitions and signs with node:crypto; openssl makes the temp-CA certificate.
+command -v node >/dev/null && [ -d "${NODE_PATH:-}/scale-ts" ] || die "node and tools/node_modules (scripts/setup) are needed"
+mkdir -p "$TMP/npm"
+node "$SRC/tests/interop/dstack_codec.mjs" guest "$CLI" "$TMP/sim" app1 "$TMP/npm" || die "npm guest payloads"
+printf '1.3.6.1.4.1.62397.1.8=DER:%s\nextendedKeyUsage=clientAuth\n' "$(cat "$TMP/npm/ext8.hex")" >"$TMP/npm/ext.cnf"
+openssl req -new -key "$TMP/npm/key.pem" -subj /CN=dstack-guest -out "$TMP/npm/req.pem" &&
+  openssl x509 -req -in "$TMP/npm/req.pem" -CA "$TMP/tmpca.pem" -CAkey "$TMP/tmpca.key" -days 1 \
+    -set_serial "0x$(openssl rand -hex 8)" -extfile "$TMP/npm/ext.cnf" -out "$TMP/npm/cert.pem" 2>"$TMP/npm/x509.err" ||
+  die "openssl could not issue the npm guest's certificate: $(cat "$TMP/npm/x509.err")"
+S=$(rpc GetAppKey "$GAK" "$TMP/keys_npm.json" --cert "$TMP/npm/cert.pem" --key "$TMP/npm/key.pem")
+[ "$S" = 200 ] || die "GetAppKey (npm-built .8): HTTP $S $(cat "$TMP/keys_npm.json")"
+[ "$(jq -cS "$P" "$TMP/keys_npm.json")" = "$(jq -cS "$P" "$TMP/keys_legacy.json")" ] ||
+  die "the npm-built .8 certificate gets other keys than the legacy path"
+S=$(rpc SignCert "$(cat "$TMP/npm/signcert.json")" "$TMP/npm/sign.json" --cert "$TMP/npm/cert.pem" --key "$TMP/npm/key.pem")
+[ "$S" = 200 ] || die "SignCert v2 (npm-built): HTTP $S $(cat "$TMP/npm/sign.json")"
+for i in 0 1; do jq -r ".certificate_chain[$i]" "$TMP/npm/sign.json" >"$TMP/npm/c.$i.pem"; done
+openssl verify -CAfile "$TMP/root.pem" -untrusted "$TMP/npm/c.1.pem" "$TMP/npm/c.0.pem" >/dev/null ||
+  die "SignCert v2 (npm-built): openssl verify refuses the chain"
+[ "$(openssl pkey -in "$TMP/npm/key.pem" -pubout)" = "$(openssl x509 -in "$TMP/npm/c.0.pem" -noout -pubkey)" ] &&
+  openssl x509 -in "$TMP/npm/c.0.pem" -noout -text | grep -q '1.3.6.1.4.1.62397.1.8' ||
+  die "SignCert v2 (npm-built): the leaf is not for the CSR's key or lacks the .8 it asked for"
+ok "a guest whose .8 and CSR v2 are built by scale-ts + node:crypto: the legacy path's keys, and a SignCert v2 chain openssl verify accepts"
+
 # ---- 5. SignCert api_version 2, twice, as dstack-util asks -------------------------------------
 # sign N EXT_QUOTE [SAN...]: a guest CSR sent over the .8 client connection; chain in $TMP/cN.*.pem
 sign() {
@@ -200,7 +227,7 @@ refused variant 400 "DstackAmdSevSnp"
 ok "SignCert v2 refused: a signature by another key (403), REPORTDATA binding another key (403), an SEV-SNP attestation (400)"
 
 "$CLI" audit list --db "$TMP/state/audit.db" --json >"$TMP/audit.json" || die "audit list"
-jq -e --arg app "$APP" '[.[] | select(.method=="SignCert" and .decision=="allow")] | length == 3' "$TMP/audit.json" >/dev/null &&
+jq -e --arg app "$APP" '[.[] | select(.method=="SignCert" and .decision=="allow")] | length == 4' "$TMP/audit.json" >/dev/null &&
   jq -e '[.[] | select(.method=="SignCert" and .decision!="allow")] | length >= 3' "$TMP/audit.json" >/dev/null ||
   die "SignCert decisions not all in the audit log: $(jq -c '[.[] | {method, decision}]' "$TMP/audit.json")"
 ok "every SignCert v2 decision, allowed and refused, is in the audit log"
