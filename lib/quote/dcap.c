@@ -35,6 +35,7 @@
 #define MAX_CHAIN_CERTS 8
 #define MAX_CRL_DER (1024u * 1024u)
 #define MEMO_SLOTS 8
+#define QE_MEMO_SLOTS 4 /* QE reports verified per PCK entry: one per QE, rarely more */
 
 typedef struct coll_entry {
     int refs;    /* guarded by the verifier's mutex */
@@ -57,6 +58,12 @@ typedef struct pck_entry {
     int64_t not_before, not_after;
     EVP_PKEY *pub;
     kg_pck_ext ext;
+    /* QE reports (with their signatures) this PCK key has verified, exactly as received. A
+     * platform's QE signs the same report for every quote, so a warm quote then costs one ECDSA
+     * verification instead of two; the verdict is a pure function of these bytes and the key.
+     * Guarded by the verifier's mutex. */
+    uint8_t qe_signed[QE_MEMO_SLOTS][KG_SGX_REPORT_LEN + 64];
+    size_t qe_n, qe_next;
 } pck_entry;
 
 /* Parsed signed JSON documents by exact text (parsing is pure; signatures are checked on the
@@ -843,6 +850,30 @@ static void pck_insert(kg_dcap_verifier *v, pck_entry *e)
     pck_release(v, old);
 }
 
+/* Whether this PCK entry has verified exactly this QE report and signature before. */
+static bool qe_report_known(kg_dcap_verifier *v, pck_entry *e, const kg_quote *q)
+{
+    bool hit = false;
+    pthread_mutex_lock(&v->mu);
+    for (size_t i = 0; i < e->qe_n && !hit; i++)
+        hit = memcmp(e->qe_signed[i], q->qe_report_raw, KG_SGX_REPORT_LEN) == 0 &&
+              memcmp(e->qe_signed[i] + KG_SGX_REPORT_LEN, q->qe_report_signature, 64) == 0;
+    pthread_mutex_unlock(&v->mu);
+    return hit;
+}
+
+static void qe_report_remember(kg_dcap_verifier *v, pck_entry *e, const kg_quote *q)
+{
+    pthread_mutex_lock(&v->mu);
+    uint8_t *slot = e->qe_signed[e->qe_next];
+    memcpy(slot, q->qe_report_raw, KG_SGX_REPORT_LEN);
+    memcpy(slot + KG_SGX_REPORT_LEN, q->qe_report_signature, 64);
+    e->qe_next = (e->qe_next + 1) % QE_MEMO_SLOTS;
+    if (e->qe_n < QE_MEMO_SLOTS)
+        e->qe_n++;
+    pthread_mutex_unlock(&v->mu);
+}
+
 /* The attestation key as an EVP_PKEY: a parse (with the on-curve check) that is a pure function
  * of its exact 64 bytes, so it is cached with the parsed objects, also in cold mode. */
 static kg_result attestation_key(kg_dcap_verifier *v, const uint8_t xy[64], EVP_PKEY **out)
@@ -970,8 +1001,11 @@ static kg_result verify_quote(kg_dcap_verifier *v, verify_ctx *c, kg_dcap_report
     if (tdx)
         KG_GUARD_C(check_tdx_module(ti, q, &module));
     /* 4.1.2.4.12: the PCK signed the QE report */
-    KG_GUARD_C(kg_dcap_ecdsa_verify(pck->pub, q->qe_report_signature, q->qe_report_raw,
-                                    KG_SGX_REPORT_LEN, "QE report"));
+    if (!qe_report_known(v, pck, q)) {
+        KG_GUARD_C(kg_dcap_ecdsa_verify(pck->pub, q->qe_report_signature, q->qe_report_raw,
+                                        KG_SGX_REPORT_LEN, "QE report"));
+        qe_report_remember(v, pck, q);
+    }
     /* 4.1.2.4.13: the QE report binds the attestation key and QE auth data */
     uint8_t digest[KG_SHA256_LEN];
     const void *parts[] = {q->attestation_key, q->qe_auth_data};
