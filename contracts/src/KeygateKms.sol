@@ -12,6 +12,7 @@ import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 
 import {IAppAuth} from "./IAppAuth.sol";
 import {KeygateApp} from "./KeygateApp.sol";
+import {KeygateLogAnchor} from "./KeygateLogAnchor.sol";
 
 /**
  * @title KeygateKms
@@ -48,8 +49,18 @@ import {KeygateApp} from "./KeygateApp.sol";
  *      least the app's notice period and the guardian can veto it, and lowering the notice is
  *      itself announced with the current notice. While the guarantee is shorter, the app is
  *      denied (fails closed) rather than served under weaker governance than it asked for.
+ *
+ *      Decision log anchor (beyond dstack; {KeygateLogAnchor}): KMS nodes' log keys and
+ *      checkpoints, signed by the root secp256k1 key of {kmsInfo}; its state is namespaced.
  */
-contract KeygateKms is Initializable, Ownable2StepUpgradeable, UUPSUpgradeable, ERC165Upgradeable, IAppAuth {
+contract KeygateKms is
+    Initializable,
+    Ownable2StepUpgradeable,
+    UUPSUpgradeable,
+    ERC165Upgradeable,
+    IAppAuth,
+    KeygateLogAnchor
+{
     /**
      * @notice The KMS's public identity.
      * @param k256Pubkey Root secp256k1 public key (33-byte compressed).
@@ -793,6 +804,13 @@ contract KeygateKms is Initializable, Ownable2StepUpgradeable, UUPSUpgradeable, 
         delete _pendingImplementation;
         delete _pendingImplementationActivatesAt;
         _emitPolicy(_POLICY_IMPLEMENTATION, _addressToBytes32(newImplementation), true);
+    }
+
+    // ------------------------------------------------------------------ decision log anchor
+
+    /// @dev The root key {KeygateLogAnchor} checks signatures against: {kmsInfo}'s `k256Pubkey`.
+    function _logRootK256() internal view override returns (bytes memory) {
+        return _kmsInfo.k256Pubkey;
     }
 
     // ------------------------------------------------------------------ internals

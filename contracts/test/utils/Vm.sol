@@ -4,6 +4,13 @@ pragma solidity ^0.8.24;
 
 /// @notice Cheatcodes served by forge at the fixed cheatcode address. Signatures match forge's.
 interface Vm {
+    struct Wallet {
+        address addr;
+        uint256 publicKeyX;
+        uint256 publicKeyY;
+        uint256 privateKey;
+    }
+
     struct Log {
         bytes32[] topics;
         bytes data;
@@ -31,5 +38,7 @@ interface Vm {
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function readFile(string calldata path) external view returns (string memory data);
     function parseJsonBytes(string calldata json, string calldata key) external pure returns (bytes memory);
+    function createWallet(uint256 privateKey) external returns (Wallet memory wallet);
+    function chainId(uint256 newChainId) external;
     function etch(address target, bytes calldata newRuntimeBytecode) external;
 }
