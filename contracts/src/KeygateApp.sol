@@ -25,7 +25,11 @@ import {IAppAuthBasicManagement} from "./IAppAuthBasicManagement.sol";
  *        - an implementation upgrade must be proposed ({proposeUpgrade}) and can only be executed
  *          from `proposal time + notice period` on, unless vetoed;
  *        - a change of the notice period or guardian itself waits for the current notice period
- *          and can be vetoed, so the owner can never shorten the delay to skip it.
+ *          and can be vetoed, so the owner can never shorten the delay to skip it;
+ *        - a guardian that vetoes everything, its own replacement included, can still be
+ *          replaced without its consent, but only slowly ({escapeGuardian}: twice the notice
+ *          period, the period unchanged), so the owner is never locked out for good and still
+ *          never skips the notice.
  *      Revocation ({removeComposeHash}) always takes effect at once. Device and TCB settings are
  *      platform policy, not code, and apply at once.
  *
@@ -64,6 +68,7 @@ contract KeygateApp is
     bytes32 private constant _POLICY_ADVISORY_DENY = keccak256("advisory-deny");
     bytes32 private constant _POLICY_ADVISORY_ALLOW = keccak256("advisory-allow");
     bytes32 private constant _POLICY_TCB_GRACE = keccak256("tcb-out-of-date-grace");
+    bytes32 private constant _POLICY_GUARDIAN_ESCAPE = keccak256("guardian-escape");
 
     bytes32 private constant _TCB_UP_TO_DATE = keccak256("UpToDate");
     bytes32 private constant _TCB_OUT_OF_DATE = keccak256("OutOfDate");
@@ -94,6 +99,10 @@ contract KeygateApp is
     mapping(bytes32 => bool) private _allowedAdvisories;
     /// @dev "OutOfDate" platforms are tolerated while block.timestamp < this (0: no grace).
     uint64 private _outOfDateGraceUntil;
+    /// @dev True when the pending notice change is a guardian escape ({escapeGuardian}), which
+    ///      the guardian cannot veto. Packs into slot 9 beside `_outOfDateGraceUntil` (bytes that
+    ///      were always zero), so the gap keeps its size.
+    bool private _pendingNoticeIsEscape;
 
     /// @dev Reserved slots so later versions can append state without shifting it.
     uint256[39] private __gap;
@@ -118,6 +127,9 @@ contract KeygateApp is
     event UpgradeNoticeChangeProposed(uint64 noticePeriod, address indexed guardian, uint64 activatesAt);
     /// @notice Emitted when `vetoedBy` vetoed the pending notice change.
     event UpgradeNoticeChangeVetoed(uint64 noticePeriod, address indexed guardian, address indexed vetoedBy);
+    /// @notice Emitted when the owner started replacing `guardian` by `newGuardian` without its
+    ///         consent; `newGuardian` takes office at `activatesAt` (twice the notice period).
+    event GuardianEscapeProposed(address indexed guardian, address indexed newGuardian, uint64 activatesAt);
     /// @notice Emitted when advisory `advisoryId` was put on (true) or taken off (false) the deny-list.
     event AdvisoryDenySet(string advisoryId, bool denied);
     /// @notice Emitted when advisory `advisoryId` was put on (true) or taken off (false) the allow-list.
@@ -159,6 +171,10 @@ contract KeygateApp is
     error AppNoPendingUpgrade();
     /// @notice No notice change is pending within its notice period.
     error AppNoPendingNoticeChange();
+    /// @notice The pending notice change is a guardian escape, which the guardian cannot veto; it takes effect at `activatesAt`.
+    error AppGuardianEscapeNotVetoable(uint64 activatesAt);
+    /// @notice No guardian is in force, so there is none to escape from (use {setUpgradeNotice}).
+    error AppNoGuardian();
     /// @notice `period` exceeds {MAX_NOTICE_PERIOD} (the bound of the "OutOfDate" grace period too).
     error AppGracePeriodTooLong(uint64 period);
     /// @notice An empty advisory id was given.
@@ -517,7 +533,9 @@ contract KeygateApp is
      * @notice Set the notice period (seconds) and guardian.
      * @dev With no notice period in force the change applies at once. Otherwise it becomes a
      *      pending change effective after the current notice period, vetoable by the current
-     *      guardian; a newer proposal replaces (and restarts) a pending one.
+     *      guardian; a newer proposal replaces (and restarts) a pending one, a pending
+     *      {escapeGuardian} included. A guardian that vetoes every such change can be replaced
+     *      with {escapeGuardian}.
      *      Requirements: caller is the owner; `noticePeriod` <= {MAX_NOTICE_PERIOD}.
      *      Emits {UpgradeNoticeChanged} or {UpgradeNoticeChangeProposed}, and {PolicyChanged}.
      */
@@ -532,23 +550,70 @@ contract KeygateApp is
         uint64 activatesAt = uint64(block.timestamp) + current;
         _pendingNotice = UpgradeNotice(noticePeriod, guardian_);
         _pendingNoticeActivatesAt = activatesAt;
+        _pendingNoticeIsEscape = false;
         emit UpgradeNoticeChangeProposed(noticePeriod, guardian_, activatesAt);
         _emitPolicy(_POLICY_UPGRADE_NOTICE, bytes32(uint256(noticePeriod)), true);
     }
 
     /**
      * @notice Veto the pending notice change before it takes effect.
-     * @dev Requirements: caller is the guardian; a notice change is pending and not yet effective.
+     * @dev Requirements: caller is the guardian; a notice change is pending and not yet
+     *      effective, and it is not a guardian escape ({escapeGuardian}).
      *      Emits {UpgradeNoticeChangeVetoed} and {PolicyChanged}.
      */
     function vetoUpgradeNoticeChange() external onlyGuardian {
         _settleNotice();
         if (_pendingNoticeActivatesAt == 0) revert AppNoPendingNoticeChange();
+        if (_pendingNoticeIsEscape) revert AppGuardianEscapeNotVetoable(_pendingNoticeActivatesAt);
         UpgradeNotice memory vetoed = _pendingNotice;
         delete _pendingNotice;
         delete _pendingNoticeActivatesAt;
         emit UpgradeNoticeChangeVetoed(vetoed.period, vetoed.guardian, msg.sender);
         _emitPolicy(_POLICY_UPGRADE_NOTICE, bytes32(uint256(vetoed.period)), false);
+    }
+
+    /**
+     * @notice Replace the guardian without its consent: `newGuardian` takes office at
+     *         `now + 2 * notice period`, the notice period unchanged, and the guardian in force
+     *         cannot veto it. The way out of a hostile or lost guardian that vetoes every compose
+     *         hash, every upgrade and every {setUpgradeNotice}, its own replacement included.
+     * @dev Why this cannot be used to skip the notice (the guardian protects users from a
+     *      malicious owner, so the escape must not weaken what the notice guarantees):
+     *        - the notice period stays as it is, and every compose hash or upgrade still waits
+     *          out that period from its own proposal, whoever the guardian is;
+     *        - the guardian in force keeps its veto over every proposal until the new one takes
+     *          office, which is twice the period away, so a proposal made together with the
+     *          escape is still vetoable for its whole notice;
+     *        - it is public from its first block ({GuardianEscapeProposed}).
+     *      A compromised owner therefore gets code the current guardian would veto to the keys
+     *      no sooner than 3 periods after announcing the escape (2 to replace the guardian, 1 for
+     *      the code's own notice), and every step is visible; without the escape, a hostile
+     *      guardian could freeze the app for ever. Twice, not once, the period keeps the
+     *      guardian's veto of an ordinary {setUpgradeNotice} meaningful: it costs the owner one
+     *      more period and a public escape.
+     *      Replaces (and restarts) a pending notice change; a later {setUpgradeNotice} replaces
+     *      a pending escape in turn (the owner's own choice).
+     *      Requirements: caller is the owner; a notice period and a guardian are in force.
+     *      Emits {GuardianEscapeProposed} and {PolicyChanged}.
+     */
+    function escapeGuardian(address newGuardian) external onlyOwner {
+        _settleNotice();
+        UpgradeNotice memory current = _notice;
+        if (current.period == 0) revert AppNoNoticePeriod();
+        if (current.guardian == address(0)) revert AppNoGuardian();
+        uint64 activatesAt = uint64(block.timestamp) + 2 * current.period;
+        _pendingNotice = UpgradeNotice(current.period, newGuardian);
+        _pendingNoticeActivatesAt = activatesAt;
+        _pendingNoticeIsEscape = true;
+        emit GuardianEscapeProposed(current.guardian, newGuardian, activatesAt);
+        _emitPolicy(_POLICY_GUARDIAN_ESCAPE, _addressToBytes32(newGuardian), true);
+    }
+
+    /// @notice The guardian escape waiting for its activation time; zero if none.
+    function pendingGuardianEscape() external view returns (address newGuardian, uint64 activatesAt) {
+        uint64 at = _pendingNoticeActivatesAt;
+        if (!_pendingNoticeIsEscape || at == 0 || block.timestamp >= at) return (address(0), 0);
+        return (_pendingNotice.guardian, at);
     }
 
     /// @notice The notice period (seconds) and guardian in force at the current block.
@@ -557,7 +622,8 @@ contract KeygateApp is
         return (n.period, n.guardian);
     }
 
-    /// @notice The notice change waiting for its activation time; all zero if none.
+    /// @notice The notice change waiting for its activation time; all zero if none. A pending
+    ///         guardian escape shows here too (with the unchanged period); {pendingGuardianEscape} tells them apart.
     function pendingUpgradeNotice() external view returns (uint64 noticePeriod, address guardian_, uint64 activatesAt) {
         if (_pendingNoticeActivatesAt == 0 || block.timestamp >= _pendingNoticeActivatesAt) return (0, address(0), 0);
         return (_pendingNotice.period, _pendingNotice.guardian, _pendingNoticeActivatesAt);
@@ -711,6 +777,7 @@ contract KeygateApp is
             _notice = _pendingNotice;
             delete _pendingNotice;
             delete _pendingNoticeActivatesAt;
+            delete _pendingNoticeIsEscape;
         }
     }
 

@@ -36,7 +36,10 @@ import {KeygateLogAnchor} from "./KeygateLogAnchor.sol";
  *        - an implementation upgrade must be proposed ({proposeUpgrade}) and can only be
  *          executed from `proposal time + notice period` on, unless vetoed;
  *        - a shorter notice period or another guardian waits for the current notice period and
- *          can be vetoed; a longer one with the same guardian applies at once.
+ *          can be vetoed; a longer one with the same guardian applies at once;
+ *        - a guardian that vetoes everything, its own replacement included, can still be
+ *          replaced without its consent, but only slowly ({escapeGuardian}: twice the notice
+ *          period, the period unchanged).
  *      Removals (`remove*`) always take effect at once: revocation must never wait. With a zero
  *      notice period (the default) everything behaves as in dstack.
  *
@@ -91,6 +94,7 @@ contract KeygateKms is
     bytes32 private constant _POLICY_OS_IMAGE_PROPOSAL = keccak256("os-image-proposal");
     bytes32 private constant _POLICY_UPGRADE_PROPOSAL = keccak256("upgrade-proposal");
     bytes32 private constant _POLICY_GOVERNANCE_NOTICE = keccak256("governance-notice");
+    bytes32 private constant _POLICY_GUARDIAN_ESCAPE = keccak256("guardian-escape");
 
     bytes32 private constant _TCB_UP_TO_DATE = keccak256("UpToDate");
 
@@ -126,9 +130,13 @@ contract KeygateKms is
     mapping(bytes32 => uint64) private _osImageActivatesAt;
     mapping(bytes32 => uint64) private _kmsAggregatedMrActivatesAt;
     mapping(bytes32 => uint64) private _kmsDeviceActivatesAt;
+    // Guardian escape, appended (slot 17); the gap shrank by one slot.
+    /// @dev True when the pending notice change is a guardian escape ({escapeGuardian}), which
+    ///      the guardian cannot veto.
+    bool private _pendingNoticeIsEscape;
 
     /// @dev Reserved slots so later versions can append state without shifting it.
-    uint256[36] private __gap;
+    uint256[35] private __gap;
 
     /// @notice Emitted when `appId` was registered (unindexed, as in dstack, for log-indexer compatibility).
     event AppRegistered(address appId);
@@ -178,6 +186,9 @@ contract KeygateKms is
     event GovernanceNoticeChangeProposed(uint64 noticePeriod, address indexed guardian, uint64 activatesAt);
     /// @notice Emitted when `vetoedBy` vetoed the pending notice change.
     event GovernanceNoticeChangeVetoed(uint64 noticePeriod, address indexed guardian, address indexed vetoedBy);
+    /// @notice Emitted when the owner started replacing `guardian` by `newGuardian` without its
+    ///         consent; `newGuardian` takes office at `activatesAt` (twice the notice period).
+    event GuardianEscapeProposed(address indexed guardian, address indexed newGuardian, uint64 activatesAt);
     /// @notice Audit event emitted with every policy change (same shape as dstack's).
     event PolicyChanged(address indexed actor, bytes32 indexed policy, bytes32 indexed value, bool enabled);
 
@@ -214,6 +225,10 @@ contract KeygateKms is
     error KmsNoPendingUpgrade();
     /// @notice No notice change is pending within its notice period.
     error KmsNoPendingNoticeChange();
+    /// @notice The pending notice change is a guardian escape, which the guardian cannot veto; it takes effect at `activatesAt`.
+    error KmsGuardianEscapeNotVetoable(uint64 activatesAt);
+    /// @notice No guardian is in force, so there is none to escape from (use {setGovernanceNotice}).
+    error KmsNoGuardian();
 
     /// @dev Restricts to the guardian in force; a zero guardian means nobody can veto.
     modifier onlyGuardian() {
@@ -335,7 +350,9 @@ contract KeygateKms is
 
     /**
      * @notice Deploy an app proxy and register it in one transaction (dstack's six-argument form).
-     * @dev The app id is the new proxy's address. Anyone may call it. Requirements: implementation
+     * @dev `requireTcbUpToDate` is the app's TCB policy: true serves only "UpToDate" platforms
+     *      (the owner can widen it later), false every status but "Revoked".
+     *      The app id is the new proxy's address. Anyone may call it. Requirements: implementation
      *      set; `initialOwner` non-zero. Emits the app's initialization events, {AppRegistered} and
      *      {PolicyChanged} (unless the address was registered beforehand), {AppDeployedViaFactory}.
      * @return appId The new app's id (proxy address).
@@ -363,7 +380,10 @@ contract KeygateKms is
 
     /**
      * @notice dstack's older five-argument factory form (no TCB requirement).
-     * @dev As the six-argument {deployAndRegisterApp} with `requireTcbUpToDate` false.
+     * @dev As the six-argument {deployAndRegisterApp} with `requireTcbUpToDate` false: the app
+     *      then serves every TCB status the KMS's quote verification accepts, which is all but
+     *      "Revoked" (OutOfDate included). Kept for dstack compatibility; prefer a form that
+     *      states the TCB policy (`keygate app deploy --tcb` always does).
      */
     function deployAndRegisterApp(
         address initialOwner,
@@ -595,7 +615,8 @@ contract KeygateKms is
      *      decrease and the guardian stays the same (waiting longer never hurts anyone; a
      *      pending change is dropped). Otherwise it becomes a pending change effective after
      *      the current notice period, vetoable by the current guardian; a newer proposal
-     *      replaces (and restarts) a pending one.
+     *      replaces (and restarts) a pending one, a pending {escapeGuardian} included. A
+     *      guardian that vetoes every such change can be replaced with {escapeGuardian}.
      *      Requirements: caller is the owner; `noticePeriod` <= {MAX_NOTICE_PERIOD}.
      *      Emits {GovernanceNoticeChanged} or {GovernanceNoticeChangeProposed}, and {PolicyChanged}.
      */
@@ -606,29 +627,70 @@ contract KeygateKms is
         if (current.period == 0 || (noticePeriod >= current.period && guardian_ == current.guardian)) {
             delete _pendingNotice;
             delete _pendingNoticeActivatesAt;
+            delete _pendingNoticeIsEscape;
             _setNotice(noticePeriod, guardian_);
             return;
         }
         uint64 activatesAt = uint64(block.timestamp) + current.period;
         _pendingNotice = GovernanceNotice(noticePeriod, guardian_);
         _pendingNoticeActivatesAt = activatesAt;
+        _pendingNoticeIsEscape = false;
         emit GovernanceNoticeChangeProposed(noticePeriod, guardian_, activatesAt);
         _emitPolicy(_POLICY_GOVERNANCE_NOTICE, bytes32(uint256(noticePeriod)), true);
     }
 
     /**
      * @notice Veto the pending notice change before it takes effect.
-     * @dev Requirements: caller is the guardian; a notice change is pending and not yet effective.
+     * @dev Requirements: caller is the guardian; a notice change is pending and not yet
+     *      effective, and it is not a guardian escape ({escapeGuardian}).
      *      Emits {GovernanceNoticeChangeVetoed} and {PolicyChanged}.
      */
     function vetoGovernanceNoticeChange() external onlyGuardian {
         _settleNotice();
         if (_pendingNoticeActivatesAt == 0) revert KmsNoPendingNoticeChange();
+        if (_pendingNoticeIsEscape) revert KmsGuardianEscapeNotVetoable(_pendingNoticeActivatesAt);
         GovernanceNotice memory vetoed = _pendingNotice;
         delete _pendingNotice;
         delete _pendingNoticeActivatesAt;
         emit GovernanceNoticeChangeVetoed(vetoed.period, vetoed.guardian, msg.sender);
         _emitPolicy(_POLICY_GOVERNANCE_NOTICE, bytes32(uint256(vetoed.period)), false);
+    }
+
+    /**
+     * @notice Replace the guardian without its consent: `newGuardian` takes office at
+     *         `now + 2 * notice period`, the notice period unchanged, and the guardian in force
+     *         cannot veto it. The way out of a hostile or lost guardian that vetoes every
+     *         proposal, every upgrade and every {setGovernanceNotice}, its own replacement included.
+     * @dev It cannot be used to skip the notice (the reasoning of {KeygateApp-escapeGuardian}):
+     *      the period, and so {guaranteedNotice} and what apps are promised, stays as it is;
+     *      every allow-list addition or upgrade still waits out the period from its own
+     *      proposal; the guardian in force keeps its veto until the new one takes office, twice
+     *      the period away; and the escape is public from its first block. A compromised owner
+     *      gets a change the current guardian would veto through no sooner than 3 periods after
+     *      announcing the escape, instead of never.
+     *      Replaces (and restarts) a pending notice change; a later {setGovernanceNotice}
+     *      replaces a pending escape in turn (the owner's own choice).
+     *      Requirements: caller is the owner; a notice period and a guardian are in force.
+     *      Emits {GuardianEscapeProposed} and {PolicyChanged}.
+     */
+    function escapeGuardian(address newGuardian) external onlyOwner {
+        _settleNotice();
+        GovernanceNotice memory current = _notice;
+        if (current.period == 0) revert KmsNoNoticePeriod();
+        if (current.guardian == address(0)) revert KmsNoGuardian();
+        uint64 activatesAt = uint64(block.timestamp) + 2 * current.period;
+        _pendingNotice = GovernanceNotice(current.period, newGuardian);
+        _pendingNoticeActivatesAt = activatesAt;
+        _pendingNoticeIsEscape = true;
+        emit GuardianEscapeProposed(current.guardian, newGuardian, activatesAt);
+        _emitPolicy(_POLICY_GUARDIAN_ESCAPE, _addressToBytes32(newGuardian), true);
+    }
+
+    /// @notice The guardian escape waiting for its activation time; zero if none.
+    function pendingGuardianEscape() external view returns (address newGuardian, uint64 activatesAt) {
+        uint64 at = _pendingNoticeActivatesAt;
+        if (!_pendingNoticeIsEscape || at == 0 || block.timestamp >= at) return (address(0), 0);
+        return (_pendingNotice.guardian, at);
     }
 
     /// @notice The notice period (seconds) and guardian in force at the current block.
@@ -637,7 +699,8 @@ contract KeygateKms is
         return (n.period, n.guardian);
     }
 
-    /// @notice The notice change waiting for its activation time; all zero if none.
+    /// @notice The notice change waiting for its activation time; all zero if none. A pending
+    ///         guardian escape shows here too (with the unchanged period); {pendingGuardianEscape} tells them apart.
     function pendingGovernanceNotice()
         external
         view
@@ -908,6 +971,7 @@ contract KeygateKms is
             _notice = _pendingNotice;
             delete _pendingNotice;
             delete _pendingNoticeActivatesAt;
+            delete _pendingNoticeIsEscape;
         }
     }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // GovernanceInvariants - the safety properties of issue 16 as forge invariants: only the owner changes
 // an allow-list; no compose hash is allowed before its notice ends; a vetoed proposal never
-// activates; a notice or guardian change itself waits out the notice.
+// activates; a notice or guardian change itself waits out the notice; a guardian escape cannot be
+// vetoed, never changes the period and lands only after twice the notice.
 pragma solidity ^0.8.24;
 
 import {Test} from "./utils/Test.sol";
@@ -28,7 +29,7 @@ contract OutsiderHandler is Test {
 
     function appCall(address who, uint8 op, bytes32 v, bool flag, uint64 n) external {
         vm.startPrank(_actor(who));
-        op = op % 16;
+        op = op % 17;
         bytes memory data;
         if (op == 0) data = abi.encodeCall(KeygateApp.addComposeHash, (v));
         else if (op == 1) data = abi.encodeCall(KeygateApp.removeComposeHash, (v));
@@ -45,6 +46,7 @@ contract OutsiderHandler is Test {
         else if (op == 12) data = abi.encodeCall(KeygateApp.disableUpgrades, ());
         else if (op == 13) data = abi.encodeCall(app.transferOwnership, (address(uint160(uint256(v)))));
         else if (op == 14) data = abi.encodeCall(app.acceptOwnership, ());
+        else if (op == 16) data = abi.encodeCall(KeygateApp.escapeGuardian, (address(uint160(uint256(v)))));
         else data = abi.encodeCall(app.upgradeToAndCall, (address(uint160(uint256(v))), ""));
         (bool ok,) = address(app).call(data);
         ok; // outcome is judged by the invariants, not here
@@ -54,7 +56,7 @@ contract OutsiderHandler is Test {
 
     function kmsCall(address who, uint8 op, bytes32 v, uint64 n) external {
         vm.startPrank(_actor(who));
-        op = op % 10;
+        op = op % 11;
         bytes memory data;
         if (op == 0) data = abi.encodeCall(KeygateKms.addOsImageHash, (v));
         else if (op == 1) data = abi.encodeCall(KeygateKms.removeOsImageHash, (v));
@@ -65,6 +67,7 @@ contract OutsiderHandler is Test {
         else if (op == 6) data = abi.encodeCall(KeygateKms.proposeOsImageHash, (v));
         else if (op == 7) data = abi.encodeCall(KeygateKms.setGovernanceNotice, (n, address(uint160(uint256(v)))));
         else if (op == 8) data = abi.encodeCall(kms.transferOwnership, (address(uint160(uint256(v)))));
+        else if (op == 10) data = abi.encodeCall(KeygateKms.escapeGuardian, (address(uint160(uint256(v)))));
         else data = abi.encodeCall(KeygateKms.vetoOsImageHash, (v));
         (bool ok,) = address(kms).call(data);
         ok;
@@ -127,12 +130,16 @@ contract OutsiderInvariantTest is Fixture {
         assertEq(kms.pendingOwner(), address(0), "kms pending owner");
         (p, g) = kms.governanceNotice();
         assertEq(uint256(p), 0, "kms notice");
+        (address ng,) = app.pendingGuardianEscape();
+        assertEq(ng, address(0), "app guardian escape");
+        (ng,) = kms.pendingGuardianEscape();
+        assertEq(ng, address(0), "kms guardian escape");
     }
 }
 
-/// @notice The owner proposes, removes and asks for notice changes (shorter, or another
-///         guardian); the guardian in force vetoes; time passes. A model of what the rules
-///         allow is kept beside the contract.
+/// @notice The owner proposes, removes, asks for notice changes (shorter, or another guardian)
+///         and escapes the guardian; the guardian in force vetoes (and tries to veto escapes);
+///         time passes. A model of what the rules allow is kept beside the contract.
 contract NoticeRulesHandler is Test {
     address internal constant OWNER = address(0xA11CE);
 
@@ -146,6 +153,9 @@ contract NoticeRulesHandler is Test {
     uint64 internal _pendingPeriod;
     address internal _pendingGuardian;
     uint64 public pendingAt; // 0: none
+    bool public pendingEscape; // the pending change is a guardian escape
+    uint64 public pendingProposedAt;
+    uint256 public escapesLanded;
 
     mapping(bytes32 => uint64) public ghostActivatesAt; // 0: neither pending nor allowed
     mapping(bytes32 => uint64) public ghostProposedAt;
@@ -170,9 +180,11 @@ contract NoticeRulesHandler is Test {
     /// @dev Folds a matured pending change into the model (the contract does it lazily too).
     function _settle() internal {
         if (pendingAt != 0 && block.timestamp >= pendingAt) {
+            if (pendingEscape) escapesLanded++;
             noticePeriod = _pendingPeriod;
             noticeGuardian = _pendingGuardian;
             pendingAt = 0;
+            pendingEscape = false;
         }
     }
 
@@ -227,15 +239,38 @@ contract NoticeRulesHandler is Test {
         _pendingPeriod = period;
         _pendingGuardian = guardian;
         pendingAt = uint64(block.timestamp) + noticePeriod;
+        pendingEscape = false;
+        pendingProposedAt = uint64(block.timestamp);
         _observe();
     }
 
+    /// @dev The owner replaces the guardian without its consent: same period, twice the notice.
+    function escape(uint256 g) external {
+        _settle();
+        if (noticePeriod == 0 || noticeGuardian == address(0)) return;
+        address guardian = _guardians[g % 3];
+        vm.prank(OWNER);
+        app.escapeGuardian(guardian);
+        _pendingPeriod = noticePeriod;
+        _pendingGuardian = guardian;
+        pendingAt = uint64(block.timestamp) + 2 * noticePeriod;
+        pendingEscape = true;
+        pendingProposedAt = uint64(block.timestamp);
+        _observe();
+    }
+
+    /// @dev The guardian vetoes a pending change; a veto of an escape must fail.
     function vetoNoticeChange() external {
         _settle();
         if (pendingAt == 0 || noticeGuardian == address(0)) return;
         vm.prank(noticeGuardian);
-        app.vetoUpgradeNoticeChange();
-        pendingAt = 0;
+        (bool ok,) = address(app).call(abi.encodeCall(KeygateApp.vetoUpgradeNoticeChange, ()));
+        if (pendingEscape) {
+            if (ok) violations++; // the guardian stopped its own replacement
+        } else {
+            if (!ok) violations++;
+            pendingAt = 0;
+        }
         _observe();
     }
 
@@ -287,12 +322,28 @@ contract NoticeRulesInvariantTest is Fixture {
     /// @dev The notice and guardian in force are the model's: a change took effect only after
     ///      the notice in force when it was asked for, and never after a veto.
     function invariant_noticeChangeWaitsOutTheNotice() public view {
-        assertEq(handler.violations(), 0, "notice changed earlier than the rules allow");
+        assertEq(handler.violations(), 0, "notice changed earlier than the rules allow, or an escape was vetoed");
         (uint64 p, address g) = handler.app().upgradeNotice();
         uint64 at = handler.pendingAt();
         if (at != 0 && block.timestamp < at) {
             assertEq(uint256(p), uint256(handler.noticePeriod()), "pending change not yet in force");
             assertEq(g, handler.noticeGuardian(), "pending guardian not yet in force");
         }
+    }
+
+    /// @dev A pending escape keeps the period, lands at twice the notice in force when it was
+    ///      asked for, and is what the contract reports as pending.
+    function invariant_guardianEscapeKeepsPeriodAndWaitsTwice() public view {
+        KeygateApp app = handler.app();
+        (address ng, uint64 at) = app.pendingGuardianEscape();
+        if (!handler.pendingEscape() || block.timestamp >= handler.pendingAt()) {
+            assertEq(ng, address(0), "escape reported but none pending");
+            return;
+        }
+        (uint64 p,) = app.upgradeNotice();
+        assertEq(uint256(at), uint256(handler.pendingAt()), "escape time");
+        assertEq(uint256(at), uint256(handler.pendingProposedAt()) + 2 * uint256(p), "twice the notice");
+        (uint64 pp,,) = app.pendingUpgradeNotice();
+        assertEq(uint256(pp), uint256(p), "escape keeps the period");
     }
 }
