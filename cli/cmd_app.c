@@ -24,10 +24,14 @@ static void app_usage(FILE *out)
         "Usage: keygate app <subcommand> [options]\n\n"
         "  compose-hash FILE            SHA-256 of the raw bytes of an app-compose.json\n"
         "                               (refused, exit 2, unless the file is a JSON object)\n"
-        "  deploy --compose FILE [--owner ADDR] [--timelock SECONDS --guardian ADDR]\n"
-        "         [--device HEX] [--require-tcb-up-to-date]\n"
+        "  deploy --compose FILE --tcb up-to-date|not-revoked [--owner ADDR]\n"
+        "         [--timelock SECONDS --guardian ADDR] [--device HEX]\n"
         "                               deploy and register an app contract (KMS factory);\n"
         "                               prints {\"app_id\":\"0x..\",\"compose_hash\":\"..\"}\n"
+        "                               --tcb (required): up-to-date serves only platforms\n"
+        "                               whose TCB status is UpToDate (widen it later with\n"
+        "                               'app tcb'); not-revoked serves any status but Revoked\n"
+        "                               (OutOfDate, SWHardeningNeeded, ConfigurationNeeded..)\n"
         "  allow  --app ID (--compose FILE | --hash HEX)   allow a compose hash (at once)\n"
         "  revoke --app ID (--compose FILE | --hash HEX)   remove it (takes effect at once)\n"
         "  propose --app ID (--compose FILE | --hash HEX)  time-locked apps: propose it; it\n"
@@ -69,7 +73,8 @@ typedef struct app_args {
     const char *app, *compose, *hash, *owner, *guardian, *device;
     const char *timelock;
     uint64_t from_block; /* --from-block: history starts there */
-    bool require_tcb, json;
+    const char *tcb;     /* deploy: --tcb up-to-date|not-revoked */
+    bool json;
     const char *positional;
     kg_cli_signer_opts signer; /* --via-safe, --via-governor, --calldata, ... */
     /* settings subcommands (device, tcb, notice, owner, upgrade, disable-upgrades) */
@@ -129,7 +134,7 @@ static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
         {"timelock", required_argument, NULL, O_TIMELOCK},
         {"guardian", required_argument, NULL, O_GUARDIAN},
         {"device", required_argument, NULL, O_DEVICE},
-        {"require-tcb-up-to-date", no_argument, NULL, O_TCB},
+        {"tcb", required_argument, NULL, O_TCB},
         {"json", no_argument, NULL, O_JSON},
         {"from-block", required_argument, NULL, O_FROM},
         {"help", no_argument, NULL, O_HELP},
@@ -170,7 +175,7 @@ static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
         case O_TIMELOCK: a->timelock = optarg; break;
         case O_GUARDIAN: a->guardian = optarg; break;
         case O_DEVICE: a->device = optarg; break;
-        case O_TCB: a->require_tcb = true; break;
+        case O_TCB: a->tcb = optarg; break;
         case O_JSON: a->json = true; break;
         case O_FROM: {
             char *end = NULL;
@@ -521,12 +526,32 @@ static json_t *tx_fields(json_t *o, const kg_eth_receipt *receipt)
     return o;
 }
 
+/* deploy's --tcb: the TCB policy is chosen explicitly, never by default. The factory (like
+ * dstack's) takes a requireTcbUpToDate flag; false serves every status the KMS's quote
+ * verification accepts, which is all but Revoked, and would be a silent choice for the app's
+ * users (contracts/README.md, "TCB policy at deployment"). */
+static kg_result tcb_policy_arg(bool *require_up_to_date, const char *text)
+{
+    KG_ENSURE(text != NULL, KG_ERR_USAGE,
+              "--tcb POLICY is required: up-to-date (only platforms whose TCB status is UpToDate) "
+              "or not-revoked (any TCB status but Revoked, OutOfDate included)");
+    if (strcmp(text, "up-to-date") == 0)
+        *require_up_to_date = true;
+    else if (strcmp(text, "not-revoked") == 0)
+        *require_up_to_date = false;
+    else
+        KG_BAIL(KG_ERR_USAGE, "--tcb '%s' is not a TCB policy: give up-to-date or not-revoked",
+                text);
+    return KG_OK;
+}
+
 static int cmd_deploy(const app_args *a)
 {
     kg_cli_target t;
     kg_cli_signer sg;
     uint8_t owner[20], guardian[20], h[32], device[32], app[20];
     uint64_t notice = 0;
+    bool require_tcb = false;
     kg_eth_receipt receipt;
     kg_buf data;
     int status = KG_EXIT_FAILED;
@@ -552,7 +577,8 @@ static int cmd_deploy(const app_args *a)
                            "deploy takes --compose FILE (the app id is assigned by the chain)");
         goto fail;
     }
-    if ((a->timelock && (kg_failed(uint_arg(&notice, "--timelock", a->timelock, APP_MAX_NOTICE)) ||
+    if (kg_failed(tcb_policy_arg(&require_tcb, a->tcb)) ||
+        (a->timelock && (kg_failed(uint_arg(&notice, "--timelock", a->timelock, APP_MAX_NOTICE)) ||
                          kg_failed(kg_cli_parse_address(guardian, "--guardian", a->guardian)))) ||
         (a->owner && kg_failed(kg_cli_parse_address(owner, "--owner", a->owner))) ||
         (a->device && kg_failed(kg_cli_parse_hash(device, "--device", a->device))) ||
@@ -576,10 +602,10 @@ static int cmd_deploy(const app_args *a)
         memcpy(owner, sg.acting, 20); /* the signer, the Safe or the Governor's timelock */
     }
     bool any_device = a->device == NULL; /* without a device list, any device may run it */
-    kg_abi_value args[8] = {kg_abi_address(owner),       kg_abi_bool(false),
-                            kg_abi_bool(a->require_tcb), kg_abi_bool(any_device),
-                            kg_abi_bytes32(device),      kg_abi_bytes32(h),
-                            kg_abi_uint64(notice),       kg_abi_address(guardian)};
+    kg_abi_value args[8] = {kg_abi_address(owner),    kg_abi_bool(false),
+                            kg_abi_bool(require_tcb), kg_abi_bool(any_device),
+                            kg_abi_bytes32(device),   kg_abi_bytes32(h),
+                            kg_abi_uint64(notice),    kg_abi_address(guardian)};
     kg_result rc =
         a->timelock != NULL
             ? kg_chain_calldata(&data,
@@ -640,6 +666,7 @@ static int cmd_deploy(const app_args *a)
     json_object_set_new(out, "app_id", json_string(app_s));
     json_object_set_new(out, "compose_hash", json_string(hex));
     json_object_set_new(out, "owner", json_string(owner_s));
+    json_object_set_new(out, "tcb_policy", json_string(require_tcb ? "up-to-date" : "not-revoked"));
     if (a->timelock != NULL) {
         char g[43];
         addr_text(g, guardian);

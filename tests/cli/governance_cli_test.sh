@@ -59,10 +59,22 @@ run 1 "'$TMP/missing.json' does not exist" "$KG" app compose-hash "$TMP/missing.
 ok "compose-hash = SHA-256 of the file's bytes"
 
 # ---- deploy, allow, revoke, status ------------------------------------------------------------
-"$KG" app deploy "${S[@]}" --compose "$TMP/v1.json" >"$TMP/deploy.json" || die "app deploy"
+CAST="$SRC/tools/node_modules/.bin/cast"
+# The TCB policy is never chosen silently: without --tcb (or with an unknown one) nothing is sent.
+B="$(block)"
+run 2 "--tcb POLICY is required: up-to-date (only platforms whose TCB status is UpToDate) or not-revoked" \
+  "$KG" app deploy "${S[@]}" --compose "$TMP/v1.json"
+run 2 "--tcb 'uptodate' is not a TCB policy: give up-to-date or not-revoked" \
+  "$KG" app deploy "${S[@]}" --tcb uptodate --compose "$TMP/v1.json"
+[ "$(block)" = "$B" ] || die "a deploy without a TCB policy sent a transaction"
+"$KG" app deploy "${S[@]}" --tcb not-revoked --compose "$TMP/v1.json" >"$TMP/deploy.json" || die "app deploy"
 APP="$(jq -r .app_id "$TMP/deploy.json")"
 [ "$(jq -r .compose_hash "$TMP/deploy.json")" = "$H1" ] && [[ "$APP" =~ ^0x[0-9a-fA-F]{40}$ ]] || die "deploy output: $(cat "$TMP/deploy.json")"
-ok "app deploy -> app id $APP"
+# what was printed is what the contract holds, and what status reads back
+[ "$(jq -r .tcb_policy "$TMP/deploy.json")" = "not-revoked" ] || die "deploy output lacks tcb_policy: $(cat "$TMP/deploy.json")"
+[ "$("$CAST" call --rpc-url "$RPC" "$APP" 'requireTcbUpToDate()(bool)')" = "false" ] || die "--tcb not-revoked: the contract requires UpToDate"
+"$KG" app status "${S[@]}" --app "$APP" --json | jq -e '.settings.require_tcb_up_to_date == false' >/dev/null || die "status: TCB policy"
+ok "app deploy -> app id $APP; --tcb required (exit 2, nothing sent without it); not-revoked is what the contract holds"
 "$KG" app allow "${S[@]}" --app "$APP" --compose "$TMP/v2.json" | jq -e '.state=="allowed"' >/dev/null || die "allow v2"
 B="$(block)"
 "$KG" app allow "${S[@]}" --app "$APP" --hash "$H2" | jq -e '.unchanged==true' >/dev/null || die "allow twice"
@@ -130,10 +142,12 @@ cmp -s "$TMP/before.json" "$TMP/after.json" || die "a failed command changed the
 ok "errors: bad hash, usage, unknown app, wrong key (env and file), key file mode, chain down - exact messages, no transaction"
 
 # ---- time-locked app: propose, veto --------------------------------------------------------------
-"$KG" app deploy "${S[@]}" --compose "$TMP/v1.json" --timelock 3600 --guardian "$OTHER" >"$TMP/tl.json" || die "deploy --timelock"
+"$KG" app deploy "${S[@]}" --tcb up-to-date --compose "$TMP/v1.json" --timelock 3600 --guardian "$OTHER" >"$TMP/tl.json" || die "deploy --timelock"
 TAPP="$(jq -r .app_id "$TMP/tl.json")"
+[ "$(jq -r .tcb_policy "$TMP/tl.json")" = "up-to-date" ] || die "deploy --tcb up-to-date output: $(cat "$TMP/tl.json")"
+[ "$("$CAST" call --rpc-url "$RPC" "$TAPP" 'requireTcbUpToDate()(bool)')" = "true" ] || die "--tcb up-to-date: the contract does not require UpToDate"
 jq -e '.notice_period==3600 and (.warnings|length)==1' "$TMP/tl.json" >/dev/null || die "timelock deploy output (with the KMS notice warning)"
-run 2 "--timelock SECONDS and --guardian ADDR go together" "$KG" app deploy "${S[@]}" --compose "$TMP/v1.json" --timelock 60
+run 2 "--timelock SECONDS and --guardian ADDR go together" "$KG" app deploy "${S[@]}" --tcb up-to-date --compose "$TMP/v1.json" --timelock 60
 run 1 "has a 3600 s upgrade notice: use 'keygate app propose'" "$KG" app allow "${S[@]}" --app "$TAPP" --hash "$H2"
 "$KG" app propose "${S[@]}" --app "$TAPP" --hash "$H2" >"$TMP/p.json" || die "propose"
 jq -e '.state=="pending" and .activates_at > now' "$TMP/p.json" >/dev/null || die "propose output $(cat "$TMP/p.json")"

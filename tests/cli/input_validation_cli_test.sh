@@ -61,8 +61,8 @@ run 2 "duplicate object key" "$KG" app compose-hash "$TMP/dup.json"
 [ "$("$KG" app compose-hash "$TMP/ok.json")" = "$(sha256sum "$TMP/ok.json" | cut -c1-64)" ] ||
   die "compose-hash of a JSON object is not SHA-256 of its raw bytes"
 ok "app compose-hash: YAML, a JSON array, duplicate keys refused (exit 2, the path quoted); a JSON object still hashes its raw bytes"
-run 2 "compose file '$TMP/compose.yaml' is not JSON" "$KG" app deploy "${S[@]}" --compose "$TMP/compose.yaml"
-run 2 "is JSON but not an object" "$KG" app deploy "${S[@]}" --compose "$TMP/array.json"
+run 2 "compose file '$TMP/compose.yaml' is not JSON" "$KG" app deploy "${S[@]}" --tcb up-to-date --compose "$TMP/compose.yaml"
+run 2 "is JSON but not an object" "$KG" app deploy "${S[@]}" --tcb up-to-date --compose "$TMP/array.json"
 [ "$(chain_state)" = "$BEFORE" ] || die "a refused deploy changed the chain ($BEFORE -> $(chain_state))"
 ok "app deploy of a non-JSON compose file: exit 2, nothing sent (same block, same nonce)"
 

@@ -36,7 +36,7 @@ mkdir -p "$T/out"
 chmod 0755 "$T"
 chmod 0777 "$T/out" # the app's results
 printf '{"manifest_version":2,"name":"privsep","runner":"docker-compose","docker_compose_file":"services: {}"}' >"$T/compose.json"
-"$KG" app deploy --state "$STATE" --compose "$T/compose.json" >"$T/deploy.json" || die "app deploy"
+"$KG" app deploy --state "$STATE" --tcb up-to-date --compose "$T/compose.json" >"$T/deploy.json" || die "app deploy"
 APP="$(jq -r .app_id "$T/deploy.json")"
 APP_HEX="${APP#0x}"
 SIM="$(jq -r .sim_dir "$STATE/devnet.json")"

@@ -32,7 +32,7 @@ die() { echo "not ok - $*" >&2; [ -f "$STATE/logs/kms.log" ] && tail -20 "$STATE
 "$KG" devnet up --state "$STATE" >"$STATE/up.json" 2>"$STATE/up.err" || { cat "$STATE/up.err" >&2; die "devnet up"; }
 mkdir -p "$STATE/t"
 printf '{"manifest_version":2,"name":"declog","runner":"docker-compose","docker_compose_file":"services: {}"}' >"$STATE/t/compose.json"
-"$KG" app deploy --state "$STATE" --compose "$STATE/t/compose.json" >"$STATE/t/deploy.json" || die "app deploy"
+"$KG" app deploy --state "$STATE" --tcb up-to-date --compose "$STATE/t/compose.json" >"$STATE/t/deploy.json" || die "app deploy"
 APP="$(jq -r .app_id "$STATE/t/deploy.json")"
 for i in 1 2 3; do
   "$KG" sim run --state "$STATE" --app "$APP" --compose "$STATE/t/compose.json" -- true \

@@ -60,7 +60,7 @@ printf '{"services":{"app":{"image":"dao:1"}}}\n' >"$TMP/v1.json"
 H2="$(printf '%064x' 2)"
 OS="$(printf '%064x' 5)"
 "$KG" kms allow "${S[@]}" --os-image "$OS" >/dev/null || die "kms allow os image"
-"$KG" app deploy "${S[@]}" --compose "$TMP/v1.json" --owner "$SAFE" >"$TMP/deploy.json" || die "app deploy --owner SAFE"
+"$KG" app deploy "${S[@]}" --tcb up-to-date --compose "$TMP/v1.json" --owner "$SAFE" >"$TMP/deploy.json" || die "app deploy --owner SAFE"
 APP="$(jq -r .app_id "$TMP/deploy.json")"
 [ "$("$CAST" call "$APP" 'owner()(address)')" = "$SAFE" ] || die "the Safe does not own the app"
 allowed() { # allowed HASH [ADVISORY] -> "true" or the reason

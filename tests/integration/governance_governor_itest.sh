@@ -85,7 +85,7 @@ ok "governor delegate: each holder's tokens count as its votes"
 
 printf '{"services":{"app":{"image":"dao:1"}}}\n' >"$TMP/v1.json"
 H2="$(printf '%064x' 2)" H3="$(printf '%064x' 3)" H4="$(printf '%064x' 4)"
-"$KG" app deploy "${S[@]}" --compose "$TMP/v1.json" --owner "$TIMELOCK" --timelock "$NOTICE" --guardian "$COUNCIL" \
+"$KG" app deploy "${S[@]}" --tcb up-to-date --compose "$TMP/v1.json" --owner "$TIMELOCK" --timelock "$NOTICE" --guardian "$COUNCIL" \
   >"$TMP/deploy.json" 2>"$TMP/err" || die "app deploy --owner TIMELOCK: $(cat "$TMP/err")"
 APP="$(jq -r .app_id "$TMP/deploy.json")"
 [ "$("$CAST" call "$APP" 'owner()(address)')" = "$TIMELOCK" ] || die "the timelock does not own the app"

@@ -46,7 +46,7 @@ KEYS="$STATE/kms/state"
 [ -s "$KEYS/root-k256.key" ] && [ -s "$KEYS/root-ca.key" ] || die "no root keys in $KEYS"
 mkdir -p "$STATE/t"
 printf '{"manifest_version":2,"name":"harden","runner":"docker-compose","docker_compose_file":"services: {}"}' >"$STATE/t/compose.json"
-"$KG" app deploy --state "$STATE" --compose "$STATE/t/compose.json" >"$STATE/t/deploy.json" || die "app deploy"
+"$KG" app deploy --state "$STATE" --tcb up-to-date --compose "$STATE/t/compose.json" >"$STATE/t/deploy.json" || die "app deploy"
 APP="$(jq -r .app_id "$STATE/t/deploy.json")"
 "$KG" sim run --state "$STATE" --app "$APP" --compose "$STATE/t/compose.json"  \
   -- sh -c 'grep "Max core file size" /proc/$PPID/limits' >"$STATE/t/run.out" 2>"$STATE/t/run.err" ||
