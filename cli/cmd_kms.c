@@ -13,6 +13,7 @@
 #include "keygate/hash.h"
 #include "keygate/kms_config.h"
 #include "keygate/quote.h"
+#include "kms_checkpoint.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -48,7 +49,10 @@ static void kms_usage(FILE *out)
         "                               under a notice the proposed one, after the notice)\n"
         "  status [--json] [--from-block N]   KMS contract owner, published root key,\n"
         "                               governance notice, and the allow-lists (allowed and\n"
-        "                               pending) reconstructed from its events\n\n"
+        "                               pending) reconstructed from its events\n"
+        "  checkpoint [--kms URL] [--every S]   publish the KMS node's decision-log\n"
+        "                               checkpoint on chain, signed by its root key (anyone\n"
+        "                               may send it; 'keygate kms checkpoint --help')\n\n"
         "  --state DIR / --rpc-url URL / --kms-contract ADDR as for 'keygate "
         "app'.\n\n" KG_CLI_SIGNER_USAGE "\n"
         "Time-locked apps are only served while the KMS notice is at least the app's notice\n"
@@ -889,6 +893,8 @@ int kg_cmd_kms(int argc, char **argv)
         return argc < 2 ? KG_EXIT_USAGE : KG_EXIT_OK;
     }
     const char *sub = argv[1];
+    if (strcmp(sub, "checkpoint") == 0) /* the decision log on chain: its own file */
+        return kg_cmd_kms_checkpoint(argc, argv);
     int c;
     optind = 2;
     opterr = 0;

@@ -1,8 +1,11 @@
 /* log.c - the KMS's verifiable decision log: this node's Ed25519 log key (generated in the TEE,
  * kept in state_dir like the root keys), its certificate by the root secp256k1 key (checkable
  * against kmsInfo on chain), a signer thread that checkpoints the tree at most every 100 ms
- * while it grows, and the C2SP read API on the HTTPS port. Entries themselves are appended by
- * lib/audit in the same transaction as the audit row. */
+ * while it grows, and the C2SP read API on the HTTPS port. With the eth policy, the root key
+ * also signs what KeygateKms needs to anchor the log on chain (the log key's registration and
+ * each checkpoint, EIP-712 for this chain and contract), served as GET /log-anchor for anyone
+ * to submit (`keygate kms checkpoint`). Entries themselves are appended by lib/audit in the
+ * same transaction as the audit row. */
 #include "log.h"
 
 #include <errno.h>
@@ -19,6 +22,7 @@
 #include "keygate/fileio.h"
 #include "keygate/harden.h"
 #include "keygate/hash.h"
+#include "keygate/log_anchor.h"
 #include "keygate/tlog.h"
 #include "kms.h"
 
@@ -39,6 +43,15 @@ static struct {
     kg_buf note; /* the latest signed checkpoint (under lock) */
     uint64_t note_size;
     char *key_json; /* /log-key */
+    /* the on-chain anchor (eth policy only) */
+    bool anchored;
+    kg_log_domain domain;
+    uint8_t pub[KG_ED25519_PUB_LEN];
+    uint8_t log_id[KG_LOG_ID_LEN];
+    uint8_t reg_sig[KG_K256_RECSIG_LEN]; /* the root key's LogKey signature */
+    uint64_t anchor_size;                /* the checkpoint anchor_sig signs (under lock) */
+    uint8_t anchor_root[KG_TLOG_HASH_LEN];
+    uint8_t anchor_sig[KG_K256_RECSIG_LEN];
 } g_log = {.lock = PTHREAD_MUTEX_INITIALIZER, .stop_cv = PTHREAD_COND_INITIALIZER};
 
 static kg_result state_path(kg_buf *out, const kms *k, const char *name)
@@ -91,6 +104,15 @@ static kg_result certify(const kms *k)
     KG_GUARD(kg_log_key_cert_digest(digest, g_log.name, pub));
     KG_GUARD(kg_k256_sign_recoverable(cert, k->root.k256_scalar, digest));
     kg_audit_set_node_id(k->audit, node);
+    memcpy(g_log.pub, pub, sizeof(pub));
+    memcpy(g_log.log_id, node, sizeof(node));
+    if (k->cfg.policy == KG_KMS_POLICY_ETH) {
+        g_log.anchored = true;
+        g_log.domain.chain_id = k->cfg.chain_id;
+        memcpy(g_log.domain.contract, k->cfg.kms_contract, sizeof(g_log.domain.contract));
+        KG_GUARD(kg_log_anchor_key_digest(digest, &g_log.domain, pub));
+        KG_GUARD(kg_k256_sign_recoverable(g_log.reg_sig, k->root.k256_scalar, digest));
+    }
 
     char pub_hex[65], cert_hex[2 * KG_K256_RECSIG_LEN + 1], node_full[65], root_hex[67];
     KG_GUARD(kg_hex_encode(pub_hex, sizeof(pub_hex), pub, sizeof(pub)));
@@ -123,6 +145,19 @@ static kg_result certify(const kms *k)
     return KG_OK;
 }
 
+/* The root key's LogCheckpoint signature over the tree the signed note names. */
+static kg_result anchor_sign(uint8_t sig[KG_K256_RECSIG_LEN], kg_checkpoint *c, const kg_buf *note)
+{
+    size_t text_len = 0;
+    uint8_t digest[32];
+    KG_GUARD(kg_note_open(&text_len, note->data, note->len, g_log.name, g_log.pub));
+    KG_GUARD(kg_checkpoint_parse(c, note->data, text_len));
+    KG_GUARD(
+        kg_log_anchor_checkpoint_digest(digest, &g_log.domain, g_log.log_id, c->size, c->root));
+    KG_GUARD(kg_k256_sign_recoverable(sig, g_log.k->root.k256_scalar, digest));
+    return KG_OK;
+}
+
 /* Signs a checkpoint when the tree grew (or force). */
 static void sign_now(bool force)
 {
@@ -141,10 +176,21 @@ static void sign_now(bool force)
         kg_buf_free(&note);
         goto fail;
     }
+    uint8_t sig[KG_K256_RECSIG_LEN];
+    kg_checkpoint c;
+    if (g_log.anchored && kg_failed(anchor_sign(sig, &c, &note))) {
+        kg_buf_free(&note);
+        goto fail;
+    }
     pthread_mutex_lock(&g_log.lock);
     kg_buf_free(&g_log.note);
     g_log.note = note;
     g_log.note_size = size;
+    if (g_log.anchored) {
+        g_log.anchor_size = c.size;
+        memcpy(g_log.anchor_root, c.root, sizeof(c.root));
+        memcpy(g_log.anchor_sig, sig, sizeof(sig));
+    }
     pthread_mutex_unlock(&g_log.lock);
     return;
 fail:
@@ -235,11 +281,59 @@ static void not_found(struct evhttp_request *req, const char *msg)
     reply(req, 404, msg, strlen(msg), "text/plain; charset=utf-8", "no-store");
 }
 
+static json_t *hex_json(const uint8_t *data, size_t len)
+{
+    char hex[2 + 2 * KG_K256_RECSIG_LEN + 1] = "0x";
+    if (len > KG_K256_RECSIG_LEN || kg_failed(kg_hex_encode(hex + 2, sizeof(hex) - 2, data, len)))
+        return NULL;
+    return json_string(hex);
+}
+
+/* GET /log-anchor: what KeygateKms.registerLogKey and publishCheckpoint take, signed by the
+ * root key for this deployment's chain and contract (docs/design.md, "The decision log"). */
+static void anchor_reply(struct evhttp_request *req)
+{
+    if (!g_log.anchored) {
+        not_found(req, "no on-chain anchor: this KMS has no KMS contract (policy.backend is not "
+                       "eth)\n");
+        return;
+    }
+    pthread_mutex_lock(&g_log.lock);
+    uint64_t size = g_log.anchor_size;
+    uint8_t root[KG_TLOG_HASH_LEN], sig[KG_K256_RECSIG_LEN];
+    memcpy(root, g_log.anchor_root, sizeof(root));
+    memcpy(sig, g_log.anchor_sig, sizeof(sig));
+    bool have = g_log.note.len > 0;
+    pthread_mutex_unlock(&g_log.lock);
+    if (!have) {
+        not_found(req, "no checkpoint yet\n");
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "log_id", hex_json(g_log.log_id, sizeof(g_log.log_id)));
+    json_object_set_new(o, "log_name", json_string(g_log.name));
+    json_object_set_new(o, "public_key", hex_json(g_log.pub, sizeof(g_log.pub)));
+    json_object_set_new(o, "registration_signature", hex_json(g_log.reg_sig, sizeof(sig)));
+    json_object_set_new(o, "tree_size", json_integer((json_int_t)size));
+    json_object_set_new(o, "root_hash", hex_json(root, sizeof(root)));
+    json_object_set_new(o, "signature", hex_json(sig, sizeof(sig)));
+    json_object_set_new(o, "chain_id", json_integer((json_int_t)g_log.domain.chain_id));
+    json_object_set_new(o, "kms_contract", hex_json(g_log.domain.contract, 20));
+    char *text = json_dumps(o, JSON_INDENT(2));
+    json_decref(o);
+    if (text == NULL) {
+        evhttp_send_error(req, 500, "Internal Server Error");
+        return;
+    }
+    reply(req, 200, text, strlen(text), "application/json", "no-store");
+    free(text);
+}
+
 bool kms_log_route(struct evhttp_request *req, const char *path)
 {
     bool checkpoint = strcmp(path, "/checkpoint") == 0, key = strcmp(path, "/log-key") == 0;
-    bool tile = strncmp(path, "/tile/", 6) == 0;
-    if (!checkpoint && !key && !tile)
+    bool tile = strncmp(path, "/tile/", 6) == 0, anchor = strcmp(path, "/log-anchor") == 0;
+    if (!checkpoint && !key && !tile && !anchor)
         return false;
     if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
         evhttp_send_error(req, 405, "Method Not Allowed");
@@ -251,6 +345,10 @@ bool kms_log_route(struct evhttp_request *req, const char *path)
     }
     if (key) {
         reply(req, 200, g_log.key_json, strlen(g_log.key_json), "application/json", "no-store");
+        return true;
+    }
+    if (anchor) {
+        anchor_reply(req);
         return true;
     }
     pthread_mutex_lock(&g_log.lock);

@@ -1,0 +1,280 @@
+/* cmd_kms_checkpoint.c - `keygate kms checkpoint`: publishes a KMS node's decision-log
+ * checkpoint on chain (docs/design.md, "The decision log"). The KMS serves, at GET /log-anchor,
+ * its log key and latest checkpoint signed by the root secp256k1 key for this chain and KMS
+ * contract; anyone may submit them (the signature authenticates, not the sender), so this
+ * command registers the log key when the contract does not know it yet, then publishes the
+ * checkpoint if it is newer than the one on chain. With --every S it keeps doing so (the
+ * devnet's publisher). */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "chain.h"
+#include "cli.h"
+#include "devnet.h"
+#include "keygate/crypto.h"
+#include "keygate/log_anchor.h"
+#include "kms_checkpoint.h"
+
+#define MAX_ANCHOR_JSON 8192u
+#define MAX_EVERY_S 86400u
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: keygate kms checkpoint [--kms URL] [--state DIR | --rpc-url URL "
+                 "--kms-contract ADDR]\n"
+                 "                              [--private-key-file FILE] [--every SECONDS]\n\n"
+                 "Publishes the KMS node's latest decision-log checkpoint on the KMS contract\n"
+                 "(publishCheckpoint), registering the node's log key first if needed\n"
+                 "(registerLogKey). Both are signed by the KMS root key (GET URL/log-anchor);\n"
+                 "anyone may send them. Prints {log_id, tree_size, root_hash, ...}; a checkpoint\n"
+                 "already on chain is 'unchanged'. A KMS checkpoint smaller than the one on chain\n"
+                 "(a rollback) or of the same size with another root (a fork) fails (exit 1).\n"
+                 "  --kms URL        the KMS (default: the devnet's)\n"
+                 "  --every SECONDS  keep publishing every SECONDS (one JSON line per round;\n"
+                 "                   errors are reported and retried)\n"
+                 "  --private-key-file FILE  the sending key (else $" KG_CLI_KEY_ENV ", else the\n"
+                 "                   devnet key)\n\n"
+                 "Exit status: 0 ok, 1 failed, 2 usage error.\n");
+}
+
+/* What GET /log-anchor says. */
+typedef struct anchor_offer {
+    uint8_t log_id[KG_LOG_ID_LEN];
+    uint8_t pub[KG_ED25519_PUB_LEN];
+    uint8_t reg_sig[KG_K256_RECSIG_LEN];
+    uint64_t size;
+    uint8_t root[KG_TLOG_HASH_LEN];
+    uint8_t sig[KG_K256_RECSIG_LEN];
+    uint64_t chain_id;
+    uint8_t contract[20];
+} anchor_offer;
+
+static kg_result hex_field(uint8_t *out, size_t n, json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    KG_ENSURE(s != NULL && s[0] == '0' && s[1] == 'x', KG_ERR_INPUT,
+              "log anchor: '%s' is missing or not 0x-hex", key);
+    KG_GUARD_CTX(kg_hex_decode_exact(out, n, s + 2), "log anchor: '%s'", key);
+    return KG_OK;
+}
+
+static kg_result offer_parse(anchor_offer *a, const uint8_t *text, size_t len)
+{
+    json_error_t err;
+    json_t *o = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &err);
+    KG_ENSURE(json_is_object(o), KG_ERR_INPUT, "log anchor: not a JSON object: %s", err.text);
+    json_t *size = json_object_get(o, "tree_size"), *chain = json_object_get(o, "chain_id");
+    kg_result rc = KG_OK;
+    if (!json_is_integer(size) || json_integer_value(size) < 0 || !json_is_integer(chain) ||
+        json_integer_value(chain) <= 0)
+        rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__,
+                          "log anchor: tree_size and chain_id must be integers");
+    if (kg_ok(rc)) {
+        a->size = (uint64_t)json_integer_value(size);
+        a->chain_id = (uint64_t)json_integer_value(chain);
+        rc = hex_field(a->log_id, sizeof(a->log_id), o, "log_id");
+    }
+    if (kg_ok(rc))
+        rc = hex_field(a->pub, sizeof(a->pub), o, "public_key");
+    if (kg_ok(rc))
+        rc = hex_field(a->reg_sig, sizeof(a->reg_sig), o, "registration_signature");
+    if (kg_ok(rc))
+        rc = hex_field(a->root, sizeof(a->root), o, "root_hash");
+    if (kg_ok(rc))
+        rc = hex_field(a->sig, sizeof(a->sig), o, "signature");
+    if (kg_ok(rc))
+        rc = hex_field(a->contract, sizeof(a->contract), o, "kms_contract");
+    json_decref(o);
+    KG_GUARD(rc);
+    uint8_t id[KG_LOG_ID_LEN];
+    KG_GUARD(kg_log_anchor_id(id, a->pub));
+    KG_ENSURE(memcmp(id, a->log_id, sizeof(id)) == 0, KG_ERR_VERIFY,
+              "log anchor: log_id is not SHA-256 of public_key");
+    return KG_OK;
+}
+
+static json_t *hex_json(const uint8_t *p, size_t n)
+{
+    return kg_chain_hex_json(p, n);
+}
+
+/* One round: fetch, register if needed, publish if newer. *out gets what happened. */
+static kg_result publish_once(json_t **out, const kg_cli_target *t, const char *kms_url,
+                              const uint8_t key[32])
+{
+    char url[2048];
+    long status = 0;
+    kg_buf body, ret, data;
+    anchor_offer a;
+    kg_result rc = KG_ERROR;
+    json_t *o = NULL;
+    kg_buf_init(&body, MAX_ANCHOR_JSON);
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
+    memset(&a, 0, sizeof(a));
+    snprintf(url, sizeof(url), "%s/log-anchor", kms_url);
+    /* insecure TLS: what is fetched is signed by the root key, which the contract checks */
+    KG_GUARD_CTX_C(kg_cli_http(&body, &status, url, NULL, true, 30000), "GET %s", url);
+    KG_ENSURE_C(status == 200, KG_ERR_NETWORK, "GET %s: HTTP %ld: %.*s", url, status,
+                (int)(body.len > 200 ? 200 : body.len), (const char *)body.data);
+    KG_GUARD_CTX_C(offer_parse(&a, body.data, body.len), "GET %s", url);
+    KG_ENSURE_C(a.chain_id == t->chain.chain_id && memcmp(a.contract, t->kms, 20) == 0,
+                KG_ERR_VERIFY,
+                "the KMS at %s signs for chain %" PRIu64 " and another KMS contract, not chain "
+                "%" PRIu64 " and this one",
+                kms_url, a.chain_id, t->chain.chain_id);
+    o = json_object();
+    json_object_set_new(o, "log_id", hex_json(a.log_id, sizeof(a.log_id)));
+
+    /* on chain: (publicKey, treeSize, rootHash, publishedAt) */
+    kg_abi_decoded d[4];
+    const kg_abi_type types[4] = {KG_ABI_T_BYTES32, KG_ABI_T_UINT64, KG_ABI_T_BYTES32,
+                                  KG_ABI_T_UINT64};
+    kg_abi_value id = kg_abi_bytes32(a.log_id);
+    KG_GUARD_C(
+        kg_chain_view(&t->chain, d, types, 4, &ret, t->kms, "logCheckpoint(bytes32)", &id, 1));
+    static const uint8_t zero[32];
+    if (memcmp(d[0].word, zero, 32) == 0) {
+        kg_abi_value args[2] = {kg_abi_bytes32(a.pub), kg_abi_bytes(a.reg_sig, sizeof(a.reg_sig))};
+        kg_eth_receipt r;
+        KG_GUARD_C(kg_chain_calldata(&data, "registerLogKey(bytes32,bytes)", args, 2));
+        KG_GUARD_CTX_C(kg_chain_send(&t->chain, &r, key, t->kms, &data), "registering log key");
+        json_object_set_new(o, "registered", hex_json(r.tx_hash, sizeof(r.tx_hash)));
+        kg_eth_receipt_free(&r);
+    } else {
+        KG_ENSURE_C(memcmp(d[0].word, a.pub, 32) == 0, KG_ERR_VERIFY,
+                    "log id registered with another key (SHA-256 collision?)");
+    }
+    uint64_t published = kg_abi_get_u64(&d[1]);
+    uint8_t published_root[32];
+    memcpy(published_root, d[2].word, 32);
+    json_object_set_new(o, "tree_size", json_integer((json_int_t)a.size));
+    json_object_set_new(o, "root_hash", hex_json(a.root, sizeof(a.root)));
+    KG_ENSURE_C(a.size >= published, KG_ERR_VERIFY,
+                "the KMS's log has %" PRIu64 " entries but %" PRIu64
+                " are published on chain: a rollback",
+                a.size, published);
+    if (a.size == published) {
+        KG_ENSURE_C(memcmp(a.root, published_root, 32) == 0, KG_ERR_VERIFY,
+                    "the KMS's tree of size %" PRIu64 " is not the one published on chain: a fork",
+                    a.size);
+        json_object_set_new(o, "unchanged", json_true());
+    } else {
+        kg_abi_value args[4] = {kg_abi_bytes32(a.log_id), kg_abi_uint64(a.size),
+                                kg_abi_bytes32(a.root), kg_abi_bytes(a.sig, sizeof(a.sig))};
+        kg_eth_receipt r;
+        data.len = 0;
+        KG_GUARD_C(
+            kg_chain_calldata(&data, "publishCheckpoint(bytes32,uint64,bytes32,bytes)", args, 4));
+        KG_GUARD_CTX_C(kg_chain_send(&t->chain, &r, key, t->kms, &data),
+                       "publishing the checkpoint of size %" PRIu64, a.size);
+        json_object_set_new(o, "tx", hex_json(r.tx_hash, sizeof(r.tx_hash)));
+        json_object_set_new(o, "block", json_integer((json_int_t)r.block_number));
+        json_object_set_new(o, "previous_size", json_integer((json_int_t)published));
+        kg_eth_receipt_free(&r);
+    }
+    *out = o;
+    o = NULL;
+    rc = KG_OK;
+cleanup:
+    json_decref(o);
+    kg_buf_free(&body);
+    kg_buf_free(&ret);
+    kg_buf_free(&data);
+    return rc;
+}
+
+int kg_cmd_kms_checkpoint(int argc, char **argv)
+{
+    static const struct option opts[] = {{"state", required_argument, NULL, 's'},
+                                         {"rpc-url", required_argument, NULL, 'r'},
+                                         {"kms-contract", required_argument, NULL, 'k'},
+                                         {"kms", required_argument, NULL, 'u'},
+                                         {"private-key-file", required_argument, NULL, 'f'},
+                                         {"every", required_argument, NULL, 'e'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *state = NULL, *rpc = NULL, *kmsc = NULL, *kms_url = NULL, *key_file = NULL;
+    unsigned long every = 0;
+    int c;
+    optind = 2;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': state = optarg; break;
+        case 'r': rpc = optarg; break;
+        case 'k': kmsc = optarg; break;
+        case 'u': kms_url = optarg; break;
+        case 'f': key_file = optarg; break;
+        case 'e': {
+            char *end = NULL;
+            every = strtoul(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || optarg[0] == '-' || every == 0 ||
+                every > MAX_EVERY_S) {
+                fprintf(stderr, "keygate kms checkpoint: --every '%s' is not 1..%u seconds\n",
+                        optarg, MAX_EVERY_S);
+                return KG_EXIT_USAGE;
+            }
+            break;
+        }
+        case 'h': usage(stdout); return KG_EXIT_OK;
+        default:
+            fprintf(stderr, "keygate kms checkpoint: unknown or incomplete option '%s'\n",
+                    argv[optind - 1]);
+            return KG_EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "keygate kms checkpoint: unexpected argument '%s'\n", argv[optind]);
+        return KG_EXIT_USAGE;
+    }
+    kg_cli_target t;
+    uint8_t key[32];
+    int status = KG_EXIT_FAILED;
+    memset(key, 0, sizeof(key));
+    if (kg_failed(kg_cli_target_open(&t, state, rpc, kmsc))) {
+        status = kg_cli_fail();
+        goto done;
+    }
+    if (!t.has_kms) {
+        fprintf(stderr,
+                "keygate kms checkpoint: no KMS contract: give --kms-contract ADDR or --state\n");
+        status = KG_EXIT_USAGE;
+        goto done;
+    }
+    if (kms_url == NULL && t.state != NULL)
+        kms_url = kg_devnet_str(t.state, "kms_url");
+    if (kms_url == NULL) {
+        fprintf(stderr, "keygate kms checkpoint: no KMS: give --kms URL or --state\n");
+        status = KG_EXIT_USAGE;
+        goto done;
+    }
+    if (kg_failed(kg_cli_signing_key(key, key_file, t.state))) {
+        status = kg_cli_fail();
+        goto done;
+    }
+    for (;;) {
+        json_t *out = NULL;
+        kg_result rc = publish_once(&out, &t, kms_url, key);
+        if (kg_ok(rc)) {
+            kg_cli_print_json(out, every != 0);
+            json_decref(out);
+            status = KG_EXIT_OK;
+        } else {
+            status = kg_cli_fail();
+        }
+        if (every == 0)
+            break;
+        fflush(stdout);
+        struct timespec ts = {.tv_sec = (time_t)every};
+        nanosleep(&ts, NULL);
+    }
+done:
+    kg_memzero(key, sizeof(key));
+    kg_cli_target_close(&t);
+    return status;
+}
