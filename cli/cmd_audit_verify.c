@@ -16,9 +16,13 @@
 #include "keygate/audit.h"
 #include "keygate/crypto.h"
 #include "keygate/eth.h"
+#include "keygate/hash.h"
+#include "keygate/log_anchor.h"
 #include "keygate/tlog.h"
 
 #define MAX_KEY_JSON 16384u
+#define MAX_ANCHORS 1000000u /* published checkpoints read from the chain */
+#define CHECKPOINT_PUBLISHED "CheckpointPublished(bytes32,uint64,bytes32,bytes)"
 
 static void usage(FILE *out)
 {
@@ -28,6 +32,9 @@ static void usage(FILE *out)
         "                            [--log-key-cert FILE] [--rpc-url URL --kms-contract ADDR]\n"
         "                            [--root-k256 HEX] [--no-replay]\n\n"
         "Verifies a KMS decision log; exit 1 listing each violation with its entry index.\n"
+        "With a chain, the checkpoints published on the KMS contract (CheckpointPublished)\n"
+        "are checked too: signed by the root key, growing, and each consistent with the\n"
+        "next and with the log's head (RFC 9162 proofs): a rollback or a fork is a violation.\n"
         "  --state DIR         a devnet (default ./%s): its audit db, chain and KMS contract\n"
         "  --db FILE           a KMS audit database (a copy is fine)\n"
         "  --kms URL           the KMS's public log (GET /log-key, /checkpoint, /tile/...):\n"
@@ -156,10 +163,62 @@ static kg_result http_get(kg_buf *out, const char *base, const char *path)
     return KG_OK;
 }
 
+/* Every stored hash of a tree rebuilt from the served entries (--kms without a database), so
+ * consistency proofs can be built from it: level l holds the complete subtrees of 2^l leaves. */
+typedef struct mem_tree {
+    uint64_t n;
+    kg_buf level[KG_TLOG_MAX_LEVELS];
+} mem_tree;
+
+#define MEM_TREE_MAX_LEAVES                                                                        \
+    ((size_t)1 << 26) /* a served log checked in memory (2 GiB of hashes)                          \
+                       */
+
+static mem_tree *mem_tree_new(void)
+{
+    mem_tree *t = calloc(1, sizeof(*t));
+    for (uint32_t l = 0; t != NULL && l < KG_TLOG_MAX_LEVELS; l++)
+        kg_buf_init(&t->level[l],
+                    ((MEM_TREE_MAX_LEAVES >> (l < 26 ? l : 26)) + 1) * KG_TLOG_HASH_LEN);
+    return t;
+}
+
+static kg_result mem_tree_push(mem_tree *t, const uint8_t leaf[KG_TLOG_HASH_LEN])
+{
+    uint8_t h[KG_TLOG_HASH_LEN];
+    memcpy(h, leaf, sizeof(h));
+    KG_GUARD(kg_buf_append(&t->level[0], h, sizeof(h)));
+    uint32_t l = 0;
+    for (uint64_t i = t->n; (i & 1) && l + 1 < KG_TLOG_MAX_LEVELS; i >>= 1, l++) {
+        const uint8_t *left = t->level[l].data + t->level[l].len - 2 * KG_TLOG_HASH_LEN;
+        KG_GUARD(kg_tlog_node_hash(h, left, h));
+        KG_GUARD(kg_buf_append(&t->level[l + 1], h, sizeof(h)));
+    }
+    t->n++;
+    return KG_OK;
+}
+
+static kg_result mem_tree_read(void *ctx, uint32_t level, uint64_t index,
+                               uint8_t out[KG_TLOG_HASH_LEN])
+{
+    const mem_tree *t = ctx;
+    KG_ENSURE(level < KG_TLOG_MAX_LEVELS && index < t->level[level].len / KG_TLOG_HASH_LEN,
+              KG_ERR_NOT_FOUND, "no stored hash (%u, %" PRIu64 ")", (unsigned)level, index);
+    memcpy(out, t->level[level].data + index * KG_TLOG_HASH_LEN, KG_TLOG_HASH_LEN);
+    return KG_OK;
+}
+
+static void mem_tree_free(mem_tree *t)
+{
+    for (uint32_t l = 0; l < KG_TLOG_MAX_LEVELS; l++)
+        kg_buf_free(&t->level[l]);
+}
+
 /* --kms: the served log. Checks the served checkpoint, rebuilds the tree from the entry
  * bundles (compared with the served hash tiles), and with a db, that the db holds that tree. */
 static kg_result verify_remote(vctx *v, const char *base, const log_key *key, kg_audit *local,
-                               bool do_replay, uint64_t *entries)
+                               bool do_replay, uint64_t *entries, mem_tree *mt,
+                               kg_checkpoint *served)
 {
     kg_buf note, tile, bundle;
     kg_buf_init(&note, KG_NOTE_MAX);
@@ -178,6 +237,7 @@ static kg_result verify_remote(vctx *v, const char *base, const log_key *key, kg
         goto cleanup;
     }
     printf("served checkpoint: %s, size %" PRIu64 "\n", c.origin, c.size);
+    *served = c;
     /* rebuild the tree from the bundles */
     uint64_t size = 0;
     uint8_t edge[KG_TLOG_MAX_LEVELS][KG_TLOG_HASH_LEN];
@@ -202,6 +262,8 @@ static kg_result verify_remote(vctx *v, const char *base, const log_key *key, kg
             KG_GUARD_C(kg_reader_ptr(&r, &d, n, "bundle entry"));
             uint8_t h[KG_TLOG_HASH_LEN];
             KG_GUARD_C(kg_tlog_leaf_hash(h, d, n));
+            if (mt != NULL)
+                KG_GUARD_C(mem_tree_push(mt, h));
             if (memcmp(h, tile.data + (size_t)i * KG_TLOG_HASH_LEN, KG_TLOG_HASH_LEN) != 0)
                 report(v, size, "served hash tile differs from the served entry");
             if (kg_failed(kg_log_entry_parse(e, d, n)))
@@ -250,6 +312,81 @@ cleanup:
     kg_buf_free(&note);
     kg_buf_free(&tile);
     kg_buf_free(&bundle);
+    return rc;
+}
+
+/* The checkpoints published on chain for this log (CheckpointPublished events of the KMS
+ * contract, in chain order), each signature checked again against the root key (the contract
+ * checked it, but its code can be upgraded), then kg_log_anchor_check against the log's head. */
+static kg_result verify_anchors(vctx *v, const log_key *key, const uint8_t root_k256[33],
+                                uint64_t n, const uint8_t head[KG_TLOG_HASH_LEN], kg_tlog_reader rd,
+                                void *rd_ctx, const char *what)
+{
+    uint8_t log_id[KG_LOG_ID_LEN], topic0[32];
+    kg_log_domain dom;
+    kg_eth_logs logs = {0};
+    kg_log_anchor *a = NULL;
+    size_t na = 0;
+    kg_result rc = KG_ERROR;
+    memset(&dom, 0, sizeof(dom));
+    memcpy(dom.contract, v->kms, sizeof(dom.contract));
+    KG_GUARD(kg_log_anchor_id(log_id, key->pub));
+    KG_GUARD(kg_eth_chain_id(v->eth, &dom.chain_id));
+    kg_keccak256(topic0, CHECKPOINT_PUBLISHED, strlen(CHECKPOINT_PUBLISHED));
+    KG_GUARD_CTX(kg_eth_get_logs(v->eth, &logs, v->kms, topic0, 0, UINT64_MAX),
+                 "reading CheckpointPublished events");
+    KG_ENSURE_C(logs.count <= MAX_ANCHORS, KG_ERR_TOO_LARGE, "more than %u published checkpoints",
+                MAX_ANCHORS);
+    a = calloc(logs.count + 1, sizeof(*a));
+    KG_ENSURE_C(a != NULL, KG_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < logs.count; i++) {
+        const kg_eth_log *l = &logs.items[i];
+        if (l->n_topics != 2 || memcmp(l->topics[1], log_id, KG_LOG_ID_LEN) != 0)
+            continue; /* another node's log */
+        static const kg_abi_type types[3] = {KG_ABI_T_UINT64, KG_ABI_T_BYTES32, KG_ABI_T_BYTES};
+        kg_abi_decoded d[3];
+        uint8_t sig[KG_K256_RECSIG_LEN], digest[32];
+        if (kg_failed(kg_abi_decode(d, types, 3, l->data, l->data_len, 256)) ||
+            d[2].len != KG_K256_RECSIG_LEN) {
+            report(v, UINT64_MAX, "a CheckpointPublished event is malformed");
+            kg_error_clear();
+            continue;
+        }
+        a[na].size = kg_abi_get_u64(&d[0]);
+        memcpy(a[na].root, d[1].word, KG_TLOG_HASH_LEN);
+        a[na].block = l->block_number;
+        memcpy(sig, d[2].data, sizeof(sig));
+        if (sig[64] >= 27)
+            sig[64] -= 27;
+        if (kg_failed(
+                kg_log_anchor_checkpoint_digest(digest, &dom, log_id, a[na].size, a[na].root)) ||
+            kg_failed(kg_k256_verify_recoverable(root_k256, sig, digest))) {
+            char msg[300];
+            snprintf(msg, sizeof(msg),
+                     "on-chain checkpoint of size %" PRIu64 " at block %" PRIu64
+                     " is not signed by the KMS root key: %s",
+                     a[na].size, a[na].block, kg_error_message());
+            kg_error_clear();
+            report(v, UINT64_MAX, msg);
+            continue;
+        }
+        na++;
+    }
+    if (na == 0) {
+        printf("WARNING: no checkpoint of this log is published on chain (keygate kms "
+               "checkpoint): rollbacks cannot be seen\n");
+    } else {
+        uint64_t found = 0;
+        KG_GUARD_C(kg_log_anchor_check(a, na, n, head, rd, rd_ctx, report, v, &found));
+        printf("on-chain checkpoints: %zu published (latest: size %" PRIu64 " at block %" PRIu64
+               "), against %s (size %" PRIu64 "): %s\n",
+               na, a[na - 1].size, a[na - 1].block, what, n,
+               found == 0 ? "consistent" : "VIOLATIONS");
+    }
+    rc = KG_OK;
+cleanup:
+    free(a);
+    kg_eth_logs_free(&logs);
     return rc;
 }
 
@@ -383,12 +520,43 @@ int kg_cmd_audit_verify(int argc, char **argv)
                res.entries, res.checkpoints, res.signed_size, res.rows, res.rows_before_log,
                res.allows_replayed - v.skipped);
     }
+    /* the log's head, for the checkpoints published on chain: the database's whole tree,
+     * else the served checkpoint (its tree rebuilt in memory for the proofs) */
+    bool anchors = have_root && v.eth != NULL;
+    if (audit != NULL && anchors) {
+        uint64_t n = 0;
+        uint8_t head[KG_TLOG_HASH_LEN];
+        if (kg_failed(kg_audit_log_size(audit, &n)))
+            goto fail;
+        if (kg_failed(kg_tlog_tree_hash(head, n, kg_audit_log_hash, audit))) {
+            report(&v, UINT64_MAX, kg_error_message());
+            kg_error_clear();
+        } else if (kg_failed(verify_anchors(&v, &key, root, n, head, kg_audit_log_hash, audit,
+                                            "the database's log"))) {
+            goto fail;
+        }
+    }
     if (kms_url != NULL) {
         uint64_t n = 0;
-        if (kg_failed(verify_remote(&v, kms_url, &key, audit, do_replay && audit == NULL, &n)))
+        mem_tree *mt = audit == NULL && anchors ? mem_tree_new() : NULL;
+        kg_checkpoint served;
+        memset(&served, 0, sizeof(served));
+        served.size = UINT64_MAX;
+        kg_result r =
+            verify_remote(&v, kms_url, &key, audit, do_replay && audit == NULL, &n, mt, &served);
+        if (kg_ok(r) && mt != NULL && served.size != UINT64_MAX)
+            r = mt->n >= served.size ? verify_anchors(&v, &key, root, served.size, served.root,
+                                                      mem_tree_read, mt, "the served checkpoint")
+                                     : KG_OK; /* reported: the entries do not make its tree */
+        if (mt != NULL)
+            mem_tree_free(mt);
+        free(mt);
+        if (kg_failed(r))
             goto fail;
         printf("served log: %" PRIu64 " entries rebuilt from the tiles\n", n);
     }
+    if (!anchors)
+        printf("WARNING: on-chain checkpoints not checked (no chain given)\n");
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (v.violations == 0) {

@@ -26,7 +26,7 @@ static void devnet_usage(FILE *out)
 {
     fprintf(
         out,
-        "Usage: keygate devnet <up|status|down> [--state DIR]\n\n"
+        "Usage: keygate devnet <up|status|down> [--state DIR] [--checkpoint-every S]\n\n"
         "A local keygate deployment for development and demos (docs/protocol.md section 7):\n"
         "  up       start anvil (chain state kept in DIR), deploy the governance contracts,\n"
         "           create the simulated TDX platform and start its PCCS, bootstrap a KMS,\n"
@@ -37,6 +37,10 @@ static void devnet_usage(FILE *out)
         "           'up' again on a stopped devnet resumes it with the same chain and keys.\n"
         "  status   which services run and answer (JSON); exit 1 if any does not\n"
         "  down     stop every service 'up' started (only processes it started)\n\n"
+        "  --checkpoint-every S   (up) also run 'keygate kms checkpoint --every S': the KMS's\n"
+        "                decision-log checkpoints published on chain every S seconds, from\n"
+        "                a key of its own (DIR/checkpoints.key); 0 (the default) = off; a\n"
+        "                resumed devnet keeps the last value given\n"
         "  --state DIR   the devnet's directory (default ./%s); DIR/devnet.json (mode 0600)\n"
         "                records endpoints, addresses and the devnet's funded key\n\n"
         "Exit status: 0 ok, 1 failed, 2 usage error.\n",
@@ -472,6 +476,47 @@ static bool file_exists(const char *path)
 
 /* The whole of `devnet up` after the directory exists; on failure the caller stops what ran.
  * chain is opened here; the caller closes it. */
+/* The checkpoint publisher (`keygate kms checkpoint --every S`): its own funded key
+ * (DIR/checkpoints.key, 0600), so its transactions never race the devnet key's nonces. */
+static kg_result start_checkpoints(const json_t *doc, const char *dir, const kg_chain *chain,
+                                   const char *self, uint64_t every)
+{
+    char p_key[PATH_MAX], text[2 + 64 + 2], every_text[24];
+    uint8_t key[32], from[32], addr[20], pub[KG_K256_PUB_LEN];
+    kg_result rc = KG_ERROR;
+    KG_GUARD(kg_cli_path(p_key, dir, "checkpoints.key"));
+    if (!file_exists(p_key)) {
+        /* a new key, funded with 100 ETH by the devnet key */
+        uint8_t value[32] = {0};
+        static const uint8_t hundred_eth[9] = {0x05, 0x6b, 0xc7, 0x5e, 0x2d,
+                                               0x63, 0x10, 0x00, 0x00};
+        memcpy(value + 32 - sizeof(hundred_eth), hundred_eth, sizeof(hundred_eth));
+        KG_GUARD_C(kg_random(key, sizeof(key)));
+        KG_GUARD_C(kg_k256_public(pub, key)); /* a valid scalar */
+        KG_GUARD_C(kg_eth_address_of_key(addr, key));
+        KG_GUARD_C(kg_cli_signing_key(from, NULL, doc));
+        kg_eth_receipt r;
+        KG_GUARD_CTX_C(kg_eth_send_and_wait(chain->eth, &r, from, addr, value, NULL, 0, 0),
+                       "funding the checkpoint publisher");
+        kg_eth_receipt_free(&r);
+        text[0] = '0';
+        text[1] = 'x';
+        KG_GUARD_C(kg_hex_encode(text + 2, sizeof(text) - 2, key, sizeof(key)));
+        text[66] = '\n';
+        KG_GUARD_C(kg_cli_write_file(p_key, text, 67, 0600));
+    }
+    snprintf(every_text, sizeof(every_text), "%" PRIu64, every);
+    char *argv[] = {(char *)self, "kms",      "checkpoint",         "--state", (char *)dir,
+                    "--every",    every_text, "--private-key-file", p_key,     NULL};
+    KG_GUARD_C(start_service(dir, "checkpoints", argv));
+    rc = KG_OK;
+cleanup:
+    kg_memzero(key, sizeof(key));
+    kg_memzero(from, sizeof(from));
+    kg_memzero(text, sizeof(text));
+    return rc;
+}
+
 static kg_result devnet_up_steps(json_t *doc, const char *dir, kg_chain *chain)
 {
     char p_chain[PATH_MAX], p_state[PATH_MAX], p_sim[PATH_MAX], p_simroot[PATH_MAX],
@@ -635,6 +680,10 @@ static kg_result devnet_up_steps(json_t *doc, const char *dir, kg_chain *chain)
         KG_GUARD(wait_http(dir, "kms", url, 200));
     }
     KG_GUARD(kg_devnet_save(dir, doc));
+    uint64_t every = (uint64_t)json_integer_value(json_object_get(doc, "checkpoint_every"));
+    if (every > 0)
+        KG_GUARD_CTX(start_checkpoints(doc, dir, chain, self, every),
+                     "starting the checkpoint publisher");
     return KG_OK;
 }
 
@@ -663,7 +712,7 @@ static json_t *summary(const json_t *doc)
     return o;
 }
 
-static int cmd_up(const char *dir)
+static int cmd_up(const char *dir, long long every)
 {
     json_t *doc = NULL;
     bool any = false;
@@ -684,6 +733,8 @@ static int cmd_up(const char *dir)
         kg_error_clear();
         doc = json_object();
     }
+    if (every >= 0) /* else what the last `up` was given */
+        json_object_set_new(doc, "checkpoint_every", json_integer(every));
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_interrupt;
@@ -781,9 +832,11 @@ static int cmd_down(const char *dir)
 int kg_cmd_devnet(int argc, char **argv)
 {
     static const struct option opts[] = {{"state", required_argument, NULL, 's'},
+                                         {"checkpoint-every", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *state = NULL;
+    long long every = -1;
     if (argc < 2) {
         devnet_usage(stderr);
         return KG_EXIT_USAGE;
@@ -799,6 +852,16 @@ int kg_cmd_devnet(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 's': state = optarg; break;
+        case 'c': {
+            char *end = NULL;
+            every = strtoll(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || every < 0 || every > 86400) {
+                fprintf(stderr, "keygate devnet: --checkpoint-every '%s' is not 0..86400 seconds\n",
+                        optarg);
+                return KG_EXIT_USAGE;
+            }
+            break;
+        }
         case 'h': devnet_usage(stdout); return KG_EXIT_OK;
         default:
             fprintf(stderr, "keygate devnet: unknown or incomplete option '%s'\n",
@@ -814,8 +877,12 @@ int kg_cmd_devnet(int argc, char **argv)
     char dir[PATH_MAX];
     if (kg_failed(kg_devnet_dir(dir, state)))
         return kg_cli_fail();
+    if (every >= 0 && strcmp(sub, "up") != 0) {
+        fprintf(stderr, "keygate devnet: --checkpoint-every is an option of 'up'\n");
+        return KG_EXIT_USAGE;
+    }
     if (strcmp(sub, "up") == 0)
-        return cmd_up(dir);
+        return cmd_up(dir, every);
     if (strcmp(sub, "status") == 0)
         return cmd_status(dir);
     if (strcmp(sub, "down") == 0)
