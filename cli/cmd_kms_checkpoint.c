@@ -102,7 +102,30 @@ static json_t *hex_json(const uint8_t *p, size_t n)
     return kg_chain_hex_json(p, n);
 }
 
-/* One round: fetch, register if needed, publish if newer. *out gets what happened. */
+/* logCheckpoint(logId) on chain: (publicKey, treeSize, rootHash). */
+static kg_result read_published(const kg_cli_target *t, const uint8_t log_id[KG_LOG_ID_LEN],
+                                uint8_t pub[32], uint64_t *size, uint8_t root[32])
+{
+    kg_buf ret;
+    kg_abi_decoded d[4];
+    const kg_abi_type types[4] = {KG_ABI_T_BYTES32, KG_ABI_T_UINT64, KG_ABI_T_BYTES32,
+                                  KG_ABI_T_UINT64};
+    kg_abi_value id = kg_abi_bytes32(log_id);
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    kg_result rc =
+        kg_chain_view(&t->chain, d, types, 4, &ret, t->kms, "logCheckpoint(bytes32)", &id, 1);
+    if (kg_ok(rc)) {
+        memcpy(pub, d[0].word, 32);
+        *size = kg_abi_get_u64(&d[1]);
+        memcpy(root, d[2].word, 32);
+    }
+    kg_buf_free(&ret);
+    return rc;
+}
+
+/* One round: fetch, register if needed, publish if newer. *out gets what happened. Anyone may
+ * publish, so another publisher may land the same checkpoint between our read and our write:
+ * a failed write is fine when the chain then holds it (or a larger one). */
 static kg_result publish_once(json_t **out, const kg_cli_target *t, const char *kms_url,
                               const uint8_t key[32])
 {
@@ -130,28 +153,27 @@ static kg_result publish_once(json_t **out, const kg_cli_target *t, const char *
     o = json_object();
     json_object_set_new(o, "log_id", hex_json(a.log_id, sizeof(a.log_id)));
 
-    /* on chain: (publicKey, treeSize, rootHash, publishedAt) */
-    kg_abi_decoded d[4];
-    const kg_abi_type types[4] = {KG_ABI_T_BYTES32, KG_ABI_T_UINT64, KG_ABI_T_BYTES32,
-                                  KG_ABI_T_UINT64};
-    kg_abi_value id = kg_abi_bytes32(a.log_id);
-    KG_GUARD_C(
-        kg_chain_view(&t->chain, d, types, 4, &ret, t->kms, "logCheckpoint(bytes32)", &id, 1));
     static const uint8_t zero[32];
-    if (memcmp(d[0].word, zero, 32) == 0) {
+    uint8_t on_pub[32], published_root[32];
+    uint64_t published = 0;
+    KG_GUARD_C(read_published(t, a.log_id, on_pub, &published, published_root));
+    if (memcmp(on_pub, zero, 32) == 0) {
         kg_abi_value args[2] = {kg_abi_bytes32(a.pub), kg_abi_bytes(a.reg_sig, sizeof(a.reg_sig))};
         kg_eth_receipt r;
         KG_GUARD_C(kg_chain_calldata(&data, "registerLogKey(bytes32,bytes)", args, 2));
-        KG_GUARD_CTX_C(kg_chain_send(&t->chain, &r, key, t->kms, &data), "registering log key");
-        json_object_set_new(o, "registered", hex_json(r.tx_hash, sizeof(r.tx_hash)));
-        kg_eth_receipt_free(&r);
-    } else {
-        KG_ENSURE_C(memcmp(d[0].word, a.pub, 32) == 0, KG_ERR_VERIFY,
-                    "log id registered with another key (SHA-256 collision?)");
+        if (kg_ok(kg_chain_send(&t->chain, &r, key, t->kms, &data))) {
+            json_object_set_new(o, "registered", hex_json(r.tx_hash, sizeof(r.tx_hash)));
+            kg_eth_receipt_free(&r);
+        } else {
+            (void)kg_error_context("registering the log key");
+            KG_GUARD_C(read_published(t, a.log_id, on_pub, &published, published_root));
+            KG_ENSURE_C(memcmp(on_pub, zero, 32) != 0, KG_ERR_DENIED,
+                        "the log key could not be registered");
+            /* someone else registered it meanwhile */
+        }
     }
-    uint64_t published = kg_abi_get_u64(&d[1]);
-    uint8_t published_root[32];
-    memcpy(published_root, d[2].word, 32);
+    KG_ENSURE_C(memcmp(on_pub, a.pub, 32) == 0, KG_ERR_VERIFY,
+                "log id registered with another key (SHA-256 collision?)");
     json_object_set_new(o, "tree_size", json_integer((json_int_t)a.size));
     json_object_set_new(o, "root_hash", hex_json(a.root, sizeof(a.root)));
     KG_ENSURE_C(a.size >= published, KG_ERR_VERIFY,
@@ -170,12 +192,24 @@ static kg_result publish_once(json_t **out, const kg_cli_target *t, const char *
         data.len = 0;
         KG_GUARD_C(
             kg_chain_calldata(&data, "publishCheckpoint(bytes32,uint64,bytes32,bytes)", args, 4));
-        KG_GUARD_CTX_C(kg_chain_send(&t->chain, &r, key, t->kms, &data),
-                       "publishing the checkpoint of size %" PRIu64, a.size);
-        json_object_set_new(o, "tx", hex_json(r.tx_hash, sizeof(r.tx_hash)));
-        json_object_set_new(o, "block", json_integer((json_int_t)r.block_number));
-        json_object_set_new(o, "previous_size", json_integer((json_int_t)published));
-        kg_eth_receipt_free(&r);
+        if (kg_ok(kg_chain_send(&t->chain, &r, key, t->kms, &data))) {
+            json_object_set_new(o, "tx", hex_json(r.tx_hash, sizeof(r.tx_hash)));
+            json_object_set_new(o, "block", json_integer((json_int_t)r.block_number));
+            json_object_set_new(o, "previous_size", json_integer((json_int_t)published));
+            kg_eth_receipt_free(&r);
+        } else {
+            (void)kg_error_context("publishing the checkpoint of size %" PRIu64, a.size);
+            char saved[600]; /* the send's error, if the chain does not hold the checkpoint */
+            uint64_t now = 0;
+            snprintf(saved, sizeof(saved), "%s", kg_error_message());
+            kg_result again = read_published(t, a.log_id, on_pub, &now, published_root);
+            bool covered =
+                kg_ok(again) &&
+                (now > a.size || (now == a.size && memcmp(published_root, a.root, 32) == 0));
+            KG_ENSURE_C(covered, KG_ERR_DENIED, "%s", saved);
+            kg_error_clear(); /* published meanwhile by someone else */
+            json_object_set_new(o, "unchanged", json_true());
+        }
     }
     *out = o;
     o = NULL;
