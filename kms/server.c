@@ -4,7 +4,8 @@
  * Map:
  *   TLS context ..... TLS 1.3, server cert = this run's RA-TLS cert, client cert requested but
  *                     not required at the TLS level (GetAppKey/SignCert verify it themselves).
- *   connections ..... counted through SSL ex_data; at max_connections the listener pauses.
+ *   connections ..... admitted, timed and shed by kms/conns.c (handshake deadline, cap per
+ *                     source, the oldest idle one closed at max_connections); never paused.
  *   requests ........ parsed and routed on the event loop (cheap), then queued; attestation,
  *                     chain calls, derivation and the audit commit run on worker threads, so a
  *                     slow chain never stalls other connections.
@@ -13,6 +14,7 @@
  *                     libevent lets go of them (they may hold keys). */
 #include "server.h"
 
+#include "conns.h"
 #include "log.h"
 
 #include <errno.h>
@@ -55,8 +57,7 @@ typedef struct server {
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
     SSL_CTX *ssl_ctx;
-    int ex_index;
-    bool listener_paused;
+    kms_conns *conns;
 
     pthread_t *threads;
     uint32_t n_threads;
@@ -75,8 +76,6 @@ typedef struct server {
     struct event *sig_int, *sig_term;
 } server;
 
-static server *g_server; /* for the SSL ex_data free callback, which has no user argument */
-
 static int64_t now_us(void)
 {
     struct timespec ts;
@@ -86,30 +85,6 @@ static int64_t now_us(void)
 
 /* ---- connections ---------------------------------------------------------------------------- */
 
-static void update_listener(server *s)
-{
-    if (s->bound == NULL)
-        return;
-    struct evconnlistener *l = evhttp_bound_socket_get_listener(s->bound);
-    bool full = atomic_load(&s->k->metrics.connections) >= s->k->cfg.max_connections;
-    if (full && !s->listener_paused) {
-        evconnlistener_disable(l);
-        s->listener_paused = true;
-    } else if (!full && s->listener_paused) {
-        evconnlistener_enable(l);
-        s->listener_paused = false;
-    }
-}
-
-/* Called by OpenSSL whenever an SSL is freed, i.e. when libevent closes a connection. */
-static void ssl_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
-{
-    if (ptr == NULL || g_server == NULL)
-        return;
-    atomic_fetch_sub(&g_server->k->metrics.connections, 1);
-    update_listener(g_server);
-}
-
 /* Every accepted connection gets a TLS bufferevent. If one cannot be made, evhttp would fall
  * back to plain text; on_request refuses any connection without TLS, so that fails closed. */
 static struct bufferevent *make_bev(struct event_base *base, void *arg)
@@ -118,12 +93,16 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
     SSL *ssl = SSL_new(s->ssl_ctx);
     if (ssl == NULL)
         return NULL;
-    SSL_set_ex_data(ssl, s->ex_index, s);
-    atomic_fetch_add(&s->k->metrics.connections, 1);
-    atomic_fetch_add(&s->k->metrics.connections_total, 1);
-    update_listener(s);
-    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                          BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (bev == NULL)
+        return NULL; /* ssl freed with it (BEV_OPT_CLOSE_ON_FREE) */
+    if (kg_failed(kms_conns_accepted(s->conns, ssl, bev))) {
+        kg_error_clear();
+        bufferevent_free(bev); /* frees ssl; evhttp falls back to plain text, refused below */
+        return NULL;
+    }
+    return bev;
 }
 
 /* The client certificate is requested so RA-TLS callers can present it, but accepted at the
@@ -159,8 +138,6 @@ static kg_result make_ssl_ctx(server *s)
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(ctx, 0);
-    s->ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, ssl_ex_free);
-    KG_ENSURE(s->ex_index >= 0, KG_ERR_INTERNAL, "TLS: no ex_data index");
     return KG_OK;
 }
 
@@ -434,6 +411,8 @@ static void handle_metrics(server *s, struct evhttp_request *req)
                           "keygate_kms_rpc_duration_seconds_sum %.6f\n"
                           "keygate_kms_rpc_duration_seconds_count %llu\n",
                           (double)atomic_load(&m->latency_us_sum) / 1e6, (unsigned long long)total);
+    if (kg_ok(rc))
+        rc = kms_conns_metrics(s->conns, &b);
     if (kg_failed(rc))
         evhttp_send_error(req, 500, "Internal Server Error");
     else
@@ -514,6 +493,12 @@ static void handle_rpc(server *s, struct evhttp_request *req, SSL *ssl, const ch
     }
 }
 
+/* evhttp wrote the whole reply (never called when the connection died first). */
+static void on_replied(struct evhttp_request *req, void *arg)
+{
+    kms_conn_replied(arg);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     server *s = arg;
@@ -526,6 +511,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_send_error(req, 400, "Bad Request");
         return;
     }
+    /* busy until its reply is written: not idle, so never shed meanwhile */
+    kms_conn *conn = kms_conn_of(s->conns, ssl);
+    kms_conn_request(conn);
+    evhttp_request_set_on_complete_cb(req, on_replied, conn);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (path == NULL) {
@@ -580,8 +569,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static void server_free(server *s)
 {
-    /* Connections freed below call ssl_ex_free; the listener goes with evhttp. */
-    g_server = NULL;
+    /* Connections freed below no longer have records; the listener goes with evhttp. */
+    kms_conns_free(s->conns);
+    s->conns = NULL;
     s->bound = NULL;
     if (s->threads != NULL) {
         pthread_mutex_lock(&s->lock);
@@ -627,13 +617,13 @@ kg_result kms_server_run(kms *k, const char *port_file)
     pthread_mutex_init(&s.lock, NULL);
     pthread_cond_init(&s.work, NULL);
     pthread_cond_init(&s.stop_cv, NULL);
-    g_server = &s;
     signal(SIGPIPE, SIG_IGN);
 
     KG_ENSURE_C(evthread_use_pthreads() == 0, KG_ERR_INTERNAL, "libevent: no pthreads support");
     KG_GUARD_C(make_ssl_ctx(&s));
     s.base = event_base_new();
     KG_ENSURE_C(s.base != NULL, KG_ERR_INTERNAL, "libevent: event_base_new failed");
+    KG_GUARD_C(kms_conns_new(&s.conns, s.base, s.ssl_ctx, k));
     s.http = evhttp_new(s.base);
     KG_ENSURE_C(s.http != NULL, KG_ERR_INTERNAL, "libevent: evhttp_new failed");
     evhttp_set_bevcb(s.http, make_bev, &s);
@@ -649,9 +639,8 @@ kg_result kms_server_run(kms *k, const char *port_file)
     struct timeval tmo = {.tv_sec = k->cfg.request_timeout_ms / 1000,
                           .tv_usec = (k->cfg.request_timeout_ms % 1000) * 1000};
     evhttp_set_timeout_tv(s.http, &tmo);
-    s.bound = evhttp_bind_socket_with_handle(s.http, k->cfg.listen_address, k->cfg.listen_port);
-    KG_ENSURE_C(s.bound != NULL, KG_ERR_IO, "cannot listen on %s:%u: %s", k->cfg.listen_address,
-                (unsigned)k->cfg.listen_port, strerror(errno));
+    KG_GUARD_C(
+        kms_conns_listen(&s.bound, s.conns, s.http, k->cfg.listen_address, k->cfg.listen_port));
 
     s.done_ev = event_new(s.base, -1, EV_READ | EV_PERSIST, on_jobs_done, &s);
     s.sig_int = evsignal_new(s.base, SIGINT, on_signal, &s);

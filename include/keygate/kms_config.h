@@ -80,8 +80,14 @@ typedef struct kg_kms_config {
                                     SignCert v2 carries its quote and event log as hex) */
     uint32_t request_timeout_ms; /* "limits.request_timeout_ms", default 10000 */
     uint32_t workers;            /* "limits.workers", default 2 */
-    uint32_t max_connections;    /* "limits.max_connections", default 512 */
-    uint32_t max_queue;          /* "limits.max_queue": pending jobs before 503, default 1024 */
+    uint32_t max_connections;    /* "limits.max_connections", default 512: beyond it the
+                                    oldest idle connection is closed */
+    uint32_t max_connections_per_source; /* "limits.max_connections_per_source", default 64
+                                            (an IPv4 address or an IPv6 /64); at most
+                                            max_connections */
+    uint32_t handshake_timeout_ms; /* "limits.handshake_timeout_ms": TLS handshake deadline from
+                                      accept, default 2000 */
+    uint32_t max_queue;            /* "limits.max_queue": pending jobs before 503, default 1024 */
 
     uint32_t self_check_interval_s; /* "self_check_interval_s", default 60; 0 = only at start */
     bool is_dev;                    /* "is_dev", default false; reported by GetMeta */

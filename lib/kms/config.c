@@ -339,8 +339,14 @@ static kg_result parse_tls(kg_kms_config *c, const json_t *root)
 
 static kg_result parse_limits(kg_kms_config *c, const json_t *root)
 {
-    static const char *const keys[] = {"max_body_bytes",  "request_timeout_ms", "workers",
-                                       "max_connections", "max_queue",          NULL};
+    static const char *const keys[] = {"max_body_bytes",
+                                       "request_timeout_ms",
+                                       "handshake_timeout_ms",
+                                       "workers",
+                                       "max_connections",
+                                       "max_connections_per_source",
+                                       "max_queue",
+                                       NULL};
     const json_t *o;
     KG_GUARD(get_object(&o, root, "limits"));
     if (o == NULL)
@@ -349,7 +355,17 @@ static kg_result parse_limits(kg_kms_config *c, const json_t *root)
     KG_GUARD(get_u32(&c->max_body_bytes, o, "limits", "max_body_bytes", 1024, 16u << 20));
     KG_GUARD(get_u32(&c->request_timeout_ms, o, "limits", "request_timeout_ms", 100, 600000));
     KG_GUARD(get_u32(&c->workers, o, "limits", "workers", 1, 256));
+    /* the first request is due within request_timeout_ms of accept, the handshake before it */
+    if (c->handshake_timeout_ms > c->request_timeout_ms)
+        c->handshake_timeout_ms = c->request_timeout_ms;
+    KG_GUARD(get_u32(&c->handshake_timeout_ms, o, "limits", "handshake_timeout_ms", 100,
+                     c->request_timeout_ms));
     KG_GUARD(get_u32(&c->max_connections, o, "limits", "max_connections", 1, 65536));
+    /* a source may hold every slot if the operator says so, never more */
+    if (c->max_connections_per_source > c->max_connections)
+        c->max_connections_per_source = c->max_connections;
+    KG_GUARD(get_u32(&c->max_connections_per_source, o, "limits", "max_connections_per_source", 1,
+                     c->max_connections));
     KG_GUARD(get_u32(&c->max_queue, o, "limits", "max_queue", 1, 1u << 20));
     return KG_OK;
 }
@@ -372,6 +388,8 @@ static void set_defaults(kg_kms_config *c)
     c->request_timeout_ms = 10000;
     c->workers = 2;
     c->max_connections = 512;
+    c->max_connections_per_source = 64;
+    c->handshake_timeout_ms = 2000;
     c->max_queue = 1024;
     c->self_check_interval_s = 60;
 }

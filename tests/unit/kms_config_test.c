@@ -33,6 +33,37 @@ static void test_minimal_defaults(void **state)
     assert_string_equal(c.server_names[0], "kms.keygate");
     assert_int_equal(c.self_check_interval_s, 60);
     assert_false(c.is_dev);
+    assert_int_equal(c.max_connections, 512);
+    assert_int_equal(c.max_connections_per_source, 64);
+    assert_int_equal(c.handshake_timeout_ms, 2000);
+}
+
+/* The connection limits: set, defaults that follow the limits they must fit under, and values
+ * that cannot hold refused with the range that can. */
+static void test_connection_limits(void **state)
+{
+    kg_kms_config c;
+    KG_ASSERT_OK(parse(&c, MINIMAL
+                       ",\"limits\":{\"max_connections\":4000,"
+                       "\"max_connections_per_source\":100,\"handshake_timeout_ms\":500}}"));
+    assert_int_equal(c.max_connections, 4000);
+    assert_int_equal(c.max_connections_per_source, 100);
+    assert_int_equal(c.handshake_timeout_ms, 500);
+    /* a small server: one source may have every slot, the handshake all of a short request */
+    KG_ASSERT_OK(parse(&c, MINIMAL ",\"limits\":{\"max_connections\":10,"
+                                   "\"request_timeout_ms\":1000}}"));
+    assert_int_equal(c.max_connections_per_source, 10);
+    assert_int_equal(c.handshake_timeout_ms, 1000);
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"limits\":{\"max_connections\":10,"
+                                    "\"max_connections_per_source\":11}}"),
+                  KG_ERR_INPUT, "'limits.max_connections_per_source' = 11 is out of range [1, 10]");
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"limits\":{\"max_connections_per_source\":0}}"),
+                  KG_ERR_INPUT, "'limits.max_connections_per_source' = 0 is out of range");
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"limits\":{\"request_timeout_ms\":1000,"
+                                    "\"handshake_timeout_ms\":1500}}"),
+                  KG_ERR_INPUT, "'limits.handshake_timeout_ms' = 1500 is out of range [100, 1000]");
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"limits\":{\"handshake_timeout_ms\":50}}"), KG_ERR_INPUT,
+                  "'limits.handshake_timeout_ms' = 50 is out of range");
 }
 
 static void test_example_file_parses(void **state)
@@ -191,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_server_names),
         cmocka_unit_test(test_minimal_defaults),
         cmocka_unit_test(test_example_file_parses),
+        cmocka_unit_test(test_connection_limits),
         cmocka_unit_test(test_full_sim),
         cmocka_unit_test(test_webhook),
         cmocka_unit_test(test_errors),
