@@ -6,17 +6,20 @@
  *
  * Map:
  *   states .......... ADMIT (accepted; its socket is known on the loop's next turn) → HANDSHAKE
+ *                     → HELLO (a complete ClientHello in, our flight sent; the client may now be
+ *                     verifying our attestation, with PCCS and chain calls, before it finishes)
  *                     → READY (TLS up, no complete request yet) → BUSY (request in the workers or
  *                     its reply being written) → IDLE (keep-alive, awaiting the next request)
  *                     → BUSY ...; CLOSING once shed (the socket is shut down and evhttp frees it
  *                     on its EOF, through its own error path).
- *   deadlines ....... HANDSHAKE: limits.handshake_timeout_ms from accept; READY: the first
- *                     complete request within limits.request_timeout_ms from accept; IDLE: the
+ *   deadlines ....... HANDSHAKE: limits.handshake_timeout_ms from accept (slowloris sends half a
+ *                     ClientHello); HELLO, then READY: the handshake's end, then the first
+ *                     complete request, within limits.request_timeout_ms from accept; IDLE: the
  *                     next one within limits.request_timeout_ms from the last reply. BUSY has
  *                     none of ours (the workers' and evhttp's write timeout bound it).
- *   victims ......... "idle" = HANDSHAKE, READY or IDLE; never BUSY. Oldest first, and a
- *                     connection that never finished its handshake (free for an attacker to hold)
- *                     before one that did (it cost the client a handshake).
+ *   victims ......... "idle" = HANDSHAKE, HELLO, READY or IDLE; never BUSY. Oldest first, and
+ *                     a connection that never finished its handshake (cheap for an attacker to
+ *                     hold) before one that did (it cost the client a handshake).
  *   per source ...... an IPv4 address or an IPv6 /64 (what one attacker host surely has) holds at
  *                     most limits.max_connections_per_source; a new one over it replaces that
  *                     source's oldest idle one, or is closed if all of them are busy.
@@ -47,7 +50,7 @@
 #define KMS_SOURCE_KEY_LEN 17          /* family byte + 16 address bytes (IPv6 cut to /64) */
 #define KMS_MAX_BUCKETS 65536u
 
-typedef enum conn_state { ADMIT, HANDSHAKE, READY, BUSY, IDLE, CLOSING } conn_state;
+typedef enum conn_state { ADMIT, HANDSHAKE, HELLO, READY, BUSY, IDLE, CLOSING } conn_state;
 
 typedef struct ring {
     struct ring *prev, *next;
@@ -69,14 +72,14 @@ struct kms_conn {
     conn_state state;
     int64_t accepted_ms;
     source *src;    /* NULL until admitted and after shedding */
-    ring queue;     /* in owner->fresh (HANDSHAKE) or owner->idle (READY, IDLE) */
+    ring queue;     /* in owner->fresh (HANDSHAKE, HELLO) or owner->idle (READY, IDLE) */
     ring by_source; /* in src->conns */
     ring everyone;  /* in owner->all */
     bool queued;
 };
 
 typedef struct counters {
-    uint64_t handshake_timeouts; /* HANDSHAKE past its deadline */
+    uint64_t handshake_timeouts; /* HANDSHAKE or HELLO past its deadline */
     uint64_t request_timeouts;   /* READY / IDLE past theirs */
     uint64_t evicted_full;       /* an idle one closed at max_connections */
     uint64_t refused_full;       /* the newcomer closed: every other one busy */
@@ -88,7 +91,7 @@ typedef struct counters {
 struct kms_conns {
     kms *k;
     struct event_base *base;
-    ring fresh; /* HANDSHAKE, oldest accepted first */
+    ring fresh; /* HANDSHAKE and HELLO, oldest first */
     ring idle;  /* READY and IDLE, oldest idle first */
     uint32_t live;
     source **buckets;
@@ -229,8 +232,8 @@ static void enter(kms_conn *x, conn_state st, int64_t deadline_ms)
     kms_conns *c = x->owner;
     unqueue(x);
     x->state = st;
-    if (st == HANDSHAKE || st == READY || st == IDLE) {
-        list_push(st == HANDSHAKE ? &c->fresh : &c->idle, &x->queue);
+    if (st == HANDSHAKE || st == HELLO || st == READY || st == IDLE) {
+        list_push(st == HANDSHAKE || st == HELLO ? &c->fresh : &c->idle, &x->queue);
         x->queued = true;
     }
     evtimer_del(x->timer);
@@ -283,13 +286,14 @@ static kms_conn *oldest_idle(ring *fresh, ring *idle, size_t off, const kms_conn
     return NULL;
 }
 
-/* A source's victim: its oldest connection in HANDSHAKE, else its oldest in READY or IDLE. */
+/* A source's victim: its oldest connection in HANDSHAKE or HELLO, else its oldest in READY or
+ * IDLE. */
 static kms_conn *source_victim(source *s)
 {
     kms_conn *later = NULL;
     for (ring *e = s->conns.next; e != &s->conns; e = e->next) {
         kms_conn *x = CONTAINER(e, kms_conn, by_source);
-        if (x->state == HANDSHAKE)
+        if (x->state == HANDSHAKE || x->state == HELLO)
             return x;
         if (later == NULL && (x->state == READY || x->state == IDLE))
             later = x;
@@ -341,7 +345,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     kms_conn *x = arg;
     switch (x->state) {
     case ADMIT: admit(x); break;
-    case HANDSHAKE: shed(x, &x->owner->n.handshake_timeouts); break;
+    case HANDSHAKE:
+    case HELLO: shed(x, &x->owner->n.handshake_timeouts); break;
     case READY:
     case IDLE: shed(x, &x->owner->n.request_timeouts); break;
     case BUSY:
@@ -369,13 +374,23 @@ static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lo
         conn_free(ptr);
 }
 
-/* The handshake's end (also reported for post-handshake messages: kms_conn's state decides). */
+/* A complete ClientHello (again after a HelloRetryRequest: the state decides): the short
+ * deadline is met; the client now has until request_timeout_ms to finish. */
+static int on_client_hello(SSL *ssl, int *alert, void *arg)
+{
+    kms_conn *x = SSL_get_ex_data(ssl, g_ex_index);
+    if (x != NULL && x->state == HANDSHAKE)
+        enter(x, HELLO, x->accepted_ms + x->owner->k->cfg.request_timeout_ms);
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* The handshake's end (also reported for post-handshake messages: the state decides). */
 static void on_tls_info(const SSL *ssl, int where, int ret)
 {
     if ((where & SSL_CB_HANDSHAKE_DONE) == 0)
         return;
     kms_conn *x = SSL_get_ex_data(ssl, g_ex_index);
-    if (x != NULL && x->state == HANDSHAKE)
+    if (x != NULL && (x->state == HANDSHAKE || x->state == HELLO))
         enter(x, READY, x->accepted_ms + x->owner->k->cfg.request_timeout_ms);
 }
 
@@ -512,6 +527,7 @@ kg_result kms_conns_new(kms_conns **out, struct event_base *base, SSL_CTX *tls, 
         g_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, on_ssl_free);
     KG_ENSURE(g_ex_index >= 0, KG_ERR_INTERNAL, "TLS: no ex_data index");
     SSL_CTX_set_info_callback(tls, on_tls_info);
+    SSL_CTX_set_client_hello_cb(tls, on_client_hello, NULL);
     kg_result rc = KG_ERROR;
     EVP_MAC *mac = NULL;
     uint8_t key[16];
@@ -572,8 +588,9 @@ kg_result kms_conns_metrics(const kms_conns *c, kg_buf *out)
 {
     return kg_buf_printf(
         out,
-        "# HELP keygate_kms_handshake_timeouts_total Connections closed for not completing the "
-        "TLS handshake within limits.handshake_timeout_ms.\n"
+        "# HELP keygate_kms_handshake_timeouts_total Connections closed before their TLS handshake "
+        "completed: no ClientHello within limits.handshake_timeout_ms, or no end within "
+        "limits.request_timeout_ms.\n"
         "# TYPE keygate_kms_handshake_timeouts_total counter\n"
         "keygate_kms_handshake_timeouts_total %llu\n"
         "# HELP keygate_kms_request_timeouts_total Idle connections closed for not sending a "

@@ -1,6 +1,6 @@
-/* conns.h - admission and shedding of keygate-kms's client connections: a deadline for the TLS
- * handshake and for each request, a cap per source address, and at max_connections the oldest
- * idle connection closed instead of accepting pausing (kms/README.md, "Connections"). */
+/* conns.h - admission and shedding of keygate-kms's client connections: a deadline for the
+ * ClientHello, the TLS handshake and each request, a cap per source address, and at max_connections
+ * the oldest idle connection closed instead of accepting pausing (kms/README.md, "Connections"). */
 #ifndef KG_KMS_CONNS_H
 #define KG_KMS_CONNS_H
 

@@ -1,12 +1,13 @@
-/* conn_flood.c - the connection-exhaustion attacker of attacks_itest.sh: holds N TCP connections
- * to one server from loopback source addresses 127.0.0.2.., reopening each one the server
- * closes, for a bounded time, then prints what happened as one JSON line.
+/* conn_flood.c - the connection-exhaustion attacker of attacks_itest.sh (and kms_itest.sh): holds N
+ * TCP connections to one server from loopback source addresses 127.0.0.2.., reopening each one the
+ * server closes, for a bounded time, then prints what happened as one JSON line.
  *
- *   conn-flood --target 127.0.0.1:PORT --conns N [--sources K] [--mode idle|slowloris]
+ *   conn-flood --target 127.0.0.1:PORT --conns N [--sources K] [--mode idle|slowloris|hello]
  *              [--seconds S] [--rate R] [--ready-file F]
  *
  * idle:      connect and send nothing (a connection that costs the attacker one SYN);
- * slowloris: send the first half of a real TLS 1.3 ClientHello, then nothing.
+ * slowloris: send the first half of a real TLS 1.3 ClientHello, then nothing;
+ * hello:     send a whole ClientHello, then nothing (a client still judging the server's flight).
  * --rate caps connects per second (default 500), the first N and every reopening: shedding
  * costs the server CPU per connection, and a flood of new connections faster than its CPU is a
  * volumetric attack for the network's edge (kms/README.md), not what this test is about.
@@ -51,7 +52,7 @@ static int64_t now_ms(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: conn-flood --target 127.0.0.1:PORT --conns N [--sources K] "
-                    "[--mode idle|slowloris] [--seconds S] [--rate R] [--ready-file F]\n");
+                    "[--mode idle|slowloris|hello] [--seconds S] [--rate R] [--ready-file F]\n");
     exit(2);
 }
 
@@ -114,7 +115,8 @@ int main(int argc, char **argv)
         else
             usage();
     }
-    bool slowloris = strcmp(mode, "slowloris") == 0;
+    bool whole = strcmp(mode, "hello") == 0;
+    bool slowloris = whole || strcmp(mode, "slowloris") == 0; /* sends (part of) a hello */
     if (target == NULL || n == 0 || (!slowloris && strcmp(mode, "idle") != 0))
         usage();
     if (strncmp(target, "127.0.0.1:", 10) != 0) {
@@ -139,7 +141,9 @@ int main(int argc, char **argv)
     }
 
     uint8_t hello[MAX_HELLO];
-    size_t hello_len = slowloris ? client_hello(hello, sizeof(hello)) / 2 : 0;
+    size_t hello_len = slowloris ? client_hello(hello, sizeof(hello)) : 0;
+    if (!whole)
+        hello_len /= 2;
     if (slowloris && hello_len == 0) {
         fprintf(stderr, "conn-flood: could not make a ClientHello\n");
         return 1;

@@ -14,7 +14,7 @@ KMS="$BUILD/bin/keygate-kms"
 CLI="$BUILD/bin/keygate"
 CLIENT="$BUILD/tests/kms-itest-client"
 SIM="$BUILD/tests/kms-itest-sim"
-for tool in "$ANVIL" "$CAST" "$KMS" "$CLI" "$CLIENT" "$SIM"; do
+for tool in "$ANVIL" "$CAST" "$KMS" "$CLI" "$CLIENT" "$SIM" "$BUILD/tests/conn-flood"; do
   [ -x "$tool" ] || { echo "kms_itest: missing $tool (run scripts/setup and make build)" >&2; exit 1; }
 done
 
@@ -314,6 +314,13 @@ print(round(time.time() - t))' "$KPORT")"
 [ "$IDLE" -ge 1 ] && [ "$IDLE" -le 4 ] || die "a connection that never began TLS was closed after ${IDLE}s, want handshake_timeout_ms (2 s)"
 curl -sk "https://127.0.0.1:$KPORT/metrics" | grep "^keygate_kms_handshake_timeouts_total [1-9]" >/dev/null || die "handshake timeout not counted"
 ok "/health, /metrics, unknown method 404, oversized body refused (413), a silent connection closed at the handshake deadline after ${IDLE}s (counted)"
+# A client that sent its whole ClientHello may take longer to finish (a keygate client judges the
+# KMS's attestation, with PCCS and chain calls, inside the handshake): request_timeout_ms, not 2 s.
+"$BUILD/tests/conn-flood" --target "127.0.0.1:$KPORT" --conns 1 --mode hello --seconds 8 >"$TMP/hello.json" ||
+  die "conn-flood --mode hello"
+jq -e '.closed_by_server >= 1 and .lifetime_ms_min >= 4000 and .lifetime_ms_min <= 7000' "$TMP/hello.json" >/dev/null ||
+  die "a handshake stalled after the ClientHello was not given request_timeout_ms (5 s): $(cat "$TMP/hello.json")"
+ok "a handshake stalled after a whole ClientHello: closed after $(jq -r .lifetime_ms_min "$TMP/hello.json") ms (request_timeout_ms), not at the 2 s ClientHello deadline"
 
 # ---- restart: same keys, audit history kept ------------------------------------------------------
 stop_kms
