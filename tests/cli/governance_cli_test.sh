@@ -10,32 +10,19 @@ SRC="${2:?usage: governance_cli_test.sh KEYGATE SOURCE_DIR}"
 ANVIL="$SRC/tools/node_modules/.bin/anvil"
 [ -x "$ANVIL" ] || { echo "SKIP: anvil not installed (scripts/setup)"; exit 77; }
 
-TMP="$(mktemp -d /tmp/kg-gov-test.XXXXXX)"
-ANVIL_PID=""
-cleanup() {
-  [ -n "$ANVIL_PID" ] && kill "$ANVIL_PID" 2>/dev/null && wait "$ANVIL_PID" 2>/dev/null
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
+. "$SRC/tests/support/devnet.sh"
+kg_devnet_begin gov-test
 PASS=0
 ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
 die() { echo "not ok - $*" >&2; exit 1; }
 
-# anvil on a port of its own (port 0: no probe-then-bind race), waited for with a deadline
-. "$SRC/tests/integration/itest_services.sh"
-kg_start_anvil "$ANVIL" "$TMP/anvil.log"
+# the chain: anvil on a port of its own and the contracts (tests/support/devnet.sh)
+kg_devnet_chain
 # anvil's well-known dev accounts 0 (owner) and 1 (guardian / stranger): public test keys
 OWNER_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
 OTHER_KEY=0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
 OTHER=0x70997970C51812dc3A010C7d01b50e0d17dc79C8
-DEPLOY="$(KEYGATE_DEPLOYER_KEY=$OWNER_KEY "$SRC/scripts/deploy-contracts" --rpc-url "$RPC" 2>"$TMP/deploy.log")" ||
-  { cat "$TMP/deploy.log" >&2; die "deploy-contracts"; }
-KMSC="$(jq -r .kms <<<"$DEPLOY")"
-# A chain-only state directory, as `devnet up` writes it (devnet.json, mode 0600).
-mkdir -p "$TMP/state"
-jq -n --arg rpc "$RPC" --arg kms "$KMSC" --arg key "$OWNER_KEY" \
-  '{version:1, rpc_url:$rpc, chain_id:31337, kms_contract:$kms, private_key:$key}' >"$TMP/state/devnet.json"
-chmod 600 "$TMP/state/devnet.json"
+kg_devnet_chain_state "$TMP/state"
 S=(--state "$TMP/state")
 block() { curl -s -X POST -H 'Content-Type: application/json' \
   --data '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}' "$RPC" | jq -r .result; }

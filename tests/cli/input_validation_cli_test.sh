@@ -12,29 +12,17 @@ SRC="${2:?usage: input_validation_cli_test.sh KEYGATE SOURCE_DIR}"
 ANVIL="$SRC/tools/node_modules/.bin/anvil"
 [ -x "$ANVIL" ] || { echo "SKIP: anvil not installed (scripts/setup)"; exit 77; }
 
-TMP="$(mktemp -d /tmp/kg-input-test.XXXXXX)"
-ANVIL_PID=""
-cleanup() {
-  [ -n "$ANVIL_PID" ] && kill "$ANVIL_PID" 2>/dev/null && wait "$ANVIL_PID" 2>/dev/null
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
+. "$SRC/tests/support/devnet.sh"
+kg_devnet_begin input-test
 PASS=0
 ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
 die() { echo "not ok - $*" >&2; exit 1; }
 
-. "$SRC/tests/integration/itest_services.sh"
-kg_start_anvil "$ANVIL" "$TMP/anvil.log"
+kg_devnet_chain
 # anvil's well-known dev account 0: a public test key
 OWNER_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
 OWNER=0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
-DEPLOY="$(KEYGATE_DEPLOYER_KEY=$OWNER_KEY "$SRC/scripts/deploy-contracts" --rpc-url "$RPC" 2>"$TMP/deploy.log")" ||
-  { cat "$TMP/deploy.log" >&2; die "deploy-contracts"; }
-KMSC="$(jq -r .kms <<<"$DEPLOY")"
-mkdir -p "$TMP/state"
-jq -n --arg rpc "$RPC" --arg kms "$KMSC" --arg key "$OWNER_KEY" \
-  '{version:1, rpc_url:$rpc, chain_id:31337, kms_contract:$kms, private_key:$key}' >"$TMP/state/devnet.json"
-chmod 600 "$TMP/state/devnet.json"
+kg_devnet_chain_state "$TMP/state"
 S=(--state "$TMP/state")
 rpc() { curl -s -X POST -H 'Content-Type: application/json' \
   --data "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":$2}" "$RPC" | jq -r .result; }

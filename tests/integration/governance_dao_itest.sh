@@ -14,10 +14,8 @@ ANVIL="$SRC/tools/node_modules/.bin/anvil"
 CAST="$SRC/tools/node_modules/.bin/cast"
 [ -x "$ANVIL" ] && [ -d "$SRC/tools/node_modules/@safe-global/safe-contracts" ] ||
   { echo "SKIP: tools not installed (scripts/setup)"; exit 77; }
-TMP="$(mktemp -d /tmp/kg-dao-itest.XXXXXX)"
-ANVIL_PID=""
-cleanup() { [ -n "$ANVIL_PID" ] && kill "$ANVIL_PID" 2>/dev/null && wait "$ANVIL_PID" 2>/dev/null; rm -rf "$TMP"; }
-trap cleanup EXIT
+. "$SRC/tests/support/devnet.sh"
+kg_devnet_begin dao-itest
 PASS=0
 ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
 die() { echo "not ok - $*" >&2; exit 1; }
@@ -28,8 +26,7 @@ run() {
   [ -z "$want_msg" ] || grep -qF -- "$want_msg" "$TMP/err" || die "'$*': stderr lacks '$want_msg': $(cat "$TMP/err")"
 }
 
-. "$SRC/tests/integration/itest_services.sh"
-kg_start_anvil "$ANVIL" "$TMP/anvil.log"
+kg_devnet_chain
 export ETH_RPC_URL="$RPC"
 # anvil's well-known dev keys (public test keys): 0 deployer, 2-4 Safe owners, 5 outsider
 DEPLOYER_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
@@ -39,13 +36,7 @@ OWNER_KEYS=(0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a
 OUTSIDER_KEY=0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba
 for i in 0 1 2; do printf '%s\n' "${OWNER_KEYS[$i]}" >"$TMP/owner$i.key"; chmod 600 "$TMP/owner$i.key"; done
 printf '%s\n' "$OUTSIDER_KEY" >"$TMP/outsider.key"; chmod 600 "$TMP/outsider.key"
-DEPLOY="$(KEYGATE_DEPLOYER_KEY=$DEPLOYER_KEY "$SRC/scripts/deploy-contracts" --rpc-url "$RPC" 2>"$TMP/deploy.log")" ||
-  { cat "$TMP/deploy.log" >&2; die "deploy-contracts"; }
-KMSC="$(jq -r .kms <<<"$DEPLOY")"
-mkdir -p "$TMP/state"
-jq -n --arg rpc "$RPC" --arg kms "$KMSC" --arg key "$DEPLOYER_KEY" \
-  '{version:1, rpc_url:$rpc, chain_id:31337, kms_contract:$kms, private_key:$key}' >"$TMP/state/devnet.json"
-chmod 600 "$TMP/state/devnet.json"
+kg_devnet_chain_state "$TMP/state"
 S=(--state "$TMP/state")
 
 OWNERS=()

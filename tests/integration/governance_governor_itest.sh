@@ -17,10 +17,8 @@ CAST="$SRC/tools/node_modules/.bin/cast"
 [ -x "$ANVIL" ] && [ -d "$SRC/tools/node_modules/@openzeppelin/contracts/governance" ] &&
   [ -d "$SRC/tools/node_modules/@safe-global/safe-contracts" ] ||
   { echo "SKIP: tools not installed (scripts/setup)"; exit 77; }
-TMP="$(mktemp -d /tmp/kg-governor-itest.XXXXXX)"
-ANVIL_PID=""
-cleanup() { [ -n "$ANVIL_PID" ] && kill "$ANVIL_PID" 2>/dev/null && wait "$ANVIL_PID" 2>/dev/null; rm -rf "$TMP"; }
-trap cleanup EXIT
+. "$SRC/tests/support/devnet.sh"
+kg_devnet_begin governor-itest
 PASS=0
 ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
 die() { echo "not ok - $*" >&2; exit 1; }
@@ -31,8 +29,7 @@ run() { # run EXPECTED_RC STDERR_SUBSTRING CMD...
   [ -z "$want_msg" ] || grep -qF -- "$want_msg" "$TMP/err" || die "'$*': stderr lacks '$want_msg': $(cat "$TMP/err")"
 }
 
-. "$SRC/tests/integration/itest_services.sh"
-kg_start_anvil "$ANVIL" "$TMP/anvil.log"
+kg_devnet_chain
 export ETH_RPC_URL="$RPC"
 rpc() { curl -s -X POST -H 'Content-Type: application/json' \
   --data "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":$2}" "$RPC"; }
@@ -53,13 +50,7 @@ for i in 0 1 2 3 4; do printf '%s\n' "${KEYS[$i]}" >"$TMP/${NAMES[$i]}.key"; chm
 addr() { "$CAST" wallet address --private-key "$1"; }
 VOTER_A="$(addr "${KEYS[0]}")" VOTER_B="$(addr "${KEYS[1]}")" NOBODY="$(addr "${KEYS[4]}")"
 
-DEPLOY="$(KEYGATE_DEPLOYER_KEY=$DEPLOYER_KEY "$SRC/scripts/deploy-contracts" --rpc-url "$RPC" 2>"$TMP/deploy.log")" ||
-  { cat "$TMP/deploy.log" >&2; die "deploy-contracts"; }
-KMSC="$(jq -r .kms <<<"$DEPLOY")"
-mkdir -p "$TMP/state"
-jq -n --arg rpc "$RPC" --arg kms "$KMSC" --arg key "$DEPLOYER_KEY" \
-  '{version:1, rpc_url:$rpc, chain_id:31337, kms_contract:$kms, private_key:$key}' >"$TMP/state/devnet.json"
-chmod 600 "$TMP/state/devnet.json"
+kg_devnet_chain_state "$TMP/state"
 S=(--state "$TMP/state")
 NOTICE=604800 # the app's upgrade notice (7 days), guaranteed by the KMS contract's own notice
 DELAY=3600    # the timelock's delay

@@ -8,123 +8,39 @@ set -euo pipefail
 
 BUILD="$(cd "${1:?usage: kms_itest.sh BUILD_DIR}" && pwd)"
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-ANVIL="$SRC/tools/node_modules/.bin/anvil"
-CAST="$SRC/tools/node_modules/.bin/cast"
-KMS="$BUILD/bin/keygate-kms"
-CLI="$BUILD/bin/keygate"
 CLIENT="$BUILD/tests/kms-itest-client"
-SIM="$BUILD/tests/kms-itest-sim"
-for tool in "$ANVIL" "$CAST" "$KMS" "$CLI" "$CLIENT" "$SIM" "$BUILD/tests/conn-flood"; do
-  [ -x "$tool" ] || { echo "kms_itest: missing $tool (run scripts/setup and make build)" >&2; exit 1; }
-done
-
-TMP="$(mktemp -d /tmp/kg-kms-itest.XXXXXX)"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kms_itest: kept $TMP" >&2; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-
-PASS=0
-ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
 die() {
   echo "not ok - $*" >&2
   [ -f "$TMP/kms.log" ] && { echo "--- kms.log (tail)" >&2; tail -20 "$TMP/kms.log" >&2; }
   exit 1
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# services bind port 0 and report the port they got; waits end early if the process exits
-. "$SRC/tests/integration/itest_services.sh"
-wait_file() { kg_wait_file "$1" "${2:-$!}"; } # wait_file FILE [PID, default: the last started]
+. "$SRC/tests/support/devnet.sh"
+for tool in "$ANVIL" "$CAST" "$KMS" "$CLI" "$CLIENT" "$SIM" "$BUILD/tests/conn-flood"; do
+  [ -x "$tool" ] || { echo "kms_itest: missing $tool (run scripts/setup and make build)" >&2; exit 1; }
+done
+kg_devnet_begin kms-itest
 
-# ---- chain: anvil + contracts ------------------------------------------------------------------
-kg_start_anvil "$ANVIL" "$TMP/anvil.log"
-PIDS+=("$ANVIL_PID")
-# anvil's well-known first dev account (a public test key, not a secret)
-export KEYGATE_DEPLOYER_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
-OWNER=0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
-DEPLOY="$("$SRC/scripts/deploy-contracts" --rpc-url "$RPC" 2>"$TMP/deploy.log")" || { cat "$TMP/deploy.log" >&2; die "deploy-contracts"; }
-KMSC="$(jq -r .kms <<<"$DEPLOY")"
-ok "contracts deployed (KMS contract $KMSC)"
-send() { "$CAST" send --rpc-url "$RPC" --private-key "$KEYGATE_DEPLOYER_KEY" --json "$@" >"$TMP/tx.json" || die "cast send $*"; }
+PASS=0
+ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
+send() { kg_send "$@"; }
 block_of_last_tx() { printf '%d' "$(jq -r .blockNumber "$TMP/tx.json")"; }
 
-# ---- simulated TDX platform + PCCS -------------------------------------------------------------
-"$SIM" init "$TMP/sim" || die "sim init"
-"$SIM" root-ca "$TMP/sim" "$TMP/sim-root.pem" || die "sim root-ca"
-PPORT=0 # the PCCS binds a port of its own and writes it to pccs.port
-start_pccs() {
-  rm -f "$TMP/pccs.port"
-  "$SIM" pccs "$TMP/sim" "$PPORT" "$TMP/pccs.port" &
-  PCCS_PID=$!
-  PIDS+=("$PCCS_PID")
-  wait_file "$TMP/pccs.port"
-  PPORT="$(cat "$TMP/pccs.port")" # restarts keep it
-}
-start_pccs
+# ---- chain: anvil + contracts; the simulated TDX platform + PCCS ---------------------------------
+kg_devnet_chain
+ok "contracts deployed (KMS contract $KMSC)"
+kg_devnet_sim
 
 # ---- KMS: config, bootstrap, registration on chain ---------------------------------------------
-# COLLATERAL: "pccs" (fetched through the DCAP library's PCCS client) or "file" (the same
-# collateral given as collateral_file, used while the PCCS client is not built).
-COLLATERAL=pccs
-write_config() {
-  local coll='"pccs_url": "http://127.0.0.1:'"$PPORT"'",'
-  if [ "$COLLATERAL" = file ]; then
-    "$SIM" collateral "$TMP/sim" "$TMP/collateral.json" || die "sim collateral"
-    coll='"collateral_file": "'"$TMP/collateral.json"'",'
-  fi
-  cat >"$TMP/kms.json" <<JSON
-{
-  "listen": {"address": "127.0.0.1", "port": 0},
-  "state_dir": "$TMP/state",
-  "policy": {"backend": "eth", "rpc_url": "$RPC", "kms_contract": "$KMSC", "chain_id": 31337,
-             "timeout_ms": 2000},
-  $coll
-  "trust_root": {"kind": "sim", "sim_ca_file": "$TMP/sim-root.pem"},
-  "tee": {"backend": "sim", "sim_dir": "$TMP/sim", "sim_vm": "kms"},
-  "limits": {"workers": 2, "request_timeout_ms": 5000},
-  "self_check_interval_s": 0
-}
-JSON
-}
-write_config
-"$KMS" --config "$TMP/kms.json" --bootstrap >"$TMP/bootstrap.json" 2>"$TMP/bootstrap.log" || { cat "$TMP/bootstrap.log" >&2; die "bootstrap"; }
+kg_devnet_kms_config
+kg_devnet_bootstrap
 for f in root-ca.key root-k256.key; do
   [ "$(stat -c %a "$TMP/state/$f")" = 600 ] || die "$f is not mode 0600"
 done
-K256="$(jq -r .k256_pubkey "$TMP/bootstrap.json")"
-OSH="$(jq -r .kms_boot_info.os_image_hash "$TMP/bootstrap.json")"
-MRA="$(jq -r .kms_boot_info.mr_aggregated "$TMP/bootstrap.json")"
-DEV="$(jq -r .kms_boot_info.device_id "$TMP/bootstrap.json")"
-if [ "${#OSH}" != 64 ] && grep -q "PCCS client not available" "$TMP/bootstrap.log"; then
-  echo "kms_itest: note: the PCCS client is not built yet; using collateral_file" >&2
-  COLLATERAL=file
-  write_config
-  "$KMS" --config "$TMP/kms.json" --bootstrap >"$TMP/bootstrap.json" 2>"$TMP/bootstrap.log" || { cat "$TMP/bootstrap.log" >&2; die "bootstrap"; }
-  K256="$(jq -r .k256_pubkey "$TMP/bootstrap.json")"
-  OSH="$(jq -r .kms_boot_info.os_image_hash "$TMP/bootstrap.json")"
-  MRA="$(jq -r .kms_boot_info.mr_aggregated "$TMP/bootstrap.json")"
-  DEV="$(jq -r .kms_boot_info.device_id "$TMP/bootstrap.json")"
-fi
-[ "${#K256}" = 66 ] && [ "${#OSH}" = 64 ] || { cat "$TMP/bootstrap.log" >&2; die "bootstrap info incomplete: $(cat "$TMP/bootstrap.json")"; }
 ok "bootstrap: root keys generated (0600), bootstrap info printed"
-send "$KMSC" "addOsImageHash(bytes32)" "0x$OSH"
-send "$KMSC" "addKmsAggregatedMr(bytes32)" "0x$MRA"
-send "$KMSC" "addKmsDevice(bytes32)" "0x$DEV"
-send "$KMSC" "setKmsInfo((bytes,bytes,bytes,bytes))" \
-  "(0x$K256,0x$(jq -r .ca_pubkey "$TMP/bootstrap.json"),0x$(jq -r .quote "$TMP/bootstrap.json"),0x$(jq -r .eventlog "$TMP/bootstrap.json"))"
+kg_devnet_register_kms
 ok "KMS registered on chain (OS image, aggregated MR, device, KMS info)"
 
-start_kms() {
-  rm -f "$TMP/kms.port"
-  "$KMS" --config "$TMP/kms.json" --port-file "$TMP/kms.port" 2>>"$TMP/kms.log" &
-  KMS_PID=$!
-  PIDS+=("$KMS_PID")
-  wait_file "$TMP/kms.port"
-  KPORT="$(cat "$TMP/kms.port")"
-}
+start_kms() { kg_devnet_start_kms; }
 stop_kms() { kill "$KMS_PID"; wait "$KMS_PID" 2>/dev/null || true; }
 start_kms
 grep -q "self-check: allowed" "$TMP/kms.log" || die "self-check did not pass at start: $(grep self-check "$TMP/kms.log")"
@@ -170,9 +86,7 @@ expect_denied "unverified): RA-TLS certificate: certificate has no RA-TLS quote 
 app unreg 1111111111111111111111111111111111111111 "$H1"
 expect_denied "not allowed by governance: app not registered" "unregistered app"
 
-send "$KMSC" "deployAndRegisterApp(address,bool,bool,bool,bytes32,bytes32)" "$OWNER" false false true \
-  0x0000000000000000000000000000000000000000000000000000000000000000 "0x$H1"
-APP="$(jq -r '.logs[] | select(.topics[0]=="0xfd86d7f6962eba3b7a3bf9129c06c0b2f885e1c61ef2c9f0dbb856be0deefdee") | .topics[1]' "$TMP/tx.json" | cut -c27-66)"
+APP="$(kg_devnet_register_app "$H1")"
 [ "${#APP}" = 40 ] || die "no app id from the factory"
 ok "app deployed and registered via the factory: 0x$APP"
 
@@ -416,14 +330,12 @@ ok "a group-readable key file makes the KMS refuse to start"
 # The PCCS serves the platform's files per request, so it keeps running (and keeps its port:
 # a port given up here could be taken by a test running in parallel).
 "$SIM" refresh "$TMP/sim" --expired || die "sim refresh --expired"
-write_config
 start_kms
 app v2 "$APP" "$H2"
 expect_denied "unverified): RA-TLS quote" "expired collateral"
 grep -q "expired\|Expired\|nextUpdate" "$TMP/out.json" || die "expired collateral: reason does not say expired: $(cat "$TMP/out.json")"
 stop_kms
 "$SIM" refresh "$TMP/sim" || die "sim refresh"
-write_config
 start_kms
 
 # ---- periodic self-check: a KMS governance no longer allows refuses keys ------------------------

@@ -14,96 +14,34 @@ set -euo pipefail
 BUILD="$(cd "${1:?usage: agent_sdk_test.sh BUILD_DIR}" && pwd)"
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$SRC/tests/interop"
-ANVIL="$SRC/tools/node_modules/.bin/anvil"
-CAST="$SRC/tools/node_modules/.bin/cast"
-KMS="$BUILD/bin/keygate-kms"
-CLI="$BUILD/bin/keygate"
-SIM="$BUILD/tests/kms-itest-sim"
 export NODE_PATH="$SRC/tools/node_modules"
-for tool in "$ANVIL" "$CAST" "$KMS" "$CLI" "$SIM"; do
-  [ -x "$tool" ] || { echo "agent_sdk_test: missing $tool (run scripts/setup and make build)" >&2; exit 1; }
-done
-
-TMP="$(mktemp -d /tmp/kg-agent-sdk.XXXXXX)"
-# Run as root, the agent starts the app as an unprivileged user (keygate-app or nobody, see
-# agent/README.md): it must traverse TMP (not list it) to reach its output directories.
-[ "$(id -u)" != 0 ] || chmod 0711 "$TMP"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "agent_sdk_test: kept $TMP" >&2; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-
-PASS=0
-ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
 die() {
   echo "not ok - $*" >&2
   [ -f "$TMP/kms.log" ] && { echo "--- kms.log (tail)" >&2; tail -20 "$TMP/kms.log" >&2; }
   exit 1
 }
+. "$SRC/tests/support/devnet.sh"
+for tool in "$ANVIL" "$CAST" "$KMS" "$CLI" "$SIM"; do
+  [ -x "$tool" ] || { echo "agent_sdk_test: missing $tool (run scripts/setup and make build)" >&2; exit 1; }
+done
+
+kg_devnet_begin agent-sdk
+# Run as root, the agent starts the app as an unprivileged user (keygate-app or nobody, see
+# agent/README.md): it must traverse TMP (not list it) to reach its output directories.
+[ "$(id -u)" != 0 ] || chmod 0711 "$TMP"
+
+PASS=0
+ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# services bind port 0 and report the port they got; waits end early if the process exits
-. "$SRC/tests/integration/itest_services.sh"
-wait_file() { kg_wait_file "$1" "${2:-$!}"; } # wait_file FILE [PID, default: the last started]
 
 # ---- devnet: chain, simulated platform + PCCS, KMS ---------------------------------------------
-kg_start_anvil "$ANVIL" "$TMP/anvil.log"
-PIDS+=("$ANVIL_PID")
-# anvil's well-known first dev account (a public test key, not a secret)
-export KEYGATE_DEPLOYER_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
-OWNER=0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
-DEPLOY="$("$SRC/scripts/deploy-contracts" --rpc-url "$RPC" 2>"$TMP/deploy.log")" || { cat "$TMP/deploy.log" >&2; die "deploy-contracts"; }
-KMSC="$(jq -r .kms <<<"$DEPLOY")"
-send() { "$CAST" send --rpc-url "$RPC" --private-key "$KEYGATE_DEPLOYER_KEY" --json "$@" >"$TMP/tx.json" || die "cast send $*"; }
-
-"$SIM" init "$TMP/sim" || die "sim init"
-"$SIM" root-ca "$TMP/sim" "$TMP/sim-root.pem" || die "sim root-ca"
-PPORT=0 # the PCCS binds a port of its own and writes it to pccs.port
-"$SIM" pccs "$TMP/sim" "$PPORT" "$TMP/pccs.port" &
-PIDS+=("$!")
-wait_file "$TMP/pccs.port"
-PPORT="$(cat "$TMP/pccs.port")"
-
-cat >"$TMP/kms.json" <<JSON
-{
-  "listen": {"address": "127.0.0.1", "port": 0},
-  "state_dir": "$TMP/state",
-  "policy": {"backend": "eth", "rpc_url": "$RPC", "kms_contract": "$KMSC", "chain_id": 31337,
-             "timeout_ms": 2000},
-  "pccs_url": "http://127.0.0.1:$PPORT",
-  "trust_root": {"kind": "sim", "sim_ca_file": "$TMP/sim-root.pem"},
-  "tee": {"backend": "sim", "sim_dir": "$TMP/sim", "sim_vm": "kms"},
-  "limits": {"workers": 2, "request_timeout_ms": 5000},
-  "self_check_interval_s": 0
-}
-JSON
-"$KMS" --config "$TMP/kms.json" --bootstrap >"$TMP/bootstrap.json" 2>"$TMP/bootstrap.log" || { cat "$TMP/bootstrap.log" >&2; die "bootstrap"; }
-K256="$(jq -r .k256_pubkey "$TMP/bootstrap.json")"
-if [ "$(jq -r .kms_boot_info.os_image_hash "$TMP/bootstrap.json" | wc -c)" != 65 ] &&
-  grep -q "PCCS client not available" "$TMP/bootstrap.log"; then
-  echo "agent_sdk_test: SKIP: the DCAP library's PCCS client is not built yet" >&2
-  exit 77
-fi
-[ "$(jq -r .kms_boot_info.os_image_hash "$TMP/bootstrap.json" | wc -c)" = 65 ] ||
-  { cat "$TMP/bootstrap.log" >&2; die "KMS bootstrap info incomplete: $(cat "$TMP/bootstrap.json")"; }
-send "$KMSC" "addOsImageHash(bytes32)" "0x$(jq -r .kms_boot_info.os_image_hash "$TMP/bootstrap.json")"
-send "$KMSC" "addKmsAggregatedMr(bytes32)" "0x$(jq -r .kms_boot_info.mr_aggregated "$TMP/bootstrap.json")"
-send "$KMSC" "addKmsDevice(bytes32)" "0x$(jq -r .kms_boot_info.device_id "$TMP/bootstrap.json")"
-send "$KMSC" "setKmsInfo((bytes,bytes,bytes,bytes))" \
-  "(0x$K256,0x$(jq -r .ca_pubkey "$TMP/bootstrap.json"),0x$(jq -r .quote "$TMP/bootstrap.json"),0x$(jq -r .eventlog "$TMP/bootstrap.json"))"
-start_kms() {
-  rm -f "$TMP/kms.port"
-  "$KMS" --config "$TMP/kms.json" --port-file "$TMP/kms.port" 2>>"$TMP/kms.log" &
-  KMS_PID=$!
-  PIDS+=("$KMS_PID")
-  wait_file "$TMP/kms.port"
-  KURL="https://127.0.0.1:$(cat "$TMP/kms.port")"
-}
-start_kms
-cp "$TMP/state/root-ca.pem" "$TMP/kms-ca.pem" 2>/dev/null ||
-  curl -sk -X POST "$KURL/prpc/GetMeta?json" -d '{}' | jq -r .ca_cert >"$TMP/kms-ca.pem"
+kg_devnet_chain
+kg_devnet_sim
+kg_devnet_kms_config
+kg_devnet_bootstrap
+kg_devnet_register_kms
+kg_devnet_start_kms
+cp "$TMP/state/root-ca.pem" "$TMP/kms-ca.pem"
 grep -q "BEGIN CERTIFICATE" "$TMP/kms-ca.pem" || die "no KMS root CA"
 ok "devnet up: contracts, simulated platform + PCCS, KMS at $KURL"
 
@@ -111,13 +49,8 @@ ok "devnet up: contracts, simulated platform + PCCS, KMS at $KURL"
 printf '{"manifest_version":2,"name":"sdk-interop","runner":"docker-compose","docker_compose_file":"services: {}"}' >"$TMP/compose-v1.json"
 printf '{"manifest_version":2,"name":"sdk-interop","runner":"docker-compose","docker_compose_file":"services: {x: {}}"}' >"$TMP/compose-v2.json"
 H1="$(sha256sum "$TMP/compose-v1.json" | cut -c1-64)"
-register_app() { # prints the new app id
-  send "$KMSC" "deployAndRegisterApp(address,bool,bool,bool,bytes32,bytes32)" "$OWNER" false false true \
-    0x0000000000000000000000000000000000000000000000000000000000000000 "0x$1"
-  jq -r '.logs[] | select(.topics[0]=="0xfd86d7f6962eba3b7a3bf9129c06c0b2f885e1c61ef2c9f0dbb856be0deefdee") | .topics[1]' "$TMP/tx.json" | cut -c27-66
-}
-APP="$(register_app "$H1")"
-APP2="$(register_app "$H1")"
+APP="$(kg_devnet_register_app "$H1")"
+APP2="$(kg_devnet_register_app "$H1")"
 [ "${#APP}" = 40 ] && [ "${#APP2}" = 40 ] && [ "$APP" != "$APP2" ] || die "factory app ids: '$APP' '$APP2'"
 ok "two apps registered with compose hash $H1"
 

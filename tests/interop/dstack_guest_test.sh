@@ -20,43 +20,26 @@ set -euo pipefail
 
 BUILD="$(cd "${1:?usage: dstack_guest_test.sh BUILD_DIR}" && pwd)"
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-KMS="$BUILD/bin/keygate-kms"
-CLI="$BUILD/bin/keygate"
-SIM="$BUILD/tests/kms-itest-sim"
 GUEST="$BUILD/tests/kg-dstack-guest"
+die() {
+  echo "not ok - $*" >&2
+  [ -f "$TMP/kms.log" ] && { echo "--- kms.log (tail)" >&2; tail -20 "$TMP/kms.log" >&2; }
+  exit 1
+}
+. "$SRC/tests/support/devnet.sh"
 for tool in "$KMS" "$CLI" "$SIM" "$GUEST"; do
   [ -x "$tool" ] || { echo "dstack_guest_test: missing $tool (make build)" >&2; exit 77; }
 done
 for cmd in curl jq node openssl python3; do
   command -v "$cmd" >/dev/null || { echo "dstack_guest_test: $cmd missing" >&2; exit 77; }
 done
-
-TMP="$(mktemp -d /tmp/kg-dstack-guest.XXXXXX)"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "dstack_guest_test: kept $TMP" >&2; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
+kg_devnet_begin dstack-guest
 
 PASS=0
 ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
-die() {
-  echo "not ok - $*" >&2
-  [ -f "$TMP/kms.log" ] && { echo "--- kms.log (tail)" >&2; tail -20 "$TMP/kms.log" >&2; }
-  exit 1
-}
-. "$SRC/tests/integration/itest_services.sh"
-wait_file() { kg_wait_file "$1" "${2:-$!}"; }
 
 # ---- the simulated platform, its PCCS, the auth webhook, the KMS -------------------------------
-"$SIM" init "$TMP/sim" || die "sim init"
-"$SIM" root-ca "$TMP/sim" "$TMP/sim-root.pem" || die "sim root-ca"
-"$SIM" pccs "$TMP/sim" 0 "$TMP/pccs.port" &
-PIDS+=("$!")
-wait_file "$TMP/pccs.port"
-PPORT="$(cat "$TMP/pccs.port")"
+kg_devnet_sim
 
 APP=a1b2c3d4e5f60718293a4b5c6d7e8f9012345678
 COMPOSE=$(printf 'dstack guest compose' | sha256sum | cut -c1-64)
@@ -67,25 +50,10 @@ wait_file "$TMP/webhook.port"
 WPORT="$(cat "$TMP/webhook.port")"
 
 NAME=kms.dstack.test
-cat >"$TMP/kms.json" <<JSON
-{
-  "listen": {"address": "127.0.0.1", "port": 0},
-  "state_dir": "$TMP/state",
-  "policy": {"backend": "webhook", "url": "http://127.0.0.1:$WPORT/", "timeout_ms": 2000},
-  "pccs_url": "http://127.0.0.1:$PPORT",
-  "trust_root": {"kind": "sim", "sim_ca_file": "$TMP/sim-root.pem"},
-  "tee": {"backend": "sim", "sim_dir": "$TMP/sim", "sim_vm": "kms"},
-  "tls": {"server_names": ["$NAME", "127.0.0.1"]},
-  "limits": {"workers": 2, "request_timeout_ms": 5000},
-  "self_check_interval_s": 0
-}
-JSON
-"$KMS" --config "$TMP/kms.json" --bootstrap >"$TMP/bootstrap.json" 2>"$TMP/bootstrap.log" ||
-  { cat "$TMP/bootstrap.log" >&2; die "bootstrap"; }
-"$KMS" --config "$TMP/kms.json" --port-file "$TMP/kms.port" 2>>"$TMP/kms.log" &
-PIDS+=("$!")
-wait_file "$TMP/kms.port"
-KPORT="$(cat "$TMP/kms.port")"
+KG_KMS_POLICY='{"backend": "webhook", "url": "http://127.0.0.1:'"$WPORT"'/", "timeout_ms": 2000}' \
+  KG_KMS_EXTRA='"tls": {"server_names": ["'"$NAME"'", "127.0.0.1"]}' kg_devnet_kms_config
+kg_devnet_bootstrap
+kg_devnet_start_kms
 grep -q "self-check: allowed" "$TMP/kms.log" || die "self-check (through the webhook URL with a trailing slash)"
 ok "KMS up behind the auth webhook (policy.url ends in '/': no '//bootAuth' path)"
 

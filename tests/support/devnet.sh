@@ -1,0 +1,155 @@
+# devnet.sh - the one devnet setup of the shell tests and benchmarks (sourced): anvil on a port
+# the kernel assigns, the governance contracts, the simulated TDX platform and its PCCS, a KMS
+# config, a bootstrapped keygate-kms published and allowed on chain, apps registered, and every
+# process stopped by one EXIT trap.
+#
+# Before sourcing, the caller sets SRC (source tree) and BUILD (build directory; tests given only
+# the CLI may leave it unset) and defines
+# die MESSAGE (prints and exits non-zero). Then, in order, as far as it needs:
+#   kg_devnet_begin NAME        TMP (a fresh /tmp/kg-NAME.XXXXXX), PIDS, the EXIT trap
+#   kg_devnet_up [PREFIX...]    or all of it as users get it: `keygate devnet up --state $TMP`
+#                               (its JSON in $TMP/up.json; run under PREFIX, e.g. setpriv),
+#                               `devnet down` at exit
+#   kg_devnet_chain             anvil + contracts: RPC, APORT, ANVIL_PID, DEPLOY (JSON), KMSC,
+#                               OWNER and KEYGATE_DEPLOYER_KEY (anvil's public dev account)
+#   kg_send ARGS...             cast send as the deployer; the receipt in $TMP/tx.json
+#   kg_devnet_chain_state DIR   a chain-only state directory for the CLI (DIR/devnet.json, 0600,
+#                               as `keygate devnet up` writes it: RPC, KMS contract, deployer)
+#   kg_devnet_sim               $TMP/sim + its root CA $TMP/sim-root.pem + PCCS: PPORT, PCCS_PID
+#   kg_devnet_kms_config [FILE] the KMS config (default $TMP/kms.json), see below
+#   kg_devnet_bootstrap         --bootstrap into $TMP/bootstrap.json: K256, OSH, MRA, DEV
+#   kg_devnet_register_kms      allows OS image, aggregated MR, device; setKmsInfo
+#   kg_devnet_start_kms [FILE]  KMS_PID, KPORT, KURL (stderr appended to $TMP/kms.log)
+#   kg_devnet_register_app HASH prints the id of a new app allowing compose hash HASH
+# The KMS config: eth policy on RPC/KMSC (KG_KMS_POLICY replaces it: a JSON object), the PCCS,
+# the simulator's trust root and TEE (VM "kms"), KG_KMS_LIMITS (default 2 workers, 5 s request
+# timeout), self-check only at start, and KG_KMS_EXTRA (more members, e.g. "tls": {...}).
+# Processes a test starts itself go into PIDS too; kg_cleanup_extra, if defined, runs at exit
+# before TMP is removed (KEEP_TMP=1 keeps it).
+
+. "$SRC/tests/integration/itest_services.sh"
+
+ANVIL="$SRC/tools/node_modules/.bin/anvil"
+CAST="$SRC/tools/node_modules/.bin/cast"
+KMS="${BUILD:-}/bin/keygate-kms"
+CLI="${BUILD:-}/bin/keygate"
+SIM="${BUILD:-}/tests/kms-itest-sim"
+
+kg_devnet_cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "${KG_DEVNET_UP:-}" ]; then "$CLI" devnet down --state "$TMP" >/dev/null 2>&1 || true; fi
+  if declare -F kg_cleanup_extra >/dev/null; then kg_cleanup_extra || true; fi
+  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "$KG_DEVNET_NAME: kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+
+kg_devnet_begin() {
+  KG_DEVNET_NAME="$1"
+  TMP="$(mktemp -d "/tmp/kg-$1.XXXXXX")"
+  PIDS=()
+  trap kg_devnet_cleanup EXIT
+}
+
+kg_devnet_up() {
+  KG_DEVNET_UP=1
+  "$@" "$CLI" devnet up --state "$TMP" >"$TMP/up.json" 2>"$TMP/up.err" || { cat "$TMP/up.err" >&2; die "devnet up"; }
+}
+
+# wait_file FILE [PID, default: the last started]: services bind port 0 and report the port
+# they got; the wait ends early if the process exits.
+wait_file() { kg_wait_file "$1" "${2:-$!}"; }
+
+kg_devnet_chain() {
+  kg_start_anvil "$ANVIL" "$TMP/anvil.log" "$@"
+  PIDS+=("$ANVIL_PID")
+  # anvil's well-known first dev account (a public test key, not a secret)
+  export KEYGATE_DEPLOYER_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+  OWNER=0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
+  DEPLOY="$("$SRC/scripts/deploy-contracts" --rpc-url "$RPC" 2>"$TMP/deploy.log")" ||
+    { cat "$TMP/deploy.log" >&2; die "deploy-contracts"; }
+  KMSC="$(jq -r .kms <<<"$DEPLOY")"
+}
+
+kg_devnet_chain_state() {
+  mkdir -p "$1"
+  jq -n --arg rpc "$RPC" --arg kms "$KMSC" --arg key "$KEYGATE_DEPLOYER_KEY" \
+    '{version:1, rpc_url:$rpc, chain_id:31337, kms_contract:$kms, private_key:$key}' >"$1/devnet.json"
+  chmod 600 "$1/devnet.json"
+}
+
+kg_send() { "$CAST" send --rpc-url "$RPC" --private-key "$KEYGATE_DEPLOYER_KEY" --json "$@" >"$TMP/tx.json" || die "cast send $*"; }
+
+# Starts (or restarts, on the port it had) the simulated platform's PCCS.
+kg_devnet_start_pccs() {
+  rm -f "$TMP/pccs.port"
+  "$SIM" pccs "$TMP/sim" "${PPORT:-0}" "$TMP/pccs.port" &
+  PCCS_PID=$!
+  PIDS+=("$PCCS_PID")
+  wait_file "$TMP/pccs.port"
+  PPORT="$(cat "$TMP/pccs.port")"
+}
+
+kg_devnet_sim() {
+  "$SIM" init "$TMP/sim" >"$TMP/sim-init.log" 2>&1 || { cat "$TMP/sim-init.log" >&2; die "sim init"; }
+  "$SIM" root-ca "$TMP/sim" "$TMP/sim-root.pem" || die "sim root-ca"
+  PPORT=0
+  kg_devnet_start_pccs
+}
+
+kg_devnet_kms_config() {
+  local out="${1:-$TMP/kms.json}" policy="${KG_KMS_POLICY:-}" limits="${KG_KMS_LIMITS:-}"
+  [ -n "$policy" ] || policy='{"backend": "eth", "rpc_url": "'"$RPC"'", "kms_contract": "'"$KMSC"'", "chain_id": 31337, "timeout_ms": 2000}'
+  [ -n "$limits" ] || limits='{"workers": 2, "request_timeout_ms": 5000}'
+  cat >"$out" <<JSON
+{
+  "listen": {"address": "127.0.0.1", "port": 0},
+  "state_dir": "$TMP/state",
+  "policy": $policy,
+  "pccs_url": "http://127.0.0.1:$PPORT",
+  "trust_root": {"kind": "sim", "sim_ca_file": "$TMP/sim-root.pem"},
+  "tee": {"backend": "sim", "sim_dir": "$TMP/sim", "sim_vm": "kms"},
+  "limits": $limits,${KG_KMS_EXTRA:+
+  $KG_KMS_EXTRA,}
+  "self_check_interval_s": 0
+}
+JSON
+}
+
+kg_devnet_bootstrap() {
+  "$KMS" --config "${1:-$TMP/kms.json}" --bootstrap >"$TMP/bootstrap.json" 2>"$TMP/bootstrap.log" ||
+    { cat "$TMP/bootstrap.log" >&2; die "KMS bootstrap"; }
+  K256="$(jq -r .k256_pubkey "$TMP/bootstrap.json")"
+  OSH="$(jq -r .kms_boot_info.os_image_hash "$TMP/bootstrap.json")"
+  MRA="$(jq -r .kms_boot_info.mr_aggregated "$TMP/bootstrap.json")"
+  DEV="$(jq -r .kms_boot_info.device_id "$TMP/bootstrap.json")"
+  [ "${#K256}" = 66 ] && [ "${#OSH}" = 64 ] ||
+    { cat "$TMP/bootstrap.log" >&2; die "KMS bootstrap info incomplete: $(cat "$TMP/bootstrap.json")"; }
+}
+
+# Governance allows this KMS (its OS image, aggregated MR and device) and publishes its root keys
+# (kmsInfo): a KMS serves nothing unless kmsInfo holds its own keys.
+kg_devnet_register_kms() {
+  kg_send "$KMSC" "addOsImageHash(bytes32)" "0x$OSH"
+  kg_send "$KMSC" "addKmsAggregatedMr(bytes32)" "0x$MRA"
+  kg_send "$KMSC" "addKmsDevice(bytes32)" "0x$DEV"
+  kg_send "$KMSC" "setKmsInfo((bytes,bytes,bytes,bytes))" \
+    "(0x$K256,0x$(jq -r .ca_pubkey "$TMP/bootstrap.json"),0x$(jq -r .quote "$TMP/bootstrap.json"),0x$(jq -r .eventlog "$TMP/bootstrap.json"))"
+}
+
+kg_devnet_start_kms() {
+  rm -f "$TMP/kms.port"
+  "$KMS" --config "${1:-$TMP/kms.json}" --port-file "$TMP/kms.port" 2>>"$TMP/kms.log" &
+  KMS_PID=$!
+  PIDS+=("$KMS_PID")
+  wait_file "$TMP/kms.port"
+  KPORT="$(cat "$TMP/kms.port")"
+  KURL="https://127.0.0.1:$KPORT"
+}
+
+# The app id is the first indexed field of KeygateKms.AppDeployedViaFactory(appId, deployer).
+kg_devnet_register_app() {
+  kg_send "$KMSC" "deployAndRegisterApp(address,bool,bool,bool,bytes32,bytes32)" "$OWNER" false false true \
+    0x0000000000000000000000000000000000000000000000000000000000000000 "0x$1"
+  jq -r '.logs[] | select(.topics[0]=="0xfd86d7f6962eba3b7a3bf9129c06c0b2f885e1c61ef2c9f0dbb856be0deefdee") | .topics[1]' "$TMP/tx.json" | cut -c27-66
+}
