@@ -24,7 +24,7 @@
 
 /* SHA-256 of the simulator's root CA file, hex, so two KMS trusting different test roots do not
  * share an identity. */
-static kg_result sim_root_hash(char out[65], const char *path)
+static kg_result sim_root_hash(char out[KG_HEX_SIZE(KG_SHA256_LEN)], const char *path)
 {
     kg_buf b;
     kg_buf_init(&b, 64u * 1024u);
@@ -33,7 +33,7 @@ static kg_result sim_root_hash(char out[65], const char *path)
     if (kg_ok(rc))
         rc = kg_sha256(h, b.data, b.len);
     if (kg_ok(rc))
-        rc = kg_hex_encode(out, 65, h, sizeof(h));
+        rc = kg_hex_encode(out, KG_HEX_SIZE(KG_SHA256_LEN), h, sizeof(h));
     kg_buf_free(&b);
     KG_GUARD_CTX(rc, "trust_root.sim_ca_file '%s'", path);
     return KG_OK;
@@ -45,8 +45,8 @@ kg_result kms_identity_compose(kg_buf *out, const kms *k)
     json_t *doc = NULL, *policy = NULL, *trust = NULL;
     char *text = NULL;
     if (k->cfg.policy == KG_KMS_POLICY_ETH) {
-        char addr[43] = "0x";
-        KG_GUARD(kg_hex_encode(addr + 2, sizeof(addr) - 2, k->cfg.kms_contract, 20));
+        char addr[2 + KG_HEX_SIZE(KG_ETH_ADDR_LEN)] = "0x";
+        KG_GUARD(kg_hex_encode(addr + 2, sizeof(addr) - 2, k->cfg.kms_contract, KG_ETH_ADDR_LEN));
         policy = json_pack("{s:s,s:s,s:I}", "backend", "eth", "kms_contract", addr, "chain_id",
                            (json_int_t)k->cfg.chain_id);
     } else {
@@ -54,7 +54,7 @@ kg_result kms_identity_compose(kg_buf *out, const kms *k)
     }
     KG_ENSURE_C(policy != NULL, KG_ERR_NOMEM, "out of memory");
     if (k->cfg.trust_root == KG_KMS_TRUST_SIM) {
-        char h[65];
+        char h[KG_HEX_SIZE(KG_SHA256_LEN)];
         KG_GUARD_C(sim_root_hash(h, k->cfg.sim_root_ca));
         trust = json_pack("{s:s,s:s}", "kind", "sim", "sim_ca_sha256", h);
     } else {

@@ -31,7 +31,7 @@ static void usage(FILE *out)
 
 static void boot_info_json(json_t *o, const kg_boot_identity *bi)
 {
-    char h[65];
+    char h[KG_HEX_SIZE(KG_MEASUREMENT_LEN)]; /* the longest field below */
     struct {
         const char *name;
         const uint8_t *b;

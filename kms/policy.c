@@ -291,15 +291,18 @@ kg_result kms_policy_webhook_info(kms_webhook_info *out, kms *k)
 static kg_result webhook_ask(kg_kms_verdict *out, const kms *k, const char *path,
                              const kg_boot_identity *bi)
 {
-    char app[41], compose[65], inst[41] = "", dev[65], mra[65], mrs[65], os[65];
-    KG_GUARD(kg_hex_encode(app, sizeof(app), bi->app_id, 20));
-    KG_GUARD(kg_hex_encode(compose, sizeof(compose), bi->compose_hash, 32));
+    char app[KG_HEX_SIZE(KG_APP_ID_LEN)], compose[KG_HEX_SIZE(KG_COMPOSE_HASH_LEN)];
+    char inst[KG_HEX_SIZE(KG_INSTANCE_ID_LEN)] = "", dev[KG_HEX_SIZE(KG_DEVICE_ID_LEN)];
+    char mra[KG_HEX_SIZE(KG_MEASUREMENT_LEN)], mrs[KG_HEX_SIZE(KG_MEASUREMENT_LEN)];
+    char os[KG_HEX_SIZE(KG_MEASUREMENT_LEN)];
+    KG_GUARD(kg_hex_encode(app, sizeof(app), bi->app_id, KG_APP_ID_LEN));
+    KG_GUARD(kg_hex_encode(compose, sizeof(compose), bi->compose_hash, KG_COMPOSE_HASH_LEN));
     if (bi->instance_id_len == KG_INSTANCE_ID_LEN)
         KG_GUARD(kg_hex_encode(inst, sizeof(inst), bi->instance_id, KG_INSTANCE_ID_LEN));
-    KG_GUARD(kg_hex_encode(dev, sizeof(dev), bi->device_id, 32));
-    KG_GUARD(kg_hex_encode(mra, sizeof(mra), bi->mr_aggregated, 32));
-    KG_GUARD(kg_hex_encode(mrs, sizeof(mrs), bi->mr_system, 32));
-    KG_GUARD(kg_hex_encode(os, sizeof(os), bi->os_image_hash, 32));
+    KG_GUARD(kg_hex_encode(dev, sizeof(dev), bi->device_id, KG_DEVICE_ID_LEN));
+    KG_GUARD(kg_hex_encode(mra, sizeof(mra), bi->mr_aggregated, KG_MEASUREMENT_LEN));
+    KG_GUARD(kg_hex_encode(mrs, sizeof(mrs), bi->mr_system, KG_MEASUREMENT_LEN));
+    KG_GUARD(kg_hex_encode(os, sizeof(os), bi->os_image_hash, KG_MEASUREMENT_LEN));
     json_t *adv = json_array();
     for (size_t i = 0; adv && i < bi->n_advisory_ids; i++)
         json_array_append_new(adv, json_string(bi->advisory_ids[i]));

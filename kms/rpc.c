@@ -16,6 +16,7 @@
 #include "keygate/kms_x509.h"
 
 #define KMS_MAX_RESPONSE (1u << 20)
+#define KMS_MAX_HEX_FIELD KG_K256_RECSIG_LEN /* the longest binary field of a reply */
 
 /* ---- the decision core over this KMS -------------------------------------------------------- */
 
@@ -120,8 +121,8 @@ static kg_result put_json_string(kg_buf *out, const char *key, const char *s, bo
 
 static kg_result put_hex(kg_buf *out, const char *key, const uint8_t *b, size_t n)
 {
-    char hex[2 * 65 + 1];
-    KG_ENSURE(n <= 65, KG_ERR_INTERNAL, "put_hex: field too long");
+    char hex[KG_HEX_SIZE(KMS_MAX_HEX_FIELD)];
+    KG_ENSURE(n <= KMS_MAX_HEX_FIELD, KG_ERR_INTERNAL, "put_hex: field too long");
     KG_GUARD(kg_hex_encode(hex, sizeof(hex), b, n));
     kg_result rc = kg_buf_printf(out, ",\"%s\":\"%s\"", key, hex);
     kg_memzero(hex, sizeof(hex));
@@ -154,7 +155,7 @@ static kg_result get_app_key(kms *k, kms_call *c)
 
     /* Only public keys are recorded, as fingerprints of what was released. */
     char k256_hex[2 * KG_K256_PUB_LEN + 1], env_hex[2 * KG_X25519_LEN + 1];
-    char ca_fp_hex[65], released[400];
+    char ca_fp_hex[KG_HEX_SIZE(KG_SHA256_LEN)], released[400];
     uint8_t ca_fp[KG_SHA256_LEN];
     KG_GUARD_C(kg_sha256(ca_fp, keys.ca_pub, sizeof(keys.ca_pub)));
     KG_GUARD_C(kg_hex_encode(ca_fp_hex, sizeof(ca_fp_hex), ca_fp, sizeof(ca_fp)));
@@ -198,7 +199,8 @@ static kg_result get_env_pubkey(kms *k, kms_call *c)
 {
     kg_kms_app_id_req req;
     KG_GUARD(kg_kms_parse_app_id(&req, c->body, c->body_len));
-    uint8_t secret[32], pub[KG_X25519_LEN], sig[KG_K256_RECSIG_LEN], sig1[KG_K256_RECSIG_LEN];
+    uint8_t secret[KG_X25519_LEN], pub[KG_X25519_LEN], sig[KG_K256_RECSIG_LEN],
+        sig1[KG_K256_RECSIG_LEN];
     const void *ctx[2] = {req.app_id, "env-encrypt-key"};
     size_t lens[2] = {KG_APP_ID_LEN, strlen("env-encrypt-key")};
     kg_result rc = KG_ERROR;
@@ -252,8 +254,8 @@ static kg_result get_meta(kms *k, kms_call *c)
         return crc;
     }
     if (o != NULL && k->cfg.policy == KG_KMS_POLICY_ETH) {
-        char addr[43] = "0x";
-        KG_GUARD(kg_hex_encode(addr + 2, sizeof(addr) - 2, k->cfg.kms_contract, 20));
+        char addr[2 + KG_HEX_SIZE(KG_ETH_ADDR_LEN)] = "0x";
+        KG_GUARD(kg_hex_encode(addr + 2, sizeof(addr) - 2, k->cfg.kms_contract, KG_ETH_ADDR_LEN));
         json_object_set_new(o, "kms_contract_address", json_string(addr));
         json_object_set_new(o, "chain_id", json_integer((json_int_t)k->cfg.chain_id));
     } else if (o != NULL) {
@@ -296,7 +298,8 @@ static kg_result app_ca(kg_p256_key **key, X509 **cert, const kms *k,
     char name[80] = "keygate app CA ";
     KG_GUARD_C(kg_kdf_p256_scalar(scalar, k->root.ca_scalar, ctx, lens, 2));
     KG_GUARD_C(kg_p256_from_scalar(key, scalar));
-    KG_GUARD_C(kg_hex_encode(name + strlen(name), sizeof(name) - strlen(name), app_id, 20));
+    KG_GUARD_C(
+        kg_hex_encode(name + strlen(name), sizeof(name) - strlen(name), app_id, KG_APP_ID_LEN));
     kg_kms_cert_spec spec = {.common_name = name,
                              .is_ca = true,
                              .path_len = 0,
@@ -466,7 +469,7 @@ static kg_result sign_cert(kms *k, kms_call *c)
     KG_GUARD_C(app_ca(&ca_key, &ca_cert, k, app_id));
     KG_GUARD_C(kg_kms_x509_issue(&leaf, csr_key, &spec, kg_p256_evp(ca_key), ca_cert));
 
-    char fp_hex[65], released[160];
+    char fp_hex[KG_HEX_SIZE(KG_SHA256_LEN)], released[160];
     uint8_t fp[KG_SHA256_LEN];
     unsigned int fp_len = 0;
     KG_ENSURE_OSSL_C(X509_digest(leaf, EVP_sha256(), fp, &fp_len) == 1, KG_ERR_CRYPTO,

@@ -73,6 +73,8 @@ void kg_buf_free(kg_buf *b);  /* wipes and frees; b is reusable after kg_buf_ini
 
 /* Lowercase hex of in[0..n) into out, which must hold 2n+1 bytes (NUL-terminated). */
 KG_RESULT kg_hex_encode(char *out, size_t out_size, const uint8_t *in, size_t n);
+/* The size of the buffer kg_hex_encode needs for n bytes (two digits each and the NUL). */
+#define KG_HEX_SIZE(n) (2u * (n) + 1u)
 /* Decodes hex text (optional "0x" prefix, either case) of hex_len chars into out, writing the
  * byte count to *out_len. Fails on odd length, a non-hex char, or more than out_cap bytes. */
 KG_RESULT kg_hex_decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *hex,
