@@ -19,17 +19,14 @@ KG="$BUILD/bin/keygate"
 [ -x "$BUILD/bin/keygate-kms" ] || { echo "SKIP: keygate-kms is not built yet"; exit 77; }
 command -v curl >/dev/null || { echo "SKIP: curl is not installed"; exit 77; }
 
-STATE="$(mktemp -d /tmp/kg-privsep.XXXXXX)"
-cleanup() {
-  "$KG" devnet down --state "$STATE" >/dev/null 2>&1 || true
-  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "app_privsep_itest: kept $STATE" >&2; else rm -rf "$STATE"; fi
-}
-trap cleanup EXIT
+. "$SRC/tests/support/devnet.sh"
+kg_devnet_begin privsep
+STATE="$TMP"
 PASS=0
 ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
 die() { echo "not ok - $*" >&2; exit 1; }
 
-"$KG" devnet up --state "$STATE" >"$STATE/up.json" 2>"$STATE/up.err" || { cat "$STATE/up.err" >&2; die "devnet up"; }
+kg_devnet_up
 chmod 0711 "$STATE"
 T="$STATE/t"
 mkdir -p "$T/out"

@@ -28,15 +28,10 @@ for tool in "$KG" "$BUILD/bin/keygate-kms" "$ATTACK" "$BUILD/tests/conn-flood" "
   [ -x "$tool" ] || { echo "attacks_itest: missing $tool (make build)" >&2; exit 1; }
 done
 
-STATE="$(mktemp -d /tmp/kg-attacks.XXXXXX)"
+. "$SRC/tests/support/devnet.sh"
+kg_devnet_begin attacks
+STATE="$TMP"
 W="$STATE/work"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  "$KG" devnet down --state "$STATE" >/dev/null 2>&1 || true
-  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "attacks_itest: kept $STATE" >&2; else rm -rf "$STATE"; fi
-}
-trap cleanup EXIT
 PASS=0
 ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
 die() {
@@ -46,7 +41,7 @@ die() {
 }
 
 # ---- a devnet with a victim app -----------------------------------------------------------------
-"$KG" devnet up --state "$STATE" >"$STATE/up.json" 2>"$STATE/up.err" || { cat "$STATE/up.err" >&2; die "devnet up"; }
+kg_devnet_up
 mkdir -p "$W"
 KMS_URL="$(jq -r .kms_url "$STATE/up.json")"
 KMS_ADDR="${KMS_URL#https://}"

@@ -25,17 +25,14 @@ KG="$BUILD/bin/keygate"
 [ -x "$BUILD/bin/keygate-kms" ] || { echo "SKIP: keygate-kms is not built yet"; exit 77; }
 command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 not installed"; exit 77; }
 
-STATE="$(mktemp -d /tmp/kg-declog.XXXXXX)"
-cleanup() {
-  "$KG" devnet down --state "$STATE" >/dev/null 2>&1 || true
-  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "decision_log_itest: kept $STATE" >&2; else rm -rf "$STATE"; fi
-}
-trap cleanup EXIT
+. "$SRC/tests/support/devnet.sh"
+kg_devnet_begin declog
+STATE="$TMP"
 PASS=0
 ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
 die() { echo "not ok - $*" >&2; [ -f "$STATE/logs/kms.log" ] && tail -20 "$STATE/logs/kms.log" >&2; exit 1; }
 
-"$KG" devnet up --state "$STATE" >"$STATE/up.json" 2>"$STATE/up.err" || { cat "$STATE/up.err" >&2; die "devnet up"; }
+kg_devnet_up
 mkdir -p "$STATE/t"
 printf '{"manifest_version":2,"name":"declog","runner":"docker-compose","docker_compose_file":"services: {}"}' >"$STATE/t/compose.json"
 "$KG" app deploy --state "$STATE" --tcb up-to-date --compose "$STATE/t/compose.json" >"$STATE/t/deploy.json" || die "app deploy"

@@ -21,14 +21,11 @@ command -v gdb >/dev/null || { echo "SKIP: gdb is not installed (scripts/setup i
 [ -x "$SRC/tools/node_modules/.bin/anvil" ] || { echo "SKIP: tools not installed (scripts/setup)"; exit 77; }
 [ -x "$BUILD/bin/keygate-kms" ] || { echo "SKIP: keygate-kms is not built yet"; exit 77; }
 
-STATE="$(mktemp -d /tmp/kg-harden.XXXXXX)"
+. "$SRC/tests/support/devnet.sh"
+kg_devnet_begin harden
+STATE="$TMP"
 CTRL_PID=
-cleanup() {
-  [ -n "$CTRL_PID" ] && kill "$CTRL_PID" 2>/dev/null
-  "$KG" devnet down --state "$STATE" >/dev/null 2>&1 || true
-  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kms_harden_itest: kept $STATE" >&2; else rm -rf "$STATE"; fi
-}
-trap cleanup EXIT
+kg_cleanup_extra() { [ -z "$CTRL_PID" ] || kill "$CTRL_PID" 2>/dev/null; }
 PASS=0
 ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
 die() { echo "not ok - $*" >&2; [ -f "$STATE/logs/kms.log" ] && tail -20 "$STATE/logs/kms.log" >&2; exit 1; }
@@ -39,7 +36,7 @@ die() { echo "not ok - $*" >&2; [ -f "$STATE/logs/kms.log" ] && tail -20 "$STATE
 if [ "$(id -u)" = 0 ]; then SAME=(setpriv --bounding-set=-sys_ptrace --inh-caps=-sys_ptrace --); else SAME=(env); fi
 
 # ---- a KMS that has released a key --------------------------------------------------------------
-"${SAME[@]}" "$KG" devnet up --state "$STATE" >"$STATE/up.json" 2>"$STATE/up.err" || { cat "$STATE/up.err" >&2; die "devnet up"; }
+kg_devnet_up "${SAME[@]}"
 KMS_PID="$(awk '{print $1}' "$STATE/run/kms.pid")"
 [ -n "$KMS_PID" ] && kill -0 "$KMS_PID" || die "no KMS process (run/kms.pid)"
 KEYS="$STATE/kms/state"
