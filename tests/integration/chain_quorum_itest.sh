@@ -44,17 +44,11 @@ for tool in "$KG" "$KMSBIN" "$CLIENT"; do
   [ -x "$tool" ] || { echo "chain_quorum_itest: missing $tool (make build)" >&2; exit 1; }
 done
 
-STATE="$(mktemp -d /tmp/kg-quorum.XXXXXX)"
+. "$SRC/tests/support/devnet.sh"
+kg_devnet_begin quorum
+STATE="$TMP"
 W="$STATE/q"
 mkdir -p "$W"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  "$KG" devnet down --state "$STATE" >/dev/null 2>&1 || true
-  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "chain_quorum_itest: kept $STATE" >&2; else rm -rf "$STATE"; fi
-}
-trap cleanup EXIT
 PASS=0
 FAILED=()
 T0=$(date +%s)
@@ -65,12 +59,10 @@ die() {
   for f in "$STATE"/logs/kms.log "$W"/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -15 "$f" >&2; }; done
   exit 1
 }
-# shellcheck source=itest_services.sh
-. "$SRC/tests/integration/itest_services.sh"
 ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # ---- the devnet and an app ------------------------------------------------------------------------
-"$KG" devnet up --state "$STATE" >"$STATE/up.json" 2>"$STATE/up.err" || { cat "$STATE/up.err" >&2; die "devnet up"; }
+kg_devnet_up
 DN="$STATE/devnet.json"
 RPC="$(jq -r .rpc_url "$DN")"
 KMS_CONFIG="$(jq -r .kms_config "$DN")"
