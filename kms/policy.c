@@ -26,7 +26,9 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-static kg_result http_post_json(kg_buf *out, const kms *k, const char *url, const char *body)
+/* One call to the webhook: POST body as JSON, or GET when body is NULL. Only a 200 answer is
+ * one (appended to out, NUL-terminated); anything else is KG_ERR_NETWORK naming the URL. */
+static kg_result http_call(kg_buf *out, const kms *k, const char *url, const char *body)
 {
     if (t_curl == NULL) {
         t_curl = curl_easy_init();
@@ -34,10 +36,16 @@ static kg_result http_post_json(kg_buf *out, const kms *k, const char *url, cons
     }
     CURL *c = t_curl;
     curl_easy_reset(c);
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *hdr = NULL;
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    if (body != NULL) {
+        hdr = curl_slist_append(NULL, "Content-Type: application/json");
+        KG_ENSURE(hdr != NULL, KG_ERR_NOMEM, "out of memory");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    } else {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    }
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)k->cfg.policy_timeout_ms);
@@ -48,6 +56,7 @@ static kg_result http_post_json(kg_buf *out, const kms *k, const char *url, cons
     CURLcode cc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(hdr);
     KG_ENSURE(cc == CURLE_OK, KG_ERR_NETWORK, "%s: %s", url, curl_easy_strerror(cc));
     KG_ENSURE(status == 200, KG_ERR_NETWORK, "%s answered HTTP %ld", url, status);
@@ -201,32 +210,6 @@ static void webhook_url(char *out, size_t n, const kms *k, const char *path)
     snprintf(out, n, "%.*s/%s", (int)len, base, path[0] == '/' ? path + 1 : path);
 }
 
-static kg_result http_get(kg_buf *out, const kms *k, const char *url)
-{
-    if (t_curl == NULL) {
-        t_curl = curl_easy_init();
-        KG_ENSURE(t_curl != NULL, KG_ERR_NOMEM, "curl_easy_init failed");
-    }
-    CURL *c = t_curl;
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)k->cfg.policy_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)k->cfg.policy_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    CURLcode cc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    KG_ENSURE(cc == CURLE_OK, KG_ERR_NETWORK, "%s: %s", url, curl_easy_strerror(cc));
-    KG_ENSURE(status == 200, KG_ERR_NETWORK, "%s answered HTTP %ld", url, status);
-    KG_GUARD(kg_buf_terminate(out));
-    return KG_OK;
-}
-
 /* Copies a string field of the auth server's answer: printable ASCII only (it is served to
  * anyone by GetMeta), "" when absent. */
 static kg_result info_string(char *out, size_t n, const json_t *doc, const char *key)
@@ -255,7 +238,7 @@ kg_result kms_policy_webhook_info(kms_webhook_info *out, kms *k)
     webhook_url(url, sizeof(url), k, "/");
     kg_buf resp;
     kg_buf_init(&resp, KMS_MAX_RPC_RESPONSE);
-    kg_result rc = http_get(&resp, k, url);
+    kg_result rc = http_call(&resp, k, url, NULL);
     json_t *doc = NULL;
     if (kg_ok(rc)) {
         json_error_t jerr;
@@ -317,7 +300,7 @@ static kg_result webhook_ask(kg_kms_verdict *out, const kms *k, const char *path
     webhook_url(url, sizeof(url), k, path);
     kg_buf resp;
     kg_buf_init(&resp, KMS_MAX_RPC_RESPONSE);
-    kg_result rc = http_post_json(&resp, k, url, body);
+    kg_result rc = http_call(&resp, k, url, body);
     free(body);
     json_t *doc = NULL;
     if (kg_ok(rc)) {
