@@ -164,6 +164,7 @@ static kg_result publish_once(json_t **out, const kg_cli_target *t, const char *
         if (kg_ok(kg_chain_send(&t->chain, &r, key, t->kms, &data))) {
             json_object_set_new(o, "registered", hex_json(r.tx_hash, sizeof(r.tx_hash)));
             kg_eth_receipt_free(&r);
+            memcpy(on_pub, a.pub, sizeof(on_pub)); /* the contract accepted it for a.log_id */
         } else {
             (void)kg_error_context("registering the log key");
             KG_GUARD_C(read_published(t, a.log_id, on_pub, &published, published_root));
