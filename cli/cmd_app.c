@@ -47,6 +47,10 @@ static void app_usage(FILE *out)
         "                               and OutOfDate ones during the grace period\n"
         "  notice --app ID [--period SECONDS --guardian ADDR]   show or set the upgrade\n"
         "                               notice (under a notice the change itself waits)\n"
+        "  notice --app ID --escape-guardian ADDR   owner: replace a guardian that vetoes\n"
+        "                               everything; ADDR takes office after twice the\n"
+        "                               notice, the period unchanged, and the guardian\n"
+        "                               cannot veto it\n"
         "  owner  --app ID (--transfer ADDR | --accept)   two-step ownership transfer\n"
         "  upgrade --app ID (--propose IMPL | --execute IMPL | --veto)   UUPS upgrade of\n"
         "                               the app contract (under a notice: propose, wait,\n"
@@ -72,8 +76,9 @@ typedef struct app_args {
     const char *state, *rpc_url, *kms_contract, *key_file;
     const char *app, *compose, *hash, *owner, *guardian, *device;
     const char *timelock;
-    uint64_t from_block; /* --from-block: history starts there */
-    const char *tcb;     /* deploy: --tcb up-to-date|not-revoked */
+    const char *escape_guardian; /* notice --escape-guardian ADDR */
+    uint64_t from_block;         /* --from-block: history starts there */
+    const char *tcb;             /* deploy: --tcb up-to-date|not-revoked */
     bool json;
     const char *positional;
     kg_cli_signer_opts signer; /* --via-safe, --via-governor, --calldata, ... */
@@ -117,7 +122,8 @@ enum {
     O_PROPOSE,
     O_EXECUTE,
     O_VETO,
-    O_YES
+    O_YES,
+    O_ESCAPE
 };
 
 static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
@@ -155,6 +161,7 @@ static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
         {"execute", required_argument, NULL, O_EXECUTE},
         {"veto", no_argument, NULL, O_VETO},
         {"yes", no_argument, NULL, O_YES},
+        {"escape-guardian", required_argument, NULL, O_ESCAPE},
         KG_CLI_SIGNER_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
@@ -246,6 +253,7 @@ static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
             a->n_settings++;
             break;
         case O_YES: a->yes = true; break;
+        case O_ESCAPE: a->escape_guardian = optarg; break;
         default: {
             kg_result rc;
             if (kg_cli_signer_option(&a->signer, c, optarg, &rc)) {
@@ -969,9 +977,22 @@ static int cmd_tcb(const app_args *a)
                      2, json_pack("{s:s}", "advisory", id));
 }
 
-/* notice: show; --period S --guardian ADDR: set (owner); veto --notice-change (guardian) */
+/* notice: show; --period S --guardian ADDR: set (owner); --escape-guardian ADDR: replace the
+ * guardian without its consent (owner; contracts/README.md, "Guardian escape"); veto
+ * --notice-change (guardian) */
 static int cmd_notice(const app_args *a)
 {
+    if (a->escape_guardian != NULL) {
+        uint8_t ng[20];
+        if (a->period != NULL || a->guardian != NULL)
+            return usage_fail("--escape-guardian ADDR goes alone (the period stays as it is)",
+                              "notice");
+        if (kg_failed(kg_cli_parse_address(ng, "--escape-guardian", a->escape_guardian)))
+            return kg_cli_fail();
+        kg_abi_value v[1] = {kg_abi_address(ng)};
+        return app_write(a, "escape-guardian", ROLE_OWNER, "escapeGuardian(address)", v, 1,
+                         json_pack("{s:s}", "new_guardian", a->escape_guardian));
+    }
     if (a->period == NULL && a->guardian == NULL) {
         kg_cli_target t;
         app_info info;
@@ -990,6 +1011,7 @@ static int cmd_notice(const app_args *a)
                    kg_ok(kg_chain_view(&t.chain, d, nt, 3, &ret, app, "pendingUpgradeNotice()",
                                        NULL, 0))) {
             char g[43], pg[43];
+            bool read_failed = false;
             addr_text(g, info.guardian);
             json_t *out =
                 json_pack("{s:I,s:s}", "period", (json_int_t)info.notice_period, "guardian", g);
@@ -997,14 +1019,27 @@ static int cmd_notice(const app_args *a)
                 uint8_t pa[20];
                 kg_abi_get_address(pa, &d[1]);
                 addr_text(pg, pa);
-                json_object_set_new(out, "pending",
-                                    json_pack("{s:I,s:s,s:I}", "period",
-                                              (json_int_t)kg_abi_get_u64(&d[0]), "guardian", pg,
-                                              "activates_at", (json_int_t)kg_abi_get_u64(&d[2])));
+                json_t *p =
+                    json_pack("{s:I,s:s,s:I}", "period", (json_int_t)kg_abi_get_u64(&d[0]),
+                              "guardian", pg, "activates_at", (json_int_t)kg_abi_get_u64(&d[2]));
+                /* an app from before the guardian escape has no such getter: no escape */
+                kg_abi_type et[2] = {KG_ABI_T_ADDRESS, KG_ABI_T_UINT64};
+                bool escape = false;
+                if (kg_ok(kg_chain_view(&t.chain, d, et, 2, &ret, app, "pendingGuardianEscape()",
+                                        NULL, 0)))
+                    escape = kg_abi_get_u64(&d[1]) != 0;
+                else if (kg_error_code() == KG_ERR_DENIED)
+                    kg_error_clear();
+                else
+                    read_failed = true;
+                json_object_set_new(p, "escape", json_boolean(escape));
+                json_object_set_new(out, "pending", p);
             }
-            kg_cli_print_json(out, true);
+            if (!read_failed) {
+                kg_cli_print_json(out, true);
+                status = KG_EXIT_OK;
+            }
             json_decref(out);
-            status = KG_EXIT_OK;
         }
         if (status != KG_EXIT_OK)
             status = kg_cli_fail();

@@ -40,6 +40,9 @@ static void kms_usage(FILE *out)
         "                               notice, or set it (owner): a longer period with the\n"
         "                               same guardian applies at once, anything else waits\n"
         "                               for the current notice and can be vetoed\n"
+        "  notice --escape-guardian ADDR   owner: replace a guardian that vetoes everything;\n"
+        "                               ADDR takes office after twice the notice, the period\n"
+        "                               unchanged, and the guardian cannot veto it\n"
         "  publish --bootstrap FILE [--pccs URL] [--tee-root-ca FILE]   publish the KMS's\n"
         "                               root keys (setKmsInfo) from keygate-kms --bootstrap's\n"
         "                               output, after verifying its quote and that its\n"
@@ -92,6 +95,7 @@ typedef struct kms_gov {
     uint8_t guardian[20];
     uint64_t pending_period, pending_at; /* pending_at 0: no pending notice change */
     uint8_t pending_guardian[20];
+    bool pending_escape; /* the pending change is a guardian escape (not vetoable) */
     uint8_t upgrade[20]; /* proposed implementation, zero if none */
     uint64_t upgrade_at;
     bool has_notice;
@@ -126,6 +130,15 @@ static kg_result gov_read(kms_gov *g, const kg_chain *c, const uint8_t kms[20])
     kg_abi_get_address(g->pending_guardian, &d[1]);
     g->pending_at = kg_abi_get_u64(&d[2]);
     kg_abi_type ut[2] = {KG_ABI_T_ADDRESS, KG_ABI_T_UINT64};
+    if (g->pending_at != 0) {
+        /* a KMS contract from before the guardian escape has no such getter: no escape */
+        if (kg_ok(kg_chain_view(c, d, ut, 2, &ret, kms, "pendingGuardianEscape()", NULL, 0)))
+            g->pending_escape = kg_abi_get_u64(&d[1]) != 0;
+        else if (kg_error_code() == KG_ERR_DENIED)
+            kg_error_clear();
+        else
+            goto cleanup;
+    }
     KG_GUARD_C(kg_chain_view(c, d, ut, 2, &ret, kms, "pendingUpgrade()", NULL, 0));
     kg_abi_get_address(g->upgrade, &d[0]);
     g->upgrade_at = kg_abi_get_u64(&d[1]);
@@ -361,8 +374,9 @@ static json_t *gov_json(const kms_gov *g)
     if (g->pending_at != 0) {
         kg_eth_address_checksum(a, g->pending_guardian);
         json_object_set_new(o, "pending",
-                            json_pack("{s:I,s:s,s:I}", "period", (json_int_t)g->pending_period,
-                                      "guardian", a, "activates_at", (json_int_t)g->pending_at));
+                            json_pack("{s:I,s:s,s:I,s:b}", "period", (json_int_t)g->pending_period,
+                                      "guardian", a, "activates_at", (json_int_t)g->pending_at,
+                                      "escape", g->pending_escape));
     }
     if (!is_zero(g->upgrade, 20)) {
         kg_eth_address_checksum(a, g->upgrade);
@@ -373,9 +387,10 @@ static json_t *gov_json(const kms_gov *g)
     return o;
 }
 
-/* notice: show it; notice --period S --guardian ADDR: set it (owner); veto --notice-change. */
+/* notice: show it; notice --period S --guardian ADDR: set it (owner); notice --escape-guardian
+ * ADDR: replace the guardian without its consent (owner); veto --notice-change. */
 static int cmd_notice(const kg_cli_target *t, const char *period_text, const char *guardian_text,
-                      bool veto)
+                      const char *escape_text, bool veto)
 {
     uint8_t guardian[20];
     uint64_t period = 0;
@@ -383,7 +398,7 @@ static int cmd_notice(const kg_cli_target *t, const char *period_text, const cha
     kg_cli_signer sg;
     kms_gov g;
     int status = KG_EXIT_FAILED;
-    bool set = period_text != NULL || veto;
+    bool set = period_text != NULL || escape_text != NULL || veto;
     memset(&sg, 0, sizeof(sg));
     kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
     if (period_text != NULL) {
@@ -401,6 +416,9 @@ static int cmd_notice(const kg_cli_target *t, const char *period_text, const cha
         if (kg_failed(kg_cli_parse_address(guardian, "--guardian", guardian_text)))
             goto fail;
     }
+    if (escape_text != NULL &&
+        kg_failed(kg_cli_parse_address(guardian, "--escape-guardian", escape_text)))
+        goto fail;
     if (set ? kg_failed(prepare(&sg, &g, t, veto)) : kg_failed(gov_read(&g, &t->chain, t->kms)))
         goto fail;
     if (set && !g.has_notice) {
@@ -414,17 +432,34 @@ static int cmd_notice(const kg_cli_target *t, const char *period_text, const cha
                            "no pending change of the KMS governance notice");
         goto fail;
     }
+    if (veto && g.pending_escape) {
+        (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                           "the pending change is a guardian escape, which the guardian cannot "
+                           "veto; it takes effect at %" PRIu64,
+                           g.pending_at);
+        goto fail;
+    }
+    if (escape_text != NULL && (g.period == 0 || is_zero(g.guardian, 20))) {
+        (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                           "the KMS contract has %s: there is no guardian to escape from (use "
+                           "'keygate kms notice --period SECONDS --guardian ADDR')",
+                           g.period == 0 ? "no governance notice" : "no guardian");
+        goto fail;
+    }
     json_t *out;
     if (set) {
         kg_abi_value args[2] = {kg_abi_uint64(period), kg_abi_address(guardian)};
         json_t *w = json_object();
-        if (kg_failed(
-                veto ? kg_chain_calldata(&data, "vetoGovernanceNoticeChange()", NULL, 0)
-                     : kg_chain_calldata(&data, "setGovernanceNotice(uint64,address)", args, 2)) ||
-            kg_failed(kg_cli_write(t, &sg, t->kms, &data, w, NULL))) {
+        kg_result rc =
+            veto ? kg_chain_calldata(&data, "vetoGovernanceNoticeChange()", NULL, 0)
+            : escape_text != NULL
+                ? kg_chain_calldata(&data, "escapeGuardian(address)", &args[1], 1)
+                : kg_chain_calldata(&data, "setGovernanceNotice(uint64,address)", args, 2);
+        if (kg_failed(rc) || kg_failed(kg_cli_write(t, &sg, t->kms, &data, w, NULL))) {
             json_decref(w);
-            (void)kg_error_context(veto ? "vetoing the notice change"
-                                        : "setting the KMS governance notice");
+            (void)kg_error_context(veto                  ? "vetoing the notice change"
+                                   : escape_text != NULL ? "escaping the KMS guardian"
+                                                         : "setting the KMS governance notice");
             goto fail;
         }
         if (kg_failed(gov_read(&g, &t->chain, t->kms))) {
@@ -432,7 +467,10 @@ static int cmd_notice(const kg_cli_target *t, const char *period_text, const cha
             goto fail;
         }
         out = gov_json(&g);
-        json_object_set_new(out, "action", json_string(veto ? "veto" : "set"));
+        json_object_set_new(out, "action",
+                            json_string(veto                  ? "veto"
+                                        : escape_text != NULL ? "escape-guardian"
+                                                              : "set"));
         json_object_update(out, w);
         json_decref(w);
     } else {
@@ -810,8 +848,9 @@ static int cmd_status(const kg_cli_target *t, bool as_json, uint64_t from_block)
                ga, g.guaranteed);
         if (g.pending_at != 0) {
             kg_eth_address_checksum(ga, g.pending_guardian);
-            printf("  pending notice change: %" PRIu64 " s, guardian %s, from %" PRIu64 "\n",
-                   g.pending_period, ga, g.pending_at);
+            printf("  pending notice change: %" PRIu64 " s, guardian %s, from %" PRIu64 "%s\n",
+                   g.pending_period, ga, g.pending_at,
+                   g.pending_escape ? " (guardian escape: the guardian cannot veto it)" : "");
         }
         if (!is_zero(g.upgrade, 20)) {
             kg_eth_address_checksum(ga, g.upgrade);
@@ -869,6 +908,7 @@ int kg_cmd_kms(int argc, char **argv)
         {"notice-change", no_argument, NULL, 'n'},
         {"period", required_argument, NULL, 'p'},
         {"guardian", required_argument, NULL, 'g'},
+        {"escape-guardian", required_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},
         {"transfer", required_argument, NULL, 'T'},
         {"accept", no_argument, NULL, 'A'},
@@ -883,7 +923,7 @@ int kg_cmd_kms(int argc, char **argv)
     bool accept = false;
     memset(&signer_opts, 0, sizeof(signer_opts));
     const char *state = NULL, *rpc = NULL, *kmsc = NULL, *key_file = NULL, *value = NULL;
-    const char *upgrade = NULL, *period = NULL, *guardian = NULL;
+    const char *upgrade = NULL, *period = NULL, *guardian = NULL, *escape = NULL;
     const kms_list *list = NULL;
     int n_values = 0;
     bool as_json = false, notice_change = false;
@@ -929,6 +969,7 @@ int kg_cmd_kms(int argc, char **argv)
             break;
         case 'p': period = optarg; break;
         case 'g': guardian = optarg; break;
+        case 'G': escape = optarg; break;
         case 'j': as_json = true; break;
         case 'b': {
             char *end = NULL;
@@ -1024,6 +1065,11 @@ int kg_cmd_kms(int argc, char **argv)
                         "'keygate kms notice'\n");
         return KG_EXIT_USAGE;
     }
+    if (escape != NULL && (!is_notice || period != NULL)) {
+        fprintf(stderr, "keygate kms: --escape-guardian ADDR goes alone, with 'keygate kms "
+                        "notice' (the period stays as it is)\n");
+        return KG_EXIT_USAGE;
+    }
     if ((is_notice || act < 0) && n_values != 0) {
         fprintf(stderr,
                 "keygate kms %s: takes no --mr, --device, --os-image, --upgrade or "
@@ -1041,9 +1087,9 @@ int kg_cmd_kms(int argc, char **argv)
         fprintf(stderr, "keygate kms: no KMS contract: give --kms-contract ADDR or --state\n");
         status = KG_EXIT_USAGE;
     } else if (is_notice) {
-        status = cmd_notice(&t, period, guardian, false);
+        status = cmd_notice(&t, period, guardian, escape, false);
     } else if (act == KACT_VETO && notice_change) {
-        status = cmd_notice(&t, NULL, NULL, true);
+        status = cmd_notice(&t, NULL, NULL, NULL, true);
     } else if (upgrade != NULL) {
         status = cmd_upgrade(&t, upgrade, act == KACT_VETO, false);
     } else if (act >= 0) {

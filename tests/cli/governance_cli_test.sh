@@ -152,6 +152,24 @@ rpc evm_mine '[]'
   '(.allowed_compose_hashes|sort)==([$h1,$h2]|sort) and .pending_compose_hashes==[]' >/dev/null || die "proposal not allowed after the notice period"
 ok "time-locked app: allow refused, propose -> pending, only the guardian vetoes, allowed after the notice period"
 
+# guardian escape (contracts/README.md): the owner replaces a guardian that vetoes everything;
+# the guardian cannot veto it, the period stays, the new guardian is in office after 2 x notice
+NEWG=0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC # anvil's dev account 2
+B="$(block)"
+run 2 "--escape-guardian ADDR goes alone" "$KG" app notice "${S[@]}" --app "$TAPP" --escape-guardian "$NEWG" --period 60 --guardian "$NEWG"
+run 1 "is not the owner" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app notice "${S[@]}" --app "$TAPP" --escape-guardian "$OTHER"
+[ "$(block)" = "$B" ] || die "a refused escape changed the chain"
+"$KG" app notice "${S[@]}" --app "$TAPP" --escape-guardian "$NEWG" | jq -e '.action=="escape-guardian"' >/dev/null || die "app notice --escape-guardian"
+"$KG" app notice "${S[@]}" --app "$TAPP" >"$TMP/n.json" || die "app notice"
+jq -e --arg o "$OTHER" --arg g "$NEWG" '.period==3600 and .guardian==$o and .pending.escape==true and .pending.guardian==$g and .pending.period==3600' \
+  "$TMP/n.json" >/dev/null || die "pending escape not shown: $(cat "$TMP/n.json")"
+run 1 "AppGuardianEscapeNotVetoable" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app veto "${S[@]}" --app "$TAPP" --notice-change
+rpc evm_increaseTime '[7201]'
+rpc evm_mine '[]'
+"$KG" app notice "${S[@]}" --app "$TAPP" | jq -e --arg g "$NEWG" '.period==3600 and .guardian==$g and .pending==null' >/dev/null ||
+  die "escape not in force after twice the notice: $("$KG" app notice "${S[@]}" --app "$TAPP")"
+ok "app notice --escape-guardian: owner only, shown as a pending escape, the guardian's veto refused, in force after twice the notice with the period unchanged"
+
 # ---- KMS allow-lists ---------------------------------------------------------------------------
 MR="$(printf 'kms mr' | sha256sum | cut -c1-64)"
 "$KG" kms allow "${S[@]}" --mr "$MR" | jq -e '.action=="allow" and .tx' >/dev/null || die "kms allow --mr"
@@ -211,6 +229,20 @@ run 1 "no pending upgrade of the KMS contract to" env KEYGATE_PRIVATE_KEY=$OTHER
 KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --upgrade "$KIMPL" | jq -e '.action=="veto"' >/dev/null || die "kms veto --upgrade"
 "$KG" kms notice "${S[@]}" | jq -e '.pending_upgrade==null' >/dev/null || die "vetoed upgrade still pending"
 ok "kms notice decrease waits and is vetoed; kms upgrade proposal shown and vetoed"
+
+B="$(block)"
+run 2 "--escape-guardian ADDR goes alone" "$KG" kms notice "${S[@]}" --escape-guardian "$NEWG" --period 60 --guardian "$NEWG"
+run 1 "is not the owner" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms notice "${S[@]}" --escape-guardian "$OTHER"
+[ "$(block)" = "$B" ] || die "a refused kms escape changed the chain"
+"$KG" kms notice "${S[@]}" --escape-guardian "$NEWG" >"$TMP/kn.json" || die "kms notice --escape-guardian"
+jq -e --arg g "$NEWG" '.action=="escape-guardian" and .period==3600 and .guaranteed==3600 and .pending.escape==true and .pending.guardian==$g and .pending.period==3600' \
+  "$TMP/kn.json" >/dev/null || die "kms escape output: $(cat "$TMP/kn.json")"
+run 1 "the pending change is a guardian escape, which the guardian cannot veto" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --notice-change
+"$KG" kms status "${S[@]}" | grep -q "guardian escape: the guardian cannot veto it" || die "kms status table lacks the pending escape"
+rpc evm_increaseTime '[7201]'
+rpc evm_mine '[]'
+"$KG" kms notice "${S[@]}" | jq -e --arg g "$NEWG" '.period==3600 and .guardian==$g and .pending==null' >/dev/null || die "kms escape not in force after twice the notice"
+ok "kms notice --escape-guardian: owner only, the guardian's veto refused, in force after twice the notice, guarantee unchanged"
 
 # ---- usage and state errors of the other devnet-aware commands ---------------------------------
 run 2 "unknown subcommand 'sideways'" "$KG" devnet sideways --state "$TMP/state"
