@@ -19,7 +19,6 @@
 #include "keygate/log_anchor.h"
 #include "kms_checkpoint.h"
 
-#define MAX_ANCHOR_JSON 8192u
 #define MAX_EVERY_S 86400u
 
 static void usage(FILE *out)
@@ -39,62 +38,6 @@ static void usage(FILE *out)
                  "  --private-key-file FILE  the sending key (else $" KG_CLI_KEY_ENV ", else the\n"
                  "                   devnet key)\n\n"
                  "Exit status: 0 ok, 1 failed, 2 usage error.\n");
-}
-
-/* What GET /log-anchor says. */
-typedef struct anchor_offer {
-    uint8_t log_id[KG_LOG_ID_LEN];
-    uint8_t pub[KG_ED25519_PUB_LEN];
-    uint8_t reg_sig[KG_K256_RECSIG_LEN];
-    uint64_t size;
-    uint8_t root[KG_TLOG_HASH_LEN];
-    uint8_t sig[KG_K256_RECSIG_LEN];
-    uint64_t chain_id;
-    uint8_t contract[20];
-} anchor_offer;
-
-static kg_result hex_field(uint8_t *out, size_t n, json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    KG_ENSURE(s != NULL && s[0] == '0' && s[1] == 'x', KG_ERR_INPUT,
-              "log anchor: '%s' is missing or not 0x-hex", key);
-    KG_GUARD_CTX(kg_hex_decode_exact(out, n, s + 2), "log anchor: '%s'", key);
-    return KG_OK;
-}
-
-static kg_result offer_parse(anchor_offer *a, const uint8_t *text, size_t len)
-{
-    json_error_t err;
-    json_t *o = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &err);
-    KG_ENSURE(json_is_object(o), KG_ERR_INPUT, "log anchor: not a JSON object: %s", err.text);
-    json_t *size = json_object_get(o, "tree_size"), *chain = json_object_get(o, "chain_id");
-    kg_result rc = KG_OK;
-    if (!json_is_integer(size) || json_integer_value(size) < 0 || !json_is_integer(chain) ||
-        json_integer_value(chain) <= 0)
-        rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__,
-                          "log anchor: tree_size and chain_id must be integers");
-    if (kg_ok(rc)) {
-        a->size = (uint64_t)json_integer_value(size);
-        a->chain_id = (uint64_t)json_integer_value(chain);
-        rc = hex_field(a->log_id, sizeof(a->log_id), o, "log_id");
-    }
-    if (kg_ok(rc))
-        rc = hex_field(a->pub, sizeof(a->pub), o, "public_key");
-    if (kg_ok(rc))
-        rc = hex_field(a->reg_sig, sizeof(a->reg_sig), o, "registration_signature");
-    if (kg_ok(rc))
-        rc = hex_field(a->root, sizeof(a->root), o, "root_hash");
-    if (kg_ok(rc))
-        rc = hex_field(a->sig, sizeof(a->sig), o, "signature");
-    if (kg_ok(rc))
-        rc = hex_field(a->contract, sizeof(a->contract), o, "kms_contract");
-    json_decref(o);
-    KG_GUARD(rc);
-    uint8_t id[KG_LOG_ID_LEN];
-    KG_GUARD(kg_log_anchor_id(id, a->pub));
-    KG_ENSURE(memcmp(id, a->log_id, sizeof(id)) == 0, KG_ERR_VERIFY,
-              "log anchor: log_id is not SHA-256 of public_key");
-    return KG_OK;
 }
 
 static json_t *hex_json(const uint8_t *p, size_t n)
@@ -132,10 +75,10 @@ static kg_result publish_once(json_t **out, const kg_cli_target *t, const char *
     char url[2048];
     long status = 0;
     kg_buf body, ret, data;
-    anchor_offer a;
+    kg_log_anchor_offer a;
     kg_result rc = KG_ERROR;
     json_t *o = NULL;
-    kg_buf_init(&body, MAX_ANCHOR_JSON);
+    kg_buf_init(&body, KG_LOG_ANCHOR_MAX_JSON);
     kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
     kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
     memset(&a, 0, sizeof(a));
@@ -144,12 +87,21 @@ static kg_result publish_once(json_t **out, const kg_cli_target *t, const char *
     KG_GUARD_CTX_C(kg_cli_http(&body, &status, url, NULL, true, 30000), "GET %s", url);
     KG_ENSURE_C(status == 200, KG_ERR_NETWORK, "GET %s: HTTP %ld: %.*s", url, status,
                 (int)(body.len > 200 ? 200 : body.len), (const char *)body.data);
-    KG_GUARD_CTX_C(offer_parse(&a, body.data, body.len), "GET %s", url);
-    KG_ENSURE_C(a.chain_id == t->chain.chain_id && memcmp(a.contract, t->kms, 20) == 0,
+    KG_GUARD_CTX_C(kg_log_anchor_offer_parse(&a, body.data, body.len), "GET %s", url);
+    KG_ENSURE_C(a.domain.chain_id == t->chain.chain_id &&
+                    memcmp(a.domain.contract, t->kms, 20) == 0,
                 KG_ERR_VERIFY,
                 "the KMS at %s signs for chain %" PRIu64 " and another KMS contract, not chain "
                 "%" PRIu64 " and this one",
-                kms_url, a.chain_id, t->chain.chain_id);
+                kms_url, a.domain.chain_id, t->chain.chain_id);
+    /* checked here too, so a wrong KMS is named rather than a contract revert */
+    uint8_t root_k256[KG_K256_PUB_LEN];
+    kg_buf spki;
+    kg_buf_init(&spki, 4096);
+    kg_result kr = kg_eth_kms_info(root_k256, &spki, t->chain.eth, t->kms, NULL);
+    kg_buf_free(&spki);
+    KG_GUARD_CTX_C(kr, "kmsInfo() of the KMS contract");
+    KG_GUARD_CTX_C(kg_log_anchor_offer_verify(&a, root_k256), "GET %s", url);
     o = json_object();
     json_object_set_new(o, "log_id", hex_json(a.log_id, sizeof(a.log_id)));
 

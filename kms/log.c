@@ -281,14 +281,6 @@ static void not_found(struct evhttp_request *req, const char *msg)
     reply(req, 404, msg, strlen(msg), "text/plain; charset=utf-8", "no-store");
 }
 
-static json_t *hex_json(const uint8_t *data, size_t len)
-{
-    char hex[2 + 2 * KG_K256_RECSIG_LEN + 1] = "0x";
-    if (len > KG_K256_RECSIG_LEN || kg_failed(kg_hex_encode(hex + 2, sizeof(hex) - 2, data, len)))
-        return NULL;
-    return json_string(hex);
-}
-
 /* GET /log-anchor: what KeygateKms.registerLogKey and publishCheckpoint take, signed by the
  * root key for this deployment's chain and contract (docs/design.md, "The decision log"). */
 static void anchor_reply(struct evhttp_request *req)
@@ -309,24 +301,22 @@ static void anchor_reply(struct evhttp_request *req)
         not_found(req, "no checkpoint yet\n");
         return;
     }
-    json_t *o = json_object();
-    json_object_set_new(o, "log_id", hex_json(g_log.log_id, sizeof(g_log.log_id)));
-    json_object_set_new(o, "log_name", json_string(g_log.name));
-    json_object_set_new(o, "public_key", hex_json(g_log.pub, sizeof(g_log.pub)));
-    json_object_set_new(o, "registration_signature", hex_json(g_log.reg_sig, sizeof(sig)));
-    json_object_set_new(o, "tree_size", json_integer((json_int_t)size));
-    json_object_set_new(o, "root_hash", hex_json(root, sizeof(root)));
-    json_object_set_new(o, "signature", hex_json(sig, sizeof(sig)));
-    json_object_set_new(o, "chain_id", json_integer((json_int_t)g_log.domain.chain_id));
-    json_object_set_new(o, "kms_contract", hex_json(g_log.domain.contract, 20));
-    char *text = json_dumps(o, JSON_INDENT(2));
-    json_decref(o);
-    if (text == NULL) {
+    kg_log_anchor_offer o = {.size = size, .domain = g_log.domain};
+    memcpy(o.log_id, g_log.log_id, sizeof(o.log_id));
+    memcpy(o.pub, g_log.pub, sizeof(o.pub));
+    memcpy(o.reg_sig, g_log.reg_sig, sizeof(o.reg_sig));
+    memcpy(o.root, root, sizeof(o.root));
+    memcpy(o.sig, sig, sizeof(o.sig));
+    kg_buf body;
+    kg_buf_init(&body, KG_LOG_ANCHOR_MAX_JSON);
+    if (kg_failed(kg_log_anchor_offer_format(&body, &o, g_log.name))) {
+        kg_error_clear();
+        kg_buf_free(&body);
         evhttp_send_error(req, 500, "Internal Server Error");
         return;
     }
-    reply(req, 200, text, strlen(text), "application/json", "no-store");
-    free(text);
+    reply(req, 200, body.data, body.len, "application/json", "no-store");
+    kg_buf_free(&body);
 }
 
 bool kms_log_route(struct evhttp_request *req, const char *path)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keygate/bytes.h"
 #include "keygate/result.h"
 #include "keygate/tlog.h"
 
@@ -34,6 +35,34 @@ KG_RESULT kg_log_anchor_key_digest(uint8_t out[32], const kg_log_domain *d,
 KG_RESULT kg_log_anchor_checkpoint_digest(uint8_t out[32], const kg_log_domain *d,
                                           const uint8_t log_id[KG_LOG_ID_LEN], uint64_t size,
                                           const uint8_t root[KG_TLOG_HASH_LEN]);
+
+/* What a KMS serves at GET /log-anchor: everything KeygateKms.registerLogKey and
+ * publishCheckpoint take, signed by the root key (docs/design.md, "The decision log"). As JSON:
+ *   {"log_id":"0x<64>","log_name":"keygate.kms/<16>","public_key":"0x<64>",
+ *    "registration_signature":"0x<130>","tree_size":N,"root_hash":"0x<64>",
+ *    "signature":"0x<130>","chain_id":N,"kms_contract":"0x<40>"}
+ * Signatures are r || s || v with v in {0, 1}. */
+#define KG_LOG_ANCHOR_MAX_JSON 8192u
+
+typedef struct kg_log_anchor_offer {
+    uint8_t log_id[KG_LOG_ID_LEN];
+    uint8_t pub[KG_ED25519_PUB_LEN];
+    uint8_t reg_sig[65]; /* LogKey */
+    uint64_t size;
+    uint8_t root[KG_TLOG_HASH_LEN];
+    uint8_t sig[65]; /* LogCheckpoint */
+    kg_log_domain domain;
+} kg_log_anchor_offer;
+
+/* Appends the JSON of o (log_name: the log's origin, NUL-terminated) to out. */
+KG_RESULT kg_log_anchor_offer_format(kg_buf *out, const kg_log_anchor_offer *o,
+                                     const char *log_name);
+/* Parses the JSON above (at most KG_LOG_ANCHOR_MAX_JSON bytes; every field required, exact
+ * lengths, integers in range, duplicate keys refused); checks that log_id is SHA-256 of
+ * public_key. Nothing is trusted yet: see kg_log_anchor_offer_verify. */
+KG_RESULT kg_log_anchor_offer_parse(kg_log_anchor_offer *out, const uint8_t *text, size_t len);
+/* KG_ERR_VERIFY unless both signatures are by root_k256 (compressed) for o's domain. */
+KG_RESULT kg_log_anchor_offer_verify(const kg_log_anchor_offer *o, const uint8_t root_k256[33]);
 
 /* One checkpoint published on chain (a CheckpointPublished event). */
 typedef struct kg_log_anchor {

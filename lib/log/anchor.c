@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "keygate/crypto.h"
 #include "keygate/hash.h"
 
 #define WORD 32u
@@ -81,6 +84,119 @@ kg_result kg_log_anchor_checkpoint_digest(uint8_t out[32], const kg_log_domain *
     word_u64(enc + 2 * WORD, size);
     memcpy(enc + 3 * WORD, root, WORD);
     typed_digest(out, d, enc, sizeof(enc));
+    return KG_OK;
+}
+
+/* ---- GET /log-anchor ------------------------------------------------------------------------ */
+
+static kg_result put_hex(json_t *o, const char *key, const uint8_t *p, size_t n)
+{
+    char hex[2 + 2 * 65 + 1] = "0x";
+    KG_ENSURE(n <= 65, KG_ERR_USAGE, "log anchor: field too long");
+    KG_GUARD(kg_hex_encode(hex + 2, sizeof(hex) - 2, p, n));
+    KG_ENSURE(json_object_set_new(o, key, json_string(hex)) == 0, KG_ERR_NOMEM, "out of memory");
+    return KG_OK;
+}
+
+kg_result kg_log_anchor_offer_format(kg_buf *out, const kg_log_anchor_offer *a,
+                                     const char *log_name)
+{
+    KG_ENSURE(a != NULL && log_name != NULL && a->size <= KG_TLOG_MAX_SIZE &&
+                  a->domain.chain_id <= (uint64_t)INT64_MAX,
+              KG_ERR_USAGE, "log anchor: incomplete offer");
+    json_t *o = json_object();
+    KG_ENSURE(o != NULL, KG_ERR_NOMEM, "out of memory");
+    kg_result rc = put_hex(o, "log_id", a->log_id, sizeof(a->log_id));
+    if (kg_ok(rc) && json_object_set_new(o, "log_name", json_string(log_name)) != 0)
+        rc = kg_error_set(KG_ERR_NOMEM, __FILE__, __LINE__, "out of memory");
+    if (kg_ok(rc))
+        rc = put_hex(o, "public_key", a->pub, sizeof(a->pub));
+    if (kg_ok(rc))
+        rc = put_hex(o, "registration_signature", a->reg_sig, sizeof(a->reg_sig));
+    if (kg_ok(rc) && json_object_set_new(o, "tree_size", json_integer((json_int_t)a->size)) != 0)
+        rc = kg_error_set(KG_ERR_NOMEM, __FILE__, __LINE__, "out of memory");
+    if (kg_ok(rc))
+        rc = put_hex(o, "root_hash", a->root, sizeof(a->root));
+    if (kg_ok(rc))
+        rc = put_hex(o, "signature", a->sig, sizeof(a->sig));
+    if (kg_ok(rc) &&
+        json_object_set_new(o, "chain_id", json_integer((json_int_t)a->domain.chain_id)) != 0)
+        rc = kg_error_set(KG_ERR_NOMEM, __FILE__, __LINE__, "out of memory");
+    if (kg_ok(rc))
+        rc = put_hex(o, "kms_contract", a->domain.contract, sizeof(a->domain.contract));
+    char *text = kg_ok(rc) ? json_dumps(o, JSON_INDENT(2)) : NULL;
+    json_decref(o);
+    KG_GUARD(rc);
+    KG_ENSURE(text != NULL, KG_ERR_NOMEM, "out of memory");
+    rc = kg_buf_append(out, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+static kg_result get_hex(uint8_t *out, size_t n, json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    KG_ENSURE(s != NULL && s[0] == '0' && s[1] == 'x', KG_ERR_INPUT,
+              "log anchor: '%s' is missing or not 0x-hex", key);
+    KG_GUARD_CTX(kg_hex_decode_exact(out, n, s + 2), "log anchor: '%s'", key);
+    return KG_OK;
+}
+
+static kg_result get_u64(uint64_t *out, json_t *o, const char *key, uint64_t max)
+{
+    json_t *v = json_object_get(o, key);
+    KG_ENSURE(
+        json_is_integer(v) && json_integer_value(v) >= 0 && (uint64_t)json_integer_value(v) <= max,
+        KG_ERR_INPUT, "log anchor: '%s' must be an integer 0..%llu", key, (unsigned long long)max);
+    *out = (uint64_t)json_integer_value(v);
+    return KG_OK;
+}
+
+kg_result kg_log_anchor_offer_parse(kg_log_anchor_offer *out, const uint8_t *text, size_t len)
+{
+    memset(out, 0, sizeof(*out));
+    KG_ENSURE(text != NULL && len <= KG_LOG_ANCHOR_MAX_JSON, KG_ERR_TOO_LARGE,
+              "log anchor: %zu bytes, at most %u", len, KG_LOG_ANCHOR_MAX_JSON);
+    json_error_t err;
+    json_t *o = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &err);
+    KG_ENSURE(json_is_object(o), KG_ERR_INPUT, "log anchor: not a JSON object: %s", err.text);
+    kg_result rc = get_hex(out->log_id, sizeof(out->log_id), o, "log_id");
+    if (kg_ok(rc))
+        rc = get_hex(out->pub, sizeof(out->pub), o, "public_key");
+    if (kg_ok(rc))
+        rc = get_hex(out->reg_sig, sizeof(out->reg_sig), o, "registration_signature");
+    if (kg_ok(rc))
+        rc = get_u64(&out->size, o, "tree_size", KG_TLOG_MAX_SIZE);
+    if (kg_ok(rc))
+        rc = get_hex(out->root, sizeof(out->root), o, "root_hash");
+    if (kg_ok(rc))
+        rc = get_hex(out->sig, sizeof(out->sig), o, "signature");
+    if (kg_ok(rc))
+        rc = get_u64(&out->domain.chain_id, o, "chain_id", (uint64_t)INT64_MAX);
+    if (kg_ok(rc))
+        rc = get_hex(out->domain.contract, sizeof(out->domain.contract), o, "kms_contract");
+    json_decref(o);
+    uint8_t id[KG_LOG_ID_LEN];
+    if (kg_ok(rc))
+        rc = kg_log_anchor_id(id, out->pub);
+    if (kg_ok(rc) && memcmp(id, out->log_id, sizeof(id)) != 0)
+        rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__,
+                          "log anchor: log_id is not SHA-256 of public_key");
+    if (kg_failed(rc))
+        memset(out, 0, sizeof(*out));
+    return rc;
+}
+
+kg_result kg_log_anchor_offer_verify(const kg_log_anchor_offer *o, const uint8_t root_k256[33])
+{
+    uint8_t digest[32];
+    KG_GUARD(kg_log_anchor_key_digest(digest, &o->domain, o->pub));
+    KG_GUARD_CTX(kg_k256_verify_recoverable(root_k256, o->reg_sig, digest),
+                 "log anchor: the log key's registration is not signed by the KMS root key");
+    KG_GUARD(kg_log_anchor_checkpoint_digest(digest, &o->domain, o->log_id, o->size, o->root));
+    KG_GUARD_CTX(kg_k256_verify_recoverable(root_k256, o->sig, digest),
+                 "log anchor: the checkpoint of size %llu is not signed by the KMS root key",
+                 (unsigned long long)o->size);
     return KG_OK;
 }
 

@@ -2,11 +2,13 @@
  * values computed with Foundry's cast from the contract's type strings, and the auditor's check
  * of published checkpoints against a log: a clean history, a rollback, a fork at the head's
  * size, a fork below it, forks and rollbacks among the published checkpoints themselves, and a
- * log missing the hashes a proof needs. */
+ * log missing the hashes a proof needs; the /log-anchor offer: format and parse round trip, each
+ * malformed field refused, and its signatures checked against the root key and the domain. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "keygate/crypto.h"
 #include "keygate/log_anchor.h"
 #include "test_util.h"
 
@@ -212,6 +214,98 @@ static void test_missing_hashes_are_violations(void **state)
     free(log);
 }
 
+/* An offer signed by the scalar 0x11..11 for chain 31337 and contract 0x22..22. */
+static void signed_offer(kg_log_anchor_offer *o, uint8_t root_pub[33])
+{
+    uint8_t scalar[32], digest[32];
+    memset(scalar, 0x11, sizeof(scalar));
+    memset(o, 0, sizeof(*o));
+    o->domain.chain_id = 31337;
+    memset(o->domain.contract, 0x22, sizeof(o->domain.contract));
+    memset(o->pub, 0x33, sizeof(o->pub));
+    memset(o->root, 0x44, sizeof(o->root));
+    o->size = 1234;
+    KG_ASSERT_OK(kg_k256_public(root_pub, scalar));
+    KG_ASSERT_OK(kg_log_anchor_id(o->log_id, o->pub));
+    KG_ASSERT_OK(kg_log_anchor_key_digest(digest, &o->domain, o->pub));
+    KG_ASSERT_OK(kg_k256_sign_recoverable(o->reg_sig, scalar, digest));
+    KG_ASSERT_OK(kg_log_anchor_checkpoint_digest(digest, &o->domain, o->log_id, o->size, o->root));
+    KG_ASSERT_OK(kg_k256_sign_recoverable(o->sig, scalar, digest));
+}
+
+static void test_offer_round_trip_and_verify(void **state)
+{
+    (void)state;
+    kg_log_anchor_offer o, back;
+    uint8_t root[33], other[33], scalar[32];
+    signed_offer(&o, root);
+    kg_buf b;
+    kg_buf_init(&b, KG_LOG_ANCHOR_MAX_JSON);
+    KG_ASSERT_OK(kg_log_anchor_offer_format(&b, &o, "keygate.kms/0011223344556677"));
+    KG_ASSERT_OK(kg_log_anchor_offer_parse(&back, b.data, b.len));
+    assert_memory_equal(&back, &o, sizeof(o));
+    KG_ASSERT_OK(kg_log_anchor_offer_verify(&back, root));
+    /* another root key, another chain, another size: refused */
+    memset(scalar, 0x12, sizeof(scalar));
+    KG_ASSERT_OK(kg_k256_public(other, scalar));
+    KG_ASSERT_ERR(kg_log_anchor_offer_verify(&back, other), KG_ERR_VERIFY,
+                  "registration is not signed by the KMS root key");
+    back.domain.chain_id = 1;
+    KG_ASSERT_ERR(kg_log_anchor_offer_verify(&back, root), KG_ERR_VERIFY, "not signed");
+    back.domain.chain_id = 31337;
+    back.size++;
+    KG_ASSERT_ERR(kg_log_anchor_offer_verify(&back, root), KG_ERR_VERIFY,
+                  "checkpoint of size 1235 is not signed by the KMS root key");
+    kg_buf_free(&b);
+}
+
+static void test_offer_parse_refuses_malformed(void **state)
+{
+    (void)state;
+    kg_log_anchor_offer o, back;
+    uint8_t root[33];
+    signed_offer(&o, root);
+    kg_buf b;
+    kg_buf_init(&b, KG_LOG_ANCHOR_MAX_JSON);
+    KG_ASSERT_OK(kg_log_anchor_offer_format(&b, &o, "keygate.kms/0011223344556677"));
+    KG_ASSERT_OK(kg_buf_terminate(&b));
+    const char *good = (const char *)b.data;
+    static const struct {
+        const char *field, *replacement, *error;
+    } cases[] = {
+        {"\"tree_size\": 1234", "\"tree_size\": -1", "'tree_size' must be an integer"},
+        {"\"tree_size\": 1234", "\"tree_size\": \"1234\"", "'tree_size' must be an integer"},
+        {"\"chain_id\": 31337", "\"chain_id\": 1.5", "'chain_id' must be an integer"},
+        {"\"log_id\": \"0x", "\"log_id\": \"0X", "'log_id' is missing or not 0x-hex"},
+        {"\"kms_contract\": \"0x", "\"kms_contract\": \"0x00", "'kms_contract'"},
+        {"\"signature\"", "\"sig\"", "'signature' is missing"},
+        {"\"log_name\"", "\"tree_size\": 1, \"x\"", "duplicate"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *at = strstr(good, cases[i].field);
+        assert_non_null(at);
+        char text[KG_LOG_ANCHOR_MAX_JSON];
+        snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - good), good, cases[i].replacement,
+                 at + strlen(cases[i].field));
+        kg_error_clear();
+        assert_true(
+            kg_failed(kg_log_anchor_offer_parse(&back, (const uint8_t *)text, strlen(text))));
+        if (strstr(kg_error_message(), cases[i].error) == NULL)
+            fail_msg("case %zu: '%s' does not say '%s'", i, kg_error_message(), cases[i].error);
+    }
+    /* a log id that is not the key's */
+    o.log_id[0] ^= 1;
+    b.len = 0;
+    KG_ASSERT_OK(kg_log_anchor_offer_format(&b, &o, "keygate.kms/0011223344556677"));
+    KG_ASSERT_ERR(kg_log_anchor_offer_parse(&back, b.data, b.len), KG_ERR_INPUT,
+                  "log_id is not SHA-256 of public_key");
+    KG_ASSERT_ERR(kg_log_anchor_offer_parse(&back, (const uint8_t *)"[]", 2), KG_ERR_INPUT,
+                  "not a JSON object");
+    KG_ASSERT_ERR(kg_log_anchor_offer_parse(&back, b.data, KG_LOG_ANCHOR_MAX_JSON + 1),
+                  KG_ERR_TOO_LARGE, "at most");
+    kg_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +316,8 @@ int main(void)
         cmocka_unit_test(test_fork_below_the_head),
         cmocka_unit_test(test_published_checkpoints_among_themselves),
         cmocka_unit_test(test_missing_hashes_are_violations),
+        cmocka_unit_test(test_offer_round_trip_and_verify),
+        cmocka_unit_test(test_offer_parse_refuses_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
