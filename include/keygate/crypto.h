@@ -55,6 +55,10 @@ KG_RESULT kg_p256_public(uint8_t out[KG_P256_PUB_LEN], const kg_p256_key *key);
 /* The 138-byte PKCS#8 DER of docs/protocol.md section 5 (no [0] parameters in the inner SEC1
  * key). */
 KG_RESULT kg_p256_pkcs8_dstack(uint8_t out[KG_P256_PKCS8_LEN], const kg_p256_key *key);
+/* The same bytes straight from a scalar (0 < scalar < n), without building a key object: the
+ * derivations that only hash this form (disk and env keys) take this path. out is a secret. */
+KG_RESULT kg_p256_pkcs8_dstack_from_scalar(uint8_t out[KG_P256_PKCS8_LEN],
+                                           const uint8_t scalar[KG_P256_SCALAR_LEN]);
 /* SubjectPublicKeyInfo DER, appended to out. */
 KG_RESULT kg_p256_spki_der(kg_buf *out, const kg_p256_key *key);
 /* PEM text (PKCS#8 private key, or SPKI public key), appended to out (NUL-terminated). */

@@ -3,6 +3,7 @@
 #include "keygate/crypto.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +54,68 @@ _Static_assert(sizeof(PKCS8_HEAD) + KG_P256_SCALAR_LEN + sizeof(PKCS8_MID) + KG_
                "dstack PKCS#8 layout must total 138 bytes");
 
 #define P256_GROUP_NAME "prime256v1"
+
+/* One P-256 group for the process: building it costs more than the scalar multiplication the
+ * key derivations need, and a const group is safe to share between threads. */
+static EC_GROUP *g_group;
+static pthread_once_t g_group_once = PTHREAD_ONCE_INIT;
+
+static void group_init(void)
+{
+    g_group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+}
+
+static const EC_GROUP *p256_group(void)
+{
+    pthread_once(&g_group_once, group_init);
+    return g_group;
+}
+
+/* pub = scalar * G, uncompressed. The scalar must be in range (kg_p256_check_scalar). */
+static kg_result public_from_scalar(uint8_t pub[KG_P256_PUB_LEN],
+                                    const uint8_t scalar[KG_P256_SCALAR_LEN])
+{
+    kg_result rc = KG_ERROR;
+    const EC_GROUP *group = p256_group();
+    EC_POINT *point = NULL;
+    BIGNUM *priv = NULL;
+    BN_CTX *bnctx = NULL;
+
+    KG_ENSURE_OSSL(group != NULL, KG_ERR_CRYPTO, "P-256 group");
+    point = EC_POINT_new(group);
+    bnctx = BN_CTX_secure_new();
+    priv = BN_secure_new();
+    KG_ENSURE_OSSL_C(point != NULL && bnctx != NULL && priv != NULL, KG_ERR_NOMEM,
+                     "P-256 point allocation");
+    BN_set_flags(priv, BN_FLG_CONSTTIME);
+    KG_ENSURE_OSSL_C(BN_bin2bn(scalar, KG_P256_SCALAR_LEN, priv) != NULL, KG_ERR_CRYPTO,
+                     "P-256 scalar to BIGNUM");
+    KG_GUARD_OSSL_C(EC_POINT_mul(group, point, priv, NULL, NULL, bnctx), KG_ERR_CRYPTO,
+                    "P-256 scalar multiplication");
+    KG_ENSURE_OSSL_C(EC_POINT_point2oct(group, point, POINT_CONVERSION_UNCOMPRESSED, pub,
+                                        KG_P256_PUB_LEN, bnctx) == KG_P256_PUB_LEN,
+                     KG_ERR_CRYPTO, "P-256 public point encoding");
+    rc = KG_OK;
+cleanup:
+    BN_clear_free(priv);
+    BN_CTX_free(bnctx);
+    EC_POINT_free(point);
+    return rc;
+}
+
+/* Lays out the dstack PKCS#8 from its two variable parts. */
+static void pkcs8_layout(uint8_t out[KG_P256_PKCS8_LEN], const uint8_t scalar[KG_P256_SCALAR_LEN],
+                         const uint8_t pub[KG_P256_PUB_LEN])
+{
+    uint8_t *p = out;
+    memcpy(p, PKCS8_HEAD, sizeof(PKCS8_HEAD));
+    p += sizeof(PKCS8_HEAD);
+    memcpy(p, scalar, KG_P256_SCALAR_LEN);
+    p += KG_P256_SCALAR_LEN;
+    memcpy(p, PKCS8_MID, sizeof(PKCS8_MID));
+    p += sizeof(PKCS8_MID);
+    memcpy(p, pub, KG_P256_PUB_LEN);
+}
 
 bool kg_crypto_scalar_in_range(const uint8_t s[32], const uint8_t order[32])
 {
@@ -138,43 +201,25 @@ kg_result kg_p256_check_scalar(const uint8_t scalar[KG_P256_SCALAR_LEN])
 
 kg_result kg_p256_from_scalar(kg_p256_key **out, const uint8_t scalar[KG_P256_SCALAR_LEN])
 {
-    kg_result rc = KG_ERROR;
-    EC_GROUP *group = NULL;
-    EC_POINT *point = NULL;
-    BIGNUM *priv = NULL;
-    BN_CTX *bnctx = NULL;
     EVP_PKEY *pkey = NULL;
     uint8_t pub[KG_P256_PUB_LEN];
 
     *out = NULL;
     KG_GUARD(kg_p256_check_scalar(scalar));
-    group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
-    KG_ENSURE_OSSL_C(group != NULL, KG_ERR_CRYPTO, "P-256 group");
-    point = EC_POINT_new(group);
-    bnctx = BN_CTX_secure_new();
-    priv = BN_secure_new();
-    KG_ENSURE_OSSL_C(point != NULL && bnctx != NULL && priv != NULL, KG_ERR_NOMEM,
-                     "P-256 point allocation");
-    BN_set_flags(priv, BN_FLG_CONSTTIME);
-    KG_ENSURE_OSSL_C(BN_bin2bn(scalar, KG_P256_SCALAR_LEN, priv) != NULL, KG_ERR_CRYPTO,
-                     "P-256 scalar to BIGNUM");
     /* The public point is scalar * G; OpenSSL does not derive it when importing a bare scalar. */
-    KG_GUARD_OSSL_C(EC_POINT_mul(group, point, priv, NULL, NULL, bnctx), KG_ERR_CRYPTO,
-                    "P-256 scalar multiplication");
-    KG_ENSURE_OSSL_C(EC_POINT_point2oct(group, point, POINT_CONVERSION_UNCOMPRESSED, pub,
-                                        sizeof(pub), bnctx) == sizeof(pub),
-                     KG_ERR_CRYPTO, "P-256 public point encoding");
-    KG_GUARD_C(pkey_from_parts(&pkey, scalar, pub));
-    KG_GUARD_C(key_wrap(out, pkey, true));
-    pkey = NULL;
-    rc = KG_OK;
-cleanup:
-    EVP_PKEY_free(pkey);
-    BN_clear_free(priv);
-    BN_CTX_free(bnctx);
-    EC_POINT_free(point);
-    EC_GROUP_free(group);
-    return rc;
+    KG_GUARD(public_from_scalar(pub, scalar));
+    KG_GUARD(pkey_from_parts(&pkey, scalar, pub));
+    return key_wrap(out, pkey, true);
+}
+
+kg_result kg_p256_pkcs8_dstack_from_scalar(uint8_t out[KG_P256_PKCS8_LEN],
+                                           const uint8_t scalar[KG_P256_SCALAR_LEN])
+{
+    uint8_t pub[KG_P256_PUB_LEN];
+    KG_GUARD(kg_p256_check_scalar(scalar));
+    KG_GUARD(public_from_scalar(pub, scalar));
+    pkcs8_layout(out, scalar, pub);
+    return KG_OK;
 }
 
 kg_result kg_p256_generate(kg_p256_key **out)
@@ -331,14 +376,7 @@ kg_result kg_p256_pkcs8_dstack(uint8_t out[KG_P256_PKCS8_LEN], const kg_p256_key
     uint8_t pub[KG_P256_PUB_LEN];
     KG_GUARD(kg_p256_public(pub, key));
     KG_GUARD(kg_p256_scalar(scalar, key));
-    uint8_t *p = out;
-    memcpy(p, PKCS8_HEAD, sizeof(PKCS8_HEAD));
-    p += sizeof(PKCS8_HEAD);
-    memcpy(p, scalar, sizeof(scalar));
-    p += sizeof(scalar);
-    memcpy(p, PKCS8_MID, sizeof(PKCS8_MID));
-    p += sizeof(PKCS8_MID);
-    memcpy(p, pub, sizeof(pub));
+    pkcs8_layout(out, scalar, pub);
     kg_memzero(scalar, sizeof(scalar));
     return KG_OK;
 }

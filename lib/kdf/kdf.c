@@ -118,16 +118,13 @@ kg_result kg_kdf_dh_secret(uint8_t out[32], const uint8_t root_scalar[KG_P256_SC
     kg_result rc = KG_ERROR;
     uint8_t scalar[KG_P256_SCALAR_LEN];
     uint8_t der[KG_P256_PKCS8_LEN];
-    kg_p256_key *key = NULL;
     KG_GUARD_C(kg_kdf_p256_scalar(scalar, root_scalar, contexts, lens, count));
-    KG_GUARD_C(kg_p256_from_scalar(&key, scalar));
-    KG_GUARD_C(kg_p256_pkcs8_dstack(der, key));
+    KG_GUARD_C(kg_p256_pkcs8_dstack_from_scalar(der, scalar));
     KG_GUARD_C(kg_sha256(out, der, sizeof(der)));
     rc = KG_OK;
 cleanup:
     kg_memzero(scalar, sizeof(scalar));
     kg_memzero(der, sizeof(der));
-    kg_p256_free(key);
     if (kg_failed(rc))
         kg_memzero(out, 32);
     return rc;

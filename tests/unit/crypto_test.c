@@ -45,6 +45,10 @@ static void p256_pkcs8_matches_dstack_reference(void **state)
     assert_true(kg_p256_has_private(k));
     KG_ASSERT_OK(kg_p256_pkcs8_dstack(der, k));
     assert_memory_equal(der, want.data, KG_P256_PKCS8_LEN);
+    /* the object-free path used by the disk and env key derivations gives the same bytes */
+    memset(der, 0, sizeof(der));
+    KG_ASSERT_OK(kg_p256_pkcs8_dstack_from_scalar(der, scalar));
+    assert_memory_equal(der, want.data, KG_P256_PKCS8_LEN);
     KG_ASSERT_OK(kg_p256_public(pub, k));
     assert_memory_equal(pub, want.data + KG_P256_PKCS8_LEN - KG_P256_PUB_LEN, KG_P256_PUB_LEN);
     KG_ASSERT_OK(kg_p256_scalar(back, k));
@@ -86,6 +90,12 @@ static void p256_scalar_range(void **state)
     KG_ASSERT_OK(kg_p256_check_scalar(s));
     memset(s, 0xff, 32);
     KG_ASSERT_ERR(kg_p256_from_scalar(&k, s), KG_ERR_INPUT, "P-256 scalar out of range");
+    uint8_t der[KG_P256_PKCS8_LEN];
+    KG_ASSERT_ERR(kg_p256_pkcs8_dstack_from_scalar(der, s), KG_ERR_INPUT,
+                  "P-256 scalar out of range");
+    memset(s, 0, 32);
+    KG_ASSERT_ERR(kg_p256_pkcs8_dstack_from_scalar(der, s), KG_ERR_INPUT,
+                  "P-256 scalar out of range");
     /* n - 1 and 1 are the extreme valid scalars. */
     hex32(s, P256_N);
     s[31] -= 1;
