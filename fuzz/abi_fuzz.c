@@ -8,16 +8,19 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Type lists tried on every input: the policy answer, CLI getters, and a mixed tuple. */
+/* Type lists tried on every input: the policy answer, CLI getters, a mixed tuple, an event. */
 static const kg_abi_type T_BOOL_STRING[] = {KG_ABI_T_BOOL, KG_ABI_T_STRING};
 static const kg_abi_type T_ARRAY[] = {KG_ABI_T_BYTES32_ARRAY};
 static const kg_abi_type T_MIXED[] = {KG_ABI_T_BYTES,   KG_ABI_T_UINT64,        KG_ABI_T_STRING,
                                       KG_ABI_T_ADDRESS, KG_ABI_T_BYTES32_ARRAY, KG_ABI_T_UINT8};
 
+/* a CheckpointPublished event's data, from a chain node's eth_getLogs (keygate audit verify) */
+static const kg_abi_type T_CHECKPOINT[] = {KG_ABI_T_UINT64, KG_ABI_T_BYTES32, KG_ABI_T_BYTES};
+
 static const struct {
     const kg_abi_type *t;
     size_t n;
-} SHAPES[] = {{T_BOOL_STRING, 2}, {T_ARRAY, 1}, {T_MIXED, 6}};
+} SHAPES[] = {{T_BOOL_STRING, 2}, {T_ARRAY, 1}, {T_MIXED, 6}, {T_CHECKPOINT, 3}};
 
 /* Rebuilds encoder values from decoded ones. */
 static void round_trip(const kg_abi_decoded *v, size_t n, const uint8_t *data, size_t size)
