@@ -18,6 +18,7 @@ typedef struct kg_cli_command {
 /* Each command group defines one entry point; listed in main.c's table. */
 int kg_cmd_app(int argc, char **argv);
 int kg_cmd_audit(int argc, char **argv);
+int kg_cmd_dashboard(int argc, char **argv);
 int kg_cmd_devnet(int argc, char **argv);
 int kg_cmd_env(int argc, char **argv);
 int kg_cmd_governor(int argc, char **argv);

@@ -13,9 +13,11 @@
 #include "cli.h"
 #include "devnet.h"
 #include "keygate/hash.h"
+#include "status.h"
 
 #define APP_MAX_COMPOSE (1u << 20) /* an app-compose.json larger than 1 MiB is refused */
 #define APP_MAX_NOTICE (365ull * 24 * 3600)
+#define KG_APP_MAX_ADVISORY 1024u /* longest advisory id decoded from an event */
 
 static void app_usage(FILE *out)
 {
@@ -1107,7 +1109,8 @@ static int cmd_disable_upgrades(const app_args *a)
 typedef struct app_event {
     const char *sig;
     const char *name;
-    int arg; /* 0 none, 1 bytes32 in topic1, 2 bytes32 in data, 3 bool in data, 4 addr topic1 */
+    int arg; /* 0 none, 1 bytes32 in topic1, 2 bytes32 in data, 3 bool in data, 4 addr topic1,
+              * 5 new owner in topic2, 6 (string advisory id, bool) in data */
 } app_event;
 
 static const app_event app_events[] = {
@@ -1125,6 +1128,8 @@ static const app_event app_events[] = {
     {"UpgradeVetoed(address,address)", "UpgradeVetoed", 4},
     {"Upgraded(address)", "Upgraded", 4},
     {"OwnershipTransferred(address,address)", "OwnershipTransferred", 5},
+    {"AdvisoryDenySet(string,bool)", "AdvisoryDenySet", 6},
+    {"AdvisoryAllowSet(string,bool)", "AdvisoryAllowSet", 6},
 };
 #define N_APP_EVENTS (sizeof(app_events) / sizeof(app_events[0]))
 
@@ -1168,6 +1173,28 @@ static json_t *policy_entry(const kg_eth_log *l)
             json_object_set_new(e, "number", json_integer((json_int_t)v));
         }
     return e;
+}
+
+/* AdvisoryDenySet / AdvisoryAllowSet(string advisoryId, bool on): the id is whatever the owner
+ * wrote on chain, so it is kept as text only when it is valid UTF-8, else escaped (\xNN); its
+ * readers (the terminal, the dashboard's page) escape it again for their medium. */
+static void advisory_entry(json_t *e, const kg_eth_log *l)
+{
+    static const kg_abi_type types[2] = {KG_ABI_T_STRING, KG_ABI_T_BOOL};
+    kg_abi_decoded d[2];
+    if (kg_failed(kg_abi_decode(d, types, 2, l->data, l->data_len, KG_APP_MAX_ADVISORY))) {
+        kg_error_clear();
+        json_object_set_new(e, "malformed", json_true());
+        return;
+    }
+    json_t *id = json_stringn((const char *)d[0].data, d[0].len);
+    if (id == NULL) {
+        char esc[4 * KG_APP_MAX_ADVISORY + 1];
+        size_t n = kg_text_escape(esc, sizeof(esc), (const char *)d[0].data, d[0].len);
+        id = json_stringn(esc, n);
+    }
+    json_object_set_new(e, "advisory_id", id);
+    json_object_set_new(e, "value", json_boolean(kg_abi_get_bool(&d[1])));
 }
 
 /* Decodes the app's logs into history entries; collects every compose hash seen in hashes. */
@@ -1238,6 +1265,7 @@ static kg_result app_history(json_t **history, json_t *hashes, const kg_chain *c
                 json_object_set_new(e, "new_owner", json_string(a));
             }
             break;
+        case 6: advisory_entry(e, l); break;
         default: break;
         }
         json_array_append_new(out, e);
@@ -1247,12 +1275,151 @@ static kg_result app_history(json_t **history, json_t *hashes, const kg_chain *c
     return KG_OK;
 }
 
+kg_result kg_cli_app_status(json_t **out_json, const kg_cli_target *t, const uint8_t app[20],
+                            const char *app_text, uint64_t from_block)
+{
+    app_info info;
+    json_t *history = NULL, *hashes = json_object(), *allowed = json_array(),
+           *pending = json_array(), *out = NULL;
+    bool owner_code = false;
+    kg_result rc = KG_ERROR;
+    *out_json = NULL;
+    KG_ENSURE_C(hashes != NULL && allowed != NULL && pending != NULL, KG_ERR_NOMEM,
+                "out of memory");
+    KG_GUARD_C(app_read(&info, t, app, app_text));
+    KG_GUARD_C(kg_chain_has_code(&t->chain, &owner_code, info.owner));
+    KG_GUARD_C(app_history(&history, hashes, &t->chain, app, from_block));
+    const char *hk;
+    json_t *hv;
+    json_object_foreach(hashes, hk, hv)
+    {
+        uint8_t h[32];
+        uint64_t st = 0, at = 0;
+        KG_GUARD_C(kg_hex_decode_exact(h, 32, hk));
+        KG_GUARD_C(hash_state(&t->chain, &st, &at, app, h));
+        if (st == 2)
+            json_array_append_new(allowed, json_string(hk));
+        else if (st == 1)
+            json_array_append_new(pending, json_pack("{s:s,s:I}", "compose_hash", hk,
+                                                     "activates_at", (json_int_t)at));
+    }
+    char app_s[43], owner_s[43], guard_s[43];
+    addr_text(app_s, app);
+    addr_text(owner_s, info.owner);
+    addr_text(guard_s, info.guardian);
+    /* owner_is_contract: a multisig, a timelock or a DAO rather than one key */
+    out = json_pack("{s:s,s:s,s:b,s:b,s:{s:b,s:b,s:b,s:I,s:s},s:O,s:O,s:O}", "app_id", app_s,
+                    "owner", owner_s, "owner_is_contract", owner_code, "registered",
+                    info.registered || !t->has_kms, "settings", "allow_any_device",
+                    info.allow_any_device, "require_tcb_up_to_date", info.require_tcb,
+                    "upgrades_disabled", info.upgrades_disabled, "notice_period",
+                    (json_int_t)info.notice_period, "guardian", guard_s, "allowed_compose_hashes",
+                    allowed, "pending_compose_hashes", pending, "history", history);
+    KG_ENSURE_C(out != NULL, KG_ERR_NOMEM, "out of memory");
+    /* allowed/pending hashes are looked up among those the history mentions */
+    json_object_set_new(out, "history_from_block", json_integer((json_int_t)from_block));
+    char *warn = kms_notice_warning(t, info.notice_period, out);
+    json_object_set_new(out, "warnings", warn ? json_pack("[s]", warn) : json_array());
+    free(warn);
+    *out_json = out;
+    out = NULL;
+    rc = KG_OK;
+cleanup:
+    json_decref(out);
+    json_decref(history);
+    json_decref(hashes);
+    json_decref(allowed);
+    json_decref(pending);
+    return rc;
+}
+
+/* One history entry as a line of `app status` (untrusted strings escaped for the terminal). */
+static void print_history_entry(const json_t *v)
+{
+    if (json_object_get(v, "policy") != NULL) { /* PolicyChanged */
+        const char *shown = json_string_value(json_object_get(v, "address"));
+        char num[32] = "";
+        if (json_is_integer(json_object_get(v, "number"))) {
+            snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(json_object_get(v, "number")));
+            shown = num;
+        }
+        if (shown == NULL)
+            shown = json_string_value(json_object_get(v, "value"));
+        if (shown == NULL || strspn(shown, "0") == 64)
+            shown = ""; /* the on/off switches carry no value */
+        printf("    block %-6" JSON_INTEGER_FORMAT " %-22s %s %s%s%s by %s\n",
+               json_integer_value(json_object_get(v, "block")), "PolicyChanged",
+               json_string_value(json_object_get(v, "policy")),
+               json_is_true(json_object_get(v, "enabled")) ? "on" : "off", shown[0] ? " " : "",
+               shown, json_string_value(json_object_get(v, "actor")));
+        return;
+    }
+    const char *val = json_string_value(json_object_get(v, "value"));
+    const char *ad = json_string_value(json_object_get(v, "address"));
+    const json_t *adv = json_object_get(v, "advisory_id");
+    char esc[4 * KG_APP_MAX_ADVISORY + 16];
+    if (ad == NULL)
+        ad = json_string_value(json_object_get(v, "new_owner"));
+    if (json_is_string(adv)) {
+        size_t n =
+            kg_text_escape(esc, sizeof(esc) - 8, json_string_value(adv), json_string_length(adv));
+        snprintf(esc + n, sizeof(esc) - n, " %s",
+                 json_is_true(json_object_get(v, "value")) ? "on" : "off");
+        val = esc;
+    }
+    printf("    block %-6" JSON_INTEGER_FORMAT " %-22s %s\n",
+           json_integer_value(json_object_get(v, "block")),
+           json_string_value(json_object_get(v, "event")),
+           val  ? val
+           : ad ? ad
+           : json_is_boolean(json_object_get(v, "value"))
+               ? (json_is_true(json_object_get(v, "value")) ? "true" : "false")
+               : "");
+}
+
+static void print_status(const json_t *out, bool has_kms, uint64_t from_block)
+{
+    const json_t *st = json_object_get(out, "settings");
+    printf("app %s\n  owner                  %s%s\n  registered with KMS    %s\n",
+           json_string_value(json_object_get(out, "app_id")),
+           json_string_value(json_object_get(out, "owner")),
+           json_is_true(json_object_get(out, "owner_is_contract")) ? " (a contract)" : "",
+           !has_kms                                           ? "unknown"
+           : json_is_true(json_object_get(out, "registered")) ? "yes"
+                                                              : "no");
+    printf("  upgrade notice         %" JSON_INTEGER_FORMAT " s (guardian %s)\n",
+           json_integer_value(json_object_get(st, "notice_period")),
+           json_string_value(json_object_get(st, "guardian")));
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(out, "warnings"), i, v)
+        printf("  WARNING: %s\n", json_string_value(v));
+    printf("  any device / TCB up to date / upgrades disabled   %s / %s / %s\n",
+           json_is_true(json_object_get(st, "allow_any_device")) ? "yes" : "no",
+           json_is_true(json_object_get(st, "require_tcb_up_to_date")) ? "required"
+                                                                       : "not required",
+           json_is_true(json_object_get(st, "upgrades_disabled")) ? "yes" : "no");
+    if (from_block > 0)
+        printf("  (compose hashes and history since block %" PRIu64 ")\n", from_block);
+    printf("  allowed compose hashes:\n");
+    const json_t *allowed = json_object_get(out, "allowed_compose_hashes");
+    json_array_foreach(allowed, i, v) printf("    %s\n", json_string_value(v));
+    if (json_array_size(allowed) == 0)
+        printf("    (none)\n");
+    json_array_foreach(json_object_get(out, "pending_compose_hashes"), i, v)
+        printf("  pending %s (allowed from %" JSON_INTEGER_FORMAT ")\n",
+               json_string_value(json_object_get(v, "compose_hash")),
+               json_integer_value(json_object_get(v, "activates_at")));
+    printf("  history:\n");
+    json_array_foreach(json_object_get(out, "history"), i, v) print_history_entry(v);
+}
+
 static int cmd_status(const app_args *a)
 {
     kg_cli_target t;
-    app_info info;
     uint8_t app[20];
-    json_t *history = NULL, *hashes = json_object();
+    json_t *out = NULL;
     int status = KG_EXIT_FAILED;
     memset(&t, 0, sizeof(t));
     if (a->app == NULL) {
@@ -1261,115 +1428,22 @@ static int cmd_status(const app_args *a)
     }
     if (kg_failed(kg_cli_parse_address(app, "--app", a->app)) ||
         kg_failed(kg_cli_target_open(&t, a->state, a->rpc_url, a->kms_contract)) ||
-        kg_failed(app_read(&info, &t, app, a->app)) ||
-        kg_failed(app_history(&history, hashes, &t.chain, app, a->from_block)))
+        kg_failed(kg_cli_app_status(&out, &t, app, a->app, a->from_block)))
         goto fail;
-    char app_s[43], owner_s[43], guard_s[43];
-    addr_text(app_s, app);
-    addr_text(owner_s, info.owner);
-    addr_text(guard_s, info.guardian);
-    json_t *allowed = json_array(), *pending = json_array();
-    const char *hk;
-    json_t *hv;
-    json_object_foreach(hashes, hk, hv)
-    {
-        uint8_t h[32];
-        uint64_t st = 0, at = 0;
-        if (kg_failed(kg_hex_decode_exact(h, 32, hk)) ||
-            kg_failed(hash_state(&t.chain, &st, &at, app, h))) {
-            json_decref(allowed);
-            json_decref(pending);
-            goto fail;
-        }
-        if (st == 2)
-            json_array_append_new(allowed, json_string(hk));
-        else if (st == 1)
-            json_array_append_new(pending, json_pack("{s:s,s:I}", "compose_hash", hk,
-                                                     "activates_at", (json_int_t)at));
-    }
-    json_t *out =
-        json_pack("{s:s,s:s,s:b,s:{s:b,s:b,s:b,s:I,s:s},s:o,s:o,s:o}", "app_id", app_s, "owner",
-                  owner_s, "registered", info.registered || !t.has_kms, "settings",
-                  "allow_any_device", info.allow_any_device, "require_tcb_up_to_date",
-                  info.require_tcb, "upgrades_disabled", info.upgrades_disabled, "notice_period",
-                  (json_int_t)info.notice_period, "guardian", guard_s, "allowed_compose_hashes",
-                  allowed, "pending_compose_hashes", pending, "history", history);
-    history = NULL;
-    /* allowed/pending hashes are looked up among those the history mentions */
-    json_object_set_new(out, "history_from_block", json_integer((json_int_t)a->from_block));
-    char *warn = kms_notice_warning(&t, info.notice_period, out);
-    json_object_set_new(out, "warnings", warn ? json_pack("[s]", warn) : json_array());
-    if (warn != NULL)
-        fprintf(stderr, "keygate: warning: %s\n", warn);
-    if (a->json) {
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(out, "warnings"), i, w)
+        fprintf(stderr, "keygate: warning: %s\n", json_string_value(w));
+    if (a->json)
         kg_cli_print_json(out, false);
-    } else {
-        printf("app %s\n  owner                  %s\n  registered with KMS    %s\n", app_s, owner_s,
-               info.registered ? "yes" : (t.has_kms ? "no" : "unknown"));
-        printf("  upgrade notice         %" PRIu64 " s (guardian %s)\n", info.notice_period,
-               guard_s);
-        if (warn != NULL)
-            printf("  WARNING: %s\n", warn);
-        printf("  any device / TCB up to date / upgrades disabled   %s / %s / %s\n",
-               info.allow_any_device ? "yes" : "no", info.require_tcb ? "required" : "not required",
-               info.upgrades_disabled ? "yes" : "no");
-        if (a->from_block > 0)
-            printf("  (compose hashes and history since block %" PRIu64 ")\n", a->from_block);
-        printf("  allowed compose hashes:\n");
-        size_t i;
-        json_t *v;
-        json_array_foreach(allowed, i, v) printf("    %s\n", json_string_value(v));
-        if (json_array_size(allowed) == 0)
-            printf("    (none)\n");
-        json_array_foreach(pending, i, v)
-            printf("  pending %s (allowed from %" JSON_INTEGER_FORMAT ")\n",
-                   json_string_value(json_object_get(v, "compose_hash")),
-                   json_integer_value(json_object_get(v, "activates_at")));
-        printf("  history:\n");
-        json_array_foreach(json_object_get(out, "history"), i, v)
-        {
-            if (json_object_get(v, "policy") != NULL) { /* PolicyChanged */
-                const char *shown = json_string_value(json_object_get(v, "address"));
-                char num[32] = "";
-                if (json_is_integer(json_object_get(v, "number"))) {
-                    snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
-                             json_integer_value(json_object_get(v, "number")));
-                    shown = num;
-                }
-                if (shown == NULL)
-                    shown = json_string_value(json_object_get(v, "value"));
-                if (shown == NULL || strspn(shown, "0") == 64)
-                    shown = ""; /* the on/off switches carry no value */
-                printf("    block %-6" JSON_INTEGER_FORMAT " %-22s %s %s%s%s by %s\n",
-                       json_integer_value(json_object_get(v, "block")), "PolicyChanged",
-                       json_string_value(json_object_get(v, "policy")),
-                       json_is_true(json_object_get(v, "enabled")) ? "on" : "off",
-                       shown[0] ? " " : "", shown, json_string_value(json_object_get(v, "actor")));
-                continue;
-            }
-            const char *val = json_string_value(json_object_get(v, "value"));
-            const char *ad = json_string_value(json_object_get(v, "address"));
-            if (ad == NULL)
-                ad = json_string_value(json_object_get(v, "new_owner"));
-            printf("    block %-6" JSON_INTEGER_FORMAT " %-22s %s\n",
-                   json_integer_value(json_object_get(v, "block")),
-                   json_string_value(json_object_get(v, "event")),
-                   val  ? val
-                   : ad ? ad
-                   : json_is_boolean(json_object_get(v, "value"))
-                       ? (json_is_true(json_object_get(v, "value")) ? "true" : "false")
-                       : "");
-        }
-    }
-    json_decref(out);
-    free(warn);
+    else
+        print_status(out, t.has_kms, a->from_block);
     status = KG_EXIT_OK;
     goto done;
 fail:
     status = kg_cli_fail();
 done:
-    json_decref(history);
-    json_decref(hashes);
+    json_decref(out);
     kg_cli_target_close(&t);
     return status;
 }

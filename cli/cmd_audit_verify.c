@@ -19,8 +19,10 @@
 #include "keygate/hash.h"
 #include "keygate/log_anchor.h"
 #include "keygate/tlog.h"
+#include "status.h"
 
 #define MAX_KEY_JSON 16384u
+#define VIOLATION_MAX 1024u  /* bytes of a violation message kept in the JSON list */
 #define MAX_ANCHORS 1000000u /* published checkpoints read from the chain */
 #define CHECKPOINT_PUBLISHED "CheckpointPublished(bytes32,uint64,bytes32,bytes)"
 
@@ -50,22 +52,33 @@ static void usage(FILE *out)
 }
 
 typedef struct vctx {
+    FILE *out;          /* the report */
+    json_t *violations; /* each violation as {entry, message}, or NULL */
     kg_eth_client *eth;
     uint8_t kms[KG_ETH_ADDRESS_LEN];
     bool have_block;
     kg_eth_block block; /* the last block looked up */
-    uint64_t violations;
-    uint64_t skipped; /* allow entries without identity or block: not replayable */
+    uint64_t count;     /* violations reported */
+    uint64_t skipped;   /* allow entries without identity or block: not replayable */
 } vctx;
 
 static void report(void *ctx, uint64_t index, const char *msg)
 {
     vctx *v = ctx;
-    v->violations++;
+    v->count++;
     if (index == UINT64_MAX)
-        printf("VIOLATION: %s\n", msg);
+        fprintf(v->out, "VIOLATION: %s\n", msg);
     else
-        printf("VIOLATION [entry %" PRIu64 "]: %s\n", index, msg);
+        fprintf(v->out, "VIOLATION [entry %" PRIu64 "]: %s\n", index, msg);
+    if (v->violations != NULL) { /* msg may quote log content: printable text only */
+        char esc[4 * VIOLATION_MAX + 1];
+        size_t n = kg_text_escape(esc, sizeof(esc), msg, strnlen(msg, VIOLATION_MAX));
+        json_array_append_new(
+            v->violations,
+            json_pack("{s:o,s:s%}", "entry",
+                      index == UINT64_MAX ? json_null() : json_integer((json_int_t)index),
+                      "message", esc, n));
+    }
 }
 
 static kg_result replay(void *ctx, const kg_log_entry *e)
@@ -236,7 +249,7 @@ static kg_result verify_remote(vctx *v, const char *base, const log_key *key, kg
         rc = KG_OK;
         goto cleanup;
     }
-    printf("served checkpoint: %s, size %" PRIu64 "\n", c.origin, c.size);
+    fprintf(v->out, "served checkpoint: %s, size %" PRIu64 "\n", c.origin, c.size);
     *served = c;
     /* rebuild the tree from the bundles */
     uint64_t size = 0;
@@ -373,15 +386,16 @@ static kg_result verify_anchors(vctx *v, const log_key *key, const uint8_t root_
         na++;
     }
     if (na == 0) {
-        printf("WARNING: no checkpoint of this log is published on chain (keygate kms "
-               "checkpoint): rollbacks cannot be seen\n");
+        fprintf(v->out, "WARNING: no checkpoint of this log is published on chain (keygate kms "
+                        "checkpoint): rollbacks cannot be seen\n");
     } else {
         uint64_t found = 0;
         KG_GUARD_C(kg_log_anchor_check(a, na, n, head, rd, rd_ctx, report, v, &found));
-        printf("on-chain checkpoints: %zu published (latest: size %" PRIu64 " at block %" PRIu64
-               "), against %s (size %" PRIu64 "): %s\n",
-               na, a[na - 1].size, a[na - 1].block, what, n,
-               found == 0 ? "consistent" : "VIOLATIONS");
+        fprintf(v->out,
+                "on-chain checkpoints: %zu published (latest: size %" PRIu64 " at block %" PRIu64
+                "), against %s (size %" PRIu64 "): %s\n",
+                na, a[na - 1].size, a[na - 1].block, what, n,
+                found == 0 ? "consistent" : "VIOLATIONS");
     }
     rc = KG_OK;
 cleanup:
@@ -425,10 +439,31 @@ int kg_cmd_audit_verify(int argc, char **argv)
         usage(stderr);
         return KG_EXIT_USAGE;
     }
-    int status = KG_EXIT_FAILED;
+    kg_cli_verify_opts o = {.db = db,
+                            .state = state,
+                            .kms_url = kms_url,
+                            .key_file = key_file,
+                            .rpc_url = rpc,
+                            .kms_contract = contract,
+                            .root_k256 = root_hex,
+                            .no_replay = no_replay};
+    uint64_t violations = 0;
+    if (kg_failed(kg_cli_audit_verify_run(stdout, NULL, &violations, &o)))
+        return kg_cli_fail();
+    return violations == 0 ? KG_EXIT_OK : KG_EXIT_FAILED;
+}
+
+kg_result kg_cli_audit_verify_run(FILE *out, json_t *violations, uint64_t *violation_count,
+                                  const kg_cli_verify_opts *o)
+{
+    const char *db = o->db, *state = o->state, *kms_url = o->kms_url, *key_file = o->key_file,
+               *rpc = o->rpc_url, *contract = o->kms_contract, *root_hex = o->root_k256;
+    bool no_replay = o->no_replay;
+    kg_result status = KG_ERROR;
     json_t *doc = NULL;
     kg_audit *audit = NULL;
-    vctx v = {.eth = NULL};
+    vctx v = {.out = out, .violations = violations, .eth = NULL};
+    *violation_count = 0;
     log_key key;
     memset(&key, 0, sizeof(key));
     char dir[PATH_MAX];
@@ -457,10 +492,10 @@ int kg_cmd_audit_verify(int argc, char **argv)
     kg_buf_free(&kb);
     if (kg_failed(kr))
         goto fail;
-    printf("log: %s\nlog key: ", key.name);
+    fprintf(v.out, "log: %s\nlog key: ", key.name);
     for (size_t i = 0; i < sizeof(key.pub); i++)
-        printf("%02x", key.pub[i]);
-    printf("\n");
+        fprintf(v.out, "%02x", key.pub[i]);
+    fprintf(v.out, "\n");
 
     /* the root key: kmsInfo on chain, or given */
     uint8_t root[KG_K256_PUB_LEN];
@@ -477,7 +512,7 @@ int kg_cmd_audit_verify(int argc, char **argv)
         if (kg_failed(r))
             goto fail;
         have_root = true;
-        printf("root key: kmsInfo() of %s at %s\n", contract, rpc);
+        fprintf(v.out, "root key: kmsInfo() of %s at %s\n", contract, rpc);
     } else if (root_hex != NULL) {
         if (kg_failed(kg_hex_decode_exact(root, sizeof(root), root_hex)))
             goto fail;
@@ -489,36 +524,35 @@ int kg_cmd_audit_verify(int argc, char **argv)
         else if (kg_failed(kg_log_key_cert_verify(root, key.name, key.pub, key.cert)))
             report(&v, UINT64_MAX, kg_error_message());
         else
-            printf("log key certified by the KMS root key: ok\n");
+            fprintf(v.out, "log key certified by the KMS root key: ok\n");
     } else {
-        printf("WARNING: log key certification not checked (give --state, --rpc-url and "
-               "--kms-contract, or --root-k256)\n");
+        fprintf(v.out, "WARNING: log key certification not checked (give --state, --rpc-url and "
+                       "--kms-contract, or --root-k256)\n");
     }
     bool do_replay = v.eth != NULL && !no_replay;
     if (!do_replay)
-        printf("WARNING: governance not replayed (%s)\n",
-               no_replay ? "--no-replay" : "no chain given");
+        fprintf(v.out, "WARNING: governance not replayed (%s)\n",
+                no_replay ? "--no-replay" : "no chain given");
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     kg_audit_verify_result res;
     memset(&res, 0, sizeof(res));
     if (audit != NULL) {
-        kg_audit_verify_opts o = {.log_name = key.name,
-                                  .log_pub = key.pub,
-                                  .policy = do_replay ? replay : NULL,
-                                  .policy_ctx = &v,
-                                  .report = report,
-                                  .report_ctx = &v};
-        uint64_t before = v.violations;
-        if (kg_failed(kg_audit_verify(audit, &o, &res)))
+        kg_audit_verify_opts ao = {.log_name = key.name,
+                                   .log_pub = key.pub,
+                                   .policy = do_replay ? replay : NULL,
+                                   .policy_ctx = &v,
+                                   .report = report,
+                                   .report_ctx = &v};
+        if (kg_failed(kg_audit_verify(audit, &ao, &res)))
             goto fail;
-        (void)before;
-        printf("database: %" PRIu64 " entries, %" PRIu64 " checkpoints (largest %" PRIu64
-               "), %" PRIu64 " audit rows (%" PRIu64 " from before the log), %" PRIu64
-               " allows replayed\n",
-               res.entries, res.checkpoints, res.signed_size, res.rows, res.rows_before_log,
-               res.allows_replayed - v.skipped);
+        fprintf(v.out,
+                "database: %" PRIu64 " entries, %" PRIu64 " checkpoints (largest %" PRIu64
+                "), %" PRIu64 " audit rows (%" PRIu64 " from before the log), %" PRIu64
+                " allows replayed\n",
+                res.entries, res.checkpoints, res.signed_size, res.rows, res.rows_before_log,
+                res.allows_replayed - v.skipped);
     }
     /* the log's head, for the checkpoints published on chain: the database's whole tree,
      * else the served checkpoint (its tree rebuilt in memory for the proofs) */
@@ -553,23 +587,19 @@ int kg_cmd_audit_verify(int argc, char **argv)
         free(mt);
         if (kg_failed(r))
             goto fail;
-        printf("served log: %" PRIu64 " entries rebuilt from the tiles\n", n);
+        fprintf(v.out, "served log: %" PRIu64 " entries rebuilt from the tiles\n", n);
     }
     if (!anchors)
-        printf("WARNING: on-chain checkpoints not checked (no chain given)\n");
+        fprintf(v.out, "WARNING: on-chain checkpoints not checked (no chain given)\n");
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    if (v.violations == 0) {
-        printf("verdict: OK (%.2f s)\n", secs);
-        status = KG_EXIT_OK;
-    } else {
-        printf("verdict: FAILED, %" PRIu64 " violation(s) (%.2f s)\n", v.violations, secs);
-        status = KG_EXIT_FAILED;
-    }
-    goto done;
+    if (v.count == 0)
+        fprintf(v.out, "verdict: OK (%.2f s)\n", secs);
+    else
+        fprintf(v.out, "verdict: FAILED, %" PRIu64 " violation(s) (%.2f s)\n", v.count, secs);
+    *violation_count = v.count;
+    status = KG_OK;
 fail:
-    status = kg_cli_fail();
-done:
     kg_eth_client_free(v.eth);
     kg_audit_free(audit);
     json_decref(doc);

@@ -14,6 +14,7 @@
 #include "keygate/kms_config.h"
 #include "keygate/quote.h"
 #include "kms_checkpoint.h"
+#include "status.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -796,36 +797,36 @@ static json_t *chain_view_json(const kg_cli_target *t)
     return o;
 }
 
-static int cmd_status(const kg_cli_target *t, bool as_json, uint64_t from_block)
+/* The JSON of `kms status` and the governance state it was read from. */
+static kg_result kms_status_build(json_t **out_json, kms_gov *g, const kg_cli_target *t,
+                                  uint64_t from_block)
 {
     kg_buf ret;
     kg_abi_decoded d[4];
-    kms_gov g;
     char owner_s[43], kms_s[43];
     json_t *out = NULL;
-    int status = KG_EXIT_FAILED;
+    kg_result rc = KG_ERROR;
+    *out_json = NULL;
     kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
-    if (kg_failed(gov_read(&g, &t->chain, t->kms)))
-        goto fail;
-    kg_eth_address_checksum(owner_s, g.owner);
+    KG_GUARD_C(gov_read(g, &t->chain, t->kms));
+    kg_eth_address_checksum(owner_s, g->owner);
     kg_eth_address_checksum(kms_s, t->kms);
     out = json_pack("{s:s,s:s}", "kms_contract", kms_s, "owner", owner_s);
+    KG_ENSURE_C(out != NULL, KG_ERR_NOMEM, "out of memory");
     kg_abi_type info_t[4] = {KG_ABI_T_BYTES, KG_ABI_T_BYTES, KG_ABI_T_BYTES, KG_ABI_T_BYTES};
-    if (kg_failed(kg_chain_view(&t->chain, d, info_t, 4, &ret, t->kms, "kmsInfo()", NULL, 0)))
-        goto fail;
+    KG_GUARD_C(kg_chain_view(&t->chain, d, info_t, 4, &ret, t->kms, "kmsInfo()", NULL, 0));
     char hex[2 * 65 + 1];
     if (d[0].len <= 65 && kg_ok(kg_hex_encode(hex, sizeof(hex), d[0].data, d[0].len)))
         json_object_set_new(out, "k256_pubkey", json_string(hex));
     json_object_set_new(out, "quote_len", json_integer((json_int_t)d[2].len));
     json_object_set_new(out, "eventlog_len", json_integer((json_int_t)d[3].len));
-    json_object_set_new(out, "governance_notice", gov_json(&g));
+    json_object_set_new(out, "governance_notice", gov_json(g));
     json_t *view = chain_view_json(t);
     if (view != NULL)
         json_object_set_new(out, "chain_view", view);
     for (size_t i = 0; i < N_LISTS; i++) {
         json_t *vals = NULL, *pend = NULL;
-        if (kg_failed(list_values(&vals, &pend, t, &lists[i], from_block, g.has_notice)))
-            goto fail;
+        KG_GUARD_C(list_values(&vals, &pend, t, &lists[i], from_block, g->has_notice));
         char key[48];
         snprintf(key, sizeof(key), "allowed_%s", lists[i].opt);
         for (char *p = key; *p; p++)
@@ -835,6 +836,31 @@ static int cmd_status(const kg_cli_target *t, bool as_json, uint64_t from_block)
         memcpy(key, "pending", 7); /* "allowed_x" -> "pending_x" */
         json_object_set_new(out, key, pend);
     }
+    *out_json = out;
+    out = NULL;
+    rc = KG_OK;
+cleanup:
+    json_decref(out);
+    kg_buf_free(&ret);
+    return rc;
+}
+
+kg_result kg_cli_kms_status(json_t **out, const kg_cli_target *t, uint64_t from_block)
+{
+    kms_gov g;
+    return kms_status_build(out, &g, t, from_block);
+}
+
+static int cmd_status(const kg_cli_target *t, bool as_json, uint64_t from_block)
+{
+    kms_gov g;
+    char owner_s[43], kms_s[43];
+    json_t *out = NULL;
+    int status = KG_EXIT_FAILED;
+    if (kg_failed(kms_status_build(&out, &g, t, from_block)))
+        goto fail;
+    kg_eth_address_checksum(owner_s, g.owner);
+    kg_eth_address_checksum(kms_s, t->kms);
     if (as_json) {
         kg_cli_print_json(out, false);
     } else {
@@ -888,7 +914,6 @@ fail:
     status = kg_cli_fail();
 done:
     json_decref(out);
-    kg_buf_free(&ret);
     return status;
 }
 

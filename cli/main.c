@@ -16,6 +16,8 @@ static const kg_cli_command commands[] = {
      "Carry a Governor proposal on: status, vote, queue, execute, delegate"},
     {"env", kg_cmd_env, "Encrypt an app's environment to its KMS-signed public key"},
     {"audit", kg_cmd_audit, "Inspect the KMS decision log (audit list --state DIR or --db FILE)"},
+    {"dashboard", kg_cmd_dashboard,
+     "Local read-only web page: governance, KMS, decisions, log verification"},
     {"quote", kg_cmd_quote, "Verify or inspect Intel DCAP quotes (TDX, SGX) against collateral"},
     {"ratls", kg_cmd_ratls, "Inspect (verify) or create RA-TLS certificates"},
     {"sim", kg_cmd_sim, "Simulated TDX platform: init, quote, extend, eventlog, pccs"},
