@@ -6,6 +6,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?=
+FUZZ_LANES ?= 1
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 CMAKE_ARGS ?=
@@ -48,9 +49,10 @@ fuzz: setup
 	@echo "fuzzers are in $(FUZZ_BUILD)/fuzz/; run e.g. $(FUZZ_BUILD)/fuzz/quote_fuzz fuzz/corpus/quote"
 
 # A campaign (fuzz/README.md): every target (or FUZZ_TARGETS) in turn for FUZZ_SECONDS each,
-# niced, under ASan and UBSan; new inputs merged into fuzz/corpus/<name> (minimized).
+# FUZZ_LANES at a time, niced, under ASan and UBSan; new inputs merged into fuzz/corpus/<name>
+# (minimized).
 fuzz-long: fuzz
-	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_BIN=$(CURDIR)/$(FUZZ_BUILD)/fuzz \
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_LANES=$(FUZZ_LANES) FUZZ_BIN=$(CURDIR)/$(FUZZ_BUILD)/fuzz \
 	  FUZZ_ARTIFACTS=$(CURDIR)/$(FUZZ_BUILD)/artifacts FUZZ_FIGURES=$(CURDIR)/$(FUZZ_BUILD)/fuzz-long.tsv \
 	  FUZZ_WORK=$(CURDIR)/$(FUZZ_BUILD)/fuzz-long-work scripts/fuzz-long $(FUZZ_TARGETS)
 
