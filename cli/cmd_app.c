@@ -1245,6 +1245,11 @@ static kg_result app_history(json_t **history, json_t *hashes, const kg_chain *c
                     at = (at << 8) | word[b];
                 json_object_set_new(e, "activates_at", json_integer((json_int_t)at));
             }
+            if (l->n_topics >= 3 && strcmp(ev->name, "ComposeHashVetoed") == 0) {
+                char g[43]; /* ComposeHashVetoed(hash, guardian): who vetoed */
+                kg_eth_address_checksum(g, l->topics[2] + 12);
+                json_object_set_new(e, "guardian", json_string(g));
+            }
             break;
         }
         case 3:

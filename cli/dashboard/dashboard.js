@@ -104,7 +104,9 @@
     for (const h of app.history) {
       const kind = KINDS[h.event];
       if (!kind) continue;
-      rows.push({ kind, hash: h.value, block: h.block, time: h.time, tx: h.tx });
+      rows.push({ kind, hash: h.value, block: h.block, time: h.time, tx: h.tx,
+        note: kind === 'vetoed' && h.guardian ? 'by guardian ' + h.guardian :
+          kind === 'proposed' ? 'active from ' + fmtTime(h.activates_at) : undefined });
       if (kind === 'proposed') {
         const later = app.history.some((v) => v.event === 'ComposeHashVetoed' &&
           v.value === h.value && v.block >= h.block);

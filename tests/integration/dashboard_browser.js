@@ -3,7 +3,8 @@
 // devnet's lifecycle left:
 //   node dashboard_browser.js EXPECT.json
 // EXPECT: {tools, chromium, live, tampered, screenshots, app, hash_a, hash_b, allowed, denied,
-//          app_allowed, app_denied, deny_reason, hostile_advisory, hostile_reason}
+//          app_allowed, app_denied, deny_reason, hostile_advisory, hostile_reason,
+//          timelocked, hash_c, hash_d, hash_e, guardian}
 // Checks the page as a user sees it: the verdict, the app's owner, notice and timeline (A
 // allowed then revoked, B allowed), the decision counts and that each filter changes table,
 // counts and chart; hostile strings from the chain and the log shown as text with no element or
@@ -84,6 +85,22 @@ async function noInjection(page, what) {
     const allowedNow = await page.locator(`div.app[data-app="${want.app}"] .allowed-now .hash`).allInnerTexts();
     check(JSON.stringify(allowedNow) === JSON.stringify([want.hash_b]), `allowed now: ${allowedNow}`);
     ok(`the app's timeline: A allowed then revoked (block ${revoked[3]}), B allowed and the only one allowed now`);
+
+    const tlRow = page.locator(`#apps tr[data-app="${want.timelocked}"] td`);
+    const tcells = await tlRow.allInnerTexts();
+    check(tcells[2] === '1 h' && tcells[3].startsWith(want.guardian.slice(0, 10)) && tcells[4] === '2' && tcells[5] === '1',
+      `time-locked app row: ${JSON.stringify(tcells)}`);
+    const tk = await page.locator(`div.app[data-app="${want.timelocked}"] table.timeline tbody tr`)
+      .evaluateAll((rows) => rows.map((r) => [r.dataset.kind, r.dataset.hash, r.cells[2].textContent]));
+    const of = (h) => tk.filter(([, x]) => x === h).map(([k]) => k).join(',');
+    check(of(want.hash_c) === 'proposed,activated', `timeline of C: ${of(want.hash_c)}`);
+    check(of(want.hash_d) === 'proposed,vetoed', `timeline of D: ${of(want.hash_d)}`);
+    check(of(want.hash_e) === 'proposed,pending', `timeline of E: ${of(want.hash_e)}`);
+    check(tk.some(([k, h, t]) => k === 'vetoed' && h === want.hash_d && t.includes(want.guardian)), 'the veto does not name the guardian');
+    check(tk.some(([k, h, t]) => k === 'pending' && h === want.hash_e && /becomes active at \d{4}-/.test(t)), 'E: no activation time');
+    check(await page.locator('#kms-checkpoints tbody tr').count() === 1 &&
+      /^\d+$/.test((await page.locator('#kms-checkpoints tbody td').first().innerText())), 'checkpoint row');
+    ok('the time-locked app: notice 1 h and its guardian; C proposed then active, D vetoed by the guardian, E pending with its time; one checkpoint on chain');
 
     check(await count(page, '#count-total') === want.allowed + want.denied &&
       await count(page, '#count-allow') === want.allowed && await count(page, '#count-deny') === want.denied,

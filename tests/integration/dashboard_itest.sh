@@ -125,7 +125,7 @@ ok "read-only and local: POST refused, foreign Host 403, unknown path 404; the p
 DB="$(jq -r .audit_db "$STATE/devnet.json")"
 sqlite3 "$DB" ".backup '$STATE/t/tampered.db'"
 HOSTILE_REASON='<script>window.__pwned=2</script><img src=x onerror="window.__pwned=3">'
-sqlite3 "$STATE/t/tampered.db" "INSERT INTO decisions (time_ms, method, decision, reason, app_id) VALUES ($(date +%s)000, 'GetAppKey', 'deny', '$HOSTILE_REASON', '${APP#0x}');"
+sqlite3 "$STATE/t/tampered.db" "INSERT INTO decisions (time_ms, method, decision, reason, app_id) VALUES ($(date +%s)000, 'GetAppKey', 'deny', '$HOSTILE_REASON', '$(tr 'A-F' 'a-f' <<<"${APP#0x}")');"
 dash tampered --state "$STATE" --db "$STATE/t/tampered.db"
 get "${DURL_tampered}api/verify" >"$STATE/t/verify-tampered.json"
 jq -e '.ok == false and .violation_count >= 1 and ([.violations[].message | select(test("is in no log entry"))] | length) >= 1' \
@@ -133,6 +133,39 @@ jq -e '.ok == false and .violation_count >= 1 and ([.violations[].message | sele
 get "${DURL_tampered}api/decisions" | jq -e --arg r "$HOSTILE_REASON" '[.decisions[] | select(.reason == $r)] | length == 1' >/dev/null ||
   die "the hand-added decision is not served verbatim"
 ok "a tampered copy of the log fails verification on its dashboard ($(jq -r '.violations[0].message' "$STATE/t/verify-tampered.json"))"
+
+# A time-locked app (notice 1 h, a guardian): C proposed and, the notice over, in force; D
+# proposed and vetoed by the guardian; E proposed and pending. The log's checkpoint on chain.
+GUARDIAN=0x70997970C51812dc3A010C7d01b50e0d17dc79C8 # anvil's public dev account 1
+GUARDIAN_KEY=0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
+for x in c d e; do
+  printf '{"manifest_version":2,"name":"dash-%s","runner":"docker-compose","docker_compose_file":"services: {}"}' "$x" >"$STATE/t/$x.json"
+done
+HC="$("$KG" app compose-hash "$STATE/t/c.json")"
+HD="$("$KG" app compose-hash "$STATE/t/d.json")"
+HE="$("$KG" app compose-hash "$STATE/t/e.json")"
+"$KG" kms checkpoint --state "$STATE" >"$STATE/t/checkpoint.json" 2>"$STATE/t/checkpoint.err" ||
+  { cat "$STATE/t/checkpoint.err" >&2; die "kms checkpoint"; }
+"$KG" app deploy --state "$STATE" --tcb up-to-date --compose "$STATE/t/a.json" --timelock 3600 --guardian "$GUARDIAN" \
+  >"$STATE/t/deploy-tl.json" 2>/dev/null || die "app deploy --timelock"
+TAPP="$(jq -r .app_id "$STATE/t/deploy-tl.json")"
+"$KG" app propose --state "$STATE" --app "$TAPP" --compose "$STATE/t/c.json" >/dev/null || die "propose C"
+"$KG" app propose --state "$STATE" --app "$TAPP" --compose "$STATE/t/d.json" >/dev/null || die "propose D"
+KEYGATE_PRIVATE_KEY="$GUARDIAN_KEY" "$KG" app veto --state "$STATE" --app "$TAPP" --compose "$STATE/t/d.json" >/dev/null || die "veto D"
+RPC="$(jq -r .rpc_url "$STATE/devnet.json")"
+"$CAST" rpc --rpc-url "$RPC" evm_increaseTime 3601 >/dev/null && "$CAST" rpc --rpc-url "$RPC" evm_mine >/dev/null || die "anvil: time"
+"$KG" app propose --state "$STATE" --app "$TAPP" --compose "$STATE/t/e.json" >/dev/null || die "propose E"
+get "${U}api/apps" >"$STATE/t/apps2.json"
+jq -e --arg app "$TAPP" --arg g "$GUARDIAN" --arg hc "$HC" --arg hd "$HD" --arg he "$HE" --arg ha "$HA" '
+  [.apps[] | select(.app_id == $app)][0] |
+  .settings.notice_period == 3600 and .settings.guardian == $g and
+  (.allowed_compose_hashes | sort) == ([$ha, $hc] | sort) and
+  [.pending_compose_hashes[].compose_hash] == [$he] and
+  ([.history[] | select(.event == "ComposeHashVetoed" and .value == $hd and .guardian == $g)] | length) == 1' \
+  "$STATE/t/apps2.json" >/dev/null || die "time-locked app: $(jq -c --arg app "$TAPP" '.apps[] | select(.app_id == $app)' "$STATE/t/apps2.json")"
+get "${U}api/kms" | jq -e --slurpfile c "$STATE/t/checkpoint.json" '[.checkpoints[] | select(.size == $c[0].tree_size and .tx == $c[0].tx)] | length == 1' >/dev/null ||
+  die "the published checkpoint is not listed"
+ok "time-locked app $TAPP: C in force after the notice, D vetoed by the guardian, E pending; the checkpoint on chain listed"
 
 # The page in a real browser (dashboard_browser.js): what a user sees on both dashboards.
 CHROMIUM="$(command -v chromium || true)"
@@ -143,10 +176,12 @@ CHROMIUM="$(command -v chromium || true)"
 SHOTS="$BUILD/dashboard-screenshots"
 jq -n --slurpfile d "$STATE/t/decisions.json" --arg tools "$SRC/tools" --arg chromium "$CHROMIUM" \
   --arg live "$DURL_live" --arg tampered "$DURL_tampered" --arg shots "$SHOTS" --arg app "$APP" \
-  --arg ha "$HA" --arg hb "$HB" --arg adv "$HOSTILE_ADVISORY" --arg reason "$HOSTILE_REASON" '
+  --arg ha "$HA" --arg hb "$HB" --arg adv "$HOSTILE_ADVISORY" --arg reason "$HOSTILE_REASON" \
+  --arg tapp "$TAPP" --arg hc "$HC" --arg hd "$HD" --arg he "$HE" --arg guardian "$GUARDIAN" '
   $d[0].decisions as $all | [$all[] | select(.app_id == ($app[2:] | ascii_downcase))] as $mine |
   {tools: $tools, chromium: $chromium, live: $live, tampered: $tampered, screenshots: $shots,
    app: $app, hash_a: $ha, hash_b: $hb, hostile_advisory: $adv, hostile_reason: $reason,
+   timelocked: $tapp, hash_c: $hc, hash_d: $hd, hash_e: $he, guardian: $guardian,
    allowed: ([$all[] | select(.decision == "allow")] | length),
    denied: ([$all[] | select(.decision == "deny")] | length),
    app_allowed: ([$mine[] | select(.decision == "allow")] | length),
