@@ -141,7 +141,9 @@
       const s = a.settings;
       tbody.appendChild(el('tr', { 'data-app': a.app_id },
         el('td', {}, mono(a.app_id)),
-        el('td', {}, mono(a.owner), a.owner_is_contract ? el('span', { class: 'badge' }, 'contract') : null),
+        el('td', {}, mono(a.owner), a.owner_is_contract
+          ? el('span', { class: 'badge', title: 'the owner is a contract: a multisig, a timelock or a DAO' }, 'contract')
+          : null),
         el('td', {}, fmtDuration(s.notice_period)),
         el('td', {}, /^0x0{40}$/.test(s.guardian) ? 'none' : mono(s.guardian)),
         el('td', {}, String(a.allowed_compose_hashes.length)),

@@ -4,7 +4,7 @@
 //   node dashboard_browser.js EXPECT.json
 // EXPECT: {tools, chromium, live, tampered, screenshots, app, hash_a, hash_b, allowed, denied,
 //          app_allowed, app_denied, deny_reason, hostile_advisory, hostile_reason,
-//          timelocked, hash_c, hash_d, hash_e, guardian}
+//          timelocked, hash_c, hash_d, hash_e, guardian, safe_owned}
 // Checks the page as a user sees it: the verdict, the app's owner, notice and timeline (A
 // allowed then revoked, B allowed), the decision counts and that each filter changes table,
 // counts and chart; hostile strings from the chain and the log shown as text with no element or
@@ -100,6 +100,9 @@ async function noInjection(page, what) {
     check(tk.some(([k, h, t]) => k === 'pending' && h === want.hash_e && /becomes active at \d{4}-/.test(t)), 'E: no activation time');
     check(await page.locator('#kms-checkpoints tbody tr').count() === 1 &&
       /^\d+$/.test((await page.locator('#kms-checkpoints tbody td').first().innerText())), 'checkpoint row');
+    check(await page.locator(`#apps tr[data-app="${want.safe_owned}"] .badge`).innerText() === 'contract' &&
+      await page.locator(`#apps tr[data-app="${want.app}"] .badge`).count() === 0, 'owner-is-a-contract badge');
+    ok('the app owned by a Safe is marked as owned by a contract, the one owned by a key is not');
     ok('the time-locked app: notice 1 h and its guardian; C proposed then active, D vetoed by the guardian, E pending with its time; one checkpoint on chain');
 
     check(await count(page, '#count-total') === want.allowed + want.denied &&
@@ -124,7 +127,7 @@ async function noInjection(page, what) {
     await page.screenshot({ path: path.join(want.screenshots, 'live-filtered.png'), fullPage: true });
     ok(`filters: denied only (${want.denied}), this app (${want.app_allowed} + ${want.app_denied}), reason '${want.deny_reason}' (1)`);
 
-    const policy = await page.locator('li.policy-event[data-kind="AdvisoryDenySet"]').allTextContents();
+    const policy = await page.locator(`div.app[data-app="${want.app}"] li.policy-event[data-kind="AdvisoryDenySet"]`).allTextContents();
     check(policy.length === 1 && policy[0].includes(`advisory ${want.hostile_advisory} on`),
       `the advisory id is not shown as text: ${JSON.stringify(policy)}`);
     await noInjection(page, 'live page');

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # dashboard_itest.sh - `keygate dashboard` on a devnet after an app's lifecycle (README "The
 # dashboard"): an app deployed with compose hash A, one boot released a key, B allowed, A revoked,
-# a boot of A refused, an advisory id that is HTML denied on chain. Then
+# a boot of A refused, an advisory id that is HTML denied on chain; later a time-locked app
+# with a proposal in force, one vetoed and one pending, an app owned by a Safe, an advisory id
+# that is not UTF-8, and a checkpoint of the log on chain. Then
 #   1. the JSON endpoints say what the CLI says: the app (owner, notice, guardian), A revoked and
 #      B allowed with block, time and transaction, the KMS allow-lists, node health and
 #      self-check, the decisions (releases and denials) and `audit verify`'s OK;
@@ -155,7 +157,19 @@ KEYGATE_PRIVATE_KEY="$GUARDIAN_KEY" "$KG" app veto --state "$STATE" --app "$TAPP
 RPC="$(jq -r .rpc_url "$STATE/devnet.json")"
 "$CAST" rpc --rpc-url "$RPC" evm_increaseTime 3601 >/dev/null && "$CAST" rpc --rpc-url "$RPC" evm_mine >/dev/null || die "anvil: time"
 "$KG" app propose --state "$STATE" --app "$TAPP" --compose "$STATE/t/e.json" >/dev/null || die "propose E"
+# An app owned by a Safe multisig (a contract), and an advisory id that is not UTF-8.
+SAFE="$(KEYGATE_DEPLOYER_KEY="$(jq -r .private_key "$STATE/devnet.json")" "$SRC/scripts/deploy-safe" --rpc-url "$RPC" \
+  --owner "$(jq -r .deployer "$STATE/devnet.json")" --threshold 1 2>"$STATE/t/safe.err" | jq -r .safe)" ||
+  { cat "$STATE/t/safe.err" >&2; die "deploy-safe"; }
+"$KG" app deploy --state "$STATE" --tcb up-to-date --compose "$STATE/t/b.json" --owner "$SAFE" >"$STATE/t/deploy-safe.json" || die "app deploy --owner SAFE"
+SAPP="$(jq -r .app_id "$STATE/t/deploy-safe.json")"
+"$KG" app tcb --state "$STATE" --app "$TAPP" --deny-advisory $'bad\xffid\x01' >/dev/null || die "app tcb --deny-advisory (not UTF-8)"
+"$KG" app status --state "$STATE" --app "$TAPP" | grep -qF 'AdvisoryDenySet        bad\xffid\x01 on' || die "app status: the advisory id is not escaped"
 get "${U}api/apps" >"$STATE/t/apps2.json"
+jq -e --arg app "$SAPP" --arg safe "$SAFE" '[.apps[] | select(.app_id == $app and .owner == $safe and .owner_is_contract == true)] | length == 1' \
+  "$STATE/t/apps2.json" >/dev/null || die "the Safe-owned app: $(jq -c --arg app "$SAPP" '.apps[] | select(.app_id == $app)' "$STATE/t/apps2.json")"
+jq -e --arg app "$TAPP" '[.apps[] | select(.app_id == $app) | .history[] | select(.advisory_id == "bad\\xffid\\x01")] | length == 1' \
+  "$STATE/t/apps2.json" >/dev/null || die "the advisory id that is not UTF-8 is not served escaped"
 jq -e --arg app "$TAPP" --arg g "$GUARDIAN" --arg hc "$HC" --arg hd "$HD" --arg he "$HE" --arg ha "$HA" '
   [.apps[] | select(.app_id == $app)][0] |
   .settings.notice_period == 3600 and .settings.guardian == $g and
@@ -165,7 +179,7 @@ jq -e --arg app "$TAPP" --arg g "$GUARDIAN" --arg hc "$HC" --arg hd "$HD" --arg 
   "$STATE/t/apps2.json" >/dev/null || die "time-locked app: $(jq -c --arg app "$TAPP" '.apps[] | select(.app_id == $app)' "$STATE/t/apps2.json")"
 get "${U}api/kms" | jq -e --slurpfile c "$STATE/t/checkpoint.json" '[.checkpoints[] | select(.size == $c[0].tree_size and .tx == $c[0].tx)] | length == 1' >/dev/null ||
   die "the published checkpoint is not listed"
-ok "time-locked app $TAPP: C in force after the notice, D vetoed by the guardian, E pending; the checkpoint on chain listed"
+ok "time-locked app $TAPP: C in force after the notice, D vetoed by the guardian, E pending; an app owned by a Safe (a contract); an advisory id that is not UTF-8 escaped; the checkpoint on chain listed"
 
 # The page in a real browser (dashboard_browser.js): what a user sees on both dashboards.
 CHROMIUM="$(command -v chromium || true)"
@@ -177,11 +191,11 @@ SHOTS="$BUILD/dashboard-screenshots"
 jq -n --slurpfile d "$STATE/t/decisions.json" --arg tools "$SRC/tools" --arg chromium "$CHROMIUM" \
   --arg live "$DURL_live" --arg tampered "$DURL_tampered" --arg shots "$SHOTS" --arg app "$APP" \
   --arg ha "$HA" --arg hb "$HB" --arg adv "$HOSTILE_ADVISORY" --arg reason "$HOSTILE_REASON" \
-  --arg tapp "$TAPP" --arg hc "$HC" --arg hd "$HD" --arg he "$HE" --arg guardian "$GUARDIAN" '
+  --arg tapp "$TAPP" --arg hc "$HC" --arg hd "$HD" --arg he "$HE" --arg guardian "$GUARDIAN" --arg sapp "$SAPP" '
   $d[0].decisions as $all | [$all[] | select(.app_id == ($app[2:] | ascii_downcase))] as $mine |
   {tools: $tools, chromium: $chromium, live: $live, tampered: $tampered, screenshots: $shots,
    app: $app, hash_a: $ha, hash_b: $hb, hostile_advisory: $adv, hostile_reason: $reason,
-   timelocked: $tapp, hash_c: $hc, hash_d: $hd, hash_e: $he, guardian: $guardian,
+   timelocked: $tapp, hash_c: $hc, hash_d: $hd, hash_e: $he, guardian: $guardian, safe_owned: $sapp,
    allowed: ([$all[] | select(.decision == "allow")] | length),
    denied: ([$all[] | select(.decision == "deny")] | length),
    app_allowed: ([$mine[] | select(.decision == "allow")] | length),
