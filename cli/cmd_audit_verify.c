@@ -54,6 +54,8 @@ static void usage(FILE *out)
 typedef struct vctx {
     FILE *out;          /* the report */
     json_t *violations; /* each violation as {entry, message}, or NULL */
+    json_t *entries;    /* the served log's newest max_entries entries as rows, or NULL */
+    uint64_t max_entries;
     kg_eth_client *eth;
     uint8_t kms[KG_ETH_ADDRESS_LEN];
     bool have_block;
@@ -279,10 +281,20 @@ static kg_result verify_remote(vctx *v, const char *base, const log_key *key, kg
                 KG_GUARD_C(mem_tree_push(mt, h));
             if (memcmp(h, tile.data + (size_t)i * KG_TLOG_HASH_LEN, KG_TLOG_HASH_LEN) != 0)
                 report(v, size, "served hash tile differs from the served entry");
-            if (kg_failed(kg_log_entry_parse(e, d, n)))
+            if (kg_failed(kg_log_entry_parse(e, d, n))) {
                 report(v, size, kg_error_message());
-            else if (do_replay && e->allowed && kg_failed(replay(v, e)))
+                kg_error_clear();
+                goto next;
+            }
+            if (v->entries != NULL && c.size - size <= v->max_entries) {
+                json_t *row = NULL;
+                KG_GUARD_C(kg_audit_entry_json(&row, e));
+                KG_ENSURE_C(json_array_append_new(v->entries, row) == 0, KG_ERR_NOMEM,
+                            "out of memory");
+            }
+            if (do_replay && e->allowed && kg_failed(replay(v, e)))
                 report(v, size, kg_error_message());
+        next:;
             uint32_t level = 0;
             for (uint64_t j = size; j & 1; j >>= 1, level++)
                 KG_GUARD_C(kg_tlog_node_hash(h, edge[level], h));
@@ -462,7 +474,11 @@ kg_result kg_cli_audit_verify_run(FILE *out, json_t *violations, uint64_t *viola
     kg_result status = KG_ERROR;
     json_t *doc = NULL;
     kg_audit *audit = NULL;
-    vctx v = {.out = out, .violations = violations, .eth = NULL};
+    vctx v = {.out = out,
+              .violations = violations,
+              .entries = o->entries,
+              .max_entries = o->max_entries,
+              .eth = NULL};
     *violation_count = 0;
     log_key key;
     memset(&key, 0, sizeof(key));

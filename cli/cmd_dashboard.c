@@ -287,17 +287,53 @@ static kg_result api_kms(json_t **out, dash *d)
     return KG_OK;
 }
 
-/* The newest decisions of the log, as `keygate audit list --json` lists them. */
+/* The served log's decisions (no database): read while `audit verify --kms URL` reads the entry
+ * bundles, each as its row would be listed (kg_audit_entry_json). The governance replay is left
+ * to /api/verify; the report is not kept. */
+static kg_result served_decisions(json_t *rows, dash *d)
+{
+    char kms_s[43] = "";
+    uint64_t count = 0;
+    if (d->t.has_kms)
+        kg_eth_address_checksum(kms_s, d->t.kms);
+    kg_cli_verify_opts o = {.kms_url = d->kms_urls[0],
+                            .rpc_url = d->rpc_url,
+                            .kms_contract = d->t.has_kms ? kms_s : NULL,
+                            .no_replay = true,
+                            .entries = rows,
+                            .max_entries = DASH_MAX_DECISIONS};
+    FILE *f = fopen("/dev/null", "w");
+    KG_ENSURE(f != NULL, KG_ERR_IO, "cannot open /dev/null: %s", strerror(errno));
+    kg_result rc = kg_cli_audit_verify_run(f, NULL, &count, &o);
+    fclose(f);
+    return rc;
+}
+
+/* The newest decisions, as `keygate audit list --json` lists them: from the database, else
+ * from the first KMS node's served log. */
 static kg_result api_decisions(json_t **out, dash *d)
 {
     kg_audit *a = NULL;
     json_t *rows = NULL;
-    KG_ENSURE(d->db != NULL, KG_ERR_NOT_FOUND, "no decision log: give --db FILE");
-    KG_GUARD(kg_audit_open(&a, d->db, true));
-    kg_result rc = kg_audit_list(&rows, a, DASH_MAX_DECISIONS);
-    kg_audit_free(a);
-    KG_GUARD(rc);
-    *out = json_pack("{s:o,s:I}", "decisions", rows, "limit", (json_int_t)DASH_MAX_DECISIONS);
+    const char *source = d->db;
+    if (d->db != NULL) {
+        KG_GUARD(kg_audit_open(&a, d->db, true));
+        kg_result rc = kg_audit_list(&rows, a, DASH_MAX_DECISIONS);
+        kg_audit_free(a);
+        KG_GUARD(rc);
+    } else {
+        KG_ENSURE(d->n_kms_urls > 0, KG_ERR_NOT_FOUND,
+                  "no decision log: give --db FILE or --kms-url URL");
+        rows = json_array();
+        KG_ENSURE(rows != NULL, KG_ERR_NOMEM, "out of memory");
+        if (kg_failed(served_decisions(rows, d))) {
+            json_decref(rows);
+            return kg_error_context("reading the served log of %s", d->kms_urls[0]);
+        }
+        source = d->kms_urls[0];
+    }
+    *out = json_pack("{s:o,s:I,s:s}", "decisions", rows, "limit", (json_int_t)DASH_MAX_DECISIONS,
+                     "source", source);
     KG_ENSURE(*out != NULL, KG_ERR_NOMEM, "out of memory");
     return KG_OK;
 }

@@ -25,6 +25,10 @@ KG_RESULT kg_cli_kms_status(json_t **out, const kg_cli_target *t, uint64_t from_
 typedef struct kg_cli_verify_opts {
     const char *db, *state, *kms_url, *key_file, *rpc_url, *kms_contract, *root_k256;
     bool no_replay;
+    /* With kms_url: the served log's newest max_entries entries are appended to entries (when
+     * not NULL) as kg_audit_entry_json rows, for readers without the database. */
+    json_t *entries;
+    uint64_t max_entries;
 } kg_cli_verify_opts;
 
 /* Runs the verification, writing its report (the lines `audit verify` prints) to out, and

@@ -321,6 +321,8 @@
 
   function setDecisions(data) {
     state.decisions = data.decisions;
+    $('decisions-source').textContent = 'from ' + data.source + (data.decisions.length >= data.limit
+      ? ' (the newest ' + data.limit + ')' : '');
     const apps = [...new Set(state.decisions.map((d) => d.app_id).filter(Boolean))].sort();
     const reasons = [...new Set(state.decisions.map((d) => d.reason).filter(Boolean))].sort();
     fillSelect('f-app', apps, (a) => '0x' + a);

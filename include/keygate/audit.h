@@ -129,4 +129,8 @@ KG_RESULT kg_log_key_cert_digest(uint8_t digest[32], const char *name,
 KG_RESULT kg_log_key_cert_verify(const uint8_t root_k256[33], const char *name,
                                  const uint8_t pub[KG_ED25519_PUB_LEN], const uint8_t cert[65]);
 
+/* The decision a log entry records, as the JSON object kg_audit_list gives for its row ("id" is
+ * the entry's audit_id; text that is not UTF-8 escaped as \xNN). Caller json_decref()s *out. */
+KG_RESULT kg_audit_entry_json(json_t **out, const kg_log_entry *e);
+
 #endif

@@ -136,6 +136,20 @@ get "${DURL_tampered}api/decisions" | jq -e --arg r "$HOSTILE_REASON" '[.decisio
   die "the hand-added decision is not served verbatim"
 ok "a tampered copy of the log fails verification on its dashboard ($(jq -r '.violations[0].message' "$STATE/t/verify-tampered.json"))"
 
+# An auditor's dashboard: no devnet state and no database, only the chain and the KMS's URL; the
+# decisions come from its served log (the same rows as the database's), verified from there.
+cd "$STATE/t" # no ./.keygate here: nothing but the options
+dash remote --rpc-url "$(jq -r .rpc_url "$STATE/devnet.json")" --kms-contract "$(jq -r .kms_contract "$STATE/devnet.json")" \
+  --kms-url "$(jq -r .kms_url "$STATE/devnet.json")"
+get "${DURL_remote}api/decisions" >"$STATE/t/decisions-remote.json"
+get "${DURL_remote}api/verify" >"$STATE/t/verify-remote.json"
+jq -e --slurpfile db "$STATE/t/decisions.json" --arg k "$(jq -r .kms_url "$STATE/devnet.json")" \
+  '.decisions == $db[0].decisions and .source == $k' "$STATE/t/decisions-remote.json" >/dev/null ||
+  die "the served log's decisions differ from the database's: $(cat "$STATE/t/decisions-remote.json")"
+jq -e '.ok == true and ([.report[] | select(test("^served log: [0-9]+ entries rebuilt"))] | length) == 1' \
+  "$STATE/t/verify-remote.json" >/dev/null || die "remote verify: $(cat "$STATE/t/verify-remote.json")"
+ok "--rpc-url/--kms-contract/--kms-url alone: the decisions read from the KMS's served log equal the database's rows; verified from the served log"
+
 # A time-locked app (notice 1 h, a guardian): C proposed and, the notice over, in force; D
 # proposed and vetoed by the guardian; E proposed and pending. The log's checkpoint on chain.
 GUARDIAN=0x70997970C51812dc3A010C7d01b50e0d17dc79C8 # anvil's public dev account 1
