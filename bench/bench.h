@@ -21,5 +21,6 @@ int kg_bench_quote_verify(int argc, char **argv);
 int kg_bench_ratls(int argc, char **argv);
 int kg_bench_eth(int argc, char **argv);
 int kg_bench_kms(int argc, char **argv);
+int kg_bench_audit_verify(int argc, char **argv);
 
 #endif
