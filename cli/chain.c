@@ -1,5 +1,7 @@
 /* chain.c - the governance chain as the CLI uses it, on the eth.h JSON-RPC client: view calls
- * decoded strictly, signed writes (simulated first, then waited for), event logs, targets. */
+ * decoded strictly, targets, signers and the four ways a write reaches the chain (sending and
+ * waiting: chain_tx.c; event history: chain_history.c). */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,26 +71,6 @@ KG_RESULT kg_chain_has_code(const kg_chain *c, bool *has, const uint8_t address[
     *has = code.len > 0;
     kg_buf_free(&code);
     return rc;
-}
-
-KG_RESULT kg_chain_send(const kg_chain *c, kg_eth_receipt *receipt, const uint8_t key[32],
-                        const uint8_t *to, const kg_buf *data)
-{
-    kg_eth_receipt r;
-    memset(&r, 0, sizeof(r));
-    KG_GUARD(kg_eth_send_and_wait(c->eth, &r, key, to, NULL, data->data, data->len,
-                                  KG_CHAIN_RECEIPT_WAIT_MS));
-    if (receipt != NULL)
-        *receipt = r;
-    else
-        kg_eth_receipt_free(&r);
-    return KG_OK;
-}
-
-KG_RESULT kg_chain_logs(const kg_chain *c, kg_eth_logs *logs, const uint8_t address[20],
-                        const uint8_t *topic0, uint64_t from_block)
-{
-    return kg_eth_get_logs(c->eth, logs, address, topic0, from_block, UINT64_MAX);
 }
 
 KG_RESULT kg_cli_target_open(kg_cli_target *t, const char *state, const char *rpc_url,
@@ -177,6 +159,18 @@ bool kg_cli_signer_option(kg_cli_signer_opts *o, int c, const char *arg, kg_resu
     case KG_CLI_OPT_VIA_GOVERNOR: o->via_governor = arg; return true;
     case KG_CLI_OPT_CALLDATA: o->calldata = true; return true;
     case KG_CLI_OPT_DESCRIPTION: o->description = arg; return true;
+    case KG_CLI_OPT_WAIT: {
+        char *end = NULL;
+        errno = 0;
+        unsigned long v = strtoul(arg, &end, 10);
+        if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-' || v > KG_CHAIN_MAX_WAIT_S)
+            *rc = kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
+                               "--wait '%s' is not a number of seconds (0..%d)", arg,
+                               KG_CHAIN_MAX_WAIT_S);
+        o->wait_s = (uint32_t)v;
+        o->has_wait = true;
+        return true;
+    }
     case KG_CLI_OPT_SIGNER_KEY_FILE:
         if (o->n_signer_files >= KG_CLI_MAX_SIGNERS)
             *rc = kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
@@ -214,6 +208,8 @@ KG_RESULT kg_cli_signer_open(kg_cli_signer *s, const kg_cli_target *t, const kg_
               "--signer-key-file and --safe-signature go with --via-safe SAFE");
     KG_ENSURE(o->via_governor != NULL || o->description == NULL, KG_ERR_USAGE,
               "--description goes with --via-governor GOV");
+    KG_ENSURE(!o->calldata || !o->has_wait, KG_ERR_USAGE,
+              "--wait goes with a write that is sent, not with --calldata");
     if (o->calldata) {
         s->kind = KG_SIGNER_CALLDATA;
         return KG_OK;
@@ -271,6 +267,11 @@ KG_RESULT kg_cli_signer_open(kg_cli_signer *s, const kg_cli_target *t, const kg_
     kg_buf_free(&ret);
     s->acting_known = true;
     return rc;
+}
+
+uint32_t kg_cli_signer_wait_s(const kg_cli_signer *s)
+{
+    return s->opts != NULL && s->opts->has_wait ? s->opts->wait_s : KG_CHAIN_WAIT_S;
 }
 
 void kg_cli_signer_close(kg_cli_signer *s)
@@ -449,7 +450,7 @@ static kg_result write_via_safe(const kg_cli_target *t, const kg_cli_signer *s,
     if (kg_ok(rc))
         rc = kg_safe_exec_calldata(&exec, &tx, packed.data, packed.len);
     if (kg_ok(rc))
-        rc = kg_chain_send(&t->chain, &receipt, s->key, s->via, &exec);
+        rc = kg_chain_send(&t->chain, &receipt, s->key, s->via, &exec, kg_cli_signer_wait_s(s));
     if (kg_ok(rc)) {
         json_object_set_new(out, "executed", json_true());
         json_object_set_new(out, "block", json_integer((json_int_t)receipt.block_number));
@@ -495,7 +496,7 @@ static kg_result write_via_governor(const kg_cli_target *t, const kg_cli_signer 
     if (kg_ok(rc))
         rc = kg_chain_calldata(&cd, "propose(address[],uint256[],bytes[],string)", args, 4);
     if (kg_ok(rc))
-        rc = kg_chain_send(&t->chain, &receipt, s->key, s->via, &cd);
+        rc = kg_chain_send(&t->chain, &receipt, s->key, s->via, &cd, kg_cli_signer_wait_s(s));
     if (kg_ok(rc)) {
         /* The id is the Governor's own: its ProposalCreated event in the receipt, which must
          * agree with hashProposal (a Governor that numbers proposals otherwise is named). */
@@ -568,7 +569,7 @@ KG_RESULT kg_cli_write(const kg_cli_target *t, const kg_cli_signer *s, const uin
         return write_via_governor(t, s, to, data, out);
     kg_eth_receipt receipt;
     memset(&receipt, 0, sizeof(receipt));
-    KG_GUARD(kg_chain_send(&t->chain, &receipt, s->key, to, data));
+    KG_GUARD(kg_chain_send(&t->chain, &receipt, s->key, to, data, kg_cli_signer_wait_s(s)));
     json_object_set_new(out, "block", json_integer((json_int_t)receipt.block_number));
     json_object_set_new(out, "tx", kg_chain_hex_json(receipt.tx_hash, 32));
     kg_eth_receipt_free(&receipt);

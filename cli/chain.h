@@ -12,8 +12,9 @@
 #include "keygate/eth.h"
 #include "keygate/eth_safe.h"
 
-#define KG_CHAIN_TIMEOUT_MS 10000
-#define KG_CHAIN_RECEIPT_WAIT_MS 30000
+#define KG_CHAIN_TIMEOUT_MS 10000 /* one JSON-RPC request */
+#define KG_CHAIN_WAIT_S 30        /* how long a write waits to be mined (--wait S) */
+#define KG_CHAIN_MAX_WAIT_S 86400
 
 /* A connection to the chain: the eth.h JSON-RPC client (strict, bounded reply parsing). */
 typedef struct kg_chain {
@@ -31,18 +32,75 @@ void kg_chain_close(kg_chain *c);
  * KG_ERR_DENIED and the decoded reason. */
 KG_RESULT kg_chain_call(const kg_chain *c, kg_buf *ret, const uint8_t to[20], const kg_buf *data);
 
-/* Signs with key and sends a transaction calling `to` (creation when to is NULL), waits for
- * its receipt; a transaction that would revert is never sent (it is simulated first) and
- * fails with KG_ERR_DENIED and the contract's reason, so state does not change. receipt may
- * be NULL; otherwise the caller frees it with kg_eth_receipt_free. */
+/* Signs with key and sends a transaction calling `to` (creation when to is NULL), then waits up
+ * to wait_s seconds for its receipt (chain_tx.c). A transaction that would revert is never sent
+ * (it is simulated first) and fails with KG_ERR_DENIED and the contract's reason, so state does
+ * not change. The hash goes to stderr as soon as the node has it, a progress line every few
+ * seconds while it waits; one not mined by then (or wait_s 0) fails with KG_ERR_UNAVAILABLE
+ * and is remembered as pending, so the command exits KG_EXIT_PENDING (kg_cli_tx_exit_status).
+ * receipt may be NULL; otherwise the caller frees it with kg_eth_receipt_free. */
 KG_RESULT kg_chain_send(const kg_chain *c, kg_eth_receipt *receipt, const uint8_t key[32],
-                        const uint8_t *to, const kg_buf *data);
+                        const uint8_t *to, const kg_buf *data, uint32_t wait_s);
 
 /* Every log of address (optionally only those with first topic topic0) from from_block to the
- * latest (public nodes may limit the range: start at the contracts' deployment block). The
- * caller frees *logs with kg_eth_logs_free. */
+ * latest block, read in windows of KG_CHAIN_LOG_WINDOW blocks (chain_history.c). The caller frees
+ * *logs with kg_eth_logs_free. */
 KG_RESULT kg_chain_logs(const kg_chain *c, kg_eth_logs *logs, const uint8_t address[20],
                         const uint8_t *topic0, uint64_t from_block);
+
+/* ---- history on real chains (chain_history.c) -----------------------------------------------
+ * Public nodes refuse eth_getLogs over wide block ranges, so a contract's history is read in
+ * windows, and by default only from the block the contract was created in (found by bisection
+ * over eth_getCode, about log2(head) requests). Allow-lists are then confirmed with the
+ * contract's view functions; whether history before the range exists unread is reported, never
+ * silently dropped. */
+#define KG_CHAIN_LOG_WINDOW 10000u         /* blocks per eth_getLogs: what providers accept */
+#define KG_CHAIN_MAX_LOG_WINDOW 100000000u /* --log-window at most */
+#define KG_CHAIN_MAX_HISTORY_LOGS 1000000u /* logs one history read keeps */
+
+typedef struct kg_chain_history_opts {
+    uint64_t from_block; /* --from-block, when has_from */
+    bool has_from;
+    uint64_t window; /* --log-window; 0 = KG_CHAIN_LOG_WINDOW */
+} kg_chain_history_opts;
+
+/* How the first block read was chosen, and so whether earlier history exists. */
+typedef enum kg_chain_history_start {
+    KG_HISTORY_FROM_CREATION = 1, /* the contract's creation block (bisection) */
+    KG_HISTORY_FROM_GENESIS,      /* --from-block 0 */
+    KG_HISTORY_AFTER_CREATION,    /* --from-block N and no contract at N - 1 */
+    KG_HISTORY_PARTIAL,           /* --from-block N and the contract existed at N - 1 */
+    KG_HISTORY_UNKNOWN,           /* the node has no state that old: cannot tell */
+} kg_chain_history_start;
+
+typedef struct kg_chain_history {
+    kg_eth_logs logs; /* owned; in block order */
+    uint64_t from_block, to_block, window;
+    size_t requests; /* eth_getLogs calls made */
+    kg_chain_history_start start;
+} kg_chain_history;
+
+/* Reads the logs of address (only those with first topic topic0 when not NULL) from the
+ * contract's creation block, or o->from_block, to the head, o->window blocks per request. Each
+ * answer must hold only logs of that address, window and topic (KG_ERR_NETWORK otherwise). A
+ * window the node refuses fails naming it and --log-window. KG_ERR_USAGE for a --from-block
+ * after the head, KG_ERR_NOT_FOUND for an address without code. Free with
+ * kg_chain_history_free (also after a failure). */
+KG_RESULT kg_chain_history_read(kg_chain_history *h, const kg_chain *c, const uint8_t address[20],
+                                const uint8_t *topic0, const kg_chain_history_opts *o);
+void kg_chain_history_free(kg_chain_history *h);
+/* Whether nothing of the contract's history lies before the first block read. */
+bool kg_chain_history_complete(const kg_chain_history *h);
+/* Why history before the first block may exist unread (NULL when complete). */
+const char *kg_chain_history_gap(const kg_chain_history *h);
+/* Adds history_from_block, history_to_block, history_complete, log_window, log_requests and,
+ * when not complete, history_note to out. */
+void kg_chain_history_json(json_t *out, const kg_chain_history *h);
+
+/* Parses --log-window N (1..KG_CHAIN_MAX_LOG_WINDOW) and --from-block N (KG_ERR_USAGE quoting
+ * the value). */
+KG_RESULT kg_cli_parse_log_window(uint64_t *out, const char *text);
+KG_RESULT kg_cli_parse_block(uint64_t *out, const char *opt, const char *text);
 
 /* Whether there is contract code at address. */
 KG_RESULT kg_chain_has_code(const kg_chain *c, bool *has, const uint8_t address[20]);
@@ -111,7 +169,9 @@ typedef struct kg_cli_signer_opts {
     size_t n_signer_files;
     const char *signatures[KG_CLI_MAX_SIGNERS]; /* --safe-signature HEX */
     size_t n_signatures;
-    bool calldata; /* --calldata */
+    bool calldata;   /* --calldata */
+    uint32_t wait_s; /* --wait S */
+    bool has_wait;
 } kg_cli_signer_opts;
 
 /* Handles the signer options of getopt_long code `c` (KG_CLI_SIGNER_OPTION_CODES); returns
@@ -122,8 +182,10 @@ typedef struct kg_cli_signer_opts {
 #define KG_CLI_OPT_SAFE_SIGNATURE 1004
 #define KG_CLI_OPT_CALLDATA 1005
 #define KG_CLI_OPT_DESCRIPTION 1006
+#define KG_CLI_OPT_WAIT 1007
 #define KG_CLI_SIGNER_LONG_OPTIONS                                                                 \
     {"via-safe", required_argument, NULL, KG_CLI_OPT_VIA_SAFE},                                    \
+        {"wait", required_argument, NULL, KG_CLI_OPT_WAIT},                                        \
         {"via-governor", required_argument, NULL, KG_CLI_OPT_VIA_GOVERNOR},                        \
         {"signer-key-file", required_argument, NULL, KG_CLI_OPT_SIGNER_KEY_FILE},                  \
         {"safe-signature", required_argument, NULL, KG_CLI_OPT_SAFE_SIGNATURE},                    \
@@ -146,7 +208,10 @@ bool kg_cli_signer_option(kg_cli_signer_opts *o, int c, const char *arg, kg_resu
     "  --via-governor GOV        propose it to the OpenZeppelin Governor GOV (its timelock\n"      \
     "                            acts; --description TEXT), then 'keygate governor vote|\n"        \
     "                            queue|execute --governor GOV --proposal ID'\n"                    \
-    "  --calldata                send nothing: print {to, data, value} for another wallet\n"
+    "  --calldata                send nothing: print {to, data, value} for another wallet\n"       \
+    "  --wait S                  wait up to S seconds (default 30) for each transaction to be\n"   \
+    "                            mined, progress on stderr; its hash is printed when sent. Not\n"  \
+    "                            mined by then (or --wait 0): exit 3, 'keygate tx status HASH'\n"
 
 typedef struct kg_cli_signer {
     kg_cli_signer_kind kind;
@@ -176,6 +241,9 @@ KG_RESULT kg_cli_signer_require(const kg_cli_signer *s, const uint8_t need[20], 
  * "calldata": {to, data, value}. *done (may be NULL) is true when the change is on chain now. */
 KG_RESULT kg_cli_write(const kg_cli_target *t, const kg_cli_signer *s, const uint8_t to[20],
                        const kg_buf *data, json_t *out, bool *done);
+
+/* How long the signer's writes wait to be mined: --wait S, else KG_CHAIN_WAIT_S. */
+uint32_t kg_cli_signer_wait_s(const kg_cli_signer *s);
 
 /* The name of a PolicyChanged tag (keccak256 of "compose-hash", "device", ... as the keygate and
  * dstack contracts use them, contracts/README.md), or NULL for a tag keygate does not know. */

@@ -7,7 +7,18 @@
 /* Exit codes, the same for every command (STYLE.md, CLI). */
 #define KG_EXIT_OK 0
 #define KG_EXIT_FAILED 1 /* a check failed or an operation did not succeed */
-#define KG_EXIT_USAGE 2  /* the command line was wrong */
+#define KG_EXIT_USAGE 2  /* the command line was wrong; nothing was done */
+#define KG_EXIT_PENDING                                                                            \
+    3 /* a transaction was sent and is not mined yet: it may still take effect */
+#define KG_EXIT_CHANGED                                                                            \
+    4 /* a transaction was mined (a change is on chain), then the command failed */
+
+/* The exit status lines of the commands that write to the chain (README "Exit status"). */
+#define KG_CLI_WRITE_EXIT_USAGE                                                                    \
+    "Exit status: 0 ok, 1 failed (nothing changed on chain), 2 usage error (nothing done),\n"      \
+    "3 a transaction was sent and is not mined yet (it may still take effect: 'keygate tx\n"       \
+    "status HASH'), 4 a transaction was mined, then the command failed (the change is on\n"        \
+    "chain).\n"
 
 typedef struct kg_cli_command {
     const char *name;
@@ -27,6 +38,7 @@ int kg_cmd_kdf(int argc, char **argv);
 int kg_cmd_quote(int argc, char **argv);
 int kg_cmd_sim(int argc, char **argv);
 int kg_cmd_ratls(int argc, char **argv);
+int kg_cmd_tx(int argc, char **argv);
 /* `keygate sim run` (cmd_sim_run.c), dispatched from kg_cmd_sim; argv[0] is "run". */
 int kg_cmd_sim_run(int argc, char **argv);
 
@@ -36,6 +48,12 @@ int kg_cmd_sim_run(int argc, char **argv);
 int kg_cli_getopt_long(int argc, char *const argv[], const char *optstring,
                        const struct option *longopts, int *longindex);
 #define getopt_long kg_cli_getopt_long
+
+/* The exit status of a command that returned `status`, told apart by what this process sent
+ * (chain_tx.c): a failure while a transaction is pending is KG_EXIT_PENDING (its hash and how to
+ * check it on stderr, {tx, state, rpc_url} on stdout), a failure after one was mined is
+ * KG_EXIT_CHANGED; otherwise `status`. main() applies it to every command. */
+int kg_cli_tx_exit_status(int status);
 
 /* Prints "keygate: <message chain>" for the current error on stderr and returns
  * KG_EXIT_FAILED, or KG_EXIT_USAGE when the error is a usage error. */

@@ -69,8 +69,7 @@ static void app_usage(FILE *out)
         "                       and, on a devnet, the default signing key\n"
         "  --rpc-url URL        chain node (instead of the devnet's)\n"
         "  --kms-contract ADDR  KMS contract (instead of the devnet's)\n"
-        "\n" KG_CLI_SIGNER_USAGE "\n"
-        "Exit status: 0 ok, 1 failed (nothing changed on chain), 2 usage error.\n",
+        "\n" KG_CLI_SIGNER_USAGE "\n" KG_CLI_WRITE_EXIT_USAGE,
         KG_DEVNET_DEFAULT_DIR);
 }
 
@@ -629,7 +628,8 @@ static int cmd_deploy(const app_args *a)
     if (kg_failed(rc))
         goto fail;
     if (!predicted) {
-        if (kg_failed(kg_chain_send(&t.chain, &receipt, sg.key, t.kms, &data)) ||
+        if (kg_failed(kg_chain_send(&t.chain, &receipt, sg.key, t.kms, &data,
+                                    kg_cli_signer_wait_s(&sg))) ||
             kg_failed(app_id_from_receipt(app, &receipt, t.kms))) {
             json_decref(out);
             (void)kg_error_context("deploying the app");

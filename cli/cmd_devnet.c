@@ -381,7 +381,8 @@ static kg_result raise_kms_notice(const kg_chain *c, const uint8_t key[32], cons
         kg_abi_value args[2] = {kg_abi_uint64(DEVNET_KMS_NOTICE), kg_abi_address(me)};
         data->len = 0;
         KG_GUARD_C(kg_chain_calldata(data, "setGovernanceNotice(uint64,address)", args, 2));
-        KG_GUARD_CTX_C(kg_chain_send(c, NULL, key, kms, data), "setGovernanceNotice");
+        KG_GUARD_CTX_C(kg_chain_send(c, NULL, key, kms, data, KG_CHAIN_WAIT_S),
+                       "setGovernanceNotice");
     }
     rc = KG_OK;
 cleanup:
@@ -436,7 +437,7 @@ static kg_result register_kms(json_t *doc, const kg_chain *c, const json_t *boot
             continue;
         data.len = 0;
         KG_GUARD_C(kg_chain_calldata(&data, adds[i].sig, &a, 1));
-        KG_GUARD_CTX_C(kg_chain_send(c, NULL, key, kms, &data), "%s", adds[i].sig);
+        KG_GUARD_CTX_C(kg_chain_send(c, NULL, key, kms, &data, KG_CHAIN_WAIT_S), "%s", adds[i].sig);
     }
     kg_abi_value members[4] = {kg_abi_bytes(k256.data, k256.len), kg_abi_bytes(ca.data, ca.len),
                                kg_abi_bytes(quote.data, quote.len),
@@ -444,7 +445,7 @@ static kg_result register_kms(json_t *doc, const kg_chain *c, const json_t *boot
     kg_abi_value info = kg_abi_tuple(members, 4);
     data.len = 0;
     KG_GUARD_C(kg_chain_calldata(&data, "setKmsInfo((bytes,bytes,bytes,bytes))", &info, 1));
-    KG_GUARD_CTX_C(kg_chain_send(c, NULL, key, kms, &data), "setKmsInfo");
+    KG_GUARD_CTX_C(kg_chain_send(c, NULL, key, kms, &data, KG_CHAIN_WAIT_S), "setKmsInfo");
     KG_GUARD_C(raise_kms_notice(c, key, kms, &data));
 
     KG_GUARD_C(

@@ -58,9 +58,8 @@ static void gov_usage(FILE *out)
             "  --state DIR          devnet state directory (default ./%s): chain and, on a\n"
             "                       devnet, the default signing key\n"
             "  --rpc-url URL        chain node (instead of the devnet's)\n"
-            "\n" KG_CLI_SIGNER_USAGE
-            "  (--via-governor does not apply here: the Governor is --governor)\n\n"
-            "Exit status: 0 ok, 1 failed (nothing changed on chain), 2 usage error.\n",
+            "\n" KG_CLI_SIGNER_USAGE "  (--via-governor does not apply here: the Governor is "
+            "--governor)\n\n" KG_CLI_WRITE_EXIT_USAGE,
             KG_DEVNET_DEFAULT_DIR);
 }
 

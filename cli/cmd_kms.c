@@ -60,8 +60,8 @@ static void kms_usage(FILE *out)
         "  --state DIR / --rpc-url URL / --kms-contract ADDR as for 'keygate "
         "app'.\n\n" KG_CLI_SIGNER_USAGE "\n"
         "Time-locked apps are only served while the KMS notice is at least the app's notice\n"
-        "(the KMS owner could otherwise change what runs faster than the app's notice).\n\n"
-        "Exit status: 0 ok, 1 failed (nothing changed on chain), 2 usage error.\n");
+        "(the KMS owner could otherwise change what runs faster than the app's "
+        "notice).\n\n" KG_CLI_WRITE_EXIT_USAGE);
 }
 
 typedef struct kms_list {

@@ -21,6 +21,7 @@ static const kg_cli_command commands[] = {
     {"quote", kg_cmd_quote, "Verify or inspect Intel DCAP quotes (TDX, SGX) against collateral"},
     {"ratls", kg_cmd_ratls, "Inspect (verify) or create RA-TLS certificates"},
     {"sim", kg_cmd_sim, "Simulated TDX platform: init, quote, extend, eventlog, pccs"},
+    {"tx", kg_cmd_tx, "Where a transaction is: pending, mined (success or reverted) or unknown"},
     {"kdf", kg_cmd_kdf,
      "Derive app keys from root keys (debugging the docs/protocol.md section 5 KDF)"},
 };
@@ -36,7 +37,9 @@ static void usage(FILE *out)
         fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\nRun 'keygate <command> --help' for a command's options; 'keygate --version'\n"
                  "prints the version and the git commit of the build.\n"
-                 "Exit status: 0 ok, 1 failed, 2 usage error.\n");
+                 "Exit status: 0 ok, 1 failed (nothing changed on chain), 2 usage error,\n"
+                 "3 a transaction was sent and is not mined yet, 4 a transaction was mined,\n"
+                 "then the command failed (README \"Exit status\").\n");
 }
 
 int kg_cli_fail(void)
@@ -62,7 +65,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (strcmp(cmd, commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+            return kg_cli_tx_exit_status(commands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "keygate: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return KG_EXIT_USAGE;

@@ -1,5 +1,5 @@
 /* rpc_fuzz.c - libFuzzer harness for the JSON-RPC reply parser and the parsers of its members
- * (quantities, data, blocks, receipts, logs): untrusted bytes from a chain node. */
+ * (quantities, data, blocks, receipts, logs, transactions): untrusted bytes from a chain node. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,6 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             kg_eth_receipt_free(&r);
         }
+        kg_eth_tx_seen tx;
+        if (kg_ok(kg_eth_parse_tx_seen(&tx, res)) && !tx.mined && tx.block_number != 0)
+            abort(); /* a pending transaction has no block */
         if (kg_ok(kg_eth_parse_logs(&logs, res))) {
             for (size_t i = 0; i < logs.count; i++)
                 if (logs.items[i].n_topics > KG_ETH_MAX_TOPICS)

@@ -257,6 +257,10 @@ KG_RESULT kg_eth_call(kg_eth_client *c, kg_buf *out, kg_eth_revert *revert, cons
 /* eth_getCode at `at` (NULL = latest), appended to out (empty: no contract). */
 KG_RESULT kg_eth_get_code(kg_eth_client *c, kg_buf *out, const uint8_t addr[KG_ETH_ADDRESS_LEN],
                           const kg_eth_block *at);
+/* eth_getCode at the block numbered `number` (state the node may have pruned: a node that is
+ * not an archive node fails for old blocks), appended to out (empty: no contract then). */
+KG_RESULT kg_eth_get_code_at(kg_eth_client *c, kg_buf *out, const uint8_t addr[KG_ETH_ADDRESS_LEN],
+                             uint64_t number);
 /* eth_getTransactionCount(addr, "pending"): the next nonce to use. */
 KG_RESULT kg_eth_get_nonce(kg_eth_client *c, uint64_t *out, const uint8_t addr[KG_ETH_ADDRESS_LEN]);
 /* eth_gasPrice and eth_maxPriorityFeePerGas, in wei. */
@@ -308,6 +312,22 @@ void kg_eth_receipt_free(kg_eth_receipt *r); /* NULL-safe; frees the logs */
  * *out with kg_eth_receipt_free when found. */
 KG_RESULT kg_eth_get_receipt(kg_eth_client *c, kg_eth_receipt *out, bool *found,
                              const uint8_t tx_hash[KG_ETH_HASH_LEN]);
+/* A transaction as the node knows it (eth_getTransactionByHash): enough to say whether it is
+ * pending or in a block, and whose it is. */
+typedef struct kg_eth_tx_seen {
+    uint8_t hash[KG_ETH_HASH_LEN];
+    uint8_t from[KG_ETH_ADDRESS_LEN];
+    uint64_t nonce;
+    bool mined;            /* in a block (blockNumber set); false while pending */
+    uint64_t block_number; /* when mined */
+} kg_eth_tx_seen;
+
+/* eth_getTransactionByHash once: *found = false (and KG_OK) when the node does not know it
+ * (never received, dropped or replaced). A transaction other than the one asked for is
+ * KG_ERR_NETWORK. */
+KG_RESULT kg_eth_get_transaction(kg_eth_client *c, kg_eth_tx_seen *out, bool *found,
+                                 const uint8_t tx_hash[KG_ETH_HASH_LEN]);
+
 /* Polls for the receipt until timeout_ms; KG_ERR_NETWORK "not mined within ..." then. Does not
  * look at the status. */
 KG_RESULT kg_eth_wait_receipt(kg_eth_client *c, kg_eth_receipt *out,
@@ -318,6 +338,33 @@ KG_RESULT kg_eth_wait_receipt(kg_eth_client *c, kg_eth_receipt *out,
 KG_RESULT kg_eth_get_logs(kg_eth_client *c, kg_eth_logs *out,
                           const uint8_t address[KG_ETH_ADDRESS_LEN], const uint8_t *topic0,
                           uint64_t from_block, uint64_t to_block);
+
+/* What became of a signed transaction handed to a node (kg_eth_send). */
+typedef enum kg_eth_sent {
+    KG_ETH_NOT_SENT = 0, /* not handed over, or the node refused it: it cannot be mined */
+    KG_ETH_SENT,         /* the node accepted it: it is pending or already in a block */
+    KG_ETH_MAYBE_SENT,   /* handed over, but neither the node's answer nor a look-up says whether
+                            it took it: it may still be mined */
+} kg_eth_sent;
+
+/* The first half of kg_eth_send_and_wait: simulates, signs and sends the transaction (same
+ * nonce, gas and fee rules) without waiting for it. KG_OK: the node accepted it, *sent =
+ * KG_ETH_SENT and tx_hash is its hash. On failure *sent says whether it may still be mined: when
+ * eth_sendRawTransaction itself fails, the node is asked for the transaction by hash (a node
+ * that has it accepted it: KG_OK after all; one that answers it does not know it refused it:
+ * KG_ETH_NOT_SENT), and if that cannot be told either, KG_ETH_MAYBE_SENT with tx_hash set. A
+ * simulation that reverts is KG_ERR_DENIED with KG_ETH_NOT_SENT. */
+KG_RESULT kg_eth_send(kg_eth_client *c, uint8_t tx_hash[KG_ETH_HASH_LEN], kg_eth_sent *sent,
+                      const uint8_t key[32], const uint8_t *to, const uint8_t *value,
+                      const uint8_t *data, size_t data_len);
+
+/* Why a mined transaction with status 0 failed: the call replayed with eth_call at its block
+ * (from, to, value, data as sent), described into why ("reason unknown" when the replay does
+ * not revert with data, e.g. out of gas, or the node has no state for that block). Never fails. */
+void kg_eth_revert_reason(kg_eth_client *c, char *why, size_t why_size,
+                          const uint8_t from[KG_ETH_ADDRESS_LEN], const uint8_t *to,
+                          const uint8_t *value, const uint8_t *data, size_t data_len,
+                          uint64_t block);
 
 /* Sends a transaction signed with `key` and waits for it (timeout_ms, 0 = 60 s):
  * chain id from the node, nonce = the sender's pending count, gas = eth_estimateGas + 20%,
@@ -349,6 +396,7 @@ KG_RESULT kg_eth_parse_data(kg_buf *out, const struct json_t *v, const char *wha
 KG_RESULT kg_eth_parse_block(kg_eth_block *out, const struct json_t *v);
 KG_RESULT kg_eth_parse_receipt(kg_eth_receipt *out, const struct json_t *v);
 KG_RESULT kg_eth_parse_logs(kg_eth_logs *out, const struct json_t *v);
+KG_RESULT kg_eth_parse_tx_seen(kg_eth_tx_seen *out, const struct json_t *v);
 
 /* ==== Governance policy (docs/protocol.md section 3, contracts/README.md)
  * ================================

@@ -193,6 +193,19 @@ kg_result kg_eth_get_code(kg_eth_client *c, kg_buf *out, const uint8_t addr[KG_E
     return rc;
 }
 
+kg_result kg_eth_get_code_at(kg_eth_client *c, kg_buf *out, const uint8_t addr[KG_ETH_ADDRESS_LEN],
+                             uint64_t number)
+{
+    json_t *res;
+    KG_GUARD_CTX(
+        call_rpc(c, &res, NULL, "eth_getCode",
+                 json_pack("[o,o]", hex_json(addr, KG_ETH_ADDRESS_LEN), quantity_json(number))),
+        "at block %llu", (unsigned long long)number);
+    kg_result rc = kg_eth_parse_data(out, res, "eth_getCode result");
+    json_decref(res);
+    return rc;
+}
+
 kg_result kg_eth_get_nonce(kg_eth_client *c, uint64_t *out, const uint8_t addr[KG_ETH_ADDRESS_LEN])
 {
     return rpc_quantity(c, out, "eth_getTransactionCount",
@@ -273,6 +286,26 @@ kg_result kg_eth_get_receipt(kg_eth_client *c, kg_eth_receipt *out, bool *found,
     return rc;
 }
 
+kg_result kg_eth_get_transaction(kg_eth_client *c, kg_eth_tx_seen *out, bool *found,
+                                 const uint8_t tx_hash[KG_ETH_HASH_LEN])
+{
+    memset(out, 0, sizeof(*out));
+    *found = false;
+    json_t *res;
+    KG_GUARD(call_rpc(c, &res, NULL, "eth_getTransactionByHash",
+                      json_pack("[o]", hex_json(tx_hash, KG_ETH_HASH_LEN))));
+    kg_result rc = KG_OK;
+    if (!json_is_null(res)) {
+        rc = kg_eth_parse_tx_seen(out, res);
+        if (kg_ok(rc) && memcmp(out->hash, tx_hash, KG_ETH_HASH_LEN) != 0)
+            rc = kg_error_set(KG_ERR_NETWORK, __FILE__, __LINE__,
+                              "chain node answered with another transaction");
+        *found = kg_ok(rc);
+    }
+    json_decref(res);
+    return rc;
+}
+
 static uint64_t now_ms(void)
 {
     struct timespec ts;
@@ -335,10 +368,10 @@ static kg_result add_u64(uint64_t *acc, uint64_t v, const char *what)
     return KG_OK;
 }
 
-/* Why a mined transaction failed: replay it with eth_call at its block. */
-static void replay_reason(kg_eth_client *c, char *why, size_t why_size, const uint8_t from[20],
-                          const uint8_t *to, const uint8_t *value, const uint8_t *data,
-                          size_t data_len, uint64_t block)
+void kg_eth_revert_reason(kg_eth_client *c, char *why, size_t why_size,
+                          const uint8_t from[KG_ETH_ADDRESS_LEN], const uint8_t *to,
+                          const uint8_t *value, const uint8_t *data, size_t data_len,
+                          uint64_t block)
 {
     kg_buf out;
     kg_eth_revert rv;
@@ -354,20 +387,48 @@ static void replay_reason(kg_eth_client *c, char *why, size_t why_size, const ui
     kg_buf_free(&out);
 }
 
-kg_result kg_eth_send_and_wait(kg_eth_client *c, kg_eth_receipt *out, const uint8_t key[32],
-                               const uint8_t *to, const uint8_t *value, const uint8_t *data,
-                               size_t data_len, uint32_t timeout_ms)
+/* After eth_sendRawTransaction failed: does the node have the transaction anyway (a lost
+ * answer, "already known")? KG_OK with *sent = KG_ETH_SENT if so; otherwise the send's error
+ * stands, with KG_ETH_NOT_SENT when the node says it does not know the transaction and
+ * KG_ETH_MAYBE_SENT when it cannot tell. */
+static kg_result after_failed_send(kg_eth_client *c, kg_eth_sent *sent,
+                                   const uint8_t hash[KG_ETH_HASH_LEN])
 {
-    memset(out, 0, sizeof(*out));
+    char why[KG_ETH_MAX_REASON_LEN + 256];
+    kg_err code = kg_error_code();
+    snprintf(why, sizeof(why), "%s", kg_error_message());
+    kg_eth_tx_seen seen;
+    bool found = false;
+    if (kg_ok(kg_eth_get_transaction(c, &seen, &found, hash))) {
+        if (found) {
+            kg_error_clear();
+            *sent = KG_ETH_SENT;
+            return KG_OK;
+        }
+        *sent = KG_ETH_NOT_SENT;
+        return kg_error_set(code, __FILE__, __LINE__, "%s", why);
+    }
+    char lookup[KG_ETH_MAX_REASON_LEN + 256];
+    snprintf(lookup, sizeof(lookup), "%s", kg_error_message());
+    *sent = KG_ETH_MAYBE_SENT;
+    return kg_error_set(code, __FILE__, __LINE__,
+                        "%s; whether the node took the transaction is unknown (%s)", why, lookup);
+}
+
+kg_result kg_eth_send(kg_eth_client *c, uint8_t tx_hash[KG_ETH_HASH_LEN], kg_eth_sent *sent,
+                      const uint8_t key[32], const uint8_t *to, const uint8_t *value,
+                      const uint8_t *data, size_t data_len)
+{
     kg_result rc = KG_ERROR;
     uint8_t from[KG_ETH_ADDRESS_LEN], hash[KG_ETH_HASH_LEN];
-    char hash_hex[2 * KG_ETH_HASH_LEN + 1];
     kg_buf raw;
     kg_buf_init(&raw, KG_ETH_MAX_TX_LEN);
     kg_eth_tx tx;
     memset(&tx, 0, sizeof(tx));
     kg_eth_block latest;
     uint64_t estimate;
+    *sent = KG_ETH_NOT_SENT;
+    memset(tx_hash, 0, KG_ETH_HASH_LEN);
 
     KG_GUARD_CTX_C(kg_eth_address_of_key(from, key), "sender key");
     KG_GUARD_C(kg_eth_chain_id(c, &tx.chain_id));
@@ -401,13 +462,36 @@ kg_result kg_eth_send_and_wait(kg_eth_client *c, kg_eth_receipt *out, const uint
     tx.data = data;
     tx.data_len = data_len;
     KG_GUARD_C(kg_eth_tx_sign(&raw, hash, &tx, key));
-    KG_GUARD_C(kg_eth_send_raw(c, hash, raw.data, raw.len));
+    /* From here on the hash is the transaction's name, whatever happens to the send. */
+    memcpy(tx_hash, hash, KG_ETH_HASH_LEN);
+    if (kg_failed(kg_eth_send_raw(c, hash, raw.data, raw.len)))
+        KG_GUARD_C(after_failed_send(c, sent, tx_hash));
+    *sent = KG_ETH_SENT;
+    rc = KG_OK;
+cleanup:
+    kg_buf_free(&raw);
+    return rc;
+}
+
+kg_result kg_eth_send_and_wait(kg_eth_client *c, kg_eth_receipt *out, const uint8_t key[32],
+                               const uint8_t *to, const uint8_t *value, const uint8_t *data,
+                               size_t data_len, uint32_t timeout_ms)
+{
+    memset(out, 0, sizeof(*out));
+    kg_result rc = KG_ERROR;
+    uint8_t from[KG_ETH_ADDRESS_LEN], hash[KG_ETH_HASH_LEN];
+    char hash_hex[2 * KG_ETH_HASH_LEN + 1];
+    kg_eth_sent sent;
+
+    KG_GUARD_CTX_C(kg_eth_address_of_key(from, key), "sender key");
+    KG_GUARD_C(kg_eth_send(c, hash, &sent, key, to, value, data, data_len));
     KG_GUARD_C(kg_hex_encode(hash_hex, sizeof(hash_hex), hash, sizeof(hash)));
     KG_GUARD_CTX_C(kg_eth_wait_receipt(c, out, hash, timeout_ms ? timeout_ms : 60000u),
                    "transaction 0x%s", hash_hex);
     if (!out->status) {
         char why[KG_ETH_MAX_REASON_LEN + 128];
-        replay_reason(c, why, sizeof(why), from, to, value, data, data_len, out->block_number);
+        kg_eth_revert_reason(c, why, sizeof(why), from, to, value, data, data_len,
+                             out->block_number);
         KG_BAIL_C(KG_ERR_DENIED, "transaction 0x%s reverted in block %llu: %s", hash_hex,
                   (unsigned long long)out->block_number, why);
     }
@@ -415,6 +499,5 @@ kg_result kg_eth_send_and_wait(kg_eth_client *c, kg_eth_receipt *out, const uint
 cleanup:
     if (kg_failed(rc))
         kg_eth_receipt_free(out);
-    kg_buf_free(&raw);
     return rc;
 }

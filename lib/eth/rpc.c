@@ -1,6 +1,6 @@
 /* rpc.c - the JSON-RPC transport: a thread-safe client over libcurl with a pool of keep-alive
  * handles, and the strict parsers of untrusted replies (envelope, quantities, data, blocks,
- * receipts, logs). See eth.h for the error kinds. */
+ * receipts, logs, transactions). See eth.h for the error kinds. */
 #include "keygate/eth.h"
 
 #include <curl/curl.h>
@@ -450,6 +450,24 @@ kg_result kg_eth_parse_receipt(kg_eth_receipt *out, const json_t *v)
         out->has_contract_address = true;
     }
     KG_GUARD_CTX(kg_eth_parse_logs(&out->logs, member(v, "logs")), "receipt");
+    return KG_OK;
+}
+
+/* A transaction object (eth_getTransactionByHash): hash, from, nonce, and blockNumber, which is
+ * null while the transaction is pending. Other members are not read. */
+kg_result kg_eth_parse_tx_seen(kg_eth_tx_seen *out, const json_t *v)
+{
+    memset(out, 0, sizeof(*out));
+    KG_ENSURE(json_is_object(v), KG_ERR_NETWORK, "chain node: transaction is not an object");
+    KG_GUARD(parse_fixed(out->hash, KG_ETH_HASH_LEN, member(v, "hash"), "transaction hash"));
+    KG_GUARD(parse_fixed(out->from, KG_ETH_ADDRESS_LEN, member(v, "from"), "transaction from"));
+    KG_GUARD(kg_eth_parse_quantity(&out->nonce, member(v, "nonce"), "transaction nonce"));
+    const json_t *bn = member(v, "blockNumber");
+    KG_ENSURE(bn != NULL, KG_ERR_NETWORK, "chain node: transaction has no blockNumber member");
+    if (!json_is_null(bn)) {
+        KG_GUARD(kg_eth_parse_quantity(&out->block_number, bn, "transaction blockNumber"));
+        out->mined = true;
+    }
     return KG_OK;
 }
 

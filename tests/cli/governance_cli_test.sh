@@ -263,4 +263,72 @@ run 2 "unknown subcommand 'propose'" "$KG" governor propose "${S[@]}"
 run 1 "--governor $KMSC is not a Governor" "$KG" governor status "${S[@]}" --governor "$KMSC" --proposal 1
 ok "devnet, audit, env and governor: usage errors exit 2, missing state and bad input exit 1 with the value quoted"
 
+# ---- chain writes not mined in time: the hash at once, exit 3, keygate tx status -------------------
+# anvil stops mining (evm_setAutomine false) so a write stays pending; anvil_mine mines it.
+rpcr() { curl -s -X POST -H 'Content-Type: application/json' --data "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":$2}" "$RPC"; }
+printf '{"services":{"app":{"image":"demo:3"}}}\n' >"$TMP/v3.json"
+H3="$(sha256sum "$TMP/v3.json" | cut -c1-64)"
+rpc evm_setAutomine '[false]'
+B="$(block)"
+run 3 "was sent and is not mined yet: it may still be mined and take effect" \
+  "$KG" app allow "${S[@]}" --app "$APP" --hash "$H3" --wait 1
+TX="$(jq -r .tx "$TMP/out")"
+[[ "$TX" =~ ^0x[0-9a-f]{64}$ ]] && jq -e --arg rpc "$RPC" '.state=="pending" and .rpc_url==$rpc' "$TMP/out" >/dev/null ||
+  die "exit 3 output: $(cat "$TMP/out")"
+[ "$(head -1 "$TMP/err")" = "keygate: sent transaction $TX; waiting up to 1 s for it to be mined" ] ||
+  die "the hash is not the first thing printed: $(cat "$TMP/err")"
+grep -qF "not mined within 1 s" "$TMP/err" && grep -qF "Check it with: keygate tx status $TX --rpc-url $RPC" "$TMP/err" ||
+  die "exit 3 does not say how to check: $(cat "$TMP/err")"
+[ "$(block)" = "$B" ] || die "a block was mined while automine was off"
+run 3 "" "$KG" tx status "$TX" --rpc-url "$RPC"
+grep -qF "$TX: pending (from $OWNER, nonce " "$TMP/out" || die "tx status pending: $(cat "$TMP/out")"
+run 3 "" "$KG" tx status "$TX" --state "$TMP/state" --json
+jq -e --arg o "$OWNER" '.state=="pending" and .from==$o' "$TMP/out" >/dev/null || die "tx status --json pending: $(cat "$TMP/out")"
+rpc anvil_mine '["0x1"]'
+run 0 "" "$KG" tx status "$TX" --rpc-url "$RPC"
+grep -qF "$TX: mined in block $((B + 1)) (1 confirmation), status success" "$TMP/out" || die "tx status mined: $(cat "$TMP/out")"
+"$KG" app status "${S[@]}" --app "$APP" --json | jq -e --arg h "$H3" '.allowed_compose_hashes | index($h) != null' >/dev/null ||
+  die "the pending allow did not take effect once mined"
+ok "a write not mined within --wait prints its hash at once, exits 3 with how to check; tx status: pending (3), then mined/success (0)"
+
+# --wait 0 sends and returns at once. A transaction that passed its simulation but reverts when
+# mined exits 1 with the contract's reason: the guardian's veto of a pending proposal, mined in a
+# block whose timestamp (evm_setNextBlockTimestamp) is past the notice, when it is allowed.
+pending_nonce() { rpcr eth_getTransactionCount "[\"$1\",\"pending\"]" | jq -r .result; }
+run 3 "sent, not waited for (--wait 0)" "$KG" app propose "${S[@]}" --app "$TAPP" --hash "$H3" --wait 0
+TXA="$(jq -r .tx "$TMP/out")"
+rpc anvil_mine '["0x1"]'
+AT="$("$KG" app status "${S[@]}" --app "$TAPP" --json | jq --arg h "$H3" '.pending_compose_hashes[] | select(.compose_hash==$h) | .activates_at')"
+[ -n "$AT" ] || die "the --wait 0 proposal did not become pending once mined"
+N="$(pending_nonce "$OTHER")"
+B="$(block)"
+( set +e; KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app veto "${S[@]}" --app "$TAPP" --hash "$H3" --wait 120 \
+    >"$TMP/veto.out" 2>"$TMP/veto.err"; echo $? >"$TMP/veto.rc" ) &
+BG_PID=$!
+PIDS+=("$BG_PID")
+for _ in $(seq 1200); do [ "$(pending_nonce "$OTHER")" != "$N" ] && break; sleep 0.1; done
+[ "$(pending_nonce "$OTHER")" != "$N" ] || die "the veto was not sent: $(cat "$TMP/veto.err")"
+rpc evm_setNextBlockTimestamp "[$((AT + 1))]"
+rpc anvil_mine '["0x1"]'
+wait "$BG_PID"
+BG_PID=""
+[ "$(cat "$TMP/veto.rc")" = 1 ] && grep -qF "reverted in block $((B + 1)): custom error AppComposeHashNotPending" "$TMP/veto.err" ||
+  die "a veto reverted when mined: exit $(cat "$TMP/veto.rc"): $(cat "$TMP/veto.err")"
+TXB="$(sed -n 's/^keygate: sent transaction \(0x[0-9a-f]*\);.*/\1/p' "$TMP/veto.err")"
+run 0 "" "$KG" tx status "$TXA" --state "$TMP/state"
+run 1 "" "$KG" tx status "$TXB" --state "$TMP/state"
+grep -qF "$TXB: mined in block $((B + 1)) (1 confirmation), status reverted" "$TMP/out" || die "tx status reverted: $(cat "$TMP/out")"
+run 1 "" "$KG" tx status "0x$(printf '%064d' 7)" --state "$TMP/state"
+grep -qF "unknown to the chain node" "$TMP/out" || die "tx status unknown: $(cat "$TMP/out")"
+rpc evm_setAutomine '[true]'
+ok "--wait 0 exits 3 at once; a transaction reverted when mined exits 1 with the contract's reason; tx status reverted (1), unknown (1)"
+
+run 2 "--wait 'soon' is not a number of seconds (0..86400)" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H3" --wait soon
+run 2 "--wait goes with a write that is sent, not with --calldata" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H2" --wait 5 --calldata
+run 2 "is not a 32-byte hash" "$KG" tx status 0x1234 --state "$TMP/state"
+run 2 "give one transaction HASH" "$KG" tx status --state "$TMP/state"
+run 2 "unknown subcommand 'wait'" "$KG" tx wait "$TX"
+run 2 "unknown or incomplete option '--hash'" "$KG" tx status --hash "$TX" --state "$TMP/state"
+ok "usage errors of --wait and tx status exit 2"
+
 echo "governance_cli_test: $PASS checks passed"

@@ -226,6 +226,46 @@ static void blocks_receipts_logs(void **state)
     json_decref(j);
 }
 
+static void transactions(void **state)
+{
+    (void)state;
+    kg_eth_tx_seen tx;
+    /* pending: blockNumber null */
+    json_t *j = load("{\"hash\":\"" H32 "\",\"from\":\"" A20 "\",\"nonce\":\"0x2a\","
+                     "\"blockNumber\":null,\"blockHash\":null,\"input\":\"0x\"}");
+    KG_ASSERT_OK(kg_eth_parse_tx_seen(&tx, j));
+    assert_false(tx.mined);
+    assert_int_equal(tx.nonce, 42);
+    assert_int_equal(tx.from[0], 0x5f);
+    /* mined */
+    json_object_set_new(j, "blockNumber", json_string("0x1f"));
+    KG_ASSERT_OK(kg_eth_parse_tx_seen(&tx, j));
+    assert_true(tx.mined);
+    assert_int_equal(tx.block_number, 31);
+    json_object_set_new(j, "blockNumber", json_string("1f"));
+    KG_ASSERT_ERR(kg_eth_parse_tx_seen(&tx, j), KG_ERR_NETWORK,
+                  "transaction blockNumber is not a 0x quantity");
+    /* blockNumber must be there (null or a number): a node that leaves it out says nothing */
+    json_object_del(j, "blockNumber");
+    KG_ASSERT_ERR(kg_eth_parse_tx_seen(&tx, j), KG_ERR_NETWORK,
+                  "transaction has no blockNumber member");
+    json_object_set_new(j, "blockNumber", json_null());
+    json_object_set_new(j, "from", json_string("0x1234"));
+    KG_ASSERT_ERR(kg_eth_parse_tx_seen(&tx, j), KG_ERR_NETWORK,
+                  "transaction from is 2 bytes, expected 20");
+    json_object_set_new(j, "from", json_string(A20));
+    json_object_set_new(j, "hash", json_string("0x11"));
+    KG_ASSERT_ERR(kg_eth_parse_tx_seen(&tx, j), KG_ERR_NETWORK,
+                  "transaction hash is 1 bytes, expected 32");
+    json_object_set_new(j, "hash", json_string(H32));
+    json_object_del(j, "nonce");
+    KG_ASSERT_ERR(kg_eth_parse_tx_seen(&tx, j), KG_ERR_NETWORK, "transaction nonce");
+    json_decref(j);
+    j = load("[]");
+    KG_ASSERT_ERR(kg_eth_parse_tx_seen(&tx, j), KG_ERR_NETWORK, "transaction is not an object");
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +273,7 @@ int main(void)
         cmocka_unit_test(reverts),
         cmocka_unit_test(quantities_and_data),
         cmocka_unit_test(blocks_receipts_logs),
+        cmocka_unit_test(transactions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
