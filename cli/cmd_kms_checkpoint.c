@@ -113,7 +113,7 @@ static kg_result publish_once(json_t **out, const kg_cli_target *t, const char *
         kg_abi_value args[2] = {kg_abi_bytes32(a.pub), kg_abi_bytes(a.reg_sig, sizeof(a.reg_sig))};
         kg_eth_receipt r;
         KG_GUARD_C(kg_chain_calldata(&data, "registerLogKey(bytes32,bytes)", args, 2));
-        if (kg_ok(kg_chain_send(&t->chain, &r, key, t->kms, &data))) {
+        if (kg_ok(kg_chain_send(&t->chain, &r, key, t->kms, &data, KG_CHAIN_WAIT_S))) {
             json_object_set_new(o, "registered", hex_json(r.tx_hash, sizeof(r.tx_hash)));
             kg_eth_receipt_free(&r);
             memcpy(on_pub, a.pub, sizeof(on_pub)); /* the contract accepted it for a.log_id */
@@ -145,7 +145,7 @@ static kg_result publish_once(json_t **out, const kg_cli_target *t, const char *
         data.len = 0;
         KG_GUARD_C(
             kg_chain_calldata(&data, "publishCheckpoint(bytes32,uint64,bytes32,bytes)", args, 4));
-        if (kg_ok(kg_chain_send(&t->chain, &r, key, t->kms, &data))) {
+        if (kg_ok(kg_chain_send(&t->chain, &r, key, t->kms, &data, KG_CHAIN_WAIT_S))) {
             json_object_set_new(o, "tx", hex_json(r.tx_hash, sizeof(r.tx_hash)));
             json_object_set_new(o, "block", json_integer((json_int_t)r.block_number));
             json_object_set_new(o, "previous_size", json_integer((json_int_t)published));
