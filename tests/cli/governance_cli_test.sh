@@ -155,6 +155,7 @@ ok "time-locked app: allow refused, propose -> pending, only the guardian vetoes
 # guardian escape (contracts/README.md): the owner replaces a guardian that vetoes everything;
 # the guardian cannot veto it, the period stays, the new guardian is in office after 2 x notice
 NEWG=0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC # anvil's dev account 2
+NEWG_KEY=0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a
 B="$(block)"
 run 2 "--escape-guardian ADDR goes alone" "$KG" app notice "${S[@]}" --app "$TAPP" --escape-guardian "$NEWG" --period 60 --guardian "$NEWG"
 run 1 "is not the owner" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app notice "${S[@]}" --app "$TAPP" --escape-guardian "$OTHER"
@@ -300,14 +301,15 @@ TXA="$(jq -r .tx "$TMP/out")"
 rpc anvil_mine '["0x1"]'
 AT="$("$KG" app status "${S[@]}" --app "$TAPP" --json | jq --arg h "$H3" '.pending_compose_hashes[] | select(.compose_hash==$h) | .activates_at')"
 [ -n "$AT" ] || die "the --wait 0 proposal did not become pending once mined"
-N="$(pending_nonce "$OTHER")"
+# TAPP's guardian is NEWG since the escape above.
+N="$(pending_nonce "$NEWG")"
 B="$(block)"
-( set +e; KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app veto "${S[@]}" --app "$TAPP" --hash "$H3" --wait 120 \
+( set +e; KEYGATE_PRIVATE_KEY=$NEWG_KEY "$KG" app veto "${S[@]}" --app "$TAPP" --hash "$H3" --wait 120 \
     >"$TMP/veto.out" 2>"$TMP/veto.err"; echo $? >"$TMP/veto.rc" ) &
 BG_PID=$!
 PIDS+=("$BG_PID")
-for _ in $(seq 1200); do [ "$(pending_nonce "$OTHER")" != "$N" ] && break; sleep 0.1; done
-[ "$(pending_nonce "$OTHER")" != "$N" ] || die "the veto was not sent: $(cat "$TMP/veto.err")"
+for _ in $(seq 1200); do [ "$(pending_nonce "$NEWG")" != "$N" ] && break; sleep 0.1; done
+[ "$(pending_nonce "$NEWG")" != "$N" ] || die "the veto was not sent: $(cat "$TMP/veto.err")"
 rpc evm_setNextBlockTimestamp "[$((AT + 1))]"
 rpc anvil_mine '["0x1"]'
 wait "$BG_PID"
