@@ -2,6 +2,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+RELEASE_BUILD ?= build-release
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 FUZZ_SECONDS ?= 600
@@ -12,7 +13,7 @@ DESTDIR    ?=
 CMAKE_ARGS ?=
 TARGETS    ?=
 
-.PHONY: all build install setup test asan fuzz fuzz-long demo bench clean
+.PHONY: all build install setup test asan release-check fuzz fuzz-long demo bench clean
 
 all: build
 
@@ -34,6 +35,15 @@ setup:
 test: setup
 	@$(MAKE) --no-print-directory build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# The optimizer's view of the code changes with the level: -O3 (Release) inlines more and gcc's
+# -Wmaybe-uninitialized then looks through more calls. Builds every target that way under gcc and
+# clang with -Werror, as a distribution's package build would (no tests run).
+release-check: setup
+	CC=gcc cmake -S . -B $(RELEASE_BUILD)-gcc -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(RELEASE_BUILD)-gcc -j $(JOBS)
+	CC=clang cmake -S . -B $(RELEASE_BUILD)-clang -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(RELEASE_BUILD)-clang -j $(JOBS)
 
 asan: setup
 	CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKG_SANITIZE=ON
@@ -64,4 +74,4 @@ bench: build
 	@echo "benchmarks: $(BUILD)/bin/keygate-bench --help"
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(RELEASE_BUILD)-gcc $(RELEASE_BUILD)-clang

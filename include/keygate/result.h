@@ -69,16 +69,26 @@ static inline bool kg_failed(kg_result r)
  * final (403), an outage is not (503: a client tries its next server), bad input is 400. */
 int kg_err_http_status(kg_err code);
 
-/* Records a new error (replacing any earlier one). Always returns KG_ERROR. */
-kg_result kg_error_set(kg_err code, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* Records a new error (replacing any earlier one). Evaluates to KG_ERROR. */
+#define kg_error_set(code, file, line, ...)                                                        \
+    (kg_error_record((code), (file), (line), __VA_ARGS__), KG_ERROR)
 
 /* Like kg_error_set, appending OpenSSL's queued error text (and clearing the queue). */
-kg_result kg_error_set_ossl(kg_err code, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+#define kg_error_set_ossl(code, file, line, ...)                                                   \
+    (kg_error_record_ossl((code), (file), (line), __VA_ARGS__), KG_ERROR)
 
-/* Prefixes the current message with "<context>: ". Always returns KG_ERROR. */
-kg_result kg_error_context(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prefixes the current message with "<context>: ". Evaluates to KG_ERROR. */
+#define kg_error_context(...) (kg_error_add_context(__VA_ARGS__), KG_ERROR)
+
+/* The recorders behind the three above. They are macros so that the compiler sees the constant
+ * KG_ERROR at every failing site: an inlined callee's failure path is then known to fail, and
+ * the caller's outputs, which stay unwritten on that path, are not reported as "maybe used
+ * uninitialized" by an optimizing build. Cold: failure paths are laid out away from hot code. */
+void kg_error_record(kg_err code, const char *file, int line, const char *fmt, ...)
+    __attribute__((cold, format(printf, 4, 5)));
+void kg_error_record_ossl(kg_err code, const char *file, int line, const char *fmt, ...)
+    __attribute__((cold, format(printf, 4, 5)));
+void kg_error_add_context(const char *fmt, ...) __attribute__((cold, format(printf, 1, 2)));
 
 /* The current error's kind, message chain and "file:line" of the failing site. Borrowed,
  * valid until the next error on this thread. Message is "" when no error was recorded. */

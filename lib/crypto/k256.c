@@ -42,7 +42,7 @@ static kg_result ctx_get(const secp256k1_context **out)
 
 kg_result kg_k256_check_scalar(const uint8_t scalar[KG_K256_SCALAR_LEN])
 {
-    const secp256k1_context *ctx;
+    const secp256k1_context *ctx = NULL;
     KG_GUARD(ctx_get(&ctx));
     KG_ENSURE(secp256k1_ec_seckey_verify(ctx, scalar) == 1, KG_ERR_INPUT,
               "secp256k1 scalar out of range (need 0 < scalar < n)");
@@ -63,7 +63,7 @@ kg_result kg_k256_generate(uint8_t scalar[KG_K256_SCALAR_LEN])
 
 static kg_result pubkey_of(secp256k1_pubkey *pk, const uint8_t scalar[KG_K256_SCALAR_LEN])
 {
-    const secp256k1_context *ctx;
+    const secp256k1_context *ctx = NULL;
     KG_GUARD(ctx_get(&ctx));
     KG_ENSURE(secp256k1_ec_pubkey_create(ctx, pk, scalar) == 1, KG_ERR_INPUT,
               "secp256k1 scalar out of range (need 0 < scalar < n)");
@@ -137,7 +137,7 @@ kg_result kg_k256_sign_recoverable(uint8_t sig[KG_K256_RECSIG_LEN],
                                    const uint8_t scalar[KG_K256_SCALAR_LEN],
                                    const uint8_t digest[32])
 {
-    const secp256k1_context *ctx;
+    const secp256k1_context *ctx = NULL;
     secp256k1_ecdsa_recoverable_signature rs;
     int recid = -1;
     kg_memzero(sig, KG_K256_RECSIG_LEN);
@@ -156,7 +156,7 @@ kg_result kg_k256_sign_recoverable(uint8_t sig[KG_K256_RECSIG_LEN],
 kg_result kg_k256_recover(uint8_t pub[KG_K256_PUB_LEN], const uint8_t sig[KG_K256_RECSIG_LEN],
                           const uint8_t digest[32])
 {
-    const secp256k1_context *ctx;
+    const secp256k1_context *ctx = NULL;
     secp256k1_ecdsa_recoverable_signature rs;
     secp256k1_pubkey pk;
     KG_GUARD(ctx_get(&ctx));

@@ -253,8 +253,8 @@ static kg_result get_str(json_t *obj, const char *key, const char **s, size_t *l
 
 static kg_result parse_event(kg_event *ev, json_t *el, size_t idx)
 {
-    const char *s;
-    size_t len, got;
+    const char *s = NULL;
+    size_t len = 0, got;
     KG_ENSURE(json_is_object(el), KG_ERR_INPUT, "event %zu is not an object", idx);
     KG_GUARD(get_u32(el, "imr", &ev->imr, idx));
     KG_ENSURE(ev->imr <= 3, KG_ERR_INPUT, "event %zu: imr %u out of range 0..3", idx, ev->imr);

@@ -109,7 +109,7 @@ static kg_result get_uint(const json_t *o, const char *key, uint32_t max, uint32
 
 static kg_result get_hex(const json_t *o, const char *key, uint8_t *out, size_t n)
 {
-    const char *s;
+    const char *s = NULL;
     KG_GUARD(get_str(o, key, &s));
     KG_ENSURE(strlen(s) == 2 * n, KG_ERR_INPUT, "'%s' has %zu hex digits (want %zu)", key,
               strlen(s), 2 * n);
@@ -119,7 +119,7 @@ static kg_result get_hex(const json_t *o, const char *key, uint8_t *out, size_t 
 
 static kg_result get_date(const json_t *o, const char *key, int64_t *out)
 {
-    const char *s;
+    const char *s = NULL;
     KG_GUARD(get_str(o, key, &s));
     KG_GUARD_CTX(kg_parse_iso8601(out, s), "'%s'", key);
     return KG_OK;
@@ -127,7 +127,7 @@ static kg_result get_date(const json_t *o, const char *key, int64_t *out)
 
 static kg_result parse_status(const json_t *level, bool module, kg_tcb_status *out)
 {
-    const char *s;
+    const char *s = NULL;
     KG_GUARD(get_str(level, "tcbStatus", &s));
     for (size_t i = 0; i < sizeof(STATUS_NAMES) / sizeof(STATUS_NAMES[0]); i++) {
         if (strcmp(s, STATUS_NAMES[i]) != 0)
@@ -210,7 +210,7 @@ static kg_result parse_isv_levels(const json_t *o, kg_module_tcb_level *levels, 
 static kg_result parse_module_identity(const json_t *o, kg_tdx_module_identity *m,
                                        kg_tcb_info *info)
 {
-    const char *id;
+    const char *id = NULL;
     KG_GUARD(get_str(o, "id", &id));
     size_t len = strlen(id);
     KG_ENSURE(len > 0 && len < sizeof(m->id), KG_ERR_INPUT, "bad TDX module identity id");
@@ -242,7 +242,7 @@ static kg_result parse_tcb_level(const json_t *l, kg_tcb_level *lv, kg_tcb_info 
 static kg_result parse_tcb_info(kg_tcb_info *info, const json_t *o)
 {
     KG_ENSURE(json_is_object(o), KG_ERR_INPUT, "not a JSON object");
-    const char *id;
+    const char *id = NULL;
     uint32_t u;
     KG_GUARD(get_str(o, "id", &id));
     KG_ENSURE(strcmp(id, "TDX") == 0 || strcmp(id, "SGX") == 0, KG_ERR_INPUT,
@@ -309,7 +309,7 @@ kg_result kg_tcb_info_parse(kg_tcb_info *out, const char *json, size_t len)
 static kg_result parse_qe_identity(kg_qe_identity *q, const json_t *o)
 {
     KG_ENSURE(json_is_object(o), KG_ERR_INPUT, "not a JSON object");
-    const char *id;
+    const char *id = NULL;
     uint32_t u;
     KG_GUARD(get_str(o, "id", &id));
     KG_ENSURE(strcmp(id, "QE") == 0 || strcmp(id, "TD_QE") == 0, KG_ERR_INPUT,

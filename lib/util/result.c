@@ -8,13 +8,13 @@
 
 #define KG_ERROR_MSG_MAX 1024
 
-typedef struct kg_error_record {
+typedef struct error_state {
     kg_err code;
     char site[96];                  /* "file:line" of the failing site */
     char message[KG_ERROR_MSG_MAX]; /* "outer context: ...: site message" */
-} kg_error_record;
+} error_state;
 
-static _Thread_local kg_error_record g_err;
+static _Thread_local error_state g_err;
 
 /* Keeps only the file's base name so sites read "reader.c:42" whatever the build dir. */
 static const char *base_name(const char *path)
@@ -36,16 +36,15 @@ __attribute__((format(printf, 4, 0))) static void record(kg_err code, const char
     memcpy(g_err.message, msg, sizeof(msg));
 }
 
-kg_result kg_error_set(kg_err code, const char *file, int line, const char *fmt, ...)
+void kg_error_record(kg_err code, const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     record(code, file, line, fmt, ap);
     va_end(ap);
-    return KG_ERROR;
 }
 
-kg_result kg_error_set_ossl(kg_err code, const char *file, int line, const char *fmt, ...)
+void kg_error_record_ossl(kg_err code, const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -62,10 +61,9 @@ kg_result kg_error_set_ossl(kg_err code, const char *file, int line, const char 
         snprintf(g_err.message + used, sizeof(g_err.message) - used, " (%s)", detail);
     }
     ERR_clear_error();
-    return KG_ERROR;
 }
 
-kg_result kg_error_context(const char *fmt, ...)
+void kg_error_add_context(const char *fmt, ...)
 {
     char prefix[KG_ERROR_MSG_MAX];
     char old[KG_ERROR_MSG_MAX];
@@ -87,7 +85,6 @@ kg_result kg_error_context(const char *fmt, ...)
         used += n;
     }
     g_err.message[used] = '\0';
-    return KG_ERROR;
 }
 
 kg_err kg_error_code(void)
