@@ -7,6 +7,7 @@ import {Ownable2StepUpgradeable} from "@openzeppelin/contracts-upgradeable/acces
 import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
 import {ERC165Upgradeable} from "@openzeppelin/contracts-upgradeable/utils/introspection/ERC165Upgradeable.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
+import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 
 import {IAppAuth} from "./IAppAuth.sol";
 import {IAppAuthBasicManagement} from "./IAppAuthBasicManagement.sol";
@@ -36,6 +37,19 @@ import {IAppAuthBasicManagement} from "./IAppAuthBasicManagement.sol";
  *      State is evaluated lazily against `block.timestamp`, so a pending item becomes allowed
  *      exactly at its activation time without any transaction, and `eth_call` at a given block
  *      answers as of that block.
+ *
+ *      Enumeration (beyond dstack). The allow-lists are mappings, which cannot be listed, and
+ *      their events may lie outside the block range a public node lets one read. So the compose
+ *      hashes (allowed or pending), the allowed devices and both advisory lists are also kept
+ *      in enumerable sets ({composeHashCount}/{composeHashPage}, {allowedDeviceCount}/
+ *      {allowedDevicePage}, {deniedAdvisoryCount}/{deniedAdvisoryAt},
+ *      {allowedAdvisoryCount}/{allowedAdvisoryAt}); the mappings stay the source of truth of
+ *      every decision, and each change updates both. The sets live in ERC-7201 namespaced
+ *      storage (`keygate.storage.AppIndex`), so they move no slot of the version-1 layout nor
+ *      the gap. A proxy upgraded from a version without them starts with empty sets: entries
+ *      made before the upgrade are listed only once someone (anyone) passes them to
+ *      {indexExistingEntries}, which adds only what the mappings hold.
+ *      Order in a set is not meaningful: a removal moves the last entry into the gap.
  */
 contract KeygateApp is
     Initializable,
@@ -45,6 +59,9 @@ contract KeygateApp is
     IAppAuth,
     IAppAuthBasicManagement
 {
+    using EnumerableSet for EnumerableSet.Bytes32Set;
+    using EnumerableSet for EnumerableSet.StringSet;
+
     /// @notice Lifecycle of a compose hash in this app's allow-list.
     enum ComposeHashState {
         None, // never added, removed, or vetoed
@@ -73,6 +90,17 @@ contract KeygateApp is
     bytes32 private constant _TCB_UP_TO_DATE = keccak256("UpToDate");
     bytes32 private constant _TCB_OUT_OF_DATE = keccak256("OutOfDate");
     bytes32 private constant _TCB_REVOKED = keccak256("Revoked");
+
+    /// @custom:storage-location erc7201:keygate.storage.AppIndex
+    struct AppIndexStorage {
+        EnumerableSet.Bytes32Set composeHashes; // every hash with a non-zero activation time
+        EnumerableSet.Bytes32Set devices; // every device with `_allowedDevices` true
+        EnumerableSet.StringSet deniedAdvisories; // every id whose keccak256 is denied
+        EnumerableSet.StringSet allowedAdvisories; // every id whose keccak256 is allowed
+    }
+
+    // keccak256(abi.encode(uint256(keccak256("keygate.storage.AppIndex")) - 1)) & ~bytes32(uint256(0xff))
+    bytes32 private constant _APP_INDEX_STORAGE = 0x53da038e42b9757f115b490b96840ce9178f6995802cac95cbdc519260482900;
 
     /// @dev Notice period and guardian, packed in one slot.
     struct UpgradeNotice {
@@ -351,6 +379,7 @@ contract KeygateApp is
         }
         uint64 activatesAt = uint64(block.timestamp) + period;
         _composeHashActivatesAt[composeHash] = activatesAt;
+        _index().composeHashes.add(composeHash);
         emit ComposeHashProposed(composeHash, activatesAt);
         _emitPolicy(_POLICY_COMPOSE_HASH_PROPOSAL, composeHash, true);
     }
@@ -363,6 +392,7 @@ contract KeygateApp is
     function vetoComposeHash(bytes32 composeHash) external onlyGuardian {
         if (composeHashState(composeHash) != ComposeHashState.Pending) revert AppComposeHashNotPending(composeHash);
         delete _composeHashActivatesAt[composeHash];
+        _index().composeHashes.remove(composeHash);
         emit ComposeHashVetoed(composeHash, msg.sender);
         _emitPolicy(_POLICY_COMPOSE_HASH_PROPOSAL, composeHash, false);
     }
@@ -374,6 +404,7 @@ contract KeygateApp is
      */
     function removeComposeHash(bytes32 composeHash) external override onlyOwner {
         delete _composeHashActivatesAt[composeHash];
+        _index().composeHashes.remove(composeHash);
         emit ComposeHashRemoved(composeHash);
         _emitPolicy(_POLICY_COMPOSE_HASH, composeHash, false);
     }
@@ -412,6 +443,7 @@ contract KeygateApp is
      */
     function removeDevice(bytes32 deviceId) external override onlyOwner {
         _allowedDevices[deviceId] = false;
+        _index().devices.remove(deviceId);
         emit DeviceRemoved(deviceId);
         _emitPolicy(_POLICY_DEVICE, deviceId, false);
     }
@@ -479,6 +511,7 @@ contract KeygateApp is
         if (bytes(advisoryId).length == 0) revert AppInvalidAdvisoryId();
         bytes32 id = keccak256(bytes(advisoryId));
         _deniedAdvisories[id] = denied;
+        _setMember(_index().deniedAdvisories, advisoryId, denied);
         emit AdvisoryDenySet(advisoryId, denied);
         _emitPolicy(_POLICY_ADVISORY_DENY, id, denied);
     }
@@ -493,6 +526,7 @@ contract KeygateApp is
         if (bytes(advisoryId).length == 0) revert AppInvalidAdvisoryId();
         bytes32 id = keccak256(bytes(advisoryId));
         _allowedAdvisories[id] = allowed;
+        _setMember(_index().allowedAdvisories, advisoryId, allowed);
         emit AdvisoryAllowSet(advisoryId, allowed);
         _emitPolicy(_POLICY_ADVISORY_ALLOW, id, allowed);
     }
@@ -525,6 +559,96 @@ contract KeygateApp is
     /// @notice Until when (exclusive) "OutOfDate" platforms are tolerated; 0 or past: no grace.
     function outOfDateGraceUntil() external view returns (uint64) {
         return _outOfDateGraceUntil;
+    }
+
+    // ------------------------------------------------------------------ enumeration
+
+    /// @notice How many compose hashes are allowed or pending (see {composeHashPage}).
+    function composeHashCount() external view returns (uint256) {
+        return _index().composeHashes.length();
+    }
+
+    /**
+     * @notice Up to `limit` of the compose hashes that are allowed or pending, from position
+     *         `offset` on (fewer at the end, none past it), with each one's activation time:
+     *         allowed when `block.timestamp >= activatesAt`, pending before.
+     * @dev Order is arbitrary and changes when a hash is removed; read a consistent list at
+     *      one block. On a proxy upgraded from a version without enumeration, entries made
+     *      before the upgrade appear only once indexed ({indexExistingEntries}).
+     */
+    function composeHashPage(uint256 offset, uint256 limit)
+        external
+        view
+        returns (bytes32[] memory composeHashes, uint64[] memory activatesAt)
+    {
+        composeHashes = _index().composeHashes.values(offset, _pageEnd(offset, limit));
+        uint256 n = composeHashes.length;
+        activatesAt = new uint64[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            activatesAt[i] = _composeHashActivatesAt[composeHashes[i]];
+        }
+    }
+
+    /// @notice How many devices are on the device allow-list (see {allowedDevicePage}).
+    function allowedDeviceCount() external view returns (uint256) {
+        return _index().devices.length();
+    }
+
+    /// @notice Up to `limit` allowed devices from position `offset` on (as {composeHashPage}).
+    function allowedDevicePage(uint256 offset, uint256 limit) external view returns (bytes32[] memory) {
+        return _index().devices.values(offset, _pageEnd(offset, limit));
+    }
+
+    /// @notice How many advisory ids are on the deny-list.
+    function deniedAdvisoryCount() external view returns (uint256) {
+        return _index().deniedAdvisories.length();
+    }
+
+    /// @notice The denied advisory id at position `index` (< {deniedAdvisoryCount}; reverts past it).
+    function deniedAdvisoryAt(uint256 index) external view returns (string memory) {
+        return _index().deniedAdvisories.at(index);
+    }
+
+    /// @notice How many advisory ids are on the allow-list.
+    function allowedAdvisoryCount() external view returns (uint256) {
+        return _index().allowedAdvisories.length();
+    }
+
+    /// @notice The allowed advisory id at position `index` (< {allowedAdvisoryCount}; reverts past it).
+    function allowedAdvisoryAt(uint256 index) external view returns (string memory) {
+        return _index().allowedAdvisories.at(index);
+    }
+
+    /**
+     * @notice Add entries made before this version to the enumeration: each compose hash,
+     *         device and advisory id given is indexed if the allow-list holds it (a value it
+     *         does not hold, or one already indexed, is skipped). For a proxy upgraded from a
+     *         version without enumeration; the candidates come from the contract's events.
+     * @dev Anyone may call it: it only makes the index reflect the mappings, which decide.
+     */
+    function indexExistingEntries(
+        bytes32[] calldata composeHashes,
+        bytes32[] calldata deviceIds,
+        string[] calldata deniedAdvisoryIds,
+        string[] calldata allowedAdvisoryIds
+    ) external {
+        AppIndexStorage storage $ = _index();
+        for (uint256 i = 0; i < composeHashes.length; ++i) {
+            if (_composeHashActivatesAt[composeHashes[i]] != 0) $.composeHashes.add(composeHashes[i]);
+        }
+        for (uint256 i = 0; i < deviceIds.length; ++i) {
+            if (_allowedDevices[deviceIds[i]]) $.devices.add(deviceIds[i]);
+        }
+        for (uint256 i = 0; i < deniedAdvisoryIds.length; ++i) {
+            if (_deniedAdvisories[keccak256(bytes(deniedAdvisoryIds[i]))]) {
+                $.deniedAdvisories.add(deniedAdvisoryIds[i]);
+            }
+        }
+        for (uint256 i = 0; i < allowedAdvisoryIds.length; ++i) {
+            if (_allowedAdvisories[keccak256(bytes(allowedAdvisoryIds[i]))]) {
+                $.allowedAdvisories.add(allowedAdvisoryIds[i]);
+            }
+        }
     }
 
     // ------------------------------------------------------------------ upgrade notice
@@ -727,12 +851,14 @@ contract KeygateApp is
     function _allowComposeHash(bytes32 composeHash) private {
         // max(now, 1): a stored 0 means "absent", and a chain at timestamp 0 must still work.
         _composeHashActivatesAt[composeHash] = block.timestamp == 0 ? 1 : uint64(block.timestamp);
+        _index().composeHashes.add(composeHash);
         emit ComposeHashAdded(composeHash);
         _emitPolicy(_POLICY_COMPOSE_HASH, composeHash, true);
     }
 
     function _addDevice(bytes32 deviceId) private {
         _allowedDevices[deviceId] = true;
+        _index().devices.add(deviceId);
         emit DeviceAdded(deviceId);
         _emitPolicy(_POLICY_DEVICE, deviceId, true);
     }
@@ -778,6 +904,25 @@ contract KeygateApp is
             delete _pendingNotice;
             delete _pendingNoticeActivatesAt;
             delete _pendingNoticeIsEscape;
+        }
+    }
+
+    function _index() private pure returns (AppIndexStorage storage $) {
+        assembly {
+            $.slot := _APP_INDEX_STORAGE
+        }
+    }
+
+    function _setMember(EnumerableSet.StringSet storage set, string calldata value, bool member) private {
+        if (member) set.add(value);
+        else set.remove(value);
+    }
+
+    /// @dev `offset + limit`, saturating: the set's `values(start, end)` clamps it to the length.
+    function _pageEnd(uint256 offset, uint256 limit) private pure returns (uint256) {
+        unchecked {
+            uint256 end = offset + limit;
+            return end < offset ? type(uint256).max : end;
         }
     }
 

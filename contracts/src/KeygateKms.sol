@@ -9,6 +9,7 @@ import {ERC165Upgradeable} from "@openzeppelin/contracts-upgradeable/utils/intro
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 import {ERC1967Proxy} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol";
 import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
+import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 
 import {IAppAuth} from "./IAppAuth.sol";
 import {KeygateApp} from "./KeygateApp.sol";
@@ -55,6 +56,17 @@ import {KeygateLogAnchor} from "./KeygateLogAnchor.sol";
  *
  *      Decision log anchor (beyond dstack; {KeygateLogAnchor}): KMS nodes' log keys and
  *      checkpoints, signed by the root secp256k1 key of {kmsInfo}; its state is namespaced.
+ *
+ *      Enumeration (beyond dstack). The registry and the allow-lists are mappings, which cannot
+ *      be listed, and their events may lie outside the block range a public node lets one
+ *      read. So the registered apps ({registeredAppCount}/{registeredAppPage}) and the OS
+ *      images, KMS aggregated MRs and KMS devices that are allowed or pending
+ *      ({osImageCount}/{osImagePage}, ...) are also kept in enumerable sets; the mappings stay
+ *      the source of truth of every decision, and each change updates both. The sets live in
+ *      ERC-7201 namespaced storage (`keygate.storage.KmsIndex`), so they move no slot of the
+ *      layout nor the gap. A proxy upgraded from a version without them starts with empty
+ *      sets: entries made before the upgrade are listed only once someone (anyone) passes them
+ *      to {indexExistingEntries}, which adds only what the mappings hold.
  */
 contract KeygateKms is
     Initializable,
@@ -97,6 +109,20 @@ contract KeygateKms is
     bytes32 private constant _POLICY_GUARDIAN_ESCAPE = keccak256("guardian-escape");
 
     bytes32 private constant _TCB_UP_TO_DATE = keccak256("UpToDate");
+
+    using EnumerableSet for EnumerableSet.AddressSet;
+    using EnumerableSet for EnumerableSet.Bytes32Set;
+
+    /// @custom:storage-location erc7201:keygate.storage.KmsIndex
+    struct KmsIndexStorage {
+        EnumerableSet.AddressSet apps; // every registered app
+        EnumerableSet.Bytes32Set osImages; // every image added at once or proposed (pending or allowed)
+        EnumerableSet.Bytes32Set kmsAggregatedMrs; // likewise
+        EnumerableSet.Bytes32Set kmsDevices; // likewise
+    }
+
+    // keccak256(abi.encode(uint256(keccak256("keygate.storage.KmsIndex")) - 1)) & ~bytes32(uint256(0xff))
+    bytes32 private constant _KMS_INDEX_STORAGE = 0xaabbec8b6b00d3d22fc7d7f16fd6c20c820782a5ef3ee6d9bbb420900caeca00;
 
     /// @notice Upper bound of the notice period (the same as {KeygateApp-MAX_NOTICE_PERIOD}).
     uint64 public constant MAX_NOTICE_PERIOD = 365 days;
@@ -334,6 +360,21 @@ contract KeygateKms is
         return _registeredApps[appId];
     }
 
+    /// @notice How many apps are registered (see {registeredAppPage}).
+    function registeredAppCount() external view returns (uint256) {
+        return _index().apps.length();
+    }
+
+    /**
+     * @notice Up to `limit` registered apps from position `offset` on (fewer at the end, none
+     *         past it), in registration order (apps are never unregistered). On a proxy upgraded
+     *         from a version without enumeration, apps registered before the upgrade appear
+     *         only once indexed ({indexExistingEntries}).
+     */
+    function registeredAppPage(uint256 offset, uint256 limit) external view returns (address[] memory) {
+        return _index().apps.values(offset, _pageEnd(offset, limit));
+    }
+
     /**
      * @notice Set the app implementation the factory puts behind new app proxies.
      * @dev Requirements: caller is the owner; `implementation` is a contract.
@@ -452,6 +493,7 @@ contract KeygateKms is
     function addKmsAggregatedMr(bytes32 mrAggregated) external onlyOwner {
         _requireNoNotice();
         _kmsAllowedAggregatedMrs[mrAggregated] = true;
+        _index().kmsAggregatedMrs.add(mrAggregated);
         emit KmsAggregatedMrAdded(mrAggregated);
         _emitPolicy(_POLICY_KMS_MR, mrAggregated, true);
     }
@@ -462,7 +504,8 @@ contract KeygateKms is
      *      allowed nor pending. Emits {KmsAggregatedMrProposed} and {PolicyChanged}.
      */
     function proposeKmsAggregatedMr(bytes32 mrAggregated) external onlyOwner {
-        uint64 activatesAt = _propose(_kmsAllowedAggregatedMrs, _kmsAggregatedMrActivatesAt, mrAggregated);
+        uint64 activatesAt =
+            _propose(_kmsAllowedAggregatedMrs, _kmsAggregatedMrActivatesAt, _index().kmsAggregatedMrs, mrAggregated);
         emit KmsAggregatedMrProposed(mrAggregated, activatesAt);
         _emitPolicy(_POLICY_KMS_MR_PROPOSAL, mrAggregated, true);
     }
@@ -473,7 +516,7 @@ contract KeygateKms is
      *      Emits {KmsAggregatedMrVetoed} and {PolicyChanged}.
      */
     function vetoKmsAggregatedMr(bytes32 mrAggregated) external onlyGuardian {
-        _veto(_kmsAggregatedMrActivatesAt, mrAggregated);
+        _veto(_kmsAllowedAggregatedMrs, _kmsAggregatedMrActivatesAt, _index().kmsAggregatedMrs, mrAggregated);
         emit KmsAggregatedMrVetoed(mrAggregated, msg.sender);
         _emitPolicy(_POLICY_KMS_MR_PROPOSAL, mrAggregated, false);
     }
@@ -485,6 +528,7 @@ contract KeygateKms is
     function removeKmsAggregatedMr(bytes32 mrAggregated) external onlyOwner {
         _kmsAllowedAggregatedMrs[mrAggregated] = false;
         delete _kmsAggregatedMrActivatesAt[mrAggregated];
+        _index().kmsAggregatedMrs.remove(mrAggregated);
         emit KmsAggregatedMrRemoved(mrAggregated);
         _emitPolicy(_POLICY_KMS_MR, mrAggregated, false);
     }
@@ -507,6 +551,7 @@ contract KeygateKms is
     function addKmsDevice(bytes32 deviceId) external onlyOwner {
         _requireNoNotice();
         _kmsAllowedDeviceIds[deviceId] = true;
+        _index().kmsDevices.add(deviceId);
         emit KmsDeviceAdded(deviceId);
         _emitPolicy(_POLICY_KMS_DEVICE, deviceId, true);
     }
@@ -517,7 +562,7 @@ contract KeygateKms is
      *      allowed nor pending. Emits {KmsDeviceProposed} and {PolicyChanged}.
      */
     function proposeKmsDevice(bytes32 deviceId) external onlyOwner {
-        uint64 activatesAt = _propose(_kmsAllowedDeviceIds, _kmsDeviceActivatesAt, deviceId);
+        uint64 activatesAt = _propose(_kmsAllowedDeviceIds, _kmsDeviceActivatesAt, _index().kmsDevices, deviceId);
         emit KmsDeviceProposed(deviceId, activatesAt);
         _emitPolicy(_POLICY_KMS_DEVICE_PROPOSAL, deviceId, true);
     }
@@ -527,7 +572,7 @@ contract KeygateKms is
      * @dev Requirements: caller is the guardian; the device is pending. Emits {KmsDeviceVetoed} and {PolicyChanged}.
      */
     function vetoKmsDevice(bytes32 deviceId) external onlyGuardian {
-        _veto(_kmsDeviceActivatesAt, deviceId);
+        _veto(_kmsAllowedDeviceIds, _kmsDeviceActivatesAt, _index().kmsDevices, deviceId);
         emit KmsDeviceVetoed(deviceId, msg.sender);
         _emitPolicy(_POLICY_KMS_DEVICE_PROPOSAL, deviceId, false);
     }
@@ -539,6 +584,7 @@ contract KeygateKms is
     function removeKmsDevice(bytes32 deviceId) external onlyOwner {
         _kmsAllowedDeviceIds[deviceId] = false;
         delete _kmsDeviceActivatesAt[deviceId];
+        _index().kmsDevices.remove(deviceId);
         emit KmsDeviceRemoved(deviceId);
         _emitPolicy(_POLICY_KMS_DEVICE, deviceId, false);
     }
@@ -561,6 +607,7 @@ contract KeygateKms is
     function addOsImageHash(bytes32 osImageHash) external onlyOwner {
         _requireNoNotice();
         _allowedOsImages[osImageHash] = true;
+        _index().osImages.add(osImageHash);
         emit OsImageHashAdded(osImageHash);
         _emitPolicy(_POLICY_OS_IMAGE, osImageHash, true);
     }
@@ -571,7 +618,7 @@ contract KeygateKms is
      *      allowed nor pending. Emits {OsImageHashProposed} and {PolicyChanged}.
      */
     function proposeOsImageHash(bytes32 osImageHash) external onlyOwner {
-        uint64 activatesAt = _propose(_allowedOsImages, _osImageActivatesAt, osImageHash);
+        uint64 activatesAt = _propose(_allowedOsImages, _osImageActivatesAt, _index().osImages, osImageHash);
         emit OsImageHashProposed(osImageHash, activatesAt);
         _emitPolicy(_POLICY_OS_IMAGE_PROPOSAL, osImageHash, true);
     }
@@ -581,7 +628,7 @@ contract KeygateKms is
      * @dev Requirements: caller is the guardian; the image is pending. Emits {OsImageHashVetoed} and {PolicyChanged}.
      */
     function vetoOsImageHash(bytes32 osImageHash) external onlyGuardian {
-        _veto(_osImageActivatesAt, osImageHash);
+        _veto(_allowedOsImages, _osImageActivatesAt, _index().osImages, osImageHash);
         emit OsImageHashVetoed(osImageHash, msg.sender);
         _emitPolicy(_POLICY_OS_IMAGE_PROPOSAL, osImageHash, false);
     }
@@ -593,6 +640,7 @@ contract KeygateKms is
     function removeOsImageHash(bytes32 osImageHash) external onlyOwner {
         _allowedOsImages[osImageHash] = false;
         delete _osImageActivatesAt[osImageHash];
+        _index().osImages.remove(osImageHash);
         emit OsImageHashRemoved(osImageHash);
         _emitPolicy(_POLICY_OS_IMAGE, osImageHash, false);
     }
@@ -605,6 +653,65 @@ contract KeygateKms is
     /// @notice Activation time of a proposed `osImageHash`; 0 if not proposed (or vetoed, removed, added at once).
     function osImageHashActivatesAt(bytes32 osImageHash) external view returns (uint64) {
         return _osImageActivatesAt[osImageHash];
+    }
+
+    // ------------------------------------------------------------------ enumeration of the allow-lists
+
+    /// @notice How many OS images are allowed or pending (see {osImagePage}).
+    function osImageCount() external view returns (uint256) {
+        return _index().osImages.length();
+    }
+
+    /**
+     * @notice Up to `limit` OS images that are allowed or pending, from position `offset` on
+     *         (fewer at the end, none past it); {allowedOsImages} and {osImageHashActivatesAt}
+     *         tell which. Order is arbitrary and changes when one is removed.
+     */
+    function osImagePage(uint256 offset, uint256 limit) external view returns (bytes32[] memory) {
+        return _index().osImages.values(offset, _pageEnd(offset, limit));
+    }
+
+    /// @notice How many KMS aggregated MRs are allowed or pending (see {kmsAggregatedMrPage}).
+    function kmsAggregatedMrCount() external view returns (uint256) {
+        return _index().kmsAggregatedMrs.length();
+    }
+
+    /// @notice Up to `limit` KMS aggregated MRs that are allowed or pending (as {osImagePage}).
+    function kmsAggregatedMrPage(uint256 offset, uint256 limit) external view returns (bytes32[] memory) {
+        return _index().kmsAggregatedMrs.values(offset, _pageEnd(offset, limit));
+    }
+
+    /// @notice How many KMS devices are allowed or pending (see {kmsDevicePage}).
+    function kmsDeviceCount() external view returns (uint256) {
+        return _index().kmsDevices.length();
+    }
+
+    /// @notice Up to `limit` KMS devices that are allowed or pending (as {osImagePage}).
+    function kmsDevicePage(uint256 offset, uint256 limit) external view returns (bytes32[] memory) {
+        return _index().kmsDevices.values(offset, _pageEnd(offset, limit));
+    }
+
+    /**
+     * @notice Add entries made before this version to the enumeration: each app, OS image, KMS
+     *         aggregated MR and KMS device given is indexed if the registry or allow-list holds
+     *         it (added, or proposed and not vetoed); others, and those already indexed, are
+     *         skipped. For a proxy upgraded from a version without enumeration; the candidates
+     *         come from the contract's events.
+     * @dev Anyone may call it: it only makes the index reflect the mappings, which decide.
+     */
+    function indexExistingEntries(
+        address[] calldata appIds,
+        bytes32[] calldata osImageHashes,
+        bytes32[] calldata mrAggregated,
+        bytes32[] calldata deviceIds
+    ) external {
+        KmsIndexStorage storage $ = _index();
+        for (uint256 i = 0; i < appIds.length; ++i) {
+            if (_registeredApps[appIds[i]]) $.apps.add(appIds[i]);
+        }
+        _indexExisting(_allowedOsImages, _osImageActivatesAt, $.osImages, osImageHashes);
+        _indexExisting(_kmsAllowedAggregatedMrs, _kmsAggregatedMrActivatesAt, $.kmsAggregatedMrs, mrAggregated);
+        _indexExisting(_kmsAllowedDeviceIds, _kmsDeviceActivatesAt, $.kmsDevices, deviceIds);
     }
 
     // ------------------------------------------------------------------ governance notice
@@ -880,6 +987,7 @@ contract KeygateKms is
 
     function _registerApp(address appId) private {
         _registeredApps[appId] = true;
+        _index().apps.add(appId);
         emit AppRegistered(appId);
         _emitPolicy(_POLICY_REGISTERED_APP, _addressToBytes32(appId), true);
     }
@@ -907,11 +1015,13 @@ contract KeygateKms is
         return at != 0 && block.timestamp >= at;
     }
 
-    /// @dev Records a proposal of `v` in `activatesAt`; returns its activation time. See {proposeOsImageHash}.
-    function _propose(mapping(bytes32 => bool) storage added, mapping(bytes32 => uint64) storage activatesAt, bytes32 v)
-        private
-        returns (uint64 at)
-    {
+    /// @dev Records a proposal of `v` in `activatesAt` and `index`; returns its activation time. See {proposeOsImageHash}.
+    function _propose(
+        mapping(bytes32 => bool) storage added,
+        mapping(bytes32 => uint64) storage activatesAt,
+        EnumerableSet.Bytes32Set storage index,
+        bytes32 v
+    ) private returns (uint64 at) {
         uint64 period = _effectiveNotice().period;
         if (period == 0) revert KmsNoNoticePeriod();
         if (_isAllowed(added, activatesAt, v)) revert KmsAlreadyAllowed(v);
@@ -919,14 +1029,49 @@ contract KeygateKms is
         if (at != 0) revert KmsAlreadyPending(v, at);
         at = uint64(block.timestamp) + period;
         activatesAt[v] = at;
+        index.add(v);
         _recordLead(period, at);
     }
 
-    /// @dev Drops the pending proposal of `v`. See {vetoOsImageHash}.
-    function _veto(mapping(bytes32 => uint64) storage activatesAt, bytes32 v) private {
+    /// @dev Drops the pending proposal of `v`, and its index entry unless `v` was also added
+    ///      at once (possible after the notice fell to zero). See {vetoOsImageHash}.
+    function _veto(
+        mapping(bytes32 => bool) storage added,
+        mapping(bytes32 => uint64) storage activatesAt,
+        EnumerableSet.Bytes32Set storage index,
+        bytes32 v
+    ) private {
         uint64 at = activatesAt[v];
         if (at == 0 || block.timestamp >= at) revert KmsNotPending(v);
         delete activatesAt[v];
+        if (!added[v]) index.remove(v);
+    }
+
+    /// @dev Indexes each of `values` that is added or proposed. See {indexExistingEntries}.
+    function _indexExisting(
+        mapping(bytes32 => bool) storage added,
+        mapping(bytes32 => uint64) storage activatesAt,
+        EnumerableSet.Bytes32Set storage index,
+        bytes32[] calldata values
+    ) private {
+        for (uint256 i = 0; i < values.length; ++i) {
+            bytes32 v = values[i];
+            if (added[v] || activatesAt[v] != 0) index.add(v);
+        }
+    }
+
+    function _index() private pure returns (KmsIndexStorage storage $) {
+        assembly {
+            $.slot := _KMS_INDEX_STORAGE
+        }
+    }
+
+    /// @dev `offset + limit`, saturating: the set's `values(start, end)` clamps it to the length.
+    function _pageEnd(uint256 offset, uint256 limit) private pure returns (uint256) {
+        unchecked {
+            uint256 end = offset + limit;
+            return end < offset ? type(uint256).max : end;
+        }
     }
 
     /// @dev Keeps the shortest notice among proposals that may still be pending (see {guaranteedNotice}).

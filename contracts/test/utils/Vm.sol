@@ -32,6 +32,7 @@ interface Vm {
     function assume(bool condition) external pure;
     function addr(uint256 privateKey) external pure returns (address keyAddr);
     function load(address target, bytes32 slot) external view returns (bytes32 data);
+    function store(address target, bytes32 slot, bytes32 value) external;
     function label(address account, string calldata newLabel) external;
     function recordLogs() external;
     function getRecordedLogs() external returns (Log[] memory logs);
