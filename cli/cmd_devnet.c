@@ -17,6 +17,7 @@
 #include "chain.h"
 #include "cli.h"
 #include "devnet.h"
+#include "kms_config.h"
 
 #define DEVNET_CHAIN_ID 31337
 #define DEVNET_WAIT_MS 60000
@@ -324,34 +325,26 @@ cleanup:
     return rc;
 }
 
-/* Writes the KMS config for this devnet (kms/kms.example.json documents the keys). */
+/* Writes the KMS config for this devnet: the one `keygate kms config --state DIR` prints
+ * (cmd_kms_config.c). */
 static kg_result write_kms_config(const char *path, const json_t *doc, const char *kms_state,
                                   uint16_t port)
 {
-    /* Two routes to the devnet's one anvil, with a quorum of two, so every decision takes the
-     * quorum path (parallel heads, one agreed block, agreeing answers). They are not independent
-     * nodes: a real deployment lists nodes run by different parties (docs/design.md). anvil
-     * mines only on demand, so block age says nothing here: freshness is off. */
-    const char *rpc = kg_devnet_str(doc, "rpc_url");
-    char rpc2[256] = "";
-    if (rpc != NULL && strncmp(rpc, "http://127.0.0.1:", 17) == 0)
-        snprintf(rpc2, sizeof(rpc2), "http://localhost:%s", rpc + 17);
-    json_t *urls = rpc2[0] ? json_pack("[s,s]", rpc, rpc2) : json_pack("[s]", rpc ? rpc : "");
-    json_t *cfg = json_pack(
-        "{s:{s:s,s:i},s:s,s:{s:s,s:o,s:i,s:i,s:s,s:I,s:i},s:s,s:{s:s,s:s},s:{s:s,s:s,s:s},"
-        "s:{s:i,s:i},s:i,s:b}",
-        "listen", "address", "127.0.0.1", "port", (int)port, "state_dir", kms_state, "policy",
-        "backend", "eth", "rpc_urls", urls, "quorum", rpc2[0] ? 2 : 1, "max_block_age_s", 0,
-        "kms_contract", kg_devnet_str(doc, "kms_contract"), "chain_id", (json_int_t)DEVNET_CHAIN_ID,
-        "timeout_ms", 5000, "pccs_url", kg_devnet_str(doc, "pccs_url"), "trust_root", "kind", "sim",
-        "sim_ca_file", kg_devnet_str(doc, "sim_root_ca"), "tee", "backend", "sim", "sim_dir",
-        kg_devnet_str(doc, "sim_dir"), "sim_vm", "kms", "limits", "workers", 2,
-        "request_timeout_ms", 10000, "self_check_interval_s", 30, "is_dev", 1);
-    KG_ENSURE(cfg != NULL, KG_ERR_INTERNAL, "KMS config: incomplete devnet state");
-    char *text = json_dumps(cfg, JSON_INDENT(2));
+    kg_cli_kms_config p = {.port = port,
+                           .state_dir = kms_state,
+                           .rpc_url = kg_devnet_str(doc, "rpc_url"),
+                           .kms_contract = kg_devnet_str(doc, "kms_contract"),
+                           .chain_id = DEVNET_CHAIN_ID,
+                           .pccs_url = kg_devnet_str(doc, "pccs_url"),
+                           .sim_ca_file = kg_devnet_str(doc, "sim_root_ca"),
+                           .sim_dir = kg_devnet_str(doc, "sim_dir")};
+    json_t *cfg = NULL;
+    char *text = NULL;
+    KG_GUARD(kg_cli_kms_config_devnet(&cfg, &p));
+    kg_result rc = kg_cli_kms_config_text(&text, cfg);
     json_decref(cfg);
-    KG_ENSURE(text != NULL, KG_ERR_NOMEM, "KMS config");
-    kg_result rc = kg_cli_write_file(path, text, strlen(text), 0600);
+    if (kg_ok(rc))
+        rc = kg_cli_write_file(path, text, strlen(text), 0600);
     free(text);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include "chain.h"
 #include "cli.h"
 #include "devnet.h"
+#include "kms_config.h"
 #include "keygate/hash.h"
 #include "keygate/kms_config.h"
 #include "keygate/quote.h"
@@ -51,6 +52,8 @@ static void kms_usage(FILE *out)
         "  owner  (--transfer ADDR | --accept)   two-step ownership transfer\n"
         "  upgrade --execute IMPL       UUPS upgrade of the KMS contract (at notice 0 at once;\n"
         "                               under a notice the proposed one, after the notice)\n"
+        "  config (--state DIR [...] | --example)   write a keygate-kms config for a devnet\n"
+        "                               or the production example ('kms config --help')\n"
         "  status [--json] [--from-block N]   KMS contract owner, published root key,\n"
         "                               governance notice, and the allow-lists (allowed and\n"
         "                               pending) reconstructed from its events\n"
@@ -960,6 +963,8 @@ int kg_cmd_kms(int argc, char **argv)
     const char *sub = argv[1];
     if (strcmp(sub, "checkpoint") == 0) /* the decision log on chain: its own file */
         return kg_cmd_kms_checkpoint(argc, argv);
+    if (strcmp(sub, "config") == 0) /* writes a file, asks no chain (cmd_kms_config.c) */
+        return kg_cmd_kms_config(argc - 1, argv + 1);
     int c;
     optind = 2;
     opterr = 0;

@@ -323,10 +323,9 @@ kg_result kms_chain_init(const kms *k)
     for (uint32_t i = 0; i < k->cfg.n_rpc_urls; i++) {
         const char *url = k->cfg.rpc_urls[i];
         if (strncmp(url, "http://", 7) == 0 && k->cfg.allow_insecure_http)
-            fprintf(stderr,
-                    "keygate-kms: WARNING: chain node '%s' is plain http and "
-                    "policy.allow_insecure_http is set: anyone on the path can answer "
-                    "for it (test networks only)\n",
+            kg_slog(KG_SLOG_WARN,
+                    "WARNING: chain node '%s' is plain http and policy.allow_insecure_http is "
+                    "set: anyone on the path can answer for it (test networks only)",
                     url);
         KG_GUARD_CTX(kg_eth_client_new(&g_nodes[i], url, k->cfg.policy_timeout_ms),
                      "policy.rpc_urls[%u] '%s'", i, url);

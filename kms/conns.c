@@ -30,6 +30,8 @@
  *                     attacker choosing addresses cannot aim them at one bucket. */
 #include "conns.h"
 
+#include "keygate/slog.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -453,8 +455,7 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
     c->n.accept_errors++;
     int64_t now = mono_ms();
     if (c->last_warn_ms == 0 || now - c->last_warn_ms >= KMS_ACCEPT_WARN_EVERY_MS) {
-        fprintf(stderr,
-                "keygate-kms: accept failed: %s (%llu so far); pausing new connections %d ms\n",
+        kg_slog(KG_SLOG_WARN, "accept failed: %s (%llu so far); pausing new connections %d ms",
                 strerror(err), (unsigned long long)c->n.accept_errors, KMS_ACCEPT_PAUSE_MS);
         c->last_warn_ms = now;
     }

@@ -201,7 +201,7 @@ static kg_result generate_root(kms *k, const char *ca_key_path, const char *k256
      * reports instead of silently pairing a new CA key with an old k256 key. */
     KG_GUARD_C(write_state(k, k256_path, hex, sizeof(hex) - 1, 0600));
     KG_GUARD_C(save_p256(k, ca_key_path, k->root_ca_key));
-    fprintf(stderr, "keygate-kms: generated new root keys in %s\n", k->cfg.state_dir);
+    kg_slog(KG_SLOG_INFO, "generated new root keys in %s", k->cfg.state_dir);
     rc = KG_OK;
 cleanup:
     kg_memzero(hex, sizeof(hex));
@@ -259,10 +259,8 @@ static kg_result retire_root_issued_temp_ca(const char *path)
         return KG_OK;
     KG_ENSURE(unlink(path) == 0, KG_ERR_IO, "cannot remove the root-issued temporary CA '%s': %s",
               path, strerror(errno));
-    fprintf(stderr,
-            "keygate-kms: replaced the root-issued temporary CA certificate '%s' by a "
-            "self-signed one\n",
-            path);
+    kg_slog(KG_SLOG_INFO,
+            "replaced the root-issued temporary CA certificate '%s' by a self-signed one", path);
     return KG_OK;
 }
 
@@ -474,7 +472,7 @@ kg_result kms_keys_onboard(kms *k, const char *source)
     KG_GUARD(state_path(ca_cert_path, sizeof(ca_cert_path), k, "root-ca.pem"));
     KG_GUARD(source_url(url, sizeof(url), source));
     if (file_exists(ca_key) || file_exists(k256)) {
-        fprintf(stderr, "keygate-kms: state_dir already holds root keys; not onboarding\n");
+        kg_slog(KG_SLOG_INFO, "state_dir already holds root keys; not onboarding");
         return KG_OK;
     }
     KG_ENSURE(k->cfg.policy == KG_KMS_POLICY_ETH, KG_ERR_USAGE,
@@ -536,8 +534,7 @@ kg_result kms_keys_onboard(kms *k, const char *source)
         KG_GUARD_C(save_cert(k, ca_cert_path, cert));
     KG_GUARD_C(write_state(k, k256, hex, sizeof(hex) - 1, 0600));
     KG_GUARD_C(save_p256(k, ca_key, ca));
-    fprintf(stderr, "keygate-kms: onboarded root keys from %s (they match the KMS info on chain)\n",
-            source);
+    kg_slog(KG_SLOG_INFO, "onboarded root keys from %s (they match the KMS info on chain)", source);
     rc = KG_OK;
 cleanup:
     if (kg_failed(rc) && wrote) { /* a half-written state would be taken for a complete one */

@@ -92,14 +92,20 @@ typedef struct kms_call {
     size_t peer_cert_der_len;
     const char *peer_addr;
     /* out */
-    int status;      /* HTTP status */
-    kg_buf response; /* JSON text; may hold secrets (wiped on free) */
+    int status;           /* HTTP status */
+    kg_buf response;      /* JSON text; may hold secrets (wiped on free) */
+    const char *decision; /* for the log: "allow", "deny", "unavailable", "ok", "bad_request",
+                             "error" (a string literal) */
+    char reason[512];     /* for the log: why it failed ("" on success); never a secret */
 } kms_call;
 
 /* Handles one call. Always produces a response (an error object on failure). */
 void kms_rpc_handle(kms *k, kms_call *call);
 /* Whether the method exists (checked before a job is queued). */
 bool kms_rpc_known(const char *method);
+/* The log's name for an answer's outcome by its HTTP status: "ok", "deny" (403), "unavailable"
+ * (503), "bad_request" (other 4xx), "error" (5xx). A string literal. */
+const char *kms_decision_name(int status);
 
 /* ---- policy.c ------------------------------------------------------------------------------- */
 

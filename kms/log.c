@@ -78,7 +78,7 @@ static kg_result load_or_make_seed(const kms *k)
         }
         kg_memzero(text, sizeof(text));
         if (kg_ok(rc))
-            fprintf(stderr, "keygate-kms: generated the log key in %s\n", (const char *)path.data);
+            kg_slog(KG_SLOG_INFO, "generated the log key in %s", (const char *)path.data);
     } else if (kg_ok(rc)) {
         while (hex.len > 0 && (hex.data[hex.len - 1] == '\n' || hex.data[hex.len - 1] == '\r'))
             hex.len--;
@@ -194,7 +194,7 @@ static void sign_now(bool force)
     pthread_mutex_unlock(&g_log.lock);
     return;
 fail:
-    fprintf(stderr, "keygate-kms: log: checkpoint not signed: %s\n", kg_error_message());
+    kg_slog(KG_SLOG_ERROR, "log: checkpoint not signed: %s", kg_error_message());
 }
 
 static void *signer_main(void *arg)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "keygate/harden.h"
+#include "keygate/slog.h"
 #include "keygate/version.h"
 #include "kms.h"
 #include "log.h"
@@ -15,7 +16,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: keygate-kms --config FILE [--bootstrap] [--onboard HOST:PORT] [--port-file "
-            "FILE]\n\n"
+            "FILE]\n"
+            "                   [--log-format text|json]\n\n"
             "The keygate key management service: releases an app's keys only to TEE instances\n"
             "running code its on-chain governance allows (see kms/README.md).\n\n"
             "  --config FILE     strict JSON config (kms/kms.example.json documents every key)\n"
@@ -26,6 +28,8 @@ static void usage(FILE *out)
             "                    (GetKmsKey over mutually attested TLS; this node must be\n"
             "                    allowed by isKmsAllowed) instead of generating new ones\n"
             "  --port-file FILE  write the listening port there once bound (for port 0)\n"
+            "  --log-format F    stderr log lines as 'text' or 'json' (one object per line);\n"
+            "                    overrides the config's log_format (kms/README.md, \"Logs\")\n"
             "  --version         print the version and git commit\n");
 }
 
@@ -65,8 +69,7 @@ static int print_bootstrap(kms *k)
             json_object_set_new(out, "kms_compose", json_string((const char *)doc.data));
         kg_buf_free(&doc);
     } else {
-        fprintf(stderr, "keygate-kms: warning: own boot info unavailable: %s\n",
-                kg_error_message());
+        kg_slog(KG_SLOG_WARN, "own boot info unavailable: %s", kg_error_message());
     }
     char *text = json_dumps(out, JSON_INDENT(2));
     json_decref(out);
@@ -85,12 +88,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "keygate-kms: %s\n", kg_error_message());
         return 1;
     }
-    const char *config = NULL, *port_file = NULL, *onboard = NULL;
+    const char *config = NULL, *port_file = NULL, *onboard = NULL, *log_format = NULL;
     bool bootstrap = false;
+    kg_slog_init("keygate-kms", KG_SLOG_TEXT);
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"bootstrap", no_argument, NULL, 'b'},
                                          {"port-file", required_argument, NULL, 'p'},
                                          {"onboard", required_argument, NULL, 'o'},
+                                         {"log-format", required_argument, NULL, 'l'},
                                          {"version", no_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -101,6 +106,7 @@ int main(int argc, char **argv)
         case 'b': bootstrap = true; break;
         case 'p': port_file = optarg; break;
         case 'o': onboard = optarg; break;
+        case 'l': log_format = optarg; break;
         case 'v': printf("%s\n", KG_VERSION_LINE("keygate-kms")); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -109,6 +115,14 @@ int main(int argc, char **argv)
     if (config == NULL || optind != argc) {
         usage(stderr);
         return 2;
+    }
+    kg_slog_format fmt = KG_SLOG_TEXT;
+    if (log_format != NULL) {
+        if (kg_failed(kg_slog_parse_format(&fmt, log_format))) {
+            fprintf(stderr, "keygate-kms: --log-format: %s\n", kg_error_message());
+            return 2;
+        }
+        kg_slog_init("keygate-kms", fmt);
     }
 
     /* The root keys live in this struct: in the secure heap (mlocked, never in a core dump). */
@@ -122,6 +136,8 @@ int main(int argc, char **argv)
     bool policy_ready = false;
     if (kg_failed(kg_kms_config_load(&k->cfg, config)))
         goto fail;
+    if (log_format == NULL)
+        kg_slog_init("keygate-kms", k->cfg.log_format);
     if (kg_failed(kms_attest_init(k)))
         goto fail;
     /* A replica checks the source and the received keys against the chain: governance first. */
@@ -153,7 +169,7 @@ int main(int argc, char **argv)
     status = 0;
     goto done;
 fail:
-    fprintf(stderr, "keygate-kms: %s\n", kg_error_message());
+    kg_slog(KG_SLOG_ERROR, "%s", kg_error_message());
 done:
     kms_policy_free();
     kms_log_stop();

@@ -462,7 +462,7 @@ void kms_self_check(kms *k)
     if (!allowed)
         atomic_fetch_add(&k->metrics.self_checks_failed, 1);
     if (was != allowed || !allowed)
-        fprintf(stderr, "keygate-kms: self-check: %s\n", reason);
+        kg_slog(allowed ? KG_SLOG_INFO : KG_SLOG_WARN, "self-check: %s", reason);
 
     /* The self-check is a decision too (it gates every release): audited when its verdict or
      * reason changes (and at start), counted otherwise, so a row a minute does not bury the
@@ -477,7 +477,7 @@ void kms_self_check(kms *k)
                          .block_hash = d.block_hash[0] ? d.block_hash : NULL};
     if (k->audit != NULL && kg_failed(kg_audit_append(k->audit, &r, NULL))) {
         atomic_fetch_add(&k->metrics.audit_failures, 1);
-        fprintf(stderr, "keygate-kms: self-check: not audited: %s\n", kg_error_message());
+        kg_slog(KG_SLOG_ERROR, "self-check: not audited: %s", kg_error_message());
         kg_error_clear();
     }
 }

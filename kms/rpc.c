@@ -270,7 +270,7 @@ static kg_result get_meta(kms *k, kms_call *c)
             if (info.gateway_app_id[0])
                 json_object_set_new(o, "gateway_app_id", json_string(info.gateway_app_id));
         } else {
-            fprintf(stderr, "keygate-kms: GetMeta: %s\n", kg_error_message());
+            kg_slog(KG_SLOG_WARN, "GetMeta: %s", kg_error_message());
             kg_error_clear();
         }
     }
@@ -557,11 +557,21 @@ typedef kg_result (*kms_method_fn)(kms *k, kms_call *c);
 static const struct {
     const char *name;
     kms_method_fn fn;
+    bool decides; /* asks the decision core: its success is an "allow" */
 } k_methods[] = {
-    {"GetAppKey", get_app_key}, {"GetAppEnvEncryptPubKey", get_env_pubkey},
-    {"GetMeta", get_meta},      {"GetTempCaCert", get_temp_ca_cert},
-    {"SignCert", sign_cert},    {"GetKmsKey", get_kms_key},
+    {"GetAppKey", get_app_key, true}, {"GetAppEnvEncryptPubKey", get_env_pubkey, false},
+    {"GetMeta", get_meta, false},     {"GetTempCaCert", get_temp_ca_cert, false},
+    {"SignCert", sign_cert, true},    {"GetKmsKey", get_kms_key, true},
 };
+
+const char *kms_decision_name(int status)
+{
+    return status == 200   ? "ok"
+           : status == 403 ? "deny" /* refused after looking: attestation or governance */
+           : status == 503 ? "unavailable"
+           : status < 500  ? "bad_request"
+                           : "error";
+}
 
 bool kms_rpc_known(const char *method)
 {
@@ -574,26 +584,35 @@ bool kms_rpc_known(const char *method)
 void kms_rpc_handle(kms *k, kms_call *c)
 {
     kms_method_fn fn = NULL;
-    for (size_t i = 0; i < sizeof(k_methods) / sizeof(k_methods[0]); i++)
-        if (strcmp(c->method, k_methods[i].name) == 0)
+    bool decides = false;
+    for (size_t i = 0; i < sizeof(k_methods) / sizeof(k_methods[0]); i++) {
+        if (strcmp(c->method, k_methods[i].name) == 0) {
             fn = k_methods[i].fn;
+            decides = k_methods[i].decides;
+        }
+    }
     kg_error_clear();
+    c->reason[0] = '\0';
     kg_result rc =
         fn ? fn(k, c)
            : kg_error_set(KG_ERR_NOT_FOUND, __FILE__, __LINE__, "unknown method '%s'", c->method);
     if (kg_ok(rc)) {
         c->status = 200;
+        c->decision = decides ? "allow" : "ok";
         return;
     }
+    snprintf(c->reason, sizeof(c->reason), "%s", kg_error_message());
     /* Whatever was half-built may hold keys: wipe it and answer only the error, with the
      * status the one table gives (403 refused, 503 could not decide, 400 bad request). */
     kg_buf_reset(&c->response);
     c->response.len = 0;
     c->status = kg_err_http_status(kg_error_code());
+    c->decision = kms_decision_name(c->status);
     json_t *o = json_pack("{s:s}", "error", kg_error_message());
     char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (t == NULL || kg_failed(kg_buf_append_str(&c->response, t))) {
         c->status = 500;
+        c->decision = "error";
         c->response.len = 0;
         if (kg_failed(kg_buf_append_str(&c->response, "{\"error\":\"internal error\"}")))
             kg_error_clear(); /* the server answers 500 with an empty body */

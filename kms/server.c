@@ -14,6 +14,7 @@
  *                     libevent lets go of them (they may hold keys). */
 #include "server.h"
 
+#include "admin.h"
 #include "conns.h"
 #include "log.h"
 
@@ -48,6 +49,7 @@ typedef struct job {
     size_t body_len;
     X509 *peer_cert; /* owned reference */
     int64_t start_us;
+    uint64_t request_id; /* the log's id for this request */
     kms_call call;
 } job;
 
@@ -56,8 +58,10 @@ typedef struct server {
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
+    struct evhttp *admin; /* the admin listener (admin.c), when admin_listen is set */
     SSL_CTX *ssl_ctx;
     kms_conns *conns;
+    uint64_t next_request_id; /* loop thread only */
 
     pthread_t *threads;
     uint32_t n_threads;
@@ -213,6 +217,42 @@ static void record_latency(server *s, int64_t start_us)
     atomic_fetch_add(&s->k->metrics.latency_bucket[b], 1);
 }
 
+/* The request's log line (slog.h): never the body, only public facts about the exchange. */
+static void log_request(uint64_t id, const char *method, int status, const char *decision,
+                        const char *reason, int64_t start_us, const char *peer)
+{
+    kg_slog_field f[] = {
+        KG_SLOG_INT("request_id", id),
+        KG_SLOG_STR("method", method),
+        KG_SLOG_STR("decision", decision),
+        KG_SLOG_INT("status", status),
+        KG_SLOG_REAL("latency_ms", (double)(now_us() - start_us) / 1000.0),
+        KG_SLOG_STR("peer", peer),
+        KG_SLOG_STR("reason", reason != NULL && reason[0] != '\0' ? reason : NULL),
+    };
+    kg_slog_level lvl = status < 400 ? KG_SLOG_INFO : status < 500 ? KG_SLOG_WARN : KG_SLOG_ERROR;
+    kg_slog_write(lvl, "request", f, sizeof(f) / sizeof(f[0]));
+}
+
+static void peer_of(char *out, size_t n, struct evhttp_request *req)
+{
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr, &port);
+    snprintf(out, n, "%s:%u", addr ? addr : "?", (unsigned)port);
+}
+
+/* An answer without a job: the error reply and its log line. */
+static void reject(server *s, struct evhttp_request *req, uint64_t id, const char *method,
+                   int status, const char *msg, int64_t start)
+{
+    char peer[64];
+    peer_of(peer, sizeof(peer), req);
+    send_error(s, req, status, msg);
+    log_request(id, method, status, status == 503 ? "overloaded" : kms_decision_name(status), msg,
+                start, peer);
+}
+
 static void free_job(job *j)
 {
     if (j == NULL)
@@ -239,6 +279,8 @@ static void on_jobs_done(evutil_socket_t fd, short what, void *arg)
         list = j->next;
         send_json(s, j->req, j->call.status, &j->call.response);
         record_latency(s, j->start_us);
+        log_request(j->request_id, j->method, j->call.status, j->call.decision, j->call.reason,
+                    j->start_us, j->peer_addr);
         free_job(j);
     }
 }
@@ -440,56 +482,54 @@ static bool enqueue(server *s, job *j)
 }
 
 static void handle_rpc(server *s, struct evhttp_request *req, SSL *ssl, const char *method,
-                       int64_t start)
+                       int64_t start, uint64_t id)
 {
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_GET) {
-        send_error(s, req, 405, "method not allowed: use POST");
+        reject(s, req, id, method, 405, "method not allowed: use POST", start);
         return;
     }
     if (strncmp(method, "KMS.", 4) == 0)
         method += 4;
     if (strlen(method) > KMS_MAX_METHOD_LEN || !kms_rpc_known(method)) {
-        send_error(s, req, 404, "unknown method");
+        reject(s, req, id, method, 404, "unknown method", start);
         return;
     }
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     if (len > s->k->cfg.max_body_bytes) { /* evhttp enforces this too; belt and braces */
-        send_error(s, req, 413, "request body too large");
+        reject(s, req, id, method, 413, "request body too large", start);
         return;
     }
     job *j = calloc(1, sizeof(*j));
     if (j == NULL) {
-        send_error(s, req, 500, "out of memory");
+        reject(s, req, id, method, 500, "out of memory", start);
         return;
     }
     j->req = req;
     j->start_us = start;
+    j->request_id = id;
     snprintf(j->method, sizeof(j->method), "%s", method);
     kg_buf_init(&j->call.response, 1u << 20);
     j->body_len = len;
     j->body = malloc(len + 1);
     if (j->body == NULL) {
         free_job(j);
-        send_error(s, req, 500, "out of memory");
+        reject(s, req, id, method, 500, "out of memory", start);
         return;
     }
     if (evbuffer_remove(in, j->body, len) != (int)len) {
         free_job(j);
-        send_error(s, req, 400, "could not read request body");
+        reject(s, req, id, method, 400, "could not read request body", start);
         return;
     }
     j->body[len] = 0;
     j->peer_cert = SSL_get1_peer_certificate(ssl);
-    char *addr = NULL;
-    ev_uint16_t port = 0;
-    evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr, &port);
-    snprintf(j->peer_addr, sizeof(j->peer_addr), "%s:%u", addr ? addr : "?", (unsigned)port);
+    peer_of(j->peer_addr, sizeof(j->peer_addr), req);
     if (!enqueue(s, j)) {
         atomic_fetch_add(&s->k->metrics.overloaded, 1);
         free_job(j);
-        send_error(s, req, 503, "overloaded: try again later");
+        reject(s, req, id, method, 503, "overloaded: try again later", start);
     }
 }
 
@@ -503,6 +543,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 {
     server *s = arg;
     int64_t start = now_us();
+    uint64_t id = ++s->next_request_id;
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
     SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
@@ -523,14 +564,28 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     if (strcmp(path, "/health") == 0) {
         handle_health(s, req);
-    } else if (strcmp(path, "/metrics") == 0) {
+    } else if (strcmp(path, "/metrics") == 0 && !s->k->cfg.has_admin) {
         handle_metrics(s, req);
     } else if (strncmp(path, "/prpc/", 6) == 0) {
-        handle_rpc(s, req, ssl, path + 6, start);
+        handle_rpc(s, req, ssl, path + 6, start, id);
     } else if (kms_log_route(req, path)) { /* the public decision log (kms/log.c) */
     } else {
-        send_error(s, req, 404, "not found");
+        reject(s, req, id, path, 404, "not found", start);
     }
+}
+
+/* The admin listener's routes (plain HTTP, admin.c): the same /health and /metrics. */
+static void on_admin_request(struct evhttp_request *req, void *arg)
+{
+    server *s = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (path != NULL && strcmp(path, "/health") == 0)
+        handle_health(s, req);
+    else if (path != NULL && strcmp(path, "/metrics") == 0)
+        handle_metrics(s, req);
+    else
+        evhttp_send_error(req, 404, "Not Found");
 }
 
 /* ---- self-check thread ---------------------------------------------------------------------- */
@@ -561,7 +616,7 @@ static void *self_check_main(void *arg)
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     server *s = arg;
-    fprintf(stderr, "keygate-kms: signal %d, shutting down\n", (int)sig);
+    kg_slog(KG_SLOG_INFO, "signal %d, shutting down", (int)sig);
     event_base_loopexit(s->base, NULL);
 }
 
@@ -596,6 +651,8 @@ static void server_free(server *s)
     }
     if (s->http)
         evhttp_free(s->http);
+    if (s->admin)
+        evhttp_free(s->admin);
     if (s->done_ev)
         event_free(s->done_ev);
     if (s->sig_int)
@@ -642,6 +699,9 @@ kg_result kms_server_run(kms *k, const char *port_file)
     KG_GUARD_C(
         kms_conns_listen(&s.bound, s.conns, s.http, k->cfg.listen_address, k->cfg.listen_port));
 
+    if (k->cfg.has_admin)
+        KG_GUARD_C(kms_admin_start(&s.admin, s.base, k, on_admin_request, &s));
+
     s.done_ev = event_new(s.base, -1, EV_READ | EV_PERSIST, on_jobs_done, &s);
     s.sig_int = evsignal_new(s.base, SIGINT, on_signal, &s);
     s.sig_term = evsignal_new(s.base, SIGTERM, on_signal, &s);
@@ -674,8 +734,8 @@ kg_result kms_server_run(kms *k, const char *port_file)
         else if (ss.ss_family == AF_INET6)
             port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     }
-    fprintf(stderr, "keygate-kms: listening on https://%s:%u (%u workers)\n", k->cfg.listen_address,
-            port, k->cfg.workers);
+    kg_slog(KG_SLOG_INFO, "listening on https://%s:%u (%u workers)", k->cfg.listen_address, port,
+            k->cfg.workers);
     if (port_file != NULL) {
         char tmp[KG_KMS_PATH_MAX + 8];
         snprintf(tmp, sizeof(tmp), "%s.tmp", port_file);

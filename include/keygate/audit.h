@@ -50,6 +50,21 @@ KG_RESULT kg_audit_append(kg_audit *audit, const kg_audit_record *rec, int64_t *
  * field names above plus "id" and "decision" ("allow" | "deny"). Caller json_decref()s. */
 KG_RESULT kg_audit_list(json_t **out, kg_audit *audit, uint32_t limit);
 
+/* Which records kg_audit_query returns: each set field must match; a zeroed filter matches
+ * every record. Strings are borrowed. */
+typedef struct kg_audit_filter {
+    const char *method;   /* exactly this method ("GetAppKey", "self-check", ...) */
+    const char *decision; /* "allow" or "deny" */
+    const char *app_id;   /* 40 lowercase hex digits, as stored */
+    bool has_since, has_until;
+    int64_t since_ms; /* time_ms >= since_ms */
+    int64_t until_ms; /* time_ms < until_ms */
+    uint32_t limit;   /* only the newest `limit` of the matching records; 0 = all */
+} kg_audit_filter;
+
+/* The records f matches, oldest first, shaped as kg_audit_list's. Caller json_decref()s. */
+KG_RESULT kg_audit_query(json_t **out, kg_audit *audit, const kg_audit_filter *f);
+
 /* ---- the verifiable log (docs/design.md, "The decision log") -------------------------------
  * Tables log_entries (idx, decision_id, entry), log_hashes (level, idx, hash: every complete
  * subtree, so tiles and proofs are O(log n) reads), log_checkpoints (signed notes), log_meta

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "keygate/result.h"
+#include "keygate/slog.h"
 
 #define KG_KMS_CONFIG_MAX_BYTES (64u * 1024u) /* a config file larger than this is refused */
 #define KG_KMS_PATH_MAX 1024u
@@ -91,6 +92,13 @@ typedef struct kg_kms_config {
 
     uint32_t self_check_interval_s; /* "self_check_interval_s", default 60; 0 = only at start */
     bool is_dev;                    /* "is_dev", default false; reported by GetMeta */
+    kg_slog_format log_format;      /* "log_format": "text" (default) or "json" (one JSON object
+                                       per line); keygate-kms --log-format overrides it */
+    /* "admin_listen": "HOST:PORT" ("[v6]:PORT") of a separate plain-HTTP listener for GET
+     * /metrics and /health; when set, /metrics leaves the public port. Default: none. */
+    bool has_admin;
+    char admin_address[64];
+    uint16_t admin_port;
 } kg_kms_config;
 
 /* Parses a config document of len bytes. Strict: unknown keys, wrong types, out-of-range

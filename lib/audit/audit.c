@@ -545,20 +545,47 @@ static json_t *column_json(sqlite3_stmt *st, int col)
 
 kg_result kg_audit_list(json_t **out, kg_audit *a, uint32_t limit)
 {
+    kg_audit_filter f = {.limit = limit};
+    return kg_audit_query(out, a, &f);
+}
+
+/* A text parameter, or NULL (the filter's "any"). */
+static int bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+{
+    return v != NULL ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+kg_result kg_audit_query(json_t **out, kg_audit *a, const kg_audit_filter *f)
+{
     *out = NULL;
     kg_result rc = KG_ERROR;
     sqlite3_stmt *st = NULL;
     json_t *arr = json_array();
     KG_ENSURE_C(arr != NULL, KG_ERR_NOMEM, "audit: out of memory");
+    /* A NULL parameter is "any": one statement for every combination of filters. */
     const char *sql = "SELECT * FROM (SELECT id, time_ms, method, peer, decision, reason, app_id,"
                       " compose_hash, instance_id, device_id, mr_aggregated, mr_system,"
                       " os_image_hash, tcb_status, advisory_ids, block_number, block_hash,"
-                      " released FROM decisions ORDER BY id DESC LIMIT ?) ORDER BY id ASC;";
+                      " released FROM decisions"
+                      " WHERE (?1 IS NULL OR method = ?1) AND (?2 IS NULL OR decision = ?2)"
+                      " AND (?3 IS NULL OR app_id = ?3) AND (?4 IS NULL OR time_ms >= ?4)"
+                      " AND (?5 IS NULL OR time_ms < ?5)"
+                      " ORDER BY id DESC LIMIT ?6) ORDER BY id ASC;";
     if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK) {
         (void)sqlite_fail(a->db, __FILE__, __LINE__, "reading decisions");
         goto cleanup;
     }
-    sqlite3_bind_int64(st, 1, limit == 0 ? -1 : (int64_t)limit);
+    if (bind_text_or_null(st, 1, f->method) != SQLITE_OK ||
+        bind_text_or_null(st, 2, f->decision) != SQLITE_OK ||
+        bind_text_or_null(st, 3, f->app_id) != SQLITE_OK ||
+        (f->has_since ? sqlite3_bind_int64(st, 4, f->since_ms) : sqlite3_bind_null(st, 4)) !=
+            SQLITE_OK ||
+        (f->has_until ? sqlite3_bind_int64(st, 5, f->until_ms) : sqlite3_bind_null(st, 5)) !=
+            SQLITE_OK ||
+        sqlite3_bind_int64(st, 6, f->limit == 0 ? -1 : (int64_t)f->limit) != SQLITE_OK) {
+        (void)sqlite_fail(a->db, __FILE__, __LINE__, "reading decisions");
+        goto cleanup;
+    }
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         json_t *row = json_object();

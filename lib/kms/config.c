@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -370,6 +371,37 @@ static kg_result parse_limits(kg_kms_config *c, const json_t *root)
     return KG_OK;
 }
 
+/* "admin_listen": HOST:PORT with an IPv4 or IPv6 literal ([::1]:9100) or a name; port 0 takes
+ * any free port (tests). */
+static kg_result parse_admin(kg_kms_config *c, const json_t *root)
+{
+    char v[96] = "";
+    KG_GUARD(get_string(v, sizeof(v), root, "", "admin_listen", false));
+    if (v[0] == '\0')
+        return KG_OK;
+    const char *host = v, *colon = strrchr(v, ':');
+    size_t host_len = colon != NULL ? (size_t)(colon - v) : 0;
+    if (v[0] == '[') { /* [v6]:port */
+        const char *close = strchr(v, ']');
+        KG_ENSURE(close != NULL && close + 1 == colon, KG_ERR_INPUT,
+                  "config: 'admin_listen' = '%s' is not [IPv6]:PORT", v);
+        host = v + 1;
+        host_len = (size_t)(close - host);
+    }
+    KG_ENSURE(colon != NULL && host_len > 0 && host_len < sizeof(c->admin_address), KG_ERR_INPUT,
+              "config: 'admin_listen' = '%s' is not HOST:PORT (e.g. 127.0.0.1:9100)", v);
+    char *end = NULL;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    KG_ENSURE(colon[1] >= '0' && colon[1] <= '9' && errno == 0 && *end == '\0' && port <= 65535,
+              KG_ERR_INPUT, "config: 'admin_listen' = '%s': the port is not 0..65535", v);
+    memcpy(c->admin_address, host, host_len);
+    c->admin_address[host_len] = '\0';
+    c->admin_port = (uint16_t)port;
+    c->has_admin = true;
+    return KG_OK;
+}
+
 static void set_defaults(kg_kms_config *c)
 {
     memset(c, 0, sizeof(*c));
@@ -396,11 +428,11 @@ static void set_defaults(kg_kms_config *c)
 
 static kg_result parse_root(kg_kms_config *c, const json_t *root)
 {
-    static const char *const keys[] = {"listen", "state_dir",       "audit_db",
-                                       "policy", "pccs_url",        "trust_root",
-                                       "tee",    "limits",          "self_check_interval_s",
-                                       "is_dev", "collateral_file", "tls",
-                                       NULL};
+    static const char *const keys[] = {"listen",     "state_dir",       "audit_db",
+                                       "policy",     "pccs_url",        "trust_root",
+                                       "tee",        "limits",          "self_check_interval_s",
+                                       "is_dev",     "collateral_file", "tls",
+                                       "log_format", "admin_listen",    NULL};
     KG_ENSURE(json_is_object(root), KG_ERR_INPUT, "config: the top level must be a JSON object");
     KG_GUARD(check_keys(root, "", keys));
     KG_GUARD(parse_listen(c, root));
@@ -422,6 +454,11 @@ static kg_result parse_root(kg_kms_config *c, const json_t *root)
     KG_GUARD(parse_limits(c, root));
     KG_GUARD(get_u32(&c->self_check_interval_s, root, "", "self_check_interval_s", 0, 86400));
     KG_GUARD(get_bool(&c->is_dev, root, "is_dev"));
+    KG_GUARD(parse_admin(c, root));
+    char fmt[16] = "";
+    KG_GUARD(get_string(fmt, sizeof(fmt), root, "", "log_format", false));
+    if (fmt[0] != '\0' && kg_failed(kg_slog_parse_format(&c->log_format, fmt)))
+        KG_BAIL(KG_ERR_INPUT, "config: 'log_format' = '%s' is not 'text' or 'json'", fmt);
     return KG_OK;
 }
 

@@ -36,11 +36,20 @@ kg_devnet_bootstrap
 for f in root-ca.key root-k256.key; do
   [ "$(stat -c %a "$TMP/state/$f")" = 600 ] || die "$f is not mode 0600"
 done
-ok "bootstrap: root keys generated (0600), bootstrap info printed"
+grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z info keygate-kms: generated new root keys in ' "$TMP/bootstrap.log" ||
+  die "bootstrap log line is not 'TIME info keygate-kms: ...': $(cat "$TMP/bootstrap.log")"
+ok "bootstrap: root keys generated (0600), bootstrap info printed, logged as text"
 kg_devnet_register_kms
 ok "KMS registered on chain (OS image, aggregated MR, device, KMS info)"
 
-start_kms() { kg_devnet_start_kms; }
+for bad in "--log-format xml" "--log-format"; do
+  set +e; "$KMS" --config "$TMP/kms.json" $bad --port-file "$TMP/bad.port" 2>"$TMP/err.txt"; RC=$?; set -e
+  [ "$RC" = 2 ] && [ ! -e "$TMP/bad.port" ] && grep -q "log-format" "$TMP/err.txt" || die "keygate-kms $bad: rc=$RC $(cat "$TMP/err.txt")"
+done
+ok "keygate-kms --log-format with a bad or no value: exit 2, names the option, does not start"
+
+# From here on the KMS logs JSON (--log-format json), checked line by line below.
+start_kms() { KG_KMS_LOG_FORMAT=json kg_devnet_start_kms; }
 stop_kms() { kill "$KMS_PID"; wait "$KMS_PID" 2>/dev/null || true; }
 start_kms
 grep -q "self-check: allowed" "$TMP/kms.log" || die "self-check did not pass at start: $(grep self-check "$TMP/kms.log")"
@@ -152,6 +161,40 @@ if grep -rqa -e "$V1_K256" -e "$V1_DISK" "$TMP/state/"audit.db*; then die "key b
 "$CLI" audit list --db "$TMP/state/audit.db" --limit 3 | grep -q "GetAppKey" || die "audit list table"
 ok "audit log: $N_ALLOW releases and $N_DENY denials with boot info, block and reasons; no key bytes"
 
+# ---- operational log (--log-format json): one JSON object per line, one line per request --------
+jq -e . "$TMP/kms.log" >/dev/null || die "kms.log holds a line that is not JSON"
+RFC3339='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$'
+jq -se --arg t "$RFC3339" '[.[] | select(.msg=="request" and .method=="GetAppKey" and .decision=="allow")] |
+  length >= 1 and all(.ts|test($t)) and all(.level=="info" and .prog=="keygate-kms" and .status==200 and
+  (.request_id|type)=="number" and (.latency_ms|type)=="number" and (.peer|startswith("127.0.0.1:")))' \
+  "$TMP/kms.log" >/dev/null || die "no complete GetAppKey allow line in kms.log: $(grep GetAppKey "$TMP/kms.log" | head -3)"
+jq -se '[.[] | select(.msg=="request" and .method=="GetAppKey" and .decision=="deny" and .level=="warn"
+  and .status==403 and (.reason|test("no client certificate")))] | length >= 1' "$TMP/kms.log" >/dev/null ||
+  die "no GetAppKey deny line with its reason in kms.log"
+jq -se '[.[] | select(.msg=="request") | .request_id] | length == (unique | length)' "$TMP/kms.log" >/dev/null ||
+  die "request ids repeat"
+if grep -qa -e "$V1_K256" -e "$V1_DISK" "$TMP/kms.log"; then die "key bytes found in the KMS log"; fi
+# keygate audit list filters (SQL over the same rows): method, decision, time window
+A="$CLI audit list --db $TMP/state/audit.db --json"
+$A --method GetAppKey --decision deny >"$TMP/f.json" || die "audit list --method --decision"
+[ "$(jq length "$TMP/f.json")" = "$(jq '[.[] | select(.method=="GetAppKey" and .decision=="deny")] | length' "$TMP/audit.json")" ] &&
+  jq -e 'length >= 3 and all(.method=="GetAppKey" and .decision=="deny")' "$TMP/f.json" >/dev/null || die "audit list --method GetAppKey --decision deny: $(jq -c 'map([.id,.method,.decision])' "$TMP/f.json")"
+MID_MS="$(jq '.[(length/2|floor)].time_ms' "$TMP/audit.json")"
+MID_S=$((MID_MS / 1000))
+SINCE="$(date -u -d "@$MID_S" +%Y-%m-%dT%H:%M:%SZ)"
+$A --since "$SINCE" >"$TMP/f.json" || die "audit list --since $SINCE"
+[ "$(jq length "$TMP/f.json")" = "$(jq --argjson t $((MID_S * 1000)) '[.[] | select(.time_ms >= $t)] | length' "$TMP/audit.json")" ] || die "audit list --since $SINCE"
+$A --until "$MID_S" --decision allow >"$TMP/f.json" || die "audit list --until"
+[ "$(jq length "$TMP/f.json")" = "$(jq --argjson t $((MID_S * 1000)) '[.[] | select(.time_ms < $t and .decision=="allow")] | length' "$TMP/audit.json")" ] || die "audit list --until $MID_S --decision allow"
+SINCE_CET="$(TZ=Europe/Paris date -d "@$MID_S" +%Y-%m-%dT%H:%M:%S%:z)"
+[ "$($A --since "$SINCE_CET" | jq length)" = "$($A --since "$SINCE" | jq length)" ] || die "audit list --since with an offset ($SINCE_CET) differs from UTC ($SINCE)"
+for bad in "--decision maybe" "--since yesterday" "--since 2026-02-30T00:00:00Z" "--until 2026-12-03T10:00:00" "--since 200 --until 100"; do
+  set +e; $A $bad >/dev/null 2>"$TMP/err.txt"; RC=$?; set -e
+  [ "$RC" = 2 ] && grep -q "keygate audit list: --" "$TMP/err.txt" || die "audit list $bad: rc=$RC $(cat "$TMP/err.txt")"
+done
+ok "audit list filters: --method, --decision, --since/--until (RFC 3339 with Z or an offset, Unix seconds); bad values exit 2"
+ok "log: GetAppKey lines with RFC 3339 time, level, request id, method, decision, status, latency, peer; denials with their reason; no key bytes"
+
 # ---- the audit log cannot be written: no key leaves ---------------------------------------------
 # A real fault, no hook in the KMS: another process holds the database's write lock longer than
 # the KMS's busy timeout (5 s), so the commit of the release fails.
@@ -236,9 +279,21 @@ jq -e '.closed_by_server >= 1 and .lifetime_ms_min >= 4000 and .lifetime_ms_min 
   die "a handshake stalled after the ClientHello was not given request_timeout_ms (5 s): $(cat "$TMP/hello.json")"
 ok "a handshake stalled after a whole ClientHello: closed after $(jq -r .lifetime_ms_min "$TMP/hello.json") ms (request_timeout_ms), not at the 2 s ClientHello deadline"
 
-# ---- restart: same keys, audit history kept ------------------------------------------------------
+# ---- restart: same keys, audit history kept; /metrics moves to the admin listener ----------------
 stop_kms
+jq '.admin_listen = "127.0.0.1:0"' "$TMP/kms.json" >"$TMP/kms.json.new" && mv "$TMP/kms.json.new" "$TMP/kms.json"
+LINES_BEFORE="$(wc -l <"$TMP/kms.log")"
 start_kms
+APORT="$(tail -n +"$((LINES_BEFORE + 1))" "$TMP/kms.log" |
+  jq -r 'select(.msg|startswith("admin listening on http://127.0.0.1:")) | .msg | capture(":(?<p>[0-9]+) ").p')"
+[ -n "$APORT" ] || die "no admin listener line in kms.log"
+curl -sf "http://127.0.0.1:$APORT/metrics" | grep -q "^keygate_kms_allowed 1" || die "admin /metrics"
+curl -sf "http://127.0.0.1:$APORT/health" | jq -e '.status=="ok"' >/dev/null || die "admin /health"
+[ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$KPORT/metrics")" = 404 ] || die "/metrics still on the public port with admin_listen set"
+[ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$KPORT/health")" = 200 ] || die "public /health gone with admin_listen set"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$APORT/metrics")" = 501 ] || die "admin listener accepts POST"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$APORT/prpc/GetMeta")" = 404 ] || die "admin listener serves the RPC"
+ok "admin_listen: /metrics and /health over plain HTTP on the admin port (GET only, nothing else); /metrics no longer on the public port"
 app v2 "$APP" "$H2" --check-keys "$TMP/state"
 [ "$RC" = 0 ] && [ "$(jq -r .k256_key "$TMP/out.json")" = "$V1_K256" ] || die "keys changed across a restart"
 call --method GetMeta --cert none
@@ -250,13 +305,14 @@ ok "restart keeps the root keys, app keys and the audit history"
 # ---- replication: a second KMS node obtains the root keys (GetKmsKey) -----------------------------
 app v2 "$APP" "$H2" --method GetKmsKey
 expect_denied "the peer's measured identity is not a KMS of this deployment" "GetKmsKey from an app (not a KMS)"
-jq --arg d "$TMP/state2" '.state_dir = $d | .tee.sim_vm = "kms2"' "$TMP/kms.json" >"$TMP/kms2.json"
+jq --arg d "$TMP/state2" '.state_dir = $d | .tee.sim_vm = "kms2" | .log_format = "json"' "$TMP/kms.json" >"$TMP/kms2.json"
 "$KMS" --config "$TMP/kms2.json" --onboard "localhost:$KPORT" --port-file "$TMP/kms2.port" 2>"$TMP/kms2.log" &
 KMS2_PID=$!
 PIDS+=("$KMS2_PID")
 for ((i = 0; i < KG_ITEST_START_S * 20; i++)); do [ -s "$TMP/kms2.port" ] && break; kill -0 "$KMS2_PID" 2>/dev/null || break; sleep 0.05; done
 [ -s "$TMP/kms2.port" ] || die "second KMS did not start: $(cat "$TMP/kms2.log")"
-grep -q "onboarded root keys from .* (they match the KMS info on chain)" "$TMP/kms2.log" || die "second KMS did not onboard"
+jq -se '[.[] | select(.msg|test("^onboarded root keys from .* [(]they match the KMS info on chain[)]$"))] | length == 1' "$TMP/kms2.log" >/dev/null ||
+  die "second KMS did not onboard (or config log_format json not applied): $(cat "$TMP/kms2.log")"
 for f in root-ca.key root-k256.key; do
   [ "$(stat -c %a "$TMP/state2/$f")" = 600 ] || die "onboarded $f not 0600"
 done
@@ -405,5 +461,24 @@ expect_denied "governance unavailable: chain view unavailable: 0 of 1 nodes answ
 grep -q "HTTP 503" "$TMP/err.txt" || die "chain node down: not answered 503 (unavailable): $(cat "$TMP/err.txt")"
 "$CLI" audit list --db "$TMP/state/audit.db" --json | jq -e '.[-1].decision=="deny" and (.[-1].reason|test("governance unavailable"))' >/dev/null || die "chain-down denial not audited"
 ok "chain-down denial recorded"
+
+# ---- no secret in any log -------------------------------------------------------------------------
+# Every log this test's KMS processes wrote (requests allowed and denied, onboarding, errors),
+# searched for the secrets they handled: released app keys, both nodes' root keys (the k256
+# scalar, the PEM body of the CA key) and decision-log seeds.
+{
+  echo "$V1_K256"
+  echo "$V1_DISK"
+  for d in "$TMP/state" "$TMP/state2"; do
+    grep -ahEo '^[0-9a-f]{64}$' "$d/root-k256.key" "$d/log-ed25519.key" 2>/dev/null || true
+    grep -aE '^[A-Za-z0-9+/=]{40,}$' "$d/root-ca.key" || true
+  done
+} >"$TMP/secrets.txt"
+[ "$(wc -l <"$TMP/secrets.txt")" -ge 4 ] || die "too few secrets collected: $(cat "$TMP/secrets.txt" | wc -l)"
+LOGS=("$TMP"/*.log)
+if grep -aFf "$TMP/secrets.txt" "${LOGS[@]}" >"$TMP/leak.txt"; then
+  die "secret bytes in a KMS log: $(cut -c1-120 "$TMP/leak.txt" | head -3)"
+fi
+ok "no released app key, root key or log key in any KMS log ($(cat "${LOGS[@]}" | wc -l) lines)"
 
 echo "kms_itest: $PASS checks passed"

@@ -19,7 +19,8 @@
 #   kg_devnet_kms_config [FILE] the KMS config (default $TMP/kms.json), see below
 #   kg_devnet_bootstrap         --bootstrap into $TMP/bootstrap.json: K256, OSH, MRA, DEV
 #   kg_devnet_register_kms      allows OS image, aggregated MR, device; setKmsInfo
-#   kg_devnet_start_kms [FILE]  KMS_PID, KPORT, KURL (stderr appended to $TMP/kms.log)
+#   kg_devnet_start_kms [FILE]  KMS_PID, KPORT, KURL (stderr appended to $TMP/kms.log; KG_KMS_LOG_FORMAT
+#                               = text/json is passed as --log-format)
 #   kg_devnet_register_app HASH prints the id of a new app allowing compose hash HASH
 # The KMS config: eth policy on RPC/KMSC (KG_KMS_POLICY replaces it: a JSON object), the PCCS,
 # the simulator's trust root and TEE (VM "kms"), KG_KMS_LIMITS (default 2 workers, 5 s request
@@ -139,7 +140,8 @@ kg_devnet_register_kms() {
 
 kg_devnet_start_kms() {
   rm -f "$TMP/kms.port"
-  "$KMS" --config "${1:-$TMP/kms.json}" --port-file "$TMP/kms.port" 2>>"$TMP/kms.log" &
+  "$KMS" --config "${1:-$TMP/kms.json}" ${KG_KMS_LOG_FORMAT:+--log-format "$KG_KMS_LOG_FORMAT"} \
+    --port-file "$TMP/kms.port" 2>>"$TMP/kms.log" &
   KMS_PID=$!
   PIDS+=("$KMS_PID")
   wait_file "$TMP/kms.port"

@@ -217,10 +217,90 @@ static void test_unwritable(void **state)
     assert_null(a);
 }
 
+/* Row ids of a query's result, as "1,3,4". */
+static void ids_of(char *out, size_t n, kg_audit *a, const kg_audit_filter *f)
+{
+    json_t *rows = NULL;
+    KG_ASSERT_OK(kg_audit_query(&rows, a, f));
+    size_t i, o = 0;
+    json_t *row;
+    out[0] = '\0';
+    json_array_foreach(rows, i, row)
+    {
+        int w = snprintf(out + o, n - o, "%s%lld", i ? "," : "",
+                         (long long)json_integer_value(json_object_get(row, "id")));
+        assert_true(w > 0 && (size_t)w < n - o);
+        o += (size_t)w;
+    }
+    json_decref(rows);
+}
+
+static void test_query_filters(void **state)
+{
+    char path[256], got[128];
+    temp_path(path, sizeof(path), "query");
+    kg_audit *a = NULL;
+    KG_ASSERT_OK(kg_audit_open(&a, path, false));
+    uint8_t app1[KG_APP_ID_LEN], app2[KG_APP_ID_LEN];
+    memset(app1, 0x11, sizeof(app1));
+    memset(app2, 0x22, sizeof(app2));
+    /* id: time_ms method decision app */
+    const struct {
+        int64_t t;
+        const char *method;
+        bool allowed;
+        const uint8_t *app;
+    } rows[] = {{1000, "self-check", true, NULL}, {2000, "GetAppKey", true, app1},
+                {3000, "GetAppKey", false, app2}, {4000, "SignCert", true, app1},
+                {5000, "GetAppKey", false, app1}, {6000, "GetKmsKey", false, NULL}};
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        kg_audit_record r = {.time_ms = rows[i].t,
+                             .method = rows[i].method,
+                             .allowed = rows[i].allowed,
+                             .reason = "r",
+                             .claimed_app_id = rows[i].app,
+                             .block_number = -1};
+        KG_ASSERT_OK(kg_audit_append(a, &r, NULL));
+    }
+    kg_audit_filter f = {0};
+    ids_of(got, sizeof(got), a, &f);
+    assert_string_equal(got, "1,2,3,4,5,6");
+    f = (kg_audit_filter){.method = "GetAppKey"};
+    ids_of(got, sizeof(got), a, &f);
+    assert_string_equal(got, "2,3,5");
+    f = (kg_audit_filter){.decision = "deny"};
+    ids_of(got, sizeof(got), a, &f);
+    assert_string_equal(got, "3,5,6");
+    f = (kg_audit_filter){.method = "GetAppKey", .decision = "allow"};
+    ids_of(got, sizeof(got), a, &f);
+    assert_string_equal(got, "2");
+    /* since is inclusive, until exclusive: consecutive windows never count a row twice */
+    f = (kg_audit_filter){.has_since = true, .since_ms = 2000, .has_until = true, .until_ms = 5000};
+    ids_of(got, sizeof(got), a, &f);
+    assert_string_equal(got, "2,3,4");
+    f = (kg_audit_filter){.has_since = true, .since_ms = 5000};
+    ids_of(got, sizeof(got), a, &f);
+    assert_string_equal(got, "5,6");
+    f = (kg_audit_filter){.app_id = "1111111111111111111111111111111111111111", .limit = 2};
+    ids_of(got, sizeof(got), a, &f);
+    assert_string_equal(got, "4,5"); /* the newest two of app1's, oldest first */
+    f = (kg_audit_filter){
+        .method = "GetAppKey", .decision = "deny", .has_until = true, .until_ms = 3000};
+    ids_of(got, sizeof(got), a, &f);
+    assert_string_equal(got, "");
+    /* a filter value is data, never SQL */
+    f = (kg_audit_filter){.method = "GetAppKey' OR '1'='1"};
+    ids_of(got, sizeof(got), a, &f);
+    assert_string_equal(got, "");
+    kg_audit_free(a);
+    remove_db(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_and_list),
+        cmocka_unit_test(test_query_filters),
         cmocka_unit_test(test_concurrent_group_commit),
         cmocka_unit_test(test_commit_failure),
         cmocka_unit_test(test_unwritable),

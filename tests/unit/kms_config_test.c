@@ -36,6 +36,7 @@ static void test_minimal_defaults(void **state)
     assert_int_equal(c.max_connections, 512);
     assert_int_equal(c.max_connections_per_source, 64);
     assert_int_equal(c.handshake_timeout_ms, 2000);
+    assert_int_equal(c.log_format, KG_SLOG_TEXT);
 }
 
 /* The connection limits: set, defaults that follow the limits they must fit under, and values
@@ -66,12 +67,55 @@ static void test_connection_limits(void **state)
                   "'limits.handshake_timeout_ms' = 50 is out of range");
 }
 
+static void test_admin_listen(void **state)
+{
+    kg_kms_config c;
+    KG_ASSERT_OK(parse(&c, MINIMAL "}"));
+    assert_false(c.has_admin);
+    KG_ASSERT_OK(parse(&c, MINIMAL ",\"admin_listen\":\"127.0.0.1:9100\"}"));
+    assert_true(c.has_admin);
+    assert_string_equal(c.admin_address, "127.0.0.1");
+    assert_int_equal(c.admin_port, 9100);
+    KG_ASSERT_OK(parse(&c, MINIMAL ",\"admin_listen\":\"[::1]:0\"}"));
+    assert_string_equal(c.admin_address, "::1");
+    assert_int_equal(c.admin_port, 0);
+    KG_ASSERT_OK(parse(&c, MINIMAL ",\"admin_listen\":\"localhost:9100\"}"));
+    assert_string_equal(c.admin_address, "localhost");
+    static const char *const bad[] = {
+        "9100",          ":9100",     "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1",
+        "127.0.0.1:91x", "[::1:9100", "[::1]9100",  "[]:9100"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char doc[256];
+        snprintf(doc, sizeof(doc), MINIMAL ",\"admin_listen\":\"%s\"}", bad[i]);
+        KG_ASSERT_ERR(parse(&c, doc), KG_ERR_INPUT, "config: 'admin_listen' = '");
+        assert_false(c.has_admin);
+    }
+}
+
+static void test_log_format(void **state)
+{
+    kg_kms_config c;
+    KG_ASSERT_OK(parse(&c, MINIMAL ",\"log_format\":\"json\"}"));
+    assert_int_equal(c.log_format, KG_SLOG_JSON);
+    KG_ASSERT_OK(parse(&c, MINIMAL ",\"log_format\":\"text\"}"));
+    assert_int_equal(c.log_format, KG_SLOG_TEXT);
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"log_format\":\"xml\"}"), KG_ERR_INPUT,
+                  "config: 'log_format' = 'xml' is not 'text' or 'json'");
+    KG_ASSERT_ERR(parse(&c, MINIMAL ",\"log_format\":1}"), KG_ERR_INPUT,
+                  "'log_format' must be a string");
+}
+
 static void test_example_file_parses(void **state)
 {
     kg_kms_config c;
     KG_ASSERT_OK(kg_kms_config_load(&c, KG_VECTORS_DIR "/../../kms/kms.example.json"));
     assert_string_equal(c.listen_address, "0.0.0.0");
-    assert_string_equal(c.rpc_url, "http://127.0.0.1:8545");
+    assert_int_equal(c.n_rpc_urls, 3);
+    assert_int_equal(c.quorum, 2);
+    assert_int_equal(c.trust_root, KG_KMS_TRUST_INTEL);
+    assert_int_equal(c.tee, KG_KMS_TEE_TDX);
+    assert_int_equal(c.log_format, KG_SLOG_JSON);
+    assert_true(c.has_admin);
 }
 
 static void test_full_sim(void **state)
@@ -226,6 +270,8 @@ int main(void)
         cmocka_unit_test(test_full_sim),
         cmocka_unit_test(test_webhook),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_log_format),
+        cmocka_unit_test(test_admin_listen),
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_chain_quorum),
     };
