@@ -58,28 +58,37 @@ static void app_usage(FILE *out)
         "                               the app contract (under a notice: propose, wait,\n"
         "                               execute; the guardian may veto)\n"
         "  disable-upgrades --app ID --yes   no upgrade ever again (irreversible)\n"
-        "  status --app ID [--json] [--from-block N]\n"
-        "                               owner, settings, allowed and pending hashes, and the\n"
-        "                               history from the app's events (from block N; default 0;\n"
-        "                               only hashes named in that range are listed), with the\n"
+        "  status --app ID [--json] [--from-block N] [--log-window N]\n"
+        "                               owner, settings, the allowed and pending compose\n"
+        "                               hashes, devices and advisories read from the\n"
+        "                               contract's state (apps from before enumeration: the\n"
+        "                               hashes the history names), and the\n"
+        "                               history of the app's events with its block range: from\n"
+        "                               block N (default: the contract's creation block), N\n"
+        "                               blocks per request (default %u), with the\n"
         "                               PolicyChanged events (dstack's tags: policy, value, on/\n"
-        "                               off, actor)\n\n"
+        "                               off, actor)\n"
+        "  list [--json]                the apps registered with the KMS contract: app id,\n"
+        "                               owner (a contract: multisig, timelock, DAO?), notice\n"
+        "                               period, allowed and pending compose hashes; read from\n"
+        "                               its state page by page (a KMS contract from before\n"
+        "                               enumeration: its AppRegistered events, --from-block)\n\n"
         "Where (every subcommand but compose-hash):\n"
         "  --state DIR          devnet state directory (default ./%s): chain, KMS contract\n"
         "                       and, on a devnet, the default signing key\n"
         "  --rpc-url URL        chain node (instead of the devnet's)\n"
         "  --kms-contract ADDR  KMS contract (instead of the devnet's)\n"
         "\n" KG_CLI_SIGNER_USAGE "\n" KG_CLI_WRITE_EXIT_USAGE,
-        KG_DEVNET_DEFAULT_DIR);
+        KG_CHAIN_LOG_WINDOW, KG_DEVNET_DEFAULT_DIR);
 }
 
 typedef struct app_args {
     const char *state, *rpc_url, *kms_contract, *key_file;
     const char *app, *compose, *hash, *owner, *guardian, *device;
     const char *timelock;
-    const char *escape_guardian; /* notice --escape-guardian ADDR */
-    uint64_t from_block;         /* --from-block: history starts there */
-    const char *tcb;             /* deploy: --tcb up-to-date|not-revoked */
+    const char *escape_guardian;   /* notice --escape-guardian ADDR */
+    kg_chain_history_opts history; /* status: --from-block, --log-window */
+    const char *tcb;               /* deploy: --tcb up-to-date|not-revoked */
     bool json;
     const char *positional;
     kg_cli_signer_opts signer; /* --via-safe, --via-governor, --calldata, ... */
@@ -124,7 +133,8 @@ enum {
     O_EXECUTE,
     O_VETO,
     O_YES,
-    O_ESCAPE
+    O_ESCAPE,
+    O_WINDOW
 };
 
 static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
@@ -144,6 +154,7 @@ static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
         {"tcb", required_argument, NULL, O_TCB},
         {"json", no_argument, NULL, O_JSON},
         {"from-block", required_argument, NULL, O_FROM},
+        {"log-window", required_argument, NULL, O_WINDOW},
         {"help", no_argument, NULL, O_HELP},
         {"add", required_argument, NULL, O_ADD},
         {"remove", required_argument, NULL, O_REMOVE},
@@ -185,15 +196,11 @@ static kg_result parse_args(app_args *a, bool *help, int argc, char **argv)
         case O_DEVICE: a->device = optarg; break;
         case O_TCB: a->tcb = optarg; break;
         case O_JSON: a->json = true; break;
-        case O_FROM: {
-            char *end = NULL;
-            errno = 0;
-            unsigned long long v = strtoull(optarg, &end, 10);
-            KG_ENSURE(errno == 0 && end != optarg && *end == '\0' && optarg[0] != '-', KG_ERR_USAGE,
-                      "--from-block '%s' is not a block number", optarg);
-            a->from_block = v;
+        case O_FROM:
+            KG_GUARD(kg_cli_parse_block(&a->history.from_block, "--from-block", optarg));
+            a->history.has_from = true;
             break;
-        }
+        case O_WINDOW: KG_GUARD(kg_cli_parse_log_window(&a->history.window, optarg)); break;
         case O_HELP: *help = true; return KG_OK;
         case O_ADD:
             a->add = optarg;
@@ -1198,19 +1205,16 @@ static void advisory_entry(json_t *e, const kg_eth_log *l)
 }
 
 /* Decodes the app's logs into history entries; collects every compose hash seen in hashes. */
-static kg_result app_history(json_t **history, json_t *hashes, const kg_chain *c,
-                             const uint8_t app[20], uint64_t from_block)
+static kg_result app_history(json_t **history, json_t *hashes, const kg_eth_logs *logs)
 {
-    kg_eth_logs logs;
     uint8_t topics[N_APP_EVENTS][32], policy_topic[32];
-    memset(&logs, 0, sizeof(logs));
     for (size_t i = 0; i < N_APP_EVENTS; i++)
         kg_keccak256(topics[i], app_events[i].sig, strlen(app_events[i].sig));
     kg_keccak256(policy_topic, APP_POLICY_CHANGED, strlen(APP_POLICY_CHANGED));
-    KG_GUARD(kg_chain_logs(c, &logs, app, NULL, from_block));
     json_t *out = json_array();
-    for (size_t i = 0; i < logs.count; i++) {
-        const kg_eth_log *l = &logs.items[i];
+    KG_ENSURE(out != NULL, KG_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < logs->count; i++) {
+        const kg_eth_log *l = &logs->items[i];
         if (l->n_topics < 1)
             continue;
         if (memcmp(l->topics[0], policy_topic, 32) == 0) {
@@ -1275,38 +1279,76 @@ static kg_result app_history(json_t **history, json_t *hashes, const kg_chain *c
         }
         json_array_append_new(out, e);
     }
-    kg_eth_logs_free(&logs);
     *history = out;
     return KG_OK;
 }
 
-kg_result kg_cli_app_status(json_t **out_json, const kg_cli_target *t, const uint8_t app[20],
-                            const char *app_text, uint64_t from_block)
+/* Adds to the lists the compose hashes the history names that the contract holds but does not
+ * list (an app contract upgraded from a version without enumeration, its old entries not
+ * indexed yet), or, for a contract that cannot list at all, every one the history names that it
+ * holds. Returns how many were added. */
+static kg_result hashes_from_history(size_t *added, kg_cli_app_lists *l, const kg_chain *c,
+                                     const uint8_t app[20], json_t *hashes)
 {
-    app_info info;
-    json_t *history = NULL, *hashes = json_object(), *allowed = json_array(),
-           *pending = json_array(), *out = NULL;
-    bool owner_code = false;
-    kg_result rc = KG_ERROR;
-    *out_json = NULL;
-    KG_ENSURE_C(hashes != NULL && allowed != NULL && pending != NULL, KG_ERR_NOMEM,
-                "out of memory");
-    KG_GUARD_C(app_read(&info, t, app, app_text));
-    KG_GUARD_C(kg_chain_has_code(&t->chain, &owner_code, info.owner));
-    KG_GUARD_C(app_history(&history, hashes, &t->chain, app, from_block));
     const char *hk;
     json_t *hv;
+    *added = 0;
     json_object_foreach(hashes, hk, hv)
     {
         uint8_t h[32];
         uint64_t st = 0, at = 0;
-        KG_GUARD_C(kg_hex_decode_exact(h, 32, hk));
-        KG_GUARD_C(hash_state(&t->chain, &st, &at, app, h));
+        if (json_object_get(l->seen, hk) != NULL)
+            continue;
+        KG_GUARD(kg_hex_decode_exact(h, 32, hk));
+        KG_GUARD(hash_state(c, &st, &at, app, h));
         if (st == 2)
-            json_array_append_new(allowed, json_string(hk));
+            json_array_append_new(l->allowed, json_string(hk));
         else if (st == 1)
-            json_array_append_new(pending, json_pack("{s:s,s:I}", "compose_hash", hk,
-                                                     "activates_at", (json_int_t)at));
+            json_array_append_new(l->pending, json_pack("{s:s,s:I}", "compose_hash", hk,
+                                                        "activates_at", (json_int_t)at));
+        if (st == 1 || st == 2)
+            (*added)++;
+    }
+    return KG_OK;
+}
+
+kg_result kg_cli_app_status(json_t **out_json, const kg_cli_target *t, const uint8_t app[20],
+                            const char *app_text, const kg_chain_history_opts *h)
+{
+    app_info info;
+    kg_chain_history hist;
+    kg_cli_app_lists lists;
+    json_t *history = NULL, *hashes = json_object(), *out = NULL, *warnings = json_array();
+    bool owner_code = false;
+    size_t unlisted = 0;
+    kg_result rc = KG_ERROR;
+    *out_json = NULL;
+    memset(&hist, 0, sizeof(hist));
+    memset(&lists, 0, sizeof(lists));
+    KG_ENSURE_C(hashes != NULL && warnings != NULL, KG_ERR_NOMEM, "out of memory");
+    KG_GUARD_C(app_read(&info, t, app, app_text));
+    KG_GUARD_C(kg_chain_has_code(&t->chain, &owner_code, info.owner));
+    /* the allow-lists from state first: the history below may cover only part of the chain */
+    KG_GUARD_C(kg_cli_app_lists_read(&lists, &t->chain, app, false));
+    KG_GUARD_C(kg_chain_history_read(&hist, &t->chain, app, NULL, h));
+    KG_GUARD_C(app_history(&history, hashes, &hist.logs));
+    KG_GUARD_C(hashes_from_history(&unlisted, &lists, &t->chain, app, hashes));
+    char warn[512];
+    if (!lists.enumerable) {
+        snprintf(warn, sizeof(warn),
+                 "this app contract cannot list its allow-lists (no composeHashCount(): a keygate "
+                 "app from before enumeration): the compose hashes shown are those named in "
+                 "blocks %" PRIu64 "..%" PRIu64 "%s",
+                 hist.from_block, hist.to_block,
+                 kg_chain_history_complete(&hist) ? "" : ", and older ones may be missing");
+        json_array_append_new(warnings, json_string(warn));
+    } else if (unlisted > 0) {
+        snprintf(warn, sizeof(warn),
+                 "%zu compose hash(es) the contract holds are missing from its enumeration (an "
+                 "app contract upgraded from a version without it): shown from the history; "
+                 "anyone can index them with indexExistingEntries (contracts/README.md)",
+                 unlisted);
+        json_array_append_new(warnings, json_string(warn));
     }
     char app_s[43], owner_s[43], guard_s[43];
     addr_text(app_s, app);
@@ -1319,13 +1361,23 @@ kg_result kg_cli_app_status(json_t **out_json, const kg_cli_target *t, const uin
                     info.allow_any_device, "require_tcb_up_to_date", info.require_tcb,
                     "upgrades_disabled", info.upgrades_disabled, "notice_period",
                     (json_int_t)info.notice_period, "guardian", guard_s, "allowed_compose_hashes",
-                    allowed, "pending_compose_hashes", pending, "history", history);
+                    lists.allowed, "pending_compose_hashes", lists.pending, "history", history);
     KG_ENSURE_C(out != NULL, KG_ERR_NOMEM, "out of memory");
-    /* allowed/pending hashes are looked up among those the history mentions */
-    json_object_set_new(out, "history_from_block", json_integer((json_int_t)from_block));
-    char *warn = kms_notice_warning(t, info.notice_period, out);
-    json_object_set_new(out, "warnings", warn ? json_pack("[s]", warn) : json_array());
-    free(warn);
+    /* where the lists come from: the contract's state at a block, or (older contracts) the
+     * compose hashes the history names, confirmed with the contract's getters */
+    json_object_set_new(out, "lists_from", json_string(lists.enumerable ? "contract" : "history"));
+    json_object_set_new(out, "lists_block", json_integer((json_int_t)lists.block));
+    if (lists.enumerable) {
+        json_object_set(out, "allowed_devices", lists.devices);
+        json_object_set(out, "denied_advisories", lists.denied_advisories);
+        json_object_set(out, "allowed_advisories", lists.allowed_advisories);
+    }
+    kg_chain_history_json(out, &hist);
+    char *kw = kms_notice_warning(t, info.notice_period, out);
+    if (kw != NULL)
+        json_array_append_new(warnings, json_string(kw));
+    free(kw);
+    json_object_set(out, "warnings", warnings);
     *out_json = out;
     out = NULL;
     rc = KG_OK;
@@ -1333,8 +1385,9 @@ cleanup:
     json_decref(out);
     json_decref(history);
     json_decref(hashes);
-    json_decref(allowed);
-    json_decref(pending);
+    json_decref(warnings);
+    kg_cli_app_lists_free(&lists);
+    kg_chain_history_free(&hist);
     return rc;
 }
 
@@ -1383,7 +1436,23 @@ static void print_history_entry(const json_t *v)
                : "");
 }
 
-static void print_status(const json_t *out, bool has_kms, uint64_t from_block)
+/* A list of strings under a heading, "(none)" when empty; ids escaped for the terminal. */
+static void print_list(const char *heading, const json_t *arr)
+{
+    size_t i;
+    json_t *v;
+    printf("  %s:\n", heading);
+    json_array_foreach(arr, i, v)
+    {
+        char esc[4 * KG_APP_MAX_ADVISORY + 1];
+        kg_text_escape(esc, sizeof(esc), json_string_value(v), json_string_length(v));
+        printf("    %s\n", esc);
+    }
+    if (json_array_size(arr) == 0)
+        printf("    (none)\n");
+}
+
+static void print_status(const json_t *out, bool has_kms)
 {
     const json_t *st = json_object_get(out, "settings");
     printf("app %s\n  owner                  %s%s\n  registered with KMS    %s\n",
@@ -1405,18 +1474,35 @@ static void print_status(const json_t *out, bool has_kms, uint64_t from_block)
            json_is_true(json_object_get(st, "require_tcb_up_to_date")) ? "required"
                                                                        : "not required",
            json_is_true(json_object_get(st, "upgrades_disabled")) ? "yes" : "no");
-    if (from_block > 0)
-        printf("  (compose hashes and history since block %" PRIu64 ")\n", from_block);
-    printf("  allowed compose hashes:\n");
-    const json_t *allowed = json_object_get(out, "allowed_compose_hashes");
-    json_array_foreach(allowed, i, v) printf("    %s\n", json_string_value(v));
-    if (json_array_size(allowed) == 0)
-        printf("    (none)\n");
+    bool from_state =
+        strcmp(json_string_value(json_object_get(out, "lists_from")), "contract") == 0;
+    char heading[128];
+    if (from_state)
+        snprintf(heading, sizeof(heading),
+                 "allowed compose hashes (contract state, block %" JSON_INTEGER_FORMAT ")",
+                 json_integer_value(json_object_get(out, "lists_block")));
+    else
+        snprintf(heading, sizeof(heading),
+                 "allowed compose hashes (those the history below names)");
+    print_list(heading, json_object_get(out, "allowed_compose_hashes"));
     json_array_foreach(json_object_get(out, "pending_compose_hashes"), i, v)
         printf("  pending %s (allowed from %" JSON_INTEGER_FORMAT ")\n",
                json_string_value(json_object_get(v, "compose_hash")),
                json_integer_value(json_object_get(v, "activates_at")));
-    printf("  history:\n");
+    if (from_state) {
+        if (json_is_true(json_object_get(st, "allow_any_device")))
+            printf("  allowed devices: any\n");
+        else
+            print_list("allowed devices", json_object_get(out, "allowed_devices"));
+        print_list("denied advisories", json_object_get(out, "denied_advisories"));
+        print_list("allowed advisories", json_object_get(out, "allowed_advisories"));
+    }
+    printf("  history (blocks %" JSON_INTEGER_FORMAT "..%" JSON_INTEGER_FORMAT "):\n",
+           json_integer_value(json_object_get(out, "history_from_block")),
+           json_integer_value(json_object_get(out, "history_to_block")));
+    const char *note = json_string_value(json_object_get(out, "history_note"));
+    if (note != NULL)
+        printf("    (%s)\n", note);
     json_array_foreach(json_object_get(out, "history"), i, v) print_history_entry(v);
 }
 
@@ -1433,7 +1519,7 @@ static int cmd_status(const app_args *a)
     }
     if (kg_failed(kg_cli_parse_address(app, "--app", a->app)) ||
         kg_failed(kg_cli_target_open(&t, a->state, a->rpc_url, a->kms_contract)) ||
-        kg_failed(kg_cli_app_status(&out, &t, app, a->app, a->from_block)))
+        kg_failed(kg_cli_app_status(&out, &t, app, a->app, &a->history)))
         goto fail;
     size_t i;
     json_t *w;
@@ -1442,12 +1528,173 @@ static int cmd_status(const app_args *a)
     if (a->json)
         kg_cli_print_json(out, false);
     else
-        print_status(out, t.has_kms, a->from_block);
+        print_status(out, t.has_kms);
     status = KG_EXIT_OK;
     goto done;
 fail:
     status = kg_cli_fail();
 done:
+    json_decref(out);
+    kg_cli_target_close(&t);
+    return status;
+}
+
+/* ---- app list ----------------------------------------------------------------------------------
+ */
+
+/* One registered app as `app list` shows it: {app_id, owner, owner_is_contract, notice_period,
+ * guardian, lists_from, allowed_compose_hashes, pending_compose_hashes} (counts; null where the
+ * contract cannot tell). Anyone can register any address, so an app that is no app contract is
+ * listed with "error" instead of failing the list; a chain that stops answering fails it. */
+static kg_result list_entry(json_t **out, const kg_cli_target *t, const char *id_text)
+{
+    uint8_t app[20], owner[20];
+    char owner_s[43], guard_s[43];
+    bool has_code = false, owner_code = false;
+    kg_cli_app_lists l;
+    kg_buf ret;
+    kg_abi_decoded d[2];
+    kg_result rc = KG_ERROR;
+    json_t *e = json_pack("{s:s}", "app_id", id_text);
+    memset(&l, 0, sizeof(l));
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    KG_ENSURE_C(e != NULL, KG_ERR_NOMEM, "out of memory");
+    KG_GUARD_C(kg_cli_parse_address(app, "app", id_text));
+    KG_GUARD_C(kg_chain_has_code(&t->chain, &has_code, app));
+    KG_ENSURE_C(has_code, KG_ERR_NOT_FOUND, "no contract at that address");
+    KG_GUARD_CTX_C(view_word(&t->chain, d, KG_ABI_T_ADDRESS, app, "owner()", &ret),
+                   "not an app contract");
+    kg_abi_get_address(owner, &d[0]);
+    addr_text(owner_s, owner);
+    KG_GUARD_C(kg_chain_has_code(&t->chain, &owner_code, owner));
+    json_object_set_new(e, "owner", json_string(owner_s));
+    json_object_set_new(e, "owner_is_contract", json_boolean(owner_code));
+    kg_abi_type nt[2] = {KG_ABI_T_UINT64, KG_ABI_T_ADDRESS};
+    if (kg_ok(kg_chain_view(&t->chain, d, nt, 2, &ret, app, "upgradeNotice()", NULL, 0))) {
+        kg_abi_get_address(owner, &d[1]);
+        addr_text(guard_s, owner);
+        json_object_set_new(e, "notice_period", json_integer((json_int_t)kg_abi_get_u64(&d[0])));
+        json_object_set_new(e, "guardian", json_string(guard_s));
+    } else {
+        KG_ENSURE_C(kg_error_code() == KG_ERR_DENIED, kg_error_code(), "%s", kg_error_message());
+        kg_error_clear(); /* no upgrade notice: dstack's DstackApp */
+        json_object_set_new(e, "notice_period", json_null());
+        json_object_set_new(e, "guardian", json_null());
+    }
+    KG_GUARD_C(kg_cli_app_lists_read(&l, &t->chain, app, true));
+    json_object_set_new(e, "lists_from", json_string(l.enumerable ? "contract" : "none"));
+    json_object_set_new(e, "allowed_compose_hashes",
+                        l.enumerable ? json_integer((json_int_t)json_array_size(l.allowed))
+                                     : json_null());
+    json_object_set_new(e, "pending_compose_hashes",
+                        l.enumerable ? json_integer((json_int_t)json_array_size(l.pending))
+                                     : json_null());
+    rc = KG_OK;
+cleanup:
+    if (kg_failed(rc) && e != NULL) {
+        kg_err code = kg_error_code();
+        if (code != KG_ERR_NETWORK && code != KG_ERR_UNAVAILABLE && code != KG_ERR_NOMEM) {
+            json_object_set_new(e, "error", json_string(kg_error_message()));
+            kg_error_clear();
+            rc = KG_OK;
+        }
+    }
+    kg_cli_app_lists_free(&l);
+    kg_buf_free(&ret);
+    if (kg_ok(rc)) {
+        *out = e;
+        e = NULL;
+    }
+    json_decref(e);
+    return rc;
+}
+
+static void print_list_table(const json_t *out)
+{
+    size_t i;
+    json_t *v;
+    const json_t *apps = json_object_get(out, "apps");
+    printf("KMS contract %s: %zu registered app%s (%s, block %" JSON_INTEGER_FORMAT ")\n",
+           json_string_value(json_object_get(out, "kms_contract")), json_array_size(apps),
+           json_array_size(apps) == 1 ? "" : "s",
+           strcmp(json_string_value(json_object_get(out, "apps_from")), "contract") == 0
+               ? "contract state"
+               : "AppRegistered events",
+           json_integer_value(json_object_get(out, "block")));
+    const char *note = json_string_value(json_object_get(out, "history_note"));
+    if (note != NULL)
+        printf("  (%s)\n", note);
+    if (json_array_size(apps) == 0)
+        return;
+    printf("  %-42s  %-53s  %-10s  %-7s  %s\n", "APP ID", "OWNER", "NOTICE", "ALLOWED", "PENDING");
+    json_array_foreach(apps, i, v)
+    {
+        const char *err = json_string_value(json_object_get(v, "error"));
+        if (err != NULL) {
+            char esc[512];
+            kg_text_escape(esc, sizeof(esc), err, strlen(err));
+            printf("  %-42s  (%s)\n", json_string_value(json_object_get(v, "app_id")), esc);
+            continue;
+        }
+        char owner[64], notice[24] = "-", allowed[24] = "-", pending[24] = "-";
+        snprintf(owner, sizeof(owner), "%s%s", json_string_value(json_object_get(v, "owner")),
+                 json_is_true(json_object_get(v, "owner_is_contract")) ? " (contract)" : "");
+        if (json_is_integer(json_object_get(v, "notice_period")))
+            snprintf(notice, sizeof(notice), "%" JSON_INTEGER_FORMAT " s",
+                     json_integer_value(json_object_get(v, "notice_period")));
+        if (json_is_integer(json_object_get(v, "allowed_compose_hashes"))) {
+            snprintf(allowed, sizeof(allowed), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(json_object_get(v, "allowed_compose_hashes")));
+            snprintf(pending, sizeof(pending), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(json_object_get(v, "pending_compose_hashes")));
+        }
+        printf("  %-42s  %-53s  %-10s  %-7s  %s\n", json_string_value(json_object_get(v, "app_id")),
+               owner, notice, allowed, pending);
+    }
+}
+
+static int cmd_list(const app_args *a)
+{
+    kg_cli_target t;
+    json_t *out = NULL, *ids = NULL;
+    uint64_t block = 0, ts = 0;
+    int status = KG_EXIT_FAILED;
+    memset(&t, 0, sizeof(t));
+    if (a->app != NULL)
+        return usage_fail("takes no --app: it lists every registered app", "list");
+    if (kg_failed(kg_cli_target_open(&t, a->state, a->rpc_url, a->kms_contract)))
+        goto fail;
+    if (!t.has_kms) {
+        kg_cli_target_close(&t);
+        return usage_fail("needs the KMS contract: --kms-contract ADDR (or --state DIR)", "list");
+    }
+    char kms_s[43];
+    addr_text(kms_s, t.kms);
+    out = json_pack("{s:s}", "kms_contract", kms_s);
+    if (out == NULL || kg_failed(kg_chain_latest(&t.chain, &block, &ts)) ||
+        kg_failed(kg_cli_registered_apps(&ids, out, &t, &a->history)))
+        goto fail;
+    json_object_set_new(out, "block", json_integer((json_int_t)block));
+    json_t *apps = json_array(), *id;
+    size_t i;
+    json_object_set_new(out, "apps", apps);
+    json_array_foreach(ids, i, id)
+    {
+        json_t *e = NULL;
+        if (kg_failed(list_entry(&e, &t, json_string_value(id))))
+            goto fail;
+        json_array_append_new(apps, e);
+    }
+    if (a->json)
+        kg_cli_print_json(out, false);
+    else
+        print_list_table(out);
+    status = KG_EXIT_OK;
+    goto done;
+fail:
+    status = kg_cli_fail();
+done:
+    json_decref(ids);
     json_decref(out);
     kg_cli_target_close(&t);
     return status;
@@ -1505,6 +1752,8 @@ int kg_cmd_app(int argc, char **argv)
         return cmd_disable_upgrades(&a);
     if (strcmp(sub, "status") == 0)
         return cmd_status(&a);
+    if (strcmp(sub, "list") == 0)
+        return cmd_list(&a);
     fprintf(stderr, "keygate app: unknown subcommand '%s'\n\n", sub);
     app_usage(stderr);
     return KG_EXIT_USAGE;

@@ -45,7 +45,6 @@
 #define DASH_CONN_TIMEOUT_S 60
 #define DASH_HOST_MAX 300 /* a Host header we accept is shorter */
 
-#define APP_REGISTERED "AppRegistered(address)"
 #define CHECKPOINT_PUBLISHED "CheckpointPublished(bytes32,uint64,bytes32,bytes)"
 
 static void usage(FILE *out)
@@ -64,7 +63,8 @@ static void usage(FILE *out)
             "  --rpc-url URL, --kms-contract ADDR   the chain and KMS contract instead\n"
             "  --kms-url URL       a KMS node whose /health is shown (repeatable, at most %d)\n"
             "  --db FILE           the KMS decision log (config key 'audit_db'; a copy is fine)\n"
-            "  --from-block N      read governance events from block N (default 0)\n"
+            "  --from-block N      read governance events from block N (default 0; an app's\n"
+            "                      history: from its contract's creation block)\n"
             "  --listen ADDR       address to serve on (default 127.0.0.1; the page has no\n"
             "                      login, so keep it on loopback)\n"
             "  --port N            port (default 0: a free one)\n"
@@ -82,6 +82,7 @@ typedef struct dash {
     size_t n_kms_urls;
     const char *db; /* the decision log, or NULL */
     uint64_t from_block;
+    bool has_from; /* --from-block given: else each contract's history from its creation */
     uint16_t port;
     char listen[64];
     json_t *block_times; /* block number (decimal text) -> timestamp, cached */
@@ -144,29 +145,18 @@ static kg_result api_overview(json_t **out, dash *d)
     return KG_OK;
 }
 
-/* The apps registered with the KMS contract (AppRegistered events), in registration order. */
+/* The apps registered with the KMS contract (its state, or its AppRegistered events for a KMS
+ * contract from before enumeration), at most DASH_MAX_APPS of them. */
 static kg_result registered_apps(json_t **ids, dash *d)
 {
-    uint8_t topic[32];
-    kg_eth_logs logs;
-    memset(&logs, 0, sizeof(logs));
-    kg_keccak256(topic, APP_REGISTERED, strlen(APP_REGISTERED));
-    KG_GUARD(kg_chain_logs(&d->t.chain, &logs, d->t.kms, topic, d->from_block));
-    json_t *arr = json_array(), *seen = json_object();
-    for (size_t i = 0; i < logs.count && json_array_size(arr) < DASH_MAX_APPS; i++) {
-        const kg_eth_log *l = &logs.items[i];
-        char a[43];
-        if (l->data_len != 32)
-            continue; /* AppRegistered(address appId): one unindexed word */
-        kg_eth_address_checksum(a, l->data + 12);
-        if (json_object_get(seen, a) != NULL)
-            continue;
-        json_object_set_new(seen, a, json_true());
-        json_array_append_new(arr, json_string(a));
-    }
-    json_decref(seen);
-    kg_eth_logs_free(&logs);
-    *ids = arr;
+    const kg_chain_history_opts h = {.from_block = d->from_block, .has_from = d->has_from};
+    json_t *info = json_object();
+    KG_ENSURE(info != NULL, KG_ERR_NOMEM, "out of memory");
+    kg_result rc = kg_cli_registered_apps(ids, info, &d->t, &h);
+    json_decref(info);
+    KG_GUARD(rc);
+    while (json_array_size(*ids) > DASH_MAX_APPS)
+        json_array_remove(*ids, json_array_size(*ids) - 1);
     return KG_OK;
 }
 
@@ -185,8 +175,9 @@ static kg_result api_apps(json_t **out, dash *d)
         uint8_t app[20];
         json_t *st = NULL;
         const char *text = json_string_value(id);
+        const kg_chain_history_opts h = {.from_block = d->from_block, .has_from = d->has_from};
         if (kg_ok(kg_cli_parse_address(app, "app", text)) &&
-            kg_ok(kg_cli_app_status(&st, &d->t, app, text, d->from_block)) &&
+            kg_ok(kg_cli_app_status(&st, &d->t, app, text, &h)) &&
             kg_ok(add_times(d, json_object_get(st, "history")))) {
             json_array_append_new(apps, st);
             continue;
@@ -627,7 +618,10 @@ int kg_cmd_dashboard(int argc, char **argv)
                 d.kms_urls[d.n_kms_urls++] = optarg;
             break;
         case 'd': db = optarg; break;
-        case 'f': rc = parse_u64(&d.from_block, "--from-block", optarg, INT64_MAX); break;
+        case 'f':
+            rc = parse_u64(&d.from_block, "--from-block", optarg, INT64_MAX);
+            d.has_from = true;
+            break;
         case 'l': listen = optarg; break;
         case 'p': rc = parse_u64(&port, "--port", optarg, 65535); break;
         case 'P': port_file = optarg; break;

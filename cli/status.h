@@ -12,10 +12,39 @@
 #include "chain.h"
 
 /* `keygate app status --json` of app (cmd_app.c): owner (and owner_is_contract), registered,
- * settings (notice_period, guardian, ...), allowed and pending compose hashes, the history from
- * from_block, warnings. app_text names the app in errors. *out is the caller's (json_decref). */
+ * settings (notice_period, guardian, ...), the allow-lists read from contract state (from the
+ * history for contracts that cannot list them, "lists_from"), the history of the blocks h
+ * selects with its range, warnings. app_text names the app in errors. *out is the caller's
+ * (json_decref). */
 KG_RESULT kg_cli_app_status(json_t **out, const kg_cli_target *t, const uint8_t app[20],
-                            const char *app_text, uint64_t from_block);
+                            const char *app_text, const kg_chain_history_opts *h);
+
+/* An app's allow-lists as its contract state holds them (app_lists.c). JSON arrays, owned: */
+typedef struct kg_cli_app_lists {
+    json_t *allowed;            /* compose hashes allowed at `block` (hex strings) */
+    json_t *pending;            /* {compose_hash, activates_at} not yet allowed at `block` */
+    json_t *devices;            /* allowed device ids (hex) */
+    json_t *denied_advisories;  /* advisory ids (escaped unless UTF-8) */
+    json_t *allowed_advisories; /* likewise */
+    json_t *seen;               /* every compose hash listed (object keys) */
+    bool enumerable;            /* false: no composeHashCount() (dstack, keygate before it) */
+    uint64_t block, timestamp;  /* the latest block when the read began */
+} kg_cli_app_lists;
+
+/* Reads them page by page (only the compose hashes when compose_only). A contract without the
+ * getters is no failure: l->enumerable is false and the lists stay empty. Free with
+ * kg_cli_app_lists_free (also after a failure). */
+KG_RESULT kg_cli_app_lists_read(kg_cli_app_lists *l, const kg_chain *c, const uint8_t app[20],
+                                bool compose_only);
+void kg_cli_app_lists_free(kg_cli_app_lists *l);
+
+/* The apps registered with the KMS contract of t, as checksummed address strings in a new JSON
+ * array (*ids, the caller's): from its state (registeredAppPage), or, for a KMS contract that
+ * cannot list them, from its AppRegistered events in the blocks h selects. Adds "apps_from"
+ * ("contract" or "events") and, for events, the history range (kg_chain_history_json) to info.
+ * KG_ERR_USAGE without a KMS contract. */
+KG_RESULT kg_cli_registered_apps(json_t **ids, json_t *info, const kg_cli_target *t,
+                                 const kg_chain_history_opts *h);
 
 /* `keygate kms status --json` (cmd_kms.c): KMS contract, owner, root key, governance notice,
  * chain view, allowed and pending MRs, devices and OS images. *out is the caller's. */

@@ -333,4 +333,67 @@ run 2 "unknown subcommand 'wait'" "$KG" tx wait "$TX"
 run 2 "unknown or incomplete option '--hash'" "$KG" tx status --hash "$TX" --state "$TMP/state"
 ok "usage errors of --wait and tx status exit 2"
 
+# ---- allow-lists from contract state, app list ------------------------------------------------------
+# A hash allowed long before the history window is still listed: the lists come from the contract's
+# state (composeHashPage), the history only from the blocks read, whose range is stated.
+"$KG" app tcb "${S[@]}" --app "$APP" --deny-advisory INTEL-SA-00837 >/dev/null || die "tcb --deny-advisory"
+"$KG" app tcb "${S[@]}" --app "$APP" --allow-advisory INTEL-SA-00615 >/dev/null || die "tcb --allow-advisory"
+"$KG" app device "${S[@]}" --app "$APP" --add "0x$(printf '%064d' 42)" >/dev/null || die "device --add"
+HEAD="$(( $(block) ))"
+"$KG" app status "${S[@]}" --app "$APP" --json --from-block "$HEAD" --log-window 1 >"$TMP/win.json" || die "status --from-block HEAD"
+jq -e --arg h2 "$H2" --arg h3 "$H3" --argjson head "$HEAD" '.lists_from=="contract" and
+  (.allowed_compose_hashes|sort)==([$h2,$h3]|sort) and [.history[].event]==["DeviceAdded","PolicyChanged"] and .history_from_block==$head and
+  .history_to_block==$head and .history_complete==false and (.history_note|test("history before block")) and
+  .log_window==1 and .allowed_devices==["'"$(printf '%064d' 42)"'"] and
+  .denied_advisories==["INTEL-SA-00837"] and .allowed_advisories==["INTEL-SA-00615"]' "$TMP/win.json" >/dev/null ||
+  die "allow-lists from state outside the history window: $(cat "$TMP/win.json")"
+"$KG" app status "${S[@]}" --app "$APP" --from-block "$HEAD" >"$TMP/win.txt" || die "status table"
+grep -qF "allowed compose hashes (contract state, block $HEAD)" "$TMP/win.txt" && grep -qF "$H2" "$TMP/win.txt" &&
+  grep -qF "history (blocks $HEAD..$HEAD)" "$TMP/win.txt" && grep -qF "INTEL-SA-00615" "$TMP/win.txt" ||
+  die "status table: $(cat "$TMP/win.txt")"
+# the whole history read one block per request gives the same lists, and a complete history
+"$KG" app status "${S[@]}" --app "$APP" --json --log-window 1 >"$TMP/all.json" || die "status --log-window 1"
+jq -e --slurpfile w "$TMP/win.json" '.history_complete and .log_requests > 1 and
+  .allowed_compose_hashes==$w[0].allowed_compose_hashes' "$TMP/all.json" >/dev/null || die "full history: $(jq -c 'del(.history)' "$TMP/all.json")"
+run 2 "--log-window '0' is not a number of blocks" "$KG" app status "${S[@]}" --app "$APP" --log-window 0
+run 2 "--from-block 'x' is not a block number" "$KG" app status "${S[@]}" --app "$APP" --from-block x
+run 2 "is after the chain's head" "$KG" app status "${S[@]}" --app "$APP" --from-block 99999999
+ok "app status: allow-lists, devices and advisories from contract state beyond the history window; history range stated"
+
+# app list: every app this test deployed, from the KMS contract's state
+"$KG" app list "${S[@]}" --json >"$TMP/list.json" || die "app list"
+jq -e --arg a "$APP" --arg t "$TAPP" --arg o "$OWNER" --slurpfile st "$TMP/all.json" '.apps_from=="contract" and
+  ([.apps[].app_id] | index($a) != null and index($t) != null) and
+  (.apps[] | select(.app_id==$a) | .owner==$o and .owner_is_contract==false and .notice_period==0 and
+     .allowed_compose_hashes==($st[0].allowed_compose_hashes|length) and .pending_compose_hashes==0) and
+  (.apps[] | select(.app_id==$t) | .notice_period==3600 and .lists_from=="contract")' "$TMP/list.json" >/dev/null ||
+  die "app list: $(cat "$TMP/list.json")"
+N_APPS="$(jq '.apps|length' "$TMP/list.json")"
+[ "$N_APPS" = "$("$CAST" call --rpc-url "$RPC" "$KMSC" 'registeredAppCount()(uint256)')" ] || die "app list count"
+"$KG" app list --rpc-url "$RPC" --kms-contract "$KMSC" >"$TMP/list.txt" || die "app list --rpc-url"
+grep -qF "$N_APPS registered apps (contract state" "$TMP/list.txt" && grep -q "^  $TAPP .* 3600 s " "$TMP/list.txt" ||
+  die "app list table: $(cat "$TMP/list.txt")"
+# anyone can register any address: one that is no app contract is listed with the reason
+"$CAST" send --rpc-url "$RPC" --private-key "$OTHER_KEY" "$KMSC" 'registerApp(address)' "$OTHER" >/dev/null || die "registerApp"
+"$KG" app list "${S[@]}" --json | jq -e --arg x "$OTHER" '.apps[-1].app_id==$x and (.apps[-1].error|test("no contract at that address"))' >/dev/null ||
+  die "app list: a registered address without code"
+run 2 "app list: needs the KMS contract" "$KG" app list --rpc-url "$RPC"
+run 2 "app list: takes no --app" "$KG" app list "${S[@]}" --app "$APP"
+run 2 "--kms-contract 'nope'" "$KG" app list --rpc-url "$RPC" --kms-contract nope
+run 1 "chain unreachable" "$KG" app list --rpc-url http://127.0.0.1:1 --kms-contract "$KMSC"
+ok "app list: registered apps with owner, notice and compose hash counts from the KMS contract's state; bad input exits 2, no chain 1"
+
+# An app contract upgraded from a version without enumeration holds hashes it does not list: status
+# still shows them (from the history) and says so. Simulated by emptying the set's length slot
+# (keygate.storage.AppIndex, contracts/README.md "Enumeration").
+"$KG" app deploy "${S[@]}" --tcb not-revoked --compose "$TMP/v2.json" >"$TMP/old.json" || die "deploy"
+OLD="$(jq -r .app_id "$TMP/old.json")"
+rpc anvil_setStorageAt "[\"$OLD\",\"0x53da038e42b9757f115b490b96840ce9178f6995802cac95cbdc519260482900\",\"0x$(printf '%064d' 0)\"]"
+[ "$("$CAST" call --rpc-url "$RPC" "$OLD" 'composeHashCount()(uint256)')" = "0" ] || die "set length not emptied"
+"$KG" app status "${S[@]}" --app "$OLD" --json 2>"$TMP/err" >"$TMP/old-st.json" || die "status of the old app"
+jq -e --arg h2 "$H2" '.allowed_compose_hashes==[$h2] and (.warnings[0]|test("missing from its enumeration"))' "$TMP/old-st.json" >/dev/null ||
+  die "unindexed hash: $(cat "$TMP/old-st.json")"
+grep -qF "indexExistingEntries" "$TMP/err" || die "no warning on stderr: $(cat "$TMP/err")"
+ok "app status: hashes an upgraded contract holds but does not list are shown from the history, with a warning"
+
 echo "governance_cli_test: $PASS checks passed"
