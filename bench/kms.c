@@ -1,12 +1,17 @@
 /* kms.c - `keygate-bench kms`: key releases per second against a real keygate-kms. N client
- * threads each loop over fresh RA-TLS connections + GetAppKey (chain policy on anvil); prints
- * requests/s, p50/p99 latency and the KMS's peak RSS as one JSON line. */
+ * threads each loop over fresh RA-TLS connections + GetAppKey (chain policy on anvil); then the
+ * same clients, for as long, against a bare mutual TLS 1.3 server (mtls_ceiling.c), the ceiling
+ * no KMS can pass on this machine. Prints releases/s, p50/p99 latency, the KMS's CPU per release
+ * and peak RSS, the ceiling's rate and the ratio of the two, as one JSON line. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +21,7 @@
 
 #include "bench.h"
 #include "kms_test_client.h"
+#include "mtls_ceiling.h"
 
 extern char **environ;
 
@@ -58,6 +64,65 @@ static int cmp_double(const void *x, const void *y)
 {
     double a = *(const double *)x, b = *(const double *)y;
     return (a > b) - (a < b);
+}
+
+/* What N clients got from one server in one timed run. */
+typedef struct load_result {
+    size_t total, errors;
+    double elapsed, p50, p99; /* seconds */
+    char first_error[256];
+} load_result;
+
+/* N client threads, each looping fresh connection + GetAppKey against 127.0.0.1:port until
+ * `seconds` have passed. Returns 0, or -1 when the threads could not be started. */
+static int run_load(SSL_CTX *ctx, uint16_t port, unsigned long clients, unsigned long seconds,
+                    load_result *out)
+{
+    int rc = -1;
+    *out = (load_result){0};
+    client_arg *ca = calloc(clients, sizeof(*ca));
+    pthread_t *th = calloc(clients, sizeof(*th));
+    unsigned long started = 0;
+    if (ca == NULL || th == NULL)
+        goto done;
+    double start = kg_bench_now();
+    for (; started < clients; started++) {
+        client_arg *a = &ca[started];
+        *a = (client_arg){
+            .ctx = ctx, .port = port, .deadline = start + (double)seconds, .cap = 200000};
+        a->lat = malloc(a->cap * sizeof(double));
+        if (a->lat == NULL || pthread_create(&th[started], NULL, client_main, a) != 0)
+            break;
+    }
+    for (unsigned long i = 0; i < started; i++) {
+        pthread_join(th[i], NULL);
+        out->total += ca[i].n;
+        out->errors += ca[i].errors;
+        if (ca[i].errors && out->first_error[0] == 0)
+            memcpy(out->first_error, ca[i].first_error, sizeof(out->first_error));
+    }
+    out->elapsed = kg_bench_now() - start;
+    if (started < clients)
+        goto done;
+    double *all = malloc((out->total ? out->total : 1) * sizeof(double));
+    if (all == NULL)
+        goto done;
+    size_t k = 0;
+    for (unsigned long i = 0; i < clients; i++)
+        for (size_t j = 0; j < ca[i].n; j++)
+            all[k++] = ca[i].lat[j];
+    qsort(all, out->total, sizeof(double), cmp_double);
+    out->p50 = out->total ? all[out->total / 2] : 0;
+    out->p99 = out->total ? all[(out->total * 99) / 100] : 0;
+    free(all);
+    rc = 0;
+done:
+    if (ca != NULL)
+        for (unsigned long i = 0; i < clients; i++)
+            free(ca[i].lat);
+    free(ca);
+    free(th);
+    return rc;
 }
 
 static long vm_hwm_kb(pid_t pid)
@@ -123,22 +188,101 @@ static int build_dir(char *out, size_t n)
     return 0;
 }
 
+/* Runs callgrind_control with one action on pid; 0 when it succeeded. */
+static int callgrind_control(const char *action, pid_t pid)
+{
+    char pidbuf[16];
+    snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
+    char *args[] = {"callgrind_control", (char *)action, pidbuf, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    pid_t child;
+    int st = -1;
+    if (posix_spawnp(&child, "callgrind_control", &fa, NULL, args, environ) == 0)
+        waitpid(child, &st, 0);
+    posix_spawn_file_actions_destroy(&fa);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* Instructions (Ir) of the load's dump (part 1, one file per thread: --separate-threads),
+ * split into the log's checkpoint signer (a thread that wakes every 100 ms whatever the load:
+ * not a cost per release) and every other thread. Returns false when no dump was found. */
+static bool callgrind_totals(const char *dir, unsigned long long *release_ir,
+                             unsigned long long *signer_ir)
+{
+    *release_ir = *signer_ir = 0;
+    bool found = false;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "kms.callgrind.1-", 16) != 0)
+            continue;
+        char path[PATH_MAX], line[512];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        unsigned long long total = 0;
+        bool signer = false;
+        while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+            if (strstr(line, "signer_main") != NULL)
+                signer = true;
+            if (sscanf(line, "totals: %llu", &total) == 1)
+                found = true;
+        }
+        if (f != NULL)
+            fclose(f);
+        *(signer ? signer_ir : release_ir) += total;
+    }
+    if (d != NULL)
+        closedir(d);
+    return found;
+}
+
+/* --callgrind: instructions the KMS executes per release, counted by callgrind from the first
+ * to the last request of the load (the warm-up excluded), its whole process (every thread). */
+static int callgrind_run(SSL_CTX *ctx, uint16_t port, pid_t kms_pid, unsigned long clients,
+                         unsigned long seconds, const char *dir)
+{
+    load_result r;
+    if (callgrind_control("--instr=on", kms_pid) != 0 ||
+        callgrind_control("--zero", kms_pid) != 0) {
+        fprintf(stderr, "keygate-bench kms: callgrind_control could not reach the KMS\n");
+        return 1;
+    }
+    int lr = run_load(ctx, port, clients, seconds, &r);
+    if (callgrind_control("--dump=load", kms_pid) != 0 || lr != 0) {
+        fprintf(stderr, "keygate-bench kms: the callgrind run failed\n");
+        return 1;
+    }
+    unsigned long long ir, signer_ir;
+    if (!callgrind_totals(dir, &ir, &signer_ir) || r.total == 0) {
+        fprintf(stderr, "keygate-bench kms: no release or no callgrind dump (%s)\n",
+                r.errors ? r.first_error : dir);
+        return 1;
+    }
+    printf("{\"bench\":\"kms\",\"mode\":\"callgrind\",\"clients\":%lu,\"seconds\":%.2f,"
+           "\"releases\":%zu,\"errors\":%zu,\"kms_instructions_per_release\":%.0f,"
+           "\"log_signer_instructions_per_s\":%.0f,\"profile_dir\":\"%s\"}\n",
+           clients, r.elapsed, r.total, r.errors, (double)ir / (double)r.total,
+           (double)signer_ir / r.elapsed, dir);
+    return 0;
+}
+
 int kg_bench_kms(int argc, char **argv)
 {
     unsigned long clients = 32, seconds = 10, workers = 8, rpc_nodes = 1;
-    const char *env_file = NULL;
-    static const struct option opts[] = {{"env", required_argument, NULL, 'e'},
-                                         {"clients", required_argument, NULL, 'c'},
-                                         {"duration", required_argument, NULL, 'd'},
-                                         {"workers", required_argument, NULL, 'w'},
-                                         {"rpc-nodes", required_argument, NULL, 'r'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    const char *env_file = NULL, *cg_dir = NULL;
+    static const struct option opts[] = {
+        {"env", required_argument, NULL, 'e'},     {"callgrind", required_argument, NULL, 'g'},
+        {"clients", required_argument, NULL, 'c'}, {"duration", required_argument, NULL, 'd'},
+        {"workers", required_argument, NULL, 'w'}, {"rpc-nodes", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'e') {
-            env_file = optarg;
+        if (c == 'e' || c == 'g') {
+            *(c == 'e' ? &env_file : &cg_dir) = optarg;
             continue;
         }
         unsigned long *dst = c == 'c'   ? &clients
@@ -147,14 +291,21 @@ int kg_bench_kms(int argc, char **argv)
                              : c == 'r' ? &rpc_nodes
                                         : NULL;
         if (dst == NULL) {
-            fprintf(c == 'h' ? stdout : stderr,
-                    "Usage: keygate-bench kms [--clients N (32)] [--duration S (10)] "
-                    "[--workers W (8, KMS worker threads)] [--rpc-nodes 1|2 (chain nodes, "
-                    "quorum of all)] [--env FILE]\n"
-                    "Starts anvil + contracts, the simulated TDX platform and PCCS, and a "
-                    "keygate-kms (bench/kms_env.sh),\nthen N clients each loop: fresh RA-TLS "
-                    "connection + GetAppKey. Prints one JSON line.\n--env FILE: use a running "
-                    "environment (the JSON line kms_env.sh printed) instead.\n");
+            fprintf(
+                c == 'h' ? stdout : stderr,
+                "Usage: keygate-bench kms [--clients N (32)] [--duration S (10)] "
+                "[--workers W (8, KMS worker threads)] [--rpc-nodes 1|2 (chain nodes, "
+                "quorum of all)] [--env FILE] [--callgrind DIR]\n"
+                "Starts anvil + contracts, the simulated TDX platform and PCCS, and a "
+                "keygate-kms (bench/kms_env.sh),\nthen N clients each loop: fresh RA-TLS "
+                "connection + GetAppKey; then the same load against a bare mutual TLS 1.3 server "
+                "with the same\n"
+                "certificate types (the ceiling). Prints one JSON line.\n--env FILE: use a running "
+                "environment (the JSON line kms_env.sh printed) instead.\n--callgrind DIR: run the "
+                "KMS "
+                "under valgrind's callgrind and count its instructions per release over the "
+                "load\n(fewer clients: it runs ~50x slower); the profile is kept as "
+                "DIR/kms.callgrind* for callgrind_annotate.\n");
             return c == 'h' ? 0 : 2;
         }
         char *end = NULL;
@@ -175,6 +326,20 @@ int kg_bench_kms(int argc, char **argv)
     } else {
         if (build_dir(build, sizeof(build)) != 0)
             return 1;
+        if (cg_dir != NULL) {
+            /* Instrumentation off until the load starts: startup and the warm-up run at near
+             * native speed and are not counted. */
+            char wrap[PATH_MAX + 128];
+            snprintf(wrap, sizeof(wrap),
+                     "valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes "
+                     "--callgrind-out-file=%s/"
+                     "kms.callgrind",
+                     cg_dir);
+            if (strchr(cg_dir, ' ') != NULL || setenv("KG_KMS_WRAPPER", wrap, 1) != 0) {
+                fprintf(stderr, "keygate-bench kms: bad --callgrind directory '%s'\n", cg_dir);
+                return 2;
+            }
+        }
         snprintf(script, sizeof(script), "%s/kms_env.sh", KG_BENCH_DIR);
         snprintf(wbuf, sizeof(wbuf), "%lu", workers);
         char nbuf[16];
@@ -199,8 +364,6 @@ int kg_bench_kms(int argc, char **argv)
     json_t *env = NULL;
     SSL_CTX *ctx = NULL;
     kg_kms_client_identity id = {0};
-    client_arg *ca = NULL;
-    pthread_t *th = NULL;
     if (in == NULL || fgets(line, sizeof(line), in) == NULL ||
         (env = json_loads(line, 0, NULL)) == NULL) {
         fprintf(stderr, "keygate-bench kms: environment did not start\n");
@@ -235,58 +398,56 @@ int kg_bench_kms(int argc, char **argv)
     }
     kg_buf_free(&resp);
 
-    ca = calloc(clients, sizeof(*ca));
-    th = calloc(clients, sizeof(*th));
-    if (ca == NULL || th == NULL)
+    if (cg_dir != NULL) {
+        status_code = callgrind_run(ctx, port, kms_pid, clients, seconds, cg_dir);
         goto done;
+    }
+
+    load_result kms;
     double cpu0 = cpu_seconds(kms_pid);
-    double start = kg_bench_now();
-    for (unsigned long i = 0; i < clients; i++) {
-        ca[i] = (client_arg){
-            .ctx = ctx, .port = port, .deadline = start + (double)seconds, .cap = 200000};
-        ca[i].lat = malloc(ca[i].cap * sizeof(double));
-        if (ca[i].lat == NULL || pthread_create(&th[i], NULL, client_main, &ca[i]) != 0)
-            goto done;
-    }
-    size_t total = 0, errors = 0;
-    for (unsigned long i = 0; i < clients; i++) {
-        pthread_join(th[i], NULL);
-        total += ca[i].n;
-        errors += ca[i].errors;
-    }
-    double elapsed = kg_bench_now() - start;
-    double kms_cpu = cpu_seconds(kms_pid) - cpu0;
-    double *all = malloc((total ? total : 1) * sizeof(double));
-    if (all == NULL)
+    if (run_load(ctx, port, clients, seconds, &kms) != 0)
         goto done;
-    size_t k = 0;
-    for (unsigned long i = 0; i < clients; i++)
-        for (size_t j = 0; j < ca[i].n; j++)
-            all[k++] = ca[i].lat[j];
-    qsort(all, total, sizeof(double), cmp_double);
-    double p50 = total ? all[total / 2] : 0, p99 = total ? all[(total * 99) / 100] : 0;
-    free(all);
+    double kms_cpu = cpu_seconds(kms_pid) - cpu0;
     long rss = vm_hwm_kb(kms_pid);
+
+    /* The ceiling, in the same run on the same machine: the same clients and certificates
+     * against a server that only does the mutual TLS handshake and a trivial HTTP exchange. The
+     * client's own RA-TLS certificate and key serve as its server certificate: a P-256 key and a
+     * certificate carrying a quote and an event log, as the KMS's does. */
+    kg_bench_mtls_server *ceil_srv = NULL;
+    load_result bare;
+    unsigned long bare_served = 0;
+    double bare_cpu = 0;
+    if (kg_bench_mtls_server_start(&ceil_srv, id.cert, kg_p256_evp(id.key), workers) != 0) {
+        fprintf(stderr, "keygate-bench kms: the mutual TLS ceiling server did not start\n");
+        goto done;
+    }
+    int lr = run_load(ctx, kg_bench_mtls_server_port(ceil_srv), clients, seconds, &bare);
+    kg_bench_mtls_server_stop(ceil_srv, &bare_served, &bare_cpu);
+    if (lr != 0)
+        goto done;
+
+    double rate = (double)kms.total / kms.elapsed;
+    double bare_rate = (double)bare.total / bare.elapsed;
     printf("{\"bench\":\"kms\",\"clients\":%lu,\"kms_workers\":%lu,\"rpc_nodes\":%lu,"
            "\"seconds\":%.2f,"
            "\"releases\":%zu,\"errors\":%zu,\"releases_per_s\":%.1f,\"p50_ms\":%.2f,"
            "\"p99_ms\":%.2f,\"kms_peak_rss_mb\":%.1f,\"kms_cpu_ms_per_release\":%.2f,"
+           "\"mtls_ceiling_per_s\":%.1f,\"mtls_ceiling_p99_ms\":%.2f,"
+           "\"mtls_ceiling_cpu_ms_per_handshake\":%.2f,\"ratio_to_mtls_ceiling\":%.3f,"
            "\"load_avg_1m\":%.2f}\n",
-           clients, workers, env_file ? 0ul : rpc_nodes, elapsed, total, errors,
-           (double)total / elapsed, p50 * 1e3, p99 * 1e3, rss / 1024.0,
-           total ? kms_cpu * 1e3 / (double)total : 0.0, load1());
-    for (unsigned long i = 0; i < clients; i++)
-        if (ca[i].errors) {
-            fprintf(stderr, "keygate-bench kms: first error: %s\n", ca[i].first_error);
-            break;
-        }
+           clients, workers, env_file ? 0ul : rpc_nodes, kms.elapsed, kms.total, kms.errors, rate,
+           kms.p50 * 1e3, kms.p99 * 1e3, rss / 1024.0,
+           kms.total ? kms_cpu * 1e3 / (double)kms.total : 0.0, bare_rate, bare.p99 * 1e3,
+           bare_served ? bare_cpu * 1e3 / (double)bare_served : 0.0,
+           bare_rate > 0 ? rate / bare_rate : 0.0, load1());
+    if (kms.errors)
+        fprintf(stderr, "keygate-bench kms: first error: %s\n", kms.first_error);
+    if (bare.errors)
+        fprintf(stderr, "keygate-bench kms: first error against the ceiling: %s\n",
+                bare.first_error);
     status_code = 0;
 done:
-    if (ca != NULL)
-        for (unsigned long i = 0; i < clients; i++)
-            free(ca[i].lat);
-    free(ca);
-    free(th);
     SSL_CTX_free(ctx);
     kg_kms_client_identity_free(&id);
     json_decref(env);

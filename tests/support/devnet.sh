@@ -140,7 +140,10 @@ kg_devnet_register_kms() {
 
 kg_devnet_start_kms() {
   rm -f "$TMP/kms.port"
-  "$KMS" --config "${1:-$TMP/kms.json}" ${KG_KMS_LOG_FORMAT:+--log-format "$KG_KMS_LOG_FORMAT"} \
+  # KG_KMS_WRAPPER: a command the KMS runs under (keygate-bench kms --callgrind: valgrind).
+  local -a wrap=()
+  [ -z "${KG_KMS_WRAPPER:-}" ] || read -r -a wrap <<<"$KG_KMS_WRAPPER"
+  "${wrap[@]}" "$KMS" --config "${1:-$TMP/kms.json}" ${KG_KMS_LOG_FORMAT:+--log-format "$KG_KMS_LOG_FORMAT"} \
     --port-file "$TMP/kms.port" 2>>"$TMP/kms.log" &
   KMS_PID=$!
   PIDS+=("$KMS_PID")
