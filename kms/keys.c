@@ -412,13 +412,10 @@ static kg_result check_source(void *arg, X509 *peer, STACK_OF(X509) * chain)
     (void)chain; /* no chain: the source is known by its attestation (https.h, no anchor) */
     kms *k = arg;
     kg_result rc = KG_ERROR;
-    unsigned char *der = NULL;
     kg_ratls_identity *id = calloc(1, sizeof(*id));
     kg_kms_verdict *v = calloc(1, sizeof(*v));
     KG_ENSURE_C(id != NULL && v != NULL, KG_ERR_NOMEM, "out of memory");
-    int n = i2d_X509(peer, &der);
-    KG_ENSURE_OSSL_C(n > 0, KG_ERR_INPUT, "source KMS: its certificate does not encode");
-    KG_GUARD_CTX_C(kms_attest_peer(k, id, der, (size_t)n),
+    KG_GUARD_CTX_C(kms_attest_peer(k, id, NULL, 0, peer),
                    "source KMS: its RA-TLS certificate does not verify");
     KG_ENSURE_C(id->boot.has_app_id &&
                     memcmp(id->boot.app_id, kms_identity_app_id(k), KG_APP_ID_LEN) == 0,
@@ -429,7 +426,6 @@ static kg_result check_source(void *arg, X509 *peer, STACK_OF(X509) * chain)
                 v->reason[0] ? v->reason : "(no reason given)");
     rc = KG_OK;
 cleanup:
-    OPENSSL_free(der);
     free(id);
     free(v);
     return rc;

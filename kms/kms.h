@@ -140,9 +140,11 @@ void kms_self_check(kms *k);
 
 /* ---- attest.c ------------------------------------------------------------------------------- */
 
-/* Verifies a peer's RA-TLS certificate (DER) into its identity: the attest operation of
- * kms_decision.h (ctx is the kms), with this KMS's trust root and collateral cache. */
-KG_RESULT kms_attest_peer(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t der_len);
+/* Verifies a peer's RA-TLS certificate (DER, or `cert` when the TLS stack decoded it: NULL
+ * otherwise) into its identity: the attest operation of kms_decision.h (ctx is the kms), with
+ * this KMS's trust root and collateral cache. */
+KG_RESULT kms_attest_peer(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t der_len,
+                          X509 *cert);
 /* Verifies a SignCert v2 CSR and its signature into the identity its embedded attestation
  * proves (the attest_csr operation of kms_decision.h; ctx is the kms), same trust root and
  * collateral as kms_attest_peer. */

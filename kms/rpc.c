@@ -90,6 +90,7 @@ static kg_kms_request request_of(const kms *k, const kms_call *c, kg_kms_caller 
                             .peer = c->peer_addr,
                             .cert_der = c->peer_cert_der,
                             .cert_len = c->peer_cert_der_len,
+                            .cert = c->peer_cert,
                             .caller = caller,
                             .kms_app_id = kms_identity_app_id(k)};
 }

@@ -181,6 +181,10 @@ typedef struct kg_ratls_evidence {
  * is not 20 bytes, a usage that is not printable ASCII, or a size over the named maxima.
  */
 KG_RESULT kg_ratls_parse_cert(kg_ratls_evidence *out, const uint8_t *der, size_t der_len);
+/* The same, from a certificate already decoded (borrowed): the one a TLS handshake decoded, so
+ * a server does not decode it twice (the decode, public key included, costs more than a warm
+ * quote verification). */
+KG_RESULT kg_ratls_parse_x509(kg_ratls_evidence *out, struct x509_st *cert);
 void kg_ratls_evidence_free(kg_ratls_evidence *ev); /* NULL-safe */
 
 /* A collateral source that keeps its own cache (the KMS keeps one per platform): get returns
@@ -233,6 +237,9 @@ typedef struct kg_ratls_identity {
  * KG_ERR_EXPIRED, KG_ERR_INPUT (malformed), KG_ERR_NETWORK (collateral fetch).
  */
 KG_RESULT kg_ratls_verify_cert(kg_ratls_identity *out, const uint8_t *der, size_t der_len,
+                               const kg_ratls_policy *policy);
+/* The same for a certificate already decoded (borrowed), e.g. SSL_get0_peer_certificate. */
+KG_RESULT kg_ratls_verify_x509(kg_ratls_identity *out, struct x509_st *cert,
                                const kg_ratls_policy *policy);
 
 /* The identity as one JSON object (hex byte fields), appended to out (NUL-terminated). */

@@ -117,14 +117,11 @@ static bool has_usage(X509 *cert, const char *want)
  * it must run the KMS the chain allows. */
 static kg_result verify_kms_attestation(X509 *leaf, const kg_kms_trust *t)
 {
-    unsigned char *der = NULL;
     kg_ratls_identity *id = calloc(1, sizeof(*id));
     kg_eth_decision *d = calloc(1, sizeof(*d));
     kg_result rc = KG_ERROR;
     KG_ENSURE_C(id && d, KG_ERR_NOMEM, "out of memory");
-    int n = i2d_X509(leaf, &der);
-    KG_ENSURE_OSSL_C(n > 0, KG_ERR_INPUT, "server certificate does not encode");
-    KG_GUARD_C(kg_ratls_verify_cert(id, der, (size_t)n, t->attestation));
+    KG_GUARD_C(kg_ratls_verify_x509(id, leaf, t->attestation));
     KG_ENSURE_C(id->has_usage && strcmp(id->usage, KG_RATLS_USAGE_KMS_RPC) == 0, KG_ERR_VERIFY,
                 "attested certificate is not a KMS RPC certificate");
     KG_ENSURE_C(id->boot.has_device_id, KG_ERR_VERIFY,
@@ -135,7 +132,6 @@ static kg_result verify_kms_attestation(X509 *leaf, const kg_kms_trust *t)
     KG_ENSURE_C(d->allowed, KG_ERR_VERIFY, "not a KMS governance allows: %s", d->reason);
     rc = KG_OK;
 cleanup:
-    OPENSSL_free(der);
     free(id);
     free(d);
     KG_GUARD_CTX(rc, "attestation");

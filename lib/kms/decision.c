@@ -115,7 +115,7 @@ kg_result kg_kms_decide(kg_kms_decision *out, const kg_kms_ops *ops, const kg_km
         if (req->cert_der == NULL || req->cert_len == 0)
             return refuse(ops, req, KG_ERR_DENIED, &base,
                           "no client certificate: an RA-TLS client certificate is required");
-        attested = ops->attest(ops->ctx, &out->peer, req->cert_der, req->cert_len);
+        attested = ops->attest(ops->ctx, &out->peer, req->cert_der, req->cert_len, req->cert);
     }
     if (kg_failed(attested)) {
         /* Collateral that cannot be fetched says nothing about the caller: an outage. */

@@ -419,18 +419,31 @@ static kg_result evidence_from_attestation(kg_ratls_evidence *out, const uint8_t
 
 kg_result kg_ratls_parse_cert(kg_ratls_evidence *out, const uint8_t *der, size_t der_len)
 {
+    kg_ratls_evidence_init(out);
+    KG_ENSURE(der_len <= KG_MAX_RATLS_CERT_LEN && der_len <= 0x7fffffff, KG_ERR_TOO_LARGE,
+              "certificate is %zu bytes, max %u", der_len, KG_MAX_RATLS_CERT_LEN);
+    const uint8_t *p = der;
+    X509 *c = d2i_X509(NULL, &p, (long)der_len);
+    KG_ENSURE_OSSL(c != NULL, KG_ERR_INPUT, "not a DER X.509 certificate");
+    kg_result rc = p == der + der_len ? kg_ratls_parse_x509(out, c)
+                                      : kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__,
+                                                     "trailing bytes after the certificate");
+    X509_free(c);
+    return rc;
+}
+
+kg_result kg_ratls_parse_x509(kg_ratls_evidence *out, X509 *c)
+{
     kg_result rc = KG_ERROR;
-    X509 *c = NULL;
     uint8_t *spki = NULL;
     const uint8_t *p;
     size_t n;
     kg_ratls_evidence_init(out);
-    KG_ENSURE_C(der_len <= KG_MAX_RATLS_CERT_LEN && der_len <= 0x7fffffff, KG_ERR_TOO_LARGE,
-                "certificate is %zu bytes, max %u", der_len, KG_MAX_RATLS_CERT_LEN);
-    p = der;
-    c = d2i_X509(NULL, &p, (long)der_len);
-    KG_ENSURE_OSSL_C(c != NULL, KG_ERR_INPUT, "not a DER X.509 certificate");
-    KG_ENSURE_C(p == der + der_len, KG_ERR_INPUT, "trailing bytes after the certificate");
+    /* The DER length the certificate was decoded from (cached by OpenSSL: no re-encoding). */
+    int der_len = i2d_X509(c, NULL);
+    KG_ENSURE_OSSL_C(der_len > 0, KG_ERR_INPUT, "certificate cannot be encoded");
+    KG_ENSURE_C((size_t)der_len <= KG_MAX_RATLS_CERT_LEN, KG_ERR_TOO_LARGE,
+                "certificate is %d bytes, max %u", der_len, KG_MAX_RATLS_CERT_LEN);
 
     const uint8_t *att;
     size_t att_len;
@@ -502,6 +515,5 @@ kg_result kg_ratls_parse_cert(kg_ratls_evidence *out, const uint8_t *der, size_t
     rc = KG_OK;
 cleanup:
     OPENSSL_free(spki);
-    X509_free(c);
     return rc;
 }

@@ -39,27 +39,42 @@ static kg_result fetch_collateral(char **owned, const char **json, size_t *len,
     return KG_OK;
 }
 
-kg_result kg_ratls_verify_cert(kg_ratls_identity *out, const uint8_t *der, size_t der_len,
+/* The checks of a certificate's own fields, then its evidence. ev is the parse's result (rc). */
+static kg_result verify_parsed(kg_ratls_identity *out, kg_result parsed, kg_ratls_evidence *ev,
                                const kg_ratls_policy *pol)
 {
     kg_result rc = KG_ERROR;
-    kg_ratls_evidence ev;
     memset(out, 0, sizeof(*out));
-    KG_ENSURE(pol != NULL && pol->verifier != NULL, KG_ERR_USAGE, "RA-TLS policy needs a verifier");
+    KG_ENSURE_C(pol != NULL && pol->verifier != NULL, KG_ERR_USAGE,
+                "RA-TLS policy needs a verifier");
     uint64_t now = pol->now ? pol->now : (uint64_t)time(NULL);
-
-    KG_GUARD_CTX_C(kg_ratls_parse_cert(&ev, der, der_len), "RA-TLS certificate");
-    KG_ENSURE_C(now >= ev.not_before && now <= ev.not_after, KG_ERR_EXPIRED,
+    KG_GUARD_CTX_C(parsed, "RA-TLS certificate");
+    KG_ENSURE_C(now >= ev->not_before && now <= ev->not_after, KG_ERR_EXPIRED,
                 "RA-TLS certificate is outside its validity window");
-    KG_ENSURE_C(!ev.self_issued || ev.self_signature_ok, KG_ERR_VERIFY,
+    KG_ENSURE_C(!ev->self_issued || ev->self_signature_ok, KG_ERR_VERIFY,
                 "RA-TLS certificate's self-signature does not verify");
-    KG_GUARD_C(kg_ratls_verify_evidence(out, &ev, pol, now));
+    KG_GUARD_C(kg_ratls_verify_evidence(out, ev, pol, now));
     rc = KG_OK;
 cleanup:
     if (kg_failed(rc))
         memset(out, 0, sizeof(*out));
-    kg_ratls_evidence_free(&ev);
+    kg_ratls_evidence_free(ev);
     return rc;
+}
+
+kg_result kg_ratls_verify_cert(kg_ratls_identity *out, const uint8_t *der, size_t der_len,
+                               const kg_ratls_policy *pol)
+{
+    kg_ratls_evidence ev;
+    kg_result parsed = kg_ratls_parse_cert(&ev, der, der_len);
+    return verify_parsed(out, parsed, &ev, pol);
+}
+
+kg_result kg_ratls_verify_x509(kg_ratls_identity *out, X509 *cert, const kg_ratls_policy *pol)
+{
+    kg_ratls_evidence ev;
+    kg_result parsed = kg_ratls_parse_x509(&ev, cert);
+    return verify_parsed(out, parsed, &ev, pol);
 }
 
 kg_result kg_ratls_verify_evidence(kg_ratls_identity *out, const kg_ratls_evidence *ev,
@@ -277,12 +292,8 @@ kg_result kg_ratls_peer_identity(kg_ratls_identity *out, SSL *ssl, const kg_ratl
     memset(out, 0, sizeof(*out));
     X509 *peer = SSL_get1_peer_certificate(ssl);
     KG_ENSURE(peer != NULL, KG_ERR_DENIED, "peer presented no certificate");
-    uint8_t *der = NULL;
-    int n = i2d_X509(peer, &der);
+    kg_result r = kg_ratls_verify_x509(out, peer, pol);
     X509_free(peer);
-    KG_ENSURE_OSSL(n > 0, KG_ERR_CRYPTO, "encoding peer certificate");
-    kg_result r = kg_ratls_verify_cert(out, der, (size_t)n, pol);
-    OPENSSL_free(der);
     if (kg_failed(r))
         return kg_error_context("peer RA-TLS certificate");
     return KG_OK;

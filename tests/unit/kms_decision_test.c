@@ -38,11 +38,13 @@ typedef struct world {
     } rec[MAX_RECORDS];
 } world;
 
-static kg_result fake_attest(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t len)
+static kg_result fake_attest(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t len,
+                             X509 *cert)
 {
     world *w = ctx;
     (void)der;
     (void)len;
+    (void)cert;
     w->attest_calls++;
     memset(out, 0, sizeof(*out));
     if (w->attest_fails != KG_ERR_NONE)

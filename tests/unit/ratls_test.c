@@ -184,6 +184,47 @@ static void cert_verifies_into_identity(void **state)
     kg_p256_free(key);
 }
 
+/* A server verifies the certificate its TLS stack decoded (kg_ratls_verify_x509) instead of
+ * decoding the DER again: the same identity, and the same refusals. */
+static void decoded_cert_verifies_as_its_der(void **state)
+{
+    (void)state;
+    kg_buf der, a, b;
+    kg_p256_key *key = NULL;
+    make_cert(&der, &key, g_kms, KG_RATLS_USAGE_KMS_RPC, g_kms_app_id);
+    kg_ratls_policy pol = policy();
+    kg_ratls_identity from_der, from_x509;
+    const uint8_t *p = der.data;
+    X509 *c = d2i_X509(NULL, &p, (long)der.len);
+    assert_non_null(c);
+    KG_ASSERT_OK(kg_ratls_verify_cert(&from_der, der.data, der.len, &pol));
+    KG_ASSERT_OK(kg_ratls_verify_x509(&from_x509, c, &pol));
+    kg_buf_init(&a, 1 << 20);
+    kg_buf_init(&b, 1 << 20);
+    KG_ASSERT_OK(kg_ratls_identity_to_json(&a, &from_der));
+    KG_ASSERT_OK(kg_ratls_identity_to_json(&b, &from_x509));
+    assert_string_equal((const char *)a.data, (const char *)b.data);
+    X509_free(c);
+
+    /* an edited field breaks the self-signature either way */
+    uint8_t *u = NULL;
+    for (size_t i = 0; i + 7 <= der.len && u == NULL; i++)
+        if (memcmp(der.data + i, "kms:rpc", 7) == 0)
+            u = der.data + i;
+    assert_non_null(u);
+    u[6] = 'x';
+    p = der.data;
+    c = d2i_X509(NULL, &p, (long)der.len);
+    assert_non_null(c);
+    KG_ASSERT_ERR(kg_ratls_verify_x509(&from_x509, c, &pol), KG_ERR_VERIFY,
+                  "self-signature does not verify");
+    X509_free(c);
+    kg_buf_free(&a);
+    kg_buf_free(&b);
+    kg_buf_free(&der);
+    kg_p256_free(key);
+}
+
 static void key_not_matching_report_data_rejected(void **state)
 {
     kg_p256_key *a = NULL, *b = NULL;
@@ -541,6 +582,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(cert_verifies_into_identity),
+        cmocka_unit_test(decoded_cert_verifies_as_its_der),
         cmocka_unit_test(key_not_matching_report_data_rejected),
         cmocka_unit_test(ca_issued_and_expired),
         cmocka_unit_test(mutual_handshake_loopback),
