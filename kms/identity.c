@@ -45,8 +45,9 @@ kg_result kms_identity_compose(kg_buf *out, const kms *k)
     json_t *doc = NULL, *policy = NULL, *trust = NULL;
     char *text = NULL;
     if (k->cfg.policy == KG_KMS_POLICY_ETH) {
-        char addr[2 + KG_HEX_SIZE(KG_ETH_ADDR_LEN)] = "0x";
-        KG_GUARD(kg_hex_encode(addr + 2, sizeof(addr) - 2, k->cfg.kms_contract, KG_ETH_ADDR_LEN));
+        char addr[2 + KG_HEX_SIZE(KG_ETH_ADDRESS_LEN)] = "0x";
+        KG_GUARD(
+            kg_hex_encode(addr + 2, sizeof(addr) - 2, k->cfg.kms_contract, KG_ETH_ADDRESS_LEN));
         policy = json_pack("{s:s,s:s,s:I}", "backend", "eth", "kms_contract", addr, "chain_id",
                            (json_int_t)k->cfg.chain_id);
     } else {

@@ -255,8 +255,9 @@ static kg_result get_meta(kms *k, kms_call *c)
         return crc;
     }
     if (o != NULL && k->cfg.policy == KG_KMS_POLICY_ETH) {
-        char addr[2 + KG_HEX_SIZE(KG_ETH_ADDR_LEN)] = "0x";
-        KG_GUARD(kg_hex_encode(addr + 2, sizeof(addr) - 2, k->cfg.kms_contract, KG_ETH_ADDR_LEN));
+        char addr[2 + KG_HEX_SIZE(KG_ETH_ADDRESS_LEN)] = "0x";
+        KG_GUARD(
+            kg_hex_encode(addr + 2, sizeof(addr) - 2, k->cfg.kms_contract, KG_ETH_ADDRESS_LEN));
         json_object_set_new(o, "kms_contract_address", json_string(addr));
         json_object_set_new(o, "chain_id", json_integer((json_int_t)k->cfg.chain_id));
     } else if (o != NULL) {

@@ -12,6 +12,7 @@
 #include "keygate/crypto.h"
 #include "keygate/kdf.h"
 #include "keygate/result.h"
+#include "keygate/sizes.h"
 
 #define KG_AGENT_DEFAULT_SOCKET "/var/run/dstack.sock"
 #define KG_AGENT_SOCKET_MODE 0660       /* default; stricter modes may be asked for */
@@ -22,8 +23,7 @@
 #define KG_AGENT_MAX_EVENT_NAME 64u
 #define KG_AGENT_MAX_EVENT_PAYLOAD 4096u
 #define KG_AGENT_MAX_SIGN_DATA (16u * 1024u)
-#define KG_AGENT_MAX_CHAIN 4u  /* certificates in a GetTlsKey chain */
-#define KG_REPORT_DATA_LEN 64u /* same token as tee.h */
+#define KG_AGENT_MAX_CHAIN 4u /* certificates in a GetTlsKey chain */
 #define KG_MR_LEN 48
 
 /* What the KMS released by GetAppKey (docs/protocol.md section 5). Secrets: wipe with

@@ -9,6 +9,7 @@
 
 #include "keygate/bytes.h"
 #include "keygate/result.h"
+#include "keygate/sizes.h"
 
 #define KG_P256_SCALAR_LEN 32
 #define KG_P256_PUB_LEN 65    /* uncompressed point 04 || X || Y */
@@ -21,8 +22,7 @@
 #define KG_K256_SCALAR_LEN 32
 #define KG_K256_PUB_LEN 33 /* compressed */
 #define KG_K256_PUB_UNCOMPRESSED_LEN 65
-#define KG_K256_RECSIG_LEN 65 /* r || s || v, v in {0,1} */
-#define KG_ETH_ADDR_LEN 20
+#define KG_K256_RECSIG_LEN 65         /* r || s || v, v in {0,1} */
 #define KG_P256_MAX_ENCODED_LEN 16384 /* cap on a PEM/DER key text given to kg_p256_from_pem */
 #define KG_AESGCM_MAX_LEN (64u << 20) /* cap on one AES-GCM message (and its AAD) */
 
@@ -115,7 +115,7 @@ KG_RESULT kg_k256_pub_compress(uint8_t out[KG_K256_PUB_LEN], const uint8_t *pub,
 KG_RESULT kg_k256_pub_decompress(uint8_t out[KG_K256_PUB_UNCOMPRESSED_LEN], const uint8_t *pub,
                                  size_t pub_len);
 /* Ethereum address = last 20 bytes of keccak256(X || Y). */
-KG_RESULT kg_k256_eth_address(uint8_t addr[KG_ETH_ADDR_LEN], const uint8_t *pub, size_t pub_len);
+KG_RESULT kg_k256_eth_address(uint8_t addr[KG_ETH_ADDRESS_LEN], const uint8_t *pub, size_t pub_len);
 /* RFC 6979 deterministic, low-S recoverable signature over a 32-byte digest: r||s||v. */
 KG_RESULT kg_k256_sign_recoverable(uint8_t sig[KG_K256_RECSIG_LEN],
                                    const uint8_t scalar[KG_K256_SCALAR_LEN],

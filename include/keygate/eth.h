@@ -10,12 +10,12 @@
 
 #include "keygate/bytes.h"
 #include "keygate/crypto.h"
+#include "keygate/sizes.h"
 #include "keygate/identity.h"
 #include "keygate/result.h"
 
-#define KG_ETH_WORD_LEN 32    /* one ABI word */
-#define KG_ETH_ADDRESS_LEN 20 /* same as KG_ETH_ADDR_LEN in crypto.h */
-#define KG_ETH_HASH_LEN 32    /* block / transaction hashes, bytes32 */
+#define KG_ETH_WORD_LEN 32 /* one ABI word */
+#define KG_ETH_HASH_LEN 32 /* block / transaction hashes, bytes32 */
 #define KG_ETH_SELECTOR_LEN 4
 #define KG_ETH_MAX_ABI_LEN (1u << 20) /* cap on calldata we build and return data we decode */
 #define KG_ETH_MAX_ABI_DEPTH 8        /* nesting of tuples/arrays the encoder accepts */

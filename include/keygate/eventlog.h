@@ -10,6 +10,7 @@
 
 #include "keygate/bytes.h"
 #include "keygate/result.h"
+#include "keygate/sizes.h"
 
 #define KG_RTMR_LEN 48u                  /* SHA-384 registers */
 #define KG_EVENT_TYPE_DSTACK 0x08000001u /* dstack v1 runtime event (134217729) */
@@ -105,9 +106,6 @@ KG_RESULT kg_eventlog_replay(uint8_t rtmr3[KG_RTMR_LEN], const kg_eventlog *log)
  * "event log replay does not match RTMR3" on mismatch. */
 KG_RESULT kg_eventlog_check_rtmr3(const kg_eventlog *log, const uint8_t rtmr3[KG_RTMR_LEN]);
 
-#define KG_APP_ID_LEN 20u
-#define KG_COMPOSE_HASH_LEN 32u
-#define KG_INSTANCE_ID_LEN 20u
 #define KG_MAX_KEY_PROVIDER_LEN 1024u
 
 /* The identity claims of a boot, taken ONLY from dstack-type imr-3 events that precede the

@@ -8,9 +8,8 @@
 
 #include "keygate/crypto.h"
 #include "keygate/result.h"
+#include "keygate/sizes.h"
 
-#define KG_APP_ID_LEN 20u
-#define KG_INSTANCE_ID_LEN 20u /* instance_id is 20 bytes or empty (docs/protocol.md section 2) */
 /* HKDF-SHA256 salt of every derivation (docs/protocol.md section 5) */
 #define KG_KDF_SALT "RATLS"
 #define KG_KDF_MAX_CONTEXT_LEN 1024 /* cap on the concatenated HKDF info of one derivation */

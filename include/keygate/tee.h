@@ -10,8 +10,8 @@
 #include "keygate/bytes.h"
 #include "keygate/eventlog.h"
 #include "keygate/result.h"
+#include "keygate/sizes.h"
 
-#define KG_REPORT_DATA_LEN 64u
 #define KG_MAX_TEE_QUOTE_LEN (64u * 1024u)
 #define KG_TEE_SEAL_KEY_LEN 32u
 #define KG_TEE_MAX_SEAL_LABEL 64u

@@ -123,13 +123,13 @@ kg_result kg_k256_pub_decompress(uint8_t out[KG_K256_PUB_UNCOMPRESSED_LEN], cons
     return serialize(out, KG_K256_PUB_UNCOMPRESSED_LEN, &pk, SECP256K1_EC_UNCOMPRESSED);
 }
 
-kg_result kg_k256_eth_address(uint8_t addr[KG_ETH_ADDR_LEN], const uint8_t *pub, size_t pub_len)
+kg_result kg_k256_eth_address(uint8_t addr[KG_ETH_ADDRESS_LEN], const uint8_t *pub, size_t pub_len)
 {
     uint8_t full[KG_K256_PUB_UNCOMPRESSED_LEN];
     uint8_t h[KG_KECCAK256_LEN];
     KG_GUARD(kg_k256_pub_decompress(full, pub, pub_len));
     kg_keccak256(h, full + 1, sizeof(full) - 1);
-    memcpy(addr, h + sizeof(h) - KG_ETH_ADDR_LEN, KG_ETH_ADDR_LEN);
+    memcpy(addr, h + sizeof(h) - KG_ETH_ADDRESS_LEN, KG_ETH_ADDRESS_LEN);
     return KG_OK;
 }
 
