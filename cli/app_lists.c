@@ -202,6 +202,16 @@ void kg_cli_app_lists_free(kg_cli_app_lists *l)
     memset(l, 0, sizeof(*l));
 }
 
+KG_RESULT kg_cli_word_list_read(json_t *out, bool *has, const kg_chain *c, const uint8_t to[20],
+                                const char *count_sig, const char *page_sig)
+{
+    uint64_t n = 0;
+    KG_GUARD(list_count(&n, has, c, to, count_sig));
+    if (!*has)
+        return KG_OK;
+    return list_pages(c, to, page_sig, n, 1, add_word, out);
+}
+
 /* ---- the KMS contract's registry ---------------------------------------------------------------
  */
 

@@ -56,7 +56,9 @@ static void kms_usage(FILE *out)
         "                               or the production example ('kms config --help')\n"
         "  status [--json] [--from-block N]   KMS contract owner, published root key,\n"
         "                               governance notice, and the allow-lists (allowed and\n"
-        "                               pending) reconstructed from its events\n"
+        "                               pending) read from its state (a KMS contract from\n"
+        "                               before enumeration: reconstructed from its events\n"
+        "                               from block N)\n"
         "  checkpoint [--kms URL] [--every S]   publish the KMS node's decision-log\n"
         "                               checkpoint on chain, signed by its root key (anyone\n"
         "                               may send it; 'keygate kms checkpoint --help')\n\n"
@@ -72,6 +74,7 @@ typedef struct kms_list {
     const char *what; /* "KMS aggregated MR" */
     const char *add, *remove, *query, *propose, *veto, *activates;
     const char *ev_added, *ev_removed, *ev_proposed, *ev_vetoed;
+    const char *count, *page; /* enumeration: values added or proposed (contracts/README.md) */
 } kms_list;
 
 static const kms_list lists[] = {
@@ -79,15 +82,18 @@ static const kms_list lists[] = {
      "kmsAllowedAggregatedMrs(bytes32)", "proposeKmsAggregatedMr(bytes32)",
      "vetoKmsAggregatedMr(bytes32)", "kmsAggregatedMrActivatesAt(bytes32)",
      "KmsAggregatedMrAdded(bytes32)", "KmsAggregatedMrRemoved(bytes32)",
-     "KmsAggregatedMrProposed(bytes32,uint64)", "KmsAggregatedMrVetoed(bytes32,address)"},
+     "KmsAggregatedMrProposed(bytes32,uint64)", "KmsAggregatedMrVetoed(bytes32,address)",
+     "kmsAggregatedMrCount()", "kmsAggregatedMrPage(uint256,uint256)"},
     {"device", "KMS device", "addKmsDevice(bytes32)", "removeKmsDevice(bytes32)",
      "kmsAllowedDeviceIds(bytes32)", "proposeKmsDevice(bytes32)", "vetoKmsDevice(bytes32)",
      "kmsDeviceActivatesAt(bytes32)", "KmsDeviceAdded(bytes32)", "KmsDeviceRemoved(bytes32)",
-     "KmsDeviceProposed(bytes32,uint64)", "KmsDeviceVetoed(bytes32,address)"},
+     "KmsDeviceProposed(bytes32,uint64)", "KmsDeviceVetoed(bytes32,address)", "kmsDeviceCount()",
+     "kmsDevicePage(uint256,uint256)"},
     {"os-image", "OS image", "addOsImageHash(bytes32)", "removeOsImageHash(bytes32)",
      "allowedOsImages(bytes32)", "proposeOsImageHash(bytes32)", "vetoOsImageHash(bytes32)",
      "osImageHashActivatesAt(bytes32)", "OsImageHashAdded(bytes32)", "OsImageHashRemoved(bytes32)",
-     "OsImageHashProposed(bytes32,uint64)", "OsImageHashVetoed(bytes32,address)"},
+     "OsImageHashProposed(bytes32,uint64)", "OsImageHashVetoed(bytes32,address)", "osImageCount()",
+     "osImagePage(uint256,uint256)"},
 };
 #define N_LISTS (sizeof(lists) / sizeof(lists[0]))
 
@@ -706,19 +712,34 @@ done:
     return status;
 }
 
-/* Replays a list's Added/Removed/Proposed/Vetoed events, then asks the contract about each
- * value seen: *allowed_out lists those allowed now, *pending_out those proposed and pending. */
-static kg_result list_values(json_t **allowed_out, json_t **pending_out, const kg_cli_target *t,
-                             const kms_list *l, uint64_t from_block, bool has_notice)
+/* The values of a list: from the contract's state (its count and page getters), or, for a KMS
+ * contract without them, by replaying the list's Added/Removed/Proposed/Vetoed events from
+ * from_block (*from_state false). Then asks the contract about each value: *allowed_out lists
+ * those allowed now, *pending_out those proposed and pending. */
+static kg_result list_values(json_t **allowed_out, json_t **pending_out, bool *from_state,
+                             const kg_cli_target *t, const kms_list *l, uint64_t from_block,
+                             bool has_notice)
 {
     kg_eth_logs logs;
-    json_t *seen = json_object();
+    json_t *seen = json_object(), *state = json_array();
     uint8_t ev[4][32];
     const char *sigs[4] = {l->ev_added, l->ev_removed, l->ev_proposed, l->ev_vetoed};
     memset(&logs, 0, sizeof(logs));
+    if (seen == NULL || state == NULL ||
+        kg_failed(kg_cli_word_list_read(state, from_state, &t->chain, t->kms, l->count, l->page))) {
+        if (seen == NULL || state == NULL)
+            (void)kg_error_set(KG_ERR_NOMEM, __FILE__, __LINE__, "out of memory");
+        json_decref(seen);
+        json_decref(state);
+        return KG_ERROR;
+    }
+    size_t si;
+    json_t *sv;
+    json_array_foreach(state, si, sv) json_object_set_new(seen, json_string_value(sv), json_true());
+    json_decref(state);
     for (size_t i = 0; i < 4; i++)
         kg_keccak256(ev[i], sigs[i], strlen(sigs[i]));
-    if (kg_failed(kg_chain_logs(&t->chain, &logs, t->kms, NULL, from_block))) {
+    if (!*from_state && kg_failed(kg_chain_logs(&t->chain, &logs, t->kms, NULL, from_block))) {
         json_decref(seen);
         return KG_ERROR;
     }
@@ -827,9 +848,12 @@ static kg_result kms_status_build(json_t **out_json, kms_gov *g, const kg_cli_ta
     json_t *view = chain_view_json(t);
     if (view != NULL)
         json_object_set_new(out, "chain_view", view);
+    bool from_state = true;
     for (size_t i = 0; i < N_LISTS; i++) {
         json_t *vals = NULL, *pend = NULL;
-        KG_GUARD_C(list_values(&vals, &pend, t, &lists[i], from_block, g->has_notice));
+        bool st = false;
+        KG_GUARD_C(list_values(&vals, &pend, &st, t, &lists[i], from_block, g->has_notice));
+        from_state = from_state && st;
         char key[48];
         snprintf(key, sizeof(key), "allowed_%s", lists[i].opt);
         for (char *p = key; *p; p++)
@@ -839,6 +863,9 @@ static kg_result kms_status_build(json_t **out_json, kms_gov *g, const kg_cli_ta
         memcpy(key, "pending", 7); /* "allowed_x" -> "pending_x" */
         json_object_set_new(out, key, pend);
     }
+    /* "contract": the lists are the contract's state; "events": the values its events name
+     * from from_block on (a KMS contract from before enumeration, or dstack's) */
+    json_object_set_new(out, "lists_from", json_string(from_state ? "contract" : "events"));
     *out_json = out;
     out = NULL;
     rc = KG_OK;

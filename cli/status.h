@@ -38,6 +38,12 @@ KG_RESULT kg_cli_app_lists_read(kg_cli_app_lists *l, const kg_chain *c, const ui
                                 bool compose_only);
 void kg_cli_app_lists_free(kg_cli_app_lists *l);
 
+/* A list of bytes32 values from count_sig() and page_sig(offset, limit) of contract `to`,
+ * appended to out as hex strings. *has is false (nothing appended) when the contract has no such
+ * getter (older contracts). */
+KG_RESULT kg_cli_word_list_read(json_t *out, bool *has, const kg_chain *c, const uint8_t to[20],
+                                const char *count_sig, const char *page_sig);
+
 /* The apps registered with the KMS contract of t, as checksummed address strings in a new JSON
  * array (*ids, the caller's): from its state (registeredAppPage), or, for a KMS contract that
  * cannot list them, from its AppRegistered events in the blocks h selects. Adds "apps_from"

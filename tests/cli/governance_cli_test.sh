@@ -359,6 +359,10 @@ run 2 "--log-window '0' is not a number of blocks" "$KG" app status "${S[@]}" --
 run 2 "--from-block 'x' is not a block number" "$KG" app status "${S[@]}" --app "$APP" --from-block x
 run 2 "is after the chain's head" "$KG" app status "${S[@]}" --app "$APP" --from-block 99999999
 ok "app status: allow-lists, devices and advisories from contract state beyond the history window; history range stated"
+"$KG" kms status "${S[@]}" --json --from-block "$HEAD" >"$TMP/kst.json" || die "kms status --from-block HEAD"
+jq -e --arg os "$H1" '.lists_from=="contract" and (.allowed_os_image | index($os) != null) and .allowed_mr==[]' "$TMP/kst.json" >/dev/null ||
+  die "kms status: OS image allowed before the window: $(cat "$TMP/kst.json")"
+ok "kms status: allow-lists from the KMS contract's state beyond the history window"
 
 # app list: every app this test deployed, from the KMS contract's state
 "$KG" app list "${S[@]}" --json >"$TMP/list.json" || die "app list"
