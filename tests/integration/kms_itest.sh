@@ -287,7 +287,9 @@ start_kms
 APORT="$(tail -n +"$((LINES_BEFORE + 1))" "$TMP/kms.log" |
   jq -r 'select(.msg|startswith("admin listening on http://127.0.0.1:")) | .msg | capture(":(?<p>[0-9]+) ").p')"
 [ -n "$APORT" ] || die "no admin listener line in kms.log"
-curl -sf "http://127.0.0.1:$APORT/metrics" | grep -q "^keygate_kms_allowed 1" || die "admin /metrics"
+# (into a file first: grep -q would stop reading and, under pipefail, curl's EPIPE fail the check)
+curl -sf "http://127.0.0.1:$APORT/metrics" >"$TMP/admin-metrics.txt" || die "admin /metrics: no answer"
+grep -q "^keygate_kms_allowed 1" "$TMP/admin-metrics.txt" || die "admin /metrics: $(head -5 "$TMP/admin-metrics.txt")"
 curl -sf "http://127.0.0.1:$APORT/health" | jq -e '.status=="ok"' >/dev/null || die "admin /health"
 [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$KPORT/metrics")" = 404 ] || die "/metrics still on the public port with admin_listen set"
 [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$KPORT/health")" = 200 ] || die "public /health gone with admin_listen set"
