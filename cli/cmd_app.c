@@ -68,6 +68,11 @@ static void app_usage(FILE *out)
         "                               blocks per request (default %u), with the\n"
         "                               PolicyChanged events (dstack's tags: policy, value, on/\n"
         "                               off, actor)\n"
+        "  index --app ID [--from-block N] [--log-window N]   an app contract upgraded from a\n"
+        "                               version without enumeration lists what it held before\n"
+        "                               only once indexed: finds those values in its history\n"
+        "                               and sends indexExistingEntries (anyone may; it only\n"
+        "                               indexes what the contract holds)\n"
         "  list [--json]                the apps registered with the KMS contract: app id,\n"
         "                               owner (a contract: multisig, timelock, DAO?), notice\n"
         "                               period, allowed and pending compose hashes; read from\n"
@@ -828,7 +833,8 @@ done:
 
 /* ---- settings: devices, TCB policy, notice, ownership, upgrades ---------------------------- */
 
-typedef enum { ROLE_OWNER, ROLE_GUARDIAN, ROLE_PENDING_OWNER } app_role;
+/* Who may make a change: ROLE_ANYONE for the permissionless indexExistingEntries. */
+typedef enum { ROLE_OWNER, ROLE_GUARDIAN, ROLE_PENDING_OWNER, ROLE_ANYONE } app_role;
 
 static kg_result on_off(bool *out, const char *opt, const char *text)
 {
@@ -884,7 +890,8 @@ static int app_write(const app_args *a, const char *action, app_role role, const
             goto fail;
         }
     }
-    if (kg_failed(kg_cli_signer_require(&sg, need,
+    if (role != ROLE_ANYONE &&
+        kg_failed(kg_cli_signer_require(&sg, need,
                                         role == ROLE_GUARDIAN        ? "guardian"
                                         : role == ROLE_PENDING_OWNER ? "pending owner"
                                                                      : "owner",
@@ -1539,8 +1546,256 @@ done:
     return status;
 }
 
-/* ---- app list ----------------------------------------------------------------------------------
- */
+/* ---- app index: what a contract upgraded from before enumeration held ---------------------- */
+
+#define APP_MAX_INDEX 1000u /* entries of each kind one transaction indexes */
+
+/* Candidates for indexExistingEntries: values the history names that the contract holds
+ * (its mappings) but does not list. Advisory ids are kept as the owner wrote them. */
+typedef struct index_candidates {
+    uint8_t hashes[APP_MAX_INDEX][32], devices[APP_MAX_INDEX][32];
+    size_t n_hashes, n_devices;
+    uint8_t *advisories[2][APP_MAX_INDEX]; /* [0] denied, [1] allowed; owned */
+    size_t advisory_len[2][APP_MAX_INDEX], n_advisories[2];
+    bool truncated; /* more than APP_MAX_INDEX of a kind: run again */
+} index_candidates;
+
+static void index_candidates_free(index_candidates *c)
+{
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < c->n_advisories[k]; i++)
+            free(c->advisories[k][i]);
+}
+
+static bool word_listed(const json_t *listed, const uint8_t v[32])
+{
+    char hex[65];
+    size_t i;
+    json_t *x;
+    hex32(hex, v);
+    json_array_foreach(listed, i, x)
+    {
+        if (strcmp(json_string_value(x), hex) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool advisory_listed(const json_t *listed, const uint8_t *id, size_t len)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(listed, i, x)
+    {
+        if (json_string_length(x) == len && memcmp(json_string_value(x), id, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Adds `v` once to a word list of at most APP_MAX_INDEX. */
+static void add_candidate(uint8_t list[][32], size_t *n, bool *truncated, const uint8_t v[32])
+{
+    for (size_t i = 0; i < *n; i++)
+        if (memcmp(list[i], v, 32) == 0)
+            return;
+    if (*n == APP_MAX_INDEX) {
+        *truncated = true;
+        return;
+    }
+    memcpy(list[(*n)++], v, 32);
+}
+
+/* A bool view of the app with one argument. */
+static kg_result view_bool(bool *out, const kg_chain *ch, const uint8_t app[20], const char *sig,
+                           const kg_abi_value *arg)
+{
+    kg_buf ret;
+    kg_abi_decoded d;
+    const kg_abi_type bt = KG_ABI_T_BOOL;
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    kg_result rc = kg_chain_view(ch, &d, &bt, 1, &ret, app, sig, arg, 1);
+    *out = kg_ok(rc) && kg_abi_get_bool(&d);
+    kg_buf_free(&ret);
+    return rc;
+}
+
+/* One advisory id of an AdvisoryDenySet/AdvisoryAllowSet event: a candidate of list k while the
+ * contract holds it there (advisoryDenied/advisoryAllowed) and does not list it. */
+static kg_result advisory_candidate(index_candidates *c, const kg_chain *ch, const uint8_t app[20],
+                                    int k, const json_t *listed, const kg_eth_log *l)
+{
+    static const kg_abi_type types[2] = {KG_ABI_T_BYTES, KG_ABI_T_BOOL};
+    kg_abi_decoded d[2];
+    bool on = false;
+    if (kg_failed(kg_abi_decode(d, types, 2, l->data, l->data_len, KG_APP_MAX_ADVISORY))) {
+        kg_error_clear();
+        return KG_OK; /* not the event the contract emits */
+    }
+    if (d[0].len == 0 || advisory_listed(listed, d[0].data, d[0].len))
+        return KG_OK;
+    for (size_t i = 0; i < c->n_advisories[k]; i++)
+        if (c->advisory_len[k][i] == d[0].len &&
+            memcmp(c->advisories[k][i], d[0].data, d[0].len) == 0)
+            return KG_OK;
+    const kg_abi_value arg = kg_abi_bytes(d[0].data, d[0].len);
+    KG_GUARD(view_bool(&on, ch, app, k == 0 ? "advisoryDenied(string)" : "advisoryAllowed(string)",
+                       &arg));
+    if (!on)
+        return KG_OK;
+    if (c->n_advisories[k] == APP_MAX_INDEX) {
+        c->truncated = true;
+        return KG_OK;
+    }
+    uint8_t *copy = malloc(d[0].len);
+    KG_ENSURE(copy != NULL, KG_ERR_NOMEM, "out of memory");
+    memcpy(copy, d[0].data, d[0].len);
+    c->advisories[k][c->n_advisories[k]] = copy;
+    c->advisory_len[k][c->n_advisories[k]++] = d[0].len;
+    return KG_OK;
+}
+
+/* Reads the history's logs and keeps every value held but not listed. */
+static kg_result index_collect(index_candidates *c, const kg_chain *ch, const uint8_t app[20],
+                               const kg_cli_app_lists *lists, const kg_chain_history *hist)
+{
+    static const char *const hash_events[4] = {
+        "ComposeHashAdded(bytes32)", "ComposeHashRemoved(bytes32)",
+        "ComposeHashProposed(bytes32,uint64)", "ComposeHashVetoed(bytes32,address)"};
+    static const char *const adv_events[2] = {"AdvisoryDenySet(string,bool)",
+                                              "AdvisoryAllowSet(string,bool)"};
+    uint8_t t_hash[4][32], t_dev[32], t_adv[2][32];
+    for (int i = 0; i < 4; i++)
+        kg_keccak256(t_hash[i], hash_events[i], strlen(hash_events[i]));
+    kg_keccak256(t_dev, "DeviceAdded(bytes32)", strlen("DeviceAdded(bytes32)"));
+    for (int i = 0; i < 2; i++)
+        kg_keccak256(t_adv[i], adv_events[i], strlen(adv_events[i]));
+    for (size_t i = 0; i < hist->logs.count; i++) {
+        const kg_eth_log *l = &hist->logs.items[i];
+        if (l->n_topics < 1)
+            continue;
+        for (int k = 0; k < 4; k++) {
+            /* Added/Removed carry the hash in data, Proposed/Vetoed in topic 1 */
+            const uint8_t *v = k < 2 ? (l->data_len >= 32 ? l->data : NULL)
+                                     : (l->n_topics >= 2 ? l->topics[1] : NULL);
+            char hex[65];
+            uint64_t st = 0, at = 0;
+            if (memcmp(l->topics[0], t_hash[k], 32) != 0 || v == NULL)
+                continue;
+            hex32(hex, v);
+            if (json_object_get(lists->seen, hex) != NULL)
+                continue;
+            KG_GUARD(hash_state(ch, &st, &at, app, v));
+            if (st != 0)
+                add_candidate(c->hashes, &c->n_hashes, &c->truncated, v);
+        }
+        if (memcmp(l->topics[0], t_dev, 32) == 0 && l->data_len >= 32 &&
+            !word_listed(lists->devices, l->data)) {
+            bool on = false;
+            const kg_abi_value arg = kg_abi_bytes32(l->data);
+            KG_GUARD(view_bool(&on, ch, app, "allowedDeviceIds(bytes32)", &arg));
+            if (on)
+                add_candidate(c->devices, &c->n_devices, &c->truncated, l->data);
+        }
+        for (int k = 0; k < 2; k++)
+            if (memcmp(l->topics[0], t_adv[k], 32) == 0)
+                KG_GUARD(advisory_candidate(
+                    c, ch, app, k, k == 0 ? lists->denied_advisories : lists->allowed_advisories,
+                    l));
+    }
+    return KG_OK;
+}
+
+static int cmd_index(const app_args *a)
+{
+    kg_cli_target t;
+    kg_cli_app_lists lists;
+    kg_chain_history hist;
+    app_info info;
+    uint8_t app[20];
+    char app_s[43];
+    int status = KG_EXIT_FAILED;
+    index_candidates *c = calloc(1, sizeof(*c));
+    kg_abi_value *items = NULL;
+    json_t *out = NULL;
+    memset(&t, 0, sizeof(t));
+    memset(&lists, 0, sizeof(lists));
+    memset(&hist, 0, sizeof(hist));
+    if (c == NULL) {
+        (void)kg_error_set(KG_ERR_NOMEM, __FILE__, __LINE__, "out of memory");
+        goto fail;
+    }
+    if (a->app == NULL) {
+        (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__, "--app ID is required");
+        goto fail;
+    }
+    if (kg_failed(kg_cli_parse_address(app, "--app", a->app)) ||
+        kg_failed(kg_cli_target_open(&t, a->state, a->rpc_url, a->kms_contract)) ||
+        kg_failed(app_read(&info, &t, app, a->app)) ||
+        kg_failed(kg_cli_app_lists_read(&lists, &t.chain, app, false)))
+        goto fail;
+    if (!lists.enumerable) {
+        (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                           "app '%s' cannot list its allow-lists (no composeHashCount()): "
+                           "upgrade its contract first",
+                           a->app);
+        goto fail;
+    }
+    if (kg_failed(kg_chain_history_read(&hist, &t.chain, app, NULL, &a->history)) ||
+        kg_failed(index_collect(c, &t.chain, app, &lists, &hist)))
+        goto fail;
+    size_t total = c->n_hashes + c->n_devices + c->n_advisories[0] + c->n_advisories[1];
+    out = json_pack("{s:I,s:I,s:I,s:I,s:b}", "compose_hashes", (json_int_t)c->n_hashes, "devices",
+                    (json_int_t)c->n_devices, "denied_advisories", (json_int_t)c->n_advisories[0],
+                    "allowed_advisories", (json_int_t)c->n_advisories[1], "more", c->truncated);
+    items = calloc(total > 0 ? total : 1, sizeof(*items));
+    if (out == NULL || items == NULL) {
+        (void)kg_error_set(KG_ERR_NOMEM, __FILE__, __LINE__, "out of memory");
+        goto fail;
+    }
+    kg_chain_history_json(out, &hist);
+    if (total == 0) { /* nothing to index: nothing is sent */
+        addr_text(app_s, app);
+        json_object_set_new(out, "app_id", json_string(app_s));
+        json_object_set_new(out, "action", json_string("index"));
+        json_object_set_new(out, "unchanged", json_true());
+        kg_cli_print_json(out, true);
+        status = KG_EXIT_OK;
+        goto done;
+    }
+    size_t k = 0;
+    kg_abi_value args[4];
+    args[0] = kg_abi_array(items + k, c->n_hashes);
+    for (size_t i = 0; i < c->n_hashes; i++)
+        items[k++] = kg_abi_bytes32(c->hashes[i]);
+    args[1] = kg_abi_array(items + k, c->n_devices);
+    for (size_t i = 0; i < c->n_devices; i++)
+        items[k++] = kg_abi_bytes32(c->devices[i]);
+    for (int j = 0; j < 2; j++) {
+        args[2 + j] = kg_abi_array(items + k, c->n_advisories[j]);
+        for (size_t i = 0; i < c->n_advisories[j]; i++)
+            items[k++] = kg_abi_bytes(c->advisories[j][i], c->advisory_len[j][i]);
+    }
+    /* app_write prints out and frees it */
+    status = app_write(a, "index", ROLE_ANYONE,
+                       "indexExistingEntries(bytes32[],bytes32[],string[],string[])", args, 4, out);
+    out = NULL;
+    goto done;
+fail:
+    status = kg_cli_fail();
+done:
+    json_decref(out);
+    free(items);
+    if (c != NULL)
+        index_candidates_free(c);
+    free(c);
+    kg_chain_history_free(&hist);
+    kg_cli_app_lists_free(&lists);
+    kg_cli_target_close(&t);
+    return status;
+}
+
+/* ---- app list ------------------------------------------------------------------------------ */
 
 /* One registered app as `app list` shows it: {app_id, owner, owner_is_contract, notice_period,
  * guardian, lists_from, allowed_compose_hashes, pending_compose_hashes} (counts; null where the
@@ -1754,6 +2009,8 @@ int kg_cmd_app(int argc, char **argv)
         return cmd_status(&a);
     if (strcmp(sub, "list") == 0)
         return cmd_list(&a);
+    if (strcmp(sub, "index") == 0)
+        return cmd_index(&a);
     fprintf(stderr, "keygate app: unknown subcommand '%s'\n\n", sub);
     app_usage(stderr);
     return KG_EXIT_USAGE;

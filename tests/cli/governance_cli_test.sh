@@ -388,16 +388,32 @@ run 1 "chain unreachable" "$KG" app list --rpc-url http://127.0.0.1:1 --kms-cont
 ok "app list: registered apps with owner, notice and compose hash counts from the KMS contract's state; bad input exits 2, no chain 1"
 
 # An app contract upgraded from a version without enumeration holds hashes it does not list: status
-# still shows them (from the history) and says so. Simulated by emptying the set's length slot
-# (keygate.storage.AppIndex, contracts/README.md "Enumeration").
+# still shows them (from the history) and says so, and `app index` indexes them. Simulated by
+# emptying the set (keygate.storage.AppIndex, contracts/README.md "Enumeration"): its length slot
+# and the hash's position in it.
 "$KG" app deploy "${S[@]}" --tcb not-revoked --compose "$TMP/v2.json" >"$TMP/old.json" || die "deploy"
 OLD="$(jq -r .app_id "$TMP/old.json")"
-rpc anvil_setStorageAt "[\"$OLD\",\"0x53da038e42b9757f115b490b96840ce9178f6995802cac95cbdc519260482900\",\"0x$(printf '%064d' 0)\"]"
+ZERO="0x$(printf '%064d' 0)"
+SET=0x53da038e42b9757f115b490b96840ce9178f6995802cac95cbdc519260482900
+POS="$("$CAST" index bytes32 "0x$H2" 0x53da038e42b9757f115b490b96840ce9178f6995802cac95cbdc519260482901)"
+rpc anvil_setStorageAt "[\"$OLD\",\"$SET\",\"$ZERO\"]"
+rpc anvil_setStorageAt "[\"$OLD\",\"$POS\",\"$ZERO\"]"
 [ "$("$CAST" call --rpc-url "$RPC" "$OLD" 'composeHashCount()(uint256)')" = "0" ] || die "set length not emptied"
 "$KG" app status "${S[@]}" --app "$OLD" --json 2>"$TMP/err" >"$TMP/old-st.json" || die "status of the old app"
 jq -e --arg h2 "$H2" '.allowed_compose_hashes==[$h2] and (.warnings[0]|test("missing from its enumeration"))' "$TMP/old-st.json" >/dev/null ||
   die "unindexed hash: $(cat "$TMP/old-st.json")"
 grep -qF "indexExistingEntries" "$TMP/err" || die "no warning on stderr: $(cat "$TMP/err")"
-ok "app status: hashes an upgraded contract holds but does not list are shown from the history, with a warning"
+# anyone may index: the stranger's key sends it; a second run finds nothing and sends nothing
+env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app index "${S[@]}" --app "$OLD" >"$TMP/idx.json" 2>/dev/null || die "app index"
+jq -e '.action=="index" and .compose_hashes==1 and .devices==0 and .tx' "$TMP/idx.json" >/dev/null || die "app index: $(cat "$TMP/idx.json")"
+[ "$("$CAST" call --rpc-url "$RPC" "$OLD" 'composeHashCount()(uint256)')" = "1" ] || die "not indexed"
+"$KG" app status "${S[@]}" --app "$OLD" --json --from-block "$(($(block)))" 2>"$TMP/err" |
+  jq -e --arg h2 "$H2" '.allowed_compose_hashes==[$h2] and .warnings==[]' >/dev/null || die "status after app index"
+B="$(block)"
+"$KG" app index "${S[@]}" --app "$OLD" 2>/dev/null | jq -e '.unchanged==true' >/dev/null || die "app index twice"
+[ "$(block)" = "$B" ] || die "app index with nothing to index sent a transaction"
+run 2 "--app ID is required" "$KG" app index "${S[@]}"
+run 1 "unknown app '$OTHER': no contract at that address" "$KG" app index "${S[@]}" --app "$OTHER"
+ok "app status: hashes an upgraded contract holds but does not list are shown from the history, with a warning; app index (anyone) indexes them, once"
 
 echo "governance_cli_test: $PASS checks passed"
