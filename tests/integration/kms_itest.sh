@@ -296,6 +296,22 @@ curl -sf "http://127.0.0.1:$APORT/health" | jq -e '.status=="ok"' >/dev/null || 
 [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$APORT/metrics")" = 501 ] || die "admin listener accepts POST"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$APORT/prpc/GetMeta")" = 404 ] || die "admin listener serves the RPC"
 ok "admin_listen: /metrics and /health over plain HTTP on the admin port (GET only, nothing else); /metrics no longer on the public port"
+
+# The self-check every second for a few seconds: each run counted on /metrics, one audit row for
+# the start only (the verdict does not change), so the audit log is not a self-check a minute.
+stop_kms
+jq '.self_check_interval_s = 1 | del(.admin_listen)' "$TMP/kms.json" >"$TMP/kms-sc.json"
+N_SC="$("$CLI" audit list --db "$TMP/state/audit.db" --method self-check --json | jq length)"
+KG_KMS_LOG_FORMAT=json kg_devnet_start_kms "$TMP/kms-sc.json"
+sleep 3.5
+curl -sk "https://127.0.0.1:$KPORT/metrics" >"$TMP/sc-metrics.txt" || die "/metrics with self-checks every second"
+SC_RUNS="$(awk '$1=="keygate_kms_self_checks_total" {print $2}' "$TMP/sc-metrics.txt")"
+N_SC2="$("$CLI" audit list --db "$TMP/state/audit.db" --method self-check --json | jq length)"
+[ "${SC_RUNS:-0}" -ge 3 ] && [ "$N_SC2" = $((N_SC + 1)) ] ||
+  die "self-checks every second: $SC_RUNS runs counted, $((N_SC2 - N_SC)) audit rows (want >= 3 runs, 1 row)"
+stop_kms
+start_kms
+ok "self-check every second: $SC_RUNS runs counted on /metrics, 1 audit row (at start; the verdict did not change)"
 app v2 "$APP" "$H2" --check-keys "$TMP/state"
 [ "$RC" = 0 ] && [ "$(jq -r .k256_key "$TMP/out.json")" = "$V1_K256" ] || die "keys changed across a restart"
 call --method GetMeta --cert none
