@@ -300,6 +300,8 @@ kg_result kms_keys_init(kms *k, bool may_generate)
     }
     KG_GUARD(kg_k256_public(k->root_k256_pub, k->root.k256_scalar));
     KG_GUARD(kg_p256_scalar(k->root.ca_scalar, k->root_ca_key));
+    if (k->app_pubs == NULL) /* 4096 apps in about 800 KB */
+        KG_GUARD(kg_app_public_cache_new(&k->app_pubs, 4096));
 
     /* The root issues exactly two kinds of certificates: this run's server leaf and app CAs
      * (which issue leaves), so its path length is 1. */
@@ -370,6 +372,8 @@ void kms_keys_free(kms *k)
     free(k->temp_ca_pem);
     free(k->temp_ca_key_pem);
     json_decref(k->bootstrap_info);
+    kg_app_public_cache_free(k->app_pubs);
+    k->app_pubs = NULL;
     k->root_ca_key = k->tls_key = k->temp_ca_key = NULL;
     k->root_ca_cert = k->tls_cert = k->temp_ca_cert = NULL;
     k->root_ca_pem = k->temp_ca_pem = k->temp_ca_key_pem = NULL;

@@ -42,7 +42,8 @@ typedef struct kms {
     kg_kms_config cfg;
     kg_root_keys root; /* RCA and RK scalars (secret) */
     uint8_t root_k256_pub[KG_K256_PUB_LEN];
-    kg_p256_key *root_ca_key; /* RCA as a key object (secret) */
+    kg_app_public_cache *app_pubs; /* apps' public halves, remembered across releases */
+    kg_p256_key *root_ca_key;      /* RCA as a key object (secret) */
     X509 *root_ca_cert;
     char *root_ca_pem;      /* owned, NUL-terminated */
     json_t *bootstrap_info; /* {ca_pubkey, k256_pubkey, quote, eventlog} */

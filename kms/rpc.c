@@ -149,10 +149,18 @@ static kg_result get_app_key(kms *k, kms_call *c)
     }
     KG_GUARD_C(kg_kms_decide(d, &ops, &rq));
     const kg_boot_identity *id = &d->peer.boot;
-    KG_GUARD_CTX_C(kg_kdf_app_keys(&keys, &k->root, id->app_id,
-                                   id->instance_id_len ? id->instance_id : NULL,
-                                   id->instance_id_len),
+    /* The app's public half, the same for all its releases, is remembered after the first. */
+    kg_app_public known;
+    bool have = k->app_pubs != NULL &&
+                kg_app_public_cache_get(k->app_pubs, k->root_k256_pub, id->app_id, &known);
+    KG_GUARD_CTX_C(kg_kdf_app_keys_known(&keys, &k->root, id->app_id,
+                                         id->instance_id_len ? id->instance_id : NULL,
+                                         id->instance_id_len, have ? &known : NULL),
                    "GetAppKey: deriving keys");
+    if (!have && k->app_pubs != NULL) {
+        kg_kdf_app_public(&known, &keys);
+        kg_app_public_cache_put(k->app_pubs, k->root_k256_pub, id->app_id, &known);
+    }
 
     /* Only public keys are recorded, as fingerprints of what was released. */
     char k256_hex[2 * KG_K256_PUB_LEN + 1], env_hex[2 * KG_X25519_LEN + 1];

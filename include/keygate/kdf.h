@@ -3,6 +3,7 @@
 #ifndef KEYGATE_KDF_H
 #define KEYGATE_KDF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,16 @@ typedef struct kg_app_keys {
     uint8_t k256_signature[KG_K256_RECSIG_LEN]; /* RK's signature over k256_pub, r||s||v */
 } kg_app_keys;
 
+/* The public half of an app's keys: a function of (root keys, app id) alone, the same for every
+ * release to every instance of the app. Computing it (three public points and a signature) is
+ * about a sixth of a release's instructions, so the KMS remembers it (kg_app_public_cache). */
+typedef struct kg_app_public {
+    uint8_t ca_pub[KG_P256_PUB_LEN];
+    uint8_t env_pub[KG_X25519_LEN];
+    uint8_t k256_pub[KG_K256_PUB_LEN];
+    uint8_t k256_signature[KG_K256_RECSIG_LEN];
+} kg_app_public;
+
 /* The agent's GetKey answer (docs/protocol.md section 6). */
 typedef struct kg_get_key {
     uint8_t key[KG_K256_SCALAR_LEN];                /* HKDF(app k256 key, path): a secret */
@@ -62,6 +73,28 @@ KG_RESULT kg_kdf_root_keys_parse_json(kg_root_keys *out, const char *json, size_
 KG_RESULT kg_kdf_app_keys(kg_app_keys *out, const kg_root_keys *root,
                           const uint8_t app_id[KG_APP_ID_LEN], const uint8_t *instance_id,
                           size_t instance_id_len);
+
+/* kg_kdf_app_keys when the public half is already known for (root, app_id): only the secrets are
+ * derived, the public values copied from *known. known must come from kg_kdf_app_public of a
+ * full derivation under the same root keys and app id (a wrong one yields keys that do not
+ * match their public values). */
+KG_RESULT kg_kdf_app_keys_known(kg_app_keys *out, const kg_root_keys *root,
+                                const uint8_t app_id[KG_APP_ID_LEN], const uint8_t *instance_id,
+                                size_t instance_id_len, const kg_app_public *known);
+
+/* The public half of derived keys. */
+void kg_kdf_app_public(kg_app_public *out, const kg_app_keys *keys);
+
+/* A bounded, thread-safe memory of app public halves, keyed by (root k256 public key, app id):
+ * `slots` entries, one per slot (a newer app replaces the one in its slot). */
+typedef struct kg_app_public_cache kg_app_public_cache;
+KG_RESULT kg_app_public_cache_new(kg_app_public_cache **out, size_t slots);
+void kg_app_public_cache_free(kg_app_public_cache *c);
+/* true and *out filled when (root_pub, app_id) is remembered. */
+bool kg_app_public_cache_get(kg_app_public_cache *c, const uint8_t root_pub[KG_K256_PUB_LEN],
+                             const uint8_t app_id[KG_APP_ID_LEN], kg_app_public *out);
+void kg_app_public_cache_put(kg_app_public_cache *c, const uint8_t root_pub[KG_K256_PUB_LEN],
+                             const uint8_t app_id[KG_APP_ID_LEN], const kg_app_public *pub);
 
 /* The generic dstack derivation: scalar = HKDF-SHA256(ikm = root scalar, salt "RATLS", info =
  * contexts concatenated without separators), 32 bytes, required to be a valid P-256 scalar

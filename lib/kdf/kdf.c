@@ -251,9 +251,9 @@ kg_result kg_kdf_env_pubkey_verify_v1(const uint8_t root_k256_pub[KG_K256_PUB_LE
     return KG_OK;
 }
 
-kg_result kg_kdf_app_keys(kg_app_keys *out, const kg_root_keys *root,
-                          const uint8_t app_id[KG_APP_ID_LEN], const uint8_t *instance_id,
-                          size_t instance_id_len)
+kg_result kg_kdf_app_keys_known(kg_app_keys *out, const kg_root_keys *root,
+                                const uint8_t app_id[KG_APP_ID_LEN], const uint8_t *instance_id,
+                                size_t instance_id_len, const kg_app_public *known)
 {
     kg_result rc = KG_ERROR;
     kg_p256_key *ca = NULL;
@@ -270,8 +270,10 @@ kg_result kg_kdf_app_keys(kg_app_keys *out, const kg_root_keys *root,
         const size_t lens[] = {KG_APP_ID_LEN, sizeof(CTX_APP_CA) - 1};
         KG_GUARD_CTX_C(kg_kdf_p256_scalar(out->ca_scalar, root->ca_scalar, parts, lens, 2),
                        "app CA key");
-        KG_GUARD_C(kg_p256_from_scalar(&ca, out->ca_scalar));
-        KG_GUARD_C(kg_p256_public(out->ca_pub, ca));
+        if (known == NULL) {
+            KG_GUARD_C(kg_p256_from_scalar(&ca, out->ca_scalar));
+            KG_GUARD_C(kg_p256_public(out->ca_pub, ca));
+        }
     }
     {
         /* An empty instance_id contributes nothing, as in dstack. */
@@ -284,23 +286,46 @@ kg_result kg_kdf_app_keys(kg_app_keys *out, const kg_root_keys *root,
         const void *parts[] = {app_id, CTX_ENV};
         const size_t lens[] = {KG_APP_ID_LEN, sizeof(CTX_ENV) - 1};
         KG_GUARD_CTX_C(kg_kdf_dh_secret(out->env_key, root->ca_scalar, parts, lens, 2), "env key");
-        KG_GUARD_C(kg_x25519_public(out->env_pub, out->env_key));
+        if (known == NULL)
+            KG_GUARD_C(kg_x25519_public(out->env_pub, out->env_key));
     }
     memcpy(info, app_id, KG_APP_ID_LEN);
     memcpy(info + KG_APP_ID_LEN, CTX(CTX_APP_KEY));
     KG_GUARD_CTX_C(derive_k256(out->k256_scalar, root->k256_scalar, info,
                                KG_APP_ID_LEN + sizeof(CTX_APP_KEY) - 1),
                    "app secp256k1 key");
-    KG_GUARD_C(kg_k256_public(out->k256_pub, out->k256_scalar));
-    KG_GUARD_CTX_C(
-        kg_kdf_k256_signature(out->k256_signature, root->k256_scalar, app_id, out->k256_pub),
-        "k256_signature");
+    if (known == NULL) {
+        KG_GUARD_C(kg_k256_public(out->k256_pub, out->k256_scalar));
+        KG_GUARD_CTX_C(
+            kg_kdf_k256_signature(out->k256_signature, root->k256_scalar, app_id, out->k256_pub),
+            "k256_signature");
+    } else {
+        memcpy(out->ca_pub, known->ca_pub, sizeof(out->ca_pub));
+        memcpy(out->env_pub, known->env_pub, sizeof(out->env_pub));
+        memcpy(out->k256_pub, known->k256_pub, sizeof(out->k256_pub));
+        memcpy(out->k256_signature, known->k256_signature, sizeof(out->k256_signature));
+    }
     rc = KG_OK;
 cleanup:
     kg_p256_free(ca);
     if (kg_failed(rc))
         kg_kdf_app_keys_wipe(out);
     return rc;
+}
+
+kg_result kg_kdf_app_keys(kg_app_keys *out, const kg_root_keys *root,
+                          const uint8_t app_id[KG_APP_ID_LEN], const uint8_t *instance_id,
+                          size_t instance_id_len)
+{
+    return kg_kdf_app_keys_known(out, root, app_id, instance_id, instance_id_len, NULL);
+}
+
+void kg_kdf_app_public(kg_app_public *out, const kg_app_keys *keys)
+{
+    memcpy(out->ca_pub, keys->ca_pub, sizeof(out->ca_pub));
+    memcpy(out->env_pub, keys->env_pub, sizeof(out->env_pub));
+    memcpy(out->k256_pub, keys->k256_pub, sizeof(out->k256_pub));
+    memcpy(out->k256_signature, keys->k256_signature, sizeof(out->k256_signature));
 }
 
 kg_result kg_kdf_get_key(kg_get_key *out, const uint8_t app_k256_scalar[KG_K256_SCALAR_LEN],

@@ -157,6 +157,60 @@ static void instance_id_only_changes_disk_key(void **state)
     kg_kdf_app_keys_wipe(&b);
 }
 
+/* A release with the app's public half known derives the same keys as a full derivation, for
+ * another instance too (the public half does not depend on the instance). */
+static void known_public_half_gives_the_same_keys(void **state)
+{
+    fixture *f = *state;
+    kg_app_keys full, fast;
+    kg_app_public pub;
+    KG_ASSERT_OK(kg_kdf_app_keys(&full, &f->root, f->app_id, f->instance_id, 20));
+    kg_kdf_app_public(&pub, &full);
+    KG_ASSERT_OK(kg_kdf_app_keys_known(&fast, &f->root, f->app_id, f->instance_id, 20, &pub));
+    assert_memory_equal(&full, &fast, sizeof(full));
+    KG_ASSERT_OK(kg_kdf_app_keys(&full, &f->root, f->app_id, NULL, 0));
+    KG_ASSERT_OK(kg_kdf_app_keys_known(&fast, &f->root, f->app_id, NULL, 0, &pub));
+    assert_memory_equal(&full, &fast, sizeof(full));
+    /* bad input is refused as without the public half, and the output wiped */
+    KG_ASSERT_ERR(kg_kdf_app_keys_known(&fast, &f->root, f->app_id, f->instance_id, 7, &pub),
+                  KG_ERR_INPUT, "instance_id must be empty or 20 bytes");
+    kg_app_keys zero;
+    memset(&zero, 0, sizeof(zero));
+    assert_memory_equal(&fast, &zero, sizeof(zero));
+    kg_kdf_app_keys_wipe(&full);
+}
+
+/* The cache returns only what was put for the same root and app; a colliding app replaces it. */
+static void app_public_cache_keys_by_root_and_app(void **state)
+{
+    (void)state;
+    kg_app_public_cache *c = NULL;
+    KG_ASSERT_ERR(kg_app_public_cache_new(&c, 0), KG_ERR_USAGE, "slots");
+    KG_ASSERT_OK(kg_app_public_cache_new(&c, 4));
+    uint8_t root[KG_K256_PUB_LEN], other_root[KG_K256_PUB_LEN];
+    uint8_t app[KG_APP_ID_LEN], collide[KG_APP_ID_LEN];
+    memset(root, 2, sizeof(root));
+    memset(other_root, 3, sizeof(other_root));
+    memset(app, 0xa1, sizeof(app));
+    memcpy(collide, app, sizeof(app));
+    collide[19] ^= 1; /* same first 8 bytes: the same slot */
+    kg_app_public a, b, got;
+    memset(&a, 0x11, sizeof(a));
+    memset(&b, 0x22, sizeof(b));
+    assert_false(kg_app_public_cache_get(c, root, app, &got));
+    kg_app_public_cache_put(c, root, app, &a);
+    assert_true(kg_app_public_cache_get(c, root, app, &got));
+    assert_memory_equal(&got, &a, sizeof(a));
+    assert_false(kg_app_public_cache_get(c, other_root, app, &got));
+    assert_false(kg_app_public_cache_get(c, root, collide, &got));
+    kg_app_public_cache_put(c, root, collide, &b);
+    assert_true(kg_app_public_cache_get(c, root, collide, &got));
+    assert_memory_equal(&got, &b, sizeof(b));
+    assert_false(kg_app_public_cache_get(c, root, app, &got));
+    kg_app_public_cache_free(c);
+    kg_app_public_cache_free(NULL);
+}
+
 static void app_keys_reject_bad_inputs(void **state)
 {
     fixture *f = *state;
@@ -308,6 +362,8 @@ int main(void)
         cmocka_unit_test(dstack_reference_dh_secret),
         cmocka_unit_test(app_keys_match_vectors),
         cmocka_unit_test(instance_id_only_changes_disk_key),
+        cmocka_unit_test(known_public_half_gives_the_same_keys),
+        cmocka_unit_test(app_public_cache_keys_by_root_and_app),
         cmocka_unit_test(app_keys_reject_bad_inputs),
         cmocka_unit_test(env_pubkey_signatures),
         cmocka_unit_test(get_key_matches_vector),
