@@ -15,6 +15,7 @@
 #include "keygate/kms_config.h"
 #include "keygate/quote.h"
 #include "kms_checkpoint.h"
+#include "kms_index.h"
 #include "status.h"
 
 #include <openssl/err.h>
@@ -59,6 +60,9 @@ static void kms_usage(FILE *out)
         "                               pending) read from its state (a KMS contract from\n"
         "                               before enumeration: reconstructed from its events\n"
         "                               from block N)\n"
+        "  index [--from-block N]       after upgrading a KMS contract from a version without\n"
+        "                               enumeration: index the apps, OS images, MRs and\n"
+        "                               devices it held before (anyone may; 'kms index --help')\n"
         "  checkpoint [--kms URL] [--every S]   publish the KMS node's decision-log\n"
         "                               checkpoint on chain, signed by its root key (anyone\n"
         "                               may send it; 'keygate kms checkpoint --help')\n\n"
@@ -992,6 +996,8 @@ int kg_cmd_kms(int argc, char **argv)
         return kg_cmd_kms_checkpoint(argc, argv);
     if (strcmp(sub, "config") == 0) /* writes a file, asks no chain (cmd_kms_config.c) */
         return kg_cmd_kms_config(argc - 1, argv + 1);
+    if (strcmp(sub, "index") == 0) /* anyone's write, with its own options (cmd_kms_index.c) */
+        return kg_cmd_kms_index(argc, argv);
     int c;
     optind = 2;
     opterr = 0;

@@ -416,4 +416,30 @@ run 2 "--app ID is required" "$KG" app index "${S[@]}"
 run 1 "unknown app '$OTHER': no contract at that address" "$KG" app index "${S[@]}" --app "$OTHER"
 ok "app status: hashes an upgraded contract holds but does not list are shown from the history, with a warning; app index (anyone) indexes them, once"
 
+# The same for the KMS contract: its registry and OS image set emptied (keygate.storage.KmsIndex:
+# the apps' length slot and positions, then the OS images'), `kms index` restores them from the
+# history, by any key; app list and kms status read them again from state.
+KSET=0xaabbec8b6b00d3d22fc7d7f16fd6c20c820782a5ef3ee6d9bbb420900caeca00
+"$KG" app list "${S[@]}" --json | jq -r '.apps[].app_id' >"$TMP/apps.txt"
+while read -r a; do # the position of app a: keccak256(bytes32(a) . (KSET + 1))
+  POS="$("$CAST" index bytes32 "0x000000000000000000000000${a#0x}" 0xaabbec8b6b00d3d22fc7d7f16fd6c20c820782a5ef3ee6d9bbb420900caeca01)"
+  rpc anvil_setStorageAt "[\"$KMSC\",\"$POS\",\"$ZERO\"]"
+done <"$TMP/apps.txt"
+rpc anvil_setStorageAt "[\"$KMSC\",\"$KSET\",\"$ZERO\"]"
+rpc anvil_setStorageAt "[\"$KMSC\",\"$("$CAST" index bytes32 "0x$H1" 0xaabbec8b6b00d3d22fc7d7f16fd6c20c820782a5ef3ee6d9bbb420900caeca03)\",\"$ZERO\"]"
+rpc anvil_setStorageAt "[\"$KMSC\",\"0xaabbec8b6b00d3d22fc7d7f16fd6c20c820782a5ef3ee6d9bbb420900caeca02\",\"$ZERO\"]"
+"$KG" app list "${S[@]}" --json | jq -e '.apps==[]' >/dev/null || die "registry not emptied"
+env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms index "${S[@]}" >"$TMP/kidx.json" 2>/dev/null || die "kms index"
+jq -e --argjson n "$(wc -l <"$TMP/apps.txt")" '.action=="index" and .apps==$n and .os_images==1 and .tx' "$TMP/kidx.json" >/dev/null ||
+  die "kms index: $(cat "$TMP/kidx.json")"
+"$KG" app list "${S[@]}" --json | jq -r '.apps[].app_id' | diff - "$TMP/apps.txt" >/dev/null || die "app list after kms index"
+"$KG" kms status "${S[@]}" --json --from-block "$(($(block)))" | jq -e --arg os "$H1" '.allowed_os_image | index($os) != null' >/dev/null ||
+  die "kms status after kms index"
+B="$(block)"
+"$KG" kms index "${S[@]}" 2>/dev/null | jq -e '.unchanged==true' >/dev/null || die "kms index twice"
+[ "$(block)" = "$B" ] || die "kms index with nothing to index sent a transaction"
+run 2 "unknown or incomplete option '--app'" "$KG" kms index "${S[@]}" --app "$APP"
+run 2 "--log-window '0' is not a number of blocks" "$KG" kms index "${S[@]}" --log-window 0
+ok "kms index (anyone): a KMS contract's emptied registry and OS image set rebuilt from its history, once; app list and kms status read them again"
+
 echo "governance_cli_test: $PASS checks passed"
