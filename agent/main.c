@@ -401,6 +401,8 @@ static int cmd_serve(args *a)
         kg_agent_platform_tee(&plat, &tctx);
         id.app_compose = (const char *)compose.data;
         id.vm_config = a->o.vm_config;
+        tctx.self = &id;
+        tctx.instance_known = a->instance_id_hex != NULL;
         rc = kg_agent_new(&agent, keys, &id, &plat);
     }
     if (kg_ok(rc) && run_app)

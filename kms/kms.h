@@ -98,6 +98,10 @@ typedef struct kms_call {
     const char *decision; /* for the log: "allow", "deny", "unavailable", "ok", "bad_request",
                              "error" (a string literal) */
     char reason[512];     /* for the log: why it failed ("" on success); never a secret */
+    /* A release whose answer must carry its receipt (GetAppKey, SignCert): the leaf it was
+     * logged at. The server has kms/log.c add the receipt before the answer leaves. */
+    bool wants_receipt;
+    uint64_t receipt_leaf;
 } kms_call;
 
 /* Handles one call. Always produces a response (an error object on failure). */
@@ -107,6 +111,9 @@ bool kms_rpc_known(const char *method);
 /* The log's name for an answer's outcome by its HTTP status: "ok", "deny" (403), "unavailable"
  * (503), "bad_request" (other 4xx), "error" (5xx). A string literal. */
 const char *kms_decision_name(int status);
+/* Replaces the call's answer by {"error": <the current error message>} with the status
+ * kg_err_http_status gives; wipes whatever the answer held (it may hold keys). */
+void kms_rpc_answer_error(kms_call *call);
 
 /* ---- policy.c ------------------------------------------------------------------------------- */
 

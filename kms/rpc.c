@@ -47,15 +47,16 @@ static bool unverified_row_allowed(void)
     return take;
 }
 
-static kg_result record_in_audit(void *ctx, const kg_audit_record *rec)
+static kg_result record_in_audit(void *ctx, const kg_audit_record *rec, uint64_t *leaf)
 {
     kms *k = ctx;
+    *leaf = UINT64_MAX;
     if (!rec->allowed && rec->identity == NULL && !unverified_row_allowed()) {
         atomic_fetch_add(&k->metrics.denied, 1);
         atomic_fetch_add(&k->metrics.unverified_not_recorded, 1);
         return KG_OK; /* refused all the same; counted, not written */
     }
-    kg_result rc = kg_audit_append(k->audit, rec, NULL);
+    kg_result rc = kg_audit_append_leaf(k->audit, rec, NULL, leaf);
     if (kg_failed(rc))
         atomic_fetch_add(&k->metrics.audit_failures, 1);
     else if (!rec->allowed)
@@ -96,13 +97,17 @@ static kg_kms_request request_of(const kms *k, const kms_call *c, kg_kms_caller 
 }
 
 /* The released keys' public fingerprints, recorded (and then the release answered) only when
- * the record committed. */
-static kg_result release(kms *k, const kg_kms_request *req, const kg_kms_decision *d,
-                         const char *released)
+ * the record committed. With a receipt (GetAppKey, SignCert: docs/design.md, "Receipts") the
+ * answer waits for a checkpoint that includes the release's log entry. */
+static kg_result release(kms *k, kms_call *c, const kg_kms_request *req, const kg_kms_decision *d,
+                         const char *released, bool receipt)
 {
     kg_kms_ops ops;
     kms_decision_ops(&ops, k);
-    KG_GUARD(kg_kms_record_release(&ops, req, d, released));
+    uint64_t leaf = UINT64_MAX;
+    KG_GUARD(kg_kms_record_release(&ops, req, d, released, &leaf));
+    c->wants_receipt = receipt && leaf != UINT64_MAX;
+    c->receipt_leaf = leaf;
     atomic_fetch_add(&k->metrics.keys_released, 1);
     return KG_OK;
 }
@@ -174,7 +179,7 @@ static kg_result get_app_key(kms *k, kms_call *c)
              "{\"k256_pubkey\":\"%s\",\"env_pubkey\":\"%s\",\"app_ca_pubkey_sha256\":\"%s\","
              "\"disk_key\":true}",
              k256_hex, env_hex, ca_fp_hex);
-    KG_GUARD_C(release(k, &rq, d, released));
+    KG_GUARD_C(release(k, c, &rq, d, released, true));
 
     /* the governance answer's (the webhook's gatewayAppId, as dstack's KMS passes it on), else
      * the configured one: what GetMeta reports too */
@@ -486,7 +491,7 @@ static kg_result sign_cert(kms *k, kms_call *c)
                      "SignCert: digest");
     KG_GUARD_C(kg_hex_encode(fp_hex, sizeof(fp_hex), fp, sizeof(fp)));
     snprintf(released, sizeof(released), "{\"certificate_sha256\":\"%s\"}", fp_hex);
-    KG_GUARD_C(release(k, &rq, d, released));
+    KG_GUARD_C(release(k, c, &rq, d, released, true));
 
     KG_GUARD_C(kg_buf_append_str(&c->response, "{\"certificate_chain\":["));
     X509 *chain[3] = {leaf, ca_cert, k->root_ca_cert};
@@ -538,7 +543,7 @@ static kg_result get_kms_key(kms *k, kms_call *c)
     KG_GUARD_C(kg_hex_encode(k256_hex, sizeof(k256_hex), k->root_k256_pub, KG_K256_PUB_LEN));
     snprintf(released, sizeof(released), "{\"root_k256_pubkey\":\"%s\",\"root_ca_key\":true}",
              k256_hex);
-    KG_GUARD_C(release(k, &rq, d, released));
+    KG_GUARD_C(release(k, c, &rq, d, released, false));
     KG_GUARD_C(kg_p256_private_pem(&pem, k->root_ca_key));
     KG_GUARD_C(kg_buf_append_str(&c->response, "{"));
     KG_GUARD_C(put_json_string(&c->response, "temp_ca_key", k->temp_ca_key_pem, true));
@@ -591,6 +596,29 @@ bool kms_rpc_known(const char *method)
     return false;
 }
 
+void kms_rpc_answer_error(kms_call *c)
+{
+    snprintf(c->reason, sizeof(c->reason), "%s", kg_error_message());
+    /* Whatever was half-built may hold keys: wipe it and answer only the error, with the
+     * status the one table gives (403 refused, 503 could not decide, 400 bad request). */
+    kg_buf_reset(&c->response);
+    c->response.len = 0;
+    c->wants_receipt = false;
+    c->status = kg_err_http_status(kg_error_code());
+    c->decision = kms_decision_name(c->status);
+    json_t *o = json_pack("{s:s}", "error", kg_error_message());
+    char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (t == NULL || kg_failed(kg_buf_append_str(&c->response, t))) {
+        c->status = 500;
+        c->decision = "error";
+        c->response.len = 0;
+        if (kg_failed(kg_buf_append_str(&c->response, "{\"error\":\"internal error\"}")))
+            kg_error_clear(); /* the server answers 500 with an empty body */
+    }
+    free(t);
+    json_decref(o);
+}
+
 void kms_rpc_handle(kms *k, kms_call *c)
 {
     kms_method_fn fn = NULL;
@@ -611,22 +639,5 @@ void kms_rpc_handle(kms *k, kms_call *c)
         c->decision = decides ? "allow" : "ok";
         return;
     }
-    snprintf(c->reason, sizeof(c->reason), "%s", kg_error_message());
-    /* Whatever was half-built may hold keys: wipe it and answer only the error, with the
-     * status the one table gives (403 refused, 503 could not decide, 400 bad request). */
-    kg_buf_reset(&c->response);
-    c->response.len = 0;
-    c->status = kg_err_http_status(kg_error_code());
-    c->decision = kms_decision_name(c->status);
-    json_t *o = json_pack("{s:s}", "error", kg_error_message());
-    char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    if (t == NULL || kg_failed(kg_buf_append_str(&c->response, t))) {
-        c->status = 500;
-        c->decision = "error";
-        c->response.len = 0;
-        if (kg_failed(kg_buf_append_str(&c->response, "{\"error\":\"internal error\"}")))
-            kg_error_clear(); /* the server answers 500 with an empty body */
-    }
-    free(t);
-    json_decref(o);
+    kms_rpc_answer_error(c);
 }

@@ -50,6 +50,7 @@ typedef struct job {
     X509 *peer_cert; /* owned reference */
     int64_t start_us;
     uint64_t request_id; /* the log's id for this request */
+    struct server *srv;
     kms_call call;
 } job;
 
@@ -287,6 +288,26 @@ static void on_jobs_done(evutil_socket_t fd, short what, void *arg)
 
 /* ---- workers -------------------------------------------------------------------------------- */
 
+/* Hands a finished job to the loop (any thread). */
+static void job_done(server *s, job *j)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->done_tail != NULL)
+        s->done_tail->next = j;
+    else
+        s->done_head = j;
+    s->done_tail = j;
+    pthread_mutex_unlock(&s->lock);
+    event_active(s->done_ev, EV_READ, 0);
+}
+
+/* A release's answer got its receipt (kms/log.c, on the signer thread). */
+static void receipt_done(void *arg)
+{
+    job *j = arg;
+    job_done(j->srv, j);
+}
+
 static void *worker_main(void *arg)
 {
     server *s = arg;
@@ -323,14 +344,13 @@ static void *worker_main(void *arg)
         j->call.peer_cert_der_len = 0;
         kg_error_clear();
 
-        pthread_mutex_lock(&s->lock);
-        if (s->done_tail != NULL)
-            s->done_tail->next = j;
-        else
-            s->done_head = j;
-        s->done_tail = j;
-        pthread_mutex_unlock(&s->lock);
-        event_active(s->done_ev, EV_READ, 0);
+        /* A release waits for its receipt off this thread: the worker moves on. */
+        if (j->call.status == 200 && j->call.wants_receipt) {
+            j->srv = s;
+            kms_log_receipt_wait(&j->call, receipt_done, j);
+        } else {
+            job_done(s, j);
+        }
     }
 }
 
@@ -637,6 +657,7 @@ static void server_free(server *s)
         for (uint32_t i = 0; i < s->n_threads; i++)
             pthread_join(s->threads[i], NULL);
         free(s->threads);
+        kms_log_receipts_drain(); /* answers still waiting come back to the done list */
     }
     if (s->self_check_started)
         pthread_join(s->self_check_thread, NULL);

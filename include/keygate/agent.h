@@ -39,6 +39,10 @@ typedef struct kg_agent_keys {
      * (absent from a KMS reply and from older keys files: has_app_id false). */
     bool has_app_id;
     uint8_t app_id[20];
+    /* The release's receipt (receipt.h), the reply's "receipt" object as compact JSON text
+     * (owned), or NULL when it has none. Parsing does not verify it: the boot flow does before
+     * any key is used, and GetKeyReceipt serves it. */
+    char *receipt;
 } kg_agent_keys;
 
 /* Wipes the secrets and frees the strings; the struct is all-zero afterwards. NULL-safe. */

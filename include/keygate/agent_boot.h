@@ -69,8 +69,13 @@ typedef struct kg_boot_result {
 } kg_boot_result;
 
 /* Runs the boot flow. On failure *out holds no keys and no environment (only app_id), the
- * error names the step, and a KMS refusal is KG_ERR_DENIED with the KMS's reason. Caller
- * frees with kg_boot_result_free (wipes). */
+ * error names the step, and a KMS refusal is KG_ERR_DENIED with the KMS's reason. A GetAppKey
+ * answer is used only when its receipt verifies (docs/design.md, "Receipts": the log key
+ * certified by the pinned root k256 key, the checkpoint signed by it, the entry included in it,
+ * and the entry an allow for this app, compose hash, instance and OS image with the public keys
+ * of what was received); otherwise that KMS's answer is an impostor's and the next is asked.
+ * The verified receipt is keys.receipt, also kept as <state_dir>/key-receipt.json. Caller frees
+ * with kg_boot_result_free (wipes). */
 KG_RESULT kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg);
 void kg_boot_result_free(kg_boot_result *r);
 
@@ -96,6 +101,11 @@ typedef struct kg_agent_tee_ctx {
     kg_ratls_format ratls_format;   /* legacy: GetTlsKey sends a PKCS#10 (SignCert v1) over a
                                        .1/.2 client certificate; .8 formats: a SCALE
                                        CertSigningRequestV2 (SignCert v2) over a .8 one */
+    /* This VM as the KMS must have logged it (SignCert's receipt is checked against it): app id,
+     * compose hash, and the instance id and OS image hash when known (instance_known; an all-zero
+     * os_image_hash is not checked). NULL: set before the first GetTlsKey, or none is served. */
+    const kg_agent_identity *self;
+    bool instance_known;
 } kg_agent_tee_ctx;
 
 /* The boot-time (RTMR0..2) events of the TEE named by tee_spec, as a JSON array appended to out:

@@ -45,6 +45,10 @@ void kg_audit_free(kg_audit *audit);
  * so a row exists exactly when its leaf does. On failure neither exists and nothing may be
  * released. *id_out (may be NULL) receives the row id. */
 KG_RESULT kg_audit_append(kg_audit *audit, const kg_audit_record *rec, int64_t *id_out);
+/* The same, and *leaf_out (may be NULL) receives the decision's index in the verifiable log
+ * (what a receipt proves). */
+KG_RESULT kg_audit_append_leaf(kg_audit *audit, const kg_audit_record *rec, int64_t *id_out,
+                               uint64_t *leaf_out);
 
 /* The newest `limit` records (0 = all), oldest first, as a JSON array of objects with the
  * field names above plus "id" and "decision" ("allow" | "deny"). Caller json_decref()s. */

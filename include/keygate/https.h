@@ -6,6 +6,7 @@
 #define KEYGATE_HTTPS_H
 
 #include <openssl/x509.h>
+#include <stdbool.h>
 
 #include "keygate/bytes.h"
 #include "keygate/result.h"
@@ -15,6 +16,7 @@
 typedef struct kg_https_request {
     const char *url;  /* https://host:port/path (only https) */
     const char *body; /* POSTed as application/json; NULL = empty */
+    bool get;         /* a GET instead (body not sent): the KMS's public read API */
     long timeout_ms;  /* whole call; 0 = 30 s */
     /* Trust anchor for OpenSSL's chain verification (PEM), or NULL: then no chain is built and
      * verify_server alone decides (a server known by its attestation, not by a CA). */
@@ -28,11 +30,11 @@ typedef struct kg_https_request {
 } kg_https_request;
 
 /*
- * POSTs r->body to r->url. On KG_OK the reply body is appended to *reply (NUL-terminated; its
- * cap bounds the size) and *status is the HTTP status; HTTP errors are the caller's to read.
- * Errors (the caller adds which server): the server rejected by verify_server (its error), or
- * KG_ERR_NETWORK (unreachable, TLS failure, timeout, reply over the cap). Nothing of a reply is
- * kept on failure.
+ * POSTs r->body to r->url (or GETs it, r->get). On KG_OK the reply body is appended to *reply
+ * (NUL-terminated; its cap bounds the size) and *status is the HTTP status; HTTP errors are the
+ * caller's to read. Errors (the caller adds which server): the server rejected by verify_server
+ * (its error), or KG_ERR_NETWORK (unreachable, TLS failure, timeout, reply over the cap). Nothing
+ * of a reply is kept on failure.
  */
 KG_RESULT kg_https_post(kg_buf *reply, long *status, const kg_https_request *r);
 

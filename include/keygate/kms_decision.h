@@ -60,8 +60,9 @@ typedef struct kg_kms_ops {
      * each other (a refusal), any other code when there is no answer (an outage). */
     kg_result (*govern)(void *ctx, kg_kms_verdict *out, kg_kms_caller caller,
                         const kg_boot_identity *id);
-    /* Records durably; on error nothing may be released. */
-    kg_result (*record)(void *ctx, const kg_audit_record *rec);
+    /* Records durably; on error nothing may be released. *leaf (never NULL) receives the
+     * record's index in the verifiable log, or UINT64_MAX when it was not logged. */
+    kg_result (*record)(void *ctx, const kg_audit_record *rec, uint64_t *leaf);
     /* This KMS's own standing (the last self-check): false, with a reason, when it must not
      * serve keys. */
     bool (*self_allowed)(void *ctx, char *reason, size_t reason_size);
@@ -107,10 +108,13 @@ typedef struct kg_kms_decision {
  */
 KG_RESULT kg_kms_decide(kg_kms_decision *out, const kg_kms_ops *ops, const kg_kms_request *req);
 
-/* Records an allowed release with the public fingerprints of what leaves (JSON object text).
- * KG_ERR_UNAVAILABLE ("<method>: record store unavailable, nothing released") on failure. */
+/* Records an allowed release with the public fingerprints of what leaves (JSON object text);
+ * *leaf (may be NULL) receives its index in the verifiable log (what the release's receipt
+ * proves; UINT64_MAX when the store keeps no log). KG_ERR_UNAVAILABLE ("<method>: record store
+ * unavailable, nothing released") on failure. */
 KG_RESULT kg_kms_record_release(const kg_kms_ops *ops, const kg_kms_request *req,
-                                const kg_kms_decision *d, const char *released_json);
+                                const kg_kms_decision *d, const char *released_json,
+                                uint64_t *leaf);
 
 /* Records and returns a refusal of a request that could not even be read (KG_ERR_INPUT). */
 KG_RESULT kg_kms_reject_request(const kg_kms_ops *ops, const kg_kms_request *req, const char *why);

@@ -242,6 +242,18 @@ KG_RESULT kg_ratls_verify_cert(kg_ratls_identity *out, const uint8_t *der, size_
 KG_RESULT kg_ratls_verify_x509(kg_ratls_identity *out, struct x509_st *cert,
                                const kg_ratls_policy *policy);
 
+/*
+ * Verifies evidence that binds a key which is not a certificate's (the KMS's log key:
+ * docs/design.md, "The log key in the attestation"): the quote's REPORTDATA must be
+ * SHA-512("ratls-cert:" || spki), the RA-TLS binding of that SubjectPublicKeyInfo, then DCAP, the
+ * event log replay and the identity exactly as kg_ratls_verify_cert. eventlog_json is the event log
+ * JSON array. Fills *out (zeroed on failure); errors as kg_ratls_verify_cert.
+ */
+KG_RESULT kg_ratls_verify_key_evidence(kg_ratls_identity *out, const uint8_t *spki, size_t spki_len,
+                                       const uint8_t *quote, size_t quote_len,
+                                       const char *eventlog_json, size_t eventlog_len,
+                                       const kg_ratls_policy *policy);
+
 /* The identity as one JSON object (hex byte fields), appended to out (NUL-terminated). */
 KG_RESULT kg_ratls_identity_to_json(kg_buf *out, const kg_ratls_identity *id);
 

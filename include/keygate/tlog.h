@@ -124,6 +124,8 @@ KG_RESULT kg_note_open(size_t *text_len, const uint8_t *note, size_t len, const 
                        const uint8_t pub[KG_ED25519_PUB_LEN]);
 
 /* Ed25519 helpers (OpenSSL). */
+#define KG_ED25519_SPKI_LEN 44u /* RFC 8410 SubjectPublicKeyInfo DER of an Ed25519 key */
+KG_RESULT kg_ed25519_spki(uint8_t out[KG_ED25519_SPKI_LEN], const uint8_t pub[KG_ED25519_PUB_LEN]);
 KG_RESULT kg_ed25519_public(uint8_t pub[KG_ED25519_PUB_LEN],
                             const uint8_t seed[KG_ED25519_SEED_LEN]);
 KG_RESULT kg_ed25519_sign(uint8_t sig[KG_ED25519_SIG_LEN], const uint8_t seed[KG_ED25519_SEED_LEN],

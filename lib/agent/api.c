@@ -43,6 +43,7 @@ void kg_agent_keys_wipe(kg_agent_keys *keys)
         return;
     free(keys->ca_cert);
     free(keys->gateway_app_id);
+    free(keys->receipt);
     kg_memzero(keys, sizeof(*keys));
 }
 
@@ -100,6 +101,8 @@ kg_result kg_agent_new(kg_agent **out, const kg_agent_keys *keys, const kg_agent
     KG_GUARD_C(compose_name(&a->app_name, id->app_compose));
     KG_GUARD_C(dup_str(&a->key_provider_info, id->key_provider_info));
     KG_GUARD_C(dup_str(&a->vm_config, id->vm_config));
+    if (keys->receipt != NULL)
+        KG_GUARD_C(dup_str(&a->keys.receipt, keys->receipt));
     a->platform = *platform;
     *out = a;
     a = NULL;
@@ -563,6 +566,21 @@ cleanup:
     return rc;
 }
 
+/* ---- GetKeyReceipt (a keygate addition: agent/API.md) ---------------------------------------- */
+
+/* {"receipt": {...}}: the receipt of the key release this app's keys came from, as the KMS
+ * answered it and the agent verified it at boot (docs/design.md, "Receipts"). */
+static kg_result do_get_key_receipt(kg_agent *a, kg_buf *out)
+{
+    KG_ENSURE(a->keys.receipt != NULL, KG_ERR_NOT_FOUND,
+              "no key receipt: these keys were not released with one (a keys file of an older "
+              "boot, or a KMS without a decision log)");
+    kg_jw w;
+    KG_GUARD(kg_jw_begin(&w, out));
+    KG_GUARD(kg_jw_raw(&w, "receipt", a->keys.receipt, strlen(a->keys.receipt)));
+    return kg_jw_end(&w);
+}
+
 /* ---- router ---------------------------------------------------------------------------------- */
 
 static int status_for(kg_err code)
@@ -611,6 +629,8 @@ static kg_result dispatch(kg_agent *a, const char *name, json_t *req, kg_buf *ou
         return do_verify(req, out);
     if (strcmp(name, "GetTlsKey") == 0)
         return do_get_tls_key(a, req, out);
+    if (strcmp(name, "GetKeyReceipt") == 0)
+        return do_get_key_receipt(a, out);
     KG_BAIL(KG_ERR_NOT_FOUND, "no such method '%s'", name);
 }
 

@@ -25,6 +25,7 @@
 #include "keygate/hash.h"
 #include "keygate/kdf.h"
 #include "keygate/quote.h"
+#include "keygate/receipt.h"
 #include "kms_client.h"
 
 #define SEED_LEN 20
@@ -293,8 +294,38 @@ static kg_result check_keys(const kg_agent_keys *keys, const kg_boot_config *cfg
     return KG_OK;
 }
 
+/* The release's receipt in a GetAppKey reply (docs/design.md, "Receipts"), verified before any
+ * key in the reply is used: root k256 key -> log key -> checkpoint -> inclusion -> an entry
+ * that is this release, to this VM, naming the public keys of what it received. */
+static kg_result check_receipt(const kg_agent_keys *keys, const kg_boot_config *cfg,
+                               const kg_boot_result *me, const char *url)
+{
+    KG_ENSURE(keys->receipt != NULL, KG_ERR_VERIFY,
+              "GetAppKey reply has no receipt: the release cannot be shown to be logged");
+    uint8_t k256_pub[KG_K256_PUB_LEN], env_pub[KG_X25519_LEN];
+    char k256_hex[2 * KG_K256_PUB_LEN + 1], env_hex[2 * KG_X25519_LEN + 1];
+    KG_GUARD(kg_k256_public(k256_pub, keys->k256_key));
+    KG_GUARD(kg_x25519_public(env_pub, keys->env_key));
+    KG_GUARD(kg_hex_encode(k256_hex, sizeof(k256_hex), k256_pub, sizeof(k256_pub)));
+    KG_GUARD(kg_hex_encode(env_hex, sizeof(env_hex), env_pub, sizeof(env_pub)));
+    const char *names[2] = {"k256_pubkey", "env_pubkey"};
+    const char *values[2] = {k256_hex, env_hex};
+    kg_log_release_expect want = {.method = "GetAppKey",
+                                  .app_id = me->app_id,
+                                  .compose_hash = me->compose_hash,
+                                  .instance_id = me->instance_id,
+                                  .instance_id_len = me->instance_id_len,
+                                  .os_image_hash = me->os_image_hash,
+                                  .released_names = names,
+                                  .released_values = values,
+                                  .n_released = 2};
+    kg_agent_kms_endpoint ep = {.url = url, .trust = cfg->kms};
+    return kg_agent_receipt_check(keys->receipt, strlen(keys->receipt), &want, &ep);
+}
+
 /* One KMS: keys into *keys or an error (KG_ERR_DENIED = the KMS refused). */
-static kg_result keys_from(kg_agent_keys *keys, const kg_boot_config *cfg, const char *url)
+static kg_result keys_from(kg_agent_keys *keys, const kg_boot_config *cfg, const kg_boot_result *me,
+                           const char *url)
 {
     kg_result rc = KG_ERROR;
     kg_p256_key *key = NULL;
@@ -311,6 +342,8 @@ static kg_result keys_from(kg_agent_keys *keys, const kg_boot_config *cfg, const
     /* A reply that fails these is an impostor's, not a refusal: it is an error, not DENIED,
      * so a bad answer from one URL does not stop the next KMS from being asked. */
     KG_GUARD_CTX_C(check_keys(keys, cfg, url), "KMS %s: keys not issued by the pinned KMS", url);
+    KG_GUARD_CTX_C(check_receipt(keys, cfg, me, url),
+                   "KMS %s: the release's receipt does not verify; its keys are not used", url);
     rc = KG_OK;
 cleanup:
     if (kg_failed(rc))
@@ -320,6 +353,20 @@ cleanup:
     kg_p256_free(key);
     kg_buf_free(&reply);
     return rc;
+}
+
+/* <state_dir>/key-receipt.json: the receipt kept with the instance's state (mode 0600 like
+ * the rest of it; it holds no secret). */
+static kg_result keep_receipt(const char *state_dir, const char *receipt)
+{
+    char path[4096];
+    int n = snprintf(path, sizeof(path), "%s/key-receipt.json", state_dir);
+    KG_ENSURE(n > 0 && (size_t)n < sizeof(path), KG_ERR_USAGE, "state directory path too long");
+    KG_ENSURE(mkdir(state_dir, 0700) == 0 || errno == EEXIST, KG_ERR_IO, "state directory '%s': %s",
+              state_dir, strerror(errno));
+    KG_GUARD_CTX(kg_agent_write_secret_file(path, receipt, strlen(receipt)), "key receipt '%s'",
+                 path);
+    return KG_OK;
 }
 
 kg_result kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg)
@@ -347,6 +394,9 @@ kg_result kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg)
     KG_GUARD_C(extend(cfg->tee, KG_EVENT_COMPOSE_HASH, out->compose_hash, 32));
     KG_GUARD_C(extend(cfg->tee, KG_EVENT_INSTANCE_ID, out->instance_id, out->instance_id_len));
     KG_GUARD_C(extend(cfg->tee, KG_EVENT_BOOT_MR_DONE, NULL, 0));
+    /* The measured OS image (docs/protocol.md section 2), from our own quote; the KMS computes
+     * the same from the quote it verifies, and the release's receipt must name it. */
+    KG_GUARD_C(measured_os_image(out->os_image_hash, cfg->tee));
 
     /* Keys: KMS nodes in order; a refusal (or a certificate the KMS refused) ends the boot, an
      * unreachable or undecided node does not. With a retry window, rounds over every URL repeat
@@ -359,7 +409,7 @@ kg_result kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg)
     for (unsigned round = 0;; round++) {
         bool final = false;
         for (size_t i = 0; i < cfg->n_kms_urls; i++) {
-            got = keys_from(&out->keys, cfg, cfg->kms_urls[i]);
+            got = keys_from(&out->keys, cfg, out, cfg->kms_urls[i]);
             final = kg_ok(got) || kg_error_code() == KG_ERR_DENIED;
             if (final)
                 break;
@@ -380,10 +430,8 @@ kg_result kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg)
         backoff_ms = backoff_ms >= 4000 ? 8000 : backoff_ms * 2;
     }
     KG_GUARD_C(got);
+    KG_GUARD_C(keep_receipt(cfg->state_dir, out->keys.receipt));
 
-    /* The measured OS image (docs/protocol.md section 2), from our own quote; the KMS computed the
-     * same from the quote it verified. */
-    KG_GUARD_C(measured_os_image(out->os_image_hash, cfg->tee));
     KG_GUARD_C(key_provider_info(&out->key_provider_info, cfg->kms->root_ca_pem));
     KG_GUARD_C(extend(cfg->tee, KG_EVENT_OS_IMAGE_HASH, out->os_image_hash, 32));
     KG_GUARD_C(extend(cfg->tee, KG_EVENT_KEY_PROVIDER, out->key_provider_info,

@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#define MAX_KEYS_JSON (256u * 1024u)
+#define MAX_KEYS_JSON (512u * 1024u) /* keys, the CA and the release's receipt */
 #define MAX_PEM (64u * 1024u)
 
 static kg_result hex_field(uint8_t *out, size_t n, json_t *obj, const char *name)
@@ -67,6 +67,13 @@ kg_result kg_agent_keys_parse(kg_agent_keys *out, const char *json, size_t len)
     if (json_object_get(root, "app_id") != NULL) {
         KG_GUARD_C(hex_field(out->app_id, sizeof(out->app_id), root, "app_id"));
         out->has_app_id = true;
+    }
+    json_t *receipt = json_object_get(root, "receipt");
+    if (receipt != NULL) {
+        KG_ENSURE_C(json_is_object(receipt), KG_ERR_INPUT,
+                    "GetAppKey reply: 'receipt' is not an object");
+        out->receipt = json_dumps(receipt, JSON_COMPACT | JSON_ENSURE_ASCII);
+        KG_ENSURE_C(out->receipt != NULL, KG_ERR_NOMEM, "out of memory");
     }
     rc = KG_OK;
 cleanup:

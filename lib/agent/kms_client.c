@@ -3,16 +3,20 @@
  * certificate issued under the pinned KMS root CA with usage "kms:rpc". */
 #include "kms_client.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "keygate/eventlog.h"
 #include "keygate/hash.h"
 #include "keygate/https.h"
+#include "keygate/quote.h"
 
 /* ---- RA-TLS client certificate --------------------------------------------------------------- */
 
@@ -112,28 +116,39 @@ static bool has_usage(X509 *cert, const char *want)
     return ok;
 }
 
+/* A verified identity is a KMS governance allows now (isKmsAllowed): a genuine TD is not
+ * enough, it must run the KMS the chain allows. */
+static kg_result kms_allowed(const kg_ratls_identity *id, const kg_kms_trust *t)
+{
+    KG_ENSURE(id->boot.has_device_id, KG_ERR_VERIFY,
+              "PCK certificate carries no PPID (no device id)");
+    kg_eth_decision *d = calloc(1, sizeof(*d));
+    KG_ENSURE(d != NULL, KG_ERR_NOMEM, "out of memory");
+    kg_result rc =
+        kg_eth_policy_check(d, t->governance, t->kms_contract, KG_ETH_POLICY_KMS, &id->boot, NULL);
+    if (kg_failed(rc))
+        (void)kg_error_context("asking governance (isKmsAllowed)");
+    else if (!d->allowed)
+        rc = kg_error_set(KG_ERR_VERIFY, __FILE__, __LINE__, "not a KMS governance allows: %s",
+                          d->reason);
+    free(d);
+    return rc;
+}
+
 /* The KMS's attestation: its RA-TLS certificate verified as a KMS RPC endpoint, and its
- * measured identity allowed as a KMS by governance (isKmsAllowed): a genuine TD is not enough,
- * it must run the KMS the chain allows. */
+ * measured identity allowed as a KMS by governance. */
 static kg_result verify_kms_attestation(X509 *leaf, const kg_kms_trust *t)
 {
     kg_ratls_identity *id = calloc(1, sizeof(*id));
-    kg_eth_decision *d = calloc(1, sizeof(*d));
     kg_result rc = KG_ERROR;
-    KG_ENSURE_C(id && d, KG_ERR_NOMEM, "out of memory");
+    KG_ENSURE_C(id, KG_ERR_NOMEM, "out of memory");
     KG_GUARD_C(kg_ratls_verify_x509(id, leaf, t->attestation));
     KG_ENSURE_C(id->has_usage && strcmp(id->usage, KG_RATLS_USAGE_KMS_RPC) == 0, KG_ERR_VERIFY,
                 "attested certificate is not a KMS RPC certificate");
-    KG_ENSURE_C(id->boot.has_device_id, KG_ERR_VERIFY,
-                "PCK certificate carries no PPID (no device id)");
-    KG_GUARD_CTX_C(
-        kg_eth_policy_check(d, t->governance, t->kms_contract, KG_ETH_POLICY_KMS, &id->boot, NULL),
-        "asking governance (isKmsAllowed)");
-    KG_ENSURE_C(d->allowed, KG_ERR_VERIFY, "not a KMS governance allows: %s", d->reason);
+    KG_GUARD_C(kms_allowed(id, t));
     rc = KG_OK;
 cleanup:
     free(id);
-    free(d);
     KG_GUARD_CTX(rc, "attestation");
     return KG_OK;
 }
@@ -182,4 +197,103 @@ kg_result kg_agent_kms_call(kg_buf *reply, long *status, const kg_agent_kms_endp
                           .verify_ctx = (void *)ep->trust};
     KG_GUARD_CTX(kg_https_post(reply, status, &r), "KMS %s at %s", method, ep->url);
     return KG_OK;
+}
+
+/* Reads a hex member of the log key's attestation into a fresh buffer of at most cap bytes. */
+static kg_result att_hex(kg_buf *out, const json_t *att, const char *name, size_t cap)
+{
+    const char *h = json_string_value(json_object_get(att, name));
+    KG_ENSURE(h != NULL, KG_ERR_VERIFY, "/log-key: attestation has no '%s'", name);
+    KG_ENSURE(strlen(h) <= 2 * cap, KG_ERR_TOO_LARGE, "/log-key: attestation '%s' too large", name);
+    KG_GUARD_CTX(kg_hex_decode_buf(out, h, strlen(h)), "/log-key: attestation '%s'", name);
+    return KG_OK;
+}
+
+kg_result kg_agent_kms_log_key_check(const kg_agent_kms_endpoint *ep, const char *name,
+                                     const uint8_t pub[KG_ED25519_PUB_LEN])
+{
+    const kg_kms_trust *t = ep->trust;
+    KG_ENSURE(t != NULL && t->attestation != NULL && t->governance != NULL, KG_ERR_USAGE,
+              "checking the log key's attestation needs the attestation policy and the chain");
+    kg_result rc = KG_ERROR;
+    char url[KG_HTTPS_MAX_URL];
+    size_t ulen = strlen(ep->url);
+    while (ulen > 0 && ep->url[ulen - 1] == '/')
+        ulen--;
+    int w = snprintf(url, sizeof(url), "%.*s/log-key", (int)ulen, ep->url);
+    KG_ENSURE(w > 0 && (size_t)w < sizeof(url), KG_ERR_USAGE, "KMS URL '%.100s' too long", ep->url);
+    kg_buf reply, spki, quote, evlog;
+    kg_buf_init(&reply, 2 * (KG_MAX_QUOTE_LEN + KG_MAX_EVENTLOG_JSON_LEN) + 64u * 1024u);
+    kg_buf_init(&spki, 1024);
+    kg_buf_init(&quote, KG_MAX_QUOTE_LEN);
+    kg_buf_init(&evlog, KG_MAX_EVENTLOG_JSON_LEN);
+    json_t *doc = NULL;
+    kg_ratls_identity *id = calloc(1, sizeof(*id));
+    long status = 0;
+    KG_ENSURE_C(id != NULL, KG_ERR_NOMEM, "out of memory");
+    kg_https_request r = {.url = url,
+                          .get = true,
+                          .timeout_ms = ep->timeout_ms,
+                          .ca_pem = t->root_ca_pem,
+                          .verify_server = verify_kms_server,
+                          .verify_ctx = (void *)t};
+    KG_GUARD_CTX_C(kg_https_post(&reply, &status, &r), "KMS /log-key at %s", ep->url);
+    doc = json_loadb((const char *)reply.data, reply.len, JSON_REJECT_DUPLICATES, NULL);
+    KG_ENSURE_C(status == 200 && json_is_object(doc), KG_ERR_VERIFY,
+                "KMS /log-key at %s answered %ld", ep->url, status);
+    const char *got_name = json_string_value(json_object_get(doc, "name"));
+    const char *got_pub = json_string_value(json_object_get(doc, "pubkey"));
+    uint8_t pub_bytes[KG_ED25519_PUB_LEN];
+    KG_ENSURE_C(got_name != NULL && strcmp(got_name, name) == 0 && got_pub != NULL &&
+                    kg_ok(kg_hex_decode_exact(pub_bytes, sizeof(pub_bytes), got_pub)) &&
+                    memcmp(pub_bytes, pub, sizeof(pub_bytes)) == 0,
+                KG_ERR_VERIFY, "the KMS's /log-key is not the log key '%s' of the receipt", name);
+    const json_t *att = json_object_get(doc, "attestation");
+    KG_ENSURE_C(json_is_object(att), KG_ERR_VERIFY,
+                "the KMS's log key is not bound into its attestation (no 'attestation')");
+    KG_GUARD_C(att_hex(&spki, att, "spki", 1024));
+    KG_GUARD_C(att_hex(&quote, att, "quote", KG_MAX_QUOTE_LEN));
+    KG_GUARD_C(att_hex(&evlog, att, "eventlog", KG_MAX_EVENTLOG_JSON_LEN));
+    uint8_t want_spki[KG_ED25519_SPKI_LEN];
+    KG_GUARD_C(kg_ed25519_spki(want_spki, pub));
+    KG_ENSURE_C(spki.len == sizeof(want_spki) && memcmp(spki.data, want_spki, spki.len) == 0,
+                KG_ERR_VERIFY, "the log key's attestation binds another key");
+    KG_GUARD_CTX_C(kg_ratls_verify_key_evidence(id, spki.data, spki.len, quote.data, quote.len,
+                                                (const char *)evlog.data, evlog.len,
+                                                t->attestation),
+                   "the log key's attestation");
+    KG_GUARD_CTX_C(kms_allowed(id, t), "the log key's attestation");
+    rc = KG_OK;
+cleanup:
+    json_decref(doc);
+    free(id);
+    kg_buf_free(&reply);
+    kg_buf_free(&spki);
+    kg_buf_free(&quote);
+    kg_buf_free(&evlog);
+    return rc;
+}
+
+kg_result kg_agent_receipt_check(const char *json, size_t len, const kg_log_release_expect *want,
+                                 const kg_agent_kms_endpoint *ep)
+{
+    kg_result rc = KG_ERROR;
+    kg_log_receipt *r = malloc(sizeof(*r));
+    KG_ENSURE(r != NULL, KG_ERR_NOMEM, "out of memory");
+    kg_log_receipt_init(r);
+    kg_log_entry e;
+    json_t *obj = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
+    KG_ENSURE_C(obj != NULL, KG_ERR_INPUT, "receipt: not JSON");
+    KG_GUARD_C(kg_log_receipt_parse(r, obj));
+    KG_GUARD_C(kg_log_receipt_verify(&e, r, ep->trust->root_k256_pub));
+    KG_GUARD_C(kg_log_release_check(&e, want));
+    /* With the KMS's attestation checked, its log key must be bound into it too. */
+    if (ep->trust->attestation != NULL)
+        KG_GUARD_C(kg_agent_kms_log_key_check(ep, r->log_name, r->log_pub));
+    rc = KG_OK;
+cleanup:
+    json_decref(obj);
+    kg_log_receipt_free(r);
+    free(r);
+    return rc;
 }

@@ -11,6 +11,8 @@
 #include "keygate/crypto.h"
 #include "keygate/ratls.h"
 #include "keygate/result.h"
+#include "keygate/receipt.h"
+#include "keygate/tlog.h"
 
 typedef struct kg_agent_kms_endpoint {
     const char *url;           /* https://host:port */
@@ -35,5 +37,22 @@ KG_RESULT kg_agent_ratls_client_cert(kg_buf *cert_pem, const kg_p256_key *key,
 KG_RESULT kg_agent_kms_call(kg_buf *reply, long *status, const kg_agent_kms_endpoint *ep,
                             const char *method, const char *body, const char *cert_pem,
                             const char *key_pem);
+
+/* The log key (name, pub) a receipt names is bound into that KMS's attestation (docs/design.md,
+ * "The log key in the attestation"): GET <url>/log-key from the authenticated KMS names it, and
+ * its attestation (quote with REPORTDATA = SHA-512("ratls-cert:" || the key's SPKI), event
+ * log) verifies under ep->trust's attestation policy as a KMS governance allows (isKmsAllowed).
+ * Needs ep->trust->attestation. KG_ERR_VERIFY names what failed. */
+KG_RESULT kg_agent_kms_log_key_check(const kg_agent_kms_endpoint *ep, const char *name,
+                                     const uint8_t pub[KG_ED25519_PUB_LEN]);
+
+/* A release's receipt as the KMS sent it (JSON object text, untrusted), checked before what was
+ * released is used (docs/design.md, "Receipts"): parsed strictly, verified against the pinned
+ * root k256 key (log key certificate, checkpoint signature, inclusion), its entry the release
+ * `want` describes, and, when ep->trust checks attestations, the log key bound into the
+ * attestation of the KMS at ep->url (kg_agent_kms_log_key_check). KG_ERR_VERIFY (or
+ * KG_ERR_INPUT for a malformed receipt) names the failed step. */
+KG_RESULT kg_agent_receipt_check(const char *json, size_t len, const kg_log_release_expect *want,
+                                 const kg_agent_kms_endpoint *ep);
 
 #endif

@@ -169,6 +169,8 @@ static kg_result write_keys_file(const char *path, const kg_agent_keys *k, const
         rc = kg_jw_str(&w, "gateway_app_id", k->gateway_app_id);
     if (kg_ok(rc))
         rc = kg_jw_hex(&w, "app_id", app_id, 20);
+    if (kg_ok(rc) && k->receipt != NULL) /* the verified release's receipt, for GetKeyReceipt */
+        rc = kg_jw_raw(&w, "receipt", k->receipt, strlen(k->receipt));
     if (kg_ok(rc))
         rc = kg_jw_end(&w);
     if (kg_ok(rc))
@@ -366,6 +368,8 @@ int kg_agent_launch(const kg_launch_opts *o)
     memcpy(id.os_image_hash, brp->os_image_hash, 32);
     if (trust.attestation != NULL)
         KG_GUARD_CTX_C(own_device_id(id.device_id, tee, trust.attestation), "device id");
+    tctx.self = &id;
+    tctx.instance_known = true;
     KG_GUARD_C(kg_agent_new(&agent, &brp->keys, &id, &plat));
 
     if (run_app) {

@@ -1,7 +1,10 @@
 /* platform_tee.c - binds the app API (agent.h) to the TEE layer (quotes, RTMR3 events, the event
  * log) and to the KMS (SignCert for GetTlsKey). */
 #include "keygate/agent_boot.h"
+#include "keygate/hash.h"
+#include "keygate/receipt.h"
 #include "keygate/sim.h"
+#include "kms_client.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +213,63 @@ cleanup:
     return rc;
 }
 
+static bool all_zero(const uint8_t *b, size_t n)
+{
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= b[i];
+    return acc == 0;
+}
+
+/* SignCert's receipt (docs/design.md, "Receipts"), checked before the certificate goes to the
+ * app: an allowed SignCert for this VM, logged with the SHA-256 of the very leaf received. */
+static kg_result check_cert_receipt(const kg_agent_tee_ctx *t, const char *url, const kg_buf *reply,
+                                    const char *leaf_pem)
+{
+    KG_ENSURE(t->self != NULL, KG_ERR_INTERNAL, "GetTlsKey: the VM's identity is not set");
+    json_t *root = json_loadb((const char *)reply->data, reply->len, JSON_REJECT_DUPLICATES, NULL);
+    char *receipt = NULL;
+    X509 *leaf = NULL;
+    kg_result rc = KG_ERROR;
+    json_t *r = json_object_get(root, "receipt");
+    KG_ENSURE_C(json_is_object(r), KG_ERR_VERIFY,
+                "SignCert reply has no receipt: the certificate cannot be shown to be logged");
+    receipt = json_dumps(r, JSON_COMPACT);
+    KG_ENSURE_C(receipt != NULL, KG_ERR_NOMEM, "out of memory");
+    BIO *bio = BIO_new_mem_buf(leaf_pem, -1);
+    leaf = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    KG_ENSURE_OSSL_C(leaf != NULL, KG_ERR_VERIFY, "SignCert: the leaf certificate is not PEM");
+    uint8_t fp[KG_SHA256_LEN];
+    unsigned int fp_len = 0;
+    KG_ENSURE_OSSL_C(X509_digest(leaf, EVP_sha256(), fp, &fp_len) == 1, KG_ERR_CRYPTO,
+                     "SignCert: certificate digest");
+    char fp_hex[KG_HEX_SIZE(KG_SHA256_LEN)];
+    KG_GUARD_C(kg_hex_encode(fp_hex, sizeof(fp_hex), fp, sizeof(fp)));
+    const char *names[1] = {"certificate_sha256"};
+    const char *values[1] = {fp_hex};
+    const kg_agent_identity *me = t->self;
+    kg_log_release_expect want = {
+        .method = "SignCert",
+        .app_id = me->app_id,
+        .compose_hash = me->compose_hash,
+        .instance_id = t->instance_known ? me->instance_id : NULL,
+        .instance_id_len = me->instance_id_len,
+        .os_image_hash =
+            all_zero(me->os_image_hash, sizeof(me->os_image_hash)) ? NULL : me->os_image_hash,
+        .released_names = names,
+        .released_values = values,
+        .n_released = 1};
+    kg_agent_kms_endpoint ep = {.url = url, .trust = t->kms};
+    KG_GUARD_C(kg_agent_receipt_check(receipt, strlen(receipt), &want, &ep));
+    rc = KG_OK;
+cleanup:
+    X509_free(leaf);
+    free(receipt);
+    json_decref(root);
+    return rc;
+}
+
 static kg_result kms_sign_cert(void *ctx, const kg_p256_key *key, const kg_agent_cert_request *req,
                                kg_pem_chain *chain)
 {
@@ -224,7 +284,9 @@ static kg_result kms_sign_cert(void *ctx, const kg_p256_key *key, const kg_agent
         KG_GUARD_C(v2_body(&body, t->tee, key, req, t->ratls_format));
     KG_GUARD_C(kg_buf_terminate(&body));
     kg_result got = KG_ERROR;
+    size_t answered = 0;
     for (size_t i = 0; i < t->n_kms_urls; i++) {
+        answered = i;
         kg_buf_reset(&reply);
         reply.len = 0;
         /* The key being certified is also the RA-TLS client key (v1: the KMS requires the CSR
@@ -237,6 +299,9 @@ static kg_result kms_sign_cert(void *ctx, const kg_p256_key *key, const kg_agent
     }
     KG_GUARD_C(got);
     KG_GUARD_C(parse_chain(chain, &reply));
+    KG_GUARD_CTX_C(check_cert_receipt(t, t->kms_urls[answered], &reply, chain->pem[0]),
+                   "KMS %s: the certificate's receipt does not verify; it is not used",
+                   t->kms_urls[answered]);
     rc = KG_OK;
 cleanup:
     kg_buf_free(&reply);

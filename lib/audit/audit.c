@@ -29,6 +29,7 @@ typedef struct audit_job {
     bool done;
     bool ok;
     int64_t id;
+    uint64_t leaf;   /* the decision's index in the verifiable log */
     char error[256]; /* the commit's failure, re-raised on the caller's thread */
 } audit_job;
 
@@ -45,6 +46,8 @@ struct kg_audit {
     sqlite3_stmt *insert;
     sqlite3_stmt *insert_entry; /* log_entries */
     sqlite3_stmt *insert_hash;  /* log_hashes */
+    sqlite3_stmt *read_hash;    /* one stored hash; under read_lock (receipts read many) */
+    pthread_mutex_t read_lock;
     uint8_t node_id[KG_LOG_NODE_ID_LEN];
     log_edge edge;           /* the leader's working copy (inside a batch) */
     log_edge edge_committed; /* as of the last commit; read under lock */
@@ -106,17 +109,21 @@ static int64_t now_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-/* One stored hash, (level, index). */
+/* One stored hash, (level, index), through one prepared statement per connection: a receipt's
+ * inclusion proof reads up to 64 of them, and preparing each would cost more than the read. */
 static kg_result read_hash(kg_audit *a, uint32_t level, uint64_t index,
                            uint8_t out[KG_TLOG_HASH_LEN])
 {
-    sqlite3_stmt *st = NULL;
     kg_result rc = KG_ERROR;
-    if (sqlite3_prepare_v2(a->db, "SELECT hash FROM log_hashes WHERE level = ? AND idx = ?;", -1,
-                           &st, NULL) != SQLITE_OK) {
+    pthread_mutex_lock(&a->read_lock);
+    if (a->read_hash == NULL &&
+        sqlite3_prepare_v2(a->db, "SELECT hash FROM log_hashes WHERE level = ? AND idx = ?;", -1,
+                           &a->read_hash, NULL) != SQLITE_OK) {
         (void)sqlite_fail(a->db, __FILE__, __LINE__, "reading log hashes");
         goto cleanup;
     }
+    sqlite3_stmt *st = a->read_hash;
+    sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, level);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)index);
     int step = sqlite3_step(st);
@@ -129,7 +136,9 @@ static kg_result read_hash(kg_audit *a, uint32_t level, uint64_t index,
     memcpy(out, sqlite3_column_blob(st, 0), KG_TLOG_HASH_LEN);
     rc = KG_OK;
 cleanup:
-    sqlite3_finalize(st);
+    if (a->read_hash != NULL)
+        sqlite3_reset(a->read_hash); /* a pending read would hold a WAL snapshot open */
+    pthread_mutex_unlock(&a->read_lock);
     return rc;
 }
 
@@ -183,6 +192,7 @@ kg_result kg_audit_open(kg_audit **out, const char *path, bool read_only)
     KG_ENSURE(a != NULL, KG_ERR_NOMEM, "audit: out of memory");
     kg_result rc = KG_ERROR;
     pthread_mutex_init(&a->lock, NULL);
+    pthread_mutex_init(&a->read_lock, NULL);
     pthread_cond_init(&a->committed, NULL);
 
     if (!read_only) {
@@ -233,8 +243,10 @@ void kg_audit_free(kg_audit *a)
     sqlite3_finalize(a->insert);
     sqlite3_finalize(a->insert_entry);
     sqlite3_finalize(a->insert_hash);
+    sqlite3_finalize(a->read_hash);
     sqlite3_close(a->db);
     pthread_mutex_destroy(&a->lock);
+    pthread_mutex_destroy(&a->read_lock);
     pthread_cond_destroy(&a->committed);
     free(a);
 }
@@ -361,7 +373,7 @@ static kg_result append_leaf(kg_audit *a, const uint8_t *entry, size_t len, int6
     return KG_OK;
 }
 
-static kg_result insert_one(kg_audit *a, const kg_audit_record *r, int64_t *id)
+static kg_result insert_one(kg_audit *a, const kg_audit_record *r, int64_t *id, uint64_t *leaf)
 {
     sqlite3_stmt *st = a->insert;
     int rc = SQLITE_OK;
@@ -434,6 +446,7 @@ static kg_result insert_one(kg_audit *a, const kg_audit_record *r, int64_t *id)
     e->released = log_str(&txt->released);
     memcpy(e->node_id, a->node_id, KG_LOG_NODE_ID_LEN);
     KG_GUARD_C(kg_log_entry_encode(&entry, e));
+    *leaf = a->edge.size;
     KG_GUARD_C(append_leaf(a, entry.data, entry.len, *id));
     res = KG_OK;
 cleanup:
@@ -454,7 +467,7 @@ static kg_result write_batch(kg_audit *a, audit_job *batch)
     a->edge = a->edge_committed;
     SQL_GUARD(a->db, sqlite3_exec(a->db, "BEGIN IMMEDIATE;", NULL, NULL, NULL), "begin");
     for (audit_job *j = batch; j != NULL; j = j->next) {
-        if (kg_failed(insert_one(a, j->rec, &j->id))) {
+        if (kg_failed(insert_one(a, j->rec, &j->id, &j->leaf))) {
             (void)sqlite3_exec(a->db, "ROLLBACK;", NULL, NULL, NULL);
             a->edge = a->edge_committed;
             return KG_ERROR;
@@ -470,6 +483,12 @@ static kg_result write_batch(kg_audit *a, audit_job *batch)
 }
 
 kg_result kg_audit_append(kg_audit *a, const kg_audit_record *rec, int64_t *id_out)
+{
+    return kg_audit_append_leaf(a, rec, id_out, NULL);
+}
+
+kg_result kg_audit_append_leaf(kg_audit *a, const kg_audit_record *rec, int64_t *id_out,
+                               uint64_t *leaf_out)
 {
     KG_ENSURE(a != NULL && a->insert != NULL, KG_ERR_USAGE, "audit: log not open for writing");
     /* Checked here, on the caller's thread: a record the batch could not write would fail the
@@ -529,6 +548,8 @@ kg_result kg_audit_append(kg_audit *a, const kg_audit_record *rec, int64_t *id_o
         KG_BAIL(KG_ERR_IO, "%s", me.error);
     if (id_out != NULL)
         *id_out = me.id;
+    if (leaf_out != NULL)
+        *leaf_out = me.leaf;
     return KG_OK;
 }
 

@@ -28,7 +28,8 @@ static kg_result refuse(const kg_kms_ops *ops, const kg_kms_request *req, kg_err
                                                   : "denied";
     char msg[KG_KMS_MAX_REASON + 64];
     snprintf(msg, sizeof(msg), "%s", reason); /* reason may point at the error buffer */
-    if (kg_failed(ops->record(ops->ctx, &r)))
+    uint64_t leaf = UINT64_MAX;
+    if (kg_failed(ops->record(ops->ctx, &r, &leaf)))
         KG_BAIL(code, "%s %s: %s (and the record store could not record it)", req->method, what,
                 msg);
     KG_BAIL(code, "%s %s: %s", req->method, what, msg);
@@ -41,8 +42,9 @@ static void block_of(kg_audit_record *r, const kg_kms_verdict *v)
 }
 
 kg_result kg_kms_record_release(const kg_kms_ops *ops, const kg_kms_request *req,
-                                const kg_kms_decision *d, const char *released_json)
+                                const kg_kms_decision *d, const char *released_json, uint64_t *leaf)
 {
+    uint64_t at = UINT64_MAX;
     kg_audit_record r = {.method = req->method,
                          .peer = req->peer,
                          .allowed = true,
@@ -50,9 +52,11 @@ kg_result kg_kms_record_release(const kg_kms_ops *ops, const kg_kms_request *req
                          .identity = &d->peer.boot,
                          .released = released_json};
     block_of(&r, &d->verdict);
-    if (kg_failed(ops->record(ops->ctx, &r)))
+    if (kg_failed(ops->record(ops->ctx, &r, &at)))
         KG_BAIL(KG_ERR_UNAVAILABLE, "%s unavailable: record store: %s; nothing released",
                 req->method, kg_error_message());
+    if (leaf != NULL)
+        *leaf = at;
     return KG_OK;
 }
 

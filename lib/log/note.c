@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,5 +309,20 @@ kg_result kg_checkpoint_parse(kg_checkpoint *out, const uint8_t *text, size_t le
         KG_GUARD(read_line(&r, &line, &ll, "extension line"));
         KG_ENSURE(ll > 0, KG_ERR_INPUT, "checkpoint: empty extension line");
     }
+    return KG_OK;
+}
+
+kg_result kg_ed25519_spki(uint8_t out[KG_ED25519_SPKI_LEN], const uint8_t pub[KG_ED25519_PUB_LEN])
+{
+    EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, KG_ED25519_PUB_LEN);
+    KG_ENSURE_OSSL(k != NULL, KG_ERR_INPUT, "Ed25519 public key");
+    unsigned char *der = NULL;
+    int n = i2d_PUBKEY(k, &der);
+    EVP_PKEY_free(k);
+    bool ok = n == (int)KG_ED25519_SPKI_LEN;
+    if (ok)
+        memcpy(out, der, KG_ED25519_SPKI_LEN);
+    OPENSSL_free(der);
+    KG_ENSURE_OSSL(ok, KG_ERR_CRYPTO, "Ed25519 SubjectPublicKeyInfo");
     return KG_OK;
 }

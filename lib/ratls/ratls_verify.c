@@ -77,6 +77,28 @@ kg_result kg_ratls_verify_x509(kg_ratls_identity *out, X509 *cert, const kg_ratl
     return verify_parsed(out, parsed, &ev, pol);
 }
 
+kg_result kg_ratls_verify_key_evidence(kg_ratls_identity *out, const uint8_t *spki, size_t spki_len,
+                                       const uint8_t *quote, size_t quote_len,
+                                       const char *eventlog_json, size_t eventlog_len,
+                                       const kg_ratls_policy *pol)
+{
+    kg_ratls_evidence ev;
+    kg_ratls_evidence_init(&ev);
+    memset(out, 0, sizeof(*out));
+    KG_ENSURE(pol != NULL && pol->verifier != NULL, KG_ERR_USAGE, "RA-TLS policy needs a verifier");
+    kg_result rc = kg_buf_append(&ev.spki, spki, spki_len);
+    if (kg_ok(rc))
+        rc = kg_buf_append(&ev.quote, quote, quote_len);
+    if (kg_ok(rc))
+        rc = kg_buf_append(&ev.eventlog, eventlog_json, eventlog_len);
+    if (kg_ok(rc))
+        rc = kg_buf_terminate(&ev.eventlog);
+    if (kg_ok(rc))
+        rc = kg_ratls_verify_evidence(out, &ev, pol, pol->now ? pol->now : (uint64_t)time(NULL));
+    kg_ratls_evidence_free(&ev);
+    return rc;
+}
+
 kg_result kg_ratls_verify_evidence(kg_ratls_identity *out, const kg_ratls_evidence *ev,
                                    const kg_ratls_policy *pol, uint64_t now)
 {

@@ -90,9 +90,10 @@ static kg_result fake_govern(void *ctx, kg_kms_verdict *out, kg_kms_caller calle
     return KG_OK;
 }
 
-static kg_result fake_record(void *ctx, const kg_audit_record *r)
+static kg_result fake_record(void *ctx, const kg_audit_record *r, uint64_t *leaf)
 {
     world *w = ctx;
+    *leaf = UINT64_MAX;
     KG_ENSURE(!w->record_fails, KG_ERR_IO, "audit: commit: disk I/O error");
     assert_true(w->n < MAX_RECORDS);
     assert_false(r->identity != NULL && r->claimed_app_id != NULL);
@@ -107,6 +108,7 @@ static kg_result fake_record(void *ctx, const kg_audit_record *r)
     w->rec[w->n].block = r->block_number;
     snprintf(w->rec[w->n].released, sizeof(w->rec[w->n].released), "%s",
              r->released ? r->released : "");
+    *leaf = 1000u + (uint64_t)w->n; /* as a log would number it */
     w->n++;
     return KG_OK;
 }
@@ -163,8 +165,10 @@ static void allowed_then_recorded_before_release(void **state)
     assert_int_equal(w.n, 0); /* nothing recorded until the release is */
     assert_memory_equal(d->peer.boot.app_id, w.peer.app_id, KG_APP_ID_LEN);
     assert_int_equal(d->verdict.block_number, 77);
-    KG_ASSERT_OK(kg_kms_record_release(&ops, &rq, d, "{\"k256_pubkey\":\"02aa\"}"));
+    uint64_t leaf = 0;
+    KG_ASSERT_OK(kg_kms_record_release(&ops, &rq, d, "{\"k256_pubkey\":\"02aa\"}", &leaf));
     assert_int_equal(w.n, 1);
+    assert_int_equal(leaf, 1000); /* the release's log index, for its receipt */
     assert_true(w.rec[0].allowed && w.rec[0].has_identity);
     assert_int_equal(w.rec[0].block, 77);
     assert_string_equal(w.rec[0].released, "{\"k256_pubkey\":\"02aa\"}");
@@ -172,7 +176,7 @@ static void allowed_then_recorded_before_release(void **state)
 
     /* The store fails at the release: unavailable, nothing may leave. */
     w.record_fails = true;
-    KG_ASSERT_ERR(kg_kms_record_release(&ops, &rq, d, "{}"), KG_ERR_UNAVAILABLE,
+    KG_ASSERT_ERR(kg_kms_record_release(&ops, &rq, d, "{}", NULL), KG_ERR_UNAVAILABLE,
                   "GetAppKey unavailable: record store: audit: commit: disk I/O error; nothing "
                   "released");
     assert_int_equal(kg_err_http_status(KG_ERR_UNAVAILABLE), 503);
@@ -351,7 +355,7 @@ static void csr_identities_are_decided_alike(void **state)
     assert_int_equal(w.attest_calls, 0);
     assert_memory_equal(d->peer.boot.app_id, csr_app, KG_APP_ID_LEN);
     assert_int_equal(w.govern_calls, 1);
-    KG_ASSERT_OK(kg_kms_record_release(&ops, &rq, d, "{\"certificate_sha256\":\"ab\"}"));
+    KG_ASSERT_OK(kg_kms_record_release(&ops, &rq, d, "{\"certificate_sha256\":\"ab\"}", NULL));
     assert_true(w.rec[0].allowed && w.rec[0].has_identity);
     assert_memory_equal(w.rec[0].app_id, csr_app, KG_APP_ID_LEN);
 
