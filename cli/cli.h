@@ -38,7 +38,10 @@ int kg_cmd_kdf(int argc, char **argv);
 int kg_cmd_quote(int argc, char **argv);
 int kg_cmd_sim(int argc, char **argv);
 int kg_cmd_ratls(int argc, char **argv);
+int kg_cmd_recovery(int argc, char **argv);
 int kg_cmd_tx(int argc, char **argv);
+/* `keygate kms recover` (cmd_recovery.c), dispatched from kg_cmd_kms; argv[0] is "recover". */
+int kg_cmd_kms_recover(int argc, char **argv);
 /* `keygate sim run` (cmd_sim_run.c), dispatched from kg_cmd_sim; argv[0] is "run". */
 int kg_cmd_sim_run(int argc, char **argv);
 

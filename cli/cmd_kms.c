@@ -998,6 +998,8 @@ int kg_cmd_kms(int argc, char **argv)
         return kg_cmd_kms_config(argc - 1, argv + 1);
     if (strcmp(sub, "index") == 0) /* anyone's write, with its own options (cmd_kms_index.c) */
         return kg_cmd_kms_index(argc, argv);
+    if (strcmp(sub, "recover") == 0)
+        return kg_cmd_kms_recover(argc - 1, argv + 1);
     int c;
     optind = 2;
     opterr = 0;

@@ -20,6 +20,8 @@ static const kg_cli_command commands[] = {
      "Local read-only web page: governance, KMS, decisions, log verification"},
     {"quote", kg_cmd_quote, "Verify or inspect Intel DCAP quotes (TDX, SGX) against collateral"},
     {"ratls", kg_cmd_ratls, "Inspect (verify) or create RA-TLS certificates"},
+    {"recovery", kg_cmd_recovery,
+     "A recovery holder's side of sealed root keys: keygen, decrypt-share"},
     {"sim", kg_cmd_sim, "Simulated TDX platform: init, quote, extend, eventlog, pccs"},
     {"tx", kg_cmd_tx, "Where a transaction is: pending, mined (success or reverted) or unknown"},
     {"kdf", kg_cmd_kdf,

@@ -20,6 +20,7 @@
 #include "keygate/fileio.h"
 #include "keygate/hash.h"
 #include "keygate/kms_x509.h"
+#include "keygate/sealed.h"
 #include "kms.h"
 
 #include "keygate/eventlog.h"
@@ -223,6 +224,15 @@ kg_result kms_attest_csr(void *ctx, kg_ratls_identity *out, const uint8_t *csr, 
     kg_result rc = kg_csr_v2_verify(parsed, out, csr, csr_len, sig, sig_len, &pol);
     kg_csr_v2_free(parsed);
     free(parsed);
+    return rc;
+}
+
+kg_result kms_attest_seal_key(uint8_t out[KG_TEE_SEAL_KEY_LEN])
+{
+    KG_ENSURE(g_tee != NULL, KG_ERR_USAGE, "TEE not opened");
+    pthread_mutex_lock(&g_tee_lock);
+    kg_result rc = kg_tee_seal_key(g_tee, out, KG_SEALED_TEE_LABEL);
+    pthread_mutex_unlock(&g_tee_lock);
     return rc;
 }
 

@@ -48,6 +48,9 @@ typedef struct node_job {
     kg_eth_decision decision;
     uint8_t k256[KG_K256_PUB_LEN];
     uint8_t spki_hash[32];
+    uint8_t holders[KG_ETH_MAX_RECOVERY_HOLDERS][32];
+    size_t n_holders;
+    uint8_t threshold;
 } node_job;
 
 static void capture(node_job *j, kg_result rc)
@@ -115,6 +118,14 @@ static void *job_kms_info(void *arg)
         rc = kg_sha256(j->spki_hash, spki.data, spki.len);
     kg_buf_free(&spki);
     capture(j, rc);
+    return NULL;
+}
+
+static void *job_recovery_holders(void *arg)
+{
+    node_job *j = arg;
+    capture(j, kg_eth_recovery_holders(j->holders, &j->n_holders, &j->threshold, g_nodes[j->i],
+                                       j->k->cfg.kms_contract, j->at));
     return NULL;
 }
 
@@ -186,6 +197,12 @@ static bool same_kms_info(const node_job *a, const node_job *b)
 {
     return memcmp(a->k256, b->k256, KG_K256_PUB_LEN) == 0 &&
            memcmp(a->spki_hash, b->spki_hash, sizeof(a->spki_hash)) == 0;
+}
+
+static bool same_holders(const node_job *a, const node_job *b)
+{
+    return a->n_holders == b->n_holders && a->threshold == b->threshold &&
+           memcmp(a->holders, b->holders, a->n_holders * 32) == 0;
 }
 
 static int by_number_desc(const void *x, const void *y)
@@ -310,6 +327,26 @@ kg_result kms_chain_kms_info(uint8_t k256[KG_K256_PUB_LEN], uint8_t spki_hash[32
         return disagree(k, k->cfg.rpc_urls[ref], k->cfg.rpc_urls[odd], "report different kmsInfo");
     memcpy(k256, jobs[ref].k256, KG_K256_PUB_LEN);
     memcpy(spki_hash, jobs[ref].spki_hash, 32);
+    return KG_OK;
+}
+
+kg_result kms_chain_recovery_holders(uint8_t holders[KG_ETH_MAX_RECOVERY_HOLDERS][32], size_t *n,
+                                     uint8_t *threshold, kms *k, const kg_eth_block *at)
+{
+    node_job jobs[KG_KMS_MAX_RPC_NODES];
+    init_jobs(jobs, k);
+    for (size_t i = 0; i < g_n_nodes; i++)
+        jobs[i].at = at;
+    each_node(job_recovery_holders, jobs, g_n_nodes);
+    KG_GUARD(need_quorum(k, jobs, "recoveryHolders()"));
+    size_t ref, odd;
+    find_odd(&ref, &odd, jobs, same_holders);
+    if (odd < g_n_nodes)
+        return disagree(k, k->cfg.rpc_urls[ref], k->cfg.rpc_urls[odd],
+                        "report different recovery holders");
+    memcpy(holders, jobs[ref].holders, jobs[ref].n_holders * 32);
+    *n = jobs[ref].n_holders;
+    *threshold = jobs[ref].threshold;
     return KG_OK;
 }
 

@@ -1,9 +1,11 @@
-/* keys.c - the KMS root keys: generated once inside the TEE (bootstrap), kept in state_dir with
- * mode 0600, and the certificates derived from them (root CA, temporary CA, server TLS).
+/* keys.c - the KMS root keys: generated once inside the TEE (bootstrap), sealed in state_dir
+ * (seal.c), and the certificates derived from them (root CA, temporary CA, server TLS). Root
+ * keys of an earlier version, plain files root-ca.key and root-k256.key, are sealed on the first
+ * start and the plain files wiped.
  *
  * state_dir layout:
- *   root-ca.key     PKCS#8 PEM of the root CA P-256 key (RCA)          0600, secret
- *   root-k256.key   hex of the root secp256k1 scalar (RK)              0600, secret
+ *   root-keys.sealed  the root CA P-256 key (RCA) and root secp256k1    0600, ciphertext
+ *                     key (RK), sealed (seal.c, docs/design.md "Sealed root keys")
  *   root-ca.pem     the self-signed root CA certificate                0644
  *   temp-ca.key     the temporary CA key (mints RA-TLS client certs)   0600, not secret
  *   temp-ca.pem     its certificate, self-signed: outside the root     0644
@@ -24,6 +26,7 @@
 #include "keygate/https.h"
 #include "kms.h"
 #include "keygate/kms_x509.h"
+#include "keygate/sealed.h"
 
 #define KMS_MAX_STATE_FILE (64u * 1024u)
 #define KMS_BOOTSTRAP_DOMAIN "kms-root-pubkey:"
@@ -188,24 +191,59 @@ cleanup:
     return rc;
 }
 
-/* First start: both root keys are generated here, inside the TEE, and never seen outside. */
-static kg_result generate_root(kms *k, const char *ca_key_path, const char *k256_path)
+/* First start: both root keys are generated here, inside the TEE, and never seen outside; the
+ * caller seals them. */
+static kg_result generate_root(kms *k)
 {
-    kg_result rc = KG_ERROR;
-    char hex[2 * KG_K256_SCALAR_LEN + 2];
-    KG_GUARD_CTX_C(kg_p256_generate(&k->root_ca_key), "generating the root CA key");
-    KG_GUARD_CTX_C(kg_k256_generate(k->root.k256_scalar), "generating the root k256 key");
-    KG_GUARD_C(kg_hex_encode(hex, sizeof(hex), k->root.k256_scalar, KG_K256_SCALAR_LEN));
-    hex[2 * KG_K256_SCALAR_LEN] = '\n';
-    /* k256 first: a crash between the two leaves an incomplete state that the next start
-     * reports instead of silently pairing a new CA key with an old k256 key. */
-    KG_GUARD_C(write_state(k, k256_path, hex, sizeof(hex) - 1, 0600));
-    KG_GUARD_C(save_p256(k, ca_key_path, k->root_ca_key));
-    kg_slog(KG_SLOG_INFO, "generated new root keys in %s", k->cfg.state_dir);
-    rc = KG_OK;
-cleanup:
-    kg_memzero(hex, sizeof(hex));
-    return rc;
+    KG_GUARD_CTX(kg_p256_generate(&k->root_ca_key), "generating the root CA key");
+    KG_GUARD_CTX(kg_k256_generate(k->root.k256_scalar), "generating the root k256 key");
+    KG_GUARD(kg_p256_scalar(k->root.ca_scalar, k->root_ca_key));
+    fprintf(stderr, "keygate-kms: generated new root keys for %s\n", k->cfg.state_dir);
+    return KG_OK;
+}
+
+static kg_result load_root(kms *k, const char *ca_key_path, const char *k256_path);
+
+/* Overwrites a plaintext key file of an earlier version with zeros, makes that durable, and
+ * removes it (the sealed file already holds the keys). */
+static kg_result wipe_file(const char *path)
+{
+    struct stat st;
+    KG_ENSURE(lstat(path, &st) == 0, KG_ERR_IO, "cannot stat '%s': %s", path, strerror(errno));
+    int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    KG_ENSURE(fd >= 0, KG_ERR_IO, "cannot open '%s' to wipe it: %s", path, strerror(errno));
+    static const uint8_t zero[4096];
+    off_t left = st.st_size;
+    while (left > 0) {
+        size_t n = left < (off_t)sizeof(zero) ? (size_t)left : sizeof(zero);
+        ssize_t w = write(fd, zero, n);
+        if (w <= 0) {
+            int e = errno;
+            close(fd);
+            KG_BAIL(KG_ERR_IO, "cannot wipe '%s': %s", path, strerror(e));
+        }
+        left -= w;
+    }
+    int synced = fsync(fd);
+    close(fd);
+    KG_ENSURE(synced == 0, KG_ERR_IO, "cannot sync '%s': %s", path, strerror(errno));
+    KG_ENSURE(unlink(path) == 0, KG_ERR_IO, "cannot remove '%s': %s", path, strerror(errno));
+    return KG_OK;
+}
+
+/* Root keys from an earlier version's plain files: sealed, then the plain files wiped. */
+static kg_result migrate_plaintext(kms *k, const char *ca_key_path, const char *k256_path,
+                                   const kg_sealed_holders *holders)
+{
+    KG_GUARD(load_root(k, ca_key_path, k256_path));
+    KG_GUARD(kg_p256_scalar(k->root.ca_scalar, k->root_ca_key));
+    KG_GUARD_CTX(kms_seal_store(k, holders), "sealing the plaintext root keys of '%s'",
+                 k->cfg.state_dir);
+    KG_GUARD(wipe_file(k256_path));
+    KG_GUARD(wipe_file(ca_key_path));
+    fprintf(stderr, "keygate-kms: migrated: the plaintext root key files in %s are wiped\n",
+            k->cfg.state_dir);
+    return KG_OK;
 }
 
 static kg_result load_root(kms *k, const char *ca_key_path, const char *k256_path)
@@ -279,27 +317,50 @@ kg_result kms_keys_init(kms *k, bool may_generate)
     if (mkdir(k->cfg.state_dir, 0700) != 0 && errno != EEXIST)
         KG_BAIL(KG_ERR_IO, "cannot create state_dir '%s': %s", k->cfg.state_dir, strerror(errno));
 
+    char sealed[KG_KMS_PATH_MAX + 32];
+    KG_GUARD(kms_seal_path(sealed, sizeof(sealed), k));
+    kg_sealed_holders holders;
+    KG_GUARD(kms_recovery_holders(&holders, k));
     bool have_ca = file_exists(ca_key), have_k256 = file_exists(k256);
-    bool fresh = !have_ca && !have_k256;
-    if (fresh) {
-        /* New root keys only when asked for: an empty state_dir is far more often a typo or an
-         * unmounted volume than a new deployment, and new keys would silently give every app
-         * other keys than the ones published on chain. */
-        KG_ENSURE(may_generate, KG_ERR_NOT_FOUND,
-                  "state_dir '%s' holds no root keys ('%s' and '%s' are missing): restore it, "
-                  "mount the right volume, run once with --bootstrap for a new deployment, or "
-                  "--onboard from a running KMS",
-                  k->cfg.state_dir, ca_key, k256);
-        KG_GUARD(generate_root(k, ca_key, k256));
-    } else {
+    bool have_sealed = file_exists(sealed);
+    if (k->root_in_memory) {
+        /* received from a peer (onboarding) or recovered: sealed for this VM before use */
+        KG_GUARD(kg_p256_from_scalar(&k->root_ca_key, k->root.ca_scalar));
+        KG_GUARD(kms_seal_store(k, &holders));
+        k->root_in_memory = false;
+    } else if (have_ca || have_k256) {
         KG_ENSURE(have_ca && have_k256, KG_ERR_IO,
                   "state_dir '%s' is incomplete: '%s' exists but '%s' does not; restore it "
                   "from backup (starting with new keys would orphan every app's keys)",
                   k->cfg.state_dir, have_ca ? ca_key : k256, have_ca ? k256 : ca_key);
-        KG_GUARD(load_root(k, ca_key, k256));
+        KG_GUARD(migrate_plaintext(k, ca_key, k256, &holders));
+    } else if (have_sealed) {
+        if (kg_failed(kms_seal_open(k)))
+            return kg_error_context(
+                "the sealed root keys in '%s' do not open in this VM; start it with --onboard "
+                "HOST:PORT to receive them from a running KMS of this deployment, or with "
+                "--recover to recover them from the recovery holders named on chain",
+                sealed);
+        KG_GUARD(kg_p256_from_scalar(&k->root_ca_key, k->root.ca_scalar));
+        /* recovery holders changed on chain since this file was sealed: seal anew */
+        kg_sealed_file f;
+        KG_GUARD(kms_seal_read(&f, k));
+        if (!kg_sealed_same_holders(&f, &holders))
+            KG_GUARD_CTX(kms_seal_store(k, &holders), "resealing for the recovery holders now "
+                                                      "named on chain");
+    } else {
+        /* New root keys only when asked for: an empty state_dir is far more often a typo or an
+         * unmounted volume than a new deployment, and new keys would silently give every app
+         * other keys than the ones published on chain. */
+        KG_ENSURE(may_generate, KG_ERR_NOT_FOUND,
+                  "state_dir '%s' holds no root keys ('%s' is missing): restore it, mount the "
+                  "right volume, run once with --bootstrap for a new deployment, or --onboard "
+                  "from a running KMS",
+                  k->cfg.state_dir, sealed);
+        KG_GUARD(generate_root(k));
+        KG_GUARD(kms_seal_store(k, &holders));
     }
     KG_GUARD(kg_k256_public(k->root_k256_pub, k->root.k256_scalar));
-    KG_GUARD(kg_p256_scalar(k->root.ca_scalar, k->root_ca_key));
     if (k->app_pubs == NULL) /* 4096 apps in about 800 KB */
         KG_GUARD(kg_app_public_cache_new(&k->app_pubs, 4096));
 
@@ -466,14 +527,28 @@ static kg_result check_keys_on_chain(const uint8_t chain_k256[KG_K256_PUB_LEN],
 kg_result kms_keys_onboard(kms *k, const char *source)
 {
     char ca_key[KG_KMS_PATH_MAX + 32], k256[KG_KMS_PATH_MAX + 32], url[KG_HTTPS_MAX_URL];
-    char ca_cert_path[KG_KMS_PATH_MAX + 32];
+    char ca_cert_path[KG_KMS_PATH_MAX + 32], sealed[KG_KMS_PATH_MAX + 32];
     KG_GUARD(state_path(ca_key, sizeof(ca_key), k, "root-ca.key"));
     KG_GUARD(state_path(k256, sizeof(k256), k, "root-k256.key"));
     KG_GUARD(state_path(ca_cert_path, sizeof(ca_cert_path), k, "root-ca.pem"));
+    KG_GUARD(kms_seal_path(sealed, sizeof(sealed), k));
     KG_GUARD(source_url(url, sizeof(url), source));
     if (file_exists(ca_key) || file_exists(k256)) {
-        kg_slog(KG_SLOG_INFO, "state_dir already holds root keys; not onboarding");
+        fprintf(stderr, "keygate-kms: state_dir holds plaintext root keys (they are sealed "
+                        "next); not onboarding\n");
         return KG_OK;
+    }
+    if (file_exists(sealed)) {
+        /* A restart: if this VM can open its own sealed keys, there is nothing to fetch. On TDX
+         * (no sealing key) or in another VM it cannot, and the peer's keys are sealed anew. */
+        if (kg_ok(kms_seal_open(k))) {
+            kg_kdf_root_keys_wipe(&k->root);
+            fprintf(stderr, "keygate-kms: the sealed root keys open in this VM; not onboarding\n");
+            return KG_OK;
+        }
+        fprintf(stderr, "keygate-kms: the sealed root keys do not open here (%s); onboarding\n",
+                kg_error_message());
+        kg_error_clear();
     }
     KG_ENSURE(k->cfg.policy == KG_KMS_POLICY_ETH, KG_ERR_USAGE,
               "--onboard needs policy.backend 'eth': the received root keys are checked against "
@@ -489,10 +564,8 @@ kg_result kms_keys_onboard(kms *k, const char *source)
     json_t *doc = NULL;
     kg_p256_key *ca = NULL;
     uint8_t scalar[KG_K256_SCALAR_LEN], chain_k256[KG_K256_PUB_LEN];
-    char hex[2 * KG_K256_SCALAR_LEN + 2];
     X509 *cert = NULL;
     long status = 0;
-    bool wrote = false;
     /* What the keys must be, read before we ask for them. */
     KG_GUARD_CTX_C(kms_policy_kms_info(chain_k256, &chain_spki, k), "onboarding");
     KG_GUARD_CTX_C(kms_attest_client_cert(&id_key, &id_cert, k), "onboarding certificate");
@@ -524,25 +597,20 @@ kg_result kms_keys_onboard(kms *k, const char *source)
     if (ca_pem != NULL) /* keep the very same root CA certificate as the source node */
         KG_GUARD_CTX_C(kms_x509_from_pem_checked(&cert, ca_pem, kg_p256_evp(ca)),
                        "GetKmsKey: ca_cert");
-    KG_GUARD_C(kg_hex_encode(hex, sizeof(hex), scalar, sizeof(scalar)));
-    hex[2 * KG_K256_SCALAR_LEN] = '\n';
-    /* Every check passed: only now does anything reach the disk. */
+    /* Every check passed: the keys stay in memory and kms_keys_init seals them for this VM; only
+     * the public root CA certificate is written here. */
     if (mkdir(k->cfg.state_dir, 0700) != 0 && errno != EEXIST)
         KG_BAIL_C(KG_ERR_IO, "cannot create state_dir '%s': %s", k->cfg.state_dir, strerror(errno));
-    wrote = true;
     if (cert != NULL && !file_exists(ca_cert_path))
         KG_GUARD_C(save_cert(k, ca_cert_path, cert));
-    KG_GUARD_C(write_state(k, k256, hex, sizeof(hex) - 1, 0600));
-    KG_GUARD_C(save_p256(k, ca_key, ca));
-    kg_slog(KG_SLOG_INFO, "onboarded root keys from %s (they match the KMS info on chain)", source);
+    KG_GUARD_C(kg_p256_scalar(k->root.ca_scalar, ca));
+    memcpy(k->root.k256_scalar, scalar, KG_K256_SCALAR_LEN);
+    k->root_in_memory = true;
+    fprintf(stderr, "keygate-kms: onboarded root keys from %s (they match the KMS info on chain)\n",
+            source);
     rc = KG_OK;
 cleanup:
-    if (kg_failed(rc) && wrote) { /* a half-written state would be taken for a complete one */
-        (void)unlink(ca_key);
-        (void)unlink(k256);
-    }
     kg_memzero(scalar, sizeof(scalar));
-    kg_memzero(hex, sizeof(hex));
     X509_free(cert);
     kg_p256_free(ca);
     json_decref(doc); /* jansson does not wipe: the key text lived in its heap briefly */

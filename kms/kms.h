@@ -40,7 +40,8 @@ typedef struct kms_metrics {
  * governance-allowed peer. */
 typedef struct kms {
     kg_kms_config cfg;
-    kg_root_keys root; /* RCA and RK scalars (secret) */
+    kg_root_keys root;   /* RCA and RK scalars (secret) */
+    bool root_in_memory; /* root holds keys received (onboarding, recovery) not yet sealed */
     uint8_t root_k256_pub[KG_K256_PUB_LEN];
     kg_app_public_cache *app_pubs; /* apps' public halves, remembered across releases */
     kg_p256_key *root_ca_key;      /* RCA as a key object (secret) */
@@ -81,6 +82,33 @@ KG_RESULT kms_keys_onboard(kms *k, const char *source);
 /* The exact REPORTDATA of the bootstrap attestation (documented in kms/README.md):
  * SHA-512("kms-root-pubkey:" || root CA SubjectPublicKeyInfo DER || root k256 compressed). */
 KG_RESULT kms_bootstrap_report_data(uint8_t out[64], const kms *k);
+
+/* ---- seal.c: the root keys at rest (docs/design.md, "Sealed root keys") -------------------- */
+
+#define KMS_SEALED_FILE "root-keys.sealed"
+struct kg_sealed_file;
+struct kg_sealed_holders;
+KG_RESULT kms_seal_path(char *out, size_t n, const kms *k);
+/* Reads and parses state_dir's sealed file and checks it belongs to this deployment. */
+KG_RESULT kms_seal_read(struct kg_sealed_file *out, const kms *k);
+/* Seals k->root into state_dir (atomically replacing any older file) with this VM's sealing key
+ * when the TEE has one and a recovery slot for `holders` (NULL: none); then reads it back and,
+ * with a TEE slot, checks it opens to the same keys. Neither slot possible: an error that says
+ * what to set up. */
+KG_RESULT kms_seal_store(kms *k, const struct kg_sealed_holders *holders);
+/* Opens state_dir's sealed file into k->root with this VM's sealing key. */
+KG_RESULT kms_seal_open(kms *k);
+/* The recovery holders governance names now (eth backend, agreed by the chain quorum); none
+ * with the webhook backend. */
+KG_RESULT kms_recovery_holders(struct kg_sealed_holders *out, kms *k);
+
+/* ---- recover.c ------------------------------------------------------------------------------ */
+
+/* --recover: waits up to timeout_s for t holders' shares in state_dir/recovery/, opens the
+ * sealed file with them and checks the keys against kmsInfo; on success k->root holds them
+ * (root_in_memory) for kms_keys_init to seal for this VM. Fewer than t shares: KG_ERR_DENIED
+ * saying how many came. */
+KG_RESULT kms_recover(kms *k, unsigned timeout_s);
 
 /* ---- rpc.c: one request in, one JSON answer out (runs on a worker thread) ------------------ */
 
@@ -165,6 +193,9 @@ KG_RESULT kms_attest_client_cert(kg_p256_key **key, X509 **cert, const kms *k);
 KG_RESULT kms_attest_self(kg_boot_identity *out, kms *k);
 KG_RESULT kms_attest_quote(kg_buf *quote, kg_buf *eventlog, const kms *k,
                            const uint8_t report_data[64]);
+/* This VM's sealing key for the sealed root-key file (kg_tee_seal_key with
+ * KG_SEALED_TEE_LABEL); KG_ERR_UNAVAILABLE on TDX, which has none. The caller wipes out. */
+KG_RESULT kms_attest_seal_key(uint8_t out[32]);
 
 /* Opens the TEE and the DCAP verifier the config names; kms_attest_free closes them. */
 KG_RESULT kms_attest_init(kms *k);
@@ -189,6 +220,10 @@ KG_RESULT kms_chain_policy(struct kg_eth_decision *out, kms *k, int kind,
 /* kmsInfo() at `at`: root k256 key and SHA-256 of the root CA SPKI, agreed by the quorum. */
 KG_RESULT kms_chain_kms_info(uint8_t k256[KG_K256_PUB_LEN], uint8_t spki_hash[32], kms *k,
                              const struct kg_eth_block *at);
+/* recoveryHolders() at `at`, the same answer from every node that answers (a node that names
+ * other holders could otherwise have shares sealed to keys of its choosing). */
+KG_RESULT kms_chain_recovery_holders(uint8_t holders[16][32], size_t *n, uint8_t *threshold, kms *k,
+                                     const struct kg_eth_block *at);
 /* The first node's client (for reads whose result the quorum then confirms). */
 struct kg_eth_client *kms_chain_first(void);
 

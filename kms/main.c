@@ -15,9 +15,8 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: keygate-kms --config FILE [--bootstrap] [--onboard HOST:PORT] [--port-file "
-            "FILE]\n"
-            "                   [--log-format text|json]\n\n"
+            "Usage: keygate-kms --config FILE [--bootstrap | --onboard HOST:PORT | --recover\n"
+            "                   [--recover-timeout S]] [--port-file FILE] [--log-format text|json]\n\n"
             "The keygate key management service: releases an app's keys only to TEE instances\n"
             "running code its on-chain governance allows (see kms/README.md).\n\n"
             "  --config FILE     strict JSON config (kms/kms.example.json documents every key)\n"
@@ -26,7 +25,12 @@ static void usage(FILE *out)
             "                    then exit\n"
             "  --onboard HOST:PORT  when state_dir has no root keys, obtain them from that KMS\n"
             "                    (GetKmsKey over mutually attested TLS; this node must be\n"
-            "                    allowed by isKmsAllowed) instead of generating new ones\n"
+            "                    allowed by isKmsAllowed) instead of generating new ones; also\n"
+            "                    how a node whose sealed keys do not open here (TDX) restarts\n"
+            "  --recover         recover the sealed root keys from t of the n recovery holders\n"
+            "                    named on chain: writes state_dir/recovery/request.json, waits\n"
+            "                    for their shares there (docs/design.md, \"Sealed root keys\")\n"
+            "  --recover-timeout S  how long --recover waits for the shares (default 3600)\n"
             "  --port-file FILE  write the listening port there once bound (for port 0)\n"
             "  --log-format F    stderr log lines as 'text' or 'json' (one object per line);\n"
             "                    overrides the config's log_format (kms/README.md, \"Logs\")\n"
@@ -89,13 +93,16 @@ int main(int argc, char **argv)
         return 1;
     }
     const char *config = NULL, *port_file = NULL, *onboard = NULL, *log_format = NULL;
-    bool bootstrap = false;
+    bool bootstrap = false, recover = false;
+    unsigned long recover_timeout = 3600;
     kg_slog_init("keygate-kms", KG_SLOG_TEXT);
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"bootstrap", no_argument, NULL, 'b'},
                                          {"port-file", required_argument, NULL, 'p'},
                                          {"onboard", required_argument, NULL, 'o'},
                                          {"log-format", required_argument, NULL, 'l'},
+                                         {"recover", no_argument, NULL, 'r'},
+                                         {"recover-timeout", required_argument, NULL, 't'},
                                          {"version", no_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -107,12 +114,23 @@ int main(int argc, char **argv)
         case 'p': port_file = optarg; break;
         case 'o': onboard = optarg; break;
         case 'l': log_format = optarg; break;
+        case 'r': recover = true; break;
+        case 't': {
+            char *end = NULL;
+            recover_timeout = strtoul(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || recover_timeout == 0 || recover_timeout > 86400) {
+                fprintf(stderr, "keygate-kms: --recover-timeout '%s' is not 1..86400 seconds\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        }
         case 'v': printf("%s\n", KG_VERSION_LINE("keygate-kms")); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (config == NULL || optind != argc) {
+    if (config == NULL || optind != argc || (int)bootstrap + (onboard != NULL) + recover > 1) {
         usage(stderr);
         return 2;
     }
@@ -140,14 +158,15 @@ int main(int argc, char **argv)
         kg_slog_init("keygate-kms", k->cfg.log_format);
     if (kg_failed(kms_attest_init(k)))
         goto fail;
-    /* A replica checks the source and the received keys against the chain: governance first. */
-    if (onboard != NULL) {
-        if (kg_failed(kms_policy_init(k)))
-            goto fail;
-        policy_ready = true;
-        if (kg_failed(kms_keys_onboard(k, onboard)))
-            goto fail;
-    }
+    /* Governance before the keys: a replica checks the source and the received keys against the
+     * chain, and whoever seals reads the recovery holders from it. */
+    if (kg_failed(kms_policy_init(k)))
+        goto fail;
+    policy_ready = true;
+    if (onboard != NULL && kg_failed(kms_keys_onboard(k, onboard)))
+        goto fail;
+    if (recover && kg_failed(kms_recover(k, (unsigned)recover_timeout)))
+        goto fail;
     if (kg_failed(kms_keys_init(k, bootstrap)))
         goto fail;
     if (bootstrap) {

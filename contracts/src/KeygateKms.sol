@@ -941,6 +941,159 @@ contract KeygateKms is
         }
     }
 
+    // ------------------------------------------------------------------ recovery holders
+    //
+    // The holders of Shamir shares of every sealed root-key file's data-encryption key
+    // (docs/design.md, "Sealed root keys"): X25519 public keys and a threshold. A KMS node seals
+    // to the holders named here whenever it writes its sealed file, so new holders could open
+    // every file sealed after the change: a change waits out the governance notice and can be
+    // vetoed by the guardian, like a new KMS measurement. Kept in its own namespaced storage
+    // (ERC-7201) so the sequential layout and its gap are untouched.
+
+    /// @notice Upper bound on the number of recovery holders (the KMS's Shamir implementation's).
+    uint256 public constant MAX_RECOVERY_HOLDERS = 16;
+
+    /// @custom:storage-location erc7201:keygate.kms.recovery
+    struct RecoveryStorage {
+        bytes32[] holders;
+        uint8 threshold;
+        bytes32[] pendingHolders;
+        uint8 pendingThreshold;
+        uint64 pendingActivatesAt; // 0 = nothing pending
+    }
+
+    // keccak256(abi.encode(uint256(keccak256("keygate.kms.recovery")) - 1)) & ~bytes32(uint256(0xff))
+    bytes32 private constant _RECOVERY_STORAGE = 0xa93a39795a6ec6e2bcf55d59598473818b971cb1b16dc928a37595696c15cc00;
+
+    bytes32 private constant _POLICY_RECOVERY_HOLDERS = keccak256("recovery-holders");
+    bytes32 private constant _POLICY_RECOVERY_HOLDERS_PROPOSAL = keccak256("recovery-holders-proposal");
+
+    /// @notice Emitted when the recovery holders and threshold took effect at once.
+    event RecoveryHoldersSet(bytes32[] holders, uint8 threshold);
+    /// @notice Emitted when new recovery holders were proposed, effective at `activatesAt`.
+    event RecoveryHoldersProposed(bytes32[] holders, uint8 threshold, uint64 activatesAt);
+    /// @notice Emitted when the guardian vetoed the pending recovery holders.
+    event RecoveryHoldersVetoed(address indexed guardian);
+
+    /// @notice The holder list or threshold is not 1 <= threshold <= count <= MAX_RECOVERY_HOLDERS
+    ///         (or an empty list with threshold 0, which removes recovery).
+    error KmsInvalidRecoveryThreshold(uint256 count, uint8 threshold);
+    /// @notice A holder key is zero or named twice.
+    error KmsInvalidRecoveryHolder(bytes32 holder);
+    /// @notice No recovery holder change is pending.
+    error KmsNoPendingRecoveryHolders();
+
+    function _recovery() private pure returns (RecoveryStorage storage $) {
+        assembly {
+            $.slot := _RECOVERY_STORAGE
+        }
+    }
+
+    function _checkRecoveryHolders(bytes32[] calldata holders, uint8 threshold) private pure {
+        uint256 n = holders.length;
+        if (n > MAX_RECOVERY_HOLDERS || threshold > n || (n > 0 && threshold == 0)) {
+            revert KmsInvalidRecoveryThreshold(n, threshold);
+        }
+        for (uint256 i = 0; i < n; i++) {
+            if (holders[i] == bytes32(0)) revert KmsInvalidRecoveryHolder(holders[i]);
+            for (uint256 j = 0; j < i; j++) {
+                if (holders[i] == holders[j]) revert KmsInvalidRecoveryHolder(holders[i]);
+            }
+        }
+    }
+
+    /// @dev Folds a matured pending change into the current holders (no event: it was announced).
+    function _settleRecoveryHolders() private {
+        RecoveryStorage storage $ = _recovery();
+        uint64 at = $.pendingActivatesAt;
+        if (at != 0 && block.timestamp >= at) {
+            $.holders = $.pendingHolders;
+            $.threshold = $.pendingThreshold;
+            delete $.pendingHolders;
+            delete $.pendingThreshold;
+            delete $.pendingActivatesAt;
+        }
+    }
+
+    /**
+     * @notice Name the recovery holders (X25519 public keys) and the threshold at once.
+     * @dev Requirements: caller is the owner; no notice period in force (use
+     *      {proposeRecoveryHolders}); 1 <= threshold <= holders.length <= MAX_RECOVERY_HOLDERS,
+     *      or no holders and threshold 0; no zero or repeated key. Drops a pending proposal.
+     *      Emits {RecoveryHoldersSet} and {PolicyChanged}.
+     */
+    function setRecoveryHolders(bytes32[] calldata holders, uint8 threshold) external onlyOwner {
+        _requireNoNotice();
+        _checkRecoveryHolders(holders, threshold);
+        RecoveryStorage storage $ = _recovery();
+        $.holders = holders;
+        $.threshold = threshold;
+        delete $.pendingHolders;
+        delete $.pendingThreshold;
+        delete $.pendingActivatesAt;
+        emit RecoveryHoldersSet(holders, threshold);
+        _emitPolicy(_POLICY_RECOVERY_HOLDERS, keccak256(abi.encode(holders, threshold)), true);
+    }
+
+    /**
+     * @notice Propose new recovery holders and threshold; they replace the current ones once the
+     *         notice period has passed.
+     * @dev Requirements: caller is the owner; a notice period is in force; the same checks as
+     *      {setRecoveryHolders}. A newer proposal replaces (and restarts) a pending one.
+     *      Emits {RecoveryHoldersProposed} and {PolicyChanged}.
+     */
+    function proposeRecoveryHolders(bytes32[] calldata holders, uint8 threshold) external onlyOwner {
+        uint64 period = _effectiveNotice().period;
+        if (period == 0) revert KmsNoNoticePeriod();
+        _checkRecoveryHolders(holders, threshold);
+        _settleRecoveryHolders();
+        RecoveryStorage storage $ = _recovery();
+        uint64 at = uint64(block.timestamp) + period;
+        $.pendingHolders = holders;
+        $.pendingThreshold = threshold;
+        $.pendingActivatesAt = at;
+        emit RecoveryHoldersProposed(holders, threshold, at);
+        _emitPolicy(_POLICY_RECOVERY_HOLDERS_PROPOSAL, keccak256(abi.encode(holders, threshold)), true);
+    }
+
+    /**
+     * @notice Veto the pending recovery holders before they take effect.
+     * @dev Requirements: caller is the guardian; a change is pending (block.timestamp < activation).
+     *      Emits {RecoveryHoldersVetoed} and {PolicyChanged}.
+     */
+    function vetoRecoveryHolders() external onlyGuardian {
+        RecoveryStorage storage $ = _recovery();
+        uint64 at = $.pendingActivatesAt;
+        if (at == 0 || block.timestamp >= at) revert KmsNoPendingRecoveryHolders();
+        bytes32 h = keccak256(abi.encode($.pendingHolders, $.pendingThreshold));
+        delete $.pendingHolders;
+        delete $.pendingThreshold;
+        delete $.pendingActivatesAt;
+        emit RecoveryHoldersVetoed(msg.sender);
+        _emitPolicy(_POLICY_RECOVERY_HOLDERS_PROPOSAL, h, false);
+    }
+
+    /// @notice The recovery holders and threshold in force at the current block (a matured
+    ///         proposal included). Empty with threshold 0: no recovery.
+    function recoveryHolders() external view returns (bytes32[] memory holders, uint8 threshold) {
+        RecoveryStorage storage $ = _recovery();
+        uint64 at = $.pendingActivatesAt;
+        if (at != 0 && block.timestamp >= at) return ($.pendingHolders, $.pendingThreshold);
+        return ($.holders, $.threshold);
+    }
+
+    /// @notice The pending recovery holder change, if any (activatesAt 0: none).
+    function pendingRecoveryHolders()
+        external
+        view
+        returns (bytes32[] memory holders, uint8 threshold, uint64 activatesAt)
+    {
+        RecoveryStorage storage $ = _recovery();
+        uint64 at = $.pendingActivatesAt;
+        if (at == 0 || block.timestamp >= at) return (new bytes32[](0), 0, 0);
+        return ($.pendingHolders, $.pendingThreshold, at);
+    }
+
     /// @notice Implementation version of this contract.
     function version() external pure virtual returns (uint256) {
         return 1;

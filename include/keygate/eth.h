@@ -449,4 +449,16 @@ KG_RESULT kg_eth_policy_check(kg_eth_decision *out, kg_eth_client *c,
 KG_RESULT kg_eth_kms_info(uint8_t k256_pub[KG_K256_PUB_LEN], kg_buf *ca_spki, kg_eth_client *c,
                           const uint8_t kms_contract[KG_ETH_ADDRESS_LEN], const kg_eth_block *at);
 
+/* The recovery holders of sealed root-key files (docs/design.md, "Sealed root keys"):
+ * recoveryHolders() of the KMS contract at block `at` (NULL: latest) into holders[0..*n) (X25519
+ * public keys) and *threshold. The answer must be well-formed: at most
+ * KG_ETH_MAX_RECOVERY_HOLDERS keys, 1 <= threshold <= n, or none with threshold 0
+ * (KG_ERR_INPUT otherwise). A contract of an earlier version reverts the call: that is no
+ * holders (n = 0), not an error. */
+#define KG_ETH_MAX_RECOVERY_HOLDERS 16u
+KG_RESULT kg_eth_recovery_holders(uint8_t holders[KG_ETH_MAX_RECOVERY_HOLDERS][32], size_t *n,
+                                  uint8_t *threshold, kg_eth_client *c,
+                                  const uint8_t kms_contract[KG_ETH_ADDRESS_LEN],
+                                  const kg_eth_block *at);
+
 #endif

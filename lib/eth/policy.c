@@ -127,6 +127,47 @@ kg_result kg_eth_policy_check(kg_eth_decision *out, kg_eth_client *c,
     return rc;
 }
 
+kg_result kg_eth_recovery_holders(uint8_t holders[KG_ETH_MAX_RECOVERY_HOLDERS][32], size_t *n,
+                                  uint8_t *threshold, kg_eth_client *c,
+                                  const uint8_t kms_contract[KG_ETH_ADDRESS_LEN],
+                                  const kg_eth_block *at)
+{
+    kg_result rc = KG_ERROR;
+    kg_buf call, ret;
+    kg_buf_init(&call, 64);
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    kg_abi_decoded d[2];
+    const kg_abi_type ty[2] = {KG_ABI_T_BYTES32_ARRAY, KG_ABI_T_UINT8};
+    *n = 0;
+    *threshold = 0;
+    KG_GUARD_C(kg_abi_encode_call(&call, "recoveryHolders()", NULL, 0));
+    if (kg_failed(kg_eth_call(c, &ret, NULL, NULL, kms_contract, call.data, call.len, at))) {
+        if (kg_error_code() != KG_ERR_DENIED) {
+            (void)kg_error_context("recoveryHolders() on the KMS contract");
+            goto cleanup;
+        }
+        kg_error_clear(); /* reverted: a KMS contract from before recovery holders */
+        rc = KG_OK;
+        goto cleanup;
+    }
+    KG_GUARD_CTX_C(kg_abi_decode(d, ty, 2, ret.data, ret.len, 32u * KG_ETH_MAX_RECOVERY_HOLDERS),
+                   "recoveryHolders(): unexpected answer");
+    size_t count = d[0].len;
+    uint8_t t = (uint8_t)kg_abi_get_u64(&d[1]);
+    KG_ENSURE_C(count <= KG_ETH_MAX_RECOVERY_HOLDERS &&
+                    (count == 0 ? t == 0 : (t >= 1 && t <= count)),
+                KG_ERR_INPUT, "recoveryHolders(): threshold %u of %zu holders", t, count);
+    for (size_t i = 0; i < count; i++)
+        memcpy(holders[i], d[0].data + 32 * i, 32);
+    *n = count;
+    *threshold = t;
+    rc = KG_OK;
+cleanup:
+    kg_buf_free(&call);
+    kg_buf_free(&ret);
+    return rc;
+}
+
 kg_result kg_eth_kms_info(uint8_t k256_pub[KG_K256_PUB_LEN], kg_buf *ca_spki, kg_eth_client *c,
                           const uint8_t kms_contract[KG_ETH_ADDRESS_LEN], const kg_eth_block *at)
 {

@@ -66,7 +66,7 @@ try ls-vms ls "$KG_SIM/vms"
 try attestation.key cat "$KG_SIM/attestation.key"
 try pck.key cat "$KG_SIM/pck.key"
 try instance-seed cat "$KG_STATE/apps/$KG_APP_HEX/instance-seed"
-try kms-root-key cat "$KG_STATE/kms/state/root-k256.key"
+try kms-root-key cat "$KG_STATE/kms/state/root-keys.sealed"
 try agent-mem dd if=/proc/$PPID/mem of=/dev/null bs=1 count=0
 curl -sf --unix-socket "$DSTACK_SIMULATOR_ENDPOINT" -X POST http://localhost/Info -d '{}' >"$out/info.json"
 curl -sf --unix-socket "$DSTACK_SIMULATOR_ENDPOINT" -X POST http://localhost/GetQuote \

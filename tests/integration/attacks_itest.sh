@@ -41,6 +41,11 @@ die() {
 }
 
 # ---- a devnet with a victim app -----------------------------------------------------------------
+# The KMS's root keys start as an earlier version's plain files (kept in plain-keys): the attack
+# on a pre-0.2 temporary CA below needs the real root CA key, which the KMS itself seals.
+kg_plain_root_keys "$STATE/plain-keys"
+mkdir -p -m 700 "$STATE/kms/state"
+cp -p "$STATE/plain-keys/root-ca.key" "$STATE/plain-keys/root-k256.key" "$STATE/kms/state/"
 kg_devnet_up
 mkdir -p "$W"
 KMS_URL="$(jq -r .kms_url "$STATE/up.json")"
@@ -48,7 +53,7 @@ KMS_ADDR="${KMS_URL#https://}"
 ROOT_CA="$(jq -r .kms_ca_cert "$STATE/devnet.json")"
 SIM="$(jq -r .sim_dir "$STATE/devnet.json")"
 KMS_STATE="$(jq -r .kms_state_dir "$STATE/devnet.json")"
-[ -f "$ROOT_CA" ] && [ -d "$SIM" ] && [ -f "$KMS_STATE/root-ca.key" ] || die "devnet.json lacks kms_ca_cert/sim_dir/kms_state_dir"
+[ -f "$ROOT_CA" ] && [ -d "$SIM" ] && [ -f "$KMS_STATE/root-keys.sealed" ] || die "devnet.json lacks kms_ca_cert/sim_dir/kms_state_dir"
 printf '{"manifest_version":2,"name":"victim","runner":"docker-compose","docker_compose_file":"services: {}"}' >"$W/victim.json"
 printf '{"manifest_version":2,"name":"attacker","runner":"docker-compose","docker_compose_file":"services: {}"}' >"$W/attacker.json"
 "$KG" app deploy --state "$STATE" --tcb up-to-date --compose "$W/victim.json" >"$W/victim-deploy.json" || die "deploy victim"
@@ -144,7 +149,7 @@ ok "impostor KMS with a temp-CA-issued kms:rpc certificate: agent refuses ($(gre
 
 # As against a KMS that predates the fix, whose temporary CA was issued by the root: an
 # intermediate under the real root key (taken from the KMS's state) mints the leaf.
-mint oldtemp "$ROOT_CA" "$KMS_STATE/root-ca.key" ca
+mint oldtemp "$ROOT_CA" "$STATE/plain-keys/root-ca.key" ca
 mint impostor2 "$W/oldtemp.pem" "$W/oldtemp.key"
 openssl verify -CAfile "$ROOT_CA" -untrusted "$W/oldtemp.pem" "$W/impostor2.pem" >/dev/null 2>&1 ||
   die "the old-style chain should verify with openssl (that was the break)"

@@ -71,7 +71,7 @@ KMS_CA="$(jq -r .kms_ca_cert "$DN")"
 K256="$(jq -r .k256_pubkey "$DN")"
 KMSC="$(jq -r .kms_contract "$DN")"
 DEPLOYER_KEY="$(jq -r .private_key "$DN")"
-[ -f "$KMS_CONFIG" ] && [ -f "$KMS_STATE/root-ca.key" ] && [ "${#K256}" = 66 ] || die "devnet.json lacks kms_config/kms_state_dir/k256_pubkey"
+[ -f "$KMS_CONFIG" ] && [ -f "$KMS_STATE/root-keys.sealed" ] && [ "${#K256}" = 66 ] || die "devnet.json lacks kms_config/kms_state_dir/k256_pubkey"
 printf '{"manifest_version":2,"name":"quorum","runner":"docker-compose","docker_compose_file":"services: {}"}' >"$W/v1.json"
 printf '{"manifest_version":2,"name":"quorum","runner":"docker-compose","docker_compose_file":"services: {v: 2}"}' >"$W/v2.json"
 "$KG" app deploy --state "$STATE" --tcb up-to-date --compose "$W/v1.json" >"$W/deploy.json" || die "app deploy"
@@ -390,7 +390,7 @@ if [ "$ERC" = 0 ] || [ "$ERC" = 124 ] || [ -s "$W/empty/port" ]; then
   fail "an empty state_dir without --bootstrap: the KMS started (exit $ERC): $(tail -3 "$W/empty.log")"
 elif ! grep -qF "holds no root keys" "$W/empty.log" || ! grep -qF "$W/empty/state" "$W/empty.log"; then
   fail "an empty state_dir: exit $ERC but the message does not say 'holds no root keys' with the path: $(tail -3 "$W/empty.log")"
-elif [ -e "$W/empty/state/root-ca.key" ] || [ -e "$W/empty/state/root-k256.key" ]; then
+elif [ -e "$W/empty/state/root-keys.sealed" ] || [ -e "$W/empty/state/root-ca.key" ] || [ -e "$W/empty/state/root-k256.key" ]; then
   fail "an empty state_dir: keys were written into it"
 else
   ok "an empty state_dir without --bootstrap: exit $ERC, no keys made: $(grep -o "state_dir '[^']*' holds no root keys" "$W/empty.log" | head -1)"

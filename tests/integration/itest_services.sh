@@ -43,3 +43,27 @@ kg_start_anvil() {
   fi
   RPC="http://127.0.0.1:$APORT"
 }
+
+# kg_plain_root_keys DIR: writes root keys as an earlier keygate kept them in state_dir
+# (root-ca.key PKCS#8 PEM, root-k256.key hex, 0600), so a test knows the keys a KMS will migrate
+# into its sealed file (docs/design.md, "Sealed root keys"). The test keeps its own copy.
+kg_plain_root_keys() {
+  local dir="$1"
+  mkdir -p "$dir"
+  (umask 077
+   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/root-ca.key" 2>/dev/null
+   openssl rand -hex 32 >"$dir/root-k256.key") || die "kg_plain_root_keys $dir"
+}
+
+# kg_assert_no_root_keys_in DIR KEYDIR: no file under DIR holds the root keys of KEYDIR (as
+# kg_plain_root_keys wrote them) in any encoding find_secrets.py knows (raw, reversed, hex,
+# PEM base64), and no plaintext key file is there.
+kg_assert_no_root_keys_in() {
+  local dir="$1" keys="$2" f hits=""
+  [ ! -e "$dir/root-ca.key" ] && [ ! -e "$dir/root-k256.key" ] || die "plaintext root key file in $dir"
+  while IFS= read -r -d '' f; do
+    hits+="$(python3 "$SRC/tests/integration/find_secrets.py" "$f" \
+      root-k256=k256hex:"$keys/root-k256.key" root-ca=p256pem:"$keys/root-ca.key" | sed "s|^|$f: |")" || true
+  done < <(find "$dir" -type f -print0)
+  [ -z "$hits" ] || die "root key material at rest in $dir: $hits"
+}

@@ -36,11 +36,17 @@ die() { echo "not ok - $*" >&2; [ -f "$STATE/logs/kms.log" ] && tail -20 "$STATE
 if [ "$(id -u)" = 0 ]; then SAME=(setpriv --bounding-set=-sys_ptrace --inh-caps=-sys_ptrace --); else SAME=(env); fi
 
 # ---- a KMS that has released a key --------------------------------------------------------------
+# Known root keys: an earlier version's plain files, sealed (and wiped) by the KMS at bootstrap;
+# the copy in plain-keys is what the core is searched for.
+kg_plain_root_keys "$STATE/plain-keys"
+mkdir -p -m 700 "$STATE/kms/state"
+cp -p "$STATE/plain-keys/root-ca.key" "$STATE/plain-keys/root-k256.key" "$STATE/kms/state/"
 kg_devnet_up "${SAME[@]}"
 KMS_PID="$(awk '{print $1}' "$STATE/run/kms.pid")"
 [ -n "$KMS_PID" ] && kill -0 "$KMS_PID" || die "no KMS process (run/kms.pid)"
-KEYS="$STATE/kms/state"
-[ -s "$KEYS/root-k256.key" ] && [ -s "$KEYS/root-ca.key" ] || die "no root keys in $KEYS"
+KEYS="$STATE/plain-keys"
+[ -s "$STATE/kms/state/root-keys.sealed" ] || die "no sealed root keys in $STATE/kms/state"
+kg_assert_no_root_keys_in "$STATE/kms/state" "$KEYS"
 mkdir -p "$STATE/t"
 printf '{"manifest_version":2,"name":"harden","runner":"docker-compose","docker_compose_file":"services: {}"}' >"$STATE/t/compose.json"
 "$KG" app deploy --state "$STATE" --tcb up-to-date --compose "$STATE/t/compose.json" >"$STATE/t/deploy.json" || die "app deploy"
@@ -98,7 +104,7 @@ set -e
 [ "$RC" = 0 ] || die "root key material in the core ($(stat -c %s "$STATE/t/core") bytes):
 $HITS"
 ok "gcore of the KMS ($(stat -c %s "$STATE/t/core") bytes): neither root scalar in it (raw, byte-reversed, hex, HEX, PEM base64)"
-python3 "$FIND" "$STATE/t/core" temp-ca=p256pem:"$KEYS/temp-ca.key" >/dev/null &&
+python3 "$FIND" "$STATE/t/core" temp-ca=p256pem:"$STATE/kms/state/temp-ca.key" >/dev/null &&
   die "control: the temporary CA key (ordinary heap) is not in the core either; is the core complete?"
 ok "control: the temporary CA key (not secret, ordinary heap) is found in that core"
 rm -f "$STATE/t/core"

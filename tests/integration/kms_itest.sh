@@ -32,13 +32,19 @@ kg_devnet_sim
 
 # ---- KMS: config, bootstrap, registration on chain ---------------------------------------------
 kg_devnet_kms_config
+# The state_dir starts as an earlier version left it, root keys in plain files (a copy in
+# plain-keys lets the client check the derivations): the first start seals them and wipes the
+# plain files (docs/design.md, "Sealed root keys").
+kg_plain_root_keys "$TMP/plain-keys"
+mkdir -m 700 "$TMP/state" && cp -p "$TMP/plain-keys/root-ca.key" "$TMP/plain-keys/root-k256.key" "$TMP/state/"
 kg_devnet_bootstrap
-for f in root-ca.key root-k256.key; do
-  [ "$(stat -c %a "$TMP/state/$f")" = 600 ] || die "$f is not mode 0600"
-done
-grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z info keygate-kms: generated new root keys in ' "$TMP/bootstrap.log" ||
+grep -q "migrated: the plaintext root key files in $TMP/state are wiped" "$TMP/bootstrap.log" || die "no migration: $(cat "$TMP/bootstrap.log")"
+[ "$(stat -c %a "$TMP/state/root-keys.sealed")" = 600 ] || die "root-keys.sealed is not mode 0600"
+kg_assert_no_root_keys_in "$TMP/state" "$TMP/plain-keys"
+ok "migration: plaintext root keys sealed (0600), the plain files wiped, no key bytes left in state_dir"
+grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z info keygate-kms: migrated: the plaintext root key files in ' "$TMP/bootstrap.log" ||
   die "bootstrap log line is not 'TIME info keygate-kms: ...': $(cat "$TMP/bootstrap.log")"
-ok "bootstrap: root keys generated (0600), bootstrap info printed, logged as text"
+ok "bootstrap: root keys sealed, bootstrap info printed, logged as text"
 kg_devnet_register_kms
 ok "KMS registered on chain (OS image, aggregated MR, device, KMS info)"
 
@@ -99,7 +105,7 @@ APP="$(kg_devnet_register_app "$H1")"
 [ "${#APP}" = 40 ] || die "no app id from the factory"
 ok "app deployed and registered via the factory: 0x$APP"
 
-app v1 "$APP" "$H1" --check-keys "$TMP/state"
+app v1 "$APP" "$H1" --check-keys "$TMP/plain-keys"
 [ "$RC" = 0 ] || die "approved app v1: $(cat "$TMP/out.json" "$TMP/err.txt")"
 grep -q "keys match the derivation" "$TMP/err.txt" || die "v1 keys not checked"
 [ "$(jq -r .ca_cert "$TMP/out.json")" = "$CA_CERT" ] || die "GetAppKey ca_cert is not the root CA"
@@ -126,7 +132,7 @@ expect_denied "key is not bound to the quote (REPORTDATA mismatch)" "certificate
 app v2 "$APP" "$H2"
 expect_denied "not allowed by governance: compose hash not allowed" "unapproved upgrade v2"
 send "$APP" "addComposeHash(bytes32)" "0x$H2"
-app v2 "$APP" "$H2" --check-keys "$TMP/state"
+app v2 "$APP" "$H2" --check-keys "$TMP/plain-keys"
 [ "$RC" = 0 ] || die "approved v2: $(cat "$TMP/out.json")"
 [ "$(jq -r .k256_key "$TMP/out.json")" = "$V1_K256" ] && [ "$(jq -r .disk_crypt_key "$TMP/out.json")" = "$V1_DISK" ] || die "v2 keys differ from v1"
 ok "approved upgrade v2 gets the same keys as v1 (continuity)"
@@ -312,7 +318,7 @@ N_SC2="$("$CLI" audit list --db "$TMP/state/audit.db" --method self-check --json
 stop_kms
 start_kms
 ok "self-check every second: $SC_RUNS runs counted on /metrics, 1 audit row (at start; the verdict did not change)"
-app v2 "$APP" "$H2" --check-keys "$TMP/state"
+app v2 "$APP" "$H2" --check-keys "$TMP/plain-keys"
 [ "$RC" = 0 ] && [ "$(jq -r .k256_key "$TMP/out.json")" = "$V1_K256" ] || die "keys changed across a restart"
 call --method GetMeta --cert none
 [ "$(jq -r .k256_pubkey "$TMP/out.json")" = "$K256" ] || die "root key changed across a restart"
@@ -331,13 +337,12 @@ for ((i = 0; i < KG_ITEST_START_S * 20; i++)); do [ -s "$TMP/kms2.port" ] && bre
 [ -s "$TMP/kms2.port" ] || die "second KMS did not start: $(cat "$TMP/kms2.log")"
 jq -se '[.[] | select(.msg|test("^onboarded root keys from .* [(]they match the KMS info on chain[)]$"))] | length == 1' "$TMP/kms2.log" >/dev/null ||
   die "second KMS did not onboard (or config log_format json not applied): $(cat "$TMP/kms2.log")"
-for f in root-ca.key root-k256.key; do
-  [ "$(stat -c %a "$TMP/state2/$f")" = 600 ] || die "onboarded $f not 0600"
-done
+[ "$(stat -c %a "$TMP/state2/root-keys.sealed")" = 600 ] || die "onboarded root-keys.sealed not 0600"
+kg_assert_no_root_keys_in "$TMP/state2" "$TMP/plain-keys"
 KPORT1="$KPORT"; KPORT="$(cat "$TMP/kms2.port")"
 call --method GetMeta --cert none
 [ "$(jq -r .k256_pubkey "$TMP/out.json")" = "$K256" ] && [ "$(jq -r .ca_cert "$TMP/out.json")" = "$CA_CERT" ] || die "second KMS has other root keys"
-app v2 "$APP" "$H2" --check-keys "$TMP/state"
+app v2 "$APP" "$H2" --check-keys "$TMP/plain-keys"
 [ "$RC" = 0 ] && [ "$(jq -r .k256_key "$TMP/out.json")" = "$V1_K256" ] || die "second KMS derives other app keys: $(cat "$TMP/out.json")"
 KPORT="$KPORT1"
 kill "$KMS2_PID"; wait "$KMS2_PID" 2>/dev/null || true
@@ -351,7 +356,7 @@ onboard_fails() {
   set +e; timeout 120 "$KMS" --config "$TMP/$1.json" --onboard "127.0.0.1:$2" --port-file "$TMP/$1.port" 2>"$TMP/$1.log"; RC=$?; set -e
   [ "$RC" != 0 ] || die "$4: the replica onboarded: $(cat "$TMP/$1.log")"
   grep -q -- "$3" "$TMP/$1.log" || die "$4: reason '$3' not in: $(cat "$TMP/$1.log")"
-  for f in root-ca.key root-k256.key root-ca.pem temp-ca.key; do
+  for f in root-keys.sealed root-ca.key root-k256.key root-ca.pem temp-ca.key; do
     [ ! -e "$TMP/$1/$f" ] || die "$4: $f was written"
   done
   [ ! -s "$TMP/$1.port" ] || die "$4: the replica started serving"
@@ -394,11 +399,29 @@ kill "$ROGUE_PID"; wait "$ROGUE_PID" 2>/dev/null || true
 
 # ---- key files readable by others: refuse to start -----------------------------------------------
 stop_kms
-chmod 640 "$TMP/state/root-k256.key"
-set +e; "$KMS" --config "$TMP/kms.json" --bootstrap >/dev/null 2>"$TMP/perm.txt"; RC=$?; set -e
+mkdir -m 700 "$TMP/state-perm" && cp -p "$TMP/plain-keys/root-ca.key" "$TMP/plain-keys/root-k256.key" "$TMP/state-perm/"
+chmod 640 "$TMP/state-perm/root-k256.key"
+jq --arg d "$TMP/state-perm" '.state_dir = $d' "$TMP/kms.json" >"$TMP/kms-perm.json"
+set +e; "$KMS" --config "$TMP/kms-perm.json" --bootstrap >/dev/null 2>"$TMP/perm.txt"; RC=$?; set -e
 [ "$RC" != 0 ] && grep -q "accessible to group or others" "$TMP/perm.txt" || die "group-readable key file accepted"
-chmod 600 "$TMP/state/root-k256.key"
-ok "a group-readable key file makes the KMS refuse to start"
+[ ! -e "$TMP/state-perm/root-keys.sealed" ] || die "a group-readable key file was sealed"
+ok "a group-readable plaintext key file (an earlier version's) makes the KMS refuse to start; nothing sealed"
+
+# ---- the sealed file: tampered, or opened in a VM with other measurements: refused -----------------
+cp -p "$TMP/state/root-keys.sealed" "$TMP/sealed.orig"
+python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[120]^=1; open(p,"wb").write(b)' "$TMP/state/root-keys.sealed"
+set +e; "$KMS" --config "$TMP/kms.json" >/dev/null 2>"$TMP/tamper.txt"; RC=$?; set -e
+[ "$RC" != 0 ] && grep -q "do not open in this VM" "$TMP/tamper.txt" && grep -q "sealed root keys do not open: wrong data-encryption key, or the file was altered\|TEE slot does not open" "$TMP/tamper.txt" ||
+  die "a tampered sealed file: rc=$RC $(cat "$TMP/tamper.txt")"
+cp -p "$TMP/sealed.orig" "$TMP/state/root-keys.sealed"
+# is_dev is part of the measured KMS identity: a fresh VM of another KMS configuration has
+# another RTMR3, so another sealing key
+jq '.tee.sim_vm = "kms-other" | .is_dev = true' "$TMP/kms.json" >"$TMP/kms-other.json"
+set +e; "$KMS" --config "$TMP/kms-other.json" >/dev/null 2>"$TMP/othervm.txt"; RC=$?; set -e
+[ "$RC" != 0 ] && grep -q "the TEE slot does not open with this VM's sealing key" "$TMP/othervm.txt" &&
+  grep -q -- "--onboard HOST:PORT.*--recover" "$TMP/othervm.txt" ||
+  die "a VM with other measurements: rc=$RC $(cat "$TMP/othervm.txt")"
+ok "a tampered sealed file, and a VM with other measurements, cannot unseal: the KMS says which and how to recover"
 
 # ---- expired collateral --------------------------------------------------------------------------
 # The PCCS serves the platform's files per request, so it keeps running (and keeps its port:
@@ -450,7 +473,7 @@ jq --arg url "http://127.0.0.1:$(cat "$TMP/webhook.port")" \
   "$TMP/kms-eth.json" >"$TMP/kms.json"
 start_kms
 grep -q "self-check: allowed" "$TMP/kms.log" || die "webhook self-check"
-app v2 "$APP" "$H2" --check-keys "$TMP/state"
+app v2 "$APP" "$H2" --check-keys "$TMP/plain-keys"
 [ "$RC" = 0 ] && [ "$(jq -r .gateway_app_id "$TMP/out.json")" = gw-from-webhook ] || die "webhook allow: $(cat "$TMP/out.json")"
 app v1 "$APP" "$H1"
 expect_denied "not allowed by governance: webhook: compose hash not listed" "webhook backend: unlisted compose hash"
@@ -487,12 +510,14 @@ ok "chain-down denial recorded"
 {
   echo "$V1_K256"
   echo "$V1_DISK"
+  # both nodes' root keys are the ones seeded in plain-keys (sealed in their state_dirs)
+  grep -ahEo '^[0-9a-f]{64}$' "$TMP/plain-keys/root-k256.key"
+  grep -aE '^[A-Za-z0-9+/=]{40,}$' "$TMP/plain-keys/root-ca.key"
   for d in "$TMP/state" "$TMP/state2"; do
-    grep -ahEo '^[0-9a-f]{64}$' "$d/root-k256.key" "$d/log-ed25519.key" 2>/dev/null || true
-    grep -aE '^[A-Za-z0-9+/=]{40,}$' "$d/root-ca.key" || true
+    grep -ahEo '^[0-9a-f]{64}$' "$d/log-ed25519.key" 2>/dev/null || true
   done
 } >"$TMP/secrets.txt"
-[ "$(wc -l <"$TMP/secrets.txt")" -ge 4 ] || die "too few secrets collected: $(cat "$TMP/secrets.txt" | wc -l)"
+[ "$(wc -l <"$TMP/secrets.txt")" -ge 6 ] || die "too few secrets collected: $(cat "$TMP/secrets.txt" | wc -l)"
 LOGS=("$TMP"/*.log)
 if grep -aFf "$TMP/secrets.txt" "${LOGS[@]}" >"$TMP/leak.txt"; then
   die "secret bytes in a KMS log: $(cut -c1-120 "$TMP/leak.txt" | head -3)"

@@ -16,6 +16,7 @@
 
 #include "keygate/crypto.h"
 #include "keygate/sealbox.h"
+#include "keygate/sealed.h"
 #include "keygate/sim.h"
 #include "keygate/tee.h"
 
@@ -175,6 +176,158 @@ static void tdx_has_no_seal_key(void **state)
     kg_tee_free(t);
 }
 
+/* ---- the sealed root-key file ---- */
+
+static bool contains(const uint8_t *hay, size_t n, const uint8_t *needle, size_t m)
+{
+    for (size_t i = 0; i + m <= n; i++)
+        if (memcmp(hay + i, needle, m) == 0)
+            return true;
+    return false;
+}
+
+static void fixed_root(kg_root_keys *root)
+{
+    KG_ASSERT_OK(kg_kdf_root_keys_generate(root));
+}
+
+static void three_holders(kg_sealed_holders *h, uint8_t sec[3][KG_X25519_LEN], uint8_t t)
+{
+    memset(h, 0, sizeof(*h));
+    h->n = 3;
+    h->threshold = t;
+    for (int i = 0; i < 3; i++)
+        KG_ASSERT_OK(kg_x25519_generate(sec[i], h->pub[i]));
+}
+
+static void sealed_file_opens_by_tee_key_and_by_t_shares(void **state)
+{
+    (void)state;
+    kg_root_keys root, got;
+    kg_sealed_header h;
+    kg_sealed_holders holders;
+    kg_sealed_file f;
+    uint8_t sec[3][KG_X25519_LEN], tee_key[32], other_key[32], dek[32];
+    uint8_t contract[20] = {0xaa};
+    fixed_root(&root);
+    three_holders(&holders, sec, 2);
+    KG_ASSERT_OK(kg_random(tee_key, 32));
+    KG_ASSERT_OK(kg_random(other_key, 32));
+    KG_ASSERT_OK(kg_sealed_header_for(&h, 31337, contract, &root));
+    kg_buf file;
+    kg_buf_init(&file, KG_SEALED_MAX_LEN);
+    KG_ASSERT_OK(kg_sealed_seal(&file, &h, &root, tee_key, &holders));
+    KG_ASSERT_OK(kg_sealed_parse(&f, file.data, file.len));
+    assert_true(f.has_tee && f.has_recovery);
+    assert_int_equal(f.threshold, 2);
+    assert_int_equal(f.n, 3);
+    assert_true(kg_sealed_same_holders(&f, &holders));
+    assert_int_equal(f.header.chain_id, 31337);
+    /* the plaintext scalars appear nowhere in the file */
+    assert_false(contains(file.data, file.len, root.ca_scalar, 16));
+    assert_false(contains(file.data, file.len, root.k256_scalar, 16));
+    /* TEE slot */
+    KG_ASSERT_OK(kg_sealed_open_tee(&got, &f, tee_key));
+    assert_memory_equal(&got, &root, sizeof(root));
+    KG_ASSERT_ERR(kg_sealed_open_tee(&got, &f, other_key), KG_ERR_VERIFY,
+                  "does not open with this VM's sealing key");
+    uint8_t zero[sizeof(got)] = {0};
+    assert_memory_equal(&got, zero, sizeof(got));
+    /* every pair of holders' shares gives the DEK; one share does not */
+    kg_shamir_share sh[3];
+    for (int i = 0; i < 3; i++)
+        KG_ASSERT_OK(kg_sealed_holder_share(&sh[i], &f, sec[i]));
+    for (int a = 0; a < 3; a++)
+        for (int b = a + 1; b < 3; b++) {
+            kg_shamir_share pair[2] = {sh[a], sh[b]};
+            KG_ASSERT_OK(kg_shamir_combine(dek, pair, 2));
+            KG_ASSERT_OK(kg_sealed_open_dek(&got, &f, dek));
+            assert_memory_equal(&got, &root, sizeof(root));
+        }
+    KG_ASSERT_OK(kg_shamir_combine(dek, sh, 1));
+    KG_ASSERT_ERR(kg_sealed_open_dek(&got, &f, dek), KG_ERR_VERIFY, "sealed root keys do not open");
+    /* a key that is no holder's */
+    uint8_t stranger[32], stranger_pub[32];
+    KG_ASSERT_OK(kg_x25519_generate(stranger, stranger_pub));
+    KG_ASSERT_ERR(kg_sealed_holder_share(&sh[0], &f, stranger), KG_ERR_NOT_FOUND,
+                  "not one of the file's 3 recovery holders");
+    /* without any slot it refuses to seal */
+    kg_buf none;
+    kg_buf_init(&none, KG_SEALED_MAX_LEN);
+    KG_ASSERT_ERR(kg_sealed_seal(&none, &h, &root, NULL, NULL), KG_ERR_USAGE,
+                  "nothing could ever open the file");
+    assert_int_equal(none.len, 0);
+    kg_buf_free(&none);
+    kg_buf_free(&file);
+    kg_kdf_root_keys_wipe(&root);
+    kg_kdf_root_keys_wipe(&got);
+}
+
+/* Every byte of a sealed file flipped, and every truncation, is refused with a specific error
+ * (the parser's field, or a tag that does not verify), and never yields keys. */
+static void sealed_file_tampering_is_refused(void **state)
+{
+    (void)state;
+    kg_root_keys root, got;
+    kg_sealed_header h;
+    kg_sealed_holders holders;
+    kg_sealed_file f;
+    uint8_t sec[3][KG_X25519_LEN], tee_key[32];
+    uint8_t contract[20] = {0xbb};
+    fixed_root(&root);
+    three_holders(&holders, sec, 2);
+    KG_ASSERT_OK(kg_random(tee_key, 32));
+    KG_ASSERT_OK(kg_sealed_header_for(&h, 1, contract, &root));
+    kg_buf file;
+    kg_buf_init(&file, KG_SEALED_MAX_LEN);
+    KG_ASSERT_OK(kg_sealed_seal(&file, &h, &root, tee_key, &holders));
+    kg_shamir_share orig[3];
+    KG_ASSERT_OK(kg_sealed_parse(&f, file.data, file.len));
+    for (int k = 0; k < 3; k++)
+        KG_ASSERT_OK(kg_sealed_holder_share(&orig[k], &f, sec[k]));
+    for (size_t i = 0; i < file.len; i++) {
+        file.data[i] ^= 0x01;
+        kg_error_clear();
+        bool parsed = kg_ok(kg_sealed_parse(&f, file.data, file.len));
+        if (parsed) {
+            /* every path that still opens gives exactly the original (authenticated), and the
+             * path through the flipped byte fails with a specific error */
+            int failed = 0;
+            kg_error_clear();
+            if (kg_ok(kg_sealed_open_tee(&got, &f, tee_key)))
+                assert_memory_equal(&got, &root, sizeof(root));
+            else
+                failed++, assert_int_equal(kg_error_code(), KG_ERR_VERIFY);
+            for (int k = 0; k < 3; k++) {
+                kg_shamir_share s;
+                kg_error_clear();
+                if (kg_ok(kg_sealed_holder_share(&s, &f, sec[k])))
+                    assert_memory_equal(&s, &orig[k], sizeof(s));
+                else
+                    failed++, assert_true(kg_error_code() == KG_ERR_VERIFY ||
+                                          kg_error_code() == KG_ERR_NOT_FOUND);
+            }
+            if (failed == 0)
+                fail_msg("byte %zu flipped and every path still opened", i);
+        } else {
+            assert_true(kg_error_code() == KG_ERR_INPUT || kg_error_code() == KG_ERR_TRUNCATED);
+            assert_non_null(strstr(kg_error_message(), "sealed root-key file"));
+        }
+        file.data[i] ^= 0x01;
+    }
+    for (size_t n = 0; n < file.len; n++) {
+        kg_error_clear();
+        assert_true(kg_failed(kg_sealed_parse(&f, file.data, n)));
+    }
+    KG_ASSERT_OK(kg_buf_append_u8(&file, 0));
+    KG_ASSERT_ERR(kg_sealed_parse(&f, file.data, file.len), KG_ERR_INPUT, "trailing bytes");
+    file.len--;
+    file.data[0] = 'X';
+    KG_ASSERT_ERR(kg_sealed_parse(&f, file.data, file.len), KG_ERR_INPUT, "magic");
+    kg_buf_free(&file);
+    kg_kdf_root_keys_wipe(&root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +335,8 @@ int main(void)
         cmocka_unit_test(sim_seal_key_is_bound_to_measurements),
         cmocka_unit_test(sim_seal_key_needs_the_platform_secret),
         cmocka_unit_test(tdx_has_no_seal_key),
+        cmocka_unit_test(sealed_file_opens_by_tee_key_and_by_t_shares),
+        cmocka_unit_test(sealed_file_tampering_is_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

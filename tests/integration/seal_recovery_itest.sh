@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# seal_recovery_itest.sh - the disaster-recovery drill of sealed root keys (docs/design.md,
+# "Sealed root keys"): a devnet KMS whose contract names 2-of-3 recovery holders releases an
+# app's keys; then every node is lost (KMS stopped, the platform's seal secret and the KMS VM
+# deleted: no VM can open the TEE slot again). A fresh node with only the sealed file and the
+# public root CA certificate refuses to start; with --recover and ONE holder's share it times
+# out and recovers nothing; with two holders' shares (each verified the fresh node's attestation
+# and governance standing first) it recovers, seals for itself and releases the same app keys.
+# No file in any state_dir ever holds the root keys (scanned for them in every encoding).
+# Usage: seal_recovery_itest.sh BUILD_DIR
+set -euo pipefail
+BUILD="$(cd "${1:?usage: seal_recovery_itest.sh BUILD_DIR}" && pwd)"
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+KG="$BUILD/bin/keygate"
+KMS="$BUILD/bin/keygate-kms"
+CAST="$SRC/tools/node_modules/.bin/cast"
+[ -x "$SRC/tools/node_modules/.bin/anvil" ] && [ -x "$CAST" ] || { echo "SKIP: tools not installed (scripts/setup)"; exit 77; }
+command -v python3 >/dev/null && command -v openssl >/dev/null || { echo "SKIP: python3/openssl missing"; exit 77; }
+
+STATE="$(mktemp -d /tmp/kg-seal-drill.XXXXXX)"
+W="$STATE/w"
+mkdir -p "$W"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  "$KG" devnet down --state "$STATE" >/dev/null 2>&1 || true
+  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "seal_recovery_itest: kept $STATE" >&2; else rm -rf "$STATE"; fi
+}
+trap cleanup EXIT
+PASS=0
+ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
+die() {
+  echo "not ok - $*" >&2
+  for f in "$STATE"/logs/kms.log "$W"/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -12 "$f" >&2; }; done
+  exit 1
+}
+# shellcheck source=itest_services.sh
+. "$SRC/tests/integration/itest_services.sh"
+
+# ---- a devnet KMS (root keys known to the test: seeded as an earlier version's plain files) -----
+kg_plain_root_keys "$STATE/plain-keys"
+mkdir -p -m 700 "$STATE/kms/state"
+cp -p "$STATE/plain-keys/root-ca.key" "$STATE/plain-keys/root-k256.key" "$STATE/kms/state/"
+"$KG" devnet up --state "$STATE" >"$STATE/up.json" 2>"$W/up.log" || die "devnet up"
+DN="$STATE/devnet.json"
+RPC="$(jq -r .rpc_url "$DN")"; KMSC="$(jq -r .kms_contract "$DN")"; PK="$(jq -r .private_key "$DN")"
+CFG="$(jq -r .kms_config "$DN")"; KSTATE="$(jq -r .kms_state_dir "$DN")"; SIM="$(jq -r .sim_dir "$DN")"
+SIMROOT="$(jq -r .sim_root_ca "$DN")"; PCCS="$(jq -r .pccs_url "$DN")"
+kg_assert_no_root_keys_in "$KSTATE" "$STATE/plain-keys"
+ok "devnet up: the KMS sealed its root keys (TEE slot only: no holders yet); none in state_dir"
+
+# ---- 2-of-3 recovery holders on chain (the devnet's KMS notice is 30 days: propose, let it pass) -
+HOLDERS=""
+for i in 1 2 3; do
+  "$KG" recovery keygen --out "$W/h$i.key" >"$W/h$i.pub" || die "recovery keygen"
+  [ "$(stat -c %a "$W/h$i.key")" = 600 ] || die "holder key not 0600"
+  HOLDERS="${HOLDERS:+$HOLDERS,}$(cat "$W/h$i.pub")"
+done
+"$CAST" send -q --rpc-url "$RPC" --private-key "$PK" "$KMSC" "proposeRecoveryHolders(bytes32[],uint8)" "[$HOLDERS]" 2 >/dev/null ||
+  die "proposeRecoveryHolders"
+"$CAST" rpc --rpc-url "$RPC" evm_increaseTime 2592001 >/dev/null && "$CAST" rpc --rpc-url "$RPC" evm_mine >/dev/null
+"$CAST" call --rpc-url "$RPC" "$KMSC" "recoveryHolders()(bytes32[],uint8)" >"$W/holders.txt"
+grep -q "$(cat "$W/h3.pub")" "$W/holders.txt" && tail -1 "$W/holders.txt" | grep -qx 2 || die "holders not in force: $(cat "$W/holders.txt")"
+ok "three holder keys made; 2-of-3 named on chain after the notice period"
+
+# ---- the KMS restarts: seals anew, now with a recovery slot; an app gets its keys ----------------
+kill "$(awk '{print $1}' "$STATE/run/kms.pid")"
+start_kms() { # start_kms NAME CONFIG [args]: sets KPID, KPORT
+  local name="$1" cfg="$2"
+  shift 2
+  rm -f "$W/$name.port"
+  "$KMS" --config "$cfg" --port-file "$W/$name.port" "$@" 2>"$W/$name.log" &
+  KPID=$!
+  PIDS+=("$KPID")
+  kg_wait_file "$W/$name.port" "$KPID" "keygate-kms ($name)"
+  KPORT="$(cat "$W/$name.port")"
+}
+sleep 1
+start_kms k1 "$CFG"
+grep -q "resealing for the recovery holders now named on chain\|root keys sealed in .*this VM's sealing key and recovery holders" "$W/k1.log" ||
+  die "the KMS did not reseal for the holders: $(cat "$W/k1.log")"
+printf '{"manifest_version":2,"name":"drill","runner":"docker-compose","docker_compose_file":"services: {}"}' >"$W/compose.json"
+"$KG" app deploy --state "$STATE" --compose "$W/compose.json" >"$W/deploy.json" 2>"$W/deploy.log" || die "app deploy"
+APP="$(jq -r .app_id "$W/deploy.json")"
+APP_CMD='curl -s -m 10 --unix-socket "$DSTACK_SIMULATOR_ENDPOINT" -X POST -d "{}" http://dstack/Info >/dev/null 2>&1; exit 0'
+boot() { # boot N: the app's keys from the KMS on KPORT into $W/keys.N
+  timeout -k 5 90 "$KG" sim run --state "$STATE" --app "$APP" --compose "$W/compose.json" \
+    --kms "https://127.0.0.1:$KPORT" --keys-out "$W/keys.$1" -- sh -c "$APP_CMD" >"$W/boot.$1.log" 2>&1 ||
+    die "app boot $1: $(tail -3 "$W/boot.$1.log")"
+}
+boot 1
+jq -e '.k256_key | length > 0' "$W/keys.1" >/dev/null 2>&1 || jq -e 'length > 0' "$W/keys.1" >/dev/null || die "no keys in keys.1"
+ok "KMS resealed with a 2-of-3 recovery slot; app $APP got its keys"
+
+# ---- lose every node: the KMS, its VM and the platform's seal secret ------------------------------
+kill "$KPID"; wait "$KPID" 2>/dev/null || true
+rm -f "$SIM/seal.secret"
+rm -rf "$SIM/vms/kms"
+NEW="$STATE/new-node"
+mkdir -m 700 "$NEW"
+cp -p "$KSTATE/root-keys.sealed" "$KSTATE/root-ca.pem" "$NEW/" # the backup: ciphertext and a certificate
+jq --arg d "$NEW" '.state_dir = $d | .tee.sim_vm = "kms-new"' "$CFG" >"$W/new.json"
+set +e; timeout 120 "$KMS" --config "$W/new.json" 2>"$W/plain-start.log"; RC=$?; set -e
+[ "$RC" != 0 ] && grep -q "do not open in this VM" "$W/plain-start.log" && grep -q -- "--recover" "$W/plain-start.log" ||
+  die "a fresh node opened the sealed file without recovery: rc=$RC"
+ok "all nodes lost: a fresh node cannot unseal ($(grep -o 'the TEE slot does not open[^(]*' "$W/plain-start.log" | head -1)) and names --onboard/--recover"
+
+# decrypt NAME HOLDER: the holder verifies the waiting node's request and boxes its share
+decrypt() {
+  "$KG" recovery decrypt-share --key "$W/h$2.key" --sealed "$NEW/root-keys.sealed" \
+    --request "$NEW/recovery/request.json" --rpc-url "$RPC" --pccs "$PCCS" --tee-root-ca "$SIMROOT" \
+    --out "$W/$1" 2>"$W/$1.log" || die "decrypt-share $1: $(cat "$W/$1.log")"
+}
+wait_request() { kg_wait_file "$NEW/recovery/request.json" "$KPID" "recovery request"; }
+
+# ---- one holder is not enough ---------------------------------------------------------------------
+"$KMS" --config "$W/new.json" --recover --recover-timeout 90 2>"$W/r1.log" &
+KPID=$!
+PIDS+=("$KPID")
+wait_request
+decrypt one.share 1
+"$KG" kms recover --state-dir "$NEW" "$W/one.share" 2>"$W/deliver1.log" || die "kms recover: $(cat "$W/deliver1.log")"
+set +e; wait "$KPID"; RC=$?; set -e
+[ "$RC" != 0 ] && grep -q "share x = 1 accepted (1 of 2)" "$W/r1.log" && grep -q "recovery: 1 of the 2 shares needed arrived" "$W/r1.log" ||
+  die "one holder's share: rc=$RC $(tail -3 "$W/r1.log")"
+[ ! -e "$NEW/recovery/request.json" ] || die "the failed recovery left its request behind"
+kg_assert_no_root_keys_in "$NEW" "$STATE/plain-keys"
+ok "one holder's share: the node recovers nothing and says '$(grep -o 'recovery: 1 of the 2 shares needed arrived[^;]*' "$W/r1.log")'"
+
+# ---- two holders: recovered, resealed, the same app keys ------------------------------------------
+rm -f "$W/new.port"
+"$KMS" --config "$W/new.json" --recover --recover-timeout 600 --port-file "$W/new.port" 2>"$W/r2.log" &
+KPID=$!
+PIDS+=("$KPID")
+wait_request
+set +e; "$KG" kms recover --state-dir "$NEW" "$W/one.share" 2>"$W/stale.log"; RC=$?; set -e
+[ "$RC" = 1 ] && grep -q "a share for another recovery request" "$W/stale.log" || die "a share boxed to the previous request was delivered: rc=$RC $(cat "$W/stale.log")"
+decrypt s1.share 1
+decrypt s3.share 3
+"$KG" kms recover --state-dir "$NEW" "$W/s1.share" "$W/s3.share" 2>"$W/deliver2.log" || die "kms recover: $(cat "$W/deliver2.log")"
+kg_wait_file "$W/new.port" "$KPID" "recovered KMS"
+KPORT="$(cat "$W/new.port")"
+grep -q "root keys recovered from 2 holders' shares (they match the KMS info on chain)" "$W/r2.log" || die "no recovery line in the log"
+grep -q "root keys sealed in $NEW/root-keys.sealed (this VM's sealing key and recovery holders)" "$W/r2.log" || die "the recovered node did not seal for itself"
+boot 2
+cmp -s <(jq -S . "$W/keys.1") <(jq -S . "$W/keys.2") || die "the recovered node gave other app keys"
+ok "two holders' shares (each checked the node's attestation and isKmsAllowed): recovered, resealed, the same app keys"
+
+# ---- the recovered node restarts on its own; nothing in clear anywhere --------------------------
+kill "$KPID"; wait "$KPID" 2>/dev/null || true
+[ ! -e "$NEW/recovery/request.json" ] || die "the recovery request was left behind"
+start_kms again "$W/new.json"
+boot 3
+cmp -s <(jq -S . "$W/keys.1") <(jq -S . "$W/keys.3") || die "after a restart: other app keys"
+for d in "$KSTATE" "$NEW" "$SIM"; do kg_assert_no_root_keys_in "$d" "$STATE/plain-keys"; done
+ok "the recovered node restarts from its own seal; no root key bytes in any state_dir or the platform"
+echo "seal_recovery_itest: $PASS passed"
