@@ -467,17 +467,26 @@ python3 "$SRC/tests/integration/kms_webhook_auth.py" "$TMP/webhook.port" "$TMP/w
 PIDS+=($!)
 wait_file "$TMP/webhook.port"
 cp "$TMP/kms.json" "$TMP/kms-eth.json"
-# another policy is another KMS identity (kms/identity.c): it starts in a fresh VM
-jq --arg url "http://127.0.0.1:$(cat "$TMP/webhook.port")" \
-  '.policy = {"backend": "webhook", "url": $url} | .tee.sim_vm = "kms-webhook"' \
+# another policy is another KMS identity (kms/identity.c): it starts in a fresh VM, and another
+# deployment: the eth deployment's sealed file is refused there (its header names the chain and
+# contract), so the webhook KMS gets the same root keys the way an older version's state came
+jq --arg url "http://127.0.0.1:$(cat "$TMP/webhook.port")" --arg d "$TMP/state-webhook" \
+  '.policy = {"backend": "webhook", "url": $url} | .tee.sim_vm = "kms-webhook" | .state_dir = $d' \
   "$TMP/kms-eth.json" >"$TMP/kms.json"
+mkdir -m 700 "$TMP/state-webhook" && cp -p "$TMP/state/root-keys.sealed" "$TMP/state/root-ca.pem" "$TMP/state-webhook/"
+set +e; timeout 120 "$KMS" --config "$TMP/kms.json" 2>"$TMP/otherdeploy.err"; RC=$?; set -e
+[ "$RC" != 0 ] && grep -q "was sealed for another deployment (chain 31337 and another KMS contract)" "$TMP/otherdeploy.err" ||
+  die "another deployment's sealed file: rc=$RC $(cat "$TMP/otherdeploy.err")"
+ok "a sealed file of another deployment (chain and contract in its header) is refused"
+rm "$TMP/state-webhook/root-keys.sealed"
+cp -p "$TMP/plain-keys/root-ca.key" "$TMP/plain-keys/root-k256.key" "$TMP/state-webhook/"
 start_kms
 grep -q "self-check: allowed" "$TMP/kms.log" || die "webhook self-check"
 app v2 "$APP" "$H2" --check-keys "$TMP/plain-keys"
 [ "$RC" = 0 ] && [ "$(jq -r .gateway_app_id "$TMP/out.json")" = gw-from-webhook ] || die "webhook allow: $(cat "$TMP/out.json")"
 app v1 "$APP" "$H1"
 expect_denied "not allowed by governance: webhook: compose hash not listed" "webhook backend: unlisted compose hash"
-"$CLI" audit list --db "$TMP/state/audit.db" --json | jq -e '.[-2].decision=="allow" and .[-2].block_number==null' >/dev/null || die "webhook decisions audited without a block"
+"$CLI" audit list --db "$TMP/state-webhook/audit.db" --json | jq -e '.[-2].decision=="allow" and .[-2].block_number==null' >/dev/null || die "webhook decisions audited without a block"
 ok "webhook backend: allow (same keys, gatewayAppId passed through) and deny, audited"
 stop_kms
 # The KMS measured its identity into its VM's RTMR3 (kms/identity.c); another identity cannot

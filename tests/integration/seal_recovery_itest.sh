@@ -115,7 +115,7 @@ decrypt() {
 wait_request() { kg_wait_file "$NEW/recovery/request.json" "$KPID" "recovery request"; }
 
 # ---- one holder is not enough ---------------------------------------------------------------------
-"$KMS" --config "$W/new.json" --recover --recover-timeout 90 2>"$W/r1.log" &
+"$KMS" --config "$W/new.json" --recover --recover-timeout 45 2>"$W/r1.log" &
 KPID=$!
 PIDS+=("$KPID")
 wait_request
