@@ -328,6 +328,12 @@ kg_result kms_keys_init(kms *k, bool may_generate)
         KG_GUARD(kg_p256_from_scalar(&k->root_ca_key, k->root.ca_scalar));
         KG_GUARD(kms_seal_store(k, &holders));
         k->root_in_memory = false;
+    } else if ((have_ca != have_k256) && have_sealed) {
+        /* A migration interrupted between the two wipes (root-k256.key goes first): the sealed
+         * file was written and checked before either, so finish the wipe and use it. */
+        KG_GUARD(wipe_file(have_ca ? ca_key : k256));
+        KG_GUARD_CTX(kms_seal_open(k), "'%s'", sealed);
+        KG_GUARD(kg_p256_from_scalar(&k->root_ca_key, k->root.ca_scalar));
     } else if (have_ca || have_k256) {
         KG_ENSURE(have_ca && have_k256, KG_ERR_IO,
                   "state_dir '%s' is incomplete: '%s' exists but '%s' does not; restore it "

@@ -162,6 +162,7 @@ kg_result kms_recover(kms *k, unsigned timeout_s)
     KG_GUARD_C(kg_mkdir_p((char *)dir.data));
     clear_dir((char *)dir.data); /* shares boxed to an earlier run's key cannot open */
     KG_GUARD_C(kg_buf_append_str(&tried, "\n"));
+    KG_GUARD_C(kg_buf_terminate(&tried));
     KG_GUARD_C(kg_x25519_generate(st->secret, st->pub));
     KG_GUARD_C(write_request(k, st, (char *)dir.data));
     int64_t deadline = kms_now_ms() + (int64_t)timeout_s * 1000;
