@@ -8,9 +8,11 @@
  *   3. take every state_dir/recovery/NAME.share a holder boxed to that key (keygate recovery
  *      decrypt-share, delivered by keygate kms recover), each opened and checked, one per x;
  *   4. with t of them: interpolate the DEK, open the file, check the keys against kmsInfo on
- *      chain; the caller seals them anew for this VM. Fewer than t by the deadline: nothing. */
+ *      chain; the caller seals them anew for this VM. Fewer than t by the deadline, or a
+ *      SIGTERM/SIGINT first: nothing, and the request is removed. */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,6 +38,16 @@ typedef struct recovery_state {
     size_t n_shares;
     uint8_t dek[KG_SEALED_DEK_LEN];
 } recovery_state;
+
+/* SIGTERM or SIGINT while the node waits: stop, and remove the request (its X25519 key dies
+ * with the process, so shares boxed to it later are worthless; a stale request would only
+ * mislead a holder). */
+static volatile sig_atomic_t recover_stop;
+
+static void on_stop(int sig)
+{
+    recover_stop = sig;
+}
 
 static void sleep_ms(long ms)
 {
@@ -147,6 +159,8 @@ kg_result kms_recover(kms *k, unsigned timeout_s)
     recovery_state *st = kg_secure_zalloc(sizeof(*st));
     uint8_t k256[KG_K256_PUB_LEN];
     kg_buf dir, tried, spki;
+    struct sigaction old_term, old_int;
+    bool handlers_set = false;
     kg_buf_init(&dir, 0);
     kg_buf_init(&tried, 64u * 1024u);
     kg_buf_init(&spki, 4096);
@@ -164,13 +178,24 @@ kg_result kms_recover(kms *k, unsigned timeout_s)
     KG_GUARD_C(kg_buf_append_str(&tried, "\n"));
     KG_GUARD_C(kg_buf_terminate(&tried));
     KG_GUARD_C(kg_x25519_generate(st->secret, st->pub));
+    struct sigaction stop = {.sa_handler = on_stop};
+    sigemptyset(&stop.sa_mask);
+    recover_stop = 0;
+    KG_ENSURE_C(sigaction(SIGTERM, &stop, &old_term) == 0 &&
+                    sigaction(SIGINT, &stop, &old_int) == 0,
+                KG_ERR_IO, "recovery: cannot handle SIGTERM/SIGINT: %s", strerror(errno));
+    handlers_set = true;
     KG_GUARD_C(write_request(k, st, (char *)dir.data));
     int64_t deadline = kms_now_ms() + (int64_t)timeout_s * 1000;
-    while (st->n_shares < st->file.threshold && kms_now_ms() < deadline) {
+    while (st->n_shares < st->file.threshold && kms_now_ms() < deadline && recover_stop == 0) {
         take_shares(st, (char *)dir.data, &tried);
-        if (st->n_shares < st->file.threshold)
+        if (st->n_shares < st->file.threshold && recover_stop == 0)
             sleep_ms(RECOVERY_POLL_MS);
     }
+    KG_ENSURE_C(st->n_shares >= st->file.threshold || recover_stop == 0, KG_ERR_DENIED,
+                "recovery: stopped by signal %d with %zu of the %u shares needed; nothing "
+                "recovered",
+                (int)recover_stop, st->n_shares, st->file.threshold);
     KG_ENSURE_C(st->n_shares >= st->file.threshold, KG_ERR_DENIED,
                 "recovery: %zu of the %u shares needed arrived in %u s; nothing recovered",
                 st->n_shares, st->file.threshold, timeout_s);
@@ -202,6 +227,10 @@ cleanup:
     /* The X25519 key dies with this call: its request and the shares boxed to it are void. */
     if (dir.data != NULL)
         clear_dir((char *)dir.data);
+    if (handlers_set) {
+        (void)sigaction(SIGTERM, &old_term, NULL);
+        (void)sigaction(SIGINT, &old_int, NULL);
+    }
     kg_secure_free(st, sizeof(*st));
     kg_buf_free(&dir);
     kg_buf_free(&tried);

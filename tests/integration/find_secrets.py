@@ -3,17 +3,27 @@
 holding the file would: every encoding of each secret that code is likely to leave behind.
 
 Usage: find_secrets.py IMAGE NAME=KIND:FILE [NAME=KIND:FILE ...]
+  IMAGE a file, or a directory: then every regular file under it, each hit prefixed "PATH: "
+  (one process for a whole state_dir instead of one per file)
   KIND k256hex  FILE holds the 32-byte scalar as hex (the KMS's root-k256.key)
   KIND p256pem  FILE is a PKCS#8 PEM P-256 private key (root-ca.key); its scalar is read with
                 `openssl pkey -text`
 Searched forms: the raw 32 bytes, byte-reversed (OpenSSL BIGNUM limbs on little-endian),
 lowercase and uppercase hex, and for PEM keys the key-specific base64 of each PEM line (the
 first 48 base64 characters are the PKCS#8 header every P-256 key shares, so they prove nothing).
-Prints one line per hit ("NAME as FORM at offset N") and exits 1 if anything was found, 0 if not.
+Prints one line per hit ("NAME as FORM at offset N") and exits 1 if anything was found, 0 if not,
+2 if the search could not be made.
 """
+import os
 import re
 import subprocess
 import sys
+
+
+def fail(msg):
+    # 2, not 1: a caller must not read an unusable search as "nothing found"
+    print("find_secrets: " + msg, file=sys.stderr)
+    sys.exit(2)
 
 
 def scalar_of_pem(path):
@@ -21,7 +31,7 @@ def scalar_of_pem(path):
                           capture_output=True, text=True).stdout
     m = re.search(r"priv:\s*((?:[0-9a-fA-F]{2}:?\s*)+)pub:", text)
     if not m:
-        sys.exit("find_secrets: no private scalar in 'openssl pkey -text' of " + path)
+        fail("no private scalar in 'openssl pkey -text' of " + path)
     raw = bytes.fromhex(re.sub(r"[^0-9a-fA-F]", "", m.group(1)))
     return raw[-32:].rjust(32, b"\0")
 
@@ -39,12 +49,9 @@ def pem_patterns(path):
     return pats
 
 
-def main():
-    if len(sys.argv) < 3:
-        sys.exit(__doc__)
-    data = open(sys.argv[1], "rb").read()
-    hits = []
-    for spec in sys.argv[2:]:
+def patterns(specs):
+    pats = []
+    for spec in specs:
         name, _, rest = spec.partition("=")
         kind, _, path = rest.partition(":")
         if kind == "k256hex":
@@ -54,15 +61,33 @@ def main():
             s = scalar_of_pem(path)
             extra = [("PEM base64", p) for p in pem_patterns(path)]
         else:
-            sys.exit("find_secrets: unknown kind " + kind)
+            fail("unknown kind " + kind)
         if len(s) != 32:
-            sys.exit("find_secrets: %s is not a 32-byte scalar" % name)
+            fail("%s is not a 32-byte scalar" % name)
         forms = [("raw bytes", s), ("byte-reversed (BIGNUM limbs)", s[::-1]),
                  ("hex", s.hex().encode()), ("HEX", s.hex().upper().encode())] + extra
-        for form, pat in forms:
+        pats += [(name, form, pat) for form, pat in forms]
+    return pats
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    pats = patterns(sys.argv[2:])
+    target = sys.argv[1]
+    if os.path.isdir(target):
+        images = sorted(os.path.join(d, f) for d, _, fs in os.walk(target) for f in fs)
+        images = [(f + ": ", f) for f in images if os.path.isfile(f) and not os.path.islink(f)]
+    else:
+        images = [("", target)]
+    hits = []
+    for prefix, image in images:
+        data = open(image, "rb").read()
+        for name, form, pat in pats:
             i = data.find(pat)
             while i >= 0:
-                hits.append("%s as %s at offset %d" % (name, form, i))
+                hits.append("%s%s as %s at offset %d" % (prefix, name, form, i))
                 i = data.find(pat, i + 1)
     for h in hits:
         print(h)
@@ -70,4 +95,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        rc = main()
+    except (OSError, ValueError, subprocess.CalledProcessError) as e:
+        fail(str(e))
+    sys.exit(rc)

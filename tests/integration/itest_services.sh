@@ -59,11 +59,11 @@ kg_plain_root_keys() {
 # kg_plain_root_keys wrote them) in any encoding find_secrets.py knows (raw, reversed, hex,
 # PEM base64), and no plaintext key file is there.
 kg_assert_no_root_keys_in() {
-  local dir="$1" keys="$2" f hits=""
+  local dir="$1" keys="$2" hits rc=0
   [ ! -e "$dir/root-ca.key" ] && [ ! -e "$dir/root-k256.key" ] || die "plaintext root key file in $dir"
-  while IFS= read -r -d '' f; do
-    hits+="$(python3 "$SRC/tests/integration/find_secrets.py" "$f" \
-      root-k256=k256hex:"$keys/root-k256.key" root-ca=p256pem:"$keys/root-ca.key" | sed "s|^|$f: |")" || true
-  done < <(find "$dir" -type f -print0)
-  [ -z "$hits" ] || die "root key material at rest in $dir: $hits"
+  [ -d "$dir" ] || die "kg_assert_no_root_keys_in: no directory $dir"
+  hits="$(python3 "$SRC/tests/integration/find_secrets.py" "$dir" \
+    root-k256=k256hex:"$keys/root-k256.key" root-ca=p256pem:"$keys/root-ca.key")" || rc=$?
+  [ "$rc" != 1 ] || die "root key material at rest in $dir: $hits"
+  [ "$rc" = 0 ] || die "kg_assert_no_root_keys_in $dir: find_secrets.py failed ($rc)"
 }

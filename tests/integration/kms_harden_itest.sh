@@ -81,6 +81,10 @@ fi
 # control: a process of the same uid and capabilities as the KMS, not hardened
 "${SAME[@]}" sleep 300 &
 CTRL_PID=$!
+# Until setpriv has dropped CAP_SYS_PTRACE and exec'd sleep, the control still holds it and so is
+# closed to the capability-less opener: under load the open could race ahead of the exec.
+for _ in $(seq 100); do [ "$(cat "/proc/$CTRL_PID/comm" 2>/dev/null)" = sleep ] && break; sleep 0.05; done
+[ "$(cat "/proc/$CTRL_PID/comm" 2>/dev/null)" = sleep ] || die "control: the sleep process did not start"
 out="$(open_mem "$CTRL_PID" "${SAME[@]}")" ||
   die "control: $who cannot open /proc/$CTRL_PID/mem of an ordinary process either ($out; yama ptrace_scope $(cat /proc/sys/kernel/yama/ptrace_scope 2>/dev/null || echo n/a)): the check below would prove nothing"
 out="$(open_mem "$KMS_PID" "${SAME[@]}")" && die "$who opened /proc/$KMS_PID/mem"
@@ -104,13 +108,13 @@ set -e
 [ "$RC" = 0 ] || die "root key material in the core ($(stat -c %s "$STATE/t/core") bytes):
 $HITS"
 ok "gcore of the KMS ($(stat -c %s "$STATE/t/core") bytes): neither root scalar in it (raw, byte-reversed, hex, HEX, PEM base64)"
-python3 "$FIND" "$STATE/t/core" temp-ca=p256pem:"$STATE/kms/state/temp-ca.key" >/dev/null &&
-  die "control: the temporary CA key (ordinary heap) is not in the core either; is the core complete?"
+RC=0; python3 "$FIND" "$STATE/t/core" temp-ca=p256pem:"$STATE/kms/state/temp-ca.key" >/dev/null || RC=$?
+[ "$RC" = 1 ] || die "control: the temporary CA key (ordinary heap) is not in the core either (find_secrets: $RC); is the core complete?"
 ok "control: the temporary CA key (not secret, ordinary heap) is found in that core"
 rm -f "$STATE/t/core"
 gcore_to "$STATE/t/core-all" on
-python3 "$FIND" "$STATE/t/core-all" root-k256=k256hex:"$KEYS/root-k256.key" root-ca=p256pem:"$KEYS/root-ca.key" >"$STATE/t/all.hits" &&
-  die "control: the root scalars are not found even with the excluded (MADV_DONTDUMP) mappings dumped"
+RC=0; python3 "$FIND" "$STATE/t/core-all" root-k256=k256hex:"$KEYS/root-k256.key" root-ca=p256pem:"$KEYS/root-ca.key" >"$STATE/t/all.hits" || RC=$?
+[ "$RC" = 1 ] || die "control: the root scalars are not found even with the excluded (MADV_DONTDUMP) mappings dumped (find_secrets: $RC)"
 ok "control: with 'set dump-excluded-mappings on' the root scalars are found ($(wc -l <"$STATE/t/all.hits") hits): they live only in the MADV_DONTDUMP secure heap"
 rm -f "$STATE/t/core-all"
 kill -0 "$KMS_PID" || die "the KMS died"

@@ -3,9 +3,10 @@
 # "Sealed root keys"): a devnet KMS whose contract names 2-of-3 recovery holders releases an
 # app's keys; then every node is lost (KMS stopped, the platform's seal secret and the KMS VM
 # deleted: no VM can open the TEE slot again). A fresh node with only the sealed file and the
-# public root CA certificate refuses to start; with --recover and ONE holder's share it times
-# out and recovers nothing; with two holders' shares (each verified the fresh node's attestation
-# and governance standing first) it recovers, seals for itself and releases the same app keys.
+# public root CA certificate refuses to start; with --recover and no share it times out, with ONE
+# holder's share it keeps waiting (until SIGTERM) and recovers nothing; with two holders' shares
+# (each verified the fresh node's attestation and governance standing first) it recovers, seals
+# for itself and releases the same app keys.
 # No file in any state_dir ever holds the root keys (scanned for them in every encoding).
 # Usage: seal_recovery_itest.sh BUILD_DIR
 set -euo pipefail
@@ -17,35 +18,27 @@ CAST="$SRC/tools/node_modules/.bin/cast"
 [ -x "$SRC/tools/node_modules/.bin/anvil" ] && [ -x "$CAST" ] || { echo "SKIP: tools not installed (scripts/setup)"; exit 77; }
 command -v python3 >/dev/null && command -v openssl >/dev/null || { echo "SKIP: python3/openssl missing"; exit 77; }
 
-STATE="$(mktemp -d /tmp/kg-seal-drill.XXXXXX)"
+. "$SRC/tests/support/devnet.sh"
+kg_devnet_begin seal-drill
+STATE="$TMP"
 W="$STATE/w"
 mkdir -p "$W"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  "$KG" devnet down --state "$STATE" >/dev/null 2>&1 || true
-  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "seal_recovery_itest: kept $STATE" >&2; else rm -rf "$STATE"; fi
-}
-trap cleanup EXIT
 PASS=0
 ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
 die() {
   echo "not ok - $*" >&2
-  for f in "$STATE"/logs/kms.log "$W"/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -12 "$f" >&2; }; done
+  for f in "$STATE"/logs/kms.log "$STATE/up.err" "$W"/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -12 "$f" >&2; }; done
   exit 1
 }
-# shellcheck source=itest_services.sh
-. "$SRC/tests/integration/itest_services.sh"
 
 # ---- a devnet KMS (root keys known to the test: seeded as an earlier version's plain files) -----
 kg_plain_root_keys "$STATE/plain-keys"
 mkdir -p -m 700 "$STATE/kms/state"
 cp -p "$STATE/plain-keys/root-ca.key" "$STATE/plain-keys/root-k256.key" "$STATE/kms/state/"
-"$KG" devnet up --state "$STATE" >"$STATE/up.json" 2>"$W/up.log" || die "devnet up"
+kg_devnet_up
 DN="$STATE/devnet.json"
 RPC="$(jq -r .rpc_url "$DN")"; KMSC="$(jq -r .kms_contract "$DN")"; PK="$(jq -r .private_key "$DN")"
-CFG="$(jq -r .kms_config "$DN")"; KSTATE="$(jq -r .kms_state_dir "$DN")"; SIM="$(jq -r .sim_dir "$DN")"
+CFG="$(jq -r .kms_config "$DN")"; KSTATE="$(jq -r .kms_state_dir "$DN")"; SIMDIR="$(jq -r .sim_dir "$DN")"
 SIMROOT="$(jq -r .sim_root_ca "$DN")"; PCCS="$(jq -r .pccs_url "$DN")"
 kg_assert_no_root_keys_in "$KSTATE" "$STATE/plain-keys"
 ok "devnet up: the KMS sealed its root keys (TEE slot only: no holders yet); none in state_dir"
@@ -81,7 +74,7 @@ start_kms k1 "$CFG"
 grep -q "resealing for the recovery holders now named on chain\|root keys sealed in .*this VM's sealing key and recovery holders" "$W/k1.log" ||
   die "the KMS did not reseal for the holders: $(cat "$W/k1.log")"
 printf '{"manifest_version":2,"name":"drill","runner":"docker-compose","docker_compose_file":"services: {}"}' >"$W/compose.json"
-"$KG" app deploy --state "$STATE" --compose "$W/compose.json" >"$W/deploy.json" 2>"$W/deploy.log" || die "app deploy"
+"$KG" app deploy --state "$STATE" --tcb up-to-date --compose "$W/compose.json" >"$W/deploy.json" 2>"$W/deploy.log" || die "app deploy"
 APP="$(jq -r .app_id "$W/deploy.json")"
 APP_CMD='curl -s -m 10 --unix-socket "$DSTACK_SIMULATOR_ENDPOINT" -X POST -d "{}" http://dstack/Info >/dev/null 2>&1; exit 0'
 boot() { # boot N: the app's keys from the KMS on KPORT into $W/keys.N
@@ -95,8 +88,8 @@ ok "KMS resealed with a 2-of-3 recovery slot; app $APP got its keys"
 
 # ---- lose every node: the KMS, its VM and the platform's seal secret ------------------------------
 kill "$KPID"; wait "$KPID" 2>/dev/null || true
-rm -f "$SIM/seal.secret"
-rm -rf "$SIM/vms/kms"
+rm -f "$SIMDIR/seal.secret"
+rm -rf "$SIMDIR/vms/kms"
 NEW="$STATE/new-node"
 mkdir -m 700 "$NEW"
 cp -p "$KSTATE/root-keys.sealed" "$KSTATE/root-ca.pem" "$NEW/" # the backup: ciphertext and a certificate
@@ -114,19 +107,29 @@ decrypt() {
 }
 wait_request() { kg_wait_file "$NEW/recovery/request.json" "$KPID" "recovery request"; }
 
-# ---- one holder is not enough ---------------------------------------------------------------------
-"$KMS" --config "$W/new.json" --recover --recover-timeout 45 2>"$W/r1.log" &
+# ---- no holder by the deadline; one holder is not enough ----------------------------------------
+set +e; "$KMS" --config "$W/new.json" --recover --recover-timeout 1 2>"$W/r0.log"; RC=$?; set -e
+[ "$RC" = 1 ] && grep -q "recovery: 0 of the 2 shares needed arrived in 1 s; nothing recovered" "$W/r0.log" ||
+  die "no share by the deadline: rc=$RC $(tail -3 "$W/r0.log")"
+[ ! -e "$NEW/recovery/request.json" ] || die "the timed-out recovery left its request behind"
+"$KMS" --config "$W/new.json" --recover 2>"$W/r1.log" &
 KPID=$!
 PIDS+=("$KPID")
 wait_request
 decrypt one.share 1
 "$KG" kms recover --state-dir "$NEW" "$W/one.share" 2>"$W/deliver1.log" || die "kms recover: $(cat "$W/deliver1.log")"
+# The node takes a share within its 200 ms poll; with 1 of 2 it must go on waiting, not serve.
+for _ in $(seq 100); do grep -q "share x = 1 accepted (1 of 2)" "$W/r1.log" && break; sleep 0.1; done
+grep -q "share x = 1 accepted (1 of 2)" "$W/r1.log" || die "the node did not take the share: $(tail -3 "$W/r1.log")"
+sleep 1
+kill -0 "$KPID" 2>/dev/null && [ ! -e "$W/new.port" ] || die "one share: the node stopped waiting: $(tail -3 "$W/r1.log")"
+kill -TERM "$KPID"
 set +e; wait "$KPID"; RC=$?; set -e
-[ "$RC" != 0 ] && grep -q "share x = 1 accepted (1 of 2)" "$W/r1.log" && grep -q "recovery: 1 of the 2 shares needed arrived" "$W/r1.log" ||
-  die "one holder's share: rc=$RC $(tail -3 "$W/r1.log")"
-[ ! -e "$NEW/recovery/request.json" ] || die "the failed recovery left its request behind"
+[ "$RC" = 1 ] && grep -q "recovery: stopped by signal 15 with 1 of the 2 shares needed; nothing recovered" "$W/r1.log" ||
+  die "one holder's share, then SIGTERM: rc=$RC $(tail -3 "$W/r1.log")"
+[ -z "$(ls -A "$NEW/recovery")" ] || die "the stopped recovery left files behind: $(ls -A "$NEW/recovery")"
 kg_assert_no_root_keys_in "$NEW" "$STATE/plain-keys"
-ok "one holder's share: the node recovers nothing and says '$(grep -o 'recovery: 1 of the 2 shares needed arrived[^;]*' "$W/r1.log")'"
+ok "no share by --recover-timeout, and one holder's share until SIGTERM: the node recovers nothing, says so, removes the request"
 
 # ---- two holders: recovered, resealed, the same app keys ------------------------------------------
 rm -f "$W/new.port"
@@ -153,6 +156,6 @@ kill "$KPID"; wait "$KPID" 2>/dev/null || true
 start_kms again "$W/new.json"
 boot 3
 cmp -s <(jq -S . "$W/keys.1") <(jq -S . "$W/keys.3") || die "after a restart: other app keys"
-for d in "$KSTATE" "$NEW" "$SIM"; do kg_assert_no_root_keys_in "$d" "$STATE/plain-keys"; done
+for d in "$KSTATE" "$NEW" "$SIMDIR"; do kg_assert_no_root_keys_in "$d" "$STATE/plain-keys"; done
 ok "the recovered node restarts from its own seal; no root key bytes in any state_dir or the platform"
 echo "seal_recovery_itest: $PASS passed"
