@@ -24,6 +24,7 @@
 #include "keygate/fileio.h"
 #include "keygate/hash.h"
 #include "keygate/https.h"
+#include "keygate/slog.h"
 #include "kms.h"
 #include "keygate/kms_x509.h"
 #include "keygate/sealed.h"
@@ -198,7 +199,7 @@ static kg_result generate_root(kms *k)
     KG_GUARD_CTX(kg_p256_generate(&k->root_ca_key), "generating the root CA key");
     KG_GUARD_CTX(kg_k256_generate(k->root.k256_scalar), "generating the root k256 key");
     KG_GUARD(kg_p256_scalar(k->root.ca_scalar, k->root_ca_key));
-    fprintf(stderr, "keygate-kms: generated new root keys for %s\n", k->cfg.state_dir);
+    kg_slog(KG_SLOG_INFO, "generated new root keys for %s", k->cfg.state_dir);
     return KG_OK;
 }
 
@@ -241,7 +242,7 @@ static kg_result migrate_plaintext(kms *k, const char *ca_key_path, const char *
                  k->cfg.state_dir);
     KG_GUARD(wipe_file(k256_path));
     KG_GUARD(wipe_file(ca_key_path));
-    fprintf(stderr, "keygate-kms: migrated: the plaintext root key files in %s are wiped\n",
+    kg_slog(KG_SLOG_INFO, "migrated: the plaintext root key files in %s are wiped",
             k->cfg.state_dir);
     return KG_OK;
 }
@@ -540,8 +541,8 @@ kg_result kms_keys_onboard(kms *k, const char *source)
     KG_GUARD(kms_seal_path(sealed, sizeof(sealed), k));
     KG_GUARD(source_url(url, sizeof(url), source));
     if (file_exists(ca_key) || file_exists(k256)) {
-        fprintf(stderr, "keygate-kms: state_dir holds plaintext root keys (they are sealed "
-                        "next); not onboarding\n");
+        kg_slog(KG_SLOG_INFO, "state_dir holds plaintext root keys (they are sealed next); not "
+                              "onboarding");
         return KG_OK;
     }
     if (file_exists(sealed)) {
@@ -549,10 +550,10 @@ kg_result kms_keys_onboard(kms *k, const char *source)
          * (no sealing key) or in another VM it cannot, and the peer's keys are sealed anew. */
         if (kg_ok(kms_seal_open(k))) {
             kg_kdf_root_keys_wipe(&k->root);
-            fprintf(stderr, "keygate-kms: the sealed root keys open in this VM; not onboarding\n");
+            kg_slog(KG_SLOG_INFO, "the sealed root keys open in this VM; not onboarding");
             return KG_OK;
         }
-        fprintf(stderr, "keygate-kms: the sealed root keys do not open here (%s); onboarding\n",
+        kg_slog(KG_SLOG_WARN, "the sealed root keys do not open here (%s); onboarding",
                 kg_error_message());
         kg_error_clear();
     }
@@ -612,8 +613,7 @@ kg_result kms_keys_onboard(kms *k, const char *source)
     KG_GUARD_C(kg_p256_scalar(k->root.ca_scalar, ca));
     memcpy(k->root.k256_scalar, scalar, KG_K256_SCALAR_LEN);
     k->root_in_memory = true;
-    fprintf(stderr, "keygate-kms: onboarded root keys from %s (they match the KMS info on chain)\n",
-            source);
+    kg_slog(KG_SLOG_INFO, "onboarded root keys from %s (they match the KMS info on chain)", source);
     rc = KG_OK;
 cleanup:
     kg_memzero(scalar, sizeof(scalar));

@@ -16,7 +16,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: keygate-kms --config FILE [--bootstrap | --onboard HOST:PORT | --recover\n"
-            "                   [--recover-timeout S]] [--port-file FILE] [--log-format text|json]\n\n"
+            "                   [--recover-timeout S]] [--port-file FILE]\n"
+            "                   [--log-format text|json]\n\n"
             "The keygate key management service: releases an app's keys only to TEE instances\n"
             "running code its on-chain governance allows (see kms/README.md).\n\n"
             "  --config FILE     strict JSON config (kms/kms.example.json documents every key)\n"

@@ -24,6 +24,7 @@
 #include "keygate/hash.h"
 #include "keygate/kms_x509.h"
 #include "keygate/recovery.h"
+#include "keygate/slog.h"
 #include "kms.h"
 
 #define RECOVERY_DIR "recovery"
@@ -70,9 +71,9 @@ static kg_result write_request(const kms *k, recovery_state *st, const char *dir
     KG_GUARD_C(kg_recovery_request_build(&json, key, der, (size_t)n, st->pub, &st->file));
     KG_GUARD_C(kg_path_join(&path, dir, "request.json"));
     KG_GUARD_C(kg_file_write_atomic((char *)path.data, json.data, json.len, 0644));
-    fprintf(stderr,
-            "keygate-kms: recovery: request in %s; waiting for %u of the %u recovery holders' "
-            "shares (keygate recovery decrypt-share, then keygate kms recover)\n",
+    kg_slog(KG_SLOG_INFO,
+            "recovery: request in %s; waiting for %u of the %u recovery holders' shares "
+            "(keygate recovery decrypt-share, then keygate kms recover)",
             (char *)path.data, st->file.threshold, st->file.n);
     rc = KG_OK;
 cleanup:
@@ -117,15 +118,14 @@ static void take_shares(recovery_state *st, const char *dir, kg_buf *tried)
                 dup = dup || st->shares[i].x == s.x;
             if (!dup) {
                 st->shares[st->n_shares++] = s;
-                fprintf(stderr, "keygate-kms: recovery: share x = %u accepted (%zu of %u)\n", s.x,
+                kg_slog(KG_SLOG_INFO, "recovery: share x = %u accepted (%zu of %u)", s.x,
                         st->n_shares, st->file.threshold);
             } else {
-                fprintf(stderr, "keygate-kms: recovery: '%s' repeats share x = %u; ignored\n",
-                        e->d_name, s.x);
+                kg_slog(KG_SLOG_WARN, "recovery: '%s' repeats share x = %u; ignored", e->d_name,
+                        s.x);
             }
         } else {
-            fprintf(stderr, "keygate-kms: recovery: '%s' refused: %s\n", e->d_name,
-                    kg_error_message());
+            kg_slog(KG_SLOG_WARN, "recovery: '%s' refused: %s", e->d_name, kg_error_message());
             kg_error_clear();
         }
         kg_memzero(&s, sizeof(s));
@@ -216,9 +216,9 @@ kg_result kms_recover(kms *k, unsigned timeout_s)
                     "chain; refusing them");
     }
     k->root_in_memory = true;
-    fprintf(stderr,
-            "keygate-kms: recovery: root keys recovered from %u holders' shares (they "
-            "match the KMS info on chain)\n",
+    kg_slog(KG_SLOG_INFO,
+            "recovery: root keys recovered from %u holders' shares (they match the KMS info on "
+            "chain)",
             st->file.threshold);
     rc = KG_OK;
 cleanup:

@@ -8,6 +8,7 @@
 #include "keygate/eth.h"
 #include "keygate/fileio.h"
 #include "keygate/sealed.h"
+#include "keygate/slog.h"
 #include "kms.h"
 
 kg_result kms_seal_path(char *out, size_t n, const kms *k)
@@ -31,7 +32,7 @@ static bool tee_key(uint8_t key[32], bool quiet)
     if (kg_ok(kms_attest_seal_key(key)))
         return true;
     if (!quiet)
-        fprintf(stderr, "keygate-kms: %s\n", kg_error_message());
+        kg_slog(KG_SLOG_WARN, "%s", kg_error_message());
     kg_error_clear();
     return false;
 }
@@ -82,7 +83,7 @@ kg_result kms_seal_store(kms *k, const kg_sealed_holders *holders)
         KG_ENSURE_C(kg_ct_equal(&check, &k->root, sizeof(check)), KG_ERR_INTERNAL,
                     "'%s' opens to other keys", path);
     }
-    fprintf(stderr, "keygate-kms: root keys sealed in %s (%s%s%s)\n", path,
+    kg_slog(KG_SLOG_INFO, "root keys sealed in %s (%s%s%s)", path,
             have_tee ? "this VM's sealing key" : "",
             have_tee && holders && holders->n ? " and " : "",
             holders && holders->n ? "recovery holders" : "");
