@@ -7,13 +7,14 @@ import {Ownable2StepUpgradeable} from "@openzeppelin/contracts-upgradeable/acces
 import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
 import {ERC165Upgradeable} from "@openzeppelin/contracts-upgradeable/utils/introspection/ERC165Upgradeable.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
-import {ERC1967Proxy} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol";
 import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 
 import {IAppAuth} from "./IAppAuth.sol";
 import {KeygateApp} from "./KeygateApp.sol";
 import {KeygateLogAnchor} from "./KeygateLogAnchor.sol";
+import {KeygateAppDeployer} from "./KeygateAppDeployer.sol";
+import {KeygateRecoveryHolders} from "./KeygateRecoveryHolders.sol";
 
 /**
  * @title KeygateKms
@@ -476,7 +477,7 @@ contract KeygateKms is
         if (initialOwner == address(0)) revert KmsInvalidAppOwner();
         // The proxy constructor runs the implementation's initializer; the implementation is the
         // owner's choice, so this external call is trusted as much as the owner is.
-        appId = address(new ERC1967Proxy(implementation, init));
+        appId = KeygateAppDeployer.deploy(implementation, init);
         // Anyone may register any address, including the factory's next CREATE address. Such a
         // pre-registration must not block the factory, so an existing entry is simply kept.
         if (!_registeredApps[appId]) _registerApp(appId);
@@ -947,27 +948,14 @@ contract KeygateKms is
     // (docs/design.md, "Sealed root keys"): X25519 public keys and a threshold. A KMS node seals
     // to the holders named here whenever it writes its sealed file, so new holders could open
     // every file sealed after the change: a change waits out the governance notice and can be
-    // vetoed by the guardian, like a new KMS measurement. Kept in its own namespaced storage
-    // (ERC-7201) so the sequential layout and its gap are untouched.
+    // vetoed by the guardian, like a new KMS measurement. The state and logic are the linked
+    // library {KeygateRecoveryHolders} (this contract's code size), in its own ERC-7201
+    // namespace (`keygate.kms.recovery`) of this proxy's storage.
 
     /// @notice Upper bound on the number of recovery holders (the KMS's Shamir implementation's).
-    uint256 public constant MAX_RECOVERY_HOLDERS = 16;
+    uint256 public constant MAX_RECOVERY_HOLDERS = KeygateRecoveryHolders.MAX_HOLDERS;
 
-    /// @custom:storage-location erc7201:keygate.kms.recovery
-    struct RecoveryStorage {
-        bytes32[] holders;
-        uint8 threshold;
-        bytes32[] pendingHolders;
-        uint8 pendingThreshold;
-        uint64 pendingActivatesAt; // 0 = nothing pending
-    }
-
-    // keccak256(abi.encode(uint256(keccak256("keygate.kms.recovery")) - 1)) & ~bytes32(uint256(0xff))
-    bytes32 private constant _RECOVERY_STORAGE = 0xa93a39795a6ec6e2bcf55d59598473818b971cb1b16dc928a37595696c15cc00;
-
-    bytes32 private constant _POLICY_RECOVERY_HOLDERS = keccak256("recovery-holders");
-    bytes32 private constant _POLICY_RECOVERY_HOLDERS_PROPOSAL = keccak256("recovery-holders-proposal");
-
+    // Emitted by {KeygateRecoveryHolders} in this contract's context; declared here for the ABI.
     /// @notice Emitted when the recovery holders and threshold took effect at once.
     event RecoveryHoldersSet(bytes32[] holders, uint8 threshold);
     /// @notice Emitted when new recovery holders were proposed, effective at `activatesAt`.
@@ -983,38 +971,6 @@ contract KeygateKms is
     /// @notice No recovery holder change is pending.
     error KmsNoPendingRecoveryHolders();
 
-    function _recovery() private pure returns (RecoveryStorage storage $) {
-        assembly {
-            $.slot := _RECOVERY_STORAGE
-        }
-    }
-
-    function _checkRecoveryHolders(bytes32[] calldata holders, uint8 threshold) private pure {
-        uint256 n = holders.length;
-        if (n > MAX_RECOVERY_HOLDERS || threshold > n || (n > 0 && threshold == 0)) {
-            revert KmsInvalidRecoveryThreshold(n, threshold);
-        }
-        for (uint256 i = 0; i < n; i++) {
-            if (holders[i] == bytes32(0)) revert KmsInvalidRecoveryHolder(holders[i]);
-            for (uint256 j = 0; j < i; j++) {
-                if (holders[i] == holders[j]) revert KmsInvalidRecoveryHolder(holders[i]);
-            }
-        }
-    }
-
-    /// @dev Folds a matured pending change into the current holders (no event: it was announced).
-    function _settleRecoveryHolders() private {
-        RecoveryStorage storage $ = _recovery();
-        uint64 at = $.pendingActivatesAt;
-        if (at != 0 && block.timestamp >= at) {
-            $.holders = $.pendingHolders;
-            $.threshold = $.pendingThreshold;
-            delete $.pendingHolders;
-            delete $.pendingThreshold;
-            delete $.pendingActivatesAt;
-        }
-    }
-
     /**
      * @notice Name the recovery holders (X25519 public keys) and the threshold at once.
      * @dev Requirements: caller is the owner; no notice period in force (use
@@ -1024,15 +980,7 @@ contract KeygateKms is
      */
     function setRecoveryHolders(bytes32[] calldata holders, uint8 threshold) external onlyOwner {
         _requireNoNotice();
-        _checkRecoveryHolders(holders, threshold);
-        RecoveryStorage storage $ = _recovery();
-        $.holders = holders;
-        $.threshold = threshold;
-        delete $.pendingHolders;
-        delete $.pendingThreshold;
-        delete $.pendingActivatesAt;
-        emit RecoveryHoldersSet(holders, threshold);
-        _emitPolicy(_POLICY_RECOVERY_HOLDERS, keccak256(abi.encode(holders, threshold)), true);
+        KeygateRecoveryHolders.set(holders, threshold);
     }
 
     /**
@@ -1045,15 +993,7 @@ contract KeygateKms is
     function proposeRecoveryHolders(bytes32[] calldata holders, uint8 threshold) external onlyOwner {
         uint64 period = _effectiveNotice().period;
         if (period == 0) revert KmsNoNoticePeriod();
-        _checkRecoveryHolders(holders, threshold);
-        _settleRecoveryHolders();
-        RecoveryStorage storage $ = _recovery();
-        uint64 at = uint64(block.timestamp) + period;
-        $.pendingHolders = holders;
-        $.pendingThreshold = threshold;
-        $.pendingActivatesAt = at;
-        emit RecoveryHoldersProposed(holders, threshold, at);
-        _emitPolicy(_POLICY_RECOVERY_HOLDERS_PROPOSAL, keccak256(abi.encode(holders, threshold)), true);
+        KeygateRecoveryHolders.propose(holders, threshold, period);
     }
 
     /**
@@ -1062,24 +1002,13 @@ contract KeygateKms is
      *      Emits {RecoveryHoldersVetoed} and {PolicyChanged}.
      */
     function vetoRecoveryHolders() external onlyGuardian {
-        RecoveryStorage storage $ = _recovery();
-        uint64 at = $.pendingActivatesAt;
-        if (at == 0 || block.timestamp >= at) revert KmsNoPendingRecoveryHolders();
-        bytes32 h = keccak256(abi.encode($.pendingHolders, $.pendingThreshold));
-        delete $.pendingHolders;
-        delete $.pendingThreshold;
-        delete $.pendingActivatesAt;
-        emit RecoveryHoldersVetoed(msg.sender);
-        _emitPolicy(_POLICY_RECOVERY_HOLDERS_PROPOSAL, h, false);
+        KeygateRecoveryHolders.veto();
     }
 
     /// @notice The recovery holders and threshold in force at the current block (a matured
     ///         proposal included). Empty with threshold 0: no recovery.
     function recoveryHolders() external view returns (bytes32[] memory holders, uint8 threshold) {
-        RecoveryStorage storage $ = _recovery();
-        uint64 at = $.pendingActivatesAt;
-        if (at != 0 && block.timestamp >= at) return ($.pendingHolders, $.pendingThreshold);
-        return ($.holders, $.threshold);
+        return KeygateRecoveryHolders.current();
     }
 
     /// @notice The pending recovery holder change, if any (activatesAt 0: none).
@@ -1088,10 +1017,7 @@ contract KeygateKms is
         view
         returns (bytes32[] memory holders, uint8 threshold, uint64 activatesAt)
     {
-        RecoveryStorage storage $ = _recovery();
-        uint64 at = $.pendingActivatesAt;
-        if (at == 0 || block.timestamp >= at) return (new bytes32[](0), 0, 0);
-        return ($.pendingHolders, $.pendingThreshold, at);
+        return KeygateRecoveryHolders.pending();
     }
 
     /// @notice Implementation version of this contract.
