@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # check.sh - model-checks formal/keygate.pml with SPIN (docs/formal.md).
 #   Every property on the correct model must hold (no errors); every seeded flaw (a MUTANT_*
-#   define) must make its targeted property fail; the known gap (GAP_*) and the configuration
-#   rows must come out as stated. Prints a table (property / variant, result, states, time) and
+#   define) must make its targeted property fail; the configuration rows must come out as
+#   stated. Prints a table (property / variant, result, states, time) and
 #   exits 1 on any unexpected result, 77 when spin is not installed (CTest: skipped).
 #   FORMAL_WORK=DIR keeps the generated verifiers there (default: a temporary directory).
 set -euo pipefail
@@ -25,8 +25,7 @@ mkdir -p "$work"
 
 # rows: kind | property | expected (pass|FAIL) | defines
 # kind: model (the correct model), witness (a release does happen: the properties are not
-# vacuous), config (another policy setting), mutant (a seeded flaw), gap (today's code, a
-# known hole).
+# vacuous), config (another policy setting), mutant (a seeded flaw).
 rows=(
   "model|p1|pass|-DSCENARIO_APP"
   "model|p2|pass|-DSCENARIO_ROOT"
@@ -55,7 +54,7 @@ rows=(
   "mutant|p1|FAIL|-DSCENARIO_APP -DMUTANT_SKIP_STANDING"
   "mutant|p4|FAIL|-DSCENARIO_APP -DMUTANT_STALE_BLOCK"
   "mutant|p5|FAIL|-DSCENARIO_APP -DMUTANT_AGENT_TRUSTS_ANY_SERVER"
-  "gap|p2|FAIL|-DSCENARIO_ROOT -DGAP_PLAINTEXT_ROOT_KEYS"
+  "mutant|p2|FAIL|-DSCENARIO_ROOT -DMUTANT_PLAINTEXT_ROOT_KEYS"
 )
 
 # A mutant differs from the model by its define only, so its failure is its flaw's.

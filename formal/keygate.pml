@@ -127,7 +127,7 @@
                          * public temporary CA key (a self-signed CA), a leaf under an app CA
                          * under the root (a chain of three), a self-signed certificate; each
                          * fails rule 1, and none can make the root's k256_signature (rule 3) */
-#define S_ROOT    5     /* a kms:rpc leaf signed with stolen root keys (GAP_PLAINTEXT_ROOT_KEYS) */
+#define S_ROOT    5     /* a kms:rpc leaf signed with stolen root keys (MUTANT_PLAINTEXT_ROOT_KEYS) */
 
 /* outcomes (kg_err_http_status) */
 #define O_NONE    0
@@ -160,7 +160,7 @@ bool released;              /* true in exactly the state after a release */
 byte rel_kind, rel_holder, rel_app, rel_code, rel_block, rel_head, rel_req;
 bool rel_real;              /* the decision block is a block of the real chain */
 byte logged;                /* bit r: the release of request r is durably recorded */
-bool root_leaked;           /* GAP_PLAINTEXT_ROOT_KEYS: the attacker copied state_dir */
+bool root_leaked;           /* MUTANT_PLAINTEXT_ROOT_KEYS: the attacker copied state_dir */
 
 byte vm_code;               /* the compose hash the honest VM runs */
 bool vm_running;            /* the honest app runs, with keys */
@@ -182,7 +182,7 @@ bool vm_keys_from_kms;      /* ... that the KMS released to it */
                rel_code >= H1 && rel_code <= H2 && ((app_ok[rel_block] >> rel_code) & 1) && \
                (kms_ok[rel_block] & 1))
 /* P2: the root keys go only to a KMS node whose build governance allowed at the decision's
- *     block (and never anywhere else: GAP_PLAINTEXT_ROOT_KEYS shows the disk copy). */
+ *     block (and never anywhere else: MUTANT_PLAINTEXT_ROOT_KEYS shows the disk copy). */
 #define P2_OK (!root_leaked && rel_real && rel_block <= head && rel_holder == P_REPLICA && \
                (kms_ok[rel_block] & 2))
 /* P3: a release is preceded by its durable record. */
@@ -605,9 +605,12 @@ active proctype Attacker()
         c = 0
     :: break
     od;
-#ifdef GAP_PLAINTEXT_ROOT_KEYS
-    /* the operator's disk: today root-ca.key and root-k256.key are plain files in state_dir
-     * (sealing is issue 18 item 1). A copy is the root keys. */
+    /* The operator's disk holds the root keys sealed (kms/seal.c: root-keys.sealed opens only
+     * with this VM's TEE sealing key or t recovery holders' shares), so a copy of state_dir is
+     * ciphertext: the model gives the attacker no step from it. */
+#ifdef MUTANT_PLAINTEXT_ROOT_KEYS
+    /* the flaw: root-ca.key and root-k256.key as plain files in state_dir, as before sealing.
+     * A copy is the root keys. */
     if
     :: root_leaked = true
     :: skip

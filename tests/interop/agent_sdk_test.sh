@@ -38,6 +38,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 kg_devnet_chain
 kg_devnet_sim
 kg_devnet_kms_config
+# Root keys known to the test (an earlier version's plain files, sealed at bootstrap): KMS B
+# below gets the same ones in a VM of other measurements, where this sealed file cannot open.
+kg_plain_root_keys "$TMP/plain-keys"
+mkdir -m 700 "$TMP/state" && cp -p "$TMP/plain-keys/root-ca.key" "$TMP/plain-keys/root-k256.key" "$TMP/state/"
 kg_devnet_bootstrap
 kg_devnet_register_kms
 kg_devnet_start_kms
@@ -184,6 +188,8 @@ ok "an unreachable first KMS: the next KMS URL is tried"
 # KMS B holds the same root keys but runs another configuration in a fresh VM: its measured
 # identity is not allowed on chain, so its self-check fails and it serves no keys.
 cp -r "$TMP/state" "$TMP/state-b"
+rm "$TMP/state-b/root-keys.sealed" # sealed to KMS A's VM: B seals the plain keys for its own
+cp -p "$TMP/plain-keys/root-ca.key" "$TMP/plain-keys/root-k256.key" "$TMP/state-b/"
 jq --arg d "$TMP/state-b" '.state_dir = $d | .tee.sim_vm = "kms-b" | .is_dev = true' \
   "$TMP/kms.json" >"$TMP/kms-b.json"
 "$KMS" --config "$TMP/kms-b.json" --port-file "$TMP/kms-b.port" 2>"$TMP/kms-b.log" &
