@@ -1,20 +1,17 @@
 /* audit_verify.c - keygate-bench audit-verify: how long `keygate audit verify` takes on a decision
  * log of N entries (issue target: 1,000,000 entries in under 60 s on one core).
  *
- * The log is written the way the KMS writes it: kg_audit_append (row and log entry in one
- * durable transaction; concurrent appends share a commit, so several filler threads keep the
- * fill from being one fsync per entry), the log key certified by a root secp256k1 key, and one
- * signed checkpoint over the whole tree. Then the real CLI (the keygate binary next to this
- * one) verifies it: every entry parsed and compared with its row, the tree recomputed, the
- * checkpoint's signature and root, proofs. Its wall time and CPU time (RUSAGE_CHILDREN) are
- * printed beside the ceiling measured in this process: SHA-256 over the same bytes the tree
- * needs (one leaf hash per entry, one node hash per entry), on one core. */
+ * The log is written the way the KMS writes it (audit_fill.c), the log key certified by a root
+ * secp256k1 key, and one signed checkpoint over the whole tree. Then the real CLI (the keygate
+ * binary next to this one) verifies it: every entry parsed and compared with its row, the tree
+ * recomputed, the checkpoint's signature and root, proofs. Its wall time and CPU time
+ * (RUSAGE_CHILDREN) are printed beside the ceiling measured in this process: SHA-256 over the same
+ * bytes the tree needs (one leaf hash per entry, one node hash per entry), on one core. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <openssl/rand.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,66 +19,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "audit_fill.h"
 #include "bench.h"
 #include "keygate/audit.h"
 #include "keygate/crypto.h"
 #include "keygate/hash.h"
 #include "keygate/tlog.h"
-
-#define MAX_ENTRIES 100000000ull
-#define FILL_THREADS 32
-
-typedef struct filler {
-    kg_audit *audit;
-    uint64_t first, count;
-    bool failed;
-} filler;
-
-/* A realistic allow: a verified identity, the block it was decided at, released fingerprints. */
-static void record_of(kg_audit_record *r, kg_boot_identity *id, uint64_t i)
-{
-    memset(id, 0, sizeof(*id));
-    id->has_app_id = id->has_compose_hash = id->has_device_id = true;
-    memset(id->app_id, 0xa1, sizeof(id->app_id));
-    memcpy(id->compose_hash, &i, sizeof(i));
-    id->instance_id_len = KG_INSTANCE_ID_LEN;
-    memcpy(id->instance_id, &i, sizeof(i));
-    memset(id->device_id, 0xd3, sizeof(id->device_id));
-    memset(id->mr_aggregated, 0x11, sizeof(id->mr_aggregated));
-    memset(id->mr_system, 0x22, sizeof(id->mr_system));
-    memset(id->os_image_hash, 0x33, sizeof(id->os_image_hash));
-    snprintf(id->tcb_status, sizeof(id->tcb_status), "UpToDate");
-    *r = (kg_audit_record){
-        .time_ms = 1764800000000 + (int64_t)i,
-        .method = "GetAppKey",
-        .peer = "127.0.0.1:40000",
-        .allowed = true,
-        .reason = "allowed",
-        .identity = id,
-        .block_number = (int64_t)(1000 + i / 16),
-        .block_hash = "0x5d1e0a6bb7e6d4e1c1b9e4bb3c2a1f0e9d8c7b6a5f4e3d2c1b0a99887766554433",
-        .released =
-            "{\"k256_pubkey\":\"0x02b1a4c9f0e3d2c1b0a99887766554433221100ffeeddccbbaa99887766"
-            "554433\",\"disk_key_sha256\":\"0x9c8b7a6f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d"
-            "3c2b1a09f8e7d6c5b4a3\"}"};
-}
-
-static void *fill(void *arg)
-{
-    filler *f = arg;
-    for (uint64_t i = f->first; i < f->first + f->count; i++) {
-        kg_audit_record r;
-        kg_boot_identity id;
-        record_of(&r, &id, i);
-        if (kg_failed(kg_audit_append(f->audit, &r, NULL))) {
-            fprintf(stderr, "keygate-bench audit-verify: append %" PRIu64 ": %s\n", i,
-                    kg_error_message());
-            f->failed = true;
-            return NULL;
-        }
-    }
-    return NULL;
-}
 
 /* The log key, certified by a fresh root key (as kms/log.c certifies a node's), and a signed
  * checkpoint over everything appended. root_hex receives the root's compressed public key. */
@@ -194,9 +137,9 @@ int kg_bench_audit_verify(int argc, char **argv)
             errno = 0;
             entries = strtoull(optarg, &end, 10);
             if (errno != 0 || end == optarg || *end != '\0' || optarg[0] == '-' || entries == 0 ||
-                entries > MAX_ENTRIES) {
+                entries > KG_BENCH_MAX_LOG_ENTRIES) {
                 fprintf(stderr, "keygate-bench audit-verify: --entries '%s' is not 1..%llu\n",
-                        optarg, MAX_ENTRIES);
+                        optarg, KG_BENCH_MAX_LOG_ENTRIES);
                 return 2;
             }
             break;
@@ -222,38 +165,16 @@ int kg_bench_audit_verify(int argc, char **argv)
         fprintf(stderr, "keygate-bench audit-verify: %s\n", kg_error_message());
         goto out;
     }
-    uint64_t have = 0;
-    if (kg_failed(kg_audit_log_size(a, &have)) || have > entries) {
-        fprintf(stderr, "keygate-bench audit-verify: %s already holds more than %llu entries\n", db,
-                entries);
-        goto out;
-    }
-
     /* fill what is missing (a kept --dir is topped up, not rewritten) */
     double t0 = kg_bench_now();
-    uint64_t todo = entries - have;
-    filler f[FILL_THREADS];
-    pthread_t th[FILL_THREADS];
-    for (int i = 0; i < FILL_THREADS; i++) {
-        uint64_t share = todo / FILL_THREADS + ((uint64_t)i < todo % FILL_THREADS ? 1 : 0);
-        f[i] = (filler){.audit = a, .first = have, .count = share};
-        have += share;
-        if (pthread_create(&th[i], NULL, fill, &f[i]) != 0) {
-            fprintf(stderr, "keygate-bench audit-verify: pthread_create failed\n");
-            exit(1);
-        }
-    }
-    bool failed = false;
-    for (int i = 0; i < FILL_THREADS; i++) {
-        pthread_join(th[i], NULL);
-        failed |= f[i].failed;
-    }
+    uint64_t filled = 0;
+    if (kg_bench_audit_fill_to(a, entries, &filled) != 0)
+        goto out;
     double fill_s = kg_bench_now() - t0;
     char root_hex[2 * KG_K256_PUB_LEN + 1];
     uint64_t size = 0;
-    if (failed || kg_failed(sign_log(a, root_hex, &size))) {
-        if (!failed)
-            fprintf(stderr, "keygate-bench audit-verify: %s\n", kg_error_message());
+    if (kg_failed(sign_log(a, root_hex, &size))) {
+        fprintf(stderr, "keygate-bench audit-verify: %s\n", kg_error_message());
         goto out;
     }
     kg_buf e;

@@ -22,5 +22,6 @@ int kg_bench_ratls(int argc, char **argv);
 int kg_bench_eth(int argc, char **argv);
 int kg_bench_kms(int argc, char **argv);
 int kg_bench_audit_verify(int argc, char **argv);
+int kg_bench_audit_fill(int argc, char **argv);
 
 #endif

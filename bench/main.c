@@ -16,6 +16,8 @@ static const kg_bench_command commands[] = {
      "keygate-kms key releases/s: N clients, fresh RA-TLS connection + GetAppKey on anvil"},
     {"audit-verify", kg_bench_audit_verify,
      "keygate audit verify on a decision log of N entries (1,000,000): CPU seconds"},
+    {"audit-fill", kg_bench_audit_fill,
+     "Fills a KMS audit database to N log entries (kms --log-entries runs it)"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
