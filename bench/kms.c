@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -269,81 +270,53 @@ static int callgrind_run(SSL_CTX *ctx, uint16_t port, pid_t kms_pid, unsigned lo
     return 0;
 }
 
-int kg_bench_kms(int argc, char **argv)
-{
-    unsigned long clients = 32, seconds = 10, workers = 8, rpc_nodes = 1;
-    const char *env_file = NULL, *cg_dir = NULL;
-    static const struct option opts[] = {
-        {"env", required_argument, NULL, 'e'},     {"callgrind", required_argument, NULL, 'g'},
-        {"clients", required_argument, NULL, 'c'}, {"duration", required_argument, NULL, 'd'},
-        {"workers", required_argument, NULL, 'w'}, {"rpc-nodes", required_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'e' || c == 'g') {
-            *(c == 'e' ? &env_file : &cg_dir) = optarg;
-            continue;
-        }
-        unsigned long *dst = c == 'c'   ? &clients
-                             : c == 'd' ? &seconds
-                             : c == 'w' ? &workers
-                             : c == 'r' ? &rpc_nodes
-                                        : NULL;
-        if (dst == NULL) {
-            fprintf(
-                c == 'h' ? stdout : stderr,
-                "Usage: keygate-bench kms [--clients N (32)] [--duration S (10)] "
-                "[--workers W (8, KMS worker threads)] [--rpc-nodes 1|2 (chain nodes, "
-                "quorum of all)] [--env FILE] [--callgrind DIR]\n"
-                "Starts anvil + contracts, the simulated TDX platform and PCCS, and a "
-                "keygate-kms (bench/kms_env.sh),\nthen N clients each loop: fresh RA-TLS "
-                "connection + GetAppKey; then the same load against a bare mutual TLS 1.3 server "
-                "with the same\n"
-                "certificate types (the ceiling). Prints one JSON line.\n--env FILE: use a running "
-                "environment (the JSON line kms_env.sh printed) instead.\n--callgrind DIR: run the "
-                "KMS "
-                "under valgrind's callgrind and count its instructions per release over the "
-                "load\n(fewer clients: it runs ~50x slower); the profile is kept as "
-                "DIR/kms.callgrind* for callgrind_annotate.\n");
-            return c == 'h' ? 0 : 2;
-        }
-        char *end = NULL;
-        errno = 0;
-        *dst = strtoul(optarg, &end, 10);
-        if (errno || end == optarg || *end || *dst == 0 || *dst > 4096) {
-            fprintf(stderr, "keygate-bench kms: bad value '%s'\n", optarg);
-            return 2;
-        }
-    }
+/* How one environment is set up and loaded. */
+typedef struct run_opts {
+    unsigned long clients, seconds, workers, rpc_nodes;
+    unsigned long apps, hashes, log_entries; /* kms_env.sh's size: 0, 1, 0 is the base */
+    const char *env_file, *cg_dir;
+    bool ceiling; /* also measure the mutual TLS ceiling */
+} run_opts;
 
-    char build[PATH_MAX], script[PATH_MAX + 32], wbuf[16];
+/* What one run measured. */
+typedef struct run_figures {
+    load_result kms, bare;
+    double kms_cpu, bare_cpu, setup_s;
+    unsigned long bare_served;
+    long rss_kb;
+    double db_mb; /* the audit database (with its WAL) after the load */
+    long long apps, hashes, log_entries;
+} run_figures;
+
+static double file_mb(const char *dir, const char *name)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return stat(path, &st) == 0 ? (double)st.st_size / (1024.0 * 1024.0) : 0.0;
+}
+
+/* Starts the environment (or reads --env), warms up, runs the load (and the ceiling), tears
+ * down. Returns the exit status; 0 with *f filled, or after the callgrind run printed. */
+static int one_run(const run_opts *o, run_figures *f)
+{
+    char build[PATH_MAX], script[PATH_MAX + 32];
     char line[4096];
     pid_t env_pid = -1;
     FILE *in = NULL;
-    if (env_file != NULL) {
-        in = fopen(env_file, "r");
+    *f = (run_figures){0};
+    if (o->env_file != NULL) {
+        in = fopen(o->env_file, "r");
     } else {
         if (build_dir(build, sizeof(build)) != 0)
             return 1;
-        if (cg_dir != NULL) {
-            /* Instrumentation off until the load starts: startup and the warm-up run at near
-             * native speed and are not counted. */
-            char wrap[PATH_MAX + 128];
-            snprintf(wrap, sizeof(wrap),
-                     "valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes "
-                     "--callgrind-out-file=%s/"
-                     "kms.callgrind",
-                     cg_dir);
-            if (strchr(cg_dir, ' ') != NULL || setenv("KG_KMS_WRAPPER", wrap, 1) != 0) {
-                fprintf(stderr, "keygate-bench kms: bad --callgrind directory '%s'\n", cg_dir);
-                return 2;
-            }
-        }
         snprintf(script, sizeof(script), "%s/kms_env.sh", KG_BENCH_DIR);
-        snprintf(wbuf, sizeof(wbuf), "%lu", workers);
-        char nbuf[16];
-        snprintf(nbuf, sizeof(nbuf), "%lu", rpc_nodes);
+        char wbuf[24], nbuf[24], abuf[24], hbuf[24], lbuf[24];
+        snprintf(wbuf, sizeof(wbuf), "%lu", o->workers);
+        snprintf(nbuf, sizeof(nbuf), "%lu", o->rpc_nodes);
+        snprintf(abuf, sizeof(abuf), "%lu", o->apps);
+        snprintf(hbuf, sizeof(hbuf), "%lu", o->hashes);
+        snprintf(lbuf, sizeof(lbuf), "%lu", o->log_entries);
         int pipefd[2];
         if (pipe(pipefd) != 0)
             return 1;
@@ -351,13 +324,15 @@ int kg_bench_kms(int argc, char **argv)
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
         posix_spawn_file_actions_addclose(&fa, pipefd[0]);
-        char *args[] = {script, build, wbuf, nbuf, NULL};
-        if (posix_spawn(&env_pid, script, &fa, NULL, args, environ) != 0) {
+        char *args[] = {script, build, wbuf, nbuf, abuf, hbuf, lbuf, NULL};
+        int sr = posix_spawn(&env_pid, script, &fa, NULL, args, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        close(pipefd[1]);
+        if (sr != 0) {
+            close(pipefd[0]);
             fprintf(stderr, "keygate-bench kms: cannot run %s\n", script);
             return 1;
         }
-        posix_spawn_file_actions_destroy(&fa);
-        close(pipefd[1]);
         in = fdopen(pipefd[0], "r");
     }
     int status_code = 1;
@@ -371,6 +346,11 @@ int kg_bench_kms(int argc, char **argv)
     }
     uint16_t port = (uint16_t)json_integer_value(json_object_get(env, "kms_port"));
     pid_t kms_pid = (pid_t)json_integer_value(json_object_get(env, "kms_pid"));
+    const char *state_dir = json_string_value(json_object_get(env, "state_dir"));
+    f->setup_s = json_number_value(json_object_get(env, "setup_s"));
+    f->apps = json_integer_value(json_object_get(env, "apps"));
+    f->hashes = json_integer_value(json_object_get(env, "compose_hashes"));
+    f->log_entries = json_integer_value(json_object_get(env, "log_entries"));
     uint8_t app_id[20], compose[32], inst[20];
     if (kg_failed(
             kg_hex_decode_exact(app_id, 20, json_string_value(json_object_get(env, "app_id")))) ||
@@ -398,54 +378,40 @@ int kg_bench_kms(int argc, char **argv)
     }
     kg_buf_free(&resp);
 
-    if (cg_dir != NULL) {
-        status_code = callgrind_run(ctx, port, kms_pid, clients, seconds, cg_dir);
+    if (o->cg_dir != NULL) {
+        status_code = callgrind_run(ctx, port, kms_pid, o->clients, o->seconds, o->cg_dir);
         goto done;
     }
 
-    load_result kms;
     double cpu0 = cpu_seconds(kms_pid);
-    if (run_load(ctx, port, clients, seconds, &kms) != 0)
+    if (run_load(ctx, port, o->clients, o->seconds, &f->kms) != 0)
         goto done;
-    double kms_cpu = cpu_seconds(kms_pid) - cpu0;
-    long rss = vm_hwm_kb(kms_pid);
+    f->kms_cpu = cpu_seconds(kms_pid) - cpu0;
+    f->rss_kb = vm_hwm_kb(kms_pid);
+    if (state_dir != NULL)
+        f->db_mb = file_mb(state_dir, "audit.db") + file_mb(state_dir, "audit.db-wal");
 
-    /* The ceiling, in the same run on the same machine: the same clients and certificates
-     * against a server that only does the mutual TLS handshake and a trivial HTTP exchange. The
-     * client's own RA-TLS certificate and key serve as its server certificate: a P-256 key and a
-     * certificate carrying a quote and an event log, as the KMS's does. */
-    kg_bench_mtls_server *ceil_srv = NULL;
-    load_result bare;
-    unsigned long bare_served = 0;
-    double bare_cpu = 0;
-    if (kg_bench_mtls_server_start(&ceil_srv, id.cert, kg_p256_evp(id.key), workers) != 0) {
-        fprintf(stderr, "keygate-bench kms: the mutual TLS ceiling server did not start\n");
-        goto done;
+    if (o->ceiling) {
+        /* The ceiling, in the same run on the same machine: the same clients and certificates
+         * against a server that only does the mutual TLS handshake and a trivial HTTP exchange.
+         * The client's own RA-TLS certificate and key serve as its server certificate: a P-256
+         * key and a certificate carrying a quote and an event log, as the KMS's does. */
+        kg_bench_mtls_server *ceil_srv = NULL;
+        if (kg_bench_mtls_server_start(&ceil_srv, id.cert, kg_p256_evp(id.key), o->workers) != 0) {
+            fprintf(stderr, "keygate-bench kms: the mutual TLS ceiling server did not start\n");
+            goto done;
+        }
+        int lr =
+            run_load(ctx, kg_bench_mtls_server_port(ceil_srv), o->clients, o->seconds, &f->bare);
+        kg_bench_mtls_server_stop(ceil_srv, &f->bare_served, &f->bare_cpu);
+        if (lr != 0)
+            goto done;
     }
-    int lr = run_load(ctx, kg_bench_mtls_server_port(ceil_srv), clients, seconds, &bare);
-    kg_bench_mtls_server_stop(ceil_srv, &bare_served, &bare_cpu);
-    if (lr != 0)
-        goto done;
-
-    double rate = (double)kms.total / kms.elapsed;
-    double bare_rate = (double)bare.total / bare.elapsed;
-    printf("{\"bench\":\"kms\",\"clients\":%lu,\"kms_workers\":%lu,\"rpc_nodes\":%lu,"
-           "\"seconds\":%.2f,"
-           "\"releases\":%zu,\"errors\":%zu,\"releases_per_s\":%.1f,\"p50_ms\":%.2f,"
-           "\"p99_ms\":%.2f,\"kms_peak_rss_mb\":%.1f,\"kms_cpu_ms_per_release\":%.2f,"
-           "\"mtls_ceiling_per_s\":%.1f,\"mtls_ceiling_p99_ms\":%.2f,"
-           "\"mtls_ceiling_cpu_ms_per_handshake\":%.2f,\"ratio_to_mtls_ceiling\":%.3f,"
-           "\"load_avg_1m\":%.2f}\n",
-           clients, workers, env_file ? 0ul : rpc_nodes, kms.elapsed, kms.total, kms.errors, rate,
-           kms.p50 * 1e3, kms.p99 * 1e3, rss / 1024.0,
-           kms.total ? kms_cpu * 1e3 / (double)kms.total : 0.0, bare_rate, bare.p99 * 1e3,
-           bare_served ? bare_cpu * 1e3 / (double)bare_served : 0.0,
-           bare_rate > 0 ? rate / bare_rate : 0.0, load1());
-    if (kms.errors)
-        fprintf(stderr, "keygate-bench kms: first error: %s\n", kms.first_error);
-    if (bare.errors)
+    if (f->kms.errors)
+        fprintf(stderr, "keygate-bench kms: first error: %s\n", f->kms.first_error);
+    if (f->bare.errors)
         fprintf(stderr, "keygate-bench kms: first error against the ceiling: %s\n",
-                bare.first_error);
+                f->bare.first_error);
     status_code = 0;
 done:
     SSL_CTX_free(ctx);
@@ -458,4 +424,176 @@ done:
     if (env_pid > 0)
         waitpid(env_pid, NULL, 0);
     return status_code;
+}
+
+static double rate_of(const load_result *r)
+{
+    return r->elapsed > 0 ? (double)r->total / r->elapsed : 0.0;
+}
+
+/* One size's figures as JSON members (no braces). */
+static void print_size(const run_figures *f)
+{
+    printf("\"apps\":%lld,\"compose_hashes\":%lld,\"log_entries_before\":%lld,\"setup_s\":%.1f,"
+           "\"releases\":%zu,\"errors\":%zu,\"releases_per_s\":%.1f,\"p50_ms\":%.2f,"
+           "\"p99_ms\":%.2f,\"kms_peak_rss_mb\":%.1f,\"kms_cpu_ms_per_release\":%.2f,"
+           "\"audit_db_mb\":%.1f",
+           f->apps, f->hashes, f->log_entries, f->setup_s, f->kms.total, f->kms.errors,
+           rate_of(&f->kms), f->kms.p50 * 1e3, f->kms.p99 * 1e3, (double)f->rss_kb / 1024.0,
+           f->kms.total ? f->kms_cpu * 1e3 / (double)f->kms.total : 0.0, f->db_mb);
+}
+
+static int parse_count(const char *arg, unsigned long max, unsigned long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    *out = strtoul(arg, &end, 10);
+    if (errno || end == arg || *end || arg[0] == '-' || *out > max) {
+        fprintf(stderr, "keygate-bench kms: bad value '%s' (0..%lu)\n", arg, max);
+        return -1;
+    }
+    return 0;
+}
+
+int kg_bench_kms(int argc, char **argv)
+{
+    run_opts o = {.clients = 32, .seconds = 10, .workers = 8, .rpc_nodes = 1, .hashes = 1};
+    bool scaled = false;
+    static const struct option opts[] = {{"env", required_argument, NULL, 'e'},
+                                         {"callgrind", required_argument, NULL, 'g'},
+                                         {"clients", required_argument, NULL, 'c'},
+                                         {"duration", required_argument, NULL, 'd'},
+                                         {"workers", required_argument, NULL, 'w'},
+                                         {"rpc-nodes", required_argument, NULL, 'r'},
+                                         {"apps", required_argument, NULL, 'A'},
+                                         {"hashes", required_argument, NULL, 'H'},
+                                         {"log-entries", required_argument, NULL, 'L'},
+                                         {"scale", no_argument, NULL, 'S'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'e' || c == 'g') {
+            *(c == 'e' ? &o.env_file : &o.cg_dir) = optarg;
+            continue;
+        }
+        if (c == 'S') {
+            scaled = true;
+            o.apps = 10000, o.hashes = 1000, o.log_entries = 1000000;
+            continue;
+        }
+        if (c == 'A' || c == 'H' || c == 'L') {
+            /* sizes: apps and hashes are transactions (a batch each 1,000), entries are rows */
+            unsigned long *dst = c == 'A' ? &o.apps : c == 'H' ? &o.hashes : &o.log_entries;
+            if (parse_count(optarg, c == 'L' ? 100000000ul : 1000000ul, dst) != 0 ||
+                (c == 'H' && *dst == 0)) {
+                if (c == 'H' && *dst == 0)
+                    fprintf(stderr, "keygate-bench kms: --hashes must be at least 1\n");
+                return 2;
+            }
+            scaled = true;
+            continue;
+        }
+        unsigned long *dst = c == 'c'   ? &o.clients
+                             : c == 'd' ? &o.seconds
+                             : c == 'w' ? &o.workers
+                             : c == 'r' ? &o.rpc_nodes
+                                        : NULL;
+        if (dst == NULL) {
+            fprintf(
+                c == 'h' ? stdout : stderr,
+                "Usage: keygate-bench kms [--clients N (32)] [--duration S (10)] "
+                "[--workers W (8, KMS worker threads)] [--rpc-nodes 1|2 (chain nodes, "
+                "quorum of all)] [--env FILE] [--callgrind DIR]\n"
+                "       [--scale | --apps N --hashes N --log-entries N]\n"
+                "Starts anvil + contracts, the simulated TDX platform and PCCS, and a "
+                "keygate-kms (bench/kms_env.sh),\nthen N clients each loop: fresh RA-TLS "
+                "connection + GetAppKey; then the same load against a bare mutual TLS 1.3 server "
+                "with the same\n"
+                "certificate types (the ceiling). Prints one JSON line.\n--env FILE: use a running "
+                "environment (the JSON line kms_env.sh printed) instead.\n--callgrind DIR: run the "
+                "KMS "
+                "under valgrind's callgrind and count its instructions per release over the "
+                "load\n(fewer clients: it runs ~50x slower); the profile is kept as "
+                "DIR/kms.callgrind* for callgrind_annotate.\n"
+                "--scale: the cost as work grows: measures a base environment, then one with "
+                "10,000 more registered apps,\n1,000 compose hashes on the bench app and "
+                "1,000,000 decisions in the KMS's log before it starts\n(--apps, --hashes, "
+                "--log-entries set these sizes), and prints both rates and their ratio.\n");
+            return c == 'h' ? 0 : 2;
+        }
+        if (parse_count(optarg, 4096, dst) != 0)
+            return 2;
+        if (*dst == 0) {
+            fprintf(stderr, "keygate-bench kms: '%s' must be at least 1\n", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (scaled && (o.env_file != NULL || o.cg_dir != NULL)) {
+        fprintf(stderr, "keygate-bench kms: --scale and the sizes start their own environments "
+                        "(not with --env or --callgrind)\n");
+        return 2;
+    }
+    if (o.cg_dir != NULL) {
+        /* Instrumentation off until the load starts: startup and the warm-up run at near native
+         * speed and are not counted. */
+        char wrap[PATH_MAX + 128];
+        snprintf(wrap, sizeof(wrap),
+                 "valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes "
+                 "--callgrind-out-file=%s/"
+                 "kms.callgrind",
+                 o.cg_dir);
+        if (strchr(o.cg_dir, ' ') != NULL || setenv("KG_KMS_WRAPPER", wrap, 1) != 0) {
+            fprintf(stderr, "keygate-bench kms: bad --callgrind directory '%s'\n", o.cg_dir);
+            return 2;
+        }
+    }
+
+    run_figures base, big;
+    if (!scaled) {
+        o.ceiling = true;
+        int rc = one_run(&o, &base);
+        if (rc != 0 || o.cg_dir != NULL)
+            return rc;
+        double rate = rate_of(&base.kms), bare_rate = rate_of(&base.bare);
+        printf("{\"bench\":\"kms\",\"clients\":%lu,\"kms_workers\":%lu,\"rpc_nodes\":%lu,"
+               "\"seconds\":%.2f,"
+               "\"releases\":%zu,\"errors\":%zu,\"releases_per_s\":%.1f,\"p50_ms\":%.2f,"
+               "\"p99_ms\":%.2f,\"kms_peak_rss_mb\":%.1f,\"kms_cpu_ms_per_release\":%.2f,"
+               "\"mtls_ceiling_per_s\":%.1f,\"mtls_ceiling_p99_ms\":%.2f,"
+               "\"mtls_ceiling_cpu_ms_per_handshake\":%.2f,\"ratio_to_mtls_ceiling\":%.3f,"
+               "\"load_avg_1m\":%.2f}\n",
+               o.clients, o.workers, o.env_file ? 0ul : o.rpc_nodes, base.kms.elapsed,
+               base.kms.total, base.kms.errors, rate, base.kms.p50 * 1e3, base.kms.p99 * 1e3,
+               (double)base.rss_kb / 1024.0,
+               base.kms.total ? base.kms_cpu * 1e3 / (double)base.kms.total : 0.0, bare_rate,
+               base.bare.p99 * 1e3,
+               base.bare_served ? base.bare_cpu * 1e3 / (double)base.bare_served : 0.0,
+               bare_rate > 0 ? rate / bare_rate : 0.0, load1());
+        return 0;
+    }
+
+    /* The base size first, then the grown one with the ceiling right after it: the same
+     * invocation, so the load on the machine is as alike as this shared machine allows. */
+    run_opts b = o;
+    b.apps = 0, b.hashes = 1, b.log_entries = 0, b.ceiling = false;
+    o.ceiling = true;
+    int rc = one_run(&b, &base);
+    if (rc == 0)
+        rc = one_run(&o, &big);
+    if (rc != 0)
+        return rc;
+    double base_rate = rate_of(&base.kms), rate = rate_of(&big.kms), bare_rate = rate_of(&big.bare);
+    printf("{\"bench\":\"kms\",\"mode\":\"scale\",\"clients\":%lu,\"kms_workers\":%lu,"
+           "\"rpc_nodes\":%lu,\"seconds\":%lu,\"base\":{",
+           o.clients, o.workers, o.rpc_nodes, o.seconds);
+    print_size(&base);
+    printf("},\"scaled\":{");
+    print_size(&big);
+    printf("},\"scaled_to_base\":%.3f,\"mtls_ceiling_per_s\":%.1f,\"ratio_to_mtls_ceiling\":%.3f,"
+           "\"load_avg_1m\":%.2f}\n",
+           base_rate > 0 ? rate / base_rate : 0.0, bare_rate,
+           bare_rate > 0 ? rate / bare_rate : 0.0, load1());
+    return 0;
 }

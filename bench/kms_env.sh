@@ -2,22 +2,31 @@
 # kms_env.sh - sets up what `keygate-bench kms` measures against: anvil with the contracts, the
 # simulated TDX platform and PCCS, a bootstrapped keygate-kms registered on chain, and one app
 # allowed to get its keys. Prints one JSON line {kms_port, kms_pid, sim_dir, app_id,
-# compose_hash, instance_id, state_dir}, then stays until SIGTERM and tears everything down
-# (tests/support/devnet.sh, the tests' devnet).
-# Usage: kms_env.sh BUILD_DIR [WORKERS] [RPC_NODES]
+# compose_hash, instance_id, state_dir, apps, compose_hashes, log_entries, setup_s}, then stays
+# until SIGTERM and tears everything down (tests/support/devnet.sh, the tests' devnet).
+# Usage: kms_env.sh BUILD_DIR [WORKERS] [RPC_NODES] [APPS] [HASHES] [LOG_ENTRIES]
+# APPS, HASHES, LOG_ENTRIES (default 0, 1, 0; kms_scale.sh): apps registered besides the bench
+# app, compose hashes the bench app allows (its own one in the middle), decisions in the KMS's
+# log before it starts.
 # RPC_NODES (1 or 2): chain nodes the KMS asks per decision, with a quorum of all of them; 2 are
 # two routes (127.0.0.1 and localhost) to the one anvil, which measures the quorum path's cost.
 set -euo pipefail
 BUILD="$(cd "$1" && pwd)"
 WORKERS="${2:-8}"
 RPC_NODES="${3:-1}"
+APPS="${4:-0}"
+HASHES="${5:-1}"
+LOG_ENTRIES="${6:-0}"
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 die() { echo "kms_env: $*" >&2; exit 1; }
 . "$SRC/tests/support/devnet.sh"
+. "$SRC/bench/kms_scale.sh"
 kg_devnet_begin kms-bench
 trap 'exit 0' TERM INT
 
-kg_devnet_chain
+T0=$(date +%s.%N)
+# a block holds a whole kms_scale.sh batch (1,000 factory deployments of ~370,000 gas)
+kg_devnet_chain --gas-limit 1000000000
 kg_devnet_sim
 case "$RPC_NODES" in
   1) RPC_URLS="[\"$RPC\"]" ;;
@@ -29,8 +38,11 @@ KG_KMS_POLICY='{"backend": "eth", "rpc_urls": '"$RPC_URLS"', "kms_contract": "'"
 kg_devnet_bootstrap
 kg_devnet_register_kms
 H1=$(printf 'bench app' | sha256sum | cut -c1-64)
-APP="$(kg_devnet_register_app "$H1")"
+kg_scale_apps "$APPS"
+APP="$(kg_scale_app "$H1" "$HASHES")"
+kg_scale_log "$LOG_ENTRIES"
 kg_devnet_start_kms
-printf '{"kms_port":%s,"kms_pid":%s,"sim_dir":"%s","app_id":"%s","compose_hash":"%s","instance_id":"00112233445566778899aabbccddeeff00112233","state_dir":"%s"}\n' \
-  "$KPORT" "$KMS_PID" "$TMP/sim" "$APP" "$H1" "$TMP/state"
+printf '{"kms_port":%s,"kms_pid":%s,"sim_dir":"%s","app_id":"%s","compose_hash":"%s","instance_id":"00112233445566778899aabbccddeeff00112233","state_dir":"%s","apps":%s,"compose_hashes":%s,"log_entries":%s,"setup_s":%s}\n' \
+  "$KPORT" "$KMS_PID" "$TMP/sim" "$APP" "$H1" "$TMP/state" $((APPS + 1)) "$HASHES" "$LOG_ENTRIES" \
+  "$(echo "$(date +%s.%N) - $T0" | bc)"
 while true; do sleep 1; done
