@@ -7,6 +7,13 @@
 
 KG_SCALE_BATCH=1000
 
+# kg_scale_count CONTRACT SIG: a uint256 view's value (cast adds " [1e4]" to big numbers)
+kg_scale_count() {
+  local v
+  v="$("$CAST" call --rpc-url "$RPC" "$1" "$2(uint256)")" || die "calling $2 on $1"
+  echo "${v%% *}"
+}
+
 kg_scale_rpc() {
   curl -sf -H 'content-type: application/json' --data-binary "$2" "$RPC" >"$1" || die "JSON-RPC to $RPC failed"
 }
@@ -49,9 +56,9 @@ kg_scale_apps() {
   [ "$n" -gt 0 ] || return 0
   cd="$("$CAST" calldata "deployAndRegisterApp(address,bool,bool,bool,bytes32,bytes32)" "$OWNER" \
     false false true 0x$(printf '%064x' 0) 0x$(printf '%064x' 0))"
-  before="$("$CAST" call --rpc-url "$RPC" "$KMSC" "registeredAppCount()(uint256)")"
+  before="$(kg_scale_count "$KMSC" "registeredAppCount()")"
   kg_scale_send "$KMSC" "${cd:0:$((${#cd} - 64))}" $((0x5ca1e0000)) "$n"
-  after="$("$CAST" call --rpc-url "$RPC" "$KMSC" "registeredAppCount()(uint256)")"
+  after="$(kg_scale_count "$KMSC" "registeredAppCount()")"
   [ "$after" = $((before + n)) ] || die "registered apps: $after, expected $((before + n))"
 }
 
@@ -67,7 +74,7 @@ kg_scale_app() {
   kg_scale_send "$app" "$prefix" $((0xc0de0001)) "$half"
   kg_send "$app" "addComposeHash(bytes32)" "0x$hash"
   kg_scale_send "$app" "$prefix" $((0xc0de0001 + half)) $((n - 2 - half))
-  count="$("$CAST" call --rpc-url "$RPC" "$app" "composeHashCount()(uint256)")"
+  count="$(kg_scale_count "$app" "composeHashCount()")"
   [ "$count" = "$n" ] || die "bench app: $count compose hashes, expected $n"
   echo "$app"
 }
