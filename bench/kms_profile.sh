@@ -2,16 +2,18 @@
 # kms_profile.sh - where a key release's instructions go: runs `keygate-bench kms --callgrind` (the
 # KMS under valgrind's callgrind, one dump per thread of the load only) and prints a Markdown table
 # of inclusive instructions per release by component, as kms/README.md shows it.
-# Usage: bench/kms_profile.sh BUILD_DIR [CLIENTS (4)] [SECONDS (20)]
+# Usage: bench/kms_profile.sh BUILD_DIR [CLIENTS (4)] [SECONDS (20)] [keygate-bench kms options...]
+# (e.g. --scale: the KMS grown to 10,000 apps, 1,000 compose hashes, a 1,000,000-entry log)
 # Instruction counts do not depend on the machine's load (CPU time does), so runs compare.
 set -euo pipefail
 BUILD="$(cd "$1" && pwd)"
 CLIENTS="${2:-4}"
 SECONDS_="${3:-20}"
+shift $(($# < 3 ? $# : 3))
 command -v callgrind_annotate >/dev/null || { echo "kms_profile: valgrind is not installed" >&2; exit 1; }
 DIR="$(mktemp -d /tmp/kg-kms-profile.XXXXXX)"
 trap 'rm -rf "$DIR"' EXIT
-LINE="$("$BUILD/bin/keygate-bench" kms --callgrind "$DIR" --clients "$CLIENTS" --duration "$SECONDS_")"
+LINE="$("$BUILD/bin/keygate-bench" kms --callgrind "$DIR" --clients "$CLIENTS" --duration "$SECONDS_" "$@")"
 echo "$LINE" >&2
 RELEASES="$(jq -r .releases <<<"$LINE")"
 
