@@ -141,6 +141,9 @@ static kg_result cached_collateral(void *ctx, char **json, size_t *len, const kg
     *json = coll_lookup(chain_hash, now, len);
     if (*json != NULL)
         return KG_OK;
+    /* Nothing is fetched for a chain that does not lead to the trusted root: a stranger's
+     * made-up quotes (any FMSPC) must not make this KMS hammer its PCCS. */
+    KG_GUARD_CTX(kg_dcap_pck_chain_precheck(g_verifier, q), "before fetching collateral");
     KG_GUARD_CTX(kg_pccs_get_collateral(json, len, k->cfg.pccs_url, raw, raw_len, NULL, now),
                  "fetching collateral");
     return KG_OK;

@@ -194,6 +194,13 @@ KG_RESULT kg_dcap_verify(kg_dcap_verifier *v, kg_dcap_report *out, const uint8_t
                          size_t quote_len, const char *collateral_json, size_t collateral_len,
                          uint64_t now);
 
+/* What must hold before anyone fetches collateral for a quote: its PCK certificate chain
+ * (leaf first) ends in the verifier's trusted root and each certificate is issued and signed by
+ * the next. Neither validity windows nor CRLs (those come with the collateral; kg_dcap_verify
+ * checks them). A quote made up by a stranger therefore costs a PCCS nothing, whatever FMSPC its
+ * forged leaf names. KG_ERR_VERIFY (or KG_ERR_INPUT for a malformed chain) otherwise. */
+KG_RESULT kg_dcap_pck_chain_precheck(kg_dcap_verifier *v, const kg_quote *q);
+
 /* ---- PCCS client (Intel PCS/PCCS v4 API) ----------------------------------------------------- */
 
 /*

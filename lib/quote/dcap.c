@@ -243,6 +243,31 @@ static kg_result verify_chain(verify_ctx *c, STACK_OF(X509) * chain, X509_CRL *r
     return KG_OK;
 }
 
+kg_result kg_dcap_pck_chain_precheck(kg_dcap_verifier *v, const kg_quote *q)
+{
+    kg_result rc = KG_ERROR;
+    STACK_OF(X509) *chain = NULL;
+    KG_GUARD_C(kg_dcap_pem_chain(&chain, q->pck_chain, q->pck_chain_len, MAX_CHAIN_CERTS,
+                                 "PCK certificate chain", v->parsed));
+    int n = sk_X509_num(chain);
+    KG_ENSURE_C(n >= 2, KG_ERR_VERIFY, "PCK certificate chain: %d certificate(s) is too short", n);
+    KG_ENSURE_C(X509_cmp(sk_X509_value(chain, n - 1), v->root) == 0, KG_ERR_VERIFY,
+                "PCK certificate chain does not end in the trusted root CA");
+    for (int i = 0; i + 1 < n; i++) {
+        X509 *cert = sk_X509_value(chain, i), *issuer = sk_X509_value(chain, i + 1);
+        int e = X509_check_issued(issuer, cert);
+        KG_ENSURE_C(e == X509_V_OK, KG_ERR_VERIFY,
+                    "PCK certificate chain: certificate %d is not issued by the next (%s)", i,
+                    X509_verify_cert_error_string(e));
+        KG_GUARD_C(
+            kg_dcap_verify_cert_sig(cert, X509_get0_pubkey(issuer), "PCK certificate chain"));
+    }
+    rc = KG_OK;
+cleanup:
+    sk_X509_pop_free(chain, X509_free);
+    return rc;
+}
+
 /* ---- 2. collateral --------------------------------------------------------------------------- */
 
 static void coll_free(coll_entry *e)

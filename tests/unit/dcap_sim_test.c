@@ -152,6 +152,34 @@ static void sim_quote_verifies_only_under_its_root(void **state)
     plat_free(&p);
 }
 
+/* Before any collateral is fetched for a quote, its PCK chain must lead to the trusted root: a
+ * stranger's quote (another root, a forged signature) costs the PCCS nothing. */
+static void pck_chain_precheck_needs_the_trusted_root(void **state)
+{
+    (void)state;
+    plat p;
+    plat_new(&p, NULL);
+    kg_dcap_verifier *sim = NULL, *intel = NULL;
+    KG_ASSERT_OK(kg_dcap_verifier_new(&sim, p.root.data, p.root.len));
+    KG_ASSERT_OK(kg_dcap_verifier_new(&intel, NULL, 0));
+    kg_quote q;
+    KG_ASSERT_OK(kg_quote_parse(&q, p.quote.data, p.quote.len));
+    KG_ASSERT_OK(kg_dcap_pck_chain_precheck(sim, &q));
+    KG_ASSERT_ERR(kg_dcap_pck_chain_precheck(intel, &q), KG_ERR_VERIFY,
+                  "does not end in the trusted root CA");
+
+    /* one base64 character of the leaf's signature changed: the chain no longer verifies */
+    char *end = strstr((char *)p.quote.data + (q.pck_chain - p.quote.data), "-----END");
+    assert_non_null(end);
+    char *c = end - 10;
+    *c = *c == 'A' ? 'B' : 'A';
+    KG_ASSERT_OK(kg_quote_parse(&q, p.quote.data, p.quote.len));
+    assert_true(kg_failed(kg_dcap_pck_chain_precheck(sim, &q)));
+    kg_dcap_verifier_free(sim);
+    kg_dcap_verifier_free(intel);
+    plat_free(&p);
+}
+
 static void out_of_date_platform_reports_status_and_advisories(void **state)
 {
     plat p;
@@ -600,6 +628,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sim_quote_verifies_only_under_its_root),
+        cmocka_unit_test(pck_chain_precheck_needs_the_trusted_root),
         cmocka_unit_test(out_of_date_platform_reports_status_and_advisories),
         cmocka_unit_test(revoked_and_tampered_crls),
         cmocka_unit_test(debug_and_misconfigured_tds_are_denied),
