@@ -312,19 +312,31 @@ kg_result kms_chain_policy(kg_eth_decision *out, kms *k, int kind, const kg_boot
     return KG_OK;
 }
 
+/* One read of the KMS contract at block `at` from every node (fn), a quorum of answers, and
+ * every answer the same (same): *ref is the node whose answer stands. */
+static kg_result read_agreed(size_t *ref, node_job *jobs, kms *k, const kg_eth_block *at,
+                             void *(*fn)(void *), const char *what,
+                             bool (*same)(const node_job *, const node_job *), const char *differ)
+{
+    init_jobs(jobs, k);
+    for (size_t i = 0; i < g_n_nodes; i++)
+        jobs[i].at = at;
+    each_node(fn, jobs, g_n_nodes);
+    KG_GUARD(need_quorum(k, jobs, what));
+    size_t odd;
+    find_odd(ref, &odd, jobs, same);
+    if (odd < g_n_nodes)
+        return disagree(k, k->cfg.rpc_urls[*ref], k->cfg.rpc_urls[odd], differ);
+    return KG_OK;
+}
+
 kg_result kms_chain_kms_info(uint8_t k256[KG_K256_PUB_LEN], uint8_t spki_hash[32], kms *k,
                              const kg_eth_block *at)
 {
     node_job jobs[KG_KMS_MAX_RPC_NODES];
-    init_jobs(jobs, k);
-    for (size_t i = 0; i < g_n_nodes; i++)
-        jobs[i].at = at;
-    each_node(job_kms_info, jobs, g_n_nodes);
-    KG_GUARD(need_quorum(k, jobs, "kmsInfo()"));
-    size_t ref, odd;
-    find_odd(&ref, &odd, jobs, same_kms_info);
-    if (odd < g_n_nodes)
-        return disagree(k, k->cfg.rpc_urls[ref], k->cfg.rpc_urls[odd], "report different kmsInfo");
+    size_t ref;
+    KG_GUARD(read_agreed(&ref, jobs, k, at, job_kms_info, "kmsInfo()", same_kms_info,
+                         "report different kmsInfo"));
     memcpy(k256, jobs[ref].k256, KG_K256_PUB_LEN);
     memcpy(spki_hash, jobs[ref].spki_hash, 32);
     return KG_OK;
@@ -334,16 +346,9 @@ kg_result kms_chain_recovery_holders(uint8_t holders[KG_ETH_MAX_RECOVERY_HOLDERS
                                      uint8_t *threshold, kms *k, const kg_eth_block *at)
 {
     node_job jobs[KG_KMS_MAX_RPC_NODES];
-    init_jobs(jobs, k);
-    for (size_t i = 0; i < g_n_nodes; i++)
-        jobs[i].at = at;
-    each_node(job_recovery_holders, jobs, g_n_nodes);
-    KG_GUARD(need_quorum(k, jobs, "recoveryHolders()"));
-    size_t ref, odd;
-    find_odd(&ref, &odd, jobs, same_holders);
-    if (odd < g_n_nodes)
-        return disagree(k, k->cfg.rpc_urls[ref], k->cfg.rpc_urls[odd],
-                        "report different recovery holders");
+    size_t ref;
+    KG_GUARD(read_agreed(&ref, jobs, k, at, job_recovery_holders, "recoveryHolders()", same_holders,
+                         "report different recovery holders"));
     memcpy(holders, jobs[ref].holders, jobs[ref].n_holders * 32);
     *n = jobs[ref].n_holders;
     *threshold = jobs[ref].threshold;
