@@ -287,9 +287,14 @@ static void hex_of(char *out, size_t cap, const uint8_t *b, size_t n)
  * when --instance-id is given). A VM with no boot events (nothing measured yet) has nothing to
  * compare; the keys file's signature is then what ties the keys to the app, checked with the
  * KMS root key when --kms-ca (and --kms-k256 or the chain) are given. */
-static kg_result check_serve_identity(kg_tee *tee, const kg_agent_identity *id,
-                                      const kg_agent_keys *keys, const kg_kms_trust *trust,
-                                      bool have_instance_id)
+static void note_stderr(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "keygate-agent: %s\n", msg);
+}
+
+static kg_result check_serve_identity(kg_tee *tee, const kg_agent_identity *id, kg_agent_keys *keys,
+                                      const kg_kms_trust *trust, bool have_instance_id)
 {
     char want[41], got[65];
     hex_of(want, sizeof(want), id->app_id, 20);
@@ -333,6 +338,13 @@ static kg_result check_serve_identity(kg_tee *tee, const kg_agent_identity *id,
                      "keys file: k256_signature is not the KMS root key's signature for app %s "
                      "(keys of another app, or not from this KMS)",
                      want);
+        /* A previous epoch's keys are served only while the chain says it is retiring. */
+        kg_agent_epoch_source chain;
+        kg_agent_epoch_source_chain(&chain, trust);
+        KG_GUARD_CTX(kg_agent_epochs_verify(keys, id->app_id, trust->root_k256_pub,
+                                            trust->governance != NULL ? &chain : NULL, note_stderr,
+                                            NULL),
+                     "keys file: root-key epochs");
     }
     return KG_OK;
 }

@@ -19,6 +19,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((k.ca_cert && strlen(k.ca_cert) > size) ||
             (k.gateway_app_id && strlen(k.gateway_app_id) > size))
             abort();
+        /* previous epochs: within the cap, each older than the current one */
+        if (k.n_previous > KG_AGENT_MAX_PREVIOUS_EPOCHS || (k.n_previous > 0 && !k.has_root_epoch))
+            abort();
+        for (size_t i = 0; i < k.n_previous; i++)
+            if (k.previous[i].root_epoch >= k.root_epoch)
+                abort();
     } else if (memcmp(&k, &zero, sizeof(k)) != 0) {
         abort(); /* wiped on failure */
     }

@@ -26,6 +26,19 @@
 #define KG_AGENT_MAX_CHAIN 4u /* certificates in a GetTlsKey chain */
 #define KG_MR_LEN 48
 
+/* Root-key epochs (docs/design.md, "Root-key epochs"): during a migration window the KMS also
+ * releases the app's keys under each retiring epoch, so data sealed under them can be re-keyed. */
+#define KG_AGENT_MAX_PREVIOUS_EPOCHS 4u
+
+/* One previous (retiring) epoch's keys of the app: a "previous_keys" entry of GetAppKey. */
+typedef struct kg_agent_epoch_keys {
+    uint32_t root_epoch;
+    uint8_t k256_key[KG_K256_SCALAR_LEN];
+    uint8_t k256_signature[KG_K256_RECSIG_LEN]; /* that epoch's root key over the app key */
+    uint8_t disk_key[32];
+    uint8_t env_key[KG_X25519_LEN];
+} kg_agent_epoch_keys;
+
 /* What the KMS released by GetAppKey (docs/protocol.md section 5). Secrets: wipe with
  * kg_agent_keys_wipe. */
 typedef struct kg_agent_keys {
@@ -43,6 +56,16 @@ typedef struct kg_agent_keys {
      * (owned), or NULL when it has none. Parsing does not verify it: the boot flow does before
      * any key is used, and GetKeyReceipt serves it. */
     char *receipt;
+    /* The root-key epoch of the keys above ("root_epoch"; absent from a KMS that never heard of
+     * epochs: has_root_epoch false, which is epoch 0), and the keys of older epochs still
+     * retiring ("previous_keys", oldest last as the KMS sends them; n_previous 0 when none).
+     * Parsing checks their shape (each epoch older than root_epoch, none twice); the boot flow
+     * verifies each k256_signature against that epoch's key on chain before keeping them
+     * (kg_agent_epochs_verify). */
+    bool has_root_epoch;
+    uint32_t root_epoch;
+    kg_agent_epoch_keys previous[KG_AGENT_MAX_PREVIOUS_EPOCHS];
+    size_t n_previous;
 } kg_agent_keys;
 
 /* Wipes the secrets and frees the strings; the struct is all-zero afterwards. NULL-safe. */

@@ -37,6 +37,44 @@ typedef struct kg_kms_trust {
  * attestation is on. */
 KG_RESULT kg_kms_trust_check(const kg_kms_trust *t);
 
+/* Where the agent learns a root-key epoch's public key (docs/design.md, "Root-key epochs"):
+ * rootEpoch(n) of the KMS contract, the same chain view kmsInfo() comes from. A table so tests
+ * can hand in an epoch's state directly; kg_agent_epoch_source_chain binds it to a trust's chain.
+ */
+typedef struct kg_agent_epoch_source {
+    void *ctx;
+    kg_result (*root_epoch)(void *ctx, uint32_t epoch, kg_eth_root_epoch_info *out);
+} kg_agent_epoch_source;
+
+/* The chain of `t` (its governance node and KMS contract; borrowed) as an epoch source. */
+void kg_agent_epoch_source_chain(kg_agent_epoch_source *out, const kg_kms_trust *t);
+
+/*
+ * Checks the root-key epochs of a GetAppKey reply whose current keys already verified under
+ * current_k256 (the KMS root key the agent trusts), before any of it is used:
+ *   - a reply of epoch 0 (or without "root_epoch") and no previous keys: nothing to check;
+ *   - root_epoch N > 0: rootEpoch(N) must be current (or retiring: it was superseded after the
+ *     KMS decided) with current_k256 as its key, so the reply names the epoch of its keys;
+ *   - each previous epoch M: rootEpoch(M) must be retiring and M's k256_signature that epoch's
+ *     root key's signature over this app's key of epoch M (docs/protocol.md section 5).
+ * Any of these failing is KG_ERR_VERIFY naming the epoch (the reply is not used). A previous
+ * epoch retired on chain since the KMS decided is dropped (its keys wiped), as is every previous
+ * epoch when src is NULL (no chain: nothing to verify them against); `note` (optional) is told
+ * why. keys->n_previous counts what remains.
+ */
+KG_RESULT kg_agent_epochs_verify(kg_agent_keys *keys, const uint8_t app_id[20],
+                                 const uint8_t current_k256[KG_K256_PUB_LEN],
+                                 const kg_agent_epoch_source *src,
+                                 void (*note)(void *ctx, const char *msg), void *note_ctx);
+
+/* Decrypts an encrypted environment (docs/protocol.md section 5) with the current env key or,
+ * when that key does not open it, with each previous epoch's env key (a migration window: an
+ * env encrypted before the rotation). *root_epoch is the epoch whose key opened it. A malformed
+ * envelope, or one no held key opens, fails (KG_ERR_VERIFY for the latter); out holds nothing
+ * new then. */
+KG_RESULT kg_agent_env_decrypt(kg_env_list *out, uint32_t *root_epoch, const kg_agent_keys *keys,
+                               const uint8_t *ct, size_t ct_len);
+
 typedef struct kg_boot_config {
     kg_tee *tee; /* borrowed: the VM's TEE (RTMR3 starts at this boot) */
     uint8_t app_id[20];
@@ -55,6 +93,9 @@ typedef struct kg_boot_config {
                                      (0) or dstack's .8, as guests since v0.5.10 send it */
     void (*log)(void *ctx, const char *msg); /* optional progress/failover messages */
     void *log_ctx;
+    void (*note)(void *ctx, const char *msg); /* optional: what the boot decided about root-key
+                                                 epochs (dropped keys, an env sealed to a
+                                                 previous epoch); ctx is log_ctx */
 } kg_boot_config;
 
 typedef struct kg_boot_result {
@@ -66,6 +107,10 @@ typedef struct kg_boot_result {
     uint8_t os_image_hash[32];
     char *key_provider_info; /* owned: the key-provider event payload */
     kg_env_list env;         /* decrypted environment (secrets) */
+    /* The environment opened with a previous epoch's env key (keys.previous[]): it must be
+     * re-encrypted to the current env key before that epoch is retired. */
+    bool env_from_previous;
+    uint32_t env_root_epoch;
 } kg_boot_result;
 
 /* Runs the boot flow. On failure *out holds no keys and no environment (only app_id), the

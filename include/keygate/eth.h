@@ -461,4 +461,44 @@ KG_RESULT kg_eth_recovery_holders(uint8_t holders[KG_ETH_MAX_RECOVERY_HOLDERS][3
                                   const uint8_t kms_contract[KG_ETH_ADDRESS_LEN],
                                   const kg_eth_block *at);
 
+/* ==== Root-key epochs (docs/design.md, "Root-key epochs") ====================================
+ *
+ * The KMS contract publishes each root-key epoch: its status and public keys. Epoch 0 is the
+ * root kmsInfo() published before any rotation; kmsInfo() is always the current epoch's keys.
+ */
+#define KG_ROOT_EPOCH_NONE 0u
+#define KG_ROOT_EPOCH_PROPOSED 1u
+#define KG_ROOT_EPOCH_CURRENT 2u
+#define KG_ROOT_EPOCH_RETIRING 3u
+#define KG_ROOT_EPOCH_RETIRED 4u
+#define KG_ETH_MAX_ROOT_CA_SPKI_LEN 512u /* cap on a root CA SubjectPublicKeyInfo DER */
+
+typedef struct kg_eth_root_epoch_info {
+    uint8_t status;                    /* KG_ROOT_EPOCH_* */
+    uint8_t k256_pub[KG_K256_PUB_LEN]; /* compressed; zero for status none */
+    uint8_t ca_spki[KG_ETH_MAX_ROOT_CA_SPKI_LEN];
+    size_t ca_spki_len;
+    uint64_t activates_at;                     /* unix seconds; 0 for epoch 0 */
+    uint8_t attestation_hash[KG_ETH_HASH_LEN]; /* keccak256 of the proposer's quote */
+} kg_eth_root_epoch_info;
+
+/* "none", "proposed", "current", "retiring", "retired" ("unknown" otherwise); static. */
+const char *kg_eth_root_epoch_status_name(uint8_t status);
+
+/* Decodes rootEpoch(uint32)'s return data (untrusted): a known status, keys present exactly
+ * when the status is not none, the k256 key a valid point (stored compressed), the CA key at
+ * most KG_ETH_MAX_ROOT_CA_SPKI_LEN bytes. out is zeroed on failure. */
+KG_RESULT kg_eth_root_epoch_decode(kg_eth_root_epoch_info *out, const uint8_t *data, size_t len);
+
+/* rootEpoch(epoch) of the KMS contract at block `at` (NULL: the node's latest block). A contract
+ * without epochs reverts: KG_ERR_DENIED. out is the caller's, zeroed on failure. */
+KG_RESULT kg_eth_root_epoch(kg_eth_root_epoch_info *out, kg_eth_client *c,
+                            const uint8_t kms_contract[KG_ETH_ADDRESS_LEN], uint32_t epoch,
+                            const kg_eth_block *at);
+
+/* currentRootEpoch() of the KMS contract at block `at` (NULL: latest). */
+KG_RESULT kg_eth_current_root_epoch(uint32_t *out, kg_eth_client *c,
+                                    const uint8_t kms_contract[KG_ETH_ADDRESS_LEN],
+                                    const kg_eth_block *at);
+
 #endif

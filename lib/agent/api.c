@@ -103,6 +103,13 @@ kg_result kg_agent_new(kg_agent **out, const kg_agent_keys *keys, const kg_agent
     KG_GUARD_C(dup_str(&a->vm_config, id->vm_config));
     if (keys->receipt != NULL)
         KG_GUARD_C(dup_str(&a->keys.receipt, keys->receipt));
+    KG_ENSURE_C(keys->n_previous <= KG_AGENT_MAX_PREVIOUS_EPOCHS, KG_ERR_USAGE,
+                "%zu previous epochs, more than %u", keys->n_previous,
+                KG_AGENT_MAX_PREVIOUS_EPOCHS);
+    a->keys.has_root_epoch = keys->has_root_epoch;
+    a->keys.root_epoch = keys->root_epoch;
+    memcpy(a->keys.previous, keys->previous, keys->n_previous * sizeof(keys->previous[0]));
+    a->keys.n_previous = keys->n_previous;
     a->platform = *platform;
     *out = a;
     a = NULL;
@@ -234,22 +241,54 @@ static kg_result mr_aggregated(uint8_t out[32], const td_regs *r)
  * Each writes its result object into *out (a fresh buffer) or fails with the error recorded.
  */
 
+/* The app key and its KMS signature of the epoch GetKey's optional "root_epoch" names
+ * (agent/API.md): absent, null or the current epoch is the current key, as dstack has it; a
+ * retiring epoch's key during a migration window; anything else is not held (404). */
+static kg_result epoch_key(const uint8_t **k256_key, const uint8_t **k256_sig, kg_agent *a,
+                           json_t *req)
+{
+    json_t *v = json_object_get(req, "root_epoch");
+    *k256_key = a->keys.k256_key;
+    *k256_sig = a->keys.k256_signature;
+    if (v == NULL || json_is_null(v))
+        return KG_OK;
+    KG_ENSURE(json_is_integer(v) && json_integer_value(v) >= 0 &&
+                  json_integer_value(v) <= (json_int_t)UINT32_MAX,
+              KG_ERR_INPUT, "field 'root_epoch' must be an epoch number (0 .. 2^32-1)");
+    uint32_t want = (uint32_t)json_integer_value(v);
+    if (want == a->keys.root_epoch)
+        return KG_OK;
+    for (size_t i = 0; i < a->keys.n_previous; i++) {
+        if (a->keys.previous[i].root_epoch == want) {
+            *k256_key = a->keys.previous[i].k256_key;
+            *k256_sig = a->keys.previous[i].k256_signature;
+            return KG_OK;
+        }
+    }
+    KG_BAIL(KG_ERR_NOT_FOUND,
+            "no keys of root epoch %u: this app holds the current epoch %u and %zu previous "
+            "epoch(s) (Info lists them)",
+            (unsigned)want, (unsigned)a->keys.root_epoch, a->keys.n_previous);
+}
+
 static kg_result do_get_key(kg_agent *a, json_t *req, kg_buf *out)
 {
     kg_result rc = KG_ERROR;
     const char *path, *purpose, *algorithm;
+    const uint8_t *k256_key, *k256_sig;
     uint8_t key[32], pub[KG_K256_PUB_LEN], sig[KG_K256_RECSIG_LEN];
     size_t pub_len;
     kg_jw w;
     KG_GUARD(get_str(&path, req, "path", KG_KDF_MAX_PATH_LEN));
     KG_GUARD(get_str(&purpose, req, "purpose", KG_KDF_MAX_PURPOSE_LEN));
     KG_GUARD(get_str(&algorithm, req, "algorithm", 32));
-    KG_GUARD(kg_agent_get_key(key, pub, &pub_len, sig, a->keys.k256_key, path, purpose, algorithm));
+    KG_GUARD(epoch_key(&k256_key, &k256_sig, a, req));
+    KG_GUARD(kg_agent_get_key(key, pub, &pub_len, sig, k256_key, path, purpose, algorithm));
     KG_GUARD_C(kg_jw_begin(&w, out));
     KG_GUARD_C(kg_jw_hex(&w, "key", key, sizeof(key)));
     KG_GUARD_C(kg_jw_array_begin(&w, "signature_chain"));
     KG_GUARD_C(kg_jw_item_hex(&w, sig, sizeof(sig)));
-    KG_GUARD_C(kg_jw_item_hex(&w, a->keys.k256_signature, sizeof(a->keys.k256_signature)));
+    KG_GUARD_C(kg_jw_item_hex(&w, k256_sig, KG_K256_RECSIG_LEN));
     KG_GUARD_C(kg_jw_array_end(&w));
     KG_GUARD_C(kg_jw_end(&w));
     rc = KG_OK;
@@ -392,6 +431,12 @@ static kg_result do_info(kg_agent *a, json_t *req, kg_buf *out)
     KG_GUARD_C(kg_jw_str(&w, "vm_config", a->vm_config));
     KG_GUARD_C(kg_jw_str(&w, "cloud_vendor", "keygate"));
     KG_GUARD_C(kg_jw_str(&w, "cloud_product", "keygate-agent"));
+    /* keygate's additions (agent/API.md): the root-key epochs whose keys this app holds. */
+    KG_GUARD_C(kg_jw_u64(&w, "root_epoch", a->keys.root_epoch));
+    KG_GUARD_C(kg_jw_array_begin(&w, "previous_root_epochs"));
+    for (size_t i = 0; i < a->keys.n_previous; i++)
+        KG_GUARD_C(kg_jw_item_u64(&w, a->keys.previous[i].root_epoch));
+    KG_GUARD_C(kg_jw_array_end(&w));
     KG_GUARD_C(kg_jw_end(&w));
     rc = KG_OK;
 cleanup:

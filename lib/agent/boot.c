@@ -342,6 +342,12 @@ static kg_result keys_from(kg_agent_keys *keys, const kg_boot_config *cfg, const
     /* A reply that fails these is an impostor's, not a refusal: it is an error, not DENIED,
      * so a bad answer from one URL does not stop the next KMS from being asked. */
     KG_GUARD_CTX_C(check_keys(keys, cfg, url), "KMS %s: keys not issued by the pinned KMS", url);
+    kg_agent_epoch_source chain;
+    kg_agent_epoch_source_chain(&chain, cfg->kms);
+    KG_GUARD_CTX_C(kg_agent_epochs_verify(keys, cfg->app_id, cfg->kms->root_k256_pub,
+                                          cfg->kms->governance != NULL ? &chain : NULL, cfg->note,
+                                          cfg->log_ctx),
+                   "KMS %s: root-key epochs", url);
     KG_GUARD_CTX_C(check_receipt(keys, cfg, me, url),
                    "KMS %s: the release's receipt does not verify; its keys are not used", url);
     rc = KG_OK;
@@ -366,6 +372,27 @@ static kg_result keep_receipt(const char *state_dir, const char *receipt)
               state_dir, strerror(errno));
     KG_GUARD_CTX(kg_agent_write_secret_file(path, receipt, strlen(receipt)), "key receipt '%s'",
                  path);
+    return KG_OK;
+}
+
+/* The environment, under the current env key or a retiring epoch's (kg_agent_env_decrypt); an
+ * env still sealed to a previous epoch is said, so the operator re-encrypts it in time. */
+static kg_result decrypt_env(kg_boot_result *out, const kg_boot_config *cfg)
+{
+    uint32_t epoch;
+    KG_GUARD(kg_agent_env_decrypt(&out->env, &epoch, &out->keys, cfg->env_ct, cfg->env_ct_len));
+    if (epoch == out->keys.root_epoch)
+        return KG_OK;
+    out->env_from_previous = true;
+    out->env_root_epoch = epoch;
+    if (cfg->note != NULL) {
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "the app environment is encrypted to root epoch %u's env key: re-encrypt it to "
+                 "the current env key (root epoch %u) before epoch %u is retired",
+                 (unsigned)epoch, (unsigned)out->keys.root_epoch, (unsigned)epoch);
+        cfg->note(cfg->log_ctx, msg);
+    }
     return KG_OK;
 }
 
@@ -439,9 +466,7 @@ kg_result kg_agent_boot(kg_boot_result *out, const kg_boot_config *cfg)
     KG_GUARD_C(extend(cfg->tee, KG_EVENT_SYSTEM_READY, NULL, 0));
 
     if (cfg->env_ct != NULL) {
-        KG_GUARD_CTX_C(
-            kg_env_decrypt_vars(&out->env, out->keys.env_key, cfg->env_ct, cfg->env_ct_len),
-            "decrypting the app environment");
+        KG_GUARD_CTX_C(decrypt_env(out, cfg), "decrypting the app environment");
         KG_GUARD_CTX_C(kg_env_verify_names(&out->env), "app environment");
     }
     rc = KG_OK;

@@ -1,6 +1,8 @@
 /* json_out.c - JSON object writer for API responses (see json_out.h). */
 #include "json_out.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 static kg_result sep(kg_jw *w)
@@ -88,6 +90,12 @@ kg_result kg_jw_bool(kg_jw *w, const char *name, bool value)
     return kg_buf_append_str(w->out, value ? "true" : "false");
 }
 
+kg_result kg_jw_u64(kg_jw *w, const char *name, uint64_t value)
+{
+    KG_GUARD(member(w, name));
+    return kg_buf_printf(w->out, "%" PRIu64, value);
+}
+
 kg_result kg_jw_raw(kg_jw *w, const char *name, const char *json, size_t n)
 {
     KG_GUARD(member(w, name));
@@ -111,6 +119,25 @@ kg_result kg_jw_item_hex(kg_jw *w, const uint8_t *bytes, size_t n)
 {
     KG_GUARD(sep(w));
     return hex_value(w->out, bytes, n);
+}
+
+kg_result kg_jw_item_u64(kg_jw *w, uint64_t value)
+{
+    KG_GUARD(sep(w));
+    return kg_buf_printf(w->out, "%" PRIu64, value);
+}
+
+kg_result kg_jw_item_begin(kg_jw *w)
+{
+    KG_GUARD(sep(w));
+    w->first = true;
+    return kg_buf_append_u8(w->out, '{');
+}
+
+kg_result kg_jw_item_end(kg_jw *w)
+{
+    w->first = false; /* the object was an item of the enclosing array */
+    return kg_buf_append_u8(w->out, '}');
 }
 
 kg_result kg_jw_array_end(kg_jw *w)

@@ -40,6 +40,71 @@ static kg_result str_field(char **out, json_t *obj, const char *name, bool requi
     return KG_OK;
 }
 
+/* An integer member naming an epoch: 0 .. 2^32-1. */
+static kg_result epoch_field(uint32_t *out, json_t *v, const char *what)
+{
+    KG_ENSURE(json_is_integer(v) && json_integer_value(v) >= 0 &&
+                  json_integer_value(v) <= (json_int_t)UINT32_MAX,
+              KG_ERR_INPUT, "GetAppKey reply: %s is not an epoch number (0 .. 2^32-1)", what);
+    *out = (uint32_t)json_integer_value(v);
+    return KG_OK;
+}
+
+/* "previous_keys": [{"root_epoch": M, "disk_crypt_key", "env_crypt_key", "k256_key",
+ * "k256_signature"}, ...] (docs/protocol.md section 5): the app's keys under each retiring epoch.
+ * Shape only: each M older than the current epoch and none twice; the signatures are verified
+ * against the chain later (kg_agent_epochs_verify). */
+static kg_result previous_keys(kg_agent_keys *out, json_t *arr)
+{
+    KG_ENSURE(json_is_array(arr), KG_ERR_INPUT, "GetAppKey reply: 'previous_keys' is not an array");
+    KG_ENSURE(out->has_root_epoch, KG_ERR_INPUT,
+              "GetAppKey reply: 'previous_keys' without 'root_epoch' (whose keys are current?)");
+    KG_ENSURE(json_array_size(arr) <= KG_AGENT_MAX_PREVIOUS_EPOCHS, KG_ERR_TOO_LARGE,
+              "GetAppKey reply: %zu previous epochs, more than %u", json_array_size(arr),
+              KG_AGENT_MAX_PREVIOUS_EPOCHS);
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *e = json_array_get(arr, i);
+        kg_agent_epoch_keys *p = &out->previous[i];
+        KG_ENSURE(json_is_object(e), KG_ERR_INPUT,
+                  "GetAppKey reply: previous_keys[%zu] is not an object", i);
+        KG_GUARD_CTX(epoch_field(&p->root_epoch, json_object_get(e, "root_epoch"), "'root_epoch'"),
+                     "previous_keys[%zu]", i);
+        KG_ENSURE(p->root_epoch != out->root_epoch, KG_ERR_INPUT,
+                  "GetAppKey reply: previous_keys[%zu] is epoch %u, the current epoch itself", i,
+                  (unsigned)p->root_epoch);
+        KG_ENSURE(p->root_epoch < out->root_epoch, KG_ERR_INPUT,
+                  "GetAppKey reply: previous_keys[%zu] is epoch %u, newer than the current epoch "
+                  "%u",
+                  i, (unsigned)p->root_epoch, (unsigned)out->root_epoch);
+        for (size_t j = 0; j < i; j++)
+            KG_ENSURE(out->previous[j].root_epoch != p->root_epoch, KG_ERR_INPUT,
+                      "GetAppKey reply: previous_keys names epoch %u twice",
+                      (unsigned)p->root_epoch);
+        KG_GUARD_CTX(hex_field(p->k256_key, sizeof(p->k256_key), e, "k256_key"),
+                     "previous_keys[%zu]", i);
+        KG_GUARD_CTX(hex_field(p->k256_signature, sizeof(p->k256_signature), e, "k256_signature"),
+                     "previous_keys[%zu]", i);
+        KG_GUARD_CTX(hex_field(p->disk_key, sizeof(p->disk_key), e, "disk_crypt_key"),
+                     "previous_keys[%zu]", i);
+        KG_GUARD_CTX(hex_field(p->env_key, sizeof(p->env_key), e, "env_crypt_key"),
+                     "previous_keys[%zu]", i);
+        KG_GUARD_CTX(kg_k256_check_scalar(p->k256_key), "previous_keys[%zu].k256_key", i);
+        out->n_previous = i + 1;
+    }
+    return KG_OK;
+}
+
+/* jansson copied the hex of the keys; wipe its strings before they are freed. */
+static void wipe_key_strings(json_t *obj)
+{
+    const char *names[] = {"k256_key", "disk_crypt_key", "env_crypt_key"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *v = json_object_get(obj, names[i]);
+        if (json_is_string(v))
+            kg_memzero((void *)json_string_value(v), json_string_length(v));
+    }
+}
+
 kg_result kg_agent_keys_parse(kg_agent_keys *out, const char *json, size_t len)
 {
     kg_result rc = KG_ERROR;
@@ -75,16 +140,21 @@ kg_result kg_agent_keys_parse(kg_agent_keys *out, const char *json, size_t len)
         out->receipt = json_dumps(receipt, JSON_COMPACT | JSON_ENSURE_ASCII);
         KG_ENSURE_C(out->receipt != NULL, KG_ERR_NOMEM, "out of memory");
     }
+    json_t *epoch = json_object_get(root, "root_epoch");
+    if (epoch != NULL) {
+        KG_GUARD_C(epoch_field(&out->root_epoch, epoch, "'root_epoch'"));
+        out->has_root_epoch = true;
+    }
+    json_t *prev = json_object_get(root, "previous_keys");
+    if (prev != NULL)
+        KG_GUARD_C(previous_keys(out, prev));
     rc = KG_OK;
 cleanup:
     if (root != NULL) {
-        /* jansson copied the hex of the keys; wipe its strings before freeing them. */
-        const char *names[] = {"k256_key", "disk_crypt_key", "env_crypt_key"};
-        for (size_t i = 0; i < 3; i++) {
-            json_t *v = json_object_get(root, names[i]);
-            if (json_is_string(v))
-                kg_memzero((void *)json_string_value(v), json_string_length(v));
-        }
+        wipe_key_strings(root);
+        json_t *arr = json_object_get(root, "previous_keys");
+        for (size_t i = 0; json_is_array(arr) && i < json_array_size(arr); i++)
+            wipe_key_strings(json_array_get(arr, i));
         json_decref(root);
     }
     if (kg_failed(rc))

@@ -3,6 +3,7 @@
  * app command. Errors go to stderr with the step that failed; nothing is released on failure. */
 #include "keygate/agent_launch.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -62,6 +63,11 @@ static kg_result read_env_file(kg_buf *out, const char *path)
 static void log_stderr(void *ctx, const char *msg)
 {
     fprintf(stderr, "%s: %s; trying the next KMS\n", (const char *)ctx, msg);
+}
+
+static void note_stderr(void *ctx, const char *msg)
+{
+    fprintf(stderr, "%s: %s\n", (const char *)ctx, msg);
 }
 
 static volatile sig_atomic_t g_stop;
@@ -171,12 +177,111 @@ static kg_result write_keys_file(const char *path, const kg_agent_keys *k, const
         rc = kg_jw_hex(&w, "app_id", app_id, 20);
     if (kg_ok(rc) && k->receipt != NULL) /* the verified release's receipt, for GetKeyReceipt */
         rc = kg_jw_raw(&w, "receipt", k->receipt, strlen(k->receipt));
+    /* Root-key epochs (docs/protocol.md section 5), verified at boot like the keys above. */
+    if (kg_ok(rc) && k->has_root_epoch)
+        rc = kg_jw_u64(&w, "root_epoch", k->root_epoch);
+    if (kg_ok(rc) && k->n_previous > 0)
+        rc = kg_jw_array_begin(&w, "previous_keys");
+    for (size_t i = 0; kg_ok(rc) && i < k->n_previous; i++) {
+        const kg_agent_epoch_keys *p = &k->previous[i];
+        rc = kg_jw_item_begin(&w);
+        if (kg_ok(rc))
+            rc = kg_jw_u64(&w, "root_epoch", p->root_epoch);
+        if (kg_ok(rc))
+            rc = kg_jw_hex(&w, "disk_crypt_key", p->disk_key, sizeof(p->disk_key));
+        if (kg_ok(rc))
+            rc = kg_jw_hex(&w, "env_crypt_key", p->env_key, sizeof(p->env_key));
+        if (kg_ok(rc))
+            rc = kg_jw_hex(&w, "k256_key", p->k256_key, sizeof(p->k256_key));
+        if (kg_ok(rc))
+            rc = kg_jw_hex(&w, "k256_signature", p->k256_signature, sizeof(p->k256_signature));
+        if (kg_ok(rc))
+            rc = kg_jw_item_end(&w);
+    }
+    if (kg_ok(rc) && k->n_previous > 0)
+        rc = kg_jw_array_end(&w);
     if (kg_ok(rc))
         rc = kg_jw_end(&w);
     if (kg_ok(rc))
         rc = kg_agent_write_secret_file(path, b.data, b.len);
     kg_buf_free(&b);
     KG_GUARD_CTX(rc, "keys file '%s'", path);
+    return KG_OK;
+}
+
+/* <disk_key_path>.epoch-<M>: the disk key of previous root epoch M (agent/README.md). */
+static kg_result epoch_disk_key_path(char *out, size_t cap, const char *path, uint32_t epoch)
+{
+    int n = snprintf(out, cap, "%s.epoch-%u", path, (unsigned)epoch);
+    KG_ENSURE(n > 0 && (size_t)n < cap, KG_ERR_USAGE, "disk key path '%s' is too long", path);
+    return KG_OK;
+}
+
+/* Is `name` "<base>.epoch-<digits>" for an epoch not in keys->previous? */
+static bool stale_epoch_file(const char *name, const char *base, const kg_agent_keys *k)
+{
+    size_t bl = strlen(base);
+    static const char tag[] = ".epoch-";
+    if (strncmp(name, base, bl) != 0 || strncmp(name + bl, tag, sizeof(tag) - 1) != 0)
+        return false;
+    const char *d = name + bl + sizeof(tag) - 1;
+    unsigned long long v = 0;
+    if (*d == '\0' || strlen(d) > 10)
+        return false;
+    for (const char *c = d; *c != '\0'; c++) {
+        if (*c < '0' || *c > '9')
+            return false;
+        v = v * 10 + (unsigned)(*c - '0');
+    }
+    for (size_t i = 0; i < k->n_previous; i++)
+        if (k->previous[i].root_epoch == v)
+            return false;
+    return true;
+}
+
+/* The disk keys of the previous (retiring) root epochs beside the current one, so a disk
+ * encrypted under an old epoch's key can still be opened and re-keyed during the migration window
+ * (docs/design.md, "Root-key epochs"); files of epochs no longer released (retired on chain) are
+ * removed: that key is not to be used again. The paths written are appended to paths[] (removed
+ * again if the boot fails later). */
+static kg_result write_epoch_disk_keys(char (*paths)[4096], size_t *n_paths, const char *path,
+                                       const kg_agent_keys *k)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dl = slash ? (size_t)(slash - path) : 0;
+    KG_ENSURE(dl < sizeof(dir), KG_ERR_USAGE, "disk key path '%s' is too long", path);
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if (dl == 0)
+        snprintf(dir, sizeof(dir), "/");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)dl, path);
+    DIR *dh = opendir(dir);
+    KG_ENSURE(dh != NULL, KG_ERR_IO, "disk key directory '%s': %s", dir, strerror(errno));
+    struct dirent *de;
+    char stale[4096];
+    kg_result rc = KG_OK;
+    while (kg_ok(rc) && (de = readdir(dh)) != NULL) {
+        if (!stale_epoch_file(de->d_name, base, k))
+            continue;
+        int n = snprintf(stale, sizeof(stale), "%s/%s", dir, de->d_name);
+        if (n > 0 && (size_t)n < sizeof(stale) && unlink(stale) != 0 && errno != ENOENT)
+            rc = kg_error_set(KG_ERR_IO, __FILE__, __LINE__,
+                              "removing the retired epoch's disk key '%s': %s", stale,
+                              strerror(errno));
+    }
+    closedir(dh);
+    KG_GUARD(rc);
+    for (size_t i = 0; i < k->n_previous; i++) {
+        KG_GUARD(epoch_disk_key_path(paths[*n_paths], sizeof(paths[0]), path,
+                                     k->previous[i].root_epoch));
+        KG_GUARD_CTX(kg_agent_write_secret_file(paths[*n_paths], k->previous[i].disk_key,
+                                                sizeof(k->previous[i].disk_key)),
+                     "disk key of root epoch %u", (unsigned)k->previous[i].root_epoch);
+        (*n_paths)++;
+    }
     return KG_OK;
 }
 
@@ -274,6 +379,9 @@ int kg_agent_launch(const kg_launch_opts *o)
     kg_eth_client *eth = NULL;
     const char *written[3];
     size_t n_written = 0;
+    /* The previous epochs' disk keys (<disk_key_path>.epoch-<M>), removed like written[]. */
+    char epoch_paths[KG_AGENT_MAX_PREVIOUS_EPOCHS][4096];
+    size_t n_epoch_paths = 0;
     kg_agent *agent = NULL;
     /* The boot result holds the app keys and the decrypted environment until the app exits:
      * in the secure heap (harden.h), never in a core dump. */
@@ -296,7 +404,8 @@ int kg_agent_launch(const kg_launch_opts *o)
                           .retry_for_ms = o->kms_retry_ms,
                           .ratls_format = o->ratls_format,
                           .log = log_stderr,
-                          .log_ctx = (void *)prog};
+                          .log_ctx = (void *)prog,
+                          .note = note_stderr};
 
     /* Who runs the app, settled before any key is fetched: a bad --app-user stops here. */
     kg_app_user app_user;
@@ -338,6 +447,8 @@ int kg_agent_launch(const kg_launch_opts *o)
                                                   sizeof(brp->keys.disk_key)),
                        "disk key");
         written[n_written++] = o->disk_key_path;
+        KG_GUARD_C(
+            write_epoch_disk_keys(epoch_paths, &n_epoch_paths, o->disk_key_path, &brp->keys));
     }
     if (o->keys_out_path != NULL) {
         KG_GUARD_C(write_keys_file(o->keys_out_path, &brp->keys, brp->app_id));
@@ -389,6 +500,9 @@ cleanup:
         if (exit_code == 1)
             for (size_t i = 0; i < n_written; i++)
                 unlink(written[i]);
+        if (exit_code == 1)
+            for (size_t i = 0; i < n_epoch_paths; i++)
+                unlink(epoch_paths[i]);
     }
     kg_agent_free(agent);
     kg_boot_result_free(brp);
