@@ -251,15 +251,16 @@ static kg_result wait_logged_port(uint16_t *port, const char *dir, const char *n
 static kg_result wait_port_file(uint16_t *port, const char *dir, const char *path)
 {
     for (long waited = 0;; waited += 100) {
-        FILE *f = fopen(path, "r");
-        if (f != NULL) {
-            unsigned p = 0;
-            int got = fscanf(f, "%u", &p);
-            fclose(f);
-            if (got == 1 && p > 0 && p <= 65535) {
-                *port = (uint16_t)p;
-                return KG_OK;
-            }
+        kg_buf text;
+        kg_buf_init(&text, 64);
+        unsigned p = 0;
+        bool got = kg_ok(kg_cli_read_file(&text, path, 32)) &&
+                   sscanf((const char *)text.data, "%u", &p) == 1 && p > 0 && p <= 65535;
+        kg_buf_free(&text);
+        kg_error_clear(); /* not written yet */
+        if (got) {
+            *port = (uint16_t)p;
+            return KG_OK;
         }
         KG_GUARD(check_interrupted());
         KG_GUARD(check_running(dir, "kms"));

@@ -5,13 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <jansson.h>
 
 #include "cli.h"
 #include "keygate/bytes.h"
+#include "keygate/fileio.h"
 #include "keygate/kdf.h"
 
 #define KDF_MAX_ROOT_KEYS_FILE 65536 /* a root-keys JSON file is ~150 bytes */
@@ -27,7 +27,8 @@ static void kdf_usage(FILE *out)
             "compatibility; a KMS never needs it.\n\n"
             "Root keys (one source):\n"
             "  --root-keys FILE    JSON {\"ca_scalar\":\"<hex>\",\"k256_scalar\":\"<hex>\"}; '-' "
-            "reads stdin\n"
+            "reads stdin; a file\n"
+            "                      must be mode 0600 and yours (refused otherwise)\n"
             "  $%s   the same JSON text in the environment\n"
             "  --root-ca-scalar HEX --root-k256-scalar HEX\n"
             "                      DEBUG ONLY: secrets on the command line are visible to every\n"
@@ -44,32 +45,14 @@ static void kdf_usage(FILE *out)
             KDF_ROOT_KEYS_ENV);
 }
 
-/* Reads the root-keys JSON from a file (or stdin for "-") into a wiped-on-free buffer. */
+/* Reads the root-keys JSON from stdin ("-") or a file, which must be a secret file (fileio.h:
+ * owned by this user, mode 0600). */
 static kg_result read_root_file(kg_buf *out, const char *path)
 {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    KG_ENSURE(f != NULL, KG_ERR_IO, "cannot open root keys '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (f != stdin && fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0)
-        fprintf(stderr,
-                "keygate kdf: warning: root keys file '%s' is readable by others "
-                "(mode %03o); use chmod 600\n",
-                path, (unsigned)(st.st_mode & 0777));
-    uint8_t chunk[4096];
-    size_t n;
-    kg_result rc = KG_OK;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        rc = kg_buf_append(out, chunk, n);
-        if (kg_failed(rc))
-            break;
-    }
-    bool err = ferror(f) != 0;
-    kg_memzero(chunk, sizeof(chunk));
-    if (f != stdin)
-        fclose(f);
-    if (kg_failed(rc))
-        return kg_error_context("root keys '%s'", path);
-    KG_ENSURE(!err, KG_ERR_IO, "error reading root keys '%s'", path);
+    if (strcmp(path, "-") == 0)
+        KG_GUARD_CTX(kg_file_read_stdin(out, KDF_MAX_ROOT_KEYS_FILE), "root keys");
+    else
+        KG_GUARD_CTX(kg_file_read_secret(out, path, KDF_MAX_ROOT_KEYS_FILE), "root keys");
     return KG_OK;
 }
 

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "keygate/bytes.h"
+#include "keygate/fileio.h"
 #include "keygate/hash.h"
 #include "keygate/quote.h"
 
@@ -32,31 +33,16 @@ static void usage(FILE *out)
             "Intel's v4 API (cached until nextUpdate, on disk too with --cache-dir).\n");
 }
 
+/* A file argument ('-' for stdin) of at most max bytes into out (initialised here; freed when
+ * this fails). */
 static kg_result read_file(kg_buf *out, const char *path, size_t max)
 {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    KG_ENSURE(f != NULL, KG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     kg_buf_init(out, max);
-    uint8_t chunk[8192];
-    size_t n;
-    kg_result rc = KG_OK;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        rc = kg_buf_append(out, chunk, n);
-        if (kg_failed(rc))
-            break;
-    }
-    bool err = ferror(f);
-    if (f != stdin)
-        fclose(f);
-    if (kg_failed(rc)) {
+    kg_result rc =
+        strcmp(path, "-") == 0 ? kg_file_read_stdin(out, max) : kg_file_read(out, path, max);
+    if (kg_failed(rc))
         kg_buf_free(out);
-        return kg_error_context("reading '%s'", path);
-    }
-    if (err) {
-        kg_buf_free(out);
-        KG_BAIL(KG_ERR_IO, "reading '%s' failed", path);
-    }
-    return KG_OK;
+    return rc;
 }
 
 static kg_result load_quote(kg_buf *out, const char *path)

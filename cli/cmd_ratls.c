@@ -1,20 +1,19 @@
 /* cmd_ratls.c - `keygate ratls`: inspect (verify an RA-TLS certificate and print its identity)
  * and new (make an RA-TLS key and certificate from a TEE). */
 #include <errno.h>
-#include <fcntl.h>
-#include <unistd.h>
 #include <jansson.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
+#include "devnet.h"
 #include "keygate/bytes.h"
 #include "keygate/crypto.h"
+#include "keygate/fileio.h"
 #include "keygate/quote.h"
 #include "keygate/ratls.h"
 #include "keygate/tee.h"
@@ -41,48 +40,13 @@ static void ratls_usage(FILE *out)
                  "Exit status: 0 verified/ok, 1 failed, 2 usage error.\n");
 }
 
-/* Reads a whole file of at most max bytes. */
-static kg_result read_file(kg_buf *out, const char *path, size_t max)
-{
-    FILE *f = fopen(path, "rb");
-    KG_ENSURE(f != NULL, KG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    uint8_t chunk[4096];
-    size_t n;
-    kg_result rc = KG_OK;
-    while (kg_ok(rc) && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (out->len + n > max)
-            rc = kg_error_set(KG_ERR_TOO_LARGE, __FILE__, __LINE__, "'%s' is larger than %zu bytes",
-                              path, max);
-        else
-            rc = kg_buf_append(out, chunk, n);
-    }
-    if (kg_ok(rc) && ferror(f))
-        rc = kg_error_set(KG_ERR_IO, __FILE__, __LINE__, "cannot read '%s'", path);
-    fclose(f);
-    if (kg_ok(rc))
-        rc = kg_buf_terminate(out);
-    return rc;
-}
-
-/* Writes a new file with the given mode (fails if it exists: never clobber a key). */
-static kg_result write_new_file(const char *path, const void *data, size_t len, mode_t mode)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    KG_ENSURE(fd >= 0, KG_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
-    ssize_t w = write(fd, data, len);
-    int e = errno;
-    if (fchmod(fd, mode) != 0 || close(fd) != 0 || w != (ssize_t)len)
-        KG_BAIL(KG_ERR_IO, "cannot write '%s': %s", path, strerror(e));
-    return KG_OK;
-}
-
 /* A PEM or DER certificate file, normalised to DER. */
 static kg_result load_cert_der(kg_buf *der, const char *path, size_t max)
 {
     kg_buf raw;
     kg_buf_init(&raw, max);
     kg_buf_init(der, max);
-    KG_GUARD_CTX(read_file(&raw, path, max), "certificate '%s'", path);
+    KG_GUARD_CTX(kg_cli_read_file(&raw, path, max), "certificate '%s'", path);
     kg_result rc = KG_OK;
     if (raw.len >= 10 && memcmp(raw.data, "-----BEGIN", 10) == 0) {
         BIO *bio = BIO_new_mem_buf(raw.data, (int)raw.len);
@@ -163,7 +127,7 @@ static int do_inspect(int argc, char **argv)
     }
     if (kg_failed(load_cert_der(&der, cert, KG_MAX_RATLS_CERT_LEN)) ||
         (root_path && kg_failed(load_cert_der(&root, root_path, MAX_SMALL_FILE))) ||
-        (coll_path && kg_failed(read_file(&coll, coll_path, KG_MAX_COLLATERAL_LEN))) ||
+        (coll_path && kg_failed(kg_cli_read_file(&coll, coll_path, KG_MAX_COLLATERAL_LEN))) ||
         kg_failed(kg_dcap_verifier_new(&v, root_path ? root.data : NULL, root.len))) {
         rc = fail_json();
         goto cleanup;
@@ -261,8 +225,8 @@ static int do_new(int argc, char **argv)
         goto cleanup;
     }
     BIO_get_mem_ptr(bio, &mem);
-    if (kg_failed(write_new_file(key_out, keypem.data, keypem.len, 0600)) ||
-        kg_failed(write_new_file(cert_out, mem->data, mem->length, 0644))) {
+    if (kg_failed(kg_file_create(key_out, keypem.data, keypem.len, 0600)) ||
+        kg_failed(kg_file_create(cert_out, mem->data, mem->length, 0644))) {
         rc = kg_cli_fail();
         goto cleanup;
     }

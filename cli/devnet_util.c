@@ -180,15 +180,9 @@ KG_RESULT kg_cli_signing_key(uint8_t key[32], const char *key_file, const json_t
                   "was not used nor printed; put the key in a file with mode 0600 and give its "
                   "path (or set $%s)",
                   KG_CLI_KEY_ENV);
-        struct stat st;
-        KG_ENSURE(stat(key_file, &st) == 0, KG_ERR_IO, "cannot read key file '%s': %s", key_file,
-                  strerror(errno));
-        KG_ENSURE((st.st_mode & 077) == 0, KG_ERR_DENIED,
-                  "key file '%s' is accessible to group or others (mode %03o): chmod 600 it",
-                  key_file, (unsigned)(st.st_mode & 0777));
         kg_buf text;
         kg_buf_init(&text, 1024);
-        kg_result rc = kg_cli_read_file(&text, key_file, 512);
+        kg_result rc = kg_file_read_secret(&text, key_file, 512);
         if (kg_ok(rc))
             rc = parse_key_text(key, (const char *)text.data, text.len, "key file");
         kg_buf_free(&text);
@@ -209,19 +203,33 @@ KG_RESULT kg_cli_signing_key(uint8_t key[32], const char *key_file, const json_t
 
 /* ---- processes ----------------------------------------------------------------------------- */
 
+/* A small file read whole into text (NUL-terminated); false when it cannot be (gone, too long). */
+static bool read_small(char *text, size_t n, const char *path)
+{
+    kg_buf b;
+    kg_buf_init(&b, n);
+    bool ok = kg_ok(kg_file_read(&b, path, n - 1)) && kg_ok(kg_buf_terminate(&b));
+    if (ok)
+        memcpy(text, b.data, b.len + 1);
+    kg_buf_free(&b);
+    kg_error_clear();
+    return ok;
+}
+
+/* /proc/PID/stat read into buf, at its last ')' (the end of field 2, the command name, which may
+ * itself contain spaces and ')'), or NULL when the process is gone. */
+static const char *proc_stat_fields(char *buf, size_t n, pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    return read_small(buf, n, path) ? strrchr(buf, ')') : NULL;
+}
+
 /* Field 22 of /proc/PID/stat (process start time in clock ticks since boot); 0 if unknown. */
 static unsigned long long proc_start_time(pid_t pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* The command name (field 2) may contain spaces and ')': fields resume after the last ')'. */
-    char *p = strrchr(buf, ')');
+    char buf[1024];
+    const char *p = proc_stat_fields(buf, sizeof(buf), pid);
     if (p == NULL)
         return 0;
     p++;
@@ -237,15 +245,8 @@ static unsigned long long proc_start_time(pid_t pid)
 /* A zombie (exited, not yet reaped) counts as gone. */
 static bool proc_is_zombie(pid_t pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return true;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
+    char buf[1024];
+    const char *p = proc_stat_fields(buf, sizeof(buf), pid);
     return p == NULL || p[1] == '\0' || p[2] == 'Z' || p[2] == 'X';
 }
 
@@ -330,13 +331,10 @@ bool kg_proc_alive(kg_proc *out, const char *dir, const char *name)
         kg_error_clear();
         return false;
     }
-    FILE *f = fopen(pidfile, "r");
-    if (f == NULL)
-        return false;
+    char text[128];
     long pid = 0;
-    int got = fscanf(f, "%ld %llu", &pid, &p.start_time);
-    fclose(f);
-    if (got != 2 || pid <= 1)
+    if (!read_small(text, sizeof(text), pidfile) ||
+        sscanf(text, "%ld %llu", &pid, &p.start_time) != 2 || pid <= 1)
         return false;
     p.pid = (pid_t)pid;
     if (out != NULL)

@@ -290,13 +290,12 @@ static void test_tamper_mode(char *mode, size_t n)
 {
     mode[0] = 0;
     const char *path = getenv("KG_TEST_TAMPER_RECEIPT");
-    FILE *f = path ? fopen(path, "r") : NULL;
-    if (f != NULL) {
-        if (fgets(mode, (int)n, f) == NULL)
-            mode[0] = 0;
-        mode[strcspn(mode, "\n")] = 0;
-        fclose(f);
-    }
+    kg_buf text;
+    kg_buf_init(&text, n);
+    if (path != NULL && kg_ok(kg_file_read(&text, path, n - 1)) && kg_ok(kg_buf_terminate(&text)))
+        snprintf(mode, n, "%.*s", (int)strcspn((const char *)text.data, "\n"), text.data);
+    kg_buf_free(&text);
+    kg_error_clear();
 }
 
 static void test_tamper(kg_log_receipt *r, const char *mode)

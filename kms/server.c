@@ -17,8 +17,8 @@
 #include "admin.h"
 #include "conns.h"
 #include "log.h"
+#include "keygate/fileio.h"
 
-#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -758,14 +758,10 @@ kg_result kms_server_run(kms *k, const char *port_file)
     kg_slog(KG_SLOG_INFO, "listening on https://%s:%u (%u workers)", k->cfg.listen_address, port,
             k->cfg.workers);
     if (port_file != NULL) {
-        char tmp[KG_KMS_PATH_MAX + 8];
-        snprintf(tmp, sizeof(tmp), "%s.tmp", port_file);
-        FILE *f = fopen(tmp, "w");
-        KG_ENSURE_C(f != NULL, KG_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
-        fprintf(f, "%u\n", port);
-        fclose(f);
-        KG_ENSURE_C(rename(tmp, port_file) == 0, KG_ERR_IO, "cannot write '%s': %s", port_file,
-                    strerror(errno));
+        /* atomic: a reader waiting for the file never sees it half written */
+        char text[16];
+        int n = snprintf(text, sizeof(text), "%u\n", port);
+        KG_GUARD_CTX_C(kg_file_write_atomic(port_file, text, (size_t)n, 0644), "--port-file");
     }
 
     event_base_dispatch(s.base);

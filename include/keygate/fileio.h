@@ -19,6 +19,10 @@ KG_RESULT kg_file_read(kg_buf *out, const char *path, size_t max);
  * may already be copied, so it is refused, not used). */
 KG_RESULT kg_file_read_secret(kg_buf *out, const char *path, size_t max);
 
+/* Appends standard input, to its end (at most max bytes), to out, wiping the chunks read: what a
+ * command reads for a "-" file argument (a pipe has no mode to check). */
+KG_RESULT kg_file_read_stdin(kg_buf *out, size_t max);
+
 /* Replaces path atomically: <path>.tmp.<pid> created with exactly `mode` (the umask neither
  * widens nor narrows it), written, fsync'd, renamed over path, directory fsync'd. */
 KG_RESULT kg_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);

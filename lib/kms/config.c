@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "keygate/bytes.h"
+#include "keygate/fileio.h"
 #include "keygate/kms_x509.h"
 
 /* Fails on any key of obj not in the NULL-terminated list; the message names it with its
@@ -486,22 +486,14 @@ kg_result kg_kms_config_parse(kg_kms_config *out, const char *text, size_t len)
 
 kg_result kg_kms_config_load(kg_kms_config *out, const char *path)
 {
-    kg_result rc = KG_ERROR;
     kg_buf text;
     kg_buf_init(&text, KG_KMS_CONFIG_MAX_BYTES);
     memset(out, 0, sizeof(*out));
-    FILE *f = fopen(path, "rb");
-    KG_ENSURE_C(f != NULL, KG_ERR_IO, "config: cannot open '%s': %s", path, strerror(errno));
-    uint8_t chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        KG_GUARD_CTX_C(kg_buf_append(&text, chunk, n), "config '%s'", path);
-    KG_ENSURE_C(!ferror(f), KG_ERR_IO, "config: reading '%s' failed", path);
+    kg_result rc = KG_ERROR;
+    KG_GUARD_CTX_C(kg_file_read(&text, path, KG_KMS_CONFIG_MAX_BYTES), "config");
     KG_GUARD_CTX_C(kg_kms_config_parse(out, (const char *)text.data, text.len), "'%s'", path);
     rc = KG_OK;
 cleanup:
-    if (f != NULL)
-        fclose(f);
     kg_buf_free(&text);
     return rc;
 }

@@ -74,6 +74,11 @@ cleanup:
     return rc;
 }
 
+kg_result kg_file_read_stdin(kg_buf *out, size_t max)
+{
+    return read_fd(out, STDIN_FILENO, "standard input", max);
+}
+
 static kg_result write_all(int fd, const void *data, size_t len, const char *path)
 {
     const uint8_t *p = data;

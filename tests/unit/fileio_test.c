@@ -64,6 +64,33 @@ static void secrets_refuse_exposed_files(void **state)
     rmdir(dir);
 }
 
+/* A command's "-" argument: standard input to its end, with the same bound as a file. */
+static void stdin_reads_are_bounded(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    temp_dir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/in", dir);
+    KG_ASSERT_OK(kg_file_write_atomic(path, "0123456789", 10, 0600));
+    int saved = dup(STDIN_FILENO);
+    assert_true(saved >= 0);
+    assert_non_null(freopen(path, "r", stdin));
+    kg_buf b;
+    kg_buf_init(&b, 1024);
+    KG_ASSERT_OK(kg_file_read_stdin(&b, 10));
+    assert_int_equal(b.len, 10);
+    assert_memory_equal(b.data, "0123456789", 10);
+    b.len = 0;
+    assert_int_equal(lseek(STDIN_FILENO, 0, SEEK_SET), 0);
+    KG_ASSERT_ERR(kg_file_read_stdin(&b, 9), KG_ERR_TOO_LARGE,
+                  "'standard input' is larger than 9 bytes");
+    kg_buf_free(&b);
+    assert_int_equal(dup2(saved, STDIN_FILENO), STDIN_FILENO);
+    close(saved);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void create_never_overwrites(void **state)
 {
     (void)state;
@@ -92,6 +119,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reads_are_bounded),
         cmocka_unit_test(secrets_refuse_exposed_files),
+        cmocka_unit_test(stdin_reads_are_bounded),
         cmocka_unit_test(create_never_overwrites),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

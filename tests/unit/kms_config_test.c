@@ -179,8 +179,8 @@ static void test_errors(void **state)
     /* zeroed on failure */
     assert_int_equal(c.listen_port, 0);
     assert_string_equal(c.state_dir, "");
-    KG_ASSERT_ERR(kg_kms_config_load(&c, "/nonexistent/kms.json"), KG_ERR_IO,
-                  "cannot open '/nonexistent/kms.json'");
+    KG_ASSERT_ERR(kg_kms_config_load(&c, "/nonexistent/kms.json"), KG_ERR_NOT_FOUND,
+                  "config: '/nonexistent/kms.json' does not exist");
 }
 
 static void test_too_large(void **state)
