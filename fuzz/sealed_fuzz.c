@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keygate/epoch.h"
 #include "keygate/sealed.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -22,15 +23,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (f == NULL)
         return 0;
     if (kg_ok(kg_sealed_parse(f, data, size))) {
-        kg_root_keys root;
+        kg_root_keys root[KG_SEALED_MAX_EPOCHS];
         kg_shamir_share share;
         /* A parsed file has 1..n holders with 1 <= t <= n and at least one slot. */
         if (!f->has_tee && !f->has_recovery)
             abort();
         if (f->has_recovery && (f->threshold < 1 || f->threshold > f->n || f->n > 16))
             abort();
-        if (kg_ok(kg_sealed_open_tee(&root, f, tee_key)))
-            kg_kdf_root_keys_wipe(&root);
+        /* 1..8 epochs, increasing, exactly one Current, every attestation inside the input */
+        if (f->n_epochs < 1 || f->n_epochs > KG_SEALED_MAX_EPOCHS || f->current >= f->n_epochs ||
+            f->epochs[f->current].status != KG_EPOCH_CURRENT)
+            abort();
+        for (size_t i = 0; i < f->n_epochs; i++) {
+            const kg_sealed_epoch *e = &f->epochs[i];
+            if ((i > 0 && e->epoch <= f->epochs[i - 1].epoch) ||
+                (e->status == KG_EPOCH_CURRENT && i != f->current) ||
+                e->quote_off + e->quote_len > size || e->eventlog_off + e->eventlog_len > size)
+                abort();
+        }
+        if (kg_ok(kg_sealed_open_tee(root, f, tee_key)))
+            for (size_t i = 0; i < KG_SEALED_MAX_EPOCHS; i++)
+                kg_kdf_root_keys_wipe(&root[i]);
         if (kg_ok(kg_sealed_holder_share(&share, f, holder)) && (share.x < 1 || share.x > f->n))
             abort();
     }

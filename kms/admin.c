@@ -1,6 +1,8 @@
 /* admin.c - the admin listener (admin.h): a plain-HTTP evhttp on the server's event loop. It
- * serves only counters and the self-check verdict, no key and nothing a caller sends is acted
- * on, so it needs no TLS; it is meant for loopback or a monitoring network (kms/README.md). */
+ * serves counters, the self-check verdict and the root-key epochs' public values, and acts on
+ * one request: POST /epoch/propose, which makes this node generate and seal a proposed epoch
+ * (nothing secret leaves, and nothing happens to keys in use until governance activates it on
+ * chain). No key crosses it, so it needs no TLS; it is meant for loopback (kms/README.md). */
 #include "admin.h"
 
 #include <errno.h>
@@ -21,7 +23,7 @@ kg_result kms_admin_start(struct evhttp **out, struct event_base *base, const km
     struct evhttp *http = evhttp_new(base);
     KG_ENSURE(http != NULL, KG_ERR_NOMEM, "admin listener: evhttp_new failed");
     evhttp_set_gencb(http, route, arg);
-    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET);
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
     evhttp_set_max_headers_size(http, KMS_ADMIN_MAX_HEADERS);
     evhttp_set_max_body_size(http, KMS_ADMIN_MAX_BODY);
     evhttp_set_timeout(http, KMS_ADMIN_TIMEOUT_S);
@@ -41,8 +43,8 @@ kg_result kms_admin_start(struct evhttp **out, struct event_base *base, const km
         port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     bool v6 = strchr(k->cfg.admin_address, ':') != NULL;
-    kg_slog(KG_SLOG_INFO, "admin listening on http://%s%s%s:%u (/metrics, /health)", v6 ? "[" : "",
-            k->cfg.admin_address, v6 ? "]" : "", port);
+    kg_slog(KG_SLOG_INFO, "admin listening on http://%s%s%s:%u (/metrics, /health, /epochs)",
+            v6 ? "[" : "", k->cfg.admin_address, v6 ? "]" : "", port);
     *out = http;
     return KG_OK;
 }

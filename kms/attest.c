@@ -256,25 +256,22 @@ kg_result kms_attest_quote(kg_buf *quote, kg_buf *eventlog, const kms *k,
     return rc;
 }
 
-kg_result kms_attest_self(kg_boot_identity *out, kms *k)
+kg_result kms_attest_evidence(kg_boot_identity *out, kms *k, const uint8_t *quote, size_t quote_len,
+                              const uint8_t *eventlog, size_t eventlog_len,
+                              const uint8_t report_data[64])
 {
     memset(out, 0, sizeof(*out));
-    uint8_t rd[64];
-    static const char domain[] = "keygate-kms-self-check";
-    KG_GUARD(kg_sha512(rd, domain, sizeof(domain) - 1));
     kg_result rc = KG_ERROR;
-    kg_buf quote, evjson;
-    kg_buf_init(&quote, KG_MAX_QUOTE_LEN);
-    kg_buf_init(&evjson, KG_MAX_EVENTLOG_JSON_LEN);
     kg_eventlog log;
     kg_eventlog_init(&log);
     kg_dcap_report *rep = calloc(1, sizeof(*rep));
     kg_boot_events *ev = calloc(1, sizeof(*ev));
     KG_ENSURE_C(rep && ev, KG_ERR_NOMEM, "out of memory");
-    KG_GUARD_C(kms_attest_quote(&quote, &evjson, k, rd));
-    KG_GUARD_CTX_C(verify_quote(rep, k, quote.data, quote.len), "own quote");
-    KG_GUARD_C(kg_eventlog_parse(&log, (const char *)evjson.data, evjson.len));
-    KG_GUARD_CTX_C(kg_eventlog_check_rtmr3(&log, rep->quote.td.rtmr[3]), "own event log");
+    KG_GUARD_C(verify_quote(rep, k, quote, quote_len));
+    KG_ENSURE_C(kg_ct_equal(rep->quote.td.report_data, report_data, 64), KG_ERR_VERIFY,
+                "the quote's REPORTDATA is not the expected binding");
+    KG_GUARD_C(kg_eventlog_parse(&log, (const char *)eventlog, eventlog_len));
+    KG_GUARD_CTX_C(kg_eventlog_check_rtmr3(&log, rep->quote.td.rtmr[3]), "event log");
     KG_GUARD_C(kg_eventlog_extract(ev, &log));
     /* The KMS measured its identity before any quote (identity.c). */
     out->has_app_id = ev->has_app_id;
@@ -289,6 +286,24 @@ cleanup:
     free(ev);
     free(rep);
     kg_eventlog_free(&log);
+    return rc;
+}
+
+kg_result kms_attest_self(kg_boot_identity *out, kms *k)
+{
+    memset(out, 0, sizeof(*out));
+    uint8_t rd[64];
+    static const char domain[] = "keygate-kms-self-check";
+    KG_GUARD(kg_sha512(rd, domain, sizeof(domain) - 1));
+    kg_result rc = KG_ERROR;
+    kg_buf quote, evjson;
+    kg_buf_init(&quote, KG_MAX_QUOTE_LEN);
+    kg_buf_init(&evjson, KG_MAX_EVENTLOG_JSON_LEN);
+    KG_GUARD_C(kms_attest_quote(&quote, &evjson, k, rd));
+    KG_GUARD_CTX_C(kms_attest_evidence(out, k, quote.data, quote.len, evjson.data, evjson.len, rd),
+                   "own quote");
+    rc = KG_OK;
+cleanup:
     kg_buf_free(&quote);
     kg_buf_free(&evjson);
     return rc;

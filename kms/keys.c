@@ -19,6 +19,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/x509v3.h>
 
 #include "keygate/fileio.h"
@@ -238,6 +239,7 @@ static kg_result migrate_plaintext(kms *k, const char *ca_key_path, const char *
 {
     KG_GUARD(load_root(k, ca_key_path, k256_path));
     KG_GUARD(kg_p256_scalar(k->root.ca_scalar, k->root_ca_key));
+    KG_GUARD(kms_epochs_single(k));
     KG_GUARD_CTX(kms_seal_store(k, holders), "sealing the plaintext root keys of '%s'",
                  k->cfg.state_dir);
     KG_GUARD(wipe_file(k256_path));
@@ -282,6 +284,52 @@ static kg_result load_or_issue(X509 **out, const kms *k, const char *path, kg_p2
     return save_cert(k, path, *out);
 }
 
+/* The root CA certificate's file of an epoch: root-ca.pem for epoch 0 (as before epochs),
+ * root-ca-epoch-N.pem for N. */
+static kg_result root_ca_path(char *out, size_t n, const kms *k, uint32_t epoch)
+{
+    char name[40];
+    if (epoch == 0)
+        snprintf(name, sizeof(name), "root-ca.pem");
+    else
+        snprintf(name, sizeof(name), "root-ca-epoch-%u.pem", (unsigned)epoch);
+    return state_path(out, n, k, name);
+}
+
+/* The root issues exactly two kinds of certificates: this run's server leaf and app CAs
+ * (which issue leaves), so its path length is 1. */
+static const kg_kms_cert_spec k_root_spec = {
+    .common_name = "keygate KMS root CA", .is_ca = true, .path_len = 1, .days = 365 * 20};
+
+kg_result kms_keys_root_ca_cert(X509 **out, const kms *k, uint32_t epoch, kg_p256_key *key)
+{
+    char path[KG_KMS_PATH_MAX + 32];
+    KG_GUARD(root_ca_path(path, sizeof(path), k, epoch));
+    if (epoch > 0 && file_exists(path)) {
+        /* a certificate of a proposal that never went further (another key): issue anew */
+        X509 *old = NULL;
+        KG_GUARD(load_cert(&old, path));
+        bool same = X509_check_private_key(old, kg_p256_evp(key)) == 1;
+        ERR_clear_error();
+        if (same) {
+            *out = old;
+            return KG_OK;
+        }
+        X509_free(old);
+        KG_ENSURE(unlink(path) == 0, KG_ERR_IO, "cannot replace '%s': %s", path, strerror(errno));
+    }
+    return load_or_issue(out, k, path, key, &k_root_spec, NULL, NULL);
+}
+
+kg_result kms_keys_save_root_ca_cert(const kms *k, uint32_t epoch, X509 *cert)
+{
+    char path[KG_KMS_PATH_MAX + 32];
+    KG_GUARD(root_ca_path(path, sizeof(path), k, epoch));
+    if (file_exists(path))
+        return KG_OK;
+    return save_cert(k, path, cert);
+}
+
 /* Before keygate 0.2 the temporary CA was issued by the root CA, so anyone holding its public
  * key could mint certificates under the root. Such a certificate is removed (it is re-issued
  * self-signed); agents accept only a server leaf issued directly by the root, which already
@@ -305,12 +353,11 @@ static kg_result retire_root_issued_temp_ca(const char *path)
 
 kg_result kms_keys_init(kms *k, bool may_generate)
 {
-    char ca_key[KG_KMS_PATH_MAX + 32], k256[KG_KMS_PATH_MAX + 32], ca_pem[KG_KMS_PATH_MAX + 32];
+    char ca_key[KG_KMS_PATH_MAX + 32], k256[KG_KMS_PATH_MAX + 32];
     char tmp_key[KG_KMS_PATH_MAX + 32], tmp_pem[KG_KMS_PATH_MAX + 32];
     char boot[KG_KMS_PATH_MAX + 32];
     KG_GUARD(state_path(ca_key, sizeof(ca_key), k, "root-ca.key"));
     KG_GUARD(state_path(k256, sizeof(k256), k, "root-k256.key"));
-    KG_GUARD(state_path(ca_pem, sizeof(ca_pem), k, "root-ca.pem"));
     KG_GUARD(state_path(tmp_key, sizeof(tmp_key), k, "temp-ca.key"));
     KG_GUARD(state_path(tmp_pem, sizeof(tmp_pem), k, "temp-ca.pem"));
     KG_GUARD(state_path(boot, sizeof(boot), k, "bootstrap.json"));
@@ -326,7 +373,8 @@ kg_result kms_keys_init(kms *k, bool may_generate)
     bool have_sealed = file_exists(sealed);
     if (k->root_in_memory) {
         /* received from a peer (onboarding) or recovered: sealed for this VM before use */
-        KG_GUARD(kg_p256_from_scalar(&k->root_ca_key, k->root.ca_scalar));
+        if (k->n_epochs == 0)
+            KG_GUARD(kms_epochs_single(k));
         KG_GUARD(kms_seal_store(k, &holders));
         k->root_in_memory = false;
     } else if ((have_ca != have_k256) && have_sealed) {
@@ -334,7 +382,6 @@ kg_result kms_keys_init(kms *k, bool may_generate)
          * file was written and checked before either, so finish the wipe and use it. */
         KG_GUARD(wipe_file(have_ca ? ca_key : k256));
         KG_GUARD_CTX(kms_seal_open(k), "'%s'", sealed);
-        KG_GUARD(kg_p256_from_scalar(&k->root_ca_key, k->root.ca_scalar));
     } else if (have_ca || have_k256) {
         KG_ENSURE(have_ca && have_k256, KG_ERR_IO,
                   "state_dir '%s' is incomplete: '%s' exists but '%s' does not; restore it "
@@ -348,7 +395,6 @@ kg_result kms_keys_init(kms *k, bool may_generate)
                 "HOST:PORT to receive them from a running KMS of this deployment, or with "
                 "--recover to recover them from the recovery holders named on chain",
                 sealed);
-        KG_GUARD(kg_p256_from_scalar(&k->root_ca_key, k->root.ca_scalar));
         /* recovery holders changed on chain since this file was sealed: seal anew */
         kg_sealed_file f;
         KG_GUARD(kms_seal_read(&f, k));
@@ -365,18 +411,19 @@ kg_result kms_keys_init(kms *k, bool may_generate)
                   "from a running KMS",
                   k->cfg.state_dir, sealed);
         KG_GUARD(generate_root(k));
+        KG_GUARD(kms_epochs_single(k));
         KG_GUARD(kms_seal_store(k, &holders));
     }
+    kg_p256_free(k->root_ca_key); /* the serving root's, from its scalar whichever way it came */
+    k->root_ca_key = NULL;
+    KG_GUARD(kg_p256_from_scalar(&k->root_ca_key, k->root.ca_scalar));
     KG_GUARD(kg_k256_public(k->root_k256_pub, k->root.k256_scalar));
     if (k->app_pubs == NULL) /* 4096 apps in about 800 KB */
         KG_GUARD(kg_app_public_cache_new(&k->app_pubs, 4096));
 
-    /* The root issues exactly two kinds of certificates: this run's server leaf and app CAs
-     * (which issue leaves), so its path length is 1. */
-    kg_kms_cert_spec root_spec = {
-        .common_name = "keygate KMS root CA", .is_ca = true, .path_len = 1, .days = 365 * 20};
-    KG_GUARD(load_or_issue(&k->root_ca_cert, k, ca_pem, k->root_ca_key, &root_spec, NULL, NULL));
+    KG_GUARD(kms_keys_root_ca_cert(&k->root_ca_cert, k, k->serving_epoch, k->root_ca_key));
     KG_GUARD(cert_pem_string(&k->root_ca_pem, k->root_ca_cert));
+    KG_GUARD(kms_epochs_init(k));
 
     /* Temporary CA: its key is handed to anyone (GetTempCaCert), so it is self-signed and
      * nothing it signs chains to the root; trust in client certs comes from the attestation
@@ -429,6 +476,7 @@ kg_result kms_keys_init(kms *k, bool may_generate)
 
 void kms_keys_free(kms *k)
 {
+    kms_epochs_free(k);
     kg_kdf_root_keys_wipe(&k->root);
     kg_p256_free(k->root_ca_key);
     kg_p256_free(k->tls_key);

@@ -151,6 +151,7 @@ int main(int argc, char **argv)
         return 1;
     }
     pthread_mutex_init(&k->self_check_lock, NULL);
+    pthread_rwlock_init(&k->epochs_lock, NULL);
     int status = 1;
     bool policy_ready = false;
     if (kg_failed(kg_kms_config_load(&k->cfg, config)))
@@ -197,6 +198,7 @@ done:
     kms_keys_free(k);
     kms_attest_free();
     pthread_mutex_destroy(&k->self_check_lock);
+    pthread_rwlock_destroy(&k->epochs_lock);
     kg_secure_free(k, sizeof(*k));
     return status;
 }

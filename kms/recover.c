@@ -38,6 +38,7 @@ typedef struct recovery_state {
     kg_shamir_share shares[KG_SHAMIR_MAX_SHARES];
     size_t n_shares;
     uint8_t dek[KG_SEALED_DEK_LEN];
+    kg_root_keys keys[KG_SEALED_MAX_EPOCHS];
 } recovery_state;
 
 /* SIGTERM or SIGINT while the node waits: stop, and remove the request (its X25519 key dies
@@ -158,9 +159,10 @@ kg_result kms_recover(kms *k, unsigned timeout_s)
     kg_result rc = KG_ERROR;
     recovery_state *st = kg_secure_zalloc(sizeof(*st));
     uint8_t k256[KG_K256_PUB_LEN];
-    kg_buf dir, tried, spki;
+    kg_buf dir, tried, spki, raw;
     struct sigaction old_term, old_int;
     bool handlers_set = false;
+    kg_buf_init(&raw, 0);
     kg_buf_init(&dir, 0);
     kg_buf_init(&tried, 64u * 1024u);
     kg_buf_init(&spki, 4096);
@@ -168,7 +170,7 @@ kg_result kms_recover(kms *k, unsigned timeout_s)
     KG_ENSURE_C(k->cfg.policy == KG_KMS_POLICY_ETH, KG_ERR_USAGE,
                 "--recover needs policy.backend 'eth': the holders and the recovered keys are "
                 "checked against the chain");
-    KG_GUARD_CTX_C(kms_seal_read(&st->file, k), "--recover");
+    KG_GUARD_CTX_C(kms_seal_read_raw(&st->file, &raw, k), "--recover");
     KG_ENSURE_C(st->file.has_recovery, KG_ERR_NOT_FOUND,
                 "--recover: the sealed file has no recovery slot (no recovery holders were "
                 "named on chain when it was sealed)");
@@ -200,7 +202,7 @@ kg_result kms_recover(kms *k, unsigned timeout_s)
                 "recovery: %zu of the %u shares needed arrived in %u s; nothing recovered",
                 st->n_shares, st->file.threshold, timeout_s);
     KG_GUARD_C(kg_shamir_combine(st->dek, st->shares, st->file.threshold));
-    KG_GUARD_CTX_C(kg_sealed_open_dek(&k->root, &st->file, st->dek),
+    KG_GUARD_CTX_C(kg_sealed_open_dek(st->keys, &st->file, st->dek),
                    "recovery: the %u shares do not open the sealed root keys (a share is wrong "
                    "or was made for another file)",
                    st->file.threshold);
@@ -215,6 +217,7 @@ kg_result kms_recover(kms *k, unsigned timeout_s)
                     "recovery: the recovered root keys are not the ones kmsInfo publishes on "
                     "chain; refusing them");
     }
+    KG_GUARD_C(kms_epochs_from_file(k, &st->file, raw.data, st->keys));
     k->root_in_memory = true;
     kg_slog(KG_SLOG_INFO,
             "recovery: root keys recovered from %u holders' shares (they match the KMS info on "
@@ -222,8 +225,11 @@ kg_result kms_recover(kms *k, unsigned timeout_s)
             st->file.threshold);
     rc = KG_OK;
 cleanup:
-    if (kg_failed(rc))
+    if (kg_failed(rc)) {
+        kms_epochs_free(k);
         kg_kdf_root_keys_wipe(&k->root);
+    }
+    kg_buf_free(&raw);
     /* The X25519 key dies with this call: its request and the shares boxed to it are void. */
     if (dir.data != NULL)
         clear_dir((char *)dir.data);

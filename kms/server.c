@@ -594,18 +594,77 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
 }
 
-/* The admin listener's routes (plain HTTP, admin.c): the same /health and /metrics. */
+/* An admin answer: o (stolen) with 200, or {"error": the current error} with its status. */
+static void admin_reply(server *s, struct evhttp_request *req, kg_result rc, json_t *o)
+{
+    int status = 200;
+    if (kg_failed(rc)) {
+        status = kg_err_http_status(kg_error_code());
+        json_decref(o);
+        o = json_pack("{s:s}", "error", kg_error_message());
+        kg_slog(KG_SLOG_WARN, "admin: %s", kg_error_message());
+    }
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    struct evbuffer *out = evbuffer_new();
+    if (text == NULL || out == NULL) {
+        evhttp_send_error(req, 500, "Internal Server Error");
+    } else {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                          "application/json");
+        evbuffer_add(out, text, strlen(text));
+        atomic_fetch_add(&s->k->metrics.requests, 1);
+        evhttp_send_reply(req, status, status == 200 ? "OK" : "Error", out);
+    }
+    if (out != NULL)
+        evbuffer_free(out);
+    free(text);
+    kg_error_clear();
+}
+
+/* POST /epoch/propose (epochs.c): a new root epoch generated and sealed here. */
+static void handle_epoch_propose(server *s, struct evhttp_request *req)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    uint8_t *body = malloc(len + 1);
+    json_t *o = NULL;
+    kg_result rc =
+        body == NULL ? kg_error_set(KG_ERR_NOMEM, __FILE__, __LINE__, "out of memory") : KG_OK;
+    if (kg_ok(rc) && evbuffer_remove(in, body, len) != (int)len)
+        rc = kg_error_set(KG_ERR_IO, __FILE__, __LINE__, "reading the request body");
+    if (kg_ok(rc))
+        rc = kms_epoch_propose(&o, s->k, body, len);
+    free(body);
+    admin_reply(s, req, rc, o);
+}
+
+/* The admin listener's routes (plain HTTP, admin.c): the same /health and /metrics, and the
+ * root-key epochs (GET /epochs, POST /epoch/propose). */
 static void on_admin_request(struct evhttp_request *req, void *arg)
 {
     server *s = arg;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-    if (path != NULL && strcmp(path, "/health") == 0)
+    bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+    if (path != NULL && strcmp(path, "/epoch/propose") == 0) {
+        if (post)
+            handle_epoch_propose(s, req);
+        else
+            evhttp_send_error(req, 405, "Method Not Allowed");
+    } else if (post) {
+        evhttp_send_error(req, 405, "Method Not Allowed");
+    } else if (path != NULL && strcmp(path, "/health") == 0) {
         handle_health(s, req);
-    else if (path != NULL && strcmp(path, "/metrics") == 0)
+    } else if (path != NULL && strcmp(path, "/metrics") == 0) {
         handle_metrics(s, req);
-    else
+    } else if (path != NULL && strcmp(path, "/epochs") == 0) {
+        json_t *o = NULL;
+        kg_result rc = kms_epochs_list(&o, s->k);
+        admin_reply(s, req, rc, o);
+    } else {
         evhttp_send_error(req, 404, "Not Found");
+    }
 }
 
 /* ---- self-check thread ---------------------------------------------------------------------- */

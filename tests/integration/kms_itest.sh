@@ -299,9 +299,11 @@ grep -q "^keygate_kms_allowed 1" "$TMP/admin-metrics.txt" || die "admin /metrics
 curl -sf "http://127.0.0.1:$APORT/health" | jq -e '.status=="ok"' >/dev/null || die "admin /health"
 [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$KPORT/metrics")" = 404 ] || die "/metrics still on the public port with admin_listen set"
 [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$KPORT/health")" = 200 ] || die "public /health gone with admin_listen set"
-[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$APORT/metrics")" = 501 ] || die "admin listener accepts POST"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$APORT/metrics")" = 405 ] || die "admin listener accepts POST /metrics"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X PUT "http://127.0.0.1:$APORT/metrics")" = 501 ] || die "admin listener accepts PUT"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$APORT/epoch/propose")" = 405 ] || die "admin listener proposes on GET"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$APORT/prpc/GetMeta")" = 404 ] || die "admin listener serves the RPC"
-ok "admin_listen: /metrics and /health over plain HTTP on the admin port (GET only, nothing else); /metrics no longer on the public port"
+ok "admin_listen: /metrics and /health over plain HTTP on the admin port (GET only; POST only for /epoch/propose); /metrics no longer on the public port"
 
 # The self-check every second for a few seconds: each run counted on /metrics, one audit row for
 # the start only (the verdict does not change), so the audit log is not a self-check a minute.
@@ -409,7 +411,8 @@ ok "a group-readable plaintext key file (an earlier version's) makes the KMS ref
 
 # ---- the sealed file: tampered, or opened in a VM with other measurements: refused -----------------
 cp -p "$TMP/state/root-keys.sealed" "$TMP/sealed.orig"
-python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[120]^=1; open(p,"wb").write(b)' "$TMP/state/root-keys.sealed"
+# byte 200: the sealed keys' ciphertext (a 102-byte header, then one 79-byte epoch entry, the IV)
+python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[200]^=1; open(p,"wb").write(b)' "$TMP/state/root-keys.sealed"
 set +e; "$KMS" --config "$TMP/kms.json" >/dev/null 2>"$TMP/tamper.txt"; RC=$?; set -e
 [ "$RC" != 0 ] && grep -q "do not open in this VM" "$TMP/tamper.txt" && grep -q "sealed root keys do not open: wrong data-encryption key, or the file was altered\|TEE slot does not open" "$TMP/tamper.txt" ||
   die "a tampered sealed file: rc=$RC $(cat "$TMP/tamper.txt")"
