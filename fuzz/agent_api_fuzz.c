@@ -31,6 +31,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (agent == NULL) {
         kg_agent_keys keys = {0};
         memcpy(keys.k256_key, K256, 32);
+        /* in a root-key migration window: GetKey with "root_epoch" reaches the previous key */
+        keys.has_root_epoch = true;
+        keys.root_epoch = 2;
+        keys.n_previous = 1;
+        keys.previous[0].root_epoch = 1;
+        memcpy(keys.previous[0].k256_key, K256, 32);
+        keys.previous[0].k256_key[31] ^= 1;
         kg_agent_identity id = {.app_compose = "{\"name\":\"fuzz\"}"};
         kg_agent_platform plat = {.quote = no_quote, .emit_event = no_event};
         if (kg_failed(kg_agent_new(&agent, &keys, &id, &plat)))
