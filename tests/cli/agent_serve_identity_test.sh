@@ -66,4 +66,33 @@ ok "with the KMS root key: keys signed for app A under --app-id B fail the signa
 serve 0 "" booted "$TMP/keys-a.json" "$A" "$TMP/c1.json"
 serve 0 "" fresh "$TMP/keys-old.json" "$A" "$TMP/c2.json" --kms-ca "$TMP/ca.pem" --kms-k256 "$ROOT_K256" --kms https://127.0.0.1:9
 ok "matching app id, compose and signature: serve runs the app"
+
+# Root-key epochs (docs/design.md, "Root-key epochs"): keys of epoch 1 with epoch 0's beside them.
+# Without the chain nothing can vouch for epoch 0's root key: serve keeps only the current keys
+# and says so; without --kms-ca (no trust given) the keys file is taken as it is.
+printf '{"ca_scalar":"%s","k256_scalar":"%s"}' "$(printf '33%.0s' {1..32})" "$(printf '44%.0s' {1..32})" >"$TMP/root1.json"
+chmod 600 "$TMP/root1.json"
+"$KG" kdf --root-keys "$TMP/root1.json" --app-id "$A" --secrets >"$TMP/kdf1.json"
+ROOT1_K256="$(jq -r .root_k256_pubkey_compressed "$TMP/kdf1.json")"
+jq --rawfile ca "$TMP/ca.pem" --slurpfile e0 "$TMP/kdf.json" '{ca_cert: $ca, disk_crypt_key, env_crypt_key, k256_key,
+  k256_signature, app_id, root_epoch: 1, previous_keys: [$e0[0] | {root_epoch: 0, disk_crypt_key, env_crypt_key,
+  k256_key, k256_signature}]}' "$TMP/kdf1.json" >"$TMP/keys-epochs.json"
+jq '.previous_keys[0].root_epoch = 1' "$TMP/keys-epochs.json" >"$TMP/keys-same-epoch.json"
+chmod 600 "$TMP/keys-epochs.json" "$TMP/keys-same-epoch.json"
+info_epochs() { # info_epochs [flags]: Info's root_epoch and previous_root_epochs as the app sees them
+  rm -f "$TMP/info.json"
+  "$AGENT" serve --tee "sim:$TMP/sim:fresh" --keys "$TMP/keys-epochs.json" --app-id "$A" --compose "$TMP/c1.json" \
+    --socket "$TMP/dstack.sock" --app-user "$(id -u)" "$@" -- /bin/sh -c \
+    "curl -s -m 10 --unix-socket '$TMP/dstack.sock' -X POST -d '{}' http://dstack/Info >'$TMP/info.json'" 2>"$TMP/err" ||
+    die "serve with epochs $*: $(cat "$TMP/err")"
+  jq -c '[.root_epoch, .previous_root_epochs]' "$TMP/info.json"
+}
+[ "$(info_epochs --kms-ca "$TMP/ca.pem" --kms-k256 "$ROOT1_K256" --kms https://127.0.0.1:9)" = '[1,[]]' ] ||
+  die "epochs with a pinned key only: $(cat "$TMP/info.json")"
+grep -qF "keys of 1 previous root epoch(s); without the chain (--rpc-url, --kms-contract) they cannot be verified and are not kept" "$TMP/err" ||
+  die "serve did not say why epoch 0's keys were dropped: $(cat "$TMP/err")"
+[ "$(info_epochs)" = '[1,[0]]' ] || die "epochs without a trust: $(cat "$TMP/info.json")"
+ok "keys of epoch 1 with epoch 0's: a pinned key alone keeps epoch 1's only (and says why); no trust: the file as it is"
+serve 1 "previous_keys[0] is epoch 1, the current epoch itself" fresh "$TMP/keys-same-epoch.json" "$A" "$TMP/c1.json"
+ok "a keys file whose previous epoch is the current one is refused"
 echo "1..$PASS"
