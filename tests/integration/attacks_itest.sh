@@ -223,7 +223,6 @@ ok "a blank VM (usage kms:rpc written in its own certificate) asking GetKmsKey: 
 # ---- 5. connection exhaustion (issue 18): boots get keys while one attacker holds thousands ------
 # conn_flood.c holds N connections from loopback sources 127.0.0.2.., reopening what the KMS closes
 # (500/s); each shedding action is counted in /metrics; boot latencies are printed.
-KMSBIN="$BUILD/bin/keygate-kms"
 CLIENT="$BUILD/tests/kms-itest-client"
 FLOOD="$BUILD/tests/conn-flood"
 LIAR="$SRC/tests/integration/lying_rpc.py"
@@ -237,25 +236,15 @@ APP_HEX="$VICTIM"
 H1="$HV"
 cp "$W/victim.json" "$W/v1.json"
 printf '{"manifest_version":2,"name":"victim","runner":"docker-compose","docker_compose_file":"services: {v: 2}"}' >"$W/v2.json"
-# shellcheck source=itest_services.sh
-. "$SRC/tests/integration/itest_services.sh"
 ms() { echo $(($(date +%s%N) / 1000000)); }
 declare -A KPORT KPID
-# start_kms NAME JQ_FILTER: a KMS from the devnet KMS's keys and config, its own state dir and
-# VM, listening on port 0, then the filter
+# start_kms NAME JQ_FILTER: a KMS node from the devnet KMS's keys and config (devnet.sh)
 start_kms() {
-  local n="$1" filter="$2"
-  mkdir -p "$W/$n"
-  cp -a "$KMS_STATE" "$W/$n/state"
-  rm -f "$W/$n/state"/audit.db*
-  jq --arg s "$W/$n/state" --arg vm "dos-$n-$$" \
-    ".state_dir = \$s | .tee.sim_vm = \$vm | .listen.port = 0 | .self_check_interval_s = 0 | $filter" \
-    "$KMS_CONFIG" >"$W/$n/kms.json" || die "config for $n"
-  "$KMSBIN" --config "$W/$n/kms.json" --port-file "$W/$n/port" 2>>"$STATE/logs/kms-$n.log" &
-  KPID[$n]=$!
-  PIDS+=("$!")
-  kg_wait_file "$W/$n/port" "${KPID[$n]}" "KMS $n"
-  KPORT[$n]="$(cat "$W/$n/port")"
+  kg_kms_node_config "$W/$1" "$2"
+  kg_kms_node_keys "$W/$1"
+  kg_kms_start "$W/$1/kms.json" "$W/$1/port" "$STATE/logs/kms-$1.log"
+  KPID[$1]=$NODE_PID
+  KPORT[$1]=$NODE_PORT
 }
 # The attacked KMS: room for 512 connections (the default), 32 per source, a 2 s handshake
 # deadline; the attacker below holds 3000.

@@ -112,40 +112,26 @@ ok "three JSON-RPC proxies in front of the devnet's anvil: ${PURL[p1]} ${PURL[p2
 
 # ---- extra KMS nodes: the devnet KMS's keys and config, their own state dir, VM and chain view ---
 declare -A KPORT KPID KDIR
-# write_kms_config NAME JQ_FILTER: the devnet KMS's config with this node's state dir, VM and
-# listen port 0, then the filter (its chain view)
-write_kms_config() {
-  local n="$1" filter="$2"
-  mkdir -p "$W/$n"
-  jq --arg s "$W/$n/state" --arg vm "quorum-$n-$$" \
-    ".state_dir = \$s | .tee.sim_vm = \$vm | .listen.port = 0 | .self_check_interval_s = 0 | $filter" \
-    "$KMS_CONFIG" >"$W/$n/kms.json" || die "config for $n"
-}
-copy_keys() { # copy_keys NAME: the devnet KMS's state dir (keys, certificates), not its audit log
-  cp -a "$KMS_STATE" "$W/$1/state"
-  rm -f "$W/$1/state"/audit.db*
-}
+# A node is made with kg_kms_node_config "$W/NAME" FILTER (its chain view) and kg_kms_node_keys
+# "$W/NAME" (devnet.sh).
 start_kms() { # start_kms NAME: KPORT[NAME], KPID[NAME]; startup time in START_MS
-  local n="$1" t
-  rm -f "$W/$n/port"
+  local t
   t=$(ms)
-  "$KMSBIN" --config "$W/$n/kms.json" --port-file "$W/$n/port" 2>>"$W/$n.log" &
-  KPID[$n]=$!
-  PIDS+=("$!")
-  kg_wait_file "$W/$n/port" "${KPID[$n]}" "KMS $n"
+  kg_kms_start "$W/$1/kms.json" "$W/$1/port" "$W/$1.log"
   START_MS=$(($(ms) - t))
-  KPORT[$n]="$(cat "$W/$n/port")"
-  KDIR[$n]="$W/$n/state"
+  KPID[$1]=$NODE_PID
+  KPORT[$1]=$NODE_PORT
+  KDIR[$1]="$W/$1/state"
 }
 urls() { local out="" u; for u in "$@"; do out="$out\"${PURL[$u]}\","; done; echo "[${out%,}]"; }
 P3URLS="$(urls p1 p2 p3)"
 mine # a fresh head: the nodes with a freshness limit pass their start self-check
-write_kms_config k1 ".policy.rpc_urls = $(urls p1) | .policy.quorum = 1 | .policy.max_block_age_s = 0 | .policy.reorg_allowance = 2"
-write_kms_config k2 ".policy.rpc_urls = $P3URLS | .policy.quorum = 2 | .policy.max_block_age_s = 0 | .policy.timeout_ms = 2000"
-write_kms_config k3 ".policy.rpc_urls = $P3URLS | .policy.quorum = 3 | .policy.max_block_age_s = 15 | .policy.timeout_ms = 2000"
-write_kms_config k4 ".policy.rpc_urls = $P3URLS | .policy.quorum = 3 | .policy.max_block_age_s = 0"
+kg_kms_node_config "$W/k1" ".policy.rpc_urls = $(urls p1) | .policy.quorum = 1 | .policy.max_block_age_s = 0 | .policy.reorg_allowance = 2"
+kg_kms_node_config "$W/k2" ".policy.rpc_urls = $P3URLS | .policy.quorum = 2 | .policy.max_block_age_s = 0 | .policy.timeout_ms = 2000"
+kg_kms_node_config "$W/k3" ".policy.rpc_urls = $P3URLS | .policy.quorum = 3 | .policy.max_block_age_s = 15 | .policy.timeout_ms = 2000"
+kg_kms_node_config "$W/k4" ".policy.rpc_urls = $P3URLS | .policy.quorum = 3 | .policy.max_block_age_s = 0"
 for n in k1 k2 k3 k4; do
-  copy_keys "$n"
+  kg_kms_node_keys "$W/$n"
   start_kms "$n"
   curl -sk "https://127.0.0.1:${KPORT[$n]}/health" >"$W/$n.health" || true
   jq -e '.status == "ok"' "$W/$n.health" >/dev/null || die "KMS $n is not healthy at start: $(cat "$W/$n.health")"
@@ -301,8 +287,8 @@ PIDS+=("$ANVIL_PID")
 RPC="$REAL_RPC"
 FORK_RPC="http://127.0.0.1:$APORT"
 [ "$("$CAST" chain-id --rpc-url "$FORK_RPC")" = 31337 ] || die "the fork is not chain 31337"
-write_kms_config k7 ".policy.rpc_urls = [\"${PURL[p1]}\", \"${PURL[p2]}\", \"$FORK_RPC\"] | .policy.quorum = 2 | .policy.max_block_age_s = 0"
-copy_keys k7
+kg_kms_node_config "$W/k7" ".policy.rpc_urls = [\"${PURL[p1]}\", \"${PURL[p2]}\", \"$FORK_RPC\"] | .policy.quorum = 2 | .policy.max_block_age_s = 0"
+kg_kms_node_keys "$W/k7"
 start_kms k7
 [ "$(health k7)" = 200 ] || die "k7 (the fork still agreeing) is not healthy at start: $(cat "$W/health.json")"
 "$CAST" send --rpc-url "$FORK_RPC" --private-key "$DEPLOYER_KEY" --json "$APP" "addComposeHash(bytes32)" "0x$H2" \
@@ -336,8 +322,8 @@ boot k3 "$W/v1.json"
 refused k3 503 "chain view unavailable" "p3 slow, quorum 3 of 3: fewer than quorum answers in time (${BOOT_MS} ms)" || true
 # Informational: a KMS with quorum 2 of 3 started while one node is down.
 mode p3 down
-write_kms_config k9 ".policy.rpc_urls = $P3URLS | .policy.quorum = 2 | .policy.max_block_age_s = 0 | .policy.timeout_ms = 2000"
-copy_keys k9
+kg_kms_node_config "$W/k9" ".policy.rpc_urls = $P3URLS | .policy.quorum = 2 | .policy.max_block_age_s = 0 | .policy.timeout_ms = 2000"
+kg_kms_node_keys "$W/k9"
 "$KMSBIN" --config "$W/k9/kms.json" --port-file "$W/k9/port" 2>"$W/k9.log" &
 K9=$!
 PIDS+=("$K9")
@@ -380,7 +366,7 @@ mode p1 honest
 
 # ---- 5. identity continuity -------------------------------------------------------------------------
 # 5a. an empty state_dir without --bootstrap
-write_kms_config empty ".policy.rpc_urls = $(urls p1) | .policy.quorum = 1"
+kg_kms_node_config "$W/empty" ".policy.rpc_urls = $(urls p1) | .policy.quorum = 1"
 mkdir -m 700 "$W/empty/state"
 set +e
 timeout 60 "$KMSBIN" --config "$W/empty/kms.json" --port-file "$W/empty/port" >"$W/empty.out" 2>"$W/empty.log"
@@ -396,7 +382,7 @@ else
   ok "an empty state_dir without --bootstrap: exit $ERC, no keys made: $(grep -o "state_dir '[^']*' holds no root keys" "$W/empty.log" | head -1)"
 fi
 # 5b. a state_dir holding another KMS's root keys (bootstrapped into a fresh state dir)
-write_kms_config k6 ".policy.rpc_urls = [\"$RPC\"] | .policy.quorum = 1 | .policy.max_block_age_s = 0 | .self_check_interval_s = 1"
+kg_kms_node_config "$W/k6" ".policy.rpc_urls = [\"$RPC\"] | .policy.quorum = 1 | .policy.max_block_age_s = 0 | .self_check_interval_s = 1"
 "$KMSBIN" --config "$W/k6/kms.json" --bootstrap >"$W/k6-boot.json" 2>"$W/k6-boot.log" || die "bootstrapping another KMS: $(tail -3 "$W/k6-boot.log")"
 K6_K256="$(jq -r .k256_pubkey "$W/k6-boot.json")"
 [ "${#K6_K256}" = 66 ] && [ "$K6_K256" != "$K256" ] || die "the other KMS's bootstrap: $(head -c 300 "$W/k6-boot.json")"
@@ -416,8 +402,8 @@ else
   fail "a state_dir with another KMS's root keys: the agent's boot exit $RC: $ERR"
 fi
 # 5c. kmsInfo changed on chain while running: k5 (the devnet's keys, self-check every second)
-write_kms_config k5 ".policy.rpc_urls = [\"$RPC\"] | .policy.quorum = 1 | .policy.max_block_age_s = 0 | .self_check_interval_s = 1"
-copy_keys k5
+kg_kms_node_config "$W/k5" ".policy.rpc_urls = [\"$RPC\"] | .policy.quorum = 1 | .policy.max_block_age_s = 0 | .self_check_interval_s = 1"
+kg_kms_node_keys "$W/k5"
 start_kms k5
 [ "$(health k5)" = 200 ] || die "k5 is not healthy at start: $(cat "$W/health.json")"
 publish() { # publish BOOTSTRAP_JSON: setKmsInfo with its keys, quote and event log
@@ -454,8 +440,8 @@ publish "$KMS_STATE/bootstrap.json"
 wait_health k5 200 || fail "k5 does not recover after the devnet's kmsInfo is restored: $(cat "$W/health.json")"
 
 # ---- 6. transport -----------------------------------------------------------------------------------
-write_kms_config http ".policy.rpc_urls = [\"http://192.0.2.1:8545\"] | .policy.quorum = 1"
-copy_keys http
+kg_kms_node_config "$W/http" ".policy.rpc_urls = [\"http://192.0.2.1:8545\"] | .policy.quorum = 1"
+kg_kms_node_keys "$W/http"
 set +e
 timeout 60 "$KMSBIN" --config "$W/http/kms.json" --port-file "$W/http/port" >/dev/null 2>"$W/http.log"
 HRC=$?
@@ -471,8 +457,8 @@ fi
 # deciding at head - 2 starts once those are 2 blocks deep.
 mine
 mine
-write_kms_config k8 ".policy.rpc_urls = $(urls p1 p2) | .policy.quorum = 2 | .policy.max_block_age_s = 0 | .policy.confirmations = 2"
-copy_keys k8
+kg_kms_node_config "$W/k8" ".policy.rpc_urls = $(urls p1 p2) | .policy.quorum = 2 | .policy.max_block_age_s = 0 | .policy.confirmations = 2"
+kg_kms_node_keys "$W/k8"
 start_kms k8
 [ "$(health k8)" = 200 ] || die "k8 is not healthy at start: $(cat "$W/health.json")"
 "$KG" app revoke --state "$STATE" --app "$APP" --hash "$H2" >"$W/revoke2.json" 2>"$W/revoke.err" || die "revoke v2: $(cat "$W/revoke.err")"

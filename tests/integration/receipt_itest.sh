@@ -20,19 +20,14 @@ TAMPER="$BUILD/tests/kms-tamper-receipt"
 [ -x "$BUILD/bin/keygate-kms" ] && [ -x "$TAMPER" ] || { echo "SKIP: KMS builds missing"; exit 77; }
 for cmd in sqlite3 jq curl; do command -v "$cmd" >/dev/null || { echo "SKIP: $cmd missing"; exit 77; }; done
 
-STATE="$(mktemp -d /tmp/kg-receipt.XXXXXX)"
-TPID=""
-cleanup() {
-  [ -z "$TPID" ] || kill "$TPID" 2>/dev/null || true
-  "$KG" devnet down --state "$STATE" >/dev/null 2>&1 || true
-  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "receipt_itest: kept $STATE" >&2; else rm -rf "$STATE"; fi
-}
-trap cleanup EXIT
+. "$SRC/tests/support/devnet.sh"
+kg_devnet_begin receipt
+STATE="$TMP"
 PASS=0
 ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
 die() { echo "not ok - $*" >&2; [ -f "$STATE/logs/kms.log" ] && tail -20 "$STATE/logs/kms.log" >&2; exit 1; }
 
-"$KG" devnet up --state "$STATE" >"$STATE/up.json" 2>"$STATE/up.err" || { cat "$STATE/up.err" >&2; die "devnet up"; }
+kg_devnet_up
 # the agent runs the app as an unprivileged user: it must reach its output directory
 chmod 0711 "$STATE"
 T="$STATE/t"
@@ -65,15 +60,13 @@ jq -e '.certificate_chain | length >= 3' "$T/out/tls.json" >/dev/null || die "Ge
 ok "the boot verified its receipt (leaf $LEAF of $(jq -r .tree_size "$KEPT"), $(jq '.inclusion_proof | length' "$KEPT") proof hashes), kept it and GetKeyReceipt serves it"
 
 # ---- 2. a KMS that corrupts receipts ------------------------------------------------------------
-cp -a "$STATE/kms/state" "$T/tstate"
-rm -f "$T/tstate"/audit.db* # a log of its own: two writers must never share one
-jq --arg s "$T/tstate" '.state_dir = $s | .listen.port = 0 | del(.audit_db)' "$(jq -r .kms_config "$STATE/devnet.json")" >"$T/tkms.json"
+KMS_CONFIG="$(jq -r .kms_config "$STATE/devnet.json")"
+KMS_STATE="$(jq -r .kms_state_dir "$STATE/devnet.json")"
+kg_kms_node_config "$T/tamper"
+kg_kms_node_keys "$T/tamper"
 echo none >"$T/mode"
-KG_TEST_TAMPER_RECEIPT="$T/mode" "$TAMPER" --config "$T/tkms.json" --port-file "$T/tport" >"$T/tkms.log" 2>&1 &
-TPID=$!
-for _ in $(seq 1 300); do [ -s "$T/tport" ] && break; kill -0 "$TPID" 2>/dev/null || break; sleep 0.1; done
-[ -s "$T/tport" ] || { cat "$T/tkms.log" >&2; die "kms-tamper-receipt did not start"; }
-TURL="https://127.0.0.1:$(cat "$T/tport")"
+KG_KMS_BIN="$TAMPER" KG_TEST_TAMPER_RECEIPT="$T/mode" kg_kms_start "$T/tamper/kms.json" "$T/tport" "$T/tkms.log"
+TURL="https://127.0.0.1:$NODE_PORT"
 
 boot_at_tamper() { # MODE: a boot against the tampering KMS; RC and $T/<mode>.err
   echo "$1" >"$T/mode"

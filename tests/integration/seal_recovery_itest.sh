@@ -60,14 +60,9 @@ ok "three holder keys made; 2-of-3 named on chain after the notice period"
 # ---- the KMS restarts: seals anew, now with a recovery slot; an app gets its keys ----------------
 kill "$(awk '{print $1}' "$STATE/run/kms.pid")"
 start_kms() { # start_kms NAME CONFIG [args]: sets KPID, KPORT
-  local name="$1" cfg="$2"
-  shift 2
-  rm -f "$W/$name.port"
-  "$KMS" --config "$cfg" --port-file "$W/$name.port" "$@" 2>"$W/$name.log" &
-  KPID=$!
-  PIDS+=("$KPID")
-  kg_wait_file "$W/$name.port" "$KPID" "keygate-kms ($name)"
-  KPORT="$(cat "$W/$name.port")"
+  kg_kms_start "$2" "$W/$1.port" "$W/$1.log" "${@:3}"
+  KPID=$NODE_PID
+  KPORT=$NODE_PORT
 }
 sleep 1
 start_kms k1 "$CFG"

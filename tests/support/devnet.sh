@@ -22,6 +22,14 @@
 #   kg_devnet_start_kms [FILE]  KMS_PID, KPORT, KURL (stderr appended to $TMP/kms.log; KG_KMS_LOG_FORMAT
 #                               = text/json is passed as --log-format)
 #   kg_devnet_register_app HASH prints the id of a new app allowing compose hash HASH
+# Further KMS nodes made from the devnet's KMS (KMS_CONFIG and KMS_STATE: its config and state
+# dir, e.g. from devnet.json's kms_config and kms_state_dir):
+#   kg_kms_node_config DIR [FILTER]  DIR/kms.json: KMS_CONFIG with state dir DIR/state, a VM of
+#                               its own, port 0, self-check only at start, then the jq FILTER
+#   kg_kms_node_keys DIR        the devnet KMS's keys for it: KMS_STATE copied to DIR/state, not
+#                               its audit log (two writers never share one)
+#   kg_kms_start CONFIG PORTFILE LOG [ARGS...]  a KMS (KG_KMS_BIN, default keygate-kms) with ARGS,
+#                               stderr appended to LOG: NODE_PID (in PIDS), NODE_PORT once it listens
 # The KMS config: eth policy on RPC/KMSC (KG_KMS_POLICY replaces it: a JSON object), the PCCS,
 # the simulator's trust root and TEE (VM "kms"), KG_KMS_LIMITS (default 2 workers, 5 s request
 # timeout), self-check only at start, and KG_KMS_EXTRA (more members, e.g. "tls": {...}).
@@ -157,4 +165,28 @@ kg_devnet_register_app() {
   kg_send "$KMSC" "deployAndRegisterApp(address,bool,bool,bool,bytes32,bytes32)" "$OWNER" false false true \
     0x0000000000000000000000000000000000000000000000000000000000000000 "0x$1"
   jq -r '.logs[] | select(.topics[0]=="0xfd86d7f6962eba3b7a3bf9129c06c0b2f885e1c61ef2c9f0dbb856be0deefdee") | .topics[1]' "$TMP/tx.json" | cut -c27-66
+}
+
+kg_kms_node_config() {
+  local dir="$1" filter="${2:-.}"
+  mkdir -p "$dir"
+  jq --arg s "$dir/state" --arg vm "${KG_DEVNET_NAME:-node}-${dir##*/}-$$" \
+    ".state_dir = \$s | .tee.sim_vm = \$vm | .listen.port = 0 | .self_check_interval_s = 0 | del(.audit_db) | $filter" \
+    "$KMS_CONFIG" >"$dir/kms.json" || die "KMS config for $dir"
+}
+
+kg_kms_node_keys() {
+  cp -a "$KMS_STATE" "$1/state" || die "copying the KMS state to $1"
+  rm -f "$1/state"/audit.db*
+}
+
+kg_kms_start() {
+  local cfg="$1" port_file="$2" log="$3"
+  shift 3
+  rm -f "$port_file"
+  "${KG_KMS_BIN:-$KMS}" --config "$cfg" --port-file "$port_file" "$@" 2>>"$log" &
+  NODE_PID=$!
+  PIDS+=("$NODE_PID")
+  kg_wait_file "$port_file" "$NODE_PID" "keygate-kms ($cfg)"
+  NODE_PORT="$(cat "$port_file")"
 }
