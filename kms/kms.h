@@ -12,10 +12,14 @@
 #include "keygate/audit.h"
 #include "keygate/bytes.h"
 #include "keygate/crypto.h"
+#include "keygate/eth.h"
+#include "keygate/hash.h"
 #include "keygate/kdf.h"
 #include "keygate/kms_config.h"
 #include "keygate/kms_decision.h"
 #include "keygate/result.h"
+#include "keygate/sizes.h"
+#include "keygate/tee.h"
 
 /* Counters exported on /metrics. Updated from any thread. */
 typedef struct kms_metrics {
@@ -113,7 +117,7 @@ KG_RESULT kms_keys_save_root_ca_cert(const kms *k, uint32_t epoch, X509 *cert);
 
 /* The exact REPORTDATA of the bootstrap attestation (documented in kms/README.md):
  * SHA-512("kms-root-pubkey:" || root CA SubjectPublicKeyInfo DER || root k256 compressed). */
-KG_RESULT kms_bootstrap_report_data(uint8_t out[64], const kms *k);
+KG_RESULT kms_bootstrap_report_data(uint8_t out[KG_REPORT_DATA_LEN], const kms *k);
 
 /* ---- seal.c: the root keys at rest (docs/design.md, "Sealed root keys") -------------------- */
 
@@ -251,16 +255,16 @@ KG_RESULT kms_attest_client_cert(kg_p256_key **key, X509 **cert, const kms *k);
 /* This KMS's own identity (for the self-check) and quote for the bootstrap info. */
 KG_RESULT kms_attest_self(kg_boot_identity *out, kms *k);
 KG_RESULT kms_attest_quote(kg_buf *quote, kg_buf *eventlog, const kms *k,
-                           const uint8_t report_data[64]);
+                           const uint8_t report_data[KG_REPORT_DATA_LEN]);
 /* Verifies a quote (full DCAP, this KMS's trust root and collateral) whose REPORTDATA must be
  * report_data, replays its event log (JSON) to RTMR3, and gives the identity it attests (a new
  * root epoch's proposer). KG_ERR_VERIFY / KG_ERR_DENIED saying which check failed. */
 KG_RESULT kms_attest_evidence(kg_boot_identity *out, kms *k, const uint8_t *quote, size_t quote_len,
                               const uint8_t *eventlog, size_t eventlog_len,
-                              const uint8_t report_data[64]);
+                              const uint8_t report_data[KG_REPORT_DATA_LEN]);
 /* This VM's sealing key for the sealed root-key file (kg_tee_seal_key with
  * KG_SEALED_TEE_LABEL); KG_ERR_UNAVAILABLE on TDX, which has none. The caller wipes out. */
-KG_RESULT kms_attest_seal_key(uint8_t out[32]);
+KG_RESULT kms_attest_seal_key(uint8_t out[KG_TEE_SEAL_KEY_LEN]);
 
 /* Opens the TEE and the DCAP verifier the config names; kms_attest_free closes them. */
 KG_RESULT kms_attest_init(kms *k);
@@ -283,11 +287,12 @@ KG_RESULT kms_chain_block(struct kg_eth_block *out, kms *k);
 KG_RESULT kms_chain_policy(struct kg_eth_decision *out, kms *k, int kind,
                            const kg_boot_identity *id, const struct kg_eth_block *at);
 /* kmsInfo() at `at`: root k256 key and SHA-256 of the root CA SPKI, agreed by the quorum. */
-KG_RESULT kms_chain_kms_info(uint8_t k256[KG_K256_PUB_LEN], uint8_t spki_hash[32], kms *k,
-                             const struct kg_eth_block *at);
+KG_RESULT kms_chain_kms_info(uint8_t k256[KG_K256_PUB_LEN], uint8_t spki_hash[KG_SHA256_LEN],
+                             kms *k, const struct kg_eth_block *at);
 /* recoveryHolders() at `at`, the same answer from every node that answers (a node that names
  * other holders could otherwise have shares sealed to keys of its choosing). */
-KG_RESULT kms_chain_recovery_holders(uint8_t holders[16][32], size_t *n, uint8_t *threshold, kms *k,
+KG_RESULT kms_chain_recovery_holders(uint8_t holders[KG_ETH_MAX_RECOVERY_HOLDERS][KG_X25519_LEN],
+                                     size_t *n, uint8_t *threshold, kms *k,
                                      const struct kg_eth_block *at);
 /* The first node's client (for reads whose result the quorum then confirms). */
 struct kg_eth_client *kms_chain_first(void);

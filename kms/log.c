@@ -46,6 +46,7 @@
 #define LOG_KEY_FILE "log-ed25519.key"
 #define LOG_INFO_FILE "log-key.json"
 #define SIGN_INTERVAL_MS 100
+#define LOG_NAME_ID_LEN 8u /* bytes of the node id in the log's name, keygate.kms/<16 hex> */
 #define MAX_TILE_BYTES (KG_TLOG_TILE_WIDTH * (KG_LOG_MAX_ENTRY + 2u))
 
 /* An answer waiting for its receipt (owned by the waiting list until done is called). */
@@ -132,7 +133,7 @@ static kg_result load_or_make_seed(const kms *k)
  * certificate (kg_ratls_verify_key_evidence), so the key is known to be this attested KMS's. */
 static kg_result attest_log_key(json_t *o, const kms *k, const uint8_t pub[KG_ED25519_PUB_LEN])
 {
-    uint8_t spki[KG_ED25519_SPKI_LEN], rd[64];
+    uint8_t spki[KG_ED25519_SPKI_LEN], rd[KG_REPORT_DATA_LEN];
     KG_GUARD(kg_ed25519_spki(spki, pub));
     KG_GUARD(kg_ratls_report_data(rd, spki, sizeof(spki)));
     kg_buf quote, evlog, hex;
@@ -170,11 +171,12 @@ cleanup:
 
 static kg_result certify(const kms *k)
 {
-    uint8_t pub[KG_ED25519_PUB_LEN], node[32], digest[32], cert[KG_K256_RECSIG_LEN];
+    uint8_t pub[KG_ED25519_PUB_LEN], node[KG_SHA256_LEN], digest[KG_KECCAK256_LEN],
+        cert[KG_K256_RECSIG_LEN];
     KG_GUARD(kg_ed25519_public(pub, g_log.seed));
     KG_GUARD(kg_sha256(node, pub, sizeof(pub)));
-    char node_hex[17];
-    KG_GUARD(kg_hex_encode(node_hex, sizeof(node_hex), node, 8));
+    char node_hex[2 * LOG_NAME_ID_LEN + 1];
+    KG_GUARD(kg_hex_encode(node_hex, sizeof(node_hex), node, LOG_NAME_ID_LEN));
     snprintf(g_log.name, sizeof(g_log.name), "keygate.kms/%s", node_hex);
     KG_GUARD(kg_log_key_cert_digest(digest, g_log.name, pub));
     KG_GUARD(kg_k256_sign_recoverable(cert, k->root.k256_scalar, digest));
@@ -190,7 +192,8 @@ static kg_result certify(const kms *k)
         KG_GUARD(kg_k256_sign_recoverable(g_log.reg_sig, k->root.k256_scalar, digest));
     }
 
-    char pub_hex[65], cert_hex[2 * KG_K256_RECSIG_LEN + 1], node_full[65], root_hex[67];
+    char pub_hex[2 * KG_ED25519_PUB_LEN + 1], cert_hex[2 * KG_K256_RECSIG_LEN + 1],
+        node_full[2 * KG_SHA256_LEN + 1], root_hex[2 * KG_K256_PUB_LEN + 1];
     KG_GUARD(kg_hex_encode(pub_hex, sizeof(pub_hex), pub, sizeof(pub)));
     KG_GUARD(kg_hex_encode(cert_hex, sizeof(cert_hex), cert, sizeof(cert)));
     KG_GUARD(kg_hex_encode(node_full, sizeof(node_full), node, sizeof(node)));
@@ -229,7 +232,7 @@ static kg_result certify(const kms *k)
 static kg_result anchor_sign(uint8_t sig[KG_K256_RECSIG_LEN], kg_checkpoint *c, const kg_buf *note)
 {
     size_t text_len = 0;
-    uint8_t digest[32];
+    uint8_t digest[KG_KECCAK256_LEN];
     KG_GUARD(kg_note_open(&text_len, note->data, note->len, g_log.name, g_log.pub));
     KG_GUARD(kg_checkpoint_parse(c, note->data, text_len));
     KG_GUARD(

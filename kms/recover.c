@@ -212,7 +212,7 @@ kg_result kms_recover(kms *k, unsigned timeout_s)
         uint8_t h[KG_SHA256_LEN];
         KG_GUARD_C(kg_sha256(h, spki.data, spki.len));
         KG_ENSURE_C(memcmp(k256, st->file.header.root_k256_pub, KG_K256_PUB_LEN) == 0 &&
-                        memcmp(h, st->file.header.root_ca_spki_sha256, 32) == 0,
+                        memcmp(h, st->file.header.root_ca_spki_sha256, sizeof(h)) == 0,
                     KG_ERR_VERIFY,
                     "recovery: the recovered root keys are not the ones kmsInfo publishes on "
                     "chain; refusing them");
