@@ -7,14 +7,15 @@ import {Ownable2StepUpgradeable} from "@openzeppelin/contracts-upgradeable/acces
 import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
 import {ERC165Upgradeable} from "@openzeppelin/contracts-upgradeable/utils/introspection/ERC165Upgradeable.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
-import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 
 import {IAppAuth} from "./IAppAuth.sol";
 import {KeygateApp} from "./KeygateApp.sol";
 import {KeygateLogAnchor} from "./KeygateLogAnchor.sol";
+import {KeygateAppGate} from "./KeygateAppGate.sol";
 import {KeygateAppDeployer} from "./KeygateAppDeployer.sol";
 import {KeygateRecoveryHolders} from "./KeygateRecoveryHolders.sol";
+import {KeygateRootEpochs} from "./KeygateRootEpochs.sol";
 
 /**
  * @title KeygateKms
@@ -286,9 +287,12 @@ contract KeygateKms is
 
     /**
      * @notice Publish the KMS's root public keys and bootstrap attestation.
-     * @dev Requirements: caller is the owner. Emits {KmsInfoSet} and {PolicyChanged}.
+     * @dev Requirements: caller is the owner; no root-key rotation has happened yet (then the
+     *      keys are the current epoch's, see {activateRootEpoch}). Emits {KmsInfoSet} and {PolicyChanged}.
      */
     function setKmsInfo(KmsInfo calldata info) external onlyOwner {
+        uint32 epoch = KeygateRootEpochs.current();
+        if (epoch != 0) revert KmsInfoFollowsRootEpoch(epoch);
         _kmsInfo = info;
         emit KmsInfoSet(info.k256Pubkey);
         _emitPolicy(_POLICY_KMS_INFO, keccak256(info.k256Pubkey), true);
@@ -909,6 +913,9 @@ contract KeygateKms is
      *      that the upgrade to it is itself time-locked here: with N >= M it is public (and
      *      vetoable) for at least M seconds, and N can only drop below M with a notice of the
      *      current period, after which this check denies the app until the upgrade could land.
+     *      The checks from "app has code" on are the linked library {KeygateAppGate} (this
+     *      contract's code size); it runs in this contract's context, so the app sees this
+     *      contract as the caller, as before.
      */
     function isAppAllowed(AppBootInfo calldata bootInfo)
         external
@@ -916,30 +923,9 @@ contract KeygateKms is
         override
         returns (bool isAllowed, string memory reason)
     {
-        address appId = bootInfo.appId;
-        if (!_registeredApps[appId]) return (false, "app not registered");
+        if (!_registeredApps[bootInfo.appId]) return (false, "app not registered");
         if (!allowedOsImages(bootInfo.osImageHash)) return (false, "os image not allowed");
-        if (appId.code.length == 0) return (false, "app has no code");
-        (bool hasNotice, uint256 appNotice) = _appNoticePeriod(appId);
-        uint64 kmsNotice = guaranteedNotice();
-        if (hasNotice && appNotice > kmsNotice) {
-            return (
-                false,
-                string.concat(
-                    "KMS governance notice (",
-                    Strings.toString(kmsNotice),
-                    " s) is shorter than the app's notice (",
-                    Strings.toString(appNotice),
-                    " s)"
-                )
-            );
-        }
-        try IAppAuth(appId).isAppAllowed(bootInfo) returns (bool allowed, string memory why) {
-            if (!allowed && bytes(why).length == 0) return (false, "denied by app contract");
-            return (allowed, why);
-        } catch {
-            return (false, "app contract call failed");
-        }
+        return KeygateAppGate.ask(bootInfo, guaranteedNotice());
     }
 
     // ------------------------------------------------------------------ recovery holders
@@ -1018,6 +1004,143 @@ contract KeygateKms is
         returns (bytes32[] memory holders, uint8 threshold, uint64 activatesAt)
     {
         return KeygateRecoveryHolders.pending();
+    }
+
+    // ------------------------------------------------------------------ root-key epochs
+    //
+    // Rotation of the KMS root keys (docs/design.md, "Root-key epochs"). The state and logic are
+    // the linked library {KeygateRootEpochs}, in its own ERC-7201 namespace
+    // (`keygate.storage.KmsRootEpochs`) of this proxy's storage. Status numbers of {rootEpoch}:
+    // 0 None, 1 Proposed, 2 Current, 3 Retiring, 4 Retired.
+
+    // Emitted by {KeygateRootEpochs} in this contract's context; declared here for the ABI.
+    /// @notice Emitted when `epoch` was proposed; the owner can activate it from `activatesAt` on
+    ///         unless the guardian vetoes it before. `quote` (keccak256 = `attestationHash`) and
+    ///         `eventlog` are the proposing node's attestation of the keys (not stored).
+    event RootEpochProposed(
+        uint32 indexed epoch,
+        bytes caPubkey,
+        bytes k256Pubkey,
+        bytes32 attestationHash,
+        uint64 activatesAt,
+        bytes quote,
+        bytes eventlog
+    );
+    /// @notice Emitted when the guardian vetoed the proposed `epoch` (its number is free again).
+    event RootEpochVetoed(uint32 indexed epoch);
+    /// @notice Emitted when `epoch` became Current (and the previous one Retiring); {KmsInfoSet} follows.
+    event RootEpochActivated(uint32 indexed epoch);
+    /// @notice Emitted when the Retiring `epoch` was retired.
+    event RootEpochRetired(uint32 indexed epoch);
+
+    /// @notice A proposal must be for `expected` (the current epoch + 1).
+    error KmsRootEpochWrongNumber(uint32 epoch, uint32 expected);
+    /// @notice `epoch` is already proposed (at most one proposal at a time).
+    error KmsRootEpochAlreadyPending(uint32 epoch);
+    /// @notice The proposed secp256k1 key is not a 33-byte compressed point on the curve.
+    error KmsRootEpochK256KeyInvalid();
+    /// @notice The proposed root CA key is empty or longer than 512 bytes.
+    error KmsRootEpochCaKeyInvalid(uint256 length);
+    /// @notice `attestationHash` is not keccak256 of the (non-empty) quote, `quoteHash`.
+    error KmsRootEpochAttestationMismatch(bytes32 attestationHash, bytes32 quoteHash);
+    /// @notice The proposing node's identity is not allowed now ({isKmsAllowed}'s `reason`).
+    error KmsRootEpochProposerNotAllowed(string reason);
+    /// @notice `epoch` is not proposed, or (veto) its activation time has come.
+    error KmsRootEpochNotPending(uint32 epoch);
+    /// @notice `epoch` cannot be activated before `activatesAt`.
+    error KmsRootEpochNotReady(uint32 epoch, uint64 activatesAt);
+    /// @notice `epoch` is not Retiring (its `status` is given).
+    error KmsRootEpochNotRetiring(uint32 epoch, uint8 status);
+    /// @notice The KMS info's keys are those of the Current `epoch` (> 0): {setKmsInfo} is closed.
+    error KmsInfoFollowsRootEpoch(uint32 epoch);
+
+    /**
+     * @notice Propose root epoch `epoch`: keys generated inside a KMS node's TEE and attested by
+     *         its quote, whose REPORTDATA binds chain, this contract, `epoch` and both keys
+     *         (docs/design.md, "Root-key epochs"). Activatable after {guaranteedNotice}.
+     * @dev Requirements: caller is the owner; `epoch` is {currentRootEpoch} + 1 and not already
+     *      proposed; `k256Pubkey` a compressed secp256k1 point (33 bytes); `caPubkey` (root CA
+     *      SubjectPublicKeyInfo DER) 1..512 bytes; `attestationHash` == keccak256(`quote`);
+     *      the proposer's aggregated MR, device and OS image allowed now by {isKmsAllowed}.
+     *      Only `attestationHash` is stored: `quote` and `eventlog` go to the event.
+     *      Emits {RootEpochProposed} and {PolicyChanged}.
+     */
+    function proposeRootEpoch(
+        uint32 epoch,
+        bytes memory caPubkey,
+        bytes memory k256Pubkey,
+        bytes32 attestationHash,
+        bytes32 proposerMrAggregated,
+        bytes32 proposerDeviceId,
+        bytes32 proposerOsImageHash,
+        bytes memory quote,
+        bytes memory eventlog
+    ) external onlyOwner {
+        // Memory, not calldata, arguments: nine of them (thirteen words as calldata) are too
+        // deep for the legacy code generator's stack.
+        KeygateRootEpochs.propose(
+            epoch,
+            caPubkey,
+            k256Pubkey,
+            attestationHash,
+            [proposerMrAggregated, proposerDeviceId, proposerOsImageHash],
+            quote,
+            eventlog
+        );
+    }
+
+    /**
+     * @notice Veto the proposed `epoch` before its activation time; the number may be proposed again.
+     * @dev Requirements: caller is the guardian. Emits {RootEpochVetoed} and {PolicyChanged}.
+     */
+    function vetoRootEpoch(uint32 epoch) external onlyGuardian {
+        KeygateRootEpochs.veto(epoch);
+    }
+
+    /**
+     * @notice Make the proposed `epoch` Current: the previous Current becomes Retiring (KMS nodes
+     *         release its keys next to the current ones so apps can migrate), and {kmsInfo}'s
+     *         `k256Pubkey`/`caPubkey` become the new epoch's (dstack clients see the current
+     *         root; log signatures are then checked against it).
+     * @dev Requirements: caller is the owner; `epoch` proposed; its activation time has come.
+     *      Emits {RootEpochActivated}, {KmsInfoSet} and {PolicyChanged}.
+     */
+    function activateRootEpoch(uint32 epoch) external onlyOwner {
+        KeygateRootEpochs.activate(epoch, _kmsInfo);
+    }
+
+    /**
+     * @notice Retire the Retiring `epoch` at once: KMS nodes wipe its root and release nothing
+     *         derived from it again. Its public keys stay readable ({rootEpoch}).
+     * @dev Requirements: caller is the owner. Emits {RootEpochRetired} and {PolicyChanged}.
+     */
+    function retireRootEpoch(uint32 epoch) external onlyOwner {
+        KeygateRootEpochs.retire(epoch);
+    }
+
+    /// @notice The Current root epoch (0 until the first rotation).
+    function currentRootEpoch() external view returns (uint32) {
+        return KeygateRootEpochs.current();
+    }
+
+    /**
+     * @notice Root epoch `epoch`: status (0 None, 1 Proposed, 2 Current, 3 Retiring, 4 Retired),
+     *         root CA SubjectPublicKeyInfo DER, compressed secp256k1 key, activation time
+     *         (proposals; 0 for epoch 0) and keccak256 of the proposing quote (0 for epoch 0).
+     *         Epoch 0 before any rotation: (Current, {kmsInfo}'s keys, 0, 0).
+     */
+    function rootEpoch(uint32 epoch)
+        external
+        view
+        returns (
+            uint8 status,
+            bytes memory caPubkey,
+            bytes memory k256Pubkey,
+            uint64 activatesAt,
+            bytes32 attestationHash
+        )
+    {
+        return KeygateRootEpochs.get(epoch, _kmsInfo);
     }
 
     /// @notice Implementation version of this contract.
@@ -1163,16 +1286,6 @@ contract KeygateKms is
         }
         if (lead < _shortestPendingLead) _shortestPendingLead = lead;
         if (activatesAt > _shortestPendingLeadUntil) _shortestPendingLeadUntil = activatesAt;
-    }
-
-    /// @dev The app's notice period, if it answers KeygateApp's `upgradeNotice()` with at least
-    ///      two words. A low-level staticcall (not try/catch on a typed call) so that an app
-    ///      without the getter, or with a fallback returning nothing, counts as "no notice"
-    ///      instead of making this view revert.
-    function _appNoticePeriod(address appId) private view returns (bool, uint256) {
-        (bool ok, bytes memory ret) = appId.staticcall(abi.encodeCall(KeygateApp.upgradeNotice, ()));
-        if (!ok || ret.length < 64) return (false, 0);
-        return (true, abi.decode(ret, (uint256)));
     }
 
     function _setNotice(uint64 noticePeriod, address guardian_) private {

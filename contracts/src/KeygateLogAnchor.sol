@@ -2,8 +2,9 @@
 // KeygateLogAnchor - the decision log's anchor on chain: KMS nodes' log keys and their checkpoints, authenticated by the KMS root secp256k1 key (docs/design.md, "The decision log").
 pragma solidity ^0.8.24;
 
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
+
+import {KeygateK256} from "./KeygateK256.sol";
 
 /**
  * @title KeygateLogAnchor
@@ -59,9 +60,6 @@ abstract contract KeygateLogAnchor {
     bytes32 private constant _LOG_KEY_TYPEHASH = keccak256("LogKey(bytes32 publicKey)");
     bytes32 private constant _CHECKPOINT_TYPEHASH =
         keccak256("LogCheckpoint(bytes32 logId,uint64 treeSize,bytes32 rootHash)");
-
-    /// @dev secp256k1's field prime.
-    uint256 private constant _K256_P = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F;
 
     /// @notice Emitted when the log key `publicKey` (log id `logId`) was registered with the root key's signature.
     event LogKeyRegistered(bytes32 indexed logId, bytes32 publicKey);
@@ -179,36 +177,9 @@ abstract contract KeygateLogAnchor {
         }
     }
 
-    /// @dev Reverts unless `signature` over `digest` recovers to the published root key's address.
-    ///      ECDSA.tryRecover refuses malleable (high-s) signatures and v other than 27/28.
+    /// @dev Reverts unless `signature` over `digest` was made by the published root key
+    ///      ({KeygateK256-requireSignedBy}: a linked library, for {KeygateKms}'s code size).
     function _requireRootSignature(bytes32 digest, bytes calldata signature) private view {
-        address root = _k256Address(_logRootK256());
-        address signer;
-        if (signature.length == 65) {
-            uint8 v = uint8(signature[64]);
-            if (v < 27) v += 27;
-            (address recovered, ECDSA.RecoverError err,) =
-                ECDSA.tryRecover(digest, v, bytes32(signature[0:32]), bytes32(signature[32:64]));
-            if (err == ECDSA.RecoverError.NoError) signer = recovered;
-        }
-        if (signer == address(0) || signer != root) revert KmsLogSignatureInvalid(signer);
-    }
-
-    /// @dev The Ethereum address of a compressed secp256k1 public key: y is recovered from x as
-    ///      (x^3 + 7)^((p + 1) / 4) mod p (p = 3 mod 4) with the modexp precompile, then checked.
-    function _k256Address(bytes memory pk) private view returns (address) {
-        if (pk.length != 33 || (pk[0] != 0x02 && pk[0] != 0x03)) revert KmsRootKeyUnusable();
-        uint256 x;
-        assembly {
-            x := mload(add(pk, 33))
-        }
-        if (x >= _K256_P) revert KmsRootKeyUnusable();
-        uint256 rhs = addmod(mulmod(mulmod(x, x, _K256_P), x, _K256_P), 7, _K256_P);
-        (bool ok, bytes memory out) = address(5).staticcall(abi.encode(32, 32, 32, rhs, (_K256_P + 1) / 4, _K256_P));
-        if (!ok || out.length != 32) revert KmsRootKeyUnusable();
-        uint256 y = abi.decode(out, (uint256));
-        if (mulmod(y, y, _K256_P) != rhs) revert KmsRootKeyUnusable(); // x is not on the curve
-        if ((y & 1) != uint8(pk[0]) - 2) y = _K256_P - y;
-        return address(uint160(uint256(keccak256(abi.encodePacked(x, y)))));
+        KeygateK256.requireSignedBy(_logRootK256(), digest, signature);
     }
 }
