@@ -117,7 +117,7 @@ run 1 "signer $OTHER is not the owner (0xf39Fd6e51aad88F6F4ce6aB8827279cffFb9226
 (umask 077; echo "$OTHER_KEY" >"$TMP/other.key")
 run 1 "is not the owner" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H1" --private-key-file "$TMP/other.key"
 chmod 644 "$TMP/other.key"
-run 1 "is accessible to group or others (mode 644)" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H1" --private-key-file "$TMP/other.key"
+run 1 "is accessible to group or others (mode 0644)" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H1" --private-key-file "$TMP/other.key"
 run 1 "\$KEYGATE_PRIVATE_KEY is not a 32-byte hex private key" env KEYGATE_PRIVATE_KEY=0x1234 "$KG" app allow "${S[@]}" --app "$APP" --hash "$H1"
 grep -q 1234 "$TMP/err" && die "a bad key was echoed in an error"
 run 1 "chain unreachable: chain node http://127.0.0.1:1: eth_chainId" "$KG" app status --rpc-url http://127.0.0.1:1 --app "$APP"

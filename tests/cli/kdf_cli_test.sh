@@ -53,9 +53,19 @@ expect 2 "--app-id is required" -- "$keygate" kdf --root-keys "$tmp/root.json"
 expect 2 "--app-id must be 20 bytes of hex (40 digits), got '5fbd'" -- \
   "$keygate" kdf --root-keys "$tmp/root.json" --app-id 5fbd
 expect 2 "give the root keys once" -- "$keygate" kdf --app-id "$app"
-expect 1 "cannot open root keys '$tmp/missing'" -- \
+expect 1 "root keys: '$tmp/missing' does not exist" -- \
   "$keygate" kdf --root-keys "$tmp/missing" --app-id "$app"
+# A root-keys file others could read is refused, as every key file (lib/util/fileio.c).
+cp "$tmp/root.json" "$tmp/exposed.json"
+chmod 640 "$tmp/exposed.json"
+expect 1 "key file '$tmp/exposed.json' is accessible to group or others (mode 0640)" -- \
+  "$keygate" kdf --root-keys "$tmp/exposed.json" --app-id "$app"
+# '-' reads the keys from stdin.
+"$keygate" kdf --root-keys - --app-id "$app" --instance-id "$inst" --timestamp "$ts" \
+  < "$tmp/root.json" > "$tmp/stdin.json"
+cmp -s "$tmp/pub.json" "$tmp/stdin.json" || fail "stdin source differs"
 printf '{"ca_scalar":"00","k256_scalar":"00"}' > "$tmp/bad.json"
+chmod 600 "$tmp/bad.json"
 expect 1 "'ca_scalar' must be 64 hex digits" -- \
   "$keygate" kdf --root-keys "$tmp/bad.json" --app-id "$app"
 zero=$(printf '0%.0s' {1..64})
