@@ -3,6 +3,11 @@
 #define KG_CLI_H
 
 #include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "keygate/result.h"
 
 /* Exit codes, the same for every command (STYLE.md, CLI). */
 #define KG_EXIT_OK 0
@@ -25,6 +30,32 @@ typedef struct kg_cli_command {
     int (*run)(int argc, char **argv); /* argv[0] is the command name */
     const char *summary;
 } kg_cli_command;
+
+/* A command group as its messages name it ("keygate <name>: ...") and its usage. */
+typedef struct kg_cli_group {
+    const char *name;
+    void (*usage)(FILE *out);
+} kg_cli_group;
+
+#define KG_CLI_CONTINUE (-1) /* kg_cli_group_help: not a help request; go on with argv[1] */
+
+/* The head of every group (group.c): no subcommand is the usage on stderr and KG_EXIT_USAGE;
+ * "--help", "-h" or "help" the usage on stdout and KG_EXIT_OK; anything else KG_CLI_CONTINUE. */
+int kg_cli_group_help(const kg_cli_group *g, int argc, char **argv);
+/* "keygate <group>: unknown subcommand 'SUB'" and the usage on stderr; KG_EXIT_USAGE. */
+int kg_cli_group_unknown(const kg_cli_group *g, const char *sub);
+/* kg_cli_group_help, then the entry of subs (n of them) named argv[1], run on argv + 1 (its
+ * argv[0] is its name, as a group's is), else unknown. */
+int kg_cli_group_run(const kg_cli_group *g, const kg_cli_command *subs, size_t n, int argc,
+                     char **argv);
+#define KG_CLI_N(table) (sizeof(table) / sizeof((table)[0]))
+/* After a group's own option parsing: a failure is reported (kg_cli_fail; for a usage error
+ * with "Run 'keygate <name> --help' for usage.") and its status returned; a help request prints
+ * the usage on stdout (KG_EXIT_OK); otherwise KG_CLI_CONTINUE. */
+int kg_cli_group_parsed(const kg_cli_group *g, kg_result parsed, bool help);
+/* An option getopt_long could not take (a value missing): "keygate <what>: unknown or
+ * incomplete option 'X'" on stderr; KG_EXIT_USAGE. */
+int kg_cli_bad_option(const char *what, int argc, char *const argv[]);
 
 /* Each command group defines one entry point; listed in main.c's table. */
 int kg_cmd_app(int argc, char **argv);

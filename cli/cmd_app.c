@@ -1959,21 +1959,15 @@ int kg_cmd_app(int argc, char **argv)
 {
     app_args a;
     bool help = false;
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        app_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? KG_EXIT_USAGE : KG_EXIT_OK;
-    }
-    const char *sub = argv[1];
-    if (kg_failed(parse_args(&a, &help, argc, argv))) {
-        int st = kg_cli_fail();
-        fprintf(stderr, "Run 'keygate app --help' for usage.\n");
+    static const kg_cli_group group = {"app", app_usage};
+    int st = kg_cli_group_help(&group, argc, argv);
+    if (st != KG_CLI_CONTINUE)
         return st;
-    }
-    if (help) {
-        app_usage(stdout);
-        return KG_EXIT_OK;
-    }
+    const char *sub = argv[1];
+    kg_result parsed = parse_args(&a, &help, argc, argv); /* sets help: read it after */
+    st = kg_cli_group_parsed(&group, parsed, help);
+    if (st != KG_CLI_CONTINUE)
+        return st;
     if (strcmp(sub, "compose-hash") == 0)
         return cmd_compose_hash(&a);
     if (a.positional != NULL) {
@@ -2011,7 +2005,5 @@ int kg_cmd_app(int argc, char **argv)
         return cmd_list(&a);
     if (strcmp(sub, "index") == 0)
         return cmd_index(&a);
-    fprintf(stderr, "keygate app: unknown subcommand '%s'\n\n", sub);
-    app_usage(stderr);
-    return KG_EXIT_USAGE;
+    return kg_cli_group_unknown(&group, sub);
 }

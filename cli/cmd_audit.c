@@ -138,19 +138,9 @@ static void print_table(const json_t *rows)
     }
 }
 
-int kg_cmd_audit(int argc, char **argv)
+/* keygate audit list (argv[0] is "list") */
+static int cmd_list(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        audit_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? KG_EXIT_USAGE : KG_EXIT_OK;
-    }
-    if (strcmp(argv[1], "verify") == 0)
-        return kg_cmd_audit_verify(argc - 1, argv + 1);
-    if (strcmp(argv[1], "list") != 0) {
-        fprintf(stderr, "keygate audit: unknown subcommand '%s'\n", argv[1]);
-        audit_usage(stderr);
-        return KG_EXIT_USAGE;
-    }
     const char *db = NULL, *state = NULL, *app = NULL, *since = NULL, *until = NULL;
     kg_audit_filter filter;
     memset(&filter, 0, sizeof(filter));
@@ -169,7 +159,7 @@ int kg_cmd_audit(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     optind = 1;
     int c;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 's': state = optarg; break;
@@ -200,7 +190,7 @@ int kg_cmd_audit(int argc, char **argv)
         default: audit_usage(stderr); return KG_EXIT_USAGE;
         }
     }
-    if (optind != argc - 1 || (db != NULL && state != NULL)) {
+    if (optind != argc || (db != NULL && state != NULL)) {
         fprintf(stderr, "keygate audit list: give --db FILE or --state DIR (not both)\n");
         return KG_EXIT_USAGE;
     }
@@ -267,4 +257,12 @@ int kg_cmd_audit(int argc, char **argv)
     }
     json_decref(rows);
     return KG_EXIT_OK;
+}
+
+int kg_cmd_audit(int argc, char **argv)
+{
+    static const kg_cli_group group = {"audit", audit_usage};
+    static const kg_cli_command subs[] = {{"list", cmd_list, NULL},
+                                          {"verify", kg_cmd_audit_verify, NULL}};
+    return kg_cli_group_run(&group, subs, KG_CLI_N(subs), argc, argv);
 }

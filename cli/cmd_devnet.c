@@ -832,15 +832,11 @@ int kg_cmd_devnet(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     const char *state = NULL;
     long long every = -1;
-    if (argc < 2) {
-        devnet_usage(stderr);
-        return KG_EXIT_USAGE;
-    }
+    static const kg_cli_group group = {"devnet", devnet_usage};
+    int st = kg_cli_group_help(&group, argc, argv);
+    if (st != KG_CLI_CONTINUE)
+        return st;
     const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-        devnet_usage(stdout);
-        return KG_EXIT_OK;
-    }
     int c;
     optind = 2;
     opterr = 0;
@@ -858,11 +854,7 @@ int kg_cmd_devnet(int argc, char **argv)
             break;
         }
         case 'h': devnet_usage(stdout); return KG_EXIT_OK;
-        default:
-            fprintf(stderr, "keygate devnet: unknown or incomplete option '%s'\n",
-                    argv[optind - 1]);
-            devnet_usage(stderr);
-            return KG_EXIT_USAGE;
+        default: return kg_cli_bad_option("devnet", argc, argv);
         }
     }
     if (optind != argc) {
@@ -882,7 +874,5 @@ int kg_cmd_devnet(int argc, char **argv)
         return cmd_status(dir);
     if (strcmp(sub, "down") == 0)
         return cmd_down(dir);
-    fprintf(stderr, "keygate devnet: unknown subcommand '%s'\n\n", sub);
-    devnet_usage(stderr);
-    return KG_EXIT_USAGE;
+    return kg_cli_group_unknown(&group, sub);
 }

@@ -121,7 +121,8 @@ cleanup:
     return rc;
 }
 
-int kg_cmd_env(int argc, char **argv)
+/* keygate env encrypt (argv[0] is "encrypt") */
+static int cmd_encrypt(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"state", required_argument, NULL, 's'},
@@ -135,17 +136,8 @@ int kg_cmd_env(int argc, char **argv)
     };
     const char *state = NULL, *app_s = NULL, *kms_url = NULL, *rpc = NULL, *kmsc = NULL,
                *out_path = NULL;
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        env_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? KG_EXIT_USAGE : KG_EXIT_OK;
-    }
-    if (strcmp(argv[1], "encrypt") != 0) {
-        fprintf(stderr, "keygate env: unknown subcommand '%s'\n", argv[1]);
-        env_usage(stderr);
-        return KG_EXIT_USAGE;
-    }
     int c;
-    optind = 2;
+    optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -156,9 +148,7 @@ int kg_cmd_env(int argc, char **argv)
         case 'k': kmsc = optarg; break;
         case 'o': out_path = optarg; break;
         case 'h': env_usage(stdout); return KG_EXIT_OK;
-        default:
-            fprintf(stderr, "keygate env: unknown or incomplete option '%s'\n", argv[optind - 1]);
-            return KG_EXIT_USAGE;
+        default: return kg_cli_bad_option("env", argc, argv);
         }
     }
     if (optind != argc - 1 || app_s == NULL) {
@@ -222,4 +212,11 @@ done:
     kg_env_list_free(&list);
     kg_cli_target_close(&t);
     return status;
+}
+
+int kg_cmd_env(int argc, char **argv)
+{
+    static const kg_cli_group group = {"env", env_usage};
+    static const kg_cli_command subs[] = {{"encrypt", cmd_encrypt, NULL}};
+    return kg_cli_group_run(&group, subs, KG_CLI_N(subs), argc, argv);
 }

@@ -1014,21 +1014,15 @@ int kg_cmd_governor(int argc, char **argv)
 {
     gov_args a;
     bool help = false;
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        gov_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? KG_EXIT_USAGE : KG_EXIT_OK;
-    }
-    const char *sub = argv[1];
-    if (kg_failed(parse_args(&a, &help, argc, argv))) {
-        int st = kg_cli_fail();
-        fprintf(stderr, "Run 'keygate governor --help' for usage.\n");
+    static const kg_cli_group group = {"governor", gov_usage};
+    int st = kg_cli_group_help(&group, argc, argv);
+    if (st != KG_CLI_CONTINUE)
         return st;
-    }
-    if (help) {
-        gov_usage(stdout);
-        return KG_EXIT_OK;
-    }
+    const char *sub = argv[1];
+    kg_result parsed = parse_args(&a, &help, argc, argv); /* sets help: read it after */
+    st = kg_cli_group_parsed(&group, parsed, help);
+    if (st != KG_CLI_CONTINUE)
+        return st;
     if (strcmp(sub, "status") == 0)
         return cmd_status(&a);
     if (strcmp(sub, "vote") == 0)
@@ -1039,7 +1033,5 @@ int kg_cmd_governor(int argc, char **argv)
         return cmd_queue_execute(&a, true);
     if (strcmp(sub, "delegate") == 0)
         return cmd_delegate(&a);
-    fprintf(stderr, "keygate governor: unknown subcommand '%s'\n\n", sub);
-    gov_usage(stderr);
-    return KG_EXIT_USAGE;
+    return kg_cli_group_unknown(&group, sub);
 }

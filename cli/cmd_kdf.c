@@ -280,18 +280,12 @@ int kg_cmd_kdf(int argc, char **argv)
     json_t *o = NULL;
     bool help = false;
     memset(&a, 0, sizeof(a));
+    static const kg_cli_group group = {"kdf", kdf_usage};
     kg_result prc = parse_args(&a, &help, argc, argv);
-    if (help) {
+    int st = kg_cli_group_parsed(&group, prc, help);
+    if (st != KG_CLI_CONTINUE) {
         kg_kdf_root_keys_wipe(&a.root);
-        kdf_usage(stdout);
-        return KG_EXIT_OK;
-    }
-    if (kg_failed(prc)) {
-        kg_kdf_root_keys_wipe(&a.root);
-        int status = kg_cli_fail();
-        if (status == KG_EXIT_USAGE)
-            fprintf(stderr, "Run 'keygate kdf --help' for usage.\n");
-        return status;
+        return st;
     }
     kg_result rc = derive(&o, &a);
     kg_kdf_root_keys_wipe(&a.root);

@@ -987,10 +987,10 @@ int kg_cmd_kms(int argc, char **argv)
     int n_values = 0;
     bool as_json = false, notice_change = false;
     uint64_t from_block = 0;
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        kms_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? KG_EXIT_USAGE : KG_EXIT_OK;
-    }
+    static const kg_cli_group group = {"kms", kms_usage};
+    int head = kg_cli_group_help(&group, argc, argv);
+    if (head != KG_CLI_CONTINUE)
+        return head;
     const char *sub = argv[1];
     if (strcmp(sub, "checkpoint") == 0) /* the decision log on chain: its own file */
         return kg_cmd_kms_checkpoint(argc, argv);
@@ -1061,8 +1061,7 @@ int kg_cmd_kms(int argc, char **argv)
                     return kg_cli_fail();
                 break;
             }
-            fprintf(stderr, "keygate kms: unknown or incomplete option '%s'\n", argv[optind - 1]);
-            return KG_EXIT_USAGE;
+            return kg_cli_bad_option("kms", argc, argv);
         }
         }
     }
@@ -1108,9 +1107,7 @@ int kg_cmd_kms(int argc, char **argv)
             act = i;
     bool is_notice = strcmp(sub, "notice") == 0;
     if (act < 0 && !is_notice && strcmp(sub, "status") != 0) {
-        fprintf(stderr, "keygate kms: unknown subcommand '%s'\n\n", sub);
-        kms_usage(stderr);
-        return KG_EXIT_USAGE;
+        return kg_cli_group_unknown(&group, sub);
     }
     if (act >= 0) {
         const char *which = act == KACT_PROPOSE ? "--mr, --device, --os-image, --upgrade"

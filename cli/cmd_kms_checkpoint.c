@@ -209,10 +209,7 @@ int kg_cmd_kms_checkpoint(int argc, char **argv)
             break;
         }
         case 'h': usage(stdout); return KG_EXIT_OK;
-        default:
-            fprintf(stderr, "keygate kms checkpoint: unknown or incomplete option '%s'\n",
-                    argv[optind - 1]);
-            return KG_EXIT_USAGE;
+        default: return kg_cli_bad_option("kms checkpoint", argc, argv);
         }
     }
     if (optind != argc) {

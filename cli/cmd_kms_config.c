@@ -220,10 +220,7 @@ int kg_cmd_kms_config(int argc, char **argv)
         case 'o': out_path = optarg; break;
         case 'e': example = true; break;
         case 'h': config_usage(stdout); return KG_EXIT_OK;
-        default:
-            fprintf(stderr, "keygate kms config: unknown or incomplete option '%s'\n",
-                    argv[optind - 1]);
-            return KG_EXIT_USAGE;
+        default: return kg_cli_bad_option("kms config", argc, argv);
         }
     }
     if (optind != argc) {

@@ -228,9 +228,7 @@ int kg_cmd_kms_index(int argc, char **argv)
         default:
             if (kg_cli_signer_option(&so, c, optarg, &rc))
                 break;
-            fprintf(stderr, "keygate kms index: unknown or incomplete option '%s'\n",
-                    argv[optind - 1]);
-            return KG_EXIT_USAGE;
+            return kg_cli_bad_option("kms index", argc, argv);
         }
         if (kg_failed(rc))
             return kg_cli_fail();

@@ -315,19 +315,7 @@ static int cmd_parse(int argc, char **argv)
 
 int kg_cmd_quote(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return KG_EXIT_USAGE;
-    }
-    if (strcmp(argv[1], "verify") == 0)
-        return cmd_verify(argc - 1, argv + 1);
-    if (strcmp(argv[1], "parse") == 0)
-        return cmd_parse(argc - 1, argv + 1);
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(stdout);
-        return KG_EXIT_OK;
-    }
-    fprintf(stderr, "keygate quote: unknown subcommand '%s'\n", argv[1]);
-    usage(stderr);
-    return KG_EXIT_USAGE;
+    static const kg_cli_group group = {"quote", usage};
+    static const kg_cli_command subs[] = {{"verify", cmd_verify, NULL}, {"parse", cmd_parse, NULL}};
+    return kg_cli_group_run(&group, subs, KG_CLI_N(subs), argc, argv);
 }

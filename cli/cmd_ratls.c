@@ -84,7 +84,7 @@ static int do_inspect(int argc, char **argv)
 {
     const char *cert = NULL, *coll_path = NULL, *pccs = NULL, *root_path = NULL;
     uint64_t now = 0;
-    for (int i = 2; i < argc; i++) {
+    for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
         if (strcmp(a, "--collateral") == 0 && has) {
@@ -158,7 +158,7 @@ static int do_new(int argc, char **argv)
 {
     const char *spec = NULL, *cert_out = NULL, *key_out = NULL, *usage = NULL, *app_hex = NULL,
                *cn = NULL, *format = NULL;
-    for (int i = 2; i < argc; i++) {
+    for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **slot = NULL;
         if (strcmp(a, "--tee") == 0)
@@ -244,15 +244,7 @@ cleanup:
 
 int kg_cmd_ratls(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        ratls_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? KG_EXIT_USAGE : KG_EXIT_OK;
-    }
-    if (strcmp(argv[1], "inspect") == 0)
-        return do_inspect(argc, argv);
-    if (strcmp(argv[1], "new") == 0)
-        return do_new(argc, argv);
-    fprintf(stderr, "keygate ratls: unknown subcommand '%s'\n\n", argv[1]);
-    ratls_usage(stderr);
-    return KG_EXIT_USAGE;
+    static const kg_cli_group group = {"ratls", ratls_usage};
+    static const kg_cli_command subs[] = {{"inspect", do_inspect, NULL}, {"new", do_new, NULL}};
+    return kg_cli_group_run(&group, subs, KG_CLI_N(subs), argc, argv);
 }

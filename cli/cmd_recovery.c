@@ -80,7 +80,7 @@ static int do_keygen(int argc, char **argv)
     const char *out = NULL;
     static const struct option opts[] = {{"out", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
     int c;
-    optind = 2;
+    optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c != 'o') {
@@ -198,7 +198,7 @@ static int do_decrypt_share(int argc, char **argv)
         {"pccs", required_argument, NULL, 'p'},    {"tee-root-ca", required_argument, NULL, 't'},
         {"out", required_argument, NULL, 'o'},     {NULL, 0, NULL, 0}};
     int c;
-    optind = 2;
+    optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -224,17 +224,10 @@ static int do_decrypt_share(int argc, char **argv)
 
 int kg_cmd_recovery(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        recovery_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? KG_EXIT_USAGE : KG_EXIT_OK;
-    }
-    if (strcmp(argv[1], "keygen") == 0)
-        return do_keygen(argc, argv);
-    if (strcmp(argv[1], "decrypt-share") == 0)
-        return do_decrypt_share(argc, argv);
-    fprintf(stderr, "keygate recovery: unknown subcommand '%s'\n\n", argv[1]);
-    recovery_usage(stderr);
-    return KG_EXIT_USAGE;
+    static const kg_cli_group group = {"recovery", recovery_usage};
+    static const kg_cli_command subs[] = {{"keygen", do_keygen, NULL},
+                                          {"decrypt-share", do_decrypt_share, NULL}};
+    return kg_cli_group_run(&group, subs, KG_CLI_N(subs), argc, argv);
 }
 
 /* ---- keygate kms recover --state-dir DIR SHARE... ------------------------------------------- */

@@ -233,10 +233,10 @@ static int do_pccs(const sim_args *a)
 int kg_cmd_sim(int argc, char **argv)
 {
     sim_args a;
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        sim_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? KG_EXIT_USAGE : KG_EXIT_OK;
-    }
+    static const kg_cli_group group = {"sim", sim_usage};
+    int st = kg_cli_group_help(&group, argc, argv);
+    if (st != KG_CLI_CONTINUE)
+        return st;
     const char *sub = argv[1];
     if (strcmp(sub, "run") == 0) /* cmd_sim_run.c: boot an app VM against the KMS */
         return kg_cmd_sim_run(argc - 1, argv + 1);
@@ -264,7 +264,5 @@ int kg_cmd_sim(int argc, char **argv)
                                                                                 : KG_EXIT_OK;
     if (strcmp(sub, "pccs") == 0)
         return do_pccs(&a);
-    fprintf(stderr, "keygate sim: unknown subcommand '%s'\n\n", sub);
-    sim_usage(stderr);
-    return KG_EXIT_USAGE;
+    return kg_cli_group_unknown(&group, sub);
 }

@@ -88,7 +88,8 @@ static kg_result tx_status(int *exit_status, const kg_cli_target *t, const uint8
     return KG_OK;
 }
 
-int kg_cmd_tx(int argc, char **argv)
+/* keygate tx status (argv[0] is "status") */
+static int cmd_status(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"rpc-url", required_argument, NULL, 'r'},
@@ -99,18 +100,8 @@ int kg_cmd_tx(int argc, char **argv)
     };
     const char *rpc = NULL, *state = NULL;
     bool as_json = false;
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        tx_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? KG_EXIT_USAGE : KG_EXIT_OK;
-    }
-    if (strcmp(argv[1], "status") != 0) {
-        fprintf(stderr, "keygate tx: unknown subcommand '%s'\n\n", argv[1]);
-        tx_usage(stderr);
-        return KG_EXIT_USAGE;
-    }
     int c;
-    optind = 2;
+    optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -118,9 +109,7 @@ int kg_cmd_tx(int argc, char **argv)
         case 's': state = optarg; break;
         case 'j': as_json = true; break;
         case 'h': tx_usage(stdout); return KG_EXIT_OK;
-        default:
-            fprintf(stderr, "keygate tx: unknown or incomplete option '%s'\n", argv[optind - 1]);
-            return KG_EXIT_USAGE;
+        default: return kg_cli_bad_option("tx", argc, argv);
         }
     }
     if (optind != argc - 1) {
@@ -145,4 +134,11 @@ int kg_cmd_tx(int argc, char **argv)
         status = kg_cli_fail();
     kg_cli_target_close(&t);
     return status;
+}
+
+int kg_cmd_tx(int argc, char **argv)
+{
+    static const kg_cli_group group = {"tx", tx_usage};
+    static const kg_cli_command subs[] = {{"status", cmd_status, NULL}};
+    return kg_cli_group_run(&group, subs, KG_CLI_N(subs), argc, argv);
 }
