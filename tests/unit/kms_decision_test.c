@@ -14,6 +14,7 @@
 /* One world the decision runs in; each test sets what it needs. */
 typedef struct world {
     kg_err attest_fails;       /* KG_ERR_NONE: attestation verifies into `peer` */
+    const char *attest_error;  /* the verifier's message when it fails (NULL: a default) */
     kg_boot_identity peer;     /* what a verified attestation yields */
     kg_err csr_fails;          /* KG_ERR_NONE: a SignCert v2 CSR verifies into `csr_peer` */
     kg_boot_identity csr_peer; /* what a verified CSR yields */
@@ -47,6 +48,8 @@ static kg_result fake_attest(void *ctx, kg_ratls_identity *out, const uint8_t *d
     (void)cert;
     w->attest_calls++;
     memset(out, 0, sizeof(*out));
+    if (w->attest_fails != KG_ERR_NONE && w->attest_error != NULL)
+        KG_BAIL(w->attest_fails, "%s", w->attest_error);
     if (w->attest_fails != KG_ERR_NONE)
         KG_BAIL(w->attest_fails, w->attest_fails == KG_ERR_NETWORK
                                      ? "fetching collateral: PCCS unreachable"
@@ -259,6 +262,40 @@ static void outages_are_unavailable(void **state)
     free(d);
 }
 
+/* What the verifier refuses about the evidence itself is a refusal, whatever its kind: collateral
+ * past its nextUpdate, and an identity beyond the caps (never cut to fit). Governance is not
+ * asked, and the record names no verified identity. */
+static void verifier_refusals_are_denials(void **state)
+{
+    (void)state;
+    world w;
+    kg_kms_ops ops;
+    kg_kms_request rq;
+    kg_kms_decision *d = calloc(1, sizeof(*d));
+    static const struct {
+        kg_err code;
+        const char *error;
+    } cases[] = {
+        {KG_ERR_EXPIRED, "collateral: TCB Info expired at 1764806400 (now 1764892800)"},
+        {KG_ERR_TOO_LARGE, "DCAP: 65 advisory ids (at most 64)"},
+        {KG_ERR_TOO_LARGE, "event log: app-id payload of 21 bytes (at most 20)"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
+        w.attest_fails = cases[i].code;
+        w.attest_error = cases[i].error;
+        KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED,
+                      "GetAppKey denied: attestation (claimed identity, unverified): ");
+        assert_non_null(strstr(kg_error_message(), cases[i].error));
+        assert_int_equal(w.govern_calls, 0);
+        assert_int_equal(w.n, 1);
+        assert_false(w.rec[0].allowed || w.rec[0].has_identity);
+        assert_non_null(strstr(w.rec[0].reason, cases[i].error));
+        assert_int_equal(kg_err_http_status(kg_error_code()), 403);
+    }
+    free(d);
+}
+
 static void kms_callers_are_known_by_measurement(void **state)
 {
     (void)state;
@@ -468,6 +505,7 @@ int main(void)
         cmocka_unit_test(allowed_then_recorded_before_release),
         cmocka_unit_test(refusals_are_final_and_recorded),
         cmocka_unit_test(outages_are_unavailable),
+        cmocka_unit_test(verifier_refusals_are_denials),
         cmocka_unit_test(kms_callers_are_known_by_measurement),
         cmocka_unit_test(unverified_callers_recorded_by_claim),
         cmocka_unit_test(bad_requests_are_rejected_and_recorded),
