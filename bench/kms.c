@@ -274,6 +274,7 @@ static int callgrind_run(SSL_CTX *ctx, uint16_t port, pid_t kms_pid, unsigned lo
 typedef struct run_opts {
     unsigned long clients, seconds, workers, rpc_nodes;
     unsigned long apps, hashes, log_entries; /* kms_env.sh's size: 0, 1, 0 is the base */
+    unsigned long head_txs;                  /* transactions in the head block the KMS reads */
     const char *env_file, *cg_dir;
     bool ceiling; /* also measure the mutual TLS ceiling */
 } run_opts;
@@ -312,12 +313,13 @@ static int one_run(const run_opts *o, run_figures *f)
         if (build_dir(build, sizeof(build)) != 0)
             return 1;
         snprintf(script, sizeof(script), "%s/kms_env.sh", KG_BENCH_DIR);
-        char wbuf[24], nbuf[24], abuf[24], hbuf[24], lbuf[24];
+        char wbuf[24], nbuf[24], abuf[24], hbuf[24], lbuf[24], tbuf[24];
         snprintf(wbuf, sizeof(wbuf), "%lu", o->workers);
         snprintf(nbuf, sizeof(nbuf), "%lu", o->rpc_nodes);
         snprintf(abuf, sizeof(abuf), "%lu", o->apps);
         snprintf(hbuf, sizeof(hbuf), "%lu", o->hashes);
         snprintf(lbuf, sizeof(lbuf), "%lu", o->log_entries);
+        snprintf(tbuf, sizeof(tbuf), "%lu", o->head_txs);
         int pipefd[2];
         if (pipe(pipefd) != 0)
             return 1;
@@ -325,7 +327,7 @@ static int one_run(const run_opts *o, run_figures *f)
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
         posix_spawn_file_actions_addclose(&fa, pipefd[0]);
-        char *args[] = {script, build, wbuf, nbuf, abuf, hbuf, lbuf, NULL};
+        char *args[] = {script, build, wbuf, nbuf, abuf, hbuf, lbuf, tbuf, NULL};
         int sr = posix_spawn(&env_pid, script, &fa, NULL, args, environ);
         posix_spawn_file_actions_destroy(&fa);
         close(pipefd[1]);
@@ -467,7 +469,8 @@ static int parse_count(const char *arg, unsigned long max, unsigned long *out)
 
 int kg_bench_kms(int argc, char **argv)
 {
-    run_opts o = {.clients = 32, .seconds = 10, .workers = 8, .rpc_nodes = 1, .hashes = 1};
+    run_opts o = {
+        .clients = 32, .seconds = 10, .workers = 8, .rpc_nodes = 1, .hashes = 1, .head_txs = 500};
     bool scaled = false;
     static const struct option opts[] = {{"env", required_argument, NULL, 'e'},
                                          {"callgrind", required_argument, NULL, 'g'},
@@ -478,6 +481,7 @@ int kg_bench_kms(int argc, char **argv)
                                          {"apps", required_argument, NULL, 'A'},
                                          {"hashes", required_argument, NULL, 'H'},
                                          {"log-entries", required_argument, NULL, 'L'},
+                                         {"head-txs", required_argument, NULL, 'T'},
                                          {"scale", no_argument, NULL, 'S'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -486,6 +490,12 @@ int kg_bench_kms(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c == 'e' || c == 'g') {
             *(c == 'e' ? &o.env_file : &o.cg_dir) = optarg;
+            continue;
+        }
+        if (c == 'T') {
+            /* one block: kms_scale.sh's batch of 1,000 is what a block holds here */
+            if (parse_count(optarg, 1000ul, &o.head_txs) != 0)
+                return 2;
             continue;
         }
         if (c == 'S') {
@@ -516,7 +526,7 @@ int kg_bench_kms(int argc, char **argv)
                 "Usage: keygate-bench kms [--clients N (32)] [--duration S (10)] "
                 "[--workers W (8, KMS worker threads)] [--rpc-nodes 1|2 (chain nodes, "
                 "quorum of all)] [--env FILE] [--callgrind DIR]\n"
-                "       [--scale | --apps N --hashes N --log-entries N]\n"
+                "       [--head-txs N (500)] [--scale | --apps N --hashes N --log-entries N]\n"
                 "Starts anvil + contracts, the simulated TDX platform and PCCS, and a "
                 "keygate-kms (bench/kms_env.sh),\nthen N clients each loop: fresh RA-TLS "
                 "connection + GetAppKey; then the same load against a bare mutual TLS 1.3 server "
@@ -527,6 +537,8 @@ int kg_bench_kms(int argc, char **argv)
                 "under valgrind's callgrind and count its instructions per release over the "
                 "load\n(fewer clients: it runs ~50x slower); the profile is kept as "
                 "DIR/kms.callgrind* for callgrind_annotate.\n"
+                "--head-txs N: transactions in the head block the KMS reads per decision "
+                "(0..1000; 0: an empty block).\n"
                 "--scale: the cost as work grows: measures a base environment, then one with "
                 "10,000 more registered apps,\n1,000 compose hashes on the bench app and "
                 "1,000,000 decisions in the KMS's log before it starts\n(--apps, --hashes, "
@@ -569,15 +581,15 @@ int kg_bench_kms(int argc, char **argv)
             return rc;
         double rate = rate_of(&base.kms), bare_rate = rate_of(&base.bare);
         printf("{\"bench\":\"kms\",\"clients\":%lu,\"kms_workers\":%lu,\"rpc_nodes\":%lu,"
-               "\"seconds\":%.2f,"
+               "\"head_txs\":%lu,\"seconds\":%.2f,"
                "\"releases\":%zu,\"errors\":%zu,\"releases_per_s\":%.1f,\"p50_ms\":%.2f,"
                "\"p99_ms\":%.2f,\"kms_peak_rss_mb\":%.1f,\"kms_cpu_ms_per_release\":%.2f,"
                "\"mtls_ceiling_per_s\":%.1f,\"mtls_ceiling_p99_ms\":%.2f,"
                "\"mtls_ceiling_cpu_ms_per_handshake\":%.2f,\"ratio_to_mtls_ceiling\":%.3f,"
                "\"load_avg_1m\":%.2f}\n",
-               o.clients, o.workers, o.env_file ? 0ul : o.rpc_nodes, base.kms.elapsed,
-               base.kms.total, base.kms.errors, rate, base.kms.p50 * 1e3, base.kms.p99 * 1e3,
-               (double)base.rss_kb / 1024.0,
+               o.clients, o.workers, o.env_file ? 0ul : o.rpc_nodes, o.env_file ? 0ul : o.head_txs,
+               base.kms.elapsed, base.kms.total, base.kms.errors, rate, base.kms.p50 * 1e3,
+               base.kms.p99 * 1e3, (double)base.rss_kb / 1024.0,
                base.kms.total ? base.kms_cpu * 1e3 / (double)base.kms.total : 0.0, bare_rate,
                base.bare.p99 * 1e3,
                base.bare_served ? base.bare_cpu * 1e3 / (double)base.bare_served : 0.0,
@@ -599,8 +611,8 @@ int kg_bench_kms(int argc, char **argv)
     double base_rate = rate_of(&base.kms), rate = rate_of(&big.kms);
     double base_ratio = ceiling_ratio(&base), ratio = ceiling_ratio(&big);
     printf("{\"bench\":\"kms\",\"mode\":\"scale\",\"clients\":%lu,\"kms_workers\":%lu,"
-           "\"rpc_nodes\":%lu,\"seconds\":%lu,\"base\":{",
-           o.clients, o.workers, o.rpc_nodes, o.seconds);
+           "\"rpc_nodes\":%lu,\"head_txs\":%lu,\"seconds\":%lu,\"base\":{",
+           o.clients, o.workers, o.rpc_nodes, o.head_txs, o.seconds);
     print_size(&base);
     printf("},\"scaled\":{");
     print_size(&big);

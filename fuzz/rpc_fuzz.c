@@ -1,5 +1,7 @@
 /* rpc_fuzz.c - libFuzzer harness for the JSON-RPC reply parser and the parsers of its members
- * (quantities, data, blocks, receipts, logs, transactions): untrusted bytes from a chain node. */
+ * (quantities, data, blocks, receipts, logs, transactions): untrusted bytes from a chain node.
+ * A block reply read with its transaction hashes elided (kg_eth_parse_block_reply) must say
+ * exactly what the whole reply says: both fail, or both give the same block. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +15,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_t *res = NULL;
     kg_eth_revert rv;
+    kg_eth_block whole, cut;
+    memset(&whole, 0, sizeof(whole));
+    bool whole_ok =
+        kg_ok(kg_eth_rpc_parse_reply(&res, NULL, "eth_getBlockByNumber", 1, data, size)) &&
+        !json_is_null(res) && kg_ok(kg_eth_parse_block(&whole, res));
+    json_decref(res);
+    res = NULL;
+    kg_error_clear();
+    bool cut_ok = kg_ok(kg_eth_parse_block_reply(&cut, "eth_getBlockByNumber", 1, data, size));
+    kg_error_clear();
+    if (whole_ok != cut_ok || (whole_ok && memcmp(&whole, &cut, sizeof(whole)) != 0))
+        abort();
     /* The seeds use id 1. */
     if (kg_ok(kg_eth_rpc_parse_reply(&res, &rv, "eth_call", 1, data, size))) {
         uint64_t q;

@@ -390,6 +390,17 @@ KG_RESULT kg_eth_rpc(kg_eth_client *c, struct json_t **result, kg_eth_revert *re
 KG_RESULT kg_eth_rpc_parse_reply(struct json_t **result, kg_eth_revert *revert, const char *method,
                                  uint64_t id, const uint8_t *body, size_t len);
 
+/* The reply to eth_getBlockByNumber(tag, false) (pure; exposed for the fuzz harness and tests):
+ * the envelope as kg_eth_rpc_parse_reply checks it, then the block (KG_ERR_NOT_FOUND when the
+ * node answers null). The list of transaction hashes is not parsed into JSON: see
+ * kg_eth_elide_tx_hashes. */
+KG_RESULT kg_eth_parse_block_reply(kg_eth_block *out, const char *method, uint64_t id,
+                                   const uint8_t *body, size_t len);
+/* Copies body[0..len) into out (out->max >= len) with the first "transactions" array emptied,
+ * when that array is exactly a list of 32-byte hex hash strings; false (out unspecified)
+ * otherwise. Why this never changes what a block reply says: lib/eth/rpc.c. */
+bool kg_eth_elide_tx_hashes(kg_buf *out, const uint8_t *body, size_t len);
+
 /* Strict parsers of reply members (pure; exposed for the fuzz harness and tests). */
 KG_RESULT kg_eth_parse_quantity(uint64_t *out, const struct json_t *v, const char *what);
 KG_RESULT kg_eth_parse_data(kg_buf *out, const struct json_t *v, const char *what);

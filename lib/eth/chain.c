@@ -107,14 +107,10 @@ kg_result kg_eth_block_number(kg_eth_client *c, uint64_t *out)
 static kg_result get_block(kg_eth_client *c, kg_eth_block *out, json_t *tag)
 {
     memset(out, 0, sizeof(*out));
-    json_t *res;
-    KG_GUARD(call_rpc(c, &res, NULL, "eth_getBlockByNumber", json_pack("[o,b]", tag, 0)));
-    kg_result rc;
-    if (json_is_null(res))
-        rc = kg_error_set(KG_ERR_NOT_FOUND, __FILE__, __LINE__, "chain node: no such block");
-    else
-        rc = kg_eth_parse_block(out, res);
-    json_decref(res);
+    json_t *params = json_pack("[o,b]", tag, 0);
+    KG_ENSURE(params != NULL, KG_ERR_NOMEM, "building eth_getBlockByNumber parameters failed");
+    kg_result rc = kg_eth_rpc_block(c, out, params);
+    json_decref(params);
     return rc;
 }
 

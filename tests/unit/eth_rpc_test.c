@@ -226,6 +226,111 @@ static void blocks_receipts_logs(void **state)
     json_decref(j);
 }
 
+/* A block reply read both ways: the tree of the whole reply, and kg_eth_parse_block_reply
+ * (transaction hashes elided). Both succeed with the same block, or both fail. */
+static void same_either_way(const char *body, bool want_ok)
+{
+    json_t *res = NULL;
+    kg_eth_block full, cut;
+    memset(&full, 0, sizeof(full));
+    bool full_ok = kg_ok(kg_eth_rpc_parse_reply(&res, NULL, "eth_getBlockByNumber", 7,
+                                                (const uint8_t *)body, strlen(body))) &&
+                   kg_ok(kg_eth_parse_block(&full, res));
+    json_decref(res);
+    kg_error_clear();
+    bool cut_ok = kg_ok(kg_eth_parse_block_reply(&cut, "eth_getBlockByNumber", 7,
+                                                 (const uint8_t *)body, strlen(body)));
+    kg_error_clear();
+    assert_int_equal(full_ok, want_ok);
+    assert_int_equal(cut_ok, want_ok);
+    if (want_ok)
+        assert_memory_equal(&full, &cut, sizeof(full));
+}
+
+#define BLOCK_HEAD                                                                                 \
+    "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"number\":\"0x5\",\"hash\":\"" H32 "\","           \
+    "\"timestamp\":\"0x65\",\"baseFeePerGas\":\"0x7\","
+#define H32B "\"0xABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789\""
+
+static void block_replies(void **state)
+{
+    (void)state;
+    /* anvil's shape: the hashes are elided, the copy is the reply with an empty list */
+    const char *body =
+        BLOCK_HEAD "\"transactions\":[\"" H32 "\", " H32B ",\n\"" H32 "\"],\"size\":\"0x2a\"}}";
+    kg_buf cut;
+    kg_buf_init(&cut, strlen(body));
+    assert_true(kg_eth_elide_tx_hashes(&cut, (const uint8_t *)body, strlen(body)));
+    const char *want = BLOCK_HEAD "\"transactions\":[],\"size\":\"0x2a\"}}";
+    assert_int_equal(cut.len, strlen(want));
+    assert_memory_equal(cut.data, want, cut.len);
+    kg_buf_free(&cut);
+    kg_eth_block b;
+    KG_ASSERT_OK(kg_eth_parse_block_reply(&b, "eth_getBlockByNumber", 7, (const uint8_t *)body,
+                                          strlen(body)));
+    assert_int_equal(b.number, 5);
+    assert_int_equal(b.timestamp, 0x65);
+    assert_int_equal(b.base_fee_per_gas, 7);
+    assert_int_equal(b.hash[31], 0x11);
+    same_either_way(body, true);
+
+    /* A busy block: 1,000 hashes, elided to nothing. */
+    kg_buf big;
+    kg_buf_init(&big, 1u << 20);
+    KG_ASSERT_OK(kg_buf_append(&big, BLOCK_HEAD "\"transactions\":[", strlen(BLOCK_HEAD) + 16));
+    for (int i = 0; i < 1000; i++)
+        KG_ASSERT_OK(kg_buf_append(&big, i ? ",\"" H32 "\"" : "\"" H32 "\"", i ? 69 : 68));
+    KG_ASSERT_OK(kg_buf_append(&big, "]}}\0", 4));
+    kg_buf_init(&cut, big.len);
+    assert_true(kg_eth_elide_tx_hashes(&cut, big.data, big.len - 1));
+    assert_int_equal(cut.len, strlen(BLOCK_HEAD) + 16 + 3);
+    kg_buf_free(&cut);
+    same_either_way((const char *)big.data, true);
+    kg_buf_free(&big);
+
+    /* Not a plain list of hashes: read as it came, to the same answer. */
+    static const char *as_is[] = {
+        /* full transaction objects */
+        BLOCK_HEAD "\"transactions\":[{\"hash\":\"" H32 "\",\"accessList\":[]}]}}",
+        /* no list, an empty list, a member of another name */
+        BLOCK_HEAD "\"size\":\"0x1\"}}",
+        BLOCK_HEAD "\"transactions\":[ ]}}",
+        BLOCK_HEAD "\"x\\\"transactions\":[\"" H32 "\"],\"transactions\":[]}}",
+        /* short, long, non-hex hashes */
+        BLOCK_HEAD "\"transactions\":[\"0x11\"]}}",
+        BLOCK_HEAD "\"transactions\":[\"" H32 "11\"]}}",
+        BLOCK_HEAD "\"transactions\":["
+                   "\"0x111111111111111111111111111111111111111111111111111111111111111g\"]}}",
+    };
+    for (size_t i = 0; i < sizeof(as_is) / sizeof(as_is[0]); i++) {
+        kg_buf_init(&cut, strlen(as_is[i]));
+        bool elided = kg_eth_elide_tx_hashes(&cut, (const uint8_t *)as_is[i], strlen(as_is[i]));
+        kg_buf_free(&cut);
+        /* the escaped key is a member named x"transactions: elided, and nothing else changes */
+        assert_int_equal(elided, i == 3);
+        same_either_way(as_is[i], true);
+    }
+    /* Malformed: refused either way (never made valid by the elision). */
+    static const char *bad[] = {
+        BLOCK_HEAD "\"transactions\":[\"" H32 "\" \"" H32 "\"]}}",
+        BLOCK_HEAD "\"transactions\":[\"" H32 "\",]}}",
+        BLOCK_HEAD "\"transactions\":[\"" H32 "\"",
+        BLOCK_HEAD "\"transactions\":[\"" H32 "\"],\"transactions\":[]}}",
+        BLOCK_HEAD "\"transactions\":[\"" H32 "\"]}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        same_either_way(bad[i], false);
+    /* The envelope is checked as for every reply; null is "no such block". */
+    const char *wrong_id = "{\"jsonrpc\":\"2.0\",\"id\":8,\"result\":{\"transactions\":[]}}";
+    KG_ASSERT_ERR(kg_eth_parse_block_reply(&b, "eth_getBlockByNumber", 7, (const uint8_t *)wrong_id,
+                                           strlen(wrong_id)),
+                  KG_ERR_NETWORK, "wrong id (want 7)");
+    const char *none = "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":null}";
+    KG_ASSERT_ERR(kg_eth_parse_block_reply(&b, "eth_getBlockByNumber", 7, (const uint8_t *)none,
+                                           strlen(none)),
+                  KG_ERR_NOT_FOUND, "no such block");
+}
+
 static void transactions(void **state)
 {
     (void)state;
@@ -273,6 +378,7 @@ int main(void)
         cmocka_unit_test(reverts),
         cmocka_unit_test(quantities_and_data),
         cmocka_unit_test(blocks_receipts_logs),
+        cmocka_unit_test(block_replies),
         cmocka_unit_test(transactions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
