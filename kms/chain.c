@@ -11,7 +11,14 @@
  * Every answer at that block (isAppAllowed, isKmsAllowed, kmsInfo) is asked of the same nodes,
  * pinned to the block hash; all that answer must agree and `quorum` must answer. Disagreement is
  * a refusal (KG_ERR_DENIED, counted), never an allow; too few answers, or a stale view, is
- * KG_ERR_UNAVAILABLE. With one node and quorum 1 this is the single-node KMS of before. */
+ * KG_ERR_UNAVAILABLE. With one node and quorum 1 this is the single-node KMS of before.
+ *
+ * Steps 1-3 are shared between decisions (keygate/flight.h): a decision uses a resolution that
+ * started after it arrived, waiting for the one in flight to end and joining the next, so
+ * decisions that arrive together read the heads once, and none sees a chain older than it would
+ * have alone. policy.head_max_age_ms > 0 lets a decision also use a resolution started at most
+ * that long before it arrived (default 0: never; kms/README.md, "The head block"). Step 4 runs
+ * per decision. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,6 +27,7 @@
 #include <time.h>
 
 #include "keygate/eth.h"
+#include "keygate/flight.h"
 #include "keygate/hash.h"
 #include "kms.h"
 
@@ -30,6 +38,14 @@ static _Atomic uint64_t g_highest_decided;
  * they sit out its later steps, so one slow node costs a decision one timeout, not one per
  * step. */
 static _Thread_local uint32_t t_absent;
+
+/* What one resolution of the decision block found, for every decision that shares it. */
+typedef struct head_view {
+    kg_eth_block block;
+    uint32_t absent; /* nodes that did not answer the head request */
+    bool disagreed;  /* it failed because nodes disagreed (counted per decision refused) */
+} head_view;
+static kg_flight g_head_flight;
 
 /* One node's part of a parallel step. */
 typedef struct node_job {
@@ -211,18 +227,21 @@ static int by_number_desc(const void *x, const void *y)
     return a < b ? 1 : a > b ? -1 : 0;
 }
 
-kg_result kms_chain_block(kg_eth_block *out, kms *k)
+/* Steps 1-3: the heads, the target, and the nodes' agreement on its hash (kg_flight's fn). */
+static kg_result resolve_block(void *arg, void *value)
 {
+    kms *k = arg;
+    head_view *v = value;
     node_job jobs[KG_KMS_MAX_RPC_NODES];
     uint64_t heads[KG_KMS_MAX_RPC_NODES];
     size_t n_heads = 0;
-    KG_ENSURE(g_n_nodes > 0, KG_ERR_USAGE, "no chain nodes configured");
     init_jobs(jobs, k);
-    t_absent = 0; /* a new decision: every node is asked again */
+    t_absent = 0; /* a new resolution: every node is asked again */
     each_node(job_head, jobs, g_n_nodes);
     for (size_t i = 0; i < g_n_nodes; i++)
         if (!jobs[i].ok)
             t_absent |= 1u << i;
+    v->absent = t_absent;
     KG_GUARD(need_quorum(k, jobs, "their head"));
     for (size_t i = 0; i < g_n_nodes; i++)
         if (jobs[i].ok)
@@ -254,17 +273,35 @@ kg_result kms_chain_block(kg_eth_block *out, kms *k)
     size_t ref, odd;
     find_odd(&ref, &odd, jobs, same_block);
     if (odd < g_n_nodes) {
-        char detail[200], h1[67] = "0x", h2[67] = "0x";
+        char h1[67] = "0x", h2[67] = "0x";
         if (kg_failed(kg_hex_encode(h1 + 2, 65, jobs[ref].block.hash, 32)) ||
             kg_failed(kg_hex_encode(h2 + 2, 65, jobs[odd].block.hash, 32)))
             kg_error_clear();
-        snprintf(detail, sizeof(detail),
-                 "report different blocks: block %llu is %.18s... at one, %.18s... at the other",
-                 (unsigned long long)target, h1, h2);
-        return disagree(k, k->cfg.rpc_urls[ref], k->cfg.rpc_urls[odd], detail);
+        v->disagreed = true; /* counted by each decision it refuses (kms_chain_block) */
+        KG_BAIL(KG_ERR_DENIED,
+                "chain nodes disagree: '%s' and '%s' report different blocks: block %llu is "
+                "%.18s... at one, %.18s... at the other",
+                k->cfg.rpc_urls[ref], k->cfg.rpc_urls[odd], (unsigned long long)target, h1, h2);
     }
-    *out = jobs[ref].block;
+    v->block = jobs[ref].block;
+    return KG_OK;
+}
 
+kg_result kms_chain_block(kg_eth_block *out, kms *k)
+{
+    KG_ENSURE(g_n_nodes > 0, KG_ERR_USAGE, "no chain nodes configured");
+    head_view v;
+    kg_result rc = kg_flight_do(&g_head_flight, &v, k->cfg.head_max_age_ms, resolve_block, k);
+    /* the nodes that did not answer the head sit out this decision's later steps */
+    t_absent = v.absent;
+    if (kg_failed(rc)) {
+        if (v.disagreed)
+            atomic_fetch_add(&k->metrics.chain_disagreements, 1);
+        return rc;
+    }
+    *out = v.block;
+
+    /* Step 4, per decision: the block it uses is judged at the time it decides. */
     uint64_t now = (uint64_t)time(NULL);
     KG_ENSURE(k->cfg.max_block_age_s == 0 || out->timestamp + k->cfg.max_block_age_s >= now,
               KG_ERR_UNAVAILABLE,
@@ -362,6 +399,7 @@ kg_eth_client *kms_chain_first(void)
 
 kg_result kms_chain_init(const kms *k)
 {
+    KG_GUARD(kg_flight_init(&g_head_flight, sizeof(head_view)));
     for (uint32_t i = 0; i < k->cfg.n_rpc_urls; i++) {
         const char *url = k->cfg.rpc_urls[i];
         if (strncmp(url, "http://", 7) == 0 && k->cfg.allow_insecure_http)
@@ -388,4 +426,5 @@ void kms_chain_free(void)
         kg_eth_client_free(g_nodes[i]);
     memset(g_nodes, 0, sizeof(g_nodes));
     g_n_nodes = 0;
+    kg_flight_free(&g_head_flight);
 }

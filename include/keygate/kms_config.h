@@ -53,6 +53,9 @@ typedef struct kg_kms_config {
                                  default 300 */
     uint32_t reorg_allowance; /* "policy.reorg_allowance": never decide below the highest
                                  block decided at minus this, default 64 */
+    uint32_t head_max_age_ms; /* "policy.head_max_age_ms": a decision may use a decision block
+                                 resolved at most this long before it arrived; default 0: only
+                                 one resolved after it arrived (kms/chain.c) */
     bool allow_insecure_http; /* "policy.allow_insecure_http": plain http:// to a remote chain
                                  node or webhook (test networks only; logged loudly) */
     uint8_t kms_contract[20]; /* "policy.kms_contract" (eth) */

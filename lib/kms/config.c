@@ -194,6 +194,7 @@ static kg_result parse_policy(kg_kms_config *c, const json_t *root)
                                        "confirmations",
                                        "max_block_age_s",
                                        "reorg_allowance",
+                                       "head_max_age_ms",
                                        "kms_contract",
                                        "chain_id",
                                        "url",
@@ -229,6 +230,7 @@ static kg_result parse_policy(kg_kms_config *c, const json_t *root)
         KG_GUARD(get_u32(&c->confirmations, o, "policy", "confirmations", 0, 10000));
         KG_GUARD(get_u32(&c->max_block_age_s, o, "policy", "max_block_age_s", 0, 86400 * 30));
         KG_GUARD(get_u32(&c->reorg_allowance, o, "policy", "reorg_allowance", 0, 1000000));
+        KG_GUARD(get_u32(&c->head_max_age_ms, o, "policy", "head_max_age_ms", 0, 5000));
         char addr[64] = {0};
         KG_GUARD(get_string(addr, sizeof(addr), o, "policy", "kms_contract", true));
         if (kg_failed(kg_hex_decode_exact(c->kms_contract, sizeof(c->kms_contract), addr)))
@@ -238,9 +240,9 @@ static kg_result parse_policy(kg_kms_config *c, const json_t *root)
                     addr);
         KG_GUARD(get_uint(&c->chain_id, o, "policy", "chain_id", 1, UINT64_MAX >> 1, true));
     } else {
-        static const char *const eth_only[] = {"rpc_url",         "rpc_urls",        "quorum",
-                                               "confirmations",   "max_block_age_s", "kms_contract",
-                                               "reorg_allowance", "chain_id",        NULL};
+        static const char *const eth_only[] = {
+            "rpc_url",      "rpc_urls",        "quorum",   "confirmations",   "max_block_age_s",
+            "kms_contract", "reorg_allowance", "chain_id", "head_max_age_ms", NULL};
         for (size_t i = 0; eth_only[i] != NULL; i++)
             KG_ENSURE(json_object_get(o, eth_only[i]) == NULL, KG_ERR_INPUT,
                       "config: 'policy.%s' is for backend 'eth', not 'webhook'", eth_only[i]);

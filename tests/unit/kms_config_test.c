@@ -216,6 +216,12 @@ static void test_chain_quorum(void **state)
     KG_ASSERT_OK(parse(&c, POLICY_HEAD "\"rpc_urls\":[\"https://a\",\"https://b\"]}}"));
     assert_int_equal(c.quorum, 2);
     assert_int_equal(c.max_block_age_s, 300);
+    /* a decision block resolved before the decision arrived: never, unless bounded here */
+    assert_int_equal(c.head_max_age_ms, 0);
+    KG_ASSERT_OK(parse(&c, POLICY_HEAD "\"rpc_url\":\"https://a\",\"head_max_age_ms\":250}}"));
+    assert_int_equal(c.head_max_age_ms, 250);
+    KG_ASSERT_ERR(parse(&c, POLICY_HEAD "\"rpc_url\":\"https://a\",\"head_max_age_ms\":5001}}"),
+                  KG_ERR_INPUT, "head_max_age_ms");
     KG_ASSERT_OK(parse(&c, POLICY_HEAD "\"rpc_url\":\"https://a\"}}"));
     assert_int_equal(c.n_rpc_urls, 1);
     assert_int_equal(c.quorum, 1);
