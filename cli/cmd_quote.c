@@ -6,10 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include "cli.h"
+#include "devnet.h"
 #include "keygate/bytes.h"
 #include "keygate/fileio.h"
 #include "keygate/hash.h"
@@ -60,34 +58,6 @@ static kg_result load_quote(kg_buf *out, const char *path)
         return kg_error_context("quote '%s'", path);
     }
     return KG_OK;
-}
-
-/* --root-ca FILE: PEM or DER, normalised to DER. */
-static kg_result load_root(kg_buf *der, const char *path)
-{
-    kg_buf raw;
-    KG_GUARD(read_file(&raw, path, MAX_ROOT_FILE));
-    kg_result rc = KG_OK;
-    kg_buf_init(der, MAX_ROOT_FILE);
-    if (raw.len >= 10 && memcmp(raw.data, "-----BEGIN", 10) == 0) {
-        BIO *bio = BIO_new_mem_buf(raw.data, (int)raw.len);
-        X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-        uint8_t *p = NULL;
-        int n = x ? i2d_X509(x, &p) : -1;
-        if (n > 0)
-            rc = kg_buf_append(der, p, (size_t)n);
-        else
-            rc = kg_error_set_ossl(KG_ERR_INPUT, __FILE__, __LINE__, "root CA '%s': bad PEM", path);
-        OPENSSL_free(p);
-        X509_free(x);
-        BIO_free(bio);
-    } else {
-        rc = kg_buf_append(der, raw.data, raw.len);
-    }
-    kg_buf_free(&raw);
-    if (kg_failed(rc))
-        kg_buf_free(der);
-    return rc;
 }
 
 static void put_hex(json_t *o, const char *key, const uint8_t *p, size_t n)
@@ -228,7 +198,7 @@ static int cmd_verify(int argc, char **argv)
         rc = fail_json();
         goto cleanup;
     }
-    if (root_path && kg_failed(load_root(&root, root_path))) {
+    if (root_path && kg_failed(kg_cli_read_cert_der(&root, root_path, MAX_ROOT_FILE))) {
         rc = fail_json();
         goto cleanup;
     }

@@ -40,34 +40,6 @@ static void ratls_usage(FILE *out)
                  "Exit status: 0 verified/ok, 1 failed, 2 usage error.\n");
 }
 
-/* A PEM or DER certificate file, normalised to DER. */
-static kg_result load_cert_der(kg_buf *der, const char *path, size_t max)
-{
-    kg_buf raw;
-    kg_buf_init(&raw, max);
-    kg_buf_init(der, max);
-    KG_GUARD_CTX(kg_cli_read_file(&raw, path, max), "certificate '%s'", path);
-    kg_result rc = KG_OK;
-    if (raw.len >= 10 && memcmp(raw.data, "-----BEGIN", 10) == 0) {
-        BIO *bio = BIO_new_mem_buf(raw.data, (int)raw.len);
-        X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-        uint8_t *p = NULL;
-        int n = x ? i2d_X509(x, &p) : -1;
-        if (n > 0)
-            rc = kg_buf_append(der, p, (size_t)n);
-        else
-            rc = kg_error_set_ossl(KG_ERR_INPUT, __FILE__, __LINE__,
-                                   "'%s' is not a PEM certificate", path);
-        OPENSSL_free(p);
-        X509_free(x);
-        BIO_free(bio);
-    } else {
-        rc = kg_buf_append(der, raw.data, raw.len);
-    }
-    kg_buf_free(&raw);
-    return rc;
-}
-
 static int fail_json(void)
 {
     json_t *o = json_pack("{s:b, s:s, s:s}", "verified", 0, "error", kg_error_message(), "kind",
@@ -125,8 +97,8 @@ static int do_inspect(int argc, char **argv)
         fprintf(stderr, "keygate ratls inspect: out of memory\n");
         goto cleanup;
     }
-    if (kg_failed(load_cert_der(&der, cert, KG_MAX_RATLS_CERT_LEN)) ||
-        (root_path && kg_failed(load_cert_der(&root, root_path, MAX_SMALL_FILE))) ||
+    if (kg_failed(kg_cli_read_cert_der(&der, cert, KG_MAX_RATLS_CERT_LEN)) ||
+        (root_path && kg_failed(kg_cli_read_cert_der(&root, root_path, MAX_SMALL_FILE))) ||
         (coll_path && kg_failed(kg_cli_read_file(&coll, coll_path, KG_MAX_COLLATERAL_LEN))) ||
         kg_failed(kg_dcap_verifier_new(&v, root_path ? root.data : NULL, root.len))) {
         rc = fail_json();

@@ -7,10 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include "cli.h"
+#include "devnet.h"
 #include "keygate/eth.h"
 #include "keygate/fileio.h"
 #include "keygate/quote.h"
@@ -115,28 +113,6 @@ cleanup:
     return rc;
 }
 
-/* A trust root PEM or DER certificate file, as DER. */
-static kg_result load_root(kg_buf *der, const char *path)
-{
-    kg_buf raw;
-    KG_GUARD(read_text(&raw, path, 64u * 1024u));
-    kg_result rc = KG_OK;
-    BIO *bio = BIO_new_mem_buf(raw.data, (int)raw.len);
-    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-    uint8_t *p = NULL;
-    int n = x ? i2d_X509(x, &p) : -1;
-    if (n > 0)
-        rc = kg_buf_append(der, p, (size_t)n);
-    else
-        rc = kg_error_set_ossl(KG_ERR_INPUT, __FILE__, __LINE__, "'%s' is not a PEM certificate",
-                               path);
-    OPENSSL_free(p);
-    X509_free(x);
-    BIO_free(bio);
-    kg_buf_free(&raw);
-    return rc;
-}
-
 static kg_result decrypt_share(const char *key_path, const char *sealed_path,
                                const char *request_path, const char *rpc, const char *pccs,
                                const char *root_path, const char *out)
@@ -162,7 +138,7 @@ static kg_result decrypt_share(const char *key_path, const char *sealed_path,
     KG_GUARD_CTX_C(kg_recovery_request_parse(&rq, (const char *)req.data, req.len), "'%s'",
                    request_path);
     if (root_path != NULL)
-        KG_GUARD_C(load_root(&root, root_path));
+        KG_GUARD_C(kg_cli_read_cert_der(&root, root_path, 64u * 1024u));
     KG_GUARD_C(kg_dcap_verifier_new(&v, root_path ? root.data : NULL, root.len));
     KG_GUARD_C(kg_eth_client_new(&eth, rpc, 10000));
     kg_ratls_policy pol = {.verifier = v, .pccs_url = pccs};

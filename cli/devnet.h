@@ -52,6 +52,9 @@ const char *kg_devnet_str(const json_t *doc, const char *key);
 
 /* Reads a whole (small) file into out (NUL-terminated), at most max bytes. */
 KG_RESULT kg_cli_read_file(kg_buf *out, const char *path, size_t max);
+/* A certificate file, PEM or DER (at most max bytes), as DER into der (initialised here; freed
+ * when this fails). */
+KG_RESULT kg_cli_read_cert_der(kg_buf *der, const char *path, size_t max);
 /* Writes data to path atomically (temp file, fsync, rename) with the given mode. */
 KG_RESULT kg_cli_write_file(const char *path, const void *data, size_t len, mode_t mode);
 /* mkdir -p with mode for each created component. */

@@ -14,6 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "keygate/fileio.h"
 #include "devnet.h"
 
@@ -73,6 +76,36 @@ KG_RESULT kg_cli_read_file(kg_buf *out, const char *path, size_t max)
 {
     KG_GUARD(kg_file_read(out, path, max));
     return kg_buf_terminate(out);
+}
+
+KG_RESULT kg_cli_read_cert_der(kg_buf *der, const char *path, size_t max)
+{
+    kg_buf raw;
+    kg_buf_init(&raw, max + 1);
+    kg_buf_init(der, max);
+    kg_result rc = KG_ERROR;
+    BIO *bio = NULL;
+    X509 *x = NULL;
+    uint8_t *p = NULL;
+    KG_GUARD_CTX_C(kg_cli_read_file(&raw, path, max), "certificate");
+    if (raw.len < 10 || memcmp(raw.data, "-----BEGIN", 10) != 0) {
+        KG_GUARD_C(kg_buf_append(der, raw.data, raw.len)); /* DER: its reader judges it */
+    } else {
+        bio = BIO_new_mem_buf(raw.data, (int)raw.len);
+        x = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        int n = x != NULL ? i2d_X509(x, &p) : -1;
+        KG_ENSURE_OSSL_C(n > 0, KG_ERR_INPUT, "'%s' is not a PEM certificate", path);
+        KG_GUARD_C(kg_buf_append(der, p, (size_t)n));
+    }
+    rc = KG_OK;
+cleanup:
+    OPENSSL_free(p);
+    X509_free(x);
+    BIO_free(bio);
+    kg_buf_free(&raw);
+    if (kg_failed(rc))
+        kg_buf_free(der);
+    return rc;
 }
 
 KG_RESULT kg_cli_write_file(const char *path, const void *data, size_t len, mode_t mode)
