@@ -808,16 +808,10 @@ static int cmd_change(const app_args *a, app_action act)
         (void)kg_error_context("%s %s", names[act], hex);
         goto fail;
     }
-    if (kg_ok(hash_state(&t.chain, &st, &activates, app, h))) {
-        json_object_set_new(out, "state",
-                            json_string(st == 2   ? "allowed"
-                                        : st == 1 ? "pending"
-                                                  : "none"));
-        if (st == 1)
-            json_object_set_new(out, "activates_at", json_integer((json_int_t)activates));
-    } else {
+    if (kg_ok(hash_state(&t.chain, &st, &activates, app, h)))
+        kg_cli_put_value_state(out, st == 2, st == 1 ? activates : 0);
+    else
         kg_error_clear();
-    }
     kg_cli_print_json(out, true);
     json_decref(out);
     status = KG_EXIT_OK;

@@ -287,17 +287,10 @@ static int cmd_change(const kg_cli_target *t, const kms_list *l, const char *val
             goto fail;
         }
     }
-    if (kg_ok(list_state(&now, &at, &t->chain, t->kms, l, v, g.has_notice))) {
-        pending = !now && at != 0;
-        json_object_set_new(out, "state",
-                            json_string(now       ? "allowed"
-                                        : pending ? "pending"
-                                                  : "none"));
-        if (pending)
-            json_object_set_new(out, "activates_at", json_integer((json_int_t)at));
-    } else {
+    if (kg_ok(list_state(&now, &at, &t->chain, t->kms, l, v, g.has_notice)))
+        kg_cli_put_value_state(out, now, at);
+    else
         kg_error_clear();
-    }
     kg_cli_print_json(out, true);
     json_decref(out);
     status = KG_EXIT_OK;

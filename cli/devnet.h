@@ -105,5 +105,8 @@ KG_RESULT kg_cli_http(kg_buf *resp, long *status, const char *url, const char *b
 
 /* Prints a JSON value on stdout (indented, or compact when compact). */
 void kg_cli_print_json(const json_t *v, bool compact);
+/* Sets out's "state" to "allowed", "pending" (with "activates_at", when a proposal takes effect:
+ * activates_at non-zero) or "none": where a governed value stands after a write. */
+void kg_cli_put_value_state(json_t *out, bool allowed, uint64_t activates_at);
 
 #endif

@@ -526,6 +526,17 @@ KG_RESULT kg_cli_http(kg_buf *resp, long *status, const char *url, const char *b
     return kg_buf_terminate(resp);
 }
 
+void kg_cli_put_value_state(json_t *out, bool allowed, uint64_t activates_at)
+{
+    bool pending = !allowed && activates_at != 0;
+    json_object_set_new(out, "state",
+                        json_string(allowed   ? "allowed"
+                                    : pending ? "pending"
+                                              : "none"));
+    if (pending)
+        json_object_set_new(out, "activates_at", json_integer((json_int_t)activates_at));
+}
+
 void kg_cli_print_json(const json_t *v, bool compact)
 {
     char *text = json_dumps(v, compact ? JSON_COMPACT : JSON_INDENT(2));
