@@ -12,6 +12,7 @@
 #include "devnet.h"
 #include "keygate/agent.h"
 #include "keygate/agent_launch.h"
+#include "keygate/eth.h"
 #include "keygate/harden.h"
 
 static void run_usage(FILE *out)
@@ -39,6 +40,32 @@ static void run_usage(FILE *out)
         "Run as root, CMD runs as --app-user (default: keygate-app if that user exists, else\n"
         "nobody), never as root unless '--app-user root' is given (the app could then forge\n"
         "its measurements); that user needs read access to CMD's files and working directory.\n");
+}
+
+/* The devnet KMS's root CA certificate to pin: after a root-key rotation the KMS keeps each
+ * epoch's beside the first (root-ca-epoch-N.pem next to root-ca.pem, kms/README.md), and the
+ * agent must pin the current epoch's, the one kmsInfo() publishes (docs/design.md, "Root-key
+ * epochs"). N is currentRootEpoch() on the devnet's chain; when the chain cannot say (a contract
+ * from before epochs), root-ca.pem, which the agent then checks against kmsInfo() as always. */
+static const char *current_epoch_ca(char *buf, size_t cap, const char *ca0, const char *rpc,
+                                    const char *contract)
+{
+    kg_eth_client *c = NULL;
+    uint8_t addr[KG_ETH_ADDRESS_LEN];
+    uint32_t epoch = 0;
+    kg_result rc = rpc && contract ? kg_eth_address_parse(addr, contract) : KG_ERROR;
+    if (kg_ok(rc))
+        rc = kg_eth_client_new(&c, rpc, 0);
+    if (kg_ok(rc))
+        rc = kg_eth_current_root_epoch(&epoch, c, addr, NULL);
+    kg_eth_client_free(c);
+    kg_error_clear();
+    const char *slash = strrchr(ca0, '/');
+    if (kg_failed(rc) || epoch == 0 || slash == NULL)
+        return ca0;
+    int n =
+        snprintf(buf, cap, "%.*s/root-ca-epoch-%u.pem", (int)(slash - ca0), ca0, (unsigned)epoch);
+    return n > 0 && (size_t)n < cap ? buf : ca0;
 }
 
 int kg_cmd_sim_run(int argc, char **argv)
@@ -123,17 +150,21 @@ int kg_cmd_sim_run(int argc, char **argv)
      * its simulated platform, its KMS, the KMS root CA to pin, and the chain the KMS's root
      * key and attestation are checked against (cli/devnet.h). */
     json_t *devnet = NULL;
+    char epoch_ca[4096];
     if (state != NULL && kg_ok(kg_devnet_load(&devnet, state))) {
         if (platform == NULL)
             platform = kg_devnet_str(devnet, "sim_dir");
         if (o.n_kms_urls == 0 && kg_devnet_str(devnet, "kms_url") != NULL)
             o.kms_urls[o.n_kms_urls++] = kg_devnet_str(devnet, "kms_url");
-        if (o.kms_ca_path == NULL)
-            o.kms_ca_path = kg_devnet_str(devnet, "kms_ca_cert");
+        bool devnet_ca = o.kms_ca_path == NULL && kg_devnet_str(devnet, "kms_ca_cert") != NULL;
         if (o.rpc_url == NULL && o.kms_contract == NULL) {
             o.rpc_url = kg_devnet_str(devnet, "rpc_url");
             o.kms_contract = kg_devnet_str(devnet, "kms_contract");
         }
+        if (devnet_ca)
+            o.kms_ca_path =
+                current_epoch_ca(epoch_ca, sizeof(epoch_ca), kg_devnet_str(devnet, "kms_ca_cert"),
+                                 o.rpc_url, o.kms_contract);
         /* The devnet's KMS is simulated: verify its attestation under the simulator's root. */
         if (o.pccs_url == NULL && o.tee_root_ca_path == NULL) {
             o.pccs_url = kg_devnet_str(devnet, "pccs_url");
