@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "devnet.h"
 #include "kms_config.h"
+#include "kms_epoch.h"
 #include "keygate/hash.h"
 #include "keygate/kms_config.h"
 #include "keygate/quote.h"
@@ -65,7 +66,9 @@ static void kms_usage(FILE *out)
         "                               devices it held before (anyone may; 'kms index --help')\n"
         "  checkpoint [--kms URL] [--every S]   publish the KMS node's decision-log\n"
         "                               checkpoint on chain, signed by its root key (anyone\n"
-        "                               may send it; 'keygate kms checkpoint --help')\n\n"
+        "                               may send it; 'keygate kms checkpoint --help')\n"
+        "  epoch list|propose|activate|veto|retire   rotate the KMS root keys (root-key\n"
+        "                               epochs; 'keygate kms epoch --help')\n\n"
         "  --state DIR / --rpc-url URL / --kms-contract ADDR as for 'keygate "
         "app'.\n\n" KG_CLI_SIGNER_USAGE "\n"
         "Time-locked apps are only served while the KMS notice is at least the app's notice\n"
@@ -201,9 +204,10 @@ typedef enum { KACT_ALLOW, KACT_REVOKE, KACT_PROPOSE, KACT_VETO } kms_action;
 static kg_cli_signer_opts signer_opts;
 
 /* The signer, the governance state; the acting address must hold `role`. */
-static kg_result prepare(kg_cli_signer *sg, kms_gov *g, const kg_cli_target *t, bool guardian)
+static kg_result prepare_with(kg_cli_signer *sg, kms_gov *g, const kg_cli_target *t,
+                              const kg_cli_signer_opts *o, bool guardian)
 {
-    KG_GUARD(kg_cli_signer_open(sg, t, &signer_opts));
+    KG_GUARD(kg_cli_signer_open(sg, t, o));
     KG_GUARD(gov_read(g, &t->chain, t->kms));
     if (guardian) {
         KG_ENSURE(g->has_notice && !is_zero(g->guardian, 20), KG_ERR_DENIED,
@@ -211,6 +215,18 @@ static kg_result prepare(kg_cli_signer *sg, kms_gov *g, const kg_cli_target *t, 
         return kg_cli_signer_require(sg, g->guardian, "guardian", "the KMS contract");
     }
     return kg_cli_signer_require(sg, g->owner, "owner", "the KMS contract");
+}
+
+static kg_result prepare(kg_cli_signer *sg, kms_gov *g, const kg_cli_target *t, bool guardian)
+{
+    return prepare_with(sg, g, t, &signer_opts, guardian);
+}
+
+kg_result kg_cli_kms_signer(kg_cli_signer *sg, const kg_cli_target *t, const kg_cli_signer_opts *o,
+                            bool guardian)
+{
+    kms_gov g;
+    return prepare_with(sg, &g, t, o, guardian);
 }
 
 static int cmd_change(const kg_cli_target *t, const kms_list *l, const char *value, kms_action act)
@@ -993,6 +1009,8 @@ int kg_cmd_kms(int argc, char **argv)
         return kg_cmd_kms_index(argc, argv);
     if (strcmp(sub, "recover") == 0)
         return kg_cmd_kms_recover(argc - 1, argv + 1);
+    if (strcmp(sub, "epoch") == 0) /* root-key epochs: an action word, its own options */
+        return kg_cmd_kms_epoch(argc, argv);
     int c;
     optind = 2;
     opterr = 0;

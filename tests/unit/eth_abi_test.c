@@ -494,6 +494,14 @@ static void decodes_revert_data(void **state)
                   "revert data: truncated reading 'selector'");
     kg_buf_free(&d);
 
+    /* A root-key epoch refusal (cast sig 'KmsRootEpochNotReady(uint32,uint64)'), epoch 1. */
+    kg_test_hex(&d, "bfa2abd40000000000000000000000000000000000000000000000000000000000000001"
+                    "0000000000000000000000000000000000000000000000000000000065536580");
+    KG_ASSERT_OK(kg_abi_decode_revert(&rv, d.data, d.len));
+    kg_eth_revert_describe(text, sizeof(text), &rv);
+    assert_string_equal(text, "custom error KmsRootEpochNotReady(uint32,uint64) 0xbfa2abd4");
+    kg_buf_free(&d);
+
     KG_ASSERT_OK(kg_abi_decode_revert(&rv, NULL, 0));
     assert_int_equal(rv.kind, KG_ETH_REVERT_EMPTY);
     kg_eth_revert_describe(text, sizeof(text), &rv);
