@@ -28,12 +28,6 @@ block() { curl -s -X POST -H 'Content-Type: application/json' \
   --data '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}' "$RPC" | jq -r .result; }
 
 # run EXPECTED_RC MESSAGE_SUBSTRING CMD...: exit status and stderr text must both match
-run() {
-  local want_rc="$1" want_msg="$2"; shift 2
-  set +e; "$@" >"$TMP/out" 2>"$TMP/err"; local rc=$?; set -e
-  [ "$rc" = "$want_rc" ] || die "'$*': exit $rc, expected $want_rc; stderr: $(cat "$TMP/err")"
-  [ -z "$want_msg" ] || grep -qF -- "$want_msg" "$TMP/err" || die "'$*': stderr lacks '$want_msg': $(cat "$TMP/err")"
-}
 
 # ---- compose hash ---------------------------------------------------------------------------
 printf '{"services":{"app":{"image":"demo:1"}}}\n' >"$TMP/v1.json"
@@ -42,16 +36,16 @@ H1="$(sha256sum "$TMP/v1.json" | cut -c1-64)"
 H2="$(sha256sum "$TMP/v2.json" | cut -c1-64)"
 [ "$("$KG" app compose-hash "$TMP/v1.json")" = "$H1" ] || die "compose-hash is not SHA-256 of the raw bytes"
 [ "$("$KG" app compose-hash --json "$TMP/v2.json" | jq -r .compose_hash)" = "$H2" ] || die "compose-hash --json"
-run 1 "'$TMP/missing.json' does not exist" "$KG" app compose-hash "$TMP/missing.json"
+kg_run 1 "'$TMP/missing.json' does not exist" "$KG" app compose-hash "$TMP/missing.json"
 ok "compose-hash = SHA-256 of the file's bytes"
 
 # ---- deploy, allow, revoke, status ------------------------------------------------------------
 CAST="$SRC/tools/node_modules/.bin/cast"
 # The TCB policy is never chosen silently: without --tcb (or with an unknown one) nothing is sent.
 B="$(block)"
-run 2 "--tcb POLICY is required: up-to-date (only platforms whose TCB status is UpToDate) or not-revoked" \
+kg_run 2 "--tcb POLICY is required: up-to-date (only platforms whose TCB status is UpToDate) or not-revoked" \
   "$KG" app deploy "${S[@]}" --compose "$TMP/v1.json"
-run 2 "--tcb 'uptodate' is not a TCB policy: give up-to-date or not-revoked" \
+kg_run 2 "--tcb 'uptodate' is not a TCB policy: give up-to-date or not-revoked" \
   "$KG" app deploy "${S[@]}" --tcb uptodate --compose "$TMP/v1.json"
 [ "$(block)" = "$B" ] || die "a deploy without a TCB policy sent a transaction"
 "$KG" app deploy "${S[@]}" --tcb not-revoked --compose "$TMP/v1.json" >"$TMP/deploy.json" || die "app deploy"
@@ -104,25 +98,25 @@ ok "app status: PolicyChanged events with their tags (compose-hash, allow-any-de
 # ---- errors change nothing ------------------------------------------------------------------
 B="$(block)"
 cp "$TMP/status.json" "$TMP/before.json"
-run 2 "--hash 'abc' is not a 32-byte hash" "$KG" app allow "${S[@]}" --app "$APP" --hash abc
-run 2 "give exactly one of --compose FILE and --hash HEX" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H1" --compose "$TMP/v1.json"
-run 2 "--app ID is required" "$KG" app revoke "${S[@]}" --hash "$H1"
-run 2 "--app 'xyz' is not an address" "$KG" app allow "${S[@]}" --app xyz --hash "$H1"
-run 2 "unknown or incomplete option '--bogus'" "$KG" app allow "${S[@]}" --bogus
-run 1 "unknown app '0x1111111111111111111111111111111111111111': no contract at that address" \
+kg_run 2 "--hash 'abc' is not a 32-byte hash" "$KG" app allow "${S[@]}" --app "$APP" --hash abc
+kg_run 2 "give exactly one of --compose FILE and --hash HEX" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H1" --compose "$TMP/v1.json"
+kg_run 2 "--app ID is required" "$KG" app revoke "${S[@]}" --hash "$H1"
+kg_run 2 "--app 'xyz' is not an address" "$KG" app allow "${S[@]}" --app xyz --hash "$H1"
+kg_run 2 "unknown or incomplete option '--bogus'" "$KG" app allow "${S[@]}" --bogus
+kg_run 1 "unknown app '0x1111111111111111111111111111111111111111': no contract at that address" \
   "$KG" app allow "${S[@]}" --app 0x1111111111111111111111111111111111111111 --hash "$H1"
-run 1 "unknown app '$KMSC': not registered with the KMS contract" "$KG" app allow "${S[@]}" --app "$KMSC" --hash "$H1"
-run 1 "signer $OTHER is not the owner (0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266) of app" \
+kg_run 1 "unknown app '$KMSC': not registered with the KMS contract" "$KG" app allow "${S[@]}" --app "$KMSC" --hash "$H1"
+kg_run 1 "signer $OTHER is not the owner (0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266) of app" \
   env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app revoke "${S[@]}" --app "$APP" --hash "$H2"
 (umask 077; echo "$OTHER_KEY" >"$TMP/other.key")
-run 1 "is not the owner" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H1" --private-key-file "$TMP/other.key"
+kg_run 1 "is not the owner" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H1" --private-key-file "$TMP/other.key"
 chmod 644 "$TMP/other.key"
-run 1 "is accessible to group or others (mode 0644)" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H1" --private-key-file "$TMP/other.key"
-run 1 "\$KEYGATE_PRIVATE_KEY is not a 32-byte hex private key" env KEYGATE_PRIVATE_KEY=0x1234 "$KG" app allow "${S[@]}" --app "$APP" --hash "$H1"
+kg_run 1 "is accessible to group or others (mode 0644)" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H1" --private-key-file "$TMP/other.key"
+kg_run 1 "\$KEYGATE_PRIVATE_KEY is not a 32-byte hex private key" env KEYGATE_PRIVATE_KEY=0x1234 "$KG" app allow "${S[@]}" --app "$APP" --hash "$H1"
 grep -q 1234 "$TMP/err" && die "a bad key was echoed in an error"
-run 1 "chain unreachable: chain node http://127.0.0.1:1: eth_chainId" "$KG" app status --rpc-url http://127.0.0.1:1 --app "$APP"
-run 1 "no devnet in '$TMP/nope'" "$KG" app status --state "$TMP/nope" --app "$APP"
-run 2 "has no upgrade notice: use 'keygate app allow'" "$KG" app propose "${S[@]}" --app "$APP" --hash "$H1"
+kg_run 1 "chain unreachable: chain node http://127.0.0.1:1: eth_chainId" "$KG" app status --rpc-url http://127.0.0.1:1 --app "$APP"
+kg_run 1 "no devnet in '$TMP/nope'" "$KG" app status --state "$TMP/nope" --app "$APP"
+kg_run 2 "has no upgrade notice: use 'keygate app allow'" "$KG" app propose "${S[@]}" --app "$APP" --hash "$H1"
 [ "$(block)" = "$B" ] || die "a failed command changed the chain (block $B -> $(block))"
 "$KG" app status "${S[@]}" --app "$APP" --json >"$TMP/after.json"
 cmp -s "$TMP/before.json" "$TMP/after.json" || die "a failed command changed the app's state"
@@ -134,14 +128,14 @@ TAPP="$(jq -r .app_id "$TMP/tl.json")"
 [ "$(jq -r .tcb_policy "$TMP/tl.json")" = "up-to-date" ] || die "deploy --tcb up-to-date output: $(cat "$TMP/tl.json")"
 [ "$("$CAST" call --rpc-url "$RPC" "$TAPP" 'requireTcbUpToDate()(bool)')" = "true" ] || die "--tcb up-to-date: the contract does not require UpToDate"
 jq -e '.notice_period==3600 and (.warnings|length)==1' "$TMP/tl.json" >/dev/null || die "timelock deploy output (with the KMS notice warning)"
-run 2 "--timelock SECONDS and --guardian ADDR go together" "$KG" app deploy "${S[@]}" --tcb up-to-date --compose "$TMP/v1.json" --timelock 60
-run 1 "has a 3600 s upgrade notice: use 'keygate app propose'" "$KG" app allow "${S[@]}" --app "$TAPP" --hash "$H2"
+kg_run 2 "--timelock SECONDS and --guardian ADDR go together" "$KG" app deploy "${S[@]}" --tcb up-to-date --compose "$TMP/v1.json" --timelock 60
+kg_run 1 "has a 3600 s upgrade notice: use 'keygate app propose'" "$KG" app allow "${S[@]}" --app "$TAPP" --hash "$H2"
 "$KG" app propose "${S[@]}" --app "$TAPP" --hash "$H2" >"$TMP/p.json" || die "propose"
 jq -e '.state=="pending" and .activates_at > now' "$TMP/p.json" >/dev/null || die "propose output $(cat "$TMP/p.json")"
 "$KG" app status "${S[@]}" --app "$TAPP" --json | jq -e --arg h "$H2" '.pending_compose_hashes[0].compose_hash==$h and (.allowed_compose_hashes|length)==1' >/dev/null || die "pending not shown"
-run 1 "is not the guardian ($OTHER) of app" "$KG" app veto "${S[@]}" --app "$TAPP" --hash "$H2"
+kg_run 1 "is not the guardian ($OTHER) of app" "$KG" app veto "${S[@]}" --app "$TAPP" --hash "$H2"
 KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app veto "${S[@]}" --app "$TAPP" --hash "$H2" | jq -e '.state=="none"' >/dev/null || die "veto"
-run 1 "is not a pending proposal" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app veto "${S[@]}" --app "$TAPP" --hash "$H2"
+kg_run 1 "is not a pending proposal" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app veto "${S[@]}" --app "$TAPP" --hash "$H2"
 "$KG" app status "${S[@]}" --app "$TAPP" --json | jq -e '[.history[].event] | index("ComposeHashVetoed") != null and (.|length) > 0' >/dev/null || die "veto not in history"
 # a proposal nobody vetoes becomes allowed once the notice period is over
 "$KG" app propose "${S[@]}" --app "$TAPP" --compose "$TMP/v2.json" | jq -e '.state=="pending"' >/dev/null || die "re-propose"
@@ -157,14 +151,14 @@ ok "time-locked app: allow refused, propose -> pending, only the guardian vetoes
 NEWG=0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC # anvil's dev account 2
 NEWG_KEY=0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a
 B="$(block)"
-run 2 "--escape-guardian ADDR goes alone" "$KG" app notice "${S[@]}" --app "$TAPP" --escape-guardian "$NEWG" --period 60 --guardian "$NEWG"
-run 1 "is not the owner" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app notice "${S[@]}" --app "$TAPP" --escape-guardian "$OTHER"
+kg_run 2 "--escape-guardian ADDR goes alone" "$KG" app notice "${S[@]}" --app "$TAPP" --escape-guardian "$NEWG" --period 60 --guardian "$NEWG"
+kg_run 1 "is not the owner" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app notice "${S[@]}" --app "$TAPP" --escape-guardian "$OTHER"
 [ "$(block)" = "$B" ] || die "a refused escape changed the chain"
 "$KG" app notice "${S[@]}" --app "$TAPP" --escape-guardian "$NEWG" | jq -e '.action=="escape-guardian"' >/dev/null || die "app notice --escape-guardian"
 "$KG" app notice "${S[@]}" --app "$TAPP" >"$TMP/n.json" || die "app notice"
 jq -e --arg o "$OTHER" --arg g "$NEWG" '.period==3600 and .guardian==$o and .pending.escape==true and .pending.guardian==$g and .pending.period==3600' \
   "$TMP/n.json" >/dev/null || die "pending escape not shown: $(cat "$TMP/n.json")"
-run 1 "AppGuardianEscapeNotVetoable" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app veto "${S[@]}" --app "$TAPP" --notice-change
+kg_run 1 "AppGuardianEscapeNotVetoable" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" app veto "${S[@]}" --app "$TAPP" --notice-change
 rpc evm_increaseTime '[7201]'
 rpc evm_mine '[]'
 "$KG" app notice "${S[@]}" --app "$TAPP" | jq -e --arg g "$NEWG" '.period==3600 and .guardian==$g and .pending==null' >/dev/null ||
@@ -179,8 +173,8 @@ MR="$(printf 'kms mr' | sha256sum | cut -c1-64)"
 "$KG" kms revoke "${S[@]}" --mr "$MR" >/dev/null || die "kms revoke"
 "$KG" kms status "${S[@]}" --json | jq -e '.allowed_mr==[]' >/dev/null || die "kms revoke not effective"
 B="$(block)"
-run 2 "give exactly one of --mr, --device, --os-image" "$KG" kms allow "${S[@]}" --mr "$MR" --device "$MR"
-run 1 "is not the owner" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms allow "${S[@]}" --device "$MR"
+kg_run 2 "give exactly one of --mr, --device, --os-image" "$KG" kms allow "${S[@]}" --mr "$MR" --device "$MR"
+kg_run 1 "is not the owner" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms allow "${S[@]}" --device "$MR"
 [ "$(block)" = "$B" ] || die "a failed kms command changed the chain"
 ok "kms allow/revoke/status of MRs and OS images; non-owner refused"
 
@@ -194,11 +188,11 @@ grep -qF "governance notice (0 s) is shorter than this app's notice (3600 s)" "$
 "$KG" app status "${S[@]}" --app "$APP" --json 2>"$TMP/err" | jq -e '.warnings==[]' >/dev/null || die "warning for an app without notice"
 [ -s "$TMP/err" ] && die "warning on stderr for an app without notice: $(cat "$TMP/err")"
 B="$(block)"
-run 2 "--period SECONDS and --guardian ADDR go together" "$KG" kms notice "${S[@]}" --period 60
-run 2 "--period '99999999999' is not a number of seconds" "$KG" kms notice "${S[@]}" --period 99999999999 --guardian "$OTHER"
-run 2 "has no governance notice: use 'keygate kms allow --os-image'" "$KG" kms propose "${S[@]}" --os-image "$H2"
-run 2 "give exactly one of --mr, --device, --os-image" "$KG" kms allow "${S[@]}" --upgrade "$KIMPL"
-run 1 "is not the owner" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms notice "${S[@]}" --period 3600 --guardian "$OTHER"
+kg_run 2 "--period SECONDS and --guardian ADDR go together" "$KG" kms notice "${S[@]}" --period 60
+kg_run 2 "--period '99999999999' is not a number of seconds" "$KG" kms notice "${S[@]}" --period 99999999999 --guardian "$OTHER"
+kg_run 2 "has no governance notice: use 'keygate kms allow --os-image'" "$KG" kms propose "${S[@]}" --os-image "$H2"
+kg_run 2 "give exactly one of --mr, --device, --os-image" "$KG" kms allow "${S[@]}" --upgrade "$KIMPL"
+kg_run 1 "is not the owner" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms notice "${S[@]}" --period 3600 --guardian "$OTHER"
 [ "$(block)" = "$B" ] || die "a failed kms notice command changed the chain"
 # raising the notice applies at once; the time-locked app is no longer warned about
 "$KG" kms notice "${S[@]}" --period 3600 --guardian "$OTHER" | jq -e --arg g "$OTHER" '.period==3600 and .guardian==$g and .guaranteed==3600 and .action=="set"' >/dev/null || die "kms notice --period"
@@ -206,13 +200,13 @@ run 1 "is not the owner" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms notice "${
 ok "kms notice: default 0, app status warns while it is shorter than the app's notice, an increase applies at once"
 
 B="$(block)"
-run 1 "has a 3600 s governance notice: use 'keygate kms propose --os-image'" "$KG" kms allow "${S[@]}" --os-image "$H2"
-run 1 "is not a pending proposal" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --os-image "$H2"
+kg_run 1 "has a 3600 s governance notice: use 'keygate kms propose --os-image'" "$KG" kms allow "${S[@]}" --os-image "$H2"
+kg_run 1 "is not a pending proposal" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --os-image "$H2"
 [ "$(block)" = "$B" ] || die "a refused kms allow/veto changed the chain"
 "$KG" kms propose "${S[@]}" --os-image "$H2" | jq -e '.state=="pending" and .activates_at > 0' >/dev/null || die "kms propose --os-image"
 "$KG" kms status "${S[@]}" --json | jq -e --arg h "$H2" '.pending_os_image[0].value==$h and (.allowed_os_image|index($h))==null' >/dev/null || die "pending OS image not in kms status"
-run 1 "is already pending" "$KG" kms propose "${S[@]}" --os-image "$H2"
-run 1 "is not the guardian ($OTHER) of the KMS contract" "$KG" kms veto "${S[@]}" --os-image "$H2"
+kg_run 1 "is already pending" "$KG" kms propose "${S[@]}" --os-image "$H2"
+kg_run 1 "is not the guardian ($OTHER) of the KMS contract" "$KG" kms veto "${S[@]}" --os-image "$H2"
 KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --os-image "$H2" | jq -e '.state=="none"' >/dev/null || die "kms veto --os-image"
 "$KG" kms propose "${S[@]}" --mr "$MR" | jq -e '.state=="pending"' >/dev/null || die "kms propose --mr"
 rpc evm_increaseTime '[3601]'
@@ -223,22 +217,22 @@ ok "kms propose/veto of OS images and MRs: allow refused under a notice, guardia
 
 "$KG" kms notice "${S[@]}" --period 0 --guardian "$OTHER" | jq -e '.period==3600 and .pending.period==0' >/dev/null || die "a notice decrease did not wait"
 KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --notice-change | jq -e '.period==3600 and .pending==null' >/dev/null || die "veto --notice-change"
-run 1 "no pending change of the KMS governance notice" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --notice-change
+kg_run 1 "no pending change of the KMS governance notice" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --notice-change
 "$KG" kms propose "${S[@]}" --upgrade "$KIMPL" | jq -e '.action=="propose" and .activates_at > 0' >/dev/null || die "kms propose --upgrade"
 "$KG" kms status "${S[@]}" --json | jq -e --arg i "$KIMPL" '.governance_notice.pending_upgrade.implementation==$i' >/dev/null || die "pending upgrade not in kms status"
-run 1 "no pending upgrade of the KMS contract to" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --upgrade "$APP"
+kg_run 1 "no pending upgrade of the KMS contract to" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --upgrade "$APP"
 KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --upgrade "$KIMPL" | jq -e '.action=="veto"' >/dev/null || die "kms veto --upgrade"
 "$KG" kms notice "${S[@]}" | jq -e '.pending_upgrade==null' >/dev/null || die "vetoed upgrade still pending"
 ok "kms notice decrease waits and is vetoed; kms upgrade proposal shown and vetoed"
 
 B="$(block)"
-run 2 "--escape-guardian ADDR goes alone" "$KG" kms notice "${S[@]}" --escape-guardian "$NEWG" --period 60 --guardian "$NEWG"
-run 1 "is not the owner" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms notice "${S[@]}" --escape-guardian "$OTHER"
+kg_run 2 "--escape-guardian ADDR goes alone" "$KG" kms notice "${S[@]}" --escape-guardian "$NEWG" --period 60 --guardian "$NEWG"
+kg_run 1 "is not the owner" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms notice "${S[@]}" --escape-guardian "$OTHER"
 [ "$(block)" = "$B" ] || die "a refused kms escape changed the chain"
 "$KG" kms notice "${S[@]}" --escape-guardian "$NEWG" >"$TMP/kn.json" || die "kms notice --escape-guardian"
 jq -e --arg g "$NEWG" '.action=="escape-guardian" and .period==3600 and .guaranteed==3600 and .pending.escape==true and .pending.guardian==$g and .pending.period==3600' \
   "$TMP/kn.json" >/dev/null || die "kms escape output: $(cat "$TMP/kn.json")"
-run 1 "the pending change is a guardian escape, which the guardian cannot veto" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --notice-change
+kg_run 1 "the pending change is a guardian escape, which the guardian cannot veto" env KEYGATE_PRIVATE_KEY=$OTHER_KEY "$KG" kms veto "${S[@]}" --notice-change
 "$KG" kms status "${S[@]}" | grep -q "guardian escape: the guardian cannot veto it" || die "kms status table lacks the pending escape"
 rpc evm_increaseTime '[7201]'
 rpc evm_mine '[]'
@@ -246,22 +240,22 @@ rpc evm_mine '[]'
 ok "kms notice --escape-guardian: owner only, the guardian's veto refused, in force after twice the notice, guarantee unchanged"
 
 # ---- usage and state errors of the other devnet-aware commands ---------------------------------
-run 2 "unknown subcommand 'sideways'" "$KG" devnet sideways --state "$TMP/state"
-run 2 "unexpected argument 'extra'" "$KG" devnet status --state "$TMP/state" extra
-run 1 "no devnet state in '$TMP/nope'" "$KG" devnet down --state "$TMP/nope"
-run 1 "no devnet in '$TMP/nope'" "$KG" devnet status --state "$TMP/nope"
-run 2 "--app 'xyz' is not an app id" "$KG" audit list --state "$TMP/state" --app xyz
-run 2 "give --db FILE or --state DIR (not both)" "$KG" audit list --state "$TMP/state" --db "$TMP/x.db"
-run 1 "has no KMS audit log yet" "$KG" audit list --state "$TMP/state"
-run 2 "--app ID and one FILE.env are required" "$KG" env encrypt --state "$TMP/state" "$TMP/v1.json"
+kg_run 2 "unknown subcommand 'sideways'" "$KG" devnet sideways --state "$TMP/state"
+kg_run 2 "unexpected argument 'extra'" "$KG" devnet status --state "$TMP/state" extra
+kg_run 1 "no devnet state in '$TMP/nope'" "$KG" devnet down --state "$TMP/nope"
+kg_run 1 "no devnet in '$TMP/nope'" "$KG" devnet status --state "$TMP/nope"
+kg_run 2 "--app 'xyz' is not an app id" "$KG" audit list --state "$TMP/state" --app xyz
+kg_run 2 "give --db FILE or --state DIR (not both)" "$KG" audit list --state "$TMP/state" --db "$TMP/x.db"
+kg_run 1 "has no KMS audit log yet" "$KG" audit list --state "$TMP/state"
+kg_run 2 "--app ID and one FILE.env are required" "$KG" env encrypt --state "$TMP/state" "$TMP/v1.json"
 printf 'GOOD=1\nnot a line\n' >"$TMP/bad.env"
-run 1 "bad.env:2: expected KEY=VALUE" "$KG" env encrypt --state "$TMP/state" --app "$APP" "$TMP/bad.env"
+kg_run 1 "bad.env:2: expected KEY=VALUE" "$KG" env encrypt --state "$TMP/state" --app "$APP" "$TMP/bad.env"
 printf 'A=1\n' >"$TMP/ok.env"
-run 2 "no KMS: give --kms-url URL and --kms-contract ADDR, or --state DIR" "$KG" env encrypt --state "$TMP/state" --app "$APP" "$TMP/ok.env"
-run 2 "--governor GOV is required" "$KG" governor status "${S[@]}" --proposal 1
-run 2 "--proposal 'x1' is not a number" "$KG" governor queue "${S[@]}" --governor "$KMSC" --proposal x1
-run 2 "unknown subcommand 'propose'" "$KG" governor propose "${S[@]}"
-run 1 "--governor $KMSC is not a Governor" "$KG" governor status "${S[@]}" --governor "$KMSC" --proposal 1
+kg_run 2 "no KMS: give --kms-url URL and --kms-contract ADDR, or --state DIR" "$KG" env encrypt --state "$TMP/state" --app "$APP" "$TMP/ok.env"
+kg_run 2 "--governor GOV is required" "$KG" governor status "${S[@]}" --proposal 1
+kg_run 2 "--proposal 'x1' is not a number" "$KG" governor queue "${S[@]}" --governor "$KMSC" --proposal x1
+kg_run 2 "unknown subcommand 'propose'" "$KG" governor propose "${S[@]}"
+kg_run 1 "--governor $KMSC is not a Governor" "$KG" governor status "${S[@]}" --governor "$KMSC" --proposal 1
 ok "devnet, audit, env and governor: usage errors exit 2, missing state and bad input exit 1 with the value quoted"
 
 # ---- chain writes not mined in time: the hash at once, exit 3, keygate tx status -------------------
@@ -271,7 +265,7 @@ printf '{"services":{"app":{"image":"demo:3"}}}\n' >"$TMP/v3.json"
 H3="$(sha256sum "$TMP/v3.json" | cut -c1-64)"
 rpc evm_setAutomine '[false]'
 B="$(block)"
-run 3 "was sent and is not mined yet: it may still be mined and take effect" \
+kg_run 3 "was sent and is not mined yet: it may still be mined and take effect" \
   "$KG" app allow "${S[@]}" --app "$APP" --hash "$H3" --wait 1
 TX="$(jq -r .tx "$TMP/out")"
 [[ "$TX" =~ ^0x[0-9a-f]{64}$ ]] && jq -e --arg rpc "$RPC" '.state=="pending" and .rpc_url==$rpc' "$TMP/out" >/dev/null ||
@@ -281,12 +275,12 @@ TX="$(jq -r .tx "$TMP/out")"
 grep -qF "not mined within 1 s" "$TMP/err" && grep -qF "Check it with: keygate tx status $TX --rpc-url $RPC" "$TMP/err" ||
   die "exit 3 does not say how to check: $(cat "$TMP/err")"
 [ "$(block)" = "$B" ] || die "a block was mined while automine was off"
-run 3 "" "$KG" tx status "$TX" --rpc-url "$RPC"
+kg_run 3 "" "$KG" tx status "$TX" --rpc-url "$RPC"
 grep -qF "$TX: pending (from $OWNER, nonce " "$TMP/out" || die "tx status pending: $(cat "$TMP/out")"
-run 3 "" "$KG" tx status "$TX" --state "$TMP/state" --json
+kg_run 3 "" "$KG" tx status "$TX" --state "$TMP/state" --json
 jq -e --arg o "$OWNER" '.state=="pending" and .from==$o' "$TMP/out" >/dev/null || die "tx status --json pending: $(cat "$TMP/out")"
 rpc anvil_mine '["0x1"]'
-run 0 "" "$KG" tx status "$TX" --rpc-url "$RPC"
+kg_run 0 "" "$KG" tx status "$TX" --rpc-url "$RPC"
 grep -qF "$TX: mined in block $((B + 1)) (1 confirmation), status success" "$TMP/out" || die "tx status mined: $(cat "$TMP/out")"
 "$KG" app status "${S[@]}" --app "$APP" --json | jq -e --arg h "$H3" '.allowed_compose_hashes | index($h) != null' >/dev/null ||
   die "the pending allow did not take effect once mined"
@@ -296,7 +290,7 @@ ok "a write not mined within --wait prints its hash at once, exits 3 with how to
 # mined exits 1 with the contract's reason: the guardian's veto of a pending proposal, mined in a
 # block whose timestamp (evm_setNextBlockTimestamp) is past the notice, when it is allowed.
 pending_nonce() { rpcr eth_getTransactionCount "[\"$1\",\"pending\"]" | jq -r .result; }
-run 3 "sent, not waited for (--wait 0)" "$KG" app propose "${S[@]}" --app "$TAPP" --hash "$H3" --wait 0
+kg_run 3 "sent, not waited for (--wait 0)" "$KG" app propose "${S[@]}" --app "$TAPP" --hash "$H3" --wait 0
 TXA="$(jq -r .tx "$TMP/out")"
 rpc anvil_mine '["0x1"]'
 AT="$("$KG" app status "${S[@]}" --app "$TAPP" --json | jq --arg h "$H3" '.pending_compose_hashes[] | select(.compose_hash==$h) | .activates_at')"
@@ -317,20 +311,20 @@ BG_PID=""
 [ "$(cat "$TMP/veto.rc")" = 1 ] && grep -qF "reverted in block $((B + 1)): custom error AppComposeHashNotPending" "$TMP/veto.err" ||
   die "a veto reverted when mined: exit $(cat "$TMP/veto.rc"): $(cat "$TMP/veto.err")"
 TXB="$(sed -n 's/^keygate: sent transaction \(0x[0-9a-f]*\);.*/\1/p' "$TMP/veto.err")"
-run 0 "" "$KG" tx status "$TXA" --state "$TMP/state"
-run 1 "" "$KG" tx status "$TXB" --state "$TMP/state"
+kg_run 0 "" "$KG" tx status "$TXA" --state "$TMP/state"
+kg_run 1 "" "$KG" tx status "$TXB" --state "$TMP/state"
 grep -qF "$TXB: mined in block $((B + 1)) (1 confirmation), status reverted" "$TMP/out" || die "tx status reverted: $(cat "$TMP/out")"
-run 1 "" "$KG" tx status "0x$(printf '%064d' 7)" --state "$TMP/state"
+kg_run 1 "" "$KG" tx status "0x$(printf '%064d' 7)" --state "$TMP/state"
 grep -qF "unknown to the chain node" "$TMP/out" || die "tx status unknown: $(cat "$TMP/out")"
 rpc evm_setAutomine '[true]'
 ok "--wait 0 exits 3 at once; a transaction reverted when mined exits 1 with the contract's reason; tx status reverted (1), unknown (1)"
 
-run 2 "--wait 'soon' is not a number of seconds (0..86400)" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H3" --wait soon
-run 2 "--wait goes with a write that is sent, not with --calldata" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H2" --wait 5 --calldata
-run 2 "is not a 32-byte hash" "$KG" tx status 0x1234 --state "$TMP/state"
-run 2 "give one transaction HASH" "$KG" tx status --state "$TMP/state"
-run 2 "unknown subcommand 'wait'" "$KG" tx wait "$TX"
-run 2 "unknown or incomplete option '--hash'" "$KG" tx status --hash "$TX" --state "$TMP/state"
+kg_run 2 "--wait 'soon' is not a number of seconds (0..86400)" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H3" --wait soon
+kg_run 2 "--wait goes with a write that is sent, not with --calldata" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H2" --wait 5 --calldata
+kg_run 2 "is not a 32-byte hash" "$KG" tx status 0x1234 --state "$TMP/state"
+kg_run 2 "give one transaction HASH" "$KG" tx status --state "$TMP/state"
+kg_run 2 "unknown subcommand 'wait'" "$KG" tx wait "$TX"
+kg_run 2 "unknown or incomplete option '--hash'" "$KG" tx status --hash "$TX" --state "$TMP/state"
 ok "usage errors of --wait and tx status exit 2"
 
 # ---- allow-lists from contract state, app list ------------------------------------------------------
@@ -355,9 +349,9 @@ grep -qF "allowed compose hashes (contract state, block $HEAD)" "$TMP/win.txt" &
 "$KG" app status "${S[@]}" --app "$APP" --json --log-window 1 >"$TMP/all.json" || die "status --log-window 1"
 jq -e --slurpfile w "$TMP/win.json" '.history_complete and .log_requests > 1 and
   .allowed_compose_hashes==$w[0].allowed_compose_hashes' "$TMP/all.json" >/dev/null || die "full history: $(jq -c 'del(.history)' "$TMP/all.json")"
-run 2 "--log-window '0' is not a number of blocks" "$KG" app status "${S[@]}" --app "$APP" --log-window 0
-run 2 "--from-block 'x' is not a block number" "$KG" app status "${S[@]}" --app "$APP" --from-block x
-run 2 "is after the chain's head" "$KG" app status "${S[@]}" --app "$APP" --from-block 99999999
+kg_run 2 "--log-window '0' is not a number of blocks" "$KG" app status "${S[@]}" --app "$APP" --log-window 0
+kg_run 2 "--from-block 'x' is not a block number" "$KG" app status "${S[@]}" --app "$APP" --from-block x
+kg_run 2 "is after the chain's head" "$KG" app status "${S[@]}" --app "$APP" --from-block 99999999
 ok "app status: allow-lists, devices and advisories from contract state beyond the history window; history range stated"
 "$KG" kms status "${S[@]}" --json --from-block "$HEAD" >"$TMP/kst.json" || die "kms status --from-block HEAD"
 jq -e --arg os "$H1" '.lists_from=="contract" and (.allowed_os_image | index($os) != null) and .allowed_mr==[]' "$TMP/kst.json" >/dev/null ||
@@ -381,10 +375,10 @@ grep -qF "$N_APPS registered apps (contract state" "$TMP/list.txt" && grep -q "^
 "$CAST" send --rpc-url "$RPC" --private-key "$OTHER_KEY" "$KMSC" 'registerApp(address)' "$OTHER" >/dev/null || die "registerApp"
 "$KG" app list "${S[@]}" --json | jq -e --arg x "$OTHER" '.apps[-1].app_id==$x and (.apps[-1].error|test("no contract at that address"))' >/dev/null ||
   die "app list: a registered address without code"
-run 2 "app list: needs the KMS contract" "$KG" app list --rpc-url "$RPC"
-run 2 "app list: takes no --app" "$KG" app list "${S[@]}" --app "$APP"
-run 2 "--kms-contract 'nope'" "$KG" app list --rpc-url "$RPC" --kms-contract nope
-run 1 "chain unreachable" "$KG" app list --rpc-url http://127.0.0.1:1 --kms-contract "$KMSC"
+kg_run 2 "app list: needs the KMS contract" "$KG" app list --rpc-url "$RPC"
+kg_run 2 "app list: takes no --app" "$KG" app list "${S[@]}" --app "$APP"
+kg_run 2 "--kms-contract 'nope'" "$KG" app list --rpc-url "$RPC" --kms-contract nope
+kg_run 1 "chain unreachable" "$KG" app list --rpc-url http://127.0.0.1:1 --kms-contract "$KMSC"
 ok "app list: registered apps with owner, notice and compose hash counts from the KMS contract's state; bad input exits 2, no chain 1"
 
 # An app contract upgraded from a version without enumeration holds hashes it does not list: status
@@ -412,8 +406,8 @@ jq -e '.action=="index" and .compose_hashes==1 and .devices==0 and .tx' "$TMP/id
 B="$(block)"
 "$KG" app index "${S[@]}" --app "$OLD" 2>/dev/null | jq -e '.unchanged==true' >/dev/null || die "app index twice"
 [ "$(block)" = "$B" ] || die "app index with nothing to index sent a transaction"
-run 2 "--app ID is required" "$KG" app index "${S[@]}"
-run 1 "unknown app '$OTHER': no contract at that address" "$KG" app index "${S[@]}" --app "$OTHER"
+kg_run 2 "--app ID is required" "$KG" app index "${S[@]}"
+kg_run 1 "unknown app '$OTHER': no contract at that address" "$KG" app index "${S[@]}" --app "$OTHER"
 ok "app status: hashes an upgraded contract holds but does not list are shown from the history, with a warning; app index (anyone) indexes them, once"
 
 # The same for the KMS contract: its registry and OS image set emptied (keygate.storage.KmsIndex:
@@ -438,8 +432,8 @@ jq -e --argjson n "$(wc -l <"$TMP/apps.txt")" '.action=="index" and .apps==$n an
 B="$(block)"
 "$KG" kms index "${S[@]}" 2>/dev/null | jq -e '.unchanged==true' >/dev/null || die "kms index twice"
 [ "$(block)" = "$B" ] || die "kms index with nothing to index sent a transaction"
-run 2 "unknown or incomplete option '--app'" "$KG" kms index "${S[@]}" --app "$APP"
-run 2 "--log-window '0' is not a number of blocks" "$KG" kms index "${S[@]}" --log-window 0
+kg_run 2 "unknown or incomplete option '--app'" "$KG" kms index "${S[@]}" --app "$APP"
+kg_run 2 "--log-window '0' is not a number of blocks" "$KG" kms index "${S[@]}" --log-window 0
 ok "kms index (anyone): a KMS contract's emptied registry and OS image set rebuilt from its history, once; app list and kms status read them again"
 
 echo "governance_cli_test: $PASS checks passed"

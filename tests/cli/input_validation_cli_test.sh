@@ -29,12 +29,6 @@ rpc() { curl -s -X POST -H 'Content-Type: application/json' \
 chain_state() { echo "$(rpc eth_blockNumber '[]') $(rpc eth_getTransactionCount "[\"$OWNER\",\"latest\"]")"; }
 
 # run EXPECTED_RC MESSAGE_SUBSTRING CMD...: exit status and stderr text must both match
-run() {
-  local want_rc="$1" want_msg="$2"; shift 2
-  set +e; "$@" >"$TMP/out" 2>"$TMP/err"; local rc=$?; set -e
-  [ "$rc" = "$want_rc" ] || die "'$*': exit $rc, expected $want_rc; stderr: $(cat "$TMP/err")"
-  [ -z "$want_msg" ] || grep -qF -- "$want_msg" "$TMP/err" || die "'$*': stderr lacks '$want_msg': $(cat "$TMP/err")"
-}
 BEFORE="$(chain_state)"
 
 # ---- a compose file that is not JSON ---------------------------------------------------------
@@ -42,15 +36,15 @@ printf 'services:\n  app:\n    image: demo:1\n' >"$TMP/compose.yaml"
 printf '["not", "an", "object"]' >"$TMP/array.json"
 printf '{"name":"a","name":"b"}' >"$TMP/dup.json"
 printf '{"name":"ok"}' >"$TMP/ok.json"
-run 2 "compose file '$TMP/compose.yaml' is not JSON (line 1" "$KG" app compose-hash "$TMP/compose.yaml"
+kg_run 2 "compose file '$TMP/compose.yaml' is not JSON (line 1" "$KG" app compose-hash "$TMP/compose.yaml"
 [ ! -s "$TMP/out" ] || die "compose-hash printed a hash for a YAML file"
-run 2 "compose file '$TMP/array.json' is JSON but not an object" "$KG" app compose-hash "$TMP/array.json"
-run 2 "duplicate object key" "$KG" app compose-hash "$TMP/dup.json"
+kg_run 2 "compose file '$TMP/array.json' is JSON but not an object" "$KG" app compose-hash "$TMP/array.json"
+kg_run 2 "duplicate object key" "$KG" app compose-hash "$TMP/dup.json"
 [ "$("$KG" app compose-hash "$TMP/ok.json")" = "$(sha256sum "$TMP/ok.json" | cut -c1-64)" ] ||
   die "compose-hash of a JSON object is not SHA-256 of its raw bytes"
 ok "app compose-hash: YAML, a JSON array, duplicate keys refused (exit 2, the path quoted); a JSON object still hashes its raw bytes"
-run 2 "compose file '$TMP/compose.yaml' is not JSON" "$KG" app deploy "${S[@]}" --tcb up-to-date --compose "$TMP/compose.yaml"
-run 2 "is JSON but not an object" "$KG" app deploy "${S[@]}" --tcb up-to-date --compose "$TMP/array.json"
+kg_run 2 "compose file '$TMP/compose.yaml' is not JSON" "$KG" app deploy "${S[@]}" --tcb up-to-date --compose "$TMP/compose.yaml"
+kg_run 2 "is JSON but not an object" "$KG" app deploy "${S[@]}" --tcb up-to-date --compose "$TMP/array.json"
 [ "$(chain_state)" = "$BEFORE" ] || die "a refused deploy changed the chain ($BEFORE -> $(chain_state))"
 ok "app deploy of a non-JSON compose file: exit 2, nothing sent (same block, same nonce)"
 
@@ -58,41 +52,41 @@ ok "app deploy of a non-JSON compose file: exit 2, nothing sent (same block, sam
 printf 'A=1\n' >"$TMP/app.env"
 NOAPP=0x1111111111111111111111111111111111111111
 # The KMS URL is dead on purpose: the registration check comes first and needs only the chain.
-run 1 "--app '$NOAPP' is not an app registered with the KMS contract" \
+kg_run 1 "--app '$NOAPP' is not an app registered with the KMS contract" \
   "$KG" env encrypt "${S[@]}" --kms-url http://127.0.0.1:9 --app "$NOAPP" --out "$TMP/app.env.enc" "$TMP/app.env"
 [ ! -e "$TMP/app.env.enc" ] || die "env encrypt wrote a file for an unregistered app"
-run 1 "is not an app registered" \
+kg_run 1 "is not an app registered" \
   "$KG" env encrypt "${S[@]}" --kms-url http://127.0.0.1:9 --app "$KMSC" "$TMP/app.env"
 ok "env encrypt to an unregistered address (or the KMS contract itself): exit 1, registeredApps named, no file"
 printf 'A=1\nB=$HOME\n' >"$TMP/interp.env"
-run 1 "interp.env:2: value of B: variable interpolation" \
+kg_run 1 "interp.env:2: value of B: variable interpolation" \
   "$KG" env encrypt "${S[@]}" --kms-url http://127.0.0.1:9 --app "$NOAPP" "$TMP/interp.env"
 ok "env encrypt: a .env Compose would interpolate is refused by line before anything else"
 
 # ---- keys on the command line -----------------------------------------------------------------
 APP=0x2222222222222222222222222222222222222222
 no_key() { ! grep -qi "${OWNER_KEY#0x}" "$TMP/out" "$TMP/err" || die "'$1' printed the private key: $(cat "$TMP/err")"; }
-run 2 "unknown or incomplete option '--private-key' (options are not abbreviated: did you mean '--private-key-file'?)" \
+kg_run 2 "unknown or incomplete option '--private-key' (options are not abbreviated: did you mean '--private-key-file'?)" \
   "$KG" app allow "${S[@]}" --app "$APP" --hash "$(printf '%064d' 0)" --private-key "$OWNER_KEY"
 no_key "--private-key KEY"
 grep -qF 'keys are never taken on the command line' "$TMP/err" || die "--private-key: no advice"
-run 2 "unknown or incomplete option '--private-key'" \
+kg_run 2 "unknown or incomplete option '--private-key'" \
   "$KG" app allow "${S[@]}" --app "$APP" --hash "$(printf '%064d' 0)" --private-key="$OWNER_KEY"
 no_key "--private-key=KEY"
-run 2 "unknown or incomplete option '--priv'" "$KG" kms allow "${S[@]}" --os-image "$(printf '%064d' 0)" --priv "$OWNER_KEY"
+kg_run 2 "unknown or incomplete option '--priv'" "$KG" kms allow "${S[@]}" --os-image "$(printf '%064d' 0)" --priv "$OWNER_KEY"
 no_key "--priv KEY"
-run 2 "unknown or incomplete option '--private-key'" "$KG" governor status --governor "$APP" --proposal 1 --private-key "$OWNER_KEY"
+kg_run 2 "unknown or incomplete option '--private-key'" "$KG" governor status --governor "$APP" --proposal 1 --private-key "$OWNER_KEY"
 no_key "governor --private-key KEY"
-run 2 "looks like a private key, not a file" \
+kg_run 2 "looks like a private key, not a file" \
   "$KG" app allow "${S[@]}" --app "$APP" --hash "$(printf '%064d' 0)" --private-key-file "$OWNER_KEY"
 no_key "--private-key-file KEY"
-run 2 "looks like a private key, not a file" \
+kg_run 2 "looks like a private key, not a file" \
   "$KG" app allow "${S[@]}" --app "$APP" --hash "$(printf '%064d' 0)" --private-key-file "${OWNER_KEY#0x}"
 no_key "--private-key-file KEY (no 0x)"
 [ "$(chain_state)" = "$BEFORE" ] || die "a refused command changed the chain"
 ok "--private-key KEY / =KEY / --priv: exit 2, not read as --private-key-file; a key given as the file: exit 2; never printed"
-run 2 "unknown or incomplete option '--stat' (options are not abbreviated: did you mean '--state'?)" \
+kg_run 2 "unknown or incomplete option '--stat' (options are not abbreviated: did you mean '--state'?)" \
   "$KG" app status --stat "$TMP/state" --app "$APP"
-run 2 "unknown or incomplete option '--ap'" "$KG" env encrypt --ap "$APP" "$TMP/app.env"
+kg_run 2 "unknown or incomplete option '--ap'" "$KG" env encrypt --ap "$APP" "$TMP/app.env"
 ok "abbreviated long options are refused everywhere (exit 2, the full name suggested)"
 echo "1..$PASS"

@@ -19,12 +19,6 @@ kg_devnet_begin dao-itest
 PASS=0
 ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
 die() { echo "not ok - $*" >&2; exit 1; }
-run() {
-  local want_rc="$1" want_msg="$2"; shift 2
-  set +e; "$@" >"$TMP/out" 2>"$TMP/err"; local rc=$?; set -e
-  [ "$rc" = "$want_rc" ] || die "'$*': exit $rc, expected $want_rc; stderr: $(cat "$TMP/err")"
-  [ -z "$want_msg" ] || grep -qF -- "$want_msg" "$TMP/err" || die "'$*': stderr lacks '$want_msg': $(cat "$TMP/err")"
-}
 
 kg_devnet_chain
 export ETH_RPC_URL="$RPC"
@@ -65,7 +59,7 @@ ok "app deployed with the Safe as owner; the KMS contract denies v2"
 
 # one owner: not enough; the signature is printed for the next owner and nothing executes
 NONCE="$("$CAST" call "$SAFE" 'nonce()(uint256)')"
-run 1 "1 of 2 signatures for Safe" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H2" --via-safe "$SAFE" --signer-key-file "$TMP/owner0.key"
+kg_run 1 "1 of 2 signatures for Safe" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H2" --via-safe "$SAFE" --signer-key-file "$TMP/owner0.key"
 jq -e '.executed==false and (.signatures|length)==1 and .threshold==2' "$TMP/out" >/dev/null || die "partial signatures not printed: $(cat "$TMP/out")"
 SIG0="$(jq -r '.signatures[0].signature' "$TMP/out")"
 KG_HASH="$(jq -r .safe_tx_hash "$TMP/out")"
@@ -76,35 +70,35 @@ SAFE_HASH="$("$CAST" call "$SAFE" 'getTransactionHash(address,uint256,bytes,uint
 [ "$("$CAST" call "$SAFE" 'nonce()(uint256)')" = "$NONCE" ] || die "the Safe nonce moved"
 ok "one signature: not executed, signature printed; keygate's EIP-712 hash = the Safe's getTransactionHash ($SAFE_HASH)"
 
-run 1 "is not an owner of Safe" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H2" --via-safe "$SAFE" --signer-key-file "$TMP/outsider.key" --safe-signature "$SIG0"
-run 1 "is not the owner ($SAFE) of app" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H2"
-run 2 "give at most one of --via-safe, --via-governor and --calldata" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H2" --via-safe "$SAFE" --calldata
+kg_run 1 "is not an owner of Safe" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H2" --via-safe "$SAFE" --signer-key-file "$TMP/outsider.key" --safe-signature "$SIG0"
+kg_run 1 "is not the owner ($SAFE) of app" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H2"
+kg_run 2 "give at most one of --via-safe, --via-governor and --calldata" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H2" --via-safe "$SAFE" --calldata
 ok "an outsider's key, the EOA signer and contradictory options are refused; nothing sent"
 
-run 0 "" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H2" --via-safe "$SAFE" --signer-key-file "$TMP/owner2.key" --safe-signature "$SIG0"
+kg_run 0 "" "$KG" app allow "${S[@]}" --app "$APP" --hash "$H2" --via-safe "$SAFE" --signer-key-file "$TMP/owner2.key" --safe-signature "$SIG0"
 jq -e '.executed==true and .state=="allowed" and (.signatures|length)==2' "$TMP/out" >/dev/null || die "not executed: $(cat "$TMP/out")"
 allowed "$H2" | grep -q '^true ""' || die "the KMS contract does not follow the Safe: $(allowed "$H2")"
 ok "a second owner adds theirs: the Safe executes, v2 is allowed, the KMS contract follows"
 
-run 0 "" "$KG" app revoke "${S[@]}" --app "$APP" --hash "$H2" --calldata
+kg_run 0 "" "$KG" app revoke "${S[@]}" --app "$APP" --hash "$H2" --calldata
 jq -e --arg d "$("$CAST" calldata 'removeComposeHash(bytes32)' "0x$H2")" '.calldata.data==$d and .calldata.value=="0" and .executed==false' "$TMP/out" >/dev/null ||
   die "--calldata output: $(cat "$TMP/out")"
 allowed "$H2" | grep -q '^true' || die "--calldata changed something"
 ok "--calldata prints {to, data, value} and sends nothing"
 
-run 0 "" "$KG" app tcb "${S[@]}" --app "$APP" --deny-advisory INTEL-SA-00837 --via-safe "$SAFE" --signer-key-file "$TMP/owner0.key" --signer-key-file "$TMP/owner1.key"
+kg_run 0 "" "$KG" app tcb "${S[@]}" --app "$APP" --deny-advisory INTEL-SA-00837 --via-safe "$SAFE" --signer-key-file "$TMP/owner0.key" --signer-key-file "$TMP/owner1.key"
 allowed "$H2" INTEL-SA-00837 | grep -q 'advisory denied: INTEL-SA-00837' || die "advisory deny-list: $(allowed "$H2" INTEL-SA-00837)"
 allowed "$H2" INTEL-SA-00615 | grep -q '^true' || die "other advisories still allowed"
-run 0 "" "$KG" app device "${S[@]}" --app "$APP" --any-device off --via-safe "$SAFE" --signer-key-file "$TMP/owner0.key" --signer-key-file "$TMP/owner1.key"
+kg_run 0 "" "$KG" app device "${S[@]}" --app "$APP" --any-device off --via-safe "$SAFE" --signer-key-file "$TMP/owner0.key" --signer-key-file "$TMP/owner1.key"
 allowed "$H2" | grep -q 'device not allowed' || die "device list: $(allowed "$H2")"
 ok "TCB policy (advisory deny-list) and device list governed through the Safe; the KMS contract follows"
 
 # two-step ownership: the Safe hands the app to owner 0's EOA, who accepts
 NEW="$("$CAST" wallet address --private-key "${OWNER_KEYS[0]}")"
-run 0 "" "$KG" app owner "${S[@]}" --app "$APP" --transfer "$NEW" --via-safe "$SAFE" --signer-key-file "$TMP/owner0.key" --signer-key-file "$TMP/owner1.key"
-run 1 "is not the pending owner" "$KG" app owner "${S[@]}" --app "$APP" --accept --private-key-file "$TMP/owner1.key"
-run 0 "" "$KG" app owner "${S[@]}" --app "$APP" --accept --private-key-file "$TMP/owner0.key"
+kg_run 0 "" "$KG" app owner "${S[@]}" --app "$APP" --transfer "$NEW" --via-safe "$SAFE" --signer-key-file "$TMP/owner0.key" --signer-key-file "$TMP/owner1.key"
+kg_run 1 "is not the pending owner" "$KG" app owner "${S[@]}" --app "$APP" --accept --private-key-file "$TMP/owner1.key"
+kg_run 0 "" "$KG" app owner "${S[@]}" --app "$APP" --accept --private-key-file "$TMP/owner0.key"
 [ "$("$CAST" call "$APP" 'owner()(address)')" = "$NEW" ] || die "ownership not transferred"
-run 2 "add --yes" "$KG" app disable-upgrades "${S[@]}" --app "$APP" --private-key-file "$TMP/owner0.key"
+kg_run 2 "add --yes" "$KG" app disable-upgrades "${S[@]}" --app "$APP" --private-key-file "$TMP/owner0.key"
 ok "two-step ownership transfer from the Safe; only the pending owner accepts; disable-upgrades asks for --yes"
 echo "governance_dao_itest: $PASS checks passed"

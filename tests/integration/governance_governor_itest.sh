@@ -22,12 +22,6 @@ kg_devnet_begin governor-itest
 PASS=0
 ok() { PASS=$((PASS + 1)); echo "ok $PASS - $*"; }
 die() { echo "not ok - $*" >&2; exit 1; }
-run() { # run EXPECTED_RC STDERR_SUBSTRING CMD...
-  local want_rc="$1" want_msg="$2"; shift 2
-  set +e; "$@" >"$TMP/out" 2>"$TMP/err"; local rc=$?; set -e
-  [ "$rc" = "$want_rc" ] || die "'$*': exit $rc, expected $want_rc; stderr: $(cat "$TMP/err")"
-  [ -z "$want_msg" ] || grep -qF -- "$want_msg" "$TMP/err" || die "'$*': stderr lacks '$want_msg': $(cat "$TMP/err")"
-}
 
 kg_devnet_chain
 export ETH_RPC_URL="$RPC"
@@ -68,10 +62,10 @@ COUNCIL="$(KEYGATE_DEPLOYER_KEY=$DEPLOYER_KEY "$SRC/scripts/deploy-safe" --rpc-u
 ok "Governor $GOV (token $TOKEN, timelock $TIMELOCK, delay ${DELAY}s) and a 2-of-2 Safe council $COUNCIL deployed"
 
 # tokens vote only once delegated, before the proposal's snapshot
-run 0 "" "$KG" governor delegate "${S[@]}" --governor "$GOV" --private-key-file "$TMP/voter_a.key"
+kg_run 0 "" "$KG" governor delegate "${S[@]}" --governor "$GOV" --private-key-file "$TMP/voter_a.key"
 jq -e --arg a "$VOTER_A" --arg t "$TOKEN" '.delegatee==$a and .token==$t and .delegatee_votes=="600000000000000000000"' "$TMP/out" >/dev/null ||
   die "delegate: $(cat "$TMP/out")"
-run 0 "" "$KG" governor delegate "${S[@]}" --governor "$GOV" --private-key-file "$TMP/voter_b.key"
+kg_run 0 "" "$KG" governor delegate "${S[@]}" --governor "$GOV" --private-key-file "$TMP/voter_b.key"
 ok "governor delegate: each holder's tokens count as its votes"
 
 printf '{"services":{"app":{"image":"dao:1"}}}\n' >"$TMP/v1.json"
@@ -86,12 +80,12 @@ allowed() { # allowed HASH -> "true" or the KMS contract's reason
     tr '\n' ' '
 }
 allowed "$H2" | grep -q '^false "compose hash not allowed"' || die "v2 allowed before any vote: $(allowed "$H2")"
-run 1 "signer $VOTER_A is not the owner ($TIMELOCK) of app" "$KG" app propose "${S[@]}" --app "$APP" --hash "$H2" --private-key-file "$TMP/voter_a.key"
+kg_run 1 "signer $VOTER_A is not the owner ($TIMELOCK) of app" "$KG" app propose "${S[@]}" --app "$APP" --hash "$H2" --private-key-file "$TMP/voter_a.key"
 ok "the timelock owns a time-locked app ($APP, ${NOTICE}s notice, the council its guardian); a voter alone cannot propose"
 
 # propose (any write with --via-governor): the proposal id is printed for the next commands
 propose() { # propose HASH DESCRIPTION -> sets PID
-  run 0 "" "$KG" app propose "${S[@]}" --app "$APP" --hash "$1" --via-governor "$GOV" --description "$2"
+  kg_run 0 "" "$KG" app propose "${S[@]}" --app "$APP" --hash "$1" --via-governor "$GOV" --description "$2"
   PID="$(jq -r .proposal_id "$TMP/out")"
   [[ "$PID" =~ ^[0-9]+$ ]] || die "no proposal id: $(cat "$TMP/out")"
   grep -qF "proposal $PID on Governor $GOV; next: keygate governor" "$TMP/err" || die "no next-step hint: $(cat "$TMP/err")"
@@ -101,52 +95,52 @@ propose() { # propose HASH DESCRIPTION -> sets PID
 G=(--governor "$GOV")
 propose "$H2" "keygate: allow app v2"
 [ "$("$CAST" call "$GOV" 'state(uint256)(uint8)' "$PID")" = 0 ] || die "not Pending on chain"
-run 0 "" "$KG" governor status "${S[@]}" "${G[@]}" --proposal "$PID" --json
+kg_run 0 "" "$KG" governor status "${S[@]}" "${G[@]}" --proposal "$PID" --json
 jq -e --arg app "$APP" --arg d "$("$CAST" calldata 'proposeComposeHash(bytes32)' "0x$H2")" '.state=="Pending" and
   .actions==[{"target":$app,"value":"0","calldata":$d,"function":"proposeComposeHash(bytes32)"}] and
   .description=="keygate: allow app v2" and .clock_mode=="blocknumber" and .eta==null' "$TMP/out" >/dev/null ||
   die "status (pending): $(cat "$TMP/out")"
-run 0 "" "$KG" governor status "${S[@]}" "${G[@]}" --proposal "$("$CAST" to-hex "$PID")"
+kg_run 0 "" "$KG" governor status "${S[@]}" "${G[@]}" --proposal "$("$CAST" to-hex "$PID")"
 grep -q "state        Pending" "$TMP/out" && grep -q "proposeComposeHash(bytes32)" "$TMP/out" || die "status table: $(cat "$TMP/out")"
 ok "--via-governor proposes and prints the proposal id; governor status reads its calls back from ProposalCreated (Pending)"
 
 B="$(block)"
-run 1 "is Pending: voting opens after block" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support for --private-key-file "$TMP/voter_a.key"
-run 2 "--support 'maybe': say for, against or abstain" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support maybe
-run 2 "--proposal ID is required" "$KG" governor vote "${S[@]}" "${G[@]}" --support for
-run 2 "--via-governor does not apply" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support for --via-governor "$GOV"
-run 1 "proposal 12345 does not exist on Governor $GOV" "$KG" governor status "${S[@]}" "${G[@]}" --proposal 12345
-run 1 "--governor $APP is not a Governor" "$KG" governor status "${S[@]}" --governor "$APP" --proposal "$PID"
-run 1 "is Pending: voting opens after block" "$KG" governor queue "${S[@]}" "${G[@]}" --proposal "$PID"
+kg_run 1 "is Pending: voting opens after block" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support for --private-key-file "$TMP/voter_a.key"
+kg_run 2 "--support 'maybe': say for, against or abstain" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support maybe
+kg_run 2 "--proposal ID is required" "$KG" governor vote "${S[@]}" "${G[@]}" --support for
+kg_run 2 "--via-governor does not apply" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support for --via-governor "$GOV"
+kg_run 1 "proposal 12345 does not exist on Governor $GOV" "$KG" governor status "${S[@]}" "${G[@]}" --proposal 12345
+kg_run 1 "--governor $APP is not a Governor" "$KG" governor status "${S[@]}" --governor "$APP" --proposal "$PID"
+kg_run 1 "is Pending: voting opens after block" "$KG" governor queue "${S[@]}" "${G[@]}" --proposal "$PID"
 [ "$(block)" = "$B" ] || die "a refused governor command changed the chain"
 ok "too early or wrong: vote while Pending, bad --support, unknown proposal, not a Governor, queue early - nothing sent"
 
 mine 2
-run 0 "" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support for --reason "v2 reviewed" --private-key-file "$TMP/voter_a.key"
+kg_run 0 "" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support for --reason "v2 reviewed" --private-key-file "$TMP/voter_a.key"
 jq -e --arg a "$VOTER_A" '.voter==$a and .weight=="600000000000000000000" and .votes.for=="600000000000000000000" and .tx' "$TMP/out" >/dev/null ||
   die "vote for: $(cat "$TMP/out")"
-run 1 "$VOTER_A has already voted on proposal $PID" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support against --private-key-file "$TMP/voter_a.key"
-run 1 "$NOBODY has no votes at the proposal's snapshot" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support for --private-key-file "$TMP/nobody.key"
-run 0 "" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support against --private-key-file "$TMP/voter_b.key"
-run 1 "is Active: voting is open until block" "$KG" governor queue "${S[@]}" "${G[@]}" --proposal "$PID"
+kg_run 1 "$VOTER_A has already voted on proposal $PID" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support against --private-key-file "$TMP/voter_a.key"
+kg_run 1 "$NOBODY has no votes at the proposal's snapshot" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support for --private-key-file "$TMP/nobody.key"
+kg_run 0 "" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support against --private-key-file "$TMP/voter_b.key"
+kg_run 1 "is Active: voting is open until block" "$KG" governor queue "${S[@]}" "${G[@]}" --proposal "$PID"
 ok "vote: 600 for (with a reason), 400 against; a second vote and a voter without tokens refused; no queue while Active"
 
 mine 10
-run 0 "" "$KG" governor status "${S[@]}" "${G[@]}" --proposal "$PID" --json
+kg_run 0 "" "$KG" governor status "${S[@]}" "${G[@]}" --proposal "$PID" --json
 jq -e '.state=="Succeeded" and .votes=={"for":"600000000000000000000","against":"400000000000000000000","abstain":"0"} and
   .quorum=="40000000000000000000" and .needs_queuing==true' "$TMP/out" >/dev/null || die "status (succeeded): $(cat "$TMP/out")"
-run 1 "is not queued: 'keygate governor queue' it first" "$KG" governor execute "${S[@]}" "${G[@]}" --proposal "$PID"
-run 0 "" "$KG" governor queue "${S[@]}" "${G[@]}" --proposal "$PID"
+kg_run 1 "is not queued: 'keygate governor queue' it first" "$KG" governor execute "${S[@]}" "${G[@]}" --proposal "$PID"
+kg_run 0 "" "$KG" governor queue "${S[@]}" "${G[@]}" --proposal "$PID"
 jq -e '.state=="Queued" and .eta > 0' "$TMP/out" >/dev/null || die "queue: $(cat "$TMP/out")"
 ETA="$(jq .eta "$TMP/out")"
 B="$(block)"
-run 1 "is queued: the timelock holds it until $ETA" "$KG" governor execute "${S[@]}" "${G[@]}" --proposal "$PID"
+kg_run 1 "is queued: the timelock holds it until $ETA" "$KG" governor execute "${S[@]}" "${G[@]}" --proposal "$PID"
 [ "$(block)" = "$B" ] || die "a refused execute changed the chain"
 [ "$("$CAST" call "$APP" 'composeHashState(bytes32)(uint8)' "0x$H2")" = 0 ] || die "the app changed before execution"
 ok "succeeded (60% for, quorum 40 tokens); execute refused before queue; queued with eta $ETA; the timelock holds it"
 
 later "$DELAY"
-run 0 "" "$KG" governor execute "${S[@]}" "${G[@]}" --proposal "$PID"
+kg_run 0 "" "$KG" governor execute "${S[@]}" "${G[@]}" --proposal "$PID"
 jq -e '.state=="Executed" and .tx' "$TMP/out" >/dev/null || die "execute: $(cat "$TMP/out")"
 [ "$("$CAST" call "$APP" 'composeHashState(bytes32)(uint8)' "0x$H2")" = 1 ] || die "v2 is not pending after execution"
 allowed "$H2" | grep -q 'compose hash pending: notice period not over' || die "the KMS contract allows v2 before the app's notice: $(allowed "$H2")"
@@ -168,15 +162,15 @@ ok "v2 is still pending a minute before the app's notice ends; from its end ($AT
 # a second passed proposal, vetoed by the council (the app's guardian) during the notice
 propose "$H3" "keygate: allow app v3"
 mine 2
-run 0 "" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support for --private-key-file "$TMP/voter_a.key"
-run 0 "" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support abstain --private-key-file "$TMP/voter_b.key"
+kg_run 0 "" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support for --private-key-file "$TMP/voter_a.key"
+kg_run 0 "" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support abstain --private-key-file "$TMP/voter_b.key"
 mine 10
-run 0 "" "$KG" governor queue "${S[@]}" "${G[@]}" --proposal "$PID"
+kg_run 0 "" "$KG" governor queue "${S[@]}" "${G[@]}" --proposal "$PID"
 later "$DELAY"
-run 0 "" "$KG" governor execute "${S[@]}" "${G[@]}" --proposal "$PID"
+kg_run 0 "" "$KG" governor execute "${S[@]}" "${G[@]}" --proposal "$PID"
 [ "$("$CAST" call "$APP" 'composeHashState(bytes32)(uint8)' "0x$H3")" = 1 ] || die "v3 not pending"
-run 1 "is not the guardian ($COUNCIL) of app" "$KG" app veto "${S[@]}" --app "$APP" --hash "$H3" --via-safe "$TIMELOCK" --signer-key-file "$TMP/council1.key"
-run 0 "" "$KG" app veto "${S[@]}" --app "$APP" --hash "$H3" --via-safe "$COUNCIL" --signer-key-file "$TMP/council1.key" --signer-key-file "$TMP/council2.key"
+kg_run 1 "is not the guardian ($COUNCIL) of app" "$KG" app veto "${S[@]}" --app "$APP" --hash "$H3" --via-safe "$TIMELOCK" --signer-key-file "$TMP/council1.key"
+kg_run 0 "" "$KG" app veto "${S[@]}" --app "$APP" --hash "$H3" --via-safe "$COUNCIL" --signer-key-file "$TMP/council1.key" --signer-key-file "$TMP/council2.key"
 jq -e '.executed==true and .state=="none"' "$TMP/out" >/dev/null || die "council veto: $(cat "$TMP/out")"
 later $((NOTICE + 1))
 allowed "$H3" | grep -q '^false "compose hash not allowed"' || die "a vetoed proposal activated: $(allowed "$H3")"
@@ -188,12 +182,12 @@ ok "a second passed proposal (v3) is vetoed by the Safe council during the notic
 # a defeated proposal cannot be queued or executed
 propose "$H4" "keygate: allow app v4"
 mine 2
-run 0 "" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support against --private-key-file "$TMP/voter_a.key"
+kg_run 0 "" "$KG" governor vote "${S[@]}" "${G[@]}" --proposal "$PID" --support against --private-key-file "$TMP/voter_a.key"
 mine 10
-run 0 "" "$KG" governor status "${S[@]}" "${G[@]}" --proposal "$PID" --json
+kg_run 0 "" "$KG" governor status "${S[@]}" "${G[@]}" --proposal "$PID" --json
 jq -e '.state=="Defeated"' "$TMP/out" >/dev/null || die "not defeated: $(cat "$TMP/out")"
-run 1 "proposal $PID is Defeated: it cannot be queued" "$KG" governor queue "${S[@]}" "${G[@]}" --proposal "$PID"
-run 1 "proposal $PID is Defeated: it cannot be executed" "$KG" governor execute "${S[@]}" "${G[@]}" --proposal "$PID"
+kg_run 1 "proposal $PID is Defeated: it cannot be queued" "$KG" governor queue "${S[@]}" "${G[@]}" --proposal "$PID"
+kg_run 1 "proposal $PID is Defeated: it cannot be executed" "$KG" governor execute "${S[@]}" "${G[@]}" --proposal "$PID"
 [ "$("$CAST" call "$APP" 'composeHashState(bytes32)(uint8)' "0x$H4")" = 0 ] || die "a defeated proposal changed the app"
 ok "a defeated proposal cannot be queued or executed; the app is unchanged"
 echo "governance_governor_itest: $PASS checks passed"

@@ -13,6 +13,8 @@
 #   kg_devnet_chain             anvil + contracts: RPC, APORT, ANVIL_PID, DEPLOY (JSON), KMSC,
 #                               OWNER and KEYGATE_DEPLOYER_KEY (anvil's public dev account)
 #   kg_send ARGS...             cast send as the deployer; the receipt in $TMP/tx.json
+#   kg_run RC TEXT CMD...       runs CMD (stdout in $TMP/out, stderr in $TMP/err); dies unless it
+#                               exits RC and, TEXT not empty, its stderr holds TEXT
 #   kg_devnet_chain_state DIR   a chain-only state directory for the CLI (DIR/devnet.json, 0600,
 #                               as `keygate devnet up` writes it: RPC, KMS contract, deployer)
 #   kg_devnet_sim               $TMP/sim + its root CA $TMP/sim-root.pem + PCCS: PPORT, PCCS_PID
@@ -189,4 +191,12 @@ kg_kms_start() {
   PIDS+=("$NODE_PID")
   kg_wait_file "$port_file" "$NODE_PID" "keygate-kms ($cfg)"
   NODE_PORT="$(cat "$port_file")"
+}
+
+kg_run() {
+  local want_rc="$1" want_msg="$2"
+  shift 2
+  set +e; "$@" >"$TMP/out" 2>"$TMP/err"; local rc=$?; set -e
+  [ "$rc" = "$want_rc" ] || die "'$*': exit $rc, expected $want_rc; stderr: $(cat "$TMP/err")"
+  [ -z "$want_msg" ] || grep -qF -- "$want_msg" "$TMP/err" || die "'$*': stderr lacks '$want_msg': $(cat "$TMP/err")"
 }
