@@ -338,7 +338,10 @@ static kg_result write_kms_config(const char *path, const json_t *doc, const cha
                            .chain_id = DEVNET_CHAIN_ID,
                            .pccs_url = kg_devnet_str(doc, "pccs_url"),
                            .sim_ca_file = kg_devnet_str(doc, "sim_root_ca"),
-                           .sim_dir = kg_devnet_str(doc, "sim_dir")};
+                           .sim_dir = kg_devnet_str(doc, "sim_dir"),
+                           /* loopback: where a root-key epoch is proposed (POST
+                            * /epoch/propose), and /metrics; the port is read from its log */
+                           .admin_listen = "127.0.0.1:0"};
     json_t *cfg = NULL;
     char *text = NULL;
     KG_GUARD(kg_cli_kms_config_devnet(&cfg, &p));
@@ -665,12 +668,20 @@ static kg_result devnet_up_steps(json_t *doc, const char *dir, kg_chain *chain)
     }
     {
         unlink(p_portfile);
+        char kms_log[PATH_MAX];
+        KG_GUARD(log_path(kms_log, dir, "kms"));
+        off_t from = file_size(kms_log);
         char *argv[] = {kmsbin, "--config", p_kmscfg, "--port-file", p_portfile, NULL};
         KG_GUARD(start_service(dir, "kms", argv));
         KG_GUARD(wait_port_file(&kport, dir, p_portfile));
         snprintf(url, sizeof(url), "https://127.0.0.1:%u", kport);
         KG_GUARD(set_str(doc, "kms_url", url));
         KG_GUARD(set_int(doc, "kms_port", kport));
+        uint16_t admin_port = 0;
+        KG_GUARD(wait_logged_port(&admin_port, dir, "kms", from,
+                                  "admin listening on http://127.0.0.1:"));
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u", admin_port);
+        KG_GUARD(set_str(doc, "kms_admin_url", url)); /* keygate kms epoch propose --admin */
         snprintf(url, sizeof(url), "https://127.0.0.1:%u/health", kport);
         KG_GUARD(wait_http(dir, "kms", url, 200));
     }

@@ -30,7 +30,8 @@
  * programs (keygate sim run, tests) read it too, so these keys are an interface:
  *   version 1, state_dir (absolute), rpc_url, chain_id, kms_contract, app_implementation,
  *   kms_implementation, deployer, private_key (the devnet's funded key, 0x-hex),
- *   kms_url ("https://127.0.0.1:PORT"), kms_port, pccs_url, sim_dir, sim_root_ca (PEM),
+ *   kms_url ("https://127.0.0.1:PORT"), kms_port, kms_admin_url (the KMS's admin listener,
+ *   "http://127.0.0.1:PORT"), pccs_url, sim_dir, sim_root_ca (PEM),
  *   kms_config, kms_state_dir, kms_ca_cert (the KMS root CA PEM apps pin), audit_db,
  *   os_image_hash, kms_mr_aggregated, kms_device_id, k256_pubkey (KMS root, compressed hex).
  * Layout of DIR: devnet.json, chain/anvil-state.json, sim/, kms/ (config, bootstrap.json,
