@@ -26,14 +26,15 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: keygate kms epoch list [target]\n"
-            "       keygate kms epoch propose --admin URL --epoch N [target] [signer options]\n"
+            "       keygate kms epoch propose [--admin URL] --epoch N [target] [signer options]\n"
             "       keygate kms epoch activate|veto|retire --epoch N [target] [signer options]\n\n"
             "Root-key epochs of the KMS contract (contracts/README.md, \"Root-key epochs\"):\n"
             "  list       the current epoch and every epoch on chain: status, public keys,\n"
             "             activation time of a proposal, attestation hash (JSON)\n"
             "  propose    owner: ask the KMS node whose admin listener is URL (its\n"
-            "             admin_listen, e.g. http://127.0.0.1:9101) to generate epoch N (the\n"
-            "             current one + 1) inside its TEE, check its answer (keys, keccak256 of\n"
+            "             admin_listen, e.g. http://127.0.0.1:9101; a devnet's own with --state)\n"
+            "             to generate epoch N (the current one + 1) inside its TEE, check its\n"
+            "             answer (keys, keccak256 of\n"
             "             the quote, the quote's REPORTDATA binding this chain, contract, N and\n"
             "             the keys), and send proposeRootEpoch; activatable after the notice\n"
             "  activate   owner: make the proposed epoch N current once its activation time\n"
@@ -325,7 +326,9 @@ static int run(ep_action act, int argc, char **argv)
         fprintf(stderr, "keygate kms epoch: unexpected argument '%s'\n", argv[optind]);
         return KG_EXIT_USAGE;
     }
-    if ((act == EP_LIST) != (epoch_text == NULL) || (act == EP_PROPOSE) != (admin != NULL)) {
+    /* propose: a devnet state names its KMS's admin listener (kms_admin_url) */
+    bool admin_ok = act == EP_PROPOSE ? admin != NULL || state != NULL : admin == NULL;
+    if ((act == EP_LIST) != (epoch_text == NULL) || !admin_ok) {
         fprintf(stderr, "keygate kms epoch %s: %s\n", ACTIONS[act],
                 act == EP_LIST      ? "takes no --epoch or --admin"
                 : act == EP_PROPOSE ? "give --admin URL and --epoch N"
@@ -348,6 +351,11 @@ static int run(ep_action act, int argc, char **argv)
         status = KG_EXIT_USAGE;
     } else if (out == NULL) {
         status = kg_cli_fail();
+    } else if (act == EP_PROPOSE && admin == NULL &&
+               (admin = kg_devnet_str(t.state, "kms_admin_url")) == NULL) {
+        fprintf(stderr, "keygate kms epoch propose: the state names no KMS admin listener "
+                        "(kms_admin_url): give --admin URL and --epoch N\n");
+        status = KG_EXIT_USAGE;
     } else {
         rc = act == EP_LIST      ? do_list(out, &t)
              : act == EP_PROPOSE ? do_propose(out, &t, &so, admin, n)
