@@ -12,6 +12,7 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 CMAKE_ARGS ?=
 TARGETS    ?=
+ROTATE     ?= 0
 
 .PHONY: all build install setup test asan release-check fuzz fuzz-long demo bench clean
 
@@ -66,9 +67,10 @@ fuzz-long: fuzz
 	  FUZZ_ARTIFACTS=$(CURDIR)/$(FUZZ_BUILD)/artifacts FUZZ_FIGURES=$(CURDIR)/$(FUZZ_BUILD)/fuzz-long.tsv \
 	  FUZZ_WORK=$(CURDIR)/$(FUZZ_BUILD)/fuzz-long-work scripts/fuzz-long $(FUZZ_TARGETS)
 
+# ROTATE=1 adds the demo's root-key rotation act (docs/design.md, "Root-key epochs").
 demo: setup
 	@$(MAKE) --no-print-directory build
-	@scripts/demo
+	@KEYGATE_DEMO_ROTATE=$(ROTATE) scripts/demo
 
 bench: build
 	@echo "benchmarks: $(BUILD)/bin/keygate-bench --help"
