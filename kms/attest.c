@@ -30,6 +30,10 @@
 
 static kg_dcap_verifier *g_verifier;
 static kg_buf g_collateral; /* fixed collateral from cfg.collateral_file, or empty */
+/* The PCCS behind the cache below, with fetch limits (KG_PCCS_SERVER_LIMITS): a caller with a
+ * genuine PCK chain whose FMSPC the PCCS does not know, or a PCCS that fails, costs one fetch
+ * per backoff, not one per request. */
+static kg_pccs_client *g_pccs;
 static kg_tee *g_tee;
 static pthread_mutex_t g_tee_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -144,7 +148,8 @@ static kg_result cached_collateral(void *ctx, char **json, size_t *len, const kg
     /* Nothing is fetched for a chain that does not lead to the trusted root: a stranger's
      * made-up quotes (any FMSPC) must not make this KMS hammer its PCCS. */
     KG_GUARD_CTX(kg_dcap_pck_chain_precheck(g_verifier, q), "before fetching collateral");
-    KG_GUARD_CTX(kg_pccs_get_collateral(json, len, k->cfg.pccs_url, raw, raw_len, NULL, now),
+    KG_ENSURE(g_pccs != NULL, KG_ERR_USAGE, "no PCCS client (attestation not initialized)");
+    KG_GUARD_CTX(kg_pccs_client_get(g_pccs, json, len, k->cfg.pccs_url, raw, raw_len, NULL, now),
                  "fetching collateral");
     return KG_OK;
 }
@@ -321,6 +326,7 @@ kg_result kms_attest_init(kms *k)
         KG_GUARD_CTX(kg_tee_open_sim(&g_tee, k->cfg.sim_dir, k->cfg.sim_vm), "opening the TEE");
     else
         KG_GUARD_CTX(kg_tee_open_linux(&g_tee, NULL), "opening the TEE");
+    KG_GUARD_CTX(kg_pccs_client_new(&g_pccs, &KG_PCCS_SERVER_LIMITS, NULL), "PCCS client");
     /* Before any quote: every quote this KMS makes carries its identity (identity.c). */
     KG_GUARD_CTX(kms_identity_measure(k, g_tee), "KMS identity");
     if (k->cfg.trust_root == KG_KMS_TRUST_INTEL) {
@@ -345,6 +351,8 @@ kg_result kms_attest_init(kms *k)
 void kms_attest_free(void)
 {
     coll_cache_clear();
+    kg_pccs_client_free(g_pccs);
+    g_pccs = NULL;
     kg_buf_free(&g_collateral);
     kg_dcap_verifier_free(g_verifier);
     kg_tee_free(g_tee);
@@ -415,4 +423,33 @@ cleanup:
     kg_buf_free(&quote);
     kg_buf_free(&evjson);
     return rc;
+}
+
+kg_result kms_attest_metrics(kg_buf *b)
+{
+    kg_pccs_stats st = {0};
+    if (g_pccs != NULL)
+        kg_pccs_client_stats(g_pccs, &st);
+    return kg_buf_printf(
+        b,
+        "# HELP keygate_kms_pccs_fetches_total Collateral fetches from the PCCS (4 GETs each).\n"
+        "# TYPE keygate_kms_pccs_fetches_total counter\nkeygate_kms_pccs_fetches_total %llu\n"
+        "# HELP keygate_kms_pccs_fetch_failures_total Fetches that failed or were already stale.\n"
+        "# TYPE keygate_kms_pccs_fetch_failures_total counter\n"
+        "keygate_kms_pccs_fetch_failures_total %llu\n"
+        "# HELP keygate_kms_pccs_fetches_waited_total Requests that waited for another's fetch "
+        "of the same platform.\n"
+        "# TYPE keygate_kms_pccs_fetches_waited_total counter\n"
+        "keygate_kms_pccs_fetches_waited_total %llu\n"
+        "# HELP keygate_kms_pccs_fetches_refused_total Fetches not made because of a limit "
+        "(backoff after a failure, fetches per second, table full); the request was unavailable.\n"
+        "# TYPE keygate_kms_pccs_fetches_refused_total counter\n"
+        "keygate_kms_pccs_fetches_refused_total{limit=\"backoff\"} %llu\n"
+        "keygate_kms_pccs_fetches_refused_total{limit=\"rate\"} %llu\n"
+        "keygate_kms_pccs_fetches_refused_total{limit=\"table\"} %llu\n"
+        "# HELP keygate_kms_pccs_platforms Platforms (FMSPCs) in the PCCS client's table.\n"
+        "# TYPE keygate_kms_pccs_platforms gauge\nkeygate_kms_pccs_platforms %u\n",
+        (unsigned long long)st.fetches, (unsigned long long)st.fetch_failures,
+        (unsigned long long)st.waited, (unsigned long long)st.refused_backoff,
+        (unsigned long long)st.refused_rate, (unsigned long long)st.refused_table, st.platforms);
 }

@@ -271,6 +271,9 @@ KG_RESULT kms_attest_init(kms *k);
 void kms_attest_free(void);
 /* Issues this run's RA-TLS server certificate (usage "kms:rpc") into k->tls_key/tls_cert. */
 KG_RESULT kms_attest_server_cert(kms *k);
+/* Appends the PCCS client's counters (fetches, failures, fetches refused by its limits) to a
+ * /metrics answer. */
+KG_RESULT kms_attest_metrics(kg_buf *b);
 
 /* ---- chain.c: the quorum's view of the chain ------------------------------------------------ */
 

@@ -475,6 +475,8 @@ static void handle_metrics(server *s, struct evhttp_request *req)
                           (double)atomic_load(&m->latency_us_sum) / 1e6, (unsigned long long)total);
     if (kg_ok(rc))
         rc = kms_conns_metrics(s->conns, &b);
+    if (kg_ok(rc))
+        rc = kms_attest_metrics(&b);
     if (kg_failed(rc))
         evhttp_send_error(req, 500, "Internal Server Error");
     else

@@ -46,8 +46,9 @@ typedef struct kg_kms_verdict {
 typedef struct kg_kms_ops {
     void *ctx;
     /* Verifies an RA-TLS client certificate (DER; `cert` is the same certificate already
-     * decoded, or NULL) into *out. A failure to obtain collateral is KG_ERR_NETWORK (an outage);
-     * any other failure means the attestation is bad. */
+     * decoded, or NULL) into *out. A failure to obtain collateral is KG_ERR_NETWORK (the PCCS
+     * failed) or KG_ERR_UNAVAILABLE (a fetch limit held it back): an outage; any other failure
+     * means the attestation is bad. */
     kg_result (*attest)(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t der_len,
                         struct x509_st *cert);
     /* Verifies a SignCert v2 request into *out: `csr` is a SCALE CertSigningRequestV2, `sig`

@@ -203,17 +203,100 @@ KG_RESULT kg_dcap_pck_chain_precheck(kg_dcap_verifier *v, const kg_quote *q);
 
 /* ---- PCCS client (Intel PCS/PCCS v4 API) ----------------------------------------------------- */
 
+/* A platform whose collateral a PCCS holds: what a quote's PCK leaf certificate names. */
+typedef struct kg_pccs_platform {
+    bool tdx;       /* TDX collateral (else SGX) */
+    char fmspc[13]; /* 12 uppercase hex digits */
+    char ca[10];    /* the PCK CA: "platform" or "processor" */
+} kg_pccs_platform;
+
 /*
  * Fetches the collateral for `quote` (its FMSPC and CA type come from the quote's PCK
  * certificate) from a PCCS at base_url (e.g. "https://localhost:8081/sgx/certification/v4" is
  * derived from "https://localhost:8081"), and writes it to *out_json (caller frees with free())
  * in the same JSON shape kg_dcap_verify takes. Responses are cached in memory and, when
- * cache_dir is not NULL, on disk, until their nextUpdate.
+ * cache_dir is not NULL, on disk, until their nextUpdate. A process-wide client with
+ * KG_PCCS_NO_LIMITS (one fetch at a time per platform, nothing else held back): for tools and
+ * the agent, which fetch for one peer at a time. A server uses its own kg_pccs_client.
  */
 KG_RESULT kg_pccs_get_collateral(char **out_json, size_t *out_len, const char *base_url,
                                  const uint8_t *quote, size_t quote_len, const char *cache_dir,
                                  uint64_t now);
-/* Forgets the in-memory PCCS cache (the disk cache stays). */
+/* Forgets the in-memory PCCS cache of kg_pccs_get_collateral (the disk cache stays). */
 void kg_pccs_clear_memory_cache(void);
+
+/*
+ * A PCCS client with fetch limits (docs/design.md, "Denial of service"): what stands between
+ * callers' quotes and the PCCS. Per platform (base URL, TEE, FMSPC, CA) one table entry holds
+ * the last answer, kept until its nextUpdate; concurrent requests for a platform wait for one
+ * fetch (single flight); a failed fetch (or an answer already past its nextUpdate) is not
+ * retried before a backoff that starts at backoff_min_s and doubles up to backoff_max_s; at most
+ * fetches_per_s fetches begin in any one second of the callers' clock, over all platforms; the
+ * table has max_platforms entries (a full table drops a failed, then the least recently used
+ * entry; it refuses when every entry is being fetched).
+ *
+ * Errors of kg_pccs_client_get*: a fetch that failed is KG_ERR_NETWORK (the PCCS is down or
+ * answered badly: nothing about the quote), a request held back by a limit is KG_ERR_UNAVAILABLE
+ * naming the limit, the FMSPC and when to try again. Both mean "no collateral now", never that
+ * the quote is bad.
+ */
+typedef struct kg_pccs_limits {
+    uint32_t backoff_min_s; /* 0: a failure is not remembered (no negative cache) */
+    uint32_t backoff_max_s;
+    uint32_t fetches_per_s; /* 0: unlimited */
+    uint32_t max_platforms; /* 1..KG_PCCS_MAX_PLATFORMS */
+} kg_pccs_limits;
+
+#define KG_PCCS_MAX_PLATFORMS 1024u
+/* What a server facing many callers uses (the KMS). A KMS's callers share few platforms (one
+ * FMSPC per CPU model and TCB level); 4 fetches a second is 16 GETs to the PCCS at most. */
+#define KG_PCCS_SERVER_LIMITS                                                                      \
+    ((kg_pccs_limits){                                                                             \
+        .backoff_min_s = 1, .backoff_max_s = 60, .fetches_per_s = 4, .max_platforms = 64})
+#define KG_PCCS_NO_LIMITS ((kg_pccs_limits){.max_platforms = 16})
+
+/* Where the collateral of one platform comes from: the PCCS over HTTP(S) by default; tests give
+ * another. fetch writes a new JSON document (caller frees) and its earliest nextUpdate (unix
+ * seconds); base is the PCCS base URL without a path. It may be called from any thread. */
+typedef struct kg_pccs_source {
+    void *ctx;
+    kg_result (*fetch)(void *ctx, char **json, int64_t *expiry, const char *base,
+                       const kg_pccs_platform *pf);
+} kg_pccs_source;
+
+/* Counters since the client was made (and two gauges). */
+typedef struct kg_pccs_stats {
+    uint64_t fetches;         /* fetches begun (each is 4 GETs with the HTTP source) */
+    uint64_t fetch_failures;  /* of which failed or were already stale */
+    uint64_t hits;            /* answered from the table or the disk cache */
+    uint64_t waited;          /* waited for another request's fetch of the same platform */
+    uint64_t refused_backoff; /* held back: the platform's last fetch failed recently */
+    uint64_t refused_rate;    /* held back: fetches_per_s reached */
+    uint64_t refused_table;   /* held back: every entry of the table is being fetched */
+    uint32_t platforms;       /* entries in use */
+    uint32_t waiting;         /* requests waiting for a fetch now */
+} kg_pccs_stats;
+
+typedef struct kg_pccs_client kg_pccs_client;
+
+/* A new client (caller frees with kg_pccs_client_free). source NULL: HTTP. Both borrowed only
+ * for the call (copied). KG_ERR_USAGE for limits out of range. */
+KG_RESULT kg_pccs_client_new(kg_pccs_client **out, const kg_pccs_limits *limits,
+                             const kg_pccs_source *source);
+/* Frees the client (NULL is fine). No request may be in progress. */
+void kg_pccs_client_free(kg_pccs_client *c);
+/* The collateral for `quote` (its platform from the PCK leaf, not verified here: verify the
+ * chain first) at `now` (unix seconds; the clock of every limit). As kg_pccs_get_collateral. */
+KG_RESULT kg_pccs_client_get(kg_pccs_client *c, char **out_json, size_t *out_len,
+                             const char *base_url, const uint8_t *quote, size_t quote_len,
+                             const char *cache_dir, uint64_t now);
+/* The same for a platform already known. */
+KG_RESULT kg_pccs_client_get_platform(kg_pccs_client *c, char **out_json, size_t *out_len,
+                                      const char *base_url, const kg_pccs_platform *pf,
+                                      const char *cache_dir, uint64_t now);
+/* A consistent copy of the counters. */
+void kg_pccs_client_stats(kg_pccs_client *c, kg_pccs_stats *out);
+/* Forgets every entry not being fetched (counters stay). */
+void kg_pccs_client_clear(kg_pccs_client *c);
 
 #endif

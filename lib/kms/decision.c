@@ -122,8 +122,11 @@ kg_result kg_kms_decide(kg_kms_decision *out, const kg_kms_ops *ops, const kg_km
         attested = ops->attest(ops->ctx, &out->peer, req->cert_der, req->cert_len, req->cert);
     }
     if (kg_failed(attested)) {
-        /* Collateral that cannot be fetched says nothing about the caller: an outage. */
-        kg_err code = kg_error_code() == KG_ERR_NETWORK ? KG_ERR_UNAVAILABLE : KG_ERR_DENIED;
+        /* Collateral that cannot be had (the PCCS is down, or its client holds the fetch back)
+         * says nothing about the caller: an outage. */
+        kg_err code = kg_error_code() == KG_ERR_NETWORK || kg_error_code() == KG_ERR_UNAVAILABLE
+                          ? KG_ERR_UNAVAILABLE
+                          : KG_ERR_DENIED;
         snprintf(reason, sizeof(reason), "attestation (claimed identity, unverified): %s",
                  kg_error_message());
         uint8_t claimed[KG_APP_ID_LEN];

@@ -162,6 +162,28 @@ KG_RESULT kg_pccs_crl_hex(char **out, const uint8_t *body, size_t len, const cha
 KG_RESULT kg_pccs_signed_body(char **text, char **sig, const uint8_t *body, size_t len,
                               const char *key);
 
+/* ---- the PCCS protocol under the client's table (pccs.c, used by pccs_client.c) ------------- */
+
+#define KG_PCCS_URL_MAX 2048u
+/* The key of a platform's collateral in the caches: "<base>|<tdx|sgx>|<FMSPC>|<ca>". */
+#define KG_PCCS_KEY_MAX (KG_PCCS_URL_MAX + 64u)
+
+/* The PCCS base URL: url without a trailing "/", "/sgx/certification/v4" or
+ * "/tdx/certification/v4". KG_ERR_USAGE for a URL that is not http(s) or too long. */
+KG_RESULT kg_pccs_base_of(char *out, size_t n, const char *url);
+/* The quote's platform (TEE, FMSPC and PCK CA) from its PCK leaf certificate. Untrusted: the
+ * chain is not verified here (kg_dcap_pck_chain_precheck does that). */
+KG_RESULT kg_pccs_platform_of(kg_pccs_platform *pf, const uint8_t *quote, size_t quote_len);
+/* The default kg_pccs_source: GETs TCB Info, QE Identity, the PCK CRL and the root CA CRL from
+ * the PCCS at base and assembles them (*json: caller frees); *expiry is their earliest
+ * nextUpdate. ctx is unused. */
+KG_RESULT kg_pccs_http_fetch(void *ctx, char **json, int64_t *expiry, const char *base,
+                             const kg_pccs_platform *pf);
+/* The disk cache, <dir>/pccs-<sha256(key)>.json: a copy of an entry valid at now (its expiry in
+ * *expiry; caller frees), or NULL; and storing one (best effort: a failure only costs a fetch). */
+char *kg_pccs_disk_get(const char *dir, const char *key, int64_t now, int64_t *expiry);
+void kg_pccs_disk_put(const char *dir, const char *key, const char *json, int64_t expiry);
+
 /* ---- X.509 and ECDSA helpers, x509.c --------------------------------------------------------- */
 
 /* Verifies a raw r||s P-256 ECDSA signature over SHA-256(data). */

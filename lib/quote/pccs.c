@@ -1,4 +1,5 @@
-/* pccs.c - PCCS client (Intel PCS/PCCS v4 API): collateral for a quote, cached until nextUpdate. */
+/* pccs.c - PCCS protocol (Intel PCS/PCCS v4 API): one platform's collateral over HTTP(S), the
+ * replies' parsers, and the on-disk cache. The table in front of it is pccs_client.c. */
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -32,14 +33,13 @@
  * (the raw JSON value of "tcbInfo" / "enclaveIdentity"), never re-serialized.
  *
  * The assembled collateral (the JSON shape kg_dcap_verify takes) is cached per (base URL, TEE,
- * FMSPC, CA) in memory and, with a cache_dir, in a file, until the earliest nextUpdate of its
- * parts. Caching here saves only network round trips: kg_dcap_verify checks everything it gets.
+ * FMSPC, CA) in memory (pccs_client.c) and, with a cache_dir, in a file, until the earliest
+ * nextUpdate of its parts. Caching saves only network round trips: kg_dcap_verify checks
+ * everything it gets.
  */
 
 #define PCCS_MAX_BODY (2u * 1024u * 1024u)
 #define PCCS_MAX_HEADER (64u * 1024u)
-#define PCCS_URL_MAX 2048u
-#define PCCS_MEM_SLOTS 16
 #define PCCS_TIMEOUT_S 15L
 
 /* ---- HTTP ------------------------------------------------------------------------------------ */
@@ -418,13 +418,7 @@ cleanup:
 
 /* ---- the quote's platform: TEE, FMSPC and PCK CA from its PCK certificate -------------------- */
 
-typedef struct platform {
-    bool tdx;
-    char fmspc[13];
-    const char *ca; /* "platform" or "processor" */
-} platform;
-
-static kg_result quote_platform(platform *pf, const uint8_t *quote, size_t quote_len)
+kg_result kg_pccs_platform_of(kg_pccs_platform *pf, const uint8_t *quote, size_t quote_len)
 {
     kg_result rc = KG_ERROR;
     STACK_OF(X509) *chain = NULL;
@@ -446,7 +440,7 @@ static kg_result quote_platform(platform *pf, const uint8_t *quote, size_t quote
         *c = (char)toupper((unsigned char)*c);
     char cn[256] = "";
     X509_NAME_get_text_by_NID(X509_get_issuer_name(leaf), NID_commonName, cn, sizeof(cn));
-    pf->ca = strstr(cn, "Processor") ? "processor" : "platform";
+    snprintf(pf->ca, sizeof(pf->ca), "%s", strstr(cn, "Processor") ? "processor" : "platform");
     rc = KG_OK;
 cleanup:
     sk_X509_pop_free(chain, X509_free);
@@ -455,8 +449,7 @@ cleanup:
 
 /* ---- fetch and assemble ---------------------------------------------------------------------- */
 
-/* Strips a trailing "/", "/sgx/certification/v4" or "/tdx/certification/v4" from the URL. */
-static kg_result base_of(char *out, size_t n, const char *url)
+kg_result kg_pccs_base_of(char *out, size_t n, const char *url)
 {
     size_t len = strlen(url);
     KG_ENSURE(len > 0 && len + 1 < n, KG_ERR_USAGE, "PCCS URL of %zu characters", len);
@@ -514,16 +507,26 @@ cleanup:
     return rc;
 }
 
-static kg_result fetch(char **out_json, int64_t *expiry, const char *base, const platform *pf)
+static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void)
 {
+    (void)curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+kg_result kg_pccs_http_fetch(void *ctx, char **out_json, int64_t *expiry, const char *base,
+                             const kg_pccs_platform *pf)
+{
+    (void)ctx;
     kg_result rc = KG_ERROR;
     http_resp tcb = {0}, qe = {0}, pck = {0}, root = {0};
-    char url[PCCS_URL_MAX];
+    char url[KG_PCCS_URL_MAX];
     char *tcb_text = NULL, *tcb_sig = NULL, *qe_text = NULL, *qe_sig = NULL;
     char *tcb_chain = NULL, *qe_chain = NULL, *pck_chain = NULL, *pck_hex = NULL, *root_hex = NULL;
     json_t *o = NULL;
     const char *tee = pf->tdx ? "tdx" : "sgx";
     *out_json = NULL;
+    pthread_once(&g_curl_once, curl_init_once);
 
     snprintf(url, sizeof(url), "%s/%s/certification/v4/tcb?fmspc=%s", base, tee, pf->fmspc);
     KG_GUARD_C(http_get(&tcb, url, "TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain"));
@@ -582,66 +585,7 @@ cleanup:
     return rc;
 }
 
-/* ---- caches ---------------------------------------------------------------------------------- */
-
-typedef struct mem_entry {
-    char key[PCCS_URL_MAX + 64];
-    char *json;
-    int64_t expiry;
-} mem_entry;
-
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init_once(void)
-{
-    (void)curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-static mem_entry g_mem[PCCS_MEM_SLOTS];
-static size_t g_next;
-
-static char *mem_get(const char *key, int64_t now)
-{
-    char *hit = NULL;
-    pthread_mutex_lock(&g_mu);
-    for (size_t i = 0; i < PCCS_MEM_SLOTS && !hit; i++)
-        if (g_mem[i].json && strcmp(g_mem[i].key, key) == 0 && now <= g_mem[i].expiry)
-            hit = strdup(g_mem[i].json);
-    pthread_mutex_unlock(&g_mu);
-    return hit;
-}
-
-static void mem_put(const char *key, const char *json, int64_t expiry)
-{
-    char *copy = strdup(json);
-    if (!copy)
-        return;
-    pthread_mutex_lock(&g_mu);
-    size_t slot = g_next;
-    for (size_t i = 0; i < PCCS_MEM_SLOTS; i++)
-        if (g_mem[i].json && strcmp(g_mem[i].key, key) == 0)
-            slot = i;
-    char *old = g_mem[slot].json;
-    snprintf(g_mem[slot].key, sizeof(g_mem[slot].key), "%s", key);
-    g_mem[slot].json = copy;
-    g_mem[slot].expiry = expiry;
-    if (slot == g_next)
-        g_next = (g_next + 1) % PCCS_MEM_SLOTS;
-    pthread_mutex_unlock(&g_mu);
-    free(old);
-}
-
-void kg_pccs_clear_memory_cache(void)
-{
-    pthread_mutex_lock(&g_mu);
-    for (size_t i = 0; i < PCCS_MEM_SLOTS; i++) {
-        free(g_mem[i].json);
-        g_mem[i].json = NULL;
-        g_mem[i].key[0] = 0;
-    }
-    g_next = 0;
-    pthread_mutex_unlock(&g_mu);
-}
+/* ---- the disk cache ------------------------------------------------------------------------ */
 
 /* Disk cache: <dir>/pccs-<sha256(key)>.json holding {"expiry":"<unix>","collateral":"<json>"}. */
 static kg_result disk_path(char *out, size_t n, const char *dir, const char *key)
@@ -655,7 +599,7 @@ static kg_result disk_path(char *out, size_t n, const char *dir, const char *key
     return KG_OK;
 }
 
-static char *disk_get(const char *dir, const char *key, int64_t now, int64_t *expiry)
+char *kg_pccs_disk_get(const char *dir, const char *key, int64_t now, int64_t *expiry)
 {
     char path[4096];
     if (kg_failed(disk_path(path, sizeof(path), dir, key))) {
@@ -679,7 +623,7 @@ static char *disk_get(const char *dir, const char *key, int64_t now, int64_t *ex
     return hit;
 }
 
-static void disk_put(const char *dir, const char *key, const char *json, int64_t expiry)
+void kg_pccs_disk_put(const char *dir, const char *key, const char *json, int64_t expiry)
 {
     char path[4096], tmp[4200], exp[32];
     if (kg_failed(disk_path(path, sizeof(path), dir, key))) {
@@ -700,41 +644,4 @@ static void disk_put(const char *dir, const char *key, const char *json, int64_t
             unlink(tmp);
     }
     free(text);
-}
-
-kg_result kg_pccs_get_collateral(char **out_json, size_t *out_len, const char *base_url,
-                                 const uint8_t *quote, size_t quote_len, const char *cache_dir,
-                                 uint64_t now)
-{
-    KG_ENSURE(out_json && out_len && base_url && quote, KG_ERR_USAGE,
-              "kg_pccs_get_collateral: NULL argument");
-    *out_json = NULL;
-    *out_len = 0;
-    char base[PCCS_URL_MAX];
-    platform pf;
-    KG_GUARD(base_of(base, sizeof(base), base_url));
-    KG_GUARD_CTX(quote_platform(&pf, quote, quote_len), "PCCS request");
-    char key[PCCS_URL_MAX + 64];
-    snprintf(key, sizeof(key), "%s|%s|%s|%s", base, pf.tdx ? "tdx" : "sgx", pf.fmspc, pf.ca);
-    int64_t t = (int64_t)now, expiry = 0;
-
-    char *json = mem_get(key, t);
-    if (!json && cache_dir) {
-        json = disk_get(cache_dir, key, t, &expiry);
-        if (json)
-            mem_put(key, json, expiry);
-    }
-    if (!json) {
-        pthread_once(&g_curl_once, curl_init_once);
-        KG_GUARD_CTX(fetch(&json, &expiry, base, &pf), "PCCS %s", base);
-        /* stale answers are passed on (verification names the expired part) but not kept */
-        if (t <= expiry) {
-            mem_put(key, json, expiry);
-            if (cache_dir)
-                disk_put(cache_dir, key, json, expiry);
-        }
-    }
-    *out_json = json;
-    *out_len = strlen(json);
-    return KG_OK;
 }

@@ -434,6 +434,12 @@ start_kms
 app v2 "$APP" "$H2"
 expect_denied "unverified): RA-TLS quote" "expired collateral"
 grep -q "expired\|Expired\|nextUpdate" "$TMP/out.json" || die "expired collateral: reason does not say expired: $(cat "$TMP/out.json")"
+# the stale answer counts as a failed fetch (retried only after a backoff, not per request)
+APORT="$(grep -o 'admin listening on http://127.0.0.1:[0-9]*' "$TMP/kms.log" | tail -1 | sed 's/.*://')"
+curl -sf "http://127.0.0.1:$APORT/metrics" | awk '$1 == "keygate_kms_pccs_fetches_total" && $2 >= 1 {f = 1}
+  $1 == "keygate_kms_pccs_fetch_failures_total" && $2 >= 1 {g = 1}
+  $1 == "keygate_kms_pccs_fetches_refused_total{limit=\"backoff\"}" {b = 1} END {exit !(f && g && b)}' ||
+  die "expired collateral: no failed PCCS fetch counted on the admin /metrics (port '$APORT')"
 stop_kms
 "$SIM" refresh "$TMP/sim" || die "sim refresh"
 start_kms

@@ -251,6 +251,9 @@ static void outages_are_unavailable(void **state)
     setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
     w.attest_fails = KG_ERR_NETWORK; /* collateral cannot be fetched: says nothing of the VM */
     KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_UNAVAILABLE, "PCCS unreachable");
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
+    w.attest_fails = KG_ERR_UNAVAILABLE; /* the PCCS client held the fetch back (a limit) */
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_UNAVAILABLE, "GetAppKey unavailable:");
 
     setup_world(&w, &ops, &rq, KG_KMS_CALLER_APP);
     w.self_allowed = false;
