@@ -12,6 +12,8 @@
 #include "devnet.h"
 #include "kms_config.h"
 #include "kms_epoch.h"
+#include "keygate/crypto.h"
+#include "keygate/eth.h"
 #include "keygate/hash.h"
 #include "keygate/kms_config.h"
 #include "keygate/quote.h"
@@ -68,7 +70,17 @@ static void kms_usage(FILE *out)
         "                               checkpoint on chain, signed by its root key (anyone\n"
         "                               may send it; 'keygate kms checkpoint --help')\n"
         "  epoch list|propose|activate|veto|retire   rotate the KMS root keys (root-key\n"
-        "                               epochs; 'keygate kms epoch --help')\n\n"
+        "                               epochs; 'keygate kms epoch --help')\n"
+        "  recovery-holders [list] [--json]   the holders who can recover the sealed root\n"
+        "                               keys (X25519 keys) and their threshold: in force and\n"
+        "                               pending\n"
+        "  recovery-holders (set | propose) --holder KEY|FILE ... --threshold T   name them\n"
+        "                               (owner): set at once while the notice is 0, else\n"
+        "                               propose (in force after the notice); KEY is what\n"
+        "                               'keygate recovery keygen' printed, FILE holds it;\n"
+        "                               --holder repeated, no holders and --threshold 0\n"
+        "                               removes recovery\n"
+        "  recovery-holders veto        guardian: veto the pending holders\n\n"
         "  --state DIR / --rpc-url URL / --kms-contract ADDR as for 'keygate "
         "app'.\n\n" KG_CLI_SIGNER_USAGE "\n"
         "Time-locked apps are only served while the KMS notice is at least the app's notice\n"
@@ -960,6 +972,224 @@ done:
     return status;
 }
 
+/* ---- recovery-holders: who can recover the sealed root keys (docs/design.md, "Sealed root
+ * keys"): X25519 public keys from `keygate recovery keygen` and a threshold, on the KMS contract
+ * under the same governance notice and guardian as its allow-lists ---------------------------- */
+
+#define HOLDER_FILE_MAX 256u /* keygen's output: "0x" + 64 hex digits and a newline */
+
+typedef struct holder_set {
+    uint8_t keys[KG_ETH_MAX_RECOVERY_HOLDERS][KG_X25519_LEN];
+    size_t n;
+    uint8_t threshold;
+    uint64_t activates_at; /* a pending change: when it takes effect (0: none pending) */
+} holder_set;
+
+/* One --holder: keygen's public key (64 hex digits, optional 0x) or a file holding it. */
+static kg_result holder_parse(uint8_t out[KG_X25519_LEN], const char *text)
+{
+    if (kg_ok(kg_hex_decode_exact(out, KG_X25519_LEN, text)))
+        return KG_OK;
+    kg_error_clear();
+    kg_buf f;
+    kg_buf_init(&f, HOLDER_FILE_MAX + 1);
+    kg_result rc = kg_cli_read_file(&f, text, HOLDER_FILE_MAX);
+    if (kg_ok(rc)) {
+        while (f.len > 0 &&
+               (f.data[f.len - 1] == '\n' || f.data[f.len - 1] == '\r' || f.data[f.len - 1] == ' '))
+            f.len--;
+        rc = kg_buf_terminate(&f);
+        if (kg_ok(rc))
+            rc = kg_hex_decode_exact(out, KG_X25519_LEN, (const char *)f.data);
+    }
+    kg_buf_free(&f);
+    if (kg_failed(rc)) {
+        kg_error_clear();
+        KG_BAIL(KG_ERR_USAGE,
+                "--holder '%s' is neither an X25519 public key (64 hex digits, as 'keygate "
+                "recovery keygen' prints) nor a file holding one",
+                text);
+    }
+    return KG_OK;
+}
+
+/* The rules KeygateKms checks (KeygateRecoveryHolders._check), here first so that a mistake is a
+ * usage error naming the value, not a revert. */
+static kg_result holders_check(const holder_set *h, const char *const *texts)
+{
+    KG_ENSURE(h->n <= KG_ETH_MAX_RECOVERY_HOLDERS, KG_ERR_USAGE,
+              "%zu holders: the KMS contract takes at most %u", h->n, KG_ETH_MAX_RECOVERY_HOLDERS);
+    KG_ENSURE(h->n == 0 ? h->threshold == 0 : h->threshold >= 1 && h->threshold <= h->n,
+              KG_ERR_USAGE,
+              "--threshold %u with %zu holders: give 1..%zu (or no holders and 0 to "
+              "remove recovery)",
+              h->threshold, h->n, h->n);
+    static const uint8_t zero[KG_X25519_LEN];
+    for (size_t i = 0; i < h->n; i++) {
+        KG_ENSURE(memcmp(h->keys[i], zero, KG_X25519_LEN) != 0, KG_ERR_USAGE,
+                  "--holder '%s' is the zero key", texts[i]);
+        for (size_t j = 0; j < i; j++)
+            KG_ENSURE(memcmp(h->keys[i], h->keys[j], KG_X25519_LEN) != 0, KG_ERR_USAGE,
+                      "--holder '%s' is named twice", texts[i]);
+    }
+    return KG_OK;
+}
+
+/* recoveryHolders() and pendingRecoveryHolders() of the KMS contract. */
+static kg_result holders_read(holder_set *cur, holder_set *pend, const kg_chain *c,
+                              const uint8_t kms[20])
+{
+    kg_result rc = KG_ERROR;
+    kg_buf ret;
+    kg_abi_decoded d[3];
+    const kg_abi_type ty[3] = {KG_ABI_T_BYTES32_ARRAY, KG_ABI_T_UINT8, KG_ABI_T_UINT64};
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    memset(cur, 0, sizeof(*cur));
+    memset(pend, 0, sizeof(*pend));
+    holder_set *sets[2] = {cur, pend};
+    const char *sigs[2] = {"recoveryHolders()", "pendingRecoveryHolders()"};
+    for (size_t s = 0; s < 2; s++) {
+        if (kg_failed(kg_chain_view(c, d, ty, s == 0 ? 2 : 3, &ret, kms, sigs[s], NULL, 0))) {
+            if (kg_error_code() == KG_ERR_DENIED)
+                (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                                   "the KMS contract has no recovery holders (%s reverted: a "
+                                   "version from before them; upgrade it)",
+                                   sigs[s]);
+            goto cleanup;
+        }
+        KG_ENSURE_C(d[0].len <= KG_ETH_MAX_RECOVERY_HOLDERS, KG_ERR_INPUT,
+                    "%s: %zu holders, more than %u", sigs[s], d[0].len,
+                    KG_ETH_MAX_RECOVERY_HOLDERS);
+        sets[s]->n = d[0].len;
+        memcpy(sets[s]->keys, d[0].data, 32 * d[0].len);
+        sets[s]->threshold = (uint8_t)kg_abi_get_u64(&d[1]);
+        sets[s]->activates_at = s == 1 ? kg_abi_get_u64(&d[2]) : 0;
+    }
+    rc = KG_OK;
+cleanup:
+    kg_buf_free(&ret);
+    return rc;
+}
+
+static json_t *holders_json(const holder_set *h)
+{
+    json_t *keys = json_array();
+    for (size_t i = 0; i < h->n; i++) {
+        char hex[2 + 2 * KG_X25519_LEN + 1] = "0x";
+        if (kg_ok(kg_hex_encode(hex + 2, sizeof(hex) - 2, h->keys[i], KG_X25519_LEN)))
+            json_array_append_new(keys, json_string(hex));
+    }
+    json_t *o = json_pack("{s:o,s:i}", "holders", keys, "threshold", (int)h->threshold);
+    if (h->activates_at != 0)
+        json_object_set_new(o, "activates_at", json_integer((json_int_t)h->activates_at));
+    return o;
+}
+
+/* {holders, threshold, pending?}: what is in force and what is pending. */
+static json_t *holders_state_json(const holder_set *cur, const holder_set *pend)
+{
+    json_t *o = holders_json(cur);
+    if (pend->activates_at != 0)
+        json_object_set_new(o, "pending", holders_json(pend));
+    return o;
+}
+
+typedef enum { HOLDERS_LIST, HOLDERS_SET, HOLDERS_PROPOSE, HOLDERS_VETO } holders_action;
+
+/* recovery-holders list | set | propose | veto. want: the holders to set or propose. */
+static int cmd_holders(const kg_cli_target *t, holders_action act, const holder_set *want,
+                       bool as_json)
+{
+    static const char *const names[] = {"list", "set", "propose", "veto"};
+    holder_set cur, pend;
+    kg_buf data;
+    kg_cli_signer sg;
+    kms_gov g;
+    json_t *out = NULL;
+    int status = KG_EXIT_FAILED;
+    memset(&sg, 0, sizeof(sg));
+    kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
+    if (act == HOLDERS_LIST) {
+        if (kg_failed(holders_read(&cur, &pend, &t->chain, t->kms)))
+            goto fail;
+        out = holders_state_json(&cur, &pend);
+        if (as_json) {
+            kg_cli_print_json(out, false);
+        } else {
+            const holder_set *sets[2] = {&cur, &pend};
+            const char *keys_of[2] = {"holders", "holders"};
+            json_t *objs[2] = {out, json_object_get(out, "pending")};
+            for (size_t s = 0; s < 2 && (s == 0 || pend.activates_at != 0); s++) {
+                if (s == 1)
+                    printf("pending, in force from %" PRIu64 " (unless vetoed): ",
+                           pend.activates_at);
+                else
+                    printf("recovery holders: ");
+                if (sets[s]->n == 0)
+                    printf("none (no recovery)\n");
+                else
+                    printf("%u of %zu\n", sets[s]->threshold, sets[s]->n);
+                json_t *keys = json_object_get(objs[s], keys_of[s]);
+                for (size_t i = 0; i < json_array_size(keys); i++)
+                    printf("  %s\n", json_string_value(json_array_get(keys, i)));
+            }
+        }
+        status = KG_EXIT_OK;
+        goto done;
+    }
+    if (kg_failed(prepare(&sg, &g, t, act == HOLDERS_VETO)) ||
+        kg_failed(holders_read(&cur, &pend, &t->chain, t->kms)))
+        goto fail;
+    if (act == HOLDERS_SET && g.period > 0) {
+        (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                           "the KMS contract has a %" PRIu64 " s governance notice: use 'keygate "
+                           "kms recovery-holders propose' (in force after the notice period)",
+                           g.period);
+        goto fail;
+    }
+    if (act == HOLDERS_PROPOSE && g.period == 0) {
+        (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
+                           "the KMS contract has no governance notice: use 'keygate kms "
+                           "recovery-holders set'");
+        goto fail;
+    }
+    if (act == HOLDERS_VETO && pend.activates_at == 0) {
+        (void)kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                           "no recovery holder change is pending");
+        goto fail;
+    }
+    kg_abi_value items[KG_ETH_MAX_RECOVERY_HOLDERS], args[2];
+    for (size_t i = 0; act != HOLDERS_VETO && i < want->n; i++)
+        items[i] = kg_abi_bytes32(want->keys[i]);
+    args[0] = kg_abi_array(items, act == HOLDERS_VETO ? 0 : want->n);
+    args[1] = kg_abi_uint64(act == HOLDERS_VETO ? 0 : want->threshold);
+    out = act == HOLDERS_VETO ? json_object() : holders_json(want);
+    json_object_set_new(out, "action", json_string(names[act]));
+    if (kg_failed(
+            act == HOLDERS_VETO ? kg_chain_calldata(&data, "vetoRecoveryHolders()", NULL, 0)
+            : act == HOLDERS_SET
+                ? kg_chain_calldata(&data, "setRecoveryHolders(bytes32[],uint8)", args, 2)
+                : kg_chain_calldata(&data, "proposeRecoveryHolders(bytes32[],uint8)", args, 2)) ||
+        kg_failed(kg_cli_write(t, &sg, t->kms, &data, out, NULL))) {
+        (void)kg_error_context("recovery-holders %s", names[act]);
+        goto fail;
+    }
+    /* what the chain holds now (a write through a Safe or Governor may not be done yet) */
+    if (kg_ok(holders_read(&cur, &pend, &t->chain, t->kms)))
+        json_object_set_new(out, "state", holders_state_json(&cur, &pend));
+    kg_error_clear();
+    kg_cli_print_json(out, true);
+    status = KG_EXIT_OK;
+    goto done;
+fail:
+    status = kg_cli_fail();
+done:
+    json_decref(out);
+    kg_cli_signer_close(&sg);
+    kg_buf_free(&data);
+    return status;
+}
+
 int kg_cmd_kms(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -984,6 +1214,8 @@ int kg_cmd_kms(int argc, char **argv)
         {"bootstrap", required_argument, NULL, 'B'},
         {"pccs", required_argument, NULL, 'P'},
         {"tee-root-ca", required_argument, NULL, 'R'},
+        {"holder", required_argument, NULL, 'H'},
+        {"threshold", required_argument, NULL, 't'},
         KG_CLI_SIGNER_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
@@ -996,6 +1228,10 @@ int kg_cmd_kms(int argc, char **argv)
     int n_values = 0;
     bool as_json = false, notice_change = false;
     uint64_t from_block = 0;
+    holder_set holders; /* recovery-holders set|propose: --holder ... --threshold T */
+    const char *holder_texts[KG_ETH_MAX_RECOVERY_HOLDERS + 1];
+    const char *threshold = NULL;
+    memset(&holders, 0, sizeof(holders));
     static const kg_cli_group group = {"kms", kms_usage};
     int head = kg_cli_group_help(&group, argc, argv);
     if (head != KG_CLI_CONTINUE)
@@ -1011,11 +1247,28 @@ int kg_cmd_kms(int argc, char **argv)
         return kg_cmd_kms_recover(argc - 1, argv + 1);
     if (strcmp(sub, "epoch") == 0) /* root-key epochs: an action word, its own options */
         return kg_cmd_kms_epoch(argc, argv);
+    /* recovery-holders takes its action as the next word: list (the default), set, propose,
+     * veto */
+    bool is_holders = strcmp(sub, "recovery-holders") == 0;
+    const char *holders_act = is_holders && argc > 2 && argv[2][0] != '-' ? argv[2] : NULL;
     int c;
-    optind = 2;
+    optind = holders_act != NULL ? 3 : 2;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
+        case 'H':
+            if (holders.n >= KG_ETH_MAX_RECOVERY_HOLDERS) {
+                fprintf(stderr,
+                        "keygate kms: more than %u --holder: the KMS contract takes at "
+                        "most %u\n",
+                        KG_ETH_MAX_RECOVERY_HOLDERS, KG_ETH_MAX_RECOVERY_HOLDERS);
+                return KG_EXIT_USAGE;
+            }
+            if (kg_failed(holder_parse(holders.keys[holders.n], optarg)))
+                return kg_cli_fail();
+            holder_texts[holders.n++] = optarg;
+            break;
+        case 't': threshold = optarg; break;
         case 's': state = optarg; break;
         case 'r': rpc = optarg; break;
         case 'k': kmsc = optarg; break;
@@ -1111,13 +1364,47 @@ int kg_cmd_kms(int argc, char **argv)
         fprintf(stderr, "keygate kms: unexpected argument '%s'\n", argv[optind]);
         return KG_EXIT_USAGE;
     }
+    int hact = -1;
+    if (is_holders) {
+        static const char *const hsubs[] = {"list", "set", "propose", "veto"};
+        for (int i = 0; i < 4; i++)
+            if (strcmp(holders_act != NULL ? holders_act : "list", hsubs[i]) == 0)
+                hact = i;
+        bool writes = hact == HOLDERS_SET || hact == HOLDERS_PROPOSE;
+        if (hact < 0 || n_values != 0 || (writes != (threshold != NULL)) ||
+            (!writes && holders.n != 0)) {
+            fprintf(stderr, "keygate kms recovery-holders: %s\n",
+                    hact < 0 ? "the action is list, set, propose or veto"
+                    : writes ? "give --threshold T and the holders (--holder KEY|FILE, repeated)"
+                             : "list and veto take no --holder, --threshold, --mr, --device, "
+                               "--os-image, --upgrade or --notice-change");
+            return KG_EXIT_USAGE;
+        }
+        if (writes) {
+            char *end = NULL;
+            errno = 0;
+            unsigned long v = strtoul(threshold, &end, 10);
+            if (errno != 0 || end == threshold || *end != '\0' || threshold[0] == '-' || v > 255) {
+                fprintf(stderr, "keygate kms: --threshold '%s' is not a number of holders\n",
+                        threshold);
+                return KG_EXIT_USAGE;
+            }
+            holders.threshold = (uint8_t)v;
+            if (kg_failed(holders_check(&holders, holder_texts)))
+                return kg_cli_fail();
+        }
+    } else if (holders.n != 0 || threshold != NULL) {
+        fprintf(stderr, "keygate kms: --holder and --threshold go with 'keygate kms "
+                        "recovery-holders set|propose'\n");
+        return KG_EXIT_USAGE;
+    }
     static const char *const subs[] = {"allow", "revoke", "propose", "veto"};
     int act = -1;
     for (int i = 0; i < 4; i++)
         if (strcmp(sub, subs[i]) == 0)
             act = i;
     bool is_notice = strcmp(sub, "notice") == 0;
-    if (act < 0 && !is_notice && strcmp(sub, "status") != 0) {
+    if (act < 0 && !is_notice && !is_holders && strcmp(sub, "status") != 0) {
         return kg_cli_group_unknown(&group, sub);
     }
     if (act >= 0) {
@@ -1159,6 +1446,8 @@ int kg_cmd_kms(int argc, char **argv)
     if (!t.has_kms) {
         fprintf(stderr, "keygate kms: no KMS contract: give --kms-contract ADDR or --state\n");
         status = KG_EXIT_USAGE;
+    } else if (is_holders) {
+        status = cmd_holders(&t, (holders_action)hact, &holders, as_json);
     } else if (is_notice) {
         status = cmd_notice(&t, period, guardian, escape, false);
     } else if (act == KACT_VETO && notice_change) {

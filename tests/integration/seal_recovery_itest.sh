@@ -37,7 +37,7 @@ mkdir -p -m 700 "$STATE/kms/state"
 cp -p "$STATE/plain-keys/root-ca.key" "$STATE/plain-keys/root-k256.key" "$STATE/kms/state/"
 kg_devnet_up
 DN="$STATE/devnet.json"
-RPC="$(jq -r .rpc_url "$DN")"; KMSC="$(jq -r .kms_contract "$DN")"; PK="$(jq -r .private_key "$DN")"
+RPC="$(jq -r .rpc_url "$DN")"
 CFG="$(jq -r .kms_config "$DN")"; KSTATE="$(jq -r .kms_state_dir "$DN")"; SIMDIR="$(jq -r .sim_dir "$DN")"
 SIMROOT="$(jq -r .sim_root_ca "$DN")"; PCCS="$(jq -r .pccs_url "$DN")"
 kg_assert_no_root_keys_in "$KSTATE" "$STATE/plain-keys"
@@ -50,12 +50,33 @@ for i in 1 2 3; do
   [ "$(stat -c %a "$W/h$i.key")" = 600 ] || die "holder key not 0600"
   HOLDERS="${HOLDERS:+$HOLDERS,}$(cat "$W/h$i.pub")"
 done
-"$CAST" send -q --rpc-url "$RPC" --private-key "$PK" "$KMSC" "proposeRecoveryHolders(bytes32[],uint8)" "[$HOLDERS]" 2 >/dev/null ||
-  die "proposeRecoveryHolders"
+# named with the CLI (keygate kms recovery-holders), holders as keygen printed them: a key, or
+# the file holding it
+"$KG" kms recovery-holders list --state "$STATE" --json | jq -e '.holders == [] and .threshold == 0 and .pending == null' >/dev/null ||
+  die "recovery-holders list before any: $("$KG" kms recovery-holders list --state "$STATE" --json)"
+set +e; "$KG" kms recovery-holders set --state "$STATE" --holder "$W/h1.pub" --threshold 1 >/dev/null 2>"$W/set.log"; RC=$?; set -e
+[ "$RC" = 1 ] && grep -q "has a 2592000 s governance notice: use 'keygate kms recovery-holders propose'" "$W/set.log" ||
+  die "recovery-holders set under a notice: rc=$RC $(cat "$W/set.log")"
+# a proposal the guardian (the devnet key) vetoes
+"$KG" kms recovery-holders propose --state "$STATE" --holder "$W/h1.pub" --threshold 1 >"$W/p1.json" ||
+  die "recovery-holders propose (to veto)"
+jq -e --arg h1 "$(cat "$W/h1.pub")" '.action == "propose" and .state.holders == [] and .state.pending.holders == [$h1] and .state.pending.activates_at > 0' "$W/p1.json" >/dev/null ||
+  die "recovery-holders propose: $(cat "$W/p1.json")"
+"$KG" kms recovery-holders veto --state "$STATE" | jq -e '.action == "veto" and .state.pending == null' >/dev/null ||
+  die "recovery-holders veto"
+set +e; "$KG" kms recovery-holders veto --state "$STATE" >/dev/null 2>"$W/veto2.log"; RC=$?; set -e
+[ "$RC" = 1 ] && grep -q "no recovery holder change is pending" "$W/veto2.log" || die "a second veto: rc=$RC $(cat "$W/veto2.log")"
+"$KG" kms recovery-holders propose --state "$STATE" --holder "$W/h1.pub" --holder "$(cat "$W/h2.pub")" --holder "$W/h3.pub" \
+  --threshold 2 >"$W/p2.json" || die "recovery-holders propose"
+"$KG" kms recovery-holders list --state "$STATE" >"$W/list.txt"
+grep -q "^recovery holders: none (no recovery)" "$W/list.txt" && grep -q "^pending, in force from [0-9]* (unless vetoed): 2 of 3" "$W/list.txt" ||
+  die "recovery-holders list while pending: $(cat "$W/list.txt")"
 "$CAST" rpc --rpc-url "$RPC" evm_increaseTime 2592001 >/dev/null && "$CAST" rpc --rpc-url "$RPC" evm_mine >/dev/null
-"$CAST" call --rpc-url "$RPC" "$KMSC" "recoveryHolders()(bytes32[],uint8)" >"$W/holders.txt"
-grep -q "$(cat "$W/h3.pub")" "$W/holders.txt" && tail -1 "$W/holders.txt" | grep -qx 2 || die "holders not in force: $(cat "$W/holders.txt")"
-ok "three holder keys made; 2-of-3 named on chain after the notice period"
+"$KG" kms recovery-holders list --state "$STATE" --json >"$W/holders.json"
+jq -e --arg h1 "$(cat "$W/h1.pub")" --arg h2 "$(cat "$W/h2.pub")" --arg h3 "$(cat "$W/h3.pub")" \
+  '.holders == [$h1, $h2, $h3] and .threshold == 2 and .pending == null' "$W/holders.json" >/dev/null ||
+  die "holders not in force: $(cat "$W/holders.json")"
+ok "three holder keys made; 2-of-3 named on chain with keygate kms recovery-holders (set refused under the notice, a proposal vetoed, then proposed and in force after the notice period)"
 
 # ---- the KMS restarts: seals anew, now with a recovery slot; an app gets its keys ----------------
 kill "$(awk '{print $1}' "$STATE/run/kms.pid")"
