@@ -10,6 +10,7 @@
 # log before it starts.
 # HEAD_TXS (default 500): transactions in the head block the KMS starts on (0: an empty block).
 # The KMS reads the head per decision, so this is the chain's block size as the KMS sees it.
+# KG_BENCH_HEAD_MAX_AGE_MS (environment, optional): the KMS's policy.head_max_age_ms.
 # RPC_NODES (1 or 2): chain nodes the KMS asks per decision, with a quorum of all of them; 2 are
 # two routes (127.0.0.1 and localhost) to the one anvil, which measures the quorum path's cost.
 set -euo pipefail
@@ -36,7 +37,7 @@ case "$RPC_NODES" in
   2) RPC_URLS="[\"$RPC\", \"http://localhost:$APORT\"]" ;;
   *) die "RPC_NODES must be 1 or 2" ;;
 esac
-KG_KMS_POLICY='{"backend": "eth", "rpc_urls": '"$RPC_URLS"', "kms_contract": "'"$KMSC"'", "chain_id": 31337}' \
+KG_KMS_POLICY='{"backend": "eth", "rpc_urls": '"$RPC_URLS"', "kms_contract": "'"$KMSC"'", "chain_id": 31337'"${KG_BENCH_HEAD_MAX_AGE_MS:+, \"head_max_age_ms\": $KG_BENCH_HEAD_MAX_AGE_MS}"'}' \
   KG_KMS_LIMITS='{"workers": '"$WORKERS"', "max_connections": 1024}' kg_devnet_kms_config
 kg_devnet_bootstrap
 kg_devnet_register_kms
