@@ -256,6 +256,8 @@ static int callgrind_run(SSL_CTX *ctx, uint16_t port, pid_t kms_pid, unsigned lo
         fprintf(stderr, "keygate-bench kms: the callgrind run failed\n");
         return 1;
     }
+    if (r.errors)
+        fprintf(stderr, "keygate-bench kms: %zu errors; the first: %s\n", r.errors, r.first_error);
     unsigned long long ir, signer_ir;
     if (!callgrind_totals(dir, &ir, &signer_ir) || r.total == 0) {
         fprintf(stderr, "keygate-bench kms: no release or no callgrind dump (%s)\n",
