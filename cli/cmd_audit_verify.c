@@ -25,6 +25,7 @@
 #define VIOLATION_MAX 1024u  /* bytes of a violation message kept in the JSON list */
 #define MAX_ANCHORS 1000000u /* published checkpoints read from the chain */
 #define CHECKPOINT_PUBLISHED "CheckpointPublished(bytes32,uint64,bytes32,bytes)"
+#define KG_MAX_ROOT_EPOCH_KEYS 64u /* root epochs read from the chain */
 
 static void usage(FILE *out)
 {
@@ -62,6 +63,11 @@ typedef struct vctx {
     kg_eth_block block; /* the last block looked up */
     uint64_t count;     /* violations reported */
     uint64_t skipped;   /* allow entries without identity or block: not replayable */
+    /* the root keys that may have signed (kmsInfo, or every root epoch on chain) */
+    size_t n_roots;
+    uint8_t roots[KG_MAX_ROOT_EPOCH_KEYS][KG_K256_PUB_LEN];
+    uint32_t root_epoch[KG_MAX_ROOT_EPOCH_KEYS];
+    uint8_t root_status[KG_MAX_ROOT_EPOCH_KEYS]; /* KG_ROOT_EPOCH_*; current for kmsInfo alone */
 } vctx;
 
 static void report(void *ctx, uint64_t index, const char *msg)
@@ -81,6 +87,55 @@ static void report(void *ctx, uint64_t index, const char *msg)
                       index == UINT64_MAX ? json_null() : json_integer((json_int_t)index),
                       "message", esc, n));
     }
+}
+
+/* A release names the root epoch it was made under ("root_epoch", absent: 0) and the
+ * retiring epochs whose keys it also released ("previous"): at its block the first must be the
+ * chain's current epoch and each of the others retiring (docs/design.md, "Root-key epochs"). */
+static kg_result replay_epochs(vctx *v, const kg_log_entry *e)
+{
+    json_error_t jerr;
+    json_t *r = e->released.present ? json_loadb(e->released.p, e->released.len, 0, &jerr) : NULL;
+    json_t *n = json_object_get(r, "root_epoch"), *prev = json_object_get(r, "previous");
+    json_int_t epoch = n != NULL ? (json_is_integer(n) ? json_integer_value(n) : -1) : 0;
+    kg_result rc = KG_OK;
+    uint32_t cur = 0;
+    if (epoch < 0 || epoch > (json_int_t)UINT32_MAX || (prev != NULL && !json_is_array(prev))) {
+        rc =
+            kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__, "its record names no valid root epoch");
+        goto done;
+    }
+    rc = kg_eth_current_root_epoch(&cur, v->eth, v->kms, &v->block);
+    if (kg_failed(rc) && kg_error_code() == KG_ERR_DENIED) { /* a contract from before epochs */
+        kg_error_clear();
+        rc = KG_OK;
+        cur = 0;
+    }
+    if (kg_ok(rc) && cur != (uint32_t)epoch)
+        rc = kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                          "released under root epoch %lld at block %" PRIu64
+                          ", where the current epoch is %u",
+                          (long long)epoch, e->block_number, cur);
+    for (size_t i = 0; kg_ok(rc) && prev != NULL && i < json_array_size(prev); i++) {
+        json_t *m = json_object_get(json_array_get(prev, i), "root_epoch");
+        kg_eth_root_epoch_info info;
+        if (!json_is_integer(m) || json_integer_value(m) < 0 ||
+            json_integer_value(m) > (json_int_t)UINT32_MAX) {
+            rc = kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                              "its record names no valid previous root epoch");
+            break;
+        }
+        uint32_t mm = (uint32_t)json_integer_value(m);
+        rc = kg_eth_root_epoch(&info, v->eth, v->kms, mm, &v->block);
+        if (kg_ok(rc) && info.status != KG_ROOT_EPOCH_RETIRING)
+            rc = kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
+                              "released root epoch %u's keys at block %" PRIu64
+                              ", where that epoch is %s, not retiring",
+                              mm, e->block_number, kg_eth_root_epoch_status_name(info.status));
+    }
+done:
+    json_decref(r);
+    return rc;
 }
 
 static kg_result replay(void *ctx, const kg_log_entry *e)
@@ -112,7 +167,10 @@ static kg_result replay(void *ctx, const kg_log_entry *e)
                                  &e->identity, &v->block));
     KG_ENSURE(d.allowed, KG_ERR_DENIED, "%s said: %s", kms ? "isKmsAllowed" : "isAppAllowed",
               d.reason);
-    return KG_OK;
+    bool keys =
+        e->method.present && ((e->method.len == 9 && memcmp(e->method.p, "GetAppKey", 9) == 0) ||
+                              (e->method.len == 8 && memcmp(e->method.p, "SignCert", 8) == 0));
+    return keys ? replay_epochs(v, e) : KG_OK;
 }
 
 /* The log key: name, public key and the root's certificate over them. */
@@ -340,6 +398,47 @@ cleanup:
     return rc;
 }
 
+/* Whether sig over digest is by root_k256 or, after a rotation, by another root epoch's key
+ * (each node signs with the root it serves). The error is root_k256's. */
+static bool signed_by_a_root(const vctx *v, const uint8_t root_k256[33],
+                             const uint8_t sig[KG_K256_RECSIG_LEN], const uint8_t digest[32])
+{
+    if (kg_ok(kg_k256_verify_recoverable(root_k256, sig, digest)))
+        return true;
+    for (size_t i = 0; i < v->n_roots; i++)
+        if (kg_ok(kg_k256_verify_recoverable(v->roots[i], sig, digest))) {
+            kg_error_clear();
+            return true;
+        }
+    return false;
+}
+
+/* Every root epoch's key on chain (latest block) into v->roots: none when the KMS contract has
+ * no epochs (kmsInfo is then the only root). */
+static kg_result read_root_epochs(vctx *v)
+{
+    uint32_t cur = 0;
+    kg_result rc = kg_eth_current_root_epoch(&cur, v->eth, v->kms, NULL);
+    if (kg_failed(rc) && kg_error_code() == KG_ERR_DENIED) {
+        kg_error_clear();
+        return KG_OK;
+    }
+    KG_GUARD(rc);
+    kg_eth_root_epoch_info *info = calloc(1, sizeof(*info));
+    KG_ENSURE(info != NULL, KG_ERR_NOMEM, "out of memory");
+    uint32_t lo = cur >= KG_MAX_ROOT_EPOCH_KEYS ? cur - KG_MAX_ROOT_EPOCH_KEYS + 1 : 0;
+    for (uint32_t n = lo; kg_ok(rc) && n <= cur; n++) {
+        rc = kg_eth_root_epoch(info, v->eth, v->kms, n, NULL);
+        if (kg_ok(rc) && info->status != KG_ROOT_EPOCH_NONE) {
+            memcpy(v->roots[v->n_roots], info->k256_pub, KG_K256_PUB_LEN);
+            v->root_epoch[v->n_roots] = n;
+            v->root_status[v->n_roots++] = info->status;
+        }
+    }
+    free(info);
+    return rc;
+}
+
 /* The checkpoints published on chain for this log (CheckpointPublished events of the KMS
  * contract, in chain order), each signature checked again against the root key (the contract
  * checked it, but its code can be upgraded), then kg_log_anchor_check against the log's head. */
@@ -385,7 +484,7 @@ static kg_result verify_anchors(vctx *v, const log_key *key, const uint8_t root_
             sig[64] -= 27;
         if (kg_failed(
                 kg_log_anchor_checkpoint_digest(digest, &dom, log_id, a[na].size, a[na].root)) ||
-            kg_failed(kg_k256_verify_recoverable(root_k256, sig, digest))) {
+            !signed_by_a_root(v, root_k256, sig, digest)) {
             char msg[300];
             snprintf(msg, sizeof(msg),
                      "on-chain checkpoint of size %" PRIu64 " at block %" PRIu64
@@ -534,13 +633,25 @@ kg_result kg_cli_audit_verify_run(FILE *out, json_t *violations, uint64_t *viola
             goto fail;
         have_root = true;
     }
+    if (v.eth != NULL && kg_failed(read_root_epochs(&v)))
+        goto fail;
     if (have_root) {
+        size_t by = v.n_roots;
+        if (key.has_cert && kg_failed(kg_log_key_cert_verify(root, key.name, key.pub, key.cert)))
+            for (by = 0; by < v.n_roots; by++)
+                if (kg_ok(kg_log_key_cert_verify(v.roots[by], key.name, key.pub, key.cert)))
+                    break;
         if (!key.has_cert)
             report(&v, UINT64_MAX, "the log key has no certificate by the KMS root key");
-        else if (kg_failed(kg_log_key_cert_verify(root, key.name, key.pub, key.cert)))
+        else if (by == v.n_roots &&
+                 kg_failed(kg_log_key_cert_verify(root, key.name, key.pub, key.cert)))
             report(&v, UINT64_MAX, kg_error_message());
+        else if (by < v.n_roots) /* the node started under an earlier root epoch */
+            fprintf(v.out, "log key certified by the root key of root epoch %u (%s): ok\n",
+                    v.root_epoch[by], kg_eth_root_epoch_status_name(v.root_status[by]));
         else
             fprintf(v.out, "log key certified by the KMS root key: ok\n");
+        kg_error_clear();
     } else {
         fprintf(v.out, "WARNING: log key certification not checked (give --state, --rpc-url and "
                        "--kms-contract, or --root-k256)\n");

@@ -67,6 +67,8 @@ typedef struct node_job {
     uint8_t holders[KG_ETH_MAX_RECOVERY_HOLDERS][32];
     size_t n_holders;
     uint8_t threshold;
+    uint32_t epoch_no; /* rootEpoch's argument; currentRootEpoch's answer */
+    kg_eth_root_epoch_info epoch;
 } node_job;
 
 static void capture(node_job *j, kg_result rc)
@@ -145,6 +147,22 @@ static void *job_recovery_holders(void *arg)
     return NULL;
 }
 
+static void *job_current_epoch(void *arg)
+{
+    node_job *j = arg;
+    capture(j,
+            kg_eth_current_root_epoch(&j->epoch_no, g_nodes[j->i], j->k->cfg.kms_contract, j->at));
+    return NULL;
+}
+
+static void *job_root_epoch(void *arg)
+{
+    node_job *j = arg;
+    capture(
+        j, kg_eth_root_epoch(&j->epoch, g_nodes[j->i], j->k->cfg.kms_contract, j->epoch_no, j->at));
+    return NULL;
+}
+
 static void init_jobs(node_job *jobs, const kms *k)
 {
     memset(jobs, 0, sizeof(node_job) * g_n_nodes);
@@ -219,6 +237,21 @@ static bool same_holders(const node_job *a, const node_job *b)
 {
     return a->n_holders == b->n_holders && a->threshold == b->threshold &&
            memcmp(a->holders, b->holders, a->n_holders * 32) == 0;
+}
+
+static bool same_epoch_no(const node_job *a, const node_job *b)
+{
+    return a->epoch_no == b->epoch_no;
+}
+
+static bool same_epoch(const node_job *a, const node_job *b)
+{
+    const kg_eth_root_epoch_info *x = &a->epoch, *y = &b->epoch;
+    return x->status == y->status && x->activates_at == y->activates_at &&
+           memcmp(x->k256_pub, y->k256_pub, sizeof(x->k256_pub)) == 0 &&
+           x->ca_spki_len == y->ca_spki_len &&
+           memcmp(x->ca_spki, y->ca_spki, x->ca_spki_len) == 0 &&
+           memcmp(x->attestation_hash, y->attestation_hash, sizeof(x->attestation_hash)) == 0;
 }
 
 static int by_number_desc(const void *x, const void *y)
@@ -390,6 +423,62 @@ kg_result kms_chain_recovery_holders(uint8_t holders[KG_ETH_MAX_RECOVERY_HOLDERS
     *n = jobs[ref].n_holders;
     *threshold = jobs[ref].threshold;
     return KG_OK;
+}
+
+kg_result kms_chain_current_root_epoch(uint32_t *out, bool *supported, kms *k,
+                                       const kg_eth_block *at)
+{
+    node_job jobs[KG_KMS_MAX_RPC_NODES];
+    size_t ref;
+    *out = 0;
+    *supported = true;
+    kg_result rc = read_agreed(&ref, jobs, k, at, job_current_epoch, "currentRootEpoch()",
+                               same_epoch_no, "report different current root epochs");
+    if (kg_ok(rc)) {
+        *out = jobs[ref].epoch_no;
+        return KG_OK;
+    }
+    /* A KMS contract from before epochs has no currentRootEpoch(): a quorum of nodes that all
+     * say it reverted, and none that answers, means no rotation can have happened. */
+    size_t reverted = 0, answered = 0;
+    for (size_t i = 0; i < g_n_nodes; i++) {
+        answered += jobs[i].ok;
+        reverted += !jobs[i].ok && jobs[i].code == KG_ERR_DENIED;
+    }
+    if (answered == 0 && reverted >= k->cfg.quorum) {
+        kg_error_clear();
+        *supported = false;
+        return KG_OK;
+    }
+    return rc;
+}
+
+kg_result kms_chain_root_epoch(kg_eth_root_epoch_info *out, kms *k, uint32_t epoch,
+                               const kg_eth_block *at)
+{
+    node_job *jobs = calloc(KG_KMS_MAX_RPC_NODES, sizeof(*jobs));
+    size_t ref;
+    char what[48];
+    KG_ENSURE(jobs != NULL, KG_ERR_NOMEM, "out of memory");
+    snprintf(what, sizeof(what), "rootEpoch(%u)", (unsigned)epoch);
+    init_jobs(jobs, k);
+    for (size_t i = 0; i < g_n_nodes; i++) {
+        jobs[i].at = at;
+        jobs[i].epoch_no = epoch;
+    }
+    each_node(job_root_epoch, jobs, g_n_nodes);
+    kg_result rc = need_quorum(k, jobs, what);
+    if (kg_ok(rc)) {
+        size_t odd;
+        find_odd(&ref, &odd, jobs, same_epoch);
+        if (odd < g_n_nodes)
+            rc = disagree(k, k->cfg.rpc_urls[ref], k->cfg.rpc_urls[odd],
+                          "report different root epochs");
+        else
+            *out = jobs[ref].epoch;
+    }
+    free(jobs);
+    return rc;
 }
 
 kg_eth_client *kms_chain_first(void)

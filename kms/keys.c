@@ -660,6 +660,19 @@ kg_result kms_keys_onboard(kms *k, const char *source)
         KG_GUARD_C(save_cert(k, ca_cert_path, cert));
     KG_GUARD_C(kg_p256_scalar(k->root.ca_scalar, ca));
     memcpy(k->root.k256_scalar, scalar, KG_K256_SCALAR_LEN);
+    /* beyond dstack: every live root epoch, each checked against the chain (epochs.c); a
+     * source from before epochs sends keys[0] only, which is epoch 0 */
+    json_t *epochs = json_object_get(doc, "epochs");
+    if (epochs != NULL) {
+        KG_GUARD_C(kms_epochs_adopt(k, epochs, source));
+        const kms_epoch *cur = kms_epoch_current(k);
+        KG_ENSURE_C(kg_ct_equal(&cur->root, &k->root, sizeof(k->root)), KG_ERR_DENIED,
+                    "GetKmsKey from %s: keys[0] is not its current root epoch; refusing to "
+                    "onboard",
+                    source);
+    } else {
+        KG_GUARD_C(kms_epochs_single(k));
+    }
     k->root_in_memory = true;
     kg_slog(KG_SLOG_INFO, "onboarded root keys from %s (they match the KMS info on chain)", source);
     rc = KG_OK;

@@ -162,6 +162,28 @@ const kms_epoch *kms_epoch_current(const kms *k);
  * it, seals it as Proposed; *out is the JSON answer (EPOCHS.md), caller frees. KG_ERR_INPUT /
  * KG_ERR_DENIED with the reason when N is not the next epoch or another one is pending. */
 KG_RESULT kms_epoch_propose(json_t **out, kms *k, const uint8_t *body, size_t body_len);
+/* Which epochs a decision at a block uses: the Current one and the Retiring ones (increasing)
+ * this node holds. */
+typedef struct kms_epoch_view {
+    uint32_t current;
+    size_t n_previous;
+    uint32_t previous[KMS_MAX_EPOCHS];
+} kms_epoch_view;
+/* The epoch view at the decision's block (v->block_hash; cached per block): from the chain
+ * (currentRootEpoch, rootEpoch of each epoch held and of the ones below the current), or this
+ * node's own table with the webhook backend or a KMS contract from before epochs. On the way it
+ * brings the local statuses to the chain's (resealed), and wipes an epoch retired on chain
+ * (memory and sealed file) with a decision-log entry. KG_ERR_UNAVAILABLE naming the epoch when
+ * the chain's current or a retiring epoch is one this node does not hold. Takes the lock. */
+struct kg_kms_verdict;
+KG_RESULT kms_epochs_at(kms_epoch_view *out, kms *k, const struct kg_kms_verdict *v);
+/* --onboard: replaces k->epochs by GetKmsKey's "epochs" from source, each checked against the
+ * chain first: the same keys as rootEpoch(n); for n > 0, keccak256(quote) = attestationHash,
+ * the quote verifies with the epoch REPORTDATA and attests an allowed KMS; statuses from the
+ * chain. A proposal not on chain yet or an epoch retired there is left out; anything else that
+ * fails refuses the whole onboarding (KG_ERR_DENIED / KG_ERR_INPUT saying which epoch and why),
+ * as does a list without the chain's current epoch. Sets k->root to the current one. */
+KG_RESULT kms_epochs_adopt(kms *k, const json_t *list, const char *source);
 /* GET /epochs: {"current": N, "epochs": [{"epoch", "status", "k256_pubkey"}]} (public values). */
 KG_RESULT kms_epochs_list(json_t **out, kms *k);
 
@@ -297,6 +319,14 @@ KG_RESULT kms_chain_kms_info(uint8_t k256[KG_K256_PUB_LEN], uint8_t spki_hash[KG
 KG_RESULT kms_chain_recovery_holders(uint8_t holders[KG_ETH_MAX_RECOVERY_HOLDERS][KG_X25519_LEN],
                                      size_t *n, uint8_t *threshold, kms *k,
                                      const struct kg_eth_block *at);
+/* currentRootEpoch() at `at`, agreed by the quorum; *supported false (and *out 0) when a quorum
+ * of nodes says the KMS contract has no such function (a contract from before epochs). */
+KG_RESULT kms_chain_current_root_epoch(uint32_t *out, bool *supported, kms *k,
+                                       const struct kg_eth_block *at);
+/* rootEpoch(epoch) at `at`, the same answer from every node that answers. */
+struct kg_eth_root_epoch_info;
+KG_RESULT kms_chain_root_epoch(struct kg_eth_root_epoch_info *out, kms *k, uint32_t epoch,
+                               const struct kg_eth_block *at);
 /* The first node's client (for reads whose result the quorum then confirms). */
 struct kg_eth_client *kms_chain_first(void);
 

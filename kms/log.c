@@ -237,8 +237,11 @@ static kg_result anchor_sign(uint8_t sig[KG_K256_RECSIG_LEN], kg_checkpoint *c, 
     KG_GUARD(kg_checkpoint_parse(c, note->data, text_len));
     KG_GUARD(
         kg_log_anchor_checkpoint_digest(digest, &g_log.domain, g_log.log_id, c->size, c->root));
-    KG_GUARD(kg_k256_sign_recoverable(sig, g_log.k->root.k256_scalar, digest));
-    return KG_OK;
+    /* the serving root: moves to the current epoch when its own epoch is retired (epochs.c) */
+    pthread_rwlock_rdlock(&g_log.k->epochs_lock);
+    kg_result rc = kg_k256_sign_recoverable(sig, g_log.k->root.k256_scalar, digest);
+    pthread_rwlock_unlock(&g_log.k->epochs_lock);
+    return rc;
 }
 
 /* Signs a checkpoint when the tree grew (or force). */

@@ -368,17 +368,24 @@ static kg_result kms_key_check(kms *k, const kg_eth_block *at, char *why, size_t
                                bool *match)
 {
     uint8_t k256[KG_K256_PUB_LEN], agreed[KG_SHA256_LEN], mine[KG_SHA256_LEN];
-    kg_buf spki;
-    kg_buf_init(&spki, 4096);
-    kg_result rc = kms_chain_kms_info(k256, agreed, k, at);
-    if (kg_ok(rc))
-        rc = kg_p256_spki_der(&spki, k->root_ca_key);
-    if (kg_ok(rc))
-        rc = kg_sha256(mine, spki.data, spki.len);
-    kg_buf_free(&spki);
+    KG_GUARD(kms_chain_kms_info(k256, agreed, k, at));
+    /* kmsInfo is the current epoch's keys: this node must hold that epoch (root-key epochs;
+     * which epoch is current is then read per decision, epochs.c) */
+    bool k256_ok = false, ca_ok = false;
+    kg_result rc = KG_OK;
+    pthread_rwlock_rdlock(&k->epochs_lock);
+    for (size_t i = 0; kg_ok(rc) && i < k->n_epochs && !(k256_ok && ca_ok); i++) {
+        const kms_epoch *e = &k->epochs[i];
+        rc = kg_sha256(mine, e->ca_spki.data, e->ca_spki.len);
+        bool kk = memcmp(k256, e->k256_pub, KG_K256_PUB_LEN) == 0;
+        bool cc = memcmp(agreed, mine, sizeof(mine)) == 0;
+        if ((kk && cc) || i == 0) {
+            k256_ok = kk;
+            ca_ok = cc;
+        }
+    }
+    pthread_rwlock_unlock(&k->epochs_lock);
     KG_GUARD(rc);
-    bool k256_ok = memcmp(k256, k->root_k256_pub, KG_K256_PUB_LEN) == 0;
-    bool ca_ok = memcmp(agreed, mine, sizeof(mine)) == 0;
     *match = k256_ok && ca_ok;
     snprintf(why, why_size,
              "root keys differ from the KMS info on chain (root k256 key %s, root CA key %s): "
@@ -448,6 +455,11 @@ void kms_self_check(kms *k)
             allowed = false;
             snprintf(reason, sizeof(reason), "%s", why);
         }
+        /* the root epochs at that block: statuses brought to the chain's, retired ones wiped
+         * (also done by each release; here so an idle node wipes too) */
+        kms_epoch_view view;
+        if (allowed && kg_failed(kms_epochs_at(&view, k, &d)))
+            kg_slog(KG_SLOG_WARN, "self-check: root epochs: %s", kg_error_message());
     }
     kg_error_clear();
     pthread_mutex_lock(&k->self_check_lock);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "keygate/epoch.h"
 #include "keygate/hash.h"
 #include "keygate/kms_request.h"
 #include "kms.h"
@@ -137,6 +138,67 @@ static kg_result put_hex(kg_buf *out, const char *key, const uint8_t *b, size_t 
 
 /* ---- GetAppKey ------------------------------------------------------------------------------ */
 
+/* An app's keys under one epoch; its public half remembered (keyed by that epoch's root key)
+ * after the first derivation. */
+static kg_result derive_under(kg_app_keys *keys, kms *k, const kms_epoch *e,
+                              const kg_boot_identity *id)
+{
+    kg_app_public known;
+    bool have = k->app_pubs != NULL &&
+                kg_app_public_cache_get(k->app_pubs, e->k256_pub, id->app_id, &known);
+    KG_GUARD_CTX(kg_kdf_app_keys_known(keys, &e->root, id->app_id,
+                                       id->instance_id_len ? id->instance_id : NULL,
+                                       id->instance_id_len, have ? &known : NULL),
+                 "GetAppKey: deriving keys under root epoch %u", e->epoch);
+    if (!have && k->app_pubs != NULL) {
+        kg_kdf_app_public(&known, keys);
+        kg_app_public_cache_put(k->app_pubs, e->k256_pub, id->app_id, &known);
+    }
+    return KG_OK;
+}
+
+/* The public fingerprints of a release, recorded in the log. A KMS that never rotated records
+ * exactly what it did before epochs; otherwise the current epoch and, for each retiring epoch
+ * released, its number and the app's key under it. */
+static kg_result released_json(char *out, size_t n, const kg_app_keys *keys, uint32_t epoch,
+                               const kg_app_keys *prev, const uint32_t *prev_no, size_t n_prev)
+{
+    char k256_hex[2 * KG_K256_PUB_LEN + 1], env_hex[2 * KG_X25519_LEN + 1];
+    char ca_fp_hex[KG_HEX_SIZE(KG_SHA256_LEN)];
+    uint8_t ca_fp[KG_SHA256_LEN];
+    KG_GUARD(kg_sha256(ca_fp, keys->ca_pub, sizeof(keys->ca_pub)));
+    KG_GUARD(kg_hex_encode(ca_fp_hex, sizeof(ca_fp_hex), ca_fp, sizeof(ca_fp)));
+    KG_GUARD(kg_hex_encode(k256_hex, sizeof(k256_hex), keys->k256_pub, sizeof(keys->k256_pub)));
+    KG_GUARD(kg_hex_encode(env_hex, sizeof(env_hex), keys->env_pub, sizeof(keys->env_pub)));
+    size_t w = (size_t)snprintf(out, n,
+                                "{\"k256_pubkey\":\"%s\",\"env_pubkey\":\"%s\","
+                                "\"app_ca_pubkey_sha256\":\"%s\",\"disk_key\":true",
+                                k256_hex, env_hex, ca_fp_hex);
+    if (epoch != 0 || n_prev > 0) {
+        w += (size_t)snprintf(out + w, w < n ? n - w : 0, ",\"root_epoch\":%u", (unsigned)epoch);
+        for (size_t i = 0; i < n_prev; i++) {
+            KG_GUARD(kg_hex_encode(k256_hex, sizeof(k256_hex), prev[i].k256_pub,
+                                   sizeof(prev[i].k256_pub)));
+            w += (size_t)snprintf(out + w, w < n ? n - w : 0,
+                                  "%s{\"root_epoch\":%u,\"k256_pubkey\":\"%s\"}",
+                                  i ? "," : ",\"previous\":[", (unsigned)prev_no[i], k256_hex);
+        }
+        if (n_prev > 0)
+            w += (size_t)snprintf(out + w, w < n ? n - w : 0, "]");
+    }
+    w += (size_t)snprintf(out + w, w < n ? n - w : 0, "}");
+    KG_ENSURE(w < n, KG_ERR_INTERNAL, "GetAppKey: the release record is too long");
+    return KG_OK;
+}
+
+static kg_result put_app_keys(kg_buf *out, const kg_app_keys *keys)
+{
+    KG_GUARD(put_hex(out, "disk_crypt_key", keys->disk_key, sizeof(keys->disk_key)));
+    KG_GUARD(put_hex(out, "env_crypt_key", keys->env_key, sizeof(keys->env_key)));
+    KG_GUARD(put_hex(out, "k256_key", keys->k256_scalar, sizeof(keys->k256_scalar)));
+    return put_hex(out, "k256_signature", keys->k256_signature, sizeof(keys->k256_signature));
+}
+
 static kg_result get_app_key(kms *k, kms_call *c)
 {
     kg_kms_ops ops;
@@ -144,41 +206,39 @@ static kg_result get_app_key(kms *k, kms_call *c)
     kg_kms_request rq = request_of(k, c, KG_KMS_CALLER_APP);
     kg_kms_get_app_key_req *req = calloc(1, sizeof(*req));
     kg_kms_decision *d = calloc(1, sizeof(*d));
+    kg_app_keys *keys = calloc(1 + KMS_MAX_EPOCHS, sizeof(*keys)), *prev = keys ? keys + 1 : NULL;
     kg_result rc = KG_ERROR;
-    kg_app_keys keys;
-    memset(&keys, 0, sizeof(keys));
-    KG_ENSURE_C(req != NULL && d != NULL, KG_ERR_NOMEM, "out of memory");
+    kms_epoch_view view;
+    uint32_t prev_no[KMS_MAX_EPOCHS];
+    size_t n_prev = 0;
+    bool locked = false;
+    KG_ENSURE_C(req != NULL && d != NULL && keys != NULL, KG_ERR_NOMEM, "out of memory");
     if (kg_failed(kg_kms_parse_get_app_key(req, c->body, c->body_len))) {
         rc = kg_kms_reject_request(&ops, &rq, kg_error_message());
         goto cleanup;
     }
     KG_GUARD_C(kg_kms_decide(d, &ops, &rq));
     const kg_boot_identity *id = &d->peer.boot;
-    /* The app's public half, the same for all its releases, is remembered after the first. */
-    kg_app_public known;
-    bool have = k->app_pubs != NULL &&
-                kg_app_public_cache_get(k->app_pubs, k->root_k256_pub, id->app_id, &known);
-    KG_GUARD_CTX_C(kg_kdf_app_keys_known(&keys, &k->root, id->app_id,
-                                         id->instance_id_len ? id->instance_id : NULL,
-                                         id->instance_id_len, have ? &known : NULL),
-                   "GetAppKey: deriving keys");
-    if (!have && k->app_pubs != NULL) {
-        kg_kdf_app_public(&known, &keys);
-        kg_app_public_cache_put(k->app_pubs, k->root_k256_pub, id->app_id, &known);
+    /* The epochs at the decision's block: the current one in dstack's members, the retiring
+     * ones in previous_keys (docs/design.md, "Root-key epochs"). */
+    KG_GUARD_CTX_C(kms_epochs_at(&view, k, &d->verdict), "GetAppKey");
+    pthread_rwlock_rdlock(&k->epochs_lock);
+    locked = true;
+    const kms_epoch *cur = kms_epoch_find(k, view.current);
+    KG_ENSURE_C(cur != NULL, KG_ERR_UNAVAILABLE,
+                "GetAppKey: root epoch %u is no longer held by this node", view.current);
+    KG_GUARD_C(derive_under(keys, k, cur, id));
+    for (size_t i = 0; i < view.n_previous; i++) {
+        const kms_epoch *e = kms_epoch_find(k, view.previous[i]);
+        if (e == NULL) /* retired since the view was read: never released again */
+            continue;
+        KG_GUARD_C(derive_under(&prev[n_prev], k, e, id));
+        prev_no[n_prev++] = e->epoch;
     }
 
     /* Only public keys are recorded, as fingerprints of what was released. */
-    char k256_hex[2 * KG_K256_PUB_LEN + 1], env_hex[2 * KG_X25519_LEN + 1];
-    char ca_fp_hex[KG_HEX_SIZE(KG_SHA256_LEN)], released[400];
-    uint8_t ca_fp[KG_SHA256_LEN];
-    KG_GUARD_C(kg_sha256(ca_fp, keys.ca_pub, sizeof(keys.ca_pub)));
-    KG_GUARD_C(kg_hex_encode(ca_fp_hex, sizeof(ca_fp_hex), ca_fp, sizeof(ca_fp)));
-    KG_GUARD_C(kg_hex_encode(k256_hex, sizeof(k256_hex), keys.k256_pub, sizeof(keys.k256_pub)));
-    KG_GUARD_C(kg_hex_encode(env_hex, sizeof(env_hex), keys.env_pub, sizeof(keys.env_pub)));
-    snprintf(released, sizeof(released),
-             "{\"k256_pubkey\":\"%s\",\"env_pubkey\":\"%s\",\"app_ca_pubkey_sha256\":\"%s\","
-             "\"disk_key\":true}",
-             k256_hex, env_hex, ca_fp_hex);
+    char released[1600];
+    KG_GUARD_C(released_json(released, sizeof(released), keys, cur->epoch, prev, prev_no, n_prev));
     KG_GUARD_C(release(k, c, &rq, d, released, true));
 
     /* the governance answer's (the webhook's gatewayAppId, as dstack's KMS passes it on), else
@@ -186,20 +246,30 @@ static kg_result get_app_key(kms *k, kms_call *c)
     const char *gateway =
         d->verdict.gateway_app_id[0] ? d->verdict.gateway_app_id : k->cfg.gateway_app_id;
     KG_GUARD_C(kg_buf_append_str(&c->response, "{"));
-    KG_GUARD_C(put_json_string(&c->response, "ca_cert", k->root_ca_pem, true));
-    KG_GUARD_C(put_hex(&c->response, "disk_crypt_key", keys.disk_key, sizeof(keys.disk_key)));
-    KG_GUARD_C(put_hex(&c->response, "env_crypt_key", keys.env_key, sizeof(keys.env_key)));
-    KG_GUARD_C(put_hex(&c->response, "k256_key", keys.k256_scalar, sizeof(keys.k256_scalar)));
-    KG_GUARD_C(
-        put_hex(&c->response, "k256_signature", keys.k256_signature, sizeof(keys.k256_signature)));
+    KG_GUARD_C(put_json_string(&c->response, "ca_cert", cur->ca_pem, true));
+    KG_GUARD_C(put_app_keys(&c->response, keys));
     KG_GUARD_C(put_json_string(&c->response, "gateway_app_id", gateway, false));
     /* dstack's deprecated name for the same value, which older guests read */
     KG_GUARD_C(put_json_string(&c->response, "tproxy_app_id", gateway, false));
     KG_GUARD_C(put_hex(&c->response, "os_image_hash", id->os_image_hash, KG_MEASUREMENT_LEN));
+    KG_GUARD_C(kg_buf_printf(&c->response, ",\"root_epoch\":%u", (unsigned)cur->epoch));
+    for (size_t i = 0; i < n_prev; i++) {
+        KG_GUARD_C(kg_buf_printf(&c->response, "%s{\"root_epoch\":%u",
+                                 i ? "," : ",\"previous_keys\":[", (unsigned)prev_no[i]));
+        KG_GUARD_C(put_app_keys(&c->response, &prev[i]));
+        KG_GUARD_C(kg_buf_append_str(&c->response, "}"));
+    }
+    if (n_prev > 0)
+        KG_GUARD_C(kg_buf_append_str(&c->response, "]"));
     KG_GUARD_C(kg_buf_append_str(&c->response, "}"));
     rc = KG_OK;
 cleanup:
-    kg_kdf_app_keys_wipe(&keys);
+    if (locked)
+        pthread_rwlock_unlock(&k->epochs_lock);
+    if (keys != NULL)
+        for (size_t i = 0; i < 1 + KMS_MAX_EPOCHS; i++)
+            kg_kdf_app_keys_wipe(&keys[i]);
+    free(keys);
     if (req != NULL)
         kg_memzero(req, sizeof(*req));
     free(req);
@@ -219,17 +289,27 @@ static kg_result get_env_pubkey(kms *k, kms_call *c)
     size_t lens[2] = {KG_APP_ID_LEN, strlen("env-encrypt-key")};
     kg_result rc = KG_ERROR;
     uint64_t ts = (uint64_t)time(NULL);
-    KG_GUARD_C(kg_kdf_dh_secret(secret, k->root.ca_scalar, ctx, lens, 2));
+    /* the current epoch as this node last saw it on chain (no block is read for this) */
+    pthread_rwlock_rdlock(&k->epochs_lock);
+    bool locked = true;
+    const kms_epoch *cur = kms_epoch_current(k);
+    KG_ENSURE_C(cur != NULL, KG_ERR_UNAVAILABLE, "no current root epoch");
+    uint32_t epoch = cur->epoch;
+    KG_GUARD_C(kg_kdf_dh_secret(secret, cur->root.ca_scalar, ctx, lens, 2));
     KG_GUARD_C(kg_x25519_public(pub, secret));
-    KG_GUARD_C(kg_kdf_env_pubkey_signature(sig, k->root.k256_scalar, req.app_id, pub));
-    KG_GUARD_C(kg_kdf_env_pubkey_signature_v1(sig1, k->root.k256_scalar, req.app_id, ts, pub));
+    KG_GUARD_C(kg_kdf_env_pubkey_signature(sig, cur->root.k256_scalar, req.app_id, pub));
+    KG_GUARD_C(kg_kdf_env_pubkey_signature_v1(sig1, cur->root.k256_scalar, req.app_id, ts, pub));
+    pthread_rwlock_unlock(&k->epochs_lock);
+    locked = false;
     KG_GUARD_C(kg_buf_printf(&c->response, "{\"timestamp\":%llu", (unsigned long long)ts));
     KG_GUARD_C(put_hex(&c->response, "public_key", pub, sizeof(pub)));
     KG_GUARD_C(put_hex(&c->response, "signature", sig, sizeof(sig)));
     KG_GUARD_C(put_hex(&c->response, "signature_v1", sig1, sizeof(sig1)));
-    KG_GUARD_C(kg_buf_append_str(&c->response, "}"));
+    KG_GUARD_C(kg_buf_printf(&c->response, ",\"root_epoch\":%u}", (unsigned)epoch));
     rc = KG_OK;
 cleanup:
+    if (locked)
+        pthread_rwlock_unlock(&k->epochs_lock);
     kg_memzero(secret, sizeof(secret));
     return rc;
 }
@@ -250,11 +330,20 @@ static kg_result send_json_obj(kms_call *c, json_t *o)
 static kg_result get_meta(kms *k, kms_call *c)
 {
     char k256[2 * KG_K256_PUB_LEN + 1];
-    KG_GUARD(kg_hex_encode(k256, sizeof(k256), k->root_k256_pub, KG_K256_PUB_LEN));
-    json_t *o =
-        json_pack("{s:s,s:b,s:s,s:O,s:b,s:s}", "ca_cert", k->root_ca_pem, "allow_any_upgrade", 0,
-                  "k256_pubkey", k256, "bootstrap_info", k->bootstrap_info, "is_dev", k->cfg.is_dev,
-                  "gateway_app_id", k->cfg.gateway_app_id);
+    /* the current epoch's root (the bootstrap info stays epoch 0's: how the deployment began) */
+    pthread_rwlock_rdlock(&k->epochs_lock);
+    const kms_epoch *cur = kms_epoch_current(k);
+    kg_result hr =
+        kg_hex_encode(k256, sizeof(k256), cur ? cur->k256_pub : k->root_k256_pub, KG_K256_PUB_LEN);
+    json_t *o = kg_ok(hr)
+                    ? json_pack("{s:s,s:b,s:s,s:O,s:b,s:s,s:I}", "ca_cert",
+                                cur ? cur->ca_pem : k->root_ca_pem, "allow_any_upgrade", 0,
+                                "k256_pubkey", k256, "bootstrap_info", k->bootstrap_info, "is_dev",
+                                k->cfg.is_dev, "gateway_app_id", k->cfg.gateway_app_id,
+                                "root_epoch", (json_int_t)(cur ? cur->epoch : 0))
+                    : NULL;
+    pthread_rwlock_unlock(&k->epochs_lock);
+    KG_GUARD(hr);
     /* beyond dstack: the document whose SHA-256 is this KMS's measured compose-hash, so anyone
      * can check what the attested identity stands for */
     kg_buf compose;
@@ -294,16 +383,19 @@ static kg_result get_meta(kms *k, kms_call *c)
 
 static kg_result get_temp_ca_cert(kms *k, kms_call *c)
 {
-    return send_json_obj(c,
-                         json_pack("{s:s,s:s,s:s}", "temp_ca_cert", k->temp_ca_pem, "temp_ca_key",
-                                   k->temp_ca_key_pem, "ca_cert", k->root_ca_pem));
+    pthread_rwlock_rdlock(&k->epochs_lock);
+    const kms_epoch *cur = kms_epoch_current(k);
+    json_t *o = json_pack("{s:s,s:s,s:s}", "temp_ca_cert", k->temp_ca_pem, "temp_ca_key",
+                          k->temp_ca_key_pem, "ca_cert", cur ? cur->ca_pem : k->root_ca_pem);
+    pthread_rwlock_unlock(&k->epochs_lock);
+    return send_json_obj(c, o);
 }
 
 /* ---- SignCert ------------------------------------------------------------------------------- */
 
 /* The app CA (docs/protocol.md section 5: scalar HKDF(RCA, app_id || "app-ca")), certified by the
  * root. */
-static kg_result app_ca(kg_p256_key **key, X509 **cert, const kms *k,
+static kg_result app_ca(kg_p256_key **key, X509 **cert, const kms_epoch *k,
                         const uint8_t app_id[KG_APP_ID_LEN])
 {
     uint8_t scalar[KG_P256_SCALAR_LEN];
@@ -321,8 +413,8 @@ static kg_result app_ca(kg_p256_key **key, X509 **cert, const kms *k,
                              .days = 365 * 5,
                              .app_id = app_id,
                              .usage = "app:ca"};
-    KG_GUARD_C(kg_kms_x509_issue(cert, kg_p256_evp(*key), &spec, kg_p256_evp(k->root_ca_key),
-                                 k->root_ca_cert));
+    KG_GUARD_C(
+        kg_kms_x509_issue(cert, kg_p256_evp(*key), &spec, kg_p256_evp(k->ca_key), k->ca_cert));
     rc = KG_OK;
 cleanup:
     kg_memzero(scalar, sizeof(scalar));
@@ -441,6 +533,7 @@ static kg_result sign_cert(kms *k, kms_call *c)
     kg_buf_init(&pem, 64 * 1024);
     const char *sans[KG_CSR_V2_MAX_SANS];
     kg_kms_cert_spec spec;
+    bool locked = false;
     char cn_buf[256];
     KG_ENSURE_C(req != NULL && d != NULL && csr2 != NULL, KG_ERR_NOMEM, "out of memory");
     if (kg_failed(kg_kms_parse_sign_cert(req, c->body, c->body_len))) {
@@ -481,7 +574,15 @@ static kg_result sign_cert(kms *k, kms_call *c)
     }
     spec.app_id = app_id; /* the verified one, never a claim */
 
-    KG_GUARD_C(app_ca(&ca_key, &ca_cert, k, app_id));
+    /* under the current epoch at the decision's block */
+    kms_epoch_view view;
+    KG_GUARD_CTX_C(kms_epochs_at(&view, k, &d->verdict), "SignCert");
+    pthread_rwlock_rdlock(&k->epochs_lock);
+    locked = true;
+    const kms_epoch *cur = kms_epoch_find(k, view.current);
+    KG_ENSURE_C(cur != NULL, KG_ERR_UNAVAILABLE,
+                "SignCert: root epoch %u is no longer held by this node", view.current);
+    KG_GUARD_C(app_ca(&ca_key, &ca_cert, cur, app_id));
     KG_GUARD_C(kg_kms_x509_issue(&leaf, csr_key, &spec, kg_p256_evp(ca_key), ca_cert));
 
     char fp_hex[KG_HEX_SIZE(KG_SHA256_LEN)], released[160];
@@ -490,11 +591,16 @@ static kg_result sign_cert(kms *k, kms_call *c)
     KG_ENSURE_OSSL_C(X509_digest(leaf, EVP_sha256(), fp, &fp_len) == 1, KG_ERR_CRYPTO,
                      "SignCert: digest");
     KG_GUARD_C(kg_hex_encode(fp_hex, sizeof(fp_hex), fp, sizeof(fp)));
-    snprintf(released, sizeof(released), "{\"certificate_sha256\":\"%s\"}", fp_hex);
+    /* the root epoch it chains to, named unless it is epoch 0 (as before epochs) */
+    if (cur->epoch == 0)
+        snprintf(released, sizeof(released), "{\"certificate_sha256\":\"%s\"}", fp_hex);
+    else
+        snprintf(released, sizeof(released), "{\"certificate_sha256\":\"%s\",\"root_epoch\":%u}",
+                 fp_hex, (unsigned)cur->epoch);
     KG_GUARD_C(release(k, c, &rq, d, released, true));
 
     KG_GUARD_C(kg_buf_append_str(&c->response, "{\"certificate_chain\":["));
-    X509 *chain[3] = {leaf, ca_cert, k->root_ca_cert};
+    X509 *chain[3] = {leaf, ca_cert, cur->ca_cert};
     for (size_t i = 0; i < 3; i++) {
         kg_buf_reset(&pem);
         pem.len = 0;
@@ -514,6 +620,8 @@ cleanup:
     X509_free(ca_cert);
     kg_p256_free(ca_key);
     EVP_PKEY_free(csr_key);
+    if (locked)
+        pthread_rwlock_unlock(&k->epochs_lock);
     kg_buf_free(&pem);
     kg_csr_v2_free(csr2);
     free(csr2);
@@ -528,6 +636,54 @@ cleanup:
  * usage "kms:rpc" whose boot info governance allows as a KMS (isKmsAllowed), and only while this
  * node is itself allowed. The decision is audited before the keys leave (docs/protocol.md section
  * 7, flow 6). Reply in dstack's KmsKeyResponse shape: {temp_ca_key, keys: [{ca_key, k256_key}]}. */
+/* Appends "<key>":"<pem>" escaping only the newlines: a private key PEM is a secret and goes
+ * into the (wiped) response by hand, never through jansson's heap. */
+static kg_result put_secret_pem(kg_buf *out, const char *key, const kg_buf *pem)
+{
+    KG_GUARD(kg_buf_printf(out, "\"%s\":\"", key));
+    for (size_t i = 0; i < pem->len; i++)
+        KG_GUARD(pem->data[i] == '\n' ? kg_buf_append_str(out, "\\n")
+                                      : kg_buf_append(out, &pem->data[i], 1));
+    return kg_buf_append_str(out, "\"");
+}
+
+/* One epoch of GetKmsKey's "epochs": its keys, status, root CA certificate and attestation. */
+static kg_result put_epoch(kg_buf *out, const kms_epoch *e, bool first)
+{
+    kg_result rc = KG_ERROR;
+    kg_buf pem;
+    kg_buf_init(&pem, 16384);
+    char *hex = malloc(KG_HEX_SIZE(e->quote.len));
+    KG_ENSURE_C(hex != NULL, KG_ERR_NOMEM, "out of memory");
+    KG_GUARD_C(kg_p256_private_pem(&pem, e->ca_key));
+    KG_GUARD_C(kg_buf_printf(out, "%s{\"root_epoch\":%u,\"status\":\"%s\",", first ? "" : ",",
+                             (unsigned)e->epoch, kg_epoch_status_name(e->status)));
+    KG_GUARD_C(put_secret_pem(out, "ca_key", &pem));
+    KG_GUARD_C(put_hex(out, "k256_key", e->root.k256_scalar, KG_K256_SCALAR_LEN));
+    KG_GUARD_C(put_json_string(out, "ca_cert", e->ca_pem, false));
+    hex[0] = 0; /* epoch 0 has no quote of its own (its attestation is the bootstrap's) */
+    if (e->quote.len > 0)
+        KG_GUARD_C(kg_hex_encode(hex, KG_HEX_SIZE(e->quote.len), e->quote.data, e->quote.len));
+    KG_GUARD_C(kg_buf_printf(out, ",\"quote\":\"%s\"", hex));
+    json_t *ev =
+        json_stringn(e->eventlog.len ? (const char *)e->eventlog.data : "", e->eventlog.len);
+    char *t = ev ? json_dumps(ev, JSON_ENCODE_ANY) : NULL;
+    json_decref(ev);
+    KG_ENSURE_C(t != NULL, KG_ERR_INPUT, "epoch %u: the event log is not UTF-8", e->epoch);
+    rc = kg_buf_printf(out, ",\"eventlog\":%s}", t);
+    free(t);
+cleanup:
+    free(hex);
+    kg_buf_free(&pem);
+    return rc;
+}
+
+/* Hands the root keys to another KMS node: only over a verified RA-TLS client certificate with
+ * usage "kms:rpc" whose boot info governance allows as a KMS (isKmsAllowed), and only while this
+ * node is itself allowed. The decision is audited before the keys leave (docs/protocol.md section
+ * 7, flow 6). Reply in dstack's KmsKeyResponse shape: {temp_ca_key, keys: [{ca_key, k256_key}]},
+ * keys[0] the current root epoch; beyond dstack, "epochs" carries every live epoch this node
+ * holds (the replica checks each against the chain before adopting it). */
 static kg_result get_kms_key(kms *k, kms_call *c)
 {
     kg_kms_ops ops;
@@ -537,29 +693,50 @@ static kg_result get_kms_key(kms *k, kms_call *c)
     kg_buf pem;
     kg_buf_init(&pem, 16384);
     kg_result rc = KG_ERROR;
+    kms_epoch_view view;
+    bool locked = false;
     KG_ENSURE_C(d != NULL, KG_ERR_NOMEM, "out of memory");
     KG_GUARD_C(kg_kms_decide(d, &ops, &rq));
-    char k256_hex[2 * KG_K256_PUB_LEN + 1], released[200];
-    KG_GUARD_C(kg_hex_encode(k256_hex, sizeof(k256_hex), k->root_k256_pub, KG_K256_PUB_LEN));
-    snprintf(released, sizeof(released), "{\"root_k256_pubkey\":\"%s\",\"root_ca_key\":true}",
-             k256_hex);
+    KG_GUARD_CTX_C(kms_epochs_at(&view, k, &d->verdict), "GetKmsKey");
+    pthread_rwlock_rdlock(&k->epochs_lock);
+    locked = true;
+    const kms_epoch *cur = kms_epoch_find(k, view.current);
+    KG_ENSURE_C(cur != NULL, KG_ERR_UNAVAILABLE,
+                "GetKmsKey: root epoch %u is no longer held by this node", view.current);
+    char k256_hex[2 * KG_K256_PUB_LEN + 1], released[1200];
+    KG_GUARD_C(kg_hex_encode(k256_hex, sizeof(k256_hex), cur->k256_pub, KG_K256_PUB_LEN));
+    size_t w = (size_t)snprintf(released, sizeof(released),
+                                "{\"root_k256_pubkey\":\"%s\",\"root_ca_key\":true", k256_hex);
+    /* a node that never rotated records what it did before epochs */
+    for (size_t i = 0; k->n_epochs > 1 && i < k->n_epochs && w < sizeof(released); i++) {
+        KG_GUARD_C(
+            kg_hex_encode(k256_hex, sizeof(k256_hex), k->epochs[i].k256_pub, KG_K256_PUB_LEN));
+        w += (size_t)snprintf(released + w, sizeof(released) - w,
+                              "%s{\"root_epoch\":%u,\"root_k256_pubkey\":\"%s\"}",
+                              i ? "," : ",\"epochs\":[", (unsigned)k->epochs[i].epoch, k256_hex);
+    }
+    if (k->n_epochs > 1 && w < sizeof(released))
+        w += (size_t)snprintf(released + w, sizeof(released) - w, "]");
+    if (w < sizeof(released))
+        w += (size_t)snprintf(released + w, sizeof(released) - w, "}");
+    KG_ENSURE_C(w < sizeof(released), KG_ERR_INTERNAL, "GetKmsKey: the release record is too long");
     KG_GUARD_C(release(k, c, &rq, d, released, false));
-    KG_GUARD_C(kg_p256_private_pem(&pem, k->root_ca_key));
+    KG_GUARD_C(kg_p256_private_pem(&pem, cur->ca_key));
     KG_GUARD_C(kg_buf_append_str(&c->response, "{"));
     KG_GUARD_C(put_json_string(&c->response, "temp_ca_key", k->temp_ca_key_pem, true));
     /* beyond dstack: the root CA certificate itself, so every node serves the same ca_cert */
-    KG_GUARD_C(put_json_string(&c->response, "ca_cert", k->root_ca_pem, false));
+    KG_GUARD_C(put_json_string(&c->response, "ca_cert", cur->ca_pem, false));
     KG_GUARD_C(kg_buf_append_str(&c->response, ",\"keys\":[{"));
-    /* The PEM is a secret: escaped by hand into the (wiped) response, not through jansson. */
-    KG_GUARD_C(kg_buf_append_str(&c->response, "\"ca_key\":\""));
-    for (size_t i = 0; i < pem.len; i++)
-        KG_GUARD_C(pem.data[i] == '\n' ? kg_buf_append_str(&c->response, "\\n")
-                                       : kg_buf_append(&c->response, &pem.data[i], 1));
-    KG_GUARD_C(kg_buf_append_str(&c->response, "\""));
-    KG_GUARD_C(put_hex(&c->response, "k256_key", k->root.k256_scalar, KG_K256_SCALAR_LEN));
-    KG_GUARD_C(kg_buf_append_str(&c->response, "}]}"));
+    KG_GUARD_C(put_secret_pem(&c->response, "ca_key", &pem));
+    KG_GUARD_C(put_hex(&c->response, "k256_key", cur->root.k256_scalar, KG_K256_SCALAR_LEN));
+    KG_GUARD_C(kg_buf_append_str(&c->response, "}],\"epochs\":["));
+    for (size_t i = 0; i < k->n_epochs; i++)
+        KG_GUARD_C(put_epoch(&c->response, &k->epochs[i], i == 0));
+    KG_GUARD_C(kg_buf_append_str(&c->response, "]}"));
     rc = KG_OK;
 cleanup:
+    if (locked)
+        pthread_rwlock_unlock(&k->epochs_lock);
     kg_buf_free(&pem);
     free(d);
     return rc;

@@ -4,7 +4,12 @@
 # its TEE, attested with the epoch REPORTDATA (recomputed here from the public values), the
 # attestation hash keccak256(quote), the proposer identity the devnet allows; a wrong number or
 # body refused; asked again, the same pending epoch; sealed, so a restart still holds it. The
-# app keys of epoch 0 are unchanged meanwhile.
+# app keys of epoch 0 are unchanged meanwhile, and a node onboarded from the proposer leaves the
+# proposal out until it is on chain. With a KMS contract that has root epochs: the proposal
+# published, activated after the notice: the proposer releases epoch 1's keys with epoch 0's in
+# previous_keys (the very keys of before), a node without epoch 1 refuses (unavailable, naming
+# it), a node onboarded mid-window adopts both; epoch 0 retired: wiped (table, sealed file, a
+# decision-log entry), never released again; keygate audit verify accepts the log.
 # Usage: epoch_kms_itest.sh BUILD_DIR
 set -euo pipefail
 BUILD="$(cd "${1:?usage: epoch_kms_itest.sh BUILD_DIR}" && pwd)"
@@ -121,4 +126,110 @@ post '{"epoch": 1}'
 [ -f "$TMP/kms2/root-ca-epoch-1.pem" ] && openssl x509 -in "$TMP/kms2/root-ca-epoch-1.pem" -noout -pubkey |
   openssl pkey -pubin -outform DER | xxd -p | tr -d '\n' | grep -qx "$CA" || die "epoch 1's root CA certificate"
 ok "restarted: epoch 1 still proposed with its attestation (sealed, 2 epochs); its root CA certificate certifies its CA key"
+# ---- an app's keys (epoch 0) from the replica: as from the devnet's KMS ------------------------------
+KMSC_ADDR="$KMSC"
+export KEYGATE_DEPLOYER_KEY; KEYGATE_DEPLOYER_KEY="$(jq -r .private_key "$DN")"
+OWNER=0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
+CLIENT="$BUILD/tests/kms-itest-client"
+INST=00112233445566778899aabbccddeeff00112233
+H1=$(printf 'epoch app' | sha256sum | cut -c1-64)
+APP="$(kg_devnet_register_app "$H1")"
+[ "${#APP}" = 40 ] || die "no app id from the factory"
+appkey() { # appkey PORT OUT: GetAppKey as the app's VM
+  set +e
+  "$CLIENT" --kms "127.0.0.1:$1" --method GetAppKey --body '{"api_version":1}' --sim "$TMP/sim" \
+    --vm app1 --app-id "$APP" --compose-hash "$H1" --instance-id "$INST" >"$2" 2>"$W/client.err"
+  RC=$?
+  set -e
+}
+DEVPORT="${KURL##*:}"
+R_PORT="$(cat "$W/kms2.port")"
+appkey "$DEVPORT" "$W/k0-dev.json"
+[ "$RC" = 0 ] || die "GetAppKey from the devnet KMS: $(cat "$W/k0-dev.json" "$W/client.err")"
+appkey "$R_PORT" "$W/k0.json"
+[ "$RC" = 0 ] || die "GetAppKey from the replica: $(cat "$W/k0.json" "$W/client.err")"
+for f in disk_crypt_key env_crypt_key k256_key k256_signature ca_cert; do
+  [ "$(jq -r ".$f" "$W/k0.json")" = "$(jq -r ".$f" "$W/k0-dev.json")" ] || die "$f differs between the nodes"
+done
+jq -e '.root_epoch == 0 and (has("previous_keys") | not)' "$W/k0.json" >/dev/null || die "epoch 0 release: $(jq -c 'del(.disk_crypt_key,.env_crypt_key,.k256_key)' "$W/k0.json")"
+"$KG" audit list --db "$TMP/kms2/audit.db" --method GetAppKey --json >"$W/audit0.json"
+jq -e 'last | .decision == "allow" and (.released | test("root_epoch") | not)' "$W/audit0.json" >/dev/null ||
+  die "an epoch-0 release record names epochs: $(jq -c 'last | .released' "$W/audit0.json")"
+ok "with epoch 1 only proposed: the replica releases epoch 0's keys (root_epoch 0, no previous_keys), the devnet KMS's; the record is as before epochs"
+
+# ---- a third node onboarded from the proposer: the proposal is not on chain, so left out ---------------
+"$KG" kms config --state "$TMP" --kms-state "$TMP/kms3" --sim-vm kms3 --log-format json --out "$W/kms3.json" || die "kms config 3"
+start_third() {
+  : >"$W/kms3.port"
+  "$KMS" --config "$W/kms3.json" --onboard "127.0.0.1:$(cat "$W/kms2.port")" --port-file "$W/kms3.port" 2>>"$W/kms3.log" &
+  T_PID=$!
+  PIDS+=("$T_PID")
+  kg_wait_file "$W/kms3.port" "$T_PID" "third KMS"
+}
+start_third
+grep -q "root epoch 1 from 127.0.0.1:$R_PORT not adopted: a proposal" "$W/kms3.log" || die "the third node: $(grep onboard "$W/kms3.log")"
+kill "$T_PID"; wait "$T_PID" 2>/dev/null || true
+ok "a node onboarded from the proposer adopts epoch 0 and leaves the proposal out (not on chain)"
+
+if ! "$CAST" call --rpc-url "$RPC" "$KMSC" "currentRootEpoch()(uint32)" >/dev/null 2>&1; then
+  echo "# the KMS contract has no root epochs: the rotation on chain is not exercised"
+  echo "1..$PASS"
+  exit 0
+fi
+
+# ---- the rotation on chain: published, activated after the notice --------------------------------------
+EV_HEX="$(jq -j .eventlog "$P" | xxd -p | tr -d '\n')"
+kg_send "$KMSC" "proposeRootEpoch(uint32,bytes,bytes,bytes32,bytes32,bytes32,bytes32,bytes,bytes)" 1 "0x$CA" \
+  "0x$K1" "$(jq -r .attestation_hash "$P")" "$MRA" "$DEV" "0x$OSH" "0x$Q" "0x$EV_HEX"
+NOTICE="$("$CAST" call --rpc-url "$RPC" "$KMSC" "guaranteedNotice()(uint64)" | awk '{print $1}')"
+"$CAST" rpc --rpc-url "$RPC" evm_increaseTime $((NOTICE + 1)) >/dev/null && "$CAST" rpc --rpc-url "$RPC" evm_mine >/dev/null
+kg_send "$KMSC" "activateRootEpoch(uint32)" 1
+[ "$("$CAST" call --rpc-url "$RPC" "$KMSC" "currentRootEpoch()(uint32)")" = 1 ] || die "epoch 1 not current on chain"
+appkey "$R_PORT" "$W/k1.json"
+[ "$RC" = 0 ] || die "GetAppKey in the window: $(cat "$W/k1.json" "$W/client.err")"
+jq -e '.root_epoch == 1 and (.previous_keys | length) == 1 and .previous_keys[0].root_epoch == 0' "$W/k1.json" >/dev/null ||
+  die "window release: $(jq -c '{root_epoch, previous_keys: [.previous_keys[]?.root_epoch]}' "$W/k1.json")"
+for f in disk_crypt_key env_crypt_key k256_key k256_signature; do
+  [ "$(jq -r ".previous_keys[0].$f" "$W/k1.json")" = "$(jq -r ".$f" "$W/k0.json")" ] || die "previous_keys[0].$f is not epoch 0's"
+  [ "$(jq -r ".$f" "$W/k1.json")" != "$(jq -r ".$f" "$W/k0.json")" ] || die "$f did not change with the epoch"
+done
+[ "$(jq -r .ca_cert "$W/k1.json")" = "$(cat "$TMP/kms2/root-ca-epoch-1.pem")" ] || die "ca_cert is not epoch 1's root CA"
+curl -sf "$ADMIN/epochs" | jq -e '.current == 1 and .epochs[0].status == "retiring" and .epochs[1].status == "current"' >/dev/null ||
+  die "GET /epochs in the window: $(curl -s "$ADMIN/epochs")"
+"$KG" audit list --db "$TMP/kms2/audit.db" --method GetAppKey --json |
+  jq -e 'last | .released | fromjson | .root_epoch == 1 and .previous[0].root_epoch == 0' >/dev/null || die "the window release record names no epochs"
+ok "epoch 1 published and activated: the proposer releases epoch 1's keys and, in previous_keys, epoch 0's (the very keys of before); the record names both"
+
+appkey "$DEVPORT" "$W/k1-dev.json"
+[ "$RC" != 0 ] && grep -q "root epoch 1 is current on chain at block [0-9]* and this node does not hold it" "$W/k1-dev.json" "$W/client.err" ||
+  die "a node without epoch 1 answered: rc=$RC $(cat "$W/k1-dev.json" "$W/client.err")"
+ok "the devnet KMS, which lacks epoch 1, refuses (unavailable, naming epoch 1)"
+
+start_third
+grep -q "onboarding: 2 root epochs from 127.0.0.1:$R_PORT adopted (current: 1)" "$W/kms3.log" || die "mid-window onboarding: $(grep onboard "$W/kms3.log")"
+appkey "$(cat "$W/kms3.port")" "$W/k1-third.json"
+[ "$RC" = 0 ] && [ "$(jq -S 'del(.receipt)' "$W/k1-third.json")" = "$(jq -S 'del(.receipt)' "$W/k1.json")" ] || die "the mid-window node's release differs"
+kill "$T_PID"; wait "$T_PID" 2>/dev/null || true
+ok "a node onboarded mid-window adopts both epochs (each checked on chain, epoch 1's attestation verified) and releases the same"
+
+# ---- epoch 0 retired ------------------------------------------------------------------------------------
+kg_send "$KMSC" "retireRootEpoch(uint32)" 0
+appkey "$R_PORT" "$W/k2.json"
+[ "$RC" = 0 ] && jq -e '.root_epoch == 1 and (has("previous_keys") | not)' "$W/k2.json" >/dev/null || die "after retirement: $(cat "$W/client.err")"
+[ "$(jq -r .k256_key "$W/k2.json")" = "$(jq -r .k256_key "$W/k1.json")" ] || die "epoch 1's keys changed"
+curl -sf "$ADMIN/epochs" | jq -e '.current == 1 and (.epochs | length) == 1' >/dev/null || die "GET /epochs after retirement: $(curl -s "$ADMIN/epochs")"
+grep -q "root epoch 0 is retired on chain: its root keys are wiped from this node" "$W/kms2.log" || die "no wipe line"
+"$KG" audit list --db "$TMP/kms2/audit.db" --method root-epoch-retired --json | jq -e 'length == 1' >/dev/null || die "the retirement is not in the log"
+stop_replica
+start_replica
+curl -sf "$ADMIN/epochs" | jq -e '.current == 1 and (.epochs | length) == 1' >/dev/null || die "epoch 0 back after a restart"
+appkey "$(cat "$W/kms2.port")" "$W/k3.json"
+[ "$RC" = 0 ] && [ "$(jq -r .k256_key "$W/k3.json")" = "$(jq -r .k256_key "$W/k1.json")" ] && jq -e 'has("previous_keys") | not' "$W/k3.json" >/dev/null ||
+  die "after a restart: $(cat "$W/client.err")"
+ok "epoch 0 retired: wiped from the table and the sealed file (a restart holds epoch 1 only), recorded in the log; only epoch 1 is released"
+
+"$KG" audit verify --db "$TMP/kms2/audit.db" --rpc-url "$RPC" --kms-contract "$KMSC" >"$W/verify.txt" 2>&1 ||
+  die "audit verify: $(grep -i violation "$W/verify.txt" | head -5)"
+grep -q "log key certified by the KMS root key: ok\|log key certified by the root key of root epoch 0" "$W/verify.txt" || die "log key check: $(head -8 "$W/verify.txt")"
+ok "keygate audit verify: releases under epoch 0, in the window and under epoch 1 each match the chain's epochs at their block"
 echo "1..$PASS"
