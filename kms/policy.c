@@ -387,6 +387,18 @@ static kg_result kms_key_check(kms *k, const kg_eth_block *at, char *why, size_t
     pthread_rwlock_unlock(&k->epochs_lock);
     KG_GUARD(rc);
     *match = k256_ok && ca_ok;
+    /* kmsInfo follows the current root epoch: name it when this node lacks it */
+    uint32_t cur = 0;
+    bool epochs = false;
+    if (!*match && kg_ok(kms_chain_current_root_epoch(&cur, &epochs, k, at)) && epochs && cur > 0) {
+        snprintf(why, why_size,
+                 "root keys differ from the KMS info on chain: root epoch %u is current on chain "
+                 "and this node does not hold it; start it with --onboard HOST:PORT of a node "
+                 "that does",
+                 (unsigned)cur);
+        return KG_OK;
+    }
+    kg_error_clear();
     snprintf(why, why_size,
              "root keys differ from the KMS info on chain (root k256 key %s, root CA key %s): "
              "wrong state_dir, or kmsInfo changed",
