@@ -58,6 +58,16 @@ kg_result kms_epochs_single(kms *k)
     return KG_OK;
 }
 
+/* An epoch's public keys and its CA key object, from its scalars. */
+static kg_result epoch_publics(kms_epoch *e)
+{
+    KG_GUARD(kg_k256_public(e->k256_pub, e->root.k256_scalar));
+    if (e->ca_key == NULL)
+        KG_GUARD(kg_p256_from_scalar(&e->ca_key, e->root.ca_scalar));
+    e->ca_spki.len = 0;
+    return kg_p256_spki_der(&e->ca_spki, e->ca_key);
+}
+
 kg_result kms_epochs_from_file(kms *k, const kg_sealed_file *f, const uint8_t *data,
                                const kg_root_keys keys[])
 {
@@ -68,6 +78,7 @@ kg_result kms_epochs_from_file(kms *k, const kg_sealed_file *f, const uint8_t *d
         epoch_blank(e, fe->epoch, fe->status);
         k->n_epochs = i + 1;
         e->root = keys[i];
+        KG_GUARD(epoch_publics(e));
         if (fe->quote_len > 0)
             KG_GUARD(kg_buf_append(&e->quote, data + fe->quote_off, fe->quote_len));
         if (fe->eventlog_len > 0)
@@ -82,11 +93,7 @@ kg_result kms_epochs_from_file(kms *k, const kg_sealed_file *f, const uint8_t *d
 static kg_result epoch_objects(kms *k, kms_epoch *e)
 {
     kg_buf pem;
-    KG_GUARD(kg_k256_public(e->k256_pub, e->root.k256_scalar));
-    if (e->ca_key == NULL)
-        KG_GUARD(kg_p256_from_scalar(&e->ca_key, e->root.ca_scalar));
-    e->ca_spki.len = 0;
-    KG_GUARD(kg_p256_spki_der(&e->ca_spki, e->ca_key));
+    KG_GUARD(epoch_publics(e));
     if (e->ca_cert == NULL)
         KG_GUARD_CTX(kms_keys_root_ca_cert(&e->ca_cert, k, e->epoch, e->ca_key),
                      "epoch %u's root CA certificate", e->epoch);
@@ -681,4 +688,34 @@ kg_result kms_epochs_adopt(kms *k, const json_t *list, const char *source)
     kg_slog(KG_SLOG_INFO, "onboarding: %zu root epoch%s from %s adopted (current: %u)", k->n_epochs,
             k->n_epochs == 1 ? "" : "s", source, (unsigned)c->epoch);
     return KG_OK;
+}
+
+kg_result kms_epochs_lack_current(bool *lacks, uint32_t *cur, kms *k)
+{
+    kg_eth_block blk;
+    bool supported = false;
+    *lacks = false;
+    KG_GUARD(kms_chain_block(&blk, k));
+    KG_GUARD(kms_chain_current_root_epoch(cur, &supported, k, &blk));
+    if (!supported)
+        return KG_OK;
+    const kms_epoch *e = kms_epoch_find(k, *cur);
+    if (e == NULL) {
+        *lacks = true;
+        return KG_OK;
+    }
+    kg_result rc = KG_ERROR;
+    kg_eth_root_epoch_info *c = calloc(1, sizeof(*c));
+    held_epoch *h = calloc(1, sizeof(*h));
+    KG_ENSURE_C(c != NULL && h != NULL, KG_ERR_NOMEM, "out of memory");
+    KG_GUARD_C(kms_chain_root_epoch(c, k, *cur, &blk));
+    memcpy(h->k256_pub, e->k256_pub, KG_K256_PUB_LEN);
+    h->ca_spki_len = e->ca_spki.len <= sizeof(h->ca_spki) ? e->ca_spki.len : 0;
+    memcpy(h->ca_spki, e->ca_spki.data, h->ca_spki_len);
+    *lacks = !same_keys(h, c);
+    rc = KG_OK;
+cleanup:
+    free(c);
+    free(h);
+    return rc;
 }

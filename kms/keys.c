@@ -597,13 +597,28 @@ kg_result kms_keys_onboard(kms *k, const char *source)
         /* A restart: if this VM can open its own sealed keys, there is nothing to fetch. On TDX
          * (no sealing key) or in another VM it cannot, and the peer's keys are sealed anew. */
         if (kg_ok(kms_seal_open(k))) {
+            /* ... unless they lack the root epoch now current on chain (activated while this
+             * node was down): then the source's epochs are fetched */
+            uint32_t cur = 0;
+            bool lacks = false;
+            kg_result lr = k->cfg.policy == KG_KMS_POLICY_ETH
+                               ? kms_epochs_lack_current(&lacks, &cur, k)
+                               : KG_OK;
+            kms_epochs_free(k);
             kg_kdf_root_keys_wipe(&k->root);
-            kg_slog(KG_SLOG_INFO, "the sealed root keys open in this VM; not onboarding");
-            return KG_OK;
+            KG_GUARD_CTX(lr, "checking the sealed root epochs against the chain");
+            if (!lacks) {
+                kg_slog(KG_SLOG_INFO, "the sealed root keys open in this VM; not onboarding");
+                return KG_OK;
+            }
+            kg_slog(KG_SLOG_WARN,
+                    "the sealed root keys lack root epoch %u, current on chain; onboarding",
+                    (unsigned)cur);
+        } else {
+            kg_slog(KG_SLOG_WARN, "the sealed root keys do not open here (%s); onboarding",
+                    kg_error_message());
+            kg_error_clear();
         }
-        kg_slog(KG_SLOG_WARN, "the sealed root keys do not open here (%s); onboarding",
-                kg_error_message());
-        kg_error_clear();
     }
     KG_ENSURE(k->cfg.policy == KG_KMS_POLICY_ETH, KG_ERR_USAGE,
               "--onboard needs policy.backend 'eth': the received root keys are checked against "

@@ -177,6 +177,9 @@ typedef struct kms_epoch_view {
  * the chain's current or a retiring epoch is one this node does not hold. Takes the lock. */
 struct kg_kms_verdict;
 KG_RESULT kms_epochs_at(kms_epoch_view *out, kms *k, const struct kg_kms_verdict *v);
+/* Whether the chain's current root epoch (*cur) is one k->epochs lacks (or holds with other
+ * keys): false with a KMS contract from before epochs. Reads a block of its own. */
+KG_RESULT kms_epochs_lack_current(bool *lacks, uint32_t *cur, kms *k);
 /* --onboard: replaces k->epochs by GetKmsKey's "epochs" from source, each checked against the
  * chain first: the same keys as rootEpoch(n); for n > 0, keccak256(quote) = attestationHash,
  * the quote verifies with the epoch REPORTDATA and attests an allowed KMS; statuses from the

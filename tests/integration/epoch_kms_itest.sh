@@ -211,6 +211,19 @@ appkey "$(cat "$W/kms4.port")" "$W/k1-third.json"
 kill "$T_PID"; wait "$T_PID" 2>/dev/null || true
 ok "a node onboarded mid-window adopts both epochs (each checked on chain, epoch 1's attestation verified) and releases the same"
 
+# the devnet's KMS, restarted with --onboard: its own sealed file opens but lacks epoch 1
+kill "$(awk '{print $1}' "$TMP/run/kms.pid")" 2>/dev/null || true
+sleep 1
+"$KMS" --config "$(jq -r .kms_config "$DN")" --onboard "127.0.0.1:$R_PORT" --port-file "$W/kms1.port" 2>>"$W/kms1.log" &
+T_PID=$!
+PIDS+=("$T_PID")
+kg_wait_file "$W/kms1.port" "$T_PID" "the devnet KMS, restarted"
+grep -q "the sealed root keys lack root epoch 1, current on chain; onboarding" "$W/kms1.log" || die "restart with --onboard: $(grep -i onboard "$W/kms1.log")"
+appkey "$(cat "$W/kms1.port")" "$W/k1-first.json"
+[ "$RC" = 0 ] && [ "$(jq -r .k256_key "$W/k1-first.json")" = "$(jq -r .k256_key "$W/k1.json")" ] || die "the restarted devnet KMS: $(cat "$W/client.err")"
+kill "$T_PID"; wait "$T_PID" 2>/dev/null || true
+ok "the node that lacked epoch 1, restarted with --onboard: its sealed keys lack the current epoch, so it fetches both and releases epoch 1's keys"
+
 # ---- epoch 0 retired ------------------------------------------------------------------------------------
 kg_send "$KMSC" "retireRootEpoch(uint32)" 0
 appkey "$R_PORT" "$W/k2.json"
