@@ -27,7 +27,8 @@
 # Further KMS nodes made from the devnet's KMS (KMS_CONFIG and KMS_STATE: its config and state
 # dir, e.g. from devnet.json's kms_config and kms_state_dir):
 #   kg_kms_node_config DIR [FILTER]  DIR/kms.json: KMS_CONFIG with state dir DIR/state, a VM of
-#                               its own, port 0, self-check only at start, then the jq FILTER
+#                               its own, port 0, self-check only at start, no admin listener
+#                               (so /metrics is on its public port), then the jq FILTER
 #   kg_kms_node_keys DIR        the devnet KMS's keys for it: KMS_STATE copied to DIR/state, not
 #                               its audit log (two writers never share one)
 #   kg_kms_start CONFIG PORTFILE LOG [ARGS...]  a KMS (KG_KMS_BIN, default keygate-kms) with ARGS,
@@ -173,7 +174,7 @@ kg_kms_node_config() {
   local dir="$1" filter="${2:-.}"
   mkdir -p "$dir"
   jq --arg s "$dir/state" --arg vm "${KG_DEVNET_NAME:-node}-${dir##*/}-$$" \
-    ".state_dir = \$s | .tee.sim_vm = \$vm | .listen.port = 0 | .self_check_interval_s = 0 | del(.audit_db) | $filter" \
+    ".state_dir = \$s | .tee.sim_vm = \$vm | .listen.port = 0 | .self_check_interval_s = 0 | del(.audit_db) | del(.admin_listen) | $filter" \
     "$KMS_CONFIG" >"$dir/kms.json" || die "KMS config for $dir"
 }
 
