@@ -690,6 +690,22 @@ kg_result kms_epochs_adopt(kms *k, const json_t *list, const char *source)
     return KG_OK;
 }
 
+kg_result kms_epochs_at_head(kms *k)
+{
+    if (k->cfg.policy != KG_KMS_POLICY_ETH)
+        return KG_OK;
+    kg_eth_block blk;
+    KG_GUARD(kms_chain_block(&blk, k));
+    kg_kms_verdict v;
+    memset(&v, 0, sizeof(v));
+    v.block_number = (int64_t)blk.number;
+    v.block_hash[0] = '0';
+    v.block_hash[1] = 'x';
+    KG_GUARD(kg_hex_encode(v.block_hash + 2, sizeof(v.block_hash) - 2, blk.hash, KG_ETH_HASH_LEN));
+    kms_epoch_view view;
+    return kms_epochs_at(&view, k, &v);
+}
+
 kg_result kms_epochs_lack_current(bool *lacks, uint32_t *cur, kms *k)
 {
     kg_eth_block blk;

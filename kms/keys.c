@@ -474,6 +474,34 @@ kg_result kms_keys_init(kms *k, bool may_generate)
     return KG_OK;
 }
 
+kg_result kms_keys_serve_current(kms *k)
+{
+    if (kg_failed(kms_epochs_at_head(k))) {
+        /* no chain now: the self-check refuses keys until it answers; serve as sealed */
+        kg_slog(KG_SLOG_WARN, "root epochs at start: %s; serving root epoch %u as sealed",
+                kg_error_message(), (unsigned)k->serving_epoch);
+        kg_error_clear();
+        return KG_OK;
+    }
+    const kms_epoch *cur = kms_epoch_current(k);
+    if (cur == NULL || cur->epoch == k->serving_epoch)
+        return KG_OK;
+    k->root = cur->root;
+    k->serving_epoch = cur->epoch;
+    kg_p256_free(k->root_ca_key);
+    k->root_ca_key = NULL;
+    X509_free(k->root_ca_cert);
+    k->root_ca_cert = NULL;
+    free(k->root_ca_pem);
+    k->root_ca_pem = NULL;
+    KG_GUARD(kg_p256_from_scalar(&k->root_ca_key, k->root.ca_scalar));
+    KG_GUARD(kg_k256_public(k->root_k256_pub, k->root.k256_scalar));
+    KG_GUARD(kms_keys_root_ca_cert(&k->root_ca_cert, k, k->serving_epoch, k->root_ca_key));
+    KG_GUARD(cert_pem_string(&k->root_ca_pem, k->root_ca_cert));
+    kg_slog(KG_SLOG_INFO, "serving root epoch %u: the one current on chain", (unsigned)cur->epoch);
+    return KG_OK;
+}
+
 void kms_keys_free(kms *k)
 {
     kms_epochs_free(k);

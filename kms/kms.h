@@ -108,6 +108,13 @@ void kms_keys_free(kms *k);
  * Needs kms_policy_init (eth backend) first. */
 KG_RESULT kms_keys_onboard(kms *k, const char *source);
 
+/* After kms_keys_init, before the server certificate and the log key: the root this node serves
+ * under (TLS certificate, log-key certificate, its kmsInfo check) becomes the epoch current on
+ * chain, statuses brought to the chain's first. A node restarted after an activation it never
+ * saw would otherwise start on the retiring root its sealed file names, fail its own kmsInfo
+ * check and refuse every app. No chain at start: served as sealed, with a warning. */
+KG_RESULT kms_keys_serve_current(kms *k);
+
 /* An epoch's root CA certificate (state_dir/root-ca.pem for epoch 0, root-ca-epoch-N.pem),
  * loaded, or issued self-signed by key and stored when missing (or, for N > 0, certifying
  * another key). Caller frees *out. */
@@ -177,6 +184,10 @@ typedef struct kms_epoch_view {
  * the chain's current or a retiring epoch is one this node does not hold. Takes the lock. */
 struct kg_kms_verdict;
 KG_RESULT kms_epochs_at(kms_epoch_view *out, kms *k, const struct kg_kms_verdict *v);
+/* kms_epochs_at at the chain's head (a block of its own; a no-op without the eth backend): for
+ * the answers that are no decision but must name the chain's current epoch (the env key, the
+ * root CA, GetMeta), so a rotation shows in them at once, not at the next release. */
+KG_RESULT kms_epochs_at_head(kms *k);
 /* Whether the chain's current root epoch (*cur) is one k->epochs lacks (or holds with other
  * keys): false with a KMS contract from before epochs. Reads a block of its own. */
 KG_RESULT kms_epochs_lack_current(bool *lacks, uint32_t *cur, kms *k);

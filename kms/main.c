@@ -175,6 +175,8 @@ int main(int argc, char **argv)
         status = print_bootstrap(k);
         goto done;
     }
+    if (kg_failed(kms_keys_serve_current(k)))
+        goto fail;
     if (kg_failed(kg_audit_open(&k->audit, k->cfg.audit_db, false)))
         goto fail;
     if (kg_failed(kms_log_start(k))) /* the decision log's key, checkpoints (kms/log.c) */

@@ -104,12 +104,20 @@ set +e; "$KG" kms epoch activate --state "$STATE" --epoch 1 >/dev/null 2>"$W/ear
 "$KG" kms epoch list --state "$STATE" >"$W/list1.json" || die "kms epoch list"
 jq -e '.current == 1 and ([.epochs[] | select(.epoch == 0 and .status == "retiring")] | length) == 1' "$W/list1.json" >/dev/null ||
   die "after activation: $(cat "$W/list1.json")"
+# A node serves TLS and certifies its log key under the root that was current when it started
+# (kms/README.md, "Root-key epochs"): after an activation the operator restarts each node, and
+# agents, which pin kmsInfo's root, connect again. Restarted before it answered anything after
+# the activation, the node must still start on epoch 1: it asks the chain at start, not only its
+# sealed file (down/up resumes the same chain and keys).
+"$KG" devnet down --state "$STATE" >/dev/null 2>"$W/down.log" || die "devnet down: $(tail -3 "$W/down.log")"
+"$KG" devnet up --state "$STATE" >"$W/up2.json" 2>"$W/up2.log" || die "devnet up after activation: $(tail -3 "$W/up2.log")"
+KURL="$(jq -r .kms_url "$DN")"
 # The operator re-encrypts the env to epoch 1's env key at once (GetAppEnvEncryptPubKey: the
 # current epoch's key, signed by its root as kmsInfo now publishes it).
 printf 'DRILL_SECRET=after rotation\n' >"$W/app1.env"
 "$KG" env encrypt --state "$STATE" --kms-url "$KURL" --app "$APP" --out "$W/env1.enc" "$W/app1.env" 2>"$W/env1.log" ||
   die "env encrypt (epoch 1): $(cat "$W/env1.log")"
-ok "epoch 1 proposed from the node (attested), refused before the notice, activated after it; epoch 0 retiring"
+ok "epoch 1 proposed from the node (attested), refused before the notice, activated after it; epoch 0 retiring; the node restarted on epoch 1"
 
 # ---- the migration window: both epochs, verified by the agent --------------------------------------
 boot w1 "$W/env0.enc"
