@@ -185,8 +185,8 @@ typedef struct kms_epoch_view {
 struct kg_kms_verdict;
 KG_RESULT kms_epochs_at(kms_epoch_view *out, kms *k, const struct kg_kms_verdict *v);
 /* kms_epochs_at at the chain's head (a block of its own; a no-op without the eth backend): for
- * the answers that are no decision but must name the chain's current epoch (the env key, the
- * root CA, GetMeta), so a rotation shows in them at once, not at the next release. */
+ * the start (kms_keys_serve_current) and the env key, which must name the chain's current epoch
+ * at once after an activation, not at the next release. */
 KG_RESULT kms_epochs_at_head(kms *k);
 /* Whether the chain's current root epoch (*cur) is one k->epochs lacks (or holds with other
  * keys): false with a KMS contract from before epochs. Reads a block of its own. */

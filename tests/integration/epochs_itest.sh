@@ -73,8 +73,10 @@ cp "$W/disk/key" "$W/disk0.key"
 line e0 INFO | jq -e '.root_epoch == 0 and .previous_root_epochs == []' >/dev/null || die "Info under epoch 0: $(line e0 INFO)"
 line e0 KEY0 | jq -e --argjson k "$(line e0 KEY)" '. == $k' >/dev/null || die "GetKey root_epoch 0 is not the current key under epoch 0"
 K256_0="$(jq -r .k256_key "$W/keys.e0")"
-# The app's "disk": data sealed under the epoch-0 disk key (openssl stands in for LUKS here).
-printf 'the app data' | openssl enc -aes-256-cbc -pbkdf2 -pass "file:$W/disk0.key" -out "$W/disk.img"
+# The app's "disk": data sealed under the epoch-0 disk key (openssl stands in for LUKS here; the
+# key file is 32 raw bytes, so its hex is the passphrase: openssl reads a file's first line only).
+pw() { echo "pass:$(xxd -p -c 256 "$1")"; }
+printf 'the app data' | openssl enc -aes-256-cbc -pbkdf2 -pass "$(pw "$W/disk0.key")" -out "$W/disk.img"
 echo "# $((SECONDS - T0)) s"; ok "app $APP booted under epoch 0: env decrypted, disk key written, Info says epoch 0"
 
 # ---- proposals the contract refuses ----------------------------------------------------------------
@@ -150,8 +152,11 @@ done
 ok "a replica onboarded mid-window serves both epochs: the same keys as the first node"
 
 # ---- migrate: env re-encrypted to epoch 1, the disk re-keyed ---------------------------------------
-openssl enc -d -aes-256-cbc -pbkdf2 -pass "file:$W/disk/key.epoch-0" -in "$W/disk.img" |
-  openssl enc -aes-256-cbc -pbkdf2 -pass "file:$W/disk/key" -out "$W/disk.img.new" && mv "$W/disk.img.new" "$W/disk.img"
+openssl enc -d -aes-256-cbc -pbkdf2 -pass "$(pw "$W/disk/key.epoch-0")" -in "$W/disk.img" >"$W/disk.plain" ||
+  die "the disk does not open with key.epoch-0"
+openssl enc -aes-256-cbc -pbkdf2 -pass "$(pw "$W/disk/key")" -in "$W/disk.plain" -out "$W/disk.img" ||
+  die "re-keying the disk"
+rm -f "$W/disk.plain"
 boot m1 "$W/env1.enc"
 [ "$RC" = 0 ] && [ "$(line m1 SECRET)" = "after rotation" ] || die "boot with the re-encrypted env: $(tail -3 "$W/boot.m1.log")"
 ! grep -q "re-encrypt it" "$W/boot.m1.log" || die "the re-encrypted env is still reported as epoch 0's"
@@ -165,7 +170,7 @@ jq -e '.root_epoch == 1 and .previous_keys == null' "$W/keys.x1" >/dev/null || d
 [ ! -e "$W/disk/key.epoch-0" ] || die "the retired epoch's disk key file is still there"
 line x1 INFO | jq -e '.root_epoch == 1 and .previous_root_epochs == []' >/dev/null || die "Info after retirement: $(line x1 INFO)"
 line x1 KEY0 | jq -e '.error | test("no keys of root epoch 0")' >/dev/null || die "GetKey root_epoch 0 after retirement: $(line x1 KEY0)"
-openssl enc -d -aes-256-cbc -pbkdf2 -pass "file:$W/disk/key" -in "$W/disk.img" | grep -qx 'the app data' || die "the re-keyed disk does not open with the current key"
+openssl enc -d -aes-256-cbc -pbkdf2 -pass "$(pw "$W/disk/key")" -in "$W/disk.img" | grep -qx 'the app data' || die "the re-keyed disk does not open with the current key"
 boot x0 "$W/env0.enc"
 [ "$RC" != 0 ] && grep -q "decrypting the app environment" "$W/boot.x0.log" || die "the epoch-0 env still opens after retirement: rc=$RC"
 boot xr "$W/env1.enc" "https://127.0.0.1:$(cat "$W/replica.port")"
