@@ -127,11 +127,11 @@ static kg_result replay_epochs(vctx *v, const kg_log_entry *e)
         }
         uint32_t mm = (uint32_t)json_integer_value(m);
         rc = kg_eth_root_epoch(&info, v->eth, v->kms, mm, &v->block);
-        if (kg_ok(rc) && info.status != KG_ROOT_EPOCH_RETIRING)
+        if (kg_ok(rc) && info.status != KG_EPOCH_RETIRING)
             rc = kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,
                               "released root epoch %u's keys at block %" PRIu64
                               ", where that epoch is %s, not retiring",
-                              mm, e->block_number, kg_eth_root_epoch_status_name(info.status));
+                              mm, e->block_number, kg_epoch_status_name(info.status));
     }
 done:
     json_decref(r);
@@ -429,7 +429,7 @@ static kg_result read_root_epochs(vctx *v)
     uint32_t lo = cur >= KG_MAX_ROOT_EPOCH_KEYS ? cur - KG_MAX_ROOT_EPOCH_KEYS + 1 : 0;
     for (uint32_t n = lo; kg_ok(rc) && n <= cur; n++) {
         rc = kg_eth_root_epoch(info, v->eth, v->kms, n, NULL);
-        if (kg_ok(rc) && info->status != KG_ROOT_EPOCH_NONE) {
+        if (kg_ok(rc) && info->status != KG_EPOCH_NONE) {
             memcpy(v->roots[v->n_roots], info->k256_pub, KG_K256_PUB_LEN);
             v->root_epoch[v->n_roots] = n;
             v->root_status[v->n_roots++] = info->status;
@@ -648,7 +648,7 @@ kg_result kg_cli_audit_verify_run(FILE *out, json_t *violations, uint64_t *viola
             report(&v, UINT64_MAX, kg_error_message());
         else if (by < v.n_roots) /* the node started under an earlier root epoch */
             fprintf(v.out, "log key certified by the root key of root epoch %u (%s): ok\n",
-                    v.root_epoch[by], kg_eth_root_epoch_status_name(v.root_status[by]));
+                    v.root_epoch[by], kg_epoch_status_name(v.root_status[by]));
         else
             fprintf(v.out, "log key certified by the KMS root key: ok\n");
         kg_error_clear();

@@ -90,7 +90,7 @@ static json_t *epoch_json(uint32_t n, const kg_eth_root_epoch_info *e)
 {
     static const uint8_t zero[32];
     json_t *o = json_pack("{s:I,s:s,s:o,s:o}", "epoch", (json_int_t)n, "status",
-                          kg_eth_root_epoch_status_name(e->status), "k256_pubkey",
+                          kg_epoch_status_name(e->status), "k256_pubkey",
                           hex_json(e->k256_pub, KG_K256_PUB_LEN, false), "ca_pubkey",
                           hex_json(e->ca_spki, e->ca_spki_len, false));
     if (o != NULL && e->activates_at != 0)
@@ -113,7 +113,7 @@ static kg_result do_list(json_t *out, const kg_cli_target *t)
     for (uint32_t n = 0;; n++) {
         kg_eth_root_epoch_info e;
         KG_GUARD_CTX(read_epoch(&e, t, n), "listing the root-key epochs");
-        if (e.status != KG_ROOT_EPOCH_NONE)
+        if (e.status != KG_EPOCH_NONE)
             json_array_append_new(arr, epoch_json(n, &e));
         if (n == last)
             break;
@@ -186,7 +186,7 @@ static kg_result do_propose(json_t *out, const kg_cli_target *t, const kg_cli_si
                 " (the next one is %" PRIu32 ")",
                 n, cur, cur + 1);
     KG_GUARD_C(read_epoch(&e, t, n));
-    KG_ENSURE_C(e.status == KG_ROOT_EPOCH_NONE, KG_ERR_DENIED,
+    KG_ENSURE_C(e.status == KG_EPOCH_NONE, KG_ERR_DENIED,
                 "epoch %" PRIu32 " is already proposed (activatable from %" PRIu64
                 "; 'keygate kms epoch activate' then, or the guardian vetoes it before)",
                 n, e.activates_at);
@@ -229,10 +229,10 @@ cleanup:
 static kg_result check_change(ep_action act, uint32_t n, const kg_eth_root_epoch_info *e,
                               uint64_t now)
 {
-    const char *status = kg_eth_root_epoch_status_name(e->status);
+    const char *status = kg_epoch_status_name(e->status);
     switch (act) {
     case EP_ACTIVATE:
-        KG_ENSURE(e->status == KG_ROOT_EPOCH_PROPOSED, KG_ERR_DENIED,
+        KG_ENSURE(e->status == KG_EPOCH_PROPOSED, KG_ERR_DENIED,
                   "epoch %" PRIu32 " is not proposed (%s)", n, status);
         KG_ENSURE(now >= e->activates_at, KG_ERR_DENIED,
                   "epoch %" PRIu32 " can be activated from %" PRIu64 " on (%" PRIu64
@@ -240,14 +240,14 @@ static kg_result check_change(ep_action act, uint32_t n, const kg_eth_root_epoch
                   n, e->activates_at, e->activates_at - now);
         return KG_OK;
     case EP_VETO:
-        KG_ENSURE(e->status == KG_ROOT_EPOCH_PROPOSED, KG_ERR_DENIED,
+        KG_ENSURE(e->status == KG_EPOCH_PROPOSED, KG_ERR_DENIED,
                   "epoch %" PRIu32 " is not proposed (%s): nothing to veto", n, status);
         KG_ENSURE(now < e->activates_at, KG_ERR_DENIED,
                   "epoch %" PRIu32 "'s activation time (%" PRIu64 ") has come: too late to veto", n,
                   e->activates_at);
         return KG_OK;
     case EP_RETIRE:
-        KG_ENSURE(e->status == KG_ROOT_EPOCH_RETIRING, KG_ERR_DENIED,
+        KG_ENSURE(e->status == KG_EPOCH_RETIRING, KG_ERR_DENIED,
                   "epoch %" PRIu32 " is %s: only a retiring epoch can be retired", n, status);
         return KG_OK;
     default: KG_BAIL(KG_ERR_USAGE, "not a change of an epoch");
@@ -364,9 +364,8 @@ static int run(ep_action act, int argc, char **argv)
             kg_eth_root_epoch_info
                 e; /* where the epoch stands now (a printed calldata: unchanged) */
             if (kg_ok(read_epoch(&e, &t, n))) {
-                json_object_set_new(out, "status",
-                                    json_string(kg_eth_root_epoch_status_name(e.status)));
-                if (e.status == KG_ROOT_EPOCH_PROPOSED)
+                json_object_set_new(out, "status", json_string(kg_epoch_status_name(e.status)));
+                if (e.status == KG_EPOCH_PROPOSED)
                     json_object_set_new(out, "activates_at",
                                         json_integer((json_int_t)e.activates_at));
             }

@@ -16,8 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kg_eth_root_epoch_info e;
     memset(&e, 0x5a, sizeof(e));
     if (kg_ok(kg_eth_root_epoch_decode(&e, data, size))) {
-        if (e.status > KG_ROOT_EPOCH_RETIRED || e.ca_spki_len > sizeof(e.ca_spki) ||
-            (e.status == KG_ROOT_EPOCH_NONE) != (e.ca_spki_len == 0))
+        if (e.status > KG_EPOCH_RETIRED || e.ca_spki_len > sizeof(e.ca_spki) ||
+            (e.status == KG_EPOCH_NONE) != (e.ca_spki_len == 0))
             abort();
     } else if (memcmp(&e, &zero, sizeof(e)) != 0) {
         abort(); /* zeroed on failure */

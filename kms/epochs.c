@@ -341,8 +341,7 @@ typedef struct held_epoch {
 
 static bool same_keys(const held_epoch *h, const kg_eth_root_epoch_info *c)
 {
-    return c->status != KG_ROOT_EPOCH_NONE &&
-           memcmp(h->k256_pub, c->k256_pub, KG_K256_PUB_LEN) == 0 &&
+    return c->status != KG_EPOCH_NONE && memcmp(h->k256_pub, c->k256_pub, KG_K256_PUB_LEN) == 0 &&
            h->ca_spki_len == c->ca_spki_len && memcmp(h->ca_spki, c->ca_spki, h->ca_spki_len) == 0;
 }
 
@@ -489,9 +488,9 @@ kg_result kms_epochs_at(kms_epoch_view *out, kms *k, const kg_kms_verdict *v)
             held[i].chain_status = info->status;
             if (!held[i].on_chain)
                 continue;
-            if (held[i].epoch == cur && info->status == KG_ROOT_EPOCH_CURRENT)
+            if (held[i].epoch == cur && info->status == KG_EPOCH_CURRENT)
                 cur_held = true;
-            else if (info->status == KG_ROOT_EPOCH_RETIRING)
+            else if (info->status == KG_EPOCH_RETIRING)
                 out->previous[out->n_previous++] = held[i].epoch;
         }
         KG_ENSURE_C(cur_held, KG_ERR_UNAVAILABLE,
@@ -507,7 +506,7 @@ kg_result kms_epochs_at(kms_epoch_view *out, kms *k, const kg_kms_verdict *v)
             if (have)
                 continue;
             KG_GUARD_C(kms_chain_root_epoch(info, k, m, &blk));
-            KG_ENSURE_C(info->status != KG_ROOT_EPOCH_RETIRING, KG_ERR_UNAVAILABLE,
+            KG_ENSURE_C(info->status != KG_EPOCH_RETIRING, KG_ERR_UNAVAILABLE,
                         "root epoch %u is retiring on chain at block %lld and this node does not "
                         "hold it; start it with --onboard HOST:PORT of a node that does",
                         (unsigned)m, (long long)v->block_number);
@@ -623,18 +622,18 @@ static kg_result adopt_one(kms *k, const json_t *o, const kg_eth_block *blk, boo
         memcpy(h->k256_pub, e->k256_pub, KG_K256_PUB_LEN);
         h->ca_spki_len = e->ca_spki.len <= sizeof(h->ca_spki) ? e->ca_spki.len : 0;
         memcpy(h->ca_spki, e->ca_spki.data, h->ca_spki_len);
-        if (c->status == KG_ROOT_EPOCH_RETIRED ||
-            (c->status == KG_ROOT_EPOCH_NONE && strcmp(status, "proposed") == 0)) {
+        if (c->status == KG_EPOCH_RETIRED ||
+            (c->status == KG_EPOCH_NONE && strcmp(status, "proposed") == 0)) {
             kg_slog(KG_SLOG_INFO, "onboarding: root epoch %u from %s not adopted: %s", no, source,
-                    c->status == KG_ROOT_EPOCH_RETIRED ? "retired on chain"
-                                                       : "a proposal not on chain (yet)");
+                    c->status == KG_EPOCH_RETIRED ? "retired on chain"
+                                                  : "a proposal not on chain (yet)");
             epoch_clear(e);
             rc = KG_OK;
             goto cleanup;
         }
         KG_ENSURE_C(same_keys(h, c), KG_ERR_DENIED,
                     "root epoch %u from %s is not the epoch on chain (%s); refusing to onboard", no,
-                    source, c->status == KG_ROOT_EPOCH_NONE ? "none there" : "other keys");
+                    source, c->status == KG_EPOCH_NONE ? "none there" : "other keys");
         if (no > 0)
             KG_GUARD_CTX_C(check_attestation(k, e, c), "root epoch %u from %s; refusing to onboard",
                            no, source);

@@ -10,6 +10,7 @@
 
 #include "keygate/bytes.h"
 #include "keygate/crypto.h"
+#include "keygate/epoch.h"
 #include "keygate/sizes.h"
 #include "keygate/identity.h"
 #include "keygate/result.h"
@@ -477,11 +478,6 @@ KG_RESULT kg_eth_recovery_holders(uint8_t holders[KG_ETH_MAX_RECOVERY_HOLDERS][3
  * The KMS contract publishes each root-key epoch: its status and public keys. Epoch 0 is the
  * root kmsInfo() published before any rotation; kmsInfo() is always the current epoch's keys.
  */
-#define KG_ROOT_EPOCH_NONE 0u
-#define KG_ROOT_EPOCH_PROPOSED 1u
-#define KG_ROOT_EPOCH_CURRENT 2u
-#define KG_ROOT_EPOCH_RETIRING 3u
-#define KG_ROOT_EPOCH_RETIRED 4u
 #define KG_ETH_MAX_ROOT_CA_SPKI_LEN 512u /* cap on a root CA SubjectPublicKeyInfo DER */
 
 typedef struct kg_eth_root_epoch_info {
@@ -492,9 +488,6 @@ typedef struct kg_eth_root_epoch_info {
     uint64_t activates_at;                     /* unix seconds; 0 for epoch 0 */
     uint8_t attestation_hash[KG_ETH_HASH_LEN]; /* keccak256 of the proposer's quote */
 } kg_eth_root_epoch_info;
-
-/* "none", "proposed", "current", "retiring", "retired" ("unknown" otherwise); static. */
-const char *kg_eth_root_epoch_status_name(uint8_t status);
 
 /* Decodes rootEpoch(uint32)'s return data (untrusted): a known status, keys present exactly
  * when the status is not none, the k256 key a valid point (stored compressed), the CA key at

@@ -46,9 +46,9 @@ static kg_result check_current(const kg_agent_keys *keys,
     kg_eth_root_epoch_info e;
     unsigned n = (unsigned)keys->root_epoch;
     KG_GUARD_CTX(src->root_epoch(src->ctx, keys->root_epoch, &e), "the reply's root epoch %u", n);
-    KG_ENSURE(e.status == KG_ROOT_EPOCH_CURRENT || e.status == KG_ROOT_EPOCH_RETIRING,
-              KG_ERR_VERIFY, "the reply names root epoch %u, which is %s on chain, not current", n,
-              kg_eth_root_epoch_status_name(e.status));
+    KG_ENSURE(e.status == KG_EPOCH_CURRENT || e.status == KG_EPOCH_RETIRING, KG_ERR_VERIFY,
+              "the reply names root epoch %u, which is %s on chain, not current", n,
+              kg_epoch_status_name(e.status));
     KG_ENSURE(CRYPTO_memcmp(e.k256_pub, current_k256, KG_K256_PUB_LEN) == 0, KG_ERR_VERIFY,
               "the reply names root epoch %u, but its keys are signed by another root key than "
               "epoch %u's on chain",
@@ -65,14 +65,14 @@ static kg_result check_previous(bool *drop, const kg_agent_epoch_keys *p, const 
     uint8_t app_pub[KG_K256_PUB_LEN];
     *drop = false;
     KG_GUARD_CTX(src->root_epoch(src->ctx, p->root_epoch, &e), "previous root epoch %u", m);
-    if (e.status == KG_ROOT_EPOCH_RETIRED) {
+    if (e.status == KG_EPOCH_RETIRED) {
         *drop = true;
         return KG_OK;
     }
-    KG_ENSURE(e.status == KG_ROOT_EPOCH_RETIRING, KG_ERR_VERIFY,
+    KG_ENSURE(e.status == KG_EPOCH_RETIRING, KG_ERR_VERIFY,
               "previous_keys of root epoch %u, which is %s on chain: only a retiring epoch's keys "
               "are released",
-              m, kg_eth_root_epoch_status_name(e.status));
+              m, kg_epoch_status_name(e.status));
     KG_GUARD(kg_k256_public(app_pub, p->k256_key));
     KG_GUARD_CTX(kg_kdf_k256_signature_verify(e.k256_pub, app_id, app_pub, p->k256_signature),
                  "previous_keys of root epoch %u: k256_signature is not epoch %u's root key's "

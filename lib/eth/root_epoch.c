@@ -6,18 +6,6 @@
 
 #include "keygate/crypto.h"
 
-const char *kg_eth_root_epoch_status_name(uint8_t status)
-{
-    switch (status) {
-    case KG_ROOT_EPOCH_NONE: return "none";
-    case KG_ROOT_EPOCH_PROPOSED: return "proposed";
-    case KG_ROOT_EPOCH_CURRENT: return "current";
-    case KG_ROOT_EPOCH_RETIRING: return "retiring";
-    case KG_ROOT_EPOCH_RETIRED: return "retired";
-    default: return "unknown";
-    }
-}
-
 /* Return data of rootEpoch(uint32), in order:
  *   (uint8 status, bytes caPubkey, bytes k256Pubkey, uint64 activatesAt, bytes32 attestationHash)
  * caPubkey is the root CA SubjectPublicKeyInfo DER, k256Pubkey the compressed secp256k1 key (the
@@ -30,18 +18,18 @@ static kg_result decode(kg_eth_root_epoch_info *out, const uint8_t *data, size_t
     KG_GUARD_CTX(kg_abi_decode(d, ty, 5, data, len, KG_ETH_MAX_ROOT_CA_SPKI_LEN),
                  "rootEpoch(): unexpected answer (is the address a KMS contract with epochs?)");
     uint64_t status = kg_abi_get_u64(&d[0]);
-    KG_ENSURE(status <= KG_ROOT_EPOCH_RETIRED, KG_ERR_INPUT, "rootEpoch(): unknown status %u",
+    KG_ENSURE(status <= KG_EPOCH_RETIRED, KG_ERR_INPUT, "rootEpoch(): unknown status %u",
               (unsigned)status);
     out->status = (uint8_t)status;
     out->activates_at = kg_abi_get_u64(&d[3]);
     memcpy(out->attestation_hash, d[4].word, sizeof(out->attestation_hash));
-    if (out->status == KG_ROOT_EPOCH_NONE) {
+    if (out->status == KG_EPOCH_NONE) {
         KG_ENSURE(d[1].len == 0 && d[2].len == 0, KG_ERR_INPUT,
                   "rootEpoch(): an epoch with status none carries keys");
         return KG_OK;
     }
     KG_ENSURE(d[1].len > 0, KG_ERR_INPUT, "rootEpoch(): a %s epoch without a root CA key",
-              kg_eth_root_epoch_status_name(out->status));
+              kg_epoch_status_name(out->status));
     KG_GUARD_CTX(kg_k256_pub_compress(out->k256_pub, d[2].data, d[2].len),
                  "rootEpoch().k256Pubkey");
     memcpy(out->ca_spki, d[1].data, d[1].len);

@@ -211,7 +211,7 @@ static void root_epoch_answer_from_cast(void **state)
     kg_eth_root_epoch_info e;
     kg_test_hex(&b, CAST_ROOT_EPOCH);
     KG_ASSERT_OK(kg_eth_root_epoch_decode(&e, b.data, b.len));
-    assert_int_equal(e.status, KG_ROOT_EPOCH_RETIRING);
+    assert_int_equal(e.status, KG_EPOCH_RETIRING);
     assert_int_equal(e.ca_spki_len, 91);
     assert_int_equal(e.ca_spki[0], 0x30);
     assert_int_equal(e.ca_spki[90], 0x8e);

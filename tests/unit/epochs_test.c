@@ -63,8 +63,8 @@ static int setup(void **state)
         KG_ASSERT_OK(kg_kdf_app_keys(&W.app[e], &W.root[e], W.app_id, NULL, 0));
     }
     /* After one rotation: epoch 1 current, epoch 0 retiring. */
-    chain_says(0, KG_ROOT_EPOCH_RETIRING, W.root_pub[0]);
-    chain_says(1, KG_ROOT_EPOCH_CURRENT, W.root_pub[1]);
+    chain_says(0, KG_EPOCH_RETIRING, W.root_pub[0]);
+    chain_says(1, KG_EPOCH_CURRENT, W.root_pub[1]);
     return 0;
 }
 
@@ -166,12 +166,12 @@ static void root_epoch_answer_decodes_strictly(void **state)
     /* The compressed key, as the contract stores it. */
     KG_ASSERT_OK(encode_epoch_answer(&b, 3, spki, sizeof(spki), W.root_pub[1], 33));
     KG_ASSERT_OK(kg_eth_root_epoch_decode(&e, b.data, b.len));
-    assert_int_equal(e.status, KG_ROOT_EPOCH_RETIRING);
+    assert_int_equal(e.status, KG_EPOCH_RETIRING);
     assert_memory_equal(e.k256_pub, W.root_pub[1], 33);
     assert_int_equal(e.ca_spki_len, sizeof(spki));
     assert_int_equal(e.activates_at, 1767225600);
     assert_int_equal(e.attestation_hash[0], 0x11);
-    assert_string_equal(kg_eth_root_epoch_status_name(e.status), "retiring");
+    assert_string_equal(kg_epoch_status_name(e.status), "retiring");
 
     /* An uncompressed key is read as the same point. */
     b.len = 0;
@@ -183,7 +183,7 @@ static void root_epoch_answer_decodes_strictly(void **state)
     b.len = 0;
     KG_ASSERT_OK(encode_epoch_answer(&b, 0, NULL, 0, NULL, 0));
     KG_ASSERT_OK(kg_eth_root_epoch_decode(&e, b.data, b.len));
-    assert_int_equal(e.status, KG_ROOT_EPOCH_NONE);
+    assert_int_equal(e.status, KG_EPOCH_NONE);
 
     b.len = 0;
     KG_ASSERT_OK(encode_epoch_answer(&b, 5, spki, sizeof(spki), W.root_pub[1], 33));
@@ -344,7 +344,7 @@ static void verifies_against_chain(void **state)
     kg_agent_keys_wipe(&k);
 
     /* Superseded after the KMS decided (the current epoch now retiring): still its keys. */
-    chain_says(1, KG_ROOT_EPOCH_RETIRING, W.root_pub[1]);
+    chain_says(1, KG_EPOCH_RETIRING, W.root_pub[1]);
     KG_ASSERT_OK(parse_json(&k, rotated_reply()));
     KG_ASSERT_OK(kg_agent_epochs_verify(&k, W.app_id, W.root_pub[1], &SRC, take_note, NULL));
     kg_agent_keys_wipe(&k);
@@ -365,14 +365,14 @@ static void refuses_bad_previous_signature(void **state)
     kg_agent_keys_wipe(&k);
 
     /* The right signature, but the chain publishes another key for epoch 0. */
-    chain_says(0, KG_ROOT_EPOCH_RETIRING, W.root_pub[1]);
+    chain_says(0, KG_EPOCH_RETIRING, W.root_pub[1]);
     KG_ASSERT_OK(parse_json(&k, rotated_reply()));
     KG_ASSERT_ERR(kg_agent_epochs_verify(&k, W.app_id, W.root_pub[1], &SRC, NULL, NULL),
                   KG_ERR_VERIFY, "not epoch 0's root key's signature");
     kg_agent_keys_wipe(&k);
 
     /* Keys of another app signed by the right root. */
-    chain_says(0, KG_ROOT_EPOCH_RETIRING, W.root_pub[0]);
+    chain_says(0, KG_EPOCH_RETIRING, W.root_pub[0]);
     uint8_t other[20] = {1};
     KG_ASSERT_OK(parse_json(&k, rotated_reply()));
     KG_ASSERT_ERR(kg_agent_epochs_verify(&k, other, W.root_pub[1], &SRC, NULL, NULL), KG_ERR_VERIFY,
@@ -383,7 +383,7 @@ static void refuses_bad_previous_signature(void **state)
 static void refuses_previous_not_retiring(void **state)
 {
     (void)state;
-    const uint8_t statuses[3] = {KG_ROOT_EPOCH_NONE, KG_ROOT_EPOCH_PROPOSED, KG_ROOT_EPOCH_CURRENT};
+    const uint8_t statuses[3] = {KG_EPOCH_NONE, KG_EPOCH_PROPOSED, KG_EPOCH_CURRENT};
     const char *names[3] = {"which is none on chain", "which is proposed on chain",
                             "which is current on chain"};
     for (int i = 0; i < 3; i++) {
@@ -401,7 +401,7 @@ static void drops_retired_previous(void **state)
     (void)state;
     kg_agent_keys k;
     static const kg_agent_epoch_keys zero;
-    chain_says(0, KG_ROOT_EPOCH_RETIRED, W.root_pub[0]);
+    chain_says(0, KG_EPOCH_RETIRED, W.root_pub[0]);
     KG_ASSERT_OK(parse_json(&k, rotated_reply()));
     KG_ASSERT_OK(kg_agent_epochs_verify(&k, W.app_id, W.root_pub[1], &SRC, take_note, NULL));
     assert_int_equal(k.n_previous, 0);
@@ -422,7 +422,7 @@ static void refuses_current_epoch_mislabelled(void **state)
                   KG_ERR_VERIFY, "signed by another root key than epoch 1's on chain");
     kg_agent_keys_wipe(&k);
 
-    chain_says(1, KG_ROOT_EPOCH_PROPOSED, W.root_pub[1]);
+    chain_says(1, KG_EPOCH_PROPOSED, W.root_pub[1]);
     KG_ASSERT_OK(parse_json(&k, rotated_reply()));
     KG_ASSERT_ERR(kg_agent_epochs_verify(&k, W.app_id, W.root_pub[1], &SRC, NULL, NULL),
                   KG_ERR_VERIFY, "root epoch 1, which is proposed on chain, not current");
