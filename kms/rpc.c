@@ -212,6 +212,7 @@ static kg_result get_app_key(kms *k, kms_call *c)
     uint32_t prev_no[KMS_MAX_EPOCHS];
     size_t n_prev = 0;
     bool locked = false;
+    char *ca_pem = NULL; /* the current epoch's root CA certificate (public) */
     KG_ENSURE_C(req != NULL && d != NULL && keys != NULL, KG_ERR_NOMEM, "out of memory");
     if (kg_failed(kg_kms_parse_get_app_key(req, c->body, c->body_len))) {
         rc = kg_kms_reject_request(&ops, &rq, kg_error_message());
@@ -236,9 +237,17 @@ static kg_result get_app_key(kms *k, kms_call *c)
         prev_no[n_prev++] = e->epoch;
     }
 
+    /* The table is left before the release: it waits for the durable commit and its receipt,
+     * and a retirement (the writer) must not queue behind that I/O. */
+    const uint32_t cur_epoch = cur->epoch;
+    ca_pem = strdup(cur->ca_pem);
+    pthread_rwlock_unlock(&k->epochs_lock);
+    locked = false;
+    KG_ENSURE_C(ca_pem != NULL, KG_ERR_NOMEM, "out of memory");
+
     /* Only public keys are recorded, as fingerprints of what was released. */
     char released[1600];
-    KG_GUARD_C(released_json(released, sizeof(released), keys, cur->epoch, prev, prev_no, n_prev));
+    KG_GUARD_C(released_json(released, sizeof(released), keys, cur_epoch, prev, prev_no, n_prev));
     KG_GUARD_C(release(k, c, &rq, d, released, true));
 
     /* the governance answer's (the webhook's gatewayAppId, as dstack's KMS passes it on), else
@@ -246,13 +255,13 @@ static kg_result get_app_key(kms *k, kms_call *c)
     const char *gateway =
         d->verdict.gateway_app_id[0] ? d->verdict.gateway_app_id : k->cfg.gateway_app_id;
     KG_GUARD_C(kg_buf_append_str(&c->response, "{"));
-    KG_GUARD_C(put_json_string(&c->response, "ca_cert", cur->ca_pem, true));
+    KG_GUARD_C(put_json_string(&c->response, "ca_cert", ca_pem, true));
     KG_GUARD_C(put_app_keys(&c->response, keys));
     KG_GUARD_C(put_json_string(&c->response, "gateway_app_id", gateway, false));
     /* dstack's deprecated name for the same value, which older guests read */
     KG_GUARD_C(put_json_string(&c->response, "tproxy_app_id", gateway, false));
     KG_GUARD_C(put_hex(&c->response, "os_image_hash", id->os_image_hash, KG_MEASUREMENT_LEN));
-    KG_GUARD_C(kg_buf_printf(&c->response, ",\"root_epoch\":%u", (unsigned)cur->epoch));
+    KG_GUARD_C(kg_buf_printf(&c->response, ",\"root_epoch\":%u", (unsigned)cur_epoch));
     for (size_t i = 0; i < n_prev; i++) {
         KG_GUARD_C(kg_buf_printf(&c->response, "%s{\"root_epoch\":%u",
                                  i ? "," : ",\"previous_keys\":[", (unsigned)prev_no[i]));
@@ -266,6 +275,7 @@ static kg_result get_app_key(kms *k, kms_call *c)
 cleanup:
     if (locked)
         pthread_rwlock_unlock(&k->epochs_lock);
+    free(ca_pem);
     if (keys != NULL)
         for (size_t i = 0; i < 1 + KMS_MAX_EPOCHS; i++)
             kg_kdf_app_keys_wipe(&keys[i]);
