@@ -145,8 +145,10 @@ void kg_agent_free(kg_agent *agent); /* wipes the keys; NULL-safe */
  * Handles one API call: `method` is the path after "/" ("GetKey", also "prpc/GetKey" and a
  * trailing "?json"), `body` the request JSON (untrusted, at most KG_AGENT_MAX_BODY bytes).
  * Always produces a JSON response in *response (appended) and an HTTP status in *status:
- * 200 with the result, or 4xx/5xx with {"error":"..."}. Fails only when no response at all
- * can be produced (out of memory).
+ * 200 with the result, or {"error":"..."} with the KMS's status for the error's kind
+ * (kg_err_http_status: 400 bad request, 403 refused, 404 unknown, 503 could not decide, e.g.
+ * no KMS reachable or able to decide for GetTlsKey, 500 a bug). Fails only when no response at
+ * all can be produced (out of memory).
  */
 KG_RESULT kg_agent_handle(kg_agent *agent, const char *method, const uint8_t *body, size_t body_len,
                           int *status, kg_buf *response);

@@ -628,20 +628,6 @@ static kg_result do_get_key_receipt(kg_agent *a, kg_buf *out)
 
 /* ---- router ---------------------------------------------------------------------------------- */
 
-static int status_for(kg_err code)
-{
-    switch (code) {
-    case KG_ERR_INPUT:
-    case KG_ERR_TRUNCATED:
-    case KG_ERR_TOO_LARGE:
-    case KG_ERR_USAGE: return 400;
-    case KG_ERR_DENIED: return 403;
-    case KG_ERR_NOT_FOUND: return 404;
-    case KG_ERR_NETWORK: return 502;
-    default: return 500;
-    }
-}
-
 /* Copies the method name out of "GetKey", "prpc/GetKey", "GetKey?json" into name. */
 static kg_result method_name(char *name, size_t cap, const char *path)
 {
@@ -722,7 +708,7 @@ kg_result kg_agent_handle(kg_agent *a, const char *method, const uint8_t *body, 
         return rc;
     }
     kg_buf_free(&result);
-    *status = status_for(kg_error_code());
+    *status = kg_err_http_status(kg_error_code()); /* the KMS's table (result.h) */
     kg_jw w;
     char msg[512];
     /* Copy the message first: building the reply may record errors of its own. Non-ASCII bytes

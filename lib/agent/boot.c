@@ -187,9 +187,12 @@ kg_result kg_agent_kms_rpc_attested(kg_buf *reply, kg_tee *tee, const char *url,
                                  (const char *)key_pem.data));
     if (status != 200) {
         json_t *e = json_loadb((const char *)reply->data, reply->len, 0, NULL);
-        /* 4xx: the KMS looked at us and said no. 5xx: it could not decide; try another. */
-        (void)kg_error_set(status >= 400 && status < 500 ? KG_ERR_DENIED : KG_ERR_NETWORK, __FILE__,
-                           __LINE__, "KMS %s at %s: %s (HTTP %ld)", method, url,
+        /* 4xx: the KMS looked at us and said no. 503: it could not decide; other 5xx: it
+         * failed. Either way another KMS may answer (kg_err_http_status is the KMS's side). */
+        kg_err code = status >= 400 && status < 500 ? KG_ERR_DENIED
+                      : status == 503               ? KG_ERR_UNAVAILABLE
+                                                    : KG_ERR_NETWORK;
+        (void)kg_error_set(code, __FILE__, __LINE__, "KMS %s at %s: %s (HTTP %ld)", method, url,
                            e ? reply_error(e) : "no JSON reply", status);
         json_decref(e);
         kg_buf_reset(reply);

@@ -319,6 +319,42 @@ static void bad_requests(void **state)
     free(big);
 }
 
+/* ---- the KMS's outcomes through GetTlsKey --------------------------------------------------- */
+
+/* The outcome kg_agent_kms_rpc_attested records for each KMS answer (boot.c): a refusal (HTTP
+ * 4xx), a KMS that could not decide (HTTP 503), no KMS reachable. */
+static kg_err g_kms_outcome;
+
+static kg_result kms_says(void *ctx, const kg_p256_key *key, const kg_agent_cert_request *req,
+                          kg_pem_chain *chain)
+{
+    KG_BAIL(g_kms_outcome, "KMS SignCert at https://kms.test: %s", kg_err_name(g_kms_outcome));
+}
+
+/* One status table (kg_err_http_status) for the KMS and the agent: a refusal stays final (403),
+ * a KMS or chain that could not decide is 503 (the app may retry), and the body is still the
+ * JSON {"error"} dstack clients read. */
+static void kms_outcomes_keep_their_status(void **state)
+{
+    fixture *f = *state;
+    kg_agent *a = NULL;
+    kg_agent_keys keys = {0};
+    kg_agent_identity id = {.app_compose = "{}"};
+    kg_agent_platform plat = {.quote = no_quote, .emit_event = no_event, .sign_cert = kms_says};
+    KG_ASSERT_OK(kg_agent_new(&a, &keys, &id, &plat));
+    kg_agent *keep = f->agent;
+    f->agent = a;
+    g_kms_outcome = KG_ERR_DENIED;
+    expect_error(f, "GetTlsKey", "{\"subject\":\"a.test\"}", 403,
+                 "SignCert at https://kms.test: denied");
+    g_kms_outcome = KG_ERR_UNAVAILABLE;
+    expect_error(f, "GetTlsKey", "{}", 503, "SignCert at https://kms.test: unavailable");
+    g_kms_outcome = KG_ERR_NETWORK;
+    expect_error(f, "GetTlsKey", "{}", 503, "SignCert at https://kms.test: network");
+    f->agent = keep;
+    kg_agent_free(a);
+}
+
 static void emit_event_names(void **state)
 {
     fixture *f = *state;
@@ -472,6 +508,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(verify_rejects_high_s, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(emit_event_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(kms_outcomes_keep_their_status, setup, teardown),
         cmocka_unit_test_setup_teardown(version, setup, teardown),
         cmocka_unit_test_setup_teardown(socket_serves_and_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(socket_path_handling, setup, teardown),

@@ -253,6 +253,42 @@ static void boot_without_kms_fails_cleanly(void **state)
     kg_tee_free(tee2);
 }
 
+/* GetTlsKey through the real platform when no KMS answers: every URL is tried (the error names
+ * the last), and the app gets 503 (could not decide, kg_err_http_status), not a refusal. */
+static void get_tls_key_without_kms_is_unavailable(void **state)
+{
+    fx *f = *state;
+    const char *urls[] = {"https://127.0.0.1:1", "https://127.0.0.1:2"};
+    kg_kms_trust trust = {.root_ca_pem = "-----BEGIN CERTIFICATE-----\n"};
+    kg_agent_tee_ctx ctx = {.tee = f->tee,
+                            .boot_eventlog_json = (const char *)f->bootlog.data,
+                            .kms_urls = urls,
+                            .n_kms_urls = 2,
+                            .kms = &trust};
+    kg_agent_platform plat;
+    kg_agent_platform_tee(&plat, &ctx);
+    assert_non_null(plat.sign_cert);
+    kg_agent_keys keys = {0};
+    keys.k256_key[31] = 1;
+    kg_agent_identity id = {.app_compose = "{}"};
+    kg_agent *a = NULL;
+    KG_ASSERT_OK(kg_agent_new(&a, &keys, &id, &plat));
+    kg_buf out;
+    kg_buf_init(&out, 1 << 16);
+    int status = 0;
+    const char *body = "{\"subject\":\"a.test\"}";
+    KG_ASSERT_OK(
+        kg_agent_handle(a, "GetTlsKey", (const uint8_t *)body, strlen(body), &status, &out));
+    assert_int_equal(status, 503);
+    json_t *j = json_loadb((const char *)out.data, out.len, 0, NULL);
+    const char *err = json_string_value(json_object_get(j, "error"));
+    assert_non_null(err);
+    assert_non_null(strstr(err, "https://127.0.0.1:2"));
+    json_decref(j);
+    kg_buf_free(&out);
+    kg_agent_free(a);
+}
+
 static void boot_requires_kms_and_pin(void **state)
 {
     fx *f = *state;
@@ -271,6 +307,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(quote_log_replays_every_rtmr, setup, teardown),
         cmocka_unit_test_setup_teardown(emit_event_moves_rtmr3, setup, teardown),
         cmocka_unit_test_setup_teardown(boot_without_kms_fails_cleanly, setup, teardown),
+        cmocka_unit_test_setup_teardown(get_tls_key_without_kms_is_unavailable, setup, teardown),
         cmocka_unit_test_setup_teardown(boot_requires_kms_and_pin, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
