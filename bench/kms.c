@@ -2,7 +2,9 @@
  * threads each loop over fresh RA-TLS connections + GetAppKey (chain policy on anvil); then the
  * same clients, for as long, against a bare mutual TLS 1.3 server (mtls_ceiling.c), the ceiling
  * no KMS can pass on this machine. Prints releases/s, p50/p99 latency, the KMS's CPU per release
- * and peak RSS, the ceiling's rate and the ratio of the two, as one JSON line. */
+ * and peak RSS, the whole machine's CPU per release split into the KMS, anvil, this client and
+ * the rest, the JSON-RPC calls anvil served per release, the ceiling's rate and the ratio of the
+ * two, as one JSON line. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -173,6 +176,91 @@ static double cpu_seconds(pid_t pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* CPU seconds (user + system) of this process so far, every thread: the bench client. */
+static double self_cpu_seconds(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* CPU seconds the whole machine has been busy so far, over all cores: /proc/stat's first line,
+ * user + nice + system + irq + softirq (idle, iowait and steal are not work done here; guest
+ * time is inside user). */
+static double machine_cpu_seconds(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    unsigned long long user = 0, nice = 0, sys = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
+    int got = f != NULL ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys,
+                                 &idle, &iowait, &irq, &softirq)
+                        : 0;
+    if (f != NULL)
+        fclose(f);
+    if (got != 7)
+        return 0;
+    return (double)(user + nice + sys + irq + softirq) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* JSON-RPC calls anvil served, by method: anvil writes each method's name on a line of its own
+ * (kms_env.sh's anvil_log), so the lines appended during the load are the calls it served. */
+#define KG_BENCH_MAX_METHODS 16u
+typedef struct chain_calls {
+    size_t n;
+    struct {
+        char name[48];
+        unsigned long count;
+    } m[KG_BENCH_MAX_METHODS];
+} chain_calls;
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return path != NULL && stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* Whether line (newline stripped) is a JSON-RPC method name: "<namespace>_<name>". */
+static bool is_method_line(const char *line)
+{
+    const char *us = strchr(line, '_');
+    if (us == NULL || us == line || us[1] == 0 || strlen(line) >= 48)
+        return false;
+    for (const char *p = line; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_'))
+            return false;
+    return true;
+}
+
+/* Counts the method lines of log from byte `from` on into *out. */
+static void count_chain_calls(chain_calls *out, const char *log, long from)
+{
+    *out = (chain_calls){0};
+    FILE *f = log != NULL && from >= 0 ? fopen(log, "r") : NULL;
+    if (f == NULL || fseek(f, from, SEEK_SET) != 0) {
+        if (f != NULL)
+            fclose(f);
+        return;
+    }
+    char line[512];
+    while (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!is_method_line(line))
+            continue;
+        size_t i = 0;
+        while (i < out->n && strcmp(out->m[i].name, line) != 0)
+            i++;
+        if (i == out->n) {
+            if (out->n == KG_BENCH_MAX_METHODS)
+                continue;
+            snprintf(out->m[out->n++].name, sizeof(out->m[0].name), "%s", line);
+        }
+        out->m[i].count++;
+    }
+    fclose(f);
+}
+
 /* The build directory: this program lives in <build>/bin. */
 static int build_dir(char *out, size_t n)
 {
@@ -281,10 +369,15 @@ typedef struct run_opts {
     bool ceiling; /* also measure the mutual TLS ceiling */
 } run_opts;
 
-/* What one run measured. */
+/* What one run measured. CPU figures are seconds over the load (or the ceiling's load). */
 typedef struct run_figures {
     load_result kms, bare;
     double kms_cpu, bare_cpu, setup_s;
+    double anvil_cpu;   /* -1: anvil's pid unknown (an --env line without it) */
+    double client_cpu;  /* this process: the client threads */
+    double machine_cpu; /* every process and the kernel, all cores */
+    double bare_client_cpu, bare_machine_cpu;
+    chain_calls calls; /* JSON-RPC calls anvil served during the load */
     unsigned long bare_served;
     long rss_kb;
     double db_mb; /* the audit database (with its WAL) after the load */
@@ -351,6 +444,8 @@ static int one_run(const run_opts *o, run_figures *f)
     }
     uint16_t port = (uint16_t)json_integer_value(json_object_get(env, "kms_port"));
     pid_t kms_pid = (pid_t)json_integer_value(json_object_get(env, "kms_pid"));
+    pid_t anvil_pid = (pid_t)json_integer_value(json_object_get(env, "anvil_pid"));
+    const char *anvil_log = json_string_value(json_object_get(env, "anvil_log"));
     const char *state_dir = json_string_value(json_object_get(env, "state_dir"));
     f->setup_s = json_number_value(json_object_get(env, "setup_s"));
     f->apps = json_integer_value(json_object_get(env, "apps"));
@@ -388,10 +483,17 @@ static int one_run(const run_opts *o, run_figures *f)
         goto done;
     }
 
+    long log0 = file_size(anvil_log);
+    double anvil0 = anvil_pid > 0 ? cpu_seconds(anvil_pid) : 0;
+    double self0 = self_cpu_seconds(), machine0 = machine_cpu_seconds();
     double cpu0 = cpu_seconds(kms_pid);
     if (run_load(ctx, port, o->clients, o->seconds, &f->kms) != 0)
         goto done;
     f->kms_cpu = cpu_seconds(kms_pid) - cpu0;
+    f->machine_cpu = machine_cpu_seconds() - machine0;
+    f->client_cpu = self_cpu_seconds() - self0;
+    f->anvil_cpu = anvil_pid > 0 ? cpu_seconds(anvil_pid) - anvil0 : -1;
+    count_chain_calls(&f->calls, anvil_log, log0);
     f->rss_kb = vm_hwm_kb(kms_pid);
     if (state_dir != NULL)
         f->db_mb = file_mb(state_dir, "audit.db") + file_mb(state_dir, "audit.db-wal");
@@ -406,11 +508,15 @@ static int one_run(const run_opts *o, run_figures *f)
             fprintf(stderr, "keygate-bench kms: the mutual TLS ceiling server did not start\n");
             goto done;
         }
+        double bself0 = self_cpu_seconds(), bmachine0 = machine_cpu_seconds();
         int lr =
             run_load(ctx, kg_bench_mtls_server_port(ceil_srv), o->clients, o->seconds, &f->bare);
         kg_bench_mtls_server_stop(ceil_srv, &f->bare_served, &f->bare_cpu);
         if (lr != 0)
             goto done;
+        /* the server runs in this process: its workers' own CPU is taken out */
+        f->bare_client_cpu = self_cpu_seconds() - bself0 - f->bare_cpu;
+        f->bare_machine_cpu = machine_cpu_seconds() - bmachine0;
     }
     f->load1 = load1();
     if (f->kms.errors)
@@ -443,6 +549,41 @@ static double ceiling_ratio(const run_figures *f)
     return bare > 0 ? rate_of(&f->kms) / bare : 0.0;
 }
 
+/* ms of CPU per unit, 0 when there were none. */
+static double ms_per(double seconds, size_t n)
+{
+    return n ? seconds * 1e3 / (double)n : 0.0;
+}
+
+/* The machine's CPU per release, split (members with a leading comma): the KMS, anvil, this
+ * client, the rest (the kernel's softirq work not charged to a process, the PCCS, other work on
+ * the machine) and the total; the share of all cores busy; the JSON-RPC calls anvil served per
+ * release by method; and the same client and machine figures per ceiling handshake. */
+static void print_split(const run_figures *f)
+{
+    size_t n = f->kms.total;
+    double anvil = f->anvil_cpu > 0 ? f->anvil_cpu : 0.0;
+    double other = f->machine_cpu - f->kms_cpu - anvil - f->client_cpu;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    printf(",\"anvil_cpu_ms_per_release\":");
+    if (f->anvil_cpu < 0)
+        printf("null");
+    else
+        printf("%.3f", ms_per(f->anvil_cpu, n));
+    printf(",\"client_cpu_ms_per_release\":%.3f,\"other_cpu_ms_per_release\":%.3f,"
+           "\"machine_cpu_ms_per_release\":%.3f,\"machine_busy\":%.3f,"
+           "\"chain_calls_per_release\":{",
+           ms_per(f->client_cpu, n), ms_per(other, n), ms_per(f->machine_cpu, n),
+           f->kms.elapsed > 0 && cores > 0 ? f->machine_cpu / (f->kms.elapsed * (double)cores)
+                                           : 0.0);
+    for (size_t i = 0; i < f->calls.n; i++)
+        printf("%s\"%s\":%.3f", i ? "," : "", f->calls.m[i].name,
+               n ? (double)f->calls.m[i].count / (double)n : 0.0);
+    printf("},\"mtls_ceiling_client_cpu_ms_per_handshake\":%.3f,"
+           "\"mtls_ceiling_machine_cpu_ms_per_handshake\":%.3f",
+           ms_per(f->bare_client_cpu, f->bare.total), ms_per(f->bare_machine_cpu, f->bare.total));
+}
+
 /* One size's figures as JSON members (no braces). */
 static void print_size(const run_figures *f)
 {
@@ -455,6 +596,7 @@ static void print_size(const run_figures *f)
            rate_of(&f->kms), f->kms.p50 * 1e3, f->kms.p99 * 1e3, (double)f->rss_kb / 1024.0,
            f->kms.total ? f->kms_cpu * 1e3 / (double)f->kms.total : 0.0, f->db_mb,
            rate_of(&f->bare), ceiling_ratio(f), f->load1);
+    print_split(f);
 }
 
 static int parse_count(const char *arg, unsigned long max, unsigned long *out)
@@ -588,7 +730,7 @@ int kg_bench_kms(int argc, char **argv)
                "\"p99_ms\":%.2f,\"kms_peak_rss_mb\":%.1f,\"kms_cpu_ms_per_release\":%.2f,"
                "\"mtls_ceiling_per_s\":%.1f,\"mtls_ceiling_p99_ms\":%.2f,"
                "\"mtls_ceiling_cpu_ms_per_handshake\":%.2f,\"ratio_to_mtls_ceiling\":%.3f,"
-               "\"load_avg_1m\":%.2f}\n",
+               "\"load_avg_1m\":%.2f",
                o.clients, o.workers, o.env_file ? 0ul : o.rpc_nodes, o.env_file ? 0ul : o.head_txs,
                base.kms.elapsed, base.kms.total, base.kms.errors, rate, base.kms.p50 * 1e3,
                base.kms.p99 * 1e3, (double)base.rss_kb / 1024.0,
@@ -596,6 +738,8 @@ int kg_bench_kms(int argc, char **argv)
                base.bare.p99 * 1e3,
                base.bare_served ? base.bare_cpu * 1e3 / (double)base.bare_served : 0.0,
                bare_rate > 0 ? rate / bare_rate : 0.0, load1());
+        print_split(&base);
+        printf("}\n");
         return 0;
     }
 

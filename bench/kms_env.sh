@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # kms_env.sh - sets up what `keygate-bench kms` measures against: anvil with the contracts, the
 # simulated TDX platform and PCCS, a bootstrapped keygate-kms registered on chain, and one app
-# allowed to get its keys. Prints one JSON line {kms_port, kms_pid, sim_dir, app_id,
-# compose_hash, instance_id, state_dir, apps, compose_hashes, log_entries, setup_s}, then stays
+# allowed to get its keys. Prints one JSON line {kms_port, kms_pid, anvil_pid, anvil_log, sim_dir,
+# app_id, compose_hash, instance_id, state_dir, apps, compose_hashes, log_entries, setup_s}
+# (anvil_log: anvil's output, one line per JSON-RPC method it served), then stays
 # until SIGTERM and tears everything down (tests/support/devnet.sh, the tests' devnet).
 # Usage: kms_env.sh BUILD_DIR [WORKERS] [RPC_NODES] [APPS] [HASHES] [LOG_ENTRIES] [HEAD_TXS]
 # APPS, HASHES, LOG_ENTRIES (default 0, 1, 0; kms_scale.sh): apps registered besides the bench
@@ -53,7 +54,7 @@ else
   kg_scale_rpc "$TMP/scale.out" '{"jsonrpc":"2.0","id":1,"method":"evm_mine","params":[]}'
 fi
 kg_devnet_start_kms
-printf '{"kms_port":%s,"kms_pid":%s,"sim_dir":"%s","app_id":"%s","compose_hash":"%s","instance_id":"00112233445566778899aabbccddeeff00112233","state_dir":"%s","apps":%s,"compose_hashes":%s,"log_entries":%s,"setup_s":%s}\n' \
-  "$KPORT" "$KMS_PID" "$TMP/sim" "$APP" "$H1" "$TMP/state" $((APPS + 1)) "$HASHES" "$LOG_ENTRIES" \
+printf '{"kms_port":%s,"kms_pid":%s,"anvil_pid":%s,"anvil_log":"%s","sim_dir":"%s","app_id":"%s","compose_hash":"%s","instance_id":"00112233445566778899aabbccddeeff00112233","state_dir":"%s","apps":%s,"compose_hashes":%s,"log_entries":%s,"setup_s":%s}\n' \
+  "$KPORT" "$KMS_PID" "$ANVIL_PID" "$TMP/anvil.log" "$TMP/sim" "$APP" "$H1" "$TMP/state" $((APPS + 1)) "$HASHES" "$LOG_ENTRIES" \
   "$(echo "$(date +%s.%N) - $T0" | bc)"
 while true; do sleep 1; done
