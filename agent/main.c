@@ -9,11 +9,13 @@
 
 #include "keygate/agent_boot.h"
 #include "keygate/agent_launch.h"
+#include "keygate/fileio.h"
 #include "keygate/harden.h"
 #include "keygate/hash.h"
 #include "keygate/version.h"
 
 #define EXIT_USAGE 2
+#define AGENT_MAX_CONFIG (64u * 1024u) /* --config FILE: a few dozen options */
 
 static void usage(FILE *out)
 {
@@ -178,7 +180,15 @@ static json_t *g_config; /* kept for the process lifetime: options borrow its st
 static int load_config(args *a, const char *path, bool *kms_from_config)
 {
     json_error_t jerr;
-    g_config = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    kg_buf text;
+    kg_buf_init(&text, AGENT_MAX_CONFIG);
+    if (kg_failed(kg_file_read(&text, path, AGENT_MAX_CONFIG))) {
+        fprintf(stderr, "keygate-agent: config: %s\n", kg_error_message());
+        kg_buf_free(&text);
+        return EXIT_USAGE;
+    }
+    g_config = json_loadb((const char *)text.data, text.len, JSON_REJECT_DUPLICATES, &jerr);
+    kg_buf_free(&text);
     if (!json_is_object(g_config)) {
         fprintf(stderr, "keygate-agent: config '%s': %s\n", path,
                 g_config ? "not a JSON object" : jerr.text);

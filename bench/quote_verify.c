@@ -7,7 +7,6 @@
 /* ECDSA_do_verify on an EC_KEY: the cheapest verification OpenSSL 3 offers, so the ceiling is
  * not flattered by provider dispatch. */
 #define OPENSSL_SUPPRESS_DEPRECATED
-#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 
 #include "bench.h"
 #include "keygate/bytes.h"
+#include "keygate/fileio.h"
 #include "keygate/quote.h"
 
 #define SLICES 20 /* alternating measurement slices of each kind */
@@ -68,20 +68,6 @@ static void usage(FILE *out)
                  "  warm (default): caches on, as the KMS runs; --cold: every chain, CRL and\n"
                  "  signature re-verified on every call (parsed certificates and CRLs are still\n"
                  "  reused for identical DER unless --no-parse-cache). Peers run as long.\n");
-}
-
-static kg_result read_all(kg_buf *out, const char *path, size_t max)
-{
-    FILE *f = fopen(path, "rb");
-    KG_ENSURE(f != NULL, KG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    kg_buf_init(out, max);
-    uint8_t chunk[8192];
-    size_t n;
-    kg_result rc = KG_OK;
-    while (kg_ok(rc) && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        rc = kg_buf_append(out, chunk, n);
-    fclose(f);
-    return rc;
 }
 
 /* Runs bench/peers.mjs on the same (binary) quote; returns its JSON or NULL. */
@@ -152,15 +138,17 @@ int kg_bench_quote_verify(int argc, char **argv)
     }
 
     int rc = 1;
-    kg_buf raw = {0}, coll = {0};
+    kg_buf raw, coll;
+    kg_buf_init(&raw, 2u * KG_MAX_QUOTE_LEN + 64);
+    kg_buf_init(&coll, KG_MAX_COLLATERAL_LEN);
     uint8_t *quote = malloc(KG_MAX_QUOTE_LEN);
     size_t quote_len = 0;
     kg_dcap_verifier *v = NULL;
     kg_dcap_report *r = calloc(1, sizeof(*r));
     p256_fixture ceil = {0};
-    if (!quote || !r || kg_failed(read_all(&raw, quote_path, 2u * KG_MAX_QUOTE_LEN + 64)) ||
+    if (!quote || !r || kg_failed(kg_file_read(&raw, quote_path, 2u * KG_MAX_QUOTE_LEN + 64)) ||
         kg_failed(kg_quote_decode_input(quote, KG_MAX_QUOTE_LEN, &quote_len, raw.data, raw.len)) ||
-        kg_failed(read_all(&coll, coll_path, KG_MAX_COLLATERAL_LEN)) ||
+        kg_failed(kg_file_read(&coll, coll_path, KG_MAX_COLLATERAL_LEN)) ||
         kg_failed(kg_dcap_verifier_new(&v, NULL, 0))) {
         fprintf(stderr, "keygate-bench: %s\n", kg_error_message());
         goto cleanup;

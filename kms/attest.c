@@ -314,6 +314,9 @@ cleanup:
     return rc;
 }
 
+/* The simulator's test root (trust_root.sim_ca_file): one PEM certificate. */
+#define KMS_MAX_SIM_ROOT_PEM (64u * 1024u)
+
 /* Opens the TEE and the DCAP verifier named by the config. */
 kg_result kms_attest_init(kms *k)
 {
@@ -334,10 +337,14 @@ kg_result kms_attest_init(kms *k)
         return KG_OK;
     }
     /* The simulator's test root: only ever from the operator's config file. */
-    FILE *f = fopen(k->cfg.sim_root_ca, "r");
-    KG_ENSURE(f != NULL, KG_ERR_IO, "cannot open trust_root.sim_ca_file '%s'", k->cfg.sim_root_ca);
-    X509 *root = PEM_read_X509(f, NULL, NULL, NULL);
-    fclose(f);
+    kg_buf pem;
+    kg_buf_init(&pem, KMS_MAX_SIM_ROOT_PEM);
+    kg_result read = kg_file_read(&pem, k->cfg.sim_root_ca, KMS_MAX_SIM_ROOT_PEM);
+    BIO *bio = kg_ok(read) ? BIO_new_mem_buf(pem.data, (int)pem.len) : NULL;
+    X509 *root = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    kg_buf_free(&pem);
+    KG_GUARD_CTX(read, "trust_root.sim_ca_file");
     KG_ENSURE_OSSL(root != NULL, KG_ERR_INPUT, "'%s' is not a PEM certificate", k->cfg.sim_root_ca);
     unsigned char *der = NULL;
     int n = i2d_X509(root, &der);

@@ -9,7 +9,6 @@
 #include "keygate/agent_boot.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "keygate/fileio.h"
 #include "keygate/hash.h"
 #include "keygate/kdf.h"
 #include "keygate/quote.h"
@@ -42,23 +42,29 @@ void kg_boot_result_free(kg_boot_result *r)
 }
 
 /* The instance seed: 20 random bytes made once per app state directory and kept (mode 0600),
- * so an instance keeps its id (and disk key) across reboots (docs/protocol.md section 2). */
+ * so an instance keeps its id (and disk key) across reboots (docs/protocol.md section 2). Read
+ * as a secret (fileio.h): a seed others could read is refused, not used. */
 static kg_result instance_seed(uint8_t seed[SEED_LEN], const char *state_dir)
 {
     char path[4096];
     int n = snprintf(path, sizeof(path), "%s/instance-seed", state_dir);
     KG_ENSURE(n > 0 && (size_t)n < sizeof(path), KG_ERR_USAGE, "state directory path too long");
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd >= 0) {
-        ssize_t got = read(fd, seed, SEED_LEN);
-        uint8_t extra;
-        ssize_t more = read(fd, &extra, 1);
-        close(fd);
-        KG_ENSURE(got == SEED_LEN && more == 0, KG_ERR_INPUT,
-                  "instance seed '%s' is not exactly %d bytes", path, SEED_LEN);
+    kg_buf b;
+    kg_buf_init(&b, SEED_LEN);
+    kg_result rc = kg_file_read_secret(&b, path, SEED_LEN);
+    if (kg_ok(rc) && b.len != SEED_LEN)
+        rc = kg_error_set(KG_ERR_INPUT, __FILE__, __LINE__,
+                          "instance seed '%s' is not exactly %d bytes", path, SEED_LEN);
+    if (kg_ok(rc))
+        memcpy(seed, b.data, SEED_LEN);
+    kg_buf_free(&b); /* wipes */
+    if (kg_ok(rc))
         return KG_OK;
-    }
-    KG_ENSURE(errno == ENOENT, KG_ERR_IO, "instance seed '%s': %s", path, strerror(errno));
+    KG_ENSURE(kg_error_code() != KG_ERR_TOO_LARGE, KG_ERR_INPUT,
+              "instance seed '%s' is not exactly %d bytes", path, SEED_LEN);
+    if (kg_error_code() != KG_ERR_NOT_FOUND)
+        return rc;
+    kg_error_clear();
     KG_ENSURE(mkdir(state_dir, 0700) == 0 || errno == EEXIST, KG_ERR_IO, "state directory '%s': %s",
               state_dir, strerror(errno));
     KG_GUARD(kg_random(seed, SEED_LEN));

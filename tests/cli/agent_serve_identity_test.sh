@@ -95,4 +95,18 @@ grep -qF "keys of 1 previous root epoch(s); without the chain (--rpc-url, --kms-
 ok "keys of epoch 1 with epoch 0's: a pinned key alone keeps epoch 1's only (and says why); no trust: the file as it is"
 serve 1 "previous_keys[0] is epoch 1, the current epoch itself" fresh "$TMP/keys-same-epoch.json" "$A" "$TMP/c1.json"
 ok "a keys file whose previous epoch is the current one is refused"
+# --config is read through the one file helper (fileio.h): a missing file and one over its cap
+# (64 KiB) are usage errors naming the file, before anything is served.
+set +e
+"$AGENT" serve --config "$TMP/no-such.json" -- /bin/true 2>"$TMP/err"
+RC1=$?
+head -c 70000 /dev/zero | tr '\0' ' ' >"$TMP/big.json"
+"$AGENT" serve --config "$TMP/big.json" -- /bin/true 2>"$TMP/err2"
+RC2=$?
+set -e
+[ "$RC1" = 2 ] && grep -qF "config: '$TMP/no-such.json' does not exist" "$TMP/err" ||
+  die "a missing --config: exit $RC1: $(cat "$TMP/err")"
+[ "$RC2" = 2 ] && grep -qF "'$TMP/big.json' is larger than 65536 bytes" "$TMP/err2" ||
+  die "an oversized --config: exit $RC2: $(cat "$TMP/err2")"
+ok "keygate-agent --config: a missing file and one over 64 KiB are refused (exit 2), naming the file"
 echo "1..$PASS"

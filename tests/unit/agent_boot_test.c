@@ -251,6 +251,20 @@ static void boot_without_kms_fails_cleanly(void **state)
     assert_memory_equal(log.events[3].payload, first_id, 20);
     kg_eventlog_free(&log);
     kg_tee_free(tee2);
+
+    /* The seed is a secret read (fileio.h): one others could read is refused, not used, and a
+     * seed of another length is an error, not a shorter or longer instance id. */
+    cfg.tee = f->tee;
+    assert_int_equal(chmod(seed_path, 0640), 0);
+    KG_ASSERT_ERR(kg_agent_boot(&r, &cfg), KG_ERR_DENIED, "accessible to group or others");
+    FILE *sf = fopen(seed_path, "ab");
+    assert_non_null(sf);
+    assert_int_equal(fputc(0, sf), 0);
+    fclose(sf);
+    assert_int_equal(chmod(seed_path, 0600), 0);
+    KG_ASSERT_ERR(kg_agent_boot(&r, &cfg), KG_ERR_INPUT, "is not exactly 20 bytes");
+    assert_int_equal(truncate(seed_path, 19), 0);
+    KG_ASSERT_ERR(kg_agent_boot(&r, &cfg), KG_ERR_INPUT, "is not exactly 20 bytes");
 }
 
 /* GetTlsKey through the real platform when no KMS answers: every URL is tried (the error names
