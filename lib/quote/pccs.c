@@ -2,15 +2,11 @@
  * replies' parsers, and the on-disk cache. The table in front of it is pccs_client.c. */
 #include <ctype.h>
 #include <curl/curl.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -18,6 +14,7 @@
 
 #include "dcap_internal.h"
 #include "keygate/bytes.h"
+#include "keygate/fileio.h"
 #include "keygate/hash.h"
 
 /*
@@ -625,7 +622,7 @@ char *kg_pccs_disk_get(const char *dir, const char *key, int64_t now, int64_t *e
 
 void kg_pccs_disk_put(const char *dir, const char *key, const char *json, int64_t expiry)
 {
-    char path[4096], tmp[4200], exp[32];
+    char path[4096], exp[32];
     if (kg_failed(disk_path(path, sizeof(path), dir, key))) {
         kg_error_clear();
         return;
@@ -634,14 +631,10 @@ void kg_pccs_disk_put(const char *dir, const char *key, const char *json, int64_
     json_t *o = json_pack("{s:s,s:s}", "expiry", exp, "collateral", json);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-    int fd = text ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
-    if (fd >= 0) {
-        size_t len = strlen(text);
-        bool ok = write(fd, text, len) == (ssize_t)len;
-        ok = close(fd) == 0 && ok;
-        if (!ok || rename(tmp, path) != 0)
-            unlink(tmp);
-    }
+    /* Collateral is public (Intel signs it; anyone may fetch it), so the cache is world-readable
+     * on purpose: other keygate processes of other users may share it. Atomic, so a reader sees
+     * a whole entry or none. A cache that cannot be written only costs a fetch. */
+    if (text != NULL && kg_failed(kg_file_write_atomic(path, text, strlen(text), 0644)))
+        kg_error_clear();
     free(text);
 }

@@ -2,6 +2,7 @@
  * fetched collateral verifies, signed texts survive byte for byte, caches in memory and on disk. */
 #include "test_util.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,9 @@ static void fetched_collateral_verifies_and_is_cached(void **state)
     kg_test_read_vector(&orig, "dcap/tdx_quote_collateral.json");
     char *coll = NULL;
     size_t len = 0;
+    mode_t umask_was = umask(077); /* a strict umask: the cache's mode must still be 0644 */
     KG_ASSERT_OK(kg_pccs_get_collateral(&coll, &len, url, quote.data, quote.len, cache, AT));
+    umask(umask_was);
 
     /* the signed texts arrive byte for byte: the same strings as the vector's */
     json_t *got = json_loadb(coll, len, 0, NULL),
@@ -89,6 +92,26 @@ static void fetched_collateral_verifies_and_is_cached(void **state)
     KG_ASSERT_ERR(
         kg_pccs_get_collateral(&coll, &len, url, quote.data, quote.len, NULL, AT + 40ull * 86400),
         KG_ERR_NETWORK, "PCCS http://127.0.0.1:");
+    /* the disk cache holds one entry, written through fileio's atomic write: mode 0644 exactly
+     * (collateral is public; the umask does not narrow it) and no temporary file left */
+    DIR *d = opendir(cache);
+    assert_non_null(d);
+    struct dirent *e;
+    int entries = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[384];
+        struct stat st;
+        snprintf(p, sizeof(p), "%s/%s", cache, e->d_name);
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(strncmp(e->d_name, "pccs-", 5), 0);
+        assert_null(strstr(e->d_name, ".tmp"));
+        assert_int_equal(st.st_mode & 07777, 0644);
+        entries++;
+    }
+    closedir(d);
+    assert_int_equal(entries, 1);
     /* the disk cache kept it too: with memory forgotten it still answers, without it nothing */
     kg_pccs_clear_memory_cache();
     KG_ASSERT_OK(kg_pccs_get_collateral(&coll, &len, url, quote.data, quote.len, cache, AT));
