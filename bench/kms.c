@@ -1,5 +1,6 @@
 /* kms.c - `keygate-bench kms`: key releases per second against a real keygate-kms. N client
- * threads each loop over fresh RA-TLS connections + GetAppKey (chain policy on anvil); then the
+ * threads each loop over fresh RA-TLS connections + GetAppKey (chain policy on anvil), the
+ * connections presenting --instances distinct boot identities in turn, as VMs booting do; then the
  * same clients, for as long, against a bare mutual TLS 1.3 server (mtls_ceiling.c), the ceiling
  * no KMS can pass on this machine. Prints releases/s, p50/p99 latency, the KMS's CPU per release
  * and peak RSS, the whole machine's CPU per release split into the KMS, anvil, this client and
@@ -13,6 +14,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -29,8 +31,22 @@
 
 extern char **environ;
 
+/* The boots the clients present, one TLS client context each: connection k (over all clients)
+ * presents boot k mod n, so n distinct boot identities (instance ids) reach the KMS in turn. */
+typedef struct bench_boots {
+    kg_kms_client_identity *ids;
+    SSL_CTX **ctxs;
+    size_t n;
+    atomic_size_t next;
+} bench_boots;
+
+static SSL_CTX *next_boot(bench_boots *b)
+{
+    return b->ctxs[atomic_fetch_add(&b->next, 1) % b->n];
+}
+
 typedef struct client_arg {
-    SSL_CTX *ctx;
+    bench_boots *boots;
     uint16_t port;
     double deadline;
     double *lat; /* seconds per successful request */
@@ -48,7 +64,7 @@ static void *client_main(void *p)
         double t0 = kg_bench_now();
         int status = 0;
         kg_buf_reset(&resp);
-        kg_result rc = kg_kms_client_call(a->ctx, "127.0.0.1", a->port, "GetAppKey",
+        kg_result rc = kg_kms_client_call(next_boot(a->boots), "127.0.0.1", a->port, "GetAppKey",
                                           "{\"api_version\":1}", &status, &resp);
         double dt = kg_bench_now() - t0;
         if (kg_failed(rc) || status != 200) {
@@ -79,7 +95,7 @@ typedef struct load_result {
 
 /* N client threads, each looping fresh connection + GetAppKey against 127.0.0.1:port until
  * `seconds` have passed. Returns 0, or -1 when the threads could not be started. */
-static int run_load(SSL_CTX *ctx, uint16_t port, unsigned long clients, unsigned long seconds,
+static int run_load(bench_boots *boots, uint16_t port, unsigned long clients, unsigned long seconds,
                     load_result *out)
 {
     int rc = -1;
@@ -93,7 +109,7 @@ static int run_load(SSL_CTX *ctx, uint16_t port, unsigned long clients, unsigned
     for (; started < clients; started++) {
         client_arg *a = &ca[started];
         *a = (client_arg){
-            .ctx = ctx, .port = port, .deadline = start + (double)seconds, .cap = 200000};
+            .boots = boots, .port = port, .deadline = start + (double)seconds, .cap = 200000};
         a->lat = malloc(a->cap * sizeof(double));
         if (a->lat == NULL || pthread_create(&th[started], NULL, client_main, a) != 0)
             break;
@@ -330,7 +346,7 @@ static bool callgrind_totals(const char *dir, unsigned long long *release_ir,
 
 /* --callgrind: instructions the KMS executes per release, counted by callgrind from the first
  * to the last request of the load (the warm-up excluded), its whole process (every thread). */
-static int callgrind_run(SSL_CTX *ctx, uint16_t port, pid_t kms_pid, unsigned long clients,
+static int callgrind_run(bench_boots *boots, uint16_t port, pid_t kms_pid, unsigned long clients,
                          unsigned long seconds, const char *dir)
 {
     load_result r;
@@ -339,7 +355,7 @@ static int callgrind_run(SSL_CTX *ctx, uint16_t port, pid_t kms_pid, unsigned lo
         fprintf(stderr, "keygate-bench kms: callgrind_control could not reach the KMS\n");
         return 1;
     }
-    int lr = run_load(ctx, port, clients, seconds, &r);
+    int lr = run_load(boots, port, clients, seconds, &r);
     if (callgrind_control("--dump=load", kms_pid) != 0 || lr != 0) {
         fprintf(stderr, "keygate-bench kms: the callgrind run failed\n");
         return 1;
@@ -365,6 +381,7 @@ typedef struct run_opts {
     unsigned long clients, seconds, workers, rpc_nodes;
     unsigned long apps, hashes, log_entries; /* kms_env.sh's size: 0, 1, 0 is the base */
     unsigned long head_txs;                  /* transactions in the head block the KMS reads */
+    unsigned long instances;                 /* distinct boot identities the clients present */
     const char *env_file, *cg_dir;
     bool ceiling; /* also measure the mutual TLS ceiling */
 } run_opts;
@@ -373,9 +390,11 @@ typedef struct run_opts {
 typedef struct run_figures {
     load_result kms, bare;
     double kms_cpu, bare_cpu, setup_s;
-    double anvil_cpu;   /* -1: anvil's pid unknown (an --env line without it) */
-    double client_cpu;  /* this process: the client threads */
-    double machine_cpu; /* every process and the kernel, all cores */
+    double boots_s;          /* making the boot identities */
+    unsigned long instances; /* how many there were */
+    double anvil_cpu;        /* -1: anvil's pid unknown (an --env line without it) */
+    double client_cpu;       /* this process: the client threads */
+    double machine_cpu;      /* every process and the kernel, all cores */
     double bare_client_cpu, bare_machine_cpu;
     chain_calls calls; /* JSON-RPC calls anvil served during the load */
     unsigned long bare_served;
@@ -384,6 +403,46 @@ typedef struct run_figures {
     long long apps, hashes, log_entries;
     double load1; /* the load average when the run ended */
 } run_figures;
+
+/* n boot identities of the bench app, each a simulated VM of its own booted with the
+ * environment's app and compose hash: the first with the environment's instance id, boot i with
+ * that id's last four bytes replaced by i (big-endian), so each has its own event log, quote,
+ * key and certificate. */
+static kg_result boots_new(bench_boots *b, size_t n, const char *sim_dir, const uint8_t app_id[20],
+                           const uint8_t compose[32], const uint8_t inst[20])
+{
+    b->ids = calloc(n, sizeof(*b->ids));
+    b->ctxs = calloc(n, sizeof(*b->ctxs));
+    KG_ENSURE(b->ids != NULL && b->ctxs != NULL, KG_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char vm[32];
+        uint8_t id[20];
+        memcpy(id, inst, sizeof(id));
+        if (i > 0) {
+            snprintf(vm, sizeof(vm), "bench-app-%zu", i);
+            for (size_t j = 0; j < 4; j++)
+                id[19 - j] = (uint8_t)(i >> (8 * j));
+        } else {
+            snprintf(vm, sizeof(vm), "bench-app");
+        }
+        KG_GUARD(kg_kms_client_identity_new(&b->ids[i], sim_dir, vm, app_id, compose, id,
+                                            KG_KMS_CERT_RATLS));
+        b->n = i + 1;
+        KG_GUARD(kg_kms_client_ctx_new(&b->ctxs[i], &b->ids[i]));
+    }
+    return KG_OK;
+}
+
+static void boots_free(bench_boots *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        SSL_CTX_free(b->ctxs != NULL ? b->ctxs[i] : NULL);
+        kg_kms_client_identity_free(&b->ids[i]);
+    }
+    free(b->ids);
+    free(b->ctxs);
+    memset(b, 0, sizeof(*b));
+}
 
 static double file_mb(const char *dir, const char *name)
 {
@@ -435,8 +494,7 @@ static int one_run(const run_opts *o, run_figures *f)
     }
     int status_code = 1;
     json_t *env = NULL;
-    SSL_CTX *ctx = NULL;
-    kg_kms_client_identity id = {0};
+    bench_boots boots = {0};
     if (in == NULL || fgets(line, sizeof(line), in) == NULL ||
         (env = json_loads(line, 0, NULL)) == NULL) {
         fprintf(stderr, "keygate-bench kms: environment did not start\n");
@@ -457,19 +515,25 @@ static int one_run(const run_opts *o, run_figures *f)
         kg_failed(kg_hex_decode_exact(compose, 32,
                                       json_string_value(json_object_get(env, "compose_hash")))) ||
         kg_failed(kg_hex_decode_exact(inst, 20,
-                                      json_string_value(json_object_get(env, "instance_id")))) ||
-        kg_failed(
-            kg_kms_client_identity_new(&id, json_string_value(json_object_get(env, "sim_dir")),
-                                       "bench-app", app_id, compose, inst, KG_KMS_CERT_RATLS)) ||
-        kg_failed(kg_kms_client_ctx_new(&ctx, &id))) {
+                                      json_string_value(json_object_get(env, "instance_id"))))) {
         fprintf(stderr, "keygate-bench kms: %s\n", kg_error_message());
         goto done;
     }
+    double t_boots = kg_bench_now();
+    if (kg_failed(boots_new(&boots, o->instances,
+                            json_string_value(json_object_get(env, "sim_dir")), app_id, compose,
+                            inst))) {
+        fprintf(stderr, "keygate-bench kms: boot %zu: %s\n", boots.n, kg_error_message());
+        goto done;
+    }
+    f->boots_s = kg_bench_now() - t_boots;
+    f->instances = boots.n;
     /* Warm-up: one release proves the setup and fills the collateral caches. */
     kg_buf resp;
     kg_buf_init(&resp, 1u << 20);
     int st = 0;
-    kg_result wr = kg_kms_client_call(ctx, "127.0.0.1", port, "GetAppKey", "{}", &st, &resp);
+    kg_result wr =
+        kg_kms_client_call(boots.ctxs[0], "127.0.0.1", port, "GetAppKey", "{}", &st, &resp);
     if (kg_failed(wr) || st != 200) {
         fprintf(stderr, "keygate-bench kms: warm-up failed: %s\n",
                 kg_failed(wr) ? kg_error_message() : (const char *)resp.data);
@@ -479,7 +543,7 @@ static int one_run(const run_opts *o, run_figures *f)
     kg_buf_free(&resp);
 
     if (o->cg_dir != NULL) {
-        status_code = callgrind_run(ctx, port, kms_pid, o->clients, o->seconds, o->cg_dir);
+        status_code = callgrind_run(&boots, port, kms_pid, o->clients, o->seconds, o->cg_dir);
         goto done;
     }
 
@@ -487,7 +551,7 @@ static int one_run(const run_opts *o, run_figures *f)
     double anvil0 = anvil_pid > 0 ? cpu_seconds(anvil_pid) : 0;
     double self0 = self_cpu_seconds(), machine0 = machine_cpu_seconds();
     double cpu0 = cpu_seconds(kms_pid);
-    if (run_load(ctx, port, o->clients, o->seconds, &f->kms) != 0)
+    if (run_load(&boots, port, o->clients, o->seconds, &f->kms) != 0)
         goto done;
     f->kms_cpu = cpu_seconds(kms_pid) - cpu0;
     f->machine_cpu = machine_cpu_seconds() - machine0;
@@ -504,13 +568,14 @@ static int one_run(const run_opts *o, run_figures *f)
          * The client's own RA-TLS certificate and key serve as its server certificate: a P-256
          * key and a certificate carrying a quote and an event log, as the KMS's does. */
         kg_bench_mtls_server *ceil_srv = NULL;
-        if (kg_bench_mtls_server_start(&ceil_srv, id.cert, kg_p256_evp(id.key), o->workers) != 0) {
+        if (kg_bench_mtls_server_start(&ceil_srv, boots.ids[0].cert, kg_p256_evp(boots.ids[0].key),
+                                       o->workers) != 0) {
             fprintf(stderr, "keygate-bench kms: the mutual TLS ceiling server did not start\n");
             goto done;
         }
         double bself0 = self_cpu_seconds(), bmachine0 = machine_cpu_seconds();
         int lr =
-            run_load(ctx, kg_bench_mtls_server_port(ceil_srv), o->clients, o->seconds, &f->bare);
+            run_load(&boots, kg_bench_mtls_server_port(ceil_srv), o->clients, o->seconds, &f->bare);
         kg_bench_mtls_server_stop(ceil_srv, &f->bare_served, &f->bare_cpu);
         if (lr != 0)
             goto done;
@@ -526,8 +591,7 @@ static int one_run(const run_opts *o, run_figures *f)
                 f->bare.first_error);
     status_code = 0;
 done:
-    SSL_CTX_free(ctx);
-    kg_kms_client_identity_free(&id);
+    boots_free(&boots);
     json_decref(env);
     if (env_pid > 0)
         kill(env_pid, SIGTERM);
@@ -565,7 +629,8 @@ static void print_split(const run_figures *f)
     double anvil = f->anvil_cpu > 0 ? f->anvil_cpu : 0.0;
     double other = f->machine_cpu - f->kms_cpu - anvil - f->client_cpu;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    printf(",\"anvil_cpu_ms_per_release\":");
+    printf(",\"instances\":%lu,\"instances_setup_s\":%.2f,\"anvil_cpu_ms_per_release\":",
+           f->instances, f->boots_s);
     if (f->anvil_cpu < 0)
         printf("null");
     else
@@ -613,8 +678,13 @@ static int parse_count(const char *arg, unsigned long max, unsigned long *out)
 
 int kg_bench_kms(int argc, char **argv)
 {
-    run_opts o = {
-        .clients = 32, .seconds = 10, .workers = 8, .rpc_nodes = 1, .hashes = 1, .head_txs = 500};
+    run_opts o = {.clients = 32,
+                  .seconds = 10,
+                  .workers = 8,
+                  .rpc_nodes = 1,
+                  .hashes = 1,
+                  .head_txs = 500,
+                  .instances = 256};
     bool scaled = false;
     static const struct option opts[] = {{"env", required_argument, NULL, 'e'},
                                          {"callgrind", required_argument, NULL, 'g'},
@@ -626,6 +696,7 @@ int kg_bench_kms(int argc, char **argv)
                                          {"hashes", required_argument, NULL, 'H'},
                                          {"log-entries", required_argument, NULL, 'L'},
                                          {"head-txs", required_argument, NULL, 'T'},
+                                         {"instances", required_argument, NULL, 'I'},
                                          {"scale", no_argument, NULL, 'S'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -663,6 +734,7 @@ int kg_bench_kms(int argc, char **argv)
                              : c == 'd' ? &o.seconds
                              : c == 'w' ? &o.workers
                              : c == 'r' ? &o.rpc_nodes
+                             : c == 'I' ? &o.instances
                                         : NULL;
         if (dst == NULL) {
             fprintf(
@@ -670,7 +742,8 @@ int kg_bench_kms(int argc, char **argv)
                 "Usage: keygate-bench kms [--clients N (32)] [--duration S (10)] "
                 "[--workers W (8, KMS worker threads)] [--rpc-nodes 1|2 (chain nodes, "
                 "quorum of all)] [--env FILE] [--callgrind DIR]\n"
-                "       [--head-txs N (500)] [--scale | --apps N --hashes N --log-entries N]\n"
+                "       [--head-txs N (500)] [--instances N (256)] [--scale | --apps N --hashes N "
+                "--log-entries N]\n"
                 "Starts anvil + contracts, the simulated TDX platform and PCCS, and a "
                 "keygate-kms (bench/kms_env.sh),\nthen N clients each loop: fresh RA-TLS "
                 "connection + GetAppKey; then the same load against a bare mutual TLS 1.3 server "
@@ -683,6 +756,8 @@ int kg_bench_kms(int argc, char **argv)
                 "DIR/kms.callgrind* for callgrind_annotate.\n"
                 "--head-txs N: transactions in the head block the KMS reads per decision "
                 "(0..1000; 0: an empty block).\n"
+                "--instances N: distinct boot identities (instance ids, each its own simulated VM, "
+                "quote and certificate)\nthe connections present in turn (1..4096).\n"
                 "--scale: the cost as work grows: measures a base environment, then one with "
                 "10,000 more registered apps,\n1,000 compose hashes on the bench app and "
                 "1,000,000 decisions in the KMS's log before it starts\n(--apps, --hashes, "
