@@ -26,9 +26,11 @@ static void app_usage(FILE *out)
         "Usage: keygate app <subcommand> [options]\n\n"
         "  compose-hash FILE            SHA-256 of the raw bytes of an app-compose.json\n"
         "                               (refused, exit 2, unless the file is a JSON object)\n"
-        "  deploy --compose FILE --tcb up-to-date|not-revoked [--owner ADDR]\n"
+        "  deploy (--compose FILE | --hash HEX) --tcb up-to-date|not-revoked [--owner ADDR]\n"
         "         [--timelock SECONDS --guardian ADDR] [--device HEX]\n"
-        "                               deploy and register an app contract (KMS factory);\n"
+        "                               deploy and register an app contract (KMS factory)\n"
+        "                               allowing the compose file's hash (or HEX, a compose\n"
+        "                               hash computed elsewhere, e.g. by 'app compose-hash');\n"
         "                               prints {\"app_id\":\"0x..\",\"compose_hash\":\"..\"}\n"
         "                               --tcb (required): up-to-date serves only platforms\n"
         "                               whose TCB status is UpToDate (widen it later with\n"
@@ -584,8 +586,9 @@ static int cmd_deploy(const app_args *a)
     kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
 
     /* usage first: nothing touches the chain before the arguments are known to be good */
-    if (a->compose == NULL) {
-        (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__, "--compose FILE is required");
+    if ((a->compose == NULL) == (a->hash == NULL)) {
+        (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
+                           "give exactly one of --compose FILE and --hash HEX");
         goto fail;
     }
     if ((a->timelock != NULL) != (a->guardian != NULL)) {
@@ -593,9 +596,9 @@ static int cmd_deploy(const app_args *a)
                            "--timelock SECONDS and --guardian ADDR go together");
         goto fail;
     }
-    if (a->hash != NULL || a->app != NULL) {
+    if (a->app != NULL) {
         (void)kg_error_set(KG_ERR_USAGE, __FILE__, __LINE__,
-                           "deploy takes --compose FILE (the app id is assigned by the chain)");
+                           "deploy takes no --app (the app id is assigned by the chain)");
         goto fail;
     }
     if (kg_failed(tcb_policy_arg(&require_tcb, a->tcb)) ||
@@ -603,7 +606,8 @@ static int cmd_deploy(const app_args *a)
                          kg_failed(kg_cli_parse_address(guardian, "--guardian", a->guardian)))) ||
         (a->owner && kg_failed(kg_cli_parse_address(owner, "--owner", a->owner))) ||
         (a->device && kg_failed(kg_cli_parse_hash(device, "--device", a->device))) ||
-        kg_failed(compose_hash_json_file(h, a->compose)))
+        (a->compose != NULL ? kg_failed(compose_hash_json_file(h, a->compose))
+                            : kg_failed(kg_cli_parse_hash(h, "--hash", a->hash))))
         goto fail;
     if (kg_failed(kg_cli_target_open(&t, a->state, a->rpc_url, a->kms_contract)))
         goto fail;

@@ -56,6 +56,19 @@ APP="$(jq -r .app_id "$TMP/deploy.json")"
 [ "$("$CAST" call --rpc-url "$RPC" "$APP" 'requireTcbUpToDate()(bool)')" = "false" ] || die "--tcb not-revoked: the contract requires UpToDate"
 "$KG" app status "${S[@]}" --app "$APP" --json | jq -e '.settings.require_tcb_up_to_date == false' >/dev/null || die "status: TCB policy"
 ok "app deploy -> app id $APP; --tcb required (exit 2, nothing sent without it); not-revoked is what the contract holds"
+# --hash HEX: a compose hash computed elsewhere (the tests' devnet deploys apps by hash); exactly
+# one of --compose and --hash, a malformed hash refused before anything is sent
+B="$(block)"
+kg_run 2 "give exactly one of --compose FILE and --hash HEX" "$KG" app deploy "${S[@]}" --tcb not-revoked --compose "$TMP/v1.json" --hash "$H2"
+kg_run 2 "give exactly one of --compose FILE and --hash HEX" "$KG" app deploy "${S[@]}" --tcb not-revoked
+kg_run 2 "--hash '${H2:0:62}' is not a 32-byte hash" "$KG" app deploy "${S[@]}" --tcb not-revoked --hash "${H2:0:62}"
+[ "$(block)" = "$B" ] || die "a refused deploy --hash sent a transaction"
+"$KG" app deploy "${S[@]}" --tcb not-revoked --hash "$H2" >"$TMP/deploy-h.json" || die "app deploy --hash"
+APPH="$(jq -r .app_id "$TMP/deploy-h.json")"
+[ "$(jq -r .compose_hash "$TMP/deploy-h.json")" = "$H2" ] && [ "$APPH" != "$APP" ] || die "deploy --hash output: $(cat "$TMP/deploy-h.json")"
+[ "$("$CAST" call --rpc-url "$RPC" "$APPH" 'allowedComposeHashes(bytes32)(bool)' "0x$H2")" = true ] &&
+  [ "$("$CAST" call --rpc-url "$RPC" "$APPH" 'allowedComposeHashes(bytes32)(bool)' "0x$H1")" = false ] || die "deploy --hash: the new app does not allow exactly H2"
+ok "app deploy --hash HEX: a new app allowing that hash; with --compose too, neither, or a short hash: exit 2, nothing sent"
 "$KG" app allow "${S[@]}" --app "$APP" --compose "$TMP/v2.json" | jq -e '.state=="allowed"' >/dev/null || die "allow v2"
 B="$(block)"
 "$KG" app allow "${S[@]}" --app "$APP" --hash "$H2" | jq -e '.unchanged==true' >/dev/null || die "allow twice"

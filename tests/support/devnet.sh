@@ -11,7 +11,8 @@
 #                               (its JSON in $TMP/up.json; run under PREFIX, e.g. setpriv),
 #                               `devnet down` at exit
 #   kg_devnet_chain             anvil + contracts: RPC, APORT, ANVIL_PID, DEPLOY (JSON), KMSC,
-#                               OWNER and KEYGATE_DEPLOYER_KEY (anvil's public dev account)
+#                               OWNER and KEYGATE_DEPLOYER_KEY (anvil's public dev account);
+#                               the devnet state $TMP/devnet.json the CLI steps below read
 #   kg_send ARGS...             cast send as the deployer; the receipt in $TMP/tx.json
 #   kg_run RC TEXT CMD...       runs CMD (stdout in $TMP/out, stderr in $TMP/err); dies unless it
 #                               exits RC and, TEXT not empty, its stderr holds TEXT
@@ -24,6 +25,10 @@
 #   kg_devnet_start_kms [FILE]  KMS_PID, KPORT, KURL (stderr appended to $TMP/kms.log; KG_KMS_LOG_FORMAT
 #                               = text/json is passed as --log-format)
 #   kg_devnet_register_app HASH prints the id of a new app allowing compose hash HASH
+#                               (keygate app deploy --hash)
+#   kg_cli ARGS...              keygate ARGS --state $TMP: stdout in $TMP/cli.out, stderr
+#                               appended to $TMP/cli.log; dies if it fails
+#   kg_devnet_state KEY VALUE.. records string members in $TMP/devnet.json
 # Further KMS nodes made from the devnet's KMS (KMS_CONFIG and KMS_STATE: its config and state
 # dir, e.g. from devnet.json's kms_config and kms_state_dir):
 #   kg_kms_node_config DIR [FILTER]  DIR/kms.json: KMS_CONFIG with state dir DIR/state, a VM of
@@ -81,6 +86,7 @@ kg_devnet_chain() {
   DEPLOY="$("$SRC/scripts/deploy-contracts" --rpc-url "$RPC" 2>"$TMP/deploy.log")" ||
     { cat "$TMP/deploy.log" >&2; die "deploy-contracts"; }
   KMSC="$(jq -r .kms <<<"$DEPLOY")"
+  kg_devnet_chain_state "$TMP"
 }
 
 kg_devnet_chain_state() {
@@ -88,6 +94,25 @@ kg_devnet_chain_state() {
   jq -n --arg rpc "$RPC" --arg kms "$KMSC" --arg key "$KEYGATE_DEPLOYER_KEY" \
     '{version:1, rpc_url:$rpc, chain_id:31337, kms_contract:$kms, private_key:$key}' >"$1/devnet.json"
   chmod 600 "$1/devnet.json"
+}
+
+# kg_devnet_state KEY VALUE...: records string members in $TMP/devnet.json (0600, made if absent),
+# the devnet state the CLI's steps read (--state "$TMP"), as `keygate devnet up` keeps it.
+kg_devnet_state() {
+  local f="$TMP/devnet.json"
+  local -a args=()
+  [ -f "$f" ] || (umask 077 && echo '{"version": 1, "chain_id": 31337}' >"$f") || die "creating $f"
+  while [ $# -ge 2 ]; do args+=(--arg "$1" "$2"); shift 2; done
+  (umask 077 && jq '. + $ARGS.named' "${args[@]}" "$f" >"$f.new") && mv "$f.new" "$f" || die "updating $f"
+}
+
+# kg_cli ARGS...: a keygate step on this devnet (--state "$TMP"); stdout in $TMP/cli.out, stderr
+# appended to $TMP/cli.log; dies with its stderr if it fails.
+kg_cli() {
+  local from=0
+  [ ! -f "$TMP/cli.log" ] || from="$(wc -c <"$TMP/cli.log")"
+  "$CLI" "$@" --state "$TMP" >"$TMP/cli.out" 2>>"$TMP/cli.log" ||
+    { tail -c +"$((from + 1))" "$TMP/cli.log" >&2; die "keygate $*"; }
 }
 
 kg_send() { "$CAST" send --rpc-url "$RPC" --private-key "$KEYGATE_DEPLOYER_KEY" --json "$@" >"$TMP/tx.json" || die "cast send $*"; }
@@ -163,11 +188,11 @@ kg_devnet_start_kms() {
   KURL="https://127.0.0.1:$KPORT"
 }
 
-# The app id is the first indexed field of KeygateKms.AppDeployedViaFactory(appId, deployer).
+# A new app allowing compose hash HASH (any device, any TCB status but Revoked, owned by the
+# deployer): prints its id, 40 lower-case hex digits.
 kg_devnet_register_app() {
-  kg_send "$KMSC" "deployAndRegisterApp(address,bool,bool,bool,bytes32,bytes32)" "$OWNER" false false true \
-    0x0000000000000000000000000000000000000000000000000000000000000000 "0x$1"
-  jq -r '.logs[] | select(.topics[0]=="0xfd86d7f6962eba3b7a3bf9129c06c0b2f885e1c61ef2c9f0dbb856be0deefdee") | .topics[1]' "$TMP/tx.json" | cut -c27-66
+  kg_cli app deploy --tcb not-revoked --hash "$1"
+  jq -r .app_id "$TMP/cli.out" | tr 'A-F' 'a-f' | cut -c3-
 }
 
 kg_kms_node_config() {
