@@ -23,8 +23,9 @@ KG_RESULT kg_file_read_secret(kg_buf *out, const char *path, size_t max);
  * command reads for a "-" file argument (a pipe has no mode to check). */
 KG_RESULT kg_file_read_stdin(kg_buf *out, size_t max);
 
-/* Replaces path atomically: <path>.tmp.<pid> created with exactly `mode` (the umask neither
- * widens nor narrows it), written, fsync'd, renamed over path, directory fsync'd. */
+/* Replaces path atomically: <path>.tmp.<pid>.<n> (a name of its own per call, so threads may
+ * replace the same file at once) created with exactly `mode` (the umask neither widens nor
+ * narrows it), written, fsync'd, renamed over path, directory fsync'd. */
 KG_RESULT kg_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
 
 /* Creates path, which must not exist (never overwrites: a key that was used is never replaced),

@@ -2,6 +2,7 @@
  * create-once writes with fsync, paths. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,10 +154,14 @@ kg_result kg_file_write_atomic(const char *path, const void *data, size_t len, u
     kg_result rc = KG_ERROR;
     kg_buf tmp;
     kg_buf_init(&tmp, 4096);
-    KG_GUARD_C(kg_buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid()));
+    /* One temporary name per call: two threads replacing the same file must not share one (the
+     * second's unlink and create would let the first rename a half-written file into place). */
+    static atomic_uint seq;
+    unsigned n = atomic_fetch_add(&seq, 1u);
+    KG_GUARD_C(kg_buf_printf(&tmp, "%s.tmp.%ld.%u", path, (long)getpid(), n));
     KG_GUARD_C(kg_buf_terminate(&tmp));
     const char *tpath = (const char *)tmp.data;
-    (void)unlink(tpath); /* left by a crashed writer of the same pid */
+    (void)unlink(tpath); /* left by a crashed writer whose pid this process now has */
     KG_GUARD_C(create_synced(tpath, data, len, mode));
     if (rename(tpath, path) != 0) {
         int e = errno;

@@ -2,6 +2,7 @@
  * foreign files and symlinks, atomic writes with the exact mode, create-once writes. */
 #include "test_util.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,55 @@ static void create_never_overwrites(void **state)
     rmdir(dir);
 }
 
+/* Threads replacing one file at once: every write succeeds and the file is always one
+ * writer's whole content (each call has its own temporary file). */
+#define RACE_THREADS 8
+#define RACE_WRITES 40
+#define RACE_LEN 8192
+
+static char g_race_path[128];
+
+static void *race_writer(void *arg)
+{
+    static char data[RACE_THREADS][RACE_LEN];
+    size_t id = (size_t)arg;
+    memset(data[id], 'a' + (int)id, RACE_LEN);
+    for (int i = 0; i < RACE_WRITES; i++)
+        if (kg_failed(kg_file_write_atomic(g_race_path, data[id], RACE_LEN, 0600)))
+            return (void *)1;
+    return NULL;
+}
+
+static void concurrent_atomic_writes_stay_whole(void **state)
+{
+    (void)state;
+    char dir[64];
+    temp_dir(dir, sizeof(dir));
+    snprintf(g_race_path, sizeof(g_race_path), "%s/shared", dir);
+    pthread_t th[RACE_THREADS];
+    for (size_t i = 0; i < RACE_THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, race_writer, (void *)i), 0);
+    int failed = 0;
+    for (size_t i = 0; i < RACE_THREADS; i++) {
+        void *r;
+        assert_int_equal(pthread_join(th[i], &r), 0);
+        failed += r != NULL;
+    }
+    assert_int_equal(failed, 0);
+    kg_buf b;
+    kg_buf_init(&b, RACE_LEN);
+    KG_ASSERT_OK(kg_file_read(&b, g_race_path, RACE_LEN));
+    assert_int_equal(b.len, RACE_LEN);
+    for (size_t i = 1; i < RACE_LEN; i++)
+        assert_int_equal(b.data[i], b.data[0]);
+    kg_buf_free(&b);
+    char listing[128];
+    snprintf(listing, sizeof(listing), "ls -A %s | wc -l | grep -qx 1", dir);
+    assert_int_equal(system(listing), 0);
+    unlink(g_race_path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -121,6 +171,7 @@ int main(void)
         cmocka_unit_test(secrets_refuse_exposed_files),
         cmocka_unit_test(stdin_reads_are_bounded),
         cmocka_unit_test(create_never_overwrites),
+        cmocka_unit_test(concurrent_atomic_writes_stay_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
