@@ -19,9 +19,11 @@
 #   kg_devnet_chain_state DIR   a chain-only state directory for the CLI (DIR/devnet.json, 0600,
 #                               as `keygate devnet up` writes it: RPC, KMS contract, deployer)
 #   kg_devnet_sim               $TMP/sim + its root CA $TMP/sim-root.pem + PCCS: PPORT, PCCS_PID
+#                               (recorded in $TMP/devnet.json)
 #   kg_devnet_kms_config [FILE] the KMS config (default $TMP/kms.json), see below
 #   kg_devnet_bootstrap         --bootstrap into $TMP/bootstrap.json: K256, OSH, MRA, DEV
-#   kg_devnet_register_kms      allows OS image, aggregated MR, device; setKmsInfo
+#   kg_devnet_register_kms      keygate kms allow --os-image/--mr/--device, then kms publish
+#                               --bootstrap (the quote verified against the PCCS: setKmsInfo)
 #   kg_devnet_start_kms [FILE]  KMS_PID, KPORT, KURL (stderr appended to $TMP/kms.log; KG_KMS_LOG_FORMAT
 #                               = text/json is passed as --log-format)
 #   kg_devnet_register_app HASH prints the id of a new app allowing compose hash HASH
@@ -132,6 +134,7 @@ kg_devnet_sim() {
   "$SIM" root-ca "$TMP/sim" "$TMP/sim-root.pem" || die "sim root-ca"
   PPORT=0
   kg_devnet_start_pccs
+  kg_devnet_state sim_dir "$TMP/sim" sim_root_ca "$TMP/sim-root.pem" pccs_url "http://127.0.0.1:$PPORT"
 }
 
 kg_devnet_kms_config() {
@@ -165,13 +168,12 @@ kg_devnet_bootstrap() {
 }
 
 # Governance allows this KMS (its OS image, aggregated MR and device) and publishes its root keys
-# (kmsInfo): a KMS serves nothing unless kmsInfo holds its own keys.
+# (kmsInfo) after verifying its quote: a KMS serves nothing unless kmsInfo holds its own keys.
 kg_devnet_register_kms() {
-  kg_send "$KMSC" "addOsImageHash(bytes32)" "0x$OSH"
-  kg_send "$KMSC" "addKmsAggregatedMr(bytes32)" "0x$MRA"
-  kg_send "$KMSC" "addKmsDevice(bytes32)" "0x$DEV"
-  kg_send "$KMSC" "setKmsInfo((bytes,bytes,bytes,bytes))" \
-    "(0x$K256,0x$(jq -r .ca_pubkey "$TMP/bootstrap.json"),0x$(jq -r .quote "$TMP/bootstrap.json"),0x$(jq -r .eventlog "$TMP/bootstrap.json"))"
+  kg_cli kms allow --os-image "$OSH"
+  kg_cli kms allow --mr "$MRA"
+  kg_cli kms allow --device "$DEV"
+  kg_cli kms publish --bootstrap "$TMP/bootstrap.json"
 }
 
 kg_devnet_start_kms() {
