@@ -21,26 +21,33 @@ kg_wait_file() {
   die "$what: timed out after ${KG_ITEST_START_S}s waiting for $file"
 }
 
+# kg_wait_log LOG FROM REGEX PID WHAT: waits until LOG, from byte FROM on (a log appended to across
+# restarts), has a match of REGEX (grep -E), then sets KG_LOG_MATCH to it; dies early if PID
+# exits (with the log's tail). Services that bind port 0 say there which port they got.
+kg_wait_log() {
+  local log="$1" from="$2" re="$3" pid="$4" what="$5" i
+  KG_LOG_MATCH=
+  for ((i = 0; i < KG_ITEST_START_S * 20; i++)); do
+    KG_LOG_MATCH="$(tail -c +"$((from + 1))" "$log" 2>/dev/null | grep -m1 -oE -- "$re" || true)"
+    [ -z "$KG_LOG_MATCH" ] || return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill "$pid" 2>/dev/null || true
+  tail -20 "$log" >&2
+  die "$what did not start (log above)"
+}
+
 # kg_start_anvil ANVIL LOG [extra anvil args...]: starts anvil on 127.0.0.1, port 0; sets
 # ANVIL_PID, APORT and RPC once it listens (anvil prints "Listening on HOST:PORT" after binding
 # and serves from then on). The caller kills ANVIL_PID (add it to its cleanup list).
 kg_start_anvil() {
-  local anvil="$1" log="$2" i line
+  local anvil="$1" log="$2"
   shift 2
   "$anvil" --host 127.0.0.1 --port 0 "$@" >"$log" 2>&1 &
   ANVIL_PID=$!
-  APORT=
-  for ((i = 0; i < KG_ITEST_START_S * 20; i++)); do
-    line="$(grep -m1 -o 'Listening on 127\.0\.0\.1:[0-9]*' "$log" 2>/dev/null || true)"
-    if [ -n "$line" ]; then APORT="${line##*:}"; break; fi
-    kill -0 "$ANVIL_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  if [ -z "$APORT" ]; then
-    kill "$ANVIL_PID" 2>/dev/null || true
-    tail -20 "$log" >&2
-    die "anvil did not start (log above)"
-  fi
+  kg_wait_log "$log" 0 'Listening on 127\.0\.0\.1:[0-9]+' "$ANVIL_PID" anvil
+  APORT="${KG_LOG_MATCH##*:}"
   RPC="http://127.0.0.1:$APORT"
 }
 

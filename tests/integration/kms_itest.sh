@@ -9,6 +9,7 @@ set -euo pipefail
 BUILD="$(cd "${1:?usage: kms_itest.sh BUILD_DIR}" && pwd)"
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CLIENT="$BUILD/tests/kms-itest-client"
+SIM="$BUILD/tests/kms-itest-sim" # re-issues the simulated collateral already expired
 die() {
   echo "not ok - $*" >&2
   [ -f "$TMP/kms.log" ] && { echo "--- kms.log (tail)" >&2; tail -20 "$TMP/kms.log" >&2; }
@@ -441,7 +442,7 @@ curl -sf "http://127.0.0.1:$APORT/metrics" | awk '$1 == "keygate_kms_pccs_fetche
   $1 == "keygate_kms_pccs_fetches_refused_total{limit=\"backoff\"}" {b = 1} END {exit !(f && g && b)}' ||
   die "expired collateral: no failed PCCS fetch counted on the admin /metrics (port '$APORT')"
 stop_kms
-"$SIM" refresh "$TMP/sim" || die "sim refresh"
+"$CLI" sim refresh --dir "$TMP/sim" || die "sim refresh"
 start_kms
 
 # ---- periodic self-check: a KMS governance no longer allows refuses keys ------------------------

@@ -21,7 +21,7 @@ die() {
   exit 1
 }
 . "$SRC/tests/support/devnet.sh"
-for tool in "$ANVIL" "$CAST" "$KMS" "$CLI" "$SIM"; do
+for tool in "$ANVIL" "$CAST" "$KMS" "$CLI"; do
   [ -x "$tool" ] || { echo "agent_sdk_test: missing $tool (run scripts/setup and make build)" >&2; exit 1; }
 done
 
@@ -75,7 +75,7 @@ run_app() { # run_app OUTDIR APP COMPOSE [extra sim-run flags...]; sets RC
   KG_EXPECT_COMPOSE_HASH="$(sha256sum "$compose" | cut -c1-64)" KG_WITH_TLS=1 \
   KG_SECRET_NAME="${ENV_CHECK:+KG_TEST_SECRET}" KG_EXPECT_SECRET_SHA256="$(printf '%s' "$SECRET" | sha256sum | cut -c1-64)" \
     "$CLI" sim run --state "$TMP/vmstate" --app "$app" --compose "$compose" --platform "$TMP/sim" \
-      --kms-ca "$TMP/kms-ca.pem" --pccs "http://127.0.0.1:$PPORT" --tee-root-ca "$TMP/sim-root.pem" \
+      --kms-ca "$TMP/kms-ca.pem" --pccs "http://127.0.0.1:$PPORT" --tee-root-ca "$SIM_ROOT_CA" \
       --rpc-url "$RPC" --kms-contract "$KMSC" \
       "$@" -- node "$HERE/agent_app.cjs" >"$outdir/stdout" 2>"$outdir/stderr"
   RC=$?
@@ -118,7 +118,7 @@ cmp -s <(openssl x509 -in "$TMP/run1/tls-root.pem" -outform der) <(openssl x509 
   die "getTlsKey chain does not end in the KMS root CA"
 ok "getTlsKey chain verifies with openssl verify to the KMS root CA"
 
-"$CLI" quote verify "$TMP/run1/quote.hex" --root-ca "$TMP/sim-root.pem" \
+"$CLI" quote verify "$TMP/run1/quote.hex" --root-ca "$SIM_ROOT_CA" \
   --pccs "http://127.0.0.1:$PPORT" >"$TMP/qv.txt" 2>&1 || die "quote from getQuote does not verify: $(cat "$TMP/qv.txt")"
 ok "quote from getQuote verifies (full DCAP under the simulator root): $(jq -r .status "$TMP/qv.txt" 2>/dev/null)"
 
@@ -142,7 +142,7 @@ grep -q 'DNS:app.keygate.test' "$TMP/run2/leaf.txt" && grep -q '1.3.6.1.4.1.6239
   die "getTlsKey leaf (dstack format) lacks the requested name or the .8 attestation: $(grep -A1 -E 'Alternative|62397' "$TMP/run2/leaf.txt")"
 ! grep -q 'DNS:app.keygate.test' <(openssl x509 -in "$TMP/run1/tls-leaf.pem" -noout -text) ||
   die "the legacy getTlsKey leaf was expected from SignCert v1 (no names)"
-"$CLI" ratls inspect "$TMP/run2/tls-leaf.pem" --pccs "http://127.0.0.1:$PPORT" --root-ca "$TMP/sim-root.pem" >"$TMP/run2/inspect.json" ||
+"$CLI" ratls inspect "$TMP/run2/tls-leaf.pem" --pccs "http://127.0.0.1:$PPORT" --root-ca "$SIM_ROOT_CA" >"$TMP/run2/inspect.json" ||
   die "the getTlsKey leaf's .8 attestation does not verify: $(cat "$TMP/run2/inspect.json")"
 jq -e --arg app "$APP" '.app_id == $app' "$TMP/run2/inspect.json" >/dev/null || die "the getTlsKey leaf's attestation names another app"
 ok "getTlsKey through SignCert v2: openssl verify accepts [leaf, app CA, root]; the leaf has the asked name and a .8 attestation of this app that verifies"

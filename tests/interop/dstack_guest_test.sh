@@ -27,7 +27,7 @@ die() {
   exit 1
 }
 . "$SRC/tests/support/devnet.sh"
-for tool in "$KMS" "$CLI" "$SIM" "$GUEST"; do
+for tool in "$KMS" "$CLI" "$GUEST"; do
   [ -x "$tool" ] || { echo "dstack_guest_test: missing $tool (make build)" >&2; exit 77; }
 done
 for cmd in curl jq node openssl python3; do

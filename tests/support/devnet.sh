@@ -18,8 +18,8 @@
 #                               exits RC and, TEXT not empty, its stderr holds TEXT
 #   kg_devnet_chain_state DIR   a chain-only state directory for the CLI (DIR/devnet.json, 0600,
 #                               as `keygate devnet up` writes it: RPC, KMS contract, deployer)
-#   kg_devnet_sim               $TMP/sim + its root CA $TMP/sim-root.pem + PCCS: PPORT, PCCS_PID
-#                               (recorded in $TMP/devnet.json)
+#   kg_devnet_sim               keygate sim init $TMP/sim (its root CA: SIM_ROOT_CA) and sim
+#                               pccs: PPORT, PCCS_PID (recorded in $TMP/devnet.json)
 #   kg_devnet_kms_config [FILE] the KMS config (default $TMP/kms.json), see below
 #   kg_devnet_bootstrap         --bootstrap into $TMP/bootstrap.json: K256, OSH, MRA, DEV
 #   kg_devnet_register_kms      keygate kms allow --os-image/--mr/--device, then kms publish
@@ -52,7 +52,6 @@ ANVIL="$SRC/tools/node_modules/.bin/anvil"
 CAST="$SRC/tools/node_modules/.bin/cast"
 KMS="${BUILD:-}/bin/keygate-kms"
 CLI="${BUILD:-}/bin/keygate"
-SIM="${BUILD:-}/tests/kms-itest-sim"
 
 kg_devnet_cleanup() {
   local p
@@ -121,20 +120,21 @@ kg_send() { "$CAST" send --rpc-url "$RPC" --private-key "$KEYGATE_DEPLOYER_KEY" 
 
 # Starts (or restarts, on the port it had) the simulated platform's PCCS.
 kg_devnet_start_pccs() {
-  rm -f "$TMP/pccs.port"
-  "$SIM" pccs "$TMP/sim" "${PPORT:-0}" "$TMP/pccs.port" &
+  local from=0
+  [ ! -f "$TMP/pccs.log" ] || from="$(wc -c <"$TMP/pccs.log")"
+  "$CLI" sim pccs --dir "$TMP/sim" --listen "127.0.0.1:${PPORT:-0}" 2>>"$TMP/pccs.log" &
   PCCS_PID=$!
   PIDS+=("$PCCS_PID")
-  wait_file "$TMP/pccs.port"
-  PPORT="$(cat "$TMP/pccs.port")"
+  kg_wait_log "$TMP/pccs.log" "$from" ' on http://127\.0\.0\.1:[0-9]+' "$PCCS_PID" "keygate sim pccs"
+  PPORT="${KG_LOG_MATCH##*:}"
 }
 
 kg_devnet_sim() {
-  "$SIM" init "$TMP/sim" >"$TMP/sim-init.log" 2>&1 || { cat "$TMP/sim-init.log" >&2; die "sim init"; }
-  "$SIM" root-ca "$TMP/sim" "$TMP/sim-root.pem" || die "sim root-ca"
+  "$CLI" sim init "$TMP/sim" >"$TMP/sim-init.log" 2>&1 || { cat "$TMP/sim-init.log" >&2; die "sim init"; }
+  SIM_ROOT_CA="$TMP/sim/root_ca.pem"
   PPORT=0
   kg_devnet_start_pccs
-  kg_devnet_state sim_dir "$TMP/sim" sim_root_ca "$TMP/sim-root.pem" pccs_url "http://127.0.0.1:$PPORT"
+  kg_devnet_state sim_dir "$TMP/sim" sim_root_ca "$SIM_ROOT_CA" pccs_url "http://127.0.0.1:$PPORT"
 }
 
 kg_devnet_kms_config() {
@@ -147,7 +147,7 @@ kg_devnet_kms_config() {
   "state_dir": "$TMP/state",
   "policy": $policy,
   "pccs_url": "http://127.0.0.1:$PPORT",
-  "trust_root": {"kind": "sim", "sim_ca_file": "$TMP/sim-root.pem"},
+  "trust_root": {"kind": "sim", "sim_ca_file": "$SIM_ROOT_CA"},
   "tee": {"backend": "sim", "sim_dir": "$TMP/sim", "sim_vm": "kms"},
   "limits": $limits,${KG_KMS_EXTRA:+
   $KG_KMS_EXTRA,}
