@@ -32,7 +32,8 @@ ok "contracts deployed (KMS contract $KMSC)"
 kg_devnet_sim
 
 # ---- KMS: config, bootstrap, registration on chain ---------------------------------------------
-kg_devnet_kms_config
+# request_timeout_ms 5 s: a handshake stalled after its ClientHello is checked against it below
+KG_KMS_LIMITS='{"workers": 2, "request_timeout_ms": 5000}' kg_devnet_kms_config
 # The state_dir starts as an earlier version left it, root keys in plain files (a copy in
 # plain-keys lets the client check the derivations): the first start seals them and wipes the
 # plain files (docs/design.md, "Sealed root keys").
@@ -420,7 +421,7 @@ set +e; "$KMS" --config "$TMP/kms.json" >/dev/null 2>"$TMP/tamper.txt"; RC=$?; s
 cp -p "$TMP/sealed.orig" "$TMP/state/root-keys.sealed"
 # is_dev is part of the measured KMS identity: a fresh VM of another KMS configuration has
 # another RTMR3, so another sealing key
-jq '.tee.sim_vm = "kms-other" | .is_dev = true' "$TMP/kms.json" >"$TMP/kms-other.json"
+jq '.tee.sim_vm = "kms-other" | .is_dev = (.is_dev | not)' "$TMP/kms.json" >"$TMP/kms-other.json"
 set +e; "$KMS" --config "$TMP/kms-other.json" >/dev/null 2>"$TMP/othervm.txt"; RC=$?; set -e
 [ "$RC" != 0 ] && grep -q "the TEE slot does not open with this VM's sealing key" "$TMP/othervm.txt" &&
   grep -q -- "--onboard HOST:PORT.*--recover" "$TMP/othervm.txt" ||
@@ -513,11 +514,12 @@ cp "$TMP/kms-eth.json" "$TMP/kms.json"
 start_kms
 
 # ---- chain node down -----------------------------------------------------------------------------
+# (the devnet's KMS config: two routes to the one anvil, a quorum of both)
 app v2 "$APP" "$H2"
 [ "$RC" = 0 ] || die "v2 before the chain goes down: $(cat "$TMP/out.json")"
 kill "$ANVIL_PID"; wait "$ANVIL_PID" 2>/dev/null || true
 app v2 "$APP" "$H2"
-expect_denied "governance unavailable: chain view unavailable: 0 of 1 nodes answered their head" "chain node down"
+expect_denied "governance unavailable: chain view unavailable: 0 of 2 nodes answered their head" "chain node down"
 grep -q "HTTP 503" "$TMP/err.txt" || die "chain node down: not answered 503 (unavailable): $(cat "$TMP/err.txt")"
 "$CLI" audit list --db "$TMP/state/audit.db" --json | jq -e '.[-1].decision=="deny" and (.[-1].reason|test("governance unavailable"))' >/dev/null || die "chain-down denial not audited"
 ok "chain-down denial recorded"

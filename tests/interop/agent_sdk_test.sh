@@ -190,7 +190,7 @@ ok "an unreachable first KMS: the next KMS URL is tried"
 cp -r "$TMP/state" "$TMP/state-b"
 rm "$TMP/state-b/root-keys.sealed" # sealed to KMS A's VM: B seals the plain keys for its own
 cp -p "$TMP/plain-keys/root-ca.key" "$TMP/plain-keys/root-k256.key" "$TMP/state-b/"
-jq --arg d "$TMP/state-b" '.state_dir = $d | .tee.sim_vm = "kms-b" | .is_dev = true' \
+jq --arg d "$TMP/state-b" '.state_dir = $d | .tee.sim_vm = "kms-b" | .is_dev = (.is_dev | not)' \
   "$TMP/kms.json" >"$TMP/kms-b.json"
 "$KMS" --config "$TMP/kms-b.json" --port-file "$TMP/kms-b.port" 2>"$TMP/kms-b.log" &
 PIDS+=("$!")

@@ -40,9 +40,11 @@
 #                               its audit log (two writers never share one)
 #   kg_kms_start CONFIG PORTFILE LOG [ARGS...]  a KMS (KG_KMS_BIN, default keygate-kms) with ARGS,
 #                               stderr appended to LOG: NODE_PID (in PIDS), NODE_PORT once it listens
-# The KMS config: eth policy on RPC/KMSC (KG_KMS_POLICY replaces it: a JSON object), the PCCS,
-# the simulator's trust root and TEE (VM "kms"), KG_KMS_LIMITS (default 2 workers, 5 s request
-# timeout), self-check only at start, and KG_KMS_EXTRA (more members, e.g. "tls": {...}).
+# The KMS config: the one the devnet's own KMS runs on (`keygate kms config --state $TMP`: eth
+# policy on two routes to the devnet's anvil, a quorum of both; the PCCS; the simulator's trust
+# root and TEE, VM "kms"; 2 workers), with state dir $TMP/state and a self-check only at start
+# (a test decides when it runs); then the test's variations: KG_KMS_POLICY replaces the policy
+# and KG_KMS_LIMITS the limits (JSON objects), KG_KMS_EXTRA adds members (e.g. "tls": {...}).
 # Processes a test starts itself go into PIDS too; kg_cleanup_extra, if defined, runs at exit
 # before TMP is removed (KEEP_TMP=1 keeps it).
 
@@ -138,22 +140,17 @@ kg_devnet_sim() {
 }
 
 kg_devnet_kms_config() {
-  local out="${1:-$TMP/kms.json}" policy="${KG_KMS_POLICY:-}" limits="${KG_KMS_LIMITS:-}"
-  [ -n "$policy" ] || policy='{"backend": "eth", "rpc_url": "'"$RPC"'", "kms_contract": "'"$KMSC"'", "chain_id": 31337, "timeout_ms": 2000}'
-  [ -n "$limits" ] || limits='{"workers": 2, "request_timeout_ms": 5000}'
-  cat >"$out" <<JSON
-{
-  "listen": {"address": "127.0.0.1", "port": 0},
-  "state_dir": "$TMP/state",
-  "policy": $policy,
-  "pccs_url": "http://127.0.0.1:$PPORT",
-  "trust_root": {"kind": "sim", "sim_ca_file": "$SIM_ROOT_CA"},
-  "tee": {"backend": "sim", "sim_dir": "$TMP/sim", "sim_vm": "kms"},
-  "limits": $limits,${KG_KMS_EXTRA:+
-  $KG_KMS_EXTRA,}
-  "self_check_interval_s": 0
-}
-JSON
+  local out="${1:-$TMP/kms.json}"
+  local -a chain=()
+  # Without a chain (KMSC unset) the test's KG_KMS_POLICY replaces the eth policy, so the chain
+  # the CLI's config names is a placeholder.
+  [ -n "${KMSC:-}" ] || chain=(--rpc-url http://127.0.0.1:1 --kms-contract 0x0000000000000000000000000000000000000000)
+  kg_cli kms config --kms-state "$TMP/state" "${chain[@]}"
+  jq --argjson policy "${KG_KMS_POLICY:-null}" --argjson limits "${KG_KMS_LIMITS:-null}" \
+    --argjson extra "{${KG_KMS_EXTRA:-}}" \
+    '.self_check_interval_s = 0 | if $policy then .policy = $policy else . end |
+     if $limits then .limits = $limits else . end | . + $extra' "$TMP/cli.out" >"$out" ||
+    die "KMS config: KG_KMS_POLICY, KG_KMS_LIMITS or KG_KMS_EXTRA is not JSON"
 }
 
 kg_devnet_bootstrap() {
