@@ -144,12 +144,21 @@ KG_RESULT kg_dcap_verifier_new(kg_dcap_verifier **out, const uint8_t *root_ca_de
                                size_t root_ca_der_len);
 void kg_dcap_verifier_free(kg_dcap_verifier *v); /* NULL-safe */
 
-/* Caches are on by default. Off means every chain, CRL and signature is re-verified on every
- * call (the benchmark's "cold" mode). Caching never weakens a check: entries are keyed by the
- * exact bytes verified and only used inside the validity window computed when verifying them. */
+/* Caches are on by default. Caching never weakens a check: entries are keyed by the exact bytes
+ * verified and only used inside the validity window computed when verifying them.
+ * Off (the benchmark's "cold" mode), no verdict is reused: every call checks every signature
+ * that carries information, each once: the root CA CRL, the PCK CA certificate, the PCK CRL,
+ * the TCB signing certificate (by the root), TCB Info and QE Identity (by the TCB signing
+ * certificate), the PCK certificate (by the PCK CA), the QE report (by the PCK key) and the
+ * quote (by the attestation key): nine ECDSA verifications; and every validity window,
+ * revocation, identity and TCB check. Within one call a certificate met in two chains is checked
+ * once; the root's self-signature is checked by kg_dcap_verifier_new only (the root is trusted
+ * for its exact bytes: every chain must end in the pinned certificate itself). */
 void kg_dcap_verifier_set_cache(kg_dcap_verifier *v, bool enabled);
-/* Parsed certificates and CRLs are reused when their exact DER repeats (parsing is pure; every
- * check still runs). On by default, also in "cold" mode; off only to measure parsing cost. */
+/* Parsing is pure, so parsed objects are reused when their exact bytes repeat: certificates and
+ * CRLs (DER), PEM chains, the collateral document, and the TCB Info / QE Identity texts (parsed
+ * after their first successful signature check). Every check still runs on them. On by
+ * default, also in "cold" mode; off only to measure parsing cost. */
 void kg_dcap_verifier_set_parse_cache(kg_dcap_verifier *v, bool enabled);
 
 /* The result of a successful verification. */

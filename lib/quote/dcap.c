@@ -1,5 +1,6 @@
 /* dcap.c - DCAP quote verification against PCCS collateral (Intel QVL 4.1.2.4), with caches. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,10 @@
  *   6. caches               verified collateral and PCK chains, keyed by a copy of the exact
  *                           bytes verified, used only inside the window computed at verification
  *
+ * Parsing is separate from verifying: a collateral text is parsed once (coll_parsed, kept by
+ * exact text also with the verdict caches off), and every signature, window and revocation check
+ * runs on the parsed objects at each verification that does not hit a verdict cache.
+ *
  * Every collateral validity window that a verdict relies on is intersected into [not_before,
  * not_after]; a cached entry is used only while `now` lies in it, otherwise everything is
  * verified again (and fails with the precise cause).
@@ -37,14 +42,33 @@
 #define MEMO_SLOTS 8
 #define QE_MEMO_SLOTS 4 /* QE reports verified per PCK entry: one per QE, rarely more */
 
-typedef struct coll_entry {
-    int refs;    /* guarded by the verifier's mutex */
-    uint64_t id; /* unique per verifier: PCK entries name the collateral they relied on */
-    char *text;  /* the key: an exact copy of the collateral JSON verified */
+/*
+ * Everything parsed from one collateral document, keyed by a copy of its exact text. Parsing is
+ * pure, so the same text always gives the same objects: they are reused, also in cold mode, and
+ * every check (signatures, windows, revocation) still runs on them on every verification. The
+ * signed TCB Info and QE Identity texts are parsed only once their signature has verified.
+ * Immutable once built except tcb and qe, set once under the verifier's mutex.
+ */
+typedef struct coll_parsed {
+    atomic_int refs;
+    char *text; /* the key */
     size_t text_len;
+    kg_collateral_doc doc; /* the decoded strings (the signed texts are hashed from here) */
+    X509_CRL *root_crl, *pck_crl;
+    STACK_OF(X509) * pck_ca_chain, *tcb_chain, *qe_chain;
+    uint8_t tcb_sig[64], qe_sig[64];
+    void *tcb; /* kg_tcb_info, NULL until its signature first verified */
+    void *qe;  /* kg_qe_identity, likewise */
+} coll_parsed;
+
+typedef struct coll_entry {
+    int refs;            /* guarded by the verifier's mutex */
+    uint64_t id;         /* unique per verifier: PCK entries name the collateral they relied on */
+    coll_parsed *parsed; /* one reference; its text is the key: the collateral JSON verified */
     int64_t not_before, not_after;
-    kg_tcb_info *tcb;
-    kg_qe_identity *qe;
+    /* borrowed from parsed */
+    const kg_tcb_info *tcb;
+    const kg_qe_identity *qe;
     X509_CRL *root_crl;
     X509_CRL *pck_crl;
     X509 *pck_ca; /* the PCK CRL's issuer (leaf of pck_crl_issuer_chain) */
@@ -66,14 +90,9 @@ typedef struct pck_entry {
     size_t qe_n, qe_next;
 } pck_entry;
 
-/* Parsed signed JSON documents by exact text (parsing is pure; signatures are checked on the
- * text every time before the parse is used). */
-#define DOC_CACHE_SLOTS 4
-typedef struct doc_entry {
-    char *text;
-    size_t len;
-    void *doc; /* kg_tcb_info or kg_qe_identity */
-} doc_entry;
+#define PARSED_SLOTS                                                                               \
+    4 /* parsed collateral documents: one per platform type in use, rarely more                    \
+       */
 
 typedef struct ak_entry {
     uint8_t xy[64];
@@ -93,8 +112,8 @@ struct kg_dcap_verifier {
     size_t pck_next;
     ak_entry ak[AK_CACHE_SLOTS];
     size_t ak_next;
-    doc_entry tcb_docs[DOC_CACHE_SLOTS], qe_docs[DOC_CACHE_SLOTS];
-    size_t tcb_next, qe_next;
+    coll_parsed *parsed_coll[PARSED_SLOTS];
+    size_t parsed_next;
 };
 
 /* Per-call state: certificate signatures already checked in this call (the TCB Info and QE
@@ -120,13 +139,19 @@ static void fmt_time(char out[32], int64_t t)
 static kg_result check_window(verify_ctx *c, int64_t not_before, int64_t not_after,
                               const char *what)
 {
+    /* the times are formatted only for an error (strftime on every check of every certificate
+     * cost ~40,000 instructions per cold verification) */
     char a[32], b[32];
-    fmt_time(a, c->now);
-    fmt_time(b, not_before);
-    KG_ENSURE(c->now >= not_before, KG_ERR_EXPIRED, "%s not yet valid (from %s, now %s)", what, b,
-              a);
-    fmt_time(b, not_after);
-    KG_ENSURE(c->now <= not_after, KG_ERR_EXPIRED, "%s expired (until %s, now %s)", what, b, a);
+    if (c->now < not_before) {
+        fmt_time(a, c->now);
+        fmt_time(b, not_before);
+        KG_BAIL(KG_ERR_EXPIRED, "%s not yet valid (from %s, now %s)", what, b, a);
+    }
+    if (c->now > not_after) {
+        fmt_time(a, c->now);
+        fmt_time(b, not_after);
+        KG_BAIL(KG_ERR_EXPIRED, "%s expired (until %s, now %s)", what, b, a);
+    }
     if (not_before > c->not_before)
         c->not_before = not_before;
     if (not_after < c->not_after)
@@ -270,63 +295,128 @@ cleanup:
 
 /* ---- 2. collateral --------------------------------------------------------------------------- */
 
+static void parsed_release(coll_parsed *p)
+{
+    if (!p || atomic_fetch_sub(&p->refs, 1) != 1)
+        return;
+    kg_collateral_doc_free(&p->doc);
+    X509_CRL_free(p->root_crl);
+    X509_CRL_free(p->pck_crl);
+    sk_X509_pop_free(p->pck_ca_chain, X509_free);
+    sk_X509_pop_free(p->tcb_chain, X509_free);
+    sk_X509_pop_free(p->qe_chain, X509_free);
+    free(p->tcb);
+    free(p->qe);
+    free(p->text);
+    free(p);
+}
+
 static void coll_free(coll_entry *e)
 {
     if (!e)
         return;
-    free(e->tcb);
-    free(e->qe);
-    X509_CRL_free(e->root_crl);
-    X509_CRL_free(e->pck_crl);
-    X509_free(e->pck_ca);
-    free(e->text);
+    parsed_release(e->parsed);
     free(e);
 }
 
-/* Parses a signed document through the verifier's document cache: *out is a new copy (caller
- * frees). `size` is the parsed struct's size. */
-static kg_result parse_doc_cached(kg_dcap_verifier *v, doc_entry *slots, size_t *next,
-                                  const char *text, size_t len, size_t size,
-                                  kg_result (*parse)(void *, const char *, size_t), void **out)
+/* Parses one collateral document: its strings, CRLs (hex DER), issuer chains (PEM) and
+ * signatures (hex r||s). Pure; nothing is trusted yet. */
+static kg_result parse_collateral(kg_dcap_verifier *v, coll_parsed *p)
 {
-    *out = malloc(size);
-    KG_ENSURE(*out != NULL, KG_ERR_NOMEM, "allocating");
-    bool hit = false;
+    kg_collateral_doc *d = &p->doc;
+    KG_GUARD(kg_collateral_doc_parse(d, p->text, p->text_len));
+    KG_GUARD(decode_crl(v->parsed, &p->root_crl, d->v[KG_COLL_ROOT_CA_CRL], "root_ca_crl"));
+    KG_GUARD(kg_dcap_pem_chain(
+        &p->pck_ca_chain, (const uint8_t *)d->v[KG_COLL_PCK_CRL_ISSUER_CHAIN],
+        d->len[KG_COLL_PCK_CRL_ISSUER_CHAIN], MAX_CHAIN_CERTS, "pck_crl_issuer_chain", v->parsed));
+    KG_GUARD(decode_crl(v->parsed, &p->pck_crl, d->v[KG_COLL_PCK_CRL], "pck_crl"));
+    KG_GUARD(kg_dcap_pem_chain(&p->tcb_chain, (const uint8_t *)d->v[KG_COLL_TCB_INFO_ISSUER_CHAIN],
+                               d->len[KG_COLL_TCB_INFO_ISSUER_CHAIN], MAX_CHAIN_CERTS,
+                               kg_collateral_key(KG_COLL_TCB_INFO_ISSUER_CHAIN), v->parsed));
+    KG_GUARD_CTX(
+        kg_hex_decode_exact(p->tcb_sig, sizeof(p->tcb_sig), d->v[KG_COLL_TCB_INFO_SIGNATURE]),
+        "'%s'", kg_collateral_key(KG_COLL_TCB_INFO_SIGNATURE));
+    KG_GUARD(kg_dcap_pem_chain(&p->qe_chain,
+                               (const uint8_t *)d->v[KG_COLL_QE_IDENTITY_ISSUER_CHAIN],
+                               d->len[KG_COLL_QE_IDENTITY_ISSUER_CHAIN], MAX_CHAIN_CERTS,
+                               kg_collateral_key(KG_COLL_QE_IDENTITY_ISSUER_CHAIN), v->parsed));
+    KG_GUARD_CTX(
+        kg_hex_decode_exact(p->qe_sig, sizeof(p->qe_sig), d->v[KG_COLL_QE_IDENTITY_SIGNATURE]),
+        "'%s'", kg_collateral_key(KG_COLL_QE_IDENTITY_SIGNATURE));
+    return KG_OK;
+}
+
+/* The parsed form of exactly this collateral text (one reference, caller releases): from the
+ * verifier's slots when the same text was parsed before, else parsed now (and kept, with the
+ * parse cache on). */
+static kg_result get_parsed(kg_dcap_verifier *v, const char *json, size_t len, coll_parsed **out)
+{
+    *out = NULL;
     if (v->parse_cache) {
         pthread_mutex_lock(&v->mu);
-        for (size_t i = 0; i < DOC_CACHE_SLOTS && !hit; i++) {
-            if (slots[i].doc && slots[i].len == len && memcmp(slots[i].text, text, len) == 0) {
-                memcpy(*out, slots[i].doc, size);
-                hit = true;
+        for (size_t i = 0; i < PARSED_SLOTS && !*out; i++) {
+            coll_parsed *p = v->parsed_coll[i];
+            if (p && p->text_len == len && memcmp(p->text, json, len) == 0) {
+                atomic_fetch_add(&p->refs, 1);
+                *out = p;
             }
         }
         pthread_mutex_unlock(&v->mu);
-        if (hit)
+        if (*out)
             return KG_OK;
     }
-    if (kg_failed(parse(*out, text, len))) {
-        free(*out);
-        *out = NULL;
+    coll_parsed *p = calloc(1, sizeof(*p));
+    KG_ENSURE(p != NULL, KG_ERR_NOMEM, "allocating");
+    atomic_init(&p->refs, 1);
+    p->text = malloc(len);
+    if (!p->text) {
+        parsed_release(p);
+        KG_BAIL(KG_ERR_NOMEM, "allocating");
+    }
+    memcpy(p->text, json, len);
+    p->text_len = len;
+    if (kg_failed(parse_collateral(v, p))) {
+        parsed_release(p);
         return KG_ERROR;
     }
-    if (!v->parse_cache)
-        return KG_OK;
-    char *t = malloc(len);
-    void *copy = malloc(size);
-    if (!t || !copy) {
-        free(t);
-        free(copy);
-        return KG_OK;
+    if (v->parse_cache) {
+        atomic_fetch_add(&p->refs, 1);
+        pthread_mutex_lock(&v->mu);
+        coll_parsed *old = v->parsed_coll[v->parsed_next];
+        v->parsed_coll[v->parsed_next] = p;
+        v->parsed_next = (v->parsed_next + 1) % PARSED_SLOTS;
+        pthread_mutex_unlock(&v->mu);
+        parsed_release(old);
     }
-    memcpy(t, text, len);
-    memcpy(copy, *out, size);
+    *out = p;
+    return KG_OK;
+}
+
+/* The parsed signed document in *slot (TCB Info or QE Identity), parsed from text on first use:
+ * call only after text's signature has verified. The result is borrowed from the slot's owner. */
+static kg_result signed_doc(kg_dcap_verifier *v, void **slot, const char *text, size_t len,
+                            size_t size, kg_result (*parse)(void *, const char *, size_t),
+                            const void **out)
+{
     pthread_mutex_lock(&v->mu);
-    doc_entry old = slots[*next];
-    slots[*next] = (doc_entry){.text = t, .len = len, .doc = copy};
-    *next = (*next + 1) % DOC_CACHE_SLOTS;
+    *out = *slot;
     pthread_mutex_unlock(&v->mu);
-    free(old.text);
-    free(old.doc);
+    if (*out)
+        return KG_OK;
+    void *doc = malloc(size);
+    KG_ENSURE(doc != NULL, KG_ERR_NOMEM, "allocating");
+    if (kg_failed(parse(doc, text, len))) {
+        free(doc);
+        return KG_ERROR;
+    }
+    pthread_mutex_lock(&v->mu);
+    if (!*slot) {
+        *slot = doc;
+        doc = NULL;
+    }
+    *out = *slot;
+    pthread_mutex_unlock(&v->mu);
+    free(doc); /* another thread parsed the same text first */
     return KG_OK;
 }
 
@@ -341,110 +431,85 @@ static kg_result parse_qe_any(void *out, const char *t, size_t n)
 }
 
 /* Verifies an issuer chain + a raw r||s signature over the exact text it covers. */
-static kg_result verify_signed_text(verify_ctx *c, const kg_collateral_doc *d,
-                                    kg_coll_field chain_f, kg_coll_field text_f,
-                                    kg_coll_field sig_f, X509_CRL *root_crl)
+static kg_result verify_signed_text(verify_ctx *c, STACK_OF(X509) * chain, kg_coll_field chain_f,
+                                    const char *text, size_t text_len, kg_coll_field text_f,
+                                    const uint8_t sig[64], X509_CRL *root_crl)
 {
-    kg_result rc = KG_ERROR;
-    STACK_OF(X509) *chain = NULL;
-    uint8_t sig[64];
     const char *chain_key = kg_collateral_key(chain_f);
-    KG_GUARD_C(kg_dcap_pem_chain(&chain, (const uint8_t *)d->v[chain_f], d->len[chain_f],
-                                 MAX_CHAIN_CERTS, chain_key, c->v->parsed));
-    KG_GUARD_C(verify_chain(c, chain, root_crl, NULL, NULL, chain_key));
+    KG_GUARD(verify_chain(c, chain, root_crl, NULL, NULL, chain_key));
     /* the signer is Intel's TCB signing certificate, not any other key the root certified
      * (Intel QVL checks the TCB signing certificate's subject) */
     char cn[256];
     name_text(cn, sizeof(cn), X509_get_subject_name(sk_X509_value(chain, 0)));
-    KG_ENSURE_C(strstr(cn, "SGX TCB Signing") != NULL, KG_ERR_VERIFY,
-                "%s: signer '%s' is not an SGX TCB Signing certificate", chain_key, cn);
-    KG_GUARD_CTX_C(kg_hex_decode_exact(sig, sizeof(sig), d->v[sig_f]), "'%s'",
-                   kg_collateral_key(sig_f));
-    KG_GUARD_C(kg_dcap_ecdsa_verify(X509_get0_pubkey(sk_X509_value(chain, 0)), sig,
-                                    (const uint8_t *)d->v[text_f], d->len[text_f],
-                                    kg_collateral_key(text_f)));
-    rc = KG_OK;
-cleanup:
-    sk_X509_pop_free(chain, X509_free);
-    return rc;
+    KG_ENSURE(strstr(cn, "SGX TCB Signing") != NULL, KG_ERR_VERIFY,
+              "%s: signer '%s' is not an SGX TCB Signing certificate", chain_key, cn);
+    KG_GUARD(kg_dcap_ecdsa_verify(X509_get0_pubkey(sk_X509_value(chain, 0)), sig,
+                                  (const uint8_t *)text, text_len, kg_collateral_key(text_f)));
+    return KG_OK;
 }
 
-static kg_result verify_collateral_doc(verify_ctx *c, const kg_collateral_doc *d, coll_entry *e)
+/* Every check of the collateral, on its parsed form: each signature, chain, window and
+ * revocation. The entry borrows the parsed objects (it holds a reference to p). */
+static kg_result verify_collateral_doc(verify_ctx *c, coll_parsed *p, coll_entry *e)
 {
-    kg_result rc = KG_ERROR;
-    STACK_OF(X509) *ca_chain = NULL;
+    const kg_collateral_doc *d = &p->doc;
+    const void *doc;
 
     /* root CA CRL: signed by the root; also the root itself must not be on it */
-    KG_GUARD(decode_crl(c->v->parsed, &e->root_crl, d->v[KG_COLL_ROOT_CA_CRL], "root_ca_crl"));
+    e->root_crl = p->root_crl;
     KG_GUARD(check_crl(c, e->root_crl, c->v->root, "root_ca_crl"));
     KG_GUARD(check_not_revoked(e->root_crl, c->v->root, "root_ca_crl"));
 
     /* PCK CRL and the chain of the CA that issued it (Platform or Processor CA) */
-    KG_GUARD(kg_dcap_pem_chain(&ca_chain, (const uint8_t *)d->v[KG_COLL_PCK_CRL_ISSUER_CHAIN],
-                               d->len[KG_COLL_PCK_CRL_ISSUER_CHAIN], MAX_CHAIN_CERTS,
-                               "pck_crl_issuer_chain", c->v->parsed));
-    KG_GUARD_C(verify_chain(c, ca_chain, e->root_crl, NULL, NULL, "pck_crl_issuer_chain"));
-    e->pck_ca = sk_X509_value(ca_chain, 0);
+    KG_GUARD(verify_chain(c, p->pck_ca_chain, e->root_crl, NULL, NULL, "pck_crl_issuer_chain"));
+    e->pck_ca = sk_X509_value(p->pck_ca_chain, 0);
     /* 4.1.2.4.6: the PCK CRL comes from a PCK CA (Platform or Processor) */
     char ca_cn[256];
     name_text(ca_cn, sizeof(ca_cn), X509_get_subject_name(e->pck_ca));
-    KG_ENSURE_C(strstr(ca_cn, "SGX PCK Platform CA") != NULL ||
-                    strstr(ca_cn, "SGX PCK Processor CA") != NULL,
-                KG_ERR_VERIFY, "pck_crl_issuer_chain: '%s' is not an SGX PCK CA", ca_cn);
-    KG_ENSURE_OSSL_C(X509_up_ref(e->pck_ca) == 1, KG_ERR_INTERNAL, "pck_crl_issuer_chain");
-    KG_GUARD_C(decode_crl(c->v->parsed, &e->pck_crl, d->v[KG_COLL_PCK_CRL], "pck_crl"));
-    KG_GUARD_C(check_crl(c, e->pck_crl, e->pck_ca, "pck_crl"));
+    KG_ENSURE(strstr(ca_cn, "SGX PCK Platform CA") != NULL ||
+                  strstr(ca_cn, "SGX PCK Processor CA") != NULL,
+              KG_ERR_VERIFY, "pck_crl_issuer_chain: '%s' is not an SGX PCK CA", ca_cn);
+    e->pck_crl = p->pck_crl;
+    KG_GUARD(check_crl(c, e->pck_crl, e->pck_ca, "pck_crl"));
 
     /* TCB Info: chain, signature over the exact text, then its own validity window */
-    KG_GUARD_C(verify_signed_text(c, d, KG_COLL_TCB_INFO_ISSUER_CHAIN, KG_COLL_TCB_INFO,
-                                  KG_COLL_TCB_INFO_SIGNATURE, e->root_crl));
-    void *doc = NULL;
-    KG_GUARD_C(parse_doc_cached(c->v, (c->v)->tcb_docs, &(c->v)->tcb_next, d->v[KG_COLL_TCB_INFO],
-                                d->len[KG_COLL_TCB_INFO], sizeof(kg_tcb_info), parse_tcb_any,
-                                &doc));
+    KG_GUARD(verify_signed_text(c, p->tcb_chain, KG_COLL_TCB_INFO_ISSUER_CHAIN,
+                                d->v[KG_COLL_TCB_INFO], d->len[KG_COLL_TCB_INFO], KG_COLL_TCB_INFO,
+                                p->tcb_sig, e->root_crl));
+    KG_GUARD(signed_doc(c->v, &p->tcb, d->v[KG_COLL_TCB_INFO], d->len[KG_COLL_TCB_INFO],
+                        sizeof(kg_tcb_info), parse_tcb_any, &doc));
     e->tcb = doc;
-    KG_GUARD_C(check_window(c, e->tcb->issue_date, e->tcb->next_update, "tcb_info"));
+    KG_GUARD(check_window(c, e->tcb->issue_date, e->tcb->next_update, "tcb_info"));
 
     /* QE Identity: the same */
-    KG_GUARD_C(verify_signed_text(c, d, KG_COLL_QE_IDENTITY_ISSUER_CHAIN, KG_COLL_QE_IDENTITY,
-                                  KG_COLL_QE_IDENTITY_SIGNATURE, e->root_crl));
-    KG_GUARD_C(parse_doc_cached(c->v, (c->v)->qe_docs, &(c->v)->qe_next, d->v[KG_COLL_QE_IDENTITY],
-                                d->len[KG_COLL_QE_IDENTITY], sizeof(kg_qe_identity), parse_qe_any,
-                                &doc));
+    KG_GUARD(verify_signed_text(c, p->qe_chain, KG_COLL_QE_IDENTITY_ISSUER_CHAIN,
+                                d->v[KG_COLL_QE_IDENTITY], d->len[KG_COLL_QE_IDENTITY],
+                                KG_COLL_QE_IDENTITY, p->qe_sig, e->root_crl));
+    KG_GUARD(signed_doc(c->v, &p->qe, d->v[KG_COLL_QE_IDENTITY], d->len[KG_COLL_QE_IDENTITY],
+                        sizeof(kg_qe_identity), parse_qe_any, &doc));
     e->qe = doc;
-    KG_GUARD_C(check_window(c, e->qe->issue_date, e->qe->next_update, "qe_identity"));
-    rc = KG_OK;
-cleanup:
-    sk_X509_pop_free(ca_chain, X509_free);
-    return rc;
+    KG_GUARD(check_window(c, e->qe->issue_date, e->qe->next_update, "qe_identity"));
+    return KG_OK;
 }
 
 static kg_result verify_collateral(verify_ctx *c, const char *json, size_t len, coll_entry **out)
 {
     *out = NULL;
-    kg_collateral_doc d;
-    KG_GUARD(kg_collateral_doc_parse(&d, json, len));
+    coll_parsed *p = NULL;
+    KG_GUARD(get_parsed(c->v, json, len, &p));
     coll_entry *e = calloc(1, sizeof(*e));
     if (!e) {
-        kg_collateral_doc_free(&d);
+        parsed_release(p);
         KG_BAIL(KG_ERR_NOMEM, "allocating");
     }
+    e->parsed = p;
     int64_t saved_nb = c->not_before, saved_na = c->not_after;
     c->not_before = INT64_MIN;
     c->not_after = INT64_MAX;
-    kg_result rc = verify_collateral_doc(c, &d, e);
-    kg_collateral_doc_free(&d);
-    if (kg_failed(rc)) {
+    if (kg_failed(verify_collateral_doc(c, p, e))) {
         coll_free(e);
-        return rc;
+        return KG_ERROR;
     }
-    e->text = malloc(len);
-    if (!e->text) {
-        coll_free(e);
-        KG_BAIL(KG_ERR_NOMEM, "allocating");
-    }
-    memcpy(e->text, json, len);
-    e->text_len = len;
     e->not_before = c->not_before;
     e->not_after = c->not_after;
     e->refs = 1;
@@ -823,8 +888,8 @@ static coll_entry *coll_lookup(kg_dcap_verifier *v, const char *text, size_t len
     pthread_mutex_lock(&v->mu);
     for (size_t i = 0; i < COLL_CACHE_SLOTS && !hit; i++) {
         coll_entry *e = v->coll[i];
-        if (e && e->text_len == len && memcmp(e->text, text, len) == 0 && now >= e->not_before &&
-            now <= e->not_after) {
+        if (e && e->parsed->text_len == len && memcmp(e->parsed->text, text, len) == 0 &&
+            now >= e->not_before && now <= e->not_after) {
             e->refs++;
             hit = e;
         }
@@ -1035,7 +1100,7 @@ static kg_result verify_quote(kg_dcap_verifier *v, verify_ctx *c, kg_dcap_report
     uint8_t digest[KG_SHA256_LEN];
     const void *parts[] = {q->attestation_key, q->qe_auth_data};
     const size_t lens[] = {64, q->qe_auth_data_len};
-    KG_GUARD_C(kg_sha256_parts(digest, parts, lens, 2));
+    KG_GUARD_C(kg_dcap_sha256_parts(digest, parts, lens, 2));
     KG_ENSURE_C(memcmp(digest, q->qe_report.report_data, KG_SHA256_LEN) == 0, KG_ERR_VERIFY,
                 "QE report data does not bind the attestation key "
                 "(SHA-256(attestation key || QE auth data) differs)");
@@ -1150,12 +1215,8 @@ void kg_dcap_verifier_free(kg_dcap_verifier *v)
         pck_free(v->pck[i]);
     for (size_t i = 0; i < AK_CACHE_SLOTS; i++)
         EVP_PKEY_free(v->ak[i].pub);
-    for (size_t i = 0; i < DOC_CACHE_SLOTS; i++) {
-        free(v->tcb_docs[i].text);
-        free(v->tcb_docs[i].doc);
-        free(v->qe_docs[i].text);
-        free(v->qe_docs[i].doc);
-    }
+    for (size_t i = 0; i < PARSED_SLOTS; i++)
+        parsed_release(v->parsed_coll[i]);
     X509_free(v->root);
     kg_der_cache_free(v->parsed);
     pthread_mutex_destroy(&v->mu);

@@ -19,31 +19,83 @@
 #include "keygate/bytes.h"
 #include "keygate/hash.h"
 
+_Thread_local void (*kg_dcap_ecdsa_hook)(void *arg, const char *what);
+_Thread_local void *kg_dcap_ecdsa_hook_arg;
+
+/* SHA-256 through one EVP_MD fetched once: EVP_sha256() makes every EVP_Digest fetch the
+ * algorithm from the provider again (a lock and a name lookup per hash, nine hashes per cold
+ * verification). */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+kg_result kg_dcap_sha256_parts(uint8_t out[KG_SHA256_LEN], const void *const *parts,
+                               const size_t *lens, size_t count)
+{
+    kg_result rc = KG_ERROR;
+    EVP_MD_CTX *ctx = NULL;
+    pthread_once(&sha256_once, sha256_fetch);
+    KG_ENSURE_OSSL(sha256_md != NULL, KG_ERR_CRYPTO, "SHA-256: fetch");
+    ctx = EVP_MD_CTX_new();
+    KG_ENSURE_OSSL_C(ctx != NULL, KG_ERR_NOMEM, "SHA-256: context");
+    KG_GUARD_OSSL_C(EVP_DigestInit_ex(ctx, sha256_md, NULL), KG_ERR_CRYPTO, "SHA-256: init");
+    for (size_t i = 0; i < count; i++)
+        KG_GUARD_OSSL_C(EVP_DigestUpdate(ctx, parts[i], lens[i]), KG_ERR_CRYPTO, "SHA-256");
+    KG_GUARD_OSSL_C(EVP_DigestFinal_ex(ctx, out, NULL), KG_ERR_CRYPTO, "SHA-256: final");
+    rc = KG_OK;
+cleanup:
+    EVP_MD_CTX_free(ctx);
+    return rc;
+}
+
+kg_result kg_dcap_sha256(uint8_t out[KG_SHA256_LEN], const uint8_t *data, size_t len)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    KG_ENSURE_OSSL(sha256_md != NULL, KG_ERR_CRYPTO, "SHA-256: fetch");
+    KG_GUARD_OSSL(EVP_Digest(data, len, out, NULL, sha256_md, NULL), KG_ERR_CRYPTO, "SHA-256");
+    return KG_OK;
+}
+
+/* The one place every ECDSA verification of the verifier goes through: SHA-256 of the signed
+ * bytes, then ECDSA_do_verify on the key's EC_KEY. */
+static kg_result ecdsa_verify_digest(EVP_PKEY *key, const ECDSA_SIG *sig, const uint8_t *data,
+                                     size_t len, const char *what)
+{
+    uint8_t digest[KG_SHA256_LEN];
+    KG_ENSURE(EVP_PKEY_is_a(key, "EC") && EVP_PKEY_get_bits(key) == 256, KG_ERR_VERIFY,
+              "%s: key is not P-256", what);
+    KG_GUARD(kg_dcap_sha256(digest, data, len));
+    /* The EC_KEY route skips the provider dispatch of EVP_PKEY_verify (~4 us of ~60 us per
+     * check, on the path every KMS request takes); the math is the same ECDSA verification,
+     * which rejects r or s outside [1, n-1]. */
+    const EC_KEY *ec = EVP_PKEY_get0_EC_KEY(key);
+    KG_ENSURE_OSSL(ec != NULL, KG_ERR_CRYPTO, "%s: EC key", what);
+    if (kg_dcap_ecdsa_hook)
+        kg_dcap_ecdsa_hook(kg_dcap_ecdsa_hook_arg, what);
+    int ok = ECDSA_do_verify(digest, sizeof(digest), sig, (EC_KEY *)ec);
+    ERR_clear_error();
+    KG_ENSURE(ok == 1, KG_ERR_VERIFY, "%s: signature does not verify", what);
+    return KG_OK;
+}
+
 kg_result kg_dcap_ecdsa_verify(EVP_PKEY *key, const uint8_t sig[64], const uint8_t *data,
                                size_t len, const char *what)
 {
     kg_result rc = KG_ERROR;
     ECDSA_SIG *s = NULL;
     BIGNUM *r = NULL, *ss = NULL;
-    uint8_t digest[KG_SHA256_LEN];
 
-    KG_ENSURE(EVP_PKEY_is_a(key, "EC") && EVP_PKEY_get_bits(key) == 256, KG_ERR_VERIFY,
-              "%s: key is not P-256", what);
-    KG_GUARD_C(kg_sha256(digest, data, len));
     s = ECDSA_SIG_new();
     r = BN_bin2bn(sig, 32, NULL);
     ss = BN_bin2bn(sig + 32, 32, NULL);
     KG_ENSURE_OSSL_C(s && r && ss, KG_ERR_NOMEM, "%s: allocating signature", what);
     KG_ENSURE_OSSL_C(ECDSA_SIG_set0(s, r, ss) == 1, KG_ERR_CRYPTO, "%s: signature", what);
     r = ss = NULL; /* owned by s now */
-    /* The EC_KEY route skips the provider dispatch of EVP_PKEY_verify (~4 us of ~60 us per
-     * check, on the path every KMS request takes); the math is the same ECDSA verification,
-     * which rejects r or s outside [1, n-1]. */
-    const EC_KEY *ec = EVP_PKEY_get0_EC_KEY(key);
-    KG_ENSURE_OSSL_C(ec != NULL, KG_ERR_CRYPTO, "%s: EC key", what);
-    int ok = ECDSA_do_verify(digest, sizeof(digest), s, (EC_KEY *)ec);
-    ERR_clear_error();
-    KG_ENSURE_C(ok == 1, KG_ERR_VERIFY, "%s: signature does not verify", what);
+    KG_GUARD_C(ecdsa_verify_digest(key, s, data, len, what));
     rc = KG_OK;
 cleanup:
     ECDSA_SIG_free(s);
@@ -132,15 +184,7 @@ static kg_result verify_signed_der(EVP_PKEY *key, const uint8_t *der, size_t der
     int rl = i2d_ECDSA_SIG(sig, &re);
     KG_ENSURE_C(rl > 0 && (size_t)rl == sl && memcmp(re, sp, sl) == 0, KG_ERR_VERIFY,
                 "%s: signature is not DER", what);
-    uint8_t digest[KG_SHA256_LEN];
-    KG_GUARD_C(kg_sha256(digest, tbs, tbs_len));
-    KG_ENSURE_C(EVP_PKEY_is_a(key, "EC") && EVP_PKEY_get_bits(key) == 256, KG_ERR_VERIFY,
-                "%s: issuer key is not P-256", what);
-    const EC_KEY *ec = EVP_PKEY_get0_EC_KEY(key);
-    KG_ENSURE_OSSL_C(ec != NULL, KG_ERR_CRYPTO, "%s: EC key", what);
-    int ok = ECDSA_do_verify(digest, sizeof(digest), sig, (EC_KEY *)ec);
-    ERR_clear_error();
-    KG_ENSURE_C(ok == 1, KG_ERR_VERIFY, "%s: signature does not verify", what);
+    KG_GUARD_C(ecdsa_verify_digest(key, sig, tbs, tbs_len, what));
     rc = KG_OK;
 cleanup:
     OPENSSL_free(re);
@@ -280,6 +324,11 @@ cleanup:
     return rc;
 }
 
+static bool pem_chain_lookup(kg_der_cache *c, const uint8_t *pem, size_t len,
+                             STACK_OF(X509) * *out);
+static void pem_chain_insert(kg_der_cache *c, const uint8_t *pem, size_t len,
+                             STACK_OF(X509) * chain);
+
 kg_result kg_dcap_pem_chain(STACK_OF(X509) * *out, const uint8_t *pem, size_t len, size_t max,
                             const char *what, kg_der_cache *cache)
 {
@@ -292,6 +341,14 @@ kg_result kg_dcap_pem_chain(STACK_OF(X509) * *out, const uint8_t *pem, size_t le
         len--;
     KG_ENSURE_C(len > 0 && len <= KG_MAX_PCK_CHAIN_LEN, KG_ERR_INPUT,
                 "%s: PEM chain of %zu bytes (1..%u)", what, len, KG_MAX_PCK_CHAIN_LEN);
+    /* the same text parses to the same certificates: a chain seen before is reused (its
+     * base64 decode and canonical re-encode were a quarter of a cold verification's parsing) */
+    if (pem_chain_lookup(cache, pem, len, &chain)) {
+        KG_ENSURE_C((size_t)sk_X509_num(chain) <= max, KG_ERR_TOO_LARGE,
+                    "%s: more than %zu certificates", what, max);
+        *out = chain;
+        return KG_OK;
+    }
     chain = sk_X509_new_null();
     KG_ENSURE_OSSL_C(chain != NULL, KG_ERR_NOMEM, "%s: allocating", what);
     size_t pos = 0;
@@ -303,6 +360,7 @@ kg_result kg_dcap_pem_chain(STACK_OF(X509) * *out, const uint8_t *pem, size_t le
         x = NULL;
     }
     KG_ENSURE_C(sk_X509_num(chain) > 0, KG_ERR_INPUT, "%s: no certificate", what);
+    pem_chain_insert(cache, pem, len, chain);
     *out = chain;
     chain = NULL;
     rc = KG_OK;
@@ -318,10 +376,11 @@ cleanup:
 #define DER_CACHE_MAX_DER (64u * 1024u) /* larger objects are parsed every time */
 
 typedef struct der_entry {
-    uint8_t *der; /* owned copy: the key, compared in full */
+    uint8_t *der; /* owned copy: the key, compared in full (DER, or a chain's PEM text) */
     size_t len;
     X509 *x509;
     X509_CRL *crl;
+    STACK_OF(X509) * chain; /* a PEM chain's certificates, each holding a reference */
 } der_entry;
 
 struct kg_der_cache {
@@ -345,6 +404,7 @@ static void der_entry_clear(der_entry *e)
     free(e->der);
     X509_free(e->x509);
     X509_CRL_free(e->crl);
+    sk_X509_pop_free(e->chain, X509_free);
     memset(e, 0, sizeof(*e));
 }
 
@@ -375,7 +435,9 @@ static bool der_lookup(kg_der_cache *c, const uint8_t *der, size_t len, X509 **x
         der_entry *e = &c->e[i];
         if (e->len != len || memcmp(e->der, der, len) != 0)
             continue;
-        if (x && e->x509 && X509_up_ref(e->x509) == 1) {
+        if (e->chain) {
+            continue; /* PEM text, never DER: looked up by pem_chain_lookup only */
+        } else if (x && e->x509 && X509_up_ref(e->x509) == 1) {
             *x = e->x509;
             hit = true;
         } else if (crl && e->crl && X509_CRL_up_ref(e->crl) == 1) {
@@ -403,6 +465,75 @@ static void der_insert(kg_der_cache *c, const uint8_t *der, size_t len, X509 *x,
     pthread_mutex_lock(&c->mu);
     old = c->e[c->next];
     c->e[c->next] = (der_entry){.der = copy, .len = len, .x509 = x, .crl = crl};
+    c->next = (c->next + 1) % DER_CACHE_SLOTS;
+    pthread_mutex_unlock(&c->mu);
+    der_entry_clear(&old);
+}
+
+/* A new stack holding a new reference to each certificate of the chain parsed from exactly
+ * this PEM text. */
+static bool pem_chain_lookup(kg_der_cache *c, const uint8_t *pem, size_t len, STACK_OF(X509) * *out)
+{
+    *out = NULL;
+    if (!c || !c->enabled)
+        return false;
+    STACK_OF(X509) *copy = sk_X509_new_null();
+    if (!copy)
+        return false;
+    bool hit = false, ok = true;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < DER_CACHE_SLOTS && !hit; i++) {
+        der_entry *e = &c->e[i];
+        if (!e->chain || e->len != len || memcmp(e->der, pem, len) != 0)
+            continue;
+        hit = true;
+        for (int k = 0; k < sk_X509_num(e->chain) && ok; k++) {
+            X509 *x = sk_X509_value(e->chain, k);
+            ok = X509_up_ref(x) == 1;
+            if (ok && sk_X509_push(copy, x) <= 0) {
+                X509_free(x);
+                ok = false;
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (!hit || !ok) {
+        sk_X509_pop_free(copy, X509_free);
+        ERR_clear_error();
+        return false;
+    }
+    *out = copy;
+    return true;
+}
+
+/* Remembers the chain parsed from this PEM text (best effort: a failure only costs a parse). */
+static void pem_chain_insert(kg_der_cache *c, const uint8_t *pem, size_t len,
+                             STACK_OF(X509) * chain)
+{
+    if (!c || !c->enabled || len > DER_CACHE_MAX_DER)
+        return;
+    uint8_t *text = malloc(len);
+    STACK_OF(X509) *copy = sk_X509_new_null();
+    bool ok = text && copy;
+    for (int k = 0; ok && k < sk_X509_num(chain); k++) {
+        X509 *x = sk_X509_value(chain, k);
+        ok = X509_up_ref(x) == 1;
+        if (ok && sk_X509_push(copy, x) <= 0) {
+            X509_free(x);
+            ok = false;
+        }
+    }
+    if (!ok) {
+        free(text);
+        sk_X509_pop_free(copy, X509_free);
+        ERR_clear_error();
+        return;
+    }
+    memcpy(text, pem, len);
+    der_entry old;
+    pthread_mutex_lock(&c->mu);
+    old = c->e[c->next];
+    c->e[c->next] = (der_entry){.der = text, .len = len, .chain = copy};
     c->next = (c->next + 1) % DER_CACHE_SLOTS;
     pthread_mutex_unlock(&c->mu);
     der_entry_clear(&old);

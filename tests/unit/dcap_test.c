@@ -12,6 +12,7 @@
 
 #include "keygate/hash.h"
 #include "keygate/quote.h"
+#include "quote/dcap_internal.h"
 
 #define AT 1751328000ull /* 2025-07-01T00:00:00Z, tests/vectors/dcap/README.md */
 
@@ -229,6 +230,89 @@ static void shared_verifier_is_thread_safe(void **state)
     unload(&sgx);
 }
 
+/* The labels of the ECDSA verifications one call performs, through the verifier's hook. */
+typedef struct ecdsa_log {
+    size_t n;
+    char what[32][160];
+} ecdsa_log;
+
+static void log_ecdsa(void *arg, const char *what)
+{
+    ecdsa_log *l = arg;
+    assert_true(l->n < 32);
+    snprintf(l->what[l->n++], sizeof(l->what[0]), "%s", what);
+}
+
+static void verify_logged(kg_dcap_verifier *dv, const vec *v, ecdsa_log *l)
+{
+    kg_dcap_report *r = calloc(1, sizeof(*r));
+    assert_non_null(r);
+    memset(l, 0, sizeof(*l));
+    kg_dcap_ecdsa_hook = log_ecdsa;
+    kg_dcap_ecdsa_hook_arg = l;
+    kg_result rc =
+        verify_with(dv, r, v->quote.data, v->quote.len, (char *)v->coll.data, v->coll.len, AT);
+    kg_dcap_ecdsa_hook = NULL;
+    kg_dcap_ecdsa_hook_arg = NULL;
+    KG_ASSERT_OK(rc);
+    free(r);
+}
+
+static void assert_log(const ecdsa_log *l, const char *const *want, size_t n)
+{
+    for (size_t i = 0; i < l->n || i < n; i++)
+        if (i >= l->n || i >= n || strcmp(l->what[i], want[i]) != 0)
+            fail_msg("ECDSA verification %zu: got '%s', want '%s'", i,
+                     i < l->n ? l->what[i] : "(none)", i < n ? want[i] : "(none)");
+}
+
+/* Cold mode (caches off) verifies every signature that carries information on every call, each
+ * exactly once, also once the parsed objects are reused: the nine below, and nothing twice (the
+ * root's self-signature proves nothing about a pinned root; the Platform CA and the TCB signing
+ * certificate appear in two chains each). Warm mode then costs one verification: the quote's. */
+static void cold_call_verifies_each_signature_once(void **state)
+{
+    struct {
+        const char *name, *pck_ca;
+    } platforms[] = {{"tdx", "Intel SGX PCK Platform CA"}, {"sgx", "Intel SGX PCK Processor CA"}};
+    for (size_t k = 0; k < 2; k++) {
+        vec v;
+        load(&v, platforms[k].name);
+        char ca_chain[160], pck_leaf[160];
+        snprintf(ca_chain, sizeof(ca_chain), "pck_crl_issuer_chain: certificate '%s'",
+                 platforms[k].pck_ca);
+        snprintf(pck_leaf, sizeof(pck_leaf),
+                 "PCK certificate chain: certificate 'Intel SGX PCK Certificate'");
+        const char *const want[] = {
+            "root_ca_crl",                                                /* by the root */
+            ca_chain,                                                     /* by the root */
+            "pck_crl",                                                    /* by the PCK CA */
+            "tcb_info_issuer_chain: certificate 'Intel SGX TCB Signing'", /* by the root */
+            "tcb_info",    /* by the TCB signing certificate */
+            "qe_identity", /* by the TCB signing certificate */
+            pck_leaf,      /* by the PCK CA */
+            "QE report",   /* by the PCK key */
+            "quote",       /* by the attestation key */
+        };
+        const size_t n = sizeof(want) / sizeof(want[0]);
+        kg_dcap_verifier *cold = intel(false);
+        ecdsa_log l;
+        for (int call = 0; call < 3; call++) {
+            verify_logged(cold, &v, &l);
+            assert_log(&l, want, n);
+        }
+        kg_dcap_verifier_free(cold);
+
+        kg_dcap_verifier *warm = intel(true);
+        verify_logged(warm, &v, &l);
+        assert_log(&l, want, n);
+        verify_logged(warm, &v, &l);
+        assert_log(&l, (const char *const[]){"quote"}, 1);
+        kg_dcap_verifier_free(warm);
+        unload(&v);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +322,7 @@ int main(void)
         cmocka_unit_test(wrong_times_fail),
         cmocka_unit_test(wrong_root_fails),
         cmocka_unit_test(shared_verifier_is_thread_safe),
+        cmocka_unit_test(cold_call_verifies_each_signature_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
