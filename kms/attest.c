@@ -208,15 +208,16 @@ static void caller_policy(kg_ratls_policy *pol, kg_ratls_collateral_source *sour
 }
 
 kg_result kms_attest_peer(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t der_len,
-                          X509 *cert)
+                          const kg_ratls_handshake_cert *tls_cert)
 {
     kg_ratls_collateral_source source;
     kg_ratls_policy pol;
     caller_policy(&pol, &source, ctx);
     /* One implementation of RA-TLS verification for the project (ratls.h): binding, validity,
-     * full DCAP, event log replay, app id consistency, identity and measurements. */
-    return cert != NULL ? kg_ratls_verify_x509(out, cert, &pol)
-                        : kg_ratls_verify_cert(out, der, der_len, &pol);
+     * full DCAP, event log replay, app id consistency, identity and measurements; the
+     * certificate's own signature too unless the handshake already proved every byte of it. */
+    return tls_cert != NULL ? kg_ratls_verify_handshake_cert(out, tls_cert, &pol)
+                            : kg_ratls_verify_cert(out, der, der_len, &pol);
 }
 
 kg_result kms_attest_csr(void *ctx, kg_ratls_identity *out, const uint8_t *csr, size_t csr_len,

@@ -560,10 +560,14 @@ static kg_result check_source(void *arg, X509 *peer, STACK_OF(X509) * chain)
     (void)chain; /* no chain: the source is known by its attestation (https.h, no anchor) */
     kms *k = arg;
     kg_result rc = KG_ERROR;
+    unsigned char *der = NULL;
     kg_ratls_identity *id = calloc(1, sizeof(*id));
     kg_kms_verdict *v = calloc(1, sizeof(*v));
     KG_ENSURE_C(id != NULL && v != NULL, KG_ERR_NOMEM, "out of memory");
-    KG_GUARD_CTX_C(kms_attest_peer(k, id, NULL, 0, peer),
+    /* handed over by the HTTPS client's callback, not as a handshake's (ratls.h): fully checked */
+    int der_len = i2d_X509(peer, &der);
+    KG_ENSURE_OSSL_C(der_len > 0, KG_ERR_INPUT, "source KMS: its certificate cannot be encoded");
+    KG_GUARD_CTX_C(kms_attest_peer(k, id, der, (size_t)der_len, NULL),
                    "source KMS: its RA-TLS certificate does not verify");
     KG_ENSURE_C(id->boot.has_app_id &&
                     memcmp(id->boot.app_id, kms_identity_app_id(k), KG_APP_ID_LEN) == 0,
@@ -574,6 +578,7 @@ static kg_result check_source(void *arg, X509 *peer, STACK_OF(X509) * chain)
                 v->reason[0] ? v->reason : "(no reason given)");
     rc = KG_OK;
 cleanup:
+    OPENSSL_free(der);
     free(id);
     free(v);
     return rc;

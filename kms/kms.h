@@ -215,7 +215,9 @@ typedef struct kms_call {
     const char *method;  /* without the "KMS." prefix */
     const uint8_t *body; /* borrowed request body */
     size_t body_len;
-    X509 *peer_cert;              /* borrowed; NULL when the client presented none */
+    /* the client's certificate as received in the completed TLS 1.3 handshake (borrowed); NULL
+     * when the client presented none */
+    const kg_ratls_handshake_cert *peer_cert;
     const uint8_t *peer_cert_der; /* the same certificate, DER (borrowed); NULL when none */
     size_t peer_cert_der_len;
     const char *peer_addr;
@@ -275,11 +277,11 @@ void kms_self_check(kms *k);
 
 /* ---- attest.c ------------------------------------------------------------------------------- */
 
-/* Verifies a peer's RA-TLS certificate (DER, or `cert` when the TLS stack decoded it: NULL
- * otherwise) into its identity: the attest operation of kms_decision.h (ctx is the kms), with
- * this KMS's trust root and collateral cache. */
+/* Verifies a peer's RA-TLS certificate (DER, or `tls_cert` when it came in the request's TLS 1.3
+ * handshake: NULL otherwise) into its identity: the attest operation of kms_decision.h (ctx is
+ * the kms), with this KMS's trust root and collateral cache. */
 KG_RESULT kms_attest_peer(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t der_len,
-                          X509 *cert);
+                          const kg_ratls_handshake_cert *tls_cert);
 /* Verifies a SignCert v2 CSR and its signature into the identity its embedded attestation
  * proves (the attest_csr operation of kms_decision.h; ctx is the kms), same trust root and
  * collateral as kms_attest_peer. */

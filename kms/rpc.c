@@ -92,7 +92,7 @@ static kg_kms_request request_of(const kms *k, const kms_call *c, kg_kms_caller 
                             .peer = c->peer_addr,
                             .cert_der = c->peer_cert_der,
                             .cert_len = c->peer_cert_der_len,
-                            .cert = c->peer_cert,
+                            .tls_cert = c->peer_cert,
                             .caller = caller,
                             .kms_app_id = kms_identity_app_id(k)};
 }
@@ -505,9 +505,10 @@ static kg_result v1_key(EVP_PKEY **out, kg_kms_cert_spec *spec, char *cn_buf, si
     KG_ENSURE_OSSL_C(X509_REQ_verify(csr, *out) == 1, KG_ERR_VERIFY,
                      "SignCert: CSR self-signature does not verify");
     /* The TLS key must be the attested one's: it is the caller's, proven in this handshake. */
-    KG_ENSURE_C(c->peer_cert != NULL && EVP_PKEY_eq(*out, X509_get0_pubkey(c->peer_cert)) == 1,
-                KG_ERR_DENIED,
-                "SignCert: the CSR key is not the key of the attested client certificate");
+    KG_ENSURE_C(
+        c->peer_cert != NULL &&
+            EVP_PKEY_eq(*out, X509_get0_pubkey(kg_ratls_handshake_cert_x509(c->peer_cert))) == 1,
+        KG_ERR_DENIED, "SignCert: the CSR key is not the key of the attested client certificate");
     const char *cn = "app";
     int len = X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(csr), NID_commonName, cn_buf,
                                         (int)cn_size);

@@ -47,7 +47,7 @@ typedef struct job {
     char peer_addr[64];
     uint8_t *body;
     size_t body_len;
-    X509 *peer_cert; /* owned reference */
+    kg_ratls_handshake_cert *peer_cert; /* owned; NULL when the client presented none */
     int64_t start_us;
     uint64_t request_id; /* the log's id for this request */
     struct server *srv;
@@ -258,7 +258,7 @@ static void free_job(job *j)
 {
     if (j == NULL)
         return;
-    X509_free(j->peer_cert);
+    kg_ratls_handshake_cert_free(j->peer_cert);
     if (j->body != NULL) {
         kg_memzero(j->body, j->body_len);
         free(j->body);
@@ -334,7 +334,8 @@ static void *worker_main(void *arg)
         j->call.peer_cert = j->peer_cert;
         /* the certificate as the client sent it, encoded once for the decision core */
         unsigned char *der = NULL;
-        int der_len = j->peer_cert != NULL ? i2d_X509(j->peer_cert, &der) : 0;
+        int der_len =
+            j->peer_cert != NULL ? i2d_X509(kg_ratls_handshake_cert_x509(j->peer_cert), &der) : 0;
         j->call.peer_cert_der = der_len > 0 ? der : NULL;
         j->call.peer_cert_der_len = der_len > 0 ? (size_t)der_len : 0;
         j->call.peer_addr = j->peer_addr;
@@ -546,7 +547,12 @@ static void handle_rpc(server *s, struct evhttp_request *req, SSL *ssl, const ch
         return;
     }
     j->body[len] = 0;
-    j->peer_cert = SSL_get1_peer_certificate(ssl);
+    /* Taken while the connection lives (the job may outlive it): the certificate as its key
+     * signed it in this TLS 1.3 handshake, so its own signature need not be checked (ratls.h).
+     * No certificate (or, impossibly here, no finished TLS 1.3 handshake): none, and the
+     * methods that need one refuse. */
+    if (kg_failed(kg_ratls_handshake_cert_take(&j->peer_cert, ssl)))
+        kg_error_clear();
     peer_of(j->peer_addr, sizeof(j->peer_addr), req);
     if (!enqueue(s, j)) {
         atomic_fetch_add(&s->k->metrics.overloaded, 1);

@@ -45,12 +45,12 @@ typedef struct kg_kms_verdict {
 /* The world, as the decision sees it. Every function is required; ctx is passed back. */
 typedef struct kg_kms_ops {
     void *ctx;
-    /* Verifies an RA-TLS client certificate (DER; `cert` is the same certificate already
-     * decoded, or NULL) into *out. A failure to obtain collateral is KG_ERR_NETWORK (the PCCS
-     * failed) or KG_ERR_UNAVAILABLE (a fetch limit held it back): an outage; any other failure
-     * means the attestation is bad. */
+    /* Verifies an RA-TLS client certificate (DER; `tls_cert` is the same certificate as
+     * received in the request's TLS 1.3 handshake, or NULL) into *out. A failure to obtain
+     * collateral is KG_ERR_NETWORK (the PCCS failed) or KG_ERR_UNAVAILABLE (a fetch limit held it
+     * back): an outage; any other failure means the attestation is bad. */
     kg_result (*attest)(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t der_len,
-                        struct x509_st *cert);
+                        const kg_ratls_handshake_cert *tls_cert);
     /* Verifies a SignCert v2 request into *out: `csr` is a SCALE CertSigningRequestV2, `sig`
      * its DER ECDSA-P256 signature by the CSR's key, and the attestation embedded in the CSR
      * binds that key (kg_csr_v2_verify). Errors as for attest. Required only for requests that
@@ -74,9 +74,10 @@ typedef struct kg_kms_request {
     const char *peer;        /* remote address, for the record; may be NULL */
     const uint8_t *cert_der; /* the caller's TLS client certificate; NULL when none */
     size_t cert_len;
-    /* The same certificate as the TLS stack decoded it (borrowed), or NULL. Decoding one costs
-     * more than a warm quote verification; a server has it already. */
-    struct x509_st *cert;
+    /* The same certificate as received in the request's completed TLS 1.3 handshake (borrowed;
+     * kg_ratls_handshake_cert_take), or NULL. Decoding one costs more than a warm quote
+     * verification, and its own signature is redundant with the handshake's (ratls.h). */
+    const kg_ratls_handshake_cert *tls_cert;
     kg_kms_caller caller;
     /* For KMS callers: the app id a KMS of this deployment measures (the KMS contract). */
     const uint8_t *kms_app_id;

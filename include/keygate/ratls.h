@@ -351,8 +351,38 @@ KG_RESULT kg_ratls_ssl_ctx_new(struct ssl_ctx_st **out, bool server, const kg_p2
                                const uint8_t *cert_der, size_t cert_len, const char *chain_pem,
                                bool require_peer_cert);
 
-/* After a completed handshake: verifies the peer's leaf certificate as RA-TLS. The TLS
- * handshake proved the peer holds the leaf's key; the quote binds that key. */
+/* ---- a certificate received in a TLS 1.3 handshake ------------------------------------------ *
+ *
+ * In a completed TLS 1.3 handshake the peer's CertificateVerify, which OpenSSL has checked, is a
+ * signature by the leaf's key over the transcript, and the transcript holds the whole Certificate
+ * message: the key holder signed every byte of the leaf in this very handshake. The leaf's own
+ * signature (self-signed, or by the temp CA whose key is public) can add nothing to that, so it
+ * is not checked on this path; everything else is (kms/README.md, "The client certificate's
+ * signature"). A certificate that did not arrive this way (a file, a CSR's, one handed over by a
+ * callback) goes through kg_ratls_verify_cert / kg_ratls_verify_x509, which check it. */
+
+/* A peer's leaf certificate as received in a completed TLS 1.3 handshake (opaque; owned: free
+ * with kg_ratls_handshake_cert_free). Only kg_ratls_handshake_cert_take makes one. */
+typedef struct kg_ratls_handshake_cert kg_ratls_handshake_cert;
+
+/* Takes the peer's leaf certificate from ssl (borrowed), whose handshake must be complete, TLS
+ * 1.3 and not resumed (a resumed session's certificate was not proven in it). Call it while ssl
+ * is alive; the result outlives it. Errors: KG_ERR_DENIED "peer presented no certificate",
+ * KG_ERR_USAGE (handshake not complete, not TLS 1.3, resumed). */
+KG_RESULT kg_ratls_handshake_cert_take(kg_ratls_handshake_cert **out, const struct ssl_st *ssl);
+void kg_ratls_handshake_cert_free(kg_ratls_handshake_cert *hc); /* NULL-safe */
+/* The certificate (borrowed from hc). */
+struct x509_st *kg_ratls_handshake_cert_x509(const kg_ratls_handshake_cert *hc);
+
+/* kg_ratls_verify_x509 for a handshake's certificate, without the redundant check of the
+ * certificate's own signature (above): extensions, validity, key binding, full DCAP, event log
+ * replay, app id. Errors as kg_ratls_verify_cert. */
+KG_RESULT kg_ratls_verify_handshake_cert(kg_ratls_identity *out, const kg_ratls_handshake_cert *hc,
+                                         const kg_ratls_policy *policy);
+
+/* After a completed TLS 1.3 handshake: verifies the peer's leaf certificate as RA-TLS
+ * (kg_ratls_handshake_cert_take, then kg_ratls_verify_handshake_cert). The handshake proved the
+ * peer holds the leaf's key; the quote binds that key. */
 KG_RESULT kg_ratls_peer_identity(kg_ratls_identity *out, struct ssl_st *ssl,
                                  const kg_ratls_policy *policy);
 

@@ -119,7 +119,7 @@ kg_result kg_kms_decide(kg_kms_decision *out, const kg_kms_ops *ops, const kg_km
         if (req->cert_der == NULL || req->cert_len == 0)
             return refuse(ops, req, KG_ERR_DENIED, &base,
                           "no client certificate: an RA-TLS client certificate is required");
-        attested = ops->attest(ops->ctx, &out->peer, req->cert_der, req->cert_len, req->cert);
+        attested = ops->attest(ops->ctx, &out->peer, req->cert_der, req->cert_len, req->tls_cert);
     }
     if (kg_failed(attested)) {
         /* Collateral that cannot be had (the PCCS is down, or its client holds the fetch back)

@@ -434,6 +434,26 @@ kg_result kg_ratls_parse_cert(kg_ratls_evidence *out, const uint8_t *der, size_t
 
 kg_result kg_ratls_parse_x509(kg_ratls_evidence *out, X509 *c)
 {
+    KG_GUARD(kg_ratls_parse_x509_fields(out, c));
+    /* A self-issued certificate (issuer name == subject name, and no authority key id other
+     * than its own) must carry a valid signature by its own key, so its fields cannot be
+     * edited by someone without the key. (Unbound fields such as usage are claims of the key
+     * holder; possession of the key is what TLS proves.) */
+    const ASN1_OCTET_STRING *akid = X509_get0_authority_key_id(c);
+    const ASN1_OCTET_STRING *skid = X509_get0_subject_key_id(c);
+    out->self_issued = X509_NAME_cmp(X509_get_issuer_name(c), X509_get_subject_name(c)) == 0 &&
+                       (akid == NULL || (skid != NULL && ASN1_OCTET_STRING_cmp(akid, skid) == 0));
+    if (out->self_issued) {
+        EVP_PKEY *pk = X509_get0_pubkey(c);
+        int ok = pk != NULL ? X509_verify(c, pk) : 0;
+        out->self_signature_ok = ok == 1;
+    }
+    ERR_clear_error();
+    return KG_OK;
+}
+
+kg_result kg_ratls_parse_x509_fields(kg_ratls_evidence *out, X509 *c)
+{
     kg_result rc = KG_ERROR;
     uint8_t *spki = NULL;
     const uint8_t *p;
@@ -493,20 +513,6 @@ kg_result kg_ratls_parse_x509(kg_ratls_evidence *out, X509 *c)
         out->has_usage = true;
     }
 
-    /* A self-issued certificate (issuer name == subject name, and no authority key id other
-     * than its own) must carry a valid signature by its own key, so its fields cannot be
-     * edited by someone without the key. (Unbound fields such as usage are claims of the key
-     * holder; possession of the key is what TLS proves.) */
-    const ASN1_OCTET_STRING *akid = X509_get0_authority_key_id(c);
-    const ASN1_OCTET_STRING *skid = X509_get0_subject_key_id(c);
-    out->self_issued = X509_NAME_cmp(X509_get_issuer_name(c), X509_get_subject_name(c)) == 0 &&
-                       (akid == NULL || (skid != NULL && ASN1_OCTET_STRING_cmp(akid, skid) == 0));
-    if (out->self_issued) {
-        EVP_PKEY *pk = X509_get0_pubkey(c);
-        int ok = pk != NULL ? X509_verify(c, pk) : 0;
-        out->self_signature_ok = ok == 1;
-    }
-    ERR_clear_error();
     int sl = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(c), &spki);
     KG_ENSURE_OSSL_C(sl > 0, KG_ERR_INPUT, "certificate public key");
     KG_GUARD_C(kg_buf_append(&out->spki, spki, (size_t)sl));

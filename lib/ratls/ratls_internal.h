@@ -18,6 +18,11 @@ kg_result kg_ratls_cert_build(kg_buf *out_der, const kg_p256_key *key,
  * (already initialised, e.g. by kg_ratls_evidence_init) from a parsed attestation. */
 kg_result kg_ratls_evidence_from_attestation(kg_ratls_evidence *out, const kg_ratls_attestation *a);
 
+/* kg_ratls_parse_x509 without the self-issued test and the certificate's own signature
+ * (self_issued and self_signature_ok stay false): for a certificate whose every byte its key
+ * signed in a completed TLS 1.3 handshake (kg_ratls_verify_handshake_cert), nowhere else. */
+kg_result kg_ratls_parse_x509_fields(kg_ratls_evidence *out, struct x509_st *c);
+
 /* Zeroes *ev and initialises its buffers with their caps. */
 void kg_ratls_evidence_init(kg_ratls_evidence *ev);
 

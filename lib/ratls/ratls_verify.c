@@ -39,9 +39,11 @@ static kg_result fetch_collateral(char **owned, const char **json, size_t *len,
     return KG_OK;
 }
 
-/* The checks of a certificate's own fields, then its evidence. ev is the parse's result (rc). */
+/* The checks of a certificate's own fields, then its evidence. ev is the parse's result (rc);
+ * own_signature: whether a self-issued certificate's signature must verify (false only for a
+ * certificate received in a completed TLS 1.3 handshake, parsed by kg_ratls_parse_x509_fields). */
 static kg_result verify_parsed(kg_ratls_identity *out, kg_result parsed, kg_ratls_evidence *ev,
-                               const kg_ratls_policy *pol)
+                               const kg_ratls_policy *pol, bool own_signature)
 {
     kg_result rc = KG_ERROR;
     memset(out, 0, sizeof(*out));
@@ -51,7 +53,7 @@ static kg_result verify_parsed(kg_ratls_identity *out, kg_result parsed, kg_ratl
     KG_GUARD_CTX_C(parsed, "RA-TLS certificate");
     KG_ENSURE_C(now >= ev->not_before && now <= ev->not_after, KG_ERR_EXPIRED,
                 "RA-TLS certificate is outside its validity window");
-    KG_ENSURE_C(!ev->self_issued || ev->self_signature_ok, KG_ERR_VERIFY,
+    KG_ENSURE_C(!own_signature || !ev->self_issued || ev->self_signature_ok, KG_ERR_VERIFY,
                 "RA-TLS certificate's self-signature does not verify");
     KG_GUARD_C(kg_ratls_verify_evidence(out, ev, pol, now));
     rc = KG_OK;
@@ -67,14 +69,67 @@ kg_result kg_ratls_verify_cert(kg_ratls_identity *out, const uint8_t *der, size_
 {
     kg_ratls_evidence ev;
     kg_result parsed = kg_ratls_parse_cert(&ev, der, der_len);
-    return verify_parsed(out, parsed, &ev, pol);
+    return verify_parsed(out, parsed, &ev, pol, true);
 }
 
 kg_result kg_ratls_verify_x509(kg_ratls_identity *out, X509 *cert, const kg_ratls_policy *pol)
 {
     kg_ratls_evidence ev;
     kg_result parsed = kg_ratls_parse_x509(&ev, cert);
-    return verify_parsed(out, parsed, &ev, pol);
+    return verify_parsed(out, parsed, &ev, pol, true);
+}
+
+/* ---- a certificate received in a TLS 1.3 handshake (ratls.h) -------------------------------- */
+
+struct kg_ratls_handshake_cert {
+    X509 *cert; /* owned reference: the leaf of the handshake's Certificate message */
+};
+
+kg_result kg_ratls_handshake_cert_take(kg_ratls_handshake_cert **out, const SSL *ssl)
+{
+    *out = NULL;
+    KG_ENSURE(ssl != NULL, KG_ERR_USAGE, "no TLS connection");
+    /* The server's handshake ends with the client's Finished, after its Certificate and
+     * CertificateVerify; the client's with the server's Finished, after the same two. */
+    KG_ENSURE(SSL_is_init_finished(ssl) == 1, KG_ERR_USAGE, "the TLS handshake is not complete");
+    KG_ENSURE(SSL_version(ssl) == TLS1_3_VERSION, KG_ERR_USAGE, "the handshake is not TLS 1.3 (%s)",
+              SSL_get_version(ssl));
+    /* a resumed session carries the certificate of an earlier handshake, unsigned in this one */
+    KG_ENSURE(SSL_session_reused(ssl) == 0, KG_ERR_USAGE,
+              "the TLS session was resumed: its certificate was not presented in this handshake");
+    X509 *peer = SSL_get1_peer_certificate(ssl);
+    KG_ENSURE(peer != NULL, KG_ERR_DENIED, "peer presented no certificate");
+    kg_ratls_handshake_cert *hc = malloc(sizeof(*hc));
+    if (hc == NULL) {
+        X509_free(peer);
+        KG_BAIL(KG_ERR_NOMEM, "out of memory");
+    }
+    hc->cert = peer;
+    *out = hc;
+    return KG_OK;
+}
+
+void kg_ratls_handshake_cert_free(kg_ratls_handshake_cert *hc)
+{
+    if (hc == NULL)
+        return;
+    X509_free(hc->cert);
+    free(hc);
+}
+
+X509 *kg_ratls_handshake_cert_x509(const kg_ratls_handshake_cert *hc)
+{
+    return hc->cert;
+}
+
+kg_result kg_ratls_verify_handshake_cert(kg_ratls_identity *out, const kg_ratls_handshake_cert *hc,
+                                         const kg_ratls_policy *pol)
+{
+    memset(out, 0, sizeof(*out));
+    KG_ENSURE(hc != NULL, KG_ERR_USAGE, "no handshake certificate");
+    kg_ratls_evidence ev;
+    kg_result parsed = kg_ratls_parse_x509_fields(&ev, hc->cert);
+    return verify_parsed(out, parsed, &ev, pol, false);
 }
 
 kg_result kg_ratls_verify_key_evidence(kg_ratls_identity *out, const uint8_t *spki, size_t spki_len,
@@ -312,10 +367,10 @@ cleanup:
 kg_result kg_ratls_peer_identity(kg_ratls_identity *out, SSL *ssl, const kg_ratls_policy *pol)
 {
     memset(out, 0, sizeof(*out));
-    X509 *peer = SSL_get1_peer_certificate(ssl);
-    KG_ENSURE(peer != NULL, KG_ERR_DENIED, "peer presented no certificate");
-    kg_result r = kg_ratls_verify_x509(out, peer, pol);
-    X509_free(peer);
+    kg_ratls_handshake_cert *hc = NULL;
+    KG_GUARD(kg_ratls_handshake_cert_take(&hc, ssl));
+    kg_result r = kg_ratls_verify_handshake_cert(out, hc, pol);
+    kg_ratls_handshake_cert_free(hc);
     if (kg_failed(r))
         return kg_error_context("peer RA-TLS certificate");
     return KG_OK;

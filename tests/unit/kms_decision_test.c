@@ -40,7 +40,7 @@ typedef struct world {
 } world;
 
 static kg_result fake_attest(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t len,
-                             X509 *cert)
+                             const kg_ratls_handshake_cert *cert)
 {
     world *w = ctx;
     (void)der;

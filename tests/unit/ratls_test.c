@@ -7,7 +7,10 @@
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #endif
 
+#include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/param_build.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <pthread.h>
@@ -399,6 +402,311 @@ static void mutual_handshake_loopback(void **state)
     kg_p256_free(app_key);
 }
 
+static int accept_all(int preverify_ok, X509_STORE_CTX *ctx)
+{
+    (void)preverify_ok;
+    (void)ctx;
+    return 1;
+}
+
+/* ---- the handshake path (kg_ratls_handshake_cert_*) ----------------------------------------- */
+
+/* Runs a handshake between client c and server s over a BIO pair, in this thread: true when both
+ * completed. */
+static bool handshake_pair(SSL **c, SSL **s, SSL_CTX *cctx, SSL_CTX *sctx)
+{
+    BIO *cb = NULL, *sb = NULL;
+    *c = SSL_new(cctx);
+    *s = SSL_new(sctx);
+    assert_non_null(*c);
+    assert_non_null(*s);
+    assert_int_equal(BIO_new_bio_pair(&cb, 0, &sb, 0), 1);
+    SSL_set_bio(*c, cb, cb);
+    SSL_set_bio(*s, sb, sb);
+    SSL_set_connect_state(*c);
+    SSL_set_accept_state(*s);
+    for (int i = 0; i < 1000; i++) {
+        int rc = SSL_do_handshake(*c), rs = SSL_do_handshake(*s);
+        if (rc == 1 && rs == 1)
+            return true;
+        int ec = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(*c, rc);
+        int es = rs == 1 ? SSL_ERROR_NONE : SSL_get_error(*s, rs);
+        bool c_waits =
+            ec == SSL_ERROR_NONE || ec == SSL_ERROR_WANT_READ || ec == SSL_ERROR_WANT_WRITE;
+        bool s_waits =
+            es == SSL_ERROR_NONE || es == SSL_ERROR_WANT_READ || es == SSL_ERROR_WANT_WRITE;
+        if (!c_waits || !s_waits)
+            return false;
+    }
+    return false;
+}
+
+/* A TLS 1.3 server context as the KMS's (ratls.h) and a client one presenting der with key. */
+static void ratls_pair(SSL_CTX **cctx, SSL_CTX **sctx, const kg_buf *der, const kg_p256_key *key,
+                       kg_buf *srv_der, kg_p256_key **srv_key)
+{
+    make_cert(srv_der, srv_key, g_kms, KG_RATLS_USAGE_KMS_RPC, g_kms_app_id);
+    KG_ASSERT_OK(
+        kg_ratls_ssl_ctx_new(sctx, true, *srv_key, srv_der->data, srv_der->len, NULL, true));
+    KG_ASSERT_OK(kg_ratls_ssl_ctx_new(cctx, false, key, der->data, der->len, NULL, true));
+}
+
+/* The handshake path verifies what the full check verifies, and skips only the certificate's own
+ * signature: a field its key holder edited after signing (the handshake signed the edited bytes)
+ * passes there and is still refused where the certificate did not come in a handshake. */
+static void handshake_cert_skips_only_its_own_signature(void **state)
+{
+    (void)state;
+    kg_buf der, srv_der;
+    kg_p256_key *key = NULL, *srv_key = NULL;
+    make_cert(&der, &key, g_app, KG_RATLS_USAGE_KMS_RPC, g_app_app_id);
+    SSL_CTX *cctx = NULL, *sctx = NULL;
+    ratls_pair(&cctx, &sctx, &der, key, &srv_der, &srv_key);
+    SSL *c = NULL, *s = NULL;
+    assert_true(handshake_pair(&c, &s, cctx, sctx));
+    kg_ratls_policy pol = policy();
+    kg_ratls_handshake_cert *hc = NULL;
+    kg_ratls_identity from_tls, full;
+    KG_ASSERT_OK(kg_ratls_handshake_cert_take(&hc, s));
+    KG_ASSERT_OK(kg_ratls_verify_handshake_cert(&from_tls, hc, &pol));
+    KG_ASSERT_OK(kg_ratls_verify_x509(&full, kg_ratls_handshake_cert_x509(hc), &pol));
+    kg_buf a, b;
+    kg_buf_init(&a, 1 << 20);
+    kg_buf_init(&b, 1 << 20);
+    KG_ASSERT_OK(kg_ratls_identity_to_json(&a, &from_tls));
+    KG_ASSERT_OK(kg_ratls_identity_to_json(&b, &full));
+    assert_string_equal((const char *)a.data, (const char *)b.data);
+    assert_memory_equal(from_tls.boot.app_id, g_app_app_id, 20);
+    kg_ratls_handshake_cert_free(hc);
+    hc = NULL;
+    SSL_free(c);
+    SSL_free(s);
+    SSL_CTX_free(cctx);
+
+    /* the key holder edits its usage after signing: its signature no longer verifies */
+    uint8_t *u = NULL;
+    for (size_t i = 0; i + 7 <= der.len && u == NULL; i++)
+        if (memcmp(der.data + i, "kms:rpc", 7) == 0)
+            u = der.data + i;
+    assert_non_null(u);
+    u[6] = 'x';
+    KG_ASSERT_OK(kg_ratls_ssl_ctx_new(&cctx, false, key, der.data, der.len, NULL, true));
+    assert_true(handshake_pair(&c, &s, cctx, sctx));
+    KG_ASSERT_OK(kg_ratls_handshake_cert_take(&hc, s));
+    KG_ASSERT_OK(kg_ratls_verify_handshake_cert(&from_tls, hc, &pol));
+    assert_string_equal(from_tls.usage, "kms:rpx");
+    KG_ASSERT_ERR(kg_ratls_verify_x509(&full, kg_ratls_handshake_cert_x509(hc), &pol),
+                  KG_ERR_VERIFY, "self-signature does not verify");
+    KG_ASSERT_ERR(kg_ratls_verify_cert(&full, der.data, der.len, &pol), KG_ERR_VERIFY,
+                  "self-signature does not verify");
+    kg_ratls_handshake_cert_free(hc);
+    SSL_free(c);
+    SSL_free(s);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+    kg_buf_free(&a);
+    kg_buf_free(&b);
+    kg_buf_free(&der);
+    kg_buf_free(&srv_der);
+    kg_p256_free(key);
+    kg_p256_free(srv_key);
+}
+
+/* A client that proves possession of its key but presents a genuine quote for another key: the
+ * handshake completes, the binding refuses. */
+static void handshake_cert_key_not_bound_refused(void **state)
+{
+    (void)state;
+    kg_p256_key *a = NULL, *b = NULL, *srv_key = NULL;
+    kg_buf quote, evlog, der, srv_der;
+    kg_buf_init(&quote, KG_MAX_TEE_QUOTE_LEN);
+    kg_buf_init(&evlog, KG_MAX_EVENTLOG_JSON_LEN);
+    kg_buf_init(&der, KG_MAX_RATLS_CERT_LEN);
+    KG_ASSERT_OK(kg_p256_generate(&a));
+    KG_ASSERT_OK(kg_p256_generate(&b));
+    KG_ASSERT_OK(kg_ratls_attest_key(&quote, &evlog, g_app, a));
+    KG_ASSERT_OK(
+        kg_ratls_cert_build(&der, b, NULL, quote.data, quote.len, (char *)evlog.data, evlog.len));
+    SSL_CTX *cctx = NULL, *sctx = NULL;
+    ratls_pair(&cctx, &sctx, &der, b, &srv_der, &srv_key);
+    SSL *c = NULL, *s = NULL;
+    assert_true(handshake_pair(&c, &s, cctx, sctx));
+    kg_ratls_policy pol = policy();
+    kg_ratls_identity id;
+    KG_ASSERT_ERR(kg_ratls_peer_identity(&id, s, &pol), KG_ERR_VERIFY,
+                  "key is not bound to the quote");
+    uint8_t zero[sizeof(id)];
+    memset(zero, 0, sizeof(zero));
+    assert_memory_equal(&id, zero, sizeof(id));
+    SSL_free(c);
+    SSL_free(s);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+    kg_buf_free(&quote);
+    kg_buf_free(&evlog);
+    kg_buf_free(&der);
+    kg_buf_free(&srv_der);
+    kg_p256_free(a);
+    kg_p256_free(b);
+    kg_p256_free(srv_key);
+}
+
+/* A private key for another key's public half: what a client holding someone's genuine RA-TLS
+ * certificate, but not its key, can load (OpenSSL matches a key to a certificate by the public
+ * half only). */
+static EVP_PKEY *mismatched_key(const kg_p256_key *pub_of, const kg_p256_key *priv_of)
+{
+    uint8_t pub[65];
+    size_t pub_len = 0;
+    BIGNUM *priv = NULL;
+    EVP_PKEY *out = NULL;
+    assert_int_equal(EVP_PKEY_get_octet_string_param(kg_p256_evp(pub_of), OSSL_PKEY_PARAM_PUB_KEY,
+                                                     pub, sizeof(pub), &pub_len),
+                     1);
+    assert_int_equal(EVP_PKEY_get_bn_param(kg_p256_evp(priv_of), OSSL_PKEY_PARAM_PRIV_KEY, &priv),
+                     1);
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    assert_non_null(bld);
+    assert_int_equal(
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0), 1);
+    assert_int_equal(OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, pub_len),
+                     1);
+    assert_int_equal(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv), 1);
+    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    assert_non_null(params);
+    assert_non_null(pctx);
+    assert_int_equal(EVP_PKEY_fromdata_init(pctx), 1);
+    assert_int_equal(EVP_PKEY_fromdata(pctx, &out, EVP_PKEY_KEYPAIR, params), 1);
+    EVP_PKEY_CTX_free(pctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    BN_clear_free(priv);
+    return out;
+}
+
+/* A client presenting another's genuine certificate without its key: its CertificateVerify does
+ * not verify with the certificate's key, so the handshake fails and there is no certificate to
+ * take. This is what lets the handshake path skip the certificate's own signature. */
+static void handshake_without_possession_refused(void **state)
+{
+    (void)state;
+    kg_buf der, srv_der;
+    kg_p256_key *victim = NULL, *thief = NULL, *srv_key = NULL;
+    make_cert(&der, &victim, g_app, KG_RATLS_USAGE_APP_CUSTOM, g_app_app_id);
+    KG_ASSERT_OK(kg_p256_generate(&thief));
+    make_cert(&srv_der, &srv_key, g_kms, KG_RATLS_USAGE_KMS_RPC, g_kms_app_id);
+    SSL_CTX *sctx = NULL;
+    KG_ASSERT_OK(kg_ratls_ssl_ctx_new(&sctx, true, srv_key, srv_der.data, srv_der.len, NULL, true));
+    SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(cctx);
+    assert_int_equal(SSL_CTX_set_min_proto_version(cctx, TLS1_3_VERSION), 1);
+    SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
+    const uint8_t *p = der.data;
+    X509 *stolen = d2i_X509(NULL, &p, (long)der.len);
+    assert_non_null(stolen);
+    EVP_PKEY *k = mismatched_key(victim, thief);
+    assert_int_equal(SSL_CTX_use_certificate(cctx, stolen), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey(cctx, k), 1); /* accepted: same public half */
+
+    SSL *c = NULL, *s = NULL;
+    assert_false(handshake_pair(&c, &s, cctx, sctx));
+    assert_int_equal(ERR_GET_REASON(ERR_peek_last_error()), SSL_R_BAD_SIGNATURE);
+    ERR_clear_error();
+    kg_ratls_handshake_cert *hc = NULL;
+    KG_ASSERT_ERR(kg_ratls_handshake_cert_take(&hc, s), KG_ERR_USAGE,
+                  "the TLS handshake is not complete");
+    assert_null(hc);
+
+    /* with the right key the same certificate is accepted (the test's control) */
+    SSL_free(c);
+    SSL_free(s);
+    SSL_CTX_free(cctx);
+    KG_ASSERT_OK(kg_ratls_ssl_ctx_new(&cctx, false, victim, der.data, der.len, NULL, true));
+    assert_true(handshake_pair(&c, &s, cctx, sctx));
+    kg_ratls_policy pol = policy();
+    kg_ratls_identity id;
+    KG_ASSERT_OK(kg_ratls_peer_identity(&id, s, &pol));
+    SSL_free(c);
+    SSL_free(s);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+    EVP_PKEY_free(k);
+    X509_free(stolen);
+    kg_buf_free(&der);
+    kg_buf_free(&srv_der);
+    kg_p256_free(victim);
+    kg_p256_free(thief);
+    kg_p256_free(srv_key);
+}
+
+/* Only a completed TLS 1.3 handshake's certificate is taken: not one before the handshake ends,
+ * not one from TLS 1.2, not a missing one. */
+static void handshake_cert_take_refuses(void **state)
+{
+    (void)state;
+    kg_buf der, srv_der;
+    kg_p256_key *key = NULL, *srv_key = NULL;
+    make_cert(&der, &key, g_app, KG_RATLS_USAGE_APP_CUSTOM, g_app_app_id);
+    SSL_CTX *cctx = NULL, *sctx = NULL;
+    ratls_pair(&cctx, &sctx, &der, key, &srv_der, &srv_key);
+    kg_ratls_handshake_cert *hc = NULL;
+    SSL *fresh = SSL_new(sctx);
+    KG_ASSERT_ERR(kg_ratls_handshake_cert_take(&hc, fresh), KG_ERR_USAGE,
+                  "the TLS handshake is not complete");
+    assert_null(hc);
+    SSL_free(fresh);
+    KG_ASSERT_ERR(kg_ratls_handshake_cert_take(&hc, NULL), KG_ERR_USAGE, "no TLS connection");
+
+    /* TLS 1.2, same certificates, a completed handshake */
+    SSL_CTX *c12 = SSL_CTX_new(TLS_client_method()), *s12 = SSL_CTX_new(TLS_server_method());
+    assert_non_null(c12);
+    assert_non_null(s12);
+    const uint8_t *p = der.data;
+    X509 *cc = d2i_X509(NULL, &p, (long)der.len);
+    p = srv_der.data;
+    X509 *sc = d2i_X509(NULL, &p, (long)srv_der.len);
+    assert_non_null(cc);
+    assert_non_null(sc);
+    assert_int_equal(SSL_CTX_set_max_proto_version(c12, TLS1_2_VERSION), 1);
+    assert_int_equal(SSL_CTX_use_certificate(c12, cc), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey(c12, kg_p256_evp(key)), 1);
+    assert_int_equal(SSL_CTX_use_certificate(s12, sc), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey(s12, kg_p256_evp(srv_key)), 1);
+    SSL_CTX_set_verify(c12, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_verify(s12, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_all);
+    SSL *c = NULL, *s = NULL;
+    assert_true(handshake_pair(&c, &s, c12, s12));
+    KG_ASSERT_ERR(kg_ratls_handshake_cert_take(&hc, s), KG_ERR_USAGE,
+                  "the handshake is not TLS 1.3 (TLSv1.2)");
+    assert_null(hc);
+    SSL_free(c);
+    SSL_free(s);
+
+    /* TLS 1.3 with no client certificate */
+    SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER, accept_all);
+    SSL_CTX *bare = SSL_CTX_new(TLS_client_method());
+    assert_non_null(bare);
+    SSL_CTX_set_verify(bare, SSL_VERIFY_NONE, NULL);
+    assert_true(handshake_pair(&c, &s, bare, sctx));
+    KG_ASSERT_ERR(kg_ratls_handshake_cert_take(&hc, s), KG_ERR_DENIED,
+                  "peer presented no certificate");
+    assert_null(hc);
+    SSL_free(c);
+    SSL_free(s);
+    SSL_CTX_free(bare);
+    SSL_CTX_free(c12);
+    SSL_CTX_free(s12);
+    X509_free(cc);
+    X509_free(sc);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+    kg_buf_free(&der);
+    kg_buf_free(&srv_der);
+    kg_p256_free(key);
+    kg_p256_free(srv_key);
+}
+
 /* A plain self-signed certificate (valid X.509, no quote) is not RA-TLS. */
 static void plain_cert_rejected(void **state)
 {
@@ -586,6 +894,10 @@ int main(void)
         cmocka_unit_test(key_not_matching_report_data_rejected),
         cmocka_unit_test(ca_issued_and_expired),
         cmocka_unit_test(mutual_handshake_loopback),
+        cmocka_unit_test(handshake_cert_skips_only_its_own_signature),
+        cmocka_unit_test(handshake_cert_key_not_bound_refused),
+        cmocka_unit_test(handshake_without_possession_refused),
+        cmocka_unit_test(handshake_cert_take_refuses),
         cmocka_unit_test(plain_cert_rejected),
         cmocka_unit_test(unwrap_octets_strict),
         cmocka_unit_test(parse_rejects_bad_extensions),
