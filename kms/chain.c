@@ -201,8 +201,10 @@ static void helper_wait(size_t i)
     pthread_mutex_unlock(&h->lock);
 }
 
-/* Runs fn on every job, node 0 on this thread and the others on its helpers, and waits. */
-static void each_node(void *(*fn)(void *), node_job *jobs, size_t n)
+/* Runs fn on every job, node 0 on this thread and the others on its helpers, and waits. Every
+ * node asked that did not answer (an error, or no answer within policy.timeout_ms) is counted
+ * (keygate_kms_chain_node_errors_total); a node sitting out the decision is not asked. */
+static void each_node(kms *k, void *(*fn)(void *), node_job *jobs, size_t n)
 {
     bool handed[KG_KMS_MAX_RPC_NODES] = {false};
     for (size_t i = 0; i < n; i++)
@@ -221,6 +223,9 @@ static void each_node(void *(*fn)(void *), node_job *jobs, size_t n)
         else if (!(t_absent & (1u << i)))
             fn(&jobs[i]); /* no helper to be had: ask this node here, in turn */
     }
+    for (size_t i = 0; i < n; i++)
+        if (!(t_absent & (1u << i)) && !jobs[i].ok)
+            atomic_fetch_add(&k->metrics.chain_node_errors, 1);
 }
 
 static void *job_head(void *arg)
@@ -388,8 +393,9 @@ static kg_result resolve_block(void *arg, void *value)
     uint64_t heads[KG_KMS_MAX_RPC_NODES];
     size_t n_heads = 0;
     init_jobs(jobs, k);
+    atomic_fetch_add(&k->metrics.head_resolutions, 1);
     t_absent = 0; /* a new resolution: every node is asked again */
-    each_node(job_head, jobs, g_n_nodes);
+    each_node(k, job_head, jobs, g_n_nodes);
     for (size_t i = 0; i < g_n_nodes; i++)
         if (!jobs[i].ok)
             t_absent |= 1u << i;
@@ -417,7 +423,7 @@ static kg_result resolve_block(void *arg, void *value)
             jobs[i].number = target;
             jobs[i].ok = false;
         }
-        each_node(job_block_at, jobs, g_n_nodes);
+        each_node(k, job_block_at, jobs, g_n_nodes);
         char what[64];
         snprintf(what, sizeof(what), "block %llu", (unsigned long long)target);
         KG_GUARD(need_quorum(k, jobs, what));
@@ -481,7 +487,7 @@ kg_result kms_chain_policy(kg_eth_decision *out, kms *k, int kind, const kg_boot
         jobs[i].id = id;
         jobs[i].at = at;
     }
-    each_node(job_policy, jobs, g_n_nodes);
+    each_node(k, job_policy, jobs, g_n_nodes);
     /* A node that reverted or answered nonsense is not "an answer": it counts as absent. */
     char what[64];
     snprintf(what, sizeof(what), "the policy at block %llu", (unsigned long long)at->number);
@@ -510,7 +516,7 @@ static kg_result read_agreed(size_t *ref, node_job *jobs, kms *k, const kg_eth_b
     init_jobs(jobs, k);
     for (size_t i = 0; i < g_n_nodes; i++)
         jobs[i].at = at;
-    each_node(fn, jobs, g_n_nodes);
+    each_node(k, fn, jobs, g_n_nodes);
     KG_GUARD(need_quorum(k, jobs, what));
     size_t odd;
     find_odd(ref, &odd, jobs, same);
@@ -585,7 +591,7 @@ kg_result kms_chain_root_epoch(kg_eth_root_epoch_info *out, kms *k, uint32_t epo
         jobs[i].at = at;
         jobs[i].epoch_no = epoch;
     }
-    each_node(job_root_epoch, jobs, g_n_nodes);
+    each_node(k, job_root_epoch, jobs, g_n_nodes);
     kg_result rc = need_quorum(k, jobs, what);
     if (kg_ok(rc)) {
         size_t odd;

@@ -34,6 +34,10 @@ typedef struct kms_metrics {
     atomic_uint_fast64_t self_checks; /* every self-check run */
     atomic_uint_fast64_t self_checks_failed;
     atomic_uint_fast64_t chain_disagreements;     /* decisions refused: chain nodes disagreed */
+    atomic_uint_fast64_t head_resolutions;        /* decision blocks resolved (chain.c steps 1-3;
+                                                     shared by the decisions that join one) */
+    atomic_uint_fast64_t chain_node_errors;       /* node requests not answered (an error, or
+                                                     nothing within policy.timeout_ms) */
     atomic_uint_fast64_t unverified_not_recorded; /* refusals of unverified callers over the
                                                      audit rate limit: counted, not written */
     atomic_uint_fast64_t latency_us_sum;

@@ -437,6 +437,14 @@ static void handle_metrics(server *s, struct evhttp_request *req)
         "disagreed.\n"
         "# TYPE keygate_kms_chain_disagreements_total counter\n"
         "keygate_kms_chain_disagreements_total %llu\n"
+        "# HELP keygate_kms_head_resolutions_total Decision blocks resolved from the chain nodes' "
+        "heads (decisions that arrive together share one).\n"
+        "# TYPE keygate_kms_head_resolutions_total counter\n"
+        "keygate_kms_head_resolutions_total %llu\n"
+        "# HELP keygate_kms_chain_node_errors_total Chain node requests not answered: an error, "
+        "or nothing within policy.timeout_ms.\n"
+        "# TYPE keygate_kms_chain_node_errors_total counter\n"
+        "keygate_kms_chain_node_errors_total %llu\n"
         "# HELP keygate_kms_unverified_denials_not_recorded_total Refusals of unverified callers "
         "over the audit rate limit.\n"
         "# TYPE keygate_kms_unverified_denials_not_recorded_total counter\n"
@@ -459,6 +467,8 @@ static void handle_metrics(server *s, struct evhttp_request *req)
         (unsigned long long)atomic_load(&m->self_checks),
         (unsigned long long)atomic_load(&m->self_checks_failed),
         (unsigned long long)atomic_load(&m->chain_disagreements),
+        (unsigned long long)atomic_load(&m->head_resolutions),
+        (unsigned long long)atomic_load(&m->chain_node_errors),
         (unsigned long long)atomic_load(&m->unverified_not_recorded),
         (unsigned long long)atomic_load(&m->connections),
         (unsigned long long)atomic_load(&m->connections_total),
