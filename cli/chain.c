@@ -106,21 +106,7 @@ KG_RESULT kg_chain_view(const kg_chain *c, kg_abi_decoded *out, const kg_abi_typ
                         kg_buf *ret, const uint8_t to[20], const char *sig,
                         const kg_abi_value *args, size_t nargs)
 {
-    kg_buf data;
-    kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
-    kg_result rc = kg_chain_calldata(&data, sig, args, nargs);
-    if (kg_ok(rc)) {
-        ret->len = 0;
-        rc = kg_chain_call(c, ret, to, &data);
-        if (kg_failed(rc))
-            (void)kg_error_context("%s", sig);
-    }
-    kg_buf_free(&data);
-    KG_GUARD(rc);
-    if (kg_failed(kg_abi_decode(out, types, n, ret->data, ret->len, KG_ETH_MAX_ABI_LEN)))
-        return kg_error_context("%s at 0x%02x%02x..: unexpected answer (is it the right contract?)",
-                                sig, to[0], to[1]);
-    return KG_OK;
+    return kg_eth_view(out, types, n, KG_ETH_MAX_ABI_LEN, ret, c->eth, to, sig, args, nargs, NULL);
 }
 
 KG_RESULT kg_cli_parse_hash(uint8_t out[32], const char *opt, const char *text)

@@ -255,6 +255,17 @@ KG_RESULT kg_eth_get_block_by_number(kg_eth_client *c, kg_eth_block *out, uint64
 KG_RESULT kg_eth_call(kg_eth_client *c, kg_buf *out, kg_eth_revert *revert, const uint8_t *from,
                       const uint8_t to[KG_ETH_ADDRESS_LEN], const uint8_t *data, size_t data_len,
                       const kg_eth_block *at);
+/* A view call and its answer, the shape every contract read takes: eth_call of
+ * signature(args) on `to` at block `at` (NULL = "latest"), the return data decoded strictly as
+ * the tuple (types[0..n)) into out, each dynamic member at most max_dyn_len bytes
+ * (kg_abi_decode). out borrows from *ret (the caller's buffer, emptied here first; the caller
+ * frees it). A revert is KG_ERR_DENIED as for kg_eth_call, its message prefixed "<signature>";
+ * an answer that is not that tuple fails with "<signature> at 0xABCD..: unexpected answer (is
+ * it the right contract?)" and the decoder's reason. */
+KG_RESULT kg_eth_view(kg_abi_decoded *out, const kg_abi_type *types, size_t n, size_t max_dyn_len,
+                      kg_buf *ret, kg_eth_client *c, const uint8_t to[KG_ETH_ADDRESS_LEN],
+                      const char *signature, const kg_abi_value *args, size_t nargs,
+                      const kg_eth_block *at);
 /* eth_getCode at `at` (NULL = latest), appended to out (empty: no contract). */
 KG_RESULT kg_eth_get_code(kg_eth_client *c, kg_buf *out, const uint8_t addr[KG_ETH_ADDRESS_LEN],
                           const kg_eth_block *at);

@@ -178,6 +178,25 @@ kg_result kg_eth_call(kg_eth_client *c, kg_buf *out, kg_eth_revert *revert, cons
     return call_impl(c, out, revert, from, to, NULL, data, data_len, at);
 }
 
+kg_result kg_eth_view(kg_abi_decoded *out, const kg_abi_type *types, size_t n, size_t max_dyn_len,
+                      kg_buf *ret, kg_eth_client *c, const uint8_t to[KG_ETH_ADDRESS_LEN],
+                      const char *signature, const kg_abi_value *args, size_t nargs,
+                      const kg_eth_block *at)
+{
+    kg_buf call;
+    kg_buf_init(&call, KG_ETH_MAX_ABI_LEN);
+    ret->len = 0;
+    kg_result rc = kg_abi_encode_call(&call, signature, args, nargs);
+    if (kg_ok(rc))
+        rc = kg_eth_call(c, ret, NULL, NULL, to, call.data, call.len, at);
+    kg_buf_free(&call);
+    KG_GUARD_CTX(rc, "%s", signature);
+    if (kg_failed(kg_abi_decode(out, types, n, ret->data, ret->len, max_dyn_len)))
+        return kg_error_context("%s at 0x%02x%02x..: unexpected answer (is it the right contract?)",
+                                signature, to[0], to[1]);
+    return KG_OK;
+}
+
 kg_result kg_eth_get_code(kg_eth_client *c, kg_buf *out, const uint8_t addr[KG_ETH_ADDRESS_LEN],
                           const kg_eth_block *at)
 {

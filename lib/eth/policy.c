@@ -133,25 +133,22 @@ kg_result kg_eth_recovery_holders(uint8_t holders[KG_ETH_MAX_RECOVERY_HOLDERS][3
                                   const kg_eth_block *at)
 {
     kg_result rc = KG_ERROR;
-    kg_buf call, ret;
-    kg_buf_init(&call, 64);
+    kg_buf ret;
     kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
     kg_abi_decoded d[2];
     const kg_abi_type ty[2] = {KG_ABI_T_BYTES32_ARRAY, KG_ABI_T_UINT8};
     *n = 0;
     *threshold = 0;
-    KG_GUARD_C(kg_abi_encode_call(&call, "recoveryHolders()", NULL, 0));
-    if (kg_failed(kg_eth_call(c, &ret, NULL, NULL, kms_contract, call.data, call.len, at))) {
+    if (kg_failed(kg_eth_view(d, ty, 2, 32u * KG_ETH_MAX_RECOVERY_HOLDERS, &ret, c, kms_contract,
+                              "recoveryHolders()", NULL, 0, at))) {
         if (kg_error_code() != KG_ERR_DENIED) {
-            (void)kg_error_context("recoveryHolders() on the KMS contract");
+            (void)kg_error_context("the KMS contract");
             goto cleanup;
         }
         kg_error_clear(); /* reverted: a KMS contract from before recovery holders */
         rc = KG_OK;
         goto cleanup;
     }
-    KG_GUARD_CTX_C(kg_abi_decode(d, ty, 2, ret.data, ret.len, 32u * KG_ETH_MAX_RECOVERY_HOLDERS),
-                   "recoveryHolders(): unexpected answer");
     size_t count = d[0].len;
     uint8_t t = (uint8_t)kg_abi_get_u64(&d[1]);
     KG_ENSURE_C(count <= KG_ETH_MAX_RECOVERY_HOLDERS &&
@@ -163,7 +160,6 @@ kg_result kg_eth_recovery_holders(uint8_t holders[KG_ETH_MAX_RECOVERY_HOLDERS][3
     *threshold = t;
     rc = KG_OK;
 cleanup:
-    kg_buf_free(&call);
     kg_buf_free(&ret);
     return rc;
 }
@@ -172,23 +168,19 @@ kg_result kg_eth_kms_info(uint8_t k256_pub[KG_K256_PUB_LEN], kg_buf *ca_spki, kg
                           const uint8_t kms_contract[KG_ETH_ADDRESS_LEN], const kg_eth_block *at)
 {
     kg_result rc = KG_ERROR;
-    kg_buf call, ret;
-    kg_buf_init(&call, 64);
+    kg_buf ret;
     kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
     kg_abi_decoded d[4];
     const kg_abi_type ty[4] = {KG_ABI_T_BYTES, KG_ABI_T_BYTES, KG_ABI_T_BYTES, KG_ABI_T_BYTES};
-    KG_GUARD_C(kg_abi_encode_call(&call, "kmsInfo()", NULL, 0));
-    KG_GUARD_CTX_C(kg_eth_call(c, &ret, NULL, NULL, kms_contract, call.data, call.len, at),
-                   "kmsInfo() on the KMS contract");
-    KG_GUARD_CTX_C(kg_abi_decode(d, ty, 4, ret.data, ret.len, KG_ETH_MAX_ABI_LEN),
-                   "kmsInfo(): unexpected answer (is the address the KMS contract?)");
+    KG_GUARD_CTX_C(
+        kg_eth_view(d, ty, 4, KG_ETH_MAX_ABI_LEN, &ret, c, kms_contract, "kmsInfo()", NULL, 0, at),
+        "the KMS contract");
     KG_ENSURE_C(d[0].len > 0 && d[1].len > 0, KG_ERR_NOT_FOUND,
                 "the KMS contract has no published KMS info (setKmsInfo)");
     KG_GUARD_CTX_C(kg_k256_pub_compress(k256_pub, d[0].data, d[0].len), "kmsInfo().k256Pubkey");
     KG_GUARD_C(kg_buf_append(ca_spki, d[1].data, d[1].len));
     rc = KG_OK;
 cleanup:
-    kg_buf_free(&call);
     kg_buf_free(&ret);
     return rc;
 }

@@ -10,13 +10,12 @@
  *   (uint8 status, bytes caPubkey, bytes k256Pubkey, uint64 activatesAt, bytes32 attestationHash)
  * caPubkey is the root CA SubjectPublicKeyInfo DER, k256Pubkey the compressed secp256k1 key (the
  * encodings of kmsInfo). An epoch that was never proposed is status 0 with empty keys. */
-static kg_result decode(kg_eth_root_epoch_info *out, const uint8_t *data, size_t len)
+static const kg_abi_type ROOT_EPOCH_TYPES[5] = {KG_ABI_T_UINT8, KG_ABI_T_BYTES, KG_ABI_T_BYTES,
+                                                KG_ABI_T_UINT64, KG_ABI_T_BYTES32};
+
+/* The checks of a decoded rootEpoch(uint32) answer, into out. */
+static kg_result epoch_from(kg_eth_root_epoch_info *out, const kg_abi_decoded d[5])
 {
-    kg_abi_decoded d[5];
-    const kg_abi_type ty[5] = {KG_ABI_T_UINT8, KG_ABI_T_BYTES, KG_ABI_T_BYTES, KG_ABI_T_UINT64,
-                               KG_ABI_T_BYTES32};
-    KG_GUARD_CTX(kg_abi_decode(d, ty, 5, data, len, KG_ETH_MAX_ROOT_CA_SPKI_LEN),
-                 "rootEpoch(): unexpected answer (is the address a KMS contract with epochs?)");
     uint64_t status = kg_abi_get_u64(&d[0]);
     KG_ENSURE(status <= KG_EPOCH_RETIRED, KG_ERR_INPUT, "rootEpoch(): unknown status %u",
               (unsigned)status);
@@ -39,8 +38,11 @@ static kg_result decode(kg_eth_root_epoch_info *out, const uint8_t *data, size_t
 
 kg_result kg_eth_root_epoch_decode(kg_eth_root_epoch_info *out, const uint8_t *data, size_t len)
 {
+    kg_abi_decoded d[5];
     memset(out, 0, sizeof(*out));
-    kg_result rc = decode(out, data, len);
+    KG_GUARD_CTX(kg_abi_decode(d, ROOT_EPOCH_TYPES, 5, data, len, KG_ETH_MAX_ROOT_CA_SPKI_LEN),
+                 "rootEpoch(): unexpected answer (is the address a KMS contract with epochs?)");
+    kg_result rc = epoch_from(out, d);
     if (kg_failed(rc))
         memset(out, 0, sizeof(*out));
     return rc;
@@ -50,46 +52,38 @@ kg_result kg_eth_root_epoch(kg_eth_root_epoch_info *out, kg_eth_client *c,
                             const uint8_t kms_contract[KG_ETH_ADDRESS_LEN], uint32_t epoch,
                             const kg_eth_block *at)
 {
-    kg_result rc = KG_ERROR;
-    kg_buf call, ret;
-    kg_buf_init(&call, 64);
+    kg_buf ret;
     kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    kg_abi_decoded d[5];
     memset(out, 0, sizeof(*out));
     kg_abi_value arg = kg_abi_uint64(epoch);
-    KG_GUARD_C(kg_abi_encode_call(&call, "rootEpoch(uint32)", &arg, 1));
-    KG_GUARD_CTX_C(kg_eth_call(c, &ret, NULL, NULL, kms_contract, call.data, call.len, at),
-                   "rootEpoch(%u) on the KMS contract", (unsigned)epoch);
-    KG_GUARD_CTX_C(kg_eth_root_epoch_decode(out, ret.data, ret.len), "epoch %u", (unsigned)epoch);
-    rc = KG_OK;
-cleanup:
-    kg_buf_free(&call);
+    kg_result rc = kg_eth_view(d, ROOT_EPOCH_TYPES, 5, KG_ETH_MAX_ROOT_CA_SPKI_LEN, &ret, c,
+                               kms_contract, "rootEpoch(uint32)", &arg, 1, at);
+    if (kg_ok(rc))
+        rc = epoch_from(out, d);
     kg_buf_free(&ret);
-    return rc;
+    if (kg_failed(rc))
+        memset(out, 0, sizeof(*out));
+    KG_GUARD_CTX(rc, "the KMS contract's epoch %u", (unsigned)epoch);
+    return KG_OK;
 }
 
 kg_result kg_eth_current_root_epoch(uint32_t *out, kg_eth_client *c,
                                     const uint8_t kms_contract[KG_ETH_ADDRESS_LEN],
                                     const kg_eth_block *at)
 {
-    kg_result rc = KG_ERROR;
-    kg_buf call, ret;
-    kg_buf_init(&call, 64);
+    kg_buf ret;
     kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
     kg_abi_decoded d;
     const kg_abi_type ty = KG_ABI_T_UINT64;
     *out = 0;
-    KG_GUARD_C(kg_abi_encode_call(&call, "currentRootEpoch()", NULL, 0));
-    KG_GUARD_CTX_C(kg_eth_call(c, &ret, NULL, NULL, kms_contract, call.data, call.len, at),
-                   "currentRootEpoch() on the KMS contract");
-    KG_GUARD_CTX_C(kg_abi_decode(&d, &ty, 1, ret.data, ret.len, 0),
-                   "currentRootEpoch(): unexpected answer");
-    uint64_t v = kg_abi_get_u64(&d);
-    KG_ENSURE_C(v <= UINT32_MAX, KG_ERR_INPUT, "currentRootEpoch(): %llu is not a uint32",
-                (unsigned long long)v);
-    *out = (uint32_t)v;
-    rc = KG_OK;
-cleanup:
-    kg_buf_free(&call);
+    kg_result rc =
+        kg_eth_view(&d, &ty, 1, 0, &ret, c, kms_contract, "currentRootEpoch()", NULL, 0, at);
     kg_buf_free(&ret);
-    return rc;
+    KG_GUARD_CTX(rc, "the KMS contract");
+    uint64_t v = kg_abi_get_u64(&d);
+    KG_ENSURE(v <= UINT32_MAX, KG_ERR_INPUT, "currentRootEpoch(): %llu is not a uint32",
+              (unsigned long long)v);
+    *out = (uint32_t)v;
+    return KG_OK;
 }

@@ -158,6 +158,21 @@ static void calls_and_decodes(void **state)
     assert_int_equal(out.len, 0);
     KG_ASSERT_ERR(kg_abi_decode(v, t, 2, out.data, out.len, 64), KG_ERR_TRUNCATED, "(bool)");
 
+    /* kg_eth_view: the echo answers its own calldata (a 4-byte selector), which is no (bool):
+     * an error naming the call and the contract, never a value; the same at genesis (no code,
+     * empty answer). */
+    kg_buf ret;
+    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
+    char want[64];
+    snprintf(want, sizeof(want), "f() at 0x%02x%02x..: unexpected answer", g.echo[0], g.echo[1]);
+    KG_ASSERT_ERR(kg_eth_view(v, t, 1, 64, &ret, g.c, g.echo, "f()", NULL, 0, NULL),
+                  KG_ERR_TRUNCATED, want);
+    assert_int_equal(ret.len, 4);
+    KG_ASSERT_ERR(kg_eth_view(v, t, 1, 64, &ret, g.c, g.echo, "f()", NULL, 0, &genesis),
+                  KG_ERR_TRUNCATED, want);
+    assert_int_equal(ret.len, 0);
+    kg_buf_free(&ret);
+
     /* A reply bigger than the caller's buffer cap is refused. */
     kg_buf small;
     kg_buf_init(&small, 16);
