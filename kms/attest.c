@@ -111,28 +111,6 @@ static void coll_cache_clear(void)
     pthread_mutex_unlock(&g_coll_lock);
 }
 
-/* Measurements and platform facts of this KMS's own verified quote into id (its identity
- * events are the caller's). */
-static kg_result measured(kg_boot_identity *id, const kg_dcap_report *rep, const kg_boot_events *ev)
-{
-    const kg_td_report *td = &rep->quote.td;
-    KG_GUARD(kg_measure_os_image_hash(id->os_image_hash, td->mrtd, td->rtmr));
-    KG_GUARD(kg_measure_mr_system(id->mr_system, td->mrtd, td->rtmr,
-                                  ev->has_key_provider ? ev->key_provider : NULL,
-                                  ev->has_key_provider ? ev->key_provider_len : 0));
-    KG_GUARD(kg_measure_mr_aggregated(id->mr_aggregated, td->mrtd, td->rtmr, td->mr_config_id,
-                                      td->mr_owner, td->mr_owner_config));
-    KG_ENSURE(rep->has_ppid, KG_ERR_VERIFY, "PCK certificate carries no PPID (no device id)");
-    KG_GUARD(kg_sha256(id->device_id, rep->ppid, sizeof(rep->ppid)));
-    id->has_device_id = true;
-    _Static_assert(sizeof(id->tcb_status) == sizeof(rep->status), "one cap for the TCB status");
-    _Static_assert(sizeof(id->advisory_ids) == sizeof(rep->advisory_ids), "one cap for advisories");
-    memcpy(id->tcb_status, rep->status, sizeof(id->tcb_status));
-    id->n_advisory_ids = rep->n_advisory_ids;
-    memcpy(id->advisory_ids, rep->advisory_ids, sizeof(id->advisory_ids));
-    return KG_OK;
-}
-
 /* The KMS's collateral source for callers' quotes (kg_ratls_collateral_source): the
  * per-platform cache, keyed by the exact PCK chain bytes of the already-parsed quote, else the
  * PCCS. A fetched copy enters the cache only once a quote verified with it. */
@@ -155,41 +133,16 @@ static kg_result cached_collateral(void *ctx, char **json, size_t *len, const kg
 }
 
 static void collateral_verified(void *ctx, const kg_quote *q, const char *json, size_t len,
-                                uint64_t valid_until)
+                                uint64_t valid_until, uint64_t now)
 {
     (void)ctx;
     uint8_t chain_hash[KG_SHA256_LEN];
-    uint64_t now = (uint64_t)time(NULL), until = now + KMS_COLLATERAL_TTL_S;
+    uint64_t until = now + KMS_COLLATERAL_TTL_S;
     if (valid_until != 0 && valid_until < until)
         until = valid_until;
     if (kg_ok(kg_sha256(chain_hash, q->pck_chain, q->pck_chain_len)))
         coll_store(chain_hash, json, len, until);
     kg_error_clear();
-}
-
-/* Verifies this KMS's own quote with the same collateral source as callers' quotes. */
-static kg_result verify_quote(kg_dcap_report *rep, kms *k, const uint8_t *quote, size_t len)
-{
-    uint64_t now = (uint64_t)time(NULL);
-    kg_result rc;
-    if (g_collateral.len > 0) {
-        rc = kg_dcap_verify(g_verifier, rep, quote, len, (const char *)g_collateral.data,
-                            g_collateral.len, now);
-    } else {
-        kg_quote parsed;
-        char *coll = NULL;
-        size_t coll_len = 0;
-        KG_GUARD_CTX(kg_quote_parse(&parsed, quote, len), "quote");
-        KG_GUARD(cached_collateral(k, &coll, &coll_len, &parsed, quote, len, now));
-        rc = kg_dcap_verify(g_verifier, rep, quote, len, coll, coll_len, now);
-        if (kg_ok(rc))
-            collateral_verified(k, &parsed, coll, coll_len, rep->valid_until);
-        free(coll);
-    }
-    KG_GUARD_CTX(rc, "quote");
-    KG_ENSURE(rep->quote.body_type == KG_BODY_TD10 || rep->quote.body_type == KG_BODY_TD15,
-              KG_ERR_DENIED, "quote is not a TDX quote");
-    return KG_OK;
 }
 
 /* The verification policy for callers' evidence: this KMS's trust root, fixed collateral or the
@@ -267,31 +220,19 @@ kg_result kms_attest_evidence(kg_boot_identity *out, kms *k, const uint8_t *quot
                               const uint8_t report_data[64])
 {
     memset(out, 0, sizeof(*out));
-    kg_result rc = KG_ERROR;
-    kg_eventlog log;
-    kg_eventlog_init(&log);
-    kg_dcap_report *rep = calloc(1, sizeof(*rep));
-    kg_boot_events *ev = calloc(1, sizeof(*ev));
-    KG_ENSURE_C(rep && ev, KG_ERR_NOMEM, "out of memory");
-    KG_GUARD_C(verify_quote(rep, k, quote, quote_len));
-    KG_ENSURE_C(kg_ct_equal(rep->quote.td.report_data, report_data, 64), KG_ERR_VERIFY,
-                "the quote's REPORTDATA is not the expected binding");
-    KG_GUARD_C(kg_eventlog_parse(&log, (const char *)eventlog, eventlog_len));
-    KG_GUARD_CTX_C(kg_eventlog_check_rtmr3(&log, rep->quote.td.rtmr[3]), "event log");
-    KG_GUARD_C(kg_eventlog_extract(ev, &log));
-    /* The KMS measured its identity before any quote (identity.c). */
-    out->has_app_id = ev->has_app_id;
-    memcpy(out->app_id, ev->app_id, KG_APP_ID_LEN);
-    out->has_compose_hash = ev->has_compose_hash;
-    memcpy(out->compose_hash, ev->compose_hash, KG_COMPOSE_HASH_LEN);
-    out->instance_id_len = ev->instance_id_len;
-    memcpy(out->instance_id, ev->instance_id, KG_INSTANCE_ID_LEN);
-    KG_GUARD_C(measured(out, rep, ev));
-    rc = KG_OK;
-cleanup:
-    free(ev);
-    free(rep);
-    kg_eventlog_free(&log);
+    kg_ratls_collateral_source source;
+    kg_ratls_policy pol;
+    caller_policy(&pol, &source, k);
+    kg_ratls_identity *id = malloc(sizeof(*id));
+    KG_ENSURE(id != NULL, KG_ERR_NOMEM, "out of memory");
+    /* the same producer as for callers (ratls.h): DCAP with this KMS's trust root and
+     * collateral, the event log replayed to RTMR3, the identity the KMS measured before any
+     * quote (identity.c) */
+    kg_result rc = kg_ratls_verify_quote_evidence(id, report_data, quote, quote_len,
+                                                  (const char *)eventlog, eventlog_len, &pol);
+    if (kg_ok(rc))
+        *out = id->boot;
+    free(id);
     return rc;
 }
 

@@ -189,14 +189,15 @@ void kg_ratls_evidence_free(kg_ratls_evidence *ev); /* NULL-safe */
 
 /* A collateral source that keeps its own cache (the KMS keeps one per platform): get returns
  * the collateral for a parsed quote (a malloc'd copy the verifier frees; KG_ERR_NETWORK or
- * KG_ERR_UNAVAILABLE when it cannot be had now); verified, when set, learns that the quote verified
- * with it and until when the verdict relied on it, so it may be reused until then. */
+ * KG_ERR_UNAVAILABLE when it cannot be had now); verified, when set, learns that the quote
+ * verified with it at `now` and until when the verdict relied on it, so it may be reused until
+ * then. */
 typedef struct kg_ratls_collateral_source {
     void *ctx;
     kg_result (*get)(void *ctx, char **json, size_t *len, const kg_quote *quote, const uint8_t *raw,
                      size_t raw_len, uint64_t now);
     void (*verified)(void *ctx, const kg_quote *quote, const char *json, size_t len,
-                     uint64_t valid_until);
+                     uint64_t valid_until, uint64_t now);
 } kg_ratls_collateral_source;
 
 /* Where verification takes its trust root, collateral and time from. All borrowed. */
@@ -253,6 +254,21 @@ KG_RESULT kg_ratls_verify_key_evidence(kg_ratls_identity *out, const uint8_t *sp
                                        const uint8_t *quote, size_t quote_len,
                                        const char *eventlog_json, size_t eventlog_len,
                                        const kg_ratls_policy *policy);
+
+/*
+ * Verifies evidence that binds something other than a key (the KMS's own self-check, a root
+ * epoch's proposal: docs/design.md): the quote's REPORTDATA must be exactly report_data, then
+ * DCAP (TDX only), the event log replay and the identity exactly as kg_ratls_verify_cert, so a
+ * KMS's own identity and its callers' come from one producer. eventlog_json is the event log
+ * JSON array. Fills *out (zeroed on failure; valid_until is the DCAP verdict's). Errors as
+ * kg_ratls_verify_cert; a REPORTDATA mismatch is KG_ERR_VERIFY "the quote's REPORTDATA is not
+ * the expected binding".
+ */
+KG_RESULT kg_ratls_verify_quote_evidence(kg_ratls_identity *out,
+                                         const uint8_t report_data[KG_REPORT_DATA_LEN],
+                                         const uint8_t *quote, size_t quote_len,
+                                         const char *eventlog_json, size_t eventlog_len,
+                                         const kg_ratls_policy *policy);
 
 /* The identity as one JSON object (hex byte fields), appended to out (NUL-terminated). */
 KG_RESULT kg_ratls_identity_to_json(kg_buf *out, const kg_ratls_identity *id);

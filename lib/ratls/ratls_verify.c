@@ -15,8 +15,8 @@
 #include "ratls/ratls_internal.h"
 
 static kg_result fetch_collateral(char **owned, const char **json, size_t *len,
-                                  const kg_ratls_policy *pol, const kg_buf *quote,
-                                  const kg_quote *parsed, uint64_t now)
+                                  const kg_ratls_policy *pol, const uint8_t *quote,
+                                  size_t quote_len, const kg_quote *parsed, uint64_t now)
 {
     *owned = NULL;
     if (pol->collateral_json != NULL) {
@@ -25,14 +25,14 @@ static kg_result fetch_collateral(char **owned, const char **json, size_t *len,
         return KG_OK;
     }
     if (pol->collateral != NULL) {
-        KG_GUARD(pol->collateral->get(pol->collateral->ctx, owned, len, parsed, quote->data,
-                                      quote->len, now));
+        KG_GUARD(
+            pol->collateral->get(pol->collateral->ctx, owned, len, parsed, quote, quote_len, now));
         *json = *owned;
         return KG_OK;
     }
     KG_ENSURE(pol->pccs_url != NULL, KG_ERR_USAGE,
               "RA-TLS policy has neither collateral nor a PCCS URL");
-    KG_GUARD_CTX(kg_pccs_get_collateral(owned, len, pol->pccs_url, quote->data, quote->len,
+    KG_GUARD_CTX(kg_pccs_get_collateral(owned, len, pol->pccs_url, quote, quote_len,
                                         pol->pccs_cache_dir, now),
                  "fetching collateral from '%s'", pol->pccs_url);
     *json = *owned;
@@ -154,28 +154,117 @@ kg_result kg_ratls_verify_key_evidence(kg_ratls_identity *out, const uint8_t *sp
     return rc;
 }
 
+/* The one producer of a kg_boot_identity (identity.h): identity events from the replayed log,
+ * measurements from the verified quote, device and TCB from DCAP. The caps are the DCAP
+ * verifier's, so a verified report always fits; a count over them is an error, never cut. */
+static kg_result boot_identity(kg_boot_identity *out, const kg_dcap_report *rep,
+                               const kg_boot_events *be)
+{
+    _Static_assert(sizeof(out->tcb_status) == sizeof(rep->status), "one cap for the TCB status");
+    _Static_assert(sizeof(out->advisory_ids) == sizeof(rep->advisory_ids),
+                   "one cap for the advisory ids");
+    const kg_td_report *td = &rep->quote.td;
+    memset(out, 0, sizeof(*out));
+    KG_ENSURE(rep->n_advisory_ids <= KG_MAX_ADVISORY_IDS, KG_ERR_TOO_LARGE,
+              "%zu advisory ids, max %u", rep->n_advisory_ids, KG_MAX_ADVISORY_IDS);
+    KG_ENSURE(rep->has_ppid, KG_ERR_VERIFY, "PCK certificate carries no PPID (no device id)");
+    out->has_app_id = be->has_app_id;
+    memcpy(out->app_id, be->app_id, KG_APP_ID_LEN);
+    out->has_compose_hash = be->has_compose_hash;
+    memcpy(out->compose_hash, be->compose_hash, KG_COMPOSE_HASH_LEN);
+    out->instance_id_len = be->instance_id_len;
+    memcpy(out->instance_id, be->instance_id, KG_INSTANCE_ID_LEN);
+    KG_GUARD(kg_sha256(out->device_id, rep->ppid, sizeof(rep->ppid)));
+    out->has_device_id = true;
+    KG_GUARD(kg_measure_os_image_hash(out->os_image_hash, td->mrtd, td->rtmr));
+    KG_GUARD(kg_measure_mr_system(out->mr_system, td->mrtd, td->rtmr,
+                                  be->has_key_provider ? be->key_provider : NULL,
+                                  be->has_key_provider ? be->key_provider_len : 0));
+    KG_GUARD(kg_measure_mr_aggregated(out->mr_aggregated, td->mrtd, td->rtmr, td->mr_config_id,
+                                      td->mr_owner, td->mr_owner_config));
+    memcpy(out->tcb_status, rep->status, sizeof(out->tcb_status));
+    out->n_advisory_ids = rep->n_advisory_ids;
+    memcpy(out->advisory_ids, rep->advisory_ids, sizeof(out->advisory_ids));
+    return KG_OK;
+}
+
+/* Parses a quote into rep->quote and requires TDX: the first, cheap step of every verification
+ * (the caller then checks REPORTDATA against what it binds). */
+static kg_result parse_tdx(kg_dcap_report *rep, const uint8_t *quote, size_t quote_len)
+{
+    KG_GUARD_CTX(kg_quote_parse(&rep->quote, quote, quote_len), "RA-TLS quote");
+    KG_ENSURE(rep->quote.body_type == KG_BODY_TD10 || rep->quote.body_type == KG_BODY_TD15,
+              KG_ERR_DENIED, "RA-TLS quote is not a TDX quote");
+    return KG_OK;
+}
+
+/* The steps after the binding, for a TDX quote parsed into rep->quote whose REPORTDATA the
+ * caller found to be want_rd: DCAP under pol (a collateral source is told what verified), the
+ * event log replayed to RTMR3, the boot events (into *be) and the identity with the
+ * measurements (into *out, valid_until the DCAP verdict's). */
+static kg_result verify_bound(kg_ratls_identity *out, kg_boot_events *be, kg_dcap_report *rep,
+                              const uint8_t *quote, size_t quote_len, const char *eventlog,
+                              size_t eventlog_len, const uint8_t want_rd[64],
+                              const kg_ratls_policy *pol, uint64_t now)
+{
+    kg_result rc = KG_ERROR;
+    kg_eventlog log;
+    char *owned_coll = NULL;
+    const char *coll = NULL;
+    size_t coll_len = 0;
+    kg_eventlog_init(&log);
+
+    /* the quote, fully (DCAP) */
+    KG_GUARD_C(
+        fetch_collateral(&owned_coll, &coll, &coll_len, pol, quote, quote_len, &rep->quote, now));
+    KG_GUARD_CTX_C(kg_dcap_verify(pol->verifier, rep, quote, quote_len, coll, coll_len, now),
+                   "RA-TLS quote");
+    /* the verified report must say the same (it parsed the same bytes) */
+    KG_ENSURE_C(kg_ct_equal(rep->quote.td.report_data, want_rd, 64), KG_ERR_INTERNAL,
+                "verified quote differs from the parsed one");
+    if (pol->collateral_json == NULL && pol->collateral != NULL &&
+        pol->collateral->verified != NULL)
+        pol->collateral->verified(pol->collateral->ctx, &rep->quote, coll, coll_len,
+                                  rep->valid_until, now);
+
+    /* the event log must replay to RTMR3; identity only from before system-ready */
+    KG_GUARD_CTX_C(kg_eventlog_parse(&log, eventlog, eventlog_len), "RA-TLS event log");
+    KG_GUARD_C(kg_eventlog_check_rtmr3(&log, rep->quote.td.rtmr[3]));
+    KG_GUARD_C(kg_eventlog_extract(be, &log));
+
+    /* the identity and the evidence around it */
+    const kg_td_report *td = &rep->quote.td;
+    KG_GUARD_C(boot_identity(&out->boot, rep, be));
+    out->has_key_provider = be->has_key_provider;
+    out->key_provider_len = be->key_provider_len;
+    memcpy(out->key_provider, be->key_provider, be->key_provider_len);
+    out->system_ready = be->system_ready;
+    memcpy(out->mrtd, td->mrtd, KG_RTMR_LEN);
+    memcpy(out->rtmr, td->rtmr, sizeof(out->rtmr));
+    memcpy(out->report_data, td->report_data, 64);
+    out->valid_until = rep->valid_until;
+    rc = KG_OK;
+cleanup:
+    free(owned_coll);
+    kg_eventlog_free(&log);
+    return rc;
+}
+
 kg_result kg_ratls_verify_evidence(kg_ratls_identity *out, const kg_ratls_evidence *ev,
                                    const kg_ratls_policy *pol, uint64_t now)
 {
     kg_result rc = KG_ERROR;
-    kg_eventlog log;
     kg_boot_events be;
     kg_dcap_report *rep = NULL;
-    char *owned_coll = NULL;
-    const char *coll = NULL;
-    size_t coll_len = 0;
     uint8_t want_rd[64];
     memset(out, 0, sizeof(*out));
-    kg_eventlog_init(&log);
     KG_ENSURE(pol != NULL && pol->verifier != NULL, KG_ERR_USAGE, "RA-TLS policy needs a verifier");
     KG_ENSURE_C(ev->eventlog.len > 0, KG_ERR_INPUT, "RA-TLS certificate has no event log");
 
     /* 1. binding: the quote must be over this very key (cheap, so first) */
     rep = calloc(1, sizeof(*rep));
     KG_ENSURE_C(rep != NULL, KG_ERR_NOMEM, "out of memory");
-    KG_GUARD_CTX_C(kg_quote_parse(&rep->quote, ev->quote.data, ev->quote.len), "RA-TLS quote");
-    KG_ENSURE_C(rep->quote.body_type == KG_BODY_TD10 || rep->quote.body_type == KG_BODY_TD15,
-                KG_ERR_DENIED, "RA-TLS quote is not a TDX quote");
+    KG_GUARD_C(parse_tdx(rep, ev->quote.data, ev->quote.len));
     KG_GUARD_C(kg_ratls_report_data(want_rd, ev->spki.data, ev->spki.len));
     KG_ENSURE_C(kg_ct_equal(rep->quote.td.report_data, want_rd, 64), KG_ERR_VERIFY,
                 "RA-TLS certificate key is not bound to the quote (REPORTDATA mismatch)");
@@ -183,69 +272,51 @@ kg_result kg_ratls_verify_evidence(kg_ratls_identity *out, const kg_ratls_eviden
     KG_ENSURE_C(!ev->has_attestation || kg_ct_equal(ev->attestation_report_data, want_rd, 64),
                 KG_ERR_VERIFY, "RA-TLS attestation's report_data differs from the quote's");
 
-    /* 2. the quote, fully (DCAP) */
-    KG_GUARD_C(fetch_collateral(&owned_coll, &coll, &coll_len, pol, &ev->quote, &rep->quote, now));
-    KG_GUARD_CTX_C(
-        kg_dcap_verify(pol->verifier, rep, ev->quote.data, ev->quote.len, coll, coll_len, now),
-        "RA-TLS quote");
-    /* the verified report must say the same (it parsed the same bytes) */
-    KG_ENSURE_C(kg_ct_equal(rep->quote.td.report_data, want_rd, 64), KG_ERR_INTERNAL,
-                "verified quote differs from the parsed one");
-    if (pol->collateral_json == NULL && pol->collateral != NULL &&
-        pol->collateral->verified != NULL)
-        pol->collateral->verified(pol->collateral->ctx, &rep->quote, coll, coll_len,
-                                  rep->valid_until);
-
-    /* 3. the event log must replay to RTMR3; identity only from before system-ready */
-    KG_GUARD_CTX_C(kg_eventlog_parse(&log, (char *)ev->eventlog.data, ev->eventlog.len),
-                   "RA-TLS event log");
-    KG_GUARD_C(kg_eventlog_check_rtmr3(&log, rep->quote.td.rtmr[3]));
-    KG_GUARD_C(kg_eventlog_extract(&be, &log));
+    /* 2-4. DCAP, the event log, the identity */
+    KG_GUARD_C(verify_bound(out, &be, rep, ev->quote.data, ev->quote.len,
+                            (const char *)ev->eventlog.data, ev->eventlog.len, want_rd, pol, now));
     if (ev->has_app_id) {
         KG_ENSURE_C(be.has_app_id, KG_ERR_VERIFY,
                     "RA-TLS certificate names an app id the event log does not measure");
         KG_ENSURE_C(memcmp(be.app_id, ev->app_id, KG_APP_ID_LEN) == 0, KG_ERR_VERIFY,
                     "RA-TLS certificate app id differs from the measured app id");
     }
-
-    /* 4. the identity */
-    const kg_td_report *td = &rep->quote.td;
-    out->boot.has_app_id = be.has_app_id;
-    memcpy(out->boot.app_id, be.app_id, KG_APP_ID_LEN);
-    out->boot.has_compose_hash = be.has_compose_hash;
-    memcpy(out->boot.compose_hash, be.compose_hash, KG_COMPOSE_HASH_LEN);
-    out->boot.instance_id_len = be.instance_id_len;
-    memcpy(out->boot.instance_id, be.instance_id, KG_INSTANCE_ID_LEN);
-    out->has_key_provider = be.has_key_provider;
-    out->key_provider_len = be.key_provider_len;
-    memcpy(out->key_provider, be.key_provider, be.key_provider_len);
-    out->system_ready = be.system_ready;
-    if (rep->has_ppid) {
-        KG_GUARD_C(kg_sha256(out->boot.device_id, rep->ppid, sizeof(rep->ppid)));
-        out->boot.has_device_id = true;
-    }
-    memcpy(out->mrtd, td->mrtd, KG_RTMR_LEN);
-    memcpy(out->rtmr, td->rtmr, sizeof(out->rtmr));
-    memcpy(out->report_data, td->report_data, 64);
-    KG_GUARD_C(kg_measure_os_image_hash(out->boot.os_image_hash, td->mrtd, td->rtmr));
-    KG_GUARD_C(kg_measure_mr_system(out->boot.mr_system, td->mrtd, td->rtmr,
-                                    be.has_key_provider ? be.key_provider : NULL,
-                                    be.key_provider_len));
-    KG_GUARD_C(kg_measure_mr_aggregated(out->boot.mr_aggregated, td->mrtd, td->rtmr,
-                                        td->mr_config_id, td->mr_owner, td->mr_owner_config));
-    memcpy(out->boot.tcb_status, rep->status, sizeof(out->boot.tcb_status));
-    out->boot.n_advisory_ids = rep->n_advisory_ids;
-    memcpy(out->boot.advisory_ids, rep->advisory_ids, sizeof(out->boot.advisory_ids));
     out->has_usage = ev->has_usage;
     memcpy(out->usage, ev->usage, sizeof(out->usage));
-    out->valid_until = rep->valid_until < ev->not_after ? rep->valid_until : ev->not_after;
+    if (ev->not_after < out->valid_until)
+        out->valid_until = ev->not_after;
     rc = KG_OK;
 cleanup:
     if (kg_failed(rc))
         memset(out, 0, sizeof(*out));
-    free(owned_coll);
     free(rep);
-    kg_eventlog_free(&log);
+    return rc;
+}
+
+kg_result kg_ratls_verify_quote_evidence(kg_ratls_identity *out,
+                                         const uint8_t report_data[KG_REPORT_DATA_LEN],
+                                         const uint8_t *quote, size_t quote_len,
+                                         const char *eventlog_json, size_t eventlog_len,
+                                         const kg_ratls_policy *pol)
+{
+    kg_result rc = KG_ERROR;
+    kg_boot_events be;
+    kg_dcap_report *rep = NULL;
+    memset(out, 0, sizeof(*out));
+    KG_ENSURE(pol != NULL && pol->verifier != NULL, KG_ERR_USAGE, "RA-TLS policy needs a verifier");
+    KG_ENSURE(eventlog_len > 0, KG_ERR_INPUT, "the evidence has no event log");
+    rep = calloc(1, sizeof(*rep));
+    KG_ENSURE_C(rep != NULL, KG_ERR_NOMEM, "out of memory");
+    KG_GUARD_C(parse_tdx(rep, quote, quote_len));
+    KG_ENSURE_C(kg_ct_equal(rep->quote.td.report_data, report_data, KG_REPORT_DATA_LEN),
+                KG_ERR_VERIFY, "the quote's REPORTDATA is not the expected binding");
+    KG_GUARD_C(verify_bound(out, &be, rep, quote, quote_len, eventlog_json, eventlog_len,
+                            report_data, pol, pol->now ? pol->now : (uint64_t)time(NULL)));
+    rc = KG_OK;
+cleanup:
+    if (kg_failed(rc))
+        memset(out, 0, sizeof(*out));
+    free(rep);
     return rc;
 }
 

@@ -291,6 +291,114 @@ static void key_not_matching_report_data_rejected(void **state)
     kg_p256_free(b);
 }
 
+/* A collateral source that answers with the simulator's collateral and records what verified. */
+typedef struct recording_source {
+    unsigned gets, verified;
+    uint64_t get_now, verified_now, valid_until;
+} recording_source;
+
+static kg_result rec_get(void *ctx, char **json, size_t *len, const kg_quote *q, const uint8_t *raw,
+                         size_t raw_len, uint64_t now)
+{
+    recording_source *r = ctx;
+    (void)q, (void)raw, (void)raw_len;
+    r->gets++;
+    r->get_now = now;
+    *json = malloc(g_coll.len + 1);
+    KG_ENSURE(*json != NULL, KG_ERR_NOMEM, "out of memory");
+    memcpy(*json, g_coll.data, g_coll.len);
+    (*json)[g_coll.len] = 0;
+    *len = g_coll.len;
+    return KG_OK;
+}
+
+static void rec_verified(void *ctx, const kg_quote *q, const char *json, size_t len,
+                         uint64_t valid_until, uint64_t now)
+{
+    recording_source *r = ctx;
+    (void)q;
+    assert_int_equal(len, g_coll.len);
+    assert_memory_equal(json, g_coll.data, len);
+    r->verified++;
+    r->verified_now = now;
+    r->valid_until = valid_until;
+}
+
+/* Evidence that binds a given REPORTDATA rather than a key (the KMS's self-check, an epoch
+ * proposal) verifies through the same producer into the same identity as a certificate of that
+ * VM; a wrong REPORTDATA, another VM's event log or expired collateral are refused, and a
+ * collateral source hears of the verification only when DCAP accepted the quote. */
+static void quote_evidence_verifies_into_the_cert_identity(void **state)
+{
+    (void)state;
+    uint8_t rd[KG_REPORT_DATA_LEN], other_rd[KG_REPORT_DATA_LEN];
+    static const char domain[] = "keygate-kms-self-check";
+    KG_ASSERT_OK(kg_sha512(rd, domain, sizeof(domain) - 1));
+    memcpy(other_rd, rd, sizeof(rd));
+    other_rd[63] ^= 1;
+    kg_buf quote, evjs, app_evjs, der;
+    kg_buf_init(&quote, KG_MAX_TEE_QUOTE_LEN);
+    kg_buf_init(&evjs, KG_MAX_EVENTLOG_JSON_LEN);
+    kg_buf_init(&app_evjs, KG_MAX_EVENTLOG_JSON_LEN);
+    kg_eventlog log;
+    KG_ASSERT_OK(kg_tee_get_quote(g_kms, &quote, rd));
+    KG_ASSERT_OK(kg_tee_read_eventlog(g_kms, &log));
+    KG_ASSERT_OK(kg_eventlog_to_json(&evjs, &log));
+    kg_eventlog_free(&log);
+    KG_ASSERT_OK(kg_tee_read_eventlog(g_app, &log));
+    KG_ASSERT_OK(kg_eventlog_to_json(&app_evjs, &log));
+    kg_eventlog_free(&log);
+
+    kg_ratls_policy pol = policy();
+    kg_ratls_identity id, cert_id;
+    KG_ASSERT_OK(kg_ratls_verify_quote_evidence(&id, rd, quote.data, quote.len,
+                                                (const char *)evjs.data, evjs.len, &pol));
+    kg_p256_key *key = NULL;
+    make_cert(&der, &key, g_kms, KG_RATLS_USAGE_KMS_RPC, g_kms_app_id);
+    KG_ASSERT_OK(kg_ratls_verify_cert(&cert_id, der.data, der.len, &pol));
+    assert_memory_equal(&id.boot, &cert_id.boot, sizeof(id.boot));
+    assert_true(id.boot.has_app_id && id.boot.has_device_id && id.system_ready);
+    assert_memory_equal(id.boot.app_id, g_kms_app_id, 20);
+    assert_memory_equal(id.report_data, rd, sizeof(rd));
+    assert_false(id.has_usage);
+    assert_true(id.valid_until > 0);
+
+    KG_ASSERT_ERR(kg_ratls_verify_quote_evidence(&id, other_rd, quote.data, quote.len,
+                                                 (const char *)evjs.data, evjs.len, &pol),
+                  KG_ERR_VERIFY, "the quote's REPORTDATA is not the expected binding");
+    assert_false(id.boot.has_app_id);
+    KG_ASSERT_ERR(kg_ratls_verify_quote_evidence(&id, rd, quote.data, quote.len,
+                                                 (const char *)app_evjs.data, app_evjs.len, &pol),
+                  KG_ERR_VERIFY, "event log replay does not match RTMR3");
+    KG_ASSERT_ERR(kg_ratls_verify_quote_evidence(&id, rd, quote.data, quote.len, "", 0, &pol),
+                  KG_ERR_INPUT, "the evidence has no event log");
+
+    /* through a collateral source: told of the verification with the policy's time */
+    recording_source rec = {0};
+    kg_ratls_collateral_source src = {.ctx = &rec, .get = rec_get, .verified = rec_verified};
+    kg_ratls_policy via = {.verifier = g_ver, .collateral = &src, .now = (uint64_t)time(NULL)};
+    KG_ASSERT_OK(kg_ratls_verify_quote_evidence(&id, rd, quote.data, quote.len,
+                                                (const char *)evjs.data, evjs.len, &via));
+    assert_int_equal(rec.gets, 1);
+    assert_int_equal(rec.verified, 1);
+    assert_int_equal(rec.get_now, via.now);
+    assert_int_equal(rec.verified_now, via.now);
+    assert_int_equal(rec.valid_until, id.valid_until);
+    /* ... and not when DCAP refuses (the collateral has expired a year on) */
+    via.now += 366u * 24u * 3600u;
+    KG_ASSERT_ERR(kg_ratls_verify_quote_evidence(&id, rd, quote.data, quote.len,
+                                                 (const char *)evjs.data, evjs.len, &via),
+                  KG_ERR_EXPIRED, "RA-TLS quote");
+    assert_int_equal(rec.gets, 2);
+    assert_int_equal(rec.verified, 1);
+
+    kg_p256_free(key);
+    kg_buf_free(&der);
+    kg_buf_free(&quote);
+    kg_buf_free(&evjs);
+    kg_buf_free(&app_evjs);
+}
+
 static void ca_issued_and_expired(void **state)
 {
     /* a CA (like the KMS temp CA) issues the leaf; the binding is on the leaf's key */
@@ -892,6 +1000,7 @@ int main(void)
         cmocka_unit_test(cert_verifies_into_identity),
         cmocka_unit_test(decoded_cert_verifies_as_its_der),
         cmocka_unit_test(key_not_matching_report_data_rejected),
+        cmocka_unit_test(quote_evidence_verifies_into_the_cert_identity),
         cmocka_unit_test(ca_issued_and_expired),
         cmocka_unit_test(mutual_handshake_loopback),
         cmocka_unit_test(handshake_cert_skips_only_its_own_signature),
