@@ -30,127 +30,41 @@
 
 static kg_dcap_verifier *g_verifier;
 static kg_buf g_collateral; /* fixed collateral from cfg.collateral_file, or empty */
-/* The PCCS behind the cache below, with fetch limits (KG_PCCS_SERVER_LIMITS): a caller with a
- * genuine PCK chain whose FMSPC the PCCS does not know, or a PCCS that fails, costs one fetch
- * per backoff, not one per request. */
+/* The PCCS client, with fetch limits (KG_PCCS_SERVER_LIMITS), and the one cache of collateral
+ * (lib/quote/pccs_client.c): per platform the answer until its nextUpdate, found by the exact
+ * PCK chain bytes of a quote that verified with it (at most KG_PCCS_CHAIN_TTL_S after, and not
+ * past what that verdict relied on) without parsing the chain. A caller with a genuine PCK
+ * chain whose FMSPC the PCCS does not know, or a PCCS that fails, costs one fetch per backoff,
+ * not one per request. */
 static kg_pccs_client *g_pccs;
 static kg_tee *g_tee;
 static pthread_mutex_t g_tee_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Collateral per platform, cached here by the exact PCK chain bytes of the quote: the DCAP
- * library's PCCS client would otherwise re-parse the chain on every request to find the FMSPC
- * (a quarter of the KMS's CPU under load). An entry is used only until the earliest expiry the
- * last successful verification relied on, and at most KMS_COLLATERAL_TTL_S, so revocations
- * published in a new CRL are picked up within that time. */
-#define KMS_COLLATERAL_CACHE 8u
-#define KMS_COLLATERAL_TTL_S 300u
-typedef struct coll_entry {
-    uint8_t chain_hash[KG_SHA256_LEN];
-    char *json; /* owned */
-    size_t len;
-    uint64_t use_until;
-} coll_entry;
-static coll_entry g_coll_cache[KMS_COLLATERAL_CACHE];
-static pthread_mutex_t g_coll_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* A private copy of the cached collateral for this chain, or NULL. Caller frees. */
-static char *coll_lookup(const uint8_t hash[KG_SHA256_LEN], uint64_t now, size_t *len)
-{
-    char *copy = NULL;
-    pthread_mutex_lock(&g_coll_lock);
-    for (size_t i = 0; i < KMS_COLLATERAL_CACHE; i++) {
-        coll_entry *e = &g_coll_cache[i];
-        if (e->json != NULL && now < e->use_until &&
-            memcmp(e->chain_hash, hash, KG_SHA256_LEN) == 0) {
-            copy = malloc(e->len + 1);
-            if (copy != NULL) {
-                memcpy(copy, e->json, e->len + 1);
-                *len = e->len;
-            }
-            break;
-        }
-    }
-    pthread_mutex_unlock(&g_coll_lock);
-    return copy;
-}
-
-static void coll_store(const uint8_t hash[KG_SHA256_LEN], const char *json, size_t len,
-                       uint64_t until)
-{
-    char *copy = malloc(len + 1);
-    if (copy == NULL)
-        return;
-    memcpy(copy, json, len);
-    copy[len] = 0;
-    pthread_mutex_lock(&g_coll_lock);
-    size_t slot = 0; /* same chain, else an empty or the soonest-expiring slot */
-    for (size_t i = 0; i < KMS_COLLATERAL_CACHE; i++) {
-        if (memcmp(g_coll_cache[i].chain_hash, hash, KG_SHA256_LEN) == 0 ||
-            g_coll_cache[i].json == NULL) {
-            slot = i;
-            break;
-        }
-        if (g_coll_cache[i].use_until < g_coll_cache[slot].use_until)
-            slot = i;
-    }
-    free(g_coll_cache[slot].json);
-    memcpy(g_coll_cache[slot].chain_hash, hash, KG_SHA256_LEN);
-    g_coll_cache[slot].json = copy;
-    g_coll_cache[slot].len = len;
-    g_coll_cache[slot].use_until = until;
-    pthread_mutex_unlock(&g_coll_lock);
-}
-
-static void coll_cache_clear(void)
-{
-    pthread_mutex_lock(&g_coll_lock);
-    for (size_t i = 0; i < KMS_COLLATERAL_CACHE; i++) {
-        free(g_coll_cache[i].json);
-        memset(&g_coll_cache[i], 0, sizeof(g_coll_cache[i]));
-    }
-    pthread_mutex_unlock(&g_coll_lock);
-}
-
-/* The KMS's collateral source for callers' quotes (kg_ratls_collateral_source): the
- * per-platform cache, keyed by the exact PCK chain bytes of the already-parsed quote, else the
- * PCCS. A fetched copy enters the cache only once a quote verified with it. */
-static kg_result cached_collateral(void *ctx, char **json, size_t *len, const kg_quote *q,
-                                   const uint8_t *raw, size_t raw_len, uint64_t now)
+/* The KMS's collateral source for callers' quotes and its own (kg_ratls_collateral_source):
+ * the PCCS client's table, first by the quote's PCK chain, else (the chain leading to the trust
+ * root) by its platform; a chain is remembered once a quote with it verified. */
+static kg_result pccs_collateral(void *ctx, char **json, size_t *len, const kg_quote *q,
+                                 const uint8_t *raw, size_t raw_len, uint64_t now)
 {
     const kms *k = ctx;
-    uint8_t chain_hash[KG_SHA256_LEN];
-    KG_GUARD(kg_sha256(chain_hash, q->pck_chain, q->pck_chain_len));
-    *json = coll_lookup(chain_hash, now, len);
-    if (*json != NULL)
-        return KG_OK;
-    /* Nothing is fetched for a chain that does not lead to the trusted root: a stranger's
-     * made-up quotes (any FMSPC) must not make this KMS hammer its PCCS. */
-    KG_GUARD_CTX(kg_dcap_pck_chain_precheck(g_verifier, q), "before fetching collateral");
     KG_ENSURE(g_pccs != NULL, KG_ERR_USAGE, "no PCCS client (attestation not initialized)");
-    KG_GUARD_CTX(kg_pccs_client_get(g_pccs, json, len, k->cfg.pccs_url, raw, raw_len, NULL, now),
-                 "fetching collateral");
-    return KG_OK;
+    return kg_pccs_client_quote_collateral(g_pccs, json, len, g_verifier, k->cfg.pccs_url, q, raw,
+                                           raw_len, now);
 }
 
-static void collateral_verified(void *ctx, const kg_quote *q, const char *json, size_t len,
-                                uint64_t valid_until, uint64_t now)
+static void pccs_verified(void *ctx, const kg_quote *q, const char *json, size_t len,
+                          uint64_t valid_until, uint64_t now)
 {
     (void)ctx;
-    uint8_t chain_hash[KG_SHA256_LEN];
-    uint64_t until = now + KMS_COLLATERAL_TTL_S;
-    if (valid_until != 0 && valid_until < until)
-        until = valid_until;
-    if (kg_ok(kg_sha256(chain_hash, q->pck_chain, q->pck_chain_len)))
-        coll_store(chain_hash, json, len, until);
-    kg_error_clear();
+    kg_pccs_client_verified(g_pccs, q, json, len, valid_until, now);
 }
 
-/* The verification policy for callers' evidence: this KMS's trust root, fixed collateral or the
- * cache in front of the PCCS (source is filled and must outlive pol), now. */
+/* The verification policy for callers' evidence and this KMS's own: its trust root, fixed
+ * collateral or the PCCS client (source is filled and must outlive pol), now. */
 static void caller_policy(kg_ratls_policy *pol, kg_ratls_collateral_source *source, kms *k)
 {
-    *source = (kg_ratls_collateral_source){
-        .ctx = k, .get = cached_collateral, .verified = collateral_verified};
+    *source =
+        (kg_ratls_collateral_source){.ctx = k, .get = pccs_collateral, .verified = pccs_verified};
     *pol = (kg_ratls_policy){.verifier = g_verifier, .now = (uint64_t)time(NULL)};
     if (g_collateral.len > 0) {
         pol->collateral_json = (const char *)g_collateral.data;
@@ -299,7 +213,6 @@ kg_result kms_attest_init(kms *k)
 
 void kms_attest_free(void)
 {
-    coll_cache_clear();
     kg_pccs_client_free(g_pccs);
     g_pccs = NULL;
     kg_buf_free(&g_collateral);
@@ -397,8 +310,13 @@ kg_result kms_attest_metrics(kg_buf *b)
         "keygate_kms_pccs_fetches_refused_total{limit=\"rate\"} %llu\n"
         "keygate_kms_pccs_fetches_refused_total{limit=\"table\"} %llu\n"
         "# HELP keygate_kms_pccs_platforms Platforms (FMSPCs) in the PCCS client's table.\n"
-        "# TYPE keygate_kms_pccs_platforms gauge\nkeygate_kms_pccs_platforms %u\n",
+        "# TYPE keygate_kms_pccs_platforms gauge\nkeygate_kms_pccs_platforms %u\n"
+        "# HELP keygate_kms_pccs_chain_hits_total Quotes whose collateral was found by the exact "
+        "bytes of a PCK chain that verified with it (no parse of the chain).\n"
+        "# TYPE keygate_kms_pccs_chain_hits_total counter\n"
+        "keygate_kms_pccs_chain_hits_total %llu\n",
         (unsigned long long)st.fetches, (unsigned long long)st.fetch_failures,
         (unsigned long long)st.waited, (unsigned long long)st.refused_backoff,
-        (unsigned long long)st.refused_rate, (unsigned long long)st.refused_table, st.platforms);
+        (unsigned long long)st.refused_rate, (unsigned long long)st.refused_table, st.platforms,
+        (unsigned long long)st.chain_hits);
 }

@@ -283,7 +283,7 @@ void kms_self_check(kms *k);
 
 /* Verifies a peer's RA-TLS certificate (DER, or `tls_cert` when it came in the request's TLS 1.3
  * handshake: NULL otherwise) into its identity: the attest operation of kms_decision.h (ctx is
- * the kms), with this KMS's trust root and collateral cache. */
+ * the kms), with this KMS's trust root and its PCCS client's collateral. */
 KG_RESULT kms_attest_peer(void *ctx, kg_ratls_identity *out, const uint8_t *der, size_t der_len,
                           const kg_ratls_handshake_cert *tls_cert);
 /* Verifies a SignCert v2 CSR and its signature into the identity its embedded attestation
@@ -313,8 +313,8 @@ KG_RESULT kms_attest_init(kms *k);
 void kms_attest_free(void);
 /* Issues this run's RA-TLS server certificate (usage "kms:rpc") into k->tls_key/tls_cert. */
 KG_RESULT kms_attest_server_cert(kms *k);
-/* Appends the PCCS client's counters (fetches, failures, fetches refused by its limits) to a
- * /metrics answer. */
+/* Appends the PCCS client's counters (fetches, failures, fetches refused by its limits,
+ * collateral found by PCK chain) to a /metrics answer. */
 KG_RESULT kms_attest_metrics(kg_buf *b);
 
 /* ---- chain.c: the quorum's view of the chain ------------------------------------------------ */

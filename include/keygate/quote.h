@@ -254,14 +254,20 @@ typedef struct kg_pccs_limits {
     uint32_t backoff_max_s;
     uint32_t fetches_per_s; /* 0: unlimited */
     uint32_t max_platforms; /* 1..KG_PCCS_MAX_PLATFORMS */
+    uint32_t max_chains; /* PCK chains kg_pccs_client_verified remembers, 0..KG_PCCS_MAX_CHAINS */
 } kg_pccs_limits;
 
 #define KG_PCCS_MAX_PLATFORMS 1024u
+#define KG_PCCS_MAX_CHAINS 1024u
 /* What a server facing many callers uses (the KMS). A KMS's callers share few platforms (one
- * FMSPC per CPU model and TCB level); 4 fetches a second is 16 GETs to the PCCS at most. */
+ * FMSPC per CPU model and TCB level); 4 fetches a second is 16 GETs to the PCCS at most. Each
+ * calling host has its own PCK chain; one remembered costs 64 bytes, not a copy of collateral. */
 #define KG_PCCS_SERVER_LIMITS                                                                      \
-    ((kg_pccs_limits){                                                                             \
-        .backoff_min_s = 1, .backoff_max_s = 60, .fetches_per_s = 4, .max_platforms = 64})
+    ((kg_pccs_limits){.backoff_min_s = 1,                                                          \
+                      .backoff_max_s = 60,                                                         \
+                      .fetches_per_s = 4,                                                          \
+                      .max_platforms = 64,                                                         \
+                      .max_chains = 64})
 #define KG_PCCS_NO_LIMITS ((kg_pccs_limits){.max_platforms = 16})
 
 /* Where the collateral of one platform comes from: the PCCS over HTTP(S) by default; tests give
@@ -278,11 +284,13 @@ typedef struct kg_pccs_stats {
     uint64_t fetches;         /* fetches begun (each is 4 GETs with the HTTP source) */
     uint64_t fetch_failures;  /* of which failed or were already stale */
     uint64_t hits;            /* answered from the table or the disk cache */
+    uint64_t chain_hits;      /* answered by a remembered PCK chain (kg_pccs_client_verified) */
     uint64_t waited;          /* waited for another request's fetch of the same platform */
     uint64_t refused_backoff; /* held back: the platform's last fetch failed recently */
     uint64_t refused_rate;    /* held back: fetches_per_s reached */
     uint64_t refused_table;   /* held back: every entry of the table is being fetched */
     uint32_t platforms;       /* entries in use */
+    uint32_t chains;          /* PCK chains remembered */
     uint32_t waiting;         /* requests waiting for a fetch now */
 } kg_pccs_stats;
 
@@ -303,9 +311,35 @@ KG_RESULT kg_pccs_client_get(kg_pccs_client *c, char **out_json, size_t *out_len
 KG_RESULT kg_pccs_client_get_platform(kg_pccs_client *c, char **out_json, size_t *out_len,
                                       const char *base_url, const kg_pccs_platform *pf,
                                       const char *cache_dir, uint64_t now);
+/*
+ * The collateral for a quote already parsed (q borrows from raw), for a server that verifies many
+ * callers' quotes (the KMS's kg_ratls_collateral_source): the answer of the quote's platform entry
+ * (the one cache: an answer is used until its nextUpdate), found
+ *   - by the exact bytes of the quote's PCK chain, when a quote with this very chain verified
+ *     with that answer (kg_pccs_client_verified) until the earliest expiry that verdict relied
+ *     on and at most KG_PCCS_CHAIN_TTL_S ago: no parse of the chain (a quarter of a KMS's CPU
+ *     under load when parsed per request);
+ *   - else, once the chain leads to v's trusted root (kg_dcap_pck_chain_precheck: a stranger's
+ *     made-up quote, whatever FMSPC it names, costs the PCCS nothing), by the platform its PCK
+ *     leaf names, as kg_pccs_client_get (fetch limits, errors).
+ * *out_json: caller frees. v and q borrowed.
+ */
+#define KG_PCCS_CHAIN_TTL_S 300u
+KG_RESULT kg_pccs_client_quote_collateral(kg_pccs_client *c, char **out_json, size_t *out_len,
+                                          kg_dcap_verifier *v, const char *base_url,
+                                          const kg_quote *q, const uint8_t *raw, size_t raw_len,
+                                          uint64_t now);
+/* A quote with q's PCK chain verified at `now` with json (as kg_pccs_client_quote_collateral
+ * gave it), and the verdict relied on it until valid_until (0: no earlier expiry than the
+ * answer's): the chain then finds that answer directly until min(valid_until, now +
+ * KG_PCCS_CHAIN_TTL_S), while the answer is still its platform's. A chain not reported (its
+ * verification failed) is not remembered; an answer no longer in the table is not either. The
+ * least lasting of max_chains entries makes room. */
+void kg_pccs_client_verified(kg_pccs_client *c, const kg_quote *q, const char *json, size_t len,
+                             uint64_t valid_until, uint64_t now);
 /* A consistent copy of the counters. */
 void kg_pccs_client_stats(kg_pccs_client *c, kg_pccs_stats *out);
-/* Forgets every entry not being fetched (counters stay). */
+/* Forgets every entry not being fetched and every remembered chain (counters stay). */
 void kg_pccs_client_clear(kg_pccs_client *c);
 
 #endif

@@ -187,11 +187,11 @@ KG_RESULT kg_ratls_parse_cert(kg_ratls_evidence *out, const uint8_t *der, size_t
 KG_RESULT kg_ratls_parse_x509(kg_ratls_evidence *out, struct x509_st *cert);
 void kg_ratls_evidence_free(kg_ratls_evidence *ev); /* NULL-safe */
 
-/* A collateral source that keeps its own cache (the KMS keeps one per platform): get returns
- * the collateral for a parsed quote (a malloc'd copy the verifier frees; KG_ERR_NETWORK or
- * KG_ERR_UNAVAILABLE when it cannot be had now); verified, when set, learns that the quote
- * verified with it at `now` and until when the verdict relied on it, so it may be reused until
- * then. */
+/* A collateral source that keeps its own cache (the KMS's: lib/quote's PCCS client through
+ * kg_pccs_client_quote_collateral and kg_pccs_client_verified): get returns the collateral for
+ * a parsed quote (a malloc'd copy the verifier frees; KG_ERR_NETWORK or KG_ERR_UNAVAILABLE when
+ * it cannot be had now); verified, when set, learns that the quote verified with it at `now`
+ * and until when the verdict relied on it, so it may be reused until then. */
 typedef struct kg_ratls_collateral_source {
     void *ctx;
     kg_result (*get)(void *ctx, char **json, size_t *len, const kg_quote *quote, const uint8_t *raw,

@@ -1,19 +1,24 @@
-/* pccs_client.c - the table in front of a PCCS: per platform the last answer (until its
- * nextUpdate) or the last failure (until its backoff ends), one fetch at a time per platform, and
- * a cap on fetches per second over all platforms (quote.h, docs/design.md "Denial of service").
+/* pccs_client.c - the table in front of a PCCS, the one cache of collateral: per platform the
+ * last answer (until its nextUpdate) or the last failure (until its backoff ends), one fetch at a
+ * time per platform, a cap on fetches per second over all platforms (quote.h, docs/design.md
+ * "Denial of service"), and the PCK chains that verified with an answer, so a server finds a
+ * caller's answer by the chain's bytes without parsing it (kg_pccs_client_quote_collateral).
  *
  * One mutex guards the table; fetches run outside it. A slot's life:
  *   free -> in flight (one request fetches, others with the same key wait on `done`)
  *        -> answered (json kept while now <= serve_until) or failed (retry_at, backoff_s)
  *        -> in flight again (after serve_until or retry_at), or dropped for another platform.
  * `flights` counts finished fetches, so a waiter takes the result of the very fetch it waited
- * for, even if a later request already started the next one. */
+ * for, even if a later request already started the next one. `answer` names the answer a slot
+ * holds (0: none); a remembered chain points at a slot and the answer it verified with, and is
+ * dead once the slot holds another (a new fetch, or the slot taken for another platform). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dcap_internal.h"
+#include "keygate/hash.h"
 
 #define PCCS_ERR_MAX 256u /* a failure's message, as repeated to requests held back */
 
@@ -31,8 +36,18 @@ typedef struct pccs_slot {
     int64_t serve_until;         /* json answers requests while now <= serve_until */
     int64_t failed_at, retry_at; /* the last failure; no fetch before retry_at */
     uint32_t backoff_s;          /* the wait after the last failure, 0 after a success */
+    uint64_t answer;             /* which answer json is (unique per client), 0 without one */
     char err[PCCS_ERR_MAX];
 } pccs_slot;
+
+/* A PCK chain a quote verified with: where its answer is, and until when to look there. */
+typedef struct chain_entry {
+    bool used;
+    uint8_t hash[KG_SHA256_LEN]; /* SHA-256 of the exact PCK chain bytes */
+    pccs_slot *slot;             /* the answer: slot->answer == answer while it is still there */
+    uint64_t answer;
+    int64_t use_until; /* min(the verdict's valid_until, verified + KG_PCCS_CHAIN_TTL_S) */
+} chain_entry;
 
 struct kg_pccs_client {
     kg_pccs_limits lim;
@@ -42,7 +57,9 @@ struct kg_pccs_client {
     int64_t window;      /* the second of `now` the rate counter is for */
     uint32_t window_fetches;
     kg_pccs_stats st;
-    pccs_slot *slots; /* lim.max_platforms of them */
+    uint64_t answers;    /* answers taken in so far: the next one's id is answers + 1 */
+    pccs_slot *slots;    /* lim.max_platforms of them */
+    chain_entry *chains; /* lim.max_chains of them (NULL for none) */
 };
 
 kg_result kg_pccs_client_new(kg_pccs_client **out, const kg_pccs_limits *limits,
@@ -56,12 +73,17 @@ kg_result kg_pccs_client_new(kg_pccs_client **out, const kg_pccs_limits *limits,
     KG_ENSURE(limits->backoff_max_s >= limits->backoff_min_s, KG_ERR_USAGE,
               "PCCS client: backoff_max_s %u is below backoff_min_s %u", limits->backoff_max_s,
               limits->backoff_min_s);
+    KG_ENSURE(limits->max_chains <= KG_PCCS_MAX_CHAINS, KG_ERR_USAGE,
+              "PCCS client: max_chains %u is over %u", limits->max_chains, KG_PCCS_MAX_CHAINS);
     KG_ENSURE(source == NULL || source->fetch != NULL, KG_ERR_USAGE,
               "PCCS client: a source without fetch");
     kg_pccs_client *c = calloc(1, sizeof(*c));
     KG_ENSURE(c != NULL, KG_ERR_NOMEM, "allocating the PCCS client");
     c->slots = calloc(limits->max_platforms, sizeof(*c->slots));
-    if (c->slots == NULL) {
+    c->chains = limits->max_chains ? calloc(limits->max_chains, sizeof(*c->chains)) : NULL;
+    if (c->slots == NULL || (limits->max_chains > 0 && c->chains == NULL)) {
+        free(c->slots);
+        free(c->chains);
         free(c);
         KG_BAIL(KG_ERR_NOMEM, "allocating the PCCS client's table");
     }
@@ -87,6 +109,7 @@ void kg_pccs_client_free(kg_pccs_client *c)
     for (uint32_t i = 0; i < c->lim.max_platforms; i++)
         slot_drop(&c->slots[i]);
     free(c->slots);
+    free(c->chains);
     pthread_cond_destroy(&c->done);
     pthread_mutex_destroy(&c->mu);
     free(c);
@@ -98,6 +121,8 @@ void kg_pccs_client_clear(kg_pccs_client *c)
     for (uint32_t i = 0; i < c->lim.max_platforms; i++)
         if (c->slots[i].used && !c->slots[i].in_flight && c->slots[i].waiters == 0)
             slot_drop(&c->slots[i]);
+    for (uint32_t i = 0; i < c->lim.max_chains; i++)
+        memset(&c->chains[i], 0, sizeof(c->chains[i]));
     c->window = -1;
     c->window_fetches = 0;
     pthread_mutex_unlock(&c->mu);
@@ -110,6 +135,9 @@ void kg_pccs_client_stats(kg_pccs_client *c, kg_pccs_stats *out)
     out->platforms = 0;
     for (uint32_t i = 0; i < c->lim.max_platforms; i++)
         out->platforms += c->slots[i].used ? 1u : 0u;
+    out->chains = 0;
+    for (uint32_t i = 0; i < c->lim.max_chains; i++)
+        out->chains += c->chains[i].used ? 1u : 0u;
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -286,6 +314,7 @@ kg_result kg_pccs_client_get_platform(kg_pccs_client *c, char **out_json, size_t
         free(s->json);
         s->json = json;
         s->len = strlen(json);
+        s->answer = ++c->answers;
         s->serve_until = expiry;
         s->last_ok = true;
         s->backoff_s = 0;
@@ -315,12 +344,14 @@ kg_result kg_pccs_client_get_platform(kg_pccs_client *c, char **out_json, size_t
     if (kg_failed(fetched)) {
         free(s->json);
         s->json = NULL;
+        s->answer = 0;
         s->last_ok = false;
         slot_failed(c, s, t, why);
     } else {
         free(s->json);
         s->json = json;
         s->len = strlen(json);
+        s->answer = ++c->answers;
         s->last_ok = true;
         if (t <= expiry) {
             s->serve_until = expiry;
@@ -361,6 +392,111 @@ kg_result kg_pccs_client_get(kg_pccs_client *c, char **out_json, size_t *out_len
     KG_GUARD(kg_pccs_base_of(base, sizeof(base), base_url));
     KG_GUARD_CTX(kg_pccs_platform_of(&pf, quote, quote_len), "PCCS request");
     return kg_pccs_client_get_platform(c, out_json, out_len, base, &pf, cache_dir, now);
+}
+
+/* ---- by PCK chain ---------------------------------------------------------------------------- */
+
+/* The remembered chain with this hash, or NULL (under c->mu). */
+static chain_entry *chain_find(kg_pccs_client *c, const uint8_t hash[KG_SHA256_LEN])
+{
+    for (uint32_t i = 0; i < c->lim.max_chains; i++)
+        if (c->chains[i].used && memcmp(c->chains[i].hash, hash, KG_SHA256_LEN) == 0)
+            return &c->chains[i];
+    return NULL;
+}
+
+/* Whether a remembered chain still leads to an answer at now, for base (under c->mu): its own
+ * time, and the answer's (the slot holds that very answer, for this PCCS, before its
+ * nextUpdate). */
+static bool chain_live(const chain_entry *e, const char *base, int64_t now)
+{
+    const pccs_slot *s = e->slot;
+    size_t bl = strlen(base);
+    return now < e->use_until && s->used && s->answer == e->answer && s->json != NULL &&
+           now <= s->serve_until && strncmp(s->key, base, bl) == 0 && s->key[bl] == '|';
+}
+
+kg_result kg_pccs_client_quote_collateral(kg_pccs_client *c, char **out_json, size_t *out_len,
+                                          kg_dcap_verifier *v, const char *base_url,
+                                          const kg_quote *q, const uint8_t *raw, size_t raw_len,
+                                          uint64_t now)
+{
+    KG_ENSURE(c && out_json && out_len && v && base_url && q && raw, KG_ERR_USAGE,
+              "kg_pccs_client_quote_collateral: NULL argument");
+    *out_json = NULL;
+    *out_len = 0;
+    char base[KG_PCCS_URL_MAX];
+    KG_GUARD(kg_pccs_base_of(base, sizeof(base), base_url));
+    if (c->lim.max_chains > 0) {
+        uint8_t hash[KG_SHA256_LEN];
+        KG_GUARD(kg_sha256(hash, q->pck_chain, q->pck_chain_len));
+        kg_result rc = KG_ERROR;
+        bool hit = false;
+        pthread_mutex_lock(&c->mu);
+        chain_entry *e = chain_find(c, hash);
+        if (e != NULL && chain_live(e, base, (int64_t)now)) {
+            hit = true;
+            c->st.chain_hits++;
+            e->slot->last_used = (int64_t)now;
+            rc = copy_answer(out_json, out_len, e->slot);
+        }
+        pthread_mutex_unlock(&c->mu);
+        if (hit)
+            return rc;
+    }
+    /* Nothing is fetched for a chain that does not lead to the trusted root: a stranger's
+     * made-up quotes (any FMSPC) must not make a server hammer its PCCS. */
+    KG_GUARD_CTX(kg_dcap_pck_chain_precheck(v, q), "before fetching collateral");
+    KG_GUARD_CTX(kg_pccs_client_get(c, out_json, out_len, base, raw, raw_len, NULL, now),
+                 "fetching collateral");
+    return KG_OK;
+}
+
+void kg_pccs_client_verified(kg_pccs_client *c, const kg_quote *q, const char *json, size_t len,
+                             uint64_t valid_until, uint64_t now)
+{
+    uint8_t hash[KG_SHA256_LEN];
+    if (c == NULL || c->lim.max_chains == 0 || q == NULL || json == NULL)
+        return;
+    if (kg_failed(kg_sha256(hash, q->pck_chain, q->pck_chain_len))) {
+        kg_error_clear();
+        return;
+    }
+    int64_t until = (int64_t)now + (int64_t)KG_PCCS_CHAIN_TTL_S;
+    if (valid_until != 0 && valid_until < (uint64_t)until)
+        until = (int64_t)valid_until;
+    pthread_mutex_lock(&c->mu);
+    chain_entry *e = chain_find(c, hash);
+    /* the answer it verified with: the one this chain already leads to (the common case, no
+     * comparison), else the slot holding exactly these bytes */
+    pccs_slot *s = NULL;
+    if (e != NULL && e->slot->used && e->slot->answer == e->answer && e->slot->len == len &&
+        e->slot->json != NULL)
+        s = e->slot;
+    for (uint32_t i = 0; s == NULL && i < c->lim.max_platforms; i++) {
+        pccs_slot *t = &c->slots[i];
+        if (t->used && t->json != NULL && t->len == len && memcmp(t->json, json, len) == 0)
+            s = t;
+    }
+    if (s != NULL) {
+        if (e == NULL) { /* an empty entry, else the one that lasts least */
+            for (uint32_t i = 0; i < c->lim.max_chains; i++) {
+                chain_entry *t = &c->chains[i];
+                if (!t->used) {
+                    e = t;
+                    break;
+                }
+                if (e == NULL || t->use_until < e->use_until)
+                    e = t;
+            }
+        }
+        e->used = true;
+        memcpy(e->hash, hash, KG_SHA256_LEN);
+        e->slot = s;
+        e->answer = s->answer;
+        e->use_until = until;
+    }
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* ---- the process-wide client of kg_pccs_get_collateral --------------------------------------- */

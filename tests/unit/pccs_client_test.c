@@ -1,6 +1,9 @@
 /* pccs_client_test.c - the PCCS client's fetch limits with the fetch and the clock injected: a
  * failing platform is fetched once per backoff, concurrent requests share one fetch, many
- * platforms are bounded by the rate and the table, answers are cached until their nextUpdate. */
+ * platforms are bounded by the rate and the table, answers are cached until their nextUpdate;
+ * and the PCK chains that verified with an answer find it directly, until the verdict's expiry
+ * and at most KG_PCCS_CHAIN_TTL_S, never after a failed verification, the least lasting
+ * making room. */
 #include "test_util.h"
 
 #include <pthread.h>
@@ -10,6 +13,7 @@
 #include <time.h>
 
 #include "keygate/quote.h"
+#include "keygate/sim.h"
 
 #define T0 1767225600 /* the injected clock's start (unix seconds) */
 #define BASE "http://pccs.invalid:8081"
@@ -21,10 +25,11 @@ typedef struct fake {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     unsigned fetches;
-    kg_err fail;    /* KG_ERR_NONE: answer ANSWER */
-    int64_t expiry; /* of the answer */
-    bool hold;      /* fetches wait until hold is cleared */
-    bool holding;   /* a fetch is waiting */
+    kg_err fail;        /* KG_ERR_NONE: answer `answer` */
+    const char *answer; /* NULL: ANSWER */
+    int64_t expiry;     /* of the answer */
+    bool hold;          /* fetches wait until hold is cleared */
+    bool holding;       /* a fetch is waiting */
 } fake;
 
 static kg_result fake_fetch(void *ctx, char **json, int64_t *expiry, const char *base,
@@ -42,11 +47,12 @@ static kg_result fake_fetch(void *ctx, char **json, int64_t *expiry, const char 
     }
     f->holding = false;
     kg_err fail = f->fail;
+    const char *answer = f->answer ? f->answer : ANSWER;
     *expiry = f->expiry;
     pthread_mutex_unlock(&f->mu);
     if (fail != KG_ERR_NONE)
         KG_BAIL(fail, "GET %s/tdx/certification/v4/tcb?fmspc=%s: HTTP 404", base, pf->fmspc);
-    *json = strdup(ANSWER);
+    *json = strdup(answer);
     KG_ENSURE(*json != NULL, KG_ERR_NOMEM, "strdup");
     return KG_OK;
 }
@@ -420,6 +426,267 @@ static void a_bad_answer_is_an_outage_not_a_verdict(void **state)
     kg_pccs_client_free(c);
 }
 
+/* ---- by PCK chain ---------------------------------------------------------------------------- */
+
+/* A parsed quote for the chain functions: only its PCK chain bytes are read, and the lookup reads
+ * nothing else either before it finds the chain; a chain not found goes to the precheck, which
+ * these made-up bytes fail (so a miss is seen as that error, and nothing is fetched). */
+static kg_quote chain_quote(const char *chain)
+{
+    kg_quote q;
+    memset(&q, 0, sizeof(q));
+    q.pck_chain = (const uint8_t *)chain;
+    q.pck_chain_len = strlen(chain);
+    return q;
+}
+
+/* Asks for q's collateral by its chain at now: true for an answer (ANSWER), false for a miss. */
+static bool by_chain(kg_pccs_client *c, kg_dcap_verifier *v, const kg_quote *q, const char *base,
+                     int64_t now)
+{
+    char *json = NULL;
+    size_t len = 0;
+    static const uint8_t raw[1];
+    kg_error_clear();
+    kg_result rc = kg_pccs_client_quote_collateral(c, &json, &len, v, base, q, raw, sizeof(raw),
+                                                   (uint64_t)now);
+    if (kg_ok(rc)) {
+        assert_string_equal(json, ANSWER);
+        assert_int_equal(len, strlen(ANSWER));
+        free(json);
+        return true;
+    }
+    assert_null(json);
+    assert_non_null(strstr(kg_error_message(), "before fetching collateral"));
+    return false;
+}
+
+static void verified(kg_pccs_client *c, const kg_quote *q, uint64_t valid_until, int64_t now)
+{
+    kg_pccs_client_verified(c, q, ANSWER, strlen(ANSWER), valid_until, (uint64_t)now);
+}
+
+static kg_pccs_stats stats(kg_pccs_client *c)
+{
+    kg_pccs_stats st;
+    kg_pccs_client_stats(c, &st);
+    return st;
+}
+
+/* A chain that verified finds its answer without a parse, until the earliest expiry the verdict
+ * relied on and at most KG_PCCS_CHAIN_TTL_S after the verification (each verification starts
+ * that again), never past the answer's own nextUpdate, and only at the PCCS it came from. */
+static void a_verified_chain_finds_its_answer_until_the_verdict_expires(void **state)
+{
+    (void)state;
+    fake f;
+    fake_init(&f, KG_ERR_NONE, T0 + 100000);
+    kg_pccs_client *c = client(&f, KG_PCCS_SERVER_LIMITS);
+    kg_dcap_verifier *v = NULL;
+    KG_ASSERT_OK(kg_dcap_verifier_new(&v, NULL, 0));
+    kg_pccs_platform pf = platform(1);
+    kg_quote a = chain_quote("chain of host A"), b = chain_quote("chain of host B");
+    assert_true(ask(c, &pf, T0)); /* the platform's answer in the table */
+    assert_int_equal(fetches(&f), 1);
+
+    /* unknown chains go to the precheck */
+    assert_false(by_chain(c, v, &a, BASE, T0));
+    /* a hit: the verdict relied on collateral until T0 + 10 */
+    verified(c, &a, T0 + 10, T0);
+    assert_true(by_chain(c, v, &a, BASE, T0));
+    assert_true(by_chain(c, v, &a, BASE, T0 + 9));
+    assert_false(by_chain(c, v, &b, BASE, T0 + 9)); /* another host's chain is not A's */
+    assert_false(by_chain(c, v, &a, BASE, T0 + 10));
+    assert_int_equal(stats(c).chain_hits, 2);
+
+    /* the TTL caps a later verdict expiry; a verification starts it again */
+    verified(c, &a, T0 + 5000, T0 + 20);
+    assert_true(by_chain(c, v, &a, BASE, T0 + 20 + KG_PCCS_CHAIN_TTL_S - 1));
+    assert_false(by_chain(c, v, &a, BASE, T0 + 20 + KG_PCCS_CHAIN_TTL_S));
+    verified(c, &a, 0, T0 + 400); /* 0: nothing earlier than the TTL */
+    assert_true(by_chain(c, v, &a, BASE, T0 + 400 + KG_PCCS_CHAIN_TTL_S - 1));
+    verified(c, &a, T0 + 5000, T0 + 600);
+    assert_true(by_chain(c, v, &a, BASE, T0 + 800));
+    /* only for the PCCS the answer came from */
+    assert_false(by_chain(c, v, &a, "http://other-pccs.invalid:8081", T0 + 800));
+    assert_true(by_chain(c, v, &a, BASE "/sgx/certification/v4/", T0 + 800));
+    assert_int_equal(stats(c).chain_hits, 6);
+    assert_int_equal(stats(c).chains, 1);
+    assert_int_equal(fetches(&f), 1);
+
+    /* never past the answer's nextUpdate, even within the chain's own time */
+    kg_pccs_client_free(c);
+    fake_init(&f, KG_ERR_NONE, T0 + 100);
+    c = client(&f, KG_PCCS_SERVER_LIMITS);
+    assert_true(ask(c, &pf, T0));
+    verified(c, &a, 0, T0 + 50);
+    assert_true(by_chain(c, v, &a, BASE, T0 + 100));
+    assert_false(by_chain(c, v, &a, BASE, T0 + 101));
+    /* a new answer for the platform: the chain has to verify with it first */
+    f.expiry = T0 + 1000;
+    assert_true(ask(c, &pf, T0 + 101));
+    assert_int_equal(fetches(&f), 2);
+    assert_false(by_chain(c, v, &a, BASE, T0 + 102));
+    verified(c, &a, 0, T0 + 102);
+    assert_true(by_chain(c, v, &a, BASE, T0 + 102));
+
+    /* an answer not in the table (another document) is not remembered; clear forgets chains */
+    kg_pccs_client_verified(c, &b, "{\"other\":1}", 11, 0, T0 + 102);
+    assert_int_equal(stats(c).chains, 1);
+    kg_pccs_client_clear(c);
+    assert_int_equal(stats(c).chains, 0);
+    assert_false(by_chain(c, v, &a, BASE, T0 + 102));
+    kg_dcap_verifier_free(v);
+    kg_pccs_client_free(c);
+}
+
+/* max_chains remembered; a new one replaces the one that lasts least (an expired one first). */
+static void the_least_lasting_chain_makes_room(void **state)
+{
+    (void)state;
+    fake f;
+    fake_init(&f, KG_ERR_NONE, T0 + 100000);
+    kg_pccs_limits lim = KG_PCCS_SERVER_LIMITS;
+    lim.max_chains = 3;
+    kg_pccs_client *c = client(&f, lim);
+    kg_dcap_verifier *v = NULL;
+    KG_ASSERT_OK(kg_dcap_verifier_new(&v, NULL, 0));
+    kg_pccs_platform pf = platform(1);
+    kg_quote q[5] = {chain_quote("chain 0"), chain_quote("chain 1"), chain_quote("chain 2"),
+                     chain_quote("chain 3"), chain_quote("chain 4")};
+    assert_true(ask(c, &pf, T0));
+    verified(c, &q[0], T0 + 50, T0);
+    verified(c, &q[1], T0 + 20, T0);
+    verified(c, &q[2], T0 + 90, T0);
+    for (int i = 0; i < 3; i++)
+        assert_true(by_chain(c, v, &q[i], BASE, T0 + 10));
+    /* a fourth replaces chain 1 (until T0 + 20) */
+    verified(c, &q[3], T0 + 70, T0 + 10);
+    assert_int_equal(stats(c).chains, 3);
+    assert_false(by_chain(c, v, &q[1], BASE, T0 + 11));
+    assert_true(by_chain(c, v, &q[0], BASE, T0 + 11));
+    assert_true(by_chain(c, v, &q[2], BASE, T0 + 11));
+    assert_true(by_chain(c, v, &q[3], BASE, T0 + 11));
+    /* the same chain again takes its own entry, not another's */
+    verified(c, &q[0], T0 + 60, T0 + 11);
+    assert_int_equal(stats(c).chains, 3);
+    assert_true(by_chain(c, v, &q[2], BASE, T0 + 12));
+    assert_true(by_chain(c, v, &q[3], BASE, T0 + 12));
+    /* at T0 + 61 chain 0 has expired: a fifth replaces it, not the live chain 3 (until T0 + 70) */
+    verified(c, &q[4], T0 + 80, T0 + 61);
+    assert_false(by_chain(c, v, &q[0], BASE, T0 + 61));
+    assert_true(by_chain(c, v, &q[3], BASE, T0 + 61));
+    assert_true(by_chain(c, v, &q[4], BASE, T0 + 61));
+    /* without max_chains nothing is remembered */
+    kg_pccs_client_free(c);
+    c = client(&f, KG_PCCS_NO_LIMITS);
+    assert_true(ask(c, &pf, T0));
+    verified(c, &q[0], 0, T0);
+    assert_false(by_chain(c, v, &q[0], BASE, T0));
+    assert_int_equal(stats(c).chains, 0);
+    kg_dcap_verifier_free(v);
+    kg_pccs_client_free(c);
+}
+
+/* With a real (simulated) platform: a quote whose chain leads to the trusted root fetches its
+ * platform's collateral, and its chain is remembered only once a quote with it verified: a
+ * quote that fails verification (its signature broken, same chain) leaves nothing behind; a
+ * chain of another root is refused before anything is fetched. */
+static void only_a_verified_quote_leaves_its_chain(void **state)
+{
+    (void)state;
+    char dir[64], plat[96];
+    snprintf(dir, sizeof(dir), "/tmp/kg-pccs-client-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(plat, sizeof(plat), "%s/p", dir);
+    uint64_t now = (uint64_t)time(NULL);
+    kg_sim_init_opts o = {.now = now, .validity_days = 30};
+    KG_ASSERT_OK(kg_sim_init(plat, &o));
+    kg_buf root, coll, good, bad;
+    kg_buf_init(&root, 65536);
+    kg_buf_init(&coll, KG_MAX_COLLATERAL_LEN);
+    kg_buf_init(&good, KG_MAX_QUOTE_LEN);
+    kg_buf_init(&bad, KG_MAX_QUOTE_LEN);
+    KG_ASSERT_OK(kg_sim_root_ca_der(&root, plat));
+    KG_ASSERT_OK(kg_sim_collateral(&coll, plat));
+    uint8_t rtmr3[48] = {0}, rd[64];
+    memset(rd, 0xab, sizeof(rd));
+    KG_ASSERT_OK(kg_sim_quote(&good, plat, rtmr3, rd));
+    KG_ASSERT_OK(kg_buf_append(&bad, good.data, good.len));
+    kg_quote gq, bq;
+    KG_ASSERT_OK(kg_quote_parse(&gq, good.data, good.len));
+    uint8_t *at = NULL;
+    for (size_t i = 0; at == NULL && i + sizeof(rd) <= bad.len; i++)
+        if (memcmp(bad.data + i, rd, sizeof(rd)) == 0)
+            at = bad.data + i;
+    assert_non_null(at);
+    *at ^= 1; /* REPORTDATA is signed: the quote breaks, its PCK chain stays */
+    KG_ASSERT_OK(kg_quote_parse(&bq, bad.data, bad.len));
+    assert_int_equal(bq.pck_chain_len, gq.pck_chain_len);
+
+    kg_dcap_verifier *v = NULL, *intel = NULL;
+    KG_ASSERT_OK(kg_dcap_verifier_new(&v, root.data, root.len));
+    KG_ASSERT_OK(kg_dcap_verifier_new(&intel, NULL, 0));
+    fake f;
+    fake_init(&f, KG_ERR_NONE, (int64_t)now + 30 * 86400);
+    f.answer = (const char *)coll.data;
+    kg_pccs_client *c = client(&f, KG_PCCS_SERVER_LIMITS);
+    kg_dcap_report *rep = calloc(1, sizeof(*rep));
+    assert_non_null(rep);
+
+    /* a verifier with another root: refused before any fetch */
+    char *json = NULL;
+    size_t len = 0;
+    KG_ASSERT_ERR(
+        kg_pccs_client_quote_collateral(c, &json, &len, intel, BASE, &gq, good.data, good.len, now),
+        KG_ERR_VERIFY, "before fetching collateral");
+    assert_int_equal(fetches(&f), 0);
+
+    /* the broken quote: fetched, fails, not reported; again: the table, not its chain */
+    for (int i = 0; i < 2; i++) {
+        KG_ASSERT_OK(
+            kg_pccs_client_quote_collateral(c, &json, &len, v, BASE, &bq, bad.data, bad.len, now));
+        assert_int_equal(len, coll.len);
+        assert_true(kg_failed(kg_dcap_verify(v, rep, bad.data, bad.len, json, len, now)));
+        free(json);
+    }
+    assert_int_equal(fetches(&f), 1);
+    kg_pccs_stats st = stats(c);
+    assert_int_equal(st.hits, 1);
+    assert_int_equal(st.chain_hits, 0);
+    assert_int_equal(st.chains, 0);
+
+    /* the good quote verifies and is reported: its chain (the same bytes) now finds the answer */
+    KG_ASSERT_OK(
+        kg_pccs_client_quote_collateral(c, &json, &len, v, BASE, &gq, good.data, good.len, now));
+    KG_ASSERT_OK(kg_dcap_verify(v, rep, good.data, good.len, json, len, now));
+    assert_true(rep->valid_until > now);
+    kg_pccs_client_verified(c, &gq, json, len, rep->valid_until, now);
+    free(json);
+    st = stats(c);
+    assert_int_equal(st.hits, 2);
+    assert_int_equal(st.chains, 1);
+    KG_ASSERT_OK(kg_pccs_client_quote_collateral(c, &json, &len, intel, BASE, &gq, good.data,
+                                                 good.len, now + 1));
+    assert_int_equal(len, coll.len);
+    assert_memory_equal(json, coll.data, len);
+    free(json);
+    assert_int_equal(stats(c).chain_hits, 1);
+    assert_int_equal(fetches(&f), 1);
+
+    free(rep);
+    kg_pccs_client_free(c);
+    kg_dcap_verifier_free(v);
+    kg_dcap_verifier_free(intel);
+    kg_buf_free(&root);
+    kg_buf_free(&coll);
+    kg_buf_free(&good);
+    kg_buf_free(&bad);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void limits_out_of_range_are_refused(void **state)
 {
     (void)state;
@@ -433,6 +700,9 @@ static void limits_out_of_range_are_refused(void **state)
                       &(kg_pccs_limits){.backoff_min_s = 5, .backoff_max_s = 1, .max_platforms = 1},
                       NULL),
                   KG_ERR_USAGE, "backoff_max_s 1 is below backoff_min_s 5");
+    KG_ASSERT_ERR(
+        kg_pccs_client_new(&c, &(kg_pccs_limits){.max_platforms = 1, .max_chains = 1025}, NULL),
+        KG_ERR_USAGE, "max_chains 1025 is over 1024");
     assert_null(c);
     kg_pccs_client_free(NULL);
 }
@@ -446,6 +716,9 @@ int main(void)
         cmocka_unit_test(a_table_of_fetches_in_flight_refuses_a_new_platform),
         cmocka_unit_test(many_platforms_are_bounded_by_the_rate_and_the_table),
         cmocka_unit_test(a_bad_answer_is_an_outage_not_a_verdict),
+        cmocka_unit_test(a_verified_chain_finds_its_answer_until_the_verdict_expires),
+        cmocka_unit_test(the_least_lasting_chain_makes_room),
+        cmocka_unit_test(only_a_verified_quote_leaves_its_chain),
         cmocka_unit_test(limits_out_of_range_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
