@@ -276,16 +276,6 @@ static kg_result self_exe(char out[PATH_MAX])
     return kg_cli_path(out, bin, "keygate");
 }
 
-static kg_result json_member_hex(const json_t *o, const char *key, uint8_t *out, size_t n,
-                                 const char *what)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    KG_ENSURE(s != NULL, KG_ERR_INPUT, "%s: '%s' missing", what, key);
-    if (kg_failed(kg_hex_decode_exact(out, n, s)))
-        return kg_error_context("%s: '%s'", what, key);
-    return KG_OK;
-}
-
 /* Deploys the contracts with scripts/deploy-contracts (forge compiles them) and records the
  * addresses in doc. */
 static kg_result deploy_contracts(json_t *doc, const char *dir, const char *rpc_url)
@@ -387,83 +377,51 @@ cleanup:
     return rc;
 }
 
-/* Publishes the KMS bootstrap info, allows its OS image, aggregated MR and device (at notice
- * 0), then raises the KMS governance notice (contracts/README.md). Idempotent enough to
- * retry: values already allowed are skipped, so a retry after the notice was raised works. */
-static kg_result register_kms(json_t *doc, const kg_chain *c, const json_t *boot)
+/* Allows the KMS's OS image, aggregated MR and device (at notice 0) and publishes its root keys
+ * with the commands an operator runs for a KMS of their own: `keygate kms allow` and `keygate kms
+ * publish` (which verifies the bootstrap quote against the devnet's PCCS first), each reading
+ * this devnet's state (saved by the caller); then raises the KMS governance notice
+ * (contracts/README.md). Idempotent enough to retry: allow leaves allowed values unchanged, so a
+ * retry after the notice was raised works. Their output goes to DIR/logs/register.log. */
+static kg_result register_kms(json_t *doc, const char *dir, const kg_chain *c, const char *self,
+                              const char *boot_path, const json_t *boot)
 {
-    kg_result rc = KG_ERROR;
-    uint8_t key[32], kms[20], os[32], mra[32], dev[32];
-    kg_buf ret;
-    kg_buf_init(&ret, KG_ETH_MAX_ABI_LEN);
-    kg_buf k256, ca, quote, evlog, data;
-    kg_buf_init(&k256, 64);
-    kg_buf_init(&ca, 4096);
-    kg_buf_init(&quote, 64 * 1024);
-    kg_buf_init(&evlog, 256 * 1024);
-    kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
+    /* the option, the boot info's member, devnet.json's member */
+    static const char *const allow[][3] = {{"--os-image", "os_image_hash", "os_image_hash"},
+                                           {"--mr", "mr_aggregated", "kms_mr_aggregated"},
+                                           {"--device", "device_id", "kms_device_id"}};
     const json_t *bi = json_object_get(boot, "kms_boot_info");
-    const char *s;
-
-    KG_GUARD_C(kg_cli_signing_key(key, NULL, doc));
-    KG_GUARD_C(kg_eth_address_parse(kms, kg_devnet_str(doc, "kms_contract")));
-    KG_GUARD_C(json_member_hex(bi, "os_image_hash", os, 32, "KMS boot info"));
-    KG_GUARD_C(json_member_hex(bi, "mr_aggregated", mra, 32, "KMS boot info"));
-    KG_GUARD_C(json_member_hex(bi, "device_id", dev, 32, "KMS boot info"));
-    const char *names[] = {"k256_pubkey", "ca_pubkey", "quote", "eventlog"};
-    kg_buf *bufs[] = {&k256, &ca, &quote, &evlog};
-    for (size_t i = 0; i < 4; i++) {
-        s = json_string_value(json_object_get(boot, names[i]));
-        KG_ENSURE_C(s != NULL, KG_ERR_INPUT, "KMS bootstrap info: '%s' missing", names[i]);
-        KG_GUARD_CTX_C(kg_hex_decode_buf(bufs[i], s, strlen(s)), "KMS bootstrap info '%s'",
-                       names[i]);
+    const char *k256 = json_string_value(json_object_get(boot, "k256_pubkey"));
+    char log[PATH_MAX];
+    KG_ENSURE(k256 != NULL, KG_ERR_INPUT, "KMS bootstrap info: 'k256_pubkey' missing");
+    KG_GUARD(log_path(log, dir, "register"));
+    for (size_t i = 0; i < sizeof(allow) / sizeof(allow[0]); i++) {
+        const char *v = json_string_value(json_object_get(bi, allow[i][1]));
+        KG_ENSURE(v != NULL, KG_ERR_INPUT, "KMS boot info: '%s' missing", allow[i][1]);
+        char *argv[] = {(char *)self,        "kms",     "allow", "--state", (char *)dir,
+                        (char *)allow[i][0], (char *)v, NULL};
+        KG_GUARD_CTX(kg_proc_run(NULL, argv, log, NULL), "keygate kms allow %s", allow[i][0]);
+        KG_GUARD(set_str(doc, allow[i][2], v));
     }
-    struct {
-        const char *sig, *query;
-        const uint8_t *v;
-    } adds[] = {{"addOsImageHash(bytes32)", "allowedOsImages(bytes32)", os},
-                {"addKmsAggregatedMr(bytes32)", "kmsAllowedAggregatedMrs(bytes32)", mra},
-                {"addKmsDevice(bytes32)", "kmsAllowedDeviceIds(bytes32)", dev}};
-    for (size_t i = 0; i < 3; i++) {
-        kg_abi_value a = kg_abi_bytes32(adds[i].v);
-        kg_abi_decoded allowed;
-        kg_abi_type bt = KG_ABI_T_BOOL;
-        KG_GUARD_CTX_C(kg_chain_view(c, &allowed, &bt, 1, &ret, kms, adds[i].query, &a, 1), "%s",
-                       adds[i].query);
-        if (kg_abi_get_bool(&allowed))
-            continue;
-        data.len = 0;
-        KG_GUARD_C(kg_chain_calldata(&data, adds[i].sig, &a, 1));
-        KG_GUARD_CTX_C(kg_chain_send(c, NULL, key, kms, &data, KG_CHAIN_WAIT_S), "%s", adds[i].sig);
-    }
-    kg_abi_value members[4] = {kg_abi_bytes(k256.data, k256.len), kg_abi_bytes(ca.data, ca.len),
-                               kg_abi_bytes(quote.data, quote.len),
-                               kg_abi_bytes(evlog.data, evlog.len)};
-    kg_abi_value info = kg_abi_tuple(members, 4);
-    data.len = 0;
-    KG_GUARD_C(kg_chain_calldata(&data, "setKmsInfo((bytes,bytes,bytes,bytes))", &info, 1));
-    KG_GUARD_CTX_C(kg_chain_send(c, NULL, key, kms, &data, KG_CHAIN_WAIT_S), "setKmsInfo");
-    KG_GUARD_C(raise_kms_notice(c, key, kms, &data));
+    char *argv[] = {(char *)self, "kms",         "publish",         "--state",
+                    (char *)dir,  "--bootstrap", (char *)boot_path, NULL};
+    KG_GUARD_CTX(kg_proc_run(NULL, argv, log, NULL), "keygate kms publish");
 
-    KG_GUARD_C(
-        set_str(doc, "os_image_hash", json_string_value(json_object_get(bi, "os_image_hash"))));
-    KG_GUARD_C(
-        set_str(doc, "kms_mr_aggregated", json_string_value(json_object_get(bi, "mr_aggregated"))));
-    KG_GUARD_C(set_str(doc, "kms_device_id", json_string_value(json_object_get(bi, "device_id"))));
-    KG_GUARD_C(
-        set_str(doc, "k256_pubkey", json_string_value(json_object_get(boot, "k256_pubkey"))));
-    KG_ENSURE_C(json_object_set_new(doc, "kms_registered", json_true()) == 0, KG_ERR_NOMEM,
-                "devnet.json");
-    rc = KG_OK;
-cleanup:
+    uint8_t key[32], kms[20];
+    kg_buf data;
+    kg_buf_init(&data, KG_ETH_MAX_ABI_LEN);
+    kg_result rc = kg_cli_signing_key(key, NULL, doc);
+    if (kg_ok(rc))
+        rc = kg_eth_address_parse(kms, kg_devnet_str(doc, "kms_contract"));
+    if (kg_ok(rc))
+        rc = raise_kms_notice(c, key, kms, &data);
     kg_memzero(key, sizeof(key));
-    kg_buf_free(&ret);
-    kg_buf_free(&k256);
-    kg_buf_free(&ca);
-    kg_buf_free(&quote);
-    kg_buf_free(&evlog);
     kg_buf_free(&data);
-    return rc;
+    KG_GUARD(rc);
+    KG_GUARD(set_str(doc, "k256_pubkey", k256));
+    KG_ENSURE(json_object_set_new(doc, "kms_registered", json_true()) == 0, KG_ERR_NOMEM,
+              "devnet.json");
+    return KG_OK;
 }
 
 static bool file_exists(const char *path)
@@ -660,8 +618,10 @@ static kg_result devnet_up_steps(json_t *doc, const char *dir, kg_chain *chain)
         if (kg_ok(rc)) {
             fprintf(stderr, "keygate devnet: publishing the KMS keys and allowing its OS image, "
                             "MR and device on chain\n");
-            rc = register_kms(doc, chain, boot);
+            rc = kg_devnet_save(dir, doc); /* the state `kms allow` and `publish` read */
         }
+        if (kg_ok(rc))
+            rc = register_kms(doc, dir, chain, self, p_boot, boot);
         json_decref(boot);
         KG_GUARD_CTX(rc, "registering the KMS on chain");
         KG_GUARD(kg_devnet_save(dir, doc));

@@ -3,6 +3,14 @@
 # config, a bootstrapped keygate-kms published and allowed on chain, apps registered, and every
 # process stopped by one EXIT trap.
 #
+# Each step is the CLI's (`keygate devnet up` runs the same: sim init and pccs, the config of
+# `kms config`, kms allow and publish): this file only sequences them, so that a test can run
+# each with its own KMS config, faults or extra nodes. The CLI steps read the devnet state in $TMP/devnet.json, which the steps here
+# fill as `devnet up` does. What is still the shell's own, and why: starting anvil (the CLI
+# starts it only inside `devnet up`, which also persists its state; tests pass it arguments and
+# kill it) and deploy-contracts (the same script the CLI runs); keygate-kms --bootstrap and the
+# KMS process (the KMS's own, and tests need the pid); kg_send for the tests' own transactions.
+#
 # Before sourcing, the caller sets SRC (source tree) and BUILD (build directory; tests given only
 # the CLI may leave it unset) and defines
 # die MESSAGE (prints and exits non-zero). Then, in order, as far as it needs:
