@@ -16,7 +16,7 @@
 #      accept never pauses), then 400 half ClientHellos (slowloris, closed at the 2 s handshake
 #      deadline), while app boots still get keys within 2 s; latencies printed;
 #   6. the agent fails over past a dead URL and a KMS that cannot decide (503), never past a
-#      refusal (403).
+#      refusal (403); the app's GetTlsKey answers 503 while its KMS cannot decide.
 # Usage: attacks_itest.sh BUILD_DIR
 set -euo pipefail
 BUILD="$(cd "${1:?usage: attacks_itest.sh BUILD_DIR}" && pwd)"
@@ -371,5 +371,31 @@ agent_boot "$W/v2.json" --kms "https://127.0.0.1:${KPORT[dos]}" --kms "https://1
 REQ2="$(metric flaky keygate_kms_requests_total)"
 [ "$REQ2" = "$((REQ1 + 1))" ] || die "refusal: the agent asked the next KMS after a 403 ($REQ1 -> $REQ2 requests, 1 is this check)"
 ok "agent: a refusal (HTTP 403, compose not allowed) ends the boot; the next KMS is never asked"
+
+# The app's GetTlsKey goes to the KMS too (SignCert), and the app sees the one status table
+# (kg_err_http_status): the flaky KMS with its chain down answers 503 and so does the agent,
+# still {"error"}; with the chain back the same call gives a certificate. The app itself turns
+# the chain node down and up (root in its VM where the agent runs as root: it writes the mode).
+AS_ROOT=()
+[ "$(id -u)" != 0 ] || AS_ROOT=(--app-user root)
+cat >"$W/tls.sh" <<SH
+#!/bin/sh
+tls() { curl -s -m 30 -o "$W/tls.\$1.json" -w '%{http_code}' --unix-socket "\$DSTACK_SIMULATOR_ENDPOINT" -X POST -d '{"subject":"a.test"}' http://localhost/GetTlsKey >"$W/tls.\$1.code"; }
+echo down >"$W/rpc.mode"
+tls down
+: >"$W/rpc.mode"
+tls up
+SH
+set +e
+timeout -k 5 90 "$KG" sim run --state "$STATE" --app "$APP" --compose "$W/v1.json" --kms-ca "$KMS_CA" --kms-k256 "$K256" \
+  --kms "https://127.0.0.1:${KPORT[flaky]}" "${AS_ROOT[@]}" -- sh "$W/tls.sh" >"$W/tls.out" 2>"$W/tls.err"
+RC=$?
+set -e
+: >"$W/rpc.mode"
+[ "$RC" = 0 ] && [ "$(cat "$W/tls.down.code" 2>/dev/null)" = 503 ] && jq -e 'keys == ["error"] and (.error | test("HTTP 503"))' "$W/tls.down.json" >/dev/null ||
+  die "GetTlsKey with the KMS's chain down: exit $RC, HTTP $(cat "$W/tls.down.code" 2>/dev/null): $(head -c 300 "$W/tls.down.json" 2>/dev/null) $(tr '\n' ' ' <"$W/tls.err" | cut -c1-300)"
+[ "$(cat "$W/tls.up.code")" = 200 ] && jq -e '.certificate_chain | length >= 3' "$W/tls.up.json" >/dev/null ||
+  die "GetTlsKey with the chain back: HTTP $(cat "$W/tls.up.code"): $(head -c 300 "$W/tls.up.json")"
+ok "the app's GetTlsKey: the KMS's chain down -> HTTP 503 {\"error\"} from the agent (could not decide, not a refusal); chain back -> a certificate"
 
 echo "attacks_itest: $PASS passed"
