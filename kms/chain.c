@@ -477,6 +477,17 @@ kg_result kms_chain_block(kg_eth_block *out, kms *k)
     return KG_OK;
 }
 
+kg_result kms_chain_block_at(kg_eth_block *out, const kg_kms_verdict *v)
+{
+    memset(out, 0, sizeof(*out));
+    KG_ENSURE(v->block_number >= 0 && strlen(v->block_hash) == 2 + 2 * KG_ETH_HASH_LEN &&
+                  kg_ok(kg_hex_decode_exact(out->hash, KG_ETH_HASH_LEN, v->block_hash + 2)),
+              KG_ERR_INTERNAL, "decision block '%s' (%lld) is not a block of the chain",
+              v->block_hash, (long long)v->block_number);
+    out->number = (uint64_t)v->block_number;
+    return KG_OK;
+}
+
 kg_result kms_chain_policy(kg_eth_decision *out, kms *k, int kind, const kg_boot_identity *id,
                            const kg_eth_block *at)
 {

@@ -446,10 +446,7 @@ kg_result kms_epochs_at(kms_epoch_view *out, kms *k, const kg_kms_verdict *v)
         pthread_rwlock_unlock(&k->epochs_lock);
         return KG_OK;
     }
-    KG_ENSURE(strlen(v->block_hash) == 2 + 2 * KG_ETH_HASH_LEN &&
-                  kg_ok(kg_hex_decode_exact(blk.hash, KG_ETH_HASH_LEN, v->block_hash + 2)),
-              KG_ERR_INTERNAL, "decision block hash '%s'", v->block_hash);
-    blk.number = (uint64_t)v->block_number;
+    KG_GUARD(kms_chain_block_at(&blk, v));
     pthread_mutex_lock(&g_view_lock);
     bool known = g_view_known && memcmp(g_view_block, blk.hash, KG_ETH_HASH_LEN) == 0;
     if (known)
@@ -657,7 +654,7 @@ cleanup:
     return rc;
 }
 
-kg_result kms_epochs_adopt(kms *k, const json_t *list, const char *source)
+kg_result kms_epochs_adopt(kms *k, const json_t *list, const char *source, const kg_kms_verdict *at)
 {
     kg_eth_block blk;
     uint32_t cur = 0;
@@ -666,7 +663,7 @@ kg_result kms_epochs_adopt(kms *k, const json_t *list, const char *source)
                   json_array_size(list) <= KMS_MAX_EPOCHS,
               KG_ERR_INPUT, "GetKmsKey from %s: 'epochs' is not a list of 1 to %u epochs", source,
               KMS_MAX_EPOCHS);
-    KG_GUARD_CTX(kms_chain_block(&blk, k), "onboarding: root epochs");
+    KG_GUARD_CTX(kms_chain_block_at(&blk, at), "onboarding: root epochs");
     KG_GUARD_CTX(kms_chain_current_root_epoch(&cur, &supported, k, &blk), "onboarding");
     kms_epochs_free(k);
     kg_result rc = KG_OK;

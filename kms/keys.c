@@ -24,7 +24,6 @@
 
 #include "keygate/fileio.h"
 #include "keygate/hash.h"
-#include "keygate/https.h"
 #include "keygate/slog.h"
 #include "kms.h"
 #include "keygate/kms_x509.h"
@@ -45,6 +44,11 @@ static kg_result state_path(char *out, size_t n, const kms *k, const char *name)
     int w = snprintf(out, n, "%s/%s", k->cfg.state_dir, name);
     KG_ENSURE(w > 0 && (size_t)w < n, KG_ERR_INPUT, "state path too long for '%s'", name);
     return KG_OK;
+}
+
+kg_result kms_keys_state_path(char *out, size_t n, const kms *k, const char *name)
+{
+    return state_path(out, n, k, name);
 }
 
 static bool file_exists(const char *path)
@@ -522,218 +526,4 @@ void kms_keys_free(kms *k)
     k->root_ca_cert = k->tls_cert = k->temp_ca_cert = NULL;
     k->root_ca_pem = k->temp_ca_pem = k->temp_ca_key_pem = NULL;
     k->bootstrap_info = NULL;
-}
-
-/* A PEM certificate that must certify exactly `key`. */
-static kg_result kms_x509_from_pem_checked(X509 **out, const char *pem, EVP_PKEY *key)
-{
-    KG_GUARD(kg_kms_x509_from_pem(out, pem, strlen(pem)));
-    KG_ENSURE(X509_check_private_key(*out, key) == 1, KG_ERR_VERIFY,
-              "certificate does not match the root CA key");
-    return KG_OK;
-}
-
-/* The GetKmsKey URL of --onboard SOURCE: "HOST:PORT" (a name or an address) or an https://
- * URL. */
-static kg_result source_url(char *out, size_t n, const char *source)
-{
-    bool is_url = strncmp(source, "https://", 8) == 0;
-    const char *hostport = is_url ? source + 8 : source;
-    size_t len = strlen(hostport);
-    while (len > 0 && hostport[len - 1] == '/')
-        len--;
-    const char *colon = memchr(hostport, ':', len);
-    KG_ENSURE(len > 0 && memchr(hostport, '/', len) == NULL && strpbrk(hostport, " ?#@") == NULL &&
-                  (is_url || (colon != NULL && colon != hostport && colon[1] != '\0')),
-              KG_ERR_USAGE, "--onboard '%s' is not HOST:PORT or https://HOST:PORT", source);
-    int w = snprintf(out, n, "https://%.*s/prpc/GetKmsKey?json", (int)len, hostport);
-    KG_ENSURE(w > 0 && (size_t)w < n, KG_ERR_USAGE, "--onboard '%.100s' is too long", source);
-    return KG_OK;
-}
-
-/* The source KMS must prove, after the handshake and before we send anything, that it is a
- * genuine KMS that governance allows: its server certificate is verified like any peer's
- * (RA-TLS, full DCAP with the configured trust root and collateral, event log), its measured
- * identity must be a KMS of this deployment (identity.c), and isKmsAllowed must say yes. */
-static kg_result check_source(void *arg, X509 *peer, STACK_OF(X509) * chain)
-{
-    (void)chain; /* no chain: the source is known by its attestation (https.h, no anchor) */
-    kms *k = arg;
-    kg_result rc = KG_ERROR;
-    unsigned char *der = NULL;
-    kg_ratls_identity *id = calloc(1, sizeof(*id));
-    kg_kms_verdict *v = calloc(1, sizeof(*v));
-    KG_ENSURE_C(id != NULL && v != NULL, KG_ERR_NOMEM, "out of memory");
-    /* handed over by the HTTPS client's callback, not as a handshake's (ratls.h): fully checked */
-    int der_len = i2d_X509(peer, &der);
-    KG_ENSURE_OSSL_C(der_len > 0, KG_ERR_INPUT, "source KMS: its certificate cannot be encoded");
-    KG_GUARD_CTX_C(kms_attest_peer(k, id, der, (size_t)der_len, NULL),
-                   "source KMS: its RA-TLS certificate does not verify");
-    KG_ENSURE_C(id->boot.has_app_id &&
-                    memcmp(id->boot.app_id, kms_identity_app_id(k), KG_APP_ID_LEN) == 0,
-                KG_ERR_DENIED, "source KMS: its measured identity is not a KMS of this deployment");
-    KG_GUARD_CTX_C(kms_policy_ask(k, v, KG_KMS_CALLER_KMS, &id->boot),
-                   "source KMS: governance unavailable");
-    KG_ENSURE_C(v->allowed, KG_ERR_DENIED, "source KMS not allowed by governance: %s",
-                v->reason[0] ? v->reason : "(no reason given)");
-    rc = KG_OK;
-cleanup:
-    OPENSSL_free(der);
-    free(id);
-    free(v);
-    return rc;
-}
-
-/* The received keys must be the ones published on chain (kmsInfo): otherwise an allowed but
- * independently bootstrapped KMS could hand us root keys no app's published keys chain to. */
-static kg_result check_keys_on_chain(const uint8_t chain_k256[KG_K256_PUB_LEN],
-                                     const kg_buf *chain_spki,
-                                     const uint8_t scalar[KG_K256_SCALAR_LEN],
-                                     const kg_p256_key *ca, const char *source)
-{
-    uint8_t pub[KG_K256_PUB_LEN];
-    kg_buf spki;
-    kg_buf_init(&spki, 4096);
-    kg_result rc = kg_k256_public(pub, scalar);
-    if (kg_ok(rc))
-        rc = kg_p256_spki_der(&spki, ca);
-    if (kg_ok(rc)) {
-        bool k256_ok = memcmp(pub, chain_k256, KG_K256_PUB_LEN) == 0;
-        bool ca_ok =
-            spki.len == chain_spki->len && memcmp(spki.data, chain_spki->data, spki.len) == 0;
-        if (!k256_ok || !ca_ok)
-            rc = kg_error_set(KG_ERR_VERIFY, __FILE__, __LINE__,
-                              "the root keys received from %s do not match the KMS info on chain "
-                              "(root k256 key %s, root CA key %s); refusing to onboard",
-                              source, k256_ok ? "matches" : "differs",
-                              ca_ok ? "matches" : "differs");
-    }
-    kg_buf_free(&spki);
-    return rc;
-}
-
-kg_result kms_keys_onboard(kms *k, const char *source)
-{
-    char ca_key[KG_KMS_PATH_MAX + 32], k256[KG_KMS_PATH_MAX + 32], url[KG_HTTPS_MAX_URL];
-    char ca_cert_path[KG_KMS_PATH_MAX + 32], sealed[KG_KMS_PATH_MAX + 32];
-    KG_GUARD(state_path(ca_key, sizeof(ca_key), k, "root-ca.key"));
-    KG_GUARD(state_path(k256, sizeof(k256), k, "root-k256.key"));
-    KG_GUARD(state_path(ca_cert_path, sizeof(ca_cert_path), k, "root-ca.pem"));
-    KG_GUARD(kms_seal_path(sealed, sizeof(sealed), k));
-    KG_GUARD(source_url(url, sizeof(url), source));
-    if (file_exists(ca_key) || file_exists(k256)) {
-        kg_slog(KG_SLOG_INFO, "state_dir holds plaintext root keys (they are sealed next); not "
-                              "onboarding");
-        return KG_OK;
-    }
-    if (file_exists(sealed)) {
-        /* A restart: if this VM can open its own sealed keys, there is nothing to fetch. On TDX
-         * (no sealing key) or in another VM it cannot, and the peer's keys are sealed anew. */
-        if (kg_ok(kms_seal_open(k))) {
-            /* ... unless they lack the root epoch now current on chain (activated while this
-             * node was down): then the source's epochs are fetched */
-            uint32_t cur = 0;
-            bool lacks = false;
-            kg_result lr = k->cfg.policy == KG_KMS_POLICY_ETH
-                               ? kms_epochs_lack_current(&lacks, &cur, k)
-                               : KG_OK;
-            kms_epochs_free(k);
-            kg_kdf_root_keys_wipe(&k->root);
-            KG_GUARD_CTX(lr, "checking the sealed root epochs against the chain");
-            if (!lacks) {
-                kg_slog(KG_SLOG_INFO, "the sealed root keys open in this VM; not onboarding");
-                return KG_OK;
-            }
-            kg_slog(KG_SLOG_WARN,
-                    "the sealed root keys lack root epoch %u, current on chain; onboarding",
-                    (unsigned)cur);
-        } else {
-            kg_slog(KG_SLOG_WARN, "the sealed root keys do not open here (%s); onboarding",
-                    kg_error_message());
-            kg_error_clear();
-        }
-    }
-    KG_ENSURE(k->cfg.policy == KG_KMS_POLICY_ETH, KG_ERR_USAGE,
-              "--onboard needs policy.backend 'eth': the received root keys are checked against "
-              "the KMS info on chain");
-    kg_result rc = KG_ERROR;
-    kg_p256_key *id_key = NULL;
-    X509 *id_cert = NULL;
-    kg_buf resp, chain_spki, id_cert_pem, id_key_pem;
-    kg_buf_init(&id_cert_pem, 64u * 1024u);
-    kg_buf_init(&id_key_pem, 4096);
-    kg_buf_init(&resp, 1u << 20);
-    kg_buf_init(&chain_spki, 4096);
-    json_t *doc = NULL;
-    kg_p256_key *ca = NULL;
-    uint8_t scalar[KG_K256_SCALAR_LEN], chain_k256[KG_K256_PUB_LEN];
-    X509 *cert = NULL;
-    long status = 0;
-    /* What the keys must be, read before we ask for them. */
-    KG_GUARD_CTX_C(kms_policy_kms_info(chain_k256, &chain_spki, k), "onboarding");
-    KG_GUARD_CTX_C(kms_attest_client_cert(&id_key, &id_cert, k), "onboarding certificate");
-    KG_GUARD_C(kg_kms_x509_pem(&id_cert_pem, id_cert));
-    KG_GUARD_C(kg_p256_private_pem(&id_key_pem, id_key));
-    /* The source is judged during the handshake, before the request is sent (check_source). */
-    kg_https_request rq = {.url = url,
-                           .body = "{}",
-                           .timeout_ms = (long)k->cfg.policy_timeout_ms * 4,
-                           .cert_pem = (const char *)id_cert_pem.data,
-                           .key_pem = (const char *)id_key_pem.data,
-                           .verify_server = check_source,
-                           .verify_ctx = k};
-    KG_GUARD_CTX_C(kg_https_post(&resp, &status, &rq), "GetKmsKey from %s", source);
-    KG_ENSURE_C(status == 200, KG_ERR_DENIED, "GetKmsKey from %s: HTTP %ld: %.300s", source, status,
-                resp.data ? (const char *)resp.data : "");
-    json_error_t jerr;
-    doc = json_loadb((const char *)resp.data, resp.len, JSON_REJECT_DUPLICATES, &jerr);
-    json_t *entry = json_array_get(json_object_get(doc, "keys"), 0);
-    const char *pem = json_string_value(json_object_get(entry, "ca_key"));
-    const char *khex = json_string_value(json_object_get(entry, "k256_key"));
-    KG_ENSURE_C(pem != NULL && khex != NULL, KG_ERR_INPUT,
-                "GetKmsKey from %s: reply has no keys[0].ca_key / k256_key", source);
-    KG_GUARD_CTX_C(kg_p256_from_pem(&ca, pem, strlen(pem)), "GetKmsKey: ca_key");
-    KG_GUARD_CTX_C(kg_hex_decode_exact(scalar, sizeof(scalar), khex), "GetKmsKey: k256_key");
-    KG_GUARD_CTX_C(kg_k256_check_scalar(scalar), "GetKmsKey: k256_key");
-    KG_GUARD_C(check_keys_on_chain(chain_k256, &chain_spki, scalar, ca, source));
-    const char *ca_pem = json_string_value(json_object_get(doc, "ca_cert"));
-    if (ca_pem != NULL) /* keep the very same root CA certificate as the source node */
-        KG_GUARD_CTX_C(kms_x509_from_pem_checked(&cert, ca_pem, kg_p256_evp(ca)),
-                       "GetKmsKey: ca_cert");
-    /* Every check passed: the keys stay in memory and kms_keys_init seals them for this VM; only
-     * the public root CA certificate is written here. */
-    if (mkdir(k->cfg.state_dir, 0700) != 0 && errno != EEXIST)
-        KG_BAIL_C(KG_ERR_IO, "cannot create state_dir '%s': %s", k->cfg.state_dir, strerror(errno));
-    if (cert != NULL && !file_exists(ca_cert_path))
-        KG_GUARD_C(save_cert(k, ca_cert_path, cert));
-    KG_GUARD_C(kg_p256_scalar(k->root.ca_scalar, ca));
-    memcpy(k->root.k256_scalar, scalar, KG_K256_SCALAR_LEN);
-    /* beyond dstack: every live root epoch, each checked against the chain (epochs.c); a
-     * source from before epochs sends keys[0] only, which is epoch 0 */
-    json_t *epochs = json_object_get(doc, "epochs");
-    if (epochs != NULL) {
-        KG_GUARD_C(kms_epochs_adopt(k, epochs, source));
-        const kms_epoch *cur = kms_epoch_current(k);
-        KG_ENSURE_C(kg_ct_equal(&cur->root, &k->root, sizeof(k->root)), KG_ERR_DENIED,
-                    "GetKmsKey from %s: keys[0] is not its current root epoch; refusing to "
-                    "onboard",
-                    source);
-    } else {
-        KG_GUARD_C(kms_epochs_single(k));
-    }
-    k->root_in_memory = true;
-    kg_slog(KG_SLOG_INFO, "onboarded root keys from %s (they match the KMS info on chain)", source);
-    rc = KG_OK;
-cleanup:
-    kg_memzero(scalar, sizeof(scalar));
-    X509_free(cert);
-    kg_p256_free(ca);
-    json_decref(doc); /* jansson does not wipe: the key text lived in its heap briefly */
-    kg_buf_free(&resp);
-    kg_buf_free(&chain_spki);
-    kg_buf_free(&id_cert_pem);
-    kg_buf_free(&id_key_pem); /* wipes */
-    X509_free(id_cert);
-    kg_p256_free(id_key);
-    return rc;
 }

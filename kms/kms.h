@@ -105,12 +105,8 @@ typedef struct kms {
 KG_RESULT kms_keys_init(kms *k, bool may_generate);
 void kms_keys_free(kms *k);
 
-/* Replication (docs/protocol.md section 7 flow 6): when state_dir holds no root keys, obtains them
- * from the KMS at host:port with GetKmsKey over mutually attested TLS and stores them (0600). The
- * source must verify as an RA-TLS "kms:rpc" peer that isKmsAllowed accepts (checked before the
- * request is sent), and the keys must equal kmsInfo on chain; otherwise nothing is written.
- * Needs kms_policy_init (eth backend) first. */
-KG_RESULT kms_keys_onboard(kms *k, const char *source);
+/* A file in state_dir: cfg.state_dir + "/" + name into out (KG_ERR_INPUT when too long). */
+KG_RESULT kms_keys_state_path(char *out, size_t n, const kms *k, const char *name);
 
 /* After kms_keys_init, before the server certificate and the log key: the root this node serves
  * under (TLS certificate, log-key certificate, its kmsInfo check) becomes the epoch current on
@@ -196,14 +192,27 @@ KG_RESULT kms_epochs_at_head(kms *k);
  * keys): false with a KMS contract from before epochs. Reads a block of its own. */
 KG_RESULT kms_epochs_lack_current(bool *lacks, uint32_t *cur, kms *k);
 /* --onboard: replaces k->epochs by GetKmsKey's "epochs" from source, each checked against the
- * chain first: the same keys as rootEpoch(n); for n > 0, keccak256(quote) = attestationHash,
- * the quote verifies with the epoch REPORTDATA and attests an allowed KMS; statuses from the
- * chain. A proposal not on chain yet or an epoch retired there is left out; anything else that
- * fails refuses the whole onboarding (KG_ERR_DENIED / KG_ERR_INPUT saying which epoch and why),
- * as does a list without the chain's current epoch. Sets k->root to the current one. */
-KG_RESULT kms_epochs_adopt(kms *k, const json_t *list, const char *source);
+ * chain at the block the source was decided at (`at`, its verdict) first: the same keys as
+ * rootEpoch(n); for n > 0, keccak256(quote) = attestationHash, the quote verifies with the epoch
+ * REPORTDATA and attests an allowed KMS; statuses from the chain. A proposal not on chain yet or an
+ * epoch retired there is left out; anything else that fails refuses the whole onboarding
+ * (KG_ERR_DENIED / KG_ERR_INPUT saying which epoch and why), as does a list without the chain's
+ * current epoch. Sets k->root to the current one. */
+KG_RESULT kms_epochs_adopt(kms *k, const json_t *list, const char *source,
+                           const kg_kms_verdict *at);
 /* GET /epochs: {"current": N, "epochs": [{"epoch", "status", "k256_pubkey"}]} (public values). */
 KG_RESULT kms_epochs_list(json_t **out, kms *k);
+
+/* ---- onboard.c ------------------------------------------------------------------------------ */
+
+/* Replication (docs/protocol.md section 7 flow 6): when state_dir holds no root keys this VM can
+ * open, obtains them from the KMS at host:port with GetKmsKey over mutually attested TLS and keeps
+ * them in memory (root_in_memory; kms_keys_init seals them). The source is decided about during
+ * the handshake, before the request is sent, by the decision core as a KMS caller (kg_kms_decide:
+ * attestation, the KMS contract as its measured app id, isKmsAllowed at one block), and the keys
+ * must be what the chain names at that block (kg_kms_check_root_keys, then every root epoch);
+ * otherwise nothing is kept or written. Needs kms_policy_init (eth backend) first. */
+KG_RESULT kms_keys_onboard(kms *k, const char *source);
 
 /* ---- recover.c ------------------------------------------------------------------------------ */
 
@@ -276,6 +285,10 @@ KG_RESULT kms_policy_webhook_info(kms_webhook_info *out, kms *k);
  * the compressed root k256 key and the root CA SubjectPublicKeyInfo DER (appended to ca_spki).
  * eth backend only; nothing published is KG_ERR_NOT_FOUND. */
 KG_RESULT kms_policy_kms_info(uint8_t k256_pub[KG_K256_PUB_LEN], kg_buf *ca_spki, kms *k);
+/* kmsInfo at a verdict's block, agreed by the quorum: the root_keys operation of
+ * kms_decision.h (ctx is the kms; eth backend only). */
+KG_RESULT kms_policy_root_keys(void *ctx, uint8_t k256_pub[KG_K256_PUB_LEN],
+                               uint8_t ca_spki_sha256[KG_SHA256_LEN], const kg_kms_verdict *at);
 /* Runs the self-check now and records its verdict in k->kms_allowed. */
 void kms_self_check(kms *k);
 
@@ -328,6 +341,9 @@ void kms_chain_free(void);
 /* The block a decision is made at: the highest block a quorum has reached minus confirmations,
  * the same hash at every node that answers, fresh, not going backwards (chain.c). */
 KG_RESULT kms_chain_block(struct kg_eth_block *out, kms *k);
+/* The block a verdict was decided at (its number and hash; no timestamp), for further reads at
+ * that very block. KG_ERR_INTERNAL when the verdict names none (webhook backend). */
+KG_RESULT kms_chain_block_at(struct kg_eth_block *out, const kg_kms_verdict *v);
 /* isAppAllowed / isKmsAllowed at `at`, the same answer from every node that answers. */
 KG_RESULT kms_chain_policy(struct kg_eth_decision *out, kms *k, int kind,
                            const kg_boot_identity *id, const struct kg_eth_block *at);

@@ -362,6 +362,17 @@ kg_result kms_policy_kms_info(uint8_t k256_pub[KG_K256_PUB_LEN], kg_buf *ca_spki
     return KG_OK;
 }
 
+kg_result kms_policy_root_keys(void *ctx, uint8_t k256_pub[KG_K256_PUB_LEN],
+                               uint8_t ca_spki_sha256[KG_SHA256_LEN], const kg_kms_verdict *at)
+{
+    kms *k = ctx;
+    KG_ENSURE(k->cfg.policy == KG_KMS_POLICY_ETH, KG_ERR_USAGE,
+              "the KMS info is on chain: policy.backend must be 'eth'");
+    kg_eth_block blk;
+    KG_GUARD(kms_chain_block_at(&blk, at));
+    return kms_chain_kms_info(k256_pub, ca_spki_sha256, k, &blk);
+}
+
 /* Whether the root keys published on chain at `at` are this node's (*match), with the
  * difference in why. An error: no quorum answer. */
 static kg_result kms_key_check(kms *k, const kg_eth_block *at, char *why, size_t why_size,

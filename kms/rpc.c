@@ -83,7 +83,8 @@ void kms_decision_ops(kg_kms_ops *out, kms *k)
                         .attest_csr = kms_attest_csr,
                         .govern = kms_policy_ask,
                         .record = record_in_audit,
-                        .self_allowed = self_allowed};
+                        .self_allowed = self_allowed,
+                        .root_keys = kms_policy_root_keys};
 }
 
 static kg_kms_request request_of(const kms *k, const kms_call *c, kg_kms_caller caller)

@@ -19,6 +19,8 @@
 #include <stdint.h>
 
 #include "keygate/audit.h"
+#include "keygate/crypto.h"
+#include "keygate/hash.h"
 #include "keygate/identity.h"
 #include "keygate/ratls.h"
 #include "keygate/result.h"
@@ -67,6 +69,12 @@ typedef struct kg_kms_ops {
     /* This KMS's own standing (the last self-check): false, with a reason, when it must not
      * serve keys. */
     bool (*self_allowed)(void *ctx, char *reason, size_t reason_size);
+    /* The root public keys the chain names for this deployment (kmsInfo) at the verdict's block:
+     * the compressed root k256 key and the SHA-256 of the root CA SubjectPublicKeyInfo DER. An
+     * error when the chain cannot say (an outage, or KG_ERR_DENIED when its nodes contradict each
+     * other). Required only by kg_kms_check_root_keys (a replica onboarding); may be NULL. */
+    kg_result (*root_keys)(void *ctx, uint8_t k256_pub[KG_K256_PUB_LEN],
+                           uint8_t ca_spki_sha256[KG_SHA256_LEN], const kg_kms_verdict *at);
 } kg_kms_ops;
 
 typedef struct kg_kms_request {
@@ -79,6 +87,9 @@ typedef struct kg_kms_request {
      * verification, and its own signature is redundant with the handshake's (ratls.h). */
     const kg_ratls_handshake_cert *tls_cert;
     kg_kms_caller caller;
+    /* For KMS callers: what the refusals call the peer ("peer KMS" when NULL; a replica
+     * onboarding calls it "source KMS"). */
+    const char *kms_role;
     /* For KMS callers: the app id a KMS of this deployment measures (the KMS contract). */
     const uint8_t *kms_app_id;
     /* SignCert v2: the key to be certified is a CSR's, attested by the evidence the CSR
@@ -117,6 +128,21 @@ KG_RESULT kg_kms_decide(kg_kms_decision *out, const kg_kms_ops *ops, const kg_km
 KG_RESULT kg_kms_record_release(const kg_kms_ops *ops, const kg_kms_request *req,
                                 const kg_kms_decision *d, const char *released_json,
                                 uint64_t *leaf);
+
+/*
+ * For a KMS allowed by kg_kms_decide whose root keys this node receives (a replica onboarding
+ * from it): the received public keys must be the ones the chain names at the decision's very block
+ * (ops->root_keys), or an independently bootstrapped KMS that governance allows could hand over
+ * root keys no app's published keys chain to. k256_pub is the received root k256 key
+ * (compressed), ca_spki the received root CA key's SubjectPublicKeyInfo DER. KG_OK when both
+ * match (record the release with kg_kms_record_release); otherwise the refusal is recorded and
+ * the error is "<method> denied: the received root keys do not match the KMS info on chain at
+ * block N (root k256 key matches|differs, root CA key matches|differs)" (KG_ERR_DENIED), or
+ * "<method> unavailable: ..." when the chain cannot say.
+ */
+KG_RESULT kg_kms_check_root_keys(const kg_kms_ops *ops, const kg_kms_request *req,
+                                 const kg_kms_decision *d, const uint8_t k256_pub[KG_K256_PUB_LEN],
+                                 const uint8_t *ca_spki, size_t ca_spki_len);
 
 /* Records and returns a refusal of a request that could not even be read (KG_ERR_INPUT). */
 KG_RESULT kg_kms_reject_request(const kg_kms_ops *ops, const kg_kms_request *req, const char *why);

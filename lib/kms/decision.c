@@ -5,6 +5,10 @@
  * callers) the identity is a KMS of this deployment -> this KMS may serve -> governance allows, at
  * one block -> [caller derives what it releases] -> the release recorded -> [reply]
  *
+ * A replica onboarding decides about its source KMS with the same sequence (the source is a KMS
+ * caller), then checks the root keys it received against the chain at that block
+ * (kg_kms_check_root_keys) before keeping them.
+ *
  * Who is asking is established first, so every refusal names the caller; then whether this KMS
  * may serve at all; then governance. A refusal is final for the caller (KG_ERR_DENIED); an
  * outage is not (KG_ERR_UNAVAILABLE), so a client moves on to its next KMS. */
@@ -176,8 +180,43 @@ kg_result kg_kms_decide(kg_kms_decision *out, const kg_kms_ops *ops, const kg_km
     if (!out->verdict.allowed) {
         /* the verdict's reason is bounded by its own cap; keep room for the prefix */
         snprintf(reason, sizeof(reason), "%s not allowed by governance: %.800s",
-                 req->caller == KG_KMS_CALLER_KMS ? "peer KMS" : "app",
+                 req->caller != KG_KMS_CALLER_KMS ? "app"
+                 : req->kms_role != NULL          ? req->kms_role
+                                                  : "peer KMS",
                  out->verdict.reason[0] ? out->verdict.reason : "(no reason given)");
+        return refuse(ops, req, KG_ERR_DENIED, &base, reason);
+    }
+    return KG_OK;
+}
+
+kg_result kg_kms_check_root_keys(const kg_kms_ops *ops, const kg_kms_request *req,
+                                 const kg_kms_decision *d, const uint8_t k256_pub[KG_K256_PUB_LEN],
+                                 const uint8_t *ca_spki, size_t ca_spki_len)
+{
+    KG_ENSURE(ops->root_keys != NULL, KG_ERR_USAGE, "%s: no root_keys operation", req->method);
+    KG_ENSURE(req->caller == KG_KMS_CALLER_KMS, KG_ERR_USAGE,
+              "%s: root keys come only from a KMS caller", req->method);
+    char reason[KG_KMS_MAX_REASON];
+    kg_audit_record base = {.block_number = -1, .identity = &d->peer.boot};
+    block_of(&base, &d->verdict);
+    uint8_t want_k256[KG_K256_PUB_LEN], want_spki[KG_SHA256_LEN], got_spki[KG_SHA256_LEN];
+    KG_GUARD(kg_sha256(got_spki, ca_spki, ca_spki_len));
+    if (kg_failed(ops->root_keys(ops->ctx, want_k256, want_spki, &d->verdict))) {
+        bool refused = kg_error_code() == KG_ERR_DENIED;
+        snprintf(reason, sizeof(reason), "the KMS info on chain at block %lld %s: %s",
+                 (long long)d->verdict.block_number, refused ? "contradicts itself" : "unavailable",
+                 kg_error_message());
+        return refuse(ops, req, refused ? KG_ERR_DENIED : KG_ERR_UNAVAILABLE, &base, reason);
+    }
+    /* public keys: an ordinary comparison */
+    bool k256_ok = memcmp(want_k256, k256_pub, KG_K256_PUB_LEN) == 0;
+    bool ca_ok = memcmp(want_spki, got_spki, KG_SHA256_LEN) == 0;
+    if (!k256_ok || !ca_ok) {
+        snprintf(reason, sizeof(reason),
+                 "the received root keys do not match the KMS info on chain at block %lld (root "
+                 "k256 key %s, root CA key %s)",
+                 (long long)d->verdict.block_number, k256_ok ? "matches" : "differs",
+                 ca_ok ? "matches" : "differs");
         return refuse(ops, req, KG_ERR_DENIED, &base, reason);
     }
     return KG_OK;

@@ -26,6 +26,10 @@ typedef struct world {
     kg_kms_caller govern_asked;
     bool record_fails;
     bool self_allowed;
+    kg_err root_keys_fails;             /* KG_ERR_NONE: the chain names root_k256/root_spki */
+    uint8_t root_k256[KG_K256_PUB_LEN]; /* kmsInfo's root k256 key */
+    uint8_t root_spki[KG_SHA256_LEN];   /* SHA-256 of kmsInfo's root CA SPKI */
+    int64_t root_keys_block;            /* the block root_keys was asked at */
     size_t n;
     struct {
         bool allowed;
@@ -124,6 +128,20 @@ static bool fake_self(void *ctx, char *reason, size_t n)
     return w->self_allowed;
 }
 
+static kg_result fake_root_keys(void *ctx, uint8_t k256[KG_K256_PUB_LEN],
+                                uint8_t spki_hash[KG_SHA256_LEN], const kg_kms_verdict *at)
+{
+    world *w = ctx;
+    w->root_keys_block = at->block_number;
+    if (w->root_keys_fails != KG_ERR_NONE)
+        KG_BAIL(w->root_keys_fails, w->root_keys_fails == KG_ERR_DENIED
+                                        ? "chain nodes disagree about kmsInfo"
+                                        : "chain node: connection refused");
+    memcpy(k256, w->root_k256, KG_K256_PUB_LEN);
+    memcpy(spki_hash, w->root_spki, KG_SHA256_LEN);
+    return KG_OK;
+}
+
 static const uint8_t g_cert[] = {0x30, 0x03, 0x02, 0x01, 0x00}; /* any bytes: the fake verifies */
 static const uint8_t g_kms_app[KG_APP_ID_LEN] = {0x4b};
 
@@ -145,7 +163,8 @@ static void setup_world(world *w, kg_kms_ops *ops, kg_kms_request *rq, kg_kms_ca
                         .attest_csr = fake_attest_csr,
                         .govern = fake_govern,
                         .record = fake_record,
-                        .self_allowed = fake_self};
+                        .self_allowed = fake_self,
+                        .root_keys = fake_root_keys};
     *rq = (kg_kms_request){.method = "GetAppKey",
                            .peer = "127.0.0.1",
                            .cert_der = g_cert,
@@ -330,6 +349,116 @@ static void kms_callers_are_known_by_measurement(void **state)
     free(d);
 }
 
+/* A replica onboarding decides about its source with the same decision as a server about a KMS
+ * caller: the source's refusals name the check and call it the source KMS; this node's own
+ * standing does not enter (a node being onboarded serves nothing). */
+static void source_kms_decided_as_a_kms_caller(void **state)
+{
+    (void)state;
+    world w;
+    kg_kms_ops ops;
+    kg_kms_request rq;
+    kg_kms_decision *d = calloc(1, sizeof(*d));
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_KMS);
+    rq.method = "onboarding";
+    rq.kms_role = "source KMS";
+    KG_ASSERT_OK(kg_kms_decide(d, &ops, &rq));
+    assert_int_equal(w.govern_asked, KG_KMS_CALLER_KMS);
+    assert_int_equal(d->verdict.block_number, 77);
+    assert_int_equal(w.n, 0); /* an allow is recorded with what was received, later */
+
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_KMS);
+    rq.method = "onboarding";
+    rq.kms_role = "source KMS";
+    w.govern_allows = false;
+    w.govern_reason = "kms device not allowed";
+    KG_ASSERT_ERR(
+        kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED,
+        "onboarding denied: source KMS not allowed by governance: kms device not allowed");
+    assert_int_equal(w.n, 1);
+    assert_true(w.rec[0].has_identity && !w.rec[0].allowed);
+    assert_int_equal(w.rec[0].block, 77);
+
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_KMS);
+    rq.method = "onboarding";
+    w.peer.app_id[5] ^= 0x10; /* an allowed app, not a KMS of this deployment */
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED,
+                  "onboarding denied: the peer's measured identity is not a KMS of this "
+                  "deployment");
+    assert_int_equal(w.govern_calls, 0);
+
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_KMS);
+    rq.method = "onboarding";
+    w.attest_fails = KG_ERR_VERIFY;
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_DENIED,
+                  "onboarding denied: attestation (claimed identity, unverified): RA-TLS quote");
+
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_KMS);
+    rq.method = "onboarding";
+    w.govern_fails = KG_ERR_NETWORK;
+    KG_ASSERT_ERR(kg_kms_decide(d, &ops, &rq), KG_ERR_UNAVAILABLE,
+                  "onboarding unavailable: governance unavailable: chain node: connection refused");
+    free(d);
+}
+
+/* The root keys a KMS caller hands over must be what the chain names at the block it was
+ * decided at; each difference and the chain's silence are refusals naming the check. */
+static void received_root_keys_checked_at_the_decision_block(void **state)
+{
+    (void)state;
+    world w;
+    kg_kms_ops ops;
+    kg_kms_request rq;
+    kg_kms_decision *d = calloc(1, sizeof(*d));
+    static const uint8_t spki[] = {0x30, 0x59, 0x30, 0x13}; /* any bytes: only hashed */
+    uint8_t k256[KG_K256_PUB_LEN];
+    memset(k256, 0x02, sizeof(k256));
+
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_KMS);
+    rq.method = "onboarding";
+    memcpy(w.root_k256, k256, sizeof(k256));
+    KG_ASSERT_OK(kg_sha256(w.root_spki, spki, sizeof(spki)));
+    KG_ASSERT_OK(kg_kms_decide(d, &ops, &rq));
+    KG_ASSERT_OK(kg_kms_check_root_keys(&ops, &rq, d, k256, spki, sizeof(spki)));
+    assert_int_equal(w.root_keys_block, 77);
+    KG_ASSERT_OK(kg_kms_record_release(&ops, &rq, d, "{\"k256_pubkey\":\"02..\"}", NULL));
+    assert_int_equal(w.n, 1);
+    assert_true(w.rec[0].allowed && w.rec[0].has_identity);
+    assert_int_equal(w.rec[0].block, 77);
+
+    w.root_k256[3] ^= 1; /* an independently bootstrapped KMS: other root keys */
+    KG_ASSERT_ERR(kg_kms_check_root_keys(&ops, &rq, d, k256, spki, sizeof(spki)), KG_ERR_DENIED,
+                  "onboarding denied: the received root keys do not match the KMS info on chain "
+                  "at block 77 (root k256 key differs, root CA key matches)");
+    assert_int_equal(w.n, 2);
+    assert_false(w.rec[1].allowed);
+    assert_true(w.rec[1].has_identity);
+    w.root_k256[3] ^= 1;
+    w.root_spki[0] ^= 1;
+    KG_ASSERT_ERR(kg_kms_check_root_keys(&ops, &rq, d, k256, spki, sizeof(spki)), KG_ERR_DENIED,
+                  "(root k256 key matches, root CA key differs)");
+    w.root_spki[0] ^= 1;
+
+    w.root_keys_fails = KG_ERR_NETWORK;
+    KG_ASSERT_ERR(kg_kms_check_root_keys(&ops, &rq, d, k256, spki, sizeof(spki)),
+                  KG_ERR_UNAVAILABLE,
+                  "onboarding unavailable: the KMS info on chain at block 77 unavailable: chain "
+                  "node: connection refused");
+    w.root_keys_fails = KG_ERR_DENIED;
+    KG_ASSERT_ERR(kg_kms_check_root_keys(&ops, &rq, d, k256, spki, sizeof(spki)), KG_ERR_DENIED,
+                  "contradicts itself: chain nodes disagree about kmsInfo");
+
+    /* only a KMS caller hands over root keys, and only with a root_keys operation */
+    rq.caller = KG_KMS_CALLER_APP;
+    KG_ASSERT_ERR(kg_kms_check_root_keys(&ops, &rq, d, k256, spki, sizeof(spki)), KG_ERR_USAGE,
+                  "root keys come only from a KMS caller");
+    rq.caller = KG_KMS_CALLER_KMS;
+    ops.root_keys = NULL;
+    KG_ASSERT_ERR(kg_kms_check_root_keys(&ops, &rq, d, k256, spki, sizeof(spki)), KG_ERR_USAGE,
+                  "no root_keys operation");
+    free(d);
+}
+
 /* A certificate that does not verify is recorded under the app id it claims, and only that. */
 static void unverified_callers_recorded_by_claim(void **state)
 {
@@ -510,6 +639,8 @@ int main(void)
         cmocka_unit_test(outages_are_unavailable),
         cmocka_unit_test(verifier_refusals_are_denials),
         cmocka_unit_test(kms_callers_are_known_by_measurement),
+        cmocka_unit_test(source_kms_decided_as_a_kms_caller),
+        cmocka_unit_test(received_root_keys_checked_at_the_decision_block),
         cmocka_unit_test(unverified_callers_recorded_by_claim),
         cmocka_unit_test(bad_requests_are_rejected_and_recorded),
         cmocka_unit_test(csr_identities_are_decided_alike),
