@@ -89,13 +89,33 @@ kg_result kms_epochs_from_file(kms *k, const kg_sealed_file *f, const uint8_t *d
     return KG_OK;
 }
 
+kg_result kms_epochs_unseal(kms *k)
+{
+    kg_result rc = KG_ERROR;
+    kg_root_keys keys[KG_SEALED_MAX_EPOCHS];
+    kg_sealed_file *f = calloc(1, sizeof(*f));
+    kg_buf raw;
+    kg_buf_init(&raw, 0);
+    memset(keys, 0, sizeof(keys));
+    KG_ENSURE_C(f != NULL, KG_ERR_NOMEM, "out of memory");
+    KG_GUARD_C(kms_seal_open(f, &raw, keys, k));
+    KG_GUARD_C(kms_epochs_from_file(k, f, raw.data, keys));
+    rc = KG_OK;
+cleanup:
+    for (size_t i = 0; i < KG_SEALED_MAX_EPOCHS; i++)
+        kg_kdf_root_keys_wipe(&keys[i]);
+    kg_buf_free(&raw);
+    free(f);
+    return rc;
+}
+
 /* An epoch's public keys, key object and root CA certificate. */
 static kg_result epoch_objects(kms *k, kms_epoch *e)
 {
     kg_buf pem;
     KG_GUARD(epoch_publics(e));
     if (e->ca_cert == NULL)
-        KG_GUARD_CTX(kms_keys_root_ca_cert(&e->ca_cert, k, e->epoch, e->ca_key),
+        KG_GUARD_CTX(kms_state_root_ca_cert(&e->ca_cert, k, e->epoch, e->ca_key),
                      "epoch %u's root CA certificate", e->epoch);
     kg_buf_init(&pem, 64u * 1024u);
     kg_result rc = kg_kms_x509_pem(&pem, e->ca_cert);
@@ -642,7 +662,7 @@ static kg_result adopt_one(kms *k, const json_t *o, const kg_eth_block *blk, boo
                        no);
         KG_ENSURE_C(X509_check_private_key(e->ca_cert, kg_p256_evp(e->ca_key)) == 1, KG_ERR_VERIFY,
                     "epoch %u: ca_cert does not certify its ca_key", no);
-        KG_GUARD_C(kms_keys_save_root_ca_cert(k, no, e->ca_cert));
+        KG_GUARD_C(kms_state_save_root_ca_cert(k, no, e->ca_cert));
     }
     k->n_epochs++;
     rc = KG_OK;

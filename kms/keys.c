@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -29,113 +28,7 @@
 #include "keygate/kms_x509.h"
 #include "keygate/sealed.h"
 
-#define KMS_MAX_STATE_FILE (64u * 1024u)
 #define KMS_BOOTSTRAP_DOMAIN "kms-root-pubkey:"
-
-int64_t kms_now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-static kg_result state_path(char *out, size_t n, const kms *k, const char *name)
-{
-    int w = snprintf(out, n, "%s/%s", k->cfg.state_dir, name);
-    KG_ENSURE(w > 0 && (size_t)w < n, KG_ERR_INPUT, "state path too long for '%s'", name);
-    return KG_OK;
-}
-
-kg_result kms_keys_state_path(char *out, size_t n, const kms *k, const char *name)
-{
-    return state_path(out, n, k, name);
-}
-
-static bool file_exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-/* Reads a whole state file (fileio.h). Secret files must be owned by us and not accessible to
- * group or others: a key file that others could read may already be copied, so it is refused. */
-static kg_result read_state(kg_buf *out, const char *path, bool secret)
-{
-    KG_GUARD(secret ? kg_file_read_secret(out, path, KMS_MAX_STATE_FILE)
-                    : kg_file_read(out, path, KMS_MAX_STATE_FILE));
-    return kg_buf_terminate(out);
-}
-
-/* Creates a new state file (never overwrites) with the given mode, fsync'd with its directory,
- * so a key that was used is never lost to a crash (fileio.h). */
-static kg_result write_state(const kms *k, const char *path, const void *data, size_t n,
-                             mode_t mode)
-{
-    (void)k;
-    return kg_file_create(path, data, n, (unsigned)mode);
-}
-
-static kg_result load_p256(kg_p256_key **out, const char *path)
-{
-    kg_buf pem;
-    kg_buf_init(&pem, KMS_MAX_STATE_FILE + 1);
-    kg_result rc = read_state(&pem, path, true);
-    if (kg_ok(rc))
-        rc = kg_p256_from_pem(out, (const char *)pem.data, pem.len);
-    kg_buf_free(&pem);
-    if (kg_failed(rc))
-        return kg_error_context("loading '%s'", path);
-    return KG_OK;
-}
-
-static kg_result save_p256(const kms *k, const char *path, const kg_p256_key *key)
-{
-    kg_buf pem;
-    kg_buf_init(&pem, KMS_MAX_STATE_FILE);
-    kg_result rc = kg_p256_private_pem(&pem, key);
-    if (kg_ok(rc))
-        rc = write_state(k, path, pem.data, pem.len, 0600);
-    kg_buf_free(&pem);
-    return rc;
-}
-
-static kg_result load_cert(X509 **out, const char *path)
-{
-    kg_buf pem;
-    kg_buf_init(&pem, KMS_MAX_STATE_FILE + 1);
-    kg_result rc = read_state(&pem, path, false);
-    if (kg_ok(rc))
-        rc = kg_kms_x509_from_pem(out, (const char *)pem.data, pem.len);
-    kg_buf_free(&pem);
-    if (kg_failed(rc))
-        return kg_error_context("loading '%s'", path);
-    return KG_OK;
-}
-
-static kg_result save_cert(const kms *k, const char *path, X509 *cert)
-{
-    kg_buf pem;
-    kg_buf_init(&pem, KMS_MAX_STATE_FILE);
-    kg_result rc = kg_kms_x509_pem(&pem, cert);
-    if (kg_ok(rc))
-        rc = write_state(k, path, pem.data, pem.len, 0644);
-    kg_buf_free(&pem);
-    return rc;
-}
-
-static kg_result cert_pem_string(char **out, X509 *cert)
-{
-    kg_buf pem;
-    kg_buf_init(&pem, KMS_MAX_STATE_FILE);
-    kg_result rc = kg_kms_x509_pem(&pem, cert);
-    if (kg_ok(rc)) {
-        *out = strdup((const char *)pem.data);
-        if (*out == NULL)
-            rc = kg_error_set(KG_ERR_NOMEM, __FILE__, __LINE__, "out of memory");
-    }
-    kg_buf_free(&pem);
-    return rc;
-}
 
 kg_result kms_bootstrap_report_data(uint8_t out[64], const kms *k)
 {
@@ -258,8 +151,8 @@ static kg_result load_root(kms *k, const char *ca_key_path, const char *k256_pat
     kg_result rc = KG_ERROR;
     kg_buf hex;
     kg_buf_init(&hex, 256);
-    KG_GUARD_C(load_p256(&k->root_ca_key, ca_key_path));
-    KG_GUARD_CTX_C(read_state(&hex, k256_path, true), "loading the root k256 key");
+    KG_GUARD_C(kms_state_load_p256(&k->root_ca_key, ca_key_path));
+    KG_GUARD_CTX_C(kms_state_read(&hex, k256_path, true), "loading the root k256 key");
     size_t n = hex.len;
     while (n > 0 && (hex.data[n - 1] == '\n' || hex.data[n - 1] == '\r'))
         n--;
@@ -274,76 +167,16 @@ cleanup:
     return rc;
 }
 
-/* Loads a stored certificate if present and matching key, else issues and stores one. */
-static kg_result load_or_issue(X509 **out, const kms *k, const char *path, kg_p256_key *key,
-                               const kg_kms_cert_spec *spec, EVP_PKEY *issuer_key, X509 *issuer)
-{
-    if (file_exists(path)) {
-        KG_GUARD(load_cert(out, path));
-        KG_ENSURE(X509_check_private_key(*out, kg_p256_evp(key)) == 1, KG_ERR_VERIFY,
-                  "certificate '%s' does not match its key", path);
-        return KG_OK;
-    }
-    KG_GUARD(kg_kms_x509_issue(out, kg_p256_evp(key), spec, issuer_key, issuer));
-    return save_cert(k, path, *out);
-}
-
-/* The root CA certificate's file of an epoch: root-ca.pem for epoch 0 (as before epochs),
- * root-ca-epoch-N.pem for N. */
-static kg_result root_ca_path(char *out, size_t n, const kms *k, uint32_t epoch)
-{
-    char name[40];
-    if (epoch == 0)
-        snprintf(name, sizeof(name), "root-ca.pem");
-    else
-        snprintf(name, sizeof(name), "root-ca-epoch-%u.pem", (unsigned)epoch);
-    return state_path(out, n, k, name);
-}
-
-/* The root issues exactly two kinds of certificates: this run's server leaf and app CAs
- * (which issue leaves), so its path length is 1. */
-static const kg_kms_cert_spec k_root_spec = {
-    .common_name = "keygate KMS root CA", .is_ca = true, .path_len = 1, .days = 365 * 20};
-
-kg_result kms_keys_root_ca_cert(X509 **out, const kms *k, uint32_t epoch, kg_p256_key *key)
-{
-    char path[KG_KMS_PATH_MAX + 32];
-    KG_GUARD(root_ca_path(path, sizeof(path), k, epoch));
-    if (epoch > 0 && file_exists(path)) {
-        /* a certificate of a proposal that never went further (another key): issue anew */
-        X509 *old = NULL;
-        KG_GUARD(load_cert(&old, path));
-        bool same = X509_check_private_key(old, kg_p256_evp(key)) == 1;
-        ERR_clear_error();
-        if (same) {
-            *out = old;
-            return KG_OK;
-        }
-        X509_free(old);
-        KG_ENSURE(unlink(path) == 0, KG_ERR_IO, "cannot replace '%s': %s", path, strerror(errno));
-    }
-    return load_or_issue(out, k, path, key, &k_root_spec, NULL, NULL);
-}
-
-kg_result kms_keys_save_root_ca_cert(const kms *k, uint32_t epoch, X509 *cert)
-{
-    char path[KG_KMS_PATH_MAX + 32];
-    KG_GUARD(root_ca_path(path, sizeof(path), k, epoch));
-    if (file_exists(path))
-        return KG_OK;
-    return save_cert(k, path, cert);
-}
-
 /* Before keygate 0.2 the temporary CA was issued by the root CA, so anyone holding its public
  * key could mint certificates under the root. Such a certificate is removed (it is re-issued
  * self-signed); agents accept only a server leaf issued directly by the root, which already
  * excludes certificates minted under the old temporary CA. */
 static kg_result retire_root_issued_temp_ca(const char *path)
 {
-    if (!file_exists(path))
+    if (!kms_state_exists(path))
         return KG_OK;
     X509 *old = NULL;
-    KG_GUARD(load_cert(&old, path));
+    KG_GUARD(kms_state_load_cert(&old, path));
     bool self_issued = X509_check_issued(old, old) == X509_V_OK;
     X509_free(old);
     if (self_issued)
@@ -360,11 +193,11 @@ kg_result kms_keys_init(kms *k, bool may_generate)
     char ca_key[KG_KMS_PATH_MAX + 32], k256[KG_KMS_PATH_MAX + 32];
     char tmp_key[KG_KMS_PATH_MAX + 32], tmp_pem[KG_KMS_PATH_MAX + 32];
     char boot[KG_KMS_PATH_MAX + 32];
-    KG_GUARD(state_path(ca_key, sizeof(ca_key), k, "root-ca.key"));
-    KG_GUARD(state_path(k256, sizeof(k256), k, "root-k256.key"));
-    KG_GUARD(state_path(tmp_key, sizeof(tmp_key), k, "temp-ca.key"));
-    KG_GUARD(state_path(tmp_pem, sizeof(tmp_pem), k, "temp-ca.pem"));
-    KG_GUARD(state_path(boot, sizeof(boot), k, "bootstrap.json"));
+    KG_GUARD(kms_state_path(ca_key, sizeof(ca_key), k, "root-ca.key"));
+    KG_GUARD(kms_state_path(k256, sizeof(k256), k, "root-k256.key"));
+    KG_GUARD(kms_state_path(tmp_key, sizeof(tmp_key), k, "temp-ca.key"));
+    KG_GUARD(kms_state_path(tmp_pem, sizeof(tmp_pem), k, "temp-ca.pem"));
+    KG_GUARD(kms_state_path(boot, sizeof(boot), k, "bootstrap.json"));
 
     if (mkdir(k->cfg.state_dir, 0700) != 0 && errno != EEXIST)
         KG_BAIL(KG_ERR_IO, "cannot create state_dir '%s': %s", k->cfg.state_dir, strerror(errno));
@@ -373,8 +206,8 @@ kg_result kms_keys_init(kms *k, bool may_generate)
     KG_GUARD(kms_seal_path(sealed, sizeof(sealed), k));
     kg_sealed_holders holders;
     KG_GUARD(kms_recovery_holders(&holders, k));
-    bool have_ca = file_exists(ca_key), have_k256 = file_exists(k256);
-    bool have_sealed = file_exists(sealed);
+    bool have_ca = kms_state_exists(ca_key), have_k256 = kms_state_exists(k256);
+    bool have_sealed = kms_state_exists(sealed);
     if (k->root_in_memory) {
         /* received from a peer (onboarding) or recovered: sealed for this VM before use */
         if (k->n_epochs == 0)
@@ -385,7 +218,7 @@ kg_result kms_keys_init(kms *k, bool may_generate)
         /* A migration interrupted between the two wipes (root-k256.key goes first): the sealed
          * file was written and checked before either, so finish the wipe and use it. */
         KG_GUARD(wipe_file(have_ca ? ca_key : k256));
-        KG_GUARD_CTX(kms_seal_open(k), "'%s'", sealed);
+        KG_GUARD_CTX(kms_epochs_unseal(k), "'%s'", sealed);
     } else if (have_ca || have_k256) {
         KG_ENSURE(have_ca && have_k256, KG_ERR_IO,
                   "state_dir '%s' is incomplete: '%s' exists but '%s' does not; restore it "
@@ -393,7 +226,7 @@ kg_result kms_keys_init(kms *k, bool may_generate)
                   k->cfg.state_dir, have_ca ? ca_key : k256, have_ca ? k256 : ca_key);
         KG_GUARD(migrate_plaintext(k, ca_key, k256, &holders));
     } else if (have_sealed) {
-        if (kg_failed(kms_seal_open(k)))
+        if (kg_failed(kms_epochs_unseal(k)))
             return kg_error_context(
                 "the sealed root keys in '%s' do not open in this VM; start it with --onboard "
                 "HOST:PORT to receive them from a running KMS of this deployment, or with "
@@ -425,24 +258,25 @@ kg_result kms_keys_init(kms *k, bool may_generate)
     if (k->app_pubs == NULL) /* 4096 apps in about 800 KB */
         KG_GUARD(kg_app_public_cache_new(&k->app_pubs, 4096));
 
-    KG_GUARD(kms_keys_root_ca_cert(&k->root_ca_cert, k, k->serving_epoch, k->root_ca_key));
-    KG_GUARD(cert_pem_string(&k->root_ca_pem, k->root_ca_cert));
+    KG_GUARD(kms_state_root_ca_cert(&k->root_ca_cert, k, k->serving_epoch, k->root_ca_key));
+    KG_GUARD(kms_state_cert_pem(&k->root_ca_pem, k->root_ca_cert));
     KG_GUARD(kms_epochs_init(k));
 
     /* Temporary CA: its key is handed to anyone (GetTempCaCert), so it is self-signed and
      * nothing it signs chains to the root; trust in client certs comes from the attestation
      * inside them, never from this CA. */
-    if (file_exists(tmp_key)) {
-        KG_GUARD(load_p256(&k->temp_ca_key, tmp_key));
+    if (kms_state_exists(tmp_key)) {
+        KG_GUARD(kms_state_load_p256(&k->temp_ca_key, tmp_key));
     } else {
         KG_GUARD(kg_p256_generate(&k->temp_ca_key));
-        KG_GUARD(save_p256(k, tmp_key, k->temp_ca_key));
+        KG_GUARD(kms_state_save_p256(tmp_key, k->temp_ca_key));
     }
     KG_GUARD(retire_root_issued_temp_ca(tmp_pem));
     kg_kms_cert_spec temp_spec = {
         .common_name = "keygate KMS temporary CA", .is_ca = true, .days = 365 * 20};
-    KG_GUARD(load_or_issue(&k->temp_ca_cert, k, tmp_pem, k->temp_ca_key, &temp_spec, NULL, NULL));
-    KG_GUARD(cert_pem_string(&k->temp_ca_pem, k->temp_ca_cert));
+    KG_GUARD(
+        kms_state_load_or_issue(&k->temp_ca_cert, tmp_pem, k->temp_ca_key, &temp_spec, NULL, NULL));
+    KG_GUARD(kms_state_cert_pem(&k->temp_ca_pem, k->temp_ca_cert));
     kg_buf kp;
     kg_buf_init(&kp, KMS_MAX_STATE_FILE);
     kg_result rc = kg_p256_private_pem(&kp, k->temp_ca_key);
@@ -455,10 +289,10 @@ kg_result kms_keys_init(kms *k, bool may_generate)
     KG_GUARD(rc);
 
     /* Bootstrap info: created once with the keys; later starts read it back. */
-    if (file_exists(boot)) {
+    if (kms_state_exists(boot)) {
         kg_buf text;
         kg_buf_init(&text, KMS_MAX_STATE_FILE + 1);
-        rc = read_state(&text, boot, false);
+        rc = kms_state_read(&text, boot, false);
         if (kg_ok(rc)) {
             json_error_t jerr;
             k->bootstrap_info = json_loadb((const char *)text.data, text.len, 0, &jerr);
@@ -471,7 +305,7 @@ kg_result kms_keys_init(kms *k, bool may_generate)
         KG_GUARD(make_bootstrap_info(&k->bootstrap_info, k));
         char *text = json_dumps(k->bootstrap_info, JSON_INDENT(2));
         KG_ENSURE(text != NULL, KG_ERR_NOMEM, "out of memory");
-        rc = write_state(k, boot, text, strlen(text), 0644);
+        rc = kms_state_create(boot, text, strlen(text), 0644);
         free(text);
         KG_GUARD(rc);
     }
@@ -500,8 +334,8 @@ kg_result kms_keys_serve_current(kms *k)
     k->root_ca_pem = NULL;
     KG_GUARD(kg_p256_from_scalar(&k->root_ca_key, k->root.ca_scalar));
     KG_GUARD(kg_k256_public(k->root_k256_pub, k->root.k256_scalar));
-    KG_GUARD(kms_keys_root_ca_cert(&k->root_ca_cert, k, k->serving_epoch, k->root_ca_key));
-    KG_GUARD(cert_pem_string(&k->root_ca_pem, k->root_ca_cert));
+    KG_GUARD(kms_state_root_ca_cert(&k->root_ca_cert, k, k->serving_epoch, k->root_ca_key));
+    KG_GUARD(kms_state_cert_pem(&k->root_ca_pem, k->root_ca_cert));
     kg_slog(KG_SLOG_INFO, "serving root epoch %u: the one current on chain", (unsigned)cur->epoch);
     return KG_OK;
 }

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "keygate/audit.h"
 #include "keygate/bytes.h"
@@ -97,6 +98,39 @@ typedef struct kms {
     kms_metrics metrics;
 } kms;
 
+/* ---- state.c: the files in state_dir ----------------------------------------------------------
+ */
+
+#define KMS_MAX_STATE_FILE (64u * 1024u) /* any one state file */
+struct kg_kms_cert_spec;
+/* A file in state_dir: cfg.state_dir + "/" + name into out (KG_ERR_INPUT when too long). */
+KG_RESULT kms_state_path(char *out, size_t n, const kms *k, const char *name);
+bool kms_state_exists(const char *path);
+/* Reads a whole state file (at most KMS_MAX_STATE_FILE) into out, NUL-terminated; a secret one
+ * is refused when group or others could access it. */
+KG_RESULT kms_state_read(kg_buf *out, const char *path, bool secret);
+/* Creates a new state file (never overwrites) with mode, durably. */
+KG_RESULT kms_state_create(const char *path, const void *data, size_t n, mode_t mode);
+/* A P-256 private key file (secret: 0600 and checked so when read); caller frees *out. */
+KG_RESULT kms_state_load_p256(kg_p256_key **out, const char *path);
+KG_RESULT kms_state_save_p256(const char *path, const kg_p256_key *key);
+/* A PEM certificate file (0644); caller frees *out. */
+KG_RESULT kms_state_load_cert(X509 **out, const char *path);
+KG_RESULT kms_state_save_cert(const char *path, X509 *cert);
+/* The certificate as a NUL-terminated PEM string; caller frees *out. */
+KG_RESULT kms_state_cert_pem(char **out, X509 *cert);
+/* Loads the certificate at path if present (it must certify key), else issues one per spec
+ * (self-signed when issuer is NULL) and stores it. Caller frees *out. */
+KG_RESULT kms_state_load_or_issue(X509 **out, const char *path, kg_p256_key *key,
+                                  const struct kg_kms_cert_spec *spec, EVP_PKEY *issuer_key,
+                                  X509 *issuer);
+/* An epoch's root CA certificate (state_dir/root-ca.pem for epoch 0, root-ca-epoch-N.pem),
+ * loaded, or issued self-signed by key and stored when missing (or, for N > 0, certifying
+ * another key). Caller frees *out. */
+KG_RESULT kms_state_root_ca_cert(X509 **out, const kms *k, uint32_t epoch, kg_p256_key *key);
+/* Stores a root CA certificate received from a peer for an epoch, unless one is stored. */
+KG_RESULT kms_state_save_root_ca_cert(const kms *k, uint32_t epoch, X509 *cert);
+
 /* ---- keys.c ---------------------------------------------------------------------------------- */
 
 /* Loads the root keys from cfg.state_dir, or generates them when may_generate (--bootstrap) and
@@ -105,22 +139,12 @@ typedef struct kms {
 KG_RESULT kms_keys_init(kms *k, bool may_generate);
 void kms_keys_free(kms *k);
 
-/* A file in state_dir: cfg.state_dir + "/" + name into out (KG_ERR_INPUT when too long). */
-KG_RESULT kms_keys_state_path(char *out, size_t n, const kms *k, const char *name);
-
 /* After kms_keys_init, before the server certificate and the log key: the root this node serves
  * under (TLS certificate, log-key certificate, its kmsInfo check) becomes the epoch current on
  * chain, statuses brought to the chain's first. A node restarted after an activation it never
  * saw would otherwise start on the retiring root its sealed file names, fail its own kmsInfo
  * check and refuse every app. No chain at start: served as sealed, with a warning. */
 KG_RESULT kms_keys_serve_current(kms *k);
-
-/* An epoch's root CA certificate (state_dir/root-ca.pem for epoch 0, root-ca-epoch-N.pem),
- * loaded, or issued self-signed by key and stored when missing (or, for N > 0, certifying
- * another key). Caller frees *out. */
-KG_RESULT kms_keys_root_ca_cert(X509 **out, const kms *k, uint32_t epoch, kg_p256_key *key);
-/* Stores a root CA certificate received from a peer for an epoch, unless one is stored. */
-KG_RESULT kms_keys_save_root_ca_cert(const kms *k, uint32_t epoch, X509 *cert);
 
 /* The exact REPORTDATA of the bootstrap attestation (documented in kms/README.md):
  * SHA-512("kms-root-pubkey:" || root CA SubjectPublicKeyInfo DER || root k256 compressed). */
@@ -141,9 +165,10 @@ KG_RESULT kms_seal_read_raw(struct kg_sealed_file *out, kg_buf *raw, const kms *
  * with a TEE slot, checks it opens to the same keys. Neither slot possible: an error that says
  * what to set up. */
 KG_RESULT kms_seal_store(kms *k, const struct kg_sealed_holders *holders);
-/* Opens state_dir's sealed file into k->epochs (keys, status, attestations) with this VM's
- * sealing key, and copies the Current epoch's keys to k->root. */
-KG_RESULT kms_seal_open(kms *k);
+/* Reads state_dir's sealed file (its bytes kept in raw: the epochs' attestations; caller frees
+ * raw) and opens its TEE slot with this VM's sealing key into keys[] (f->n_epochs of them; the
+ * caller wipes them). */
+KG_RESULT kms_seal_open(struct kg_sealed_file *f, kg_buf *raw, kg_root_keys keys[], const kms *k);
 /* The recovery holders governance names now (eth backend, agreed by the chain quorum); none
  * with the webhook backend. */
 KG_RESULT kms_recovery_holders(struct kg_sealed_holders *out, kms *k);
@@ -155,6 +180,9 @@ struct kg_sealed_file;
  * sets k->root to the Current one. The caller holds no lock (start-up). */
 KG_RESULT kms_epochs_from_file(kms *k, const struct kg_sealed_file *f, const uint8_t *data,
                                const kg_root_keys keys[]);
+/* Opens state_dir's sealed file (kms_seal_open) into k->epochs (keys, status, attestations),
+ * and copies the Current epoch's keys to k->root. */
+KG_RESULT kms_epochs_unseal(kms *k);
 /* Makes k->root the one epoch, 0, Current (a first start, a migration, a v1 file). */
 KG_RESULT kms_epochs_single(kms *k);
 /* Builds each epoch's key objects and root CA certificate (state_dir/root-ca.pem for epoch 0,
@@ -212,7 +240,7 @@ KG_RESULT kms_epochs_list(json_t **out, kms *k);
  * attestation, the KMS contract as its measured app id, isKmsAllowed at one block), and the keys
  * must be what the chain names at that block (kg_kms_check_root_keys, then every root epoch);
  * otherwise nothing is kept or written. Needs kms_policy_init (eth backend) first. */
-KG_RESULT kms_keys_onboard(kms *k, const char *source);
+KG_RESULT kms_onboard(kms *k, const char *source);
 
 /* ---- recover.c ------------------------------------------------------------------------------ */
 
@@ -289,7 +317,17 @@ KG_RESULT kms_policy_kms_info(uint8_t k256_pub[KG_K256_PUB_LEN], kg_buf *ca_spki
  * kms_decision.h (ctx is the kms; eth backend only). */
 KG_RESULT kms_policy_root_keys(void *ctx, uint8_t k256_pub[KG_K256_PUB_LEN],
                                uint8_t ca_spki_sha256[KG_SHA256_LEN], const kg_kms_verdict *at);
-/* Runs the self-check now and records its verdict in k->kms_allowed. */
+/* Whether the root keys published on chain at `at` (kmsInfo, agreed by the quorum) are an epoch
+ * this node holds (*match), and when not, why (naming the current root epoch when this node lacks
+ * it). An error: no quorum answer. Reads k->epochs under epochs_lock. */
+struct kg_eth_block;
+KG_RESULT kms_policy_root_keys_held(bool *match, char *why, size_t why_size, kms *k,
+                                    const struct kg_eth_block *at);
+
+/* ---- self_check.c --------------------------------------------------------------------------- */
+
+/* Runs the self-check now (own attestation, isKmsAllowed, kmsInfo held, the root epochs brought
+ * to the chain's) and records its verdict in k->kms_allowed. */
 void kms_self_check(kms *k);
 
 /* ---- attest.c ------------------------------------------------------------------------------- */
@@ -381,7 +419,8 @@ const uint8_t *kms_identity_app_id(const kms *k);
 /* The operations table of the decision core over this KMS (attest, govern, record, standing). */
 void kms_decision_ops(kg_kms_ops *out, kms *k);
 
-/* ---- util ----------------------------------------------------------------------------------- */
+/* ---- clock.c -------------------------------------------------------------------------------- */
+/* Wall-clock time in milliseconds since the epoch. */
 int64_t kms_now_ms(void);
 
 #endif

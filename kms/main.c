@@ -165,7 +165,7 @@ int main(int argc, char **argv)
     if (kg_failed(kms_policy_init(k)))
         goto fail;
     policy_ready = true;
-    if (onboard != NULL && kg_failed(kms_keys_onboard(k, onboard)))
+    if (onboard != NULL && kg_failed(kms_onboard(k, onboard)))
         goto fail;
     if (recover && kg_failed(kms_recover(k, (unsigned)recover_timeout)))
         goto fail;

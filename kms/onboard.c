@@ -30,12 +30,6 @@
 #define KMS_ONBOARD_METHOD "onboarding"
 #define KMS_MAX_GETKMSKEY_REPLY (1u << 20)
 
-static bool file_exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 /* ---- the decision core's operations for a replica -------------------------------------------- */
 
 /* The decision log of this node is not open before it has keys: a decision goes to the log. */
@@ -140,18 +134,18 @@ static kg_result needs_keys(bool *needed, kms *k)
 {
     char ca_key[KG_KMS_PATH_MAX + 32], k256[KG_KMS_PATH_MAX + 32], sealed[KG_KMS_PATH_MAX + 32];
     *needed = false;
-    KG_GUARD(kms_keys_state_path(ca_key, sizeof(ca_key), k, "root-ca.key"));
-    KG_GUARD(kms_keys_state_path(k256, sizeof(k256), k, "root-k256.key"));
+    KG_GUARD(kms_state_path(ca_key, sizeof(ca_key), k, "root-ca.key"));
+    KG_GUARD(kms_state_path(k256, sizeof(k256), k, "root-k256.key"));
     KG_GUARD(kms_seal_path(sealed, sizeof(sealed), k));
-    if (file_exists(ca_key) || file_exists(k256)) {
+    if (kms_state_exists(ca_key) || kms_state_exists(k256)) {
         kg_slog(KG_SLOG_INFO, "state_dir holds plaintext root keys (they are sealed next); not "
                               "onboarding");
         return KG_OK;
     }
-    if (file_exists(sealed)) {
+    if (kms_state_exists(sealed)) {
         /* A restart: if this VM can open its own sealed keys, there is nothing to fetch. On TDX
          * (no sealing key) or in another VM it cannot, and the peer's keys are sealed anew. */
-        if (kg_ok(kms_seal_open(k))) {
+        if (kg_ok(kms_epochs_unseal(k))) {
             /* ... unless they lack the root epoch now current on chain (activated while this
              * node was down): then the source's epochs are fetched */
             uint32_t cur = 0;
@@ -191,7 +185,7 @@ static kg_result received_json(char *out, size_t n, const uint8_t k256_pub[KG_K2
     return KG_OK;
 }
 
-kg_result kms_keys_onboard(kms *k, const char *source)
+kg_result kms_onboard(kms *k, const char *source)
 {
     char url[KG_HTTPS_MAX_URL];
     KG_GUARD(source_url(url, sizeof(url), source));
@@ -265,7 +259,7 @@ kg_result kms_keys_onboard(kms *k, const char *source)
     if (mkdir(k->cfg.state_dir, 0700) != 0 && errno != EEXIST)
         KG_BAIL_C(KG_ERR_IO, "cannot create state_dir '%s': %s", k->cfg.state_dir, strerror(errno));
     if (cert != NULL)
-        KG_GUARD_C(kms_keys_save_root_ca_cert(k, 0, cert));
+        KG_GUARD_C(kms_state_save_root_ca_cert(k, 0, cert));
     KG_GUARD_C(kg_p256_scalar(k->root.ca_scalar, ca));
     memcpy(k->root.k256_scalar, scalar, KG_K256_SCALAR_LEN);
     /* beyond dstack: every live root epoch, each checked against the chain at the same block

@@ -121,9 +121,6 @@ static uint8_t g_standing_block[KG_ETH_HASH_LEN];
 static bool g_standing_known, g_standing_ok;
 static char g_standing_reason[KG_KMS_MAX_REASON];
 
-static kg_result kms_key_check(kms *k, const kg_eth_block *at, char *why, size_t why_size,
-                               bool *match);
-
 static kg_result standing_at(kms *k, const kg_eth_block *at)
 {
     pthread_mutex_lock(&g_standing_lock);
@@ -144,7 +141,7 @@ static kg_result standing_at(kms *k, const kg_eth_block *at)
         KG_GUARD(kms_chain_policy(&d, k, KG_ETH_POLICY_KMS, &self, at));
         bool match = false;
         char why[256] = "";
-        KG_GUARD(kms_key_check(k, at, why, sizeof(why), &match));
+        KG_GUARD(kms_policy_root_keys_held(&match, why, sizeof(why), k, at));
         ok = d.allowed && match;
         snprintf(reason, sizeof(reason), "%.800s", !d.allowed ? d.reason : why);
         pthread_mutex_lock(&g_standing_lock);
@@ -373,10 +370,8 @@ kg_result kms_policy_root_keys(void *ctx, uint8_t k256_pub[KG_K256_PUB_LEN],
     return kms_chain_kms_info(k256_pub, ca_spki_sha256, k, &blk);
 }
 
-/* Whether the root keys published on chain at `at` are this node's (*match), with the
- * difference in why. An error: no quorum answer. */
-static kg_result kms_key_check(kms *k, const kg_eth_block *at, char *why, size_t why_size,
-                               bool *match)
+kg_result kms_policy_root_keys_held(bool *match, char *why, size_t why_size, kms *k,
+                                    const kg_eth_block *at)
 {
     uint8_t k256[KG_K256_PUB_LEN], agreed[KG_SHA256_LEN], mine[KG_SHA256_LEN];
     KG_GUARD(kms_chain_kms_info(k256, agreed, k, at));
@@ -438,81 +433,4 @@ void kms_policy_free(void)
     kms_chain_free();
     kms_policy_thread_done();
     curl_global_cleanup();
-}
-
-void kms_self_check(kms *k)
-{
-    kg_boot_identity self;
-    kg_kms_verdict d;
-    memset(&d, 0, sizeof(d));
-    d.block_number = -1;
-    char reason[sizeof(k->self_check_reason)];
-    bool allowed = false, attested = false;
-    if (kg_failed(kms_attest_self(&self, k))) {
-        snprintf(reason, sizeof(reason), "own attestation: %.200s", kg_error_message());
-    } else {
-        attested = true;
-        pthread_mutex_lock(&k->self_check_lock);
-        k->self_identity = self; /* what each release's per-block standing check asks about */
-        k->has_self_identity = true;
-        pthread_mutex_unlock(&k->self_check_lock);
-        if (kg_failed(kms_policy_ask(k, &d, KG_KMS_CALLER_KMS, &self))) {
-            snprintf(reason, sizeof(reason), "governance unavailable: %.200s", kg_error_message());
-        } else {
-            allowed = d.allowed;
-            snprintf(reason, sizeof(reason), "%s%.200s", allowed ? "allowed" : "not allowed: ",
-                     allowed ? "" : (d.reason[0] ? d.reason : "(no reason given)"));
-        }
-        /* Identity continuity: the keys this node serves must be the ones published on chain
-         * (a wrong or empty state_dir would serve other keys than every app expects). */
-        kg_eth_block blk;
-        bool match = true;
-        char why[256];
-        if (allowed && k->cfg.policy == KG_KMS_POLICY_ETH &&
-            (kg_failed(kms_chain_block(&blk, k)) ||
-             kg_failed(kms_key_check(k, &blk, why, sizeof(why), &match)))) {
-            allowed = false;
-            snprintf(reason, sizeof(reason), "checking kmsInfo on chain: %.200s",
-                     kg_error_message());
-        } else if (allowed && !match) {
-            allowed = false;
-            snprintf(reason, sizeof(reason), "%s", why);
-        }
-        /* the root epochs at that block: statuses brought to the chain's, retired ones wiped
-         * (also done by each release; here so an idle node wipes too) */
-        kms_epoch_view view;
-        if (allowed && kg_failed(kms_epochs_at(&view, k, &d)))
-            kg_slog(KG_SLOG_WARN, "self-check: root epochs: %s", kg_error_message());
-    }
-    kg_error_clear();
-    pthread_mutex_lock(&k->self_check_lock);
-    bool was = atomic_load(&k->kms_allowed);
-    bool first = k->last_self_check_ms == 0;
-    bool changed = first || was != allowed || strcmp(k->self_check_reason, reason) != 0;
-    atomic_store(&k->kms_allowed, allowed);
-    snprintf(k->self_check_reason, sizeof(k->self_check_reason), "%s", reason);
-    k->last_self_check_ms = kms_now_ms();
-    pthread_mutex_unlock(&k->self_check_lock);
-    atomic_fetch_add(&k->metrics.self_checks, 1);
-    if (!allowed)
-        atomic_fetch_add(&k->metrics.self_checks_failed, 1);
-    if (was != allowed || !allowed)
-        kg_slog(allowed ? KG_SLOG_INFO : KG_SLOG_WARN, "self-check: %s", reason);
-
-    /* The self-check is a decision too (it gates every release): audited when its verdict or
-     * reason changes (and at start), counted otherwise, so a row a minute does not bury the
-     * decisions an auditor looks for. */
-    if (!changed)
-        return;
-    kg_audit_record r = {.method = "self-check",
-                         .allowed = allowed,
-                         .reason = reason,
-                         .identity = attested ? &self : NULL,
-                         .block_number = d.block_number,
-                         .block_hash = d.block_hash[0] ? d.block_hash : NULL};
-    if (k->audit != NULL && kg_failed(kg_audit_append(k->audit, &r, NULL))) {
-        atomic_fetch_add(&k->metrics.audit_failures, 1);
-        kg_slog(KG_SLOG_ERROR, "self-check: not audited: %s", kg_error_message());
-        kg_error_clear();
-    }
 }

@@ -139,27 +139,13 @@ kg_result kms_recovery_holders(kg_sealed_holders *out, kms *k)
     return KG_OK;
 }
 
-kg_result kms_seal_open(kms *k)
+kg_result kms_seal_open(kg_sealed_file *f, kg_buf *raw, kg_root_keys keys[], const kms *k)
 {
-    kg_result rc = KG_ERROR;
     uint8_t key[32];
-    kg_root_keys keys[KG_SEALED_MAX_EPOCHS];
-    kg_sealed_file *f = calloc(1, sizeof(*f));
-    kg_buf raw;
-    kg_buf_init(&raw, 0);
-    memset(keys, 0, sizeof(keys));
-    KG_ENSURE_C(f != NULL, KG_ERR_NOMEM, "out of memory");
-    KG_GUARD_C(kms_seal_read_raw(f, &raw, k));
-    KG_ENSURE_C(f->has_tee, KG_ERR_UNAVAILABLE, "it has no slot for a TEE sealing key");
-    KG_GUARD_C(kms_attest_seal_key(key));
-    KG_GUARD_C(kg_sealed_open_tee(keys, f, key));
-    KG_GUARD_C(kms_epochs_from_file(k, f, raw.data, keys));
-    rc = KG_OK;
-cleanup:
+    KG_GUARD(kms_seal_read_raw(f, raw, k));
+    KG_ENSURE(f->has_tee, KG_ERR_UNAVAILABLE, "it has no slot for a TEE sealing key");
+    KG_GUARD(kms_attest_seal_key(key));
+    kg_result rc = kg_sealed_open_tee(keys, f, key);
     kg_memzero(key, sizeof(key));
-    for (size_t i = 0; i < KG_SEALED_MAX_EPOCHS; i++)
-        kg_kdf_root_keys_wipe(&keys[i]);
-    kg_buf_free(&raw);
-    free(f);
     return rc;
 }
