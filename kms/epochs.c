@@ -577,13 +577,13 @@ static kg_result entry_attestation(kms_epoch *e, const json_t *o)
 
 /* What adopting epoch e (on chain as `c`) needs beyond equal keys: for a generated epoch, the
  * proposer's quote is the one whose hash the chain holds, it verifies with the epoch's
- * REPORTDATA, and it attests a KMS that governance allows. */
-static kg_result check_attestation(kms *k, const kms_epoch *e, const kg_eth_root_epoch_info *c)
+ * REPORTDATA, and it attests a KMS of this deployment, decided as the source was (the decision
+ * core as a KMS caller: the KMS contract measured, isKmsAllowed). */
+static kg_result check_attestation(kms *k, const kms_epoch *e, const kg_eth_root_epoch_info *c,
+                                   const kg_kms_ops *ops, const kg_kms_request *req)
 {
     uint8_t h[KG_KECCAK256_LEN], rd[64];
     kg_boot_identity id;
-    kg_kms_verdict verdict;
-    memset(&verdict, 0, sizeof(verdict));
     kg_keccak256(h, e->quote.data, e->quote.len);
     KG_ENSURE(e->quote.len > 0 && memcmp(h, c->attestation_hash, sizeof(h)) == 0, KG_ERR_DENIED,
               "keccak256 of its quote is not the attestationHash on chain");
@@ -591,16 +591,24 @@ static kg_result check_attestation(kms *k, const kms_epoch *e, const kg_eth_root
     KG_GUARD_CTX(kms_attest_evidence(&id, k, e->quote.data, e->quote.len, e->eventlog.data,
                                      e->eventlog.len, rd),
                  "its attestation does not verify");
-    KG_GUARD_CTX(kms_policy_ask(k, &verdict, KG_KMS_CALLER_KMS, &id), "asking governance");
-    KG_ENSURE(verdict.allowed, KG_ERR_DENIED, "its proposer is not an allowed KMS: %s",
-              verdict.reason[0] ? verdict.reason : "(no reason given)");
-    return KG_OK;
+    char role[48];
+    snprintf(role, sizeof(role), "root epoch %u's proposer", (unsigned)e->epoch);
+    kg_kms_request rq = *req;
+    rq.kms_role = role;
+    rq.cert_der = NULL;
+    rq.cert_len = 0;
+    rq.tls_cert = NULL;
+    kg_kms_decision *d = calloc(1, sizeof(*d));
+    KG_ENSURE(d != NULL, KG_ERR_NOMEM, "out of memory");
+    kg_result rc = kg_kms_decide_identity(d, ops, &rq, &id);
+    free(d);
+    return rc;
 }
 
 /* One entry: parsed, checked against the chain at blk, added to the table (or skipped: a
  * proposal not on chain yet, an epoch retired on chain). */
 static kg_result adopt_one(kms *k, const json_t *o, const kg_eth_block *blk, bool supported,
-                           const char *source)
+                           const char *source, const kg_kms_ops *ops, const kg_kms_request *req)
 {
     json_t *n = json_object_get(o, "root_epoch");
     const char *status = json_string_value(json_object_get(o, "status"));
@@ -652,8 +660,8 @@ static kg_result adopt_one(kms *k, const json_t *o, const kg_eth_block *blk, boo
                     "root epoch %u from %s is not the epoch on chain (%s); refusing to onboard", no,
                     source, c->status == KG_EPOCH_NONE ? "none there" : "other keys");
         if (no > 0)
-            KG_GUARD_CTX_C(check_attestation(k, e, c), "root epoch %u from %s; refusing to onboard",
-                           no, source);
+            KG_GUARD_CTX_C(check_attestation(k, e, c, ops, req),
+                           "root epoch %u from %s; refusing to onboard", no, source);
         e->status = c->status;
     }
     const char *cert = json_string_value(json_object_get(o, "ca_cert"));
@@ -674,7 +682,8 @@ cleanup:
     return rc;
 }
 
-kg_result kms_epochs_adopt(kms *k, const json_t *list, const char *source, const kg_kms_verdict *at)
+kg_result kms_epochs_adopt(kms *k, const json_t *list, const char *source, const kg_kms_ops *ops,
+                           const kg_kms_request *req, const kg_kms_verdict *at)
 {
     kg_eth_block blk;
     uint32_t cur = 0;
@@ -688,7 +697,7 @@ kg_result kms_epochs_adopt(kms *k, const json_t *list, const char *source, const
     kms_epochs_free(k);
     kg_result rc = KG_OK;
     for (size_t i = 0; kg_ok(rc) && i < json_array_size(list); i++)
-        rc = adopt_one(k, json_array_get(list, i), &blk, supported, source);
+        rc = adopt_one(k, json_array_get(list, i), &blk, supported, source, ops, req);
     const kms_epoch *c = kms_epoch_current(k);
     if (kg_ok(rc) && (c == NULL || (supported && c->epoch != cur)))
         rc = kg_error_set(KG_ERR_DENIED, __FILE__, __LINE__,

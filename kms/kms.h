@@ -222,12 +222,13 @@ KG_RESULT kms_epochs_lack_current(bool *lacks, uint32_t *cur, kms *k);
 /* --onboard: replaces k->epochs by GetKmsKey's "epochs" from source, each checked against the
  * chain at the block the source was decided at (`at`, its verdict) first: the same keys as
  * rootEpoch(n); for n > 0, keccak256(quote) = attestationHash, the quote verifies with the epoch
- * REPORTDATA and attests an allowed KMS; statuses from the chain. A proposal not on chain yet or an
+ * REPORTDATA and attests a KMS of this deployment (kg_kms_decide_identity with ops and the
+ * onboarding's req); statuses from the chain. A proposal not on chain yet or an
  * epoch retired there is left out; anything else that fails refuses the whole onboarding
  * (KG_ERR_DENIED / KG_ERR_INPUT saying which epoch and why), as does a list without the chain's
  * current epoch. Sets k->root to the current one. */
-KG_RESULT kms_epochs_adopt(kms *k, const json_t *list, const char *source,
-                           const kg_kms_verdict *at);
+KG_RESULT kms_epochs_adopt(kms *k, const json_t *list, const char *source, const kg_kms_ops *ops,
+                           const kg_kms_request *req, const kg_kms_verdict *at);
 /* GET /epochs: {"current": N, "epochs": [{"epoch", "status", "k256_pubkey"}]} (public values). */
 KG_RESULT kms_epochs_list(json_t **out, kms *k);
 

@@ -266,7 +266,7 @@ kg_result kms_onboard(kms *k, const char *source)
      * (epochs.c); a source from before epochs sends keys[0] only, which is epoch 0 */
     json_t *epochs = json_object_get(doc, "epochs");
     if (epochs != NULL) {
-        KG_GUARD_C(kms_epochs_adopt(k, epochs, source, &o.d->verdict));
+        KG_GUARD_C(kms_epochs_adopt(k, epochs, source, &ops, &o.req, &o.d->verdict));
         const kms_epoch *cur = kms_epoch_current(k);
         KG_ENSURE_C(kg_ct_equal(&cur->root, &k->root, sizeof(k->root)), KG_ERR_DENIED,
                     "GetKmsKey from %s: keys[0] is not its current root epoch; refusing to "

@@ -121,6 +121,16 @@ typedef struct kg_kms_decision {
  */
 KG_RESULT kg_kms_decide(kg_kms_decision *out, const kg_kms_ops *ops, const kg_kms_request *req);
 
+/*
+ * kg_kms_decide for an identity verified elsewhere, by evidence that is neither a certificate nor
+ * a CSR (a root epoch proposer's quote, which binds the epoch's keys by its REPORTDATA): the same
+ * steps after the attestation (a KMS caller must have measured req->kms_app_id; this KMS's
+ * standing; governance at one block), with the same outcomes and records. id is copied into
+ * out->peer.boot; req's certificate and CSR are not used.
+ */
+KG_RESULT kg_kms_decide_identity(kg_kms_decision *out, const kg_kms_ops *ops,
+                                 const kg_kms_request *req, const kg_boot_identity *id);
+
 /* Records an allowed release with the public fingerprints of what leaves (JSON object text);
  * *leaf (may be NULL) receives its index in the verifiable log (what the release's receipt
  * proves; UINT64_MAX when the store keeps no log). KG_ERR_UNAVAILABLE ("<method>: record store

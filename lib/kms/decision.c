@@ -102,6 +102,9 @@ static bool claimed_app_id(uint8_t out[KG_APP_ID_LEN], const kg_kms_request *req
     return got;
 }
 
+static kg_result decide_attested(kg_kms_decision *out, const kg_kms_ops *ops,
+                                 const kg_kms_request *req);
+
 kg_result kg_kms_decide(kg_kms_decision *out, const kg_kms_ops *ops, const kg_kms_request *req)
 {
     char reason[KG_KMS_MAX_REASON];
@@ -139,6 +142,24 @@ kg_result kg_kms_decide(kg_kms_decision *out, const kg_kms_ops *ops, const kg_km
         memset(out, 0, sizeof(*out));
         return refuse(ops, req, code, &base, reason);
     }
+    return decide_attested(out, ops, req);
+}
+
+kg_result kg_kms_decide_identity(kg_kms_decision *out, const kg_kms_ops *ops,
+                                 const kg_kms_request *req, const kg_boot_identity *id)
+{
+    memset(out, 0, sizeof(*out));
+    out->verdict.block_number = -1;
+    out->peer.boot = *id;
+    return decide_attested(out, ops, req);
+}
+
+/* The steps after the attestation, about the identity in out->peer.boot. */
+static kg_result decide_attested(kg_kms_decision *out, const kg_kms_ops *ops,
+                                 const kg_kms_request *req)
+{
+    char reason[KG_KMS_MAX_REASON];
+    kg_audit_record base = {.block_number = -1};
     const kg_boot_identity *id = &out->peer.boot;
     base.identity = id;
     if (!id->has_app_id || !id->has_compose_hash)

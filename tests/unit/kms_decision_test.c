@@ -401,6 +401,48 @@ static void source_kms_decided_as_a_kms_caller(void **state)
     free(d);
 }
 
+/* An identity verified elsewhere (a root epoch proposer's quote) is decided by the same steps:
+ * no attestation operation runs, the KMS contract must be measured, governance decides. */
+static void verified_identities_decided_alike(void **state)
+{
+    (void)state;
+    world w;
+    kg_kms_ops ops;
+    kg_kms_request rq;
+    kg_kms_decision *d = calloc(1, sizeof(*d));
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_KMS);
+    rq.method = "onboarding";
+    rq.kms_role = "root epoch 2's proposer";
+    rq.cert_der = NULL;
+    rq.cert_len = 0;
+    kg_boot_identity id = w.peer;
+    KG_ASSERT_OK(kg_kms_decide_identity(d, &ops, &rq, &id));
+    assert_int_equal(w.attest_calls, 0);
+    assert_int_equal(w.govern_asked, KG_KMS_CALLER_KMS);
+    assert_memory_equal(d->peer.boot.app_id, id.app_id, KG_APP_ID_LEN);
+    assert_int_equal(d->verdict.block_number, 77);
+
+    w.govern_allows = false;
+    w.govern_reason = "kms aggregated MR not allowed";
+    KG_ASSERT_ERR(kg_kms_decide_identity(d, &ops, &rq, &id), KG_ERR_DENIED,
+                  "onboarding denied: root epoch 2's proposer not allowed by governance: kms "
+                  "aggregated MR not allowed");
+    assert_int_equal(w.n, 1);
+    assert_true(w.rec[0].has_identity && !w.rec[0].allowed);
+
+    setup_world(&w, &ops, &rq, KG_KMS_CALLER_KMS);
+    rq.method = "onboarding";
+    id = w.peer;
+    id.app_id[0] ^= 1; /* an app's quote binding the epoch's keys: not a KMS */
+    KG_ASSERT_ERR(kg_kms_decide_identity(d, &ops, &rq, &id), KG_ERR_DENIED,
+                  "not a KMS of this deployment");
+    assert_int_equal(w.govern_calls, 0);
+    id = w.peer;
+    id.has_device_id = false;
+    KG_ASSERT_ERR(kg_kms_decide_identity(d, &ops, &rq, &id), KG_ERR_DENIED, "no device id");
+    free(d);
+}
+
 /* The root keys a KMS caller hands over must be what the chain names at the block it was
  * decided at; each difference and the chain's silence are refusals naming the check. */
 static void received_root_keys_checked_at_the_decision_block(void **state)
@@ -640,6 +682,7 @@ int main(void)
         cmocka_unit_test(verifier_refusals_are_denials),
         cmocka_unit_test(kms_callers_are_known_by_measurement),
         cmocka_unit_test(source_kms_decided_as_a_kms_caller),
+        cmocka_unit_test(verified_identities_decided_alike),
         cmocka_unit_test(received_root_keys_checked_at_the_decision_block),
         cmocka_unit_test(unverified_callers_recorded_by_claim),
         cmocka_unit_test(bad_requests_are_rejected_and_recorded),
