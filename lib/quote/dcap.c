@@ -1100,7 +1100,7 @@ static kg_result verify_quote(kg_dcap_verifier *v, verify_ctx *c, kg_dcap_report
     uint8_t digest[KG_SHA256_LEN];
     const void *parts[] = {q->attestation_key, q->qe_auth_data};
     const size_t lens[] = {64, q->qe_auth_data_len};
-    KG_GUARD_C(kg_dcap_sha256_parts(digest, parts, lens, 2));
+    KG_GUARD_C(kg_sha256_parts(digest, parts, lens, 2));
     KG_ENSURE_C(memcmp(digest, q->qe_report.report_data, KG_SHA256_LEN) == 0, KG_ERR_VERIFY,
                 "QE report data does not bind the attestation key "
                 "(SHA-256(attestation key || QE auth data) differs)");

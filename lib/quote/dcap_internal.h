@@ -186,10 +186,6 @@ void kg_pccs_disk_put(const char *dir, const char *key, const char *json, int64_
 
 /* ---- X.509 and ECDSA helpers, x509.c --------------------------------------------------------- */
 
-/* SHA-256 with an algorithm fetched once (EVP_sha256() fetches it again on every digest). */
-KG_RESULT kg_dcap_sha256(uint8_t out[32], const uint8_t *data, size_t len);
-KG_RESULT kg_dcap_sha256_parts(uint8_t out[32], const void *const *parts, const size_t *lens,
-                               size_t count);
 /* Test and bench hook: when set, called on this thread with the label of every ECDSA
  * verification the verifier is about to perform (signatures of quotes, QE reports, collateral
  * texts, certificates and CRLs), so a test can list exactly what one call verifies. */

@@ -22,44 +22,6 @@
 _Thread_local void (*kg_dcap_ecdsa_hook)(void *arg, const char *what);
 _Thread_local void *kg_dcap_ecdsa_hook_arg;
 
-/* SHA-256 through one EVP_MD fetched once: EVP_sha256() makes every EVP_Digest fetch the
- * algorithm from the provider again (a lock and a name lookup per hash, nine hashes per cold
- * verification). */
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-static EVP_MD *sha256_md;
-
-static void sha256_fetch(void)
-{
-    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
-kg_result kg_dcap_sha256_parts(uint8_t out[KG_SHA256_LEN], const void *const *parts,
-                               const size_t *lens, size_t count)
-{
-    kg_result rc = KG_ERROR;
-    EVP_MD_CTX *ctx = NULL;
-    pthread_once(&sha256_once, sha256_fetch);
-    KG_ENSURE_OSSL(sha256_md != NULL, KG_ERR_CRYPTO, "SHA-256: fetch");
-    ctx = EVP_MD_CTX_new();
-    KG_ENSURE_OSSL_C(ctx != NULL, KG_ERR_NOMEM, "SHA-256: context");
-    KG_GUARD_OSSL_C(EVP_DigestInit_ex(ctx, sha256_md, NULL), KG_ERR_CRYPTO, "SHA-256: init");
-    for (size_t i = 0; i < count; i++)
-        KG_GUARD_OSSL_C(EVP_DigestUpdate(ctx, parts[i], lens[i]), KG_ERR_CRYPTO, "SHA-256");
-    KG_GUARD_OSSL_C(EVP_DigestFinal_ex(ctx, out, NULL), KG_ERR_CRYPTO, "SHA-256: final");
-    rc = KG_OK;
-cleanup:
-    EVP_MD_CTX_free(ctx);
-    return rc;
-}
-
-kg_result kg_dcap_sha256(uint8_t out[KG_SHA256_LEN], const uint8_t *data, size_t len)
-{
-    pthread_once(&sha256_once, sha256_fetch);
-    KG_ENSURE_OSSL(sha256_md != NULL, KG_ERR_CRYPTO, "SHA-256: fetch");
-    KG_GUARD_OSSL(EVP_Digest(data, len, out, NULL, sha256_md, NULL), KG_ERR_CRYPTO, "SHA-256");
-    return KG_OK;
-}
-
 /* The one place every ECDSA verification of the verifier goes through: SHA-256 of the signed
  * bytes, then ECDSA_do_verify on the key's EC_KEY. */
 static kg_result ecdsa_verify_digest(EVP_PKEY *key, const ECDSA_SIG *sig, const uint8_t *data,
@@ -68,7 +30,7 @@ static kg_result ecdsa_verify_digest(EVP_PKEY *key, const ECDSA_SIG *sig, const 
     uint8_t digest[KG_SHA256_LEN];
     KG_ENSURE(EVP_PKEY_is_a(key, "EC") && EVP_PKEY_get_bits(key) == 256, KG_ERR_VERIFY,
               "%s: key is not P-256", what);
-    KG_GUARD(kg_dcap_sha256(digest, data, len));
+    KG_GUARD(kg_sha256(digest, data, len));
     /* The EC_KEY route skips the provider dispatch of EVP_PKEY_verify (~4 us of ~60 us per
      * check, on the path every KMS request takes); the math is the same ECDSA verification,
      * which rejects r or s outside [1, n-1]. */
