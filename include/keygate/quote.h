@@ -203,6 +203,13 @@ KG_RESULT kg_dcap_verify(kg_dcap_verifier *v, kg_dcap_report *out, const uint8_t
                          size_t quote_len, const char *collateral_json, size_t collateral_len,
                          uint64_t now);
 
+/* The same verification for a quote the caller has already parsed with kg_quote_parse (RA-TLS
+ * checks REPORTDATA before it fetches collateral, so parsing again here would read the same
+ * bytes twice per request). `quote` must be kg_quote_parse's output, unmodified, and the bytes
+ * it borrows must outlive *out; it may be &out->quote. */
+KG_RESULT kg_dcap_verify_parsed(kg_dcap_verifier *v, kg_dcap_report *out, const kg_quote *quote,
+                                const char *collateral_json, size_t collateral_len, uint64_t now);
+
 /* What must hold before anyone fetches collateral for a quote: its PCK certificate chain
  * (leaf first) ends in the verifier's trusted root and each certificate is issued and signed by
  * the next. Neither validity windows nor CRLs (those come with the collateral; kg_dcap_verify

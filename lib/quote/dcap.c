@@ -1138,8 +1138,20 @@ kg_result kg_dcap_verify(kg_dcap_verifier *v, kg_dcap_report *out, const uint8_t
 {
     KG_ENSURE(v != NULL && out != NULL, KG_ERR_USAGE, "kg_dcap_verify: NULL argument");
     memset(out, 0, sizeof(*out));
-    KG_ENSURE(now <= (uint64_t)INT64_MAX, KG_ERR_USAGE, "time out of range");
     KG_GUARD(kg_quote_parse(&out->quote, quote, quote_len));
+    return kg_dcap_verify_parsed(v, out, &out->quote, collateral_json, collateral_len, now);
+}
+
+kg_result kg_dcap_verify_parsed(kg_dcap_verifier *v, kg_dcap_report *out, const kg_quote *quote,
+                                const char *collateral_json, size_t collateral_len, uint64_t now)
+{
+    KG_ENSURE(v != NULL && out != NULL && quote != NULL, KG_ERR_USAGE,
+              "kg_dcap_verify_parsed: NULL argument");
+    /* quote may be out->quote itself: keep it across the reset of everything else */
+    kg_quote parsed = *quote;
+    memset(out, 0, sizeof(*out));
+    KG_ENSURE(now <= (uint64_t)INT64_MAX, KG_ERR_USAGE, "time out of range");
+    out->quote = parsed;
     verify_ctx c = {.v = v, .now = (int64_t)now, .not_before = INT64_MIN, .not_after = INT64_MAX};
     kg_result rc = verify_quote(v, &c, out, collateral_json, collateral_len);
     for (size_t i = 0; i < c.n_memo; i++) {

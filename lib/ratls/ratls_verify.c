@@ -217,7 +217,7 @@ static kg_result verify_bound(kg_ratls_identity *out, kg_boot_events *be, kg_dca
     /* the quote, fully (DCAP) */
     KG_GUARD_C(
         fetch_collateral(&owned_coll, &coll, &coll_len, pol, quote, quote_len, &rep->quote, now));
-    KG_GUARD_CTX_C(kg_dcap_verify(pol->verifier, rep, quote, quote_len, coll, coll_len, now),
+    KG_GUARD_CTX_C(kg_dcap_verify_parsed(pol->verifier, rep, &rep->quote, coll, coll_len, now),
                    "RA-TLS quote");
     /* the verified report must say the same (it parsed the same bytes) */
     KG_ENSURE_C(kg_ct_equal(rep->quote.td.report_data, want_rd, 64), KG_ERR_INTERNAL,

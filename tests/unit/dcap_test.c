@@ -135,6 +135,40 @@ static void wrong_times_fail(void **state)
     unload(&v);
 }
 
+/* kg_dcap_verify_parsed on kg_quote_parse's output (what RA-TLS does: it checks REPORTDATA
+ * before fetching collateral) reaches the same report as kg_dcap_verify on the bytes, whether the
+ * parsed quote is the report's own or another, and fails the same way. */
+static void parsed_quote_same_verdict(void **state)
+{
+    vec v;
+    load(&v, "sgx");
+    for (int cache = 0; cache < 2; cache++) {
+        kg_dcap_verifier *dv = intel(cache);
+        kg_dcap_report *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+        kg_quote *q = calloc(1, sizeof(*q));
+        KG_ASSERT_OK(
+            kg_dcap_verify(dv, a, v.quote.data, v.quote.len, (char *)v.coll.data, v.coll.len, AT));
+        KG_ASSERT_OK(kg_quote_parse(q, v.quote.data, v.quote.len));
+        KG_ASSERT_OK(kg_dcap_verify_parsed(dv, b, q, (char *)v.coll.data, v.coll.len, AT));
+        assert_memory_equal(a, b, sizeof(*a));
+        memset(b, 0, sizeof(*b));
+        KG_ASSERT_OK(kg_quote_parse(&b->quote, v.quote.data, v.quote.len));
+        KG_ASSERT_OK(kg_dcap_verify_parsed(dv, b, &b->quote, (char *)v.coll.data, v.coll.len, AT));
+        assert_memory_equal(a, b, sizeof(*a));
+        assert_int_equal(b->n_advisory_ids, 2);
+        KG_ASSERT_ERR(kg_dcap_verify_parsed(dv, b, q, (char *)v.coll.data, v.coll.len, 0),
+                      KG_ERR_EXPIRED, "not yet valid");
+        assert_int_equal(b->status[0], 0); /* zeroed on failure */
+        KG_ASSERT_ERR(kg_dcap_verify_parsed(dv, b, NULL, (char *)v.coll.data, v.coll.len, AT),
+                      KG_ERR_USAGE, "NULL");
+        free(q);
+        free(a);
+        free(b);
+        kg_dcap_verifier_free(dv);
+    }
+    unload(&v);
+}
+
 /* A self-signed P-256 root that is not Intel's. */
 static void make_root(kg_buf *der)
 {
@@ -320,6 +354,7 @@ int main(void)
         cmocka_unit_test(tdx_vector_up_to_date),
         cmocka_unit_test(sgx_vector_configuration_and_sw_hardening),
         cmocka_unit_test(wrong_times_fail),
+        cmocka_unit_test(parsed_quote_same_verdict),
         cmocka_unit_test(wrong_root_fails),
         cmocka_unit_test(shared_verifier_is_thread_safe),
         cmocka_unit_test(cold_call_verifies_each_signature_once),
