@@ -200,6 +200,21 @@ static kg_result put_app_keys(kg_buf *out, const kg_app_keys *keys)
     return put_hex(out, "k256_signature", keys->k256_signature, sizeof(keys->k256_signature));
 }
 
+/* The epochs at the decision's block, and the current one among them held by this node. On
+ * success the epoch table is read-locked (*locked set) and *cur points into it until the caller
+ * unlocks; an epoch retired since the decision is unavailable, never a fall-back to another. */
+static kg_result current_epoch_at(const kms_epoch **cur, kms_epoch_view *view, bool *locked, kms *k,
+                                  const kg_kms_verdict *v, const char *method)
+{
+    KG_GUARD_CTX(kms_epochs_at(view, k, v), "%s", method);
+    pthread_rwlock_rdlock(&k->epochs_lock);
+    *locked = true;
+    *cur = kms_epoch_find(k, view->current);
+    KG_ENSURE(*cur != NULL, KG_ERR_UNAVAILABLE, "%s: root epoch %u is no longer held by this node",
+              method, view->current);
+    return KG_OK;
+}
+
 static kg_result get_app_key(kms *k, kms_call *c)
 {
     kg_kms_ops ops;
@@ -223,12 +238,8 @@ static kg_result get_app_key(kms *k, kms_call *c)
     const kg_boot_identity *id = &d->peer.boot;
     /* The epochs at the decision's block: the current one in dstack's members, the retiring
      * ones in previous_keys (docs/design.md, "Root-key epochs"). */
-    KG_GUARD_CTX_C(kms_epochs_at(&view, k, &d->verdict), "GetAppKey");
-    pthread_rwlock_rdlock(&k->epochs_lock);
-    locked = true;
-    const kms_epoch *cur = kms_epoch_find(k, view.current);
-    KG_ENSURE_C(cur != NULL, KG_ERR_UNAVAILABLE,
-                "GetAppKey: root epoch %u is no longer held by this node", view.current);
+    const kms_epoch *cur = NULL;
+    KG_GUARD_C(current_epoch_at(&cur, &view, &locked, k, &d->verdict, "GetAppKey"));
     KG_GUARD_C(derive_under(keys, k, cur, id));
     for (size_t i = 0; i < view.n_previous; i++) {
         const kms_epoch *e = kms_epoch_find(k, view.previous[i]);
@@ -593,12 +604,8 @@ static kg_result sign_cert(kms *k, kms_call *c)
 
     /* under the current epoch at the decision's block */
     kms_epoch_view view;
-    KG_GUARD_CTX_C(kms_epochs_at(&view, k, &d->verdict), "SignCert");
-    pthread_rwlock_rdlock(&k->epochs_lock);
-    locked = true;
-    const kms_epoch *cur = kms_epoch_find(k, view.current);
-    KG_ENSURE_C(cur != NULL, KG_ERR_UNAVAILABLE,
-                "SignCert: root epoch %u is no longer held by this node", view.current);
+    const kms_epoch *cur = NULL;
+    KG_GUARD_C(current_epoch_at(&cur, &view, &locked, k, &d->verdict, "SignCert"));
     KG_GUARD_C(app_ca(&ca_key, &ca_cert, cur, app_id));
     KG_GUARD_C(kg_kms_x509_issue(&leaf, csr_key, &spec, kg_p256_evp(ca_key), ca_cert));
 
@@ -714,12 +721,8 @@ static kg_result get_kms_key(kms *k, kms_call *c)
     bool locked = false;
     KG_ENSURE_C(d != NULL, KG_ERR_NOMEM, "out of memory");
     KG_GUARD_C(kg_kms_decide(d, &ops, &rq));
-    KG_GUARD_CTX_C(kms_epochs_at(&view, k, &d->verdict), "GetKmsKey");
-    pthread_rwlock_rdlock(&k->epochs_lock);
-    locked = true;
-    const kms_epoch *cur = kms_epoch_find(k, view.current);
-    KG_ENSURE_C(cur != NULL, KG_ERR_UNAVAILABLE,
-                "GetKmsKey: root epoch %u is no longer held by this node", view.current);
+    const kms_epoch *cur = NULL;
+    KG_GUARD_C(current_epoch_at(&cur, &view, &locked, k, &d->verdict, "GetKmsKey"));
     char k256_hex[2 * KG_K256_PUB_LEN + 1], released[1200];
     KG_GUARD_C(kg_hex_encode(k256_hex, sizeof(k256_hex), cur->k256_pub, KG_K256_PUB_LEN));
     size_t w = (size_t)snprintf(released, sizeof(released),
